@@ -1,0 +1,109 @@
+//! `faultline classify`: messages → JSON lines with kind, failure type and deciding rule.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use faultline::classify::{Classification, Classifier, ClassifyInput};
+use faultline::HardwareClass;
+use serde::Serialize;
+
+/// Classify error messages into failure kinds.
+///
+/// Reads one message per line on stdin (or a column of a TSV file) and prints one JSON line
+/// per input line, in order: {"kind", "failure_type", "rule", "evidence", "xid", ...}.
+///
+/// Example:
+///
+///   echo "CUDA out of memory. Tried to allocate 2.00 GiB" | faultline classify --hardware GPU
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Read messages from this TSV file (header row) instead of stdin.
+    #[arg(long, requires = "column")]
+    tsv: Option<PathBuf>,
+    /// The TSV column holding the messages.
+    #[arg(long)]
+    column: Option<String>,
+    /// The TSV column holding each row's hardware class (values like GPU, CPU, browser).
+    #[arg(long, requires = "tsv")]
+    hardware_column: Option<String>,
+    /// Hardware class of every message (a hint: "out of memory" on CPU is host OOM).
+    #[arg(long, value_parser = parse_class)]
+    hardware: Option<HardwareClass>,
+}
+
+fn parse_class(s: &str) -> Result<HardwareClass, String> {
+    s.parse().map_err(|e: faultline::ParseEnumError| e.to_string())
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    kind: faultline::FailureKind,
+    failure_type: faultline::FailureType,
+    rule: &'a str,
+    evidence: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    xid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sxid: Option<u32>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    notes: &'a [&'static str],
+}
+
+fn emit(out: &mut impl Write, c: &Classification) -> anyhow::Result<()> {
+    serde_json::to_writer(
+        &mut *out,
+        &Line {
+            kind: c.kind,
+            failure_type: c.failure_type,
+            rule: c.rule,
+            evidence: &c.evidence,
+            xid: c.xid,
+            sxid: c.sxid,
+            notes: &c.notes,
+        },
+    )?;
+    writeln!(out)?;
+    Ok(())
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let classifier = Classifier::new();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match (&a.tsv, &a.column) {
+        (Some(path), Some(column)) => {
+            let table = faultline::eval::tsv::Table::read(path)?;
+            let msg = table.column_index(column)?;
+            let hw = match &a.hardware_column {
+                Some(c) => Some(table.column_index(c)?),
+                None => None,
+            };
+            for row in table.rows() {
+                let hardware = hw
+                    .and_then(|i| row.get(i))
+                    .and_then(|v| faultline::eval::classify::hardware_hint(v))
+                    .or(a.hardware);
+                let c = classifier.classify(&ClassifyInput {
+                    message: row.get(msg).map(String::as_str).unwrap_or(""),
+                    hardware,
+                    ..Default::default()
+                });
+                emit(&mut out, &c)?;
+            }
+        }
+        _ => {
+            for line in std::io::stdin().lock().lines() {
+                let line = line.context("reading stdin")?;
+                let c = classifier.classify(&ClassifyInput {
+                    message: &line,
+                    hardware: a.hardware,
+                    ..Default::default()
+                });
+                emit(&mut out, &c)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! Command-line verbs (clap derive). Every verb is a file with its `Args` and `run()`.
+
+mod classify;
+mod eval;
+mod recommend;
+mod rules;
+
+use std::path::Path;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use faultline::config::EngineConfig;
+use faultline::rules::RuleSet;
+
+/// faultline: decide what to do about failing ML jobs on CPUs, GPUs, TPUs, NPUs and browsers.
+///
+/// Give it a failure (a message, a worker, a task config) and it classifies the failure,
+/// walks the recovery ladder for its hardware class and kind, and answers with an action:
+/// retry with backoff, another worker, a smaller batch, lower precision, CPU fallback, a
+/// browser restart, or a human.
+#[derive(Debug, Parser)]
+#[command(name = "faultline", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Recommend(recommend::Args),
+    Classify(classify::Args),
+    Rules(rules::Args),
+    Eval(eval::Args),
+}
+
+/// Runs the chosen verb.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Recommend(a) => recommend::run(a),
+        Command::Classify(a) => classify::run(a),
+        Command::Rules(a) => rules::run(a),
+        Command::Eval(a) => eval::run(a),
+    }
+}
+
+/// Loads rules: the defaults, extended or replaced by `path` when given.
+fn load_rules(path: Option<&Path>) -> anyhow::Result<RuleSet> {
+    Ok(match path {
+        Some(p) => RuleSet::load(p)?,
+        None => RuleSet::defaults(),
+    })
+}
+
+/// Loads the engine config, or the defaults.
+fn load_config(path: Option<&Path>) -> anyhow::Result<EngineConfig> {
+    match path {
+        Some(p) => EngineConfig::from_file(p).context("loading --config"),
+        None => Ok(EngineConfig::default()),
+    }
+}

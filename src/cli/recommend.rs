@@ -1,0 +1,228 @@
+//! `faultline recommend`: one failure (flags, or JSON on stdin) → recovery action.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use faultline::engine::{Engine, WorkerRegistry};
+use faultline::{
+    BrowserInfo, ErrorInfo, FailureReport, HardwareClass, HardwareProfile, Precision,
+    RecoveryAction, TaskConfig, TaskSpec, Timestamp,
+};
+
+/// Recommend a recovery action for a failure.
+///
+/// Give the failure with flags (--task, --worker, --class, --message, ...) or as a JSON
+/// failure record on stdin; several records as JSON lines give one action per line, in order.
+/// The minimal record is
+///
+///   {"task_id":"t1","worker_id":"w1","hardware":{"class":"GPU"},
+///    "error":{"message":"CUDA out of memory. Tried to allocate 2.00 GiB"},
+///    "task":{"config":{"batch_size":32,"precision":"fp16"}}}
+///
+/// The engine counts attempts per task itself. To walk a ladder across separate calls, keep
+/// its state in a file with --state: each call loads it, decides, and saves it back.
+///
+/// Example: repeated calls walk the OOM ladder (REDUCED_BATCH_SIZE, REDUCED_PRECISION,
+/// DIFFERENT_WORKER, FALLBACK_CPU, ESCALATION):
+///
+///   faultline recommend --state s.json --task t1 --worker w1 --class GPU \
+///     --message "CUDA out of memory" --batch-size 32 --precision fp16
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Task id (flag mode).
+    #[arg(long, requires = "message")]
+    task: Option<String>,
+    /// Worker id (flag mode).
+    #[arg(long, requires = "message")]
+    worker: Option<String>,
+    /// Hardware class: CPU, GPU, TPU, NPU, WEBGPU, WEBNN, DSP, FPGA, ASIC, HYBRID, UNKNOWN.
+    #[arg(long, value_parser = parse_class)]
+    class: Option<HardwareClass>,
+    /// The error message; switches to flag mode.
+    #[arg(long)]
+    message: Option<String>,
+    /// The caller's error-type hint (used only when the message is not recognised).
+    #[arg(long)]
+    error_type: Option<String>,
+    /// Process exit code.
+    #[arg(long, allow_hyphen_values = true)]
+    exit_code: Option<i32>,
+    /// Device memory of the worker, GiB.
+    #[arg(long)]
+    memory_gib: Option<f64>,
+    /// Browser of a WEBGPU/WEBNN worker.
+    #[arg(long)]
+    browser: Option<String>,
+    /// Batch size of the task.
+    #[arg(long)]
+    batch_size: Option<u32>,
+    /// Precision of the task: fp32, fp16, bf16, int8, int4...
+    #[arg(long, value_parser = parse_precision)]
+    precision: Option<Precision>,
+    /// Failure time (RFC 3339 or epoch seconds); defaults to now.
+    #[arg(long)]
+    timestamp: Option<String>,
+    /// Engine state file: loaded if it exists, saved after deciding.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Rules file over the defaults (see `faultline rules show`).
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Engine config file (TOML: seed, [retry]).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Worker inventory (JSON) so DIFFERENT_WORKER can name a worker.
+    #[arg(long)]
+    workers: Option<PathBuf>,
+    /// Print the action as JSON (one document per input record).
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_class(s: &str) -> Result<HardwareClass, String> {
+    s.parse().map_err(|e: faultline::ParseEnumError| e.to_string())
+}
+
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse().map_err(|e: faultline::ParseEnumError| e.to_string())
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let config = super::load_config(a.config.as_deref())?;
+    let rules = super::load_rules(a.rules.as_deref())?;
+    let mut engine = Engine::with_parts(config, rules, Default::default())?;
+    if let Some(w) = &a.workers {
+        engine.set_registry(WorkerRegistry::load(w)?);
+    }
+    if let Some(s) = &a.state {
+        if s.exists() {
+            engine.load_state(s)?;
+        }
+    }
+    let now = Timestamp::now();
+
+    let mut reports = Vec::new();
+    if let Some(message) = &a.message {
+        let (Some(task), Some(worker)) = (&a.task, &a.worker) else {
+            bail!("--message needs --task and --worker");
+        };
+        let class = a.class.unwrap_or(HardwareClass::Unknown);
+        let timestamp = match &a.timestamp {
+            Some(t) => Some(Timestamp::parse(t).with_context(|| {
+                format!("invalid --timestamp '{t}' (expected RFC 3339 or epoch seconds)")
+            })?),
+            None => None,
+        };
+        reports.push((
+            "flags".to_string(),
+            FailureReport {
+                task_id: task.clone(),
+                worker_id: worker.clone(),
+                hardware: Some(HardwareProfile {
+                    memory_gib: a.memory_gib,
+                    browser: a.browser.as_ref().map(|b| BrowserInfo {
+                        name: b.clone(),
+                        version: None,
+                    }),
+                    ..HardwareProfile::of_class(class)
+                }),
+                platform: None,
+                error: ErrorInfo {
+                    message: message.clone(),
+                    type_hint: a.error_type.clone(),
+                    stacktrace: None,
+                    exit_code: a.exit_code,
+                },
+                timestamp,
+                task: Some(TaskSpec {
+                    config: TaskConfig {
+                        batch_size: a.batch_size,
+                        precision: a.precision,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }),
+                attempt: None,
+                seq: None,
+                t_offset_s: None,
+                task_is_new: None,
+                template: None,
+                ml_feedback: None,
+            },
+        ));
+    } else {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            bail!("no failure given: pass --message (with --task, --worker, --class) or pipe a JSON failure record to stdin");
+        }
+        let text = std::io::read_to_string(stdin.lock()).context("reading stdin")?;
+        // One JSON document (possibly pretty-printed) or JSON lines.
+        match serde_json::from_str::<FailureReport>(&text) {
+            Ok(r) => reports.push(("stdin".to_string(), r)),
+            Err(whole) => {
+                let lines: Vec<_> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+                if lines.len() <= 1 {
+                    bail!("invalid failure record on stdin: {whole}");
+                }
+                for (i, l) in lines {
+                    let r = serde_json::from_str::<FailureReport>(l)
+                        .with_context(|| format!("invalid failure record on stdin line {}", i + 1))?;
+                    reports.push((format!("stdin line {}", i + 1), r));
+                }
+            }
+        }
+        if reports.is_empty() {
+            bail!("stdin held no failure record");
+        }
+    }
+
+    let mut out = std::io::stdout().lock();
+    for (origin, report) in reports {
+        let record = report
+            .check(now)
+            .with_context(|| format!("invalid failure record ({origin})"))?;
+        let action = engine.handle_failure(&record);
+        if a.json {
+            serde_json::to_writer(&mut out, &action)?;
+            writeln!(out)?;
+        } else {
+            write_text(&mut out, &action)?;
+        }
+    }
+    out.flush()?;
+    if let Some(s) = &a.state {
+        engine.save_state(s)?;
+    }
+    Ok(())
+}
+
+fn write_text(out: &mut impl Write, a: &RecoveryAction) -> std::io::Result<()> {
+    writeln!(out, "{}  (task {}, attempt {})", a.strategy, a.task_id, a.attempt)?;
+    writeln!(out, "  kind:      {} ({}), classifier rule {}", a.kind, a.failure_type, a.classifier_rule)?;
+    writeln!(out, "  decided:   {}", a.source)?;
+    if let Some(t) = &a.target_worker {
+        writeln!(out, "  worker:    {t}")?;
+    }
+    if !a.excluded_workers.is_empty() {
+        let ex: Vec<&str> = a.excluded_workers.iter().map(|w| w.as_str()).collect();
+        writeln!(out, "  exclude:   {}", ex.join(", "))?;
+    }
+    if a.delay_s > 0.0 {
+        writeln!(out, "  delay:     {:.2} s", a.delay_s)?;
+    }
+    if let Some(c) = &a.modified_config {
+        writeln!(out, "  config:    {}", serde_json::to_string(c).unwrap_or_default())?;
+    }
+    if let Some(r) = &a.hardware_requirements {
+        writeln!(out, "  requires:  {}", serde_json::to_string(r).unwrap_or_default())?;
+    }
+    if let Some(c) = &a.resume_checkpoint {
+        writeln!(out, "  resume:    checkpoint {c}")?;
+    }
+    if let Some(w) = &a.worker_attention {
+        writeln!(out, "  attention: {} — {w}", a.failed_worker)?;
+    }
+    writeln!(out, "  reason:    {}", a.reason)
+}

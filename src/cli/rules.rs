@@ -1,0 +1,58 @@
+//! `faultline rules show|check`: print the effective ladders; validate a rules file.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use faultline::rules::RuleSet;
+
+/// Show the effective recovery rules, or check a rules file.
+///
+/// Rules are tried in order, first match wins; failures no rule matches use the ladder of
+/// their hardware class. A rules file (TOML) extends the defaults (its rules first) or, with
+/// `mode = "replace"`, replaces them; ladders it names replace only those classes.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: RulesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Print the rules and the ladder of every hardware class as a table.
+    Show {
+        /// Rules file to apply over the defaults.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Print the default rules file (TOML) instead, as a starting point for your own.
+        #[arg(long)]
+        toml: bool,
+    },
+    /// Validate a rules file; errors name the file, line and field. Exit 0 when valid.
+    Check {
+        /// The rules file.
+        file: PathBuf,
+    },
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        RulesCommand::Show { rules, toml } => {
+            if toml {
+                print!("{}", faultline::rules::DEFAULT_RULES_TOML);
+                return Ok(());
+            }
+            let set = super::load_rules(rules.as_deref())?;
+            print!("{}", set.render_table());
+        }
+        RulesCommand::Check { file } => {
+            let set = RuleSet::load(&file)?;
+            println!(
+                "{}: ok ({} rules in force, {} hardware-class ladders)",
+                file.display(),
+                set.rules().len(),
+                faultline::HardwareClass::ALL.len()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Tier 0 — configuration: serde structs with defaults and `deny_unknown_fields`, as written
+//! in a TOML file or built in code. Each section is validated once into checked types by the
+//! module that uses it (`retry`, `rules`), which names the offending field on error.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::FailureKind;
+
+/// Errors loading a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (the message names line and field).
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Parser message with line, column and field.
+        message: String,
+    },
+}
+
+/// Engine configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Seed of every random choice (jitter, sampling), for reproducibility.
+    pub seed: u64,
+    /// Retry policy.
+    pub retry: RetryParams,
+    /// Recovery actions kept in memory per task (older ones live only in the store).
+    pub history_per_task: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            seed: 42,
+            retry: RetryParams::default(),
+            history_per_task: 64,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Reads a TOML config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// How the exponential delay is randomized (see the AWS architecture blog's "Exponential
+/// Backoff And Jitter").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Jitter {
+    /// Exactly `base · factorⁿ⁻¹`.
+    None,
+    /// Uniform in `[0, d]`.
+    Full,
+    /// Uniform in `[d/2, d]`: never less than half the backoff.
+    #[default]
+    Equal,
+    /// Uniform in `[base, 3 · previous]` (previous = base on the first attempt), capped.
+    Decorrelated,
+}
+
+/// Backoff parameters (unchecked, as written in config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackoffParams {
+    /// Delay of the first retry, seconds (≥ 0).
+    pub base_s: f64,
+    /// Growth per attempt (≥ 1).
+    pub factor: f64,
+    /// Upper bound on any delay, seconds (≥ base).
+    pub cap_s: f64,
+    /// Jitter mode.
+    pub jitter: Jitter,
+}
+
+impl Default for BackoffParams {
+    /// The seed's base 2 s, factor 2, cap 60 s, with equal jitter.
+    fn default() -> Self {
+        BackoffParams {
+            base_s: 2.0,
+            factor: 2.0,
+            cap_s: 60.0,
+            jitter: Jitter::Equal,
+        }
+    }
+}
+
+/// Retry budget parameters (the tower model): within a sliding window, retries may be at
+/// most `min_retries + ratio × first failures`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetParams {
+    /// Switch the budget on or off.
+    pub enabled: bool,
+    /// Window length, seconds of report time.
+    pub window_s: f64,
+    /// Retries always allowed per window.
+    pub min_retries: u32,
+    /// Share of first failures (new tasks) that may retry on top of `min_retries`.
+    pub ratio: f64,
+}
+
+impl Default for BudgetParams {
+    fn default() -> Self {
+        BudgetParams {
+            enabled: true,
+            window_s: 10.0,
+            min_retries: 10,
+            ratio: 0.5,
+        }
+    }
+}
+
+/// Retry configuration: a default backoff, per-kind overrides, maximum attempts, budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryParams {
+    /// Backoff for kinds without their own policy.
+    pub default: BackoffParams,
+    /// Per-kind backoff, keyed by failure kind name.
+    pub policies: BTreeMap<FailureKind, BackoffParams>,
+    /// A task's failures beyond this number are escalated.
+    pub max_attempts: u32,
+    /// Retry budget.
+    pub budget: BudgetParams,
+}
+
+impl Default for RetryParams {
+    /// Default backoff; OOM retries without delay (the task changed, waiting buys nothing);
+    /// network and timeouts back off longer (base 5 s, cap 300 s); at most 10 attempts.
+    fn default() -> Self {
+        let no_delay = BackoffParams {
+            base_s: 0.0,
+            factor: 1.0,
+            cap_s: 0.0,
+            jitter: Jitter::None,
+        };
+        let longer = BackoffParams {
+            base_s: 5.0,
+            factor: 2.0,
+            cap_s: 300.0,
+            jitter: Jitter::Decorrelated,
+        };
+        let mut policies = BTreeMap::new();
+        policies.insert(FailureKind::OomGpu, no_delay.clone());
+        policies.insert(FailureKind::OomHost, no_delay);
+        policies.insert(FailureKind::Network, longer.clone());
+        policies.insert(FailureKind::Timeout, longer);
+        RetryParams {
+            default: BackoffParams::default(),
+            policies,
+            max_attempts: 10,
+            budget: BudgetParams::default(),
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_toml_round_trip_and_unknown_field() {
+        let c = EngineConfig::default();
+        let t = toml::to_string(&c).unwrap();
+        assert_eq!(toml::from_str::<EngineConfig>(&t).unwrap(), c);
+        let e = toml::from_str::<EngineConfig>("seed = 1\n[retry]\nmax_atempts = 3\n").unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("max_atempts") && m.contains("line 3"), "{m}");
+        let p: EngineConfig = toml::from_str("[retry.policies.network]\nbase_s = 1.0\n").unwrap();
+        assert_eq!(p.retry.policies[&FailureKind::Network].base_s, 1.0);
+    }
+}

@@ -1,0 +1,261 @@
+//! A small worker registry with capabilities, so DIFFERENT_WORKER can name a worker: same
+//! class first, with capacity, more memory after an OOM, another browser after a crash.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{HardwareClass, WorkerId};
+
+use super::EngineError;
+
+/// A worker the coordinator can place tasks on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Worker {
+    /// Worker id.
+    #[serde(alias = "worker_id")]
+    pub id: WorkerId,
+    /// Hardware class.
+    #[serde(alias = "platform")]
+    pub class: HardwareClass,
+    /// Device memory in GiB.
+    #[serde(default, alias = "memory_gb", skip_serializing_if = "Option::is_none")]
+    pub memory_gib: Option<f64>,
+    /// Browser name, for WEBGPU/WEBNN workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    /// Free task slots (0 = full).
+    #[serde(default = "one")]
+    pub slots: u32,
+    /// Why the worker needs attention (set by the engine after hardware faults); such workers
+    /// are not chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Worker {
+    /// A worker with one slot.
+    pub fn new(id: WorkerId, class: HardwareClass) -> Self {
+        Worker {
+            id,
+            class,
+            memory_gib: None,
+            browser: None,
+            slots: 1,
+            attention: None,
+        }
+    }
+}
+
+/// What a replacement worker must satisfy.
+#[derive(Debug, Clone, Copy)]
+pub struct Want<'a> {
+    /// Class to place on.
+    pub class: HardwareClass,
+    /// Workers not to use.
+    pub excluded: &'a [WorkerId],
+    /// Strictly more memory than this.
+    pub more_memory_than: Option<f64>,
+    /// A browser other than this.
+    pub other_browser_than: Option<&'a str>,
+}
+
+/// Workers by id, plus an index by class.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerRegistry {
+    workers: HashMap<WorkerId, Worker>,
+    by_class: Vec<Vec<WorkerId>>,
+}
+
+#[derive(Deserialize)]
+struct Inventory {
+    workers: Vec<Worker>,
+}
+
+impl WorkerRegistry {
+    /// An empty registry: DIFFERENT_WORKER then leaves the choice to the coordinator.
+    pub fn new() -> Self {
+        WorkerRegistry {
+            workers: HashMap::new(),
+            by_class: vec![Vec::new(); HardwareClass::ALL.len()],
+        }
+    }
+
+    /// Loads a JSON inventory: `{"workers": [...]}` or a bare array of workers. Fields other
+    /// than those of [`Worker`] are ignored (`worker_id`, `platform`, `memory_gb` are accepted
+    /// as aliases, as in `workers_200.json`).
+    pub fn load(path: &Path) -> Result<Self, EngineError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let workers: Vec<Worker> = match serde_json::from_str::<Inventory>(&text) {
+            Ok(i) => i.workers,
+            Err(first) => serde_json::from_str(&text).map_err(|_| EngineError::Parse {
+                path: path.display().to_string(),
+                message: first.to_string(),
+            })?,
+        };
+        let mut r = Self::new();
+        for w in workers {
+            r.register(w);
+        }
+        Ok(r)
+    }
+
+    /// Adds or replaces a worker.
+    pub fn register(&mut self, w: Worker) {
+        if self.by_class.is_empty() {
+            self.by_class = vec![Vec::new(); HardwareClass::ALL.len()];
+        }
+        if let Some(old) = self.workers.get(&w.id) {
+            let old_class = old.class.index();
+            self.by_class[old_class].retain(|id| id != &w.id);
+        }
+        self.by_class[w.class.index()].push(w.id.clone());
+        self.workers.insert(w.id.clone(), w);
+    }
+
+    /// A worker by id.
+    pub fn get(&self, id: &WorkerId) -> Option<&Worker> {
+        self.workers.get(id)
+    }
+
+    /// Number of workers.
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Whether no worker is registered.
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty()
+    }
+
+    /// Flags a worker for attention; it is no longer chosen.
+    pub fn flag(&mut self, id: &WorkerId, why: &str) {
+        if let Some(w) = self.workers.get_mut(id) {
+            w.attention = Some(why.to_string());
+        }
+    }
+
+    /// Clears a worker's attention flag (after it was repaired).
+    pub fn clear_flag(&mut self, id: &WorkerId) {
+        if let Some(w) = self.workers.get_mut(id) {
+            w.attention = None;
+        }
+    }
+
+    /// The best replacement: healthy, not excluded, with a free slot, satisfying the memory
+    /// and browser wishes when any candidate can (otherwise the wish is relaxed); among those,
+    /// most free slots, then (after an OOM) most memory, then smallest id for determinism.
+    pub fn pick(&self, want: &Want<'_>) -> Option<&Worker> {
+        let ids = self.by_class.get(want.class.index())?;
+        let candidates = ids
+            .iter()
+            .filter_map(|id| self.workers.get(id))
+            .filter(|w| w.attention.is_none() && w.slots > 0 && !want.excluded.contains(&w.id));
+        let mem_ok = |w: &Worker| match (want.more_memory_than, w.memory_gib) {
+            (Some(min), Some(m)) => m > min,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let browser_ok = |w: &Worker| match (want.other_browser_than, &w.browser) {
+            (Some(b), Some(wb)) => !wb.eq_ignore_ascii_case(b),
+            _ => true,
+        };
+        let better = |a: &&Worker, b: &&Worker| {
+            let key = |w: &Worker| {
+                (
+                    u32::from(mem_ok(w)) + u32::from(browser_ok(w)),
+                    w.slots,
+                    if want.more_memory_than.is_some() {
+                        (w.memory_gib.unwrap_or(0.0) * 1024.0) as i64
+                    } else {
+                        0
+                    },
+                )
+            };
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| b.id.cmp(&a.id))
+        };
+        candidates.max_by(better)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(id: &str, class: HardwareClass, mem: f64, browser: Option<&str>) -> Worker {
+        Worker {
+            memory_gib: Some(mem),
+            browser: browser.map(str::to_string),
+            ..Worker::new(WorkerId::new(id).unwrap(), class)
+        }
+    }
+
+    #[test]
+    fn picks_same_class_more_memory_other_browser() {
+        let mut r = WorkerRegistry::new();
+        r.register(w("g1", HardwareClass::Gpu, 24.0, None));
+        r.register(w("g2", HardwareClass::Gpu, 80.0, None));
+        r.register(w("g3", HardwareClass::Gpu, 40.0, None));
+        r.register(w("c1", HardwareClass::Cpu, 512.0, None));
+        r.register(w("b1", HardwareClass::Webgpu, 4.0, Some("chrome")));
+        r.register(w("b2", HardwareClass::Webgpu, 4.0, Some("firefox")));
+        let ex = [WorkerId::new("g1").unwrap()];
+        let p = r
+            .pick(&Want {
+                class: HardwareClass::Gpu,
+                excluded: &ex,
+                more_memory_than: Some(24.0),
+                other_browser_than: None,
+            })
+            .unwrap();
+        assert_eq!(p.id.as_str(), "g2");
+        let p = r
+            .pick(&Want {
+                class: HardwareClass::Webgpu,
+                excluded: &[],
+                more_memory_than: None,
+                other_browser_than: Some("chrome"),
+            })
+            .unwrap();
+        assert_eq!(p.id.as_str(), "b2");
+        r.flag(&WorkerId::new("g2").unwrap(), "xid 79");
+        let p = r
+            .pick(&Want {
+                class: HardwareClass::Gpu,
+                excluded: &ex,
+                more_memory_than: Some(24.0),
+                other_browser_than: None,
+            })
+            .unwrap();
+        assert_eq!(p.id.as_str(), "g3");
+        assert!(r
+            .pick(&Want {
+                class: HardwareClass::Tpu,
+                excluded: &[],
+                more_memory_than: None,
+                other_browser_than: None,
+            })
+            .is_none());
+    }
+
+    #[test]
+    fn loads_the_bench_inventory_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.json");
+        std::fs::write(&p, r#"{"seed":1,"workers":[{"worker_id":"worker-gpu-000","platform":"GPU","kind":"gpu","memory_gb":24,"taxonomy_hardware_class":"GPU"}]}"#).unwrap();
+        let r = WorkerRegistry::load(&p).unwrap();
+        assert_eq!(r.len(), 1);
+        let e = WorkerRegistry::load(&dir.path().join("missing.json")).unwrap_err();
+        assert!(e.to_string().contains("missing.json"));
+    }
+}

@@ -1,0 +1,129 @@
+//! Per-task engine state behind a trait: in memory here; the Parquet store implements the
+//! same trait with a write-ahead log.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    FailureKind, HardwareRequirements, Outcome, RecoveryAction, TaskConfig, TaskId, TaskState,
+    Timestamp, WorkerId,
+};
+
+/// What the engine remembers about one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// Failures seen for this task (the engine's own counter).
+    pub attempts: u32,
+    /// Lifecycle state.
+    pub state: TaskState,
+    /// Next ladder step (0-based) per rule or class ladder name.
+    pub ladder_next: Vec<(String, u32)>,
+    /// Kind of the latest failure.
+    pub last_kind: Option<FailureKind>,
+    /// Consecutive failures with `last_kind`, including the latest.
+    pub streak: u32,
+    /// Kinds after which a recovery of this task succeeded.
+    pub recovered_kinds: Vec<FailureKind>,
+    /// Delay issued for the previous retry (decorrelated jitter needs it).
+    pub last_delay_s: Option<f64>,
+    /// Workers this task must avoid.
+    pub excluded: Vec<WorkerId>,
+    /// The task's configuration as faultline last set it (it wins over a report's config).
+    pub config: Option<TaskConfig>,
+    /// The task's requirements as faultline last set them.
+    pub requirements: Option<HardwareRequirements>,
+    /// Latest checkpoint id, offered for resumption.
+    pub latest_checkpoint: Option<String>,
+    /// Most recent actions, oldest first (bounded by `history_per_task`).
+    pub history: VecDeque<RecoveryAction>,
+    /// First failure.
+    pub first_failure: Option<Timestamp>,
+    /// Latest failure.
+    pub last_failure: Option<Timestamp>,
+}
+
+impl Default for TaskRecord {
+    fn default() -> Self {
+        TaskRecord {
+            attempts: 0,
+            state: TaskState::Running,
+            ladder_next: Vec::new(),
+            last_kind: None,
+            streak: 0,
+            recovered_kinds: Vec::new(),
+            last_delay_s: None,
+            excluded: Vec::new(),
+            config: None,
+            requirements: None,
+            latest_checkpoint: None,
+            history: VecDeque::new(),
+            first_failure: None,
+            last_failure: None,
+        }
+    }
+}
+
+impl TaskRecord {
+    /// The next step index of a ladder.
+    pub fn next_step(&self, ladder: &str) -> u32 {
+        self.ladder_next
+            .iter()
+            .find(|(n, _)| n == ladder)
+            .map_or(0, |(_, i)| *i)
+    }
+
+    /// Sets the next step index of a ladder.
+    pub fn set_next_step(&mut self, ladder: &str, next: u32) {
+        match self.ladder_next.iter_mut().find(|(n, _)| n == ladder) {
+            Some((_, i)) => *i = next,
+            None => self.ladder_next.push((ladder.to_string(), next)),
+        }
+    }
+}
+
+/// Where the engine keeps per-task state.
+pub trait StateStore {
+    /// A task's record, if known.
+    fn task(&self, id: &TaskId) -> Option<&TaskRecord>;
+    /// A task's record, created empty if unknown.
+    fn task_mut(&mut self, id: &TaskId) -> &mut TaskRecord;
+    /// Called after every decision (durable stores log it).
+    fn on_action(&mut self, _action: &RecoveryAction) {}
+    /// Called after every outcome (durable stores log it).
+    fn on_outcome(&mut self, _outcome: &Outcome) {}
+    /// Drops a task's state (finished tasks).
+    fn forget(&mut self, id: &TaskId);
+    /// Number of tasks known.
+    fn len(&self) -> usize;
+    /// Whether no task is known.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// In-memory state; serializable so the CLI can keep it between calls (`--state FILE`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryState {
+    /// Records by task.
+    pub tasks: HashMap<TaskId, TaskRecord>,
+}
+
+impl StateStore for MemoryState {
+    fn task(&self, id: &TaskId) -> Option<&TaskRecord> {
+        self.tasks.get(id)
+    }
+    fn task_mut(&mut self, id: &TaskId) -> &mut TaskRecord {
+        if !self.tasks.contains_key(id) {
+            self.tasks.insert(id.clone(), TaskRecord::default());
+        }
+        // Inserted just above when absent.
+        self.tasks.get_mut(id).expect("present")
+    }
+    fn forget(&mut self, id: &TaskId) {
+        self.tasks.remove(id);
+    }
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+}

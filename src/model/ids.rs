@@ -1,0 +1,94 @@
+//! Validated identifiers: task and worker ids are used as file and URL path components later
+//! (checkpoints, `/v1/tasks/{id}`), so they are checked once, here.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::ModelError;
+
+/// Maximum length of an id, in bytes.
+pub const MAX_ID_LEN: usize = 256;
+
+fn check_id(s: &str) -> Result<(), ModelError> {
+    let bad = |detail: String| ModelError::Invalid {
+        field: "id",
+        detail,
+    };
+    if s.is_empty() {
+        return Err(bad("must not be empty".into()));
+    }
+    if s.len() > MAX_ID_LEN {
+        return Err(bad(format!("longer than {MAX_ID_LEN} bytes")));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || *c == '/' || *c == '\\')
+    {
+        return Err(bad(format!("'{s}' contains the forbidden character {c:?}")));
+    }
+    if s == "." || s.contains("..") {
+        return Err(bad(format!("'{s}' contains '..' or is '.'")));
+    }
+    Ok(())
+}
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates `s`: 1..=256 bytes, no whitespace, control characters, slashes or `..`.
+            pub fn new(s: &str) -> Result<Self, ModelError> {
+                check_id(s)?;
+                Ok($name(s.to_string()))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::new(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Identifier of a task.
+    TaskId
+);
+id_type!(
+    /// Identifier of a worker.
+    WorkerId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_validated() {
+        assert!(TaskId::new("task-000001").is_ok());
+        assert!(TaskId::new("StepId=11300781.0").is_ok());
+        for bad in ["", "../x", "a/b", "a b", "a\\b", "..", "a\u{0}"] {
+            assert!(TaskId::new(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(WorkerId::new(&"x".repeat(257)).is_err());
+        assert!(serde_json::from_str::<WorkerId>("\"../w\"").is_err());
+    }
+}

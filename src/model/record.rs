@@ -1,0 +1,485 @@
+//! The failure record: the one JSON schema shared by `recommend`, `ingest` (JSONL) and the
+//! HTTP API, and its checked form.
+//!
+//! The wire form [`FailureReport`] is what callers send; [`FailureRecord`] is what the engine
+//! works on, produced once by [`FailureReport::check`]. The minimal record is
+//!
+//! ```json
+//! {"task_id":"t1","worker_id":"w1","hardware":{"class":"GPU"},
+//!  "error":{"message":"CUDA out of memory. Tried to allocate 2.00 GiB"},
+//!  "task":{"config":{"batch_size":32,"precision":"fp16"}}}
+//! ```
+//!
+//! Every other field is optional. The records of `shared/data/bench/stream_10k.jsonl` (with
+//! `platform`, `ts`, `attempt`, `seq`, `template`, `ml_feedback`...) are accepted too: those
+//! fields are declared here, so unknown fields are still rejected.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::enums::{HardwareClass, Precision, RecoveryStrategy};
+use super::ids::{TaskId, WorkerId};
+use super::time::Timestamp;
+use super::ModelError;
+
+/// Browser of a WEBGPU/WEBNN worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserInfo {
+    /// Browser name, e.g. "chrome", "firefox", "edge", "safari".
+    pub name: String,
+    /// Browser version, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// What the failed worker is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareProfile {
+    /// Hardware class (CPU, GPU, TPU, NPU, WEBGPU, WEBNN, ...).
+    pub class: HardwareClass,
+    /// Vendor, e.g. "NVIDIA".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// Device model, e.g. "A100-SXM4-80GB".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Device memory in GiB (host memory for CPU workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_gib: Option<f64>,
+    /// Compute units (SMs, cores, TPU cores...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_units: Option<u32>,
+    /// Browser, for WEBGPU and WEBNN workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<BrowserInfo>,
+}
+
+impl HardwareProfile {
+    /// A profile that only names the class.
+    pub fn of_class(class: HardwareClass) -> Self {
+        HardwareProfile {
+            class,
+            vendor: None,
+            model: None,
+            memory_gib: None,
+            compute_units: None,
+            browser: None,
+        }
+    }
+}
+
+/// The error as the job saw it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorInfo {
+    /// The error message (required, may be empty).
+    pub message: String,
+    /// The caller's own error-type hint, e.g. "cuda_error", "network_error" (used only when the
+    /// message itself is not recognised).
+    #[serde(
+        default,
+        rename = "type",
+        alias = "error_type",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub type_hint: Option<String>,
+    /// Stack trace, if any.
+    #[serde(
+        default,
+        alias = "stack_trace",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stacktrace: Option<String>,
+    /// Process exit code, if any (137 = SIGKILL, usually the OOM killer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+/// Hardware requirements of a task, as a coordinator understands them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareRequirements {
+    /// Acceptable hardware, lowercase names ("cuda", "cpu", "tpu", "webgpu"...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hardware: Vec<String>,
+    /// Required browser, for browser tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    /// Minimum device memory in GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_memory_gib: Option<f64>,
+}
+
+/// The mutable configuration of a task. Keys faultline does not know are kept as they are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskConfig {
+    /// Model name, e.g. "llama-3-8b".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Batch size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    /// Several batch sizes (e.g. a sweep); each is halved by REDUCED_BATCH_SIZE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_sizes: Option<Vec<u32>>,
+    /// Numeric precision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    /// Smaller models to fall back to, in order; SIMPLIFIED_MODEL moves the first into
+    /// `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_models: Option<Vec<String>>,
+    /// Set to false by SKIP_CHECKPOINTING.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpointing: Option<bool>,
+    /// Any other keys, preserved.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The task that failed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Task id (if it repeats the record's `task_id`, it must agree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// Model name (alternative to `config.model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Hardware class the task targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<HardwareClass>,
+    /// Current configuration.
+    #[serde(default)]
+    pub config: TaskConfig,
+    /// Current hardware requirements.
+    #[serde(default)]
+    pub requirements: HardwareRequirements,
+    /// The caller's retry counter: informational only, the engine keeps its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_count: Option<u32>,
+}
+
+/// Outcome feedback embedded in a logged record (the bench stream's `ml_feedback`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedOutcome {
+    /// Strategy that was applied.
+    pub strategy: RecoveryStrategy,
+    /// Whether it recovered the task.
+    pub success: bool,
+}
+
+/// A failure as callers send it (wire form). See the module docs for the schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureReport {
+    /// Task id.
+    pub task_id: String,
+    /// Worker id.
+    pub worker_id: String,
+    /// The worker's hardware; `platform` is accepted instead for class-only reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<HardwareProfile>,
+    /// Hardware class when `hardware` is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<HardwareClass>,
+    /// The error.
+    pub error: ErrorInfo,
+    /// When it failed: RFC 3339 (`2025-03-13T00:00:00.18Z`), a naive ISO date-time (read as
+    /// UTC) or seconds since the Unix epoch. `ts` is accepted as an alias.
+    #[serde(default, alias = "ts", skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Timestamp>,
+    /// The task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskSpec>,
+    /// The caller's attempt number: informational only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Sequence number in a log (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// Seconds since the start of a log (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t_offset_s: Option<f64>,
+    /// Whether the log saw this task for the first time (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_is_new: Option<bool>,
+    /// A template label assigned by the producer (informational, never used to classify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Logged outcome of the recovery applied to this failure, if the producer had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml_feedback: Option<EmbeddedOutcome>,
+}
+
+/// A checked failure: ids validated, hardware resolved, timestamp present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    /// Task id.
+    pub task_id: TaskId,
+    /// Worker id.
+    pub worker_id: WorkerId,
+    /// The worker's hardware.
+    pub hardware: HardwareProfile,
+    /// The error.
+    pub error: ErrorInfo,
+    /// When it failed.
+    pub timestamp: Timestamp,
+    /// The task (defaults when the report had none).
+    pub task: TaskSpec,
+}
+
+impl FailureReport {
+    /// Validates the report into a [`FailureRecord`]. `now` is used only when the report has
+    /// no timestamp: the caller (CLI, API) decides what "now" is, never the engine.
+    pub fn check(self, now: Timestamp) -> Result<FailureRecord, ModelError> {
+        let task_id = TaskId::new(&self.task_id).map_err(|e| e.in_field("task_id"))?;
+        let worker_id = WorkerId::new(&self.worker_id).map_err(|e| e.in_field("worker_id"))?;
+        let mut task = self.task.unwrap_or_default();
+        if let Some(inner) = &task.task_id {
+            if inner != task_id.as_str() {
+                return Err(ModelError::Conflict {
+                    field: "task.task_id",
+                    detail: format!("'{inner}' differs from task_id '{}'", task_id.as_str()),
+                });
+            }
+        }
+        if task.config.model.is_none() {
+            task.config.model = task.model.take();
+        }
+        if task.config.batch_size == Some(0) {
+            return Err(ModelError::Invalid {
+                field: "task.config.batch_size",
+                detail: "must be at least 1".into(),
+            });
+        }
+        if let Some(list) = &task.config.batch_sizes {
+            if list.contains(&0) {
+                return Err(ModelError::Invalid {
+                    field: "task.config.batch_sizes",
+                    detail: "every batch size must be at least 1".into(),
+                });
+            }
+        }
+        let hardware = match (self.hardware, self.platform.or(task.platform)) {
+            (Some(h), _) => h,
+            (None, Some(class)) => {
+                let mut h = HardwareProfile::of_class(class);
+                if let Some(b) = &task.requirements.browser {
+                    h.browser = Some(BrowserInfo {
+                        name: b.clone(),
+                        version: None,
+                    });
+                }
+                h
+            }
+            (None, None) => HardwareProfile::of_class(HardwareClass::Unknown),
+        };
+        if let Some(m) = hardware.memory_gib {
+            if !(m.is_finite() && m >= 0.0) {
+                return Err(ModelError::Invalid {
+                    field: "hardware.memory_gib",
+                    detail: format!("{m} is not a non-negative number"),
+                });
+            }
+        }
+        Ok(FailureRecord {
+            task_id,
+            worker_id,
+            hardware,
+            error: self.error,
+            timestamp: self.timestamp.unwrap_or(now),
+            task,
+        })
+    }
+}
+
+/// Where a decision came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionSource {
+    /// The deciding mechanism: "rule", "ladder", "max_attempts", "retry_budget",
+    /// "circuit_breaker", "pattern", "learned".
+    pub kind: String,
+    /// The rule or ladder name, when a rule decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The step of the rule's ladder (1-based), when a ladder decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+}
+
+impl fmt::Display for DecisionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.kind)?;
+        if let Some(r) = &self.rule {
+            write!(f, " '{r}'")?;
+        }
+        if let Some(s) = self.step {
+            write!(f, " step {s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The decision for one failure: what to do, where, with what changes, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryAction {
+    /// The task.
+    pub task_id: TaskId,
+    /// The strategy.
+    pub strategy: RecoveryStrategy,
+    /// The worker that failed.
+    pub failed_worker: WorkerId,
+    /// Where to run next: the same worker for retries and browser restarts, a chosen worker
+    /// for DIFFERENT_WORKER when the registry knows one, otherwise `None` (coordinator picks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_worker: Option<WorkerId>,
+    /// Workers not to use for this task (always includes the failed worker for
+    /// DIFFERENT_WORKER and hardware changes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_workers: Vec<WorkerId>,
+    /// Seconds to wait before retrying.
+    pub delay_s: f64,
+    /// The task's new configuration, when the strategy changes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_config: Option<TaskConfig>,
+    /// The task's new hardware requirements, when the strategy changes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_requirements: Option<HardwareRequirements>,
+    /// Checkpoint to resume from, when the task has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_checkpoint: Option<String>,
+    /// Change to the task's scheduling priority.
+    #[serde(default)]
+    pub priority_adjustment: i32,
+    /// The failed worker needs attention (reset, reboot, inspection): the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_attention: Option<String>,
+    /// Human-readable reason.
+    pub reason: String,
+    /// Which mechanism and rule decided.
+    pub source: DecisionSource,
+    /// Probability with which the strategy was chosen (1 for deterministic rules).
+    pub propensity: f64,
+    /// The engine's attempt number for this task (1 = first failure).
+    pub attempt: u32,
+    /// The classified failure kind.
+    pub kind: super::enums::FailureKind,
+    /// The coarse failure type, judged with the task's history.
+    pub failure_type: super::enums::FailureType,
+    /// Classifier rule that decided the kind.
+    pub classifier_rule: String,
+    /// NVIDIA Xid code, when the message carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xid: Option<u32>,
+}
+
+/// Feedback on an applied action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outcome {
+    /// Task id.
+    pub task_id: String,
+    /// Whether the recovery worked (the task made progress or finished).
+    pub success: bool,
+    /// Strategy the outcome is about; defaults to the task's last action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<RecoveryStrategy>,
+    /// Seconds from failure to recovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_recovery_s: Option<f64>,
+    /// Cost of the recovery (device-seconds or any unit the caller uses consistently).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    /// When the outcome was observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"{"task_id":"t1","worker_id":"w1","hardware":{"class":"GPU"},"error":{"message":"CUDA out of memory. Tried to allocate 2.00 GiB"},"task":{"config":{"batch_size":32,"precision":"fp16"}}}"#;
+
+    #[test]
+    fn minimal_record_is_accepted() {
+        let r: FailureReport = serde_json::from_str(MINIMAL).unwrap();
+        let rec = r.check(Timestamp::from_micros(0)).unwrap();
+        assert_eq!(rec.hardware.class, HardwareClass::Gpu);
+        assert_eq!(rec.task.config.batch_size, Some(32));
+        assert_eq!(rec.task.config.precision, Some(Precision::Fp16));
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_its_name() {
+        let bad = MINIMAL.replace("\"worker_id\"", "\"wrker\":1,\"worker_id\"");
+        let e = serde_json::from_str::<FailureReport>(&bad).unwrap_err();
+        assert!(e.to_string().contains("wrker"), "{e}");
+    }
+
+    #[test]
+    fn bench_stream_line_is_accepted() {
+        let line = r#"{"seq":0,"ts":"2025-03-13T00:00:00.180138","t_offset_s":0.180138,"task_id":"task-000000","task_is_new":true,"attempt":1,"worker_id":"worker-gpu-002","platform":"GPU","error":{"message":"ConnectionResetError","type":"network_error","stacktrace":""},"template":"conn_reset","ml_feedback":{"strategy":"DELAYED_RETRY","success":false},"task":{"task_id":"task-000000","model":"vit","platform":"GPU","config":{"batch_size":4,"precision":"fp32"},"requirements":{"hardware":["cuda"]},"retry_count":0}}"#;
+        let r: FailureReport = serde_json::from_str(line).unwrap();
+        let rec = r.check(Timestamp::from_micros(0)).unwrap();
+        assert_eq!(rec.hardware.class, HardwareClass::Gpu);
+        assert_eq!(rec.task.config.model.as_deref(), Some("vit"));
+        assert_eq!(rec.timestamp.as_micros(), 1_741_824_000_180_138);
+    }
+
+    #[test]
+    fn bad_ids_and_batch_are_rejected_naming_the_field() {
+        let r: FailureReport =
+            serde_json::from_str(&MINIMAL.replace("\"t1\"", "\"../etc\"")).unwrap();
+        let e = r.check(Timestamp::from_micros(0)).unwrap_err();
+        assert!(e.to_string().contains("task_id"), "{e}");
+        let r: FailureReport =
+            serde_json::from_str(&MINIMAL.replace("\"batch_size\":32", "\"batch_size\":0"))
+                .unwrap();
+        let e = r.check(Timestamp::from_micros(0)).unwrap_err();
+        assert!(e.to_string().contains("task.config.batch_size"), "{e}");
+    }
+
+    #[test]
+    fn action_round_trips() {
+        let a = RecoveryAction {
+            task_id: TaskId::new("t").unwrap(),
+            strategy: RecoveryStrategy::ReducedBatchSize,
+            failed_worker: WorkerId::new("w").unwrap(),
+            target_worker: None,
+            excluded_workers: vec![WorkerId::new("w").unwrap()],
+            delay_s: 0.0,
+            modified_config: Some(TaskConfig {
+                batch_size: Some(16),
+                ..Default::default()
+            }),
+            hardware_requirements: None,
+            resume_checkpoint: Some("ck".into()),
+            priority_adjustment: 1,
+            worker_attention: None,
+            reason: "r".into(),
+            source: DecisionSource {
+                kind: "rule".into(),
+                rule: Some("oom".into()),
+                step: Some(1),
+            },
+            propensity: 1.0,
+            attempt: 1,
+            kind: super::super::FailureKind::OomGpu,
+            failure_type: super::super::FailureType::ResourceExhaustion,
+            classifier_rule: "cuda_oom".into(),
+            xid: None,
+        };
+        let j = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<RecoveryAction>(&j).unwrap(), a);
+    }
+}

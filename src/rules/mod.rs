@@ -1,0 +1,783 @@
+//! Tier 3 — the rule engine: the cold-start policy that turns a classified failure into a
+//! strategy ladder.
+//!
+//! Ordered rules, first match wins (the Kubernetes podFailurePolicy model). A rule matches on
+//! hardware class, failure kind, message regex, exit code, NVIDIA Xid code or the vendor's
+//! action for it, attempt range and browser, and names a ladder of strategies: the n-th time a
+//! rule fires for a task it gives step n; past the end, ESCALATION. Failures no rule matches
+//! use their hardware class's ladder; every class has one. The defaults (`default.toml`,
+//! embedded) reproduce the seed's tables exactly; a TOML file extends or replaces them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::model::{FailureKind, HardwareClass, RecoveryStrategy};
+
+/// The default rules, as shipped.
+pub const DEFAULT_RULES_TOML: &str = include_str!("default.toml");
+/// NVIDIA Xid code → immediate action table, as shipped.
+pub const XID_ACTIONS_CSV: &str = include_str!("xid_actions.csv");
+
+/// Errors loading or validating rules. Every message names the file, and the line and field
+/// where they are known.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    /// The file could not be read.
+    #[error("cannot read rules {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not valid TOML for the rules schema (the parser's message names line and field).
+    #[error("invalid rules {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Parser message.
+        message: String,
+    },
+    /// Valid TOML whose content does not make sense.
+    #[error("invalid rules {path}:{line}: {field}: {detail}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// Field path, e.g. `rule[2] 'oom'.match.message`.
+        field: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+/// Whether a rules file extends or replaces the default rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The file's rules are tried before the defaults.
+    #[default]
+    Extend,
+    /// Only the file's rules are used (class ladders not named in the file stay).
+    Replace,
+}
+
+/// One ladder step as written: a bare strategy name or a table with options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StepSpec {
+    /// `"DELAYED_RETRY"`.
+    Plain(RecoveryStrategy),
+    /// `{ strategy = "DIFFERENT_WORKER", more_memory = true }`.
+    Detailed(Step),
+}
+
+/// A ladder step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// The strategy.
+    pub strategy: RecoveryStrategy,
+    /// DIFFERENT_WORKER: prefer a worker with more memory than the failed one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub more_memory: bool,
+    /// DIFFERENT_WORKER: prefer a worker with another browser.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub other_browser: bool,
+    /// Flag the failed worker for attention (reset, reboot, inspection).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attention: bool,
+}
+
+impl Step {
+    /// A step with no options.
+    pub fn plain(strategy: RecoveryStrategy) -> Self {
+        Step {
+            strategy,
+            more_memory: false,
+            other_browser: false,
+            attention: false,
+        }
+    }
+}
+
+impl From<StepSpec> for Step {
+    fn from(s: StepSpec) -> Self {
+        match s {
+            StepSpec::Plain(strategy) => Step::plain(strategy),
+            StepSpec::Detailed(s) => s,
+        }
+    }
+}
+
+/// An inclusive attempt range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptRange {
+    /// Lowest attempt (1-based), default 1.
+    #[serde(default = "one")]
+    pub min: u32,
+    /// Highest attempt, default unbounded.
+    #[serde(default = "max_u32")]
+    pub max: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+fn max_u32() -> u32 {
+    u32::MAX
+}
+
+/// What a rule matches on, as written. Absent fields match anything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchSpec {
+    /// Hardware classes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hardware: Vec<HardwareClass>,
+    /// Failure kinds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kind: Vec<FailureKind>,
+    /// Regex searched in the message (add `(?i)` for case-insensitive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<Spanned<String>>,
+    /// Exit codes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exit_code: Vec<i32>,
+    /// NVIDIA Xid codes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub xid: Vec<u32>,
+    /// NVIDIA's immediate action for the failure's Xid code (see `xid_actions.csv`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub xid_action: Vec<String>,
+    /// The task's attempt number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<AttemptRange>,
+    /// Browser names (case-insensitive).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub browser: Vec<String>,
+}
+
+/// A rule as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// Unique name.
+    pub name: String,
+    /// What the rule is for.
+    #[serde(default)]
+    pub description: String,
+    /// Conditions.
+    #[serde(default, rename = "match")]
+    pub matcher: MatchSpec,
+    /// Strategy ladder.
+    pub ladder: Vec<StepSpec>,
+}
+
+/// A rules file as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesFile {
+    /// Extend (default) or replace the default rules.
+    pub mode: Mode,
+    /// Ladders per hardware class; classes not named keep their default ladder.
+    pub ladders: BTreeMap<HardwareClass, Vec<StepSpec>>,
+    /// Ordered rules.
+    pub rule: Vec<Spanned<RuleSpec>>,
+}
+
+/// Checked conditions of a rule.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    hardware: Vec<HardwareClass>,
+    kind: Vec<FailureKind>,
+    message: Option<Regex>,
+    exit_code: Vec<i32>,
+    xid: Vec<u32>,
+    xid_action: Vec<Arc<str>>,
+    attempts: Option<AttemptRange>,
+    browser: Vec<String>,
+}
+
+/// A checked rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique name (also the ladder's name in actions).
+    pub name: Arc<str>,
+    /// What it is for.
+    pub description: String,
+    /// Conditions.
+    pub matcher: Matcher,
+    /// Ladder, non-empty.
+    pub ladder: Vec<Step>,
+}
+
+/// What a failure looks like to the rules.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchContext<'a> {
+    /// Hardware class of the failed worker.
+    pub class: HardwareClass,
+    /// Classified kind.
+    pub kind: FailureKind,
+    /// Error message.
+    pub message: &'a str,
+    /// Exit code.
+    pub exit_code: Option<i32>,
+    /// Xid code.
+    pub xid: Option<u32>,
+    /// The task's attempt number (1-based).
+    pub attempt: u32,
+    /// Browser name of the failed worker.
+    pub browser: Option<&'a str>,
+}
+
+/// The ladder chosen for a failure.
+#[derive(Debug, Clone, Copy)]
+pub struct LadderRef<'a> {
+    /// Rule name, or `ladder:<CLASS>` for a class ladder.
+    pub name: &'a Arc<str>,
+    /// The steps.
+    pub steps: &'a [Step],
+    /// True when a rule (not a class ladder) matched.
+    pub from_rule: bool,
+}
+
+/// NVIDIA Xid code → immediate action.
+#[derive(Debug, Clone)]
+pub struct XidTable {
+    actions: Vec<Option<Arc<str>>>,
+    names: Vec<Arc<str>>,
+}
+
+impl XidTable {
+    /// Parses the shipped table.
+    pub fn builtin() -> Self {
+        let mut actions: Vec<Option<Arc<str>>> = Vec::new();
+        let mut names: Vec<Arc<str>> = Vec::new();
+        for line in XID_ACTIONS_CSV.lines().skip_while(|l| l.starts_with('#')).skip(1) {
+            let mut f = line.split(',');
+            let (Some(code), Some(_mnemonic), Some(action)) = (f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let Ok(code) = code.parse::<usize>() else {
+                continue;
+            };
+            let action = match names.iter().find(|n| &***n == action) {
+                Some(n) => n.clone(),
+                None => {
+                    let n: Arc<str> = Arc::from(action);
+                    names.push(n.clone());
+                    n
+                }
+            };
+            if actions.len() <= code {
+                actions.resize(code + 1, None);
+            }
+            actions[code] = Some(action);
+        }
+        XidTable { actions, names }
+    }
+
+    /// The action for `xid`, if the table has it.
+    pub fn action(&self, xid: u32) -> Option<&Arc<str>> {
+        self.actions.get(xid as usize).and_then(|a| a.as_ref())
+    }
+
+    /// Every action name in the table.
+    pub fn action_names(&self) -> &[Arc<str>] {
+        &self.names
+    }
+
+    /// Number of codes in the table.
+    pub fn len(&self) -> usize {
+        self.actions.iter().filter(|a| a.is_some()).count()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The checked rule set: ordered rules plus one ladder per hardware class.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    ladders: Vec<(Arc<str>, Vec<Step>)>,
+    xid: XidTable,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn parse_file(text: &str, path: &str) -> Result<RulesFile, RulesError> {
+    toml::from_str(text).map_err(|e| RulesError::Parse {
+        path: path.to_string(),
+        message: e.to_string().trim_end().to_string(),
+    })
+}
+
+impl Matcher {
+    /// Whether the failure satisfies every condition.
+    pub fn matches(&self, c: &MatchContext<'_>, xid: &XidTable) -> bool {
+        (self.hardware.is_empty() || self.hardware.contains(&c.class))
+            && (self.kind.is_empty() || self.kind.contains(&c.kind))
+            && (self.exit_code.is_empty() || c.exit_code.is_some_and(|e| self.exit_code.contains(&e)))
+            && (self.xid.is_empty() || c.xid.is_some_and(|x| self.xid.contains(&x)))
+            && (self.xid_action.is_empty()
+                || c.xid
+                    .and_then(|x| xid.action(x))
+                    .is_some_and(|a| self.xid_action.iter().any(|m| m == a)))
+            && self
+                .attempts
+                .is_none_or(|r| (r.min..=r.max).contains(&c.attempt))
+            && (self.browser.is_empty()
+                || c.browser.is_some_and(|b| {
+                    self.browser.iter().any(|m| m.eq_ignore_ascii_case(b))
+                }))
+            && self.message.as_ref().is_none_or(|re| re.is_match(c.message))
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let join = |v: Vec<String>| v.join("|");
+        if !self.hardware.is_empty() {
+            parts.push(format!(
+                "hardware={}",
+                join(self.hardware.iter().map(|h| h.to_string()).collect())
+            ));
+        }
+        if !self.kind.is_empty() {
+            parts.push(format!(
+                "kind={}",
+                join(self.kind.iter().map(|h| h.to_string()).collect())
+            ));
+        }
+        if let Some(re) = &self.message {
+            parts.push(format!("message=/{}/", re.as_str()));
+        }
+        if !self.exit_code.is_empty() {
+            parts.push(format!(
+                "exit_code={}",
+                join(self.exit_code.iter().map(|h| h.to_string()).collect())
+            ));
+        }
+        if !self.xid.is_empty() {
+            parts.push(format!(
+                "xid={}",
+                join(self.xid.iter().map(|h| h.to_string()).collect())
+            ));
+        }
+        if !self.xid_action.is_empty() {
+            parts.push(format!(
+                "xid_action={}",
+                join(self.xid_action.iter().map(|h| h.to_string()).collect())
+            ));
+        }
+        if let Some(r) = self.attempts {
+            parts.push(if r.max == u32::MAX {
+                format!("attempts={}..", r.min)
+            } else {
+                format!("attempts={}..={}", r.min, r.max)
+            });
+        }
+        if !self.browser.is_empty() {
+            parts.push(format!("browser={}", self.browser.join("|")));
+        }
+        if parts.is_empty() {
+            "any failure".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+impl RuleSet {
+    /// The shipped defaults.
+    pub fn defaults() -> Self {
+        // The shipped file is validated by a test; failing here would be a build defect.
+        Self::from_toml(DEFAULT_RULES_TOML, "<default rules>", None)
+            .expect("the embedded default rules are valid")
+    }
+
+    /// Loads a rules file over the defaults (extend or replace, per its `mode`).
+    pub fn load(path: &Path) -> Result<Self, RulesError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string(), Some(Self::defaults()))
+    }
+
+    /// Parses and validates rules from TOML text. `base` is what `mode = "extend"` extends and
+    /// what unnamed class ladders come from (`None`: no base, which only the defaults use).
+    pub fn from_toml(text: &str, path: &str, base: Option<RuleSet>) -> Result<Self, RulesError> {
+        let file = parse_file(text, path)?;
+        let xid = XidTable::builtin();
+        let invalid = |offset: usize, field: String, detail: String| RulesError::Invalid {
+            path: path.to_string(),
+            line: line_of(text, offset),
+            field,
+            detail,
+        };
+
+        let mut rules = Vec::with_capacity(file.rule.len());
+        for (i, spanned) in file.rule.iter().enumerate() {
+            let at = spanned.span().start;
+            let spec = spanned.get_ref();
+            let label = format!("rule[{}] '{}'", i + 1, spec.name);
+            if spec.name.trim().is_empty() {
+                return Err(invalid(at, format!("rule[{}].name", i + 1), "must not be empty".into()));
+            }
+            if rules.iter().any(|r: &Rule| &*r.name == spec.name.as_str()) {
+                return Err(invalid(at, format!("{label}.name"), "duplicate rule name".into()));
+            }
+            if spec.ladder.is_empty() {
+                return Err(invalid(at, format!("{label}.ladder"), "must have at least one step".into()));
+            }
+            let m = &spec.matcher;
+            let message = match &m.message {
+                None => None,
+                Some(s) => Some(Regex::new(s.get_ref()).map_err(|e| {
+                    invalid(
+                        s.span().start,
+                        format!("{label}.match.message"),
+                        format!("invalid regex: {}", e.to_string().replace('\n', " ")),
+                    )
+                })?),
+            };
+            let mut xid_action = Vec::new();
+            for a in &m.xid_action {
+                match xid.action_names().iter().find(|n| n.eq_ignore_ascii_case(a)) {
+                    Some(n) => xid_action.push(n.clone()),
+                    None => {
+                        return Err(invalid(
+                            at,
+                            format!("{label}.match.xid_action"),
+                            format!(
+                                "unknown NVIDIA action '{a}' (known: {})",
+                                xid.action_names().iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+                            ),
+                        ))
+                    }
+                }
+            }
+            if let Some(r) = m.attempts {
+                if r.min == 0 || r.min > r.max {
+                    return Err(invalid(
+                        at,
+                        format!("{label}.match.attempts"),
+                        format!("min {} must be ≥ 1 and ≤ max {}", r.min, r.max),
+                    ));
+                }
+            }
+            rules.push(Rule {
+                name: Arc::from(spec.name.as_str()),
+                description: spec.description.clone(),
+                matcher: Matcher {
+                    hardware: m.hardware.clone(),
+                    kind: m.kind.clone(),
+                    message,
+                    exit_code: m.exit_code.clone(),
+                    xid: m.xid.clone(),
+                    xid_action,
+                    attempts: m.attempts,
+                    browser: m.browser.iter().map(|b| b.to_ascii_lowercase()).collect(),
+                },
+                ladder: spec.ladder.iter().cloned().map(Step::from).collect(),
+            });
+        }
+
+        let mut ladders: Vec<(Arc<str>, Vec<Step>)> = match &base {
+            Some(b) => b.ladders.clone(),
+            None => HardwareClass::ALL
+                .iter()
+                .map(|c| (Arc::from(format!("ladder:{c}")), Vec::new()))
+                .collect(),
+        };
+        for (class, steps) in &file.ladders {
+            if steps.is_empty() {
+                return Err(invalid(0, format!("ladders.{class}"), "must have at least one step".into()));
+            }
+            ladders[class.index()].1 = steps.iter().cloned().map(Step::from).collect();
+        }
+        if let Some((name, _)) = ladders.iter().find(|(_, s)| s.is_empty()) {
+            return Err(invalid(0, format!("ladders.{}", &name["ladder:".len()..]), "no ladder for this class".into()));
+        }
+
+        if let (Some(b), Mode::Extend) = (&base, file.mode) {
+            for r in &b.rules {
+                if rules.iter().any(|x| x.name == r.name) {
+                    continue; // a user rule of the same name replaces the default
+                }
+                rules.push(r.clone());
+            }
+        }
+        Ok(RuleSet { rules, ladders, xid })
+    }
+
+    /// The ladder for a failure: the first matching rule's, else the class ladder.
+    pub fn select(&self, c: &MatchContext<'_>) -> LadderRef<'_> {
+        for r in &self.rules {
+            if r.matcher.matches(c, &self.xid) {
+                return LadderRef {
+                    name: &r.name,
+                    steps: &r.ladder,
+                    from_rule: true,
+                };
+            }
+        }
+        let (name, steps) = &self.ladders[c.class.index()];
+        LadderRef {
+            name,
+            steps,
+            from_rule: false,
+        }
+    }
+
+    /// The ordered rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The ladder of a hardware class.
+    pub fn class_ladder(&self, class: HardwareClass) -> &[Step] {
+        &self.ladders[class.index()].1
+    }
+
+    /// The Xid table.
+    pub fn xid_table(&self) -> &XidTable {
+        &self.xid
+    }
+
+    /// The effective rules and ladders as an aligned text table.
+    pub fn render_table(&self) -> String {
+        fn steps(s: &[Step]) -> String {
+            s.iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let mut t = format!("{}. {}", i + 1, s.strategy);
+                    let mut opts = Vec::new();
+                    if s.more_memory {
+                        opts.push("more memory");
+                    }
+                    if s.other_browser {
+                        opts.push("other browser");
+                    }
+                    if s.attention {
+                        opts.push("flag worker");
+                    }
+                    if !opts.is_empty() {
+                        let _ = write!(t, " ({})", opts.join(", "));
+                    }
+                    t
+                })
+                .chain(std::iter::once(format!("{}. ESCALATION", s.len() + 1)))
+                .collect::<Vec<_>>()
+                .join(" → ")
+        }
+        let mut out = String::new();
+        let _ = writeln!(out, "Rules (first match wins):");
+        let w = self.rules.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+        for (i, r) in self.rules.iter().enumerate() {
+            let _ = writeln!(out, "{:>3}  {:<w$}  when {}", i + 1, r.name, r.matcher.describe());
+            let _ = writeln!(out, "     {:<w$}  then {}", "", steps(&r.ladder));
+        }
+        let _ = writeln!(out, "\nLadders per hardware class (when no rule matches):");
+        for (c, (_, s)) in HardwareClass::ALL.iter().zip(&self.ladders) {
+            let _ = writeln!(out, "  {:<8} {}", c.as_str(), steps(s));
+        }
+        out
+    }
+}
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        Self::defaults()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RecoveryStrategy as S;
+
+    fn ctx(class: HardwareClass, kind: FailureKind) -> MatchContext<'static> {
+        MatchContext {
+            class,
+            kind,
+            message: "",
+            exit_code: None,
+            xid: None,
+            attempt: 1,
+            browser: None,
+        }
+    }
+
+    fn strategies(s: &[Step]) -> Vec<RecoveryStrategy> {
+        s.iter().map(|s| s.strategy).collect()
+    }
+
+    #[test]
+    fn defaults_reproduce_the_seed_class_tables() {
+        let r = RuleSet::defaults();
+        use HardwareClass as H;
+        assert_eq!(strategies(r.class_ladder(H::Cpu)), [S::DelayedRetry, S::DifferentWorker, S::ReducedBatchSize]);
+        assert_eq!(
+            strategies(r.class_ladder(H::Gpu)),
+            [S::DelayedRetry, S::DifferentWorker, S::ReducedPrecision, S::ReducedBatchSize, S::FallbackCpu]
+        );
+        assert_eq!(strategies(r.class_ladder(H::Tpu)), [S::DelayedRetry, S::DifferentWorker, S::ReducedBatchSize, S::FallbackCpu]);
+        assert_eq!(strategies(r.class_ladder(H::Npu)), [S::DelayedRetry, S::DifferentWorker, S::ReducedPrecision, S::FallbackCpu]);
+        assert_eq!(
+            strategies(r.class_ladder(H::Webgpu)),
+            [S::BrowserRestart, S::DelayedRetry, S::DifferentWorker, S::ReducedPrecision, S::FallbackCpu]
+        );
+        assert_eq!(strategies(r.class_ladder(H::Webnn)), [S::BrowserRestart, S::DelayedRetry, S::DifferentWorker, S::FallbackCpu]);
+        for c in H::ALL {
+            assert!(!r.class_ladder(*c).is_empty(), "{c} has no ladder");
+        }
+    }
+
+    #[test]
+    fn defaults_reproduce_the_seed_error_handlers() {
+        let r = RuleSet::defaults();
+        let l = r.select(&ctx(HardwareClass::Gpu, FailureKind::OomGpu));
+        assert_eq!(&**l.name, "oom");
+        assert_eq!(strategies(l.steps), [S::ReducedBatchSize, S::ReducedPrecision, S::DifferentWorker, S::FallbackCpu]);
+        assert!(l.steps[2].more_memory);
+        let l = r.select(&ctx(HardwareClass::Gpu, FailureKind::CudaError));
+        assert_eq!(strategies(l.steps), [S::DifferentWorker, S::DelayedRetry, S::FallbackCpu]);
+        let l = r.select(&ctx(HardwareClass::Webgpu, FailureKind::BrowserCrash));
+        assert_eq!(strategies(l.steps), [S::BrowserRestart, S::DifferentWorker, S::FallbackCpu]);
+        assert!(l.steps[1].other_browser);
+        let l = r.select(&ctx(HardwareClass::Webgpu, FailureKind::WebgpuContextLost));
+        assert_eq!(strategies(l.steps), [S::BrowserRestart, S::DifferentWorker, S::FallbackCpu]);
+        let l = r.select(&ctx(HardwareClass::Webnn, FailureKind::Timeout));
+        assert!(!l.from_rule);
+        assert_eq!(&**l.name, "ladder:WEBNN");
+    }
+
+    #[test]
+    fn xid_rules_follow_nvidia_actions() {
+        let r = RuleSet::defaults();
+        assert!(r.xid_table().len() >= 160);
+        assert_eq!(r.xid_table().action(79).map(|a| &**a), Some("RESTART_BM"));
+        let mut c = ctx(HardwareClass::Gpu, FailureKind::GpuHardware);
+        c.xid = Some(79);
+        let l = r.select(&c);
+        assert_eq!(&**l.name, "xid-reset-or-reboot");
+        assert_eq!(l.steps[0].strategy, S::DifferentWorker);
+        assert!(l.steps[0].attention);
+        c.xid = Some(13); // RESTART_APP
+        assert_eq!(r.select(&c).steps[0].strategy, S::DelayedRetry);
+        c.xid = Some(63); // IGNORE
+        assert_eq!(r.select(&c).steps[0].strategy, S::ImmediateRetry);
+    }
+
+    #[test]
+    fn extend_prepends_and_partial_ladders_keep_other_classes() {
+        let text = r#"
+[ladders]
+GPU = ["FALLBACK_CPU"]
+
+[[rule]]
+name = "nccl"
+match.kind = ["timeout"]
+match.message = '(?i)nccl'
+ladder = ["DIFFERENT_WORKER"]
+"#;
+        let r = RuleSet::from_toml(text, "x.toml", Some(RuleSet::defaults())).unwrap();
+        assert_eq!(&*r.rules()[0].name, "nccl");
+        assert!(r.rules().iter().any(|x| &*x.name == "oom"));
+        assert_eq!(strategies(r.class_ladder(HardwareClass::Gpu)), [S::FallbackCpu]);
+        assert_eq!(strategies(r.class_ladder(HardwareClass::Cpu)), [S::DelayedRetry, S::DifferentWorker, S::ReducedBatchSize]);
+        let mut c = ctx(HardwareClass::Gpu, FailureKind::Timeout);
+        c.message = "NCCL watchdog timeout";
+        assert_eq!(&**r.select(&c).name, "nccl");
+        c.message = "deadline exceeded";
+        assert_eq!(&**r.select(&c).name, "ladder:GPU");
+
+        let replaced = RuleSet::from_toml("mode = \"replace\"\n[ladders]\nGPU = [\"ESCALATION\"]\n", "y.toml", Some(RuleSet::defaults())).unwrap();
+        assert!(replaced.rules().is_empty());
+        assert_eq!(strategies(replaced.class_ladder(HardwareClass::Cpu)).len(), 3);
+    }
+
+    #[test]
+    fn matcher_fields() {
+        let text = r#"
+[[rule]]
+name = "r"
+match = { hardware = ["GPU"], exit_code = [137], attempts = { min = 2, max = 3 }, browser = ["Chrome"] }
+ladder = ["ESCALATION"]
+"#;
+        let r = RuleSet::from_toml(text, "x", Some(RuleSet::defaults())).unwrap();
+        let mut c = ctx(HardwareClass::Gpu, FailureKind::Unknown);
+        c.exit_code = Some(137);
+        c.attempt = 2;
+        c.browser = Some("chrome");
+        assert_eq!(&**r.select(&c).name, "r");
+        c.attempt = 4;
+        assert_ne!(&**r.select(&c).name, "r");
+        c.attempt = 3;
+        c.browser = Some("firefox");
+        assert_ne!(&**r.select(&c).name, "r");
+    }
+
+    #[test]
+    fn each_error_names_file_line_and_field() {
+        let base = || Some(RuleSet::defaults());
+        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nladder = [\"NOPE\"]\n", "f.toml", base()).unwrap_err().to_string();
+        assert!(e.contains("f.toml") && e.contains("line 3"), "{e}");
+        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nlader = []\n", "f.toml", base()).unwrap_err().to_string();
+        assert!(e.contains("lader") && e.contains("line 3"), "{e}");
+        let e = RuleSet::from_toml("\n\n[[rule]]\nname = \"a\"\nmatch.message = '(unclosed'\nladder = [\"ESCALATION\"]\n", "f.toml", base())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("f.toml:5") && e.contains("match.message") && e.contains("rule[1] 'a'"), "{e}");
+        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nladder = []\n", "f.toml", base()).unwrap_err().to_string();
+        assert!(e.contains("ladder") && e.contains("f.toml:1"), "{e}");
+        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nladder = [\"ESCALATION\"]\n[[rule]]\nname = \"a\"\nladder = [\"ESCALATION\"]\n", "f.toml", base())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("duplicate") && e.contains("f.toml:4"), "{e}");
+        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nmatch.xid_action = [\"PRAY\"]\nladder = [\"ESCALATION\"]\n", "f.toml", base())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("xid_action") && e.contains("PRAY"), "{e}");
+        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nmatch.attempts = { min = 3, max = 1 }\nladder = [\"ESCALATION\"]\n", "f.toml", base())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("attempts"), "{e}");
+        let e = RuleSet::from_toml("[ladders]\nGPU = []\n", "f.toml", base()).unwrap_err().to_string();
+        assert!(e.contains("ladders.GPU"), "{e}");
+        let e = RuleSet::from_toml("[ladders]\nQPU = [\"ESCALATION\"]\n", "f.toml", base()).unwrap_err().to_string();
+        assert!(e.contains("QPU") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn render_lists_every_rule_and_class() {
+        let t = RuleSet::defaults().render_table();
+        for c in HardwareClass::ALL {
+            assert!(t.contains(c.as_str()));
+        }
+        assert!(t.contains("xid-reset-or-reboot"));
+        assert!(t.contains("REDUCED_BATCH_SIZE → 2. REDUCED_PRECISION"));
+    }
+
+    #[test]
+    fn autotraits() {
+        fn ok<T: Send + Sync>() {}
+        ok::<RuleSet>();
+    }
+}
