@@ -1,1 +1,98 @@
-fn main(){}
+//! Decision benchmark: replays the standard 10k-failure stream
+//! (`../shared/data/bench/stream_10k.jsonl`, 200 workers) through `Engine::handle_failure`.
+//!
+//! Prints per-decision latency percentiles (p50, p90, p99, p99.9 over 5 full replays, each on
+//! a fresh engine), then lets criterion time whole replays (throughput in decisions/s).
+//! Run: `cargo bench --bench decide`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use faultline::engine::{Engine, WorkerRegistry};
+use faultline::{FailureRecord, FailureReport, Timestamp};
+
+fn bench_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/bench")
+}
+
+fn load() -> Option<(Vec<FailureRecord>, WorkerRegistry)> {
+    let dir = bench_dir();
+    let stream = dir.join("stream_10k.jsonl");
+    let Ok(text) = std::fs::read_to_string(&stream) else {
+        eprintln!("skipping: {} is absent", stream.display());
+        return None;
+    };
+    let records = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let r: FailureReport = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}:{}: {e}", stream.display(), i + 1));
+            r.check(Timestamp::from_micros(0)).expect("valid record")
+        })
+        .collect();
+    let registry = WorkerRegistry::load(&dir.join("workers_200.json")).expect("workers");
+    Some((records, registry))
+}
+
+fn engine(registry: &WorkerRegistry) -> Engine {
+    let mut e = Engine::in_memory();
+    e.set_registry(registry.clone());
+    e
+}
+
+fn percentiles(records: &[FailureRecord], registry: &WorkerRegistry) {
+    let mut lat: Vec<Duration> = Vec::with_capacity(records.len() * 5);
+    for _ in 0..5 {
+        let mut e = engine(registry);
+        for r in records {
+            let t = Instant::now();
+            let a = e.handle_failure(r);
+            lat.push(t.elapsed());
+            std::hint::black_box(a);
+        }
+    }
+    lat.sort();
+    let p = |q: f64| lat[((lat.len() as f64 - 1.0) * q) as usize].as_nanos() as f64 / 1000.0;
+    let total: Duration = lat.iter().sum();
+    eprintln!(
+        "decide/stream_10k per decision over {} decisions: p50 {:.2} µs, p90 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs; {:.0} decisions/s",
+        lat.len(),
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        p(0.999),
+        lat.len() as f64 / total.as_secs_f64()
+    );
+}
+
+fn decide(c: &mut Criterion) {
+    let Some((records, registry)) = load() else {
+        return;
+    };
+    percentiles(&records, &registry);
+    let mut g = c.benchmark_group("decide");
+    g.throughput(Throughput::Elements(records.len() as u64));
+    g.sample_size(20);
+    g.bench_with_input(
+        BenchmarkId::new("stream_replay", records.len()),
+        &records,
+        |b, recs| {
+            b.iter_batched(
+                || engine(&registry),
+                |mut e| {
+                    for r in recs {
+                        std::hint::black_box(e.handle_failure(r));
+                    }
+                    e
+                },
+                BatchSize::LargeInput,
+            )
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, decide);
+criterion_main!(benches);

@@ -178,7 +178,6 @@ impl Default for RetryParams {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,9 @@
 
 use std::collections::VecDeque;
 
-use rand::Rng;
 pub use crate::config::{BackoffParams, BudgetParams, Jitter, RetryParams};
 use crate::model::{FailureKind, Timestamp};
+use rand::Rng;
 
 /// Errors of retry parameters.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -74,7 +74,10 @@ impl Backoff {
             return self.base.min(self.cap);
         }
         // factor^k ≥ cap/base once k ≥ log(cap/base)/log(factor); clamp there (+1 for safety).
-        let limit = ((self.cap / self.base).ln() / self.factor.ln()).ceil().max(0.0) as u32 + 1;
+        let limit = ((self.cap / self.base).ln() / self.factor.ln())
+            .ceil()
+            .max(0.0) as u32
+            + 1;
         let k = n.min(limit).min(1023) as i32;
         (self.base * self.factor.powi(k)).min(self.cap)
     }

@@ -4,13 +4,22 @@ use crate::util::{real_data, repo, stderr, stdout, Dir};
 use serde_json::Value;
 
 fn json_lines(s: &str) -> Vec<Value> {
-    s.lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+    s.lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
 }
 
 fn walk(dir: &Dir, flags: &[&str], n: usize) -> Vec<Value> {
     (0..n)
         .map(|_| {
-            let mut args = vec!["recommend", "--json", "--state", "state.json", "--timestamp", "2026-01-01T00:00:00Z"];
+            let mut args = vec![
+                "recommend",
+                "--json",
+                "--state",
+                "state.json",
+                "--timestamp",
+                "2026-01-01T00:00:00Z",
+            ];
             args.extend_from_slice(flags);
             let o = dir.run(&args, "");
             assert!(o.status.success(), "{}", stderr(&o));
@@ -26,9 +35,31 @@ fn strategies(v: &[Value]) -> Vec<&str> {
 #[test]
 fn recommend_walks_the_gpu_oom_ladder_across_calls() {
     let d = Dir::new();
-    let flags = ["--task", "t1", "--worker", "w1", "--class", "GPU", "--message", "CUDA out of memory. Tried to allocate 2.00 GiB", "--batch-size", "32", "--precision", "fp16"];
+    let flags = [
+        "--task",
+        "t1",
+        "--worker",
+        "w1",
+        "--class",
+        "GPU",
+        "--message",
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+        "--batch-size",
+        "32",
+        "--precision",
+        "fp16",
+    ];
     let v = walk(&d, &flags, 5);
-    assert_eq!(strategies(&v), ["REDUCED_BATCH_SIZE", "REDUCED_PRECISION", "DIFFERENT_WORKER", "FALLBACK_CPU", "ESCALATION"]);
+    assert_eq!(
+        strategies(&v),
+        [
+            "REDUCED_BATCH_SIZE",
+            "REDUCED_PRECISION",
+            "DIFFERENT_WORKER",
+            "FALLBACK_CPU",
+            "ESCALATION"
+        ]
+    );
     assert_eq!(v[0]["modified_config"]["batch_size"], 16);
     assert_eq!(v[1]["modified_config"]["precision"], "int8");
     assert_eq!(v[1]["modified_config"]["batch_size"], 16);
@@ -38,18 +69,54 @@ fn recommend_walks_the_gpu_oom_ladder_across_calls() {
 #[test]
 fn recommend_walks_the_webgpu_browser_crash_ladder() {
     let d = Dir::new();
-    let flags = ["--task", "t2", "--worker", "b1", "--class", "WEBGPU", "--browser", "chrome", "--message", "browser crash detected"];
+    let flags = [
+        "--task",
+        "t2",
+        "--worker",
+        "b1",
+        "--class",
+        "WEBGPU",
+        "--browser",
+        "chrome",
+        "--message",
+        "browser crash detected",
+    ];
     let v = walk(&d, &flags, 4);
-    assert_eq!(strategies(&v), ["BROWSER_RESTART", "DIFFERENT_WORKER", "FALLBACK_CPU", "ESCALATION"]);
+    assert_eq!(
+        strategies(&v),
+        [
+            "BROWSER_RESTART",
+            "DIFFERENT_WORKER",
+            "FALLBACK_CPU",
+            "ESCALATION"
+        ]
+    );
     assert_eq!(v[0]["target_worker"], "b1");
 }
 
 #[test]
 fn recommend_walks_the_cuda_error_ladder() {
     let d = Dir::new();
-    let flags = ["--task", "t3", "--worker", "g1", "--class", "GPU", "--message", "CUDA error: device-side assert triggered"];
+    let flags = [
+        "--task",
+        "t3",
+        "--worker",
+        "g1",
+        "--class",
+        "GPU",
+        "--message",
+        "CUDA error: device-side assert triggered",
+    ];
     let v = walk(&d, &flags, 4);
-    assert_eq!(strategies(&v), ["DIFFERENT_WORKER", "DELAYED_RETRY", "FALLBACK_CPU", "ESCALATION"]);
+    assert_eq!(
+        strategies(&v),
+        [
+            "DIFFERENT_WORKER",
+            "DELAYED_RETRY",
+            "FALLBACK_CPU",
+            "ESCALATION"
+        ]
+    );
     assert_eq!(v[0]["excluded_workers"][0], "g1");
     assert!(v[1]["delay_s"].as_f64().unwrap() > 0.0);
 }
@@ -64,7 +131,11 @@ fn recommend_accepts_the_minimal_record_on_stdin() {
     assert_eq!(v["kind"], "oom_gpu");
     // Text output names the strategy and the reason.
     let o = d.run(&["recommend"], r#"{"task_id":"t1","worker_id":"w1","hardware":{"class":"GPU"},"error":{"message":"CUDA out of memory"},"task":{"config":{"batch_size":32}}}"#);
-    assert!(stdout(&o).starts_with("REDUCED_BATCH_SIZE"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("REDUCED_BATCH_SIZE"),
+        "{}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("batch 32 → 16"), "{}", stdout(&o));
 }
 
@@ -77,25 +148,64 @@ fn recommend_runs_the_committed_examples() {
     let v = json_lines(&stdout(&o));
     assert_eq!(v.len(), text.lines().count());
     // The same task's OOMs advance its ladder within one call.
-    assert_eq!(strategies(&v[..3]), ["REDUCED_BATCH_SIZE", "REDUCED_PRECISION", "DIFFERENT_WORKER"]);
+    assert_eq!(
+        strategies(&v[..3]),
+        [
+            "REDUCED_BATCH_SIZE",
+            "REDUCED_PRECISION",
+            "DIFFERENT_WORKER"
+        ]
+    );
 }
 
 #[test]
 fn recommend_input_errors_exit_2_and_name_the_problem() {
     let d = Dir::new();
-    let o = d.run(&["recommend"], "{\"task_id\":\"t\",\"worker_id\":\"w\",\"error\":{\"message\":\"x\"},\"colour\":1}");
+    let o = d.run(
+        &["recommend"],
+        "{\"task_id\":\"t\",\"worker_id\":\"w\",\"error\":{\"message\":\"x\"},\"colour\":1}",
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("colour"), "{}", stderr(&o));
     let o = d.run(&["recommend"], "{\"task_id\":\"t\",\"worker_id\":\"w\",\"error\":{\"message\":\"x\"}}\n{\"task_id\":\"t\"}\n");
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
-    let o = d.run(&["recommend"], "{\"task_id\":\"../x\",\"worker_id\":\"w\",\"error\":{\"message\":\"x\"}}");
+    let o = d.run(
+        &["recommend"],
+        "{\"task_id\":\"../x\",\"worker_id\":\"w\",\"error\":{\"message\":\"x\"}}",
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("task_id"), "{}", stderr(&o));
-    let o = d.run(&["recommend", "--task", "t", "--worker", "w", "--class", "QPU", "--message", "x"], "");
+    let o = d.run(
+        &[
+            "recommend",
+            "--task",
+            "t",
+            "--worker",
+            "w",
+            "--class",
+            "QPU",
+            "--message",
+            "x",
+        ],
+        "",
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("QPU"), "{}", stderr(&o));
-    let o = d.run(&["recommend", "--state", "missing-dir/s.json", "--task", "t", "--worker", "w", "--message", "x"], "");
+    let o = d.run(
+        &[
+            "recommend",
+            "--state",
+            "missing-dir/s.json",
+            "--task",
+            "t",
+            "--worker",
+            "w",
+            "--message",
+            "x",
+        ],
+        "",
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("missing-dir/s.json"), "{}", stderr(&o));
 }
@@ -121,7 +231,10 @@ fn classify_prints_one_json_line_per_input_line_in_order() {
 #[test]
 fn classify_reads_a_tsv_column() {
     let d = Dir::new();
-    d.write("m.tsv", "id\tmessage\n1\tCUDA out of memory\n2\tConnection refused\n");
+    d.write(
+        "m.tsv",
+        "id\tmessage\n1\tCUDA out of memory\n2\tConnection refused\n",
+    );
     let o = d.run(&["classify", "--tsv", "m.tsv", "--column", "message"], "");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json_lines(&stdout(&o)).len(), 2);
@@ -133,14 +246,23 @@ fn classify_reads_a_tsv_column() {
 #[test]
 fn rules_check_names_file_line_and_field() {
     let d = Dir::new();
-    d.write("ok.toml", "[[rule]]\nname = \"nccl\"\nmatch.message = '(?i)nccl'\nladder = [\"DIFFERENT_WORKER\"]\n");
+    d.write(
+        "ok.toml",
+        "[[rule]]\nname = \"nccl\"\nmatch.message = '(?i)nccl'\nladder = [\"DIFFERENT_WORKER\"]\n",
+    );
     let o = d.run(&["rules", "check", "ok.toml"], "");
     assert!(o.status.success(), "{}", stderr(&o));
-    d.write("bad.toml", "[[rule]]\nname = \"x\"\nmatch.kind = [\"oom\"]\nladder = [\"DELAYED_RETRY\"]\n");
+    d.write(
+        "bad.toml",
+        "[[rule]]\nname = \"x\"\nmatch.kind = [\"oom\"]\nladder = [\"DELAYED_RETRY\"]\n",
+    );
     let o = d.run(&["rules", "check", "bad.toml"], "");
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("bad.toml") && e.contains("line 3") && e.contains("oom"), "{e}");
+    assert!(
+        e.contains("bad.toml") && e.contains("line 3") && e.contains("oom"),
+        "{e}"
+    );
     let o = d.run(&["rules", "show", "--rules", "ok.toml"], "");
     assert!(stdout(&o).contains("nccl"));
     assert!(stdout(&o).contains("WEBNN"));
@@ -151,13 +273,20 @@ fn eval_classify_meets_the_bar_on_the_real_dev_set() {
     let Some(real) = real_data() else { return };
     let tsv = real.join("error_messages_dev.tsv");
     let d = Dir::new();
-    let o = d.run(&["eval", "classify", "--tsv", tsv.to_str().unwrap(), "--json"], "");
+    let o = d.run(
+        &["eval", "classify", "--tsv", tsv.to_str().unwrap(), "--json"],
+        "",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let f1 = v["macro_f1"].as_f64().unwrap();
     assert!(f1 >= 0.85, "macro-F1 {f1}");
     let o = d.run(&["eval", "classify", "--tsv", tsv.to_str().unwrap()], "");
-    assert!(stdout(&o).to_lowercase().contains("macro"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).to_lowercase().contains("macro"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

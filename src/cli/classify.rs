@@ -34,7 +34,8 @@ pub struct Args {
 }
 
 fn parse_class(s: &str) -> Result<HardwareClass, String> {
-    s.parse().map_err(|e: faultline::ParseEnumError| e.to_string())
+    s.parse()
+        .map_err(|e: faultline::ParseEnumError| e.to_string())
 }
 
 #[derive(Serialize)]

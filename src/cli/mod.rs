@@ -19,7 +19,12 @@ use faultline::rules::RuleSet;
 /// retry with backoff, another worker, a smaller batch, lower precision, CPU fallback, a
 /// browser restart, or a human.
 #[derive(Debug, Parser)]
-#[command(name = "faultline", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "faultline",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

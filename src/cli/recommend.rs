@@ -82,11 +82,13 @@ pub struct Args {
 }
 
 fn parse_class(s: &str) -> Result<HardwareClass, String> {
-    s.parse().map_err(|e: faultline::ParseEnumError| e.to_string())
+    s.parse()
+        .map_err(|e: faultline::ParseEnumError| e.to_string())
 }
 
 fn parse_precision(s: &str) -> Result<Precision, String> {
-    s.parse().map_err(|e: faultline::ParseEnumError| e.to_string())
+    s.parse()
+        .map_err(|e: faultline::ParseEnumError| e.to_string())
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -162,13 +164,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         match serde_json::from_str::<FailureReport>(&text) {
             Ok(r) => reports.push(("stdin".to_string(), r)),
             Err(whole) => {
-                let lines: Vec<_> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+                let lines: Vec<_> = text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim().is_empty())
+                    .collect();
                 if lines.len() <= 1 {
                     bail!("invalid failure record on stdin: {whole}");
                 }
                 for (i, l) in lines {
-                    let r = serde_json::from_str::<FailureReport>(l)
-                        .with_context(|| format!("invalid failure record on stdin line {}", i + 1))?;
+                    let r = serde_json::from_str::<FailureReport>(l).with_context(|| {
+                        format!("invalid failure record on stdin line {}", i + 1)
+                    })?;
                     reports.push((format!("stdin line {}", i + 1), r));
                 }
             }
@@ -199,8 +206,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 }
 
 fn write_text(out: &mut impl Write, a: &RecoveryAction) -> std::io::Result<()> {
-    writeln!(out, "{}  (task {}, attempt {})", a.strategy, a.task_id, a.attempt)?;
-    writeln!(out, "  kind:      {} ({}), classifier rule {}", a.kind, a.failure_type, a.classifier_rule)?;
+    writeln!(
+        out,
+        "{}  (task {}, attempt {})",
+        a.strategy, a.task_id, a.attempt
+    )?;
+    writeln!(
+        out,
+        "  kind:      {} ({}), classifier rule {}",
+        a.kind, a.failure_type, a.classifier_rule
+    )?;
     writeln!(out, "  decided:   {}", a.source)?;
     if let Some(t) = &a.target_worker {
         writeln!(out, "  worker:    {t}")?;
@@ -213,10 +228,18 @@ fn write_text(out: &mut impl Write, a: &RecoveryAction) -> std::io::Result<()> {
         writeln!(out, "  delay:     {:.2} s", a.delay_s)?;
     }
     if let Some(c) = &a.modified_config {
-        writeln!(out, "  config:    {}", serde_json::to_string(c).unwrap_or_default())?;
+        writeln!(
+            out,
+            "  config:    {}",
+            serde_json::to_string(c).unwrap_or_default()
+        )?;
     }
     if let Some(r) = &a.hardware_requirements {
-        writeln!(out, "  requires:  {}", serde_json::to_string(r).unwrap_or_default())?;
+        writeln!(
+            out,
+            "  requires:  {}",
+            serde_json::to_string(r).unwrap_or_default()
+        )?;
     }
     if let Some(c) = &a.resume_checkpoint {
         writeln!(out, "  resume:    checkpoint {c}")?;

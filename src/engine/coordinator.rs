@@ -40,7 +40,8 @@ pub trait Coordinator {
         preferred: Option<&WorkerId>,
     ) -> Result<(), CoordinatorError>;
     /// Replace the task's configuration.
-    fn update_config(&mut self, task: &TaskId, config: &TaskConfig) -> Result<(), CoordinatorError>;
+    fn update_config(&mut self, task: &TaskId, config: &TaskConfig)
+        -> Result<(), CoordinatorError>;
     /// Replace the task's hardware requirements.
     fn update_requirements(
         &mut self,
@@ -205,9 +206,8 @@ impl MemoryCoordinator {
         self.events
             .iter()
             .filter_map(|e| match e {
-                CoordinatorEvent::Retry { task, .. } | CoordinatorEvent::RetryExcluding { task, .. } => {
-                    Some(task)
-                }
+                CoordinatorEvent::Retry { task, .. }
+                | CoordinatorEvent::RetryExcluding { task, .. } => Some(task),
                 _ => None,
             })
             .collect()
@@ -266,7 +266,11 @@ impl Coordinator for MemoryCoordinator {
         });
         Ok(())
     }
-    fn update_config(&mut self, task: &TaskId, config: &TaskConfig) -> Result<(), CoordinatorError> {
+    fn update_config(
+        &mut self,
+        task: &TaskId,
+        config: &TaskConfig,
+    ) -> Result<(), CoordinatorError> {
         self.configs.insert(task.clone(), config.clone());
         self.events.push(CoordinatorEvent::UpdateConfig {
             task: task.clone(),

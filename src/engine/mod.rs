@@ -205,8 +205,11 @@ impl<S: StateStore> Engine<S> {
             entry.config = Some(rec.task.config.clone());
         }
         let attempt = entry.attempts;
-        let failure_type =
-            FailureType::judge(kind, entry.streak - 1, entry.recovered_kinds.contains(&kind));
+        let failure_type = FailureType::judge(
+            kind,
+            entry.streak - 1,
+            entry.recovered_kinds.contains(&kind),
+        );
         let checkpoint = entry.latest_checkpoint.clone();
         let last_delay = entry.last_delay_s;
         if first {
@@ -215,11 +218,10 @@ impl<S: StateStore> Engine<S> {
         let entry = self.state.task(&rec.task_id).expect("created above");
         let config = entry.config.clone().unwrap_or_default();
 
-        let failed_memory = rec.hardware.memory_gib.or_else(|| {
-            self.registry
-                .get(&rec.worker_id)
-                .and_then(|w| w.memory_gib)
-        });
+        let failed_memory = rec
+            .hardware
+            .memory_gib
+            .or_else(|| self.registry.get(&rec.worker_id).and_then(|w| w.memory_gib));
         let browser = rec
             .hardware
             .browser
@@ -272,9 +274,7 @@ impl<S: StateStore> Engine<S> {
                 .iter()
                 .enumerate()
                 .skip(start)
-                .find_map(|(i, step)| {
-                    self.prepare(step, &ctx, excluded).map(|p| (i, *step, p))
-                });
+                .find_map(|(i, step)| self.prepare(step, &ctx, excluded).map(|p| (i, *step, p)));
             source = DecisionSource {
                 kind: if ladder.from_rule { "rule" } else { "ladder" }.into(),
                 rule: Some(ladder.name.to_string()),
@@ -285,10 +285,15 @@ impl<S: StateStore> Engine<S> {
                     source.step = Some(i as u32 + 1);
                     ladder_update = Some((ladder.name.clone(), i as u32 + 1));
                     if step.attention {
-                        attention = Some(match (cls.xid, cls.xid.and_then(|x| self.rules.xid_table().action(x))) {
-                            (Some(x), Some(a)) => format!("NVIDIA Xid {x}: vendor action {a}"),
-                            _ => format!("{kind} on this worker"),
-                        });
+                        attention = Some(
+                            match (
+                                cls.xid,
+                                cls.xid.and_then(|x| self.rules.xid_table().action(x)),
+                            ) {
+                                (Some(x), Some(a)) => format!("NVIDIA Xid {x}: vendor action {a}"),
+                                _ => format!("{kind} on this worker"),
+                            },
+                        );
                     }
                     prepared = p;
                 }
@@ -360,7 +365,11 @@ impl<S: StateStore> Engine<S> {
             rec.worker_id,
             source,
             prepared.strategy,
-            if prepared.note.is_empty() { "" } else { " — " },
+            if prepared.note.is_empty() {
+                ""
+            } else {
+                " — "
+            },
             prepared.note,
         );
         let action = RecoveryAction {
@@ -431,11 +440,7 @@ impl<S: StateStore> Engine<S> {
             }
             S::ReducedBatchSize => {
                 let n = mutate::reduced_batch(c.config)?;
-                p.note = format!(
-                    "batch {} → {}",
-                    show_batch(c.config),
-                    show_batch(&n)
-                );
+                p.note = format!("batch {} → {}", show_batch(c.config), show_batch(&n));
                 p.config = Some(n);
             }
             S::ReducedPrecision => {
@@ -529,7 +534,8 @@ impl<S: StateStore> Engine<S> {
 
     /// Feeds back the outcome of an applied action.
     pub fn record_outcome(&mut self, outcome: &Outcome) -> Result<(), EngineError> {
-        let id = TaskId::new(&outcome.task_id).map_err(|_| EngineError::UnknownTask(outcome.task_id.clone()))?;
+        let id = TaskId::new(&outcome.task_id)
+            .map_err(|_| EngineError::UnknownTask(outcome.task_id.clone()))?;
         if self.state.task(&id).is_none() {
             return Err(EngineError::UnknownTask(outcome.task_id.clone()));
         }

@@ -93,8 +93,16 @@ mod tests {
 
     #[test]
     fn seed_helpers() {
-        assert_eq!(reduced_batch(&cfg(Some(16), None, None)).unwrap().batch_size, Some(8));
-        assert_eq!(reduced_batch(&cfg(Some(8), None, None)).unwrap().batch_size, Some(4));
+        assert_eq!(
+            reduced_batch(&cfg(Some(16), None, None))
+                .unwrap()
+                .batch_size,
+            Some(8)
+        );
+        assert_eq!(
+            reduced_batch(&cfg(Some(8), None, None)).unwrap().batch_size,
+            Some(4)
+        );
         assert_eq!(
             reduced_batch(&cfg(None, Some(vec![16, 32, 64]), None))
                 .unwrap()
@@ -133,7 +141,12 @@ mod tests {
         assert!(reduced_precision(&cfg(None, None, None), g).is_none());
         assert_eq!(
             ladder_of(Precision::Fp32, g),
-            [Precision::Fp32, Precision::Fp16, Precision::Int8, Precision::Int4]
+            [
+                Precision::Fp32,
+                Precision::Fp16,
+                Precision::Int8,
+                Precision::Int4
+            ]
         );
     }
 

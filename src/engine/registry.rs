@@ -180,9 +180,7 @@ impl WorkerRegistry {
                     },
                 )
             };
-            key(a)
-                .cmp(&key(b))
-                .then_with(|| b.id.cmp(&a.id))
+            key(a).cmp(&key(b)).then_with(|| b.id.cmp(&a.id))
         };
         candidates.max_by(better)
     }

@@ -7,7 +7,13 @@ use crate::model::{
 use proptest::prelude::*;
 use RecoveryStrategy as S;
 
-fn record(task: &str, worker: &str, class: HardwareClass, msg: &str, cfg: TaskConfig) -> FailureRecord {
+fn record(
+    task: &str,
+    worker: &str,
+    class: HardwareClass,
+    msg: &str,
+    cfg: TaskConfig,
+) -> FailureRecord {
     FailureRecord {
         task_id: TaskId::new(task).unwrap(),
         worker_id: WorkerId::new(worker).unwrap(),
@@ -40,7 +46,13 @@ fn at(mut r: FailureRecord, secs: f64) -> FailureRecord {
 #[test]
 fn cpu_software_error_is_a_delayed_retry_on_the_same_worker() {
     let mut e = Engine::in_memory();
-    let r = record("task_cpu_1", "worker_cpu_1", HardwareClass::Cpu, "CPU runtime error: segmentation fault", cfg(4, Precision::Fp32));
+    let r = record(
+        "task_cpu_1",
+        "worker_cpu_1",
+        HardwareClass::Cpu,
+        "CPU runtime error: segmentation fault",
+        cfg(4, Precision::Fp32),
+    );
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::DelayedRetry);
     assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "worker_cpu_1");
@@ -56,32 +68,59 @@ fn cpu_software_error_is_a_delayed_retry_on_the_same_worker() {
 #[test]
 fn gpu_cuda_error_moves_to_another_worker_excluding_the_failed_one() {
     let mut e = Engine::in_memory();
-    let r = record("task_gpu_1", "worker_gpu_1", HardwareClass::Gpu, "CUDA error: device-side assert triggered", cfg(8, Precision::Fp16));
+    let r = record(
+        "task_gpu_1",
+        "worker_gpu_1",
+        HardwareClass::Gpu,
+        "CUDA error: device-side assert triggered",
+        cfg(8, Precision::Fp16),
+    );
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::DifferentWorker);
-    assert_eq!(a.excluded_workers, vec![WorkerId::new("worker_gpu_1").unwrap()]);
+    assert_eq!(
+        a.excluded_workers,
+        vec![WorkerId::new("worker_gpu_1").unwrap()]
+    );
     assert_eq!(a.source.rule.as_deref(), Some("cuda-error"));
     let a2 = e.handle_failure(&r);
     assert_eq!(a2.strategy, S::DelayedRetry);
     let a3 = e.handle_failure(&r);
     assert_eq!(a3.strategy, S::FallbackCpu);
-    assert_eq!(a3.hardware_requirements.unwrap().hardware, vec!["cpu".to_string()]);
+    assert_eq!(
+        a3.hardware_requirements.unwrap().hardware,
+        vec!["cpu".to_string()]
+    );
     assert_eq!(e.handle_failure(&r).strategy, S::Escalation);
 }
 
 #[test]
 fn webgpu_context_lost_restarts_the_browser_of_the_failed_worker() {
     let mut e = Engine::in_memory();
-    let r = record("task_webgpu_1", "worker_webgpu_1", HardwareClass::Webgpu, "webgpu context lost", cfg(2, Precision::Fp16));
+    let r = record(
+        "task_webgpu_1",
+        "worker_webgpu_1",
+        HardwareClass::Webgpu,
+        "webgpu context lost",
+        cfg(2, Precision::Fp16),
+    );
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::BrowserRestart);
-    assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "worker_webgpu_1");
+    assert_eq!(
+        a.target_worker.as_ref().unwrap().as_str(),
+        "worker_webgpu_1"
+    );
 }
 
 #[test]
 fn oom_on_gpu_halves_batch_8_to_4() {
     let mut e = Engine::in_memory();
-    let r = record("task_gpu_1", "worker_gpu_1", HardwareClass::Gpu, "CUDA out of memory", cfg(8, Precision::Fp16));
+    let r = record(
+        "task_gpu_1",
+        "worker_gpu_1",
+        HardwareClass::Gpu,
+        "CUDA out of memory",
+        cfg(8, Precision::Fp16),
+    );
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::ReducedBatchSize);
     assert_eq!(a.modified_config.unwrap().batch_size, Some(4));
@@ -91,31 +130,80 @@ fn oom_on_gpu_halves_batch_8_to_4() {
 #[test]
 fn gpu_oom_walks_the_whole_ladder() {
     let mut e = Engine::in_memory();
-    let mut r = record("t1", "w1", HardwareClass::Gpu, "CUDA out of memory. Tried to allocate 2.00 GiB", cfg(32, Precision::Fp16));
+    let mut r = record(
+        "t1",
+        "w1",
+        HardwareClass::Gpu,
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+        cfg(32, Precision::Fp16),
+    );
     r.hardware.memory_gib = Some(24.0);
-    let steps: Vec<RecoveryAction> = (0..5).map(|i| e.handle_failure(&at(r.clone(), i as f64))).collect();
+    let steps: Vec<RecoveryAction> = (0..5)
+        .map(|i| e.handle_failure(&at(r.clone(), i as f64)))
+        .collect();
     let s: Vec<_> = steps.iter().map(|a| a.strategy).collect();
-    assert_eq!(s, [S::ReducedBatchSize, S::ReducedPrecision, S::DifferentWorker, S::FallbackCpu, S::Escalation]);
-    assert_eq!(steps[0].modified_config.as_ref().unwrap().batch_size, Some(16));
+    assert_eq!(
+        s,
+        [
+            S::ReducedBatchSize,
+            S::ReducedPrecision,
+            S::DifferentWorker,
+            S::FallbackCpu,
+            S::Escalation
+        ]
+    );
+    assert_eq!(
+        steps[0].modified_config.as_ref().unwrap().batch_size,
+        Some(16)
+    );
     let c1 = steps[1].modified_config.as_ref().unwrap();
-    assert_eq!((c1.batch_size, c1.precision), (Some(16), Some(Precision::Int8)));
-    assert_eq!(steps[2].hardware_requirements.as_ref().unwrap().min_memory_gib, Some(25.0));
-    assert!(steps[2].excluded_workers.contains(&WorkerId::new("w1").unwrap()));
-    assert!(steps.iter().all(|a| a.source.rule.as_deref() == Some("oom")));
-    assert_eq!(steps.iter().map(|a| a.attempt).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        (c1.batch_size, c1.precision),
+        (Some(16), Some(Precision::Int8))
+    );
+    assert_eq!(
+        steps[2]
+            .hardware_requirements
+            .as_ref()
+            .unwrap()
+            .min_memory_gib,
+        Some(25.0)
+    );
+    assert!(steps[2]
+        .excluded_workers
+        .contains(&WorkerId::new("w1").unwrap()));
+    assert!(steps
+        .iter()
+        .all(|a| a.source.rule.as_deref() == Some("oom")));
+    assert_eq!(
+        steps.iter().map(|a| a.attempt).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
 }
 
 #[test]
 fn inapplicable_steps_are_skipped() {
     let mut e = Engine::in_memory();
     // Batch already 1: the OOM ladder starts at REDUCED_PRECISION.
-    let r = record("t", "w", HardwareClass::Gpu, "CUDA out of memory", cfg(1, Precision::Fp32));
+    let r = record(
+        "t",
+        "w",
+        HardwareClass::Gpu,
+        "CUDA out of memory",
+        cfg(1, Precision::Fp32),
+    );
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::ReducedPrecision);
     assert_eq!(a.modified_config.unwrap().precision, Some(Precision::Fp16));
     // Host OOM on a CPU: FALLBACK_CPU does not apply, so past DIFFERENT_WORKER it escalates.
     let mut e = Engine::in_memory();
-    let r = record("c", "w", HardwareClass::Cpu, "Out of memory: Killed process 123 (python)", TaskConfig::default());
+    let r = record(
+        "c",
+        "w",
+        HardwareClass::Cpu,
+        "Out of memory: Killed process 123 (python)",
+        TaskConfig::default(),
+    );
     let s: Vec<_> = (0..2).map(|_| e.handle_failure(&r).strategy).collect();
     assert_eq!(s, [S::DifferentWorker, S::Escalation]);
 }
@@ -124,15 +212,28 @@ fn inapplicable_steps_are_skipped() {
 fn browser_crash_walks_restart_other_browser_cpu() {
     let mut e = Engine::in_memory();
     let mut reg = WorkerRegistry::new();
-    for (id, b) in [("b-chrome-1", "chrome"), ("b-chrome-2", "chrome"), ("b-firefox-1", "firefox")] {
+    for (id, b) in [
+        ("b-chrome-1", "chrome"),
+        ("b-chrome-2", "chrome"),
+        ("b-firefox-1", "firefox"),
+    ] {
         reg.register(Worker {
             browser: Some(b.into()),
             ..Worker::new(WorkerId::new(id).unwrap(), HardwareClass::Webgpu)
         });
     }
-    reg.register(Worker::new(WorkerId::new("cpu-1").unwrap(), HardwareClass::Cpu));
+    reg.register(Worker::new(
+        WorkerId::new("cpu-1").unwrap(),
+        HardwareClass::Cpu,
+    ));
     e.set_registry(reg);
-    let mut r = record("t", "b-chrome-1", HardwareClass::Webgpu, "browser crash detected", cfg(2, Precision::Fp16));
+    let mut r = record(
+        "t",
+        "b-chrome-1",
+        HardwareClass::Webgpu,
+        "browser crash detected",
+        cfg(2, Precision::Fp16),
+    );
     r.hardware.browser = Some(BrowserInfo {
         name: "chrome".into(),
         version: Some("126".into()),
@@ -160,7 +261,13 @@ fn oom_prefers_a_registered_worker_with_more_memory() {
         });
     }
     e.set_registry(reg);
-    let r = record("t", "g24", HardwareClass::Gpu, "CUDA out of memory", cfg(1, Precision::Int4));
+    let r = record(
+        "t",
+        "g24",
+        HardwareClass::Gpu,
+        "CUDA out of memory",
+        cfg(1, Precision::Int4),
+    );
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::DifferentWorker);
     assert_eq!(a.target_worker.unwrap().as_str(), "g80");
@@ -171,8 +278,14 @@ fn oom_prefers_a_registered_worker_with_more_memory() {
 fn xid_reset_moves_the_task_and_flags_the_worker() {
     let mut e = Engine::in_memory();
     let mut reg = WorkerRegistry::new();
-    reg.register(Worker::new(WorkerId::new("g1").unwrap(), HardwareClass::Gpu));
-    reg.register(Worker::new(WorkerId::new("g2").unwrap(), HardwareClass::Gpu));
+    reg.register(Worker::new(
+        WorkerId::new("g1").unwrap(),
+        HardwareClass::Gpu,
+    ));
+    reg.register(Worker::new(
+        WorkerId::new("g2").unwrap(),
+        HardwareClass::Gpu,
+    ));
     e.set_registry(reg);
     let r = record("t", "g1", HardwareClass::Gpu, "NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.", TaskConfig::default());
     let a = e.handle_failure(&r);
@@ -180,8 +293,19 @@ fn xid_reset_moves_the_task_and_flags_the_worker() {
     assert_eq!(a.xid, Some(79));
     assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "g2");
     assert!(a.worker_attention.as_ref().unwrap().contains("RESTART_BM"));
-    assert!(e.registry().get(&WorkerId::new("g1").unwrap()).unwrap().attention.is_some());
-    let r = record("t2", "g2", HardwareClass::Gpu, "NVRM: Xid (PCI:0000:3b:00): 13, Graphics SM Warp Exception", TaskConfig::default());
+    assert!(e
+        .registry()
+        .get(&WorkerId::new("g1").unwrap())
+        .unwrap()
+        .attention
+        .is_some());
+    let r = record(
+        "t2",
+        "g2",
+        HardwareClass::Gpu,
+        "NVRM: Xid (PCI:0000:3b:00): 13, Graphics SM Warp Exception",
+        TaskConfig::default(),
+    );
     assert_eq!(e.handle_failure(&r).strategy, S::DelayedRetry);
 }
 
@@ -190,9 +314,17 @@ fn the_engine_keeps_its_own_counter_and_escalates_after_max_attempts() {
     let mut c = EngineConfig::default();
     c.retry.max_attempts = 3;
     let mut e = Engine::new(c).unwrap();
-    let mut r = record("t", "w", HardwareClass::Cpu, "operation timed out", TaskConfig::default());
+    let mut r = record(
+        "t",
+        "w",
+        HardwareClass::Cpu,
+        "operation timed out",
+        TaskConfig::default(),
+    );
     r.task.retry_count = Some(99); // the caller's counter is ignored
-    let s: Vec<_> = (0..4).map(|i| e.handle_failure(&at(r.clone(), i as f64 * 100.0))).collect();
+    let s: Vec<_> = (0..4)
+        .map(|i| e.handle_failure(&at(r.clone(), i as f64 * 100.0)))
+        .collect();
     assert_eq!(s[0].strategy, S::DelayedRetry);
     assert_eq!(s[3].strategy, S::Escalation);
     assert_eq!(s[3].source.kind, "max_attempts");
@@ -203,8 +335,20 @@ fn the_engine_keeps_its_own_counter_and_escalates_after_max_attempts() {
 #[test]
 fn ladders_advance_per_rule_not_per_task() {
     let mut e = Engine::in_memory();
-    let net = record("t", "w", HardwareClass::Gpu, "operation timed out", cfg(32, Precision::Fp16));
-    let oom = record("t", "w", HardwareClass::Gpu, "CUDA out of memory", cfg(32, Precision::Fp16));
+    let net = record(
+        "t",
+        "w",
+        HardwareClass::Gpu,
+        "operation timed out",
+        cfg(32, Precision::Fp16),
+    );
+    let oom = record(
+        "t",
+        "w",
+        HardwareClass::Gpu,
+        "CUDA out of memory",
+        cfg(32, Precision::Fp16),
+    );
     assert_eq!(e.handle_failure(&net).strategy, S::DelayedRetry);
     // The first OOM of the task still starts the OOM ladder at its first step.
     assert_eq!(e.handle_failure(&oom).strategy, S::ReducedBatchSize);
@@ -214,7 +358,13 @@ fn ladders_advance_per_rule_not_per_task() {
 #[test]
 fn history_judges_transient_and_persistent() {
     let mut e = Engine::in_memory();
-    let r = record("t", "w", HardwareClass::Cpu, "operation timed out", TaskConfig::default());
+    let r = record(
+        "t",
+        "w",
+        HardwareClass::Cpu,
+        "operation timed out",
+        TaskConfig::default(),
+    );
     assert_eq!(e.handle_failure(&r).failure_type, FailureType::Timeout);
     e.record_outcome(&Outcome {
         task_id: "t".into(),
@@ -226,24 +376,37 @@ fn history_judges_transient_and_persistent() {
     })
     .unwrap();
     assert_eq!(e.task(&r.task_id).unwrap().state, TaskState::Succeeded);
-    assert_eq!(e.handle_failure(&r).failure_type, FailureType::TransientError);
+    assert_eq!(
+        e.handle_failure(&r).failure_type,
+        FailureType::TransientError
+    );
     e.handle_failure(&r);
-    assert_eq!(e.handle_failure(&r).failure_type, FailureType::PersistentError);
-    assert!(e.record_outcome(&Outcome {
-        task_id: "nope".into(),
-        success: true,
-        strategy: None,
-        time_to_recovery_s: None,
-        cost: None,
-        timestamp: None,
-    })
-    .is_err());
+    assert_eq!(
+        e.handle_failure(&r).failure_type,
+        FailureType::PersistentError
+    );
+    assert!(e
+        .record_outcome(&Outcome {
+            task_id: "nope".into(),
+            success: true,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: None,
+            timestamp: None,
+        })
+        .is_err());
 }
 
 #[test]
 fn checkpoint_is_named_for_resumption() {
     let mut e = Engine::in_memory();
-    let r = record("t", "w", HardwareClass::Gpu, "CUDA out of memory", cfg(8, Precision::Fp16));
+    let r = record(
+        "t",
+        "w",
+        HardwareClass::Gpu,
+        "CUDA out of memory",
+        cfg(8, Precision::Fp16),
+    );
     e.note_checkpoint(&r.task_id, "ck-1");
     let a = e.handle_failure(&r);
     assert_eq!(a.resume_checkpoint.as_deref(), Some("ck-1"));
@@ -255,9 +418,21 @@ fn retry_budget_defers_retry_storms() {
     c.retry.budget.min_retries = 1;
     c.retry.budget.ratio = 0.0;
     let mut e = Engine::new(c).unwrap();
-    let a = e.handle_failure(&record("a", "w", HardwareClass::Cpu, "operation timed out", TaskConfig::default()));
+    let a = e.handle_failure(&record(
+        "a",
+        "w",
+        HardwareClass::Cpu,
+        "operation timed out",
+        TaskConfig::default(),
+    ));
     assert_eq!(a.source.kind, "ladder");
-    let b = e.handle_failure(&record("b", "w", HardwareClass::Cpu, "operation timed out", TaskConfig::default()));
+    let b = e.handle_failure(&record(
+        "b",
+        "w",
+        HardwareClass::Cpu,
+        "operation timed out",
+        TaskConfig::default(),
+    ));
     assert_eq!(b.strategy, S::DelayedRetry);
     assert_eq!(b.source.kind, "retry_budget");
     assert_eq!(b.delay_s, 300.0); // the timeout policy's cap
@@ -266,11 +441,28 @@ fn retry_budget_defers_retry_storms() {
 #[test]
 fn partial_rules_never_break_other_classes() {
     // The seed's configure({"recovery_strategies": {"GPU": [...]}}) raised KeyError for CPU.
-    let rules = RuleSet::from_toml("mode = \"replace\"\n[ladders]\nGPU = [\"FALLBACK_CPU\"]\n", "p.toml", Some(RuleSet::defaults())).unwrap();
+    let rules = RuleSet::from_toml(
+        "mode = \"replace\"\n[ladders]\nGPU = [\"FALLBACK_CPU\"]\n",
+        "p.toml",
+        Some(RuleSet::defaults()),
+    )
+    .unwrap();
     let mut e = Engine::with_parts(EngineConfig::default(), rules, MemoryState::default()).unwrap();
-    let a = e.handle_failure(&record("t", "w", HardwareClass::Cpu, "something odd", TaskConfig::default()));
+    let a = e.handle_failure(&record(
+        "t",
+        "w",
+        HardwareClass::Cpu,
+        "something odd",
+        TaskConfig::default(),
+    ));
     assert_eq!(a.strategy, S::DelayedRetry);
-    let a = e.handle_failure(&record("u", "w", HardwareClass::Unknown, "something odd", TaskConfig::default()));
+    let a = e.handle_failure(&record(
+        "u",
+        "w",
+        HardwareClass::Unknown,
+        "something odd",
+        TaskConfig::default(),
+    ));
     assert_eq!(a.strategy, S::DelayedRetry);
 }
 
@@ -289,7 +481,13 @@ fn every_strategy_can_be_produced_and_applied() {
             fallback_models: Some(vec!["small".into()]),
             ..Default::default()
         };
-        let r = record(&format!("t-{s}"), "w1", HardwareClass::Webgpu, &format!("please {s}"), c);
+        let r = record(
+            &format!("t-{s}"),
+            "w1",
+            HardwareClass::Webgpu,
+            &format!("please {s}"),
+            c,
+        );
         let a = e.handle_failure(&r);
         assert_eq!(a.strategy, *s, "{}", a.reason);
         let mut co = MemoryCoordinator::new();
@@ -309,7 +507,13 @@ fn every_strategy_can_be_produced_and_applied() {
 #[test]
 fn apply_different_worker_really_excludes_the_failed_worker() {
     let mut e = Engine::in_memory();
-    let r = record("t", "bad-worker", HardwareClass::Gpu, "CUDA error: an illegal memory access was encountered", TaskConfig::default());
+    let r = record(
+        "t",
+        "bad-worker",
+        HardwareClass::Gpu,
+        "CUDA error: an illegal memory access was encountered",
+        TaskConfig::default(),
+    );
     let a = e.handle_failure(&r);
     let mut co = MemoryCoordinator::new();
     apply(&a, &mut co).unwrap();
@@ -324,7 +528,13 @@ fn apply_different_worker_really_excludes_the_failed_worker() {
 #[test]
 fn apply_reduced_batch_updates_the_coordinators_config() {
     let mut e = Engine::in_memory();
-    let r = record("t", "w", HardwareClass::Gpu, "CUDA out of memory", cfg(8, Precision::Fp16));
+    let r = record(
+        "t",
+        "w",
+        HardwareClass::Gpu,
+        "CUDA out of memory",
+        cfg(8, Precision::Fp16),
+    );
     let a = e.handle_failure(&r);
     let mut co = MemoryCoordinator::new();
     apply(&a, &mut co).unwrap();
@@ -336,22 +546,42 @@ fn state_round_trips_through_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("state.json");
     let mut e = Engine::in_memory();
-    let r = record("t", "w", HardwareClass::Gpu, "CUDA out of memory", cfg(32, Precision::Fp16));
+    let r = record(
+        "t",
+        "w",
+        HardwareClass::Gpu,
+        "CUDA out of memory",
+        cfg(32, Precision::Fp16),
+    );
     e.handle_failure(&r);
     e.save_state(&p).unwrap();
     let mut e2 = Engine::in_memory();
     e2.load_state(&p).unwrap();
     assert_eq!(e2.handle_failure(&r).strategy, S::ReducedPrecision);
-    let e3 = Engine::in_memory().load_state(&dir.path().join("none.json")).unwrap_err();
+    let e3 = Engine::in_memory()
+        .load_state(&dir.path().join("none.json"))
+        .unwrap_err();
     assert!(e3.to_string().contains("none.json"));
 }
 
 #[test]
 fn decisions_are_reproducible_for_a_seed() {
-    let r = record("t", "w", HardwareClass::Cpu, "operation timed out", TaskConfig::default());
+    let r = record(
+        "t",
+        "w",
+        HardwareClass::Cpu,
+        "operation timed out",
+        TaskConfig::default(),
+    );
     let run = |seed| {
-        let mut e = Engine::new(EngineConfig { seed, ..Default::default() }).unwrap();
-        (0..3).map(|i| e.handle_failure(&at(r.clone(), i as f64)).delay_s).collect::<Vec<_>>()
+        let mut e = Engine::new(EngineConfig {
+            seed,
+            ..Default::default()
+        })
+        .unwrap();
+        (0..3)
+            .map(|i| e.handle_failure(&at(r.clone(), i as f64)).delay_s)
+            .collect::<Vec<_>>()
     };
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));

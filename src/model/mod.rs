@@ -7,8 +7,7 @@ mod record;
 mod time;
 
 pub use enums::{
-    FailureKind, FailureType, HardwareClass, ParseEnumError, Precision, RecoveryStrategy,
-    TaskState,
+    FailureKind, FailureType, HardwareClass, ParseEnumError, Precision, RecoveryStrategy, TaskState,
 };
 pub use ids::{TaskId, WorkerId, MAX_ID_LEN};
 pub use record::{

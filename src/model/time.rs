@@ -109,7 +109,12 @@ mod tests {
         assert_eq!(a, d);
         let j = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Timestamp>(&j).unwrap(), a);
-        assert_eq!(serde_json::from_str::<Timestamp>("12.5").unwrap().as_micros(), 12_500_000);
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("12.5")
+                .unwrap()
+                .as_micros(),
+            12_500_000
+        );
         assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
     }
 }

@@ -262,10 +262,13 @@ impl XidTable {
     pub fn builtin() -> Self {
         let mut actions: Vec<Option<Arc<str>>> = Vec::new();
         let mut names: Vec<Arc<str>> = Vec::new();
-        for line in XID_ACTIONS_CSV.lines().skip_while(|l| l.starts_with('#')).skip(1) {
+        for line in XID_ACTIONS_CSV
+            .lines()
+            .skip_while(|l| l.starts_with('#'))
+            .skip(1)
+        {
             let mut f = line.split(',');
-            let (Some(code), Some(_mnemonic), Some(action)) = (f.next(), f.next(), f.next())
-            else {
+            let (Some(code), Some(_mnemonic), Some(action)) = (f.next(), f.next(), f.next()) else {
                 continue;
             };
             let Ok(code) = code.parse::<usize>() else {
@@ -332,7 +335,8 @@ impl Matcher {
     pub fn matches(&self, c: &MatchContext<'_>, xid: &XidTable) -> bool {
         (self.hardware.is_empty() || self.hardware.contains(&c.class))
             && (self.kind.is_empty() || self.kind.contains(&c.kind))
-            && (self.exit_code.is_empty() || c.exit_code.is_some_and(|e| self.exit_code.contains(&e)))
+            && (self.exit_code.is_empty()
+                || c.exit_code.is_some_and(|e| self.exit_code.contains(&e)))
             && (self.xid.is_empty() || c.xid.is_some_and(|x| self.xid.contains(&x)))
             && (self.xid_action.is_empty()
                 || c.xid
@@ -342,10 +346,12 @@ impl Matcher {
                 .attempts
                 .is_none_or(|r| (r.min..=r.max).contains(&c.attempt))
             && (self.browser.is_empty()
-                || c.browser.is_some_and(|b| {
-                    self.browser.iter().any(|m| m.eq_ignore_ascii_case(b))
-                }))
-            && self.message.as_ref().is_none_or(|re| re.is_match(c.message))
+                || c.browser
+                    .is_some_and(|b| self.browser.iter().any(|m| m.eq_ignore_ascii_case(b))))
+            && self
+                .message
+                .as_ref()
+                .is_none_or(|re| re.is_match(c.message))
     }
 
     fn describe(&self) -> String {
@@ -437,13 +443,25 @@ impl RuleSet {
             let spec = spanned.get_ref();
             let label = format!("rule[{}] '{}'", i + 1, spec.name);
             if spec.name.trim().is_empty() {
-                return Err(invalid(at, format!("rule[{}].name", i + 1), "must not be empty".into()));
+                return Err(invalid(
+                    at,
+                    format!("rule[{}].name", i + 1),
+                    "must not be empty".into(),
+                ));
             }
             if rules.iter().any(|r: &Rule| &*r.name == spec.name.as_str()) {
-                return Err(invalid(at, format!("{label}.name"), "duplicate rule name".into()));
+                return Err(invalid(
+                    at,
+                    format!("{label}.name"),
+                    "duplicate rule name".into(),
+                ));
             }
             if spec.ladder.is_empty() {
-                return Err(invalid(at, format!("{label}.ladder"), "must have at least one step".into()));
+                return Err(invalid(
+                    at,
+                    format!("{label}.ladder"),
+                    "must have at least one step".into(),
+                ));
             }
             let m = &spec.matcher;
             let message = match &m.message {
@@ -458,7 +476,11 @@ impl RuleSet {
             };
             let mut xid_action = Vec::new();
             for a in &m.xid_action {
-                match xid.action_names().iter().find(|n| n.eq_ignore_ascii_case(a)) {
+                match xid
+                    .action_names()
+                    .iter()
+                    .find(|n| n.eq_ignore_ascii_case(a))
+                {
                     Some(n) => xid_action.push(n.clone()),
                     None => {
                         return Err(invalid(
@@ -466,7 +488,11 @@ impl RuleSet {
                             format!("{label}.match.xid_action"),
                             format!(
                                 "unknown NVIDIA action '{a}' (known: {})",
-                                xid.action_names().iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+                                xid.action_names()
+                                    .iter()
+                                    .map(|n| n.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         ))
                     }
@@ -507,12 +533,20 @@ impl RuleSet {
         };
         for (class, steps) in &file.ladders {
             if steps.is_empty() {
-                return Err(invalid(0, format!("ladders.{class}"), "must have at least one step".into()));
+                return Err(invalid(
+                    0,
+                    format!("ladders.{class}"),
+                    "must have at least one step".into(),
+                ));
             }
             ladders[class.index()].1 = steps.iter().cloned().map(Step::from).collect();
         }
         if let Some((name, _)) = ladders.iter().find(|(_, s)| s.is_empty()) {
-            return Err(invalid(0, format!("ladders.{}", &name["ladder:".len()..]), "no ladder for this class".into()));
+            return Err(invalid(
+                0,
+                format!("ladders.{}", &name["ladder:".len()..]),
+                "no ladder for this class".into(),
+            ));
         }
 
         if let (Some(b), Mode::Extend) = (&base, file.mode) {
@@ -523,7 +557,11 @@ impl RuleSet {
                 rules.push(r.clone());
             }
         }
-        Ok(RuleSet { rules, ladders, xid })
+        Ok(RuleSet {
+            rules,
+            ladders,
+            xid,
+        })
     }
 
     /// The ladder for a failure: the first matching rule's, else the class ladder.
@@ -588,9 +626,21 @@ impl RuleSet {
         }
         let mut out = String::new();
         let _ = writeln!(out, "Rules (first match wins):");
-        let w = self.rules.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+        let w = self
+            .rules
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         for (i, r) in self.rules.iter().enumerate() {
-            let _ = writeln!(out, "{:>3}  {:<w$}  when {}", i + 1, r.name, r.matcher.describe());
+            let _ = writeln!(
+                out,
+                "{:>3}  {:<w$}  when {}",
+                i + 1,
+                r.name,
+                r.matcher.describe()
+            );
             let _ = writeln!(out, "     {:<w$}  then {}", "", steps(&r.ladder));
         }
         let _ = writeln!(out, "\nLadders per hardware class (when no rule matches):");
@@ -632,18 +682,57 @@ mod tests {
     fn defaults_reproduce_the_seed_class_tables() {
         let r = RuleSet::defaults();
         use HardwareClass as H;
-        assert_eq!(strategies(r.class_ladder(H::Cpu)), [S::DelayedRetry, S::DifferentWorker, S::ReducedBatchSize]);
+        assert_eq!(
+            strategies(r.class_ladder(H::Cpu)),
+            [S::DelayedRetry, S::DifferentWorker, S::ReducedBatchSize]
+        );
         assert_eq!(
             strategies(r.class_ladder(H::Gpu)),
-            [S::DelayedRetry, S::DifferentWorker, S::ReducedPrecision, S::ReducedBatchSize, S::FallbackCpu]
+            [
+                S::DelayedRetry,
+                S::DifferentWorker,
+                S::ReducedPrecision,
+                S::ReducedBatchSize,
+                S::FallbackCpu
+            ]
         );
-        assert_eq!(strategies(r.class_ladder(H::Tpu)), [S::DelayedRetry, S::DifferentWorker, S::ReducedBatchSize, S::FallbackCpu]);
-        assert_eq!(strategies(r.class_ladder(H::Npu)), [S::DelayedRetry, S::DifferentWorker, S::ReducedPrecision, S::FallbackCpu]);
+        assert_eq!(
+            strategies(r.class_ladder(H::Tpu)),
+            [
+                S::DelayedRetry,
+                S::DifferentWorker,
+                S::ReducedBatchSize,
+                S::FallbackCpu
+            ]
+        );
+        assert_eq!(
+            strategies(r.class_ladder(H::Npu)),
+            [
+                S::DelayedRetry,
+                S::DifferentWorker,
+                S::ReducedPrecision,
+                S::FallbackCpu
+            ]
+        );
         assert_eq!(
             strategies(r.class_ladder(H::Webgpu)),
-            [S::BrowserRestart, S::DelayedRetry, S::DifferentWorker, S::ReducedPrecision, S::FallbackCpu]
+            [
+                S::BrowserRestart,
+                S::DelayedRetry,
+                S::DifferentWorker,
+                S::ReducedPrecision,
+                S::FallbackCpu
+            ]
         );
-        assert_eq!(strategies(r.class_ladder(H::Webnn)), [S::BrowserRestart, S::DelayedRetry, S::DifferentWorker, S::FallbackCpu]);
+        assert_eq!(
+            strategies(r.class_ladder(H::Webnn)),
+            [
+                S::BrowserRestart,
+                S::DelayedRetry,
+                S::DifferentWorker,
+                S::FallbackCpu
+            ]
+        );
         for c in H::ALL {
             assert!(!r.class_ladder(*c).is_empty(), "{c} has no ladder");
         }
@@ -654,15 +743,32 @@ mod tests {
         let r = RuleSet::defaults();
         let l = r.select(&ctx(HardwareClass::Gpu, FailureKind::OomGpu));
         assert_eq!(&**l.name, "oom");
-        assert_eq!(strategies(l.steps), [S::ReducedBatchSize, S::ReducedPrecision, S::DifferentWorker, S::FallbackCpu]);
+        assert_eq!(
+            strategies(l.steps),
+            [
+                S::ReducedBatchSize,
+                S::ReducedPrecision,
+                S::DifferentWorker,
+                S::FallbackCpu
+            ]
+        );
         assert!(l.steps[2].more_memory);
         let l = r.select(&ctx(HardwareClass::Gpu, FailureKind::CudaError));
-        assert_eq!(strategies(l.steps), [S::DifferentWorker, S::DelayedRetry, S::FallbackCpu]);
+        assert_eq!(
+            strategies(l.steps),
+            [S::DifferentWorker, S::DelayedRetry, S::FallbackCpu]
+        );
         let l = r.select(&ctx(HardwareClass::Webgpu, FailureKind::BrowserCrash));
-        assert_eq!(strategies(l.steps), [S::BrowserRestart, S::DifferentWorker, S::FallbackCpu]);
+        assert_eq!(
+            strategies(l.steps),
+            [S::BrowserRestart, S::DifferentWorker, S::FallbackCpu]
+        );
         assert!(l.steps[1].other_browser);
         let l = r.select(&ctx(HardwareClass::Webgpu, FailureKind::WebgpuContextLost));
-        assert_eq!(strategies(l.steps), [S::BrowserRestart, S::DifferentWorker, S::FallbackCpu]);
+        assert_eq!(
+            strategies(l.steps),
+            [S::BrowserRestart, S::DifferentWorker, S::FallbackCpu]
+        );
         let l = r.select(&ctx(HardwareClass::Webnn, FailureKind::Timeout));
         assert!(!l.from_rule);
         assert_eq!(&**l.name, "ladder:WEBNN");
@@ -700,17 +806,31 @@ ladder = ["DIFFERENT_WORKER"]
         let r = RuleSet::from_toml(text, "x.toml", Some(RuleSet::defaults())).unwrap();
         assert_eq!(&*r.rules()[0].name, "nccl");
         assert!(r.rules().iter().any(|x| &*x.name == "oom"));
-        assert_eq!(strategies(r.class_ladder(HardwareClass::Gpu)), [S::FallbackCpu]);
-        assert_eq!(strategies(r.class_ladder(HardwareClass::Cpu)), [S::DelayedRetry, S::DifferentWorker, S::ReducedBatchSize]);
+        assert_eq!(
+            strategies(r.class_ladder(HardwareClass::Gpu)),
+            [S::FallbackCpu]
+        );
+        assert_eq!(
+            strategies(r.class_ladder(HardwareClass::Cpu)),
+            [S::DelayedRetry, S::DifferentWorker, S::ReducedBatchSize]
+        );
         let mut c = ctx(HardwareClass::Gpu, FailureKind::Timeout);
         c.message = "NCCL watchdog timeout";
         assert_eq!(&**r.select(&c).name, "nccl");
         c.message = "deadline exceeded";
         assert_eq!(&**r.select(&c).name, "ladder:GPU");
 
-        let replaced = RuleSet::from_toml("mode = \"replace\"\n[ladders]\nGPU = [\"ESCALATION\"]\n", "y.toml", Some(RuleSet::defaults())).unwrap();
+        let replaced = RuleSet::from_toml(
+            "mode = \"replace\"\n[ladders]\nGPU = [\"ESCALATION\"]\n",
+            "y.toml",
+            Some(RuleSet::defaults()),
+        )
+        .unwrap();
         assert!(replaced.rules().is_empty());
-        assert_eq!(strategies(replaced.class_ladder(HardwareClass::Cpu)).len(), 3);
+        assert_eq!(
+            strategies(replaced.class_ladder(HardwareClass::Cpu)).len(),
+            3
+        );
     }
 
     #[test]
@@ -737,31 +857,56 @@ ladder = ["ESCALATION"]
     #[test]
     fn each_error_names_file_line_and_field() {
         let base = || Some(RuleSet::defaults());
-        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nladder = [\"NOPE\"]\n", "f.toml", base()).unwrap_err().to_string();
+        let e = RuleSet::from_toml(
+            "[[rule]]\nname = \"a\"\nladder = [\"NOPE\"]\n",
+            "f.toml",
+            base(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("f.toml") && e.contains("line 3"), "{e}");
-        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nlader = []\n", "f.toml", base()).unwrap_err().to_string();
-        assert!(e.contains("lader") && e.contains("line 3"), "{e}");
-        let e = RuleSet::from_toml("\n\n[[rule]]\nname = \"a\"\nmatch.message = '(unclosed'\nladder = [\"ESCALATION\"]\n", "f.toml", base())
+        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nlader = []\n", "f.toml", base())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("f.toml:5") && e.contains("match.message") && e.contains("rule[1] 'a'"), "{e}");
-        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nladder = []\n", "f.toml", base()).unwrap_err().to_string();
+        assert!(e.contains("lader") && e.contains("line 3"), "{e}");
+        let e = RuleSet::from_toml(
+            "\n\n[[rule]]\nname = \"a\"\nmatch.message = '(unclosed'\nladder = [\"ESCALATION\"]\n",
+            "f.toml",
+            base(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("f.toml:5") && e.contains("match.message") && e.contains("rule[1] 'a'"),
+            "{e}"
+        );
+        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nladder = []\n", "f.toml", base())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ladder") && e.contains("f.toml:1"), "{e}");
         let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nladder = [\"ESCALATION\"]\n[[rule]]\nname = \"a\"\nladder = [\"ESCALATION\"]\n", "f.toml", base())
             .unwrap_err()
             .to_string();
         assert!(e.contains("duplicate") && e.contains("f.toml:4"), "{e}");
-        let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nmatch.xid_action = [\"PRAY\"]\nladder = [\"ESCALATION\"]\n", "f.toml", base())
-            .unwrap_err()
-            .to_string();
+        let e = RuleSet::from_toml(
+            "[[rule]]\nname = \"a\"\nmatch.xid_action = [\"PRAY\"]\nladder = [\"ESCALATION\"]\n",
+            "f.toml",
+            base(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("xid_action") && e.contains("PRAY"), "{e}");
         let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nmatch.attempts = { min = 3, max = 1 }\nladder = [\"ESCALATION\"]\n", "f.toml", base())
             .unwrap_err()
             .to_string();
         assert!(e.contains("attempts"), "{e}");
-        let e = RuleSet::from_toml("[ladders]\nGPU = []\n", "f.toml", base()).unwrap_err().to_string();
+        let e = RuleSet::from_toml("[ladders]\nGPU = []\n", "f.toml", base())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ladders.GPU"), "{e}");
-        let e = RuleSet::from_toml("[ladders]\nQPU = [\"ESCALATION\"]\n", "f.toml", base()).unwrap_err().to_string();
+        let e = RuleSet::from_toml("[ladders]\nQPU = [\"ESCALATION\"]\n", "f.toml", base())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("QPU") && e.contains("line 2"), "{e}");
     }
 
