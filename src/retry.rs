@@ -161,20 +161,31 @@ impl RetryBudget {
         }
     }
 
-    /// Asks to spend one retry at `at`; returns false when the budget is exhausted.
-    pub fn try_withdraw(&mut self, at: Timestamp) -> bool {
+    /// Whether one more retry at `at` fits the budget (does not spend it).
+    pub fn allows(&mut self, at: Timestamp) -> bool {
         if !self.enabled {
             return true;
         }
-        let now = at.as_micros();
-        self.expire(now);
+        self.expire(at.as_micros());
         let allowed = self.min_retries as f64 + self.ratio * self.firsts.len() as f64;
-        if (self.retries.len() as f64) < allowed {
-            self.retries.push_back(now);
-            true
-        } else {
-            false
+        (self.retries.len() as f64) < allowed
+    }
+
+    /// Spends one retry at `at`.
+    pub fn record_retry(&mut self, at: Timestamp) {
+        if self.enabled {
+            self.expire(at.as_micros());
+            self.retries.push_back(at.as_micros());
         }
+    }
+
+    /// Asks to spend one retry at `at`; returns false when the budget is exhausted.
+    pub fn try_withdraw(&mut self, at: Timestamp) -> bool {
+        let ok = self.allows(at);
+        if ok {
+            self.record_retry(at);
+        }
+        ok
     }
 }
 

@@ -22,11 +22,11 @@ pub use coordinator::{apply, Coordinator, CoordinatorError, CoordinatorEvent, Me
 pub use registry::{Want, Worker, WorkerRegistry};
 pub use state::{MemoryState, StateStore, TaskRecord};
 
-use crate::classify::{Classification, Classifier, ClassifyInput};
+use crate::classify::{Classifier, ClassifyInput};
 use crate::config::EngineConfig;
 use crate::model::{
     DecisionSource, FailureRecord, FailureType, HardwareClass, HardwareRequirements, Outcome,
-    RecoveryAction, RecoveryStrategy, TaskConfig, TaskId, TaskState, WorkerId,
+    RecoveryAction, RecoveryStrategy, TaskConfig, TaskId, WorkerId,
 };
 use crate::retry::{RetryBudget, RetryError, RetryPolicy};
 use crate::rules::{MatchContext, RuleSet, RulesError, Step};
@@ -90,8 +90,6 @@ impl Engine<MemoryState> {
 struct Ctx<'a> {
     rec: &'a FailureRecord,
     class: HardwareClass,
-    cls: &'a Classification,
-    attempt: u32,
     config: &'a TaskConfig,
     failed_memory: Option<f64>,
     browser: Option<&'a str>,
@@ -190,20 +188,11 @@ impl<S: StateStore> Engine<S> {
         // The engine's own counters.
         let entry = self.state.task_mut(&rec.task_id);
         let first = entry.attempts == 0;
-        entry.attempts += 1;
-        entry.streak = if entry.last_kind == Some(kind) {
-            entry.streak + 1
-        } else {
-            1
-        };
-        entry.last_kind = Some(kind);
+        entry.observe(rec, kind);
         if first {
-            entry.first_failure = Some(rec.timestamp);
+            self.budget.deposit(rec.timestamp);
         }
-        entry.last_failure = Some(rec.timestamp);
-        if entry.config.is_none() {
-            entry.config = Some(rec.task.config.clone());
-        }
+        let entry = self.state.task(&rec.task_id).expect("observed above");
         let attempt = entry.attempts;
         let failure_type = FailureType::judge(
             kind,
@@ -212,10 +201,6 @@ impl<S: StateStore> Engine<S> {
         );
         let checkpoint = entry.latest_checkpoint.clone();
         let last_delay = entry.last_delay_s;
-        if first {
-            self.budget.deposit(rec.timestamp);
-        }
-        let entry = self.state.task(&rec.task_id).expect("created above");
         let config = entry.config.clone().unwrap_or_default();
 
         let failed_memory = rec
@@ -236,8 +221,6 @@ impl<S: StateStore> Engine<S> {
         let ctx = Ctx {
             rec,
             class,
-            cls: &cls,
-            attempt,
             config: &config,
             failed_memory,
             browser,
@@ -246,7 +229,6 @@ impl<S: StateStore> Engine<S> {
         let mut source;
         let mut prepared;
         let mut attention = None;
-        let mut ladder_update = None;
         if attempt > self.retry.max_attempts {
             source = DecisionSource {
                 kind: "max_attempts".into(),
@@ -283,7 +265,6 @@ impl<S: StateStore> Engine<S> {
             match found {
                 Some((i, step, p)) => {
                     source.step = Some(i as u32 + 1);
-                    ladder_update = Some((ladder.name.clone(), i as u32 + 1));
                     if step.attention {
                         attention = Some(
                             match (
@@ -298,7 +279,6 @@ impl<S: StateStore> Engine<S> {
                     prepared = p;
                 }
                 None => {
-                    ladder_update = Some((ladder.name.clone(), ladder.steps.len() as u32));
                     prepared = escalation(format!(
                         "ladder '{}' exhausted after {} step(s)",
                         ladder.name,
@@ -313,7 +293,7 @@ impl<S: StateStore> Engine<S> {
         let mut rng = decision_rng(self.config.seed, &rec.task_id, attempt);
         let mut delay = 0.0;
         if prepared.strategy.is_retry() {
-            if self.budget.try_withdraw(rec.timestamp) {
+            if self.budget.allows(rec.timestamp) {
                 if prepared.strategy == RecoveryStrategy::DelayedRetry {
                     delay = backoff.delay(attempt, last_delay, &mut rng);
                 }
@@ -325,34 +305,15 @@ impl<S: StateStore> Engine<S> {
             }
         }
 
-        // Apply to the task's state.
-        let entry = self.state.task_mut(&rec.task_id);
-        if let Some((name, next)) = ladder_update {
-            entry.set_next_step(&name, next);
-        }
-        if prepared.moves && !entry.excluded.contains(&rec.worker_id) {
-            entry.excluded.push(rec.worker_id.clone());
-        }
-        if let Some(c) = &prepared.config {
-            entry.config = Some(c.clone());
-        }
-        if let Some(r) = &prepared.requirements {
-            entry.requirements = Some(r.clone());
-        }
-        if prepared.strategy == RecoveryStrategy::DelayedRetry {
-            entry.last_delay_s = Some(delay);
-        }
-        entry.state = if prepared.strategy == RecoveryStrategy::Escalation {
-            TaskState::Escalated
+        let excluded = if prepared.moves {
+            let mut ex = entry.excluded.clone();
+            if !ex.contains(&rec.worker_id) {
+                ex.push(rec.worker_id.clone());
+            }
+            ex
         } else {
-            TaskState::Recovering
-        };
-        let excluded = if prepared.moves || !entry.excluded.is_empty() {
             entry.excluded.clone()
-        } else {
-            Vec::new()
         };
-
         let target = match prepared.strategy {
             RecoveryStrategy::ImmediateRetry
             | RecoveryStrategy::DelayedRetry
@@ -400,16 +361,37 @@ impl<S: StateStore> Engine<S> {
             failure_type,
             classifier_rule: cls.rule.to_string(),
             xid: cls.xid,
+            timestamp: rec.timestamp,
         };
-        if entry.history.len() >= self.config.history_per_task.max(1) {
-            entry.history.pop_front();
-        }
-        entry.history.push_back(action.clone());
-        if let Some(why) = &attention {
-            self.registry.flag(&rec.worker_id, why);
-        }
+        self.apply_action(&action);
         self.state.on_action(&action);
         action
+    }
+
+    /// Applies a decided action to the engine's state: the task's record (ladder position,
+    /// exclusions, config, history), the retry budget and the worker registry. Used by
+    /// `handle_failure` and, on restart, to replay logged actions into the same state.
+    pub fn apply_action(&mut self, action: &RecoveryAction) {
+        let cap = self.config.history_per_task.max(1);
+        self.state.task_mut(&action.task_id).apply_action(action, cap);
+        if action.strategy.is_retry() && action.source.kind != "retry_budget" {
+            self.budget.record_retry(action.timestamp);
+        }
+        if let Some(why) = &action.worker_attention {
+            self.registry.flag(&action.failed_worker, why);
+        }
+    }
+
+    /// Replays one logged failure and the action decided for it (restart): the same state
+    /// changes as `handle_failure`, without deciding again.
+    pub fn replay(&mut self, rec: &FailureRecord, action: &RecoveryAction) {
+        let entry = self.state.task_mut(&rec.task_id);
+        let first = entry.attempts == 0;
+        entry.observe(rec, action.kind);
+        if first {
+            self.budget.deposit(rec.timestamp);
+        }
+        self.apply_action(action);
     }
 
     /// Makes a ladder step concrete for this task, or `None` when it does not apply.
@@ -504,8 +486,6 @@ impl<S: StateStore> Engine<S> {
                 });
             }
         }
-        let _ = c.cls;
-        let _ = c.attempt;
         Some(p)
     }
 
@@ -539,16 +519,7 @@ impl<S: StateStore> Engine<S> {
         if self.state.task(&id).is_none() {
             return Err(EngineError::UnknownTask(outcome.task_id.clone()));
         }
-        let entry = self.state.task_mut(&id);
-        if outcome.success {
-            entry.state = TaskState::Succeeded;
-            if let Some(k) = entry.last_kind {
-                if !entry.recovered_kinds.contains(&k) {
-                    entry.recovered_kinds.push(k);
-                }
-            }
-            entry.streak = 0;
-        }
+        self.state.task_mut(&id).apply_outcome(outcome);
         self.state.on_outcome(outcome);
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    FailureKind, HardwareRequirements, Outcome, RecoveryAction, TaskConfig, TaskId, TaskState,
+    FailureKind, FailureRecord, HardwareRequirements, Outcome, RecoveryAction, TaskConfig, TaskId, TaskState,
     Timestamp, WorkerId,
 };
 
@@ -71,6 +71,77 @@ impl TaskRecord {
             .iter()
             .find(|(n, _)| n == ladder)
             .map_or(0, |(_, i)| *i)
+    }
+
+    /// Counts a failure of this task with classified `kind`; the first failure also fixes the
+    /// task's starting configuration from the record.
+    pub fn observe(&mut self, rec: &FailureRecord, kind: FailureKind) {
+        if self.attempts == 0 {
+            self.first_failure = Some(rec.timestamp);
+        }
+        self.attempts += 1;
+        self.streak = if self.last_kind == Some(kind) {
+            self.streak + 1
+        } else {
+            1
+        };
+        self.last_kind = Some(kind);
+        self.last_failure = Some(rec.timestamp);
+        if self.config.is_none() {
+            self.config = Some(rec.task.config.clone());
+        }
+    }
+
+    /// Applies a decided action: ladder position, exclusions, config, requirements, delay,
+    /// state, bounded history.
+    pub fn apply_action(&mut self, action: &RecoveryAction, history_cap: usize) {
+        use crate::model::RecoveryStrategy as S;
+        if let Some(rule) = &action.source.rule {
+            match action.source.step {
+                Some(step) => self.set_next_step(rule, step),
+                // A ladder that had no applicable step left is exhausted for this task.
+                None if action.strategy == S::Escalation => self.set_next_step(rule, u32::MAX),
+                None => {}
+            }
+        }
+        if matches!(
+            action.strategy,
+            S::DifferentWorker | S::DifferentHardwareClass | S::FallbackCpu
+        ) && !self.excluded.contains(&action.failed_worker)
+        {
+            self.excluded.push(action.failed_worker.clone());
+        }
+        if let Some(c) = &action.modified_config {
+            self.config = Some(c.clone());
+        }
+        if let Some(r) = &action.hardware_requirements {
+            self.requirements = Some(r.clone());
+        }
+        if action.strategy == S::DelayedRetry {
+            self.last_delay_s = Some(action.delay_s);
+        }
+        self.state = if action.strategy == S::Escalation {
+            TaskState::Escalated
+        } else {
+            TaskState::Recovering
+        };
+        while self.history.len() >= history_cap.max(1) {
+            self.history.pop_front();
+        }
+        self.history.push_back(action.clone());
+    }
+
+    /// Applies an outcome: success ends the streak and marks the kind as recoverable.
+    pub fn apply_outcome(&mut self, outcome: &Outcome) {
+        if outcome.success {
+            self.state = TaskState::Succeeded;
+            if let Some(k) = self.last_kind {
+                if !self.recovered_kinds.contains(&k) {
+                    self.recovered_kinds.push(k);
+                }
+            }
+            self.streak = 0;
+        }
     }
 
     /// Sets the next step index of a ladder.

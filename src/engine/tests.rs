@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::model::{
-    BrowserInfo, ErrorInfo, FailureKind, HardwareProfile, Precision, TaskSpec, Timestamp,
+    BrowserInfo, ErrorInfo, FailureKind, HardwareProfile, Precision, TaskSpec, TaskState, Timestamp,
 };
 use proptest::prelude::*;
 use RecoveryStrategy as S;
@@ -614,5 +614,33 @@ proptest! {
             prop_assert!(a.delay_s >= 0.0 && a.delay_s <= 300.0);
         }
         prop_assert_eq!(r, before);
+    }
+}
+
+#[test]
+fn replaying_logged_actions_restores_the_same_decisions() {
+    let msgs = [
+        ("a", HardwareClass::Gpu, "CUDA out of memory"),
+        ("b", HardwareClass::Webgpu, "browser crash detected"),
+        ("a", HardwareClass::Gpu, "CUDA out of memory"),
+        ("c", HardwareClass::Cpu, "operation timed out"),
+        ("c", HardwareClass::Cpu, "operation timed out"),
+        ("b", HardwareClass::Webgpu, "browser crash detected"),
+        ("d", HardwareClass::Gpu, "NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus."),
+    ];
+    let recs: Vec<FailureRecord> = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, (t, c, m))| at(record(t, &format!("w-{t}"), *c, m, cfg(16, Precision::Fp32)), i as f64))
+        .collect();
+    let mut live = Engine::in_memory();
+    let mut restarted = Engine::in_memory();
+    for r in &recs {
+        let a = live.handle_failure(r);
+        restarted.replay(r, &a);
+    }
+    for (i, r) in recs.iter().enumerate() {
+        let r = at(r.clone(), 100.0 + i as f64);
+        assert_eq!(live.handle_failure(&r), restarted.handle_failure(&r));
     }
 }

@@ -380,6 +380,8 @@ pub struct RecoveryAction {
     /// NVIDIA Xid code, when the message carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xid: Option<u32>,
+    /// When the failure this action answers happened.
+    pub timestamp: Timestamp,
 }
 
 /// Feedback on an applied action.
@@ -478,6 +480,7 @@ mod tests {
             failure_type: super::super::FailureType::ResourceExhaustion,
             classifier_rule: "cuda_oom".into(),
             xid: None,
+            timestamp: Timestamp::from_micros(5),
         };
         let j = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<RecoveryAction>(&j).unwrap(), a);
