@@ -30,6 +30,7 @@ pub mod eval;
 pub mod model;
 pub mod retry;
 pub mod rules;
+pub mod store;
 
 pub use error::{Error, Result};
 pub use model::*;

@@ -9,16 +9,20 @@
 //! No wall clock is read: time comes from the record.
 
 mod coordinator;
+mod durable;
 pub mod mutate;
 mod registry;
 mod state;
 
 use std::path::Path;
 
+use std::collections::HashMap;
+
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 pub use coordinator::{apply, Coordinator, CoordinatorError, CoordinatorEvent, MemoryCoordinator};
+pub use durable::DurableState;
 pub use registry::{Want, Worker, WorkerRegistry};
 pub use state::{MemoryState, StateStore, TaskRecord};
 
@@ -26,10 +30,14 @@ use crate::classify::{Classifier, ClassifyInput};
 use crate::config::EngineConfig;
 use crate::model::{
     DecisionSource, FailureRecord, FailureType, HardwareClass, HardwareRequirements, Outcome,
-    RecoveryAction, RecoveryStrategy, TaskConfig, TaskId, WorkerId,
+    RecoveryAction, RecoveryStrategy, TaskConfig, TaskId, TaskState, Timestamp, WorkerId,
 };
 use crate::retry::{RetryBudget, RetryError, RetryPolicy};
 use crate::rules::{MatchContext, RuleSet, RulesError, Step};
+use crate::store::{
+    Ack, ActionRow, Entry, FailureRow, HistoryStore, OpenReport, OutcomeRow, ParquetStore,
+    StoreOptions,
+};
 
 /// Errors of the engine.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +64,9 @@ pub enum EngineError {
         /// Why.
         message: String,
     },
+    /// The history store failed; the write was not acknowledged.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// An outcome for a task the engine never saw.
     #[error("outcome for unknown task '{0}'")]
     UnknownTask(String),
@@ -121,7 +132,8 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Replaces the worker registry.
-    pub fn set_registry(&mut self, registry: WorkerRegistry) {
+    pub fn set_registry(&mut self, mut registry: WorkerRegistry) {
+        registry.merge_flags(&self.registry);
         self.registry = registry;
     }
 
@@ -168,13 +180,10 @@ impl<S: StateStore> Engine<S> {
             .unwrap_or_default()
     }
 
-    /// Records that a checkpoint exists for a task; later actions name it for resumption.
-    pub fn note_checkpoint(&mut self, task: &TaskId, checkpoint_id: &str) {
-        self.state.task_mut(task).latest_checkpoint = Some(checkpoint_id.to_string());
-    }
-
-    /// Decides the recovery for one failure.
-    pub fn handle_failure(&mut self, rec: &FailureRecord) -> RecoveryAction {
+    /// Decides the recovery for one failure and logs failure and action; the [`Ack`] resolves
+    /// once both are durable (at once for in-memory state). Callers that answer over a network
+    /// wait on the Ack after releasing any lock around the engine, so fsyncs are shared.
+    pub fn decide(&mut self, rec: &FailureRecord) -> Result<(RecoveryAction, Ack), EngineError> {
         let class = rec.hardware.class;
         let cls = self.classifier.classify(&ClassifyInput {
             message: &rec.error.message,
@@ -364,8 +373,36 @@ impl<S: StateStore> Engine<S> {
             timestamp: rec.timestamp,
         };
         self.apply_action(&action);
-        self.state.on_action(&action);
-        action
+        let ack = if self.state.durable() {
+            self.state.log(vec![
+                Entry::Failure(Box::new(FailureRow {
+                    record: rec.clone(),
+                    kind,
+                    failure_type: kind.failure_type(),
+                    classifier_rule: action.classifier_rule.clone(),
+                    xid: action.xid,
+                    template_id: None,
+                    cluster_id: None,
+                })),
+                Entry::Action(Box::new(ActionRow {
+                    action: action.clone(),
+                    model_version: MODEL_VERSION_RULES.to_string(),
+                })),
+            ])?
+        } else {
+            Ack::done()
+        };
+        Ok((action, ack))
+    }
+
+    /// Decides and waits until the decision is durable.
+    pub fn try_handle_failure(
+        &mut self,
+        rec: &FailureRecord,
+    ) -> Result<RecoveryAction, EngineError> {
+        let (action, ack) = self.decide(rec)?;
+        ack.wait()?;
+        Ok(action)
     }
 
     /// Applies a decided action to the engine's state: the task's record (ladder position,
@@ -373,7 +410,9 @@ impl<S: StateStore> Engine<S> {
     /// `handle_failure` and, on restart, to replay logged actions into the same state.
     pub fn apply_action(&mut self, action: &RecoveryAction) {
         let cap = self.config.history_per_task.max(1);
-        self.state.task_mut(&action.task_id).apply_action(action, cap);
+        self.state
+            .task_mut(&action.task_id)
+            .apply_action(action, cap);
         if action.strategy.is_retry() && action.source.kind != "retry_budget" {
             self.budget.record_retry(action.timestamp);
         }
@@ -519,13 +558,85 @@ impl<S: StateStore> Engine<S> {
         if self.state.task(&id).is_none() {
             return Err(EngineError::UnknownTask(outcome.task_id.clone()));
         }
-        self.state.task_mut(&id).apply_outcome(outcome);
-        self.state.on_outcome(outcome);
+        let entry = self.state.task_mut(&id);
+        entry.apply_outcome(outcome);
+        let at = outcome.timestamp.or(entry.last_failure).unwrap_or_default();
+        if self.state.durable() {
+            self.state
+                .log(vec![Entry::Outcome(OutcomeRow {
+                    outcome: outcome.clone(),
+                    timestamp: at,
+                })])?
+                .wait()?;
+        }
         Ok(())
+    }
+
+    /// Stores a checkpoint for a task (durably, for a durable engine) and returns its id;
+    /// later recovery actions for the task name it to resume from.
+    pub fn create_checkpoint(
+        &mut self,
+        task: &TaskId,
+        data: &[u8],
+        at: Timestamp,
+    ) -> Result<String, EngineError> {
+        let row = self.state.save_checkpoint(task, data, at)?;
+        self.state.task_mut(task).latest_checkpoint = Some(row.checkpoint_id.clone());
+        Ok(row.checkpoint_id)
+    }
+
+    /// The newest checkpoint of a task whose content verifies: `(id, bytes)`. Corrupted newer
+    /// checkpoints are reported in the error list and skipped.
+    pub fn latest_checkpoint(
+        &self,
+        task: &TaskId,
+    ) -> (Option<(String, Vec<u8>)>, Vec<crate::store::StoreError>) {
+        let (found, errors) = self.state.load_checkpoint(task);
+        (found.map(|(row, data)| (row.checkpoint_id, data)), errors)
+    }
+
+    /// Tasks still running (or recovering) whose latest checkpoint is older than
+    /// `interval_s` at `now`, or that have none: the periodic checkpoint hook's work list.
+    pub fn checkpoints_due(
+        &self,
+        tasks: &[TaskId],
+        now: Timestamp,
+        interval_s: f64,
+    ) -> Vec<TaskId> {
+        tasks
+            .iter()
+            .filter(|t| {
+                let rec = self.state.task(t);
+                if rec.is_some_and(|r| {
+                    matches!(
+                        r.state,
+                        TaskState::Succeeded | TaskState::Escalated | TaskState::Failed
+                    )
+                }) {
+                    return false;
+                }
+                match rec.and_then(|r| r.latest_checkpoint.as_deref()) {
+                    None => true,
+                    Some(id) => {
+                        checkpoint_time(id).is_none_or(|at| now.secs_since(at) >= interval_s)
+                    }
+                }
+            })
+            .cloned()
+            .collect()
     }
 }
 
 impl Engine<MemoryState> {
+    /// Decides the recovery for one failure (in-memory state: nothing to wait for).
+    pub fn handle_failure(&mut self, rec: &FailureRecord) -> RecoveryAction {
+        match self.decide(rec) {
+            Ok((action, _)) => action,
+            // In-memory state never fails to log.
+            Err(e) => unreachable!("in-memory logging failed: {e}"),
+        }
+    }
+
     /// Loads in-memory state saved by [`Engine::save_state`] (for the CLI's `--state FILE`).
     pub fn load_state(&mut self, path: &Path) -> Result<(), EngineError> {
         let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
@@ -554,6 +665,76 @@ impl Engine<MemoryState> {
         std::fs::rename(&tmp, path).map_err(io)
     }
 }
+
+impl Engine<DurableState> {
+    /// Opens (or creates) a durable engine on a data directory: opens the store (repairing
+    /// what a crash left), then replays the history — failures with their actions, outcomes,
+    /// task states, checkpoints — into attempt counters, ladder positions, recovery histories,
+    /// task states, the retry budget and worker flags. Returns the engine and what opening
+    /// found (warnings name files).
+    pub fn open(
+        dir: &Path,
+        config: EngineConfig,
+        rules: RuleSet,
+        opts: StoreOptions,
+    ) -> Result<(Self, OpenReport), EngineError> {
+        let store = ParquetStore::open(dir, opts)?;
+        let report = store.open_report().clone();
+        let entries = store.entries()?;
+        let mut engine = Engine::with_parts(config, rules, DurableState::new(store))?;
+        let mut failures: HashMap<TaskId, FailureRecord> = HashMap::new();
+        for (_, e) in entries {
+            match e {
+                Entry::Failure(f) => {
+                    failures.insert(f.record.task_id.clone(), f.record);
+                }
+                Entry::Action(a) => {
+                    if let Some(rec) = failures.remove(&a.action.task_id) {
+                        engine.replay(&rec, &a.action);
+                    }
+                }
+                Entry::Outcome(o) => {
+                    if let Ok(id) = TaskId::new(&o.outcome.task_id) {
+                        if engine.state.task(&id).is_some() {
+                            engine.state.task_mut(&id).apply_outcome(&o.outcome);
+                        }
+                    }
+                }
+                Entry::TaskState(s) => engine.state.task_mut(&s.task_id).state = s.state,
+                Entry::Checkpoint(c) => {
+                    let task = c.task_id.clone();
+                    engine.state.index_row(c);
+                    let latest = engine.state.index[&task]
+                        .iter()
+                        .filter(|r| !r.deleted)
+                        .max_by(|a, b| {
+                            (a.timestamp, &a.checkpoint_id).cmp(&(b.timestamp, &b.checkpoint_id))
+                        })
+                        .map(|r| r.checkpoint_id.clone());
+                    engine.state.task_mut(&task).latest_checkpoint = latest;
+                }
+                Entry::Pattern(_) => {}
+            }
+        }
+        Ok((engine, report))
+    }
+
+    /// Moves logged entries into Parquet parts.
+    pub fn flush(&mut self) -> Result<(), EngineError> {
+        Ok(self.state.store_mut().flush()?)
+    }
+}
+
+/// The creation time encoded in a checkpoint id (`<micros hex>-...`).
+fn checkpoint_time(id: &str) -> Option<Timestamp> {
+    let hex = id.split('-').next()?;
+    i64::from_str_radix(hex, 16)
+        .ok()
+        .map(Timestamp::from_micros)
+}
+
+/// Model version recorded for decisions of the rule engine.
+pub const MODEL_VERSION_RULES: &str = "rules";
 
 fn escalation(note: String) -> Prepared {
     Prepared {

@@ -70,6 +70,9 @@ pub struct Want<'a> {
 pub struct WorkerRegistry {
     workers: HashMap<WorkerId, Worker>,
     by_class: Vec<Vec<WorkerId>>,
+    /// Attention flags, also for workers not (yet) registered: a restart replays flags
+    /// before the inventory is loaded.
+    flags: HashMap<WorkerId, String>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +86,7 @@ impl WorkerRegistry {
         WorkerRegistry {
             workers: HashMap::new(),
             by_class: vec![Vec::new(); HardwareClass::ALL.len()],
+            flags: HashMap::new(),
         }
     }
 
@@ -118,6 +122,9 @@ impl WorkerRegistry {
             self.by_class[old_class].retain(|id| id != &w.id);
         }
         self.by_class[w.class.index()].push(w.id.clone());
+        if let Some(a) = &w.attention {
+            self.flags.insert(w.id.clone(), a.clone());
+        }
         self.workers.insert(w.id.clone(), w);
     }
 
@@ -138,13 +145,29 @@ impl WorkerRegistry {
 
     /// Flags a worker for attention; it is no longer chosen.
     pub fn flag(&mut self, id: &WorkerId, why: &str) {
-        if let Some(w) = self.workers.get_mut(id) {
-            w.attention = Some(why.to_string());
+        self.flags.insert(id.clone(), why.to_string());
+    }
+
+    /// Why a worker needs attention, if it was flagged.
+    pub fn attention(&self, id: &WorkerId) -> Option<&str> {
+        self.flags.get(id).map(String::as_str)
+    }
+
+    /// Every flagged worker with the reason.
+    pub fn flagged(&self) -> impl Iterator<Item = (&WorkerId, &str)> {
+        self.flags.iter().map(|(k, v)| (k, v.as_str()))
+    }
+
+    /// Takes the flags of `other` (used when an inventory replaces the registry).
+    pub fn merge_flags(&mut self, other: &WorkerRegistry) {
+        for (k, v) in &other.flags {
+            self.flags.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
 
     /// Clears a worker's attention flag (after it was repaired).
     pub fn clear_flag(&mut self, id: &WorkerId) {
+        self.flags.remove(id);
         if let Some(w) = self.workers.get_mut(id) {
             w.attention = None;
         }
@@ -158,7 +181,9 @@ impl WorkerRegistry {
         let candidates = ids
             .iter()
             .filter_map(|id| self.workers.get(id))
-            .filter(|w| w.attention.is_none() && w.slots > 0 && !want.excluded.contains(&w.id));
+            .filter(|w| {
+                !self.flags.contains_key(&w.id) && w.slots > 0 && !want.excluded.contains(&w.id)
+            });
         let mem_ok = |w: &Worker| match (want.more_memory_than, w.memory_gib) {
             (Some(min), Some(m)) => m > min,
             (Some(_), None) => false,

@@ -6,9 +6,10 @@ use std::collections::{HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    FailureKind, FailureRecord, HardwareRequirements, Outcome, RecoveryAction, TaskConfig, TaskId, TaskState,
-    Timestamp, WorkerId,
+    FailureKind, FailureRecord, HardwareRequirements, Outcome, RecoveryAction, TaskConfig, TaskId,
+    TaskState, Timestamp, WorkerId,
 };
+use crate::store::{Ack, CheckpointRow, Entry, StoreError};
 
 /// What the engine remembers about one task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,10 +160,25 @@ pub trait StateStore {
     fn task(&self, id: &TaskId) -> Option<&TaskRecord>;
     /// A task's record, created empty if unknown.
     fn task_mut(&mut self, id: &TaskId) -> &mut TaskRecord;
-    /// Called after every decision (durable stores log it).
-    fn on_action(&mut self, _action: &RecoveryAction) {}
-    /// Called after every outcome (durable stores log it).
-    fn on_outcome(&mut self, _outcome: &Outcome) {}
+    /// Whether entries must be logged (the engine builds them only then).
+    fn durable(&self) -> bool {
+        false
+    }
+    /// Logs history entries; durable once the returned [`Ack`] resolves.
+    fn log(&mut self, _entries: Vec<Entry>) -> Result<Ack, StoreError> {
+        Ok(Ack::done())
+    }
+    /// Stores a checkpoint blob; returns its index row (to be logged).
+    fn save_checkpoint(
+        &mut self,
+        task: &TaskId,
+        data: &[u8],
+        at: Timestamp,
+    ) -> Result<CheckpointRow, StoreError>;
+    /// The newest checkpoint of a task whose content verifies, with errors met on newer,
+    /// corrupted ones.
+    fn load_checkpoint(&self, task: &TaskId)
+        -> (Option<(CheckpointRow, Vec<u8>)>, Vec<StoreError>);
     /// Drops a task's state (finished tasks).
     fn forget(&mut self, id: &TaskId);
     /// Number of tasks known.
@@ -178,6 +194,9 @@ pub trait StateStore {
 pub struct MemoryState {
     /// Records by task.
     pub tasks: HashMap<TaskId, TaskRecord>,
+    /// Checkpoint blobs by task, oldest first (not saved with `--state`).
+    #[serde(skip)]
+    pub checkpoints: HashMap<TaskId, Vec<(CheckpointRow, Vec<u8>)>>,
 }
 
 impl StateStore for MemoryState {
@@ -196,5 +215,38 @@ impl StateStore for MemoryState {
     }
     fn len(&self) -> usize {
         self.tasks.len()
+    }
+    fn save_checkpoint(
+        &mut self,
+        task: &TaskId,
+        data: &[u8],
+        at: Timestamp,
+    ) -> Result<CheckpointRow, StoreError> {
+        let list = self.checkpoints.entry(task.clone()).or_default();
+        let hash = blake3::hash(data).to_hex().to_string();
+        let row = CheckpointRow {
+            task_id: task.clone(),
+            checkpoint_id: format!(
+                "{:016x}-{:06}-{}",
+                at.as_micros(),
+                list.len() + 1,
+                &hash[..12]
+            ),
+            timestamp: at,
+            size_bytes: data.len() as u64,
+            checksum: hash,
+            deleted: false,
+        };
+        list.push((row.clone(), data.to_vec()));
+        Ok(row)
+    }
+    fn load_checkpoint(
+        &self,
+        task: &TaskId,
+    ) -> (Option<(CheckpointRow, Vec<u8>)>, Vec<StoreError>) {
+        (
+            self.checkpoints.get(task).and_then(|l| l.last().cloned()),
+            Vec::new(),
+        )
     }
 }

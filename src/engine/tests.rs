@@ -407,9 +407,18 @@ fn checkpoint_is_named_for_resumption() {
         "CUDA out of memory",
         cfg(8, Precision::Fp16),
     );
-    e.note_checkpoint(&r.task_id, "ck-1");
+    let id = e
+        .create_checkpoint(&r.task_id, b"step 100", r.timestamp)
+        .unwrap();
     let a = e.handle_failure(&r);
-    assert_eq!(a.resume_checkpoint.as_deref(), Some("ck-1"));
+    assert_eq!(a.resume_checkpoint.as_deref(), Some(id.as_str()));
+    assert_eq!(e.latest_checkpoint(&r.task_id).0.unwrap().1, b"step 100");
+    let due = e.checkpoints_due(
+        &[r.task_id.clone(), TaskId::new("other").unwrap()],
+        r.timestamp,
+        60.0,
+    );
+    assert_eq!(due, vec![TaskId::new("other").unwrap()]);
 }
 
 #[test]
@@ -626,12 +635,21 @@ fn replaying_logged_actions_restores_the_same_decisions() {
         ("c", HardwareClass::Cpu, "operation timed out"),
         ("c", HardwareClass::Cpu, "operation timed out"),
         ("b", HardwareClass::Webgpu, "browser crash detected"),
-        ("d", HardwareClass::Gpu, "NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus."),
+        (
+            "d",
+            HardwareClass::Gpu,
+            "NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus.",
+        ),
     ];
     let recs: Vec<FailureRecord> = msgs
         .iter()
         .enumerate()
-        .map(|(i, (t, c, m))| at(record(t, &format!("w-{t}"), *c, m, cfg(16, Precision::Fp32)), i as f64))
+        .map(|(i, (t, c, m))| {
+            at(
+                record(t, &format!("w-{t}"), *c, m, cfg(16, Precision::Fp32)),
+                i as f64,
+            )
+        })
         .collect();
     let mut live = Engine::in_memory();
     let mut restarted = Engine::in_memory();

@@ -1,0 +1,148 @@
+//! Checkpoint blobs: `checkpoints/<task>/<id>.bin`, written atomically, verified by BLAKE3
+//! content hash on every read. A corrupted blob is reported (naming the file) and never
+//! returned; [`Checkpoints::latest_good`] then offers the previous good one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::model::{TaskId, Timestamp};
+
+use super::entry::CheckpointRow;
+use super::{fsync_dir, StoreError};
+
+/// Blob store for checkpoints.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    root: PathBuf,
+}
+
+/// Retention: what to keep per task.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention {
+    /// Keep at most this many checkpoints per task (≥ 1).
+    pub keep_last: usize,
+    /// Delete checkpoints older than this many seconds (relative to `now`), except the newest.
+    pub max_age_s: Option<f64>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            keep_last: 5,
+            max_age_s: Some(7.0 * 86_400.0),
+        }
+    }
+}
+
+impl Checkpoints {
+    /// Checkpoints under `<data-dir>/checkpoints`.
+    pub fn new(data_dir: &Path) -> Self {
+        Checkpoints {
+            root: data_dir.join("checkpoints"),
+        }
+    }
+
+    /// The blob file of a checkpoint.
+    pub fn path(&self, task: &TaskId, id: &str) -> PathBuf {
+        self.root.join(task.as_str()).join(format!("{id}.bin"))
+    }
+
+    /// Stores a blob and returns its index row. `n` makes the id unique within a task.
+    pub fn create(
+        &self,
+        task: &TaskId,
+        data: &[u8],
+        at: Timestamp,
+        n: u64,
+    ) -> Result<CheckpointRow, StoreError> {
+        let hash = blake3::hash(data).to_hex().to_string();
+        let id = format!("{:016x}-{n:06}-{}", at.as_micros(), &hash[..12]);
+        let path = self.path(task, &id);
+        let dir = path.parent().expect("task directory");
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let tmp = path.with_extension("bin.tmp");
+        {
+            let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+            f.write_all(data).map_err(|e| StoreError::io(&tmp, e))?;
+            f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
+        }
+        std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+        fsync_dir(dir)?;
+        Ok(CheckpointRow {
+            task_id: task.clone(),
+            checkpoint_id: id,
+            timestamp: at,
+            size_bytes: data.len() as u64,
+            checksum: hash,
+            deleted: false,
+        })
+    }
+
+    /// Reads a blob and verifies its hash against the index row.
+    pub fn read(&self, row: &CheckpointRow) -> Result<Vec<u8>, StoreError> {
+        let path = self.path(&row.task_id, &row.checkpoint_id);
+        let data = std::fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+        let got = blake3::hash(&data).to_hex().to_string();
+        if got != row.checksum {
+            return Err(StoreError::Decode(format!(
+                "{}: checkpoint is corrupted (content hash {} differs from the recorded {})",
+                path.display(),
+                &got[..16],
+                &row.checksum[..row.checksum.len().min(16)]
+            )));
+        }
+        Ok(data)
+    }
+
+    /// The newest checkpoint among `rows` (one task's index, any order) whose blob verifies,
+    /// with the errors met on newer, corrupted ones.
+    pub fn latest_good(
+        &self,
+        rows: &[CheckpointRow],
+    ) -> (Option<(CheckpointRow, Vec<u8>)>, Vec<StoreError>) {
+        let mut sorted: Vec<&CheckpointRow> = rows.iter().filter(|r| !r.deleted).collect();
+        sorted
+            .sort_by(|a, b| (b.timestamp, &b.checkpoint_id).cmp(&(a.timestamp, &a.checkpoint_id)));
+        let mut errors = Vec::new();
+        for r in sorted {
+            match self.read(r) {
+                Ok(d) => return (Some((r.clone(), d)), errors),
+                Err(e) => errors.push(e),
+            }
+        }
+        (None, errors)
+    }
+
+    /// Applies retention to one task's live rows; deletes blobs and returns their rows marked
+    /// `deleted` (to be logged).
+    pub fn retain(
+        &self,
+        rows: &[CheckpointRow],
+        policy: Retention,
+        now: Timestamp,
+    ) -> Result<Vec<CheckpointRow>, StoreError> {
+        let mut live: Vec<&CheckpointRow> = rows.iter().filter(|r| !r.deleted).collect();
+        live.sort_by(|a, b| (b.timestamp, &b.checkpoint_id).cmp(&(a.timestamp, &a.checkpoint_id)));
+        let mut out = Vec::new();
+        for (i, r) in live.iter().enumerate() {
+            let too_many = i >= policy.keep_last.max(1);
+            let too_old = i > 0
+                && policy
+                    .max_age_s
+                    .is_some_and(|a| now.secs_since(r.timestamp) > a);
+            if too_many || too_old {
+                let p = self.path(&r.task_id, &r.checkpoint_id);
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io(&p, e)),
+                }
+                out.push(CheckpointRow {
+                    deleted: true,
+                    ..(*r).clone()
+                });
+            }
+        }
+        Ok(out)
+    }
+}

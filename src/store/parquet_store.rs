@@ -1,0 +1,504 @@
+//! The durable store: WAL for acknowledged writes, Hive-partitioned Parquet parts for
+//! history, a manifest as the commit point of every flush.
+//!
+//! Exactly-once: a flush writes its parts (temporary name → fsync → rename → fsync dir),
+//! tags each with `faultline.flush_seq = S`, then atomically replaces `history/_manifest.json`
+//! with `flushed_seq = S`, and only then retires WAL segments. On open, parts tagged above the
+//! manifest (an interrupted flush) are removed, and WAL records with `seq ≤ flushed_seq` are
+//! skipped — so a crash anywhere between flush and retire neither loses nor duplicates.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::{Array, RecordBatch, StringArray, UInt64Array};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use super::entry::{Entry, Table};
+use super::schema::{self, META_FLUSH_SEQ, META_REPLACES, META_SCHEMA_VERSION, SCHEMA_VERSION};
+use super::wal::{self, Ack, Wal, WalRecord};
+use super::{fsync_dir, HistoryStore, StoreError};
+
+/// Store settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreOptions {
+    /// How long a group-commit leader waits for more writers before fsync (≤ 5 ms).
+    pub group_wait: Duration,
+    /// Flush the WAL into Parquet once this many entries are pending.
+    pub flush_every: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            group_wait: Duration::from_micros(500),
+            flush_every: 50_000,
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    flushed_seq: u64,
+    schema_version: u32,
+}
+
+/// What opening a store found and repaired.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenReport {
+    /// Warnings (torn tails, bad frames, orphaned or unreadable parts), each naming a file.
+    pub warnings: Vec<String>,
+    /// WAL records replayed (not yet in Parquet).
+    pub replayed: usize,
+}
+
+/// Parquet history + WAL in one directory.
+#[derive(Debug)]
+pub struct ParquetStore {
+    root: PathBuf,
+    opts: StoreOptions,
+    wal: Arc<Wal>,
+    next_seq: u64,
+    flushed_seq: u64,
+    pending: Vec<WalRecord>,
+    report: OpenReport,
+}
+
+/// A Parquet part with its metadata.
+#[derive(Debug, Clone)]
+pub struct PartInfo {
+    /// File.
+    pub path: PathBuf,
+    /// Flush that committed it.
+    pub flush_seq: u64,
+    /// File names it replaces (compaction).
+    pub replaces: Vec<String>,
+    /// Rows.
+    pub rows: usize,
+}
+
+fn props(flush_seq: u64, replaces: &[String]) -> WriterProperties {
+    let mut kv = vec![
+        KeyValue::new(META_SCHEMA_VERSION.to_string(), SCHEMA_VERSION.to_string()),
+        KeyValue::new(META_FLUSH_SEQ.to_string(), flush_seq.to_string()),
+    ];
+    if !replaces.is_empty() {
+        kv.push(KeyValue::new(META_REPLACES.to_string(), replaces.join(",")));
+    }
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_key_value_metadata(Some(kv))
+        .build()
+}
+
+/// Writes `batches` to `path` atomically: temporary name, fsync, rename, fsync directory.
+fn write_atomic(
+    path: &Path,
+    batches: &[RecordBatch],
+    props: WriterProperties,
+) -> Result<(), StoreError> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| StoreError::io(path, std::io::Error::other("no parent")))?;
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .ok_or_else(|| StoreError::Encode("no rows to write".into()))?;
+    let mut w = ArrowWriter::try_new(file, schema, Some(props))
+        .map_err(|e| StoreError::parquet(&tmp, e))?;
+    for b in batches {
+        w.write(b).map_err(|e| StoreError::parquet(&tmp, e))?;
+    }
+    let file = w.into_inner().map_err(|e| StoreError::parquet(&tmp, e))?;
+    file.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
+    fsync_dir(dir)
+}
+
+fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), StoreError> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Encode(e.to_string()))?;
+    {
+        let mut f = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+        std::io::Write::write_all(&mut f, &text).map_err(|e| StoreError::io(&tmp, e))?;
+        f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
+    fsync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Reads a part's metadata (and checks that the footer is readable).
+pub fn part_info(path: &Path) -> Result<PartInfo, StoreError> {
+    let f = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let b =
+        ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| StoreError::parquet(path, e))?;
+    let md = b.metadata().file_metadata();
+    let get = |k: &str| {
+        md.key_value_metadata()
+            .and_then(|kv| kv.iter().find(|x| x.key == k))
+            .and_then(|x| x.value.clone())
+    };
+    Ok(PartInfo {
+        path: path.to_path_buf(),
+        flush_seq: get(META_FLUSH_SEQ)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        replaces: get(META_REPLACES)
+            .map(|v| v.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
+        rows: md.num_rows() as usize,
+    })
+}
+
+/// Reads `(seq, entry)` of every row of a part.
+pub fn read_part(path: &Path) -> Result<Vec<(u64, Entry)>, StoreError> {
+    let f = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let b =
+        ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| StoreError::parquet(path, e))?;
+    let mask = ProjectionMask::columns(b.parquet_schema(), [schema::SEQ, schema::PAYLOAD]);
+    let reader = b
+        .with_projection(mask)
+        .build()
+        .map_err(|e| StoreError::parquet(path, e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| StoreError::Decode(format!("{}: {e}", path.display())))?;
+        let seq = batch
+            .column_by_name(schema::SEQ)
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+            .ok_or_else(|| StoreError::Decode(format!("{}: no seq column", path.display())))?;
+        let payload = batch
+            .column_by_name(schema::PAYLOAD)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| StoreError::Decode(format!("{}: no payload column", path.display())))?;
+        for i in 0..batch.num_rows() {
+            let e: Entry = serde_json::from_str(payload.value(i))
+                .map_err(|e| StoreError::Decode(format!("{} row {i}: {e}", path.display())))?;
+            out.push((seq.value(i), e));
+        }
+    }
+    Ok(out)
+}
+
+fn date_of(e: &Entry) -> String {
+    let ts = e.timestamp().as_micros();
+    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(ts)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "1970-01-01".into())
+}
+
+impl ParquetStore {
+    /// Opens (or creates) a store under `root`, repairing what a crash left behind.
+    pub fn open(root: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
+        let history = root.join("history");
+        std::fs::create_dir_all(&history).map_err(|e| StoreError::io(&history, e))?;
+        let mut report = OpenReport::default();
+        let manifest_path = history.join("_manifest.json");
+        let manifest: Manifest = match std::fs::read(&manifest_path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| StoreError::Decode(format!("{}: {e}", manifest_path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
+            Err(e) => return Err(StoreError::io(&manifest_path, e)),
+        };
+        if manifest.schema_version > SCHEMA_VERSION {
+            return Err(StoreError::Decode(format!(
+                "{}: schema version {} is newer than this faultline ({SCHEMA_VERSION})",
+                manifest_path.display(),
+                manifest.schema_version
+            )));
+        }
+        // Parts: drop temporaries and uncommitted parts, finish interrupted compactions,
+        // set unreadable parts aside.
+        let mut parts = Vec::new();
+        for p in all_files(&history, "parquet.tmp")? {
+            std::fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
+            report
+                .warnings
+                .push(format!("{}: unfinished write removed", p.display()));
+        }
+        for p in all_files(&history, "parquet")? {
+            match part_info(&p) {
+                Ok(info) if info.flush_seq > manifest.flushed_seq => {
+                    std::fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
+                    report.warnings.push(format!(
+                        "{}: part of an interrupted flush (flush {} > committed {}) removed; its records are replayed from the WAL",
+                        p.display(),
+                        info.flush_seq,
+                        manifest.flushed_seq
+                    ));
+                }
+                Ok(info) => parts.push(info),
+                Err(e) => {
+                    let aside = p.with_extension("parquet.corrupt");
+                    std::fs::rename(&p, &aside).map_err(|e| StoreError::io(&p, e))?;
+                    report
+                        .warnings
+                        .push(format!("{e}; moved aside to {}", aside.display()));
+                }
+            }
+        }
+        for info in &parts {
+            if let Some(dir) = info.path.parent() {
+                for r in &info.replaces {
+                    let old = dir.join(r);
+                    if old.exists() {
+                        std::fs::remove_file(&old).map_err(|e| StoreError::io(&old, e))?;
+                        report.warnings.push(format!(
+                            "{}: finished an interrupted compaction",
+                            old.display()
+                        ));
+                    }
+                }
+            }
+        }
+        // WAL: replay what the manifest does not cover.
+        let wal_dir = root.join("wal");
+        let segs = wal::segments(&wal_dir)?;
+        let mut pending = Vec::new();
+        let mut max_seq = manifest.flushed_seq;
+        for (i, s) in segs.iter().enumerate() {
+            let (recs, warns) = wal::read_segment(s, i + 1 == segs.len())?;
+            report.warnings.extend(warns.iter().map(|w| w.to_string()));
+            for r in recs {
+                max_seq = max_seq.max(r.seq);
+                if r.seq > manifest.flushed_seq {
+                    pending.push(r);
+                }
+            }
+        }
+        pending.sort_by_key(|r| r.seq);
+        pending.dedup_by_key(|r| r.seq);
+        report.replayed = pending.len();
+        let seg = match segs.last() {
+            Some(s) => s.clone(),
+            None => wal_dir.join(wal::segment_name(max_seq + 1)),
+        };
+        let wal = Wal::open(&seg, max_seq, opts.group_wait)?;
+        Ok(ParquetStore {
+            root: root.to_path_buf(),
+            opts,
+            wal,
+            next_seq: max_seq + 1,
+            flushed_seq: manifest.flushed_seq,
+            pending,
+            report,
+        })
+    }
+
+    /// What opening found.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// The WAL segment being written.
+    pub fn wal_path(&self) -> PathBuf {
+        self.wal.path()
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Directory of a table.
+    pub fn table_dir(&self, table: Table) -> PathBuf {
+        self.root.join("history").join(table.dir_name())
+    }
+
+    /// Logs entries through the WAL; the returned [`Ack`] resolves after their fsync.
+    pub fn log(&mut self, entries: Vec<Entry>) -> Result<Ack, StoreError> {
+        let recs: Vec<WalRecord> = entries
+            .into_iter()
+            .map(|entry| {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                WalRecord { seq, entry }
+            })
+            .collect();
+        let ack = self.wal.enqueue(&recs)?;
+        self.pending.extend(recs);
+        if self.pending.len() >= self.opts.flush_every {
+            ack.clone().wait()?;
+            self.flush()?;
+        }
+        Ok(ack)
+    }
+
+    /// Writes entries straight into Parquet parts (bulk ingest): flushes the WAL first so
+    /// sequence numbers stay ordered, then commits the parts with one manifest update.
+    pub fn write_batch(&mut self, entries: Vec<Entry>) -> Result<(), StoreError> {
+        self.flush()?;
+        let recs: Vec<WalRecord> = entries
+            .into_iter()
+            .map(|entry| {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                WalRecord { seq, entry }
+            })
+            .collect();
+        self.commit(&recs)?;
+        Ok(())
+    }
+
+    fn commit(&mut self, recs: &[WalRecord]) -> Result<(), StoreError> {
+        let Some(last) = recs.iter().map(|r| r.seq).max() else {
+            return Ok(());
+        };
+        let mut groups: BTreeMap<(Table, String), (Vec<u64>, Vec<&Entry>)> = BTreeMap::new();
+        for r in recs {
+            let g = groups
+                .entry((r.entry.table(), date_of(&r.entry)))
+                .or_default();
+            g.0.push(r.seq);
+            g.1.push(&r.entry);
+        }
+        for ((table, date), (seqs, entries)) in groups {
+            let batch = schema::to_batch(table, &seqs, &entries)
+                .map_err(|e| StoreError::Encode(e.to_string()))?;
+            let path = self
+                .table_dir(table)
+                .join(format!("date={date}"))
+                .join(format!("part-{last:020}-{:020}.parquet", seqs[0]));
+            write_atomic(&path, &[batch], props(last, &[]))?;
+        }
+        let history = self.root.join("history");
+        write_json_atomic(
+            &history.join("_manifest.json"),
+            &Manifest {
+                flushed_seq: last,
+                schema_version: SCHEMA_VERSION,
+            },
+        )?;
+        self.flushed_seq = last;
+        Ok(())
+    }
+
+    /// Moves every pending WAL record into Parquet parts, then retires WAL segments.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        // Everything pending must be durable in the WAL before it counts as flushed.
+        self.wal.wait_durable(self.next_seq - 1)?;
+        let pending = std::mem::take(&mut self.pending);
+        self.commit(&pending)?;
+        // Start a new segment, then retire the old ones (all covered by the manifest).
+        let old = wal::segments(&self.root.join("wal"))?;
+        let seg = self.root.join("wal").join(wal::segment_name(self.next_seq));
+        self.wal = Wal::open(&seg, self.next_seq - 1, self.opts.group_wait)?;
+        for s in old {
+            if s != seg {
+                std::fs::remove_file(&s).map_err(|e| StoreError::io(&s, e))?;
+            }
+        }
+        fsync_dir(&self.root.join("wal"))
+    }
+
+    /// Every committed part of a table.
+    pub fn parts(&self, table: Table) -> Result<Vec<PartInfo>, StoreError> {
+        all_files(&self.table_dir(table), "parquet")?
+            .iter()
+            .map(|p| part_info(p))
+            .collect()
+    }
+
+    /// Merges the parts of each partition of every table into one, atomically and
+    /// idempotently; returns (partitions compacted, parts removed).
+    pub fn compact(&mut self) -> Result<(usize, usize), StoreError> {
+        self.flush()?;
+        let (mut partitions, mut removed) = (0, 0);
+        for table in Table::ALL {
+            let mut by_dir: BTreeMap<PathBuf, Vec<PartInfo>> = BTreeMap::new();
+            for p in self.parts(table)? {
+                let dir = p.path.parent().map(Path::to_path_buf).unwrap_or_default();
+                by_dir.entry(dir).or_default().push(p);
+            }
+            for (dir, parts) in by_dir {
+                if parts.len() < 2 {
+                    continue;
+                }
+                let mut rows: Vec<(u64, Entry)> = Vec::new();
+                for p in &parts {
+                    rows.extend(read_part(&p.path)?);
+                }
+                rows.sort_by_key(|r| r.0);
+                let seqs: Vec<u64> = rows.iter().map(|r| r.0).collect();
+                let entries: Vec<&Entry> = rows.iter().map(|r| &r.1).collect();
+                let batch = schema::to_batch(table, &seqs, &entries)
+                    .map_err(|e| StoreError::Encode(e.to_string()))?;
+                let flush = parts.iter().map(|p| p.flush_seq).max().unwrap_or(0);
+                let names: Vec<String> = parts
+                    .iter()
+                    .filter_map(|p| p.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect();
+                let out = dir.join(format!(
+                    "part-{flush:020}-{:020}-c.parquet",
+                    seqs.first().copied().unwrap_or(0)
+                ));
+                write_atomic(&out, &[batch], props(flush, &names))?;
+                for p in &parts {
+                    if p.path != out {
+                        std::fs::remove_file(&p.path).map_err(|e| StoreError::io(&p.path, e))?;
+                        removed += 1;
+                    }
+                }
+                fsync_dir(&dir)?;
+                partitions += 1;
+            }
+        }
+        Ok((partitions, removed))
+    }
+}
+
+fn all_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, StoreError> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(StoreError::io(dir, e)),
+    };
+    for e in rd {
+        let p = e.map_err(|e| StoreError::io(dir, e))?.path();
+        if p.is_dir() {
+            out.extend(all_files(&p, ext)?);
+        } else if p.to_string_lossy().ends_with(&format!(".{ext}")) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl HistoryStore for ParquetStore {
+    fn append(&mut self, entries: Vec<Entry>) -> Result<Ack, StoreError> {
+        self.log(entries)
+    }
+
+    fn entries(&self) -> Result<Vec<(u64, Entry)>, StoreError> {
+        let mut out = Vec::new();
+        for t in Table::ALL {
+            for p in all_files(&self.table_dir(t), "parquet")? {
+                out.extend(read_part(&p)?);
+            }
+        }
+        out.extend(self.pending.iter().map(|r| (r.seq, r.entry.clone())));
+        out.sort_by_key(|r| r.0);
+        Ok(out)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        ParquetStore::flush(self)
+    }
+}
