@@ -63,17 +63,28 @@ fn no_module_imports_from_its_own_tier_or_above() {
             let mut rest = line;
             while let Some(i) = rest.find("crate::") {
                 rest = &rest[i + "crate::".len()..];
-                let used: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let used: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 if used == module {
                     continue;
                 }
                 if let Some(t) = tier(&used) {
                     if t >= own {
-                        violations.push(format!("{}:{}: {module} (tier {own}) uses {used} (tier {t})", rel.display(), n + 1));
+                        violations.push(format!(
+                            "{}:{}: {module} (tier {own}) uses {used} (tier {t})",
+                            rel.display(),
+                            n + 1
+                        ));
                     }
                 }
             }
         }
     }
-    assert!(violations.is_empty(), "tier violations:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "tier violations:\n{}",
+        violations.join("\n")
+    );
 }
