@@ -1,10 +1,11 @@
 //! `faultline recommend`: one failure (flags, or JSON on stdin) → recovery action.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use faultline::engine::{Engine, WorkerRegistry};
+use faultline::store::StoreOptions;
 use faultline::{
     BrowserInfo, ErrorInfo, FailureReport, HardwareClass, HardwareProfile, Precision,
     RecoveryAction, TaskConfig, TaskSpec, Timestamp,
@@ -65,8 +66,16 @@ pub struct Args {
     #[arg(long)]
     timestamp: Option<String>,
     /// Engine state file: loaded if it exists, saved after deciding.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "data")]
     state: Option<PathBuf>,
+    /// Durable mode: keep the whole history in this data directory (WAL + Parquet). Records
+    /// are read from stdin as JSON lines and each action is printed only once it is durable,
+    /// so a printed line is an acknowledgement. Restarting continues where it stopped.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Durable mode: flush the WAL into Parquet parts every N records.
+    #[arg(long, default_value_t = 50_000, requires = "data")]
+    flush_every: usize,
     /// Rules file over the defaults (see `faultline rules show`).
     #[arg(long)]
     rules: Option<PathBuf>,
@@ -94,6 +103,9 @@ fn parse_precision(s: &str) -> Result<Precision, String> {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let config = super::load_config(a.config.as_deref())?;
     let rules = super::load_rules(a.rules.as_deref())?;
+    if let Some(dir) = &a.data {
+        return run_durable(&a, dir, config, rules);
+    }
     let mut engine = Engine::with_parts(config, rules, Default::default())?;
     if let Some(w) = &a.workers {
         engine.set_registry(WorkerRegistry::load(w)?);
@@ -202,6 +214,83 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(s) = &a.state {
         engine.save_state(s)?;
     }
+    Ok(())
+}
+
+/// Durable mode: stream JSON lines from stdin through an engine opened on `dir`.
+fn run_durable(
+    a: &Args,
+    dir: &std::path::Path,
+    config: faultline::config::EngineConfig,
+    rules: faultline::rules::RuleSet,
+) -> anyhow::Result<()> {
+    if a.message.is_some() {
+        bail!("--data reads JSON lines from stdin; --message is not supported with it");
+    }
+    let opts = StoreOptions {
+        flush_every: a.flush_every.max(1),
+        ..Default::default()
+    };
+    let (mut engine, report) = Engine::open(dir, config, rules, opts)
+        .with_context(|| format!("opening data directory {}", dir.display()))?;
+    for w in &report.warnings {
+        eprintln!("faultline: warning: {w}");
+    }
+    if let Some(w) = &a.workers {
+        engine.set_registry(WorkerRegistry::load(w)?);
+    }
+    // A reader thread feeds lines; each turn decides every line already waiting, then waits
+    // for one group fsync and prints the batch: a printed line is an acknowledgement.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, std::io::Result<String>)>(4096);
+    std::thread::spawn(move || {
+        for (i, line) in std::io::stdin().lock().lines().enumerate() {
+            if tx.send((i + 1, line)).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = std::io::stdout().lock();
+    while let Ok(first) = rx.recv() {
+        let mut decided = Vec::new();
+        let mut failed = None;
+        for (n, line) in std::iter::once(first).chain(rx.try_iter().take(255)) {
+            let result = line.context("reading stdin").and_then(|line| {
+                if line.trim().is_empty() {
+                    return Ok(None);
+                }
+                let report: FailureReport = serde_json::from_str(&line)
+                    .with_context(|| format!("invalid failure record on stdin line {n}"))?;
+                let record = report
+                    .check(Timestamp::now())
+                    .with_context(|| format!("invalid failure record on stdin line {n}"))?;
+                Ok(Some(engine.decide(&record)?))
+            });
+            match result {
+                Ok(Some(d)) => decided.push(d),
+                Ok(None) => {}
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some((_, ack)) = decided.last() {
+            ack.clone().wait()?;
+        }
+        for (action, _) in &decided {
+            if a.json {
+                serde_json::to_writer(&mut out, action)?;
+                writeln!(out)?;
+            } else {
+                write_text(&mut out, action)?;
+            }
+        }
+        out.flush()?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    engine.flush()?;
     Ok(())
 }
 
