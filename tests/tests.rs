@@ -2,6 +2,7 @@
 
 mod cli;
 mod crash;
+mod interop;
 mod restart;
 mod tiers;
 mod util;
