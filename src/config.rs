@@ -7,8 +7,6 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::FailureKind;
-
 /// Errors loading a configuration file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -141,7 +139,7 @@ pub struct RetryParams {
     /// Backoff for kinds without their own policy.
     pub default: BackoffParams,
     /// Per-kind backoff, keyed by failure kind name.
-    pub policies: BTreeMap<FailureKind, BackoffParams>,
+    pub policies: BTreeMap<String, BackoffParams>,
     /// A task's failures beyond this number are escalated.
     pub max_attempts: u32,
     /// Retry budget.
@@ -165,10 +163,10 @@ impl Default for RetryParams {
             jitter: Jitter::Decorrelated,
         };
         let mut policies = BTreeMap::new();
-        policies.insert(FailureKind::OomGpu, no_delay.clone());
-        policies.insert(FailureKind::OomHost, no_delay);
-        policies.insert(FailureKind::Network, longer.clone());
-        policies.insert(FailureKind::Timeout, longer);
+        policies.insert("oom_gpu".to_string(), no_delay.clone());
+        policies.insert("oom_host".to_string(), no_delay);
+        policies.insert("network".to_string(), longer.clone());
+        policies.insert("timeout".to_string(), longer);
         RetryParams {
             default: BackoffParams::default(),
             policies,
@@ -191,6 +189,6 @@ mod tests {
         let m = e.to_string();
         assert!(m.contains("max_atempts") && m.contains("line 3"), "{m}");
         let p: EngineConfig = toml::from_str("[retry.policies.network]\nbase_s = 1.0\n").unwrap();
-        assert_eq!(p.retry.policies[&FailureKind::Network].base_s, 1.0);
+        assert_eq!(p.retry.policies["network"].base_s, 1.0);
     }
 }

@@ -202,8 +202,14 @@ impl RetryParams {
     pub fn check(&self) -> Result<(RetryPolicy, RetryBudget), RetryError> {
         let default = self.default.check("retry.default")?;
         let mut by_kind = [default; FailureKind::ALL.len()];
-        for (kind, p) in &self.policies {
-            by_kind[kind.index()] = p.check(&format!("retry.policies.{kind}"))?;
+        for (name, p) in &self.policies {
+            let kind: FailureKind =
+                name.parse()
+                    .map_err(|e: crate::model::ParseEnumError| RetryError::Invalid {
+                        field: format!("retry.policies.{name}"),
+                        detail: e.to_string(),
+                    })?;
+            by_kind[kind.index()] = p.check(&format!("retry.policies.{name}"))?;
         }
         if self.max_attempts == 0 {
             return Err(RetryError::Invalid {
@@ -285,6 +291,13 @@ mod tests {
             ..Default::default()
         })
         .contains("x.cap_s"));
+        let mut r = RetryParams::default();
+        r.policies.insert("oom".into(), BackoffParams::default());
+        let m = r.check().unwrap_err().to_string();
+        assert!(
+            m.contains("retry.policies.oom") && m.contains("unknown failure kind"),
+            "{m}"
+        );
         let r = RetryParams {
             max_attempts: 0,
             ..Default::default()

@@ -295,9 +295,7 @@ fn xid_reset_moves_the_task_and_flags_the_worker() {
     assert!(a.worker_attention.as_ref().unwrap().contains("RESTART_BM"));
     assert!(e
         .registry()
-        .get(&WorkerId::new("g1").unwrap())
-        .unwrap()
-        .attention
+        .attention(&WorkerId::new("g1").unwrap())
         .is_some());
     let r = record(
         "t2",

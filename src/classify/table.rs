@@ -1,0 +1,617 @@
+//! The pattern table: what each family of real failure messages means.
+//!
+//! [`RULES`] is data, not code: one row per message family, each with an id, what it decides
+//! (a fixed [`FailureKind`], a kind that depends on the worker's hardware class, or an NVIDIA
+//! Xid/SXid code lookup), a case-insensitive regex and a note saying why. The classifier runs all
+//! patterns at once and the **lowest-index matching row wins**, so rows are ordered from the
+//! specific to the generic: NVIDIA Xid/SXid lines first (their free text must not decide);
+//! GPU hardware faults (ECC, NVLink, fallen off the bus) before any CUDA wording; the NCCL
+//! watchdog timeout; WebGPU/WebGL context loss and browser crashes before memory wording
+//! (Chrome's "Aw, Snap! Out of memory" is a crash); the kernel OOM killer and named-device
+//! memory errors before the NCCL result strings that wrap them; "CUDA out of memory" before
+//! "CUDA error"; coordinator-reported kinds before generic network wording; network before
+//! timeouts (a connect timeout is a network failure); and the weak cascade/wrapper rows and the
+//! catch-alls last.
+//!
+//! Pattern conventions: patterns are matched on bytes, ASCII case-insensitively, `.` matches any
+//! byte (newlines too), `\b` is an ASCII word boundary. Write them in lowercase.
+//!
+//! [`TYPE_HINTS`] and [`EXIT_CODES`] are the smaller tables consulted when no row recognises the
+//! message (or its stack trace).
+
+use crate::model::{FailureKind, HardwareClass};
+
+use FailureKind as K;
+
+/// A kind that depends on the hardware class of the worker that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByHardware {
+    /// Name of the mapping (shown in notes and docs).
+    pub name: &'static str,
+    /// Kind on a discrete GPU.
+    pub gpu: FailureKind,
+    /// Kind on a CPU worker.
+    pub cpu: FailureKind,
+    /// Kind on a TPU.
+    pub tpu: FailureKind,
+    /// Kind on an NPU.
+    pub npu: FailureKind,
+    /// Kind in a browser (WebGPU or WebNN).
+    pub browser: FailureKind,
+    /// Kind when the class is unknown or another one (DSP, FPGA, ASIC, hybrid).
+    pub other: FailureKind,
+}
+
+impl ByHardware {
+    /// The kind for a worker of class `hardware` (`None` = not reported).
+    pub fn resolve(&self, hardware: Option<HardwareClass>) -> FailureKind {
+        match hardware {
+            Some(HardwareClass::Gpu) => self.gpu,
+            Some(HardwareClass::Cpu) => self.cpu,
+            Some(HardwareClass::Tpu) => self.tpu,
+            Some(HardwareClass::Npu) => self.npu,
+            Some(HardwareClass::Webgpu | HardwareClass::Webnn) => self.browser,
+            _ => self.other,
+        }
+    }
+}
+
+/// Memory exhausted, device unknown from the text: the accelerator's memory on GPU and in a
+/// browser, host memory on CPU, the TPU/NPU runtime's own error on those.
+pub static MEMORY: ByHardware = ByHardware {
+    name: "memory",
+    gpu: K::OomGpu,
+    cpu: K::OomHost,
+    tpu: K::TpuError,
+    npu: K::NpuError,
+    browser: K::OomGpu,
+    other: K::OomGpu,
+};
+
+/// XLA's `RESOURCE_EXHAUSTED`: as [`MEMORY`], but most XLA jobs of unknown class are TPU jobs.
+pub static XLA_MEMORY: ByHardware = ByHardware {
+    name: "xla-memory",
+    other: K::TpuError,
+    ..MEMORY
+};
+
+/// An XLA runtime/compiler error: the accelerator runtime's error kind.
+pub static XLA_RUNTIME: ByHardware = ByHardware {
+    name: "xla-runtime",
+    gpu: K::CudaError,
+    cpu: K::SoftwareException,
+    tpu: K::TpuError,
+    npu: K::NpuError,
+    browser: K::SoftwareException,
+    other: K::TpuError,
+};
+
+/// A bare runtime status string ("invalid argument", "initialization error"): a CUDA runtime
+/// error on a GPU (these are `cudaGetErrorString` texts), a usage error elsewhere.
+pub static API_STATUS: ByHardware = ByHardware {
+    name: "api-status",
+    gpu: K::CudaError,
+    cpu: K::SoftwareException,
+    tpu: K::SoftwareException,
+    npu: K::SoftwareException,
+    browser: K::SoftwareException,
+    other: K::SoftwareException,
+};
+
+/// "A hardware error" reported without detail: the device's own kind.
+pub static HARDWARE: ByHardware = ByHardware {
+    name: "hardware",
+    gpu: K::GpuHardware,
+    cpu: K::Unknown,
+    tpu: K::TpuError,
+    npu: K::NpuError,
+    browser: K::WebgpuContextLost,
+    other: K::Unknown,
+};
+
+/// A process killed with SIGKILL: the OOM killer, except in a browser, where a killed
+/// renderer or GPU process is a browser crash (Chrome shows "Error code: SIGKILL").
+pub static SIGKILL: ByHardware = ByHardware {
+    name: "sigkill",
+    gpu: K::OomHost,
+    cpu: K::OomHost,
+    tpu: K::OomHost,
+    npu: K::OomHost,
+    browser: K::BrowserCrash,
+    other: K::OomHost,
+};
+
+/// A process died of a crash signal (SIGSEGV, SIGABRT...): a software bug, except on a browser
+/// worker, where the process that crashed is the browser's.
+pub static CRASH_SIGNAL: ByHardware = ByHardware {
+    name: "crash-signal",
+    gpu: K::SoftwareException,
+    cpu: K::SoftwareException,
+    tpu: K::SoftwareException,
+    npu: K::SoftwareException,
+    browser: K::BrowserCrash,
+    other: K::SoftwareException,
+};
+
+/// What a table row decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decide {
+    /// Always this kind. [`FailureKind::Unknown`] rows are *weak*: they recognise a message as
+    /// uninformative (a cascade or wrapper), so the stack trace, exit code and type hint are
+    /// still consulted.
+    Kind(FailureKind),
+    /// The kind depends on the hardware class.
+    ByHardware(&'static ByHardware),
+    /// An NVIDIA Xid line: the code (capture group 1) decides, see [`super::xid::xid_kind`].
+    Xid,
+    /// An NVSwitch SXid line: the code is capture group 1.
+    Sxid,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// Stable id, `family.name` (reported as [`super::Classification::rule`]).
+    pub id: &'static str,
+    /// What the row decides.
+    pub decide: Decide,
+    /// Case-insensitive byte regex (see the module docs for conventions).
+    pub pattern: &'static str,
+    /// Why this family means this kind.
+    pub note: &'static str,
+    /// Notes attached to the classification (e.g. `"network"` on an NCCL watchdog timeout).
+    pub tags: &'static [&'static str],
+}
+
+const fn row(
+    id: &'static str,
+    kind: FailureKind,
+    pattern: &'static str,
+    note: &'static str,
+) -> Rule {
+    Rule {
+        id,
+        decide: Decide::Kind(kind),
+        pattern,
+        note,
+        tags: &[],
+    }
+}
+
+const fn tagged(
+    id: &'static str,
+    kind: FailureKind,
+    pattern: &'static str,
+    note: &'static str,
+    tags: &'static [&'static str],
+) -> Rule {
+    Rule {
+        id,
+        decide: Decide::Kind(kind),
+        pattern,
+        note,
+        tags,
+    }
+}
+
+const fn by_hw(
+    id: &'static str,
+    map: &'static ByHardware,
+    pattern: &'static str,
+    note: &'static str,
+) -> Rule {
+    Rule {
+        id,
+        decide: Decide::ByHardware(map),
+        pattern,
+        note,
+        tags: &[],
+    }
+}
+
+/// The built-in table, highest priority first.
+pub static RULES: &[Rule] = &[
+    // ---------------------------------------------------------------- NVIDIA kernel-log codes
+    Rule {
+        id: "nvidia.sxid",
+        decide: Decide::Sxid,
+        pattern: r"\bsxid\b\s*(?:\([^)\n]{0,40}\))?\s*[:#]?\s*([0-9]{1,6})\b",
+        note: "NVSwitch SXid line: a fabric fault",
+        tags: &["nvswitch"],
+    },
+    Rule {
+        id: "nvidia.xid",
+        decide: Decide::Xid,
+        pattern: r"\bxid\b\s*(?:\([^)\n]{0,40}\))?\s*[:#]?\s*([0-9]{1,4})\b",
+        note: "NVIDIA Xid line: NVIDIA's catalog says whether the code is an app error or hardware",
+        tags: &[],
+    },
+    // ---------------------------------------------------------------- host hardware (weak)
+    row(
+        "host.mce",
+        K::Unknown,
+        r"\bedac\b|\bmachine\s+check\b|\bmce\b|\[hardware\s+error\]|\bdimm\b.{0,40}\berror|\bblk_update_request\b|\bbuffer\s+i/o\s+error\b|\bi/o\s+error\b.{0,20}\bdev\b|\bnvme[0-9]+(?:n[0-9]+)?\b.{0,40}\b(?:i/o|timeout|error|reset|failed)\b|\bata[0-9]+(?:\.[0-9]+)?:.{0,40}\b(?:error|failed|exception|reset)\b|\bext4-fs\s+error\b|\bxfs\b.{0,30}\b(?:error|corruption)\b",
+        "host hardware report (MCE, EDAC, block-device I/O errors): there is no host-hardware kind",
+    ),
+    // ---------------------------------------------------------------- GPU hardware
+    row(
+        "gpu_hw.ecc",
+        K::GpuHardware,
+        r"\buncorrect(?:able|ed)\s+ecc\b|\becc[ _]uncorrectable\b|\bdouble[- ]bit\s+ecc\b|\becc\s+(?:dbe|sbe)\b|\bdbe\b|\becc\s+errors?\b|\b(?:volatile|aggregate)\s+(?:uncorr|sbe|dbe)|\bremapp(?:ed|ing)\s+rows?\b|\brow\s+remapp\w*|\bpage\s+retire\w*|\bretired\s+pages\b",
+        "GPU memory ECC errors, row remapping, page retirement: a hardware fault even when CUDA reports it",
+    ),
+    row(
+        "gpu_hw.nvlink",
+        K::GpuHardware,
+        r"nvlink_?uncorrectable|\buncorrectable\s+nvlink\b|\bnvlink\w*\b.{0,40}\b(?:error|errors|fault|failure|failed|down|inactive|timeout|degraded)\b|\bnvswitch\b.{0,40}\b(?:error|fault|fatal|failed|failure)\b|\bfabric\s*manager\b.{0,60}\b(?:error|fail\w*|not\s+running|degraded)\b",
+        "NVLink / NVSwitch / fabric-manager fault",
+    ),
+    row(
+        "gpu_hw.lost",
+        K::GpuHardware,
+        r"fallen\s+off\s+the\s+bus|\blost\s+from\s+the\s+bus\b|\bgpu\s+is\s+lost\b|\bgpu\s+(?:requires|needs)\s+(?:a\s+)?reset\b|\bunable\s+to\s+determine\s+the\s+device\s+handle\b|\brminitadapter\s+failed\b|\bgpu\b.{0,20}\bnot\s+(?:accessible|responding)\b|\bgsp\b.{0,40}\b(?:timeout|timed\s+out|error|fail\w*)|\bwaiting\s+for\s+rpc\s+response\b",
+        "GPU fell off the bus, is lost or its GSP firmware stopped answering",
+    ),
+    row(
+        "gpu_hw.bus_thermal",
+        K::GpuHardware,
+        r"\bpcie\s+bus\s+error\b|\baer\b.{0,40}\b(?:uncorrect\w*|fatal)\b|\bhw\s+slowdown\b|\bthermal\s+(?:violation|slowdown|throttl\w*|shutdown)|\bgpu\b.{0,20}\bover[- ]?temp\w*|\bpower\s+brake\b",
+        "PCIe bus errors, thermal or power faults",
+    ),
+    // ---------------------------------------------------------------- NCCL watchdog
+    tagged(
+        "nccl.timeout",
+        K::Timeout,
+        r"\bcollective\s+operation\s+timeout\b|\bwatchdog\b.{0,60}\btime(?:d\s*)?[\s_-]?out\b|\bprocessgroupnccl\b.{0,80}\bdump(?:ing)?\s+debug\s+info\b|\bheartbeat\s+monitor\s+timed?\s*out\b",
+        "NCCL watchdog: a collective hung; usually a network problem or a straggling rank",
+        &["network"],
+    ),
+    // ---------------------------------------------------------------- WebGPU / WebGL
+    row(
+        "webgpu.cascade",
+        K::Unknown,
+        r"\bis\s+invalid\s+due\s+to\s+a\s+previous\s+error\b|\[invalid\s+[^\]\n]{1,60}\]\s+is\s+invalid\b",
+        "Dawn/WebGPU cascade: an object is invalid because of an error reported earlier",
+    ),
+    row(
+        "webgpu.lost",
+        K::WebgpuContextLost,
+        r"\bcontext\s+(?:was\s+|is\s+|has\s+been\s+)?lost\b|context_lost\w*|\blost\s+(?:the\s+)?(?:webgpu\s+|webgl\s+|gpu\s+)?(?:device|context)\b|\blosecontext\b|\bwebglcontextlost\b|\bcontext\s+reset\s+detected\b|\bgraphics\s+reset\b|device\s+(?:was\s+|is\s+|has\s+been\s+)?lost\b|\bdevicelost\w*|\bdevice_lost\b|vk_error_device_lost\b|\bgpudevice\.lost\b|dxgi_error_device_(?:hung|removed|reset)\b|\bdevice\s+(?:was\s+|has\s+been\s+)?removed\b|\bgetdeviceremovedreason\b|\binstance\s+reference\s+no\s+longer\s+exists\b|\bgpu\s+connection\s+lost\b|\bdevice\s+(?:was\s+|has\s+been\s+)?destroyed\b|\bdevice\s+disconnected\b",
+        "WebGPU device / WebGL context lost (GPU reset, TDR, D3D12 device removed, Vulkan device lost)",
+    ),
+    // ---------------------------------------------------------------- browser crashes
+    row(
+        "browser.crash",
+        K::BrowserCrash,
+        r"\bbrowser\s+(?:process\s+)?crash\w*|\baw,?\s+snap\b|\bstatus_(?:access_violation|breakpoint|stack_buffer_overrun|heap_corruption|illegal_instruction|invalid_image_hash|no_memory|stack_overflow)\b|\bresult_code_\w+|\brenderer\s+(?:process\s+)?(?:crash\w*|gone|terminated|killed|exited|died)\b|\brender-process-gone\b|\b(?:page|target|tab|renderer|webview)\s+(?:has\s+|just\s+)?crashed\b|\brender(?:er)?[\s-]process[\s-]gone\b|\bbrowser\s+has\s+disconnected\b|\ba\s+problem\s+(?:repeatedly\s+)?occurred\s+(?:with|on)\b|\berror\s+code:\s+(?:sig[a-z]+|status_\w+|out\s+of\s+memory)\b|\bhe's\s+dead,\s+jim\b|\bgpu\s+process\s+(?:isn't|is\s+not)\s+usable\b|\bgpu\s+process\s+(?:has\s+)?(?:exited|crashed|was\s+killed|terminated|died)\b|\bexiting\s+gpu\s+process\b|\bbrowser\s+(?:has\s+)?(?:closed|exited|terminated|crashed)\s+unexpectedly\b|\btarget\s+closed\b|\bbrowser\s+has\s+been\s+closed\b|\bbrowser\s+closed\b|\bsad\s+tab\b|\bpage\s+unresponsive\b|\b(?:chrome|chromium|firefox|safari)\b.{0,30}\bcrash\w*",
+        "the browser, its renderer or its GPU process died (Chrome's Aw, Snap! page and exit codes)",
+    ),
+    // ---------------------------------------------------------------- memory: definite host
+    row(
+        "oom_host.killer",
+        K::OomHost,
+        r"\bout\s+of\s+memory:\s+kill\w*\s+process\b|\bkill\w*\s+process\b.{0,60}\bsacrifice\s+child\b|\boom[-_ ]?kill\w*|\binvoked\s+oom\b|\bmemory\s+cgroup\s+out\s+of\s+memory\b|\bout_of_memory\b|\bout\s+of\s+memory\s+and\s+no\s+killable\s+processes\b|\boom_reaper\b|\bkilled\s+as\s+a\s+result\s+of\s+limit\s+of\b|\b(?:srun|slurmstepd)\b.{0,80}\b(?:out\s+of\s+memory|oom)\b",
+        "kernel OOM killer, cgroup memory limit, Kubernetes OOMKilled",
+    ),
+    // ---------------------------------------------------------------- memory: definite device
+    tagged(
+        "npu.oom",
+        K::NpuError,
+        r"\bnpu\b.{0,20}\bout\s+of\s+memory\b|\bnpu\s+memory\b.{0,20}\b(?:exhausted|insufficient|not\s+enough)\b",
+        "NPU memory exhausted (torch_npu): the NPU's own error kind",
+        &["oom"],
+    ),
+    row(
+        "oom_gpu.device",
+        K::OomGpu,
+        r"\b(?:cuda|hip|rocm|mps|xpu|gpu)\b.{0,24}\bout\s+of\s+memory\b|\bout\s+of\s+(?:device|gpu|video|vram)\s+memory\b|\boutofmemoryerror\b.{0,4}\b(?:cuda|hip)\b|\btorch\.(?:cuda\.)?outofmemoryerror\b|cudaerrormemoryallocation|cuda_error_out_of_memory|hiperroroutofmemory|_status_alloc_failed\b|\bcufft_alloc_failed\b|vk_error_out_of_device_memory|\bgl_out_of_memory\b|\bcl_mem_object_allocation_failure\b|\bgpuoutofmemoryerror\b|\b(?:cudamalloc|cumemalloc|cumemcreate|hipmalloc)\w*\b.{0,30}\b(?:fail\w*|error)\b|\bfailed\s+to\s+allocate\b.{0,60}\b(?:on|of|from)\s+(?:device|gpu)\b|\boom\s+when\s+allocating\b.{0,200}\bdevice:gpu\b|\bgpu\w*\.create\w+\b.{0,40}\bout\s+of\s+memory\b|\b(?:gpu|video|device)\s+memory\s+(?:exhausted|is\s+full|allocation\s+failed)\b",
+        "accelerator memory exhausted: CUDA/HIP/MPS OOM, cuBLAS/cuDNN alloc failures, Vulkan/WebGPU device memory",
+    ),
+    tagged(
+        "tpu.memory",
+        K::TpuError,
+        r"\bmemory\s+space\s+(?:hbm|vmem|smem|cmem)\b|\bexceeded\s+(?:hbm|vmem)\s+capacity\b|\bxla:tpu\b|\btpu\b.{0,40}\b(?:out\s+of\s+memory|resource_exhausted)\b|\bhbm\b.{0,30}\bout\s+of\s+memory\b",
+        "XLA:TPU HBM/VMEM exhausted: the TPU runtime's error kind",
+        &["oom"],
+    ),
+    // ---------------------------------------------------------------- disk
+    row(
+        "disk.full",
+        K::DiskFull,
+        r"\bno\s+space\s+left\s+on\s+device\b|\benospc\b|\berrno\s+28\b|\bstoragefull\b|\bdisk\s+quota\s+exceeded\b|\bedquot\b|\bephemeral[-\s]storage\b|\bephemeral\s+local\s+storage\b|\bdisk\s*pressure\b|\blow\s+on\s+resource:\s+(?:ephemeral-storage|disk|storage)\b|\bnot\s+enough\s+(?:free\s+)?(?:disk\s+)?space\b|\binsufficient\s+(?:disk|storage)\s+space\b|\b(?:disk|volume|filesystem|file\s+system|partition)\s+(?:is\s+)?full\b|\bout\s+of\s+(?:disk|storage)\s+space\b|\befbig\b|\bfile\s+too\s+large\b",
+        "ENOSPC, quota, Kubernetes ephemeral-storage eviction and DiskPressure",
+    ),
+    tagged(
+        "disk.write_failed",
+        K::DiskFull,
+        r"\bpytorchstreamwriter\s+failed\s+writing\b|\bfile\s+write\s+failed\b|\bwrite\(\):\s+fd\s+[0-9]+\s+failed\b|\bunexpected\s+pos\s+[0-9]+\s+vs\s+[0-9]+|\bfailed\s+to\s+(?:write|save|flush)\s+(?:the\s+)?checkpoint\b",
+        "a file or checkpoint write failed part-way: usually a full (or failing) disk",
+        &["checkpoint"],
+    ),
+    // ---------------------------------------------------------------- NCCL result strings
+    row(
+        "nccl.system",
+        K::Network,
+        r"\bunhandled\s+system\s+error\b|\bncclsystemerror\b|\bncclremoteerror\b|\bremote\s+process\s+exited\s+or\s+there\s+was\s+a\s+network\s+error\b",
+        "ncclSystemError / ncclRemoteError: sockets, InfiniBand, a peer went away",
+    ),
+    row(
+        "nccl.cuda",
+        K::CudaError,
+        r"\bunhandled\s+cuda\s+error\b|\bncclunhandledcudaerror\b",
+        "ncclUnhandledCudaError",
+    ),
+    row(
+        "nccl.usage",
+        K::SoftwareException,
+        r"\bncclinternalerror\b|\bncclinvalid(?:argument|usage)\b|\breport\s+this\s+issue\s+to\s+the\s+nccl\s+developers\b|\binvalid\s+(?:argument|usage)\b.{0,20}\bnccl_debug\b",
+        "ncclInternalError / ncclInvalidArgument / ncclInvalidUsage: a bug or misuse",
+    ),
+    row(
+        "nccl.transport",
+        K::Network,
+        r"\bnet/(?:ib|socket|plugin|gdr)\b|\bibv_\w+|\bsocketprogress\b|\bsocket\s+progress\s+error\b|\bbootstrap\b.{0,40}\b(?:socket|interface|fail\w*|error)\b|\bno\s+socket\s+interface\b|\bconnection\s+closed\s+by\s+(?:remote\s+)?peer\b|\brdma\b.{0,40}\b(?:error|fail\w*)\b|\binfiniband\b|\bmlx5\w*\b.{0,40}\b(?:error|fail\w*)\b|\btransport\s+retry\s+counter\s+exceeded\b|\bnvidia-peermem\b|\bgpudirect\b",
+        "NCCL/InfiniBand/RDMA transport (incl. GPUDirect RDMA's nvidia-peermem)",
+    ),
+    // ---------------------------------------------------------------- memory: host, other wording
+    row(
+        "oom_host.cluster",
+        K::OomHost,
+        r"\brunning\s+low\s+on\s+memory\b|\bmemory\s*pressure\b|\blow\s+on\s+resource:\s+memory\b|\bexceed\w*\s+(?:its\s+|the\s+|job\s+|step\s+|container\s+)?memory\s+limit\b|\bmemory\s+limit\s+(?:exceeded|reached)\b|\bevicted\b.{0,60}\bmemory\b|\bcontainer\s+killed\b.{0,60}\bmemory\b",
+        "Ray memory monitor, Slurm/Kubernetes memory enforcement",
+    ),
+    by_hw(
+        "oom_host.sigkill",
+        &SIGKILL,
+        r"\bexit\s*(?:code|status)\s*[:=]?\s*(?:137|-9)\b|\bexited\s+with\s+(?:exit\s+)?(?:code|status)\s+(?:137|-9)\b|\bexit_code\s*[:=]\s*(?:137|-9)\b|\breturn\s*code\s*[:=]?\s*-9\b|\bsignal\s+9\b|\bsigkill\b|\bsignal:\s+killed\b|\A\s*killed\s*\z|:\s*killed\.?\s*\z",
+        "SIGKILL (exit 137 / -9, a bare 'Killed'): almost always the OOM killer; in a browser the tab was killed",
+    ),
+    row(
+        "oom_host.shm",
+        K::OomHost,
+        r"\bkilled\s+by\s+signal:?\s+(?:killed|bus\s+error)\b|\bout\s+of\s+shared\s+memory\b|\binsufficient\s+shared\s+memory\b|\bshared\s+memory\s+limit\b|\bbus\s+error\b.{0,100}\bshared\s+memory\b|\b(?:creating|allocating|allocate)\s+shared\s+memory\s+segment\b",
+        "shared memory (/dev/shm) exhausted; a DataLoader worker killed by SIGKILL/SIGBUS",
+    ),
+    row(
+        "oom_host.process",
+        K::OomHost,
+        r"\bmemoryerror\b|\bunable\s+to\s+allocate\b.{0,40}\bfor\s+an\s+array\b|\bcannot\s+allocate\s+memory\b|\benomem\b|\bbad_alloc\b|\bbad\s+allocation\b|\bdefaultcpuallocator\b|\bcan't\s+allocate\s+memory\b|\bjava\.lang\.outofmemoryerror\b|\bjava\s+heap\s+space\b|\bgc\s+overhead\s+limit\s+exceeded\b|\bheap\s+out\s+of\s+memory\b|\bheap\s+limit\b.{0,30}\ballocation\s+failed\b|\bfailed\s+to\s+allocate\b.{0,40}\b(?:host|cpu|system|pinned)\s+memory\b|\bmalloc\b.{0,30}\bfail\w*",
+        "a process ran out of host memory (Python MemoryError, ENOMEM, bad_alloc, JVM/JS heap)",
+    ),
+    // ---------------------------------------------------------------- TPU and NPU runtimes
+    row(
+        "tpu.runtime",
+        K::TpuError,
+        r"\blibtpu\w*|\btpu_[a-z]\w*|\b[a-z]\w*_tpu\b|\bbackend\s+'tpu'|\bslicebuilder\b|\bslice_builder\w*|\bmegascale\b|\btpu\s+(?:is\s+)?(?:already\s+in\s+use|unresponsive|unhealthy|not\s+(?:found|available|responding)|initiali[sz]ation\s+failed|health\s*check)|\bno\s+tpu\b|\btpu\s+(?:chip|host|vm|worker|platform|system|runtime|driver)\b.{0,40}\b(?:error|fail\w*|unresponsive|crash\w*|lost|down|reset)\b",
+        "TPU runtime, driver, host or slice setup (libtpu, tpu_driver, SliceBuilder)",
+    ),
+    row(
+        "npu.ascend",
+        K::NpuError,
+        r"\b(?-i:E[A-Z][0-9]{4})\b|\berr[0-9]{5}\b|\btorch_npu\b|\bnpu\w*\.(?:cpp|cc|h)\b|\bnpustream\w*|\bnpu(?:synchronize|caching|allocator|getdevice|setdevice)\w*|\bascend(?:cl|[-_ ]?(?:910|310)\w*)?\b|\bhccl\w*|\bacl(?:nn|rt|op)\w*|\bacl\s+(?:api|call)\b|\bacl\b.{0,30}\b(?:failed|error)\b|\[error\]\s+(?:runtime|ge|hccl|ascendcl|tefusion|drv|aicpu|tbe|fe|tdt|devmm|hdc|dvpp)\([0-9]+,|\bpta\s+call\b|\bcann\b|\bai\s*core\b|\baicpu\b|\bdavinci\b|\brt[a-z]\w*\s+execute\s+failed\b|\bchipid\b|\bdrv(?:mem|dev)\w*|\bhalmem\w*",
+        "Ascend NPU runtime: CANN error codes (EE1002, EI0006...), ACL/rt* calls, HCCL, torch_npu",
+    ),
+    row(
+        "npu.other",
+        K::NpuError,
+        r"\b(?:qnn|snpe|hexagon|nnapi|htp)\b.{0,40}\b(?:error|fail\w*)\b|\bneural\s+engine\b.{0,40}\b(?:error|fail\w*)\b|\bnpu\b.{0,80}\b(?:error|fail\w*|timeout|timed\s+out|exception|abort\w*|warning|crash\w*|not\s+(?:found|available|responding)|invalid|lost|hang|hung)\b",
+        "other NPUs (Qualcomm QNN/SNPE/Hexagon, NNAPI, Apple Neural Engine) and any NPU failure",
+    ),
+    row(
+        "tpu.other",
+        K::TpuError,
+        r"\btpu\b.{0,60}\b(?:error|fail\w*|crash\w*|abort\w*|exception|unhealthy|lost|down|reset|hang|hung|timeout|timed\s+out|taking\s+more\s+than|preempt\w*)\b|\b(?:cannot|can't|could\s+not|couldn't|unable\s+to|failed\s+to)\s+(?:find|connect\s+to|initiali[sz]e|reach|open|load|use|get)\b.{0,30}\btpus?\b",
+        "any other TPU failure",
+    ),
+    // ---------------------------------------------------------------- memory: contextual
+    by_hw(
+        "memory.xla",
+        &XLA_MEMORY,
+        r"\bresource_?exhausted\b|\bresourceexhausted\w*|\bresource\s+exhausted\b",
+        "XLA/gRPC RESOURCE_EXHAUSTED: device memory, resolved by hardware class",
+    ),
+    by_hw(
+        "memory.generic",
+        &MEMORY,
+        r"\bout\s+of\s+memory\b|\boutofmemory\w*|\boom\b|\bran\s+out\s+of\s+memory\b|\bfailed\s+to\s+allocate\b|\ballocation\b.{0,40}\bfailed\b|\b(?:insufficient|not\s+enough)\s+(?:\w+\s+)?memory\b|\bmemory\s+(?:exhausted|allocation\s+failed)\b|\be_outofmemory\b|\bvk_error_out_of_host_memory\b|\b(?:cannot|could\s+not|couldn\'t)\s+allocate\b",
+        "memory exhausted without naming the device: GPU/browser → oom_gpu, CPU → oom_host, TPU/NPU → their runtime error",
+    ),
+    // ---------------------------------------------------------------- software, before CUDA
+    row(
+        "sw.device_mismatch",
+        K::SoftwareException,
+        r"\bexpected\s+all\s+tensors\s+to\s+be\s+on\s+the\s+same\s+device\b|\bfound\s+at\s+least\s+two\s+devices\b|\bexpected\s+(?:object\s+of\s+)?device\s+type\b|\bmust\s+be\s+on\s+the\s+same\s+device\b|\bdevice-?\s*type\s+mismatch\b",
+        "tensors on different devices: a bug in the job, although the text names CUDA",
+    ),
+    // ---------------------------------------------------------------- CUDA
+    row(
+        "cuda.assert",
+        K::CudaError,
+        r"\bdevice-side\s+assert\w*|\bcudaerrorassert\b|\bassertion\b.{0,120}\bfailed\b.{0,40}\.cu\b|\.cu:[0-9]+.{0,80}\bassertion\b",
+        "device-side assert (usually a bad index or label, surfaced by the CUDA runtime)",
+    ),
+    row(
+        "cuda.runtime",
+        K::CudaError,
+        r"\billegal\s+memory\s+access\b|\billegal\s+(?:address|instruction)\s+(?:was\s+)?encountered\b|\bmisaligned\s+address\b|\bunspecified\s+launch\s+failure\b|\blaunch\s+failure\b|\btoo\s+many\s+resources\s+requested\s+for\s+launch\b|\blaunch\s+out\s+of\s+resources\b|\bhardware\s+stack\s+error\b|\binvalid\s+program\s+counter\b|\bexception\s+occurred\s+on\s+the\s+device\b|\binvalid\s+device\s+(?:function|ordinal|pointer|symbol|context)\b|\binvalid\s+(?:resource\s+handle|configuration\s+argument|pitch\s+argument|texture\s+reference|channel\s+descriptor|memcpy\s+direction|kernel\s+image)\b|\bkernel\s+image\s+is\s+invalid\b|\bno\s+kernel\s+image\s+is\s+available\b|\bptx\b.{0,30}\b(?:jit|compil\w*|unsupported|version)\b|\bunsupported\s+ptx\b|\bno\s+cuda-capable\s+device\b|\bno\s+cuda\s+gpus?\s+(?:are\s+)?available\b|\bcuda-capable\s+devices?\s+(?:is|are)\s+busy\b|\bdevices?\s+(?:is|are)\s+busy\s+or\s+unavailable\b|\bcuda\s+driver\s+(?:version\s+)?is\s+insufficient\b|\bcuda\s+driver\s+is\s+a\s+stub\b|\bsystem\s+not\s+yet\s+initialized\b|\bstream\s+is\s+capturing\b|\bcapturing\s+stream\b|\bstream\s+capture\b|\bpeer\s+access\b|\bunsupported\s+display\s+driver\b|\bforward\s+compatibility\s+was\s+attempted\b|\bdriver\s+shutting\s+down\b|\bdriver/library\s+version\s+mismatch\b|\bcouldn't\s+communicate\s+with\s+the\s+nvidia\s+driver\b|\bnvidia\s+driver\b.{0,40}\b(?:not|error|fail\w*|mismatch|too\s+old)\b|\bno\s+nvidia\s+(?:driver|gpu)\b",
+        "CUDA runtime/driver error strings (cudaGetErrorString texts and nvidia driver setup)",
+    ),
+    row(
+        "cuda.library",
+        K::CudaError,
+        r"\bcudaerror\w+|\bcuda_error_\w+|\bcu(?:blas|dnn|sparse|solver|fft|rand|tensor)_status_\w+|\b(?:cudnn|cublas|cublaslt|cusparse|cusolver|cufft|curand|nvrtc|cutlass)\b.{0,20}\b(?:error|fail\w*)\b|\bnvrtc_error\w*|\bcuda\s+kernel\s+errors\b|\bcuda_launch_blocking\b|\btorch_use_cuda_dsa\b|\bhip\s+error\b|\bhiperror\w+|\brocm\b.{0,20}\berror\b|\bhsa_status_\w+|\bnvml\w*\b.{0,40}\b(?:error|fail\w*)\b|\bcuda\b.{0,30}\b(?:error|failure|failed)\b|\bunable\s+to\s+find\s+an\s+engine\b|\bcuda(?:get|set|malloc|memcpy|memset|launch|stream|device|event|free|host|graph|ipc)\w*",
+        "CUDA, cuDNN, cuBLAS, NVRTC, HIP/ROCm library errors",
+    ),
+    by_hw(
+        "xla.runtime",
+        &XLA_RUNTIME,
+        r"\bxlaruntimeerror\b|\bjaxruntimeerror\b|\bxla\b.{0,40}\b(?:error|fail\w*)\b|\bhlo\s+module\b|\bjaxlib\b.{0,60}\berror\b",
+        "XLA runtime/compiler error: the accelerator runtime's kind (TPU unless told otherwise)",
+    ),
+    // ---------------------------------------------------------------- coordinator-reported
+    row(
+        "worker.crash",
+        K::WorkerCrash,
+        r"\bworker[\w.:-]*\s+(?:process\s+)?(?:has\s+)?crash(?:ed|es)?\b|\bworker\s+crash\s+detected\b",
+        "a worker crashed, as a coordinator reports it (framework-internal worker deaths such as Ray's are left to their cause)",
+    ),
+    row(
+        "worker.disconnected",
+        K::WorkerDisconnected,
+        r"\bworker[\w.:-]*\s+(?:[\w.:-]+\s+)?(?:disconnected|unreachable|not\s+responding|unresponsive|went\s+away|lost)\b|\bheartbeats?\s+(?:lost|missed)\b|\bmissed\s+[0-9]+\s+heartbeats?\b|\bno\s+heartbeats?\b|\blost\s+(?:connection|contact)\s+(?:to|with)\s+(?:the\s+)?worker\b|\bbrowser\s+disconnected\b",
+        "a worker (or browser worker) stopped answering: disconnects, missed heartbeats",
+    ),
+    // ---------------------------------------------------------------- network
+    row(
+        "net.connection",
+        K::Network,
+        r"\bconnection\s+(?:reset|refused|aborted|closed|lost|dropped|timed\s+out|failed|error)\b|\bconnection(?:reset|refused|aborted)error\b|\bbrokenpipeerror\b|\bbroken\s+pipe\b|\be(?:connreset|connrefused|connaborted|pipe|netunreach|hostunreach|netdown|timedout)\b|\bnetwork\s+(?:is\s+)?(?:unreachable|down|error|failure)\b|\bno\s+route\s+to\s+host\b|\bname\s+or\s+service\s+not\s+known\b|\btemporary\s+failure\s+in\s+name\s+resolution\b|\bgetaddrinfo\b|\bcould\s+not\s+resolve\s+host\b|\bfailed\s+to\s+resolve\b|\b(?:failed|unable|could\s+not|couldn't|cannot)\s+(?:to\s+)?connect\b|\bconnect(?:ion)?\s+timed?\s*out\b|\bsocket\b.{0,30}\b(?:timed?\s*out|timeout|error|closed|hang\s+up|failed)\b|\bdistnetworkerror\b|\btcpstore\b|\bc10d\b.{0,40}\b(?:connect\w*|socket)\b|\bgloo\b.{0,60}\b(?:error|fail\w*|connect\w*)\b|\brendezvous\w*\b.{0,20}\b(?:error|fail\w*|closed)\b|\brendezvous\w*(?:connection|closed|timeout)error\b|\bconnect\b.{0,60}\bfailed\b|\bconnection\s+abort\w*|\bfailed\s+to\s+fetch\b|\bnetworkerror\b|\bnet::err_\w+|\bremote\s+end\s+closed\b|\bremotedisconnected\b|\bpeer\s+closed\b|\bclosed\s+by\s+(?:the\s+)?(?:remote\s+)?(?:peer|host)\b|\beof\s+occurred\s+in\s+violation\s+of\s+protocol\b|\bssl\w*error\b|\bhttp\w*\s*(?:error\s+)?50[234]\b|\bbad\s+gateway\b|\bservice\s+unavailable\b|\bgateway\s+time-?out\b|\w*connectionpool\b|\bmax\s+retries\s+exceeded\b|\bread\s+timed?\s*out\b|\bwebsocket\b.{0,40}\b(?:closed|error|fail\w*|disconnect\w*)\b|\bgrpc\b.{0,40}\b(?:unavailable|error|fail\w*)\b|\bunavailable:\s|\bstatuscode\.unavailable\b|\bpacket\s+loss\b|\blink\s+(?:is\s+)?down\b|\blink\s+flap\w*",
+        "connection reset/refused/timed out, DNS, sockets, TCPStore/c10d rendezvous, gRPC UNAVAILABLE, HTTP 5xx",
+    ),
+    row(
+        "coordinator.error",
+        K::CoordinatorError,
+        r"\bcoordinator\b.{0,30}\b(?:error|fail\w*|crash\w*|panic\w*|unavailable|unreachable|down|restart\w*)\b",
+        "the coordinator itself failed",
+    ),
+    // ---------------------------------------------------------------- timeouts
+    row(
+        "timeout.scheduler",
+        K::Timeout,
+        r"\bdue\s+to\s+time\s+limit\b|\btime\s+limit\s+(?:exceeded|reached)\b|\bexceeded\s+(?:the\s+|its\s+)?(?:time|wall-?\s*time|walltime|run\s*time)\s+limit\b|\bwalltime\b|\btimelimit\b|\bactivedeadlineseconds\b|\bactive\s+longer\s+than\s+specified\s+deadline\b|\bdeadlineexceeded\b",
+        "the scheduler's time limit (Slurm TIME LIMIT, Kubernetes activeDeadlineSeconds)",
+    ),
+    row(
+        "timeout.generic",
+        K::Timeout,
+        r"\btimed?[\s_-]?out\w*|\bdeadline[\s_]exceeded\b|\bdeadline\s+(?:has\s+)?(?:expired|passed)\b|\btook\s+too\s+long\b|\bhang\s+detected\b|\bhung\s+task\b",
+        "an operation timed out",
+    ),
+    // ---------------------------------------------------------------- crashes in the job
+    row(
+        "host.bus_error",
+        K::Unknown,
+        r"\bbus\s+error\b|\bsigbus\b",
+        "SIGBUS without more context: shared memory, a truncated mmap'd file or hardware",
+    ),
+    row(
+        "sw.crash",
+        K::SoftwareException,
+        r"\bfatal\s+python\s+error\b|\bdouble\s+free\b|\bfree\(\):\s+invalid|\bmalloc\(\):|\bcorrupted\s+(?:top\s+size|size\s+vs|double-linked\s+list|unsorted\s+chunks)\b|\bmemory\s+corruption\b|\bstack\s+smashing\b|\bstack\s+overflow\b|\brecursionerror\b|\bmaximum\s+recursion\s+depth\b|\bterminate\s+called\s+after\s+throwing\b|\baborted\(\)|\bpanicked\s+at\b|\bnullpointerexception\b|\bnull\s+pointer\s+dereference\b",
+        "the process crashed in its own code (Python fatal error, heap corruption, panic, uncaught C++ exception)",
+    ),
+    by_hw(
+        "crash.signal",
+        &CRASH_SIGNAL,
+        r"\bsegmentation\s+fault\b|\bsegfault\b|\bsigsegv\b|\bseg[v_]maperr\b|\bcore\s+dumped\b|\bsigabrt\b|\baborted\s+\(core\b|\bsigill\b|\billegal\s+instruction\b|\bsigfpe\b|\bfloating\s+point\s+exception\b|\breceived\s+signal\s+(?:4|6|8|11)\b",
+        "killed by a crash signal (SIGSEGV, SIGABRT, SIGILL, SIGFPE): a bug in the job, or the browser itself on a browser worker",
+    ),
+    // ---------------------------------------------------------------- data
+    row(
+        "data.corrupt",
+        K::DataError,
+        r"\bdatalosserror\b|\bdata\s+loss\b|\b(?:corrupt(?:ed)?|truncated|malformed|damaged)\s+(?:record|file|data|image|archive|checkpoint|header|block|input|zip|tar|shard|example|jpeg|png|parquet|tfrecord)s?\b|\bimage\s+file\s+is\s+truncated\b|\bunidentifiedimageerror\b|\bcannot\s+identify\s+image\s+file\b|\bjsondecodeerror\b|\bexpecting\s+(?:value|property\s+name)\b|\bunterminated\s+string\b|\bunicodedecodeerror\b|\binvalid\s+(?:start|continuation)\s+byte\b|\bcan't\s+decode\s+byte\b|\bunpicklingerror\b|\binvalid\s+load\s+key\b|\bran\s+out\s+of\s+input\b|\bpickle\s+data\s+was\s+truncated\b|\bfailed\s+finding\s+central\s+directory\b|\bnot\s+a\s+zip\s+file\b|\bbadzipfile\b|\bnot\s+a\s+gzipped\s+file\b|\bcrc\w*\s+(?:check\s+)?(?:failed|mismatch|error)\b|\bchecksum\s+(?:mismatch|does\s+not\s+match|failed|error)\b|\bhash\s+mismatch\b|\bpremature\s+end\s+of\b|\binvalid\s+jpeg\b|\bbroken\s+data\s+stream\b|\bparsererror\b|\berror\s+tokenizing\s+data\b|\bheadertoolarge\b|\berror\s+while\s+deserializing\b|\bincomplete\s+metadata\b|\barrowinvalid\b|\bunexpected\s+end\s+of\s+(?:file|data|stream|input|json)\b|\beoferror\b|\bcorrupt(?:ed)?\b|\binput\s+contains\s+nan\b|\bdecod\w*\s+error\b|\bdecompress\w*\s+(?:error|failed)\b|\bwhile\s+decompressing\b|\binvalid\s+(?:utf-?8|json|csv|header|magic)\b|\bcould\s+not\s+convert\s+string\s+to\b|\bdatasetgenerationerror\b|\bnonmatching\w*error\b",
+        "corrupt, truncated or undecodable input (TFRecord data loss, images, JSON, pickles, archives)",
+    ),
+    // ---------------------------------------------------------------- software
+    row(
+        "sw.python",
+        K::SoftwareException,
+        r"\b(?:value|type|key|index|attribute|name|import|modulenotfound|notimplemented|assertion|zerodivision|unboundlocal|syntax|indentation|lookup|filenotfound|isadirectory|notadirectory|permission|fileexists|overflow|arithmetic|reference|range)error\b|\bstopiteration\b|\bno\s+module\s+named\b|\bcannot\s+import\s+name\b|\btraceback\s+\(most\s+recent\s+call\s+last\)",
+        "a Python/JS exception raised by the job's own code",
+    ),
+    row(
+        "sw.native",
+        K::SoftwareException,
+        r"\bstd::\w+|\bwhat\(\):|\bcheck\s+failed\b|\binternal\s+assert\s+failed\b|\bassert(?:ion)?\s+(?:`[^`\n]{0,80}`\s+)?failed\b|\bwas\s+incorrect\s+on\s+entry\s+to\b|\bmkl\s+error\b|\blapack\w*\s+error\b|\bundefined\s+symbol\b|\bsymbol\s+lookup\s+error\b|\bcannot\s+open\s+shared\s+object\s+file\b|\bfailed\s+to\s+(?:open|load)\s+(?:shared\s+)?lib\w*|\bdll\s+load\s+failed\b|\bversion\s+`glibc|\bexception\s+in\s+thread\b|\bbackendcompilerfailed\b|\btorch\._dynamo\b.{0,40}\b(?:error|exc\w*)\b|\bunhandled\s+(?:exception|promise\s+rejection)\b|\buncaught\s+(?:exception|\w*error)\b",
+        "native-library misuse or a broken environment (BLAS/MKL argument errors, missing .so, failed checks)",
+    ),
+    row(
+        "sw.ml_runtime",
+        K::SoftwareException,
+        r"\bshape\s+mismatch\b|\bsize\s+mismatch\b|\bshapes\s+cannot\s+be\s+multiplied\b|\bdimension\s+mismatch\b|\bincompatible\s+shapes?\b|\bexpected\s+input\s+with\s+shape\b|\bexpected\b.{0,100}\bbut\s+(?:got|found|received)\b|\bno\s+available\s+backend\s+found\b|\bbackend\s+not\s+found\b|\bexecution\s+provider\b.{0,40}\bnot\s+supported\b|\bcan't\s+append\s+execution\s+provider\b|\bcannot\s+resolve\s+operator\b|\bopsets?\b|\bunsupported\s+(?:op|operator|operation|data\s*type|dtype|model)\b|\boperator\b.{0,40}\bnot\s+(?:supported|implemented)\b|\bnot\s+implemented\b|\bcompileerror\b|\bwebassembly\.\w+|\bfunction\s+signature\s+mismatch\b|\bnon-zero\s+status\s+code\s+returned\b|\[webgpu\]\s+kernel\b.{0,80}\bfailed\b|\bfailed\s+to\s+execute\s+'[^'\n]{1,40}'\s+on\s+'gpu\w*'|\bexceeds\s+the\s+(?:adapter\s+)?limit\b|\binvalid_argument\b|\bgot\s+invalid\s+dimensions\b|\bnavigator\.gpu\b|\bwebgpu\b.{0,30}\bnot\s+(?:supported|available|enabled)\b|\bwebnn\b.{0,60}\b(?:not\s+supported|unsupported|failed\s+to\s+build)\b|\bno\s+(?:appropriate|suitable|compatible)\s+(?:gpu\s*)?adapter\b|\brequestadapter\b|\bfailed\s+to\s+(?:get|request|find)\s+(?:a\s+)?(?:gpu\s*|webgpu\s+)?adapter\b|\bwebgl\w*\b.{0,30}\bnot\s+(?:supported|available)\b|\bgpuvalidationerror\b|\bvalidation\s+error\b|\bmodel\b.{0,40}\bnot\s+found\b|\bnot\s+found\s+in\s+(?:the\s+)?(?:model\s+)?registry\b|\bno\s+such\s+file\s+or\s+directory\b|\bfile\s+not\s+found\b|\bdoes\s+not\s+exist\b|\bpermission\s+denied\b|\bcommand\s+not\s+found\b|\btoo\s+many\s+open\s+files\b|\bemfile\b|\binvalidargumenterror\b|\brepository\s+not\s+found\b|\b40[134]\s+client\s+error\b|\bnot\s+compiled\s+with\s+cuda\b|\bcuda\.is_available\(\)\s+(?:is|returned)\s+false\b|\berror\(s\)\s+in\s+loading\s+state_dict\b|\b(?:missing|unexpected)\s+key\(s\)\s+in\s+state_dict\b|\bis\s+invalid\s+for\s+input\s+of\s+size\b|\bcould\s+not\s+find\s+a\s+version\s+that\s+satisfies\b|\bno\s+matching\s+distribution\s+found\b|\bwgsl\b.{0,40}\b(?:error|fail\w*)\b|\bshader\b.{0,40}\b(?:compil\w*|validation)\s+(?:error|fail\w*)\b|\binvalid\s+(?:config\w*|shape|dtype|input|option|parameter)\b|\bmisconfigur\w*",
+        "the model or runtime cannot run as configured: shapes, unsupported operators/backends (ORT-web, WebNN, WebGPU unavailable), missing files",
+    ),
+    by_hw(
+        "api.status",
+        &API_STATUS,
+        r"\binitiali[sz]ation\s+error\b|\binvalid\s+argument\b|\boperation\s+not\s+(?:supported|permitted)\b",
+        "bare runtime status strings: cudaGetErrorString texts on a GPU, usage errors elsewhere",
+    ),
+    row(
+        "sw.unsupported",
+        K::SoftwareException,
+        r"\bnot\s+supported\b|\bunsupported\b",
+        "something the job asked for is not supported",
+    ),
+    // ---------------------------------------------------------------- weakest
+    row(
+        "cascade.aborted",
+        K::Unknown,
+        r"\bin\s+abort\s+state\b|\bcommunicator\s+was\s+aborted\b|\bncclcommabort\b|\bcomm\w*\s+(?:was\s+)?aborted\b",
+        "an NCCL communicator was aborted because of an earlier failure: the cause is elsewhere",
+    ),
+    row(
+        "cascade.wrapper",
+        K::Unknown,
+        r"\bcancell?ed\s+at\b|\bchildfailederror\b|\bexited\s+unexpectedly\b|\bcaught\s+\w+\s+in\s+(?:dataloader\s+worker|replica)\b|\bprocessraisedexception\b|\bterminated\s+with\s+(?:exit\s+code|signal)\b",
+        "a wrapper or cancellation notice: the cause is in another line",
+    ),
+    row(
+        "nccl.other",
+        K::Network,
+        r"\bnccl\s+(?:error|warn|failure)\b|\bnccl\b.{0,40}\b(?:error|fail\w*)\b|\bdistbackenderror\b",
+        "any other NCCL failure: most are communication problems",
+    ),
+    row(
+        "sw.runtime_error",
+        K::SoftwareException,
+        r"\bruntimeerror\b",
+        "a RuntimeError nothing more specific explains: most are usage errors in the job",
+    ),
+];
+
+/// Caller type hints (normalised: lowercase, `-` and spaces as `_`) consulted only when the
+/// message and stack trace are not recognised. A hint that is a [`FailureKind`] name is taken as
+/// that kind.
+pub static TYPE_HINTS: &[(&str, Decide)] = &[
+    ("network_error", Decide::Kind(K::Network)),
+    ("connection_error", Decide::Kind(K::Network)),
+    ("communication_error", Decide::Kind(K::Network)),
+    ("timeout_error", Decide::Kind(K::Timeout)),
+    ("cuda_error", Decide::Kind(K::CudaError)),
+    ("gpu_error", Decide::Kind(K::CudaError)),
+    ("webgpu_error", Decide::Kind(K::WebgpuContextLost)),
+    ("webgl_error", Decide::Kind(K::WebgpuContextLost)),
+    ("browser_error", Decide::Kind(K::BrowserCrash)),
+    ("webnn_error", Decide::Kind(K::SoftwareException)),
+    ("resource_error", Decide::ByHardware(&MEMORY)),
+    ("memory_error", Decide::ByHardware(&MEMORY)),
+    ("oom", Decide::ByHardware(&MEMORY)),
+    ("out_of_memory", Decide::ByHardware(&MEMORY)),
+    ("hardware_error", Decide::ByHardware(&HARDWARE)),
+    ("tpu_error", Decide::Kind(K::TpuError)),
+    ("npu_error", Decide::Kind(K::NpuError)),
+    ("worker_error", Decide::Kind(K::WorkerCrash)),
+    ("worker_crash", Decide::Kind(K::WorkerCrash)),
+    ("worker_disconnected", Decide::Kind(K::WorkerDisconnected)),
+    ("coordinator_error", Decide::Kind(K::CoordinatorError)),
+    ("runtime_error", Decide::Kind(K::SoftwareException)),
+    ("software_error", Decide::Kind(K::SoftwareException)),
+    ("value_error", Decide::Kind(K::SoftwareException)),
+    ("data_error", Decide::Kind(K::DataError)),
+    ("disk_error", Decide::Kind(K::DiskFull)),
+    ("storage_error", Decide::Kind(K::DiskFull)),
+];
+
+/// Process exit codes that decide a kind on their own: `(code, kind, rule id)`. Consulted after the
+/// message and stack trace; negative codes are Python's `-signal`.
+pub static EXIT_CODES: &[(i32, FailureKind, &str)] = &[
+    (137, K::OomHost, "exit.sigkill"),
+    (-9, K::OomHost, "exit.sigkill"),
+    (139, K::SoftwareException, "exit.sigsegv"),
+    (-11, K::SoftwareException, "exit.sigsegv"),
+    (134, K::SoftwareException, "exit.sigabrt"),
+    (-6, K::SoftwareException, "exit.sigabrt"),
+    (124, K::Timeout, "exit.timeout"),
+];

@@ -1,0 +1,762 @@
+//! Tests of the classifier: the table itself, the decision order, Xid/SXid decoding, hardware
+//! context, the seed examples, the real message families and a never-panics property.
+
+use super::*;
+use crate::model::FailureKind as K;
+use crate::model::HardwareClass as H;
+
+fn kind(msg: &str) -> FailureKind {
+    Classifier::new().classify_message(msg).kind
+}
+
+fn kind_on(msg: &str, hw: HardwareClass) -> FailureKind {
+    Classifier::new()
+        .classify(&ClassifyInput::new(msg).on(hw))
+        .kind
+}
+
+#[track_caller]
+fn check(cases: &[(&str, FailureKind)]) {
+    let c = Classifier::new();
+    let mut wrong = Vec::new();
+    for &(msg, want) in cases {
+        let got = c.classify_message(msg);
+        if got.kind != want {
+            wrong.push(format!(
+                "{msg:?}: want {want}, got {} [{}]",
+                got.kind, got.rule
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+}
+
+#[track_caller]
+fn check_on(cases: &[(&str, HardwareClass, FailureKind)]) {
+    let c = Classifier::new();
+    let mut wrong = Vec::new();
+    for &(msg, hw, want) in cases {
+        let got = c.classify(&ClassifyInput::new(msg).on(hw));
+        if got.kind != want {
+            wrong.push(format!(
+                "{msg:?} on {hw}: want {want}, got {} [{}]",
+                got.kind, got.rule
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn table_compiles_and_ids_are_unique() {
+    let c = Classifier::new();
+    assert_eq!(c.rules().len(), RULES.len());
+    let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "duplicate rule ids");
+    for r in RULES {
+        assert!(r.id.contains('.'), "id {} is not family.name", r.id);
+        assert!(!r.note.is_empty(), "rule {} has no note", r.id);
+        assert_eq!(
+            r.pattern,
+            r.pattern.trim(),
+            "rule {} pattern has outer spaces",
+            r.id
+        );
+    }
+}
+
+#[test]
+fn bad_pattern_is_reported_with_its_row() {
+    static BAD: &[Rule] = &[Rule {
+        id: "test.bad",
+        decide: Decide::Kind(K::Unknown),
+        pattern: r"(unclosed",
+        note: "broken on purpose",
+        tags: &[],
+    }];
+    let e = Classifier::with_rules(BAD).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("pattern of classifier rule 'test.bad' does not compile"),
+        "{e}"
+    );
+}
+
+#[test]
+fn custom_tables_work_and_the_builtin_is_shared() {
+    static ONE: &[Rule] = &[Rule {
+        id: "test.only",
+        decide: Decide::Kind(K::Network),
+        pattern: r"\bflaky\s+link\b",
+        note: "test",
+        tags: &["t"],
+    }];
+    let c = Classifier::with_rules(ONE).unwrap();
+    let r = c.classify_message("a FLAKY  Link here");
+    assert_eq!(
+        (r.kind, r.rule, r.evidence.as_str()),
+        (K::Network, "test.only", "FLAKY  Link")
+    );
+    assert_eq!(r.notes, vec!["t"]);
+    assert_eq!(c.classify_message("CUDA out of memory").kind, K::Unknown);
+    let a = Classifier::new();
+    let b = Classifier::default();
+    assert!(Arc::ptr_eq(&a.inner, &b.inner));
+    assert!(format!("{a:?}").contains("rules"));
+}
+
+#[test]
+fn seed_examples() {
+    check(&[
+        ("CUDA out of memory", K::OomGpu),
+        ("CUDA error: device-side assert triggered", K::CudaError),
+        ("browser crash detected", K::BrowserCrash),
+        ("webgpu context lost", K::WebgpuContextLost),
+        ("worker crash detected", K::WorkerCrash),
+        ("operation timed out", K::Timeout),
+        (
+            "CPU runtime error: segmentation fault",
+            K::SoftwareException,
+        ),
+        ("some random error", K::Unknown),
+    ]);
+    let r = Classifier::new().classify_message("KeyError: 'bloom-560m'");
+    assert!(!r.kind.is_oom(), "{r:?}");
+    assert_eq!(r.kind, K::SoftwareException);
+}
+
+#[test]
+fn classification_carries_type_rule_and_evidence() {
+    let r = Classifier::new().classify_message(
+        "RuntimeError: CUDA out of memory. Tried to allocate 12.50 MiB (GPU 0; 10.92 GiB total capacity)",
+    );
+    assert_eq!(r.kind, K::OomGpu);
+    assert_eq!(r.failure_type, K::OomGpu.failure_type());
+    assert_eq!(r.rule, "oom_gpu.device");
+    assert_eq!(r.evidence, "CUDA out of memory");
+    assert_eq!((r.xid, r.sxid), (None, None));
+    let r = Classifier::new().classify_message("nothing to see");
+    assert_eq!(
+        (r.kind, r.rule, r.evidence.as_str()),
+        (K::Unknown, "fallback", "")
+    );
+    assert_eq!(r.failure_type, FailureType::Unknown);
+}
+
+#[test]
+fn word_boundaries_keep_oom_out_of_other_words() {
+    check(&[
+        ("bloom-560m failed to load", K::Unknown),
+        ("zoom call dropped", K::Unknown),
+        ("no room for the model", K::Unknown),
+        ("the model is a doom-clone", K::Unknown),
+        ("raised OOM while allocating", K::OomGpu),
+        (
+            "Workers (tasks / actors) killed due to memory pressure (OOM)",
+            K::OomHost,
+        ),
+    ]);
+}
+
+#[test]
+fn specific_rows_beat_generic_ones() {
+    let c = Classifier::new();
+    let cases = [
+        ("RuntimeError: CUDA error: out of memory", K::OomGpu, "oom_gpu.device"),
+        ("RuntimeError: CUDA error: misaligned address", K::CudaError, "cuda.runtime"),
+        ("CUDA error: uncorrectable ECC error encountered", K::GpuHardware, "gpu_hw.ecc"),
+        ("CUDA_ERROR_ECC_UNCORRECTABLE: uncorrectable ECC error encountered", K::GpuHardware, "gpu_hw.ecc"),
+        ("cudaErrorNvlinkUncorrectable", K::GpuHardware, "gpu_hw.nvlink"),
+        ("uncorrectable NVLink error detected during the execution", K::GpuHardware, "gpu_hw.nvlink"),
+        ("NVRM: GPU at 0000:01:00.0 has fallen off the bus.", K::GpuHardware, "gpu_hw.lost"),
+        // an ECC error reported through the NCCL watchdog is still hardware
+        (
+            "[E ProcessGroupNCCL.cpp:916] [Rank 1] NCCL watchdog thread terminated with exception: CUDA error: uncorrectable ECC error encountered",
+            K::GpuHardware,
+            "gpu_hw.ecc",
+        ),
+        // ... and a kernel fault reported through it is a CUDA error, not a timeout
+        (
+            "NCCL watchdog thread terminated with exception: CUDA error: an illegal memory access was encountered",
+            K::CudaError,
+            "cuda.runtime",
+        ),
+        // the OOM behind an NCCL "unhandled cuda error" decides
+        (
+            "NCCL error in: ProcessGroupNCCL.cpp:1191, unhandled cuda error, NCCL version 2.10.3 Last error: Cuda failure 'out of memory'",
+            K::OomGpu,
+            "oom_gpu.device",
+        ),
+        ("Aw, Snap! Out of memory when ORT session create started.", K::BrowserCrash, "browser.crash"),
+        ("OSError: [Errno 28] No space left on device: '/dev/shm/x'", K::DiskFull, "disk.full"),
+        ("RuntimeError: NPU out of memory. Tried to allocate 22.00 MiB", K::NpuError, "npu.oom"),
+        (
+            "RuntimeError: Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!",
+            K::SoftwareException,
+            "sw.device_mismatch",
+        ),
+        // the original reason behind an aborted communicator decides
+        (
+            "NCCL communicator was aborted on rank 1. Original reason for failure was: [Rank 1] Watchdog caught collective operation timeout",
+            K::Timeout,
+            "nccl.timeout",
+        ),
+    ];
+    for (msg, want, rule) in cases {
+        let r = c.classify_message(msg);
+        assert_eq!((r.kind, r.rule), (want, rule), "{msg}");
+    }
+}
+
+#[test]
+fn nccl_watchdog_timeout_is_a_timeout_with_a_network_note() {
+    let r = Classifier::new().classify_message(
+        "[rank0]:[E1206 18:44:12.715298746 ProcessGroupNCCL.cpp:607] [Rank 0] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=7753, OpType=_REDUCE_SCATTER_BASE, NumelIn=544997376, NumelOut=68124672, Timeout(ms)=600000) ran for 600061 milliseconds before timing out.",
+    );
+    assert_eq!(r.kind, K::Timeout);
+    assert_eq!(r.rule, "nccl.timeout");
+    assert!(r.notes.contains(&"network"), "{:?}", r.notes);
+    let r = Classifier::new()
+        .classify_message("[PG 0 Rank 3] Heartbeat monitor timed out! Process will be terminated after dumping debug info.");
+    assert_eq!(r.kind, K::Timeout);
+    assert!(r.notes.contains(&"network"));
+}
+
+#[test]
+fn memory_resolves_by_hardware_class() {
+    let msg = "out of memory";
+    assert_eq!(kind_on(msg, H::Gpu), K::OomGpu);
+    assert_eq!(kind_on(msg, H::Webgpu), K::OomGpu);
+    assert_eq!(kind_on(msg, H::Webnn), K::OomGpu);
+    assert_eq!(kind_on(msg, H::Cpu), K::OomHost);
+    assert_eq!(kind_on(msg, H::Tpu), K::TpuError);
+    assert_eq!(kind_on(msg, H::Npu), K::NpuError);
+    assert_eq!(kind(msg), K::OomGpu);
+    let r = Classifier::new().classify(&ClassifyInput::new(msg).on(H::Cpu));
+    assert_eq!(r.rule, "memory.generic");
+    assert!(r.notes.contains(&"memory"));
+
+    let xla = "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 15569256448 bytes";
+    assert_eq!(kind_on(xla, H::Tpu), K::TpuError);
+    assert_eq!(kind_on(xla, H::Gpu), K::OomGpu);
+    assert_eq!(kind_on(xla, H::Cpu), K::OomHost);
+    assert_eq!(kind(xla), K::TpuError);
+    // TPU HBM exhaustion is a TPU error whatever the worker says
+    let hbm = "XlaRuntimeError: RESOURCE_EXHAUSTED: XLA:TPU compile permanent error. Ran out of memory in memory space hbm. Used 63.80G of 30.75G hbm.";
+    assert_eq!(kind_on(hbm, H::Gpu), K::TpuError);
+    assert_eq!(kind(hbm), K::TpuError);
+    // explicit devices do not depend on the class
+    assert_eq!(
+        kind_on("CUDA out of memory. Tried to allocate 2.00 GiB", H::Cpu),
+        K::OomGpu
+    );
+    assert_eq!(
+        kind_on(
+            "MemoryError: Unable to allocate 3.0 GiB for an array",
+            H::Gpu
+        ),
+        K::OomHost
+    );
+    // XLA runtime errors take the accelerator's kind
+    let xrt = "XlaRuntimeError: INTERNAL: compilation failure for HLO module jit_step.774";
+    assert_eq!(kind_on(xrt, H::Tpu), K::TpuError);
+    assert_eq!(kind_on(xrt, H::Gpu), K::CudaError);
+    assert_eq!(kind_on(xrt, H::Cpu), K::SoftwareException);
+    // a bare runtime status string is a CUDA error only on a GPU
+    assert_eq!(kind_on("invalid argument", H::Gpu), K::CudaError);
+    assert_eq!(kind_on("invalid argument", H::Cpu), K::SoftwareException);
+    // crash signals are the job's bug, except in a browser, where the browser crashed
+    assert_eq!(
+        kind_on("Segmentation fault (core dumped)", H::Cpu),
+        K::SoftwareException
+    );
+    assert_eq!(
+        kind_on("Segmentation fault (core dumped)", H::Webgpu),
+        K::BrowserCrash
+    );
+    assert_eq!(
+        kind_on("Received signal 11 SEGV_MAPERR 000000000000", H::Webnn),
+        K::BrowserCrash
+    );
+    // SIGKILL: the OOM killer, except for a browser tab
+    assert_eq!(
+        kind_on("process 1 terminated with signal SIGKILL", H::Gpu),
+        K::OomHost
+    );
+    assert_eq!(
+        kind_on("process 1 terminated with signal SIGKILL", H::Webgpu),
+        K::BrowserCrash
+    );
+}
+
+#[test]
+fn xid_lines_are_decoded_with_the_catalog() {
+    let c = Classifier::new();
+    let cases = [
+        ("NVRM: Xid (PCI:0000:3b:00): 79, pid=1234, GPU has fallen off the bus.", 79, K::GpuHardware),
+        ("NVRM: Xid (PCI:0000:38:00): 13, pid='<unknown>', name=<unknown>, Graphics SM Warp Exception on (GPC 9, TPC 1, SM 1): Out Of Range Address", 13, K::CudaError),
+        ("NVRM: Xid (PCI:0000:0a:00): 31, pid=13332, name=cuda_plot, Ch 00000010, intr 00000000. MMU Fault: ENGINE CE2 HUBCLIENT_CE0 faulted @ 0x7f29_5b8c9000. Fault is of type FAULT_PRIV_VIOLATION ACCESS_TYPE_VIRT_READ", 31, K::CudaError),
+        ("NVRM: Xid (PCI:0000:0a:00): 62, pid='<unknown>', name=<unknown>, 2023b230 20238a3a", 62, K::GpuHardware),
+        ("kernel: NVRM: Xid (PCI:0000:dc:00): 45, pid=1818990, name=python3, Ch 00000001 caused by previous Xid 149", 45, K::GpuHardware),
+        ("NVRM: Xid (PCI:0000:9b:00): 119, pid=2024380, name=nvidia-smi, Timeout after 6s of waiting for RPC response from GPU4 GSP!", 119, K::GpuHardware),
+        ("NVRM: Xid (PCI:0019:01:00): 149, NETIR Fatal XC0 i0 Link -1 (0x000fe406 0x00000000)", 149, K::GpuHardware),
+        ("kern  :warn  : 2025-01-21T04:41:44,283302+00:00 NVRM: Xid (PCI:0000:38:00): 43, pid=1, name=python, Ch 00000008", 43, K::CudaError),
+        ("Xid 48 DBE on GPU 3", 48, K::GpuHardware),
+        ("NVRM: Xid (PCI:0000:01:00): 4242, unheard of", 4242, K::GpuHardware),
+    ];
+    for (msg, code, want) in cases {
+        let r = c.classify_message(msg);
+        assert_eq!(
+            (r.kind, r.xid, r.sxid, r.rule),
+            (want, Some(code), None, "nvidia.xid"),
+            "{msg}"
+        );
+        assert!(
+            r.evidence.to_ascii_lowercase().starts_with("xid"),
+            "{}",
+            r.evidence
+        );
+    }
+    let r = c.classify_message("NVRM: Xid (PCI:0000:3b:00): 79, pid=1, GPU has fallen off the bus");
+    assert_eq!(r.notes, vec!["RESTART_BM"]);
+
+    let r = c.classify_message(
+        "nvidia-nvswitch3: SXid (PCI:0000:05:00.0): 12028, Non-fatal, Link 32 egress non-posted PRIV error (First)",
+    );
+    assert_eq!(
+        (r.kind, r.sxid, r.xid, r.rule),
+        (K::GpuHardware, Some(12028), None, "nvidia.sxid")
+    );
+    assert!(r.notes.contains(&"nvswitch"));
+    // "xid" inside another word is not an Xid line
+    assert_eq!(c.classify_message("oxid 12 reduced").xid, None);
+}
+
+#[test]
+fn exit_codes_and_kill_signals() {
+    let c = Classifier::new();
+    for code in [137, -9] {
+        let r = c.classify(&ClassifyInput {
+            message: "process exited",
+            exit_code: Some(code),
+            ..Default::default()
+        });
+        assert_eq!((r.kind, r.rule), (K::OomHost, "exit.sigkill"), "{code}");
+        assert!(r.notes.contains(&"exit-code"));
+    }
+    let r = c.classify(&ClassifyInput {
+        message: "process exited",
+        exit_code: Some(139),
+        ..Default::default()
+    });
+    assert_eq!(r.kind, K::SoftwareException);
+    let r = c.classify(&ClassifyInput {
+        message: "process exited",
+        exit_code: Some(1),
+        ..Default::default()
+    });
+    assert_eq!(r.kind, K::Unknown);
+    // a recognised message beats the exit code
+    let r = c.classify(&ClassifyInput {
+        message: "Connection reset by peer",
+        exit_code: Some(137),
+        ..Default::default()
+    });
+    assert_eq!(r.kind, K::Network);
+    check(&[
+        ("State: Terminated Reason: OOMKilled Exit Code: 0", K::OomHost),
+        ("Last State: Terminated Reason: Error Exit Code: 137", K::OomHost),
+        ("ERROR:torch.distributed.elastic.multiprocessing.api:failed (exitcode: -9) local_rank: 0 (pid: 333202)", K::OomHost),
+        ("Killed", K::OomHost),
+        ("srun: error: node12: task 3: Killed", K::OomHost),
+        ("Killed (OOM killer): process 4929 rss=80263MB", K::OomHost),
+        ("slurmstepd: error: Detected 1 oom_kill event in StepId=11300781.0.", K::OomHost),
+        ("Out of memory: Kill process 456 (python) score 50 or sacrifice child", K::OomHost),
+        ("python invoked oom-killer: gfp_mask=0x100cca, order=0, oom_score_adj=0", K::OomHost),
+        ("exit code 1370", K::Unknown),
+    ]);
+}
+
+#[test]
+fn disk_full_families() {
+    check(&[
+        ("OSError: [Errno 28] No space left on device: '/tmp/cache/shard-998.bin'", K::DiskFull),
+        ("UserWarning: [Errno 28] No space left on device.  joblib will operate in serial mode", K::DiskFull),
+        ("The node was low on resource: ephemeral-storage. Container x was using 34260Ki", K::DiskFull),
+        ("Warning Evicted Pod ephemeral local storage usage exceeds the total limit of containers", K::DiskFull),
+        ("OSError: [Errno 122] Disk quota exceeded", K::DiskFull),
+        ("RuntimeError: PytorchStreamWriter failed writing file data/123: file write failed", K::DiskFull),
+        ("RuntimeError: [enforce fail at inline_container.cc:595] . unexpected pos 123456 vs 123400", K::DiskFull),
+    ]);
+}
+
+#[test]
+fn coordinator_reported_kinds() {
+    check(&[
+        ("worker crash detected", K::WorkerCrash),
+        ("worker crashed", K::WorkerCrash),
+        ("worker-gpu-003 crashed while running task-12", K::WorkerCrash),
+        ("worker disconnected: missed 9 heartbeats", K::WorkerDisconnected),
+        ("worker disconnected", K::WorkerDisconnected),
+        ("heartbeat lost", K::WorkerDisconnected),
+        ("browser disconnected: websocket closed with code 1001", K::WorkerDisconnected),
+        ("coordinator error: task table unavailable", K::CoordinatorError),
+        // a framework's own dead worker is not a coordinator report; the cause is elsewhere
+        ("RuntimeError: DataLoader worker (pid(s) 3216) exited unexpectedly", K::Unknown),
+        // the Ray memory monitor message mentions crashed workers but is about OOM
+        ("(raylet) 2 Workers (tasks / actors) killed due to memory pressure (OOM), 0 Workers crashed due to other reasons", K::OomHost),
+    ]);
+}
+
+#[test]
+fn type_hint_only_when_the_message_is_not_recognised() {
+    let c = Classifier::new();
+    let with_hint = |msg: &'static str, hint: &'static str, hw: Option<HardwareClass>| {
+        c.classify(&ClassifyInput {
+            message: msg,
+            type_hint: Some(hint),
+            hardware: hw,
+            ..Default::default()
+        })
+    };
+    let r = with_hint("something odd happened", "network_error", None);
+    assert_eq!(
+        (r.kind, r.rule, r.evidence.as_str()),
+        (K::Network, "type_hint", "network_error")
+    );
+    assert!(r.notes.contains(&"type-hint"));
+    assert_eq!(
+        with_hint("something odd happened", "timeout", None).kind,
+        K::Timeout
+    );
+    assert_eq!(
+        with_hint("something odd happened", "Cuda-Error", None).kind,
+        K::CudaError
+    );
+    assert_eq!(
+        with_hint("something odd happened", "webgpu_error", None).kind,
+        K::WebgpuContextLost
+    );
+    assert_eq!(
+        with_hint("something odd happened", "browser_error", None).kind,
+        K::BrowserCrash
+    );
+    assert_eq!(
+        with_hint("something odd happened", "worker_error", None).kind,
+        K::WorkerCrash
+    );
+    assert_eq!(
+        with_hint("something odd happened", "resource_error", Some(H::Cpu)).kind,
+        K::OomHost
+    );
+    assert_eq!(
+        with_hint("something odd happened", "resource_error", Some(H::Gpu)).kind,
+        K::OomGpu
+    );
+    assert_eq!(
+        with_hint("something odd happened", "hardware_error", Some(H::Tpu)).kind,
+        K::TpuError
+    );
+    assert_eq!(
+        with_hint("something odd happened", "no_such_hint", None).kind,
+        K::Unknown
+    );
+    assert_eq!(
+        with_hint("something odd happened", "", None).kind,
+        K::Unknown
+    );
+    // the message wins over a contradicting hint
+    assert_eq!(
+        with_hint("CUDA out of memory", "network_error", None).kind,
+        K::OomGpu
+    );
+    assert_eq!(
+        with_hint(
+            "grpc: DEADLINE_EXCEEDED; connection timed out after 10000 ms",
+            "timeout",
+            None
+        )
+        .kind,
+        K::Network
+    );
+}
+
+#[test]
+fn stack_trace_is_searched_after_the_message() {
+    let c = Classifier::new();
+    let st = "Traceback (most recent call last):\n  File \"train.py\", line 3, in <module>\ntorch.cuda.OutOfMemoryError: CUDA out of memory.";
+    let r = c.classify(&ClassifyInput {
+        message: "job failed",
+        stacktrace: Some(st),
+        ..Default::default()
+    });
+    assert_eq!(r.kind, K::OomGpu);
+    assert!(r.notes.contains(&"stacktrace"));
+    // the message decides when it is recognised
+    let r = c.classify(&ClassifyInput {
+        message: "Connection refused",
+        stacktrace: Some(st),
+        ..Default::default()
+    });
+    assert_eq!(r.kind, K::Network);
+    assert!(!r.notes.contains(&"stacktrace"));
+    // the stack trace beats the exit code and the hint
+    let r = c.classify(&ClassifyInput {
+        message: "job failed",
+        stacktrace: Some(st),
+        exit_code: Some(1),
+        type_hint: Some("network_error"),
+        hardware: None,
+    });
+    assert_eq!(r.kind, K::OomGpu);
+}
+
+#[test]
+fn weak_unknown_rows_let_other_sources_decide() {
+    let c = Classifier::new();
+    let msg = "Comm 0x5581 is in abort state";
+    let r = c.classify_message(msg);
+    assert_eq!((r.kind, r.rule), (K::Unknown, "cascade.aborted"));
+    let r = c.classify(&ClassifyInput {
+        message: msg,
+        exit_code: Some(137),
+        ..Default::default()
+    });
+    assert_eq!(r.kind, K::OomHost);
+    let r = c.classify(&ClassifyInput {
+        message: msg,
+        type_hint: Some("network_error"),
+        ..Default::default()
+    });
+    assert_eq!(r.kind, K::Network);
+    check(&[
+        ("EDAC MC0: 4 CE error on CPU#0Channel#2_DIMM#0 (channel:2 slot:0 page:0x0)", K::Unknown),
+        ("mce: [Hardware Error]: Machine check events logged", K::Unknown),
+        ("Buffer I/O error on dev sda1, logical block 123456, lost async page write", K::Unknown),
+        ("nvme nvme0: I/O 123 QID 4 timeout, aborting", K::Unknown),
+        ("Failed to download data from buffer: Failed to execute 'mapAsync' on 'GPUBuffer': [Invalid Buffer (unlabeled)] is invalid due to a previous error.", K::Unknown),
+        ("slurmstepd: error: *** STEP 3495064.0 ON orion-01-01 CANCELLED AT 2021-10-27T19:35:36 ***", K::Unknown),
+        ("srun: error: Orion-18-69: task 289: Bus error", K::Unknown),
+        ("unknown error", K::Unknown),
+        ("RuntimeError: Caught RuntimeError in DataLoader worker process 0.", K::Unknown),
+        ("torch.multiprocessing.spawn.ProcessExitedException: process 0 terminated with exit code 1", K::Unknown),
+    ]);
+}
+
+/// The message families of the benchmark stream (`template` → kind), with the stream's platforms.
+#[test]
+fn stream_templates() {
+    check_on(&[
+        ("ConnectionResetError: [Errno 104] Connection reset by peer (worker-tpu-012 -> coordinator:8080)", H::Tpu, K::Network),
+        ("grpc: DEADLINE_EXCEEDED; connection timed out after 10000 ms", H::Cpu, K::Network),
+        ("TimeoutError after 300s waiting for result upload", H::Gpu, K::Timeout),
+        ("CUDA out of memory. Tried to allocate 8.00 GiB (GPU 7; 39.59 GiB total capacity; 23.57 GiB already allocated)", H::Gpu, K::OomGpu),
+        ("ValueError: expected input with shape [1, 128] but got [1, 256]", H::Webnn, K::SoftwareException),
+        ("WebGPU context lost (reason: device removed)", H::Webgpu, K::WebgpuContextLost),
+        ("browser crash detected (chrome renderer pid 14474)", H::Webnn, K::BrowserCrash),
+        ("Killed (OOM killer): process 4929 rss=80263MB", H::Webgpu, K::OomHost),
+        ("Fatal Python error: Segmentation fault (core dumped) in thread 62", H::Cpu, K::SoftwareException),
+        ("MemoryError: Unable to allocate 3.0 GiB for an array (out of memory)", H::Cpu, K::OomHost),
+        ("worker disconnected: missed 9 heartbeats", H::Gpu, K::WorkerDisconnected),
+        ("RuntimeError: CUDA error: an illegal memory access was encountered", H::Gpu, K::CudaError),
+        ("KeyError: 'whisper-tiny' not found in model registry", H::Webgpu, K::SoftwareException),
+        ("RuntimeError: CUDA error: device-side assert triggered", H::Gpu, K::CudaError),
+        ("TPU unresponsive: health check failed on tpu-host-30", H::Tpu, K::TpuError),
+        ("browser disconnected: websocket closed with code 1006", H::Webgpu, K::WorkerDisconnected),
+        ("OSError: [Errno 28] No space left on device: '/tmp/cache/shard-998.bin'", H::Cpu, K::DiskFull),
+        ("Intel MKL ERROR: Parameter 4 was incorrect on entry to DGEMM", H::Cpu, K::SoftwareException),
+        ("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 15569256448 bytes", H::Tpu, K::TpuError),
+        ("WebNN: failed to build graph: operator 'gelu' is not supported", H::Webnn, K::SoftwareException),
+        ("RuntimeError: NCCL error in: ProcessGroupNCCL.cpp:1931, unhandled system error, NCCL version 2.18.5", H::Gpu, K::Network),
+        ("XlaRuntimeError: INTERNAL: compilation failure for HLO module jit_step.774", H::Tpu, K::TpuError),
+        ("GPUDevice.createBuffer: out of memory (1024 MB requested)", H::Webgpu, K::OomGpu),
+        ("CUDA failure 719: unspecified launch failure", H::Gpu, K::CudaError),
+    ]);
+}
+
+/// Real message shapes of every kind beyond the dev set (CUDA, PyTorch, NCCL, XLA/TPU, Ascend,
+/// WebGPU/Dawn, ORT-web, Chrome, Slurm, Kubernetes, Ray, kernel).
+#[test]
+fn real_message_families() {
+    check_on(&[
+        // accelerator memory
+        ("RuntimeError: HIP out of memory. Tried to allocate 2.00 GiB (GPU 0; 63.98 GiB total capacity)", H::Gpu, K::OomGpu),
+        ("RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`", H::Gpu, K::OomGpu),
+        ("RuntimeError: MPS backend out of memory (MPS allocated: 17.80 GB)", H::Gpu, K::OomGpu),
+        ("ResourceExhaustedError: OOM when allocating tensor with shape[32,512,512] and type float on /job:localhost/replica:0/task:0/device:GPU:0", H::Gpu, K::OomGpu),
+        ("vkAllocateMemory failed with VK_ERROR_OUT_OF_DEVICE_MEMORY", H::Webgpu, K::OomGpu),
+        ("GL ERROR :GL_OUT_OF_MEMORY : glBufferData: <- error from previous GL command", H::Webgpu, K::OomGpu),
+        // host memory
+        ("Memory cgroup out of memory: Killed process 12345 (python3) total-vm:12345kB", H::Gpu, K::OomHost),
+        ("MemoryError", H::Cpu, K::OomHost),
+        ("RuntimeError: [enforce fail at alloc_cpu.cpp:114] data. DefaultCPUAllocator: not enough memory", H::Cpu, K::OomHost),
+        ("slurmstepd: error: Exceeded job memory limit", H::Cpu, K::OomHost),
+        ("RuntimeError: DataLoader worker (pid 4321) is killed by signal: Bus error. It is possible that dataloader's workers are out of shared memory.", H::Cpu, K::OomHost),
+        ("ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.", H::Gpu, K::OomHost),
+        ("The node had condition: [MemoryPressure].", H::Cpu, K::OomHost),
+        ("OSError: [Errno 12] Cannot allocate memory", H::Cpu, K::OomHost),
+        ("terminate called after throwing an instance of 'std::bad_alloc'", H::Cpu, K::OomHost),
+        // CUDA runtime
+        ("no kernel image is available for execution on the device", H::Gpu, K::CudaError),
+        ("CUDA driver version is insufficient for CUDA runtime version", H::Gpu, K::CudaError),
+        ("RuntimeError: cuDNN error: CUDNN_STATUS_EXECUTION_FAILED", H::Gpu, K::CudaError),
+        ("all CUDA-capable devices are busy or unavailable", H::Gpu, K::CudaError),
+        ("initialization error", H::Gpu, K::CudaError),
+        ("unhandled cuda error (run with NCCL_DEBUG=INFO for details)", H::Gpu, K::CudaError),
+        ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", H::Gpu, K::CudaError),
+        ("HIP error: invalid device function", H::Gpu, K::CudaError),
+        // GPU hardware
+        ("Unable to determine the device handle for GPU0000:91:00.0: Unknown Error", H::Gpu, K::GpuHardware),
+        ("NVRM: The NVIDIA GPU 0000:b3:00.0 (PCI ID: 10de:26b5) installed in this system has fallen off the bus and is not responding to commands.", H::Gpu, K::GpuHardware),
+        ("Internal: failed call to cuDevicePrimaryCtxRetain: CUDA_ERROR_ECC_UNCORRECTABLE: uncorrectable ECC error encountered", H::Gpu, K::GpuHardware),
+        // TPU
+        ("RuntimeError: Unable to initialize backend 'tpu': ABORTED: The TPU is already in use by process with pid 2718466.", H::Tpu, K::TpuError),
+        ("xla_bridge.py:841] Unable to initialize backend 'tpu': INTERNAL: Failed to open libtpu.so: libtpu.so: cannot open shared object file", H::Gpu, K::TpuError),
+        ("RuntimeError: Requested backend tpu_driver, but it failed to initialize: NOT_FOUND", H::Tpu, K::TpuError),
+        ("RuntimeError: Cannot find any TPU cores in the system.", H::Tpu, K::TpuError),
+        ("W op_kernel.cc:1639] Resource exhausted: Compilation failure: Ran out of memory in memory space hbm.", H::Tpu, K::TpuError),
+        // NPU (Ascend)
+        ("EE1002: Stream synchronize timeout. rtDeviceSynchronize execute failed, reason=[stream sync timeout]", H::Npu, K::NpuError),
+        ("[W NPUStream.cpp:409] Warning: NPU warning, error code is 507046", H::Npu, K::NpuError),
+        ("RuntimeError: InnerRunOpApi:torch_npu/csrc/framework/OpParamMaker.cpp:281 OPS function error: HcclAllreduce, error code is 6", H::Npu, K::NpuError),
+        ("Communication_Error_Get_Socket(EI0006)", H::Npu, K::NpuError),
+        ("RuntimeError: ACL stream synchronize failed, error code:507011", H::Npu, K::NpuError),
+        ("[ERROR] 2026-04-09-21:56:46 (PID:210907, Device:0, RankID:0) ERR00100 PTA call acl api failed.", H::Npu, K::NpuError),
+        // WebGPU / WebGL
+        ("WebGL: CONTEXT_LOST_WEBGL: loseContext: context lost", H::Webgpu, K::WebgpuContextLost),
+        ("THREE.WebGLRenderer: Context Lost.", H::Webgpu, K::WebgpuContextLost),
+        ("GLES2DecoderImpl: Context reset detected after MakeCurrent.", H::Webgpu, K::WebgpuContextLost),
+        ("WebGPU device lost (2): Device was destroyed.", H::Webgpu, K::WebgpuContextLost),
+        ("#####WebGPU device was lost: ID3D12Device::GetDeviceRemovedReason failed with DXGI_ERROR_DEVICE_HUNG (0x887A0006)", H::Webgpu, K::WebgpuContextLost),
+        ("Error: D3D12 device removed: DXGI_ERROR_DEVICE_REMOVED", H::Webgpu, K::WebgpuContextLost),
+        ("Uncaught (in promise) OperationError: Device lost: GPU connection lost", H::Webgpu, K::WebgpuContextLost),
+        ("Failed to create a WebGPU compute pipeline: A valid external Instance reference no longer exists.", H::Webgpu, K::WebgpuContextLost),
+        // browser crashes
+        ("Aw, Snap! Something went wrong while displaying this web page. Error code: RESULT_CODE_INVALID_CMDLINE_URL", H::Webgpu, K::BrowserCrash),
+        ("Error code: STATUS_ACCESS_VIOLATION", H::Webgpu, K::BrowserCrash),
+        ("GPU process isn't usable. Goodbye.", H::Webgpu, K::BrowserCrash),
+        ("[12387:12387:1027/112335.969358:ERROR:gpu_channel_manager.cc(197)] Exiting GPU process because some drivers cannot recover from problems.", H::Webgpu, K::BrowserCrash),
+        ("page.goto: Page crashed", H::Webgpu, K::BrowserCrash),
+        // browser runtime misconfiguration
+        ("Error: no available backend found. ERR: [webgpu] backend not found.", H::Webgpu, K::SoftwareException),
+        ("navigator.gpu is undefined", H::Webgpu, K::SoftwareException),
+        ("JS execution provider is not supported in this build.", H::Webgpu, K::SoftwareException),
+        ("TypeError: cannot resolve operator 'HardSigmoid' with opsets: ai.onnx v11", H::Webgpu, K::SoftwareException),
+        // timeouts
+        ("slurmstepd: error: *** JOB 3884617 ON node023 CANCELLED AT 2018-08-19T16:30:21 DUE TO TIME LIMIT ***", H::Cpu, K::Timeout),
+        ("DEADLINE_EXCEEDED: Deadline Exceeded", H::Cpu, K::Timeout),
+        ("wait operation timed out", H::Gpu, K::Timeout),
+        ("asyncio.exceptions.TimeoutError", H::Cpu, K::Timeout),
+        ("[rank6]:[E429 13:55:49.384620373 ProcessGroupNCCL.cpp:1533] [PG ID 0 PG GUID 0(default_pg) Rank 6] ProcessGroupNCCL preparing to dump debug info. Include stack trace: 1", H::Gpu, K::Timeout),
+        // network
+        ("ConnectionRefusedError: [Errno 111] Connection refused", H::Cpu, K::Network),
+        ("Error: read ECONNRESET", H::Cpu, K::Network),
+        ("[c10d] The client socket has failed to connect to [::ffff:198.18.0.1]:3254 (errno: 110 - Connection timed out).", H::Cpu, K::Network),
+        ("torch.distributed.DistNetworkError: The client socket has timed out after 300000ms while trying to connect to (036c56dce41b, 41331).", H::Cpu, K::Network),
+        ("ncclRemoteError: A call failed possibly due to a network error or a remote process exiting prematurely.", H::Gpu, K::Network),
+        ("NCCL WARN NET/IB : Got completion from peer fe80::966d with error 4, opcode 32564", H::Gpu, K::Network),
+        ("Bootstrap : no socket interface found", H::Gpu, K::Network),
+        ("Call to ibv_poll_cq() returned %d", H::Gpu, K::Network),
+        ("nvidia-peermem nv_get_p2p_free_callback:127 ERROR detected invalid context, skipping further processing", H::Gpu, K::Network),
+        ("BrokenPipeError: [Errno 32] Broken pipe", H::Cpu, K::Network),
+        ("socket.gaierror: [Errno -2] Name or service not known", H::Cpu, K::Network),
+        // software
+        ("ModuleNotFoundError: No module named 'flash_attn'", H::Cpu, K::SoftwareException),
+        ("Segmentation fault (core dumped)", H::Cpu, K::SoftwareException),
+        ("FileNotFoundError: [Errno 2] No such file or directory: 'config.json'", H::Cpu, K::SoftwareException),
+        ("ncclInternalError: Internal check failed.", H::Gpu, K::SoftwareException),
+        ("invalid usage (run with NCCL_DEBUG=WARN for details)", H::Gpu, K::SoftwareException),
+        ("internal error - please report this issue to the NCCL developers", H::Gpu, K::SoftwareException),
+        ("RuntimeError: mat1 and mat2 shapes cannot be multiplied (64x512 and 256x10)", H::Gpu, K::SoftwareException),
+        ("Failed to open libnvidia-ml.so.1: %s", H::Gpu, K::SoftwareException),
+        ("malloc(): corrupted top size", H::Cpu, K::SoftwareException),
+        // data
+        ("json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)", H::Cpu, K::DataError),
+        ("tensorflow.python.framework.errors_impl.DataLossError: corrupted record at 775087002", H::Cpu, K::DataError),
+        ("(0) Data loss: truncated record at 136219998", H::Cpu, K::DataError),
+        ("UnknownError:  UnidentifiedImageError: cannot identify image file <_io.BytesIO object at 0x7f9c489460a0>", H::Cpu, K::DataError),
+        ("_pickle.UnpicklingError: invalid load key, '<'.", H::Cpu, K::DataError),
+        ("RuntimeError: PytorchStreamReader failed reading zip archive: failed finding central directory", H::Cpu, K::DataError),
+        ("Page Unresponsive", H::Webgpu, K::BrowserCrash),
+        ("EGL_CONTEXT_LOST / GL_CONTEXT_LOST_KHR", H::Webgpu, K::WebgpuContextLost),
+        ("RuntimeError: a leaf Variable that requires grad is being used in an in-place operation.", H::Gpu, K::SoftwareException),
+        ("RuntimeError: Given groups=1, weight of size [64, 3, 7, 7], expected input[1, 1, 224, 224] to have 3 channels, but got 1 channels instead", H::Gpu, K::SoftwareException),
+        // not OOM, not anything
+        ("sort order must be ascending", H::Cpu, K::Unknown),
+        ("RuntimeError: NCCL communicator was aborted on rank 3.", H::Gpu, K::Unknown),
+        ("The room is full and the zoom call uses bloom-560m", H::Cpu, K::Unknown),
+    ]);
+}
+
+#[test]
+fn matching_is_case_insensitive_and_survives_odd_text() {
+    check(&[
+        ("cuda OUT OF MEMORY", K::OomGpu),
+        ("NO SPACE LEFT ON DEVICE", K::DiskFull),
+        ("ünïcödé… CUDA out of memory — ✗", K::OomGpu),
+        ("", K::Unknown),
+        ("\n\n\t", K::Unknown),
+    ]);
+    // evidence is cut to a bounded length at a character boundary
+    let long = format!("Killed (OOM killer): {}", "é".repeat(400));
+    let r = Classifier::new().classify_message(&long);
+    assert_eq!(r.kind, K::OomHost);
+    assert!(r.evidence.len() <= 240);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hardware() -> impl Strategy<Value = Option<HardwareClass>> {
+        prop::option::of(prop::sample::select(HardwareClass::ALL.to_vec()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn never_panics_and_is_deterministic(
+            message in ".{0,300}",
+            stack in prop::option::of(".{0,200}"),
+            hint in prop::option::of("[a-zA-Z_ -]{0,20}"),
+            exit_code in prop::option::of(any::<i32>()),
+            hardware in hardware(),
+        ) {
+            let c = Classifier::new();
+            let input = ClassifyInput {
+                message: &message,
+                type_hint: hint.as_deref(),
+                exit_code,
+                stacktrace: stack.as_deref(),
+                hardware,
+            };
+            let a = c.classify(&input);
+            let b = c.clone().classify(&input);
+            prop_assert_eq!(&a, &b);
+            prop_assert_eq!(a.failure_type, a.kind.failure_type());
+            prop_assert!(a.evidence.len() <= 240);
+        }
+
+        #[test]
+        fn never_panics_on_error_like_text(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "CUDA", "error", "out of memory", "Xid", "(PCI:0000:3b:00)", ":", " ", "79", "SXid",
+                "timeout", "NCCL", "watchdog", "killed", "exit code", "137", "-9", "tpu", "npu",
+                "E", "I0006", "context lost", "\n", "é", "\"", "oom", "bloom",
+            ]), 0..24),
+            hardware in hardware(),
+        ) {
+            let message: String = parts.concat();
+            let c = Classifier::new();
+            let input = ClassifyInput { message: &message, hardware, ..Default::default() };
+            let a = c.classify(&input);
+            prop_assert_eq!(a.clone(), c.classify(&input));
+            if a.rule == "nvidia.xid" { prop_assert!(a.xid.is_some()); }
+            if a.rule == "nvidia.sxid" { prop_assert!(a.sxid.is_some()); }
+        }
+    }
+}
