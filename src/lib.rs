@@ -27,6 +27,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod ingest;
 pub mod model;
 pub mod retry;
 pub mod rules;

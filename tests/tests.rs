@@ -2,6 +2,7 @@
 
 mod cli;
 mod crash;
+mod ingest;
 mod interop;
 mod restart;
 mod tiers;

@@ -1,7 +1,9 @@
 //! Command-line verbs (clap derive). Every verb is a file with its `Args` and `run()`.
 
 mod classify;
+mod compact;
 mod eval;
+mod ingest;
 mod recommend;
 mod rules;
 
@@ -36,6 +38,8 @@ enum Command {
     Classify(classify::Args),
     Rules(rules::Args),
     Eval(eval::Args),
+    Ingest(ingest::Args),
+    Compact(compact::Args),
 }
 
 /// Runs the chosen verb.
@@ -45,6 +49,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Classify(a) => classify::run(a),
         Command::Rules(a) => rules::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Ingest(a) => ingest::run(a),
+        Command::Compact(a) => compact::run(a),
     }
 }
 

@@ -17,6 +17,7 @@
 
 mod checkpoints;
 mod entry;
+pub mod import;
 mod parquet_store;
 mod scan;
 pub mod schema;

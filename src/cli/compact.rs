@@ -1,0 +1,68 @@
+//! `faultline compact`: merges the small Parquet parts of every partition of the history.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use faultline::store::{ParquetStore, StoreOptions};
+use serde::Serialize;
+
+/// Merge the Parquet parts of each partition of the history into one.
+///
+/// Every ingest batch and every WAL flush adds parts; compaction rewrites each partition
+/// (table and date) with more than one part as a single part, atomically: a crash leaves
+/// either the old parts or the new one, never both counted. Running it again changes
+/// nothing.
+///
+/// Example:
+///
+///   faultline compact --data history/
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The data directory.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    partitions_compacted: usize,
+    parts_removed: usize,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    // Never create a store on a mistyped path.
+    if !a.data.join("history").is_dir() {
+        bail!(
+            "{}: no faultline history here (no history/ directory)",
+            a.data.display()
+        );
+    }
+    let mut store = ParquetStore::open(&a.data, StoreOptions::default())
+        .with_context(|| format!("opening the store under {}", a.data.display()))?;
+    for w in &store.open_report().warnings {
+        eprintln!("faultline: warning: {w}");
+    }
+    let (partitions, removed) = store
+        .compact()
+        .with_context(|| format!("compacting {}", a.data.display()))?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&Report {
+                partitions_compacted: partitions,
+                parts_removed: removed,
+            })?
+        );
+    } else {
+        println!(
+            "compacted {partitions} partition{}, removed {removed} part{}",
+            if partitions == 1 { "" } else { "s" },
+            if removed == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
+}

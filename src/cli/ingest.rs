@@ -1,0 +1,422 @@
+//! `faultline ingest`: failure logs in any input format → the Parquet history.
+//!
+//! read (ingest readers, store::import for Parquet) → check → classify (cached per distinct
+//! message and hardware, per thread) → failures table rows → `ParquetStore::write_batch` in
+//! batches, so memory stays bounded whatever the input size.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use chrono::Datelike;
+use faultline::classify::{Classifier, ClassifyInput};
+use faultline::ingest::{
+    self, BadLine, Chunk, ColumnMap, CsvSource, Format, IngestError, JsonlSource, KernelOptions,
+    KernelSource, Memo, PipelineOptions, Source, Summary,
+};
+use faultline::store::import::{import_failures, ParquetImport};
+use faultline::store::{Entry, FailureRow, ParquetStore, StoreOptions};
+use faultline::{FailureKind, FailureRecord, FailureType, HardwareClass, Timestamp};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+/// Ingest failure records into the Parquet history under --data.
+///
+/// Inputs (files or directories) by extension, or all of one --format:
+///   .jsonl .json .ndjson   one failure record per line (the JSON schema of `recommend`)
+///   .csv .tsv              a header row; columns found by name or mapped with --map
+///   .log .txt dmesg* kmsg* kernel logs: NVIDIA Xid/SXid, OOM killer, machine checks, EDAC
+///   .parquet               task_id, worker_id, message (+ optional) columns, or faultline parts
+///   -                      standard input (JSONL unless --format)
+///
+/// A record that does not read is reported as FILE:LINE: REASON on stderr (the first 20,
+/// then a count), counted, and the rest goes on; --strict stops at the first one (exit 2).
+/// Exit 0 when something was ingested.
+///
+/// Example:
+///
+///   faultline ingest logs/*.jsonl dmesg.log --data history/
+///   faultline ingest jobs.csv --data history/ --map message=msg,worker_id=host,timestamp=time
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Input files or directories (`-` for standard input).
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// The data directory (created if absent).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Read every input as this format: jsonl, csv, tsv, kernel, parquet.
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// CSV column mapping, FIELD=COLUMN,... (e.g. message=msg,worker_id=host,
+    /// hardware.class=platform,timestamp=time); unmapped fields are found by header name.
+    #[arg(long, value_name = "MAP", value_parser = parse_map)]
+    map: Option<ColumnMap>,
+    /// Kernel logs: worker id of every line (default: the syslog host, else the file stem).
+    #[arg(long)]
+    worker: Option<String>,
+    /// Kernel logs: boot time, for relative timestamps ([12.5], kmsg µs); default the epoch.
+    #[arg(long, value_parser = parse_time)]
+    boot_time: Option<Timestamp>,
+    /// Kernel logs: year of syslog timestamps, which have none (default: this year).
+    #[arg(long)]
+    year: Option<i32>,
+    /// Stop at the first rejected record (exit 2).
+    #[arg(long)]
+    strict: bool,
+    /// No progress bar and no per-record rejection messages.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print the summary as one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// Records per Parquet commit.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    threads: Option<u64>,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse().map_err(|e: IngestError| e.to_string())
+}
+
+fn parse_map(s: &str) -> Result<ColumnMap, String> {
+    ColumnMap::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(s).ok_or_else(|| {
+        format!("invalid time '{s}' (expected RFC 3339, ISO date-time or epoch seconds)")
+    })
+}
+
+/// Rejections printed before only counting.
+const SHOWN_REJECTIONS: usize = 20;
+/// Inputs smaller than this get no progress bar.
+const PROGRESS_MIN_BYTES: u64 = 4 << 20;
+
+/// What a classification leaves in the failures table (cached per distinct input).
+#[derive(Debug, Clone, Copy)]
+struct Verdict {
+    kind: FailureKind,
+    failure_type: FailureType,
+    rule: &'static str,
+    xid: Option<u32>,
+}
+
+/// Parquet rows as a pipeline source.
+struct ParquetSource {
+    path: Arc<Path>,
+    import: ParquetImport,
+    done_bytes: u64,
+}
+
+impl Source for ParquetSource {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn len_hint(&self) -> Option<u64> {
+        Some(self.import.bytes())
+    }
+    fn next_chunk(&mut self) -> Result<Option<Chunk>, IngestError> {
+        let Some(rows) = self.import.next_batch() else {
+            return Ok(None);
+        };
+        let last = rows.last().map_or(0, |r| r.0);
+        let items = rows
+            .into_iter()
+            .map(|(row, r)| (row, r.map_err(|e| e.reason)))
+            .collect();
+        // Progress: the share of rows read so far, in bytes of the file.
+        let total = self.import.bytes();
+        let upto = if self.import.rows() == 0 {
+            total
+        } else {
+            (u128::from(total) * u128::from(last) / u128::from(self.import.rows())) as u64
+        };
+        let bytes = upto.saturating_sub(self.done_bytes);
+        self.done_bytes = upto;
+        Ok(Some(Chunk::ready(self.path.clone(), bytes, items, 0)))
+    }
+}
+
+/// Inputs with their formats: directories expanded (files of a known format, sorted).
+fn expand(inputs: &[PathBuf], format: Option<Format>) -> anyhow::Result<Vec<(PathBuf, Format)>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.as_os_str() == "-" {
+            out.push((p.clone(), format.unwrap_or(Format::Jsonl)));
+        } else if p.is_dir() {
+            let mut files = Vec::new();
+            walk(p, &mut files).with_context(|| format!("reading directory {}", p.display()))?;
+            files.sort();
+            let before = out.len();
+            for f in files {
+                if let Some(fmt) = format.or_else(|| Format::detect(&f)) {
+                    out.push((f, fmt));
+                }
+            }
+            if out.len() == before {
+                bail!("{}: no input files of a known format", p.display());
+            }
+        } else if !p.exists() {
+            bail!("{}: no such file or directory", p.display());
+        } else {
+            let fmt = format
+                .or_else(|| Format::detect(p))
+                .ok_or_else(|| IngestError::UnknownFormat { path: p.clone() })?;
+            out.push((p.clone(), fmt));
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn open(path: &Path, format: Format, a: &Args) -> anyhow::Result<Box<dyn Source>> {
+    let stdin = path.as_os_str() == "-";
+    let name: &Path = if stdin { Path::new("<stdin>") } else { path };
+    let map = a.map.clone().unwrap_or_default();
+    let kernel = KernelOptions {
+        worker: a.worker.clone(),
+        boot_time: a.boot_time,
+        year: Some(a.year.unwrap_or_else(|| chrono::Utc::now().year())),
+    };
+    Ok(match (format, stdin) {
+        (Format::Jsonl, false) => Box::new(JsonlSource::open(path)?),
+        (Format::Jsonl, true) => Box::new(JsonlSource::from_reader(name, std::io::stdin())),
+        (Format::Csv | Format::Tsv, _) => {
+            let delim = if format == Format::Tsv { '\t' } else { ',' };
+            if stdin {
+                Box::new(CsvSource::from_reader(name, std::io::stdin(), delim, &map)?)
+            } else {
+                Box::new(CsvSource::open(path, delim, &map)?)
+            }
+        }
+        (Format::Kernel, false) => Box::new(KernelSource::open(path, kernel)?),
+        (Format::Kernel, true) => {
+            Box::new(KernelSource::from_reader(name, std::io::stdin(), kernel))
+        }
+        (Format::Parquet, true) => bail!("Parquet cannot be read from standard input"),
+        (Format::Parquet, false) => Box::new(ParquetSource {
+            path: Arc::from(path),
+            import: import_failures(path)?,
+            done_bytes: 0,
+        }),
+    })
+}
+
+#[derive(Serialize)]
+struct FileJson<'a> {
+    path: String,
+    format: &'a str,
+    read: u64,
+    ingested: u64,
+    rejected: u64,
+    skipped: u64,
+}
+
+#[derive(Serialize)]
+struct Rejection {
+    file: String,
+    line: u64,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    data: String,
+    read: u64,
+    ingested: u64,
+    rejected: u64,
+    skipped: u64,
+    bytes: u64,
+    batches: u64,
+    seconds: f64,
+    records_per_s: f64,
+    files: Vec<FileJson<'a>>,
+    rejections: Vec<Rejection>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let inputs = expand(&a.inputs, a.format)?;
+    let sources = inputs
+        .iter()
+        .map(|(p, f)| open(p, *f, &a))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let total: u64 = sources.iter().filter_map(|s| s.len_hint()).sum();
+    let mut store = ParquetStore::open(&a.data, StoreOptions::default())
+        .with_context(|| format!("opening the store under {}", a.data.display()))?;
+    for w in &store.open_report().warnings {
+        eprintln!("faultline: warning: {w}");
+    }
+    let bar = if a.quiet || !std::io::stderr().is_terminal() || total < PROGRESS_MIN_BYTES {
+        ProgressBar::hidden()
+    } else {
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        ProgressBar::new(total).with_style(style)
+    };
+    let mut opts = PipelineOptions::new(Timestamp::now());
+    opts.strict = a.strict;
+    opts.batch_size = usize::try_from(a.batch).unwrap_or(usize::MAX);
+    if let Some(t) = a.threads {
+        opts.threads = usize::try_from(t).unwrap_or(1);
+    }
+    let mut shown: Vec<BadLine> = Vec::new();
+    let started = Instant::now();
+    let summary = ingest::run(
+        sources,
+        &opts,
+        || {
+            let classifier = Classifier::new();
+            let mut memo: Memo<Verdict> = Memo::new(1 << 16);
+            move |record: FailureRecord| {
+                let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
+                Entry::Failure(Box::new(FailureRow {
+                    record,
+                    kind: v.kind,
+                    failure_type: v.failure_type,
+                    classifier_rule: v.rule.to_string(),
+                    xid: v.xid,
+                    template_id: None,
+                    cluster_id: None,
+                }))
+            }
+        },
+        |batch: Vec<Entry>| store.write_batch(batch),
+        |bad: &BadLine| {
+            if shown.len() < SHOWN_REJECTIONS {
+                if !a.quiet {
+                    bar.suspend(|| eprintln!("{bad}"));
+                }
+                shown.push(bad.clone());
+            }
+        },
+        |bytes| bar.set_position(bytes),
+    );
+    bar.finish_and_clear();
+    let summary = summary?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !a.quiet && summary.rejected > shown.len() as u64 {
+        eprintln!(
+            "... and {} more rejected records",
+            summary.rejected - shown.len() as u64
+        );
+    }
+    if a.json {
+        print_json(&a, &inputs, &summary, shown, seconds)?;
+    } else {
+        print_text(&a, &summary, seconds);
+    }
+    if summary.ingested == 0 && summary.rejected > 0 {
+        bail!(
+            "nothing ingested: all {} records were rejected",
+            summary.rejected
+        );
+    }
+    Ok(())
+}
+
+fn verdict(classifier: &Classifier, r: &FailureRecord) -> Verdict {
+    let c = classifier.classify(&ClassifyInput {
+        message: &r.error.message,
+        type_hint: r.error.type_hint.as_deref(),
+        exit_code: r.error.exit_code,
+        stacktrace: r.error.stacktrace.as_deref(),
+        hardware: (r.hardware.class != HardwareClass::Unknown).then_some(r.hardware.class),
+    });
+    Verdict {
+        kind: c.kind,
+        failure_type: c.failure_type,
+        rule: c.rule,
+        xid: c.xid,
+    }
+}
+
+fn rate(n: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        n as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+fn print_text(a: &Args, s: &Summary, seconds: f64) {
+    let files = s.files.len();
+    println!(
+        "read {} record{} from {files} input{}: ingested {}, rejected {}{} in {seconds:.2} s ({:.0} records/s) into {}",
+        s.read,
+        if s.read == 1 { "" } else { "s" },
+        if files == 1 { "" } else { "s" },
+        s.ingested,
+        s.rejected,
+        if s.skipped > 0 {
+            format!(" ({} lines without a record skipped)", s.skipped)
+        } else {
+            String::new()
+        },
+        rate(s.read, seconds),
+        a.data.display()
+    );
+}
+
+fn print_json(
+    a: &Args,
+    inputs: &[(PathBuf, Format)],
+    s: &Summary,
+    shown: Vec<BadLine>,
+    seconds: f64,
+) -> anyhow::Result<()> {
+    let doc = SummaryJson {
+        data: a.data.display().to_string(),
+        read: s.read,
+        ingested: s.ingested,
+        rejected: s.rejected,
+        skipped: s.skipped,
+        bytes: s.bytes,
+        batches: s.batches,
+        seconds,
+        records_per_s: rate(s.read, seconds),
+        files: s
+            .files
+            .iter()
+            .zip(inputs)
+            .map(|(f, (_, fmt))| FileJson {
+                path: f.path.display().to_string(),
+                format: fmt.as_str(),
+                read: f.read,
+                ingested: f.ingested,
+                rejected: f.rejected,
+                skipped: f.skipped,
+            })
+            .collect(),
+        rejections: shown
+            .into_iter()
+            .map(|b| Rejection {
+                file: b.path.display().to_string(),
+                line: b.line,
+                reason: b.reason,
+            })
+            .collect(),
+    };
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! JSONL reader: one failure record per line, in the JSON schema of
+//! [`FailureReport`](crate::model::FailureReport) (the bench stream
+//! `shared/data/bench/stream_10k.jsonl` is valid input as it is).
+//!
+//! The source reads the input in chunks of about 1 MiB cut at line ends; parsing a chunk
+//! ([`parse_chunk`]) is independent of every other chunk, so chunks parse in parallel.
+//! Blank lines are skipped; a line that is not a valid record is rejected with the reason
+//! (the JSON error and its column, or the unknown or missing field).
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{file_len, open, Body, Chunk, IngestError, Item, Source};
+use crate::model::FailureReport;
+
+/// Default chunk size.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// A JSONL input cut into chunks of whole lines.
+pub struct JsonlSource {
+    path: Arc<Path>,
+    input: Box<dyn Read + Send>,
+    carry: Vec<u8>,
+    next_line: u64,
+    eof: bool,
+    first: bool,
+    chunk_bytes: usize,
+    len: Option<u64>,
+}
+
+impl std::fmt::Debug for JsonlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonlSource")
+            .field("path", &self.path)
+            .field("next_line", &self.next_line)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JsonlSource {
+    /// Opens a file.
+    pub fn open(path: &Path) -> Result<Self, IngestError> {
+        let f = open(path)?;
+        let mut s = Self::from_reader(path, f);
+        s.len = file_len(path);
+        Ok(s)
+    }
+
+    /// Reads from any reader; `path` names it in rejections.
+    pub fn from_reader(path: &Path, input: impl Read + Send + 'static) -> Self {
+        JsonlSource {
+            path: Arc::from(path),
+            input: Box::new(input),
+            carry: Vec::new(),
+            next_line: 1,
+            eof: false,
+            first: true,
+            chunk_bytes: CHUNK_BYTES,
+            len: None,
+        }
+    }
+
+    /// Sets the chunk size (at least 1 byte; a longer line makes a longer chunk).
+    pub fn with_chunk_bytes(mut self, n: usize) -> Self {
+        self.chunk_bytes = n.max(1);
+        self
+    }
+
+    /// Fills `buf` up to `target` bytes or the end of the input.
+    fn fill(&mut self, buf: &mut Vec<u8>, target: usize) -> Result<(), IngestError> {
+        const STEP: usize = 256 * 1024;
+        while buf.len() < target && !self.eof {
+            let start = buf.len();
+            buf.resize(start + STEP.min(target - start).max(1), 0);
+            let n = loop {
+                match self.input.read(&mut buf[start..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        buf.truncate(start);
+                        return Err(IngestError::io(&self.path, e));
+                    }
+                }
+            };
+            buf.truncate(start + n);
+            if n == 0 {
+                self.eof = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Source for JsonlSource {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        self.len
+    }
+
+    fn next_chunk(&mut self) -> Result<Option<Chunk>, IngestError> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let mut target = self.chunk_bytes.max(buf.len() + 1);
+        // Read until the chunk holds at least one line end (or the input ends).
+        let cut = loop {
+            self.fill(&mut buf, target)?;
+            if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+                break i + 1;
+            }
+            if self.eof {
+                break buf.len();
+            }
+            target = buf.len() * 2;
+        };
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        self.carry = buf.split_off(cut);
+        let bytes = buf.len() as u64;
+        if self.first {
+            self.first = false;
+            if buf.starts_with(b"\xEF\xBB\xBF") {
+                buf.drain(..3);
+            }
+        }
+        let newlines = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        let lines = newlines + u64::from(!buf.ends_with(b"\n"));
+        let first_line = self.next_line;
+        self.next_line += lines;
+        Ok(Some(Chunk {
+            path: self.path.clone(),
+            bytes,
+            body: Body::Jsonl {
+                first_line,
+                text: buf,
+            },
+        }))
+    }
+}
+
+/// Parses the lines of a chunk whose first line is `first_line`: `(items, blank lines)`.
+pub fn parse_chunk(first_line: u64, text: &[u8]) -> (Vec<Item>, u64) {
+    let mut items = Vec::with_capacity(text.len() / 400 + 1);
+    let mut skipped = 0;
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    if text.is_empty() {
+        return (items, 0);
+    }
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            skipped += 1;
+            continue;
+        }
+        items.push((first_line + i as u64, parse_line(line)));
+    }
+    (items, skipped)
+}
+
+/// Parses one line into a report, or the reason it is not one.
+pub fn parse_line(line: &[u8]) -> Result<FailureReport, String> {
+    serde_json::from_slice(line).map_err(|e| reason(&e))
+}
+
+/// A serde_json error without its "line 1" (the caller knows the line), with the column.
+fn reason(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let text = e.to_string();
+    let msg = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(m, _)| m);
+    match e.classify() {
+        Category::Syntax | Category::Eof => {
+            format!("invalid JSON: {msg} at column {}", e.column())
+        }
+        Category::Data | Category::Io => format!("{msg} (column {})", e.column()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{BadLine, Records};
+    use crate::model::HardwareClass;
+
+    const GOOD: &str = r#"{"task_id":"t1","worker_id":"w1","hardware":{"class":"GPU"},"error":{"message":"CUDA out of memory"}}"#;
+    const STREAM: &str = r#"{"seq":0,"ts":"2025-03-13T00:00:00.180138","t_offset_s":0.180138,"task_id":"task-000000","task_is_new":true,"attempt":1,"worker_id":"worker-gpu-002","platform":"GPU","error":{"message":"ConnectionResetError","type":"network_error","stacktrace":""},"template":"conn_reset","ml_feedback":{"strategy":"DELAYED_RETRY","success":false},"task":{"task_id":"task-000000","model":"vit","platform":"GPU","config":{"batch_size":4,"precision":"fp32"},"requirements":{"hardware":["cuda"]},"retry_count":0}}"#;
+
+    fn read(text: &str, chunk: usize) -> Vec<Result<FailureReport, BadLine>> {
+        let src = JsonlSource::from_reader(
+            Path::new("in.jsonl"),
+            std::io::Cursor::new(text.to_string()),
+        )
+        .with_chunk_bytes(chunk);
+        Records::new(src).collect()
+    }
+
+    fn errors(items: &[Result<FailureReport, BadLine>]) -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(ToString::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn good_lines_are_read_including_the_bench_stream_form() {
+        let text = format!("{GOOD}\n{STREAM}\n");
+        let items = read(&text, 1 << 20);
+        assert_eq!(items.len(), 2);
+        let a = items[0].as_ref().unwrap();
+        assert_eq!(a.hardware.as_ref().unwrap().class, HardwareClass::Gpu);
+        let b = items[1].as_ref().unwrap();
+        assert_eq!(b.platform, Some(HardwareClass::Gpu));
+        assert_eq!(b.seq, Some(0));
+    }
+
+    #[test]
+    fn bad_lines_name_file_line_and_reason() {
+        let text = format!(
+            "{GOOD}\n\nnot json\n{}\n{}\n{GOOD}\n{{\"task_id\":\"t\"",
+            GOOD.replace("\"worker_id\":\"w1\",", ""),
+            GOOD.replace("\"task_id\"", "\"tsk\":1,\"task_id\""),
+        );
+        let items = read(&text, 1 << 20);
+        assert_eq!(items.len(), 6, "blank line 2 is skipped");
+        assert_eq!(
+            errors(&items),
+            [
+                "in.jsonl:3: invalid JSON: expected ident at column 2",
+                "in.jsonl:4: missing field `worker_id` (column 84)",
+                "in.jsonl:5: unknown field `tsk`, expected one of `task_id`, `worker_id`, `hardware`, `platform`, `error`, `timestamp`, `ts`, `task`, `attempt`, `seq`, `t_offset_s`, `task_is_new`, `template`, `ml_feedback` (column 6)",
+                "in.jsonl:7: invalid JSON: EOF while parsing an object at column 14",
+            ]
+        );
+        assert!(items[4].is_ok());
+    }
+
+    #[test]
+    fn line_numbers_survive_any_chunking_crlf_and_bom() {
+        let mut text = String::from("\u{feff}");
+        for i in 0..50 {
+            if i % 7 == 3 {
+                text.push_str("{bad}\r\n");
+            } else {
+                text.push_str(&GOOD.replace("\"t1\"", &format!("\"t{i}\"")));
+                text.push_str("\r\n");
+            }
+        }
+        let want: Vec<String> = (0..50)
+            .filter(|i| i % 7 == 3)
+            .map(|i| format!("in.jsonl:{}:", i + 1))
+            .collect();
+        for chunk in [1, 7, 64, 150, 1000, 1 << 20] {
+            let items = read(&text, chunk);
+            assert_eq!(items.len(), 50, "chunk {chunk}");
+            let got: Vec<String> = errors(&items)
+                .iter()
+                .map(|e| e.split(' ').next().unwrap().to_string())
+                .collect();
+            assert_eq!(got, want, "chunk {chunk}");
+            let ids: Vec<&str> = items
+                .iter()
+                .filter_map(|r| r.as_ref().ok().map(|r| r.task_id.as_str()))
+                .collect();
+            assert_eq!(ids[0], "t0", "the BOM is stripped (chunk {chunk})");
+            assert_eq!(ids.len(), 50 - want.len());
+        }
+    }
+
+    #[test]
+    fn last_line_without_newline_is_read() {
+        let items = read(&format!("{GOOD}\n{GOOD}"), 1 << 20);
+        assert_eq!(items.len(), 2);
+        assert!(items.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn invalid_utf8_is_rejected_not_fatal() {
+        let mut bytes = GOOD.as_bytes().to_vec();
+        bytes.push(b'\n');
+        let at = GOOD.find("CUDA").unwrap();
+        bytes.extend_from_slice(&GOOD.as_bytes()[..at]);
+        bytes.extend_from_slice(b"\xff\xfe");
+        bytes.extend_from_slice(&GOOD.as_bytes()[at..]);
+        bytes.push(b'\n');
+        let src = JsonlSource::from_reader(Path::new("x.jsonl"), std::io::Cursor::new(bytes));
+        let items: Vec<_> = Records::new(src).collect();
+        assert!(items[0].is_ok());
+        let e = items[1].as_ref().unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.reason.contains("invalid unicode"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_names_its_path() {
+        let e = JsonlSource::open(Path::new("/nonexistent/x.jsonl")).unwrap_err();
+        assert!(e.to_string().starts_with("/nonexistent/x.jsonl: "), "{e}");
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+            /// Arbitrary bytes on a line never panic the reader: every non-blank line is
+            /// either a record or a rejection with its own line number.
+            #[test]
+            fn arbitrary_bytes_never_panic(
+                lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..20),
+                chunk in 1usize..300,
+            ) {
+                let mut bytes = Vec::new();
+                let mut nonblank = Vec::new();
+                for (i, l) in lines.iter().enumerate() {
+                    let l: Vec<u8> = l.iter().copied().filter(|&b| b != b'\n').collect();
+                    let trimmed = l.strip_suffix(b"\r").unwrap_or(&l);
+                    if !trimmed.iter().all(u8::is_ascii_whitespace) {
+                        nonblank.push(i as u64 + 1);
+                    }
+                    bytes.extend_from_slice(&l);
+                    bytes.push(b'\n');
+                }
+                let src = JsonlSource::from_reader(Path::new("p.jsonl"), std::io::Cursor::new(bytes))
+                    .with_chunk_bytes(chunk);
+                let mut lines_seen = Vec::new();
+                let mut parsed = 0;
+                for r in Records::new(src) {
+                    match r {
+                        Ok(_) => parsed += 1,
+                        Err(e) => {
+                            prop_assert!(e.line >= 1 && e.line <= lines.len() as u64);
+                            prop_assert!(!e.reason.is_empty());
+                            lines_seen.push(e.line);
+                        }
+                    }
+                }
+                prop_assert_eq!(parsed + lines_seen.len(), nonblank.len());
+                prop_assert!(lines_seen.iter().all(|l| nonblank.contains(l)));
+            }
+
+            /// A valid record with arbitrary text in its message survives the reader.
+            #[test]
+            fn any_message_round_trips(msg in ".*") {
+                let line = serde_json::json!({"task_id":"t","worker_id":"w","error":{"message":msg}}).to_string();
+                let r = parse_line(line.as_bytes()).unwrap();
+                prop_assert_eq!(r.error.message, msg);
+            }
+        }
+    }
+}

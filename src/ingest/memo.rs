@@ -1,0 +1,171 @@
+//! A per-thread cache of annotations (classifications) keyed by everything a classifier
+//! reads: message, hardware class, type hint, exit code and stack trace. Logs repeat the same
+//! few hundred messages, so ingest classifies each distinct one once per thread.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use crate::model::{FailureRecord, HardwareClass};
+
+/// Hits and misses of a [`Memo`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that computed the value.
+    pub misses: u64,
+}
+
+#[derive(Debug)]
+struct Key {
+    message: String,
+    class: HardwareClass,
+    type_hint: Option<String>,
+    exit_code: Option<i32>,
+    stacktrace: Option<String>,
+}
+
+type Borrowed<'a> = (
+    &'a str,
+    HardwareClass,
+    Option<&'a str>,
+    Option<i32>,
+    Option<&'a str>,
+);
+
+fn borrowed(r: &FailureRecord) -> Borrowed<'_> {
+    (
+        &r.error.message,
+        r.hardware.class,
+        r.error.type_hint.as_deref(),
+        r.error.exit_code,
+        r.error.stacktrace.as_deref(),
+    )
+}
+
+impl Key {
+    fn matches(&self, b: &Borrowed<'_>) -> bool {
+        self.message == b.0
+            && self.class == b.1
+            && self.type_hint.as_deref() == b.2
+            && self.exit_code == b.3
+            && self.stacktrace.as_deref() == b.4
+    }
+}
+
+/// A bounded cache from a record's classifier inputs to a value. When it holds `capacity`
+/// keys it starts afresh, so memory stays bounded on inputs where every message differs.
+#[derive(Debug)]
+pub struct Memo<T> {
+    map: HashMap<u64, Vec<(Key, T)>>,
+    hasher: RandomState,
+    len: usize,
+    capacity: usize,
+    stats: MemoStats,
+}
+
+impl<T: Clone> Memo<T> {
+    /// A cache of at most `capacity` keys.
+    pub fn new(capacity: usize) -> Self {
+        Memo {
+            map: HashMap::new(),
+            hasher: RandomState::new(),
+            len: 0,
+            capacity: capacity.max(1),
+            stats: MemoStats::default(),
+        }
+    }
+
+    /// The value for `record`'s classifier inputs, computed by `f` on a miss.
+    pub fn get_or_insert_with(&mut self, record: &FailureRecord, f: impl FnOnce() -> T) -> T {
+        let b = borrowed(record);
+        let h = self.hasher.hash_one(b);
+        if let Some(v) = self
+            .map
+            .get(&h)
+            .and_then(|bucket| bucket.iter().find(|(k, _)| k.matches(&b)))
+        {
+            self.stats.hits += 1;
+            return v.1.clone();
+        }
+        self.stats.misses += 1;
+        let v = f();
+        if self.len >= self.capacity {
+            self.map.clear();
+            self.len = 0;
+        }
+        let key = Key {
+            message: b.0.to_string(),
+            class: b.1,
+            type_hint: b.2.map(str::to_string),
+            exit_code: b.3,
+            stacktrace: b.4.map(str::to_string),
+        };
+        self.map.entry(h).or_default().push((key, v.clone()));
+        self.len += 1;
+        v
+    }
+
+    /// Hits and misses so far.
+    pub fn stats(&self) -> MemoStats {
+        self.stats
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FailureReport, Timestamp};
+
+    fn rec(msg: &str, class: &str, exit: Option<i32>) -> FailureRecord {
+        let mut v = serde_json::json!({"task_id":"t","worker_id":"w","platform":class,
+            "error":{"message":msg}});
+        if let Some(e) = exit {
+            v["error"]["exit_code"] = e.into();
+        }
+        serde_json::from_value::<FailureReport>(v)
+            .unwrap()
+            .check(Timestamp::from_micros(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn every_classifier_input_is_part_of_the_key() {
+        let mut m = Memo::new(100);
+        let mut calls = 0;
+        let mut get = |m: &mut Memo<u32>, r: &FailureRecord| {
+            m.get_or_insert_with(r, || {
+                calls += 1;
+                calls
+            })
+        };
+        assert_eq!(get(&mut m, &rec("out of memory", "GPU", None)), 1);
+        assert_eq!(get(&mut m, &rec("out of memory", "GPU", None)), 1);
+        assert_eq!(get(&mut m, &rec("out of memory", "CPU", None)), 2);
+        assert_eq!(get(&mut m, &rec("out of memory", "CPU", Some(137))), 3);
+        assert_eq!(get(&mut m, &rec("out of memory!", "CPU", Some(137))), 4);
+        assert_eq!(m.stats(), MemoStats { hits: 1, misses: 4 });
+        assert_eq!(m.len(), 4);
+    }
+
+    #[test]
+    fn capacity_bounds_the_cache() {
+        let mut m = Memo::new(3);
+        for i in 0..10 {
+            m.get_or_insert_with(&rec(&format!("m{i}"), "GPU", None), || i);
+            assert!(m.len() <= 3);
+        }
+        assert_eq!(m.stats().misses, 10);
+    }
+}

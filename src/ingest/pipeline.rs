@@ -1,0 +1,466 @@
+//! The bulk ingest pipeline: reader thread → worker threads (parse, check, annotate) →
+//! the calling thread (reorder, batch, sink).
+//!
+//! ```text
+//!  sources ──► reader ──chunks──► worker 1..n ──results──► caller: in input order,
+//!  (files)     thread   (bounded)  parse, check,  (bounded)  count, report bad lines,
+//!                                  annotate                  sink(batch) every N records
+//! ```
+//!
+//! Both queues are bounded, so at most `2 × threads` chunks and one batch are in memory
+//! however large the input. Results are handed on in input order whatever thread parsed
+//! them, so the history's sequence numbers follow the input.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+
+use super::{BadLine, Chunk, IngestError, Source};
+use crate::model::{FailureRecord, Timestamp};
+
+/// Settings of [`run`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineOptions {
+    /// Worker threads (parse, check, annotate); at least 1.
+    pub threads: usize,
+    /// Records per sink call.
+    pub batch_size: usize,
+    /// Stop at the first rejected record with [`IngestError::Strict`].
+    pub strict: bool,
+    /// The time given to records without one (the caller's "now").
+    pub now: Timestamp,
+}
+
+impl PipelineOptions {
+    /// Defaults: one worker per CPU, batches of 100 000, not strict.
+    pub fn new(now: Timestamp) -> Self {
+        PipelineOptions {
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+            batch_size: 100_000,
+            strict: false,
+            now,
+        }
+    }
+}
+
+/// Counts for one input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileSummary {
+    /// The input.
+    pub path: PathBuf,
+    /// Records read (ingested + rejected).
+    pub read: u64,
+    /// Records handed to the sink.
+    pub ingested: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// Lines holding no record (blank, kernel lines that are not failures).
+    pub skipped: u64,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// Counts for the whole run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Records read (ingested + rejected).
+    pub read: u64,
+    /// Records handed to the sink.
+    pub ingested: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// Lines holding no record.
+    pub skipped: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Sink calls.
+    pub batches: u64,
+    /// Per input, in the order given.
+    pub files: Vec<FileSummary>,
+}
+
+struct Work {
+    seq: u64,
+    source: usize,
+    chunk: Chunk,
+}
+
+struct Done<T> {
+    seq: u64,
+    source: usize,
+    bytes: u64,
+    skipped: u64,
+    items: Vec<Result<T, BadLine>>,
+}
+
+/// Reads every source, checks each report into a [`FailureRecord`] (with `opts.now` for
+/// records without a time), turns it into a `T` with a per-thread worker built by
+/// `make_worker` (e.g. classify and build the history row), and hands the results to
+/// `sink` in input order, `opts.batch_size` at a time. Rejected records go to `on_bad` (in
+/// input order) unless `opts.strict`; `on_progress` gets the bytes read so far.
+///
+/// A source error (I/O) or a sink error stops the run; batches already handed to the sink
+/// stay with it.
+pub fn run<T, W, MW, S, E, B, P>(
+    sources: Vec<Box<dyn Source>>,
+    opts: &PipelineOptions,
+    make_worker: MW,
+    mut sink: S,
+    mut on_bad: B,
+    mut on_progress: P,
+) -> Result<Summary, IngestError>
+where
+    T: Send,
+    MW: Fn() -> W + Sync,
+    W: FnMut(FailureRecord) -> T,
+    S: FnMut(Vec<T>) -> Result<(), E>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: FnMut(&BadLine),
+    P: FnMut(u64),
+{
+    let threads = opts.threads.max(1);
+    let mut summary = Summary {
+        files: sources
+            .iter()
+            .map(|s| FileSummary {
+                path: s.path().to_path_buf(),
+                ..FileSummary::default()
+            })
+            .collect(),
+        ..Summary::default()
+    };
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (work_tx, work_rx) = sync_channel::<Work>(threads * 2);
+        let (done_tx, done_rx) = sync_channel::<Done<T>>(threads * 2);
+        let stop = &stop;
+        let reader = scope.spawn(move || -> Result<(), IngestError> {
+            let mut seq = 0;
+            for (source, mut src) in sources.into_iter().enumerate() {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some(chunk) = src.next_chunk()? else {
+                        break;
+                    };
+                    if work_tx.send(Work { seq, source, chunk }).is_err() {
+                        return Ok(()); // the workers are gone: the run stopped
+                    }
+                    seq += 1;
+                }
+            }
+            Ok(())
+        });
+        // The receiver is shared by the workers and dropped with the last of them, which
+        // releases a reader blocked on a full queue when the run stops early.
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let rx = Arc::clone(&work_rx);
+                let tx = done_tx.clone();
+                let make_worker = &make_worker;
+                let now = opts.now;
+                scope.spawn(move || {
+                    let mut annotate = make_worker();
+                    loop {
+                        let next = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(Work { seq, source, chunk }) = next else {
+                            return;
+                        };
+                        let parsed = chunk.parse();
+                        let path = &parsed.path;
+                        let items = parsed
+                            .items
+                            .into_iter()
+                            .map(|(line, r)| {
+                                match r.and_then(|rep| rep.check(now).map_err(|e| e.to_string())) {
+                                    Ok(rec) => Ok(annotate(rec)),
+                                    Err(reason) => Err(BadLine {
+                                        path: path.to_path_buf(),
+                                        line,
+                                        reason,
+                                    }),
+                                }
+                            })
+                            .collect();
+                        let done = Done {
+                            seq,
+                            source,
+                            bytes: parsed.bytes,
+                            skipped: parsed.skipped,
+                            items,
+                        };
+                        if tx.send(done).is_err() {
+                            return; // the caller stopped
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(work_rx);
+        drop(done_tx);
+        let consumed = consume(
+            done_rx,
+            opts,
+            &mut summary,
+            &mut sink,
+            &mut on_bad,
+            &mut on_progress,
+        );
+        if consumed.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let mut panicked = false;
+        for w in workers {
+            panicked |= w.join().is_err();
+        }
+        let read = reader.join();
+        panicked |= read.is_err();
+        if panicked {
+            return Err(IngestError::Panicked);
+        }
+        consumed?;
+        read.unwrap_or(Ok(()))
+    })?;
+    Ok(summary)
+}
+
+/// The caller's side: reorders results, counts, reports, batches into the sink. Consumes
+/// the receiver so that returning early releases the workers.
+fn consume<T, S, E, B, P>(
+    done_rx: Receiver<Done<T>>,
+    opts: &PipelineOptions,
+    summary: &mut Summary,
+    sink: &mut S,
+    on_bad: &mut B,
+    on_progress: &mut P,
+) -> Result<(), IngestError>
+where
+    S: FnMut(Vec<T>) -> Result<(), E>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: FnMut(&BadLine),
+    P: FnMut(u64),
+{
+    let batch_size = opts.batch_size.max(1);
+    let mut batch: Vec<T> = Vec::with_capacity(batch_size.min(1 << 16));
+    let mut pending: BTreeMap<u64, Done<T>> = BTreeMap::new();
+    let mut next = 0;
+    let mut flush = |batch: &mut Vec<T>, summary: &mut Summary| -> Result<(), IngestError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        sink(std::mem::take(batch)).map_err(|e| IngestError::Sink(e.into()))?;
+        summary.batches += 1;
+        Ok(())
+    };
+    for done in done_rx {
+        pending.insert(done.seq, done);
+        while let Some(d) = pending.remove(&next) {
+            next += 1;
+            let mut file = std::mem::take(&mut summary.files[d.source]);
+            file.bytes += d.bytes;
+            file.skipped += d.skipped;
+            summary.bytes += d.bytes;
+            let mut result = Ok(());
+            for item in d.items {
+                file.read += 1;
+                match item {
+                    Ok(t) => {
+                        file.ingested += 1;
+                        batch.push(t);
+                        if batch.len() >= batch_size {
+                            result = flush(&mut batch, summary);
+                            if result.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Err(bad) if opts.strict => {
+                        file.rejected += 1;
+                        result = Err(IngestError::Strict(bad));
+                        break;
+                    }
+                    Err(bad) => {
+                        file.rejected += 1;
+                        on_bad(&bad);
+                    }
+                }
+            }
+            summary.files[d.source] = file;
+            result?;
+            on_progress(summary.bytes);
+        }
+    }
+    if !pending.is_empty() {
+        return Err(IngestError::Panicked);
+    }
+    flush(&mut batch, summary)?;
+    for f in &summary.files {
+        summary.read += f.read;
+        summary.ingested += f.ingested;
+        summary.rejected += f.rejected;
+        summary.skipped += f.skipped;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::JsonlSource;
+    use std::path::Path;
+
+    fn line(i: usize) -> String {
+        format!(r#"{{"task_id":"t{i}","worker_id":"w","error":{{"message":"m{i}"}}}}"#)
+    }
+
+    fn input(n: usize, bad_every: usize) -> String {
+        (0..n)
+            .map(|i| {
+                if bad_every > 0 && i % bad_every == bad_every - 1 {
+                    "{oops\n".to_string()
+                } else {
+                    line(i) + "\n"
+                }
+            })
+            .collect()
+    }
+
+    fn source(name: &str, text: String, chunk: usize) -> Box<dyn Source> {
+        Box::new(
+            JsonlSource::from_reader(Path::new(name), std::io::Cursor::new(text))
+                .with_chunk_bytes(chunk),
+        )
+    }
+
+    fn opts(threads: usize, batch: usize, strict: bool) -> PipelineOptions {
+        PipelineOptions {
+            threads,
+            batch_size: batch,
+            strict,
+            now: Timestamp::from_micros(0),
+        }
+    }
+
+    #[test]
+    fn records_arrive_in_input_order_in_bounded_batches() {
+        for threads in [1, 2, 4] {
+            let mut got: Vec<String> = Vec::new();
+            let mut sizes = Vec::new();
+            let mut bad = Vec::new();
+            let s = run(
+                vec![
+                    source("a.jsonl", input(1000, 10), 300),
+                    source("b.jsonl", input(50, 0), 100),
+                ],
+                &opts(threads, 64, false),
+                || |r: FailureRecord| r.task_id.to_string(),
+                |b: Vec<String>| -> Result<(), std::io::Error> {
+                    sizes.push(b.len());
+                    got.extend(b);
+                    Ok(())
+                },
+                |b: &BadLine| bad.push(b.line),
+                |_| {},
+            )
+            .unwrap();
+            let want: Vec<String> = (0..1000)
+                .filter(|i| i % 10 != 9)
+                .map(|i| format!("t{i}"))
+                .chain((0..50).map(|i| format!("t{i}")))
+                .collect();
+            assert_eq!(got, want, "threads {threads}");
+            assert!(sizes.iter().all(|&n| n <= 64));
+            assert_eq!(bad, (1..=100).map(|k| k * 10).collect::<Vec<u64>>());
+            assert_eq!((s.read, s.ingested, s.rejected), (1050, 950, 100));
+            assert_eq!(s.files[0].rejected, 100);
+            assert_eq!(s.files[1].ingested, 50);
+            assert_eq!(s.batches, sizes.len() as u64);
+        }
+    }
+
+    #[test]
+    fn check_failures_are_bad_lines() {
+        let text = format!("{}\n{}\n", line(1), line(2).replace("\"w\"", "\"a/b\""));
+        let mut bad = Vec::new();
+        let s = run(
+            vec![source("c.jsonl", text, 1 << 20)],
+            &opts(2, 10, false),
+            || |_: FailureRecord| (),
+            |_: Vec<()>| -> Result<(), std::io::Error> { Ok(()) },
+            |b: &BadLine| bad.push(b.to_string()),
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(s.ingested, 1);
+        assert_eq!(bad.len(), 1);
+        assert!(
+            bad[0].starts_with("c.jsonl:2: invalid worker_id: 'a/b'"),
+            "{}",
+            bad[0]
+        );
+    }
+
+    #[test]
+    fn strict_stops_at_the_first_bad_line() {
+        let e = run(
+            vec![source("s.jsonl", input(10_000, 5000), 256)],
+            &opts(2, 100, true),
+            || |_: FailureRecord| (),
+            |_: Vec<()>| -> Result<(), std::io::Error> { Ok(()) },
+            |_: &BadLine| panic!("strict mode reports through the error"),
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("s.jsonl:5000: invalid JSON"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sink_errors_stop_the_run() {
+        let mut calls = 0;
+        let e = run(
+            vec![source("x.jsonl", input(5000, 0), 512)],
+            &opts(2, 10, false),
+            || |_: FailureRecord| (),
+            |_: Vec<()>| {
+                calls += 1;
+                if calls == 3 {
+                    Err(std::io::Error::other("disk full"))
+                } else {
+                    Ok(())
+                }
+            },
+            |_: &BadLine| {},
+            |_| {},
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "cannot write: disk full");
+        assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn progress_reaches_the_input_size() {
+        let text = input(300, 7);
+        let len = text.len() as u64;
+        let mut last = 0;
+        run(
+            vec![source("p.jsonl", text, 1000)],
+            &opts(2, 1000, false),
+            || |_: FailureRecord| (),
+            |_: Vec<()>| -> Result<(), std::io::Error> { Ok(()) },
+            |_: &BadLine| {},
+            |b| {
+                assert!(b >= last);
+                last = b;
+            },
+        )
+        .unwrap();
+        assert_eq!(last, len);
+    }
+}

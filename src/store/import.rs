@@ -1,0 +1,823 @@
+//! Reading failure records out of Parquet files that another tool wrote (or that faultline
+//! wrote: the parts of its own failures table) — the Parquet reader of ingest, kept here
+//! because arrow and parquet live only in the store.
+//!
+//! Two layouts are recognised from the file's columns:
+//!
+//! - **faultline parts** (a `payload` column): each row's payload is the logged entry; its
+//!   record is read back losslessly.
+//! - **flat tables**: at least `task_id`, `worker_id` and `message` (or `error_message`,
+//!   `msg`), plus any of `hardware_class`/`platform`, `vendor`, `device_model`, `memory_gib`,
+//!   `browser`, `timestamp`/`ts`, `exit_code`, `error_type`, `stacktrace`, `model`,
+//!   `batch_size`, `precision`, `attempt`. Strings may be plain, large, view or dictionary
+//!   encoded; numbers any integer or float type; timestamps a timestamp, date, epoch-seconds
+//!   number or text column.
+//!
+//! Rows are read a record batch at a time; a row that does not convert is an
+//! [`ImportRowError`] naming its 1-based row, and the rest of the file goes on.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Date64Type, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    Int8Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+
+use super::entry::Entry;
+use super::schema;
+use super::StoreError;
+use crate::model::{
+    BrowserInfo, ErrorInfo, FailureRecord, FailureReport, HardwareClass, HardwareProfile,
+    Precision, TaskConfig, TaskSpec, Timestamp,
+};
+
+/// A row that could not be turned into a report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("row {row}: {reason}")]
+pub struct ImportRowError {
+    /// Row in the file, 1-based.
+    pub row: u64,
+    /// Why.
+    pub reason: String,
+}
+
+/// Fields a flat table can fill, with the column names accepted for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    TaskId,
+    WorkerId,
+    Message,
+    ErrorType,
+    ExitCode,
+    Stacktrace,
+    Class,
+    Vendor,
+    DeviceModel,
+    MemoryGib,
+    Browser,
+    Timestamp,
+    Model,
+    BatchSize,
+    Precision,
+    Attempt,
+}
+
+const COLS: [(Col, &[&str]); 16] = [
+    (Col::TaskId, &[schema::TASK_ID, "task", "job_id"]),
+    (
+        Col::WorkerId,
+        &[schema::WORKER_ID, "worker", "host", "hostname", "node"],
+    ),
+    (
+        Col::Message,
+        &[
+            schema::MESSAGE,
+            "error_message",
+            "error.message",
+            "msg",
+            "error",
+        ],
+    ),
+    (Col::ErrorType, &[schema::ERROR_TYPE, "error.type", "type"]),
+    (Col::ExitCode, &[schema::EXIT_CODE, "error.exit_code"]),
+    (
+        Col::Stacktrace,
+        &["stacktrace", "stack_trace", "error.stacktrace"],
+    ),
+    (
+        Col::Class,
+        &[
+            schema::HARDWARE_CLASS,
+            "hardware.class",
+            "platform",
+            "class",
+        ],
+    ),
+    (Col::Vendor, &[schema::VENDOR, "hardware.vendor"]),
+    (
+        Col::DeviceModel,
+        &[schema::DEVICE_MODEL, "hardware.model", "gpu_model"],
+    ),
+    (Col::MemoryGib, &[schema::MEMORY_GIB, "hardware.memory_gib"]),
+    (Col::Browser, &[schema::BROWSER, "hardware.browser"]),
+    (Col::Timestamp, &[schema::TIMESTAMP, "ts", "time"]),
+    (Col::Model, &[schema::MODEL, "task.model", "model_name"]),
+    (
+        Col::BatchSize,
+        &[schema::BATCH_SIZE, "task.config.batch_size"],
+    ),
+    (
+        Col::Precision,
+        &[schema::PRECISION, "task.config.precision"],
+    ),
+    (Col::Attempt, &[schema::ATTEMPT]),
+];
+
+#[derive(Debug)]
+enum Layout {
+    /// faultline's own part: the `payload` column.
+    Payload,
+    /// A flat table: the file column of each field (index into the projected batch).
+    Flat(Vec<(Col, String)>),
+}
+
+/// One cell, whatever the column's type.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Null,
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Micros(i64),
+}
+
+impl Cell {
+    fn text(self) -> Option<String> {
+        match self {
+            Cell::Null => None,
+            Cell::Str(s) => Some(s),
+            Cell::Int(i) => Some(i.to_string()),
+            Cell::Float(f) => Some(f.to_string()),
+            Cell::Bool(b) => Some(b.to_string()),
+            Cell::Micros(us) => Some(Timestamp::from_micros(us).to_string()),
+        }
+    }
+}
+
+/// Reads a Parquet file of failure records, a batch at a time.
+pub struct ParquetImport {
+    path: PathBuf,
+    reader: ParquetRecordBatchReader,
+    layout: Layout,
+    rows: u64,
+    bytes: u64,
+    current: std::vec::IntoIter<Result<FailureReport, ImportRowError>>,
+    next_row: u64,
+    done: bool,
+}
+
+impl std::fmt::Debug for ParquetImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetImport")
+            .field("path", &self.path)
+            .field("rows", &self.rows)
+            .field("next_row", &self.next_row)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens `path` and recognises its layout. Errors name the file: unreadable footer, or
+/// neither a `payload` column nor the `task_id`, `worker_id` and `message` columns.
+pub fn import_failures(path: &Path) -> Result<ParquetImport, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| StoreError::parquet(path, e))?;
+    let rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let names: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let find = |aliases: &[&str]| {
+        names
+            .iter()
+            .find(|n| aliases.iter().any(|a| n.eq_ignore_ascii_case(a)))
+            .cloned()
+    };
+    let (layout, wanted): (Layout, Vec<String>) = if names.iter().any(|n| n == schema::PAYLOAD) {
+        (Layout::Payload, vec![schema::PAYLOAD.to_string()])
+    } else {
+        let cols: Vec<(Col, String)> = COLS
+            .iter()
+            .filter_map(|(c, aliases)| find(aliases).map(|n| (*c, n)))
+            .collect();
+        for (req, what) in [
+            (Col::TaskId, "task_id"),
+            (Col::WorkerId, "worker_id"),
+            (Col::Message, "message"),
+        ] {
+            if !cols.iter().any(|(c, _)| *c == req) {
+                return Err(StoreError::Decode(format!(
+                    "{}: no {what} column (columns: {}); expected a faultline part (payload) or task_id, worker_id and message columns",
+                    path.display(),
+                    names.join(", ")
+                )));
+            }
+        }
+        let wanted = cols.iter().map(|(_, n)| n.clone()).collect();
+        (Layout::Flat(cols), wanted)
+    };
+    let mask = ProjectionMask::columns(builder.parquet_schema(), wanted.iter().map(String::as_str));
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| StoreError::parquet(path, e))?;
+    Ok(ParquetImport {
+        path: path.to_path_buf(),
+        reader,
+        layout,
+        rows,
+        bytes,
+        current: Vec::new().into_iter(),
+        next_row: 1,
+        done: false,
+    })
+}
+
+impl ParquetImport {
+    /// Rows in the file (from its footer).
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Size of the file in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the file is a faultline part (read through its `payload` column).
+    pub fn is_faultline_part(&self) -> bool {
+        matches!(self.layout, Layout::Payload)
+    }
+
+    /// The next record batch's rows with their 1-based row numbers; `None` at the end. A
+    /// batch that cannot be decoded ends the file with one error (the rows before it stay
+    /// read).
+    pub fn next_batch(&mut self) -> Option<Vec<(u64, Result<FailureReport, ImportRowError>)>> {
+        if self.done {
+            return None;
+        }
+        let first = self.next_row;
+        match self.reader.next() {
+            None => {
+                self.done = true;
+                None
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                Some(vec![(
+                    first,
+                    Err(ImportRowError {
+                        row: first,
+                        reason: format!("cannot decode the rest of the file: {e}"),
+                    }),
+                )])
+            }
+            Some(Ok(batch)) => {
+                let n = batch.num_rows() as u64;
+                self.next_row += n;
+                let out = match &self.layout {
+                    Layout::Payload => payload_rows(&batch, first),
+                    Layout::Flat(cols) => flat_rows(&batch, cols, first),
+                };
+                Some(
+                    out.into_iter()
+                        .enumerate()
+                        .map(|(i, r)| (first + i as u64, r))
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
+impl Iterator for ParquetImport {
+    type Item = Result<FailureReport, ImportRowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = self.current.next() {
+                return Some(r);
+            }
+            let batch = self.next_batch()?;
+            self.current = batch
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect::<Vec<_>>()
+                .into_iter();
+        }
+    }
+}
+
+/// The report a logged record came from.
+pub fn report_of(record: FailureRecord) -> FailureReport {
+    FailureReport {
+        task_id: record.task_id.as_str().to_string(),
+        worker_id: record.worker_id.as_str().to_string(),
+        hardware: Some(record.hardware),
+        platform: None,
+        error: record.error,
+        timestamp: Some(record.timestamp),
+        task: Some(record.task),
+        attempt: None,
+        seq: None,
+        t_offset_s: None,
+        task_is_new: None,
+        template: None,
+        ml_feedback: None,
+    }
+}
+
+fn payload_rows(batch: &RecordBatch, first: u64) -> Vec<Result<FailureReport, ImportRowError>> {
+    let n = batch.num_rows();
+    let col = batch
+        .column_by_name(schema::PAYLOAD)
+        .map(|c| cells(c.as_ref()));
+    let Some(Ok(col)) = col else {
+        let reason = match col {
+            Some(Err(e)) => e,
+            _ => "no payload column".to_string(),
+        };
+        return (0..n)
+            .map(|i| {
+                Err(ImportRowError {
+                    row: first + i as u64,
+                    reason: reason.clone(),
+                })
+            })
+            .collect();
+    };
+    col.into_iter()
+        .enumerate()
+        .map(|(i, cell)| {
+            let row = first + i as u64;
+            let bad = |reason: String| ImportRowError { row, reason };
+            let text = cell.text().ok_or_else(|| bad("empty payload".into()))?;
+            match serde_json::from_str::<Entry>(&text) {
+                Ok(Entry::Failure(f)) => Ok(report_of(f.record)),
+                Ok(other) => Err(bad(format!(
+                    "a {} entry, not a failure",
+                    other.table().dir_name()
+                ))),
+                Err(e) => Err(bad(format!("invalid payload: {e}"))),
+            }
+        })
+        .collect()
+}
+
+fn flat_rows(
+    batch: &RecordBatch,
+    cols: &[(Col, String)],
+    first: u64,
+) -> Vec<Result<FailureReport, ImportRowError>> {
+    let n = batch.num_rows();
+    let mut columns: Vec<(Col, String, Vec<Cell>)> = Vec::with_capacity(cols.len());
+    let mut broken: Option<String> = None;
+    for (c, name) in cols {
+        match batch.column_by_name(name).map(|a| cells(a.as_ref())) {
+            Some(Ok(v)) => columns.push((*c, name.clone(), v)),
+            Some(Err(e)) => broken = Some(format!("column '{name}': {e}")),
+            None => broken = Some(format!("column '{name}' is missing from a batch")),
+        }
+    }
+    if let Some(reason) = broken {
+        return (0..n)
+            .map(|i| {
+                Err(ImportRowError {
+                    row: first + i as u64,
+                    reason: reason.clone(),
+                })
+            })
+            .collect();
+    }
+    (0..n)
+        .map(|i| {
+            let mut row = Row {
+                cells: columns
+                    .iter_mut()
+                    .map(|(c, name, v)| {
+                        (*c, name.as_str(), std::mem::replace(&mut v[i], Cell::Null))
+                    })
+                    .collect(),
+            };
+            row.report().map_err(|reason| ImportRowError {
+                row: first + i as u64,
+                reason,
+            })
+        })
+        .collect()
+}
+
+struct Row<'a> {
+    cells: Vec<(Col, &'a str, Cell)>,
+}
+
+impl Row<'_> {
+    fn take(&mut self, c: Col) -> Option<(String, Cell)> {
+        self.cells
+            .iter_mut()
+            .find(|(k, _, _)| *k == c)
+            .map(|(_, name, cell)| (name.to_string(), std::mem::replace(cell, Cell::Null)))
+            .filter(|(_, cell)| *cell != Cell::Null)
+    }
+
+    fn text(&mut self, c: Col) -> Option<String> {
+        self.take(c)
+            .and_then(|(_, cell)| cell.text())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    fn int<T: TryFrom<i64> + FromStr>(&mut self, c: Col, what: &str) -> Result<Option<T>, String> {
+        let Some((name, cell)) = self.take(c) else {
+            return Ok(None);
+        };
+        let bad = |v: &dyn std::fmt::Display| format!("column '{name}': {v} is not {what}");
+        match cell {
+            Cell::Int(i) => T::try_from(i).map(Some).map_err(|_| bad(&i)),
+            Cell::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => {
+                T::try_from(f as i64).map(Some).map_err(|_| bad(&f))
+            }
+            Cell::Str(s) if s.trim().is_empty() => Ok(None),
+            Cell::Str(s) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| bad(&format!("'{s}'"))),
+            other => Err(bad(&format!("{other:?}"))),
+        }
+    }
+
+    fn report(&mut self) -> Result<FailureReport, String> {
+        let task_id = self.text(Col::TaskId).unwrap_or_default();
+        let worker_id = self.text(Col::WorkerId).unwrap_or_default();
+        let message = self
+            .take(Col::Message)
+            .and_then(|(_, c)| c.text())
+            .unwrap_or_default();
+        let class = match self.take(Col::Class) {
+            Some((name, cell)) => match cell.text() {
+                Some(s) if !s.trim().is_empty() => {
+                    Some(HardwareClass::from_str(&s).map_err(|e| format!("column '{name}': {e}"))?)
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        let precision = match self.take(Col::Precision) {
+            Some((name, cell)) => match cell.text() {
+                Some(s) if !s.trim().is_empty() => {
+                    Some(Precision::from_str(&s).map_err(|e| format!("column '{name}': {e}"))?)
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        let memory_gib = match self.take(Col::MemoryGib) {
+            Some((_, Cell::Float(f))) => Some(f),
+            Some((_, Cell::Int(i))) => Some(i as f64),
+            Some((name, Cell::Str(s))) => Some(
+                s.trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("column '{name}': '{s}' is not a number"))?,
+            ),
+            Some((name, other)) => {
+                return Err(format!("column '{name}': {other:?} is not a number"))
+            }
+            None => None,
+        };
+        let timestamp = match self.take(Col::Timestamp) {
+            Some((_, Cell::Micros(us))) => Some(Timestamp::from_micros(us)),
+            Some((_, Cell::Int(s))) => Some(Timestamp::from_secs_f64(s as f64)),
+            Some((_, Cell::Float(s))) if s.is_finite() => Some(Timestamp::from_secs_f64(s)),
+            Some((name, Cell::Str(s))) => Some(Timestamp::parse(&s).ok_or_else(|| {
+                format!("column '{name}': invalid timestamp '{s}' (expected RFC 3339, ISO date-time or epoch seconds)")
+            })?),
+            Some((name, other)) => {
+                return Err(format!("column '{name}': {other:?} is not a timestamp"))
+            }
+            None => None,
+        };
+        let exit_code = self.int::<i32>(Col::ExitCode, "an exit code")?;
+        let batch_size = self.int::<u32>(Col::BatchSize, "a non-negative integer")?;
+        let attempt = self.int::<u32>(Col::Attempt, "a non-negative integer")?;
+        let vendor = self.text(Col::Vendor);
+        let device_model = self.text(Col::DeviceModel);
+        let browser = self.text(Col::Browser);
+        let hardware = (vendor.is_some()
+            || device_model.is_some()
+            || memory_gib.is_some()
+            || browser.is_some())
+        .then(|| HardwareProfile {
+            class: class.unwrap_or(HardwareClass::Unknown),
+            vendor,
+            model: device_model,
+            memory_gib,
+            compute_units: None,
+            browser: browser.map(|name| BrowserInfo {
+                name,
+                version: None,
+            }),
+        });
+        let model = self.text(Col::Model);
+        let task =
+            (model.is_some() || batch_size.is_some() || precision.is_some()).then(|| TaskSpec {
+                config: TaskConfig {
+                    model,
+                    batch_size,
+                    precision,
+                    ..TaskConfig::default()
+                },
+                ..TaskSpec::default()
+            });
+        Ok(FailureReport {
+            task_id,
+            worker_id,
+            platform: if hardware.is_none() { class } else { None },
+            hardware,
+            error: ErrorInfo {
+                message,
+                type_hint: self.text(Col::ErrorType),
+                stacktrace: self.take(Col::Stacktrace).and_then(|(_, c)| c.text()),
+                exit_code,
+            },
+            timestamp,
+            task,
+            attempt,
+            seq: None,
+            t_offset_s: None,
+            task_is_new: None,
+            template: None,
+            ml_feedback: None,
+        })
+    }
+}
+
+/// Every cell of a column, or why the column's type is not readable.
+fn cells(a: &dyn Array) -> Result<Vec<Cell>, String> {
+    let n = a.len();
+    let null = |i: usize| a.is_null(i);
+    macro_rules! map {
+        ($arr:expr, |$v:ident| $e:expr) => {{
+            let arr = $arr;
+            (0..n)
+                .map(|i| {
+                    if null(i) {
+                        Cell::Null
+                    } else {
+                        let $v = arr.value(i);
+                        $e
+                    }
+                })
+                .collect()
+        }};
+    }
+    Ok(match a.data_type() {
+        DataType::Null => vec![Cell::Null; n],
+        DataType::Utf8 => map!(a.as_string::<i32>(), |v| Cell::Str(v.to_string())),
+        DataType::LargeUtf8 => map!(a.as_string::<i64>(), |v| Cell::Str(v.to_string())),
+        DataType::Utf8View => map!(a.as_string_view(), |v| Cell::Str(v.to_string())),
+        DataType::Boolean => map!(a.as_boolean(), |v| Cell::Bool(v)),
+        DataType::Int8 => map!(a.as_primitive::<Int8Type>(), |v| Cell::Int(v.into())),
+        DataType::Int16 => map!(a.as_primitive::<Int16Type>(), |v| Cell::Int(v.into())),
+        DataType::Int32 => map!(a.as_primitive::<Int32Type>(), |v| Cell::Int(v.into())),
+        DataType::Int64 => map!(a.as_primitive::<Int64Type>(), |v| Cell::Int(v)),
+        DataType::UInt8 => map!(a.as_primitive::<UInt8Type>(), |v| Cell::Int(v.into())),
+        DataType::UInt16 => map!(a.as_primitive::<UInt16Type>(), |v| Cell::Int(v.into())),
+        DataType::UInt32 => map!(a.as_primitive::<UInt32Type>(), |v| Cell::Int(v.into())),
+        DataType::UInt64 => map!(a.as_primitive::<UInt64Type>(), |v| i64::try_from(v)
+            .map_or(Cell::Float(v as f64), Cell::Int)),
+        DataType::Float16 => map!(a.as_primitive::<Float16Type>(), |v| Cell::Float(v.to_f64())),
+        DataType::Float32 => map!(a.as_primitive::<Float32Type>(), |v| Cell::Float(v.into())),
+        DataType::Float64 => map!(a.as_primitive::<Float64Type>(), |v| Cell::Float(v)),
+        DataType::Timestamp(unit, _) => match unit {
+            TimeUnit::Second => map!(a.as_primitive::<TimestampSecondType>(), |v| {
+                Cell::Micros(v.saturating_mul(1_000_000))
+            }),
+            TimeUnit::Millisecond => {
+                map!(a.as_primitive::<TimestampMillisecondType>(), |v| {
+                    Cell::Micros(v.saturating_mul(1_000))
+                })
+            }
+            TimeUnit::Microsecond => {
+                map!(a.as_primitive::<TimestampMicrosecondType>(), |v| {
+                    Cell::Micros(v)
+                })
+            }
+            TimeUnit::Nanosecond => {
+                map!(a.as_primitive::<TimestampNanosecondType>(), |v| {
+                    Cell::Micros(v.div_euclid(1_000))
+                })
+            }
+        },
+        DataType::Date32 => map!(a.as_primitive::<Date32Type>(), |v| Cell::Micros(
+            i64::from(v) * 86_400_000_000
+        )),
+        DataType::Date64 => map!(a.as_primitive::<Date64Type>(), |v| Cell::Micros(
+            v.saturating_mul(1_000)
+        )),
+        DataType::Dictionary(_, _) => {
+            let dict = a
+                .as_any_dictionary_opt()
+                .ok_or_else(|| "unreadable dictionary column".to_string())?;
+            let values = cells(dict.values().as_ref())?;
+            let keys = dict.normalized_keys();
+            (0..n)
+                .map(|i| {
+                    if null(i) {
+                        Cell::Null
+                    } else {
+                        keys.get(i)
+                            .and_then(|&k| values.get(k))
+                            .cloned()
+                            .unwrap_or(Cell::Null)
+                    }
+                })
+                .collect()
+        }
+        other => return Err(format!("unsupported column type {other}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use arrow_array::{
+        DictionaryArray, Float64Array, Int64Array, StringArray, StringViewArray,
+        TimestampMillisecondArray, UInt32Array,
+    };
+    use arrow_schema::{Field, Schema};
+    use parquet::arrow::ArrowWriter;
+
+    use crate::store::{HistoryStore, ParquetStore, StoreOptions, Table};
+
+    fn write(path: &Path, cols: Vec<(&str, Arc<dyn Array>)>) {
+        let schema = Arc::new(Schema::new(
+            cols.iter()
+                .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let batch =
+            RecordBatch::try_new(schema.clone(), cols.into_iter().map(|(_, a)| a).collect())
+                .unwrap();
+        let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    fn all(path: &Path) -> Vec<Result<FailureReport, ImportRowError>> {
+        import_failures(path).unwrap().collect()
+    }
+
+    #[test]
+    fn flat_table_with_mixed_column_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ext.parquet");
+        let keys = arrow_array::Int8Array::from(vec![Some(0), Some(1), None, Some(0)]);
+        let classes = DictionaryArray::new(keys, Arc::new(StringArray::from(vec!["GPU", "cpu"])));
+        write(
+            &p,
+            vec![
+                ("task_id", Arc::new(Int64Array::from(vec![1, 2, 3, 4]))),
+                (
+                    "host",
+                    Arc::new(StringViewArray::from(vec!["n1", "n2", "n3", "n4"])),
+                ),
+                (
+                    "error_message",
+                    Arc::new(StringArray::from(vec![
+                        Some("CUDA out of memory"),
+                        Some("Killed"),
+                        None,
+                        Some("x"),
+                    ])),
+                ),
+                ("platform", Arc::new(classes)),
+                (
+                    "ts",
+                    Arc::new(TimestampMillisecondArray::from(vec![
+                        Some(1_741_824_000_000),
+                        None,
+                        Some(0),
+                        Some(5),
+                    ])),
+                ),
+                (
+                    "exit_code",
+                    Arc::new(Int64Array::from(vec![None, Some(137), None, Some(1 << 40)])),
+                ),
+                (
+                    "batch_size",
+                    Arc::new(UInt32Array::from(vec![Some(32), None, None, None])),
+                ),
+                (
+                    "memory_gib",
+                    Arc::new(Float64Array::from(vec![Some(80.0), None, None, None])),
+                ),
+                (
+                    "precision",
+                    Arc::new(StringArray::from(vec![Some("fp16"), None, None, None])),
+                ),
+                ("unrelated", Arc::new(Int64Array::from(vec![0, 0, 0, 0]))),
+            ],
+        );
+        let imp = import_failures(&p).unwrap();
+        assert_eq!(imp.rows(), 4);
+        assert!(!imp.is_faultline_part());
+        let v = all(&p);
+        let a = v[0].as_ref().unwrap();
+        assert_eq!((a.task_id.as_str(), a.worker_id.as_str()), ("1", "n1"));
+        assert_eq!(a.error.message, "CUDA out of memory");
+        let h = a.hardware.as_ref().unwrap();
+        assert_eq!((h.class, h.memory_gib), (HardwareClass::Gpu, Some(80.0)));
+        assert_eq!(
+            a.timestamp,
+            Some(Timestamp::from_micros(1_741_824_000_000_000))
+        );
+        let cfg = &a.task.as_ref().unwrap().config;
+        assert_eq!(
+            (cfg.batch_size, cfg.precision),
+            (Some(32), Some(Precision::Fp16))
+        );
+        let b = v[1].as_ref().unwrap();
+        assert_eq!(
+            (b.platform, b.error.exit_code),
+            (Some(HardwareClass::Cpu), Some(137))
+        );
+        assert_eq!(b.timestamp, None);
+        let c = v[2].as_ref().unwrap();
+        assert_eq!((c.error.message.as_str(), c.platform), ("", None));
+        assert_eq!(
+            v[3].as_ref().unwrap_err().to_string(),
+            "row 4: column 'exit_code': 1099511627776 is not an exit code"
+        );
+    }
+
+    #[test]
+    fn missing_required_column_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.parquet");
+        write(
+            &p,
+            vec![
+                ("task_id", Arc::new(StringArray::from(vec!["t"]))),
+                ("message", Arc::new(StringArray::from(vec!["m"]))),
+            ],
+        );
+        let e = import_failures(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("bad.parquet: no worker_id column (columns: task_id, message)"),
+            "{e}"
+        );
+        let e = import_failures(&dir.path().join("none.parquet"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("none.parquet: "), "{e}");
+        std::fs::write(dir.path().join("junk.parquet"), b"not parquet").unwrap();
+        let e = import_failures(&dir.path().join("junk.parquet"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("junk.parquet: parquet: "), "{e}");
+    }
+
+    #[test]
+    fn faultline_parts_read_back_through_their_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = ParquetStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let report: FailureReport = serde_json::from_str(
+            r#"{"task_id":"t1","worker_id":"w1","hardware":{"class":"GPU","vendor":"NVIDIA"},
+                "error":{"message":"Xid 79","exit_code":1},"ts":"2025-03-13T00:00:00Z",
+                "task":{"config":{"batch_size":8,"precision":"bf16","custom":1}}}"#,
+        )
+        .unwrap();
+        let rec = report.clone().check(Timestamp::from_micros(0)).unwrap();
+        let row = crate::store::FailureRow {
+            record: rec.clone(),
+            kind: crate::model::FailureKind::GpuHardware,
+            failure_type: crate::model::FailureType::HardwareError,
+            classifier_rule: "xid".into(),
+            xid: Some(79),
+            template_id: None,
+            cluster_id: None,
+        };
+        store
+            .write_batch(vec![Entry::Failure(Box::new(row))])
+            .unwrap();
+        assert_eq!(store.entries().unwrap().len(), 1);
+        let part = store.parts(Table::Failures).unwrap().remove(0).path;
+        let imp = import_failures(&part).unwrap();
+        assert!(imp.is_faultline_part());
+        let v: Vec<_> = imp.collect();
+        let back = v[0].as_ref().unwrap().clone();
+        assert_eq!(back.check(Timestamp::from_micros(1)).unwrap(), rec);
+    }
+}

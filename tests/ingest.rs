@@ -1,0 +1,430 @@
+//! `faultline ingest` and `faultline compact`: every input format into the Parquet history.
+
+use std::path::Path;
+
+use faultline::store::{scan, Entry, HistoryStore, ParquetStore, StoreOptions, Table};
+use serde_json::Value;
+
+use crate::util::{repo, stderr, stdout, Dir};
+
+fn record(task: &str, msg: &str) -> String {
+    serde_json::json!({
+        "task_id": task, "worker_id": "w1", "hardware": {"class": "GPU"},
+        "error": {"message": msg}, "ts": "2025-03-13T00:00:00Z",
+        "task": {"config": {"batch_size": 32, "precision": "fp16"}}
+    })
+    .to_string()
+}
+
+fn entries(data: &Path) -> Vec<Entry> {
+    ParquetStore::open(data, StoreOptions::default())
+        .expect("open store")
+        .entries()
+        .expect("entries")
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect()
+}
+
+fn failures(data: &Path) -> Vec<faultline::store::FailureRow> {
+    entries(data)
+        .into_iter()
+        .map(|e| match e {
+            Entry::Failure(f) => *f,
+            other => panic!("not a failure: {other:?}"),
+        })
+        .collect()
+}
+
+fn summary(out: &std::process::Output) -> Value {
+    assert!(out.status.success(), "{}", stderr(out));
+    serde_json::from_str(&stdout(out)).expect("json summary")
+}
+
+fn parts(data: &Path) -> Vec<std::path::PathBuf> {
+    fn walk(d: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&data.join("history/failures"), &mut v);
+    v.sort();
+    v
+}
+
+#[test]
+fn mixed_jsonl_ingests_good_lines_and_reports_bad_ones() {
+    let d = Dir::new();
+    let text = [
+        record("t1", "CUDA out of memory. Tried to allocate 2.00 GiB"),
+        "not json".to_string(),
+        record("t2", "NCCL watchdog timeout"),
+        String::new(),
+        record("../t3", "bad id"),
+        r#"{"task_id":"t4","error":{"message":"no worker"}}"#.to_string(),
+        record("t5", "Connection reset by peer"),
+    ]
+    .join("\n");
+    d.write("in.jsonl", &text);
+    let out = d.run(&["ingest", "in.jsonl", "--data", "data", "--json"], "");
+    let s = summary(&out);
+    assert_eq!(
+        (&s["read"], &s["ingested"], &s["rejected"], &s["skipped"]),
+        (
+            &Value::from(6),
+            &Value::from(3),
+            &Value::from(3),
+            &Value::from(1)
+        )
+    );
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].starts_with("in.jsonl:2: invalid JSON: "), "{err}");
+    assert!(
+        lines[1].starts_with("in.jsonl:5: invalid task_id: "),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with("in.jsonl:6: missing field `worker_id`"),
+        "{err}"
+    );
+    assert_eq!(s["rejections"][1]["line"], 5);
+
+    let data = d.path("data");
+    assert!(!parts(&data).is_empty());
+    assert!(parts(&data)[0]
+        .to_string_lossy()
+        .contains("date=2025-03-13"));
+    let rows = failures(&data);
+    let tasks: Vec<&str> = rows.iter().map(|r| r.record.task_id.as_str()).collect();
+    assert_eq!(tasks, ["t1", "t2", "t5"], "input order is kept");
+    assert_eq!(rows[0].record.task.config.batch_size, Some(32));
+    assert!(!rows[0].classifier_rule.is_empty());
+    let df = scan(&data, Table::Failures)
+        .expect("scan")
+        .collect()
+        .expect("collect");
+    assert_eq!(df.height(), 3);
+}
+
+#[test]
+fn text_summary_and_capped_rejections() {
+    let d = Dir::new();
+    let mut text = String::new();
+    for i in 0..30 {
+        text.push_str("{broken\n");
+        text.push_str(&record(&format!("t{i}"), "Segmentation fault"));
+        text.push('\n');
+    }
+    d.write("in.jsonl", &text);
+    let out = d.run(&["ingest", "in.jsonl", "--data", "data"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("in.jsonl:")).count(),
+        20
+    );
+    assert!(err.contains("... and 10 more rejected records"), "{err}");
+    let o = stdout(&out);
+    assert!(
+        o.starts_with("read 60 records from 1 input: ingested 30, rejected 30 in "),
+        "{o}"
+    );
+    let quiet = d.run(&["ingest", "in.jsonl", "--data", "data2", "--quiet"], "");
+    assert!(quiet.status.success());
+    assert_eq!(stderr(&quiet), "");
+}
+
+#[test]
+fn strict_stops_at_the_first_bad_line_with_exit_2() {
+    let d = Dir::new();
+    let text = format!(
+        "{}\n{}\n{{oops\n{}\n",
+        record("t1", "a"),
+        record("t2", "b"),
+        record("t3", "c")
+    );
+    d.write("in.jsonl", &text);
+    let out = d.run(&["ingest", "in.jsonl", "--data", "data", "--strict"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("faultline: error: in.jsonl:3: invalid JSON: "),
+        "{err}"
+    );
+    assert!(err.contains("strict"), "{err}");
+    assert!(
+        failures(&d.path("data")).is_empty(),
+        "nothing after a strict failure"
+    );
+}
+
+#[test]
+fn all_rejected_usage_errors_and_unknown_formats_exit_2() {
+    let d = Dir::new();
+    d.write("bad.jsonl", "{\n[\n");
+    let out = d.run(&["ingest", "bad.jsonl", "--data", "data"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("nothing ingested: all 2 records were rejected"));
+    d.write("x.bin", "");
+    let out = d.run(&["ingest", "x.bin", "--data", "data"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("x.bin: cannot tell the input format from the file name; use --format"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.run(&["ingest", "missing.jsonl", "--data", "data"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.jsonl: no such file or directory"));
+    let out = d.run(&["ingest", "x.bin", "--data", "data", "--map", "msg"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("'msg' is not FIELD=COLUMN"),
+        "{}",
+        stderr(&out)
+    );
+    // An empty input is not an error.
+    d.write("empty.jsonl", "");
+    let s = summary(&d.run(&["ingest", "empty.jsonl", "--data", "data", "--json"], ""));
+    assert_eq!(s["read"], 0);
+}
+
+#[test]
+fn stdin_is_read_as_jsonl() {
+    let d = Dir::new();
+    let text = format!("{}\n{}\n", record("t1", "a"), record("t2", "b"));
+    let s = summary(&d.run(&["ingest", "-", "--data", "data", "--json"], &text));
+    assert_eq!(s["ingested"], 2);
+    assert_eq!(s["files"][0]["path"], "<stdin>");
+}
+
+#[test]
+fn csv_with_a_column_mapping() {
+    let d = Dir::new();
+    d.write(
+        "jobs.csv",
+        "job,host,msg,platform,time,bs\n\
+         j1,n1,CUDA out of memory,GPU,2025-03-13T01:00:00Z,64\n\
+         j2,n2,\"Traceback (most recent call last):\n  File \"\"x.py\"\", line 1\nRuntimeError: NCCL error\",gpu,2025-03-13 02:00:00,\n\
+         j3,n3,bad batch,GPU,2025-03-13T03:00:00Z,zero\n\
+         j4,n4,Killed,CPU,1741835000,\n",
+    );
+    let out = d.run(
+        &[
+            "ingest",
+            "jobs.csv",
+            "--data",
+            "data",
+            "--json",
+            "--map",
+            "task_id=job,message=msg,worker_id=host,hardware.class=platform,timestamp=time,batch_size=bs",
+        ],
+        "",
+    );
+    let s = summary(&out);
+    assert_eq!(
+        (&s["ingested"], &s["rejected"]),
+        (&Value::from(3), &Value::from(1))
+    );
+    assert_eq!(
+        stderr(&out).trim(),
+        "jobs.csv:6: column 'bs': 'zero' is not a non-negative integer"
+    );
+    let rows = failures(&d.path("data"));
+    assert_eq!(rows[0].record.task.config.batch_size, Some(64));
+    assert_eq!(rows[0].record.hardware.class.as_str(), "GPU");
+    assert!(rows[1]
+        .record
+        .error
+        .message
+        .ends_with("RuntimeError: NCCL error"));
+    assert_eq!(rows[2].record.worker_id.as_str(), "n4");
+    assert_eq!(rows[2].record.timestamp.to_string(), "2025-03-13T03:03:20Z");
+}
+
+const DMESG: &str = "\
+[Sun Feb 23 16:24:18 2025] NVRM: GPU at PCI:0000:9b:00: GPU-509665ad-b600-ac93-3616-d754b23d636d
+[Sun Feb 23 16:24:18 2025] NVRM: Xid (PCI:0000:9b:00): 79, pid=2024380, name=python, GPU has fallen off the bus.
+[Sun Feb 23 16:24:19 2025] nvidia-nvswitch0: SXid (PCI:0000:05:00.0): 12028, Non-fatal, Link 35 egress non-posted PRIV error
+[Sun Feb 23 16:25:00 2025] oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),task=python,pid=4242,uid=0
+[Sun Feb 23 16:25:00 2025] Out of memory: Killed process 4242 (python) total-vm:1000kB
+[Sun Feb 23 16:26:00 2025] mce: [Hardware Error]: CPU 7: Machine Check Exception: 5 Bank 4: be00000000800400
+[Sun Feb 23 16:27:00 2025] EDAC MC1: 2 CE memory read error on CPU_SrcID#1_Ha#0_Chan#2_DIMM#0
+[Sun Feb 23 16:28:00 2025] NVRM: Xid (PCI:0000:9b:00): seventy-nine
+[Sun Feb 23 16:29:00 2025] usb 1-1: new high-speed USB device number 2 using xhci_hcd
+";
+
+#[test]
+fn kernel_log_fixture() {
+    let d = Dir::new();
+    d.write("node7-dmesg.log", DMESG);
+    let out = d.run(
+        &["ingest", "node7-dmesg.log", "--data", "data", "--json"],
+        "",
+    );
+    let s = summary(&out);
+    assert_eq!(
+        (&s["ingested"], &s["rejected"], &s["skipped"]),
+        (&Value::from(5), &Value::from(1), &Value::from(3))
+    );
+    assert_eq!(
+        stderr(&out).trim(),
+        "node7-dmesg.log:8: NVIDIA Xid line without a PCI address and a numeric code"
+    );
+    let rows = failures(&d.path("data"));
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.record.task_id.as_str(),
+                r.record.worker_id.as_str(),
+                r.record.hardware.class.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("pid-2024380", "node7-dmesg", "GPU"),
+            ("nvswitch-0000:05:00.0", "node7-dmesg", "GPU"),
+            ("pid-4242", "node7-dmesg", "CPU"),
+            ("cpu-7", "node7-dmesg", "CPU"),
+            ("mc-1", "node7-dmesg", "CPU"),
+        ]
+    );
+    assert_eq!(rows[0].record.timestamp.to_string(), "2025-02-23T16:24:18Z");
+    // --worker overrides the file stem; kmsg times are offsets from --boot-time.
+    d.write(
+        "kmsg.txt",
+        "3,100,5000000,-;NVRM: Xid (PCI:0000:3b:00): 48, pid='<unknown>', name=<unknown>, DBE\n",
+    );
+    let s = summary(&d.run(
+        &[
+            "ingest",
+            "kmsg.txt",
+            "--data",
+            "data2",
+            "--json",
+            "--worker",
+            "gpu-node-1",
+            "--boot-time",
+            "2025-03-01T00:00:00Z",
+        ],
+        "",
+    ));
+    assert_eq!(s["ingested"], 1);
+    let r = &failures(&d.path("data2"))[0].record;
+    assert_eq!(
+        (r.task_id.as_str(), r.worker_id.as_str()),
+        ("gpu-0000:3b:00", "gpu-node-1")
+    );
+    assert_eq!(r.timestamp.to_string(), "2025-03-01T00:00:05Z");
+}
+
+#[test]
+fn parquet_parts_of_another_history_are_ingested() {
+    let d = Dir::new();
+    let text: String = (0..50)
+        .map(|i| record(&format!("t{i}"), "CUDA error: an illegal memory access") + "\n")
+        .collect();
+    d.write("in.jsonl", &text);
+    let s = summary(&d.run(&["ingest", "in.jsonl", "--data", "a", "--json"], ""));
+    assert_eq!(s["ingested"], 50);
+    let failures_dir = d.path("a/history/failures");
+    let out = d.run(
+        &[
+            "ingest",
+            failures_dir.to_str().unwrap(),
+            "--data",
+            "b",
+            "--json",
+        ],
+        "",
+    );
+    let s = summary(&out);
+    assert_eq!(s["ingested"], 50);
+    assert_eq!(s["files"][0]["format"], "parquet");
+    let a: Vec<_> = failures(&d.path("a"))
+        .into_iter()
+        .map(|r| r.record)
+        .collect();
+    let b: Vec<_> = failures(&d.path("b"))
+        .into_iter()
+        .map(|r| r.record)
+        .collect();
+    assert_eq!(a, b, "records survive a round trip through Parquet");
+}
+
+#[test]
+fn compact_twice_is_idempotent() {
+    let d = Dir::new();
+    for (i, day) in ["13", "13", "14"].iter().enumerate() {
+        let text = record(&format!("t{i}"), "x").replace("2025-03-13", &format!("2025-03-{day}"));
+        d.write(&format!("in{i}.jsonl"), &text);
+        let out = d.run(&["ingest", &format!("in{i}.jsonl"), "--data", "data"], "");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let data = d.path("data");
+    assert_eq!(parts(&data).len(), 3);
+    let before = failures(&data);
+    let out = d.run(&["compact", "--data", "data"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "compacted 1 partition, removed 2 parts"
+    );
+    assert_eq!(parts(&data).len(), 2);
+    let out = d.run(&["compact", "--data", "data", "--json"], "");
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["partitions_compacted"], 0);
+    assert_eq!(v["parts_removed"], 0);
+    assert_eq!(parts(&data).len(), 2);
+    assert_eq!(failures(&data), before);
+    let out = d.run(&["compact", "--data", "nowhere"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("nowhere: no faultline history here"));
+    assert!(!d.path("nowhere").exists());
+}
+
+#[test]
+fn bench_stream_ingests_completely() {
+    let stream = repo().join("../shared/data/bench/stream_10k.jsonl");
+    if !stream.is_file() {
+        eprintln!("skipping: {} is absent", stream.display());
+        return;
+    }
+    let d = Dir::new();
+    let out = d.run(
+        &[
+            "ingest",
+            stream.to_str().unwrap(),
+            "--data",
+            "data",
+            "--json",
+            "--batch",
+            "3000",
+        ],
+        "",
+    );
+    let s = summary(&out);
+    assert_eq!(
+        (&s["read"], &s["ingested"]),
+        (&Value::from(10_000), &Value::from(10_000))
+    );
+    assert_eq!(s["rejected"], 0);
+    assert_eq!(s["batches"], 4);
+    let df = scan(&d.path("data"), Table::Failures)
+        .expect("scan")
+        .collect()
+        .expect("collect");
+    assert_eq!(df.height(), 10_000);
+}
