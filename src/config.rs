@@ -38,6 +38,84 @@ pub struct EngineConfig {
     pub retry: RetryParams,
     /// Recovery actions kept in memory per task (older ones live only in the store).
     pub history_per_task: usize,
+    /// Circuit breakers.
+    pub breakers: BreakersConfig,
+}
+
+/// Circuit breaker settings per worker and per hardware class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakersConfig {
+    /// Per-worker breakers: an open one turns same-worker retries into DIFFERENT_WORKER.
+    pub worker: BreakerParams,
+    /// Per-hardware-class breakers: an open one moves same-class retries to another class.
+    pub hardware_class: BreakerParams,
+}
+
+impl Default for BreakersConfig {
+    fn default() -> Self {
+        BreakersConfig {
+            worker: BreakerParams::worker(),
+            hardware_class: BreakerParams::hardware_class(),
+        }
+    }
+}
+
+/// Breaker parameters (unchecked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerParams {
+    /// Whether this breaker kind affects decisions.
+    pub enabled: bool,
+    /// Failures within `window_s` that open the breaker.
+    pub threshold: u32,
+    /// Window for counting failures, seconds.
+    pub window_s: f64,
+    /// Seconds an open breaker waits before letting a trial through (half-open).
+    pub recovery_s: f64,
+    /// Successes in half-open state that close the breaker.
+    pub success_threshold: u32,
+    /// Recovery time multiplier after a failed trial.
+    pub backoff_factor: f64,
+    /// Upper bound of the recovery time, seconds.
+    pub max_recovery_s: f64,
+}
+
+impl BreakerParams {
+    /// The seed's worker breaker: 5 failures, 60 s recovery (×2 up to 600 s), 3 successes.
+    pub fn worker() -> Self {
+        BreakerParams {
+            enabled: true,
+            threshold: 5,
+            window_s: 60.0,
+            recovery_s: 60.0,
+            success_threshold: 3,
+            backoff_factor: 2.0,
+            max_recovery_s: 600.0,
+        }
+    }
+
+    /// The seed's hardware-class breaker: 3 failures, 120 s recovery (×1.5 up to 1800 s),
+    /// 5 successes. Off by default: across a fleet, three failures of one class within two
+    /// minutes are routine, and an open class breaker moves every task of the class elsewhere.
+    /// Switch it on (and raise the threshold) for small, homogeneous fleets.
+    pub fn hardware_class() -> Self {
+        BreakerParams {
+            enabled: false,
+            threshold: 3,
+            window_s: 120.0,
+            recovery_s: 120.0,
+            success_threshold: 5,
+            backoff_factor: 1.5,
+            max_recovery_s: 1800.0,
+        }
+    }
+}
+
+impl Default for BreakerParams {
+    fn default() -> Self {
+        BreakerParams::worker()
+    }
 }
 
 impl Default for EngineConfig {
@@ -46,6 +124,7 @@ impl Default for EngineConfig {
             seed: 42,
             retry: RetryParams::default(),
             history_per_task: 64,
+            breakers: BreakersConfig::default(),
         }
     }
 }

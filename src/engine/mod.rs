@@ -32,6 +32,7 @@ use crate::model::{
     DecisionSource, FailureRecord, FailureType, HardwareClass, HardwareRequirements, Outcome,
     RecoveryAction, RecoveryStrategy, TaskConfig, TaskId, TaskState, Timestamp, WorkerId,
 };
+use crate::retry::breaker::{BreakerState, Breakers};
 use crate::retry::{RetryBudget, RetryError, RetryPolicy};
 use crate::rules::{MatchContext, RuleSet, RulesError, Step};
 use crate::store::{
@@ -80,6 +81,8 @@ pub struct Engine<S: StateStore = MemoryState> {
     rules: RuleSet,
     retry: RetryPolicy,
     budget: RetryBudget,
+    worker_breakers: Breakers<WorkerId>,
+    class_breakers: Breakers<HardwareClass>,
     registry: WorkerRegistry,
     state: S,
 }
@@ -120,12 +123,21 @@ impl<S: StateStore> Engine<S> {
     /// An engine from checked parts.
     pub fn with_parts(config: EngineConfig, rules: RuleSet, state: S) -> Result<Self, EngineError> {
         let (retry, budget) = config.retry.check()?;
+        config.breakers.worker.check("breakers.worker")?;
+        config
+            .breakers
+            .hardware_class
+            .check("breakers.hardware_class")?;
+        let worker_breakers = Breakers::new(config.breakers.worker.clone());
+        let class_breakers = Breakers::new(config.breakers.hardware_class.clone());
         Ok(Engine {
             config,
             classifier: Classifier::new(),
             rules,
             retry,
             budget,
+            worker_breakers,
+            class_breakers,
             registry: WorkerRegistry::new(),
             state,
         })
@@ -201,6 +213,8 @@ impl<S: StateStore> Engine<S> {
         if first {
             self.budget.deposit(rec.timestamp);
         }
+        let worker_breaker = self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
+        let class_breaker = self.class_breakers.failure(&class, rec.timestamp);
         let entry = self.state.task(&rec.task_id).expect("observed above");
         let attempt = entry.attempts;
         let failure_type = FailureType::judge(
@@ -294,6 +308,39 @@ impl<S: StateStore> Engine<S> {
                         ladder.steps.len()
                     ));
                 }
+            }
+        }
+
+        // Circuit breakers: an open worker breaker moves same-worker retries elsewhere; an open
+        // class breaker moves same-class attempts to another class.
+        use RecoveryStrategy as S;
+        let same_worker = matches!(
+            prepared.strategy,
+            S::ImmediateRetry | S::DelayedRetry | S::ResetWorkerState
+        );
+        if self.worker_breakers.enabled() && worker_breaker == BreakerState::Open && same_worker {
+            if let Some(p) = self.prepare(&Step::plain(S::DifferentWorker), &ctx, &entry.excluded) {
+                source.kind = "circuit_breaker".into();
+                prepared = p;
+                prepared.note = format!(
+                    "worker {} breaker is open; {}",
+                    rec.worker_id, prepared.note
+                );
+            }
+        }
+        let same_class = matches!(
+            prepared.strategy,
+            S::ImmediateRetry | S::DelayedRetry | S::ResetWorkerState | S::DifferentWorker
+        );
+        if self.class_breakers.enabled() && class_breaker == BreakerState::Open && same_class {
+            if let Some(p) = self.prepare(
+                &Step::plain(S::DifferentHardwareClass),
+                &ctx,
+                &entry.excluded,
+            ) {
+                source.kind = "circuit_breaker".into();
+                prepared = p;
+                prepared.note = format!("{class} breaker is open; {}", prepared.note);
             }
         }
 
@@ -430,7 +477,33 @@ impl<S: StateStore> Engine<S> {
         if first {
             self.budget.deposit(rec.timestamp);
         }
+        self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
+        self.class_breakers
+            .failure(&rec.hardware.class, rec.timestamp);
         self.apply_action(action);
+    }
+
+    /// Applies an outcome to the task and, on success, to the breakers of the worker and
+    /// class that failed last (used live and on replay).
+    fn apply_outcome(&mut self, id: &TaskId, outcome: &Outcome) -> Timestamp {
+        let entry = self.state.task_mut(id);
+        entry.apply_outcome(outcome);
+        let at = outcome.timestamp.or(entry.last_failure).unwrap_or_default();
+        if outcome.success {
+            if let Some(last) = entry.history.back() {
+                let worker = last.failed_worker.clone();
+                self.worker_breakers.success(&worker, at);
+            }
+            if let Some(class) = entry.last_class {
+                self.class_breakers.success(&class, at);
+            }
+        }
+        at
+    }
+
+    /// Workers whose breaker is open at `at`.
+    pub fn open_worker_breakers(&self, at: Timestamp) -> Vec<WorkerId> {
+        self.worker_breakers.open_keys(at)
     }
 
     /// Makes a ladder step concrete for this task, or `None` when it does not apply.
@@ -558,9 +631,7 @@ impl<S: StateStore> Engine<S> {
         if self.state.task(&id).is_none() {
             return Err(EngineError::UnknownTask(outcome.task_id.clone()));
         }
-        let entry = self.state.task_mut(&id);
-        entry.apply_outcome(outcome);
-        let at = outcome.timestamp.or(entry.last_failure).unwrap_or_default();
+        let at = self.apply_outcome(&id, outcome);
         if self.state.durable() {
             self.state
                 .log(vec![Entry::Outcome(OutcomeRow {
@@ -696,7 +767,7 @@ impl Engine<DurableState> {
                 Entry::Outcome(o) => {
                     if let Ok(id) = TaskId::new(&o.outcome.task_id) {
                         if engine.state.task(&id).is_some() {
-                            engine.state.task_mut(&id).apply_outcome(&o.outcome);
+                            engine.apply_outcome(&id, &o.outcome);
                         }
                     }
                 }

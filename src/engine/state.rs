@@ -6,8 +6,8 @@ use std::collections::{HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    FailureKind, FailureRecord, HardwareRequirements, Outcome, RecoveryAction, TaskConfig, TaskId,
-    TaskState, Timestamp, WorkerId,
+    FailureKind, FailureRecord, HardwareClass, HardwareRequirements, Outcome, RecoveryAction,
+    TaskConfig, TaskId, TaskState, Timestamp, WorkerId,
 };
 use crate::store::{Ack, CheckpointRow, Entry, StoreError};
 
@@ -42,6 +42,9 @@ pub struct TaskRecord {
     pub first_failure: Option<Timestamp>,
     /// Latest failure.
     pub last_failure: Option<Timestamp>,
+    /// Hardware class of the latest failure.
+    #[serde(default)]
+    pub last_class: Option<HardwareClass>,
 }
 
 impl Default for TaskRecord {
@@ -61,6 +64,7 @@ impl Default for TaskRecord {
             history: VecDeque::new(),
             first_failure: None,
             last_failure: None,
+            last_class: None,
         }
     }
 }
@@ -88,6 +92,7 @@ impl TaskRecord {
         };
         self.last_kind = Some(kind);
         self.last_failure = Some(rec.timestamp);
+        self.last_class = Some(rec.hardware.class);
         if self.config.is_none() {
             self.config = Some(rec.task.config.clone());
         }

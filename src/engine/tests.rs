@@ -490,7 +490,7 @@ fn every_strategy_can_be_produced_and_applied() {
         };
         let r = record(
             &format!("t-{s}"),
-            "w1",
+            &format!("w-{s}"),
             HardwareClass::Webgpu,
             &format!("please {s}"),
             c,
@@ -503,7 +503,7 @@ fn every_strategy_can_be_produced_and_applied() {
         match s {
             S::Escalation => assert_eq!(co.escalated().len(), 1),
             S::BrowserRestart => {
-                assert_eq!(co.restarted_browsers(), vec![&WorkerId::new("w1").unwrap()]);
+                assert_eq!(co.restarted_browsers(), vec![&WorkerId::new("w-BROWSER_RESTART").unwrap()]);
                 assert_eq!(co.retried().len(), 1);
             }
             _ => assert_eq!(co.retried().len(), 1, "{s}"),
@@ -659,4 +659,87 @@ fn replaying_logged_actions_restores_the_same_decisions() {
         let r = at(r.clone(), 100.0 + i as f64);
         assert_eq!(live.handle_failure(&r), restarted.handle_failure(&r));
     }
+}
+
+#[test]
+fn an_open_worker_breaker_turns_a_same_worker_retry_into_different_worker() {
+    let mut e = Engine::in_memory();
+    let mut last = None;
+    for i in 0..5 {
+        let r = at(
+            record(
+                &format!("t{i}"),
+                "flaky",
+                HardwareClass::Cpu,
+                "operation timed out",
+                TaskConfig::default(),
+            ),
+            i as f64,
+        );
+        last = Some(e.handle_failure(&r));
+    }
+    let a = last.unwrap();
+    assert_eq!(a.strategy, S::DifferentWorker);
+    assert_eq!(a.source.kind, "circuit_breaker");
+    assert!(a.reason.contains("breaker is open"), "{}", a.reason);
+    assert_eq!(
+        e.open_worker_breakers(Timestamp::from_secs_f64(1_700_000_010.0)),
+        vec![WorkerId::new("flaky").unwrap()]
+    );
+    // After the recovery time the breaker is half-open: retries flow again.
+    let r = at(
+        record(
+            "t9",
+            "flaky",
+            HardwareClass::Cpu,
+            "operation timed out",
+            TaskConfig::default(),
+        ),
+        100.0,
+    );
+    let _ = e.handle_failure(&r); // the trial fails: open again
+    assert!(!e
+        .open_worker_breakers(Timestamp::from_secs_f64(1_700_000_101.0))
+        .is_empty());
+}
+
+#[test]
+fn an_open_class_breaker_moves_work_to_another_class_when_enabled() {
+    let mut c = EngineConfig::default();
+    c.breakers.hardware_class.enabled = true;
+    let mut e = Engine::new(c).unwrap();
+    let mut last = None;
+    for i in 0..3 {
+        let r = at(
+            record(
+                &format!("t{i}"),
+                &format!("w{i}"),
+                HardwareClass::Tpu,
+                "operation timed out",
+                TaskConfig::default(),
+            ),
+            i as f64,
+        );
+        last = Some(e.handle_failure(&r));
+    }
+    let a = last.unwrap();
+    assert_eq!(a.strategy, S::DifferentHardwareClass);
+    assert_eq!(
+        a.hardware_requirements.unwrap().hardware,
+        vec!["cuda".to_string()]
+    );
+    let bad = EngineConfig {
+        breakers: crate::config::BreakersConfig {
+            worker: crate::config::BreakerParams {
+                threshold: 0,
+                ..crate::config::BreakerParams::worker()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert!(Engine::new(bad)
+        .unwrap_err()
+        .to_string()
+        .contains("breakers.worker.threshold"));
 }

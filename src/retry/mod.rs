@@ -6,6 +6,8 @@
 //! attempt 1,000,000 is simply the cap. All randomness comes from a caller-provided RNG
 //! (seeded from config), never from a global.
 
+pub mod breaker;
+
 use std::collections::VecDeque;
 
 pub use crate::config::{BackoffParams, BudgetParams, Jitter, RetryParams};
