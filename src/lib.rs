@@ -31,6 +31,7 @@ pub mod ingest;
 pub mod model;
 pub mod retry;
 pub mod rules;
+pub mod sim;
 pub mod store;
 
 pub use error::{Error, Result};

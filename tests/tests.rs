@@ -5,5 +5,6 @@ mod crash;
 mod ingest;
 mod interop;
 mod restart;
+mod sim;
 mod tiers;
 mod util;

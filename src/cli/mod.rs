@@ -6,6 +6,7 @@ mod eval;
 mod ingest;
 mod recommend;
 mod rules;
+mod simulate;
 
 use std::path::Path;
 
@@ -40,6 +41,7 @@ enum Command {
     Eval(eval::Args),
     Ingest(ingest::Args),
     Compact(compact::Args),
+    Simulate(simulate::Args),
 }
 
 /// Runs the chosen verb.
@@ -51,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Compact(a) => compact::run(a),
+        Command::Simulate(a) => simulate::run(a),
     }
 }
 

@@ -1,0 +1,439 @@
+//! Where a simulation's history goes: the [`Sink`] trait, JSON-lines files
+//! ([`JsonlSink`]), memory ([`MemorySink`], for tests) or nowhere ([`NullSink`]); and the
+//! documents written: the summary and the ground truth.
+//!
+//! [`JsonlSink`] writes into one directory:
+//!
+//! | file | one line per | schema |
+//! |---|---|---|
+//! | `failures.jsonl` | failure | the failure record (`faultline recommend` reads it), with `seq`, `attempt`, `t_offset_s`, `task_is_new` |
+//! | `actions.jsonl` | failure (line n answers failure n) | the recovery action |
+//! | `outcomes.jsonl` | action other than ESCALATION | the outcome (`task_id`, `success`, `strategy`, `time_to_recovery_s`, `cost`, `timestamp`) |
+//! | `ground_truth.json` | — | [`FleetTruth`] plus `failures` ([`FailureTruth`], one per failure) and `tasks` ([`TaskTruth`]) |
+//! | `summary.json` | — | [`Summary`] |
+//!
+//! Files are written under a temporary name and renamed when complete.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::truth::{Cost, N};
+use super::SimError;
+use crate::model::{
+    FailureKind, FailureReport, HardwareClass, Outcome, RecoveryAction, RecoveryStrategy, Timestamp,
+};
+
+/// Receives a simulation's history, in simulated-time order.
+pub trait Sink {
+    /// Called once, before anything else.
+    fn begin(&mut self, fleet: &FleetTruth) -> Result<(), SimError>;
+    /// A failure record.
+    fn failure(&mut self, report: &FailureReport) -> Result<(), SimError>;
+    /// The action answering the latest failure.
+    fn action(&mut self, action: &RecoveryAction) -> Result<(), SimError>;
+    /// An outcome.
+    fn outcome(&mut self, outcome: &Outcome) -> Result<(), SimError>;
+    /// The ground truth of the latest failure.
+    fn truth(&mut self, truth: &FailureTruth) -> Result<(), SimError>;
+    /// Called once at the end.
+    fn end(&mut self, tasks: &[TaskTruth], summary: &Summary) -> Result<(), SimError>;
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskEnd {
+    /// A recovery succeeded.
+    Succeeded,
+    /// Escalated to a human.
+    Escalated,
+}
+
+/// Ground truth of the fleet, written first.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetTruth {
+    /// Format version of the ground-truth document.
+    pub format_version: u32,
+    /// Scenario name.
+    pub scenario: String,
+    /// Policy name.
+    pub policy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Order of the probability vectors (`p`) below.
+    pub strategies: Vec<RecoveryStrategy>,
+    /// Every worker.
+    pub workers: Vec<WorkerTruth>,
+    /// Ids of the bad workers.
+    pub bad_workers: Vec<String>,
+    /// Every burst.
+    pub bursts: Vec<BurstTruth>,
+    /// Every cause with its base success probabilities.
+    pub causes: Vec<CauseTruth>,
+}
+
+/// A worker as it really is.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerTruth {
+    /// Id.
+    pub id: String,
+    /// Class.
+    pub class: HardwareClass,
+    /// Device model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Memory, GiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_gib: Option<f64>,
+    /// Browser.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    /// Whether it is bad.
+    pub bad: bool,
+}
+
+/// A burst.
+#[derive(Debug, Clone, Serialize)]
+pub struct BurstTruth {
+    /// Id.
+    pub id: String,
+    /// Class.
+    pub class: HardwareClass,
+    /// Kind.
+    pub kind: FailureKind,
+    /// Cause id.
+    pub cause: String,
+    /// Start.
+    pub start: Timestamp,
+    /// End.
+    pub end: Timestamp,
+    /// Failures per hour while active.
+    pub rate_per_hour: f64,
+    /// Success multiplier of same-class strategies while active.
+    pub success_factor: f64,
+}
+
+/// A cause.
+#[derive(Debug, Clone, Serialize)]
+pub struct CauseTruth {
+    /// Id.
+    pub id: String,
+    /// Class.
+    pub class: HardwareClass,
+    /// Kind.
+    pub kind: FailureKind,
+    /// Weight in the class's mix.
+    pub weight: f64,
+    /// Base success probability per strategy (order: `strategies`).
+    pub p: [f64; N],
+}
+
+/// The ground truth of one failure.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureTruth {
+    /// Position in `failures.jsonl` (0-based).
+    pub seq: u64,
+    /// Task.
+    pub task_id: String,
+    /// Worker.
+    pub worker_id: String,
+    /// Cause id.
+    pub cause: String,
+    /// True kind.
+    pub kind: FailureKind,
+    /// Whether the worker is bad.
+    pub bad_worker: bool,
+    /// Burst id, when the failure belongs to an active burst.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst: Option<String>,
+    /// True success probability of every strategy in the task's state (order: `strategies`).
+    pub p: [f64; N],
+    /// The strategy chosen.
+    pub chosen: RecoveryStrategy,
+    /// The oracle's strategy.
+    pub oracle: RecoveryStrategy,
+    /// Whether the chosen recovery succeeded (absent for ESCALATION).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success: Option<bool>,
+}
+
+/// How a task went.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskTruth {
+    /// Task.
+    pub task_id: String,
+    /// How it ended.
+    pub end: TaskEnd,
+    /// Its failures.
+    pub failures: u32,
+}
+
+/// Total cost of the actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct TotalCost {
+    /// Seconds (recovery time plus backoff delays; escalations: time to a human).
+    pub seconds: f64,
+    /// Device-seconds.
+    pub device_seconds: f64,
+}
+
+impl TotalCost {
+    pub(crate) fn add(&mut self, c: &Cost, delay: f64) {
+        self.seconds += c.seconds + delay;
+        self.device_seconds += c.device_seconds;
+    }
+}
+
+/// The summary of a run (`--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Policy name.
+    pub policy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Tasks that failed at least once.
+    pub tasks: u64,
+    /// Failure records (≥ the requested number: tasks in flight are finished).
+    pub failures: u64,
+    /// Tasks recovered.
+    pub succeeded: u64,
+    /// Tasks escalated.
+    pub escalations: u64,
+    /// `succeeded / tasks`.
+    pub success_rate: f64,
+    /// Mean failures of a recovered task until its successful recovery.
+    pub mean_attempts_to_recovery: f64,
+    /// Total cost of all actions.
+    pub cost: TotalCost,
+    /// Mean over decisions of p(oracle's strategy) − p(chosen strategy), true probabilities.
+    pub regret_per_decision: f64,
+    /// Mean true success probability of the chosen strategies.
+    pub mean_true_success: f64,
+    /// Share of decisions equal to the oracle's.
+    pub oracle_agreement: f64,
+    /// Decisions per strategy.
+    pub strategies: BTreeMap<RecoveryStrategy, u64>,
+    /// Failures on a bad worker.
+    pub failures_on_bad_workers: u64,
+    /// Failures belonging to a burst.
+    pub burst_failures: u64,
+    /// Actions the simulator replaced by ESCALATION because the policy went past
+    /// `max_attempts` (0 for the built-in policies).
+    pub forced_escalations: u64,
+    /// Simulated time from the start to the last event, hours.
+    pub simulated_hours: f64,
+}
+
+/// Discards everything (for timing and summaries).
+#[derive(Debug, Default)]
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn begin(&mut self, _: &FleetTruth) -> Result<(), SimError> {
+        Ok(())
+    }
+    fn failure(&mut self, _: &FailureReport) -> Result<(), SimError> {
+        Ok(())
+    }
+    fn action(&mut self, _: &RecoveryAction) -> Result<(), SimError> {
+        Ok(())
+    }
+    fn outcome(&mut self, _: &Outcome) -> Result<(), SimError> {
+        Ok(())
+    }
+    fn truth(&mut self, _: &FailureTruth) -> Result<(), SimError> {
+        Ok(())
+    }
+    fn end(&mut self, _: &[TaskTruth], _: &Summary) -> Result<(), SimError> {
+        Ok(())
+    }
+}
+
+/// Keeps everything in memory.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    /// The fleet's truth.
+    pub fleet: Option<FleetTruth>,
+    /// Failures.
+    pub failures: Vec<FailureReport>,
+    /// Actions.
+    pub actions: Vec<RecoveryAction>,
+    /// Outcomes.
+    pub outcomes: Vec<Outcome>,
+    /// Per-failure truth.
+    pub truths: Vec<FailureTruth>,
+    /// Per-task truth.
+    pub tasks: Vec<TaskTruth>,
+}
+
+impl Sink for MemorySink {
+    fn begin(&mut self, fleet: &FleetTruth) -> Result<(), SimError> {
+        self.fleet = Some(fleet.clone());
+        Ok(())
+    }
+    fn failure(&mut self, r: &FailureReport) -> Result<(), SimError> {
+        self.failures.push(r.clone());
+        Ok(())
+    }
+    fn action(&mut self, a: &RecoveryAction) -> Result<(), SimError> {
+        self.actions.push(a.clone());
+        Ok(())
+    }
+    fn outcome(&mut self, o: &Outcome) -> Result<(), SimError> {
+        self.outcomes.push(o.clone());
+        Ok(())
+    }
+    fn truth(&mut self, t: &FailureTruth) -> Result<(), SimError> {
+        self.truths.push(t.clone());
+        Ok(())
+    }
+    fn end(&mut self, tasks: &[TaskTruth], _: &Summary) -> Result<(), SimError> {
+        self.tasks = tasks.to_vec();
+        Ok(())
+    }
+}
+
+/// One output file being written under a temporary name.
+struct Out {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: BufWriter<File>,
+}
+
+impl Out {
+    fn create(dir: &Path, name: &str) -> Result<Out, SimError> {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let f = File::create(&tmp).map_err(|source| SimError::Write {
+            path: tmp.display().to_string(),
+            source,
+        })?;
+        Ok(Out {
+            path,
+            tmp,
+            w: BufWriter::with_capacity(1 << 16, f),
+        })
+    }
+
+    fn err(&self, source: std::io::Error) -> SimError {
+        SimError::Write {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    fn bytes(&mut self, b: &[u8]) -> Result<(), SimError> {
+        self.w.write_all(b).map_err(|e| self.err(e))
+    }
+
+    fn line<T: Serialize>(&mut self, v: &T) -> Result<(), SimError> {
+        serde_json::to_writer(&mut self.w, v).map_err(|e| self.err(e.into()))?;
+        self.bytes(b"\n")
+    }
+
+    fn finish(mut self) -> Result<(), SimError> {
+        self.w.flush().map_err(|e| self.err(e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| self.err(e))
+    }
+}
+
+/// Writes the history as JSON lines into a directory (see the module docs).
+pub struct JsonlSink {
+    dir: PathBuf,
+    files: Option<JsonlFiles>,
+}
+
+struct JsonlFiles {
+    failures: Out,
+    actions: Out,
+    outcomes: Out,
+    truth: Out,
+    truths_written: u64,
+}
+
+impl JsonlSink {
+    /// A sink writing into `dir` (created if missing).
+    pub fn new(dir: &Path) -> Result<Self, SimError> {
+        std::fs::create_dir_all(dir).map_err(|source| SimError::Write {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Ok(JsonlSink {
+            dir: dir.to_path_buf(),
+            files: None,
+        })
+    }
+
+    fn files(&mut self) -> &mut JsonlFiles {
+        // `begin` opens the files before anything is written; the simulator calls it first.
+        self.files.as_mut().expect("JsonlSink::begin was called")
+    }
+}
+
+impl Sink for JsonlSink {
+    fn begin(&mut self, fleet: &FleetTruth) -> Result<(), SimError> {
+        let mut truth = Out::create(&self.dir, "ground_truth.json")?;
+        let mut head = serde_json::to_string(fleet).map_err(|e| truth.err(e.into()))?;
+        // An object always ends in '}': reopen it to stream the per-failure truth.
+        head.pop();
+        truth.bytes(head.as_bytes())?;
+        truth.bytes(b",\"failures\":[\n")?;
+        self.files = Some(JsonlFiles {
+            failures: Out::create(&self.dir, "failures.jsonl")?,
+            actions: Out::create(&self.dir, "actions.jsonl")?,
+            outcomes: Out::create(&self.dir, "outcomes.jsonl")?,
+            truth,
+            truths_written: 0,
+        });
+        Ok(())
+    }
+
+    fn failure(&mut self, r: &FailureReport) -> Result<(), SimError> {
+        self.files().failures.line(r)
+    }
+
+    fn action(&mut self, a: &RecoveryAction) -> Result<(), SimError> {
+        self.files().actions.line(a)
+    }
+
+    fn outcome(&mut self, o: &Outcome) -> Result<(), SimError> {
+        self.files().outcomes.line(o)
+    }
+
+    fn truth(&mut self, t: &FailureTruth) -> Result<(), SimError> {
+        let f = self.files();
+        if f.truths_written > 0 {
+            f.truth.bytes(b",\n")?;
+        }
+        f.truths_written += 1;
+        serde_json::to_writer(&mut f.truth.w, t).map_err(|e| f.truth.err(e.into()))
+    }
+
+    fn end(&mut self, tasks: &[TaskTruth], summary: &Summary) -> Result<(), SimError> {
+        let Some(mut f) = self.files.take() else {
+            return Ok(());
+        };
+        f.truth.bytes(b"\n],\"tasks\":[\n")?;
+        for (i, t) in tasks.iter().enumerate() {
+            if i > 0 {
+                f.truth.bytes(b",\n")?;
+            }
+            serde_json::to_writer(&mut f.truth.w, t).map_err(|e| f.truth.err(e.into()))?;
+        }
+        f.truth.bytes(b"\n]}\n")?;
+        f.failures.finish()?;
+        f.actions.finish()?;
+        f.outcomes.finish()?;
+        f.truth.finish()?;
+        let mut s = Out::create(&self.dir, "summary.json")?;
+        serde_json::to_writer_pretty(&mut s.w, summary).map_err(|e| s.err(e.into()))?;
+        s.bytes(b"\n")?;
+        s.finish()
+    }
+}

@@ -1,0 +1,571 @@
+//! Policies: what answers a simulated failure. [`Policy`] is the seam a later `learned`
+//! policy (issue 6) plugs into; [`RulesPolicy`] is the engine with its rules, [`FixedPolicy`]
+//! a table per (class, kind), [`OraclePolicy`] the ground truth's best strategy.
+//!
+//! A policy sees what a coordinator would see — the failure record, the task's failure
+//! count, the workers the task already failed on — and, only if it asks for it
+//! ([`Policy::wants_ground_truth`]), the ground truth. Only the oracle does.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use super::scenario::{parse_toml, Checker, ClassKey, KindKey, Scenario, StrategyList};
+use super::truth::{self, Cost, Probs, N};
+use super::SimError;
+use crate::classify::{Classifier, ClassifyInput};
+use crate::config::{EngineConfig, RetryParams};
+use crate::engine::{mutate, Engine};
+use crate::model::{
+    DecisionSource, FailureKind, FailureRecord, HardwareClass, HardwareRequirements, Outcome,
+    RecoveryAction, RecoveryStrategy, WorkerId,
+};
+use crate::retry::RetryPolicy;
+use crate::rules::RuleSet;
+
+/// The ground truth of one failure, for policies that may see it.
+#[derive(Debug, Clone, Copy)]
+pub struct GroundTruth<'a> {
+    /// The true kind.
+    pub kind: FailureKind,
+    /// True success probability of every strategy in the task's current state.
+    pub success: &'a Probs,
+    /// Cost of every strategy on the failed worker's class.
+    pub cost: &'a [Cost; N],
+    /// Whether the failed worker is bad.
+    pub bad_worker: bool,
+}
+
+/// What a policy is asked about.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionContext<'a> {
+    /// The failure.
+    pub record: &'a FailureRecord,
+    /// The task's failure count, this one included (1 = first failure).
+    pub attempt: u32,
+    /// Failures beyond this number must be escalated.
+    pub max_attempts: u32,
+    /// Workers this task has already failed on and left.
+    pub excluded: &'a [WorkerId],
+    /// The ground truth, given only to policies that want it.
+    pub ground_truth: Option<GroundTruth<'a>>,
+}
+
+/// Something that answers failures with recovery actions and learns from outcomes.
+pub trait Policy {
+    /// Name written into the outputs.
+    fn name(&self) -> &'static str;
+
+    /// Whether the policy reads the ground truth (only an oracle should).
+    fn wants_ground_truth(&self) -> bool {
+        false
+    }
+
+    /// The action for one failure.
+    fn decide(&mut self, ctx: &DecisionContext<'_>) -> RecoveryAction;
+
+    /// Feeds back the outcome of the latest action of a task.
+    fn observe(&mut self, outcome: &Outcome) -> Result<(), SimError>;
+
+    /// The task ended (succeeded or escalated); its state may be dropped.
+    fn finish(&mut self, _task: &crate::model::TaskId) {}
+}
+
+/// The policies `faultline simulate --policy` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// The engine with its rules.
+    Rules,
+    /// A fixed table per (class, kind).
+    Fixed,
+    /// The ground truth's best strategy.
+    Oracle,
+    /// A learned ranking (issue 6): not available yet.
+    Learned,
+}
+
+impl FromStr for PolicyKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "rules" => Ok(PolicyKind::Rules),
+            "fixed" => Ok(PolicyKind::Fixed),
+            "oracle" => Ok(PolicyKind::Oracle),
+            "learned" => Ok(PolicyKind::Learned),
+            _ => Err(format!(
+                "unknown policy '{s}' (expected one of: rules, fixed, oracle, learned)"
+            )),
+        }
+    }
+}
+
+/// Builds a policy for a scenario. `rules` replaces the default rules of the `rules` policy;
+/// `fixed` replaces the scenario's table of the `fixed` policy.
+pub fn build(
+    kind: PolicyKind,
+    scenario: &Scenario,
+    rules: Option<RuleSet>,
+    fixed: Option<FixedTable>,
+    seed: u64,
+) -> Result<Box<dyn Policy>, SimError> {
+    Ok(match kind {
+        PolicyKind::Rules => Box::new(RulesPolicy::new(
+            rules.unwrap_or_else(RuleSet::defaults),
+            seed,
+            scenario.max_attempts,
+        )?),
+        PolicyKind::Fixed => Box::new(FixedPolicy::new(
+            fixed.unwrap_or_else(|| scenario.fixed.clone()),
+        )),
+        PolicyKind::Oracle => Box::new(OraclePolicy::new()),
+        PolicyKind::Learned => {
+            return Err(SimError::Unavailable {
+                what: "policy 'learned'".into(),
+                why: "it needs the strategy ranking of issue 6, which does not exist yet; \
+                      use --policy rules, fixed or oracle"
+                    .into(),
+            })
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// rules
+// ---------------------------------------------------------------------------------------
+
+/// The engine (`Engine::handle_failure` / `record_outcome`) with a rule set.
+#[derive(Debug)]
+pub struct RulesPolicy {
+    engine: Engine,
+}
+
+impl RulesPolicy {
+    /// An engine with `rules`, seeded, escalating beyond `max_attempts`.
+    pub fn new(rules: RuleSet, seed: u64, max_attempts: u32) -> Result<Self, SimError> {
+        let mut config = EngineConfig {
+            seed,
+            ..EngineConfig::default()
+        };
+        config.retry.max_attempts = max_attempts;
+        config.history_per_task = 16;
+        Ok(RulesPolicy {
+            engine: Engine::with_parts(config, rules, Default::default())?,
+        })
+    }
+}
+
+impl Policy for RulesPolicy {
+    fn name(&self) -> &'static str {
+        "rules"
+    }
+
+    fn decide(&mut self, ctx: &DecisionContext<'_>) -> RecoveryAction {
+        self.engine.handle_failure(ctx.record)
+    }
+
+    fn observe(&mut self, outcome: &Outcome) -> Result<(), SimError> {
+        Ok(self.engine.record_outcome(outcome)?)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// fixed
+// ---------------------------------------------------------------------------------------
+
+/// The fixed policy's table: a list of strategies per (class, kind). The n-th failure of a
+/// task uses entry n; the last entry repeats. Lookup order: `<class>.<kind>`,
+/// `<class>.any`, `any.<kind>`, `any.any`, then DELAYED_RETRY.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FixedTable {
+    cells: Vec<((ClassKey, KindKey), Vec<RecoveryStrategy>)>,
+}
+
+impl FixedTable {
+    /// Reads a table file: the shape of a scenario's `[fixed]`, at the top level
+    /// (`[gpu]\noom_gpu = ["REDUCED_BATCH_SIZE", "FALLBACK_CPU"]`).
+    pub fn load(path: &Path) -> Result<Self, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let p = path.display().to_string();
+        let raw: std::collections::BTreeMap<
+            ClassKey,
+            std::collections::BTreeMap<KindKey, StrategyList>,
+        > = parse_toml(&text, &p)?;
+        Self::from_raw(
+            &raw,
+            &Checker {
+                path: &p,
+                text: &text,
+            },
+            "",
+        )
+    }
+
+    pub(crate) fn from_raw(
+        raw: &std::collections::BTreeMap<
+            ClassKey,
+            std::collections::BTreeMap<KindKey, StrategyList>,
+        >,
+        ck: &Checker<'_>,
+        prefix: &str,
+    ) -> Result<Self, SimError> {
+        let mut cells = Vec::new();
+        for (c, row) in raw {
+            for (k, list) in row {
+                if list.0.is_empty() {
+                    let dot = if prefix.is_empty() { "" } else { "." };
+                    return Err(ck.bad(format!("{prefix}{dot}{c}.{k}"), "must name a strategy"));
+                }
+                cells.push(((*c, *k), list.0.clone()));
+            }
+        }
+        Ok(FixedTable { cells })
+    }
+
+    /// The strategies for (class, kind).
+    pub fn lookup(&self, class: HardwareClass, kind: FailureKind) -> &[RecoveryStrategy] {
+        const DEFAULT: &[RecoveryStrategy] = &[RecoveryStrategy::DelayedRetry];
+        let keys = [
+            (ClassKey::Class(class), KindKey::Kind(kind)),
+            (ClassKey::Class(class), KindKey::Any),
+            (ClassKey::Any, KindKey::Kind(kind)),
+            (ClassKey::Any, KindKey::Any),
+        ];
+        keys.iter()
+            .find_map(|key| self.cells.iter().find(|(k, _)| k == key))
+            .map_or(DEFAULT, |(_, v)| v.as_slice())
+    }
+}
+
+/// Answers with the fixed table, on the classifier's kind (what a coordinator knows).
+#[derive(Debug)]
+pub struct FixedPolicy {
+    table: FixedTable,
+    classifier: Classifier,
+    retry: RetryPolicy,
+}
+
+impl FixedPolicy {
+    /// A fixed policy over `table`.
+    pub fn new(table: FixedTable) -> Self {
+        FixedPolicy {
+            table,
+            classifier: Classifier::new(),
+            retry: default_retry(),
+        }
+    }
+}
+
+fn default_retry() -> RetryPolicy {
+    // The default retry parameters are valid (tested in `retry`).
+    RetryParams::default()
+        .check()
+        .expect("default retry parameters are valid")
+        .0
+}
+
+impl Policy for FixedPolicy {
+    fn name(&self) -> &'static str {
+        "fixed"
+    }
+
+    fn decide(&mut self, ctx: &DecisionContext<'_>) -> RecoveryAction {
+        let rec = ctx.record;
+        let cls = self.classifier.classify(&ClassifyInput {
+            message: &rec.error.message,
+            type_hint: rec.error.type_hint.as_deref(),
+            exit_code: rec.error.exit_code,
+            stacktrace: rec.error.stacktrace.as_deref(),
+            hardware: Some(rec.hardware.class),
+        });
+        let list = self.table.lookup(rec.hardware.class, cls.kind);
+        let n = (ctx.attempt as usize).clamp(1, list.len());
+        let (strategy, source) = if ctx.attempt > ctx.max_attempts {
+            (
+                RecoveryStrategy::Escalation,
+                source("max_attempts", None, None),
+            )
+        } else {
+            (
+                list[n - 1],
+                source(
+                    "fixed",
+                    Some(format!(
+                        "fixed:{}.{}",
+                        rec.hardware.class.as_str().to_ascii_lowercase(),
+                        cls.kind
+                    )),
+                    Some(n as u32),
+                ),
+            )
+        };
+        let mut a = build_action(ctx, strategy, cls.kind, source, &self.retry);
+        a.classifier_rule = cls.rule.to_string();
+        a.xid = cls.xid;
+        a
+    }
+
+    fn observe(&mut self, _outcome: &Outcome) -> Result<(), SimError> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// oracle
+// ---------------------------------------------------------------------------------------
+
+/// Answers with the strategy of highest true success probability ([`truth::oracle_choice`]).
+#[derive(Debug)]
+pub struct OraclePolicy {
+    retry: RetryPolicy,
+}
+
+impl OraclePolicy {
+    /// The oracle.
+    pub fn new() -> Self {
+        OraclePolicy {
+            retry: default_retry(),
+        }
+    }
+}
+
+impl Default for OraclePolicy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Policy for OraclePolicy {
+    fn name(&self) -> &'static str {
+        "oracle"
+    }
+
+    fn wants_ground_truth(&self) -> bool {
+        true
+    }
+
+    fn decide(&mut self, ctx: &DecisionContext<'_>) -> RecoveryAction {
+        let (strategy, kind, src) = match ctx.ground_truth {
+            Some(gt) => {
+                let i = truth::oracle_choice(gt.success, gt.cost, ctx.attempt, ctx.max_attempts);
+                let why = if ctx.attempt > ctx.max_attempts {
+                    "max_attempts"
+                } else {
+                    "oracle"
+                };
+                (RecoveryStrategy::ALL[i], gt.kind, why)
+            }
+            // Not given the truth (a simulator defect): hand the task to a human.
+            None => (RecoveryStrategy::Escalation, FailureKind::Unknown, "oracle"),
+        };
+        let mut a = build_action(ctx, strategy, kind, source(src, None, None), &self.retry);
+        a.classifier_rule = "ground_truth".into();
+        a
+    }
+
+    fn observe(&mut self, _outcome: &Outcome) -> Result<(), SimError> {
+        Ok(())
+    }
+}
+
+fn source(kind: &str, rule: Option<String>, step: Option<u32>) -> DecisionSource {
+    DecisionSource {
+        kind: kind.into(),
+        rule,
+        step,
+    }
+}
+
+/// A complete action for `strategy`, with the payload the engine would give it: the new
+/// config (batch halved, precision lowered, model simplified, checkpointing off), hardware
+/// requirements (CPU, or the next class), the worker to retry on or to exclude, and the
+/// nominal (un-jittered) backoff for DELAYED_RETRY.
+pub fn build_action(
+    ctx: &DecisionContext<'_>,
+    strategy: RecoveryStrategy,
+    kind: FailureKind,
+    source: DecisionSource,
+    retry: &RetryPolicy,
+) -> RecoveryAction {
+    use RecoveryStrategy as S;
+    let rec = ctx.record;
+    let class = rec.hardware.class;
+    let cfg = &rec.task.config;
+    let modified_config = match strategy {
+        S::ReducedBatchSize => mutate::reduced_batch(cfg),
+        S::ReducedPrecision => mutate::reduced_precision(cfg, class),
+        S::SimplifiedModel => mutate::simplified_model(cfg),
+        S::SkipCheckpointing => mutate::without_checkpointing(cfg),
+        _ => None,
+    };
+    let requirement = |c: HardwareClass| HardwareRequirements {
+        hardware: vec![c.requirement_name().to_string()],
+        browser: None,
+        min_memory_gib: None,
+    };
+    let hardware_requirements = match strategy {
+        S::FallbackCpu => Some(requirement(HardwareClass::Cpu)),
+        S::DifferentHardwareClass => mutate::fallback_class(class).map(requirement),
+        _ => None,
+    };
+    let moves = !truth::stays_on_worker(strategy) && strategy != S::Escalation;
+    let mut excluded = ctx.excluded.to_vec();
+    if moves && !excluded.contains(&rec.worker_id) {
+        excluded.push(rec.worker_id.clone());
+    }
+    let target_worker = matches!(
+        strategy,
+        S::ImmediateRetry | S::DelayedRetry | S::BrowserRestart | S::ResetWorkerState
+    )
+    .then(|| rec.worker_id.clone());
+    let delay_s = if strategy == S::DelayedRetry {
+        retry.backoff(kind).nominal(ctx.attempt)
+    } else {
+        0.0
+    };
+    let reason = format!(
+        "{kind} on {class} worker {} (attempt {}; {source}): {strategy}",
+        rec.worker_id, ctx.attempt
+    );
+    RecoveryAction {
+        task_id: rec.task_id.clone(),
+        strategy,
+        failed_worker: rec.worker_id.clone(),
+        target_worker,
+        excluded_workers: excluded,
+        delay_s,
+        modified_config,
+        hardware_requirements,
+        resume_checkpoint: None,
+        priority_adjustment: if strategy == S::Escalation {
+            0
+        } else {
+            (ctx.attempt.saturating_sub(1)).min(3) as i32
+        },
+        worker_attention: None,
+        reason,
+        source,
+        propensity: 1.0,
+        attempt: ctx.attempt,
+        kind,
+        failure_type: kind.failure_type(),
+        classifier_rule: String::new(),
+        xid: None,
+        timestamp: rec.timestamp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ErrorInfo, HardwareProfile, Precision, TaskConfig, TaskSpec, Timestamp};
+    use RecoveryStrategy as S;
+
+    fn rec() -> FailureRecord {
+        FailureRecord {
+            task_id: crate::model::TaskId::new("t1").unwrap(),
+            worker_id: WorkerId::new("gpu-0001").unwrap(),
+            hardware: HardwareProfile::of_class(HardwareClass::Gpu),
+            error: ErrorInfo {
+                message: "CUDA out of memory. Tried to allocate 2.00 GiB".into(),
+                ..Default::default()
+            },
+            timestamp: Timestamp::from_micros(0),
+            task: TaskSpec {
+                config: TaskConfig {
+                    batch_size: Some(32),
+                    precision: Some(Precision::Fp16),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn policy_names_parse_and_learned_is_not_available_yet() {
+        assert_eq!("Rules".parse::<PolicyKind>().unwrap(), PolicyKind::Rules);
+        assert!("best"
+            .parse::<PolicyKind>()
+            .unwrap_err()
+            .contains("rules, fixed"));
+        let s = Scenario::from_toml(
+            "[workers.cpu]\ncount = 1\nfailure_rate_per_hour = 1\n[[failures.cpu]]\nkind = \"timeout\"\nweight = 1\n",
+            "s.toml",
+        )
+        .unwrap();
+        let e = build(PolicyKind::Learned, &s, None, None, 1)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("learned") && e.contains("not available yet"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fixed_table_lookup_goes_from_specific_to_default() {
+        let raw: std::collections::BTreeMap<
+            ClassKey,
+            std::collections::BTreeMap<KindKey, StrategyList>,
+        > = toml::from_str(
+            "[gpu]\noom_gpu = [\"REDUCED_BATCH_SIZE\", \"FALLBACK_CPU\"]\nany = \"DIFFERENT_WORKER\"\n[any]\nnetwork = \"DELAYED_RETRY\"\n",
+        )
+        .unwrap();
+        let t = FixedTable::from_raw(
+            &raw,
+            &Checker {
+                path: "f",
+                text: "",
+            },
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            t.lookup(HardwareClass::Gpu, FailureKind::OomGpu),
+            [S::ReducedBatchSize, S::FallbackCpu]
+        );
+        assert_eq!(
+            t.lookup(HardwareClass::Gpu, FailureKind::Timeout),
+            [S::DifferentWorker]
+        );
+        assert_eq!(
+            t.lookup(HardwareClass::Cpu, FailureKind::Network),
+            [S::DelayedRetry]
+        );
+        assert_eq!(
+            FixedTable::default().lookup(HardwareClass::Tpu, FailureKind::TpuError),
+            [S::DelayedRetry]
+        );
+    }
+
+    #[test]
+    fn built_actions_carry_the_engine_payload() {
+        let r = rec();
+        let ctx = DecisionContext {
+            record: &r,
+            attempt: 2,
+            max_attempts: 10,
+            excluded: &[],
+            ground_truth: None,
+        };
+        let retry = default_retry();
+        let src = || source("fixed", None, None);
+        let a = build_action(
+            &ctx,
+            S::ReducedBatchSize,
+            FailureKind::OomGpu,
+            src(),
+            &retry,
+        );
+        assert_eq!(a.modified_config.unwrap().batch_size, Some(16));
+        let a = build_action(&ctx, S::FallbackCpu, FailureKind::OomGpu, src(), &retry);
+        assert_eq!(a.hardware_requirements.unwrap().hardware, vec!["cpu"]);
+        assert_eq!(a.excluded_workers, vec![r.worker_id.clone()]);
+        let a = build_action(&ctx, S::DelayedRetry, FailureKind::Network, src(), &retry);
+        assert_eq!(a.delay_s, 10.0);
+        assert_eq!(a.target_worker, Some(r.worker_id.clone()));
+    }
+}

@@ -1,0 +1,1395 @@
+//! Scenario files: the TOML a simulation runs on, as written ([`ScenarioFile`], every table
+//! `deny_unknown_fields`) and as checked once ([`Scenario`]): probabilities in `[0, 1]`,
+//! counts and rates in range, every class with workers has a failure mix, every template
+//! parses. Errors name the file, the line (from the TOML parser, or found from the field
+//! path), and the field path, e.g. `workers.gpu.count`.
+//!
+//! The format, with every field, is documented in `data/scenarios/README.md`. In short:
+//!
+//! ```toml
+//! name = "llm-gpu-training"
+//! [simulation]              # start, max_attempts, persistence, refail_mean_s
+//! [tasks]                   # models (share, fallback), batch_sizes, precisions, checkpointing
+//! [workers.gpu]             # count, failure_rate_per_hour, vendor, model + memory_gib or
+//!                           # variants, compute_units, browsers, tasks (per-class override)
+//! [[failures.gpu]]          # kind, weight, name, messages, truth (per-cause overrides)
+//! [bad_workers.gpu]         # share, rate_multiplier, kinds, same_worker_factor,
+//!                           # different_worker_success
+//! [[bursts]]                # name, class, kind, start_h, duration_h, rate_per_hour,
+//!                           # success_factor
+//! [truth.gpu.oom_gpu]       # STRATEGY = probability; `any` for a class or a kind
+//! [cost.any]                # STRATEGY = { seconds, device_seconds }
+//! [fixed.any]               # kind (or any) = STRATEGY or [STRATEGY, ...]: the fixed policy
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use rand::Rng;
+use serde::{Deserialize, Deserializer};
+
+use super::messages::{self, Template};
+use super::policy::FixedTable;
+use super::truth::{self, BadEffect, Cost, Probs, N};
+use super::SimError;
+use crate::model::{FailureKind, HardwareClass, Precision, RecoveryStrategy, Timestamp};
+
+// ---------------------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------------------
+
+/// A hardware class, or `any` (every class), as a table key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ClassKey {
+    /// Every class.
+    Any,
+    /// One class.
+    Class(HardwareClass),
+}
+
+/// A failure kind, or `any` (every kind), as a table key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KindKey {
+    /// Every kind.
+    Any,
+    /// One kind.
+    Kind(FailureKind),
+}
+
+impl<'de> Deserialize<'de> for ClassKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        if s.eq_ignore_ascii_case("any") {
+            return Ok(ClassKey::Any);
+        }
+        s.parse()
+            .map(ClassKey::Class)
+            .map_err(|e| serde::de::Error::custom(format!("{e}, or any")))
+    }
+}
+
+impl<'de> Deserialize<'de> for KindKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        if s.eq_ignore_ascii_case("any") {
+            return Ok(KindKey::Any);
+        }
+        s.parse()
+            .map(KindKey::Kind)
+            .map_err(|e| serde::de::Error::custom(format!("{e}, or any")))
+    }
+}
+
+impl fmt::Display for ClassKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClassKey::Any => f.write_str("any"),
+            ClassKey::Class(c) => f.write_str(&c.as_str().to_ascii_lowercase()),
+        }
+    }
+}
+
+impl fmt::Display for KindKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KindKey::Any => f.write_str("any"),
+            KindKey::Kind(k) => f.write_str(k.as_str()),
+        }
+    }
+}
+
+/// A strategy or a list of strategies (the fixed policy's table cells).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrategyList(pub Vec<RecoveryStrategy>);
+
+impl<'de> Deserialize<'de> for StrategyList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StrategyList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a recovery strategy or a list of strategies")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<StrategyList, E> {
+                s.parse().map(|s| StrategyList(vec![s])).map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StrategyList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<RecoveryStrategy>()? {
+                    out.push(s);
+                }
+                Ok(StrategyList(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The file as written
+// ---------------------------------------------------------------------------------------
+
+/// A scenario file as written (unchecked). See the module docs and
+/// `data/scenarios/README.md`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Scenario name, written into the outputs.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What the scenario models.
+    #[serde(default)]
+    pub description: String,
+    /// Clock and loop parameters.
+    #[serde(default)]
+    pub simulation: SimulationRaw,
+    /// Task properties of every class (a class's `tasks` overrides field by field).
+    #[serde(default)]
+    pub tasks: TasksRaw,
+    /// Workers per hardware class.
+    #[serde(default)]
+    pub workers: BTreeMap<HardwareClass, WorkersRaw>,
+    /// Failure mix per hardware class: the causes of new tasks' failures.
+    #[serde(default)]
+    pub failures: BTreeMap<HardwareClass, Vec<CauseRaw>>,
+    /// Bad workers per hardware class.
+    #[serde(default)]
+    pub bad_workers: BTreeMap<HardwareClass, BadRaw>,
+    /// Bursts of one class and kind in a time window.
+    #[serde(default)]
+    pub bursts: Vec<BurstRaw>,
+    /// Success probability overrides: `truth.<class|any>.<kind|any>.<STRATEGY>`.
+    #[serde(default)]
+    pub truth: BTreeMap<ClassKey, BTreeMap<KindKey, BTreeMap<RecoveryStrategy, f64>>>,
+    /// Cost overrides: `cost.<class|any>.<STRATEGY> = { seconds, device_seconds }`.
+    #[serde(default)]
+    pub cost: BTreeMap<ClassKey, BTreeMap<RecoveryStrategy, CostRaw>>,
+    /// The fixed policy's table: `fixed.<class|any>.<kind|any> = STRATEGY | [STRATEGY...]`.
+    #[serde(default)]
+    pub fixed: BTreeMap<ClassKey, BTreeMap<KindKey, StrategyList>>,
+}
+
+/// `[simulation]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimulationRaw {
+    /// Start of the simulated clock (RFC 3339). Default 2026-11-01T00:00:00Z.
+    pub start: Timestamp,
+    /// A task's failures beyond this number are escalated (also the engine's limit).
+    /// Default 10.
+    pub max_attempts: u32,
+    /// Probability that a failed recovery is followed by the same cause again (when the
+    /// cause can follow the task). Default 0.8.
+    pub persistence: f64,
+    /// Mean seconds a task runs after a failed recovery before it fails again. Default 600.
+    pub refail_mean_s: f64,
+}
+
+impl Default for SimulationRaw {
+    fn default() -> Self {
+        SimulationRaw {
+            // 2026-11-01T00:00:00Z.
+            start: Timestamp::from_micros(1_793_491_200_000_000),
+            max_attempts: 10,
+            persistence: 0.8,
+            refail_mean_s: 600.0,
+        }
+    }
+}
+
+/// `[tasks]` or `[workers.<class>.tasks]`: absent fields come from `[tasks]`, then from the
+/// defaults (one model "model", batch 32, fp32, checkpointing on).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TasksRaw {
+    /// Models, drawn by share.
+    pub models: Option<Vec<ModelRaw>>,
+    /// Batch sizes, drawn uniformly.
+    pub batch_sizes: Option<Vec<u32>>,
+    /// Precisions with their shares.
+    pub precisions: Option<BTreeMap<Precision, f64>>,
+    /// Share of tasks with checkpointing on.
+    pub checkpointing: Option<f64>,
+}
+
+/// A model of `[tasks].models`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRaw {
+    /// Model name.
+    pub name: String,
+    /// Share (relative weight). Default 1.
+    #[serde(default = "one")]
+    pub share: f64,
+    /// Smaller models SIMPLIFIED_MODEL may fall back to, in order.
+    #[serde(default)]
+    pub fallback: Vec<String>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// `[workers.<class>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersRaw {
+    /// Number of workers.
+    pub count: u32,
+    /// First failures per worker per hour (of new tasks on a good worker).
+    pub failure_rate_per_hour: f64,
+    /// Vendor, e.g. "NVIDIA".
+    #[serde(default)]
+    pub vendor: Option<String>,
+    /// Device model (alternative to `variants`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Device memory in GiB (alternative to `variants`).
+    #[serde(default)]
+    pub memory_gib: Option<f64>,
+    /// Device variants drawn by share: `{ model, memory_gib, share }`.
+    #[serde(default)]
+    pub variants: Vec<VariantRaw>,
+    /// Compute units per device.
+    #[serde(default)]
+    pub compute_units: Option<u32>,
+    /// Browser mix `{ name = share }`: WEBGPU and WEBNN only (default all "chrome").
+    #[serde(default)]
+    pub browsers: BTreeMap<String, f64>,
+    /// Task properties of tasks on this class (field by field over `[tasks]`).
+    #[serde(default)]
+    pub tasks: Option<TasksRaw>,
+}
+
+/// A device variant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantRaw {
+    /// Device model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Device memory in GiB.
+    #[serde(default)]
+    pub memory_gib: Option<f64>,
+    /// Share. Default 1.
+    #[serde(default = "one")]
+    pub share: f64,
+}
+
+/// `[[failures.<class>]]`: one cause of failures.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CauseRaw {
+    /// The failure kind (what the classifier should say).
+    pub kind: FailureKind,
+    /// Relative weight within the class's mix.
+    pub weight: f64,
+    /// Cause name (ground truth); default the kind.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Message templates (default: the built-in ones for the class and kind).
+    #[serde(default)]
+    pub messages: Vec<String>,
+    /// Success probability overrides for this cause only.
+    #[serde(default)]
+    pub truth: BTreeMap<RecoveryStrategy, f64>,
+}
+
+/// `[bad_workers.<class>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BadRaw {
+    /// Share of the class's workers that are bad.
+    pub share: f64,
+    /// Failure-rate multiplier of a bad worker (≥ 1).
+    pub rate_multiplier: f64,
+    /// Kinds of the extra failures a bad worker produces (default: the class's mix).
+    #[serde(default)]
+    pub kinds: Vec<FailureKind>,
+    /// Multiplier of the success of strategies that stay on a bad worker. Default 0.3.
+    #[serde(default = "same_factor")]
+    pub same_worker_factor: f64,
+    /// Lower bound of DIFFERENT_WORKER's success when the failed worker is bad. Default 0.9.
+    #[serde(default = "diff_success")]
+    pub different_worker_success: f64,
+}
+
+fn same_factor() -> f64 {
+    0.3
+}
+fn diff_success() -> f64 {
+    0.9
+}
+
+/// `[[bursts]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurstRaw {
+    /// Burst id (ground truth); default `burst-<n>`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Hardware class hit.
+    pub class: HardwareClass,
+    /// Kind of its failures.
+    pub kind: FailureKind,
+    /// Start, hours after the simulation start.
+    pub start_h: f64,
+    /// Duration, hours.
+    pub duration_h: f64,
+    /// Extra failures per hour over the class while it lasts.
+    pub rate_per_hour: f64,
+    /// Multiplier of the success of strategies that keep the task on the class while the
+    /// burst lasts. Default 0.3.
+    #[serde(default = "same_factor")]
+    pub success_factor: f64,
+}
+
+/// A cost as written.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostRaw {
+    /// Seconds.
+    #[serde(default)]
+    pub seconds: f64,
+    /// Device-seconds.
+    #[serde(default)]
+    pub device_seconds: f64,
+}
+
+// ---------------------------------------------------------------------------------------
+// Checked types
+// ---------------------------------------------------------------------------------------
+
+/// Items drawn by weight.
+#[derive(Debug, Clone)]
+pub struct Weighted<T> {
+    items: Vec<T>,
+    cumulative: Vec<f64>,
+}
+
+impl<T> Weighted<T> {
+    /// From (item, weight) pairs; `None` when empty or when no weight is positive. Weights
+    /// must be finite and non-negative (checked by the caller).
+    pub fn new(pairs: Vec<(T, f64)>) -> Option<Self> {
+        let mut items = Vec::with_capacity(pairs.len());
+        let mut cumulative = Vec::with_capacity(pairs.len());
+        let mut total = 0.0;
+        for (t, w) in pairs {
+            total += w.max(0.0);
+            items.push(t);
+            cumulative.push(total);
+        }
+        (total > 0.0 && total.is_finite()).then_some(Weighted { items, cumulative })
+    }
+
+    /// Draws an item.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> &T {
+        let u = rng.gen::<f64>() * self.total();
+        let i = self.cumulative.partition_point(|&c| c <= u);
+        &self.items[i.min(self.items.len() - 1)]
+    }
+
+    /// Draws an index.
+    pub fn sample_index<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
+        let u = rng.gen::<f64>() * self.total();
+        self.cumulative
+            .partition_point(|&c| c <= u)
+            .min(self.items.len() - 1)
+    }
+
+    /// The items.
+    pub fn items(&self) -> &[T] {
+        &self.items
+    }
+
+    /// The weight of item `i`.
+    pub fn weight(&self, i: usize) -> f64 {
+        self.cumulative[i] - if i == 0 { 0.0 } else { self.cumulative[i - 1] }
+    }
+
+    /// Sum of the weights (> 0).
+    pub fn total(&self) -> f64 {
+        // Non-empty by construction.
+        self.cumulative[self.cumulative.len() - 1]
+    }
+}
+
+/// A checked scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Start of the simulated clock.
+    pub start: Timestamp,
+    /// A task's failures beyond this number are escalated.
+    pub max_attempts: u32,
+    /// Probability that the same cause follows a failed recovery.
+    pub persistence: f64,
+    /// Mean seconds from a failed recovery to the next failure.
+    pub refail_mean_s: f64,
+    /// Hardware classes with workers, in class order.
+    pub classes: Vec<ClassSpec>,
+    /// Bursts, in file order.
+    pub bursts: Vec<Burst>,
+    /// The fixed policy's table from the scenario (defaults to DELAYED_RETRY everywhere).
+    pub fixed: FixedTable,
+}
+
+/// A hardware class of the fleet.
+#[derive(Debug, Clone)]
+pub struct ClassSpec {
+    /// The class.
+    pub class: HardwareClass,
+    /// Number of workers.
+    pub count: u32,
+    /// First failures per good worker per hour.
+    pub rate_per_hour: f64,
+    /// Vendor.
+    pub vendor: Option<String>,
+    /// Compute units.
+    pub compute_units: Option<u32>,
+    /// Device variants.
+    pub variants: Weighted<Variant>,
+    /// Browser mix (browser classes only).
+    pub browsers: Option<Weighted<String>>,
+    /// Task properties.
+    pub tasks: TaskProps,
+    /// Causes: the failure mix first, then zero-weight causes added for bursts and bad
+    /// workers of kinds the mix lacks.
+    pub causes: Vec<Cause>,
+    /// The mix: indexes into `causes`, by weight.
+    pub mix: Weighted<usize>,
+    /// Bad workers.
+    pub bad: Option<BadWorkers>,
+    /// Cost of every strategy on this class.
+    pub cost: [Cost; N],
+}
+
+/// A device variant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// Device model.
+    pub model: Option<String>,
+    /// Memory, GiB.
+    pub memory_gib: Option<f64>,
+}
+
+/// Task properties of a class.
+#[derive(Debug, Clone)]
+pub struct TaskProps {
+    /// Models: (name, fallbacks) by share.
+    pub models: Weighted<(String, Vec<String>)>,
+    /// Batch sizes, drawn uniformly.
+    pub batch_sizes: Vec<u32>,
+    /// Precisions by share.
+    pub precisions: Weighted<Precision>,
+    /// Share with checkpointing on.
+    pub checkpointing: f64,
+}
+
+/// A cause of failures: a hardware class and kind, its messages and its truth.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    /// Id, unique in the scenario: `<class>.<name>` (lowercase class).
+    pub id: String,
+    /// Kind.
+    pub kind: FailureKind,
+    /// Weight in the class's mix (0 for causes only bursts or bad workers produce).
+    pub weight: f64,
+    /// Message templates (non-empty).
+    pub templates: Vec<Template>,
+    /// Base success probability of every strategy.
+    pub truth: Probs,
+}
+
+/// Bad workers of a class.
+#[derive(Debug, Clone)]
+pub struct BadWorkers {
+    /// Share of the class's workers.
+    pub share: f64,
+    /// Failure-rate multiplier.
+    pub rate_multiplier: f64,
+    /// Causes of their extra failures (indexes into the class's `causes`); empty: the mix.
+    pub causes: Vec<usize>,
+    /// Effect on recoveries.
+    pub effect: BadEffect,
+}
+
+/// A burst.
+#[derive(Debug, Clone)]
+pub struct Burst {
+    /// Id.
+    pub id: String,
+    /// Index into `Scenario::classes`.
+    pub class: usize,
+    /// Index into that class's `causes`.
+    pub cause: usize,
+    /// Start, seconds after the simulation start.
+    pub start_s: f64,
+    /// End, seconds after the simulation start.
+    pub end_s: f64,
+    /// Failures per hour while active.
+    pub rate_per_hour: f64,
+    /// Success multiplier of same-class strategies while active.
+    pub success_factor: f64,
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks scenario TOML; `path` names the source in errors.
+    pub fn from_toml(text: &str, path: &str) -> Result<Scenario, SimError> {
+        let file: ScenarioFile = parse_toml(text, path)?;
+        Checker { path, text }.scenario(file)
+    }
+
+    /// The class spec of `class`, if the fleet has it.
+    pub fn class(&self, class: HardwareClass) -> Option<&ClassSpec> {
+        self.classes.iter().find(|c| c.class == class)
+    }
+}
+
+/// Parses TOML into `T`, turning parser errors into [`SimError::Invalid`] with line and
+/// field path.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &str,
+) -> Result<T, SimError> {
+    toml::from_str(text).map_err(|e| {
+        let (at, field) = match e.span() {
+            Some(span) => {
+                let line = line_of(text, span.start);
+                (
+                    format!("{path}:{line}"),
+                    path_at_line(text, line).unwrap_or_else(|| "<document>".into()),
+                )
+            }
+            None => (path.to_string(), "<document>".into()),
+        };
+        SimError::Invalid {
+            at,
+            field,
+            detail: e.message().trim().to_string(),
+        }
+    })
+}
+
+fn lower(c: HardwareClass) -> String {
+    c.as_str().to_ascii_lowercase()
+}
+
+/// Validation with the source at hand, so errors can name lines.
+pub(crate) struct Checker<'a> {
+    pub(crate) path: &'a str,
+    pub(crate) text: &'a str,
+}
+
+impl Checker<'_> {
+    pub(crate) fn bad(&self, field: impl Into<String>, detail: impl Into<String>) -> SimError {
+        let field = field.into();
+        let at = match locate(self.text, &field) {
+            Some(line) => format!("{}:{line}", self.path),
+            None => self.path.to_string(),
+        };
+        SimError::Invalid {
+            at,
+            field,
+            detail: detail.into(),
+        }
+    }
+
+    fn prob(&self, field: impl Into<String>, v: f64) -> Result<f64, SimError> {
+        if v.is_finite() && (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.bad(field, format!("{v} is not a probability in [0, 1]")))
+        }
+    }
+
+    fn non_negative(&self, field: impl Into<String>, v: f64) -> Result<f64, SimError> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(v)
+        } else {
+            Err(self.bad(field, format!("{v} is not a number ≥ 0")))
+        }
+    }
+
+    fn positive(&self, field: impl Into<String>, v: f64) -> Result<f64, SimError> {
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(self.bad(field, format!("{v} is not a number > 0")))
+        }
+    }
+
+    fn scenario(&self, f: ScenarioFile) -> Result<Scenario, SimError> {
+        let sim = &f.simulation;
+        if sim.max_attempts == 0 {
+            return Err(self.bad("simulation.max_attempts", "must be at least 1"));
+        }
+        let persistence = self.prob("simulation.persistence", sim.persistence)?;
+        let refail_mean_s = self.positive("simulation.refail_mean_s", sim.refail_mean_s)?;
+        if f.workers.is_empty() {
+            return Err(self.bad(
+                "workers",
+                "the fleet has no workers: add a [workers.<class>] table",
+            ));
+        }
+        for class in f.failures.keys() {
+            if !f.workers.contains_key(class) {
+                return Err(self.bad(
+                    format!("failures.{}", lower(*class)),
+                    format!(
+                        "no workers of class {class} (add [workers.{}])",
+                        lower(*class)
+                    ),
+                ));
+            }
+        }
+        for class in f.bad_workers.keys() {
+            if !f.workers.contains_key(class) {
+                return Err(self.bad(
+                    format!("bad_workers.{}", lower(*class)),
+                    format!("no workers of class {class}"),
+                ));
+            }
+        }
+        for (ck, kinds) in &f.truth {
+            for (kk, row) in kinds {
+                for (s, v) in row {
+                    let field = format!("truth.{ck}.{kk}.{s}");
+                    if *s == RecoveryStrategy::Escalation {
+                        return Err(self.bad(
+                            field,
+                            "ESCALATION is not a recovery: its success probability is 0",
+                        ));
+                    }
+                    self.prob(field, *v)?;
+                }
+            }
+        }
+        for (ck, row) in &f.cost {
+            for (s, c) in row {
+                self.non_negative(format!("cost.{ck}.{s}.seconds"), c.seconds)?;
+                self.non_negative(format!("cost.{ck}.{s}.device_seconds"), c.device_seconds)?;
+            }
+        }
+
+        let mut classes = Vec::new();
+        let mut total_rate = 0.0;
+        for (class, w) in &f.workers {
+            let spec = self.class(*class, w, &f)?;
+            total_rate += spec.rate_per_hour * f64::from(spec.count);
+            classes.push(spec);
+        }
+
+        let mut bursts = Vec::new();
+        for (i, b) in f.bursts.iter().enumerate() {
+            let field = |name: &str| format!("bursts[{i}].{name}");
+            let id = b.name.clone().unwrap_or_else(|| format!("burst-{}", i + 1));
+            if bursts.iter().any(|x: &Burst| x.id == id) {
+                return Err(self.bad(field("name"), format!("duplicate burst name '{id}'")));
+            }
+            let Some(ci) = classes.iter().position(|c| c.class == b.class) else {
+                return Err(self.bad(field("class"), format!("no workers of class {}", b.class)));
+            };
+            let start = self.non_negative(field("start_h"), b.start_h)?;
+            let dur = self.positive(field("duration_h"), b.duration_h)?;
+            let rate = self.positive(field("rate_per_hour"), b.rate_per_hour)?;
+            let factor = self.prob(field("success_factor"), b.success_factor)?;
+            let cause = self.cause_of_kind(&mut classes[ci], b.kind, &f, &field("kind"))?;
+            bursts.push(Burst {
+                id,
+                class: ci,
+                cause,
+                start_s: start * 3600.0,
+                end_s: (start + dur) * 3600.0,
+                rate_per_hour: rate,
+                success_factor: factor,
+            });
+        }
+        if total_rate <= 0.0 && bursts.is_empty() {
+            return Err(self.bad(
+                "workers",
+                "no failures can happen: every failure_rate_per_hour is 0 and there are no bursts",
+            ));
+        }
+
+        let fixed = FixedTable::from_raw(&f.fixed, self, "fixed")?;
+        Ok(Scenario {
+            name: f
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| "scenario".into()),
+            description: f.description.clone(),
+            start: sim.start,
+            max_attempts: sim.max_attempts,
+            persistence,
+            refail_mean_s,
+            classes,
+            bursts,
+            fixed,
+        })
+    }
+
+    fn class(
+        &self,
+        class: HardwareClass,
+        w: &WorkersRaw,
+        f: &ScenarioFile,
+    ) -> Result<ClassSpec, SimError> {
+        let lc = lower(class);
+        let field = |name: &str| format!("workers.{lc}.{name}");
+        if w.count == 0 {
+            return Err(self.bad(field("count"), "must be at least 1"));
+        }
+        let rate = self.non_negative(field("failure_rate_per_hour"), w.failure_rate_per_hour)?;
+        let variants = if w.variants.is_empty() {
+            if let Some(m) = w.memory_gib {
+                self.positive(field("memory_gib"), m)?;
+            }
+            vec![(
+                Variant {
+                    model: w.model.clone(),
+                    memory_gib: w.memory_gib,
+                },
+                1.0,
+            )]
+        } else {
+            if w.model.is_some() || w.memory_gib.is_some() {
+                return Err(self.bad(
+                    field("variants"),
+                    "give either model and memory_gib or variants, not both",
+                ));
+            }
+            let mut out = Vec::new();
+            for (i, v) in w.variants.iter().enumerate() {
+                if let Some(m) = v.memory_gib {
+                    self.positive(field(&format!("variants[{i}].memory_gib")), m)?;
+                }
+                let share = self.non_negative(field(&format!("variants[{i}].share")), v.share)?;
+                out.push((
+                    Variant {
+                        model: v.model.clone(),
+                        memory_gib: v.memory_gib,
+                    },
+                    share,
+                ));
+            }
+            out
+        };
+        let variants = Weighted::new(variants)
+            .ok_or_else(|| self.bad(field("variants"), "no variant has a positive share"))?;
+        let browsers =
+            if class.is_browser() {
+                let mut pairs = Vec::new();
+                for (name, share) in &w.browsers {
+                    if name.trim().is_empty() {
+                        return Err(self.bad(field("browsers"), "a browser name is empty"));
+                    }
+                    let share = self.non_negative(field(&format!("browsers.{name}")), *share)?;
+                    pairs.push((name.clone(), share));
+                }
+                if pairs.is_empty() {
+                    pairs.push(("chrome".to_string(), 1.0));
+                }
+                Some(Weighted::new(pairs).ok_or_else(|| {
+                    self.bad(field("browsers"), "no browser has a positive share")
+                })?)
+            } else {
+                if !w.browsers.is_empty() {
+                    return Err(self.bad(
+                        field("browsers"),
+                        format!("only WEBGPU and WEBNN workers have browsers, not {class}"),
+                    ));
+                }
+                None
+            };
+        let tasks = self.tasks(&f.tasks, w.tasks.as_ref(), &lc)?;
+
+        // Causes: the failure mix.
+        let Some(mix_raw) = f.failures.get(&class).filter(|m| !m.is_empty()) else {
+            return Err(self.bad(
+                format!("failures.{lc}"),
+                format!("missing: workers of class {class} need a failure mix ([[failures.{lc}]])"),
+            ));
+        };
+        let mut causes: Vec<Cause> = Vec::new();
+        for (i, c) in mix_raw.iter().enumerate() {
+            let at = format!("failures.{lc}[{i}]");
+            let weight = self.non_negative(format!("{at}.weight"), c.weight)?;
+            let name = c
+                .name
+                .clone()
+                .unwrap_or_else(|| c.kind.as_str().to_string());
+            let id = format!("{lc}.{name}");
+            if causes.iter().any(|x| x.id == id) {
+                return Err(self.bad(
+                    format!("{at}.name"),
+                    format!(
+                        "duplicate cause '{name}' (give each entry of one kind a distinct name)"
+                    ),
+                ));
+            }
+            let templates = if c.messages.is_empty() {
+                messages::builtin(class, c.kind)
+            } else {
+                let mut out = Vec::new();
+                for (j, m) in c.messages.iter().enumerate() {
+                    out.push(
+                        Template::parse(m)
+                            .map_err(|e| self.bad(format!("{at}.messages[{j}]"), e))?,
+                    );
+                }
+                out
+            };
+            let mut probs = self.resolve_truth(class, c.kind, f);
+            for (s, v) in &c.truth {
+                let field = format!("{at}.truth.{s}");
+                if *s == RecoveryStrategy::Escalation {
+                    return Err(self.bad(
+                        field,
+                        "ESCALATION is not a recovery: its success probability is 0",
+                    ));
+                }
+                probs[s.index()] = self.prob(field, *v)?;
+            }
+            causes.push(Cause {
+                id,
+                kind: c.kind,
+                weight,
+                templates,
+                truth: probs,
+            });
+        }
+        let mix = Weighted::new(
+            causes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i, c.weight))
+                .collect(),
+        )
+        .ok_or_else(|| {
+            self.bad(
+                format!("failures.{lc}"),
+                "no entry of the failure mix has a positive weight",
+            )
+        })?;
+
+        let cost: [Cost; N] = std::array::from_fn(|i| {
+            let s = RecoveryStrategy::ALL[i];
+            let pick = |k: ClassKey| f.cost.get(&k).and_then(|row| row.get(&s));
+            match pick(ClassKey::Class(class)).or_else(|| pick(ClassKey::Any)) {
+                Some(c) => Cost {
+                    seconds: c.seconds,
+                    device_seconds: c.device_seconds,
+                },
+                None => truth::builtin_cost(s),
+            }
+        });
+
+        let mut spec = ClassSpec {
+            class,
+            count: w.count,
+            rate_per_hour: rate,
+            vendor: w.vendor.clone(),
+            compute_units: w.compute_units,
+            variants,
+            browsers,
+            tasks,
+            causes,
+            mix,
+            bad: None,
+            cost,
+        };
+
+        if let Some(b) = f.bad_workers.get(&class) {
+            let field = |name: &str| format!("bad_workers.{lc}.{name}");
+            let share = self.prob(field("share"), b.share)?;
+            if !(b.rate_multiplier.is_finite() && b.rate_multiplier >= 1.0) {
+                return Err(self.bad(
+                    field("rate_multiplier"),
+                    format!("{} is not a number ≥ 1", b.rate_multiplier),
+                ));
+            }
+            let same = self.prob(field("same_worker_factor"), b.same_worker_factor)?;
+            let diff = self.prob(
+                field("different_worker_success"),
+                b.different_worker_success,
+            )?;
+            let mut idx = Vec::new();
+            for (i, k) in b.kinds.iter().enumerate() {
+                idx.push(self.cause_of_kind(&mut spec, *k, f, &field(&format!("kinds[{i}]")))?);
+            }
+            spec.bad = Some(BadWorkers {
+                share,
+                rate_multiplier: b.rate_multiplier,
+                causes: idx,
+                effect: BadEffect {
+                    same_worker_factor: same,
+                    different_worker_success: diff,
+                },
+            });
+        }
+        Ok(spec)
+    }
+
+    /// The index of the first cause of `kind` in the class, adding a zero-weight cause with
+    /// the built-in templates when the mix has none.
+    fn cause_of_kind(
+        &self,
+        spec: &mut ClassSpec,
+        kind: FailureKind,
+        f: &ScenarioFile,
+        _field: &str,
+    ) -> Result<usize, SimError> {
+        if let Some(i) = spec.causes.iter().position(|c| c.kind == kind) {
+            return Ok(i);
+        }
+        spec.causes.push(Cause {
+            id: format!("{}.{}", lower(spec.class), kind.as_str()),
+            kind,
+            weight: 0.0,
+            templates: messages::builtin(spec.class, kind),
+            truth: self.resolve_truth(spec.class, kind, f),
+        });
+        Ok(spec.causes.len() - 1)
+    }
+
+    /// The base truth of (class, kind): `truth.<class>.<kind>`, `truth.<class>.any`,
+    /// `truth.any.<kind>`, `truth.any.any`, then the built-in row; ESCALATION is 0.
+    fn resolve_truth(&self, class: HardwareClass, kind: FailureKind, f: &ScenarioFile) -> Probs {
+        let builtin = truth::builtin_success(kind);
+        std::array::from_fn(|i| {
+            let s = RecoveryStrategy::ALL[i];
+            if s == RecoveryStrategy::Escalation {
+                return 0.0;
+            }
+            let keys = [
+                (ClassKey::Class(class), KindKey::Kind(kind)),
+                (ClassKey::Class(class), KindKey::Any),
+                (ClassKey::Any, KindKey::Kind(kind)),
+                (ClassKey::Any, KindKey::Any),
+            ];
+            keys.iter()
+                .find_map(|(c, k)| {
+                    f.truth
+                        .get(c)
+                        .and_then(|m| m.get(k))
+                        .and_then(|r| r.get(&s))
+                })
+                .copied()
+                .unwrap_or(builtin[i])
+        })
+    }
+
+    fn tasks(
+        &self,
+        base: &TasksRaw,
+        over: Option<&TasksRaw>,
+        lc: &str,
+    ) -> Result<TaskProps, SimError> {
+        let (prefix_over, prefix_base) = (format!("workers.{lc}.tasks"), "tasks".to_string());
+        let pick = |o: Option<bool>| {
+            if o == Some(true) {
+                &prefix_over
+            } else {
+                &prefix_base
+            }
+        };
+        let over_has = |f: fn(&TasksRaw) -> bool| over.map(f);
+
+        let models_src = over
+            .and_then(|o| o.models.as_ref())
+            .or(base.models.as_ref());
+        let prefix = pick(over_has(|t| t.models.is_some()));
+        let models = match models_src {
+            None => vec![(("model".to_string(), Vec::new()), 1.0)],
+            Some(list) => {
+                let mut out = Vec::new();
+                for (i, m) in list.iter().enumerate() {
+                    if m.name.trim().is_empty() {
+                        return Err(
+                            self.bad(format!("{prefix}.models[{i}].name"), "must not be empty")
+                        );
+                    }
+                    let share =
+                        self.non_negative(format!("{prefix}.models[{i}].share"), m.share)?;
+                    out.push(((m.name.clone(), m.fallback.clone()), share));
+                }
+                out
+            }
+        };
+        let models = Weighted::new(models)
+            .ok_or_else(|| self.bad(format!("{prefix}.models"), "no model has a positive share"))?;
+
+        let prefix = pick(over_has(|t| t.batch_sizes.is_some()));
+        let batch_sizes = over
+            .and_then(|o| o.batch_sizes.clone())
+            .or_else(|| base.batch_sizes.clone())
+            .unwrap_or_else(|| vec![32]);
+        if batch_sizes.is_empty() {
+            return Err(self.bad(format!("{prefix}.batch_sizes"), "must not be empty"));
+        }
+        if batch_sizes.contains(&0) {
+            return Err(self.bad(
+                format!("{prefix}.batch_sizes"),
+                "every batch size must be at least 1",
+            ));
+        }
+
+        let prefix = pick(over_has(|t| t.precisions.is_some()));
+        let precisions_src = over
+            .and_then(|o| o.precisions.as_ref())
+            .or(base.precisions.as_ref());
+        let precisions = match precisions_src {
+            None => vec![(Precision::Fp32, 1.0)],
+            Some(m) => {
+                let mut out = Vec::new();
+                for (p, share) in m {
+                    out.push((
+                        *p,
+                        self.non_negative(format!("{prefix}.precisions.{p}"), *share)?,
+                    ));
+                }
+                out
+            }
+        };
+        let precisions = Weighted::new(precisions).ok_or_else(|| {
+            self.bad(
+                format!("{prefix}.precisions"),
+                "no precision has a positive share",
+            )
+        })?;
+
+        let prefix = pick(over_has(|t| t.checkpointing.is_some()));
+        let checkpointing = over
+            .and_then(|o| o.checkpointing)
+            .or(base.checkpointing)
+            .unwrap_or(1.0);
+        let checkpointing = self.prob(format!("{prefix}.checkpointing"), checkpointing)?;
+        Ok(TaskProps {
+            models,
+            batch_sizes,
+            precisions,
+            checkpointing,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Field paths ↔ lines
+// ---------------------------------------------------------------------------------------
+
+/// 1-based line of a byte offset.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Splits a dotted TOML key (`a."b".c`) into lowercase segments.
+fn key_segments(key: &str) -> Vec<String> {
+    key.split('.')
+        .map(|s| {
+            s.trim()
+                .trim_matches('"')
+                .trim_matches('\'')
+                .to_ascii_lowercase()
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Splits a field path (`failures.gpu[1].weight`) into segments (`failures`, `gpu`, `[1]`,
+/// `weight`), lowercase.
+fn path_segments(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let mut rest = part;
+        while let Some(i) = rest.find('[') {
+            if i > 0 {
+                out.push(rest[..i].to_ascii_lowercase());
+            }
+            let j = rest[i..].find(']').map_or(rest.len(), |j| i + j + 1);
+            out.push(rest[i..j].to_string());
+            rest = &rest[j..];
+        }
+        if !rest.is_empty() {
+            out.push(rest.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+fn is_plain_key(k: &str) -> bool {
+    let k = k.trim();
+    !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\'' | ' '))
+}
+
+/// Every table header and key line with its full key path, in file order.
+fn key_lines(text: &str) -> Vec<(usize, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut header: Vec<String> = Vec::new();
+    let mut arrays: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(inner) = line.strip_prefix("[[") {
+            let name = inner.split("]]").next().unwrap_or("");
+            let segs = key_segments(name);
+            let n = arrays.entry(segs.clone()).or_insert(0);
+            header = segs;
+            header.push(format!("[{n}]"));
+            *n += 1;
+            out.push((i + 1, header.clone()));
+        } else if let Some(inner) = line.strip_prefix('[') {
+            let name = inner.split(']').next().unwrap_or("");
+            if !is_plain_key(name) {
+                continue;
+            }
+            header = key_segments(name);
+            out.push((i + 1, header.clone()));
+        } else if let Some((k, _)) = line.split_once('=') {
+            if is_plain_key(k) {
+                let mut p = header.clone();
+                p.extend(key_segments(k));
+                out.push((i + 1, p));
+            }
+        }
+    }
+    out
+}
+
+/// The line of the key or table that best matches a field path: the line whose key path is
+/// the longest prefix of `field`.
+pub(crate) fn locate(text: &str, field: &str) -> Option<usize> {
+    let want = path_segments(field);
+    let mut best: Option<(usize, usize)> = None;
+    for (line, p) in key_lines(text) {
+        if p.len() <= want.len()
+            && p.iter().zip(&want).all(|(a, b)| a == b)
+            && best.is_none_or(|(n, _)| p.len() > n)
+        {
+            best = Some((p.len(), line));
+        }
+    }
+    best.map(|(_, l)| l)
+}
+
+/// The key path of the key on `line` (or of the nearest key line above it).
+fn path_at_line(text: &str, line: usize) -> Option<String> {
+    let lines = key_lines(text);
+    let (_, segs) = lines.iter().rev().find(|(l, _)| *l <= line)?;
+    let mut s = String::new();
+    for seg in segs {
+        if !seg.starts_with('[') && !s.is_empty() {
+            s.push('.');
+        }
+        s.push_str(seg);
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+name = "t"
+[workers.gpu]
+count = 4
+failure_rate_per_hour = 1.0
+memory_gib = 80
+
+[[failures.gpu]]
+kind = "oom_gpu"
+weight = 1
+"#;
+
+    fn err(text: &str) -> String {
+        Scenario::from_toml(text, "s.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_scenario_is_accepted_with_defaults() {
+        let s = Scenario::from_toml(MIN, "s.toml").unwrap();
+        assert_eq!(s.name, "t");
+        assert_eq!(s.max_attempts, 10);
+        let g = s.class(HardwareClass::Gpu).unwrap();
+        assert_eq!(g.count, 4);
+        assert_eq!(g.causes[0].id, "gpu.oom_gpu");
+        assert_eq!(
+            g.causes[0].truth,
+            truth::builtin_success(FailureKind::OomGpu)
+        );
+        assert_eq!(g.tasks.batch_sizes, vec![32]);
+        assert!(g.browsers.is_none());
+    }
+
+    #[test]
+    fn a_typo_is_rejected_naming_field_and_line() {
+        let e = err(&MIN.replace("count = 4", "cout = 4"));
+        assert!(
+            e.contains("s.toml:4") && e.contains("workers.gpu.cout"),
+            "{e}"
+        );
+        assert!(e.contains("unknown field"), "{e}");
+        let e = err(&format!("{MIN}\n[[bursts]]\nclass = \"gpu\"\nkind = \"network\"\nstart_h = 1\nduration_h = 1\nrate_per_hour = 5\nsucess_factor = 0.5\n"));
+        assert!(e.contains("bursts[0].sucess_factor"), "{e}");
+        let e = err(&MIN.replace("[workers.gpu]", "[workers.qpu]"));
+        assert!(e.contains("QPU") || e.contains("qpu"), "{e}");
+    }
+
+    #[test]
+    fn an_out_of_range_probability_is_rejected_naming_the_field() {
+        let e = err(&format!(
+            "{MIN}\n[truth.gpu.oom_gpu]\nREDUCED_BATCH_SIZE = 1.5\n"
+        ));
+        assert!(
+            e.contains("truth.gpu.oom_gpu.REDUCED_BATCH_SIZE") && e.contains("s.toml:13"),
+            "{e}"
+        );
+        let e = err(&format!("{MIN}truth = {{ DELAYED_RETRY = -0.1 }}\n"));
+        assert!(e.contains("failures.gpu[0].truth.DELAYED_RETRY"), "{e}");
+        let e = err(&format!("{MIN}\n[simulation]\npersistence = 2\n"));
+        assert!(
+            e.contains("simulation.persistence") && e.contains("s.toml:13"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MIN}\n[bad_workers.gpu]\nshare = 1.2\nrate_multiplier = 3\n"
+        ));
+        assert!(e.contains("bad_workers.gpu.share"), "{e}");
+    }
+
+    #[test]
+    fn every_validation_error_names_its_field() {
+        let cases: &[(&str, &str)] = &[
+            ("count = 4", "count = 0"),
+            (
+                "failure_rate_per_hour = 1.0",
+                "failure_rate_per_hour = -1.0",
+            ),
+            ("memory_gib = 80", "memory_gib = 0"),
+            ("weight = 1", "weight = -1"),
+            ("weight = 1", "weight = 1\nmessages = [\"{nope}\"]"),
+            (
+                "memory_gib = 80",
+                "memory_gib = 80\nbrowsers = { chrome = 1.0 }",
+            ),
+        ];
+        let fields = [
+            "workers.gpu.count",
+            "workers.gpu.failure_rate_per_hour",
+            "workers.gpu.memory_gib",
+            "failures.gpu[0].weight",
+            "failures.gpu[0].messages[0]",
+            "workers.gpu.browsers",
+        ];
+        for ((from, to), field) in cases.iter().zip(fields) {
+            let e = err(&MIN.replace(from, to));
+            assert!(e.contains(field), "{field}: {e}");
+        }
+        let e = err(&format!(
+            "{MIN}\n[[failures.cpu]]\nkind = \"oom_host\"\nweight = 1\n"
+        ));
+        assert!(
+            e.contains("failures.cpu") && e.contains("no workers"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MIN}\n[workers.tpu]\ncount = 1\nfailure_rate_per_hour = 1\n"
+        ));
+        assert!(e.contains("failures.tpu") && e.contains("missing"), "{e}");
+        let e = err(&format!(
+            "{MIN}\n[cost.any]\nDELAYED_RETRY = {{ seconds = -1 }}\n"
+        ));
+        assert!(e.contains("cost.any.DELAYED_RETRY.seconds"), "{e}");
+        let e = err(&format!("{MIN}\n[truth.any.any]\nESCALATION = 0.5\n"));
+        assert!(e.contains("truth.any.any.ESCALATION"), "{e}");
+        let e = err(&format!(
+            "{MIN}\n[truth.gpu.oom_gpu]\nREDUCED_BATCH = 0.5\n"
+        ));
+        assert!(
+            e.contains("REDUCED_BATCH") && e.contains("s.toml:13"),
+            "{e}"
+        );
+        let e = err("name = \"x\"\n");
+        assert!(e.contains("workers") && e.contains("no workers"), "{e}");
+        let e = err(&format!("{MIN}\n[[bursts]]\nclass = \"cpu\"\nkind = \"network\"\nstart_h = 1\nduration_h = 1\nrate_per_hour = 5\n"));
+        assert!(e.contains("bursts[0].class"), "{e}");
+        let e = err(&format!("{MIN}\n[tasks]\nbatch_sizes = [0]\n"));
+        assert!(e.contains("tasks.batch_sizes"), "{e}");
+        let e = err(&format!("{MIN}\n[simulation]\nmax_attempts = 0\n"));
+        assert!(e.contains("simulation.max_attempts"), "{e}");
+    }
+
+    #[test]
+    fn truth_resolves_from_the_most_specific_table() {
+        let s = Scenario::from_toml(
+            &format!(
+                "{MIN}truth = {{ FALLBACK_CPU = 0.01 }}\n\n[truth.gpu.any]\nDELAYED_RETRY = 0.5\nREDUCED_PRECISION = 0.2\n[truth.any.oom_gpu]\nREDUCED_PRECISION = 0.9\nIMMEDIATE_RETRY = 0.3\n"
+            ),
+            "s.toml",
+        )
+        .unwrap();
+        let p = &s.class(HardwareClass::Gpu).unwrap().causes[0].truth;
+        use RecoveryStrategy as S;
+        assert_eq!(p[S::FallbackCpu.index()], 0.01);
+        assert_eq!(p[S::DelayedRetry.index()], 0.5);
+        assert_eq!(p[S::ReducedPrecision.index()], 0.2);
+        assert_eq!(p[S::ImmediateRetry.index()], 0.3);
+        assert_eq!(p[S::ReducedBatchSize.index()], 0.85);
+    }
+
+    #[test]
+    fn weighted_draws_skip_zero_weights() {
+        use rand::SeedableRng;
+        let w = Weighted::new(vec![('a', 1.0), ('b', 0.0), ('c', 1.0)]).unwrap();
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1);
+        for _ in 0..1000 {
+            assert_ne!(*w.sample(&mut rng), 'b');
+        }
+        assert!(Weighted::new(vec![('a', 0.0)]).is_none());
+        assert_eq!(w.weight(2), 1.0);
+    }
+
+    #[test]
+    fn locate_finds_keys_headers_and_array_tables() {
+        let t = "[a]\nx = 1\n[[b.c]]\ny = 2\n[[b.c]]\ny = 3\n";
+        assert_eq!(locate(t, "a.x"), Some(2));
+        assert_eq!(locate(t, "b.c[1].y"), Some(6));
+        assert_eq!(locate(t, "b.c[0]"), Some(3));
+        assert_eq!(locate(t, "a.z"), Some(1));
+        assert_eq!(locate(t, "q"), None);
+        assert_eq!(path_at_line(t, 6).as_deref(), Some("b.c[1].y"));
+    }
+
+    #[test]
+    fn autotraits() {
+        fn check<T: Send + Sync>() {}
+        check::<Scenario>();
+        check::<SimError>();
+    }
+}

@@ -1,0 +1,969 @@
+//! The simulated world and the closed loop: the fleet, the arrival process of new tasks'
+//! failures, the tasks in flight, and the event queue that walks each task from failure to
+//! action to outcome until it succeeds or is escalated.
+//!
+//! Everything random comes from one generator seeded with the run's seed and consumed in
+//! event order, and every timestamp from the simulated clock, so the same scenario, policy
+//! and seed give byte-identical outputs.
+//!
+//! After a failed recovery the task fails again after an exponential run time (mean
+//! `refail_mean_s`). Its next cause is the same one with probability `persistence` when the
+//! task stayed on its worker, or when it moved but the cause travels with the task (memory
+//! exhaustion, software and data errors, timeouts) and the new class has a cause of that
+//! kind; otherwise it is drawn afresh from the (new) worker's mix.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use super::messages::{coordinator_reported, Facts};
+use super::output::{
+    BurstTruth, CauseTruth, FailureTruth, FleetTruth, Sink, Summary, TaskEnd, TaskTruth, TotalCost,
+    WorkerTruth,
+};
+use super::policy::{build_action, DecisionContext, GroundTruth, Policy};
+use super::scenario::{Scenario, Weighted};
+use super::truth::{self, TruthState, N};
+use super::SimError;
+use crate::config::RetryParams;
+use crate::engine::mutate;
+use crate::model::{
+    BrowserInfo, DecisionSource, ErrorInfo, FailureKind, FailureRecord, FailureReport,
+    HardwareClass, HardwareProfile, HardwareRequirements, Outcome, RecoveryAction,
+    RecoveryStrategy, TaskConfig, TaskId, TaskSpec, Timestamp, WorkerId,
+};
+use crate::retry::RetryPolicy;
+
+/// What to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Seed of every random draw of the world.
+    pub seed: u64,
+    /// Failures to simulate: new tasks stop arriving once this many failures were emitted;
+    /// tasks in flight are then finished, so the total is at least this.
+    pub failures: u64,
+}
+
+struct WorkerState {
+    id: WorkerId,
+    class: usize,
+    profile: HardwareProfile,
+    bad: bool,
+}
+
+/// The outcome a task is waiting for.
+struct Pending {
+    success: bool,
+    strategy: RecoveryStrategy,
+    failed_at: f64,
+    device_seconds: f64,
+}
+
+struct Task {
+    id: TaskId,
+    worker: usize,
+    class: usize,
+    cause: usize,
+    burst: Option<usize>,
+    config: TaskConfig,
+    requirements: HardwareRequirements,
+    excluded: Vec<usize>,
+    failures: u32,
+    end: Option<TaskEnd>,
+    pending: Option<Pending>,
+}
+
+enum Source {
+    Worker(usize),
+    Burst(usize),
+}
+
+/// Kinds whose cause moves with the task (it is in the task, not in the worker).
+fn travels(kind: FailureKind) -> bool {
+    matches!(
+        kind,
+        FailureKind::OomGpu
+            | FailureKind::OomHost
+            | FailureKind::SoftwareException
+            | FailureKind::DataError
+            | FailureKind::Timeout
+    )
+}
+
+fn exp<R: Rng>(rng: &mut R, mean: f64) -> f64 {
+    -(1.0 - rng.gen::<f64>()).ln() * mean
+}
+
+struct World<'a> {
+    sc: &'a Scenario,
+    rng: Xoshiro256PlusPlus,
+    workers: Vec<WorkerState>,
+    by_class: Vec<Vec<usize>>,
+    arrivals: Option<Weighted<usize>>,
+    base_rate_h: f64,
+    tasks: Vec<Task>,
+    heap: BinaryHeap<Reverse<(i64, u64, usize)>>,
+    pushed: u64,
+    retry: RetryPolicy,
+    wants_truth: bool,
+    // Tallies.
+    failures: u64,
+    succeeded: u64,
+    escalated: u64,
+    attempts_to_recovery: u64,
+    regret: f64,
+    true_success: f64,
+    agree: u64,
+    strategies: [u64; N],
+    on_bad: u64,
+    in_burst: u64,
+    forced: u64,
+    cost: TotalCost,
+    last_t: f64,
+}
+
+/// Runs a scenario under a policy, sending the history to `sink`; returns the summary.
+pub fn run(
+    scenario: &Scenario,
+    policy: &mut dyn Policy,
+    opts: &RunOptions,
+    sink: &mut dyn Sink,
+) -> Result<Summary, SimError> {
+    let mut w = World::new(scenario, opts.seed, policy.wants_ground_truth());
+    sink.begin(&w.fleet_truth(policy.name(), opts.seed))?;
+    let mut next = w.next_arrival(0.0);
+    loop {
+        let arrival = next
+            .as_ref()
+            .filter(|_| w.failures < opts.failures)
+            .map(|(t, _)| micros(*t));
+        let queued = w.heap.peek().map(|Reverse((t, _, _))| *t);
+        match (arrival, queued) {
+            (None, None) => break,
+            (Some(a), q) if q.is_none_or(|q| a < q) => {
+                // `arrival` is Some only when `next` is.
+                let Some((t, src)) = next.take() else { break };
+                w.arrive(t, src, policy, sink)?;
+                next = w.next_arrival(t);
+            }
+            _ => {
+                let Some(Reverse((t, _, task))) = w.heap.pop() else {
+                    break;
+                };
+                w.resolve(t as f64 / 1e6, task, policy, sink)?;
+            }
+        }
+    }
+    let tasks: Vec<TaskTruth> = w
+        .tasks
+        .iter()
+        .map(|t| TaskTruth {
+            task_id: t.id.as_str().to_string(),
+            // Every task ends: the queue is drained and each failure ends in an escalation
+            // or schedules exactly one event.
+            end: t.end.unwrap_or(TaskEnd::Escalated),
+            failures: t.failures,
+        })
+        .collect();
+    let summary = w.summary(policy.name(), opts.seed);
+    sink.end(&tasks, &summary)?;
+    Ok(summary)
+}
+
+fn micros(t: f64) -> i64 {
+    (t * 1e6).round() as i64
+}
+
+impl<'a> World<'a> {
+    fn new(sc: &'a Scenario, seed: u64, wants_truth: bool) -> Self {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut workers = Vec::new();
+        let mut by_class = Vec::new();
+        let mut weights = Vec::new();
+        let mut base_rate_h = 0.0;
+        for (ci, cs) in sc.classes.iter().enumerate() {
+            let lc = cs.class.as_str().to_ascii_lowercase();
+            let n = cs.count as usize;
+            let mut bad = vec![false; n];
+            let mut rate = vec![cs.rate_per_hour; n];
+            if let Some(b) = &cs.bad {
+                let n_bad = ((b.share * n as f64).round() as usize).min(n);
+                let mut idx: Vec<usize> = (0..n).collect();
+                for i in 0..n_bad {
+                    let j = rng.gen_range(i..n);
+                    idx.swap(i, j);
+                    bad[idx[i]] = true;
+                    rate[idx[i]] *= b.rate_multiplier;
+                }
+            }
+            let mut ids = Vec::with_capacity(n);
+            for i in 0..n {
+                let v = cs.variants.sample(&mut rng).clone();
+                let browser = cs.browsers.as_ref().map(|b| BrowserInfo {
+                    name: b.sample(&mut rng).clone(),
+                    version: None,
+                });
+                // "<class>-<number>" contains no forbidden character.
+                let id = WorkerId::new(&format!("{lc}-{i:04}")).expect("valid worker id");
+                let gi = workers.len();
+                ids.push(gi);
+                weights.push((gi, rate[i]));
+                base_rate_h += rate[i];
+                workers.push(WorkerState {
+                    id,
+                    class: ci,
+                    profile: HardwareProfile {
+                        class: cs.class,
+                        vendor: cs.vendor.clone(),
+                        model: v.model,
+                        memory_gib: v.memory_gib,
+                        compute_units: cs.compute_units,
+                        browser,
+                    },
+                    bad: bad[i],
+                });
+            }
+            by_class.push(ids);
+        }
+        World {
+            sc,
+            rng,
+            workers,
+            by_class,
+            arrivals: Weighted::new(weights),
+            base_rate_h,
+            tasks: Vec::new(),
+            heap: BinaryHeap::new(),
+            pushed: 0,
+            // The default retry parameters are valid (tested in `retry`).
+            retry: RetryParams::default()
+                .check()
+                .expect("default retry parameters are valid")
+                .0,
+            wants_truth,
+            failures: 0,
+            succeeded: 0,
+            escalated: 0,
+            attempts_to_recovery: 0,
+            regret: 0.0,
+            true_success: 0.0,
+            agree: 0,
+            strategies: [0; N],
+            on_bad: 0,
+            in_burst: 0,
+            forced: 0,
+            cost: TotalCost::default(),
+            last_t: 0.0,
+        }
+    }
+
+    fn ts(&self, t: f64) -> Timestamp {
+        Timestamp::from_micros(self.sc.start.as_micros() + micros(t))
+    }
+
+    fn fleet_truth(&self, policy: &str, seed: u64) -> FleetTruth {
+        let sc = self.sc;
+        FleetTruth {
+            format_version: 1,
+            scenario: sc.name.clone(),
+            policy: policy.to_string(),
+            seed,
+            strategies: RecoveryStrategy::ALL.to_vec(),
+            workers: self
+                .workers
+                .iter()
+                .map(|w| WorkerTruth {
+                    id: w.id.as_str().to_string(),
+                    class: w.profile.class,
+                    model: w.profile.model.clone(),
+                    memory_gib: w.profile.memory_gib,
+                    browser: w.profile.browser.as_ref().map(|b| b.name.clone()),
+                    bad: w.bad,
+                })
+                .collect(),
+            bad_workers: self
+                .workers
+                .iter()
+                .filter(|w| w.bad)
+                .map(|w| w.id.as_str().to_string())
+                .collect(),
+            bursts: sc
+                .bursts
+                .iter()
+                .map(|b| {
+                    let cs = &sc.classes[b.class];
+                    BurstTruth {
+                        id: b.id.clone(),
+                        class: cs.class,
+                        kind: cs.causes[b.cause].kind,
+                        cause: cs.causes[b.cause].id.clone(),
+                        start: self.ts(b.start_s),
+                        end: self.ts(b.end_s),
+                        rate_per_hour: b.rate_per_hour,
+                        success_factor: b.success_factor,
+                    }
+                })
+                .collect(),
+            causes: sc
+                .classes
+                .iter()
+                .flat_map(|cs| {
+                    cs.causes.iter().map(|c| CauseTruth {
+                        id: c.id.clone(),
+                        class: cs.class,
+                        kind: c.kind,
+                        weight: c.weight,
+                        p: c.truth,
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The next new-task failure after `t`: a superposition of the workers' Poisson
+    /// processes and the bursts active at the time (piecewise constant rate).
+    fn next_arrival(&mut self, mut t: f64) -> Option<(f64, Source)> {
+        let bursts = &self.sc.bursts;
+        loop {
+            let mut rate = self.base_rate_h;
+            let mut boundary = f64::INFINITY;
+            for b in bursts {
+                if b.start_s <= t && t < b.end_s {
+                    rate += b.rate_per_hour;
+                    boundary = boundary.min(b.end_s);
+                } else if b.start_s > t {
+                    boundary = boundary.min(b.start_s);
+                }
+            }
+            if rate <= 0.0 {
+                if boundary.is_infinite() {
+                    return None;
+                }
+                t = boundary;
+                continue;
+            }
+            let dt = exp(&mut self.rng, 3600.0 / rate);
+            if t + dt >= boundary {
+                t = boundary;
+                continue;
+            }
+            let t = t + dt;
+            let mut x = self.rng.gen::<f64>() * rate;
+            if x < self.base_rate_h {
+                if let Some(a) = &self.arrivals {
+                    return Some((t, Source::Worker(*a.sample(&mut self.rng))));
+                }
+            }
+            x -= self.base_rate_h;
+            let active: Vec<usize> = (0..bursts.len())
+                .filter(|&j| bursts[j].start_s <= t && t < bursts[j].end_s)
+                .collect();
+            let mut pick = active.last().copied();
+            for j in active {
+                if x < bursts[j].rate_per_hour {
+                    pick = Some(j);
+                    break;
+                }
+                x -= bursts[j].rate_per_hour;
+            }
+            match pick {
+                Some(j) => return Some((t, Source::Burst(j))),
+                // Rounding put the draw past every burst with none active: draw again.
+                None => continue,
+            }
+        }
+    }
+
+    /// A cause for a failure on `worker` drawn from its class's mix, or from the bad
+    /// worker's kinds for the extra failures of a bad worker.
+    fn draw_cause(&mut self, worker: usize) -> usize {
+        let w = &self.workers[worker];
+        let cs = &self.sc.classes[w.class];
+        if w.bad {
+            if let Some(b) = cs.bad.as_ref().filter(|b| !b.causes.is_empty()) {
+                let extra = 1.0 - 1.0 / b.rate_multiplier;
+                if self.rng.gen::<f64>() < extra {
+                    return b.causes[self.rng.gen_range(0..b.causes.len())];
+                }
+            }
+        }
+        *cs.mix.sample(&mut self.rng)
+    }
+
+    fn arrive(
+        &mut self,
+        t: f64,
+        src: Source,
+        policy: &mut dyn Policy,
+        sink: &mut dyn Sink,
+    ) -> Result<(), SimError> {
+        let (worker, cause, burst) = match src {
+            Source::Worker(w) => (w, self.draw_cause(w), None),
+            Source::Burst(j) => {
+                let b = &self.sc.bursts[j];
+                let pool = &self.by_class[b.class];
+                let w = pool[self.rng.gen_range(0..pool.len())];
+                (w, b.cause, Some(j))
+            }
+        };
+        let class = self.workers[worker].class;
+        let props = &self.sc.classes[class].tasks;
+        let (model, fallback) = props.models.sample(&mut self.rng).clone();
+        let batch = props.batch_sizes[self.rng.gen_range(0..props.batch_sizes.len())];
+        let precision = *props.precisions.sample(&mut self.rng);
+        let checkpointing = self.rng.gen::<f64>() < props.checkpointing;
+        let n = self.tasks.len();
+        self.tasks.push(Task {
+            // "task-<number>" contains no forbidden character.
+            id: TaskId::new(&format!("task-{n:06}")).expect("valid task id"),
+            worker,
+            class,
+            cause,
+            burst,
+            config: TaskConfig {
+                model: Some(model),
+                batch_size: Some(batch),
+                precision: Some(precision),
+                fallback_models: (!fallback.is_empty()).then_some(fallback),
+                checkpointing: Some(checkpointing),
+                ..Default::default()
+            },
+            requirements: HardwareRequirements {
+                hardware: vec![self.sc.classes[class].class.requirement_name().to_string()],
+                browser: None,
+                min_memory_gib: None,
+            },
+            excluded: Vec::new(),
+            failures: 0,
+            end: None,
+            pending: None,
+        });
+        self.fail(t, n, policy, sink)
+    }
+
+    /// A task's pending outcome arrives: success ends it, failure makes it fail again.
+    fn resolve(
+        &mut self,
+        t: f64,
+        ti: usize,
+        policy: &mut dyn Policy,
+        sink: &mut dyn Sink,
+    ) -> Result<(), SimError> {
+        self.last_t = self.last_t.max(t);
+        let Some(p) = self.tasks[ti].pending.take() else {
+            return Ok(());
+        };
+        let outcome = Outcome {
+            task_id: self.tasks[ti].id.as_str().to_string(),
+            success: p.success,
+            strategy: Some(p.strategy),
+            time_to_recovery_s: p
+                .success
+                .then(|| (micros(t) - micros(p.failed_at)) as f64 / 1e6),
+            cost: Some(p.device_seconds),
+            timestamp: Some(self.ts(t)),
+        };
+        sink.outcome(&outcome)?;
+        policy.observe(&outcome)?;
+        if p.success {
+            let task = &mut self.tasks[ti];
+            task.end = Some(TaskEnd::Succeeded);
+            self.succeeded += 1;
+            self.attempts_to_recovery += u64::from(task.failures);
+            policy.finish(&task.id);
+            Ok(())
+        } else {
+            self.fail(t, ti, policy, sink)
+        }
+    }
+
+    /// Whether the class has a worker the task has not failed on (other than its own).
+    fn has_free(&self, class: usize, ti: usize) -> bool {
+        let task = &self.tasks[ti];
+        let taken = task
+            .excluded
+            .iter()
+            .chain(std::iter::once(&task.worker))
+            .filter(|&&i| self.workers[i].class == class)
+            .count();
+        self.by_class[class].len() > taken
+    }
+
+    fn class_index(&self, class: HardwareClass) -> Option<usize> {
+        self.sc.classes.iter().position(|c| c.class == class)
+    }
+
+    /// Emits a failure of task `ti` at `t`, asks the policy, samples and schedules the
+    /// outcome.
+    fn fail(
+        &mut self,
+        t: f64,
+        ti: usize,
+        policy: &mut dyn Policy,
+        sink: &mut dyn Sink,
+    ) -> Result<(), SimError> {
+        self.last_t = self.last_t.max(t);
+        let sc = self.sc;
+        let seq = self.failures;
+        self.failures += 1;
+        let (worker, class, cause_i) = {
+            let task = &mut self.tasks[ti];
+            task.failures += 1;
+            task.burst = task.burst.filter(|&j| {
+                let b = &sc.bursts[j];
+                b.class == task.class && b.cause == task.cause && b.start_s <= t && t < b.end_s
+            });
+            (task.worker, task.class, task.cause)
+        };
+        let attempt = self.tasks[ti].failures;
+        let cs = &sc.classes[class];
+        let cause = &cs.causes[cause_i];
+        let w = &self.workers[worker];
+        let task = &self.tasks[ti];
+
+        let template = &cause.templates[self.rng.gen_range(0..cause.templates.len())];
+        let message = template.render(
+            &Facts {
+                worker: w.id.as_str(),
+                task: task.id.as_str(),
+                memory_gib: w.profile.memory_gib,
+                browser: w.profile.browser.as_ref().map(|b| b.name.as_str()),
+                model: task.config.model.as_deref(),
+            },
+            &mut self.rng,
+        );
+        let ts = self.ts(t);
+        let record = FailureRecord {
+            task_id: task.id.clone(),
+            worker_id: w.id.clone(),
+            hardware: w.profile.clone(),
+            error: ErrorInfo {
+                message,
+                type_hint: coordinator_reported(cause.kind).then(|| cause.kind.as_str().into()),
+                stacktrace: None,
+                exit_code: template.exit_code,
+            },
+            timestamp: ts,
+            task: TaskSpec {
+                config: task.config.clone(),
+                requirements: task.requirements.clone(),
+                ..Default::default()
+            },
+        };
+        sink.failure(&FailureReport {
+            task_id: record.task_id.as_str().to_string(),
+            worker_id: record.worker_id.as_str().to_string(),
+            hardware: Some(record.hardware.clone()),
+            platform: None,
+            error: record.error.clone(),
+            timestamp: Some(ts),
+            task: Some(record.task.clone()),
+            attempt: Some(attempt),
+            seq: Some(seq),
+            t_offset_s: Some(micros(t) as f64 / 1e6),
+            task_is_new: Some(attempt == 1),
+            template: None,
+            ml_feedback: None,
+        })?;
+
+        // The truth in the task's current state.
+        let cpu = self.class_index(HardwareClass::Cpu);
+        let fallback = mutate::fallback_class(cs.class).and_then(|c| self.class_index(c));
+        let burst_factor = task.burst.map(|j| sc.bursts[j].success_factor);
+        let bad = w.bad;
+        let st = TruthState {
+            base: &cause.truth,
+            class: cs.class,
+            config: &task.config,
+            bad_worker: if bad {
+                cs.bad.as_ref().map(|b| b.effect)
+            } else {
+                None
+            },
+            burst_factor,
+            other_worker: self.has_free(class, ti),
+            cpu_available: cpu.is_some_and(|c| self.has_free(c, ti)),
+            fallback_class_available: fallback.is_some_and(|c| self.has_free(c, ti)),
+        };
+        let p = truth::true_success(&st);
+        let best = truth::oracle_choice(&p, &cs.cost, attempt, sc.max_attempts);
+        let excluded: Vec<WorkerId> = task
+            .excluded
+            .iter()
+            .map(|&i| self.workers[i].id.clone())
+            .collect();
+        let ctx = DecisionContext {
+            record: &record,
+            attempt,
+            max_attempts: sc.max_attempts,
+            excluded: &excluded,
+            ground_truth: self.wants_truth.then_some(GroundTruth {
+                kind: cause.kind,
+                success: &p,
+                cost: &cs.cost,
+                bad_worker: bad,
+            }),
+        };
+        let mut action = policy.decide(&ctx);
+        if attempt > sc.max_attempts && action.strategy != RecoveryStrategy::Escalation {
+            self.forced += 1;
+            let src = DecisionSource {
+                kind: "max_attempts".into(),
+                rule: None,
+                step: None,
+            };
+            action = build_action(
+                &ctx,
+                RecoveryStrategy::Escalation,
+                action.kind,
+                src,
+                &self.retry,
+            );
+        }
+        let si = action.strategy.index();
+        let pc = p[si];
+        self.regret += p[best] - pc;
+        self.true_success += pc;
+        self.agree += u64::from(si == best);
+        self.strategies[si] += 1;
+        self.on_bad += u64::from(bad);
+        self.in_burst += u64::from(task.burst.is_some());
+        sink.action(&action)?;
+        let cost = cs.cost[si];
+        self.cost.add(&cost, action.delay_s);
+
+        let escalate = action.strategy == RecoveryStrategy::Escalation;
+        let success = (!escalate).then(|| self.rng.gen::<f64>() < pc);
+        sink.truth(&FailureTruth {
+            seq,
+            task_id: record.task_id.as_str().to_string(),
+            worker_id: record.worker_id.as_str().to_string(),
+            cause: cause.id.clone(),
+            kind: cause.kind,
+            bad_worker: bad,
+            burst: task.burst.map(|j| sc.bursts[j].id.clone()),
+            p,
+            chosen: action.strategy,
+            oracle: RecoveryStrategy::ALL[best],
+            success,
+        })?;
+        let Some(success) = success else {
+            let task = &mut self.tasks[ti];
+            task.end = Some(TaskEnd::Escalated);
+            self.escalated += 1;
+            policy.finish(&task.id);
+            return Ok(());
+        };
+
+        let moved = self.apply(ti, &action);
+        let done = t + action.delay_s + cost.seconds;
+        let at = if success {
+            done
+        } else {
+            let next = self.next_cause(ti, moved, cause_i, class);
+            let task = &mut self.tasks[ti];
+            if next != cause_i || task.class != class {
+                task.burst = None;
+            }
+            task.cause = next;
+            done + exp(&mut self.rng, sc.refail_mean_s)
+        };
+        self.tasks[ti].pending = Some(Pending {
+            success,
+            strategy: action.strategy,
+            failed_at: t,
+            device_seconds: cost.device_seconds,
+        });
+        self.heap.push(Reverse((micros(at), self.pushed, ti)));
+        self.pushed += 1;
+        Ok(())
+    }
+
+    /// Carries an action out on the task: its new config and requirements, and a new worker
+    /// for the strategies that move it. Returns whether the task moved.
+    fn apply(&mut self, ti: usize, action: &RecoveryAction) -> bool {
+        use RecoveryStrategy as S;
+        {
+            let task = &mut self.tasks[ti];
+            if let Some(c) = &action.modified_config {
+                task.config = c.clone();
+            }
+            if let Some(r) = &action.hardware_requirements {
+                task.requirements = r.clone();
+            }
+        }
+        let task = &self.tasks[ti];
+        let target_class = match action.strategy {
+            S::DifferentWorker => Some(task.class),
+            S::FallbackCpu => self.class_index(HardwareClass::Cpu),
+            S::DifferentHardwareClass => action
+                .hardware_requirements
+                .as_ref()
+                .and_then(|r| r.hardware.first())
+                .and_then(|h| h.parse::<HardwareClass>().ok())
+                .or_else(|| mutate::fallback_class(self.sc.classes[task.class].class))
+                .and_then(|c| self.class_index(c)),
+            _ => None,
+        };
+        let Some(tc) = target_class else {
+            return false;
+        };
+        let free = |i: &usize| *i != task.worker && !task.excluded.contains(i);
+        let named = action.target_worker.as_ref().and_then(|id| {
+            self.by_class[tc]
+                .iter()
+                .copied()
+                .find(|i| free(i) && self.workers[*i].id == *id)
+        });
+        let pick = match named {
+            Some(i) => Some(i),
+            None => {
+                let req = action.hardware_requirements.as_ref();
+                let min_mem = req.and_then(|r| r.min_memory_gib);
+                let browser = req.and_then(|r| r.browser.as_deref());
+                let fits = |i: &usize| {
+                    let p = &self.workers[*i].profile;
+                    min_mem.is_none_or(|m| p.memory_gib.is_some_and(|x| x >= m))
+                        && browser.is_none_or(|b| {
+                            p.browser
+                                .as_ref()
+                                .is_some_and(|x| x.name.eq_ignore_ascii_case(b))
+                        })
+                };
+                let free_list: Vec<usize> =
+                    self.by_class[tc].iter().copied().filter(free).collect();
+                let fitting: Vec<usize> = free_list.iter().copied().filter(fits).collect();
+                let pool = if fitting.is_empty() {
+                    free_list
+                } else {
+                    fitting
+                };
+                (!pool.is_empty()).then(|| pool[self.rng.gen_range(0..pool.len())])
+            }
+        };
+        let Some(to) = pick else {
+            return false;
+        };
+        let task = &mut self.tasks[ti];
+        if !task.excluded.contains(&task.worker) {
+            task.excluded.push(task.worker);
+        }
+        task.worker = to;
+        task.class = tc;
+        true
+    }
+
+    /// The cause of the next failure after a failed recovery (see the module docs).
+    fn next_cause(&mut self, ti: usize, moved: bool, cause_i: usize, old_class: usize) -> usize {
+        let kind = self.sc.classes[old_class].causes[cause_i].kind;
+        let persists = self.rng.gen::<f64>() < self.sc.persistence;
+        let task = &self.tasks[ti];
+        if persists && (!moved || travels(kind)) {
+            if task.class == old_class {
+                return cause_i;
+            }
+            if let Some(i) = self.sc.classes[task.class]
+                .causes
+                .iter()
+                .position(|c| c.kind == kind)
+            {
+                return i;
+            }
+        }
+        let worker = task.worker;
+        self.draw_cause(worker)
+    }
+
+    fn summary(&self, policy: &str, seed: u64) -> Summary {
+        let tasks = self.tasks.len() as u64;
+        let d = self.failures.max(1) as f64;
+        Summary {
+            scenario: self.sc.name.clone(),
+            policy: policy.to_string(),
+            seed,
+            tasks,
+            failures: self.failures,
+            succeeded: self.succeeded,
+            escalations: self.escalated,
+            success_rate: if tasks == 0 {
+                0.0
+            } else {
+                self.succeeded as f64 / tasks as f64
+            },
+            mean_attempts_to_recovery: if self.succeeded == 0 {
+                0.0
+            } else {
+                self.attempts_to_recovery as f64 / self.succeeded as f64
+            },
+            cost: self.cost,
+            regret_per_decision: self.regret / d,
+            mean_true_success: self.true_success / d,
+            oracle_agreement: self.agree as f64 / d,
+            strategies: RecoveryStrategy::ALL
+                .iter()
+                .zip(self.strategies)
+                .filter(|(_, n)| *n > 0)
+                .map(|(s, n)| (*s, n))
+                .collect(),
+            failures_on_bad_workers: self.on_bad,
+            burst_failures: self.in_burst,
+            forced_escalations: self.forced,
+            simulated_hours: self.last_t / 3600.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{policy, MemorySink, PolicyKind};
+    use proptest::prelude::*;
+
+    const FARM: &str = r#"
+name = "farm"
+[simulation]
+persistence = 0.7
+refail_mean_s = 120
+[tasks]
+models = [{ name = "big", share = 1, fallback = ["small"] }]
+batch_sizes = [4, 32]
+precisions = { fp32 = 1, fp16 = 1 }
+[workers.cpu]
+count = 3
+failure_rate_per_hour = 2
+memory_gib = 256
+[workers.gpu]
+count = 6
+failure_rate_per_hour = 4
+variants = [{ model = "A100-40", memory_gib = 40 }, { model = "A100-80", memory_gib = 80 }]
+[workers.webgpu]
+count = 4
+failure_rate_per_hour = 3
+browsers = { chrome = 2, firefox = 1 }
+[[failures.cpu]]
+kind = "oom_host"
+weight = 1
+[[failures.cpu]]
+kind = "timeout"
+weight = 1
+[[failures.gpu]]
+kind = "oom_gpu"
+weight = 3
+[[failures.gpu]]
+kind = "gpu_hardware"
+weight = 1
+[[failures.gpu]]
+kind = "network"
+weight = 1
+[[failures.webgpu]]
+kind = "webgpu_context_lost"
+weight = 1
+[bad_workers.gpu]
+share = 0.34
+rate_multiplier = 5
+kinds = ["cuda_error"]
+[[bursts]]
+class = "gpu"
+kind = "network"
+start_h = 0.2
+duration_h = 2
+rate_per_hour = 40
+"#;
+
+    fn farm() -> Scenario {
+        Scenario::from_toml(FARM, "farm.toml").unwrap()
+    }
+
+    fn sim(kind: PolicyKind, seed: u64, n: u64) -> (Summary, MemorySink) {
+        let sc = farm();
+        let mut p = policy::build(kind, &sc, None, None, seed).unwrap();
+        let mut sink = MemorySink::default();
+        let s = run(
+            &sc,
+            p.as_mut(),
+            &RunOptions { seed, failures: n },
+            &mut sink,
+        )
+        .unwrap();
+        (s, sink)
+    }
+
+    #[test]
+    fn the_fleet_is_built_as_the_scenario_says() {
+        let (_, sink) = sim(PolicyKind::Oracle, 1, 10);
+        let fleet = sink.fleet.unwrap();
+        assert_eq!(fleet.workers.len(), 13);
+        assert_eq!(fleet.bad_workers.len(), 2, "round(0.34 × 6)");
+        assert!(fleet.bad_workers.iter().all(|w| w.starts_with("gpu-")));
+        assert_eq!(fleet.bursts[0].id, "burst-1");
+        assert!(fleet
+            .workers
+            .iter()
+            .filter(|w| w.class == HardwareClass::Webgpu)
+            .all(|w| w.browser.is_some()));
+        assert!(fleet
+            .causes
+            .iter()
+            .any(|c| c.id == "gpu.cuda_error" && c.weight == 0.0));
+    }
+
+    #[test]
+    fn the_oracle_has_no_regret_and_beats_a_fixed_retry() {
+        let (o, _) = sim(PolicyKind::Oracle, 5, 400);
+        assert_eq!(o.regret_per_decision, 0.0);
+        assert_eq!(o.oracle_agreement, 1.0);
+        let (f, _) = sim(PolicyKind::Fixed, 5, 400);
+        assert!(f.regret_per_decision > 0.0);
+        assert!(o.mean_true_success > f.mean_true_success);
+    }
+
+    #[test]
+    fn records_are_valid_input_and_time_runs_forward() {
+        let (s, sink) = sim(PolicyKind::Fixed, 2, 200);
+        assert_eq!(s.failures as usize, sink.failures.len());
+        assert_eq!(sink.actions.len(), sink.failures.len());
+        let mut last = None;
+        for (i, f) in sink.failures.iter().enumerate() {
+            assert_eq!(f.seq, Some(i as u64));
+            let line = serde_json::to_string(f).unwrap();
+            let back: FailureReport = serde_json::from_str(&line).unwrap();
+            let rec = back.check(Timestamp::from_micros(0)).unwrap();
+            assert!(last.is_none_or(|l| l <= rec.timestamp));
+            last = Some(rec.timestamp);
+            assert_eq!(sink.actions[i].task_id, rec.task_id);
+        }
+        assert!(s.burst_failures > 0, "the burst at 0.2 h is inside the run");
+        assert!(s.failures_on_bad_workers > 0);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn every_task_ends_in_success_or_escalation(
+            seed in any::<u64>(),
+            n in 1u64..150,
+            which in 0usize..3,
+        ) {
+            let kind = [PolicyKind::Rules, PolicyKind::Fixed, PolicyKind::Oracle][which];
+            let (s, sink) = sim(kind, seed, n);
+            prop_assert!(s.failures >= n);
+            prop_assert_eq!(s.tasks, s.succeeded + s.escalations);
+            prop_assert_eq!(sink.tasks.len() as u64, s.tasks);
+            let escalations = sink.actions.iter().filter(|a| a.strategy == RecoveryStrategy::Escalation).count();
+            prop_assert_eq!(escalations as u64, s.escalations);
+            prop_assert_eq!(sink.outcomes.len() + escalations, sink.actions.len());
+            prop_assert_eq!(sink.outcomes.iter().filter(|o| o.success).count() as u64, s.succeeded);
+            for t in &sink.truths {
+                prop_assert!(t.p.iter().all(|p| (0.0..=1.0).contains(p)));
+                prop_assert!(t.p[t.oracle.index()] >= t.p[t.chosen.index()]);
+            }
+            for a in &sink.actions {
+                prop_assert!(a.attempt <= 11);
+            }
+            prop_assert!((0.0..=1.0).contains(&s.success_rate));
+            prop_assert!(s.regret_per_decision >= 0.0);
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! `faultline simulate`: reproducibility, the rules ladder in the closed loop, validation
+//! errors, the output contract, and the committed scenarios and sample.
+
+use std::collections::BTreeMap;
+
+use crate::util::{repo, stderr, stdout, Dir};
+use faultline::rules::RuleSet;
+use faultline::RecoveryStrategy;
+use serde_json::Value;
+
+const FILES: &[&str] = &[
+    "failures.jsonl",
+    "actions.jsonl",
+    "outcomes.jsonl",
+    "ground_truth.json",
+    "summary.json",
+];
+
+fn scenario(name: &str) -> String {
+    repo()
+        .join("data/scenarios")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn simulate(d: &Dir, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["simulate"];
+    all.extend_from_slice(args);
+    d.run(&all, "")
+}
+
+fn ok(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "stderr: {}", stderr(o));
+    stdout(o)
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+fn read(d: &Dir, out: &str, file: &str) -> String {
+    std::fs::read_to_string(d.path(out).join(file)).expect("output file")
+}
+
+#[test]
+fn same_seed_gives_byte_identical_output_and_another_seed_does_not() {
+    let d = Dir::new();
+    let sc = scenario("test-farm.toml");
+    for (out, seed) in [("a", "7"), ("b", "7"), ("c", "8")] {
+        ok(&simulate(
+            &d,
+            &[
+                "--scenario",
+                &sc,
+                "--policy",
+                "rules",
+                "--seed",
+                seed,
+                "--failures",
+                "400",
+                "--out",
+                out,
+            ],
+        ));
+    }
+    for f in FILES {
+        assert_eq!(
+            read(&d, "a", f),
+            read(&d, "b", f),
+            "{f} differs for one seed"
+        );
+    }
+    assert_ne!(
+        read(&d, "a", "failures.jsonl"),
+        read(&d, "c", "failures.jsonl")
+    );
+    assert_ne!(
+        read(&d, "a", "ground_truth.json"),
+        read(&d, "c", "ground_truth.json")
+    );
+}
+
+const OOM_LADDER: &str = r#"
+name = "oom-ladder"
+[simulation]
+persistence = 1.0
+[tasks]
+batch_sizes = [32]
+precisions = { fp16 = 1 }
+[workers.gpu]
+count = 4
+failure_rate_per_hour = 1
+memory_gib = 40
+[[failures.gpu]]
+kind = "oom_gpu"
+weight = 1
+messages = ["CUDA out of memory. Tried to allocate 2.00 GiB"]
+# Nothing ever works, so the task walks the whole ladder.
+[truth.gpu.any]
+IMMEDIATE_RETRY = 0
+DELAYED_RETRY = 0
+DIFFERENT_WORKER = 0
+DIFFERENT_HARDWARE_CLASS = 0
+REDUCED_PRECISION = 0
+REDUCED_BATCH_SIZE = 0
+SIMPLIFIED_MODEL = 0
+FALLBACK_CPU = 0
+BROWSER_RESTART = 0
+SKIP_CHECKPOINTING = 0
+RESET_WORKER_STATE = 0
+"#;
+
+#[test]
+fn with_rules_an_oom_task_walks_the_rule_engines_ladder() {
+    let d = Dir::new();
+    let sc = d.write("oom.toml", OOM_LADDER);
+    ok(&simulate(
+        &d,
+        &[
+            "--scenario",
+            sc.to_str().unwrap(),
+            "--policy",
+            "rules",
+            "--failures",
+            "1",
+            "--out",
+            "o",
+        ],
+    ));
+    let actions = json_lines(&read(&d, "o", "actions.jsonl"));
+    let failures = json_lines(&read(&d, "o", "failures.jsonl"));
+    let got: Vec<&str> = actions
+        .iter()
+        .map(|a| a["strategy"].as_str().unwrap())
+        .collect();
+
+    // What the rule engine's 'oom' rule says, then escalation past its end.
+    let rules = RuleSet::defaults();
+    let oom = rules
+        .rules()
+        .iter()
+        .find(|r| &*r.name == "oom")
+        .expect("default rule 'oom'");
+    let mut want: Vec<&str> = oom.ladder.iter().map(|s| s.strategy.as_str()).collect();
+    want.push(RecoveryStrategy::Escalation.as_str());
+    assert_eq!(got, want);
+    assert_eq!(
+        want[..2],
+        ["REDUCED_BATCH_SIZE", "REDUCED_PRECISION"],
+        "the ladder starts as the issue says"
+    );
+    for a in &actions {
+        assert_eq!(a["task_id"], "task-000000");
+        assert_eq!(a["source"]["rule"], "oom");
+        assert_eq!(a["kind"], "oom_gpu");
+    }
+    // The task carries each step's change into its next failure.
+    let cfg = |i: usize| &failures[i]["task"]["config"];
+    assert_eq!(cfg(0)["batch_size"], 32);
+    assert_eq!(cfg(1)["batch_size"], 16);
+    assert_eq!(cfg(1)["precision"], "fp16");
+    assert_eq!(cfg(2)["precision"], "int8");
+    // DIFFERENT_WORKER moved it; FALLBACK_CPU could not (no CPU in the fleet).
+    assert_ne!(failures[2]["worker_id"], failures[3]["worker_id"]);
+    assert_eq!(failures[3]["worker_id"], failures[4]["worker_id"]);
+    // Every outcome failed, and the task ended escalated.
+    let outcomes = json_lines(&read(&d, "o", "outcomes.jsonl"));
+    assert_eq!(outcomes.len(), 4);
+    assert!(outcomes.iter().all(|o| o["success"] == false));
+    let truth: Value = serde_json::from_str(&read(&d, "o", "ground_truth.json")).unwrap();
+    assert_eq!(truth["tasks"][0]["end"], "escalated");
+}
+
+#[test]
+fn failures_jsonl_is_recommend_input_and_gives_the_same_decisions() {
+    let d = Dir::new();
+    let sc = scenario("test-farm.toml");
+    ok(&simulate(
+        &d,
+        &[
+            "--scenario",
+            &sc,
+            "--policy",
+            "rules",
+            "--seed",
+            "3",
+            "--failures",
+            "300",
+            "--out",
+            "o",
+        ],
+    ));
+    let failures = read(&d, "o", "failures.jsonl");
+    let replay = ok(&d.run(&["recommend", "--json"], &failures));
+    let replayed: Vec<String> = json_lines(&replay)
+        .iter()
+        .map(|a| a["strategy"].as_str().unwrap().to_string())
+        .collect();
+    let simulated: Vec<String> = json_lines(&read(&d, "o", "actions.jsonl"))
+        .iter()
+        .map(|a| a["strategy"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(replayed.len(), failures.lines().count());
+    assert_eq!(replayed, simulated);
+}
+
+#[test]
+fn a_typo_or_an_out_of_range_probability_is_rejected_naming_the_field() {
+    let d = Dir::new();
+    let typo = d.write("typo.toml", &OOM_LADDER.replace("count = 4", "cout = 4"));
+    let o = simulate(&d, &["--scenario", typo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("workers.gpu.cout") && e.contains("typo.toml:9"),
+        "{e}"
+    );
+
+    let range = d.write(
+        "range.toml",
+        &OOM_LADDER.replace("REDUCED_BATCH_SIZE = 0", "REDUCED_BATCH_SIZE = 1.2"),
+    );
+    let o = simulate(&d, &["--scenario", range.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("truth.gpu.any.REDUCED_BATCH_SIZE") && e.contains("[0, 1]"),
+        "{e}"
+    );
+    assert!(e.contains("range.toml:"), "{e}");
+}
+
+#[test]
+fn unavailable_policy_and_format_say_so() {
+    let d = Dir::new();
+    let sc = scenario("test-farm.toml");
+    let o = simulate(&d, &["--scenario", &sc, "--policy", "learned"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+    let o = simulate(
+        &d,
+        &["--scenario", &sc, "--format", "parquet", "--out", "p"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_json_summary_and_the_ground_truth_are_separate_documents() {
+    let d = Dir::new();
+    let sc = scenario("llm-gpu-training.toml");
+    let out = ok(&simulate(
+        &d,
+        &[
+            "--scenario",
+            &sc,
+            "--policy",
+            "fixed",
+            "--failures",
+            "300",
+            "--out",
+            "o",
+            "--json",
+        ],
+    ));
+    let s: Value = serde_json::from_str(&out).expect("one JSON document");
+    for key in [
+        "tasks",
+        "failures",
+        "success_rate",
+        "mean_attempts_to_recovery",
+        "escalations",
+        "cost",
+        "regret_per_decision",
+    ] {
+        assert!(!s[key].is_null(), "summary lacks {key}: {s}");
+    }
+    assert_eq!(s["policy"], "fixed");
+    assert_eq!(
+        s["tasks"].as_u64().unwrap(),
+        s["succeeded"].as_u64().unwrap() + s["escalations"].as_u64().unwrap()
+    );
+    let on_disk: Value = serde_json::from_str(&read(&d, "o", "summary.json")).unwrap();
+    assert_eq!(on_disk, s);
+
+    let truth: Value = serde_json::from_str(&read(&d, "o", "ground_truth.json")).unwrap();
+    let n = s["failures"].as_u64().unwrap() as usize;
+    assert_eq!(truth["failures"].as_array().unwrap().len(), n);
+    assert_eq!(truth["workers"].as_array().unwrap().len(), 2048 + 64);
+    assert!(!truth["bad_workers"].as_array().unwrap().is_empty());
+    assert_eq!(truth["bursts"][0]["id"], "ib-switch-flap");
+    assert_eq!(truth["strategies"].as_array().unwrap().len(), 12);
+    // The history names no cause, burst or badness.
+    let failures = read(&d, "o", "failures.jsonl");
+    assert_eq!(failures.lines().count(), n);
+    for key in ["\"cause\"", "\"burst\"", "\"bad\"", "\"template\""] {
+        assert!(!failures.contains(key), "failures.jsonl leaks {key}");
+    }
+    let actions = read(&d, "o", "actions.jsonl");
+    assert_eq!(actions.lines().count(), n);
+}
+
+#[test]
+fn every_committed_scenario_runs_under_every_policy() {
+    let d = Dir::new();
+    for name in [
+        "llm-gpu-training.toml",
+        "test-farm.toml",
+        "browser-fleet.toml",
+    ] {
+        let sc = scenario(name);
+        let mut regret = BTreeMap::new();
+        for policy in ["rules", "fixed", "oracle"] {
+            let out = ok(&simulate(
+                &d,
+                &[
+                    "--scenario",
+                    &sc,
+                    "--policy",
+                    policy,
+                    "--failures",
+                    "200",
+                    "--json",
+                ],
+            ));
+            let s: Value = serde_json::from_str(&out).unwrap();
+            assert!(s["failures"].as_u64().unwrap() >= 200, "{name} {policy}");
+            regret.insert(policy, s["regret_per_decision"].as_f64().unwrap());
+        }
+        assert_eq!(regret["oracle"], 0.0, "{name}");
+        assert!(regret["rules"] >= 0.0 && regret["fixed"] >= 0.0, "{name}");
+    }
+}
+
+#[test]
+fn the_committed_sample_is_valid_recommend_input() {
+    let dir = repo().join("data/sample");
+    let failures = std::fs::read_to_string(dir.join("failures.jsonl")).expect("data/sample");
+    let n = failures.lines().count();
+    assert!(n >= 5000, "{n} failures");
+    for (i, line) in failures.lines().enumerate() {
+        let r: faultline::FailureReport =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+        r.check(faultline::Timestamp::from_micros(0))
+            .unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+    }
+    let actions = std::fs::read_to_string(dir.join("actions.jsonl")).unwrap();
+    assert_eq!(actions.lines().count(), n);
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ground_truth.json")).unwrap())
+            .unwrap();
+    assert_eq!(truth["failures"].as_array().unwrap().len(), n);
+}
