@@ -40,6 +40,44 @@ pub struct EngineConfig {
     pub history_per_task: usize,
     /// Circuit breakers.
     pub breakers: BreakersConfig,
+    /// Pattern detection.
+    pub patterns: PatternParams,
+}
+
+/// Pattern detection parameters (see the `patterns` module for the tests they feed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PatternParams {
+    /// Sliding window, seconds of report time.
+    pub window_s: f64,
+    /// Failures of one key within the window that make a threshold pattern.
+    pub threshold: u32,
+    /// Failures of one task that can make a rapid-failure pattern.
+    pub rapid_min_failures: u32,
+    /// Mean gap between those failures below which they are rapid, seconds.
+    pub rapid_max_gap_s: f64,
+    /// Failures of one worker in the window needed before it can be called bad.
+    pub bad_worker_min_failures: u64,
+    /// Family-wise significance level of the bad-worker test.
+    pub bad_worker_alpha: f64,
+    /// How often (seconds of report time) the engine refreshes its bad-worker list.
+    pub refresh_s: f64,
+}
+
+impl Default for PatternParams {
+    /// The seed's threshold (3 failures) and window (1 hour); rapid failures 3 within 300 s
+    /// on average; bad workers at α = 0.001 with at least 5 failures.
+    fn default() -> Self {
+        PatternParams {
+            window_s: 3600.0,
+            threshold: 3,
+            rapid_min_failures: 3,
+            rapid_max_gap_s: 300.0,
+            bad_worker_min_failures: 5,
+            bad_worker_alpha: 1e-3,
+            refresh_s: 60.0,
+        }
+    }
 }
 
 /// Circuit breaker settings per worker and per hardware class.
@@ -125,6 +163,7 @@ impl Default for EngineConfig {
             retry: RetryParams::default(),
             history_per_task: 64,
             breakers: BreakersConfig::default(),
+            patterns: PatternParams::default(),
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod error;
 pub mod eval;
 pub mod ingest;
 pub mod model;
+pub mod patterns;
 pub mod retry;
 pub mod rules;
 pub mod sim;

@@ -32,6 +32,7 @@ use crate::model::{
     DecisionSource, FailureRecord, FailureType, HardwareClass, HardwareRequirements, Outcome,
     RecoveryAction, RecoveryStrategy, TaskConfig, TaskId, TaskState, Timestamp, WorkerId,
 };
+use crate::patterns::{Observation, Pattern, PatternDetector, PatternError};
 use crate::retry::breaker::{BreakerState, Breakers};
 use crate::retry::{RetryBudget, RetryError, RetryPolicy};
 use crate::rules::{MatchContext, RuleSet, RulesError, Step};
@@ -49,6 +50,9 @@ pub enum EngineError {
     /// Invalid rules.
     #[error(transparent)]
     Rules(#[from] RulesError),
+    /// Invalid pattern parameters.
+    #[error(transparent)]
+    Patterns(#[from] PatternError),
     /// A file could not be read or written.
     #[error("cannot access {path}: {source}")]
     Io {
@@ -83,6 +87,10 @@ pub struct Engine<S: StateStore = MemoryState> {
     budget: RetryBudget,
     worker_breakers: Breakers<WorkerId>,
     class_breakers: Breakers<HardwareClass>,
+    patterns: PatternDetector,
+    /// Workers under a bad-worker pattern, refreshed every `patterns.refresh_s` of report time.
+    bad_workers: Vec<WorkerId>,
+    bad_workers_at: i64,
     registry: WorkerRegistry,
     state: S,
 }
@@ -130,6 +138,7 @@ impl<S: StateStore> Engine<S> {
             .check("breakers.hardware_class")?;
         let worker_breakers = Breakers::new(config.breakers.worker.clone());
         let class_breakers = Breakers::new(config.breakers.hardware_class.clone());
+        let patterns = PatternDetector::new(config.patterns.clone())?;
         Ok(Engine {
             config,
             classifier: Classifier::new(),
@@ -138,6 +147,9 @@ impl<S: StateStore> Engine<S> {
             budget,
             worker_breakers,
             class_breakers,
+            patterns,
+            bad_workers: Vec::new(),
+            bad_workers_at: i64::MIN,
             registry: WorkerRegistry::new(),
             state,
         })
@@ -147,6 +159,7 @@ impl<S: StateStore> Engine<S> {
     pub fn set_registry(&mut self, mut registry: WorkerRegistry) {
         registry.merge_flags(&self.registry);
         self.registry = registry;
+        self.sync_fleet();
     }
 
     /// The worker registry.
@@ -213,6 +226,7 @@ impl<S: StateStore> Engine<S> {
         if first {
             self.budget.deposit(rec.timestamp);
         }
+        self.observe_patterns(rec, kind);
         let worker_breaker = self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
         let class_breaker = self.class_breakers.failure(&class, rec.timestamp);
         let entry = self.state.task(&rec.task_id).expect("observed above");
@@ -477,10 +491,51 @@ impl<S: StateStore> Engine<S> {
         if first {
             self.budget.deposit(rec.timestamp);
         }
+        self.observe_patterns(rec, action.kind);
         self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
         self.class_breakers
             .failure(&rec.hardware.class, rec.timestamp);
         self.apply_action(action);
+    }
+
+    fn observe_patterns(&mut self, rec: &FailureRecord, kind: crate::model::FailureKind) {
+        self.patterns.observe(&Observation {
+            task: &rec.task_id,
+            worker: &rec.worker_id,
+            class: rec.hardware.class,
+            kind,
+            template: None,
+            at: rec.timestamp,
+        });
+        let now = rec.timestamp.as_micros();
+        if now.saturating_sub(self.bad_workers_at) >= (self.config.patterns.refresh_s * 1e6) as i64
+        {
+            self.patterns.prune();
+            self.bad_workers = self.patterns.bad_workers(rec.timestamp);
+            self.bad_workers_at = now;
+        }
+    }
+
+    /// Active patterns at `at`, most severe first.
+    pub fn patterns(&self, at: Timestamp) -> Vec<Pattern> {
+        self.patterns.patterns(at)
+    }
+
+    /// Workers under an active bad-worker pattern (as of the last refresh).
+    pub fn bad_workers(&self) -> &[WorkerId] {
+        &self.bad_workers
+    }
+
+    /// Tells pattern detection how many workers each class has (from the registry).
+    fn sync_fleet(&mut self) {
+        let mut fleet = HashMap::new();
+        for c in HardwareClass::ALL {
+            let n = self.registry.count(*c);
+            if n > 0 {
+                fleet.insert(*c, n);
+            }
+        }
+        self.patterns.set_fleet(fleet);
     }
 
     /// Applies an outcome to the task and, on success, to the breakers of the worker and
@@ -614,6 +669,8 @@ impl<S: StateStore> Engine<S> {
         }
         let mut ex: Vec<WorkerId> = excluded.to_vec();
         ex.push(c.rec.worker_id.clone());
+        // Patterns inform, never override: avoid workers under a bad-worker pattern.
+        ex.extend(self.bad_workers.iter().cloned());
         self.registry
             .pick(&Want {
                 class,

@@ -133,6 +133,11 @@ impl WorkerRegistry {
         self.workers.get(id)
     }
 
+    /// Number of workers of a class.
+    pub fn count(&self, class: HardwareClass) -> usize {
+        self.by_class.get(class.index()).map_or(0, Vec::len)
+    }
+
     /// Number of workers.
     pub fn len(&self) -> usize {
         self.workers.len()

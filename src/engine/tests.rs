@@ -503,7 +503,10 @@ fn every_strategy_can_be_produced_and_applied() {
         match s {
             S::Escalation => assert_eq!(co.escalated().len(), 1),
             S::BrowserRestart => {
-                assert_eq!(co.restarted_browsers(), vec![&WorkerId::new("w-BROWSER_RESTART").unwrap()]);
+                assert_eq!(
+                    co.restarted_browsers(),
+                    vec![&WorkerId::new("w-BROWSER_RESTART").unwrap()]
+                );
                 assert_eq!(co.retried().len(), 1);
             }
             _ => assert_eq!(co.retried().len(), 1, "{s}"),

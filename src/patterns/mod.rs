@@ -1,0 +1,602 @@
+//! Tier 3 — failure patterns found online over sliding windows of report time:
+//!
+//! - **threshold** patterns per hardware class, failure kind, worker and template: at least
+//!   `threshold` failures of one key within `window_s`. Counts update with every failure and a
+//!   pattern expires as soon as its window no longer holds enough failures — patterns never
+//!   outlive their evidence (the earlier system's never expired and hijacked every decision).
+//! - **rapid failure** per task: at least `rapid_min_failures` failures whose mean gap
+//!   (last − first)/(n − 1) is below `rapid_max_gap_s` (equal timestamps give a gap of 0, never
+//!   a division by zero).
+//! - **bad worker**: within a hardware class, a worker whose failure count in the window is
+//!   improbably high if failures fell on the class's workers uniformly: the exact binomial
+//!   upper tail P(X ≥ x | n = class failures, p = 1/workers) below `bad_worker_alpha` divided
+//!   by the number of workers tested (Bonferroni), with at least `bad_worker_min_failures`
+//!   failures of evidence. Confidence = 1 − Bonferroni-corrected p-value.
+//!
+//! Patterns inform decisions without overriding stronger rules or evidence: the engine avoids
+//! workers under an active bad-worker pattern when it picks a replacement, and reports them.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::PatternParams;
+use crate::model::{FailureKind, HardwareClass, TaskId, Timestamp, WorkerId};
+
+/// Errors of pattern parameters.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PatternError {
+    /// A parameter is out of range.
+    #[error("invalid pattern parameter {field}: {detail}")]
+    Invalid {
+        /// Field path.
+        field: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+impl PatternParams {
+    /// Validates the parameters.
+    pub fn check(&self) -> Result<(), PatternError> {
+        let bad = |f: &str, d: String| PatternError::Invalid {
+            field: format!("patterns.{f}"),
+            detail: d,
+        };
+        if !(self.window_s.is_finite() && self.window_s > 0.0) {
+            return Err(bad("window_s", format!("{} is not > 0", self.window_s)));
+        }
+        if self.threshold == 0 {
+            return Err(bad("threshold", "must be at least 1".into()));
+        }
+        if self.rapid_min_failures < 2 {
+            return Err(bad("rapid_min_failures", "must be at least 2".into()));
+        }
+        if !(self.rapid_max_gap_s.is_finite() && self.rapid_max_gap_s > 0.0) {
+            return Err(bad(
+                "rapid_max_gap_s",
+                format!("{} is not > 0", self.rapid_max_gap_s),
+            ));
+        }
+        if !(self.bad_worker_alpha > 0.0 && self.bad_worker_alpha < 1.0) {
+            return Err(bad(
+                "bad_worker_alpha",
+                format!("{} is not in (0, 1)", self.bad_worker_alpha),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a pattern is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatternKind {
+    /// Many failures of one hardware class.
+    HardwareClass,
+    /// Many failures of one kind.
+    FailureKind,
+    /// Many failures on one worker.
+    Worker,
+    /// Many failures with one message template.
+    Template,
+    /// One task failing again and again quickly.
+    RapidFailure,
+    /// A worker failing far more than its peers.
+    BadWorker,
+    /// A cluster of similar failures (from clustering).
+    Cluster,
+}
+
+impl PatternKind {
+    /// Name used in reports and the patterns table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PatternKind::HardwareClass => "hardware_class",
+            PatternKind::FailureKind => "failure_kind",
+            PatternKind::Worker => "worker",
+            PatternKind::Template => "template",
+            PatternKind::RapidFailure => "rapid_failure",
+            PatternKind::BadWorker => "bad_worker",
+            PatternKind::Cluster => "cluster",
+        }
+    }
+}
+
+/// A detected pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pattern {
+    /// Kind.
+    pub kind: PatternKind,
+    /// Key (class, kind, worker id, template id, task id, cluster id).
+    pub key: String,
+    /// Failures counted in the window.
+    pub count: u64,
+    /// First failure counted.
+    pub first_seen: Timestamp,
+    /// Latest failure counted.
+    pub last_seen: Timestamp,
+    /// Confidence in [0, 1] (see the module docs for each kind's computation).
+    pub confidence: f64,
+    /// What to do about it.
+    pub recommended_action: String,
+    /// Human-readable evidence.
+    pub description: String,
+}
+
+/// One failure as the detector sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    /// Task.
+    pub task: &'a TaskId,
+    /// Worker.
+    pub worker: &'a WorkerId,
+    /// Hardware class.
+    pub class: HardwareClass,
+    /// Kind.
+    pub kind: FailureKind,
+    /// Template id, when mined.
+    pub template: Option<u64>,
+    /// When.
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Window(VecDeque<i64>);
+
+impl Window {
+    fn push(&mut self, t: i64, from: i64) {
+        self.0.push_back(t);
+        self.expire(from);
+    }
+    fn expire(&mut self, from: i64) {
+        while self.0.front().is_some_and(|&x| x <= from) {
+            self.0.pop_front();
+        }
+    }
+}
+
+/// The online detector.
+#[derive(Debug, Clone)]
+pub struct PatternDetector {
+    params: PatternParams,
+    classes: HashMap<HardwareClass, Window>,
+    kinds: HashMap<FailureKind, Window>,
+    workers: HashMap<WorkerId, (HardwareClass, Window)>,
+    templates: HashMap<u64, Window>,
+    tasks: HashMap<TaskId, VecDeque<i64>>,
+    /// Workers per class known from the inventory (0 = use the workers seen).
+    fleet: HashMap<HardwareClass, usize>,
+    now: i64,
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, n = 9; |error| < 1e-13 for x ≥ 0.5).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = G[0];
+    let t = x + 7.5;
+    for (i, g) in G.iter().enumerate().skip(1) {
+        a += g / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// P(X ≥ k) for X ~ Binomial(n, p), summed in log space from k up (exact, stable).
+pub fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n || p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    let ln_choose = |i: u64| {
+        ln_gamma(n as f64 + 1.0) - ln_gamma(i as f64 + 1.0) - ln_gamma((n - i) as f64 + 1.0)
+    };
+    let mut total = 0.0;
+    let mut max_term = f64::NEG_INFINITY;
+    for i in k..=n {
+        let term = ln_choose(i) + i as f64 * lp + (n - i) as f64 * lq;
+        max_term = max_term.max(term);
+        total += term.exp();
+        // Terms fall geometrically past the mode; stop once negligible.
+        if i as f64 > n as f64 * p && term < max_term - 40.0 {
+            break;
+        }
+    }
+    total.min(1.0)
+}
+
+impl PatternDetector {
+    /// A detector with checked parameters.
+    pub fn new(params: PatternParams) -> Result<Self, PatternError> {
+        params.check()?;
+        Ok(PatternDetector {
+            params,
+            classes: HashMap::new(),
+            kinds: HashMap::new(),
+            workers: HashMap::new(),
+            templates: HashMap::new(),
+            tasks: HashMap::new(),
+            fleet: HashMap::new(),
+            now: i64::MIN,
+        })
+    }
+
+    /// Tells the detector how many workers each class has (from the inventory), so that
+    /// workers without failures count as peers.
+    pub fn set_fleet(&mut self, fleet: HashMap<HardwareClass, usize>) {
+        self.fleet = fleet;
+    }
+
+    /// Counts one failure.
+    pub fn observe(&mut self, o: &Observation<'_>) {
+        let t = o.at.as_micros();
+        self.now = self.now.max(t);
+        let from = self.now - (self.params.window_s * 1e6) as i64;
+        self.classes.entry(o.class).or_default().push(t, from);
+        self.kinds.entry(o.kind).or_default().push(t, from);
+        // get_mut first: no key allocation on the hot path for known workers and tasks.
+        match self.workers.get_mut(o.worker) {
+            Some(w) => {
+                w.0 = o.class;
+                w.1.push(t, from);
+            }
+            None => {
+                let mut w = Window::default();
+                w.push(t, from);
+                self.workers.insert(o.worker.clone(), (o.class, w));
+            }
+        }
+        if let Some(id) = o.template {
+            self.templates.entry(id).or_default().push(t, from);
+        }
+        let keep = self.params.rapid_min_failures.max(2) as usize;
+        let task = match self.tasks.get_mut(o.task) {
+            Some(q) => q,
+            None => self.tasks.entry(o.task.clone()).or_default(),
+        };
+        task.push_back(t);
+        while task.len() > keep {
+            task.pop_front();
+        }
+    }
+
+    /// Drops keys with no failure left in the window (bounded memory over long runs).
+    pub fn prune(&mut self) {
+        let from = self.now - (self.params.window_s * 1e6) as i64;
+        for w in self.classes.values_mut() {
+            w.expire(from);
+        }
+        for w in self.kinds.values_mut() {
+            w.expire(from);
+        }
+        self.workers.retain(|_, (_, w)| {
+            w.expire(from);
+            !w.0.is_empty()
+        });
+        self.templates.retain(|_, w| {
+            w.expire(from);
+            !w.0.is_empty()
+        });
+        self.tasks
+            .retain(|_, q| q.back().is_some_and(|&t| t > from));
+    }
+
+    fn from(&self, at: Timestamp) -> i64 {
+        at.as_micros().max(self.now) - (self.params.window_s * 1e6) as i64
+    }
+
+    fn live(w: &Window, from: i64) -> (u64, i64, i64) {
+        let v: Vec<i64> = w.0.iter().copied().filter(|&x| x > from).collect();
+        (
+            v.len() as u64,
+            v.first().copied().unwrap_or(0),
+            v.last().copied().unwrap_or(0),
+        )
+    }
+
+    /// Workers under an active bad-worker pattern at `at`.
+    pub fn bad_workers(&self, at: Timestamp) -> Vec<WorkerId> {
+        self.bad_worker_patterns(at)
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect()
+    }
+
+    fn bad_worker_patterns(&self, at: Timestamp) -> Vec<(WorkerId, Pattern)> {
+        let from = self.from(at);
+        let mut per_class: HashMap<HardwareClass, Vec<(&WorkerId, u64, i64, i64)>> = HashMap::new();
+        for (id, (class, w)) in &self.workers {
+            let (n, first, last) = Self::live(w, from);
+            if n > 0 {
+                per_class
+                    .entry(*class)
+                    .or_default()
+                    .push((id, n, first, last));
+            }
+        }
+        let mut out = Vec::new();
+        for (class, ws) in per_class {
+            let total: u64 = ws.iter().map(|w| w.1).sum();
+            let peers = self.fleet.get(&class).copied().unwrap_or(0).max(ws.len());
+            if peers < 2 {
+                continue;
+            }
+            let p = 1.0 / peers as f64;
+            for (id, n, first, last) in ws {
+                if n < self.params.bad_worker_min_failures {
+                    continue;
+                }
+                let pv = (binomial_upper_tail(n, total, p) * peers as f64).min(1.0);
+                if pv < self.params.bad_worker_alpha {
+                    let expected = total as f64 * p;
+                    out.push((
+                        id.clone(),
+                        Pattern {
+                            kind: PatternKind::BadWorker,
+                            key: id.to_string(),
+                            count: n,
+                            first_seen: Timestamp::from_micros(first),
+                            last_seen: Timestamp::from_micros(last),
+                            confidence: 1.0 - pv,
+                            recommended_action: format!("quarantine worker {id} and inspect it"),
+                            description: format!(
+                                "{n} of {total} {class} failures in the last {:.0} s on {id}, {:.1}× the {expected:.1} expected over {peers} workers (Bonferroni p = {pv:.2e})",
+                                self.params.window_s,
+                                n as f64 / expected.max(1e-9),
+                            ),
+                        },
+                    ));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Every active pattern at `at`, most severe (confidence, then count) first.
+    pub fn patterns(&self, at: Timestamp) -> Vec<Pattern> {
+        let from = self.from(at);
+        let thr = self.params.threshold as u64;
+        let window = self.params.window_s;
+        let mut out: Vec<Pattern> = Vec::new();
+        let mut threshold = |kind: PatternKind, key: String, w: &Window, action: String| {
+            let (n, first, last) = Self::live(w, from);
+            if n >= thr {
+                out.push(Pattern {
+                    kind,
+                    key: key.clone(),
+                    count: n,
+                    first_seen: Timestamp::from_micros(first),
+                    last_seen: Timestamp::from_micros(last),
+                    // Share of the window's threshold exceeded, saturating: n = threshold → 0.5.
+                    confidence: 1.0 - 0.5 * (thr as f64 / n as f64),
+                    recommended_action: action,
+                    description: format!(
+                        "{n} failures of {} {key} within {window:.0} s (threshold {thr})",
+                        kind.as_str().replace('_', " ")
+                    ),
+                });
+            }
+        };
+        for (c, w) in &self.classes {
+            let action = if c.is_browser() {
+                "restart browser instances or use other browsers".to_string()
+            } else {
+                format!("check the {c} fleet; consider other workers or hardware")
+            };
+            threshold(PatternKind::HardwareClass, c.to_string(), w, action);
+        }
+        for (k, w) in &self.kinds {
+            threshold(
+                PatternKind::FailureKind,
+                k.to_string(),
+                w,
+                format!("investigate the rise of {k}"),
+            );
+        }
+        for (id, (_, w)) in &self.workers {
+            threshold(
+                PatternKind::Worker,
+                id.to_string(),
+                w,
+                format!("inspect worker {id}"),
+            );
+        }
+        for (id, w) in &self.templates {
+            threshold(
+                PatternKind::Template,
+                format!("{id}"),
+                w,
+                "investigate this message template".into(),
+            );
+        }
+        for (task, ts) in &self.tasks {
+            let n = ts.len();
+            if n < self.params.rapid_min_failures as usize {
+                continue;
+            }
+            let (first, last) = (ts[0], ts[n - 1]);
+            if last <= from {
+                continue;
+            }
+            let gap = (last - first) as f64 / 1e6 / (n - 1) as f64;
+            if gap < self.params.rapid_max_gap_s {
+                out.push(Pattern {
+                    kind: PatternKind::RapidFailure,
+                    key: task.to_string(),
+                    count: n as u64,
+                    first_seen: Timestamp::from_micros(first),
+                    last_seen: Timestamp::from_micros(last),
+                    confidence: (0.6 + 0.35 * (1.0 - gap / self.params.rapid_max_gap_s)).min(0.95),
+                    recommended_action: "stop retrying blindly: change the task or escalate".into(),
+                    description: format!(
+                        "task {task} failed {n} times, {gap:.1} s apart on average"
+                    ),
+                });
+            }
+        }
+        out.extend(self.bad_worker_patterns(at).into_iter().map(|(_, p)| p));
+        out.sort_by(|a, b| {
+            b.confidence
+                .total_cmp(&a.confidence)
+                .then(b.count.cmp(&a.count))
+                .then(a.kind.cmp(&b.kind))
+                .then(a.key.cmp(&b.key))
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+
+    fn obs<'a>(task: &'a TaskId, worker: &'a WorkerId, at: f64) -> Observation<'a> {
+        Observation {
+            task,
+            worker,
+            class: HardwareClass::Gpu,
+            kind: FailureKind::CudaError,
+            template: Some(7),
+            at: Timestamp::from_secs_f64(at),
+        }
+    }
+
+    #[test]
+    fn binomial_tail_matches_known_values() {
+        // P(X ≥ 3 | n = 10, p = 0.5) = 1 - (1 + 10 + 45)/1024
+        assert_relative_eq!(
+            binomial_upper_tail(3, 10, 0.5),
+            1.0 - 56.0 / 1024.0,
+            epsilon = 1e-12
+        );
+        assert_relative_eq!(
+            binomial_upper_tail(10, 10, 0.5),
+            1.0 / 1024.0,
+            epsilon = 1e-15
+        );
+        assert_eq!(binomial_upper_tail(0, 10, 0.1), 1.0);
+        assert_eq!(binomial_upper_tail(11, 10, 0.1), 0.0);
+        assert!(binomial_upper_tail(60, 1000, 0.01) < 1e-15);
+        assert_relative_eq!(ln_gamma(5.0), 24f64.ln(), epsilon = 1e-12);
+    }
+
+    #[test]
+    fn threshold_patterns_expire_with_their_window() {
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        let w = WorkerId::new("g1").unwrap();
+        for i in 0..3 {
+            let t = TaskId::new(&format!("t{i}")).unwrap();
+            d.observe(&obs(&t, &w, i as f64 * 10.0));
+        }
+        let ps = d.patterns(Timestamp::from_secs_f64(30.0));
+        assert!(ps
+            .iter()
+            .any(|p| p.kind == PatternKind::Worker && p.key == "g1" && p.count == 3));
+        assert!(ps
+            .iter()
+            .any(|p| p.kind == PatternKind::Template && p.key == "7"));
+        // An hour later nothing is left.
+        assert!(d.patterns(Timestamp::from_secs_f64(3_700.0)).is_empty());
+    }
+
+    #[test]
+    fn rapid_failure_with_equal_timestamps_does_not_divide_by_zero() {
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        let t = TaskId::new("t").unwrap();
+        let w = WorkerId::new("w").unwrap();
+        for _ in 0..3 {
+            d.observe(&obs(&t, &w, 5.0));
+        }
+        let p = d.patterns(Timestamp::from_secs_f64(5.0));
+        let r = p
+            .iter()
+            .find(|p| p.kind == PatternKind::RapidFailure)
+            .unwrap();
+        assert!(r.confidence.is_finite() && r.confidence <= 0.95);
+        assert!(r.description.contains("0.0 s apart"));
+    }
+
+    #[test]
+    fn a_bad_worker_stands_out_and_fair_ones_do_not() {
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        let mut fleet = HashMap::new();
+        fleet.insert(HardwareClass::Gpu, 50);
+        d.set_fleet(fleet);
+        let t = TaskId::new("t").unwrap();
+        let ids: Vec<WorkerId> = (0..50)
+            .map(|i| WorkerId::new(&format!("g{i}")).unwrap())
+            .collect();
+        let mut clock = 0.0;
+        for round in 0..4 {
+            for w in &ids {
+                clock += 1.0;
+                d.observe(&obs(&t, w, clock));
+            }
+            let _ = round;
+        }
+        for _ in 0..25 {
+            clock += 1.0;
+            d.observe(&obs(&t, &ids[7], clock));
+        }
+        let bad = d.bad_workers(Timestamp::from_secs_f64(clock));
+        assert_eq!(bad, vec![ids[7].clone()]);
+        let p = d.patterns(Timestamp::from_secs_f64(clock));
+        let b = p.iter().find(|p| p.kind == PatternKind::BadWorker).unwrap();
+        assert!(
+            b.confidence > 0.999 && b.description.contains("Bonferroni"),
+            "{b:?}"
+        );
+    }
+
+    #[test]
+    fn each_validation_error() {
+        let e = |p: PatternParams| p.check().unwrap_err().to_string();
+        assert!(e(PatternParams {
+            window_s: 0.0,
+            ..Default::default()
+        })
+        .contains("patterns.window_s"));
+        assert!(e(PatternParams {
+            threshold: 0,
+            ..Default::default()
+        })
+        .contains("threshold"));
+        assert!(e(PatternParams {
+            rapid_min_failures: 1,
+            ..Default::default()
+        })
+        .contains("rapid_min_failures"));
+        assert!(e(PatternParams {
+            rapid_max_gap_s: -1.0,
+            ..Default::default()
+        })
+        .contains("rapid_max_gap_s"));
+        assert!(e(PatternParams {
+            bad_worker_alpha: 1.5,
+            ..Default::default()
+        })
+        .contains("bad_worker_alpha"));
+    }
+}
