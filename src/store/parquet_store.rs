@@ -192,6 +192,9 @@ pub fn read_part(path: &Path) -> Result<Vec<(u64, Entry)>, StoreError> {
     Ok(out)
 }
 
+/// Sequence numbers and entries of one (table, date) partition of a flush.
+type Group<'a> = (Vec<u64>, Vec<&'a Entry>);
+
 fn date_of(e: &Entry) -> String {
     let ts = e.timestamp().as_micros();
     chrono::DateTime::<chrono::Utc>::from_timestamp_micros(ts)
@@ -356,7 +359,7 @@ impl ParquetStore {
         let Some(last) = recs.iter().map(|r| r.seq).max() else {
             return Ok(());
         };
-        let mut groups: BTreeMap<(Table, String), (Vec<u64>, Vec<&Entry>)> = BTreeMap::new();
+        let mut groups: BTreeMap<(Table, String), Group<'_>> = BTreeMap::new();
         for r in recs {
             let g = groups
                 .entry((r.entry.table(), date_of(&r.entry)))

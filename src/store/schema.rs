@@ -162,7 +162,7 @@ impl Cols {
             Arc::new(TimestampMicrosecondArray::from(v)),
         );
     }
-    fn s<'a>(&mut self, name: &str, v: Vec<Option<&'a str>>) {
+    fn s(&mut self, name: &str, v: Vec<Option<&str>>) {
         let nullable = v.iter().any(Option::is_none);
         self.push(
             name,
