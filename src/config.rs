@@ -56,6 +56,9 @@ pub struct PatternParams {
     pub rapid_min_failures: u32,
     /// Mean gap between those failures below which they are rapid, seconds.
     pub rapid_max_gap_s: f64,
+    /// Window of the bad-worker test, seconds: long, because a bad worker shows itself over
+    /// days, not minutes.
+    pub bad_worker_window_s: f64,
     /// Failures of one worker in the window needed before it can be called bad.
     pub bad_worker_min_failures: u64,
     /// Family-wise significance level of the bad-worker test.
@@ -66,13 +69,14 @@ pub struct PatternParams {
 
 impl Default for PatternParams {
     /// The seed's threshold (3 failures) and window (1 hour); rapid failures 3 within 300 s
-    /// on average; bad workers at α = 0.001 with at least 5 failures.
+    /// on average; bad workers over 7 days at α = 0.001 with at least 5 failures.
     fn default() -> Self {
         PatternParams {
             window_s: 3600.0,
             threshold: 3,
             rapid_min_failures: 3,
             rapid_max_gap_s: 300.0,
+            bad_worker_window_s: 7.0 * 86_400.0,
             bad_worker_min_failures: 5,
             bad_worker_alpha: 1e-3,
             refresh_s: 60.0,

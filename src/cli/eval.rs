@@ -13,6 +13,29 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum EvalCommand {
+    /// Bad-worker detection: precision and recall against simulated fleets.
+    ///
+    /// Each DIR is the output of `faultline simulate --out DIR` (failures.jsonl and
+    /// ground_truth.json). The failures are replayed through the pattern detector; a worker
+    /// counts as flagged if a bad-worker pattern named it at any time. Example:
+    ///
+    ///   for s in 1 2 3 4 5; do
+    ///     faultline simulate --scenario data/scenarios/bad-workers.toml --seed $s \
+    ///       --failures 20000 --out sim-$s
+    ///   done
+    ///   faultline eval patterns sim-1 sim-2 sim-3 sim-4 sim-5
+    #[command(verbatim_doc_comment)]
+    Patterns {
+        /// Simulation output directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Engine config (TOML) whose [patterns] section sets the detector.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the report as one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
     /// Classification: per-kind precision and recall, confusion matrix, macro-F1.
     ///
     /// The TSV needs a header with `message` and `label` columns (failure kind names);
@@ -36,6 +59,15 @@ enum EvalCommand {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
+        EvalCommand::Patterns { dirs, config, json } => {
+            let cfg = super::load_config(config.as_deref())?;
+            let report = faultline::eval::patterns::evaluate_dirs(&dirs, &cfg.patterns)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+        }
         EvalCommand::Classify { tsv, json, errors } => {
             let report = faultline::eval::classify::evaluate_file(&tsv)?;
             if json {

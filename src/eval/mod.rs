@@ -1,7 +1,9 @@
 //! Tier 4 — evaluation suites on labelled data.
 //!
 //! [`tsv`] reads tab-separated files (also used by `faultline classify --tsv`); [`classify`]
-//! scores the failure classifier on labelled messages.
+//! scores the failure classifier on labelled messages; [`patterns`] scores bad-worker detection
+//! against simulated fleets' ground truth.
 
 pub mod classify;
+pub mod patterns;
 pub mod tsv;

@@ -58,6 +58,12 @@ impl PatternParams {
                 format!("{} is not > 0", self.rapid_max_gap_s),
             ));
         }
+        if !(self.bad_worker_window_s.is_finite() && self.bad_worker_window_s > 0.0) {
+            return Err(bad(
+                "bad_worker_window_s",
+                format!("{} is not > 0", self.bad_worker_window_s),
+            ));
+        }
         if !(self.bad_worker_alpha > 0.0 && self.bad_worker_alpha < 1.0) {
             return Err(bad(
                 "bad_worker_alpha",
@@ -156,15 +162,23 @@ impl Window {
     }
 }
 
+/// A task's recent failure times and the worker of its latest failure.
+#[derive(Debug, Clone, Default)]
+struct TaskTrack {
+    times: VecDeque<i64>,
+    last_worker: Option<WorkerId>,
+}
+
 /// The online detector.
 #[derive(Debug, Clone)]
 pub struct PatternDetector {
     params: PatternParams,
     classes: HashMap<HardwareClass, Window>,
     kinds: HashMap<FailureKind, Window>,
-    workers: HashMap<WorkerId, (HardwareClass, Window)>,
+    /// Per worker: class, every failure, and failures that were a task's first on it.
+    workers: HashMap<WorkerId, (HardwareClass, Window, Window)>,
     templates: HashMap<u64, Window>,
-    tasks: HashMap<TaskId, VecDeque<i64>>,
+    tasks: HashMap<TaskId, TaskTrack>,
     /// Workers per class known from the inventory (0 = use the workers seen).
     fleet: HashMap<HardwareClass, usize>,
     now: i64,
@@ -255,28 +269,42 @@ impl PatternDetector {
         self.classes.entry(o.class).or_default().push(t, from);
         self.kinds.entry(o.kind).or_default().push(t, from);
         // get_mut first: no key allocation on the hot path for known workers and tasks.
-        match self.workers.get_mut(o.worker) {
-            Some(w) => {
-                w.0 = o.class;
-                w.1.push(t, from);
-            }
-            None => {
-                let mut w = Window::default();
-                w.push(t, from);
-                self.workers.insert(o.worker.clone(), (o.class, w));
-            }
-        }
-        if let Some(id) = o.template {
-            self.templates.entry(id).or_default().push(t, from);
-        }
+        // The task first: a task failing again on the same worker is not new evidence
+        // against the worker (retries of one broken task are not independent failures).
         let keep = self.params.rapid_min_failures.max(2) as usize;
         let task = match self.tasks.get_mut(o.task) {
             Some(q) => q,
             None => self.tasks.entry(o.task.clone()).or_default(),
         };
-        task.push_back(t);
-        while task.len() > keep {
-            task.pop_front();
+        task.times.push_back(t);
+        while task.times.len() > keep {
+            task.times.pop_front();
+        }
+        let fresh = task.last_worker.as_ref() != Some(o.worker);
+        if fresh {
+            task.last_worker = Some(o.worker.clone());
+        }
+        // get_mut first: no key allocation on the hot path for known workers.
+        let long_from = self.now - (self.params.bad_worker_window_s * 1e6) as i64;
+        match self.workers.get_mut(o.worker) {
+            Some(w) => {
+                w.0 = o.class;
+                w.1.push(t, from);
+                if fresh {
+                    w.2.push(t, long_from);
+                }
+            }
+            None => {
+                let mut all = Window::default();
+                all.push(t, from);
+                let mut distinct = Window::default();
+                distinct.push(t, long_from);
+                self.workers
+                    .insert(o.worker.clone(), (o.class, all, distinct));
+            }
+        }
+        if let Some(id) = o.template {
+            self.templates.entry(id).or_default().push(t, from);
         }
     }
 
@@ -289,16 +317,18 @@ impl PatternDetector {
         for w in self.kinds.values_mut() {
             w.expire(from);
         }
-        self.workers.retain(|_, (_, w)| {
+        let long_from = self.now - (self.params.bad_worker_window_s * 1e6) as i64;
+        self.workers.retain(|_, (_, w, d)| {
             w.expire(from);
-            !w.0.is_empty()
+            d.expire(long_from);
+            !w.0.is_empty() || !d.0.is_empty()
         });
         self.templates.retain(|_, w| {
             w.expire(from);
             !w.0.is_empty()
         });
         self.tasks
-            .retain(|_, q| q.back().is_some_and(|&t| t > from));
+            .retain(|_, q| q.times.back().is_some_and(|&t| t > from));
     }
 
     fn from(&self, at: Timestamp) -> i64 {
@@ -323,10 +353,10 @@ impl PatternDetector {
     }
 
     fn bad_worker_patterns(&self, at: Timestamp) -> Vec<(WorkerId, Pattern)> {
-        let from = self.from(at);
+        let from = at.as_micros().max(self.now) - (self.params.bad_worker_window_s * 1e6) as i64;
         let mut per_class: HashMap<HardwareClass, Vec<(&WorkerId, u64, i64, i64)>> = HashMap::new();
-        for (id, (class, w)) in &self.workers {
-            let (n, first, last) = Self::live(w, from);
+        for (id, (class, _, distinct)) in &self.workers {
+            let (n, first, last) = Self::live(distinct, from);
             if n > 0 {
                 per_class
                     .entry(*class)
@@ -360,8 +390,8 @@ impl PatternDetector {
                             confidence: 1.0 - pv,
                             recommended_action: format!("quarantine worker {id} and inspect it"),
                             description: format!(
-                                "{n} of {total} {class} failures in the last {:.0} s on {id}, {:.1}× the {expected:.1} expected over {peers} workers (Bonferroni p = {pv:.2e})",
-                                self.params.window_s,
+                                "{n} of {total} {class} task failures (first per task on a worker) in the last {:.1} days on {id}, {:.1}× the {expected:.1} expected over {peers} workers (Bonferroni p = {pv:.2e})",
+                                self.params.bad_worker_window_s / 86_400.0,
                                 n as f64 / expected.max(1e-9),
                             ),
                         },
@@ -414,7 +444,7 @@ impl PatternDetector {
                 format!("investigate the rise of {k}"),
             );
         }
-        for (id, (_, w)) in &self.workers {
+        for (id, (_, w, _)) in &self.workers {
             threshold(
                 PatternKind::Worker,
                 id.to_string(),
@@ -430,7 +460,8 @@ impl PatternDetector {
                 "investigate this message template".into(),
             );
         }
-        for (task, ts) in &self.tasks {
+        for (task, track) in &self.tasks {
+            let ts = &track.times;
             let n = ts.len();
             if n < self.params.rapid_min_failures as usize {
                 continue;

@@ -1,0 +1,241 @@
+//! Bad-worker detection evaluated against a simulated fleet's ground truth.
+//!
+//! Input: directories written by `faultline simulate --out DIR` (`failures.jsonl`, and
+//! `ground_truth.json` with `workers` and `bad_workers`). The failures are replayed in order
+//! through the pattern detector (the same one the engine uses), told the fleet size per class;
+//! a worker counts as flagged if a bad-worker pattern named it at any refresh during the run —
+//! what an operator watching the patterns would have seen. Precision and recall are against
+//! the injected bad workers.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{Classifier, ClassifyInput};
+use crate::config::PatternParams;
+use crate::model::{FailureReport, HardwareClass, Timestamp};
+use crate::patterns::{Observation, PatternDetector, PatternError};
+
+/// Errors of the pattern evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum PatternEvalError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file did not parse.
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 for whole-file JSON).
+        line: usize,
+        /// Why.
+        message: String,
+    },
+    /// Invalid detector parameters.
+    #[error(transparent)]
+    Params(#[from] PatternError),
+}
+
+#[derive(Deserialize)]
+struct Truth {
+    workers: Vec<TruthWorker>,
+    bad_workers: Vec<String>,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct TruthWorker {
+    class: HardwareClass,
+}
+
+/// Result for one simulated fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetResult {
+    /// The directory.
+    pub dir: String,
+    /// Seed of the simulation, if recorded.
+    pub seed: Option<u64>,
+    /// Failures replayed.
+    pub failures: usize,
+    /// Workers in the fleet.
+    pub workers: usize,
+    /// Injected bad workers.
+    pub bad: usize,
+    /// Workers flagged at some point.
+    pub flagged: usize,
+    /// Flagged and bad.
+    pub true_positives: usize,
+    /// Flagged but fine.
+    pub false_positives: Vec<String>,
+    /// Bad but never flagged.
+    pub missed: Vec<String>,
+    /// tp / flagged (1 when nothing was flagged and nothing was bad).
+    pub precision: f64,
+    /// tp / bad (1 when nothing was bad).
+    pub recall: f64,
+}
+
+/// Results over several fleets.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatternReport {
+    /// Per fleet.
+    pub fleets: Vec<FleetResult>,
+    /// Precision over all fleets pooled.
+    pub precision: f64,
+    /// Recall over all fleets pooled.
+    pub recall: f64,
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        1.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Evaluates one simulation output directory.
+pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, PatternEvalError> {
+    let truth_path = dir.join("ground_truth.json");
+    let text = std::fs::read_to_string(&truth_path).map_err(|source| PatternEvalError::Io {
+        path: truth_path.clone(),
+        source,
+    })?;
+    let truth: Truth = serde_json::from_str(&text).map_err(|e| PatternEvalError::Parse {
+        path: truth_path.clone(),
+        line: e.line(),
+        message: e.to_string(),
+    })?;
+    let mut fleet: HashMap<HardwareClass, usize> = HashMap::new();
+    for w in &truth.workers {
+        *fleet.entry(w.class).or_default() += 1;
+    }
+    let mut det = PatternDetector::new(params.clone())?;
+    det.set_fleet(fleet);
+    let classifier = Classifier::new();
+    let path = dir.join("failures.jsonl");
+    let file = std::fs::File::open(&path).map_err(|source| PatternEvalError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let mut flagged: BTreeSet<String> = BTreeSet::new();
+    let mut last_refresh = i64::MIN;
+    let refresh = (params.refresh_s * 1e6) as i64;
+    let mut n = 0;
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| PatternEvalError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad_line = |message: String| PatternEvalError::Parse {
+            path: path.clone(),
+            line: i + 1,
+            message,
+        };
+        let report: FailureReport =
+            serde_json::from_str(&line).map_err(|e| bad_line(e.to_string()))?;
+        let rec = report
+            .check(Timestamp::from_micros(0))
+            .map_err(|e| bad_line(e.to_string()))?;
+        let kind = classifier
+            .classify(&ClassifyInput {
+                message: &rec.error.message,
+                type_hint: rec.error.type_hint.as_deref(),
+                exit_code: rec.error.exit_code,
+                stacktrace: rec.error.stacktrace.as_deref(),
+                hardware: Some(rec.hardware.class),
+            })
+            .kind;
+        det.observe(&Observation {
+            task: &rec.task_id,
+            worker: &rec.worker_id,
+            class: rec.hardware.class,
+            kind,
+            template: None,
+            at: rec.timestamp,
+        });
+        n += 1;
+        let now = rec.timestamp.as_micros();
+        if now.saturating_sub(last_refresh) >= refresh {
+            det.prune();
+            flagged.extend(det.bad_workers(rec.timestamp).iter().map(|w| w.to_string()));
+            last_refresh = now;
+        }
+    }
+    let bad: BTreeSet<String> = truth.bad_workers.iter().cloned().collect();
+    let tp = flagged.intersection(&bad).count();
+    Ok(FleetResult {
+        dir: dir.display().to_string(),
+        seed: truth.seed,
+        failures: n,
+        workers: truth.workers.len(),
+        bad: bad.len(),
+        flagged: flagged.len(),
+        true_positives: tp,
+        false_positives: flagged.difference(&bad).cloned().collect(),
+        missed: bad.difference(&flagged).cloned().collect(),
+        precision: ratio(tp, flagged.len()),
+        recall: ratio(tp, bad.len()),
+    })
+}
+
+/// Evaluates several directories and pools the counts.
+pub fn evaluate_dirs(
+    dirs: &[PathBuf],
+    params: &PatternParams,
+) -> Result<PatternReport, PatternEvalError> {
+    let fleets = dirs
+        .iter()
+        .map(|d| evaluate_dir(d, params))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tp: usize = fleets.iter().map(|f| f.true_positives).sum();
+    let flagged: usize = fleets.iter().map(|f| f.flagged).sum();
+    let bad: usize = fleets.iter().map(|f| f.bad).sum();
+    Ok(PatternReport {
+        fleets,
+        precision: ratio(tp, flagged),
+        recall: ratio(tp, bad),
+    })
+}
+
+impl PatternReport {
+    /// An aligned text table.
+    pub fn render_text(&self) -> String {
+        let mut out = String::from("fleet                              seed  failures  workers  bad  flagged  tp  precision  recall\n");
+        for f in &self.fleets {
+            let name = Path::new(&f.dir)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{:<34} {:>5} {:>9} {:>8} {:>4} {:>8} {:>3} {:>10.3} {:>7.3}\n",
+                name,
+                f.seed.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                f.failures,
+                f.workers,
+                f.bad,
+                f.flagged,
+                f.true_positives,
+                f.precision,
+                f.recall
+            ));
+        }
+        out.push_str(&format!(
+            "pooled precision {:.3}, recall {:.3}\n",
+            self.precision, self.recall
+        ));
+        out
+    }
+}
