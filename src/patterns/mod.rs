@@ -575,21 +575,30 @@ mod tests {
         let mut fleet = HashMap::new();
         fleet.insert(HardwareClass::Gpu, 50);
         d.set_fleet(fleet);
-        let t = TaskId::new("t").unwrap();
         let ids: Vec<WorkerId> = (0..50)
             .map(|i| WorkerId::new(&format!("g{i}")).unwrap())
             .collect();
         let mut clock = 0.0;
-        for round in 0..4 {
+        let mut n = 0;
+        let mut next_task = || {
+            n += 1;
+            TaskId::new(&format!("t{n}")).unwrap()
+        };
+        for _ in 0..4 {
             for w in &ids {
                 clock += 1.0;
-                d.observe(&obs(&t, w, clock));
+                d.observe(&obs(&next_task(), w, clock));
             }
-            let _ = round;
         }
         for _ in 0..25 {
             clock += 1.0;
-            d.observe(&obs(&t, &ids[7], clock));
+            d.observe(&obs(&next_task(), &ids[7], clock));
+        }
+        // One task failing over and over on a worker is one piece of evidence, not many.
+        let stuck = TaskId::new("stuck").unwrap();
+        for _ in 0..40 {
+            clock += 1.0;
+            d.observe(&obs(&stuck, &ids[3], clock));
         }
         let bad = d.bad_workers(Timestamp::from_secs_f64(clock));
         assert_eq!(bad, vec![ids[7].clone()]);
