@@ -42,6 +42,61 @@ pub struct EngineConfig {
     pub breakers: BreakersConfig,
     /// Pattern detection.
     pub patterns: PatternParams,
+    /// Learned ranking of strategies.
+    pub ranking: RankingParams,
+}
+
+/// How the learned ranking picks among valid strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// Sample each posterior, take the best sample (explores in proportion to uncertainty).
+    #[default]
+    Thompson,
+    /// Posterior mean plus an exploration bonus (deterministic).
+    Ucb,
+    /// Lowest expected cost to recovery: mean cost of the strategy / posterior success.
+    ExpectedCost,
+}
+
+/// Learned ranking parameters (see the `ranking` module).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RankingParams {
+    /// Whether the engine consults the ranking at all (off: the rules decide alone).
+    pub enabled: bool,
+    /// Selection rule.
+    pub selection: Selection,
+    /// Prior success mean of the strategy the rule ladder would take now.
+    pub prior_top: f64,
+    /// Prior success mean of valid strategies outside the ladder.
+    pub prior_other: f64,
+    /// Pseudo-observations behind the ladder prior.
+    pub prior_strength: f64,
+    /// Pseudo-observations with which the coarse posterior backs a fine context.
+    pub backoff_strength: f64,
+    /// Per-outcome decay of a context's counts (1 = never forget).
+    pub discount: f64,
+    /// UCB exploration constant.
+    pub ucb_c: f64,
+    /// Failure pseudo-counts added per earlier use of a strategy on the same task.
+    pub tried_penalty: f64,
+}
+
+impl Default for RankingParams {
+    fn default() -> Self {
+        RankingParams {
+            enabled: false,
+            selection: Selection::Thompson,
+            prior_top: 0.6,
+            prior_other: 0.3,
+            prior_strength: 2.0,
+            backoff_strength: 5.0,
+            discount: 0.999,
+            ucb_c: 0.5,
+            tried_penalty: 1.0,
+        }
+    }
 }
 
 /// Pattern detection parameters (see the `patterns` module for the tests they feed).
@@ -168,6 +223,7 @@ impl Default for EngineConfig {
             history_per_task: 64,
             breakers: BreakersConfig::default(),
             patterns: PatternParams::default(),
+            ranking: RankingParams::default(),
         }
     }
 }

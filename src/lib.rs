@@ -30,6 +30,7 @@ pub mod eval;
 pub mod ingest;
 pub mod model;
 pub mod patterns;
+pub mod ranking;
 pub mod retry;
 pub mod rules;
 pub mod sim;

@@ -4,6 +4,7 @@ mod cli;
 mod crash;
 mod ingest;
 mod interop;
+mod ranking;
 mod restart;
 mod sim;
 mod tiers;

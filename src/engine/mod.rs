@@ -33,6 +33,7 @@ use crate::model::{
     RecoveryAction, RecoveryStrategy, TaskConfig, TaskId, TaskState, Timestamp, WorkerId,
 };
 use crate::patterns::{Observation, Pattern, PatternDetector, PatternError};
+use crate::ranking::{self, Observed, RankContext, Ranker, RankingError};
 use crate::retry::breaker::{BreakerState, Breakers};
 use crate::retry::{RetryBudget, RetryError, RetryPolicy};
 use crate::rules::{MatchContext, RuleSet, RulesError, Step};
@@ -53,6 +54,9 @@ pub enum EngineError {
     /// Invalid pattern parameters.
     #[error(transparent)]
     Patterns(#[from] PatternError),
+    /// Invalid ranking parameters.
+    #[error(transparent)]
+    Ranking(#[from] RankingError),
     /// A file could not be read or written.
     #[error("cannot access {path}: {source}")]
     Io {
@@ -88,6 +92,7 @@ pub struct Engine<S: StateStore = MemoryState> {
     worker_breakers: Breakers<WorkerId>,
     class_breakers: Breakers<HardwareClass>,
     patterns: PatternDetector,
+    ranker: Ranker,
     /// Workers under a bad-worker pattern, refreshed every `patterns.refresh_s` of report time.
     bad_workers: Vec<WorkerId>,
     bad_workers_at: i64,
@@ -139,6 +144,7 @@ impl<S: StateStore> Engine<S> {
         let worker_breakers = Breakers::new(config.breakers.worker.clone());
         let class_breakers = Breakers::new(config.breakers.hardware_class.clone());
         let patterns = PatternDetector::new(config.patterns.clone())?;
+        let ranker = Ranker::new(config.ranking.clone())?;
         Ok(Engine {
             config,
             classifier: Classifier::new(),
@@ -148,6 +154,7 @@ impl<S: StateStore> Engine<S> {
             worker_breakers,
             class_breakers,
             patterns,
+            ranker,
             bad_workers: Vec::new(),
             bad_workers_at: i64::MIN,
             registry: WorkerRegistry::new(),
@@ -266,6 +273,7 @@ impl<S: StateStore> Engine<S> {
         let mut source;
         let mut prepared;
         let mut attention = None;
+        let mut propensity = 1.0;
         if attempt > self.retry.max_attempts {
             source = DecisionSource {
                 kind: "max_attempts".into(),
@@ -299,20 +307,21 @@ impl<S: StateStore> Engine<S> {
                 rule: Some(ladder.name.to_string()),
                 step: None,
             };
+            let attention_for = |step: &Step| {
+                step.attention.then(|| {
+                    match (
+                        cls.xid,
+                        cls.xid.and_then(|x| self.rules.xid_table().action(x)),
+                    ) {
+                        (Some(x), Some(a)) => format!("NVIDIA Xid {x}: vendor action {a}"),
+                        _ => format!("{kind} on this worker"),
+                    }
+                })
+            };
             match found {
                 Some((i, step, p)) => {
                     source.step = Some(i as u32 + 1);
-                    if step.attention {
-                        attention = Some(
-                            match (
-                                cls.xid,
-                                cls.xid.and_then(|x| self.rules.xid_table().action(x)),
-                            ) {
-                                (Some(x), Some(a)) => format!("NVIDIA Xid {x}: vendor action {a}"),
-                                _ => format!("{kind} on this worker"),
-                            },
-                        );
-                    }
+                    attention = attention_for(&step);
                     prepared = p;
                 }
                 None => {
@@ -321,6 +330,61 @@ impl<S: StateStore> Engine<S> {
                         ladder.name,
                         ladder.steps.len()
                     ));
+                }
+            }
+            if self.config.ranking.enabled {
+                use RecoveryStrategy as S;
+                let remaining: Vec<RecoveryStrategy> = ladder
+                    .steps
+                    .iter()
+                    .skip(start)
+                    .map(|s| s.strategy)
+                    .filter(|s| mutate::applicable(*s, class, &config))
+                    .collect();
+                let mut valid = [S::Escalation; ranking::N];
+                let mut nv = 0;
+                for s in RecoveryStrategy::ALL {
+                    if *s != S::Escalation && mutate::applicable(*s, class, &config) {
+                        valid[nv] = *s;
+                        nv += 1;
+                    }
+                }
+                let mut tried = [0u32; ranking::N];
+                for a in &entry.history {
+                    tried[a.strategy.index()] += 1;
+                }
+                let mut rng = decision_rng(self.config.seed ^ 0x7261_6e6b, &rec.task_id, attempt);
+                let rank_ctx = RankContext {
+                    class,
+                    kind,
+                    template: None,
+                    ladder: &remaining,
+                    valid: &valid[..nv],
+                    tried: &tried,
+                };
+                if let Some(choice) = self.ranker.choose(&rank_ctx, &mut rng) {
+                    let exhausted = prepared.strategy == S::Escalation;
+                    if choice.strategy == prepared.strategy {
+                        source.kind = "learned".into();
+                        propensity = choice.propensity;
+                    } else if !exhausted || choice.expected_success >= 0.25 {
+                        // The ladder's own step when the strategy is still ahead on it (keeps its
+                        // options, e.g. more memory), else the plain strategy.
+                        let pos = ladder
+                            .steps
+                            .iter()
+                            .enumerate()
+                            .skip(start)
+                            .find(|(_, s)| s.strategy == choice.strategy);
+                        let step = pos.map_or(Step::plain(choice.strategy), |(_, s)| *s);
+                        if let Some(p) = self.prepare(&step, &ctx, excluded) {
+                            attention = attention_for(&step);
+                            prepared = p;
+                            source.kind = "learned".into();
+                            source.step = pos.map(|(i, _)| i as u32 + 1);
+                            propensity = choice.propensity;
+                        }
+                    }
                 }
             }
         }
@@ -425,7 +489,7 @@ impl<S: StateStore> Engine<S> {
             worker_attention: attention.clone(),
             reason,
             source,
-            propensity: 1.0,
+            propensity,
             attempt,
             kind,
             failure_type,
@@ -544,16 +608,40 @@ impl<S: StateStore> Engine<S> {
         let entry = self.state.task_mut(id);
         entry.apply_outcome(outcome);
         let at = outcome.timestamp.or(entry.last_failure).unwrap_or_default();
+        let last = entry
+            .history
+            .back()
+            .map(|a| (a.failed_worker.clone(), a.kind, a.strategy));
+        let class = entry.last_class;
         if outcome.success {
-            if let Some(last) = entry.history.back() {
-                let worker = last.failed_worker.clone();
-                self.worker_breakers.success(&worker, at);
+            if let Some((worker, _, _)) = &last {
+                self.worker_breakers.success(worker, at);
             }
-            if let Some(class) = entry.last_class {
+            if let Some(class) = class {
                 self.class_breakers.success(&class, at);
             }
         }
+        if let (Some((_, kind, strategy)), Some(class)) = (last, class) {
+            self.ranker.update(&Observed {
+                class,
+                kind,
+                template: None,
+                strategy: outcome.strategy.unwrap_or(strategy),
+                success: outcome.success,
+                cost: outcome.cost,
+            });
+        }
         at
+    }
+
+    /// The learned ranking (its counts, for reports and training).
+    pub fn ranker(&self) -> &Ranker {
+        &self.ranker
+    }
+
+    /// Replaces the learned ranking (e.g. one trained from the history).
+    pub fn set_ranker(&mut self, ranker: Ranker) {
+        self.ranker = ranker;
     }
 
     /// Workers whose breaker is open at `at`.
@@ -564,6 +652,9 @@ impl<S: StateStore> Engine<S> {
     /// Makes a ladder step concrete for this task, or `None` when it does not apply.
     fn prepare(&self, step: &Step, c: &Ctx<'_>, excluded: &[WorkerId]) -> Option<Prepared> {
         use RecoveryStrategy as S;
+        if !mutate::applicable(step.strategy, c.class, c.config) {
+            return None;
+        }
         let mut p = Prepared {
             strategy: step.strategy,
             config: None,
@@ -690,12 +781,19 @@ impl<S: StateStore> Engine<S> {
         }
         let at = self.apply_outcome(&id, outcome);
         if self.state.durable() {
-            self.state
-                .log(vec![Entry::Outcome(OutcomeRow {
-                    outcome: outcome.clone(),
-                    timestamp: at,
-                })])?
-                .wait()?;
+            let entry = self.state.task(&id);
+            let last = entry.and_then(|t| t.history.back());
+            let mut outcome = outcome.clone();
+            if outcome.strategy.is_none() {
+                outcome.strategy = last.map(|a| a.strategy);
+            }
+            let row = OutcomeRow {
+                outcome,
+                timestamp: at,
+                hardware_class: entry.and_then(|t| t.last_class),
+                kind: last.map(|a| a.kind),
+            };
+            self.state.log(vec![Entry::Outcome(row)])?.wait()?;
         }
         Ok(())
     }

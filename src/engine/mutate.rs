@@ -1,6 +1,6 @@
 //! Task mutations: each returns a new configuration and never touches its input.
 
-use crate::model::{HardwareClass, Precision, TaskConfig};
+use crate::model::{HardwareClass, Precision, RecoveryStrategy, TaskConfig};
 
 /// Halves the batch size (and every entry of `batch_sizes`), never below 1. `None` when
 /// nothing can shrink (no batch known, or everything already at 1).
@@ -63,6 +63,40 @@ pub fn fallback_class(class: HardwareClass) -> Option<HardwareClass> {
         H::Webnn => Some(H::Webgpu),
         H::Tpu | H::Npu => Some(H::Gpu),
         _ => Some(H::Cpu),
+    }
+}
+
+/// Whether `s` can be carried out for a task in `config` on a worker of `class` (ESCALATION
+/// always can). The engine skips inapplicable ladder steps and the ranking never proposes
+/// them: no batch to halve, no precision to lower, BROWSER_RESTART off a browser, FALLBACK_CPU
+/// on a CPU.
+pub fn applicable(s: RecoveryStrategy, class: HardwareClass, config: &TaskConfig) -> bool {
+    use RecoveryStrategy as S;
+    match s {
+        S::BrowserRestart => class.is_browser(),
+        S::ReducedBatchSize => {
+            config.batch_size.is_some_and(|b| b > 1)
+                || config
+                    .batch_sizes
+                    .as_ref()
+                    .is_some_and(|l| l.iter().any(|&b| b > 1))
+        }
+        S::ReducedPrecision => config
+            .precision
+            .and_then(|p| p.reduced(class == HardwareClass::Tpu))
+            .is_some(),
+        S::SimplifiedModel => config
+            .fallback_models
+            .as_ref()
+            .is_some_and(|l| !l.is_empty()),
+        S::SkipCheckpointing => config.checkpointing != Some(false),
+        S::FallbackCpu => class != HardwareClass::Cpu,
+        S::DifferentHardwareClass => fallback_class(class).is_some(),
+        S::ImmediateRetry
+        | S::DelayedRetry
+        | S::DifferentWorker
+        | S::ResetWorkerState
+        | S::Escalation => true,
     }
 }
 

@@ -746,3 +746,78 @@ fn an_open_class_breaker_moves_work_to_another_class_when_enabled() {
         .to_string()
         .contains("breakers.worker.threshold"));
 }
+
+fn learned() -> Engine {
+    let mut c = EngineConfig::default();
+    c.ranking.enabled = true;
+    Engine::new(c).unwrap()
+}
+
+#[test]
+fn with_an_empty_history_the_learned_policy_decides_exactly_as_the_rules() {
+    let mut rules = Engine::in_memory();
+    let mut learned = learned();
+    let msgs = [
+        (HardwareClass::Gpu, "CUDA out of memory"),
+        (HardwareClass::Webgpu, "browser crash detected"),
+        (HardwareClass::Cpu, "operation timed out"),
+        (HardwareClass::Tpu, "TPU is unresponsive"),
+        (
+            HardwareClass::Webnn,
+            "WebNN: failed to build graph: operator 'gelu' is not supported",
+        ),
+    ];
+    for i in 0..60 {
+        let (c, m) = msgs[i % msgs.len()];
+        let r = at(
+            record(
+                &format!("t{}", i % 7),
+                &format!("w{}", i % 11),
+                c,
+                m,
+                cfg(32, Precision::Fp16),
+            ),
+            i as f64,
+        );
+        assert_eq!(learned.handle_failure(&r), rules.handle_failure(&r));
+    }
+}
+
+#[test]
+fn the_learned_policy_moves_to_what_works() {
+    let mut e = learned();
+    // On this fleet, CUDA errors are cured by DIFFERENT_WORKER only after a delayed retry
+    // fails; report that DELAYED_RETRY never works and FALLBACK_CPU always does.
+    let mut chosen = Vec::new();
+    for i in 0..300 {
+        let r = at(
+            record(
+                &format!("t{i}"),
+                &format!("w{}", i % 50),
+                HardwareClass::Gpu,
+                "CUDA error: unspecified launch failure",
+                TaskConfig::default(),
+            ),
+            i as f64 * 100.0,
+        );
+        let a = e.handle_failure(&r);
+        let works = a.strategy == S::FallbackCpu;
+        e.record_outcome(&Outcome {
+            task_id: r.task_id.to_string(),
+            success: works,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: None,
+            timestamp: None,
+        })
+        .unwrap();
+        chosen.push(a);
+    }
+    let late = &chosen[200..];
+    let fallback = late.iter().filter(|a| a.strategy == S::FallbackCpu).count();
+    assert!(fallback > 80, "{fallback} of 100");
+    assert!(late
+        .iter()
+        .all(|a| a.propensity > 0.0 && a.propensity <= 1.0));
+    assert!(late.iter().any(|a| a.source.kind == "learned"));
+}

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    FailureKind, FailureRecord, FailureType, Outcome, RecoveryAction, TaskId, TaskState, Timestamp,
+    FailureKind, FailureRecord, FailureType, HardwareClass, Outcome, RecoveryAction, TaskId,
+    TaskState, Timestamp,
 };
 
 /// The tables of the history.
@@ -79,13 +80,19 @@ pub struct ActionRow {
     pub model_version: String,
 }
 
-/// An outcome, with the time it was logged.
+/// An outcome, with the time it was logged and the context of the action it is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutcomeRow {
-    /// The outcome.
+    /// The outcome (its `strategy` filled from the task's latest action when it had none).
     pub outcome: Outcome,
     /// When (the outcome's own timestamp, or the task's latest failure).
     pub timestamp: Timestamp,
+    /// Hardware class of the failure the action answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_class: Option<HardwareClass>,
+    /// Kind of the failure the action answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<FailureKind>,
 }
 
 /// A task state change.

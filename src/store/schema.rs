@@ -361,6 +361,11 @@ pub fn to_batch(table: Table, seqs: &[u64], entries: &[&Entry]) -> Result<Record
                 col!(Outcome, |o| o.outcome.time_to_recovery_s),
             );
             c.f(COST, col!(Outcome, |o| o.outcome.cost));
+            c.s(
+                HARDWARE_CLASS,
+                col!(Outcome, |o| o.hardware_class.map(|h| h.as_str())),
+            );
+            c.s(KIND, col!(Outcome, |o| o.kind.map(|k| k.as_str())));
         }
         Table::TaskStates => {
             c.s(TASK_ID, col!(TaskState, |s| Some(s.task_id.as_str())));

@@ -1,0 +1,508 @@
+//! Tier 3 — learning which recovery works: Beta–Bernoulli posteriors of success per
+//! (context, strategy), with priors from the rule engine's ladder, hierarchical back-off from
+//! fine to coarse contexts, discounting so recent evidence outweighs old, and selection by
+//! Thompson sampling (default) or UCB among the strategies valid for the task's state.
+//!
+//! - **Contexts.** Coarse: (hardware class, failure kind). Fine: coarse + message template (when
+//!   mined). Stats live in a flat array for the coarse level (no hashing on the hot path) and a
+//!   map for the fine level; both update in O(strategies) per outcome.
+//! - **Priors.** The strategy the rule ladder would take now gets prior mean `prior_top`, the
+//!   ladder's later steps decreasing means, every other valid strategy `prior_other`, each with
+//!   `prior_strength` pseudo-observations. With no evidence at all in the coarse context the
+//!   ranker abstains and the rules decide — exactly the rules, not a sample from their prior.
+//! - **Back-off.** The fine posterior uses the coarse posterior mean as its prior with
+//!   `backoff_strength` pseudo-observations, so thin fine evidence leans on the coarse level.
+//! - **Discount.** Each outcome in a context first multiplies that context's counts by
+//!   `discount` (0.999 → an effective memory of ~1000 outcomes), so the ranking follows drift.
+//! - **Propensity.** UCB is deterministic (1). For Thompson sampling the probability that the
+//!   chosen strategy wins is approximated from normal approximations of the posteriors:
+//!   Π over rivals of Φ((μ − μ')/√(σ² + σ'²)), clamped to [0.001, 1]; it is logged with every
+//!   action for off-policy evaluation.
+
+pub mod frames;
+
+use std::collections::HashMap;
+
+use rand::Rng;
+use rand_distr::{Beta, Distribution};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{RankingParams, Selection};
+use crate::model::{FailureKind, HardwareClass, RecoveryStrategy};
+
+/// Number of strategies.
+pub const N: usize = RecoveryStrategy::ALL.len();
+
+/// Errors of the ranking.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RankingError {
+    /// A parameter is out of range.
+    #[error("invalid ranking parameter {field}: {detail}")]
+    Invalid {
+        /// Field path.
+        field: String,
+        /// Why.
+        detail: String,
+    },
+    /// Reading the history failed.
+    #[error("cannot read the history: {0}")]
+    History(String),
+}
+
+impl RankingParams {
+    /// Validates the parameters.
+    pub fn check(&self) -> Result<(), RankingError> {
+        let bad = |f: &str, d: String| RankingError::Invalid {
+            field: format!("ranking.{f}"),
+            detail: d,
+        };
+        for (name, v) in [
+            ("prior_top", self.prior_top),
+            ("prior_other", self.prior_other),
+        ] {
+            if !(v > 0.0 && v < 1.0) {
+                return Err(bad(name, format!("{v} is not in (0, 1)")));
+            }
+        }
+        for (name, v) in [
+            ("prior_strength", self.prior_strength),
+            ("backoff_strength", self.backoff_strength),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad(name, format!("{v} is not > 0")));
+            }
+        }
+        if !(self.discount > 0.0 && self.discount <= 1.0) {
+            return Err(bad(
+                "discount",
+                format!("{} is not in (0, 1]", self.discount),
+            ));
+        }
+        if !(self.ucb_c.is_finite() && self.ucb_c >= 0.0) {
+            return Err(bad("ucb_c", format!("{} is not ≥ 0", self.ucb_c)));
+        }
+        Ok(())
+    }
+}
+
+/// Successes, failures and costs (discounted) per strategy in one context.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Counts {
+    /// Successes per strategy.
+    pub success: [f64; N],
+    /// Failures per strategy.
+    pub failure: [f64; N],
+    /// Sum of reported costs per strategy.
+    pub cost: [f64; N],
+    /// Outcomes with a reported cost per strategy.
+    pub costed: [f64; N],
+}
+
+impl Counts {
+    fn total(&self) -> f64 {
+        self.success.iter().sum::<f64>() + self.failure.iter().sum::<f64>()
+    }
+    fn add(&mut self, s: usize, ok: bool, cost: Option<f64>, discount: f64) {
+        if discount < 1.0 {
+            for v in self
+                .success
+                .iter_mut()
+                .chain(self.failure.iter_mut())
+                .chain(self.cost.iter_mut())
+                .chain(self.costed.iter_mut())
+            {
+                *v *= discount;
+            }
+        }
+        if ok {
+            self.success[s] += 1.0;
+        } else {
+            self.failure[s] += 1.0;
+        }
+        if let Some(c) = cost.filter(|c| c.is_finite() && *c >= 0.0) {
+            self.cost[s] += c;
+            self.costed[s] += 1.0;
+        }
+    }
+
+    /// Mean reported cost of a strategy (1 when none was reported).
+    pub fn mean_cost(&self, s: usize) -> f64 {
+        if self.costed[s] > 0.0 {
+            (self.cost[s] / self.costed[s]).max(1e-9)
+        } else {
+            1.0
+        }
+    }
+}
+
+/// One outcome to learn from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observed {
+    /// Hardware class of the failure the strategy answered.
+    pub class: HardwareClass,
+    /// Its kind.
+    pub kind: FailureKind,
+    /// Its template, when mined.
+    pub template: Option<u64>,
+    /// The strategy applied.
+    pub strategy: RecoveryStrategy,
+    /// Whether it recovered the task.
+    pub success: bool,
+    /// What it cost, if reported.
+    pub cost: Option<f64>,
+}
+
+/// What the ranker knows about a decision.
+#[derive(Debug, Clone, Copy)]
+pub struct RankContext<'a> {
+    /// Hardware class of the failed worker.
+    pub class: HardwareClass,
+    /// Classified kind.
+    pub kind: FailureKind,
+    /// Message template, when mined.
+    pub template: Option<u64>,
+    /// The rule ladder's remaining steps from the task's position, in order (the first is
+    /// what the rules would do now).
+    pub ladder: &'a [RecoveryStrategy],
+    /// Strategies that can be carried out in the task's state (ESCALATION excluded).
+    pub valid: &'a [RecoveryStrategy],
+    /// How often each strategy was already used for this task.
+    pub tried: &'a [u32; N],
+}
+
+/// The ranker's choice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Choice {
+    /// Chosen strategy.
+    pub strategy: RecoveryStrategy,
+    /// Probability with which it was chosen (see the module docs).
+    pub propensity: f64,
+    /// Posterior mean success of the chosen strategy.
+    pub expected_success: f64,
+}
+
+/// The online ranker.
+#[derive(Debug, Clone)]
+pub struct Ranker {
+    params: RankingParams,
+    coarse: Vec<Counts>,
+    fine: HashMap<(usize, u64), Counts>,
+}
+
+fn coarse_index(class: HardwareClass, kind: FailureKind) -> usize {
+    class.index() * FailureKind::ALL.len() + kind.index()
+}
+
+/// Standard normal CDF (Abramowitz–Stegun 7.1.26 on erf; |error| < 1.5e-7).
+fn phi(x: f64) -> f64 {
+    let z = x.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-z * z).exp();
+    if x >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
+}
+
+impl Ranker {
+    /// An empty ranker (no evidence: it abstains everywhere).
+    pub fn new(params: RankingParams) -> Result<Self, RankingError> {
+        params.check()?;
+        Ok(Ranker {
+            params,
+            coarse: vec![Counts::default(); HardwareClass::ALL.len() * FailureKind::ALL.len()],
+            fine: HashMap::new(),
+        })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &RankingParams {
+        &self.params
+    }
+
+    /// Records the outcome of `strategy` in a context.
+    pub fn update(&mut self, o: &Observed) {
+        let i = coarse_index(o.class, o.kind);
+        let d = self.params.discount;
+        self.coarse[i].add(o.strategy.index(), o.success, o.cost, d);
+        if let Some(t) = o.template {
+            self.fine
+                .entry((i, t))
+                .or_default()
+                .add(o.strategy.index(), o.success, o.cost, d);
+        }
+    }
+
+    /// Counts of a coarse context.
+    pub fn counts(&self, class: HardwareClass, kind: FailureKind) -> &Counts {
+        &self.coarse[coarse_index(class, kind)]
+    }
+
+    /// Replaces a coarse context's counts (training from the history).
+    pub fn set_counts(&mut self, class: HardwareClass, kind: FailureKind, counts: Counts) {
+        self.coarse[coarse_index(class, kind)] = counts;
+    }
+
+    /// Prior mean of `s` given the ladder.
+    fn prior_mean(&self, s: RecoveryStrategy, ladder: &[RecoveryStrategy]) -> f64 {
+        match ladder.iter().position(|x| *x == s) {
+            Some(i) => {
+                let step =
+                    (self.params.prior_top - self.params.prior_other) / (ladder.len() as f64 + 1.0);
+                self.params.prior_top - step * i as f64
+            }
+            None => self.params.prior_other,
+        }
+    }
+
+    /// Posterior (α, β) of `s` in the finest context with evidence.
+    fn posterior(&self, c: &RankContext<'_>, s: RecoveryStrategy) -> (f64, f64) {
+        let i = coarse_index(c.class, c.kind);
+        let k = s.index();
+        let m = self.prior_mean(s, c.ladder);
+        let p = self.params.prior_strength;
+        let co = &self.coarse[i];
+        let (mut a, mut b) = (p * m + co.success[k], p * (1.0 - m) + co.failure[k]);
+        if let Some(f) = c.template.and_then(|t| self.fine.get(&(i, t))) {
+            if f.success[k] + f.failure[k] > 0.0 {
+                let mean = a / (a + b);
+                let q = self.params.backoff_strength;
+                a = q * mean + f.success[k];
+                b = q * (1.0 - mean) + f.failure[k];
+            }
+        }
+        // A strategy already tried on this task is less likely to work again.
+        let tried = c.tried[k] as f64;
+        if tried > 0.0 {
+            b += tried * self.params.tried_penalty;
+        }
+        (a, b)
+    }
+
+    /// Chooses among `c.valid`, or abstains (`None`) when the coarse context has no evidence
+    /// or nothing is valid — then the rules decide.
+    pub fn choose<R: Rng + ?Sized>(&self, c: &RankContext<'_>, rng: &mut R) -> Option<Choice> {
+        if c.valid.is_empty() || self.coarse[coarse_index(c.class, c.kind)].total() <= 0.0 {
+            return None;
+        }
+        let mut best: Option<(usize, f64)> = None;
+        let mut stats = [(0.0f64, 0.0f64); N];
+        let total: f64 = c
+            .valid
+            .iter()
+            .map(|s| {
+                let (a, b) = self.posterior(c, *s);
+                a + b
+            })
+            .sum::<f64>()
+            .max(1.0);
+        for (j, s) in c.valid.iter().enumerate() {
+            let (a, b) = self.posterior(c, *s);
+            let mean = a / (a + b);
+            let var = a * b / ((a + b) * (a + b) * (a + b + 1.0));
+            stats[j] = (mean, var);
+            let score = match self.params.selection {
+                Selection::Thompson => Beta::new(a, b).map(|d| d.sample(rng)).unwrap_or(mean),
+                Selection::Ucb => mean + self.params.ucb_c * (total.ln() / (a + b)).sqrt(),
+                // Expected cost to recovery of a geometric number of tries: cost / p.
+                Selection::ExpectedCost => {
+                    let co = &self.coarse[coarse_index(c.class, c.kind)];
+                    -co.mean_cost(s.index()) / mean.max(1e-6)
+                }
+            };
+            if best.is_none_or(|(_, v)| score > v) {
+                best = Some((j, score));
+            }
+        }
+        let (j, _) = best?;
+        let propensity = match self.params.selection {
+            Selection::Thompson => {
+                let (m, v) = stats[j];
+                let mut p = 1.0;
+                for (o, (mo, vo)) in stats.iter().enumerate().take(c.valid.len()) {
+                    if o != j {
+                        p *= phi((m - mo) / (v + vo).max(1e-12).sqrt());
+                    }
+                }
+                p.clamp(1e-3, 1.0)
+            }
+            _ => 1.0,
+        };
+        Some(Choice {
+            strategy: c.valid[j],
+            propensity,
+            expected_success: stats[j].0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_xoshiro::Xoshiro256PlusPlus;
+    use RecoveryStrategy as S;
+
+    fn obs(strategy: S, success: bool) -> Observed {
+        Observed {
+            class: HardwareClass::Gpu,
+            kind: FailureKind::OomGpu,
+            template: None,
+            strategy,
+            success,
+            cost: None,
+        }
+    }
+
+    fn ctx<'a>(ladder: &'a [S], valid: &'a [S], tried: &'a [u32; N]) -> RankContext<'a> {
+        RankContext {
+            class: HardwareClass::Gpu,
+            kind: FailureKind::OomGpu,
+            template: None,
+            ladder,
+            valid,
+            tried,
+        }
+    }
+
+    #[test]
+    fn abstains_without_evidence_and_learns_the_best() {
+        let mut r = Ranker::new(RankingParams::default()).unwrap();
+        let ladder = [S::ReducedBatchSize, S::ReducedPrecision];
+        let valid = [
+            S::ReducedBatchSize,
+            S::ReducedPrecision,
+            S::DifferentWorker,
+            S::DelayedRetry,
+        ];
+        let tried = [0; N];
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        assert!(r.choose(&ctx(&ladder, &valid, &tried), &mut rng).is_none());
+        // DIFFERENT_WORKER works 90 % of the time, batch reduction 20 %.
+        for i in 0..400 {
+            r.update(&obs(S::DifferentWorker, i % 10 != 0));
+            r.update(&obs(S::ReducedBatchSize, i % 5 == 0));
+        }
+        let picks = (0..200)
+            .filter(|_| {
+                r.choose(&ctx(&ladder, &valid, &tried), &mut rng)
+                    .unwrap()
+                    .strategy
+                    == S::DifferentWorker
+            })
+            .count();
+        // Untried strategies still get explored now and then (Thompson sampling).
+        assert!(picks > 150, "{picks}");
+        let c = r.choose(&ctx(&ladder, &valid, &tried), &mut rng).unwrap();
+        assert!(c.propensity > 0.0 && c.propensity <= 1.0);
+    }
+
+    #[test]
+    fn ucb_is_deterministic_and_follows_drift_with_discount() {
+        let p = RankingParams {
+            selection: Selection::Ucb,
+            discount: 0.98,
+            ..Default::default()
+        };
+        let mut r = Ranker::new(p).unwrap();
+        let ladder = [S::DelayedRetry];
+        let valid = [S::DelayedRetry, S::DifferentWorker];
+        let tried = [0; N];
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        for _ in 0..300 {
+            r.update(&obs(S::DelayedRetry, true));
+            r.update(&obs(S::DifferentWorker, false));
+        }
+        assert_eq!(
+            r.choose(&ctx(&ladder, &valid, &tried), &mut rng)
+                .unwrap()
+                .strategy,
+            S::DelayedRetry
+        );
+        // The world changes: delayed retries stop working.
+        let mut switched = None;
+        for i in 0..300 {
+            r.update(&obs(S::DelayedRetry, false));
+            r.update(&obs(S::DifferentWorker, true));
+            if switched.is_none()
+                && r.choose(&ctx(&ladder, &valid, &tried), &mut rng)
+                    .unwrap()
+                    .strategy
+                    == S::DifferentWorker
+            {
+                switched = Some(i);
+            }
+        }
+        assert!(switched.is_some_and(|i| i < 100), "{switched:?}");
+    }
+
+    #[test]
+    fn invalid_strategies_are_never_chosen() {
+        let mut r = Ranker::new(RankingParams::default()).unwrap();
+        for _ in 0..50 {
+            r.update(&obs(S::ReducedBatchSize, true));
+        }
+        let tried = [0; N];
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        for _ in 0..100 {
+            let c = r
+                .choose(
+                    &ctx(
+                        &[S::ReducedBatchSize],
+                        &[S::DifferentWorker, S::FallbackCpu],
+                        &tried,
+                    ),
+                    &mut rng,
+                )
+                .unwrap();
+            assert!(matches!(c.strategy, S::DifferentWorker | S::FallbackCpu));
+        }
+    }
+
+    #[test]
+    fn phi_is_a_cdf() {
+        assert!((phi(0.0) - 0.5).abs() < 1e-7);
+        assert!((phi(1.96) - 0.975).abs() < 1e-3);
+        assert!(phi(-8.0) < 1e-6);
+    }
+
+    #[test]
+    fn each_validation_error() {
+        let e = |p: RankingParams| p.check().unwrap_err().to_string();
+        assert!(e(RankingParams {
+            prior_top: 1.5,
+            ..Default::default()
+        })
+        .contains("ranking.prior_top"));
+        assert!(e(RankingParams {
+            prior_other: 0.0,
+            ..Default::default()
+        })
+        .contains("prior_other"));
+        assert!(e(RankingParams {
+            prior_strength: 0.0,
+            ..Default::default()
+        })
+        .contains("prior_strength"));
+        assert!(e(RankingParams {
+            backoff_strength: -1.0,
+            ..Default::default()
+        })
+        .contains("backoff_strength"));
+        assert!(e(RankingParams {
+            discount: 0.0,
+            ..Default::default()
+        })
+        .contains("discount"));
+        assert!(e(RankingParams {
+            ucb_c: -1.0,
+            ..Default::default()
+        })
+        .contains("ucb_c"));
+    }
+}
