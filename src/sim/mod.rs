@@ -79,11 +79,11 @@ pub use scenario::{
 pub use world::{run, RunOptions};
 
 /// Errors of the simulator. Scenario errors name the file, the line where known, and the
-/// field path; I/O errors name the path.
+/// field path; I/O errors name the path (their cause is the error's `source`).
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// A scenario or table file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: String,
@@ -91,7 +91,7 @@ pub enum SimError {
         source: std::io::Error,
     },
     /// An output file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         /// The file or directory.
         path: String,

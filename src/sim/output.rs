@@ -437,3 +437,86 @@ impl Sink for JsonlSink {
         s.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_errors_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, "x").unwrap();
+        let e = JsonlSink::new(&file.join("out")).err().unwrap().to_string();
+        assert!(
+            e.starts_with("cannot write") && e.contains("plain-file/out"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_ground_truth_document_is_one_json_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = JsonlSink::new(dir.path()).unwrap();
+        let fleet = FleetTruth {
+            format_version: 1,
+            scenario: "s".into(),
+            policy: "p".into(),
+            seed: 1,
+            strategies: RecoveryStrategy::ALL.to_vec(),
+            workers: vec![],
+            bad_workers: vec![],
+            bursts: vec![],
+            causes: vec![],
+        };
+        sink.begin(&fleet).unwrap();
+        let t = FailureTruth {
+            seq: 0,
+            task_id: "t".into(),
+            worker_id: "w".into(),
+            cause: "gpu.oom_gpu".into(),
+            kind: FailureKind::OomGpu,
+            bad_worker: false,
+            burst: None,
+            p: [0.5; N],
+            chosen: RecoveryStrategy::DelayedRetry,
+            oracle: RecoveryStrategy::DelayedRetry,
+            success: Some(true),
+        };
+        sink.truth(&t).unwrap();
+        sink.truth(&t).unwrap();
+        let summary = Summary {
+            scenario: "s".into(),
+            policy: "p".into(),
+            seed: 1,
+            tasks: 0,
+            failures: 0,
+            succeeded: 0,
+            escalations: 0,
+            success_rate: 0.0,
+            mean_attempts_to_recovery: 0.0,
+            cost: TotalCost::default(),
+            regret_per_decision: 0.0,
+            mean_true_success: 0.0,
+            oracle_agreement: 0.0,
+            strategies: BTreeMap::new(),
+            failures_on_bad_workers: 0,
+            burst_failures: 0,
+            forced_escalations: 0,
+            simulated_hours: 0.0,
+        };
+        let task = TaskTruth {
+            task_id: "t".into(),
+            end: TaskEnd::Succeeded,
+            failures: 2,
+        };
+        sink.end(&[task], &summary).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("ground_truth.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["failures"].as_array().unwrap().len(), 2);
+        assert_eq!(v["tasks"][0]["end"], "succeeded");
+        assert_eq!(v["scenario"], "s");
+        assert!(!dir.path().join(".failures.jsonl.tmp").exists());
+        assert!(dir.path().join("summary.json").exists());
+    }
+}

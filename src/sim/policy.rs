@@ -542,6 +542,38 @@ mod tests {
     }
 
     #[test]
+    fn fixed_table_files_are_checked_naming_file_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fixed.toml");
+        std::fs::write(&p, "[gpu]\noom_gpu = \"REDUCED_BATCH\"\n").unwrap();
+        let e = FixedTable::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("fixed.toml:2") && e.contains("gpu.oom_gpu") && e.contains("REDUCED_BATCH"),
+            "{e}"
+        );
+        std::fs::write(&p, "[gpu]\noom_gpu = []\n").unwrap();
+        let e = FixedTable::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("gpu.oom_gpu") && e.contains("must name a strategy"),
+            "{e}"
+        );
+        std::fs::write(&p, "[qpu]\nany = \"DELAYED_RETRY\"\n").unwrap();
+        let e = FixedTable::load(&p).unwrap_err().to_string();
+        assert!(e.contains("QPU") || e.contains("qpu"), "{e}");
+        std::fs::write(
+            &p,
+            "[gpu]\noom_gpu = [\"REDUCED_BATCH_SIZE\", \"FALLBACK_CPU\"]\n",
+        )
+        .unwrap();
+        let t = FixedTable::load(&p).unwrap();
+        assert_eq!(t.lookup(HardwareClass::Gpu, FailureKind::OomGpu).len(), 2);
+        let e = FixedTable::load(&dir.path().join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.toml"), "{e}");
+    }
+
+    #[test]
     fn built_actions_carry_the_engine_payload() {
         let r = rec();
         let ctx = DecisionContext {

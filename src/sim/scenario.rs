@@ -710,7 +710,7 @@ impl Checker<'_> {
             let dur = self.positive(field("duration_h"), b.duration_h)?;
             let rate = self.positive(field("rate_per_hour"), b.rate_per_hour)?;
             let factor = self.prob(field("success_factor"), b.success_factor)?;
-            let cause = self.cause_of_kind(&mut classes[ci], b.kind, &f, &field("kind"))?;
+            let cause = self.cause_of_kind(&mut classes[ci], b.kind, &f);
             bursts.push(Burst {
                 id,
                 class: ci,
@@ -932,8 +932,8 @@ impl Checker<'_> {
                 b.different_worker_success,
             )?;
             let mut idx = Vec::new();
-            for (i, k) in b.kinds.iter().enumerate() {
-                idx.push(self.cause_of_kind(&mut spec, *k, f, &field(&format!("kinds[{i}]")))?);
+            for k in &b.kinds {
+                idx.push(self.cause_of_kind(&mut spec, *k, f));
             }
             spec.bad = Some(BadWorkers {
                 share,
@@ -950,24 +950,23 @@ impl Checker<'_> {
 
     /// The index of the first cause of `kind` in the class, adding a zero-weight cause with
     /// the built-in templates when the mix has none.
-    fn cause_of_kind(
-        &self,
-        spec: &mut ClassSpec,
-        kind: FailureKind,
-        f: &ScenarioFile,
-        _field: &str,
-    ) -> Result<usize, SimError> {
+    fn cause_of_kind(&self, spec: &mut ClassSpec, kind: FailureKind, f: &ScenarioFile) -> usize {
         if let Some(i) = spec.causes.iter().position(|c| c.kind == kind) {
-            return Ok(i);
+            return i;
+        }
+        let mut id = format!("{}.{}", lower(spec.class), kind.as_str());
+        while spec.causes.iter().any(|c| c.id == id) {
+            // A mix entry named like this kind (but of another kind) took the plain id.
+            id.push_str("-extra");
         }
         spec.causes.push(Cause {
-            id: format!("{}.{}", lower(spec.class), kind.as_str()),
+            id,
             kind,
             weight: 0.0,
             templates: messages::builtin(spec.class, kind),
             truth: self.resolve_truth(spec.class, kind, f),
         });
-        Ok(spec.causes.len() - 1)
+        spec.causes.len() - 1
     }
 
     /// The base truth of (class, kind): `truth.<class>.<kind>`, `truth.<class>.any`,
@@ -1384,6 +1383,14 @@ weight = 1
         assert_eq!(locate(t, "a.z"), Some(1));
         assert_eq!(locate(t, "q"), None);
         assert_eq!(path_at_line(t, 6).as_deref(), Some("b.c[1].y"));
+    }
+
+    #[test]
+    fn read_errors_name_the_path() {
+        let e = Scenario::load(Path::new("/nonexistent/dir/s.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("cannot read /nonexistent/dir/s.toml"), "{e}");
     }
 
     #[test]
