@@ -23,10 +23,12 @@
 #![warn(missing_docs)]
 
 pub mod classify;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod features;
 pub mod ingest;
 pub mod model;
 pub mod patterns;
