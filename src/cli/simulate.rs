@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use faultline::sim::{self, FixedTable, JsonlSink, NullSink, PolicyKind, RunOptions, Scenario};
+use faultline::sim::{
+    self, FixedTable, JsonlSink, NullSink, PolicyKind, RunOptions, Scenario, SimError,
+};
 
 /// Simulate a fleet whose failures and recovery outcomes are known.
 ///
@@ -29,8 +31,9 @@ pub struct Args {
     /// Scenario file (TOML).
     #[arg(long)]
     scenario: PathBuf,
-    /// Who answers failures: rules (the engine), fixed (a table), oracle (the ground truth's
-    /// best strategy), learned (not available yet).
+    /// Who answers failures: rules (the engine and its rules), learned (the engine with its
+    /// learned ranking, learning from the outcomes), fixed (a table), oracle (the ground
+    /// truth's best strategy).
     #[arg(long, default_value = "rules", value_parser = parse_policy)]
     policy: PolicyKind,
     /// Seed of every random draw.
@@ -48,9 +51,13 @@ pub struct Args {
     /// Print the summary as one JSON document.
     #[arg(long)]
     json: bool,
-    /// Rules file over the defaults, for --policy rules.
+    /// Rules file over the defaults, for --policy rules and learned.
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// Engine config file (TOML: [retry], [patterns], [breakers], [ranking]...), for --policy
+    /// rules and learned; its seed and max_attempts are replaced by the run's.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Table for --policy fixed (the shape of a scenario's [fixed], at the top level);
     /// default: the scenario's [fixed] table.
     #[arg(long)]
@@ -64,28 +71,38 @@ fn parse_policy(s: &str) -> Result<PolicyKind, String> {
 pub fn run(a: Args) -> anyhow::Result<()> {
     match a.format.as_str() {
         "jsonl" => {}
-        "parquet" => bail!(
-            "--format parquet is not available yet: the Parquet history store is being built; \
-             use --format jsonl"
-        ),
+        "parquet" => {
+            return Err(SimError::Unavailable {
+                what: "--format parquet".into(),
+                why: "the simulator does not write the Parquet history yet; use --format jsonl \
+                      (and `faultline ingest` to load it)"
+                    .into(),
+            }
+            .into())
+        }
         other => bail!("unknown --format '{other}' (expected jsonl or parquet)"),
     }
     if a.fixed.is_some() && a.policy != PolicyKind::Fixed {
         bail!("--fixed applies only to --policy fixed");
     }
-    if a.rules.is_some() && a.policy != PolicyKind::Rules {
-        bail!("--rules applies only to --policy rules");
+    let engine_policy = matches!(a.policy, PolicyKind::Rules | PolicyKind::Learned);
+    if (a.rules.is_some() || a.config.is_some()) && !engine_policy {
+        bail!("--rules and --config apply only to --policy rules and learned");
     }
     let scenario = Scenario::load(&a.scenario)?;
     let rules = match &a.rules {
         Some(p) => Some(super::load_rules(Some(p))?),
         None => None,
     };
+    let engine = match &a.config {
+        Some(p) => Some(super::load_config(Some(p))?),
+        None => None,
+    };
     let fixed = match &a.fixed {
         Some(p) => Some(FixedTable::load(p)?),
         None => None,
     };
-    let mut policy = sim::policy::build(a.policy, &scenario, rules, fixed, a.seed)?;
+    let mut policy = sim::policy::build(a.policy, &scenario, rules, engine, fixed, a.seed)?;
     let opts = RunOptions {
         seed: a.seed,
         failures: a.failures,

@@ -15,8 +15,9 @@
 //!    clock — never the wall clock — and whose message is rendered from a template the
 //!    classifier recognises.
 //! 4. A [`Policy`] answers each failure with a [`RecoveryAction`](crate::model::RecoveryAction):
-//!    `rules` (the engine with its rules), `fixed` (a table per class and kind), `oracle` (the
-//!    strategy with the highest true success probability). The simulator samples the
+//!    `rules` (the engine with its rules), `learned` (the engine with its learned ranking,
+//!    learning from the outcomes fed back), `fixed` (a table per class and kind), `oracle`
+//!    (the strategy with the highest true success probability). The simulator samples the
 //!    outcome from the true success probability of the chosen strategy in the task's current
 //!    state, applies the action (new config, new worker), feeds the outcome back
 //!    ([`Policy::observe`]) and continues the task until it succeeds or is escalated.
@@ -38,7 +39,7 @@
 //!     weight = 1
 //!     messages = ["CUDA out of memory. Tried to allocate {gib} GiB"]
 //! "#, "tiny.toml").unwrap();
-//! let mut policy = sim::policy::build(PolicyKind::Oracle, &scenario, None, None, 7).unwrap();
+//! let mut policy = sim::policy::build(PolicyKind::Oracle, &scenario, None, None, None, 7).unwrap();
 //! let mut sink = MemorySink::default();
 //! let summary = sim::run(&scenario, policy.as_mut(), &RunOptions { seed: 7, failures: 50 },
 //!                        &mut sink).unwrap();
@@ -71,7 +72,7 @@ pub use output::{
     FailureTruth, FleetTruth, JsonlSink, MemorySink, NullSink, Sink, Summary, TaskEnd, TaskTruth,
     TotalCost,
 };
-pub use policy::{DecisionContext, FixedTable, GroundTruth, Policy, PolicyKind};
+pub use policy::{DecisionContext, EnginePolicy, FixedTable, GroundTruth, Policy, PolicyKind};
 pub use scenario::{
     BadWorkers, Burst, Cause, ClassKey, ClassSpec, KindKey, Scenario, ScenarioFile, TaskProps,
     Variant, Weighted,
@@ -108,7 +109,7 @@ pub enum SimError {
         /// Why.
         detail: String,
     },
-    /// A feature that does not exist yet (the `learned` policy, Parquet output).
+    /// A feature that does not exist yet (Parquet output).
     #[error("{what} is not available yet: {why}")]
     Unavailable {
         /// What was asked for.

@@ -1,6 +1,7 @@
-//! Policies: what answers a simulated failure. [`Policy`] is the seam a later `learned`
-//! policy (issue 6) plugs into; [`RulesPolicy`] is the engine with its rules, [`FixedPolicy`]
-//! a table per (class, kind), [`OraclePolicy`] the ground truth's best strategy.
+//! Policies: what answers a simulated failure. [`Policy`] is the seam any decision maker
+//! plugs into; [`EnginePolicy`] is the engine with its rules (`rules`) or with its learned
+//! ranking on (`learned`), [`FixedPolicy`] a table per (class, kind), [`OraclePolicy`] the
+//! ground truth's best strategy.
 //!
 //! A policy sees what a coordinator would see — the failure record, the task's failure
 //! count, the workers the task already failed on — and, only if it asks for it
@@ -79,7 +80,7 @@ pub enum PolicyKind {
     Fixed,
     /// The ground truth's best strategy.
     Oracle,
-    /// A learned ranking (issue 6): not available yet.
+    /// The engine with its learned ranking, learning from the fed-back outcomes.
     Learned,
 }
 
@@ -98,18 +99,29 @@ impl FromStr for PolicyKind {
     }
 }
 
-/// Builds a policy for a scenario. `rules` replaces the default rules of the `rules` policy;
-/// `fixed` replaces the scenario's table of the `fixed` policy.
+/// Builds a policy for a scenario. `rules` replaces the default rules of the `rules` and
+/// `learned` policies, `engine` their engine configuration (its seed and `max_attempts` are
+/// replaced by the run's); `fixed` replaces the scenario's table of the `fixed` policy.
 pub fn build(
     kind: PolicyKind,
     scenario: &Scenario,
     rules: Option<RuleSet>,
+    engine: Option<EngineConfig>,
     fixed: Option<FixedTable>,
     seed: u64,
 ) -> Result<Box<dyn Policy>, SimError> {
+    let rules = || rules.unwrap_or_else(RuleSet::defaults);
+    let engine = engine.unwrap_or_default();
     Ok(match kind {
-        PolicyKind::Rules => Box::new(RulesPolicy::new(
-            rules.unwrap_or_else(RuleSet::defaults),
+        PolicyKind::Rules => Box::new(EnginePolicy::rules(
+            rules(),
+            engine,
+            seed,
+            scenario.max_attempts,
+        )?),
+        PolicyKind::Learned => Box::new(EnginePolicy::learned(
+            rules(),
+            engine,
             seed,
             scenario.max_attempts,
         )?),
@@ -117,45 +129,65 @@ pub fn build(
             fixed.unwrap_or_else(|| scenario.fixed.clone()),
         )),
         PolicyKind::Oracle => Box::new(OraclePolicy::new()),
-        PolicyKind::Learned => {
-            return Err(SimError::Unavailable {
-                what: "policy 'learned'".into(),
-                why: "it needs the strategy ranking of issue 6, which does not exist yet; \
-                      use --policy rules, fixed or oracle"
-                    .into(),
-            })
-        }
     })
 }
 
 // ---------------------------------------------------------------------------------------
-// rules
+// rules, learned
 // ---------------------------------------------------------------------------------------
 
-/// The engine (`Engine::handle_failure` / `record_outcome`) with a rule set.
+/// The engine (`Engine::handle_failure` / `record_outcome`): with its rules alone (`rules`),
+/// or with its learned ranking switched on (`learned`), which starts from the rule ladders
+/// as priors and learns from every outcome the simulator feeds back.
 #[derive(Debug)]
-pub struct RulesPolicy {
+pub struct EnginePolicy {
     engine: Engine,
+    name: &'static str,
 }
 
-impl RulesPolicy {
-    /// An engine with `rules`, seeded, escalating beyond `max_attempts`.
-    pub fn new(rules: RuleSet, seed: u64, max_attempts: u32) -> Result<Self, SimError> {
-        let mut config = EngineConfig {
-            seed,
-            ..EngineConfig::default()
-        };
+impl EnginePolicy {
+    /// The engine deciding with `rules` alone (ranking off), seeded, escalating beyond
+    /// `max_attempts`.
+    pub fn rules(
+        rules: RuleSet,
+        mut config: EngineConfig,
+        seed: u64,
+        max_attempts: u32,
+    ) -> Result<Self, SimError> {
+        config.ranking.enabled = false;
+        Self::new(rules, config, seed, max_attempts, "rules")
+    }
+
+    /// The engine with its learned ranking on.
+    pub fn learned(
+        rules: RuleSet,
+        mut config: EngineConfig,
+        seed: u64,
+        max_attempts: u32,
+    ) -> Result<Self, SimError> {
+        config.ranking.enabled = true;
+        Self::new(rules, config, seed, max_attempts, "learned")
+    }
+
+    fn new(
+        rules: RuleSet,
+        mut config: EngineConfig,
+        seed: u64,
+        max_attempts: u32,
+        name: &'static str,
+    ) -> Result<Self, SimError> {
+        config.seed = seed;
         config.retry.max_attempts = max_attempts;
-        config.history_per_task = 16;
-        Ok(RulesPolicy {
+        Ok(EnginePolicy {
             engine: Engine::with_parts(config, rules, Default::default())?,
+            name,
         })
     }
 }
 
-impl Policy for RulesPolicy {
+impl Policy for EnginePolicy {
     fn name(&self) -> &'static str {
-        "rules"
+        self.name
     }
 
     fn decide(&mut self, ctx: &DecisionContext<'_>) -> RecoveryAction {
@@ -484,8 +516,12 @@ mod tests {
     }
 
     #[test]
-    fn policy_names_parse_and_learned_is_not_available_yet() {
+    fn policy_names_parse_and_engine_policies_are_named() {
         assert_eq!("Rules".parse::<PolicyKind>().unwrap(), PolicyKind::Rules);
+        assert_eq!(
+            "learned".parse::<PolicyKind>().unwrap(),
+            PolicyKind::Learned
+        );
         assert!("best"
             .parse::<PolicyKind>()
             .unwrap_err()
@@ -495,14 +531,16 @@ mod tests {
             "s.toml",
         )
         .unwrap();
-        let e = build(PolicyKind::Learned, &s, None, None, 1)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            e.contains("learned") && e.contains("not available yet"),
-            "{e}"
-        );
+        for (kind, name) in [
+            (PolicyKind::Rules, "rules"),
+            (PolicyKind::Learned, "learned"),
+            (PolicyKind::Fixed, "fixed"),
+            (PolicyKind::Oracle, "oracle"),
+        ] {
+            let p = build(kind, &s, None, None, None, 1).unwrap();
+            assert_eq!(p.name(), name);
+            assert_eq!(p.wants_ground_truth(), kind == PolicyKind::Oracle);
+        }
     }
 
     #[test]

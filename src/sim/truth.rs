@@ -177,22 +177,20 @@ pub struct TruthState<'a> {
     pub fallback_class_available: bool,
 }
 
-/// Whether `s` can be carried out at all in this state (the same conditions as the engine's
-/// ladder, plus where the fleet has room).
+/// Whether `s` can be carried out at all in this state: the engine's own test
+/// ([`mutate::applicable`]: a batch to halve, a precision to lower, a browser to restart...),
+/// plus room in the fleet for the strategies that move the task. ESCALATION is not a
+/// recovery.
 pub fn applicable(s: RecoveryStrategy, st: &TruthState<'_>) -> bool {
     use RecoveryStrategy as S;
-    match s {
-        S::ImmediateRetry | S::DelayedRetry | S::ResetWorkerState => true,
+    let room = match s {
+        S::Escalation => false,
         S::DifferentWorker => st.other_worker,
         S::DifferentHardwareClass => st.fallback_class_available,
-        S::ReducedPrecision => mutate::reduced_precision(st.config, st.class).is_some(),
-        S::ReducedBatchSize => mutate::reduced_batch(st.config).is_some(),
-        S::SimplifiedModel => mutate::simplified_model(st.config).is_some(),
-        S::FallbackCpu => st.class != HardwareClass::Cpu && st.cpu_available,
-        S::BrowserRestart => st.class.is_browser(),
-        S::SkipCheckpointing => mutate::without_checkpointing(st.config).is_some(),
-        S::Escalation => false,
-    }
+        S::FallbackCpu => st.cpu_available,
+        _ => true,
+    };
+    room && mutate::applicable(s, st.class, st.config)
 }
 
 /// The true success probability of every strategy in this state: the base vector, then the

@@ -878,7 +878,7 @@ rate_per_hour = 40
 
     fn sim(kind: PolicyKind, seed: u64, n: u64) -> (Summary, MemorySink) {
         let sc = farm();
-        let mut p = policy::build(kind, &sc, None, None, seed).unwrap();
+        let mut p = policy::build(kind, &sc, None, None, None, seed).unwrap();
         let mut sink = MemorySink::default();
         let s = run(
             &sc,
@@ -944,9 +944,9 @@ rate_per_hour = 40
         fn every_task_ends_in_success_or_escalation(
             seed in any::<u64>(),
             n in 1u64..150,
-            which in 0usize..3,
+            which in 0usize..4,
         ) {
-            let kind = [PolicyKind::Rules, PolicyKind::Fixed, PolicyKind::Oracle][which];
+            let kind = [PolicyKind::Rules, PolicyKind::Fixed, PolicyKind::Oracle, PolicyKind::Learned][which];
             let (s, sink) = sim(kind, seed, n);
             prop_assert!(s.failures >= n);
             prop_assert_eq!(s.tasks, s.succeeded + s.escalations);
