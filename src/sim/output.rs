@@ -370,9 +370,14 @@ impl JsonlSink {
         })
     }
 
-    fn files(&mut self) -> &mut JsonlFiles {
-        // `begin` opens the files before anything is written; the simulator calls it first.
-        self.files.as_mut().expect("JsonlSink::begin was called")
+    /// The open files; an error when `begin` was not called (the simulator always calls it
+    /// first).
+    fn files(&mut self) -> Result<&mut JsonlFiles, SimError> {
+        let dir = &self.dir;
+        self.files.as_mut().ok_or_else(|| SimError::Write {
+            path: dir.display().to_string(),
+            source: std::io::Error::other("the sink was written to before begin()"),
+        })
     }
 }
 
@@ -395,19 +400,19 @@ impl Sink for JsonlSink {
     }
 
     fn failure(&mut self, r: &FailureReport) -> Result<(), SimError> {
-        self.files().failures.line(r)
+        self.files()?.failures.line(r)
     }
 
     fn action(&mut self, a: &RecoveryAction) -> Result<(), SimError> {
-        self.files().actions.line(a)
+        self.files()?.actions.line(a)
     }
 
     fn outcome(&mut self, o: &Outcome) -> Result<(), SimError> {
-        self.files().outcomes.line(o)
+        self.files()?.outcomes.line(o)
     }
 
     fn truth(&mut self, t: &FailureTruth) -> Result<(), SimError> {
-        let f = self.files();
+        let f = self.files()?;
         if f.truths_written > 0 {
             f.truth.bytes(b",\n")?;
         }
@@ -441,6 +446,22 @@ impl Sink for JsonlSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writing_before_begin_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = JsonlSink::new(dir.path()).unwrap();
+        let o = Outcome {
+            task_id: "t".into(),
+            success: true,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: None,
+            timestamp: None,
+        };
+        let e = sink.outcome(&o).unwrap_err().to_string();
+        assert!(e.starts_with("cannot write"), "{e}");
+    }
 
     #[test]
     fn write_errors_name_the_path() {
