@@ -37,6 +37,7 @@ pub mod retry;
 pub mod rules;
 pub mod sim;
 pub mod store;
+pub mod template;
 
 pub use error::{Error, Result};
 pub use model::*;

@@ -8,5 +8,6 @@ mod interop;
 mod ranking;
 mod restart;
 mod sim;
+mod template;
 mod tiers;
 mod util;

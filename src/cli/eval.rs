@@ -55,6 +55,27 @@ enum EvalCommand {
         #[arg(long)]
         errors: bool,
     },
+    /// Template mining: grouping accuracy, parsing accuracy and template-level F1 per file.
+    ///
+    /// Each FILE is a CSV with `Content` and `EventTemplate` columns (Loghub-2.0's
+    /// `*_structured_corrected.csv`); a directory stands for every such file below it. Each
+    /// file is mined alone with one configuration (the default, or --config) in the two-pass
+    /// form of `faultline template --final`. A file with a `Label` column (BGL) also reports
+    /// how many alert lines share a template with a normal line. Example:
+    ///
+    ///   faultline eval templates ../shared/data/real/loghub2k
+    #[command(verbatim_doc_comment)]
+    Templates {
+        /// CSV files or directories.
+        #[arg(required = true, value_name = "FILE")]
+        inputs: Vec<PathBuf>,
+        /// Miner configuration (TOML), the same for every file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the report as one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -68,6 +89,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 print!("{}", report.render_text());
             }
         }
+        EvalCommand::Templates {
+            inputs,
+            config,
+            json,
+        } => super::template::run_eval(&inputs, config.as_deref(), json)?,
         EvalCommand::Classify { tsv, json, errors } => {
             let report = faultline::eval::classify::evaluate_file(&tsv)?;
             if json {

@@ -7,6 +7,7 @@ mod ingest;
 mod recommend;
 mod rules;
 mod simulate;
+mod template;
 
 use std::path::Path;
 
@@ -42,6 +43,7 @@ enum Command {
     Ingest(ingest::Args),
     Compact(compact::Args),
     Simulate(simulate::Args),
+    Template(template::Args),
 }
 
 /// Runs the chosen verb.
@@ -54,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(a) => ingest::run(a),
         Command::Compact(a) => compact::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Template(a) => template::run(a),
     }
 }
 

@@ -6,4 +6,5 @@
 
 pub mod classify;
 pub mod patterns;
+pub mod templates;
 pub mod tsv;

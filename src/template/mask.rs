@@ -1,0 +1,608 @@
+//! Preprocessing: split a message into tokens and replace the variable parts of each token
+//! (numbers, hex, addresses, paths, ids...) by `<*>`.
+//!
+//! Masking works on each whitespace-separated token with a hand-written scanner rather than
+//! on the line with regular expressions: it is one pass without allocation per token, it keeps
+//! the punctuation around a value (`totalSteps=<*>`, `(dcr <*>)`, `spark://<*>`), and it leaves
+//! identifiers that merely contain digits (`jk2_init()`, `ssh2`, `L3`) alone. Custom masks
+//! (regular expressions) run on the whole line first.
+
+use std::borrow::Cow;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::params::{CustomMask, TemplateParamsError};
+use super::tokens::Tokens;
+
+/// The wildcard that stands for a variable part, in masked tokens and in templates.
+pub const WILDCARD: &str = "<*>";
+
+/// A built-in mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskKind {
+    /// URLs `scheme://...`: the part after `://` (the scheme is kept).
+    Url,
+    /// Absolute or home-relative paths (`/var/log/x`, `~/a`, `C:\x`) containing a letter.
+    Path,
+    /// Numbers and numeric compounds: integers, decimals, signed values, IPv4 addresses (with
+    /// a port: `<*>:<*>`), dates and times (`<*>-<*>-<*>`, `<*>:<*>:<*>`), versions, UUIDs, and
+    /// numbers with a unit (`100ms`, `2.00GiB`). A number glued to the end of a word (`ssh2`,
+    /// `L3`) is not masked.
+    Number,
+    /// Hexadecimal: `0x1f`, and runs of hex digits mixing letters and digits (`3b`, `7f2a9c01`).
+    Hex,
+    /// A size or duration unit that follows a masked number (`2.00 GiB`, `5 ms`) is masked with
+    /// it.
+    Unit,
+    /// Ids: hostnames and node ids that mix letters and digits across separators
+    /// (`R02-M1-N0-C:J12-U11`, `node-17.cluster.local`, `MININT-FNANLI5.fareast.corp`, a MAC
+    /// address), PCI addresses (`0000:3b:00.0`), and word-prefixed numeric ids
+    /// (`blk_-6952295868487656571`, `attempt_1445144423722_0020_m_000000_0`, `broadcast_9`);
+    /// a trailing `:port` is masked apart.
+    Id,
+    /// Month and weekday names next to a masked number (`Thu Aug 04 15:29:45 PDT 2005`).
+    Date,
+    /// The literals `true`, `false`, `null`, `nil` (any case).
+    Literal,
+}
+
+impl MaskKind {
+    /// Every built-in mask, in the order they are documented.
+    pub const ALL: &'static [MaskKind] = &[
+        MaskKind::Url,
+        MaskKind::Path,
+        MaskKind::Number,
+        MaskKind::Hex,
+        MaskKind::Unit,
+        MaskKind::Id,
+        MaskKind::Date,
+        MaskKind::Literal,
+    ];
+}
+
+/// Compiled masks and tokenizer settings.
+#[derive(Debug, Clone)]
+pub struct Masker {
+    url: bool,
+    path: bool,
+    number: bool,
+    hex: bool,
+    unit: bool,
+    id: bool,
+    date: bool,
+    literal: bool,
+    custom: Vec<Regex>,
+    delimiters: Vec<char>,
+}
+
+impl Masker {
+    /// Compiles the masks.
+    pub fn new(
+        kinds: &[MaskKind],
+        custom: &[CustomMask],
+        delimiters: &str,
+    ) -> Result<Masker, TemplateParamsError> {
+        let has = |k| kinds.contains(&k);
+        let custom = custom
+            .iter()
+            .map(|m| {
+                Regex::new(&m.regex).map_err(|e| TemplateParamsError::CustomMask {
+                    name: m.name.clone(),
+                    message: e.to_string().replace('\n', " "),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Masker {
+            url: has(MaskKind::Url),
+            path: has(MaskKind::Path),
+            number: has(MaskKind::Number),
+            hex: has(MaskKind::Hex),
+            unit: has(MaskKind::Unit),
+            id: has(MaskKind::Id),
+            date: has(MaskKind::Date),
+            literal: has(MaskKind::Literal),
+            custom,
+            delimiters: delimiters.chars().collect(),
+        })
+    }
+
+    /// Splits `message` into masked tokens, written to `out` (cleared first).
+    ///
+    /// ```
+    /// use faultline::template::{TemplateParams, Tokens};
+    ///
+    /// let params = TemplateParams::default();
+    /// let mut tokens = Tokens::new();
+    /// params.masker().tokenize("Xid 79 on 0000:3b:00.0: GPU has fallen off the bus", &mut tokens);
+    /// assert_eq!(tokens.to_vec().join(" "), "Xid <*> on <*>: GPU has fallen off the bus");
+    /// ```
+    pub fn tokenize(&self, message: &str, out: &mut Tokens) {
+        out.clear();
+        let mut line: Cow<str> = Cow::Borrowed(message);
+        for re in &self.custom {
+            if let Cow::Owned(s) = re.replace_all(&line, WILDCARD) {
+                line = Cow::Owned(s);
+            }
+        }
+        let delims = &self.delimiters;
+        let mut dates = false;
+        for raw in line
+            .split(|c: char| c.is_whitespace() || delims.contains(&c))
+            .filter(|t| !t.is_empty())
+        {
+            // A unit right after a masked number is part of the value (`2.00 GiB`, `5.2 KB,`).
+            if self.unit && out.last() == Some(WILDCARD) {
+                let word_len = raw
+                    .find(|c: char| !(c.is_alphanumeric() || c == '%'))
+                    .unwrap_or(raw.len());
+                let (word, rest) = raw.split_at(word_len);
+                if is_unit(word) && rest.bytes().all(|c| c.is_ascii_punctuation()) {
+                    out.extend_last(rest);
+                    continue;
+                }
+            }
+            if self.date && !dates {
+                dates = is_date_name(raw.trim_end_matches([',', '.']));
+            }
+            self.mask_token(raw, out.buf());
+            out.end_token();
+        }
+        if dates {
+            mask_dates(out);
+        }
+    }
+
+    /// Masks the variable parts of one token, appending the result to `out`.
+    ///
+    /// The token is cut into segments at brackets, quotes, `=`, `,`, `;` and `|`; each segment
+    /// is tried as a URL, a path and an id as a whole, then scanned for numeric compounds.
+    pub fn mask_token(&self, tok: &str, out: &mut String) {
+        let mut start = 0;
+        for (i, c) in tok.char_indices() {
+            if is_segment_break(c) {
+                if i > start {
+                    self.mask_segment(&tok[start..i], out);
+                }
+                out.push(c);
+                start = i + c.len_utf8();
+            }
+        }
+        if start < tok.len() {
+            self.mask_segment(&tok[start..], out);
+        }
+    }
+
+    fn mask_segment(&self, seg: &str, out: &mut String) {
+        // Fast path: nothing to mask without a digit or a slash.
+        if !seg
+            .bytes()
+            .any(|c| c.is_ascii_digit() || c == b'/' || c == b'\\')
+        {
+            if self.literal && is_literal(seg) {
+                out.push_str(WILDCARD);
+            } else {
+                out.push_str(seg);
+            }
+            return;
+        }
+        if self.url {
+            if let Some(i) = seg.find("://") {
+                let scheme = &seg[..i];
+                if !scheme.is_empty()
+                    && scheme.as_bytes()[0].is_ascii_alphabetic()
+                    && scheme
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
+                {
+                    let end = trim_trailing(seg, i + 3);
+                    if end > i + 3 {
+                        out.push_str(&seg[..i + 3]);
+                        out.push_str(WILDCARD);
+                        out.push_str(&seg[end..]);
+                        return;
+                    }
+                }
+            }
+        }
+        if self.path {
+            if let Some(e) = path_end(seg) {
+                out.push_str(WILDCARD);
+                out.push_str(&seg[e..]);
+                return;
+            }
+        }
+        // `host/address:port` (Java's InetSocketAddress): the parts are masked one by one.
+        if let Some(k) = seg.bytes().skip(1).position(|c| c == b'/').map(|k| k + 1) {
+            if k + 1 < seg.len() {
+                self.mask_segment(&seg[..k], out);
+                out.push('/');
+                self.mask_segment(&seg[k + 1..], out);
+                return;
+            }
+        }
+        if self.literal && is_literal(seg) {
+            out.push_str(WILDCARD);
+            return;
+        }
+        if self.id {
+            let e = trim_trailing(seg, 0);
+            let v = &seg[..e];
+            // A trailing `:port` is masked apart (`<*>:<*>`).
+            let (v, port) = match v.rsplit_once(':') {
+                Some((h, p))
+                    if !h.is_empty() && !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) =>
+                {
+                    (h, true)
+                }
+                _ => (v, false),
+            };
+            if is_host(v) || is_word_id(v) || is_pci(v) {
+                out.push_str(WILDCARD);
+                if port {
+                    out.push(':');
+                    out.push_str(WILDCARD);
+                }
+                out.push_str(&seg[e..]);
+                return;
+            }
+        }
+        if !(self.number || self.hex) {
+            out.push_str(seg);
+            return;
+        }
+        let b = seg.as_bytes();
+        let n = b.len();
+        let mut i = 0;
+        while i < n {
+            if (i == 0 || !is_alnum_at(seg, i - 1)) && is_alnum_at(seg, i) {
+                if let Some((end, form)) = self.numeric_compound(seg, i) {
+                    // Absorb a sign that follows a non-word character, and a slash that starts
+                    // the segment (`/10.251.42.84`); both were just copied to `out`.
+                    let before = if i > 0 { b[i - 1] } else { 0 };
+                    if matches!(before, b'-' | b'+') && (i < 2 || !is_alnum_at(seg, i - 2))
+                        || (i == 1 && before == b'/')
+                    {
+                        out.pop();
+                    }
+                    out.push_str(&form);
+                    i = end;
+                    continue;
+                }
+                let end = word_end(seg, i);
+                out.push_str(&seg[i..end]);
+                i = end;
+                continue;
+            }
+            let len = utf8_len(b[i]);
+            out.push_str(&seg[i..(i + len).min(n)]);
+            i += len;
+        }
+    }
+
+    /// If a numeric compound starts at `i` (a word start): its end and its masked form. Parts
+    /// joined by `.` (decimals, IPv4 addresses, versions) become one `<*>`; `:`, `-` and `/`
+    /// stay between the parts' `<*>` (`<*>:<*>` for address and port, `<*>-<*>-<*>` for a
+    /// date), except in all-hex runs joined by `-` (UUIDs), which become one `<*>`.
+    fn numeric_compound(&self, tok: &str, i: usize) -> Option<(usize, String)> {
+        let b = tok.as_bytes();
+        // 0x-prefixed hex.
+        if self.hex && b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
+            let end = word_end(tok, i);
+            if end > i + 2 && b[i + 2..end].iter().all(u8::is_ascii_hexdigit) {
+                return Some((end, WILDCARD.to_string()));
+            }
+        }
+        let mut end = i;
+        let mut seps: Vec<u8> = Vec::new();
+        let mut parts = 0usize;
+        let mut decimal = false;
+        let mut pos = i;
+        loop {
+            let we = word_end(tok, pos);
+            let kind = part_kind(&tok[pos..we], self.number, self.hex);
+            match kind {
+                Part::Dec | Part::DecUnit => decimal = true,
+                Part::Hex => {}
+                Part::Other => break,
+            }
+            parts += 1;
+            end = we;
+            if kind == Part::DecUnit {
+                break;
+            }
+            // A separator followed by another part continues the compound.
+            match b.get(we) {
+                Some(&c @ (b'.' | b':' | b'-' | b'/'))
+                    if we + 1 < b.len() && is_alnum_at(tok, we + 1) =>
+                {
+                    // Only if the next run is a part, else the compound ends here.
+                    let ne = word_end(tok, we + 1);
+                    if part_kind(&tok[we + 1..ne], self.number, self.hex) == Part::Other {
+                        break;
+                    }
+                    seps.push(c);
+                    pos = we + 1;
+                }
+                _ => break,
+            }
+        }
+        if parts == 0 {
+            return None;
+        }
+        let first = &tok[i..word_end(tok, i)];
+        let accept = if decimal {
+            self.number
+        } else {
+            // Only hex parts: a lone run must start with a digit or be long enough to be an id.
+            // (`first` is not empty: `i` starts an alphanumeric run.)
+            self.hex && (parts > 1 || first.as_bytes()[0].is_ascii_digit() || first.len() >= 6)
+        };
+        if !accept {
+            return None;
+        }
+        let uuid_like = seps.iter().all(|&c| c == b'-') && seps.len() >= 2 && !decimal;
+        let mut form = String::from(WILDCARD);
+        if !uuid_like {
+            for &c in &seps {
+                if c != b'.' {
+                    form.push(c as char);
+                    form.push_str(WILDCARD);
+                }
+            }
+        }
+        Some((end, form))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Dec,
+    DecUnit,
+    Hex,
+    Other,
+}
+
+/// Classifies one alphanumeric run.
+fn part_kind(word: &str, number: bool, hex: bool) -> Part {
+    let b = word.as_bytes();
+    if b.is_empty() {
+        return Part::Other;
+    }
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == b.len() {
+        return if number { Part::Dec } else { Part::Other };
+    }
+    if number && digits > 0 && is_unit(&word[digits..]) {
+        return Part::DecUnit;
+    }
+    if hex && b.iter().all(u8::is_ascii_hexdigit) && b.iter().any(u8::is_ascii_digit) {
+        return Part::Hex;
+    }
+    Part::Other
+}
+
+/// Size, duration and frequency units that may follow a number.
+fn is_unit(s: &str) -> bool {
+    const UNITS: &[&str] = &[
+        "B", "k", "K", "KB", "kB", "Kb", "M", "MB", "Mb", "G", "GB", "Gb", "T", "TB", "KiB", "MiB",
+        "GiB", "TiB", "bytes", "ns", "us", "µs", "ms", "s", "sec", "secs", "m", "min", "mins", "h",
+        "hr", "hrs", "Hz", "kHz", "MHz", "GHz", "%",
+    ];
+    UNITS.contains(&s)
+}
+
+/// Whether the character at byte `i` is alphanumeric (non-ASCII characters count as letters).
+fn is_alnum_at(s: &str, i: usize) -> bool {
+    match s.as_bytes().get(i) {
+        Some(c) if c.is_ascii() => c.is_ascii_alphanumeric(),
+        Some(_) => true,
+        None => false,
+    }
+}
+
+/// End of the alphanumeric run starting at `i`.
+fn word_end(s: &str, i: usize) -> usize {
+    let mut j = i;
+    while j < s.len() && is_alnum_at(s, j) {
+        j += 1;
+    }
+    j
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
+/// Index after the last character of a value that starts at `from`, not counting trailing
+/// closing punctuation.
+fn trim_trailing(tok: &str, from: usize) -> usize {
+    let b = tok.as_bytes();
+    let mut end = b.len();
+    while end > from
+        && matches!(
+            b[end - 1],
+            b')' | b']' | b'}' | b'"' | b'\'' | b',' | b';' | b'.' | b':' | b'>'
+        )
+    {
+        end -= 1;
+    }
+    end
+}
+
+/// Month and weekday names next to a masked token (or to another such name) are part of a
+/// timestamp (`Thu Aug 04 15:29:45 PDT 2005`): they are masked too.
+fn mask_dates(out: &mut Tokens) {
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..out.len() {
+            let t = out.get(i);
+            if t.starts_with(WILDCARD) || !is_date_name(t.trim_end_matches([',', '.'])) {
+                continue;
+            }
+            let near = |j: usize| j < out.len() && out.get(j).starts_with(WILDCARD);
+            if near(i + 1) || (i > 0 && near(i - 1)) {
+                let tail = &t[t.trim_end_matches([',', '.']).len()..];
+                let with = format!("{WILDCARD}{tail}");
+                out.replace(i, &with);
+                changed = true;
+            }
+        }
+    }
+}
+
+/// Month and weekday names (English, three letters or in full, capitalized or upper case).
+fn is_date_name(w: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "Jan",
+        "Feb",
+        "Mar",
+        "Apr",
+        "May",
+        "Jun",
+        "Jul",
+        "Aug",
+        "Sep",
+        "Sept",
+        "Oct",
+        "Nov",
+        "Dec",
+        "January",
+        "February",
+        "March",
+        "April",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "Mon",
+        "Tue",
+        "Wed",
+        "Thu",
+        "Fri",
+        "Sat",
+        "Sun",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    w.len() >= 3
+        && w.len() <= 9
+        && NAMES.iter().any(|n| {
+            n.len() == w.len()
+                && (*n == w
+                    || n.bytes()
+                        .zip(w.bytes())
+                        .all(|(a, b)| a.to_ascii_uppercase() == b))
+        })
+}
+
+/// A PCI address `dddd:bb:dd.f` (hex): one value, whether or not it has hex letters.
+fn is_pci(v: &str) -> bool {
+    let b = v.as_bytes();
+    let hex = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_hexdigit);
+    b.len() == 12
+        && hex(0..4)
+        && b[4] == b':'
+        && hex(5..7)
+        && b[7] == b':'
+        && hex(8..10)
+        && b[10] == b'.'
+        && b[11].is_ascii_digit()
+}
+
+/// `true`, `false`, `null`, `nil`, any case.
+fn is_literal(seg: &str) -> bool {
+    ["true", "false", "null", "nil"]
+        .iter()
+        .any(|l| seg.eq_ignore_ascii_case(l))
+}
+
+/// A word followed by `_`-separated parts of which one is a (signed) number:
+/// `blk_-6952295868487656571`, `job_1445144423722_0020`, `broadcast_9`.
+fn is_word_id(v: &str) -> bool {
+    let mut parts = v.split('_');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    if first.is_empty() || !first.bytes().all(|c| c.is_ascii_alphabetic()) {
+        return false;
+    }
+    let mut numeric = false;
+    let mut any = false;
+    for p in parts {
+        any = true;
+        let p = p.strip_prefix('-').unwrap_or(p);
+        if p.is_empty() || !p.bytes().all(|c| c.is_ascii_alphanumeric()) {
+            return false;
+        }
+        numeric |= p.bytes().all(|c| c.is_ascii_digit());
+    }
+    any && numeric
+}
+
+/// Characters that cut a token into segments for masking.
+fn is_segment_break(c: char) -> bool {
+    matches!(
+        c,
+        '(' | ')' | '[' | ']' | '{' | '}' | '"' | '\'' | '=' | ',' | ';' | '|' | '<' | '>'
+    )
+}
+
+/// If the segment is a path (`/a/b`, `~/a`, `./a`, `../a`, `C:\a`) containing a letter, where
+/// it ends (before trailing punctuation).
+fn path_end(seg: &str) -> Option<usize> {
+    let b = seg.as_bytes();
+    let starts = (seg.starts_with('/') && !seg.starts_with("//"))
+        || seg.starts_with("~/")
+        || seg.starts_with("./")
+        || seg.starts_with("../")
+        || (b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\');
+    if !starts {
+        return None;
+    }
+    let e = trim_trailing(seg, 0);
+    let v = &seg[..e];
+    (v.len() > 1 && v.bytes().any(|c| c.is_ascii_alphabetic())).then_some(e)
+}
+
+/// Whether `v` is a host or node id: at least two non-empty parts separated by `-`, `.`, `:`
+/// or `_`, with digits somewhere: two parts mixing letters and digits (`R02-M1`), or three
+/// parts or more of which one has digits and one has letters (`node-17.local`,
+/// `MININT-FNANLI5.fareast.corp`).
+fn is_host(v: &str) -> bool {
+    let sep = |c: u8| matches!(c, b'-' | b'.' | b':' | b'_');
+    if v.is_empty() || !v.bytes().all(|c| c.is_ascii_alphanumeric() || sep(c)) {
+        return false;
+    }
+    let mut parts = 0;
+    let mut mixed = 0;
+    let mut digits = false;
+    let mut letters = false;
+    for p in v.split(['-', '.', ':', '_']) {
+        if p.is_empty() {
+            return false;
+        }
+        parts += 1;
+        let d = p.bytes().any(|c| c.is_ascii_digit());
+        let l = p.bytes().any(|c| c.is_ascii_alphabetic());
+        mixed += usize::from(d && l);
+        digits |= d;
+        letters |= l;
+    }
+    parts >= 2 && (mixed >= 2 || (parts >= 3 && digits && letters))
+}
