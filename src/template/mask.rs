@@ -386,9 +386,9 @@ fn part_kind(word: &str, number: bool, hex: bool) -> Part {
 /// Size, duration and frequency units that may follow a number.
 fn is_unit(s: &str) -> bool {
     const UNITS: &[&str] = &[
-        "B", "k", "K", "KB", "kB", "Kb", "M", "MB", "Mb", "G", "GB", "Gb", "T", "TB", "KiB", "MiB",
-        "GiB", "TiB", "bytes", "ns", "us", "µs", "ms", "s", "sec", "secs", "m", "min", "mins", "h",
-        "hr", "hrs", "Hz", "kHz", "MHz", "GHz", "%",
+        "B", "k", "K", "KB", "kB", "Kb", "M", "MB", "Mb", "G", "GB", "Gb", "T", "TB", "PB", "KiB",
+        "MiB", "GiB", "TiB", "PiB", "Ki", "Mi", "Gi", "Ti", "Pi", "bytes", "ns", "us", "µs", "ms",
+        "s", "sec", "secs", "m", "min", "mins", "h", "hr", "hrs", "Hz", "kHz", "MHz", "GHz", "%",
     ];
     UNITS.contains(&s)
 }

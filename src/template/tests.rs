@@ -113,6 +113,7 @@ fn masks_sizes_units_and_dates() {
         "estimated size <*>, free <*>)"
     );
     assert_eq!(masked("timeout after 100ms"), "timeout after <*>");
+    assert_eq!(masked("was using 5053216Ki, which"), "was using <*>, which");
     assert_eq!(masked("took 5 s"), "took <*>");
     assert_eq!(
         masked("status=M Thu Aug 04 15:29:45 PDT 2005"),
