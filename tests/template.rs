@@ -171,6 +171,7 @@ fn eval_templates_meets_the_grouping_accuracy_bar_on_loghub() {
         assert_eq!(s["messages"], 2000, "{}", s["system"]);
         assert!(s["template_f1"].as_f64().unwrap() > 0.0);
     }
+    assert_eq!(r["config"]["similarity"], 0.5, "the default configuration");
     let ga = r["mean_grouping_accuracy"].as_f64().unwrap();
     assert!(ga >= 0.90, "mean grouping accuracy {ga}");
     assert!(r["mean_template_f1"].as_f64().unwrap() > 0.0);

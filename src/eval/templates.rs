@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::template::{mine, TemplateId, TemplateParams, WILDCARD};
+use crate::template::{mine, TemplateConfig, TemplateId, TemplateParams, WILDCARD};
 
 /// Errors of this module; every one names the file.
 #[derive(Debug, thiserror::Error)]
@@ -309,6 +309,8 @@ pub struct AlertSharing {
 /// The whole evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TemplateEvalReport {
+    /// The one configuration every file was mined with.
+    pub config: TemplateConfig,
     /// Per file, in the order given (directories sorted).
     pub systems: Vec<SystemScore>,
     /// Mean grouping accuracy over the files.
@@ -536,6 +538,7 @@ pub fn evaluate(
         }
     };
     Ok(TemplateEvalReport {
+        config: params.config().clone(),
         mean_grouping_accuracy: mean(|s| s.grouping_accuracy),
         mean_parsing_accuracy: mean(|s| s.parsing_accuracy),
         mean_template_f1: mean(|s| s.template_f1),
