@@ -2,6 +2,8 @@
 //! class first, with capacity, more memory after an OOM, another browser after a crash.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxBuildHasher;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -68,11 +70,11 @@ pub struct Want<'a> {
 /// Workers by id, plus an index by class.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerRegistry {
-    workers: HashMap<WorkerId, Worker>,
+    workers: HashMap<WorkerId, Worker, FxBuildHasher>,
     by_class: Vec<Vec<WorkerId>>,
     /// Attention flags, also for workers not (yet) registered: a restart replays flags
     /// before the inventory is loaded.
-    flags: HashMap<WorkerId, String>,
+    flags: HashMap<WorkerId, String, FxBuildHasher>,
 }
 
 #[derive(Deserialize)]
@@ -84,9 +86,9 @@ impl WorkerRegistry {
     /// An empty registry: DIFFERENT_WORKER then leaves the choice to the coordinator.
     pub fn new() -> Self {
         WorkerRegistry {
-            workers: HashMap::new(),
+            workers: HashMap::default(),
             by_class: vec![Vec::new(); HardwareClass::ALL.len()],
-            flags: HashMap::new(),
+            flags: HashMap::default(),
         }
     }
 

@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use rustc_hash::FxBuildHasher;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
@@ -198,7 +200,7 @@ pub trait StateStore {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemoryState {
     /// Records by task.
-    pub tasks: HashMap<TaskId, TaskRecord>,
+    pub tasks: HashMap<TaskId, TaskRecord, FxBuildHasher>,
     /// Checkpoint blobs by task, oldest first (not saved with `--state`).
     #[serde(skip)]
     pub checkpoints: HashMap<TaskId, Vec<(CheckpointRow, Vec<u8>)>>,

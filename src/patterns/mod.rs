@@ -18,6 +18,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use rustc_hash::FxBuildHasher;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::PatternParams;
@@ -173,12 +175,12 @@ struct TaskTrack {
 #[derive(Debug, Clone)]
 pub struct PatternDetector {
     params: PatternParams,
-    classes: HashMap<HardwareClass, Window>,
-    kinds: HashMap<FailureKind, Window>,
+    classes: HashMap<HardwareClass, Window, FxBuildHasher>,
+    kinds: HashMap<FailureKind, Window, FxBuildHasher>,
     /// Per worker: class, every failure, and failures that were a task's first on it.
-    workers: HashMap<WorkerId, (HardwareClass, Window, Window)>,
-    templates: HashMap<u64, Window>,
-    tasks: HashMap<TaskId, TaskTrack>,
+    workers: HashMap<WorkerId, (HardwareClass, Window, Window), FxBuildHasher>,
+    templates: HashMap<u64, Window, FxBuildHasher>,
+    tasks: HashMap<TaskId, TaskTrack, FxBuildHasher>,
     /// Workers per class known from the inventory (0 = use the workers seen).
     fleet: HashMap<HardwareClass, usize>,
     now: i64,
@@ -221,18 +223,22 @@ pub fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
     if p >= 1.0 {
         return 1.0;
     }
+    // First term in log space, then the ratio recurrence
+    // t(i+1) = t(i) · (n − i)/(i + 1) · p/q, stopping once terms are negligible.
     let (lp, lq) = (p.ln(), (1.0 - p).ln());
-    let ln_choose = |i: u64| {
-        ln_gamma(n as f64 + 1.0) - ln_gamma(i as f64 + 1.0) - ln_gamma((n - i) as f64 + 1.0)
-    };
-    let mut total = 0.0;
-    let mut max_term = f64::NEG_INFINITY;
-    for i in k..=n {
-        let term = ln_choose(i) + i as f64 * lp + (n - i) as f64 * lq;
-        max_term = max_term.max(term);
-        total += term.exp();
-        // Terms fall geometrically past the mode; stop once negligible.
-        if i as f64 > n as f64 * p && term < max_term - 40.0 {
+    let ln_first =
+        ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)
+            + k as f64 * lp
+            + (n - k) as f64 * lq;
+    let ratio = p / (1.0 - p);
+    let mut term = ln_first.exp();
+    let mut total = term;
+    let mut i = k;
+    while i < n {
+        term *= (n - i) as f64 / (i + 1) as f64 * ratio;
+        total += term;
+        i += 1;
+        if term <= total * 1e-17 {
             break;
         }
     }
@@ -245,11 +251,11 @@ impl PatternDetector {
         params.check()?;
         Ok(PatternDetector {
             params,
-            classes: HashMap::new(),
-            kinds: HashMap::new(),
-            workers: HashMap::new(),
-            templates: HashMap::new(),
-            tasks: HashMap::new(),
+            classes: HashMap::default(),
+            kinds: HashMap::default(),
+            workers: HashMap::default(),
+            templates: HashMap::default(),
+            tasks: HashMap::default(),
             fleet: HashMap::new(),
             now: i64::MIN,
         })
@@ -336,11 +342,14 @@ impl PatternDetector {
     }
 
     fn live(w: &Window, from: i64) -> (u64, i64, i64) {
-        let v: Vec<i64> = w.0.iter().copied().filter(|&x| x > from).collect();
+        // The window is sorted by time (timestamps only grow within a stream, and pushes keep
+        // arrival order): skip the expired prefix, count the rest.
+        let skip = w.0.iter().take_while(|&&x| x <= from).count();
+        let n = (w.0.len() - skip) as u64;
         (
-            v.len() as u64,
-            v.first().copied().unwrap_or(0),
-            v.last().copied().unwrap_or(0),
+            n,
+            w.0.get(skip).copied().unwrap_or(0),
+            w.0.back().copied().unwrap_or(0),
         )
     }
 
@@ -373,7 +382,8 @@ impl PatternDetector {
             }
             let p = 1.0 / peers as f64;
             for (id, n, first, last) in ws {
-                if n < self.params.bad_worker_min_failures {
+                // Not above its share: the p-value is large; skip the sum.
+                if n < self.params.bad_worker_min_failures || n as f64 <= total as f64 * p {
                     continue;
                 }
                 let pv = (binomial_upper_tail(n, total, p) * peers as f64).min(1.0);

@@ -5,6 +5,8 @@
 //! outcomes' own timestamps; no clock is read.
 
 use std::collections::{HashMap, VecDeque};
+
+use rustc_hash::FxBuildHasher;
 use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
@@ -74,7 +76,7 @@ struct Breaker {
 #[derive(Debug, Clone)]
 pub struct Breakers<K: Eq + Hash + Clone> {
     params: BreakerParams,
-    map: HashMap<K, Breaker>,
+    map: HashMap<K, Breaker, FxBuildHasher>,
 }
 
 impl<K: Eq + Hash + Clone> Breakers<K> {
@@ -82,7 +84,7 @@ impl<K: Eq + Hash + Clone> Breakers<K> {
     pub fn new(params: BreakerParams) -> Self {
         Breakers {
             params,
-            map: HashMap::new(),
+            map: HashMap::default(),
         }
     }
 
@@ -106,13 +108,22 @@ impl<K: Eq + Hash + Clone> Breakers<K> {
     pub fn failure(&mut self, key: &K, at: Timestamp) -> BreakerState {
         let p = &self.params;
         let now = at.as_micros();
-        let b = self.map.entry(key.clone()).or_insert_with(|| Breaker {
-            state: BreakerState::Closed,
-            failures: VecDeque::new(),
-            opened_at: 0,
-            recovery_us: (p.recovery_s * 1e6) as i64,
-            successes: 0,
-        });
+        // get_mut first: no key clone for known keys on the hot path.
+        if !self.map.contains_key(key) {
+            self.map.insert(
+                key.clone(),
+                Breaker {
+                    state: BreakerState::Closed,
+                    failures: VecDeque::new(),
+                    opened_at: 0,
+                    recovery_us: (p.recovery_s * 1e6) as i64,
+                    successes: 0,
+                },
+            );
+        }
+        let Some(b) = self.map.get_mut(key) else {
+            return BreakerState::Closed;
+        };
         Self::advance(p, b, now);
         match b.state {
             BreakerState::Closed => {
