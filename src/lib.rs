@@ -22,6 +22,7 @@
 //! `rules`, `retry` (3) → `engine`, `eval` (4). A module imports only from lower tiers.
 #![warn(missing_docs)]
 
+pub mod analyze;
 pub mod classify;
 pub mod cluster;
 pub mod config;
@@ -33,6 +34,7 @@ pub mod ingest;
 pub mod model;
 pub mod patterns;
 pub mod ranking;
+pub mod report;
 pub mod retry;
 pub mod rules;
 pub mod sim;

@@ -1,5 +1,6 @@
 //! Command-line verbs (clap derive). Every verb is a file with its `Args` and `run()`.
 
+mod analyze;
 mod classify;
 mod compact;
 mod eval;
@@ -44,6 +45,7 @@ enum Command {
     Compact(compact::Args),
     Simulate(simulate::Args),
     Template(template::Args),
+    Analyze(analyze::Args),
 }
 
 /// Runs the chosen verb.
@@ -57,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compact(a) => compact::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Template(a) => template::run(a),
+        Command::Analyze(a) => analyze::run(a),
     }
 }
 

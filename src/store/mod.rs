@@ -17,6 +17,7 @@
 
 mod checkpoints;
 mod entry;
+pub mod export;
 pub mod import;
 mod parquet_store;
 mod scan;

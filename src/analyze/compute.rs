@@ -1,0 +1,1034 @@
+//! The analysis proper: the history's tables → [`Analysis`] (and the classified export).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use ndarray::{Array1, Array2, Axis};
+use polars::prelude::*;
+use rustc_hash::FxBuildHasher;
+
+use crate::cluster::{self, ClusterId, OnlineClusterer};
+use crate::features::Featurizer;
+use crate::model::{
+    ErrorInfo, FailureKind, FailureRecord, FailureType, HardwareClass, HardwareProfile, Precision,
+    TaskId, TaskSpec, Timestamp, WorkerId,
+};
+use crate::patterns::{Observation, PatternDetector, PatternKind};
+use crate::store::export::{ClassifiedBatch, ClassifiedWriter};
+use crate::store::{scan, schema, FailureRow, Table};
+use crate::template::{TemplateId, TemplateMiner};
+
+use super::stats::{pca2, project, time_step, wilson};
+use super::summary::*;
+use super::{AnalyzeError, AnalyzeParams, Progress};
+
+type FxMap<K, V> = HashMap<K, V, FxBuildHasher>;
+
+/// Rows between progress updates.
+const TICK: usize = 1 << 16;
+/// Rows per batch of the classified export.
+const EXPORT_BATCH: usize = 100_000;
+/// Messages remembered with their template (a cache of the miner, cleared when full).
+const TEMPLATE_CACHE: usize = 1 << 18;
+/// The classified export's file name.
+pub(crate) const CLASSIFIED_FILE: &str = "failures.parquet";
+
+fn q(e: impl std::fmt::Display) -> AnalyzeError {
+    AnalyzeError::Query(e.to_string())
+}
+
+fn ts_string(us: i64) -> String {
+    Timestamp::from_micros(us).to_string()
+}
+
+/// Whether `table` has at least one Parquet part under `root`.
+fn has_parts(root: &Path, table: Table) -> bool {
+    fn any(dir: &Path) -> bool {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        rd.flatten().any(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                any(&p)
+            } else {
+                p.extension().is_some_and(|x| x == "parquet")
+            }
+        })
+    }
+    any(&root.join("history").join(table.dir_name()))
+}
+
+/// The failures as the analysis holds them: projected columns, in sequence order.
+struct Failures<'a> {
+    seq: Vec<u64>,
+    ts: Vec<i64>,
+    task: Vec<&'a str>,
+    worker: Vec<&'a str>,
+    class: Vec<HardwareClass>,
+    kind: Vec<FailureKind>,
+    failure_type: Vec<&'a str>,
+    message: Vec<&'a str>,
+    batch: Vec<Option<u32>>,
+    precision: Vec<Option<Precision>>,
+    memory: Vec<Option<f64>>,
+}
+
+fn load_frame(root: &Path) -> Result<DataFrame, AnalyzeError> {
+    use schema::*;
+    scan(root, Table::Failures)?
+        .select([
+            col(SEQ),
+            col(TIMESTAMP).cast(DataType::Int64).alias("ts_us"),
+            col(TASK_ID),
+            col(WORKER_ID),
+            col(HARDWARE_CLASS),
+            col(KIND),
+            col(FAILURE_TYPE),
+            col(MESSAGE),
+            col(BATCH_SIZE),
+            col(PRECISION),
+            col(MEMORY_GIB),
+        ])
+        .sort([SEQ], SortMultipleOptions::default())
+        .collect()
+        .map_err(q)
+}
+
+fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<&'a str>, AnalyzeError> {
+    Ok(df
+        .column(name)
+        .map_err(q)?
+        .str()
+        .map_err(q)?
+        .iter()
+        .map(|s| s.unwrap_or(""))
+        .collect())
+}
+
+impl<'a> Failures<'a> {
+    fn from_frame(df: &'a DataFrame) -> Result<Self, AnalyzeError> {
+        use schema::*;
+        let seq = df
+            .column(SEQ)
+            .map_err(q)?
+            .u64()
+            .map_err(q)?
+            .iter()
+            .map(|v| v.unwrap_or(0))
+            .collect();
+        let ts = df
+            .column("ts_us")
+            .map_err(q)?
+            .i64()
+            .map_err(q)?
+            .iter()
+            .map(|v| v.unwrap_or(0))
+            .collect();
+        let class = strs(df, HARDWARE_CLASS)?
+            .into_iter()
+            .map(|s| s.parse().unwrap_or(HardwareClass::Unknown))
+            .collect();
+        let kind = strs(df, KIND)?
+            .into_iter()
+            .map(|s| s.parse().unwrap_or(FailureKind::Unknown))
+            .collect();
+        let batch = df
+            .column(BATCH_SIZE)
+            .map_err(q)?
+            .u32()
+            .map_err(q)?
+            .iter()
+            .collect();
+        let precision = df
+            .column(PRECISION)
+            .map_err(q)?
+            .str()
+            .map_err(q)?
+            .iter()
+            .map(|s| s.and_then(|s| s.parse().ok()))
+            .collect();
+        let memory = df
+            .column(MEMORY_GIB)
+            .map_err(q)?
+            .f64()
+            .map_err(q)?
+            .iter()
+            .collect();
+        Ok(Failures {
+            seq,
+            ts,
+            task: strs(df, TASK_ID)?,
+            worker: strs(df, WORKER_ID)?,
+            class,
+            kind,
+            failure_type: strs(df, FAILURE_TYPE)?,
+            message: strs(df, MESSAGE)?,
+            batch,
+            precision,
+            memory,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.seq.len()
+    }
+
+    /// Row `i` as the featurizer and detector see it (no message, no payload).
+    fn row(&self, i: usize, template: Option<u64>) -> Option<FailureRow> {
+        let mut hardware = HardwareProfile::of_class(self.class[i]);
+        hardware.memory_gib = self.memory[i];
+        let mut task = TaskSpec::default();
+        task.config.batch_size = self.batch[i];
+        task.config.precision = self.precision[i];
+        Some(FailureRow {
+            record: FailureRecord {
+                task_id: TaskId::new(self.task[i]).ok()?,
+                worker_id: WorkerId::new(self.worker[i]).ok()?,
+                hardware,
+                error: ErrorInfo::default(),
+                timestamp: Timestamp::from_micros(self.ts[i]),
+                task,
+            },
+            kind: self.kind[i],
+            failure_type: self.failure_type[i].parse().unwrap_or(FailureType::Unknown),
+            classifier_rule: String::new(),
+            xid: None,
+            template_id: template,
+            cluster_id: None,
+        })
+    }
+}
+
+/// Analyses the history under `root` (a data directory). With `params.export` and `out`,
+/// writes `out/failures.parquet`. An empty or missing history gives an analysis of nothing,
+/// not an error.
+pub fn analyze(
+    root: &Path,
+    out: Option<&Path>,
+    params: &AnalyzeParams,
+    input: Option<InputSummary>,
+    progress: &mut dyn Progress,
+) -> Result<Analysis, AnalyzeError> {
+    params.check()?;
+    let df = if has_parts(root, Table::Failures) {
+        Some(load_frame(root)?)
+    } else {
+        None
+    };
+    let empty = DataFrame::empty();
+    let f = match &df {
+        Some(df) => Failures::from_frame(df)?,
+        None => Failures::from_frame_empty(&empty),
+    };
+    let n = f.len();
+
+    // Templates: two-pass mining, cached per distinct message.
+    progress.stage("templates", n as u64 * 2);
+    let tparams = params
+        .templates
+        .clone()
+        .check()
+        .map_err(|e| AnalyzeError::Template(e.to_string()))?;
+    let mut miner = TemplateMiner::new(tparams);
+    let mut cache: FxMap<&str, TemplateId> = FxMap::default();
+    let mut first = Vec::with_capacity(n);
+    for (i, m) in f.message.iter().enumerate() {
+        let id = match cache.get(m) {
+            Some(id) => *id,
+            None => {
+                let id = miner.add(m).0;
+                if cache.len() >= TEMPLATE_CACHE {
+                    cache.clear();
+                }
+                cache.insert(m, id);
+                id
+            }
+        };
+        first.push(id);
+        if i % TICK == 0 {
+            progress.position(i as u64);
+        }
+    }
+    miner.refine();
+    cache.clear();
+    let mut templates = Vec::with_capacity(n);
+    for (i, (m, id)) in f.message.iter().zip(&first).enumerate() {
+        let fin = match cache.get(m) {
+            Some(t) => *t,
+            None => {
+                let t = miner.finalize(m, *id);
+                if cache.len() >= TEMPLATE_CACHE {
+                    cache.clear();
+                }
+                cache.insert(m, t);
+                t
+            }
+        };
+        templates.push(fin);
+        if i % TICK == 0 {
+            progress.position((n + i) as u64);
+        }
+    }
+    drop(first);
+    drop(cache);
+    miner.recount(&templates);
+    progress.finish();
+
+    // Time order (stable on sequence).
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_by_key(|&i| f.ts[i as usize]);
+
+    // Clusters: fit on a sample, assign every row online; patterns in the same pass.
+    let (mut clusters, labels) = cluster_stage(&f, &templates, &order, &miner, params, progress)?;
+    let mut patterns = pattern_stage(&f, &templates, &order, params, progress)?;
+    patterns.extend(bursts(&f, &order, params));
+    rank_patterns(&mut patterns, params.top_patterns);
+
+    // Counts.
+    progress.stage("aggregates", 0);
+    let mut totals = Totals {
+        failures: n as u64,
+        ..Totals::default()
+    };
+    let by_kind = counts(f.kind.iter().map(|k| k.as_str()), n);
+    let by_hardware = counts(f.class.iter().map(|c| c.as_str()), n);
+    let mut cells: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for (c, k) in f.class.iter().zip(&f.kind) {
+        *cells.entry((c.as_str(), k.as_str())).or_default() += 1;
+    }
+    let heatmap = cells
+        .into_iter()
+        .map(|((c, k), count)| Cell {
+            hardware_class: c.to_string(),
+            kind: k.to_string(),
+            count,
+        })
+        .collect();
+    totals.tasks = f.task.iter().collect::<HashSet<_>>().len() as u64;
+    totals.workers = f.worker.iter().collect::<HashSet<_>>().len() as u64;
+    totals.hardware_classes = by_hardware.len() as u64;
+    totals.kinds = by_kind.len() as u64;
+    totals.unknown = f
+        .kind
+        .iter()
+        .filter(|k| **k == FailureKind::Unknown)
+        .count() as u64;
+    let mut template_counts: FxMap<u64, (u64, [u64; 32])> = FxMap::default();
+    for (t, k) in templates.iter().zip(&f.kind) {
+        let e = template_counts.entry(t.get()).or_insert((0, [0; 32]));
+        e.0 += 1;
+        e.1[k.index().min(31)] += 1;
+    }
+    totals.templates = template_counts.len() as u64;
+    if let (Some(lo), Some(hi)) = (f.ts.iter().min(), f.ts.iter().max()) {
+        totals.first_seen = Some(ts_string(*lo));
+        totals.last_seen = Some(ts_string(*hi));
+        totals.span_s = (hi - lo) as f64 / 1e6;
+    }
+    let timeline = timeline(&f, params.timeline_bins);
+    let mut top: Vec<(u64, (u64, [u64; 32]))> = template_counts.into_iter().collect();
+    top.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+    let top_templates = top
+        .iter()
+        .take(params.top_templates)
+        .map(|(id, (count, kinds))| {
+            let best = kinds
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, c)| **c)
+                .map_or(0, |(i, _)| i);
+            TemplateItem {
+                id: *id,
+                text: template_text(&miner, *id),
+                count: *count,
+                share: *count as f64 / n.max(1) as f64,
+                kind: FailureKind::ALL
+                    .get(best)
+                    .map_or("unknown", |k| k.as_str())
+                    .to_string(),
+            }
+        })
+        .collect();
+
+    // Actions and outcomes: polars lazy aggregates.
+    let (strategies, outcomes, successes) = strategy_stage(root)?;
+    totals.outcomes = outcomes;
+    totals.successes = successes;
+    totals.actions = if has_parts(root, Table::Actions) {
+        let df = scan(root, Table::Actions)?
+            .select([len().alias("n")])
+            .collect()
+            .map_err(q)?;
+        df.column("n")
+            .map_err(q)?
+            .cast(&DataType::UInt64)
+            .map_err(q)?
+            .u64()
+            .map_err(q)?
+            .get(0)
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let attempts = attempts_stage(root, &f, &order)?;
+    progress.finish();
+
+    // The classified export.
+    let mut outputs = Outputs {
+        report: "report.html".into(),
+        summary: "summary.json".into(),
+        classified: None,
+    };
+    if let (true, Some(out)) = (params.export, out) {
+        progress.stage("export", n as u64);
+        export(
+            &out.join(CLASSIFIED_FILE),
+            &f,
+            &templates,
+            &labels,
+            &miner,
+            progress,
+        )?;
+        outputs.classified = Some(CLASSIFIED_FILE.into());
+        progress.finish();
+    }
+
+    totals.clusters = clusters.items.len() as u64;
+    totals.patterns = patterns.len() as u64;
+    clusters.assigned_rows = labels.iter().filter(|l| l.is_some()).count() as u64;
+    Ok(Analysis {
+        format_version: SUMMARY_FORMAT_VERSION,
+        history: root.display().to_string(),
+        input,
+        totals,
+        by_kind,
+        by_hardware,
+        heatmap,
+        timeline,
+        strategies,
+        attempts_to_recovery: attempts,
+        clusters,
+        patterns,
+        templates: top_templates,
+        outputs,
+    })
+}
+
+impl Failures<'_> {
+    fn from_frame_empty(_: &DataFrame) -> Self {
+        Failures {
+            seq: Vec::new(),
+            ts: Vec::new(),
+            task: Vec::new(),
+            worker: Vec::new(),
+            class: Vec::new(),
+            kind: Vec::new(),
+            failure_type: Vec::new(),
+            message: Vec::new(),
+            batch: Vec::new(),
+            precision: Vec::new(),
+            memory: Vec::new(),
+        }
+    }
+}
+
+fn template_text(miner: &TemplateMiner, id: u64) -> String {
+    miner
+        .get(TemplateId(id))
+        .map_or_else(|| format!("template {id}"), |t| t.text())
+}
+
+fn counts<'a>(keys: impl Iterator<Item = &'a str>, n: usize) -> Vec<Count> {
+    let mut m: BTreeMap<&str, u64> = BTreeMap::new();
+    for k in keys {
+        *m.entry(k).or_default() += 1;
+    }
+    let mut v: Vec<Count> = m
+        .into_iter()
+        .map(|(k, c)| Count {
+            key: k.to_string(),
+            count: c,
+            share: c as f64 / n.max(1) as f64,
+        })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
+    v
+}
+
+fn timeline(f: &Failures<'_>, max_bins: usize) -> Timeline {
+    let (Some(&lo), Some(&hi)) = (f.ts.iter().min(), f.ts.iter().max()) else {
+        return Timeline::default();
+    };
+    let span = (hi - lo) as f64 / 1e6;
+    let (bin_s, bin_label) = time_step(span, max_bins);
+    let step = ((bin_s * 1e6) as i64).max(1);
+    let start = lo.div_euclid(step) * step;
+    let bins = ((hi - start) / step + 1).max(1) as usize;
+    let kinds: Vec<FailureKind> = {
+        let c = counts(f.kind.iter().map(|k| k.as_str()), f.len());
+        c.iter().filter_map(|c| c.key.parse().ok()).collect()
+    };
+    let slot: HashMap<FailureKind, usize> =
+        kinds.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let mut counts = vec![vec![0u64; kinds.len()]; bins];
+    for (t, k) in f.ts.iter().zip(&f.kind) {
+        let b = (((t - start) / step) as usize).min(bins - 1);
+        if let Some(&s) = slot.get(k) {
+            counts[b][s] += 1;
+        }
+    }
+    Timeline {
+        start_us: start,
+        bin_s,
+        bin_label,
+        kinds: kinds.iter().map(|k| k.as_str().to_string()).collect(),
+        counts,
+    }
+}
+
+fn cluster_stage(
+    f: &Failures<'_>,
+    templates: &[TemplateId],
+    order: &[u32],
+    miner: &TemplateMiner,
+    params: &AnalyzeParams,
+    progress: &mut dyn Progress,
+) -> Result<(Clusters, Vec<Option<ClusterId>>), AnalyzeError> {
+    let n = f.len();
+    let mut labels = vec![None; n];
+    let skipped = |why: &str| Clusters {
+        algorithm: "none".into(),
+        skipped: Some(why.to_string()),
+        ..Clusters::default()
+    };
+    if n < 3 {
+        return Ok((skipped("fewer than 3 failures: nothing to cluster"), labels));
+    }
+    progress.stage("cluster", n as u64);
+    // A systematic sample over time.
+    let step = n.div_ceil(params.sample).max(1);
+    let idx: Vec<usize> = order.iter().step_by(step).map(|&i| i as usize).collect();
+    let rows: Vec<FailureRow> = idx
+        .iter()
+        .filter_map(|&i| f.row(i, Some(templates[i].get())))
+        .collect();
+    let mut cp = params.cluster.clone();
+    cp.kmeans.sample = cp.kmeans.sample.min(rows.len());
+    cp.kmeans.k_max = cp.kmeans.k_max.min(rows.len().saturating_sub(1)).max(2);
+    cp.kmeans.k_min = cp.kmeans.k_min.min(cp.kmeans.k_max);
+    // Distinct feature vectors: KMeans needs at least two.
+    let raw = Featurizer::new(cp.features.clone())
+        .map_err(cluster::ClusterError::from)?
+        .extend(&rows);
+    let distinct: HashSet<Vec<u64>> = raw
+        .x
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().map(|v| v.to_bits()).collect())
+        .collect();
+    if distinct.len() < 3 {
+        progress.finish();
+        return Ok((
+            skipped("the failures are (nearly) all alike: nothing to cluster"),
+            labels,
+        ));
+    }
+    let valid = cp.check()?;
+    let fit = match cluster::fit(&rows, &valid) {
+        Ok(fit) => fit,
+        Err(e) => {
+            progress.finish();
+            return Ok((skipped(&format!("clustering failed: {e}")), labels));
+        }
+    };
+    let model = fit.model.clone();
+    // PCA over the scaled sample.
+    let z = model
+        .scaler
+        .transform(&raw)
+        .map_err(cluster::ClusterError::from)?;
+    let pca = pca_of(&z, &fit.labels, &model, params.pca_points);
+    // Online assignment of every row, in time order.
+    let mut online = OnlineClusterer::new(model.clone())?;
+    let mut sizes = vec![0u64; model.clusters.len()];
+    for (done, &i) in order.iter().enumerate() {
+        let i = i as usize;
+        if let Some(row) = f.row(i, Some(templates[i].get())) {
+            let c = online.assign(&row);
+            if let Some(c) = c {
+                sizes[c.0 as usize] += 1;
+            }
+            labels[i] = c;
+        }
+        if done % TICK == 0 {
+            progress.position(done as u64);
+        }
+    }
+    progress.finish();
+    let noise = labels.iter().filter(|l| l.is_none()).count() as u64;
+    let share = |v: &[crate::cluster::Share<String>]| -> Vec<(String, f64)> {
+        v.iter().map(|s| (s.value.clone(), s.share)).collect()
+    };
+    let mut items: Vec<ClusterItem> = model
+        .clusters
+        .iter()
+        .map(|c| {
+            let kinds: Vec<(String, f64)> = c
+                .kinds
+                .iter()
+                .map(|s| (s.value.as_str().to_string(), s.share))
+                .collect();
+            let hardware: Vec<(String, f64)> = c
+                .hardware
+                .iter()
+                .map(|s| (s.value.as_str().to_string(), s.share))
+                .collect();
+            let templates: Vec<(String, f64)> = c
+                .templates
+                .iter()
+                .map(|s| (template_text(miner, s.value), s.share))
+                .collect();
+            let workers = share(
+                &c.workers
+                    .iter()
+                    .map(|s| crate::cluster::Share {
+                        value: s.value.as_str().to_string(),
+                        count: s.count,
+                        share: s.share,
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            let size = sizes[c.id.0 as usize];
+            let summary = format!(
+                "{} — mostly {} on {}{}",
+                c.id,
+                kinds.first().map_or("?".to_string(), |k| format!(
+                    "{} ({:.0} %)",
+                    k.0,
+                    k.1 * 100.0
+                )),
+                hardware.first().map_or("?".to_string(), |h| format!(
+                    "{} ({:.0} %)",
+                    h.0,
+                    h.1 * 100.0
+                )),
+                templates
+                    .first()
+                    .map_or(String::new(), |t| format!(": “{}”", t.0)),
+            );
+            ClusterItem {
+                id: c.id.as_i64(),
+                size,
+                share: size as f64 / n as f64,
+                kinds,
+                hardware,
+                templates,
+                workers,
+                cohesion: c.cohesion,
+                summary,
+            }
+        })
+        .collect();
+    items.sort_by(|a, b| b.size.cmp(&a.size).then(a.id.cmp(&b.id)));
+    Ok((
+        Clusters {
+            algorithm: model.algorithm.as_str().to_string(),
+            skipped: None,
+            fitted_rows: rows.len() as u64,
+            assigned_rows: 0,
+            noise,
+            silhouette: model.silhouette,
+            items,
+            pca,
+        },
+        labels,
+    ))
+}
+
+fn pca_of(
+    z: &Array2<f64>,
+    labels: &[Option<ClusterId>],
+    model: &crate::cluster::ClusterModel,
+    max_points: usize,
+) -> Pca {
+    let Some((comps, explained)) = pca2(z) else {
+        return Pca::default();
+    };
+    let Some(mean) = z.mean_axis(Axis(0)) else {
+        return Pca::default();
+    };
+    let n = z.nrows();
+    let step = n.div_ceil(max_points.max(1)).max(1);
+    let idx: Vec<usize> = (0..n).step_by(step).collect();
+    let sub = z.select(Axis(0), &idx);
+    let p = project(&sub, &mean, &comps);
+    let points = idx
+        .iter()
+        .zip(p.rows())
+        .map(|(&i, r)| {
+            (
+                r[0],
+                r[1],
+                labels.get(i).copied().flatten().map_or(-1, |c| c.as_i64()),
+            )
+        })
+        .collect();
+    let centroids = if model.clusters.is_empty() {
+        Vec::new()
+    } else {
+        let c = model.centroids();
+        let pc = project(&c, &mean, &comps);
+        model
+            .clusters
+            .iter()
+            .zip(pc.rows())
+            .map(|(cl, r)| (r[0], r[1], cl.id.as_i64()))
+            .collect()
+    };
+    let _: &Array1<f64> = &mean;
+    Pca {
+        explained,
+        points,
+        centroids,
+    }
+}
+
+fn pattern_stage(
+    f: &Failures<'_>,
+    templates: &[TemplateId],
+    order: &[u32],
+    params: &AnalyzeParams,
+    progress: &mut dyn Progress,
+) -> Result<Vec<PatternItem>, AnalyzeError> {
+    let n = f.len();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    progress.stage("patterns", n as u64);
+    let mut pp = params.patterns.clone();
+    // Threshold patterns count every key with 3 failures an hour: over a whole history they
+    // fire everywhere. Bursts are found against each kind's own rate instead (`bursts`).
+    pp.threshold = u32::MAX;
+    let mut det = PatternDetector::new(pp.clone())?;
+    let span = (f.ts[order[n - 1] as usize] - f.ts[order[0] as usize]) as f64;
+    let step = ((pp.window_s * 1e6 / 2.0).max(span / 20_000.0)).max(1.0) as i64;
+    let mut next_check = f.ts[order[0] as usize] + step;
+    let mut merged: FxMap<(PatternKind, String), PatternItem> = FxMap::default();
+    let mut check = |det: &mut PatternDetector, at: i64| {
+        for p in det.patterns(Timestamp::from_micros(at)) {
+            let key = (p.kind, p.key.clone());
+            let first = p.first_seen.to_string();
+            let last = p.last_seen.to_string();
+            let e = merged.entry(key).or_insert_with(|| PatternItem {
+                kind: p.kind.as_str().to_string(),
+                key: p.key.clone(),
+                count: 0,
+                first_seen: first.clone(),
+                last_seen: last.clone(),
+                confidence: 0.0,
+                severity: 0.0,
+                episodes: 0,
+                recommended_action: p.recommended_action.clone(),
+                description: String::new(),
+            });
+            e.episodes += 1;
+            if p.count > e.count {
+                e.count = p.count;
+                e.description = p.description.clone();
+            }
+            e.confidence = e.confidence.max(p.confidence);
+            if first < e.first_seen {
+                e.first_seen = first;
+            }
+            if last > e.last_seen {
+                e.last_seen = last;
+            }
+        }
+        det.prune();
+    };
+    for (done, &i) in order.iter().enumerate() {
+        let i = i as usize;
+        let t = f.ts[i];
+        while t >= next_check {
+            check(&mut det, next_check);
+            next_check += step;
+            if t - next_check > step * 4 {
+                // A long quiet gap: jump (nothing changes without failures).
+                next_check = t.div_euclid(step) * step;
+            }
+        }
+        let (Ok(task), Ok(worker)) = (TaskId::new(f.task[i]), WorkerId::new(f.worker[i])) else {
+            continue;
+        };
+        det.observe(&Observation {
+            task: &task,
+            worker: &worker,
+            class: f.class[i],
+            kind: f.kind[i],
+            template: Some(templates[i].get()),
+            at: Timestamp::from_micros(t),
+        });
+        if done % TICK == 0 {
+            progress.position(done as u64);
+        }
+    }
+    check(&mut det, f.ts[order[n - 1] as usize]);
+    progress.finish();
+    Ok(merged.into_values().collect())
+}
+
+/// Time bins (the pattern window wide) where a kind or a hardware class fails far above its
+/// own mean rate; consecutive burst bins merge into one burst.
+fn bursts(f: &Failures<'_>, order: &[u32], params: &AnalyzeParams) -> Vec<PatternItem> {
+    let n = f.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let lo = f.ts[order[0] as usize];
+    let hi = f.ts[order[n - 1] as usize];
+    let width = ((params.patterns.window_s * 1e6) as i64).max(1);
+    let nbins = ((hi - lo) / width + 1) as f64;
+    if nbins < 2.0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut per_key = |label: &str, key_of: &dyn Fn(usize) -> &'static str| {
+        let mut bins: BTreeMap<(&'static str, i64), u64> = BTreeMap::new();
+        let mut totals: HashMap<&'static str, u64> = HashMap::new();
+        for &i in order {
+            let i = i as usize;
+            let k = key_of(i);
+            *bins.entry((k, (f.ts[i] - lo) / width)).or_default() += 1;
+            *totals.entry(k).or_default() += 1;
+        }
+        // (key) → current run: (first bin, last bin, count, peak)
+        let mut run: Option<(&str, i64, i64, u64, u64, f64)> = None;
+        let flush = |r: Option<(&str, i64, i64, u64, u64, f64)>, out: &mut Vec<PatternItem>| {
+            if let Some((k, b0, b1, count, peak, mean)) = r {
+                let ratio = peak as f64 / mean.max(1e-9);
+                out.push(PatternItem {
+                    kind: "burst".into(),
+                    key: k.to_string(),
+                    count,
+                    first_seen: ts_string(lo + b0 * width),
+                    last_seen: ts_string(lo + (b1 + 1) * width),
+                    confidence: (1.0 - 1.0 / ratio).clamp(0.0, 0.99),
+                    severity: 0.0,
+                    episodes: (b1 - b0 + 1) as u64,
+                    recommended_action: format!("investigate what changed for {label} {k} then"),
+                    description: format!(
+                        "{count} {label} {k} failures in {} bin(s) of {:.0} s; peak {peak} per bin, {ratio:.1}× its mean of {mean:.2}",
+                        b1 - b0 + 1,
+                        width as f64 / 1e6
+                    ),
+                });
+            }
+        };
+        for ((k, b), c) in bins {
+            let mean = totals[k] as f64 / nbins;
+            let hot = c >= params.burst_min && c as f64 >= params.burst_factor * mean;
+            match (&mut run, hot) {
+                (Some(r), true) if r.0 == k && r.2 + 1 == b => {
+                    r.2 = b;
+                    r.3 += c;
+                    r.4 = r.4.max(c);
+                }
+                (_, true) => {
+                    flush(run.take(), &mut out);
+                    run = Some((k, b, b, c, c, mean));
+                }
+                (_, false) => flush(run.take(), &mut out),
+            }
+        }
+        flush(run, &mut out);
+    };
+    per_key("kind", &|i| f.kind[i].as_str());
+    per_key("class", &|i| f.class[i].as_str());
+    out
+}
+
+/// Severity = kind weight × confidence × ln(1 + count); keeps the `top` most severe of each
+/// kind, most severe first.
+fn rank_patterns(v: &mut Vec<PatternItem>, top: usize) {
+    for p in v.iter_mut() {
+        let w = match p.kind.as_str() {
+            "bad_worker" => 3.0,
+            "burst" => 2.0,
+            _ => 1.0,
+        };
+        p.severity = w * p.confidence * (1.0 + p.count as f64).ln();
+    }
+    v.sort_by(|a, b| {
+        b.severity
+            .total_cmp(&a.severity)
+            .then(a.kind.cmp(&b.kind))
+            .then(a.key.cmp(&b.key))
+    });
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    v.retain(|p| {
+        let c = seen.entry(p.kind.clone()).or_default();
+        *c += 1;
+        *c <= top
+    });
+}
+
+fn strategy_stage(root: &Path) -> Result<(Vec<StrategyStat>, u64, u64), AnalyzeError> {
+    use schema::*;
+    if !has_parts(root, Table::Outcomes) {
+        return Ok((Vec::new(), 0, 0));
+    }
+    let df = scan(root, Table::Outcomes)?
+        .group_by([col(STRATEGY)])
+        .agg([
+            col(SUCCESS).cast(DataType::UInt64).sum().alias("successes"),
+            len().cast(DataType::UInt64).alias("n"),
+            col(COST).mean().alias("mean_cost"),
+        ])
+        .collect()
+        .map_err(q)?;
+    let strategy = df.column(STRATEGY).map_err(q)?.str().map_err(q)?;
+    let succ = df.column("successes").map_err(q)?.u64().map_err(q)?;
+    let n = df.column("n").map_err(q)?.u64().map_err(q)?;
+    let cost = df.column("mean_cost").map_err(q)?.f64().map_err(q)?;
+    let mut out = Vec::new();
+    let (mut total, mut total_ok) = (0, 0);
+    for i in 0..df.height() {
+        let (k, ok) = (n.get(i).unwrap_or(0), succ.get(i).unwrap_or(0));
+        total += k;
+        total_ok += ok;
+        let Some(s) = strategy.get(i) else { continue };
+        let (lo, hi) = wilson(ok, k);
+        out.push(StrategyStat {
+            strategy: s.to_string(),
+            n: k,
+            successes: ok,
+            rate: if k > 0 { ok as f64 / k as f64 } else { 0.0 },
+            ci_low: lo,
+            ci_high: hi,
+            mean_cost: cost.get(i),
+        });
+    }
+    out.sort_by(|a, b| {
+        b.rate
+            .total_cmp(&a.rate)
+            .then(b.n.cmp(&a.n))
+            .then(a.strategy.cmp(&b.strategy))
+    });
+    Ok((out, total, total_ok))
+}
+
+/// Failures of each task up to (and including the time of) its first successful outcome.
+fn attempts_stage(
+    root: &Path,
+    f: &Failures<'_>,
+    order: &[u32],
+) -> Result<AttemptsToRecovery, AnalyzeError> {
+    use schema::*;
+    const MAX_BUCKET: u64 = 10;
+    let mut first_success: FxMap<String, i64> = FxMap::default();
+    if has_parts(root, Table::Outcomes) {
+        let df = scan(root, Table::Outcomes)?
+            .filter(col(SUCCESS).eq(lit(true)))
+            .group_by([col(TASK_ID)])
+            .agg([col(TIMESTAMP).cast(DataType::Int64).min().alias("t")])
+            .collect()
+            .map_err(q)?;
+        let task = df.column(TASK_ID).map_err(q)?.str().map_err(q)?;
+        let t = df.column("t").map_err(q)?.i64().map_err(q)?;
+        for (k, v) in task.iter().zip(t.iter()) {
+            if let (Some(k), Some(v)) = (k, v) {
+                first_success.insert(k.to_string(), v);
+            }
+        }
+    }
+    let mut per_task: FxMap<&str, (u64, bool)> = FxMap::default();
+    for &i in order {
+        let i = i as usize;
+        let e = per_task.entry(f.task[i]).or_insert((0, false));
+        match first_success.get(f.task[i]) {
+            Some(&t) => {
+                e.1 = true;
+                if f.ts[i] <= t {
+                    e.0 += 1;
+                }
+            }
+            None => e.0 += 1,
+        }
+    }
+    let mut out = AttemptsToRecovery {
+        max_bucket: MAX_BUCKET,
+        ..AttemptsToRecovery::default()
+    };
+    let mut hist = vec![0u64; MAX_BUCKET as usize + 1];
+    let mut all: Vec<u64> = Vec::new();
+    for (attempts, recovered) in per_task.values() {
+        if *recovered {
+            let a = (*attempts).max(1);
+            out.recovered_tasks += 1;
+            hist[a.min(MAX_BUCKET) as usize] += 1;
+            all.push(a);
+        } else {
+            out.unrecovered_tasks += 1;
+        }
+    }
+    if !all.is_empty() {
+        all.sort_unstable();
+        out.mean = Some(all.iter().sum::<u64>() as f64 / all.len() as f64);
+        out.median = Some(all[all.len() / 2]);
+        out.histogram = hist
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(a, c)| (a as u64, *c))
+            .collect();
+    }
+    Ok(out)
+}
+
+fn export(
+    path: &Path,
+    f: &Failures<'_>,
+    templates: &[TemplateId],
+    labels: &[Option<ClusterId>],
+    miner: &TemplateMiner,
+    progress: &mut dyn Progress,
+) -> Result<(), AnalyzeError> {
+    let mut texts: FxMap<u64, String> = FxMap::default();
+    for t in templates {
+        texts
+            .entry(t.get())
+            .or_insert_with(|| template_text(miner, t.get()));
+    }
+    let mut w = ClassifiedWriter::create(path)?;
+    let n = f.len();
+    let mut start = 0;
+    while start < n {
+        let end = (start + EXPORT_BATCH).min(n);
+        let r = start..end;
+        let b = ClassifiedBatch {
+            seq: f.seq[r.clone()].to_vec(),
+            timestamp_us: f.ts[r.clone()].to_vec(),
+            task_id: f.task[r.clone()].to_vec(),
+            worker_id: f.worker[r.clone()].to_vec(),
+            hardware_class: f.class[r.clone()].iter().map(|c| c.as_str()).collect(),
+            kind: f.kind[r.clone()].iter().map(|k| k.as_str()).collect(),
+            failure_type: f.failure_type[r.clone()].to_vec(),
+            template_id: templates[r.clone()].iter().map(|t| t.get()).collect(),
+            template: templates[r.clone()]
+                .iter()
+                .map(|t| texts.get(&t.get()).map_or("", String::as_str))
+                .collect(),
+            cluster_id: labels[r.clone()]
+                .iter()
+                .map(|l| l.map(|c| c.as_i64()))
+                .collect(),
+            message: f.message[r].to_vec(),
+        };
+        w.write(&b)?;
+        start = end;
+        progress.position(start as u64);
+    }
+    w.finish()?;
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! Tier 4 — batch analysis, the offline job behind `faultline analyze`: a pile of failure logs
+//! (or an existing history) → counts, templates, clusters, patterns, strategy effectiveness,
+//! and the files the report and notebooks read.
+//!
+//! ```text
+//! inputs ──► ingest (chunked pipeline, classify) ──► history (Parquet, DIR/history)
+//!                                                        │ polars lazy scans
+//!  failures ──► template::mine (two-pass) ──► features ──► cluster::fit on a sample ≤ N rows
+//!                                                        ──► ClusterModel assigns every row online
+//!           ──► PatternDetector in time order (bad workers, rapid failures) + burst bins
+//!  outcomes ──► strategy success with Wilson intervals;  failures ⋈ outcomes ──► attempts
+//!                                    ──► Analysis (summary.json) ──► report (report.html)
+//! ```
+//!
+//! Memory stays bounded by the columns analysed, not by the records: ingest streams in
+//! batches, aggregates over actions and outcomes are polars lazy group-bys, the failures are
+//! held as a few projected columns (no payload), clustering is fitted on a systematic sample
+//! of at most [`AnalyzeParams::sample`] rows and every other row is placed online by the
+//! fitted [`ClusterModel`](crate::cluster::ClusterModel), and the classified export is written
+//! in batches.
+//!
+//! # Outputs
+//!
+//! | file | content |
+//! |---|---|
+//! | `DIR/report.html` | the self-contained report ([`crate::report`]) |
+//! | `DIR/summary.json` | [`Analysis`], keys below |
+//! | `DIR/failures.parquet` | classified failures: `seq`, `timestamp`, `task_id`, `worker_id`, `hardware_class`, `kind`, `failure_type`, `template_id`, `template`, `cluster_id` (null = noise), `message` ([`crate::store::export`]) |
+//! | `DIR/history/` | the Parquet history when the analysis started from input files (`--data` analyses that directory in place) |
+//!
+//! # `summary.json` keys
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `format_version` | layout version (1) |
+//! | `history` | the data directory analysed |
+//! | `input` | ingest counts (`read`, `ingested`, `rejected`, `skipped`, `actions`, `outcomes`, first `rejections`), or null with `--data` |
+//! | `totals` | `failures`, `actions`, `outcomes`, `successes`, `tasks`, `workers`, `hardware_classes`, `kinds`, `unknown`, `templates`, `clusters`, `patterns`, `first_seen`, `last_seen` (RFC 3339), `span_s` |
+//! | `by_kind`, `by_hardware` | lists of `{key, count, share}`, most frequent first |
+//! | `heatmap` | non-zero `{hardware_class, kind, count}` cells |
+//! | `timeline` | `start_us`, `bin_s`, `bin_label`, `kinds`, `counts[bin][kind]` — the whole history, at most [`AnalyzeParams::timeline_bins`] bins of a nice width |
+//! | `strategies` | per strategy: `strategy`, `n`, `successes`, `rate`, `ci_low`, `ci_high` (95 % Wilson), `mean_cost` |
+//! | `attempts_to_recovery` | `recovered_tasks`, `unrecovered_tasks`, `histogram` of `[attempts, tasks]`, `max_bucket`, `mean`, `median` |
+//! | `clusters` | `algorithm`, `skipped` (why none), `fitted_rows`, `assigned_rows`, `noise`, `silhouette`, `items` (`id`, `size`, `share`, dominant `kinds`/`hardware`/`templates`/`workers` as `[name, share]`, `cohesion`, `summary`), `pca` (`explained`, `points` `[x, y, cluster]`, `centroids`) |
+//! | `patterns` | list of `{kind, key, count, first_seen, last_seen, confidence, severity, episodes, recommended_action, description}`, most severe first; `kind` is `bad_worker`, `rapid_failure` or `burst` |
+//! | `templates` | top templates `{id, text, count, share, kind}` |
+//! | `outputs` | `report`, `summary`, `classified` file names |
+
+mod compute;
+mod input;
+pub mod stats;
+mod summary;
+
+use std::path::PathBuf;
+
+pub use compute::analyze;
+pub use input::{ingest_inputs, InputOptions};
+pub use summary::{
+    Analysis, AttemptsToRecovery, Cell, ClusterItem, Clusters, Count, InputSummary, Outputs,
+    PatternItem, Pca, StrategyStat, TemplateItem, Timeline, Totals, SUMMARY_FORMAT_VERSION,
+};
+
+use crate::cluster::{ClusterError, ClusterParams};
+use crate::config::PatternParams;
+use crate::ingest::IngestError;
+use crate::patterns::PatternError;
+use crate::store::StoreError;
+use crate::template::TemplateConfig;
+
+/// Errors of the analysis.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The inputs cannot be analysed as given.
+    #[error("{0}")]
+    Input(String),
+    /// Reading the inputs failed.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// The history could not be written or scanned.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A polars query over the history failed.
+    #[error("query over the history failed: {0}")]
+    Query(String),
+    /// Clustering parameters or fitting failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// Pattern parameters are invalid.
+    #[error(transparent)]
+    Patterns(#[from] PatternError),
+    /// Template parameters are invalid.
+    #[error("invalid template parameters: {0}")]
+    Template(String),
+    /// An analysis parameter is out of range.
+    #[error("invalid analysis parameter {field}: {detail}")]
+    InvalidParam {
+        /// The parameter.
+        field: &'static str,
+        /// Why.
+        detail: String,
+    },
+    /// The summary could not be encoded.
+    #[error("cannot encode the summary: {0}")]
+    Encode(String),
+}
+
+/// Parameters of the analysis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyzeParams {
+    /// Rows clustering is fitted on at most (a systematic sample over time); every row is
+    /// then assigned online.
+    pub sample: usize,
+    /// Clustering parameters (features, algorithm, seed).
+    pub cluster: ClusterParams,
+    /// Pattern detector parameters (bad workers, rapid failures).
+    pub patterns: PatternParams,
+    /// Template miner configuration.
+    pub templates: TemplateConfig,
+    /// Templates listed in the summary.
+    pub top_templates: usize,
+    /// Patterns kept per pattern kind, most severe first.
+    pub top_patterns: usize,
+    /// PCA points kept for the scatter.
+    pub pca_points: usize,
+    /// Timeline bins at most.
+    pub timeline_bins: usize,
+    /// A time bin is a burst of a kind when it holds at least this many times the kind's
+    /// mean per bin (and at least `burst_min` failures).
+    pub burst_factor: f64,
+    /// Fewest failures in a burst bin.
+    pub burst_min: u64,
+    /// Write `failures.parquet` (classified failures) into the output directory.
+    pub export: bool,
+}
+
+impl Default for AnalyzeParams {
+    /// 20,000-row clustering sample, KMeans with k in 2..=12 by silhouette, 20 templates,
+    /// 50 patterns per kind, 1,500 PCA points, 60 timeline bins, bursts at 4× the mean.
+    fn default() -> Self {
+        let mut cluster = ClusterParams::default();
+        cluster.kmeans.k_max = 12;
+        AnalyzeParams {
+            sample: 20_000,
+            cluster,
+            patterns: PatternParams::default(),
+            templates: TemplateConfig::default(),
+            top_templates: 20,
+            top_patterns: 50,
+            pca_points: 1_500,
+            timeline_bins: 60,
+            burst_factor: 4.0,
+            burst_min: 5,
+            export: true,
+        }
+    }
+}
+
+impl AnalyzeParams {
+    /// Checks the parameters that the stages below do not check themselves.
+    pub fn check(&self) -> Result<(), AnalyzeError> {
+        let bad = |field, detail: String| Err(AnalyzeError::InvalidParam { field, detail });
+        if self.sample < 2 {
+            return bad("sample", format!("{} is below 2", self.sample));
+        }
+        if self.timeline_bins == 0 {
+            return bad("timeline_bins", "must be at least 1".into());
+        }
+        if !(self.burst_factor.is_finite() && self.burst_factor >= 1.0) {
+            return bad("burst_factor", format!("{} is not ≥ 1", self.burst_factor));
+        }
+        self.patterns.check()?;
+        Ok(())
+    }
+}
+
+/// Progress of the stages (the CLI draws bars; the library only reports).
+pub trait Progress {
+    /// A stage begins; `total` is its work in its own units (0 = unknown).
+    fn stage(&mut self, name: &'static str, total: u64);
+    /// Work done so far in the current stage.
+    fn position(&mut self, done: u64);
+    /// The current stage ended.
+    fn finish(&mut self);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn stage(&mut self, _: &'static str, _: u64) {}
+    fn position(&mut self, _: u64) {}
+    fn finish(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_params_check() {
+        AnalyzeParams::default().check().unwrap();
+    }
+
+    #[test]
+    fn each_invalid_param_is_named() {
+        let mut p = AnalyzeParams {
+            sample: 1,
+            ..AnalyzeParams::default()
+        };
+        assert!(p.check().unwrap_err().to_string().contains("sample"));
+        p.sample = 10;
+        p.timeline_bins = 0;
+        assert!(p.check().unwrap_err().to_string().contains("timeline_bins"));
+        p.timeline_bins = 10;
+        p.burst_factor = 0.5;
+        assert!(p.check().unwrap_err().to_string().contains("burst_factor"));
+    }
+
+    #[test]
+    fn autotraits() {
+        fn check<T: Send + Sync>() {}
+        check::<AnalyzeError>();
+        check::<AnalyzeParams>();
+        check::<Analysis>();
+    }
+}

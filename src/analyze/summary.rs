@@ -1,0 +1,275 @@
+//! The analysis result: what `summary.json` holds and what the report draws. Every key is
+//! documented in the [module docs](super).
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the `summary.json` layout.
+pub const SUMMARY_FORMAT_VERSION: u32 = 1;
+
+/// The whole analysis (serialized as `summary.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// Layout version ([`SUMMARY_FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// The history analysed (data directory).
+    pub history: String,
+    /// What ingest read, when the analysis started from input files.
+    pub input: Option<InputSummary>,
+    /// Headline counts.
+    pub totals: Totals,
+    /// Failures per kind, most frequent first.
+    pub by_kind: Vec<Count>,
+    /// Failures per hardware class, most frequent first.
+    pub by_hardware: Vec<Count>,
+    /// Failures per (hardware class, kind), non-zero cells only.
+    pub heatmap: Vec<Cell>,
+    /// Failures over time, stacked per kind.
+    pub timeline: Timeline,
+    /// Success rate of every recovery strategy, from the outcomes table.
+    pub strategies: Vec<StrategyStat>,
+    /// Failures a task took until its first successful recovery.
+    pub attempts_to_recovery: AttemptsToRecovery,
+    /// Clusters of similar failures.
+    pub clusters: Clusters,
+    /// Patterns found anywhere in the history, most severe first.
+    pub patterns: Vec<PatternItem>,
+    /// Most frequent message templates.
+    pub templates: Vec<TemplateItem>,
+    /// Files written next to `summary.json`, relative to the output directory.
+    pub outputs: Outputs,
+}
+
+/// Counts of the ingest stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputSummary {
+    /// Failure records read (ingested + rejected).
+    pub read: u64,
+    /// Failure records ingested.
+    pub ingested: u64,
+    /// Records rejected (the first ones are in `rejections`).
+    pub rejected: u64,
+    /// Lines holding no record.
+    pub skipped: u64,
+    /// Actions read from `actions.jsonl` files.
+    pub actions: u64,
+    /// Outcomes read from `outcomes.jsonl` files.
+    pub outcomes: u64,
+    /// The first rejections, `FILE:LINE: reason`.
+    pub rejections: Vec<String>,
+}
+
+/// Headline counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Failures in the history.
+    pub failures: u64,
+    /// Actions in the history.
+    pub actions: u64,
+    /// Outcomes in the history.
+    pub outcomes: u64,
+    /// Successful outcomes.
+    pub successes: u64,
+    /// Distinct tasks that failed.
+    pub tasks: u64,
+    /// Distinct workers that failed.
+    pub workers: u64,
+    /// Distinct hardware classes.
+    pub hardware_classes: u64,
+    /// Distinct kinds.
+    pub kinds: u64,
+    /// Failures the classifier could not recognise (`unknown`).
+    pub unknown: u64,
+    /// Distinct message templates.
+    pub templates: u64,
+    /// Clusters found.
+    pub clusters: u64,
+    /// Patterns found.
+    pub patterns: u64,
+    /// Earliest failure (RFC 3339), if any.
+    pub first_seen: Option<String>,
+    /// Latest failure (RFC 3339), if any.
+    pub last_seen: Option<String>,
+    /// Seconds from the first to the last failure.
+    pub span_s: f64,
+}
+
+/// One labelled count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Count {
+    /// The label (a kind or a hardware class).
+    pub key: String,
+    /// Failures.
+    pub count: u64,
+    /// Share of all failures.
+    pub share: f64,
+}
+
+/// One heatmap cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Hardware class.
+    pub hardware_class: String,
+    /// Failure kind.
+    pub kind: String,
+    /// Failures.
+    pub count: u64,
+}
+
+/// Failures per time bin and kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// Start of the first bin, µs since the epoch (UTC).
+    pub start_us: i64,
+    /// Width of a bin, seconds (a "nice" width: 1 s … 1 year).
+    pub bin_s: f64,
+    /// The bin width in words ("5 min", "1 day").
+    pub bin_label: String,
+    /// Kinds stacked, in the order of `counts[i]`.
+    pub kinds: Vec<String>,
+    /// `counts[bin][kind]`.
+    pub counts: Vec<Vec<u64>>,
+}
+
+/// Success of one strategy over the outcomes table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyStat {
+    /// Strategy name.
+    pub strategy: String,
+    /// Outcomes reported for it.
+    pub n: u64,
+    /// Successful ones.
+    pub successes: u64,
+    /// successes / n.
+    pub rate: f64,
+    /// Lower end of the 95 % Wilson score interval.
+    pub ci_low: f64,
+    /// Upper end of the 95 % Wilson score interval.
+    pub ci_high: f64,
+    /// Mean cost of its outcomes, when they carried one.
+    pub mean_cost: Option<f64>,
+}
+
+/// Distribution of failures per task until the first successful outcome.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttemptsToRecovery {
+    /// Tasks with a successful outcome.
+    pub recovered_tasks: u64,
+    /// Failed tasks without one.
+    pub unrecovered_tasks: u64,
+    /// `(attempts, tasks)`: recovered tasks by their failure count (the last bucket holds
+    /// `max_bucket` and more).
+    pub histogram: Vec<(u64, u64)>,
+    /// The last bucket (attempts at or above it are counted there).
+    pub max_bucket: u64,
+    /// Mean failures per recovered task.
+    pub mean: Option<f64>,
+    /// Median failures per recovered task.
+    pub median: Option<u64>,
+}
+
+/// The clustering stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Clusters {
+    /// Algorithm (`kmeans`, `dbscan`), or `none` when nothing was clustered.
+    pub algorithm: String,
+    /// Why there are no clusters, when there are none.
+    pub skipped: Option<String>,
+    /// Rows the model was fitted on (a sample of at most the configured size).
+    pub fitted_rows: u64,
+    /// Rows assigned online (every failure).
+    pub assigned_rows: u64,
+    /// Failures beyond every cluster's radius.
+    pub noise: u64,
+    /// Mean silhouette of the fit sample.
+    pub silhouette: Option<f64>,
+    /// The clusters, largest first.
+    pub items: Vec<ClusterItem>,
+    /// 2-D PCA projection of the scaled features of the fit sample.
+    pub pca: Pca,
+}
+
+/// One cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterItem {
+    /// Cluster id (as in the `cluster_id` column).
+    pub id: i64,
+    /// Failures assigned to it (all rows).
+    pub size: u64,
+    /// Share of all failures.
+    pub share: f64,
+    /// Dominant kinds in the fit sample, `(kind, share)`.
+    pub kinds: Vec<(String, f64)>,
+    /// Dominant hardware classes in the fit sample, `(class, share)`.
+    pub hardware: Vec<(String, f64)>,
+    /// Dominant templates in the fit sample, `(template text, share)`.
+    pub templates: Vec<(String, f64)>,
+    /// Dominant workers in the fit sample, `(worker, share)`.
+    pub workers: Vec<(String, f64)>,
+    /// Mean distance of its sample members to the centroid (standardized units).
+    pub cohesion: f64,
+    /// One-line description.
+    pub summary: String,
+}
+
+/// The PCA projection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pca {
+    /// Share of the total variance along each of the two components.
+    pub explained: Vec<f64>,
+    /// Points `(x, y, cluster id or -1 for noise)`, at most the configured number.
+    pub points: Vec<(f64, f64, i64)>,
+    /// Cluster centroids projected, `(x, y, cluster id)`.
+    pub centroids: Vec<(f64, f64, i64)>,
+}
+
+/// A pattern, merged over the whole history: the strongest instance of each `(kind, key)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatternItem {
+    /// `bad_worker`, `rapid_failure`, or a burst: `hardware_class`, `failure_kind`, `worker`,
+    /// `template`.
+    pub kind: String,
+    /// What it is about (worker id, class, kind, template id, task id).
+    pub key: String,
+    /// Failures in its strongest window.
+    pub count: u64,
+    /// First failure seen while the pattern was active (RFC 3339).
+    pub first_seen: String,
+    /// Last failure seen while it was active (RFC 3339).
+    pub last_seen: String,
+    /// Highest confidence reached.
+    pub confidence: f64,
+    /// Rank key: kind weight × confidence × ln(1 + count); larger is more severe.
+    pub severity: f64,
+    /// Times the detector reported it active (checks at regular report-time steps).
+    pub episodes: u64,
+    /// What to do about it.
+    pub recommended_action: String,
+    /// Evidence from its strongest window.
+    pub description: String,
+}
+
+/// A message template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateItem {
+    /// Template id (as in the `template_id` column).
+    pub id: u64,
+    /// Text, `<*>` for variable parts.
+    pub text: String,
+    /// Failures with it.
+    pub count: u64,
+    /// Share of all failures.
+    pub share: f64,
+    /// Its most frequent kind.
+    pub kind: String,
+}
+
+/// Output files, relative to the output directory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outputs {
+    /// The HTML report.
+    pub report: String,
+    /// This document.
+    pub summary: String,
+    /// Classified failures (Parquet), when written.
+    pub classified: Option<String>,
+}

@@ -1,0 +1,209 @@
+//! `faultline analyze`: inputs (or a history) → report.html, summary.json, failures.parquet.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use faultline::analyze::{
+    analyze, ingest_inputs, AnalyzeParams, InputOptions, NoProgress, Progress,
+};
+use faultline::ingest::{ColumnMap, Format, IngestError};
+use faultline::Timestamp;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Analyse failure logs: classify, mine templates, cluster, find patterns, measure which
+/// recoveries worked, and write a self-contained HTML report.
+///
+/// Inputs are read as `faultline ingest` reads them (JSONL, CSV/TSV with --map, kernel logs,
+/// Parquet; directories recursively). A directory written by `faultline simulate` also
+/// contributes its actions.jsonl and outcomes.jsonl. The history is written to OUT/history;
+/// with --data an existing history is analysed in place instead.
+///
+/// Writes OUT/report.html, OUT/summary.json and OUT/failures.parquet (classified failures
+/// with template and cluster ids).
+///
+/// Example:
+///
+///   faultline analyze data/sample --out out/
+///   faultline analyze BGL.csv --map message=Content,worker_id=Node,timestamp=Timestamp,task_id=LineId --out bgl/
+///   faultline analyze --data history/ --out report/
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Input files or directories (`-` for standard input).
+    #[arg(
+        value_name = "INPUT",
+        required_unless_present = "data",
+        conflicts_with = "data"
+    )]
+    inputs: Vec<PathBuf>,
+    /// Analyse this existing data directory instead of inputs.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Output directory (created if absent).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Read every input as this format: jsonl, csv, tsv, kernel, parquet.
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// CSV column mapping, FIELD=COLUMN,... (see `faultline ingest --help`).
+    #[arg(long, value_name = "MAP", value_parser = parse_map)]
+    map: Option<ColumnMap>,
+    /// Kernel logs: worker id of every line.
+    #[arg(long)]
+    worker: Option<String>,
+    /// Rows clustering is fitted on at most (the rest are assigned online).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(2..))]
+    sample: u64,
+    /// Seed of the clustering.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Do not write failures.parquet.
+    #[arg(long)]
+    no_export: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print summary.json to standard output.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse().map_err(|e: IngestError| e.to_string())
+}
+
+fn parse_map(s: &str) -> Result<ColumnMap, String> {
+    ColumnMap::parse(s).map_err(|e| e.to_string())
+}
+
+/// One indicatif bar per stage.
+struct Bars {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress for Bars {
+    fn stage(&mut self, name: &'static str, total: u64) {
+        self.finish();
+        let bar = if total == 0 {
+            ProgressBar::new_spinner()
+        } else {
+            ProgressBar::new(total)
+        };
+        let template = if name == "ingest" {
+            "{prefix:>10} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta})"
+        } else if total == 0 {
+            "{prefix:>10} [{elapsed_precise}] {spinner}"
+        } else {
+            "{prefix:>10} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta})"
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(name);
+        self.bar = Some(bar);
+    }
+    fn position(&mut self, done: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Removes the history and WAL a previous `analyze` left in `out` (only when `out` holds an
+/// analysis: a summary.json beside a faultline history).
+fn clear_previous(out: &Path) -> anyhow::Result<()> {
+    let history = out.join("history");
+    if !history.exists() {
+        return Ok(());
+    }
+    if !(out.join("summary.json").is_file() && history.join("_manifest.json").is_file()) {
+        bail!(
+            "{} already holds a history that no earlier analysis wrote; analyse it with --data or choose another --out",
+            history.display()
+        );
+    }
+    for d in [history, out.join("wal")] {
+        if d.exists() {
+            std::fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let show = !a.quiet && std::io::stderr().is_terminal();
+    let mut bars = Bars { bar: None };
+    let mut none = NoProgress;
+    let progress: &mut dyn Progress = if show { &mut bars } else { &mut none };
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut params = AnalyzeParams {
+        sample: usize::try_from(a.sample).unwrap_or(usize::MAX),
+        export: !a.no_export,
+        ..AnalyzeParams::default()
+    };
+    params.cluster.seed = a.seed;
+    params.check()?;
+    let (root, input) = match &a.data {
+        Some(d) => {
+            if !d.join("history").is_dir() {
+                bail!(
+                    "{}: no history here (expected {}/history)",
+                    d.display(),
+                    d.display()
+                );
+            }
+            (d.clone(), None)
+        }
+        None => {
+            clear_previous(&a.out)?;
+            let mut o = InputOptions::new(Timestamp::now());
+            o.format = a.format;
+            o.map = a.map.clone().unwrap_or_default();
+            o.kernel.worker = a.worker.clone();
+            let s = ingest_inputs(&a.inputs, &a.out, &o, progress)?;
+            if s.ingested == 0 && s.rejected > 0 {
+                for r in &s.rejections {
+                    eprintln!("{r}");
+                }
+                bail!("nothing ingested: all {} records were rejected", s.rejected);
+            }
+            (a.out.clone(), Some(s))
+        }
+    };
+    let analysis = analyze(&root, Some(&a.out), &params, input, progress)?;
+    progress.finish();
+    let json = serde_json::to_string_pretty(&analysis)?;
+    let summary = a.out.join("summary.json");
+    std::fs::write(&summary, &json).with_context(|| format!("writing {}", summary.display()))?;
+    let report = faultline::report::write(&a.out, &analysis)?;
+    if a.json {
+        println!("{json}");
+    } else if !a.quiet {
+        let t = &analysis.totals;
+        println!(
+            "analysed {} failures ({} tasks, {} workers, {} templates, {} clusters, {} patterns, {} outcomes) in {:.2} s",
+            t.failures,
+            t.tasks,
+            t.workers,
+            t.templates,
+            t.clusters,
+            t.patterns,
+            t.outcomes,
+            started.elapsed().as_secs_f64()
+        );
+        println!("report:  {}", report.display());
+        println!("summary: {}", summary.display());
+        if let Some(c) = &analysis.outputs.classified {
+            println!("classified failures: {}", a.out.join(c).display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! Tier 5 — the HTML report, the last stage of `faultline analyze`: an [`Analysis`] → one
+//! self-contained `report.html` (inline CSS and SVG; no script, no font, no CDN: it works
+//! offline and from a mail attachment).
+//!
+//! Sections, in order: summary cards (failures, tasks, workers, unknown share, templates,
+//! clusters, patterns, outcome success, time span); failures by kind and by hardware class;
+//! the hardware × kind heatmap; the timeline stacked per kind (a nice bin width for any span,
+//! a handful of ticks); strategy success rates with 95 % Wilson intervals and counts; the
+//! attempts-to-recovery distribution; clusters as a 2-D PCA scatter with their summaries; the
+//! patterns table (bad workers with evidence, bursts, rapid failures) by severity; the top
+//! templates; and what ingest rejected.
+//!
+//! Every chart is an `<svg class="chart" data-chart="NAME" data-marks="N">` (N = bars, cells
+//! or points drawn); a chart without data is replaced by `<div class="nodata"
+//! data-nodata="NAME">No data — why</div>`. Chart names: `by_kind`, `by_hardware`, `heatmap`,
+//! `timeline`, `strategies`, `attempts`, `clusters`. Tests and the headless-browser check
+//! count these.
+//!
+//! The keys of `summary.json`, which the report is drawn from, are documented in
+//! [`crate::analyze`]: `format_version`, `history`, `input`, `totals`, `by_kind`,
+//! `by_hardware`, `heatmap`, `timeline`, `strategies`, `attempts_to_recovery`, `clusters`,
+//! `patterns` (a list of items with `kind` and `key`), `templates`, `outputs`.
+//!
+//! ```
+//! use faultline::analyze::{analyze, AnalyzeParams, NoProgress};
+//! let dir = tempfile::tempdir().unwrap();
+//! let a = analyze(dir.path(), None, &AnalyzeParams::default(), None, &mut NoProgress).unwrap();
+//! let html = faultline::report::render(&a);
+//! assert!(html.contains("data-nodata=\"timeline\""));
+//! ```
+
+pub mod svg;
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use crate::analyze::Analysis;
+
+use svg::esc;
+
+/// Errors of the report stage.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The report could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+const CSS: &str = r#"
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f4f5f8;color:#1d2330}
+header{background:#1d2330;color:#fff;padding:18px 28px}
+header h1{margin:0;font-size:22px}header p{margin:4px 0 0;color:#b9c0d0}
+main{max-width:1180px;margin:0 auto;padding:18px 24px 40px}
+section{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.08);padding:14px 18px;margin:16px 0}
+section h2{font-size:16px;margin:0 0 10px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}
+.card{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.08);padding:10px 14px}
+.card b{display:block;font-size:22px}.card span{color:#667;font-size:12px}
+.grid2{display:grid;grid-template-columns:1fr 1fr;gap:16px}
+@media (max-width:900px){.grid2{grid-template-columns:1fr}}
+.grid2 section{margin:0}
+svg .lbl{font-size:12px;fill:#333}svg .val{font-size:11px;fill:#333}svg .tick{font-size:11px;fill:#667}
+svg .cell{font-size:10px}svg .grid{stroke:#eceef3}svg .axis{stroke:#99a}svg .ci{stroke:#1d2330;stroke-width:1.6}
+.nodata{padding:26px;text-align:center;color:#778;background:#f7f7fa;border:1px dashed #ccd;border-radius:6px}
+.legend span{display:inline-block;margin:2px 10px 2px 0;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
+table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eceef3;vertical-align:top}
+th{background:#f7f8fb;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+code{font-size:12px;background:#f3f4f7;padding:1px 4px;border-radius:3px;word-break:break-all}
+.pill{display:inline-block;padding:1px 7px;border-radius:10px;font-size:11px;color:#fff}
+.bad_worker{background:#d62728}.burst{background:#f28e2b}.rapid_failure{background:#4e79a7}
+footer{color:#889;font-size:12px;text-align:center;margin-top:20px}
+"#;
+
+fn card(s: &mut String, value: &str, label: &str) {
+    let _ = write!(
+        s,
+        "<div class=\"card\"><b>{}</b><span>{}</span></div>",
+        esc(value),
+        esc(label)
+    );
+}
+
+fn human_span(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{:.0} min", s / 60.0)
+    } else if s < 172_800.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.1} days", s / 86_400.0)
+    }
+}
+
+fn section(s: &mut String, id: &str, title: &str, body: &str) {
+    let _ = write!(
+        s,
+        "<section id=\"{id}\"><h2>{}</h2>{body}</section>",
+        esc(title)
+    );
+}
+
+/// Renders the report as one HTML document.
+pub fn render(a: &Analysis) -> String {
+    let t = &a.totals;
+    let mut s = String::with_capacity(64 * 1024);
+    let _ = write!(
+        s,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>faultline report — {} failures</title><style>{CSS}</style></head><body>",
+        t.failures
+    );
+    let span = match (&t.first_seen, &t.last_seen) {
+        (Some(a), Some(b)) => format!("{a} → {b}"),
+        _ => "no failures".to_string(),
+    };
+    let _ = write!(
+        s,
+        "<header><h1>faultline — failure analysis</h1><p>{} · {}</p></header><main>",
+        esc(&a.history),
+        esc(&span)
+    );
+
+    // Cards.
+    s.push_str("<div class=\"cards\" id=\"cards\">");
+    card(&mut s, &t.failures.to_string(), "failures");
+    card(&mut s, &t.tasks.to_string(), "tasks");
+    card(&mut s, &t.workers.to_string(), "workers");
+    card(&mut s, &t.hardware_classes.to_string(), "hardware classes");
+    let unknown = if t.failures > 0 {
+        format!("{:.1} %", t.unknown as f64 / t.failures as f64 * 100.0)
+    } else {
+        "—".into()
+    };
+    card(&mut s, &unknown, "unrecognised (unknown)");
+    card(&mut s, &t.templates.to_string(), "message templates");
+    card(&mut s, &t.clusters.to_string(), "clusters");
+    card(&mut s, &t.patterns.to_string(), "patterns");
+    let success = if t.outcomes > 0 {
+        format!("{:.1} %", t.successes as f64 / t.outcomes as f64 * 100.0)
+    } else {
+        "—".into()
+    };
+    card(
+        &mut s,
+        &success,
+        &format!("recoveries succeeded ({} outcomes)", t.outcomes),
+    );
+    card(&mut s, &human_span(t.span_s), "time span");
+    s.push_str("</div>");
+
+    if t.failures == 0 {
+        s.push_str(&svg::no_data(
+            "history",
+            "the history holds no failures: nothing below can be drawn",
+        ));
+    } else if t.failures == 1 {
+        s.push_str("<section><p>A single failure: distributions below have one entry; clusters, patterns and the timeline need more.</p></section>");
+    }
+
+    s.push_str("<div class=\"grid2\">");
+    section(
+        &mut s,
+        "by-kind",
+        "Failures by kind",
+        &svg::bars("by_kind", &a.by_kind, true),
+    );
+    let hw = if a.by_hardware.len() == 1 {
+        format!(
+            "{}<p class=\"note\">One hardware class only ({}): no comparison across classes.</p>",
+            svg::bars("by_hardware", &a.by_hardware, false),
+            esc(&a.by_hardware[0].key)
+        )
+    } else {
+        svg::bars("by_hardware", &a.by_hardware, false)
+    };
+    section(&mut s, "by-hardware", "Failures by hardware class", &hw);
+    s.push_str("</div>");
+    section(&mut s, "heatmap", "Hardware class × kind", &svg::heatmap(a));
+    section(
+        &mut s,
+        "timeline",
+        "Failures over time (the whole history), stacked per kind",
+        &svg::timeline(a),
+    );
+    s.push_str("<div class=\"grid2\">");
+    section(
+        &mut s,
+        "strategies",
+        "Recovery strategies: success rate, 95 % Wilson interval, outcomes",
+        &svg::strategies(a),
+    );
+    let at = &a.attempts_to_recovery;
+    let mut body = svg::attempts(a);
+    if at.recovered_tasks + at.unrecovered_tasks > 0 {
+        let _ = write!(
+            body,
+            "<p>{} tasks recovered{}{}; {} never had a successful outcome.</p>",
+            at.recovered_tasks,
+            at.mean
+                .map_or(String::new(), |m| format!(", {m:.2} failures on average")),
+            at.median
+                .map_or(String::new(), |m| format!(" (median {m})")),
+            at.unrecovered_tasks
+        );
+    }
+    section(&mut s, "attempts", "Attempts to recovery", &body);
+    s.push_str("</div>");
+
+    // Clusters.
+    let c = &a.clusters;
+    let mut body = String::from("<div class=\"grid2\"><div>");
+    body.push_str(&svg::scatter(a));
+    body.push_str("</div><div>");
+    if c.items.is_empty() {
+        body.push_str(&svg::no_data(
+            "cluster_table",
+            c.skipped.as_deref().unwrap_or("no clusters"),
+        ));
+    } else {
+        let _ = write!(
+            body,
+            "<p>{} on a sample of {} failures, every failure then assigned online; {} beyond every cluster's radius (noise){}.</p><table><tr><th></th><th>size</th><th>summary</th></tr>",
+            esc(&c.algorithm),
+            c.fitted_rows,
+            c.noise,
+            c.silhouette
+                .map_or(String::new(), |v| format!("; silhouette {v:.2}"))
+        );
+        for it in &c.items {
+            let _ = write!(
+                body,
+                "<tr><td><span class=\"pill\" style=\"background:{}\">c{}</span></td><td class=\"n\">{} ({:.1} %)</td><td>{}</td></tr>",
+                svg::cluster_color(it.id),
+                it.id,
+                it.size,
+                it.share * 100.0,
+                esc(&it.summary)
+            );
+        }
+        body.push_str("</table>");
+    }
+    body.push_str("</div></div>");
+    section(
+        &mut s,
+        "clusters",
+        "Clusters of similar failures (PCA of the scaled features)",
+        &body,
+    );
+
+    // Patterns.
+    let mut body = String::new();
+    if a.patterns.is_empty() {
+        body.push_str(&svg::no_data(
+            "patterns",
+            "no bad worker, burst or rapidly failing task was found",
+        ));
+    } else {
+        body.push_str("<table data-table=\"patterns\"><tr><th>kind</th><th>key</th><th>failures</th><th>confidence</th><th>when</th><th>evidence</th><th>action</th></tr>");
+        for p in &a.patterns {
+            let _ = write!(
+                body,
+                "<tr><td><span class=\"pill {}\">{}</span></td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td>{}<br>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&p.kind),
+                esc(&p.kind.replace('_', " ")),
+                esc(&p.key),
+                p.count,
+                p.confidence,
+                esc(&p.first_seen),
+                esc(&p.last_seen),
+                esc(&p.description),
+                esc(&p.recommended_action)
+            );
+        }
+        body.push_str("</table>");
+    }
+    section(&mut s, "patterns", "Patterns, most severe first", &body);
+
+    // Templates.
+    let mut body = String::new();
+    if a.templates.is_empty() {
+        body.push_str(&svg::no_data("templates", "no messages"));
+    } else {
+        body.push_str("<table data-table=\"templates\"><tr><th>id</th><th>failures</th><th>kind</th><th>template</th></tr>");
+        for tp in &a.templates {
+            let _ = write!(
+                body,
+                "<tr><td class=\"n\">{}</td><td class=\"n\">{} ({:.1} %)</td><td>{}</td><td><code>{}</code></td></tr>",
+                tp.id,
+                tp.count,
+                tp.share * 100.0,
+                esc(&tp.kind),
+                esc(&tp.text)
+            );
+        }
+        body.push_str("</table>");
+    }
+    section(&mut s, "templates", "Top message templates", &body);
+
+    if let Some(i) = &a.input {
+        let mut body = format!(
+            "<p>Read {} records: {} ingested, {} rejected, {} lines without a record; {} actions and {} outcomes.</p>",
+            i.read, i.ingested, i.rejected, i.skipped, i.actions, i.outcomes
+        );
+        if !i.rejections.is_empty() {
+            body.push_str("<table><tr><th>first rejections</th></tr>");
+            for r in &i.rejections {
+                let _ = write!(body, "<tr><td><code>{}</code></td></tr>", esc(r));
+            }
+            body.push_str("</table>");
+        }
+        section(&mut s, "input", "Input", &body);
+    }
+    let _ = write!(
+        s,
+        "<footer>faultline {} · summary.json format {} · self-contained: no scripts, no network</footer></main></body></html>",
+        env!("CARGO_PKG_VERSION"),
+        a.format_version
+    );
+    s
+}
+
+/// Writes `report.html` into `dir`; returns its path.
+pub fn write(dir: &Path, a: &Analysis) -> Result<PathBuf, ReportError> {
+    let path = dir.join("report.html");
+    std::fs::write(&path, render(a)).map_err(|source| ReportError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
