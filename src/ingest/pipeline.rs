@@ -1,20 +1,21 @@
 //! The bulk ingest pipeline: reader thread → worker threads (parse, check, annotate) →
-//! the calling thread (reorder, batch, sink).
+//! the calling thread (reorder, count, batch) → writer thread (sink).
 //!
 //! ```text
-//!  sources ──► reader ──chunks──► worker 1..n ──results──► caller: in input order,
-//!  (files)     thread   (bounded)  parse, check,  (bounded)  count, report bad lines,
-//!                                  annotate                  sink(batch) every N records
+//!  sources ──► reader ──chunks──► worker 1..n ──results──► caller ──batches──► writer
+//!  (files)     thread   (bounded)  parse, check,  (bounded)  input order,  (hand-off)  sink(batch)
+//!                                  annotate                  bad lines
 //! ```
 //!
-//! Both queues are bounded, so at most `2 × threads` chunks and one batch are in memory
-//! however large the input. Results are handed on in input order whatever thread parsed
-//! them, so the history's sequence numbers follow the input.
+//! Every queue is bounded, so at most `2 × threads` chunks and two batches (one being
+//! written, one being filled) are in memory however large the input; the writer works on
+//! one batch while the workers parse the next. Results are handed on in input order
+//! whatever thread parsed them, so the history's sequence numbers follow the input.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use super::{BadLine, Chunk, IngestError, Source};
@@ -115,7 +116,7 @@ where
     T: Send,
     MW: Fn() -> W + Sync,
     W: FnMut(FailureRecord) -> T,
-    S: FnMut(Vec<T>) -> Result<(), E>,
+    S: FnMut(Vec<T>) -> Result<(), E> + Send,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: FnMut(&BadLine),
     P: FnMut(u64),
@@ -202,11 +203,23 @@ where
             .collect();
         drop(work_rx);
         drop(done_tx);
+        // A rendezvous channel: the caller blocks handing over a full batch until the
+        // writer has finished the previous one.
+        let (batch_tx, batch_rx) = sync_channel::<Vec<T>>(0);
+        let sink = &mut sink;
+        let writer = scope.spawn(move || -> Result<u64, IngestError> {
+            let mut batches = 0;
+            for batch in batch_rx {
+                sink(batch).map_err(|e| IngestError::Sink(e.into()))?;
+                batches += 1;
+            }
+            Ok(batches)
+        });
         let consumed = consume(
             done_rx,
+            batch_tx,
             opts,
             &mut summary,
-            &mut sink,
             &mut on_bad,
             &mut on_progress,
         );
@@ -218,29 +231,30 @@ where
             panicked |= w.join().is_err();
         }
         let read = reader.join();
-        panicked |= read.is_err();
+        let written = writer.join();
+        panicked |= read.is_err() || written.is_err();
         if panicked {
             return Err(IngestError::Panicked);
         }
+        // The writer's error explains a failed hand-off: report it first.
+        summary.batches = written.unwrap_or(Ok(0))?;
         consumed?;
         read.unwrap_or(Ok(()))
     })?;
     Ok(summary)
 }
 
-/// The caller's side: reorders results, counts, reports, batches into the sink. Consumes
-/// the receiver so that returning early releases the workers.
-fn consume<T, S, E, B, P>(
+/// The caller's side: reorders results, counts, reports, hands full batches to the writer.
+/// Consumes both channel ends so that returning early releases the workers and the writer.
+fn consume<T, B, P>(
     done_rx: Receiver<Done<T>>,
+    batch_tx: SyncSender<Vec<T>>,
     opts: &PipelineOptions,
     summary: &mut Summary,
-    sink: &mut S,
     on_bad: &mut B,
     on_progress: &mut P,
 ) -> Result<(), IngestError>
 where
-    S: FnMut(Vec<T>) -> Result<(), E>,
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: FnMut(&BadLine),
     P: FnMut(u64),
 {
@@ -248,13 +262,15 @@ where
     let mut batch: Vec<T> = Vec::with_capacity(batch_size.min(1 << 16));
     let mut pending: BTreeMap<u64, Done<T>> = BTreeMap::new();
     let mut next = 0;
-    let mut flush = |batch: &mut Vec<T>, summary: &mut Summary| -> Result<(), IngestError> {
+    let flush = |batch: &mut Vec<T>| -> Result<(), IngestError> {
         if batch.is_empty() {
             return Ok(());
         }
-        sink(std::mem::take(batch)).map_err(|e| IngestError::Sink(e.into()))?;
-        summary.batches += 1;
-        Ok(())
+        let full = std::mem::replace(batch, Vec::with_capacity(batch_size.min(1 << 16)));
+        // A closed channel means the writer stopped on an error, which `run` reports.
+        batch_tx
+            .send(full)
+            .map_err(|_| IngestError::Sink("the writer stopped".into()))
     };
     for done in done_rx {
         pending.insert(done.seq, done);
@@ -272,7 +288,7 @@ where
                         file.ingested += 1;
                         batch.push(t);
                         if batch.len() >= batch_size {
-                            result = flush(&mut batch, summary);
+                            result = flush(&mut batch);
                             if result.is_err() {
                                 break;
                             }
@@ -297,7 +313,7 @@ where
     if !pending.is_empty() {
         return Err(IngestError::Panicked);
     }
-    flush(&mut batch, summary)?;
+    flush(&mut batch)?;
     for f in &summary.files {
         summary.read += f.read;
         summary.ingested += f.ingested;
