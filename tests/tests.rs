@@ -5,6 +5,7 @@ mod cluster;
 mod crash;
 mod ingest;
 mod interop;
+mod patterns;
 mod ranking;
 mod restart;
 mod sim;
