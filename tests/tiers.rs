@@ -60,6 +60,10 @@ fn no_module_imports_from_its_own_tier_or_above() {
         let Some(own) = tier(&module) else { continue };
         let text = std::fs::read_to_string(&f).unwrap();
         for (n, line) in text.lines().enumerate() {
+            // Doc links and comments are not imports.
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
             let mut rest = line;
             while let Some(i) = rest.find("crate::") {
                 rest = &rest[i + "crate::".len()..];
