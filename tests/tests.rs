@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod analyze;
 mod cli;
 mod cluster;
 mod crash;

@@ -30,6 +30,8 @@ const TICK: usize = 1 << 16;
 const EXPORT_BATCH: usize = 100_000;
 /// Messages remembered with their template (a cache of the miner, cleared when full).
 const TEMPLATE_CACHE: usize = 1 << 18;
+/// Fewest failures clustering runs on (the cluster parameters' smallest sample).
+const MIN_CLUSTER_ROWS: usize = 20;
 /// The classified export's file name.
 pub(crate) const CLASSIFIED_FILE: &str = "failures.parquet";
 
@@ -513,9 +515,20 @@ fn cluster_stage(
         .iter()
         .filter_map(|&i| f.row(i, Some(templates[i].get())))
         .collect();
+    if rows.len() < MIN_CLUSTER_ROWS {
+        progress.finish();
+        return Ok((
+            skipped(&format!(
+                "{} failures: clustering needs at least {MIN_CLUSTER_ROWS}",
+                rows.len()
+            )),
+            labels,
+        ));
+    }
+    // The silhouette sample holds at least twice the largest k (checked by the params).
     let mut cp = params.cluster.clone();
     cp.kmeans.sample = cp.kmeans.sample.min(rows.len());
-    cp.kmeans.k_max = cp.kmeans.k_max.min(rows.len().saturating_sub(1)).max(2);
+    cp.kmeans.k_max = cp.kmeans.k_max.min(cp.kmeans.sample / 2).max(2);
     cp.kmeans.k_min = cp.kmeans.k_min.min(cp.kmeans.k_max);
     // Distinct feature vectors: KMeans needs at least two.
     let raw = Featurizer::new(cp.features.clone())

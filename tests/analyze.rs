@@ -1,0 +1,320 @@
+//! `faultline analyze`: outputs, "no data" states, and the report in a headless browser.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::{stderr, stdout, Dir};
+
+const CHARTS: [&str; 7] = [
+    "by_kind",
+    "by_hardware",
+    "heatmap",
+    "timeline",
+    "strategies",
+    "attempts",
+    "clusters",
+];
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample")
+}
+
+/// The first `n` lines of each of the sample's three files, as a simulator directory (debug
+/// builds are slow: keep inputs small).
+fn small_sim(d: &Dir, n: usize) -> PathBuf {
+    let dir = d.path("sim");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["failures.jsonl", "actions.jsonl", "outcomes.jsonl"] {
+        let text = std::fs::read_to_string(sample().join(f)).unwrap();
+        let head: Vec<&str> = text.lines().take(n).collect();
+        std::fs::write(dir.join(f), head.join("\n") + "\n").unwrap();
+    }
+    dir
+}
+
+fn analyze_ok(d: &Dir, args: &[&str]) -> (Value, String) {
+    let o = d.run(args, "");
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    let out = d.path("out");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    (summary, html)
+}
+
+fn charts(html: &str) -> Vec<String> {
+    html.match_indices("data-chart=\"")
+        .map(|(i, m)| {
+            let rest = &html[i + m.len()..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+fn nodata(html: &str) -> Vec<String> {
+    html.match_indices("data-nodata=\"")
+        .map(|(i, m)| {
+            let rest = &html[i + m.len()..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+fn record(task: &str, worker: &str, class: &str, message: &str, t: u64) -> String {
+    format!(
+        r#"{{"task_id":"{task}","worker_id":"{worker}","hardware":{{"class":"{class}"}},"error":{{"message":"{message}"}},"timestamp":{t}}}"#
+    )
+}
+
+#[test]
+fn analyze_a_simulator_directory_writes_every_output() {
+    let d = Dir::new();
+    let sim = small_sim(&d, 300);
+    let (s, html) = analyze_ok(
+        &d,
+        &["analyze", sim.to_str().unwrap(), "--out", "out", "-q"],
+    );
+    assert_eq!(s["format_version"], 1);
+    assert_eq!(s["totals"]["failures"], 300);
+    assert_eq!(s["input"]["actions"], 300);
+    assert_eq!(s["input"]["outcomes"], 300);
+    // Strategy table with Wilson intervals around the rate.
+    let st = s["strategies"].as_array().unwrap();
+    assert!(!st.is_empty());
+    for r in st {
+        let (lo, rate, hi) = (
+            r["ci_low"].as_f64().unwrap(),
+            r["rate"].as_f64().unwrap(),
+            r["ci_high"].as_f64().unwrap(),
+        );
+        assert!(lo <= rate && rate <= hi && (0.0..=1.0).contains(&lo) && hi <= 1.0);
+    }
+    assert!(
+        s["attempts_to_recovery"]["recovered_tasks"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // Patterns are a list of items with kind and key.
+    for p in s["patterns"].as_array().unwrap() {
+        assert!(p["kind"].is_string() && p["key"].is_string(), "{p}");
+    }
+    assert!(s["clusters"]["items"].as_array().unwrap().len() >= 2);
+    assert!(!s["clusters"]["pca"]["points"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // Every chart drawn, nothing missing.
+    let drawn = charts(&html);
+    for c in CHARTS {
+        assert!(drawn.iter().any(|d| d == c), "chart {c} missing: {drawn:?}");
+    }
+    assert!(nodata(&html).is_empty(), "{:?}", nodata(&html));
+    // Self-contained: no external resources.
+    for bad in ["<script", "http://", "https://", "<link"] {
+        assert!(!html.contains(bad), "report contains {bad}");
+    }
+    assert!(d.path("out/failures.parquet").is_file());
+    assert!(d.path("out/history/failures").is_dir());
+
+    // --data analyses the history in place, and --json prints the summary.
+    let o = d.run(
+        &["analyze", "--data", "out", "--out", "again", "--json", "-q"],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(again["totals"]["failures"], 300);
+    assert!(again["input"].is_null());
+    assert_eq!(again["totals"]["outcomes"], s["totals"]["outcomes"]);
+
+    // Running again into the same --out replaces the previous analysis.
+    let o = d.run(
+        &["analyze", sim.to_str().unwrap(), "--out", "out", "-q"],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s2: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s2["totals"]["failures"], 300);
+}
+
+#[test]
+fn empty_input_renders_no_data_states() {
+    let d = Dir::new();
+    d.write("empty.jsonl", "");
+    let (s, html) = analyze_ok(&d, &["analyze", "empty.jsonl", "--out", "out", "-q"]);
+    assert_eq!(s["totals"]["failures"], 0);
+    assert!(charts(&html).is_empty());
+    let nd = nodata(&html);
+    for c in CHARTS {
+        assert!(nd.iter().any(|n| n == c), "no 'no data' for {c}: {nd:?}");
+    }
+    assert!(nd.iter().any(|n| n == "history"));
+}
+
+#[test]
+fn a_single_record_renders() {
+    let d = Dir::new();
+    d.write(
+        "one.jsonl",
+        &(record(
+            "t1",
+            "w1",
+            "GPU",
+            "CUDA out of memory. Tried to allocate 2.00 GiB",
+            1_700_000_000,
+        ) + "\n"),
+    );
+    let (s, html) = analyze_ok(&d, &["analyze", "one.jsonl", "--out", "out", "-q"]);
+    assert_eq!(s["totals"]["failures"], 1);
+    assert_eq!(s["by_kind"][0]["key"], "oom_gpu");
+    let drawn = charts(&html);
+    assert!(drawn.contains(&"by_kind".to_string()) && drawn.contains(&"timeline".to_string()));
+    let nd = nodata(&html);
+    assert!(nd.contains(&"clusters".to_string()), "{nd:?}");
+    assert!(nd.contains(&"strategies".to_string()));
+    assert!(s["clusters"]["skipped"].is_string());
+}
+
+#[test]
+fn only_unknown_messages_render() {
+    let d = Dir::new();
+    let text: String = (0..12)
+        .map(|i| {
+            record(
+                &format!("t{}", i % 4),
+                &format!("w{}", i % 3),
+                "CPU",
+                &format!("the frobnicator declined request {i}"),
+                1_700_000_000 + i * 7,
+            ) + "\n"
+        })
+        .collect();
+    d.write("unknown.jsonl", &text);
+    let (s, html) = analyze_ok(&d, &["analyze", "unknown.jsonl", "--out", "out", "-q"]);
+    assert_eq!(s["totals"]["unknown"], 12);
+    assert_eq!(s["by_kind"].as_array().unwrap().len(), 1);
+    assert!(html.contains("data-chart=\"by_kind\""));
+    assert!(nodata(&html).contains(&"strategies".to_string()));
+}
+
+#[test]
+fn one_hardware_class_only_renders() {
+    let d = Dir::new();
+    let msgs = [
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+        "NCCL watchdog timeout after 1800000 ms",
+        "CUDA error: an illegal memory access was encountered",
+    ];
+    let text: String = (0..40)
+        .map(|i| {
+            record(
+                &format!("t{}", i % 15),
+                &format!("gpu-{}", i % 5),
+                "GPU",
+                msgs[i as usize % 3],
+                1_700_000_000 + i * 61,
+            ) + "\n"
+        })
+        .collect();
+    d.write("gpu.jsonl", &text);
+    let (s, html) = analyze_ok(&d, &["analyze", "gpu.jsonl", "--out", "out", "-q"]);
+    assert_eq!(s["totals"]["hardware_classes"], 1);
+    assert!(html.contains("One hardware class only"));
+    assert!(html.contains("data-chart=\"heatmap\""));
+}
+
+#[test]
+fn analyze_errors_name_the_problem_and_exit_2() {
+    let d = Dir::new();
+    let o = d.run(&["analyze", "missing.jsonl", "--out", "out"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing.jsonl"));
+    let o = d.run(&["analyze", "--data", "nowhere", "--out", "out"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nowhere"));
+}
+
+/// Renders report.html in headless Chromium: a screenshot is taken and the DOM dump must hold
+/// every chart as a rendered `<svg>` with its marks. Skips (printing why) without Chromium.
+/// With `FAULTLINE_SCREENSHOT_DIR` set, the screenshot is copied there for a person to look at.
+#[test]
+fn report_renders_in_headless_chromium() {
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        eprintln!("skipping: /usr/bin/chromium is absent (apt-get install chromium)");
+        return;
+    }
+    let d = Dir::new();
+    let sim = small_sim(&d, 300);
+    let (_, _) = analyze_ok(
+        &d,
+        &["analyze", sim.to_str().unwrap(), "--out", "out", "-q"],
+    );
+    let report = d.path("out/report.html");
+    let shot = d.path("shot.png");
+    let profile = d.path("profile");
+    let url = format!("file://{}", report.display());
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ];
+    let user_data = format!("--user-data-dir={}", profile.display());
+    let o = Command::new(chromium)
+        .args(common)
+        .arg(&user_data)
+        .arg("--window-size=1280,2400")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    assert!(
+        shot.is_file() && std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "no screenshot: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new(chromium)
+        .args(common)
+        .arg(&user_data)
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        dom.contains("</html>"),
+        "no DOM: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let svgs = dom.matches("<svg class=\"chart\"").count();
+    assert_eq!(svgs, CHARTS.len(), "rendered charts in the DOM");
+    for c in CHARTS {
+        let at = dom
+            .find(&format!("data-chart=\"{c}\""))
+            .unwrap_or_else(|| panic!("chart {c} not in the DOM"));
+        let tag = &dom[at..at + dom[at..].find('>').unwrap()];
+        let marks: usize = tag
+            .split("data-marks=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        assert!(marks > 0, "chart {c} drew nothing");
+    }
+    if let Ok(dir) = std::env::var("FAULTLINE_SCREENSHOT_DIR") {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::copy(&shot, Path::new(&dir).join("report.png"));
+        let _ = std::fs::copy(&report, Path::new(&dir).join("report.html"));
+    }
+}
