@@ -4,6 +4,8 @@
 use linfa::prelude::*;
 use linfa::DatasetBase;
 use linfa_clustering::{Dbscan, KMeans, KMeansInit};
+use linfa_nn::distance::L2Dist;
+use linfa_nn::{CommonNearestNeighbour, NearestNeighbour};
 use ndarray::{Array2, ArrayView1, Axis};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
@@ -12,21 +14,67 @@ use super::params::{DbscanParams, KMeansParams};
 use super::ClusterError;
 
 /// DBSCAN labels of the rows of `z` (`None` = noise), clusters numbered in discovery order.
-pub fn dbscan(z: &Array2<f64>, p: &DbscanParams) -> Result<Vec<Option<usize>>, ClusterError> {
+/// Above `p.max_rows` rows, DBSCAN runs on a sample drawn with `seed` and the other rows join
+/// the cluster of their nearest clustered sample row within `eps` (see [`DbscanParams`]).
+pub fn dbscan(
+    z: &Array2<f64>,
+    p: &DbscanParams,
+    seed: u64,
+) -> Result<Vec<Option<usize>>, ClusterError> {
     p.check()?;
     if z.nrows() == 0 {
         return Ok(Vec::new());
     }
-    // linfa's k-d tree wants contiguous rows.
+    let fail = |detail: String| ClusterError::Algorithm {
+        algorithm: "dbscan",
+        detail,
+    };
+    // linfa's trees want contiguous rows.
     let z = z.as_standard_layout();
-    let labels = Dbscan::params(p.min_points)
+    let n = z.nrows();
+    let (idx, xs) = match p.max_rows {
+        Some(m) if n > m => {
+            let idx = sample_rows(n, m, seed);
+            let xs = z.select(Axis(0), &idx);
+            (Some(idx), xs)
+        }
+        _ => (None, z.to_owned()),
+    };
+    let sample_labels = Dbscan::params(p.min_points)
         .tolerance(p.eps)
-        .transform(&z)
-        .map_err(|e| ClusterError::Algorithm {
-            algorithm: "dbscan",
-            detail: e.to_string(),
-        })?;
-    Ok(labels.to_vec())
+        .transform(&xs)
+        .map_err(|e| fail(e.to_string()))?;
+    let Some(idx) = idx else {
+        return Ok(sample_labels.to_vec());
+    };
+    let mut labels = vec![None; n];
+    for (&i, l) in idx.iter().zip(&sample_labels) {
+        labels[i] = *l;
+    }
+    let clustered: Vec<usize> = (0..xs.nrows())
+        .filter(|&j| sample_labels[j].is_some())
+        .collect();
+    if clustered.is_empty() {
+        return Ok(labels);
+    }
+    let anchors = xs.select(Axis(0), &clustered);
+    let index = CommonNearestNeighbour::KdTree
+        .from_batch(&anchors, L2Dist)
+        .map_err(|e| fail(e.to_string()))?;
+    let mut in_sample = vec![false; n];
+    idx.iter().for_each(|&i| in_sample[i] = true);
+    for (i, row) in z.rows().into_iter().enumerate() {
+        if in_sample[i] {
+            continue;
+        }
+        let nearest = index.k_nearest(row, 1).map_err(|e| fail(e.to_string()))?;
+        if let Some((point, j)) = nearest.first() {
+            if dist(point.view(), row) <= p.eps {
+                labels[i] = sample_labels[clustered[*j]];
+            }
+        }
+    }
+    Ok(labels)
 }
 
 /// A KMeans fit.

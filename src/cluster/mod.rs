@@ -9,7 +9,9 @@
 //! ```
 //!
 //! - **DBSCAN** (`linfa_clustering::Dbscan`, k-d tree neighbours): clusters of any shape; rows in
-//!   no dense region are noise (`None`). Its cost grows with the neighbours per row (with `eps`).
+//!   no dense region are noise (`None`). Its cost grows with rows × neighbours per row (with
+//!   `eps`), so above `max_rows` rows it runs on a seeded sample and every other row joins the
+//!   cluster of its nearest clustered sample row within `eps` (a `linfa_nn` k-d tree query).
 //! - **KMeans** (`linfa_clustering::KMeans`, k-means++ initialisation, few runs, a tolerance
 //!   relative to the data's variance as in scikit-learn): `k` configured, or chosen by the best
 //!   mean silhouette over `k_min..=k_max`, each candidate fitted on the same seeded sample.

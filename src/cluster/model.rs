@@ -172,7 +172,7 @@ pub fn fit(rows: &[FailureRow], params: &ClusterValidParams) -> Result<Clusterin
     let z = scaler.transform(&raw)?;
     let mut k_scores = Vec::new();
     let raw_labels: Vec<Option<usize>> = match p.algorithm {
-        Algorithm::Dbscan => algorithm::dbscan(&z, &p.dbscan)?,
+        Algorithm::Dbscan => algorithm::dbscan(&z, &p.dbscan, p.seed)?,
         Algorithm::KMeans => {
             let k = match p.kmeans.k {
                 Some(k) => k,

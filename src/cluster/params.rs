@@ -39,16 +39,23 @@ pub struct DbscanParams {
     /// Rows within `eps` (the row itself included, as scikit-learn's `min_samples`) that make a
     /// core row; at least 2.
     pub min_points: usize,
+    /// DBSCAN runs on a seeded sample of at most this many rows (`None`: on every row); each
+    /// other row joins the cluster of its nearest clustered sample row if that lies within
+    /// `eps`, and is noise otherwise. DBSCAN's cost grows with rows × neighbours per row, so
+    /// the cap keeps a fit on a large history in seconds; `min_points` then counts sample rows.
+    pub max_rows: Option<usize>,
 }
 
 impl Default for DbscanParams {
-    /// eps 1.5, 10 points. With the default [`FeatureWeights`](crate::features::FeatureWeights)
-    /// two kinds stand 2.83 apart and two hardware classes or templates 2.12: eps stays below
-    /// both, so that a cluster does not bridge kinds through chains of neighbours.
+    /// eps 1.0, 10 points, at most 20,000 rows. With the default
+    /// [`FeatureWeights`](crate::features::FeatureWeights) two kinds stand 2.83 apart and two
+    /// hardware classes or templates 2.12: eps stays well below both, so that a cluster does
+    /// not bridge kinds through chains of neighbours.
     fn default() -> Self {
         DbscanParams {
-            eps: 1.5,
+            eps: 1.0,
             min_points: 10,
+            max_rows: Some(20_000),
         }
     }
 }
@@ -187,6 +194,14 @@ impl DbscanParams {
                 "dbscan.min_points",
                 format!("{} is less than 2", self.min_points),
             ));
+        }
+        if let Some(m) = self.max_rows {
+            if m < self.min_points {
+                return Err(bad(
+                    "dbscan.max_rows",
+                    format!("{m} is less than min_points ({})", self.min_points),
+                ));
+            }
         }
         Ok(())
     }

@@ -36,14 +36,39 @@ fn dbscan_separates_two_blobs_and_marks_the_outlier_as_noise() {
     let p = DbscanParams {
         eps: 1.0,
         min_points: 4,
+        max_rows: None,
     };
-    let labels = dbscan(&x, &p).unwrap();
+    let labels = dbscan(&x, &p, 0).unwrap();
     let a = labels[0].unwrap();
     let b = labels[30].unwrap();
     assert_ne!(a, b);
     assert!(labels[..30].iter().all(|l| *l == Some(a)));
     assert!(labels[30..60].iter().all(|l| *l == Some(b)));
     assert_eq!(labels[60], None, "the outlier is noise");
+}
+
+#[test]
+fn dbscan_on_a_sample_labels_the_other_rows_by_their_nearest_clustered_row() {
+    let x = blobs(&[[0.0, 0.0], [10.0, 10.0]], 200, 0.5, &[[50.0, -50.0]], 4);
+    let full = DbscanParams {
+        eps: 1.0,
+        min_points: 4,
+        max_rows: None,
+    };
+    let sampled = DbscanParams {
+        max_rows: Some(100),
+        ..full.clone()
+    };
+    let a = dbscan(&x, &full, 3).unwrap();
+    let b = dbscan(&x, &sampled, 3).unwrap();
+    assert_eq!(b, dbscan(&x, &sampled, 3).unwrap(), "seeded");
+    assert_eq!(b.len(), x.nrows());
+    assert_eq!(b[400], None, "the outlier is noise");
+    // Same partition as the full run, up to the cluster numbering.
+    let (ca, cb) = (a[0].unwrap(), b[0].unwrap());
+    for (la, lb) in a[..400].iter().zip(&b[..400]) {
+        assert_eq!(*la == Some(ca), *lb == Some(cb));
+    }
 }
 
 #[test]
@@ -177,6 +202,7 @@ fn dbscan_fit_on_failures_marks_a_stray_failure_as_noise() {
         dbscan: DbscanParams {
             eps: 3.0,
             min_points: 5,
+            max_rows: None,
         },
         ..Default::default()
     }
@@ -276,6 +302,13 @@ fn invalid_dbscan_min_points() {
     let mut p = ClusterParams::default();
     p.dbscan.min_points = 1;
     assert_eq!(field_of(p), "cluster.dbscan.min_points");
+}
+
+#[test]
+fn invalid_dbscan_max_rows() {
+    let mut p = ClusterParams::default();
+    p.dbscan.max_rows = Some(3);
+    assert_eq!(field_of(p), "cluster.dbscan.max_rows");
 }
 
 #[test]

@@ -92,23 +92,20 @@ pub struct FeatureMatrix {
     pub x: Array2<f64>,
 }
 
-/// FxHash (rustc's): fast for short string keys; the keys are our own ids, not adversarial
-/// input that could aim at collisions... and a collision costs time, never correctness.
+/// Hasher for keys that are already well-mixed 64-bit hashes: passes them through.
 #[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+struct PassThrough(u64);
 
-impl Hasher for FxHasher {
+impl Hasher for PassThrough {
     fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        // Only `write_u64` is used (keys are u64); fold anything else in for completeness.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
         }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 
     fn finish(&self) -> u64 {
@@ -116,7 +113,18 @@ impl Hasher for FxHasher {
     }
 }
 
-type FxMap<V> = HashMap<String, V, BuildHasherDefault<FxHasher>>;
+/// Worker and task state keyed by a 64-bit SipHash of the id: no string is copied or compared
+/// per failure. Two ids would share a history only on a 64-bit collision (for 10 million ids,
+/// a chance of about 3 in a million), which would blur their history features, nothing else.
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<PassThrough>>;
+
+fn id_key(id: &str) -> u64 {
+    // `DefaultHasher::new()` is SipHash with fixed keys: the same id gives the same key within
+    // a process, which is all the featurizer's (unserialized) state needs.
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(id.as_bytes());
+    h.finish()
+}
 
 /// SplitMix64 finalizer: spreads template ids over buckets and signs.
 fn mix(mut z: u64) -> u64 {
@@ -163,8 +171,8 @@ pub struct Featurizer {
     schema: FeatureSchema,
     layout: Layout,
     window_us: i64,
-    workers: FxMap<WorkerState>,
-    tasks: FxMap<TaskHistory>,
+    workers: IdMap<WorkerState>,
+    tasks: IdMap<TaskHistory>,
 }
 
 impl Featurizer {
@@ -177,8 +185,8 @@ impl Featurizer {
             layout,
             window_us: (params.window_s * 1e6).round() as i64,
             params,
-            workers: FxMap::default(),
-            tasks: FxMap::default(),
+            workers: IdMap::default(),
+            tasks: IdMap::default(),
         })
     }
 
@@ -239,6 +247,9 @@ impl Featurizer {
     /// order (stable for equal timestamps) and row i of the matrix is `rows[i]`.
     pub fn extend(&mut self, rows: &[FailureRow]) -> FeatureMatrix {
         let w = self.layout.width;
+        // At most one new task per row; growing the table row by row costs more than this.
+        self.tasks
+            .reserve(rows.len().saturating_sub(self.tasks.len()) / 2);
         let mut x = Array2::zeros((rows.len(), w));
         let sorted = rows
             .windows(2)
@@ -288,13 +299,7 @@ impl Featurizer {
             .unwrap_or(0.0);
         out[n + 1] = cfg.precision.unwrap_or(Precision::Fp32).index() as f64;
 
-        let task = match self.tasks.get_mut(rec.task_id.as_str()) {
-            Some(t) => t,
-            None => self
-                .tasks
-                .entry(rec.task_id.as_str().to_string())
-                .or_default(),
-        };
+        let task = self.tasks.entry(id_key(rec.task_id.as_str())).or_default();
         task.attempts = task.attempts.saturating_add(1);
         task.last = task.last.max(ts);
         out[n + 2] = f64::from(task.attempts.min(p.attempt_cap));
@@ -307,13 +312,10 @@ impl Featurizer {
         let task_recent = trim(&mut task.recent, ts, self.window_us);
         task.recent.push_back(ts);
 
-        let worker = match self.workers.get_mut(rec.worker_id.as_str()) {
-            Some(w) => w,
-            None => self
-                .workers
-                .entry(rec.worker_id.as_str().to_string())
-                .or_default(),
-        };
+        let worker = self
+            .workers
+            .entry(id_key(rec.worker_id.as_str()))
+            .or_default();
         let gap = match worker.last {
             // i128: arbitrary timestamps must not overflow.
             Some(prev) => {
