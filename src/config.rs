@@ -120,6 +120,8 @@ pub struct PatternParams {
     pub bad_worker_alpha: f64,
     /// How often (seconds of report time) the engine refreshes its bad-worker list.
     pub refresh_s: f64,
+    /// ... and after at least this many failures since the last refresh.
+    pub refresh_failures: u32,
 }
 
 impl Default for PatternParams {
@@ -135,6 +137,7 @@ impl Default for PatternParams {
             bad_worker_min_failures: 5,
             bad_worker_alpha: 1e-3,
             refresh_s: 60.0,
+            refresh_failures: 200,
         }
     }
 }

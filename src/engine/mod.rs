@@ -96,6 +96,7 @@ pub struct Engine<S: StateStore = MemoryState> {
     /// Workers under a bad-worker pattern, refreshed every `patterns.refresh_s` of report time.
     bad_workers: Vec<WorkerId>,
     bad_workers_at: i64,
+    since_refresh: u32,
     registry: WorkerRegistry,
     state: S,
 }
@@ -157,6 +158,7 @@ impl<S: StateStore> Engine<S> {
             ranker,
             bad_workers: Vec::new(),
             bad_workers_at: i64::MIN,
+            since_refresh: u32::MAX - 1,
             registry: WorkerRegistry::new(),
             state,
         })
@@ -571,12 +573,18 @@ impl<S: StateStore> Engine<S> {
             template: None,
             at: rec.timestamp,
         });
+        // Refresh the bad-worker list when both enough report time and enough failures have
+        // passed: its cost is linear in the fleet, its verdicts change slowly.
         let now = rec.timestamp.as_micros();
-        if now.saturating_sub(self.bad_workers_at) >= (self.config.patterns.refresh_s * 1e6) as i64
+        self.since_refresh += 1;
+        if self.since_refresh >= self.config.patterns.refresh_failures
+            && now.saturating_sub(self.bad_workers_at)
+                >= (self.config.patterns.refresh_s * 1e6) as i64
         {
             self.patterns.prune();
             self.bad_workers = self.patterns.bad_workers(rec.timestamp);
             self.bad_workers_at = now;
+            self.since_refresh = 0;
         }
     }
 
