@@ -30,6 +30,10 @@ const TICK: usize = 1 << 16;
 const EXPORT_BATCH: usize = 100_000;
 /// Messages remembered with their template (a cache of the miner, cleared when full).
 const TEMPLATE_CACHE: usize = 1 << 18;
+/// Times the pattern detector is asked for its active patterns at most: every half window
+/// of report time, less often on histories longer than this many half windows (a rapid
+/// failure episode that starts and ends between two checks is then missed).
+const MAX_PATTERN_CHECKS: f64 = 4_000.0;
 /// Fewest failures clustering runs on (the cluster parameters' smallest sample).
 const MIN_CLUSTER_ROWS: usize = 20;
 /// The classified export's file name.
@@ -213,6 +217,7 @@ pub fn analyze(
     progress: &mut dyn Progress,
 ) -> Result<Analysis, AnalyzeError> {
     params.check()?;
+    progress.stage("load", 0);
     let df = if has_parts(root, Table::Failures) {
         Some(load_frame(root)?)
     } else {
@@ -224,6 +229,7 @@ pub fn analyze(
         None => Failures::from_frame_empty(&empty),
     };
     let n = f.len();
+    progress.finish();
 
     // Templates: two-pass mining, cached per distinct message.
     progress.stage("templates", n as u64 * 2);
@@ -284,6 +290,7 @@ pub fn analyze(
     // Clusters: fit on a sample, assign every row online; patterns in the same pass.
     let (mut clusters, labels) = cluster_stage(&f, &templates, &order, &miner, params, progress)?;
     let mut patterns = pattern_stage(&f, &templates, &order, params, progress)?;
+    progress.stage("bursts", 0);
     patterns.extend(bursts(&f, &order, params));
     rank_patterns(&mut patterns, params.top_patterns);
 
@@ -507,7 +514,7 @@ fn cluster_stage(
     if n < 3 {
         return Ok((skipped("fewer than 3 failures: nothing to cluster"), labels));
     }
-    progress.stage("cluster", n as u64);
+    progress.stage("cluster", 0);
     // A systematic sample over time.
     let step = n.div_ceil(params.sample).max(1);
     let idx: Vec<usize> = order.iter().step_by(step).map(|&i| i as usize).collect();
@@ -563,6 +570,7 @@ fn cluster_stage(
         .map_err(cluster::ClusterError::from)?;
     let pca = pca_of(&z, &fit.labels, &model, params.pca_points);
     // Online assignment of every row, in time order.
+    progress.stage("assign", n as u64);
     let mut online = OnlineClusterer::new(model.clone())?;
     let mut sizes = vec![0u64; model.clusters.len()];
     for (done, &i) in order.iter().enumerate() {
@@ -725,7 +733,7 @@ fn pattern_stage(
     pp.threshold = u32::MAX;
     let mut det = PatternDetector::new(pp.clone())?;
     let span = (f.ts[order[n - 1] as usize] - f.ts[order[0] as usize]) as f64;
-    let step = ((pp.window_s * 1e6 / 2.0).max(span / 20_000.0)).max(1.0) as i64;
+    let step = ((pp.window_s * 1e6 / 2.0).max(span / MAX_PATTERN_CHECKS)).max(1.0) as i64;
     let mut next_check = f.ts[order[0] as usize] + step;
     let mut merged: FxMap<(PatternKind, String), PatternItem> = FxMap::default();
     let mut check = |det: &mut PatternDetector, at: i64| {

@@ -322,6 +322,7 @@ pub fn ingest_inputs(
         ..InputSummary::default()
     };
     // Actions, then outcomes (each outcome gets the kind of its task's latest action).
+    progress.stage("side tables", 0);
     let mut task_kind: HashMap<String, (FailureKind, Timestamp), FxBuildHasher> =
         HashMap::default();
     for path in &plan.actions {
@@ -351,6 +352,7 @@ pub fn ingest_inputs(
         })?;
     }
     store.flush()?;
+    progress.finish();
     Ok(out)
 }
 

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use faultline::analyze::{
-    analyze, ingest_inputs, AnalyzeParams, InputOptions, NoProgress, Progress,
-};
+use faultline::analyze::{analyze, ingest_inputs, AnalyzeParams, InputOptions, Progress};
 use faultline::ingest::{ColumnMap, Format, IngestError};
 use faultline::Timestamp;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -68,6 +66,9 @@ pub struct Args {
     /// Print summary.json to standard output.
     #[arg(long)]
     json: bool,
+    /// Print the wall time of every stage to standard error.
+    #[arg(long)]
+    timings: bool,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -78,14 +79,21 @@ fn parse_map(s: &str) -> Result<ColumnMap, String> {
     ColumnMap::parse(s).map_err(|e| e.to_string())
 }
 
-/// One indicatif bar per stage.
+/// One indicatif bar per stage (hidden when not shown), and the wall time of each stage.
 struct Bars {
     bar: Option<ProgressBar>,
+    show: bool,
+    current: Option<(&'static str, Instant)>,
+    timings: Vec<(&'static str, f64)>,
 }
 
 impl Progress for Bars {
     fn stage(&mut self, name: &'static str, total: u64) {
         self.finish();
+        self.current = Some((name, Instant::now()));
+        if !self.show {
+            return;
+        }
         let bar = if total == 0 {
             ProgressBar::new_spinner()
         } else {
@@ -112,6 +120,9 @@ impl Progress for Bars {
     fn finish(&mut self) {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
+        }
+        if let Some((name, t)) = self.current.take() {
+            self.timings.push((name, t.elapsed().as_secs_f64()));
         }
     }
 }
@@ -140,9 +151,13 @@ fn clear_previous(out: &Path) -> anyhow::Result<()> {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let show = !a.quiet && std::io::stderr().is_terminal();
-    let mut bars = Bars { bar: None };
-    let mut none = NoProgress;
-    let progress: &mut dyn Progress = if show { &mut bars } else { &mut none };
+    let mut bars = Bars {
+        bar: None,
+        show,
+        current: None,
+        timings: Vec::new(),
+    };
+    let progress: &mut dyn Progress = &mut bars;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut params = AnalyzeParams {
         sample: usize::try_from(a.sample).unwrap_or(usize::MAX),
@@ -184,6 +199,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let summary = a.out.join("summary.json");
     std::fs::write(&summary, &json).with_context(|| format!("writing {}", summary.display()))?;
     let report = faultline::report::write(&a.out, &analysis)?;
+    if a.timings {
+        for (name, secs) in &bars.timings {
+            eprintln!("{name:>12} {secs:8.3} s");
+        }
+        eprintln!("{:>12} {:8.3} s", "total", started.elapsed().as_secs_f64());
+    }
     if a.json {
         println!("{json}");
     } else if !a.quiet {

@@ -71,6 +71,7 @@ svg .cell{font-size:10px}svg .grid{stroke:#eceef3}svg .axis{stroke:#99a}svg .ci{
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eceef3;vertical-align:top}
 th{background:#f7f8fb;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:12px;background:#f3f4f7;padding:1px 4px;border-radius:3px;word-break:break-all}
+td.key code{white-space:nowrap;word-break:normal}td.when{white-space:nowrap;font-size:12px}
 .pill{display:inline-block;padding:1px 7px;border-radius:10px;font-size:11px;color:#fff}
 .bad_worker{background:#d62728}.burst{background:#f28e2b}.rapid_failure{background:#4e79a7}
 footer{color:#889;font-size:12px;text-align:center;margin-top:20px}
@@ -95,6 +96,13 @@ fn human_span(s: f64) -> String {
     } else {
         format!("{:.1} days", s / 86_400.0)
     }
+}
+
+/// `2026-11-01T00:43:52.616600Z` → `2026-11-01 00:43:52`.
+fn short_time(rfc3339: &str) -> String {
+    let s = rfc3339.replace('T', " ");
+    let s = s.trim_end_matches('Z');
+    s.split('.').next().unwrap_or(s).to_string()
 }
 
 fn section(s: &mut String, id: &str, title: &str, body: &str) {
@@ -264,14 +272,14 @@ pub fn render(a: &Analysis) -> String {
         for p in &a.patterns {
             let _ = write!(
                 body,
-                "<tr><td><span class=\"pill {}\">{}</span></td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td>{}<br>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td><span class=\"pill {}\">{}</span></td><td class=\"key\"><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"when\">{}<br>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&p.kind),
                 esc(&p.kind.replace('_', " ")),
                 esc(&p.key),
                 p.count,
                 p.confidence,
-                esc(&p.first_seen),
-                esc(&p.last_seen),
+                esc(&short_time(&p.first_seen)),
+                esc(&short_time(&p.last_seen)),
                 esc(&p.description),
                 esc(&p.recommended_action)
             );

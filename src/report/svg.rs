@@ -75,17 +75,17 @@ pub fn bars(name: &str, items: &[Count], color_by_kind: bool) -> String {
         return no_data(name, "no failures in the history");
     }
     let row = 22.0;
-    let left = 170.0;
-    let width = 560.0;
+    let left = 150.0;
+    let width = 330.0;
     let h = 24.0 + row * items.len() as f64;
     let max = items.iter().map(|c| c.count).max().unwrap_or(1) as f64;
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg class=\"chart\" data-chart=\"{}\" data-marks=\"{}\" viewBox=\"0 0 {} {h}\" width=\"100%\" role=\"img\">",
+        "<svg class=\"chart\" data-chart=\"{}\" data-marks=\"{}\" viewBox=\"0 0 {w} {h}\" width=\"100%\" style=\"max-width:{w}px\" role=\"img\">",
         esc(name),
         items.len(),
-        left + width + 90.0
+        w = left + width + 110.0
     );
     for (i, c) in items.iter().enumerate() {
         let y = 8.0 + i as f64 * row;
@@ -133,7 +133,7 @@ pub fn heatmap(a: &Analysis) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg class=\"chart\" data-chart=\"{name}\" data-marks=\"{}\" viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\">",
+        "<svg class=\"chart\" data-chart=\"{name}\" data-marks=\"{}\" viewBox=\"0 0 {w} {h}\" width=\"100%\" style=\"max-width:{w}px\" role=\"img\">",
         a.heatmap.len()
     );
     for (j, k) in kinds.iter().enumerate() {
@@ -312,16 +312,16 @@ pub fn strategies(a: &Analysis) -> String {
         );
     }
     let row = 26.0;
-    let left = 200.0;
-    let pw = 480.0;
+    let left = 170.0;
+    let pw = 280.0;
     let top = 10.0;
     let h = top + row * a.strategies.len() as f64 + 30.0;
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg class=\"chart\" data-chart=\"{name}\" data-marks=\"{}\" viewBox=\"0 0 {} {h}\" width=\"100%\" role=\"img\">",
+        "<svg class=\"chart\" data-chart=\"{name}\" data-marks=\"{}\" viewBox=\"0 0 {w} {h}\" width=\"100%\" style=\"max-width:{w}px\" role=\"img\">",
         a.strategies.len(),
-        left + pw + 150.0
+        w = left + pw + 150.0
     );
     for g in 0..=4 {
         let x = left + pw * g as f64 / 4.0;
