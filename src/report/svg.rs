@@ -127,7 +127,7 @@ pub fn heatmap(a: &Analysis) -> String {
     let cell_h = 26.0;
     let left = 90.0;
     let top = 130.0;
-    let w = left + cell_w * kinds.len() as f64 + 20.0;
+    let w = left + cell_w * kinds.len() as f64 + 90.0;
     let h = top + cell_h * classes.len() as f64 + 10.0;
     let max = a.heatmap.iter().map(|c| c.count).max().unwrap_or(1) as f64;
     let mut s = String::new();
