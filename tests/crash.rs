@@ -46,11 +46,18 @@ fn parquet_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn acknowledged_decisions_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    // A fresh data directory every 20 rounds bounds the history each restart replays (and
+    // the test's run time); within a directory, every restart sees all earlier rounds.
+    const ROUNDS_PER_DIR: usize = 20;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(20261129);
     let mut acked_all: Vec<String> = Vec::new();
+    let mut acked_dir: Vec<String> = Vec::new();
     let started = Instant::now();
     for round in 0..ROUNDS {
+        let data = dir.path().join(format!("data-{}", round / ROUNDS_PER_DIR));
+        if round % ROUNDS_PER_DIR == 0 {
+            acked_dir.clear();
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
             .args(["recommend", "--json", "--flush-every", "500", "--data"])
             .arg(&data)
@@ -62,7 +69,7 @@ fn acknowledged_decisions_survive_sigkill() {
         let mut stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let writer = std::thread::spawn(move || {
-            for i in 0..100_000 {
+            for i in 0..5_000 {
                 let line = record(&format!("r{round:03}-{i:06}"), i);
                 if writeln!(stdin, "{line}").is_err() {
                     break;
@@ -70,10 +77,12 @@ fn acknowledged_decisions_survive_sigkill() {
             }
         });
         let acked = Arc::new(Mutex::new(Vec::new()));
+        let (first_tx, first_rx) = std::sync::mpsc::channel::<()>();
         let reader = {
             let acked = Arc::clone(&acked);
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines() {
+                    let _ = first_tx.send(());
                     let Ok(line) = line else { break };
                     let v: serde_json::Value =
                         serde_json::from_str(&line).expect("ack is an action");
@@ -84,12 +93,22 @@ fn acknowledged_decisions_survive_sigkill() {
                 }
             })
         };
-        std::thread::sleep(Duration::from_millis(rng.gen_range(50..800)));
+        // Every fifth round dies at a random moment from spawn (start-up, replay); the others
+        // at a random moment after the first acknowledgement (mid-stream, mid-flush). Waiting
+        // for that first line keeps the test meaningful on a slow or loaded machine.
+        if round % 5 == 0 {
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..400)));
+        } else {
+            let _ = first_rx.recv_timeout(Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..400)));
+        }
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
         writer.join().unwrap();
         reader.join().unwrap();
-        acked_all.extend(acked.lock().unwrap().drain(..));
+        let got: Vec<String> = acked.lock().unwrap().drain(..).collect();
+        acked_dir.extend(got.iter().cloned());
+        acked_all.extend(got);
 
         // Restart: opening repairs; then every acknowledged record is there exactly once.
         let store = ParquetStore::open(&data, StoreOptions::default()).expect("reopen");
@@ -104,7 +123,7 @@ fn acknowledged_decisions_survive_sigkill() {
                 _ => {}
             }
         }
-        let lost: Vec<&String> = acked_all
+        let lost: Vec<&String> = acked_dir
             .iter()
             .filter(|t| failures.get(*t) != Some(&1) || actions.get(*t) != Some(&1))
             .collect();
