@@ -234,15 +234,51 @@ fn a_typo_or_an_out_of_range_probability_is_rejected_naming_the_field() {
 }
 
 #[test]
-fn parquet_output_is_not_available_yet_and_says_so() {
+fn parquet_output_is_the_store_layout_and_usage_errors_name_the_flag() {
     let d = Dir::new();
     let sc = scenario("test-farm.toml");
     let o = simulate(
         &d,
-        &["--scenario", &sc, "--format", "parquet", "--out", "p"],
+        &[
+            "--scenario",
+            &sc,
+            "--failures",
+            "300",
+            "--format",
+            "parquet",
+            "--out",
+            "p",
+        ],
     );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = simulate(&d, &["--scenario", &sc, "--failures", "300", "--out", "j"]);
+    assert!(j.status.success(), "{}", stderr(&j));
+    let lines = |f: &str| {
+        std::fs::read_to_string(d.path(&format!("j/{f}")))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    let store = faultline::store::ParquetStore::open(&d.path("p"), Default::default()).unwrap();
+    let entries = faultline::store::HistoryStore::entries(&store).unwrap();
+    let count = |t: faultline::store::Table| entries.iter().filter(|e| e.1.table() == t).count();
+    assert_eq!(
+        count(faultline::store::Table::Failures),
+        lines("failures.jsonl")
+    );
+    assert_eq!(
+        count(faultline::store::Table::Actions),
+        lines("actions.jsonl")
+    );
+    assert_eq!(
+        count(faultline::store::Table::Outcomes),
+        lines("outcomes.jsonl")
+    );
+    assert!(d.path("p/ground_truth.json").exists());
+    assert!(!d.path("p/failures.jsonl").exists());
+    let o = simulate(&d, &["--scenario", &sc, "--format", "parquet"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--out"), "{}", stderr(&o));
     let o = simulate(
         &d,
         &["--scenario", &sc, "--policy", "oracle", "--rules", "x.toml"],

@@ -4,9 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use faultline::sim::{
-    self, FixedTable, JsonlSink, NullSink, PolicyKind, RunOptions, Scenario, SimError,
-};
+use faultline::sim::{self, FixedTable, JsonlSink, NullSink, PolicyKind, RunOptions, Scenario};
 
 /// Simulate a fleet whose failures and recovery outcomes are known.
 ///
@@ -45,7 +43,9 @@ pub struct Args {
     /// Output directory for the history and the ground truth.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Output format: jsonl (parquet is not available yet).
+    /// Output format: parquet (the store's layout under DIR/history, readable by `faultline
+    /// analyze --data DIR`) or jsonl (failures.jsonl, actions.jsonl, outcomes.jsonl).
+    /// ground_truth.json and summary.json are written either way.
     #[arg(long, default_value = "jsonl")]
     format: String,
     /// Print the summary as one JSON document.
@@ -64,23 +64,105 @@ pub struct Args {
     fixed: Option<PathBuf>,
 }
 
+/// Moves the simulated history from the JSONL files into the store's Parquet layout under
+/// `dir/history` (failures classified like `ingest` does; each outcome carries the class and
+/// kind of the action it answers), then removes the JSONL files. Streams in chunks.
+fn to_parquet(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::collections::{HashMap, VecDeque};
+    use std::io::BufRead;
+
+    use faultline::classify::{Classifier, ClassifyInput};
+    use faultline::store::{ActionRow, Entry, FailureRow, OutcomeRow, ParquetStore, StoreOptions};
+    use faultline::{
+        FailureReport, HardwareClass, Outcome, RecoveryAction, RecoveryStrategy, Timestamp,
+    };
+
+    let open = |name: &str| -> anyhow::Result<std::io::Lines<std::io::BufReader<std::fs::File>>> {
+        let p = dir.join(name);
+        let f = std::fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
+        Ok(std::io::BufReader::new(f).lines())
+    };
+    let mut store = ParquetStore::open(dir, StoreOptions::default())?;
+    let classifier = Classifier::new();
+    // Per task, the (class, kind, strategy) of each action still waiting for its outcome.
+    let mut waiting: HashMap<String, VecDeque<(HardwareClass, faultline::FailureKind)>> =
+        HashMap::new();
+    let mut batch = Vec::with_capacity(100_000);
+    let (failures, actions) = (open("failures.jsonl")?, open("actions.jsonl")?);
+    for (i, (f, a)) in failures.zip(actions).enumerate() {
+        let (f, a) = (f?, a?);
+        let rec = serde_json::from_str::<FailureReport>(&f)
+            .with_context(|| format!("failures.jsonl:{}", i + 1))?
+            .check(Timestamp::from_micros(0))
+            .with_context(|| format!("failures.jsonl:{}", i + 1))?;
+        let action: RecoveryAction =
+            serde_json::from_str(&a).with_context(|| format!("actions.jsonl:{}", i + 1))?;
+        let c = classifier.classify(&ClassifyInput {
+            message: &rec.error.message,
+            type_hint: rec.error.type_hint.as_deref(),
+            exit_code: rec.error.exit_code,
+            stacktrace: rec.error.stacktrace.as_deref(),
+            hardware: Some(rec.hardware.class),
+        });
+        if action.strategy != RecoveryStrategy::Escalation {
+            waiting
+                .entry(action.task_id.to_string())
+                .or_default()
+                .push_back((rec.hardware.class, action.kind));
+        }
+        batch.push(Entry::Failure(Box::new(FailureRow {
+            record: rec,
+            kind: c.kind,
+            failure_type: c.failure_type,
+            classifier_rule: c.rule.to_string(),
+            xid: c.xid,
+            template_id: None,
+            cluster_id: None,
+        })));
+        batch.push(Entry::Action(Box::new(ActionRow {
+            action,
+            model_version: "simulated".into(),
+        })));
+        if batch.len() >= 100_000 {
+            store.write_batch(std::mem::take(&mut batch))?;
+        }
+    }
+    for (i, o) in open("outcomes.jsonl")?.enumerate() {
+        let outcome: Outcome =
+            serde_json::from_str(&o?).with_context(|| format!("outcomes.jsonl:{}", i + 1))?;
+        let ctx = waiting
+            .get_mut(&outcome.task_id)
+            .and_then(VecDeque::pop_front);
+        batch.push(Entry::Outcome(OutcomeRow {
+            timestamp: outcome.timestamp.unwrap_or_default(),
+            hardware_class: ctx.map(|c| c.0),
+            kind: ctx.map(|c| c.1),
+            outcome,
+        }));
+        if batch.len() >= 100_000 {
+            store.write_batch(std::mem::take(&mut batch))?;
+        }
+    }
+    store.write_batch(batch)?;
+    for name in ["failures.jsonl", "actions.jsonl", "outcomes.jsonl"] {
+        let p = dir.join(name);
+        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+    }
+    Ok(())
+}
+
 fn parse_policy(s: &str) -> Result<PolicyKind, String> {
     s.parse()
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    match a.format.as_str() {
-        "jsonl" => {}
-        "parquet" => {
-            return Err(SimError::Unavailable {
-                what: "--format parquet".into(),
-                why: "the simulator does not write the Parquet history yet; use --format jsonl \
-                      (and `faultline ingest` to load it)"
-                    .into(),
-            }
-            .into())
-        }
+    let parquet = match a.format.as_str() {
+        "jsonl" => false,
+        "parquet" => true,
         other => bail!("unknown --format '{other}' (expected jsonl or parquet)"),
+    };
+    if parquet && a.out.is_none() {
+        bail!("--format parquet needs --out DIR");
     }
     if a.fixed.is_some() && a.policy != PolicyKind::Fixed {
         bail!("--fixed applies only to --policy fixed");
@@ -110,8 +192,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let summary = match &a.out {
         Some(dir) => {
             let mut sink = JsonlSink::new(dir)?;
-            sim::run(&scenario, policy.as_mut(), &opts, &mut sink)
-                .with_context(|| format!("simulating into {}", dir.display()))?
+            let summary = sim::run(&scenario, policy.as_mut(), &opts, &mut sink)
+                .with_context(|| format!("simulating into {}", dir.display()))?;
+            if parquet {
+                to_parquet(dir).with_context(|| {
+                    format!("writing the Parquet history under {}", dir.display())
+                })?;
+            }
+            summary
         }
         None => sim::run(&scenario, policy.as_mut(), &opts, &mut NullSink)?,
     };
