@@ -13,7 +13,7 @@
 //!     "hardware":{"class":"GPU"},
 //!     "error":{"message":"CUDA out of memory. Tried to allocate 2.00 GiB"},
 //!     "task":{"config":{"batch_size":32,"precision":"fp16"}}}"#).unwrap();
-//! let action = engine.handle_failure(report.check(Timestamp::from_micros(0)).unwrap());
+//! let action = engine.handle_failure(&report.check(Timestamp::from_micros(0)).unwrap());
 //! assert_eq!(action.strategy, RecoveryStrategy::ReducedBatchSize);
 //! assert_eq!(action.modified_config.unwrap().batch_size, Some(16));
 //! ```
