@@ -8,6 +8,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// The allocator the `faultline` binary (CLI, server) uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use faultline::engine::{Engine, WorkerRegistry};
 use faultline::{FailureRecord, FailureReport, Timestamp};

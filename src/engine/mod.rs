@@ -86,6 +86,8 @@ pub enum EngineError {
 pub struct Engine<S: StateStore = MemoryState> {
     config: EngineConfig,
     classifier: Classifier,
+    /// Recent classifications by exact (message, hint, exit code, class): messages repeat.
+    class_cache: ClassCache,
     rules: RuleSet,
     retry: RetryPolicy,
     budget: RetryBudget,
@@ -123,6 +125,31 @@ struct Ctx<'a> {
     browser: Option<&'a str>,
 }
 
+/// What a decision needs from a classification (Copy: no allocation on a cache hit).
+#[derive(Debug, Clone, Copy)]
+struct Classified {
+    kind: crate::model::FailureKind,
+    rule: &'static str,
+    xid: Option<u32>,
+}
+
+/// A bounded exact-match cache of classifications (cleared when full).
+#[derive(Debug, Clone, Default)]
+struct ClassCache {
+    map: HashMap<u64, (CacheKey, Classified), rustc_hash::FxBuildHasher>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct CacheKey {
+    message: Box<str>,
+    hint: Option<Box<str>>,
+    exit_code: Option<i32>,
+    class: HardwareClass,
+}
+
+/// Entries kept before the cache starts over.
+const CLASS_CACHE_CAP: usize = 8192;
+
 /// A step made concrete for this task.
 struct Prepared {
     strategy: RecoveryStrategy,
@@ -149,6 +176,7 @@ impl<S: StateStore> Engine<S> {
         Ok(Engine {
             config,
             classifier: Classifier::new(),
+            class_cache: ClassCache::default(),
             rules,
             retry,
             budget,
@@ -219,13 +247,7 @@ impl<S: StateStore> Engine<S> {
     /// wait on the Ack after releasing any lock around the engine, so fsyncs are shared.
     pub fn decide(&mut self, rec: &FailureRecord) -> Result<(RecoveryAction, Ack), EngineError> {
         let class = rec.hardware.class;
-        let cls = self.classifier.classify(&ClassifyInput {
-            message: &rec.error.message,
-            type_hint: rec.error.type_hint.as_deref(),
-            exit_code: rec.error.exit_code,
-            stacktrace: rec.error.stacktrace.as_deref(),
-            hardware: Some(class),
-        });
+        let cls = self.classify(rec);
         let kind = cls.kind;
 
         // The engine's own counters.
@@ -530,6 +552,66 @@ impl<S: StateStore> Engine<S> {
         let (action, ack) = self.decide(rec)?;
         ack.wait()?;
         Ok(action)
+    }
+
+    /// Classifies a record, from the cache when the same message was seen on the same class
+    /// (records with a stack trace are always classified afresh).
+    fn classify(&mut self, rec: &FailureRecord) -> Classified {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let class = rec.hardware.class;
+        let input = ClassifyInput {
+            message: &rec.error.message,
+            type_hint: rec.error.type_hint.as_deref(),
+            exit_code: rec.error.exit_code,
+            stacktrace: rec.error.stacktrace.as_deref(),
+            hardware: Some(class),
+        };
+        let cacheable = rec.error.stacktrace.as_deref().is_none_or(str::is_empty);
+        if !cacheable {
+            let c = self.classifier.classify(&input);
+            return Classified {
+                kind: c.kind,
+                rule: c.rule,
+                xid: c.xid,
+            };
+        }
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        rec.error.message.hash(&mut h);
+        rec.error.type_hint.hash(&mut h);
+        rec.error.exit_code.hash(&mut h);
+        class.hash(&mut h);
+        let key = h.finish();
+        if let Some((k, c)) = self.class_cache.map.get(&key) {
+            if *k.message == *rec.error.message
+                && k.hint.as_deref() == rec.error.type_hint.as_deref()
+                && k.exit_code == rec.error.exit_code
+                && k.class == class
+            {
+                return *c;
+            }
+        }
+        let c = self.classifier.classify(&input);
+        let c = Classified {
+            kind: c.kind,
+            rule: c.rule,
+            xid: c.xid,
+        };
+        if self.class_cache.map.len() >= CLASS_CACHE_CAP {
+            self.class_cache.map.clear();
+        }
+        self.class_cache.map.insert(
+            key,
+            (
+                CacheKey {
+                    message: rec.error.message.as_str().into(),
+                    hint: rec.error.type_hint.as_deref().map(Into::into),
+                    exit_code: rec.error.exit_code,
+                    class,
+                },
+                c,
+            ),
+        );
+        c
     }
 
     /// Applies a decided action to the engine's state: the task's record (ladder position,
