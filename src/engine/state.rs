@@ -230,15 +230,10 @@ impl StateStore for MemoryState {
         at: Timestamp,
     ) -> Result<CheckpointRow, StoreError> {
         let list = self.checkpoints.entry(task.clone()).or_default();
-        let hash = blake3::hash(data).to_hex().to_string();
+        let (checkpoint_id, hash) = crate::store::checkpoint_id(data, at, list.len() as u64 + 1);
         let row = CheckpointRow {
             task_id: task.clone(),
-            checkpoint_id: format!(
-                "{:016x}-{:06}-{}",
-                at.as_micros(),
-                list.len() + 1,
-                &hash[..12]
-            ),
+            checkpoint_id,
             timestamp: at,
             size_bytes: data.len() as u64,
             checksum: hash,

@@ -10,6 +10,16 @@ use crate::model::{TaskId, Timestamp};
 use super::entry::CheckpointRow;
 use super::{fsync_dir, StoreError};
 
+/// A checkpoint's id and content hash: `<creation µs, hex>-<n>-<hash prefix>`, so ids sort by
+/// time and name their content.
+pub fn checkpoint_id(data: &[u8], at: Timestamp, n: u64) -> (String, String) {
+    let hash = blake3::hash(data).to_hex().to_string();
+    (
+        format!("{:016x}-{n:06}-{}", at.as_micros(), &hash[..12]),
+        hash,
+    )
+}
+
 /// Blob store for checkpoints.
 #[derive(Debug, Clone)]
 pub struct Checkpoints {
@@ -55,8 +65,7 @@ impl Checkpoints {
         at: Timestamp,
         n: u64,
     ) -> Result<CheckpointRow, StoreError> {
-        let hash = blake3::hash(data).to_hex().to_string();
-        let id = format!("{:016x}-{n:06}-{}", at.as_micros(), &hash[..12]);
+        let (id, hash) = checkpoint_id(data, at, n);
         let path = self.path(task, &id);
         let dir = path.parent().expect("task directory");
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;

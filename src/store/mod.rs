@@ -26,7 +26,7 @@ pub mod wal;
 
 use std::path::{Path, PathBuf};
 
-pub use checkpoints::{Checkpoints, Retention};
+pub use checkpoints::{checkpoint_id, Checkpoints, Retention};
 pub use entry::{
     ActionRow, CheckpointRow, Entry, FailureRow, OutcomeRow, PatternRow, Table, TaskStateRow,
 };

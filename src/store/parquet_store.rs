@@ -320,16 +320,21 @@ impl ParquetStore {
         self.root.join("history").join(table.dir_name())
     }
 
-    /// Logs entries through the WAL; the returned [`Ack`] resolves after their fsync.
-    pub fn log(&mut self, entries: Vec<Entry>) -> Result<Ack, StoreError> {
-        let recs: Vec<WalRecord> = entries
+    /// Gives entries the next sequence numbers.
+    fn sequence(&mut self, entries: Vec<Entry>) -> Vec<WalRecord> {
+        entries
             .into_iter()
             .map(|entry| {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 WalRecord { seq, entry }
             })
-            .collect();
+            .collect()
+    }
+
+    /// Logs entries through the WAL; the returned [`Ack`] resolves after their fsync.
+    pub fn log(&mut self, entries: Vec<Entry>) -> Result<Ack, StoreError> {
+        let recs = self.sequence(entries);
         let ack = self.wal.enqueue(&recs)?;
         self.pending.extend(recs);
         if self.pending.len() >= self.opts.flush_every {
@@ -343,14 +348,7 @@ impl ParquetStore {
     /// sequence numbers stay ordered, then commits the parts with one manifest update.
     pub fn write_batch(&mut self, entries: Vec<Entry>) -> Result<(), StoreError> {
         self.flush()?;
-        let recs: Vec<WalRecord> = entries
-            .into_iter()
-            .map(|entry| {
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                WalRecord { seq, entry }
-            })
-            .collect();
+        let recs = self.sequence(entries);
         self.commit(&recs)?;
         Ok(())
     }
