@@ -21,14 +21,16 @@ pub struct ParseEnumError {
     pub expected: String,
 }
 
-fn normalize(s: &str) -> String {
-    s.trim()
-        .chars()
-        .map(|c| match c {
-            '-' | ' ' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+/// Whether `input` names `name`: ASCII case-insensitive, `-` and ` ` equal to `_`, surrounding
+/// whitespace ignored. Allocation-free (enums are parsed on every record).
+fn names_equal(input: &str, name: &str) -> bool {
+    let fold = |b: u8| match b {
+        b'-' | b' ' => b'_',
+        b => b.to_ascii_lowercase(),
+    };
+    let input = input.trim().as_bytes();
+    let name = name.as_bytes();
+    input.len() == name.len() && input.iter().zip(name).all(|(a, b)| fold(*a) == fold(*b))
 }
 
 /// Defines a closed string enum with canonical names, aliases, `ALL`, `as_str`, `FromStr`,
@@ -64,9 +66,8 @@ macro_rules! string_enum {
         impl FromStr for $name {
             type Err = ParseEnumError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let n = normalize(s);
                 $(
-                    if n == normalize($canon) $(|| n == normalize($alias))* {
+                    if names_equal(s, $canon) $(|| names_equal(s, $alias))* {
                         return Ok($name::$variant);
                     }
                 )+
@@ -385,6 +386,15 @@ mod tests {
             RecoveryStrategy::DelayedRetry
         );
         assert_eq!("half".parse::<Precision>().unwrap(), Precision::Fp16);
+        assert_eq!(
+            " gpu ".parse::<HardwareClass>().unwrap(),
+            HardwareClass::Gpu
+        );
+        assert_eq!(
+            "OOM-GPU".parse::<FailureKind>().unwrap(),
+            FailureKind::OomGpu
+        );
+        assert!("oomgpu".parse::<FailureKind>().is_err());
         let e = "quantum".parse::<HardwareClass>().unwrap_err();
         assert!(e.to_string().contains("unknown hardware class 'quantum'"));
         assert!(e.to_string().contains("WEBGPU"));
