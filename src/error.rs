@@ -18,6 +18,39 @@ pub enum Error {
     /// Engine failure.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    /// Classifier table error.
+    #[error(transparent)]
+    Classify(#[from] crate::classify::ClassifyError),
+    /// Template mining error.
+    #[error(transparent)]
+    Template(#[from] crate::template::TemplateError),
+    /// Ingest error.
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
+    /// History store error.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Feature error.
+    #[error(transparent)]
+    Features(#[from] crate::features::FeatureError),
+    /// Clustering error.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    /// Pattern parameters error.
+    #[error(transparent)]
+    Patterns(#[from] crate::patterns::PatternError),
+    /// Ranking error.
+    #[error(transparent)]
+    Ranking(#[from] crate::ranking::RankingError),
+    /// Simulation error.
+    #[error(transparent)]
+    Sim(#[from] crate::sim::SimError),
+    /// Analysis error.
+    #[error(transparent)]
+    Analyze(#[from] crate::analyze::AnalyzeError),
+    /// Report error.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     /// Coordinator failure.
     #[error(transparent)]
     Coordinator(#[from] crate::engine::CoordinatorError),
