@@ -290,6 +290,24 @@ pub fn analyze(
     // Clusters: fit on a sample, assign every row online; patterns in the same pass.
     let (mut clusters, labels) = cluster_stage(&f, &templates, &order, &miner, params, progress)?;
     let mut patterns = pattern_stage(&f, &templates, &order, params, progress)?;
+    patterns.extend(clusters.items.iter().filter(|c| c.size >= 2).map(|c| {
+        let dominant = c.kinds.first().map_or(0.0, |k| k.1);
+        PatternItem {
+            kind: "cluster".into(),
+            key: format!("cluster-{}", c.id),
+            count: c.size,
+            first_seen: c.first_seen.clone(),
+            last_seen: c.last_seen.clone(),
+            confidence: crate::patterns::cluster_confidence(dominant, c.size, c.cohesion),
+            severity: 0.0,
+            episodes: 1,
+            recommended_action: c.kinds.first().map_or_else(
+                || "investigate this group of similar failures".to_string(),
+                |k| format!("investigate the common cause of these {} failures", k.0),
+            ),
+            description: c.summary.clone(),
+        }
+    }));
     progress.stage("bursts", 0);
     patterns.extend(bursts(&f, &order, params));
     rank_patterns(&mut patterns, params.top_patterns);
@@ -647,6 +665,8 @@ fn cluster_stage(
                 templates,
                 workers,
                 cohesion: c.cohesion,
+                first_seen: c.first_seen.to_string(),
+                last_seen: c.last_seen.to_string(),
                 summary,
             }
         })

@@ -207,6 +207,12 @@ pub struct ClusterItem {
     pub workers: Vec<(String, f64)>,
     /// Mean distance of its sample members to the centroid (standardized units).
     pub cohesion: f64,
+    /// Earliest member of the fit sample (RFC 3339).
+    #[serde(default)]
+    pub first_seen: String,
+    /// Latest member of the fit sample (RFC 3339).
+    #[serde(default)]
+    pub last_seen: String,
     /// One-line description.
     pub summary: String,
 }
@@ -225,8 +231,8 @@ pub struct Pca {
 /// A pattern, merged over the whole history: the strongest instance of each `(kind, key)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatternItem {
-    /// `bad_worker`, `rapid_failure`, or a burst: `hardware_class`, `failure_kind`, `worker`,
-    /// `template`.
+    /// `bad_worker`, `rapid_failure`, `cluster` (confidence: `patterns::cluster_confidence`), or
+    /// a burst: `hardware_class`, `failure_kind`, `worker`, `template`.
     pub kind: String,
     /// What it is about (worker id, class, kind, template id, task id).
     pub key: String,

@@ -132,6 +132,18 @@ pub struct Pattern {
     pub description: String,
 }
 
+/// Confidence of a cluster pattern (a cluster of similar failures found by clustering):
+/// `dominant_share × (1 − e^(−size/20)) / (1 + cohesion)` — the share of the cluster's most
+/// frequent failure kind (purity), saturating in its size (20 failures → 0.63, 60 → 0.95), and
+/// discounted by its mean distance to the centroid in standardized units (tightness). A large,
+/// pure, tight cluster approaches 1; a small, mixed or loose one stays low.
+pub fn cluster_confidence(dominant_share: f64, size: u64, cohesion: f64) -> f64 {
+    let purity = dominant_share.clamp(0.0, 1.0);
+    let mass = 1.0 - (-(size as f64) / 20.0).exp();
+    let tight = 1.0 / (1.0 + cohesion.max(0.0));
+    (purity * mass * tight).clamp(0.0, 1.0)
+}
+
 /// One failure as the detector sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Observation<'a> {
@@ -618,6 +630,17 @@ mod tests {
             b.confidence > 0.999 && b.description.contains("Bonferroni"),
             "{b:?}"
         );
+    }
+
+    #[test]
+    fn cluster_confidence_rewards_purity_size_and_tightness() {
+        let big_pure_tight = cluster_confidence(1.0, 200, 0.0);
+        assert!(big_pure_tight > 0.99);
+        assert!(cluster_confidence(0.5, 200, 0.0) < big_pure_tight);
+        assert!(cluster_confidence(1.0, 5, 0.0) < cluster_confidence(1.0, 50, 0.0));
+        assert!(cluster_confidence(1.0, 200, 2.0) < big_pure_tight);
+        assert!((cluster_confidence(1.0, 20, 0.0) - (1.0 - (-1f64).exp())).abs() < 1e-12);
+        assert_eq!(cluster_confidence(f64::NAN.max(0.0), 0, 0.0), 0.0);
     }
 
     #[test]
