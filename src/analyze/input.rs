@@ -145,11 +145,22 @@ fn plan(inputs: &[PathBuf], format: Option<Format>) -> Result<Plan, AnalyzeError
     Ok(plan)
 }
 
-/// Parquet rows as a pipeline source.
-struct ParquetSource {
+/// Parquet rows as an ingest pipeline source (used by `analyze` and `faultline ingest`).
+pub struct ParquetSource {
     path: Arc<Path>,
     import: ParquetImport,
     done_bytes: u64,
+}
+
+impl ParquetSource {
+    /// Opens a Parquet file of failure records (see `store::import`).
+    pub fn open(path: &Path) -> Result<Self, crate::store::StoreError> {
+        Ok(ParquetSource {
+            path: Arc::from(path),
+            import: import_failures(path)?,
+            done_bytes: 0,
+        })
+    }
 }
 
 impl Source for ParquetSource {
@@ -210,11 +221,7 @@ fn open(path: &Path, format: Format, o: &InputOptions) -> Result<Box<dyn Source>
                 "Parquet cannot be read from standard input".into(),
             ))
         }
-        (Format::Parquet, false) => Box::new(ParquetSource {
-            path: Arc::from(path),
-            import: import_failures(path)?,
-            done_bytes: 0,
-        }),
+        (Format::Parquet, false) => Box::new(ParquetSource::open(path)?),
     })
 }
 

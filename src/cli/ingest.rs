@@ -6,17 +6,15 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use chrono::Datelike;
 use faultline::classify::{Classifier, ClassifyInput};
 use faultline::ingest::{
-    self, BadLine, Chunk, ColumnMap, CsvSource, Format, IngestError, JsonlSource, KernelOptions,
+    self, BadLine, ColumnMap, CsvSource, Format, IngestError, JsonlSource, KernelOptions,
     KernelSource, Memo, PipelineOptions, Source, Summary,
 };
-use faultline::store::import::{import_failures, ParquetImport};
 use faultline::store::{Entry, FailureRow, ParquetStore, StoreOptions};
 use faultline::{FailureKind, FailureRecord, FailureType, HardwareClass, Timestamp};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -109,42 +107,6 @@ struct Verdict {
     xid: Option<u32>,
 }
 
-/// Parquet rows as a pipeline source.
-struct ParquetSource {
-    path: Arc<Path>,
-    import: ParquetImport,
-    done_bytes: u64,
-}
-
-impl Source for ParquetSource {
-    fn path(&self) -> &Path {
-        &self.path
-    }
-    fn len_hint(&self) -> Option<u64> {
-        Some(self.import.bytes())
-    }
-    fn next_chunk(&mut self) -> Result<Option<Chunk>, IngestError> {
-        let Some(rows) = self.import.next_batch() else {
-            return Ok(None);
-        };
-        let last = rows.last().map_or(0, |r| r.0);
-        let items = rows
-            .into_iter()
-            .map(|(row, r)| (row, r.map_err(|e| e.reason)))
-            .collect();
-        // Progress: the share of rows read so far, in bytes of the file.
-        let total = self.import.bytes();
-        let upto = if self.import.rows() == 0 {
-            total
-        } else {
-            (u128::from(total) * u128::from(last) / u128::from(self.import.rows())) as u64
-        };
-        let bytes = upto.saturating_sub(self.done_bytes);
-        self.done_bytes = upto;
-        Ok(Some(Chunk::ready(self.path.clone(), bytes, items, 0)))
-    }
-}
-
 /// Inputs with their formats: directories expanded (files of a known format, sorted).
 fn expand(inputs: &[PathBuf], format: Option<Format>) -> anyhow::Result<Vec<(PathBuf, Format)>> {
     let mut out = Vec::new();
@@ -213,11 +175,7 @@ fn open(path: &Path, format: Format, a: &Args) -> anyhow::Result<Box<dyn Source>
             Box::new(KernelSource::from_reader(name, std::io::stdin(), kernel))
         }
         (Format::Parquet, true) => bail!("Parquet cannot be read from standard input"),
-        (Format::Parquet, false) => Box::new(ParquetSource {
-            path: Arc::from(path),
-            import: import_failures(path)?,
-            done_bytes: 0,
-        }),
+        (Format::Parquet, false) => Box::new(faultline::analyze::ParquetSource::open(path)?),
     })
 }
 
