@@ -233,6 +233,25 @@ struct Verdict {
     xid: Option<u32>,
 }
 
+/// A pipeline worker that classifies each checked record (with a per-thread cache of
+/// verdicts) into a failures-table entry; shared by `analyze` and `faultline ingest`.
+pub fn classifying_worker() -> impl FnMut(FailureRecord) -> Entry {
+    let classifier = Classifier::new();
+    let mut memo: Memo<Verdict> = Memo::new(1 << 16);
+    move |record: FailureRecord| {
+        let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
+        Entry::Failure(Box::new(FailureRow {
+            record,
+            kind: v.kind,
+            failure_type: v.failure_type,
+            classifier_rule: v.rule.to_string(),
+            xid: v.xid,
+            template_id: None,
+            cluster_id: None,
+        }))
+    }
+}
+
 fn verdict(classifier: &Classifier, r: &FailureRecord) -> Verdict {
     let c = classifier.classify(&ClassifyInput {
         message: &r.error.message,
@@ -282,22 +301,7 @@ pub fn ingest_inputs(
         ingest::run(
             sources,
             &opts,
-            || {
-                let classifier = Classifier::new();
-                let mut memo: Memo<Verdict> = Memo::new(1 << 16);
-                move |record: FailureRecord| {
-                    let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
-                    Entry::Failure(Box::new(FailureRow {
-                        record,
-                        kind: v.kind,
-                        failure_type: v.failure_type,
-                        classifier_rule: v.rule.to_string(),
-                        xid: v.xid,
-                        template_id: None,
-                        cluster_id: None,
-                    }))
-                }
-            },
+            classifying_worker,
             |batch: Vec<Entry>| {
                 if want_classes {
                     for e in &batch {

@@ -10,13 +10,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use chrono::Datelike;
-use faultline::classify::{Classifier, ClassifyInput};
 use faultline::ingest::{
     self, BadLine, ColumnMap, CsvSource, Format, IngestError, JsonlSource, KernelOptions,
-    KernelSource, Memo, PipelineOptions, Source, Summary,
+    KernelSource, PipelineOptions, Source, Summary,
 };
-use faultline::store::{Entry, FailureRow, ParquetStore, StoreOptions};
-use faultline::{FailureKind, FailureRecord, FailureType, HardwareClass, Timestamp};
+use faultline::store::{Entry, ParquetStore, StoreOptions};
+use faultline::Timestamp;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -99,14 +98,6 @@ const SHOWN_REJECTIONS: usize = 20;
 const PROGRESS_MIN_BYTES: u64 = 4 << 20;
 
 /// What a classification leaves in the failures table (cached per distinct input).
-#[derive(Debug, Clone, Copy)]
-struct Verdict {
-    kind: FailureKind,
-    failure_type: FailureType,
-    rule: &'static str,
-    xid: Option<u32>,
-}
-
 /// Inputs with their formats: directories expanded (files of a known format, sorted).
 fn expand(inputs: &[PathBuf], format: Option<Format>) -> anyhow::Result<Vec<(PathBuf, Format)>> {
     let mut out = Vec::new();
@@ -243,22 +234,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let summary = ingest::run(
         sources,
         &opts,
-        || {
-            let classifier = Classifier::new();
-            let mut memo: Memo<Verdict> = Memo::new(1 << 16);
-            move |record: FailureRecord| {
-                let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
-                Entry::Failure(Box::new(FailureRow {
-                    record,
-                    kind: v.kind,
-                    failure_type: v.failure_type,
-                    classifier_rule: v.rule.to_string(),
-                    xid: v.xid,
-                    template_id: None,
-                    cluster_id: None,
-                }))
-            }
-        },
+        faultline::analyze::classifying_worker,
         |batch: Vec<Entry>| store.write_batch(batch),
         |bad: &BadLine| {
             if shown.len() < SHOWN_REJECTIONS {
@@ -291,22 +267,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn verdict(classifier: &Classifier, r: &FailureRecord) -> Verdict {
-    let c = classifier.classify(&ClassifyInput {
-        message: &r.error.message,
-        type_hint: r.error.type_hint.as_deref(),
-        exit_code: r.error.exit_code,
-        stacktrace: r.error.stacktrace.as_deref(),
-        hardware: (r.hardware.class != HardwareClass::Unknown).then_some(r.hardware.class),
-    });
-    Verdict {
-        kind: c.kind,
-        failure_type: c.failure_type,
-        rule: c.rule,
-        xid: c.xid,
-    }
 }
 
 fn rate(n: u64, seconds: f64) -> f64 {
