@@ -39,7 +39,7 @@ use crate::retry::{RetryBudget, RetryError, RetryPolicy};
 use crate::rules::{MatchContext, RuleSet, RulesError, Step};
 use crate::store::{
     Ack, ActionRow, Entry, FailureRow, HistoryStore, OpenReport, OutcomeRow, ParquetStore,
-    StoreOptions,
+    StoreOptions, TaskStateRow,
 };
 
 /// Errors of the engine.
@@ -190,6 +190,11 @@ impl<S: StateStore> Engine<S> {
             registry: WorkerRegistry::new(),
             state,
         })
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     /// Replaces the worker registry.
@@ -862,8 +867,14 @@ impl<S: StateStore> Engine<S> {
             .map(|w| w.id.clone())
     }
 
-    /// Feeds back the outcome of an applied action.
+    /// Feeds back the outcome of an applied action and waits until it is durable.
     pub fn record_outcome(&mut self, outcome: &Outcome) -> Result<(), EngineError> {
+        Ok(self.log_outcome(outcome)?.wait()?)
+    }
+
+    /// Feeds back the outcome of an applied action; durable once the returned [`Ack`]
+    /// resolves (a server waits for it outside its lock on the engine).
+    pub fn log_outcome(&mut self, outcome: &Outcome) -> Result<Ack, EngineError> {
         let id = TaskId::new(&outcome.task_id)
             .map_err(|_| EngineError::UnknownTask(outcome.task_id.clone()))?;
         if self.state.task(&id).is_none() {
@@ -883,9 +894,30 @@ impl<S: StateStore> Engine<S> {
                 hardware_class: entry.and_then(|t| t.last_class),
                 kind: last.map(|a| a.kind),
             };
-            self.state.log(vec![Entry::Outcome(row)])?.wait()?;
+            return Ok(self.state.log(vec![Entry::Outcome(row)])?);
         }
-        Ok(())
+        Ok(Ack::done())
+    }
+
+    /// Sets a task's lifecycle state (a coordinator's word: running again, succeeded, given
+    /// up); logged like every other change, durable once the returned [`Ack`] resolves.
+    pub fn set_task_state(
+        &mut self,
+        task: &TaskId,
+        state: TaskState,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<Ack, EngineError> {
+        self.state.task_mut(task).state = state;
+        if self.state.durable() {
+            return Ok(self.state.log(vec![Entry::TaskState(TaskStateRow {
+                task_id: task.clone(),
+                state,
+                timestamp: at,
+                note: note.to_string(),
+            })])?);
+        }
+        Ok(Ack::done())
     }
 
     /// Stores a checkpoint for a task (durably, for a durable engine) and returns its id;
