@@ -297,3 +297,15 @@ fn cli_trains_a_model_directory() {
     assert!(stderr(&o).contains("no history/"), "{}", stderr(&o));
     assert!(!d.path("models/x").exists());
 }
+
+/// The shipped model loads and is the sample's.
+#[test]
+fn shipped_default_model_loads() {
+    let model = Model::load(&repo().join("models/default")).unwrap();
+    let m = model.manifest();
+    assert_eq!((m.name.as_str(), m.format_version), ("default", 1));
+    assert_eq!(m.data_range.failures, 5007);
+    assert_eq!(m.data_range.outcomes, 4735);
+    assert!(model.clusters().is_some());
+    assert_eq!(m.metrics.success.outcomes, 4735.0);
+}

@@ -57,7 +57,8 @@ fn opts() -> TrainOptions {
 
 #[test]
 fn options_errors_name_the_option() {
-    let cases: [(&str, fn(&mut TrainOptions)); 5] = [
+    type Edit = fn(&mut TrainOptions);
+    let cases: [(&str, Edit); 5] = [
         ("name", |o| o.name = " ".into()),
         ("sample", |o| o.sample = 3),
         ("holdout_every", |o| o.holdout_every = 1),
