@@ -48,6 +48,9 @@ pub enum Error {
     /// Analysis error.
     #[error(transparent)]
     Analyze(#[from] crate::analyze::AnalyzeError),
+    /// Training or model loading error.
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
     /// Report error.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),

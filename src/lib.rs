@@ -40,6 +40,7 @@ pub mod rules;
 pub mod sim;
 pub mod store;
 pub mod template;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use model::*;

@@ -12,4 +12,5 @@ mod restart;
 mod sim;
 mod template;
 mod tiers;
+mod train;
 mod util;

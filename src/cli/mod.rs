@@ -9,6 +9,7 @@ mod recommend;
 mod rules;
 mod simulate;
 mod template;
+mod train;
 
 use std::path::Path;
 
@@ -46,6 +47,7 @@ enum Command {
     Simulate(simulate::Args),
     Template(template::Args),
     Analyze(analyze::Args),
+    Train(train::Args),
 }
 
 /// Runs the chosen verb.
@@ -60,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(a) => simulate::run(a),
         Command::Template(a) => template::run(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Train(a) => train::run(a),
     }
 }
 

@@ -27,7 +27,8 @@ use rand::Rng;
 use rand_distr::{Beta, Distribution};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{RankingParams, Selection};
+pub use crate::config::RankingParams;
+use crate::config::Selection;
 use crate::model::{FailureKind, HardwareClass, RecoveryStrategy};
 
 /// Number of strategies.

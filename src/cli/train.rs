@@ -1,0 +1,170 @@
+//! `faultline train`: the whole history of a data directory → a versioned model directory.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use faultline::train::{train_with, Manifest, TrainOptions};
+use faultline::Timestamp;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+/// Train a model from the whole history: refit the message templates, the learned
+/// template → kind classifier, the feature scaling and clusters, and the success-rate tables
+/// (per hardware class × kind × strategy) that the learned ranking starts from.
+///
+/// --data is a data directory holding history/ (written by `faultline ingest`, by the
+/// durable `faultline recommend --data`, or by `faultline analyze INPUT --out DIR`). Only its
+/// committed Parquet parts are read; nothing in it is changed.
+///
+/// --out receives the model directory, written atomically (a model already there is
+/// replaced): manifest.json (format version, feature schema, training data range, evaluation
+/// metrics, BLAKE3 hash of every artifact) beside templates.json, classifier.json,
+/// clusters.json and success_rates.json. The model's name is the directory's name unless
+/// --name is given.
+///
+/// Examples:
+///
+///   faultline analyze data/sample --out out/ && faultline train --data out --out models/default
+///   faultline train --data /var/lib/faultline --out models/2026-11-29 --json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Data directory with the history to train on.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Model directory to write (e.g. models/NAME).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Model name in the manifest (default: the --out directory's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Seed of the clustering.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Rows the clusters are fitted on at most (the rest are placed online).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(20..))]
+    sample: u64,
+    /// Print the manifest (with the output path) as one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// No progress display and no summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    path: String,
+    seconds: f64,
+    manifest: &'a Manifest,
+}
+
+fn ts(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "-".into(), |t| t.to_string())
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let name = match &a.name {
+        Some(n) => n.clone(),
+        None => a
+            .out
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .with_context(|| format!("--out {} has no directory name", a.out.display()))?,
+    };
+    let mut opts = TrainOptions::new(name, Timestamp::now());
+    opts.cluster.seed = a.seed;
+    opts.sample = usize::try_from(a.sample).unwrap_or(usize::MAX);
+    let show = !a.quiet && std::io::stderr().is_terminal();
+    let bar = show.then(|| {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template("{prefix:>14} [{elapsed_precise}] {spinner}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        b
+    });
+    let model = train_with(&a.data, &opts, &mut |stage| {
+        if let Some(b) = &bar {
+            b.set_prefix(stage);
+        }
+    })
+    .with_context(|| format!("training on {}", a.data.display()))?;
+    if let Some(b) = &bar {
+        b.set_prefix("save");
+    }
+    model
+        .save(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let m = model.manifest();
+    let seconds = started.elapsed().as_secs_f64();
+    if a.json {
+        let out = Output {
+            path: a.out.display().to_string(),
+            seconds,
+            manifest: m,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if !a.quiet {
+        let r = &m.data_range;
+        let x = &m.metrics;
+        println!(
+            "trained model '{}' (format {}) in {seconds:.2} s",
+            m.name, m.format_version
+        );
+        println!(
+            "  data:       {} failures {} .. {}, {} outcomes",
+            r.failures,
+            ts(r.first),
+            ts(r.last),
+            r.outcomes
+        );
+        println!(
+            "  templates:  {} from {} distinct messages (top 10 hold {:.1} %)",
+            x.templates.templates,
+            x.templates.distinct_messages,
+            x.templates.top10_share * 100.0
+        );
+        let c = &x.classifier;
+        println!(
+            "  classifier: {} ({} templates); held out {}: coverage {:.1} %, accuracy {:.1} % ({}/{})",
+            m.classifier.method,
+            c.entries,
+            c.holdout_rows,
+            c.coverage * 100.0,
+            c.accuracy * 100.0,
+            c.agree,
+            c.covered
+        );
+        let k = &x.clusters;
+        match &k.skipped {
+            Some(why) => println!("  clusters:   none ({why})"),
+            None => println!(
+                "  clusters:   {} {} on {} rows; noise {:.1} %; silhouette {}",
+                k.clusters,
+                k.algorithm,
+                k.fitted_rows,
+                k.noise_share * 100.0,
+                k.silhouette
+                    .map_or_else(|| "-".into(), |s| format!("{s:.3}"))
+            ),
+        }
+        let s = &x.success;
+        println!(
+            "  success:    {} contexts, {} (context, strategy) cells, {} outcomes, rate {:.1} %",
+            s.contexts,
+            s.cells,
+            s.outcomes,
+            s.success_rate * 100.0
+        );
+        println!("  model:      {}", a.out.display());
+    }
+    Ok(())
+}

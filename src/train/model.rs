@@ -1,0 +1,516 @@
+//! The trained model in memory and on disk: a directory with `manifest.json` (format version,
+//! feature schema, training data range, metrics, artifacts with BLAKE3 hashes) and one JSON
+//! file per artifact. Saving is atomic (temporary directory → rename); loading verifies every
+//! hash, refuses a newer format version and dispatches older ones to their readers.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::ClusterModel;
+use crate::config::RankingParams;
+use crate::features::{FeatureParams, FeatureSchema, Featurizer};
+use crate::model::{FailureKind, FailureRecord, Timestamp};
+use crate::ranking::Ranker;
+use crate::store::FailureRow;
+use crate::template::{MinerState, TemplateMiner};
+
+use super::classifier::{ClassifierMetrics, TemplateClassifier};
+use super::success::SuccessTables;
+use super::TrainError;
+
+/// The model directory layout this build writes; it reads this one and every older one.
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+/// The manifest's file name.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The template miner's state.
+pub const TEMPLATES_FILE: &str = "templates.json";
+/// The learned template → kind classifier.
+pub const CLASSIFIER_FILE: &str = "classifier.json";
+/// The cluster model (feature parameters, scaler and centroids), `null` when none was fitted.
+pub const CLUSTERS_FILE: &str = "clusters.json";
+/// The success-rate tables.
+pub const SUCCESS_FILE: &str = "success_rates.json";
+
+/// The feature schema the cluster model (and its scaler) was fitted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSchemaInfo {
+    /// Schema version (`features::FEATURE_SCHEMA_VERSION` when trained).
+    pub version: u32,
+    /// Column names, in order.
+    pub names: Vec<String>,
+    /// The featurization parameters.
+    pub params: FeatureParams,
+}
+
+/// What the model was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataRange {
+    /// The data directory, as given.
+    pub data: String,
+    /// Earliest failure.
+    pub first: Option<Timestamp>,
+    /// Latest failure.
+    pub last: Option<Timestamp>,
+    /// Failure rows read.
+    pub failures: u64,
+    /// Outcome rows read.
+    pub outcomes: u64,
+    /// Earliest outcome.
+    pub first_outcome: Option<Timestamp>,
+    /// Latest outcome.
+    pub last_outcome: Option<Timestamp>,
+}
+
+/// Template-mining metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateMetrics {
+    /// Live templates after refinement.
+    pub templates: u64,
+    /// Distinct messages.
+    pub distinct_messages: u64,
+    /// Share of the failures held by the 10 largest templates.
+    pub top10_share: f64,
+}
+
+/// Clustering metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterMetrics {
+    /// "kmeans", "dbscan", or "none".
+    pub algorithm: String,
+    /// Why no model was fitted, when none was.
+    pub skipped: Option<String>,
+    /// Rows the model was fitted on (a systematic sample over time).
+    pub fitted_rows: u64,
+    /// Clusters.
+    pub clusters: u64,
+    /// Share of every failure assigned online (in time order) to no cluster.
+    pub noise_share: f64,
+    /// Mean silhouette of the fit, when defined.
+    pub silhouette: Option<f64>,
+}
+
+/// Success-table metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuccessMetrics {
+    /// (hardware class, kind) contexts with at least one outcome.
+    pub contexts: u64,
+    /// (context, strategy) cells with at least one outcome.
+    pub cells: u64,
+    /// Outcomes counted.
+    pub outcomes: f64,
+    /// Successes / outcomes (0 without outcomes).
+    pub success_rate: f64,
+}
+
+/// Evaluation metrics of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Template mining.
+    pub templates: TemplateMetrics,
+    /// The learned classifier, held out.
+    pub classifier: ClassifierMetrics,
+    /// Clustering.
+    pub clusters: ClusterMetrics,
+    /// Success-rate tables.
+    pub success: SuccessMetrics,
+}
+
+/// The learned classifier, as the manifest describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierInfo {
+    /// "template_majority".
+    pub method: String,
+    /// What it is and how it is used.
+    pub description: String,
+}
+
+/// One artifact file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    /// File name inside the model directory.
+    pub file: String,
+    /// BLAKE3 of its bytes, hex.
+    pub blake3: String,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Layout version ([`MODEL_FORMAT_VERSION`] when written by this build).
+    pub format_version: u32,
+    /// Model name (the directory's name when trained by the CLI).
+    pub name: String,
+    /// When it was trained.
+    pub created_at: Timestamp,
+    /// The faultline version that trained it.
+    pub faultline_version: String,
+    /// The feature schema of the scaler and cluster model.
+    pub feature_schema: FeatureSchemaInfo,
+    /// The training data.
+    pub data_range: DataRange,
+    /// Evaluation metrics.
+    pub metrics: Metrics,
+    /// The learned classifier.
+    pub classifier: ClassifierInfo,
+    /// The artifact files with their hashes.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// What a model adds to one failure: its template, cluster and learned kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Annotation {
+    /// The template the message matches (no learning), as a decimal id.
+    pub template_id: Option<String>,
+    /// That template's text.
+    pub template: Option<String>,
+    /// The cluster the failure falls in (`None`: noise, or no cluster model).
+    pub cluster: Option<i64>,
+    /// The learned classifier's kind for the template, when it has one.
+    pub learned_kind: Option<FailureKind>,
+}
+
+/// A trained model: template miner, learned classifier, cluster model (with its scaler) and
+/// success-rate tables, plus the manifest that describes them.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub(crate) manifest: Manifest,
+    pub(crate) templates: TemplateMiner,
+    pub(crate) classifier: TemplateClassifier,
+    pub(crate) clusters: Option<ClusterModel>,
+    pub(crate) success: SuccessTables,
+    /// An empty featurizer for the cluster model's parameters (cloned per annotation).
+    pub(crate) featurizer: Option<Featurizer>,
+}
+
+/// The artifacts of a format-1 directory, as stored.
+struct Parts {
+    templates: MinerState,
+    classifier: TemplateClassifier,
+    clusters: Option<ClusterModel>,
+    success: SuccessTables,
+}
+
+fn io(path: &Path, source: std::io::Error) -> TrainError {
+    TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn encode(file: &str, v: &impl Serialize) -> Result<Vec<u8>, TrainError> {
+    let mut b = serde_json::to_vec_pretty(v).map_err(|e| TrainError::Encode {
+        what: file.to_string(),
+        detail: e.to_string(),
+    })?;
+    b.push(b'\n');
+    Ok(b)
+}
+
+fn artifacts(files: &[(&'static str, Vec<u8>)]) -> Vec<Artifact> {
+    files
+        .iter()
+        .map(|(file, bytes)| Artifact {
+            file: file.to_string(),
+            blake3: blake3::hash(bytes).to_hex().to_string(),
+            bytes: bytes.len() as u64,
+        })
+        .collect()
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(|e| io(path, e))?;
+    f.write_all(bytes).map_err(|e| io(path, e))?;
+    f.sync_all().map_err(|e| io(path, e))
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), TrainError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io(dir, e))
+}
+
+impl Model {
+    pub(crate) fn assemble(
+        manifest: Manifest,
+        templates: TemplateMiner,
+        classifier: TemplateClassifier,
+        clusters: Option<ClusterModel>,
+        success: SuccessTables,
+    ) -> Result<Model, TrainError> {
+        let featurizer = clusters
+            .as_ref()
+            .map(|c| Featurizer::new(c.params.features.clone()))
+            .transpose()?;
+        Ok(Model {
+            manifest,
+            templates,
+            classifier,
+            clusters,
+            success,
+            featurizer,
+        })
+    }
+
+    /// The artifact files' bytes, as [`Self::save`] writes them.
+    fn encoded(&self) -> Result<[(&'static str, Vec<u8>); 4], TrainError> {
+        Ok([
+            (
+                TEMPLATES_FILE,
+                encode(TEMPLATES_FILE, &self.templates.state())?,
+            ),
+            (CLASSIFIER_FILE, encode(CLASSIFIER_FILE, &self.classifier)?),
+            (CLUSTERS_FILE, encode(CLUSTERS_FILE, &self.clusters)?),
+            (SUCCESS_FILE, encode(SUCCESS_FILE, &self.success)?),
+        ])
+    }
+
+    /// Sets the manifest's artifact list to the hashes of the current artifacts.
+    pub(crate) fn refresh_artifacts(&mut self) -> Result<(), TrainError> {
+        self.manifest.artifacts = artifacts(&self.encoded()?);
+        Ok(())
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The template miner (matching only: [`TemplateMiner::lookup`]).
+    pub fn templates(&self) -> &TemplateMiner {
+        &self.templates
+    }
+
+    /// The learned template → kind classifier.
+    pub fn classifier(&self) -> &TemplateClassifier {
+        &self.classifier
+    }
+
+    /// The cluster model, when one was fitted.
+    pub fn clusters(&self) -> Option<&ClusterModel> {
+        self.clusters.as_ref()
+    }
+
+    /// The success-rate tables.
+    pub fn success_tables(&self) -> &SuccessTables {
+        &self.success
+    }
+
+    /// A ranker whose coarse counts are the success tables.
+    pub fn ranker(&self, params: RankingParams) -> Result<Ranker, TrainError> {
+        self.success.ranker(params)
+    }
+
+    /// Matches a failure against the model without learning: its template (the miner's
+    /// `lookup`), its cluster (featurized as a task's first failure on a worker with no
+    /// history — the model keeps no per-worker state — then scaled and placed within a
+    /// cluster's radius) and the learned kind of its template.
+    pub fn annotate(&self, rec: &FailureRecord, kind: FailureKind) -> Annotation {
+        let id = self.templates.lookup(&rec.error.message);
+        let template = id.and_then(|id| self.templates.get(id)).map(|t| t.text());
+        let cluster = match (&self.clusters, &self.featurizer) {
+            (Some(model), Some(featurizer)) => {
+                let row = FailureRow {
+                    record: rec.clone(),
+                    kind,
+                    failure_type: kind.failure_type(),
+                    classifier_rule: String::new(),
+                    xid: None,
+                    template_id: id.map(|t| t.get()),
+                    cluster_id: None,
+                };
+                let mut f = featurizer.clone();
+                let mut z = f.push(&row);
+                // The featurizer has the model's parameters (built from them on load), so the
+                // widths agree; a failure here would be a bug, reported as noise.
+                match model.scaler.transform_row(&mut z) {
+                    Ok(()) => model.assign_scaled(&z).map(|c| c.as_i64()),
+                    Err(_) => None,
+                }
+            }
+            _ => None,
+        };
+        Annotation {
+            template_id: id.map(|t| t.to_string()),
+            template,
+            cluster,
+            learned_kind: id.and_then(|t| self.classifier.kind_of(t)),
+        }
+    }
+
+    /// Writes the model directory `dir` atomically: everything goes to a temporary sibling
+    /// directory, is fsynced, and is renamed to `dir` (an existing `dir` is replaced). The
+    /// manifest's artifact list and hashes are rewritten to match the files.
+    pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = dir
+            .file_name()
+            .ok_or_else(|| TrainError::Invalid {
+                field: "out".into(),
+                detail: format!("{} has no directory name", dir.display()),
+            })?
+            .to_string_lossy()
+            .to_string();
+        std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        }
+        std::fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
+        let files = self.encoded()?;
+        let mut manifest = self.manifest.clone();
+        manifest.artifacts = artifacts(&files);
+        for (file, bytes) in &files {
+            write_synced(&tmp.join(file), bytes)?;
+        }
+        write_synced(&tmp.join(MANIFEST_FILE), &encode(MANIFEST_FILE, &manifest)?)?;
+        fsync_dir(&tmp)?;
+        // A directory cannot be renamed over a non-empty one: move the old model aside first.
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        let replaced = dir.exists();
+        if replaced {
+            std::fs::rename(dir, &old).map_err(|e| io(dir, e))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| io(dir, e))?;
+        fsync_dir(&parent)?;
+        if replaced {
+            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+        }
+        Ok(())
+    }
+
+    /// Reads a model directory: the manifest's `format_version` picks the reader (a version
+    /// newer than [`MODEL_FORMAT_VERSION`] is refused), every artifact's BLAKE3 hash is
+    /// checked, and each error names the file (and the field, for a parse error).
+    pub fn load(dir: &Path) -> Result<Model, TrainError> {
+        let path = dir.join(MANIFEST_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| TrainError::Artifact {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        let version = value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| TrainError::Artifact {
+                path: path.clone(),
+                detail: "field `format_version` is missing or not a number".into(),
+            })?;
+        match version {
+            1 => load_v1(dir, &path, value),
+            v if v > u64::from(MODEL_FORMAT_VERSION) => Err(TrainError::NewerFormat {
+                path,
+                found: v,
+                supported: MODEL_FORMAT_VERSION,
+            }),
+            v => Err(TrainError::UnknownFormat { path, found: v }),
+        }
+    }
+}
+
+/// Reads and verifies one artifact listed in the manifest.
+fn artifact<T: DeserializeOwned>(
+    dir: &Path,
+    manifest: &Manifest,
+    manifest_path: &Path,
+    file: &str,
+) -> Result<T, TrainError> {
+    let a = manifest
+        .artifacts
+        .iter()
+        .find(|a| a.file == file)
+        .ok_or_else(|| TrainError::Artifact {
+            path: manifest_path.to_path_buf(),
+            detail: format!("field `artifacts` does not list {file}"),
+        })?;
+    let path = dir.join(file);
+    let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+    let found = blake3::hash(&bytes).to_hex().to_string();
+    if found != a.blake3 {
+        return Err(TrainError::Hash {
+            path,
+            expected: a.blake3.clone(),
+            found,
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| TrainError::Artifact {
+        path,
+        detail: e.to_string(),
+    })
+}
+
+/// The format-1 reader.
+fn load_v1(
+    dir: &Path,
+    manifest_path: &Path,
+    value: serde_json::Value,
+) -> Result<Model, TrainError> {
+    let manifest: Manifest = serde_json::from_value(value).map_err(|e| TrainError::Artifact {
+        path: manifest_path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let parts = Parts {
+        templates: artifact(dir, &manifest, manifest_path, TEMPLATES_FILE)?,
+        classifier: artifact::<TemplateClassifier>(dir, &manifest, manifest_path, CLASSIFIER_FILE)?
+            .reindex(),
+        clusters: artifact(dir, &manifest, manifest_path, CLUSTERS_FILE)?,
+        success: artifact(dir, &manifest, manifest_path, SUCCESS_FILE)?,
+    };
+    let templates =
+        TemplateMiner::from_state(parts.templates).map_err(|e| TrainError::Artifact {
+            path: dir.join(TEMPLATES_FILE),
+            detail: e.to_string(),
+        })?;
+    if let Some(c) = &parts.clusters {
+        c.validate().map_err(|e| TrainError::Artifact {
+            path: dir.join(CLUSTERS_FILE),
+            detail: e.to_string(),
+        })?;
+        let schema: &FeatureSchema = &c.schema;
+        if schema.names != manifest.feature_schema.names
+            || schema.version != manifest.feature_schema.version
+        {
+            return Err(TrainError::Artifact {
+                path: manifest_path.to_path_buf(),
+                detail: format!(
+                    "field `feature_schema` does not match the schema of {CLUSTERS_FILE}"
+                ),
+            });
+        }
+    }
+    Model::assemble(
+        manifest,
+        templates,
+        parts.classifier,
+        parts.clusters,
+        parts.success,
+    )
+}
+
+impl PartialEq for Model {
+    /// Equal manifests and artifacts (the miner compared by its saved state).
+    fn eq(&self, other: &Self) -> bool {
+        self.manifest == other.manifest
+            && self.templates.state() == other.templates.state()
+            && self.classifier == other.classifier
+            && self.clusters == other.clusters
+            && self.success == other.success
+    }
+}

@@ -1,0 +1,139 @@
+//! Success-rate tables: per (hardware class, failure kind, strategy), the successes, failures
+//! and reported costs of the history's outcomes — the counts [`Ranker`] consumes.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::RankingParams;
+use crate::model::{FailureKind, HardwareClass, RecoveryStrategy};
+use crate::ranking::{frames, Counts, Ranker};
+
+use super::TrainError;
+
+/// One (context, strategy) cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyCount {
+    /// The strategy.
+    pub strategy: RecoveryStrategy,
+    /// Outcomes that recovered the task.
+    pub successes: f64,
+    /// Outcomes that did not.
+    pub failures: f64,
+    /// Sum of reported costs.
+    pub cost: f64,
+    /// Outcomes with a reported cost.
+    pub costed: f64,
+}
+
+/// The strategies tried in one (hardware class, kind) context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextCounts {
+    /// Hardware class of the failures answered.
+    pub hardware_class: HardwareClass,
+    /// Their kind.
+    pub kind: FailureKind,
+    /// Strategies with at least one outcome, in [`RecoveryStrategy::ALL`] order.
+    pub strategies: Vec<StrategyCount>,
+}
+
+/// Every context with evidence, in (class, kind) order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SuccessTables {
+    /// The contexts.
+    pub contexts: Vec<ContextCounts>,
+}
+
+impl SuccessTables {
+    /// The tables of the outcomes under `root` (via [`frames::success_rates`]); empty when the
+    /// history has no outcomes.
+    pub fn from_history(root: &Path) -> Result<Self, TrainError> {
+        let dir = root.join("history").join("outcomes");
+        if !dir.is_dir() {
+            return Ok(SuccessTables::default());
+        }
+        let frame = frames::success_rates(root)?;
+        let ranker = frames::ranker_from_frame(&frame, RankingParams::default())?;
+        Ok(Self::from_ranker(&ranker))
+    }
+
+    /// The coarse counts of a ranker, contexts without evidence left out.
+    pub fn from_ranker(ranker: &Ranker) -> Self {
+        let mut contexts = Vec::new();
+        for &c in HardwareClass::ALL {
+            for &k in FailureKind::ALL {
+                let counts = ranker.counts(c, k);
+                let strategies: Vec<StrategyCount> = RecoveryStrategy::ALL
+                    .iter()
+                    .filter_map(|&s| {
+                        let i = s.index();
+                        (counts.success[i] + counts.failure[i] > 0.0).then(|| StrategyCount {
+                            strategy: s,
+                            successes: counts.success[i],
+                            failures: counts.failure[i],
+                            cost: counts.cost[i],
+                            costed: counts.costed[i],
+                        })
+                    })
+                    .collect();
+                if !strategies.is_empty() {
+                    contexts.push(ContextCounts {
+                        hardware_class: c,
+                        kind: k,
+                        strategies,
+                    });
+                }
+            }
+        }
+        SuccessTables { contexts }
+    }
+
+    /// A ranker whose coarse counts are these tables.
+    pub fn ranker(&self, params: RankingParams) -> Result<Ranker, TrainError> {
+        let mut r = Ranker::new(params)?;
+        for c in &self.contexts {
+            let mut counts = Counts::default();
+            for s in &c.strategies {
+                let i = s.strategy.index();
+                counts.success[i] = s.successes;
+                counts.failure[i] = s.failures;
+                counts.cost[i] = s.cost;
+                counts.costed[i] = s.costed;
+            }
+            r.set_counts(c.hardware_class, c.kind, counts);
+        }
+        Ok(r)
+    }
+
+    /// Outcomes counted in every context.
+    pub fn outcomes(&self) -> f64 {
+        self.cells().map(|s| s.successes + s.failures).sum()
+    }
+
+    /// Successful outcomes in every context.
+    pub fn successes(&self) -> f64 {
+        self.cells().map(|s| s.successes).sum()
+    }
+
+    fn cells(&self) -> impl Iterator<Item = &StrategyCount> {
+        self.contexts.iter().flat_map(|c| &c.strategies)
+    }
+
+    /// The counts of one cell.
+    pub fn get(
+        &self,
+        class: HardwareClass,
+        kind: FailureKind,
+        strategy: RecoveryStrategy,
+    ) -> Option<&StrategyCount> {
+        self.contexts
+            .iter()
+            .find(|c| c.hardware_class == class && c.kind == kind)?
+            .strategies
+            .iter()
+            .find(|s| s.strategy == strategy)
+    }
+}

@@ -1,0 +1,311 @@
+//! `faultline train` and the model directory: training on a durable history written by the
+//! engine, loading, annotation, the ranker's counts, corrupt and newer models, the CLI, and
+//! the golden model of every format version.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use faultline::config::{EngineConfig, RankingParams};
+use faultline::engine::Engine;
+use faultline::rules::RuleSet;
+use faultline::store::StoreOptions;
+use faultline::train::{train, Model, TrainError, TrainOptions, CLUSTERS_FILE, MANIFEST_FILE};
+use faultline::{
+    FailureKind, FailureRecord, FailureReport, HardwareClass, Outcome, RecoveryStrategy, Timestamp,
+};
+
+use crate::util::{repo, stderr, stdout, Dir};
+
+type Context = (HardwareClass, FailureKind, RecoveryStrategy);
+
+fn record(task: &str, worker: &str, class: &str, message: &str, second: usize) -> FailureRecord {
+    let line = serde_json::json!({
+        "task_id": task, "worker_id": worker, "hardware": {"class": class},
+        "error": {"message": message},
+        "timestamp": format!("2026-11-01T10:{:02}:{:02}Z", second / 60, second % 60),
+        "task": {"config": {"batch_size": 16, "precision": "fp16"}},
+    });
+    serde_json::from_value::<FailureReport>(line)
+        .unwrap()
+        .check(Timestamp::from_micros(0))
+        .unwrap()
+}
+
+/// Writes `n` failures of three families through the engine (with an outcome each) into a
+/// data directory; returns the successes and failures per (class, kind, strategy).
+fn engine_history(root: &Path, n: usize) -> HashMap<Context, (f64, f64)> {
+    let (mut e, _) = Engine::open(
+        root,
+        EngineConfig::default(),
+        RuleSet::defaults(),
+        StoreOptions::default(),
+    )
+    .unwrap();
+    let mut truth: HashMap<Context, (f64, f64)> = HashMap::new();
+    for i in 0..n {
+        let (class, message) = match i % 3 {
+            0 => (
+                "GPU",
+                format!("CUDA out of memory. Tried to allocate {}.00 GiB", i % 5 + 1),
+            ),
+            1 => (
+                "TPU",
+                format!(
+                    "NCCL watchdog timeout after {} ms on rank {}",
+                    1000 + i,
+                    i % 4
+                ),
+            ),
+            _ => (
+                "CPU",
+                format!("OSError: [Errno 28] No space left on device: '/data/{i}.bin'"),
+            ),
+        };
+        let r = record(&format!("t{i}"), &format!("w{}", i % 4), class, &message, i);
+        let action = e.try_handle_failure(&r).unwrap();
+        let success = i % 4 != 0;
+        e.record_outcome(&Outcome {
+            task_id: format!("t{i}"),
+            success,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: Some(1.0),
+            timestamp: None,
+        })
+        .unwrap();
+        let c = truth
+            .entry((r.hardware.class, action.kind, action.strategy))
+            .or_default();
+        if success {
+            c.0 += 1.0;
+        } else {
+            c.1 += 1.0;
+        }
+    }
+    e.flush().unwrap();
+    truth
+}
+
+fn options() -> TrainOptions {
+    let mut o = TrainOptions::new("it", Timestamp::from_micros(0));
+    o.cluster.kmeans.k_max = 4; // debug builds of linfa are slow
+    o
+}
+
+#[test]
+fn train_on_an_engine_history_then_load_annotate_and_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let truth = engine_history(&data, 45);
+    let model = train(&data, &options()).unwrap();
+    let out = dir.path().join("models").join("it");
+    model.save(&out).unwrap();
+    let model = Model::load(&out).unwrap();
+    let m = model.manifest();
+    assert_eq!((m.name.as_str(), m.format_version), ("it", 1));
+    assert_eq!(m.data_range.failures, 45);
+    assert_eq!(m.data_range.outcomes, 45);
+    assert_eq!(m.metrics.templates.templates, 3);
+    assert_eq!(m.metrics.classifier.entries, 3);
+    assert_eq!(m.metrics.classifier.accuracy, 1.0);
+    assert!(m.metrics.clusters.clusters >= 2);
+
+    // The ranker's counts are the history's outcomes, context by context.
+    let ranker = model.ranker(RankingParams::default()).unwrap();
+    let mut total = 0.0;
+    for ((class, kind, strategy), (ok, bad)) in &truth {
+        let c = ranker.counts(*class, *kind);
+        let k = strategy.index();
+        assert_eq!(
+            (c.success[k], c.failure[k]),
+            (*ok, *bad),
+            "{class} {kind} {strategy}"
+        );
+        total += ok + bad;
+    }
+    assert_eq!(total, 45.0);
+    assert_eq!(m.metrics.success.outcomes, 45.0);
+
+    // Annotation matches without learning.
+    let r = record(
+        "tz",
+        "w9",
+        "GPU",
+        "CUDA out of memory. Tried to allocate 7.00 GiB",
+        0,
+    );
+    let a = model.annotate(&r, FailureKind::OomGpu);
+    assert_eq!(
+        a.template.as_deref(),
+        Some("CUDA out of memory. Tried to allocate <*>")
+    );
+    assert_eq!(a.learned_kind, Some(FailureKind::OomGpu));
+    assert!(
+        a.cluster.is_some(),
+        "an OOM like the history's joins a cluster"
+    );
+    let again = model.annotate(&r, FailureKind::OomGpu);
+    assert_eq!(a, again, "annotation does not learn");
+    let json = serde_json::to_value(&a).unwrap();
+    assert_eq!(json["learned_kind"], "oom_gpu");
+    let r = record(
+        "tz",
+        "w9",
+        "GPU",
+        "the flux capacitor is out of jiggawatts",
+        0,
+    );
+    let a = model.annotate(&r, FailureKind::Unknown);
+    assert_eq!((a.template_id, a.learned_kind), (None, None));
+}
+
+#[test]
+fn corrupt_and_newer_models_are_refused_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    copy_dir(&repo().join("tests/golden/model_v1"), &out);
+    assert!(Model::load(&out).is_ok());
+
+    let f = out.join(CLUSTERS_FILE);
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text.replacen("\"radius\": ", "\"radius\": 1", 1)).unwrap();
+    let e = Model::load(&out).unwrap_err();
+    assert!(matches!(e, TrainError::Hash { .. }), "{e}");
+    assert!(e.to_string().contains("clusters.json"), "{e}");
+    std::fs::write(&f, text).unwrap();
+
+    let p = out.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        text.replacen("\"format_version\": 1", "\"format_version\": 7", 1),
+    )
+    .unwrap();
+    let e = Model::load(&out).unwrap_err().to_string();
+    assert!(e.contains("manifest.json"), "{e}");
+    assert!(e.contains("format_version 7 is newer"), "{e}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// The committed format-1 model (trained by `faultline train` on the first 200 failures of
+/// `data/sample`) still loads, with these exact values.
+#[test]
+fn golden_model_v1_loads() {
+    let model = Model::load(&repo().join("tests/golden/model_v1")).unwrap();
+    let m = model.manifest();
+    assert_eq!(m.format_version, 1);
+    assert_eq!(m.name, "golden-v1");
+    assert_eq!(m.feature_schema.version, 1);
+    assert_eq!(m.feature_schema.names.len(), 45);
+    assert_eq!(m.data_range.failures, 200);
+    assert_eq!(m.data_range.outcomes, 200);
+    assert_eq!(
+        m.data_range.first.unwrap().to_string(),
+        "2026-11-01T00:00:42.717106Z"
+    );
+    assert_eq!(m.metrics.templates.templates, 28);
+    assert_eq!(m.metrics.classifier.entries, 21);
+    assert_eq!(
+        (
+            m.metrics.classifier.holdout_rows,
+            m.metrics.classifier.agree
+        ),
+        (40, 36)
+    );
+    assert_eq!(m.metrics.clusters.clusters, 29);
+    assert_eq!(m.metrics.success.contexts, 16);
+    assert_eq!(m.artifacts.len(), 4);
+
+    // A failure like the sample's (A100 40 GiB, batch 8, bf16) on a new task and worker.
+    let r: FailureRecord = serde_json::from_str::<FailureReport>(
+        r#"{"task_id":"g1","worker_id":"gpu-0999","hardware":{"class":"GPU","memory_gib":40.0},
+            "error":{"message":"RuntimeError: CUDA out of memory. Tried to allocate 1.00 GiB (GPU 0; 39.40 GiB total capacity; 1.00 MiB free)"},
+            "timestamp":"2026-11-01T00:24:00Z","task":{"config":{"batch_size":8,"precision":"bf16"}}}"#,
+    )
+    .unwrap()
+    .check(Timestamp::from_micros(0))
+    .unwrap();
+    let a = model.annotate(&r, FailureKind::OomGpu);
+    assert_eq!(a.template_id.as_deref(), Some("6"));
+    assert_eq!(
+        a.template.as_deref(),
+        Some("RuntimeError: CUDA out of memory. Tried to allocate <*> (GPU <*>; <*> total capacity; <*> free)")
+    );
+    assert_eq!(a.learned_kind, Some(FailureKind::OomGpu));
+    assert_eq!(a.cluster, GOLDEN_CLUSTER);
+    let mut far = r.clone();
+    far.timestamp = Timestamp::parse("2026-11-01T04:24:00Z").unwrap();
+    assert_eq!(
+        model.annotate(&far, FailureKind::OomGpu).cluster,
+        None,
+        "four hours later it lies outside the nearest cluster's radius"
+    );
+
+    let ranker = model.ranker(RankingParams::default()).unwrap();
+    let c = ranker.counts(HardwareClass::Cpu, FailureKind::OomHost);
+    let k = RecoveryStrategy::ReducedBatchSize.index();
+    assert_eq!((c.success[k], c.failure[k]), (5.0, 5.0));
+    assert_eq!(c.mean_cost(k), 60.0);
+}
+
+/// The cluster of the golden annotation above.
+const GOLDEN_CLUSTER: Option<i64> = Some(26);
+
+#[test]
+fn cli_trains_a_model_directory() {
+    let d = Dir::new();
+    let data = d.path("data");
+    engine_history(&data, 30);
+    let o = d.run(
+        &[
+            "train",
+            "--data",
+            "data",
+            "--out",
+            "models/cli",
+            "--json",
+            "--quiet",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["path"], "models/cli");
+    assert_eq!(v["manifest"]["name"], "cli");
+    assert_eq!(v["manifest"]["data_range"]["failures"], 30);
+    assert_eq!(v["manifest"]["metrics"]["success"]["outcomes"], 30.0);
+    let model = Model::load(&d.path("models/cli")).unwrap();
+    assert_eq!(model.manifest().metrics.classifier.entries, 3);
+
+    let o = d.run(&["train", "--data", "data", "--out", "models/second"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(
+        s.contains("30 failures") && s.contains("models/second"),
+        "{s}"
+    );
+
+    let o = d.run(&["train", "--data", "nowhere", "--out", "models/x"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no history/"), "{}", stderr(&o));
+    assert!(!d.path("models/x").exists());
+}
+
+/// The shipped model loads and is the sample's.
+#[test]
+fn shipped_default_model_loads() {
+    let model = Model::load(&repo().join("models/default")).unwrap();
+    let m = model.manifest();
+    assert_eq!((m.name.as_str(), m.format_version), ("default", 1));
+    assert_eq!(m.data_range.failures, 5007);
+    assert_eq!(m.data_range.outcomes, 4735);
+    assert!(model.clusters().is_some());
+    assert_eq!(m.metrics.success.outcomes, 4735.0);
+}
