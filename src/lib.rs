@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod analyze;
+pub mod api;
 pub mod classify;
 pub mod cluster;
 pub mod config;

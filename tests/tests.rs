@@ -1,9 +1,11 @@
 //! Integration tests: one binary, one module per area.
 
 mod analyze;
+mod api;
 mod cli;
 mod cluster;
 mod crash;
+mod http;
 mod ingest;
 mod interop;
 mod patterns;

@@ -7,6 +7,7 @@ mod eval;
 mod ingest;
 mod recommend;
 mod rules;
+mod serve;
 mod simulate;
 mod template;
 mod train;
@@ -48,6 +49,7 @@ enum Command {
     Template(template::Args),
     Analyze(analyze::Args),
     Train(train::Args),
+    Serve(serve::Args),
 }
 
 /// Runs the chosen verb.
@@ -63,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Template(a) => template::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Train(a) => train::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

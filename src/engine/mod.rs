@@ -38,8 +38,8 @@ use crate::retry::breaker::{BreakerState, Breakers};
 use crate::retry::{RetryBudget, RetryError, RetryPolicy};
 use crate::rules::{MatchContext, RuleSet, RulesError, Step};
 use crate::store::{
-    Ack, ActionRow, Entry, FailureRow, HistoryStore, OpenReport, OutcomeRow, ParquetStore,
-    StoreOptions, TaskStateRow,
+    Ack, ActionRow, Entry, FailureRow, FlushFailed, FlushJob, HistoryStore, OpenReport, OutcomeRow,
+    ParquetStore, StoreOptions, TaskStateRow,
 };
 
 /// Errors of the engine.
@@ -1070,6 +1070,17 @@ impl Engine<DurableState> {
     /// Moves logged entries into Parquet parts.
     pub fn flush(&mut self) -> Result<(), EngineError> {
         Ok(self.state.store_mut().flush()?)
+    }
+
+    /// Starts a flush to run outside the owner's lock (see [`ParquetStore::begin_flush`]);
+    /// hand the job's result to [`Engine::finish_flush`].
+    pub fn begin_flush(&mut self) -> Result<Option<FlushJob>, EngineError> {
+        Ok(self.state.store_mut().begin_flush()?)
+    }
+
+    /// Ends a flush begun with [`Engine::begin_flush`].
+    pub fn finish_flush(&mut self, result: Result<u64, FlushFailed>) -> Result<(), EngineError> {
+        Ok(self.state.store_mut().finish_flush(result)?)
     }
 }
 

@@ -30,7 +30,9 @@ pub use checkpoints::{checkpoint_id, Checkpoints, Retention};
 pub use entry::{
     ActionRow, CheckpointRow, Entry, FailureRow, OutcomeRow, PatternRow, Table, TaskStateRow,
 };
-pub use parquet_store::{part_info, read_part, OpenReport, ParquetStore, PartInfo, StoreOptions};
+pub use parquet_store::{
+    part_info, read_part, FlushFailed, FlushJob, OpenReport, ParquetStore, PartInfo, StoreOptions,
+};
 pub use scan::scan;
 pub use wal::Ack;
 
@@ -68,6 +70,9 @@ pub enum StoreError {
     /// A lock was poisoned by a panicking thread.
     #[error("store lock poisoned")]
     Poisoned,
+    /// A flush was asked for while a background flush job is out.
+    #[error("a flush is already in progress")]
+    FlushInProgress,
 }
 
 impl StoreError {

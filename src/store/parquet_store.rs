@@ -68,6 +68,8 @@ pub struct ParquetStore {
     next_seq: u64,
     flushed_seq: u64,
     pending: Vec<WalRecord>,
+    /// A flush job is out (see [`ParquetStore::begin_flush`]).
+    flushing: bool,
     report: OpenReport,
 }
 
@@ -296,6 +298,7 @@ impl ParquetStore {
             next_seq: max_seq + 1,
             flushed_seq: manifest.flushed_seq,
             pending,
+            flushing: false,
             report,
         })
     }
@@ -317,7 +320,7 @@ impl ParquetStore {
 
     /// Directory of a table.
     pub fn table_dir(&self, table: Table) -> PathBuf {
-        self.root.join("history").join(table.dir_name())
+        table_dir(&self.root, table)
     }
 
     /// Gives entries the next sequence numbers.
@@ -354,40 +357,17 @@ impl ParquetStore {
     }
 
     fn commit(&mut self, recs: &[WalRecord]) -> Result<(), StoreError> {
-        let Some(last) = recs.iter().map(|r| r.seq).max() else {
-            return Ok(());
-        };
-        let mut groups: BTreeMap<(Table, String), Group<'_>> = BTreeMap::new();
-        for r in recs {
-            let g = groups
-                .entry((r.entry.table(), date_of(&r.entry)))
-                .or_default();
-            g.0.push(r.seq);
-            g.1.push(&r.entry);
+        if let Some(last) = commit_parts(&self.root, recs)? {
+            self.flushed_seq = last;
         }
-        for ((table, date), (seqs, entries)) in groups {
-            let batch = schema::to_batch(table, &seqs, &entries)
-                .map_err(|e| StoreError::Encode(e.to_string()))?;
-            let path = self
-                .table_dir(table)
-                .join(format!("date={date}"))
-                .join(format!("part-{last:020}-{:020}.parquet", seqs[0]));
-            write_atomic(&path, &[batch], props(last, &[]))?;
-        }
-        let history = self.root.join("history");
-        write_json_atomic(
-            &history.join("_manifest.json"),
-            &Manifest {
-                flushed_seq: last,
-                schema_version: SCHEMA_VERSION,
-            },
-        )?;
-        self.flushed_seq = last;
         Ok(())
     }
 
     /// Moves every pending WAL record into Parquet parts, then retires WAL segments.
     pub fn flush(&mut self) -> Result<(), StoreError> {
+        if self.flushing {
+            return Err(StoreError::FlushInProgress);
+        }
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -407,6 +387,130 @@ impl ParquetStore {
         fsync_dir(&self.root.join("wal"))
     }
 
+    /// Starts a flush that runs without the store: takes the pending records (once they are
+    /// durable) and moves new writes to a fresh WAL segment. The owner runs the returned job
+    /// outside its lock and hands the result to [`ParquetStore::finish_flush`]. One flush at
+    /// a time: `None` while one is in progress or when nothing is pending. Until it finishes,
+    /// [`HistoryStore::entries`] does not see the job's records.
+    pub fn begin_flush(&mut self) -> Result<Option<FlushJob>, StoreError> {
+        if self.flushing || self.pending.is_empty() {
+            return Ok(None);
+        }
+        self.wal.wait_durable(self.next_seq - 1)?;
+        let old = wal::segments(&self.root.join("wal"))?;
+        let seg = self.root.join("wal").join(wal::segment_name(self.next_seq));
+        self.wal = Wal::open(&seg, self.next_seq - 1, self.opts.group_wait)?;
+        self.flushing = true;
+        Ok(Some(FlushJob {
+            root: self.root.clone(),
+            recs: std::mem::take(&mut self.pending),
+            old_segments: old.into_iter().filter(|s| *s != seg).collect(),
+        }))
+    }
+
+    /// Ends a flush begun with [`ParquetStore::begin_flush`]: on success the records are in
+    /// Parquet; on failure they go back to pending (they are still in the WAL) for the next
+    /// flush.
+    pub fn finish_flush(&mut self, result: Result<u64, FlushFailed>) -> Result<(), StoreError> {
+        self.flushing = false;
+        match result {
+            Ok(last) => {
+                self.flushed_seq = self.flushed_seq.max(last);
+                Ok(())
+            }
+            Err(FlushFailed { error, mut recs }) => {
+                recs.append(&mut self.pending);
+                self.pending = recs;
+                Err(error)
+            }
+        }
+    }
+}
+
+fn table_dir(root: &Path, table: Table) -> PathBuf {
+    root.join("history").join(table.dir_name())
+}
+
+/// A flush taken out of the store by [`ParquetStore::begin_flush`].
+#[derive(Debug)]
+pub struct FlushJob {
+    root: PathBuf,
+    recs: Vec<WalRecord>,
+    old_segments: Vec<PathBuf>,
+}
+
+/// A flush that failed, with its records (to go back to pending).
+#[derive(Debug)]
+pub struct FlushFailed {
+    /// Why.
+    pub error: StoreError,
+    recs: Vec<WalRecord>,
+}
+
+impl FlushJob {
+    /// Records in this flush.
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    /// Whether the flush is empty.
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// Writes the parts and the manifest, then retires the WAL segments the records came
+    /// from (the same order as [`ParquetStore::flush`]: a crash at any point loses nothing and
+    /// duplicates nothing). Returns the flushed sequence number.
+    pub fn run(self) -> Result<u64, FlushFailed> {
+        let done = (|| {
+            let last = commit_parts(&self.root, &self.recs)?.unwrap_or(0);
+            for s in &self.old_segments {
+                std::fs::remove_file(s).map_err(|e| StoreError::io(s, e))?;
+            }
+            fsync_dir(&self.root.join("wal"))?;
+            Ok(last)
+        })();
+        done.map_err(|error| FlushFailed {
+            error,
+            recs: self.recs,
+        })
+    }
+}
+
+/// Writes `recs` as Parquet parts under `root`'s history and commits them in the manifest;
+/// returns the flushed sequence number (none when `recs` is empty).
+fn commit_parts(root: &Path, recs: &[WalRecord]) -> Result<Option<u64>, StoreError> {
+    let Some(last) = recs.iter().map(|r| r.seq).max() else {
+        return Ok(None);
+    };
+    let mut groups: BTreeMap<(Table, String), Group<'_>> = BTreeMap::new();
+    for r in recs {
+        let g = groups
+            .entry((r.entry.table(), date_of(&r.entry)))
+            .or_default();
+        g.0.push(r.seq);
+        g.1.push(&r.entry);
+    }
+    for ((table, date), (seqs, entries)) in groups {
+        let batch = schema::to_batch(table, &seqs, &entries)
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
+        let path = table_dir(root, table)
+            .join(format!("date={date}"))
+            .join(format!("part-{last:020}-{:020}.parquet", seqs[0]));
+        write_atomic(&path, &[batch], props(last, &[]))?;
+    }
+    let history = root.join("history");
+    write_json_atomic(
+        &history.join("_manifest.json"),
+        &Manifest {
+            flushed_seq: last,
+            schema_version: SCHEMA_VERSION,
+        },
+    )?;
+    Ok(Some(last))
+}
+
+impl ParquetStore {
     /// Every committed part of a table.
     pub fn parts(&self, table: Table) -> Result<Vec<PartInfo>, StoreError> {
         all_files(&self.table_dir(table), "parquet")?

@@ -246,3 +246,67 @@ fn memory_store_is_a_twin() {
         vec![1, 2, 3]
     );
 }
+
+#[test]
+fn a_background_flush_runs_beside_new_writes_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    s.log((0..10).map(state).collect()).unwrap().wait().unwrap();
+    let job = s.begin_flush().unwrap().expect("pending records");
+    assert_eq!(job.len(), 10);
+    // One flush at a time.
+    assert!(s.begin_flush().unwrap().is_none());
+    assert!(matches!(s.flush(), Err(StoreError::FlushInProgress)));
+    // Writes go on while the job runs (into the new WAL segment).
+    s.log((10..15).map(state).collect())
+        .unwrap()
+        .wait()
+        .unwrap();
+    let result = job.run();
+    s.finish_flush(result).unwrap();
+    drop(s);
+    let s = open(dir.path());
+    // The job's 10 are in Parquet, the 5 later ones replay from the WAL: each once.
+    assert_eq!(s.open_report().replayed, 5);
+    let mut got = ids(&s.entries().unwrap());
+    got.sort();
+    let mut want: Vec<String> = (0..15).map(|i| format!("task-{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_crash_during_a_background_flush_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    s.log((0..6).map(state).collect()).unwrap().wait().unwrap();
+    let job = s.begin_flush().unwrap().unwrap();
+    s.log((6..8).map(state).collect()).unwrap().wait().unwrap();
+    // The process dies before the job ran: its records are still in the old WAL segment.
+    drop(job);
+    drop(s);
+    let s = open(dir.path());
+    assert_eq!(s.entries().unwrap().len(), 8);
+}
+
+#[test]
+fn a_failed_background_flush_returns_its_records_to_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    s.log((0..4).map(state).collect()).unwrap().wait().unwrap();
+    let job = s.begin_flush().unwrap().unwrap();
+    // Make the history directory unwritable by putting a file where a table directory goes.
+    let history = dir.path().join("history");
+    std::fs::create_dir_all(&history).unwrap();
+    let blocker = history.join(Table::TaskStates.dir_name());
+    let _ = std::fs::remove_dir_all(&blocker);
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let result = job.run();
+    assert!(result.is_err());
+    assert!(s.finish_flush(result).is_err());
+    std::fs::remove_file(&blocker).unwrap();
+    assert_eq!(s.entries().unwrap().len(), 4, "records back in pending");
+    s.flush().unwrap();
+    drop(s);
+    assert_eq!(open(dir.path()).entries().unwrap().len(), 4);
+}

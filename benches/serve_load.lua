@@ -1,0 +1,34 @@
+-- wrk script: POST /v1/failures with the lines of the standard 10k-failure stream, in turn.
+-- Usage (see benches/serve_load.sh): wrk -s benches/serve_load.lua URL -- STREAM [TOKEN]
+local lines = {}
+local n = 0
+local i = 0
+local token = nil
+
+function init(args)
+  local path = args[1] or "../shared/data/bench/stream_10k.jsonl"
+  token = args[2]
+  for line in io.lines(path) do
+    if #line > 0 then
+      n = n + 1
+      lines[n] = line
+    end
+  end
+  -- Threads start at different places in the stream.
+  i = math.random(n) - 1
+end
+
+function request()
+  i = i % n + 1
+  local headers = { ["Content-Type"] = "application/json" }
+  if token then headers["Authorization"] = "Bearer " .. token end
+  return wrk.format("POST", "/v1/failures", headers, lines[i])
+end
+
+local errors = 0
+function response(status, headers, body)
+  if status ~= 200 then
+    errors = errors + 1
+    if errors <= 3 then io.stderr:write("non-200: " .. status .. " " .. body .. "\n") end
+  end
+end

@@ -1,0 +1,497 @@
+//! Request handlers and the guard middleware (auth, timeout, metrics, JSON errors).
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::json_error;
+use super::{ApiError, App};
+use crate::engine::StateStore;
+use crate::store::Ack;
+use crate::{FailureRecord, FailureReport, Outcome, RecoveryAction, TaskId, TaskState, Timestamp};
+
+type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Auth on write and admin endpoints, the request timeout, metrics per route, and JSON bodies
+/// for the errors axum produces itself (unknown route, wrong method).
+pub(crate) async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| static_route(p.as_str()));
+    let response = if let Err(e) = authorize(&app, route, req.method(), req.headers()) {
+        e.into_response()
+    } else {
+        match tokio::time::timeout(app.shared.timeout, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => ApiError::Timeout(app.shared.timeout).into_response(),
+        }
+    };
+    let response = jsonify(response, app.shared.body_limit);
+    app.shared
+        .metrics
+        .request(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Routes as `'static` labels for metrics (only the registered patterns).
+pub(crate) fn static_route(p: &str) -> &'static str {
+    const ROUTES: &[&str] = &[
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+        "/v1/failures",
+        "/v1/outcomes",
+        "/v1/tasks/{id}/state",
+        "/v1/tasks/{id}/checkpoints",
+        "/v1/tasks/{id}/checkpoints/latest",
+        "/v1/tasks/{id}/history",
+        "/v1/patterns",
+        "/v1/stats",
+        "/v1/admin/reload",
+    ];
+    ROUTES.iter().find(|r| **r == p).copied().unwrap_or("other")
+}
+
+/// Write and admin endpoints: the ones that need the token.
+pub(crate) fn needs_token(route: &str, method: &Method) -> bool {
+    match *method {
+        Method::POST => matches!(
+            route,
+            "/v1/failures" | "/v1/outcomes" | "/v1/tasks/{id}/checkpoints" | "/v1/admin/reload"
+        ),
+        Method::PUT => route == "/v1/tasks/{id}/state",
+        _ => false,
+    }
+}
+
+fn authorize(app: &App, route: &str, method: &Method, headers: &HeaderMap) -> Result<()> {
+    let Some(token) = &app.shared.token else {
+        return Ok(());
+    };
+    if !needs_token(route, method) {
+        return Ok(());
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized(
+            "missing bearer token: send 'Authorization: Bearer TOKEN'",
+        ))?
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized(
+            "malformed authorization header: expected 'Bearer TOKEN'",
+        ))?;
+    if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("wrong bearer token"))
+    }
+}
+
+/// Compares without an early exit on the first differing byte.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Gives error responses without a JSON body (axum's own 404/405/413) one.
+pub(crate) fn jsonify(r: Response, limit: usize) -> Response {
+    let status = r.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return r;
+    }
+    let is_json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return r;
+    }
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = r.headers().get(header::ALLOW).cloned();
+            let mut j = ApiError::MethodNotAllowed.into_response();
+            if let Some(a) = allow {
+                j.headers_mut().insert(header::ALLOW, a);
+            }
+            j
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit }.into_response(),
+        StatusCode::NOT_FOUND => ApiError::NotFound("no such endpoint".into()).into_response(),
+        other => json_error(
+            other,
+            "error",
+            other.canonical_reason().unwrap_or("error").to_lowercase(),
+            None,
+        ),
+    }
+}
+
+/// Parses a JSON body, naming the offending field on error.
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        ApiError::BadBody {
+            field: (field != "." && !field.is_empty()).then_some(field),
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    de.end().map_err(|e| ApiError::BadBody {
+        field: None,
+        message: e.to_string(),
+    })?;
+    Ok(value)
+}
+
+/// The body, or the limit/IO error it hit.
+fn body(app: &App, body: Result<Bytes, BytesRejection>) -> Result<Bytes> {
+    body.map_err(|r| match ApiError::from(r) {
+        ApiError::TooLarge { .. } => ApiError::TooLarge {
+            limit: app.shared.body_limit,
+        },
+        other => other,
+    })
+}
+
+/// Is the body a JSON array (a batch)?
+pub(crate) fn is_array(body: &[u8]) -> bool {
+    body.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'[')
+}
+
+fn task_id(id: &str) -> Result<TaskId> {
+    TaskId::new(id).map_err(|e| ApiError::from(e.in_field("id")))
+}
+
+/// `GET /healthz`.
+pub(crate) async fn healthz(State(app): State<App>) -> Response {
+    let model = app.model();
+    Json(json!({
+        "status": "ok",
+        "uptime_s": app.shared.started.elapsed().as_secs_f64(),
+        "model": model.model.as_ref().map(|m| m.manifest().name.clone()),
+    }))
+    .into_response()
+}
+
+/// `GET /metrics` (Prometheus text format).
+pub(crate) async fn metrics(State(app): State<App>) -> Response {
+    let text = app.shared.metrics.render(&app);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /openapi.json`.
+pub(crate) async fn openapi() -> Response {
+    Json(super::openapi::document()).into_response()
+}
+
+/// Unknown route.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+/// The answer to one failure.
+#[derive(Debug, Serialize)]
+struct Decided {
+    action: RecoveryAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotation: Option<crate::train::Annotation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+}
+
+/// `POST /v1/failures`: one failure record (an object) or a batch (an array) → the recovery
+/// action(s), answered once durable. A batch is checked whole before anything is decided: one
+/// bad record rejects it with the record's index in `field`.
+pub(crate) async fn post_failures(
+    State(app): State<App>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let raw = body(&app, raw)?;
+    let now = Timestamp::now();
+    let batch = is_array(&raw);
+    let records: Vec<FailureRecord> = if batch {
+        let reports: Vec<FailureReport> = parse(&raw)?;
+        reports
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.check(now).map_err(|e| match ApiError::from(e) {
+                    ApiError::Invalid { field, detail } => ApiError::Invalid {
+                        field: format!("[{i}].{field}"),
+                        detail,
+                    },
+                    other => other,
+                })
+            })
+            .collect::<Result<_>>()?
+    } else {
+        vec![parse::<FailureReport>(&raw)?.check(now)?]
+    };
+    let mut actions = Vec::with_capacity(records.len());
+    let ack = {
+        let mut engine = app.engine();
+        let mut last = Ack::done();
+        for rec in &records {
+            let (action, ack) = engine.decide(rec)?;
+            actions.push(action);
+            last = ack;
+        }
+        last
+    };
+    // WAL sequence numbers increase: the last record's fsync covers the batch.
+    app.shared.fsync.wait(ack).await?;
+    app.shared.metrics.decided(&actions);
+    let loaded = app.model();
+    let model_name = loaded.model.as_ref().map(|m| m.manifest().name.clone());
+    let mut out: Vec<Decided> = records
+        .iter()
+        .zip(actions)
+        .map(|(rec, action)| Decided {
+            annotation: loaded.model.as_ref().map(|m| m.annotate(rec, action.kind)),
+            model: model_name.clone(),
+            action,
+        })
+        .collect();
+    Ok(if batch {
+        Json(json!({ "results": out })).into_response()
+    } else {
+        Json(out.pop().expect("one record, one action")).into_response()
+    })
+}
+
+/// `POST /v1/outcomes`: one outcome or an array of outcomes, answered once durable.
+pub(crate) async fn post_outcomes(
+    State(app): State<App>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let raw = body(&app, raw)?;
+    let outcomes: Vec<Outcome> = if is_array(&raw) {
+        parse(&raw)?
+    } else {
+        vec![parse(&raw)?]
+    };
+    let mut acks = Ack::done();
+    {
+        let mut engine = app.engine();
+        for (i, o) in outcomes.iter().enumerate() {
+            acks = engine.log_outcome(o).map_err(|e| match e {
+                crate::engine::EngineError::UnknownTask(t) if outcomes.len() > 1 => {
+                    ApiError::NotFound(format!("[{i}].task_id: unknown task '{t}'"))
+                }
+                e => ApiError::Engine(e),
+            })?;
+        }
+    }
+    app.shared.fsync.wait(acks).await?;
+    app.shared.metrics.outcomes(&outcomes);
+    Ok(Json(json!({ "recorded": outcomes.len() })).into_response())
+}
+
+/// `GET /v1/tasks/{id}/state`.
+pub(crate) async fn get_task_state(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = task_id(&id)?;
+    let engine = app.engine();
+    let rec = engine
+        .task(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown task '{id}'")))?;
+    let mut v = serde_json::to_value(rec).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Value::Object(m) = &mut v {
+        m.remove("history");
+        m.insert("task_id".into(), Value::String(id.to_string()));
+        m.insert("actions".into(), json!(rec.history.len()));
+    }
+    Ok(Json(v).into_response())
+}
+
+/// Body of `PUT /v1/tasks/{id}/state`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateChange {
+    state: TaskState,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    timestamp: Option<Timestamp>,
+}
+
+/// `PUT /v1/tasks/{id}/state`: sets the lifecycle state (running, succeeded, failed, ...).
+pub(crate) async fn put_task_state(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let id = task_id(&id)?;
+    let raw = body(&app, raw)?;
+    let change: StateChange = parse(&raw)?;
+    let at = change.timestamp.unwrap_or_else(Timestamp::now);
+    let ack = app
+        .engine()
+        .set_task_state(&id, change.state, at, &change.note)?;
+    app.shared.fsync.wait(ack).await?;
+    Ok(Json(json!({ "task_id": id.as_str(), "state": change.state })).into_response())
+}
+
+/// `POST /v1/tasks/{id}/checkpoints`: the body (any bytes; JSON is fine) becomes the task's
+/// newest checkpoint; later recovery actions name it in `resume_checkpoint`.
+pub(crate) async fn post_checkpoint(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let id = task_id(&id)?;
+    let raw = body(&app, raw)?;
+    let app2 = app.clone();
+    let cid = tokio::task::spawn_blocking(move || {
+        app2.engine()
+            .create_checkpoint(&id, &raw, Timestamp::now())
+            .map(|c| (id, c))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("checkpoint task failed: {e}")))??;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "task_id": cid.0.as_str(), "checkpoint_id": cid.1 })),
+    )
+        .into_response())
+}
+
+/// `GET /v1/tasks/{id}/checkpoints/latest`: the newest checkpoint whose content verifies, as
+/// bytes, with its id in `x-checkpoint-id`; corrupted newer ones are skipped (counted in
+/// `x-checkpoint-skipped`).
+pub(crate) async fn get_latest_checkpoint(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = task_id(&id)?;
+    let (found, errors) = app.engine().latest_checkpoint(&id);
+    for e in &errors {
+        eprintln!("faultline serve: warning: {e}");
+    }
+    let (cid, data) =
+        found.ok_or_else(|| ApiError::NotFound(format!("no checkpoint for task '{id}'")))?;
+    let mut r = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        )],
+        data,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&cid) {
+        r.headers_mut().insert("x-checkpoint-id", v);
+    }
+    r.headers_mut()
+        .insert("x-checkpoint-skipped", HeaderValue::from(errors.len()));
+    Ok(r)
+}
+
+/// `GET /v1/tasks/{id}/history`: the task's recent recovery actions, oldest first.
+pub(crate) async fn get_history(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = task_id(&id)?;
+    let engine = app.engine();
+    let rec = engine
+        .task(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown task '{id}'")))?;
+    Ok(Json(json!({
+        "task_id": id.as_str(),
+        "state": rec.state,
+        "attempts": rec.attempts,
+        "actions": engine.recovery_history(&id),
+    }))
+    .into_response())
+}
+
+/// `GET /v1/patterns`: active patterns (most severe first), workers under a bad-worker
+/// pattern, workers whose breaker is open.
+pub(crate) async fn get_patterns(State(app): State<App>) -> Result<Response> {
+    let now = Timestamp::now();
+    let engine = app.engine();
+    Ok(Json(json!({
+        "at": now,
+        "patterns": engine.patterns(now),
+        "bad_workers": engine.bad_workers(),
+        "open_worker_breakers": engine.open_worker_breakers(now),
+    }))
+    .into_response())
+}
+
+/// `GET /v1/stats`.
+pub(crate) async fn get_stats(State(app): State<App>) -> Result<Response> {
+    let tasks = app.engine().state().len();
+    let loaded = app.model();
+    let m = &app.shared.metrics;
+    Ok(Json(json!({
+        "uptime_s": app.shared.started.elapsed().as_secs_f64(),
+        "tasks": tasks,
+        "decisions": m.decisions_total(),
+        "decisions_by_strategy": m.by_strategy(),
+        "outcomes": m.outcomes_total(),
+        "outcome_successes": m.successes_total(),
+        "requests": m.requests_total(),
+        "model": loaded.model.as_ref().map(|x| x.manifest()),
+        "model_dir": loaded.dir,
+        "model_loaded_at": loaded.loaded_at,
+        "reloads": m.reloads(),
+    }))
+    .into_response())
+}
+
+/// Body of `POST /v1/admin/reload` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReloadRequest {
+    #[serde(default)]
+    model: Option<std::path::PathBuf>,
+}
+
+/// `POST /v1/admin/reload`: loads the model directory again (or the one named in the body)
+/// and swaps it in without stopping requests.
+pub(crate) async fn post_reload(
+    State(app): State<App>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let raw = body(&app, raw)?;
+    let req: ReloadRequest = if raw.iter().all(u8::is_ascii_whitespace) {
+        ReloadRequest::default()
+    } else {
+        parse(&raw)?
+    };
+    let loaded = app.reload(req.model).await?;
+    Ok(Json(json!({
+        "reloaded": true,
+        "model": loaded.model.as_ref().map(|m| m.manifest()),
+        "model_dir": loaded.dir,
+        "loaded_at": loaded.loaded_at,
+    }))
+    .into_response())
+}

@@ -1,0 +1,372 @@
+//! The online recommendation API (tier 5): an axum router over one durable engine, for job
+//! coordinators in any language (`faultline serve`).
+//!
+//! A failure posted to `POST /v1/failures` is classified and decided under the engine's lock
+//! (microseconds), logged to the write-ahead log, and answered only after the log's group
+//! fsync — outside the lock, so concurrent requests share one fsync. A `200` is therefore an
+//! acknowledgement: the failure and its action survive `kill -9`. Outcomes, task states and
+//! checkpoints are acknowledged the same way.
+//!
+//! The trained model (`faultline train`) is held behind a swappable [`Arc`]: `POST
+//! /v1/admin/reload` loads the new directory off the request path and swaps it in; requests
+//! in flight finish with the model they started with, so none is dropped.
+//!
+//! Every error is a JSON document `{"error": {"status", "code", "message", "field"}}` with the
+//! right 4xx/5xx status; `field` names the offending field (`[3].error.message` in a batch)
+//! when there is one. Write and admin endpoints need `Authorization: Bearer TOKEN` when a token
+//! is configured.
+//!
+//! tokio and axum live only here and in the binary.
+
+mod error;
+mod handlers;
+mod metrics;
+mod openapi;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::config::EngineConfig;
+use crate::engine::{DurableState, Engine, EngineError, WorkerRegistry};
+use crate::rules::RuleSet;
+use crate::store::{OpenReport, StoreOptions};
+use crate::train::Model;
+
+pub use error::ApiError;
+use metrics::Metrics;
+
+/// How to run the API.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Data directory of the history (created when missing).
+    pub data: PathBuf,
+    /// Model directory written by `faultline train` (none: the rule engine alone).
+    pub model: Option<PathBuf>,
+    /// Bearer token required on write and admin endpoints (none: no authentication).
+    pub token: Option<String>,
+    /// Largest request body accepted, bytes.
+    pub body_limit: usize,
+    /// Longest a request may take before it is answered `503 timeout`.
+    pub timeout: Duration,
+    /// How often pending history is flushed from the WAL into Parquet parts.
+    pub flush_interval: Duration,
+    /// Engine configuration.
+    pub config: EngineConfig,
+    /// Rules.
+    pub rules: RuleSet,
+    /// Store options (group commit wait, flush threshold).
+    pub store: StoreOptions,
+    /// Worker inventory for DIFFERENT_WORKER targets.
+    pub workers: Option<PathBuf>,
+}
+
+impl ServeOptions {
+    /// Defaults for a data directory: no model, no token, 1 MiB bodies, 10 s timeout, flush
+    /// every 2 s, default engine config and rules; the store's own (synchronous) flush
+    /// threshold only as a backstop at a million pending entries.
+    pub fn new(data: impl Into<PathBuf>) -> Self {
+        ServeOptions {
+            data: data.into(),
+            model: None,
+            token: None,
+            body_limit: 1 << 20,
+            timeout: Duration::from_secs(10),
+            flush_interval: Duration::from_secs(2),
+            config: EngineConfig::default(),
+            rules: RuleSet::defaults(),
+            store: StoreOptions {
+                flush_every: 1_000_000,
+                ..StoreOptions::default()
+            },
+            workers: None,
+        }
+    }
+}
+
+/// The model in use, with where it came from.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The model (none: the rule engine alone).
+    pub model: Option<Model>,
+    /// Its directory.
+    pub dir: Option<PathBuf>,
+    /// When it was loaded.
+    pub loaded_at: crate::Timestamp,
+}
+
+/// Shared server state.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) engine: Mutex<Engine<DurableState>>,
+    pub(crate) model: RwLock<Arc<Loaded>>,
+    /// Serializes reloads (a second reload waits for the first).
+    pub(crate) reloading: tokio::sync::Mutex<()>,
+    pub(crate) token: Option<String>,
+    pub(crate) timeout: Duration,
+    pub(crate) body_limit: usize,
+    pub(crate) metrics: Metrics,
+    pub(crate) started: Instant,
+    pub(crate) flush_interval: Duration,
+    pub(crate) fsync: AckWaiter,
+    /// Serializes flushes (periodic and final).
+    pub(crate) flushing: Mutex<()>,
+}
+
+/// Waits for WAL fsyncs on one dedicated thread, so that request tasks never block: each
+/// acknowledgement is a channel message and a oneshot reply. WAL sequence numbers increase,
+/// so once one wait returns, the waits queued behind it mostly return at once (same group).
+#[derive(Debug)]
+pub(crate) struct AckWaiter {
+    tx: std::sync::mpsc::Sender<AckJob>,
+}
+
+type AckJob = (
+    crate::store::Ack,
+    tokio::sync::oneshot::Sender<Result<(), crate::store::StoreError>>,
+);
+
+impl AckWaiter {
+    fn start() -> Result<Self, ApiError> {
+        let (tx, rx) = std::sync::mpsc::channel::<AckJob>();
+        std::thread::Builder::new()
+            .name("faultline-fsync".into())
+            .spawn(move || {
+                for (ack, done) in rx {
+                    let _ = done.send(ack.wait());
+                }
+            })
+            .map_err(|e| ApiError::Internal(format!("cannot start the fsync thread: {e}")))?;
+        Ok(AckWaiter { tx })
+    }
+
+    /// Resolves once `ack`'s record is fsynced.
+    pub(crate) async fn wait(&self, ack: crate::store::Ack) -> Result<(), ApiError> {
+        if ack.seq().is_none() {
+            return Ok(());
+        }
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((ack, done))
+            .map_err(|_| ApiError::Internal("the fsync thread stopped".into()))?;
+        wait.await
+            .map_err(|_| ApiError::Internal("the fsync thread stopped".into()))?
+            .map_err(|e| ApiError::Engine(e.into()))
+    }
+}
+
+/// The API: cheap to clone (one shared state).
+#[derive(Debug, Clone)]
+pub struct App {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl App {
+    /// Opens the history (replaying what a crash left) and loads the model. Returns the app
+    /// and what opening the store found (warnings name files).
+    pub fn open(opts: ServeOptions) -> Result<(App, OpenReport), ApiError> {
+        let loaded = load_model(opts.model.as_deref())?;
+        let ranking = opts.config.ranking.clone();
+        let (mut engine, report) = Engine::open(&opts.data, opts.config, opts.rules, opts.store)?;
+        if let Some(w) = &opts.workers {
+            engine.set_registry(WorkerRegistry::load(w)?);
+        }
+        if let Some(m) = &loaded.model {
+            engine.set_ranker(m.ranker(ranking)?);
+        }
+        let shared = Shared {
+            engine: Mutex::new(engine),
+            model: RwLock::new(Arc::new(loaded)),
+            reloading: tokio::sync::Mutex::new(()),
+            token: opts.token.filter(|t| !t.is_empty()),
+            timeout: opts.timeout,
+            body_limit: opts.body_limit,
+            metrics: Metrics::default(),
+            started: Instant::now(),
+            flush_interval: opts.flush_interval,
+            fsync: AckWaiter::start()?,
+            flushing: Mutex::new(()),
+        };
+        Ok((
+            App {
+                shared: Arc::new(shared),
+            },
+            report,
+        ))
+    }
+
+    /// The router: every endpoint, the body limit, auth, timeout, metrics and JSON errors.
+    pub fn router(&self) -> Router {
+        use handlers as h;
+        Router::new()
+            .route("/healthz", get(h::healthz))
+            .route("/metrics", get(h::metrics))
+            .route("/openapi.json", get(h::openapi))
+            .route("/v1/failures", post(h::post_failures))
+            .route("/v1/outcomes", post(h::post_outcomes))
+            .route(
+                "/v1/tasks/{id}/state",
+                get(h::get_task_state).put(h::put_task_state),
+            )
+            .route("/v1/tasks/{id}/checkpoints", post(h::post_checkpoint))
+            .route(
+                "/v1/tasks/{id}/checkpoints/latest",
+                get(h::get_latest_checkpoint),
+            )
+            .route("/v1/tasks/{id}/history", get(h::get_history))
+            .route("/v1/patterns", get(h::get_patterns))
+            .route("/v1/stats", get(h::get_stats))
+            .route("/v1/admin/reload", post(h::post_reload))
+            .fallback(h::not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                handlers::guard,
+            ))
+            .layer(DefaultBodyLimit::max(self.shared.body_limit))
+            .with_state(self.clone())
+    }
+
+    /// Moves everything logged so far into Parquet parts. The engine is locked only to take
+    /// the pending records and to record the result; the Parquet writing runs without it, so
+    /// requests go on meanwhile. Blocking: call it off the async workers.
+    pub fn flush(&self) -> Result<(), ApiError> {
+        let _one_at_a_time = self
+            .shared
+            .flushing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(job) = self.engine().begin_flush()? else {
+            return Ok(());
+        };
+        let result = job.run();
+        self.engine().finish_flush(result)?;
+        Ok(())
+    }
+
+    /// The engine, locked. A panic while it was held leaves the lock poisoned; the engine's
+    /// state is updated only after each step succeeds, so serving continues.
+    pub(crate) fn engine(&self) -> MutexGuard<'_, Engine<DurableState>> {
+        self.shared
+            .engine
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The model in use.
+    pub(crate) fn model(&self) -> Arc<Loaded> {
+        self.shared
+            .model
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Loads a model directory (or reloads the current one) and swaps it in. Requests in
+    /// flight keep the model they started with.
+    pub async fn reload(&self, dir: Option<PathBuf>) -> Result<Arc<Loaded>, ApiError> {
+        let _one_at_a_time = self.shared.reloading.lock().await;
+        let dir = dir.or_else(|| self.model().dir.clone());
+        let Some(dir) = dir else {
+            return Err(ApiError::Invalid {
+                field: "model".into(),
+                detail: "no model directory: the server was started without --model".into(),
+            });
+        };
+        let ranking = self.engine().config().ranking.clone();
+        let (loaded, ranker) = tokio::task::spawn_blocking(move || {
+            let loaded = load_model(Some(&dir))?;
+            let ranker = match &loaded.model {
+                Some(m) => Some(m.ranker(ranking)?),
+                None => None,
+            };
+            Ok::<_, ApiError>((loaded, ranker))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("reload task failed: {e}")))??;
+        let loaded = Arc::new(loaded);
+        {
+            let mut engine = self.engine();
+            if let Some(r) = ranker {
+                engine.set_ranker(r);
+            }
+            *self
+                .shared
+                .model
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = loaded.clone();
+        }
+        self.shared.metrics.reloaded();
+        Ok(loaded)
+    }
+}
+
+fn load_model(dir: Option<&Path>) -> Result<Loaded, ApiError> {
+    let model = match dir {
+        Some(d) => Some(Model::load(d)?),
+        None => None,
+    };
+    Ok(Loaded {
+        model,
+        dir: dir.map(Path::to_path_buf),
+        loaded_at: crate::Timestamp::now(),
+    })
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight
+/// and flushes the WAL into Parquet. A background task flushes every `flush_interval`.
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ApiError::Internal(format!("listener address: {e}")))?;
+    // Flushes run on one long-lived thread (not the blocking pool): the allocator's per-thread
+    // caches then stay with one thread, and RSS stays flat under load.
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let flusher = {
+        let app = app.clone();
+        let every = app.shared.flush_interval;
+        std::thread::Builder::new()
+            .name("faultline-flush".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stop_rx.recv_timeout(every)
+                {
+                    if let Err(e) = app.flush() {
+                        eprintln!("faultline serve: warning: periodic flush failed: {e}");
+                    }
+                }
+            })
+            .map_err(|e| ApiError::Internal(format!("cannot start the flush thread: {e}")))?
+    };
+    let router = app.router();
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| ApiError::Internal(format!("serving {addr}: {e}")));
+    drop(stop_tx);
+    let flushed = tokio::task::spawn_blocking(move || {
+        let _ = flusher.join();
+        app.flush()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("final flush task failed: {e}")))?;
+    served?;
+    flushed
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        ApiError::Engine(e)
+    }
+}
+
+#[cfg(test)]
+mod tests;

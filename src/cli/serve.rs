@@ -1,0 +1,155 @@
+//! `faultline serve`: the HTTP API over a durable history.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use faultline::api::{self, App, ServeOptions};
+use faultline::store::StoreOptions;
+
+/// Serve recovery decisions over HTTP (JSON), backed by a durable history.
+///
+/// Coordinators POST failures and get actions back; a 200 means the failure and its action
+/// are fsynced to the write-ahead log under --data, so they survive a crash. Endpoints:
+///
+///   POST /v1/failures                       one failure record (object) or a batch (array)
+///   POST /v1/outcomes                       what happened after an action (object or array)
+///   GET|PUT /v1/tasks/{id}/state            the engine's view of a task / set its state
+///   POST /v1/tasks/{id}/checkpoints         store a checkpoint (any bytes)
+///   GET  /v1/tasks/{id}/checkpoints/latest  the newest checkpoint that verifies
+///   GET  /v1/tasks/{id}/history             recent recovery actions of a task
+///   GET  /v1/patterns | /v1/stats           patterns, bad workers, counters
+///   POST /v1/admin/reload                   swap in a retrained model, no request dropped
+///   GET  /healthz | /metrics | /openapi.json
+///
+/// Example:
+///
+///   faultline serve --data /var/lib/faultline --model models/default &
+///   curl -s localhost:8080/v1/failures -d '{"task_id":"t1","worker_id":"w1",
+///     "hardware":{"class":"GPU"},"error":{"message":"CUDA out of memory"},
+///     "task":{"config":{"batch_size":32}}}'
+///
+/// With --token (or FAULTLINE_TOKEN) every write and admin request needs
+/// "Authorization: Bearer TOKEN". The server listens on loopback unless --addr says
+/// otherwise; a non-loopback address without a token is refused. SIGINT/SIGTERM stop it
+/// gracefully: requests in flight finish, then the WAL is flushed into Parquet.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Data directory of the history (created when missing).
+    #[arg(long)]
+    data: PathBuf,
+    /// Model directory written by `faultline train` (default: rules only).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Bearer token for write and admin endpoints.
+    #[arg(long, env = "FAULTLINE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Largest request body, bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    body_limit: usize,
+    /// Request timeout, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Seconds between flushes of the WAL into Parquet parts (they run beside requests).
+    #[arg(long, default_value_t = 2.0)]
+    flush_interval: f64,
+    /// Longest a group commit waits for more writers before fsync, milliseconds (≤ 5).
+    #[arg(long, default_value_t = 2.0)]
+    group_wait_ms: f64,
+    /// Engine config (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Rules file (TOML).
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Worker inventory (JSON), for DIFFERENT_WORKER targets.
+    #[arg(long)]
+    workers: Option<PathBuf>,
+    /// Worker threads of the async runtime (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(a: Args) -> anyhow::Result<()> {
+    if !a.addr.ip().is_loopback() && a.token.as_deref().is_none_or(str::is_empty) {
+        bail!(
+            "refusing to listen on {} without a token: pass --token (or FAULTLINE_TOKEN), or use a loopback address",
+            a.addr
+        );
+    }
+    let secs = |v: f64, name: &str| -> anyhow::Result<Duration> {
+        if v.is_finite() && v > 0.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            bail!("--{name} must be a positive number of seconds, got {v}")
+        }
+    };
+    if !(0.0..=5.0).contains(&a.group_wait_ms) {
+        bail!(
+            "--group-wait-ms must be within 0..=5, got {}",
+            a.group_wait_ms
+        );
+    }
+    let mut opts = ServeOptions::new(&a.data);
+    opts.model = a.model;
+    opts.token = a.token;
+    opts.body_limit = a.body_limit;
+    opts.timeout = secs(a.timeout, "timeout")?;
+    opts.flush_interval = secs(a.flush_interval, "flush-interval")?;
+    opts.config = super::load_config(a.config.as_deref())?;
+    opts.rules = super::load_rules(a.rules.as_deref())?;
+    opts.workers = a.workers;
+    opts.store = StoreOptions {
+        group_wait: Duration::from_secs_f64(a.group_wait_ms / 1000.0),
+        ..opts.store
+    };
+    let (app, report) =
+        App::open(opts).with_context(|| format!("opening data directory {}", a.data.display()))?;
+    for w in &report.warnings {
+        eprintln!("faultline serve: warning: {w}");
+    }
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = a.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.build().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(a.addr)
+            .await
+            .with_context(|| format!("binding {}", a.addr))?;
+        let local = listener.local_addr()?;
+        println!("faultline serve: listening on http://{local}");
+        eprintln!("faultline serve: listening on http://{local}");
+        api::serve(app, listener, shutdown_signal()).await?;
+        eprintln!("faultline serve: stopped; history flushed");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,488 @@
+//! The HTTP API: the router driven without a socket, a real server on a free loopback port,
+//! a bad-input battery, kill -9 under load, and reload under load.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use faultline::api::{App, ServeOptions};
+use faultline::store::{Entry, HistoryStore, ParquetStore, StoreOptions};
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::http::Server;
+
+const OOM: &str = r#"{"task_id":"t1","worker_id":"w1","hardware":{"class":"GPU","memory_gib":24},"error":{"message":"CUDA out of memory. Tried to allocate 2.00 GiB"},"task":{"config":{"batch_size":32,"precision":"fp16"}}}"#;
+
+fn failure(task: &str, i: usize) -> String {
+    let msgs = [
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+        "NCCL watchdog thread terminated with exception: CUDA error: uncorrectable ECC error encountered",
+        "WebGPU device lost (2): Device was destroyed.",
+        "ConnectionResetError: [Errno 104] Connection reset by peer",
+    ];
+    format!(
+        r#"{{"task_id":"{task}","worker_id":"w-{}","hardware":{{"class":"GPU","memory_gib":24}},"error":{{"message":"{}"}},"task":{{"config":{{"batch_size":32,"precision":"fp16"}}}}}}"#,
+        i % 7,
+        msgs[i % msgs.len()]
+    )
+}
+
+/// One request through the router, no socket.
+async fn call(
+    app: &App,
+    method: &str,
+    uri: &str,
+    body: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = app
+        .router()
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, v)
+}
+
+#[tokio::test]
+async fn router_serves_every_endpoint_without_a_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = ServeOptions::new(dir.path().join("data"));
+    opts.token = Some("s3cret".into());
+    let (app, _) = App::open(opts).unwrap();
+    let t = Some("s3cret");
+
+    // The OOM ladder across requests: the engine counts attempts itself.
+    let (s, v) = call(&app, "POST", "/v1/failures", OOM, t).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["action"]["strategy"], "REDUCED_BATCH_SIZE");
+    assert_eq!(v["action"]["modified_config"]["batch_size"], 16);
+    let (_, v) = call(&app, "POST", "/v1/failures", OOM, t).await;
+    assert_eq!(v["action"]["strategy"], "REDUCED_PRECISION");
+
+    // A batch answers in order.
+    let batch = format!("[{},{}]", failure("b1", 0), failure("b2", 2));
+    let (s, v) = call(&app, "POST", "/v1/failures", &batch, t).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["action"]["task_id"], "b1");
+    assert_eq!(results[1]["action"]["kind"], "webgpu_context_lost");
+
+    // Outcomes, task state, checkpoints, history.
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/outcomes",
+        r#"{"task_id":"t1","success":true,"time_to_recovery_s":12.5}"#,
+        t,
+    )
+    .await;
+    assert_eq!((s, &v["recorded"]), (StatusCode::OK, &json!(1)));
+    let (s, v) = call(
+        &app,
+        "PUT",
+        "/v1/tasks/t1/state",
+        r#"{"state":"running","note":"resumed"}"#,
+        t,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(&app, "GET", "/v1/tasks/t1/state", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["state"], "running");
+    assert_eq!(v["attempts"], 2);
+    assert_eq!(v["config"]["precision"], "int8");
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/tasks/t1/checkpoints",
+        r#"{"step":1200}"#,
+        t,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let cid = v["checkpoint_id"].as_str().unwrap().to_string();
+    let resp = app
+        .router()
+        .oneshot(
+            Request::get("/v1/tasks/t1/checkpoints/latest")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-checkpoint-id"], cid.as_str());
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], br#"{"step":1200}"#);
+    // The next action for the task names the checkpoint to resume from.
+    let (_, v) = call(&app, "POST", "/v1/failures", OOM, t).await;
+    assert_eq!(v["action"]["resume_checkpoint"], cid.as_str());
+    let (s, v) = call(&app, "GET", "/v1/tasks/t1/history", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["actions"].as_array().unwrap().len(), 3);
+
+    // Read-only endpoints.
+    let (s, v) = call(&app, "GET", "/v1/patterns", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["patterns"].is_array());
+    let (s, v) = call(&app, "GET", "/v1/stats", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["decisions"], 5);
+    assert_eq!(v["outcomes"], 1);
+    let (s, v) = call(&app, "GET", "/healthz", "", None).await;
+    assert_eq!((s, &v["status"]), (StatusCode::OK, &json!("ok")));
+    let (s, v) = call(&app, "GET", "/metrics", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = v.as_str().unwrap();
+    assert!(
+        text.contains(r#"faultline_http_requests_total{route="/v1/failures",status="200"} 4"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"faultline_decisions_total{strategy="REDUCED_BATCH_SIZE"}"#),
+        "{text}"
+    );
+    let (s, v) = call(&app, "GET", "/openapi.json", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    for p in [
+        "/v1/failures",
+        "/v1/outcomes",
+        "/v1/tasks/{id}/state",
+        "/v1/tasks/{id}/checkpoints",
+        "/v1/tasks/{id}/checkpoints/latest",
+        "/v1/tasks/{id}/history",
+        "/v1/patterns",
+        "/v1/stats",
+        "/v1/admin/reload",
+        "/healthz",
+        "/metrics",
+    ] {
+        assert!(v["paths"].get(p).is_some(), "openapi lacks {p}");
+    }
+
+    // Errors are JSON with the right status.
+    let (s, v) = call(&app, "POST", "/v1/failures", OOM, None).await;
+    assert_eq!(
+        (s, &v["error"]["code"]),
+        (StatusCode::UNAUTHORIZED, &json!("unauthorized"))
+    );
+    let (s, v) = call(&app, "GET", "/v1/tasks/nope/state", "", None).await;
+    assert_eq!(
+        (s, &v["error"]["code"]),
+        (StatusCode::NOT_FOUND, &json!("not_found"))
+    );
+    let (s, v) = call(&app, "DELETE", "/v1/stats", "", t).await;
+    assert_eq!(
+        (s, &v["error"]["code"]),
+        (StatusCode::METHOD_NOT_ALLOWED, &json!("method_not_allowed"))
+    );
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/outcomes",
+        r#"{"task_id":"nope","success":true}"#,
+        t,
+    )
+    .await;
+    assert_eq!(
+        (s, &v["error"]["field"]),
+        (StatusCode::NOT_FOUND, &json!("task_id"))
+    );
+    let (s, v) = call(&app, "POST", "/v1/admin/reload", "", t).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "no model to reload: {v}");
+
+    // Everything acknowledged is in the history after a flush.
+    app.flush().unwrap();
+    let store = ParquetStore::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
+    let mut n = HashMap::<&str, usize>::new();
+    for (_, e) in store.entries().unwrap() {
+        let k = match e {
+            Entry::Failure(_) => "failures",
+            Entry::Action(_) => "actions",
+            Entry::Outcome(_) => "outcomes",
+            Entry::TaskState(_) => "task_states",
+            Entry::Checkpoint(_) => "checkpoints",
+            Entry::Pattern(_) => "patterns",
+        };
+        *n.entry(k).or_default() += 1;
+    }
+    assert_eq!(n["failures"], 5, "{n:?}");
+    assert_eq!(n["actions"], 5, "{n:?}");
+    assert_eq!(n["outcomes"], 1, "{n:?}");
+    assert_eq!(n["task_states"], 1, "{n:?}");
+    assert_eq!(n["checkpoints"], 1, "{n:?}");
+}
+
+/// Every bad input gets a 4xx JSON error naming the problem, and the server keeps serving.
+#[test]
+fn bad_input_battery_gets_json_4xx_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--token", "tok"]);
+    let mut c = server.client();
+    c.token = Some("tok".into());
+    let big = format!(
+        r#"{{"task_id":"t","worker_id":"w","error":{{"message":"{}"}}}}"#,
+        "x".repeat(10 << 20)
+    );
+    // (what, path, body, status, code, field)
+    type Case<'a> = (&'a str, &'a str, String, u16, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
+        ("malformed JSON", "/v1/failures", r#"{"task_id": "t1", "worker_id"#.into(), 400, "invalid_body", None),
+        ("not JSON at all", "/v1/failures", "hello".into(), 400, "invalid_body", None),
+        ("wrong type", "/v1/failures", r#"{"task_id":"t1","worker_id":"w1","error":{"message":42}}"#.into(), 400, "invalid_body", Some("error.message")),
+        ("wrong type in a batch", "/v1/failures", format!("[{},{}]", failure("ok1", 0), r#"{"task_id":"t2","worker_id":"w1","error":{"message":"x"},"hardware":{"class":7}}"#), 400, "invalid_body", Some("[1].hardware.class")),
+        ("unknown field", "/v1/failures", r#"{"task_id":"t1","worker_id":"w1","error":{"message":"x"},"colour":"red"}"#.into(), 400, "invalid_body", Some("colour")),
+        ("unknown hardware class", "/v1/failures", r#"{"task_id":"t1","worker_id":"w1","hardware":{"class":"QPU"},"error":{"message":"x"}}"#.into(), 400, "invalid_body", Some("hardware.class")),
+        ("missing message", "/v1/failures", r#"{"task_id":"t1","worker_id":"w1","error":{}}"#.into(), 400, "invalid_body", Some("error")),
+        ("id with ../", "/v1/failures", r#"{"task_id":"../../etc/passwd","worker_id":"w1","error":{"message":"x"}}"#.into(), 400, "invalid_field", Some("task_id")),
+        ("10 MB body", "/v1/failures", big, 413, "body_too_large", Some("body")),
+        ("outcome wrong type", "/v1/outcomes", r#"{"task_id":"t1","success":"yes"}"#.into(), 400, "invalid_body", Some("success")),
+        ("outcome unknown field", "/v1/outcomes", r#"{"task_id":"t1","success":true,"mood":1}"#.into(), 400, "invalid_body", Some("mood")),
+        ("bad state", "/v1/tasks/t1/state", r#"{"state":"sleeping"}"#.into(), 400, "invalid_body", Some("state")),
+    ];
+    for (what, path, body, status, code, field) in &cases {
+        let method = if path.ends_with("/state") {
+            "PUT"
+        } else {
+            "POST"
+        };
+        let r = c
+            .send(method, path, body.as_bytes())
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(r.status, *status, "{what}: {}", r.body);
+        let v = r.json();
+        assert_eq!(v["error"]["code"], *code, "{what}: {v}");
+        assert_eq!(v["error"]["status"], *status, "{what}: {v}");
+        if let Some(f) = field {
+            assert_eq!(v["error"]["field"], *f, "{what}: {v}");
+        }
+        assert!(
+            !v["error"]["message"].as_str().unwrap().is_empty(),
+            "{what}"
+        );
+        assert_eq!(
+            c.get("/healthz").status,
+            200,
+            "server stopped serving after {what}"
+        );
+    }
+    // Ids with ../ in the path, percent-encoded.
+    let r = c.get("/v1/tasks/..%2F..%2Fetc/state");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["error"]["field"], "id");
+    let r = c
+        .send("POST", "/v1/tasks/..%2Fx/checkpoints", b"data")
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    // Missing and wrong token.
+    let mut anon = server.client();
+    let r = anon.post("/v1/failures", OOM);
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (401, json!("unauthorized"))
+    );
+    anon.token = Some("wrong".into());
+    let r = anon.post("/v1/failures", OOM);
+    assert_eq!(r.status, 401);
+    assert_eq!(anon.post("/v1/admin/reload", "").status, 401);
+    // Reads need no token; the server still decides.
+    assert_eq!(anon.get("/v1/stats").status, 200);
+    let r = c.post("/v1/failures", OOM);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["action"]["strategy"], "REDUCED_BATCH_SIZE");
+    assert!(server.stop().success());
+}
+
+/// kill -9 of the server under load, then restart: every acknowledged failure and outcome
+/// is in the history exactly once.
+#[test]
+fn acknowledged_requests_survive_kill_9_under_load() {
+    const ROUNDS: usize = 6;
+    const CLIENTS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+    let mut acked_failures: Vec<String> = Vec::new();
+    let mut acked_outcomes: Vec<String> = Vec::new();
+    for round in 0..ROUNDS {
+        let mut server = Server::start(&data, &["--flush-interval", "0.2"]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let got = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|k| {
+                let (stop, got, sent) = (stop.clone(), got.clone(), sent.clone());
+                let mut c = server.client();
+                std::thread::spawn(move || {
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let task = format!("r{round}-c{k}-{i}");
+                        match c.send("POST", "/v1/failures", failure(&task, i).as_bytes()) {
+                            Ok(r) if r.status == 200 => got.lock().unwrap().0.push(task.clone()),
+                            _ => break,
+                        }
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        if i % 3 == 0 {
+                            let o = format!(r#"{{"task_id":"{task}","success":true}}"#);
+                            match c.send("POST", "/v1/outcomes", o.as_bytes()) {
+                                Ok(r) if r.status == 200 => got.lock().unwrap().1.push(task),
+                                _ => break,
+                            }
+                        }
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        // Kill at a random moment once requests flow (mid-request, mid-flush).
+        let t0 = Instant::now();
+        while sent.load(Ordering::Relaxed) < 20 && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rng.gen_range(50..700)));
+        server.child.kill().expect("SIGKILL");
+        server.child.wait().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        for c in clients {
+            c.join().unwrap();
+        }
+        let (f, o) = std::mem::take(&mut *got.lock().unwrap());
+        acked_failures.extend(f);
+        acked_outcomes.extend(o);
+    }
+    // Restart, stop gracefully (flushes), then read the history.
+    let server = Server::start(&data, &[]);
+    let mut c = server.client();
+    assert_eq!(c.get("/healthz").status, 200);
+    assert!(server.stop().success());
+    let store = ParquetStore::open(&data, StoreOptions::default()).unwrap();
+    let (mut failures, mut actions, mut outcomes) = (
+        HashMap::<String, usize>::new(),
+        HashMap::<String, usize>::new(),
+        HashMap::<String, usize>::new(),
+    );
+    for (_, e) in store.entries().unwrap() {
+        match e {
+            Entry::Failure(f) => *failures.entry(f.record.task_id.to_string()).or_default() += 1,
+            Entry::Action(a) => *actions.entry(a.action.task_id.to_string()).or_default() += 1,
+            Entry::Outcome(o) => *outcomes.entry(o.outcome.task_id.clone()).or_default() += 1,
+            _ => {}
+        }
+    }
+    let lost: Vec<&String> = acked_failures
+        .iter()
+        .filter(|t| failures.get(*t) != Some(&1) || actions.get(*t) != Some(&1))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged failures lost or duplicated: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let lost: Vec<&String> = acked_outcomes
+        .iter()
+        .filter(|t| outcomes.get(*t) != Some(&1))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged outcomes lost or duplicated: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert!(failures.values().all(|&n| n == 1), "a duplicated failure");
+    eprintln!(
+        "api kill -9: {ROUNDS} rounds, {} failures and {} outcomes acknowledged, 0 lost",
+        acked_failures.len(),
+        acked_outcomes.len()
+    );
+    assert!(
+        acked_failures.len() >= ROUNDS * 10,
+        "too few acknowledgements: {}",
+        acked_failures.len()
+    );
+}
+
+/// Hot reload under load: no request fails while the model switches.
+#[test]
+fn reload_under_load_drops_no_request() {
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--model", model.to_str().unwrap(), "--token", "t"],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..3)
+        .map(|k| {
+            let (stop, failed, ok) = (stop.clone(), failed.clone(), ok.clone());
+            let mut c = server.client();
+            c.token = Some("t".into());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    match c.send(
+                        "POST",
+                        "/v1/failures",
+                        failure(&format!("c{k}-{i}"), i).as_bytes(),
+                    ) {
+                        Ok(r) if r.status == 200 && r.json()["model"].is_string() => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let mut admin = server.client();
+    admin.token = Some("t".into());
+    const RELOADS: usize = 5;
+    for _ in 0..RELOADS {
+        std::thread::sleep(Duration::from_millis(150));
+        let r = admin.post("/v1/admin/reload", "");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["reloaded"], true);
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let stats = admin.get("/v1/stats").json();
+    assert_eq!(stats["reloads"], RELOADS as u64);
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests failed during reloads"
+    );
+    assert!(ok.load(Ordering::Relaxed) > 0);
+    // A bad model directory is refused and the old model stays.
+    let r = admin.post("/v1/admin/reload", r#"{"model":"/nonexistent/model"}"#);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(admin.post("/v1/failures", OOM).status, 200);
+    assert!(server.stop().success());
+}
