@@ -383,10 +383,12 @@ impl<S: StateStore> Engine<S> {
                     tried[a.strategy.index()] += 1;
                 }
                 let mut rng = decision_rng(self.config.seed ^ 0x7261_6e6b, &rec.task_id, attempt);
+                let flagged = self.bad_workers.contains(&rec.worker_id);
+                let key = ranking::fine_key(cls.rule, cls.xid, attempt, flagged);
                 let rank_ctx = RankContext {
                     class,
                     kind,
-                    template: None,
+                    template: Some(key),
                     ladder: &remaining,
                     valid: &valid[..nv],
                     tried: &tried,
@@ -396,7 +398,9 @@ impl<S: StateStore> Engine<S> {
                     if choice.strategy == prepared.strategy {
                         source.kind = "learned".into();
                         propensity = choice.propensity;
-                    } else if !exhausted || choice.expected_success >= 0.25 {
+                    } else if !exhausted
+                        || choice.expected_success >= self.config.ranking.escalate_below
+                    {
                         // The ladder's own step when the strategy is still ahead on it (keeps its
                         // options, e.g. more memory), else the plain strategy.
                         let pos = ladder
@@ -708,6 +712,11 @@ impl<S: StateStore> Engine<S> {
             .back()
             .map(|a| (a.failed_worker.clone(), a.kind, a.strategy));
         let class = entry.last_class;
+        // The fine ranking context the last action was decided in (see `decide`).
+        let rank_key = entry.history.back().map(|a| {
+            let flagged = self.bad_workers.contains(&a.failed_worker);
+            ranking::fine_key(&a.classifier_rule, a.xid, a.attempt, flagged)
+        });
         if outcome.success {
             if let Some((worker, _, _)) = &last {
                 self.worker_breakers.success(worker, at);
@@ -720,7 +729,7 @@ impl<S: StateStore> Engine<S> {
             self.ranker.update(&Observed {
                 class,
                 kind,
-                template: None,
+                template: rank_key,
                 strategy: outcome.strategy.unwrap_or(strategy),
                 success: outcome.success,
                 cost: outcome.cost,
