@@ -28,6 +28,7 @@ use std::collections::HashMap;
 
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{RankingParams, Selection};
@@ -201,7 +202,7 @@ pub struct Choice {
 pub struct Ranker {
     params: RankingParams,
     coarse: Vec<Counts>,
-    fine: HashMap<(usize, u64), Counts>,
+    fine: HashMap<(usize, u64), Counts, FxBuildHasher>,
 }
 
 fn coarse_index(class: HardwareClass, kind: FailureKind) -> usize {
@@ -231,7 +232,7 @@ impl Ranker {
         Ok(Ranker {
             params,
             coarse: vec![Counts::default(); HardwareClass::ALL.len() * FailureKind::ALL.len()],
-            fine: HashMap::new(),
+            fine: HashMap::default(),
         })
     }
 
