@@ -390,6 +390,7 @@ fn every_committed_scenario_runs_under_every_policy() {
         "llm-gpu-training.toml",
         "test-farm.toml",
         "browser-fleet.toml",
+        "drift.toml",
     ] {
         let sc = scenario(name);
         let mut regret = BTreeMap::new();
