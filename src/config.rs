@@ -79,8 +79,12 @@ pub struct RankingParams {
     pub discount: f64,
     /// UCB exploration constant.
     pub ucb_c: f64,
-    /// Failure pseudo-counts added per earlier use of a strategy on the same task.
+    /// Failure pseudo-counts added per earlier use of a strategy on the same task (0: the
+    /// fine context's "failed before" bit learns what a repeat is worth instead).
     pub tried_penalty: f64,
+    /// When the rule ladder is exhausted (the rules would escalate), the ranking still tries
+    /// its chosen strategy if that strategy's posterior mean success is at least this.
+    pub escalate_below: f64,
 }
 
 impl Default for RankingParams {
@@ -89,12 +93,13 @@ impl Default for RankingParams {
             enabled: false,
             selection: Selection::Thompson,
             prior_top: 0.6,
-            prior_other: 0.3,
-            prior_strength: 2.0,
+            prior_other: 0.15,
+            prior_strength: 4.0,
             backoff_strength: 5.0,
             discount: 0.999,
             ucb_c: 0.5,
-            tried_penalty: 1.0,
+            tried_penalty: 0.0,
+            escalate_below: 0.05,
         }
     }
 }

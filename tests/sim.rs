@@ -349,6 +349,9 @@ fn the_json_summary_and_the_ground_truth_are_separate_documents() {
         "failures",
         "success_rate",
         "mean_attempts_to_recovery",
+        "attempts_to_recovery",
+        "decisions_per_task",
+        "regret_per_decision_after_warmup",
         "escalations",
         "cost",
         "regret_per_decision",
@@ -387,6 +390,7 @@ fn every_committed_scenario_runs_under_every_policy() {
         "llm-gpu-training.toml",
         "test-farm.toml",
         "browser-fleet.toml",
+        "drift.toml",
     ] {
         let sc = scenario(name);
         let mut regret = BTreeMap::new();

@@ -40,6 +40,10 @@ pub struct Args {
     /// Failures to simulate (tasks in flight are then finished, so the total is at least this).
     #[arg(long, default_value_t = 10_000)]
     failures: u64,
+    /// Failures treated as warm-up: `regret_per_decision_after_warmup` counts only the
+    /// decisions after them.
+    #[arg(long, default_value_t = sim::DEFAULT_WARMUP)]
+    warmup: u64,
     /// Output directory for the history and the ground truth.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -188,6 +192,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let opts = RunOptions {
         seed: a.seed,
         failures: a.failures,
+        warmup: a.warmup,
     };
     let summary = match &a.out {
         Some(dir) => {
@@ -226,8 +231,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "  regret per decision {:.4} (true success {:.3}, oracle agreement {:.1} %)",
+        "  attempts to recovery {:.3} (unrecovered tasks at the budget), {:.3} decisions per task",
+        s.attempts_to_recovery, s.decisions_per_task
+    )?;
+    writeln!(
+        out,
+        "  regret per decision {:.4}, {:.4} after {} warm-up failures (true success {:.3}, oracle agreement {:.1} %)",
         s.regret_per_decision,
+        s.regret_per_decision_after_warmup,
+        s.warmup_failures,
         s.mean_true_success,
         100.0 * s.oracle_agreement
     )?;

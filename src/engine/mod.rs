@@ -325,12 +325,6 @@ impl<S: StateStore> Engine<S> {
             });
             let start = entry.next_step(ladder.name) as usize;
             let excluded = &entry.excluded;
-            let found = ladder
-                .steps
-                .iter()
-                .enumerate()
-                .skip(start)
-                .find_map(|(i, step)| self.prepare(step, &ctx, excluded).map(|p| (i, *step, p)));
             source = DecisionSource {
                 kind: if ladder.from_rule { "rule" } else { "ladder" }.into(),
                 rule: Some(ladder.name.to_string()),
@@ -347,35 +341,31 @@ impl<S: StateStore> Engine<S> {
                     }
                 })
             };
-            match found {
-                Some((i, step, p)) => {
-                    source.step = Some(i as u32 + 1);
-                    attention = attention_for(&step);
-                    prepared = p;
-                }
-                None => {
-                    prepared = escalation(format!(
-                        "ladder '{}' exhausted after {} step(s)",
-                        ladder.name,
-                        ladder.steps.len()
-                    ));
-                }
-            }
+            // The learned ranking first (when on and it has evidence): its step is prepared
+            // once, and the ladder's only when the ranking abstains or its step cannot be
+            // carried out. No allocation: fixed arrays over the strategies.
+            let mut learned = None;
             if self.config.ranking.enabled {
                 use RecoveryStrategy as S;
-                let remaining: Vec<RecoveryStrategy> = ladder
-                    .steps
-                    .iter()
-                    .skip(start)
-                    .map(|s| s.strategy)
-                    .filter(|s| mutate::applicable(*s, class, &config))
-                    .collect();
+                let mut ok = [false; ranking::N];
                 let mut valid = [S::Escalation; ranking::N];
                 let mut nv = 0;
                 for s in RecoveryStrategy::ALL {
                     if *s != S::Escalation && mutate::applicable(*s, class, &config) {
+                        ok[s.index()] = true;
                         valid[nv] = *s;
                         nv += 1;
+                    }
+                }
+                let mut remaining = [S::Escalation; ranking::N];
+                let mut nr = 0;
+                for step in ladder.steps.iter().skip(start) {
+                    if ok[step.strategy.index()]
+                        && nr < ranking::N
+                        && !remaining[..nr].contains(&step.strategy)
+                    {
+                        remaining[nr] = step.strategy;
+                        nr += 1;
                     }
                 }
                 let mut tried = [0u32; ranking::N];
@@ -383,22 +373,22 @@ impl<S: StateStore> Engine<S> {
                     tried[a.strategy.index()] += 1;
                 }
                 let mut rng = decision_rng(self.config.seed ^ 0x7261_6e6b, &rec.task_id, attempt);
+                let flagged = self.bad_workers.contains(&rec.worker_id);
+                let key = ranking::fine_key(cls.rule, cls.xid, attempt, flagged);
                 let rank_ctx = RankContext {
                     class,
                     kind,
-                    template: None,
-                    ladder: &remaining,
+                    template: Some(key),
+                    ladder: &remaining[..nr],
                     valid: &valid[..nv],
                     tried: &tried,
                 };
                 if let Some(choice) = self.ranker.choose(&rank_ctx, &mut rng) {
-                    let exhausted = prepared.strategy == S::Escalation;
-                    if choice.strategy == prepared.strategy {
-                        source.kind = "learned".into();
-                        propensity = choice.propensity;
-                    } else if !exhausted || choice.expected_success >= 0.25 {
-                        // The ladder's own step when the strategy is still ahead on it (keeps its
-                        // options, e.g. more memory), else the plain strategy.
+                    // With the ladder exhausted (the rules would escalate) the ranking still
+                    // recovers when its choice is likely enough to work.
+                    if nr > 0 || choice.expected_success >= self.config.ranking.escalate_below {
+                        // The ladder's own step when the strategy is still ahead on it (keeps
+                        // its options, e.g. more memory), else the plain strategy.
                         let pos = ladder
                             .steps
                             .iter()
@@ -407,11 +397,41 @@ impl<S: StateStore> Engine<S> {
                             .find(|(_, s)| s.strategy == choice.strategy);
                         let step = pos.map_or(Step::plain(choice.strategy), |(_, s)| *s);
                         if let Some(p) = self.prepare(&step, &ctx, excluded) {
+                            learned = Some((p, step, pos.map(|(i, _)| i as u32 + 1), choice));
+                        }
+                    }
+                }
+            }
+            match learned {
+                Some((p, step, index, choice)) => {
+                    source.kind = "learned".into();
+                    source.step = index;
+                    attention = attention_for(&step);
+                    prepared = p;
+                    propensity = choice.propensity;
+                }
+                None => {
+                    let found =
+                        ladder
+                            .steps
+                            .iter()
+                            .enumerate()
+                            .skip(start)
+                            .find_map(|(i, step)| {
+                                self.prepare(step, &ctx, excluded).map(|p| (i, *step, p))
+                            });
+                    match found {
+                        Some((i, step, p)) => {
+                            source.step = Some(i as u32 + 1);
                             attention = attention_for(&step);
                             prepared = p;
-                            source.kind = "learned".into();
-                            source.step = pos.map(|(i, _)| i as u32 + 1);
-                            propensity = choice.propensity;
+                        }
+                        None => {
+                            prepared = escalation(format!(
+                                "ladder '{}' exhausted after {} step(s)",
+                                ladder.name,
+                                ladder.steps.len()
+                            ));
                         }
                     }
                 }
@@ -708,6 +728,11 @@ impl<S: StateStore> Engine<S> {
             .back()
             .map(|a| (a.failed_worker.clone(), a.kind, a.strategy));
         let class = entry.last_class;
+        // The fine ranking context the last action was decided in (see `decide`).
+        let rank_key = entry.history.back().map(|a| {
+            let flagged = self.bad_workers.contains(&a.failed_worker);
+            ranking::fine_key(&a.classifier_rule, a.xid, a.attempt, flagged)
+        });
         if outcome.success {
             if let Some((worker, _, _)) = &last {
                 self.worker_breakers.success(worker, at);
@@ -720,7 +745,7 @@ impl<S: StateStore> Engine<S> {
             self.ranker.update(&Observed {
                 class,
                 kind,
-                template: None,
+                template: rank_key,
                 strategy: outcome.strategy.unwrap_or(strategy),
                 success: outcome.success,
                 cost: outcome.cost,

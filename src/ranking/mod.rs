@@ -14,8 +14,11 @@
 //!   `backoff_strength` pseudo-observations, so thin fine evidence leans on the coarse level.
 //! - **Discount.** Each outcome in a context first multiplies that context's counts by
 //!   `discount` (0.999 → an effective memory of ~1000 outcomes), so the ranking follows drift.
-//! - **Propensity.** UCB is deterministic (1). For Thompson sampling the probability that the
-//!   chosen strategy wins is approximated from normal approximations of the posteriors:
+//! - **Fine contexts.** The engine's fine key ([`fine_key`]) is the classifier rule and Xid
+//!   code, whether the task failed before, and whether the worker is flagged bad.
+//! - **Propensity.** UCB is deterministic (1). Thompson sampling draws from normal
+//!   approximations of the posteriors (same mean and variance); the probability that the
+//!   chosen strategy wins is approximated from the same normals:
 //!   Π over rivals of Φ((μ − μ')/√(σ² + σ'²)), clamped to [0.001, 1]; it is logged with every
 //!   action for off-policy evaluation.
 
@@ -24,7 +27,8 @@ pub mod frames;
 use std::collections::HashMap;
 
 use rand::Rng;
-use rand_distr::{Beta, Distribution};
+use rand_distr::{Distribution, StandardNormal};
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
 pub use crate::config::RankingParams;
@@ -77,6 +81,18 @@ impl RankingParams {
             return Err(bad(
                 "discount",
                 format!("{} is not in (0, 1]", self.discount),
+            ));
+        }
+        if !(self.tried_penalty.is_finite() && self.tried_penalty >= 0.0) {
+            return Err(bad(
+                "tried_penalty",
+                format!("{} is not ≥ 0", self.tried_penalty),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.escalate_below) {
+            return Err(bad(
+                "escalate_below",
+                format!("{} is not in [0, 1]", self.escalate_below),
             ));
         }
         if !(self.ucb_c.is_finite() && self.ucb_c >= 0.0) {
@@ -187,7 +203,7 @@ pub struct Choice {
 pub struct Ranker {
     params: RankingParams,
     coarse: Vec<Counts>,
-    fine: HashMap<(usize, u64), Counts>,
+    fine: HashMap<(usize, u64), Counts, FxBuildHasher>,
 }
 
 fn coarse_index(class: HardwareClass, kind: FailureKind) -> usize {
@@ -217,7 +233,7 @@ impl Ranker {
         Ok(Ranker {
             params,
             coarse: vec![Counts::default(); HardwareClass::ALL.len() * FailureKind::ALL.len()],
-            fine: HashMap::new(),
+            fine: HashMap::default(),
         })
     }
 
@@ -261,16 +277,23 @@ impl Ranker {
         }
     }
 
-    /// Posterior (α, β) of `s` in the finest context with evidence.
-    fn posterior(&self, c: &RankContext<'_>, s: RecoveryStrategy) -> (f64, f64) {
-        let i = coarse_index(c.class, c.kind);
+    /// Posterior (α, β) of strategy index `k` given the coarse and (optional) fine counts.
+    #[inline]
+    fn posterior(
+        &self,
+        co: &Counts,
+        fine: Option<&Counts>,
+        c: &RankContext<'_>,
+        s: RecoveryStrategy,
+    ) -> (f64, f64) {
         let k = s.index();
         let m = self.prior_mean(s, c.ladder);
         let p = self.params.prior_strength;
-        let co = &self.coarse[i];
         let (mut a, mut b) = (p * m + co.success[k], p * (1.0 - m) + co.failure[k]);
-        if let Some(f) = c.template.and_then(|t| self.fine.get(&(i, t))) {
+        if let Some(f) = fine {
             if f.success[k] + f.failure[k] > 0.0 {
+                // Back-off: the coarse posterior mean, worth `backoff_strength` outcomes, is
+                // the prior of the fine context.
                 let mean = a / (a + b);
                 let q = self.params.backoff_strength;
                 a = q * mean + f.success[k];
@@ -287,34 +310,38 @@ impl Ranker {
 
     /// Chooses among `c.valid`, or abstains (`None`) when the coarse context has no evidence
     /// or nothing is valid — then the rules decide.
+    ///
+    /// Thompson sampling draws each strategy's score from a normal with the Beta posterior's
+    /// mean and variance (one standard-normal draw per strategy, no allocation), which is
+    /// also the approximation the logged propensity uses.
     pub fn choose<R: Rng + ?Sized>(&self, c: &RankContext<'_>, rng: &mut R) -> Option<Choice> {
-        if c.valid.is_empty() || self.coarse[coarse_index(c.class, c.kind)].total() <= 0.0 {
+        let i = coarse_index(c.class, c.kind);
+        let co = &self.coarse[i];
+        if c.valid.is_empty() || c.valid.len() > N || co.total() <= 0.0 {
             return None;
         }
-        let mut best: Option<(usize, f64)> = None;
-        let mut stats = [(0.0f64, 0.0f64); N];
-        let total: f64 = c
-            .valid
-            .iter()
-            .map(|s| {
-                let (a, b) = self.posterior(c, *s);
-                a + b
-            })
-            .sum::<f64>()
-            .max(1.0);
+        let fine = c.template.and_then(|t| self.fine.get(&(i, t)));
+        // (mean, variance, pseudo-observations) per valid strategy.
+        let mut stats = [(0.0f64, 0.0f64, 0.0f64); N];
+        let mut total = 0.0;
         for (j, s) in c.valid.iter().enumerate() {
-            let (a, b) = self.posterior(c, *s);
-            let mean = a / (a + b);
-            let var = a * b / ((a + b) * (a + b) * (a + b + 1.0));
-            stats[j] = (mean, var);
+            let (a, b) = self.posterior(co, fine, c, *s);
+            let n = a + b;
+            stats[j] = (a / n, a * b / (n * n * (n + 1.0)), n);
+            total += n;
+        }
+        let total = total.max(1.0);
+        let mut best: Option<(usize, f64)> = None;
+        for (j, s) in c.valid.iter().enumerate() {
+            let (mean, var, n) = stats[j];
             let score = match self.params.selection {
-                Selection::Thompson => Beta::new(a, b).map(|d| d.sample(rng)).unwrap_or(mean),
-                Selection::Ucb => mean + self.params.ucb_c * (total.ln() / (a + b)).sqrt(),
-                // Expected cost to recovery of a geometric number of tries: cost / p.
-                Selection::ExpectedCost => {
-                    let co = &self.coarse[coarse_index(c.class, c.kind)];
-                    -co.mean_cost(s.index()) / mean.max(1e-6)
+                Selection::Thompson => {
+                    let z: f64 = StandardNormal.sample(rng);
+                    mean + var.sqrt() * z
                 }
+                Selection::Ucb => mean + self.params.ucb_c * (total.ln() / n).sqrt(),
+                // Expected cost to recovery of a geometric number of tries: cost / p.
+                Selection::ExpectedCost => -co.mean_cost(s.index()) / mean.max(1e-6),
             };
             if best.is_none_or(|(_, v)| score > v) {
                 best = Some((j, score));
@@ -323,9 +350,9 @@ impl Ranker {
         let (j, _) = best?;
         let propensity = match self.params.selection {
             Selection::Thompson => {
-                let (m, v) = stats[j];
+                let (m, v, _) = stats[j];
                 let mut p = 1.0;
-                for (o, (mo, vo)) in stats.iter().enumerate().take(c.valid.len()) {
+                for (o, (mo, vo, _)) in stats.iter().enumerate().take(c.valid.len()) {
                     if o != j {
                         p *= phi((m - mo) / (v + vo).max(1e-12).sqrt());
                     }
@@ -340,6 +367,29 @@ impl Ranker {
             expected_success: stats[j].0,
         })
     }
+}
+
+/// The fine-context key the engine ranks with: the classifier's rule and Xid code (which
+/// tell causes of one kind apart, e.g. a GPU that fell off the bus from an ECC error),
+/// whether the task already failed before (attempt 1 or later: a repeated failure says
+/// something about the worker and the cause), and whether the failed worker is flagged bad.
+/// FNV-1a, so it is the same in every process.
+pub fn fine_key(rule: &str, xid: Option<u32>, attempt: u32, flagged_bad: bool) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    for b in rule.bytes() {
+        eat(b);
+    }
+    eat(0xff);
+    for b in xid.map_or(u32::MAX, |x| x).to_le_bytes() {
+        eat(b);
+    }
+    eat(u8::from(attempt > 1));
+    eat(u8::from(flagged_bad));
+    h
 }
 
 #[cfg(test)]
@@ -505,5 +555,15 @@ mod tests {
             ..Default::default()
         })
         .contains("ucb_c"));
+        assert!(e(RankingParams {
+            tried_penalty: -1.0,
+            ..Default::default()
+        })
+        .contains("tried_penalty"));
+        assert!(e(RankingParams {
+            escalate_below: 1.5,
+            ..Default::default()
+        })
+        .contains("escalate_below"));
     }
 }

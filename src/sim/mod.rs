@@ -41,7 +41,7 @@
 //! "#, "tiny.toml").unwrap();
 //! let mut policy = sim::policy::build(PolicyKind::Oracle, &scenario, None, None, None, 7).unwrap();
 //! let mut sink = MemorySink::default();
-//! let summary = sim::run(&scenario, policy.as_mut(), &RunOptions { seed: 7, failures: 50 },
+//! let summary = sim::run(&scenario, policy.as_mut(), &RunOptions { seed: 7, failures: 50, warmup: 0 },
 //!                        &mut sink).unwrap();
 //! assert!(summary.failures >= 50);
 //! assert_eq!(summary.tasks, summary.succeeded + summary.escalations);
@@ -77,7 +77,7 @@ pub use scenario::{
     BadWorkers, Burst, Cause, ClassKey, ClassSpec, KindKey, Scenario, ScenarioFile, TaskProps,
     Variant, Weighted,
 };
-pub use world::{run, RunOptions};
+pub use world::{run, RunOptions, DEFAULT_WARMUP};
 
 /// Errors of the simulator. Scenario errors name the file, the line where known, and the
 /// field path; I/O errors name the path (their cause is the error's `source`).

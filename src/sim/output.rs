@@ -207,12 +207,26 @@ pub struct Summary {
     pub escalations: u64,
     /// `succeeded / tasks`.
     pub success_rate: f64,
-    /// Mean failures of a recovered task until its successful recovery.
+    /// Mean failures of a *recovered* task until its successful recovery. Tasks that were
+    /// escalated are left out, so a policy that gives up on hard tasks early looks better
+    /// here than one that recovers them; compare policies with `attempts_to_recovery`.
     pub mean_attempts_to_recovery: f64,
+    /// Mean over *all* tasks of the attempts (decisions) until recovery, where a task that
+    /// was never recovered (escalated, or forced to escalate past `max_attempts`) counts at
+    /// the whole budget, `max_attempts + 1` — a restricted mean of the attempt at which the
+    /// task recovers. Lower is better; giving up early does not pay, recovering does.
+    pub attempts_to_recovery: f64,
+    /// `failures / tasks`: decisions per task until it ended, recovered or escalated (each
+    /// task counted at its own number of attempts, the escalation included).
+    pub decisions_per_task: f64,
     /// Total cost of all actions.
     pub cost: TotalCost,
     /// Mean over decisions of p(oracle's strategy) − p(chosen strategy), true probabilities.
     pub regret_per_decision: f64,
+    /// Failures treated as warm-up (the run's `warmup`).
+    pub warmup_failures: u64,
+    /// `regret_per_decision` over the decisions on failures after the warm-up only.
+    pub regret_per_decision_after_warmup: f64,
     /// Mean true success probability of the chosen strategies.
     pub mean_true_success: f64,
     /// Share of decisions equal to the oracle's.
@@ -516,8 +530,12 @@ mod tests {
             escalations: 0,
             success_rate: 0.0,
             mean_attempts_to_recovery: 0.0,
+            attempts_to_recovery: 0.0,
+            decisions_per_task: 0.0,
             cost: TotalCost::default(),
             regret_per_decision: 0.0,
+            warmup_failures: 0,
+            regret_per_decision_after_warmup: 0.0,
             mean_true_success: 0.0,
             oracle_agreement: 0.0,
             strategies: BTreeMap::new(),

@@ -17,6 +17,9 @@
 //!                           # different_worker_success
 //! [[bursts]]                # name, class, kind, start_h, duration_h, rate_per_hour,
 //!                           # success_factor
+//! [[drifts]]                # class, kind, strategy, at_failure, success: from failure
+//!                           # number `at_failure` on, the strategy's true success for every
+//!                           # cause of that class and kind is `success` (drift)
 //! [truth.gpu.oom_gpu]       # STRATEGY = probability; `any` for a class or a kind
 //! [cost.any]                # STRATEGY = { seconds, device_seconds }
 //! [fixed.any]               # kind (or any) = STRATEGY or [STRATEGY, ...]: the fixed policy
@@ -162,6 +165,9 @@ pub struct ScenarioFile {
     /// Bursts of one class and kind in a time window.
     #[serde(default)]
     pub bursts: Vec<BurstRaw>,
+    /// Changes of a strategy's true success from a failure number on.
+    #[serde(default)]
+    pub drifts: Vec<DriftRaw>,
     /// Success probability overrides: `truth.<class|any>.<kind|any>.<STRATEGY>`.
     #[serde(default)]
     pub truth: BTreeMap<ClassKey, BTreeMap<KindKey, BTreeMap<RecoveryStrategy, f64>>>,
@@ -348,6 +354,39 @@ pub struct BurstRaw {
     pub success_factor: f64,
 }
 
+/// `[[drifts]]`: from failure number `at_failure` on (the simulator's sequence number, 0 for
+/// the first failure), `strategy` succeeds with probability `success` on every cause of
+/// `kind` on workers of `class` (before the bad-worker and burst effects).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftRaw {
+    /// Hardware class.
+    pub class: HardwareClass,
+    /// Failure kind.
+    pub kind: FailureKind,
+    /// The strategy whose success changes.
+    pub strategy: RecoveryStrategy,
+    /// First failure (sequence number) with the new success.
+    pub at_failure: u64,
+    /// The new success probability.
+    pub success: f64,
+}
+
+/// A checked drift (see [`DriftRaw`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drift {
+    /// Index into `Scenario::classes`.
+    pub class: usize,
+    /// Failure kind.
+    pub kind: FailureKind,
+    /// The strategy whose success changes.
+    pub strategy: RecoveryStrategy,
+    /// First failure (sequence number) with the new success.
+    pub at_failure: u64,
+    /// The new success probability.
+    pub success: f64,
+}
+
 /// A cost as written.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -437,6 +476,8 @@ pub struct Scenario {
     pub classes: Vec<ClassSpec>,
     /// Bursts, in file order.
     pub bursts: Vec<Burst>,
+    /// Drifts of true success, in file order.
+    pub drifts: Vec<Drift>,
     /// The fixed policy's table from the scenario (defaults to DELAYED_RETRY everywhere).
     pub fixed: FixedTable,
 }
@@ -721,6 +762,24 @@ impl Checker<'_> {
                 success_factor: factor,
             });
         }
+        let mut drifts = Vec::new();
+        for (i, d) in f.drifts.iter().enumerate() {
+            let field = |name: &str| format!("drifts[{i}].{name}");
+            let Some(ci) = classes.iter().position(|c| c.class == d.class) else {
+                return Err(self.bad(field("class"), format!("no workers of class {}", d.class)));
+            };
+            if d.strategy == RecoveryStrategy::Escalation {
+                return Err(self.bad(field("strategy"), "ESCALATION never recovers a task"));
+            }
+            let success = self.prob(field("success"), d.success)?;
+            drifts.push(Drift {
+                class: ci,
+                kind: d.kind,
+                strategy: d.strategy,
+                at_failure: d.at_failure,
+                success,
+            });
+        }
         if total_rate <= 0.0 && bursts.is_empty() {
             return Err(self.bad(
                 "workers",
@@ -742,6 +801,7 @@ impl Checker<'_> {
             refail_mean_s,
             classes,
             bursts,
+            drifts,
             fixed,
         })
     }
@@ -1280,6 +1340,27 @@ weight = 1
             "{MIN}\n[bad_workers.gpu]\nshare = 1.2\nrate_multiplier = 3\n"
         ));
         assert!(e.contains("bad_workers.gpu.share"), "{e}");
+    }
+
+    #[test]
+    fn drifts_are_checked_and_kept() {
+        let d = "\n[[drifts]]\nclass = \"gpu\"\nkind = \"oom_gpu\"\nstrategy = \"REDUCED_BATCH_SIZE\"\nat_failure = 5\n";
+        let sc = Scenario::from_toml(&format!("{MIN}{d}success = 0.2\n"), "s.toml").unwrap();
+        assert_eq!(sc.drifts.len(), 1);
+        assert_eq!(sc.drifts[0].strategy, RecoveryStrategy::ReducedBatchSize);
+        assert_eq!(sc.drifts[0].at_failure, 5);
+        let e = err(&format!("{MIN}{d}success = 1.2\n"));
+        assert!(e.contains("drifts[0].success"), "{e}");
+        let e = err(&format!(
+            "{MIN}{}success = 0.2\n",
+            d.replace("REDUCED_BATCH_SIZE", "ESCALATION")
+        ));
+        assert!(e.contains("drifts[0].strategy"), "{e}");
+        let e = err(&format!(
+            "{MIN}{}success = 0.2\n",
+            d.replace("\"gpu\"", "\"tpu\"")
+        ));
+        assert!(e.contains("drifts[0].class"), "{e}");
     }
 
     #[test]

@@ -44,7 +44,13 @@ pub struct RunOptions {
     /// Failures to simulate: new tasks stop arriving once this many failures were emitted;
     /// tasks in flight are then finished, so the total is at least this.
     pub failures: u64,
+    /// Failures counted as warm-up: decisions on failures with a sequence number below this
+    /// are left out of `regret_per_decision_after_warmup` (see [`DEFAULT_WARMUP`]).
+    pub warmup: u64,
 }
+
+/// The default warm-up: the first 2,000 failures.
+pub const DEFAULT_WARMUP: u64 = 2_000;
 
 struct WorkerState {
     id: WorkerId,
@@ -113,6 +119,10 @@ struct World<'a> {
     succeeded: u64,
     escalated: u64,
     attempts_to_recovery: u64,
+    attempts_capped: u64,
+    warmup: u64,
+    regret_after: f64,
+    decisions_after: u64,
     regret: f64,
     true_success: f64,
     agree: u64,
@@ -132,6 +142,7 @@ pub fn run(
     sink: &mut dyn Sink,
 ) -> Result<Summary, SimError> {
     let mut w = World::new(scenario, opts.seed, policy.wants_ground_truth());
+    w.warmup = opts.warmup;
     sink.begin(&w.fleet_truth(policy.name(), opts.seed))?;
     let mut next = w.next_arrival(0.0);
     loop {
@@ -247,6 +258,10 @@ impl<'a> World<'a> {
             succeeded: 0,
             escalated: 0,
             attempts_to_recovery: 0,
+            attempts_capped: 0,
+            warmup: DEFAULT_WARMUP,
+            regret_after: 0.0,
+            decisions_after: 0,
             regret: 0.0,
             true_success: 0.0,
             agree: 0,
@@ -472,6 +487,7 @@ impl<'a> World<'a> {
             task.end = Some(TaskEnd::Succeeded);
             self.succeeded += 1;
             self.attempts_to_recovery += u64::from(task.failures);
+            self.attempts_capped += u64::from(task.failures.min(self.sc.max_attempts + 1));
             policy.finish(&task.id);
             Ok(())
         } else {
@@ -573,8 +589,15 @@ impl<'a> World<'a> {
         let fallback = mutate::fallback_class(cs.class).and_then(|c| self.class_index(c));
         let burst_factor = task.burst.map(|j| sc.bursts[j].success_factor);
         let bad = w.bad;
+        // Drifts in force for this cause replace a strategy's base success.
+        let mut base = cause.truth;
+        for d in &sc.drifts {
+            if d.class == class && d.kind == cause.kind && seq >= d.at_failure {
+                base[d.strategy.index()] = d.success;
+            }
+        }
         let st = TruthState {
-            base: &cause.truth,
+            base: &base,
             class: cs.class,
             config: &task.config,
             bad_worker: if bad {
@@ -625,6 +648,10 @@ impl<'a> World<'a> {
         let si = action.strategy.index();
         let pc = p[si];
         self.regret += p[best] - pc;
+        if seq >= self.warmup {
+            self.regret_after += p[best] - pc;
+            self.decisions_after += 1;
+        }
         self.true_success += pc;
         self.agree += u64::from(si == best);
         self.strategies[si] += 1;
@@ -653,6 +680,8 @@ impl<'a> World<'a> {
             let task = &mut self.tasks[ti];
             task.end = Some(TaskEnd::Escalated);
             self.escalated += 1;
+            // Never recovered: counted at the whole budget (see `Summary`).
+            self.attempts_capped += u64::from(sc.max_attempts + 1);
             policy.finish(&task.id);
             return Ok(());
         };
@@ -797,8 +826,24 @@ impl<'a> World<'a> {
             } else {
                 self.attempts_to_recovery as f64 / self.succeeded as f64
             },
+            attempts_to_recovery: if tasks == 0 {
+                0.0
+            } else {
+                self.attempts_capped as f64 / tasks as f64
+            },
+            decisions_per_task: if tasks == 0 {
+                0.0
+            } else {
+                self.failures as f64 / tasks as f64
+            },
             cost: self.cost,
             regret_per_decision: self.regret / d,
+            warmup_failures: self.warmup,
+            regret_per_decision_after_warmup: if self.decisions_after == 0 {
+                0.0
+            } else {
+                self.regret_after / self.decisions_after as f64
+            },
             mean_true_success: self.true_success / d,
             oracle_agreement: self.agree as f64 / d,
             strategies: RecoveryStrategy::ALL
@@ -883,7 +928,11 @@ rate_per_hour = 40
         let s = run(
             &sc,
             p.as_mut(),
-            &RunOptions { seed, failures: n },
+            &RunOptions {
+                seed,
+                failures: n,
+                warmup: 0,
+            },
             &mut sink,
         )
         .unwrap();
@@ -936,6 +985,94 @@ rate_per_hour = 40
         }
         assert!(s.burst_failures > 0, "the burst at 0.2 h is inside the run");
         assert!(s.failures_on_bad_workers > 0);
+    }
+
+    #[test]
+    fn a_drift_changes_the_true_success_from_its_failure_on() {
+        let text = format!(
+            "{FARM}\n[[drifts]]\nclass = \"gpu\"\nkind = \"oom_gpu\"\nstrategy = \"REDUCED_BATCH_SIZE\"\nat_failure = 150\nsuccess = 0.33\n"
+        );
+        let sc = Scenario::from_toml(&text, "farm.toml").unwrap();
+        let mut p = policy::build(PolicyKind::Oracle, &sc, None, None, None, 3).unwrap();
+        let mut sink = MemorySink::default();
+        let opts = RunOptions {
+            seed: 3,
+            failures: 300,
+            warmup: 0,
+        };
+        run(&sc, p.as_mut(), &opts, &mut sink).unwrap();
+        let rbs = RecoveryStrategy::ReducedBatchSize.index();
+        let plain = |t: &&FailureTruth| {
+            t.kind == FailureKind::OomGpu && !t.bad_worker && t.burst.is_none() && t.p[rbs] > 0.0
+        };
+        let before: Vec<f64> = sink
+            .truths
+            .iter()
+            .filter(|t| t.seq < 150)
+            .filter(plain)
+            .map(|t| t.p[rbs])
+            .collect();
+        let after: Vec<f64> = sink
+            .truths
+            .iter()
+            .filter(|t| t.seq >= 150)
+            .filter(plain)
+            .map(|t| t.p[rbs])
+            .collect();
+        assert!(!before.is_empty() && !after.is_empty());
+        assert!(
+            before.iter().all(|p| (*p - 0.85).abs() < 1e-12),
+            "{before:?}"
+        );
+        assert!(after.iter().all(|p| (*p - 0.33).abs() < 1e-12), "{after:?}");
+    }
+
+    #[test]
+    fn regret_after_the_warm_up_counts_only_later_decisions() {
+        let sc = farm();
+        let run_with = |warmup| {
+            let mut p = policy::build(PolicyKind::Fixed, &sc, None, None, None, 4).unwrap();
+            let opts = RunOptions {
+                seed: 4,
+                failures: 400,
+                warmup,
+            };
+            run(&sc, p.as_mut(), &opts, &mut MemorySink::default()).unwrap()
+        };
+        let all = run_with(0);
+        assert!((all.regret_per_decision_after_warmup - all.regret_per_decision).abs() < 1e-12);
+        let late = run_with(200);
+        assert_eq!(late.warmup_failures, 200);
+        assert!((late.regret_per_decision - all.regret_per_decision).abs() < 1e-12);
+        assert!(late.regret_per_decision_after_warmup != all.regret_per_decision);
+        let none = run_with(u64::MAX);
+        assert_eq!(none.regret_per_decision_after_warmup, 0.0);
+    }
+
+    /// Issue #6: "mean attempts to recovery" counted recovered tasks only, so a policy that
+    /// gave up on hard tasks early looked better than the oracle. `attempts_to_recovery`
+    /// counts unrecovered tasks at the budget, and the oracle is the lowest.
+    #[test]
+    fn issue_6_the_oracle_needs_the_fewest_attempts_to_recovery() {
+        let (o, _) = sim(PolicyKind::Oracle, 6, 1500);
+        let (r, _) = sim(PolicyKind::Rules, 6, 1500);
+        let (f, _) = sim(PolicyKind::Fixed, 6, 1500);
+        assert!(
+            o.attempts_to_recovery < r.attempts_to_recovery,
+            "{o:?} {r:?}"
+        );
+        assert!(
+            o.attempts_to_recovery < f.attempts_to_recovery,
+            "{o:?} {f:?}"
+        );
+        let cap = f64::from(farm().max_attempts + 1);
+        for s in [&o, &r, &f] {
+            let by_hand = (s.mean_attempts_to_recovery * s.succeeded as f64
+                + cap * s.escalations as f64)
+                / s.tasks as f64;
+            assert!(s.attempts_to_recovery <= by_hand + 1e-9, "{s:?}");
+            assert!(s.decisions_per_task >= 1.0);
+        }
     }
 
     proptest! {
