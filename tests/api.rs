@@ -486,3 +486,21 @@ fn reload_under_load_drops_no_request() {
     assert_eq!(admin.post("/v1/failures", OOM).status, 200);
     assert!(server.stop().success());
 }
+
+/// A request slower than the timeout is answered 503 with a JSON error (the write itself may
+/// still become durable: the timeout only stops the wait).
+#[tokio::test]
+async fn a_request_over_the_timeout_gets_a_json_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = ServeOptions::new(dir.path().join("data"));
+    opts.timeout = Duration::from_nanos(1);
+    // A group commit that waits 5 ms makes every acknowledged write slower than 1 ns.
+    opts.store.group_wait = Duration::from_millis(5);
+    let (app, _) = App::open(opts).unwrap();
+    let (s, v) = call(&app, "POST", "/v1/failures", OOM, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["error"]["code"], "timeout");
+    // Reads that finish at once still answer.
+    let (s, _) = call(&app, "GET", "/openapi.json", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+}
