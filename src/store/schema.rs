@@ -199,12 +199,12 @@ impl Cols {
             Arc::new(BooleanArray::from(v)),
         );
     }
-    fn finish(mut self, payloads: Vec<String>) -> Result<RecordBatch, ArrowError> {
+    fn finish(mut self, payloads: &[&str]) -> Result<RecordBatch, ArrowError> {
         self.push(
             PAYLOAD,
             DataType::Utf8,
             false,
-            Arc::new(StringArray::from(payloads)),
+            Arc::new(StringArray::from_iter_values(payloads.iter())),
         );
         // Nullability is per batch; declare every non-key column nullable so that parts of
         // one table always share a schema.
@@ -220,13 +220,37 @@ impl Cols {
     }
 }
 
+/// The `payload` of an entry: the entry as JSON.
+pub fn payload(entry: &Entry) -> Result<String, serde_json::Error> {
+    serde_json::to_string(entry)
+}
+
 /// Builds one record batch from entries of one table (`seqs[i]` belongs to `entries[i]`).
 pub fn to_batch(table: Table, seqs: &[u64], entries: &[&Entry]) -> Result<RecordBatch, ArrowError> {
-    let mut c = Cols::new(seqs, entries);
     let payloads = entries
         .iter()
-        .map(|e| serde_json::to_string(e).map_err(|err| ArrowError::ExternalError(Box::new(err))))
+        .map(|e| payload(e).map_err(|err| ArrowError::ExternalError(Box::new(err))))
         .collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
+    to_batch_encoded(table, seqs, entries, &refs)
+}
+
+/// [`to_batch`] with the payloads already encoded (`payloads[i]` must be
+/// [`payload`]`(entries[i])`), so that encoding can run on other threads.
+pub fn to_batch_encoded(
+    table: Table,
+    seqs: &[u64],
+    entries: &[&Entry],
+    payloads: &[&str],
+) -> Result<RecordBatch, ArrowError> {
+    if payloads.len() != entries.len() {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "{} payloads for {} entries",
+            payloads.len(),
+            entries.len()
+        )));
+    }
+    let mut c = Cols::new(seqs, entries);
     macro_rules! col {
         ($variant:ident, |$x:ident| $e:expr) => {
             entries
