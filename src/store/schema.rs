@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::builder::StringBuilder;
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray, UInt32Array, UInt64Array,
@@ -127,6 +128,20 @@ pub const CHECKSUM: &str = "checksum";
 /// Column: deleted flag.
 pub const DELETED: &str = "deleted";
 
+/// A string column built in buffers sized up front (one allocation each, no regrowth).
+fn strings<'a>(v: impl IntoIterator<Item = Option<&'a str>> + Clone) -> StringArray {
+    let (mut n, mut bytes) = (0, 0);
+    for s in v.clone() {
+        n += 1;
+        bytes += s.map_or(0, str::len);
+    }
+    let mut b = StringBuilder::with_capacity(n, bytes);
+    for s in v {
+        b.append_option(s);
+    }
+    b.finish()
+}
+
 struct Cols {
     fields: Vec<Field>,
     arrays: Vec<ArrayRef>,
@@ -168,7 +183,7 @@ impl Cols {
             name,
             DataType::Utf8,
             nullable,
-            Arc::new(StringArray::from(v)),
+            Arc::new(strings(v.iter().copied())),
         );
     }
     fn f(&mut self, name: &str, v: Vec<Option<f64>>) {
@@ -204,7 +219,7 @@ impl Cols {
             PAYLOAD,
             DataType::Utf8,
             false,
-            Arc::new(StringArray::from_iter_values(payloads.iter())),
+            Arc::new(strings(payloads.iter().map(|p| Some(*p)))),
         );
         // Nullability is per batch; declare every non-key column nullable so that parts of
         // one table always share a schema.
