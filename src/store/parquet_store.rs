@@ -136,6 +136,52 @@ fn write_atomic(
     fsync_dir(dir)
 }
 
+/// Part files written at once by one commit (each is fsynced on its own: writing them side
+/// by side lets the file system share the waits when a batch spans many days).
+const PARALLEL_WRITES: usize = 8;
+
+/// Writes every part with [`write_atomic`], up to [`PARALLEL_WRITES`] at a time; returns
+/// the first error once all writers stopped (the manifest, written after, is the commit
+/// point, so parts of a failed commit are removed on the next open).
+fn write_parts(
+    parts: &[(PathBuf, RecordBatch)],
+    props: &WriterProperties,
+) -> Result<(), StoreError> {
+    let width = parts.len().min(PARALLEL_WRITES);
+    if width <= 1 {
+        for (path, batch) in parts {
+            write_atomic(path, std::slice::from_ref(batch), props.clone())?;
+        }
+        return Ok(());
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let writers: Vec<_> = (0..width)
+            .map(|_| {
+                s.spawn(|| -> Result<(), StoreError> {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((path, batch)) = parts.get(i) else {
+                            return Ok(());
+                        };
+                        write_atomic(path, std::slice::from_ref(batch), props.clone())?;
+                    }
+                })
+            })
+            .collect();
+        let mut result = Ok(());
+        for w in writers {
+            let r = w
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Encode("a part writer panicked".into())));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
+}
+
 fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), StoreError> {
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Encode(e.to_string()))?;
@@ -420,6 +466,7 @@ impl ParquetStore {
         let Some(last) = last else {
             return Ok(());
         };
+        let mut parts = Vec::with_capacity(groups.len());
         for ((table, date), (seqs, entries, payloads)) in groups {
             let missing = payloads
                 .iter()
@@ -441,8 +488,9 @@ impl ParquetStore {
                 .table_dir(table)
                 .join(format!("date={date}"))
                 .join(format!("part-{last:020}-{:020}.parquet", seqs[0]));
-            write_atomic(&path, &[batch], props(last, &[]))?;
+            parts.push((path, batch));
         }
+        write_parts(&parts, &props(last, &[]))?;
         let history = self.root.join("history");
         write_json_atomic(
             &history.join("_manifest.json"),
