@@ -1,6 +1,6 @@
 //! Ingest benchmark: 1M JSONL failure records → the Parquet history, through the same
-//! pipeline as `faultline ingest` (parse and check on worker threads, classify with a
-//! per-thread cache, `ParquetStore::write_batch` every 100k records).
+//! pipeline as `faultline ingest` (parse, check, classify with a per-thread cache and encode
+//! the payload on worker threads, `ParquetStore::write_encoded` every 100k records).
 //!
 //! The records are generated once, seeded, with the message templates, hardware mix and
 //! record shape of `../shared/data/bench/stream_10k.jsonl`, into
@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use faultline::classify::{Classifier, ClassifyInput};
-use faultline::ingest::{self, BadLine, JsonlSource, Memo, PipelineOptions, Source, Summary};
-use faultline::store::{Entry, FailureRow, ParquetStore, StoreOptions};
-use faultline::{FailureKind, FailureRecord, FailureType, HardwareClass, Timestamp};
+use faultline::analyze::{classifying_worker, write_classified};
+use faultline::ingest::{self, BadLine, JsonlSource, PipelineOptions, Source, Summary};
+use faultline::store::{ParquetStore, StoreOptions};
+use faultline::Timestamp;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -281,15 +281,8 @@ fn data_file(n: usize) -> PathBuf {
     path
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Verdict {
-    kind: FailureKind,
-    failure_type: FailureType,
-    rule: &'static str,
-    xid: Option<u32>,
-}
-
-/// The pipeline of `faultline ingest`: JSONL → check → classify (cached) → write_batch.
+/// The pipeline of `faultline ingest`: JSONL → check → classify (cached) and encode on the
+/// workers → `ParquetStore::write_encoded`.
 fn ingest(input: &Path, data: &Path, threads: Option<usize>) -> Summary {
     let mut store = ParquetStore::open(data, StoreOptions::default()).expect("open store");
     let sources: Vec<Box<dyn Source>> =
@@ -301,38 +294,8 @@ fn ingest(input: &Path, data: &Path, threads: Option<usize>) -> Summary {
     ingest::run(
         sources,
         &opts,
-        || {
-            let classifier = Classifier::new();
-            let mut memo: Memo<Verdict> = Memo::new(1 << 16);
-            move |r: FailureRecord| {
-                let v = memo.get_or_insert_with(&r, || {
-                    let c = classifier.classify(&ClassifyInput {
-                        message: &r.error.message,
-                        type_hint: r.error.type_hint.as_deref(),
-                        exit_code: r.error.exit_code,
-                        stacktrace: r.error.stacktrace.as_deref(),
-                        hardware: (r.hardware.class != HardwareClass::Unknown)
-                            .then_some(r.hardware.class),
-                    });
-                    Verdict {
-                        kind: c.kind,
-                        failure_type: c.failure_type,
-                        rule: c.rule,
-                        xid: c.xid,
-                    }
-                });
-                Entry::Failure(Box::new(FailureRow {
-                    record: r,
-                    kind: v.kind,
-                    failure_type: v.failure_type,
-                    classifier_rule: v.rule.to_string(),
-                    xid: v.xid,
-                    template_id: None,
-                    cluster_id: None,
-                }))
-            }
-        },
-        |batch: Vec<Entry>| store.write_batch(batch),
+        classifying_worker,
+        |batch| write_classified(&mut store, batch),
         |bad: &BadLine| panic!("generated record rejected: {bad}"),
         |_| {},
     )

@@ -20,7 +20,7 @@ use crate::template::{TemplateId, TemplateMiner};
 
 use super::stats::{pca2, project, time_step, wilson};
 use super::summary::*;
-use super::{AnalyzeError, AnalyzeParams, Progress};
+use super::{AnalyzeError, AnalyzeParams, NoProgress, Progress};
 
 type FxMap<K, V> = HashMap<K, V, FxBuildHasher>;
 
@@ -287,9 +287,24 @@ pub fn analyze(
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.sort_by_key(|&i| f.ts[i as usize]);
 
-    // Clusters: fit on a sample, assign every row online; patterns in the same pass.
-    let (mut clusters, labels) = cluster_stage(&f, &templates, &order, &miner, params, progress)?;
-    let mut patterns = pattern_stage(&f, &templates, &order, params, progress)?;
+    // Clusters (fit on a sample, assign every row online) on this thread; patterns, bursts
+    // and the actions/outcomes aggregates on a second one: they read the same columns and
+    // nothing of each other.
+    let (clustered, side) = std::thread::scope(|s| {
+        let side = s.spawn(|| -> Result<_, AnalyzeError> {
+            let patterns = pattern_stage(&f, &templates, &order, params, &mut NoProgress)?;
+            let bursts = bursts(&f, &order, params);
+            let strategies = strategy_stage(root)?;
+            let actions = count_actions(root)?;
+            let attempts = attempts_stage(root, &f, &order)?;
+            Ok((patterns, bursts, strategies, actions, attempts))
+        });
+        let clustered = cluster_stage(&f, &templates, &order, &miner, params, progress);
+        (clustered, side.join())
+    });
+    let (mut clusters, labels) = clustered?;
+    let (mut patterns, burst_items, (strategies, outcomes, successes), actions, attempts) =
+        side.map_err(|_| AnalyzeError::Input("an analysis thread panicked".into()))??;
     patterns.extend(clusters.items.iter().filter(|c| c.size >= 2).map(|c| {
         let dominant = c.kinds.first().map_or(0.0, |k| k.1);
         PatternItem {
@@ -308,8 +323,7 @@ pub fn analyze(
             description: c.summary.clone(),
         }
     }));
-    progress.stage("bursts", 0);
-    patterns.extend(bursts(&f, &order, params));
+    patterns.extend(burst_items);
     rank_patterns(&mut patterns, params.top_patterns);
 
     // Counts.
@@ -378,27 +392,10 @@ pub fn analyze(
         })
         .collect();
 
-    // Actions and outcomes: polars lazy aggregates.
-    let (strategies, outcomes, successes) = strategy_stage(root)?;
+    // Actions and outcomes (polars lazy aggregates, computed above).
     totals.outcomes = outcomes;
     totals.successes = successes;
-    totals.actions = if has_parts(root, Table::Actions) {
-        let df = scan(root, Table::Actions)?
-            .select([len().alias("n")])
-            .collect()
-            .map_err(q)?;
-        df.column("n")
-            .map_err(q)?
-            .cast(&DataType::UInt64)
-            .map_err(q)?
-            .u64()
-            .map_err(q)?
-            .get(0)
-            .unwrap_or(0)
-    } else {
-        0
-    };
-    let attempts = attempts_stage(root, &f, &order)?;
+    totals.actions = actions;
     progress.finish();
 
     // The classified export.
@@ -788,6 +785,7 @@ fn pattern_stage(
         }
         det.prune();
     };
+    let mut workers: FxMap<&str, Option<WorkerId>> = FxMap::default();
     for (done, &i) in order.iter().enumerate() {
         let i = i as usize;
         let t = f.ts[i];
@@ -799,12 +797,16 @@ fn pattern_stage(
                 next_check = t.div_euclid(step) * step;
             }
         }
-        let (Ok(task), Ok(worker)) = (TaskId::new(f.task[i]), WorkerId::new(f.worker[i])) else {
+        // Workers are few: check each id once.
+        let worker = workers
+            .entry(f.worker[i])
+            .or_insert_with(|| WorkerId::new(f.worker[i]).ok());
+        let (Ok(task), Some(worker)) = (TaskId::new(f.task[i]), worker.as_ref()) else {
             continue;
         };
         det.observe(&Observation {
             task: &task,
-            worker: &worker,
+            worker,
             class: f.class[i],
             kind: f.kind[i],
             template: Some(templates[i].get()),
@@ -912,6 +914,26 @@ fn rank_patterns(v: &mut Vec<PatternItem>, top: usize) {
         *c += 1;
         *c <= top
     });
+}
+
+/// Rows of the actions table.
+fn count_actions(root: &Path) -> Result<u64, AnalyzeError> {
+    if !has_parts(root, Table::Actions) {
+        return Ok(0);
+    }
+    let df = scan(root, Table::Actions)?
+        .select([len().alias("n")])
+        .collect()
+        .map_err(q)?;
+    Ok(df
+        .column("n")
+        .map_err(q)?
+        .cast(&DataType::UInt64)
+        .map_err(q)?
+        .u64()
+        .map_err(q)?
+        .get(0)
+        .unwrap_or(0))
 }
 
 fn strategy_stage(root: &Path) -> Result<(Vec<StrategyStat>, u64, u64), AnalyzeError> {

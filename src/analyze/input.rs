@@ -8,7 +8,6 @@
 //! `ground_truth.json` are not failure records and are left alone.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,7 +22,7 @@ use crate::model::{
     FailureKind, FailureRecord, FailureType, HardwareClass, Outcome, RecoveryAction, Timestamp,
 };
 use crate::store::import::{import_failures, ParquetImport};
-use crate::store::{ActionRow, Entry, FailureRow, OutcomeRow, ParquetStore};
+use crate::store::{ActionRow, Encoded, Entry, FailureRow, OutcomeRow, ParquetStore, StoreError};
 
 use super::summary::InputSummary;
 use super::{AnalyzeError, Progress};
@@ -234,13 +233,15 @@ struct Verdict {
 }
 
 /// A pipeline worker that classifies each checked record (with a per-thread cache of
-/// verdicts) into a failures-table entry; shared by `analyze` and `faultline ingest`.
-pub fn classifying_worker() -> impl FnMut(FailureRecord) -> Entry {
+/// verdicts) into a failures-table entry with its payload encoded (on the worker thread, so
+/// the writer only builds columns); shared by `analyze` and `faultline ingest`. Write the
+/// results with [`write_classified`].
+pub fn classifying_worker() -> impl FnMut(FailureRecord) -> Result<Encoded, StoreError> {
     let classifier = Classifier::new();
     let mut memo: Memo<Verdict> = Memo::new(1 << 16);
     move |record: FailureRecord| {
         let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
-        Entry::Failure(Box::new(FailureRow {
+        Encoded::new(Entry::Failure(Box::new(FailureRow {
             record,
             kind: v.kind,
             failure_type: v.failure_type,
@@ -248,8 +249,18 @@ pub fn classifying_worker() -> impl FnMut(FailureRecord) -> Entry {
             xid: v.xid,
             template_id: None,
             cluster_id: None,
-        }))
+        })))
     }
+}
+
+/// Writes a batch of [`classifying_worker`] results with one commit; the first encoding
+/// error stops it before anything is written.
+pub fn write_classified(
+    store: &mut ParquetStore,
+    batch: Vec<Result<Encoded, StoreError>>,
+) -> Result<(), StoreError> {
+    let batch = batch.into_iter().collect::<Result<Vec<_>, _>>()?;
+    store.write_encoded(batch)
 }
 
 fn verdict(classifier: &Classifier, r: &FailureRecord) -> Verdict {
@@ -302,10 +313,10 @@ pub fn ingest_inputs(
             sources,
             &opts,
             classifying_worker,
-            |batch: Vec<Entry>| {
+            |batch: Vec<Result<Encoded, StoreError>>| {
                 if want_classes {
-                    for e in &batch {
-                        if let Entry::Failure(f) = e {
+                    for e in batch.iter().flatten() {
+                        if let Entry::Failure(f) = e.entry() {
                             task_class.insert(
                                 f.record.task_id.as_str().to_string(),
                                 f.record.hardware.class,
@@ -313,7 +324,7 @@ pub fn ingest_inputs(
                         }
                     }
                 }
-                store.write_batch(batch)
+                write_classified(store, batch)
             },
             |bad: &BadLine| {
                 if rejections.len() < KEPT_REJECTIONS {
@@ -333,72 +344,176 @@ pub fn ingest_inputs(
         ..InputSummary::default()
     };
     // Actions, then outcomes (each outcome gets the kind of its task's latest action).
+    // Lines parse and encode on `opts.threads` threads; maps update in input order.
     progress.stage("side tables", 0);
+    let threads = opts.threads;
     let mut task_kind: HashMap<String, (FailureKind, Timestamp), FxBuildHasher> =
         HashMap::default();
     for path in &plan.actions {
-        out.actions += side_table(path, &mut store, &mut out.rejections, |line| {
-            let action: RecoveryAction = serde_json::from_str(line).map_err(|e| e.to_string())?;
-            task_kind.insert(
-                action.task_id.as_str().to_string(),
-                (action.kind, action.timestamp),
-            );
-            Ok(Entry::Action(Box::new(ActionRow {
-                action,
-                model_version: "input".into(),
-            })))
-        })?;
+        out.actions += side_table(
+            path,
+            &mut store,
+            &mut out.rejections,
+            threads,
+            |line| {
+                let action: RecoveryAction =
+                    serde_json::from_str(line).map_err(|e| e.to_string())?;
+                Encoded::new(Entry::Action(Box::new(ActionRow {
+                    action,
+                    model_version: "input".into(),
+                })))
+                .map_err(|e| e.to_string())
+            },
+            |e| {
+                if let Entry::Action(a) = e.entry() {
+                    task_kind.insert(
+                        a.action.task_id.as_str().to_string(),
+                        (a.action.kind, a.action.timestamp),
+                    );
+                }
+            },
+        )?;
     }
+    let (task_kind, task_class) = (&task_kind, &task_class);
     for path in &plan.outcomes {
-        out.outcomes += side_table(path, &mut store, &mut out.rejections, |line| {
-            let outcome: Outcome = serde_json::from_str(line).map_err(|e| e.to_string())?;
-            let latest = task_kind.get(&outcome.task_id).copied();
-            let timestamp = outcome.timestamp.or(latest.map(|l| l.1)).unwrap_or(o.now);
-            Ok(Entry::Outcome(OutcomeRow {
-                hardware_class: task_class.get(&outcome.task_id).copied(),
-                kind: latest.map(|l| l.0),
-                outcome,
-                timestamp,
-            }))
-        })?;
+        out.outcomes += side_table(
+            path,
+            &mut store,
+            &mut out.rejections,
+            threads,
+            |line| {
+                let outcome: Outcome = serde_json::from_str(line).map_err(|e| e.to_string())?;
+                let latest = task_kind.get(&outcome.task_id).copied();
+                let timestamp = outcome.timestamp.or(latest.map(|l| l.1)).unwrap_or(o.now);
+                Encoded::new(Entry::Outcome(OutcomeRow {
+                    hardware_class: task_class.get(&outcome.task_id).copied(),
+                    kind: latest.map(|l| l.0),
+                    outcome,
+                    timestamp,
+                }))
+                .map_err(|e| e.to_string())
+            },
+            |_| {},
+        )?;
     }
     store.flush()?;
     progress.finish();
     Ok(out)
 }
 
+/// Bytes of a side table read (and parsed in parallel) at a time.
+const SIDE_BLOCK: usize = 8 << 20;
+
 /// Reads one JSON-lines side table into the store in batches; returns the rows written.
-fn side_table(
+/// Blocks of lines are parsed by `parse` on `threads` threads; `seen` then gets every row
+/// in input order. Blank lines are skipped; a line that does not parse is a rejection.
+fn side_table<P, S>(
     path: &Path,
     store: &mut ParquetStore,
     rejections: &mut Vec<String>,
-    mut parse: impl FnMut(&str) -> Result<Entry, String>,
-) -> Result<u64, AnalyzeError> {
-    let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
-    let mut batch = Vec::with_capacity(SIDE_BATCH.min(4096));
+    threads: usize,
+    parse: P,
+    mut seen: S,
+) -> Result<u64, AnalyzeError>
+where
+    P: Fn(&str) -> Result<Encoded, String> + Sync,
+    S: FnMut(&Encoded),
+{
+    let mut file = std::fs::File::open(path).map_err(|e| io(path, e))?;
+    let mut batch: Vec<Encoded> = Vec::with_capacity(SIDE_BATCH.min(4096));
     let mut n = 0u64;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| io(path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse(&line) {
-            Ok(e) => batch.push(e),
-            Err(reason) => {
-                if rejections.len() < KEPT_REJECTIONS {
-                    rejections.push(format!("{}:{}: {reason}", path.display(), i + 1));
+    let mut line_no = 0usize;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut eof = false;
+    while !eof {
+        // A block of whole lines.
+        let mut block = std::mem::take(&mut carry);
+        let want = block.len() + SIDE_BLOCK;
+        while block.len() < want {
+            let start = block.len();
+            block.resize(want, 0);
+            let got = loop {
+                match std::io::Read::read(&mut file, &mut block[start..]) {
+                    Ok(k) => break k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io(path, e)),
                 }
-                continue;
+            };
+            block.truncate(start + got);
+            if got == 0 {
+                eof = true;
+                break;
             }
         }
-        if batch.len() >= SIDE_BATCH {
-            n += batch.len() as u64;
-            store.write_batch(std::mem::take(&mut batch))?;
+        if !eof {
+            let cut = block.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            carry = block.split_off(cut);
+        }
+        let lines: Vec<&[u8]> = if block.is_empty() {
+            Vec::new()
+        } else {
+            block
+                .strip_suffix(b"\n")
+                .unwrap_or(&block)
+                .split(|&b| b == b'\n')
+                .collect()
+        };
+        let parts = threads.max(1).min(lines.len().max(1));
+        let per = lines.len().div_ceil(parts).max(1);
+        type Parsed = Vec<Option<Result<Encoded, String>>>;
+        let parse_lines = |ls: &[&[u8]]| -> Result<Parsed, std::io::Error> {
+            ls.iter()
+                .map(|l| {
+                    let l = l.strip_suffix(b"\r").unwrap_or(l);
+                    let text = std::str::from_utf8(l).map_err(|_| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "stream did not contain valid UTF-8",
+                        )
+                    })?;
+                    Ok((!text.trim().is_empty()).then(|| parse(text)))
+                })
+                .collect()
+        };
+        let results: Vec<Result<Parsed, std::io::Error>> = std::thread::scope(|s| {
+            let handles: Vec<_> = lines
+                .chunks(per)
+                .skip(1)
+                .map(|c| s.spawn(|| parse_lines(c)))
+                .collect();
+            let mut out = vec![parse_lines(lines.chunks(per).next().unwrap_or(&[]))];
+            out.extend(handles.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a side-table thread panicked")))
+            }));
+            out
+        });
+        for part in results {
+            for item in part.map_err(|e| io(path, e))? {
+                line_no += 1;
+                match item {
+                    None => continue,
+                    Some(Ok(e)) => {
+                        seen(&e);
+                        batch.push(e);
+                    }
+                    Some(Err(reason)) => {
+                        if rejections.len() < KEPT_REJECTIONS {
+                            rejections.push(format!("{}:{line_no}: {reason}", path.display()));
+                        }
+                        continue;
+                    }
+                }
+                if batch.len() >= SIDE_BATCH {
+                    n += batch.len() as u64;
+                    store.write_encoded(std::mem::take(&mut batch))?;
+                }
+            }
         }
     }
     n += batch.len() as u64;
     if !batch.is_empty() {
-        store.write_batch(batch)?;
+        store.write_encoded(batch)?;
     }
     Ok(n)
 }

@@ -1,7 +1,7 @@
 //! `faultline ingest`: failure logs in any input format → the Parquet history.
 //!
 //! read (ingest readers, store::import for Parquet) → check → classify (cached per distinct
-//! message and hardware, per thread) → failures table rows → `ParquetStore::write_batch` in
+//! message and hardware, per thread) → failures table rows with their payload encoded → `ParquetStore::write_encoded` in
 //! batches, so memory stays bounded whatever the input size.
 
 use std::io::IsTerminal;
@@ -14,7 +14,7 @@ use faultline::ingest::{
     self, BadLine, ColumnMap, CsvSource, Format, IngestError, JsonlSource, KernelOptions,
     KernelSource, PipelineOptions, Source, Summary,
 };
-use faultline::store::{Entry, ParquetStore, StoreOptions};
+use faultline::store::{ParquetStore, StoreOptions};
 use faultline::Timestamp;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -235,7 +235,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         sources,
         &opts,
         faultline::analyze::classifying_worker,
-        |batch: Vec<Entry>| store.write_batch(batch),
+        |batch| faultline::analyze::write_classified(&mut store, batch),
         |bad: &BadLine| {
             if shown.len() < SHOWN_REJECTIONS {
                 if !a.quiet {

@@ -67,23 +67,18 @@ impl JsonlSource {
         self
     }
 
-    /// Fills `buf` up to `target` bytes or the end of the input.
+    /// Fills `buf` up to `target` bytes or the end of the input. Reads into spare capacity
+    /// (no zero-filling of the buffer first).
     fn fill(&mut self, buf: &mut Vec<u8>, target: usize) -> Result<(), IngestError> {
-        const STEP: usize = 256 * 1024;
+        if buf.len() < target && !self.eof {
+            buf.reserve_exact(target - buf.len());
+        }
         while buf.len() < target && !self.eof {
-            let start = buf.len();
-            buf.resize(start + STEP.min(target - start).max(1), 0);
-            let n = loop {
-                match self.input.read(&mut buf[start..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        buf.truncate(start);
-                        return Err(IngestError::io(&self.path, e));
-                    }
-                }
-            };
-            buf.truncate(start + n);
+            let want = (target - buf.len()) as u64;
+            let n = (&mut self.input)
+                .take(want)
+                .read_to_end(buf)
+                .map_err(|e| IngestError::io(&self.path, e))?;
             if n == 0 {
                 self.eof = true;
             }

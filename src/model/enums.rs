@@ -93,8 +93,18 @@ macro_rules! string_enum {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+                // A visitor reads the name where it lies (no String per value).
+                struct Name;
+                impl serde::de::Visitor<'_> for Name {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a string")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$name, E> {
+                        s.parse().map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(Name)
             }
         }
     };

@@ -61,8 +61,22 @@ macro_rules! id_type {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                $name::new(&s).map_err(serde::de::Error::custom)
+                // A visitor checks the text where it lies and copies it once.
+                struct Text;
+                impl serde::de::Visitor<'_> for Text {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a string")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$name, E> {
+                        $name::new(s).map_err(E::custom)
+                    }
+                    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<$name, E> {
+                        check_id(&s).map_err(E::custom)?;
+                        Ok($name(s))
+                    }
+                }
+                d.deserialize_string(Text)
             }
         }
     };

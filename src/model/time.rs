@@ -4,7 +4,7 @@
 use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 /// Microseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -44,6 +44,12 @@ impl Timestamp {
     /// Parses RFC 3339, a naive ISO date-time (taken as UTC), or seconds since the epoch.
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
+        // The common shapes (`2025-03-13T00:00:00.180138`, with `Z` or `±HH:MM`) are read
+        // without chrono's format machinery; anything else takes the general path below,
+        // which gives the same answer for the shapes the fast path accepts.
+        if let Some(t) = fast::parse(s.as_bytes()) {
+            return Some(t);
+        }
         if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
             return Some(Timestamp(dt.timestamp_micros()));
         }
@@ -57,10 +63,25 @@ impl Timestamp {
             .filter(|f| f.is_finite())
             .map(Self::from_secs_f64)
     }
+
+    /// The UTC date as `YYYY-MM-DD` (`1970-01-01` for times chrono cannot represent).
+    pub fn date_string(self) -> String {
+        let mut buf = [0u8; 10];
+        match fast::date(self.0, &mut buf) {
+            Some(d) => d.to_string(),
+            None => DateTime::<Utc>::from_timestamp_micros(self.0)
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| "1970-01-01".into()),
+        }
+    }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; fast::RFC3339_MAX];
+        if let Some(text) = fast::rfc3339(self.0, &mut buf) {
+            return f.write_str(text);
+        }
         match DateTime::<Utc>::from_timestamp_micros(self.0) {
             Some(dt) => f.write_str(&dt.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
             None => write!(f, "{}us", self.0),
@@ -76,21 +97,214 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<'a> {
-            Num(f64),
-            Str(std::borrow::Cow<'a, str>),
+        d.deserialize_any(TimestampVisitor)
+    }
+}
+
+/// Reads a number (epoch seconds) or a string (any form [`Timestamp::parse`] reads) without
+/// buffering the value first.
+struct TimestampVisitor;
+
+impl TimestampVisitor {
+    fn secs<E: de::Error>(f: f64) -> Result<Timestamp, E> {
+        if f.is_finite() {
+            Ok(Timestamp::from_secs_f64(f))
+        } else {
+            Err(E::custom(format!("invalid timestamp {f}")))
         }
-        match Raw::deserialize(d)? {
-            Raw::Num(f) if f.is_finite() => Ok(Timestamp::from_secs_f64(f)),
-            Raw::Num(f) => Err(serde::de::Error::custom(format!("invalid timestamp {f}"))),
-            Raw::Str(s) => Timestamp::parse(&s).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "invalid timestamp '{s}' (expected RFC 3339, ISO date-time or epoch seconds)"
-                ))
-            }),
+    }
+}
+
+impl de::Visitor<'_> for TimestampVisitor {
+    type Value = Timestamp;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RFC 3339, ISO date-time or epoch seconds")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
+        Self::secs(v as f64)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
+        Self::secs(v as f64)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
+        Self::secs(v)
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Timestamp, E> {
+        Timestamp::parse(s).ok_or_else(|| {
+            E::custom(format!(
+                "invalid timestamp '{s}' (expected RFC 3339, ISO date-time or epoch seconds)"
+            ))
+        })
+    }
+}
+
+/// Allocation-free reading and writing of the usual timestamp shapes (proleptic Gregorian,
+/// years 0000–9999); `None` sends the caller to chrono.
+mod fast {
+    /// Longest text of [`rfc3339`]: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    pub const RFC3339_MAX: usize = 27;
+
+    const DAY_US: i64 = 86_400_000_000;
+
+    /// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
+    fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    /// The civil date of a day since 1970-01-01 (`civil_from_days`).
+    fn civil_from_days(z: i64) -> (i64, i64, i64) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        (
+            if m <= 2 {
+                yoe + era * 400 + 1
+            } else {
+                yoe + era * 400
+            },
+            m,
+            d,
+        )
+    }
+
+    fn days_in_month(y: i64, m: i64) -> i64 {
+        match m {
+            2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
         }
+    }
+
+    fn digits(b: &[u8]) -> Option<i64> {
+        b.iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    }
+
+    /// `YYYY-MM-DD(T| )HH:MM:SS[.f{1,9}]` then, after `T` only, an optional `Z` or `±HH:MM`.
+    pub fn parse(s: &[u8]) -> Option<super::Timestamp> {
+        if s.len() < 19 || s[4] != b'-' || s[7] != b'-' || s[13] != b':' || s[16] != b':' {
+            return None;
+        }
+        let (y, mo, d) = (digits(&s[0..4])?, digits(&s[5..7])?, digits(&s[8..10])?);
+        let (h, mi, sec) = (
+            digits(&s[11..13])?,
+            digits(&s[14..16])?,
+            digits(&s[17..19])?,
+        );
+        let t_sep = match s[10] {
+            b'T' => true,
+            b' ' => false,
+            _ => return None,
+        };
+        if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 {
+            return None;
+        }
+        if sec > 59 {
+            return None; // leap seconds: chrono decides
+        }
+        let mut rest = &s[19..];
+        let mut nanos = 0i64;
+        if let Some(frac) = rest.strip_prefix(b".") {
+            let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 || n > 9 {
+                return None;
+            }
+            nanos = digits(&frac[..n])? * 10i64.pow(9 - n as u32);
+            rest = &frac[n..];
+        }
+        let offset_s = match rest {
+            [] => 0,
+            [b'Z'] if t_sep => 0,
+            [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2] if t_sep => {
+                let oh = digits(&[*oh1, *oh2])?;
+                let om = digits(&[*om1, *om2])?;
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                let o = oh * 3600 + om * 60;
+                if *sign == b'-' {
+                    -o
+                } else {
+                    o
+                }
+            }
+            _ => return None,
+        };
+        let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
+        Some(super::Timestamp(secs * 1_000_000 + nanos / 1000))
+    }
+
+    fn put(buf: &mut [u8], mut v: i64) {
+        for b in buf.iter_mut().rev() {
+            *b = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+
+    /// Writes `YYYY-MM-DD` of `us` into `buf`.
+    pub fn date(us: i64, buf: &mut [u8; 10]) -> Option<&str> {
+        let (y, m, d) = civil_from_days(us.div_euclid(DAY_US));
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        put(&mut buf[0..4], y);
+        buf[4] = b'-';
+        put(&mut buf[5..7], m);
+        buf[7] = b'-';
+        put(&mut buf[8..10], d);
+        std::str::from_utf8(&buf[..]).ok()
+    }
+
+    /// Writes `us` as chrono's `to_rfc3339_opts(SecondsFormat::AutoSi, true)` does.
+    pub fn rfc3339(us: i64, buf: &mut [u8; RFC3339_MAX]) -> Option<&str> {
+        let (y, m, d) = civil_from_days(us.div_euclid(DAY_US));
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let in_day = us.rem_euclid(DAY_US);
+        let (secs, micros) = (in_day / 1_000_000, in_day % 1_000_000);
+        put(&mut buf[0..4], y);
+        buf[4] = b'-';
+        put(&mut buf[5..7], m);
+        buf[7] = b'-';
+        put(&mut buf[8..10], d);
+        buf[10] = b'T';
+        put(&mut buf[11..13], secs / 3600);
+        buf[13] = b':';
+        put(&mut buf[14..16], secs / 60 % 60);
+        buf[16] = b':';
+        put(&mut buf[17..19], secs % 60);
+        let mut n = 19;
+        if micros != 0 {
+            buf[19] = b'.';
+            if micros % 1000 == 0 {
+                put(&mut buf[20..23], micros / 1000);
+                n = 23;
+            } else {
+                put(&mut buf[20..26], micros);
+                n = 26;
+            }
+        }
+        buf[n] = b'Z';
+        std::str::from_utf8(&buf[..=n]).ok()
     }
 }
 
@@ -116,5 +330,124 @@ mod tests {
             12_500_000
         );
         assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
+    }
+
+    /// The chrono forms the fast paths stand in for.
+    fn chrono_text(us: i64) -> Option<String> {
+        DateTime::<Utc>::from_timestamp_micros(us)
+            .map(|dt| dt.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+
+    fn chrono_parse(s: &str) -> Option<Timestamp> {
+        if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+            return Some(Timestamp(dt.timestamp_micros()));
+        }
+        for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+            if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
+                return Some(Timestamp(dt.and_utc().timestamp_micros()));
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn fast_paths_agree_with_chrono() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Microsecond times over years 0..=9999 and a little beyond, with round values.
+        let span = 320_000_000_000_000_000i64;
+        for i in 0..200_000 {
+            let mut us = (next() % (span as u64)) as i64 - 64_000_000_000_000_000;
+            match i % 4 {
+                1 => us -= us.rem_euclid(1_000_000),
+                2 => us -= us.rem_euclid(1_000),
+                _ => {}
+            }
+            let t = Timestamp::from_micros(us);
+            let want = chrono_text(us).unwrap_or_else(|| format!("{us}us"));
+            let got = t.to_string();
+            assert_eq!(got, want, "{us}");
+            let date = DateTime::<Utc>::from_timestamp_micros(us)
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| "1970-01-01".into());
+            assert_eq!(t.date_string(), date, "{us}");
+            if let Some(text) = chrono_text(us) {
+                assert_eq!(Timestamp::parse(&text), chrono_parse(&text), "{text}");
+                let naive = text.trim_end_matches('Z');
+                assert_eq!(Timestamp::parse(naive), chrono_parse(naive), "{naive}");
+                let spaced = naive.replacen('T', " ", 1);
+                assert_eq!(Timestamp::parse(&spaced), chrono_parse(&spaced), "{spaced}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_parse_agrees_with_chrono_on_odd_shapes() {
+        for s in [
+            "2025-03-13T00:00:00",
+            "2025-03-13T00:00:00.1",
+            "2025-03-13T00:00:00.123456789",
+            "2025-03-13T00:00:00.1234567891",
+            "2025-03-13T00:00:00.",
+            "2025-03-13T23:59:60Z",
+            "2025-03-13T24:00:00Z",
+            "2025-02-29T00:00:00Z",
+            "2024-02-29T00:00:00Z",
+            "2000-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2025-13-01T00:00:00Z",
+            "2025-00-01T00:00:00Z",
+            "2025-03-00T00:00:00Z",
+            "2025-04-31T00:00:00Z",
+            "2025-03-13t00:00:00Z",
+            "2025-03-13T00:00:00z",
+            "2025-03-13 00:00:00Z",
+            "2025-03-13 00:00:00+01:00",
+            "2025-03-13T00:00:00+01:00",
+            "2025-03-13T00:00:00-09:30",
+            "2025-03-13T00:00:00+23:59",
+            "2025-03-13T00:00:00+24:00",
+            "2025-03-13T00:00:00+0100",
+            "2025-03-13T00:00:00.5-00:00",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999Z",
+            "1969-12-31T23:59:59.999999Z",
+            "+2025-03-13T00:00:00Z",
+            "2025-3-13T00:00:00Z",
+            "2025-03-13T0:00:00Z",
+            "2025-03-13T00:00:00ZZ",
+            "2025-03-13T00:00:00 ",
+        ] {
+            assert_eq!(Timestamp::parse(s), chrono_parse(s.trim()), "{s}");
+        }
+    }
+
+    #[test]
+    fn non_timestamps_are_rejected_with_the_expected_forms() {
+        for bad in ["true", "null", "[1]", "{}"] {
+            let e = serde_json::from_str::<Timestamp>(bad).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("RFC 3339, ISO date-time or epoch seconds"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("-12")
+                .unwrap()
+                .as_micros(),
+            -12_000_000
+        );
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("1741824000")
+                .unwrap()
+                .as_micros(),
+            1_741_824_000_000_000
+        );
     }
 }

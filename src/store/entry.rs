@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::StoreError;
 use crate::model::{
     FailureKind, FailureRecord, FailureType, HardwareClass, Outcome, RecoveryAction, TaskId,
     TaskState, Timestamp,
@@ -146,6 +147,40 @@ pub struct CheckpointRow {
     /// Set when retention deleted the blob.
     #[serde(default)]
     pub deleted: bool,
+}
+
+/// An entry with its `payload` column (the entry as JSON) encoded ahead of the write, e.g. on
+/// the ingest worker threads, so that [`ParquetStore::write_encoded`] only builds columns.
+///
+/// [`ParquetStore::write_encoded`]: super::ParquetStore::write_encoded
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    entry: Entry,
+    payload: String,
+}
+
+impl Encoded {
+    /// Encodes `entry`'s payload.
+    pub fn new(entry: Entry) -> Result<Self, StoreError> {
+        let payload =
+            super::schema::payload(&entry).map_err(|e| StoreError::Encode(e.to_string()))?;
+        Ok(Encoded { entry, payload })
+    }
+
+    /// The entry.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// Its payload: the entry as JSON, exactly as the `payload` column holds it.
+    pub fn payload(&self) -> &str {
+        &self.payload
+    }
+
+    /// The entry, without its payload.
+    pub fn into_entry(self) -> Entry {
+        self.entry
+    }
 }
 
 /// One logged fact.

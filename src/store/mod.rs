@@ -28,7 +28,8 @@ use std::path::{Path, PathBuf};
 
 pub use checkpoints::{checkpoint_id, Checkpoints, Retention};
 pub use entry::{
-    ActionRow, CheckpointRow, Entry, FailureRow, OutcomeRow, PatternRow, Table, TaskStateRow,
+    ActionRow, CheckpointRow, Encoded, Entry, FailureRow, OutcomeRow, PatternRow, Table,
+    TaskStateRow,
 };
 pub use parquet_store::{
     part_info, read_part, FlushFailed, FlushJob, OpenReport, ParquetStore, PartInfo, StoreOptions,

@@ -18,13 +18,17 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
-use super::entry::{Entry, Table};
+use super::entry::{Encoded, Entry, Table};
 use super::schema::{self, META_FLUSH_SEQ, META_REPLACES, META_SCHEMA_VERSION, SCHEMA_VERSION};
 use super::wal::{self, Ack, Wal, WalRecord};
 use super::{fsync_dir, HistoryStore, StoreError};
+
+/// Microseconds in a day.
+const DAY_US: i64 = 86_400_000_000;
 
 /// Store settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,10 +98,15 @@ fn props(flush_seq: u64, replaces: &[String]) -> WriterProperties {
     if !replaces.is_empty() {
         kv.push(KeyValue::new(META_REPLACES.to_string(), replaces.join(",")));
     }
+    // The payload (one JSON document per row, all distinct) gains nothing from a dictionary
+    // or min/max statistics, and they cost a hash and comparisons of every long string.
+    let payload = ColumnPath::from(schema::PAYLOAD);
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(128 * 1024))
         .set_key_value_metadata(Some(kv))
+        .set_column_dictionary_enabled(payload.clone(), false)
+        .set_column_statistics_enabled(payload, EnabledStatistics::None)
         .build()
 }
 
@@ -127,6 +136,52 @@ fn write_atomic(
     drop(file);
     std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
     fsync_dir(dir)
+}
+
+/// Part files written at once by one commit (each is fsynced on its own: writing them side
+/// by side lets the file system share the waits when a batch spans many days).
+const PARALLEL_WRITES: usize = 8;
+
+/// Writes every part with [`write_atomic`], up to [`PARALLEL_WRITES`] at a time; returns
+/// the first error once all writers stopped (the manifest, written after, is the commit
+/// point, so parts of a failed commit are removed on the next open).
+fn write_parts(
+    parts: &[(PathBuf, RecordBatch)],
+    props: &WriterProperties,
+) -> Result<(), StoreError> {
+    let width = parts.len().min(PARALLEL_WRITES);
+    if width <= 1 {
+        for (path, batch) in parts {
+            write_atomic(path, std::slice::from_ref(batch), props.clone())?;
+        }
+        return Ok(());
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let writers: Vec<_> = (0..width)
+            .map(|_| {
+                s.spawn(|| -> Result<(), StoreError> {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((path, batch)) = parts.get(i) else {
+                            return Ok(());
+                        };
+                        write_atomic(path, std::slice::from_ref(batch), props.clone())?;
+                    }
+                })
+            })
+            .collect();
+        let mut result = Ok(());
+        for w in writers {
+            let r = w
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Encode("a part writer panicked".into())));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
 }
 
 fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), StoreError> {
@@ -194,14 +249,15 @@ pub fn read_part(path: &Path) -> Result<Vec<(u64, Entry)>, StoreError> {
     Ok(out)
 }
 
-/// Sequence numbers and entries of one (table, date) partition of a flush.
-type Group<'a> = (Vec<u64>, Vec<&'a Entry>);
+/// Sequence numbers, entries and (when encoded ahead) payloads of one (table, date)
+/// partition of a flush.
+type Group<'a> = (Vec<u64>, Vec<&'a Entry>, Vec<Option<&'a str>>);
+
+/// A row to commit: sequence number, entry, payload if encoded ahead.
+type Row<'a> = (u64, &'a Entry, Option<&'a str>);
 
 fn date_of(e: &Entry) -> String {
-    let ts = e.timestamp().as_micros();
-    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(ts)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| "1970-01-01".into())
+    e.timestamp().date_string()
 }
 
 impl ParquetStore {
@@ -352,17 +408,117 @@ impl ParquetStore {
     pub fn write_batch(&mut self, entries: Vec<Entry>) -> Result<(), StoreError> {
         self.flush()?;
         let recs = self.sequence(entries);
-        self.commit(&recs)?;
-        Ok(())
+        self.commit(recs.iter().map(|r| (r.seq, &r.entry, None)))
     }
 
-    fn commit(&mut self, recs: &[WalRecord]) -> Result<(), StoreError> {
-        if let Some(last) = commit_parts(&self.root, recs)? {
+    /// [`write_batch`](Self::write_batch) of entries whose payloads were encoded ahead (on
+    /// other threads): the same parts, the same bytes, less work on the writing thread.
+    pub fn write_encoded(&mut self, entries: Vec<Encoded>) -> Result<(), StoreError> {
+        self.flush()?;
+        let first = self.next_seq;
+        self.next_seq += entries.len() as u64;
+        self.commit(
+            entries
+                .iter()
+                .zip(first..)
+                .map(|(e, seq)| (seq, e.entry(), Some(e.payload()))),
+        )
+    }
+
+    fn commit<'a>(&mut self, rows: impl Iterator<Item = Row<'a>>) -> Result<(), StoreError> {
+        if let Some(last) = commit_rows(&self.root, rows)? {
             self.flushed_seq = last;
         }
         Ok(())
     }
+}
 
+/// Writes rows as Parquet parts under `root`'s history (one per table and date, side by side)
+/// and commits them in the manifest; returns the flushed sequence number (none when there are
+/// no rows).
+fn commit_rows<'a>(
+    root: &Path,
+    rows: impl Iterator<Item = Row<'a>>,
+) -> Result<Option<u64>, StoreError> {
+    // Group by day first (no date text per entry), then by the date text, which is what
+    // names the partition (days chrono cannot represent all fall on 1970-01-01).
+    let mut by_day: BTreeMap<(Table, i64), Group<'a>> = BTreeMap::new();
+    let mut last = None;
+    for (seq, entry, payload) in rows {
+        last = Some(last.map_or(seq, |l: u64| l.max(seq)));
+        let day = entry.timestamp().as_micros().div_euclid(DAY_US);
+        let g = by_day.entry((entry.table(), day)).or_default();
+        g.0.push(seq);
+        g.1.push(entry);
+        g.2.push(payload);
+    }
+    let mut groups: BTreeMap<(Table, String), Group<'a>> = BTreeMap::new();
+    for ((table, _), g) in by_day {
+        let date = date_of(g.1[0]);
+        match groups.entry((table, date)) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(g);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let merged = o.get_mut();
+                merged.0.extend(g.0);
+                merged.1.extend(g.1);
+                merged.2.extend(g.2);
+                let mut rows: Vec<Row<'a>> = merged
+                    .0
+                    .iter()
+                    .zip(&merged.1)
+                    .zip(&merged.2)
+                    .map(|((s, e), p)| (*s, *e, *p))
+                    .collect();
+                rows.sort_by_key(|r| r.0);
+                *merged = (
+                    rows.iter().map(|r| r.0).collect(),
+                    rows.iter().map(|r| r.1).collect(),
+                    rows.iter().map(|r| r.2).collect(),
+                );
+            }
+        }
+    }
+    let Some(last) = last else {
+        return Ok(None);
+    };
+    let mut parts = Vec::with_capacity(groups.len());
+    for ((table, date), (seqs, entries, payloads)) in groups {
+        let missing = payloads
+            .iter()
+            .zip(&entries)
+            .map(|(p, e)| match p {
+                Some(_) => Ok(None),
+                None => schema::payload(e).map(Some),
+            })
+            .collect::<Result<Vec<Option<String>>, _>>()
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
+        let payloads: Vec<&str> = payloads
+            .iter()
+            .zip(&missing)
+            .map(|(p, m)| p.or(m.as_deref()).unwrap_or_default())
+            .collect();
+        let batch = schema::to_batch_encoded(table, &seqs, &entries, &payloads)
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
+        let path = table_dir(root, table)
+            .join(format!("date={date}"))
+            .join(format!("part-{last:020}-{:020}.parquet", seqs[0]));
+        parts.push((path, batch));
+    }
+    write_parts(&parts, &props(last, &[]))?;
+    let history = root.join("history");
+    write_json_atomic(
+        &history.join("_manifest.json"),
+        &Manifest {
+            flushed_seq: last,
+            schema_version: SCHEMA_VERSION,
+        },
+    )?;
+    Ok(Some(last))
+}
+
+impl ParquetStore {
     /// Moves every pending WAL record into Parquet parts, then retires WAL segments.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         if self.flushing {
@@ -374,7 +530,7 @@ impl ParquetStore {
         // Everything pending must be durable in the WAL before it counts as flushed.
         self.wal.wait_durable(self.next_seq - 1)?;
         let pending = std::mem::take(&mut self.pending);
-        self.commit(&pending)?;
+        self.commit(pending.iter().map(|r| (r.seq, &r.entry, None)))?;
         // Start a new segment, then retire the old ones (all covered by the manifest).
         let old = wal::segments(&self.root.join("wal"))?;
         let seg = self.root.join("wal").join(wal::segment_name(self.next_seq));
@@ -480,34 +636,7 @@ impl FlushJob {
 /// Writes `recs` as Parquet parts under `root`'s history and commits them in the manifest;
 /// returns the flushed sequence number (none when `recs` is empty).
 fn commit_parts(root: &Path, recs: &[WalRecord]) -> Result<Option<u64>, StoreError> {
-    let Some(last) = recs.iter().map(|r| r.seq).max() else {
-        return Ok(None);
-    };
-    let mut groups: BTreeMap<(Table, String), Group<'_>> = BTreeMap::new();
-    for r in recs {
-        let g = groups
-            .entry((r.entry.table(), date_of(&r.entry)))
-            .or_default();
-        g.0.push(r.seq);
-        g.1.push(&r.entry);
-    }
-    for ((table, date), (seqs, entries)) in groups {
-        let batch = schema::to_batch(table, &seqs, &entries)
-            .map_err(|e| StoreError::Encode(e.to_string()))?;
-        let path = table_dir(root, table)
-            .join(format!("date={date}"))
-            .join(format!("part-{last:020}-{:020}.parquet", seqs[0]));
-        write_atomic(&path, &[batch], props(last, &[]))?;
-    }
-    let history = root.join("history");
-    write_json_atomic(
-        &history.join("_manifest.json"),
-        &Manifest {
-            flushed_seq: last,
-            schema_version: SCHEMA_VERSION,
-        },
-    )?;
-    Ok(Some(last))
+    commit_rows(root, recs.iter().map(|r| (r.seq, &r.entry, None)))
 }
 
 impl ParquetStore {

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::builder::StringBuilder;
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray, UInt32Array, UInt64Array,
@@ -127,6 +128,20 @@ pub const CHECKSUM: &str = "checksum";
 /// Column: deleted flag.
 pub const DELETED: &str = "deleted";
 
+/// A string column built in buffers sized up front (one allocation each, no regrowth).
+fn strings<'a>(v: impl IntoIterator<Item = Option<&'a str>> + Clone) -> StringArray {
+    let (mut n, mut bytes) = (0, 0);
+    for s in v.clone() {
+        n += 1;
+        bytes += s.map_or(0, str::len);
+    }
+    let mut b = StringBuilder::with_capacity(n, bytes);
+    for s in v {
+        b.append_option(s);
+    }
+    b.finish()
+}
+
 struct Cols {
     fields: Vec<Field>,
     arrays: Vec<ArrayRef>,
@@ -168,7 +183,7 @@ impl Cols {
             name,
             DataType::Utf8,
             nullable,
-            Arc::new(StringArray::from(v)),
+            Arc::new(strings(v.iter().copied())),
         );
     }
     fn f(&mut self, name: &str, v: Vec<Option<f64>>) {
@@ -199,12 +214,12 @@ impl Cols {
             Arc::new(BooleanArray::from(v)),
         );
     }
-    fn finish(mut self, payloads: Vec<String>) -> Result<RecordBatch, ArrowError> {
+    fn finish(mut self, payloads: &[&str]) -> Result<RecordBatch, ArrowError> {
         self.push(
             PAYLOAD,
             DataType::Utf8,
             false,
-            Arc::new(StringArray::from(payloads)),
+            Arc::new(strings(payloads.iter().map(|p| Some(*p)))),
         );
         // Nullability is per batch; declare every non-key column nullable so that parts of
         // one table always share a schema.
@@ -220,13 +235,37 @@ impl Cols {
     }
 }
 
+/// The `payload` of an entry: the entry as JSON.
+pub fn payload(entry: &Entry) -> Result<String, serde_json::Error> {
+    serde_json::to_string(entry)
+}
+
 /// Builds one record batch from entries of one table (`seqs[i]` belongs to `entries[i]`).
 pub fn to_batch(table: Table, seqs: &[u64], entries: &[&Entry]) -> Result<RecordBatch, ArrowError> {
-    let mut c = Cols::new(seqs, entries);
     let payloads = entries
         .iter()
-        .map(|e| serde_json::to_string(e).map_err(|err| ArrowError::ExternalError(Box::new(err))))
+        .map(|e| payload(e).map_err(|err| ArrowError::ExternalError(Box::new(err))))
         .collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
+    to_batch_encoded(table, seqs, entries, &refs)
+}
+
+/// [`to_batch`] with the payloads already encoded (`payloads[i]` must be
+/// [`payload`]`(entries[i])`), so that encoding can run on other threads.
+pub fn to_batch_encoded(
+    table: Table,
+    seqs: &[u64],
+    entries: &[&Entry],
+    payloads: &[&str],
+) -> Result<RecordBatch, ArrowError> {
+    if payloads.len() != entries.len() {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "{} payloads for {} entries",
+            payloads.len(),
+            entries.len()
+        )));
+    }
+    let mut c = Cols::new(seqs, entries);
     macro_rules! col {
         ($variant:ident, |$x:ident| $e:expr) => {
             entries
