@@ -76,6 +76,56 @@ enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Ranking: off-policy estimates of recovery policies from the logged history.
+    ///
+    /// DIR is a data directory (the engine's, or `faultline simulate --format parquet
+    /// --out DIR`). Every logged action is joined to its outcome (reward = success 0/1) and
+    /// scored as a contextual bandit round: context = (hardware class, failure kind, attempt
+    /// 1/2/3+) and the task's state. The first --split of the decisions (log order) trains
+    /// the `learned` candidate and the reward model; the rest is evaluated, so nothing peeks.
+    ///
+    /// Candidates:
+    ///   logged   what the logging policy did (its on-policy success rate: a sanity check)
+    ///   rules    the rule engine's choice in the logged state (ladder, position, config)
+    ///   learned  greedy on the posterior means of a ranker trained on the first part
+    ///
+    /// Columns (values are success rates per decision, ± one standard error):
+    ///   agree    fraction of decisions where the candidate took the logged action
+    ///   matched  decisions with a nonzero importance weight (what IPS actually sees)
+    ///   clipped  weights 1/propensity above --clip, cut to it (bias down, variance down)
+    ///   ess      effective sample size (Σw)²/Σw²: how many decisions the estimate is worth
+    ///   IPS      mean of w·reward
+    ///   SNIPS    Σ w·reward / Σ w (bounded, usually tighter)
+    ///   DR       doubly robust: reward model + w·(reward − model); right if either the
+    ///            propensities or the model are
+    ///   cost     self-normalised estimate of the mean reported cost per decision
+    ///
+    /// `first` decisions (attempt 1) do not depend on the policy that ran earlier in the
+    /// task, so their values compare directly with a run under that policy. With
+    /// deterministic logging (every propensity 1) IPS sees only the matched decisions; the
+    /// report says so. Example:
+    ///
+    ///   faultline simulate --scenario data/scenarios/llm-gpu-training.toml --policy learned \
+    ///     --seed 1 --failures 20000 --format parquet --out /tmp/h
+    ///   faultline eval ranking --data /tmp/h
+    #[command(verbatim_doc_comment)]
+    Ranking {
+        /// Data directory holding history/actions and history/outcomes.
+        #[arg(long)]
+        data: PathBuf,
+        /// Fraction of decisions (log order) that trains; the rest is evaluated.
+        #[arg(long, default_value_t = 0.5)]
+        split: f64,
+        /// Largest importance weight.
+        #[arg(long, default_value_t = 20.0)]
+        clip: f64,
+        /// Rules (TOML) for the `rules` candidate (default: the built-in rules).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Print the report as one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -94,6 +144,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             config,
             json,
         } => super::template::run_eval(&inputs, config.as_deref(), json)?,
+        EvalCommand::Ranking {
+            data,
+            split,
+            clip,
+            rules,
+            json,
+        } => {
+            let rules = match rules {
+                Some(p) => faultline::rules::RuleSet::load(&p)?,
+                None => faultline::rules::RuleSet::defaults(),
+            };
+            let opts = faultline::eval::ranking::Options { split, clip };
+            let report = faultline::eval::ranking::evaluate_dir(&data, &rules, opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+        }
         EvalCommand::Classify { tsv, json, errors } => {
             let report = faultline::eval::classify::evaluate_file(&tsv)?;
             if json {
