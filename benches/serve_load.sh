@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Load test of `faultline serve` (issue 8): wrk on loopback, POST /v1/failures with the lines
 # of the standard 10k-failure stream, DURATION seconds (default 60), CONNS connections
-# (default 64). Prints wrk's latency distribution, non-2xx counts and the server's RSS at start
+# (default 256). Prints wrk's latency distribution, non-2xx counts and the server's RSS at start
 # and end. Needs a release build and wrk (Debian: apt-get install wrk).
 #
 #   cargo build --release && benches/serve_load.sh [DURATION] [CONNS] [WRK_THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-60}"
-CONNS="${2:-64}"
+CONNS="${2:-256}"
 THREADS="${3:-1}"
 BIN="${FAULTLINE_BIN:-${CARGO_TARGET_DIR:-target}/release/faultline}"
 STREAM="${STREAM:-../shared/data/bench/stream_10k.jsonl}"

@@ -56,6 +56,8 @@ pub struct ServeOptions {
     pub timeout: Duration,
     /// How often pending history is flushed from the WAL into Parquet parts.
     pub flush_interval: Duration,
+    /// Flush sooner once this many entries are pending (two per decided failure).
+    pub flush_pending: usize,
     /// Engine configuration.
     pub config: EngineConfig,
     /// Rules.
@@ -68,7 +70,7 @@ pub struct ServeOptions {
 
 impl ServeOptions {
     /// Defaults for a data directory: no model, no token, 1 MiB bodies, 10 s timeout, flush
-    /// every 2 s, default engine config and rules; the store's own (synchronous) flush
+    /// every 2 s or at 20,000 pending entries, default engine config and rules; the store's own (synchronous) flush
     /// threshold only as a backstop at a million pending entries.
     pub fn new(data: impl Into<PathBuf>) -> Self {
         ServeOptions {
@@ -78,6 +80,7 @@ impl ServeOptions {
             body_limit: 1 << 20,
             timeout: Duration::from_secs(10),
             flush_interval: Duration::from_secs(2),
+            flush_pending: 20_000,
             config: EngineConfig::default(),
             rules: RuleSet::defaults(),
             store: StoreOptions {
@@ -113,6 +116,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     pub(crate) started: Instant,
     pub(crate) flush_interval: Duration,
+    pub(crate) flush_pending: usize,
     pub(crate) fsync: AckWaiter,
     /// Serializes flushes (periodic and final).
     pub(crate) flushing: Mutex<()>,
@@ -189,6 +193,7 @@ impl App {
             metrics: Metrics::default(),
             started: Instant::now(),
             flush_interval: opts.flush_interval,
+            flush_pending: opts.flush_pending.max(1),
             fsync: AckWaiter::start()?,
             flushing: Mutex::new(()),
         };
@@ -336,9 +341,19 @@ pub async fn serve(
         std::thread::Builder::new()
             .name("faultline-flush".into())
             .spawn(move || {
+                // Flush every `flush_interval`, or sooner once `flush_pending` entries wait
+                // (bounds the memory held between flushes under load).
+                let tick = every.min(Duration::from_millis(50));
+                let mut last = Instant::now();
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stop_rx.recv_timeout(every)
+                    stop_rx.recv_timeout(tick)
                 {
+                    let due = last.elapsed() >= every
+                        || app.engine().pending_entries() >= app.shared.flush_pending;
+                    if !due {
+                        continue;
+                    }
+                    last = Instant::now();
                     if let Err(e) = app.flush() {
                         eprintln!("faultline serve: warning: periodic flush failed: {e}");
                     }

@@ -58,6 +58,9 @@ pub struct Args {
     /// Seconds between flushes of the WAL into Parquet parts (they run beside requests).
     #[arg(long, default_value_t = 2.0)]
     flush_interval: f64,
+    /// Flush sooner once this many history entries are pending (two per decided failure).
+    #[arg(long, default_value_t = 20_000)]
+    flush_pending: usize,
     /// Longest a group commit waits for more writers before fsync, milliseconds (≤ 5).
     #[arg(long, default_value_t = 2.0)]
     group_wait_ms: f64,
@@ -102,6 +105,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     opts.body_limit = a.body_limit;
     opts.timeout = secs(a.timeout, "timeout")?;
     opts.flush_interval = secs(a.flush_interval, "flush-interval")?;
+    opts.flush_pending = a.flush_pending.max(1);
     opts.config = super::load_config(a.config.as_deref())?;
     opts.rules = super::load_rules(a.rules.as_deref())?;
     opts.workers = a.workers;

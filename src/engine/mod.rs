@@ -1103,6 +1103,11 @@ impl Engine<DurableState> {
         Ok(self.state.store_mut().begin_flush()?)
     }
 
+    /// Entries logged and not yet flushed into Parquet.
+    pub fn pending_entries(&self) -> usize {
+        self.state.store().pending_len()
+    }
+
     /// Ends a flush begun with [`Engine::begin_flush`].
     pub fn finish_flush(&mut self, result: Result<u64, FlushFailed>) -> Result<(), EngineError> {
         Ok(self.state.store_mut().finish_flush(result)?)

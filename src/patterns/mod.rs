@@ -161,11 +161,19 @@ pub struct Observation<'a> {
     pub at: Timestamp,
 }
 
+/// Most failure times one window keeps. Beyond it (one key failing more than this within its
+/// window — an overload, or a replayed log whose times never expire) the oldest are dropped:
+/// counts saturate at the cap instead of memory growing without bound.
+pub const WINDOW_CAP: usize = 1 << 13;
+
 #[derive(Debug, Clone, Default)]
 struct Window(VecDeque<i64>);
 
 impl Window {
     fn push(&mut self, t: i64, from: i64) {
+        if self.0.len() >= WINDOW_CAP {
+            self.0.pop_front();
+        }
         self.0.push_back(t);
         self.expire(from);
     }
@@ -517,6 +525,21 @@ impl PatternDetector {
                 .then(a.key.cmp(&b.key))
         });
         out
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    fn a_window_is_bounded_even_when_nothing_expires() {
+        let mut w = Window::default();
+        for t in 0..(WINDOW_CAP as i64 + 10) {
+            w.push(t, -1);
+        }
+        assert_eq!(w.0.len(), WINDOW_CAP);
+        assert_eq!(w.0.front(), Some(&10));
     }
 }
 

@@ -543,6 +543,11 @@ impl ParquetStore {
         fsync_dir(&self.root.join("wal"))
     }
 
+    /// Entries logged and not yet in Parquet (excluding a flush job that is out).
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Starts a flush that runs without the store: takes the pending records (once they are
     /// durable) and moves new writes to a fresh WAL segment. The owner runs the returned job
     /// outside its lock and hands the result to [`ParquetStore::finish_flush`]. One flush at
