@@ -548,21 +548,12 @@ fn cluster_stage(
         ));
     }
     // The silhouette sample holds at least twice the largest k (checked by the params).
-    let mut cp = params.cluster.clone();
-    cp.kmeans.sample = cp.kmeans.sample.min(rows.len());
-    cp.kmeans.k_max = cp.kmeans.k_max.min(cp.kmeans.sample / 2).max(2);
-    cp.kmeans.k_min = cp.kmeans.k_min.min(cp.kmeans.k_max);
+    let cp = params.cluster.for_sample(rows.len());
     // Distinct feature vectors: KMeans needs at least two.
     let raw = Featurizer::new(cp.features.clone())
         .map_err(cluster::ClusterError::from)?
         .extend(&rows);
-    let distinct: HashSet<Vec<u64>> = raw
-        .x
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().map(|v| v.to_bits()).collect())
-        .collect();
-    if distinct.len() < 3 {
+    if cluster::distinct_rows(&raw.x) < 3 {
         progress.finish();
         return Ok((
             skipped("the failures are (nearly) all alike: nothing to cluster"),

@@ -175,6 +175,16 @@ pub(crate) fn is_array(body: &[u8]) -> bool {
         .is_some_and(|b| *b == b'[')
 }
 
+/// The engine's record of a task, or 404.
+fn known_task<'e>(
+    engine: &'e crate::engine::Engine<crate::engine::DurableState>,
+    id: &TaskId,
+) -> Result<&'e crate::engine::TaskRecord> {
+    engine
+        .task(id)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown task '{id}'")))
+}
+
 fn task_id(id: &str) -> Result<TaskId> {
     TaskId::new(id).map_err(|e| ApiError::from(e.in_field("id")))
 }
@@ -318,9 +328,7 @@ pub(crate) async fn get_task_state(
 ) -> Result<Response> {
     let id = task_id(&id)?;
     let engine = app.engine();
-    let rec = engine
-        .task(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("unknown task '{id}'")))?;
+    let rec = known_task(&engine, &id)?;
     let mut v = serde_json::to_value(rec).map_err(|e| ApiError::Internal(e.to_string()))?;
     if let Value::Object(m) = &mut v {
         m.remove("history");
@@ -419,9 +427,7 @@ pub(crate) async fn get_history(
 ) -> Result<Response> {
     let id = task_id(&id)?;
     let engine = app.engine();
-    let rec = engine
-        .task(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("unknown task '{id}'")))?;
+    let rec = known_task(&engine, &id)?;
     Ok(Json(json!({
         "task_id": id.as_str(),
         "state": rec.state,

@@ -56,6 +56,16 @@ pub use params::{
 
 use crate::features::FeatureError;
 
+/// Number of distinct rows of a feature matrix (compared bit for bit): clustering needs at
+/// least a few different vectors to mean anything.
+pub fn distinct_rows(x: &ndarray::Array2<f64>) -> usize {
+    x.rows()
+        .into_iter()
+        .map(|r| r.iter().map(|v| v.to_bits()).collect::<Vec<u64>>())
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
 /// Identifier of a cluster within one fitted model (0 = the largest cluster).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -255,6 +255,16 @@ impl KMeansParams {
 }
 
 impl ClusterParams {
+    /// The same parameters fitted to a sample of `n` rows: the silhouette sample is at most
+    /// `n` and holds at least twice the largest k tried (what [`KMeansParams`] checks).
+    pub fn for_sample(&self, n: usize) -> Self {
+        let mut p = self.clone();
+        p.kmeans.sample = p.kmeans.sample.min(n);
+        p.kmeans.k_max = p.kmeans.k_max.min(p.kmeans.sample / 2).max(2);
+        p.kmeans.k_min = p.kmeans.k_min.min(p.kmeans.k_max);
+        p
+    }
+
     /// The same parameters with another seed (e.g. `EngineConfig::seed`).
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;

@@ -448,18 +448,9 @@ fn fit_clusters(
         ));
     }
     // The silhouette sample holds at least twice the largest k (checked by the params).
-    let mut cp = params.params().clone();
-    cp.kmeans.sample = cp.kmeans.sample.min(sample.len());
-    cp.kmeans.k_max = cp.kmeans.k_max.min(cp.kmeans.sample / 2).max(2);
-    cp.kmeans.k_min = cp.kmeans.k_min.min(cp.kmeans.k_max);
+    let cp = params.params().for_sample(sample.len());
     let raw = Featurizer::new(cp.features.clone())?.extend(&sample);
-    let distinct: HashSet<Vec<u64>> = raw
-        .x
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().map(|v| v.to_bits()).collect())
-        .collect();
-    if distinct.len() < 3 {
+    if cluster::distinct_rows(&raw.x) < 3 {
         return Ok(skipped(
             "the failures are (nearly) all alike: nothing to cluster".into(),
             sample.len(),
