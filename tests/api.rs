@@ -374,20 +374,7 @@ fn acknowledged_requests_survive_kill_9_under_load() {
     let mut c = server.client();
     assert_eq!(c.get("/healthz").status, 200);
     assert!(server.stop().success());
-    let store = ParquetStore::open(&data, StoreOptions::default()).unwrap();
-    let (mut failures, mut actions, mut outcomes) = (
-        HashMap::<String, usize>::new(),
-        HashMap::<String, usize>::new(),
-        HashMap::<String, usize>::new(),
-    );
-    for (_, e) in store.entries().unwrap() {
-        match e {
-            Entry::Failure(f) => *failures.entry(f.record.task_id.to_string()).or_default() += 1,
-            Entry::Action(a) => *actions.entry(a.action.task_id.to_string()).or_default() += 1,
-            Entry::Outcome(o) => *outcomes.entry(o.outcome.task_id.clone()).or_default() += 1,
-            _ => {}
-        }
-    }
+    let (failures, actions, outcomes) = crate::util::rows_per_task(&data);
     let lost: Vec<&String> = acked_failures
         .iter()
         .filter(|t| failures.get(*t) != Some(&1) || actions.get(*t) != Some(&1))

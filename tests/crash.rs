@@ -3,13 +3,12 @@
 //! and checks that every acknowledged record is in the history exactly once and that every
 //! Parquet file opens.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use faultline::store::{part_info, Entry, HistoryStore, ParquetStore, StoreOptions};
+use faultline::store::part_info;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -111,18 +110,7 @@ fn acknowledged_decisions_survive_sigkill() {
         acked_all.extend(got);
 
         // Restart: opening repairs; then every acknowledged record is there exactly once.
-        let store = ParquetStore::open(&data, StoreOptions::default()).expect("reopen");
-        let mut failures: HashMap<String, usize> = HashMap::new();
-        let mut actions: HashMap<String, usize> = HashMap::new();
-        for (_, e) in store.entries().expect("read history") {
-            match e {
-                Entry::Failure(f) => {
-                    *failures.entry(f.record.task_id.to_string()).or_default() += 1
-                }
-                Entry::Action(a) => *actions.entry(a.action.task_id.to_string()).or_default() += 1,
-                _ => {}
-            }
-        }
+        let (failures, actions, _) = crate::util::rows_per_task(&data);
         let lost: Vec<&String> = acked_dir
             .iter()
             .filter(|t| failures.get(*t) != Some(&1) || actions.get(*t) != Some(&1))
@@ -137,7 +125,6 @@ fn acknowledged_decisions_survive_sigkill() {
             failures.values().all(|&n| n == 1),
             "round {round}: a duplicated failure"
         );
-        drop(store);
         let mut files = Vec::new();
         parquet_files(&data.join("history"), &mut files);
         for f in &files {

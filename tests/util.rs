@@ -73,3 +73,23 @@ pub fn real_data() -> Option<PathBuf> {
         None
     }
 }
+
+/// Rows per task id of a history, by table: (failures, actions, outcomes). Opening the
+/// store repairs what a crash left, as a restart would.
+pub type TaskCounts = std::collections::HashMap<String, usize>;
+
+pub fn rows_per_task(data: &Path) -> (TaskCounts, TaskCounts, TaskCounts) {
+    use faultline::store::{Entry, HistoryStore, ParquetStore, StoreOptions};
+    let store = ParquetStore::open(data, StoreOptions::default()).expect("reopen the store");
+    let (mut failures, mut actions, mut outcomes) =
+        (TaskCounts::new(), TaskCounts::new(), TaskCounts::new());
+    for (_, e) in store.entries().expect("read the history") {
+        match e {
+            Entry::Failure(f) => *failures.entry(f.record.task_id.to_string()).or_default() += 1,
+            Entry::Action(a) => *actions.entry(a.action.task_id.to_string()).or_default() += 1,
+            Entry::Outcome(o) => *outcomes.entry(o.outcome.task_id.clone()).or_default() += 1,
+            _ => {}
+        }
+    }
+    (failures, actions, outcomes)
+}
