@@ -97,6 +97,8 @@ pub struct Engine<S: StateStore = MemoryState> {
     ranker: Ranker,
     /// Workers under a bad-worker pattern, refreshed every `patterns.refresh_s` of report time.
     bad_workers: Vec<WorkerId>,
+    /// The same workers sorted, for the per-decision membership test.
+    bad_sorted: Vec<WorkerId>,
     bad_workers_at: i64,
     since_refresh: u32,
     registry: WorkerRegistry,
@@ -185,6 +187,7 @@ impl<S: StateStore> Engine<S> {
             patterns,
             ranker,
             bad_workers: Vec::new(),
+            bad_sorted: Vec::new(),
             bad_workers_at: i64::MIN,
             since_refresh: u32::MAX - 1,
             registry: WorkerRegistry::new(),
@@ -373,7 +376,7 @@ impl<S: StateStore> Engine<S> {
                     tried[a.strategy.index()] += 1;
                 }
                 let mut rng = decision_rng(self.config.seed ^ 0x7261_6e6b, &rec.task_id, attempt);
-                let flagged = self.bad_workers.contains(&rec.worker_id);
+                let flagged = self.is_bad_worker(&rec.worker_id);
                 let key = ranking::fine_key(cls.rule, cls.xid, attempt, flagged);
                 let rank_ctx = RankContext {
                     class,
@@ -690,6 +693,8 @@ impl<S: StateStore> Engine<S> {
         {
             self.patterns.prune();
             self.bad_workers = self.patterns.bad_workers(rec.timestamp);
+            self.bad_sorted.clone_from(&self.bad_workers);
+            self.bad_sorted.sort_unstable();
             self.bad_workers_at = now;
             self.since_refresh = 0;
         }
@@ -703,6 +708,11 @@ impl<S: StateStore> Engine<S> {
     /// Workers under an active bad-worker pattern (as of the last refresh).
     pub fn bad_workers(&self) -> &[WorkerId] {
         &self.bad_workers
+    }
+
+    /// Whether a worker is under a bad-worker pattern (as of the last refresh).
+    fn is_bad_worker(&self, id: &WorkerId) -> bool {
+        self.bad_sorted.binary_search(id).is_ok()
     }
 
     /// Tells pattern detection how many workers each class has (from the registry).
@@ -730,7 +740,7 @@ impl<S: StateStore> Engine<S> {
         let class = entry.last_class;
         // The fine ranking context the last action was decided in (see `decide`).
         let rank_key = entry.history.back().map(|a| {
-            let flagged = self.bad_workers.contains(&a.failed_worker);
+            let flagged = self.bad_sorted.binary_search(&a.failed_worker).is_ok();
             ranking::fine_key(&a.classifier_rule, a.xid, a.attempt, flagged)
         });
         if outcome.success {
@@ -878,14 +888,23 @@ impl<S: StateStore> Engine<S> {
         if self.registry.is_empty() {
             return None;
         }
-        let mut ex: Vec<WorkerId> = excluded.to_vec();
-        ex.push(c.rec.worker_id.clone());
-        // Patterns inform, never override: avoid workers under a bad-worker pattern.
-        ex.extend(self.bad_workers.iter().cloned());
+        // The failed worker is excluded too; without allocating when it already is.
+        let with_failed;
+        let excluded = if excluded.contains(&c.rec.worker_id) {
+            excluded
+        } else {
+            let mut ex = Vec::with_capacity(excluded.len() + 1);
+            ex.extend_from_slice(excluded);
+            ex.push(c.rec.worker_id.clone());
+            with_failed = ex;
+            &with_failed[..]
+        };
         self.registry
             .pick(&Want {
                 class,
-                excluded: &ex,
+                excluded,
+                // Patterns inform, never override: avoid workers under a bad-worker pattern.
+                avoid_sorted: &self.bad_sorted,
                 more_memory_than: if more_memory { c.failed_memory } else { None },
                 other_browser_than: if other_browser { c.browser } else { None },
             })

@@ -61,17 +61,24 @@ pub struct Want<'a> {
     pub class: HardwareClass,
     /// Workers not to use.
     pub excluded: &'a [WorkerId],
+    /// More workers not to use, sorted (binary-searched: e.g. the workers under a bad-worker
+    /// pattern, without copying them per pick).
+    pub avoid_sorted: &'a [WorkerId],
     /// Strictly more memory than this.
     pub more_memory_than: Option<f64>,
     /// A browser other than this.
     pub other_browser_than: Option<&'a str>,
 }
 
-/// Workers by id, plus an index by class.
+/// Workers by id, plus two orders per class that [`WorkerRegistry::pick`] walks: by
+/// (most slots, smallest id), and by (most slots, most memory, smallest id) for picks that
+/// want more memory. Slots and memory only change when a worker is registered again, so the
+/// orders are kept at registration and a pick usually stops at the first healthy candidate.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerRegistry {
     workers: HashMap<WorkerId, Worker, FxBuildHasher>,
     by_class: Vec<Vec<WorkerId>>,
+    by_class_memory: Vec<Vec<WorkerId>>,
     /// Attention flags, also for workers not (yet) registered: a restart replays flags
     /// before the inventory is loaded.
     flags: HashMap<WorkerId, String, FxBuildHasher>,
@@ -88,6 +95,7 @@ impl WorkerRegistry {
         WorkerRegistry {
             workers: HashMap::default(),
             by_class: vec![Vec::new(); HardwareClass::ALL.len()],
+            by_class_memory: vec![Vec::new(); HardwareClass::ALL.len()],
             flags: HashMap::default(),
         }
     }
@@ -118,12 +126,37 @@ impl WorkerRegistry {
     pub fn register(&mut self, w: Worker) {
         if self.by_class.is_empty() {
             self.by_class = vec![Vec::new(); HardwareClass::ALL.len()];
+            self.by_class_memory = vec![Vec::new(); HardwareClass::ALL.len()];
         }
         if let Some(old) = self.workers.get(&w.id) {
             let old_class = old.class.index();
             self.by_class[old_class].retain(|id| id != &w.id);
+            self.by_class_memory[old_class].retain(|id| id != &w.id);
         }
-        self.by_class[w.class.index()].push(w.id.clone());
+        let workers = &self.workers;
+        let key = |id: &WorkerId| {
+            let o = workers.get(id).expect("indexed workers are registered");
+            (std::cmp::Reverse(o.slots), id.clone())
+        };
+        let list = &mut self.by_class[w.class.index()];
+        let at = list.partition_point(|id| key(id) < (std::cmp::Reverse(w.slots), w.id.clone()));
+        list.insert(at, w.id.clone());
+        let key = |id: &WorkerId| {
+            let o = workers.get(id).expect("indexed workers are registered");
+            (
+                std::cmp::Reverse(o.slots),
+                std::cmp::Reverse(memory_key(o)),
+                id.clone(),
+            )
+        };
+        let list = &mut self.by_class_memory[w.class.index()];
+        let me = (
+            std::cmp::Reverse(w.slots),
+            std::cmp::Reverse(memory_key(&w)),
+            w.id.clone(),
+        );
+        let at = list.partition_point(|id| key(id) < me);
+        list.insert(at, w.id.clone());
         if let Some(a) = &w.attention {
             self.flags.insert(w.id.clone(), a.clone());
         }
@@ -184,13 +217,12 @@ impl WorkerRegistry {
     /// and browser wishes when any candidate can (otherwise the wish is relaxed); among those,
     /// most free slots, then (after an OOM) most memory, then smallest id for determinism.
     pub fn pick(&self, want: &Want<'_>) -> Option<&Worker> {
-        let ids = self.by_class.get(want.class.index())?;
-        let candidates = ids
-            .iter()
-            .filter_map(|id| self.workers.get(id))
-            .filter(|w| {
-                !self.flags.contains_key(&w.id) && w.slots > 0 && !want.excluded.contains(&w.id)
-            });
+        let order = if want.more_memory_than.is_some() {
+            &self.by_class_memory
+        } else {
+            &self.by_class
+        };
+        let ids = order.get(want.class.index())?;
         let mem_ok = |w: &Worker| match (want.more_memory_than, w.memory_gib) {
             (Some(min), Some(m)) => m > min,
             (Some(_), None) => false,
@@ -200,22 +232,37 @@ impl WorkerRegistry {
             (Some(b), Some(wb)) => !wb.eq_ignore_ascii_case(b),
             _ => true,
         };
-        let better = |a: &&Worker, b: &&Worker| {
-            let key = |w: &Worker| {
-                (
-                    u32::from(mem_ok(w)) + u32::from(browser_ok(w)),
-                    w.slots,
-                    if want.more_memory_than.is_some() {
-                        (w.memory_gib.unwrap_or(0.0) * 1024.0) as i64
-                    } else {
-                        0
-                    },
-                )
+        // The walk is in preference order, so the first candidate meeting both wishes is the
+        // answer; otherwise the first meeting one, otherwise the first at all.
+        let mut best: [Option<&Worker>; 2] = [None, None];
+        for id in ids {
+            let Some(w) = self.workers.get(id) else {
+                continue;
             };
-            key(a).cmp(&key(b)).then_with(|| b.id.cmp(&a.id))
-        };
-        candidates.max_by(better)
+            if w.slots == 0
+                || self.flags.contains_key(&w.id)
+                || want.excluded.contains(&w.id)
+                || want.avoid_sorted.binary_search(&w.id).is_ok()
+            {
+                continue;
+            }
+            match u32::from(mem_ok(w)) + u32::from(browser_ok(w)) {
+                2 => return Some(w),
+                met => {
+                    let slot = &mut best[met as usize];
+                    if slot.is_none() {
+                        *slot = Some(w);
+                    }
+                }
+            }
+        }
+        best[1].or(best[0])
     }
+}
+
+/// The memory order key of a worker (MiB, as an integer so it orders totally).
+fn memory_key(w: &Worker) -> i64 {
+    (w.memory_gib.unwrap_or(0.0) * 1024.0) as i64
 }
 
 #[cfg(test)]
@@ -244,6 +291,7 @@ mod tests {
             .pick(&Want {
                 class: HardwareClass::Gpu,
                 excluded: &ex,
+                avoid_sorted: &[],
                 more_memory_than: Some(24.0),
                 other_browser_than: None,
             })
@@ -253,6 +301,7 @@ mod tests {
             .pick(&Want {
                 class: HardwareClass::Webgpu,
                 excluded: &[],
+                avoid_sorted: &[],
                 more_memory_than: None,
                 other_browser_than: Some("chrome"),
             })
@@ -263,6 +312,7 @@ mod tests {
             .pick(&Want {
                 class: HardwareClass::Gpu,
                 excluded: &ex,
+                avoid_sorted: &[],
                 more_memory_than: Some(24.0),
                 other_browser_than: None,
             })
@@ -272,6 +322,7 @@ mod tests {
             .pick(&Want {
                 class: HardwareClass::Tpu,
                 excluded: &[],
+                avoid_sorted: &[],
                 more_memory_than: None,
                 other_browser_than: None,
             })
@@ -287,5 +338,99 @@ mod tests {
         assert_eq!(r.len(), 1);
         let e = WorkerRegistry::load(&dir.path().join("missing.json")).unwrap_err();
         assert!(e.to_string().contains("missing.json"));
+    }
+}
+
+#[cfg(test)]
+mod pick_equivalence {
+    //! The ordered walk of [`WorkerRegistry::pick`] against the plain definition: the best
+    //! candidate by (wishes met, slots, memory after an OOM), then the smallest id.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reference<'r>(r: &'r WorkerRegistry, want: &Want<'_>) -> Option<&'r Worker> {
+        let mem_ok = |w: &Worker| match (want.more_memory_than, w.memory_gib) {
+            (Some(min), Some(m)) => m > min,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let browser_ok = |w: &Worker| match (want.other_browser_than, &w.browser) {
+            (Some(b), Some(wb)) => !wb.eq_ignore_ascii_case(b),
+            _ => true,
+        };
+        let key = |w: &Worker| {
+            (
+                u32::from(mem_ok(w)) + u32::from(browser_ok(w)),
+                w.slots,
+                if want.more_memory_than.is_some() {
+                    memory_key(w)
+                } else {
+                    0
+                },
+            )
+        };
+        r.workers
+            .values()
+            .filter(|w| w.class == want.class)
+            .filter(|w| {
+                !r.flags.contains_key(&w.id)
+                    && w.slots > 0
+                    && !want.excluded.contains(&w.id)
+                    && !want.avoid_sorted.contains(&w.id)
+            })
+            .max_by(|a, b| key(a).cmp(&key(b)).then_with(|| b.id.cmp(&a.id)))
+    }
+
+    const BROWSERS: [&str; 3] = ["chrome", "Firefox", "firefox"];
+
+    proptest! {
+        #[test]
+        fn pick_is_the_best_candidate(
+            workers in proptest::collection::vec(
+                (0u8..12, 0usize..2, proptest::option::of(0u8..6), proptest::option::of(0usize..3), 0u32..3, any::<bool>()),
+                0..40,
+            ),
+            excluded in proptest::collection::vec(0u8..12, 0..4),
+            avoid in proptest::collection::vec(0u8..12, 0..4),
+            more_memory in proptest::option::of(0u8..6),
+            other_browser in proptest::option::of(0usize..3),
+            class in 0usize..2,
+        ) {
+            let classes = [HardwareClass::Gpu, HardwareClass::Webgpu];
+            let mut r = WorkerRegistry::new();
+            for (id, c, mem, browser, slots, flagged) in workers {
+                let id = WorkerId::new(&format!("w{id}")).unwrap();
+                if flagged {
+                    r.flag(&id, "test");
+                }
+                // Re-registering an id moves it (class, slots and memory may change).
+                r.register(Worker {
+                    memory_gib: mem.map(|m| f64::from(m) * 8.0),
+                    browser: browser.map(|b| BROWSERS[b].to_string()),
+                    slots,
+                    ..Worker::new(id, classes[c])
+                });
+            }
+            let excluded: Vec<WorkerId> = excluded
+                .iter()
+                .map(|i| WorkerId::new(&format!("w{i}")).unwrap())
+                .collect();
+            let mut avoid: Vec<WorkerId> = avoid
+                .iter()
+                .map(|i| WorkerId::new(&format!("w{i}")).unwrap())
+                .collect();
+            avoid.sort_unstable();
+            let want = Want {
+                class: classes[class],
+                excluded: &excluded,
+                avoid_sorted: &avoid,
+                more_memory_than: more_memory.map(|m| f64::from(m) * 8.0),
+                other_browser_than: other_browser.map(|b| BROWSERS[b]),
+            };
+            prop_assert_eq!(
+                r.pick(&want).map(|w| w.id.clone()),
+                reference(&r, &want).map(|w| w.id.clone())
+            );
+        }
     }
 }

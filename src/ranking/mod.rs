@@ -353,8 +353,17 @@ impl Ranker {
                 let (m, v, _) = stats[j];
                 let mut p = 1.0;
                 for (o, (mo, vo, _)) in stats.iter().enumerate().take(c.valid.len()) {
-                    if o != j {
-                        p *= phi((m - mo) / (v + vo).max(1e-12).sqrt());
+                    if o == j {
+                        continue;
+                    }
+                    let z = (m - mo) / (v + vo).max(1e-12).sqrt();
+                    // Φ(z) > 1 − 1e-9 beyond 6σ: a rival that far behind does not move the
+                    // product. Once below the clamp, further factors (≤ 1) cannot lift it.
+                    if z < 6.0 {
+                        p *= phi(z);
+                        if p < 1e-3 {
+                            break;
+                        }
                     }
                 }
                 p.clamp(1e-3, 1.0)
