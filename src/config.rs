@@ -73,8 +73,12 @@ pub struct RankingParams {
     pub prior_other: f64,
     /// Pseudo-observations behind the ladder prior.
     pub prior_strength: f64,
-    /// Pseudo-observations with which the coarse posterior backs a fine context.
+    /// Pseudo-observations with which a coarser posterior backs a finer context.
     pub backoff_strength: f64,
+    /// Thompson sampling's spread: each score is drawn with this multiple of the posterior's
+    /// standard deviation (1 = plain Thompson sampling; smaller explores less once evidence
+    /// exists, larger explores more).
+    pub exploration: f64,
     /// Per-outcome decay of a context's counts (1 = never forget).
     pub discount: f64,
     /// UCB exploration constant.
@@ -95,7 +99,8 @@ impl Default for RankingParams {
             prior_top: 0.6,
             prior_other: 0.15,
             prior_strength: 4.0,
-            backoff_strength: 5.0,
+            backoff_strength: 20.0,
+            exploration: 0.5,
             discount: 0.999,
             ucb_c: 0.5,
             tried_penalty: 0.0,
@@ -123,6 +128,10 @@ pub struct PatternParams {
     pub bad_worker_min_failures: u64,
     /// Family-wise significance level of the bad-worker test.
     pub bad_worker_alpha: f64,
+    /// Per-worker significance level (no multiple-testing correction) below which a worker
+    /// not (yet) called bad is a *suspect*: the learned ranking keeps its decisions apart,
+    /// because what works on a degrading worker is not what works on a healthy one.
+    pub suspect_alpha: f64,
     /// How often (seconds of report time) the engine refreshes its bad-worker list.
     pub refresh_s: f64,
     /// ... and after at least this many failures since the last refresh.
@@ -141,6 +150,7 @@ impl Default for PatternParams {
             bad_worker_window_s: 7.0 * 86_400.0,
             bad_worker_min_failures: 5,
             bad_worker_alpha: 1e-3,
+            suspect_alpha: 0.05,
             refresh_s: 60.0,
             refresh_failures: 200,
         }

@@ -99,6 +99,8 @@ pub struct Engine<S: StateStore = MemoryState> {
     bad_workers: Vec<WorkerId>,
     /// The same workers sorted, for the per-decision membership test.
     bad_sorted: Vec<WorkerId>,
+    /// Suspect workers (see `PatternDetector::suspect_workers`), sorted, same refresh.
+    suspect_sorted: Vec<WorkerId>,
     bad_workers_at: i64,
     since_refresh: u32,
     registry: WorkerRegistry,
@@ -133,6 +135,10 @@ struct Classified {
     kind: crate::model::FailureKind,
     rule: &'static str,
     xid: Option<u32>,
+    /// `ranking::message_signature` of the message.
+    signature: u64,
+    /// `ranking::fine_key_prefix` of rule and Xid.
+    rule_key: u64,
 }
 
 /// A bounded exact-match cache of classifications (cleared when full).
@@ -188,6 +194,7 @@ impl<S: StateStore> Engine<S> {
             ranker,
             bad_workers: Vec::new(),
             bad_sorted: Vec::new(),
+            suspect_sorted: Vec::new(),
             bad_workers_at: i64::MIN,
             since_refresh: u32::MAX - 1,
             registry: WorkerRegistry::new(),
@@ -262,6 +269,7 @@ impl<S: StateStore> Engine<S> {
         let entry = self.state.task_mut(&rec.task_id);
         let first = entry.attempts == 0;
         entry.observe(rec, kind);
+        entry.last_signature = Some(cls.signature);
         if first {
             self.budget.deposit(rec.timestamp);
         }
@@ -376,12 +384,13 @@ impl<S: StateStore> Engine<S> {
                     tried[a.strategy.index()] += 1;
                 }
                 let mut rng = decision_rng(self.config.seed ^ 0x7261_6e6b, &rec.task_id, attempt);
-                let flagged = self.is_bad_worker(&rec.worker_id);
-                let key = ranking::fine_key(cls.rule, cls.xid, attempt, flagged);
+                let standing = standing(&self.bad_sorted, &self.suspect_sorted, &rec.worker_id);
+                let key = ranking::fine_key_finish(cls.rule_key, attempt, standing);
                 let rank_ctx = RankContext {
                     class,
                     kind,
                     template: Some(key),
+                    signature: Some(cls.signature),
                     ladder: &remaining[..nr],
                     valid: &valid[..nv],
                     tried: &tried,
@@ -601,6 +610,8 @@ impl<S: StateStore> Engine<S> {
                 kind: c.kind,
                 rule: c.rule,
                 xid: c.xid,
+                signature: ranking::message_signature(&rec.error.message),
+                rule_key: ranking::fine_key_prefix(c.rule, c.xid),
             };
         }
         let mut h = rustc_hash::FxBuildHasher.build_hasher();
@@ -623,6 +634,8 @@ impl<S: StateStore> Engine<S> {
             kind: c.kind,
             rule: c.rule,
             xid: c.xid,
+            signature: ranking::message_signature(&rec.error.message),
+            rule_key: ranking::fine_key_prefix(c.rule, c.xid),
         };
         if self.class_cache.map.len() >= CLASS_CACHE_CAP {
             self.class_cache.map.clear();
@@ -664,6 +677,7 @@ impl<S: StateStore> Engine<S> {
         let entry = self.state.task_mut(&rec.task_id);
         let first = entry.attempts == 0;
         entry.observe(rec, action.kind);
+        entry.last_signature = Some(ranking::message_signature(&rec.error.message));
         if first {
             self.budget.deposit(rec.timestamp);
         }
@@ -692,7 +706,7 @@ impl<S: StateStore> Engine<S> {
                 >= (self.config.patterns.refresh_s * 1e6) as i64
         {
             self.patterns.prune();
-            self.bad_workers = self.patterns.bad_workers(rec.timestamp);
+            (self.bad_workers, self.suspect_sorted) = self.patterns.worker_standing(rec.timestamp);
             self.bad_sorted.clone_from(&self.bad_workers);
             self.bad_sorted.sort_unstable();
             self.bad_workers_at = now;
@@ -708,11 +722,6 @@ impl<S: StateStore> Engine<S> {
     /// Workers under an active bad-worker pattern (as of the last refresh).
     pub fn bad_workers(&self) -> &[WorkerId] {
         &self.bad_workers
-    }
-
-    /// Whether a worker is under a bad-worker pattern (as of the last refresh).
-    fn is_bad_worker(&self, id: &WorkerId) -> bool {
-        self.bad_sorted.binary_search(id).is_ok()
     }
 
     /// Tells pattern detection how many workers each class has (from the registry).
@@ -738,10 +747,11 @@ impl<S: StateStore> Engine<S> {
             .back()
             .map(|a| (a.failed_worker.clone(), a.kind, a.strategy));
         let class = entry.last_class;
+        let signature = entry.last_signature;
         // The fine ranking context the last action was decided in (see `decide`).
         let rank_key = entry.history.back().map(|a| {
-            let flagged = self.bad_sorted.binary_search(&a.failed_worker).is_ok();
-            ranking::fine_key(&a.classifier_rule, a.xid, a.attempt, flagged)
+            let standing = standing(&self.bad_sorted, &self.suspect_sorted, &a.failed_worker);
+            ranking::fine_key(&a.classifier_rule, a.xid, a.attempt, standing)
         });
         if outcome.success {
             if let Some((worker, _, _)) = &last {
@@ -756,6 +766,7 @@ impl<S: StateStore> Engine<S> {
                 class,
                 kind,
                 template: rank_key,
+                signature,
                 strategy: outcome.strategy.unwrap_or(strategy),
                 success: outcome.success,
                 cost: outcome.cost,
@@ -1166,6 +1177,17 @@ fn show_batch(c: &TaskConfig) -> String {
 
 /// A per-decision generator: reproducible from (seed, task, attempt) whatever the order of
 /// decisions, so no generator state has to be persisted.
+/// A worker's standing for the ranking context, from the sorted bad and suspect lists.
+fn standing(bad: &[WorkerId], suspect: &[WorkerId], id: &WorkerId) -> ranking::WorkerStanding {
+    if bad.binary_search(id).is_ok() {
+        ranking::WorkerStanding::Bad
+    } else if suspect.binary_search(id).is_ok() {
+        ranking::WorkerStanding::Suspect
+    } else {
+        ranking::WorkerStanding::Healthy
+    }
+}
+
 fn decision_rng(seed: u64, task: &TaskId, attempt: u32) -> Xoshiro256PlusPlus {
     // FNV-1a: stable across toolchains, unlike std's DefaultHasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

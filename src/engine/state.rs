@@ -47,6 +47,10 @@ pub struct TaskRecord {
     /// Hardware class of the latest failure.
     #[serde(default)]
     pub last_class: Option<HardwareClass>,
+    /// Message signature of the latest failure (the finest ranking context its outcome
+    /// teaches; see `ranking::message_signature`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_signature: Option<u64>,
 }
 
 impl Default for TaskRecord {
@@ -67,6 +71,7 @@ impl Default for TaskRecord {
             first_failure: None,
             last_failure: None,
             last_class: None,
+            last_signature: None,
         }
     }
 }

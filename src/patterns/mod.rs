@@ -12,6 +12,9 @@
 //!   upper tail P(X ≥ x | n = class failures, p = 1/workers) below `bad_worker_alpha` divided
 //!   by the number of workers tested (Bonferroni), with at least `bad_worker_min_failures`
 //!   failures of evidence. Confidence = 1 − Bonferroni-corrected p-value.
+//! - **suspect workers** (not a reported pattern): the same tail without the correction below
+//!   `suspect_alpha`, with at least 2 failures — early, weak evidence that the learned ranking
+//!   uses as context (a degrading worker needs other recoveries than a healthy one).
 //!
 //! Patterns inform decisions without overriding stronger rules or evidence: the engine avoids
 //! workers under an active bad-worker pattern when it picks a replacement, and reports them.
@@ -70,6 +73,12 @@ impl PatternParams {
             return Err(bad(
                 "bad_worker_alpha",
                 format!("{} is not in (0, 1)", self.bad_worker_alpha),
+            ));
+        }
+        if !(self.suspect_alpha > 0.0 && self.suspect_alpha < 1.0) {
+            return Err(bad(
+                "suspect_alpha",
+                format!("{} is not in (0, 1)", self.suspect_alpha),
             ));
         }
         Ok(())
@@ -189,6 +198,22 @@ impl Window {
 struct TaskTrack {
     times: VecDeque<i64>,
     last_worker: Option<WorkerId>,
+}
+
+/// One worker's evidence in the bad-worker window (see `PatternDetector::worker_tails`).
+struct Tail<'a> {
+    id: &'a WorkerId,
+    class: HardwareClass,
+    /// Its failures (first per task on it).
+    n: u64,
+    /// Its class's failures.
+    total: u64,
+    /// Workers of the class.
+    peers: usize,
+    first: i64,
+    last: i64,
+    /// Binomial upper tail without correction.
+    p_value: f64,
 }
 
 /// The online detector.
@@ -381,7 +406,32 @@ impl PatternDetector {
             .collect()
     }
 
-    fn bad_worker_patterns(&self, at: Timestamp) -> Vec<(WorkerId, Pattern)> {
+    /// Workers whose failure count is improbably high for one of their class's workers
+    /// without the multiple-testing correction (p < `suspect_alpha`, at least 2 failures),
+    /// the workers under a bad-worker pattern included; sorted by id.
+    pub fn suspect_workers(&self, at: Timestamp) -> Vec<WorkerId> {
+        self.worker_standing(at).1
+    }
+
+    /// [`PatternDetector::bad_workers`] and [`PatternDetector::suspect_workers`] in one pass.
+    pub fn worker_standing(&self, at: Timestamp) -> (Vec<WorkerId>, Vec<WorkerId>) {
+        let mut suspects = Vec::new();
+        let bad = self
+            .bad_worker_patterns_and(at, |t| {
+                if t.n >= 2 && t.p_value < self.params.suspect_alpha {
+                    suspects.push(t.id.clone());
+                }
+            })
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
+        suspects.sort_unstable();
+        (bad, suspects)
+    }
+
+    /// Calls `f` for every worker above its share of its class's failures in the bad-worker
+    /// window with at least `min` failures; classes with fewer than 2 workers are skipped.
+    fn worker_tails(&self, at: Timestamp, min: u64, mut f: impl FnMut(&Tail<'_>)) {
         let from = at.as_micros().max(self.now) - (self.params.bad_worker_window_s * 1e6) as i64;
         let mut per_class: HashMap<HardwareClass, Vec<(&WorkerId, u64, i64, i64)>> = HashMap::new();
         for (id, (class, _, distinct)) in &self.workers {
@@ -393,7 +443,6 @@ impl PatternDetector {
                     .push((id, n, first, last));
             }
         }
-        let mut out = Vec::new();
         for (class, ws) in per_class {
             let total: u64 = ws.iter().map(|w| w.1).sum();
             let peers = self.fleet.get(&class).copied().unwrap_or(0).max(ws.len());
@@ -403,32 +452,72 @@ impl PatternDetector {
             let p = 1.0 / peers as f64;
             for (id, n, first, last) in ws {
                 // Not above its share: the p-value is large; skip the sum.
-                if n < self.params.bad_worker_min_failures || n as f64 <= total as f64 * p {
+                if n < min || n as f64 <= total as f64 * p {
                     continue;
                 }
-                let pv = (binomial_upper_tail(n, total, p) * peers as f64).min(1.0);
-                if pv < self.params.bad_worker_alpha {
-                    let expected = total as f64 * p;
-                    out.push((
-                        id.clone(),
-                        Pattern {
-                            kind: PatternKind::BadWorker,
-                            key: id.to_string(),
-                            count: n,
-                            first_seen: Timestamp::from_micros(first),
-                            last_seen: Timestamp::from_micros(last),
-                            confidence: 1.0 - pv,
-                            recommended_action: format!("quarantine worker {id} and inspect it"),
-                            description: format!(
-                                "{n} of {total} {class} task failures (first per task on a worker) in the last {:.1} days on {id}, {:.1}× the {expected:.1} expected over {peers} workers (Bonferroni p = {pv:.2e})",
-                                self.params.bad_worker_window_s / 86_400.0,
-                                n as f64 / expected.max(1e-9),
-                            ),
-                        },
-                    ));
-                }
+                f(&Tail {
+                    id,
+                    class,
+                    n,
+                    total,
+                    peers,
+                    first,
+                    last,
+                    p_value: binomial_upper_tail(n, total, p),
+                });
             }
         }
+    }
+
+    fn bad_worker_patterns(&self, at: Timestamp) -> Vec<(WorkerId, Pattern)> {
+        self.bad_worker_patterns_and(at, |_| {})
+    }
+
+    /// The bad-worker patterns, calling `also` with every worker's tail (at least 2 failures).
+    fn bad_worker_patterns_and(
+        &self,
+        at: Timestamp,
+        mut also: impl FnMut(&Tail<'_>),
+    ) -> Vec<(WorkerId, Pattern)> {
+        let mut out = Vec::new();
+        let min = self.params.bad_worker_min_failures;
+        self.worker_tails(at, min.min(2), |tail| {
+            also(tail);
+            if tail.n < min {
+                return;
+            }
+            let &Tail {
+                id,
+                class,
+                n,
+                total,
+                peers,
+                first,
+                last,
+                p_value,
+            } = tail;
+            let pv = (p_value * peers as f64).min(1.0);
+            if pv < self.params.bad_worker_alpha {
+                let expected = total as f64 / peers as f64;
+                out.push((
+                    id.clone(),
+                    Pattern {
+                        kind: PatternKind::BadWorker,
+                        key: id.to_string(),
+                        count: n,
+                        first_seen: Timestamp::from_micros(first),
+                        last_seen: Timestamp::from_micros(last),
+                        confidence: 1.0 - pv,
+                        recommended_action: format!("quarantine worker {id} and inspect it"),
+                        description: format!(
+                            "{n} of {total} {class} task failures (first per task on a worker) in the last {:.1} days on {id}, {:.1}× the {expected:.1} expected over {peers} workers (Bonferroni p = {pv:.2e})",
+                            self.params.bad_worker_window_s / 86_400.0,
+                            n as f64 / expected.max(1e-9),
+                        ),
+                    },
+                ));
+            }
+        });
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -656,6 +745,44 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_with_a_modest_excess_is_suspect_before_it_is_bad() {
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        let mut fleet = HashMap::new();
+        fleet.insert(HardwareClass::Gpu, 50);
+        d.set_fleet(fleet);
+        let ids: Vec<WorkerId> = (0..50)
+            .map(|i| WorkerId::new(&format!("g{i}")).unwrap())
+            .collect();
+        let mut clock = 0.0;
+        let mut n = 0;
+        let mut fail = |d: &mut PatternDetector, w: &WorkerId| {
+            n += 1;
+            clock += 1.0;
+            d.observe(&obs(&TaskId::new(&format!("t{n}")).unwrap(), w, clock));
+        };
+        for _ in 0..2 {
+            for w in &ids {
+                fail(&mut d, w);
+            }
+        }
+        // 8 failures where 2 are expected: P(X ≥ 8 | 106, 1/50) ≈ 1e-3 — improbable for
+        // one worker, not after testing 50 (Bonferroni ≈ 0.05 > α = 0.001).
+        for _ in 0..6 {
+            fail(&mut d, &ids[7]);
+        }
+        let at = Timestamp::from_secs_f64(200.0);
+        assert!(d.bad_workers(at).is_empty());
+        assert_eq!(d.suspect_workers(at), vec![ids[7].clone()]);
+        // Evidence keeps coming: the suspect is called bad (and stays on the suspect list).
+        for _ in 0..12 {
+            fail(&mut d, &ids[7]);
+        }
+        let at = Timestamp::from_secs_f64(300.0);
+        assert_eq!(d.bad_workers(at), vec![ids[7].clone()]);
+        assert_eq!(d.suspect_workers(at), vec![ids[7].clone()]);
+    }
+
+    #[test]
     fn cluster_confidence_rewards_purity_size_and_tightness() {
         let big_pure_tight = cluster_confidence(1.0, 200, 0.0);
         assert!(big_pure_tight > 0.99);
@@ -694,5 +821,10 @@ mod tests {
             ..Default::default()
         })
         .contains("bad_worker_alpha"));
+        assert!(e(PatternParams {
+            suspect_alpha: 0.0,
+            ..Default::default()
+        })
+        .contains("patterns.suspect_alpha"));
     }
 }

@@ -3,24 +3,28 @@
 //! fine to coarse contexts, discounting so recent evidence outweighs old, and selection by
 //! Thompson sampling (default) or UCB among the strategies valid for the task's state.
 //!
-//! - **Contexts.** Coarse: (hardware class, failure kind). Fine: coarse + message template (when
-//!   mined). Stats live in a flat array for the coarse level (no hashing on the hot path) and a
-//!   map for the fine level; both update in O(strategies) per outcome.
+//! - **Contexts**, three levels. Coarse: (hardware class, failure kind). Fine: coarse + the
+//!   engine's fine key ([`fine_key`]: classifier rule and Xid code, whether the task failed
+//!   before, the worker's standing — healthy, suspect or bad). Finest: fine + the message's
+//!   signature ([`message_signature`]: its words with numbers masked), which separates causes
+//!   one classifier rule lumps together. Stats live in a flat array for the coarse level (no
+//!   hashing on the hot path) and a map for the finer levels; all update in O(strategies) per
+//!   outcome.
 //! - **Priors.** The strategy the rule ladder would take now gets prior mean `prior_top`, the
 //!   ladder's later steps decreasing means, every other valid strategy `prior_other`, each with
 //!   `prior_strength` pseudo-observations. With no evidence at all in the coarse context the
 //!   ranker abstains and the rules decide — exactly the rules, not a sample from their prior.
-//! - **Back-off.** The fine posterior uses the coarse posterior mean as its prior with
-//!   `backoff_strength` pseudo-observations, so thin fine evidence leans on the coarse level.
+//! - **Back-off.** Each finer posterior uses the next coarser posterior mean as its prior with
+//!   `backoff_strength` pseudo-observations, so thin fine evidence leans on the coarser level.
 //! - **Discount.** Each outcome in a context first multiplies that context's counts by
 //!   `discount` (0.999 → an effective memory of ~1000 outcomes), so the ranking follows drift.
-//! - **Fine contexts.** The engine's fine key ([`fine_key`]) is the classifier rule and Xid
-//!   code, whether the task failed before, and whether the worker is flagged bad.
-//! - **Propensity.** UCB is deterministic (1). Thompson sampling draws from normal
-//!   approximations of the posteriors (same mean and variance); the probability that the
-//!   chosen strategy wins is approximated from the same normals:
-//!   Π over rivals of Φ((μ − μ')/√(σ² + σ'²)), clamped to [0.001, 1]; it is logged with every
-//!   action for off-policy evaluation.
+//! - **Exploration.** Thompson sampling draws each score from the posterior's normal
+//!   approximation with its spread scaled by `exploration` (default 0.5: half the posterior
+//!   standard deviation — less regret on stable contexts, still switching after drift).
+//! - **Propensity.** UCB is deterministic (1). For Thompson sampling, the probability that
+//!   the chosen strategy wins is approximated from the same (scaled) normals:
+//!   Π over rivals of Φ((μ − μ')/(κ·√(σ² + σ'²))), clamped to [0.001, 1]; it is logged with
+//!   every action for off-policy evaluation.
 
 pub mod frames;
 
@@ -76,6 +80,12 @@ impl RankingParams {
             if !(v.is_finite() && v > 0.0) {
                 return Err(bad(name, format!("{v} is not > 0")));
             }
+        }
+        if !(self.exploration.is_finite() && self.exploration >= 0.0) {
+            return Err(bad(
+                "exploration",
+                format!("{} is not ≥ 0", self.exploration),
+            ));
         }
         if !(self.discount > 0.0 && self.discount <= 1.0) {
             return Err(bad(
@@ -159,8 +169,10 @@ pub struct Observed {
     pub class: HardwareClass,
     /// Its kind.
     pub kind: FailureKind,
-    /// Its template, when mined.
+    /// Its fine context key ([`fine_key`]), when known.
     pub template: Option<u64>,
+    /// Its message signature ([`message_signature`]), the finest context, when known.
+    pub signature: Option<u64>,
     /// The strategy applied.
     pub strategy: RecoveryStrategy,
     /// Whether it recovered the task.
@@ -176,8 +188,10 @@ pub struct RankContext<'a> {
     pub class: HardwareClass,
     /// Classified kind.
     pub kind: FailureKind,
-    /// Message template, when mined.
+    /// Fine context key ([`fine_key`]), when known.
     pub template: Option<u64>,
+    /// Message signature ([`message_signature`]), refining the fine context, when known.
+    pub signature: Option<u64>,
     /// The rule ladder's remaining steps from the task's position, in order (the first is
     /// what the rules would do now).
     pub ladder: &'a [RecoveryStrategy],
@@ -252,6 +266,14 @@ impl Ranker {
                 .entry((i, t))
                 .or_default()
                 .add(o.strategy.index(), o.success, o.cost, d);
+            if let Some(sig) = o.signature {
+                self.fine.entry((i, finest_key(t, sig))).or_default().add(
+                    o.strategy.index(),
+                    o.success,
+                    o.cost,
+                    d,
+                );
+            }
         }
     }
 
@@ -282,7 +304,7 @@ impl Ranker {
     fn posterior(
         &self,
         co: &Counts,
-        fine: Option<&Counts>,
+        finer: [Option<&Counts>; 2],
         c: &RankContext<'_>,
         s: RecoveryStrategy,
     ) -> (f64, f64) {
@@ -290,10 +312,10 @@ impl Ranker {
         let m = self.prior_mean(s, c.ladder);
         let p = self.params.prior_strength;
         let (mut a, mut b) = (p * m + co.success[k], p * (1.0 - m) + co.failure[k]);
-        if let Some(f) = fine {
+        for f in finer.into_iter().flatten() {
             if f.success[k] + f.failure[k] > 0.0 {
-                // Back-off: the coarse posterior mean, worth `backoff_strength` outcomes, is
-                // the prior of the fine context.
+                // Back-off: the coarser posterior mean, worth `backoff_strength` outcomes, is
+                // the prior of the finer context.
                 let mean = a / (a + b);
                 let q = self.params.backoff_strength;
                 a = q * mean + f.success[k];
@@ -321,11 +343,15 @@ impl Ranker {
             return None;
         }
         let fine = c.template.and_then(|t| self.fine.get(&(i, t)));
+        let finest = match (fine, c.template, c.signature) {
+            (Some(_), Some(t), Some(sig)) => self.fine.get(&(i, finest_key(t, sig))),
+            _ => None,
+        };
         // (mean, variance, pseudo-observations) per valid strategy.
         let mut stats = [(0.0f64, 0.0f64, 0.0f64); N];
         let mut total = 0.0;
         for (j, s) in c.valid.iter().enumerate() {
-            let (a, b) = self.posterior(co, fine, c, *s);
+            let (a, b) = self.posterior(co, [fine, finest], c, *s);
             let n = a + b;
             stats[j] = (a / n, a * b / (n * n * (n + 1.0)), n);
             total += n;
@@ -337,7 +363,7 @@ impl Ranker {
             let score = match self.params.selection {
                 Selection::Thompson => {
                     let z: f64 = StandardNormal.sample(rng);
-                    mean + var.sqrt() * z
+                    mean + self.params.exploration * var.sqrt() * z
                 }
                 Selection::Ucb => mean + self.params.ucb_c * (total.ln() / n).sqrt(),
                 // Expected cost to recovery of a geometric number of tries: cost / p.
@@ -351,12 +377,13 @@ impl Ranker {
         let propensity = match self.params.selection {
             Selection::Thompson => {
                 let (m, v, _) = stats[j];
+                let k2 = self.params.exploration * self.params.exploration;
                 let mut p = 1.0;
                 for (o, (mo, vo, _)) in stats.iter().enumerate().take(c.valid.len()) {
                     if o == j {
                         continue;
                     }
-                    let z = (m - mo) / (v + vo).max(1e-12).sqrt();
+                    let z = (m - mo) / (k2 * (v + vo)).max(1e-12).sqrt();
                     // Φ(z) > 1 − 1e-9 beyond 6σ: a rival that far behind does not move the
                     // product. Once below the clamp, further factors (≤ 1) cannot lift it.
                     if z < 6.0 {
@@ -378,27 +405,87 @@ impl Ranker {
     }
 }
 
-/// The fine-context key the engine ranks with: the classifier's rule and Xid code (which
-/// tell causes of one kind apart, e.g. a GPU that fell off the bus from an ECC error),
-/// whether the task already failed before (attempt 1 or later: a repeated failure says
-/// something about the worker and the cause), and whether the failed worker is flagged bad.
-/// FNV-1a, so it is the same in every process.
-pub fn fine_key(rule: &str, xid: Option<u32>, attempt: u32, flagged_bad: bool) -> u64 {
+/// The key of the finest context: a fine context refined by a message signature.
+fn finest_key(fine: u64, signature: u64) -> u64 {
+    (fine ^ signature.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// A message's signature: FNV-1a over its whitespace-separated words, each word that holds a
+/// digit replaced by one placeholder (ids, addresses, sizes, times, paths with numbers), at
+/// most the first 24 words. Causes that one classifier rule lumps together usually differ in
+/// their words (`stream synchronize timeout` vs `driver error`), and messages of one cause
+/// usually differ only in their numbers — so the signature refines the ranking context where
+/// the rule cannot, without a template miner on the decision path.
+pub fn message_signature(message: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |b: u8| {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     };
-    for b in rule.bytes() {
-        eat(b);
+    for word in message.split_ascii_whitespace().take(24) {
+        if word.bytes().any(|b| b.is_ascii_digit()) {
+            eat(0x01);
+        } else {
+            for b in word.bytes() {
+                eat(b);
+            }
+        }
+        eat(b' ');
     }
-    eat(0xff);
-    for b in xid.map_or(u32::MAX, |x| x).to_le_bytes() {
-        eat(b);
-    }
-    eat(u8::from(attempt > 1));
-    eat(u8::from(flagged_bad));
     h
+}
+
+/// What the pattern detector says about the failed worker, as ranking context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerStanding {
+    /// Nothing unusual.
+    Healthy,
+    /// Under an active bad-worker pattern.
+    Bad,
+    /// More failures than its share, not (yet) enough to be called bad.
+    Suspect,
+}
+
+/// The fine-context key the engine ranks with: the classifier's rule and Xid code (which
+/// tell causes of one kind apart, e.g. a GPU that fell off the bus from an ECC error),
+/// whether the task already failed before (attempt 1 or later: a repeated failure says
+/// something about the worker and the cause), and the failed worker's standing (a degrading
+/// worker needs another recovery than a healthy one). FNV-1a, so it is the same in every
+/// process (healthy and bad hash as the earlier `false`/`true` flag did).
+pub fn fine_key(rule: &str, xid: Option<u32>, attempt: u32, worker: WorkerStanding) -> u64 {
+    fine_key_finish(fine_key_prefix(rule, xid), attempt, worker)
+}
+
+/// The part of [`fine_key`] that depends on the classification only (cacheable with it).
+pub fn fine_key_prefix(rule: &str, xid: Option<u32>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in rule
+        .bytes()
+        .chain([0xff])
+        .chain(xid.map_or(u32::MAX, |x| x).to_le_bytes())
+    {
+        h = fnv(h, b);
+    }
+    h
+}
+
+/// [`fine_key`] from its [`fine_key_prefix`].
+pub fn fine_key_finish(prefix: u64, attempt: u32, worker: WorkerStanding) -> u64 {
+    let h = fnv(prefix, u8::from(attempt > 1));
+    fnv(
+        h,
+        match worker {
+            WorkerStanding::Healthy => 0,
+            WorkerStanding::Bad => 1,
+            WorkerStanding::Suspect => 2,
+        },
+    )
+}
+
+/// One FNV-1a step.
+#[inline]
+fn fnv(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
 #[cfg(test)]
@@ -413,6 +500,7 @@ mod tests {
             class: HardwareClass::Gpu,
             kind: FailureKind::OomGpu,
             template: None,
+            signature: None,
             strategy,
             success,
             cost: None,
@@ -424,6 +512,7 @@ mod tests {
             class: HardwareClass::Gpu,
             kind: FailureKind::OomGpu,
             template: None,
+            signature: None,
             ladder,
             valid,
             tried,
@@ -525,6 +614,79 @@ mod tests {
     }
 
     #[test]
+    fn each_worker_standing_is_its_own_fine_context() {
+        let k = |w| fine_key("oom_gpu.device", None, 1, w);
+        let (h, b, s) = (
+            k(WorkerStanding::Healthy),
+            k(WorkerStanding::Bad),
+            k(WorkerStanding::Suspect),
+        );
+        assert!(h != b && b != s && h != s);
+        assert_eq!(
+            h,
+            fine_key("oom_gpu.device", None, 0, WorkerStanding::Healthy)
+        );
+        assert_ne!(
+            h,
+            fine_key("oom_gpu.device", None, 2, WorkerStanding::Healthy)
+        );
+    }
+
+    #[test]
+    fn signatures_ignore_numbers_and_keep_words() {
+        let a = message_signature("RuntimeError: NPU out of memory. Tried to allocate 591.23 MiB (NPU 3; 63.04 GiB total)");
+        let b = message_signature(
+            "RuntimeError: NPU out of memory. Tried to allocate 20.43 MiB (NPU 1; 63.04 GiB total)",
+        );
+        assert_eq!(a, b);
+        assert_ne!(
+            message_signature(
+                "EE1002: Stream synchronize timeout. rtDeviceSynchronize execute failed"
+            ),
+            message_signature("rtGetDevMsg execute failed, reason=[driver error:internal error]")
+        );
+        assert_ne!(message_signature("a b"), message_signature("ab"));
+    }
+
+    #[test]
+    fn the_finest_context_refines_the_fine_one() {
+        let p = RankingParams::default();
+        let mut r = Ranker::new(p).unwrap();
+        let ladder = [S::DifferentWorker];
+        let valid = [S::DifferentWorker, S::DifferentHardwareClass];
+        let tried = [0; N];
+        // One fine context, two messages: another worker cures the first, another class the
+        // second.
+        let o = |strategy, success, signature| Observed {
+            template: Some(9),
+            signature: Some(signature),
+            ..obs(strategy, success)
+        };
+        for i in 0..300 {
+            r.update(&o(S::DifferentWorker, i % 10 != 0, 1));
+            r.update(&o(S::DifferentHardwareClass, i % 10 == 0, 1));
+            r.update(&o(S::DifferentWorker, i % 10 == 0, 2));
+            r.update(&o(S::DifferentHardwareClass, i % 10 != 0, 2));
+        }
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let pick = |sig, rng: &mut Xoshiro256PlusPlus| {
+            let c = RankContext {
+                template: Some(9),
+                signature: Some(sig),
+                ..ctx(&ladder, &valid, &tried)
+            };
+            r.choose(&c, rng).unwrap().strategy
+        };
+        let first = (0..100)
+            .filter(|_| pick(1, &mut rng) == S::DifferentWorker)
+            .count();
+        let second = (0..100)
+            .filter(|_| pick(2, &mut rng) == S::DifferentHardwareClass)
+            .count();
+        assert!(first > 90 && second > 90, "{first} {second}");
+    }
+
+    #[test]
     fn phi_is_a_cdf() {
         assert!((phi(0.0) - 0.5).abs() < 1e-7);
         assert!((phi(1.96) - 0.975).abs() < 1e-3);
@@ -559,6 +721,11 @@ mod tests {
             ..Default::default()
         })
         .contains("discount"));
+        assert!(e(RankingParams {
+            exploration: f64::NAN,
+            ..Default::default()
+        })
+        .contains("ranking.exploration"));
         assert!(e(RankingParams {
             ucb_c: -1.0,
             ..Default::default()
