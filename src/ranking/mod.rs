@@ -315,9 +315,10 @@ impl Ranker {
         for f in finer.into_iter().flatten() {
             if f.success[k] + f.failure[k] > 0.0 {
                 // Back-off: the coarser posterior mean, worth `backoff_strength` outcomes, is
-                // the prior of the finer context.
+                // the prior of the finer context — never worth more than the evidence behind
+                // it (a strategy the coarser context barely tried stays uncertain below it).
                 let mean = a / (a + b);
-                let q = self.params.backoff_strength;
+                let q = self.params.backoff_strength.min(a + b);
                 a = q * mean + f.success[k];
                 b = q * (1.0 - mean) + f.failure[k];
             }
