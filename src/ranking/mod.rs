@@ -688,6 +688,35 @@ mod tests {
     }
 
     #[test]
+    fn a_fine_posterior_is_never_surer_than_its_evidence() {
+        // Regression: with a strong back-off, a strategy that failed once in the coarse
+        // context got a fine prior worth `backoff_strength` outcomes at a low mean, and was
+        // never tried again there.
+        let r = Ranker::new(RankingParams {
+            backoff_strength: 20.0,
+            ..Default::default()
+        })
+        .unwrap();
+        let ladder = [S::BrowserRestart, S::FallbackCpu];
+        let valid = [S::BrowserRestart, S::FallbackCpu];
+        let tried = [0; N];
+        let c = ctx(&ladder, &valid, &tried);
+        let mut co = Counts::default();
+        co.failure[S::BrowserRestart.index()] = 1.0;
+        co.success[S::FallbackCpu.index()] = 60.0;
+        co.failure[S::FallbackCpu.index()] = 40.0;
+        let mut fine = Counts::default();
+        fine.failure[S::BrowserRestart.index()] = 0.01;
+        fine.success[S::FallbackCpu.index()] = 1.0;
+        let (ca, cb) = r.posterior(&co, [None, None], &c, S::BrowserRestart);
+        let (fa, fb) = r.posterior(&co, [Some(&fine), None], &c, S::BrowserRestart);
+        assert!(fa + fb <= ca + cb + 0.01 + 1e-9, "{fa}+{fb} vs {ca}+{cb}");
+        // Where the coarse evidence is rich, the back-off keeps its full strength.
+        let (fa, fb) = r.posterior(&co, [Some(&fine), None], &c, S::FallbackCpu);
+        assert!((fa + fb - 21.0).abs() < 1e-9, "{fa}+{fb}");
+    }
+
+    #[test]
     fn phi_is_a_cdf() {
         assert!((phi(0.0) - 0.5).abs() < 1e-7);
         assert!((phi(1.96) - 0.975).abs() < 1e-3);
