@@ -270,6 +270,7 @@ impl<S: StateStore> Engine<S> {
         let first = entry.attempts == 0;
         entry.observe(rec, kind);
         entry.last_signature = Some(cls.signature);
+        entry.last_fine_key = None;
         if first {
             self.budget.deposit(rec.timestamp);
         }
@@ -314,6 +315,7 @@ impl<S: StateStore> Engine<S> {
         let mut prepared;
         let mut attention = None;
         let mut propensity = 1.0;
+        let mut decided_key: Option<u64> = None;
         if attempt > self.retry.max_attempts {
             source = DecisionSource {
                 kind: "max_attempts".into(),
@@ -386,6 +388,7 @@ impl<S: StateStore> Engine<S> {
                 let mut rng = decision_rng(self.config.seed ^ 0x7261_6e6b, &rec.task_id, attempt);
                 let standing = standing(&self.bad_sorted, &self.suspect_sorted, &rec.worker_id);
                 let key = ranking::fine_key_finish(cls.rule_key, attempt, standing);
+                decided_key = Some(key);
                 let rank_ctx = RankContext {
                     class,
                     kind,
@@ -559,6 +562,9 @@ impl<S: StateStore> Engine<S> {
             timestamp: rec.timestamp,
         };
         self.apply_action(&action);
+        if decided_key.is_some() {
+            self.state.task_mut(&rec.task_id).last_fine_key = decided_key;
+        }
         let ack = if self.state.durable() {
             self.state.log(vec![
                 Entry::Failure(Box::new(FailureRow {
@@ -678,6 +684,7 @@ impl<S: StateStore> Engine<S> {
         let first = entry.attempts == 0;
         entry.observe(rec, action.kind);
         entry.last_signature = Some(ranking::message_signature(&rec.error.message));
+        entry.last_fine_key = None;
         if first {
             self.budget.deposit(rec.timestamp);
         }
@@ -748,10 +755,14 @@ impl<S: StateStore> Engine<S> {
             .map(|a| (a.failed_worker.clone(), a.kind, a.strategy));
         let class = entry.last_class;
         let signature = entry.last_signature;
-        // The fine ranking context the last action was decided in (see `decide`).
-        let rank_key = entry.history.back().map(|a| {
-            let standing = standing(&self.bad_sorted, &self.suspect_sorted, &a.failed_worker);
-            ranking::fine_key(&a.classifier_rule, a.xid, a.attempt, standing)
+        // The fine ranking context the last action was decided in (see `decide`); recomputed
+        // from the action when it was not kept (replayed history).
+        let fine_key = entry.last_fine_key;
+        let rank_key = fine_key.or_else(|| {
+            entry.history.back().map(|a| {
+                let standing = standing(&self.bad_sorted, &self.suspect_sorted, &a.failed_worker);
+                ranking::fine_key(&a.classifier_rule, a.xid, a.attempt, standing)
+            })
         });
         if outcome.success {
             if let Some((worker, _, _)) = &last {

@@ -51,6 +51,10 @@ pub struct TaskRecord {
     /// teaches; see `ranking::message_signature`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_signature: Option<u64>,
+    /// The fine ranking key (`ranking::fine_key`) the latest decision was ranked in, so its
+    /// outcome teaches the same context even if the worker's standing changed meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fine_key: Option<u64>,
 }
 
 impl Default for TaskRecord {
@@ -72,6 +76,7 @@ impl Default for TaskRecord {
             last_failure: None,
             last_class: None,
             last_signature: None,
+            last_fine_key: None,
         }
     }
 }
