@@ -25,7 +25,10 @@
 //! position on it, first step applicable to the task's config — reconstructed from the
 //! logged actions; circuit breakers and the retry budget are not replayed), `learned` (greedy
 //! on the posterior means of a [`Ranker`] trained on the first `split` of the decisions, in
-//! log order, and evaluated on the rest; where it abstains the rules decide).
+//! log order, and evaluated on the rest; where it abstains the rules decide), `model` (greedy
+//! on the success model of a [`ModelRanker`] fitted on the same training part — features
+//! class, kind, attempt > 1 and whether the strategy was used on the task before; the
+//! flagged-worker bit is not logged, so it is off; where it abstains the rules decide).
 //!
 //! Every estimate is reported for all evaluated decisions and for *first* decisions
 //! (attempt 1): their contexts do not depend on the policy that ran before, so the value of a
@@ -36,9 +39,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{RankingParams, Selection};
+use crate::config::{ModelParams, RankerKind, RankingParams, Selection};
 use crate::engine::mutate;
 use crate::model::{FailureKind, FailureRecord, HardwareClass, RecoveryStrategy, TaskConfig};
+use crate::ranking::smart::{Bits, ModelRanker, Row};
 use crate::ranking::{Observed, RankContext, Ranker, RankingError, N};
 use crate::rules::{MatchContext, RuleSet};
 use crate::store::{read_part, Entry, StoreError, Table};
@@ -552,7 +556,44 @@ pub struct RankingReport {
 }
 
 /// The candidate policies.
-pub const CANDIDATES: [&str; 3] = ["logged", "rules", "learned"];
+pub const CANDIDATES: [&str; 4] = ["logged", "rules", "learned", "model"];
+
+fn model_choice(m: &ModelRanker, d: &Decision) -> RecoveryStrategy {
+    if d.rules == RecoveryStrategy::Escalation && !d.ladder.is_empty() {
+        return d.rules;
+    }
+    let c = RankContext {
+        class: d.context.class,
+        kind: d.context.kind,
+        template: None,
+        ladder: &d.ladder,
+        valid: &d.valid,
+        tried: &d.tried,
+    };
+    match m.greedy(&c, Bits::new(d.attempt, false)) {
+        Some(ch) if !d.ladder.is_empty() || ch.expected_success >= m.params().escalate_below => {
+            ch.strategy
+        }
+        _ => d.rules,
+    }
+}
+
+/// The training rows of the `model` candidate: each decision's context, its strategy and
+/// whether that strategy had been used on the task before, and the outcome.
+pub fn model_rows(decisions: &[Decision]) -> Vec<Row> {
+    decisions
+        .iter()
+        .map(|d| Row {
+            class: d.context.class,
+            kind: d.context.kind,
+            fine: None,
+            bits: Bits::new(d.attempt, false),
+            tried: d.tried[d.strategy.index()] > 0,
+            strategy: d.strategy,
+            success: d.reward > 0.5,
+        })
+        .collect()
+}
 
 fn learned_choice(r: &Ranker, d: &Decision) -> RecoveryStrategy {
     if d.rules == RecoveryStrategy::Escalation && !d.ladder.is_empty() {
@@ -619,6 +660,20 @@ pub fn evaluate_decisions(
             cost: d.cost,
         });
     }
+    // Greedy on the success model fitted once on the whole training part.
+    let defaults = ModelParams::default();
+    let model_ranker = ModelRanker::from_rows(
+        RankingParams {
+            ranker: RankerKind::Model,
+            model: ModelParams {
+                epsilon: 0.0,
+                window: train.len().max(defaults.min_outcomes),
+                ..defaults
+            },
+            ..Default::default()
+        },
+        &model_rows(train),
+    )?;
     let mut scopes = Vec::new();
     for scope in ["all", "first"] {
         let sel: Vec<&Decision> = test
@@ -635,10 +690,10 @@ pub fn evaluate_decisions(
                 let (target, q_target) = match name {
                     "logged" => (1.0, q_logged),
                     _ => {
-                        let s = if name == "rules" {
-                            d.rules
-                        } else {
-                            learned_choice(&ranker, d)
+                        let s = match name {
+                            "rules" => d.rules,
+                            "model" => model_choice(&model_ranker, d),
+                            _ => learned_choice(&ranker, d),
                         };
                         (
                             f64::from(u8::from(s == d.strategy)),
@@ -738,7 +793,7 @@ impl RankingReport {
         );
         let _ = writeln!(
             s,
-            "split {}: {} decisions train the learned candidate and the reward model, {} are \
+            "split {}: {} decisions train the learned and model candidates and the reward model, {} are \
              evaluated; weights clipped at {}",
             self.split, self.train, self.evaluated, self.clip
         );
