@@ -95,10 +95,10 @@ pub struct ModelParams {
 impl Default for ModelParams {
     fn default() -> Self {
         ModelParams {
-            epsilon: 0.05,
+            epsilon: 0.02,
             alpha: 1.0,
             window: 5000,
-            refit_every: 500,
+            refit_every: 200,
             min_outcomes: 200,
             min_rows: 20,
         }

@@ -26,9 +26,9 @@
 //! logged actions; circuit breakers and the retry budget are not replayed), `learned` (greedy
 //! on the posterior means of a [`Ranker`] trained on the first `split` of the decisions, in
 //! log order, and evaluated on the rest; where it abstains the rules decide), `model` (greedy
-//! on the success model of a [`ModelRanker`] fitted on the same training part — features
-//! class, kind, attempt > 1 and whether the strategy was used on the task before; the
-//! flagged-worker bit is not logged, so it is off; where it abstains the rules decide).
+//! on the success model of a [`ModelRanker`] fitted on the same training part; where it
+//! abstains the rules decide). Both see the engine's fine context key rebuilt from the logged
+//! classifier rule, Xid and attempt; the flagged-worker bit is not logged and taken as off.
 //!
 //! Every estimate is reported for all evaluated decisions and for *first* decisions
 //! (attempt 1): their contexts do not depend on the policy that ran before, so the value of a
@@ -43,7 +43,7 @@ use crate::config::{ModelParams, RankerKind, RankingParams, Selection};
 use crate::engine::mutate;
 use crate::model::{FailureKind, FailureRecord, HardwareClass, RecoveryStrategy, TaskConfig};
 use crate::ranking::smart::{Bits, ModelRanker, Row};
-use crate::ranking::{Observed, RankContext, Ranker, RankingError, N};
+use crate::ranking::{fine_key, Observed, RankContext, Ranker, RankingError, N};
 use crate::rules::{MatchContext, RuleSet};
 use crate::store::{read_part, Entry, StoreError, Table};
 
@@ -119,6 +119,9 @@ pub struct Decision {
     pub context: Context,
     /// The task's attempt number.
     pub attempt: u32,
+    /// The engine's fine context key of the decision ([`fine_key`] of the logged classifier
+    /// rule, Xid and attempt; the flagged-worker bit is not logged and taken as off).
+    pub fine: u64,
     /// Logged strategy.
     pub strategy: RecoveryStrategy,
     /// Probability with which the logging policy chose it.
@@ -283,6 +286,7 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                             bucket: attempt_bucket(a.attempt),
                         },
                         attempt: a.attempt,
+                        fine: fine_key(&a.classifier_rule, a.xid, a.attempt, false),
                         strategy: a.strategy,
                         propensity: a.propensity,
                         source: a.source.kind.clone(),
@@ -565,7 +569,7 @@ fn model_choice(m: &ModelRanker, d: &Decision) -> RecoveryStrategy {
     let c = RankContext {
         class: d.context.class,
         kind: d.context.kind,
-        template: None,
+        template: Some(d.fine),
         ladder: &d.ladder,
         valid: &d.valid,
         tried: &d.tried,
@@ -586,7 +590,7 @@ pub fn model_rows(decisions: &[Decision]) -> Vec<Row> {
         .map(|d| Row {
             class: d.context.class,
             kind: d.context.kind,
-            fine: None,
+            fine: Some(d.fine),
             bits: Bits::new(d.attempt, false),
             tried: d.tried[d.strategy.index()] > 0,
             strategy: d.strategy,
@@ -603,7 +607,7 @@ fn learned_choice(r: &Ranker, d: &Decision) -> RecoveryStrategy {
     let c = RankContext {
         class: d.context.class,
         kind: d.context.kind,
-        template: None,
+        template: Some(d.fine),
         ladder: &d.ladder,
         valid: &d.valid,
         tried: &d.tried,
@@ -654,7 +658,7 @@ pub fn evaluate_decisions(
         ranker.update(&Observed {
             class: d.context.class,
             kind: d.context.kind,
-            template: None,
+            template: Some(d.fine),
             strategy: d.strategy,
             success: d.reward > 0.5,
             cost: d.cost,
@@ -961,6 +965,7 @@ mod tests {
         let d = |kind, s, r| Decision {
             context: c(kind),
             attempt: 1,
+            fine: 0,
             strategy: s,
             propensity: 1.0,
             source: "rule".into(),

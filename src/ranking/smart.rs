@@ -5,9 +5,11 @@
 //! - **Features** (one-hot, built by hand: no ndarray here): hardware class, failure kind,
 //!   their pair (an L2-shrunk residual on top of the two main effects, so a pair with little
 //!   evidence leans on what its class and its kind do elsewhere), whether the task failed
-//!   before (attempt > 1), whether the failed worker is flagged bad, and whether the strategy
-//!   was already used on this task. One regression per strategy makes every feature a
-//!   strategy interaction. Only the columns present in the training window exist.
+//!   before (attempt > 1), whether the failed worker is flagged bad, whether the strategy was
+//!   already used on this task, and the engine's fine context key ([`fine_key`](super::fine_key):
+//!   classifier rule, Xid, repeat, flagged — it tells causes reported as one kind apart). One
+//!   regression per strategy makes every feature a strategy interaction. Only the columns
+//!   present in the training window exist; each regression's matrix only those its rows use.
 //! - **Where the Bayes ranker differs.** The posteriors of [`Ranker`](super::Ranker) are per
 //!   (class, kind [, fine key]) and share nothing across contexts; the regression shares the
 //!   kind's effect across classes and the worker/repeat bits across kinds, at the price of
@@ -16,7 +18,11 @@
 //!   joined to outcomes); [`ModelRanker::update`] keeps the last `window` outcomes and refits
 //!   after `min_outcomes`, then after as many outcomes as the last fit saw, at most every
 //!   `refit_every` — on the outcome path, never per decision. A decision costs a handful of
-//!   coefficient lookups per valid strategy.
+//!   coefficient lookups per valid strategy. A refit is not cheap (smartcore's L-BFGS on a
+//!   dense matrix: a 20k-failure simulation with the default 5,000-outcome window and a refit
+//!   every 200 outcomes spends 15–45 s in ~90 refits, release build), so the record_outcome
+//!   that triggers one stalls for it; between refits the model does not learn, which is what
+//!   `refit_every` trades against.
 //! - **Sparse strategies.** A strategy with fewer than `min_rows` rows (or only successes or
 //!   only failures) gets its smoothed rate, `(s + m·prior) / (n + m)`, with the ladder prior
 //!   of the Bayes ranker (`prior_top`, `prior_other`, `prior_strength`); an unseen strategy
@@ -365,16 +371,32 @@ impl SuccessModel {
     }
 }
 
-/// Fits one strategy's regression; `None` when smartcore fails.
+/// Fits one strategy's regression; `None` when smartcore fails. The matrix holds only the
+/// columns the strategy's rows use (a column without a one has zero gradient from the data
+/// and, with the L2 penalty, a zero weight anyway), so a rare strategy fits a narrow matrix;
+/// the weights are scattered back to the model's columns.
 fn logistic(rows: &[&Row], columns: &Columns, alpha: f64) -> Option<(Vec<f64>, f64)> {
-    let width = columns.width;
+    let mut local = vec![ABSENT; columns.width];
+    let mut used: Vec<usize> = Vec::new();
+    let acts: Vec<Active> = rows
+        .iter()
+        .map(|r| columns.active(r.class, r.kind, r.bits, r.fine))
+        .collect();
+    for (act, r) in acts.iter().zip(rows) {
+        for c in act.cols(r.tried) {
+            if local[c] == ABSENT {
+                local[c] = used.len() as u32;
+                used.push(c);
+            }
+        }
+    }
+    let width = used.len();
     let mut x = vec![0.0f64; rows.len() * width];
     let mut y = Vec::with_capacity(rows.len());
-    for (i, r) in rows.iter().enumerate() {
+    for (i, (act, r)) in acts.iter().zip(rows).enumerate() {
         // Every feature of a training row has a column (`Columns::of` saw it).
-        let act = columns.active(r.class, r.kind, r.bits, r.fine);
         for c in act.cols(r.tried) {
-            x[i * width + c] = 1.0;
+            x[i * width + local[c] as usize] = 1.0;
         }
         y.push(u32::from(r.success));
     }
@@ -385,7 +407,10 @@ fn logistic(rows: &[&Row], columns: &Columns, alpha: f64) -> Option<(Vec<f64>, f
     if m.classes().as_slice() != [0, 1] {
         return None;
     }
-    let weights: Vec<f64> = (0..width).map(|j| *m.coefficients().get((0, j))).collect();
+    let mut weights = vec![0.0; columns.width];
+    for (j, c) in used.iter().enumerate() {
+        weights[*c] = *m.coefficients().get((0, j));
+    }
     let intercept = *m.intercept().get((0, 0));
     (intercept.is_finite() && weights.iter().all(|w| w.is_finite())).then_some((weights, intercept))
 }
@@ -714,6 +739,44 @@ mod tests {
         }
         // 1 − ε + ε/3 = 0.8 of the time.
         assert!((700..900).contains(&best), "{best}");
+    }
+
+    #[test]
+    fn the_fine_key_tells_causes_of_one_kind_apart() {
+        // Two causes reported as one kind: under key 1 a reduced batch cures, under key 2
+        // another worker does.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        let rows: Vec<Row> = (0..800)
+            .map(|i| {
+                let key = 1 + (i % 2) as u64;
+                let s = [S::ReducedBatchSize, S::DifferentWorker][(i / 2) % 2];
+                let p = if (key == 1) == (s == S::ReducedBatchSize) {
+                    0.9
+                } else {
+                    0.1
+                };
+                Row {
+                    fine: Some(key),
+                    ..row(FailureKind::TpuError, s, rng.gen::<f64>() < p, false)
+                }
+            })
+            .collect();
+        let m = SuccessModel::fit(&rows, &ModelParams::default());
+        let at = |key, s| {
+            m.predict(
+                HardwareClass::Gpu,
+                FailureKind::TpuError,
+                Some(key),
+                Bits::default(),
+                false,
+                s,
+                (0.5, 4.0),
+            )
+        };
+        assert!(at(1, S::ReducedBatchSize) > at(1, S::DifferentWorker) + 0.5);
+        assert!(at(2, S::DifferentWorker) > at(2, S::ReducedBatchSize) + 0.5);
+        // An unknown key falls back to the kind's average: no preference worth the name.
+        assert!((at(3, S::DifferentWorker) - at(3, S::ReducedBatchSize)).abs() < 0.15);
     }
 
     #[test]
