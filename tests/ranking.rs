@@ -217,3 +217,50 @@ fn the_model_ranker_runs_in_the_simulator_and_is_a_candidate_of_eval_ranking() {
         crate::util::stderr(&o)
     );
 }
+
+/// Opening a data directory replays its outcomes into the model ranker's window and fits the
+/// model once at the end.
+#[test]
+fn the_model_ranker_is_refitted_from_the_replayed_history_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::default();
+    config.ranking.enabled = true;
+    config.ranking.ranker = faultline::config::RankerKind::Model;
+    config.ranking.model.min_outcomes = 20;
+    let open = || {
+        Engine::open(
+            dir.path(),
+            config.clone(),
+            RuleSet::defaults(),
+            StoreOptions::default(),
+        )
+        .unwrap()
+        .0
+    };
+    let mut e = open();
+    for i in 0..30 {
+        let line = format!(
+            r#"{{"task_id":"t{i}","worker_id":"w{i}","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}},"timestamp":"2026-11-01T10:00:{i:02}Z","task":{{"config":{{"batch_size":8}}}}}}"#
+        );
+        let r = serde_json::from_str::<FailureReport>(&line)
+            .unwrap()
+            .check(Timestamp::from_micros(0))
+            .unwrap();
+        e.try_handle_failure(&r).unwrap();
+        e.record_outcome(&Outcome {
+            task_id: format!("t{i}"),
+            success: i % 3 != 0,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: None,
+            timestamp: None,
+        })
+        .unwrap();
+    }
+    // Live: fitted after 20 outcomes, not yet refitted.
+    assert_eq!(e.model_ranker().unwrap().model().unwrap().rows(), 20);
+    e.flush().unwrap();
+    drop(e);
+    let e = open();
+    assert_eq!(e.model_ranker().unwrap().model().unwrap().rows(), 30);
+}

@@ -1066,6 +1066,7 @@ impl Engine<DurableState> {
         let report = store.open_report().clone();
         let entries = store.entries()?;
         let mut engine = Engine::with_parts(config, rules, DurableState::new(store))?;
+        engine.defer_model_fits(true);
         let mut failures: HashMap<TaskId, FailureRecord> = HashMap::new();
         for (_, e) in entries {
             match e {
@@ -1100,6 +1101,7 @@ impl Engine<DurableState> {
                 Entry::Pattern(_) => {}
             }
         }
+        engine.defer_model_fits(false);
         Ok((engine, report))
     }
 

@@ -57,6 +57,14 @@ impl<S: StateStore> Engine<S> {
         }
     }
 
+    /// Defers the model ranker's refits (history replay at open: one fit at the end instead of
+    /// one every `refit_every` replayed outcomes).
+    pub(super) fn defer_model_fits(&mut self, on: bool) {
+        if let Some(m) = &mut self.model_ranker {
+            m.defer_fits(on);
+        }
+    }
+
     /// The success-model ranker (`ranking.ranker = "model"`), if configured.
     pub fn model_ranker(&self) -> Option<&ModelRanker> {
         self.model_ranker.as_ref()

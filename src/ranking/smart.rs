@@ -22,7 +22,9 @@
 //!   dense matrix: a 20k-failure simulation with the default 5,000-outcome window and a refit
 //!   every 200 outcomes spends 15–45 s in ~90 refits, release build), so the record_outcome
 //!   that triggers one stalls for it; between refits the model does not learn, which is what
-//!   `refit_every` trades against.
+//!   `refit_every` trades against. When the engine opens a data directory, the replayed
+//!   outcomes fill the window and the model is fitted once at the end
+//!   ([`ModelRanker::defer_fits`]).
 //! - **Sparse strategies.** A strategy with fewer than `min_rows` rows (or only successes or
 //!   only failures) gets its smoothed rate, `(s + m·prior) / (n + m)`, with the ladder prior
 //!   of the Bayes ranker (`prior_top`, `prior_other`, `prior_strength`); an unseen strategy
@@ -434,6 +436,7 @@ pub struct ModelRanker {
     rows: VecDeque<Row>,
     since_fit: usize,
     fitted_on: usize,
+    deferred: bool,
     model: Option<SuccessModel>,
 }
 
@@ -446,6 +449,7 @@ impl ModelRanker {
             rows: VecDeque::new(),
             since_fit: 0,
             fitted_on: 0,
+            deferred: false,
             model: None,
         })
     }
@@ -478,6 +482,16 @@ impl ModelRanker {
         self.model = (!rows.is_empty()).then(|| SuccessModel::fit(&rows, &self.params.model));
     }
 
+    /// Defers refits while `on` (e.g. while the engine replays its history at open); turning
+    /// it off refits once when outcomes arrived meanwhile and the window holds at least
+    /// `min_outcomes`.
+    pub fn defer_fits(&mut self, on: bool) {
+        let was = std::mem::replace(&mut self.deferred, on);
+        if was && !on && self.since_fit > 0 && self.rows.len() >= self.params.model.min_outcomes {
+            self.refit();
+        }
+    }
+
     /// Records an outcome with its context bits and whether its strategy had been used on
     /// the task before; refits when due (see the module docs).
     pub fn update(&mut self, o: &Observed, bits: Bits, tried: bool) {
@@ -496,7 +510,7 @@ impl ModelRanker {
         }
         self.since_fit += 1;
         let due = m.refit_every.min(self.fitted_on.max(m.min_outcomes));
-        if self.rows.len() >= m.min_outcomes && self.since_fit >= due {
+        if !self.deferred && self.rows.len() >= m.min_outcomes && self.since_fit >= due {
             self.refit();
         }
     }
@@ -710,6 +724,34 @@ mod tests {
             ..c
         };
         assert!(r.choose(&other, Bits::default(), &mut rng).is_none());
+    }
+
+    #[test]
+    fn deferred_fits_happen_once_when_resumed() {
+        let params = RankingParams {
+            model: ModelParams {
+                min_outcomes: 50,
+                refit_every: 50,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut r = ModelRanker::new(params).unwrap();
+        r.defer_fits(true);
+        for x in synthetic(300, 8) {
+            let o = Observed {
+                class: x.class,
+                kind: x.kind,
+                template: None,
+                strategy: x.strategy,
+                success: x.success,
+                cost: None,
+            };
+            r.update(&o, x.bits, x.tried);
+        }
+        assert!(r.model().is_none());
+        r.defer_fits(false);
+        assert_eq!(r.model().map(SuccessModel::rows), Some(300));
     }
 
     #[test]
