@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The ranking table of issue #6: every scenario × seed × policy, 20k failures each, one JSON
-# summary per run, then the mean over seeds per (scenario, policy) and the learned/rules ratio.
+# summary per run, then the mean over seeds per (scenario, policy) and the learned/rules and
+# model/rules ratios (learned = the Bayes ranker, model = the success-model ranker).
 #
 #   benches/ranking_table.sh [BIN] [FAILURES] [SEEDS] [SCENARIO...]
 #
@@ -20,7 +21,7 @@ if [ ${#SCENARIOS[@]} -eq 0 ]; then
   SCENARIOS=(data/scenarios/llm-gpu-training.toml data/scenarios/test-farm.toml data/scenarios/browser-fleet.toml)
 fi
 OUT=${OUT:-${CARGO_TARGET_DIR:-target}/ranking_table}
-POLICIES=${POLICIES:-rules learned oracle}
+POLICIES=${POLICIES:-rules learned model oracle}
 mkdir -p "$OUT"
 for sc in "${SCENARIOS[@]}"; do
   name=$(basename "$sc" .toml)
@@ -48,9 +49,11 @@ for sc in scenarios:
         sd = {k: statistics.pstdev(r[k] for r in runs) for k, _ in keys}
         cells = [f"{means[p][k]:.3f} ± {sd[k]:.3f}" for k, _ in keys]
         print(f"| {name} | {p} | " + " | ".join(cells) + " |")
-    if "rules" in means and "learned" in means:
-        r, l = means["rules"], means["learned"]
-        print(f"| {name} | learned vs rules | {l['success_rate'] - r['success_rate']:+.3f} | "
+    for cand in ("learned", "model"):
+        if "rules" not in means or cand not in means:
+            continue
+        r, l = means["rules"], means[cand]
+        print(f"| {name} | {cand} vs rules | {l['success_rate'] - r['success_rate']:+.3f} | "
               f"{100 * (l['attempts_to_recovery'] / r['attempts_to_recovery'] - 1):+.1f} % | "
               f"{100 * (l['mean_attempts_to_recovery'] / r['mean_attempts_to_recovery'] - 1):+.1f} % | "
               f"{100 * (l['decisions_per_task'] / r['decisions_per_task'] - 1):+.1f} % | "

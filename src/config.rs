@@ -59,12 +59,60 @@ pub enum Selection {
     ExpectedCost,
 }
 
+/// Which learned ranker the engine consults when the ranking is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RankerKind {
+    /// Beta–Bernoulli posteriors per (class, kind [, fine key]) × strategy (`ranking`).
+    #[default]
+    Bayes,
+    /// A logistic-regression success model over the failure context, refit online
+    /// (`ranking::smart`).
+    Model,
+}
+
+/// Parameters of the success-model ranker (`ranking.ranker = "model"`, see `ranking::smart`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelParams {
+    /// Probability of taking a uniformly random valid strategy instead of the one with the
+    /// highest predicted success (ε-greedy exploration), in [0, 1).
+    pub epsilon: f64,
+    /// L2 penalty of each strategy's logistic regression (≥ 0; the loss is summed over rows).
+    pub alpha: f64,
+    /// Most recent outcomes kept for fitting (≥ `min_outcomes`).
+    pub window: usize,
+    /// Outcomes between refits once the model is warm (≥ 1); early refits come sooner: after
+    /// as many outcomes as the last fit saw.
+    pub refit_every: usize,
+    /// Outcomes before the first fit (≥ 1); until then the rules decide.
+    pub min_outcomes: usize,
+    /// Rows of one strategy below which its success is a smoothed rate rather than a
+    /// regression (≥ 2).
+    pub min_rows: usize,
+}
+
+impl Default for ModelParams {
+    fn default() -> Self {
+        ModelParams {
+            epsilon: 0.02,
+            alpha: 1.0,
+            window: 5000,
+            refit_every: 200,
+            min_outcomes: 200,
+            min_rows: 20,
+        }
+    }
+}
+
 /// Learned ranking parameters (see the `ranking` module).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RankingParams {
     /// Whether the engine consults the ranking at all (off: the rules decide alone).
     pub enabled: bool,
+    /// Which ranker decides: `bayes` (posteriors per context) or `model` (success model).
+    pub ranker: RankerKind,
     /// Selection rule.
     pub selection: Selection,
     /// Prior success mean of the strategy the rule ladder would take now.
@@ -89,12 +137,15 @@ pub struct RankingParams {
     /// When the rule ladder is exhausted (the rules would escalate), the ranking still tries
     /// its chosen strategy if that strategy's posterior mean success is at least this.
     pub escalate_below: f64,
+    /// The success-model ranker (used when `ranker = "model"`).
+    pub model: ModelParams,
 }
 
 impl Default for RankingParams {
     fn default() -> Self {
         RankingParams {
             enabled: false,
+            ranker: RankerKind::Bayes,
             selection: Selection::Thompson,
             prior_top: 0.6,
             prior_other: 0.15,
@@ -105,6 +156,7 @@ impl Default for RankingParams {
             ucb_c: 0.5,
             tried_penalty: 0.0,
             escalate_below: 0.05,
+            model: ModelParams::default(),
         }
     }
 }

@@ -138,3 +138,129 @@ fn off_policy_estimates_match_the_simulated_truth() {
     let same = rr.policy("all", "rules").unwrap();
     assert!(same.agreement > 0.95, "{}", rr.render_text());
 }
+
+/// The success-model ranker end to end: `simulate --policy model` decides with the rules until
+/// the model's first fit, then with the model (ε-greedy, logged propensities < 1); `eval
+/// ranking` scores the `model` candidate next to `rules` and `learned`; a bad `[ranking.model]`
+/// value is rejected naming the field.
+#[test]
+fn the_model_ranker_runs_in_the_simulator_and_is_a_candidate_of_eval_ranking() {
+    let d = crate::util::Dir::new();
+    let scenario = crate::util::repo().join("data/scenarios/test-farm.toml");
+    d.write(
+        "model.toml",
+        "[ranking.model]\nmin_outcomes = 100\nrefit_every = 200\nwindow = 1000\n",
+    );
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--policy",
+            "model",
+            "--config",
+            "model.toml",
+            "--seed",
+            "2",
+            "--failures",
+            "1200",
+            "--format",
+            "parquet",
+            "--out",
+            "h",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path("h/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["policy"], "model");
+
+    let o = d.run(&["eval", "ranking", "--data", "h", "--json"], "");
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&crate::util::stdout(&o)).unwrap();
+    // The model decided some of the logged decisions, with ε-greedy propensities.
+    assert!(!r["deterministic_logging"].as_bool().unwrap(), "{r}");
+    for scope in r["scopes"].as_array().unwrap() {
+        let names: Vec<&str> = scope["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["policy"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["logged", "rules", "learned", "model"]);
+    }
+    let model = r["scopes"][0]["policies"][3].clone();
+    let dr = model["dr"]["value"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&dr), "{model}");
+    assert!(model["agreement"].as_f64().unwrap() > 0.0, "{model}");
+
+    d.write("bad.toml", "[ranking.model]\nepsilon = 1.5\n");
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--policy",
+            "model",
+            "--config",
+            "bad.toml",
+            "--failures",
+            "10",
+        ],
+        "",
+    );
+    assert!(!o.status.success());
+    assert!(
+        crate::util::stderr(&o).contains("ranking.model.epsilon"),
+        "{}",
+        crate::util::stderr(&o)
+    );
+}
+
+/// Opening a data directory replays its outcomes into the model ranker's window and fits the
+/// model once at the end.
+#[test]
+fn the_model_ranker_is_refitted_from_the_replayed_history_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::default();
+    config.ranking.enabled = true;
+    config.ranking.ranker = faultline::config::RankerKind::Model;
+    config.ranking.model.min_outcomes = 20;
+    let open = || {
+        Engine::open(
+            dir.path(),
+            config.clone(),
+            RuleSet::defaults(),
+            StoreOptions::default(),
+        )
+        .unwrap()
+        .0
+    };
+    let mut e = open();
+    for i in 0..30 {
+        let line = format!(
+            r#"{{"task_id":"t{i}","worker_id":"w{i}","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}},"timestamp":"2026-11-01T10:00:{i:02}Z","task":{{"config":{{"batch_size":8}}}}}}"#
+        );
+        let r = serde_json::from_str::<FailureReport>(&line)
+            .unwrap()
+            .check(Timestamp::from_micros(0))
+            .unwrap();
+        e.try_handle_failure(&r).unwrap();
+        e.record_outcome(&Outcome {
+            task_id: format!("t{i}"),
+            success: i % 3 != 0,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: None,
+            timestamp: None,
+        })
+        .unwrap();
+    }
+    // Live: fitted after 20 outcomes, not yet refitted.
+    assert_eq!(e.model_ranker().unwrap().model().unwrap().rows(), 20);
+    e.flush().unwrap();
+    drop(e);
+    let e = open();
+    assert_eq!(e.model_ranker().unwrap().model().unwrap().rows(), 30);
+}

@@ -394,7 +394,7 @@ fn every_committed_scenario_runs_under_every_policy() {
     ] {
         let sc = scenario(name);
         let mut regret = BTreeMap::new();
-        for policy in ["rules", "learned", "fixed", "oracle"] {
+        for policy in ["rules", "learned", "model", "fixed", "oracle"] {
             let out = ok(&simulate(
                 &d,
                 &[

@@ -30,8 +30,9 @@ pub struct Args {
     #[arg(long)]
     scenario: PathBuf,
     /// Who answers failures: rules (the engine and its rules), learned (the engine with its
-    /// learned ranking, learning from the outcomes), fixed (a table), oracle (the ground
-    /// truth's best strategy).
+    /// learned ranking, learning from the outcomes), model (the engine with its success-model
+    /// ranker, refit from the outcomes), fixed (a table), oracle (the ground truth's best
+    /// strategy).
     #[arg(long, default_value = "rules", value_parser = parse_policy)]
     policy: PolicyKind,
     /// Seed of every random draw.
@@ -55,11 +56,11 @@ pub struct Args {
     /// Print the summary as one JSON document.
     #[arg(long)]
     json: bool,
-    /// Rules file over the defaults, for --policy rules and learned.
+    /// Rules file over the defaults, for --policy rules, learned and model.
     #[arg(long)]
     rules: Option<PathBuf>,
     /// Engine config file (TOML: [retry], [patterns], [breakers], [ranking]...), for --policy
-    /// rules and learned; its seed and max_attempts are replaced by the run's.
+    /// rules, learned and model; its seed and max_attempts are replaced by the run's.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Table for --policy fixed (the shape of a scenario's [fixed], at the top level);
@@ -171,9 +172,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.fixed.is_some() && a.policy != PolicyKind::Fixed {
         bail!("--fixed applies only to --policy fixed");
     }
-    let engine_policy = matches!(a.policy, PolicyKind::Rules | PolicyKind::Learned);
+    let engine_policy = matches!(
+        a.policy,
+        PolicyKind::Rules | PolicyKind::Learned | PolicyKind::Model
+    );
     if (a.rules.is_some() || a.config.is_some()) && !engine_policy {
-        bail!("--rules and --config apply only to --policy rules and learned");
+        bail!("--rules and --config apply only to --policy rules, learned and model");
     }
     let scenario = Scenario::load(&a.scenario)?;
     let rules = match &a.rules {

@@ -11,6 +11,7 @@
 mod coordinator;
 mod durable;
 pub mod mutate;
+mod ranked;
 mod registry;
 mod state;
 
@@ -95,6 +96,8 @@ pub struct Engine<S: StateStore = MemoryState> {
     class_breakers: Breakers<HardwareClass>,
     patterns: PatternDetector,
     ranker: Ranker,
+    /// The success-model ranker, when `ranking.ranker = "model"` (it then decides).
+    model_ranker: Option<crate::ranking::smart::ModelRanker>,
     /// Workers under a bad-worker pattern, refreshed every `patterns.refresh_s` of report time.
     bad_workers: Vec<WorkerId>,
     /// The same workers sorted, for the per-decision membership test.
@@ -181,6 +184,7 @@ impl<S: StateStore> Engine<S> {
         let class_breakers = Breakers::new(config.breakers.hardware_class.clone());
         let patterns = PatternDetector::new(config.patterns.clone())?;
         let ranker = Ranker::new(config.ranking.clone())?;
+        let model_ranker = ranked::model_ranker(&config.ranking)?;
         Ok(Engine {
             config,
             classifier: Classifier::new(),
@@ -192,6 +196,7 @@ impl<S: StateStore> Engine<S> {
             class_breakers,
             patterns,
             ranker,
+            model_ranker,
             bad_workers: Vec::new(),
             bad_sorted: Vec::new(),
             suspect_sorted: Vec::new(),
@@ -398,7 +403,12 @@ impl<S: StateStore> Engine<S> {
                     valid: &valid[..nv],
                     tried: &tried,
                 };
-                if let Some(choice) = self.ranker.choose(&rank_ctx, &mut rng) {
+                if let Some(choice) = self.rank(
+                    &rank_ctx,
+                    attempt,
+                    standing == ranking::WorkerStanding::Bad,
+                    &mut rng,
+                ) {
                     // With the ladder exhausted (the rules would escalate) the ranking still
                     // recovers when its choice is likely enough to work.
                     if nr > 0 || choice.expected_success >= self.config.ranking.escalate_below {
@@ -764,6 +774,10 @@ impl<S: StateStore> Engine<S> {
                 ranking::fine_key(&a.classifier_rule, a.xid, a.attempt, standing)
             })
         });
+        let model_bits = self
+            .model_ranker
+            .as_ref()
+            .and_then(|_| ranked::outcome_bits(&entry.history, &self.bad_workers));
         if outcome.success {
             if let Some((worker, _, _)) = &last {
                 self.worker_breakers.success(worker, at);
@@ -773,7 +787,7 @@ impl<S: StateStore> Engine<S> {
             }
         }
         if let (Some((_, kind, strategy)), Some(class)) = (last, class) {
-            self.ranker.update(&Observed {
+            let observed = Observed {
                 class,
                 kind,
                 template: rank_key,
@@ -781,7 +795,9 @@ impl<S: StateStore> Engine<S> {
                 strategy: outcome.strategy.unwrap_or(strategy),
                 success: outcome.success,
                 cost: outcome.cost,
-            });
+            };
+            self.ranker.update(&observed);
+            self.update_model(&observed, model_bits);
         }
         at
     }
@@ -1096,6 +1112,7 @@ impl Engine<DurableState> {
         let report = store.open_report().clone();
         let entries = store.entries()?;
         let mut engine = Engine::with_parts(config, rules, DurableState::new(store))?;
+        engine.defer_model_fits(true);
         let mut failures: HashMap<TaskId, FailureRecord> = HashMap::new();
         for (_, e) in entries {
             match e {
@@ -1130,6 +1147,7 @@ impl Engine<DurableState> {
                 Entry::Pattern(_) => {}
             }
         }
+        engine.defer_model_fits(false);
         Ok((engine, report))
     }
 

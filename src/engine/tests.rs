@@ -821,3 +821,111 @@ fn the_learned_policy_moves_to_what_works() {
         .all(|a| a.propensity > 0.0 && a.propensity <= 1.0));
     assert!(late.iter().any(|a| a.source.kind == "learned"));
 }
+
+fn model(min_outcomes: usize) -> Engine {
+    let mut c = EngineConfig::default();
+    c.ranking.enabled = true;
+    c.ranking.ranker = crate::config::RankerKind::Model;
+    c.ranking.model.min_outcomes = min_outcomes;
+    c.ranking.model.refit_every = min_outcomes;
+    c.ranking.model.epsilon = 0.1;
+    Engine::new(c).unwrap()
+}
+
+#[test]
+fn with_an_empty_history_the_model_policy_decides_exactly_as_the_rules() {
+    let mut rules = Engine::in_memory();
+    // Outcomes arrive, but fewer than the first fit needs: the model ranker abstains.
+    let mut model = model(200);
+    let msgs = [
+        (HardwareClass::Gpu, "CUDA out of memory"),
+        (HardwareClass::Webgpu, "browser crash detected"),
+        (HardwareClass::Cpu, "operation timed out"),
+        (HardwareClass::Tpu, "TPU is unresponsive"),
+        (
+            HardwareClass::Webnn,
+            "WebNN: failed to build graph: operator 'gelu' is not supported",
+        ),
+    ];
+    for i in 0..60 {
+        let (c, m) = msgs[i % msgs.len()];
+        let r = at(
+            record(
+                &format!("t{}", i % 7),
+                &format!("w{}", i % 11),
+                c,
+                m,
+                cfg(32, Precision::Fp16),
+            ),
+            i as f64,
+        );
+        let a = model.handle_failure(&r);
+        assert_eq!(a, rules.handle_failure(&r));
+        if a.strategy != S::Escalation {
+            let o = Outcome {
+                task_id: r.task_id.to_string(),
+                success: i % 3 == 0,
+                strategy: None,
+                time_to_recovery_s: None,
+                cost: None,
+                timestamp: None,
+            };
+            model.record_outcome(&o).unwrap();
+            rules.record_outcome(&o).unwrap();
+        }
+    }
+    assert!(model.model_ranker().unwrap().model().is_none());
+}
+
+#[test]
+fn the_model_policy_moves_to_what_works() {
+    let mut e = model(20);
+    let mut chosen = Vec::new();
+    for i in 0..300 {
+        let r = at(
+            record(
+                &format!("t{i}"),
+                &format!("w{}", i % 50),
+                HardwareClass::Gpu,
+                "CUDA error: unspecified launch failure",
+                TaskConfig::default(),
+            ),
+            i as f64 * 100.0,
+        );
+        let a = e.handle_failure(&r);
+        let works = a.strategy == S::FallbackCpu;
+        e.record_outcome(&Outcome {
+            task_id: r.task_id.to_string(),
+            success: works,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: None,
+            timestamp: None,
+        })
+        .unwrap();
+        chosen.push(a);
+    }
+    // Before the first fit the rules decide.
+    assert!(chosen[..20].iter().all(|a| a.source.kind != "learned"));
+    let late = &chosen[200..];
+    let fallback = late.iter().filter(|a| a.strategy == S::FallbackCpu).count();
+    assert!(fallback > 80, "{fallback} of 100");
+    assert!(late
+        .iter()
+        .all(|a| a.propensity > 0.0 && a.propensity <= 1.0));
+    assert!(late.iter().any(|a| a.source.kind == "learned"));
+    let bad = EngineConfig {
+        ranking: crate::config::RankingParams {
+            model: crate::config::ModelParams {
+                epsilon: 2.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert!(Engine::new(bad)
+        .unwrap_err()
+        .to_string()
+        .contains("ranking.model.epsilon"));
+}

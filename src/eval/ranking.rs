@@ -25,7 +25,10 @@
 //! position on it, first step applicable to the task's config — reconstructed from the
 //! logged actions; circuit breakers and the retry budget are not replayed), `learned` (greedy
 //! on the posterior means of a [`Ranker`] trained on the first `split` of the decisions, in
-//! log order, and evaluated on the rest; where it abstains the rules decide).
+//! log order, and evaluated on the rest; where it abstains the rules decide), `model` (greedy
+//! on the success model of a [`ModelRanker`] fitted on the same training part; where it
+//! abstains the rules decide). Both see the engine's fine context key rebuilt from the logged
+//! classifier rule, Xid and attempt; the flagged-worker bit is not logged and taken as off.
 //!
 //! Every estimate is reported for all evaluated decisions and for *first* decisions
 //! (attempt 1): their contexts do not depend on the policy that ran before, so the value of a
@@ -36,10 +39,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{RankingParams, Selection};
+use crate::config::{ModelParams, RankerKind, RankingParams, Selection};
 use crate::engine::mutate;
 use crate::model::{FailureKind, FailureRecord, HardwareClass, RecoveryStrategy, TaskConfig};
-use crate::ranking::{Observed, RankContext, Ranker, RankingError, N};
+use crate::ranking::smart::{Bits, ModelRanker, Row};
+use crate::ranking::{fine_key, Observed, RankContext, Ranker, RankingError, WorkerStanding, N};
 use crate::rules::{MatchContext, RuleSet};
 use crate::store::{read_part, Entry, StoreError, Table};
 
@@ -115,6 +119,9 @@ pub struct Decision {
     pub context: Context,
     /// The task's attempt number.
     pub attempt: u32,
+    /// The engine's fine context key of the decision ([`fine_key`] of the logged classifier
+    /// rule, Xid and attempt; the flagged-worker bit is not logged and taken as off).
+    pub fine: u64,
     /// Logged strategy.
     pub strategy: RecoveryStrategy,
     /// Probability with which the logging policy chose it.
@@ -279,6 +286,12 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                             bucket: attempt_bucket(a.attempt),
                         },
                         attempt: a.attempt,
+                        fine: fine_key(
+                            &a.classifier_rule,
+                            a.xid,
+                            a.attempt,
+                            WorkerStanding::Healthy,
+                        ),
                         strategy: a.strategy,
                         propensity: a.propensity,
                         source: a.source.kind.clone(),
@@ -552,7 +565,45 @@ pub struct RankingReport {
 }
 
 /// The candidate policies.
-pub const CANDIDATES: [&str; 3] = ["logged", "rules", "learned"];
+pub const CANDIDATES: [&str; 4] = ["logged", "rules", "learned", "model"];
+
+fn model_choice(m: &ModelRanker, d: &Decision) -> RecoveryStrategy {
+    if d.rules == RecoveryStrategy::Escalation && !d.ladder.is_empty() {
+        return d.rules;
+    }
+    let c = RankContext {
+        class: d.context.class,
+        kind: d.context.kind,
+        template: Some(d.fine),
+        signature: None,
+        ladder: &d.ladder,
+        valid: &d.valid,
+        tried: &d.tried,
+    };
+    match m.greedy(&c, Bits::new(d.attempt, false)) {
+        Some(ch) if !d.ladder.is_empty() || ch.expected_success >= m.params().escalate_below => {
+            ch.strategy
+        }
+        _ => d.rules,
+    }
+}
+
+/// The training rows of the `model` candidate: each decision's context, its strategy and
+/// whether that strategy had been used on the task before, and the outcome.
+pub fn model_rows(decisions: &[Decision]) -> Vec<Row> {
+    decisions
+        .iter()
+        .map(|d| Row {
+            class: d.context.class,
+            kind: d.context.kind,
+            fine: Some(d.fine),
+            bits: Bits::new(d.attempt, false),
+            tried: d.tried[d.strategy.index()] > 0,
+            strategy: d.strategy,
+            success: d.reward > 0.5,
+        })
+        .collect()
+}
 
 fn learned_choice(r: &Ranker, d: &Decision) -> RecoveryStrategy {
     if d.rules == RecoveryStrategy::Escalation && !d.ladder.is_empty() {
@@ -562,7 +613,7 @@ fn learned_choice(r: &Ranker, d: &Decision) -> RecoveryStrategy {
     let c = RankContext {
         class: d.context.class,
         kind: d.context.kind,
-        template: None,
+        template: Some(d.fine),
         signature: None,
         ladder: &d.ladder,
         valid: &d.valid,
@@ -614,13 +665,27 @@ pub fn evaluate_decisions(
         ranker.update(&Observed {
             class: d.context.class,
             kind: d.context.kind,
-            template: None,
+            template: Some(d.fine),
             signature: None,
             strategy: d.strategy,
             success: d.reward > 0.5,
             cost: d.cost,
         });
     }
+    // Greedy on the success model fitted once on the whole training part.
+    let defaults = ModelParams::default();
+    let model_ranker = ModelRanker::from_rows(
+        RankingParams {
+            ranker: RankerKind::Model,
+            model: ModelParams {
+                epsilon: 0.0,
+                window: train.len().max(defaults.min_outcomes),
+                ..defaults
+            },
+            ..Default::default()
+        },
+        &model_rows(train),
+    )?;
     let mut scopes = Vec::new();
     for scope in ["all", "first"] {
         let sel: Vec<&Decision> = test
@@ -637,10 +702,10 @@ pub fn evaluate_decisions(
                 let (target, q_target) = match name {
                     "logged" => (1.0, q_logged),
                     _ => {
-                        let s = if name == "rules" {
-                            d.rules
-                        } else {
-                            learned_choice(&ranker, d)
+                        let s = match name {
+                            "rules" => d.rules,
+                            "model" => model_choice(&model_ranker, d),
+                            _ => learned_choice(&ranker, d),
                         };
                         (
                             f64::from(u8::from(s == d.strategy)),
@@ -740,7 +805,7 @@ impl RankingReport {
         );
         let _ = writeln!(
             s,
-            "split {}: {} decisions train the learned candidate and the reward model, {} are \
+            "split {}: {} decisions train the learned and model candidates and the reward model, {} are \
              evaluated; weights clipped at {}",
             self.split, self.train, self.evaluated, self.clip
         );
@@ -908,6 +973,7 @@ mod tests {
         let d = |kind, s, r| Decision {
             context: c(kind),
             attempt: 1,
+            fine: 0,
             strategy: s,
             propensity: 1.0,
             source: "rule".into(),

@@ -25,8 +25,12 @@
 //!   the chosen strategy wins is approximated from the same (scaled) normals:
 //!   Π over rivals of Φ((μ − μ')/(κ·√(σ² + σ'²))), clamped to [0.001, 1]; it is logged with
 //!   every action for off-policy evaluation.
+//!
+//! An alternative ranker, a success model (one logistic regression per strategy over the
+//! failure context, refit online; `ranking.ranker = "model"`), lives in [`smart`].
 
 pub mod frames;
+pub mod smart;
 
 use std::collections::HashMap;
 
@@ -108,7 +112,7 @@ impl RankingParams {
         if !(self.ucb_c.is_finite() && self.ucb_c >= 0.0) {
             return Err(bad("ucb_c", format!("{} is not ≥ 0", self.ucb_c)));
         }
-        Ok(())
+        self.model.check()
     }
 }
 

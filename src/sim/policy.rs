@@ -1,6 +1,7 @@
 //! Policies: what answers a simulated failure. [`Policy`] is the seam any decision maker
-//! plugs into; [`EnginePolicy`] is the engine with its rules (`rules`) or with its learned
-//! ranking on (`learned`), [`FixedPolicy`] a table per (class, kind), [`OraclePolicy`] the
+//! plugs into; [`EnginePolicy`] is the engine with its rules (`rules`), with its learned
+//! ranking on (`learned`: Bayes posteriors) or with its success-model ranker on (`model`:
+//! logistic regressions refit online, see `ranking::smart`), [`FixedPolicy`] a table per (class, kind), [`OraclePolicy`] the
 //! ground truth's best strategy.
 //!
 //! A policy sees what a coordinator would see — the failure record, the task's failure
@@ -82,6 +83,9 @@ pub enum PolicyKind {
     Oracle,
     /// The engine with its learned ranking, learning from the fed-back outcomes.
     Learned,
+    /// The engine with its success-model ranker (`ranking.ranker = "model"`), refit online
+    /// from the fed-back outcomes.
+    Model,
 }
 
 impl FromStr for PolicyKind {
@@ -92,15 +96,16 @@ impl FromStr for PolicyKind {
             "fixed" => Ok(PolicyKind::Fixed),
             "oracle" => Ok(PolicyKind::Oracle),
             "learned" => Ok(PolicyKind::Learned),
+            "model" => Ok(PolicyKind::Model),
             _ => Err(format!(
-                "unknown policy '{s}' (expected one of: rules, fixed, oracle, learned)"
+                "unknown policy '{s}' (expected one of: rules, fixed, oracle, learned, model)"
             )),
         }
     }
 }
 
-/// Builds a policy for a scenario. `rules` replaces the default rules of the `rules` and
-/// `learned` policies, `engine` their engine configuration (its seed and `max_attempts` are
+/// Builds a policy for a scenario. `rules` replaces the default rules of the `rules`,
+/// `learned` and `model` policies, `engine` their engine configuration (its seed and `max_attempts` are
 /// replaced by the run's); `fixed` replaces the scenario's table of the `fixed` policy.
 pub fn build(
     kind: PolicyKind,
@@ -120,6 +125,12 @@ pub fn build(
             scenario.max_attempts,
         )?),
         PolicyKind::Learned => Box::new(EnginePolicy::learned(
+            rules(),
+            engine,
+            seed,
+            scenario.max_attempts,
+        )?),
+        PolicyKind::Model => Box::new(EnginePolicy::model(
             rules(),
             engine,
             seed,
@@ -167,6 +178,18 @@ impl EnginePolicy {
     ) -> Result<Self, SimError> {
         config.ranking.enabled = true;
         Self::new(rules, config, seed, max_attempts, "learned")
+    }
+
+    /// The engine with its success-model ranker on (the rules decide until its first fit).
+    pub fn model(
+        rules: RuleSet,
+        mut config: EngineConfig,
+        seed: u64,
+        max_attempts: u32,
+    ) -> Result<Self, SimError> {
+        config.ranking.enabled = true;
+        config.ranking.ranker = crate::config::RankerKind::Model;
+        Self::new(rules, config, seed, max_attempts, "model")
     }
 
     fn new(
@@ -534,6 +557,7 @@ mod tests {
         for (kind, name) in [
             (PolicyKind::Rules, "rules"),
             (PolicyKind::Learned, "learned"),
+            (PolicyKind::Model, "model"),
             (PolicyKind::Fixed, "fixed"),
             (PolicyKind::Oracle, "oracle"),
         ] {
