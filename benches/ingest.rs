@@ -1,6 +1,6 @@
 //! Ingest benchmark: 1M JSONL failure records → the Parquet history, through the same
 //! pipeline as `faultline ingest` (parse, check, classify with a per-thread cache and encode
-//! the payload on worker threads, `ParquetStore::write_encoded` every 100k records).
+//! the payload into Arrow columns on worker threads, `ParquetStore::write_columns` every 100k records).
 //!
 //! The records are generated once, seeded, with the message templates, hardware mix and
 //! record shape of `../shared/data/bench/stream_10k.jsonl`, into
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use faultline::analyze::{classifying_worker, write_classified};
+use faultline::analyze::{classifying_rows, write_classified, ClassifiedBatch};
 use faultline::ingest::{self, BadLine, JsonlSource, PipelineOptions, Source, Summary};
 use faultline::store::{ParquetStore, StoreOptions};
 use faultline::Timestamp;
@@ -282,7 +282,7 @@ fn data_file(n: usize) -> PathBuf {
 }
 
 /// The pipeline of `faultline ingest`: JSONL → check → classify (cached) and encode on the
-/// workers → `ParquetStore::write_encoded`.
+/// workers → `ParquetStore::write_columns`.
 fn ingest(input: &Path, data: &Path, threads: Option<usize>) -> Summary {
     let mut store = ParquetStore::open(data, StoreOptions::default()).expect("open store");
     let sources: Vec<Box<dyn Source>> =
@@ -291,10 +291,11 @@ fn ingest(input: &Path, data: &Path, threads: Option<usize>) -> Summary {
     if let Some(t) = threads {
         opts.threads = t;
     }
-    ingest::run(
+    ingest::run_rows(
         sources,
         &opts,
-        classifying_worker,
+        || classifying_rows(false),
+        || ClassifiedBatch::with_capacity(opts.batch_size),
         |batch| write_classified(&mut store, batch),
         |bad: &BadLine| panic!("generated record rejected: {bad}"),
         |_| {},

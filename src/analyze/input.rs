@@ -15,14 +15,17 @@ use rustc_hash::FxBuildHasher;
 
 use crate::classify::{Classifier, ClassifyInput};
 use crate::ingest::{
-    self, BadLine, Chunk, ColumnMap, CsvSource, Format, IngestError, JsonlSource, KernelOptions,
-    KernelSource, Memo, PipelineOptions, Source,
+    self, BadLine, Chunk, ColumnMap, Format, IngestError, KernelOptions, Memo, PipelineOptions,
+    Source,
 };
 use crate::model::{
     FailureKind, FailureRecord, FailureType, HardwareClass, Outcome, RecoveryAction, Timestamp,
 };
 use crate::store::import::{import_failures, ParquetImport};
-use crate::store::{ActionRow, Encoded, Entry, FailureRow, OutcomeRow, ParquetStore, StoreError};
+use crate::store::{
+    schema, ActionRow, ColumnBatch, Encoded, Entry, FailureRow, OutcomeRow, ParquetStore,
+    StoreError,
+};
 
 use super::summary::InputSummary;
 use super::{AnalyzeError, Progress};
@@ -191,36 +194,8 @@ impl Source for ParquetSource {
 }
 
 fn open(path: &Path, format: Format, o: &InputOptions) -> Result<Box<dyn Source>, AnalyzeError> {
-    let stdin = path.as_os_str() == "-";
-    let name = Path::new("<stdin>");
-    Ok(match (format, stdin) {
-        (Format::Jsonl, false) => Box::new(JsonlSource::open(path)?),
-        (Format::Jsonl, true) => Box::new(JsonlSource::from_reader(name, std::io::stdin())),
-        (Format::Csv | Format::Tsv, _) => {
-            let delim = if format == Format::Tsv { '\t' } else { ',' };
-            if stdin {
-                Box::new(CsvSource::from_reader(
-                    name,
-                    std::io::stdin(),
-                    delim,
-                    &o.map,
-                )?)
-            } else {
-                Box::new(CsvSource::open(path, delim, &o.map)?)
-            }
-        }
-        (Format::Kernel, false) => Box::new(KernelSource::open(path, o.kernel.clone())?),
-        (Format::Kernel, true) => Box::new(KernelSource::from_reader(
-            name,
-            std::io::stdin(),
-            o.kernel.clone(),
-        )),
-        (Format::Parquet, true) => {
-            return Err(AnalyzeError::Input(
-                "Parquet cannot be read from standard input".into(),
-            ))
-        }
-        (Format::Parquet, false) => Box::new(ParquetSource::open(path)?),
+    ingest::open_source(path, format, &o.map, &o.kernel, |p| {
+        Ok(Box::new(ParquetSource::open(p)?) as Box<dyn Source>)
     })
 }
 
@@ -232,16 +207,38 @@ struct Verdict {
     xid: Option<u32>,
 }
 
-/// A pipeline worker that classifies each checked record (with a per-thread cache of
-/// verdicts) into a failures-table entry with its payload encoded (on the worker thread, so
-/// the writer only builds columns); shared by `analyze` and `faultline ingest`. Write the
-/// results with [`write_classified`].
-pub fn classifying_worker() -> impl FnMut(FailureRecord) -> Result<Encoded, StoreError> {
+/// The rows a pipeline worker builds from the accepted records of one chunk (see
+/// [`classifying_rows`]): failures-table entries laid out in the columns of their Parquet
+/// parts, payload included, so nothing per record leaves the worker thread.
+#[derive(Debug, Default)]
+pub struct ClassifiedRows {
+    columns: ColumnBatch,
+    rows: u64,
+    /// The first encoding error and its row.
+    error: Option<(u64, StoreError)>,
+    classes: Option<Vec<(String, HardwareClass)>>,
+}
+
+/// A pipeline worker (for [`ingest::run_rows`]) that classifies each checked record (with
+/// a per-thread cache of verdicts), encodes its failures-table entry and adds it to the
+/// chunk's [`ClassifiedRows`]; shared by `analyze` and `faultline ingest`. With
+/// `record_classes`, the rows also keep each failure's task id and hardware class (see
+/// [`ClassifiedBatch::take_classes`]). Collect the rows in a [`ClassifiedBatch`] and write
+/// it with [`write_classified`].
+pub fn classifying_rows(record_classes: bool) -> impl FnMut(FailureRecord, &mut ClassifiedRows) {
     let classifier = Classifier::new();
     let mut memo: Memo<Verdict> = Memo::new(1 << 16);
-    move |record: FailureRecord| {
+    let mut payload: Vec<u8> = Vec::with_capacity(4096);
+    move |record: FailureRecord, rows: &mut ClassifiedRows| {
+        let row = rows.rows;
+        rows.rows += 1;
+        if record_classes {
+            rows.classes
+                .get_or_insert_with(Vec::new)
+                .push((record.task_id.as_str().to_string(), record.hardware.class));
+        }
         let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
-        Encoded::new(Entry::Failure(Box::new(FailureRow {
+        let entry = Entry::Failure(Box::new(FailureRow {
             record,
             kind: v.kind,
             failure_type: v.failure_type,
@@ -249,18 +246,81 @@ pub fn classifying_worker() -> impl FnMut(FailureRecord) -> Result<Encoded, Stor
             xid: v.xid,
             template_id: None,
             cluster_id: None,
-        })))
+        }));
+        payload.clear();
+        let pushed = schema::write_payload(&mut payload, &entry)
+            .and_then(|p| rows.columns.push_at(row, &entry, p));
+        if let Err(e) = pushed {
+            rows.error.get_or_insert((row, e));
+        }
     }
 }
 
-/// Writes a batch of [`classifying_worker`] results with one commit; the first encoding
-/// error stops it before anything is written.
+/// The rows of one commit, moved from the workers' [`ClassifiedRows`] in input order. A
+/// batch that received a row that failed to encode keeps the error and fails the write.
+#[derive(Debug, Default)]
+pub struct ClassifiedBatch {
+    columns: ColumnBatch,
+    error: Option<StoreError>,
+    classes: Vec<(String, HardwareClass)>,
+}
+
+impl ClassifiedBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        ClassifiedBatch::default()
+    }
+
+    /// An empty batch that makes room for `rows` rows up front (the pipeline's batch size).
+    pub fn with_capacity(rows: usize) -> Self {
+        ClassifiedBatch {
+            columns: ColumnBatch::with_capacity(rows),
+            ..ClassifiedBatch::default()
+        }
+    }
+
+    /// The task ids and hardware classes of the failures in the batch, in input order
+    /// (empty unless the worker was made with `record_classes`).
+    pub fn take_classes(&mut self) -> Vec<(String, HardwareClass)> {
+        std::mem::take(&mut self.classes)
+    }
+}
+
+impl ingest::Batch<ClassifiedRows> for ClassifiedBatch {
+    fn append(&mut self, from: &mut ClassifiedRows, rows: std::ops::Range<usize>) {
+        let range = rows.start as u64..rows.end as u64;
+        if from.error.as_ref().is_some_and(|(r, _)| range.contains(r)) {
+            if let Some((_, e)) = from.error.take() {
+                self.error.get_or_insert(e);
+            }
+        }
+        if let Some(classes) = &mut from.classes {
+            self.classes.extend(
+                classes[rows.clone()]
+                    .iter_mut()
+                    .map(|(task, class)| (std::mem::take(task), *class)),
+            );
+        }
+        if let Err(e) = self.columns.append_rows(&mut from.columns, range) {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.columns.len()
+    }
+}
+
+/// Writes a [`ClassifiedBatch`] with one commit; a batch holding an encoding error writes
+/// nothing and returns it.
 pub fn write_classified(
     store: &mut ParquetStore,
-    batch: Vec<Result<Encoded, StoreError>>,
+    batch: ClassifiedBatch,
 ) -> Result<(), StoreError> {
-    let batch = batch.into_iter().collect::<Result<Vec<_>, _>>()?;
-    store.write_encoded(batch)
+    match batch.error {
+        Some(e) => Err(e),
+        None => store.write_columns(batch.columns),
+    }
 }
 
 fn verdict(classifier: &Classifier, r: &FailureRecord) -> Verdict {
@@ -309,21 +369,13 @@ pub fn ingest_inputs(
         let store = &mut store;
         let task_class = &mut task_class;
         let want_classes = !plan.outcomes.is_empty();
-        ingest::run(
+        ingest::run_rows(
             sources,
             &opts,
-            classifying_worker,
-            |batch: Vec<Result<Encoded, StoreError>>| {
-                if want_classes {
-                    for e in batch.iter().flatten() {
-                        if let Entry::Failure(f) = e.entry() {
-                            task_class.insert(
-                                f.record.task_id.as_str().to_string(),
-                                f.record.hardware.class,
-                            );
-                        }
-                    }
-                }
+            || classifying_rows(want_classes),
+            || ClassifiedBatch::with_capacity(opts.batch_size),
+            |mut batch: ClassifiedBatch| {
+                task_class.extend(batch.take_classes());
                 write_classified(store, batch)
             },
             |bad: &BadLine| {
@@ -530,6 +582,103 @@ mod tests {
         assert!(p.failures[0].0.ends_with("failures.jsonl"));
         assert_eq!(p.actions.len(), 1);
         assert_eq!(p.outcomes.len(), 1);
+    }
+
+    /// Rows built per chunk on the workers and split across batches at any row give the
+    /// same history, byte for byte, as encoding each entry and writing batches of entries.
+    #[test]
+    fn classified_rows_write_the_same_parts_as_encoded_entries() {
+        use crate::ingest::{BadLine, JsonlSource};
+        let mut text = String::new();
+        for i in 0..500 {
+            if i % 97 == 13 {
+                text.push_str("{not json\n");
+                continue;
+            }
+            // Three days, interleaved, and messages that repeat and that do not.
+            let day = 13 + (i * 7) % 3;
+            text.push_str(&format!(
+                "{{\"task_id\":\"t{}\",\"worker_id\":\"w{}\",\"platform\":\"GPU\",\"ts\":\"2025-03-{day}T00:00:{:02}Z\",\"error\":{{\"message\":\"CUDA out of memory {}\"}}}}\n",
+                i % 40,
+                i % 7,
+                i % 60,
+                i % 11 + (i / 400) * 1000,
+            ));
+        }
+        let source = |t: &str| -> Vec<Box<dyn Source>> {
+            vec![Box::new(
+                JsonlSource::from_reader(
+                    Path::new("in.jsonl"),
+                    std::io::Cursor::new(t.to_string()),
+                )
+                .with_chunk_bytes(1500),
+            )]
+        };
+        let mut opts = PipelineOptions::new(Timestamp::from_micros(0));
+        opts.batch_size = 64;
+        opts.threads = 2;
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut store = ParquetStore::open(a.path(), Default::default()).unwrap();
+        let mut bad = 0;
+        let s = ingest::run_rows(
+            source(&text),
+            &opts,
+            || classifying_rows(true),
+            || ClassifiedBatch::with_capacity(opts.batch_size),
+            |mut batch: ClassifiedBatch| {
+                assert_eq!(batch.take_classes().len(), ingest::Batch::len(&batch));
+                write_classified(&mut store, batch)
+            },
+            |_: &BadLine| bad += 1,
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!((s.ingested, s.rejected, bad), (494, 6, 6));
+        let mut plain = ParquetStore::open(b.path(), Default::default()).unwrap();
+        let classifier = Classifier::new();
+        let encoded: Vec<Encoded> = crate::ingest::Records::new(JsonlSource::from_reader(
+            Path::new("in.jsonl"),
+            std::io::Cursor::new(text.clone()),
+        ))
+        .filter_map(Result::ok)
+        .map(|r| {
+            let record = r.check(Timestamp::from_micros(0)).unwrap();
+            let v = verdict(&classifier, &record);
+            Encoded::new(Entry::Failure(Box::new(FailureRow {
+                record,
+                kind: v.kind,
+                failure_type: v.failure_type,
+                classifier_rule: v.rule.to_string(),
+                xid: v.xid,
+                template_id: None,
+                cluster_id: None,
+            })))
+            .unwrap()
+        })
+        .collect();
+        for chunk in encoded.chunks(64) {
+            plain.write_encoded(chunk.to_vec()).unwrap();
+        }
+        let files = |d: &Path| {
+            let mut out = Vec::new();
+            let mut stack = vec![d.join("history")];
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(&dir).unwrap() {
+                    let p = e.unwrap().path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else {
+                        let rel = p.strip_prefix(d).unwrap().to_path_buf();
+                        out.push((rel, std::fs::read(&p).unwrap()));
+                    }
+                }
+            }
+            out.sort();
+            out
+        };
+        let (fa, fb) = (files(a.path()), files(b.path()));
+        assert!(fa.len() > 8, "several batches over three days");
+        assert_eq!(fa, fb);
     }
 
     #[test]

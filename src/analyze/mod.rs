@@ -54,7 +54,10 @@ mod summary;
 use std::path::PathBuf;
 
 pub use compute::analyze;
-pub use input::{classifying_worker, ingest_inputs, write_classified, InputOptions, ParquetSource};
+pub use input::{
+    classifying_rows, ingest_inputs, write_classified, ClassifiedBatch, ClassifiedRows,
+    InputOptions, ParquetSource,
+};
 pub use summary::{
     Analysis, AttemptsToRecovery, Cell, ClusterItem, Clusters, Count, InputSummary, Outputs,
     PatternItem, Pca, StrategyStat, TemplateItem, Timeline, Totals, SUMMARY_FORMAT_VERSION,

@@ -1,8 +1,9 @@
 //! `faultline ingest`: failure logs in any input format → the Parquet history.
 //!
 //! read (ingest readers, store::import for Parquet) → check → classify (cached per distinct
-//! message and hardware, per thread) → failures table rows with their payload encoded → `ParquetStore::write_encoded` in
-//! batches, so memory stays bounded whatever the input size.
+//! message and hardware, per thread) → failures-table rows with their payload, in Arrow
+//! columns per chunk on the worker threads → batches of columns → `ParquetStore::write_columns`,
+//! so memory stays bounded whatever the input size.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use chrono::Datelike;
 use faultline::ingest::{
-    self, BadLine, ColumnMap, CsvSource, Format, IngestError, JsonlSource, KernelOptions,
-    KernelSource, PipelineOptions, Source, Summary,
+    self, BadLine, ColumnMap, Format, IngestError, KernelOptions, PipelineOptions, Source, Summary,
 };
 use faultline::store::{ParquetStore, StoreOptions};
 use faultline::Timestamp;
@@ -142,31 +142,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 fn open(path: &Path, format: Format, a: &Args) -> anyhow::Result<Box<dyn Source>> {
-    let stdin = path.as_os_str() == "-";
-    let name: &Path = if stdin { Path::new("<stdin>") } else { path };
-    let map = a.map.clone().unwrap_or_default();
     let kernel = KernelOptions {
         worker: a.worker.clone(),
         boot_time: a.boot_time,
         year: Some(a.year.unwrap_or_else(|| chrono::Utc::now().year())),
     };
-    Ok(match (format, stdin) {
-        (Format::Jsonl, false) => Box::new(JsonlSource::open(path)?),
-        (Format::Jsonl, true) => Box::new(JsonlSource::from_reader(name, std::io::stdin())),
-        (Format::Csv | Format::Tsv, _) => {
-            let delim = if format == Format::Tsv { '\t' } else { ',' };
-            if stdin {
-                Box::new(CsvSource::from_reader(name, std::io::stdin(), delim, &map)?)
-            } else {
-                Box::new(CsvSource::open(path, delim, &map)?)
-            }
-        }
-        (Format::Kernel, false) => Box::new(KernelSource::open(path, kernel)?),
-        (Format::Kernel, true) => {
-            Box::new(KernelSource::from_reader(name, std::io::stdin(), kernel))
-        }
-        (Format::Parquet, true) => bail!("Parquet cannot be read from standard input"),
-        (Format::Parquet, false) => Box::new(faultline::analyze::ParquetSource::open(path)?),
+    let map = a.map.clone().unwrap_or_default();
+    ingest::open_source(path, format, &map, &kernel, |p| {
+        Ok(Box::new(faultline::analyze::ParquetSource::open(p)?) as Box<dyn Source>)
     })
 }
 
@@ -231,10 +214,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let mut shown: Vec<BadLine> = Vec::new();
     let started = Instant::now();
-    let summary = ingest::run(
+    let summary = ingest::run_rows(
         sources,
         &opts,
-        faultline::analyze::classifying_worker,
+        || faultline::analyze::classifying_rows(false),
+        || faultline::analyze::ClassifiedBatch::with_capacity(opts.batch_size),
         |batch| faultline::analyze::write_classified(&mut store, batch),
         |bad: &BadLine| {
             if shown.len() < SHOWN_REJECTIONS {

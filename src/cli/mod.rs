@@ -52,6 +52,13 @@ enum Command {
     Serve(serve::Args),
 }
 
+impl Cli {
+    /// Whether the verb moves whole inputs through memory in batches (ingest, analyze).
+    pub fn is_bulk(&self) -> bool {
+        matches!(self.command, Command::Ingest(_) | Command::Analyze(_))
+    }
+}
+
 /// Runs the chosen verb.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

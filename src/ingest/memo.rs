@@ -2,9 +2,10 @@
 //! reads: message, hardware class, type hint, exit code and stack trace. Logs repeat the same
 //! few hundred messages, so ingest classifies each distinct one once per thread.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+
+use rustc_hash::FxBuildHasher;
 
 use crate::model::{FailureRecord, HardwareClass};
 
@@ -58,8 +59,9 @@ impl Key {
 /// keys it starts afresh, so memory stays bounded on inputs where every message differs.
 #[derive(Debug)]
 pub struct Memo<T> {
-    map: HashMap<u64, Vec<(Key, T)>>,
-    hasher: RandomState,
+    /// Hash of the key → the keys with that hash and their values. Fx is a fast, unkeyed
+    /// hash: the inputs are the operator's own logs, and a collision only costs a compare.
+    map: HashMap<u64, Vec<(Key, T)>, FxBuildHasher>,
     len: usize,
     capacity: usize,
     stats: MemoStats,
@@ -69,8 +71,7 @@ impl<T: Clone> Memo<T> {
     /// A cache of at most `capacity` keys.
     pub fn new(capacity: usize) -> Self {
         Memo {
-            map: HashMap::new(),
-            hasher: RandomState::new(),
+            map: HashMap::default(),
             len: 0,
             capacity: capacity.max(1),
             stats: MemoStats::default(),
@@ -80,7 +81,7 @@ impl<T: Clone> Memo<T> {
     /// The value for `record`'s classifier inputs, computed by `f` on a miss.
     pub fn get_or_insert_with(&mut self, record: &FailureRecord, f: impl FnOnce() -> T) -> T {
         let b = borrowed(record);
-        let h = self.hasher.hash_one(b);
+        let h = FxBuildHasher.hash_one(b);
         if let Some(v) = self
             .map
             .get(&h)

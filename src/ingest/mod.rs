@@ -44,7 +44,7 @@ pub use self::csv::{ColumnMap, CsvSource, Field};
 pub use jsonl::JsonlSource;
 pub use kernel::{KernelOptions, KernelSource};
 pub use memo::{Memo, MemoStats};
-pub use pipeline::{run, FileSummary, PipelineOptions, Summary};
+pub use pipeline::{run, run_rows, Batch, FileSummary, PipelineOptions, Rows, Summary};
 
 use crate::model::FailureReport;
 
@@ -101,6 +101,9 @@ pub enum IngestError {
     /// A pipeline thread panicked.
     #[error("an ingest thread panicked")]
     Panicked,
+    /// Standard input was given as Parquet (which needs to seek).
+    #[error("Parquet cannot be read from standard input")]
+    ParquetFromStdin,
 }
 
 impl IngestError {
@@ -345,6 +348,49 @@ impl<S: Source> Iterator for Records<S> {
             }
         }
     }
+}
+
+/// Opens one input as a pipeline [`Source`] of its format (`-` is standard input): the one
+/// place that maps a [`Format`] onto its reader, for `faultline ingest` and `analyze` alike.
+/// CSV/TSV use `map`, kernel logs `kernel`. Parquet is read by the store, which this module
+/// does not import (same tier): `parquet` opens it (never for standard input).
+///
+/// ```
+/// use faultline::ingest::{open_source, ColumnMap, Format, IngestError, KernelOptions, Source};
+///
+/// let none = |_: &std::path::Path| -> Result<Box<dyn Source>, IngestError> { unreachable!() };
+/// let e = open_source("-".as_ref(), Format::Parquet, &ColumnMap::default(), &KernelOptions::default(), none);
+/// assert_eq!(e.err().unwrap().to_string(), "Parquet cannot be read from standard input");
+/// ```
+pub fn open_source<E: From<IngestError>>(
+    path: &Path,
+    format: Format,
+    map: &ColumnMap,
+    kernel: &KernelOptions,
+    parquet: impl FnOnce(&Path) -> Result<Box<dyn Source>, E>,
+) -> Result<Box<dyn Source>, E> {
+    let stdin = path.as_os_str() == "-";
+    let name = Path::new("<stdin>");
+    Ok(match (format, stdin) {
+        (Format::Jsonl, false) => Box::new(JsonlSource::open(path)?),
+        (Format::Jsonl, true) => Box::new(JsonlSource::from_reader(name, std::io::stdin())),
+        (Format::Csv | Format::Tsv, _) => {
+            let delim = if format == Format::Tsv { '\t' } else { ',' };
+            if stdin {
+                Box::new(CsvSource::from_reader(name, std::io::stdin(), delim, map)?)
+            } else {
+                Box::new(CsvSource::open(path, delim, map)?)
+            }
+        }
+        (Format::Kernel, false) => Box::new(KernelSource::open(path, kernel.clone())?),
+        (Format::Kernel, true) => Box::new(KernelSource::from_reader(
+            name,
+            std::io::stdin(),
+            kernel.clone(),
+        )),
+        (Format::Parquet, true) => return Err(IngestError::ParquetFromStdin.into()),
+        (Format::Parquet, false) => parquet(path)?,
+    })
 }
 
 /// The file size of `path`, if it is a regular file.

@@ -11,8 +11,15 @@
 //! written, one being filled) are in memory however large the input; the writer works on
 //! one batch while the workers parse the next. Results are handed on in input order
 //! whatever thread parsed them, so the history's sequence numbers follow the input.
+//!
+//! A worker turns the accepted records of a chunk into one [`Rows`] value ([`run_rows`]:
+//! e.g. the chunk's rows already in the columns they will be written as, so per-record
+//! allocations are made and freed on the same thread), and the caller moves row ranges of
+//! it into [`Batch`]es, cutting batches at exactly `batch_size` rows; [`run`] is the simple
+//! form with one result per record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -88,12 +95,47 @@ struct Work {
     chunk: Chunk,
 }
 
-struct Done<T> {
+struct Done<F> {
     seq: u64,
     source: usize,
     bytes: u64,
     skipped: u64,
-    items: Vec<Result<T, BadLine>>,
+    /// The chunk's accepted records, as rows.
+    rows: F,
+    /// Accepted records in `rows`.
+    good: usize,
+    /// Rejected records, each with the number of accepted records before it in the chunk.
+    bad: Vec<(usize, BadLine)>,
+}
+
+/// What a worker thread builds from the accepted records of one chunk, in input order (one
+/// row per record); the calling thread then moves the rows into batches.
+pub trait Rows: Default + Send {}
+
+impl<T: Default + Send> Rows for T {}
+
+/// Where the calling thread collects rows for one sink call: a `Vec` of per-record results,
+/// or e.g. the columns the rows will be written as, so that a batch holds no more than it
+/// needs and per-record values never leave the worker thread that made them.
+pub trait Batch<F>: Send {
+    /// Moves rows `rows` of a chunk's `from` to the end of the batch. The ranges of one
+    /// chunk come in order, each starting where the previous one ended.
+    fn append(&mut self, from: &mut F, rows: Range<usize>);
+    /// Rows held.
+    fn len(&self) -> usize;
+    /// Whether no row is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T: Send> Batch<VecDeque<T>> for Vec<T> {
+    fn append(&mut self, from: &mut VecDeque<T>, rows: Range<usize>) {
+        self.extend(from.drain(..rows.len()));
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
 }
 
 /// Reads every source, checks each report into a [`FailureRecord`] (with `opts.now` for
@@ -108,15 +150,54 @@ pub fn run<T, W, MW, S, E, B, P>(
     sources: Vec<Box<dyn Source>>,
     opts: &PipelineOptions,
     make_worker: MW,
-    mut sink: S,
-    mut on_bad: B,
-    mut on_progress: P,
+    sink: S,
+    on_bad: B,
+    on_progress: P,
 ) -> Result<Summary, IngestError>
 where
     T: Send,
     MW: Fn() -> W + Sync,
     W: FnMut(FailureRecord) -> T,
     S: FnMut(Vec<T>) -> Result<(), E> + Send,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: FnMut(&BadLine),
+    P: FnMut(u64),
+{
+    let capacity = opts.batch_size.clamp(1, 1 << 16);
+    run_rows(
+        sources,
+        opts,
+        || {
+            let mut annotate = make_worker();
+            move |r: FailureRecord, rows: &mut VecDeque<T>| rows.push_back(annotate(r))
+        },
+        || Vec::with_capacity(capacity),
+        sink,
+        on_bad,
+        on_progress,
+    )
+}
+
+/// [`run`] where each worker thread adds the accepted records of a chunk to one [`Rows`]
+/// value (`add(record, &mut rows)` must add exactly one row), and the calling thread moves
+/// them, in input order, into batches made by `new_batch` (see [`Batch`]), handing a batch
+/// to `sink` once it holds `opts.batch_size` rows.
+pub fn run_rows<F, W, MW, Bt, NB, S, E, B, P>(
+    sources: Vec<Box<dyn Source>>,
+    opts: &PipelineOptions,
+    make_worker: MW,
+    new_batch: NB,
+    mut sink: S,
+    mut on_bad: B,
+    mut on_progress: P,
+) -> Result<Summary, IngestError>
+where
+    F: Rows,
+    MW: Fn() -> W + Sync,
+    W: FnMut(FailureRecord, &mut F),
+    Bt: Batch<F>,
+    NB: FnMut() -> Bt,
+    S: FnMut(Bt) -> Result<(), E> + Send,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: FnMut(&BadLine),
     P: FnMut(u64),
@@ -135,7 +216,7 @@ where
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (work_tx, work_rx) = sync_channel::<Work>(threads * 2);
-        let (done_tx, done_rx) = sync_channel::<Done<T>>(threads * 2);
+        let (done_tx, done_rx) = sync_channel::<Done<F>>(threads * 2);
         let stop = &stop;
         let reader = scope.spawn(move || -> Result<(), IngestError> {
             let mut seq = 0;
@@ -162,7 +243,7 @@ where
                 let make_worker = &make_worker;
                 let now = opts.now;
                 scope.spawn(move || {
-                    let mut annotate = make_worker();
+                    let mut add = make_worker();
                     loop {
                         let next = match rx.lock() {
                             Ok(guard) => guard.recv(),
@@ -173,26 +254,33 @@ where
                         };
                         let parsed = chunk.parse();
                         let path = &parsed.path;
-                        let items = parsed
-                            .items
-                            .into_iter()
-                            .map(|(line, r)| {
-                                match r.and_then(|rep| rep.check(now).map_err(|e| e.to_string())) {
-                                    Ok(rec) => Ok(annotate(rec)),
-                                    Err(reason) => Err(BadLine {
+                        let mut rows = F::default();
+                        let mut good = 0;
+                        let mut bad = Vec::new();
+                        for (line, r) in parsed.items {
+                            match r.and_then(|rep| rep.check(now).map_err(|e| e.to_string())) {
+                                Ok(rec) => {
+                                    add(rec, &mut rows);
+                                    good += 1;
+                                }
+                                Err(reason) => bad.push((
+                                    good,
+                                    BadLine {
                                         path: path.to_path_buf(),
                                         line,
                                         reason,
-                                    }),
-                                }
-                            })
-                            .collect();
+                                    },
+                                )),
+                            }
+                        }
                         let done = Done {
                             seq,
                             source,
                             bytes: parsed.bytes,
                             skipped: parsed.skipped,
-                            items,
+                            rows,
+                            good,
+                            bad,
                         };
                         if tx.send(done).is_err() {
                             return; // the caller stopped
@@ -205,7 +293,7 @@ where
         drop(done_tx);
         // A rendezvous channel: the caller blocks handing over a full batch until the
         // writer has finished the previous one.
-        let (batch_tx, batch_rx) = sync_channel::<Vec<T>>(0);
+        let (batch_tx, batch_rx) = sync_channel::<Bt>(0);
         let sink = &mut sink;
         let writer = scope.spawn(move || -> Result<u64, IngestError> {
             let mut batches = 0;
@@ -218,6 +306,7 @@ where
         let consumed = consume(
             done_rx,
             batch_tx,
+            new_batch,
             opts,
             &mut summary,
             &mut on_bad,
@@ -244,66 +333,82 @@ where
     Ok(summary)
 }
 
-/// The caller's side: reorders results, counts, reports, hands full batches to the writer.
-/// Consumes both channel ends so that returning early releases the workers and the writer.
-fn consume<T, B, P>(
-    done_rx: Receiver<Done<T>>,
-    batch_tx: SyncSender<Vec<T>>,
+/// The caller's side: reorders chunks, counts, reports, moves rows into batches and hands
+/// full batches to the writer. Consumes both channel ends so that returning early releases
+/// the workers and the writer.
+fn consume<F, Bt, NB, B, P>(
+    done_rx: Receiver<Done<F>>,
+    batch_tx: SyncSender<Bt>,
+    mut new_batch: NB,
     opts: &PipelineOptions,
     summary: &mut Summary,
     on_bad: &mut B,
     on_progress: &mut P,
 ) -> Result<(), IngestError>
 where
+    Bt: Batch<F>,
+    NB: FnMut() -> Bt,
     B: FnMut(&BadLine),
     P: FnMut(u64),
 {
     let batch_size = opts.batch_size.max(1);
-    let mut batch: Vec<T> = Vec::with_capacity(batch_size.min(1 << 16));
-    let mut pending: BTreeMap<u64, Done<T>> = BTreeMap::new();
+    let mut batch = new_batch();
+    let mut pending: BTreeMap<u64, Done<F>> = BTreeMap::new();
     let mut next = 0;
-    let flush = |batch: &mut Vec<T>| -> Result<(), IngestError> {
+    let mut flush = |batch: &mut Bt| -> Result<(), IngestError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let full = std::mem::replace(batch, Vec::with_capacity(batch_size.min(1 << 16)));
+        let full = std::mem::replace(batch, new_batch());
         // A closed channel means the writer stopped on an error, which `run` reports.
         batch_tx
             .send(full)
             .map_err(|_| IngestError::Sink("the writer stopped".into()))
     };
+    // Moves rows `from..to` of a chunk into batches, handing on every full one.
+    let mut take = |batch: &mut Bt, rows: &mut F, from: usize, to: usize| {
+        let mut at = from;
+        while at < to {
+            let room = batch_size.saturating_sub(batch.len()).max(1);
+            let n = (to - at).min(room);
+            batch.append(rows, at..at + n);
+            at += n;
+            if batch.len() >= batch_size {
+                flush(batch)?;
+            }
+        }
+        Ok::<(), IngestError>(())
+    };
     for done in done_rx {
         pending.insert(done.seq, done);
-        while let Some(d) = pending.remove(&next) {
+        while let Some(mut d) = pending.remove(&next) {
             next += 1;
             let mut file = std::mem::take(&mut summary.files[d.source]);
             file.bytes += d.bytes;
             file.skipped += d.skipped;
             summary.bytes += d.bytes;
             let mut result = Ok(());
-            for item in d.items {
-                file.read += 1;
-                match item {
-                    Ok(t) => {
-                        file.ingested += 1;
-                        batch.push(t);
-                        if batch.len() >= batch_size {
-                            result = flush(&mut batch);
-                            if result.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                    Err(bad) if opts.strict => {
-                        file.rejected += 1;
-                        result = Err(IngestError::Strict(bad));
-                        break;
-                    }
-                    Err(bad) => {
-                        file.rejected += 1;
-                        on_bad(&bad);
-                    }
+            let mut at = 0;
+            for (before, bad) in std::mem::take(&mut d.bad) {
+                file.read += (before - at) as u64;
+                file.ingested += (before - at) as u64;
+                result = take(&mut batch, &mut d.rows, at, before);
+                at = before;
+                if result.is_err() {
+                    break;
                 }
+                file.read += 1;
+                file.rejected += 1;
+                if opts.strict {
+                    result = Err(IngestError::Strict(bad));
+                    break;
+                }
+                on_bad(&bad);
+            }
+            if result.is_ok() {
+                file.read += (d.good - at) as u64;
+                file.ingested += (d.good - at) as u64;
+                result = take(&mut batch, &mut d.rows, at, d.good);
             }
             summary.files[d.source] = file;
             result?;

@@ -47,6 +47,12 @@ macro_rules! id_type {
                 Ok($name(s.to_string()))
             }
 
+            /// [`new`](Self::new) taking the text it keeps (no copy).
+            pub fn from_string(s: String) -> Result<Self, ModelError> {
+                check_id(&s)?;
+                Ok($name(s))
+            }
+
             /// The id as text.
             pub fn as_str(&self) -> &str {
                 &self.0

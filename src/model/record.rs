@@ -239,8 +239,9 @@ impl FailureReport {
     /// Validates the report into a [`FailureRecord`]. `now` is used only when the report has
     /// no timestamp: the caller (CLI, API) decides what "now" is, never the engine.
     pub fn check(self, now: Timestamp) -> Result<FailureRecord, ModelError> {
-        let task_id = TaskId::new(&self.task_id).map_err(|e| e.in_field("task_id"))?;
-        let worker_id = WorkerId::new(&self.worker_id).map_err(|e| e.in_field("worker_id"))?;
+        let task_id = TaskId::from_string(self.task_id).map_err(|e| e.in_field("task_id"))?;
+        let worker_id =
+            WorkerId::from_string(self.worker_id).map_err(|e| e.in_field("worker_id"))?;
         let mut task = self.task.unwrap_or_default();
         if let Some(inner) = &task.task_id {
             if inner != task_id.as_str() {

@@ -150,7 +150,7 @@ pub struct CheckpointRow {
 }
 
 /// An entry with its `payload` column (the entry as JSON) encoded ahead of the write, e.g. on
-/// the ingest worker threads, so that [`ParquetStore::write_encoded`] only builds columns.
+/// the side-table threads of `analyze`, so that [`ParquetStore::write_encoded`] only builds columns.
 ///
 /// [`ParquetStore::write_encoded`]: super::ParquetStore::write_encoded
 #[derive(Debug, Clone, PartialEq)]

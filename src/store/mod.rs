@@ -15,6 +15,7 @@
 //! read back either losslessly (the `payload` column, for restart) or with polars lazy scans
 //! ([`scan`]) for analysis.
 
+mod batch;
 mod checkpoints;
 mod entry;
 pub mod export;
@@ -26,6 +27,7 @@ pub mod wal;
 
 use std::path::{Path, PathBuf};
 
+pub use batch::ColumnBatch;
 pub use checkpoints::{checkpoint_id, Checkpoints, Retention};
 pub use entry::{
     ActionRow, CheckpointRow, Encoded, Entry, FailureRow, OutcomeRow, PatternRow, Table,

@@ -22,13 +22,11 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
+use super::batch::{self, ColumnBatch};
 use super::entry::{Encoded, Entry, Table};
 use super::schema::{self, META_FLUSH_SEQ, META_REPLACES, META_SCHEMA_VERSION, SCHEMA_VERSION};
 use super::wal::{self, Ack, Wal, WalRecord};
 use super::{fsync_dir, HistoryStore, StoreError};
-
-/// Microseconds in a day.
-const DAY_US: i64 = 86_400_000_000;
 
 /// Store settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -249,17 +247,6 @@ pub fn read_part(path: &Path) -> Result<Vec<(u64, Entry)>, StoreError> {
     Ok(out)
 }
 
-/// Sequence numbers, entries and (when encoded ahead) payloads of one (table, date)
-/// partition of a flush.
-type Group<'a> = (Vec<u64>, Vec<&'a Entry>, Vec<Option<&'a str>>);
-
-/// A row to commit: sequence number, entry, payload if encoded ahead.
-type Row<'a> = (u64, &'a Entry, Option<&'a str>);
-
-fn date_of(e: &Entry) -> String {
-    e.timestamp().date_string()
-}
-
 impl ParquetStore {
     /// Opens (or creates) a store under `root`, repairing what a crash left behind.
     pub fn open(root: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
@@ -406,106 +393,52 @@ impl ParquetStore {
     /// Writes entries straight into Parquet parts (bulk ingest): flushes the WAL first so
     /// sequence numbers stay ordered, then commits the parts with one manifest update.
     pub fn write_batch(&mut self, entries: Vec<Entry>) -> Result<(), StoreError> {
-        self.flush()?;
-        let recs = self.sequence(entries);
-        self.commit(recs.iter().map(|r| (r.seq, &r.entry, None)))
+        let batch = batch::of_entries(entries.iter().enumerate().map(|(i, e)| (i as u64, e)))?;
+        self.write_columns(batch)
     }
 
     /// [`write_batch`](Self::write_batch) of entries whose payloads were encoded ahead (on
     /// other threads): the same parts, the same bytes, less work on the writing thread.
     pub fn write_encoded(&mut self, entries: Vec<Encoded>) -> Result<(), StoreError> {
-        self.flush()?;
-        let first = self.next_seq;
-        self.next_seq += entries.len() as u64;
-        self.commit(
-            entries
-                .iter()
-                .zip(first..)
-                .map(|(e, seq)| (seq, e.entry(), Some(e.payload()))),
-        )
+        let mut batch = ColumnBatch::new();
+        for e in &entries {
+            batch.push_encoded(e)?;
+        }
+        drop(entries);
+        self.write_columns(batch)
     }
 
-    fn commit<'a>(&mut self, rows: impl Iterator<Item = Row<'a>>) -> Result<(), StoreError> {
-        if let Some(last) = commit_rows(&self.root, rows)? {
+    /// [`write_batch`](Self::write_batch) of rows already laid out in columns (built as
+    /// they arrived, e.g. by bulk ingest): the same parts, the same bytes, without holding
+    /// the entries. The batch's rows take the next sequence numbers, in push order.
+    pub fn write_columns(&mut self, batch: ColumnBatch) -> Result<(), StoreError> {
+        self.flush()?;
+        let first = self.next_seq;
+        self.next_seq += batch.len() as u64;
+        if let Some(last) = commit_columns(&self.root, batch, first)? {
             self.flushed_seq = last;
         }
         Ok(())
     }
 }
 
-/// Writes rows as Parquet parts under `root`'s history (one per table and date, side by side)
-/// and commits them in the manifest; returns the flushed sequence number (none when there are
-/// no rows).
-fn commit_rows<'a>(
-    root: &Path,
-    rows: impl Iterator<Item = Row<'a>>,
-) -> Result<Option<u64>, StoreError> {
-    // Group by day first (no date text per entry), then by the date text, which is what
-    // names the partition (days chrono cannot represent all fall on 1970-01-01).
-    let mut by_day: BTreeMap<(Table, i64), Group<'a>> = BTreeMap::new();
-    let mut last = None;
-    for (seq, entry, payload) in rows {
-        last = Some(last.map_or(seq, |l: u64| l.max(seq)));
-        let day = entry.timestamp().as_micros().div_euclid(DAY_US);
-        let g = by_day.entry((entry.table(), day)).or_default();
-        g.0.push(seq);
-        g.1.push(entry);
-        g.2.push(payload);
-    }
-    let mut groups: BTreeMap<(Table, String), Group<'a>> = BTreeMap::new();
-    for ((table, _), g) in by_day {
-        let date = date_of(g.1[0]);
-        match groups.entry((table, date)) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(g);
-            }
-            std::collections::btree_map::Entry::Occupied(mut o) => {
-                let merged = o.get_mut();
-                merged.0.extend(g.0);
-                merged.1.extend(g.1);
-                merged.2.extend(g.2);
-                let mut rows: Vec<Row<'a>> = merged
-                    .0
-                    .iter()
-                    .zip(&merged.1)
-                    .zip(&merged.2)
-                    .map(|((s, e), p)| (*s, *e, *p))
-                    .collect();
-                rows.sort_by_key(|r| r.0);
-                *merged = (
-                    rows.iter().map(|r| r.0).collect(),
-                    rows.iter().map(|r| r.1).collect(),
-                    rows.iter().map(|r| r.2).collect(),
-                );
-            }
-        }
-    }
+/// Writes a batch as Parquet parts under `root`'s history (one per table and date, side by
+/// side), with `offset` added to its sequence numbers, and commits them in the manifest;
+/// returns the flushed sequence number (none when there are no rows).
+fn commit_columns(root: &Path, batch: ColumnBatch, offset: u64) -> Result<Option<u64>, StoreError> {
+    let (groups, last) = batch.finish(offset)?;
     let Some(last) = last else {
         return Ok(None);
     };
-    let mut parts = Vec::with_capacity(groups.len());
-    for ((table, date), (seqs, entries, payloads)) in groups {
-        let missing = payloads
-            .iter()
-            .zip(&entries)
-            .map(|(p, e)| match p {
-                Some(_) => Ok(None),
-                None => schema::payload(e).map(Some),
-            })
-            .collect::<Result<Vec<Option<String>>, _>>()
-            .map_err(|e| StoreError::Encode(e.to_string()))?;
-        let payloads: Vec<&str> = payloads
-            .iter()
-            .zip(&missing)
-            .map(|(p, m)| p.or(m.as_deref()).unwrap_or_default())
-            .collect();
-        let batch = schema::to_batch_encoded(table, &seqs, &entries, &payloads)
-            .map_err(|e| StoreError::Encode(e.to_string()))?;
-        let path = table_dir(root, table)
-            .join(format!("date={date}"))
-            .join(format!("part-{last:020}-{:020}.parquet", seqs[0]));
-        parts.push((path, batch));
-    }
+    let parts: Vec<(PathBuf, RecordBatch)> = groups
+        .into_iter()
+        .map(|(table, date, first, batch)| {
+            let path = table_dir(root, table)
+                .join(format!("date={date}"))
+                .join(format!("part-{last:020}-{first:020}.parquet"));
+            (path, batch)
+        })
+        .collect();
     write_parts(&parts, &props(last, &[]))?;
     let history = root.join("history");
     write_json_atomic(
@@ -530,7 +463,9 @@ impl ParquetStore {
         // Everything pending must be durable in the WAL before it counts as flushed.
         self.wal.wait_durable(self.next_seq - 1)?;
         let pending = std::mem::take(&mut self.pending);
-        self.commit(pending.iter().map(|r| (r.seq, &r.entry, None)))?;
+        if let Some(last) = commit_parts(&self.root, &pending)? {
+            self.flushed_seq = last;
+        }
         // Start a new segment, then retire the old ones (all covered by the manifest).
         let old = wal::segments(&self.root.join("wal"))?;
         let seg = self.root.join("wal").join(wal::segment_name(self.next_seq));
@@ -641,7 +576,8 @@ impl FlushJob {
 /// Writes `recs` as Parquet parts under `root`'s history and commits them in the manifest;
 /// returns the flushed sequence number (none when `recs` is empty).
 fn commit_parts(root: &Path, recs: &[WalRecord]) -> Result<Option<u64>, StoreError> {
-    commit_rows(root, recs.iter().map(|r| (r.seq, &r.entry, None)))
+    let batch = batch::of_entries(recs.iter().map(|r| (r.seq, &r.entry)))?;
+    commit_columns(root, batch, 0)
 }
 
 impl ParquetStore {

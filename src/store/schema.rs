@@ -7,14 +7,21 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
-use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray, UInt32Array, UInt64Array,
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
 };
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Float64Type, Int32Type, Int64Type, TimestampMicrosecondType, UInt32Type, UInt64Type,
+};
+use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray, UInt64Array};
 use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
 
-use super::entry::{Entry, Table};
+use super::entry::{
+    ActionRow, CheckpointRow, Entry, FailureRow, OutcomeRow, PatternRow, Table, TaskStateRow,
+};
+use super::StoreError;
 
 /// Version of the on-disk layout, written into every part's metadata.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -128,110 +135,434 @@ pub const CHECKSUM: &str = "checksum";
 /// Column: deleted flag.
 pub const DELETED: &str = "deleted";
 
-/// A string column built in buffers sized up front (one allocation each, no regrowth).
-fn strings<'a>(v: impl IntoIterator<Item = Option<&'a str>> + Clone) -> StringArray {
-    let (mut n, mut bytes) = (0, 0);
-    for s in v.clone() {
-        n += 1;
-        bytes += s.map_or(0, str::len);
-    }
-    let mut b = StringBuilder::with_capacity(n, bytes);
-    for s in v {
-        b.append_option(s);
-    }
-    b.finish()
+/// The Arrow type of a flat column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Utf8,
+    F64,
+    U32,
+    U64,
+    I32,
+    I64,
+    Bool,
+    /// Microseconds, UTC, no zone.
+    Ts,
 }
 
-struct Cols {
-    fields: Vec<Field>,
-    arrays: Vec<ArrayRef>,
+impl Kind {
+    fn data_type(self) -> DataType {
+        match self {
+            Kind::Utf8 => DataType::Utf8,
+            Kind::F64 => DataType::Float64,
+            Kind::U32 => DataType::UInt32,
+            Kind::U64 => DataType::UInt64,
+            Kind::I32 => DataType::Int32,
+            Kind::I64 => DataType::Int64,
+            Kind::Bool => DataType::Boolean,
+            Kind::Ts => DataType::Timestamp(TimeUnit::Microsecond, None),
+        }
+    }
+
+    /// A builder with room for `rows` values (and `bytes` bytes of text).
+    fn builder(self, rows: usize, bytes: usize) -> Col {
+        match self {
+            Kind::Utf8 => Col::Utf8(StringBuilder::with_capacity(rows, bytes)),
+            Kind::F64 => Col::F64(Float64Builder::with_capacity(rows)),
+            Kind::U32 => Col::U32(UInt32Builder::with_capacity(rows)),
+            Kind::U64 => Col::U64(UInt64Builder::with_capacity(rows)),
+            Kind::I32 => Col::I32(Int32Builder::with_capacity(rows)),
+            Kind::I64 => Col::I64(Int64Builder::with_capacity(rows)),
+            Kind::Bool => Col::Bool(BooleanBuilder::with_capacity(rows)),
+            Kind::Ts => Col::Ts(TimestampMicrosecondBuilder::with_capacity(rows)),
+        }
+    }
 }
 
-impl Cols {
-    fn new(seqs: &[u64], entries: &[&Entry]) -> Self {
-        let mut c = Cols {
-            fields: Vec::new(),
-            arrays: Vec::new(),
+/// A column being built.
+#[derive(Debug)]
+enum Col {
+    Utf8(StringBuilder),
+    F64(Float64Builder),
+    U32(UInt32Builder),
+    U64(UInt64Builder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    Bool(BooleanBuilder),
+    Ts(TimestampMicrosecondBuilder),
+}
+
+impl Col {
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Col::Utf8(b) => Arc::new(b.finish()),
+            Col::F64(b) => Arc::new(b.finish()),
+            Col::U32(b) => Arc::new(b.finish()),
+            Col::U64(b) => Arc::new(b.finish()),
+            Col::I32(b) => Arc::new(b.finish()),
+            Col::I64(b) => Arc::new(b.finish()),
+            Col::Bool(b) => Arc::new(b.finish()),
+            Col::Ts(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// A time column value (microseconds).
+struct Micros(i64);
+
+/// A value of a flat column, appended to the column's builder.
+trait Cell {
+    fn append(self, col: &mut Col);
+}
+
+/// Appends `$v` to `$col` when it is a `$variant` builder. Each table's values have the types
+/// of its declared columns (both come from one `columns!` list, and `every_table_builds`
+/// builds a row of every table), so another builder cannot occur.
+macro_rules! append {
+    ($col:expr, $variant:ident, $v:expr) => {
+        match $col {
+            Col::$variant(b) => b.append_option($v),
+            _ => unreachable!("a value of another type than its column"),
+        }
+    };
+}
+
+impl Cell for Option<&str> {
+    fn append(self, col: &mut Col) {
+        append!(col, Utf8, self)
+    }
+}
+impl Cell for Option<f64> {
+    fn append(self, col: &mut Col) {
+        append!(col, F64, self)
+    }
+}
+impl Cell for Option<u32> {
+    fn append(self, col: &mut Col) {
+        append!(col, U32, self)
+    }
+}
+impl Cell for Option<u64> {
+    fn append(self, col: &mut Col) {
+        append!(col, U64, self)
+    }
+}
+impl Cell for Option<i32> {
+    fn append(self, col: &mut Col) {
+        append!(col, I32, self)
+    }
+}
+impl Cell for Option<i64> {
+    fn append(self, col: &mut Col) {
+        append!(col, I64, self)
+    }
+}
+impl Cell for Option<bool> {
+    fn append(self, col: &mut Col) {
+        append!(col, Bool, self)
+    }
+}
+impl Cell for Micros {
+    fn append(self, col: &mut Col) {
+        append!(col, Ts, Some(self.0))
+    }
+}
+
+/// The flat columns of one row, filled left to right.
+struct Cells<'a> {
+    cols: std::slice::IterMut<'a, Col>,
+}
+
+impl Cells<'_> {
+    fn push(&mut self, v: impl Cell) {
+        // Invariant: a table has as many builders as values per row (one `columns!` list).
+        let col = self.cols.next().expect("one builder per declared column");
+        v.append(col);
+    }
+}
+
+/// Declares a table's flat columns once: the list of names and types, and the function that
+/// appends one row's values to them, in the same order.
+macro_rules! columns {
+    ($list:ident, $fill:ident, $row:ty, |$x:ident| { $($name:ident : $kind:ident = $val:expr;)* }) => {
+        const $list: &[(&str, Kind)] = &[$(($name, Kind::$kind)),*];
+        fn $fill($x: &$row, r: &mut Cells<'_>) {
+            $(r.push($val);)*
+        }
+    };
+}
+
+columns!(FAILURE_COLUMNS, failure_cells, FailureRow, |f| {
+    TASK_ID: Utf8 = Some(f.record.task_id.as_str());
+    WORKER_ID: Utf8 = Some(f.record.worker_id.as_str());
+    HARDWARE_CLASS: Utf8 = Some(f.record.hardware.class.as_str());
+    VENDOR: Utf8 = f.record.hardware.vendor.as_deref();
+    DEVICE_MODEL: Utf8 = f.record.hardware.model.as_deref();
+    MEMORY_GIB: F64 = f.record.hardware.memory_gib;
+    BROWSER: Utf8 = f.record.hardware.browser.as_ref().map(|b| b.name.as_str());
+    MESSAGE: Utf8 = Some(f.record.error.message.as_str());
+    ERROR_TYPE: Utf8 = f.record.error.type_hint.as_deref();
+    EXIT_CODE: I32 = f.record.error.exit_code;
+    KIND: Utf8 = Some(f.kind.as_str());
+    FAILURE_TYPE: Utf8 = Some(f.failure_type.as_str());
+    CLASSIFIER_RULE: Utf8 = Some(f.classifier_rule.as_str());
+    XID: U32 = f.xid;
+    TEMPLATE_ID: U64 = f.template_id;
+    CLUSTER_ID: I64 = f.cluster_id;
+    MODEL: Utf8 = f.record.task.config.model.as_deref();
+    BATCH_SIZE: U32 = f.record.task.config.batch_size;
+    PRECISION: Utf8 = f.record.task.config.precision.map(|p| p.as_str());
+});
+
+columns!(ACTION_COLUMNS, action_cells, ActionRow, |a| {
+    TASK_ID: Utf8 = Some(a.action.task_id.as_str());
+    STRATEGY: Utf8 = Some(a.action.strategy.as_str());
+    SOURCE: Utf8 = Some(a.action.source.kind.as_str());
+    RULE: Utf8 = a.action.source.rule.as_deref();
+    STEP: U32 = a.action.source.step;
+    PROPENSITY: F64 = Some(a.action.propensity);
+    MODEL_VERSION: Utf8 = Some(a.model_version.as_str());
+    ATTEMPT: U32 = Some(a.action.attempt);
+    KIND: Utf8 = Some(a.action.kind.as_str());
+    FAILURE_TYPE: Utf8 = Some(a.action.failure_type.as_str());
+    FAILED_WORKER: Utf8 = Some(a.action.failed_worker.as_str());
+    TARGET_WORKER: Utf8 = a.action.target_worker.as_ref().map(|w| w.as_str());
+    DELAY_S: F64 = Some(a.action.delay_s);
+    WORKER_ATTENTION: Utf8 = a.action.worker_attention.as_deref();
+    REASON: Utf8 = Some(a.action.reason.as_str());
+    RESUME_CHECKPOINT: Utf8 = a.action.resume_checkpoint.as_deref();
+});
+
+columns!(OUTCOME_COLUMNS, outcome_cells, OutcomeRow, |o| {
+    TASK_ID: Utf8 = Some(o.outcome.task_id.as_str());
+    SUCCESS: Bool = Some(o.outcome.success);
+    STRATEGY: Utf8 = o.outcome.strategy.map(|s| s.as_str());
+    TIME_TO_RECOVERY_S: F64 = o.outcome.time_to_recovery_s;
+    COST: F64 = o.outcome.cost;
+    HARDWARE_CLASS: Utf8 = o.hardware_class.map(|h| h.as_str());
+    KIND: Utf8 = o.kind.map(|k| k.as_str());
+});
+
+columns!(TASK_STATE_COLUMNS, task_state_cells, TaskStateRow, |s| {
+    TASK_ID: Utf8 = Some(s.task_id.as_str());
+    STATE: Utf8 = Some(s.state.as_str());
+    NOTE: Utf8 = Some(s.note.as_str());
+});
+
+columns!(PATTERN_COLUMNS, pattern_cells, PatternRow, |p| {
+    KIND: Utf8 = Some(p.kind.as_str());
+    KEY: Utf8 = Some(p.key.as_str());
+    COUNT: U64 = Some(p.count);
+    FIRST_SEEN: Ts = Micros(p.first_seen.as_micros());
+    LAST_SEEN: Ts = Micros(p.last_seen.as_micros());
+    CONFIDENCE: F64 = Some(p.confidence);
+    RECOMMENDED_ACTION: Utf8 = Some(p.recommended_action.as_str());
+    DESCRIPTION: Utf8 = Some(p.description.as_str());
+});
+
+columns!(CHECKPOINT_COLUMNS, checkpoint_cells, CheckpointRow, |k| {
+    TASK_ID: Utf8 = Some(k.task_id.as_str());
+    CHECKPOINT_ID: Utf8 = Some(k.checkpoint_id.as_str());
+    SIZE_BYTES: U64 = Some(k.size_bytes);
+    CHECKSUM: Utf8 = Some(k.checksum.as_str());
+    DELETED: Bool = Some(k.deleted);
+});
+
+/// The flat columns of a table (between `timestamp` and `payload`).
+fn flat_columns(table: Table) -> &'static [(&'static str, Kind)] {
+    match table {
+        Table::Failures => FAILURE_COLUMNS,
+        Table::Actions => ACTION_COLUMNS,
+        Table::Outcomes => OUTCOME_COLUMNS,
+        Table::TaskStates => TASK_STATE_COLUMNS,
+        Table::Patterns => PATTERN_COLUMNS,
+        Table::Checkpoints => CHECKPOINT_COLUMNS,
+    }
+}
+
+/// The record batch of one table, built row by row: `seq`, `timestamp`, the table's flat
+/// columns, `payload`. Rows can arrive as they are produced (no entries held until the
+/// write); [`TableBuilder::finish`] gives the same batch [`to_batch_encoded`] gives for the
+/// same rows.
+#[derive(Debug)]
+pub struct TableBuilder {
+    table: Table,
+    seq: Vec<u64>,
+    timestamp: Vec<i64>,
+    cols: Vec<Col>,
+    payload: StringBuilder,
+}
+
+impl TableBuilder {
+    /// An empty builder for `table`, with room for `rows` rows.
+    pub fn new(table: Table, rows: usize) -> Self {
+        TableBuilder {
+            table,
+            seq: Vec::with_capacity(rows),
+            timestamp: Vec::with_capacity(rows),
+            cols: flat_columns(table)
+                .iter()
+                .map(|(_, k)| k.builder(rows, rows * 16))
+                .collect(),
+            payload: StringBuilder::with_capacity(rows, rows * 512),
+        }
+    }
+
+    /// An empty builder with room for `rows` rows like those of `sample` (a batch of this
+    /// table's columns): text columns get room for as many bytes per row as the sample
+    /// holds, so that filling the builder rarely moves its buffers.
+    pub fn sized_like(table: Table, rows: usize, sample: &RecordBatch) -> Self {
+        let n = sample.num_rows().max(1);
+        let bytes = |i: usize| {
+            sample
+                .columns()
+                .get(i)
+                .and_then(|a| a.as_string_opt::<i32>())
+                .map_or(rows * 16, |a| {
+                    let o = a.value_offsets();
+                    let used = (o[o.len() - 1] - o[0]).max(0) as usize;
+                    used / n * rows + used / n * rows / 8 + 64
+                })
         };
-        c.push(
-            SEQ,
-            DataType::UInt64,
-            false,
-            Arc::new(UInt64Array::from(seqs.to_vec())),
-        );
-        c.ts(
-            TIMESTAMP,
-            entries.iter().map(|e| e.timestamp().as_micros()).collect(),
-        );
-        c
+        TableBuilder {
+            table,
+            seq: Vec::with_capacity(rows),
+            timestamp: Vec::with_capacity(rows),
+            cols: flat_columns(table)
+                .iter()
+                .enumerate()
+                .map(|(i, (_, k))| k.builder(rows, bytes(i + 2)))
+                .collect(),
+            payload: StringBuilder::with_capacity(rows, bytes(flat_columns(table).len() + 2)),
+        }
     }
-    fn push(&mut self, name: &str, dt: DataType, nullable: bool, a: ArrayRef) {
-        self.fields.push(Field::new(name, dt, nullable));
-        self.arrays.push(a);
+
+    /// The table.
+    pub fn table(&self) -> Table {
+        self.table
     }
-    fn ts(&mut self, name: &str, v: Vec<i64>) {
-        self.push(
-            name,
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
-            Arc::new(TimestampMicrosecondArray::from(v)),
-        );
+
+    /// Rows so far.
+    pub fn len(&self) -> usize {
+        self.seq.len()
     }
-    fn s(&mut self, name: &str, v: Vec<Option<&str>>) {
-        let nullable = v.iter().any(Option::is_none);
-        self.push(
-            name,
-            DataType::Utf8,
-            nullable,
-            Arc::new(strings(v.iter().copied())),
-        );
+
+    /// Whether no row was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.seq.is_empty()
     }
-    fn f(&mut self, name: &str, v: Vec<Option<f64>>) {
-        self.push(
-            name,
-            DataType::Float64,
-            true,
-            Arc::new(Float64Array::from(v)),
-        );
+
+    /// Appends a row: `payload` must be [`payload`]`(entry)`. An entry of another table is
+    /// refused.
+    pub fn push(&mut self, seq: u64, entry: &Entry, payload: &str) -> Result<(), ArrowError> {
+        if entry.table() != self.table {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "a {:?} entry in a {:?} batch",
+                entry.table(),
+                self.table
+            )));
+        }
+        let mut r = Cells {
+            cols: self.cols.iter_mut(),
+        };
+        match entry {
+            Entry::Failure(f) => failure_cells(f, &mut r),
+            Entry::Action(a) => action_cells(a, &mut r),
+            Entry::Outcome(o) => outcome_cells(o, &mut r),
+            Entry::TaskState(s) => task_state_cells(s, &mut r),
+            Entry::Pattern(p) => pattern_cells(p, &mut r),
+            Entry::Checkpoint(k) => checkpoint_cells(k, &mut r),
+        }
+        self.seq.push(seq);
+        self.timestamp.push(entry.timestamp().as_micros());
+        self.payload.append_value(payload);
+        Ok(())
     }
-    fn u32(&mut self, name: &str, v: Vec<Option<u32>>) {
-        self.push(name, DataType::UInt32, true, Arc::new(UInt32Array::from(v)));
+
+    /// Appends the rows of `batch` (a batch this table's builders made, or a slice of one)
+    /// as sequence numbers `seqs`, copying each column in bulk.
+    pub fn append(
+        &mut self,
+        seqs: impl Iterator<Item = u64>,
+        batch: &RecordBatch,
+    ) -> Result<(), ArrowError> {
+        let n = self.cols.len();
+        if batch.num_columns() != n + 3 {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "{} columns appended to a {:?} batch of {}",
+                batch.num_columns(),
+                self.table,
+                n + 3
+            )));
+        }
+        let wrong = || ArrowError::InvalidArgumentError("a column of another type".into());
+        let before = self.seq.len();
+        self.seq.extend(seqs);
+        if self.seq.len() - before != batch.num_rows() {
+            return Err(ArrowError::InvalidArgumentError(
+                "one sequence number per appended row".into(),
+            ));
+        }
+        let ts = batch
+            .column(1)
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or_else(wrong)?;
+        self.timestamp.extend_from_slice(ts.values());
+        for (col, a) in self.cols.iter_mut().zip(&batch.columns()[2..n + 2]) {
+            match col {
+                Col::Utf8(b) => b.append_array(a.as_string_opt::<i32>().ok_or_else(wrong)?)?,
+                Col::F64(b) => {
+                    b.append_array(a.as_primitive_opt::<Float64Type>().ok_or_else(wrong)?)
+                }
+                Col::U32(b) => {
+                    b.append_array(a.as_primitive_opt::<UInt32Type>().ok_or_else(wrong)?)
+                }
+                Col::U64(b) => {
+                    b.append_array(a.as_primitive_opt::<UInt64Type>().ok_or_else(wrong)?)
+                }
+                Col::I32(b) => b.append_array(a.as_primitive_opt::<Int32Type>().ok_or_else(wrong)?),
+                Col::I64(b) => b.append_array(a.as_primitive_opt::<Int64Type>().ok_or_else(wrong)?),
+                Col::Bool(b) => b.append_array(a.as_boolean_opt().ok_or_else(wrong)?),
+                Col::Ts(b) => b.append_array(
+                    a.as_primitive_opt::<TimestampMicrosecondType>()
+                        .ok_or_else(wrong)?,
+                ),
+            }
+        }
+        self.payload.append_array(
+            batch
+                .column(n + 2)
+                .as_string_opt::<i32>()
+                .ok_or_else(wrong)?,
+        )
     }
-    fn u64(&mut self, name: &str, v: Vec<Option<u64>>) {
-        self.push(name, DataType::UInt64, true, Arc::new(UInt64Array::from(v)));
+
+    /// The sequence numbers pushed so far.
+    pub fn seqs(&self) -> &[u64] {
+        &self.seq
     }
-    fn i32(&mut self, name: &str, v: Vec<Option<i32>>) {
-        self.push(name, DataType::Int32, true, Arc::new(Int32Array::from(v)));
-    }
-    fn i64(&mut self, name: &str, v: Vec<Option<i64>>) {
-        self.push(name, DataType::Int64, true, Arc::new(Int64Array::from(v)));
-    }
-    fn b(&mut self, name: &str, v: Vec<Option<bool>>) {
-        self.push(
-            name,
-            DataType::Boolean,
-            true,
-            Arc::new(BooleanArray::from(v)),
-        );
-    }
-    fn finish(mut self, payloads: &[&str]) -> Result<RecordBatch, ArrowError> {
-        self.push(
-            PAYLOAD,
-            DataType::Utf8,
-            false,
-            Arc::new(strings(payloads.iter().map(|p| Some(*p)))),
-        );
-        // Nullability is per batch; declare every non-key column nullable so that parts of
-        // one table always share a schema.
-        let fields: Vec<Field> = self
-            .fields
-            .into_iter()
-            .map(|f| {
-                let keep = matches!(f.name().as_str(), SEQ | TIMESTAMP | PAYLOAD);
-                f.with_nullable(!keep)
-            })
-            .collect();
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), self.arrays)
+
+    /// The record batch, with `offset` added to every sequence number.
+    pub fn finish(mut self, offset: u64) -> Result<RecordBatch, ArrowError> {
+        let seq: Vec<u64> = if offset == 0 {
+            self.seq
+        } else {
+            self.seq.iter().map(|s| s + offset).collect()
+        };
+        let mut fields = Vec::with_capacity(self.cols.len() + 3);
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.cols.len() + 3);
+        // Nullability is per batch in Arrow; every non-key column is declared nullable so
+        // that parts of one table always share a schema.
+        fields.push(Field::new(SEQ, DataType::UInt64, false));
+        arrays.push(Arc::new(UInt64Array::from(seq)));
+        fields.push(Field::new(TIMESTAMP, Kind::Ts.data_type(), false));
+        arrays.push(Arc::new(TimestampMicrosecondArray::from(self.timestamp)));
+        for ((name, kind), col) in flat_columns(self.table).iter().zip(&mut self.cols) {
+            fields.push(Field::new(*name, kind.data_type(), true));
+            arrays.push(col.finish());
+        }
+        fields.push(Field::new(PAYLOAD, DataType::Utf8, false));
+        arrays.push(Arc::new(self.payload.finish()));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
     }
 }
 
@@ -240,14 +571,23 @@ pub fn payload(entry: &Entry) -> Result<String, serde_json::Error> {
     serde_json::to_string(entry)
 }
 
+/// Writes [`payload`]`(entry)` into `buf` (appending; a buffer reused across entries
+/// saves an allocation per entry) and returns it as text.
+pub fn write_payload<'a>(buf: &'a mut Vec<u8>, entry: &Entry) -> Result<&'a str, StoreError> {
+    let start = buf.len();
+    serde_json::to_writer(&mut *buf, entry).map_err(|e| StoreError::Encode(e.to_string()))?;
+    // serde_json writes UTF-8 only; checked rather than assumed.
+    std::str::from_utf8(&buf[start..]).map_err(|e| StoreError::Encode(e.to_string()))
+}
+
 /// Builds one record batch from entries of one table (`seqs[i]` belongs to `entries[i]`).
 pub fn to_batch(table: Table, seqs: &[u64], entries: &[&Entry]) -> Result<RecordBatch, ArrowError> {
-    let payloads = entries
-        .iter()
-        .map(|e| payload(e).map_err(|err| ArrowError::ExternalError(Box::new(err))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
-    to_batch_encoded(table, seqs, entries, &refs)
+    let mut b = TableBuilder::new(table, entries.len());
+    for (seq, e) in seqs.iter().zip(entries) {
+        let p = payload(e).map_err(|err| ArrowError::ExternalError(Box::new(err)))?;
+        b.push(*seq, e, &p)?;
+    }
+    b.finish(0)
 }
 
 /// [`to_batch`] with the payloads already encoded (`payloads[i]` must be
@@ -258,184 +598,19 @@ pub fn to_batch_encoded(
     entries: &[&Entry],
     payloads: &[&str],
 ) -> Result<RecordBatch, ArrowError> {
-    if payloads.len() != entries.len() {
+    if payloads.len() != entries.len() || seqs.len() != entries.len() {
         return Err(ArrowError::InvalidArgumentError(format!(
-            "{} payloads for {} entries",
+            "{} sequence numbers and {} payloads for {} entries",
+            seqs.len(),
             payloads.len(),
             entries.len()
         )));
     }
-    let mut c = Cols::new(seqs, entries);
-    macro_rules! col {
-        ($variant:ident, |$x:ident| $e:expr) => {
-            entries
-                .iter()
-                .map(|e| match e {
-                    Entry::$variant($x) => $e,
-                    _ => unreachable!("entries of one table"),
-                })
-                .collect()
-        };
+    let mut b = TableBuilder::new(table, entries.len());
+    for ((seq, e), p) in seqs.iter().zip(entries).zip(payloads) {
+        b.push(*seq, e, p)?;
     }
-    match table {
-        Table::Failures => {
-            c.s(TASK_ID, col!(Failure, |f| Some(f.record.task_id.as_str())));
-            c.s(
-                WORKER_ID,
-                col!(Failure, |f| Some(f.record.worker_id.as_str())),
-            );
-            c.s(
-                HARDWARE_CLASS,
-                col!(Failure, |f| Some(f.record.hardware.class.as_str())),
-            );
-            c.s(
-                VENDOR,
-                col!(Failure, |f| f.record.hardware.vendor.as_deref()),
-            );
-            c.s(
-                DEVICE_MODEL,
-                col!(Failure, |f| f.record.hardware.model.as_deref()),
-            );
-            c.f(MEMORY_GIB, col!(Failure, |f| f.record.hardware.memory_gib));
-            c.s(
-                BROWSER,
-                col!(Failure, |f| f
-                    .record
-                    .hardware
-                    .browser
-                    .as_ref()
-                    .map(|b| b.name.as_str())),
-            );
-            c.s(
-                MESSAGE,
-                col!(Failure, |f| Some(f.record.error.message.as_str())),
-            );
-            c.s(
-                ERROR_TYPE,
-                col!(Failure, |f| f.record.error.type_hint.as_deref()),
-            );
-            c.i32(EXIT_CODE, col!(Failure, |f| f.record.error.exit_code));
-            c.s(KIND, col!(Failure, |f| Some(f.kind.as_str())));
-            c.s(
-                FAILURE_TYPE,
-                col!(Failure, |f| Some(f.failure_type.as_str())),
-            );
-            c.s(
-                CLASSIFIER_RULE,
-                col!(Failure, |f| Some(f.classifier_rule.as_str())),
-            );
-            c.u32(XID, col!(Failure, |f| f.xid));
-            c.u64(TEMPLATE_ID, col!(Failure, |f| f.template_id));
-            c.i64(CLUSTER_ID, col!(Failure, |f| f.cluster_id));
-            c.s(
-                MODEL,
-                col!(Failure, |f| f.record.task.config.model.as_deref()),
-            );
-            c.u32(
-                BATCH_SIZE,
-                col!(Failure, |f| f.record.task.config.batch_size),
-            );
-            c.s(
-                PRECISION,
-                col!(Failure, |f| f
-                    .record
-                    .task
-                    .config
-                    .precision
-                    .map(|p| p.as_str())),
-            );
-        }
-        Table::Actions => {
-            c.s(TASK_ID, col!(Action, |a| Some(a.action.task_id.as_str())));
-            c.s(STRATEGY, col!(Action, |a| Some(a.action.strategy.as_str())));
-            c.s(
-                SOURCE,
-                col!(Action, |a| Some(a.action.source.kind.as_str())),
-            );
-            c.s(RULE, col!(Action, |a| a.action.source.rule.as_deref()));
-            c.u32(STEP, col!(Action, |a| a.action.source.step));
-            c.f(PROPENSITY, col!(Action, |a| Some(a.action.propensity)));
-            c.s(
-                MODEL_VERSION,
-                col!(Action, |a| Some(a.model_version.as_str())),
-            );
-            c.u32(ATTEMPT, col!(Action, |a| Some(a.action.attempt)));
-            c.s(KIND, col!(Action, |a| Some(a.action.kind.as_str())));
-            c.s(
-                FAILURE_TYPE,
-                col!(Action, |a| Some(a.action.failure_type.as_str())),
-            );
-            c.s(
-                FAILED_WORKER,
-                col!(Action, |a| Some(a.action.failed_worker.as_str())),
-            );
-            c.s(
-                TARGET_WORKER,
-                col!(Action, |a| a
-                    .action
-                    .target_worker
-                    .as_ref()
-                    .map(|w| w.as_str())),
-            );
-            c.f(DELAY_S, col!(Action, |a| Some(a.action.delay_s)));
-            c.s(
-                WORKER_ATTENTION,
-                col!(Action, |a| a.action.worker_attention.as_deref()),
-            );
-            c.s(REASON, col!(Action, |a| Some(a.action.reason.as_str())));
-            c.s(
-                RESUME_CHECKPOINT,
-                col!(Action, |a| a.action.resume_checkpoint.as_deref()),
-            );
-        }
-        Table::Outcomes => {
-            c.s(TASK_ID, col!(Outcome, |o| Some(o.outcome.task_id.as_str())));
-            c.b(SUCCESS, col!(Outcome, |o| Some(o.outcome.success)));
-            c.s(
-                STRATEGY,
-                col!(Outcome, |o| o.outcome.strategy.map(|s| s.as_str())),
-            );
-            c.f(
-                TIME_TO_RECOVERY_S,
-                col!(Outcome, |o| o.outcome.time_to_recovery_s),
-            );
-            c.f(COST, col!(Outcome, |o| o.outcome.cost));
-            c.s(
-                HARDWARE_CLASS,
-                col!(Outcome, |o| o.hardware_class.map(|h| h.as_str())),
-            );
-            c.s(KIND, col!(Outcome, |o| o.kind.map(|k| k.as_str())));
-        }
-        Table::TaskStates => {
-            c.s(TASK_ID, col!(TaskState, |s| Some(s.task_id.as_str())));
-            c.s(STATE, col!(TaskState, |s| Some(s.state.as_str())));
-            c.s(NOTE, col!(TaskState, |s| Some(s.note.as_str())));
-        }
-        Table::Patterns => {
-            c.s(KIND, col!(Pattern, |p| Some(p.kind.as_str())));
-            c.s(KEY, col!(Pattern, |p| Some(p.key.as_str())));
-            c.u64(COUNT, col!(Pattern, |p| Some(p.count)));
-            c.ts(FIRST_SEEN, col!(Pattern, |p| p.first_seen.as_micros()));
-            c.ts(LAST_SEEN, col!(Pattern, |p| p.last_seen.as_micros()));
-            c.f(CONFIDENCE, col!(Pattern, |p| Some(p.confidence)));
-            c.s(
-                RECOMMENDED_ACTION,
-                col!(Pattern, |p| Some(p.recommended_action.as_str())),
-            );
-            c.s(DESCRIPTION, col!(Pattern, |p| Some(p.description.as_str())));
-        }
-        Table::Checkpoints => {
-            c.s(TASK_ID, col!(Checkpoint, |k| Some(k.task_id.as_str())));
-            c.s(
-                CHECKPOINT_ID,
-                col!(Checkpoint, |k| Some(k.checkpoint_id.as_str())),
-            );
-            c.u64(SIZE_BYTES, col!(Checkpoint, |k| Some(k.size_bytes)));
-            c.s(CHECKSUM, col!(Checkpoint, |k| Some(k.checksum.as_str())));
-            c.b(DELETED, col!(Checkpoint, |k| Some(k.deleted)));
-        }
-    }
-    c.finish(payloads)
+    b.finish(0)
 }
 
 /// The column names of a table, in file order.

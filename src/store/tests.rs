@@ -378,3 +378,124 @@ fn days_chrono_cannot_name_share_the_epoch_partition() {
     assert_eq!(parts[0].rows, 3);
     assert!(parts[0].path.to_string_lossy().contains("date=1970-01-01"));
 }
+
+/// One entry of every table, decoded from the JSON form the payload column holds.
+fn one_of_each() -> Vec<Entry> {
+    let action = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample/actions.jsonl"),
+    )
+    .unwrap();
+    let action: crate::model::RecoveryAction =
+        serde_json::from_str(action.lines().next().unwrap()).unwrap();
+    let record = serde_json::from_value::<crate::model::FailureReport>(serde_json::json!({
+        "task_id": "t1", "worker_id": "w1", "platform": "GPU",
+        "error": {"message": "CUDA out of memory", "exit_code": 1},
+        "timestamp": "2025-03-13T00:00:01Z",
+    }))
+    .unwrap()
+    .check(Timestamp::from_micros(0))
+    .unwrap();
+    let outcome: crate::model::Outcome = serde_json::from_value(serde_json::json!({
+        "task_id": "t1", "success": true, "strategy": "DELAYED_RETRY", "cost": 3.0,
+    }))
+    .unwrap();
+    let ts = Timestamp::from_secs_f64(1_700_000_000.0);
+    vec![
+        Entry::Failure(Box::new(FailureRow {
+            record,
+            kind: crate::model::FailureKind::OomGpu,
+            failure_type: crate::model::FailureType::ResourceExhaustion,
+            classifier_rule: "oom.gpu".into(),
+            xid: Some(31),
+            template_id: Some(7),
+            cluster_id: None,
+        })),
+        Entry::Action(Box::new(ActionRow {
+            action,
+            model_version: "rules".into(),
+        })),
+        Entry::Outcome(OutcomeRow {
+            outcome,
+            timestamp: ts,
+            hardware_class: Some(crate::model::HardwareClass::Gpu),
+            kind: None,
+        }),
+        state(1),
+        Entry::Pattern(PatternRow {
+            kind: "burst".into(),
+            key: "w1".into(),
+            count: 3,
+            first_seen: ts,
+            last_seen: ts,
+            confidence: 0.5,
+            recommended_action: "drain".into(),
+            description: "three in a minute".into(),
+        }),
+        Entry::Checkpoint(CheckpointRow {
+            task_id: TaskId::new("t1").unwrap(),
+            checkpoint_id: "c1".into(),
+            timestamp: ts,
+            size_bytes: 10,
+            checksum: "00ff".into(),
+            deleted: false,
+        }),
+    ]
+}
+
+#[test]
+fn every_table_builds_a_value_per_declared_column() {
+    for e in one_of_each() {
+        let table = e.table();
+        let batch = schema::to_batch(table, &[5], &[&e]).unwrap();
+        assert_eq!(batch.num_rows(), 1, "{table:?}");
+        let names: Vec<String> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, schema::column_names(table), "{table:?}");
+        assert_eq!(names.first().map(String::as_str), Some(schema::SEQ));
+        assert_eq!(names.last().map(String::as_str), Some(schema::PAYLOAD));
+        let other = one_of_each()
+            .into_iter()
+            .find(|o| o.table() != table)
+            .unwrap();
+        let mut b = schema::TableBuilder::new(table, 1);
+        assert!(b.push(1, &other, "{}").is_err(), "{table:?}");
+        assert!(b.is_empty());
+    }
+}
+
+#[test]
+fn a_column_batch_interleaving_tables_and_days_reads_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    // Days alternate (state(i) falls on one of two days) and tables interleave.
+    let mut entries = Vec::new();
+    for i in 0..6 {
+        entries.push(state(i));
+        entries.extend(
+            one_of_each()
+                .into_iter()
+                .filter(|e| e.table() != Table::TaskStates),
+        );
+    }
+    let mut batch = ColumnBatch::new();
+    for e in &entries {
+        batch.push(e, &schema::payload(e).unwrap()).unwrap();
+    }
+    assert_eq!(batch.len(), entries.len());
+    s.write_columns(batch).unwrap();
+    assert_eq!(s.parts(Table::TaskStates).unwrap().len(), 2);
+    for t in Table::ALL {
+        assert!(!s.parts(t).unwrap().is_empty(), "{t:?}");
+    }
+    drop(s);
+    let back = open(dir.path()).entries().unwrap();
+    assert_eq!(
+        back.iter().map(|e| e.0).collect::<Vec<_>>(),
+        (1..=entries.len() as u64).collect::<Vec<_>>()
+    );
+    assert_eq!(back.into_iter().map(|e| e.1).collect::<Vec<_>>(), entries);
+}
