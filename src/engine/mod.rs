@@ -571,10 +571,7 @@ impl<S: StateStore> Engine<S> {
             xid: cls.xid,
             timestamp: rec.timestamp,
         };
-        self.apply_action(&action);
-        if decided_key.is_some() {
-            self.state.task_mut(&rec.task_id).last_fine_key = decided_key;
-        }
+        self.apply_ranked_action(&action, decided_key);
         let ack = if self.state.durable() {
             self.state.log(vec![
                 Entry::Failure(Box::new(FailureRow {
@@ -675,10 +672,17 @@ impl<S: StateStore> Engine<S> {
     /// exclusions, config, history), the retry budget and the worker registry. Used by
     /// `handle_failure` and, on restart, to replay logged actions into the same state.
     pub fn apply_action(&mut self, action: &RecoveryAction) {
+        self.apply_ranked_action(action, None);
+    }
+
+    /// [`Engine::apply_action`], keeping the fine ranking key the action was decided in.
+    fn apply_ranked_action(&mut self, action: &RecoveryAction, fine_key: Option<u64>) {
         let cap = self.config.history_per_task.max(1);
-        self.state
-            .task_mut(&action.task_id)
-            .apply_action(action, cap);
+        let entry = self.state.task_mut(&action.task_id);
+        entry.apply_action(action, cap);
+        if fine_key.is_some() {
+            entry.last_fine_key = fine_key;
+        }
         if action.strategy.is_retry() && action.source.kind != "retry_budget" {
             self.budget.record_retry(action.timestamp);
         }

@@ -229,7 +229,7 @@ fn coarse_index(class: HardwareClass, kind: FailureKind) -> usize {
 }
 
 /// Standard normal CDF (Abramowitz–Stegun 7.1.26 on erf; |error| < 1.5e-7).
-fn phi(x: f64) -> f64 {
+fn phi_exact(x: f64) -> f64 {
     let z = x.abs() / std::f64::consts::SQRT_2;
     let t = 1.0 / (1.0 + 0.327_591_1 * z);
     let poly = t
@@ -241,6 +241,39 @@ fn phi(x: f64) -> f64 {
         0.5 * (1.0 + erf)
     } else {
         0.5 * (1.0 - erf)
+    }
+}
+
+/// Intervals of the Φ table over [0, [`PHI_TABLE_MAX`]].
+const PHI_TABLE_STEPS: usize = 512;
+/// Where the Φ table ends (beyond it, [`phi_exact`]).
+const PHI_TABLE_MAX: f64 = 4.0;
+
+/// Φ at `PHI_TABLE_STEPS + 1` evenly spaced points of [0, `PHI_TABLE_MAX`].
+static PHI_TABLE: std::sync::LazyLock<[f64; PHI_TABLE_STEPS + 1]> =
+    std::sync::LazyLock::new(|| {
+        std::array::from_fn(|i| phi_exact(i as f64 * PHI_TABLE_MAX / PHI_TABLE_STEPS as f64))
+    });
+
+/// Standard normal CDF for the logged propensity: a linearly interpolated table on |x| < 4
+/// (|error| < 2e-6, no `exp` on the decision path), [`phi_exact`] beyond.
+fn phi(x: f64) -> f64 {
+    let a = x.abs();
+    let v = if a < PHI_TABLE_MAX {
+        let pos = a * (PHI_TABLE_STEPS as f64 / PHI_TABLE_MAX);
+        let i = pos as usize;
+        let t = &*PHI_TABLE;
+        let f = pos - i as f64;
+        t[i] + (t[i + 1] - t[i]) * f
+    } else if a.is_finite() {
+        phi_exact(a)
+    } else {
+        1.0
+    };
+    if x >= 0.0 {
+        v
+    } else {
+        1.0 - v
     }
 }
 
@@ -292,19 +325,24 @@ impl Ranker {
     }
 
     /// Prior mean of `s` given the ladder.
+    #[cfg(test)]
     fn prior_mean(&self, s: RecoveryStrategy, ladder: &[RecoveryStrategy]) -> f64 {
-        match ladder.iter().position(|x| *x == s) {
-            Some(i) => {
-                let step =
-                    (self.params.prior_top - self.params.prior_other) / (ladder.len() as f64 + 1.0);
-                self.params.prior_top - step * i as f64
-            }
-            None => self.params.prior_other,
-        }
+        self.prior_means(ladder)[s.index()]
     }
 
-    /// Posterior (α, β) of strategy index `k` given the coarse and (optional) fine counts.
-    #[inline]
+    /// Prior means of every strategy given the ladder: `prior_top` for its first step,
+    /// decreasing along it, `prior_other` off it.
+    fn prior_means(&self, ladder: &[RecoveryStrategy]) -> [f64; N] {
+        let mut m = [self.params.prior_other; N];
+        let step = (self.params.prior_top - self.params.prior_other) / (ladder.len() as f64 + 1.0);
+        for (i, s) in ladder.iter().enumerate().rev() {
+            m[s.index()] = self.params.prior_top - step * i as f64;
+        }
+        m
+    }
+
+    /// Posterior (α, β) of strategy `s` given the coarse and (optional) finer counts.
+    #[cfg(test)]
     fn posterior(
         &self,
         co: &Counts,
@@ -312,23 +350,41 @@ impl Ranker {
         c: &RankContext<'_>,
         s: RecoveryStrategy,
     ) -> (f64, f64) {
-        let k = s.index();
         let m = self.prior_mean(s, c.ladder);
+        self.posterior_with(co, finer, m, c.tried, s.index())
+    }
+
+    /// Posterior (α, β) of strategy index `k` with prior mean `m`.
+    #[inline]
+    fn posterior_with(
+        &self,
+        co: &Counts,
+        finer: [Option<&Counts>; 2],
+        m: f64,
+        tried: &[u32; N],
+        k: usize,
+    ) -> (f64, f64) {
         let p = self.params.prior_strength;
         let (mut a, mut b) = (p * m + co.success[k], p * (1.0 - m) + co.failure[k]);
+        let q = self.params.backoff_strength;
         for f in finer.into_iter().flatten() {
             if f.success[k] + f.failure[k] > 0.0 {
                 // Back-off: the coarser posterior mean, worth `backoff_strength` outcomes, is
                 // the prior of the finer context — never worth more than the evidence behind
-                // it (a strategy the coarser context barely tried stays uncertain below it).
-                let mean = a / (a + b);
-                let q = self.params.backoff_strength.min(a + b);
-                a = q * mean + f.success[k];
-                b = q * (1.0 - mean) + f.failure[k];
+                // it (a strategy the coarser context barely tried stays uncertain below it):
+                // (α, β) scaled down to `backoff_strength` pseudo-observations when above.
+                let n = a + b;
+                if n > q {
+                    let r = q / n;
+                    a *= r;
+                    b *= r;
+                }
+                a += f.success[k];
+                b += f.failure[k];
             }
         }
         // A strategy already tried on this task is less likely to work again.
-        let tried = c.tried[k] as f64;
+        let tried = tried[k] as f64;
         if tried > 0.0 {
             b += tried * self.params.tried_penalty;
         }
@@ -355,10 +411,13 @@ impl Ranker {
         // (mean, variance, pseudo-observations) per valid strategy.
         let mut stats = [(0.0f64, 0.0f64, 0.0f64); N];
         let mut total = 0.0;
+        let priors = self.prior_means(c.ladder);
         for (j, s) in c.valid.iter().enumerate() {
-            let (a, b) = self.posterior(co, [fine, finest], c, *s);
+            let k = s.index();
+            let (a, b) = self.posterior_with(co, [fine, finest], priors[k], c.tried, k);
             let n = a + b;
-            stats[j] = (a / n, a * b / (n * n * (n + 1.0)), n);
+            let mean = a / n;
+            stats[j] = (mean, mean * (1.0 - mean) / (n + 1.0), n);
             total += n;
         }
         let total = total.max(1.0);
@@ -389,9 +448,10 @@ impl Ranker {
                         continue;
                     }
                     let z = (m - mo) / (k2 * (v + vo)).max(1e-12).sqrt();
-                    // Φ(z) > 1 − 1e-9 beyond 6σ: a rival that far behind does not move the
-                    // product. Once below the clamp, further factors (≤ 1) cannot lift it.
-                    if z < 6.0 {
+                    // Φ(z) > 1 − 3.2e-5 beyond 4σ: a rival that far behind moves the logged
+                    // probability by less than its other approximations do. Once below the
+                    // clamp, further factors (≤ 1) cannot lift it.
+                    if z < 4.0 {
                         p *= phi(z);
                         if p < 1e-3 {
                             break;
@@ -725,6 +785,13 @@ mod tests {
         assert!((phi(0.0) - 0.5).abs() < 1e-7);
         assert!((phi(1.96) - 0.975).abs() < 1e-3);
         assert!(phi(-8.0) < 1e-6);
+        assert_eq!(phi(f64::INFINITY), 1.0);
+        assert_eq!(phi(f64::NEG_INFINITY), 0.0);
+        // The table agrees with the formula everywhere, across its end too.
+        for i in -6000..=6000 {
+            let x = f64::from(i) / 1000.0;
+            assert!((phi(x) - phi_exact(x)).abs() < 2e-6, "{x}");
+        }
     }
 
     #[test]
