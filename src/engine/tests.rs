@@ -929,3 +929,76 @@ fn the_model_policy_moves_to_what_works() {
         .to_string()
         .contains("ranking.model.epsilon"));
 }
+
+/// Regression: an outcome taught the fine context recomputed with the worker's standing at
+/// outcome time; a refresh between decision and outcome that flagged the worker sent the
+/// evidence to the "bad worker" context, although the decision was made as "healthy".
+#[test]
+fn an_outcome_teaches_the_context_its_decision_was_made_in() {
+    let mut c = EngineConfig::default();
+    c.ranking.enabled = true;
+    c.patterns.refresh_failures = 1;
+    c.patterns.refresh_s = 1.0;
+    let mut e = Engine::new(c).unwrap();
+    let msg = "RuntimeError: CUDA error: unspecified launch failure";
+    let first = at(
+        record(
+            "t0",
+            "g-bad",
+            HardwareClass::Gpu,
+            msg,
+            TaskConfig::default(),
+        ),
+        0.0,
+    );
+    let a = e.handle_failure(&first);
+    let kind = a.kind;
+    let healthy = ranking::fine_key(
+        &a.classifier_rule,
+        a.xid,
+        1,
+        ranking::WorkerStanding::Healthy,
+    );
+    let bad = ranking::fine_key(&a.classifier_rule, a.xid, 1, ranking::WorkerStanding::Bad);
+    // Ten peers fail once each; g-bad fails for 30 more tasks: it is called bad.
+    let mut t = 10.0;
+    for i in 0..10 {
+        t += 10.0;
+        let r = record(
+            &format!("p{i}"),
+            &format!("g{i}"),
+            HardwareClass::Gpu,
+            msg,
+            TaskConfig::default(),
+        );
+        e.handle_failure(&at(r, t));
+    }
+    for i in 0..30 {
+        t += 10.0;
+        let r = record(
+            &format!("b{i}"),
+            "g-bad",
+            HardwareClass::Gpu,
+            msg,
+            TaskConfig::default(),
+        );
+        e.handle_failure(&at(r, t));
+    }
+    assert!(e.bad_workers().iter().any(|w| w.as_str() == "g-bad"));
+    e.record_outcome(&Outcome {
+        task_id: "t0".into(),
+        success: true,
+        strategy: None,
+        time_to_recovery_s: None,
+        cost: None,
+        timestamp: None,
+    })
+    .unwrap();
+    let taught = |key| {
+        e.ranker()
+            .fine_counts(HardwareClass::Gpu, kind, key)
+            .map_or(0.0, |c| c.success.iter().sum::<f64>())
+    };
+    assert_eq!(taught(healthy), 1.0);
+    assert_eq!(taught(bad), 0.0);
+}

@@ -319,6 +319,16 @@ impl Ranker {
         &self.coarse[coarse_index(class, kind)]
     }
 
+    /// Counts of a fine context ([`fine_key`]), when it has any.
+    pub fn fine_counts(
+        &self,
+        class: HardwareClass,
+        kind: FailureKind,
+        fine_key: u64,
+    ) -> Option<&Counts> {
+        self.fine.get(&(coarse_index(class, kind), fine_key))
+    }
+
     /// Replaces a coarse context's counts (training from the history).
     pub fn set_counts(&mut self, class: HardwareClass, kind: FailureKind, counts: Counts) {
         self.coarse[coarse_index(class, kind)] = counts;
