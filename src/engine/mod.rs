@@ -102,8 +102,8 @@ pub struct Engine<S: StateStore = MemoryState> {
     bad_workers: Vec<WorkerId>,
     /// The same workers sorted, for the per-decision membership test.
     bad_sorted: Vec<WorkerId>,
-    /// Suspect workers (see `PatternDetector::suspect_workers`), sorted, same refresh.
-    suspect_sorted: Vec<WorkerId>,
+    /// Bad and suspect workers (see `PatternDetector::worker_standing`), same refresh.
+    standings: HashMap<WorkerId, ranking::WorkerStanding, rustc_hash::FxBuildHasher>,
     bad_workers_at: i64,
     since_refresh: u32,
     registry: WorkerRegistry,
@@ -199,7 +199,7 @@ impl<S: StateStore> Engine<S> {
             model_ranker,
             bad_workers: Vec::new(),
             bad_sorted: Vec::new(),
-            suspect_sorted: Vec::new(),
+            standings: HashMap::default(),
             bad_workers_at: i64::MIN,
             since_refresh: u32::MAX - 1,
             registry: WorkerRegistry::new(),
@@ -391,7 +391,7 @@ impl<S: StateStore> Engine<S> {
                     tried[a.strategy.index()] += 1;
                 }
                 let mut rng = decision_rng(self.config.seed ^ 0x7261_6e6b, &rec.task_id, attempt);
-                let standing = standing(&self.bad_sorted, &self.suspect_sorted, &rec.worker_id);
+                let standing = standing(&self.standings, &rec.worker_id);
                 let key = ranking::fine_key_finish(cls.rule_key, attempt, standing);
                 decided_key = Some(key);
                 let rank_ctx = RankContext {
@@ -727,7 +727,16 @@ impl<S: StateStore> Engine<S> {
                 >= (self.config.patterns.refresh_s * 1e6) as i64
         {
             self.patterns.prune();
-            (self.bad_workers, self.suspect_sorted) = self.patterns.worker_standing(rec.timestamp);
+            let (bad, suspects) = self.patterns.worker_standing(rec.timestamp);
+            self.standings.clear();
+            for w in suspects {
+                self.standings.insert(w, ranking::WorkerStanding::Suspect);
+            }
+            for w in &bad {
+                self.standings
+                    .insert(w.clone(), ranking::WorkerStanding::Bad);
+            }
+            self.bad_workers = bad;
             self.bad_sorted.clone_from(&self.bad_workers);
             self.bad_sorted.sort_unstable();
             self.bad_workers_at = now;
@@ -774,7 +783,7 @@ impl<S: StateStore> Engine<S> {
         let fine_key = entry.last_fine_key;
         let rank_key = fine_key.or_else(|| {
             entry.history.back().map(|a| {
-                let standing = standing(&self.bad_sorted, &self.suspect_sorted, &a.failed_worker);
+                let standing = standing(&self.standings, &a.failed_worker);
                 ranking::fine_key(&a.classifier_rule, a.xid, a.attempt, standing)
             })
         });
@@ -1208,19 +1217,19 @@ fn show_batch(c: &TaskConfig) -> String {
     }
 }
 
-/// A per-decision generator: reproducible from (seed, task, attempt) whatever the order of
-/// decisions, so no generator state has to be persisted.
-/// A worker's standing for the ranking context, from the sorted bad and suspect lists.
-fn standing(bad: &[WorkerId], suspect: &[WorkerId], id: &WorkerId) -> ranking::WorkerStanding {
-    if bad.binary_search(id).is_ok() {
-        ranking::WorkerStanding::Bad
-    } else if suspect.binary_search(id).is_ok() {
-        ranking::WorkerStanding::Suspect
-    } else {
-        ranking::WorkerStanding::Healthy
-    }
+/// A worker's standing for the ranking context (healthy unless listed at the last refresh).
+fn standing(
+    standings: &HashMap<WorkerId, ranking::WorkerStanding, rustc_hash::FxBuildHasher>,
+    id: &WorkerId,
+) -> ranking::WorkerStanding {
+    standings
+        .get(id)
+        .copied()
+        .unwrap_or(ranking::WorkerStanding::Healthy)
 }
 
+/// A per-decision generator: reproducible from (seed, task, attempt) whatever the order of
+/// decisions, so no generator state has to be persisted.
 fn decision_rng(seed: u64, task: &TaskId, attempt: u32) -> Xoshiro256PlusPlus {
     // FNV-1a: stable across toolchains, unlike std's DefaultHasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

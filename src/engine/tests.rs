@@ -783,13 +783,11 @@ fn with_an_empty_history_the_learned_policy_decides_exactly_as_the_rules() {
     }
 }
 
-#[test]
-fn the_learned_policy_moves_to_what_works() {
-    let mut e = learned();
-    // On this fleet, CUDA errors are cured by DIFFERENT_WORKER only after a delayed retry
-    // fails; report that DELAYED_RETRY never works and FALLBACK_CPU always does.
+/// Feeds `n` CUDA errors (one task each, 50 workers, 100 s apart), reporting that only
+/// FALLBACK_CPU works; returns the actions.
+fn cuda_errors_cured_only_by_fallback_cpu(e: &mut Engine, n: usize) -> Vec<RecoveryAction> {
     let mut chosen = Vec::new();
-    for i in 0..300 {
+    for i in 0..n {
         let r = at(
             record(
                 &format!("t{i}"),
@@ -813,6 +811,15 @@ fn the_learned_policy_moves_to_what_works() {
         .unwrap();
         chosen.push(a);
     }
+    chosen
+}
+
+#[test]
+fn the_learned_policy_moves_to_what_works() {
+    let mut e = learned();
+    // On this fleet, CUDA errors are cured by DIFFERENT_WORKER only after a delayed retry
+    // fails; report that DELAYED_RETRY never works and FALLBACK_CPU always does.
+    let chosen = cuda_errors_cured_only_by_fallback_cpu(&mut e, 300);
     let late = &chosen[200..];
     let fallback = late.iter().filter(|a| a.strategy == S::FallbackCpu).count();
     assert!(fallback > 80, "{fallback} of 100");
@@ -880,31 +887,7 @@ fn with_an_empty_history_the_model_policy_decides_exactly_as_the_rules() {
 #[test]
 fn the_model_policy_moves_to_what_works() {
     let mut e = model(20);
-    let mut chosen = Vec::new();
-    for i in 0..300 {
-        let r = at(
-            record(
-                &format!("t{i}"),
-                &format!("w{}", i % 50),
-                HardwareClass::Gpu,
-                "CUDA error: unspecified launch failure",
-                TaskConfig::default(),
-            ),
-            i as f64 * 100.0,
-        );
-        let a = e.handle_failure(&r);
-        let works = a.strategy == S::FallbackCpu;
-        e.record_outcome(&Outcome {
-            task_id: r.task_id.to_string(),
-            success: works,
-            strategy: None,
-            time_to_recovery_s: None,
-            cost: None,
-            timestamp: None,
-        })
-        .unwrap();
-        chosen.push(a);
-    }
+    let chosen = cuda_errors_cured_only_by_fallback_cpu(&mut e, 300);
     // Before the first fit the rules decide.
     assert!(chosen[..20].iter().all(|a| a.source.kind != "learned"));
     let late = &chosen[200..];

@@ -703,15 +703,21 @@ mod tests {
         assert!(r.description.contains("0.0 s apart"));
     }
 
-    #[test]
-    fn a_bad_worker_stands_out_and_fair_ones_do_not() {
+    /// A detector that knows of 50 GPU workers, and their ids g0..g49.
+    fn gpu_fleet_of_50() -> (PatternDetector, Vec<WorkerId>) {
         let mut d = PatternDetector::new(PatternParams::default()).unwrap();
         let mut fleet = HashMap::new();
         fleet.insert(HardwareClass::Gpu, 50);
         d.set_fleet(fleet);
-        let ids: Vec<WorkerId> = (0..50)
+        let ids = (0..50)
             .map(|i| WorkerId::new(&format!("g{i}")).unwrap())
             .collect();
+        (d, ids)
+    }
+
+    #[test]
+    fn a_bad_worker_stands_out_and_fair_ones_do_not() {
+        let (mut d, ids) = gpu_fleet_of_50();
         let mut clock = 0.0;
         let mut n = 0;
         let mut next_task = || {
@@ -746,13 +752,7 @@ mod tests {
 
     #[test]
     fn a_worker_with_a_modest_excess_is_suspect_before_it_is_bad() {
-        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
-        let mut fleet = HashMap::new();
-        fleet.insert(HardwareClass::Gpu, 50);
-        d.set_fleet(fleet);
-        let ids: Vec<WorkerId> = (0..50)
-            .map(|i| WorkerId::new(&format!("g{i}")).unwrap())
-            .collect();
+        let (mut d, ids) = gpu_fleet_of_50();
         let mut clock = 0.0;
         let mut n = 0;
         let mut fail = |d: &mut PatternDetector, w: &WorkerId| {
