@@ -7,6 +7,17 @@ use faultline::rules::RuleSet;
 use faultline::store::StoreOptions;
 use faultline::{FailureReport, HardwareClass, Outcome, RecoveryStrategy, Timestamp};
 
+/// Task `t{i}` on worker `w{i}`: a CUDA OOM at batch 8, at 10:00:{i} on 2026-11-01.
+fn gpu_oom(i: usize) -> faultline::FailureRecord {
+    let line = format!(
+        r#"{{"task_id":"t{i}","worker_id":"w{i}","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}},"timestamp":"2026-11-01T10:00:{i:02}Z","task":{{"config":{{"batch_size":8}}}}}}"#
+    );
+    serde_json::from_str::<FailureReport>(&line)
+        .unwrap()
+        .check(Timestamp::from_micros(0))
+        .unwrap()
+}
+
 #[test]
 fn success_rates_come_from_the_parquet_history() {
     let dir = tempfile::tempdir().unwrap();
@@ -18,13 +29,7 @@ fn success_rates_come_from_the_parquet_history() {
     )
     .unwrap();
     for i in 0..20 {
-        let line = format!(
-            r#"{{"task_id":"t{i}","worker_id":"w{i}","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}},"timestamp":"2026-11-01T10:00:{i:02}Z","task":{{"config":{{"batch_size":8}}}}}}"#
-        );
-        let r = serde_json::from_str::<FailureReport>(&line)
-            .unwrap()
-            .check(Timestamp::from_micros(0))
-            .unwrap();
+        let r = gpu_oom(i);
         e.try_handle_failure(&r).unwrap();
         e.record_outcome(&Outcome {
             task_id: format!("t{i}"),
@@ -239,13 +244,7 @@ fn the_model_ranker_is_refitted_from_the_replayed_history_at_open() {
     };
     let mut e = open();
     for i in 0..30 {
-        let line = format!(
-            r#"{{"task_id":"t{i}","worker_id":"w{i}","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}},"timestamp":"2026-11-01T10:00:{i:02}Z","task":{{"config":{{"batch_size":8}}}}}}"#
-        );
-        let r = serde_json::from_str::<FailureReport>(&line)
-            .unwrap()
-            .check(Timestamp::from_micros(0))
-            .unwrap();
+        let r = gpu_oom(i);
         e.try_handle_failure(&r).unwrap();
         e.record_outcome(&Outcome {
             task_id: format!("t{i}"),

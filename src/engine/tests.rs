@@ -753,10 +753,8 @@ fn learned() -> Engine {
     Engine::new(c).unwrap()
 }
 
-#[test]
-fn with_an_empty_history_the_learned_policy_decides_exactly_as_the_rules() {
-    let mut rules = Engine::in_memory();
-    let mut learned = learned();
+/// `n` failures cycling through five classes and messages, 7 tasks and 11 workers, 1 s apart.
+fn mixed_failures(n: usize) -> impl Iterator<Item = FailureRecord> {
     let msgs = [
         (HardwareClass::Gpu, "CUDA out of memory"),
         (HardwareClass::Webgpu, "browser crash detected"),
@@ -767,9 +765,9 @@ fn with_an_empty_history_the_learned_policy_decides_exactly_as_the_rules() {
             "WebNN: failed to build graph: operator 'gelu' is not supported",
         ),
     ];
-    for i in 0..60 {
+    (0..n).map(move |i| {
         let (c, m) = msgs[i % msgs.len()];
-        let r = at(
+        at(
             record(
                 &format!("t{}", i % 7),
                 &format!("w{}", i % 11),
@@ -778,7 +776,15 @@ fn with_an_empty_history_the_learned_policy_decides_exactly_as_the_rules() {
                 cfg(32, Precision::Fp16),
             ),
             i as f64,
-        );
+        )
+    })
+}
+
+#[test]
+fn with_an_empty_history_the_learned_policy_decides_exactly_as_the_rules() {
+    let mut rules = Engine::in_memory();
+    let mut learned = learned();
+    for r in mixed_failures(60) {
         assert_eq!(learned.handle_failure(&r), rules.handle_failure(&r));
     }
 }
@@ -844,28 +850,7 @@ fn with_an_empty_history_the_model_policy_decides_exactly_as_the_rules() {
     let mut rules = Engine::in_memory();
     // Outcomes arrive, but fewer than the first fit needs: the model ranker abstains.
     let mut model = model(200);
-    let msgs = [
-        (HardwareClass::Gpu, "CUDA out of memory"),
-        (HardwareClass::Webgpu, "browser crash detected"),
-        (HardwareClass::Cpu, "operation timed out"),
-        (HardwareClass::Tpu, "TPU is unresponsive"),
-        (
-            HardwareClass::Webnn,
-            "WebNN: failed to build graph: operator 'gelu' is not supported",
-        ),
-    ];
-    for i in 0..60 {
-        let (c, m) = msgs[i % msgs.len()];
-        let r = at(
-            record(
-                &format!("t{}", i % 7),
-                &format!("w{}", i % 11),
-                c,
-                m,
-                cfg(32, Precision::Fp16),
-            ),
-            i as f64,
-        );
+    for (i, r) in mixed_failures(60).enumerate() {
         let a = model.handle_failure(&r);
         assert_eq!(a, rules.handle_failure(&r));
         if a.strategy != S::Escalation {

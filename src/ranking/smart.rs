@@ -681,6 +681,19 @@ mod tests {
         assert_eq!(at(S::FallbackCpu, false), 0.5);
     }
 
+    /// The outcome a synthetic row stands for (no fine key, no cost).
+    fn observed(x: &Row) -> Observed {
+        Observed {
+            class: x.class,
+            kind: x.kind,
+            template: None,
+            signature: None,
+            strategy: x.strategy,
+            success: x.success,
+            cost: None,
+        }
+    }
+
     #[test]
     fn the_ranker_abstains_until_fitted_then_picks_the_best() {
         let params = RankingParams {
@@ -701,16 +714,7 @@ mod tests {
         let rows = synthetic(300, 3);
         for (i, x) in rows.iter().enumerate() {
             assert_eq!(r.model().is_some(), i >= 300, "{i}");
-            let o = Observed {
-                class: x.class,
-                kind: x.kind,
-                template: None,
-                signature: None,
-                strategy: x.strategy,
-                success: x.success,
-                cost: None,
-            };
-            r.update(&o, x.bits, x.tried);
+            r.update(&observed(x), x.bits, x.tried);
         }
         assert_eq!(r.model().map(SuccessModel::rows), Some(300));
         let ch = r.choose(&c, Bits::default(), &mut rng).unwrap();
@@ -741,17 +745,8 @@ mod tests {
         };
         let mut r = ModelRanker::new(params).unwrap();
         r.defer_fits(true);
-        for x in synthetic(300, 8) {
-            let o = Observed {
-                class: x.class,
-                kind: x.kind,
-                template: None,
-                signature: None,
-                strategy: x.strategy,
-                success: x.success,
-                cost: None,
-            };
-            r.update(&o, x.bits, x.tried);
+        for x in &synthetic(300, 8) {
+            r.update(&observed(x), x.bits, x.tried);
         }
         assert!(r.model().is_none());
         r.defer_fits(false);
