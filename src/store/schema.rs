@@ -226,41 +226,26 @@ macro_rules! append {
     };
 }
 
-impl Cell for Option<&str> {
-    fn append(self, col: &mut Col) {
-        append!(col, Utf8, self)
-    }
+/// `impl Cell` for optional values appended to the column variant of their type.
+macro_rules! cells {
+    ($($t:ty => $variant:ident),* $(,)?) => {
+        $(impl Cell for $t {
+            fn append(self, col: &mut Col) {
+                append!(col, $variant, self)
+            }
+        })*
+    };
 }
-impl Cell for Option<f64> {
-    fn append(self, col: &mut Col) {
-        append!(col, F64, self)
-    }
-}
-impl Cell for Option<u32> {
-    fn append(self, col: &mut Col) {
-        append!(col, U32, self)
-    }
-}
-impl Cell for Option<u64> {
-    fn append(self, col: &mut Col) {
-        append!(col, U64, self)
-    }
-}
-impl Cell for Option<i32> {
-    fn append(self, col: &mut Col) {
-        append!(col, I32, self)
-    }
-}
-impl Cell for Option<i64> {
-    fn append(self, col: &mut Col) {
-        append!(col, I64, self)
-    }
-}
-impl Cell for Option<bool> {
-    fn append(self, col: &mut Col) {
-        append!(col, Bool, self)
-    }
-}
+
+cells!(
+    Option<&str> => Utf8,
+    Option<f64> => F64,
+    Option<u32> => U32,
+    Option<u64> => U64,
+    Option<i32> => I32,
+    Option<i64> => I64,
+    Option<bool> => Bool,
+);
 impl Cell for Micros {
     fn append(self, col: &mut Col) {
         append!(col, Ts, Some(self.0))
