@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use faultline::analyze::{classifying_rows, write_classified, ClassifiedBatch};
+use faultline::analyze::{classifying_rows, write_classified, ClassifiedBatch, ClassifiedRows};
 use faultline::ingest::{self, BadLine, JsonlSource, PipelineOptions, Source, Summary};
+use faultline::model::{FailureRecord, FailureReport};
 use faultline::store::{ParquetStore, StoreOptions};
 use faultline::Timestamp;
 use rand::{Rng, SeedableRng};
@@ -295,7 +296,7 @@ fn ingest(input: &Path, data: &Path, threads: Option<usize>) -> Summary {
         sources,
         &opts,
         || classifying_rows(false),
-        || ClassifiedBatch::with_capacity(opts.batch_size),
+        ClassifiedBatch::new,
         |batch| write_classified(&mut store, batch),
         |bad: &BadLine| panic!("generated record rejected: {bad}"),
         |_| {},
@@ -349,5 +350,89 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Records per stage measurement.
+const STAGE_RECORDS: usize = 20_000;
+
+/// Each stage of the pipeline alone, on one thread, over the first [`STAGE_RECORDS`]
+/// records of the input: where a record's CPU time goes.
+fn stages(c: &mut Criterion) {
+    let input = data_file(SIZES[0]);
+    let text: Vec<u8> = std::fs::read(&input)
+        .expect("read input")
+        .split_inclusive(|&b| b == b'\n')
+        .take(STAGE_RECORDS)
+        .flatten()
+        .copied()
+        .collect();
+    let now = Timestamp::from_micros(0);
+    let reports = || -> Vec<FailureReport> {
+        let (items, _) = ingest::jsonl::parse_chunk(1, &text);
+        items.into_iter().map(|(_, r)| r.expect("parses")).collect()
+    };
+    let records = || -> Vec<FailureRecord> {
+        reports()
+            .into_iter()
+            .map(|r| r.check(now).expect("checks"))
+            .collect()
+    };
+    let mut g = c.benchmark_group("ingest_stage");
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Elements(STAGE_RECORDS as u64));
+    g.bench_function("parse", |b| {
+        b.iter(|| ingest::jsonl::parse_chunk(1, std::hint::black_box(&text)))
+    });
+    g.bench_function("check", |b| {
+        b.iter_batched(
+            reports,
+            |rs| {
+                rs.into_iter()
+                    .map(|r| r.check(now).expect("checks"))
+                    .collect::<Vec<_>>()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("classify_encode", |b| {
+        b.iter_batched(
+            records,
+            |rs| {
+                // A fresh worker each time: its verdict cache starts empty, as on a chunk
+                // of new messages.
+                let mut add = classifying_rows(false);
+                let mut rows = ClassifiedRows::default();
+                for r in rs {
+                    add(r, &mut rows);
+                }
+                rows
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let rows = || {
+        let mut add = classifying_rows(false);
+        let mut rows = ClassifiedRows::default();
+        for r in records() {
+            add(r, &mut rows);
+        }
+        rows
+    };
+    g.bench_function("write", |b| {
+        b.iter_batched(
+            || (rows(), tempfile::tempdir().expect("tempdir")),
+            |(mut rows, dir)| {
+                let mut store =
+                    ParquetStore::open(dir.path(), StoreOptions::default()).expect("open store");
+                let mut batch = ClassifiedBatch::new();
+                ingest::Batch::append(&mut batch, &mut rows, 0..STAGE_RECORDS);
+                write_classified(&mut store, batch).expect("write");
+                dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, stages);
 criterion_main!(benches);

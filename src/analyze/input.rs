@@ -271,14 +271,6 @@ impl ClassifiedBatch {
         ClassifiedBatch::default()
     }
 
-    /// An empty batch that makes room for `rows` rows up front (the pipeline's batch size).
-    pub fn with_capacity(rows: usize) -> Self {
-        ClassifiedBatch {
-            columns: ColumnBatch::with_capacity(rows),
-            ..ClassifiedBatch::default()
-        }
-    }
-
     /// The task ids and hardware classes of the failures in the batch, in input order
     /// (empty unless the worker was made with `record_classes`).
     pub fn take_classes(&mut self) -> Vec<(String, HardwareClass)> {
@@ -373,7 +365,7 @@ pub fn ingest_inputs(
             sources,
             &opts,
             || classifying_rows(want_classes),
-            || ClassifiedBatch::with_capacity(opts.batch_size),
+            ClassifiedBatch::new,
             |mut batch: ClassifiedBatch| {
                 task_class.extend(batch.take_classes());
                 write_classified(store, batch)
@@ -624,7 +616,7 @@ mod tests {
             source(&text),
             &opts,
             || classifying_rows(true),
-            || ClassifiedBatch::with_capacity(opts.batch_size),
+            ClassifiedBatch::new,
             |mut batch: ClassifiedBatch| {
                 assert_eq!(batch.take_classes().len(), ingest::Batch::len(&batch));
                 write_classified(&mut store, batch)

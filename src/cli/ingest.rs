@@ -218,7 +218,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         sources,
         &opts,
         || faultline::analyze::classifying_rows(false),
-        || faultline::analyze::ClassifiedBatch::with_capacity(opts.batch_size),
+        faultline::analyze::ClassifiedBatch::new,
         |batch| faultline::analyze::write_classified(&mut store, batch),
         |bad: &BadLine| {
             if shown.len() < SHOWN_REJECTIONS {

@@ -1,14 +1,16 @@
-//! A commit's rows laid out in Arrow columns as they arrive, one [`TableBuilder`] per
-//! (table, date) partition, so that a bulk write holds columns rather than entries: each
-//! entry can be dropped as soon as it is pushed. Every write of Parquet parts
+//! A commit's rows laid out in Arrow columns as they arrive, per (table, date) partition,
+//! so that a bulk write holds columns rather than entries: each entry can be dropped as soon
+//! as it is pushed. Rows moved from another batch (bulk ingest builds a batch per chunk on
+//! its worker threads) are kept as zero-copy slices of that batch's columns. Every write of Parquet parts
 //! ([`ParquetStore::write_columns`] and the paths built on it) goes through here.
 //!
 //! [`ParquetStore::write_columns`]: super::ParquetStore::write_columns
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::{RecordBatch, UInt64Array};
 
 use super::entry::{Encoded, Entry, Table};
 use super::schema::{self, TableBuilder};
@@ -18,14 +20,57 @@ use super::StoreError;
 const DAY_US: i64 = 86_400_000_000;
 /// Rows a partition's builders first make room for.
 const FIRST_ROWS: usize = 4096;
-/// At most this many rows are reserved up front (a larger batch grows as rows arrive).
-const MAX_RESERVED_ROWS: usize = 1 << 18;
 
-/// A partition taken out of its builder: table, date, sequence numbers, rows.
-type Sealed = (Table, String, Vec<u64>, RecordBatch);
+/// A finished partition: table, date, its first sequence number and its rows, as record
+/// batches in sequence order (written one after another into one part).
+pub(crate) type Part = (Table, String, u64, Vec<RecordBatch>);
 
-/// A finished partition: table, date, its first sequence number and its rows.
-pub(crate) type Part = (Table, String, u64, RecordBatch);
+/// Rows of one partition, in the order they came.
+#[derive(Debug)]
+enum Segment {
+    /// Rows pushed one by one.
+    Built(TableBuilder),
+    /// Rows taken from another batch by [`ColumnBatch::append_rows`]: their sequence
+    /// numbers here and their columns (a zero-copy slice of the other batch's arrays).
+    Taken(Vec<u64>, RecordBatch),
+}
+
+impl Segment {
+    fn seqs(&self) -> &[u64] {
+        match self {
+            Segment::Built(b) => b.seqs(),
+            Segment::Taken(seqs, _) => seqs,
+        }
+    }
+
+    /// The rows as one record batch, with `offset` added to every sequence number.
+    fn finish(self, offset: u64) -> Result<RecordBatch, StoreError> {
+        let enc = |e: arrow_schema::ArrowError| StoreError::Encode(e.to_string());
+        match self {
+            Segment::Built(b) => b.finish(offset).map_err(enc),
+            Segment::Taken(seqs, batch) => {
+                let seq: UInt64Array = seqs.iter().map(|s| s + offset).collect::<Vec<_>>().into();
+                let mut columns = batch.columns().to_vec();
+                columns[0] = Arc::new(seq);
+                RecordBatch::try_new(batch.schema(), columns).map_err(enc)
+            }
+        }
+    }
+}
+
+/// One (table, date) partition of a batch.
+#[derive(Debug)]
+struct Partition {
+    table: Table,
+    date: String,
+    segments: Vec<Segment>,
+}
+
+impl Partition {
+    fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.segments.iter().flat_map(|s| s.seqs().iter().copied())
+    }
+}
 
 /// Entries of any tables with their payloads, in Arrow columns per (table, date) partition,
 /// in push order. Sequence numbers are relative to the batch (the n-th row pushed is n)
@@ -47,8 +92,8 @@ pub(crate) type Part = (Table, String, u64, RecordBatch);
 /// ```
 #[derive(Debug, Default)]
 pub struct ColumnBatch {
-    /// Partitions in order of their first row: (table, date) and its rows.
-    parts: Vec<(Table, String, TableBuilder)>,
+    /// Partitions in order of their first row.
+    parts: Vec<Partition>,
     /// (table, day) → index into `parts` (several days can share a date: days chrono cannot
     /// represent all fall on 1970-01-01).
     days: HashMap<(Table, i64), usize>,
@@ -56,26 +101,15 @@ pub struct ColumnBatch {
     last: Option<(Table, i64, usize)>,
     /// Rows (one more than the highest sequence number pushed).
     len: u64,
-    /// The partitions as record batches, with their sequence numbers, once rows were taken
-    /// from this batch by [`ColumnBatch::append_rows`].
-    sealed: Option<Vec<Sealed>>,
-    /// Rows expected (see [`ColumnBatch::with_capacity`]).
-    capacity: usize,
+    /// The segments as record batches with their table, date and sequence numbers, once
+    /// rows were taken from this batch by [`ColumnBatch::append_rows`].
+    sealed: Option<Vec<(Table, String, Vec<u64>, RecordBatch)>>,
 }
 
 impl ColumnBatch {
     /// An empty batch.
     pub fn new() -> Self {
         ColumnBatch::default()
-    }
-
-    /// An empty batch expected to receive about `rows` rows through
-    /// [`ColumnBatch::append_rows`] (its partitions make room for them up front).
-    pub fn with_capacity(rows: usize) -> Self {
-        ColumnBatch {
-            capacity: rows.min(MAX_RESERVED_ROWS),
-            ..ColumnBatch::default()
-        }
     }
 
     /// Rows pushed.
@@ -98,6 +132,25 @@ impl ColumnBatch {
         self.push(e.entry(), e.payload())
     }
 
+    /// The index of the partition of (`table`, `date`), made if there is none.
+    fn partition(&mut self, table: Table, date: &str) -> usize {
+        match self
+            .parts
+            .iter()
+            .position(|p| p.table == table && p.date == date)
+        {
+            Some(i) => i,
+            None => {
+                self.parts.push(Partition {
+                    table,
+                    date: date.to_string(),
+                    segments: Vec::new(),
+                });
+                self.parts.len() - 1
+            }
+        }
+    }
+
     /// Appends `entry` as sequence number `seq` (relative to the batch; rows of one
     /// partition must come in ascending order, and a batch that is appended from with
     /// [`ColumnBatch::append_rows`] numbers its rows `0, 1, ...` in input order, possibly
@@ -111,22 +164,7 @@ impl ColumnBatch {
                 let i = match self.days.get(&(table, day)) {
                     Some(&i) => i,
                     None => {
-                        let date = entry.timestamp().date_string();
-                        let i = match self
-                            .parts
-                            .iter()
-                            .position(|(t, d, _)| *t == table && *d == date)
-                        {
-                            Some(i) => i,
-                            None => {
-                                self.parts.push((
-                                    table,
-                                    date,
-                                    TableBuilder::new(table, FIRST_ROWS),
-                                ));
-                                self.parts.len() - 1
-                            }
-                        };
+                        let i = self.partition(table, &entry.timestamp().date_string());
                         self.days.insert((table, day), i);
                         i
                     }
@@ -135,9 +173,14 @@ impl ColumnBatch {
                 i
             }
         };
-        self.parts[i]
-            .2
-            .push(seq, entry, payload)
+        let segments = &mut self.parts[i].segments;
+        if !matches!(segments.last(), Some(Segment::Built(_))) {
+            segments.push(Segment::Built(TableBuilder::new(table, FIRST_ROWS)));
+        }
+        let Some(Segment::Built(b)) = segments.last_mut() else {
+            unreachable!("a builder segment was just made");
+        };
+        b.push(seq, entry, payload)
             .map_err(|e| StoreError::Encode(e.to_string()))?;
         self.len = self.len.max(seq + 1);
         Ok(())
@@ -145,22 +188,22 @@ impl ColumnBatch {
 
     /// Moves the rows numbered `rows` (sequence numbers as pushed) of `from` to the end of
     /// this batch, in order, as this batch's next `rows.len()` rows. `from` is sealed into
-    /// record batches on the first call (no more pushes); the columns are copied in bulk.
+    /// record batches on the first call (no more pushes); this batch keeps zero-copy
+    /// slices of them, so a row's bytes are not copied again before they are written.
     pub fn append_rows(
         &mut self,
         from: &mut ColumnBatch,
         rows: Range<u64>,
     ) -> Result<(), StoreError> {
         if from.sealed.is_none() {
-            let parts = std::mem::take(&mut from.parts)
-                .into_iter()
-                .map(|(table, date, b)| {
-                    let seqs = b.seqs().to_vec();
-                    let batch = b.finish(0).map_err(|e| StoreError::Encode(e.to_string()))?;
-                    Ok((table, date, seqs, batch))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            from.sealed = Some(parts);
+            let mut sealed = Vec::new();
+            for p in std::mem::take(&mut from.parts) {
+                for s in p.segments {
+                    let seqs = s.seqs().to_vec();
+                    sealed.push((p.table, p.date.clone(), seqs, s.finish(0)?));
+                }
+            }
+            from.sealed = Some(sealed);
         }
         let base = self.len;
         for (table, date, seqs, batch) in from.sealed.iter().flatten() {
@@ -169,58 +212,42 @@ impl ColumnBatch {
             if lo == hi {
                 continue;
             }
-            let i = match self
-                .parts
-                .iter()
-                .position(|(t, d, _)| t == table && d == date)
-            {
-                Some(i) => i,
-                None => {
-                    // Room for the rest of the batch: most batches fill one or two
-                    // partitions, and room not written to costs no memory.
-                    let left = self.capacity.saturating_sub(self.len as usize);
-                    let sample = batch.slice(lo, hi - lo);
-                    let b = TableBuilder::sized_like(*table, left.max(hi - lo), &sample);
-                    self.parts.push((*table, date.clone(), b));
-                    self.parts.len() - 1
-                }
-            };
+            let i = self.partition(*table, date);
             // Rows pushed later must not land in a partition through the day index of a
-            // row appended here out of turn: appended partitions are found by date.
+            // row appended here out of turn: partitions are found by date.
             self.last = None;
-            self.parts[i]
-                .2
-                .append(
-                    seqs[lo..hi].iter().map(|s| base + s - rows.start),
-                    &batch.slice(lo, hi - lo),
-                )
-                .map_err(|e| StoreError::Encode(e.to_string()))?;
+            self.parts[i].segments.push(Segment::Taken(
+                seqs[lo..hi].iter().map(|s| base + s - rows.start).collect(),
+                batch.slice(lo, hi - lo),
+            ));
         }
         self.len = base + (rows.end - rows.start);
         Ok(())
     }
 
     /// The partitions, sorted by table and date, as record batches with `offset` added to
-    /// every sequence number: `(table, date, first seq, batch)`, and the highest sequence
+    /// every sequence number: `(table, date, first seq, batches)`, and the highest sequence
     /// number (none for an empty batch).
     pub(crate) fn finish(mut self, offset: u64) -> Result<(Vec<Part>, Option<u64>), StoreError> {
         self.parts
-            .sort_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
+            .sort_by(|a, b| (a.table, a.date.as_str()).cmp(&(b.table, b.date.as_str())));
         let last = self
             .parts
             .iter()
-            .filter_map(|p| p.2.seqs().iter().max())
+            .filter_map(|p| p.seqs().max())
             .max()
             .map(|m| m + offset);
         let parts = self
             .parts
             .into_iter()
-            .map(|(table, date, b)| {
-                let first = b.seqs().first().copied().unwrap_or(0) + offset;
-                let batch = b
-                    .finish(offset)
-                    .map_err(|e| StoreError::Encode(e.to_string()))?;
-                Ok((table, date, first, batch))
+            .map(|p| {
+                let first = p.seqs().next().unwrap_or(0) + offset;
+                let batches = p
+                    .segments
+                    .into_iter()
+                    .map(|s| s.finish(offset))
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                Ok((p.table, p.date, first, batches))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((parts, last))

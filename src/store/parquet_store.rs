@@ -96,15 +96,19 @@ fn props(flush_seq: u64, replaces: &[String]) -> WriterProperties {
     if !replaces.is_empty() {
         kv.push(KeyValue::new(META_REPLACES.to_string(), replaces.join(",")));
     }
-    // The payload (one JSON document per row, all distinct) gains nothing from a dictionary
-    // or min/max statistics, and they cost a hash and comparisons of every long string.
+    // The payload (one JSON document per row, all distinct) and the failure message (mostly
+    // distinct: they carry sizes, addresses, ids) gain nothing from a dictionary or min/max
+    // statistics, and they cost a hash and comparisons of every long string.
     let payload = ColumnPath::from(schema::PAYLOAD);
+    let message = ColumnPath::from(schema::MESSAGE);
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(128 * 1024))
         .set_key_value_metadata(Some(kv))
         .set_column_dictionary_enabled(payload.clone(), false)
         .set_column_statistics_enabled(payload, EnabledStatistics::None)
+        .set_column_dictionary_enabled(message.clone(), false)
+        .set_column_statistics_enabled(message, EnabledStatistics::None)
         .build()
 }
 
@@ -144,13 +148,13 @@ const PARALLEL_WRITES: usize = 8;
 /// the first error once all writers stopped (the manifest, written after, is the commit
 /// point, so parts of a failed commit are removed on the next open).
 fn write_parts(
-    parts: &[(PathBuf, RecordBatch)],
+    parts: &[(PathBuf, Vec<RecordBatch>)],
     props: &WriterProperties,
 ) -> Result<(), StoreError> {
     let width = parts.len().min(PARALLEL_WRITES);
     if width <= 1 {
-        for (path, batch) in parts {
-            write_atomic(path, std::slice::from_ref(batch), props.clone())?;
+        for (path, batches) in parts {
+            write_atomic(path, batches, props.clone())?;
         }
         return Ok(());
     }
@@ -161,10 +165,10 @@ fn write_parts(
                 s.spawn(|| -> Result<(), StoreError> {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((path, batch)) = parts.get(i) else {
+                        let Some((path, batches)) = parts.get(i) else {
                             return Ok(());
                         };
-                        write_atomic(path, std::slice::from_ref(batch), props.clone())?;
+                        write_atomic(path, batches, props.clone())?;
                     }
                 })
             })
@@ -430,13 +434,13 @@ fn commit_columns(root: &Path, batch: ColumnBatch, offset: u64) -> Result<Option
     let Some(last) = last else {
         return Ok(None);
     };
-    let parts: Vec<(PathBuf, RecordBatch)> = groups
+    let parts: Vec<(PathBuf, Vec<RecordBatch>)> = groups
         .into_iter()
-        .map(|(table, date, first, batch)| {
+        .map(|(table, date, first, batches)| {
             let path = table_dir(root, table)
                 .join(format!("date={date}"))
                 .join(format!("part-{last:020}-{first:020}.parquet"));
-            (path, batch)
+            (path, batches)
         })
         .collect();
     write_parts(&parts, &props(last, &[]))?;

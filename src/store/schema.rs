@@ -11,10 +11,6 @@ use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
 };
-use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Float64Type, Int32Type, Int64Type, TimestampMicrosecondType, UInt32Type, UInt64Type,
-};
 use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray, UInt64Array};
 use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
 
@@ -392,35 +388,6 @@ impl TableBuilder {
         }
     }
 
-    /// An empty builder with room for `rows` rows like those of `sample` (a batch of this
-    /// table's columns): text columns get room for as many bytes per row as the sample
-    /// holds, so that filling the builder rarely moves its buffers.
-    pub fn sized_like(table: Table, rows: usize, sample: &RecordBatch) -> Self {
-        let n = sample.num_rows().max(1);
-        let bytes = |i: usize| {
-            sample
-                .columns()
-                .get(i)
-                .and_then(|a| a.as_string_opt::<i32>())
-                .map_or(rows * 16, |a| {
-                    let o = a.value_offsets();
-                    let used = (o[o.len() - 1] - o[0]).max(0) as usize;
-                    used / n * rows + used / n * rows / 8 + 64
-                })
-        };
-        TableBuilder {
-            table,
-            seq: Vec::with_capacity(rows),
-            timestamp: Vec::with_capacity(rows),
-            cols: flat_columns(table)
-                .iter()
-                .enumerate()
-                .map(|(i, (_, k))| k.builder(rows, bytes(i + 2)))
-                .collect(),
-            payload: StringBuilder::with_capacity(rows, bytes(flat_columns(table).len() + 2)),
-        }
-    }
-
     /// The table.
     pub fn table(&self) -> Table {
         self.table
@@ -461,64 +428,6 @@ impl TableBuilder {
         self.timestamp.push(entry.timestamp().as_micros());
         self.payload.append_value(payload);
         Ok(())
-    }
-
-    /// Appends the rows of `batch` (a batch this table's builders made, or a slice of one)
-    /// as sequence numbers `seqs`, copying each column in bulk.
-    pub fn append(
-        &mut self,
-        seqs: impl Iterator<Item = u64>,
-        batch: &RecordBatch,
-    ) -> Result<(), ArrowError> {
-        let n = self.cols.len();
-        if batch.num_columns() != n + 3 {
-            return Err(ArrowError::InvalidArgumentError(format!(
-                "{} columns appended to a {:?} batch of {}",
-                batch.num_columns(),
-                self.table,
-                n + 3
-            )));
-        }
-        let wrong = || ArrowError::InvalidArgumentError("a column of another type".into());
-        let before = self.seq.len();
-        self.seq.extend(seqs);
-        if self.seq.len() - before != batch.num_rows() {
-            return Err(ArrowError::InvalidArgumentError(
-                "one sequence number per appended row".into(),
-            ));
-        }
-        let ts = batch
-            .column(1)
-            .as_primitive_opt::<TimestampMicrosecondType>()
-            .ok_or_else(wrong)?;
-        self.timestamp.extend_from_slice(ts.values());
-        for (col, a) in self.cols.iter_mut().zip(&batch.columns()[2..n + 2]) {
-            match col {
-                Col::Utf8(b) => b.append_array(a.as_string_opt::<i32>().ok_or_else(wrong)?)?,
-                Col::F64(b) => {
-                    b.append_array(a.as_primitive_opt::<Float64Type>().ok_or_else(wrong)?)
-                }
-                Col::U32(b) => {
-                    b.append_array(a.as_primitive_opt::<UInt32Type>().ok_or_else(wrong)?)
-                }
-                Col::U64(b) => {
-                    b.append_array(a.as_primitive_opt::<UInt64Type>().ok_or_else(wrong)?)
-                }
-                Col::I32(b) => b.append_array(a.as_primitive_opt::<Int32Type>().ok_or_else(wrong)?),
-                Col::I64(b) => b.append_array(a.as_primitive_opt::<Int64Type>().ok_or_else(wrong)?),
-                Col::Bool(b) => b.append_array(a.as_boolean_opt().ok_or_else(wrong)?),
-                Col::Ts(b) => b.append_array(
-                    a.as_primitive_opt::<TimestampMicrosecondType>()
-                        .ok_or_else(wrong)?,
-                ),
-            }
-        }
-        self.payload.append_array(
-            batch
-                .column(n + 2)
-                .as_string_opt::<i32>()
-                .ok_or_else(wrong)?,
-        )
     }
 
     /// The sequence numbers pushed so far.
