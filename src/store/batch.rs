@@ -25,6 +25,9 @@ const FIRST_ROWS: usize = 4096;
 /// batches in sequence order (written one after another into one part).
 pub(crate) type Part = (Table, String, u64, Vec<RecordBatch>);
 
+/// A segment taken out of its batch: table, date, sequence numbers, rows.
+type Sealed = (Table, String, Vec<u64>, RecordBatch);
+
 /// Rows of one partition, in the order they came.
 #[derive(Debug)]
 enum Segment {
@@ -103,7 +106,7 @@ pub struct ColumnBatch {
     len: u64,
     /// The segments as record batches with their table, date and sequence numbers, once
     /// rows were taken from this batch by [`ColumnBatch::append_rows`].
-    sealed: Option<Vec<(Table, String, Vec<u64>, RecordBatch)>>,
+    sealed: Option<Vec<Sealed>>,
 }
 
 impl ColumnBatch {
