@@ -18,8 +18,8 @@ use super::StoreError;
 
 /// Microseconds in a day.
 const DAY_US: i64 = 86_400_000_000;
-/// Rows a partition's builders first make room for.
-const FIRST_ROWS: usize = 4096;
+/// Rows a partition's builders first make room for, unless the batch was given a size.
+const FIRST_ROWS: usize = 1024;
 
 /// A finished partition: table, date, its first sequence number and its rows, as record
 /// batches in sequence order (written one after another into one part).
@@ -107,12 +107,25 @@ pub struct ColumnBatch {
     /// The segments as record batches with their table, date and sequence numbers, once
     /// rows were taken from this batch by [`ColumnBatch::append_rows`].
     sealed: Option<Vec<Sealed>>,
+    /// Rows and payload bytes a partition's builders make room for (see
+    /// [`ColumnBatch::with_capacity`]).
+    room: Option<(usize, usize)>,
 }
 
 impl ColumnBatch {
     /// An empty batch.
     pub fn new() -> Self {
         ColumnBatch::default()
+    }
+
+    /// An empty batch whose partitions make room for `rows` rows and `payload_bytes` bytes
+    /// of payload up front: a bulk writer that knows the size of what comes (e.g. from the
+    /// previous chunk) neither moves its buffers as they grow nor holds room it never uses.
+    pub fn with_capacity(rows: usize, payload_bytes: usize) -> Self {
+        ColumnBatch {
+            room: Some((rows, payload_bytes)),
+            ..ColumnBatch::default()
+        }
     }
 
     /// Rows pushed.
@@ -178,7 +191,11 @@ impl ColumnBatch {
         };
         let segments = &mut self.parts[i].segments;
         if !matches!(segments.last(), Some(Segment::Built(_))) {
-            segments.push(Segment::Built(TableBuilder::new(table, FIRST_ROWS)));
+            let b = match self.room {
+                Some((rows, bytes)) => TableBuilder::with_capacity(table, rows, bytes),
+                None => TableBuilder::new(table, FIRST_ROWS),
+            };
+            segments.push(Segment::Built(b));
         }
         let Some(Segment::Built(b)) = segments.last_mut() else {
             unreachable!("a builder segment was just made");

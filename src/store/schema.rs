@@ -376,6 +376,12 @@ pub struct TableBuilder {
 impl TableBuilder {
     /// An empty builder for `table`, with room for `rows` rows.
     pub fn new(table: Table, rows: usize) -> Self {
+        Self::with_capacity(table, rows, rows * 512)
+    }
+
+    /// An empty builder for `table`, with room for `rows` rows and `payload_bytes` bytes of
+    /// payload (text columns: 16 bytes a row).
+    pub fn with_capacity(table: Table, rows: usize, payload_bytes: usize) -> Self {
         TableBuilder {
             table,
             seq: Vec::with_capacity(rows),
@@ -384,7 +390,7 @@ impl TableBuilder {
                 .iter()
                 .map(|(_, k)| k.builder(rows, rows * 16))
                 .collect(),
-            payload: StringBuilder::with_capacity(rows, rows * 512),
+            payload: StringBuilder::with_capacity(rows, payload_bytes),
         }
     }
 
