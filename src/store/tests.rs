@@ -499,3 +499,62 @@ fn a_column_batch_interleaving_tables_and_days_reads_back_in_order() {
     );
     assert_eq!(back.into_iter().map(|e| e.1).collect::<Vec<_>>(), entries);
 }
+
+/// Rows taken from other batches (kept as slices of their columns) and rows pushed one by
+/// one, over two days and with a batch split mid-chunk, read back in order with their
+/// sequence numbers, as the same entries written plainly do.
+#[test]
+fn appended_slices_and_pushed_rows_read_back_in_order() {
+    let entries: Vec<Entry> = (0..40).map(state).collect();
+    let chunk = |range: std::ops::Range<usize>| {
+        let mut b = ColumnBatch::new();
+        for (i, e) in entries[range].iter().enumerate() {
+            b.push_at(i as u64, e, &schema::payload(e).unwrap())
+                .unwrap();
+        }
+        b
+    };
+    let (mut c1, mut c2) = (chunk(0..15), chunk(15..30));
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    // First commit: rows 0..10 of chunk 1, then one pushed row.
+    let mut first = ColumnBatch::with_capacity(8, 64);
+    first.append_rows(&mut c1, 0..10).unwrap();
+    first
+        .push(&entries[30], &schema::payload(&entries[30]).unwrap())
+        .unwrap();
+    assert_eq!(first.len(), 11);
+    s.write_columns(first).unwrap();
+    // Second commit: the rest of chunk 1, a pushed row, all of chunk 2, pushed rows.
+    let mut second = ColumnBatch::new();
+    second.append_rows(&mut c1, 10..15).unwrap();
+    second
+        .push(&entries[31], &schema::payload(&entries[31]).unwrap())
+        .unwrap();
+    second.append_rows(&mut c2, 0..15).unwrap();
+    for e in &entries[32..40] {
+        second.push(e, &schema::payload(e).unwrap()).unwrap();
+    }
+    assert_eq!(second.len(), 29);
+    s.write_columns(second).unwrap();
+    drop(s);
+    let order: Vec<usize> = (0..10)
+        .chain([30])
+        .chain(10..15)
+        .chain([31])
+        .chain(15..30)
+        .chain(32..40)
+        .collect();
+    let back = open(dir.path()).entries().unwrap();
+    assert_eq!(
+        back.iter().map(|e| e.0).collect::<Vec<_>>(),
+        (1..=40).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        back.into_iter().map(|e| e.1).collect::<Vec<_>>(),
+        order
+            .iter()
+            .map(|&i| entries[i].clone())
+            .collect::<Vec<_>>()
+    );
+}
