@@ -14,7 +14,9 @@
 //! ```
 //!
 //! Prints one timed ingest per thread count (records/s, MB/s), then lets criterion time
-//! whole ingests (throughput in records/s).
+//! whole ingests (throughput in records/s), then each stage alone on one thread over the
+//! first 20k records (`ingest_stage/{parse,check,classify_encode,write}`), to show where a
+//! record's CPU time goes: `cargo bench --bench ingest -- ingest_stage`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
