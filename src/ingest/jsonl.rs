@@ -139,10 +139,22 @@ impl Source for JsonlSource {
 /// Parses the lines of a chunk whose first line is `first_line`: `(items, blank lines)`.
 pub fn parse_chunk(first_line: u64, text: &[u8]) -> (Vec<Item>, u64) {
     let mut items = Vec::with_capacity(text.len() / 400 + 1);
+    let skipped = for_each_record(first_line, text, |line, r| items.push((line, r)));
+    (items, skipped)
+}
+
+/// Parses the lines of a chunk whose first line is `first_line`, handing each record (or
+/// the reason its line is not one) with its line number to `f`, in order, without
+/// collecting them; returns the number of blank lines.
+pub fn for_each_record(
+    first_line: u64,
+    text: &[u8],
+    mut f: impl FnMut(u64, Result<FailureReport, String>),
+) -> u64 {
     let mut skipped = 0;
     let body = text.strip_suffix(b"\n").unwrap_or(text);
     if text.is_empty() {
-        return (items, 0);
+        return 0;
     }
     // Valid UTF-8 (the usual case) is checked once for the whole chunk, so that the parser
     // need not check each string it reads again; otherwise each line is checked on its own and
@@ -154,10 +166,12 @@ pub fn parse_chunk(first_line: u64, text: &[u8]) -> (Vec<Item>, u64) {
                 skipped += 1;
                 continue;
             }
-            let parsed = serde_json::from_str(line).map_err(|e| reason(&e));
-            items.push((first_line + i as u64, parsed));
+            f(
+                first_line + i as u64,
+                serde_json::from_str(line).map_err(|e| reason(&e)),
+            );
         }
-        return (items, skipped);
+        return skipped;
     }
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -165,9 +179,9 @@ pub fn parse_chunk(first_line: u64, text: &[u8]) -> (Vec<Item>, u64) {
             skipped += 1;
             continue;
         }
-        items.push((first_line + i as u64, parse_line(line)));
+        f(first_line + i as u64, parse_line(line));
     }
-    (items, skipped)
+    skipped
 }
 
 /// Parses one line into a report, or the reason it is not one.

@@ -252,12 +252,11 @@ where
                         let Ok(Work { seq, source, chunk }) = next else {
                             return;
                         };
-                        let parsed = chunk.parse();
-                        let path = &parsed.path;
                         let mut rows = F::default();
                         let mut good = 0;
                         let mut bad = Vec::new();
-                        for (line, r) in parsed.items {
+                        let path = Arc::clone(&chunk.path);
+                        let (_, bytes, skipped) = chunk.parse_each(|line, r| {
                             match r.and_then(|rep| rep.check(now).map_err(|e| e.to_string())) {
                                 Ok(rec) => {
                                     add(rec, &mut rows);
@@ -272,12 +271,12 @@ where
                                     },
                                 )),
                             }
-                        }
+                        });
                         let done = Done {
                             seq,
                             source,
-                            bytes: parsed.bytes,
-                            skipped: parsed.skipped,
+                            bytes,
+                            skipped,
                             rows,
                             good,
                             bad,
