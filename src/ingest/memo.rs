@@ -20,11 +20,11 @@ pub struct MemoStats {
 
 #[derive(Debug)]
 struct Key {
-    message: String,
+    message: Box<str>,
     class: HardwareClass,
-    type_hint: Option<String>,
+    type_hint: Option<Box<str>>,
     exit_code: Option<i32>,
-    stacktrace: Option<String>,
+    stacktrace: Option<Box<str>>,
 }
 
 type Borrowed<'a> = (
@@ -47,7 +47,7 @@ fn borrowed(r: &FailureRecord) -> Borrowed<'_> {
 
 impl Key {
     fn matches(&self, b: &Borrowed<'_>) -> bool {
-        self.message == b.0
+        &*self.message == b.0
             && self.class == b.1
             && self.type_hint.as_deref() == b.2
             && self.exit_code == b.3
@@ -59,10 +59,10 @@ impl Key {
 /// keys it starts afresh, so memory stays bounded on inputs where every message differs.
 #[derive(Debug)]
 pub struct Memo<T> {
-    /// Hash of the key → the keys with that hash and their values. Fx is a fast, unkeyed
-    /// hash: the inputs are the operator's own logs, and a collision only costs a compare.
-    map: HashMap<u64, Vec<(Key, T)>, FxBuildHasher>,
-    len: usize,
+    /// Hash of the key → the key and its value, inline (no allocation per entry beyond the
+    /// key's text). Fx is a fast, unkeyed hash: the inputs are the operator's own logs. Two
+    /// keys with one 64-bit hash are vanishingly rare; the second is computed every time.
+    map: HashMap<u64, (Key, T), FxBuildHasher>,
     capacity: usize,
     stats: MemoStats,
 }
@@ -72,7 +72,6 @@ impl<T: Clone> Memo<T> {
     pub fn new(capacity: usize) -> Self {
         Memo {
             map: HashMap::default(),
-            len: 0,
             capacity: capacity.max(1),
             stats: MemoStats::default(),
         }
@@ -82,29 +81,31 @@ impl<T: Clone> Memo<T> {
     pub fn get_or_insert_with(&mut self, record: &FailureRecord, f: impl FnOnce() -> T) -> T {
         let b = borrowed(record);
         let h = FxBuildHasher.hash_one(b);
-        if let Some(v) = self
-            .map
-            .get(&h)
-            .and_then(|bucket| bucket.iter().find(|(k, _)| k.matches(&b)))
-        {
-            self.stats.hits += 1;
-            return v.1.clone();
+        match self.map.get(&h) {
+            Some((k, v)) if k.matches(&b) => {
+                self.stats.hits += 1;
+                return v.clone();
+            }
+            Some(_) => {
+                // Another key holds this hash: computed, not cached.
+                self.stats.misses += 1;
+                return f();
+            }
+            None => {}
         }
         self.stats.misses += 1;
         let v = f();
-        if self.len >= self.capacity {
+        if self.map.len() >= self.capacity {
             self.map.clear();
-            self.len = 0;
         }
         let key = Key {
-            message: b.0.to_string(),
+            message: b.0.into(),
             class: b.1,
-            type_hint: b.2.map(str::to_string),
+            type_hint: b.2.map(Box::from),
             exit_code: b.3,
-            stacktrace: b.4.map(str::to_string),
+            stacktrace: b.4.map(Box::from),
         };
-        self.map.entry(h).or_default().push((key, v.clone()));
-        self.len += 1;
+        self.map.insert(h, (key, v.clone()));
         v
     }
 
@@ -115,12 +116,12 @@ impl<T: Clone> Memo<T> {
 
     /// Keys held.
     pub fn len(&self) -> usize {
-        self.len
+        self.map.len()
     }
 
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.map.is_empty()
     }
 }
 
