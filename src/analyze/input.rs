@@ -229,21 +229,8 @@ pub fn classifying_rows(record_classes: bool) -> impl FnMut(FailureRecord, &mut 
     let classifier = Classifier::new();
     let mut memo: Memo<Verdict> = Memo::new(1 << 16);
     let mut payload: Vec<u8> = Vec::with_capacity(4096);
-    // Rows and payload bytes of the chunk being built and of the one before: a chunk's
-    // columns make room for as much as the previous chunk held, and 1/8 more.
-    let mut chunk = (0usize, 0usize);
-    let mut room: Option<(usize, usize)> = None;
     move |record: FailureRecord, rows: &mut ClassifiedRows| {
         let row = rows.rows;
-        if row == 0 {
-            if chunk.0 > 0 {
-                room = Some((chunk.0 + chunk.0 / 8, chunk.1 + chunk.1 / 8));
-            }
-            chunk = (0, 0);
-            if let Some((n, bytes)) = room {
-                rows.columns = ColumnBatch::with_capacity(n, bytes);
-            }
-        }
         rows.rows += 1;
         if record_classes {
             rows.classes
@@ -263,9 +250,18 @@ pub fn classifying_rows(record_classes: bool) -> impl FnMut(FailureRecord, &mut 
         payload.clear();
         let pushed = schema::write_payload(&mut payload, &entry)
             .and_then(|p| rows.columns.push_at(row, &entry, p));
-        chunk = (chunk.0 + 1, chunk.1 + payload.len());
         if let Err(e) = pushed {
             rows.error.get_or_insert((row, e));
+        }
+    }
+}
+
+impl ingest::Rows for ClassifiedRows {
+    /// Columns that make room for as much as this chunk's hold (and 1/8 more).
+    fn next_empty(&self) -> Self {
+        ClassifiedRows {
+            columns: self.columns.empty_like(),
+            ..ClassifiedRows::default()
         }
     }
 }

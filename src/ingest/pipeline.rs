@@ -110,9 +110,16 @@ struct Done<F> {
 
 /// What a worker thread builds from the accepted records of one chunk, in input order (one
 /// row per record); the calling thread then moves the rows into batches.
-pub trait Rows: Default + Send {}
+pub trait Rows: Default + Send {
+    /// An empty value for the worker's next chunk, made from this chunk's value before it
+    /// is handed on (e.g. making room for as many rows); `Self::default()` unless
+    /// overridden.
+    fn next_empty(&self) -> Self {
+        Self::default()
+    }
+}
 
-impl<T: Default + Send> Rows for T {}
+impl<T: Send> Rows for VecDeque<T> {}
 
 /// Where the calling thread collects rows for one sink call: a `Vec` of per-record results,
 /// or e.g. the columns the rows will be written as, so that a batch holds no more than it
@@ -244,6 +251,7 @@ where
                 let now = opts.now;
                 scope.spawn(move || {
                     let mut add = make_worker();
+                    let mut empty: Option<F> = None;
                     loop {
                         let next = match rx.lock() {
                             Ok(guard) => guard.recv(),
@@ -252,7 +260,7 @@ where
                         let Ok(Work { seq, source, chunk }) = next else {
                             return;
                         };
-                        let mut rows = F::default();
+                        let mut rows = empty.take().unwrap_or_default();
                         let mut good = 0;
                         let mut bad = Vec::new();
                         let path = Arc::clone(&chunk.path);
@@ -272,6 +280,7 @@ where
                                 )),
                             }
                         });
+                        empty = Some(rows.next_empty());
                         let done = Done {
                             seq,
                             source,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use arrow_array::{RecordBatch, UInt64Array};
 
 use super::entry::{Encoded, Entry, Table};
-use super::schema::{self, TableBuilder};
+use super::schema::{self, Room, TableBuilder};
 use super::StoreError;
 
 /// Microseconds in a day.
@@ -107,9 +107,8 @@ pub struct ColumnBatch {
     /// The segments as record batches with their table, date and sequence numbers, once
     /// rows were taken from this batch by [`ColumnBatch::append_rows`].
     sealed: Option<Vec<Sealed>>,
-    /// Rows and payload bytes a partition's builders make room for (see
-    /// [`ColumnBatch::with_capacity`]).
-    room: Option<(usize, usize)>,
+    /// What a partition's builders make room for (see [`ColumnBatch::empty_like`]).
+    room: Option<Room>,
 }
 
 impl ColumnBatch {
@@ -118,12 +117,23 @@ impl ColumnBatch {
         ColumnBatch::default()
     }
 
-    /// An empty batch whose partitions make room for `rows` rows and `payload_bytes` bytes
-    /// of payload up front: a bulk writer that knows the size of what comes (e.g. from the
-    /// previous chunk) neither moves its buffers as they grow nor holds room it never uses.
-    pub fn with_capacity(rows: usize, payload_bytes: usize) -> Self {
+    /// An empty batch whose partitions make room for as many rows and bytes as this batch's
+    /// pushed rows hold, and 1/8 more: a bulk writer building one batch per chunk neither
+    /// moves its buffers as they grow nor holds room it never uses.
+    pub fn empty_like(&self) -> ColumnBatch {
+        let mut room: Option<Room> = None;
+        for p in &self.parts {
+            for s in &p.segments {
+                if let Segment::Built(b) = s {
+                    match &mut room {
+                        Some(r) => r.add(&b.room()),
+                        None => room = Some(b.room()),
+                    }
+                }
+            }
+        }
         ColumnBatch {
-            room: Some((rows, payload_bytes)),
+            room: room.filter(|r| r.rows > 0).map(|r| r.grown(8)),
             ..ColumnBatch::default()
         }
     }
@@ -191,8 +201,8 @@ impl ColumnBatch {
         };
         let segments = &mut self.parts[i].segments;
         if !matches!(segments.last(), Some(Segment::Built(_))) {
-            let b = match self.room {
-                Some((rows, bytes)) => TableBuilder::with_capacity(table, rows, bytes),
+            let b = match &self.room {
+                Some(room) => TableBuilder::sized(table, room),
                 None => TableBuilder::new(table, FIRST_ROWS),
             };
             segments.push(Segment::Built(b));

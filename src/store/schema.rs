@@ -360,6 +360,45 @@ fn flat_columns(table: Table) -> &'static [(&'static str, Kind)] {
     }
 }
 
+/// How much a [`TableBuilder`] makes room for up front: rows, bytes of each text column
+/// (in the table's flat column order; ignored for other columns), bytes of payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    /// The table.
+    pub table: Table,
+    /// Rows.
+    pub rows: usize,
+    /// Bytes of each flat column's text.
+    pub text: Vec<usize>,
+    /// Bytes of payload.
+    pub payload: usize,
+}
+
+impl Room {
+    /// This room and `other` together (of one table; otherwise this room).
+    pub fn add(&mut self, other: &Room) {
+        if other.table != self.table || other.text.len() != self.text.len() {
+            return;
+        }
+        self.rows += other.rows;
+        self.payload += other.payload;
+        for (a, b) in self.text.iter_mut().zip(&other.text) {
+            *a += b;
+        }
+    }
+
+    /// This room and `1/n` more (at least one row and byte more).
+    pub fn grown(mut self, n: usize) -> Room {
+        let more = |x: usize| x + x / n.max(1) + 1;
+        self.rows = more(self.rows);
+        self.payload = more(self.payload);
+        for t in &mut self.text {
+            *t = more(*t);
+        }
+        self
+    }
+}
+
 /// The record batch of one table, built row by row: `seq`, `timestamp`, the table's flat
 /// columns, `payload`. Rows can arrive as they are produced (no entries held until the
 /// write); [`TableBuilder::finish`] gives the same batch [`to_batch_encoded`] gives for the
@@ -374,14 +413,9 @@ pub struct TableBuilder {
 }
 
 impl TableBuilder {
-    /// An empty builder for `table`, with room for `rows` rows.
+    /// An empty builder for `table`, with room for `rows` rows (text columns: 16 bytes a
+    /// row, payload: 512).
     pub fn new(table: Table, rows: usize) -> Self {
-        Self::with_capacity(table, rows, rows * 512)
-    }
-
-    /// An empty builder for `table`, with room for `rows` rows and `payload_bytes` bytes of
-    /// payload (text columns: 16 bytes a row).
-    pub fn with_capacity(table: Table, rows: usize, payload_bytes: usize) -> Self {
         TableBuilder {
             table,
             seq: Vec::with_capacity(rows),
@@ -390,7 +424,44 @@ impl TableBuilder {
                 .iter()
                 .map(|(_, k)| k.builder(rows, rows * 16))
                 .collect(),
-            payload: StringBuilder::with_capacity(rows, payload_bytes),
+            payload: StringBuilder::with_capacity(rows, rows * 512),
+        }
+    }
+
+    /// An empty builder with `room` (see [`TableBuilder::room`]) for a table of its shape;
+    /// a room of another table gives [`TableBuilder::new`]'s.
+    pub fn sized(table: Table, room: &Room) -> Self {
+        let cols = flat_columns(table);
+        if room.table != table || room.text.len() != cols.len() {
+            return Self::new(table, room.rows);
+        }
+        TableBuilder {
+            table,
+            seq: Vec::with_capacity(room.rows),
+            timestamp: Vec::with_capacity(room.rows),
+            cols: cols
+                .iter()
+                .zip(&room.text)
+                .map(|((_, k), bytes)| k.builder(room.rows, *bytes))
+                .collect(),
+            payload: StringBuilder::with_capacity(room.rows, room.payload),
+        }
+    }
+
+    /// The rows and bytes held: room for a builder that will take as much.
+    pub fn room(&self) -> Room {
+        Room {
+            table: self.table,
+            rows: self.len(),
+            text: self
+                .cols
+                .iter()
+                .map(|c| match c {
+                    Col::Utf8(b) => b.values_slice().len(),
+                    _ => 0,
+                })
+                .collect(),
+            payload: self.payload.values_slice().len(),
         }
     }
 

@@ -518,7 +518,7 @@ fn appended_slices_and_pushed_rows_read_back_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(dir.path());
     // First commit: rows 0..10 of chunk 1, then one pushed row.
-    let mut first = ColumnBatch::with_capacity(8, 64);
+    let mut first = chunk(30..32).empty_like();
     first.append_rows(&mut c1, 0..10).unwrap();
     first
         .push(&entries[30], &schema::payload(&entries[30]).unwrap())
@@ -557,4 +557,41 @@ fn appended_slices_and_pushed_rows_read_back_in_order() {
             .map(|&i| entries[i].clone())
             .collect::<Vec<_>>()
     );
+}
+
+/// A builder's room counts its rows and the bytes of its text columns and payload; a batch
+/// made `empty_like` another holds nothing and takes rows as any batch does.
+#[test]
+fn room_counts_what_a_builder_holds() {
+    let mut b = schema::TableBuilder::new(Table::TaskStates, 1);
+    let mut payloads = 0;
+    for i in 0..3 {
+        let e = state(i);
+        let p = schema::payload(&e).unwrap();
+        payloads += p.len();
+        b.push(i, &e, &p).unwrap();
+    }
+    let room = b.room();
+    assert_eq!(room.table, Table::TaskStates);
+    assert_eq!(room.rows, 3);
+    assert_eq!(room.payload, payloads);
+    // task ids "task-0".."task-2", states "running", notes "n0".."n2".
+    assert_eq!(room.text.iter().sum::<usize>(), 3 * 6 + 3 * 7 + 3 * 2);
+    let mut twice = room.clone();
+    twice.add(&room);
+    assert_eq!((twice.rows, twice.payload), (6, 2 * payloads));
+    let grown = room.clone().grown(8);
+    assert_eq!(grown.rows, 3 + 3 / 8 + 1);
+    assert!(grown.text.iter().zip(&room.text).all(|(g, r)| g > r));
+
+    let mut full = ColumnBatch::new();
+    for i in 0..3 {
+        let e = state(i);
+        full.push(&e, &schema::payload(&e).unwrap()).unwrap();
+    }
+    let mut next = full.empty_like();
+    assert!(next.is_empty());
+    let e = state(7);
+    next.push(&e, &schema::payload(&e).unwrap()).unwrap();
+    assert_eq!(next.len(), 1);
 }
