@@ -1,6 +1,6 @@
 //! Ingest benchmark: 1M JSONL failure records → the Parquet history, through the same
 //! pipeline as `faultline ingest` (parse, check, classify with a per-thread cache and encode
-//! the payload into Arrow columns on worker threads, `ParquetStore::write_columns` every 100k records).
+//! the payload into Arrow columns on worker threads, `ParquetStore::write_columns` every 50k records).
 //!
 //! The records are generated once, seeded, with the message templates, hardware mix and
 //! record shape of `../shared/data/bench/stream_10k.jsonl`, into

@@ -70,8 +70,9 @@ pub struct Args {
     /// Print the summary as one JSON document.
     #[arg(long)]
     json: bool,
-    /// Records per Parquet commit.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Records per Parquet commit (one part file per date in each). Two commits' records are
+    /// in memory at once: one being written, one being filled.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
     batch: u64,
     /// Worker threads (default: one per CPU).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]

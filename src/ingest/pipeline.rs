@@ -42,11 +42,12 @@ pub struct PipelineOptions {
 }
 
 impl PipelineOptions {
-    /// Defaults: one worker per CPU, batches of 100 000, not strict.
+    /// Defaults: one worker per CPU, batches of 50 000 (two batches are in memory at once:
+    /// one being written, one being filled), not strict.
     pub fn new(now: Timestamp) -> Self {
         PipelineOptions {
             threads: std::thread::available_parallelism().map_or(2, usize::from),
-            batch_size: 100_000,
+            batch_size: 50_000,
             strict: false,
             now,
         }
