@@ -21,11 +21,18 @@ fn check_id(s: &str) -> Result<(), ModelError> {
     if s.len() > MAX_ID_LEN {
         return Err(bad(format!("longer than {MAX_ID_LEN} bytes")));
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| c.is_control() || c.is_whitespace() || *c == '/' || *c == '\\')
-    {
-        return Err(bad(format!("'{s}' contains the forbidden character {c:?}")));
+    // Printable ASCII other than the slashes is always allowed (the usual id, checked a byte
+    // at a time); anything else is checked character by character.
+    let plain = s
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\');
+    if !plain {
+        if let Some(c) = s
+            .chars()
+            .find(|c| c.is_control() || c.is_whitespace() || *c == '/' || *c == '\\')
+        {
+            return Err(bad(format!("'{s}' contains the forbidden character {c:?}")));
+        }
     }
     if s == "." || s.contains("..") {
         return Err(bad(format!("'{s}' contains '..' or is '.'")));
@@ -110,5 +117,22 @@ mod tests {
         }
         assert!(WorkerId::new(&"x".repeat(257)).is_err());
         assert!(serde_json::from_str::<WorkerId>("\"../w\"").is_err());
+    }
+
+    proptest::proptest! {
+        /// The byte-wise check of plain ASCII ids accepts exactly what the definition does.
+        #[test]
+        fn the_ascii_fast_path_keeps_the_definition(
+            s in "[ -~]{0,10}|[\\x00-\\x7f]{0,10}|\\PC{0,6}|[a. /\\\\\u{a0}\u{2028}é]{0,6}"
+        ) {
+            let by_definition = !s.is_empty()
+                && s.len() <= MAX_ID_LEN
+                && !s
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '/' || c == '\\')
+                && s != "."
+                && !s.contains("..");
+            proptest::prop_assert_eq!(check_id(&s).is_ok(), by_definition, "{:?}", s);
+        }
     }
 }
