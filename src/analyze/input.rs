@@ -207,6 +207,21 @@ struct Verdict {
     xid: Option<u32>,
 }
 
+impl Verdict {
+    /// The failures-table row of `record` classified so (no template or cluster yet).
+    fn row(self, record: FailureRecord) -> FailureRow {
+        FailureRow {
+            record,
+            kind: self.kind,
+            failure_type: self.failure_type,
+            classifier_rule: self.rule.to_string(),
+            xid: self.xid,
+            template_id: None,
+            cluster_id: None,
+        }
+    }
+}
+
 /// The rows a pipeline worker builds from the accepted records of one chunk (see
 /// [`classifying_rows`]): failures-table entries laid out in the columns of their Parquet
 /// parts, payload included, so nothing per record leaves the worker thread.
@@ -238,15 +253,7 @@ pub fn classifying_rows(record_classes: bool) -> impl FnMut(FailureRecord, &mut 
                 .push((record.task_id.as_str().to_string(), record.hardware.class));
         }
         let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
-        let entry = Entry::Failure(Box::new(FailureRow {
-            record,
-            kind: v.kind,
-            failure_type: v.failure_type,
-            classifier_rule: v.rule.to_string(),
-            xid: v.xid,
-            template_id: None,
-            cluster_id: None,
-        }));
+        let entry = Entry::Failure(Box::new(v.row(record)));
         payload.clear();
         let pushed = schema::write_payload(&mut payload, &entry)
             .and_then(|p| rows.columns.push_at(row, &entry, p));
@@ -646,16 +653,7 @@ mod tests {
         .map(|r| {
             let record = r.check(Timestamp::from_micros(0)).unwrap();
             let v = verdict(&classifier, &record);
-            Encoded::new(Entry::Failure(Box::new(FailureRow {
-                record,
-                kind: v.kind,
-                failure_type: v.failure_type,
-                classifier_rule: v.rule.to_string(),
-                xid: v.xid,
-                template_id: None,
-                cluster_id: None,
-            })))
-            .unwrap()
+            Encoded::new(Entry::Failure(Box::new(v.row(record)))).unwrap()
         })
         .collect();
         for chunk in encoded.chunks(64) {
