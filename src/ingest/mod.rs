@@ -259,12 +259,9 @@ impl Chunk {
 
     /// Parses the chunk, handing each record (or the reason its line is not one) with its
     /// line number to `f`, in input order; a JSONL chunk is parsed line by line as `f` goes,
-    /// so its records are never collected. Returns the input, the bytes of input covered and
-    /// the lines that held no record.
-    pub fn parse_each(
-        self,
-        mut f: impl FnMut(u64, Result<FailureReport, String>),
-    ) -> (Arc<Path>, u64, u64) {
+    /// so its records are never collected. Returns the bytes of input covered and the lines
+    /// that held no record.
+    pub fn parse_each(self, mut f: impl FnMut(u64, Result<FailureReport, String>)) -> (u64, u64) {
         let skipped = match self.body {
             Body::Jsonl { first_line, text } => jsonl::for_each_record(first_line, &text, f),
             Body::Csv { rows, map, skipped } => {
@@ -278,7 +275,7 @@ impl Chunk {
                 skipped
             }
         };
-        (self.path, self.bytes, skipped)
+        (self.bytes, skipped)
     }
 }
 

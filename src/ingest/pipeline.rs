@@ -265,7 +265,7 @@ where
                         let mut good = 0;
                         let mut bad = Vec::new();
                         let path = Arc::clone(&chunk.path);
-                        let (_, bytes, skipped) = chunk.parse_each(|line, r| {
+                        let (bytes, skipped) = chunk.parse_each(|line, r| {
                             match r.and_then(|rep| rep.check(now).map_err(|e| e.to_string())) {
                                 Ok(rec) => {
                                     add(rec, &mut rows);
