@@ -1,8 +1,9 @@
 //! A commit's rows laid out in Arrow columns as they arrive, per (table, date) partition,
 //! so that a bulk write holds columns rather than entries: each entry can be dropped as soon
 //! as it is pushed. Rows moved from another batch (bulk ingest builds a batch per chunk on
-//! its worker threads) are kept as zero-copy slices of that batch's columns. Every write of Parquet parts
-//! ([`ParquetStore::write_columns`] and the paths built on it) goes through here.
+//! its worker threads) are kept as zero-copy slices of that batch's columns. Every write of
+//! Parquet parts ([`ParquetStore::write_columns`] and the paths built on it) goes through
+//! here.
 //!
 //! [`ParquetStore::write_columns`]: super::ParquetStore::write_columns
 
