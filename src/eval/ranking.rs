@@ -567,11 +567,10 @@ pub struct RankingReport {
 /// The candidate policies.
 pub const CANDIDATES: [&str; 4] = ["logged", "rules", "learned", "model"];
 
-fn model_choice(m: &ModelRanker, d: &Decision) -> RecoveryStrategy {
-    if d.rules == RecoveryStrategy::Escalation && !d.ladder.is_empty() {
-        return d.rules;
-    }
-    let c = RankContext {
+/// The ranking context of a logged decision (its fine key rebuilt from the log; no message
+/// signature, which is not logged).
+fn rank_context(d: &Decision) -> RankContext<'_> {
+    RankContext {
         class: d.context.class,
         kind: d.context.kind,
         template: Some(d.fine),
@@ -579,7 +578,14 @@ fn model_choice(m: &ModelRanker, d: &Decision) -> RecoveryStrategy {
         ladder: &d.ladder,
         valid: &d.valid,
         tried: &d.tried,
-    };
+    }
+}
+
+fn model_choice(m: &ModelRanker, d: &Decision) -> RecoveryStrategy {
+    if d.rules == RecoveryStrategy::Escalation && !d.ladder.is_empty() {
+        return d.rules;
+    }
+    let c = rank_context(d);
     match m.greedy(&c, Bits::new(d.attempt, false)) {
         Some(ch) if !d.ladder.is_empty() || ch.expected_success >= m.params().escalate_below => {
             ch.strategy
@@ -610,15 +616,7 @@ fn learned_choice(r: &Ranker, d: &Decision) -> RecoveryStrategy {
         return d.rules;
     }
     let mut rng = rand::rngs::mock::StepRng::new(0, 0);
-    let c = RankContext {
-        class: d.context.class,
-        kind: d.context.kind,
-        template: Some(d.fine),
-        signature: None,
-        ladder: &d.ladder,
-        valid: &d.valid,
-        tried: &d.tried,
-    };
+    let c = rank_context(d);
     match r.choose(&c, &mut rng) {
         Some(ch) if !d.ladder.is_empty() || ch.expected_success >= r.params().escalate_below => {
             ch.strategy

@@ -582,7 +582,8 @@ mod tests {
         }
     }
 
-    fn ctx<'a>(ladder: &'a [S], valid: &'a [S], tried: &'a [u32; N]) -> RankContext<'a> {
+    /// A GPU OOM context with no template or signature (shared with `smart`'s tests).
+    pub(super) fn ctx<'a>(ladder: &'a [S], valid: &'a [S], tried: &'a [u32; N]) -> RankContext<'a> {
         RankContext {
             class: HardwareClass::Gpu,
             kind: FailureKind::OomGpu,

@@ -597,6 +597,7 @@ impl ModelRanker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ranking::tests::ctx;
     use rand::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
     use RecoveryStrategy as S;
@@ -634,18 +635,6 @@ mod tests {
                 row(FailureKind::OomGpu, s, rng.gen::<f64>() < p, flagged)
             })
             .collect()
-    }
-
-    fn ctx<'a>(ladder: &'a [S], valid: &'a [S], tried: &'a [u32; N]) -> RankContext<'a> {
-        RankContext {
-            class: HardwareClass::Gpu,
-            kind: FailureKind::OomGpu,
-            template: None,
-            signature: None,
-            ladder,
-            valid,
-            tried,
-        }
     }
 
     #[test]
