@@ -4,8 +4,9 @@
 //!
 //! Two layouts are recognised from the file's columns:
 //!
-//! - **faultline parts** (a `payload` column): each row's payload is the logged entry; its
-//!   record is read back losslessly.
+//! - **faultline parts** (a `payload` column): each row's record is read back losslessly,
+//!   from its payload (schema version 1) or its payload and flat columns (version 2, see
+//!   [`schema`]).
 //! - **flat tables**: at least `task_id`, `worker_id` and `message` (or `error_message`,
 //!   `msg`), plus any of `hardware_class`/`platform`, `vendor`, `device_model`, `memory_gib`,
 //!   `browser`, `timestamp`/`ts`, `exit_code`, `error_type`, `stacktrace`, `model`,
@@ -31,7 +32,7 @@ use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 
-use super::entry::Entry;
+use super::entry::{Entry, Table};
 use super::schema;
 use super::StoreError;
 use crate::model::{
@@ -123,8 +124,9 @@ const COLS: [(Col, &[&str]); 16] = [
 
 #[derive(Debug)]
 enum Layout {
-    /// faultline's own part: the `payload` column.
-    Payload,
+    /// faultline's own part: the `payload` column (and, from schema version 2 on, the flat
+    /// columns of a failures part).
+    Payload { version: u32, table: Option<Table> },
     /// A flat table: the file column of each field (index into the projected batch).
     Flat(Vec<(Col, String)>),
 }
@@ -196,7 +198,23 @@ pub fn import_failures(path: &Path) -> Result<ParquetImport, StoreError> {
             .cloned()
     };
     let (layout, wanted): (Layout, Vec<String>) = if names.iter().any(|n| n == schema::PAYLOAD) {
-        (Layout::Payload, vec![schema::PAYLOAD.to_string()])
+        let meta = |k: &str| {
+            builder
+                .metadata()
+                .file_metadata()
+                .key_value_metadata()
+                .and_then(|kv| kv.iter().find(|x| x.key == k))
+                .and_then(|x| x.value.clone())
+        };
+        let bad = |e: String| StoreError::Decode(format!("{}: {e}", path.display()));
+        let version =
+            schema::version_of(meta(schema::META_SCHEMA_VERSION).as_deref()).map_err(bad)?;
+        let table = schema::table_of(version, meta(schema::META_TABLE).as_deref()).map_err(bad)?;
+        let wanted = schema::decode_columns(version, table)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        (Layout::Payload { version, table }, wanted)
     } else {
         let cols: Vec<(Col, String)> = COLS
             .iter()
@@ -254,7 +272,7 @@ impl ParquetImport {
 
     /// Whether the file is a faultline part (read through its `payload` column).
     pub fn is_faultline_part(&self) -> bool {
-        matches!(self.layout, Layout::Payload)
+        matches!(self.layout, Layout::Payload { .. })
     }
 
     /// The next record batch's rows with their 1-based row numbers; `None` at the end. A
@@ -284,7 +302,10 @@ impl ParquetImport {
                 let n = batch.num_rows() as u64;
                 self.next_row += n;
                 let out = match &self.layout {
-                    Layout::Payload => payload_rows(&batch, first),
+                    Layout::Payload { version, table } if *version >= 2 => {
+                        part_rows(&batch, *version, *table, first)
+                    }
+                    Layout::Payload { .. } => payload_rows(&batch, first),
                     Layout::Flat(cols) => flat_rows(&batch, cols, first),
                 };
                 Some(
@@ -335,6 +356,51 @@ pub fn report_of(record: FailureRecord) -> FailureReport {
     }
 }
 
+/// The failures of a record batch of a faultline part of schema version 2 or later.
+fn part_rows(
+    batch: &RecordBatch,
+    version: u32,
+    table: Option<Table>,
+    first: u64,
+) -> Vec<Result<FailureReport, ImportRowError>> {
+    let row = |i: usize| first + i as u64;
+    match schema::decode_rows(batch, version, table) {
+        Ok(rows) => rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                Ok(e) => failure_of(e).map_err(|reason| ImportRowError {
+                    row: row(i),
+                    reason,
+                }),
+                Err(e) => Err(ImportRowError {
+                    row: row(i),
+                    reason: format!("invalid row: {e}"),
+                }),
+            })
+            .collect(),
+        Err(reason) => (0..batch.num_rows())
+            .map(|i| {
+                Err(ImportRowError {
+                    row: row(i),
+                    reason: reason.clone(),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The report of a failure entry; another entry is an error.
+fn failure_of(e: Entry) -> Result<FailureReport, String> {
+    match e {
+        Entry::Failure(f) => Ok(report_of(f.record)),
+        other => Err(format!(
+            "a {} entry, not a failure",
+            other.table().dir_name()
+        )),
+    }
+}
+
 fn payload_rows(batch: &RecordBatch, first: u64) -> Vec<Result<FailureReport, ImportRowError>> {
     let n = batch.num_rows();
     let col = batch
@@ -361,11 +427,7 @@ fn payload_rows(batch: &RecordBatch, first: u64) -> Vec<Result<FailureReport, Im
             let bad = |reason: String| ImportRowError { row, reason };
             let text = cell.text().ok_or_else(|| bad("empty payload".into()))?;
             match serde_json::from_str::<Entry>(&text) {
-                Ok(Entry::Failure(f)) => Ok(report_of(f.record)),
-                Ok(other) => Err(bad(format!(
-                    "a {} entry, not a failure",
-                    other.table().dir_name()
-                ))),
+                Ok(e) => failure_of(e).map_err(bad),
                 Err(e) => Err(bad(format!("invalid payload: {e}"))),
             }
         })

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::{Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{Array, RecordBatch, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::{self, ColumnBatch};
 use super::entry::{Encoded, Entry, Table};
-use super::schema::{self, META_FLUSH_SEQ, META_REPLACES, META_SCHEMA_VERSION, SCHEMA_VERSION};
+use super::schema::{
+    self, META_FLUSH_SEQ, META_REPLACES, META_SCHEMA_VERSION, META_TABLE, SCHEMA_VERSION,
+};
 use super::wal::{self, Ack, Wal, WalRecord};
 use super::{fsync_dir, HistoryStore, StoreError};
 
@@ -88,9 +90,10 @@ pub struct PartInfo {
     pub rows: usize,
 }
 
-fn props(flush_seq: u64, replaces: &[String]) -> WriterProperties {
+fn props(table: Table, flush_seq: u64, replaces: &[String]) -> WriterProperties {
     let mut kv = vec![
         KeyValue::new(META_SCHEMA_VERSION.to_string(), SCHEMA_VERSION.to_string()),
+        KeyValue::new(META_TABLE.to_string(), table.dir_name().to_string()),
         KeyValue::new(META_FLUSH_SEQ.to_string(), flush_seq.to_string()),
     ];
     if !replaces.is_empty() {
@@ -144,17 +147,18 @@ fn write_atomic(
 /// by side lets the file system share the waits when a batch spans many days).
 const PARALLEL_WRITES: usize = 8;
 
-/// Writes every part with [`write_atomic`], up to [`PARALLEL_WRITES`] at a time; returns
-/// the first error once all writers stopped (the manifest, written after, is the commit
-/// point, so parts of a failed commit are removed on the next open).
-fn write_parts(
-    parts: &[(PathBuf, Vec<RecordBatch>)],
-    props: &WriterProperties,
-) -> Result<(), StoreError> {
+/// A part to write: its table, file and rows.
+type PartFile = (Table, PathBuf, Vec<RecordBatch>);
+
+/// Writes every part with [`write_atomic`] (tagged with `flush_seq`), up to
+/// [`PARALLEL_WRITES`] at a time; returns the first error once all writers stopped (the
+/// manifest, written after, is the commit point, so parts of a failed commit are removed on
+/// the next open).
+fn write_parts(parts: &[PartFile], flush_seq: u64) -> Result<(), StoreError> {
     let width = parts.len().min(PARALLEL_WRITES);
     if width <= 1 {
-        for (path, batches) in parts {
-            write_atomic(path, batches, props.clone())?;
+        for (table, path, batches) in parts {
+            write_atomic(path, batches, props(*table, flush_seq, &[]))?;
         }
         return Ok(());
     }
@@ -165,10 +169,10 @@ fn write_parts(
                 s.spawn(|| -> Result<(), StoreError> {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((path, batches)) = parts.get(i) else {
+                        let Some((table, path, batches)) = parts.get(i) else {
                             return Ok(());
                         };
-                        write_atomic(path, batches, props.clone())?;
+                        write_atomic(path, batches, props(*table, flush_seq, &[]))?;
                     }
                 })
             })
@@ -221,32 +225,42 @@ pub fn part_info(path: &Path) -> Result<PartInfo, StoreError> {
     })
 }
 
-/// Reads `(seq, entry)` of every row of a part.
+/// Reads `(seq, entry)` of every row of a part, of either schema version.
 pub fn read_part(path: &Path) -> Result<Vec<(u64, Entry)>, StoreError> {
     let f = File::open(path).map_err(|e| StoreError::io(path, e))?;
     let b =
         ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| StoreError::parquet(path, e))?;
-    let mask = ProjectionMask::columns(b.parquet_schema(), [schema::SEQ, schema::PAYLOAD]);
+    let bad = |e: String| StoreError::Decode(format!("{}: {e}", path.display()));
+    let meta = |k: &str| {
+        b.metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|x| x.key == k))
+            .and_then(|x| x.value.clone())
+    };
+    let version = schema::version_of(meta(META_SCHEMA_VERSION).as_deref()).map_err(bad)?;
+    let table = schema::table_of(version, meta(META_TABLE).as_deref()).map_err(bad)?;
+    let mut columns = schema::decode_columns(version, table);
+    columns.push(schema::SEQ);
+    let mask = ProjectionMask::columns(b.parquet_schema(), columns);
     let reader = b
         .with_projection(mask)
         .build()
         .map_err(|e| StoreError::parquet(path, e))?;
     let mut out = Vec::new();
+    let mut first = 0;
     for batch in reader {
-        let batch = batch.map_err(|e| StoreError::Decode(format!("{}: {e}", path.display())))?;
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
         let seq = batch
             .column_by_name(schema::SEQ)
             .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
-            .ok_or_else(|| StoreError::Decode(format!("{}: no seq column", path.display())))?;
-        let payload = batch
-            .column_by_name(schema::PAYLOAD)
-            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-            .ok_or_else(|| StoreError::Decode(format!("{}: no payload column", path.display())))?;
-        for i in 0..batch.num_rows() {
-            let e: Entry = serde_json::from_str(payload.value(i))
-                .map_err(|e| StoreError::Decode(format!("{} row {i}: {e}", path.display())))?;
+            .ok_or_else(|| bad("no seq column".into()))?;
+        let rows = schema::decode_rows(&batch, version, table).map_err(bad)?;
+        for (i, row) in rows.into_iter().enumerate() {
+            let e = row.map_err(|e| bad(format!("row {}: {e}", first + i + 1)))?;
             out.push((seq.value(i), e));
         }
+        first += batch.num_rows();
     }
     Ok(out)
 }
@@ -434,16 +448,16 @@ fn commit_columns(root: &Path, batch: ColumnBatch, offset: u64) -> Result<Option
     let Some(last) = last else {
         return Ok(None);
     };
-    let parts: Vec<(PathBuf, Vec<RecordBatch>)> = groups
+    let parts: Vec<PartFile> = groups
         .into_iter()
         .map(|(table, date, first, batches)| {
             let path = table_dir(root, table)
                 .join(format!("date={date}"))
                 .join(format!("part-{last:020}-{first:020}.parquet"));
-            (path, batches)
+            (table, path, batches)
         })
         .collect();
-    write_parts(&parts, &props(last, &[]))?;
+    write_parts(&parts, last)?;
     let history = root.join("history");
     write_json_atomic(
         &history.join("_manifest.json"),
@@ -626,7 +640,7 @@ impl ParquetStore {
                     "part-{flush:020}-{:020}-c.parquet",
                     seqs.first().copied().unwrap_or(0)
                 ));
-                write_atomic(&out, &[batch], props(flush, &names))?;
+                write_atomic(&out, &[batch], props(table, flush, &names))?;
                 for p in &parts {
                     if p.path != out {
                         std::fs::remove_file(&p.path).map_err(|e| StoreError::io(&p.path, e))?;

@@ -1,9 +1,24 @@
-//! On-disk schema: column names (constants), and entries → Arrow record batches.
+//! On-disk schema: column names (constants), entries → Arrow record batches, and record
+//! batches → entries ([`decode_rows`]).
 //!
 //! Every table has `seq` (the global log sequence number, unique across tables), `timestamp`
-//! (microseconds, UTC, stored without a zone) and `payload` (the entry as JSON: the lossless
-//! form restart reads), plus flat columns for analysis. The date partition is the directory
-//! (`date=YYYY-MM-DD`), never a column in the file.
+//! (microseconds, UTC, stored without a zone) and `payload`, plus flat columns for analysis.
+//! The payload and the flat columns together are the lossless form restart reads. The date
+//! partition is the directory (`date=YYYY-MM-DD`), never a column in the file.
+//!
+//! Schema versions (part metadata `faultline.schema_version`; `faultline.table` names the
+//! table from version 2 on):
+//!
+//! - **1**: every payload is the whole entry as JSON.
+//! - **2**: the same, except in the failures table, whose payload holds only what its flat
+//!   columns do not: `{"compute_units", "browser_version", "stacktrace", "task"}`, each left
+//!   out when absent (`task` when it is the empty task). The record's ids, hardware class,
+//!   vendor, device model, memory, browser name, message, error type and exit code, and the
+//!   row's kind, failure type, classifier rule, Xid, template and cluster ids are read from
+//!   their columns, its time from `timestamp`. A failure was written twice in version 1, and
+//!   that copy was a third of the work of ingesting it.
+//!
+//! Both versions are read; every part is written in the current one.
 
 use std::sync::Arc;
 
@@ -11,18 +26,28 @@ use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
 };
-use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray, UInt64Array};
+use arrow_array::types::ArrowPrimitiveType;
+use arrow_array::{
+    Array, ArrayRef, Float64Array, Int32Array, Int64Array, PrimitiveArray, RecordBatch,
+    StringArray, TimestampMicrosecondArray, UInt32Array, UInt64Array,
+};
 use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
+use serde::{Deserialize, Serialize};
 
 use super::entry::{
     ActionRow, CheckpointRow, Entry, FailureRow, OutcomeRow, PatternRow, Table, TaskStateRow,
 };
 use super::StoreError;
+use crate::model::{
+    BrowserInfo, ErrorInfo, FailureRecord, HardwareProfile, TaskId, TaskSpec, Timestamp, WorkerId,
+};
 
-/// Version of the on-disk layout, written into every part's metadata.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the on-disk layout, written into every part's metadata (see the module docs).
+pub const SCHEMA_VERSION: u32 = 2;
 /// Metadata key: schema version.
 pub const META_SCHEMA_VERSION: &str = "faultline.schema_version";
+/// Metadata key: the table of the part (from schema version 2 on).
+pub const META_TABLE: &str = "faultline.table";
 /// Metadata key: the flush sequence that committed this part.
 pub const META_FLUSH_SEQ: &str = "faultline.flush_seq";
 /// Metadata key: comma-separated file names a compacted part replaces.
@@ -537,18 +562,265 @@ impl TableBuilder {
     }
 }
 
-/// The `payload` of an entry: the entry as JSON.
+/// The `payload` of an entry in the current schema version: the entry as JSON, or for a
+/// failure what its flat columns do not hold (see the module docs).
 pub fn payload(entry: &Entry) -> Result<String, serde_json::Error> {
-    serde_json::to_string(entry)
+    match entry {
+        Entry::Failure(f) => serde_json::to_string(&FailureRest::of(f)),
+        other => serde_json::to_string(other),
+    }
 }
 
 /// Writes [`payload`]`(entry)` into `buf` (appending; a buffer reused across entries
 /// saves an allocation per entry) and returns it as text.
 pub fn write_payload<'a>(buf: &'a mut Vec<u8>, entry: &Entry) -> Result<&'a str, StoreError> {
     let start = buf.len();
-    serde_json::to_writer(&mut *buf, entry).map_err(|e| StoreError::Encode(e.to_string()))?;
+    match entry {
+        Entry::Failure(f) => serde_json::to_writer(&mut *buf, &FailureRest::of(f)),
+        other => serde_json::to_writer(&mut *buf, other),
+    }
+    .map_err(|e| StoreError::Encode(e.to_string()))?;
     // serde_json writes UTF-8 only; checked rather than assumed.
     std::str::from_utf8(&buf[start..]).map_err(|e| StoreError::Encode(e.to_string()))
+}
+
+/// The payload of a failure from schema version 2 on: the parts of the row that no flat
+/// column holds.
+#[derive(Serialize)]
+struct FailureRest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compute_units: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    browser_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stacktrace: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_empty_task")]
+    task: &'a TaskSpec,
+}
+
+impl<'a> FailureRest<'a> {
+    fn of(f: &'a FailureRow) -> Self {
+        let r = &f.record;
+        FailureRest {
+            compute_units: r.hardware.compute_units,
+            browser_version: r
+                .hardware
+                .browser
+                .as_ref()
+                .and_then(|b| b.version.as_deref()),
+            stacktrace: r.error.stacktrace.as_deref(),
+            task: &r.task,
+        }
+    }
+}
+
+fn is_empty_task(t: &TaskSpec) -> bool {
+    *t == TaskSpec::default()
+}
+
+/// [`FailureRest`] read back.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailureRestOwned {
+    #[serde(default)]
+    compute_units: Option<u32>,
+    #[serde(default)]
+    browser_version: Option<String>,
+    #[serde(default)]
+    stacktrace: Option<String>,
+    #[serde(default)]
+    task: TaskSpec,
+}
+
+/// The schema version of a part from its metadata value (a part without one is version 1).
+pub fn version_of(meta: Option<&str>) -> Result<u32, String> {
+    let Some(v) = meta else { return Ok(1) };
+    match v.trim().parse::<u32>() {
+        Ok(v) if (1..=SCHEMA_VERSION).contains(&v) => Ok(v),
+        Ok(v) => Err(format!(
+            "schema version {v} is not one this faultline reads (1 to {SCHEMA_VERSION})"
+        )),
+        Err(_) => Err(format!("schema version '{v}' is not a number")),
+    }
+}
+
+/// The table a part holds, from its `faultline.table` metadata value (`None` for parts of
+/// version 1, whose payloads name their table).
+pub fn table_of(version: u32, meta: Option<&str>) -> Result<Option<Table>, String> {
+    if version < 2 {
+        return Ok(None);
+    }
+    let name =
+        meta.ok_or_else(|| format!("no {META_TABLE} metadata (schema version {version})"))?;
+    Table::ALL
+        .into_iter()
+        .find(|t| t.dir_name() == name)
+        .map(Some)
+        .ok_or_else(|| format!("unknown table '{name}' in {META_TABLE}"))
+}
+
+/// The columns [`decode_rows`] reads from a part of `table` written in `version`.
+pub fn decode_columns(version: u32, table: Option<Table>) -> Vec<&'static str> {
+    if version >= 2 && table == Some(Table::Failures) {
+        let mut c = vec![TIMESTAMP];
+        c.extend(FAILURE_COLUMNS.iter().map(|(name, _)| *name));
+        c.push(PAYLOAD);
+        c
+    } else {
+        vec![PAYLOAD]
+    }
+}
+
+/// The entry of every row of a record batch of a part of `table` written in `version` (see
+/// [`version_of`], [`table_of`]), each row on its own: `Err` says why a row does not decode.
+/// The outer error is a batch that lacks a column it needs ([`decode_columns`]).
+pub fn decode_rows(
+    batch: &RecordBatch,
+    version: u32,
+    table: Option<Table>,
+) -> Result<Vec<Result<Entry, String>>, String> {
+    let payload: &StringArray = column(batch, PAYLOAD)?;
+    let n = batch.num_rows();
+    if version < 2 || table != Some(Table::Failures) {
+        return Ok((0..n)
+            .map(|i| {
+                let text = text_at(payload, i).ok_or("no payload")?;
+                let e: Entry = serde_json::from_str(text).map_err(|e| e.to_string())?;
+                match table {
+                    Some(t) if t != e.table() => Err(format!(
+                        "a {} entry in a part of {}",
+                        e.table().dir_name(),
+                        t.dir_name()
+                    )),
+                    _ => Ok(e),
+                }
+            })
+            .collect());
+    }
+    let f = FailureColumns::of(batch)?;
+    Ok((0..n)
+        .map(|i| {
+            let text = text_at(payload, i).ok_or("no payload")?;
+            let rest: FailureRestOwned = serde_json::from_str(text).map_err(|e| e.to_string())?;
+            Ok(Entry::Failure(Box::new(f.row(i, rest)?)))
+        })
+        .collect())
+}
+
+/// A column of `batch` as the array type the schema writes it with.
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| format!("no {name} column"))?
+        .as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| format!("column {name} is not of the type faultline writes"))
+}
+
+fn text_at(a: &StringArray, i: usize) -> Option<&str> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+/// The name in row `i` of a column of canonical names (`kind`, `hardware_class`...).
+fn parse_at<T: std::str::FromStr>(a: &StringArray, i: usize, name: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    let text = text_at(a, i).ok_or_else(|| format!("no {name}"))?;
+    text.parse().map_err(|e| format!("{name}: {e}"))
+}
+
+fn value_at<T: ArrowPrimitiveType>(a: &PrimitiveArray<T>, i: usize) -> Option<T::Native> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+/// The flat columns of a failures part of schema version 2.
+struct FailureColumns<'a> {
+    timestamp: &'a TimestampMicrosecondArray,
+    task_id: &'a StringArray,
+    worker_id: &'a StringArray,
+    class: &'a StringArray,
+    vendor: &'a StringArray,
+    device_model: &'a StringArray,
+    memory_gib: &'a Float64Array,
+    browser: &'a StringArray,
+    message: &'a StringArray,
+    error_type: &'a StringArray,
+    exit_code: &'a Int32Array,
+    kind: &'a StringArray,
+    failure_type: &'a StringArray,
+    classifier_rule: &'a StringArray,
+    xid: &'a UInt32Array,
+    template_id: &'a UInt64Array,
+    cluster_id: &'a Int64Array,
+}
+
+impl<'a> FailureColumns<'a> {
+    fn of(b: &'a RecordBatch) -> Result<Self, String> {
+        Ok(FailureColumns {
+            timestamp: column(b, TIMESTAMP)?,
+            task_id: column(b, TASK_ID)?,
+            worker_id: column(b, WORKER_ID)?,
+            class: column(b, HARDWARE_CLASS)?,
+            vendor: column(b, VENDOR)?,
+            device_model: column(b, DEVICE_MODEL)?,
+            memory_gib: column(b, MEMORY_GIB)?,
+            browser: column(b, BROWSER)?,
+            message: column(b, MESSAGE)?,
+            error_type: column(b, ERROR_TYPE)?,
+            exit_code: column(b, EXIT_CODE)?,
+            kind: column(b, KIND)?,
+            failure_type: column(b, FAILURE_TYPE)?,
+            classifier_rule: column(b, CLASSIFIER_RULE)?,
+            xid: column(b, XID)?,
+            template_id: column(b, TEMPLATE_ID)?,
+            cluster_id: column(b, CLUSTER_ID)?,
+        })
+    }
+
+    /// Row `i` with the rest of it from its payload.
+    fn row(&self, i: usize, rest: FailureRestOwned) -> Result<FailureRow, String> {
+        let need = |a: &'a StringArray, name: &str| text_at(a, i).ok_or(format!("no {name}"));
+        let owned = |a: &'a StringArray| text_at(a, i).map(str::to_string);
+        let browser = match (owned(self.browser), rest.browser_version) {
+            (Some(name), version) => Some(BrowserInfo { name, version }),
+            (None, None) => None,
+            (None, Some(_)) => return Err("a browser version without a browser".into()),
+        };
+        let record = FailureRecord {
+            task_id: TaskId::new(need(self.task_id, TASK_ID)?)
+                .map_err(|e| format!("{TASK_ID}: {e}"))?,
+            worker_id: WorkerId::new(need(self.worker_id, WORKER_ID)?)
+                .map_err(|e| format!("{WORKER_ID}: {e}"))?,
+            hardware: HardwareProfile {
+                class: parse_at(self.class, i, HARDWARE_CLASS)?,
+                vendor: owned(self.vendor),
+                model: owned(self.device_model),
+                memory_gib: value_at(self.memory_gib, i),
+                compute_units: rest.compute_units,
+                browser,
+            },
+            error: ErrorInfo {
+                message: need(self.message, MESSAGE)?.to_string(),
+                type_hint: owned(self.error_type),
+                stacktrace: rest.stacktrace,
+                exit_code: value_at(self.exit_code, i),
+            },
+            timestamp: Timestamp::from_micros(
+                value_at(self.timestamp, i).ok_or(format!("no {TIMESTAMP}"))?,
+            ),
+            task: rest.task,
+        };
+        Ok(FailureRow {
+            record,
+            kind: parse_at(self.kind, i, KIND)?,
+            failure_type: parse_at(self.failure_type, i, FAILURE_TYPE)?,
+            classifier_rule: need(self.classifier_rule, CLASSIFIER_RULE)?.to_string(),
+            xid: value_at(self.xid, i),
+            template_id: value_at(self.template_id, i),
+            cluster_id: value_at(self.cluster_id, i),
+        })
+    }
 }
 
 /// Builds one record batch from entries of one table (`seqs[i]` belongs to `entries[i]`).

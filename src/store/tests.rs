@@ -595,3 +595,218 @@ fn room_counts_what_a_builder_holds() {
     next.push(&e, &schema::payload(&e).unwrap()).unwrap();
     assert_eq!(next.len(), 1);
 }
+
+/// The committed history of `tests/golden/`: `history_input.jsonl` ingested by the build of
+/// each schema version.
+fn golden(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(rel)
+}
+
+/// The entries both golden histories hold: `history_v1/entries.jsonl` (`seq` and the
+/// version-1 payload of each row).
+fn golden_entries() -> Vec<(u64, Entry)> {
+    let text = std::fs::read_to_string(golden("history_v1/entries.jsonl")).unwrap();
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let seq = v["seq"].as_u64().unwrap();
+            (seq, serde_json::from_value(v["entry"].clone()).unwrap())
+        })
+        .collect()
+}
+
+fn golden_parts(version: &str) -> Vec<(u64, Entry)> {
+    let mut out = Vec::new();
+    for i in 0..2 {
+        out.extend(read_part(&golden(&format!("history_{version}/failures-{i}.parquet"))).unwrap());
+    }
+    out
+}
+
+/// Issue #3 (ingest speed): a failure's payload no longer repeats its flat columns. Parts
+/// written before (version 1) read back as they were written, and so do version-2 parts.
+#[test]
+fn golden_parts_of_both_schema_versions_read_back_the_same_entries() {
+    let want = golden_entries();
+    assert_eq!(want.len(), 5);
+    assert_eq!(golden_parts("v1"), want);
+    assert_eq!(golden_parts("v2"), want);
+    // Both versions import as the same reports.
+    for version in ["v1", "v2"] {
+        let mut reports = Vec::new();
+        for i in 0..2 {
+            let path = golden(&format!("history_{version}/failures-{i}.parquet"));
+            let imp = import::import_failures(&path).unwrap();
+            assert!(imp.is_faultline_part());
+            reports.extend(imp.map(Result::unwrap));
+        }
+        let records: Vec<_> = want
+            .iter()
+            .map(|(_, e)| match e {
+                Entry::Failure(f) => import::report_of(f.record.clone()),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(reports, records, "{version}");
+    }
+}
+
+/// The version-2 failure payload, byte for byte (`history_v2/payloads.jsonl`), and the
+/// payload of every other table still the whole entry.
+#[test]
+fn failure_payloads_hold_only_what_no_column_holds() {
+    let want = std::fs::read_to_string(golden("history_v2/payloads.jsonl")).unwrap();
+    let got: Vec<String> = golden_entries()
+        .iter()
+        .map(|(_, e)| schema::payload(e).unwrap())
+        .collect();
+    assert_eq!(got, want.lines().collect::<Vec<_>>());
+    let mut buf = Vec::new();
+    for e in one_of_each() {
+        buf.clear();
+        let p = schema::write_payload(&mut buf, &e).unwrap();
+        assert_eq!(p, schema::payload(&e).unwrap());
+        if e.table() != Table::Failures {
+            assert_eq!(serde_json::from_str::<Entry>(p).unwrap(), e);
+        }
+    }
+}
+
+#[test]
+fn a_failure_row_with_a_bad_column_is_an_error_naming_the_column() {
+    let e = one_of_each().remove(0);
+    let batch = schema::to_batch(Table::Failures, &[1], &[&e]).unwrap();
+    let rows = schema::decode_rows(&batch, 2, Some(Table::Failures)).unwrap();
+    assert_eq!(rows, vec![Ok(e.clone())]);
+    let i = batch.schema().index_of(schema::KIND).unwrap();
+    let mut cols = batch.columns().to_vec();
+    cols[i] = std::sync::Arc::new(arrow_array::StringArray::from(vec!["not-a-kind"]));
+    let bad = arrow_array::RecordBatch::try_new(batch.schema(), cols).unwrap();
+    let rows = schema::decode_rows(&bad, 2, Some(Table::Failures)).unwrap();
+    let err = rows[0].clone().unwrap_err();
+    assert!(err.starts_with("kind:"), "{err}");
+    let no_kind = bad.project(&[0, 1, 2]).unwrap();
+    let err = schema::decode_rows(&no_kind, 2, Some(Table::Failures)).unwrap_err();
+    assert_eq!(err, "no payload column");
+    // A version this build does not know, and a version-2 part without its table.
+    assert!(schema::version_of(Some("3"))
+        .unwrap_err()
+        .contains("schema version 3"));
+    assert_eq!(schema::version_of(None), Ok(1));
+    assert!(schema::table_of(2, None)
+        .unwrap_err()
+        .contains(schema::META_TABLE));
+    assert_eq!(schema::table_of(1, None), Ok(None));
+}
+
+mod roundtrip {
+    use super::*;
+    use crate::model::{BrowserInfo, FailureKind, FailureType, HardwareClass, Precision};
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![Just(String::new()), "[ -~]{0,20}", "\\PC{0,12}"]
+    }
+
+    fn failure() -> impl Strategy<Value = FailureRow> {
+        (
+            (
+                0..HardwareClass::ALL.len(),
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+                proptest::option::of(-1e6f64..1e6),
+                proptest::option::of(any::<u32>()),
+                proptest::option::of((text(), proptest::option::of(text()))),
+            ),
+            (
+                text(),
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+                proptest::option::of(any::<i32>()),
+                any::<i64>(),
+            ),
+            (
+                0..FailureKind::ALL.len(),
+                0..FailureType::ALL.len(),
+                text(),
+                proptest::option::of(any::<u32>()),
+                proptest::option::of(any::<u64>()),
+                proptest::option::of(any::<i64>()),
+            ),
+            (
+                proptest::option::of(text()),
+                proptest::option::of(any::<u32>()),
+                proptest::option::of(0..Precision::ALL.len()),
+                proptest::option::of(any::<bool>()),
+                proptest::option::of(any::<u32>()),
+                "[a-z]{1,8}",
+            ),
+        )
+            .prop_map(|(h, err, row, task)| {
+                let mut record = serde_json::from_value::<crate::model::FailureReport>(
+                    serde_json::json!({"task_id": "t1", "worker_id": "w1", "platform": "CPU",
+                        "error": {"message": ""}, "timestamp": 0}),
+                )
+                .unwrap()
+                .check(Timestamp::from_micros(0))
+                .unwrap();
+                record.task_id = TaskId::new(&format!("t-{}", task.5)).unwrap();
+                let hw = &mut record.hardware;
+                hw.class = HardwareClass::ALL[h.0];
+                (hw.vendor, hw.model, hw.memory_gib, hw.compute_units) = (h.1, h.2, h.3, h.4);
+                hw.browser = h.5.map(|(name, version)| BrowserInfo { name, version });
+                let e = &mut record.error;
+                (e.message, e.type_hint, e.stacktrace, e.exit_code) = (err.0, err.1, err.2, err.3);
+                record.timestamp = Timestamp::from_micros(err.4);
+                let t = &mut record.task;
+                t.config.model = task.0;
+                t.config.batch_size = task.1;
+                t.config.precision = task.2.map(|i| Precision::ALL[i]);
+                t.config.checkpointing = task.3;
+                t.retry_count = task.4;
+                if task.5.len() > 4 {
+                    t.config
+                        .extra
+                        .insert(task.5.clone(), serde_json::json!([1, "x"]));
+                }
+                FailureRow {
+                    record,
+                    kind: FailureKind::ALL[row.0],
+                    failure_type: FailureType::ALL[row.1],
+                    classifier_rule: row.2,
+                    xid: row.3,
+                    template_id: row.4,
+                    cluster_id: row.5,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever a failure row holds, its payload and columns give it back whole, through a
+        /// Parquet part and in memory.
+        #[test]
+        fn failure_rows_round_trip_through_payload_and_columns(
+            rows in proptest::collection::vec(failure(), 1..6)
+        ) {
+            let entries: Vec<Entry> = rows.into_iter().map(|r| Entry::Failure(Box::new(r))).collect();
+            let refs: Vec<&Entry> = entries.iter().collect();
+            let seqs: Vec<u64> = (1..=entries.len() as u64).collect();
+            let batch = schema::to_batch(Table::Failures, &seqs, &refs).unwrap();
+            let back: Vec<Entry> = schema::decode_rows(&batch, schema::SCHEMA_VERSION, Some(Table::Failures))
+                .unwrap()
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+            prop_assert_eq!(&back, &entries);
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = open(dir.path());
+            s.write_batch(entries.clone()).unwrap();
+            let read: Vec<Entry> = s.entries().unwrap().into_iter().map(|(_, e)| e).collect();
+            prop_assert_eq!(read, entries);
+        }
+    }
+}
