@@ -810,3 +810,52 @@ mod roundtrip {
         }
     }
 }
+
+/// A history written by a version-1 build opens, reads, and compacts into version-2 parts
+/// holding the same entries.
+#[test]
+fn a_version_1_history_opens_and_compacts_into_version_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let part_dir = dir.path().join("history/failures/date=2025-03-13");
+    std::fs::create_dir_all(&part_dir).unwrap();
+    // Both golden parts in one partition, so that compaction merges them.
+    for i in 0..2 {
+        std::fs::copy(
+            golden(&format!("history_v1/failures-{i}.parquet")),
+            part_dir.join(format!("part-{:020}-{:020}.parquet", 5, i + 1)),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("history/_manifest.json"),
+        r#"{"flushed_seq": 5, "schema_version": 1}"#,
+    )
+    .unwrap();
+    let want = golden_entries();
+    let mut s = open(dir.path());
+    assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
+    assert_eq!(s.entries().unwrap(), want);
+    assert_eq!(s.compact().unwrap(), (1, 2));
+    let parts = s.parts(Table::Failures).unwrap();
+    assert_eq!(parts.len(), 1);
+    let meta = parquet::file::reader::FileReader::metadata(
+        &parquet::file::serialized_reader::SerializedFileReader::new(
+            std::fs::File::open(&parts[0].path).unwrap(),
+        )
+        .unwrap(),
+    )
+    .file_metadata()
+    .key_value_metadata()
+    .cloned()
+    .unwrap();
+    let get = |k: &str| {
+        meta.iter()
+            .find(|x| x.key == k)
+            .and_then(|x| x.value.clone())
+    };
+    assert_eq!(get(schema::META_SCHEMA_VERSION).as_deref(), Some("2"));
+    assert_eq!(get(schema::META_TABLE).as_deref(), Some("failures"));
+    assert_eq!(s.entries().unwrap(), want);
+    drop(s);
+    assert_eq!(open(dir.path()).entries().unwrap(), want);
+}
