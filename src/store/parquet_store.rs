@@ -101,9 +101,12 @@ fn props(table: Table, flush_seq: u64, replaces: &[String]) -> WriterProperties 
     }
     // The payload (one JSON document per row, all distinct) and the failure message (mostly
     // distinct: they carry sizes, addresses, ids) gain nothing from a dictionary or min/max
-    // statistics, and they cost a hash and comparisons of every long string.
+    // statistics, and they cost a hash and comparisons of every long string. Task ids repeat
+    // only over a task's few attempts: without a dictionary the 1M-record ingest's history is
+    // 4 % smaller (26 vs 27 MB) at the same CPU time.
     let payload = ColumnPath::from(schema::PAYLOAD);
     let message = ColumnPath::from(schema::MESSAGE);
+    let task_id = ColumnPath::from(schema::TASK_ID);
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(128 * 1024))
@@ -112,6 +115,7 @@ fn props(table: Table, flush_seq: u64, replaces: &[String]) -> WriterProperties 
         .set_column_statistics_enabled(payload, EnabledStatistics::None)
         .set_column_dictionary_enabled(message.clone(), false)
         .set_column_statistics_enabled(message, EnabledStatistics::None)
+        .set_column_dictionary_enabled(task_id, false)
         .build()
 }
 
