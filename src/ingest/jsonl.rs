@@ -102,7 +102,7 @@ impl Source for JsonlSource {
         // Read until the chunk holds at least one line end (or the input ends).
         let cut = loop {
             self.fill(&mut buf, target)?;
-            if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+            if let Some(i) = memchr::memrchr(b'\n', &buf) {
                 break i + 1;
             }
             if self.eof {
@@ -121,7 +121,8 @@ impl Source for JsonlSource {
                 buf.drain(..3);
             }
         }
-        let newlines = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        // memchr counts 32 bytes at a time; a filtered byte iterator took 3 % of an ingest.
+        let newlines = memchr::memchr_iter(b'\n', &buf).count() as u64;
         let lines = newlines + u64::from(!buf.ends_with(b"\n"));
         let first_line = self.next_line;
         self.next_line += lines;
