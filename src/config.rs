@@ -121,8 +121,18 @@ pub struct RankingParams {
     pub prior_other: f64,
     /// Pseudo-observations behind the ladder prior.
     pub prior_strength: f64,
-    /// Pseudo-observations with which a coarser posterior backs a finer context.
+    /// Pseudo-observations with which a coarser posterior backs a finer context, when
+    /// `backoff_adaptive` is off.
     pub backoff_strength: f64,
+    /// Estimate those pseudo-observations per coarse context, strategy and level from how
+    /// much the finer contexts' success rates differ beyond sampling noise (empirical Bayes):
+    /// finer contexts that all succeed alike lean hard on the coarse posterior, ones that
+    /// differ (a bad worker, another cause under one rule) stand on their own evidence.
+    pub backoff_adaptive: bool,
+    /// Fewest pseudo-observations of the adaptive back-off (> 0).
+    pub backoff_min: f64,
+    /// Most pseudo-observations of the adaptive back-off (≥ `backoff_min`).
+    pub backoff_max: f64,
     /// Thompson sampling's spread: each score is drawn with this multiple of the posterior's
     /// standard deviation (1 = plain Thompson sampling; smaller explores less once evidence
     /// exists, larger explores more).
@@ -151,6 +161,9 @@ impl Default for RankingParams {
             prior_other: 0.15,
             prior_strength: 4.0,
             backoff_strength: 20.0,
+            backoff_adaptive: true,
+            backoff_min: 2.0,
+            backoff_max: 200.0,
             exploration: 0.5,
             discount: 0.999,
             ucb_c: 0.5,

@@ -14,8 +14,14 @@
 //!   ladder's later steps decreasing means, every other valid strategy `prior_other`, each with
 //!   `prior_strength` pseudo-observations. With no evidence at all in the coarse context the
 //!   ranker abstains and the rules decide — exactly the rules, not a sample from their prior.
-//! - **Back-off.** Each finer posterior uses the next coarser posterior mean as its prior with
-//!   `backoff_strength` pseudo-observations, so thin fine evidence leans on the coarser level.
+//! - **Back-off.** Each finer posterior uses the next coarser posterior mean as its prior, so
+//!   thin fine evidence leans on the coarser level. The prior is worth as many
+//!   pseudo-observations as the spread of the finer contexts' rates warrants (empirical
+//!   Bayes, per coarse context, strategy and level: the Beta whose variance is the observed
+//!   between-context variance less what sampling explains, within `backoff_min` ..
+//!   `backoff_max`), or a fixed `backoff_strength` with `backoff_adaptive = false`. Where the
+//!   finer contexts do not differ (one cause under many message signatures) they pool their
+//!   evidence; where they do (a bad worker's failures) they stand apart.
 //! - **Discount.** Each outcome in a context first multiplies that context's counts by
 //!   `discount` (0.999 → an effective memory of ~1000 outcomes), so the ranking follows drift.
 //! - **Exploration.** Thompson sampling draws each score from the posterior's normal
@@ -80,10 +86,20 @@ impl RankingParams {
         for (name, v) in [
             ("prior_strength", self.prior_strength),
             ("backoff_strength", self.backoff_strength),
+            ("backoff_min", self.backoff_min),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(bad(name, format!("{v} is not > 0")));
             }
+        }
+        if !(self.backoff_max.is_finite() && self.backoff_max >= self.backoff_min) {
+            return Err(bad(
+                "backoff_max",
+                format!(
+                    "{} is not ≥ backoff_min ({})",
+                    self.backoff_max, self.backoff_min
+                ),
+            ));
         }
         if !(self.exploration.is_finite() && self.exploration >= 0.0) {
             return Err(bad(
@@ -166,6 +182,55 @@ impl Counts {
     }
 }
 
+/// How the success rates of one strategy spread over the child contexts of a coarse context
+/// (one level: fine or finest), for the empirical-Bayes back-off: sums over the children of
+/// their (discounted) outcomes `n`, successes `s`, `s²/n`, and the number of children with
+/// outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Spread {
+    n: [f64; N],
+    s: [f64; N],
+    s2n: [f64; N],
+    m: [f64; N],
+}
+
+impl Spread {
+    /// Adds (`sign` 1) or removes (`sign` −1) a child's counts.
+    fn add(&mut self, c: &Counts, sign: f64) {
+        for k in 0..N {
+            let n = c.success[k] + c.failure[k];
+            if n > 0.0 {
+                self.n[k] += sign * n;
+                self.s[k] += sign * c.success[k];
+                self.s2n[k] += sign * c.success[k] * c.success[k] / n;
+                self.m[k] += sign;
+            }
+        }
+    }
+
+    /// The pseudo-observations a child's prior is worth for strategy `k`: the Beta whose
+    /// variance is the between-children variance of the success rate (method of moments:
+    /// the observed variance of the children's rates less what sampling alone explains),
+    /// clamped to `[lo, hi]`; `hi` when the children do not differ beyond sampling noise.
+    fn strength(&self, k: usize, lo: f64, hi: f64) -> f64 {
+        let w = self.n[k];
+        if w <= 0.0 || self.m[k] < 2.0 {
+            return hi;
+        }
+        let mean = (self.s[k] / w).clamp(0.0, 1.0);
+        let pq = mean * (1.0 - mean);
+        if pq <= 0.0 {
+            return hi;
+        }
+        let observed = self.s2n[k] / w - mean * mean;
+        let tau2 = observed - self.m[k] * pq / w;
+        if tau2 <= 0.0 {
+            return hi;
+        }
+        (pq / tau2 - 1.0).clamp(lo, hi)
+    }
+}
+
 /// One outcome to learn from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Observed {
@@ -222,6 +287,8 @@ pub struct Ranker {
     params: RankingParams,
     coarse: Vec<Counts>,
     fine: HashMap<(usize, u64), Counts, FxBuildHasher>,
+    /// Per coarse context: the spread of its fine children, then of its finest children.
+    spread: Vec<[Spread; 2]>,
 }
 
 fn coarse_index(class: HardwareClass, kind: FailureKind) -> usize {
@@ -285,6 +352,7 @@ impl Ranker {
             params,
             coarse: vec![Counts::default(); HardwareClass::ALL.len() * FailureKind::ALL.len()],
             fine: HashMap::default(),
+            spread: vec![[Spread::default(); 2]; HardwareClass::ALL.len() * FailureKind::ALL.len()],
         })
     }
 
@@ -299,19 +367,22 @@ impl Ranker {
         let d = self.params.discount;
         self.coarse[i].add(o.strategy.index(), o.success, o.cost, d);
         if let Some(t) = o.template {
-            self.fine
-                .entry((i, t))
-                .or_default()
-                .add(o.strategy.index(), o.success, o.cost, d);
+            self.add_child(i, t, 0, o);
             if let Some(sig) = o.signature {
-                self.fine.entry((i, finest_key(t, sig))).or_default().add(
-                    o.strategy.index(),
-                    o.success,
-                    o.cost,
-                    d,
-                );
+                self.add_child(i, finest_key(t, sig), 1, o);
             }
         }
+    }
+
+    /// Adds an outcome to a child context of coarse context `i` at `level` (0 fine, 1
+    /// finest), keeping the level's spread up to date.
+    fn add_child(&mut self, i: usize, key: u64, level: usize, o: &Observed) {
+        let d = self.params.discount;
+        let c = self.fine.entry((i, key)).or_default();
+        let spread = &mut self.spread[i][level];
+        spread.add(c, -1.0);
+        c.add(o.strategy.index(), o.success, o.cost, d);
+        spread.add(c, 1.0);
     }
 
     /// Counts of a coarse context.
@@ -361,7 +432,8 @@ impl Ranker {
         s: RecoveryStrategy,
     ) -> (f64, f64) {
         let m = self.prior_mean(s, c.ladder);
-        self.posterior_with(co, finer, m, c.tried, s.index())
+        let q = self.params.backoff_strength;
+        self.posterior_with(co, finer, |_| q, m, c.tried, s.index())
     }
 
     /// Posterior (α, β) of strategy index `k` with prior mean `m`.
@@ -370,15 +442,18 @@ impl Ranker {
         &self,
         co: &Counts,
         finer: [Option<&Counts>; 2],
+        strength: impl Fn(usize) -> f64,
         m: f64,
         tried: &[u32; N],
         k: usize,
     ) -> (f64, f64) {
         let p = self.params.prior_strength;
         let (mut a, mut b) = (p * m + co.success[k], p * (1.0 - m) + co.failure[k]);
-        let q = self.params.backoff_strength;
-        for f in finer.into_iter().flatten() {
+        for (level, f) in finer.into_iter().enumerate() {
+            let Some(f) = f else { continue };
             if f.success[k] + f.failure[k] > 0.0 {
+                // Computed only where a finer context has evidence to combine with.
+                let q = strength(level);
                 // Back-off: the coarser posterior mean, worth `backoff_strength` outcomes, is
                 // the prior of the finer context — never worth more than the evidence behind
                 // it (a strategy the coarser context barely tried stays uncertain below it):
@@ -399,6 +474,18 @@ impl Ranker {
             b += tried * self.params.tried_penalty;
         }
         (a, b)
+    }
+
+    /// The back-off strength of strategy `k` below coarse context `i` at `level` (0 fine,
+    /// 1 finest).
+    #[inline]
+    fn backoff_strength(&self, i: usize, k: usize, level: usize) -> f64 {
+        let p = &self.params;
+        if p.backoff_adaptive {
+            self.spread[i][level].strength(k, p.backoff_min, p.backoff_max)
+        } else {
+            p.backoff_strength
+        }
     }
 
     /// Chooses among `c.valid`, or abstains (`None`) when the coarse context has no evidence
@@ -424,7 +511,8 @@ impl Ranker {
         let priors = self.prior_means(c.ladder);
         for (j, s) in c.valid.iter().enumerate() {
             let k = s.index();
-            let (a, b) = self.posterior_with(co, [fine, finest], priors[k], c.tried, k);
+            let q = |level| self.backoff_strength(i, k, level);
+            let (a, b) = self.posterior_with(co, [fine, finest], q, priors[k], c.tried, k);
             let n = a + b;
             let mean = a / n;
             stats[j] = (mean, mean * (1.0 - mean) / (n + 1.0), n);
@@ -853,5 +941,125 @@ mod tests {
             ..Default::default()
         })
         .contains("escalate_below"));
+    }
+
+    /// `n` outcomes of `strategy` in GPU OOM under fine key `key`, `ok` of them successes.
+    fn feed(r: &mut Ranker, key: u64, strategy: S, n: usize, ok: usize) {
+        for j in 0..n {
+            r.update(&Observed {
+                template: Some(key),
+                ..obs(strategy, j < ok)
+            });
+        }
+    }
+
+    fn strengths(r: &Ranker, s: S) -> [f64; 2] {
+        let i = coarse_index(HardwareClass::Gpu, FailureKind::OomGpu);
+        [0, 1].map(|level| r.backoff_strength(i, s.index(), level))
+    }
+
+    #[test]
+    fn fine_contexts_that_succeed_alike_lean_hard_on_the_coarse_posterior() {
+        let mut r = Ranker::new(RankingParams {
+            discount: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
+        // One child: nothing to compare yet.
+        feed(&mut r, 1, S::ReducedBatchSize, 100, 50);
+        assert_eq!(strengths(&r, S::ReducedBatchSize)[0], 200.0);
+        // Alike: 50 % in every child.
+        for key in 2..6 {
+            feed(&mut r, key, S::ReducedBatchSize, 100, 50);
+        }
+        assert_eq!(strengths(&r, S::ReducedBatchSize)[0], 200.0);
+        // Apart: 10 % and 90 %.
+        feed(&mut r, 10, S::FallbackCpu, 100, 10);
+        feed(&mut r, 11, S::FallbackCpu, 100, 90);
+        assert_eq!(strengths(&r, S::FallbackCpu)[0], 2.0);
+        // In between: 40 % and 60 %, τ² ≈ 0.01 − 0.0025 → (0.25 / 0.0075) − 1 ≈ 32.
+        feed(&mut r, 20, S::DelayedRetry, 100, 40);
+        feed(&mut r, 21, S::DelayedRetry, 100, 60);
+        let q = strengths(&r, S::DelayedRetry)[0];
+        assert!((q - 32.33).abs() < 0.1, "{q}");
+        // No finest level was fed: it has nothing to compare.
+        assert_eq!(strengths(&r, S::DelayedRetry)[1], 200.0);
+        // A fixed strength when adaptivity is off.
+        let fixed = Ranker::new(RankingParams {
+            backoff_adaptive: false,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(strengths(&fixed, S::FallbackCpu), [20.0, 20.0]);
+    }
+
+    #[test]
+    fn an_adaptive_back_off_pools_alike_contexts_and_separates_different_ones() {
+        // Every child context but one has a 50 % strategy; the probe child has 3 failures.
+        // Alike children: the probe's posterior stays near the pooled 50 %. Children that
+        // differ: the probe's own evidence decides.
+        let probe = |apart: bool| {
+            let mut r = Ranker::new(RankingParams {
+                discount: 1.0,
+                ..Default::default()
+            })
+            .unwrap();
+            for key in 1..9 {
+                let ok = if apart && key % 2 == 0 { 5 } else { 50 };
+                feed(
+                    &mut r,
+                    key,
+                    S::ReducedBatchSize,
+                    100,
+                    if apart && key % 2 == 1 { 95 } else { ok },
+                );
+            }
+            feed(&mut r, 99, S::ReducedBatchSize, 3, 0);
+            let i = coarse_index(HardwareClass::Gpu, FailureKind::OomGpu);
+            let fine = r.fine.get(&(i, 99));
+            let k = S::ReducedBatchSize.index();
+            let q = |level| r.backoff_strength(i, k, level);
+            let (a, b) = r.posterior_with(&r.coarse[i], [fine, None], q, 0.6, &[0; N], k);
+            a / (a + b)
+        };
+        let alike = probe(false);
+        let apart = probe(true);
+        assert!(alike > 0.45, "{alike}");
+        assert!(apart < 0.3, "{apart}");
+    }
+
+    proptest::proptest! {
+        /// The spread kept up to date outcome by outcome equals the one summed afresh over
+        /// the child contexts.
+        #[test]
+        fn the_spread_follows_its_children(
+            outcomes in proptest::collection::vec((1u64..7, 0usize..N - 1, proptest::bool::ANY, 1u64..4), 1..200)
+        ) {
+            let mut r = Ranker::new(RankingParams::default()).unwrap();
+            for (key, k, ok, sig) in &outcomes {
+                r.update(&Observed {
+                    template: Some(*key),
+                    signature: Some(*sig),
+                    ..obs(RecoveryStrategy::ALL[*k], *ok)
+                });
+            }
+            let i = coarse_index(HardwareClass::Gpu, FailureKind::OomGpu);
+            let fine_keys: std::collections::BTreeSet<u64> = outcomes.iter().map(|o| o.0).collect();
+            for (level, keys) in [
+                (0, fine_keys.iter().copied().collect::<Vec<_>>()),
+                (1, outcomes.iter().map(|o| finest_key(o.0, o.3)).collect::<std::collections::BTreeSet<_>>().into_iter().collect()),
+            ] {
+                let mut fresh = Spread::default();
+                for key in keys {
+                    fresh.add(&r.fine[&(i, key)], 1.0);
+                }
+                let kept = &r.spread[i][level];
+                for k in 0..N {
+                    for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k])] {
+                        proptest::prop_assert!((x - y).abs() < 1e-6 * (1.0 + y.abs()), "{x} {y}");
+                    }
+                }
+            }
+        }
     }
 }
