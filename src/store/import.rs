@@ -33,6 +33,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::arrow::ProjectionMask;
 
 use super::entry::{Entry, Table};
+use super::parquet_store::part_layout;
 use super::schema;
 use super::StoreError;
 use crate::model::{
@@ -198,18 +199,8 @@ pub fn import_failures(path: &Path) -> Result<ParquetImport, StoreError> {
             .cloned()
     };
     let (layout, wanted): (Layout, Vec<String>) = if names.iter().any(|n| n == schema::PAYLOAD) {
-        let meta = |k: &str| {
-            builder
-                .metadata()
-                .file_metadata()
-                .key_value_metadata()
-                .and_then(|kv| kv.iter().find(|x| x.key == k))
-                .and_then(|x| x.value.clone())
-        };
-        let bad = |e: String| StoreError::Decode(format!("{}: {e}", path.display()));
-        let version =
-            schema::version_of(meta(schema::META_SCHEMA_VERSION).as_deref()).map_err(bad)?;
-        let table = schema::table_of(version, meta(schema::META_TABLE).as_deref()).map_err(bad)?;
+        let (version, table) = part_layout(builder.metadata().file_metadata())
+            .map_err(|e| StoreError::Decode(format!("{}: {e}", path.display())))?;
         let wanted = schema::decode_columns(version, table)
             .into_iter()
             .map(str::to_string)

@@ -17,7 +17,7 @@ use arrow_array::{Array, RecordBatch, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{FileMetaData, KeyValue};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
@@ -206,17 +206,28 @@ fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(), StoreErr
     fsync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
+/// The value of a key of a Parquet file's metadata.
+fn meta_value(md: &FileMetaData, key: &str) -> Option<String> {
+    md.key_value_metadata()
+        .and_then(|kv| kv.iter().find(|x| x.key == key))
+        .and_then(|x| x.value.clone())
+}
+
+/// The schema version and table of a faultline part, from its metadata (see
+/// [`schema::version_of`] and [`schema::table_of`]).
+pub(super) fn part_layout(md: &FileMetaData) -> Result<(u32, Option<Table>), String> {
+    let version = schema::version_of(meta_value(md, META_SCHEMA_VERSION).as_deref())?;
+    let table = schema::table_of(version, meta_value(md, META_TABLE).as_deref())?;
+    Ok((version, table))
+}
+
 /// Reads a part's metadata (and checks that the footer is readable).
 pub fn part_info(path: &Path) -> Result<PartInfo, StoreError> {
     let f = File::open(path).map_err(|e| StoreError::io(path, e))?;
     let b =
         ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| StoreError::parquet(path, e))?;
     let md = b.metadata().file_metadata();
-    let get = |k: &str| {
-        md.key_value_metadata()
-            .and_then(|kv| kv.iter().find(|x| x.key == k))
-            .and_then(|x| x.value.clone())
-    };
+    let get = |k: &str| meta_value(md, k);
     Ok(PartInfo {
         path: path.to_path_buf(),
         flush_seq: get(META_FLUSH_SEQ)
@@ -235,15 +246,7 @@ pub fn read_part(path: &Path) -> Result<Vec<(u64, Entry)>, StoreError> {
     let b =
         ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| StoreError::parquet(path, e))?;
     let bad = |e: String| StoreError::Decode(format!("{}: {e}", path.display()));
-    let meta = |k: &str| {
-        b.metadata()
-            .file_metadata()
-            .key_value_metadata()
-            .and_then(|kv| kv.iter().find(|x| x.key == k))
-            .and_then(|x| x.value.clone())
-    };
-    let version = schema::version_of(meta(META_SCHEMA_VERSION).as_deref()).map_err(bad)?;
-    let table = schema::table_of(version, meta(META_TABLE).as_deref()).map_err(bad)?;
+    let (version, table) = part_layout(b.metadata().file_metadata()).map_err(bad)?;
     let mut columns = schema::decode_columns(version, table);
     columns.push(schema::SEQ);
     let mask = ProjectionMask::columns(b.parquet_schema(), columns);
