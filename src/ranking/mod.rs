@@ -917,6 +917,17 @@ mod tests {
         })
         .contains("backoff_strength"));
         assert!(e(RankingParams {
+            backoff_min: 0.0,
+            ..Default::default()
+        })
+        .contains("backoff_min"));
+        assert!(e(RankingParams {
+            backoff_min: 10.0,
+            backoff_max: 5.0,
+            ..Default::default()
+        })
+        .contains("backoff_max"));
+        assert!(e(RankingParams {
             discount: 0.0,
             ..Default::default()
         })
