@@ -291,6 +291,9 @@ pub struct Ranker {
     spread: Vec<[Spread; 2]>,
 }
 
+/// Number of coarse contexts: (hardware class, failure kind) pairs.
+const COARSE_CONTEXTS: usize = HardwareClass::ALL.len() * FailureKind::ALL.len();
+
 fn coarse_index(class: HardwareClass, kind: FailureKind) -> usize {
     class.index() * FailureKind::ALL.len() + kind.index()
 }
@@ -350,9 +353,9 @@ impl Ranker {
         params.check()?;
         Ok(Ranker {
             params,
-            coarse: vec![Counts::default(); HardwareClass::ALL.len() * FailureKind::ALL.len()],
+            coarse: vec![Counts::default(); COARSE_CONTEXTS],
             fine: HashMap::default(),
-            spread: vec![[Spread::default(); 2]; HardwareClass::ALL.len() * FailureKind::ALL.len()],
+            spread: vec![[Spread::default(); 2]; COARSE_CONTEXTS],
         })
     }
 
