@@ -129,6 +129,10 @@ pub struct RankingParams {
     /// finer contexts that all succeed alike lean hard on the coarse posterior, ones that
     /// differ (a bad worker, another cause under one rule) stand on their own evidence.
     pub backoff_adaptive: bool,
+    /// Keep the outcomes of failures that come in a burst (a rate spike of their hardware
+    /// class and failure kind, see `patterns.spike_*`) in contexts of their own, apart from
+    /// the usual evidence (off: a burst teaches its context like any other failure).
+    pub burst_apart: bool,
     /// Fewest pseudo-observations of the adaptive back-off (> 0).
     pub backoff_min: f64,
     /// Most pseudo-observations of the adaptive back-off (≥ `backoff_min`).
@@ -162,6 +166,7 @@ impl Default for RankingParams {
             prior_strength: 4.0,
             backoff_strength: 20.0,
             backoff_adaptive: true,
+            burst_apart: true,
             backoff_min: 2.0,
             backoff_max: 200.0,
             exploration: 0.5,
@@ -201,11 +206,25 @@ pub struct PatternParams {
     pub refresh_s: f64,
     /// ... and after at least this many failures since the last refresh.
     pub refresh_failures: u32,
+    /// Window of the burst detector (a rate spike of one failure kind on one hardware
+    /// class), seconds.
+    pub spike_window_s: f64,
+    /// Time constant of the burst detector's baseline rate, seconds: long, so a burst does
+    /// not become its own baseline, yet a lasting rise does after a few of them.
+    pub spike_baseline_s: f64,
+    /// How many times the baseline's expectation the window must hold to be a burst.
+    pub spike_ratio: f64,
+    /// Failures the window must hold at least to be a burst.
+    pub spike_min_failures: u64,
+    /// Poisson significance level of a burst against the baseline.
+    pub spike_alpha: f64,
 }
 
 impl Default for PatternParams {
     /// The seed's threshold (3 failures) and window (1 hour); rapid failures 3 within 300 s
-    /// on average; bad workers over 7 days at α = 0.001 with at least 5 failures.
+    /// on average; bad workers over 7 days at α = 0.001 with at least 5 failures; bursts:
+    /// at least 8 failures of one (class, kind) within an hour, 4× the 7-day baseline, at
+    /// α = 0.001.
     fn default() -> Self {
         PatternParams {
             window_s: 3600.0,
@@ -218,6 +237,11 @@ impl Default for PatternParams {
             suspect_alpha: 0.05,
             refresh_s: 60.0,
             refresh_failures: 200,
+            spike_window_s: 3600.0,
+            spike_baseline_s: 7.0 * 86_400.0,
+            spike_ratio: 4.0,
+            spike_min_failures: 8,
+            spike_alpha: 1e-3,
         }
     }
 }

@@ -280,6 +280,8 @@ impl<S: StateStore> Engine<S> {
             self.budget.deposit(rec.timestamp);
         }
         self.observe_patterns(rec, kind);
+        let burst = self.in_burst(class, kind);
+        self.state.task_mut(&rec.task_id).last_burst = burst;
         let worker_breaker = self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
         let class_breaker = self.class_breakers.failure(&class, rec.timestamp);
         let entry = self.state.task(&rec.task_id).expect("observed above");
@@ -392,7 +394,10 @@ impl<S: StateStore> Engine<S> {
                 }
                 let mut rng = decision_rng(self.config.seed ^ 0x7261_6e6b, &rec.task_id, attempt);
                 let standing = standing(&self.standings, &rec.worker_id);
-                let key = ranking::fine_key_finish(cls.rule_key, attempt, standing);
+                let mut key = ranking::fine_key_finish(cls.rule_key, attempt, standing);
+                if burst {
+                    key = ranking::burst_key(key);
+                }
                 decided_key = Some(key);
                 let rank_ctx = RankContext {
                     class,
@@ -402,6 +407,7 @@ impl<S: StateStore> Engine<S> {
                     ladder: &remaining[..nr],
                     valid: &valid[..nv],
                     tried: &tried,
+                    burst,
                 };
                 if let Some(choice) = self.rank(
                     &rank_ctx,
@@ -703,10 +709,18 @@ impl<S: StateStore> Engine<S> {
             self.budget.deposit(rec.timestamp);
         }
         self.observe_patterns(rec, action.kind);
+        let burst = self.in_burst(rec.hardware.class, action.kind);
+        self.state.task_mut(&rec.task_id).last_burst = burst;
         self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
         self.class_breakers
             .failure(&rec.hardware.class, rec.timestamp);
         self.apply_action(action);
+    }
+
+    /// Whether a failure of `kind` on `class`, just observed, came in a burst whose outcomes
+    /// the ranking keeps apart (`ranking.burst_apart`).
+    fn in_burst(&self, class: HardwareClass, kind: crate::model::FailureKind) -> bool {
+        self.config.ranking.burst_apart && self.patterns.in_burst(class, kind)
     }
 
     fn observe_patterns(&mut self, rec: &FailureRecord, kind: crate::model::FailureKind) {
@@ -778,13 +792,19 @@ impl<S: StateStore> Engine<S> {
             .map(|a| (a.failed_worker.clone(), a.kind, a.strategy));
         let class = entry.last_class;
         let signature = entry.last_signature;
+        let burst = entry.last_burst;
         // The fine ranking context the last action was decided in (see `decide`); recomputed
         // from the action when it was not kept (replayed history).
         let fine_key = entry.last_fine_key;
         let rank_key = fine_key.or_else(|| {
             entry.history.back().map(|a| {
                 let standing = standing(&self.standings, &a.failed_worker);
-                ranking::fine_key(&a.classifier_rule, a.xid, a.attempt, standing)
+                let key = ranking::fine_key(&a.classifier_rule, a.xid, a.attempt, standing);
+                if burst {
+                    ranking::burst_key(key)
+                } else {
+                    key
+                }
             })
         });
         let model_bits = self
@@ -808,6 +828,7 @@ impl<S: StateStore> Engine<S> {
                 strategy: outcome.strategy.unwrap_or(strategy),
                 success: outcome.success,
                 cost: outcome.cost,
+                burst,
             };
             self.ranker.update(&observed);
             self.update_model(&observed, model_bits);

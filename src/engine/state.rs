@@ -55,6 +55,9 @@ pub struct TaskRecord {
     /// outcome teaches the same context even if the worker's standing changed meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fine_key: Option<u64>,
+    /// Whether the latest failure came in a burst whose outcomes the ranking keeps apart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub last_burst: bool,
 }
 
 impl Default for TaskRecord {
@@ -77,6 +80,7 @@ impl Default for TaskRecord {
             last_class: None,
             last_signature: None,
             last_fine_key: None,
+            last_burst: false,
         }
     }
 }

@@ -970,3 +970,118 @@ fn an_outcome_teaches_the_context_its_decision_was_made_in() {
     assert_eq!(taught(healthy), 1.0);
     assert_eq!(taught(bad), 0.0);
 }
+
+/// A burst (one kind on one class failing far faster than its baseline) is flagged, its
+/// decisions are ranked in the burst's own context, and their outcomes teach that context
+/// only — the coarse counts stay as they were. Replaying the same log flags the same burst.
+#[test]
+fn outcomes_in_a_burst_teach_the_burst_context_only() {
+    let mut c = EngineConfig::default();
+    c.ranking.enabled = true;
+    let msg = "RuntimeError: CUDA error: unspecified launch failure";
+    let feed = |e: &mut Engine, log: &mut Vec<(FailureRecord, RecoveryAction)>| {
+        let mut t = 0.0;
+        let mut burst_tasks = Vec::new();
+        // A day at two failures an hour, each recovered; then 60 new tasks in an hour.
+        for i in 0..48 {
+            t += 1800.0;
+            let r = at(
+                record(
+                    &format!("n{i}"),
+                    &format!("g{}", i % 20),
+                    HardwareClass::Gpu,
+                    msg,
+                    TaskConfig::default(),
+                ),
+                t,
+            );
+            let a = e.handle_failure(&r);
+            log.push((r, a.clone()));
+            e.record_outcome(&Outcome {
+                task_id: a.task_id.to_string(),
+                success: true,
+                strategy: None,
+                time_to_recovery_s: None,
+                cost: None,
+                timestamp: None,
+            })
+            .unwrap();
+        }
+        for i in 0..60 {
+            t += 60.0;
+            let r = at(
+                record(
+                    &format!("b{i}"),
+                    &format!("g{}", i % 20),
+                    HardwareClass::Gpu,
+                    msg,
+                    TaskConfig::default(),
+                ),
+                t,
+            );
+            let a = e.handle_failure(&r);
+            log.push((r, a.clone()));
+            burst_tasks.push(a);
+        }
+        burst_tasks
+    };
+    let mut e = Engine::new(c.clone()).unwrap();
+    let mut log = Vec::new();
+    let actions = feed(&mut e, &mut log);
+    let kind = actions[0].kind;
+    let flagged: Vec<bool> = actions
+        .iter()
+        .map(|a| e.task(&a.task_id).unwrap().last_burst)
+        .collect();
+    // Flagged after a handful of the burst's failures, and from then on.
+    let first = flagged
+        .iter()
+        .position(|&b| b)
+        .expect("the burst was flagged");
+    assert!(first < 15, "{first}");
+    assert!(flagged[first..].iter().all(|&b| b));
+    let coarse = *e.ranker().counts(HardwareClass::Gpu, kind);
+    for a in &actions[first..] {
+        e.record_outcome(&Outcome {
+            task_id: a.task_id.to_string(),
+            success: false,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: None,
+            timestamp: None,
+        })
+        .unwrap();
+    }
+    assert_eq!(e.ranker().counts(HardwareClass::Gpu, kind), &coarse);
+    let a = &actions[first];
+    let key = ranking::burst_key(ranking::fine_key(
+        &a.classifier_rule,
+        a.xid,
+        1,
+        ranking::WorkerStanding::Healthy,
+    ));
+    let failures = e
+        .ranker()
+        .fine_counts(HardwareClass::Gpu, kind, key)
+        .map_or(0.0, |c| c.failure.iter().sum::<f64>());
+    assert!(failures > 0.0, "{failures}");
+    // With the separation off, the same outcomes land in the coarse counts.
+    let mut off = c.clone();
+    off.ranking.burst_apart = false;
+    let mut e2 = Engine::new(off).unwrap();
+    let actions2 = feed(&mut e2, &mut Vec::new());
+    assert!(actions2
+        .iter()
+        .all(|a| !e2.task(&a.task_id).unwrap().last_burst));
+    // Replay of the log flags the same failures.
+    let mut replayed = Engine::new(c).unwrap();
+    for (r, a) in &log {
+        replayed.replay(r, a);
+        assert_eq!(
+            replayed.task(&a.task_id).unwrap().last_burst,
+            e.task(&a.task_id).unwrap().last_burst,
+            "{}",
+            a.task_id
+        );
+    }
+}

@@ -578,6 +578,7 @@ fn rank_context(d: &Decision) -> RankContext<'_> {
         ladder: &d.ladder,
         valid: &d.valid,
         tried: &d.tried,
+        burst: false,
     }
 }
 
@@ -668,6 +669,7 @@ pub fn evaluate_decisions(
             strategy: d.strategy,
             success: d.reward > 0.5,
             cost: d.cost,
+            burst: false,
         });
     }
     // Greedy on the success model fitted once on the whole training part.

@@ -12,12 +12,18 @@
 //!   upper tail P(X ≥ x | n = class failures, p = 1/workers) below `bad_worker_alpha` divided
 //!   by the number of workers tested (Bonferroni), with at least `bad_worker_min_failures`
 //!   failures of evidence. Confidence = 1 − Bonferroni-corrected p-value.
+//! - **burst** per (hardware class, failure kind): a rate spike against the pair's own
+//!   baseline ([`spike`]: at least `spike_min_failures` within `spike_window_s`, `spike_ratio`
+//!   times the expectation, Poisson p < `spike_alpha`). The learned ranking keeps a burst's
+//!   outcomes apart from the usual evidence of its context.
 //! - **suspect workers** (not a reported pattern): the same tail without the correction below
 //!   `suspect_alpha`, with at least 2 failures — early, weak evidence that the learned ranking
 //!   uses as context (a degrading worker needs other recoveries than a healthy one).
 //!
 //! Patterns inform decisions without overriding stronger rules or evidence: the engine avoids
 //! workers under an active bad-worker pattern when it picks a replacement, and reports them.
+
+pub mod spike;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -75,6 +81,26 @@ impl PatternParams {
                 format!("{} is not in (0, 1)", self.bad_worker_alpha),
             ));
         }
+        for (name, v) in [
+            ("spike_window_s", self.spike_window_s),
+            ("spike_baseline_s", self.spike_baseline_s),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad(name, format!("{v} is not > 0")));
+            }
+        }
+        if !(self.spike_ratio.is_finite() && self.spike_ratio >= 1.0) {
+            return Err(bad(
+                "spike_ratio",
+                format!("{} is not ≥ 1", self.spike_ratio),
+            ));
+        }
+        if !(self.spike_alpha > 0.0 && self.spike_alpha < 1.0) {
+            return Err(bad(
+                "spike_alpha",
+                format!("{} is not in (0, 1)", self.spike_alpha),
+            ));
+        }
         if !(self.suspect_alpha > 0.0 && self.suspect_alpha < 1.0) {
             return Err(bad(
                 "suspect_alpha",
@@ -103,6 +129,8 @@ pub enum PatternKind {
     BadWorker,
     /// A cluster of similar failures (from clustering).
     Cluster,
+    /// One failure kind on one hardware class arriving far faster than its baseline.
+    Burst,
 }
 
 impl PatternKind {
@@ -116,6 +144,7 @@ impl PatternKind {
             PatternKind::RapidFailure => "rapid_failure",
             PatternKind::BadWorker => "bad_worker",
             PatternKind::Cluster => "cluster",
+            PatternKind::Burst => "burst",
         }
     }
 }
@@ -228,6 +257,8 @@ pub struct PatternDetector {
     tasks: HashMap<TaskId, TaskTrack, FxBuildHasher>,
     /// Workers per class known from the inventory (0 = use the workers seen).
     fleet: HashMap<HardwareClass, usize>,
+    /// Rate spikes per (class, kind).
+    spikes: spike::SpikeDetector,
     now: i64,
 }
 
@@ -295,6 +326,7 @@ impl PatternDetector {
     pub fn new(params: PatternParams) -> Result<Self, PatternError> {
         params.check()?;
         Ok(PatternDetector {
+            spikes: spike::SpikeDetector::new(&params),
             params,
             classes: HashMap::default(),
             kinds: HashMap::default(),
@@ -327,6 +359,11 @@ impl PatternDetector {
             Some(q) => q,
             None => self.tasks.entry(o.task.clone()).or_default(),
         };
+        // A burst is many tasks failing, not one task failing again and again: the burst
+        // detector counts a task's first failure within the window only.
+        if task.times.back().is_none_or(|&x| x <= from) {
+            self.spikes.observe(o.class, o.kind, o.at);
+        }
         task.times.push_back(t);
         while task.times.len() > keep {
             task.times.pop_front();
@@ -357,6 +394,12 @@ impl PatternDetector {
         if let Some(id) = o.template {
             self.templates.entry(id).or_default().push(t, from);
         }
+    }
+
+    /// Whether failures of `kind` on `class` are in a burst (as of their latest failure).
+    #[inline]
+    pub fn in_burst(&self, class: HardwareClass, kind: FailureKind) -> bool {
+        self.spikes.spiking(class, kind)
     }
 
     /// Drops keys with no failure left in the window (bounded memory over long runs).
@@ -606,6 +649,29 @@ impl PatternDetector {
             }
         }
         out.extend(self.bad_worker_patterns(at).into_iter().map(|(_, p)| p));
+        for b in self.spikes.spikes(at) {
+            let p_value = spike::poisson_upper_tail(b.count, b.expected);
+            let action = "find the common cause (a release, a switch, a rack, a data shard); \
+                          move work off the class while it lasts";
+            out.push(Pattern {
+                kind: PatternKind::Burst,
+                key: format!("{} {}", b.class, b.kind),
+                count: b.count,
+                first_seen: b.first_seen,
+                last_seen: b.last_seen,
+                confidence: (1.0 - p_value).clamp(0.0, 1.0),
+                recommended_action: action.into(),
+                description: format!(
+                    "{} failures of {} on {} within {:.0} s, {:.1}× the {:.1} expected",
+                    b.count,
+                    b.kind,
+                    b.class,
+                    self.params.spike_window_s,
+                    b.count as f64 / b.expected.max(1e-9),
+                    b.expected
+                ),
+            });
+        }
         out.sort_by(|a, b| {
             b.confidence
                 .total_cmp(&a.confidence)

@@ -248,6 +248,10 @@ pub struct Observed {
     pub success: bool,
     /// What it cost, if reported.
     pub cost: Option<f64>,
+    /// Whether the failure came in a burst of its (class, kind) ([`burst_key`]): then it
+    /// teaches only the burst's own finer contexts, not the coarse context or the back-off
+    /// spreads.
+    pub burst: bool,
 }
 
 /// What the ranker knows about a decision.
@@ -268,6 +272,9 @@ pub struct RankContext<'a> {
     pub valid: &'a [RecoveryStrategy],
     /// How often each strategy was already used for this task.
     pub tried: &'a [u32; N],
+    /// Whether the failure came in a burst of its (class, kind); `template` is then the
+    /// burst's key ([`burst_key`]).
+    pub burst: bool,
 }
 
 /// The ranker's choice.
@@ -368,6 +375,23 @@ impl Ranker {
     pub fn update(&mut self, o: &Observed) {
         let i = coarse_index(o.class, o.kind);
         let d = self.params.discount;
+        if o.burst {
+            // A burst is another regime: its outcomes stay in its own contexts.
+            if let Some(t) = o.template {
+                let k = o.strategy.index();
+                self.fine
+                    .entry((i, t))
+                    .or_default()
+                    .add(k, o.success, o.cost, d);
+                if let Some(sig) = o.signature {
+                    self.fine
+                        .entry((i, finest_key(t, sig)))
+                        .or_default()
+                        .add(k, o.success, o.cost, d);
+                }
+            }
+            return;
+        }
         self.coarse[i].add(o.strategy.index(), o.success, o.cost, d);
         if let Some(t) = o.template {
             self.add_child(i, t, 0, o);
@@ -514,7 +538,15 @@ impl Ranker {
         let priors = self.prior_means(c.ladder);
         for (j, s) in c.valid.iter().enumerate() {
             let k = s.index();
-            let q = |level| self.backoff_strength(i, k, level);
+            // A burst's contexts lean on the usual evidence as little as allowed: what works
+            // in a burst is what the burst says.
+            let q = |level| {
+                if c.burst {
+                    self.params.backoff_min
+                } else {
+                    self.backoff_strength(i, k, level)
+                }
+            };
             let (a, b) = self.posterior_with(co, [fine, finest], q, priors[k], c.tried, k);
             let n = a + b;
             let mean = a / n;
@@ -648,6 +680,13 @@ pub fn fine_key_finish(prefix: u64, attempt: u32, worker: WorkerStanding) -> u64
     )
 }
 
+/// The fine key of a failure that came in a burst of its (class, kind): the usual fine key
+/// ([`fine_key`]) moved to a context of its own, so a burst's outcomes neither mix with nor
+/// outlive the usual evidence.
+pub fn burst_key(fine: u64) -> u64 {
+    fnv(fnv(fine, 0xb5), 0x01)
+}
+
 /// One FNV-1a step.
 #[inline]
 fn fnv(h: u64, b: u8) -> u64 {
@@ -670,6 +709,7 @@ mod tests {
             strategy,
             success,
             cost: None,
+            burst: false,
         }
     }
 
@@ -683,6 +723,7 @@ mod tests {
             ladder,
             valid,
             tried,
+            burst: false,
         }
     }
 
@@ -1040,6 +1081,78 @@ mod tests {
         let apart = probe(true);
         assert!(alike > 0.45, "{alike}");
         assert!(apart < 0.3, "{apart}");
+    }
+
+    #[test]
+    fn a_burst_teaches_its_own_contexts_only_and_leaves_the_usual_ranking_intact() {
+        let mut r = Ranker::new(RankingParams {
+            discount: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
+        let ladder = [S::BrowserRestart, S::FallbackCpu];
+        let valid = [S::BrowserRestart, S::FallbackCpu];
+        let tried = [0; N];
+        let usual = 7u64;
+        let in_burst = burst_key(usual);
+        assert_ne!(in_burst, usual);
+        // Usually a browser restart works (80 %), the CPU fallback less (60 %).
+        feed(&mut r, usual, S::BrowserRestart, 100, 80);
+        feed(&mut r, usual, S::FallbackCpu, 100, 60);
+        let coarse = *r.counts(HardwareClass::Gpu, FailureKind::OomGpu);
+        let spread = r.spread.clone();
+        // A burst: restarts fail (10 %), the fallback still works.
+        let burst = |strategy, success| Observed {
+            template: Some(in_burst),
+            burst: true,
+            ..obs(strategy, success)
+        };
+        for j in 0..40 {
+            r.update(&burst(S::BrowserRestart, j % 10 == 0));
+            r.update(&burst(S::FallbackCpu, j % 10 < 6));
+        }
+        // Neither the coarse counts nor the back-off spreads saw the burst.
+        assert_eq!(r.counts(HardwareClass::Gpu, FailureKind::OomGpu), &coarse);
+        assert_eq!(r.spread, spread);
+        assert!(r
+            .fine_counts(HardwareClass::Gpu, FailureKind::OomGpu, in_burst)
+            .is_some());
+        let pick = |r: &Ranker, key, burst: bool, seed| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let c = RankContext {
+                template: Some(key),
+                burst,
+                ..ctx(&ladder, &valid, &tried)
+            };
+            r.choose(&c, &mut rng).unwrap().strategy
+        };
+        let fallback_in_burst = (0..200)
+            .filter(|&s| pick(&r, in_burst, true, s) == S::FallbackCpu)
+            .count();
+        let restart_usually = (0..200)
+            .filter(|&s| pick(&r, usual, false, s) == S::BrowserRestart)
+            .count();
+        assert!(fallback_in_burst > 180, "{fallback_in_burst}");
+        assert!(restart_usually > 180, "{restart_usually}");
+
+        // Without the separation (one context for both), the burst drags the restart down.
+        let mut mixed = Ranker::new(RankingParams {
+            discount: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
+        feed(&mut mixed, usual, S::BrowserRestart, 100, 80);
+        feed(&mut mixed, usual, S::FallbackCpu, 100, 60);
+        for j in 0..40 {
+            mixed.update(&Observed {
+                template: Some(usual),
+                ..obs(S::BrowserRestart, j % 10 == 0)
+            });
+        }
+        let restart_mixed = (0..200)
+            .filter(|&s| pick(&mixed, usual, false, s) == S::BrowserRestart)
+            .count();
+        assert!(restart_mixed < restart_usually, "{restart_mixed}");
     }
 
     proptest::proptest! {

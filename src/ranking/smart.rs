@@ -680,6 +680,7 @@ mod tests {
             strategy: x.strategy,
             success: x.success,
             cost: None,
+            burst: false,
         }
     }
 

@@ -1,0 +1,280 @@
+//! Relative rate spikes per (hardware class, failure kind): the *burst* detector. A burst is
+//! a short regime in which one kind of failure on one class arrives many times faster than
+//! usual — a browser release crashing tabs, a flapping switch, a corrupt dataset shard — and
+//! in which recoveries work differently (what stays on the class mostly fails). The learned
+//! ranking keeps the outcomes of a burst apart from the usual evidence of its context, so a
+//! burst neither poisons the normal ranking after it ends nor has to be unlearned.
+//!
+//! Per (class, kind): the failures (a task's first within the window; its retries are not
+//! independent evidence) of the last `spike_window_s` (a queue of times) against a
+//! baseline rate, an exponentially weighted count of every failure with time constant
+//! `spike_baseline_s`, normalised by the span it has seen (so it is a rate from the first
+//! hour on, not only after a full time constant). A (class, kind) is *spiking* when its
+//! window holds at least `spike_min_failures`, at least `spike_ratio` times the baseline's
+//! expectation, and the Poisson probability of that many under the baseline is below
+//! `spike_alpha`. No verdict before one window of history. O(1) amortised per failure.
+
+use std::collections::VecDeque;
+
+use crate::config::PatternParams;
+use crate::model::{FailureKind, HardwareClass, Timestamp};
+
+/// One (class, kind)'s state.
+#[derive(Debug, Clone, Default)]
+struct Rate {
+    /// Failure times within the window (µs), oldest first.
+    recent: VecDeque<i64>,
+    /// Exponentially weighted count of all failures, as of `at`.
+    weighted: f64,
+    /// Time of the latest failure (µs).
+    at: i64,
+    /// Time of the first failure (µs), `None` before any.
+    first: Option<i64>,
+    /// The verdict after the latest failure.
+    spiking: bool,
+    /// Expected failures in the window under the baseline, at the latest failure.
+    expected: f64,
+}
+
+/// What the detector says about one (class, kind) right now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spike {
+    /// Hardware class.
+    pub class: HardwareClass,
+    /// Failure kind.
+    pub kind: FailureKind,
+    /// Failures in the window.
+    pub count: u64,
+    /// Failures the baseline rate expects in the window.
+    pub expected: f64,
+    /// First failure in the window.
+    pub first_seen: Timestamp,
+    /// Latest failure.
+    pub last_seen: Timestamp,
+}
+
+/// The online burst detector (see the module docs).
+#[derive(Debug, Clone)]
+pub struct SpikeDetector {
+    window_us: i64,
+    baseline_s: f64,
+    ratio: f64,
+    min: u64,
+    alpha: f64,
+    rates: Vec<Rate>,
+}
+
+fn index(class: HardwareClass, kind: FailureKind) -> usize {
+    class.index() * FailureKind::ALL.len() + kind.index()
+}
+
+/// P(X ≥ k) for X ~ Poisson(μ), summed from k upward (k > μ here, so the terms fall fast).
+pub fn poisson_upper_tail(k: u64, mu: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if mu <= 0.0 {
+        return 0.0;
+    }
+    let k = k as f64;
+    // ln P(X = k) = k ln μ − μ − ln k!
+    let mut term = (k * mu.ln() - mu - super::ln_gamma(k + 1.0)).exp();
+    let mut sum = 0.0;
+    let mut i = k;
+    while term > sum * 1e-16 && i < k + 10_000.0 {
+        sum += term;
+        i += 1.0;
+        term *= mu / i;
+    }
+    sum.min(1.0)
+}
+
+impl SpikeDetector {
+    /// A detector from the (already checked) pattern parameters.
+    pub fn new(p: &PatternParams) -> Self {
+        SpikeDetector {
+            window_us: (p.spike_window_s * 1e6) as i64,
+            baseline_s: p.spike_baseline_s,
+            ratio: p.spike_ratio,
+            min: p.spike_min_failures,
+            alpha: p.spike_alpha,
+            rates: vec![Rate::default(); HardwareClass::ALL.len() * FailureKind::ALL.len()],
+        }
+    }
+
+    /// Counts one failure (the caller passes a task's first within the window only) and
+    /// updates its (class, kind)'s verdict.
+    pub fn observe(&mut self, class: HardwareClass, kind: FailureKind, at: Timestamp) {
+        let t = at.as_micros();
+        let r = &mut self.rates[index(class, kind)];
+        let first = *r.first.get_or_insert(t);
+        // Out-of-order times count at the latest time seen (the queue stays sorted).
+        let t = t.max(r.at);
+        let dt = (t - r.at) as f64 / 1e6;
+        if dt > 0.0 {
+            r.weighted *= (-dt / self.baseline_s).exp();
+        }
+        r.weighted += 1.0;
+        r.at = t;
+        r.recent.push_back(t);
+        let from = t - self.window_us;
+        while r.recent.front().is_some_and(|&x| x <= from) {
+            r.recent.pop_front();
+        }
+        if r.recent.len() > super::WINDOW_CAP {
+            r.recent.pop_front();
+        }
+        let span = (t - first) as f64 / 1e6;
+        let window = self.window_us as f64 / 1e6;
+        if span < window {
+            // Not one window of history yet: no baseline to compare with.
+            r.spiking = false;
+            r.expected = 0.0;
+            return;
+        }
+        // The weighted count over the span it covers: τ(1 − e^(−span/τ)) seconds.
+        let covered = self.baseline_s * (1.0 - (-span / self.baseline_s).exp());
+        let mu = r.weighted / covered * window;
+        let n = r.recent.len() as u64;
+        r.expected = mu;
+        r.spiking =
+            n >= self.min && n as f64 >= self.ratio * mu && poisson_upper_tail(n, mu) < self.alpha;
+    }
+
+    /// Whether `(class, kind)` was spiking at its latest failure.
+    #[inline]
+    pub fn spiking(&self, class: HardwareClass, kind: FailureKind) -> bool {
+        self.rates[index(class, kind)].spiking
+    }
+
+    /// The (class, kind) pairs spiking at `at`: their latest failure said so and is within
+    /// one window of `at`.
+    pub fn spikes(&self, at: Timestamp) -> Vec<Spike> {
+        let now = at.as_micros();
+        let mut out = Vec::new();
+        for class in HardwareClass::ALL {
+            for kind in FailureKind::ALL {
+                let r = &self.rates[index(*class, *kind)];
+                if !r.spiking || r.at <= now - self.window_us {
+                    continue;
+                }
+                out.push(Spike {
+                    class: *class,
+                    kind: *kind,
+                    count: r.recent.len() as u64,
+                    expected: r.expected,
+                    first_seen: Timestamp::from_micros(r.recent.front().copied().unwrap_or(r.at)),
+                    last_seen: Timestamp::from_micros(r.at),
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: f64 = 3600.0;
+
+    fn ts(s: f64) -> Timestamp {
+        Timestamp::from_micros((s * 1e6) as i64)
+    }
+
+    fn detector() -> SpikeDetector {
+        SpikeDetector::new(&PatternParams::default())
+    }
+
+    #[test]
+    fn poisson_tail_matches_direct_sums() {
+        // P(X ≥ 3 | μ = 1) = 1 − e^(−1)(1 + 1 + 1/2)
+        let direct = 1.0 - (-1.0f64).exp() * 2.5;
+        assert!((poisson_upper_tail(3, 1.0) - direct).abs() < 1e-12);
+        assert_eq!(poisson_upper_tail(0, 5.0), 1.0);
+        assert_eq!(poisson_upper_tail(4, 0.0), 0.0);
+        // Far in the tail it is tiny but positive.
+        let p = poisson_upper_tail(60, 2.0);
+        assert!(p > 0.0 && p < 1e-40, "{p}");
+    }
+
+    #[test]
+    fn a_burst_is_flagged_while_it_lasts_and_not_before_or_after() {
+        let mut d = detector();
+        let (c, k) = (HardwareClass::Webgpu, FailureKind::BrowserCrash);
+        // Two failures an hour for a day: the usual rate, never a spike.
+        let mut t = 0.0;
+        while t < 24.0 * H {
+            d.observe(c, k, ts(t));
+            assert!(!d.spiking(c, k), "at {t}");
+            t += H / 2.0;
+        }
+        // Then 60 an hour for six hours.
+        let mut flagged_at = None;
+        while t < 30.0 * H {
+            d.observe(c, k, ts(t));
+            if d.spiking(c, k) && flagged_at.is_none() {
+                flagged_at = Some(t);
+            }
+            if t > 25.0 * H {
+                assert!(d.spiking(c, k), "lost the burst at {t}");
+            }
+            t += 60.0;
+        }
+        let flagged_at = flagged_at.expect("the burst was flagged");
+        assert!(flagged_at - 24.0 * H < 15.0 * 60.0, "{flagged_at}");
+        assert_eq!(d.spikes(ts(t)).len(), 1);
+        // Back to two an hour: the flag drops within about a window.
+        while t < 33.0 * H {
+            d.observe(c, k, ts(t));
+            if t > 31.5 * H {
+                assert!(!d.spiking(c, k), "still flagged at {t}");
+            }
+            t += H / 2.0;
+        }
+        assert!(d.spikes(ts(t)).is_empty());
+        // Another (class, kind) never saw a failure.
+        assert!(!d.spiking(HardwareClass::Gpu, k));
+    }
+
+    #[test]
+    fn a_steady_high_rate_and_the_first_hour_are_not_spikes() {
+        let mut d = detector();
+        let (c, k) = (HardwareClass::Gpu, FailureKind::OomGpu);
+        // 100 an hour from the start, Poisson-like jitter: never a spike.
+        let mut t = 0.0;
+        let mut i = 0u64;
+        while t < 48.0 * H {
+            d.observe(c, k, ts(t));
+            assert!(!d.spiking(c, k), "at {t}");
+            i += 1;
+            t += 36.0 * (0.5 + ((i * 7919) % 100) as f64 / 100.0);
+        }
+    }
+
+    #[test]
+    fn a_lasting_rise_becomes_the_baseline() {
+        let p = PatternParams {
+            spike_baseline_s: 12.0 * H,
+            ..Default::default()
+        };
+        let mut d = SpikeDetector::new(&p);
+        let (c, k) = (HardwareClass::Cpu, FailureKind::Timeout);
+        let mut t = 0.0;
+        while t < 24.0 * H {
+            d.observe(c, k, ts(t));
+            t += H / 2.0;
+        }
+        // 40 an hour from now on: a spike at first, the new normal a few time constants later.
+        while t < 24.0 * H + H {
+            d.observe(c, k, ts(t));
+            t += 90.0;
+        }
+        assert!(d.spiking(c, k));
+        while t < 24.0 * H + 72.0 * H {
+            d.observe(c, k, ts(t));
+            t += 90.0;
+        }
+        assert!(!d.spiking(c, k));
+    }
+}
