@@ -281,7 +281,6 @@ impl<S: StateStore> Engine<S> {
         }
         self.observe_patterns(rec, kind);
         let burst = self.in_burst(class, kind);
-        self.state.task_mut(&rec.task_id).last_burst = burst;
         let worker_breaker = self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
         let class_breaker = self.class_breakers.failure(&class, rec.timestamp);
         let entry = self.state.task(&rec.task_id).expect("observed above");
@@ -577,7 +576,7 @@ impl<S: StateStore> Engine<S> {
             xid: cls.xid,
             timestamp: rec.timestamp,
         };
-        self.apply_ranked_action(&action, decided_key);
+        self.apply_ranked_action(&action, decided_key, burst);
         let ack = if self.state.durable() {
             self.state.log(vec![
                 Entry::Failure(Box::new(FailureRow {
@@ -678,14 +677,20 @@ impl<S: StateStore> Engine<S> {
     /// exclusions, config, history), the retry budget and the worker registry. Used by
     /// `handle_failure` and, on restart, to replay logged actions into the same state.
     pub fn apply_action(&mut self, action: &RecoveryAction) {
-        self.apply_ranked_action(action, None);
+        let burst = self
+            .state
+            .task(&action.task_id)
+            .is_some_and(|t| t.last_burst);
+        self.apply_ranked_action(action, None, burst);
     }
 
-    /// [`Engine::apply_action`], keeping the fine ranking key the action was decided in.
-    fn apply_ranked_action(&mut self, action: &RecoveryAction, fine_key: Option<u64>) {
+    /// [`Engine::apply_action`], keeping the fine ranking key the action was decided in and
+    /// whether its failure came in a burst.
+    fn apply_ranked_action(&mut self, action: &RecoveryAction, fine_key: Option<u64>, burst: bool) {
         let cap = self.config.history_per_task.max(1);
         let entry = self.state.task_mut(&action.task_id);
         entry.apply_action(action, cap);
+        entry.last_burst = burst;
         if fine_key.is_some() {
             entry.last_fine_key = fine_key;
         }
@@ -710,11 +715,10 @@ impl<S: StateStore> Engine<S> {
         }
         self.observe_patterns(rec, action.kind);
         let burst = self.in_burst(rec.hardware.class, action.kind);
-        self.state.task_mut(&rec.task_id).last_burst = burst;
         self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
         self.class_breakers
             .failure(&rec.hardware.class, rec.timestamp);
-        self.apply_action(action);
+        self.apply_ranked_action(action, None, burst);
     }
 
     /// Whether a failure of `kind` on `class`, just observed, came in a burst whose outcomes

@@ -26,6 +26,8 @@ struct Rate {
     recent: VecDeque<i64>,
     /// Exponentially weighted count of all failures, as of `at`.
     weighted: f64,
+    /// Seconds of history the weighted count covers, weighted alike: τ(1 − e^(−span/τ)).
+    covered: f64,
     /// Time of the latest failure (µs).
     at: i64,
     /// Time of the first failure (µs), `None` before any.
@@ -109,10 +111,12 @@ impl SpikeDetector {
         let r = &mut self.rates[index(class, kind)];
         let first = *r.first.get_or_insert(t);
         // Out-of-order times count at the latest time seen (the queue stays sorted).
-        let t = t.max(r.at);
-        let dt = (t - r.at) as f64 / 1e6;
-        if dt > 0.0 {
-            r.weighted *= (-dt / self.baseline_s).exp();
+        let t = t.max(r.at).max(first);
+        if t > r.at && r.weighted > 0.0 {
+            // One exponential per failure ages both the count and the span it covers.
+            let f = (-((t - r.at) as f64 / 1e6) / self.baseline_s).exp();
+            r.weighted *= f;
+            r.covered = r.covered * f + self.baseline_s * (1.0 - f);
         }
         r.weighted += 1.0;
         r.at = t;
@@ -124,21 +128,16 @@ impl SpikeDetector {
         if r.recent.len() > super::WINDOW_CAP {
             r.recent.pop_front();
         }
-        let span = (t - first) as f64 / 1e6;
-        let window = self.window_us as f64 / 1e6;
-        if span < window {
-            // Not one window of history yet: no baseline to compare with.
+        let n = r.recent.len() as u64;
+        if n < self.min || t - first < self.window_us {
+            // Too few to be a burst, or not one window of history to compare with.
             r.spiking = false;
-            r.expected = 0.0;
             return;
         }
-        // The weighted count over the span it covers: τ(1 − e^(−span/τ)) seconds.
-        let covered = self.baseline_s * (1.0 - (-span / self.baseline_s).exp());
-        let mu = r.weighted / covered * window;
-        let n = r.recent.len() as u64;
+        // The weighted count over the span it covers: a rate.
+        let mu = r.weighted / r.covered * (self.window_us as f64 / 1e6);
         r.expected = mu;
-        r.spiking =
-            n >= self.min && n as f64 >= self.ratio * mu && poisson_upper_tail(n, mu) < self.alpha;
+        r.spiking = n as f64 >= self.ratio * mu && poisson_upper_tail(n, mu) < self.alpha;
     }
 
     /// Whether `(class, kind)` was spiking at its latest failure.

@@ -298,6 +298,9 @@ pub struct Ranker {
     spread: Vec<[Spread; 2]>,
 }
 
+/// Standard deviations beyond which a Thompson draw counts as impossible (P < 1e-9).
+const SAMPLE_REACH: f64 = 6.0;
+
 /// Number of coarse contexts: (hardware class, failure kind) pairs.
 const COARSE_CONTEXTS: usize = HardwareClass::ALL.len() * FailureKind::ALL.len();
 
@@ -534,6 +537,10 @@ impl Ranker {
         };
         // (mean, variance, pseudo-observations) per valid strategy.
         let mut stats = [(0.0f64, 0.0f64, 0.0f64); N];
+        // Thompson sampling: how far a score can plausibly fall from its mean, and the
+        // highest score every leader's draw plausibly exceeds.
+        let mut spread = [0.0f64; N];
+        let mut floor = f64::NEG_INFINITY;
         let mut total = 0.0;
         let priors = self.prior_means(c.ladder);
         for (j, s) in c.valid.iter().enumerate() {
@@ -550,14 +557,22 @@ impl Ranker {
             let (a, b) = self.posterior_with(co, [fine, finest], q, priors[k], c.tried, k);
             let n = a + b;
             let mean = a / n;
-            stats[j] = (mean, mean * (1.0 - mean) / (n + 1.0), n);
+            let var = mean * (1.0 - mean) / (n + 1.0);
+            stats[j] = (mean, var, n);
             total += n;
+            let reach = SAMPLE_REACH * self.params.exploration * var.sqrt();
+            spread[j] = reach;
+            floor = floor.max(mean - reach);
         }
         let total = total.max(1.0);
         let mut best: Option<(usize, f64)> = None;
         for (j, s) in c.valid.iter().enumerate() {
             let (mean, var, n) = stats[j];
             let score = match self.params.selection {
+                // A strategy whose best plausible score stays below the leader's worst
+                // plausible one cannot win: not sampled (a draw beyond SAMPLE_REACH standard
+                // deviations has probability < 1e-9).
+                Selection::Thompson if mean + spread[j] < floor => continue,
                 Selection::Thompson => {
                     let z: f64 = StandardNormal.sample(rng);
                     mean + self.params.exploration * var.sqrt() * z
