@@ -133,6 +133,11 @@ pub struct RankingParams {
     /// class and failure kind, see `patterns.spike_*`) in contexts of their own, apart from
     /// the usual evidence (off: a burst teaches its context like any other failure).
     pub burst_apart: bool,
+    /// Pool a failure kind's evidence across hardware classes: a (class, kind) context's
+    /// prior is the kind's success on the other classes, worth as many outcomes as the
+    /// classes' agreement warrants (empirical Bayes, like the finer back-off; off: the
+    /// ladder prior alone).
+    pub backoff_kind: bool,
     /// Fewest pseudo-observations of the adaptive back-off (> 0).
     pub backoff_min: f64,
     /// Most pseudo-observations of the adaptive back-off (≥ `backoff_min`).
@@ -167,6 +172,7 @@ impl Default for RankingParams {
             backoff_strength: 20.0,
             backoff_adaptive: true,
             burst_apart: true,
+            backoff_kind: true,
             backoff_min: 2.0,
             backoff_max: 200.0,
             exploration: 0.5,

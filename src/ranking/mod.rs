@@ -14,6 +14,15 @@
 //!   ladder's later steps decreasing means, every other valid strategy `prior_other`, each with
 //!   `prior_strength` pseudo-observations. With no evidence at all in the coarse context the
 //!   ranker abstains and the rules decide — exactly the rules, not a sample from their prior.
+//! - **Across classes.** A failure kind's evidence on the other hardware classes (sums kept
+//!   per kind over its coarse contexts) is the coarse context's prior, worth as many
+//!   pseudo-observations as the classes' agreement warrants (the same empirical-Bayes
+//!   strength as below; `backoff_kind = false`: the ladder prior alone). A software bug or a
+//!   network reset is answered alike on a CPU and a TPU; an out-of-memory may not be.
+//! - **Bursts.** Outcomes of failures decided during a burst of their (class, kind)
+//!   ([`crate::patterns::spike`], [`burst_key`]) teach only the burst's own finer contexts,
+//!   whose prior is worth `backoff_min`: a burst neither poisons the usual ranking after it
+//!   ends nor has to be unlearned (`burst_apart = false`: they teach like any other).
 //! - **Back-off.** Each finer posterior uses the next coarser posterior mean as its prior, so
 //!   thin fine evidence leans on the coarser level. The prior is worth as many
 //!   pseudo-observations as the spread of the finer contexts' rates warrants (empirical
@@ -296,6 +305,9 @@ pub struct Ranker {
     fine: HashMap<(usize, u64), Counts, FxBuildHasher>,
     /// Per coarse context: the spread of its fine children, then of its finest children.
     spread: Vec<[Spread; 2]>,
+    /// Per failure kind: the spread of its coarse contexts (one per hardware class), whose
+    /// sums are also the kind's evidence across classes.
+    kind_spread: Vec<Spread>,
 }
 
 /// Standard deviations beyond which a Thompson draw counts as impossible (P < 1e-9).
@@ -366,6 +378,7 @@ impl Ranker {
             coarse: vec![Counts::default(); COARSE_CONTEXTS],
             fine: HashMap::default(),
             spread: vec![[Spread::default(); 2]; COARSE_CONTEXTS],
+            kind_spread: vec![Spread::default(); FailureKind::ALL.len()],
         })
     }
 
@@ -395,7 +408,10 @@ impl Ranker {
             }
             return;
         }
+        let ks = &mut self.kind_spread[o.kind.index()];
+        ks.add(&self.coarse[i], -1.0);
         self.coarse[i].add(o.strategy.index(), o.success, o.cost, d);
+        ks.add(&self.coarse[i], 1.0);
         if let Some(t) = o.template {
             self.add_child(i, t, 0, o);
             if let Some(sig) = o.signature {
@@ -432,7 +448,11 @@ impl Ranker {
 
     /// Replaces a coarse context's counts (training from the history).
     pub fn set_counts(&mut self, class: HardwareClass, kind: FailureKind, counts: Counts) {
-        self.coarse[coarse_index(class, kind)] = counts;
+        let i = coarse_index(class, kind);
+        let ks = &mut self.kind_spread[kind.index()];
+        ks.add(&self.coarse[i], -1.0);
+        self.coarse[i] = counts;
+        ks.add(&self.coarse[i], 1.0);
     }
 
     /// Prior mean of `s` given the ladder.
@@ -463,13 +483,15 @@ impl Ranker {
     ) -> (f64, f64) {
         let m = self.prior_mean(s, c.ladder);
         let q = self.params.backoff_strength;
-        self.posterior_with(co, finer, |_| q, m, c.tried, s.index())
+        self.posterior_with(None, co, finer, |_| q, m, c.tried, s.index())
     }
 
     /// Posterior (α, β) of strategy index `k` with prior mean `m`.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn posterior_with(
         &self,
+        kind: Option<(&Spread, f64)>,
         co: &Counts,
         finer: [Option<&Counts>; 2],
         strength: impl Fn(usize) -> f64,
@@ -478,7 +500,26 @@ impl Ranker {
         k: usize,
     ) -> (f64, f64) {
         let p = self.params.prior_strength;
-        let (mut a, mut b) = (p * m + co.success[k], p * (1.0 - m) + co.failure[k]);
+        let (mut a, mut b) = (p * m, p * (1.0 - m));
+        if let Some((ks, q)) = kind {
+            // The kind's evidence on the other hardware classes (the kind's sums less this
+            // context's own), worth at most `q` outcomes, is the coarse context's prior.
+            let n = co.success[k] + co.failure[k];
+            let other_n = ks.n[k] - n;
+            if other_n > 1e-9 {
+                let other_s = (ks.s[k] - co.success[k]).clamp(0.0, other_n);
+                a += other_s;
+                b += other_n - other_s;
+                let total = a + b;
+                if total > q {
+                    let r = q / total;
+                    a *= r;
+                    b *= r;
+                }
+            }
+        }
+        a += co.success[k];
+        b += co.failure[k];
         for (level, f) in finer.into_iter().enumerate() {
             let Some(f) = f else { continue };
             if f.success[k] + f.failure[k] > 0.0 {
@@ -554,7 +595,16 @@ impl Ranker {
                     self.backoff_strength(i, k, level)
                 }
             };
-            let (a, b) = self.posterior_with(co, [fine, finest], q, priors[k], c.tried, k);
+            let kind = self.params.backoff_kind.then(|| {
+                let ks = &self.kind_spread[c.kind.index()];
+                let q = if self.params.backoff_adaptive {
+                    ks.strength(k, self.params.backoff_min, self.params.backoff_max)
+                } else {
+                    self.params.backoff_strength
+                };
+                (ks, q)
+            });
+            let (a, b) = self.posterior_with(kind, co, [fine, finest], q, priors[k], c.tried, k);
             let n = a + b;
             let mean = a / n;
             let var = mean * (1.0 - mean) / (n + 1.0);
@@ -1089,7 +1139,7 @@ mod tests {
             let fine = r.fine.get(&(i, 99));
             let k = S::ReducedBatchSize.index();
             let q = |level| r.backoff_strength(i, k, level);
-            let (a, b) = r.posterior_with(&r.coarse[i], [fine, None], q, 0.6, &[0; N], k);
+            let (a, b) = r.posterior_with(None, &r.coarse[i], [fine, None], q, 0.6, &[0; N], k);
             a / (a + b)
         };
         let alike = probe(false);
@@ -1203,5 +1253,103 @@ mod tests {
                 }
             }
         }
+
+        /// The kind-level spread kept up to date equals the one summed afresh over the
+        /// coarse contexts (one per hardware class) of the kind, also after `set_counts`.
+        #[test]
+        fn the_kind_spread_follows_the_classes(
+            outcomes in proptest::collection::vec((0usize..4, 0usize..N - 1, proptest::bool::ANY), 1..200),
+            replaced in 0usize..4,
+        ) {
+            let classes = [HardwareClass::Cpu, HardwareClass::Gpu, HardwareClass::Tpu, HardwareClass::Npu];
+            let mut r = Ranker::new(RankingParams::default()).unwrap();
+            for (c, k, ok) in &outcomes {
+                r.update(&Observed {
+                    class: classes[*c],
+                    ..obs(RecoveryStrategy::ALL[*k], *ok)
+                });
+            }
+            let mut trained = Counts::default();
+            trained.success[0] = 3.0;
+            trained.failure[1] = 2.0;
+            r.set_counts(classes[replaced], FailureKind::OomGpu, trained);
+            let mut fresh = Spread::default();
+            for c in classes {
+                fresh.add(r.counts(c, FailureKind::OomGpu), 1.0);
+            }
+            let kept = &r.kind_spread[FailureKind::OomGpu.index()];
+            for k in 0..N {
+                for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k])] {
+                    proptest::prop_assert!((x - y).abs() < 1e-6 * (1.0 + y.abs()), "{x} {y}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_kind_seen_on_other_classes_is_ranked_by_their_evidence_when_the_classes_agree() {
+        // GPU, TPU and NPU agree: DIFFERENT_WORKER works (90 %), REDUCED_BATCH_SIZE does not
+        // (20 %). The CPU context has one outcome of its own. With the kind pooled, the CPU
+        // ranking follows the other classes; without, it follows its ladder prior.
+        let ladder = [S::ReducedBatchSize];
+        let valid = [S::ReducedBatchSize, S::DifferentWorker];
+        let tried = [0; N];
+        let cpu_picks = |pool: bool| {
+            let mut r = Ranker::new(RankingParams {
+                discount: 1.0,
+                backoff_kind: pool,
+                ..Default::default()
+            })
+            .unwrap();
+            for class in [HardwareClass::Gpu, HardwareClass::Tpu, HardwareClass::Npu] {
+                for j in 0..100 {
+                    for (s, p) in [(S::DifferentWorker, 9), (S::ReducedBatchSize, 2)] {
+                        let ok = j % 10 < p;
+                        r.update(&Observed {
+                            class,
+                            ..obs(s, ok)
+                        });
+                    }
+                }
+            }
+            r.update(&Observed {
+                class: HardwareClass::Cpu,
+                ..obs(S::ReducedBatchSize, true)
+            });
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+            let c = RankContext {
+                class: HardwareClass::Cpu,
+                ..ctx(&ladder, &valid, &tried)
+            };
+            (0..200)
+                .filter(|_| r.choose(&c, &mut rng).unwrap().strategy == S::DifferentWorker)
+                .count()
+        };
+        let pooled = cpu_picks(true);
+        let alone = cpu_picks(false);
+        assert!(pooled > 180, "{pooled}");
+        assert!(alone < 20, "{alone}");
+        // Classes that disagree lend their evidence less weight than classes that agree.
+        let apart = {
+            let mut r = Ranker::new(RankingParams {
+                discount: 1.0,
+                ..Default::default()
+            })
+            .unwrap();
+            for (class, rate) in [(HardwareClass::Gpu, 9), (HardwareClass::Tpu, 1)] {
+                for j in 0..100 {
+                    r.update(&Observed {
+                        class,
+                        ..obs(S::DifferentWorker, j % 10 < rate)
+                    });
+                }
+            }
+            r.kind_spread[FailureKind::OomGpu.index()].strength(
+                S::DifferentWorker.index(),
+                2.0,
+                200.0,
+            )
+        };
+        assert_eq!(apart, 2.0);
     }
 }
