@@ -201,6 +201,9 @@ struct Spread {
     s: [f64; N],
     s2n: [f64; N],
     m: [f64; N],
+    /// [`Spread::strength`] per strategy as of the latest [`Spread::refresh`] (read on the
+    /// decision path, computed on the outcome path).
+    q: [f64; N],
 }
 
 impl Spread {
@@ -217,6 +220,13 @@ impl Spread {
         }
     }
 
+    /// Recomputes the kept strengths ([`Spread::strength`]) within `[lo, hi]`.
+    fn refresh(&mut self, lo: f64, hi: f64) {
+        for k in 0..N {
+            self.q[k] = self.strength(k, lo, hi);
+        }
+    }
+
     /// The pseudo-observations a child's prior is worth for strategy `k`: the Beta whose
     /// variance is the between-children variance of the success rate (method of moments:
     /// the observed variance of the children's rates less what sampling alone explains),
@@ -227,13 +237,15 @@ impl Spread {
             return hi;
         }
         let mean = (self.s[k] / w).clamp(0.0, 1.0);
+        // Sums kept by adding and removing children carry rounding: a rate within 1e-9 of 0
+        // or 1, or a variance within 1e-12 of none, is treated as exactly that.
         let pq = mean * (1.0 - mean);
-        if pq <= 0.0 {
+        if pq <= 1e-9 {
             return hi;
         }
         let observed = self.s2n[k] / w - mean * mean;
         let tau2 = observed - self.m[k] * pq / w;
-        if tau2 <= 0.0 {
+        if tau2 <= 1e-12 {
             return hi;
         }
         (pq / tau2 - 1.0).clamp(lo, hi)
@@ -373,12 +385,14 @@ impl Ranker {
     /// An empty ranker (no evidence: it abstains everywhere).
     pub fn new(params: RankingParams) -> Result<Self, RankingError> {
         params.check()?;
+        let mut empty = Spread::default();
+        empty.refresh(params.backoff_min, params.backoff_max);
         Ok(Ranker {
             params,
             coarse: vec![Counts::default(); COARSE_CONTEXTS],
             fine: HashMap::default(),
-            spread: vec![[Spread::default(); 2]; COARSE_CONTEXTS],
-            kind_spread: vec![Spread::default(); FailureKind::ALL.len()],
+            spread: vec![[empty; 2]; COARSE_CONTEXTS],
+            kind_spread: vec![empty; FailureKind::ALL.len()],
         })
     }
 
@@ -412,6 +426,7 @@ impl Ranker {
         ks.add(&self.coarse[i], -1.0);
         self.coarse[i].add(o.strategy.index(), o.success, o.cost, d);
         ks.add(&self.coarse[i], 1.0);
+        ks.refresh(self.params.backoff_min, self.params.backoff_max);
         if let Some(t) = o.template {
             self.add_child(i, t, 0, o);
             if let Some(sig) = o.signature {
@@ -429,6 +444,7 @@ impl Ranker {
         spread.add(c, -1.0);
         c.add(o.strategy.index(), o.success, o.cost, d);
         spread.add(c, 1.0);
+        spread.refresh(self.params.backoff_min, self.params.backoff_max);
     }
 
     /// Counts of a coarse context.
@@ -453,6 +469,7 @@ impl Ranker {
         ks.add(&self.coarse[i], -1.0);
         self.coarse[i] = counts;
         ks.add(&self.coarse[i], 1.0);
+        ks.refresh(self.params.backoff_min, self.params.backoff_max);
     }
 
     /// Prior mean of `s` given the ladder.
@@ -553,7 +570,7 @@ impl Ranker {
     fn backoff_strength(&self, i: usize, k: usize, level: usize) -> f64 {
         let p = &self.params;
         if p.backoff_adaptive {
-            self.spread[i][level].strength(k, p.backoff_min, p.backoff_max)
+            self.spread[i][level].q[k]
         } else {
             p.backoff_strength
         }
@@ -598,7 +615,7 @@ impl Ranker {
             let kind = self.params.backoff_kind.then(|| {
                 let ks = &self.kind_spread[c.kind.index()];
                 let q = if self.params.backoff_adaptive {
-                    ks.strength(k, self.params.backoff_min, self.params.backoff_max)
+                    ks.q[k]
                 } else {
                     self.params.backoff_strength
                 };
@@ -1221,7 +1238,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The spread kept up to date outcome by outcome equals the one summed afresh over
+        /// The spread (and its strengths) kept up to date outcome by outcome equals the one summed afresh over
         /// the child contexts.
         #[test]
         fn the_spread_follows_its_children(
@@ -1247,7 +1264,8 @@ mod tests {
                 }
                 let kept = &r.spread[i][level];
                 for k in 0..N {
-                    for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k])] {
+                    let q = fresh.strength(k, 2.0, 200.0);
+                for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k]), (kept.q[k], q)] {
                         proptest::prop_assert!((x - y).abs() < 1e-6 * (1.0 + y.abs()), "{x} {y}");
                     }
                 }
@@ -1279,7 +1297,8 @@ mod tests {
             }
             let kept = &r.kind_spread[FailureKind::OomGpu.index()];
             for k in 0..N {
-                for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k])] {
+                let q = fresh.strength(k, 2.0, 200.0);
+                for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k]), (kept.q[k], q)] {
                     proptest::prop_assert!((x - y).abs() < 1e-6 * (1.0 + y.abs()), "{x} {y}");
                 }
             }
