@@ -753,6 +753,47 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_of_new_tasks_is_reported_and_one_task_failing_fast_is_not() {
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        let w = WorkerId::new("g1").unwrap();
+        // A day of one new task failing every 30 minutes.
+        let mut t = 0.0;
+        for i in 0..48 {
+            let id = TaskId::new(&format!("n{i}")).unwrap();
+            d.observe(&obs(&id, &w, t));
+            t += 1800.0;
+        }
+        // One task failing 40 times in 40 minutes: retries, not a burst.
+        let one = TaskId::new("retrying").unwrap();
+        for _ in 0..40 {
+            d.observe(&obs(&one, &w, t));
+            t += 60.0;
+        }
+        assert!(!d.in_burst(HardwareClass::Gpu, FailureKind::CudaError));
+        // 30 new tasks in 30 minutes: a burst.
+        for i in 0..30 {
+            let id = TaskId::new(&format!("b{i}")).unwrap();
+            d.observe(&obs(&id, &w, t));
+            t += 60.0;
+        }
+        assert!(d.in_burst(HardwareClass::Gpu, FailureKind::CudaError));
+        let ps = d.patterns(Timestamp::from_secs_f64(t));
+        let b = ps
+            .iter()
+            .find(|p| p.kind == PatternKind::Burst)
+            .expect("a burst pattern");
+        assert_eq!(b.key, "GPU cuda_error");
+        assert!(b.count >= 30, "{}", b.count);
+        assert!(b.confidence > 0.999, "{}", b.confidence);
+        assert!(b.description.contains("expected"), "{}", b.description);
+        // Two windows later it is gone.
+        assert!(!d
+            .patterns(Timestamp::from_secs_f64(t + 7200.0))
+            .iter()
+            .any(|p| p.kind == PatternKind::Burst));
+    }
+
+    #[test]
     fn rapid_failure_with_equal_timestamps_does_not_divide_by_zero() {
         let mut d = PatternDetector::new(PatternParams::default()).unwrap();
         let t = TaskId::new("t").unwrap();
