@@ -138,6 +138,9 @@ pub struct RankingParams {
     /// classes' agreement warrants (empirical Bayes, like the finer back-off; off: the
     /// ladder prior alone).
     pub backoff_kind: bool,
+    /// On a worker called bad, lean on what worked on the class's bad workers whatever the
+    /// failure kind (worth `backoff_strength` outcomes against the kind's own evidence).
+    pub backoff_bad: bool,
     /// Fewest pseudo-observations of the adaptive back-off (> 0).
     pub backoff_min: f64,
     /// Most pseudo-observations of the adaptive back-off (≥ `backoff_min`).
@@ -173,6 +176,7 @@ impl Default for RankingParams {
             backoff_adaptive: true,
             burst_apart: true,
             backoff_kind: true,
+            backoff_bad: true,
             backoff_min: 2.0,
             backoff_max: 200.0,
             exploration: 0.5,

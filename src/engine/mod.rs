@@ -407,6 +407,7 @@ impl<S: StateStore> Engine<S> {
                     valid: &valid[..nv],
                     tried: &tried,
                     burst,
+                    bad_worker: standing == ranking::WorkerStanding::Bad,
                 };
                 if let Some(choice) = self.rank(
                     &rank_ctx,
@@ -794,6 +795,18 @@ impl<S: StateStore> Engine<S> {
             .history
             .back()
             .map(|a| (a.failed_worker.clone(), a.kind, a.strategy));
+        // Whether the decision was ranked as on a worker called bad (its fine key says so).
+        let on_bad = entry.history.back().is_some_and(|a| {
+            let bad = ranking::fine_key(
+                &a.classifier_rule,
+                a.xid,
+                a.attempt,
+                ranking::WorkerStanding::Bad,
+            );
+            entry.last_fine_key == Some(bad)
+                || (entry.last_fine_key.is_none()
+                    && standing(&self.standings, &a.failed_worker) == ranking::WorkerStanding::Bad)
+        });
         let class = entry.last_class;
         let signature = entry.last_signature;
         let burst = entry.last_burst;
@@ -833,6 +846,7 @@ impl<S: StateStore> Engine<S> {
                 success: outcome.success,
                 cost: outcome.cost,
                 burst,
+                bad_worker: on_bad && !burst,
             };
             self.ranker.update(&observed);
             self.update_model(&observed, model_bits);

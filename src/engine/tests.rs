@@ -969,6 +969,36 @@ fn an_outcome_teaches_the_context_its_decision_was_made_in() {
     };
     assert_eq!(taught(healthy), 1.0);
     assert_eq!(taught(bad), 0.0);
+    // Decided as healthy: not bad-worker evidence of the class.
+    assert_eq!(e.ranker().bad_counts(HardwareClass::Gpu).total(), 0.0);
+    // A failure decided on g-bad now that it is called bad teaches the class's bad-worker
+    // evidence as well as the bad fine context.
+    let r = at(
+        record(
+            "t-late",
+            "g-bad",
+            HardwareClass::Gpu,
+            msg,
+            TaskConfig::default(),
+        ),
+        t + 10.0,
+    );
+    e.handle_failure(&r);
+    e.record_outcome(&Outcome {
+        task_id: "t-late".into(),
+        success: true,
+        strategy: None,
+        time_to_recovery_s: None,
+        cost: None,
+        timestamp: None,
+    })
+    .unwrap();
+    assert_eq!(e.ranker().bad_counts(HardwareClass::Gpu).total(), 1.0);
+    let taught_bad = e
+        .ranker()
+        .fine_counts(HardwareClass::Gpu, kind, bad)
+        .map_or(0.0, |c| c.success.iter().sum::<f64>());
+    assert_eq!(taught_bad, 1.0);
 }
 
 /// A burst (one kind on one class failing far faster than its baseline) is flagged, its

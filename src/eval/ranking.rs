@@ -579,6 +579,7 @@ fn rank_context(d: &Decision) -> RankContext<'_> {
         valid: &d.valid,
         tried: &d.tried,
         burst: false,
+        bad_worker: false,
     }
 }
 
@@ -670,6 +671,7 @@ pub fn evaluate_decisions(
             success: d.reward > 0.5,
             cost: d.cost,
             burst: false,
+            bad_worker: false,
         });
     }
     // Greedy on the success model fitted once on the whole training part.

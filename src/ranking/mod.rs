@@ -155,7 +155,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn total(&self) -> f64 {
+    /// All outcomes (discounted) over the strategies.
+    pub fn total(&self) -> f64 {
         self.success.iter().sum::<f64>() + self.failure.iter().sum::<f64>()
     }
     fn add(&mut self, s: usize, ok: bool, cost: Option<f64>, discount: f64) {
@@ -273,6 +274,9 @@ pub struct Observed {
     /// teaches only the burst's own finer contexts, not the coarse context or the back-off
     /// spreads.
     pub burst: bool,
+    /// Whether the failed worker was called bad when the strategy was chosen: the outcome
+    /// also teaches the class's bad-worker evidence (across failure kinds).
+    pub bad_worker: bool,
 }
 
 /// What the ranker knows about a decision.
@@ -296,6 +300,9 @@ pub struct RankContext<'a> {
     /// Whether the failure came in a burst of its (class, kind); `template` is then the
     /// burst's key ([`burst_key`]).
     pub burst: bool,
+    /// Whether the failed worker is called bad: the class's bad-worker evidence (across
+    /// failure kinds) then backs the fine context.
+    pub bad_worker: bool,
 }
 
 /// The ranker's choice.
@@ -320,6 +327,8 @@ pub struct Ranker {
     /// Per failure kind: the spread of its coarse contexts (one per hardware class), whose
     /// sums are also the kind's evidence across classes.
     kind_spread: Vec<Spread>,
+    /// Per hardware class: outcomes on workers called bad, whatever the failure kind.
+    bad: Vec<Counts>,
 }
 
 /// Standard deviations beyond which a Thompson draw counts as impossible (P < 1e-9).
@@ -393,6 +402,7 @@ impl Ranker {
             fine: HashMap::default(),
             spread: vec![[empty; 2]; COARSE_CONTEXTS],
             kind_spread: vec![empty; FailureKind::ALL.len()],
+            bad: vec![Counts::default(); HardwareClass::ALL.len()],
         })
     }
 
@@ -422,6 +432,9 @@ impl Ranker {
             }
             return;
         }
+        if o.bad_worker && self.params.backoff_bad {
+            self.bad[o.class.index()].add(o.strategy.index(), o.success, o.cost, d);
+        }
         let ks = &mut self.kind_spread[o.kind.index()];
         ks.add(&self.coarse[i], -1.0);
         self.coarse[i].add(o.strategy.index(), o.success, o.cost, d);
@@ -450,6 +463,11 @@ impl Ranker {
     /// Counts of a coarse context.
     pub fn counts(&self, class: HardwareClass, kind: FailureKind) -> &Counts {
         &self.coarse[coarse_index(class, kind)]
+    }
+
+    /// Outcomes on workers called bad in a hardware class, whatever the failure kind.
+    pub fn bad_counts(&self, class: HardwareClass) -> &Counts {
+        &self.bad[class.index()]
     }
 
     /// Counts of a fine context ([`fine_key`]), when it has any.
@@ -500,7 +518,7 @@ impl Ranker {
     ) -> (f64, f64) {
         let m = self.prior_mean(s, c.ladder);
         let q = self.params.backoff_strength;
-        self.posterior_with(None, co, finer, |_| q, m, c.tried, s.index())
+        self.posterior_with(None, co, None, finer, |_| q, m, c.tried, s.index())
     }
 
     /// Posterior (α, β) of strategy index `k` with prior mean `m`.
@@ -510,6 +528,7 @@ impl Ranker {
         &self,
         kind: Option<(&Spread, f64)>,
         co: &Counts,
+        bad: Option<&Counts>,
         finer: [Option<&Counts>; 2],
         strength: impl Fn(usize) -> f64,
         m: f64,
@@ -537,6 +556,21 @@ impl Ranker {
         }
         a += co.success[k];
         b += co.failure[k];
+        if let Some(bc) = bad {
+            // On a worker called bad: what worked on the class's bad workers, whatever the
+            // kind, outweighs what works for this kind on healthy ones.
+            if bc.success[k] + bc.failure[k] > 0.0 {
+                let q = self.params.backoff_strength;
+                let n = a + b;
+                if n > q {
+                    let r = q / n;
+                    a *= r;
+                    b *= r;
+                }
+                a += bc.success[k];
+                b += bc.failure[k];
+            }
+        }
         for (level, f) in finer.into_iter().enumerate() {
             let Some(f) = f else { continue };
             if f.success[k] + f.failure[k] > 0.0 {
@@ -593,6 +627,7 @@ impl Ranker {
             (Some(_), Some(t), Some(sig)) => self.fine.get(&(i, finest_key(t, sig))),
             _ => None,
         };
+        let bad = (c.bad_worker && self.params.backoff_bad).then(|| &self.bad[c.class.index()]);
         // (mean, variance, pseudo-observations) per valid strategy.
         let mut stats = [(0.0f64, 0.0f64, 0.0f64); N];
         // Thompson sampling: how far a score can plausibly fall from its mean, and the
@@ -621,7 +656,8 @@ impl Ranker {
                 };
                 (ks, q)
             });
-            let (a, b) = self.posterior_with(kind, co, [fine, finest], q, priors[k], c.tried, k);
+            let (a, b) =
+                self.posterior_with(kind, co, bad, [fine, finest], q, priors[k], c.tried, k);
             let n = a + b;
             let mean = a / n;
             let var = mean * (1.0 - mean) / (n + 1.0);
@@ -792,6 +828,7 @@ mod tests {
             success,
             cost: None,
             burst: false,
+            bad_worker: false,
         }
     }
 
@@ -806,6 +843,7 @@ mod tests {
             valid,
             tried,
             burst: false,
+            bad_worker: false,
         }
     }
 
@@ -1156,7 +1194,8 @@ mod tests {
             let fine = r.fine.get(&(i, 99));
             let k = S::ReducedBatchSize.index();
             let q = |level| r.backoff_strength(i, k, level);
-            let (a, b) = r.posterior_with(None, &r.coarse[i], [fine, None], q, 0.6, &[0; N], k);
+            let (a, b) =
+                r.posterior_with(None, &r.coarse[i], None, [fine, None], q, 0.6, &[0; N], k);
             a / (a + b)
         };
         let alike = probe(false);
@@ -1303,6 +1342,57 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn on_a_bad_worker_what_worked_on_the_class_bad_workers_outweighs_the_kind() {
+        // Healthy GPUs: an OOM is answered by a smaller batch (80 %), moving worker rarely
+        // helps (30 %). Bad GPUs: whatever the failure, moving away works (90 %), staying
+        // fails (10 %) — learned from other kinds (CUDA errors) on bad workers.
+        let ladder = [S::ReducedBatchSize];
+        let valid = [S::ReducedBatchSize, S::DifferentWorker];
+        let tried = [0; N];
+        let picks = |backoff_bad: bool| {
+            let mut r = Ranker::new(RankingParams {
+                discount: 1.0,
+                backoff_bad,
+                ..Default::default()
+            })
+            .unwrap();
+            for j in 0..100 {
+                r.update(&obs(S::ReducedBatchSize, j % 10 < 8));
+                r.update(&obs(S::DifferentWorker, j % 10 < 3));
+                for (s, p) in [(S::DifferentWorker, 9), (S::ReducedBatchSize, 1)] {
+                    r.update(&Observed {
+                        kind: FailureKind::CudaError,
+                        bad_worker: true,
+                        ..obs(s, j % 10 < p)
+                    });
+                }
+            }
+            assert_eq!(
+                r.bad_counts(HardwareClass::Gpu).total() > 0.0,
+                backoff_bad,
+                "bad-worker evidence kept only when on"
+            );
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+            let on_bad = RankContext {
+                bad_worker: true,
+                ..ctx(&ladder, &valid, &tried)
+            };
+            let healthy = ctx(&ladder, &valid, &tried);
+            let count = |c: &RankContext<'_>, rng: &mut Xoshiro256PlusPlus| {
+                (0..200)
+                    .filter(|_| r.choose(c, rng).unwrap().strategy == S::DifferentWorker)
+                    .count()
+            };
+            (count(&on_bad, &mut rng), count(&healthy, &mut rng))
+        };
+        let (bad, healthy) = picks(true);
+        assert!(bad > 180, "{bad}");
+        assert!(healthy < 20, "{healthy}");
+        let (bad_off, _) = picks(false);
+        assert!(bad_off < 20, "{bad_off}");
     }
 
     #[test]

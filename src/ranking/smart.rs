@@ -681,6 +681,7 @@ mod tests {
             success: x.success,
             cost: None,
             burst: false,
+            bad_worker: false,
         }
     }
 
