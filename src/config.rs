@@ -138,8 +138,10 @@ pub struct RankingParams {
     /// classes' agreement warrants (empirical Bayes, like the finer back-off; off: the
     /// ladder prior alone).
     pub backoff_kind: bool,
-    /// On a worker called bad, lean on what worked on the class's bad workers whatever the
-    /// failure kind (worth `backoff_strength` outcomes against the kind's own evidence).
+    /// Treat a worker called bad as another regime: its outcomes teach the class's
+    /// bad-worker evidence (across failure kinds) and its own finer contexts, not the coarse
+    /// context; a decision on it leans on that evidence (worth `backoff_strength` outcomes
+    /// against the kind's own). Off: its outcomes teach like any other.
     pub backoff_bad: bool,
     /// Fewest pseudo-observations of the adaptive back-off (> 0).
     pub backoff_min: f64,

@@ -19,6 +19,11 @@
 //!   pseudo-observations as the classes' agreement warrants (the same empirical-Bayes
 //!   strength as below; `backoff_kind = false`: the ladder prior alone). A software bug or a
 //!   network reset is answered alike on a CPU and a TPU; an out-of-memory may not be.
+//! - **Bad workers.** Outcomes on a worker called bad teach its fine contexts and the class's
+//!   bad-worker evidence (across failure kinds), not the coarse context; a decision on a bad
+//!   worker backs its fine context with that evidence, worth `backoff_strength` outcomes
+//!   against the kind's own (`backoff_bad = false`: one context like any other). On a
+//!   failing GPU moving away works whatever the message said.
 //! - **Bursts.** Outcomes of failures decided during a burst of their (class, kind)
 //!   ([`crate::patterns::spike`], [`burst_key`]) teach only the burst's own finer contexts,
 //!   whose prior is worth `backoff_min`: a burst neither poisons the usual ranking after it
@@ -433,7 +438,16 @@ impl Ranker {
             return;
         }
         if o.bad_worker && self.params.backoff_bad {
+            // A worker called bad is another regime: its outcomes teach the class's
+            // bad-worker evidence and its own finer contexts, not the kind's usual evidence.
             self.bad[o.class.index()].add(o.strategy.index(), o.success, o.cost, d);
+            if let Some(t) = o.template {
+                self.add_child(i, t, 0, o);
+                if let Some(sig) = o.signature {
+                    self.add_child(i, finest_key(t, sig), 1, o);
+                }
+            }
+            return;
         }
         let ks = &mut self.kind_spread[o.kind.index()];
         ks.add(&self.coarse[i], -1.0);
@@ -1374,6 +1388,11 @@ mod tests {
                 r.bad_counts(HardwareClass::Gpu).total() > 0.0,
                 backoff_bad,
                 "bad-worker evidence kept only when on"
+            );
+            // ... and then kept out of the coarse CUDA-error context.
+            assert_eq!(
+                r.counts(HardwareClass::Gpu, FailureKind::CudaError).total() > 0.0,
+                !backoff_bad
             );
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
             let on_bad = RankContext {
