@@ -1013,45 +1013,29 @@ fn outcomes_in_a_burst_teach_the_burst_context_only() {
         let mut t = 0.0;
         let mut burst_tasks = Vec::new();
         // A day at two failures an hour, each recovered; then 60 new tasks in an hour.
-        for i in 0..48 {
-            t += 1800.0;
-            let r = at(
-                record(
-                    &format!("n{i}"),
-                    &format!("g{}", i % 20),
-                    HardwareClass::Gpu,
-                    msg,
-                    TaskConfig::default(),
-                ),
-                t,
-            );
-            let a = e.handle_failure(&r);
-            log.push((r, a.clone()));
-            e.record_outcome(&Outcome {
-                task_id: a.task_id.to_string(),
-                success: true,
-                strategy: None,
-                time_to_recovery_s: None,
-                cost: None,
-                timestamp: None,
-            })
-            .unwrap();
-        }
-        for i in 0..60 {
-            t += 60.0;
-            let r = at(
-                record(
-                    &format!("b{i}"),
-                    &format!("g{}", i % 20),
-                    HardwareClass::Gpu,
-                    msg,
-                    TaskConfig::default(),
-                ),
-                t,
-            );
-            let a = e.handle_failure(&r);
-            log.push((r, a.clone()));
-            burst_tasks.push(a);
+        for (prefix, n, gap) in [("n", 48, 1800.0), ("b", 60, 60.0)] {
+            for i in 0..n {
+                t += gap;
+                let id = format!("{prefix}{i}");
+                let worker = format!("g{}", i % 20);
+                let cfg = TaskConfig::default();
+                let r = at(record(&id, &worker, HardwareClass::Gpu, msg, cfg), t);
+                let a = e.handle_failure(&r);
+                log.push((r, a.clone()));
+                if prefix == "b" {
+                    burst_tasks.push(a);
+                    continue;
+                }
+                e.record_outcome(&Outcome {
+                    task_id: id,
+                    success: true,
+                    strategy: None,
+                    time_to_recovery_s: None,
+                    cost: None,
+                    timestamp: None,
+                })
+                .unwrap();
+            }
         }
         burst_tasks
     };

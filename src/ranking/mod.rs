@@ -1142,6 +1142,13 @@ mod tests {
         }
     }
 
+    /// How often `s` is chosen in 200 draws in context `c`.
+    fn picks(r: &Ranker, c: &RankContext<'_>, s: S, rng: &mut Xoshiro256PlusPlus) -> usize {
+        (0..200)
+            .filter(|_| r.choose(c, rng).unwrap().strategy == s)
+            .count()
+    }
+
     fn strengths(r: &Ranker, s: S) -> [f64; 2] {
         let i = coarse_index(HardwareClass::Gpu, FailureKind::OomGpu);
         [0, 1].map(|level| r.backoff_strength(i, s.index(), level))
@@ -1252,21 +1259,14 @@ mod tests {
         assert!(r
             .fine_counts(HardwareClass::Gpu, FailureKind::OomGpu, in_burst)
             .is_some());
-        let pick = |r: &Ranker, key, burst: bool, seed| {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-            let c = RankContext {
-                template: Some(key),
-                burst,
-                ..ctx(&ladder, &valid, &tried)
-            };
-            r.choose(&c, &mut rng).unwrap().strategy
+        let at = |key, burst| RankContext {
+            template: Some(key),
+            burst,
+            ..ctx(&ladder, &valid, &tried)
         };
-        let fallback_in_burst = (0..200)
-            .filter(|&s| pick(&r, in_burst, true, s) == S::FallbackCpu)
-            .count();
-        let restart_usually = (0..200)
-            .filter(|&s| pick(&r, usual, false, s) == S::BrowserRestart)
-            .count();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let fallback_in_burst = picks(&r, &at(in_burst, true), S::FallbackCpu, &mut rng);
+        let restart_usually = picks(&r, &at(usual, false), S::BrowserRestart, &mut rng);
         assert!(fallback_in_burst > 180, "{fallback_in_burst}");
         assert!(restart_usually > 180, "{restart_usually}");
 
@@ -1284,9 +1284,7 @@ mod tests {
                 ..obs(S::BrowserRestart, j % 10 == 0)
             });
         }
-        let restart_mixed = (0..200)
-            .filter(|&s| pick(&mixed, usual, false, s) == S::BrowserRestart)
-            .count();
+        let restart_mixed = picks(&mixed, &at(usual, false), S::BrowserRestart, &mut rng);
         assert!(restart_mixed < restart_usually, "{restart_mixed}");
     }
 
@@ -1400,12 +1398,10 @@ mod tests {
                 ..ctx(&ladder, &valid, &tried)
             };
             let healthy = ctx(&ladder, &valid, &tried);
-            let count = |c: &RankContext<'_>, rng: &mut Xoshiro256PlusPlus| {
-                (0..200)
-                    .filter(|_| r.choose(c, rng).unwrap().strategy == S::DifferentWorker)
-                    .count()
-            };
-            (count(&on_bad, &mut rng), count(&healthy, &mut rng))
+            (
+                picks(&r, &on_bad, S::DifferentWorker, &mut rng),
+                picks(&r, &healthy, S::DifferentWorker, &mut rng),
+            )
         };
         let (bad, healthy) = picks(true);
         assert!(bad > 180, "{bad}");
@@ -1449,9 +1445,7 @@ mod tests {
                 class: HardwareClass::Cpu,
                 ..ctx(&ladder, &valid, &tried)
             };
-            (0..200)
-                .filter(|_| r.choose(&c, &mut rng).unwrap().strategy == S::DifferentWorker)
-                .count()
+            picks(&r, &c, S::DifferentWorker, &mut rng)
         };
         let pooled = cpu_picks(true);
         let alone = cpu_picks(false);
