@@ -577,7 +577,7 @@ impl<S: StateStore> Engine<S> {
             xid: cls.xid,
             timestamp: rec.timestamp,
         };
-        self.apply_ranked_action(&action, decided_key, burst);
+        self.apply_ranked_action(&action, decided_key, Some(burst));
         let ack = if self.state.durable() {
             self.state.log(vec![
                 Entry::Failure(Box::new(FailureRow {
@@ -678,20 +678,23 @@ impl<S: StateStore> Engine<S> {
     /// exclusions, config, history), the retry budget and the worker registry. Used by
     /// `handle_failure` and, on restart, to replay logged actions into the same state.
     pub fn apply_action(&mut self, action: &RecoveryAction) {
-        let burst = self
-            .state
-            .task(&action.task_id)
-            .is_some_and(|t| t.last_burst);
-        self.apply_ranked_action(action, None, burst);
+        self.apply_ranked_action(action, None, None);
     }
 
     /// [`Engine::apply_action`], keeping the fine ranking key the action was decided in and
-    /// whether its failure came in a burst.
-    fn apply_ranked_action(&mut self, action: &RecoveryAction, fine_key: Option<u64>, burst: bool) {
+    /// whether its failure came in a burst (`None`: as the task's latest failure said).
+    fn apply_ranked_action(
+        &mut self,
+        action: &RecoveryAction,
+        fine_key: Option<u64>,
+        burst: Option<bool>,
+    ) {
         let cap = self.config.history_per_task.max(1);
         let entry = self.state.task_mut(&action.task_id);
         entry.apply_action(action, cap);
-        entry.last_burst = burst;
+        if let Some(burst) = burst {
+            entry.last_burst = burst;
+        }
         if fine_key.is_some() {
             entry.last_fine_key = fine_key;
         }
@@ -719,7 +722,7 @@ impl<S: StateStore> Engine<S> {
         self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
         self.class_breakers
             .failure(&rec.hardware.class, rec.timestamp);
-        self.apply_ranked_action(action, None, burst);
+        self.apply_ranked_action(action, None, Some(burst));
     }
 
     /// Whether a failure of `kind` on `class`, just observed, came in a burst whose outcomes

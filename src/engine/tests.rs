@@ -38,6 +38,18 @@ fn cfg(bs: u32, p: Precision) -> TaskConfig {
     }
 }
 
+/// A task's outcome with nothing but its verdict.
+fn outcome(task: &str, success: bool) -> Outcome {
+    Outcome {
+        task_id: task.into(),
+        success,
+        strategy: None,
+        time_to_recovery_s: None,
+        cost: None,
+        timestamp: None,
+    }
+}
+
 fn at(mut r: FailureRecord, secs: f64) -> FailureRecord {
     r.timestamp = Timestamp::from_secs_f64(1_700_000_000.0 + secs);
     r
@@ -383,16 +395,7 @@ fn history_judges_transient_and_persistent() {
         e.handle_failure(&r).failure_type,
         FailureType::PersistentError
     );
-    assert!(e
-        .record_outcome(&Outcome {
-            task_id: "nope".into(),
-            success: true,
-            strategy: None,
-            time_to_recovery_s: None,
-            cost: None,
-            timestamp: None,
-        })
-        .is_err());
+    assert!(e.record_outcome(&outcome("nope", true)).is_err());
 }
 
 #[test]
@@ -806,15 +809,8 @@ fn cuda_errors_cured_only_by_fallback_cpu(e: &mut Engine, n: usize) -> Vec<Recov
         );
         let a = e.handle_failure(&r);
         let works = a.strategy == S::FallbackCpu;
-        e.record_outcome(&Outcome {
-            task_id: r.task_id.to_string(),
-            success: works,
-            strategy: None,
-            time_to_recovery_s: None,
-            cost: None,
-            timestamp: None,
-        })
-        .unwrap();
+        e.record_outcome(&outcome(r.task_id.as_str(), works))
+            .unwrap();
         chosen.push(a);
     }
     chosen
@@ -854,14 +850,7 @@ fn with_an_empty_history_the_model_policy_decides_exactly_as_the_rules() {
         let a = model.handle_failure(&r);
         assert_eq!(a, rules.handle_failure(&r));
         if a.strategy != S::Escalation {
-            let o = Outcome {
-                task_id: r.task_id.to_string(),
-                success: i % 3 == 0,
-                strategy: None,
-                time_to_recovery_s: None,
-                cost: None,
-                timestamp: None,
-            };
+            let o = outcome(r.task_id.as_str(), i % 3 == 0);
             model.record_outcome(&o).unwrap();
             rules.record_outcome(&o).unwrap();
         }
@@ -953,22 +942,14 @@ fn an_outcome_teaches_the_context_its_decision_was_made_in() {
         e.handle_failure(&at(r, t));
     }
     assert!(e.bad_workers().iter().any(|w| w.as_str() == "g-bad"));
-    e.record_outcome(&Outcome {
-        task_id: "t0".into(),
-        success: true,
-        strategy: None,
-        time_to_recovery_s: None,
-        cost: None,
-        timestamp: None,
-    })
-    .unwrap();
-    let taught = |key| {
+    e.record_outcome(&outcome("t0", true)).unwrap();
+    let taught = |e: &Engine, key| {
         e.ranker()
             .fine_counts(HardwareClass::Gpu, kind, key)
             .map_or(0.0, |c| c.success.iter().sum::<f64>())
     };
-    assert_eq!(taught(healthy), 1.0);
-    assert_eq!(taught(bad), 0.0);
+    assert_eq!(taught(&e, healthy), 1.0);
+    assert_eq!(taught(&e, bad), 0.0);
     // Decided as healthy: not bad-worker evidence of the class.
     assert_eq!(e.ranker().bad_counts(HardwareClass::Gpu).total(), 0.0);
     // A failure decided on g-bad now that it is called bad teaches the class's bad-worker
@@ -984,21 +965,9 @@ fn an_outcome_teaches_the_context_its_decision_was_made_in() {
         t + 10.0,
     );
     e.handle_failure(&r);
-    e.record_outcome(&Outcome {
-        task_id: "t-late".into(),
-        success: true,
-        strategy: None,
-        time_to_recovery_s: None,
-        cost: None,
-        timestamp: None,
-    })
-    .unwrap();
+    e.record_outcome(&outcome("t-late", true)).unwrap();
     assert_eq!(e.ranker().bad_counts(HardwareClass::Gpu).total(), 1.0);
-    let taught_bad = e
-        .ranker()
-        .fine_counts(HardwareClass::Gpu, kind, bad)
-        .map_or(0.0, |c| c.success.iter().sum::<f64>());
-    assert_eq!(taught_bad, 1.0);
+    assert_eq!(taught(&e, bad), 1.0);
 }
 
 /// A burst (one kind on one class failing far faster than its baseline) is flagged, its
@@ -1026,15 +995,7 @@ fn outcomes_in_a_burst_teach_the_burst_context_only() {
                     burst_tasks.push(a);
                     continue;
                 }
-                e.record_outcome(&Outcome {
-                    task_id: id,
-                    success: true,
-                    strategy: None,
-                    time_to_recovery_s: None,
-                    cost: None,
-                    timestamp: None,
-                })
-                .unwrap();
+                e.record_outcome(&outcome(&id, true)).unwrap();
             }
         }
         burst_tasks
@@ -1056,15 +1017,8 @@ fn outcomes_in_a_burst_teach_the_burst_context_only() {
     assert!(flagged[first..].iter().all(|&b| b));
     let coarse = *e.ranker().counts(HardwareClass::Gpu, kind);
     for a in &actions[first..] {
-        e.record_outcome(&Outcome {
-            task_id: a.task_id.to_string(),
-            success: false,
-            strategy: None,
-            time_to_recovery_s: None,
-            cost: None,
-            timestamp: None,
-        })
-        .unwrap();
+        e.record_outcome(&outcome(a.task_id.as_str(), false))
+            .unwrap();
     }
     assert_eq!(e.ranker().counts(HardwareClass::Gpu, kind), &coarse);
     let a = &actions[first];

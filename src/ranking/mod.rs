@@ -1142,6 +1142,11 @@ mod tests {
         }
     }
 
+    /// A ranker that never forgets (counts are exact), with `p` otherwise.
+    fn undiscounted(p: RankingParams) -> Ranker {
+        Ranker::new(RankingParams { discount: 1.0, ..p }).unwrap()
+    }
+
     /// How often `s` is chosen in 200 draws in context `c`.
     fn picks(r: &Ranker, c: &RankContext<'_>, s: S, rng: &mut Xoshiro256PlusPlus) -> usize {
         (0..200)
@@ -1156,11 +1161,7 @@ mod tests {
 
     #[test]
     fn fine_contexts_that_succeed_alike_lean_hard_on_the_coarse_posterior() {
-        let mut r = Ranker::new(RankingParams {
-            discount: 1.0,
-            ..Default::default()
-        })
-        .unwrap();
+        let mut r = undiscounted(RankingParams::default());
         // One child: nothing to compare yet.
         feed(&mut r, 1, S::ReducedBatchSize, 100, 50);
         assert_eq!(strengths(&r, S::ReducedBatchSize)[0], 200.0);
@@ -1195,11 +1196,7 @@ mod tests {
         // Alike children: the probe's posterior stays near the pooled 50 %. Children that
         // differ: the probe's own evidence decides.
         let probe = |apart: bool| {
-            let mut r = Ranker::new(RankingParams {
-                discount: 1.0,
-                ..Default::default()
-            })
-            .unwrap();
+            let mut r = undiscounted(RankingParams::default());
             for key in 1..9 {
                 let ok = if apart && key % 2 == 0 { 5 } else { 50 };
                 feed(
@@ -1227,11 +1224,7 @@ mod tests {
 
     #[test]
     fn a_burst_teaches_its_own_contexts_only_and_leaves_the_usual_ranking_intact() {
-        let mut r = Ranker::new(RankingParams {
-            discount: 1.0,
-            ..Default::default()
-        })
-        .unwrap();
+        let mut r = undiscounted(RankingParams::default());
         let ladder = [S::BrowserRestart, S::FallbackCpu];
         let valid = [S::BrowserRestart, S::FallbackCpu];
         let tried = [0; N];
@@ -1271,11 +1264,7 @@ mod tests {
         assert!(restart_usually > 180, "{restart_usually}");
 
         // Without the separation (one context for both), the burst drags the restart down.
-        let mut mixed = Ranker::new(RankingParams {
-            discount: 1.0,
-            ..Default::default()
-        })
-        .unwrap();
+        let mut mixed = undiscounted(RankingParams::default());
         feed(&mut mixed, usual, S::BrowserRestart, 100, 80);
         feed(&mut mixed, usual, S::FallbackCpu, 100, 60);
         for j in 0..40 {
@@ -1365,12 +1354,10 @@ mod tests {
         let valid = [S::ReducedBatchSize, S::DifferentWorker];
         let tried = [0; N];
         let picks = |backoff_bad: bool| {
-            let mut r = Ranker::new(RankingParams {
-                discount: 1.0,
+            let mut r = undiscounted(RankingParams {
                 backoff_bad,
                 ..Default::default()
-            })
-            .unwrap();
+            });
             for j in 0..100 {
                 r.update(&obs(S::ReducedBatchSize, j % 10 < 8));
                 r.update(&obs(S::DifferentWorker, j % 10 < 3));
@@ -1419,12 +1406,10 @@ mod tests {
         let valid = [S::ReducedBatchSize, S::DifferentWorker];
         let tried = [0; N];
         let cpu_picks = |pool: bool| {
-            let mut r = Ranker::new(RankingParams {
-                discount: 1.0,
+            let mut r = undiscounted(RankingParams {
                 backoff_kind: pool,
                 ..Default::default()
-            })
-            .unwrap();
+            });
             for class in [HardwareClass::Gpu, HardwareClass::Tpu, HardwareClass::Npu] {
                 for j in 0..100 {
                     for (s, p) in [(S::DifferentWorker, 9), (S::ReducedBatchSize, 2)] {
@@ -1453,11 +1438,7 @@ mod tests {
         assert!(alone < 20, "{alone}");
         // Classes that disagree lend their evidence less weight than classes that agree.
         let apart = {
-            let mut r = Ranker::new(RankingParams {
-                discount: 1.0,
-                ..Default::default()
-            })
-            .unwrap();
+            let mut r = undiscounted(RankingParams::default());
             for (class, rate) in [(HardwareClass::Gpu, 9), (HardwareClass::Tpu, 1)] {
                 for j in 0..100 {
                     r.update(&Observed {
