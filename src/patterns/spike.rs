@@ -7,12 +7,15 @@
 //!
 //! Per (class, kind): the failures (a task's first within the window; its retries are not
 //! independent evidence) of the last `spike_window_s` (a queue of times) against a
-//! baseline rate, an exponentially weighted count of every failure with time constant
-//! `spike_baseline_s`, normalised by the span it has seen (so it is a rate from the first
-//! hour on, not only after a full time constant). A (class, kind) is *spiking* when its
+//! baseline rate: an exponentially weighted count (time constant `spike_baseline_s`) of the
+//! failures *before* the window, normalised by the span of history before the window (so
+//! it is a rate from the first hours on, not only after a full time constant). The window
+//! is kept out of its own baseline: early in a history a burst would otherwise raise the
+//! baseline as fast as the window and hide itself. A (class, kind) is *spiking* when its
 //! window holds at least `spike_min_failures`, at least `spike_ratio` times the baseline's
 //! expectation, and the Poisson probability of that many under the baseline is below
-//! `spike_alpha`. No verdict before one window of history. O(1) amortised per failure.
+//! `spike_alpha`. No verdict before one window of history precedes the window. O(1)
+//! amortised per failure.
 
 use std::collections::VecDeque;
 
@@ -24,10 +27,8 @@ use crate::model::{FailureKind, HardwareClass, Timestamp};
 struct Rate {
     /// Failure times within the window (µs), oldest first.
     recent: VecDeque<i64>,
-    /// Exponentially weighted count of all failures, as of `at`.
-    weighted: f64,
-    /// Seconds of history the weighted count covers, weighted alike: τ(1 − e^(−span/τ)).
-    covered: f64,
+    /// Exponentially weighted count of the failures that have left the window, as of `at`.
+    before: f64,
     /// Time of the latest failure (µs).
     at: i64,
     /// Time of the first failure (µs), `None` before any.
@@ -112,30 +113,33 @@ impl SpikeDetector {
         let first = *r.first.get_or_insert(t);
         // Out-of-order times count at the latest time seen (the queue stays sorted).
         let t = t.max(r.at).max(first);
-        if t > r.at && r.weighted > 0.0 {
-            // One exponential per failure ages both the count and the span it covers.
-            let f = (-((t - r.at) as f64 / 1e6) / self.baseline_s).exp();
-            r.weighted *= f;
-            r.covered = r.covered * f + self.baseline_s * (1.0 - f);
+        let tau = self.baseline_s;
+        if t > r.at && r.before > 0.0 {
+            r.before *= (-((t - r.at) as f64 / 1e6) / tau).exp();
         }
-        r.weighted += 1.0;
         r.at = t;
         r.recent.push_back(t);
         let from = t - self.window_us;
-        while r.recent.front().is_some_and(|&x| x <= from) {
+        while let Some(&x) = r.recent.front() {
+            // Failures leave the window (or the capped queue) into the baseline.
+            if x > from && r.recent.len() <= super::WINDOW_CAP {
+                break;
+            }
             r.recent.pop_front();
-        }
-        if r.recent.len() > super::WINDOW_CAP {
-            r.recent.pop_front();
+            r.before += (-((t - x) as f64 / 1e6) / tau).exp();
         }
         let n = r.recent.len() as u64;
-        if n < self.min || t - first < self.window_us {
-            // Too few to be a burst, or not one window of history to compare with.
+        if n < self.min || t - first < 2 * self.window_us {
+            // Too few to be a burst, or not one window of history before the window.
             r.spiking = false;
             return;
         }
-        // The weighted count over the span it covers: a rate.
-        let mu = r.weighted / r.covered * (self.window_us as f64 / 1e6);
+        // The span before the window, weighted like the count: ∫ e^(−(t−s)/τ) ds over
+        // [first, t − window].
+        let w = self.window_us as f64 / 1e6;
+        let span = (t - first) as f64 / 1e6;
+        let covered = tau * ((-w / tau).exp() - (-span / tau).exp());
+        let mu = r.before / covered * w;
         r.expected = mu;
         r.spiking = n as f64 >= self.ratio * mu && poisson_upper_tail(n, mu) < self.alpha;
     }
@@ -248,6 +252,43 @@ mod tests {
             assert!(!d.spiking(c, k), "at {t}");
             i += 1;
             t += 36.0 * (0.5 + ((i * 7919) % 100) as f64 / 100.0);
+        }
+    }
+
+    /// Regression: with the window inside its own baseline, a burst a few hours into the
+    /// history raised the baseline almost as fast as the window (16 an hour for 5 hours,
+    /// then 100 an hour: 116 in the window against 4 × 30 expected) and was never flagged.
+    #[test]
+    fn a_burst_early_in_the_history_is_flagged() {
+        let mut d = detector();
+        let (c, k) = (HardwareClass::Webnn, FailureKind::WorkerDisconnected);
+        let mut t = 0.0;
+        while t < 5.0 * H {
+            d.observe(c, k, ts(t));
+            assert!(!d.spiking(c, k), "at {t}");
+            t += H / 16.0;
+        }
+        let mut flagged = 0;
+        while t < 6.0 * H {
+            d.observe(c, k, ts(t));
+            flagged += u32::from(d.spiking(c, k));
+            t += H / 116.0;
+        }
+        // Flagged once the window holds 4 × 16 (about half an hour in); never before the fix.
+        assert!(d.spiking(c, k));
+        assert!(flagged > 50, "flagged on {flagged} of 116");
+        // Not before a window of history precedes the window: the same rise in the second
+        // hour is not judged.
+        let mut d = detector();
+        let mut t = 0.0;
+        while t < H {
+            d.observe(c, k, ts(t));
+            t += H / 16.0;
+        }
+        while t < 1.9 * H {
+            d.observe(c, k, ts(t));
+            assert!(!d.spiking(c, k), "at {t}");
+            t += H / 116.0;
         }
     }
 
