@@ -230,13 +230,17 @@ pub struct PatternParams {
     pub spike_min_failures: u64,
     /// Poisson significance level of a burst against the baseline.
     pub spike_alpha: f64,
+    /// Longest burst, seconds: while a burst lasts it is judged against the baseline from
+    /// before it (so it does not become its own baseline), for at most this long; a rise that
+    /// lasts longer is the new normal.
+    pub spike_max_s: f64,
 }
 
 impl Default for PatternParams {
     /// The seed's threshold (3 failures) and window (1 hour); rapid failures 3 within 300 s
     /// on average; bad workers over 7 days at α = 0.001 with at least 5 failures; bursts:
     /// at least 8 failures of one (class, kind) within an hour, 4× the 7-day baseline, at
-    /// α = 0.001.
+    /// α = 0.001, judged against the baseline from before the burst for at most a day.
     fn default() -> Self {
         PatternParams {
             window_s: 3600.0,
@@ -254,6 +258,7 @@ impl Default for PatternParams {
             spike_ratio: 4.0,
             spike_min_failures: 8,
             spike_alpha: 1e-3,
+            spike_max_s: 86_400.0,
         }
     }
 }

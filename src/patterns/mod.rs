@@ -84,6 +84,7 @@ impl PatternParams {
         for (name, v) in [
             ("spike_window_s", self.spike_window_s),
             ("spike_baseline_s", self.spike_baseline_s),
+            ("spike_max_s", self.spike_max_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(bad(name, format!("{v} is not > 0")));
