@@ -117,7 +117,11 @@ pub struct RankingParams {
     pub selection: Selection,
     /// Prior success mean of the strategy the rule ladder would take now.
     pub prior_top: f64,
-    /// Prior success mean of valid strategies outside the ladder.
+    /// Prior success mean of valid strategies outside the ladder. Not too low: the rules
+    /// never name some strategies (a worker reset for a hung accelerator, a smaller model
+    /// when the batch cannot shrink), and a prior far below the ladder's keeps the ranking
+    /// from ever trying them where they are the best (0.25 against 0.15: measured on fleets
+    /// whose best recovery is off the ladder, see the README).
     pub prior_other: f64,
     /// Pseudo-observations behind the ladder prior.
     pub prior_strength: f64,
@@ -172,7 +176,7 @@ impl Default for RankingParams {
             ranker: RankerKind::Bayes,
             selection: Selection::Thompson,
             prior_top: 0.6,
-            prior_other: 0.15,
+            prior_other: 0.25,
             prior_strength: 4.0,
             backoff_strength: 20.0,
             backoff_adaptive: true,

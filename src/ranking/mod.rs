@@ -861,6 +861,46 @@ mod tests {
         }
     }
 
+    /// Closed loop: the ladder's strategy works 55 % of the time, one the rules never name
+    /// 85 %. Thompson sampling must find the latter from the ladder's evidence alone. With
+    /// the off-ladder prior at 0.15 (the old default) it was chosen 0 times in 3,000
+    /// decisions: its prior kept it out of reach of the leader's draws.
+    #[test]
+    fn a_strategy_off_the_ladder_that_works_better_is_found() {
+        let mut r = Ranker::new(RankingParams::default()).unwrap();
+        let ladder = [S::DifferentWorker, S::DelayedRetry];
+        let valid = [
+            S::DifferentWorker,
+            S::DelayedRetry,
+            S::ResetWorkerState,
+            S::ImmediateRetry,
+        ];
+        let truth = |s: S| match s {
+            S::DifferentWorker => 0.55,
+            S::ResetWorkerState => 0.85,
+            S::DelayedRetry => 0.35,
+            _ => 0.2,
+        };
+        let tried = [0; N];
+        let c = ctx(&ladder, &valid, &tried);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        // The rules' first answer starts the evidence (the ranker abstains on none).
+        r.update(&obs(S::DifferentWorker, true));
+        let mut late = 0;
+        for i in 0..3000 {
+            let s = r.choose(&c, &mut rng).unwrap().strategy;
+            let ok = rng.gen::<f64>() < truth(s);
+            r.update(&obs(s, ok));
+            if i >= 2000 && s == S::ResetWorkerState {
+                late += 1;
+            }
+        }
+        assert!(
+            late > 800,
+            "RESET_WORKER_STATE chosen {late} of the last 1,000"
+        );
+    }
+
     #[test]
     fn abstains_without_evidence_and_learns_the_best() {
         let mut r = Ranker::new(RankingParams::default()).unwrap();
