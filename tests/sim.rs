@@ -351,7 +351,6 @@ fn the_json_summary_and_the_ground_truth_are_separate_documents() {
         "mean_attempts_to_recovery",
         "attempts_to_recovery",
         "decisions_per_task",
-        "regret_per_decision_after_warmup",
         "escalations",
         "cost",
         "regret_per_decision",
@@ -359,6 +358,9 @@ fn the_json_summary_and_the_ground_truth_are_separate_documents() {
         assert!(!s[key].is_null(), "summary lacks {key}: {s}");
     }
     assert_eq!(s["policy"], "fixed");
+    // 300 failures, all within the default 2,000-failure warm-up: no regret after it.
+    assert!(s["regret_per_decision_after_warmup"].is_null(), "{s}");
+    assert_eq!(s["decisions_after_warmup"], 0);
     assert_eq!(
         s["tasks"].as_u64().unwrap(),
         s["succeeded"].as_u64().unwrap() + s["escalations"].as_u64().unwrap()

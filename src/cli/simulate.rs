@@ -240,10 +240,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "  regret per decision {:.4}, {:.4} after {} warm-up failures (true success {:.3}, oracle agreement {:.1} %)",
+        "  regret per decision {:.4}; after the {} warm-up failures {} (true success {:.3}, oracle agreement {:.1} %)",
         s.regret_per_decision,
-        s.regret_per_decision_after_warmup,
         s.warmup_failures,
+        s.regret_per_decision_after_warmup.map_or_else(
+            || "none: no decision came after them".to_string(),
+            |r| format!("{r:.4} over {} decisions", s.decisions_after_warmup)
+        ),
         s.mean_true_success,
         100.0 * s.oracle_agreement
     )?;

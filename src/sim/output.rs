@@ -225,8 +225,11 @@ pub struct Summary {
     pub regret_per_decision: f64,
     /// Failures treated as warm-up (the run's `warmup`).
     pub warmup_failures: u64,
-    /// `regret_per_decision` over the decisions on failures after the warm-up only.
-    pub regret_per_decision_after_warmup: f64,
+    /// `regret_per_decision` over the decisions on failures after the warm-up only; `None`
+    /// (null) when no decision came after it (a run no longer than its warm-up).
+    pub regret_per_decision_after_warmup: Option<f64>,
+    /// Decisions on failures after the warm-up (what the regret above is a mean over).
+    pub decisions_after_warmup: u64,
     /// Mean true success probability of the chosen strategies.
     pub mean_true_success: f64,
     /// Share of decisions equal to the oracle's.
@@ -535,7 +538,8 @@ mod tests {
             cost: TotalCost::default(),
             regret_per_decision: 0.0,
             warmup_failures: 0,
-            regret_per_decision_after_warmup: 0.0,
+            regret_per_decision_after_warmup: None,
+            decisions_after_warmup: 0,
             mean_true_success: 0.0,
             oracle_agreement: 0.0,
             strategies: BTreeMap::new(),

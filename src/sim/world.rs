@@ -839,11 +839,9 @@ impl<'a> World<'a> {
             cost: self.cost,
             regret_per_decision: self.regret / d,
             warmup_failures: self.warmup,
-            regret_per_decision_after_warmup: if self.decisions_after == 0 {
-                0.0
-            } else {
-                self.regret_after / self.decisions_after as f64
-            },
+            regret_per_decision_after_warmup: (self.decisions_after > 0)
+                .then(|| self.regret_after / self.decisions_after as f64),
+            decisions_after_warmup: self.decisions_after,
             mean_true_success: self.true_success / d,
             oracle_agreement: self.agree as f64 / d,
             strategies: RecoveryStrategy::ALL
@@ -1040,13 +1038,18 @@ rate_per_hour = 40
             run(&sc, p.as_mut(), &opts, &mut MemorySink::default()).unwrap()
         };
         let all = run_with(0);
-        assert!((all.regret_per_decision_after_warmup - all.regret_per_decision).abs() < 1e-12);
+        let after = |s: &Summary| s.regret_per_decision_after_warmup.expect("decisions after");
+        assert!((after(&all) - all.regret_per_decision).abs() < 1e-12);
+        assert_eq!(all.decisions_after_warmup, all.failures);
         let late = run_with(200);
         assert_eq!(late.warmup_failures, 200);
         assert!((late.regret_per_decision - all.regret_per_decision).abs() < 1e-12);
-        assert!(late.regret_per_decision_after_warmup != all.regret_per_decision);
+        assert!(after(&late) != all.regret_per_decision);
+        assert!(late.decisions_after_warmup < all.decisions_after_warmup);
+        // No decision after the warm-up: no regret to report, not a perfect 0.
         let none = run_with(u64::MAX);
-        assert_eq!(none.regret_per_decision_after_warmup, 0.0);
+        assert_eq!(none.regret_per_decision_after_warmup, None);
+        assert_eq!(none.decisions_after_warmup, 0);
     }
 
     /// Issue #6: "mean attempts to recovery" counted recovered tasks only, so a policy that
