@@ -388,13 +388,21 @@ fn the_json_summary_and_the_ground_truth_are_separate_documents() {
 #[test]
 fn every_committed_scenario_runs_under_every_policy() {
     let d = Dir::new();
-    for name in [
-        "llm-gpu-training.toml",
-        "test-farm.toml",
-        "browser-fleet.toml",
-        "drift.toml",
-    ] {
-        let sc = scenario(name);
+    // Every scenario file, the stress ones (data/scenarios/stress/) included.
+    let mut files = Vec::new();
+    for dir in ["data/scenarios", "data/scenarios/stress"] {
+        for e in std::fs::read_dir(repo().join(dir)).expect("scenario directory") {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "toml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 14, "{files:?}");
+    for path in &files {
+        let name = path.display().to_string();
+        let sc = name.clone();
         let mut regret = BTreeMap::new();
         for policy in ["rules", "learned", "model", "fixed", "oracle"] {
             let out = ok(&simulate(
