@@ -369,8 +369,12 @@ impl<S: StateStore> Engine<S> {
                 let mut ok = [false; ranking::N];
                 let mut valid = [S::Escalation; ranking::N];
                 let mut nv = 0;
+                let fleet = self.fleet_moves(class, &rec.worker_id);
                 for s in RecoveryStrategy::ALL {
-                    if *s != S::Escalation && mutate::applicable(*s, class, &config) {
+                    if *s != S::Escalation
+                        && mutate::applicable(*s, class, &config)
+                        && fleet.allow(*s)
+                    {
                         ok[s.index()] = true;
                         valid[nv] = *s;
                         nv += 1;
@@ -873,9 +877,35 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Makes a ladder step concrete for this task, or `None` when it does not apply.
+    /// Where the registered fleet (when there is one) lets a task that failed on `failed`
+    /// (of `class`) move: no FALLBACK_CPU without a CPU worker, no DIFFERENT_HARDWARE_CLASS
+    /// without a worker of the class it moves to, no DIFFERENT_WORKER without another worker
+    /// of the class. Without a registry the engine cannot know, and every move is allowed.
+    fn fleet_moves(&self, class: HardwareClass, failed: &WorkerId) -> FleetMoves {
+        if self.registry.is_empty() {
+            return FleetMoves::ANY;
+        }
+        let own = self.registry.get(failed).is_some_and(|w| w.class == class);
+        FleetMoves {
+            cpu: self.registry.count(HardwareClass::Cpu) > 0,
+            other_class: mutate::fallback_class(class)
+                .is_some_and(|to| self.registry.count(to) > 0),
+            other_worker: self.registry.count(class) > usize::from(own),
+        }
+    }
+
     fn prepare(&self, step: &Step, c: &Ctx<'_>, excluded: &[WorkerId]) -> Option<Prepared> {
         use RecoveryStrategy as S;
-        if !mutate::applicable(step.strategy, c.class, c.config) {
+        let moves = matches!(
+            step.strategy,
+            S::FallbackCpu | S::DifferentHardwareClass | S::DifferentWorker
+        );
+        if !mutate::applicable(step.strategy, c.class, c.config)
+            || (moves
+                && !self
+                    .fleet_moves(c.class, &c.rec.worker_id)
+                    .allow(step.strategy))
+        {
             return None;
         }
         let mut p = Prepared {
@@ -1268,6 +1298,32 @@ fn standing(
         .get(id)
         .copied()
         .unwrap_or(ranking::WorkerStanding::Healthy)
+}
+
+/// Which moves the registered fleet allows (see `Engine::fleet_moves`).
+#[derive(Debug, Clone, Copy)]
+struct FleetMoves {
+    cpu: bool,
+    other_class: bool,
+    other_worker: bool,
+}
+
+impl FleetMoves {
+    /// Every move (no registry).
+    const ANY: FleetMoves = FleetMoves {
+        cpu: true,
+        other_class: true,
+        other_worker: true,
+    };
+
+    fn allow(self, s: RecoveryStrategy) -> bool {
+        match s {
+            RecoveryStrategy::FallbackCpu => self.cpu,
+            RecoveryStrategy::DifferentHardwareClass => self.other_class,
+            RecoveryStrategy::DifferentWorker => self.other_worker,
+            _ => true,
+        }
+    }
 }
 
 /// A per-decision generator: reproducible from (seed, task, attempt) whatever the order of

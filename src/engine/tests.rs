@@ -262,6 +262,73 @@ fn browser_crash_walks_restart_other_browser_cpu() {
     assert_eq!(e.handle_failure(&r).strategy, S::Escalation);
 }
 
+/// A stress fleet without CPUs showed the engine proposing FALLBACK_CPU (and a move to
+/// another worker of a one-worker class): with a registry it knows there is nowhere to go.
+#[test]
+fn a_registered_fleet_gets_no_move_to_a_class_or_worker_it_lacks() {
+    let cuda = |e: &mut Engine<_>, worker: &str| {
+        let r = record(
+            "t",
+            worker,
+            HardwareClass::Gpu,
+            "RuntimeError: CUDA error: an illegal memory access was encountered",
+            cfg(8, Precision::Fp16),
+        );
+        (0..4)
+            .map(|_| e.handle_failure(&r).strategy)
+            .collect::<Vec<_>>()
+    };
+    // Without a registry: the cuda-error ladder as written.
+    let mut e = Engine::in_memory();
+    let ladder = cuda(&mut e, "g1");
+    assert_eq!(
+        ladder,
+        [
+            S::DifferentWorker,
+            S::DelayedRetry,
+            S::FallbackCpu,
+            S::Escalation
+        ]
+    );
+    // Two GPUs and no CPU: no FALLBACK_CPU.
+    let mut e = Engine::in_memory();
+    let mut reg = WorkerRegistry::new();
+    for id in ["g1", "g2"] {
+        reg.register(Worker::new(WorkerId::new(id).unwrap(), HardwareClass::Gpu));
+    }
+    e.set_registry(reg);
+    assert_eq!(
+        cuda(&mut e, "g1"),
+        [
+            S::DifferentWorker,
+            S::DelayedRetry,
+            S::Escalation,
+            S::Escalation
+        ]
+    );
+    // One GPU and a CPU: no other GPU to move to.
+    let mut e = Engine::in_memory();
+    let mut reg = WorkerRegistry::new();
+    reg.register(Worker::new(
+        WorkerId::new("g1").unwrap(),
+        HardwareClass::Gpu,
+    ));
+    reg.register(Worker::new(
+        WorkerId::new("c1").unwrap(),
+        HardwareClass::Cpu,
+    ));
+    e.set_registry(reg);
+    assert_eq!(
+        cuda(&mut e, "g1"),
+        [
+            S::DelayedRetry,
+            S::FallbackCpu,
+            S::Escalation,
+            S::Escalation
+        ]
+    );
+}
+
 #[test]
 fn oom_prefers_a_registered_worker_with_more_memory() {
     let mut e = Engine::in_memory();
