@@ -876,7 +876,6 @@ impl<S: StateStore> Engine<S> {
         self.worker_breakers.open_keys(at)
     }
 
-    /// Makes a ladder step concrete for this task, or `None` when it does not apply.
     /// Where the registered fleet (when there is one) lets a task that failed on `failed`
     /// (of `class`) move: no FALLBACK_CPU without a CPU worker, no DIFFERENT_HARDWARE_CLASS
     /// without a worker of the class it moves to, no DIFFERENT_WORKER without another worker
@@ -894,6 +893,7 @@ impl<S: StateStore> Engine<S> {
         }
     }
 
+    /// Makes a ladder step concrete for this task, or `None` when it does not apply.
     fn prepare(&self, step: &Step, c: &Ctx<'_>, excluded: &[WorkerId]) -> Option<Prepared> {
         use RecoveryStrategy as S;
         let moves = matches!(
