@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long, default_value_t = 10_000)]
     failures: u64,
     /// Failures treated as warm-up: `regret_per_decision_after_warmup` counts only the
-    /// decisions after them.
+    /// decisions after them (null when a run is no longer than its warm-up).
     #[arg(long, default_value_t = sim::DEFAULT_WARMUP)]
     warmup: u64,
     /// Output directory for the history and the ground truth.
