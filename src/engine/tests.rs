@@ -262,6 +262,17 @@ fn browser_crash_walks_restart_other_browser_cpu() {
     assert_eq!(e.handle_failure(&r).strategy, S::Escalation);
 }
 
+/// An in-memory engine with these workers (id, class) registered.
+fn with_workers(workers: &[(&str, HardwareClass)]) -> Engine<MemoryState> {
+    let mut e = Engine::in_memory();
+    let mut reg = WorkerRegistry::new();
+    for (id, class) in workers {
+        reg.register(Worker::new(WorkerId::new(id).unwrap(), *class));
+    }
+    e.set_registry(reg);
+    e
+}
+
 /// A stress fleet without CPUs showed the engine proposing FALLBACK_CPU (and a move to
 /// another worker of a one-worker class): with a registry it knows there is nowhere to go.
 #[test]
@@ -291,12 +302,7 @@ fn a_registered_fleet_gets_no_move_to_a_class_or_worker_it_lacks() {
         ]
     );
     // Two GPUs and no CPU: no FALLBACK_CPU.
-    let mut e = Engine::in_memory();
-    let mut reg = WorkerRegistry::new();
-    for id in ["g1", "g2"] {
-        reg.register(Worker::new(WorkerId::new(id).unwrap(), HardwareClass::Gpu));
-    }
-    e.set_registry(reg);
+    let mut e = with_workers(&[("g1", HardwareClass::Gpu), ("g2", HardwareClass::Gpu)]);
     assert_eq!(
         cuda(&mut e, "g1"),
         [
@@ -307,17 +313,7 @@ fn a_registered_fleet_gets_no_move_to_a_class_or_worker_it_lacks() {
         ]
     );
     // One GPU and a CPU: no other GPU to move to.
-    let mut e = Engine::in_memory();
-    let mut reg = WorkerRegistry::new();
-    reg.register(Worker::new(
-        WorkerId::new("g1").unwrap(),
-        HardwareClass::Gpu,
-    ));
-    reg.register(Worker::new(
-        WorkerId::new("c1").unwrap(),
-        HardwareClass::Cpu,
-    ));
-    e.set_registry(reg);
+    let mut e = with_workers(&[("g1", HardwareClass::Gpu), ("c1", HardwareClass::Cpu)]);
     assert_eq!(
         cuda(&mut e, "g1"),
         [
@@ -355,17 +351,7 @@ fn oom_prefers_a_registered_worker_with_more_memory() {
 
 #[test]
 fn xid_reset_moves_the_task_and_flags_the_worker() {
-    let mut e = Engine::in_memory();
-    let mut reg = WorkerRegistry::new();
-    reg.register(Worker::new(
-        WorkerId::new("g1").unwrap(),
-        HardwareClass::Gpu,
-    ));
-    reg.register(Worker::new(
-        WorkerId::new("g2").unwrap(),
-        HardwareClass::Gpu,
-    ));
-    e.set_registry(reg);
+    let mut e = with_workers(&[("g1", HardwareClass::Gpu), ("g2", HardwareClass::Gpu)]);
     let r = record("t", "g1", HardwareClass::Gpu, "NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.", TaskConfig::default());
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::DifferentWorker);
