@@ -558,14 +558,7 @@ impl Ranker {
             let other_n = ks.n[k] - n;
             if other_n > 1e-9 {
                 let other_s = (ks.s[k] - co.success[k]).clamp(0.0, other_n);
-                a += other_s;
-                b += other_n - other_s;
-                let total = a + b;
-                if total > q {
-                    let r = q / total;
-                    a *= r;
-                    b *= r;
-                }
+                (a, b) = at_most(a + other_s, b + other_n - other_s, q);
             }
         }
         a += co.success[k];
@@ -574,13 +567,7 @@ impl Ranker {
             // On a worker called bad: what worked on the class's bad workers, whatever the
             // kind, outweighs what works for this kind on healthy ones.
             if bc.success[k] + bc.failure[k] > 0.0 {
-                let q = self.params.backoff_strength;
-                let n = a + b;
-                if n > q {
-                    let r = q / n;
-                    a *= r;
-                    b *= r;
-                }
+                (a, b) = at_most(a, b, self.params.backoff_strength);
                 a += bc.success[k];
                 b += bc.failure[k];
             }
@@ -594,12 +581,7 @@ impl Ranker {
                 // the prior of the finer context — never worth more than the evidence behind
                 // it (a strategy the coarser context barely tried stays uncertain below it):
                 // (α, β) scaled down to `backoff_strength` pseudo-observations when above.
-                let n = a + b;
-                if n > q {
-                    let r = q / n;
-                    a *= r;
-                    b *= r;
-                }
+                (a, b) = at_most(a, b, q);
                 a += f.success[k];
                 b += f.failure[k];
             }
@@ -732,6 +714,18 @@ impl Ranker {
             propensity,
             expected_success: stats[j].0,
         })
+    }
+}
+
+/// (α, β) scaled down to `q` pseudo-observations when they are worth more (the mean kept).
+#[inline]
+fn at_most(a: f64, b: f64, q: f64) -> (f64, f64) {
+    let n = a + b;
+    if n > q {
+        let r = q / n;
+        (a * r, b * r)
+    } else {
+        (a, b)
     }
 }
 
