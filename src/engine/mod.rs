@@ -370,10 +370,16 @@ impl<S: StateStore> Engine<S> {
                 let mut valid = [S::Escalation; ranking::N];
                 let mut nv = 0;
                 let fleet = self.fleet_moves(class, &rec.worker_id);
+                // An open breaker moves what would stay (below): the ranking chooses among
+                // the moves, so that what it learns is what was done.
+                let (stay_worker, stay_class) =
+                    self.breakers_move(worker_breaker, class_breaker, &ctx, excluded);
                 for s in RecoveryStrategy::ALL {
                     if *s != S::Escalation
                         && mutate::applicable(*s, class, &config)
                         && fleet.allow(*s)
+                        && !(stay_worker && retries_in_place(*s))
+                        && !(stay_class && stays_in_class(*s))
                     {
                         ok[s.index()] = true;
                         valid[nv] = *s;
@@ -476,10 +482,7 @@ impl<S: StateStore> Engine<S> {
         // Circuit breakers: an open worker breaker moves same-worker retries elsewhere; an open
         // class breaker moves same-class attempts to another class.
         use RecoveryStrategy as S;
-        let same_worker = matches!(
-            prepared.strategy,
-            S::ImmediateRetry | S::DelayedRetry | S::ResetWorkerState
-        );
+        let same_worker = retries_in_place(prepared.strategy);
         if self.worker_breakers.enabled() && worker_breaker == BreakerState::Open && same_worker {
             if let Some(p) = self.prepare(&Step::plain(S::DifferentWorker), &ctx, &entry.excluded) {
                 source.kind = "circuit_breaker".into();
@@ -490,10 +493,7 @@ impl<S: StateStore> Engine<S> {
                 );
             }
         }
-        let same_class = matches!(
-            prepared.strategy,
-            S::ImmediateRetry | S::DelayedRetry | S::ResetWorkerState | S::DifferentWorker
-        );
+        let same_class = stays_in_class(prepared.strategy);
         if self.class_breakers.enabled() && class_breaker == BreakerState::Open && same_class {
             if let Some(p) = self.prepare(
                 &Step::plain(S::DifferentHardwareClass),
@@ -893,6 +893,30 @@ impl<S: StateStore> Engine<S> {
         }
     }
 
+    /// Whether an open worker breaker, and an open class breaker, would move this decision
+    /// (to another worker, to another class): only when the move can be made.
+    fn breakers_move(
+        &self,
+        worker: BreakerState,
+        class: BreakerState,
+        c: &Ctx<'_>,
+        excluded: &[WorkerId],
+    ) -> (bool, bool) {
+        use RecoveryStrategy as S;
+        let open = |on: bool, state: BreakerState, to: S| {
+            on && state == BreakerState::Open
+                && self.prepare(&Step::plain(to), c, excluded).is_some()
+        };
+        (
+            open(self.worker_breakers.enabled(), worker, S::DifferentWorker),
+            open(
+                self.class_breakers.enabled(),
+                class,
+                S::DifferentHardwareClass,
+            ),
+        )
+    }
+
     /// Makes a ladder step concrete for this task, or `None` when it does not apply.
     fn prepare(&self, step: &Step, c: &Ctx<'_>, excluded: &[WorkerId]) -> Option<Prepared> {
         use RecoveryStrategy as S;
@@ -1268,6 +1292,19 @@ fn checkpoint_time(id: &str) -> Option<Timestamp> {
 
 /// Model version recorded for decisions of the rule engine.
 pub const MODEL_VERSION_RULES: &str = "rules";
+
+/// Whether a strategy retries the task where it failed (what an open worker breaker moves to
+/// another worker).
+fn retries_in_place(s: RecoveryStrategy) -> bool {
+    use RecoveryStrategy as S;
+    matches!(s, S::ImmediateRetry | S::DelayedRetry | S::ResetWorkerState)
+}
+
+/// Whether a strategy keeps the task on its hardware class (what an open class breaker moves
+/// to another class).
+fn stays_in_class(s: RecoveryStrategy) -> bool {
+    retries_in_place(s) || s == RecoveryStrategy::DifferentWorker
+}
 
 fn escalation(note: String) -> Prepared {
     Prepared {

@@ -763,6 +763,54 @@ fn an_open_worker_breaker_turns_a_same_worker_retry_into_different_worker() {
 }
 
 #[test]
+fn with_an_open_worker_breaker_the_ranking_chooses_among_the_moves() {
+    let mut e = learned();
+    // Teach the ranking that a delayed retry cures a CPU timeout.
+    for i in 0..40 {
+        let r = at(
+            record(
+                &format!("ok{i}"),
+                &format!("w{}", i % 20),
+                HardwareClass::Cpu,
+                "operation timed out",
+                TaskConfig::default(),
+            ),
+            i as f64 * 100.0,
+        );
+        let a = e.handle_failure(&r);
+        let works = a.strategy == S::DelayedRetry;
+        e.record_outcome(&outcome(r.task_id.as_str(), works))
+            .unwrap();
+    }
+    // One worker fails five times within seconds: its breaker opens.
+    let mut last = None;
+    for i in 0..5 {
+        let r = at(
+            record(
+                &format!("t{i}"),
+                "flaky",
+                HardwareClass::Cpu,
+                "operation timed out",
+                TaskConfig::default(),
+            ),
+            10_000.0 + i as f64,
+        );
+        last = Some(e.handle_failure(&r));
+    }
+    let a = last.unwrap();
+    // Not the ranking's favourite (a retry in place) replaced by the breaker, with the
+    // favourite's propensity logged: a move the ranking chose itself.
+    assert_eq!(a.source.kind, "learned", "{a:?}");
+    assert!(
+        !matches!(
+            a.strategy,
+            S::ImmediateRetry | S::DelayedRetry | S::ResetWorkerState
+        ),
+        "{a:?}"
+    );
+}
+
+#[test]
 fn an_open_class_breaker_moves_work_to_another_class_when_enabled() {
     let mut c = EngineConfig::default();
     c.breakers.hardware_class.enabled = true;
