@@ -155,6 +155,14 @@ pub struct RankingParams {
     /// standard deviation (1 = plain Thompson sampling; smaller explores less once evidence
     /// exists, larger explores more).
     pub exploration: f64,
+    /// Pseudo-observations n0 up to which a posterior is sampled with nearly its full spread:
+    /// the spread multiple is `exploration` + (1 − `exploration`) · n0 / (n0 + n) for a
+    /// posterior worth n. A strategy tried once or never (a failure or two on tiny evidence)
+    /// keeps a real chance to be tried again; one with much evidence is sampled at
+    /// `exploration`. 0: `exploration` for every posterior. Measured: fleets whose best
+    /// recovery is one the rules never name, or one an early failure made look bad (see the
+    /// README).
+    pub exploration_n0: f64,
     /// Per-outcome decay of a context's counts (1 = never forget).
     pub discount: f64,
     /// UCB exploration constant.
@@ -186,6 +194,7 @@ impl Default for RankingParams {
             backoff_min: 2.0,
             backoff_max: 200.0,
             exploration: 0.5,
+            exploration_n0: 5.0,
             discount: 0.999,
             ucb_c: 0.5,
             tried_penalty: 0.0,
