@@ -17,7 +17,9 @@
 //! - **Across classes.** A failure kind's evidence on the other hardware classes (sums kept
 //!   per kind over its coarse contexts) is the coarse context's prior, worth as many
 //!   pseudo-observations as the classes' agreement warrants (the same empirical-Bayes
-//!   strength as below; `backoff_kind = false`: the ladder prior alone). A software bug or a
+//!   strength as below; with fewer than two classes to compare, `backoff_min`: one class's
+//!   evidence lends its mean, not its certainty; `backoff_kind = false`: the ladder prior
+//!   alone). A software bug or a
 //!   network reset is answered alike on a CPU and a TPU; an out-of-memory may not be.
 //! - **Bad workers.** Outcomes on a worker called bad teach its fine contexts and the class's
 //!   bad-worker evidence (across failure kinds), not the coarse context; a decision on a bad
