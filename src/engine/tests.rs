@@ -766,22 +766,13 @@ fn an_open_worker_breaker_turns_a_same_worker_retry_into_different_worker() {
 fn with_an_open_worker_breaker_the_ranking_chooses_among_the_moves() {
     let mut e = learned();
     // Teach the ranking that a delayed retry cures a CPU timeout.
-    for i in 0..40 {
-        let r = at(
-            record(
-                &format!("ok{i}"),
-                &format!("w{}", i % 20),
-                HardwareClass::Cpu,
-                "operation timed out",
-                TaskConfig::default(),
-            ),
-            i as f64 * 100.0,
-        );
-        let a = e.handle_failure(&r);
-        let works = a.strategy == S::DelayedRetry;
-        e.record_outcome(&outcome(r.task_id.as_str(), works))
-            .unwrap();
-    }
+    cured_only_by(
+        &mut e,
+        40,
+        ("ok", 20),
+        (HardwareClass::Cpu, "operation timed out"),
+        S::DelayedRetry,
+    );
     // One worker fails five times within seconds: its breaker opens.
     let mut last = None;
     for i in 0..5 {
@@ -893,28 +884,45 @@ fn with_an_empty_history_the_learned_policy_decides_exactly_as_the_rules() {
     }
 }
 
-/// Feeds `n` CUDA errors (one task each, 50 workers, 100 s apart), reporting that only
-/// FALLBACK_CPU works; returns the actions.
-fn cuda_errors_cured_only_by_fallback_cpu(e: &mut Engine, n: usize) -> Vec<RecoveryAction> {
+/// Feeds `n` failures with `msg` on `class` (one task each, named `{prefix}{i}`, `workers`
+/// workers, 100 s apart), reporting that only `works` recovers; returns the actions.
+fn cured_only_by(
+    e: &mut Engine,
+    n: usize,
+    (prefix, workers): (&str, usize),
+    (class, msg): (HardwareClass, &str),
+    works: RecoveryStrategy,
+) -> Vec<RecoveryAction> {
     let mut chosen = Vec::new();
     for i in 0..n {
         let r = at(
             record(
-                &format!("t{i}"),
-                &format!("w{}", i % 50),
-                HardwareClass::Gpu,
-                "CUDA error: unspecified launch failure",
+                &format!("{prefix}{i}"),
+                &format!("w{}", i % workers),
+                class,
+                msg,
                 TaskConfig::default(),
             ),
             i as f64 * 100.0,
         );
         let a = e.handle_failure(&r);
-        let works = a.strategy == S::FallbackCpu;
-        e.record_outcome(&outcome(r.task_id.as_str(), works))
-            .unwrap();
+        let ok = a.strategy == works;
+        e.record_outcome(&outcome(r.task_id.as_str(), ok)).unwrap();
         chosen.push(a);
     }
     chosen
+}
+
+/// Feeds `n` CUDA errors (one task each, 50 workers, 100 s apart), reporting that only
+/// FALLBACK_CPU works; returns the actions.
+fn cuda_errors_cured_only_by_fallback_cpu(e: &mut Engine, n: usize) -> Vec<RecoveryAction> {
+    cured_only_by(
+        e,
+        n,
+        ("t", 50),
+        (HardwareClass::Gpu, "CUDA error: unspecified launch failure"),
+        S::FallbackCpu,
+    )
 }
 
 #[test]

@@ -920,20 +920,25 @@ rate_per_hour = 40
     }
 
     fn sim(kind: PolicyKind, seed: u64, n: u64) -> (Summary, MemorySink) {
-        let sc = farm();
-        let mut p = policy::build(kind, &sc, None, None, None, seed).unwrap();
+        run_on(&farm(), kind, seed, n, 0)
+    }
+
+    /// Runs `sc` under a built-in policy with the default engine configuration.
+    fn run_on(
+        sc: &Scenario,
+        kind: PolicyKind,
+        seed: u64,
+        failures: u64,
+        warmup: u64,
+    ) -> (Summary, MemorySink) {
+        let mut p = policy::build(kind, sc, None, None, None, seed).unwrap();
         let mut sink = MemorySink::default();
-        let s = run(
-            &sc,
-            p.as_mut(),
-            &RunOptions {
-                seed,
-                failures: n,
-                warmup: 0,
-            },
-            &mut sink,
-        )
-        .unwrap();
+        let opts = RunOptions {
+            seed,
+            failures,
+            warmup,
+        };
+        let s = run(sc, p.as_mut(), &opts, &mut sink).unwrap();
         (s, sink)
     }
 
@@ -991,14 +996,7 @@ rate_per_hour = 40
             "{FARM}\n[[drifts]]\nclass = \"gpu\"\nkind = \"oom_gpu\"\nstrategy = \"REDUCED_BATCH_SIZE\"\nat_failure = 150\nsuccess = 0.33\n"
         );
         let sc = Scenario::from_toml(&text, "farm.toml").unwrap();
-        let mut p = policy::build(PolicyKind::Oracle, &sc, None, None, None, 3).unwrap();
-        let mut sink = MemorySink::default();
-        let opts = RunOptions {
-            seed: 3,
-            failures: 300,
-            warmup: 0,
-        };
-        run(&sc, p.as_mut(), &opts, &mut sink).unwrap();
+        let (_, sink) = run_on(&sc, PolicyKind::Oracle, 3, 300, 0);
         let rbs = RecoveryStrategy::ReducedBatchSize.index();
         let plain = |t: &&FailureTruth| {
             t.kind == FailureKind::OomGpu && !t.bad_worker && t.burst.is_none() && t.p[rbs] > 0.0
@@ -1028,15 +1026,7 @@ rate_per_hour = 40
     #[test]
     fn regret_after_the_warm_up_counts_only_later_decisions() {
         let sc = farm();
-        let run_with = |warmup| {
-            let mut p = policy::build(PolicyKind::Fixed, &sc, None, None, None, 4).unwrap();
-            let opts = RunOptions {
-                seed: 4,
-                failures: 400,
-                warmup,
-            };
-            run(&sc, p.as_mut(), &opts, &mut MemorySink::default()).unwrap()
-        };
+        let run_with = |warmup| run_on(&sc, PolicyKind::Fixed, 4, 400, warmup).0;
         let all = run_with(0);
         let after = |s: &Summary| s.regret_per_decision_after_warmup.expect("decisions after");
         assert!((after(&all) - all.regret_per_decision).abs() < 1e-12);
@@ -1103,15 +1093,7 @@ kind = "timeout"
 weight = 1
 "#;
         let sc = Scenario::from_toml(ONE_DSP, "one.toml").unwrap();
-        let run_with = |kind| {
-            let mut p = policy::build(kind, &sc, None, None, None, 1).unwrap();
-            let opts = RunOptions {
-                seed: 1,
-                failures: 1500,
-                warmup: 0,
-            };
-            run(&sc, p.as_mut(), &opts, &mut MemorySink::default()).unwrap()
-        };
+        let run_with = |kind| run_on(&sc, kind, 1, 1500, 0).0;
         let rules = run_with(PolicyKind::Rules);
         let learned = run_with(PolicyKind::Learned);
         assert!(
