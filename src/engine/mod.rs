@@ -15,6 +15,8 @@ mod ranked;
 mod registry;
 mod state;
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use std::collections::HashMap;
@@ -292,7 +294,15 @@ impl<S: StateStore> Engine<S> {
         );
         let checkpoint = entry.latest_checkpoint.clone();
         let last_delay = entry.last_delay_s;
-        let config = entry.config.clone().unwrap_or_default();
+        // Borrowed, not cloned: the default only when faultline never set a config.
+        let default_config;
+        let config = match &entry.config {
+            Some(c) => c,
+            None => {
+                default_config = TaskConfig::default();
+                &default_config
+            }
+        };
 
         let failed_memory = rec
             .hardware
@@ -312,7 +322,7 @@ impl<S: StateStore> Engine<S> {
         let ctx = Ctx {
             rec,
             class,
-            config: &config,
+            config,
             failed_memory,
             browser,
         };
@@ -346,7 +356,7 @@ impl<S: StateStore> Engine<S> {
             let excluded = &entry.excluded;
             source = DecisionSource {
                 kind: if ladder.from_rule { "rule" } else { "ladder" }.into(),
-                rule: Some(ladder.name.to_string()),
+                rule: Some(ladder.name.clone()),
                 step: None,
             };
             let attention_for = |step: &Step| {
@@ -376,7 +386,7 @@ impl<S: StateStore> Engine<S> {
                     self.breakers_move(worker_breaker, class_breaker, &ctx, excluded);
                 for s in RecoveryStrategy::ALL {
                     if *s != S::Escalation
-                        && mutate::applicable(*s, class, &config)
+                        && mutate::applicable(*s, class, config)
                         && fleet.allow(*s)
                         && !(stay_worker && retries_in_place(*s))
                         && !(stay_class && stays_in_class(*s))
@@ -539,7 +549,10 @@ impl<S: StateStore> Engine<S> {
             | RecoveryStrategy::ResetWorkerState => Some(rec.worker_id.clone()),
             _ => prepared.target.take(),
         };
-        let reason = format!(
+        // Sized once: `format!` would grow the buffer several times on the decision path.
+        let mut reason = String::with_capacity(128 + prepared.note.len());
+        let _ = write!(
+            reason,
             "{kind} on {class} worker {} (attempt {attempt}; {}): {}{}{}",
             rec.worker_id,
             source,
@@ -577,7 +590,7 @@ impl<S: StateStore> Engine<S> {
             attempt,
             kind,
             failure_type,
-            classifier_rule: cls.rule.to_string(),
+            classifier_rule: Cow::Borrowed(cls.rule),
             xid: cls.xid,
             timestamp: rec.timestamp,
         };
@@ -588,7 +601,7 @@ impl<S: StateStore> Engine<S> {
                     record: rec.clone(),
                     kind,
                     failure_type: kind.failure_type(),
-                    classifier_rule: action.classifier_rule.clone(),
+                    classifier_rule: action.classifier_rule.to_string(),
                     xid: action.xid,
                     template_id: None,
                     cluster_id: None,

@@ -294,7 +294,7 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                         ),
                         strategy: a.strategy,
                         propensity: a.propensity,
-                        source: a.source.kind.clone(),
+                        source: a.source.kind.to_string(),
                         reward: 0.0,
                         cost: None,
                         rules: rules_choice,
@@ -307,10 +307,10 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                 if let Some(rule) = &a.source.rule {
                     match a.source.step {
                         Some(step) => {
-                            t.ladder_next.insert(rule.clone(), step);
+                            t.ladder_next.insert(rule.to_string(), step);
                         }
                         None if a.strategy == RecoveryStrategy::Escalation => {
-                            t.ladder_next.insert(rule.clone(), u32::MAX);
+                            t.ladder_next.insert(rule.to_string(), u32::MAX);
                         }
                         None => {}
                     }

@@ -14,8 +14,10 @@
 //! `platform`, `ts`, `attempt`, `seq`, `template`, `ml_feedback`...) are accepted too: those
 //! fields are declared here, so unknown fields are still rejected.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -402,11 +404,12 @@ impl FailureReport {
 #[serde(deny_unknown_fields)]
 pub struct DecisionSource {
     /// The deciding mechanism: "rule", "ladder", "max_attempts", "retry_budget",
-    /// "circuit_breaker", "pattern", "learned".
-    pub kind: String,
-    /// The rule or ladder name, when a rule decided.
+    /// "circuit_breaker", "pattern", "learned". (A `Cow`: the engine's own kinds are static
+    /// strings, so deciding and keeping a decision allocate nothing for them.)
+    pub kind: Cow<'static, str>,
+    /// The rule or ladder name, when a rule decided (shared with the rule set: no copy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<Arc<str>>,
     /// The step of the rule's ladder (1-based), when a ladder decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<u32>,
@@ -472,8 +475,8 @@ pub struct RecoveryAction {
     pub kind: super::enums::FailureKind,
     /// The coarse failure type, judged with the task's history.
     pub failure_type: super::enums::FailureType,
-    /// Classifier rule that decided the kind.
-    pub classifier_rule: String,
+    /// Classifier rule that decided the kind (the classifier's rules are static strings).
+    pub classifier_rule: Cow<'static, str>,
     /// NVIDIA Xid code, when the message carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xid: Option<u32>,

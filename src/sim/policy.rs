@@ -356,7 +356,7 @@ impl Policy for FixedPolicy {
             )
         };
         let mut a = build_action(ctx, strategy, cls.kind, source, &self.retry);
-        a.classifier_rule = cls.rule.to_string();
+        a.classifier_rule = cls.rule.into();
         a.xid = cls.xid;
         a
     }
@@ -424,10 +424,10 @@ impl Policy for OraclePolicy {
     }
 }
 
-fn source(kind: &str, rule: Option<String>, step: Option<u32>) -> DecisionSource {
+fn source(kind: &'static str, rule: Option<String>, step: Option<u32>) -> DecisionSource {
     DecisionSource {
         kind: kind.into(),
-        rule,
+        rule: rule.map(Into::into),
         step,
     }
 }
@@ -505,7 +505,7 @@ pub fn build_action(
         attempt: ctx.attempt,
         kind,
         failure_type: kind.failure_type(),
-        classifier_rule: String::new(),
+        classifier_rule: "".into(),
         xid: None,
         timestamp: rec.timestamp,
     }

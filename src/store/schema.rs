@@ -322,7 +322,7 @@ columns!(FAILURE_COLUMNS, failure_cells, FailureRow, |f| {
 columns!(ACTION_COLUMNS, action_cells, ActionRow, |a| {
     TASK_ID: Utf8 = Some(a.action.task_id.as_str());
     STRATEGY: Utf8 = Some(a.action.strategy.as_str());
-    SOURCE: Utf8 = Some(a.action.source.kind.as_str());
+    SOURCE: Utf8 = Some(a.action.source.kind.as_ref());
     RULE: Utf8 = a.action.source.rule.as_deref();
     STEP: U32 = a.action.source.step;
     PROPENSITY: F64 = Some(a.action.propensity);
