@@ -2,6 +2,7 @@
 //! (checkpoints, `/v1/tasks/{id}`), so they are checked once, here.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -45,19 +46,19 @@ macro_rules! id_type {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates `s`: 1..=256 bytes, no whitespace, control characters, slashes or `..`.
             pub fn new(s: &str) -> Result<Self, ModelError> {
                 check_id(s)?;
-                Ok($name(s.to_string()))
+                Ok($name(Arc::from(s)))
             }
 
-            /// [`new`](Self::new) taking the text it keeps (no copy).
+            /// [`new`](Self::new) taking the text it keeps.
             pub fn from_string(s: String) -> Result<Self, ModelError> {
                 check_id(&s)?;
-                Ok($name(s))
+                Ok($name(Arc::from(s)))
             }
 
             /// The id as text.
@@ -86,7 +87,7 @@ macro_rules! id_type {
                     }
                     fn visit_string<E: serde::de::Error>(self, s: String) -> Result<$name, E> {
                         check_id(&s).map_err(E::custom)?;
-                        Ok($name(s))
+                        Ok($name(Arc::from(s)))
                     }
                 }
                 d.deserialize_string(Text)
@@ -96,11 +97,11 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// Identifier of a task.
+    /// Identifier of a task (shared text: a clone only counts a reference).
     TaskId
 );
 id_type!(
-    /// Identifier of a worker.
+    /// Identifier of a worker (shared text: a clone only counts a reference).
     WorkerId
 );
 
