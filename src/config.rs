@@ -163,8 +163,16 @@ pub struct RankingParams {
     /// recovery is one the rules never name, or one an early failure made look bad (see the
     /// README).
     pub exploration_n0: f64,
-    /// Per-outcome decay of a context's counts (1 = never forget).
+    /// Per-outcome decay of all of a context's counts (1 = never forget): evidence on a
+    /// strategy not used for long fades, so it is tried again now and then.
     pub discount: f64,
+    /// Per-outcome decay of the used strategy's own counts in the context (1 = off): a
+    /// strategy's evidence also ages with its own use, so a much-used strategy that stops
+    /// working (drift) shows it within a few hundred of its own outcomes, without making
+    /// every other strategy's evidence fade as fast. 0.998 with `discount` 0.9995 followed a
+    /// drift 1.7 times sooner than `discount` 0.999 alone, with regret no higher (see the
+    /// README).
+    pub discount_own: f64,
     /// UCB exploration constant.
     pub ucb_c: f64,
     /// Failure pseudo-counts added per earlier use of a strategy on the same task (0: the
@@ -195,7 +203,8 @@ impl Default for RankingParams {
             backoff_max: 200.0,
             exploration: 0.5,
             exploration_n0: 5.0,
-            discount: 0.999,
+            discount: 0.9995,
+            discount_own: 0.998,
             ucb_c: 0.5,
             tried_penalty: 0.0,
             escalate_below: 0.05,

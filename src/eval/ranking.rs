@@ -659,6 +659,7 @@ pub fn evaluate_decisions(
         selection: Selection::Ucb,
         ucb_c: 0.0,
         discount: 1.0,
+        discount_own: 1.0,
         ..Default::default()
     })?;
     for d in train {

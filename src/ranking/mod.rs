@@ -39,7 +39,10 @@
 //!   finer contexts do not differ (one cause under many message signatures) they pool their
 //!   evidence; where they do (a bad worker's failures) they stand apart.
 //! - **Discount.** Each outcome in a context first multiplies that context's counts by
-//!   `discount` (0.999 → an effective memory of ~1000 outcomes), so the ranking follows drift.
+//!   `discount` (0.9995 → an effective memory of ~2000 outcomes), and the used strategy's own
+//!   counts by `discount_own` as well (0.998 → ~500 of its own outcomes): a much-used strategy
+//!   that stops working shows it soon (drift), while a strategy seldom used keeps its evidence
+//!   longer than its context's recent outcomes would allow.
 //! - **Exploration.** Thompson sampling draws each score from the posterior's normal
 //!   approximation with its spread scaled by `exploration` (default 0.5: half the posterior
 //!   standard deviation — less regret on stable contexts, still switching after drift), and
@@ -125,11 +128,13 @@ impl RankingParams {
                 format!("{} is not ≥ 0", self.exploration),
             ));
         }
-        if !(self.discount > 0.0 && self.discount <= 1.0) {
-            return Err(bad(
-                "discount",
-                format!("{} is not in (0, 1]", self.discount),
-            ));
+        for (name, v) in [
+            ("discount", self.discount),
+            ("discount_own", self.discount_own),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return Err(bad(name, format!("{v} is not in (0, 1]")));
+            }
         }
         if !(self.tried_penalty.is_finite() && self.tried_penalty >= 0.0) {
             return Err(bad(
@@ -174,7 +179,15 @@ impl Counts {
     pub fn total(&self) -> f64 {
         self.success.iter().sum::<f64>() + self.failure.iter().sum::<f64>()
     }
-    fn add(&mut self, s: usize, ok: bool, cost: Option<f64>, discount: f64) {
+    /// Adds one outcome of strategy `s`: first every count decays by `discount`, and the
+    /// strategy's own by `own` as well (see [`RankingParams::discount_own`]).
+    fn add(&mut self, s: usize, ok: bool, cost: Option<f64>, (discount, own): (f64, f64)) {
+        if own < 1.0 {
+            self.success[s] *= own;
+            self.failure[s] *= own;
+            self.cost[s] *= own;
+            self.costed[s] *= own;
+        }
         if discount < 1.0 {
             for v in self
                 .success
@@ -433,7 +446,7 @@ impl Ranker {
     /// Records the outcome of `strategy` in a context.
     pub fn update(&mut self, o: &Observed) {
         let i = coarse_index(o.class, o.kind);
-        let d = self.params.discount;
+        let d = (self.params.discount, self.params.discount_own);
         if o.burst {
             // A burst is another regime: its outcomes stay in its own contexts.
             if let Some(t) = o.template {
@@ -483,7 +496,7 @@ impl Ranker {
     /// Adds an outcome to a child context of coarse context `i` at `level` (0 fine, 1
     /// finest), keeping the level's spread up to date.
     fn add_child(&mut self, i: usize, key: u64, level: usize, o: &Observed) {
-        let d = self.params.discount;
+        let d = (self.params.discount, self.params.discount_own);
         let c = self.fine.entry((i, key)).or_default();
         let spread = &mut self.spread[i][level];
         spread.add(c, -1.0);
@@ -954,6 +967,7 @@ mod tests {
         let share = |params: RankingParams| {
             let mut r = Ranker::new(RankingParams {
                 discount: 1.0,
+                discount_own: 1.0,
                 ..params
             })
             .unwrap();
@@ -1051,6 +1065,103 @@ mod tests {
             }
         }
         assert!(switched.is_some_and(|i| i < 100), "{switched:?}");
+    }
+
+    #[test]
+    fn a_strategy_ages_with_its_own_use_and_slowly_with_its_contexts() {
+        let mut c = Counts::default();
+        let (a, b) = (S::DelayedRetry.index(), S::DifferentWorker.index());
+        c.add(b, true, None, (1.0, 1.0));
+        c.add(a, true, Some(2.0), (1.0, 1.0));
+        c.add(a, false, None, (0.5, 0.25));
+        // The used strategy: both decays, then its new outcome.
+        assert_eq!(c.success[a], 0.125);
+        assert_eq!(c.failure[a], 1.0);
+        assert_eq!(c.cost[a], 0.25);
+        assert_eq!(c.costed[a], 0.125);
+        // Another strategy: only the context's decay.
+        assert_eq!(c.success[b], 0.5);
+
+        // 50 outcomes of a strategy, then 3,000 of another in the same context: the first
+        // keeps ~10 of its 50 with the defaults, against ~2.4 with the context's decay alone
+        // at 0.999 (the earlier default): it need not be tried again as soon.
+        let kept = |discount, discount_own| {
+            let mut r = Ranker::new(RankingParams {
+                discount,
+                discount_own,
+                ..Default::default()
+            })
+            .unwrap();
+            for i in 0..50 {
+                r.update(&obs(S::DifferentWorker, i % 2 == 0));
+            }
+            for _ in 0..3000 {
+                r.update(&obs(S::ReducedBatchSize, true));
+            }
+            let c = r.counts(HardwareClass::Gpu, FailureKind::OomGpu);
+            c.success[b] + c.failure[b]
+        };
+        let d = RankingParams::default();
+        let now = kept(d.discount, d.discount_own);
+        let own_phase: f64 = (0..50).map(|j| (0.9995f64 * 0.998).powi(j)).sum();
+        assert!(
+            (now - own_phase * 0.9995f64.powi(3000)).abs() < 1e-6,
+            "{now}"
+        );
+        assert!(now > 4.0 * kept(0.999, 1.0));
+    }
+
+    /// The drift scenario in small: a strategy that worked 90 % of 2,000 times drops to 30 %
+    /// while another works 60 %. With its own outcomes also ageing it is dropped after fewer
+    /// of its failures than with the context's decay alone.
+    #[test]
+    fn a_much_used_strategy_that_stops_working_is_dropped_sooner() {
+        let ladder = [S::ReducedBatchSize, S::ReducedPrecision];
+        let valid = ladder;
+        let tried = [0; N];
+        let outcomes_until_dropped = |discount, discount_own| {
+            let mut r = Ranker::new(RankingParams {
+                discount,
+                discount_own,
+                ..Default::default()
+            })
+            .unwrap();
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+            for i in 0..2000 {
+                r.update(&obs(S::ReducedBatchSize, i % 10 != 0));
+                if i % 20 == 0 {
+                    r.update(&obs(S::ReducedPrecision, i % 100 < 60));
+                }
+            }
+            for i in 0..5000 {
+                // Follow the ranking's own choices, as the engine would.
+                let s = r
+                    .choose(&ctx(&ladder, &valid, &tried), &mut rng)
+                    .unwrap()
+                    .strategy;
+                let ok = match s {
+                    S::ReducedBatchSize => i % 10 < 3,
+                    _ => i % 10 < 6,
+                };
+                r.update(&obs(s, ok));
+                let share = (0..200)
+                    .filter(|_| {
+                        r.choose(&ctx(&ladder, &valid, &tried), &mut rng)
+                            .unwrap()
+                            .strategy
+                            == S::ReducedBatchSize
+                    })
+                    .count();
+                if share < 20 {
+                    return i;
+                }
+            }
+            5000
+        };
+        let d = RankingParams::default();
+        let now = outcomes_until_dropped(d.discount, d.discount_own);
+        let before = outcomes_until_dropped(0.999, 1.0);
+        assert!(now < 5000 && now < before, "{now} vs {before}");
     }
 
     #[test]
@@ -1232,6 +1343,11 @@ mod tests {
         })
         .contains("discount"));
         assert!(e(RankingParams {
+            discount_own: 1.5,
+            ..Default::default()
+        })
+        .contains("ranking.discount_own"));
+        assert!(e(RankingParams {
             exploration: f64::NAN,
             ..Default::default()
         })
@@ -1270,7 +1386,12 @@ mod tests {
 
     /// A ranker that never forgets (counts are exact), with `p` otherwise.
     fn undiscounted(p: RankingParams) -> Ranker {
-        Ranker::new(RankingParams { discount: 1.0, ..p }).unwrap()
+        Ranker::new(RankingParams {
+            discount: 1.0,
+            discount_own: 1.0,
+            ..p
+        })
+        .unwrap()
     }
 
     /// How often `s` is chosen in 200 draws in context `c`.
