@@ -1086,12 +1086,7 @@ mod tests {
         // keeps ~10 of its 50 with the defaults, against ~2.4 with the context's decay alone
         // at 0.999 (the earlier default): it need not be tried again as soon.
         let kept = |discount, discount_own| {
-            let mut r = Ranker::new(RankingParams {
-                discount,
-                discount_own,
-                ..Default::default()
-            })
-            .unwrap();
+            let mut r = discounted(discount, discount_own);
             for i in 0..50 {
                 r.update(&obs(S::DifferentWorker, i % 2 == 0));
             }
@@ -1103,9 +1098,9 @@ mod tests {
         };
         let d = RankingParams::default();
         let now = kept(d.discount, d.discount_own);
-        let own_phase: f64 = (0..50).map(|j| (0.9995f64 * 0.998).powi(j)).sum();
+        let own_phase: f64 = (0..50).map(|j| (d.discount * d.discount_own).powi(j)).sum();
         assert!(
-            (now - own_phase * 0.9995f64.powi(3000)).abs() < 1e-6,
+            (now - own_phase * d.discount.powi(3000)).abs() < 1e-6,
             "{now}"
         );
         assert!(now > 4.0 * kept(0.999, 1.0));
@@ -1120,12 +1115,7 @@ mod tests {
         let valid = ladder;
         let tried = [0; N];
         let outcomes_until_dropped = |discount, discount_own| {
-            let mut r = Ranker::new(RankingParams {
-                discount,
-                discount_own,
-                ..Default::default()
-            })
-            .unwrap();
+            let mut r = discounted(discount, discount_own);
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
             for i in 0..2000 {
                 r.update(&obs(S::ReducedBatchSize, i % 10 != 0));
@@ -1385,6 +1375,16 @@ mod tests {
     }
 
     /// A ranker that never forgets (counts are exact), with `p` otherwise.
+    /// A default ranker with these two discounts.
+    fn discounted(discount: f64, discount_own: f64) -> Ranker {
+        Ranker::new(RankingParams {
+            discount,
+            discount_own,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
     fn undiscounted(p: RankingParams) -> Ranker {
         Ranker::new(RankingParams {
             discount: 1.0,
