@@ -54,10 +54,12 @@ fn success_rates_come_from_the_parquet_history() {
 }
 
 /// `faultline eval ranking` on simulated histories whose truth is known: the learned policy
-/// logs stochastic (Thompson) choices with propensities < 1; the rules policy runs the same
-/// scenario and seed. The off-policy estimate of the rules on first decisions (whose
-/// contexts do not depend on the policy) from the learned history must agree with the rate the
-/// rules run measures, within 3 standard errors of the difference.
+/// logs stochastic (Thompson) choices with propensities < 1. The off-policy estimates of the
+/// rules on the evaluated first decisions must agree with the rules' true success on exactly
+/// those decisions (the simulator's ground truth: each failure's true
+/// success probability of the strategy the rules would take). Not the rules run's own rate:
+/// the split is by decisions, and the rules need more decisions per task, so their evaluated
+/// half covers other hours of the scenario, with another share of its bursts.
 #[test]
 fn off_policy_estimates_match_the_simulated_truth() {
     use faultline::eval::ranking::{evaluate_dir, Options};
@@ -125,23 +127,78 @@ fn off_policy_estimates_match_the_simulated_truth() {
     let snips = logged.estimates.snips.unwrap();
     assert!(logged.estimates.dr.covers(snips.value, 1.0), "{logged:?}");
 
-    // The rules on first decisions, estimated off-policy, against the rules run's own rate.
-    let truth = rr.policy("first", "logged").unwrap().estimates.ips;
+    // The rules on first decisions, estimated off-policy, against their true success there.
+    // DR within 3 standard errors. IPS is held to less: its weights are heavy-tailed (the
+    // rules' choice logged with propensity 0.01 where the learned policy avoids it), so most
+    // runs see fewer of those rare large weights than their expectation, and the sample
+    // standard error does not show it; clipping at 20 only lowers it further. So IPS must not
+    // be above the truth, and not below it by more than the weights' shortfall explains.
+    let truth = rules_truth_on_first_decisions(&learned, lr.train);
     let est = lr.policy("first", "rules").unwrap();
     assert!(est.estimates.matched > 0, "{est:?}");
-    // (SNIPS is not held to it: the logged Thompson propensities are an approximation and
-    // their weights average below 1, which self-normalising turns into an upward bias.)
-    for (name, e) in [("DR", est.estimates.dr), ("IPS", est.estimates.ips)] {
-        let se = (e.se.powi(2) + truth.se.powi(2)).sqrt();
-        assert!(
-            (e.value - truth.value).abs() <= 3.0 * se,
-            "{name} {e:?} vs rules run {truth:?}\n{}",
-            lr.render_text()
-        );
-    }
+    let (dr, ips) = (est.estimates.dr, est.estimates.ips);
+    assert!(
+        (dr.value - truth).abs() <= 3.0 * dr.se,
+        "DR {dr:?} vs the rules' true success {truth:.4}\n{}",
+        lr.render_text()
+    );
+    let mean_weight = ips.value / est.estimates.snips.unwrap().value;
+    assert!(
+        ips.value <= truth + 3.0 * ips.se && ips.value >= truth * mean_weight - 3.0 * ips.se,
+        "IPS {ips:?} (mean weight {mean_weight:.3}) vs the rules' true success {truth:.4}\n{}",
+        lr.render_text()
+    );
+    // The rules run's own rate on its evaluated first decisions is near, not equal (other
+    // hours of the scenario).
+    let own = rr.policy("first", "logged").unwrap().estimates.ips;
+    assert!((own.value - truth).abs() < 0.15, "{own:?} vs {truth}");
     // In the rules history the rules candidate is the logged policy (ladder replay is exact).
     let same = rr.policy("all", "rules").unwrap();
     assert!(same.agreement > 0.95, "{}", rr.render_text());
+}
+
+/// The mean true success probability, by the simulator's ground truth, of the strategy the
+/// rules would take on each first decision of a history's evaluated part (decisions after the
+/// first `train`, in log order).
+fn rules_truth_on_first_decisions(dir: &std::path::Path, train: usize) -> f64 {
+    use faultline::eval::ranking::{join, read_history};
+    let entries = read_history(dir).unwrap();
+    let (decisions, _) = join(&entries, &RuleSet::defaults());
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ground_truth.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = truth["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    // Each task's failures in order: the k-th is the decision with attempt k.
+    let mut p: std::collections::HashMap<(String, u32), Vec<f64>> = Default::default();
+    let mut seen: std::collections::HashMap<String, u32> = Default::default();
+    for f in truth["failures"].as_array().unwrap() {
+        let task = f["task_id"].as_str().unwrap().to_string();
+        let k = seen.entry(task.clone()).or_default();
+        *k += 1;
+        let probs = f["p"].as_array().unwrap();
+        p.insert(
+            (task, *k),
+            probs.iter().map(|x| x.as_f64().unwrap()).collect(),
+        );
+    }
+    let first: Vec<f64> = decisions[train..]
+        .iter()
+        .filter(|d| d.attempt == 1)
+        .map(|d| {
+            let probs = &p[&(d.task.clone(), 1)];
+            names
+                .iter()
+                .position(|n| *n == d.rules.to_string())
+                .map_or(0.0, |i| probs[i])
+        })
+        .collect();
+    assert!(!first.is_empty());
+    first.iter().sum::<f64>() / first.len() as f64
 }
 
 /// The success-model ranker end to end: `simulate --policy model` decides with the rules until

@@ -115,6 +115,8 @@ pub struct Context {
 /// One logged decision joined to its outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
+    /// The task.
+    pub task: String,
     /// Context.
     pub context: Context,
     /// The task's attempt number.
@@ -280,6 +282,7 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                     stats.escalations += 1;
                 } else {
                     t.pending.push_back(Decision {
+                        task: a.task_id.to_string(),
                         context: Context {
                             class,
                             kind: a.kind,
@@ -974,6 +977,7 @@ mod tests {
             bucket: 1,
         };
         let d = |kind, s, r| Decision {
+            task: "t".into(),
             context: c(kind),
             attempt: 1,
             fine: 0,
