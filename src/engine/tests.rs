@@ -720,9 +720,9 @@ fn replaying_logged_actions_restores_the_same_decisions() {
     }
 }
 
-#[test]
-fn an_open_worker_breaker_turns_a_same_worker_retry_into_different_worker() {
-    let mut e = Engine::in_memory();
+/// Five CPU timeouts of tasks t0..t4 on worker "flaky", a second apart from `t0` seconds on
+/// (enough to open its breaker); the decision for the last.
+fn flaky_timeouts(e: &mut Engine, t0: f64) -> RecoveryAction {
     let mut last = None;
     for i in 0..5 {
         let r = at(
@@ -733,11 +733,17 @@ fn an_open_worker_breaker_turns_a_same_worker_retry_into_different_worker() {
                 "operation timed out",
                 TaskConfig::default(),
             ),
-            i as f64,
+            t0 + i as f64,
         );
         last = Some(e.handle_failure(&r));
     }
-    let a = last.unwrap();
+    last.unwrap()
+}
+
+#[test]
+fn an_open_worker_breaker_turns_a_same_worker_retry_into_different_worker() {
+    let mut e = Engine::in_memory();
+    let a = flaky_timeouts(&mut e, 0.0);
     assert_eq!(a.strategy, S::DifferentWorker);
     assert_eq!(a.source.kind, "circuit_breaker");
     assert!(a.reason.contains("breaker is open"), "{}", a.reason);
@@ -774,21 +780,7 @@ fn with_an_open_worker_breaker_the_ranking_chooses_among_the_moves() {
         S::DelayedRetry,
     );
     // One worker fails five times within seconds: its breaker opens.
-    let mut last = None;
-    for i in 0..5 {
-        let r = at(
-            record(
-                &format!("t{i}"),
-                "flaky",
-                HardwareClass::Cpu,
-                "operation timed out",
-                TaskConfig::default(),
-            ),
-            10_000.0 + i as f64,
-        );
-        last = Some(e.handle_failure(&r));
-    }
-    let a = last.unwrap();
+    let a = flaky_timeouts(&mut e, 10_000.0);
     // Not the ranking's favourite (a retry in place) replaced by the breaker, with the
     // favourite's propensity logged: a move the ranking chose itself.
     assert_eq!(a.source.kind, "learned", "{a:?}");

@@ -1072,14 +1072,12 @@ mod tests {
             r.update(&obs(S::DifferentWorker, i % 10 != 0));
             r.update(&obs(S::ReducedBatchSize, i % 5 == 0));
         }
-        let picks = (0..200)
-            .filter(|_| {
-                r.choose(&ctx(&ladder, &valid, &tried), &mut rng)
-                    .unwrap()
-                    .strategy
-                    == S::DifferentWorker
-            })
-            .count();
+        let picks = picks(
+            &r,
+            &ctx(&ladder, &valid, &tried),
+            S::DifferentWorker,
+            &mut rng,
+        );
         // Untried strategies still get explored now and then (Thompson sampling).
         assert!(picks > 150, "{picks}");
         let c = r.choose(&ctx(&ladder, &valid, &tried), &mut rng).unwrap();
@@ -1192,14 +1190,12 @@ mod tests {
                     _ => i % 10 < 6,
                 };
                 r.update(&obs(s, ok));
-                let share = (0..200)
-                    .filter(|_| {
-                        r.choose(&ctx(&ladder, &valid, &tried), &mut rng)
-                            .unwrap()
-                            .strategy
-                            == S::ReducedBatchSize
-                    })
-                    .count();
+                let share = picks(
+                    &r,
+                    &ctx(&ladder, &valid, &tried),
+                    S::ReducedBatchSize,
+                    &mut rng,
+                );
                 if share < 20 {
                     return i;
                 }
