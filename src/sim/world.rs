@@ -2,9 +2,19 @@
 //! failures, the tasks in flight, and the event queue that walks each task from failure to
 //! action to outcome until it succeeds or is escalated.
 //!
-//! Everything random comes from one generator seeded with the run's seed and consumed in
-//! event order, and every timestamp from the simulated clock, so the same scenario, policy
-//! and seed give byte-identical outputs.
+//! Everything random comes from generators seeded with the run's seed, and every timestamp
+//! from the simulated clock, so the same scenario, policy and seed give byte-identical
+//! outputs. The draws are kept apart so that two policies run on the same seed meet the
+//! same fleet and the same luck wherever their paths agree (common random numbers: a
+//! comparison of policies is paired, not two independent samples):
+//!
+//! - the fleet and the arrival process (new tasks' first failures: time, worker, cause, task
+//!   properties) draw from the run's generator, which nothing a policy does consumes;
+//! - each failure — task `i`'s `a`-th — has streams of its own, derived from (seed, `i`, `a`):
+//!   one for its message, and one for what follows the decision, drawn in a fixed order
+//!   (the outcome's uniform, whether the cause persists, the run time until the next failure,
+//!   then the new worker and a fresh cause when needed). Task `i`'s `a`-th attempt succeeds
+//!   under two policies alike when their choices are alike likely to work.
 //!
 //! After a failed recovery the task fails again after an exponential run time (mean
 //! `refail_mean_s`). Its next cause is the same one with probability `persistence` when the
@@ -102,9 +112,38 @@ fn exp<R: Rng>(rng: &mut R, mean: f64) -> f64 {
     -(1.0 - rng.gen::<f64>()).ln() * mean
 }
 
+/// The per-failure random streams (see the module docs).
+#[derive(Clone, Copy)]
+enum Stream {
+    /// The failure's message.
+    Message = 1,
+    /// What follows the decision.
+    Step = 2,
+}
+
+/// The generator of one stream of task `task`'s failure number `attempt` (SplitMix64's
+/// finaliser over the run's seed and the three numbers: neighbouring tasks and attempts get
+/// unrelated streams).
+fn stream(seed: u64, task: usize, attempt: u32, which: Stream) -> Xoshiro256PlusPlus {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut h = mix(seed ^ 0x9e37_79b9_7f4a_7c15);
+    for v in [task as u64, u64::from(attempt), which as u64] {
+        h = mix(h.wrapping_add(v).wrapping_add(0x9e37_79b9_7f4a_7c15));
+    }
+    Xoshiro256PlusPlus::seed_from_u64(h)
+}
+
 struct World<'a> {
     sc: &'a Scenario,
+    seed: u64,
+    /// The fleet and the arrival process.
     rng: Xoshiro256PlusPlus,
+    /// The current failure's stream for what follows its decision (see the module docs).
+    step: Xoshiro256PlusPlus,
     workers: Vec<WorkerState>,
     by_class: Vec<Vec<usize>>,
     arrivals: Option<Weighted<usize>>,
@@ -240,6 +279,8 @@ impl<'a> World<'a> {
         }
         World {
             sc,
+            seed,
+            step: stream(seed, 0, 0, Stream::Step),
             rng,
             workers,
             by_class,
@@ -393,18 +434,17 @@ impl<'a> World<'a> {
 
     /// A cause for a failure on `worker` drawn from its class's mix, or from the bad
     /// worker's kinds for the extra failures of a bad worker.
-    fn draw_cause(&mut self, worker: usize) -> usize {
-        let w = &self.workers[worker];
-        let cs = &self.sc.classes[w.class];
+    fn draw_cause<R: Rng>(sc: &Scenario, w: &WorkerState, rng: &mut R) -> usize {
+        let cs = &sc.classes[w.class];
         if w.bad {
             if let Some(b) = cs.bad.as_ref().filter(|b| !b.causes.is_empty()) {
                 let extra = 1.0 - 1.0 / b.rate_multiplier;
-                if self.rng.gen::<f64>() < extra {
-                    return b.causes[self.rng.gen_range(0..b.causes.len())];
+                if rng.gen::<f64>() < extra {
+                    return b.causes[rng.gen_range(0..b.causes.len())];
                 }
             }
         }
-        *cs.mix.sample(&mut self.rng)
+        *cs.mix.sample(rng)
     }
 
     fn arrive(
@@ -415,7 +455,11 @@ impl<'a> World<'a> {
         sink: &mut dyn Sink,
     ) -> Result<(), SimError> {
         let (worker, cause, burst) = match src {
-            Source::Worker(w) => (w, self.draw_cause(w), None),
+            Source::Worker(w) => (
+                w,
+                Self::draw_cause(self.sc, &self.workers[w], &mut self.rng),
+                None,
+            ),
             Source::Burst(j) => {
                 let b = &self.sc.bursts[j];
                 let pool = &self.by_class[b.class];
@@ -539,7 +583,8 @@ impl<'a> World<'a> {
         let w = &self.workers[worker];
         let task = &self.tasks[ti];
 
-        let template = &cause.templates[self.rng.gen_range(0..cause.templates.len())];
+        let mut words = stream(self.seed, ti, attempt, Stream::Message);
+        let template = &cause.templates[words.gen_range(0..cause.templates.len())];
         let message = template.render(
             &Facts {
                 worker: w.id.as_str(),
@@ -548,7 +593,7 @@ impl<'a> World<'a> {
                 browser: w.profile.browser.as_ref().map(|b| b.name.as_str()),
                 model: task.config.model.as_deref(),
             },
-            &mut self.rng,
+            &mut words,
         );
         let ts = self.ts(t);
         let record = FailureRecord {
@@ -662,7 +707,12 @@ impl<'a> World<'a> {
         self.cost.add(&cost, action.delay_s);
 
         let escalate = action.strategy == RecoveryStrategy::Escalation;
-        let success = (!escalate).then(|| self.rng.gen::<f64>() < pc);
+        // What follows the decision, in a fixed order whatever was decided (module docs).
+        self.step = stream(self.seed, ti, attempt, Stream::Step);
+        let luck: f64 = self.step.gen();
+        let persists = self.step.gen::<f64>() < sc.persistence;
+        let run_s = exp(&mut self.step, sc.refail_mean_s);
+        let success = (!escalate).then_some(luck < pc);
         sink.truth(&FailureTruth {
             seq,
             task_id: record.task_id.as_str().to_string(),
@@ -691,13 +741,13 @@ impl<'a> World<'a> {
         let at = if success {
             done
         } else {
-            let next = self.next_cause(ti, moved, cause_i, class);
+            let next = self.next_cause(ti, moved, persists, cause_i, class);
             let task = &mut self.tasks[ti];
             if next != cause_i || task.class != class {
                 task.burst = None;
             }
             task.cause = next;
-            done + exp(&mut self.rng, sc.refail_mean_s)
+            done + run_s
         };
         self.tasks[ti].pending = Some(Pending {
             success,
@@ -769,7 +819,7 @@ impl<'a> World<'a> {
                 } else {
                     fitting
                 };
-                (!pool.is_empty()).then(|| pool[self.rng.gen_range(0..pool.len())])
+                (!pool.is_empty()).then(|| pool[self.step.gen_range(0..pool.len())])
             }
         };
         let Some(to) = pick else {
@@ -785,9 +835,15 @@ impl<'a> World<'a> {
     }
 
     /// The cause of the next failure after a failed recovery (see the module docs).
-    fn next_cause(&mut self, ti: usize, moved: bool, cause_i: usize, old_class: usize) -> usize {
+    fn next_cause(
+        &mut self,
+        ti: usize,
+        moved: bool,
+        persists: bool,
+        cause_i: usize,
+        old_class: usize,
+    ) -> usize {
         let kind = self.sc.classes[old_class].causes[cause_i].kind;
-        let persists = self.rng.gen::<f64>() < self.sc.persistence;
         let task = &self.tasks[ti];
         if persists && (!moved || travels(kind)) {
             if task.class == old_class {
@@ -802,7 +858,7 @@ impl<'a> World<'a> {
             }
         }
         let worker = task.worker;
-        self.draw_cause(worker)
+        Self::draw_cause(self.sc, &self.workers[worker], &mut self.step)
     }
 
     fn summary(&self, policy: &str, seed: u64) -> Summary {
