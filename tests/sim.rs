@@ -445,3 +445,78 @@ fn the_committed_sample_is_valid_recommend_input() {
             .unwrap();
     assert_eq!(truth["failures"].as_array().unwrap().len(), n);
 }
+
+/// Common random numbers: two policies on one seed meet the same new tasks (time, worker,
+/// message) and, wherever they decide alike in the same state, the same outcome.
+#[test]
+fn two_policies_on_one_seed_meet_the_same_failures_and_the_same_luck() {
+    let d = Dir::new();
+    let sc = scenario("test-farm.toml");
+    for policy in ["rules", "oracle"] {
+        ok(&simulate(
+            &d,
+            &[
+                "--scenario",
+                &sc,
+                "--policy",
+                policy,
+                "--seed",
+                "5",
+                "--failures",
+                "1500",
+                "--out",
+                policy,
+            ],
+        ));
+    }
+    let firsts = |p: &str| -> BTreeMap<String, (Value, Value, Value)> {
+        json_lines(&read(&d, p, "failures.jsonl"))
+            .into_iter()
+            .filter(|f| f["attempt"] == 1)
+            .map(|f| {
+                let id = f["task_id"].as_str().unwrap().to_string();
+                (
+                    id,
+                    (
+                        f["worker_id"].clone(),
+                        f["error"].clone(),
+                        f["timestamp"].clone(),
+                    ),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (firsts("rules"), firsts("oracle"));
+    let common: Vec<&String> = a.keys().filter(|k| b.contains_key(*k)).collect();
+    assert!(common.len() > 500, "{} tasks in common", common.len());
+    for k in &common {
+        assert_eq!(a[*k], b[*k], "first failure of {k}");
+    }
+    // (task, attempt) → (true success vector, chosen strategy, outcome).
+    let decisions = |p: &str| -> BTreeMap<(String, usize), (Value, Value, Value)> {
+        let truth: Value = serde_json::from_str(&read(&d, p, "ground_truth.json")).unwrap();
+        let mut attempt: BTreeMap<String, usize> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        for f in truth["failures"].as_array().unwrap() {
+            let id = f["task_id"].as_str().unwrap().to_string();
+            let n = attempt.entry(id.clone()).or_insert(0);
+            *n += 1;
+            out.insert(
+                (id, *n),
+                (f["p"].clone(), f["chosen"].clone(), f["success"].clone()),
+            );
+        }
+        out
+    };
+    let (a, b) = (decisions("rules"), decisions("oracle"));
+    let mut alike = 0;
+    for (k, (p, chosen, success)) in &a {
+        if let Some((q, c, s)) = b.get(k) {
+            if p == q && chosen == c && !success.is_null() {
+                alike += 1;
+                assert_eq!(success, s, "outcome of {k:?}");
+            }
+        }
+    }
+    assert!(alike > 300, "{alike} decisions alike");
+}
