@@ -12,8 +12,9 @@ Runs `simulate --policy learned --failures 20000 --json` for both variants on ev
 (two at a time) and prints, per scenario, the means of A and B and the mean paired
 difference B - A with its standard error for attempts to recovery, regret per decision after
 the warm-up and success rate. A difference within about two standard errors of zero is
-noise: one changed decision reshuffles every later random draw of the run, so single seeds
-say little.
+noise. The simulator gives both variants the same new tasks and the same luck where they
+decide alike (per-failure random streams), but a learning policy's path still drifts apart
+after one different decision, so single seeds say little.
 
 Example (is a stronger ladder prior better?):
 
