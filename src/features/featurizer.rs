@@ -126,8 +126,9 @@ fn id_key(id: &str) -> u64 {
     h.finish()
 }
 
-/// SplitMix64 finalizer: spreads template ids over buckets and signs.
-fn mix(mut z: u64) -> u64 {
+/// One SplitMix64 step (advance by the golden gamma, then finalise): spreads template ids
+/// over buckets and signs; also derives the simulator's per-failure random streams.
+pub fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -285,7 +286,7 @@ impl Featurizer {
         out[rec.hardware.class.index()] = 1.0;
         out[l.kind + row.kind.index()] = 1.0;
         if let Some(id) = row.template_id {
-            let h = mix(id);
+            let h = splitmix64(id);
             // High bits pick the bucket, the low bit the sign.
             let bucket = ((u128::from(h >> 1) * p.template_buckets as u128) >> 63) as usize;
             out[l.template + bucket] = if h & 1 == 0 { 1.0 } else { -1.0 };

@@ -50,7 +50,7 @@ mod schema;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use featurizer::{featurize, FeatureMatrix, FeatureParams, Featurizer};
+pub use featurizer::{featurize, splitmix64, FeatureMatrix, FeatureParams, Featurizer};
 pub use scaler::{FeatureWeights, Scaler};
 pub use schema::{Block, FeatureSchema, FEATURE_SCHEMA_VERSION, NUMERIC_COLUMNS};
 

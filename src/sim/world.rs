@@ -39,6 +39,7 @@ use super::truth::{self, TruthState, N};
 use super::SimError;
 use crate::config::RetryParams;
 use crate::engine::mutate;
+use crate::features::splitmix64;
 use crate::model::{
     BrowserInfo, DecisionSource, ErrorInfo, FailureKind, FailureRecord, FailureReport,
     HardwareClass, HardwareProfile, HardwareRequirements, Outcome, RecoveryAction,
@@ -121,18 +122,15 @@ enum Stream {
     Step = 2,
 }
 
-/// The generator of one stream of task `task`'s failure number `attempt` (SplitMix64's
-/// finaliser over the run's seed and the three numbers: neighbouring tasks and attempts get
-/// unrelated streams).
+/// The generator of one stream of task `task`'s failure number `attempt`: SplitMix64 steps
+/// over the run's seed and the three numbers, so neighbouring tasks and attempts get
+/// unrelated streams.
 fn stream(seed: u64, task: usize, attempt: u32, which: Stream) -> Xoshiro256PlusPlus {
-    let mix = |mut z: u64| {
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let mut h = mix(seed ^ 0x9e37_79b9_7f4a_7c15);
+    // The seed whitened by the golden gamma (which the step adds back).
+    const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = splitmix64((seed ^ GAMMA).wrapping_sub(GAMMA));
     for v in [task as u64, u64::from(attempt), which as u64] {
-        h = mix(h.wrapping_add(v).wrapping_add(0x9e37_79b9_7f4a_7c15));
+        h = splitmix64(h.wrapping_add(v));
     }
     Xoshiro256PlusPlus::seed_from_u64(h)
 }
