@@ -120,6 +120,42 @@ impl Classification {
     }
 }
 
+/// Whether the table row `rule` (a [`Classification::rule`]) reports exhausted memory:
+/// a row deciding `oom_gpu` or `oom_host`, one tagged `oom` (an NPU's or a TPU's own memory
+/// error, classified as the device runtime's kind), or one resolving by [`table::MEMORY`] or
+/// [`table::XLA_MEMORY`]. False for rules outside [`RULES`] (`fallback`, `type_hint`, exit
+/// codes): their id does not say.
+///
+/// The learned ranking pools such failures with out-of-memory evidence on other hardware
+/// ([`crate::ranking::ranked_kind`]): a smaller batch cures memory exhaustion whatever kind
+/// the device's runtime reports it as.
+pub fn memory_exhausted(rule: &str) -> bool {
+    static MEMORY_RULES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    MEMORY_RULES
+        .get_or_init(|| {
+            let mut ids: Vec<&'static str> = RULES
+                .iter()
+                .filter(|r| {
+                    r.tags.contains(&"oom")
+                        || match r.decide {
+                            Decide::Kind(k) => {
+                                matches!(k, FailureKind::OomGpu | FailureKind::OomHost)
+                            }
+                            Decide::ByHardware(m) => {
+                                m.name == table::MEMORY.name || m.name == table::XLA_MEMORY.name
+                            }
+                            Decide::Xid | Decide::Sxid => false,
+                        }
+                })
+                .map(|r| r.id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        })
+        .binary_search(&rule)
+        .is_ok()
+}
+
 /// Longest evidence text kept (bytes, cut at a character boundary).
 const MAX_EVIDENCE: usize = 240;
 

@@ -760,3 +760,37 @@ mod props {
         }
     }
 }
+
+#[test]
+fn memory_exhaustion_is_known_by_its_rule_whatever_the_kind() {
+    let c = Classifier::new();
+    for (msg, hw) in [
+        (
+            "RuntimeError: NPU out of memory. Tried to allocate 20 MiB",
+            HardwareClass::Npu,
+        ),
+        (
+            "XlaRuntimeError: RESOURCE_EXHAUSTED: XLA:TPU compile permanent error. Ran out of memory in memory space hbm.",
+            HardwareClass::Tpu,
+        ),
+        ("out of memory", HardwareClass::Tpu),
+        ("out of memory", HardwareClass::Cpu),
+        ("CUDA out of memory. Tried to allocate 2.00 GiB", HardwareClass::Gpu),
+    ] {
+        let r = c.classify(&ClassifyInput::new(msg).on(hw));
+        assert!(memory_exhausted(r.rule), "{msg} on {hw}: rule {}", r.rule);
+    }
+    for (msg, hw) in [
+        ("EE1002: Stream synchronize timeout.", HardwareClass::Npu),
+        (
+            "NCCL WARN NET/IB : Got completion with error 12",
+            HardwareClass::Gpu,
+        ),
+        ("nonsense without a cause", HardwareClass::Tpu),
+    ] {
+        let r = c.classify(&ClassifyInput::new(msg).on(hw));
+        assert!(!memory_exhausted(r.rule), "{msg} on {hw}: rule {}", r.rule);
+    }
+    assert!(!memory_exhausted("type_hint"));
+    assert!(!memory_exhausted("fallback"));
+}

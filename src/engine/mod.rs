@@ -138,6 +138,8 @@ struct Ctx<'a> {
 #[derive(Debug, Clone, Copy)]
 struct Classified {
     kind: crate::model::FailureKind,
+    /// The kind the learned ranking uses (`ranking::ranked_kind`).
+    rank_kind: crate::model::FailureKind,
     rule: &'static str,
     xid: Option<u32>,
     /// `ranking::message_signature` of the message.
@@ -420,7 +422,7 @@ impl<S: StateStore> Engine<S> {
                 decided_key = Some(key);
                 let rank_ctx = RankContext {
                     class,
-                    kind,
+                    kind: cls.rank_kind,
                     template: Some(key),
                     signature: Some(cls.signature),
                     ladder: &remaining[..nr],
@@ -644,6 +646,7 @@ impl<S: StateStore> Engine<S> {
             let c = self.classifier.classify(&input);
             return Classified {
                 kind: c.kind,
+                rank_kind: ranking::ranked_kind(c.kind, c.rule),
                 rule: c.rule,
                 xid: c.xid,
                 signature: ranking::message_signature(&rec.error.message),
@@ -668,6 +671,7 @@ impl<S: StateStore> Engine<S> {
         let c = self.classifier.classify(&input);
         let c = Classified {
             kind: c.kind,
+            rank_kind: ranking::ranked_kind(c.kind, c.rule),
             rule: c.rule,
             xid: c.xid,
             signature: ranking::message_signature(&rec.error.message),
@@ -811,10 +815,10 @@ impl<S: StateStore> Engine<S> {
         let entry = self.state.task_mut(id);
         entry.apply_outcome(outcome);
         let at = outcome.timestamp.or(entry.last_failure).unwrap_or_default();
-        let last = entry
-            .history
-            .back()
-            .map(|a| (a.failed_worker.clone(), a.kind, a.strategy));
+        let last = entry.history.back().map(|a| {
+            let kind = ranking::ranked_kind(a.kind, &a.classifier_rule);
+            (a.failed_worker.clone(), kind, a.strategy)
+        });
         // Whether the decision was ranked as on a worker called bad (its fine key says so).
         let on_bad = entry.history.back().is_some_and(|a| {
             let bad = ranking::fine_key(

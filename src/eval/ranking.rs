@@ -43,7 +43,9 @@ use crate::config::{ModelParams, RankerKind, RankingParams, Selection};
 use crate::engine::mutate;
 use crate::model::{FailureKind, FailureRecord, HardwareClass, RecoveryStrategy, TaskConfig};
 use crate::ranking::smart::{Bits, ModelRanker, Row};
-use crate::ranking::{fine_key, Observed, RankContext, Ranker, RankingError, WorkerStanding, N};
+use crate::ranking::{
+    fine_key, ranked_kind, Observed, RankContext, Ranker, RankingError, WorkerStanding, N,
+};
 use crate::rules::{MatchContext, RuleSet};
 use crate::store::{read_part, Entry, StoreError, Table};
 
@@ -121,6 +123,9 @@ pub struct Decision {
     pub context: Context,
     /// The task's attempt number.
     pub attempt: u32,
+    /// The kind the learned rankers use ([`ranked_kind`] of the logged kind and classifier
+    /// rule).
+    pub rank_kind: FailureKind,
     /// The engine's fine context key of the decision ([`fine_key`] of the logged classifier
     /// rule, Xid and attempt; the flagged-worker bit is not logged and taken as off).
     pub fine: u64,
@@ -289,6 +294,7 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                             bucket: attempt_bucket(a.attempt),
                         },
                         attempt: a.attempt,
+                        rank_kind: ranked_kind(a.kind, &a.classifier_rule),
                         fine: fine_key(
                             &a.classifier_rule,
                             a.xid,
@@ -575,7 +581,7 @@ pub const CANDIDATES: [&str; 4] = ["logged", "rules", "learned", "model"];
 fn rank_context(d: &Decision) -> RankContext<'_> {
     RankContext {
         class: d.context.class,
-        kind: d.context.kind,
+        kind: d.rank_kind,
         template: Some(d.fine),
         signature: None,
         ladder: &d.ladder,
@@ -606,7 +612,7 @@ pub fn model_rows(decisions: &[Decision]) -> Vec<Row> {
         .iter()
         .map(|d| Row {
             class: d.context.class,
-            kind: d.context.kind,
+            kind: d.rank_kind,
             fine: Some(d.fine),
             bits: Bits::new(d.attempt, false),
             tried: d.tried[d.strategy.index()] > 0,
@@ -668,7 +674,7 @@ pub fn evaluate_decisions(
     for d in train {
         ranker.update(&Observed {
             class: d.context.class,
-            kind: d.context.kind,
+            kind: d.rank_kind,
             template: Some(d.fine),
             signature: None,
             strategy: d.strategy,
@@ -980,6 +986,7 @@ mod tests {
             task: "t".into(),
             context: c(kind),
             attempt: 1,
+            rank_kind: kind,
             fine: 0,
             strategy: s,
             propensity: 1.0,

@@ -9,7 +9,10 @@
 //!   signature ([`message_signature`]: its words with numbers masked), which separates causes
 //!   one classifier rule lumps together. Stats live in a flat array for the coarse level (no
 //!   hashing on the hot path) and a map for the finer levels; all update in O(strategies) per
-//!   outcome.
+//!   outcome. The kind of a context is the failure's kind except for memory exhausted on a TPU
+//!   or an NPU, which those runtimes report as their own error kind: it is ranked as
+//!   `oom_gpu` ([`ranked_kind`]), so it learns apart from the device's other runtime errors
+//!   and pools with out-of-memory evidence on the other accelerators (below).
 //! - **Priors.** The strategy the rule ladder would take now gets prior mean `prior_top`, the
 //!   ladder's later steps decreasing means, every other valid strategy `prior_other`, each with
 //!   `prior_strength` pseudo-observations. With no evidence at all in the coarse context the
@@ -812,6 +815,19 @@ impl Ranker {
     }
 }
 
+/// The failure kind a failure is ranked under (see the module docs): `oom_gpu` for memory
+/// exhausted on a TPU or an NPU (`tpu_error` / `npu_error` from a rule that reports exhausted
+/// memory, [`crate::classify::memory_exhausted`]), else `kind` itself.
+pub fn ranked_kind(kind: FailureKind, classifier_rule: &str) -> FailureKind {
+    if matches!(kind, FailureKind::TpuError | FailureKind::NpuError)
+        && crate::classify::memory_exhausted(classifier_rule)
+    {
+        FailureKind::OomGpu
+    } else {
+        kind
+    }
+}
+
 /// Mean and variance of max(X₁, X₂) for independent normals X₁ ~ N(m1, v1), X₂ ~ N(m2, v2)
 /// (Clark 1961); the maximum of several is approximated by folding this over them.
 #[inline]
@@ -939,6 +955,7 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
+    use HardwareClass as H;
     use RecoveryStrategy as S;
 
     fn obs(strategy: S, success: bool) -> Observed {
@@ -1808,6 +1825,86 @@ mod tests {
             r.kind_spread[FailureKind::Network.index()].q[S::ReducedBatchSize.index()],
             2.0
         );
+    }
+
+    #[test]
+    fn memory_exhausted_on_a_tpu_or_an_npu_is_ranked_as_an_out_of_memory() {
+        assert_eq!(
+            ranked_kind(FailureKind::NpuError, "npu.oom"),
+            FailureKind::OomGpu
+        );
+        assert_eq!(
+            ranked_kind(FailureKind::TpuError, "tpu.memory"),
+            FailureKind::OomGpu
+        );
+        assert_eq!(
+            ranked_kind(FailureKind::TpuError, "memory.generic"),
+            FailureKind::OomGpu
+        );
+        assert_eq!(
+            ranked_kind(FailureKind::NpuError, "npu.ascend"),
+            FailureKind::NpuError
+        );
+        assert_eq!(
+            ranked_kind(FailureKind::NpuError, "fallback"),
+            FailureKind::NpuError
+        );
+        assert_eq!(
+            ranked_kind(FailureKind::OomHost, "memory.generic"),
+            FailureKind::OomHost
+        );
+        assert_eq!(
+            ranked_kind(FailureKind::Network, "npu.oom"),
+            FailureKind::Network
+        );
+    }
+
+    /// Regression (test-farm, seed 3): an NPU's out-of-memory, reported as `npu_error`, was
+    /// ranked with the NPU's other runtime errors, where a smaller batch rarely works; after
+    /// a few early failures on bad workers the ranking fell back to the CPU (0.45) instead of
+    /// shrinking the batch (0.85) for some 10,000 failures. Ranked as an out-of-memory, it
+    /// leans on the GPUs' and browsers' out-of-memory evidence instead.
+    #[test]
+    fn an_npu_out_of_memory_learns_from_other_accelerators_not_from_npu_driver_errors() {
+        let ladder = [S::ReducedBatchSize, S::FallbackCpu];
+        let valid = [S::ReducedBatchSize, S::FallbackCpu, S::DifferentWorker];
+        let tried = [0; N];
+        let mut r = undiscounted(RankingParams::default());
+        let at = |class, kind, strategy, ok| Observed {
+            class,
+            kind,
+            ..obs(strategy, ok)
+        };
+        // The NPU's driver errors: a smaller batch does not help, the CPU often does.
+        for j in 0..30 {
+            r.update(&at(
+                H::Npu,
+                FailureKind::NpuError,
+                S::ReducedBatchSize,
+                j < 3,
+            ));
+            r.update(&at(H::Npu, FailureKind::NpuError, S::FallbackCpu, j < 18));
+        }
+        // Out-of-memory on GPUs and in browsers: a smaller batch works.
+        for class in [H::Gpu, H::Webgpu] {
+            for j in 0..50 {
+                r.update(&at(class, FailureKind::OomGpu, S::ReducedBatchSize, j < 42));
+                r.update(&at(class, FailureKind::OomGpu, S::FallbackCpu, j < 20));
+            }
+        }
+        let npu_oom = ranked_kind(FailureKind::NpuError, "npu.oom");
+        // The NPU's own out-of-memory evidence so far: one lucky fallback.
+        r.update(&at(H::Npu, npu_oom, S::FallbackCpu, true));
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let c = |kind| RankContext {
+            class: H::Npu,
+            kind,
+            ..ctx(&ladder, &valid, &tried)
+        };
+        let ranked = picks(&r, &c(npu_oom), S::ReducedBatchSize, &mut rng);
+        let as_reported = picks(&r, &c(FailureKind::NpuError), S::ReducedBatchSize, &mut rng);
+        assert!(ranked > 150, "REDUCED_BATCH_SIZE {ranked} of 200");
+        assert!(as_reported < 50, "as npu_error: {as_reported} of 200");
     }
 
     #[test]

@@ -26,7 +26,11 @@
 //!   failures are nearly all alike.
 //! - **Success-rate tables** ([`SuccessTables`]): successes, failures and costs per (hardware
 //!   class, kind, strategy) — the counts [`Ranker`](crate::ranking::Ranker) consumes
-//!   ([`Model::ranker`]).
+//!   ([`Model::ranker`]). They are per reported kind: the outcomes table does not keep the
+//!   classifier rule, so memory exhausted on a TPU or an NPU, which the online ranking ranks
+//!   as `oom_gpu` ([`ranked_kind`](crate::ranking::ranked_kind)), is counted under the
+//!   device's runtime-error kind; a served ranker learns that context online (the rules
+//!   decide it until its first outcome).
 //!
 //! Training reads only committed Parquet parts (records still in the write-ahead log are left
 //! for the next run) and writes nothing under the data directory, so it can run beside a live
