@@ -932,6 +932,45 @@ fn the_learned_policy_moves_to_what_works() {
     assert!(late.iter().any(|a| a.source.kind == "learned"));
 }
 
+/// Memory exhausted on an NPU is reported as `npu_error` but learned and ranked as an
+/// out-of-memory (`ranking::ranked_kind`): its outcomes teach the (NPU, oom_gpu) context, and
+/// decisions are ranked from there.
+#[test]
+fn an_npu_out_of_memory_is_learned_and_ranked_as_an_out_of_memory() {
+    let mut e = learned();
+    let msg = "RuntimeError: NPU out of memory. Tried to allocate 20 MiB (NPU 0; 64 GiB total)";
+    let mut actions = Vec::new();
+    for i in 0..40 {
+        let r = at(
+            record(
+                &format!("n{i}"),
+                &format!("npu{}", i % 8),
+                HardwareClass::Npu,
+                msg,
+                cfg(32, Precision::Fp16),
+            ),
+            i as f64 * 100.0,
+        );
+        let a = e.handle_failure(&r);
+        let ok = a.strategy == S::ReducedBatchSize;
+        e.record_outcome(&outcome(r.task_id.as_str(), ok)).unwrap();
+        actions.push(a);
+    }
+    assert!(actions.iter().all(|a| a.kind == FailureKind::NpuError));
+    let oom = e
+        .ranker()
+        .counts(HardwareClass::Npu, FailureKind::OomGpu)
+        .total();
+    let runtime = e
+        .ranker()
+        .counts(HardwareClass::Npu, FailureKind::NpuError)
+        .total();
+    assert!(oom > 30.0, "{oom}");
+    assert_eq!(runtime, 0.0);
+    // The decisions after the first outcome are ranked (the context has evidence).
+    assert!(actions[1..].iter().all(|a| a.source.kind == "learned"));
+}
+
 fn model(min_outcomes: usize) -> Engine {
     let mut c = EngineConfig::default();
     c.ranking.enabled = true;
