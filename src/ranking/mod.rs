@@ -1829,34 +1829,18 @@ mod tests {
 
     #[test]
     fn memory_exhausted_on_a_tpu_or_an_npu_is_ranked_as_an_out_of_memory() {
-        assert_eq!(
-            ranked_kind(FailureKind::NpuError, "npu.oom"),
-            FailureKind::OomGpu
-        );
-        assert_eq!(
-            ranked_kind(FailureKind::TpuError, "tpu.memory"),
-            FailureKind::OomGpu
-        );
-        assert_eq!(
-            ranked_kind(FailureKind::TpuError, "memory.generic"),
-            FailureKind::OomGpu
-        );
-        assert_eq!(
-            ranked_kind(FailureKind::NpuError, "npu.ascend"),
-            FailureKind::NpuError
-        );
-        assert_eq!(
-            ranked_kind(FailureKind::NpuError, "fallback"),
-            FailureKind::NpuError
-        );
-        assert_eq!(
-            ranked_kind(FailureKind::OomHost, "memory.generic"),
-            FailureKind::OomHost
-        );
-        assert_eq!(
-            ranked_kind(FailureKind::Network, "npu.oom"),
-            FailureKind::Network
-        );
+        use FailureKind as K;
+        for (kind, rule, ranked) in [
+            (K::NpuError, "npu.oom", K::OomGpu),
+            (K::TpuError, "tpu.memory", K::OomGpu),
+            (K::TpuError, "memory.generic", K::OomGpu),
+            (K::NpuError, "npu.ascend", K::NpuError),
+            (K::NpuError, "fallback", K::NpuError),
+            (K::OomHost, "memory.generic", K::OomHost),
+            (K::Network, "npu.oom", K::Network),
+        ] {
+            assert_eq!(ranked_kind(kind, rule), ranked, "{kind} by {rule}");
+        }
     }
 
     /// Regression (test-farm, seed 3): an NPU's out-of-memory, reported as `npu_error`, was
