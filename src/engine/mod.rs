@@ -16,7 +16,6 @@ mod registry;
 mod state;
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use std::collections::HashMap;
@@ -551,21 +550,30 @@ impl<S: StateStore> Engine<S> {
             | RecoveryStrategy::ResetWorkerState => Some(rec.worker_id.clone()),
             _ => prepared.target.take(),
         };
-        // Sized once: `format!` would grow the buffer several times on the decision path.
+        // "{kind} on {class} worker {worker} (attempt {attempt}; {source}): {strategy} — {note}",
+        // sized once and pieced together without the formatting machinery (the decision
+        // path's costliest text).
         let mut reason = String::with_capacity(128 + prepared.note.len());
-        let _ = write!(
-            reason,
-            "{kind} on {class} worker {} (attempt {attempt}; {}): {}{}{}",
-            rec.worker_id,
-            source,
-            prepared.strategy,
-            if prepared.note.is_empty() {
-                ""
-            } else {
-                " — "
-            },
-            prepared.note,
-        );
+        let mut number = itoa::Buffer::new();
+        for piece in [
+            kind.as_str(),
+            " on ",
+            class.as_str(),
+            " worker ",
+            rec.worker_id.as_str(),
+            " (attempt ",
+            number.format(attempt),
+            "; ",
+        ] {
+            reason.push_str(piece);
+        }
+        let _ = source.write_into(&mut reason);
+        reason.push_str("): ");
+        reason.push_str(prepared.strategy.as_str());
+        if !prepared.note.is_empty() {
+            reason.push_str(" — ");
+            reason.push_str(&prepared.note);
+        }
         let action = RecoveryAction {
             task_id: rec.task_id.clone(),
             strategy: prepared.strategy,

@@ -225,11 +225,8 @@ impl StateStore for MemoryState {
         self.tasks.get(id)
     }
     fn task_mut(&mut self, id: &TaskId) -> &mut TaskRecord {
-        if !self.tasks.contains_key(id) {
-            self.tasks.insert(id.clone(), TaskRecord::default());
-        }
-        // Inserted just above when absent.
-        self.tasks.get_mut(id).expect("present")
+        // One hash and probe (the key's clone only counts a reference).
+        self.tasks.entry(id.clone()).or_default()
     }
     fn forget(&mut self, id: &TaskId) {
         self.tasks.remove(id);

@@ -1193,3 +1193,46 @@ fn outcomes_in_a_burst_teach_the_burst_context_only() {
         );
     }
 }
+
+/// The reason is pieced together without `format!`: it must read exactly as the format it
+/// documents — kind, class, worker, attempt, source (with rule and step), strategy, note.
+#[test]
+fn the_reason_reads_kind_class_worker_attempt_source_strategy_and_note() {
+    let mut e = Engine::in_memory();
+    let r = record(
+        "task_reason_1",
+        "worker_gpu_7",
+        HardwareClass::Gpu,
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+        cfg(8, Precision::Fp32),
+    );
+    let a = e.handle_failure(&r);
+    let rule = a.source.rule.as_deref().expect("a ladder decided");
+    let step = a.source.step.expect("a ladder step");
+    let head = format!(
+        "{} on {} worker worker_gpu_7 (attempt 1; {} '{rule}' step {step}): {}",
+        a.kind,
+        HardwareClass::Gpu,
+        a.source.kind,
+        a.strategy
+    );
+    assert_eq!(
+        a.source.to_string(),
+        format!("{} '{rule}' step {step}", a.source.kind)
+    );
+    assert!(a.reason.starts_with(&head), "{}", a.reason);
+    // The note, when there is one, follows a dash.
+    let rest = &a.reason[head.len()..];
+    assert!(
+        rest.is_empty() || rest.starts_with(" — ") && rest.len() > 5,
+        "{rest:?}"
+    );
+    // Attempts of more than one digit.
+    let mut last = a;
+    for i in 2..=12u32 {
+        e.record_outcome(&outcome("task_reason_1", false)).unwrap();
+        last = e.handle_failure(&at(r.clone(), f64::from(i)));
+    }
+    assert_eq!(last.attempt, 12);
+    assert!(last.reason.contains("(attempt 12; "), "{}", last.reason);
+}

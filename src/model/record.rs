@@ -415,16 +415,27 @@ pub struct DecisionSource {
     pub step: Option<u32>,
 }
 
-impl fmt::Display for DecisionSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.kind)?;
+impl DecisionSource {
+    /// Writes the source as its `Display` does (`learned 'gpu_oom' step 2`) into any writer:
+    /// the engine builds its reasons with it, without the formatting machinery.
+    pub fn write_into<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        w.write_str(&self.kind)?;
         if let Some(r) = &self.rule {
-            write!(f, " '{r}'")?;
+            w.write_str(" '")?;
+            w.write_str(r)?;
+            w.write_char('\'')?;
         }
         if let Some(s) = self.step {
-            write!(f, " step {s}")?;
+            w.write_str(" step ")?;
+            w.write_str(itoa::Buffer::new().format(s))?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for DecisionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_into(f)
     }
 }
 
