@@ -1224,7 +1224,7 @@ fn the_reason_reads_kind_class_worker_attempt_source_strategy_and_note() {
     // The note, when there is one, follows a dash.
     let rest = &a.reason[head.len()..];
     assert!(
-        rest.is_empty() || rest.starts_with(" — ") && rest.len() > 5,
+        rest.is_empty() || (rest.starts_with(" — ") && rest.len() > 5),
         "{rest:?}"
     );
     // Attempts of more than one digit.
