@@ -181,6 +181,15 @@ pub struct RankingParams {
     /// When the rule ladder is exhausted (the rules would escalate), the ranking still tries
     /// its chosen strategy if that strategy's posterior mean success is at least this.
     pub escalate_below: f64,
+    /// How much a strategy's learned continuation counts (0 = not at all: rank by the chance
+    /// of success alone; 1 = fully: rank by expected attempts, (1 − success) × the further
+    /// attempts a task needs after that strategy failed in its context). The continuation is
+    /// learned online from the task's next decision (see the ranking module), so a strategy
+    /// that uses up the options a later failure would need (e.g. the CPU fallback before
+    /// another accelerator class) ranks below one as likely to work that keeps them.
+    pub continuation: f64,
+    /// Pseudo-observations with which a context's mean continuation backs each strategy's.
+    pub continuation_strength: f64,
     /// The success-model ranker (used when `ranker = "model"`).
     pub model: ModelParams,
 }
@@ -208,6 +217,8 @@ impl Default for RankingParams {
             ucb_c: 0.5,
             tried_penalty: 0.0,
             escalate_below: 0.05,
+            continuation: 0.0,
+            continuation_strength: 20.0,
             model: ModelParams::default(),
         }
     }

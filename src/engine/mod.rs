@@ -26,7 +26,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 pub use coordinator::{apply, Coordinator, CoordinatorError, CoordinatorEvent, MemoryCoordinator};
 pub use durable::DurableState;
 pub use registry::{Want, Worker, WorkerRegistry};
-pub use state::{MemoryState, StateStore, TaskRecord};
+pub use state::{FailedRecovery, MemoryState, StateStore, TaskRecord};
 
 use crate::classify::{Classifier, ClassifyInput};
 use crate::config::EngineConfig;
@@ -276,6 +276,7 @@ impl<S: StateStore> Engine<S> {
         // The engine's own counters.
         let entry = self.state.task_mut(&rec.task_id);
         let first = entry.attempts == 0;
+        let failed_recovery = entry.failed_recovery.take();
         entry.observe(rec, kind);
         entry.last_signature = Some(cls.signature);
         entry.last_fine_key = None;
@@ -333,6 +334,7 @@ impl<S: StateStore> Engine<S> {
         let mut attention = None;
         let mut propensity = 1.0;
         let mut decided_key: Option<u64> = None;
+        let mut chosen: Option<ranking::Choice> = None;
         if attempt > self.retry.max_attempts {
             source = DecisionSource {
                 kind: "max_attempts".into(),
@@ -436,6 +438,7 @@ impl<S: StateStore> Engine<S> {
                     standing == ranking::WorkerStanding::Bad,
                     &mut rng,
                 ) {
+                    chosen = Some(choice);
                     // With the ladder exhausted (the rules would escalate) the ranking still
                     // recovers when its choice is likely enough to work.
                     if nr > 0 || choice.expected_success >= self.config.ranking.escalate_below {
@@ -604,6 +607,9 @@ impl<S: StateStore> Engine<S> {
             xid: cls.xid,
             timestamp: rec.timestamp,
         };
+        if let Some(f) = failed_recovery {
+            self.learn_continuation(&f, &action, chosen);
+        }
         self.apply_ranked_action(&action, decided_key, Some(burst));
         let ack = if self.state.durable() {
             self.state.log(vec![
@@ -735,6 +741,35 @@ impl<S: StateStore> Engine<S> {
         }
     }
 
+    /// Teaches the ranking the continuation of a task's failed recovery `f` from the
+    /// decision that followed it: the attempts the budget still counts when the task is
+    /// escalated, else one more attempt plus the expected further attempts of the ranking's
+    /// choice ((1 − its success) × its own continuation). A decision the ranking did not make
+    /// (the rules alone, a breaker's or the retry budget's override) teaches nothing.
+    fn learn_continuation(
+        &mut self,
+        f: &FailedRecovery,
+        action: &RecoveryAction,
+        chosen: Option<ranking::Choice>,
+    ) {
+        let further = if action.strategy == RecoveryStrategy::Escalation {
+            Some(f64::from(
+                (self.retry.max_attempts + 1).saturating_sub(f.attempt),
+            ))
+        } else {
+            chosen
+                .filter(|c| c.strategy == action.strategy && action.source.kind == "learned")
+                .and_then(|c| {
+                    c.continuation
+                        .map(|cont| 1.0 + (1.0 - c.expected_success) * cont)
+                })
+        };
+        if let Some(x) = further {
+            self.ranker
+                .learn_continuation(f.class, f.kind, f.strategy, x);
+        }
+    }
+
     /// Replays one logged failure and the action decided for it (restart): the same state
     /// changes as `handle_failure`, without deciding again.
     pub fn replay(&mut self, rec: &FailureRecord, action: &RecoveryAction) {
@@ -856,6 +891,18 @@ impl<S: StateStore> Engine<S> {
                 }
             })
         });
+        // A failed recovery waits for the task's next decision to learn its continuation.
+        entry.failed_recovery = match (&last, class, entry.history.back()) {
+            (Some((_, kind, strategy)), Some(class), Some(a)) if !outcome.success => {
+                Some(FailedRecovery {
+                    class,
+                    kind: *kind,
+                    strategy: outcome.strategy.unwrap_or(*strategy),
+                    attempt: a.attempt,
+                })
+            }
+            _ => None,
+        };
         let model_bits = self
             .model_ranker
             .as_ref()

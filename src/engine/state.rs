@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     FailureKind, FailureRecord, HardwareClass, HardwareRequirements, Outcome, RecoveryAction,
-    TaskConfig, TaskId, TaskState, Timestamp, WorkerId,
+    RecoveryStrategy, TaskConfig, TaskId, TaskState, Timestamp, WorkerId,
 };
 use crate::store::{Ack, CheckpointRow, Entry, StoreError};
 
@@ -58,6 +58,24 @@ pub struct TaskRecord {
     /// Whether the latest failure came in a burst whose outcomes the ranking keeps apart.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub last_burst: bool,
+    /// The latest recovery, when it failed: the task's next decision tells the ranking how
+    /// many further attempts that failure cost (its learned continuation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_recovery: Option<FailedRecovery>,
+}
+
+/// A recovery that failed, in the coarse ranking context it was decided in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FailedRecovery {
+    /// Hardware class of the failure it answered.
+    pub class: HardwareClass,
+    /// The failure's ranked kind (`ranking::ranked_kind`).
+    pub kind: FailureKind,
+
+    /// The strategy that failed.
+    pub strategy: RecoveryStrategy,
+    /// The task's attempt it was decided at.
+    pub attempt: u32,
 }
 
 impl Default for TaskRecord {
@@ -81,6 +99,7 @@ impl Default for TaskRecord {
             last_signature: None,
             last_fine_key: None,
             last_burst: false,
+            failed_recovery: None,
         }
     }
 }

@@ -223,6 +223,22 @@ fn inapplicable_steps_are_skipped() {
 #[test]
 fn browser_crash_walks_restart_other_browser_cpu() {
     let mut e = Engine::in_memory();
+    e.set_registry(two_browsers_and_a_cpu());
+    let r = chrome_crash();
+    let a1 = e.handle_failure(&r);
+    assert_eq!(a1.strategy, S::BrowserRestart);
+    assert_eq!(a1.target_worker.as_ref().unwrap().as_str(), "b-chrome-1");
+    let a2 = e.handle_failure(&r);
+    assert_eq!(a2.strategy, S::DifferentWorker);
+    assert_eq!(a2.target_worker.as_ref().unwrap().as_str(), "b-firefox-1");
+    let a3 = e.handle_failure(&r);
+    assert_eq!(a3.strategy, S::FallbackCpu);
+    assert_eq!(a3.target_worker.as_ref().unwrap().as_str(), "cpu-1");
+    assert_eq!(e.handle_failure(&r).strategy, S::Escalation);
+}
+
+/// Two Chrome workers, a Firefox one and a CPU.
+fn two_browsers_and_a_cpu() -> WorkerRegistry {
     let mut reg = WorkerRegistry::new();
     for (id, b) in [
         ("b-chrome-1", "chrome"),
@@ -238,7 +254,11 @@ fn browser_crash_walks_restart_other_browser_cpu() {
         WorkerId::new("cpu-1").unwrap(),
         HardwareClass::Cpu,
     ));
-    e.set_registry(reg);
+    reg
+}
+
+/// Task `t`'s browser crash on `b-chrome-1`.
+fn chrome_crash() -> FailureRecord {
     let mut r = record(
         "t",
         "b-chrome-1",
@@ -250,16 +270,37 @@ fn browser_crash_walks_restart_other_browser_cpu() {
         name: "chrome".into(),
         version: Some("126".into()),
     });
-    let a1 = e.handle_failure(&r);
-    assert_eq!(a1.strategy, S::BrowserRestart);
-    assert_eq!(a1.target_worker.as_ref().unwrap().as_str(), "b-chrome-1");
-    let a2 = e.handle_failure(&r);
-    assert_eq!(a2.strategy, S::DifferentWorker);
-    assert_eq!(a2.target_worker.as_ref().unwrap().as_str(), "b-firefox-1");
-    let a3 = e.handle_failure(&r);
-    assert_eq!(a3.strategy, S::FallbackCpu);
-    assert_eq!(a3.target_worker.as_ref().unwrap().as_str(), "cpu-1");
-    assert_eq!(e.handle_failure(&r).strategy, S::Escalation);
+    r
+}
+
+/// An escalation after a failed recovery teaches that recovery's continuation what the
+/// budget still counts: the rules' CPU fallback at attempt 3 of 10, then the ladder is
+/// exhausted, so 11 − 3 = 8 further attempts. The rules' own decisions teach nothing (the
+/// ranking is off: it has no estimate of what they will cost).
+#[test]
+fn an_escalation_after_a_failed_recovery_teaches_it_the_attempts_the_budget_still_counts() {
+    let mut e = Engine::in_memory();
+    e.set_registry(two_browsers_and_a_cpu());
+    let r = chrome_crash();
+    let (webgpu, crash) = (HardwareClass::Webgpu, FailureKind::BrowserCrash);
+    let mut last = Vec::new();
+    for _ in 0..4 {
+        let a = e.handle_failure(&r);
+        if a.strategy != S::Escalation {
+            e.record_outcome(&outcome("t", false)).unwrap();
+        }
+        last.push(a.strategy);
+    }
+    assert_eq!(last[2..], [S::FallbackCpu, S::Escalation]);
+    assert_eq!(e.retry.max_attempts, 10);
+    let ranker = e.ranker();
+    assert_eq!(ranker.continuation(webgpu, crash, S::FallbackCpu), 8.0);
+    // The context's mean backs the strategies the rules used before it.
+    assert_eq!(ranker.continuation(webgpu, crash, S::BrowserRestart), 8.0);
+    assert_eq!(
+        ranker.continuation(HardwareClass::Cpu, crash, S::FallbackCpu),
+        1.0
+    );
 }
 
 /// An in-memory engine with these workers (id, class) registered.
@@ -915,6 +956,32 @@ fn cuda_errors_cured_only_by_fallback_cpu(e: &mut Engine, n: usize) -> Vec<Recov
         (HardwareClass::Gpu, "CUDA error: unspecified launch failure"),
         S::FallbackCpu,
     )
+}
+
+/// A failed recovery learns its continuation from the task's next decision: one more attempt
+/// plus the ranking's expected further attempts there, (1 − success) × that choice's own
+/// continuation (1 while nothing is known).
+#[test]
+fn a_failed_recovery_learns_its_continuation_from_the_next_decision() {
+    let mut e = learned();
+    cuda_errors_cured_only_by_fallback_cpu(&mut e, 100);
+    let gpu = HardwareClass::Gpu;
+    let r = record(
+        "x",
+        "w1",
+        gpu,
+        "CUDA error: unspecified launch failure",
+        TaskConfig::default(),
+    );
+    let a1 = e.handle_failure(&at(r.clone(), 20_000.0));
+    let kind = ranking::ranked_kind(a1.kind, &a1.classifier_rule);
+    // One-failure tasks whose recovery failed taught nothing: no next decision yet.
+    e.record_outcome(&outcome("x", false)).unwrap();
+    assert_eq!(e.ranker().continuation(gpu, kind, a1.strategy), 1.0);
+    let a2 = e.handle_failure(&at(r, 20_100.0));
+    assert_eq!(a2.source.kind, "learned");
+    let c1 = e.ranker().continuation(gpu, kind, a1.strategy);
+    assert!(c1 > 1.0 && c1 < 2.0, "{c1}");
 }
 
 #[test]

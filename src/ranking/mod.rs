@@ -160,6 +160,18 @@ impl RankingParams {
                 format!("{} is not ≥ 0", self.exploration_n0),
             ));
         }
+        if !(0.0..=1.0).contains(&self.continuation) {
+            return Err(bad(
+                "continuation",
+                format!("{} is not in [0, 1]", self.continuation),
+            ));
+        }
+        if !(self.continuation_strength.is_finite() && self.continuation_strength > 0.0) {
+            return Err(bad(
+                "continuation_strength",
+                format!("{} is not > 0", self.continuation_strength),
+            ));
+        }
         if !(self.ucb_c.is_finite() && self.ucb_c >= 0.0) {
             return Err(bad("ucb_c", format!("{} is not ≥ 0", self.ucb_c)));
         }
@@ -178,6 +190,13 @@ pub struct Counts {
     pub cost: [f64; N],
     /// Outcomes with a reported cost per strategy.
     pub costed: [f64; N],
+    /// Sum of the further attempts tasks needed after the strategy failed here (its
+    /// continuation, see [`Ranker::learn_continuation`]); learned online, not kept on disk.
+    #[serde(skip)]
+    pub further: [f64; N],
+    /// Continuations learned per strategy (the weights of `further`).
+    #[serde(skip)]
+    pub further_n: [f64; N],
 }
 
 impl Counts {
@@ -214,6 +233,28 @@ impl Counts {
             self.cost[s] += c;
             self.costed[s] += 1.0;
         }
+    }
+
+    /// Adds a continuation of strategy `s`, all of them decaying by `discount` first.
+    fn add_further(&mut self, s: usize, further: f64, discount: f64) {
+        if discount < 1.0 {
+            for v in self.further.iter_mut().chain(self.further_n.iter_mut()) {
+                *v *= discount;
+            }
+        }
+        self.further[s] += further;
+        self.further_n[s] += 1.0;
+    }
+
+    /// The mean continuation over all strategies (`None` without any).
+    fn further_mean(&self) -> Option<f64> {
+        let n: f64 = self.further_n.iter().sum();
+        (n > 0.0).then(|| self.further.iter().sum::<f64>() / n)
+    }
+
+    /// Strategy `s`'s continuation backed by `prior` worth `strength` continuations.
+    fn further_of(&self, s: usize, prior: f64, strength: f64) -> f64 {
+        (self.further[s] + strength * prior) / (self.further_n[s] + strength)
     }
 
     /// Mean reported cost of a strategy (1 when none was reported).
@@ -350,6 +391,9 @@ pub struct Choice {
     pub propensity: f64,
     /// Posterior mean success of the chosen strategy.
     pub expected_success: f64,
+    /// The chosen strategy's learned continuation in its coarse context: the further
+    /// attempts the task needs if it fails (`None` from a ranker that does not learn one).
+    pub continuation: Option<f64>,
 }
 
 /// The online ranker.
@@ -523,6 +567,39 @@ impl Ranker {
                 self.add_child(i, finest_key(t, sig), 1, o);
             }
         }
+    }
+
+    /// Records a continuation: after `strategy` failed in (class, kind), the task needed
+    /// `further` attempts more, counting the failure that followed (learned from the task's
+    /// next decision, see the module docs).
+    pub fn learn_continuation(
+        &mut self,
+        class: HardwareClass,
+        kind: FailureKind,
+        strategy: RecoveryStrategy,
+        further: f64,
+    ) {
+        if further.is_finite() && further >= 0.0 {
+            self.coarse[coarse_index(class, kind)].add_further(
+                strategy.index(),
+                further,
+                self.params.discount,
+            );
+        }
+    }
+
+    /// The learned continuation of `strategy` in (class, kind): the further attempts tasks
+    /// needed after it failed there, its own mean backed by the context's mean over all
+    /// strategies worth `continuation_strength` continuations (1 with none at all).
+    pub fn continuation(
+        &self,
+        class: HardwareClass,
+        kind: FailureKind,
+        strategy: RecoveryStrategy,
+    ) -> f64 {
+        let co = &self.coarse[coarse_index(class, kind)];
+        let q = self.params.continuation_strength;
+        co.further_of(strategy.index(), co.further_mean().unwrap_or(1.0), q)
     }
 
     /// Adds an outcome to a child context of coarse context `i` at `level` (0 fine, 1
@@ -720,6 +797,18 @@ impl Ranker {
         let mut floor = f64::NEG_INFINITY;
         let mut total = 0.0;
         let priors = self.prior_means(c.ladder);
+        // Thompson sampling's score per valid strategy: its mean, and the multiple of the
+        // success draw it moves by (the continuation, when it counts).
+        let mut mu = [0.0f64; N];
+        let mut scale = [1.0f64; N];
+        let lambda = match self.params.selection {
+            Selection::Thompson => self.params.continuation,
+            _ => 0.0,
+        };
+        // Strategy k's continuation, backed by the context's mean (finer contexts would
+        // split evidence that is thin already: measured, see the README).
+        let cbar = co.further_mean().unwrap_or(1.0);
+        let continuation = |k: usize| co.further_of(k, cbar, self.params.continuation_strength);
         for (j, s) in c.valid.iter().enumerate() {
             let k = s.index();
             // A burst's contexts lean on the usual evidence as little as allowed: what works
@@ -748,9 +837,17 @@ impl Ranker {
             stats[j] = (mean, var, n);
             total += n;
             kappa[j] = self.exploration_at(n);
-            let reach = SAMPLE_REACH * kappa[j] * var.sqrt();
+            // Expected further attempts, negated: −(1 − success) × continuation.
+            if lambda > 0.0 {
+                let cont = lambda * continuation(k) + (1.0 - lambda) * cbar;
+                scale[j] = cont;
+                mu[j] = (mean - 1.0) * cont;
+            } else {
+                mu[j] = mean;
+            }
+            let reach = SAMPLE_REACH * kappa[j] * var.sqrt() * scale[j];
             spread[j] = reach;
-            floor = floor.max(mean - reach);
+            floor = floor.max(mu[j] - reach);
         }
         let total = total.max(1.0);
         let mut best: Option<(usize, f64)> = None;
@@ -760,10 +857,10 @@ impl Ranker {
                 // A strategy whose best plausible score stays below the leader's worst
                 // plausible one cannot win: not sampled (a draw beyond SAMPLE_REACH standard
                 // deviations has probability < 1e-9).
-                Selection::Thompson if mean + spread[j] < floor => continue,
+                Selection::Thompson if mu[j] + spread[j] < floor => continue,
                 Selection::Thompson => {
                     let z: f64 = StandardNormal.sample(rng);
-                    mean + kappa[j] * var.sqrt() * z
+                    mu[j] + kappa[j] * var.sqrt() * scale[j] * z
                 }
                 Selection::Ucb => mean + self.params.ucb_c * (total.ln() / n).sqrt(),
                 // Expected cost to recovery of a geometric number of tries: cost / p.
@@ -781,10 +878,10 @@ impl Ranker {
                 // the rivals), then one Φ. Rivals that cannot win (their best plausible score
                 // below every leader's worst, as in the sampling above) are left out.
                 let sd = |o: usize| (spread[o] / SAMPLE_REACH).max(1e-6);
-                let (mj, sj) = (stats[j].0, sd(j));
+                let (mj, sj) = (mu[j], sd(j));
                 let mut max: Option<(f64, f64)> = None;
                 for o in 0..c.valid.len() {
-                    let (mo, so) = (stats[o].0, sd(o));
+                    let (mo, so) = (mu[o], sd(o));
                     // A rival more than 4 standard deviations behind the chosen beats it with
                     // P < 3.2e-5: less than the approximation's own error.
                     if o == j
@@ -811,6 +908,7 @@ impl Ranker {
             strategy: c.valid[j],
             propensity,
             expected_success: stats[j].0,
+            continuation: Some(continuation(c.valid[j].index())),
         })
     }
 }
@@ -1502,6 +1600,82 @@ mod tests {
             ..Default::default()
         })
         .contains("escalate_below"));
+        assert!(e(RankingParams {
+            continuation: 1.5,
+            ..Default::default()
+        })
+        .contains("ranking.continuation"));
+        assert!(e(RankingParams {
+            continuation_strength: 0.0,
+            ..Default::default()
+        })
+        .contains("ranking.continuation_strength"));
+    }
+
+    /// Two strategies that work equally often; after one of them fails the task needs more
+    /// further attempts (it used up an option, e.g. the CPU fallback). Ranked by expected
+    /// attempts the other one is taken; by the chance of success alone, either.
+    #[test]
+    fn of_two_equally_likely_strategies_the_one_that_keeps_options_is_taken() {
+        let ladder = [S::DifferentWorker, S::FallbackCpu];
+        let valid = ladder;
+        let tried = [0; N];
+        let c = ctx(&ladder, &valid, &tried);
+        let (gpu, oom) = (HardwareClass::Gpu, FailureKind::OomGpu);
+        let taught = |continuation: f64| {
+            let mut r = undiscounted(RankingParams {
+                continuation,
+                ..Default::default()
+            });
+            for s in ladder {
+                for j in 0..200 {
+                    r.update(&obs(s, j % 2 == 0));
+                }
+            }
+            for _ in 0..100 {
+                r.learn_continuation(gpu, oom, S::DifferentWorker, 1.5);
+                r.learn_continuation(gpu, oom, S::FallbackCpu, 3.0);
+            }
+            r
+        };
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let full = taught(1.0);
+        // The context's mean backs each strategy's continuation with 20 outcomes' weight.
+        let mean = (150.0 + 300.0) / 200.0;
+        let dw = full.continuation(gpu, oom, S::DifferentWorker);
+        assert!((dw - (150.0 + 20.0 * mean) / 120.0).abs() < 1e-9, "{dw}");
+        assert!(full.continuation(gpu, oom, S::FallbackCpu) > 2.5);
+        let keeps = picks(&full, &c, S::DifferentWorker, &mut rng);
+        assert!(keeps > 190, "{keeps} of 200");
+        let choice = full.choose(&c, &mut rng).unwrap();
+        assert_eq!(choice.continuation, Some(dw));
+        assert!(choice.propensity > 0.9, "{choice:?}");
+        let either = picks(&taught(0.0), &c, S::DifferentWorker, &mut rng);
+        assert!((60..140).contains(&either), "{either} of 200");
+    }
+
+    #[test]
+    fn a_continuation_without_evidence_is_one_and_with_it_leans_on_its_context() {
+        let mut r = undiscounted(RankingParams::default());
+        let (cpu, sw) = (HardwareClass::Cpu, FailureKind::SoftwareException);
+        assert_eq!(r.continuation(cpu, sw, S::SimplifiedModel), 1.0);
+        r.learn_continuation(cpu, sw, S::DifferentWorker, 4.0);
+        // Not a number of attempts: ignored.
+        r.learn_continuation(cpu, sw, S::DifferentWorker, f64::NAN);
+        r.learn_continuation(cpu, sw, S::DifferentWorker, -1.0);
+        // An untried strategy takes the context's mean; the tried one leans towards it too.
+        assert_eq!(r.continuation(cpu, sw, S::SimplifiedModel), 4.0);
+        for _ in 0..980 {
+            r.learn_continuation(cpu, sw, S::SimplifiedModel, 2.0);
+        }
+        let mean = (4.0 + 980.0 * 2.0) / 981.0;
+        let dw = r.continuation(cpu, sw, S::DifferentWorker);
+        assert!((dw - (4.0 + 20.0 * mean) / 21.0).abs() < 1e-9, "{dw}");
+        // Another context knows nothing of it.
+        assert_eq!(
+            r.continuation(HardwareClass::Gpu, sw, S::DifferentWorker),
+            1.0
+        );
     }
 
     /// `n` outcomes of `strategy` in GPU OOM under fine key `key`, `ok` of them successes.

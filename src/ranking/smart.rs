@@ -523,6 +523,7 @@ impl ModelRanker {
             strategy: c.valid[j],
             propensity: 1.0,
             expected_success: p,
+            continuation: None,
         })
     }
 
@@ -584,12 +585,14 @@ impl ModelRanker {
                 strategy: s,
                 propensity,
                 expected_success: p,
+                continuation: None,
             });
         }
         Some(Choice {
             strategy: c.valid[best],
             propensity: 1.0 - eps + eps / nv,
             expected_success: p_best,
+            continuation: None,
         })
     }
 }
