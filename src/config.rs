@@ -217,7 +217,7 @@ impl Default for RankingParams {
             ucb_c: 0.5,
             tried_penalty: 0.0,
             escalate_below: 0.05,
-            continuation: 0.0,
+            continuation: 0.5,
             continuation_strength: 20.0,
             model: ModelParams::default(),
         }

@@ -765,8 +765,12 @@ impl<S: StateStore> Engine<S> {
                 })
         };
         if let Some(x) = further {
-            self.ranker
-                .learn_continuation(f.class, f.kind, f.strategy, x);
+            self.ranker.learn_continuation(
+                (f.class, f.kind),
+                (f.template, f.signature),
+                f.strategy,
+                x,
+            );
         }
     }
 
@@ -897,6 +901,8 @@ impl<S: StateStore> Engine<S> {
                 Some(FailedRecovery {
                     class,
                     kind: *kind,
+                    template: rank_key,
+                    signature,
                     strategy: outcome.strategy.unwrap_or(*strategy),
                     attempt: a.attempt,
                 })

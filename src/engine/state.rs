@@ -71,6 +71,10 @@ pub struct FailedRecovery {
     pub class: HardwareClass,
     /// The failure's ranked kind (`ranking::ranked_kind`).
     pub kind: FailureKind,
+    /// The fine ranking key it was decided in (`ranking::fine_key`).
+    pub template: Option<u64>,
+    /// The failure's message signature (`ranking::message_signature`).
+    pub signature: Option<u64>,
 
     /// The strategy that failed.
     pub strategy: RecoveryStrategy,

@@ -191,12 +191,16 @@ pub struct Counts {
     /// Outcomes with a reported cost per strategy.
     pub costed: [f64; N],
     /// Sum of the further attempts tasks needed after the strategy failed here (its
-    /// continuation, see [`Ranker::learn_continuation`]); learned online, not kept on disk.
+    /// continuation, see [`Ranker::learn_continuation`]). Learned online; not kept on disk.
     #[serde(skip)]
     pub further: [f64; N],
-    /// Continuations learned per strategy (the weights of `further`).
+    /// Continuations learned per strategy (the weights of `further` and `excess`).
     #[serde(skip)]
     pub further_n: [f64; N],
+    /// Sum of each continuation's excess over the mean continuation of the failure's own
+    /// finest context (what the strategy adds to how hard its failures were).
+    #[serde(skip)]
+    pub excess: [f64; N],
 }
 
 impl Counts {
@@ -235,15 +239,22 @@ impl Counts {
         }
     }
 
-    /// Adds a continuation of strategy `s`, all of them decaying by `discount` first.
-    fn add_further(&mut self, s: usize, further: f64, discount: f64) {
+    /// Adds a continuation of strategy `s` and its excess over the failure's hardness, all
+    /// of them decaying by `discount` first.
+    fn add_further(&mut self, s: usize, further: f64, excess: f64, discount: f64) {
         if discount < 1.0 {
-            for v in self.further.iter_mut().chain(self.further_n.iter_mut()) {
+            for v in self
+                .further
+                .iter_mut()
+                .chain(self.further_n.iter_mut())
+                .chain(self.excess.iter_mut())
+            {
                 *v *= discount;
             }
         }
         self.further[s] += further;
         self.further_n[s] += 1.0;
+        self.excess[s] += excess;
     }
 
     /// The mean continuation over all strategies (`None` without any).
@@ -252,9 +263,9 @@ impl Counts {
         (n > 0.0).then(|| self.further.iter().sum::<f64>() / n)
     }
 
-    /// Strategy `s`'s continuation backed by `prior` worth `strength` continuations.
-    fn further_of(&self, s: usize, prior: f64, strength: f64) -> f64 {
-        (self.further[s] + strength * prior) / (self.further_n[s] + strength)
+    /// Strategy `s`'s mean excess, shrunk towards 0 by `strength` pseudo-continuations.
+    fn excess_of(&self, s: usize, strength: f64) -> f64 {
+        self.excess[s] / (self.further_n[s] + strength)
     }
 
     /// Mean reported cost of a strategy (1 when none was reported).
@@ -569,28 +580,57 @@ impl Ranker {
         }
     }
 
-    /// Records a continuation: after `strategy` failed in (class, kind), the task needed
-    /// `further` attempts more, counting the failure that followed (learned from the task's
-    /// next decision, see the module docs).
+    /// Records a continuation: after `strategy` failed in (class, kind) and its fine and
+    /// finest contexts (`template`, `signature` as in [`Observed`]), the task needed `further`
+    /// attempts more, counting the failure that followed (learned from the task's next
+    /// decision, see the module docs). The finer contexts learn how hard their failures are
+    /// (their mean continuation over all strategies); the coarse context learns what each
+    /// strategy adds to that.
     pub fn learn_continuation(
         &mut self,
-        class: HardwareClass,
-        kind: FailureKind,
+        (class, kind): (HardwareClass, FailureKind),
+        (template, signature): (Option<u64>, Option<u64>),
         strategy: RecoveryStrategy,
         further: f64,
     ) {
-        if further.is_finite() && further >= 0.0 {
-            self.coarse[coarse_index(class, kind)].add_further(
-                strategy.index(),
-                further,
-                self.params.discount,
-            );
+        if !(further.is_finite() && further >= 0.0) {
+            return;
+        }
+        let (i, k, d) = (
+            coarse_index(class, kind),
+            strategy.index(),
+            self.params.discount,
+        );
+        let finest = match (template, signature) {
+            (Some(t), Some(sig)) => Some(finest_key(t, sig)),
+            _ => None,
+        };
+        let hardness = self.hardness(i, template, finest);
+        self.coarse[i].add_further(k, further, further - hardness, d);
+        for key in template.into_iter().chain(finest) {
+            if let Some(c) = self.fine.get_mut(&(i, key)) {
+                c.add_further(k, further, 0.0, d);
+            }
         }
     }
 
-    /// The learned continuation of `strategy` in (class, kind): the further attempts tasks
-    /// needed after it failed there, its own mean backed by the context's mean over all
-    /// strategies worth `continuation_strength` continuations (1 with none at all).
+    /// How hard a failure is: the mean continuation of its finest context with any, else
+    /// of its fine, else of its coarse context (1 with none).
+    fn hardness(&self, i: usize, template: Option<u64>, finest: Option<u64>) -> f64 {
+        let at = |key: Option<u64>| {
+            key.and_then(|key| self.fine.get(&(i, key)))
+                .and_then(Counts::further_mean)
+        };
+        at(finest)
+            .or_else(|| at(template))
+            .or_else(|| self.coarse[i].further_mean())
+            .unwrap_or(1.0)
+    }
+
+    /// The learned continuation of `strategy` for a failure in (class, kind) whose finer
+    /// contexts know nothing: the further attempts its failed recoveries needed, the
+    /// context's mean plus the strategy's excess (shrunk towards 0 by
+    /// `continuation_strength`), at least 1 (1 with no evidence at all).
     pub fn continuation(
         &self,
         class: HardwareClass,
@@ -598,8 +638,8 @@ impl Ranker {
         strategy: RecoveryStrategy,
     ) -> f64 {
         let co = &self.coarse[coarse_index(class, kind)];
-        let q = self.params.continuation_strength;
-        co.further_of(strategy.index(), co.further_mean().unwrap_or(1.0), q)
+        let excess = co.excess_of(strategy.index(), self.params.continuation_strength);
+        (co.further_mean().unwrap_or(1.0) + excess).max(1.0)
     }
 
     /// Adds an outcome to a child context of coarse context `i` at `level` (0 fine, 1
@@ -805,10 +845,16 @@ impl Ranker {
             Selection::Thompson => self.params.continuation,
             _ => 0.0,
         };
-        // Strategy k's continuation, backed by the context's mean (finer contexts would
-        // split evidence that is thin already: measured, see the README).
-        let cbar = co.further_mean().unwrap_or(1.0);
-        let continuation = |k: usize| co.further_of(k, cbar, self.params.continuation_strength);
+        // How hard this failure is (its finest context's mean continuation, else its fine's,
+        // else its coarse context's), and what each strategy adds to that when it fails.
+        let hardness = {
+            let mean = |c: Option<&Counts>| c.and_then(Counts::further_mean);
+            mean(finest)
+                .or_else(|| mean(fine))
+                .or_else(|| co.further_mean())
+                .unwrap_or(1.0)
+        };
+        let excess = |k: usize| co.excess_of(k, self.params.continuation_strength);
         for (j, s) in c.valid.iter().enumerate() {
             let k = s.index();
             // A burst's contexts lean on the usual evidence as little as allowed: what works
@@ -839,7 +885,7 @@ impl Ranker {
             kappa[j] = self.exploration_at(n);
             // Expected further attempts, negated: −(1 − success) × continuation.
             if lambda > 0.0 {
-                let cont = lambda * continuation(k) + (1.0 - lambda) * cbar;
+                let cont = (hardness + lambda * excess(k)).max(1.0);
                 scale[j] = cont;
                 mu[j] = (mean - 1.0) * cont;
             } else {
@@ -908,7 +954,7 @@ impl Ranker {
             strategy: c.valid[j],
             propensity,
             expected_success: stats[j].0,
-            continuation: Some(continuation(c.valid[j].index())),
+            continuation: Some((hardness + excess(c.valid[j].index())).max(1.0)),
         })
     }
 }
@@ -1633,18 +1679,18 @@ mod tests {
                 }
             }
             for _ in 0..100 {
-                r.learn_continuation(gpu, oom, S::DifferentWorker, 1.5);
-                r.learn_continuation(gpu, oom, S::FallbackCpu, 3.0);
+                r.learn_continuation((gpu, oom), (None, None), S::DifferentWorker, 1.5);
+                r.learn_continuation((gpu, oom), (None, None), S::FallbackCpu, 3.0);
             }
             r
         };
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
         let full = taught(1.0);
-        // The context's mean backs each strategy's continuation with 20 outcomes' weight.
-        let mean = (150.0 + 300.0) / 200.0;
+        // Both answered the same failures (one context): the context's mean, 2.25, plus
+        // each strategy's excess over it.
         let dw = full.continuation(gpu, oom, S::DifferentWorker);
-        assert!((dw - (150.0 + 20.0 * mean) / 120.0).abs() < 1e-9, "{dw}");
-        assert!(full.continuation(gpu, oom, S::FallbackCpu) > 2.5);
+        let fallback = full.continuation(gpu, oom, S::FallbackCpu);
+        assert!(dw < 2.0 && fallback > 2.5, "{dw} {fallback}");
         let keeps = picks(&full, &c, S::DifferentWorker, &mut rng);
         assert!(keeps > 190, "{keeps} of 200");
         let choice = full.choose(&c, &mut rng).unwrap();
@@ -1655,27 +1701,71 @@ mod tests {
     }
 
     #[test]
-    fn a_continuation_without_evidence_is_one_and_with_it_leans_on_its_context() {
+    fn a_continuation_is_its_contexts_mean_plus_what_the_strategy_adds() {
         let mut r = undiscounted(RankingParams::default());
         let (cpu, sw) = (HardwareClass::Cpu, FailureKind::SoftwareException);
         assert_eq!(r.continuation(cpu, sw, S::SimplifiedModel), 1.0);
-        r.learn_continuation(cpu, sw, S::DifferentWorker, 4.0);
+        // Nothing known, so the failure's hardness was 1: an excess of 3.
+        r.learn_continuation((cpu, sw), (None, None), S::DifferentWorker, 4.0);
         // Not a number of attempts: ignored.
-        r.learn_continuation(cpu, sw, S::DifferentWorker, f64::NAN);
-        r.learn_continuation(cpu, sw, S::DifferentWorker, -1.0);
-        // An untried strategy takes the context's mean; the tried one leans towards it too.
+        r.learn_continuation((cpu, sw), (None, None), S::DifferentWorker, f64::NAN);
+        r.learn_continuation((cpu, sw), (None, None), S::DifferentWorker, -1.0);
+        // An untried strategy takes the context's mean; the tried one adds its excess,
+        // shrunk by 20 pseudo-continuations of none.
         assert_eq!(r.continuation(cpu, sw, S::SimplifiedModel), 4.0);
-        for _ in 0..980 {
-            r.learn_continuation(cpu, sw, S::SimplifiedModel, 2.0);
-        }
-        let mean = (4.0 + 980.0 * 2.0) / 981.0;
         let dw = r.continuation(cpu, sw, S::DifferentWorker);
-        assert!((dw - (4.0 + 20.0 * mean) / 21.0).abs() < 1e-9, "{dw}");
+        assert!((dw - (4.0 + 3.0 / 21.0)).abs() < 1e-9, "{dw}");
         // Another context knows nothing of it.
         assert_eq!(
             r.continuation(HardwareClass::Gpu, sw, S::DifferentWorker),
             1.0
         );
+    }
+
+    /// One strategy is used on a hard cause (5 further attempts after any failed recovery),
+    /// the other on an easy one (1.5), each told apart by its message signature. Neither
+    /// adds anything to how hard its failures are: their continuations must come out alike,
+    /// and for a failure of the hard cause either is taken.
+    #[test]
+    fn a_strategy_is_not_blamed_for_how_hard_the_failures_it_answered_were() {
+        let mut r = undiscounted(RankingParams {
+            continuation: 1.0,
+            ..Default::default()
+        });
+        let (gpu, oom) = (HardwareClass::Gpu, FailureKind::OomGpu);
+        let (hard, easy) = (Some(1), Some(2));
+        let (on_hard, on_easy) = (S::DifferentWorker, S::ReducedBatchSize);
+        for j in 0..400 {
+            let (strategy, signature) = if j % 2 == 0 {
+                (on_hard, hard)
+            } else {
+                (on_easy, easy)
+            };
+            r.update(&Observed {
+                template: Some(9),
+                signature,
+                ..obs(strategy, j % 4 < 2)
+            });
+        }
+        for _ in 0..200 {
+            r.learn_continuation((gpu, oom), (Some(9), hard), on_hard, 5.0);
+            r.learn_continuation((gpu, oom), (Some(9), easy), on_easy, 1.5);
+        }
+        let (h, e) = (
+            r.continuation(gpu, oom, on_hard),
+            r.continuation(gpu, oom, on_easy),
+        );
+        assert!((h - e).abs() < 0.1, "{h} {e}");
+        let ladder = [on_hard, on_easy];
+        let tried = [0; N];
+        let c = RankContext {
+            template: Some(9),
+            signature: hard,
+            ..ctx(&ladder, &ladder, &tried)
+        };
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+        let either = picks(&r, &c, on_easy, &mut rng);
+        assert!((40..160).contains(&either), "{either} of 200");
     }
 
     /// `n` outcomes of `strategy` in GPU OOM under fine key `key`, `ok` of them successes.
