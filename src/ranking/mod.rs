@@ -51,6 +51,22 @@
 //!   standard deviation — less regret on stable contexts, still switching after drift), and
 //!   by up to the full spread for a strategy with little evidence (`exploration_n0`): one
 //!   early failure must not bury a strategy for good.
+//! - **Continuation.** A recovery that fails costs more than its own attempt: the task needs
+//!   further attempts, fewer if the failed strategy kept the options a later failure needs
+//!   (a bug that travels with the task is cured on another accelerator class, not on the CPU
+//!   a fallback left it on). When a failed recovery's task fails again, its next decision
+//!   teaches the failed strategy's continuation: one attempt plus the expected further
+//!   attempts of the ranking's choice there, (1 − its success) × its own continuation (a
+//!   temporal-difference target; when the task is escalated instead, what the budget still
+//!   counts, `max_attempts` + 1 − the failed recovery's attempt). A continuation is
+//!   the failure's hardness — its finest context's mean continuation over all strategies,
+//!   else its fine's, else its coarse context's — plus the strategy's excess, the mean of its
+//!   continuations less the hardness of the failures they followed, per coarse context and
+//!   shrunk towards 0 by `continuation_strength` (a strategy used mostly on hard causes is
+//!   not blamed for them). Thompson sampling then ranks by expected attempts,
+//!   −(1 − success draw) × (hardness + `continuation` × excess), with
+//!   `continuation` = 0 the chance of success alone. Kept in memory only: a trained ranker
+//!   starts without it and ranks as with 0 until its tasks teach it.
 //! - **Propensity.** UCB is deterministic (1). For Thompson sampling, the probability that
 //!   the chosen strategy's draw beats every rival's, from the same (scaled) normals: the
 //!   rivals' maximum approximated by one normal (Clark's moments of the maximum of two
@@ -812,9 +828,10 @@ impl Ranker {
     /// Chooses among `c.valid`, or abstains (`None`) when the coarse context has no evidence
     /// or nothing is valid — then the rules decide.
     ///
-    /// Thompson sampling draws each strategy's score from a normal with the Beta posterior's
-    /// mean and variance (one standard-normal draw per strategy, no allocation), which is
-    /// also the approximation the logged propensity uses.
+    /// Thompson sampling draws each strategy's success from a normal with the Beta
+    /// posterior's mean and variance (one standard-normal draw per strategy, no allocation)
+    /// and scores it by expected attempts (see the module docs: with `continuation` = 0, the
+    /// draw itself); the logged propensity uses the same normals.
     pub fn choose<R: Rng + ?Sized>(&self, c: &RankContext<'_>, rng: &mut R) -> Option<Choice> {
         let i = coarse_index(c.class, c.kind);
         let co = &self.coarse[i];
