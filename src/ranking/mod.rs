@@ -2011,6 +2011,49 @@ mod tests {
                 }
             }
         }
+
+        /// Whatever continuations were learned: each is at least one attempt (the failure
+        /// that follows counts), a choice reports its strategy's, and with `continuation` = 0
+        /// the choices and their propensities are those of a ranker that learned none.
+        #[test]
+        fn continuations_are_at_least_one_and_count_only_when_asked(
+            outcomes in proptest::collection::vec((1u64..4, 0usize..N - 1, proptest::bool::ANY, 1u64..3), 1..120),
+            further in proptest::collection::vec((1u64..4, 0usize..N - 1, 1u64..3, 0.0f64..12.0), 0..120),
+            seed in 0u64..1000,
+        ) {
+            let params = |continuation| RankingParams { continuation, ..Default::default() };
+            let (gpu, oom) = (HardwareClass::Gpu, FailureKind::OomGpu);
+            let mut plain = Ranker::new(params(0.0)).unwrap();
+            for (key, k, ok, sig) in &outcomes {
+                plain.update(&Observed {
+                    template: Some(*key),
+                    signature: Some(*sig),
+                    ..obs(RecoveryStrategy::ALL[*k], *ok)
+                });
+            }
+            let mut taught = plain.clone();
+            for (key, k, sig, x) in &further {
+                taught.learn_continuation((gpu, oom), (Some(*key), Some(*sig)), RecoveryStrategy::ALL[*k], *x);
+            }
+            let mut counted = taught.clone();
+            counted.params = params(1.0);
+            for s in RecoveryStrategy::ALL {
+                proptest::prop_assert!(taught.continuation(gpu, oom, *s) >= 1.0);
+            }
+            let valid = [S::ReducedBatchSize, S::DifferentWorker, S::FallbackCpu, S::ReducedPrecision];
+            let ladder = [S::ReducedBatchSize, S::ReducedPrecision];
+            let tried = [0; N];
+            for (key, sig) in [(1, 1), (2, 2), (3, 1)] {
+                let c = RankContext { template: Some(key), signature: Some(sig), ..ctx(&ladder, &valid, &tried) };
+                let mut a = Xoshiro256PlusPlus::seed_from_u64(seed);
+                let mut b = a.clone();
+                let (x, y) = (plain.choose(&c, &mut a).unwrap(), taught.choose(&c, &mut b).unwrap());
+                proptest::prop_assert_eq!((x.strategy, x.propensity), (y.strategy, y.propensity));
+                let z = counted.choose(&c, &mut a).unwrap();
+                proptest::prop_assert!(z.continuation.unwrap() >= 1.0);
+                proptest::prop_assert!(z.propensity > 0.0 && z.propensity <= 1.0);
+            }
+        }
     }
 
     #[test]
