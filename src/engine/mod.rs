@@ -35,10 +35,10 @@ use crate::model::{
     RecoveryAction, RecoveryStrategy, TaskConfig, TaskId, TaskState, Timestamp, WorkerId,
 };
 use crate::patterns::{Observation, Pattern, PatternDetector, PatternError};
-use crate::ranking::{self, Observed, RankContext, Ranker, RankingError};
+use crate::ranking::{self, Observed, Ranker, RankingError};
 use crate::retry::breaker::{BreakerState, Breakers};
 use crate::retry::{RetryBudget, RetryError, RetryPolicy};
-use crate::rules::{MatchContext, RuleSet, RulesError, Step};
+use crate::rules::{LadderRef, MatchContext, RuleSet, RulesError, Step};
 use crate::store::{
     Ack, ActionRow, Entry, FailureRow, FlushFailed, FlushJob, HistoryStore, OpenReport, OutcomeRow,
     ParquetStore, StoreOptions, TaskStateRow,
@@ -296,38 +296,8 @@ impl<S: StateStore> Engine<S> {
         );
         let checkpoint = entry.latest_checkpoint.clone();
         let last_delay = entry.last_delay_s;
-        // Borrowed, not cloned: the default only when faultline never set a config.
-        let default_config;
-        let config = match &entry.config {
-            Some(c) => c,
-            None => {
-                default_config = TaskConfig::default();
-                &default_config
-            }
-        };
-
-        let failed_memory = rec
-            .hardware
-            .memory_gib
-            .or_else(|| self.registry.get(&rec.worker_id).and_then(|w| w.memory_gib));
-        let browser = rec
-            .hardware
-            .browser
-            .as_ref()
-            .map(|b| b.name.as_str())
-            .or(rec.task.requirements.browser.as_deref())
-            .or_else(|| {
-                self.registry
-                    .get(&rec.worker_id)
-                    .and_then(|w| w.browser.as_deref())
-            });
-        let ctx = Ctx {
-            rec,
-            class,
-            config,
-            failed_memory,
-            browser,
-        };
+        let default_config = TaskConfig::default();
+        let ctx = self.ctx(rec, entry, &default_config);
 
         let mut source;
         let mut prepared;
@@ -346,15 +316,7 @@ impl<S: StateStore> Engine<S> {
                 self.retry.max_attempts
             ));
         } else {
-            let ladder = self.rules.select(&MatchContext {
-                class,
-                kind,
-                message: &rec.error.message,
-                exit_code: rec.error.exit_code,
-                xid: cls.xid,
-                attempt,
-                browser,
-            });
+            let ladder = self.ladder(&ctx, &cls, attempt);
             let start = entry.next_step(ladder.name) as usize;
             let excluded = &entry.excluded;
             source = DecisionSource {
@@ -378,70 +340,22 @@ impl<S: StateStore> Engine<S> {
             // carried out. No allocation: fixed arrays over the strategies.
             let mut learned = None;
             if self.config.ranking.enabled {
-                use RecoveryStrategy as S;
-                let mut ok = [false; ranking::N];
-                let mut valid = [S::Escalation; ranking::N];
-                let mut nv = 0;
-                let fleet = self.fleet_moves(class, &rec.worker_id);
-                // An open breaker moves what would stay (below): the ranking chooses among
-                // the moves, so that what it learns is what was done.
-                let (stay_worker, stay_class) =
-                    self.breakers_move(worker_breaker, class_breaker, &ctx, excluded);
-                for s in RecoveryStrategy::ALL {
-                    if *s != S::Escalation
-                        && mutate::applicable(*s, class, config)
-                        && fleet.allow(*s)
-                        && !(stay_worker && retries_in_place(*s))
-                        && !(stay_class && stays_in_class(*s))
-                    {
-                        ok[s.index()] = true;
-                        valid[nv] = *s;
-                        nv += 1;
-                    }
-                }
-                let mut remaining = [S::Escalation; ranking::N];
-                let mut nr = 0;
-                for step in ladder.steps.iter().skip(start) {
-                    if ok[step.strategy.index()]
-                        && nr < ranking::N
-                        && !remaining[..nr].contains(&step.strategy)
-                    {
-                        remaining[nr] = step.strategy;
-                        nr += 1;
-                    }
-                }
-                let mut tried = [0u32; ranking::N];
-                for a in &entry.history {
-                    tried[a.strategy.index()] += 1;
-                }
-                let mut rng = decision_rng(self.config.seed ^ 0x7261_6e6b, &rec.task_id, attempt);
-                let standing = standing(&self.standings, &rec.worker_id);
-                let mut key = ranking::fine_key_finish(cls.rule_key, attempt, standing);
-                if burst {
-                    key = ranking::burst_key(key);
-                }
-                decided_key = Some(key);
-                let rank_ctx = RankContext {
-                    class,
-                    kind: cls.rank_kind,
-                    template: Some(key),
-                    signature: Some(cls.signature),
-                    ladder: &remaining[..nr],
-                    valid: &valid[..nv],
-                    tried: &tried,
-                    burst,
-                    bad_worker: standing == ranking::WorkerStanding::Bad,
-                };
-                if let Some(choice) = self.rank(
-                    &rank_ctx,
+                let ranked = self.rank_failure(
+                    &ctx,
+                    &cls,
+                    entry,
+                    (&ladder, start),
                     attempt,
-                    standing == ranking::WorkerStanding::Bad,
-                    &mut rng,
-                ) {
+                    (worker_breaker, class_breaker, burst),
+                );
+                decided_key = Some(ranked.key);
+                if let Some(choice) = ranked.choice {
                     chosen = Some(choice);
                     // With the ladder exhausted (the rules would escalate) the ranking still
                     // recovers when its choice is likely enough to work.
-                    if nr > 0 || choice.expected_success >= self.config.ranking.escalate_below {
+                    if ranked.ladder_left > 0
+                        || choice.expected_success >= self.config.ranking.escalate_below
+                    {
                         // The ladder's own step when the strategy is still ahead on it (keeps
                         // its options, e.g. more memory), else the plain strategy.
                         let pos = ladder
@@ -779,6 +693,7 @@ impl<S: StateStore> Engine<S> {
     pub fn replay(&mut self, rec: &FailureRecord, action: &RecoveryAction) {
         let entry = self.state.task_mut(&rec.task_id);
         let first = entry.attempts == 0;
+        let failed_recovery = entry.failed_recovery.take();
         entry.observe(rec, action.kind);
         entry.last_signature = Some(ranking::message_signature(&rec.error.message));
         entry.last_fine_key = None;
@@ -787,9 +702,33 @@ impl<S: StateStore> Engine<S> {
         }
         self.observe_patterns(rec, action.kind);
         let burst = self.in_burst(rec.hardware.class, action.kind);
-        self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
-        self.class_breakers
+        let worker_breaker = self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
+        let class_breaker = self
+            .class_breakers
             .failure(&rec.hardware.class, rec.timestamp);
+        if let Some(f) = failed_recovery {
+            // What `decide` learned: the ranking's choice again, from the same state.
+            let chosen = (self.config.ranking.enabled && action.source.kind == "learned")
+                .then(|| {
+                    let cls = self.classify(rec);
+                    let entry = self.state.task(&rec.task_id).expect("observed above");
+                    let default_config = TaskConfig::default();
+                    let ctx = self.ctx(rec, entry, &default_config);
+                    let ladder = self.ladder(&ctx, &cls, entry.attempts);
+                    let start = entry.next_step(ladder.name) as usize;
+                    self.rank_failure(
+                        &ctx,
+                        &cls,
+                        entry,
+                        (&ladder, start),
+                        entry.attempts,
+                        (worker_breaker, class_breaker, burst),
+                    )
+                    .choice
+                })
+                .flatten();
+            self.learn_continuation(&f, action, chosen);
+        }
         self.apply_ranked_action(action, None, Some(burst));
     }
 
@@ -996,6 +935,52 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Makes a ladder step concrete for this task, or `None` when it does not apply.
+    /// A failure's context for preparing steps: its task's configuration as faultline last set
+    /// it (else `default_config`), the failed worker's memory and browser (from the record,
+    /// else the registry).
+    fn ctx<'a>(
+        &'a self,
+        rec: &'a FailureRecord,
+        entry: &'a TaskRecord,
+        default_config: &'a TaskConfig,
+    ) -> Ctx<'a> {
+        let failed_memory = rec
+            .hardware
+            .memory_gib
+            .or_else(|| self.registry.get(&rec.worker_id).and_then(|w| w.memory_gib));
+        let browser = rec
+            .hardware
+            .browser
+            .as_ref()
+            .map(|b| b.name.as_str())
+            .or(rec.task.requirements.browser.as_deref())
+            .or_else(|| {
+                self.registry
+                    .get(&rec.worker_id)
+                    .and_then(|w| w.browser.as_deref())
+            });
+        Ctx {
+            rec,
+            class: rec.hardware.class,
+            config: entry.config.as_ref().unwrap_or(default_config),
+            failed_memory,
+            browser,
+        }
+    }
+
+    /// The ladder for a failure: the first matching rule's, else its class's.
+    fn ladder<'r>(&'r self, ctx: &Ctx<'_>, cls: &Classified, attempt: u32) -> LadderRef<'r> {
+        self.rules.select(&MatchContext {
+            class: ctx.class,
+            kind: cls.kind,
+            message: &ctx.rec.error.message,
+            exit_code: ctx.rec.error.exit_code,
+            xid: cls.xid,
+            attempt,
+            browser: ctx.browser,
+        })
+    }
+
     fn prepare(&self, step: &Step, c: &Ctx<'_>, excluded: &[WorkerId]) -> Option<Prepared> {
         use RecoveryStrategy as S;
         let moves = matches!(

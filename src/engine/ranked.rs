@@ -6,11 +6,26 @@ use std::collections::VecDeque;
 
 use rand::Rng;
 
-use super::{Engine, EngineError, StateStore};
+use super::{
+    decision_rng, mutate, retries_in_place, standing, stays_in_class, Classified, Ctx, Engine,
+    EngineError, StateStore, TaskRecord,
+};
 use crate::config::{RankerKind, RankingParams};
-use crate::model::{RecoveryAction, WorkerId};
+use crate::model::{RecoveryAction, RecoveryStrategy, WorkerId};
 use crate::ranking::smart::{Bits, ModelRanker};
-use crate::ranking::{Choice, Observed, RankContext};
+use crate::ranking::{self, Choice, Observed, RankContext};
+use crate::retry::breaker::BreakerState;
+use crate::rules::LadderRef;
+
+/// What the learned ranking made of a failure (see [`Engine::rank_failure`]).
+pub(super) struct RankedFailure {
+    /// Its choice (`None`: it abstains and the rules decide).
+    pub choice: Option<Choice>,
+    /// The fine ranking key the failure was ranked in.
+    pub key: u64,
+    /// Steps left on the task's ladder that the ranking could take.
+    pub ladder_left: usize,
+}
 
 /// The model ranker when the configuration asks for it.
 pub(super) fn model_ranker(p: &RankingParams) -> Result<Option<ModelRanker>, EngineError> {
@@ -36,6 +51,82 @@ pub(super) fn outcome_bits(
 }
 
 impl<S: StateStore> Engine<S> {
+    /// Ranks a failure in its context (`decide`, and `replay` to learn what `decide` learned):
+    /// the strategies valid for the task's state, the fleet and open breakers (`breakers`:
+    /// worker, class and whether the failure came in a burst), the ladder's remaining steps
+    /// from `start` as the prior, the task's history as what was tried; seeded per task and
+    /// attempt, so the same state gives the same choice. No allocation: fixed arrays.
+    pub(super) fn rank_failure(
+        &self,
+        ctx: &Ctx<'_>,
+        cls: &Classified,
+        entry: &TaskRecord,
+        (ladder, start): (&LadderRef<'_>, usize),
+        attempt: u32,
+        (worker_breaker, class_breaker, burst): (BreakerState, BreakerState, bool),
+    ) -> RankedFailure {
+        use RecoveryStrategy as S;
+        let (rec, class) = (ctx.rec, ctx.class);
+        let mut ok = [false; ranking::N];
+        let mut valid = [S::Escalation; ranking::N];
+        let mut nv = 0;
+        let fleet = self.fleet_moves(class, &rec.worker_id);
+        // An open breaker moves what would stay (see `decide`): the ranking chooses among the
+        // moves, so that what it learns is what was done.
+        let (stay_worker, stay_class) =
+            self.breakers_move(worker_breaker, class_breaker, ctx, &entry.excluded);
+        for s in RecoveryStrategy::ALL {
+            if *s != S::Escalation
+                && mutate::applicable(*s, class, ctx.config)
+                && fleet.allow(*s)
+                && !(stay_worker && retries_in_place(*s))
+                && !(stay_class && stays_in_class(*s))
+            {
+                ok[s.index()] = true;
+                valid[nv] = *s;
+                nv += 1;
+            }
+        }
+        let mut remaining = [S::Escalation; ranking::N];
+        let mut nr = 0;
+        for step in ladder.steps.iter().skip(start) {
+            if ok[step.strategy.index()]
+                && nr < ranking::N
+                && !remaining[..nr].contains(&step.strategy)
+            {
+                remaining[nr] = step.strategy;
+                nr += 1;
+            }
+        }
+        let mut tried = [0u32; ranking::N];
+        for a in &entry.history {
+            tried[a.strategy.index()] += 1;
+        }
+        let mut rng = decision_rng(self.config.seed ^ 0x7261_6e6b, &rec.task_id, attempt);
+        let standing = standing(&self.standings, &rec.worker_id);
+        let mut key = ranking::fine_key_finish(cls.rule_key, attempt, standing);
+        if burst {
+            key = ranking::burst_key(key);
+        }
+        let bad_worker = standing == ranking::WorkerStanding::Bad;
+        let rank_ctx = RankContext {
+            class,
+            kind: cls.rank_kind,
+            template: Some(key),
+            signature: Some(cls.signature),
+            ladder: &remaining[..nr],
+            valid: &valid[..nv],
+            tried: &tried,
+            burst,
+            bad_worker,
+        };
+        RankedFailure {
+            choice: self.rank(&rank_ctx, attempt, bad_worker, &mut rng),
+            key,
+            ladder_left: nr,
+        }
+    }
+
     /// The configured ranker's choice (see `decide`); `None` lets the rules decide.
     pub(super) fn rank<R: Rng + ?Sized>(
         &self,

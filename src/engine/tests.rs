@@ -988,6 +988,85 @@ fn a_failed_recovery_learns_its_continuation_from_the_next_decision() {
     assert!(c1 > 1.0 && c1 < 2.1, "{c1}");
 }
 
+/// Regression: `decide` learns a failed recovery's continuation from the ranking's next
+/// choice, and `replay` (a restart from the log) did not, so a restarted engine ranked
+/// differently from one that never stopped. Replay now ranks the failure again from the same
+/// state and learns the same.
+#[test]
+fn a_restarted_engine_learns_the_same_continuations_and_decides_the_same() {
+    let mut live = learned();
+    let mut restarted = learned();
+    let failures = [
+        (HardwareClass::Gpu, "CUDA error: unspecified launch failure"),
+        (HardwareClass::Cpu, "operation timed out"),
+        (HardwareClass::Gpu, "CUDA out of memory"),
+    ];
+    let feed = |live: &mut Engine, restarted: Option<&mut Engine>, task: usize| {
+        let (class, msg) = failures[task % failures.len()];
+        let mut restarted = restarted;
+        let mut actions = Vec::new();
+        for attempt in 0..4 {
+            let r = at(
+                record(
+                    &format!("t{task}"),
+                    &format!("w{}", (task + attempt) % 9),
+                    class,
+                    msg,
+                    cfg(16, Precision::Fp16),
+                ),
+                (task * 40 + attempt * 10) as f64,
+            );
+            let a = live.handle_failure(&r);
+            match restarted.as_deref_mut() {
+                Some(e) => e.replay(&r, &a),
+                None => actions.push(a.clone()),
+            }
+            if a.strategy == S::Escalation {
+                break;
+            }
+            // Only a move off the failed worker, or a third try, recovers.
+            let ok = a.failed_worker.as_str()
+                != a.target_worker.as_ref().map_or("", |w| w.as_str())
+                || attempt == 2;
+            let o = outcome(&format!("t{task}"), ok);
+            live.record_outcome(&o).unwrap();
+            if let Some(e) = restarted.as_deref_mut() {
+                e.record_outcome(&o).unwrap();
+            }
+            if ok {
+                break;
+            }
+        }
+        actions
+    };
+    for task in 0..150 {
+        feed(&mut live, Some(&mut restarted), task);
+    }
+    let taught = |e: &Engine| {
+        let mut v = Vec::new();
+        for (class, kind) in [
+            (HardwareClass::Gpu, FailureKind::CudaError),
+            (HardwareClass::Cpu, FailureKind::Timeout),
+            (HardwareClass::Gpu, FailureKind::OomGpu),
+        ] {
+            for s in RecoveryStrategy::ALL {
+                v.push(e.ranker().continuation(class, kind, *s));
+            }
+        }
+        v
+    };
+    assert!(
+        taught(&live).iter().any(|c| *c > 1.0),
+        "nothing was learned"
+    );
+    assert_eq!(taught(&live), taught(&restarted));
+    for task in 150..200 {
+        let a = feed(&mut live, None, task);
+        let b = feed(&mut restarted, None, task);
+        assert_eq!(a, b, "task {task}");
+    }
+}
+
 #[test]
 fn the_learned_policy_moves_to_what_works() {
     let mut e = learned();
