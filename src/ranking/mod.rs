@@ -65,8 +65,9 @@
 //!   shrunk towards 0 by `continuation_strength` (a strategy used mostly on hard causes is
 //!   not blamed for them). Thompson sampling then ranks by expected attempts,
 //!   −(1 − success draw) × (hardness + `continuation` × excess), with
-//!   `continuation` = 0 the chance of success alone. Kept in memory only: a trained ranker
-//!   starts without it and ranks as with 0 until its tasks teach it.
+//!   `continuation` = 0 the chance of success alone. Not in the trained success tables: a
+//!   trained ranker starts without it and ranks as with 0 until its tasks teach it (a
+//!   restarted engine relearns it from its log, see `Engine::replay`).
 //! - **Propensity.** UCB is deterministic (1). For Thompson sampling, the probability that
 //!   the chosen strategy's draw beats every rival's, from the same (scaled) normals: the
 //!   rivals' maximum approximated by one normal (Clark's moments of the maximum of two
