@@ -419,8 +419,9 @@ pub struct Choice {
     pub propensity: f64,
     /// Posterior mean success of the chosen strategy.
     pub expected_success: f64,
-    /// The chosen strategy's learned continuation in its coarse context: the further
-    /// attempts the task needs if it fails (`None` from a ranker that does not learn one).
+    /// The chosen strategy's learned continuation for this failure (its hardness plus the
+    /// strategy's excess): the further attempts the task needs if it fails (`None` from a
+    /// ranker that does not learn one).
     pub continuation: Option<f64>,
 }
 
@@ -444,6 +445,16 @@ const SAMPLE_REACH: f64 = 6.0;
 
 /// Number of coarse contexts: (hardware class, failure kind) pairs.
 const COARSE_CONTEXTS: usize = HardwareClass::ALL.len() * FailureKind::ALL.len();
+
+/// How hard a failure is: the mean continuation of its finest context with any, else of
+/// its fine, else of its coarse context (1 with none).
+fn hardness(coarse: &Counts, fine: Option<&Counts>, finest: Option<&Counts>) -> f64 {
+    let mean = |c: Option<&Counts>| c.and_then(Counts::further_mean);
+    mean(finest)
+        .or_else(|| mean(fine))
+        .or_else(|| coarse.further_mean())
+        .unwrap_or(1.0)
+}
 
 fn coarse_index(class: HardwareClass, kind: FailureKind) -> usize {
     class.index() * FailureKind::ALL.len() + kind.index()
@@ -622,26 +633,14 @@ impl Ranker {
             (Some(t), Some(sig)) => Some(finest_key(t, sig)),
             _ => None,
         };
-        let hardness = self.hardness(i, template, finest);
+        let at = |key: Option<u64>| key.and_then(|key| self.fine.get(&(i, key)));
+        let hardness = hardness(&self.coarse[i], at(template), at(finest));
         self.coarse[i].add_further(k, further, further - hardness, d);
         for key in template.into_iter().chain(finest) {
             if let Some(c) = self.fine.get_mut(&(i, key)) {
                 c.add_further(k, further, 0.0, d);
             }
         }
-    }
-
-    /// How hard a failure is: the mean continuation of its finest context with any, else
-    /// of its fine, else of its coarse context (1 with none).
-    fn hardness(&self, i: usize, template: Option<u64>, finest: Option<u64>) -> f64 {
-        let at = |key: Option<u64>| {
-            key.and_then(|key| self.fine.get(&(i, key)))
-                .and_then(Counts::further_mean)
-        };
-        at(finest)
-            .or_else(|| at(template))
-            .or_else(|| self.coarse[i].further_mean())
-            .unwrap_or(1.0)
     }
 
     /// The learned continuation of `strategy` for a failure in (class, kind) whose finer
@@ -865,13 +864,7 @@ impl Ranker {
         };
         // How hard this failure is (its finest context's mean continuation, else its fine's,
         // else its coarse context's), and what each strategy adds to that when it fails.
-        let hardness = {
-            let mean = |c: Option<&Counts>| c.and_then(Counts::further_mean);
-            mean(finest)
-                .or_else(|| mean(fine))
-                .or_else(|| co.further_mean())
-                .unwrap_or(1.0)
-        };
+        let hardness = hardness(co, fine, finest);
         let excess = |k: usize| co.excess_of(k, self.params.continuation_strength);
         for (j, s) in c.valid.iter().enumerate() {
             let k = s.index();
