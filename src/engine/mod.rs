@@ -803,7 +803,7 @@ impl<S: StateStore> Engine<S> {
         let at = outcome.timestamp.or(entry.last_failure).unwrap_or_default();
         let last = entry.history.back().map(|a| {
             let kind = ranking::ranked_kind(a.kind, &a.classifier_rule);
-            (a.failed_worker.clone(), kind, a.strategy)
+            (a.failed_worker.clone(), kind, a.strategy, a.attempt)
         });
         // Whether the decision was ranked as on a worker called bad (its fine key says so).
         let on_bad = entry.history.back().is_some_and(|a| {
@@ -835,15 +835,15 @@ impl<S: StateStore> Engine<S> {
             })
         });
         // A failed recovery waits for the task's next decision to learn its continuation.
-        entry.failed_recovery = match (&last, class, entry.history.back()) {
-            (Some((_, kind, strategy)), Some(class), Some(a)) if !outcome.success => {
+        entry.failed_recovery = match (&last, class) {
+            (Some((_, kind, strategy, attempt)), Some(class)) if !outcome.success => {
                 Some(FailedRecovery {
                     class,
                     kind: *kind,
                     template: rank_key,
                     signature,
                     strategy: outcome.strategy.unwrap_or(*strategy),
-                    attempt: a.attempt,
+                    attempt: *attempt,
                 })
             }
             _ => None,
@@ -853,14 +853,14 @@ impl<S: StateStore> Engine<S> {
             .as_ref()
             .and_then(|_| ranked::outcome_bits(&entry.history, &self.bad_workers));
         if outcome.success {
-            if let Some((worker, _, _)) = &last {
+            if let Some((worker, ..)) = &last {
                 self.worker_breakers.success(worker, at);
             }
             if let Some(class) = class {
                 self.class_breakers.success(&class, at);
             }
         }
-        if let (Some((_, kind, strategy)), Some(class)) = (last, class) {
+        if let (Some((_, kind, strategy, _)), Some(class)) = (last, class) {
             let observed = Observed {
                 class,
                 kind,
