@@ -175,13 +175,15 @@ impl App {
     /// and what opening the store found (warnings name files).
     pub fn open(opts: ServeOptions) -> Result<(App, OpenReport), ApiError> {
         let loaded = load_model(opts.model.as_deref())?;
-        let ranking = opts.config.ranking.clone();
         let (mut engine, report) = Engine::open(&opts.data, opts.config, opts.rules, opts.store)?;
         if let Some(w) = &opts.workers {
             engine.set_registry(WorkerRegistry::load(w)?);
         }
         if let Some(m) = &loaded.model {
-            engine.set_ranker(m.ranker(ranking)?);
+            // The history just replayed taught the ranking more than the model's coarse
+            // tables can (finer contexts, continuations, the latest outcomes): the model
+            // only fills the contexts that history never met.
+            m.seed_ranker(engine.ranker_mut());
         }
         let shared = Shared {
             engine: Mutex::new(engine),
@@ -272,7 +274,11 @@ impl App {
     }
 
     /// Loads a model directory (or reloads the current one) and swaps it in. Requests in
-    /// flight keep the model they started with.
+    /// flight keep the model they started with. The learned ranking keeps what it learned
+    /// (from the history at start and every outcome since); the model's success tables
+    /// seed only the contexts it has no evidence of ([`Ranker::seed_counts`]).
+    ///
+    /// [`Ranker::seed_counts`]: crate::ranking::Ranker::seed_counts
     pub async fn reload(&self, dir: Option<PathBuf>) -> Result<Arc<Loaded>, ApiError> {
         let _one_at_a_time = self.shared.reloading.lock().await;
         let dir = dir.or_else(|| self.model().dir.clone());
@@ -282,22 +288,14 @@ impl App {
                 detail: "no model directory: the server was started without --model".into(),
             });
         };
-        let ranking = self.engine().config().ranking.clone();
-        let (loaded, ranker) = tokio::task::spawn_blocking(move || {
-            let loaded = load_model(Some(&dir))?;
-            let ranker = match &loaded.model {
-                Some(m) => Some(m.ranker(ranking)?),
-                None => None,
-            };
-            Ok::<_, ApiError>((loaded, ranker))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("reload task failed: {e}")))??;
+        let loaded = tokio::task::spawn_blocking(move || load_model(Some(&dir)))
+            .await
+            .map_err(|e| ApiError::Internal(format!("reload task failed: {e}")))??;
         let loaded = Arc::new(loaded);
         {
             let mut engine = self.engine();
-            if let Some(r) = ranker {
-                engine.set_ranker(r);
+            if let Some(m) = &loaded.model {
+                m.seed_ranker(engine.ranker_mut());
             }
             *self
                 .shared

@@ -888,6 +888,12 @@ impl<S: StateStore> Engine<S> {
         self.ranker = ranker;
     }
 
+    /// The learned ranking, to seed it (e.g. with a trained model's success tables where it
+    /// has no evidence of its own, [`Ranker::seed_counts`]).
+    pub fn ranker_mut(&mut self) -> &mut Ranker {
+        &mut self.ranker
+    }
+
     /// Workers whose breaker is open at `at`.
     pub fn open_worker_breakers(&self, at: Timestamp) -> Vec<WorkerId> {
         self.worker_breakers.open_keys(at)

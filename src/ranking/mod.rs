@@ -708,6 +708,59 @@ impl Ranker {
         );
     }
 
+    /// Seeds a coarse context that has no evidence of its own with counts learned elsewhere
+    /// (a trained model's success tables), scaled down to what the discounts let a context
+    /// keep: at most 1 / (1 − `discount_own`) outcomes per strategy and 1 / (1 − `discount`)
+    /// in all, each strategy's success rate and mean cost unchanged. Undiscounted counts of
+    /// a long history would otherwise outweigh every later outcome for thousands of them. A
+    /// context with evidence of its own is left as it is: its outcomes are this ranker's
+    /// own, from which its finer contexts and continuations were learned too. Returns
+    /// whether the context was seeded.
+    pub fn seed_counts(
+        &mut self,
+        class: HardwareClass,
+        kind: FailureKind,
+        counts: &Counts,
+    ) -> bool {
+        let i = coarse_index(class, kind);
+        if self.coarse[i].total() > 0.0 || counts.total() <= 0.0 {
+            return false;
+        }
+        let memory = |d: f64| {
+            if d < 1.0 {
+                1.0 / (1.0 - d)
+            } else {
+                f64::INFINITY
+            }
+        };
+        let (own, all) = (
+            memory(self.params.discount_own),
+            memory(self.params.discount),
+        );
+        let n: [f64; N] = std::array::from_fn(|s| {
+            let ns = counts.success[s] + counts.failure[s];
+            if ns.is_finite() && ns > 0.0 {
+                ns.min(own)
+            } else {
+                0.0
+            }
+        });
+        let sum: f64 = n.iter().sum();
+        let overall = if sum > all { all / sum } else { 1.0 };
+        let mut seeded = Counts::default();
+        for (s, &kept) in n.iter().enumerate().filter(|(_, &k)| k > 0.0) {
+            let f = kept * overall / (counts.success[s] + counts.failure[s]);
+            seeded.success[s] = counts.success[s].max(0.0) * f;
+            seeded.failure[s] = counts.failure[s].max(0.0) * f;
+            if counts.costed[s] > 0.0 && counts.cost[s].is_finite() {
+                seeded.cost[s] = counts.cost[s] * f;
+                seeded.costed[s] = counts.costed[s] * f;
+            }
+        }
+        self.set_counts(class, kind, seeded);
+        true
+    }
+
     /// Prior mean of `s` given the ladder.
     #[cfg(test)]
     fn prior_mean(&self, s: RecoveryStrategy, ladder: &[RecoveryStrategy]) -> f64 {
@@ -1139,6 +1192,61 @@ mod tests {
             burst: false,
             bad_worker: false,
         }
+    }
+
+    /// A trained model's counts seed only contexts without evidence, scaled to the memory
+    /// the discounts keep, success rates and mean costs unchanged; a context with its own
+    /// evidence is left as it is, and a seeded context then learns like any other.
+    #[test]
+    fn seeding_fills_only_empty_contexts_at_the_rankers_memory() {
+        let p = RankingParams::default();
+        let (own, all) = (1.0 / (1.0 - p.discount_own), 1.0 / (1.0 - p.discount));
+        let mut r = Ranker::new(p).unwrap();
+        let mut big = Counts::default();
+        // 30,000 outcomes of a year's history: 80 % and 40 % success, costs 3 and 7.
+        for (s, n, rate, cost) in [
+            (S::ReducedBatchSize, 20_000.0, 0.8, 3.0),
+            (S::FallbackCpu, 10_000.0, 0.4, 7.0),
+        ] {
+            big.success[s.index()] = n * rate;
+            big.failure[s.index()] = n * (1.0 - rate);
+            big.cost[s.index()] = n * cost;
+            big.costed[s.index()] = n;
+        }
+        assert!(r.seed_counts(H::Gpu, FailureKind::OomGpu, &big));
+        let c = *r.counts(H::Gpu, FailureKind::OomGpu);
+        let n = |s: S| c.success[s.index()] + c.failure[s.index()];
+        assert!(
+            (n(S::ReducedBatchSize) - own).abs() < 1e-9,
+            "{}",
+            n(S::ReducedBatchSize)
+        );
+        assert!(c.total() <= all + 1e-9);
+        for (s, rate, cost) in [(S::ReducedBatchSize, 0.8, 3.0), (S::FallbackCpu, 0.4, 7.0)] {
+            assert!((c.success[s.index()] / n(s) - rate).abs() < 1e-12);
+            assert!((c.mean_cost(s.index()) - cost).abs() < 1e-9);
+        }
+        // Small counts are kept as they are.
+        let mut small = Counts::default();
+        small.success[S::DelayedRetry.index()] = 3.0;
+        small.failure[S::DelayedRetry.index()] = 1.0;
+        assert!(r.seed_counts(H::Cpu, FailureKind::Timeout, &small));
+        assert_eq!(r.counts(H::Cpu, FailureKind::Timeout), &small);
+        // A context with its own evidence keeps it; nothing to seed with seeds nothing.
+        let mut own_evidence = Ranker::new(RankingParams::default()).unwrap();
+        own_evidence.update(&obs(S::ImmediateRetry, true));
+        let before = *own_evidence.counts(H::Gpu, FailureKind::OomGpu);
+        assert!(!own_evidence.seed_counts(H::Gpu, FailureKind::OomGpu, &big));
+        assert_eq!(own_evidence.counts(H::Gpu, FailureKind::OomGpu), &before);
+        assert!(!r.seed_counts(H::Tpu, FailureKind::Timeout, &Counts::default()));
+        assert_eq!(r.counts(H::Tpu, FailureKind::Timeout).total(), 0.0);
+        // Seeded, the context learns: 300 failures of the seeded leader overturn it.
+        for _ in 0..300 {
+            r.update(&obs(S::ReducedBatchSize, false));
+        }
+        let c = r.counts(H::Gpu, FailureKind::OomGpu);
+        let k = S::ReducedBatchSize.index();
+        assert!(c.success[k] / (c.success[k] + c.failure[k]) < 0.5);
     }
 
     /// Closed loop: the ladder's strategy works 55 % of the time, one the rules never name

@@ -314,6 +314,12 @@ impl Model {
         self.success.ranker(params)
     }
 
+    /// Seeds `ranker` with the success tables where it has no evidence of its own
+    /// ([`SuccessTables::seed`]); returns the contexts seeded.
+    pub fn seed_ranker(&self, ranker: &mut Ranker) -> usize {
+        self.success.seed(ranker)
+    }
+
     /// Matches a failure against the model without learning: its template (the miner's
     /// `lookup`), its cluster (featurized as a task's first failure on a worker with no
     /// history — the model keeps no per-worker state — then scaled and placed within a

@@ -39,6 +39,21 @@ pub struct ContextCounts {
     pub strategies: Vec<StrategyCount>,
 }
 
+impl ContextCounts {
+    /// The counts as the ranker keeps them.
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for s in &self.strategies {
+            let i = s.strategy.index();
+            counts.success[i] = s.successes;
+            counts.failure[i] = s.failures;
+            counts.cost[i] = s.cost;
+            counts.costed[i] = s.costed;
+        }
+        counts
+    }
+}
+
 /// Every context with evidence, in (class, kind) order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -91,21 +106,28 @@ impl SuccessTables {
         SuccessTables { contexts }
     }
 
-    /// A ranker whose coarse counts are these tables.
+    /// A ranker whose coarse counts are these tables, as they are (undiscounted).
     pub fn ranker(&self, params: RankingParams) -> Result<Ranker, TrainError> {
         let mut r = Ranker::new(params)?;
         for c in &self.contexts {
-            let mut counts = Counts::default();
-            for s in &c.strategies {
-                let i = s.strategy.index();
-                counts.success[i] = s.successes;
-                counts.failure[i] = s.failures;
-                counts.cost[i] = s.cost;
-                counts.costed[i] = s.costed;
-            }
-            r.set_counts(c.hardware_class, c.kind, counts);
+            r.set_counts(c.hardware_class, c.kind, c.counts());
         }
         Ok(r)
+    }
+
+    /// Seeds `ranker` with these tables where it has no evidence of its own
+    /// ([`Ranker::seed_counts`]: scaled to the ranker's memory; contexts it has evidence of
+    /// keep their own). Returns the contexts seeded. This is how a server uses a trained
+    /// model: what its own history taught it, fine contexts and continuations included,
+    /// stays; the model fills the contexts that history never met.
+    pub fn seed(&self, ranker: &mut Ranker) -> usize {
+        let mut seeded = 0;
+        for c in &self.contexts {
+            if ranker.seed_counts(c.hardware_class, c.kind, &c.counts()) {
+                seeded += 1;
+            }
+        }
+        seeded
     }
 
     /// Outcomes counted in every context.
