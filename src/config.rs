@@ -196,6 +196,13 @@ pub struct RankingParams {
     /// Pseudo-continuations of no excess with which each strategy's excess is shrunk
     /// towards 0 (a strategy failed a few times is not yet known to cost more).
     pub continuation_strength: f64,
+    /// Most outcomes per strategy with which a trained model's success tables seed a context
+    /// the ranking has no evidence of (`faultline serve --model`, `simulate --model`): enough
+    /// to start from the fleet's success rates, few enough that a strategy the earlier history
+    /// never tried still gets explored and the context's own outcomes soon outweigh them.
+    /// 60: measured against 20 and 150 and the discount's whole memory (500), on models
+    /// trained from a rules-only and from a learned history (see the README).
+    pub seed_strength: f64,
     /// The success-model ranker (used when `ranker = "model"`).
     pub model: ModelParams,
 }
@@ -225,6 +232,7 @@ impl Default for RankingParams {
             escalate_below: 0.05,
             continuation: 0.5,
             continuation_strength: 20.0,
+            seed_strength: 60.0,
             model: ModelParams::default(),
         }
     }

@@ -320,3 +320,112 @@ fn the_model_ranker_is_refitted_from_the_replayed_history_at_open() {
     let e = open();
     assert_eq!(e.model_ranker().unwrap().model().unwrap().rows(), 30);
 }
+
+/// A trained model seeds the learned ranking of a simulated run (`simulate --model`): the
+/// first failures are ranked from the model's success rates instead of the rules deciding
+/// while the ranking has no evidence; without the model they are the rules'. `--model` is
+/// refused with any other policy.
+#[test]
+fn a_trained_model_seeds_the_learned_ranking_of_a_simulated_run() {
+    let d = crate::util::Dir::new();
+    let scenario = crate::util::repo().join("data/scenarios/test-farm.toml");
+    let sc = scenario.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let o = d.run(args, "");
+        assert!(o.status.success(), "{}", crate::util::stderr(&o));
+        o
+    };
+    run(&[
+        "simulate",
+        "--scenario",
+        sc,
+        "--policy",
+        "rules",
+        "--seed",
+        "3",
+        "--failures",
+        "1500",
+        "--format",
+        "parquet",
+        "--out",
+        "day1",
+    ]);
+    run(&["train", "--data", "day1", "--out", "m", "--quiet"]);
+    let first_sources = |out: &str| -> Vec<String> {
+        std::fs::read_to_string(d.path(out).join("actions.jsonl"))
+            .unwrap()
+            .lines()
+            .take(20)
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["source"]["kind"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let o = run(&[
+        "simulate",
+        "--scenario",
+        sc,
+        "--policy",
+        "learned",
+        "--seed",
+        "4",
+        "--failures",
+        "50",
+        "--model",
+        "m",
+        "--out",
+        "seeded",
+    ]);
+    assert!(
+        crate::util::stderr(&o).contains("seeded the learned ranking with"),
+        "{}",
+        crate::util::stderr(&o)
+    );
+    run(&[
+        "simulate",
+        "--scenario",
+        sc,
+        "--policy",
+        "learned",
+        "--seed",
+        "4",
+        "--failures",
+        "50",
+        "--out",
+        "cold",
+    ]);
+    let (seeded, cold) = (first_sources("seeded"), first_sources("cold"));
+    assert_eq!(seeded.len(), 20);
+    assert!(
+        seeded.iter().filter(|s| *s == "learned").count() >= 15,
+        "{seeded:?}"
+    );
+    assert!(cold[0] != "learned", "{cold:?}");
+    assert!(
+        cold.iter().filter(|s| *s == "learned").count()
+            < seeded.iter().filter(|s| *s == "learned").count(),
+        "{cold:?} vs {seeded:?}"
+    );
+
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            sc,
+            "--policy",
+            "rules",
+            "--model",
+            "m",
+            "--failures",
+            "10",
+        ],
+        "",
+    );
+    assert!(!o.status.success());
+    assert!(
+        crate::util::stderr(&o).contains("--model applies only to --policy learned"),
+        "{}",
+        crate::util::stderr(&o)
+    );
+}

@@ -67,6 +67,12 @@ pub struct Args {
     /// default: the scenario's [fixed] table.
     #[arg(long)]
     fixed: Option<PathBuf>,
+    /// Model directory written by `faultline train`, for --policy learned: its success
+    /// tables seed the learned ranking before the first failure (as `faultline serve --model`
+    /// does for contexts its history never met), so the run starts from what an earlier
+    /// history taught instead of from the rules alone.
+    #[arg(long)]
+    model: Option<PathBuf>,
 }
 
 /// Moves the simulated history from the JSONL files into the store's Parquet layout under
@@ -192,7 +198,27 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Some(p) => Some(FixedTable::load(p)?),
         None => None,
     };
+    if a.model.is_some() && a.policy != PolicyKind::Learned {
+        bail!("--model applies only to --policy learned");
+    }
+    let model = match &a.model {
+        Some(dir) => Some((
+            dir,
+            faultline::train::Model::load(dir)
+                .with_context(|| format!("loading the model {}", dir.display()))?,
+        )),
+        None => None,
+    };
     let mut policy = sim::policy::build(a.policy, &scenario, rules, engine, fixed, a.seed)?;
+    if let (Some((dir, m)), Some(ranker)) = (&model, policy.ranker_mut()) {
+        let seeded = m.seed_ranker(ranker);
+        if !a.json {
+            eprintln!(
+                "seeded the learned ranking with {seeded} (class, kind) contexts of the model {}",
+                dir.display()
+            );
+        }
+    }
     let opts = RunOptions {
         seed: a.seed,
         failures: a.failures,

@@ -189,6 +189,12 @@ impl RankingParams {
                 format!("{} is not > 0", self.continuation_strength),
             ));
         }
+        if !(self.seed_strength.is_finite() && self.seed_strength > 0.0) {
+            return Err(bad(
+                "seed_strength",
+                format!("{} is not > 0", self.seed_strength),
+            ));
+        }
         if !(self.ucb_c.is_finite() && self.ucb_c >= 0.0) {
             return Err(bad("ucb_c", format!("{} is not ≥ 0", self.ucb_c)));
         }
@@ -709,13 +715,12 @@ impl Ranker {
     }
 
     /// Seeds a coarse context that has no evidence of its own with counts learned elsewhere
-    /// (a trained model's success tables), scaled down to what the discounts let a context
-    /// keep: at most 1 / (1 − `discount_own`) outcomes per strategy and 1 / (1 − `discount`)
-    /// in all, each strategy's success rate and mean cost unchanged. Undiscounted counts of
-    /// a long history would otherwise outweigh every later outcome for thousands of them. A
-    /// context with evidence of its own is left as it is: its outcomes are this ranker's
-    /// own, from which its finer contexts and continuations were learned too. Returns
-    /// whether the context was seeded.
+    /// (a trained model's success tables), each strategy's scaled down to at most
+    /// `seed_strength` outcomes, its success rate and mean cost unchanged: the undiscounted
+    /// counts of a long history would otherwise outweigh thousands of later outcomes and
+    /// keep a strategy that history never tried from being explored. A context with evidence
+    /// of its own is left as it is: its outcomes are this ranker's own, from which its finer
+    /// contexts and continuations were learned too. Returns whether the context was seeded.
     pub fn seed_counts(
         &mut self,
         class: HardwareClass,
@@ -723,39 +728,27 @@ impl Ranker {
         counts: &Counts,
     ) -> bool {
         let i = coarse_index(class, kind);
-        if self.coarse[i].total() > 0.0 || counts.total() <= 0.0 {
+        if self.coarse[i].total() > 0.0 {
             return false;
         }
-        let memory = |d: f64| {
-            if d < 1.0 {
-                1.0 / (1.0 - d)
-            } else {
-                f64::INFINITY
-            }
-        };
-        let (own, all) = (
-            memory(self.params.discount_own),
-            memory(self.params.discount),
-        );
-        let n: [f64; N] = std::array::from_fn(|s| {
-            let ns = counts.success[s] + counts.failure[s];
-            if ns.is_finite() && ns > 0.0 {
-                ns.min(own)
-            } else {
-                0.0
-            }
-        });
-        let sum: f64 = n.iter().sum();
-        let overall = if sum > all { all / sum } else { 1.0 };
+        let cap = self.params.seed_strength;
         let mut seeded = Counts::default();
-        for (s, &kept) in n.iter().enumerate().filter(|(_, &k)| k > 0.0) {
-            let f = kept * overall / (counts.success[s] + counts.failure[s]);
-            seeded.success[s] = counts.success[s].max(0.0) * f;
-            seeded.failure[s] = counts.failure[s].max(0.0) * f;
+        for s in 0..N {
+            let (ok, failed) = (counts.success[s].max(0.0), counts.failure[s].max(0.0));
+            let n = ok + failed;
+            if !(n.is_finite() && n > 0.0) {
+                continue;
+            }
+            let f = n.min(cap) / n;
+            seeded.success[s] = ok * f;
+            seeded.failure[s] = failed * f;
             if counts.costed[s] > 0.0 && counts.cost[s].is_finite() {
                 seeded.cost[s] = counts.cost[s] * f;
                 seeded.costed[s] = counts.costed[s] * f;
             }
+        }
+        if seeded.total() <= 0.0 {
+            return false;
         }
         self.set_counts(class, kind, seeded);
         true
@@ -1194,13 +1187,13 @@ mod tests {
         }
     }
 
-    /// A trained model's counts seed only contexts without evidence, scaled to the memory
-    /// the discounts keep, success rates and mean costs unchanged; a context with its own
+    /// A trained model's counts seed only contexts without evidence, at most
+    /// `seed_strength` outcomes per strategy, success rates and mean costs unchanged; a context with its own
     /// evidence is left as it is, and a seeded context then learns like any other.
     #[test]
-    fn seeding_fills_only_empty_contexts_at_the_rankers_memory() {
+    fn seeding_fills_only_empty_contexts_at_the_seed_strength() {
         let p = RankingParams::default();
-        let (own, all) = (1.0 / (1.0 - p.discount_own), 1.0 / (1.0 - p.discount));
+        let cap = p.seed_strength;
         let mut r = Ranker::new(p).unwrap();
         let mut big = Counts::default();
         // 30,000 outcomes of a year's history: 80 % and 40 % success, costs 3 and 7.
@@ -1216,12 +1209,10 @@ mod tests {
         assert!(r.seed_counts(H::Gpu, FailureKind::OomGpu, &big));
         let c = *r.counts(H::Gpu, FailureKind::OomGpu);
         let n = |s: S| c.success[s.index()] + c.failure[s.index()];
-        assert!(
-            (n(S::ReducedBatchSize) - own).abs() < 1e-9,
-            "{}",
-            n(S::ReducedBatchSize)
-        );
-        assert!(c.total() <= all + 1e-9);
+        for s in [S::ReducedBatchSize, S::FallbackCpu] {
+            assert!((n(s) - cap).abs() < 1e-9, "{s:?}: {}", n(s));
+        }
+        assert!((c.total() - 2.0 * cap).abs() < 1e-9);
         for (s, rate, cost) in [(S::ReducedBatchSize, 0.8, 3.0), (S::FallbackCpu, 0.4, 7.0)] {
             assert!((c.success[s.index()] / n(s) - rate).abs() < 1e-12);
             assert!((c.mean_cost(s.index()) - cost).abs() < 1e-9);
@@ -1240,8 +1231,9 @@ mod tests {
         assert_eq!(own_evidence.counts(H::Gpu, FailureKind::OomGpu), &before);
         assert!(!r.seed_counts(H::Tpu, FailureKind::Timeout, &Counts::default()));
         assert_eq!(r.counts(H::Tpu, FailureKind::Timeout).total(), 0.0);
-        // Seeded, the context learns: 300 failures of the seeded leader overturn it.
-        for _ in 0..300 {
+        // Seeded, the context learns: as many failures of the seeded leader as the seed's
+        // outcomes overturn it.
+        for _ in 0..cap as usize {
             r.update(&obs(S::ReducedBatchSize, false));
         }
         let c = r.counts(H::Gpu, FailureKind::OomGpu);

@@ -70,6 +70,12 @@ pub trait Policy {
 
     /// The task ended (succeeded or escalated); its state may be dropped.
     fn finish(&mut self, _task: &crate::model::TaskId) {}
+
+    /// The learned ranking the policy decides with, when it has one (`learned`): to seed it
+    /// before the run, e.g. with a trained model's success tables.
+    fn ranker_mut(&mut self) -> Option<&mut crate::ranking::Ranker> {
+        None
+    }
 }
 
 /// The policies `faultline simulate --policy` knows.
@@ -219,6 +225,10 @@ impl Policy for EnginePolicy {
 
     fn observe(&mut self, outcome: &Outcome) -> Result<(), SimError> {
         Ok(self.engine.record_outcome(outcome)?)
+    }
+
+    fn ranker_mut(&mut self) -> Option<&mut crate::ranking::Ranker> {
+        (self.name == "learned").then(|| self.engine.ranker_mut())
     }
 }
 
