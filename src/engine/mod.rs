@@ -883,7 +883,9 @@ impl<S: StateStore> Engine<S> {
         &self.ranker
     }
 
-    /// Replaces the learned ranking (e.g. one trained from the history).
+    /// Replaces the learned ranking wholesale: what it learned (finer contexts,
+    /// continuations) is gone. To add a trained model's evidence instead, seed it through
+    /// [`Engine::ranker_mut`] (`train::Model::seed_ranker`).
     pub fn set_ranker(&mut self, ranker: Ranker) {
         self.ranker = ranker;
     }

@@ -228,7 +228,9 @@ impl Policy for EnginePolicy {
     }
 
     fn ranker_mut(&mut self) -> Option<&mut crate::ranking::Ranker> {
-        (self.name == "learned").then(|| self.engine.ranker_mut())
+        let r = &self.engine.config().ranking;
+        (r.enabled && r.ranker == crate::config::RankerKind::Bayes)
+            .then(|| self.engine.ranker_mut())
     }
 }
 

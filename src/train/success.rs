@@ -116,8 +116,8 @@ impl SuccessTables {
     }
 
     /// Seeds `ranker` with these tables where it has no evidence of its own
-    /// ([`Ranker::seed_counts`]: scaled to the ranker's memory; contexts it has evidence of
-    /// keep their own). Returns the contexts seeded. This is how a server uses a trained
+    /// ([`Ranker::seed_counts`]: at most `seed_strength` outcomes per strategy; contexts it
+    /// has evidence of keep their own). Returns the contexts seeded. This is how a server uses a trained
     /// model: what its own history taught it, fine contexts and continuations included,
     /// stays; the model fills the contexts that history never met.
     pub fn seed(&self, ranker: &mut Ranker) -> usize {
