@@ -2106,6 +2106,37 @@ mod tests {
             }
         }
 
+        /// Whatever a model's counts: seeding keeps every strategy at most `seed_strength`
+        /// outcomes with its success rate, touches no other context, and seeding the same
+        /// context again changes nothing (it has evidence now).
+        #[test]
+        fn seeding_caps_each_strategy_keeps_its_rate_and_happens_once(
+            cells in proptest::collection::vec((0.0f64..1e6, 0.0f64..1e6), N),
+            strength in 1.0f64..1000.0,
+        ) {
+            let params = RankingParams { seed_strength: strength, ..RankingParams::default() };
+            let mut r = Ranker::new(params).unwrap();
+            let mut counts = Counts::default();
+            for (k, (ok, failed)) in cells.iter().enumerate() {
+                counts.success[k] = *ok;
+                counts.failure[k] = *failed;
+            }
+            let seeded = r.seed_counts(H::Gpu, FailureKind::Timeout, &counts);
+            proptest::prop_assert_eq!(seeded, counts.total() > 0.0);
+            let c = *r.counts(H::Gpu, FailureKind::Timeout);
+            for (k, (ok, failed)) in cells.iter().enumerate() {
+                let n = c.success[k] + c.failure[k];
+                proptest::prop_assert!(n <= strength * (1.0 + 1e-12));
+                if ok + failed > 0.0 {
+                    let (was, is) = (ok / (ok + failed), c.success[k] / n);
+                    proptest::prop_assert!((was - is).abs() < 1e-9, "{} vs {}", was, is);
+                }
+            }
+            proptest::prop_assert!(!r.seed_counts(H::Gpu, FailureKind::Timeout, &counts) || !seeded);
+            proptest::prop_assert_eq!(r.counts(H::Gpu, FailureKind::Timeout), &c);
+            proptest::prop_assert_eq!(r.counts(H::Cpu, FailureKind::Timeout).total(), 0.0);
+        }
+
         /// Whatever continuations were learned: each is at least one attempt (the failure
         /// that follows counts), a choice reports its strategy's, and with `continuation` = 0
         /// the choices and their propensities are those of a ranker that learned none.
