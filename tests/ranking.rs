@@ -428,4 +428,28 @@ fn a_trained_model_seeds_the_learned_ranking_of_a_simulated_run() {
         "{}",
         crate::util::stderr(&o)
     );
+
+    d.write("smart.toml", "[ranking]\nranker = \"model\"\n");
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            sc,
+            "--policy",
+            "learned",
+            "--config",
+            "smart.toml",
+            "--model",
+            "m",
+            "--failures",
+            "10",
+        ],
+        "",
+    );
+    assert!(!o.status.success());
+    assert!(
+        crate::util::stderr(&o).contains("--model seeds the Bayes ranking"),
+        "{}",
+        crate::util::stderr(&o)
+    );
 }

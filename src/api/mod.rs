@@ -275,8 +275,9 @@ impl App {
 
     /// Loads a model directory (or reloads the current one) and swaps it in. Requests in
     /// flight keep the model they started with. The learned ranking keeps what it learned
-    /// (from the history at start and every outcome since); the model's success tables
-    /// seed only the contexts it has no evidence of ([`Ranker::seed_counts`]).
+    /// (from the history at start and every outcome since) and any earlier model's seed;
+    /// the model's success tables seed only the contexts it has no evidence of
+    /// ([`Ranker::seed_counts`]).
     ///
     /// [`Ranker::seed_counts`]: crate::ranking::Ranker::seed_counts
     pub async fn reload(&self, dir: Option<PathBuf>) -> Result<Arc<Loaded>, ApiError> {

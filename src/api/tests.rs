@@ -189,23 +189,24 @@ fn a_model_seeds_the_ranking_without_replacing_what_the_history_taught() {
     ];
     let taught = |app: &super::App| {
         let e = app.engine();
-        let mut v = Vec::new();
+        let (mut counts, mut continuations) = (Vec::new(), Vec::new());
         for (class, kind) in contexts {
             let c = e.ranker().counts(class, kind);
-            v.extend(c.success.iter().chain(&c.failure).copied());
+            counts.extend(c.success.iter().chain(&c.failure).copied());
             for s in RecoveryStrategy::ALL {
-                v.push(e.ranker().continuation(class, kind, *s));
+                continuations.push(e.ranker().continuation(class, kind, *s));
             }
         }
-        v
+        (counts, continuations)
     };
     let want = {
         let (plain, _) = super::App::open(opts(None, &data)).unwrap();
         taught(&plain)
     };
     assert!(
-        want.iter().any(|&x| x > 1.0),
-        "the history taught continuations"
+        want.1.iter().any(|&x| x > 1.0),
+        "the history taught continuations: {:?}",
+        want.1
     );
     let (served, _) = super::App::open(opts(Some(model.clone()), &data)).unwrap();
     assert_eq!(taught(&served), want, "opening with the model");

@@ -210,7 +210,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         None => None,
     };
     let mut policy = sim::policy::build(a.policy, &scenario, rules, engine, fixed, a.seed)?;
-    if let (Some((dir, m)), Some(ranker)) = (&model, policy.ranker_mut()) {
+    if let Some((dir, m)) = &model {
+        let Some(ranker) = policy.ranker_mut() else {
+            bail!(
+                "--model seeds the Bayes ranking; the --config sets [ranking] ranker = \"model\", which has none"
+            );
+        };
         let seeded = m.seed_ranker(ranker);
         if !a.json {
             eprintln!(

@@ -718,9 +718,17 @@ impl Ranker {
     /// (a trained model's success tables), each strategy's scaled down to at most
     /// `seed_strength` outcomes, its success rate and mean cost unchanged: the undiscounted
     /// counts of a long history would otherwise outweigh thousands of later outcomes and
-    /// keep a strategy that history never tried from being explored. A context with evidence
-    /// of its own is left as it is: its outcomes are this ranker's own, from which its finer
-    /// contexts and continuations were learned too. Returns whether the context was seeded.
+    /// keep a strategy that history never tried from being explored. A strategy whose counts
+    /// are not finite and non-negative is left out (and its cost when the cost is not).
+    /// Returns whether the context was seeded.
+    ///
+    /// A context with evidence of its own is left as it is: its outcomes are this ranker's
+    /// own, from which its finer contexts and continuations were learned too. Seeded counts
+    /// are evidence too, so a later model does not replace an earlier one's seed; and since
+    /// they are not part of the history, an engine replaying its history after a restart
+    /// seeds again only the contexts that history never met. A context whose outcomes all
+    /// came from workers called bad or from bursts (which teach only their own contexts)
+    /// has no coarse evidence and is seeded.
     pub fn seed_counts(
         &mut self,
         class: HardwareClass,
@@ -733,16 +741,17 @@ impl Ranker {
         }
         let cap = self.params.seed_strength;
         let mut seeded = Counts::default();
+        let usable = |v: f64| v.is_finite() && v >= 0.0;
         for s in 0..N {
-            let (ok, failed) = (counts.success[s].max(0.0), counts.failure[s].max(0.0));
+            let (ok, failed) = (counts.success[s], counts.failure[s]);
             let n = ok + failed;
-            if !(n.is_finite() && n > 0.0) {
+            if !(usable(ok) && usable(failed) && n > 0.0) {
                 continue;
             }
             let f = n.min(cap) / n;
             seeded.success[s] = ok * f;
             seeded.failure[s] = failed * f;
-            if counts.costed[s] > 0.0 && counts.cost[s].is_finite() {
+            if counts.costed[s] > 0.0 && counts.costed[s].is_finite() && usable(counts.cost[s]) {
                 seeded.cost[s] = counts.cost[s] * f;
                 seeded.costed[s] = counts.costed[s] * f;
             }
@@ -1231,6 +1240,21 @@ mod tests {
         assert_eq!(own_evidence.counts(H::Gpu, FailureKind::OomGpu), &before);
         assert!(!r.seed_counts(H::Tpu, FailureKind::Timeout, &Counts::default()));
         assert_eq!(r.counts(H::Tpu, FailureKind::Timeout).total(), 0.0);
+        // Counts that are not finite and non-negative seed nothing; a bad cost is left out.
+        let mut odd = Counts::default();
+        odd.success[S::DelayedRetry.index()] = f64::NAN;
+        odd.failure[S::DelayedRetry.index()] = 3.0;
+        odd.success[S::ImmediateRetry.index()] = f64::INFINITY;
+        odd.failure[S::DifferentWorker.index()] = -1.0;
+        assert!(!r.seed_counts(H::Npu, FailureKind::Timeout, &odd));
+        odd.success[S::FallbackCpu.index()] = 2.0;
+        odd.cost[S::FallbackCpu.index()] = -5.0;
+        odd.costed[S::FallbackCpu.index()] = 2.0;
+        assert!(r.seed_counts(H::Npu, FailureKind::Timeout, &odd));
+        let c = r.counts(H::Npu, FailureKind::Timeout);
+        assert_eq!(c.total(), 2.0);
+        assert_eq!(c.success[S::FallbackCpu.index()], 2.0);
+        assert_eq!(c.mean_cost(S::FallbackCpu.index()), 1.0);
         // Seeded, the context learns: as many failures of the seeded leader as the seed's
         // outcomes overturn it.
         for _ in 0..cap as usize {
@@ -2040,146 +2064,152 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The spread (and its strengths) kept up to date outcome by outcome equals the one summed afresh over
-        /// the child contexts.
-        #[test]
-        fn the_spread_follows_its_children(
-            outcomes in proptest::collection::vec((1u64..7, 0usize..N - 1, proptest::bool::ANY, 1u64..4), 1..200)
-        ) {
-            let mut r = Ranker::new(RankingParams::default()).unwrap();
-            for (key, k, ok, sig) in &outcomes {
-                r.update(&Observed {
-                    template: Some(*key),
-                    signature: Some(*sig),
-                    ..obs(RecoveryStrategy::ALL[*k], *ok)
-                });
-            }
-            let i = coarse_index(HardwareClass::Gpu, FailureKind::OomGpu);
-            let fine_keys: std::collections::BTreeSet<u64> = outcomes.iter().map(|o| o.0).collect();
-            for (level, keys) in [
-                (0, fine_keys.iter().copied().collect::<Vec<_>>()),
-                (1, outcomes.iter().map(|o| finest_key(o.0, o.3)).collect::<std::collections::BTreeSet<_>>().into_iter().collect()),
-            ] {
-                let mut fresh = Spread::default();
-                for key in keys {
-                    fresh.add(&r.fine[&(i, key)], 1.0);
+            /// The spread (and its strengths) kept up to date outcome by outcome equals the one summed afresh over
+            /// the child contexts.
+            #[test]
+            fn the_spread_follows_its_children(
+                outcomes in proptest::collection::vec((1u64..7, 0usize..N - 1, proptest::bool::ANY, 1u64..4), 1..200)
+            ) {
+                let mut r = Ranker::new(RankingParams::default()).unwrap();
+                for (key, k, ok, sig) in &outcomes {
+                    r.update(&Observed {
+                        template: Some(*key),
+                        signature: Some(*sig),
+                        ..obs(RecoveryStrategy::ALL[*k], *ok)
+                    });
                 }
-                let kept = &r.spread[i][level];
+                let i = coarse_index(HardwareClass::Gpu, FailureKind::OomGpu);
+                let fine_keys: std::collections::BTreeSet<u64> = outcomes.iter().map(|o| o.0).collect();
+                for (level, keys) in [
+                    (0, fine_keys.iter().copied().collect::<Vec<_>>()),
+                    (1, outcomes.iter().map(|o| finest_key(o.0, o.3)).collect::<std::collections::BTreeSet<_>>().into_iter().collect()),
+                ] {
+                    let mut fresh = Spread::default();
+                    for key in keys {
+                        fresh.add(&r.fine[&(i, key)], 1.0);
+                    }
+                    let kept = &r.spread[i][level];
+                    for k in 0..N {
+                        let q = fresh.strength(k, 2.0, 200.0, 200.0);
+                    for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k]), (kept.q[k], q)] {
+                            proptest::prop_assert!((x - y).abs() < 1e-6 * (1.0 + y.abs()), "{x} {y}");
+                        }
+                    }
+                }
+            }
+
+            /// The kind-level spread kept up to date equals the one summed afresh over the
+            /// coarse contexts (one per hardware class) of the kind, also after `set_counts`.
+            #[test]
+            fn the_kind_spread_follows_the_classes(
+                outcomes in proptest::collection::vec((0usize..4, 0usize..N - 1, proptest::bool::ANY), 1..200),
+                replaced in 0usize..4,
+            ) {
+                let classes = [HardwareClass::Cpu, HardwareClass::Gpu, HardwareClass::Tpu, HardwareClass::Npu];
+                let mut r = Ranker::new(RankingParams::default()).unwrap();
+                for (c, k, ok) in &outcomes {
+                    r.update(&Observed {
+                        class: classes[*c],
+                        ..obs(RecoveryStrategy::ALL[*k], *ok)
+                    });
+                }
+                let mut trained = Counts::default();
+                trained.success[0] = 3.0;
+                trained.failure[1] = 2.0;
+                r.set_counts(classes[replaced], FailureKind::OomGpu, trained);
+                let mut fresh = Spread::default();
+                for c in classes {
+                    fresh.add(r.counts(c, FailureKind::OomGpu), 1.0);
+                }
+                let kept = &r.kind_spread[FailureKind::OomGpu.index()];
                 for k in 0..N {
-                    let q = fresh.strength(k, 2.0, 200.0, 200.0);
-                for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k]), (kept.q[k], q)] {
+                    let q = fresh.strength(k, 2.0, 200.0, 2.0);
+                    for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k]), (kept.q[k], q)] {
                         proptest::prop_assert!((x - y).abs() < 1e-6 * (1.0 + y.abs()), "{x} {y}");
                     }
                 }
             }
-        }
 
-        /// The kind-level spread kept up to date equals the one summed afresh over the
-        /// coarse contexts (one per hardware class) of the kind, also after `set_counts`.
-        #[test]
-        fn the_kind_spread_follows_the_classes(
-            outcomes in proptest::collection::vec((0usize..4, 0usize..N - 1, proptest::bool::ANY), 1..200),
-            replaced in 0usize..4,
-        ) {
-            let classes = [HardwareClass::Cpu, HardwareClass::Gpu, HardwareClass::Tpu, HardwareClass::Npu];
-            let mut r = Ranker::new(RankingParams::default()).unwrap();
-            for (c, k, ok) in &outcomes {
-                r.update(&Observed {
-                    class: classes[*c],
-                    ..obs(RecoveryStrategy::ALL[*k], *ok)
-                });
+            /// Whatever a model's counts: seeding keeps every strategy at most `seed_strength`
+            /// outcomes with its success rate, touches no other context, and seeding the same
+            /// context again changes nothing (it has evidence now).
+            #[test]
+            fn seeding_caps_each_strategy_keeps_its_rate_and_happens_once(
+                cells in proptest::collection::vec(
+                    (
+                        proptest::prop_oneof![proptest::strategy::Just(0.0f64), 0.0f64..1e6],
+                        proptest::prop_oneof![proptest::strategy::Just(0.0f64), 0.0f64..1e6],
+                    ),
+                    N,
+                ),
+                strength in 1.0f64..1000.0,
+            ) {
+                let params = RankingParams { seed_strength: strength, ..RankingParams::default() };
+                let mut r = Ranker::new(params).unwrap();
+                let mut counts = Counts::default();
+                for (k, (ok, failed)) in cells.iter().enumerate() {
+                    counts.success[k] = *ok;
+                    counts.failure[k] = *failed;
+                }
+                let seeded = r.seed_counts(H::Gpu, FailureKind::Timeout, &counts);
+                proptest::prop_assert_eq!(seeded, counts.total() > 0.0);
+                let c = *r.counts(H::Gpu, FailureKind::Timeout);
+                for (k, (ok, failed)) in cells.iter().enumerate() {
+                    let n = c.success[k] + c.failure[k];
+                    proptest::prop_assert!(n <= strength * (1.0 + 1e-12));
+                    if ok + failed > 0.0 {
+                        let (was, is) = (ok / (ok + failed), c.success[k] / n);
+                        proptest::prop_assert!((was - is).abs() < 1e-9, "{} vs {}", was, is);
+                    }
+                }
+    proptest::prop_assert!(!r.seed_counts(H::Gpu, FailureKind::Timeout, &counts));
+                proptest::prop_assert_eq!(r.counts(H::Gpu, FailureKind::Timeout), &c);
+                proptest::prop_assert_eq!(r.counts(H::Cpu, FailureKind::Timeout).total(), 0.0);
             }
-            let mut trained = Counts::default();
-            trained.success[0] = 3.0;
-            trained.failure[1] = 2.0;
-            r.set_counts(classes[replaced], FailureKind::OomGpu, trained);
-            let mut fresh = Spread::default();
-            for c in classes {
-                fresh.add(r.counts(c, FailureKind::OomGpu), 1.0);
-            }
-            let kept = &r.kind_spread[FailureKind::OomGpu.index()];
-            for k in 0..N {
-                let q = fresh.strength(k, 2.0, 200.0, 2.0);
-                for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k]), (kept.q[k], q)] {
-                    proptest::prop_assert!((x - y).abs() < 1e-6 * (1.0 + y.abs()), "{x} {y}");
+
+            /// Whatever continuations were learned: each is at least one attempt (the failure
+            /// that follows counts), a choice reports its strategy's, and with `continuation` = 0
+            /// the choices and their propensities are those of a ranker that learned none.
+            #[test]
+            fn continuations_are_at_least_one_and_count_only_when_asked(
+                outcomes in proptest::collection::vec((1u64..4, 0usize..N - 1, proptest::bool::ANY, 1u64..3), 1..120),
+                further in proptest::collection::vec((1u64..4, 0usize..N - 1, 1u64..3, 0.0f64..12.0), 0..120),
+                seed in 0u64..1000,
+            ) {
+                let params = |continuation| RankingParams { continuation, ..Default::default() };
+                let (gpu, oom) = (HardwareClass::Gpu, FailureKind::OomGpu);
+                let mut plain = Ranker::new(params(0.0)).unwrap();
+                for (key, k, ok, sig) in &outcomes {
+                    plain.update(&Observed {
+                        template: Some(*key),
+                        signature: Some(*sig),
+                        ..obs(RecoveryStrategy::ALL[*k], *ok)
+                    });
+                }
+                let mut taught = plain.clone();
+                for (key, k, sig, x) in &further {
+                    taught.learn_continuation((gpu, oom), (Some(*key), Some(*sig)), RecoveryStrategy::ALL[*k], *x);
+                }
+                let mut counted = taught.clone();
+                counted.params = params(1.0);
+                for s in RecoveryStrategy::ALL {
+                    proptest::prop_assert!(taught.continuation(gpu, oom, *s) >= 1.0);
+                }
+                let valid = [S::ReducedBatchSize, S::DifferentWorker, S::FallbackCpu, S::ReducedPrecision];
+                let ladder = [S::ReducedBatchSize, S::ReducedPrecision];
+                let tried = [0; N];
+                for (key, sig) in [(1, 1), (2, 2), (3, 1)] {
+                    let c = RankContext { template: Some(key), signature: Some(sig), ..ctx(&ladder, &valid, &tried) };
+                    let mut a = Xoshiro256PlusPlus::seed_from_u64(seed);
+                    let mut b = a.clone();
+                    let (x, y) = (plain.choose(&c, &mut a).unwrap(), taught.choose(&c, &mut b).unwrap());
+                    proptest::prop_assert_eq!((x.strategy, x.propensity), (y.strategy, y.propensity));
+                    let z = counted.choose(&c, &mut a).unwrap();
+                    proptest::prop_assert!(z.continuation.unwrap() >= 1.0);
+                    proptest::prop_assert!(z.propensity > 0.0 && z.propensity <= 1.0);
                 }
             }
         }
-
-        /// Whatever a model's counts: seeding keeps every strategy at most `seed_strength`
-        /// outcomes with its success rate, touches no other context, and seeding the same
-        /// context again changes nothing (it has evidence now).
-        #[test]
-        fn seeding_caps_each_strategy_keeps_its_rate_and_happens_once(
-            cells in proptest::collection::vec((0.0f64..1e6, 0.0f64..1e6), N),
-            strength in 1.0f64..1000.0,
-        ) {
-            let params = RankingParams { seed_strength: strength, ..RankingParams::default() };
-            let mut r = Ranker::new(params).unwrap();
-            let mut counts = Counts::default();
-            for (k, (ok, failed)) in cells.iter().enumerate() {
-                counts.success[k] = *ok;
-                counts.failure[k] = *failed;
-            }
-            let seeded = r.seed_counts(H::Gpu, FailureKind::Timeout, &counts);
-            proptest::prop_assert_eq!(seeded, counts.total() > 0.0);
-            let c = *r.counts(H::Gpu, FailureKind::Timeout);
-            for (k, (ok, failed)) in cells.iter().enumerate() {
-                let n = c.success[k] + c.failure[k];
-                proptest::prop_assert!(n <= strength * (1.0 + 1e-12));
-                if ok + failed > 0.0 {
-                    let (was, is) = (ok / (ok + failed), c.success[k] / n);
-                    proptest::prop_assert!((was - is).abs() < 1e-9, "{} vs {}", was, is);
-                }
-            }
-            proptest::prop_assert!(!r.seed_counts(H::Gpu, FailureKind::Timeout, &counts) || !seeded);
-            proptest::prop_assert_eq!(r.counts(H::Gpu, FailureKind::Timeout), &c);
-            proptest::prop_assert_eq!(r.counts(H::Cpu, FailureKind::Timeout).total(), 0.0);
-        }
-
-        /// Whatever continuations were learned: each is at least one attempt (the failure
-        /// that follows counts), a choice reports its strategy's, and with `continuation` = 0
-        /// the choices and their propensities are those of a ranker that learned none.
-        #[test]
-        fn continuations_are_at_least_one_and_count_only_when_asked(
-            outcomes in proptest::collection::vec((1u64..4, 0usize..N - 1, proptest::bool::ANY, 1u64..3), 1..120),
-            further in proptest::collection::vec((1u64..4, 0usize..N - 1, 1u64..3, 0.0f64..12.0), 0..120),
-            seed in 0u64..1000,
-        ) {
-            let params = |continuation| RankingParams { continuation, ..Default::default() };
-            let (gpu, oom) = (HardwareClass::Gpu, FailureKind::OomGpu);
-            let mut plain = Ranker::new(params(0.0)).unwrap();
-            for (key, k, ok, sig) in &outcomes {
-                plain.update(&Observed {
-                    template: Some(*key),
-                    signature: Some(*sig),
-                    ..obs(RecoveryStrategy::ALL[*k], *ok)
-                });
-            }
-            let mut taught = plain.clone();
-            for (key, k, sig, x) in &further {
-                taught.learn_continuation((gpu, oom), (Some(*key), Some(*sig)), RecoveryStrategy::ALL[*k], *x);
-            }
-            let mut counted = taught.clone();
-            counted.params = params(1.0);
-            for s in RecoveryStrategy::ALL {
-                proptest::prop_assert!(taught.continuation(gpu, oom, *s) >= 1.0);
-            }
-            let valid = [S::ReducedBatchSize, S::DifferentWorker, S::FallbackCpu, S::ReducedPrecision];
-            let ladder = [S::ReducedBatchSize, S::ReducedPrecision];
-            let tried = [0; N];
-            for (key, sig) in [(1, 1), (2, 2), (3, 1)] {
-                let c = RankContext { template: Some(key), signature: Some(sig), ..ctx(&ladder, &valid, &tried) };
-                let mut a = Xoshiro256PlusPlus::seed_from_u64(seed);
-                let mut b = a.clone();
-                let (x, y) = (plain.choose(&c, &mut a).unwrap(), taught.choose(&c, &mut b).unwrap());
-                proptest::prop_assert_eq!((x.strategy, x.propensity), (y.strategy, y.propensity));
-                let z = counted.choose(&c, &mut a).unwrap();
-                proptest::prop_assert!(z.continuation.unwrap() >= 1.0);
-                proptest::prop_assert!(z.propensity > 0.0 && z.propensity <= 1.0);
-            }
-        }
-    }
 
     #[test]
     fn on_a_bad_worker_what_worked_on_the_class_bad_workers_outweighs_the_kind() {

@@ -25,8 +25,9 @@
 //!   noise share. Skipped, with the reason in the metrics, on fewer than 20 rows or when the
 //!   failures are nearly all alike.
 //! - **Success-rate tables** ([`SuccessTables`]): successes, failures and costs per (hardware
-//!   class, kind, strategy) — the counts [`Ranker`](crate::ranking::Ranker) consumes
-//!   ([`Model::ranker`]). They are per reported kind: the outcomes table does not keep the
+//!   class, kind, strategy) — the counts [`Ranker`](crate::ranking::Ranker) consumes: a
+//!   server seeds its ranking with them where its own history has no evidence
+//!   ([`Model::seed_ranker`]). They are per reported kind: the outcomes table does not keep the
 //!   classifier rule, so memory exhausted on a TPU or an NPU, which the online ranking ranks
 //!   as `oom_gpu` ([`ranked_kind`](crate::ranking::ranked_kind)), is counted under the
 //!   device's runtime-error kind; a served ranker learns that context online (the rules
