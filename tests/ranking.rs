@@ -408,48 +408,33 @@ fn a_trained_model_seeds_the_learned_ranking_of_a_simulated_run() {
         "{cold:?} vs {seeded:?}"
     );
 
-    let o = d.run(
-        &[
-            "simulate",
-            "--scenario",
-            sc,
-            "--policy",
-            "rules",
-            "--model",
-            "m",
-            "--failures",
-            "10",
-        ],
-        "",
+    // Refused, naming the flag: with any policy but learned, and with the model ranker.
+    let refused = |args: &[&str], why: &str| {
+        let o = d.run(args, "");
+        assert!(!o.status.success(), "{args:?}");
+        let err = crate::util::stderr(&o);
+        assert!(err.contains(why), "{args:?}: {err}");
+    };
+    let run_10 = [
+        "simulate",
+        "--scenario",
+        sc,
+        "--model",
+        "m",
+        "--failures",
+        "10",
+    ];
+    refused(
+        &[&run_10[..], &["--policy", "rules"]].concat(),
+        "--model applies only to --policy learned",
     );
-    assert!(!o.status.success());
-    assert!(
-        crate::util::stderr(&o).contains("--model applies only to --policy learned"),
-        "{}",
-        crate::util::stderr(&o)
-    );
-
     d.write("smart.toml", "[ranking]\nranker = \"model\"\n");
-    let o = d.run(
+    refused(
         &[
-            "simulate",
-            "--scenario",
-            sc,
-            "--policy",
-            "learned",
-            "--config",
-            "smart.toml",
-            "--model",
-            "m",
-            "--failures",
-            "10",
-        ],
-        "",
-    );
-    assert!(!o.status.success());
-    assert!(
-        crate::util::stderr(&o).contains("--model seeds the Bayes ranking"),
-        "{}",
-        crate::util::stderr(&o)
+            &run_10[..],
+            &["--policy", "learned", "--config", "smart.toml"],
+        ]
+        .concat(),
+        "--model seeds the Bayes ranking",
     );
 }
