@@ -213,6 +213,27 @@ fn compile(rules: &'static [Rule]) -> Result<Compiled, ClassifyError> {
     })
 }
 
+/// How much [`Classifier::classify_with`] gathers beyond the decision.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// Evidence text and notes too.
+    Full,
+    /// Kind, row and Xid code only.
+    Verdict,
+}
+
+/// What [`Classifier::verdict`] returns: the decision of [`Classifier::classify`] without its
+/// evidence and notes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// Fine kind.
+    pub kind: FailureKind,
+    /// Id of the table row (or fallback) that decided.
+    pub rule: &'static str,
+    /// Xid code if the message is an NVIDIA Xid line.
+    pub xid: Option<u32>,
+}
+
 /// Where the deciding text came from.
 #[derive(Clone, Copy)]
 enum Source {
@@ -247,6 +268,22 @@ impl Classifier {
 
     /// Classifies one failure.
     pub fn classify(&self, input: &ClassifyInput<'_>) -> Classification {
+        self.classify_with(input, Detail::Full)
+    }
+
+    /// The decision alone — kind, deciding row and Xid code — without the evidence text and
+    /// notes [`Classifier::classify`] gathers (no second regex pass, no allocation). The
+    /// engine's decision path uses it; the answer is always that of `classify`.
+    pub fn verdict(&self, input: &ClassifyInput<'_>) -> Verdict {
+        let c = self.classify_with(input, Detail::Verdict);
+        Verdict {
+            kind: c.kind,
+            rule: c.rule,
+            xid: c.xid,
+        }
+    }
+
+    fn classify_with(&self, input: &ClassifyInput<'_>, detail: Detail) -> Classification {
         let hw = input.hardware;
         let mut weak: Option<Classification> = None;
 
@@ -255,7 +292,7 @@ impl Classifier {
             (input.stacktrace.unwrap_or(""), Source::Stacktrace),
         ];
         for (text, source) in texts {
-            if let Some(c) = self.match_text(text, hw, source) {
+            if let Some(c) = self.match_text(text, hw, source, detail) {
                 if c.kind != FailureKind::Unknown {
                     return c;
                 }
@@ -265,6 +302,9 @@ impl Classifier {
 
         if let Some(code) = input.exit_code {
             if let Some(&(_, kind, rule)) = EXIT_CODES.iter().find(|(c, _, _)| *c == code) {
+                if detail == Detail::Verdict {
+                    return Classification::new(kind, rule, String::new());
+                }
                 let mut c = Classification::new(kind, rule, format!("exit code {code}"));
                 c.notes.push("exit-code");
                 return c;
@@ -286,6 +326,7 @@ impl Classifier {
         text: &str,
         hw: Option<HardwareClass>,
         source: Source,
+        detail: Detail,
     ) -> Option<Classification> {
         if text.is_empty() {
             return None;
@@ -295,7 +336,12 @@ impl Classifier {
         let rule = &self.inner.rules[idx];
         let re = &self.inner.regexes[idx];
 
+        let full = detail == Detail::Full;
         let mut c = match rule.decide {
+            Decide::Kind(kind) if !full => Classification::new(kind, rule.id, String::new()),
+            Decide::ByHardware(map) if !full => {
+                Classification::new(map.resolve(hw), rule.id, String::new())
+            }
             Decide::Kind(kind) => {
                 Classification::new(kind, rule.id, evidence(re, bytes).unwrap_or_default())
             }
@@ -315,14 +361,20 @@ impl Classifier {
                     .get(1)
                     .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
                     .and_then(|s| s.parse().ok());
-                let ev = clip(&String::from_utf8_lossy(whole.as_bytes()));
+                let ev = if full {
+                    clip(&String::from_utf8_lossy(whole.as_bytes()))
+                } else {
+                    String::new()
+                };
                 if rule.decide == Decide::Xid {
                     let (kind, action) = code
                         .map(xid_kind)
                         .unwrap_or((FailureKind::GpuHardware, "UNDOCUMENTED"));
                     let mut c = Classification::new(kind, rule.id, ev);
                     c.xid = code;
-                    c.notes.push(action);
+                    if full {
+                        c.notes.push(action);
+                    }
                     c
                 } else {
                     let mut c = Classification::new(
@@ -335,6 +387,10 @@ impl Classifier {
                 }
             }
         };
+        if !full {
+            // Notes are detail too.
+            return Some(c);
+        }
         c.notes.extend_from_slice(rule.tags);
         if let Source::Stacktrace = source {
             c.notes.push("stacktrace");

@@ -15,12 +15,22 @@ fn kind_on(msg: &str, hw: HardwareClass) -> FailureKind {
         .kind
 }
 
+/// The part of a full classification that [`Classifier::verdict`] returns.
+fn verdict_of(c: &Classification) -> Verdict {
+    Verdict {
+        kind: c.kind,
+        rule: c.rule,
+        xid: c.xid,
+    }
+}
+
 #[track_caller]
 fn check(cases: &[(&str, FailureKind)]) {
     let c = Classifier::new();
     let mut wrong = Vec::new();
     for &(msg, want) in cases {
         let got = c.classify_message(msg);
+        assert_eq!(c.verdict(&ClassifyInput::new(msg)), verdict_of(&got), "{msg:?}");
         if got.kind != want {
             wrong.push(format!(
                 "{msg:?}: want {want}, got {} [{}]",
@@ -37,6 +47,8 @@ fn check_on(cases: &[(&str, HardwareClass, FailureKind)]) {
     let mut wrong = Vec::new();
     for &(msg, hw, want) in cases {
         let got = c.classify(&ClassifyInput::new(msg).on(hw));
+        let lean = c.verdict(&ClassifyInput::new(msg).on(hw));
+        assert_eq!(lean, verdict_of(&got), "{msg:?} on {hw}");
         if got.kind != want {
             wrong.push(format!(
                 "{msg:?} on {hw}: want {want}, got {} [{}]",
@@ -319,6 +331,7 @@ fn xid_lines_are_decoded_with_the_catalog() {
             "{}",
             r.evidence
         );
+        assert_eq!(c.verdict(&ClassifyInput::new(msg)), verdict_of(&r), "{msg}");
     }
     let r = c.classify_message("NVRM: Xid (PCI:0000:3b:00): 79, pid=1, GPU has fallen off the bus");
     assert_eq!(r.notes, vec!["RESTART_BM"]);
@@ -737,6 +750,7 @@ mod props {
             let a = c.classify(&input);
             let b = c.clone().classify(&input);
             prop_assert_eq!(&a, &b);
+            prop_assert_eq!(c.verdict(&input), verdict_of(&a));
             prop_assert_eq!(a.failure_type, a.kind.failure_type());
             prop_assert!(a.evidence.len() <= 240);
         }
@@ -755,6 +769,7 @@ mod props {
             let input = ClassifyInput { message: &message, hardware, ..Default::default() };
             let a = c.classify(&input);
             prop_assert_eq!(a.clone(), c.classify(&input));
+            prop_assert_eq!(c.verdict(&input), verdict_of(&a));
             if a.rule == "nvidia.xid" { prop_assert!(a.xid.is_some()); }
             if a.rule == "nvidia.sxid" { prop_assert!(a.sxid.is_some()); }
         }

@@ -571,7 +571,7 @@ impl<S: StateStore> Engine<S> {
         };
         let cacheable = rec.error.stacktrace.as_deref().is_none_or(str::is_empty);
         if !cacheable {
-            let c = self.classifier.classify(&input);
+            let c = self.classifier.verdict(&input);
             return Classified {
                 kind: c.kind,
                 rank_kind: ranking::ranked_kind(c.kind, c.rule),
@@ -596,7 +596,7 @@ impl<S: StateStore> Engine<S> {
                 return *c;
             }
         }
-        let c = self.classifier.classify(&input);
+        let c = self.classifier.verdict(&input);
         let c = Classified {
             kind: c.kind,
             rank_kind: ranking::ranked_kind(c.kind, c.rule),

@@ -339,7 +339,7 @@ impl Policy for FixedPolicy {
 
     fn decide(&mut self, ctx: &DecisionContext<'_>) -> RecoveryAction {
         let rec = ctx.record;
-        let cls = self.classifier.classify(&ClassifyInput {
+        let cls = self.classifier.verdict(&ClassifyInput {
             message: &rec.error.message,
             type_hint: rec.error.type_hint.as_deref(),
             exit_code: rec.error.exit_code,
