@@ -175,6 +175,16 @@ pub struct RankingParams {
     pub discount_own: f64,
     /// UCB exploration constant.
     pub ucb_c: f64,
+    /// Thompson sampling's first try: once a (hardware class, failure kind) context holds
+    /// this many (discounted) outcomes, a valid strategy never tried in it is tried once
+    /// (one at random when several are), outside bursts and bad workers. A prior says a
+    /// strategy off the rule ladder is unlikely to work; in a busy context one try is cheap
+    /// and a sampled draw would rarely give it that try. 0: never.
+    pub explore_after: f64,
+    /// With `explore_after`: a strategy tried first is tried again while it has not failed,
+    /// up to this many times in all (one success against a prior that says 0.25 is weak
+    /// evidence; a failure ends its first tries).
+    pub explore_tries: u32,
     /// Failure pseudo-counts added per earlier use of a strategy on the same task (0: the
     /// fine context's "failed before" bit learns what a repeat is worth instead).
     pub tried_penalty: f64,
@@ -228,6 +238,8 @@ impl Default for RankingParams {
             discount: 0.9995,
             discount_own: 0.998,
             ucb_c: 0.5,
+            explore_after: 0.0,
+            explore_tries: 1,
             tried_penalty: 0.0,
             escalate_below: 0.05,
             continuation: 0.5,

@@ -30,7 +30,11 @@ fn check(cases: &[(&str, FailureKind)]) {
     let mut wrong = Vec::new();
     for &(msg, want) in cases {
         let got = c.classify_message(msg);
-        assert_eq!(c.verdict(&ClassifyInput::new(msg)), verdict_of(&got), "{msg:?}");
+        assert_eq!(
+            c.verdict(&ClassifyInput::new(msg)),
+            verdict_of(&got),
+            "{msg:?}"
+        );
         if got.kind != want {
             wrong.push(format!(
                 "{msg:?}: want {want}, got {} [{}]",

@@ -50,7 +50,10 @@
 //!   approximation with its spread scaled by `exploration` (default 0.5: half the posterior
 //!   standard deviation — less regret on stable contexts, still switching after drift), and
 //!   by up to the full spread for a strategy with little evidence (`exploration_n0`): one
-//!   early failure must not bury a strategy for good.
+//!   early failure must not bury a strategy for good. Optionally (`explore_after`, off by
+//!   default), a busy context tries once each valid strategy it never tried (and again while
+//!   it has not failed, up to `explore_tries`): the ladder prior keeps a strategy off the
+//!   ladder from ever being drawn against a good incumbent.
 //! - **Continuation.** A recovery that fails costs more than its own attempt: the task needs
 //!   further attempts, fewer if the failed strategy kept the options a later failure needs
 //!   (a bug that travels with the task is cured on another accelerator class, not on the CPU
@@ -194,6 +197,15 @@ impl RankingParams {
                 "seed_strength",
                 format!("{} is not > 0", self.seed_strength),
             ));
+        }
+        if !(self.explore_after.is_finite() && self.explore_after >= 0.0) {
+            return Err(bad(
+                "explore_after",
+                format!("{} is not ≥ 0", self.explore_after),
+            ));
+        }
+        if self.explore_tries == 0 {
+            return Err(bad("explore_tries", "0 is not ≥ 1".into()));
         }
         if !(self.ucb_c.is_finite() && self.ucb_c >= 0.0) {
             return Err(bad("ucb_c", format!("{} is not ≥ 0", self.ucb_c)));
@@ -880,6 +892,45 @@ impl Ranker {
         }
     }
 
+    /// Thompson sampling's first try ([`RankingParams::explore_after`]): in a busy coarse
+    /// context, the index in `c.valid` of a strategy never tried in it (one at random) and
+    /// how many there were to choose from.
+    fn untried<R: Rng + ?Sized>(
+        &self,
+        c: &RankContext<'_>,
+        co: &Counts,
+        stats: &[(f64, f64, f64); N],
+        rng: &mut R,
+    ) -> Option<(usize, usize)> {
+        let after = self.params.explore_after;
+        if after <= 0.0
+            || self.params.selection != Selection::Thompson
+            || c.burst
+            || c.bad_worker
+            || co.total() < after
+        {
+            return None;
+        }
+        let mut untried = [0usize; N];
+        let mut n = 0;
+        // Untried: no failure yet and fewer successes than the tries it is owed.
+        let owed = self.params.explore_tries as f64 - 0.5;
+        for (j, s) in c.valid.iter().enumerate() {
+            let k = s.index();
+            // Evidence from elsewhere (the kind on other classes) already says something.
+            let informed = stats[j].2 > self.params.prior_strength + owed;
+            if co.failure[k] <= 0.0 && co.success[k] < owed && !informed {
+                untried[n] = j;
+                n += 1;
+            }
+        }
+        match n {
+            0 => None,
+            1 => Some((untried[0], 1)),
+            _ => Some((untried[rng.gen_range(0..n)], n)),
+        }
+    }
+
     /// Chooses among `c.valid`, or abstains (`None`) when the coarse context has no evidence
     /// or nothing is valid — then the rules decide.
     ///
@@ -960,6 +1011,14 @@ impl Ranker {
             let reach = SAMPLE_REACH * kappa[j] * var.sqrt() * scale[j];
             spread[j] = reach;
             floor = floor.max(mu[j] - reach);
+        }
+        if let Some((j, n)) = self.untried(c, co, &stats, rng) {
+            return Some(Choice {
+                strategy: c.valid[j],
+                propensity: 1.0 / n as f64,
+                expected_success: stats[j].0,
+                continuation: Some((hardness + excess(c.valid[j].index())).max(1.0)),
+            });
         }
         let total = total.max(1.0);
         let mut best: Option<(usize, f64)> = None;
@@ -1181,6 +1240,30 @@ mod tests {
         }
     }
 
+    impl Ranker {
+        /// The coarse counts `c` is ranked in.
+        fn context(&self, c: &RankContext<'_>) -> &Counts {
+            &self.coarse[coarse_index(c.class, c.kind)]
+        }
+
+        /// [`Ranker::untried`] without other classes' evidence (as in its test).
+        fn untried_at<R: Rng + ?Sized>(
+            &self,
+            c: &RankContext<'_>,
+            rng: &mut R,
+        ) -> Option<(usize, usize)> {
+            let co = self.context(c);
+            let stats = std::array::from_fn(|j| {
+                let n = c.valid.get(j).map_or(0.0, |s| {
+                    let k = s.index();
+                    self.params.prior_strength + co.success[k] + co.failure[k]
+                });
+                (0.0, 0.0, n)
+            });
+            self.untried(c, co, &stats, rng)
+        }
+    }
+
     /// A GPU OOM context with no template or signature (shared with `smart`'s tests).
     pub(super) fn ctx<'a>(ladder: &'a [S], valid: &'a [S], tried: &'a [u32; N]) -> RankContext<'a> {
         RankContext {
@@ -1303,6 +1386,99 @@ mod tests {
             late > 800,
             "RESET_WORKER_STATE chosen {late} of the last 1,000"
         );
+    }
+
+    /// `explore_after`: once the context holds that many outcomes, each valid strategy it never
+    /// tried is tried once (propensity 1 / the untried ones), then sampled like any other
+    /// (`explore_tries`: again while it has not failed); never below the threshold, in a
+    /// burst or on a bad worker, and off by default.
+    #[test]
+    fn a_busy_context_tries_each_strategy_it_never_tried_once() {
+        let ladder = [S::ReducedBatchSize, S::ReducedPrecision];
+        let valid = [
+            S::ReducedBatchSize,
+            S::ReducedPrecision,
+            S::SkipCheckpointing,
+            S::ResetWorkerState,
+        ];
+        let tried = [0; N];
+        let c = ctx(&ladder, &valid, &tried);
+        let busy = |after: f64, outcomes: usize| {
+            let mut r = Ranker::new(RankingParams {
+                explore_after: after,
+                ..Default::default()
+            })
+            .unwrap();
+            for j in 0..outcomes {
+                r.update(&obs(S::ReducedBatchSize, j % 10 != 0));
+            }
+            r
+        };
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        // Off by default, and below the threshold: the strategies off the ladder (prior
+        // 0.25) never beat the first step's 0.9.
+        for r in [busy(0.0, 200), busy(100.0, 50)] {
+            assert_eq!(r.untried_at(&c, &mut rng), None);
+            for _ in 0..200 {
+                let ch = r.choose(&c, &mut rng).unwrap();
+                assert!(!matches!(
+                    ch.strategy,
+                    S::SkipCheckpointing | S::ResetWorkerState
+                ));
+            }
+        }
+        // Above it: the three never tried, one at random, each once.
+        let mut r = busy(100.0, 200);
+        let mut firsts = Vec::new();
+        for _ in 0..3 {
+            let ch = r.choose(&c, &mut rng).unwrap();
+            assert!(ch.strategy != S::ReducedBatchSize, "{:?}", ch.strategy);
+            assert!(!firsts.contains(&ch.strategy));
+            assert!((ch.propensity - 1.0 / (3 - firsts.len()) as f64).abs() < 1e-12);
+            firsts.push(ch.strategy);
+            r.update(&obs(ch.strategy, false));
+        }
+        // Then sampled like any other.
+        assert_eq!(r.untried_at(&c, &mut rng), None);
+        for _ in 0..200 {
+            let ch = r.choose(&c, &mut rng).unwrap();
+            assert!(!matches!(
+                ch.strategy,
+                S::SkipCheckpointing | S::ResetWorkerState
+            ));
+        }
+        // With `explore_tries` 2: a first try that worked is owed a second, one that failed
+        // is not.
+        let mut r = Ranker::new(RankingParams {
+            explore_after: 100.0,
+            explore_tries: 2,
+            ..Default::default()
+        })
+        .unwrap();
+        for j in 0..200 {
+            r.update(&obs(S::ReducedBatchSize, j % 10 != 0));
+        }
+        for s in [S::ReducedPrecision, S::ResetWorkerState] {
+            r.update(&obs(s, false));
+        }
+        r.update(&obs(S::SkipCheckpointing, true));
+        for _ in 0..20 {
+            assert_eq!(r.untried_at(&c, &mut rng), Some((2, 1)));
+        }
+        r.update(&obs(S::SkipCheckpointing, true));
+        assert_eq!(r.untried_at(&c, &mut rng), None);
+        // Not in a burst, not on a bad worker.
+        let r = busy(100.0, 200);
+        assert!(r.untried_at(&c, &mut rng).is_some());
+        for c in [
+            RankContext { burst: true, ..c },
+            RankContext {
+                bad_worker: true,
+                ..c
+            },
+        ] {
+            assert_eq!(r.untried_at(&c, &mut rng), None);
+        }
     }
 
     /// As on the browser fleet: the ladder's first strategy failed twice early on (at 75 %
@@ -1720,6 +1896,16 @@ mod tests {
             ..Default::default()
         })
         .contains("ranking.prior_top"));
+        assert!(e(RankingParams {
+            explore_after: -1.0,
+            ..Default::default()
+        })
+        .contains("ranking.explore_after"));
+        assert!(e(RankingParams {
+            explore_tries: 0,
+            ..Default::default()
+        })
+        .contains("ranking.explore_tries"));
         assert!(e(RankingParams {
             prior_other: 0.0,
             ..Default::default()
