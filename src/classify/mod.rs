@@ -18,6 +18,16 @@
 //!
 //! The compiled table is built once per process and shared: [`Classifier::new`] is cheap after
 //! the first call and [`Classifier`] clones are a reference-count increment.
+//!
+//! For the decision path, [`Classifier::verdict`] returns the decision alone (no evidence
+//! text, no notes), and [`Classifier::verdict_masked`] decides a message from its *shape*:
+//! every pattern is split into its top-level alternatives, those that treat all digits alike
+//! run once per shape on the message with its digits masked ([`mask_digits`],
+//! [`Classifier::masked_row`], cacheable), and only the few that tell digits apart (an exit
+//! status of 137, `errno 28`, the Xid/SXid lines whose codes are read) run on the message
+//! itself. Messages that differ only in ids, sizes, addresses or times then cost one small
+//! pass; the answer is always `verdict`'s (property-tested, and checked on the 39,783 lines of
+//! the real data).
 
 pub mod table;
 pub mod xid;
@@ -163,6 +173,135 @@ struct Compiled {
     rules: &'static [Rule],
     set: RegexSet,
     regexes: Vec<Regex>,
+    masked: OnceLock<Option<Masked>>,
+}
+
+/// The table split by whether a pattern tells digits apart (see
+/// [`Classifier::verdict_masked`]).
+struct Masked {
+    /// Per row, the alternatives of its pattern that treat every digit alike (a row with
+    /// none never matches): run on masked messages.
+    free: RegexSet,
+    /// The alternatives that tell digits apart (a digit in a literal, a class holding some
+    /// digits but not all) and the whole Xid/SXid rows, in row order: run on the message.
+    sensitive: RegexSet,
+    /// The row of each `sensitive` pattern.
+    sensitive_rule: Vec<usize>,
+}
+
+/// The digit-free rows' lowest match on a masked message ([`Classifier::masked_row`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaskedRow(Option<u32>);
+
+/// Writes `text` into `out` with every ASCII digit replaced by `0` (the shape
+/// [`Classifier::masked_row`] decides on).
+pub fn mask_digits(text: &str, out: &mut String) {
+    let mut bytes = std::mem::take(out).into_bytes();
+    bytes.clear();
+    bytes.extend(
+        text.bytes()
+            .map(|b| if b.is_ascii_digit() { b'0' } else { b }),
+    );
+    // ASCII digits replaced by an ASCII digit: still UTF-8.
+    *out = String::from_utf8(bytes).unwrap_or_default();
+}
+
+/// Whether `hir` tells one ASCII digit from another: a literal holding a digit, or a class
+/// holding some digits but not all.
+fn tells_digits_apart(hir: &regex_syntax::hir::Hir) -> bool {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(l) => l.0.iter().any(u8::is_ascii_digit),
+        HirKind::Class(Class::Bytes(c)) => {
+            let n: u32 = c
+                .ranges()
+                .iter()
+                .map(|r| {
+                    let (lo, hi) = (r.start().max(b'0'), r.end().min(b'9'));
+                    if lo <= hi {
+                        u32::from(hi - lo) + 1
+                    } else {
+                        0
+                    }
+                })
+                .sum();
+            n != 0 && n != 10
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            let n: u32 = c
+                .ranges()
+                .iter()
+                .map(|r| {
+                    let (lo, hi) = (r.start().max('0'), r.end().min('9'));
+                    if lo <= hi {
+                        hi as u32 - lo as u32 + 1
+                    } else {
+                        0
+                    }
+                })
+                .sum();
+            n != 0 && n != 10
+        }
+        HirKind::Repetition(r) => tells_digits_apart(&r.sub),
+        HirKind::Capture(c) => tells_digits_apart(&c.sub),
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(tells_digits_apart),
+    }
+}
+
+/// Splits every row's pattern into its top-level alternatives, digit-free or not (`None`
+/// when a pattern does not parse or a set does not compile).
+fn split_by_digits(rules: &'static [Rule]) -> Option<Masked> {
+    let mut free = Vec::with_capacity(rules.len());
+    let mut sensitive = Vec::new();
+    let mut sensitive_rule = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let hir = regex_syntax::ParserBuilder::new()
+            .case_insensitive(true)
+            .unicode(false)
+            .utf8(false)
+            .dot_matches_new_line(true)
+            .build()
+            .parse(r.pattern)
+            .ok()?;
+        let branches = match hir.kind() {
+            regex_syntax::hir::HirKind::Alternation(v) => v.clone(),
+            _ => vec![hir],
+        };
+        let whole = matches!(r.decide, Decide::Xid | Decide::Sxid);
+        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+        for b in branches {
+            if whole || tells_digits_apart(&b) {
+                theirs.push(b.to_string());
+            } else {
+                mine.push(b.to_string());
+            }
+        }
+        // A row with no digit-free alternative never matches in the free set.
+        free.push(if mine.is_empty() {
+            "[a&&b]".to_string()
+        } else {
+            mine.join("|")
+        });
+        if !theirs.is_empty() {
+            sensitive.push(theirs.join("|"));
+            sensitive_rule.push(i);
+        }
+    }
+    let build = |patterns: &[String]| {
+        RegexSetBuilder::new(patterns)
+            .unicode(false)
+            .dot_matches_new_line(true)
+            .size_limit(1 << 26)
+            .dfa_size_limit(1 << 26)
+            .build()
+            .ok()
+    };
+    Some(Masked {
+        free: build(&free)?,
+        sensitive: build(&sensitive)?,
+        sensitive_rule,
+    })
 }
 
 /// The compiled pattern table.
@@ -210,6 +349,7 @@ fn compile(rules: &'static [Rule]) -> Result<Compiled, ClassifyError> {
         rules,
         set,
         regexes,
+        masked: OnceLock::new(),
     })
 }
 
@@ -283,16 +423,88 @@ impl Classifier {
         }
     }
 
+    /// The digit-free rows' verdict on a message whose ASCII digits were all replaced by `0`
+    /// ([`mask_digits`]): with it, [`Classifier::verdict_masked`] decides every message of
+    /// that shape (ids, sizes, addresses, times differing) running only the rows that tell
+    /// digits apart. Cacheable by the masked message.
+    pub fn masked_row(&self, masked: &str) -> MaskedRow {
+        MaskedRow(match self.masked() {
+            Some(m) if !masked.is_empty() => m
+                .free
+                .matches(masked.as_bytes())
+                .iter()
+                .next()
+                .map(|i| i as u32),
+            _ => None,
+        })
+    }
+
+    /// [`Classifier::verdict`] of `input` given the [`Classifier::masked_row`] of its message
+    /// masked by [`mask_digits`]: only the rows (or alternatives of rows) whose patterns tell
+    /// one digit from another, and the Xid/SXid rows, whose codes are read from the message,
+    /// run on the message itself. Always equal to `verdict(input)` (a property test checks it);
+    /// an input with a stack trace is classified in full.
+    pub fn verdict_masked(&self, input: &ClassifyInput<'_>, row: MaskedRow) -> Verdict {
+        let m = match self.masked() {
+            Some(m) if input.stacktrace.is_none_or(str::is_empty) => m,
+            _ => return self.verdict(input),
+        };
+        let sensitive = if input.message.is_empty() {
+            None
+        } else {
+            m.sensitive
+                .matches(input.message.as_bytes())
+                .iter()
+                .next()
+                .map(|i| m.sensitive_rule[i])
+        };
+        let free = row.0.map(|r| r as usize);
+        let lowest = match (free, sensitive) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let c = self.classify_rows(input, Detail::Verdict, Some(lowest));
+        Verdict {
+            kind: c.kind,
+            rule: c.rule,
+            xid: c.xid,
+        }
+    }
+
+    /// The table split for [`Classifier::verdict_masked`], built on first use (`None` if a
+    /// pattern could not be split: then masked verdicts are full ones).
+    fn masked(&self) -> Option<&Masked> {
+        self.inner
+            .masked
+            .get_or_init(|| split_by_digits(self.inner.rules))
+            .as_ref()
+    }
+
     fn classify_with(&self, input: &ClassifyInput<'_>, detail: Detail) -> Classification {
+        self.classify_rows(input, detail, None)
+    }
+
+    /// [`Classifier::classify_with`], the message's lowest matching row given
+    /// (`message_row`) or found by the table's set.
+    fn classify_rows(
+        &self,
+        input: &ClassifyInput<'_>,
+        detail: Detail,
+        message_row: Option<Option<usize>>,
+    ) -> Classification {
         let hw = input.hardware;
         let mut weak: Option<Classification> = None;
 
         let texts = [
-            (input.message, Source::Message),
-            (input.stacktrace.unwrap_or(""), Source::Stacktrace),
+            (input.message, Source::Message, message_row),
+            (input.stacktrace.unwrap_or(""), Source::Stacktrace, None),
         ];
-        for (text, source) in texts {
-            if let Some(c) = self.match_text(text, hw, source, detail) {
+        for (text, source, row) in texts {
+            let row = match row {
+                Some(row) => row,
+                None => self.lowest_row(text),
+            };
+            if let Some(c) = row.and_then(|idx| self.decide_row(idx, text, hw, source, detail)) {
                 if c.kind != FailureKind::Unknown {
                     return c;
                 }
@@ -320,19 +532,25 @@ impl Classifier {
         weak.unwrap_or_else(Classification::fallback)
     }
 
-    /// Runs the table over one text; `None` when no row matches.
-    fn match_text(
+    /// The lowest-index row whose pattern matches `text` (`None`: none, or no text).
+    fn lowest_row(&self, text: &str) -> Option<usize> {
+        if text.is_empty() {
+            return None;
+        }
+        self.inner.set.matches(text.as_bytes()).iter().next()
+    }
+
+    /// What row `idx`, which matches `text`, decides (`None` when its Xid/SXid code cannot
+    /// be read).
+    fn decide_row(
         &self,
+        idx: usize,
         text: &str,
         hw: Option<HardwareClass>,
         source: Source,
         detail: Detail,
     ) -> Option<Classification> {
-        if text.is_empty() {
-            return None;
-        }
         let bytes = text.as_bytes();
-        let idx = self.inner.set.matches(bytes).iter().next()?;
         let rule = &self.inner.rules[idx];
         let re = &self.inner.regexes[idx];
 

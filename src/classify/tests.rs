@@ -24,6 +24,13 @@ fn verdict_of(c: &Classification) -> Verdict {
     }
 }
 
+/// [`Classifier::verdict_masked`] of an input, from its own masked message.
+fn masked_verdict(c: &Classifier, input: &ClassifyInput<'_>) -> Verdict {
+    let mut masked = String::new();
+    mask_digits(input.message, &mut masked);
+    c.verdict_masked(input, c.masked_row(&masked))
+}
+
 #[track_caller]
 fn check(cases: &[(&str, FailureKind)]) {
     let c = Classifier::new();
@@ -32,6 +39,11 @@ fn check(cases: &[(&str, FailureKind)]) {
         let got = c.classify_message(msg);
         assert_eq!(
             c.verdict(&ClassifyInput::new(msg)),
+            verdict_of(&got),
+            "{msg:?}"
+        );
+        assert_eq!(
+            masked_verdict(&c, &ClassifyInput::new(msg)),
             verdict_of(&got),
             "{msg:?}"
         );
@@ -53,6 +65,8 @@ fn check_on(cases: &[(&str, HardwareClass, FailureKind)]) {
         let got = c.classify(&ClassifyInput::new(msg).on(hw));
         let lean = c.verdict(&ClassifyInput::new(msg).on(hw));
         assert_eq!(lean, verdict_of(&got), "{msg:?} on {hw}");
+        let masked = masked_verdict(&c, &ClassifyInput::new(msg).on(hw));
+        assert_eq!(masked, verdict_of(&got), "{msg:?} on {hw}");
         if got.kind != want {
             wrong.push(format!(
                 "{msg:?} on {hw}: want {want}, got {} [{}]",
@@ -336,6 +350,11 @@ fn xid_lines_are_decoded_with_the_catalog() {
             r.evidence
         );
         assert_eq!(c.verdict(&ClassifyInput::new(msg)), verdict_of(&r), "{msg}");
+        assert_eq!(
+            masked_verdict(&c, &ClassifyInput::new(msg)),
+            verdict_of(&r),
+            "{msg}"
+        );
     }
     let r = c.classify_message("NVRM: Xid (PCI:0000:3b:00): 79, pid=1, GPU has fallen off the bus");
     assert_eq!(r.notes, vec!["RESTART_BM"]);
@@ -755,8 +774,43 @@ mod props {
             let b = c.clone().classify(&input);
             prop_assert_eq!(&a, &b);
             prop_assert_eq!(c.verdict(&input), verdict_of(&a));
+            prop_assert_eq!(masked_verdict(&c, &input), verdict_of(&a));
             prop_assert_eq!(a.failure_type, a.kind.failure_type());
             prop_assert!(a.evidence.len() <= 240);
+        }
+
+        /// Messages of one shape share a masked verdict: only the rows that tell digits
+        /// apart run on the message itself, and the answer is the full classifier's.
+        #[test]
+        fn a_masked_verdict_is_the_full_verdict(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "exit code ", "exit status ", "signal ", "received signal ", "-", "errno ",
+                "ext", "-fs error", "mlx", " error", "c", "d connection reset", "utf-", " decode",
+                " client error", "HTTP ", "Xid ", "SXid ", "(PCI:0000:3b:00): ", "ascend",
+                "npu", " out of memory", "CUDA error", "killed", "disk", "no space left on device",
+                "timeout", " ", ":", "E", "err", "0x", "worker-gpu-", "GiB", "nvme", "n1 I/O error",
+            ]), 0..12),
+            digits in prop::collection::vec("[0-9]{1,4}", 0..12),
+            exit_code in prop::option::of(prop::sample::select(vec![0, 1, 9, 137, 139, -9, 143])),
+            hint in prop::option::of(prop::sample::select(vec!["oom", "network", "bogus"])),
+            hardware in hardware(),
+        ) {
+            let mut message = String::new();
+            for (i, p) in parts.iter().enumerate() {
+                message.push_str(p);
+                if let Some(d) = digits.get(i) {
+                    message.push_str(d);
+                }
+            }
+            let c = Classifier::new();
+            let input = ClassifyInput {
+                message: &message,
+                type_hint: hint,
+                exit_code,
+                hardware,
+                ..Default::default()
+            };
+            prop_assert_eq!(masked_verdict(&c, &input), c.verdict(&input), "{:?}", message);
         }
 
         #[test]
@@ -774,6 +828,7 @@ mod props {
             let a = c.classify(&input);
             prop_assert_eq!(a.clone(), c.classify(&input));
             prop_assert_eq!(c.verdict(&input), verdict_of(&a));
+            prop_assert_eq!(masked_verdict(&c, &input), verdict_of(&a));
             if a.rule == "nvidia.xid" { prop_assert!(a.xid.is_some()); }
             if a.rule == "nvidia.sxid" { prop_assert!(a.sxid.is_some()); }
         }
@@ -812,4 +867,46 @@ fn memory_exhaustion_is_known_by_its_rule_whatever_the_kind() {
     }
     assert!(!memory_exhausted("type_hint"));
     assert!(!memory_exhausted("fallback"));
+}
+
+/// The table splits: every row keeps its digit-free alternatives for the masked set, and
+/// only a few rows (the Xid/SXid lines, exit statuses, signals, errno 28...) have
+/// alternatives that run on the message itself; messages of one shape share a masked row.
+#[test]
+fn the_table_splits_by_whether_a_pattern_tells_digits_apart() {
+    let c = Classifier::new();
+    let m = c.masked().expect("the built-in table splits");
+    let sensitive: Vec<&str> = m.sensitive_rule.iter().map(|&i| RULES[i].id).collect();
+    assert!(sensitive.contains(&"nvidia.xid") && sensitive.contains(&"nvidia.sxid"));
+    assert!(
+        sensitive.len() * 4 < RULES.len(),
+        "{} of {} rows tell digits apart: {sensitive:?}",
+        sensitive.len(),
+        RULES.len()
+    );
+    let row = |msg: &str| {
+        let mut masked = String::new();
+        mask_digits(msg, &mut masked);
+        c.masked_row(&masked)
+    };
+    assert_eq!(
+        row("CUDA out of memory. Tried to allocate 2.00 GiB on worker-gpu-017"),
+        row("CUDA out of memory. Tried to allocate 8.50 GiB on worker-gpu-203")
+    );
+    assert_eq!(row("no digits at all"), MaskedRow(None));
+    // The digits decide where they must: exit status 137 is a kill, 1 is not.
+    for (msg, want) in [
+        ("worker exited with exit code 137", K::OomHost),
+        (
+            "NVRM: Xid (PCI:0000:3b:00): 79, pid=1, GPU has fallen off the bus",
+            K::GpuHardware,
+        ),
+    ] {
+        let input = ClassifyInput::new(msg);
+        assert_eq!(masked_verdict(&c, &input).kind, want, "{msg}");
+        assert_eq!(masked_verdict(&c, &input), c.verdict(&input), "{msg}");
+    }
+    let mut masked = String::new();
+    mask_digits("Xid 79 then 13 on gpu-0a", &mut masked);
+    assert_eq!(masked, "Xid 00 then 00 on gpu-0a");
 }

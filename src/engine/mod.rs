@@ -28,7 +28,7 @@ pub use durable::DurableState;
 pub use registry::{Want, Worker, WorkerRegistry};
 pub use state::{FailedRecovery, MemoryState, StateStore, TaskRecord};
 
-use crate::classify::{Classifier, ClassifyInput};
+use crate::classify::{Classifier, ClassifyInput, MaskedRow};
 use crate::config::EngineConfig;
 use crate::model::{
     DecisionSource, FailureRecord, FailureType, HardwareClass, HardwareRequirements, Outcome,
@@ -147,10 +147,15 @@ struct Classified {
     rule_key: u64,
 }
 
-/// A bounded exact-match cache of classifications (cleared when full).
+/// A bounded exact-match cache of classifications (cleared when full), and one by message
+/// shape (digits masked, see `classify::mask_digits`): messages that differ only in their
+/// numbers share the table's verdict on their digit-free rows and their signature.
 #[derive(Debug, Clone, Default)]
 struct ClassCache {
     map: HashMap<u64, (CacheKey, Classified), rustc_hash::FxBuildHasher>,
+    shapes: HashMap<u64, (Box<str>, MaskedRow, u64), rustc_hash::FxBuildHasher>,
+    /// The latest message masked (reused: no allocation per miss).
+    masked: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -596,13 +601,32 @@ impl<S: StateStore> Engine<S> {
                 return *c;
             }
         }
-        let c = self.classifier.verdict(&input);
+        // A new message of a known shape: only the table's rows that tell digits apart run.
+        let cache = &mut self.class_cache;
+        crate::classify::mask_digits(&rec.error.message, &mut cache.masked);
+        let shape = rustc_hash::FxBuildHasher.hash_one(&cache.masked);
+        let (row, signature) = match cache.shapes.get(&shape) {
+            Some((k, row, sig)) if **k == *cache.masked => (*row, *sig),
+            _ => {
+                let row = self.classifier.masked_row(&cache.masked);
+                // Masking keeps a digit a digit: the signature is the message's.
+                let sig = ranking::message_signature(&cache.masked);
+                if cache.shapes.len() >= CLASS_CACHE_CAP {
+                    cache.shapes.clear();
+                }
+                cache
+                    .shapes
+                    .insert(shape, (cache.masked.as_str().into(), row, sig));
+                (row, sig)
+            }
+        };
+        let c = self.classifier.verdict_masked(&input, row);
         let c = Classified {
             kind: c.kind,
             rank_kind: ranking::ranked_kind(c.kind, c.rule),
             rule: c.rule,
             xid: c.xid,
-            signature: ranking::message_signature(&rec.error.message),
+            signature,
             rule_key: ranking::fine_key_prefix(c.rule, c.xid),
         };
         if self.class_cache.map.len() >= CLASS_CACHE_CAP {

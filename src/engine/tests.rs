@@ -1386,3 +1386,46 @@ fn the_reason_reads_kind_class_worker_attempt_source_strategy_and_note() {
     assert_eq!(last.attempt, 12);
     assert!(last.reason.contains("(attempt 12; "), "{}", last.reason);
 }
+
+/// The engine classifies a new message of a known shape (the same words, other numbers)
+/// from its shape cache: kind, rule, Xid and signature are the classifier's own, also where
+/// the digits decide (an exit status of 137, an Xid code).
+#[test]
+fn messages_that_differ_only_in_numbers_are_classified_as_the_classifier_does() {
+    let mut e = Engine::in_memory();
+    let c = Classifier::new();
+    let messages = [
+        "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 39.59 GiB total capacity)",
+        "CUDA out of memory. Tried to allocate 9.31 GiB (GPU 7; 79.15 GiB total capacity)",
+        "worker exited with exit code 137",
+        "worker exited with exit code 138",
+        "worker exited with exit code 1",
+        "NVRM: Xid (PCI:0000:3b:00): 79, pid=1234, GPU has fallen off the bus.",
+        "NVRM: Xid (PCI:0000:3b:00): 13, pid=1234, GPU has fallen off the bus.",
+        "NVRM: Xid (PCI:0000:3b:00): 31, pid=1234, GPU has fallen off the bus.",
+        "OSError: [Errno 28] No space left on device: '/ckpt/step_1200'",
+        "OSError: [Errno 27] No space left on device: '/ckpt/step_1300'",
+        "received signal 11",
+        "received signal 12",
+    ];
+    for (i, msg) in messages.iter().enumerate() {
+        let r = record(
+            &format!("task-{i}"),
+            "worker-gpu-001",
+            HardwareClass::Gpu,
+            msg,
+            cfg(8, Precision::Fp32),
+        );
+        let got = e.classify(&r);
+        let want = c.verdict(&ClassifyInput::new(msg).on(HardwareClass::Gpu));
+        assert_eq!(
+            (got.kind, got.rule, got.xid),
+            (want.kind, want.rule, want.xid),
+            "{msg}"
+        );
+        assert_eq!(got.signature, ranking::message_signature(msg), "{msg}");
+    }
+    // The shapes were shared: six of the twelve messages were new shapes (an exit status
+    // of one digit is another shape than one of three).
+    assert_eq!(e.class_cache.shapes.len(), 6);
+}
