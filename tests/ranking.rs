@@ -362,39 +362,31 @@ fn a_trained_model_seeds_the_learned_ranking_of_a_simulated_run() {
             })
             .collect()
     };
-    let o = run(&[
-        "simulate",
-        "--scenario",
-        sc,
-        "--policy",
-        "learned",
-        "--seed",
-        "4",
-        "--failures",
-        "50",
-        "--model",
-        "m",
-        "--out",
-        "seeded",
-    ]);
+    // Day two, 50 failures under the learned policy, into `out` (with `extra` flags).
+    let day2 = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--scenario",
+            sc,
+            "--policy",
+            "learned",
+            "--seed",
+            "4",
+            "--failures",
+            "50",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = day2("seeded", &["--model", "m"]);
     assert!(
         crate::util::stderr(&o).contains("seeded the learned ranking with"),
         "{}",
         crate::util::stderr(&o)
     );
-    run(&[
-        "simulate",
-        "--scenario",
-        sc,
-        "--policy",
-        "learned",
-        "--seed",
-        "4",
-        "--failures",
-        "50",
-        "--out",
-        "cold",
-    ]);
+    day2("cold", &[]);
     let (seeded, cold) = (first_sources("seeded"), first_sources("cold"));
     assert_eq!(seeded.len(), 20);
     assert!(

@@ -2249,6 +2249,28 @@ mod tests {
         assert!(restart_mixed < restart_usually, "{restart_mixed}");
     }
 
+    /// A spread kept up to date equals `fresh`, summed afresh, in every sum and strength
+    /// (`max_prior`: the strength's bound without two children to compare).
+    fn same_spread(
+        kept: &Spread,
+        fresh: &Spread,
+        max_prior: f64,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        for k in 0..N {
+            let q = fresh.strength(k, 2.0, 200.0, max_prior);
+            for (x, y) in [
+                (kept.n[k], fresh.n[k]),
+                (kept.s[k], fresh.s[k]),
+                (kept.s2n[k], fresh.s2n[k]),
+                (kept.m[k], fresh.m[k]),
+                (kept.q[k], q),
+            ] {
+                proptest::prop_assert!((x - y).abs() < 1e-6 * (1.0 + y.abs()), "{x} {y}");
+            }
+        }
+        Ok(())
+    }
+
     proptest::proptest! {
             /// The spread (and its strengths) kept up to date outcome by outcome equals the one summed afresh over
             /// the child contexts.
@@ -2274,13 +2296,7 @@ mod tests {
                     for key in keys {
                         fresh.add(&r.fine[&(i, key)], 1.0);
                     }
-                    let kept = &r.spread[i][level];
-                    for k in 0..N {
-                        let q = fresh.strength(k, 2.0, 200.0, 200.0);
-                    for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k]), (kept.q[k], q)] {
-                            proptest::prop_assert!((x - y).abs() < 1e-6 * (1.0 + y.abs()), "{x} {y}");
-                        }
-                    }
+                    same_spread(&r.spread[i][level], &fresh, 200.0)?;
                 }
             }
 
@@ -2307,13 +2323,7 @@ mod tests {
                 for c in classes {
                     fresh.add(r.counts(c, FailureKind::OomGpu), 1.0);
                 }
-                let kept = &r.kind_spread[FailureKind::OomGpu.index()];
-                for k in 0..N {
-                    let q = fresh.strength(k, 2.0, 200.0, 2.0);
-                    for (x, y) in [(kept.n[k], fresh.n[k]), (kept.s[k], fresh.s[k]), (kept.s2n[k], fresh.s2n[k]), (kept.m[k], fresh.m[k]), (kept.q[k], q)] {
-                        proptest::prop_assert!((x - y).abs() < 1e-6 * (1.0 + y.abs()), "{x} {y}");
-                    }
-                }
+                same_spread(&r.kind_spread[FailureKind::OomGpu.index()], &fresh, 2.0)?;
             }
 
             /// Whatever a model's counts: seeding keeps every strategy at most `seed_strength`
