@@ -148,12 +148,6 @@ impl RankingParams {
                 ),
             ));
         }
-        if !(self.exploration.is_finite() && self.exploration >= 0.0) {
-            return Err(bad(
-                "exploration",
-                format!("{} is not ≥ 0", self.exploration),
-            ));
-        }
         for (name, v) in [
             ("discount", self.discount),
             ("discount_own", self.discount_own),
@@ -162,53 +156,35 @@ impl RankingParams {
                 return Err(bad(name, format!("{v} is not in (0, 1]")));
             }
         }
-        if !(self.tried_penalty.is_finite() && self.tried_penalty >= 0.0) {
-            return Err(bad(
-                "tried_penalty",
-                format!("{} is not ≥ 0", self.tried_penalty),
-            ));
+        for (name, v) in [
+            ("escalate_below", self.escalate_below),
+            ("continuation", self.continuation),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(bad(name, format!("{v} is not in [0, 1]")));
+            }
         }
-        if !(0.0..=1.0).contains(&self.escalate_below) {
-            return Err(bad(
-                "escalate_below",
-                format!("{} is not in [0, 1]", self.escalate_below),
-            ));
+        for (name, v) in [
+            ("continuation_strength", self.continuation_strength),
+            ("seed_strength", self.seed_strength),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad(name, format!("{v} is not > 0")));
+            }
         }
-        if !(self.exploration_n0.is_finite() && self.exploration_n0 >= 0.0) {
-            return Err(bad(
-                "exploration_n0",
-                format!("{} is not ≥ 0", self.exploration_n0),
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.continuation) {
-            return Err(bad(
-                "continuation",
-                format!("{} is not in [0, 1]", self.continuation),
-            ));
-        }
-        if !(self.continuation_strength.is_finite() && self.continuation_strength > 0.0) {
-            return Err(bad(
-                "continuation_strength",
-                format!("{} is not > 0", self.continuation_strength),
-            ));
-        }
-        if !(self.seed_strength.is_finite() && self.seed_strength > 0.0) {
-            return Err(bad(
-                "seed_strength",
-                format!("{} is not > 0", self.seed_strength),
-            ));
-        }
-        if !(self.explore_after.is_finite() && self.explore_after >= 0.0) {
-            return Err(bad(
-                "explore_after",
-                format!("{} is not ≥ 0", self.explore_after),
-            ));
+        for (name, v) in [
+            ("exploration", self.exploration),
+            ("tried_penalty", self.tried_penalty),
+            ("exploration_n0", self.exploration_n0),
+            ("explore_after", self.explore_after),
+            ("ucb_c", self.ucb_c),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(bad(name, format!("{v} is not ≥ 0")));
+            }
         }
         if self.explore_tries == 0 {
             return Err(bad("explore_tries", "0 is not ≥ 1".into()));
-        }
-        if !(self.ucb_c.is_finite() && self.ucb_c >= 0.0) {
-            return Err(bad("ucb_c", format!("{} is not ≥ 0", self.ucb_c)));
         }
         self.model.check()
     }
@@ -1403,9 +1379,10 @@ mod tests {
         ];
         let tried = [0; N];
         let c = ctx(&ladder, &valid, &tried);
-        let busy = |after: f64, outcomes: usize| {
+        let busy_with = |tries: u32, after: f64, outcomes: usize| {
             let mut r = Ranker::new(RankingParams {
                 explore_after: after,
+                explore_tries: tries,
                 ..Default::default()
             })
             .unwrap();
@@ -1414,6 +1391,7 @@ mod tests {
             }
             r
         };
+        let busy = |after: f64, outcomes: usize| busy_with(1, after, outcomes);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
         // Off by default, and below the threshold: the strategies off the ladder (prior
         // 0.25) never beat the first step's 0.9.
@@ -1449,15 +1427,7 @@ mod tests {
         }
         // With `explore_tries` 2: a first try that worked is owed a second, one that failed
         // is not.
-        let mut r = Ranker::new(RankingParams {
-            explore_after: 100.0,
-            explore_tries: 2,
-            ..Default::default()
-        })
-        .unwrap();
-        for j in 0..200 {
-            r.update(&obs(S::ReducedBatchSize, j % 10 != 0));
-        }
+        let mut r = busy_with(2, 100.0, 200);
         for s in [S::ReducedPrecision, S::ResetWorkerState] {
             r.update(&obs(s, false));
         }
