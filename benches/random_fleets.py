@@ -9,6 +9,12 @@
         half the classes, up to two bursts, a drift at failure 10,000 in three fleets of ten.
         The fleet with index i is the same on every machine (seeded by i).
 
+    benches/random_fleets.py odd DIR FROM TO
+        writes the same fleets, each with one extreme change (by index mod 6): max_attempts 1;
+        max_attempts 2 with persistence 1; one worker per class; persistence 0 with
+        checkpointing off; every random truth below 1 set to 0; batch size 1 with two workers
+        per class. For edge cases: nothing may crash, and success must not be lower.
+
     benches/random_fleets.py eval BIN DIR FROM TO [SEEDS] [-- ARGS...]
         runs `BIN simulate --policy rules` and `--policy learned` (ARGS appended to the
         learned runs, e.g. `--config c.toml`) on each fleet, 20,000 failures, seeds 1-3 by
@@ -19,6 +25,7 @@
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +106,28 @@ def simulate(args):
     return json.loads(p.stdout)
 
 
+def odd(i):
+    """Fleet `i` with one extreme change (see the module docs)."""
+    src = fleet(i)
+    change = i % 6
+    if change == 0:
+        src = re.sub(r"max_attempts = \d+", "max_attempts = 1", src)
+    elif change == 1:
+        src = re.sub(r"max_attempts = \d+", "max_attempts = 2", src)
+        src = re.sub(r"persistence = [0-9.]+", "persistence = 1.0", src)
+    elif change == 2:
+        src = re.sub(r"count = \d+", "count = 1", src)
+    elif change == 3:
+        src = re.sub(r"persistence = [0-9.]+", "persistence = 0.0", src)
+        src = re.sub(r"checkpointing = [0-9.]+", "checkpointing = 0.0", src)
+    elif change == 4:
+        src = re.sub(r"= 0\.\d+(,| \})", lambda m: "= 0.0" + m.group(1), src)
+    else:
+        src = re.sub(r"batch_sizes = \[[^\]]*\]", "batch_sizes = [1]", src)
+        src = re.sub(r"count = \d+", "count = 2", src)
+    return src
+
+
 def evaluate(binary, d, lo, hi, seeds, extra):
     keys = ("success_rate", "attempts_to_recovery", "regret_per_decision_after_warmup")
     totals = [0, 0, 0, 0.0, 0]
@@ -127,11 +156,12 @@ def evaluate(binary, d, lo, hi, seeds, extra):
 
 def main():
     a = sys.argv[1:]
-    if len(a) == 4 and a[0] == "gen":
+    if len(a) == 4 and a[0] in ("gen", "odd"):
         os.makedirs(a[1], exist_ok=True)
+        make = fleet if a[0] == "gen" else odd
         for i in range(int(a[2]), int(a[3])):
             with open(os.path.join(a[1], f"r{i}.toml"), "w") as f:
-                f.write(fleet(i))
+                f.write(make(i))
         return
     if len(a) >= 5 and a[0] == "eval":
         extra = []

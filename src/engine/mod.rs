@@ -108,6 +108,9 @@ pub struct Engine<S: StateStore = MemoryState> {
     bad_workers_at: i64,
     since_refresh: u32,
     registry: WorkerRegistry,
+    /// Workers per hardware class when the fleet's shape is known without a registry
+    /// ([`Engine::set_fleet_shape`]; index: [`HardwareClass::index`]).
+    shape: Option<[usize; HardwareClass::ALL.len()]>,
     state: S,
 }
 
@@ -211,6 +214,7 @@ impl<S: StateStore> Engine<S> {
             bad_workers_at: i64::MIN,
             since_refresh: u32::MAX - 1,
             registry: WorkerRegistry::new(),
+            shape: None,
             state,
         })
     }
@@ -225,6 +229,21 @@ impl<S: StateStore> Engine<S> {
         registry.merge_flags(&self.registry);
         self.registry = registry;
         self.sync_fleet();
+    }
+
+    /// Tells the engine how many workers each hardware class has, for a coordinator that
+    /// places tasks itself (no registry): a move the fleet cannot make (another worker of a
+    /// class of one, the CPU in a fleet without CPUs, another class where the next class has
+    /// no workers) is then not offered, and an open breaker does not ask for one. A
+    /// registry, when set, is what counts.
+    pub fn set_fleet_shape(&mut self, counts: impl IntoIterator<Item = (HardwareClass, usize)>) {
+        let mut shape = [0; HardwareClass::ALL.len()];
+        for (c, n) in counts {
+            shape[c.index()] += n;
+        }
+        self.shape = Some(shape);
+        // The bad-worker test keeps counting the workers it has seen: given the shape's
+        // counts instead it was no better on the examples (see the README).
     }
 
     /// The worker registry.
@@ -928,10 +947,20 @@ impl<S: StateStore> Engine<S> {
     /// Where the registered fleet (when there is one) lets a task that failed on `failed`
     /// (of `class`) move: no FALLBACK_CPU without a CPU worker, no DIFFERENT_HARDWARE_CLASS
     /// without a worker of the class it moves to, no DIFFERENT_WORKER without another worker
-    /// of the class. Without a registry the engine cannot know, and every move is allowed.
+    /// of the class. Without a registry, the fleet's shape says the same from the counts
+    /// ([`Engine::set_fleet_shape`]; the failed worker is taken to be one of its class);
+    /// without either the engine cannot know, and every move is allowed.
     fn fleet_moves(&self, class: HardwareClass, failed: &WorkerId) -> FleetMoves {
         if self.registry.is_empty() {
-            return FleetMoves::ANY;
+            let Some(shape) = &self.shape else {
+                return FleetMoves::ANY;
+            };
+            // The failed worker is one of its class.
+            return FleetMoves {
+                cpu: shape[HardwareClass::Cpu.index()] > 0,
+                other_class: mutate::fallback_class(class).is_some_and(|to| shape[to.index()] > 0),
+                other_worker: shape[class.index()] > 1,
+            };
         }
         let own = self.registry.get(failed).is_some_and(|w| w.class == class);
         FleetMoves {
@@ -1432,7 +1461,8 @@ fn standing(
         .unwrap_or(ranking::WorkerStanding::Healthy)
 }
 
-/// Which moves the registered fleet allows (see `Engine::fleet_moves`).
+/// Which moves the registered fleet, or the fleet's shape, allows (see
+/// `Engine::fleet_moves`).
 #[derive(Debug, Clone, Copy)]
 struct FleetMoves {
     cpu: bool,

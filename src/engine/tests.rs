@@ -369,6 +369,56 @@ fn a_registered_fleet_gets_no_move_to_a_class_or_worker_it_lacks() {
     );
 }
 
+/// The same from the fleet's shape alone (a coordinator that places tasks itself, as the
+/// simulator does): the counts say where a task can go; a registry, once set, decides.
+#[test]
+fn the_fleets_shape_rules_out_the_moves_it_cannot_make() {
+    let cuda = |e: &mut Engine<_>| {
+        let r = record(
+            "t",
+            "g1",
+            HardwareClass::Gpu,
+            "RuntimeError: CUDA error: an illegal memory access was encountered",
+            cfg(8, Precision::Fp16),
+        );
+        (0..3)
+            .map(|_| e.handle_failure(&r).strategy)
+            .collect::<Vec<_>>()
+    };
+    let shaped = |counts: &[(HardwareClass, usize)]| {
+        let mut e = Engine::in_memory();
+        e.set_fleet_shape(counts.iter().copied());
+        e
+    };
+    // Many GPUs, no CPU: no FALLBACK_CPU.
+    let mut e = shaped(&[(HardwareClass::Gpu, 8), (HardwareClass::Tpu, 4)]);
+    assert_eq!(
+        cuda(&mut e),
+        [S::DifferentWorker, S::DelayedRetry, S::Escalation]
+    );
+    // One GPU and CPUs: no other GPU.
+    let mut e = shaped(&[(HardwareClass::Gpu, 1), (HardwareClass::Cpu, 2)]);
+    assert_eq!(
+        cuda(&mut e),
+        [S::DelayedRetry, S::FallbackCpu, S::Escalation]
+    );
+    // A registry, once set, is what counts.
+    let mut e = shaped(&[(HardwareClass::Gpu, 1)]);
+    let mut reg = WorkerRegistry::new();
+    for (id, class) in [
+        ("g1", HardwareClass::Gpu),
+        ("g2", HardwareClass::Gpu),
+        ("c1", HardwareClass::Cpu),
+    ] {
+        reg.register(Worker::new(WorkerId::new(id).unwrap(), class));
+    }
+    e.set_registry(reg);
+    assert_eq!(
+        cuda(&mut e),
+        [S::DifferentWorker, S::DelayedRetry, S::FallbackCpu]
+    );
+}
+
 #[test]
 fn oom_prefers_a_registered_worker_with_more_memory() {
     let mut e = Engine::in_memory();

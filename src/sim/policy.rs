@@ -124,24 +124,16 @@ pub fn build(
     let rules = || rules.unwrap_or_else(RuleSet::defaults);
     let engine = engine.unwrap_or_default();
     Ok(match kind {
-        PolicyKind::Rules => Box::new(EnginePolicy::rules(
-            rules(),
-            engine,
-            seed,
-            scenario.max_attempts,
-        )?),
-        PolicyKind::Learned => Box::new(EnginePolicy::learned(
-            rules(),
-            engine,
-            seed,
-            scenario.max_attempts,
-        )?),
-        PolicyKind::Model => Box::new(EnginePolicy::model(
-            rules(),
-            engine,
-            seed,
-            scenario.max_attempts,
-        )?),
+        PolicyKind::Rules => Box::new(
+            EnginePolicy::rules(rules(), engine, seed, scenario.max_attempts)?.with_fleet(scenario),
+        ),
+        PolicyKind::Learned => Box::new(
+            EnginePolicy::learned(rules(), engine, seed, scenario.max_attempts)?
+                .with_fleet(scenario),
+        ),
+        PolicyKind::Model => Box::new(
+            EnginePolicy::model(rules(), engine, seed, scenario.max_attempts)?.with_fleet(scenario),
+        ),
         PolicyKind::Fixed => Box::new(FixedPolicy::new(
             fixed.unwrap_or_else(|| scenario.fixed.clone()),
         )),
@@ -196,6 +188,14 @@ impl EnginePolicy {
         config.ranking.enabled = true;
         config.ranking.ranker = crate::config::RankerKind::Model;
         Self::new(rules, config, seed, max_attempts, "model")
+    }
+
+    /// Tells the engine the scenario's fleet shape (workers per class), as a coordinator
+    /// that places tasks itself knows it ([`Engine::set_fleet_shape`]).
+    pub fn with_fleet(mut self, scenario: &Scenario) -> Self {
+        self.engine
+            .set_fleet_shape(scenario.classes.iter().map(|c| (c.class, c.count as usize)));
+        self
     }
 
     fn new(
