@@ -134,6 +134,9 @@ struct Ctx<'a> {
     config: &'a TaskConfig,
     failed_memory: Option<f64>,
     browser: Option<&'a str>,
+    /// Other workers of the failed worker's class the task already moved away from
+    /// (`TaskRecord::left_in`).
+    left: usize,
 }
 
 /// What a decision needs from a classification (Copy: no allocation on a cache hit).
@@ -948,9 +951,10 @@ impl<S: StateStore> Engine<S> {
     /// (of `class`) move: no FALLBACK_CPU without a CPU worker, no DIFFERENT_HARDWARE_CLASS
     /// without a worker of the class it moves to, no DIFFERENT_WORKER without another worker
     /// of the class. Without a registry, the fleet's shape says the same from the counts
-    /// ([`Engine::set_fleet_shape`]; the failed worker is taken to be one of its class);
-    /// without either the engine cannot know, and every move is allowed.
-    fn fleet_moves(&self, class: HardwareClass, failed: &WorkerId) -> FleetMoves {
+    /// ([`Engine::set_fleet_shape`]; the failed worker is taken to be one of its class, and
+    /// the `left` other workers of the class the task already moved away from are not
+    /// offered again); without either the engine cannot know, and every move is allowed.
+    fn fleet_moves(&self, class: HardwareClass, failed: &WorkerId, left: usize) -> FleetMoves {
         if self.registry.is_empty() {
             let Some(shape) = &self.shape else {
                 return FleetMoves::ANY;
@@ -959,7 +963,7 @@ impl<S: StateStore> Engine<S> {
             return FleetMoves {
                 cpu: shape[HardwareClass::Cpu.index()] > 0,
                 other_class: mutate::fallback_class(class).is_some_and(|to| shape[to.index()] > 0),
-                other_worker: shape[class.index()] > 1,
+                other_worker: shape[class.index()] > 1 + left,
             };
         }
         let own = self.registry.get(failed).is_some_and(|w| w.class == class);
@@ -1026,6 +1030,7 @@ impl<S: StateStore> Engine<S> {
             config: entry.config.as_ref().unwrap_or(default_config),
             failed_memory,
             browser,
+            left: entry.left_in(rec.hardware.class, &rec.worker_id),
         }
     }
 
@@ -1051,7 +1056,7 @@ impl<S: StateStore> Engine<S> {
         if !mutate::applicable(step.strategy, c.class, c.config)
             || (moves
                 && !self
-                    .fleet_moves(c.class, &c.rec.worker_id)
+                    .fleet_moves(c.class, &c.rec.worker_id, c.left)
                     .allow(step.strategy))
         {
             return None;

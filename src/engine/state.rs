@@ -32,6 +32,10 @@ pub struct TaskRecord {
     pub last_delay_s: Option<f64>,
     /// Workers this task must avoid.
     pub excluded: Vec<WorkerId>,
+    /// The hardware class each of `excluded` failed in, in the same order (shorter for a
+    /// record from before it was kept: those exclusions have no class).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_classes: Vec<HardwareClass>,
     /// The task's configuration as faultline last set it (it wins over a report's config).
     pub config: Option<TaskConfig>,
     /// The task's requirements as faultline last set them.
@@ -93,6 +97,7 @@ impl Default for TaskRecord {
             recovered_kinds: Vec::new(),
             last_delay_s: None,
             excluded: Vec::new(),
+            excluded_classes: Vec::new(),
             config: None,
             requirements: None,
             latest_checkpoint: None,
@@ -137,6 +142,16 @@ impl TaskRecord {
         }
     }
 
+    /// How many workers of `class` other than `failed` this task already moved away from (an
+    /// exclusion recorded without its class is not counted).
+    pub fn left_in(&self, class: HardwareClass, failed: &WorkerId) -> usize {
+        self.excluded
+            .iter()
+            .zip(&self.excluded_classes)
+            .filter(|(w, c)| **c == class && *w != failed)
+            .count()
+    }
+
     /// Applies a decided action: ladder position, exclusions, config, requirements, delay,
     /// state, bounded history.
     pub fn apply_action(&mut self, action: &RecoveryAction, history_cap: usize) {
@@ -154,6 +169,12 @@ impl TaskRecord {
             S::DifferentWorker | S::DifferentHardwareClass | S::FallbackCpu
         ) && !self.excluded.contains(&action.failed_worker)
         {
+            // The action answers the latest failure: its worker's class is the latest class.
+            if let Some(c) = self.last_class {
+                if self.excluded_classes.len() == self.excluded.len() {
+                    self.excluded_classes.push(c);
+                }
+            }
             self.excluded.push(action.failed_worker.clone());
         }
         if let Some(c) = &action.modified_config {

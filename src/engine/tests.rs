@@ -419,6 +419,40 @@ fn the_fleets_shape_rules_out_the_moves_it_cannot_make() {
     );
 }
 
+/// Found by fleets of two workers per class: the engine asked again for another worker of a
+/// class the task had already worked through (the simulator could not move it: the move
+/// failed for certain). With the fleet's shape it counts the workers the task left.
+#[test]
+fn a_task_that_left_every_other_worker_of_its_class_is_not_moved_again() {
+    let xid = "NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.";
+    let decide = |gpus: usize| {
+        let mut e = Engine::in_memory();
+        e.set_fleet_shape([(HardwareClass::Gpu, gpus), (HardwareClass::Cpu, 4)]);
+        let got = ["g1", "g2"]
+            .iter()
+            .map(|w| {
+                let r = record("t", w, HardwareClass::Gpu, xid, TaskConfig::default());
+                e.handle_failure(&r).strategy
+            })
+            .collect::<Vec<_>>();
+        (got, e)
+    };
+    // The Xid rule's ladder moves twice, then falls back to the CPU.
+    assert_eq!(decide(3).0, [S::DifferentWorker, S::DifferentWorker]);
+    let (got, e) = decide(2);
+    assert_eq!(got, [S::DifferentWorker, S::FallbackCpu]);
+    // What the task left, per class: g1 and g2 (FALLBACK_CPU left g2 too).
+    let t = e.task(&TaskId::new("t").unwrap()).unwrap();
+    let w = |id: &str| WorkerId::new(id).unwrap();
+    assert_eq!(t.left_in(HardwareClass::Gpu, &w("g3")), 2);
+    assert_eq!(
+        t.left_in(HardwareClass::Gpu, &w("g1")),
+        1,
+        "the failed worker is not counted"
+    );
+    assert_eq!(t.left_in(HardwareClass::Cpu, &w("c1")), 0);
+}
+
 #[test]
 fn oom_prefers_a_registered_worker_with_more_memory() {
     let mut e = Engine::in_memory();
