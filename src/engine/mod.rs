@@ -135,7 +135,7 @@ struct Ctx<'a> {
     failed_memory: Option<f64>,
     browser: Option<&'a str>,
     /// Other workers of the failed worker's class the task already moved away from
-    /// (`TaskRecord::left_in`).
+    /// (`TaskRecord::left_in`; counted only where the fleet's shape decides the moves).
     left: usize,
 }
 
@@ -1030,7 +1030,12 @@ impl<S: StateStore> Engine<S> {
             config: entry.config.as_ref().unwrap_or(default_config),
             failed_memory,
             browser,
-            left: entry.left_in(rec.hardware.class, &rec.worker_id),
+            // Only the fleet's shape needs it (a registry's pick skips the excluded itself).
+            left: if self.shape.is_some() && self.registry.is_empty() {
+                entry.left_in(rec.hardware.class, &rec.worker_id)
+            } else {
+                0
+            },
         }
     }
 

@@ -306,36 +306,43 @@ fn an_escalation_after_a_failed_recovery_teaches_it_the_attempts_the_budget_stil
     );
 }
 
-/// An in-memory engine with these workers (id, class) registered.
-fn with_workers(workers: &[(&str, HardwareClass)]) -> Engine<MemoryState> {
-    let mut e = Engine::in_memory();
+/// A registry of these workers (id, class).
+fn registry_of(workers: &[(&str, HardwareClass)]) -> WorkerRegistry {
     let mut reg = WorkerRegistry::new();
     for (id, class) in workers {
         reg.register(Worker::new(WorkerId::new(id).unwrap(), *class));
     }
-    e.set_registry(reg);
+    reg
+}
+
+/// An in-memory engine with these workers (id, class) registered.
+fn with_workers(workers: &[(&str, HardwareClass)]) -> Engine<MemoryState> {
+    let mut e = Engine::in_memory();
+    e.set_registry(registry_of(workers));
     e
+}
+
+/// The strategies `e` answers `n` illegal-memory-access CUDA errors of task `t` on GPU `g1`
+/// with (the cuda-error ladder: DIFFERENT_WORKER, DELAYED_RETRY, FALLBACK_CPU).
+fn cuda_errors_on_g1(e: &mut Engine<MemoryState>, n: usize) -> Vec<S> {
+    let r = record(
+        "t",
+        "g1",
+        HardwareClass::Gpu,
+        "RuntimeError: CUDA error: an illegal memory access was encountered",
+        cfg(8, Precision::Fp16),
+    );
+    (0..n).map(|_| e.handle_failure(&r).strategy).collect()
 }
 
 /// A stress fleet without CPUs showed the engine proposing FALLBACK_CPU (and a move to
 /// another worker of a one-worker class): with a registry it knows there is nowhere to go.
 #[test]
 fn a_registered_fleet_gets_no_move_to_a_class_or_worker_it_lacks() {
-    let cuda = |e: &mut Engine<_>, worker: &str| {
-        let r = record(
-            "t",
-            worker,
-            HardwareClass::Gpu,
-            "RuntimeError: CUDA error: an illegal memory access was encountered",
-            cfg(8, Precision::Fp16),
-        );
-        (0..4)
-            .map(|_| e.handle_failure(&r).strategy)
-            .collect::<Vec<_>>()
-    };
+    let cuda = |e: &mut Engine<_>| cuda_errors_on_g1(e, 4);
     // Without a registry: the cuda-error ladder as written.
     let mut e = Engine::in_memory();
-    let ladder = cuda(&mut e, "g1");
+    let ladder = cuda(&mut e);
     assert_eq!(
         ladder,
         [
@@ -348,7 +355,7 @@ fn a_registered_fleet_gets_no_move_to_a_class_or_worker_it_lacks() {
     // Two GPUs and no CPU: no FALLBACK_CPU.
     let mut e = with_workers(&[("g1", HardwareClass::Gpu), ("g2", HardwareClass::Gpu)]);
     assert_eq!(
-        cuda(&mut e, "g1"),
+        cuda(&mut e),
         [
             S::DifferentWorker,
             S::DelayedRetry,
@@ -359,7 +366,7 @@ fn a_registered_fleet_gets_no_move_to_a_class_or_worker_it_lacks() {
     // One GPU and a CPU: no other GPU to move to.
     let mut e = with_workers(&[("g1", HardwareClass::Gpu), ("c1", HardwareClass::Cpu)]);
     assert_eq!(
-        cuda(&mut e, "g1"),
+        cuda(&mut e),
         [
             S::DelayedRetry,
             S::FallbackCpu,
@@ -373,18 +380,7 @@ fn a_registered_fleet_gets_no_move_to_a_class_or_worker_it_lacks() {
 /// simulator does): the counts say where a task can go; a registry, once set, decides.
 #[test]
 fn the_fleets_shape_rules_out_the_moves_it_cannot_make() {
-    let cuda = |e: &mut Engine<_>| {
-        let r = record(
-            "t",
-            "g1",
-            HardwareClass::Gpu,
-            "RuntimeError: CUDA error: an illegal memory access was encountered",
-            cfg(8, Precision::Fp16),
-        );
-        (0..3)
-            .map(|_| e.handle_failure(&r).strategy)
-            .collect::<Vec<_>>()
-    };
+    let cuda = |e: &mut Engine<_>| cuda_errors_on_g1(e, 3);
     let shaped = |counts: &[(HardwareClass, usize)]| {
         let mut e = Engine::in_memory();
         e.set_fleet_shape(counts.iter().copied());
@@ -404,15 +400,11 @@ fn the_fleets_shape_rules_out_the_moves_it_cannot_make() {
     );
     // A registry, once set, is what counts.
     let mut e = shaped(&[(HardwareClass::Gpu, 1)]);
-    let mut reg = WorkerRegistry::new();
-    for (id, class) in [
+    e.set_registry(registry_of(&[
         ("g1", HardwareClass::Gpu),
         ("g2", HardwareClass::Gpu),
         ("c1", HardwareClass::Cpu),
-    ] {
-        reg.register(Worker::new(WorkerId::new(id).unwrap(), class));
-    }
-    e.set_registry(reg);
+    ]));
     assert_eq!(
         cuda(&mut e),
         [S::DifferentWorker, S::DelayedRetry, S::FallbackCpu]
