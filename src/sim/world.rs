@@ -1122,6 +1122,19 @@ rate_per_hour = 40
         }
     }
 
+    /// One worker of `class` failing fast with `kind` (its cause's `truth` line, if any)
+    /// beside 20 idle CPUs, tasks refailing after a second.
+    fn lone_worker_fleet(class: &str, kind: &str, max_attempts: u32, truth: &str) -> Scenario {
+        let toml = format!(
+            "[simulation]\nmax_attempts = {max_attempts}\nrefail_mean_s = 1\n\
+             [workers.{class}]\ncount = 1\nfailure_rate_per_hour = 100\n\
+             [workers.cpu]\ncount = 20\nfailure_rate_per_hour = 0\n\
+             [[failures.{class}]]\nkind = \"{kind}\"\nweight = 1\n{truth}\n\
+             [[failures.cpu]]\nkind = \"{kind}\"\nweight = 1\n"
+        );
+        Scenario::from_toml(&toml, "one.toml").unwrap()
+    }
+
     /// Found by random scenarios: a class of one worker failing fast (its breaker stays open).
     /// The breaker turned every same-worker retry the ranking chose into DIFFERENT_WORKER,
     /// which cannot work with no other worker of the class; the ranking never learned that
@@ -1129,24 +1142,7 @@ rate_per_hour = 40
     /// against the rules' 0.89 at seed 1). The ranking now chooses among the breaker's moves.
     #[test]
     fn a_worker_whose_breaker_stays_open_does_not_trap_the_learned_policy() {
-        const ONE_DSP: &str = r#"
-[simulation]
-max_attempts = 10
-refail_mean_s = 1
-[workers.dsp]
-count = 1
-failure_rate_per_hour = 100
-[workers.cpu]
-count = 20
-failure_rate_per_hour = 0
-[[failures.dsp]]
-kind = "timeout"
-weight = 1
-[[failures.cpu]]
-kind = "timeout"
-weight = 1
-"#;
-        let sc = Scenario::from_toml(ONE_DSP, "one.toml").unwrap();
+        let sc = lone_worker_fleet("dsp", "timeout", 10, "");
         // Without the fleet's shape, as a server without a registry decides: the engine
         // cannot know that the DSP is alone, and its breaker asks for a move.
         let run_with = |learned: bool| {
@@ -1182,25 +1178,13 @@ weight = 1
     /// per decision, success 0.81 at seed 1). Told the fleet's shape, it never asks for it.
     #[test]
     fn a_class_of_one_worker_is_not_asked_for_another_worker() {
-        const ONE_TPU: &str = r#"
-[simulation]
-max_attempts = 8
-refail_mean_s = 1
-[workers.tpu]
-count = 1
-failure_rate_per_hour = 100
-[workers.cpu]
-count = 20
-failure_rate_per_hour = 0
-[[failures.tpu]]
-kind = "network"
-weight = 1
-truth = { DELAYED_RETRY = 0.8, IMMEDIATE_RETRY = 0.3, DIFFERENT_HARDWARE_CLASS = 0.3, FALLBACK_CPU = 0.3, RESET_WORKER_STATE = 0.3 }
-[[failures.cpu]]
-kind = "network"
-weight = 1
-"#;
-        let sc = Scenario::from_toml(ONE_TPU, "one.toml").unwrap();
+        let sc = lone_worker_fleet(
+            "tpu",
+            "network",
+            8,
+            "truth = { DELAYED_RETRY = 0.8, IMMEDIATE_RETRY = 0.3, DIFFERENT_HARDWARE_CLASS = 0.3, \
+             FALLBACK_CPU = 0.3, RESET_WORKER_STATE = 0.3 }",
+        );
         let oracle = run_on(&sc, PolicyKind::Oracle, 1, 1500, 0).0;
         for kind in [PolicyKind::Rules, PolicyKind::Learned] {
             let (s, sink) = run_on(&sc, kind, 1, 1500, 0);
