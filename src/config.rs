@@ -213,6 +213,17 @@ pub struct RankingParams {
     /// 60: measured against 20 and 150 and the discount's whole memory (500), on models
     /// trained from a rules-only and from a learned history (see the README).
     pub seed_strength: f64,
+    /// Seed also the refined contexts (fine: classifier rule, Xid code, repeat failure;
+    /// finest: the message signature) of a trained model's tables below each (hardware
+    /// class, kind) context it seeds, each capped at `seed_strength` like the coarse ones.
+    /// Off: measured on models trained from 20,000-failure rules and learned histories of
+    /// the four example scenarios (seeds 1–5 after), it started worse everywhere — regret
+    /// after the warm-up +0.004 to +0.012 per decision (test-farm 0.0161 → 0.0289 from a
+    /// rules history), also with the refined counts cut to a tenth and with the bad workers'
+    /// outcomes left out: a history's repeat failures follow its own policy's earlier
+    /// choices, which a new policy does not repeat, and a fine context seeded from them
+    /// leans on the wrong population until its own outcomes outweigh them.
+    pub seed_refined: bool,
     /// The success-model ranker (used when `ranker = "model"`).
     pub model: ModelParams,
 }
@@ -245,6 +256,7 @@ impl Default for RankingParams {
             continuation: 0.5,
             continuation_strength: 20.0,
             seed_strength: 60.0,
+            seed_refined: false,
             model: ModelParams::default(),
         }
     }

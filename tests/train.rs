@@ -102,7 +102,7 @@ fn train_on_an_engine_history_then_load_annotate_and_rank() {
     model.save(&out).unwrap();
     let model = Model::load(&out).unwrap();
     let m = model.manifest();
-    assert_eq!((m.name.as_str(), m.format_version), ("it", 1));
+    assert_eq!((m.name.as_str(), m.format_version), ("it", 2));
     assert_eq!(m.data_range.failures, 45);
     assert_eq!(m.data_range.outcomes, 45);
     assert_eq!(m.metrics.templates.templates, 3);
@@ -308,4 +308,131 @@ fn shipped_default_model_loads() {
     assert_eq!(m.data_range.outcomes, 4735);
     assert!(model.clusters().is_some());
     assert_eq!(m.metrics.success.outcomes, 4735.0);
+}
+
+/// The refined success tables key their contexts as the engine's ranking does: on a history
+/// the engine wrote with its learned ranking on (no discounting, so its counts are the raw
+/// outcomes), every fine and finest context of the model holds exactly the outcomes the
+/// engine's ranker learned there — first failures and repeats, several rules per class, a
+/// TPU out-of-memory ranked as an out-of-memory.
+#[test]
+fn refined_tables_key_contexts_as_the_engine_ranks_them() {
+    use faultline::train::RefinedLevel;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut config = EngineConfig::default();
+    config.ranking.enabled = true;
+    config.ranking.discount = 1.0;
+    config.ranking.discount_own = 1.0;
+    let (mut e, _) =
+        Engine::open(&data, config, RuleSet::defaults(), StoreOptions::default()).unwrap();
+    let messages = [
+        ("GPU", "CUDA out of memory. Tried to allocate 2.00 GiB"),
+        (
+            "GPU",
+            "CUDA error: an illegal memory access was encountered",
+        ),
+        ("GPU", "NCCL watchdog timeout after 1800000 ms on rank 3"),
+        (
+            "TPU",
+            "RESOURCE_EXHAUSTED: Ran out of memory in memory space hbm. Used 9.13G of 31.75G hbm.",
+        ),
+        (
+            "CPU",
+            "OSError: [Errno 28] No space left on device: '/data/x.bin'",
+        ),
+    ];
+    let mut second = 0;
+    for t in 0..60 {
+        let (class, message) = messages[t % messages.len()];
+        // Tasks fail once, twice or three times: repeats have fine contexts of their own.
+        for k in 0..=(t % 3) {
+            second += 1;
+            let r = record(
+                &format!("t{t}"),
+                &format!("w{}", (t + k) % 40),
+                class,
+                message,
+                second,
+            );
+            e.try_handle_failure(&r).unwrap();
+            e.record_outcome(&Outcome {
+                task_id: format!("t{t}"),
+                success: k == t % 3 && t % 5 != 0,
+                strategy: None,
+                time_to_recovery_s: None,
+                cost: Some(1.0),
+                timestamp: None,
+            })
+            .unwrap();
+        }
+    }
+    e.flush().unwrap();
+    let model = train(
+        &data,
+        &TrainOptions::new("refined", Timestamp::from_micros(0)),
+    )
+    .unwrap();
+    let refined = &model.success_tables().refined;
+    let fine = refined
+        .iter()
+        .filter(|r| r.level == RefinedLevel::Fine)
+        .count();
+    assert!(fine >= 8, "{fine} fine contexts");
+    assert!(refined
+        .iter()
+        .any(|r| (r.hardware_class, r.kind) == (HardwareClass::Tpu, FailureKind::OomGpu)));
+    let mut outcomes = 0.0;
+    for r in refined {
+        let mine = r.counts();
+        let engine = e
+            .ranker()
+            .fine_counts(r.hardware_class, r.kind, r.key)
+            .unwrap_or_else(|| panic!("the engine has no context {r:?}"));
+        assert_eq!(
+            (mine.success, mine.failure),
+            (engine.success, engine.failure),
+            "{r:?}"
+        );
+        outcomes += mine.total();
+    }
+    // Every outcome at both levels.
+    assert_eq!(outcomes, 2.0 * 120.0);
+}
+
+/// The committed format-2 model (trained by `faultline train --name golden-v2` on a
+/// 300-failure rules history of test-farm, `simulate --seed 7 --format parquet`) loads, with
+/// its refined tables: an NPU out-of-memory (logged as an NPU error) is an `oom_gpu` context
+/// there, and seeding a ranker fills that context with its fine contexts' sum.
+#[test]
+fn golden_model_v2_loads_with_refined_tables() {
+    use faultline::ranking::Ranker;
+    use faultline::train::RefinedLevel;
+    let model = Model::load(&repo().join("tests/golden/model_v2")).unwrap();
+    let m = model.manifest();
+    assert_eq!((m.format_version, m.name.as_str()), (2, "golden-v2"));
+    assert_eq!((m.data_range.failures, m.data_range.outcomes), (302, 289));
+    assert_eq!(m.metrics.templates.templates, 32);
+    assert_eq!(m.metrics.success.contexts, 18);
+    let t = model.success_tables();
+    let fine = t
+        .refined
+        .iter()
+        .filter(|r| r.level == RefinedLevel::Fine)
+        .count();
+    assert_eq!((fine, t.refined.len() - fine), (36, 47));
+    assert!(t
+        .contexts
+        .iter()
+        .all(|c| (c.hardware_class, c.kind) != (HardwareClass::Npu, FailureKind::OomGpu)));
+
+    let mut r = Ranker::new(RankingParams::default()).unwrap();
+    // The 18 per-kind contexts, and the TPU's and the NPU's out-of-memory.
+    assert_eq!(model.seed_ranker(&mut r), 20);
+    assert!(r.counts(HardwareClass::Tpu, FailureKind::OomGpu).total() > 0.0);
+    let c = r.counts(HardwareClass::Npu, FailureKind::OomGpu);
+    let cell = |s: RecoveryStrategy| (c.success[s.index()], c.failure[s.index()]);
+    assert_eq!(cell(RecoveryStrategy::ReducedBatchSize), (12.0, 6.0));
+    assert_eq!(cell(RecoveryStrategy::DifferentWorker), (5.0, 2.0));
+    assert_eq!(cell(RecoveryStrategy::DelayedRetry), (0.0, 3.0));
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use faultline::train::{train_with, Manifest, TrainOptions};
+use faultline::train::{train_with, Manifest, RefinedLevel, TrainOptions};
 use faultline::Timestamp;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -163,6 +163,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             s.cells,
             s.outcomes,
             s.success_rate * 100.0
+        );
+        let refined = &model.success_tables().refined;
+        let fine = refined
+            .iter()
+            .filter(|r| r.level == RefinedLevel::Fine)
+            .count();
+        println!(
+            "  refined:    {fine} fine and {} finest contexts (each outcome joined to the failure it answered)",
+            refined.len() - fine
         );
         println!("  model:      {}", a.out.display());
     }

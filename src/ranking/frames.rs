@@ -1,5 +1,7 @@
 //! Success-rate frames from the Parquet history (polars lazy scans): outcomes grouped by
-//! (hardware class, failure kind, strategy), and a ranker trained from them.
+//! (hardware class, failure kind, strategy), and a ranker trained from them; and the refined
+//! frame, each outcome joined to the failure it answered and grouped by the ranker's fine and
+//! finest contexts (training, `faultline train`).
 
 use std::path::Path;
 
@@ -93,4 +95,299 @@ pub fn ranker_from_frame(df: &DataFrame, params: RankingParams) -> Result<Ranker
         r.set_counts(c, k, counts);
     }
     Ok(r)
+}
+
+/// Level of a refined success-rate row ([`refined_success_rates`]): the ranker's fine
+/// context ([`fine_key`](super::fine_key)) or its finest (the fine context refined by the
+/// message signature).
+pub const LEVEL_FINE: u32 = 0;
+/// See [`LEVEL_FINE`].
+pub const LEVEL_FINEST: u32 = 1;
+
+/// The failure an outcome answered, as the ranker keys it.
+struct Answered {
+    class: HardwareClass,
+    kind: FailureKind,
+    fine: u64,
+    finest: u64,
+}
+
+/// Success rates per refined context: each outcome joined to the failure it answered (its
+/// task's latest failure before it in the log), which gives the classifier rule, the Xid
+/// code, whether the task had failed before and the message — the ranker's fine and finest
+/// keys (worker standing healthy: whether a worker was called bad is not in the history) —
+/// and the kind the ranker uses ([`ranked_kind`](super::ranked_kind)). Columns
+/// `hardware_class`, `kind`, `level` ([`LEVEL_FINE`] or [`LEVEL_FINEST`]), `key`, `strategy`,
+/// `successes`, `n`, `mean_cost`; sorted by context, then by strategy. Outcomes without a
+/// strategy, or whose task has no earlier failure in the log, are left out.
+///
+/// Both tables are read with lazy scans that project only the columns needed; the join by
+/// log order is one merge over the two sorted frames, then polars groups the joined rows.
+pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
+    let failures = scan(root, Table::Failures)
+        .map_err(err)?
+        .select([
+            col(schema::SEQ),
+            col(schema::TASK_ID),
+            col(schema::HARDWARE_CLASS),
+            col(schema::KIND),
+            col(schema::CLASSIFIER_RULE),
+            col(schema::XID),
+            col(schema::MESSAGE),
+        ])
+        .sort([schema::SEQ], SortMultipleOptions::default())
+        .collect()
+        .map_err(err)?;
+    let outcomes = scan(root, Table::Outcomes)
+        .map_err(err)?
+        .filter(col(schema::STRATEGY).is_not_null())
+        .select([
+            col(schema::SEQ),
+            col(schema::TASK_ID),
+            col(schema::STRATEGY),
+            col(schema::SUCCESS),
+            col(schema::COST),
+        ])
+        .sort([schema::SEQ], SortMultipleOptions::default())
+        .collect()
+        .map_err(err)?;
+    let text = |df: &DataFrame, name: &str| -> Result<StringChunked, RankingError> {
+        Ok(df.column(name).map_err(err)?.str().map_err(err)?.clone())
+    };
+    let (f_seq, f_task) = (
+        failures
+            .column(schema::SEQ)
+            .map_err(err)?
+            .u64()
+            .map_err(err)?
+            .clone(),
+        text(&failures, schema::TASK_ID)?,
+    );
+    let (f_class, f_kind) = (
+        text(&failures, schema::HARDWARE_CLASS)?,
+        text(&failures, schema::KIND)?,
+    );
+    let (f_rule, f_message) = (
+        text(&failures, schema::CLASSIFIER_RULE)?,
+        text(&failures, schema::MESSAGE)?,
+    );
+    let f_xid = failures
+        .column(schema::XID)
+        .map_err(err)?
+        .cast(&DataType::UInt32)
+        .map_err(err)?;
+    let f_xid = f_xid.u32().map_err(err)?;
+    let o_seq = outcomes
+        .column(schema::SEQ)
+        .map_err(err)?
+        .u64()
+        .map_err(err)?
+        .clone();
+    let (o_task, o_strategy) = (
+        text(&outcomes, schema::TASK_ID)?,
+        text(&outcomes, schema::STRATEGY)?,
+    );
+    let o_success = outcomes
+        .column(schema::SUCCESS)
+        .map_err(err)?
+        .bool()
+        .map_err(err)?
+        .clone();
+    let o_cost = outcomes
+        .column(schema::COST)
+        .map_err(err)?
+        .cast(&DataType::Float64)
+        .map_err(err)?;
+    let o_cost = o_cost.f64().map_err(err)?;
+
+    // Per task: failures seen so far and the latest one, as the ranker keys it.
+    let mut latest: std::collections::HashMap<&str, (u32, Option<Answered>)> =
+        std::collections::HashMap::new();
+    let mut rows = RefinedRows::default();
+    let mut next = 0;
+    for j in 0..outcomes.height() {
+        let at = o_seq.get(j).unwrap_or(u64::MAX);
+        // Every failure logged before this outcome.
+        while next < failures.height() && f_seq.get(next).unwrap_or(0) < at {
+            if let Some(task) = f_task.get(next) {
+                let entry = latest.entry(task).or_insert((0, None));
+                entry.0 += 1;
+                entry.1 = answered(
+                    f_class.get(next),
+                    f_kind.get(next),
+                    f_rule.get(next),
+                    f_xid.get(next),
+                    f_message.get(next),
+                    entry.0,
+                );
+            }
+            next += 1;
+        }
+        let (Some(task), Some(strategy), Some(success)) =
+            (o_task.get(j), o_strategy.get(j), o_success.get(j))
+        else {
+            continue;
+        };
+        let Some((_, Some(a))) = latest.get(task) else {
+            continue;
+        };
+        for (level, key) in [(LEVEL_FINE, a.fine), (LEVEL_FINEST, a.finest)] {
+            rows.class.push(a.class.as_str());
+            rows.kind.push(a.kind.as_str());
+            rows.level.push(level);
+            rows.key.push(key);
+            rows.strategy.push(strategy.to_string());
+            rows.success.push(if success { 1.0 } else { 0.0 });
+            rows.cost.push(o_cost.get(j));
+        }
+    }
+    let joined = DataFrame::new_infer_height(vec![
+        Column::new(schema::HARDWARE_CLASS.into(), rows.class),
+        Column::new(schema::KIND.into(), rows.kind),
+        Column::new("level".into(), rows.level),
+        Column::new(schema::KEY.into(), rows.key),
+        Column::new(schema::STRATEGY.into(), rows.strategy),
+        Column::new(schema::SUCCESS.into(), rows.success),
+        Column::new(schema::COST.into(), rows.cost),
+    ])
+    .map_err(err)?;
+    joined
+        .lazy()
+        .group_by([
+            col(schema::HARDWARE_CLASS),
+            col(schema::KIND),
+            col("level"),
+            col(schema::KEY),
+            col(schema::STRATEGY),
+        ])
+        .agg([
+            col(schema::SUCCESS).sum().alias("successes"),
+            len().alias("n"),
+            col(schema::COST).mean().alias("mean_cost"),
+        ])
+        .sort(
+            [
+                schema::HARDWARE_CLASS,
+                schema::KIND,
+                "level",
+                schema::KEY,
+                schema::STRATEGY,
+            ],
+            SortMultipleOptions::default(),
+        )
+        .collect()
+        .map_err(err)
+}
+
+/// The joined rows of [`refined_success_rates`], column by column.
+#[derive(Default)]
+struct RefinedRows {
+    class: Vec<&'static str>,
+    kind: Vec<&'static str>,
+    level: Vec<u32>,
+    key: Vec<u64>,
+    strategy: Vec<String>,
+    success: Vec<f64>,
+    cost: Vec<Option<f64>>,
+}
+
+/// A logged failure as the ranker keys it (`None` when its class or kind does not parse).
+fn answered(
+    class: Option<&str>,
+    kind: Option<&str>,
+    rule: Option<&str>,
+    xid: Option<u32>,
+    message: Option<&str>,
+    attempt: u32,
+) -> Option<Answered> {
+    let class = class?.parse::<HardwareClass>().ok()?;
+    let kind = kind?.parse::<FailureKind>().ok()?;
+    let rule = rule.unwrap_or("");
+    let fine = super::fine_key(rule, xid, attempt, super::WorkerStanding::Healthy);
+    let finest = super::finest_key(fine, super::message_signature(message.unwrap_or("")));
+    Some(Answered {
+        class,
+        kind: super::ranked_kind(kind, rule),
+        fine,
+        finest,
+    })
+}
+
+/// One refined context's counts ([`refined_counts`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefinedCounts {
+    /// Hardware class of the failures answered.
+    pub class: HardwareClass,
+    /// Their kind as the ranker uses it.
+    pub kind: FailureKind,
+    /// [`LEVEL_FINE`] or [`LEVEL_FINEST`].
+    pub level: u32,
+    /// The context's key at that level.
+    pub key: u64,
+    /// Its outcomes per strategy (undiscounted).
+    pub counts: Counts,
+}
+
+/// The contexts of a [`refined_success_rates`] frame with their counts, in the frame's order.
+pub fn refined_counts(df: &DataFrame) -> Result<Vec<RefinedCounts>, RankingError> {
+    let text = |name: &str| -> Result<StringChunked, RankingError> {
+        Ok(df.column(name).map_err(err)?.str().map_err(err)?.clone())
+    };
+    let (class, kind, strategy) = (
+        text(schema::HARDWARE_CLASS)?,
+        text(schema::KIND)?,
+        text(schema::STRATEGY)?,
+    );
+    let level = df.column("level").map_err(err)?.u32().map_err(err)?;
+    let key = df.column(schema::KEY).map_err(err)?.u64().map_err(err)?;
+    let successes = df.column("successes").map_err(err)?.f64().map_err(err)?;
+    let n = df
+        .column("n")
+        .map_err(err)?
+        .cast(&DataType::Float64)
+        .map_err(err)?;
+    let n = n.f64().map_err(err)?;
+    let cost = df.column("mean_cost").map_err(err)?.f64().map_err(err)?;
+    let mut out: Vec<RefinedCounts> = Vec::new();
+    for i in 0..df.height() {
+        let (Some(c), Some(k), Some(s), Some(l), Some(key)) = (
+            class.get(i),
+            kind.get(i),
+            strategy.get(i),
+            level.get(i),
+            key.get(i),
+        ) else {
+            continue;
+        };
+        let (Ok(c), Ok(k), Ok(s)) = (
+            c.parse::<HardwareClass>(),
+            k.parse::<FailureKind>(),
+            s.parse::<RecoveryStrategy>(),
+        ) else {
+            continue;
+        };
+        // Rows of one context are adjacent (the frame is sorted by context).
+        let same = out
+            .last()
+            .is_some_and(|r| (r.class, r.kind, r.level, r.key) == (c, k, l, key));
+        if !same {
+            out.push(RefinedCounts {
+                class: c,
+                kind: k,
+                level: l,
+                key,
+                counts: Counts::default(),
+            });
+        }
+        let Some(r) = out.last_mut() else { continue };
+        let (ok, total) = (successes.get(i).unwrap_or(0.0), n.get(i).unwrap_or(0.0));
+        let j = s.index();
+        r.counts.success[j] += ok;
+        r.counts.failure[j] += (total - ok).max(0.0);
+        if let Some(m) = cost.get(i) {
+            r.counts.cost[j] += m * total;
+            r.counts.costed[j] += total;
+        }
+    }
+    Ok(out)
 }

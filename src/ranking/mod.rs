@@ -727,6 +727,50 @@ impl Ranker {
         if self.coarse[i].total() > 0.0 {
             return false;
         }
+        let seeded = self.capped(counts);
+        if seeded.total() <= 0.0 {
+            return false;
+        }
+        self.set_counts(class, kind, seeded);
+        true
+    }
+
+    /// Seeds a finer context below (class, kind) that has no evidence of its own: `level`
+    /// 0 a fine context ([`fine_key`]), 1 a finest one (a fine context refined by a message
+    /// signature, as [`frames::refined_success_rates`] keys them). Each strategy's counts are
+    /// scaled down to at most `seed_strength` outcomes as in [`Ranker::seed_counts`], and the
+    /// level's spread (the adaptive back-off) takes the seeded context in. Returns whether it
+    /// was seeded. A finer context is consulted only below a coarse context with evidence, so
+    /// seed the coarse context too.
+    pub fn seed_child(
+        &mut self,
+        (class, kind): (HardwareClass, FailureKind),
+        level: usize,
+        key: u64,
+        counts: &Counts,
+    ) -> bool {
+        let i = coarse_index(class, kind);
+        if level > 1 || self.fine.get(&(i, key)).is_some_and(|c| c.total() > 0.0) {
+            return false;
+        }
+        let seeded = self.capped(counts);
+        if seeded.total() <= 0.0 {
+            return false;
+        }
+        let (lo, hi) = (self.params.backoff_min, self.params.backoff_max);
+        let c = self.fine.entry((i, key)).or_default();
+        let spread = &mut self.spread[i][level];
+        spread.add(c, -1.0);
+        *c = seeded;
+        spread.add(c, 1.0);
+        spread.refresh(lo, hi, hi);
+        true
+    }
+
+    /// `counts` with each strategy's outcomes scaled down to at most `seed_strength` (its
+    /// success rate and mean cost unchanged); a strategy whose counts are not finite and
+    /// non-negative is left out (and its cost when the cost is not).
+    fn capped(&self, counts: &Counts) -> Counts {
         let cap = self.params.seed_strength;
         let mut seeded = Counts::default();
         let usable = |v: f64| v.is_finite() && v >= 0.0;
@@ -744,11 +788,7 @@ impl Ranker {
                 seeded.costed[s] = counts.costed[s] * f;
             }
         }
-        if seeded.total() <= 0.0 {
-            return false;
-        }
-        self.set_counts(class, kind, seeded);
-        true
+        seeded
     }
 
     /// Prior mean of `s` given the ladder.

@@ -7,6 +7,7 @@
 //!    committed parts)        │                 └──► template → kind table ──► classifier.json
 //!                            └──► features ──► scaler + KMeans/DBSCAN ─────► clusters.json
 //!                    outcomes ──► ranking::frames::success_rates ──────────► success_rates.json
+//!        outcomes ⋈ failures ──► ranking::frames::refined_success_rates ──┘ (refined)
 //!                                                     manifest.json: format version, feature
 //!                                                     schema, data range, metrics, BLAKE3 hashes
 //! ```
@@ -27,11 +28,15 @@
 //! - **Success-rate tables** ([`SuccessTables`]): successes, failures and costs per (hardware
 //!   class, kind, strategy) — the counts [`Ranker`](crate::ranking::Ranker) consumes: a
 //!   server seeds its ranking with them where its own history has no evidence
-//!   ([`Model::seed_ranker`]). They are per reported kind: the outcomes table does not keep the
-//!   classifier rule, so memory exhausted on a TPU or an NPU, which the online ranking ranks
-//!   as `oom_gpu` ([`ranked_kind`](crate::ranking::ranked_kind)), is counted under the
-//!   device's runtime-error kind; a served ranker learns that context online (the rules
-//!   decide it until its first outcome).
+//!   ([`Model::seed_ranker`]). These are per reported kind (the outcomes table's). Beside
+//!   them, the **refined tables** (format 2): each outcome joined to the failure it answered
+//!   ([`refined_success_rates`](crate::ranking::frames::refined_success_rates)), counted per
+//!   fine context (classifier rule, Xid code, repeat failure) and finest context (the message
+//!   signature), keyed exactly as the online ranking keys them and under the kind it ranks
+//!   with ([`ranked_kind`](crate::ranking::ranked_kind)): memory exhausted on a TPU or an
+//!   NPU, logged as the device's runtime error, is an `oom_gpu` context there, and seeds
+//!   that context of a server's ranking. Seeding the refined contexts themselves is an
+//!   option (`ranking.seed_refined`), off: measured, it started worse.
 //!
 //! Training reads only committed Parquet parts (records still in the write-ahead log are left
 //! for the next run) and writes nothing under the data directory, so it can run beside a live
@@ -65,7 +70,7 @@ pub use model::{
     Metrics, Model, SuccessMetrics, TemplateMetrics, CLASSIFIER_FILE, CLUSTERS_FILE, MANIFEST_FILE,
     MODEL_FORMAT_VERSION, SUCCESS_FILE, TEMPLATES_FILE,
 };
-pub use success::{ContextCounts, StrategyCount, SuccessTables};
+pub use success::{ContextCounts, RefinedContext, RefinedLevel, StrategyCount, SuccessTables};
 
 use crate::cluster::{self, ClusterError, ClusterModel, ClusterParams, OnlineClusterer};
 use crate::features::{FeatureError, Featurizer};

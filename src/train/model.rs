@@ -21,7 +21,9 @@ use super::success::SuccessTables;
 use super::TrainError;
 
 /// The model directory layout this build writes; it reads this one and every older one.
-pub const MODEL_FORMAT_VERSION: u32 = 1;
+/// Format 2 adds the refined success tables (`refined` in `success_rates.json`); otherwise it
+/// is format 1.
+pub const MODEL_FORMAT_VERSION: u32 = 2;
 /// The manifest's file name.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The template miner's state.
@@ -420,7 +422,8 @@ impl Model {
                 detail: "field `format_version` is missing or not a number".into(),
             })?;
         match version {
-            1 => load_v1(dir, &path, value),
+            // Format 2 only adds a field format 1 leaves out (empty when absent).
+            1 | 2 => load_v1(dir, &path, value),
             v if v > u64::from(MODEL_FORMAT_VERSION) => Err(TrainError::NewerFormat {
                 path,
                 found: v,
@@ -462,7 +465,7 @@ fn artifact<T: DeserializeOwned>(
     })
 }
 
-/// The format-1 reader.
+/// The reader of formats 1 and 2 (2 adds the refined success tables, empty in a format-1 model).
 fn load_v1(
     dir: &Path,
     manifest_path: &Path,

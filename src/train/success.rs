@@ -1,5 +1,7 @@
 //! Success-rate tables: per (hardware class, failure kind, strategy), the successes, failures
-//! and reported costs of the history's outcomes — the counts [`Ranker`] consumes.
+//! and reported costs of the history's outcomes — the counts [`Ranker`] consumes — and the
+//! same per refined context (the ranker's fine and finest contexts: classifier rule, Xid code,
+//! repeat failure, message signature), from each outcome joined to the failure it answered.
 
 use std::path::Path;
 
@@ -42,16 +44,72 @@ pub struct ContextCounts {
 impl ContextCounts {
     /// The counts as the ranker keeps them.
     pub fn counts(&self) -> Counts {
-        let mut counts = Counts::default();
-        for s in &self.strategies {
-            let i = s.strategy.index();
-            counts.success[i] = s.successes;
-            counts.failure[i] = s.failures;
-            counts.cost[i] = s.cost;
-            counts.costed[i] = s.costed;
-        }
-        counts
+        ranker_counts(&self.strategies)
     }
+}
+
+/// Which finer context of the ranker a [`RefinedContext`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefinedLevel {
+    /// A fine context: classifier rule and Xid code, whether the task had failed before
+    /// (`ranking::fine_key`, worker standing healthy).
+    Fine,
+    /// A finest context: a fine context refined by the message's signature.
+    Finest,
+}
+
+/// The strategies tried in one refined context below a (hardware class, kind) context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefinedContext {
+    /// Hardware class of the failures answered.
+    pub hardware_class: HardwareClass,
+    /// Their kind as the ranker uses it (`ranking::ranked_kind`: memory exhausted on a TPU
+    /// or an NPU is `oom_gpu`).
+    pub kind: FailureKind,
+    /// Fine or finest.
+    pub level: RefinedLevel,
+    /// The context's key at that level, as the ranker computes it.
+    pub key: u64,
+    /// Strategies with at least one outcome, in [`RecoveryStrategy::ALL`] order.
+    pub strategies: Vec<StrategyCount>,
+}
+
+impl RefinedContext {
+    /// The counts as the ranker keeps them.
+    pub fn counts(&self) -> Counts {
+        ranker_counts(&self.strategies)
+    }
+}
+
+fn ranker_counts(strategies: &[StrategyCount]) -> Counts {
+    let mut counts = Counts::default();
+    for s in strategies {
+        let i = s.strategy.index();
+        counts.success[i] = s.successes;
+        counts.failure[i] = s.failures;
+        counts.cost[i] = s.cost;
+        counts.costed[i] = s.costed;
+    }
+    counts
+}
+
+/// The strategies with outcomes in `counts`, in [`RecoveryStrategy::ALL`] order.
+pub(super) fn strategy_counts(counts: &Counts) -> Vec<StrategyCount> {
+    RecoveryStrategy::ALL
+        .iter()
+        .filter_map(|&s| {
+            let i = s.index();
+            (counts.success[i] + counts.failure[i] > 0.0).then(|| StrategyCount {
+                strategy: s,
+                successes: counts.success[i],
+                failures: counts.failure[i],
+                cost: counts.cost[i],
+                costed: counts.costed[i],
+            })
+        })
+        .collect()
 }
 
 /// Every context with evidence, in (class, kind) order.
@@ -60,6 +118,9 @@ impl ContextCounts {
 pub struct SuccessTables {
     /// The contexts.
     pub contexts: Vec<ContextCounts>,
+    /// The refined contexts (none in a model of format 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refined: Vec<RefinedContext>,
 }
 
 impl SuccessTables {
@@ -72,7 +133,26 @@ impl SuccessTables {
         }
         let frame = frames::success_rates(root)?;
         let ranker = frames::ranker_from_frame(&frame, RankingParams::default())?;
-        Ok(Self::from_ranker(&ranker))
+        let mut tables = Self::from_ranker(&ranker);
+        if root.join("history").join("failures").is_dir() {
+            let refined = frames::refined_success_rates(root)?;
+            tables.refined = frames::refined_counts(&refined)?
+                .into_iter()
+                .map(|r| RefinedContext {
+                    hardware_class: r.class,
+                    kind: r.kind,
+                    level: if r.level == frames::LEVEL_FINE {
+                        RefinedLevel::Fine
+                    } else {
+                        RefinedLevel::Finest
+                    },
+                    key: r.key,
+                    strategies: strategy_counts(&r.counts),
+                })
+                .filter(|r| !r.strategies.is_empty())
+                .collect();
+        }
+        Ok(tables)
     }
 
     /// The coarse counts of a ranker, contexts without evidence left out.
@@ -80,20 +160,7 @@ impl SuccessTables {
         let mut contexts = Vec::new();
         for &c in HardwareClass::ALL {
             for &k in FailureKind::ALL {
-                let counts = ranker.counts(c, k);
-                let strategies: Vec<StrategyCount> = RecoveryStrategy::ALL
-                    .iter()
-                    .filter_map(|&s| {
-                        let i = s.index();
-                        (counts.success[i] + counts.failure[i] > 0.0).then(|| StrategyCount {
-                            strategy: s,
-                            successes: counts.success[i],
-                            failures: counts.failure[i],
-                            cost: counts.cost[i],
-                            costed: counts.costed[i],
-                        })
-                    })
-                    .collect();
+                let strategies = strategy_counts(ranker.counts(c, k));
                 if !strategies.is_empty() {
                     contexts.push(ContextCounts {
                         hardware_class: c,
@@ -103,7 +170,10 @@ impl SuccessTables {
                 }
             }
         }
-        SuccessTables { contexts }
+        SuccessTables {
+            contexts,
+            refined: Vec::new(),
+        }
     }
 
     /// A ranker whose coarse counts are these tables, as they are (undiscounted).
@@ -117,14 +187,65 @@ impl SuccessTables {
 
     /// Seeds `ranker` with these tables where it has no evidence of its own
     /// ([`Ranker::seed_counts`]: at most `seed_strength` outcomes per strategy; contexts it
-    /// has evidence of keep their own). Returns the contexts seeded. This is how a server uses a trained
-    /// model: what its own history taught it, fine contexts and continuations included,
-    /// stays; the model fills the contexts that history never met.
+    /// has evidence of keep their own). Returns the (hardware class, kind) contexts seeded.
+    /// This is how a server uses a trained model: what its own history taught it, fine
+    /// contexts and continuations included, stays; the model fills the contexts that history
+    /// never met. A refined context's kind is the ranker's: where the per-kind tables have
+    /// no (class, kind) context of that kind (memory exhausted on a TPU, logged as a TPU
+    /// error), its fine contexts' sum seeds it. With `ranking.seed_refined` the refined
+    /// contexts below a seeded context are seeded too ([`Ranker::seed_child`]); off by
+    /// default, because it started worse on every example scenario (see
+    /// [`RankingParams::seed_refined`]).
     pub fn seed(&self, ranker: &mut Ranker) -> usize {
         let mut seeded = 0;
+        let mut fresh: Vec<(HardwareClass, FailureKind)> = Vec::new();
         for c in &self.contexts {
             if ranker.seed_counts(c.hardware_class, c.kind, &c.counts()) {
                 seeded += 1;
+                fresh.push((c.hardware_class, c.kind));
+            }
+        }
+        let mut sums: Vec<((HardwareClass, FailureKind), Counts)> = Vec::new();
+        for r in self
+            .refined
+            .iter()
+            .filter(|r| r.level == RefinedLevel::Fine)
+        {
+            let at = (r.hardware_class, r.kind);
+            if ranker.counts(at.0, at.1).total() > 0.0 {
+                continue;
+            }
+            let i = match sums.iter().position(|(c, _)| *c == at) {
+                Some(i) => i,
+                None => {
+                    sums.push((at, Counts::default()));
+                    sums.len() - 1
+                }
+            };
+            let (sum, add) = (&mut sums[i].1, r.counts());
+            for s in 0..crate::ranking::N {
+                sum.success[s] += add.success[s];
+                sum.failure[s] += add.failure[s];
+                sum.cost[s] += add.cost[s];
+                sum.costed[s] += add.costed[s];
+            }
+        }
+        for ((class, kind), sum) in sums {
+            if ranker.seed_counts(class, kind, &sum) {
+                seeded += 1;
+                fresh.push((class, kind));
+            }
+        }
+        if !ranker.params().seed_refined {
+            return seeded;
+        }
+        for r in &self.refined {
+            if fresh.contains(&(r.hardware_class, r.kind)) {
+                let level = match r.level {
+                    RefinedLevel::Fine => 0,
+                    RefinedLevel::Finest => 1,
+                };
+                ranker.seed_child((r.hardware_class, r.kind), level, r.key, &r.counts());
             }
         }
         seeded

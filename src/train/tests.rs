@@ -149,6 +149,129 @@ fn success_tables_round_trip_through_a_ranker() {
     assert_eq!(SuccessTables::from_ranker(&back), t);
 }
 
+/// Seeding refined contexts (`ranking.seed_refined`): a trained model whose history told two
+/// causes of one (class, kind) apart (their classifier rules, one cured by moving the task,
+/// the other by a reset) seeds a fresh ranker so that each starts from its own cure; from the
+/// per-kind tables alone, or with the option off (the default), both start from the pooled
+/// one.
+#[test]
+fn refined_tables_seed_each_cause_with_its_own_cure() {
+    use crate::ranking::{fine_key, Counts, RankContext, Ranker, WorkerStanding, N};
+    use RecoveryStrategy as S;
+    let at = (HardwareClass::Gpu, FailureKind::CudaError);
+    let counts = |cells: &[(S, f64, f64)]| {
+        let mut c = Counts::default();
+        for &(s, ok, failed) in cells {
+            c.success[s.index()] = ok;
+            c.failure[s.index()] = failed;
+        }
+        c
+    };
+    let (key_a, key_b) = (
+        fine_key("rule-a", None, 1, WorkerStanding::Healthy),
+        fine_key("rule-b", None, 1, WorkerStanding::Healthy),
+    );
+    let a = counts(&[
+        (S::DifferentWorker, 78.0, 2.0),
+        (S::ResetWorkerState, 2.0, 18.0),
+    ]);
+    let b = counts(&[
+        (S::DifferentWorker, 2.0, 18.0),
+        (S::ResetWorkerState, 28.0, 2.0),
+    ]);
+    let refined = |key, c: &Counts| RefinedContext {
+        hardware_class: at.0,
+        kind: at.1,
+        level: RefinedLevel::Fine,
+        key,
+        strategies: super::success::strategy_counts(c),
+    };
+    let pooled = counts(&[
+        (S::DifferentWorker, 80.0, 20.0),
+        (S::ResetWorkerState, 30.0, 20.0),
+    ]);
+    let coarse = SuccessTables {
+        contexts: vec![ContextCounts {
+            hardware_class: at.0,
+            kind: at.1,
+            strategies: super::success::strategy_counts(&pooled),
+        }],
+        refined: Vec::new(),
+    };
+    let tables = SuccessTables {
+        refined: vec![refined(key_a, &a), refined(key_b, &b)],
+        ..coarse.clone()
+    };
+    // Greedy on the posterior means.
+    let params = RankingParams {
+        selection: crate::config::Selection::Ucb,
+        ucb_c: 0.0,
+        seed_refined: true,
+        ..RankingParams::default()
+    };
+    let valid = [S::DifferentWorker, S::ResetWorkerState];
+    let ladder = [S::DifferentWorker];
+    let tried = [0u32; N];
+    let choose = |r: &Ranker, key| {
+        let c = RankContext {
+            class: at.0,
+            kind: at.1,
+            template: Some(key),
+            signature: None,
+            ladder: &ladder,
+            valid: &valid,
+            tried: &tried,
+            burst: false,
+            bad_worker: false,
+        };
+        let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+        r.choose(&c, &mut rng).unwrap().strategy
+    };
+    let mut r = Ranker::new(params.clone()).unwrap();
+    assert_eq!(tables.seed(&mut r), 1);
+    assert!(r.fine_counts(at.0, at.1, key_b).is_some());
+    assert_eq!(choose(&r, key_a), S::DifferentWorker);
+    assert_eq!(choose(&r, key_b), S::ResetWorkerState);
+    let mut r = Ranker::new(params.clone()).unwrap();
+    assert_eq!(coarse.seed(&mut r), 1);
+    assert_eq!(
+        choose(&r, key_b),
+        S::DifferentWorker,
+        "pooled without refined tables"
+    );
+    let mut r = Ranker::new(RankingParams {
+        seed_refined: false,
+        ..params.clone()
+    })
+    .unwrap();
+    assert_eq!(tables.seed(&mut r), 1);
+    assert!(r.fine_counts(at.0, at.1, key_b).is_none());
+    assert_eq!(
+        choose(&r, key_b),
+        S::DifferentWorker,
+        "pooled with the option off"
+    );
+
+    // A refined context whose kind has no per-kind table (memory exhausted on a TPU, logged
+    // as a TPU error but ranked as an out-of-memory): its fine contexts' sum seeds the coarse
+    // context, so they are consulted.
+    let oom = SuccessTables {
+        contexts: Vec::new(),
+        refined: vec![RefinedContext {
+            hardware_class: HardwareClass::Tpu,
+            kind: FailureKind::OomGpu,
+            ..refined(key_b, &b)
+        }],
+    };
+    let mut r = Ranker::new(params).unwrap();
+    assert_eq!(oom.seed(&mut r), 1);
+    let c = r.counts(HardwareClass::Tpu, FailureKind::OomGpu);
+    let k = S::ResetWorkerState.index();
+    assert_eq!((c.success[k], c.failure[k]), (28.0, 2.0));
+    // A ranker with evidence of its own keeps it: nothing is seeded.
+    assert_eq!(oom.seed(&mut r), 0);
+}
+
 /// A message of one of four families, with a varying value.
 fn message(family: usize, i: usize) -> (String, HardwareClass, FailureKind) {
     match family {
@@ -280,6 +403,30 @@ fn trains_saves_and_loads_a_small_history() {
     }
     assert_eq!(m.metrics.success.outcomes, 60.0);
     assert_eq!(m.metrics.success.contexts, 3);
+    // Refined tables: every outcome joined to the failure it answered, once per level. Each
+    // family has one classifier rule and each task failed once, so each family is one fine
+    // context with its (class, kind) context's outcomes.
+    let t = model.success_tables();
+    for level in [RefinedLevel::Fine, RefinedLevel::Finest] {
+        let n: f64 = t
+            .refined
+            .iter()
+            .filter(|r| r.level == level)
+            .flat_map(|r| &r.strategies)
+            .map(|s| s.successes + s.failures)
+            .sum();
+        assert_eq!(n, 60.0, "{level:?}");
+    }
+    let fine: Vec<_> = t
+        .refined
+        .iter()
+        .filter(|r| r.level == RefinedLevel::Fine)
+        .collect();
+    assert_eq!(fine.len(), 3);
+    for r in fine {
+        let (c, coarse) = (r.counts(), ranker.counts(r.hardware_class, r.kind));
+        assert_eq!((c.success, c.failure), (coarse.success, coarse.failure));
+    }
 
     // Annotation: template, learned kind, cluster; nothing for an unseen message.
     let mut rec = row("tx", "w1", HardwareClass::Gpu, FailureKind::OomGpu, 1.7e9).record;
@@ -354,7 +501,7 @@ fn loader_dispatches_on_format_version() {
         v["format_version"] = (MODEL_FORMAT_VERSION + 1).into()
     });
     let e = Model::load(&out).unwrap_err();
-    assert!(matches!(e, TrainError::NewerFormat { found: 2, .. }), "{e}");
+    assert!(matches!(e, TrainError::NewerFormat { found: 3, .. }), "{e}");
     assert!(e.to_string().contains("newer"), "{e}");
     assert!(e.to_string().contains(MANIFEST_FILE), "{e}");
 
