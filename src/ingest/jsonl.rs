@@ -1,5 +1,5 @@
 //! JSONL reader: one failure record per line, in the JSON schema of
-//! [`FailureReport`](crate::model::FailureReport) (the bench stream
+//! [`FailureReport`] (the bench stream
 //! `shared/data/bench/stream_10k.jsonl` is valid input as it is).
 //!
 //! The source reads the input in chunks of about 1 MiB cut at line ends; parsing a chunk

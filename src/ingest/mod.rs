@@ -12,7 +12,7 @@
 //! | Parquet | `store::import` | one row (read by the store, the only place that speaks Parquet) |
 //!
 //! [`run`] is the bulk path behind `faultline ingest`: a reader thread cuts the inputs into
-//! [`Chunk`]s, worker threads parse them, check each report into a [`FailureRecord`] and hand
+//! [`Chunk`]s, worker threads parse them, check each report into a [`FailureRecord`](crate::model::FailureRecord) and hand
 //! it to the caller's per-thread closure (classify, build the history row), and the calling
 //! thread passes the results, in input order, to the caller's sink in batches. Ingest never
 //! classifies or writes by itself: those are the caller's (same-tier modules do not import

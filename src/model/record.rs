@@ -118,7 +118,7 @@ pub struct HardwareRequirements {
 
 /// The mutable configuration of a task. Keys faultline does not know are kept as they are.
 ///
-/// Deserialized by hand (see [`TaskConfigVisitor`]) rather than with `#[serde(flatten)]`,
+/// Deserialized by hand (see `TaskConfigVisitor`) rather than with `#[serde(flatten)]`,
 /// which buffers every key and value of the object before reading any field: half of a
 /// typical log's records carry a config, and the buffering was a tenth of their parse time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

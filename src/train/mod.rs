@@ -21,7 +21,7 @@
 //!   measured on held-out failures (every `holdout_every`-th by sequence number; the table is
 //!   refitted without them; template ids come from the miner fitted on every message) as
 //!   agreement with the rules, with the share of held-out failures it covers.
-//! - **Scaler and clusters**: [`cluster::fit`](crate::cluster::fit) on a systematic sample
+//! - **Scaler and clusters**: [`cluster::fit`] on a systematic sample
 //!   over time (at most `sample` rows), then every failure is placed online to measure the
 //!   noise share. Skipped, with the reason in the metrics, on fewer than 20 rows or when the
 //!   failures are nearly all alike.
