@@ -124,46 +124,32 @@ struct Answered {
 /// Both tables are read with lazy scans that project only the columns needed; the join by
 /// log order is one merge over the two sorted frames, then polars groups the joined rows.
 pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
-    let failures = scan(root, Table::Failures)
-        .map_err(err)?
-        .select([
-            col(schema::SEQ),
-            col(schema::TASK_ID),
-            col(schema::HARDWARE_CLASS),
-            col(schema::KIND),
-            col(schema::CLASSIFIER_RULE),
-            col(schema::XID),
-            col(schema::MESSAGE),
-        ])
-        .sort([schema::SEQ], SortMultipleOptions::default())
-        .collect()
-        .map_err(err)?;
-    let outcomes = scan(root, Table::Outcomes)
-        .map_err(err)?
-        .filter(col(schema::STRATEGY).is_not_null())
-        .select([
-            col(schema::SEQ),
-            col(schema::TASK_ID),
-            col(schema::STRATEGY),
-            col(schema::SUCCESS),
-            col(schema::COST),
-        ])
-        .sort([schema::SEQ], SortMultipleOptions::default())
-        .collect()
-        .map_err(err)?;
-    let text = |df: &DataFrame, name: &str| -> Result<StringChunked, RankingError> {
-        Ok(df.column(name).map_err(err)?.str().map_err(err)?.clone())
-    };
-    let (f_seq, f_task) = (
-        failures
-            .column(schema::SEQ)
+    let failures = in_log_order(
+        scan(root, Table::Failures).map_err(err)?,
+        &[
+            schema::TASK_ID,
+            schema::HARDWARE_CLASS,
+            schema::KIND,
+            schema::CLASSIFIER_RULE,
+            schema::XID,
+            schema::MESSAGE,
+        ],
+    )?;
+    let outcomes = in_log_order(
+        scan(root, Table::Outcomes)
             .map_err(err)?
-            .u64()
-            .map_err(err)?
-            .clone(),
+            .filter(col(schema::STRATEGY).is_not_null()),
+        &[
+            schema::TASK_ID,
+            schema::STRATEGY,
+            schema::SUCCESS,
+            schema::COST,
+        ],
+    )?;
+    let f_seq = typed(&failures, schema::SEQ, DataType::UInt64)?;
+    let f_seq = f_seq.u64().map_err(err)?;
+    let (f_task, f_class, f_kind) = (
         text(&failures, schema::TASK_ID)?,
-    );
-    let (f_class, f_kind) = (
         text(&failures, schema::HARDWARE_CLASS)?,
         text(&failures, schema::KIND)?,
     );
@@ -171,33 +157,17 @@ pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
         text(&failures, schema::CLASSIFIER_RULE)?,
         text(&failures, schema::MESSAGE)?,
     );
-    let f_xid = failures
-        .column(schema::XID)
-        .map_err(err)?
-        .cast(&DataType::UInt32)
-        .map_err(err)?;
+    let f_xid = typed(&failures, schema::XID, DataType::UInt32)?;
     let f_xid = f_xid.u32().map_err(err)?;
-    let o_seq = outcomes
-        .column(schema::SEQ)
-        .map_err(err)?
-        .u64()
-        .map_err(err)?
-        .clone();
+    let o_seq = typed(&outcomes, schema::SEQ, DataType::UInt64)?;
+    let o_seq = o_seq.u64().map_err(err)?;
     let (o_task, o_strategy) = (
         text(&outcomes, schema::TASK_ID)?,
         text(&outcomes, schema::STRATEGY)?,
     );
-    let o_success = outcomes
-        .column(schema::SUCCESS)
-        .map_err(err)?
-        .bool()
-        .map_err(err)?
-        .clone();
-    let o_cost = outcomes
-        .column(schema::COST)
-        .map_err(err)?
-        .cast(&DataType::Float64)
-        .map_err(err)?;
+    let o_success = typed(&outcomes, schema::SUCCESS, DataType::Boolean)?;
+    let o_success = o_success.bool().map_err(err)?;
+    let o_cost = typed(&outcomes, schema::COST, DataType::Float64)?;
     let o_cost = o_cost.f64().map_err(err)?;
 
     // Per task: failures seen so far and the latest one, as the ranker keys it.
@@ -279,6 +249,27 @@ pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
         .map_err(err)
 }
 
+/// `seq` and `columns` of a table, sorted by `seq` (the log's order).
+fn in_log_order(table: LazyFrame, columns: &[&str]) -> Result<DataFrame, RankingError> {
+    let mut select = vec![col(schema::SEQ)];
+    select.extend(columns.iter().map(|c| col(*c)));
+    table
+        .select(select)
+        .sort([schema::SEQ], SortMultipleOptions::default())
+        .collect()
+        .map_err(err)
+}
+
+/// A text column of `df`.
+fn text(df: &DataFrame, name: &str) -> Result<StringChunked, RankingError> {
+    Ok(df.column(name).map_err(err)?.str().map_err(err)?.clone())
+}
+
+/// A column of `df` cast to `dtype`.
+fn typed(df: &DataFrame, name: &str, dtype: DataType) -> Result<Column, RankingError> {
+    df.column(name).map_err(err)?.cast(&dtype).map_err(err)
+}
+
 /// The joined rows of [`refined_success_rates`], column by column.
 #[derive(Default)]
 struct RefinedRows {
@@ -330,24 +321,21 @@ pub struct RefinedCounts {
 
 /// The contexts of a [`refined_success_rates`] frame with their counts, in the frame's order.
 pub fn refined_counts(df: &DataFrame) -> Result<Vec<RefinedCounts>, RankingError> {
-    let text = |name: &str| -> Result<StringChunked, RankingError> {
-        Ok(df.column(name).map_err(err)?.str().map_err(err)?.clone())
-    };
     let (class, kind, strategy) = (
-        text(schema::HARDWARE_CLASS)?,
-        text(schema::KIND)?,
-        text(schema::STRATEGY)?,
+        text(df, schema::HARDWARE_CLASS)?,
+        text(df, schema::KIND)?,
+        text(df, schema::STRATEGY)?,
     );
-    let level = df.column("level").map_err(err)?.u32().map_err(err)?;
-    let key = df.column(schema::KEY).map_err(err)?.u64().map_err(err)?;
-    let successes = df.column("successes").map_err(err)?.f64().map_err(err)?;
-    let n = df
-        .column("n")
-        .map_err(err)?
-        .cast(&DataType::Float64)
-        .map_err(err)?;
+    let level = typed(df, "level", DataType::UInt32)?;
+    let level = level.u32().map_err(err)?;
+    let key = typed(df, schema::KEY, DataType::UInt64)?;
+    let key = key.u64().map_err(err)?;
+    let successes = typed(df, "successes", DataType::Float64)?;
+    let successes = successes.f64().map_err(err)?;
+    let n = typed(df, "n", DataType::Float64)?;
     let n = n.f64().map_err(err)?;
-    let cost = df.column("mean_cost").map_err(err)?.f64().map_err(err)?;
+    let cost = typed(df, "mean_cost", DataType::Float64)?;
+    let cost = cost.f64().map_err(err)?;
     let mut out: Vec<RefinedCounts> = Vec::new();
     for i in 0..df.height() {
         let (Some(c), Some(k), Some(s), Some(l), Some(key)) = (
