@@ -12,7 +12,9 @@ use serde::Serialize;
 
 /// Train a model from the whole history: refit the message templates, the learned
 /// template → kind classifier, the feature scaling and clusters, and the success-rate tables
-/// (per hardware class × kind × strategy) that the learned ranking starts from.
+/// (per hardware class × kind × strategy, and per refined context: each outcome joined to the
+/// failure it answered, by classifier rule, Xid code, repeat failure and message signature)
+/// that the learned ranking starts from.
 ///
 /// --data is a data directory holding history/ (written by `faultline ingest`, by the
 /// durable `faultline recommend --data`, or by `faultline analyze INPUT --out DIR`). Only its
