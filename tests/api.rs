@@ -491,3 +491,17 @@ async fn a_request_over_the_timeout_gets_a_json_503() {
     let (s, _) = call(&app, "GET", "/openapi.json", "", None).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// Regression: a SIGTERM that arrives as soon as the server has said where it listens stops
+/// it gracefully (exit status 0, history flushed). The signal handlers used to be installed
+/// only once serving had begun, so an early SIGTERM killed the process instead — seen as a
+/// failed graceful stop right after a restart in `acknowledged_requests_survive_kill_9_under_load`.
+#[test]
+fn sigterm_right_after_listening_is_a_graceful_stop() {
+    for _ in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(&dir.path().join("data"), &[]);
+        let status = server.stop();
+        assert!(status.success(), "{status:?}");
+    }
+}

@@ -125,35 +125,40 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let rt = rt.build().context("starting the async runtime")?;
     rt.block_on(async move {
+        // The signal handlers first: a SIGTERM that arrives as soon as the address is printed
+        // must stop the server gracefully, not kill it (the default action).
+        let shutdown = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(a.addr)
             .await
             .with_context(|| format!("binding {}", a.addr))?;
         let local = listener.local_addr()?;
         println!("faultline serve: listening on http://{local}");
         eprintln!("faultline serve: listening on http://{local}");
-        api::serve(app, listener, shutdown_signal()).await?;
+        api::serve(app, listener, shutdown).await?;
         eprintln!("faultline serve: stopped; history flushed");
         Ok(())
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal that comes before serving begins is not lost.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
