@@ -3,7 +3,8 @@
 //! A failure report goes in ([`FailureReport`]); the engine classifies it
 //! ([`classify`]), looks up the rule ladder for its hardware class and kind ([`rules`]),
 //! computes a backoff ([`retry`]), mutates the task where the strategy asks for it, and
-//! returns a [`RecoveryAction`] that says what to do, where, and why.
+//! returns a [`RecoveryAction`] that says what to do, where, and why (in an `Arc`: the
+//! engine keeps the same action in the task's history, without a copy).
 //!
 //! ```
 //! use faultline::prelude::*;
@@ -15,7 +16,7 @@
 //!     "task":{"config":{"batch_size":32,"precision":"fp16"}}}"#).unwrap();
 //! let action = engine.handle_failure(&report.check(Timestamp::from_micros(0)).unwrap());
 //! assert_eq!(action.strategy, RecoveryStrategy::ReducedBatchSize);
-//! assert_eq!(action.modified_config.unwrap().batch_size, Some(16));
+//! assert_eq!(action.modified_config.as_ref().unwrap().batch_size, Some(16));
 //! ```
 //!
 //! Tiers (see ARCHITECTURE.md): `model`, `error`, `config` (0) → `classify` (1) →

@@ -226,7 +226,7 @@ pub(crate) async fn not_found() -> ApiError {
 /// The answer to one failure.
 #[derive(Debug, Serialize)]
 struct Decided {
-    action: RecoveryAction,
+    action: std::sync::Arc<RecoveryAction>,
     #[serde(skip_serializing_if = "Option::is_none")]
     annotation: Option<crate::train::Annotation>,
     #[serde(skip_serializing_if = "Option::is_none")]

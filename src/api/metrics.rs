@@ -45,7 +45,7 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn decided(&self, actions: &[RecoveryAction]) {
+    pub(crate) fn decided(&self, actions: &[std::sync::Arc<RecoveryAction>]) {
         self.decisions
             .fetch_add(actions.len() as u64, Ordering::Relaxed);
         let mut by = self.strategies.lock().unwrap_or_else(|p| p.into_inner());

@@ -17,6 +17,7 @@ mod state;
 
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 
 use std::collections::HashMap;
 
@@ -288,14 +289,21 @@ impl<S: StateStore> Engine<S> {
     pub fn recovery_history(&self, id: &TaskId) -> Vec<RecoveryAction> {
         self.state
             .task(id)
-            .map(|t| t.history.iter().cloned().collect())
+            .map(|t| t.history.iter().map(|a| RecoveryAction::clone(a)).collect())
             .unwrap_or_default()
     }
 
     /// Decides the recovery for one failure and logs failure and action; the [`Ack`] resolves
     /// once both are durable (at once for in-memory state). Callers that answer over a network
     /// wait on the Ack after releasing any lock around the engine, so fsyncs are shared.
-    pub fn decide(&mut self, rec: &FailureRecord) -> Result<(RecoveryAction, Ack), EngineError> {
+    ///
+    /// The action is shared with the task's in-memory history (an `Arc`, not a copy: keeping
+    /// a decision costs a reference count, not a clone of its reason, configuration and
+    /// exclusions).
+    pub fn decide(
+        &mut self,
+        rec: &FailureRecord,
+    ) -> Result<(Arc<RecoveryAction>, Ack), EngineError> {
         let class = rec.hardware.class;
         let cls = self.classify(rec);
         let kind = cls.kind;
@@ -518,7 +526,7 @@ impl<S: StateStore> Engine<S> {
             reason.push_str(" — ");
             reason.push_str(&prepared.note);
         }
-        let action = RecoveryAction {
+        let action = Arc::new(RecoveryAction {
             task_id: rec.task_id.clone(),
             strategy: prepared.strategy,
             failed_worker: rec.worker_id.clone(),
@@ -547,7 +555,7 @@ impl<S: StateStore> Engine<S> {
             classifier_rule: Cow::Borrowed(cls.rule),
             xid: cls.xid,
             timestamp: rec.timestamp,
-        };
+        });
         if let Some(f) = failed_recovery {
             self.learn_continuation(&f, &action, chosen);
         }
@@ -564,7 +572,7 @@ impl<S: StateStore> Engine<S> {
                     cluster_id: None,
                 })),
                 Entry::Action(Box::new(ActionRow {
-                    action: action.clone(),
+                    action: RecoveryAction::clone(&action),
                     model_version: MODEL_VERSION_RULES.to_string(),
                 })),
             ])?
@@ -578,7 +586,7 @@ impl<S: StateStore> Engine<S> {
     pub fn try_handle_failure(
         &mut self,
         rec: &FailureRecord,
-    ) -> Result<RecoveryAction, EngineError> {
+    ) -> Result<Arc<RecoveryAction>, EngineError> {
         let (action, ack) = self.decide(rec)?;
         ack.wait()?;
         Ok(action)
@@ -673,14 +681,14 @@ impl<S: StateStore> Engine<S> {
     /// exclusions, config, history), the retry budget and the worker registry. Used by
     /// `handle_failure` and, on restart, to replay logged actions into the same state.
     pub fn apply_action(&mut self, action: &RecoveryAction) {
-        self.apply_ranked_action(action, None, None);
+        self.apply_ranked_action(&Arc::new(action.clone()), None, None);
     }
 
     /// [`Engine::apply_action`], keeping the fine ranking key the action was decided in and
     /// whether its failure came in a burst (`None`: as the task's latest failure said).
     fn apply_ranked_action(
         &mut self,
-        action: &RecoveryAction,
+        action: &Arc<RecoveryAction>,
         fine_key: Option<u64>,
         burst: Option<bool>,
     ) {
@@ -775,7 +783,7 @@ impl<S: StateStore> Engine<S> {
                 .flatten();
             self.learn_continuation(&f, action, chosen);
         }
-        self.apply_ranked_action(action, None, Some(burst));
+        self.apply_ranked_action(&Arc::new(action.clone()), None, Some(burst));
     }
 
     /// Whether a failure of `kind` on `class`, just observed, came in a burst whose outcomes
@@ -1302,7 +1310,7 @@ impl<S: StateStore> Engine<S> {
 
 impl Engine<MemoryState> {
     /// Decides the recovery for one failure (in-memory state: nothing to wait for).
-    pub fn handle_failure(&mut self, rec: &FailureRecord) -> RecoveryAction {
+    pub fn handle_failure(&mut self, rec: &FailureRecord) -> Arc<RecoveryAction> {
         match self.decide(rec) {
             Ok((action, _)) => action,
             // In-memory state never fails to log.

@@ -3,6 +3,7 @@
 //! decision's repeat and flagged-worker bits beside the ranking context.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rand::Rng;
 
@@ -38,7 +39,7 @@ pub(super) fn model_ranker(p: &RankingParams) -> Result<Option<ModelRanker>, Eng
 /// The model's view of the task's latest action: its context bits and whether its strategy
 /// had been used on the task before it.
 pub(super) fn outcome_bits(
-    history: &VecDeque<RecoveryAction>,
+    history: &VecDeque<Arc<RecoveryAction>>,
     bad_workers: &[WorkerId],
 ) -> Option<(Bits, bool)> {
     let last = history.back()?;

@@ -2,6 +2,7 @@
 //! same trait with a write-ahead log.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
 
@@ -21,7 +22,7 @@ pub struct TaskRecord {
     /// Lifecycle state.
     pub state: TaskState,
     /// Next ladder step (0-based) per rule or class ladder name.
-    pub ladder_next: Vec<(String, u32)>,
+    pub ladder_next: Vec<(Arc<str>, u32)>,
     /// Kind of the latest failure.
     pub last_kind: Option<FailureKind>,
     /// Consecutive failures with `last_kind`, including the latest.
@@ -42,8 +43,9 @@ pub struct TaskRecord {
     pub requirements: Option<HardwareRequirements>,
     /// Latest checkpoint id, offered for resumption.
     pub latest_checkpoint: Option<String>,
-    /// Most recent actions, oldest first (bounded by `history_per_task`).
-    pub history: VecDeque<RecoveryAction>,
+    /// Most recent actions, oldest first (bounded by `history_per_task`); each shared with
+    /// the caller it was returned to (no copy per decision).
+    pub history: VecDeque<Arc<RecoveryAction>>,
     /// First failure.
     pub first_failure: Option<Timestamp>,
     /// Latest failure.
@@ -118,7 +120,7 @@ impl TaskRecord {
     pub fn next_step(&self, ladder: &str) -> u32 {
         self.ladder_next
             .iter()
-            .find(|(n, _)| n == ladder)
+            .find(|(n, _)| **n == *ladder)
             .map_or(0, |(_, i)| *i)
     }
 
@@ -154,7 +156,7 @@ impl TaskRecord {
 
     /// Applies a decided action: ladder position, exclusions, config, requirements, delay,
     /// state, bounded history.
-    pub fn apply_action(&mut self, action: &RecoveryAction, history_cap: usize) {
+    pub fn apply_action(&mut self, action: &Arc<RecoveryAction>, history_cap: usize) {
         use crate::model::RecoveryStrategy as S;
         if let Some(rule) = &action.source.rule {
             match action.source.step {
@@ -194,7 +196,7 @@ impl TaskRecord {
         while self.history.len() >= history_cap.max(1) {
             self.history.pop_front();
         }
-        self.history.push_back(action.clone());
+        self.history.push_back(Arc::clone(action));
     }
 
     /// Applies an outcome: success ends the streak and marks the kind as recoverable.
@@ -211,10 +213,10 @@ impl TaskRecord {
     }
 
     /// Sets the next step index of a ladder.
-    pub fn set_next_step(&mut self, ladder: &str, next: u32) {
-        match self.ladder_next.iter_mut().find(|(n, _)| n == ladder) {
+    pub fn set_next_step(&mut self, ladder: &Arc<str>, next: u32) {
+        match self.ladder_next.iter_mut().find(|(n, _)| **n == **ladder) {
             Some((_, i)) => *i = next,
-            None => self.ladder_next.push((ladder.to_string(), next)),
+            None => self.ladder_next.push((Arc::clone(ladder), next)),
         }
     }
 }

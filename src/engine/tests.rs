@@ -99,7 +99,7 @@ fn gpu_cuda_error_moves_to_another_worker_excluding_the_failed_one() {
     let a3 = e.handle_failure(&r);
     assert_eq!(a3.strategy, S::FallbackCpu);
     assert_eq!(
-        a3.hardware_requirements.unwrap().hardware,
+        a3.hardware_requirements.as_ref().unwrap().hardware,
         vec!["cpu".to_string()]
     );
     assert_eq!(e.handle_failure(&r).strategy, S::Escalation);
@@ -135,7 +135,7 @@ fn oom_on_gpu_halves_batch_8_to_4() {
     );
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::ReducedBatchSize);
-    assert_eq!(a.modified_config.unwrap().batch_size, Some(4));
+    assert_eq!(a.modified_config.as_ref().unwrap().batch_size, Some(4));
     assert_eq!(a.delay_s, 0.0);
 }
 
@@ -150,7 +150,7 @@ fn gpu_oom_walks_the_whole_ladder() {
         cfg(32, Precision::Fp16),
     );
     r.hardware.memory_gib = Some(24.0);
-    let steps: Vec<RecoveryAction> = (0..5)
+    let steps: Vec<Arc<RecoveryAction>> = (0..5)
         .map(|i| e.handle_failure(&at(r.clone(), i as f64)))
         .collect();
     let s: Vec<_> = steps.iter().map(|a| a.strategy).collect();
@@ -206,7 +206,10 @@ fn inapplicable_steps_are_skipped() {
     );
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::ReducedPrecision);
-    assert_eq!(a.modified_config.unwrap().precision, Some(Precision::Fp16));
+    assert_eq!(
+        a.modified_config.as_ref().unwrap().precision,
+        Some(Precision::Fp16)
+    );
     // Host OOM on a CPU: FALLBACK_CPU does not apply, so past DIFFERENT_WORKER it escalates.
     let mut e = Engine::in_memory();
     let r = record(
@@ -465,8 +468,11 @@ fn oom_prefers_a_registered_worker_with_more_memory() {
     );
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::DifferentWorker);
-    assert_eq!(a.target_worker.unwrap().as_str(), "g80");
-    assert_eq!(a.hardware_requirements.unwrap().min_memory_gib, Some(80.0));
+    assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "g80");
+    assert_eq!(
+        a.hardware_requirements.as_ref().unwrap().min_memory_gib,
+        Some(80.0)
+    );
 }
 
 #[test]
@@ -842,7 +848,7 @@ fn replaying_logged_actions_restores_the_same_decisions() {
 
 /// Five CPU timeouts of tasks t0..t4 on worker "flaky", a second apart from `t0` seconds on
 /// (enough to open its breaker); the decision for the last.
-fn flaky_timeouts(e: &mut Engine, t0: f64) -> RecoveryAction {
+fn flaky_timeouts(e: &mut Engine, t0: f64) -> Arc<RecoveryAction> {
     let mut last = None;
     for i in 0..5 {
         let r = at(
@@ -935,7 +941,7 @@ fn an_open_class_breaker_moves_work_to_another_class_when_enabled() {
     let a = last.unwrap();
     assert_eq!(a.strategy, S::DifferentHardwareClass);
     assert_eq!(
-        a.hardware_requirements.unwrap().hardware,
+        a.hardware_requirements.as_ref().unwrap().hardware,
         vec!["cuda".to_string()]
     );
     let bad = EngineConfig {
@@ -1004,7 +1010,7 @@ fn cured_only_by(
     (prefix, workers): (&str, usize),
     (class, msg): (HardwareClass, &str),
     works: RecoveryStrategy,
-) -> Vec<RecoveryAction> {
+) -> Vec<Arc<RecoveryAction>> {
     let mut chosen = Vec::new();
     for i in 0..n {
         let r = at(
@@ -1027,7 +1033,7 @@ fn cured_only_by(
 
 /// Feeds `n` CUDA errors (one task each, 50 workers, 100 s apart), reporting that only
 /// FALLBACK_CPU works; returns the actions.
-fn cuda_errors_cured_only_by_fallback_cpu(e: &mut Engine, n: usize) -> Vec<RecoveryAction> {
+fn cuda_errors_cured_only_by_fallback_cpu(e: &mut Engine, n: usize) -> Vec<Arc<RecoveryAction>> {
     cured_only_by(
         e,
         n,
@@ -1356,7 +1362,7 @@ fn outcomes_in_a_burst_teach_the_burst_context_only() {
                 let cfg = TaskConfig::default();
                 let r = at(record(&id, &worker, HardwareClass::Gpu, msg, cfg), t);
                 let a = e.handle_failure(&r);
-                log.push((r, a.clone()));
+                log.push((r, RecoveryAction::clone(&a)));
                 if prefix == "b" {
                     burst_tasks.push(a);
                     continue;

@@ -10,6 +10,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use super::scenario::{parse_toml, Checker, ClassKey, KindKey, Scenario, StrategyList};
 use super::truth::{self, Cost, Probs, N};
@@ -62,8 +63,8 @@ pub trait Policy {
         false
     }
 
-    /// The action for one failure.
-    fn decide(&mut self, ctx: &DecisionContext<'_>) -> RecoveryAction;
+    /// The action for one failure (shared: the engine keeps it in the task's history).
+    fn decide(&mut self, ctx: &DecisionContext<'_>) -> Arc<RecoveryAction>;
 
     /// Feeds back the outcome of the latest action of a task.
     fn observe(&mut self, outcome: &Outcome) -> Result<(), SimError>;
@@ -219,7 +220,7 @@ impl Policy for EnginePolicy {
         self.name
     }
 
-    fn decide(&mut self, ctx: &DecisionContext<'_>) -> RecoveryAction {
+    fn decide(&mut self, ctx: &DecisionContext<'_>) -> Arc<RecoveryAction> {
         self.engine.handle_failure(ctx.record)
     }
 
@@ -337,7 +338,7 @@ impl Policy for FixedPolicy {
         "fixed"
     }
 
-    fn decide(&mut self, ctx: &DecisionContext<'_>) -> RecoveryAction {
+    fn decide(&mut self, ctx: &DecisionContext<'_>) -> Arc<RecoveryAction> {
         let rec = ctx.record;
         let cls = self.classifier.verdict(&ClassifyInput {
             message: &rec.error.message,
@@ -370,7 +371,7 @@ impl Policy for FixedPolicy {
         let mut a = build_action(ctx, strategy, cls.kind, source, &self.retry);
         a.classifier_rule = cls.rule.into();
         a.xid = cls.xid;
-        a
+        Arc::new(a)
     }
 
     fn observe(&mut self, _outcome: &Outcome) -> Result<(), SimError> {
@@ -412,7 +413,7 @@ impl Policy for OraclePolicy {
         true
     }
 
-    fn decide(&mut self, ctx: &DecisionContext<'_>) -> RecoveryAction {
+    fn decide(&mut self, ctx: &DecisionContext<'_>) -> Arc<RecoveryAction> {
         let (strategy, kind, src) = match ctx.ground_truth {
             Some(gt) => {
                 let i = truth::oracle_choice(gt.success, gt.cost, ctx.attempt, ctx.max_attempts);
@@ -428,7 +429,7 @@ impl Policy for OraclePolicy {
         };
         let mut a = build_action(ctx, strategy, kind, source(src, None, None), &self.retry);
         a.classifier_rule = "ground_truth".into();
-        a
+        Arc::new(a)
     }
 
     fn observe(&mut self, _outcome: &Outcome) -> Result<(), SimError> {

@@ -680,13 +680,13 @@ impl<'a> World<'a> {
                 rule: None,
                 step: None,
             };
-            action = build_action(
+            action = std::sync::Arc::new(build_action(
                 &ctx,
                 RecoveryStrategy::Escalation,
                 action.kind,
                 src,
                 &self.retry,
-            );
+            ));
         }
         let si = action.strategy.index();
         let pc = p[si];
