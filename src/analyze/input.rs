@@ -420,7 +420,7 @@ pub fn ingest_inputs(
                 let action: RecoveryAction =
                     serde_json::from_str(line).map_err(|e| e.to_string())?;
                 Encoded::new(Entry::Action(Box::new(ActionRow {
-                    action,
+                    action: action.into(),
                     model_version: "input".into(),
                 })))
                 .map_err(|e| e.to_string())

@@ -131,7 +131,7 @@ fn to_parquet(dir: &std::path::Path) -> anyhow::Result<()> {
             cluster_id: None,
         })));
         batch.push(Entry::Action(Box::new(ActionRow {
-            action,
+            action: action.into(),
             model_version: "simulated".into(),
         })));
         if batch.len() >= 100_000 {

@@ -572,8 +572,8 @@ impl<S: StateStore> Engine<S> {
                     cluster_id: None,
                 })),
                 Entry::Action(Box::new(ActionRow {
-                    action: RecoveryAction::clone(&action),
-                    model_version: MODEL_VERSION_RULES.to_string(),
+                    action: Arc::clone(&action),
+                    model_version: Cow::Borrowed(MODEL_VERSION_RULES),
                 })),
             ])?
         } else {
@@ -744,7 +744,7 @@ impl<S: StateStore> Engine<S> {
 
     /// Replays one logged failure and the action decided for it (restart): the same state
     /// changes as `handle_failure`, without deciding again.
-    pub fn replay(&mut self, rec: &FailureRecord, action: &RecoveryAction) {
+    pub fn replay(&mut self, rec: &FailureRecord, action: &Arc<RecoveryAction>) {
         let entry = self.state.task_mut(&rec.task_id);
         let first = entry.attempts == 0;
         let failed_recovery = entry.failed_recovery.take();
@@ -783,7 +783,7 @@ impl<S: StateStore> Engine<S> {
                 .flatten();
             self.learn_continuation(&f, action, chosen);
         }
-        self.apply_ranked_action(&Arc::new(action.clone()), None, Some(burst));
+        self.apply_ranked_action(action, None, Some(burst));
     }
 
     /// Whether a failure of `kind` on `class`, just observed, came in a burst whose outcomes

@@ -1350,7 +1350,7 @@ fn outcomes_in_a_burst_teach_the_burst_context_only() {
     let mut c = EngineConfig::default();
     c.ranking.enabled = true;
     let msg = "RuntimeError: CUDA error: unspecified launch failure";
-    let feed = |e: &mut Engine, log: &mut Vec<(FailureRecord, RecoveryAction)>| {
+    let feed = |e: &mut Engine, log: &mut Vec<(FailureRecord, Arc<RecoveryAction>)>| {
         let mut t = 0.0;
         let mut burst_tasks = Vec::new();
         // A day at two failures an hour, each recovered; then 60 new tasks in an hour.
@@ -1362,7 +1362,7 @@ fn outcomes_in_a_burst_teach_the_burst_context_only() {
                 let cfg = TaskConfig::default();
                 let r = at(record(&id, &worker, HardwareClass::Gpu, msg, cfg), t);
                 let a = e.handle_failure(&r);
-                log.push((r, RecoveryAction::clone(&a)));
+                log.push((r, Arc::clone(&a)));
                 if prefix == "b" {
                     burst_tasks.push(a);
                     continue;

@@ -75,10 +75,10 @@ pub struct FailureRow {
 /// A decided action with the version of the model that decided it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionRow {
-    /// The action (it carries source and propensity).
-    pub action: RecoveryAction,
+    /// The action (it carries source and propensity; shared with the engine's history).
+    pub action: std::sync::Arc<RecoveryAction>,
     /// Model version ("rules" for the rule engine).
-    pub model_version: String,
+    pub model_version: std::borrow::Cow<'static, str>,
 }
 
 /// An outcome, with the time it was logged and the context of the action it is about.

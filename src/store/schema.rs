@@ -326,7 +326,7 @@ columns!(ACTION_COLUMNS, action_cells, ActionRow, |a| {
     RULE: Utf8 = a.action.source.rule.as_deref();
     STEP: U32 = a.action.source.step;
     PROPENSITY: F64 = Some(a.action.propensity);
-    MODEL_VERSION: Utf8 = Some(a.model_version.as_str());
+    MODEL_VERSION: Utf8 = Some(a.model_version.as_ref());
     ATTEMPT: U32 = Some(a.action.attempt);
     KIND: Utf8 = Some(a.action.kind.as_str());
     FAILURE_TYPE: Utf8 = Some(a.action.failure_type.as_str());

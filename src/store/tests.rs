@@ -411,7 +411,7 @@ fn one_of_each() -> Vec<Entry> {
             cluster_id: None,
         })),
         Entry::Action(Box::new(ActionRow {
-            action,
+            action: action.into(),
             model_version: "rules".into(),
         })),
         Entry::Outcome(OutcomeRow {
