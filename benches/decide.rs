@@ -2,15 +2,51 @@
 //! (`../shared/data/bench/stream_10k.jsonl`, 200 workers) through `Engine::handle_failure`.
 //!
 //! Prints per-decision latency percentiles (p50, p90, p99, p99.9 over 5 full replays, each on
-//! a fresh engine), then lets criterion time whole replays (throughput in decisions/s).
+//! a fresh engine) and, from one more untimed replay, the heap allocations and bytes a
+//! decision asks for; then lets criterion time whole replays (throughput in decisions/s).
 //! Run: `cargo bench --bench decide`.
 
+use std::alloc::{GlobalAlloc, Layout};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The allocator the `faultline` binary (CLI, server) uses.
+/// The allocator the `faultline` binary (CLI, server) uses, counting allocations only while
+/// [`COUNTING`] is set (the timed replays pay one relaxed load per allocation).
+struct Counted;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed to mimalloc unchanged; the counters do not touch the memory.
+unsafe impl GlobalAlloc for Counted {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        mimalloc::MiMalloc.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        mimalloc::MiMalloc.alloc_zeroed(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        mimalloc::MiMalloc.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size);
+        mimalloc::MiMalloc.realloc(ptr, layout, new_size)
+    }
+}
+
+fn count(size: usize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(size as u64, Ordering::Relaxed);
+    }
+}
+
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counted = Counted;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use faultline::config::EngineConfig;
@@ -96,12 +132,50 @@ fn percentiles(records: &Stream, registry: &WorkerRegistry, ranking: bool) {
     );
 }
 
+/// Heap allocations (and reallocations) and bytes asked for per decision, ranking on, over one
+/// replay on a fresh engine, after one decision on another engine that warms the process (the
+/// classifier's patterns are compiled once per process). The outcomes are fed back uncounted.
+fn allocations(records: &Stream, registry: &WorkerRegistry) {
+    let mut e = engine(registry, true);
+    for (r, _) in records.iter().take(1) {
+        std::hint::black_box(e.handle_failure(r));
+    }
+    let mut e = engine(registry, true);
+    ALLOCATIONS.store(0, Ordering::Relaxed);
+    BYTES.store(0, Ordering::Relaxed);
+    for (r, success) in records {
+        COUNTING.store(true, Ordering::Relaxed);
+        let a = e.handle_failure(r);
+        COUNTING.store(false, Ordering::Relaxed);
+        std::hint::black_box(&a);
+        if let Some(success) = success {
+            e.record_outcome(&Outcome {
+                task_id: r.task_id.to_string(),
+                success: *success,
+                strategy: None,
+                time_to_recovery_s: None,
+                cost: None,
+                timestamp: None,
+            })
+            .expect("known task");
+        }
+    }
+    let n = records.len() as f64;
+    eprintln!(
+        "decide/stream_10k (ranking on) per decision over {} decisions: {:.2} allocations, {:.0} bytes",
+        records.len(),
+        ALLOCATIONS.load(Ordering::Relaxed) as f64 / n,
+        BYTES.load(Ordering::Relaxed) as f64 / n
+    );
+}
+
 fn decide(c: &mut Criterion) {
     let Some((records, registry)) = load() else {
         return;
     };
     percentiles(&records, &registry, false);
     percentiles(&records, &registry, true);
+    allocations(&records, &registry);
     let records: Vec<FailureRecord> = records.into_iter().map(|r| r.0).collect();
     let mut g = c.benchmark_group("decide");
     g.throughput(Throughput::Elements(records.len() as u64));
