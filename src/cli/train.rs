@@ -10,11 +10,12 @@ use faultline::Timestamp;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-/// Train a model from the whole history: refit the message templates, the learned
-/// template → kind classifier, the feature scaling and clusters, and the success-rate tables
-/// (per hardware class × kind × strategy, and per refined context: each outcome joined to the
-/// failure it answered, by classifier rule, Xid code, repeat failure and message signature)
-/// that the learned ranking starts from.
+/// Train a model from the whole history (templates, classifier, clusters, success rates).
+///
+/// Refits the message templates, the learned template → kind classifier, the feature scaling
+/// and clusters, and the success-rate tables (per hardware class × kind × strategy, and per
+/// refined context: each outcome joined to the failure it answered, by classifier rule, Xid
+/// code, repeat failure and message signature) that the learned ranking starts from.
 ///
 /// --data is a data directory holding history/ (written by `faultline ingest`, by the
 /// durable `faultline recommend --data`, or by `faultline analyze INPUT --out DIR`). Only its
