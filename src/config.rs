@@ -275,7 +275,9 @@ pub struct PatternParams {
     /// Mean gap between those failures below which they are rapid, seconds.
     pub rapid_max_gap_s: f64,
     /// Window of the bad-worker test, seconds: long, because a bad worker shows itself over
-    /// days, not minutes.
+    /// days, not minutes, and the test is corrected for every peer of its class (a fleet of
+    /// 1,600 TPUs that each fail a few times a week needs two weeks of evidence to single out
+    /// a bad one). The flag still expires: a repaired worker is released within the window.
     pub bad_worker_window_s: f64,
     /// Failures of one worker in the window needed before it can be called bad.
     pub bad_worker_min_failures: u64,
@@ -309,7 +311,7 @@ pub struct PatternParams {
 
 impl Default for PatternParams {
     /// The seed's threshold (3 failures) and window (1 hour); rapid failures 3 within 300 s
-    /// on average; bad workers over 7 days at α = 0.001 with at least 5 failures; bursts:
+    /// on average; bad workers over 14 days at α = 0.001 with at least 5 failures; bursts:
     /// at least 8 failures of one (class, kind) within an hour, 4× the 7-day baseline, at
     /// α = 0.001, judged against the baseline from before the burst for at most a day.
     fn default() -> Self {
@@ -318,7 +320,7 @@ impl Default for PatternParams {
             threshold: 3,
             rapid_min_failures: 3,
             rapid_max_gap_s: 300.0,
-            bad_worker_window_s: 7.0 * 86_400.0,
+            bad_worker_window_s: 14.0 * 86_400.0,
             bad_worker_min_failures: 5,
             bad_worker_alpha: 1e-3,
             suspect_alpha: 0.05,
