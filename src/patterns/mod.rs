@@ -734,6 +734,52 @@ mod tests {
         assert_relative_eq!(ln_gamma(5.0), 24f64.ln(), epsilon = 1e-12);
     }
 
+    /// Regression: with a 7-day window this worker was never called bad (14 failures in a
+    /// week against 2.6 expected gives a Bonferroni p of 1.2e-3 over 1,600 peers), so the
+    /// ranking treated its failures as a healthy worker's (fresh fleet tpu-v5e-spot-inference).
+    #[test]
+    fn a_slow_bad_worker_in_a_large_fleet_is_called_bad_and_stays_bad() {
+        // 1,600 TPUs: 1,599 share 600 new failing tasks a day evenly (each about 2.6 a week),
+        // and one fails twice a day. Over 28 days, its standing at the end of every day.
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        d.set_fleet(HashMap::from([(HardwareClass::Tpu, 1600)]));
+        let healthy: Vec<WorkerId> = (0..1599)
+            .map(|i| WorkerId::new(&format!("tpu-{i}")).unwrap())
+            .collect();
+        let bad = WorkerId::new("tpu-bad").unwrap();
+        let at = |step: usize| Timestamp::from_secs_f64(step as f64 * 144.0);
+        let observe = |d: &mut PatternDetector, task: &TaskId, worker: &WorkerId, step| {
+            d.observe(&Observation {
+                task,
+                worker,
+                class: HardwareClass::Tpu,
+                kind: FailureKind::TpuError,
+                template: None,
+                at: at(step),
+            })
+        };
+        let mut called = Vec::new();
+        for step in 0..28 * 600 {
+            let task = TaskId::new(&format!("h{step}")).unwrap();
+            observe(&mut d, &task, &healthy[step % healthy.len()], step);
+            if step % 300 == 0 {
+                let task = TaskId::new(&format!("b{step}")).unwrap();
+                observe(&mut d, &task, &bad, step);
+            }
+            if step % 600 == 599 {
+                let (b, _) = d.worker_standing(at(step));
+                assert!(
+                    b.iter().all(|w| *w == bad),
+                    "a healthy worker called bad: {b:?}"
+                );
+                called.push(b.contains(&bad));
+            }
+        }
+        let first = called.iter().position(|&c| c).expect("never called bad");
+        assert!(first < 14, "called bad only on day {}", first + 1);
+        assert!(called[first..].iter().all(|&c| c), "released: {called:?}");
+    }
+
     #[test]
     fn threshold_patterns_expire_with_their_window() {
         let mut d = PatternDetector::new(PatternParams::default()).unwrap();
