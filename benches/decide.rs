@@ -92,6 +92,21 @@ fn engine(registry: &WorkerRegistry, ranking: bool) -> Engine {
     e
 }
 
+/// Feeds the stream's logged outcome of `r`'s decision back to the engine, when it has one.
+fn feed_back(e: &mut Engine, r: &FailureRecord, success: Option<bool>) {
+    if let Some(success) = success {
+        e.record_outcome(&Outcome {
+            task_id: r.task_id.to_string(),
+            success,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: None,
+            timestamp: None,
+        })
+        .expect("known task");
+    }
+}
+
 /// Per-decision latency over 5 replays. With `ranking`, the learned ranking is on and the
 /// stream's logged outcomes are fed back after each decision (not timed), so the ranking has
 /// evidence to rank with.
@@ -104,16 +119,8 @@ fn percentiles(records: &Stream, registry: &WorkerRegistry, ranking: bool) {
             let a = e.handle_failure(r);
             lat.push(t.elapsed());
             std::hint::black_box(&a);
-            if let (true, Some(success)) = (ranking, success) {
-                e.record_outcome(&Outcome {
-                    task_id: r.task_id.to_string(),
-                    success: *success,
-                    strategy: None,
-                    time_to_recovery_s: None,
-                    cost: None,
-                    timestamp: None,
-                })
-                .expect("known task");
+            if ranking {
+                feed_back(&mut e, r, *success);
             }
         }
     }
@@ -148,17 +155,7 @@ fn allocations(records: &Stream, registry: &WorkerRegistry) {
         let a = e.handle_failure(r);
         COUNTING.store(false, Ordering::Relaxed);
         std::hint::black_box(&a);
-        if let Some(success) = success {
-            e.record_outcome(&Outcome {
-                task_id: r.task_id.to_string(),
-                success: *success,
-                strategy: None,
-                time_to_recovery_s: None,
-                cost: None,
-                timestamp: None,
-            })
-            .expect("known task");
-        }
+        feed_back(&mut e, r, *success);
     }
     let n = records.len() as f64;
     eprintln!(
