@@ -285,11 +285,11 @@ impl<S: StateStore> Engine<S> {
         self.state.task(id)
     }
 
-    /// A task's recent recovery history, oldest first.
-    pub fn recovery_history(&self, id: &TaskId) -> Vec<RecoveryAction> {
+    /// A task's recent recovery history, oldest first (the actions it shares, not copies).
+    pub fn recovery_history(&self, id: &TaskId) -> Vec<Arc<RecoveryAction>> {
         self.state
             .task(id)
-            .map(|t| t.history.iter().map(|a| RecoveryAction::clone(a)).collect())
+            .map(|t| t.history.iter().cloned().collect())
             .unwrap_or_default()
     }
 
