@@ -121,7 +121,7 @@ pub struct RankingParams {
     /// never name some strategies (a worker reset for a hung accelerator, a smaller model
     /// when the batch cannot shrink), and a prior far below the ladder's keeps the ranking
     /// from ever trying them where they are the best (0.25 against 0.15: measured on fleets
-    /// whose best recovery is off the ladder, see the README).
+    /// whose best recovery is off the ladder, see `notebooks/ranking-experiments.md`).
     pub prior_other: f64,
     /// Pseudo-observations behind the ladder prior.
     pub prior_strength: f64,
@@ -160,8 +160,8 @@ pub struct RankingParams {
     /// posterior worth n. A strategy tried once or never (a failure or two on tiny evidence)
     /// keeps a real chance to be tried again; one with much evidence is sampled at
     /// `exploration`. 0: `exploration` for every posterior. Measured: fleets whose best
-    /// recovery is one the rules never name, or one an early failure made look bad (see the
-    /// README).
+    /// recovery is one the rules never name, or one an early failure made look bad (see
+    /// `notebooks/ranking-experiments.md`).
     pub exploration_n0: f64,
     /// Per-outcome decay of all of a context's counts (1 = never forget): evidence on a
     /// strategy not used for long fades, so it is tried again now and then.
@@ -170,8 +170,8 @@ pub struct RankingParams {
     /// strategy's evidence also ages with its own use, so a much-used strategy that stops
     /// working (drift) shows it within a few hundred of its own outcomes, without making
     /// every other strategy's evidence fade as fast. 0.998 with `discount` 0.9995 followed a
-    /// drift 1.7 times sooner than `discount` 0.999 alone, with regret no higher (see the
-    /// README).
+    /// drift 1.7 times sooner than `discount` 0.999 alone, with regret no higher (see
+    /// `notebooks/ranking-experiments.md`).
     pub discount_own: f64,
     /// UCB exploration constant.
     pub ucb_c: f64,
@@ -201,7 +201,7 @@ pub struct RankingParams {
     /// before another accelerator class, for a bug that travels with the task) ranks below
     /// one as likely to work that keeps them. 0.5: as many attempts saved as with 1 on
     /// test-farm at half its extra regret against the per-decision oracle (0.35 and 0.75
-    /// measured too, see the README).
+    /// measured too, see `notebooks/ranking-experiments.md`).
     pub continuation: f64,
     /// Pseudo-continuations of no excess with which each strategy's excess is shrunk
     /// towards 0 (a strategy failed a few times is not yet known to cost more).
@@ -211,7 +211,7 @@ pub struct RankingParams {
     /// to start from the fleet's success rates, few enough that a strategy the earlier history
     /// never tried still gets explored and the context's own outcomes soon outweigh them.
     /// 60: measured against 20 and 150 and the discount's whole memory (500), on models
-    /// trained from a rules-only and from a learned history (see the README).
+    /// trained from a rules-only and from a learned history (see `notebooks/ranking-experiments.md`).
     pub seed_strength: f64,
     /// Seed also the refined contexts (fine: classifier rule, Xid code, repeat failure;
     /// finest: the message signature) of a trained model's tables below each (hardware

@@ -247,7 +247,7 @@ impl<S: StateStore> Engine<S> {
         }
         self.shape = Some(shape);
         // The bad-worker test keeps counting the workers it has seen: given the shape's
-        // counts instead it was no better on the examples (see the README).
+        // counts instead it was no better on the examples (see `notebooks/ranking-experiments.md`).
     }
 
     /// The worker registry.
