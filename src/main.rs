@@ -36,16 +36,71 @@ fn main() -> ExitCode {
     }
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (e.g. `| head`) is not an error.
+        Err(err) if closed_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            // A closed pipe (e.g. `| head`) is not an error.
-            if err.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("faultline: error: {err:#}");
+            eprintln!("faultline: error: {}", render(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// Whether the error is a write to a pipe whose reader has gone: an `io::Error` anywhere in
+/// the chain, or one inside a `serde_json::Error` (which does not expose it as its source).
+fn closed_pipe(err: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(BrokenPipe))
+    })
+}
+
+/// The error and its causes joined by ": ", each cause left out when the text before it
+/// already says it (the library's errors name their cause in their own message).
+fn render(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let c = cause.to_string();
+        if text.is_empty() {
+            text = c;
+        } else if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let lib = faultline::train::TrainError::Io {
+            path: "nope.toml".into(),
+            source: io,
+        };
+        let err = Err::<(), _>(lib).context("cannot read rules").unwrap_err();
+        assert_eq!(
+            render(&err),
+            "cannot read rules: nope.toml: No such file or directory"
+        );
+        let err = anyhow::anyhow!("outer").context("middle");
+        assert_eq!(render(&err), "middle: outer");
+    }
+
+    #[test]
+    fn a_closed_pipe_is_recognised_inside_json_errors() {
+        let pipe = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(closed_pipe(&anyhow::Error::from(pipe()).context("writing")));
+        let json = serde_json::Error::io(pipe());
+        assert!(closed_pipe(&anyhow::Error::from(json)));
+        let other = serde_json::Error::io(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(!closed_pipe(&anyhow::Error::from(other)));
     }
 }

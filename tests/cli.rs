@@ -298,3 +298,88 @@ fn help_teaches() {
     let o = d.run(&["frobnicate"], "");
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Runs `faultline ARGS` in `d` with its stdout a pipe whose reader is already gone.
+fn run_into_closed_pipe(d: &Dir, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .current_dir(d.tmp.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run faultline")
+}
+
+/// Regression: `recommend --state s.json ... | head -1` saved the state only after printing,
+/// so a reader that stopped early lost the decision (the README's loop walked the ladder's
+/// first step five times); `rules show | head` and others panicked on the closed pipe.
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly_and_keeps_its_state() {
+    let d = Dir::new();
+    let flags = [
+        "recommend",
+        "--state",
+        "s.json",
+        "--task",
+        "t1",
+        "--worker",
+        "w1",
+        "--class",
+        "GPU",
+        "--message",
+        "CUDA out of memory",
+        "--batch-size",
+        "32",
+        "--precision",
+        "fp16",
+    ];
+    for _ in 0..3 {
+        let o = run_into_closed_pipe(&d, &flags);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stderr(&o), "");
+    }
+    let mut args = flags.to_vec();
+    args.push("--json");
+    let o = d.run(&args, "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["attempt"], 4, "the three unread decisions were kept");
+    assert_eq!(v["strategy"], "FALLBACK_CPU");
+    for args in [
+        &["rules", "show"][..],
+        &["rules", "show", "--toml"],
+        &[
+            "simulate",
+            "--scenario",
+            "SCENARIO",
+            "--failures",
+            "50",
+            "--json",
+        ],
+    ] {
+        let scenario = repo().join("data/scenarios/browser-fleet.toml");
+        let scenario = scenario.to_str().unwrap();
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "SCENARIO" { scenario } else { a })
+            .collect();
+        let o = run_into_closed_pipe(&d, &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+}
+
+/// Regression: an error whose message already names its cause printed the cause twice
+/// ("No such file or directory (os error 2): No such file or directory (os error 2)").
+#[test]
+fn an_error_names_its_cause_once() {
+    let d = Dir::new();
+    let o = d.run(&["rules", "check", "nope.toml"], "");
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("nope.toml"), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}

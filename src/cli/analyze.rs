@@ -206,10 +206,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         eprintln!("{:>12} {:8.3} s", "total", started.elapsed().as_secs_f64());
     }
     if a.json {
-        println!("{json}");
+        outln!("{json}");
     } else if !a.quiet {
         let t = &analysis.totals;
-        println!(
+        outln!(
             "analysed {} failures ({} tasks, {} workers, {} templates, {} clusters, {} patterns, {} outcomes) in {:.2} s",
             t.failures,
             t.tasks,
@@ -220,10 +220,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             t.outcomes,
             started.elapsed().as_secs_f64()
         );
-        println!("report:  {}", report.display());
-        println!("summary: {}", summary.display());
+        outln!("report:  {}", report.display());
+        outln!("summary: {}", summary.display());
         if let Some(c) = &analysis.outputs.classified {
-            println!("classified failures: {}", a.out.join(c).display());
+            outln!("classified failures: {}", a.out.join(c).display());
         }
     }
     Ok(())

@@ -50,7 +50,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .compact()
         .with_context(|| format!("compacting {}", a.data.display()))?;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&Report {
                 partitions_compacted: partitions,
@@ -58,7 +58,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             })?
         );
     } else {
-        println!(
+        outln!(
             "compacted {partitions} partition{}, removed {removed} part{}",
             if partitions == 1 { "" } else { "s" },
             if removed == 1 { "" } else { "s" }

@@ -134,9 +134,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let cfg = super::load_config(config.as_deref())?;
             let report = faultline::eval::patterns::evaluate_dirs(&dirs, &cfg.patterns)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", report.render_text());
+                out!("{}", report.render_text());
             }
         }
         EvalCommand::Templates {
@@ -158,17 +158,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let opts = faultline::eval::ranking::Options { split, clip };
             let report = faultline::eval::ranking::evaluate_dir(&data, &rules, opts)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", report.render_text());
+                out!("{}", report.render_text());
             }
         }
         EvalCommand::Classify { tsv, json, errors } => {
             let report = faultline::eval::classify::evaluate_file(&tsv)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", report.render_text(errors));
+                out!("{}", report.render_text(errors));
             }
         }
     }

@@ -243,7 +243,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.json {
         print_json(&a, &inputs, &summary, shown, seconds)?;
     } else {
-        print_text(&a, &summary, seconds);
+        print_text(&a, &summary, seconds)?;
     }
     if summary.ingested == 0 && summary.rejected > 0 {
         bail!(
@@ -262,9 +262,9 @@ fn rate(n: u64, seconds: f64) -> f64 {
     }
 }
 
-fn print_text(a: &Args, s: &Summary, seconds: f64) {
+fn print_text(a: &Args, s: &Summary, seconds: f64) -> anyhow::Result<()> {
     let files = s.files.len();
-    println!(
+    outln!(
         "read {} record{} from {files} input{}: ingested {}, rejected {}{} in {seconds:.2} s ({:.0} records/s) into {}",
         s.read,
         if s.read == 1 { "" } else { "s" },
@@ -279,6 +279,7 @@ fn print_text(a: &Args, s: &Summary, seconds: f64) {
         rate(s.read, seconds),
         a.data.display()
     );
+    Ok(())
 }
 
 fn print_json(
@@ -320,6 +321,6 @@ fn print_json(
             })
             .collect(),
     };
-    println!("{}", serde_json::to_string_pretty(&doc)?);
+    outln!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
 }

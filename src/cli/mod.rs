@@ -1,5 +1,23 @@
 //! Command-line verbs (clap derive). Every verb is a file with its `Args` and `run()`.
 
+/// `print!` to stdout that returns the write error with `?` instead of panicking: a reader
+/// that closes the pipe early (`| head`) ends the command quietly (see `main`), not with a
+/// panic. Every verb writes its results through this or [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `println!` that returns the write error with `?` (see [`out!`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod analyze;
 mod classify;
 mod compact;

@@ -185,8 +185,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     bail!("invalid failure record on stdin: {whole}");
                 }
                 for (i, l) in lines {
-                    let r = serde_json::from_str::<FailureReport>(l).with_context(|| {
-                        format!("invalid failure record on stdin line {}", i + 1)
+                    let r = serde_json::from_str::<FailureReport>(l).map_err(|_| {
+                        anyhow::anyhow!(
+                            "invalid failure record on stdin line {}: {}",
+                            i + 1,
+                            faultline::ingest::jsonl::explain(l.as_bytes())
+                        )
                     })?;
                     reports.push((format!("stdin line {}", i + 1), r));
                 }
@@ -197,23 +201,31 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
 
-    let mut out = std::io::stdout().lock();
-    for (origin, report) in reports {
-        let record = report
-            .check(now)
-            .with_context(|| format!("invalid failure record ({origin})"))?;
-        let action = engine.handle_failure(&record);
-        if a.json {
-            serde_json::to_writer(&mut out, &action)?;
-            writeln!(out)?;
-        } else {
-            write_text(&mut out, &action)?;
-        }
-    }
-    out.flush()?;
+    // Every record is checked before any is decided, and the state is saved before anything
+    // is printed: an invalid record changes nothing, and a reader that stops early (`| head
+    // -1`) does not lose the decisions it did not read.
+    let records = reports
+        .into_iter()
+        .map(|(origin, report)| {
+            report
+                .check(now)
+                .with_context(|| format!("invalid failure record ({origin})"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let actions: Vec<_> = records.iter().map(|r| engine.handle_failure(r)).collect();
     if let Some(s) = &a.state {
         engine.save_state(s)?;
     }
+    let mut out = std::io::stdout().lock();
+    for action in &actions {
+        if a.json {
+            serde_json::to_writer(&mut out, &**action)?;
+            writeln!(out)?;
+        } else {
+            write_text(&mut out, action)?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }
 

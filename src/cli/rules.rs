@@ -38,15 +38,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         RulesCommand::Show { rules, toml } => {
             if toml {
-                print!("{}", faultline::rules::DEFAULT_RULES_TOML);
+                out!("{}", faultline::rules::DEFAULT_RULES_TOML);
                 return Ok(());
             }
             let set = super::load_rules(rules.as_deref())?;
-            print!("{}", set.render_table());
+            out!("{}", set.render_table());
         }
         RulesCommand::Check { file } => {
             let set = RuleSet::load(&file)?;
-            println!(
+            outln!(
                 "{}: ok ({} rules in force, {} hardware-class ladders)",
                 file.display(),
                 set.rules().len(),

@@ -132,7 +132,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", a.addr))?;
         let local = listener.local_addr()?;
-        println!("faultline serve: listening on http://{local}");
+        outln!("faultline serve: listening on http://{local}");
         eprintln!("faultline serve: listening on http://{local}");
         api::serve(app, listener, shutdown).await?;
         eprintln!("faultline serve: stopped; history flushed");

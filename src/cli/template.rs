@@ -168,9 +168,9 @@ pub fn run_eval(inputs: &[PathBuf], config: Option<&Path>, json: bool) -> anyhow
     let params = load_params(config)?;
     let report = faultline::eval::templates::evaluate(inputs, &params)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.render_text());
+        out!("{}", report.render_text());
     }
     Ok(())
 }

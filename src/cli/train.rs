@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use faultline::train::{train_with, Manifest, RefinedLevel, TrainOptions};
+use faultline::train::{check_model_dir, train_with, Manifest, RefinedLevel, TrainOptions};
 use faultline::Timestamp;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -21,11 +21,12 @@ use serde::Serialize;
 /// durable `faultline recommend --data`, or by `faultline analyze INPUT --out DIR`). Only its
 /// committed Parquet parts are read; nothing in it is changed.
 ///
-/// --out receives the model directory, written atomically (a model already there is
-/// replaced): manifest.json (format version, feature schema, training data range, evaluation
-/// metrics, BLAKE3 hash of every artifact) beside templates.json, classifier.json,
-/// clusters.json and success_rates.json. The model's name is the directory's name unless
-/// --name is given.
+/// --out receives the model directory, written atomically. A model already there is
+/// replaced; any other existing file or non-empty directory is refused (checked before
+/// training starts). It holds manifest.json (format version, feature schema, training data
+/// range, evaluation metrics, BLAKE3 hash of every artifact) beside templates.json,
+/// classifier.json, clusters.json and success_rates.json. The model's name is the
+/// directory's name unless --name is given.
 ///
 /// Examples:
 ///
@@ -78,6 +79,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .map(|n| n.to_string_lossy().to_string())
             .with_context(|| format!("--out {} has no directory name", a.out.display()))?,
     };
+    // Refuse a --out that is not a model before the (long) training, not after.
+    check_model_dir(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
     let mut opts = TrainOptions::new(name, Timestamp::now());
     opts.cluster.seed = a.seed;
     opts.sample = usize::try_from(a.sample).unwrap_or(usize::MAX);
@@ -114,29 +117,30 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             seconds,
             manifest: m,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else if !a.quiet {
         let r = &m.data_range;
         let x = &m.metrics;
-        println!(
+        outln!(
             "trained model '{}' (format {}) in {seconds:.2} s",
-            m.name, m.format_version
+            m.name,
+            m.format_version
         );
-        println!(
+        outln!(
             "  data:       {} failures {} .. {}, {} outcomes",
             r.failures,
             ts(r.first),
             ts(r.last),
             r.outcomes
         );
-        println!(
+        outln!(
             "  templates:  {} from {} distinct messages (top 10 hold {:.1} %)",
             x.templates.templates,
             x.templates.distinct_messages,
             x.templates.top10_share * 100.0
         );
         let c = &x.classifier;
-        println!(
+        outln!(
             "  classifier: {} ({} templates); held out {}: coverage {:.1} %, accuracy {:.1} % ({}/{})",
             m.classifier.method,
             c.entries,
@@ -148,8 +152,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
         let k = &x.clusters;
         match &k.skipped {
-            Some(why) => println!("  clusters:   none ({why})"),
-            None => println!(
+            Some(why) => outln!("  clusters:   none ({why})"),
+            None => outln!(
                 "  clusters:   {} {} on {} rows; noise {:.1} %; silhouette {}",
                 k.clusters,
                 k.algorithm,
@@ -160,7 +164,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ),
         }
         let s = &x.success;
-        println!(
+        outln!(
             "  success:    {} contexts, {} (context, strategy) cells, {} outcomes, rate {:.1} %",
             s.contexts,
             s.cells,
@@ -172,11 +176,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .iter()
             .filter(|r| r.level == RefinedLevel::Fine)
             .count();
-        println!(
+        outln!(
             "  refined:    {fine} fine and {} finest contexts (each outcome joined to the failure it answered)",
             refined.len() - fine
         );
-        println!("  model:      {}", a.out.display());
+        outln!("  model:      {}", a.out.display());
     }
     Ok(())
 }

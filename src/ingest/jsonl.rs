@@ -169,7 +169,7 @@ pub fn for_each_record(
             }
             f(
                 first_line + i as u64,
-                serde_json::from_str(line).map_err(|e| reason(&e)),
+                serde_json::from_str(line).map_err(|_| explain(line.as_bytes())),
             );
         }
         return skipped;
@@ -187,7 +187,34 @@ pub fn for_each_record(
 
 /// Parses one line into a report, or the reason it is not one.
 pub fn parse_line(line: &[u8]) -> Result<FailureReport, String> {
-    serde_json::from_slice(line).map_err(|e| reason(&e))
+    serde_json::from_slice(line).map_err(|_| explain(line))
+}
+
+/// Why `line` is not a failure record, naming the field at fault where there is one
+/// (`field error.exit_code: invalid type: ...`). The line is parsed again with the path
+/// tracked: only rejected lines pay for it.
+pub fn explain(line: &[u8]) -> String {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    match serde_path_to_error::deserialize::<_, FailureReport>(&mut de) {
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            // Syntax errors have no field; a path of "." or "?" says nothing.
+            // Nor is it repeated when the message already names it (a top-level unknown field).
+            let named = !matches!(path.as_str(), "" | "." | "?")
+                && matches!(inner.classify(), serde_json::error::Category::Data)
+                && !inner.to_string().contains(&format!("`{path}`"));
+            if named {
+                format!("field {path}: {}", reason(&inner))
+            } else {
+                reason(&inner)
+            }
+        }
+        Ok(_) => match de.end() {
+            Err(e) => reason(&e),
+            Ok(()) => "not a failure record".into(),
+        },
+    }
 }
 
 /// A serde_json error without its "line 1" (the caller knows the line), with the column.
@@ -261,6 +288,31 @@ mod tests {
             ]
         );
         assert!(items[4].is_ok());
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_field_path() {
+        let text = format!(
+            "{}\n{}\n",
+            GOOD.replace(
+                "\"message\":\"CUDA out of memory\"",
+                "\"message\":\"x\",\"exit_code\":\"abc\""
+            ),
+            GOOD.replace("\"GPU\"", "\"QPU\""),
+        );
+        let items = read(&text, 1 << 20);
+        let errs = errors(&items);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].starts_with(
+                "in.jsonl:1: field error.exit_code: invalid type: string \"abc\", expected i32"
+            ),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("in.jsonl:2: field hardware.class: "),
+            "{errs:?}"
+        );
     }
 
     #[test]

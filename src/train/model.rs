@@ -360,9 +360,11 @@ impl Model {
     }
 
     /// Writes the model directory `dir` atomically: everything goes to a temporary sibling
-    /// directory, is fsynced, and is renamed to `dir` (an existing `dir` is replaced). The
-    /// manifest's artifact list and hashes are rewritten to match the files.
+    /// directory, is fsynced, and is renamed to `dir` (an existing model there is replaced;
+    /// anything else is refused, see [`check_model_dir`]). The manifest's artifact list and
+    /// hashes are rewritten to match the files.
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        check_model_dir(dir)?;
         let parent = match dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -430,6 +432,40 @@ impl Model {
                 supported: MODEL_FORMAT_VERSION,
             }),
             v => Err(TrainError::UnknownFormat { path, found: v }),
+        }
+    }
+}
+
+/// Whether [`Model::save`] may write `dir`: it does not exist, or it is an empty directory, or
+/// it holds a model (a `manifest.json`), which is replaced. Anything else — a file, a data
+/// directory, a folder of the user's — is refused, so that a mistyped `--out` never deletes
+/// what is there.
+pub fn check_model_dir(dir: &Path) -> Result<(), TrainError> {
+    let refuse = |detail: String| {
+        Err(TrainError::Invalid {
+            field: "out".into(),
+            detail,
+        })
+    };
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(dir, e)),
+        Ok(m) if !m.is_dir() => refuse(format!(
+            "{} exists and is not a directory: refusing to replace it with a model",
+            dir.display()
+        )),
+        Ok(_) => {
+            if dir.join(MANIFEST_FILE).is_file() {
+                return Ok(());
+            }
+            let mut entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
+            if entries.next().is_none() {
+                return Ok(());
+            }
+            refuse(format!(
+                "{} exists and is not a faultline model (no {MANIFEST_FILE}): refusing to replace it; name a new or empty directory, or an earlier model's",
+                dir.display()
+            ))
         }
     }
 }

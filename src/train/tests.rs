@@ -548,3 +548,43 @@ fn a_directory_without_history_is_an_error() {
     let e = train(dir.path(), &opts()).unwrap_err();
     assert!(matches!(e, TrainError::Empty { .. }), "{e}");
 }
+
+#[test]
+fn save_replaces_a_model_but_never_a_directory_or_file_that_is_not_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_history(&data, 40);
+    let model = train(&data, &opts()).unwrap();
+    // A new directory, an empty one and an earlier model are written.
+    let fresh = dir.path().join("models/v1");
+    model.save(&fresh).unwrap();
+    model.save(&fresh).unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    model.save(&empty).unwrap();
+    assert!(empty.join(MANIFEST_FILE).is_file());
+    // The data directory itself, a folder of the user's and a file are refused and kept.
+    let notes = dir.path().join("precious");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("notes.txt"), "important").unwrap();
+    let file = dir.path().join("good.jsonl");
+    std::fs::write(&file, "{}\n").unwrap();
+    for target in [&data, &notes, &file] {
+        let err = model.save(target).unwrap_err().to_string();
+        assert!(err.contains("refusing to replace"), "{err}");
+        assert!(err.contains(&target.display().to_string()), "{err}");
+    }
+    assert!(data.join("history").is_dir());
+    assert_eq!(
+        std::fs::read_to_string(notes.join("notes.txt")).unwrap(),
+        "important"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "{}\n");
+    // Nothing was left beside them.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["data", "empty", "good.jsonl", "models", "precious"]);
+}
