@@ -318,3 +318,24 @@ fn report_renders_in_headless_chromium() {
         let _ = std::fs::copy(&report, Path::new(&dir).join("report.html"));
     }
 }
+
+/// Regression: rejected records were only counted inside summary.json and the report; the
+/// terminal said "analysed 2 failures" and nothing else.
+#[test]
+fn rejected_records_are_reported_on_stderr_with_file_and_line() {
+    let d = Dir::new();
+    let good = |t: &str, i: u64| record(t, "w1", "GPU", "CUDA out of memory", 1_700_000_000 + i);
+    d.write(
+        "mixed.jsonl",
+        &format!(
+            "{}\n{{\"task_id\":\"t2\",\n{}\n",
+            good("t1", 0),
+            good("t3", 2)
+        ),
+    );
+    let o = d.run(&["analyze", "mixed.jsonl", "--out", "out", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("1 of 3 records rejected"), "{err}");
+    assert!(err.contains("mixed.jsonl:2: invalid JSON"), "{err}");
+}

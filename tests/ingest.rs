@@ -428,3 +428,37 @@ fn bench_stream_ingests_completely() {
         .expect("collect");
     assert_eq!(df.height(), 10_000);
 }
+
+/// Regression: a `simulate --out` directory was read file by file as failure records, so its
+/// actions, outcomes, summary and ground truth were thousands of rejections.
+#[test]
+fn a_simulator_directory_gives_its_failures_and_a_note_on_the_rest() {
+    let d = Dir::new();
+    let scenario = repo().join("data/scenarios/browser-fleet.toml");
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--failures",
+            "60",
+            "--out",
+            "sim",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.run(&["ingest", "sim", "--data", "hist", "--json"], "");
+    let s = summary(&o);
+    let n = std::fs::read_to_string(d.path("sim/failures.jsonl"))
+        .unwrap()
+        .lines()
+        .count() as u64;
+    assert_eq!(s["read"], n);
+    assert_eq!(s["ingested"], n);
+    assert_eq!(s["rejected"], 0);
+    let err = stderr(&o);
+    assert!(err.contains("actions.jsonl left out"), "{err}");
+    assert!(err.contains("outcomes.jsonl left out"), "{err}");
+    assert_eq!(failures(&d.path("hist")).len() as u64, n);
+}

@@ -68,10 +68,13 @@ impl InputOptions {
 
 /// Inputs sorted into failure sources and the side tables of simulator directories.
 #[derive(Debug, Default)]
-struct Plan {
-    failures: Vec<(PathBuf, Format)>,
-    actions: Vec<PathBuf>,
-    outcomes: Vec<PathBuf>,
+pub struct Plan {
+    /// Failure record sources with their formats.
+    pub failures: Vec<(PathBuf, Format)>,
+    /// `actions.jsonl` of simulator directories (a directory holding `failures.jsonl`).
+    pub actions: Vec<PathBuf>,
+    /// `outcomes.jsonl` of simulator directories.
+    pub outcomes: Vec<PathBuf>,
 }
 
 fn io(path: &Path, source: std::io::Error) -> AnalyzeError {
@@ -93,7 +96,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), AnalyzeError> {
     Ok(())
 }
 
-fn plan(inputs: &[PathBuf], format: Option<Format>) -> Result<Plan, AnalyzeError> {
+/// Sorts `inputs` (files, directories walked recursively and sorted, `-` for stdin) into
+/// failure sources by format (`format` for all, else by extension; files of no known format
+/// in a directory are left out) and, in a simulator directory, its actions and outcomes (its
+/// `summary.json` and `ground_truth.json` are not records and are left out).
+pub fn plan(inputs: &[PathBuf], format: Option<Format>) -> Result<Plan, AnalyzeError> {
     let mut plan = Plan::default();
     for p in inputs {
         if p.as_os_str() == "-" {

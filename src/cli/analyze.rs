@@ -190,6 +190,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 }
                 bail!("nothing ingested: all {} records were rejected", s.rejected);
             }
+            if s.rejected > 0 {
+                // Rejected records are in the report and summary.json too; say so here, where
+                // the user is looking, with the first few reasons.
+                const SHOWN: usize = 5;
+                eprintln!(
+                    "faultline: warning: {} of {} records rejected (the first are also in {} and the report):",
+                    s.rejected,
+                    s.read,
+                    a.out.join("summary.json").display()
+                );
+                for r in s.rejections.iter().take(SHOWN) {
+                    eprintln!("  {r}");
+                }
+                if s.rejected > SHOWN as u64 {
+                    eprintln!("  ... and {} more", s.rejected - SHOWN as u64);
+                }
+            }
             (a.out.clone(), Some(s))
         }
     };

@@ -30,12 +30,14 @@ use serde::Serialize;
 ///
 /// A record that does not read is reported as FILE:LINE: REASON on stderr (the first 20,
 /// then a count), counted, and the rest goes on; --strict stops at the first one (exit 2).
-/// Exit 0 when something was ingested.
+/// Exit 2 when records were read and every one was rejected; an empty input ingests nothing
+/// (exit 0, "read 0 records"). In a simulator's output directory (`simulate --out`) only
+/// failures.jsonl is read: its actions and outcomes go in with `faultline analyze`.
 ///
 /// Example:
 ///
 ///   faultline ingest logs/*.jsonl dmesg.log --data history/
-///   faultline ingest jobs.csv --data history/ --map message=msg,worker_id=host,timestamp=time
+///   faultline ingest jobs.csv --data history/ --map task_id=job,message=msg,worker_id=host,timestamp=time
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -98,48 +100,18 @@ const SHOWN_REJECTIONS: usize = 20;
 /// Inputs smaller than this get no progress bar.
 const PROGRESS_MIN_BYTES: u64 = 4 << 20;
 
-/// What a classification leaves in the failures table (cached per distinct input).
-/// Inputs with their formats: directories expanded (files of a known format, sorted).
+/// Inputs with their formats: directories expanded (files of a known format, sorted; in a
+/// simulator's output directory only its failures, with a note on what is left out).
 fn expand(inputs: &[PathBuf], format: Option<Format>) -> anyhow::Result<Vec<(PathBuf, Format)>> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.as_os_str() == "-" {
-            out.push((p.clone(), format.unwrap_or(Format::Jsonl)));
-        } else if p.is_dir() {
-            let mut files = Vec::new();
-            walk(p, &mut files).with_context(|| format!("reading directory {}", p.display()))?;
-            files.sort();
-            let before = out.len();
-            for f in files {
-                if let Some(fmt) = format.or_else(|| Format::detect(&f)) {
-                    out.push((f, fmt));
-                }
-            }
-            if out.len() == before {
-                bail!("{}: no input files of a known format", p.display());
-            }
-        } else if !p.exists() {
-            bail!("{}: no such file or directory", p.display());
-        } else {
-            let fmt = format
-                .or_else(|| Format::detect(p))
-                .ok_or_else(|| IngestError::UnknownFormat { path: p.clone() })?;
-            out.push((p.clone(), fmt));
-        }
+    let plan = faultline::analyze::plan(inputs, format)?;
+    for p in plan.actions.iter().chain(&plan.outcomes) {
+        eprintln!(
+            "faultline: note: {} left out: a simulator's {}, not failure records (`faultline analyze DIR --out DATA` ingests them with the failures)",
+            p.display(),
+            if plan.actions.contains(p) { "actions" } else { "outcomes" },
+        );
     }
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else {
-            out.push(p);
-        }
-    }
-    Ok(())
+    Ok(plan.failures)
 }
 
 fn open(path: &Path, format: Format, a: &Args) -> anyhow::Result<Box<dyn Source>> {
