@@ -8,8 +8,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// Bulk verbs (ingest, analyze) free and allocate again hundreds of MB per batch. mimalloc
 /// returns freed memory to the OS after 10 ms by default, and every batch then faults it
 /// back in, zeroed page by page (a quarter of ingest's CPU time); keep it instead. An
@@ -30,7 +28,7 @@ fn keep_freed_memory() {
 }
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::Cli::parse_args();
     if args.is_bulk() {
         keep_freed_memory();
     }

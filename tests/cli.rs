@@ -383,3 +383,35 @@ fn an_error_names_its_cause_once() {
     assert!(err.contains("nope.toml"), "{err}");
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
 }
+
+/// Regression: `--failures -5` was reported as an unknown flag `-5`.
+#[test]
+fn a_negative_number_is_an_invalid_value_not_an_unknown_flag() {
+    let d = Dir::new();
+    let scenario = repo().join("data/scenarios/test-farm.toml");
+    for args in [
+        vec![
+            "simulate",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--failures",
+            "-5",
+        ],
+        vec![
+            "recommend",
+            "--task",
+            "t",
+            "--worker",
+            "w",
+            "--message",
+            "x",
+            "--batch-size",
+            "-3",
+        ],
+    ] {
+        let o = d.run(&args, "");
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains("invalid value '-"), "{args:?}: {err}");
+    }
+}

@@ -286,6 +286,33 @@ fn parquet_output_is_the_store_layout_and_usage_errors_name_the_flag() {
     );
     assert!(d.path("p/ground_truth.json").exists());
     assert!(!d.path("p/failures.jsonl").exists());
+    // Regression: a second run into the same directory was added to the first history.
+    let again = simulate(
+        &d,
+        &[
+            "--scenario",
+            &sc,
+            "--failures",
+            "300",
+            "--format",
+            "parquet",
+            "--out",
+            "p",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("already holds a history"),
+        "{}",
+        stderr(&again)
+    );
+    let store = faultline::store::ParquetStore::open(&d.path("p"), Default::default()).unwrap();
+    assert_eq!(
+        faultline::store::HistoryStore::entries(&store)
+            .unwrap()
+            .len(),
+        entries.len()
+    );
     let o = simulate(&d, &["--scenario", &sc, "--format", "parquet"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--out"), "{}", stderr(&o));

@@ -71,6 +71,18 @@ enum Command {
 }
 
 impl Cli {
+    /// Parses the process's arguments (exits with clap's usage error on bad ones). A negative
+    /// number is read as a value everywhere, so `--failures -5` says the value is invalid
+    /// rather than that `-5` is an unknown flag.
+    pub fn parse_args() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        fn negatives(c: clap::Command) -> clap::Command {
+            c.allow_negative_numbers(true).mut_subcommands(negatives)
+        }
+        let matches = negatives(Cli::command()).get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
     /// Whether the verb moves whole inputs through memory in batches (ingest, analyze).
     pub fn is_bulk(&self) -> bool {
         matches!(self.command, Command::Ingest(_) | Command::Analyze(_))

@@ -46,6 +46,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         RulesCommand::Check { file } => {
             let set = RuleSet::load(&file)?;
+            for w in set.warnings() {
+                eprintln!("faultline: warning: {}: {w}", file.display());
+            }
             outln!(
                 "{}: ok ({} rules in force, {} hardware-class ladders)",
                 file.display(),

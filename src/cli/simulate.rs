@@ -45,7 +45,8 @@ pub struct Args {
     /// decisions after them (null when a run is no longer than its warm-up).
     #[arg(long, default_value_t = sim::DEFAULT_WARMUP)]
     warmup: u64,
-    /// Output directory for the history and the ground truth.
+    /// Output directory for the history and the ground truth (jsonl files there are
+    /// replaced; a directory already holding a Parquet history is refused).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Output format: parquet (the store's layout under DIR/history, readable by `faultline
@@ -174,6 +175,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     if parquet && a.out.is_none() {
         bail!("--format parquet needs --out DIR");
+    }
+    if let Some(dir) = &a.out {
+        // The Parquet history appends: a second run into the same directory would be added to
+        // the first while ground_truth.json and summary.json described the second alone.
+        if dir.join("history").exists() {
+            bail!(
+                "{} already holds a history (history/); a run would be added to it: choose a new --out directory or remove it",
+                dir.display()
+            );
+        }
     }
     if a.fixed.is_some() && a.policy != PolicyKind::Fixed {
         bail!("--fixed applies only to --policy fixed");

@@ -70,13 +70,36 @@ pub enum Mode {
 }
 
 /// One ladder step as written: a bare strategy name or a table with options.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum StepSpec {
     /// `"DELAYED_RETRY"`.
     Plain(RecoveryStrategy),
     /// `{ strategy = "DIFFERENT_WORKER", more_memory = true }`.
     Detailed(Step),
+}
+
+/// By the value's shape, so that a misspelt strategy is reported as an unknown strategy with
+/// the valid names (an untagged enum only says that no variant matched).
+impl<'de> Deserialize<'de> for StepSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, IntoDeserializer};
+        struct Shape;
+        impl<'de> de::Visitor<'de> for Shape {
+            type Value = StepSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a strategy name or a table { strategy = \"...\", more_memory, other_browser, attention }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StepSpec, E> {
+                RecoveryStrategy::deserialize(v.into_deserializer()).map(StepSpec::Plain)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<StepSpec, A::Error> {
+                Step::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(StepSpec::Detailed)
+            }
+        }
+        d.deserialize_any(Shape)
+    }
 }
 
 /// A ladder step.
@@ -205,6 +228,21 @@ pub struct Matcher {
     xid_action: Vec<Arc<str>>,
     attempts: Option<AttemptRange>,
     browser: Vec<String>,
+}
+
+impl Matcher {
+    /// Whether the matcher has no condition at all: its rule takes every failure, and the
+    /// rules after it and the class ladders are never reached.
+    pub fn matches_everything(&self) -> bool {
+        self.hardware.is_empty()
+            && self.kind.is_empty()
+            && self.message.is_none()
+            && self.exit_code.is_empty()
+            && self.xid.is_empty()
+            && self.xid_action.is_empty()
+            && self.attempts.is_none()
+            && self.browser.is_empty()
+    }
 }
 
 /// A checked rule.
@@ -588,6 +626,25 @@ impl RuleSet {
         &self.rules
     }
 
+    /// What is valid but probably not meant: a rule with no condition (it takes every
+    /// failure) followed by rules it makes unreachable. One sentence each.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((i, r)) = self
+            .rules
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.matcher.matches_everything())
+        {
+            let after = self.rules.len() - i - 1;
+            out.push(format!(
+                "rule '{}' has no `match` condition: it takes every failure, so the {after} rule(s) after it and the hardware-class ladders are never used",
+                r.name
+            ));
+        }
+        out
+    }
+
     /// The ladder of a hardware class.
     pub fn class_ladder(&self, class: HardwareClass) -> &[Step] {
         &self.ladders[class.index()].1
@@ -676,6 +733,53 @@ mod tests {
 
     fn strategies(s: &[Step]) -> Vec<RecoveryStrategy> {
         s.iter().map(|s| s.strategy).collect()
+    }
+
+    /// Regression: a misspelt strategy was reported as "data did not match any variant of
+    /// untagged enum StepSpec"; a rule with no condition passed `rules check` silently.
+    #[test]
+    fn a_misspelt_strategy_is_named_and_a_catch_all_rule_is_warned_about() {
+        let rule = |ladder: &str, matcher: &str| {
+            format!("mode = \"extend\"\n[[rule]]\nname = \"x\"\ndescription = \"d\"\n{matcher}ladder = {ladder}\n")
+        };
+        for ladder in [
+            "[\"DELAYED_RETRYY\"]",
+            "[{ strategy = \"DELAYED_RETRYY\" }]",
+        ] {
+            let err = RuleSet::from_toml(&rule(ladder, ""), "r.toml", Some(RuleSet::defaults()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("unknown recovery strategy 'DELAYED_RETRYY'"),
+                "{err}"
+            );
+            assert!(err.contains("DELAYED_RETRY,"), "{err}");
+            assert!(err.contains("line 5"), "{err}");
+        }
+        let err = RuleSet::from_toml(
+            &rule("[{ strategy = \"DIFFERENT_WORKER\", colour = 1 }]", ""),
+            "r.toml",
+            Some(RuleSet::defaults()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `colour`"), "{err}");
+        let ladder = "[{ strategy = \"DIFFERENT_WORKER\", more_memory = true }, \"FALLBACK_CPU\"]";
+        let all =
+            RuleSet::from_toml(&rule(ladder, ""), "r.toml", Some(RuleSet::defaults())).unwrap();
+        assert_eq!(all.rules()[0].ladder[0].strategy, S::DifferentWorker);
+        assert!(all.rules()[0].ladder[0].more_memory);
+        let w = all.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("rule 'x' has no `match` condition"), "{w:?}");
+        let some = RuleSet::from_toml(
+            &rule(ladder, "match.kind = [\"oom_gpu\"]\n"),
+            "r.toml",
+            Some(RuleSet::defaults()),
+        )
+        .unwrap();
+        assert!(some.warnings().is_empty());
+        assert!(RuleSet::defaults().warnings().is_empty());
     }
 
     #[test]
