@@ -415,3 +415,36 @@ fn a_negative_number_is_an_invalid_value_not_an_unknown_flag() {
         assert!(err.contains("invalid value '-"), "{args:?}: {err}");
     }
 }
+
+/// Regression: one byte that is not UTF-8 stopped `classify` ("stream did not contain valid
+/// UTF-8", no line) and `recommend` with no line number.
+#[test]
+fn bytes_that_are_not_utf8_cost_one_line_not_the_input() {
+    let d = Dir::new();
+    let o = crate::util::run_bytes_in(
+        d.tmp.path(),
+        &["classify"],
+        b"CUDA out of memory\n\xff\xfe bad\nNCCL watchdog timeout\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&stdout(&o));
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["kind"], "oom_gpu");
+    let mut tsv = b"message\nCUDA out of memory\n".to_vec();
+    tsv.extend_from_slice(b"\xff bad\n");
+    std::fs::write(d.path("t.tsv"), tsv).unwrap();
+    let o = d.run(&["classify", "--tsv", "t.tsv", "--column", "message"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json_lines(&stdout(&o)).len(), 2);
+    let o = crate::util::run_bytes_in(
+        d.tmp.path(),
+        &["recommend"],
+        b"{\"task_id\":\"t\",\"worker_id\":\"w\",\"error\":{\"message\":\"x\"}}\n{\"task_id\":\"t\",\"worker_id\":\"w\",\"error\":{\"message\":\"\xff\"}}\n",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("stdin line 2: not valid UTF-8"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -33,6 +33,11 @@ impl Dir {
 }
 
 pub fn run_in(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    run_bytes_in(dir, args, stdin.as_bytes())
+}
+
+/// [`run_in`] with raw bytes on stdin (not necessarily UTF-8).
+pub fn run_bytes_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(args)
         .current_dir(dir)
@@ -45,7 +50,7 @@ pub fn run_in(dir: &Path, args: &[&str], stdin: &str) -> Output {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(stdin.as_bytes())
+        .write_all(stdin)
         .expect("write stdin");
     child.wait_with_output().expect("wait")
 }

@@ -94,8 +94,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
         }
         _ => {
-            for line in std::io::stdin().lock().lines() {
+            // Log lines are not always UTF-8: bytes that are not are replaced (U+FFFD), so
+            // every input line still gets its output line.
+            for line in std::io::stdin().lock().split(b'\n') {
                 let line = line.context("reading stdin")?;
+                let line = line.strip_suffix(b"\r").unwrap_or(&line);
+                let line = String::from_utf8_lossy(line);
                 let c = classifier.classify(&ClassifyInput {
                     message: &line,
                     hardware: a.hardware,

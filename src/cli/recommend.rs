@@ -171,7 +171,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if stdin.is_terminal() {
             bail!("no failure given: pass --message (with --task, --worker, --class) or pipe a JSON failure record to stdin");
         }
-        let text = std::io::read_to_string(stdin.lock()).context("reading stdin")?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut stdin.lock(), &mut bytes).context("reading stdin")?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            anyhow::anyhow!(
+                "stdin line {line}: not valid UTF-8 (a failure record is JSON, which is UTF-8)"
+            )
+        })?;
         // One JSON document (possibly pretty-printed) or JSON lines.
         match serde_json::from_str::<FailureReport>(&text) {
             Ok(r) => reports.push(("stdin".to_string(), r)),

@@ -94,11 +94,13 @@ impl Table {
     /// Reads and parses `path`.
     pub fn read(path: impl AsRef<Path>) -> Result<Table, TsvError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| TsvError::Io {
+        let bytes = std::fs::read(path).map_err(|source| TsvError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Table::parse(&text, path)
+        // Messages copied from logs are not always UTF-8: such bytes are replaced (U+FFFD)
+        // rather than failing the whole file.
+        Table::parse(&String::from_utf8_lossy(&bytes), path)
     }
 
     /// Parses `text`; `path` is only used in error messages.
