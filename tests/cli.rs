@@ -448,3 +448,35 @@ fn bytes_that_are_not_utf8_cost_one_line_not_the_input() {
         stderr(&o)
     );
 }
+
+/// Regression: `eval ranking` on a directory without a history reported "0 decision(s)
+/// joined", and `serve --model` with a wrong path blamed the data directory.
+#[test]
+fn a_missing_history_or_model_is_named_as_such() {
+    let d = Dir::new();
+    let o = d.run(&["eval", "ranking", "--data", "nope"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("nope: no history/ directory"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.run(
+        &[
+            "serve",
+            "--data",
+            "srv",
+            "--model",
+            "nope",
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--model nope: not a model directory"),
+        "{}",
+        stderr(&o)
+    );
+}

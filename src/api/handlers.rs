@@ -147,7 +147,8 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
         ApiError::BadBody {
-            field: (field != "." && !field.is_empty()).then_some(field),
+            // serde_path_to_error says "." for the top level and "?" where it lost track.
+            field: (!matches!(field.as_str(), "" | "." | "?")).then_some(field),
             message: e.into_inner().to_string(),
         }
     })?;

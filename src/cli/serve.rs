@@ -1,5 +1,6 @@
 //! `faultline serve`: the HTTP API over a durable history.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -99,6 +100,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             a.group_wait_ms
         );
     }
+    if let Some(m) = &a.model {
+        // Said here, not as a failure to open the data directory.
+        if !m.join(faultline::train::MANIFEST_FILE).is_file() {
+            bail!(
+                "--model {}: not a model directory (no {}; write one with `faultline train`)",
+                m.display(),
+                faultline::train::MANIFEST_FILE
+            );
+        }
+    }
     let mut opts = ServeOptions::new(&a.data);
     opts.model = a.model;
     opts.token = a.token;
@@ -132,8 +143,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", a.addr))?;
         let local = listener.local_addr()?;
+        // On stdout for a script waiting for the address; on stderr too, for the log, unless
+        // both are the same terminal (the line would show twice).
         outln!("faultline serve: listening on http://{local}");
-        eprintln!("faultline serve: listening on http://{local}");
+        if !(std::io::stdout().is_terminal() && std::io::stderr().is_terminal()) {
+            eprintln!("faultline serve: listening on http://{local}");
+        }
         api::serve(app, listener, shutdown).await?;
         eprintln!("faultline serve: stopped; history flushed");
         Ok(())

@@ -3,8 +3,15 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use std::io::IsTerminal;
+
 use anyhow::{bail, Context};
-use faultline::sim::{self, FixedTable, JsonlSink, NullSink, PolicyKind, RunOptions, Scenario};
+use faultline::sim::{
+    self, FailureTruth, FixedTable, FleetTruth, JsonlSink, NullSink, PolicyKind, RunOptions,
+    Scenario, SimError, Sink, Summary, TaskTruth,
+};
+use faultline::{FailureReport, Outcome, RecoveryAction};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Simulate a fleet whose failures and recovery outcomes are known.
 ///
@@ -243,8 +250,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let summary = match &a.out {
         Some(dir) => {
             let mut sink = JsonlSink::new(dir)?;
-            let summary = sim::run(&scenario, policy.as_mut(), &opts, &mut sink)
-                .with_context(|| format!("simulating into {}", dir.display()))?;
+            let summary = sim::run(
+                &scenario,
+                policy.as_mut(),
+                &opts,
+                &mut Progress::new(&mut sink, a.failures),
+            )
+            .with_context(|| format!("simulating into {}", dir.display()))?;
             if parquet {
                 to_parquet(dir).with_context(|| {
                     format!("writing the Parquet history under {}", dir.display())
@@ -252,7 +264,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
             summary
         }
-        None => sim::run(&scenario, policy.as_mut(), &opts, &mut NullSink)?,
+        None => sim::run(
+            &scenario,
+            policy.as_mut(),
+            &opts,
+            &mut Progress::new(&mut NullSink, a.failures),
+        )?,
     };
 
     let mut out = std::io::stdout().lock();
@@ -311,4 +328,59 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// A sink that passes everything on and, on a terminal, shows how many of the failures asked
+/// for were simulated (a bar on stderr, moved every 1,024 failures; cleared at the end).
+struct Progress<'a> {
+    inner: &'a mut dyn Sink,
+    bar: ProgressBar,
+    failures: u64,
+}
+
+impl<'a> Progress<'a> {
+    fn new(inner: &'a mut dyn Sink, total: u64) -> Self {
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::new(total).with_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} failures (eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            )
+        } else {
+            ProgressBar::hidden()
+        };
+        Progress {
+            inner,
+            bar,
+            failures: 0,
+        }
+    }
+}
+
+impl Sink for Progress<'_> {
+    fn begin(&mut self, fleet: &FleetTruth) -> Result<(), SimError> {
+        self.inner.begin(fleet)
+    }
+    fn failure(&mut self, report: &FailureReport) -> Result<(), SimError> {
+        self.failures += 1;
+        if self.failures.is_multiple_of(1024) {
+            self.bar
+                .set_position(self.failures.min(self.bar.length().unwrap_or(0)));
+        }
+        self.inner.failure(report)
+    }
+    fn action(&mut self, action: &RecoveryAction) -> Result<(), SimError> {
+        self.inner.action(action)
+    }
+    fn outcome(&mut self, outcome: &Outcome) -> Result<(), SimError> {
+        self.inner.outcome(outcome)
+    }
+    fn truth(&mut self, truth: &FailureTruth) -> Result<(), SimError> {
+        self.inner.truth(truth)
+    }
+    fn end(&mut self, tasks: &[TaskTruth], summary: &Summary) -> Result<(), SimError> {
+        self.bar.finish_and_clear();
+        self.inner.end(tasks, summary)
+    }
 }

@@ -164,12 +164,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ),
         }
         let s = &x.success;
+        // The outcome count is a sum of weights (`-0` when there were none).
+        let outcomes = (s.outcomes + 0.0).round();
         outln!(
-            "  success:    {} contexts, {} (context, strategy) cells, {} outcomes, rate {:.1} %",
+            "  success:    {} contexts, {} (context, strategy) cells, {outcomes} outcomes, rate {}",
             s.contexts,
             s.cells,
-            s.outcomes,
-            s.success_rate * 100.0
+            if outcomes > 0.0 {
+                format!("{:.1} %", s.success_rate * 100.0)
+            } else {
+                "- (no outcomes in the history)".into()
+            }
         );
         let refined = &model.success_tables().refined;
         let fine = refined

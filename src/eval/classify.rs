@@ -36,6 +36,12 @@ pub enum EvalError {
         #[source]
         source: crate::model::ParseEnumError,
     },
+    /// The file has a header but no row to score.
+    #[error("{}: no labelled rows to evaluate (only a header)", path.display())]
+    NoRows {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// One labelled message.
@@ -286,7 +292,13 @@ pub fn evaluate_file_with(
     classifier: &Classifier,
     path: impl AsRef<Path>,
 ) -> Result<ClassificationReport, EvalError> {
-    Ok(evaluate(classifier, &load_labelled(path)?))
+    let rows = load_labelled(&path)?;
+    if rows.is_empty() {
+        return Err(EvalError::NoRows {
+            path: path.as_ref().to_path_buf(),
+        });
+    }
+    Ok(evaluate(classifier, &rows))
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
@@ -499,6 +511,16 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "c.tsv:1: no column 'label' (columns: message)"
+        );
+        // Regression: a header alone scored "accuracy 0.000 (0/0)" and exit 0.
+        let dir = tempfile::tempdir().unwrap();
+        let header = dir.path().join("h.tsv");
+        std::fs::write(&header, "message\tlabel\n").unwrap();
+        let e = evaluate_file(&header).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("h.tsv: no labelled rows to evaluate (only a header)"),
+            "{e}"
         );
     }
 

@@ -78,7 +78,8 @@ pub struct FleetResult {
     pub false_positives: Vec<String>,
     /// Bad but never flagged.
     pub missed: Vec<String>,
-    /// tp / flagged (1 when nothing was flagged and nothing was bad).
+    /// tp / flagged (1 when nothing was flagged: no false positive; the text table shows
+    /// `-` then).
     pub precision: f64,
     /// tp / bad (1 when nothing was bad).
     pub recall: f64,
@@ -219,8 +220,13 @@ impl PatternReport {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            let precision = if f.flagged == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.3}", f.precision)
+            };
             out.push_str(&format!(
-                "{:<34} {:>5} {:>9} {:>8} {:>4} {:>8} {:>3} {:>10.3} {:>7.3}\n",
+                "{:<34} {:>5} {:>9} {:>8} {:>4} {:>8} {:>3} {:>10} {:>7.3}\n",
                 name,
                 f.seed.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
                 f.failures,
@@ -228,14 +234,22 @@ impl PatternReport {
                 f.bad,
                 f.flagged,
                 f.true_positives,
-                f.precision,
+                precision,
                 f.recall
             ));
         }
-        out.push_str(&format!(
-            "pooled precision {:.3}, recall {:.3}\n",
-            self.precision, self.recall
-        ));
+        let flagged: usize = self.fleets.iter().map(|f| f.flagged).sum();
+        if flagged == 0 {
+            out.push_str(&format!(
+                "pooled precision - (nothing flagged), recall {:.3}\n",
+                self.recall
+            ));
+        } else {
+            out.push_str(&format!(
+                "pooled precision {:.3}, recall {:.3}\n",
+                self.precision, self.recall
+            ));
+        }
         out
     }
 }

@@ -189,6 +189,12 @@ fn parts(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RankingEvalError> {
 /// Reads failures, actions and outcomes of a data directory, in log order (deduplicated by
 /// sequence number, so a compacted part beside its originals counts once).
 pub fn read_history(root: &Path) -> Result<Vec<Entry>, RankingEvalError> {
+    if !root.join("history").is_dir() {
+        return Err(RankingEvalError::Empty(format!(
+            "{}: no history/ directory (a data directory of `faultline recommend --data`, `serve`, `ingest` or `simulate --format parquet`)",
+            root.display()
+        )));
+    }
     let mut by_seq = BTreeMap::new();
     for t in [Table::Failures, Table::Actions, Table::Outcomes] {
         let mut files = Vec::new();
