@@ -480,3 +480,40 @@ fn a_missing_history_or_model_is_named_as_such() {
         stderr(&o)
     );
 }
+
+/// Regression: an unknown value in `classify --hardware-column` was ignored without a word,
+/// and `template --save` to a path it cannot write failed only after the whole input.
+#[test]
+fn a_bad_hardware_value_or_save_path_is_named_before_the_work() {
+    let d = Dir::new();
+    d.write(
+        "t.tsv",
+        "message\thw\nCUDA out of memory\tGPU\nkilled\tQPU\n",
+    );
+    let o = d.run(
+        &[
+            "classify",
+            "--tsv",
+            "t.tsv",
+            "--column",
+            "message",
+            "--hardware-column",
+            "hw",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("t.tsv:3: column 'hw': unknown hardware class 'QPU'"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.run(&["template", "--save", "missing/dir/m.json"], "one line\n");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--save missing/dir/m.json"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "", "nothing was mined before the check");
+}

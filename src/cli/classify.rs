@@ -3,7 +3,7 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use faultline::classify::{Classification, Classifier, ClassifyInput};
 use faultline::HardwareClass;
 use serde::Serialize;
@@ -81,10 +81,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 None => None,
             };
             for row in table.rows() {
-                let hardware = hw
-                    .and_then(|i| row.get(i))
-                    .and_then(|v| faultline::eval::classify::hardware_hint(v))
-                    .or(a.hardware);
+                let value = hw.and_then(|i| row.get(i)).map(|v| v.trim());
+                let hint = value.and_then(faultline::eval::classify::hardware_hint);
+                if let (Some(v), None) = (value, hint) {
+                    if !v.is_empty() {
+                        bail!(
+                            "{}:{}: column '{}': unknown hardware class '{v}' (expected one of {}, or browser; empty for none)",
+                            path.display(),
+                            row.line,
+                            a.hardware_column.as_deref().unwrap_or_default(),
+                            HardwareClass::ALL
+                                .iter()
+                                .map(|c| c.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
+                }
+                let hardware = hint.or(a.hardware);
                 let c = classifier.classify(&ClassifyInput {
                     message: row.get(msg).map(String::as_str).unwrap_or(""),
                     hardware,

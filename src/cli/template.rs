@@ -102,6 +102,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Some(p) => load(p)?,
         None => TemplateMiner::new(params.clone()),
     };
+    if let Some(p) = &a.save {
+        // Before the input is read, not after: its directory must exist and be writable.
+        let tmp = p.with_extension("json.tmp");
+        std::fs::write(&tmp, b"")
+            .and_then(|()| std::fs::remove_file(&tmp))
+            .with_context(|| format!("--save {}: cannot write there", p.display()))?;
+    }
     let mut input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin().lock());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut buf = Vec::new();
