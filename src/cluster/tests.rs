@@ -1,3 +1,6 @@
+//! Tests of clustering: DBSCAN and KMeans on blobs, the choice of k by silhouette, fitting
+//! on failures and their summaries, online assignment, and the model's round trip.
+
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

@@ -1,3 +1,6 @@
+//! Tests of the featurizer: the schema matches the columns, one-hot blocks, the signed
+//! template bucket, history features in time order, numeric columns, and properties.
+
 use approx::assert_abs_diff_eq;
 use proptest::prelude::*;
 
