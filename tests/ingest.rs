@@ -462,3 +462,32 @@ fn a_simulator_directory_gives_its_failures_and_a_note_on_the_rest() {
     assert!(err.contains("outcomes.jsonl left out"), "{err}");
     assert_eq!(failures(&d.path("hist")).len() as u64, n);
 }
+
+/// Regression: running the same `ingest` twice doubled the history without a word.
+#[test]
+fn the_same_input_twice_is_skipped_unless_asked_again() {
+    let d = Dir::new();
+    let text: String = (0..5)
+        .map(|i| record(&format!("t{i}"), "CUDA out of memory") + "\n")
+        .collect();
+    d.write("a.jsonl", &text);
+    let first = summary(&d.run(&["ingest", "a.jsonl", "--data", "h", "--json"], ""));
+    assert_eq!(first["ingested"], 5);
+    let o = d.run(&["ingest", "a.jsonl", "--data", "h", "--json"], "");
+    let second = summary(&o);
+    assert_eq!(second["ingested"], 0);
+    assert!(stderr(&o).contains("a.jsonl skipped"), "{}", stderr(&o));
+    assert_eq!(failures(&d.path("h")).len(), 5);
+    let third = summary(&d.run(
+        &["ingest", "a.jsonl", "--data", "h", "--json", "--again"],
+        "",
+    ));
+    assert_eq!(third["ingested"], 5);
+    assert_eq!(failures(&d.path("h")).len(), 10);
+    // A file that changed is new input.
+    d.write("a.jsonl", &(text + &record("t9", "NCCL timeout") + "\n"));
+    let fourth = summary(&d.run(&["ingest", "a.jsonl", "--data", "h", "--json"], ""));
+    assert_eq!(fourth["ingested"], 6);
+    let log = std::fs::read_to_string(d.path("h/ingested.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 3, "{log}");
+}

@@ -66,6 +66,11 @@ pub struct Args {
     /// Stop at the first rejected record (exit 2).
     #[arg(long)]
     strict: bool,
+    /// Ingest again an input this data directory already took in (same path, size and
+    /// modification time, listed in DATA/ingested.jsonl); without it such an input is skipped
+    /// with a note, so running the same command twice does not double the history.
+    #[arg(long)]
+    again: bool,
     /// No progress bar and no per-record rejection messages.
     #[arg(long, short)]
     quiet: bool,
@@ -158,8 +163,105 @@ struct SummaryJson<'a> {
     rejections: Vec<Rejection>,
 }
 
+/// The log of inputs a data directory took in, one JSON line each.
+const INGESTED_LOG: &str = "ingested.jsonl";
+
+/// One input file ingested into a data directory (a line of `DATA/ingested.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ingested {
+    /// The input's canonical path.
+    path: String,
+    /// Its size in bytes when it was read.
+    size: u64,
+    /// Its modification time, nanoseconds since the Unix epoch.
+    modified_ns: u64,
+    /// When it was ingested (RFC 3339).
+    at: String,
+    /// Records it gave to the history.
+    ingested: u64,
+}
+
+impl Ingested {
+    /// The identity of `path` as it is now (`None` for stdin or what cannot be read).
+    fn of(path: &Path) -> Option<(String, u64, u64)> {
+        if path.as_os_str() == "-" {
+            return None;
+        }
+        let meta = std::fs::metadata(path).ok()?;
+        let modified = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        let canonical = std::fs::canonicalize(path).ok()?;
+        Some((
+            canonical.display().to_string(),
+            meta.len(),
+            u64::try_from(modified.as_nanos()).unwrap_or(u64::MAX),
+        ))
+    }
+
+    fn same(&self, id: &(String, u64, u64)) -> bool {
+        (&self.path, self.size, self.modified_ns) == (&id.0, id.1, id.2)
+    }
+}
+
+/// The inputs `data` took in before (an absent log is an empty one).
+fn read_ingested(data: &Path) -> anyhow::Result<Vec<Ingested>> {
+    let path = data.join(INGESTED_LOG);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// Appends `entries` to `data`'s log of inputs (one write of whole lines, then fsync).
+fn log_ingested(data: &Path, entries: &[Ingested]) -> anyhow::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let path = data.join(INGESTED_LOG);
+    let mut text = String::new();
+    for e in entries {
+        text.push_str(&serde_json::to_string(e)?);
+        text.push('\n');
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    std::io::Write::write_all(&mut f, text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let inputs = expand(&a.inputs, a.format)?;
+    let mut inputs = expand(&a.inputs, a.format)?;
+    let before = read_ingested(&a.data)?;
+    if !a.again {
+        inputs.retain(|(p, _)| {
+            let seen = Ingested::of(p)
+                .and_then(|id| before.iter().find(|e| e.same(&id)).map(|e| e.at.clone()));
+            if let Some(at) = &seen {
+                eprintln!(
+                    "faultline: note: {} skipped: {} took it in at {at} (same path, size and modification time; --again ingests it again)",
+                    p.display(),
+                    a.data.display()
+                );
+            }
+            seen.is_none()
+        });
+    }
     let sources = inputs
         .iter()
         .map(|(p, f)| open(p, *f, &a))
@@ -223,6 +325,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             summary.rejected
         );
     }
+    // The history is committed: remember which files it took in.
+    let at = Timestamp::now().to_string();
+    let taken: Vec<Ingested> = inputs
+        .iter()
+        .zip(&summary.files)
+        .filter_map(|((p, _), f)| {
+            Ingested::of(p).map(|(path, size, modified_ns)| Ingested {
+                path,
+                size,
+                modified_ns,
+                at: at.clone(),
+                ingested: f.ingested,
+            })
+        })
+        .collect();
+    log_ingested(&a.data, &taken)?;
     Ok(())
 }
 
