@@ -486,8 +486,14 @@ fn the_same_input_twice_is_skipped_unless_asked_again() {
     assert_eq!(failures(&d.path("h")).len(), 10);
     // A file that changed is new input.
     d.write("a.jsonl", &(text + &record("t9", "NCCL timeout") + "\n"));
-    let fourth = summary(&d.run(&["ingest", "a.jsonl", "--data", "h", "--json"], ""));
+    let o = d.run(&["ingest", "a.jsonl", "--data", "h", "--json"], "");
+    let fourth = summary(&o);
     assert_eq!(fourth["ingested"], 6);
+    assert!(
+        stderr(&o).contains("a.jsonl changed since"),
+        "{}",
+        stderr(&o)
+    );
     let log = std::fs::read_to_string(d.path("h/ingested.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 3, "{log}");
 }

@@ -258,6 +258,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     p.display(),
                     a.data.display()
                 );
+            } else if let Some(e) = Ingested::of(p)
+                .and_then(|id| before.iter().rev().find(|e| e.path == id.0))
+            {
+                // A file that changed since (grown, or its bad lines fixed) is read whole.
+                eprintln!(
+                    "faultline: warning: {} changed since {} took it in at {} ({} records): all of it is ingested again, and the records it gave then stay",
+                    p.display(),
+                    a.data.display(),
+                    e.at,
+                    e.ingested
+                );
             }
             seen.is_none()
         });
