@@ -297,7 +297,7 @@ fn ingest(input: &Path, data: &Path, threads: Option<usize>) -> Summary {
     ingest::run_rows(
         sources,
         &opts,
-        || classifying_rows(false),
+        classifying_rows,
         ClassifiedBatch::new,
         |batch| write_classified(&mut store, batch),
         |bad: &BadLine| panic!("generated record rejected: {bad}"),
@@ -401,7 +401,7 @@ fn stages(c: &mut Criterion) {
             |rs| {
                 // A fresh worker each time: its verdict cache starts empty, as on a chunk
                 // of new messages.
-                let mut add = classifying_rows(false);
+                let mut add = classifying_rows();
                 let mut rows = ClassifiedRows::default();
                 for r in rs {
                     add(r, &mut rows);
@@ -412,7 +412,7 @@ fn stages(c: &mut Criterion) {
         )
     });
     let rows = || {
-        let mut add = classifying_rows(false);
+        let mut add = classifying_rows();
         let mut rows = ClassifiedRows::default();
         for r in records() {
             add(r, &mut rows);

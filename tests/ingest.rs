@@ -430,37 +430,62 @@ fn bench_stream_ingests_completely() {
 }
 
 /// Regression: a `simulate --out` directory was read file by file as failure records, so its
-/// actions, outcomes, summary and ground truth were thousands of rejections.
+/// actions, outcomes, summary and ground truth were thousands of rejections. It is imported
+/// as the log it is: each failure, its action and its outcome, as `simulate --format parquet`
+/// writes it.
 #[test]
-fn a_simulator_directory_gives_its_failures_and_a_note_on_the_rest() {
+fn a_simulator_directory_is_imported_as_its_log() {
     let d = Dir::new();
     let scenario = repo().join("data/scenarios/browser-fleet.toml");
-    let o = d.run(
-        &[
-            "simulate",
-            "--scenario",
-            scenario.to_str().unwrap(),
-            "--failures",
-            "60",
-            "--out",
-            "sim",
-        ],
-        "",
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    for (out, format) in [("sim", "jsonl"), ("simpq", "parquet")] {
+        let o = d.run(
+            &[
+                "simulate",
+                "--scenario",
+                scenario.to_str().unwrap(),
+                "--failures",
+                "60",
+                "--out",
+                out,
+                "--format",
+                format,
+            ],
+            "",
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let count = |f: &str| {
+        std::fs::read_to_string(d.path(&format!("sim/{f}")))
+            .unwrap()
+            .lines()
+            .count() as u64
+    };
     let o = d.run(&["ingest", "sim", "--data", "hist", "--json"], "");
     let s = summary(&o);
-    let n = std::fs::read_to_string(d.path("sim/failures.jsonl"))
-        .unwrap()
-        .lines()
-        .count() as u64;
+    let n = count("failures.jsonl");
     assert_eq!(s["read"], n);
     assert_eq!(s["ingested"], n);
-    assert_eq!(s["rejected"], 0);
-    let err = stderr(&o);
-    assert!(err.contains("actions.jsonl left out"), "{err}");
-    assert!(err.contains("outcomes.jsonl left out"), "{err}");
-    assert_eq!(failures(&d.path("hist")).len() as u64, n);
+    assert_eq!(s["rejected"], 0, "{}", stderr(&o));
+    assert_eq!(s["actions"], count("actions.jsonl"));
+    assert_eq!(s["outcomes"], count("outcomes.jsonl"));
+    // The same rows, in the same order, as the simulator's own Parquet output.
+    let rows = |dir: &str| -> Vec<String> {
+        entries(&d.path(dir))
+            .into_iter()
+            .map(|e| match e {
+                Entry::Failure(f) => {
+                    format!("F {} {} {}", f.record.task_id, f.kind, f.classifier_rule)
+                }
+                Entry::Action(a) => format!("A {} {}", a.action.task_id, a.action.strategy),
+                Entry::Outcome(o) => format!(
+                    "O {} {:?} {:?} {}",
+                    o.outcome.task_id, o.hardware_class, o.kind, o.outcome.success
+                ),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(rows("hist"), rows("simpq"));
 }
 
 /// Regression: running the same `ingest` twice doubled the history without a word.

@@ -2,10 +2,11 @@
 //! under the output directory, through the bulk ingest pipeline (chunked, bounded queues,
 //! classification cached per thread), exactly as `faultline ingest` does.
 //!
-//! A directory written by `faultline simulate` (it holds `failures.jsonl`) contributes its
-//! `actions.jsonl` and `outcomes.jsonl` to the actions and outcomes tables, so strategy
-//! effectiveness and attempts-to-recovery have data; its `summary.json` and
-//! `ground_truth.json` are not failure records and are left alone.
+//! A directory written by `faultline simulate` (it holds `failures.jsonl`) is imported as the
+//! log it is ([`import_simulation`]): each failure, its action and that action's outcome in
+//! turn, so that every outcome is joined to the failure it answered (strategy effectiveness
+//! per class and kind, the refined success tables `train` builds, attempts to recovery); its
+//! `summary.json` and `ground_truth.json` are not records and are left alone.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,8 +24,7 @@ use crate::model::{
 };
 use crate::store::import::{import_failures, ParquetImport};
 use crate::store::{
-    schema, ActionRow, ColumnBatch, Encoded, Entry, FailureRow, OutcomeRow, ParquetStore,
-    StoreError,
+    schema, ActionRow, ColumnBatch, Entry, FailureRow, OutcomeRow, ParquetStore, StoreError,
 };
 
 use super::summary::InputSummary;
@@ -32,8 +32,6 @@ use super::{AnalyzeError, Progress};
 
 /// Rejections kept for the summary.
 const KEPT_REJECTIONS: usize = 20;
-/// Actions and outcomes per Parquet commit.
-const SIDE_BATCH: usize = 100_000;
 
 /// How inputs are read.
 #[derive(Debug, Clone)]
@@ -66,15 +64,14 @@ impl InputOptions {
     }
 }
 
-/// Inputs sorted into failure sources and the side tables of simulator directories.
+/// Inputs sorted into failure sources and simulator directories.
 #[derive(Debug, Default)]
 pub struct Plan {
     /// Failure record sources with their formats.
     pub failures: Vec<(PathBuf, Format)>,
-    /// `actions.jsonl` of simulator directories (a directory holding `failures.jsonl`).
-    pub actions: Vec<PathBuf>,
-    /// `outcomes.jsonl` of simulator directories.
-    pub outcomes: Vec<PathBuf>,
+    /// Simulator output directories (a directory holding `failures.jsonl`, with its
+    /// `actions.jsonl` and `outcomes.jsonl`), imported by [`import_simulation`].
+    pub simulations: Vec<PathBuf>,
 }
 
 fn io(path: &Path, source: std::io::Error) -> AnalyzeError {
@@ -98,8 +95,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), AnalyzeError> {
 
 /// Sorts `inputs` (files, directories walked recursively and sorted, `-` for stdin) into
 /// failure sources by format (`format` for all, else by extension; files of no known format
-/// in a directory are left out) and, in a simulator directory, its actions and outcomes (its
-/// `summary.json` and `ground_truth.json` are not records and are left out).
+/// in a directory are left out) and simulator directories (whose other files are not read).
 pub fn plan(inputs: &[PathBuf], format: Option<Format>) -> Result<Plan, AnalyzeError> {
     let mut plan = Plan::default();
     for p in inputs {
@@ -110,7 +106,7 @@ pub fn plan(inputs: &[PathBuf], format: Option<Format>) -> Result<Plan, AnalyzeE
             let mut files = Vec::new();
             walk(p, &mut files)?;
             files.sort();
-            let before = plan.failures.len();
+            let before = plan.failures.len() + plan.simulations.len();
             let sim_dirs: Vec<PathBuf> = files
                 .iter()
                 .filter(|f| f.file_name().is_some_and(|n| n == "failures.jsonl"))
@@ -123,17 +119,16 @@ pub fn plan(inputs: &[PathBuf], format: Option<Format>) -> Result<Plan, AnalyzeE
                     .unwrap_or_default();
                 let in_sim = f.parent().is_some_and(|d| sim_dirs.iter().any(|s| s == d));
                 if in_sim {
-                    match name.as_str() {
-                        "failures.jsonl" => plan.failures.push((f, Format::Jsonl)),
-                        "actions.jsonl" => plan.actions.push(f),
-                        "outcomes.jsonl" => plan.outcomes.push(f),
-                        _ => {}
+                    if name == "failures.jsonl" {
+                        if let Some(d) = f.parent() {
+                            plan.simulations.push(d.to_path_buf());
+                        }
                     }
                 } else if let Some(fmt) = format.or_else(|| Format::detect(&f)) {
                     plan.failures.push((f, fmt));
                 }
             }
-            if plan.failures.len() == before {
+            if plan.failures.len() + plan.simulations.len() == before {
                 return Err(AnalyzeError::Input(format!(
                     "{}: no input files of a known format",
                     p.display()
@@ -238,27 +233,19 @@ pub struct ClassifiedRows {
     rows: u64,
     /// The first encoding error and its row.
     error: Option<(u64, StoreError)>,
-    classes: Option<Vec<(String, HardwareClass)>>,
 }
 
 /// A pipeline worker (for [`ingest::run_rows`]) that classifies each checked record (with
 /// a per-thread cache of verdicts), encodes its failures-table entry and adds it to the
-/// chunk's [`ClassifiedRows`]; shared by `analyze` and `faultline ingest`. With
-/// `record_classes`, the rows also keep each failure's task id and hardware class (see
-/// [`ClassifiedBatch::take_classes`]). Collect the rows in a [`ClassifiedBatch`] and write
-/// it with [`write_classified`].
-pub fn classifying_rows(record_classes: bool) -> impl FnMut(FailureRecord, &mut ClassifiedRows) {
+/// chunk's [`ClassifiedRows`]; shared by `analyze` and `faultline ingest`. Collect the rows
+/// in a [`ClassifiedBatch`] and write it with [`write_classified`].
+pub fn classifying_rows() -> impl FnMut(FailureRecord, &mut ClassifiedRows) {
     let classifier = Classifier::new();
     let mut memo: Memo<Verdict> = Memo::new(1 << 16);
     let mut payload: Vec<u8> = Vec::with_capacity(4096);
     move |record: FailureRecord, rows: &mut ClassifiedRows| {
         let row = rows.rows;
         rows.rows += 1;
-        if record_classes {
-            rows.classes
-                .get_or_insert_with(Vec::new)
-                .push((record.task_id.as_str().to_string(), record.hardware.class));
-        }
         let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
         let entry = Entry::Failure(Box::new(v.row(record)));
         payload.clear();
@@ -286,19 +273,12 @@ impl ingest::Rows for ClassifiedRows {
 pub struct ClassifiedBatch {
     columns: ColumnBatch,
     error: Option<StoreError>,
-    classes: Vec<(String, HardwareClass)>,
 }
 
 impl ClassifiedBatch {
     /// An empty batch.
     pub fn new() -> Self {
         ClassifiedBatch::default()
-    }
-
-    /// The task ids and hardware classes of the failures in the batch, in input order
-    /// (empty unless the worker was made with `record_classes`).
-    pub fn take_classes(&mut self) -> Vec<(String, HardwareClass)> {
-        std::mem::take(&mut self.classes)
     }
 }
 
@@ -309,13 +289,6 @@ impl ingest::Batch<ClassifiedRows> for ClassifiedBatch {
             if let Some((_, e)) = from.error.take() {
                 self.error.get_or_insert(e);
             }
-        }
-        if let Some(classes) = &mut from.classes {
-            self.classes.extend(
-                classes[rows.clone()]
-                    .iter_mut()
-                    .map(|(task, class)| (std::mem::take(task), *class)),
-            );
         }
         if let Err(e) = self.columns.append_rows(&mut from.columns, range) {
             self.error.get_or_insert(e);
@@ -356,8 +329,8 @@ fn verdict(classifier: &Classifier, r: &FailureRecord) -> Verdict {
 }
 
 /// Ingests `inputs` into the store at `root` (created if absent): failures through the
-/// pipeline, then the actions and outcomes of simulator directories. Rejected records are
-/// counted and the first ones kept; an I/O error stops the run.
+/// pipeline, then simulator directories ([`import_simulation`]). Rejected records are counted
+/// and the first ones kept; an I/O error stops the run.
 pub fn ingest_inputs(
     inputs: &[PathBuf],
     root: &Path,
@@ -377,212 +350,219 @@ pub fn ingest_inputs(
     if let Some(t) = o.threads {
         opts.threads = t.max(1);
     }
-    // The hardware class of each task's latest failure, for the outcomes table.
-    let mut task_class: HashMap<String, HardwareClass, FxBuildHasher> = HashMap::default();
     let mut rejections: Vec<String> = Vec::new();
-    progress.stage("ingest", total);
-    let summary = {
-        let store = &mut store;
-        let task_class = &mut task_class;
-        let want_classes = !plan.outcomes.is_empty();
-        ingest::run_rows(
-            sources,
-            &opts,
-            || classifying_rows(want_classes),
-            ClassifiedBatch::new,
-            |mut batch: ClassifiedBatch| {
-                task_class.extend(batch.take_classes());
-                write_classified(store, batch)
-            },
-            |bad: &BadLine| {
-                if rejections.len() < KEPT_REJECTIONS {
-                    rejections.push(bad.to_string());
-                }
-            },
-            |bytes| progress.position(bytes),
-        )?
-    };
-    progress.finish();
-    let mut out = InputSummary {
-        read: summary.read,
-        ingested: summary.ingested,
-        rejected: summary.rejected,
-        skipped: summary.skipped,
-        rejections,
-        ..InputSummary::default()
-    };
-    // Actions, then outcomes (each outcome gets the kind of its task's latest action).
-    // Lines parse and encode on `opts.threads` threads; maps update in input order.
-    progress.stage("side tables", 0);
-    let threads = opts.threads;
-    let mut task_kind: HashMap<String, (FailureKind, Timestamp), FxBuildHasher> =
-        HashMap::default();
-    for path in &plan.actions {
-        out.actions += side_table(
-            path,
-            &mut store,
-            &mut out.rejections,
-            threads,
-            |line| {
-                let action: RecoveryAction =
-                    serde_json::from_str(line).map_err(|e| e.to_string())?;
-                Encoded::new(Entry::Action(Box::new(ActionRow {
-                    action: action.into(),
-                    model_version: "input".into(),
-                })))
-                .map_err(|e| e.to_string())
-            },
-            |e| {
-                if let Entry::Action(a) = e.entry() {
-                    task_kind.insert(
-                        a.action.task_id.as_str().to_string(),
-                        (a.action.kind, a.action.timestamp),
-                    );
-                }
-            },
-        )?;
+    let mut out = InputSummary::default();
+    if !sources.is_empty() || plan.simulations.is_empty() {
+        progress.stage("ingest", total);
+        let summary = {
+            let store = &mut store;
+            ingest::run_rows(
+                sources,
+                &opts,
+                classifying_rows,
+                ClassifiedBatch::new,
+                |batch: ClassifiedBatch| write_classified(store, batch),
+                |bad: &BadLine| {
+                    if rejections.len() < KEPT_REJECTIONS {
+                        rejections.push(bad.to_string());
+                    }
+                },
+                |bytes| progress.position(bytes),
+            )?
+        };
+        progress.finish();
+        out.read = summary.read;
+        out.ingested = summary.ingested;
+        out.rejected = summary.rejected;
+        out.skipped = summary.skipped;
     }
-    let (task_kind, task_class) = (&task_kind, &task_class);
-    for path in &plan.outcomes {
-        out.outcomes += side_table(
-            path,
-            &mut store,
-            &mut out.rejections,
-            threads,
-            |line| {
-                let outcome: Outcome = serde_json::from_str(line).map_err(|e| e.to_string())?;
-                let latest = task_kind.get(&outcome.task_id).copied();
-                let timestamp = outcome.timestamp.or(latest.map(|l| l.1)).unwrap_or(o.now);
-                Encoded::new(Entry::Outcome(OutcomeRow {
-                    hardware_class: task_class.get(&outcome.task_id).copied(),
-                    kind: latest.map(|l| l.0),
-                    outcome,
-                    timestamp,
-                }))
-                .map_err(|e| e.to_string())
-            },
-            |_| {},
-        )?;
+    out.rejections = rejections;
+    for dir in &plan.simulations {
+        let s = import_simulation(dir, &mut store, o, &mut out.rejections, progress)?;
+        out.read += s.read;
+        out.ingested += s.ingested;
+        out.rejected += s.rejected;
+        out.skipped += s.skipped;
+        out.actions += s.actions;
+        out.outcomes += s.outcomes;
     }
     store.flush()?;
-    progress.finish();
     Ok(out)
 }
 
-/// Bytes of a side table read (and parsed in parallel) at a time.
-const SIDE_BLOCK: usize = 8 << 20;
+/// Entries per Parquet commit when importing a simulator directory.
+const SIM_BATCH: usize = 100_000;
 
-/// Reads one JSON-lines side table into the store in batches; returns the rows written.
-/// Blocks of lines are parsed by `parse` on `threads` threads; `seen` then gets every row
-/// in input order. Blank lines are skipped; a line that does not parse is a rejection.
-fn side_table<P, S>(
-    path: &Path,
+/// What [`import_simulation`] read and wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimulationImport {
+    /// Failure lines read.
+    pub read: u64,
+    /// Failures written.
+    pub ingested: u64,
+    /// Lines rejected (failures, actions or outcomes that do not read, or do not line up).
+    pub rejected: u64,
+    /// Blank lines.
+    pub skipped: u64,
+    /// Actions written.
+    pub actions: u64,
+    /// Outcomes written.
+    pub outcomes: u64,
+}
+
+/// Imports a directory written by `faultline simulate` (`failures.jsonl`, `actions.jsonl`
+/// line for line beside it, `outcomes.jsonl`) into `store` as the log it is: each failure
+/// (classified), its action and — unless it escalated — that action's outcome, in this order,
+/// so that the history joins every outcome to the failure it answered, as the engine's own
+/// log does. A task's n-th outcome answers its n-th action that is not an escalation (the
+/// simulator's tasks wait for each outcome before failing again); the outcome row carries that
+/// failure's hardware class and the action's kind. Lines that do not read are rejections
+/// (`FILE:LINE: reason`, the first ones kept in `rejections`); a failure rejected takes its
+/// action and outcome with it.
+pub fn import_simulation(
+    dir: &Path,
     store: &mut ParquetStore,
+    o: &InputOptions,
     rejections: &mut Vec<String>,
-    threads: usize,
-    parse: P,
-    mut seen: S,
-) -> Result<u64, AnalyzeError>
-where
-    P: Fn(&str) -> Result<Encoded, String> + Sync,
-    S: FnMut(&Encoded),
-{
-    let mut file = std::fs::File::open(path).map_err(|e| io(path, e))?;
-    let mut batch: Vec<Encoded> = Vec::with_capacity(SIDE_BATCH.min(4096));
-    let mut n = 0u64;
-    let mut line_no = 0usize;
-    let mut carry: Vec<u8> = Vec::new();
-    let mut eof = false;
-    while !eof {
-        // A block of whole lines.
-        let mut block = std::mem::take(&mut carry);
-        let want = block.len() + SIDE_BLOCK;
-        while block.len() < want {
-            let start = block.len();
-            block.resize(want, 0);
-            let got = loop {
-                match std::io::Read::read(&mut file, &mut block[start..]) {
-                    Ok(k) => break k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io(path, e)),
-                }
-            };
-            block.truncate(start + got);
-            if got == 0 {
-                eof = true;
-                break;
-            }
+    progress: &mut dyn Progress,
+) -> Result<SimulationImport, AnalyzeError> {
+    use std::collections::VecDeque;
+    use std::io::BufRead;
+    let mut n = SimulationImport::default();
+    let mut reject = |n: &mut SimulationImport, what: String| {
+        n.rejected += 1;
+        if rejections.len() < KEPT_REJECTIONS {
+            rejections.push(what);
         }
-        if !eof {
-            let cut = block.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            carry = block.split_off(cut);
+    };
+    let lines = |name: &str| -> Result<
+        (PathBuf, std::io::Lines<std::io::BufReader<std::fs::File>>),
+        AnalyzeError,
+    > {
+        let p = dir.join(name);
+        let f = std::fs::File::open(&p).map_err(|e| io(&p, e))?;
+        Ok((p, std::io::BufReader::with_capacity(1 << 20, f).lines()))
+    };
+    // The outcomes, per task in their order.
+    let (outcomes_path, outcome_lines) = lines("outcomes.jsonl")?;
+    let mut outcomes: HashMap<String, VecDeque<(usize, Outcome)>, FxBuildHasher> =
+        HashMap::default();
+    for (i, line) in outcome_lines.enumerate() {
+        let line = line.map_err(|e| io(&outcomes_path, e))?;
+        if line.trim().is_empty() {
+            continue;
         }
-        let lines: Vec<&[u8]> = if block.is_empty() {
-            Vec::new()
-        } else {
-            block
-                .strip_suffix(b"\n")
-                .unwrap_or(&block)
-                .split(|&b| b == b'\n')
-                .collect()
-        };
-        let parts = threads.max(1).min(lines.len().max(1));
-        let per = lines.len().div_ceil(parts).max(1);
-        type Parsed = Vec<Option<Result<Encoded, String>>>;
-        let parse_lines = |ls: &[&[u8]]| -> Result<Parsed, std::io::Error> {
-            ls.iter()
-                .map(|l| {
-                    let l = l.strip_suffix(b"\r").unwrap_or(l);
-                    let text = std::str::from_utf8(l).map_err(|_| {
-                        std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            "stream did not contain valid UTF-8",
-                        )
-                    })?;
-                    Ok((!text.trim().is_empty()).then(|| parse(text)))
-                })
-                .collect()
-        };
-        let results: Vec<Result<Parsed, std::io::Error>> = std::thread::scope(|s| {
-            let handles: Vec<_> = lines
-                .chunks(per)
-                .skip(1)
-                .map(|c| s.spawn(|| parse_lines(c)))
-                .collect();
-            let mut out = vec![parse_lines(lines.chunks(per).next().unwrap_or(&[]))];
-            out.extend(handles.into_iter().map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("a side-table thread panicked")))
-            }));
-            out
-        });
-        for part in results {
-            for item in part.map_err(|e| io(path, e))? {
-                line_no += 1;
-                match item {
-                    None => continue,
-                    Some(Ok(e)) => {
-                        seen(&e);
-                        batch.push(e);
-                    }
-                    Some(Err(reason)) => {
-                        if rejections.len() < KEPT_REJECTIONS {
-                            rejections.push(format!("{}:{line_no}: {reason}", path.display()));
-                        }
-                        continue;
-                    }
-                }
-                if batch.len() >= SIDE_BATCH {
-                    n += batch.len() as u64;
-                    store.write_encoded(std::mem::take(&mut batch))?;
-                }
-            }
+        match serde_json::from_str::<Outcome>(&line) {
+            Ok(x) => outcomes
+                .entry(x.task_id.clone())
+                .or_default()
+                .push_back((i + 1, x)),
+            Err(e) => reject(
+                &mut n,
+                format!("{}:{}: {e}", outcomes_path.display(), i + 1),
+            ),
         }
     }
-    n += batch.len() as u64;
-    if !batch.is_empty() {
-        store.write_encoded(batch)?;
+    let (failures_path, failure_lines) = lines("failures.jsonl")?;
+    let (actions_path, mut action_lines) = lines("actions.jsonl")?;
+    let total = std::fs::metadata(&failures_path).map_or(0, |m| m.len());
+    progress.stage("simulation", total);
+    let classifier = Classifier::new();
+    let mut memo: Memo<Verdict> = Memo::new(1 << 16);
+    let mut batch: Vec<Entry> = Vec::with_capacity(SIM_BATCH.min(1 << 14));
+    let mut bytes = 0u64;
+    for (i, line) in failure_lines.enumerate() {
+        let line = line.map_err(|e| io(&failures_path, e))?;
+        bytes += line.len() as u64 + 1;
+        let action = action_lines
+            .next()
+            .transpose()
+            .map_err(|e| io(&actions_path, e))?;
+        if line.trim().is_empty() {
+            n.skipped += 1;
+            continue;
+        }
+        n.read += 1;
+        let at = |p: &Path| format!("{}:{}", p.display(), i + 1);
+        let failure = crate::ingest::jsonl::parse_line(line.as_bytes())
+            .and_then(|r| r.check(o.now).map_err(|e| e.to_string()));
+        let action = match action {
+            None => Err("no action on this line (actions.jsonl is shorter)".to_string()),
+            Some(a) => serde_json::from_str::<RecoveryAction>(&a).map_err(|e| e.to_string()),
+        };
+        // The outcome this action got, taken whether or not the pair reads.
+        let outcome = match &action {
+            Ok(a) if a.strategy != crate::model::RecoveryStrategy::Escalation => Some(
+                outcomes
+                    .get_mut(a.task_id.as_str())
+                    .and_then(VecDeque::pop_front),
+            ),
+            _ => None,
+        };
+        let (record, action) = match (failure, action) {
+            (Ok(r), Ok(a)) => (r, a),
+            (Err(e), _) => {
+                reject(&mut n, format!("{}: {e}", at(&failures_path)));
+                continue;
+            }
+            (_, Err(e)) => {
+                reject(&mut n, format!("{}: {e}", at(&actions_path)));
+                continue;
+            }
+        };
+        let class = record.hardware.class;
+        let kind = action.kind;
+        let fallback = action.timestamp;
+        let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
+        batch.push(Entry::Failure(Box::new(v.row(record))));
+        batch.push(Entry::Action(Box::new(ActionRow {
+            action: action.into(),
+            model_version: "simulated".into(),
+        })));
+        n.ingested += 1;
+        n.actions += 1;
+        match outcome {
+            Some(Some((_, outcome))) => {
+                batch.push(Entry::Outcome(OutcomeRow {
+                    timestamp: outcome.timestamp.unwrap_or(fallback),
+                    hardware_class: Some(class),
+                    kind: Some(kind),
+                    outcome,
+                }));
+                n.outcomes += 1;
+            }
+            Some(None) => reject(
+                &mut n,
+                format!(
+                    "{}: no outcome left for this action in {}",
+                    at(&actions_path),
+                    outcomes_path.display()
+                ),
+            ),
+            None => {}
+        }
+        if batch.len() >= SIM_BATCH {
+            store.write_batch(std::mem::take(&mut batch))?;
+            progress.position(bytes);
+        }
     }
+    store.write_batch(batch)?;
+    // Outcomes no action asked for.
+    let mut left: Vec<(usize, String)> = outcomes
+        .into_iter()
+        .flat_map(|(task, q)| q.into_iter().map(move |(line, _)| (line, task.clone())))
+        .collect();
+    left.sort_unstable();
+    for (line, task) in left {
+        reject(
+            &mut n,
+            format!(
+                "{}:{line}: no action of task {task} is left for this outcome",
+                outcomes_path.display()
+            ),
+        );
+    }
+    progress.finish();
     Ok(n)
 }
 
@@ -591,13 +571,104 @@ mod tests {
     use super::*;
 
     #[test]
-    fn simulator_directories_contribute_side_tables() {
+    fn simulator_directories_are_planned_whole() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
-        let p = plan(&[dir], None).unwrap();
-        assert_eq!(p.failures.len(), 1);
-        assert!(p.failures[0].0.ends_with("failures.jsonl"));
-        assert_eq!(p.actions.len(), 1);
-        assert_eq!(p.outcomes.len(), 1);
+        let p = plan(std::slice::from_ref(&dir), None).unwrap();
+        assert!(p.failures.is_empty());
+        assert_eq!(p.simulations, [dir]);
+    }
+
+    /// Regression: the outcomes of a simulator directory were written after all its failures
+    /// and each took the class and kind of its task's latest action, so an outcome was
+    /// credited to the task's last failure, not the one it answered (a third of the sample's
+    /// outcomes in the wrong class × kind). Imported as a log, each outcome follows its own
+    /// failure and action, and carries their class and kind.
+    #[test]
+    fn a_simulator_outcome_follows_the_failure_it_answered() {
+        let rec = |task: &str, class: &str, msg: &str, t: u64, attempt: u32| {
+            format!(
+                r#"{{"task_id":"{task}","worker_id":"w-{class}","hardware":{{"class":"{class}"}},"error":{{"message":"{msg}"}},"timestamp":{t},"attempt":{attempt}}}"#
+            )
+        };
+        let act = |task: &str, strategy: &str, kind: &str, t: u64, attempt: u32| {
+            format!(
+                r#"{{"task_id":"{task}","strategy":"{strategy}","failed_worker":"w","delay_s":0.0,"priority_adjustment":0,"reason":"r","source":{{"kind":"rule","rule":"x","step":1}},"propensity":1.0,"attempt":{attempt},"kind":"{kind}","failure_type":"UNKNOWN","classifier_rule":"x","timestamp":"{}"}}"#,
+                Timestamp::from_micros(t as i64 * 1_000_000)
+            )
+        };
+        let out = |task: &str, strategy: &str, ok: bool, t: u64| {
+            format!(
+                r#"{{"task_id":"{task}","success":{ok},"strategy":"{strategy}","timestamp":"{}"}}"#,
+                Timestamp::from_micros(t as i64 * 1_000_000)
+            )
+        };
+        // Task a: an OOM on a GPU (smaller batch fails), then a network error on a CPU
+        // (retry works). Task b: a CUDA error escalated at once, then nothing.
+        let failures = [
+            rec("a", "GPU", "CUDA out of memory", 1_700_000_000, 1),
+            rec(
+                "b",
+                "GPU",
+                "CUDA error: an illegal memory access",
+                1_700_000_001,
+                1,
+            ),
+            rec("a", "CPU", "Connection reset by peer", 1_700_000_100, 2),
+        ];
+        let actions = [
+            act("a", "REDUCED_BATCH_SIZE", "oom_gpu", 1_700_000_000, 1),
+            act("b", "ESCALATION", "cuda_error", 1_700_000_001, 1),
+            act("a", "DELAYED_RETRY", "network", 1_700_000_100, 2),
+        ];
+        let outcomes = [
+            out("a", "REDUCED_BATCH_SIZE", false, 1_700_000_050),
+            out("a", "DELAYED_RETRY", true, 1_700_000_160),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let sim = dir.path().join("sim");
+        std::fs::create_dir(&sim).unwrap();
+        for (name, lines) in [
+            ("failures.jsonl", &failures[..]),
+            ("actions.jsonl", &actions[..]),
+            ("outcomes.jsonl", &outcomes[..]),
+        ] {
+            std::fs::write(sim.join(name), lines.join("\n") + "\n").unwrap();
+        }
+        let root = dir.path().join("out");
+        let o = InputOptions::new(Timestamp::from_micros(0));
+        let s = ingest_inputs(&[sim], &root, &o, &mut super::super::NoProgress).unwrap();
+        assert_eq!(
+            (s.ingested, s.actions, s.outcomes, s.rejected),
+            (3, 3, 2, 0),
+            "{s:?}"
+        );
+        let store = ParquetStore::open(&root, Default::default()).unwrap();
+        let entries = crate::store::HistoryStore::entries(&store).unwrap();
+        let shape: Vec<String> = entries
+            .iter()
+            .map(|(_, e)| match e {
+                Entry::Failure(f) => format!("F {} {}", f.record.task_id, f.kind),
+                Entry::Action(a) => format!("A {} {}", a.action.task_id, a.action.strategy),
+                Entry::Outcome(o) => format!(
+                    "O {} {:?} {:?} {}",
+                    o.outcome.task_id, o.hardware_class, o.kind, o.outcome.success
+                ),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "F a oom_gpu",
+                "A a REDUCED_BATCH_SIZE",
+                "O a Some(Gpu) Some(OomGpu) false",
+                "F b cuda_error",
+                "A b ESCALATION",
+                "F a network",
+                "A a DELAYED_RETRY",
+                "O a Some(Cpu) Some(Network) true",
+            ]
+        );
     }
 
     /// Rows built per chunk on the workers and split across batches at any row give the
@@ -639,12 +710,9 @@ mod tests {
         let s = ingest::run_rows(
             source(&text),
             &opts,
-            || classifying_rows(true),
+            classifying_rows,
             ClassifiedBatch::new,
-            |mut batch: ClassifiedBatch| {
-                assert_eq!(batch.take_classes().len(), ingest::Batch::len(&batch));
-                write_classified(&mut store, batch)
-            },
+            |batch: ClassifiedBatch| write_classified(&mut store, batch),
             |_: &BadLine| bad += 1,
             |_| {},
         )
@@ -652,15 +720,14 @@ mod tests {
         assert_eq!((s.ingested, s.rejected, bad), (494, 6, 6));
         let mut plain = ParquetStore::open(b.path(), Default::default()).unwrap();
         let classifier = Classifier::new();
-        let encoded: Vec<Encoded> = crate::ingest::Records::new(JsonlSource::from_reader(
-            Path::new("in.jsonl"),
-            std::io::Cursor::new(text.clone()),
-        ))
+        let encoded: Vec<crate::store::Encoded> = crate::ingest::Records::new(
+            JsonlSource::from_reader(Path::new("in.jsonl"), std::io::Cursor::new(text.clone())),
+        )
         .filter_map(Result::ok)
         .map(|r| {
             let record = r.check(Timestamp::from_micros(0)).unwrap();
             let v = verdict(&classifier, &record);
-            Encoded::new(Entry::Failure(Box::new(v.row(record)))).unwrap()
+            crate::store::Encoded::new(Entry::Failure(Box::new(v.row(record)))).unwrap()
         })
         .collect();
         for chunk in encoded.chunks(64) {

@@ -55,8 +55,8 @@ use std::path::PathBuf;
 
 pub use compute::analyze;
 pub use input::{
-    classifying_rows, ingest_inputs, plan, write_classified, ClassifiedBatch, ClassifiedRows,
-    InputOptions, ParquetSource, Plan,
+    classifying_rows, import_simulation, ingest_inputs, plan, write_classified, ClassifiedBatch,
+    ClassifiedRows, InputOptions, ParquetSource, Plan, SimulationImport,
 };
 pub use summary::{
     Analysis, AttemptsToRecovery, Cell, ClusterItem, Clusters, Count, InputSummary, Outputs,

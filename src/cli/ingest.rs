@@ -31,8 +31,8 @@ use serde::Serialize;
 /// A record that does not read is reported as FILE:LINE: REASON on stderr (the first 20,
 /// then a count), counted, and the rest goes on; --strict stops at the first one (exit 2).
 /// Exit 2 when records were read and every one was rejected; an empty input ingests nothing
-/// (exit 0, "read 0 records"). In a simulator's output directory (`simulate --out`) only
-/// failures.jsonl is read: its actions and outcomes go in with `faultline analyze`.
+/// (exit 0, "read 0 records"). A simulator's output directory (`simulate --out`) is imported
+/// whole: each failure, its action and that action's outcome, in log order.
 ///
 /// Example:
 ///
@@ -105,20 +105,6 @@ const SHOWN_REJECTIONS: usize = 20;
 /// Inputs smaller than this get no progress bar.
 const PROGRESS_MIN_BYTES: u64 = 4 << 20;
 
-/// Inputs with their formats: directories expanded (files of a known format, sorted; in a
-/// simulator's output directory only its failures, with a note on what is left out).
-fn expand(inputs: &[PathBuf], format: Option<Format>) -> anyhow::Result<Vec<(PathBuf, Format)>> {
-    let plan = faultline::analyze::plan(inputs, format)?;
-    for p in plan.actions.iter().chain(&plan.outcomes) {
-        eprintln!(
-            "faultline: note: {} left out: a simulator's {}, not failure records (`faultline analyze DIR --out DATA` ingests them with the failures)",
-            p.display(),
-            if plan.actions.contains(p) { "actions" } else { "outcomes" },
-        );
-    }
-    Ok(plan.failures)
-}
-
 fn open(path: &Path, format: Format, a: &Args) -> anyhow::Result<Box<dyn Source>> {
     let kernel = KernelOptions {
         worker: a.worker.clone(),
@@ -159,6 +145,9 @@ struct SummaryJson<'a> {
     batches: u64,
     seconds: f64,
     records_per_s: f64,
+    /// Actions and outcomes of simulator directories.
+    actions: u64,
+    outcomes: u64,
     files: Vec<FileJson<'a>>,
     rejections: Vec<Rejection>,
 }
@@ -246,7 +235,21 @@ fn log_ingested(data: &Path, entries: &[Ingested]) -> anyhow::Result<()> {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let mut inputs = expand(&a.inputs, a.format)?;
+    // Directories expanded (files of a known format, sorted); simulator output directories
+    // are imported whole (`analyze::import_simulation`). Every input in one list, for the
+    // check below: the files with their format, then each simulator directory by its
+    // failures.jsonl (no format).
+    let plan = faultline::analyze::plan(&a.inputs, a.format)?;
+    let mut inputs: Vec<(PathBuf, Option<Format>)> = plan
+        .failures
+        .into_iter()
+        .map(|(p, f)| (p, Some(f)))
+        .chain(
+            plan.simulations
+                .iter()
+                .map(|d| (d.join("failures.jsonl"), None)),
+        )
+        .collect();
     let before = read_ingested(&a.data)?;
     if !a.again {
         inputs.retain(|(p, _)| {
@@ -275,7 +278,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let sources = inputs
         .iter()
-        .map(|(p, f)| open(p, *f, &a))
+        .filter_map(|(p, f)| f.map(|f| open(p, f, &a)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let total: u64 = sources.iter().filter_map(|s| s.len_hint()).sum();
     let mut store = ParquetStore::open(&a.data, StoreOptions::default())
@@ -303,7 +306,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let summary = ingest::run_rows(
         sources,
         &opts,
-        || faultline::analyze::classifying_rows(false),
+        faultline::analyze::classifying_rows,
         faultline::analyze::ClassifiedBatch::new,
         |batch| faultline::analyze::write_classified(&mut store, batch),
         |bad: &BadLine| {
@@ -317,7 +320,44 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         |bytes| bar.set_position(bytes),
     );
     bar.finish_and_clear();
-    let summary = summary?;
+    let mut summary = summary?;
+    // Simulator directories: each failure, its action and its outcome in log order.
+    let mut side = (0u64, 0u64);
+    for (p, _) in inputs.iter().filter(|(_, f)| f.is_none()) {
+        let dir = p.parent().unwrap_or(Path::new("."));
+        let mut rejected = Vec::new();
+        let s = faultline::analyze::import_simulation(
+            dir,
+            &mut store,
+            &faultline::analyze::InputOptions::new(opts.now),
+            &mut rejected,
+            &mut faultline::analyze::NoProgress,
+        )
+        .with_context(|| format!("importing the simulator directory {}", dir.display()))?;
+        if !a.quiet {
+            for r in &rejected {
+                eprintln!("{r}");
+            }
+        }
+        if a.strict && s.rejected > 0 {
+            bail!("{}: {} rejected (--strict)", dir.display(), s.rejected);
+        }
+        summary.read += s.read;
+        summary.ingested += s.ingested;
+        summary.rejected += s.rejected;
+        summary.skipped += s.skipped;
+        summary.files.push(ingest::FileSummary {
+            path: p.clone(),
+            read: s.read,
+            ingested: s.ingested,
+            rejected: s.rejected,
+            skipped: s.skipped,
+            bytes: 0,
+        });
+        side.0 += s.actions;
+        side.1 += s.outcomes;
+    }
+    store.flush()?;
     let seconds = started.elapsed().as_secs_f64();
     if !a.quiet && summary.rejected > shown.len() as u64 {
         eprintln!(
@@ -326,9 +366,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     if a.json {
-        print_json(&a, &inputs, &summary, shown, seconds)?;
+        print_json(&a, &inputs, &summary, side, shown, seconds)?;
     } else {
-        print_text(&a, &summary, seconds)?;
+        print_text(&a, &summary, side, seconds)?;
     }
     if summary.ingested == 0 && summary.rejected > 0 {
         bail!(
@@ -363,10 +403,10 @@ fn rate(n: u64, seconds: f64) -> f64 {
     }
 }
 
-fn print_text(a: &Args, s: &Summary, seconds: f64) -> anyhow::Result<()> {
+fn print_text(a: &Args, s: &Summary, side: (u64, u64), seconds: f64) -> anyhow::Result<()> {
     let files = s.files.len();
     outln!(
-        "read {} record{} from {files} input{}: ingested {}, rejected {}{} in {seconds:.2} s ({:.0} records/s) into {}",
+        "read {} record{} from {files} input{}: ingested {}, rejected {}{}{} in {seconds:.2} s ({:.0} records/s) into {}",
         s.read,
         if s.read == 1 { "" } else { "s" },
         if files == 1 { "" } else { "s" },
@@ -374,6 +414,14 @@ fn print_text(a: &Args, s: &Summary, seconds: f64) -> anyhow::Result<()> {
         s.rejected,
         if s.skipped > 0 {
             format!(" ({} lines without a record skipped)", s.skipped)
+        } else {
+            String::new()
+        },
+        if side != (0, 0) {
+            format!(
+                "; with their {} actions and {} outcomes",
+                side.0, side.1
+            )
         } else {
             String::new()
         },
@@ -385,8 +433,9 @@ fn print_text(a: &Args, s: &Summary, seconds: f64) -> anyhow::Result<()> {
 
 fn print_json(
     a: &Args,
-    inputs: &[(PathBuf, Format)],
+    inputs: &[(PathBuf, Option<Format>)],
     s: &Summary,
+    side: (u64, u64),
     shown: Vec<BadLine>,
     seconds: f64,
 ) -> anyhow::Result<()> {
@@ -400,13 +449,15 @@ fn print_json(
         batches: s.batches,
         seconds,
         records_per_s: rate(s.read, seconds),
+        actions: side.0,
+        outcomes: side.1,
         files: s
             .files
             .iter()
             .zip(inputs)
             .map(|(f, (_, fmt))| FileJson {
                 path: f.path.display().to_string(),
-                format: fmt.as_str(),
+                format: fmt.map_or("simulation", |f| f.as_str()),
                 read: f.read,
                 ingested: f.ingested,
                 rejected: f.rejected,

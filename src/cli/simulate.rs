@@ -84,85 +84,28 @@ pub struct Args {
 }
 
 /// Moves the simulated history from the JSONL files into the store's Parquet layout under
-/// `dir/history` (failures classified like `ingest` does; each outcome carries the class and
-/// kind of the action it answers), then removes the JSONL files. Streams in chunks.
+/// `dir/history` (`analyze::import_simulation`: each failure classified as `ingest` does, its
+/// action and its outcome in log order), then removes the JSONL files.
 fn to_parquet(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::collections::{HashMap, VecDeque};
-    use std::io::BufRead;
-
-    use faultline::classify::{Classifier, ClassifyInput};
-    use faultline::store::{ActionRow, Entry, FailureRow, OutcomeRow, ParquetStore, StoreOptions};
-    use faultline::{
-        FailureReport, HardwareClass, Outcome, RecoveryAction, RecoveryStrategy, Timestamp,
-    };
-
-    let open = |name: &str| -> anyhow::Result<std::io::Lines<std::io::BufReader<std::fs::File>>> {
-        let p = dir.join(name);
-        let f = std::fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
-        Ok(std::io::BufReader::new(f).lines())
-    };
+    use faultline::analyze::{import_simulation, InputOptions, NoProgress};
+    use faultline::store::{ParquetStore, StoreOptions};
     let mut store = ParquetStore::open(dir, StoreOptions::default())?;
-    let classifier = Classifier::new();
-    // Per task, the (class, kind, strategy) of each action still waiting for its outcome.
-    let mut waiting: HashMap<String, VecDeque<(HardwareClass, faultline::FailureKind)>> =
-        HashMap::new();
-    let mut batch = Vec::with_capacity(100_000);
-    let (failures, actions) = (open("failures.jsonl")?, open("actions.jsonl")?);
-    for (i, (f, a)) in failures.zip(actions).enumerate() {
-        let (f, a) = (f?, a?);
-        let rec = serde_json::from_str::<FailureReport>(&f)
-            .with_context(|| format!("failures.jsonl:{}", i + 1))?
-            .check(Timestamp::from_micros(0))
-            .with_context(|| format!("failures.jsonl:{}", i + 1))?;
-        let action: RecoveryAction =
-            serde_json::from_str(&a).with_context(|| format!("actions.jsonl:{}", i + 1))?;
-        let c = classifier.classify(&ClassifyInput {
-            message: &rec.error.message,
-            type_hint: rec.error.type_hint.as_deref(),
-            exit_code: rec.error.exit_code,
-            stacktrace: rec.error.stacktrace.as_deref(),
-            hardware: Some(rec.hardware.class),
-        });
-        if action.strategy != RecoveryStrategy::Escalation {
-            waiting
-                .entry(action.task_id.to_string())
-                .or_default()
-                .push_back((rec.hardware.class, action.kind));
-        }
-        batch.push(Entry::Failure(Box::new(FailureRow {
-            record: rec,
-            kind: c.kind,
-            failure_type: c.failure_type,
-            classifier_rule: c.rule.to_string(),
-            xid: c.xid,
-            template_id: None,
-            cluster_id: None,
-        })));
-        batch.push(Entry::Action(Box::new(ActionRow {
-            action: action.into(),
-            model_version: "simulated".into(),
-        })));
-        if batch.len() >= 100_000 {
-            store.write_batch(std::mem::take(&mut batch))?;
-        }
+    let mut rejected = Vec::new();
+    let n = import_simulation(
+        dir,
+        &mut store,
+        &InputOptions::new(faultline::Timestamp::from_micros(0)),
+        &mut rejected,
+        &mut NoProgress,
+    )?;
+    store.flush()?;
+    if let Some(first) = rejected.first() {
+        // The simulator wrote every line: a rejection here is a bug, not bad input.
+        bail!(
+            "{} simulated record(s) did not import; the first: {first}",
+            n.rejected
+        );
     }
-    for (i, o) in open("outcomes.jsonl")?.enumerate() {
-        let outcome: Outcome =
-            serde_json::from_str(&o?).with_context(|| format!("outcomes.jsonl:{}", i + 1))?;
-        let ctx = waiting
-            .get_mut(&outcome.task_id)
-            .and_then(VecDeque::pop_front);
-        batch.push(Entry::Outcome(OutcomeRow {
-            timestamp: outcome.timestamp.unwrap_or_default(),
-            hardware_class: ctx.map(|c| c.0),
-            kind: ctx.map(|c| c.1),
-            outcome,
-        }));
-        if batch.len() >= 100_000 {
-            store.write_batch(std::mem::take(&mut batch))?;
-        }
-    }
-    store.write_batch(batch)?;
     for name in ["failures.jsonl", "actions.jsonl", "outcomes.jsonl"] {
         let p = dir.join(name);
         std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
