@@ -378,3 +378,72 @@ fn rejected_records_are_reported_on_stderr_with_file_and_line() {
     assert!(err.contains("1 of 3 records rejected"), "{err}");
     assert!(err.contains("mixed.jsonl:2: invalid JSON"), "{err}");
 }
+
+/// Regression: a bin at 4× its key's mean was a burst whatever chance allowed, so the sample
+/// showed 16 bursts where it has 2. A burst must also beat chance (Poisson, corrected for
+/// every bin tested): a busy hour of a rare kind is not one, an injected burst is.
+#[test]
+fn a_burst_must_beat_chance_not_only_a_ratio() {
+    let d = Dir::new();
+    let t0 = 1_700_000_000u64;
+    let mut text = String::new();
+    let mut n = 0;
+    let mut add = |text: &mut String, class: &str, msg: &str, t: u64| {
+        n += 1;
+        text.push_str(&(record(&format!("t{n}"), &format!("w{}", n % 40), class, msg, t) + "\n"));
+    };
+    for h in 0..48u64 {
+        let t = t0 + h * 3600;
+        add(
+            &mut text,
+            "GPU",
+            "CUDA out of memory. Tried to allocate 2.00 GiB",
+            t + 60,
+        );
+        add(
+            &mut text,
+            "CPU",
+            "ConnectionResetError: Connection reset by peer",
+            t + 120,
+        );
+        add(
+            &mut text,
+            "CPU",
+            "Killed process 4242 (python) total-vm:1024kB oom-kill",
+            t + 180,
+        );
+    }
+    // A busy hour of out-of-memory errors (6 against a mean of ~1.1): more than 4×, yet
+    // likely enough among ~250 hours tested.
+    for i in 0..5 {
+        add(
+            &mut text,
+            "GPU",
+            "CUDA out of memory. Tried to allocate 2.00 GiB",
+            t0 + 10 * 3600 + 600 + i,
+        );
+    }
+    // A real burst: 30 network failures on the TPUs within an hour.
+    for i in 0..30 {
+        add(
+            &mut text,
+            "TPU",
+            "ConnectionResetError: Connection reset by peer",
+            t0 + 30 * 3600 + 300 + i * 60,
+        );
+    }
+    d.write("burst.jsonl", &text);
+    let (s, _) = analyze_ok(&d, &["analyze", "burst.jsonl", "--out", "out", "-q"]);
+    let items = s["patterns"]["items"]
+        .as_array()
+        .or_else(|| s["patterns"].as_array())
+        .unwrap()
+        .clone();
+    let mut batch: Vec<String> = items
+        .iter()
+        .filter(|p| p["kind"] == "burst" && p["description"].as_str().unwrap().contains("bin(s)"))
+        .map(|p| p["key"].as_str().unwrap().to_string())
+        .collect();
+    batch.sort();
+    assert_eq!(batch, ["TPU", "network"], "{items:#?}");
+}

@@ -13,6 +13,7 @@ use crate::model::{
     ErrorInfo, FailureKind, FailureRecord, FailureType, HardwareClass, HardwareProfile, Precision,
     TaskId, TaskSpec, Timestamp, WorkerId,
 };
+use crate::patterns::spike::poisson_upper_tail;
 use crate::patterns::{Observation, PatternDetector, PatternKind};
 use crate::store::export::{ClassifiedBatch, ClassifiedWriter};
 use crate::store::{scan, schema, FailureRow, Table};
@@ -813,7 +814,11 @@ fn pattern_stage(
 }
 
 /// Time bins (the pattern window wide) where a kind or a hardware class fails far above its
-/// own mean rate; consecutive burst bins merge into one burst.
+/// own mean rate — at least `burst_factor` times it and `burst_min` failures — and more than
+/// chance allows: the bin's count has a Poisson upper tail (at the key's mean per bin) below
+/// `patterns.spike_alpha` divided by the number of (key, bin) cells tested (Bonferroni), as
+/// the engine's online burst test asks of one window. Consecutive burst bins merge into one
+/// burst; its confidence is 1 − the peak bin's corrected p-value.
 fn bursts(f: &Failures<'_>, order: &[u32], params: &AnalyzeParams) -> Vec<PatternItem> {
     let n = f.len();
     if n == 0 {
@@ -827,6 +832,16 @@ fn bursts(f: &Failures<'_>, order: &[u32], params: &AnalyzeParams) -> Vec<Patter
         return Vec::new();
     }
     let mut out = Vec::new();
+    // Every (kind, bin) and (class, bin) cell is a test.
+    let keys = |key_of: &dyn Fn(usize) -> &'static str| {
+        order
+            .iter()
+            .map(|&i| key_of(i as usize))
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    let tests = (keys(&|i| f.kind[i].as_str()) + keys(&|i| f.class[i].as_str())) as f64 * nbins;
+    let alpha = params.patterns.spike_alpha / tests.max(1.0);
     let mut per_key = |label: &str, key_of: &dyn Fn(usize) -> &'static str| {
         let mut bins: BTreeMap<(&'static str, i64), u64> = BTreeMap::new();
         let mut totals: HashMap<&'static str, u64> = HashMap::new();
@@ -836,18 +851,19 @@ fn bursts(f: &Failures<'_>, order: &[u32], params: &AnalyzeParams) -> Vec<Patter
             *bins.entry((k, (f.ts[i] - lo) / width)).or_default() += 1;
             *totals.entry(k).or_default() += 1;
         }
-        // (key) → current run: (first bin, last bin, count, peak)
+        // (key) → current run: (first bin, last bin, count, peak, mean)
         let mut run: Option<(&str, i64, i64, u64, u64, f64)> = None;
         let flush = |r: Option<(&str, i64, i64, u64, u64, f64)>, out: &mut Vec<PatternItem>| {
             if let Some((k, b0, b1, count, peak, mean)) = r {
                 let ratio = peak as f64 / mean.max(1e-9);
+                let p = (poisson_upper_tail(peak, mean) * tests).min(1.0);
                 out.push(PatternItem {
                     kind: "burst".into(),
                     key: k.to_string(),
                     count,
                     first_seen: ts_string(lo + b0 * width),
                     last_seen: ts_string(lo + (b1 + 1) * width),
-                    confidence: (1.0 - 1.0 / ratio).clamp(0.0, 0.99),
+                    confidence: (1.0 - p).clamp(0.0, 0.99),
                     severity: 0.0,
                     episodes: (b1 - b0 + 1) as u64,
                     recommended_action: format!("investigate what changed for {label} {k} then"),
@@ -861,7 +877,9 @@ fn bursts(f: &Failures<'_>, order: &[u32], params: &AnalyzeParams) -> Vec<Patter
         };
         for ((k, b), c) in bins {
             let mean = totals[k] as f64 / nbins;
-            let hot = c >= params.burst_min && c as f64 >= params.burst_factor * mean;
+            let hot = c >= params.burst_min
+                && c as f64 >= params.burst_factor * mean
+                && poisson_upper_tail(c, mean) < alpha;
             match (&mut run, hot) {
                 (Some(r), true) if r.0 == k && r.2 + 1 == b => {
                     r.2 = b;
