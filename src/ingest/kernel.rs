@@ -25,7 +25,13 @@
 //! (`oom`, `mce`, `edac`). The hardware class is GPU (vendor NVIDIA) for NVRM/SXid lines,
 //! CPU otherwise. A failure line is rejected only when its own fields do not read (an Xid
 //! without a numeric code, a timestamp that does not exist).
+//!
+//! One event is one failure: a line that repeats the previous one of its worker, task, kind
+//! of line and Xid code within a second (a driver prints an Xid once per SM, channel or
+//! engine, a dozen lines in a millisecond) is left out, and so is the "fallen off the bus"
+//! line the driver prints within seconds after an Xid 79 of the same GPU.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -90,7 +96,7 @@ fn patterns() -> &'static Patterns {
             relative: re(r"^\[\s*(\d+\.\d+)\]\s?"),
             xid: re(r"NVRM: Xid \(PCI:([0-9A-Fa-f:.]+)\): (\d+)\b"),
             sxid: re(r"SXid \(PCI:([0-9A-Fa-f:.]+)\): (\d+)\b"),
-            pci: re(r"PCI:([0-9A-Fa-f:.]+)"),
+            pci: re(r"(?:PCI:|GPU )([0-9A-Fa-f]{4}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}[0-9A-Fa-f:.]*)"),
             pid: re(r"\bpid=(\d+)"),
             oom_kill: re(r"^oom-kill:"),
             oom_killed: re(r"(?i)out of memory: kill(?:ed)? process (\d+)"),
@@ -118,6 +124,10 @@ struct Parser {
     fallback_worker: String,
     year: i32,
     last_oom_pid: Option<String>,
+    /// When each (worker, task, line kind, Xid code) was last recorded.
+    last_seen: HashMap<String, i64>,
+    /// The last Xid 79 (GPU fallen off the bus): worker, GPU, time.
+    last_xid79: Option<(String, String, i64)>,
 }
 
 impl Parser {
@@ -150,6 +160,8 @@ impl Parser {
             },
             year,
             last_oom_pid: None,
+            last_seen: HashMap::new(),
+            last_xid79: None,
         }
     }
 
@@ -223,6 +235,11 @@ impl Parser {
             .or(host)
             .unwrap_or(&self.fallback_worker)
             .to_string();
+        if let Some(t) = timestamp.map(Timestamp::as_micros) {
+            if self.repeats(&worker, &event, t) {
+                return Line::Skip;
+            }
+        }
         let mut hardware = HardwareProfile::of_class(event.class);
         if event.class == HardwareClass::Gpu {
             hardware.vendor = Some("NVIDIA".into());
@@ -260,6 +277,7 @@ impl Parser {
                     class: HardwareClass::Gpu,
                     task: pid(msg).unwrap_or_else(|| format!("gpu-{}", pci(&c[1]))),
                     hint: "nvidia_xid",
+                    gpu: Some((device(&c[1]), c[2].parse().ok())),
                 }),
                 None => Err("NVIDIA Xid line without a PCI address and a numeric code".into()),
             });
@@ -270,19 +288,21 @@ impl Parser {
                     class: HardwareClass::Gpu,
                     task: format!("nvswitch-{}", pci(&c[1])),
                     hint: "nvidia_sxid",
+                    gpu: Some((device(&c[1]), c[2].parse().ok())),
                 }),
                 None => Err("NVSwitch SXid line without a PCI address and a numeric code".into()),
             });
         }
         if msg.contains("NVRM:") && msg.contains("fallen off the bus") {
-            let task = p
-                .pci
-                .captures(msg)
-                .map_or_else(|| "gpu".to_string(), |c| format!("gpu-{}", pci(&c[1])));
+            let address = p.pci.captures(msg).map(|c| c[1].to_string());
+            let task = address
+                .as_deref()
+                .map_or_else(|| "gpu".to_string(), |a| format!("gpu-{}", device(a)));
             return Some(Ok(Event {
                 class: HardwareClass::Gpu,
                 task,
                 hint: "gpu_fallen_off_bus",
+                gpu: address.map(|a| (device(&a), None)),
             }));
         }
         if p.oom_kill.is_match(msg) {
@@ -292,6 +312,7 @@ impl Parser {
                 class: HardwareClass::Cpu,
                 task: task.unwrap_or_else(|| "oom".into()),
                 hint: "oom_killer",
+                gpu: None,
             }));
         }
         if let Some(c) = p.oom_killed.captures(msg) {
@@ -303,6 +324,7 @@ impl Parser {
                 class: HardwareClass::Cpu,
                 task,
                 hint: "oom_killer",
+                gpu: None,
             }));
         }
         if p.mce.is_match(msg) {
@@ -314,6 +336,7 @@ impl Parser {
                 class: HardwareClass::Cpu,
                 task,
                 hint: "machine_check",
+                gpu: None,
             }));
         }
         if p.edac.is_match(msg) {
@@ -324,6 +347,7 @@ impl Parser {
                 class: HardwareClass::Cpu,
                 task,
                 hint: "edac",
+                gpu: None,
             }));
         }
         if let Some(c) = p.segfault.captures(msg) {
@@ -331,9 +355,31 @@ impl Parser {
                 class: HardwareClass::Cpu,
                 task: format!("pid-{}", &c[1]),
                 hint: "segfault",
+                gpu: None,
             }));
         }
         None
+    }
+
+    /// Whether the event at `t` (µs) repeats one already recorded (see [`REPEAT_WINDOW_US`]
+    /// and [`FOLLOW_UP_US`]); records it otherwise.
+    fn repeats(&mut self, worker: &str, e: &Event, t: i64) -> bool {
+        if let (Some((gpu, None)), Some((w, g, at))) = (&e.gpu, &self.last_xid79) {
+            if e.hint == "gpu_fallen_off_bus"
+                && w == worker
+                && g == gpu
+                && (0..=FOLLOW_UP_US).contains(&(t - at))
+            {
+                return true;
+            }
+        }
+        if let Some((gpu, Some(79))) = &e.gpu {
+            self.last_xid79 = Some((worker.to_string(), gpu.clone(), t));
+        }
+        let code = e.gpu.as_ref().and_then(|g| g.1).map_or(-1, i64::from);
+        let key = format!("{worker}\u{1f}{}\u{1f}{}\u{1f}{code}", e.task, e.hint);
+        let last = self.last_seen.insert(key, t);
+        last.is_some_and(|l| (0..=REPEAT_WINDOW_US).contains(&(t - l)))
     }
 
     fn parse_syslog(&self, s: &str) -> Result<Timestamp, String> {
@@ -346,12 +392,33 @@ struct Event {
     class: HardwareClass,
     task: String,
     hint: &'static str,
+    /// The GPU's PCI address and the Xid code, for a GPU event.
+    gpu: Option<(String, Option<u32>)>,
 }
 
 /// A PCI address without the punctuation that follows it in prose.
 fn pci(s: &str) -> &str {
     s.trim_end_matches([':', '.'])
 }
+
+/// A device's PCI address without its function number: `0000:3b:00.0` and `PCI:0000:3b:00`
+/// name the same GPU.
+fn device(s: &str) -> String {
+    let s = pci(s);
+    match s.rsplit_once('.') {
+        Some((head, f)) if f.len() == 1 && f.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => s,
+    }
+    .to_string()
+}
+
+/// Lines of the same event on the same worker (same task, kind of line and Xid code) within
+/// this many microseconds of the previous one are one failure: a driver prints an Xid once
+/// per channel or engine, a dozen lines in a millisecond.
+const REPEAT_WINDOW_US: i64 = 1_000_000;
+/// A "fallen off the bus" line within this many microseconds after an Xid 79 of the same GPU
+/// is the driver's follow-up to it, not another failure.
+const FOLLOW_UP_US: i64 = 10_000_000;
 
 fn strip<'a>(re: &Regex, s: &'a str) -> &'a str {
     re.find(s).map_or(s, |m| &s[m.end()..])
@@ -742,7 +809,43 @@ mod tests {
             .iter()
             .filter(|r| r.as_ref().unwrap().error.type_hint.as_deref() == Some("oom_killer"))
             .count();
-        assert_eq!((xids, ooms), (17, 6));
+        // Regression: the sixteen Xid 13 lines the GPU printed within 1.9 ms (one per SM
+        // exception) were sixteen failures of one task; they are one, then the Xid 43.
+        assert_eq!((xids, ooms), (2, 6));
+    }
+
+    #[test]
+    fn repeated_lines_of_one_event_are_one_failure() {
+        let v = parse_all(
+            "[ 10.000000] NVRM: Xid (PCI:0000:3b:00): 13, pid=7, name=python, Graphics SM Warp Exception\n\
+             [ 10.000100] NVRM: Xid (PCI:0000:3b:00): 13, pid=7, name=python, Graphics Exception: ESR\n\
+             [ 10.000200] NVRM: Xid (PCI:0000:3b:00): 43, pid=7, name=python, Ch 00000008\n\
+             [ 13.000000] NVRM: Xid (PCI:0000:3b:00): 13, pid=7, name=python, Graphics SM Warp Exception\n\
+             [ 20.000000] NVRM: Xid (PCI:0000:5e:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.\n\
+             [ 20.000300] NVRM: GPU 0000:5e:00.0: GPU has fallen off the bus.\n\
+             [ 45.000000] NVRM: GPU 0000:5e:00.0: GPU has fallen off the bus.\n",
+            KernelOptions::default(),
+        );
+        let got: Vec<(String, String)> = v
+            .into_iter()
+            .map(|r| {
+                let r = r.unwrap();
+                let m = r.error.message;
+                (r.task_id, m[m.find("NVRM").unwrap()..][..24].to_string())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("pid-7".into(), "NVRM: Xid (PCI:0000:3b:0".into()),
+                ("pid-7".into(), "NVRM: Xid (PCI:0000:3b:0".into()),
+                ("pid-7".into(), "NVRM: Xid (PCI:0000:3b:0".into()),
+                ("gpu-0000:5e:00".into(), "NVRM: Xid (PCI:0000:5e:0".into()),
+                ("gpu-0000:5e:00".into(), "NVRM: GPU 0000:5e:00.0: ".into()),
+            ],
+            "the Xid 13 repeat within 1 s and the follow-up of the Xid 79 are left out; the \
+             Xid 13 three seconds later and the fall 25 s later are failures of their own"
+        );
     }
 
     #[test]
