@@ -41,7 +41,10 @@ pub struct Args {
     /// Data directory of the history (created when missing).
     #[arg(long)]
     data: PathBuf,
-    /// Model directory written by `faultline train` (default: rules only).
+    /// Model directory written by `faultline train` (default: none). Each decision's answer
+    /// is annotated with the failure's template, cluster and learned kind; with the learned
+    /// ranking on (`[ranking] enabled = true` in --config) the model's success tables also
+    /// seed it where the history has no evidence.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
@@ -111,13 +114,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     let mut opts = ServeOptions::new(&a.data);
+    opts.config = super::load_config(a.config.as_deref())?;
+    if a.model.is_some() && !opts.config.ranking.enabled {
+        eprintln!(
+            "faultline serve: note: the learned ranking is off, so the model only annotates answers; its success tables seed the ranking with [ranking] enabled = true (--config)"
+        );
+    }
     opts.model = a.model;
     opts.token = a.token;
     opts.body_limit = a.body_limit;
     opts.timeout = secs(a.timeout, "timeout")?;
     opts.flush_interval = secs(a.flush_interval, "flush-interval")?;
     opts.flush_pending = a.flush_pending.max(1);
-    opts.config = super::load_config(a.config.as_deref())?;
     opts.rules = super::load_rules(a.rules.as_deref())?;
     opts.workers = a.workers;
     opts.store = StoreOptions {

@@ -141,7 +141,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
         let c = &x.classifier;
         outln!(
-            "  classifier: {} ({} templates); held out {}: coverage {:.1} %, accuracy {:.1} % ({}/{})",
+            "  classifier: {} ({} templates); held out {}: coverage {:.1} %, agreement with the rules {:.1} % ({}/{})",
             m.classifier.method,
             c.entries,
             c.holdout_rows,

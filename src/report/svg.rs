@@ -39,11 +39,33 @@ const PALETTE: [&str; 20] = [
     "#8c564b", "#17becf", "#bcbd22", "#7f7f7f",
 ];
 
+/// One colour per failure kind, in [`FailureKind`] order, each far from the others (the
+/// shared palette repeated hues: out-of-memory and network were both blue, host memory and
+/// data errors both orange).
+const KIND_COLORS: [&str; 17] = [
+    "#1f77b4", // oom_gpu: blue
+    "#ff7f0e", // oom_host: orange
+    "#8c564b", // disk_full: brown
+    "#2ca02c", // cuda_error: green
+    "#d62728", // gpu_hardware: red
+    "#9467bd", // tpu_error: purple
+    "#e377c2", // npu_error: pink
+    "#17becf", // webgpu_context_lost: cyan
+    "#bcbd22", // browser_crash: olive
+    "#393b79", // timeout: navy
+    "#637939", // network: moss
+    "#e7ba52", // software_exception: gold
+    "#843c39", // data_error: maroon
+    "#9e9e9e", // unknown: grey
+    "#7b4173", // worker_crash: plum
+    "#6baed6", // worker_disconnected: sky
+    "#000000", // coordinator_error: black
+];
+
 /// The colour of a kind (stable across charts).
 pub fn kind_color(kind: &str) -> &'static str {
     match kind.parse::<FailureKind>() {
-        Ok(FailureKind::Unknown) => "#9e9e9e",
-        Ok(k) => PALETTE[k.index() % PALETTE.len()],
+        Ok(k) => KIND_COLORS[k.index() % KIND_COLORS.len()],
         Err(_) => "#9e9e9e",
     }
 }
@@ -500,4 +522,23 @@ pub fn scatter(a: &Analysis) -> String {
         ex(1)
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: kinds shared colours (out-of-memory and network blue, host memory and data
+    /// errors orange). Every kind has its own, and unknown is grey.
+    #[test]
+    fn every_kind_has_a_colour_of_its_own() {
+        assert_eq!(KIND_COLORS.len(), FailureKind::ALL.len());
+        let colours: std::collections::HashSet<&str> = FailureKind::ALL
+            .iter()
+            .map(|k| kind_color(k.as_str()))
+            .collect();
+        assert_eq!(colours.len(), FailureKind::ALL.len());
+        assert_eq!(kind_color("unknown"), "#9e9e9e");
+        assert_eq!(kind_color("not-a-kind"), "#9e9e9e");
+    }
 }
