@@ -547,6 +547,20 @@ pub fn import_simulation(
         }
     }
     store.write_batch(batch)?;
+    // Actions beyond the last failure line answer nothing.
+    let mut line_no = n.read + n.skipped;
+    for line in action_lines {
+        line_no += 1;
+        if !line.map_err(|e| io(&actions_path, e))?.trim().is_empty() {
+            reject(
+                &mut n,
+                format!(
+                    "{}:{line_no}: no failure on this line (failures.jsonl is shorter)",
+                    actions_path.display()
+                ),
+            );
+        }
+    }
     // Outcomes no action asked for.
     let mut left: Vec<(usize, String)> = outcomes
         .into_iter()
@@ -669,6 +683,48 @@ mod tests {
                 "O a Some(Cpu) Some(Network) true",
             ]
         );
+    }
+
+    /// Lines that do not line up are rejections that name their file and line, never
+    /// silently dropped: an action past the last failure, an outcome no action asked for, an
+    /// action whose outcome is missing, a failure line that does not read (its action and
+    /// outcome go with it).
+    #[test]
+    fn a_simulator_directory_that_does_not_line_up_names_each_line() {
+        let rec = |task: &str| {
+            format!(
+                r#"{{"task_id":"{task}","worker_id":"w","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}},"timestamp":1700000000}}"#
+            )
+        };
+        let act = |task: &str| {
+            format!(
+                r#"{{"task_id":"{task}","strategy":"REDUCED_BATCH_SIZE","failed_worker":"w","delay_s":0.0,"priority_adjustment":0,"reason":"r","source":{{"kind":"rule","rule":"oom","step":1}},"propensity":1.0,"attempt":1,"kind":"oom_gpu","failure_type":"RESOURCE_EXHAUSTION","classifier_rule":"x","timestamp":"2023-11-14T22:13:20Z"}}"#
+            )
+        };
+        let out = |task: &str| format!(r#"{{"task_id":"{task}","success":true}}"#);
+        let dir = tempfile::tempdir().unwrap();
+        let sim = dir.path().join("sim");
+        std::fs::create_dir(&sim).unwrap();
+        let write = |name: &str, lines: &[String]| {
+            std::fs::write(sim.join(name), lines.join("\n") + "\n").unwrap()
+        };
+        write("failures.jsonl", &[rec("a"), "{not json".into(), rec("c")]);
+        write("actions.jsonl", &[act("a"), act("b"), act("c"), act("d")]);
+        write("outcomes.jsonl", &[out("a"), out("b"), out("z")]);
+        let root = dir.path().join("out");
+        let o = InputOptions::new(Timestamp::from_micros(0));
+        let s = ingest_inputs(&[sim], &root, &o, &mut super::super::NoProgress).unwrap();
+        assert_eq!((s.ingested, s.actions, s.outcomes), (2, 2, 1), "{s:?}");
+        let text = s.rejections.join("\n");
+        assert_eq!(s.rejected, 4, "{text}");
+        for want in [
+            "failures.jsonl:2: invalid JSON",
+            "actions.jsonl:3: no outcome left for this action",
+            "actions.jsonl:4: no failure on this line",
+            "outcomes.jsonl:3: no action of task z is left for this outcome",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
     }
 
     /// Rows built per chunk on the workers and split across batches at any row give the
