@@ -14,8 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// recoveries worked, and write a self-contained HTML report.
 ///
 /// Inputs are read as `faultline ingest` reads them (JSONL, CSV/TSV with --map, kernel logs,
-/// Parquet; directories recursively). A directory written by `faultline simulate` also
-/// contributes its actions.jsonl and outcomes.jsonl. The history is written to OUT/history;
+/// Parquet; directories recursively). A directory written by `faultline simulate` is imported
+/// as its log: each failure, its action and that action's outcome (strategy effectiveness and
+/// attempts to recovery need them). The history is written to OUT/history;
 /// with --data an existing history is analysed in place instead.
 ///
 /// Writes OUT/report.html, OUT/summary.json and OUT/failures.parquet (classified failures
