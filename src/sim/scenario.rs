@@ -60,6 +60,43 @@ pub enum KindKey {
     Kind(FailureKind),
 }
 
+/// A map whose keys must differ once read: `gpu` and `GPU` name one class, and a table given
+/// under both would otherwise silently replace the other.
+fn unique_keys<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    K: Deserialize<'de> + Ord + fmt::Display,
+    V: Deserialize<'de>,
+{
+    struct Unique<K, V>(std::marker::PhantomData<(K, V)>);
+    impl<'de, K, V> serde::de::Visitor<'de> for Unique<K, V>
+    where
+        K: Deserialize<'de> + Ord + fmt::Display,
+        V: Deserialize<'de>,
+    {
+        type Value = BTreeMap<K, V>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a table keyed by hardware class")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = m.next_entry::<K, V>()? {
+                let name = k.to_string();
+                if out.insert(k, v).is_some() {
+                    return Err(serde::de::Error::custom(format!(
+                        "class `{name}` is given twice (class names are read in any case: `gpu` and `GPU` are one class)"
+                    )));
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique(std::marker::PhantomData))
+}
+
 impl<'de> Deserialize<'de> for ClassKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
@@ -154,13 +191,13 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub tasks: TasksRaw,
     /// Workers per hardware class.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub workers: BTreeMap<HardwareClass, WorkersRaw>,
     /// Failure mix per hardware class: the causes of new tasks' failures.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub failures: BTreeMap<HardwareClass, Vec<CauseRaw>>,
     /// Bad workers per hardware class.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub bad_workers: BTreeMap<HardwareClass, BadRaw>,
     /// Bursts of one class and kind in a time window.
     #[serde(default)]
@@ -169,13 +206,13 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub drifts: Vec<DriftRaw>,
     /// Success probability overrides: `truth.<class|any>.<kind|any>.<STRATEGY>`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub truth: BTreeMap<ClassKey, BTreeMap<KindKey, BTreeMap<RecoveryStrategy, f64>>>,
     /// Cost overrides: `cost.<class|any>.<STRATEGY> = { seconds, device_seconds }`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub cost: BTreeMap<ClassKey, BTreeMap<RecoveryStrategy, CostRaw>>,
     /// The fixed policy's table: `fixed.<class|any>.<kind|any> = STRATEGY | [STRATEGY...]`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub fixed: BTreeMap<ClassKey, BTreeMap<KindKey, StrategyList>>,
 }
 
@@ -387,16 +424,17 @@ pub struct Drift {
     pub success: f64,
 }
 
-/// A cost as written.
+/// A cost as written; a field left out comes from the next level (`cost.any`, then the
+/// built-in table), not 0.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CostRaw {
     /// Seconds.
     #[serde(default)]
-    pub seconds: f64,
+    pub seconds: Option<f64>,
     /// Device-seconds.
     #[serde(default)]
-    pub device_seconds: f64,
+    pub device_seconds: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -724,8 +762,12 @@ impl Checker<'_> {
         }
         for (ck, row) in &f.cost {
             for (s, c) in row {
-                self.non_negative(format!("cost.{ck}.{s}.seconds"), c.seconds)?;
-                self.non_negative(format!("cost.{ck}.{s}.device_seconds"), c.device_seconds)?;
+                if let Some(v) = c.seconds {
+                    self.non_negative(format!("cost.{ck}.{s}.seconds"), v)?;
+                }
+                if let Some(v) = c.device_seconds {
+                    self.non_negative(format!("cost.{ck}.{s}.device_seconds"), v)?;
+                }
             }
         }
 
@@ -950,15 +992,21 @@ impl Checker<'_> {
             )
         })?;
 
+        // Field by field: the class's table, then `cost.any`, then the built-in table.
         let cost: [Cost; N] = std::array::from_fn(|i| {
             let s = RecoveryStrategy::ALL[i];
-            let pick = |k: ClassKey| f.cost.get(&k).and_then(|row| row.get(&s));
-            match pick(ClassKey::Class(class)).or_else(|| pick(ClassKey::Any)) {
-                Some(c) => Cost {
-                    seconds: c.seconds,
-                    device_seconds: c.device_seconds,
-                },
-                None => truth::builtin_cost(s),
+            let pick = |k: ClassKey| f.cost.get(&k).and_then(|row| row.get(&s)).copied();
+            let (here, any) = (pick(ClassKey::Class(class)), pick(ClassKey::Any));
+            let builtin = truth::builtin_cost(s);
+            Cost {
+                seconds: here
+                    .and_then(|c| c.seconds)
+                    .or(any.and_then(|c| c.seconds))
+                    .unwrap_or(builtin.seconds),
+                device_seconds: here
+                    .and_then(|c| c.device_seconds)
+                    .or(any.and_then(|c| c.device_seconds))
+                    .unwrap_or(builtin.device_seconds),
             }
         });
 
@@ -1361,6 +1409,51 @@ weight = 1
             d.replace("\"gpu\"", "\"tpu\"")
         ));
         assert!(e.contains("drifts[0].class"), "{e}");
+    }
+
+    /// Regression: `[workers.gpu]` and `[workers.GPU]` (or failures, bad workers...) were one
+    /// class, the second table silently replacing the first.
+    #[test]
+    fn a_class_given_twice_in_another_case_is_refused() {
+        let e = err(&format!(
+            "{MIN}[workers.GPU]\ncount = 2\nfailure_rate_per_hour = 1.0\n"
+        ));
+        assert!(e.contains("class `GPU` is given twice"), "{e}");
+        let e = err(&format!(
+            "{MIN}[[failures.Gpu]]\nkind = \"network\"\nweight = 1\n"
+        ));
+        assert!(e.contains("is given twice"), "{e}");
+        let e = err(&format!(
+            "{MIN}[truth.gpu.any]\nDELAYED_RETRY = 0.5\n[truth.GPU.any]\nDELAYED_RETRY = 0.1\n"
+        ));
+        assert!(e.contains("is given twice"), "{e}");
+    }
+
+    /// Regression: `{ seconds = 100 }` made the strategy's device-seconds 0; a field left out
+    /// comes from `cost.any`, then the built-in table.
+    #[test]
+    fn a_partial_cost_takes_the_other_field_from_the_next_level() {
+        let s = RecoveryStrategy::ReducedBatchSize;
+        let builtin = truth::builtin_cost(s);
+        let sc = Scenario::from_toml(
+            &format!("{MIN}[cost.gpu]\nREDUCED_BATCH_SIZE = {{ seconds = 100 }}\n"),
+            "s.toml",
+        )
+        .unwrap();
+        let c = sc.classes[0].cost[s.index()];
+        assert_eq!(
+            (c.seconds, c.device_seconds),
+            (100.0, builtin.device_seconds)
+        );
+        let sc = Scenario::from_toml(
+            &format!(
+                "{MIN}[cost.gpu]\nREDUCED_BATCH_SIZE = {{ seconds = 100 }}\n[cost.any]\nREDUCED_BATCH_SIZE = {{ seconds = 1, device_seconds = 7 }}\n"
+            ),
+            "s.toml",
+        )
+        .unwrap();
+        let c = sc.classes[0].cost[s.index()];
+        assert_eq!((c.seconds, c.device_seconds), (100.0, 7.0));
     }
 
     #[test]
