@@ -68,8 +68,10 @@ def fleet(i):
         if c in ("gpu", "hybrid", "webgpu", "webnn"):
             out.append(f"memory_gib = {r.choice([8, 16, 40, 80])}")
         out.append("")
+    has = {c: set() for c in classes}  # the kinds each class can fail with
     for c in classes:
         kinds = r.sample(KINDS[c], r.randint(3, len(KINDS[c])))
+        has[c].update(kinds)
         for j, k in enumerate(kinds):
             out += [f"[[failures.{c}]]", f'kind = "{k}"', f'name = "{k}-{j}"', f"weight = {r.choice([5, 10, 20, 30])}"]
             if r.random() < 0.35:
@@ -85,14 +87,19 @@ def fleet(i):
                     f"rate_multiplier = {r.choice([4, 6, 10])}", f'kinds = ["{r.choice(kinds)}"]', ""]
     for b in range(r.randint(0, 2)):
         c = r.choice(classes)
-        out += ["[[bursts]]", f'name = "b{b}"', f'class = "{c}"', f'kind = "{r.choice(KINDS[c])}"',
+        k = r.choice(KINDS[c])
+        has[c].add(k)
+        out += ["[[bursts]]", f'name = "b{b}"', f'class = "{c}"', f'kind = "{k}"',
                 f"start_h = {r.choice([5, 50, 200])}", f"duration_h = {r.choice([1, 3, 8])}",
                 f"rate_per_hour = {r.choice([20, 50])}", f"success_factor = {r.choice([0.3, 0.5, 0.8])}", ""]
     if r.random() < 0.3:
         c = r.choice(classes)
-        out += ["[[drifts]]", f'class = "{c}"', f'kind = "{r.choice(KINDS[c])}"',
-                f'strategy = "{r.choice(STRATEGIES)}"', "at_failure = 10000",
-                f"success = {round(r.uniform(0.05, 0.9), 2)}", ""]
+        k, strategy, success = r.choice(KINDS[c]), r.choice(STRATEGIES), round(r.uniform(0.05, 0.9), 2)
+        # A drift of a kind the class never fails with would change nothing (the simulator
+        # refuses it); the draws are made all the same, so every other fleet stays as it was.
+        if k in has[c]:
+            out += ["[[drifts]]", f'class = "{c}"', f'kind = "{k}"', f'strategy = "{strategy}"',
+                    "at_failure = 10000", f"success = {success}", ""]
     return "\n".join(out)
 
 

@@ -746,6 +746,23 @@ impl Checker<'_> {
                 ));
             }
         }
+        // Tables for a class the fleet does not have would be silently unused.
+        for (table, keys) in [
+            ("truth", f.truth.keys().collect::<Vec<_>>()),
+            ("cost", f.cost.keys().collect()),
+            ("fixed", f.fixed.keys().collect()),
+        ] {
+            for ck in keys {
+                if let ClassKey::Class(class) = ck {
+                    if !f.workers.contains_key(class) {
+                        return Err(self.bad(
+                            format!("{table}.{ck}"),
+                            format!("no workers of class {class}: this table would never be used"),
+                        ));
+                    }
+                }
+            }
+        }
         for (ck, kinds) in &f.truth {
             for (kk, row) in kinds {
                 for (s, v) in row {
@@ -812,6 +829,15 @@ impl Checker<'_> {
             };
             if d.strategy == RecoveryStrategy::Escalation {
                 return Err(self.bad(field("strategy"), "ESCALATION never recovers a task"));
+            }
+            if !classes[ci].causes.iter().any(|c| c.kind == d.kind) {
+                return Err(self.bad(
+                    field("kind"),
+                    format!(
+                        "class {} has no cause of kind {}: the drift would change nothing",
+                        d.class, d.kind
+                    ),
+                ));
             }
             let success = self.prob(field("success"), d.success)?;
             drifts.push(Drift {
@@ -1409,6 +1435,24 @@ weight = 1
             d.replace("\"gpu\"", "\"tpu\"")
         ));
         assert!(e.contains("drifts[0].class"), "{e}");
+        // Regression: a drift of a kind the class never fails with, and tables for a class
+        // the fleet lacks, were accepted and changed nothing.
+        let e = err(&format!(
+            "{MIN}{}success = 0.2\n",
+            d.replace("\"oom_gpu\"", "\"network\"")
+        ));
+        assert!(
+            e.contains("drifts[0].kind") && e.contains("no cause of kind network"),
+            "{e}"
+        );
+        for table in [
+            "[truth.tpu.any]\nDELAYED_RETRY = 0.5\n",
+            "[cost.tpu]\nDELAYED_RETRY = { seconds = 1 }\n",
+            "[fixed.tpu]\nany = \"DELAYED_RETRY\"\n",
+        ] {
+            let e = err(&format!("{MIN}{table}"));
+            assert!(e.contains("no workers of class TPU"), "{table}: {e}");
+        }
     }
 
     /// Regression: `[workers.gpu]` and `[workers.GPU]` (or failures, bad workers...) were one
