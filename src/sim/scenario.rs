@@ -1315,11 +1315,15 @@ fn key_lines(text: &str) -> Vec<(usize, Vec<String>)> {
 }
 
 /// The line of the key or table that best matches a field path: the line whose key path is
-/// the longest prefix of `field`.
+/// the longest prefix of `field`; a field naming a whole array of tables (`failures.tpu`) is
+/// at its first `[[failures.tpu]]`.
 pub(crate) fn locate(text: &str, field: &str) -> Option<usize> {
     let want = path_segments(field);
     let mut best: Option<(usize, usize)> = None;
-    for (line, p) in key_lines(text) {
+    for (line, mut p) in key_lines(text) {
+        if p.len() == want.len() + 1 && p.last().is_some_and(|s| s == "[0]") {
+            p.pop();
+        }
         if p.len() <= want.len()
             && p.iter().zip(&want).all(|(a, b)| a == b)
             && best.is_none_or(|(n, _)| p.len() > n)
@@ -1598,6 +1602,8 @@ weight = 1
         assert_eq!(locate(t, "a.x"), Some(2));
         assert_eq!(locate(t, "b.c[1].y"), Some(6));
         assert_eq!(locate(t, "b.c[0]"), Some(3));
+        // A whole array of tables is at its first header (it named no line before).
+        assert_eq!(locate(t, "b.c"), Some(3));
         assert_eq!(locate(t, "a.z"), Some(1));
         assert_eq!(locate(t, "q"), None);
         assert_eq!(path_at_line(t, 6).as_deref(), Some("b.c[1].y"));
