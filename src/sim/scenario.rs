@@ -379,6 +379,10 @@ pub struct BurstRaw {
     pub class: HardwareClass,
     /// Kind of its failures.
     pub kind: FailureKind,
+    /// The cause of its failures, by name (`[[failures.<class>]] name`), when the class has
+    /// several causes of `kind`; default: the first cause of that kind in the mix.
+    #[serde(default)]
+    pub cause: Option<String>,
     /// Start, hours after the simulation start.
     pub start_h: f64,
     /// Duration, hours.
@@ -810,7 +814,46 @@ impl Checker<'_> {
             let dur = self.positive(field("duration_h"), b.duration_h)?;
             let rate = self.positive(field("rate_per_hour"), b.rate_per_hour)?;
             let factor = self.prob(field("success_factor"), b.success_factor)?;
-            let cause = self.cause_of_kind(&mut classes[ci], b.kind, &f);
+            let cause = match &b.cause {
+                None => self.cause_of_kind(&mut classes[ci], b.kind, &f),
+                Some(name) => {
+                    let id = format!("{}.{name}", lower(b.class));
+                    let found = classes[ci].causes.iter().position(|c| c.id == id);
+                    match found {
+                        Some(k) if classes[ci].causes[k].kind == b.kind => k,
+                        Some(k) => {
+                            return Err(self.bad(
+                                field("cause"),
+                                format!(
+                                    "cause '{name}' is of kind {}, not the burst's {}",
+                                    classes[ci].causes[k].kind, b.kind
+                                ),
+                            ))
+                        }
+                        None => {
+                            let names: Vec<&str> = classes[ci]
+                                .causes
+                                .iter()
+                                .filter(|c| c.kind == b.kind)
+                                .filter_map(|c| c.id.split_once('.').map(|x| x.1))
+                                .collect();
+                            return Err(self.bad(
+                                field("cause"),
+                                format!(
+                                    "no cause '{name}' on class {} (causes of kind {}: {})",
+                                    b.class,
+                                    b.kind,
+                                    if names.is_empty() {
+                                        "none".to_string()
+                                    } else {
+                                        names.join(", ")
+                                    }
+                                ),
+                            ));
+                        }
+                    }
+                }
+            };
             bursts.push(Burst {
                 id,
                 class: ci,
@@ -1457,6 +1500,47 @@ weight = 1
             let e = err(&format!("{MIN}{table}"));
             assert!(e.contains("no workers of class TPU"), "{table}: {e}");
         }
+    }
+
+    /// The reference block of `data/scenarios/README.md` (every field) is a valid scenario, as
+    /// its readers will copy it.
+    #[test]
+    fn the_readme_reference_scenario_is_valid() {
+        let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/scenarios/README.md");
+        let text = std::fs::read_to_string(&readme).unwrap();
+        let start = text.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let block = &text[start..start + text[start..].find("```").unwrap()];
+        let sc = Scenario::from_toml(block, "README.md").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sc.name, "my-fleet");
+        assert_eq!(sc.bursts.len(), 1);
+        assert_eq!(sc.drifts.len(), 1);
+    }
+
+    /// A burst takes the first cause of its kind in the mix, or the one it names.
+    #[test]
+    fn a_burst_names_its_cause_among_several_of_its_kind() {
+        let mix = format!(
+            "{MIN}[[failures.gpu]]\nkind = \"network\"\nname = \"switch\"\nweight = 1\n[[failures.gpu]]\nkind = \"network\"\nname = \"storage\"\nweight = 1\n"
+        );
+        let burst = |extra: &str| {
+            format!("{mix}[[bursts]]\nclass = \"gpu\"\nkind = \"network\"\n{extra}start_h = 1\nduration_h = 1\nrate_per_hour = 10\n")
+        };
+        let cause_id = |text: &str| {
+            let sc = Scenario::from_toml(text, "s.toml").unwrap();
+            sc.classes[0].causes[sc.bursts[0].cause].id.clone()
+        };
+        assert_eq!(cause_id(&burst("")), "gpu.switch");
+        assert_eq!(cause_id(&burst("cause = \"storage\"\n")), "gpu.storage");
+        let e = err(&burst("cause = \"nope\"\n"));
+        assert!(
+            e.contains("bursts[0].cause") && e.contains("causes of kind network: switch, storage"),
+            "{e}"
+        );
+        let e = err(&burst("cause = \"oom_gpu\"\n"));
+        assert!(
+            e.contains("is of kind oom_gpu, not the burst's network"),
+            "{e}"
+        );
     }
 
     /// Regression: `[workers.gpu]` and `[workers.GPU]` (or failures, bad workers...) were one
