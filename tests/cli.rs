@@ -32,24 +32,26 @@ fn strategies(v: &[Value]) -> Vec<&str> {
     v.iter().map(|a| a["strategy"].as_str().unwrap()).collect()
 }
 
+/// One task's GPU out-of-memory, given on the command line.
+const GPU_OOM: [&str; 12] = [
+    "--task",
+    "t1",
+    "--worker",
+    "w1",
+    "--class",
+    "GPU",
+    "--message",
+    "CUDA out of memory. Tried to allocate 2.00 GiB",
+    "--batch-size",
+    "32",
+    "--precision",
+    "fp16",
+];
+
 #[test]
 fn recommend_walks_the_gpu_oom_ladder_across_calls() {
     let d = Dir::new();
-    let flags = [
-        "--task",
-        "t1",
-        "--worker",
-        "w1",
-        "--class",
-        "GPU",
-        "--message",
-        "CUDA out of memory. Tried to allocate 2.00 GiB",
-        "--batch-size",
-        "32",
-        "--precision",
-        "fp16",
-    ];
-    let v = walk(&d, &flags, 5);
+    let v = walk(&d, &GPU_OOM, 5);
     assert_eq!(
         strategies(&v),
         [
@@ -319,23 +321,10 @@ fn run_into_closed_pipe(d: &Dir, args: &[&str]) -> std::process::Output {
 #[test]
 fn a_reader_that_stops_early_ends_the_command_quietly_and_keeps_its_state() {
     let d = Dir::new();
-    let flags = [
-        "recommend",
-        "--state",
-        "s.json",
-        "--task",
-        "t1",
-        "--worker",
-        "w1",
-        "--class",
-        "GPU",
-        "--message",
-        "CUDA out of memory",
-        "--batch-size",
-        "32",
-        "--precision",
-        "fp16",
-    ];
+    let flags: Vec<&str> = ["recommend", "--state", "s.json"]
+        .into_iter()
+        .chain(GPU_OOM)
+        .collect();
     for _ in 0..3 {
         let o = run_into_closed_pipe(&d, &flags);
         assert!(o.status.success(), "{}", stderr(&o));

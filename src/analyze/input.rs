@@ -27,11 +27,8 @@ use crate::store::{
     schema, ActionRow, ColumnBatch, Entry, FailureRow, OutcomeRow, ParquetStore, StoreError,
 };
 
-use super::summary::InputSummary;
+use super::summary::{InputSummary, KEPT_REJECTIONS};
 use super::{AnalyzeError, Progress};
-
-/// Rejections kept for the summary.
-const KEPT_REJECTIONS: usize = 20;
 
 /// How inputs are read.
 #[derive(Debug, Clone)]
@@ -378,13 +375,7 @@ pub fn ingest_inputs(
     }
     out.rejections = rejections;
     for dir in &plan.simulations {
-        let s = import_simulation(dir, &mut store, o, &mut out.rejections, progress)?;
-        out.read += s.read;
-        out.ingested += s.ingested;
-        out.rejected += s.rejected;
-        out.skipped += s.skipped;
-        out.actions += s.actions;
-        out.outcomes += s.outcomes;
+        out.add(import_simulation(dir, &mut store, o, progress)?);
     }
     store.flush()?;
     Ok(out)
@@ -393,23 +384,6 @@ pub fn ingest_inputs(
 /// Entries per Parquet commit when importing a simulator directory.
 const SIM_BATCH: usize = 100_000;
 
-/// What [`import_simulation`] read and wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SimulationImport {
-    /// Failure lines read.
-    pub read: u64,
-    /// Failures written.
-    pub ingested: u64,
-    /// Lines rejected (failures, actions or outcomes that do not read, or do not line up).
-    pub rejected: u64,
-    /// Blank lines.
-    pub skipped: u64,
-    /// Actions written.
-    pub actions: u64,
-    /// Outcomes written.
-    pub outcomes: u64,
-}
-
 /// Imports a directory written by `faultline simulate` (`failures.jsonl`, `actions.jsonl`
 /// line for line beside it, `outcomes.jsonl`) into `store` as the log it is: each failure
 /// (classified), its action and — unless it escalated — that action's outcome, in this order,
@@ -417,22 +391,21 @@ pub struct SimulationImport {
 /// log does. A task's n-th outcome answers its n-th action that is not an escalation (the
 /// simulator's tasks wait for each outcome before failing again); the outcome row carries that
 /// failure's hardware class and the action's kind. Lines that do not read are rejections
-/// (`FILE:LINE: reason`, the first ones kept in `rejections`); a failure rejected takes its
-/// action and outcome with it.
+/// (`FILE:LINE: reason`, the first ones kept in the summary's `rejections`); a failure rejected
+/// takes its action and outcome with it. `read`, `ingested` and `skipped` count failure lines.
 pub fn import_simulation(
     dir: &Path,
     store: &mut ParquetStore,
     o: &InputOptions,
-    rejections: &mut Vec<String>,
     progress: &mut dyn Progress,
-) -> Result<SimulationImport, AnalyzeError> {
+) -> Result<InputSummary, AnalyzeError> {
     use std::collections::VecDeque;
     use std::io::BufRead;
-    let mut n = SimulationImport::default();
-    let mut reject = |n: &mut SimulationImport, what: String| {
+    let mut n = InputSummary::default();
+    let reject = |n: &mut InputSummary, what: String| {
         n.rejected += 1;
-        if rejections.len() < KEPT_REJECTIONS {
-            rejections.push(what);
+        if n.rejections.len() < KEPT_REJECTIONS {
+            n.rejections.push(what);
         }
     };
     let lines = |name: &str| -> Result<

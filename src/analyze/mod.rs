@@ -56,7 +56,7 @@ use std::path::PathBuf;
 pub use compute::analyze;
 pub use input::{
     classifying_rows, import_simulation, ingest_inputs, plan, write_classified, ClassifiedBatch,
-    ClassifiedRows, InputOptions, ParquetSource, Plan, SimulationImport,
+    ClassifiedRows, InputOptions, ParquetSource, Plan,
 };
 pub use summary::{
     Analysis, AttemptsToRecovery, Cell, ClusterItem, Clusters, Count, InputSummary, Outputs,

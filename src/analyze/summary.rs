@@ -58,6 +58,25 @@ pub struct InputSummary {
     pub rejections: Vec<String>,
 }
 
+/// Rejections an [`InputSummary`] keeps.
+pub(crate) const KEPT_REJECTIONS: usize = 20;
+
+impl InputSummary {
+    /// Adds the counts of `other` (another input's), keeping the first 20
+    /// rejections of both.
+    pub fn add(&mut self, other: InputSummary) {
+        self.read += other.read;
+        self.ingested += other.ingested;
+        self.rejected += other.rejected;
+        self.skipped += other.skipped;
+        self.actions += other.actions;
+        self.outcomes += other.outcomes;
+        let room = KEPT_REJECTIONS.saturating_sub(self.rejections.len());
+        self.rejections
+            .extend(other.rejections.into_iter().take(room));
+    }
+}
+
 /// Headline counts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {

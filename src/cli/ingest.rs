@@ -325,17 +325,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut side = (0u64, 0u64);
     for (p, _) in inputs.iter().filter(|(_, f)| f.is_none()) {
         let dir = p.parent().unwrap_or(Path::new("."));
-        let mut rejected = Vec::new();
         let s = faultline::analyze::import_simulation(
             dir,
             &mut store,
             &faultline::analyze::InputOptions::new(opts.now),
-            &mut rejected,
             &mut faultline::analyze::NoProgress,
         )
         .with_context(|| format!("importing the simulator directory {}", dir.display()))?;
         if !a.quiet {
-            for r in &rejected {
+            for r in &s.rejections {
                 eprintln!("{r}");
             }
         }

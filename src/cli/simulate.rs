@@ -90,16 +90,14 @@ fn to_parquet(dir: &std::path::Path) -> anyhow::Result<()> {
     use faultline::analyze::{import_simulation, InputOptions, NoProgress};
     use faultline::store::{ParquetStore, StoreOptions};
     let mut store = ParquetStore::open(dir, StoreOptions::default())?;
-    let mut rejected = Vec::new();
     let n = import_simulation(
         dir,
         &mut store,
         &InputOptions::new(faultline::Timestamp::from_micros(0)),
-        &mut rejected,
         &mut NoProgress,
     )?;
     store.flush()?;
-    if let Some(first) = rejected.first() {
+    if let Some(first) = n.rejections.first() {
         // The simulator wrote every line: a rejection here is a bug, not bad input.
         bail!(
             "{} simulated record(s) did not import; the first: {first}",
