@@ -247,19 +247,17 @@ fn a_typo_or_an_out_of_range_probability_is_rejected_naming_the_field() {
 fn parquet_output_is_the_store_layout_and_usage_errors_name_the_flag() {
     let d = Dir::new();
     let sc = scenario("test-farm.toml");
-    let o = simulate(
-        &d,
-        &[
-            "--scenario",
-            &sc,
-            "--failures",
-            "300",
-            "--format",
-            "parquet",
-            "--out",
-            "p",
-        ],
-    );
+    let to_parquet = [
+        "--scenario",
+        &sc,
+        "--failures",
+        "300",
+        "--format",
+        "parquet",
+        "--out",
+        "p",
+    ];
+    let o = simulate(&d, &to_parquet);
     assert!(o.status.success(), "{}", stderr(&o));
     let j = simulate(&d, &["--scenario", &sc, "--failures", "300", "--out", "j"]);
     assert!(j.status.success(), "{}", stderr(&j));
@@ -287,19 +285,7 @@ fn parquet_output_is_the_store_layout_and_usage_errors_name_the_flag() {
     assert!(d.path("p/ground_truth.json").exists());
     assert!(!d.path("p/failures.jsonl").exists());
     // Regression: a second run into the same directory was added to the first history.
-    let again = simulate(
-        &d,
-        &[
-            "--scenario",
-            &sc,
-            "--failures",
-            "300",
-            "--format",
-            "parquet",
-            "--out",
-            "p",
-        ],
-    );
+    let again = simulate(&d, &to_parquet);
     assert_eq!(again.status.code(), Some(2));
     assert!(
         stderr(&again).contains("already holds a history"),
