@@ -56,14 +56,14 @@ fn closed_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// The error and its causes joined by ": ", each cause left out when the text before it
-/// already says it (the library's errors name their cause in their own message).
+/// already ends with it (the library's errors end their message with their cause).
 fn render(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
         let c = cause.to_string();
         if text.is_empty() {
             text = c;
-        } else if !text.contains(&c) {
+        } else if !text.ends_with(&c) {
             text.push_str(": ");
             text.push_str(&c);
         }

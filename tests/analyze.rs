@@ -446,4 +446,12 @@ fn a_burst_must_beat_chance_not_only_a_ratio() {
         .collect();
     batch.sort();
     assert_eq!(batch, ["TPU", "network"], "{items:#?}");
+    // The confidence still tells bursts apart (how far above its mean the burst rose).
+    for p in items
+        .iter()
+        .filter(|p| p["kind"] == "burst" && p["description"].as_str().unwrap().contains("bin(s)"))
+    {
+        let c = p["confidence"].as_f64().unwrap();
+        assert!(c > 0.5 && c < 0.99, "{p:#}");
+    }
 }

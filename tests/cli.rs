@@ -301,20 +301,6 @@ fn help_teaches() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-/// Runs `faultline ARGS` in `d` with its stdout a pipe whose reader is already gone.
-fn run_into_closed_pipe(d: &Dir, args: &[&str]) -> std::process::Output {
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    drop(reader);
-    std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .current_dir(d.tmp.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(writer)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("run faultline")
-}
-
 /// Regression: `recommend --state s.json ... | head -1` saved the state only after printing,
 /// so a reader that stopped early lost the decision (the README's loop walked the ladder's
 /// first step five times); `rules show | head` and others panicked on the closed pipe.
@@ -326,7 +312,7 @@ fn a_reader_that_stops_early_ends_the_command_quietly_and_keeps_its_state() {
         .chain(GPU_OOM)
         .collect();
     for _ in 0..3 {
-        let o = run_into_closed_pipe(&d, &flags);
+        let o = d.run_closed(&flags);
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(stderr(&o), "");
     }
@@ -355,7 +341,7 @@ fn a_reader_that_stops_early_ends_the_command_quietly_and_keeps_its_state() {
             .iter()
             .map(|a| if *a == "SCENARIO" { scenario } else { a })
             .collect();
-        let o = run_into_closed_pipe(&d, &args);
+        let o = d.run_closed(&args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
     }

@@ -521,4 +521,24 @@ fn the_same_input_twice_is_skipped_unless_asked_again() {
     );
     let log = std::fs::read_to_string(d.path("h/ingested.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 3, "{log}");
+    // The log is written once the history is, before anything is printed: a reader that
+    // stops early does not make the input look new.
+    d.write("b.jsonl", &(record("t20", "CUDA out of memory") + "\n"));
+    let o = d.run_closed(&["ingest", "b.jsonl", "--data", "h", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again = summary(&d.run(&["ingest", "b.jsonl", "--data", "h", "--json"], ""));
+    assert_eq!(again["ingested"], 0);
+    // A line cut short does not block later ingests.
+    let mut log = std::fs::read_to_string(d.path("h/ingested.jsonl")).unwrap();
+    log.push_str("{\"path\":\"/x\",\"si");
+    std::fs::write(d.path("h/ingested.jsonl"), log).unwrap();
+    d.write("c.jsonl", &(record("t21", "CUDA out of memory") + "\n"));
+    let o = d.run(&["ingest", "c.jsonl", "--data", "h", "--json"], "");
+    assert_eq!(summary(&o)["ingested"], 1);
+    assert!(stderr(&o).contains("ingested.jsonl:5:"), "{}", stderr(&o));
+    let again = summary(&d.run(&["ingest", "c.jsonl", "--data", "h", "--json"], ""));
+    assert_eq!(
+        again["ingested"], 0,
+        "c.jsonl's entry is on a line of its own"
+    );
 }

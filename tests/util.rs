@@ -30,6 +30,21 @@ impl Dir {
     pub fn run(&self, args: &[&str], stdin: &str) -> Output {
         run_in(self.tmp.path(), args, stdin)
     }
+
+    /// Runs `faultline ARGS` in this directory with its stdout a pipe whose reader is already
+    /// gone (as `| head` that stopped reading).
+    pub fn run_closed(&self, args: &[&str]) -> Output {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(args)
+            .current_dir(self.tmp.path())
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run faultline")
+    }
 }
 
 pub fn run_in(dir: &Path, args: &[&str], stdin: &str) -> Output {

@@ -818,7 +818,7 @@ fn pattern_stage(
 /// chance allows: the bin's count has a Poisson upper tail (at the key's mean per bin) below
 /// `patterns.spike_alpha` divided by the number of (key, bin) cells tested (Bonferroni), as
 /// the engine's online burst test asks of one window. Consecutive burst bins merge into one
-/// burst; its confidence is 1 − the peak bin's corrected p-value.
+/// burst; its confidence is 1 − 1/(peak bin ÷ mean), at most 0.99.
 fn bursts(f: &Failures<'_>, order: &[u32], params: &AnalyzeParams) -> Vec<PatternItem> {
     let n = f.len();
     if n == 0 {
@@ -856,14 +856,15 @@ fn bursts(f: &Failures<'_>, order: &[u32], params: &AnalyzeParams) -> Vec<Patter
         let flush = |r: Option<(&str, i64, i64, u64, u64, f64)>, out: &mut Vec<PatternItem>| {
             if let Some((k, b0, b1, count, peak, mean)) = r {
                 let ratio = peak as f64 / mean.max(1e-9);
-                let p = (poisson_upper_tail(peak, mean) * tests).min(1.0);
                 out.push(PatternItem {
                     kind: "burst".into(),
                     key: k.to_string(),
                     count,
                     first_seen: ts_string(lo + b0 * width),
                     last_seen: ts_string(lo + (b1 + 1) * width),
-                    confidence: (1.0 - p).clamp(0.0, 0.99),
+                    // Every burst passed the significance test; how far above its mean it
+                    // rose tells bursts apart.
+                    confidence: (1.0 - 1.0 / ratio).clamp(0.0, 0.99),
                     severity: 0.0,
                     episodes: (b1 - b0 + 1) as u64,
                     recommended_action: format!("investigate what changed for {label} {k} then"),

@@ -104,10 +104,13 @@ pub fn plan(inputs: &[PathBuf], format: Option<Format>) -> Result<Plan, AnalyzeE
             walk(p, &mut files)?;
             files.sort();
             let before = plan.failures.len() + plan.simulations.len();
+            // A simulator's output: failures, actions and outcomes side by side (a lone
+            // failures.jsonl is a user's file like any other).
             let sim_dirs: Vec<PathBuf> = files
                 .iter()
                 .filter(|f| f.file_name().is_some_and(|n| n == "failures.jsonl"))
                 .filter_map(|f| f.parent().map(Path::to_path_buf))
+                .filter(|d| d.join("actions.jsonl").is_file() && d.join("outcomes.jsonl").is_file())
                 .collect();
             for f in files {
                 let name = f
@@ -447,32 +450,71 @@ pub fn import_simulation(
     for (i, line) in failure_lines.enumerate() {
         let line = line.map_err(|e| io(&failures_path, e))?;
         bytes += line.len() as u64 + 1;
+        // Line n of actions.jsonl answers line n of failures.jsonl, blank or not.
         let action = action_lines
             .next()
             .transpose()
             .map_err(|e| io(&actions_path, e))?;
         if line.trim().is_empty() {
             n.skipped += 1;
+            if action.as_deref().is_some_and(|a| !a.trim().is_empty()) {
+                reject(
+                    &mut n,
+                    format!(
+                        "{}:{}: an action for a blank failure line",
+                        actions_path.display(),
+                        i + 1
+                    ),
+                );
+            }
             continue;
         }
         n.read += 1;
         let at = |p: &Path| format!("{}:{}", p.display(), i + 1);
         let failure = crate::ingest::jsonl::parse_line(line.as_bytes())
             .and_then(|r| r.check(o.now).map_err(|e| e.to_string()));
-        let action = match action {
+        let action_text = action;
+        let action = match &action_text {
             None => Err("no action on this line (actions.jsonl is shorter)".to_string()),
-            Some(a) => serde_json::from_str::<RecoveryAction>(&a).map_err(|e| e.to_string()),
+            Some(a) => serde_json::from_str::<RecoveryAction>(a).map_err(|e| e.to_string()),
         };
-        // The outcome this action got, taken whether or not the pair reads.
-        let outcome = match &action {
-            Ok(a) if a.strategy != crate::model::RecoveryStrategy::Escalation => Some(
+        // The outcome this action got, taken whether or not the pair reads (an action that
+        // does not read still names its task and strategy, read loosely), so that the task's
+        // later outcomes stay with their own actions.
+        let asked = match &action {
+            Ok(a) => Some((
+                a.task_id.to_string(),
+                a.strategy != crate::model::RecoveryStrategy::Escalation,
+            )),
+            Err(_) => action_text.as_deref().and_then(|t| {
+                let v: serde_json::Value = serde_json::from_str(t).ok()?;
+                Some((
+                    v.get("task_id")?.as_str()?.to_string(),
+                    v.get("strategy").and_then(|s| s.as_str()) != Some("ESCALATION"),
+                ))
+            }),
+        };
+        let outcome = match &asked {
+            Some((task, true)) => Some(
                 outcomes
-                    .get_mut(a.task_id.as_str())
+                    .get_mut(task.as_str())
                     .and_then(VecDeque::pop_front),
             ),
             _ => None,
         };
         let (record, action) = match (failure, action) {
+            (Ok(r), Ok(a)) if r.task_id.as_str() != a.task_id.as_str() => {
+                reject(
+                    &mut n,
+                    format!(
+                        "{}: the action is for task {}, the failure on this line of task {} (the files do not line up)",
+                        at(&actions_path),
+                        a.task_id,
+                        r.task_id
+                    ),
+                );
+                continue;
+            }
             (Ok(r), Ok(a)) => (r, a),
             (Err(e), _) => {
                 reject(&mut n, format!("{}: {e}", at(&failures_path)));
@@ -563,6 +605,19 @@ mod tests {
         let p = plan(std::slice::from_ref(&dir), None).unwrap();
         assert!(p.failures.is_empty());
         assert_eq!(p.simulations, [dir]);
+        // A user's own failures.jsonl beside other logs is not a simulator's output: every
+        // file is read as what it is.
+        let mine = tempfile::tempdir().unwrap();
+        std::fs::write(mine.path().join("failures.jsonl"), "").unwrap();
+        std::fs::write(mine.path().join("kern.log"), "").unwrap();
+        let p = plan(&[mine.path().to_path_buf()], None).unwrap();
+        assert!(p.simulations.is_empty());
+        let names: Vec<_> = p
+            .failures
+            .iter()
+            .map(|(f, _)| f.file_name().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["failures.jsonl", "kern.log"]);
     }
 
     /// Regression: the outcomes of a simulator directory were written after all its failures
@@ -681,23 +736,69 @@ mod tests {
         let write = |name: &str, lines: &[String]| {
             std::fs::write(sim.join(name), lines.join("\n") + "\n").unwrap()
         };
-        write("failures.jsonl", &[rec("a"), "{not json".into(), rec("c")]);
-        write("actions.jsonl", &[act("a"), act("b"), act("c"), act("d")]);
-        write("outcomes.jsonl", &[out("a"), out("b"), out("z")]);
+        // Line 4: an action that does not read (its outcome must still be set aside, or the
+        // task's next action would take it); line 5: the next action of that task; line 6: an
+        // action for another task than its failure's.
+        write(
+            "failures.jsonl",
+            &[
+                rec("a"),
+                "{not json".into(),
+                rec("c"),
+                rec("e"),
+                rec("e"),
+                rec("f"),
+            ],
+        );
+        write(
+            "actions.jsonl",
+            &[
+                act("a"),
+                act("b"),
+                act("c"),
+                act("e").replace("\"delay_s\":0.0", "\"delay_s\":\"soon\""),
+                act("e").replace("\"attempt\":1", "\"attempt\":2"),
+                act("g"),
+                act("d"),
+            ],
+        );
+        write(
+            "outcomes.jsonl",
+            &[
+                out("a"),
+                out("b"),
+                out("z"),
+                out("e"),
+                out("e").replace("true", "false"),
+            ],
+        );
         let root = dir.path().join("out");
         let o = InputOptions::new(Timestamp::from_micros(0));
         let s = ingest_inputs(&[sim], &root, &o, &mut super::super::NoProgress).unwrap();
-        assert_eq!((s.ingested, s.actions, s.outcomes), (2, 2, 1), "{s:?}");
+        assert_eq!((s.ingested, s.actions, s.outcomes), (3, 3, 2), "{s:?}");
         let text = s.rejections.join("\n");
-        assert_eq!(s.rejected, 4, "{text}");
+        assert_eq!(s.rejected, 6, "{text}");
         for want in [
             "failures.jsonl:2: invalid JSON",
             "actions.jsonl:3: no outcome left for this action",
-            "actions.jsonl:4: no failure on this line",
+            "actions.jsonl:4: invalid type",
+            "actions.jsonl:6: the action is for task g, the failure on this line of task f",
+            "actions.jsonl:7: no failure on this line",
             "outcomes.jsonl:3: no action of task z is left for this outcome",
         ] {
             assert!(text.contains(want), "{want}: {text}");
         }
+        // Task e's second action got its own outcome (the failed one), not the first's.
+        let store = ParquetStore::open(&root, Default::default()).unwrap();
+        let e: Vec<bool> = crate::store::HistoryStore::entries(&store)
+            .unwrap()
+            .into_iter()
+            .filter_map(|(_, x)| match x {
+                Entry::Outcome(o) if o.outcome.task_id == "e" => Some(o.outcome.success),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(e, [false]);
     }
 
     /// Rows built per chunk on the workers and split across batches at any row give the

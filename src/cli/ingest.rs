@@ -155,9 +155,9 @@ struct SummaryJson<'a> {
 /// The log of inputs a data directory took in, one JSON line each.
 const INGESTED_LOG: &str = "ingested.jsonl";
 
-/// One input file ingested into a data directory (a line of `DATA/ingested.jsonl`).
+/// One input file ingested into a data directory (a line of `DATA/ingested.jsonl`; fields a
+/// later version adds are ignored).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Ingested {
     /// The input's canonical path.
     path: String,
@@ -196,7 +196,8 @@ impl Ingested {
     }
 }
 
-/// The inputs `data` took in before (an absent log is an empty one).
+/// The inputs `data` took in before (an absent log is an empty one). A line that does not
+/// read (a write cut short) is left out with a warning: it must not block later ingests.
 fn read_ingested(data: &Path) -> anyhow::Result<Vec<Ingested>> {
     let path = data.join(INGESTED_LOG);
     let text = match std::fs::read_to_string(&path) {
@@ -204,13 +205,22 @@ fn read_ingested(data: &Path) -> anyhow::Result<Vec<Ingested>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    text.lines()
+    Ok(text
+        .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1))
+        .filter_map(|(i, l)| match serde_json::from_str(l) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                eprintln!(
+                    "faultline: warning: {}:{}: {e}; the line is left out (its input may be ingested again)",
+                    path.display(),
+                    i + 1
+                );
+                None
+            }
         })
-        .collect()
+        .collect())
 }
 
 /// Appends `entries` to `data`'s log of inputs (one write of whole lines, then fsync).
@@ -220,6 +230,10 @@ fn log_ingested(data: &Path, entries: &[Ingested]) -> anyhow::Result<()> {
     }
     let path = data.join(INGESTED_LOG);
     let mut text = String::new();
+    // After a write cut short, start on a line of its own.
+    if std::fs::read(&path).is_ok_and(|b| b.last().is_some_and(|&c| c != b'\n')) {
+        text.push('\n');
+    }
     for e in entries {
         text.push_str(&serde_json::to_string(e)?);
         text.push('\n');
@@ -250,18 +264,33 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .map(|d| (d.join("failures.jsonl"), None)),
         )
         .collect();
+    // Each input's identity as it is now, before it is read: a file that grows while it is
+    // read is logged as it was, so that what was appended is not mistaken for ingested.
+    let mut ids: Vec<Option<(String, u64, u64)>> =
+        inputs.iter().map(|(p, _)| Ingested::of(p)).collect();
     let before = read_ingested(&a.data)?;
     if !a.again {
+        // When each input was taken in before, if it was (as it is now).
+        let seen: Vec<Option<String>> = ids
+            .iter()
+            .map(|id| {
+                id.as_ref()
+                    .and_then(|id| before.iter().find(|e| e.same(id)).map(|e| e.at.clone()))
+            })
+            .collect();
+        let mut i = 0;
         inputs.retain(|(p, _)| {
-            let seen = Ingested::of(p)
-                .and_then(|id| before.iter().find(|e| e.same(&id)).map(|e| e.at.clone()));
-            if let Some(at) = &seen {
+            let seen = &seen[i];
+            let id = &ids[i];
+            i += 1;
+            if let Some(at) = seen {
                 eprintln!(
                     "faultline: note: {} skipped: {} took it in at {at} (same path, size and modification time; --again ingests it again)",
                     p.display(),
                     a.data.display()
                 );
-            } else if let Some(e) = Ingested::of(p)
+            } else if let Some(e) = id
+                .as_ref()
                 .and_then(|id| before.iter().rev().find(|e| e.path == id.0))
             {
                 // A file that changed since (grown, or its bad lines fixed) is read whole.
@@ -274,6 +303,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 );
             }
             seen.is_none()
+        });
+        let mut i = 0;
+        ids.retain(|_| {
+            i += 1;
+            seen[i - 1].is_none()
         });
     }
     let sources = inputs
@@ -337,9 +371,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 eprintln!("{r}");
             }
         }
-        if a.strict && s.rejected > 0 {
-            bail!("{}: {} rejected (--strict)", dir.display(), s.rejected);
-        }
         summary.read += s.read;
         summary.ingested += s.ingested;
         summary.rejected += s.rejected;
@@ -356,6 +387,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         side.1 += s.outcomes;
     }
     store.flush()?;
+    // The history is committed: remember which inputs it took something from, before anything
+    // is printed or refused (a reader that stops early must not make them look new).
+    let at = Timestamp::now().to_string();
+    let taken: Vec<Ingested> = ids
+        .iter()
+        .zip(&summary.files)
+        .filter(|(_, f)| f.ingested > 0)
+        .filter_map(|(id, f)| {
+            id.clone().map(|(path, size, modified_ns)| Ingested {
+                path,
+                size,
+                modified_ns,
+                at: at.clone(),
+                ingested: f.ingested,
+            })
+        })
+        .collect();
+    log_ingested(&a.data, &taken)?;
     let seconds = started.elapsed().as_secs_f64();
     if !a.quiet && summary.rejected > shown.len() as u64 {
         eprintln!(
@@ -374,22 +423,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             summary.rejected
         );
     }
-    // The history is committed: remember which files it took in.
-    let at = Timestamp::now().to_string();
-    let taken: Vec<Ingested> = inputs
-        .iter()
-        .zip(&summary.files)
-        .filter_map(|((p, _), f)| {
-            Ingested::of(p).map(|(path, size, modified_ns)| Ingested {
-                path,
-                size,
-                modified_ns,
-                at: at.clone(),
-                ingested: f.ingested,
-            })
-        })
-        .collect();
-    log_ingested(&a.data, &taken)?;
+    if a.strict && summary.rejected > 0 {
+        // Simulator directories are imported whole (the pipeline's inputs stop at the first).
+        bail!("{} record(s) rejected (--strict)", summary.rejected);
+    }
     Ok(())
 }
 

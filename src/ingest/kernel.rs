@@ -124,7 +124,7 @@ struct Parser {
     fallback_worker: String,
     year: i32,
     last_oom_pid: Option<String>,
-    /// When each (worker, task, line kind, Xid code) was last recorded.
+    /// When each event (worker, task, line kind, GPU, Xid code) was last recorded as a failure.
     last_seen: HashMap<String, i64>,
     /// The last Xid 79 (GPU fallen off the bus): worker, GPU, time.
     last_xid79: Option<(String, String, i64)>,
@@ -223,6 +223,7 @@ impl Parser {
             Ok(e) => e,
             Err(reason) => return Line::Bad(reason),
         };
+        let timed = time.is_some();
         let timestamp = match time {
             Some(Ok(t)) => Some(t),
             Some(Err(reason)) => return Line::Bad(reason),
@@ -235,7 +236,8 @@ impl Parser {
             .or(host)
             .unwrap_or(&self.fallback_worker)
             .to_string();
-        if let Some(t) = timestamp.map(Timestamp::as_micros) {
+        // Only a line's own time tells a repeat (an untimed line gets the boot time).
+        if let Some(t) = timestamp.filter(|_| timed).map(Timestamp::as_micros) {
             if self.repeats(&worker, &event, t) {
                 return Line::Skip;
             }
@@ -376,10 +378,26 @@ impl Parser {
         if let Some((gpu, Some(79))) = &e.gpu {
             self.last_xid79 = Some((worker.to_string(), gpu.clone(), t));
         }
-        let code = e.gpu.as_ref().and_then(|g| g.1).map_or(-1, i64::from);
-        let key = format!("{worker}\u{1f}{}\u{1f}{}\u{1f}{code}", e.task, e.hint);
-        let last = self.last_seen.insert(key, t);
-        last.is_some_and(|l| (0..=REPEAT_WINDOW_US).contains(&(t - l)))
+        let (gpu, code) = e
+            .gpu
+            .as_ref()
+            .map_or(("", -1), |g| (g.0.as_str(), g.1.map_or(-1, i64::from)));
+        let key = format!(
+            "{worker}\u{1f}{}\u{1f}{}\u{1f}{gpu}\u{1f}{code}",
+            e.task, e.hint
+        );
+        // A repeat is within the window after the event's first line (the window does not
+        // slide with the repeats: a line every 0.9 s for an hour is many failures).
+        if let Some(&first) = self.last_seen.get(&key) {
+            if (0..=REPEAT_WINDOW_US).contains(&(t - first)) {
+                return true;
+            }
+        }
+        if self.last_seen.len() >= 4096 {
+            self.last_seen.retain(|_, &mut l| t - l <= REPEAT_WINDOW_US);
+        }
+        self.last_seen.insert(key, t);
+        false
     }
 
     fn parse_syslog(&self, s: &str) -> Result<Timestamp, String> {
@@ -846,6 +864,28 @@ mod tests {
             "the Xid 13 repeat within 1 s and the follow-up of the Xid 79 are left out; the \
              Xid 13 three seconds later and the fall 25 s later are failures of their own"
         );
+        // One process's Xid on two GPUs is two failures; a line every 0.6 s for 3 s is one
+        // failure per second of it, not one; lines without a time of their own are all kept.
+        let v = parse_all(
+            "[ 1.0] NVRM: Xid (PCI:0000:3b:00): 13, pid=7, name=python, a\n\
+             [ 1.1] NVRM: Xid (PCI:0000:5e:00): 13, pid=7, name=python, a\n\
+             [ 2.0] NVRM: Xid (PCI:0000:86:00): 31, pid=9, name=python, a\n\
+             [ 2.6] NVRM: Xid (PCI:0000:86:00): 31, pid=9, name=python, a\n\
+             [ 3.2] NVRM: Xid (PCI:0000:86:00): 31, pid=9, name=python, a\n\
+             [ 3.8] NVRM: Xid (PCI:0000:86:00): 31, pid=9, name=python, a\n\
+             [ 4.4] NVRM: Xid (PCI:0000:86:00): 31, pid=9, name=python, a\n",
+            KernelOptions::default(),
+        );
+        assert_eq!(v.len(), 2 + 3, "{v:?}");
+        let untimed = parse_all(
+            "NVRM: Xid (PCI:0000:3b:00): 13, pid=7, name=python, a\n\
+             NVRM: Xid (PCI:0000:3b:00): 13, pid=7, name=python, a\n",
+            KernelOptions {
+                boot_time: Some(ts("2025-01-01T00:00:00Z")),
+                ..KernelOptions::default()
+            },
+        );
+        assert_eq!(untimed.len(), 2);
     }
 
     #[test]

@@ -87,7 +87,7 @@ where
                 let name = k.to_string();
                 if out.insert(k, v).is_some() {
                     return Err(serde::de::Error::custom(format!(
-                        "class `{name}` is given twice (class names are read in any case: `gpu` and `GPU` are one class)"
+                        "class `{name}` is given twice (class names are read in any case and through their aliases: `gpu`, `GPU` and `cuda` are one class)"
                     )));
                 }
             }
