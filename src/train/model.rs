@@ -450,6 +450,11 @@ pub fn check_model_dir(dir: &Path) -> Result<(), TrainError> {
     match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io(dir, e)),
+        // Replacing a link would put a directory where the link was, leaving its target.
+        Ok(m) if m.file_type().is_symlink() => refuse(format!(
+            "{} is a symbolic link: name the model directory it points to",
+            dir.display()
+        )),
         Ok(m) if !m.is_dir() => refuse(format!(
             "{} exists and is not a directory: refusing to replace it with a model",
             dir.display()

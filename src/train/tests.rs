@@ -587,4 +587,12 @@ fn save_replaces_a_model_but_never_a_directory_or_file_that_is_not_one() {
         .collect();
     names.sort();
     assert_eq!(names, ["data", "empty", "good.jsonl", "models", "precious"]);
+    // A link to a model is named as a link (replacing it would leave its target behind).
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("current");
+        std::os::unix::fs::symlink(&fresh, &link).unwrap();
+        let err = model.save(&link).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+    }
 }
