@@ -349,6 +349,12 @@ fn a_reader_that_stops_early_ends_the_command_quietly_and_keeps_its_state() {
 
 /// Regression: an error whose message already names its cause printed the cause twice
 /// ("No such file or directory (os error 2): No such file or directory (os error 2)").
+/// Asserts that a command failed as a usage or input error (exit 2) whose message names `want`.
+fn refused(o: &std::process::Output, want: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+    assert!(stderr(o).contains(want), "{}", stderr(o));
+}
+
 #[test]
 fn an_error_names_its_cause_once() {
     let d = Dir::new();
@@ -416,12 +422,7 @@ fn bytes_that_are_not_utf8_cost_one_line_not_the_input() {
         &["recommend"],
         b"{\"task_id\":\"t\",\"worker_id\":\"w\",\"error\":{\"message\":\"x\"}}\n{\"task_id\":\"t\",\"worker_id\":\"w\",\"error\":{\"message\":\"\xff\"}}\n",
     );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("stdin line 2: not valid UTF-8"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, "stdin line 2: not valid UTF-8");
 }
 
 /// Regression: `eval ranking` on a directory without a history reported "0 decision(s)
@@ -430,12 +431,7 @@ fn bytes_that_are_not_utf8_cost_one_line_not_the_input() {
 fn a_missing_history_or_model_is_named_as_such() {
     let d = Dir::new();
     let o = d.run(&["eval", "ranking", "--data", "nope"], "");
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("nope: no history/ directory"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, "nope: no history/ directory");
     let o = d.run(
         &[
             "serve",
@@ -448,12 +444,7 @@ fn a_missing_history_or_model_is_named_as_such() {
         ],
         "",
     );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("--model nope: not a model directory"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, "--model nope: not a model directory");
 }
 
 /// Regression: an unknown value in `classify --hardware-column` was ignored without a word,
@@ -477,18 +468,8 @@ fn a_bad_hardware_value_or_save_path_is_named_before_the_work() {
         ],
         "",
     );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("t.tsv:3: column 'hw': unknown hardware class 'QPU'"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, "t.tsv:3: column 'hw': unknown hardware class 'QPU'");
     let o = d.run(&["template", "--save", "missing/dir/m.json"], "one line\n");
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("--save missing/dir/m.json"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, "--save missing/dir/m.json");
     assert_eq!(stdout(&o), "", "nothing was mined before the check");
 }
