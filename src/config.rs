@@ -123,6 +123,15 @@ pub struct RankingParams {
     /// from ever trying them where they are the best (0.25 against 0.15: measured on fleets
     /// whose best recovery is off the ladder, see `notebooks/ranking-experiments.md`).
     pub prior_other: f64,
+    /// Prior success mean of RESET_WORKER_STATE, when the rules do not take it, for a device
+    /// fault on an accelerator ([`crate::ranking::device_fault`]: a driver or runtime error,
+    /// device hardware, a lost device context, a timeout or an unrecognised error on a
+    /// worker that is not a CPU). A device stuck busy, hung or in a bad state is commonly
+    /// cleared by resetting it, a cure no default ladder names; with `prior_other` its draws
+    /// seldom beat a fair incumbent, so it was found late or never. 0: `prior_other` like any
+    /// strategy off the ladder. 0.4: measured against 0.35, 0.45 and 0.5 (see
+    /// `notebooks/ranking-experiments.md`).
+    pub prior_reset: f64,
     /// Pseudo-observations behind the ladder prior.
     pub prior_strength: f64,
     /// Pseudo-observations with which a coarser posterior backs a finer context, when
@@ -236,6 +245,7 @@ impl Default for RankingParams {
             selection: Selection::Thompson,
             prior_top: 0.6,
             prior_other: 0.25,
+            prior_reset: 0.4,
             prior_strength: 4.0,
             backoff_strength: 20.0,
             backoff_adaptive: true,

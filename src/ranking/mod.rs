@@ -15,7 +15,11 @@
 //!   and pools with out-of-memory evidence on the other accelerators (below).
 //! - **Priors.** The strategy the rule ladder would take now gets prior mean `prior_top`, the
 //!   ladder's later steps decreasing means, every other valid strategy `prior_other`, each with
-//!   `prior_strength` pseudo-observations. With no evidence at all in the coarse context the
+//!   `prior_strength` pseudo-observations. A worker reset, which no default ladder names, has
+//!   the higher `prior_reset` for a device fault on an accelerator ([`device_fault`]; not in a
+//!   browser, whose reset is the browser restart on its ladder): a device
+//!   stuck busy, hung or in a bad state is commonly cleared by a reset, and under
+//!   `prior_other` such a cure was found late or never. With no evidence at all in the coarse context the
 //!   ranker abstains and the rules decide — exactly the rules, not a sample from their prior.
 //! - **Across classes.** A failure kind's evidence on the other hardware classes (sums kept
 //!   per kind over its coarse contexts) is the coarse context's prior, worth as many
@@ -129,6 +133,12 @@ impl RankingParams {
             if !(v > 0.0 && v < 1.0) {
                 return Err(bad(name, format!("{v} is not in (0, 1)")));
             }
+        }
+        if !(self.prior_reset == 0.0 || (self.prior_reset > 0.0 && self.prior_reset < 1.0)) {
+            return Err(bad(
+                "prior_reset",
+                format!("{} is neither 0 (off) nor in (0, 1)", self.prior_reset),
+            ));
         }
         for (name, v) in [
             ("prior_strength", self.prior_strength),
@@ -794,13 +804,17 @@ impl Ranker {
     /// Prior mean of `s` given the ladder.
     #[cfg(test)]
     fn prior_mean(&self, s: RecoveryStrategy, ladder: &[RecoveryStrategy]) -> f64 {
-        self.prior_means(ladder)[s.index()]
+        self.prior_means(ladder, false)[s.index()]
     }
 
     /// Prior means of every strategy given the ladder: `prior_top` for its first step,
-    /// decreasing along it, `prior_other` off it.
-    fn prior_means(&self, ladder: &[RecoveryStrategy]) -> [f64; N] {
+    /// decreasing along it, `prior_other` off it — but `prior_reset` for a worker reset off
+    /// it when `device_fault` (see [`device_fault`]).
+    fn prior_means(&self, ladder: &[RecoveryStrategy], device_fault: bool) -> [f64; N] {
         let mut m = [self.params.prior_other; N];
+        if device_fault && self.params.prior_reset > 0.0 {
+            m[RecoveryStrategy::ResetWorkerState.index()] = self.params.prior_reset;
+        }
         let step = (self.params.prior_top - self.params.prior_other) / (ladder.len() as f64 + 1.0);
         for (i, s) in ladder.iter().enumerate().rev() {
             m[s.index()] = self.params.prior_top - step * i as f64;
@@ -975,7 +989,7 @@ impl Ranker {
         let mut spread = [0.0f64; N];
         let mut floor = f64::NEG_INFINITY;
         let mut total = 0.0;
-        let priors = self.prior_means(c.ladder);
+        let priors = self.prior_means(c.ladder, device_fault(c.class, c.kind));
         // Thompson sampling's score per valid strategy: its mean, and the multiple of the
         // success draw it moves by (the continuation, when it counts).
         let mut mu = [0.0f64; N];
@@ -1098,6 +1112,31 @@ impl Ranker {
             continuation: Some((hardness + excess(c.valid[j].index())).max(1.0)),
         })
     }
+}
+
+/// Whether a failure is a device fault on an accelerator, for which a worker reset is a
+/// plausible cure ([`RankingParams::prior_reset`]): a driver or runtime error (`cuda_error`,
+/// `tpu_error`, `npu_error`), device hardware (`gpu_hardware`), a lost device context, a
+/// timeout (a hung device shows as one) or an unrecognised error (the runtimes of DSPs, FPGAs
+/// and other devices the classifier does not know) on an accelerator. Not on a CPU, and not
+/// in a browser (WebGPU, WebNN), whose reset is the browser restart its ladder already
+/// names. Not an out-of-memory (ranked as `oom_gpu`, see [`ranked_kind`]), a software or
+/// data error, the network or storage.
+pub fn device_fault(class: HardwareClass, kind: FailureKind) -> bool {
+    use FailureKind as K;
+    !matches!(
+        class,
+        HardwareClass::Cpu | HardwareClass::Webgpu | HardwareClass::Webnn
+    ) && matches!(
+        kind,
+        K::CudaError
+            | K::GpuHardware
+            | K::TpuError
+            | K::NpuError
+            | K::WebgpuContextLost
+            | K::Timeout
+            | K::Unknown
+    )
 }
 
 /// The failure kind a failure is ranked under (see the module docs): `oom_gpu` for memory

@@ -418,12 +418,19 @@ fn logistic(rows: &[&Row], columns: &Columns, alpha: f64) -> Option<(Vec<f64>, f
     (intercept.is_finite() && weights.iter().all(|w| w.is_finite())).then_some((weights, intercept))
 }
 
-/// The prior mean of `s` given the remaining ladder (as the Bayes ranker's prior).
-fn prior_mean(p: &RankingParams, s: RecoveryStrategy, ladder: &[RecoveryStrategy]) -> f64 {
-    match ladder.iter().position(|x| *x == s) {
+/// The prior mean of `s` given the remaining ladder and the failure (as the Bayes ranker's
+/// prior, `prior_reset` included).
+fn prior_mean(p: &RankingParams, s: RecoveryStrategy, c: &RankContext<'_>) -> f64 {
+    match c.ladder.iter().position(|x| *x == s) {
         Some(i) => {
-            let step = (p.prior_top - p.prior_other) / (ladder.len() as f64 + 1.0);
+            let step = (p.prior_top - p.prior_other) / (c.ladder.len() as f64 + 1.0);
             p.prior_top - step * i as f64
+        }
+        None if s == RecoveryStrategy::ResetWorkerState
+            && p.prior_reset > 0.0
+            && super::device_fault(c.class, c.kind) =>
+        {
+            p.prior_reset
         }
         None => p.prior_other,
     }
@@ -535,10 +542,7 @@ impl ModelRanker {
         let act = model.columns.active(c.class, c.kind, bits, c.template);
         let mut best: Option<(usize, f64)> = None;
         for (j, s) in c.valid.iter().enumerate() {
-            let prior = (
-                prior_mean(&self.params, *s, c.ladder),
-                self.params.prior_strength,
-            );
+            let prior = (prior_mean(&self.params, *s, c), self.params.prior_strength);
             let p = model.score(&act, c.tried[s.index()] > 0, *s, prior);
             if best.is_none_or(|(_, v)| p > v) {
                 best = Some((j, p));
@@ -560,10 +564,7 @@ impl ModelRanker {
         if eps > 0.0 && rng.gen::<f64>() < eps {
             let j = rng.gen_range(0..c.valid.len());
             let s = c.valid[j];
-            let prior = (
-                prior_mean(&self.params, s, c.ladder),
-                self.params.prior_strength,
-            );
+            let prior = (prior_mean(&self.params, s, c), self.params.prior_strength);
             // `best` returned Some: the model exists.
             let p = self.model.as_ref().map_or(0.0, |m| {
                 m.predict(

@@ -170,6 +170,105 @@ fn a_strategy_off_the_ladder_that_works_better_is_found() {
     );
 }
 
+/// A device fault on an accelerator gives a worker reset off the ladder `prior_reset`; a CPU,
+/// a browser, an out-of-memory or a software error keep `prior_other`; on the ladder its step
+/// decides.
+#[test]
+fn a_worker_reset_is_plausible_for_a_device_fault_on_an_accelerator() {
+    use FailureKind as K;
+    assert!(device_fault(H::Gpu, K::CudaError));
+    assert!(device_fault(H::Tpu, K::TpuError));
+    assert!(device_fault(H::Npu, K::Timeout));
+    assert!(device_fault(H::Dsp, K::Unknown));
+    assert!(device_fault(H::Fpga, K::Timeout));
+    assert!(!device_fault(H::Webgpu, K::WebgpuContextLost));
+    assert!(!device_fault(H::Webnn, K::Timeout));
+    assert!(!device_fault(H::Cpu, K::Timeout));
+    assert!(!device_fault(H::Gpu, K::OomGpu));
+    assert!(!device_fault(H::Gpu, K::SoftwareException));
+    assert!(!device_fault(H::Tpu, K::Network));
+    let r = Ranker::new(RankingParams::default()).unwrap();
+    let ladder = [S::DelayedRetry, S::DifferentWorker];
+    let p = &r.params;
+    let reset = S::ResetWorkerState.index();
+    assert_eq!(r.prior_means(&ladder, true)[reset], p.prior_reset);
+    assert_eq!(r.prior_means(&ladder, false)[reset], p.prior_other);
+    assert_eq!(
+        r.prior_means(&ladder, true)[S::ImmediateRetry.index()],
+        p.prior_other
+    );
+    assert_eq!(
+        r.prior_means(&[S::ResetWorkerState], true)[reset],
+        p.prior_top
+    );
+    let off = Ranker::new(RankingParams {
+        prior_reset: 0.0,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(off.prior_means(&ladder, true)[reset], p.prior_other);
+}
+
+/// A TPU held busy by a stale process: moving the task works (0.75), resetting the worker
+/// works better (0.9) and no ladder names it. With `prior_reset` the ranking finds the reset
+/// within the first hundred such failures and takes it for most of the first thousand; with
+/// the reset at `prior_other` (0) its first try came after some 980 (seeded).
+#[test]
+fn a_worker_reset_for_a_busy_device_is_found() {
+    let ladder = [S::DelayedRetry, S::DifferentWorker, S::FallbackCpu];
+    let valid = [
+        S::DelayedRetry,
+        S::DifferentWorker,
+        S::FallbackCpu,
+        S::ResetWorkerState,
+        S::ImmediateRetry,
+        S::ReducedBatchSize,
+    ];
+    let truth = |s: S| match s {
+        S::ResetWorkerState => 0.9,
+        S::DifferentWorker => 0.75,
+        S::DelayedRetry => 0.3,
+        S::FallbackCpu => 0.35,
+        _ => 0.1,
+    };
+    let tried = [0; N];
+    let resets = |prior_reset: f64| {
+        let mut r = Ranker::new(RankingParams {
+            prior_reset,
+            ..Default::default()
+        })
+        .unwrap();
+        let c = RankContext {
+            class: H::Tpu,
+            kind: FailureKind::TpuError,
+            ..ctx(&ladder, &valid, &tried)
+        };
+        let at = |s: S, ok: bool| Observed {
+            class: H::Tpu,
+            kind: FailureKind::TpuError,
+            ..obs(s, ok)
+        };
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        r.update(&at(S::DelayedRetry, false));
+        let mut early = 0;
+        for _ in 0..1000 {
+            let s = r.choose(&c, &mut rng).unwrap().strategy;
+            let ok = rng.gen::<f64>() < truth(s);
+            r.update(&at(s, ok));
+            if s == S::ResetWorkerState {
+                early += 1;
+            }
+        }
+        early
+    };
+    let (with, without) = (resets(0.4), resets(0.0));
+    assert!(with > 600, "reset chosen {with} of the first 1,000");
+    assert!(
+        without < 100,
+        "without prior_reset: {without} of the first 1,000"
+    );
+}
+
 /// `explore_after`: once the context holds that many outcomes, each valid strategy it never
 /// tried is tried once (propensity 1 / the untried ones), then sampled like any other
 /// (`explore_tries`: again while it has not failed); never below the threshold, in a
@@ -721,6 +820,19 @@ fn each_validation_error() {
         ..Default::default()
     })
     .contains("prior_other"));
+    for v in [1.0, -0.1, f64::NAN] {
+        assert!(e(RankingParams {
+            prior_reset: v,
+            ..Default::default()
+        })
+        .contains("ranking.prior_reset"));
+    }
+    assert!(RankingParams {
+        prior_reset: 0.0,
+        ..Default::default()
+    }
+    .check()
+    .is_ok());
     assert!(e(RankingParams {
         prior_strength: 0.0,
         ..Default::default()
