@@ -24,7 +24,8 @@ use serde::Serialize;
 /// Inputs (files or directories) by extension, or all of one --format:
 ///   .jsonl .json .ndjson   one failure record per line (the JSON schema of `recommend`)
 ///   .csv .tsv              a header row; columns found by name or mapped with --map
-///   .log .txt dmesg* kmsg* kernel logs: NVIDIA Xid/SXid, OOM killer, machine checks, EDAC
+///   .log .txt dmesg* kmsg* kernel logs: NVIDIA Xid/SXid, OOM killer, machine checks,
+///                          uncorrected EDAC errors (a corrected one is skipped)
 ///   .parquet               task_id, worker_id, message (+ optional) columns, or faultline parts
 ///   -                      standard input (JSONL unless --format)
 ///

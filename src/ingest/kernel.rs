@@ -16,8 +16,9 @@
 //! Failures recognised in the message: NVIDIA `NVRM: Xid (PCI:…): N, pid=…`, NVSwitch
 //! `SXid (PCI:…): N`, `NVRM: … fallen off the bus`, the OOM killer (`oom-kill:…pid=N` and
 //! `Out of memory: Killed process N (name)`, the second skipped when it repeats the first's
-//! pid), machine checks (`mce: … Machine check …`), EDAC memory errors (`EDAC MC0: 1 CE …`)
-//! and segfaults (`name[pid]: segfault at …`).
+//! pid), machine checks (`mce: … Machine check …`), uncorrected EDAC memory errors
+//! (`EDAC MC0: 1 UE …`; a corrected one, `CE`, is skipped: the hardware fixed it and nothing
+//! failed) and segfaults (`name[pid]: segfault at …`).
 //!
 //! Kernel lines carry no task: the worker is [`KernelOptions::worker`], else the syslog
 //! host, else the input's file stem; the task is `pid-N` when the line names a process,
@@ -73,6 +74,10 @@ struct Patterns {
     mce: Regex,
     cpu: Regex,
     edac: Regex,
+    /// An EDAC line's corrected error (`CE`): the hardware fixed it, nothing failed.
+    corrected: Regex,
+    /// An EDAC line's uncorrected error (`UE`).
+    uncorrected: Regex,
     mc: Regex,
     segfault: Regex,
 }
@@ -103,6 +108,8 @@ fn patterns() -> &'static Patterns {
             mce: re(r"(?i)\bmachine check\b"),
             cpu: re(r"\bCPU (\d+)"),
             edac: re(r"^EDAC \S+.*\b(?:CE|UE|[Ee]rrors?)\b"),
+            corrected: re(r"\bCE\b|(?i)\bcorrected\b"),
+            uncorrected: re(r"\bUE\b|(?i)\buncorrect"),
             mc: re(r"\bMC(\d+)"),
             segfault: re(r"^\S+\[(\d+)\]: segfault at "),
         }
@@ -342,6 +349,12 @@ impl Parser {
             }));
         }
         if p.edac.is_match(msg) {
+            // A corrected error (CE) is the memory controller doing its job: nothing failed,
+            // so the line is skipped like any other that records no failure. An
+            // uncorrected one (UE) lost data.
+            if p.corrected.is_match(msg) && !p.uncorrected.is_match(msg) {
+                return None;
+            }
             let task =
                 p.mc.captures(msg)
                     .map_or_else(|| "edac".to_string(), |c| format!("mc-{}", &c[1]));
@@ -689,6 +702,7 @@ mod tests {
             "Mar  4 10:00:01 cn042 kernel: [ 88.1] mce: [Hardware Error]: CPU 3: Machine Check Exception: 5 Bank 4: be00000000800400\n\
              Mar  4 10:00:01 cn042 kernel: [ 88.1] mce: [Hardware Error]: TSC 0 ADDR 1ffff MISC 0\n\
              Mar  4 10:00:02 cn042 kernel: EDAC MC0: 1 CE memory read error on CPU_SrcID#0_Ha#0_Chan#1_DIMM#0 (channel:1 slot:0 page:0x4a51d6)\n\
+             Mar  4 10:00:02 cn042 kernel: EDAC MC0: 1 UE memory read error on CPU_SrcID#0_Ha#0_Chan#1_DIMM#0 (channel:1 slot:0 page:0x4a51d6)\n\
              2025-01-21T04:41:44+0000 cn043 kernel: pt_main_thread[2536443]: segfault at 7f797fe00000 ip 00007f7c7ac69996 sp 00007f7c12fd7c30 error 4 in libnccl.so.2[7f7c7ac00000+d3d3000]\n\
              <4>[  201.673948] Modules linked in: coretemp sb_edac edac_core x86_pkg_temp_thermal\n",
             opts,
@@ -714,6 +728,7 @@ mod tests {
                     "machine_check",
                     Some(ts("2025-03-04T10:00:01Z"))
                 ),
+                // The corrected error (CE) is skipped, the uncorrected one (UE) kept.
                 ("mc-0", "cn042", "edac", Some(ts("2025-03-04T10:00:02Z"))),
                 (
                     "pid-2536443",

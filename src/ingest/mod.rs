@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | JSONL | [`jsonl`] | one failure record (the JSON schema of [`crate::model`]) per line |
 //! | CSV / TSV | [`csv`] | one row, columns mapped onto fields by header name or [`ColumnMap`] |
-//! | kernel log | [`kernel`] | one dmesg/kmsg line with an NVIDIA Xid/SXid, OOM kill, machine check, EDAC error or segfault |
+//! | kernel log | [`kernel`] | one dmesg/kmsg line with an NVIDIA Xid/SXid, OOM kill, machine check, uncorrected EDAC error or segfault |
 //! | Parquet | `store::import` | one row (read by the store, the only place that speaks Parquet) |
 //!
 //! [`run`] is the bulk path behind `faultline ingest`: a reader thread cuts the inputs into

@@ -105,9 +105,61 @@ id_type!(
     WorkerId
 );
 
+impl WorkerId {
+    /// Whether the id is a placeholder for "no worker known" rather than a worker: `NULL`,
+    /// `None`, `nil`, `N/A`, `-`, `unknown`, `undefined` or `UNKNOWN_LOCATION` (BGL's), in any
+    /// case. Logs write these where the source had no node; counting their failures against
+    /// one "worker" would call it bad (BGL's 2k sample: `NULL` with 26 failures).
+    pub fn is_placeholder(&self) -> bool {
+        const PLACEHOLDERS: [&str; 8] = [
+            "null",
+            "none",
+            "nil",
+            "n/a",
+            "-",
+            "unknown",
+            "undefined",
+            "unknown_location",
+        ];
+        let s = self.as_str();
+        // Most ids are longer than any placeholder or differ in length: one comparison each.
+        s.len() <= 16
+            && PLACEHOLDERS
+                .iter()
+                .any(|p| p.len() == s.len() && p.eq_ignore_ascii_case(s))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholder_worker_ids_are_recognised() {
+        for p in [
+            "NULL",
+            "null",
+            "None",
+            "-",
+            "UNKNOWN_LOCATION",
+            "unknown",
+            "N/A",
+        ] {
+            // "N/A" has a slash: not a valid id, so never a worker at all.
+            if let Ok(w) = WorkerId::new(p) {
+                assert!(w.is_placeholder(), "{p}");
+            }
+        }
+        for w in [
+            "gpu-0001",
+            "nullable-7",
+            "R02-M1-N0-C:J12-U11",
+            "n",
+            "unknowns",
+        ] {
+            assert!(!WorkerId::new(w).unwrap().is_placeholder(), "{w}");
+        }
+    }
 
     #[test]
     fn ids_are_validated() {

@@ -373,9 +373,11 @@ impl PatternDetector {
         if fresh {
             task.last_worker = Some(o.worker.clone());
         }
-        // get_mut first: no key allocation on the hot path for known workers.
+        // get_mut first: no key allocation on the hot path for known workers. A placeholder
+        // for "no worker known" (`NULL`, `unknown`) is not a worker to judge.
         let long_from = self.now - (self.params.bad_worker_window_s * 1e6) as i64;
         match self.workers.get_mut(o.worker) {
+            _ if o.worker.is_placeholder() => {}
             Some(w) => {
                 w.0 = o.class;
                 w.1.push(t, from);
@@ -902,6 +904,37 @@ mod tests {
             b.confidence > 0.999 && b.description.contains("Bonferroni"),
             "{b:?}"
         );
+    }
+
+    /// Regression (BGL's 2k sample): a log's placeholder for "no node" (`NULL`) collected the
+    /// failures of every line without one and was called a bad worker.
+    #[test]
+    fn a_placeholder_worker_id_is_never_called_bad() {
+        let (mut d, ids) = gpu_fleet_of_50();
+        let null = WorkerId::new("NULL").unwrap();
+        let mut clock = 0.0;
+        for (n, w) in ids.iter().chain(std::iter::repeat_n(&null, 30)).enumerate() {
+            clock += 1.0;
+            d.observe(&obs(&TaskId::new(&format!("t{n}")).unwrap(), w, clock));
+        }
+        let at = Timestamp::from_secs_f64(clock);
+        assert!(d.bad_workers(at).is_empty(), "{:?}", d.bad_workers(at));
+        let (_, suspects) = d.worker_standing(at);
+        assert!(suspects.is_empty(), "{suspects:?}");
+        // The same failures on a real id are a bad worker.
+        let (mut d, ids) = gpu_fleet_of_50();
+        for (n, w) in ids
+            .iter()
+            .chain(std::iter::repeat_n(&ids[0], 30))
+            .enumerate()
+        {
+            d.observe(&obs(
+                &TaskId::new(&format!("t{n}")).unwrap(),
+                w,
+                n as f64 + 1.0,
+            ));
+        }
+        assert_eq!(d.bad_workers(at), vec![ids[0].clone()]);
     }
 
     #[test]
