@@ -1,6 +1,6 @@
 //! The command-line contract: recommend, classify, rules, eval.
 
-use crate::util::{real_data, repo, stderr, stdout, Dir};
+use crate::util::{real_data, refused, repo, stderr, stdout, Dir};
 use serde_json::Value;
 
 fn json_lines(s: &str) -> Vec<Value> {
@@ -349,12 +349,6 @@ fn a_reader_that_stops_early_ends_the_command_quietly_and_keeps_its_state() {
 
 /// Regression: an error whose message already names its cause printed the cause twice
 /// ("No such file or directory (os error 2): No such file or directory (os error 2)").
-/// Asserts that a command failed as a usage or input error (exit 2) whose message names `want`.
-fn refused(o: &std::process::Output, want: &str) {
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
-    assert!(stderr(o).contains(want), "{}", stderr(o));
-}
-
 #[test]
 fn an_error_names_its_cause_once() {
     let d = Dir::new();

@@ -5,7 +5,7 @@ use std::path::Path;
 use faultline::store::{scan, Entry, HistoryStore, ParquetStore, StoreOptions, Table};
 use serde_json::Value;
 
-use crate::util::{repo, stderr, stdout, Dir};
+use crate::util::{refused, repo, stderr, stdout, Dir};
 
 fn record(task: &str, msg: &str) -> String {
     serde_json::json!({
@@ -489,6 +489,29 @@ fn a_simulator_directory_is_imported_as_its_log() {
             .collect()
     };
     assert_eq!(rows("hist"), rows("simpq"));
+    assert_eq!(s["rejected_other"], 0);
+    // Regression: an outcome line that does not read was counted with the failure records
+    // (`rejected` above `read` − `ingested`). It is an action or outcome line rejected on its
+    // own: every failure is still ingested, and --strict refuses it like any rejection.
+    let outcomes = std::fs::read_to_string(d.path("sim/outcomes.jsonl")).unwrap();
+    let (first, rest) = outcomes.split_once('\n').unwrap();
+    d.write(
+        "sim/outcomes.jsonl",
+        &format!("{}\n{rest}", first.replace("\"success\"", "\"succes\"")),
+    );
+    let o = d.run(&["ingest", "sim", "--data", "hist2", "--json"], "");
+    let s = summary(&o);
+    assert_eq!(
+        (&s["read"], &s["ingested"]),
+        (&Value::from(n), &Value::from(n))
+    );
+    assert_eq!(
+        (&s["rejected"], &s["rejected_other"]),
+        (&Value::from(0), &Value::from(2))
+    );
+    assert!(stderr(&o).contains("outcomes.jsonl:1:"), "{}", stderr(&o));
+    let o = d.run(&["ingest", "sim", "--data", "hist3", "--strict"], "");
+    refused(&o, "2 action or outcome line(s) rejected (--strict)");
 }
 
 /// Regression: running the same `ingest` twice doubled the history without a word.

@@ -78,6 +78,12 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that a command failed as a usage or input error (exit 2) whose message names `want`.
+pub fn refused(o: &Output, want: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+    assert!(stderr(o).contains(want), "{}", stderr(o));
+}
+
 /// The repository's root (for committed example data).
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

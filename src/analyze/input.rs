@@ -395,7 +395,9 @@ const SIM_BATCH: usize = 100_000;
 /// simulator's tasks wait for each outcome before failing again); the outcome row carries that
 /// failure's hardware class and the action's kind. Lines that do not read are rejections
 /// (`FILE:LINE: reason`, the first ones kept in the summary's `rejections`); a failure rejected
-/// takes its action and outcome with it. `read`, `ingested` and `skipped` count failure lines.
+/// takes its action and outcome with it. `read`, `ingested`, `rejected` and `skipped` count
+/// failure lines (`read` = `ingested` + `rejected`); action and outcome lines rejected on their
+/// own count in `rejected_other`.
 pub fn import_simulation(
     dir: &Path,
     store: &mut ParquetStore,
@@ -405,11 +407,20 @@ pub fn import_simulation(
     use std::collections::VecDeque;
     use std::io::BufRead;
     let mut n = InputSummary::default();
-    let reject = |n: &mut InputSummary, what: String| {
-        n.rejected += 1;
+    // A failure line not ingested (`rejected`), or an action or outcome line on its own
+    // (`rejected_other`).
+    let keep = |n: &mut InputSummary, what: String| {
         if n.rejections.len() < KEPT_REJECTIONS {
             n.rejections.push(what);
         }
+    };
+    let reject = |n: &mut InputSummary, what: String| {
+        n.rejected += 1;
+        keep(n, what);
+    };
+    let reject_other = |n: &mut InputSummary, what: String| {
+        n.rejected_other += 1;
+        keep(n, what);
     };
     let lines = |name: &str| -> Result<
         (PathBuf, std::io::Lines<std::io::BufReader<std::fs::File>>),
@@ -433,7 +444,7 @@ pub fn import_simulation(
                 .entry(x.task_id.clone())
                 .or_default()
                 .push_back((i + 1, x)),
-            Err(e) => reject(
+            Err(e) => reject_other(
                 &mut n,
                 format!("{}:{}: {e}", outcomes_path.display(), i + 1),
             ),
@@ -458,7 +469,7 @@ pub fn import_simulation(
         if line.trim().is_empty() {
             n.skipped += 1;
             if action.as_deref().is_some_and(|a| !a.trim().is_empty()) {
-                reject(
+                reject_other(
                     &mut n,
                     format!(
                         "{}:{}: an action for a blank failure line",
@@ -546,7 +557,7 @@ pub fn import_simulation(
                 }));
                 n.outcomes += 1;
             }
-            Some(None) => reject(
+            Some(None) => reject_other(
                 &mut n,
                 format!(
                     "{}: no outcome left for this action in {}",
@@ -567,7 +578,7 @@ pub fn import_simulation(
     for line in action_lines {
         line_no += 1;
         if !line.map_err(|e| io(&actions_path, e))?.trim().is_empty() {
-            reject(
+            reject_other(
                 &mut n,
                 format!(
                     "{}:{line_no}: no failure on this line (failures.jsonl is shorter)",
@@ -583,7 +594,7 @@ pub fn import_simulation(
         .collect();
     left.sort_unstable();
     for (line, task) in left {
-        reject(
+        reject_other(
             &mut n,
             format!(
                 "{}:{line}: no action of task {task} is left for this outcome",
@@ -777,7 +788,8 @@ mod tests {
         let s = ingest_inputs(&[sim], &root, &o, &mut super::super::NoProgress).unwrap();
         assert_eq!((s.ingested, s.actions, s.outcomes), (3, 3, 2), "{s:?}");
         let text = s.rejections.join("\n");
-        assert_eq!(s.rejected, 6, "{text}");
+        // Three failure lines not ingested (2, 4, 6) and three lines on their own.
+        assert_eq!((s.read, s.rejected, s.rejected_other), (6, 3, 3), "{text}");
         for want in [
             "failures.jsonl:2: invalid JSON",
             "actions.jsonl:3: no outcome left for this action",

@@ -34,7 +34,7 @@
 //! |---|---|
 //! | `format_version` | layout version (1) |
 //! | `history` | the data directory analysed |
-//! | `input` | ingest counts (`read`, `ingested`, `rejected`, `skipped`, `actions`, `outcomes`, first `rejections`), or null with `--data` |
+//! | `input` | ingest counts (`read` = `ingested` + `rejected` failure records, `skipped`, `actions`, `outcomes`, `rejected_other` action or outcome lines of a simulator directory, first `rejections`), or null with `--data` |
 //! | `totals` | `failures`, `actions`, `outcomes`, `successes`, `tasks`, `workers`, `hardware_classes`, `kinds`, `unknown`, `templates`, `clusters`, `patterns`, `first_seen`, `last_seen` (RFC 3339), `span_s` |
 //! | `by_kind`, `by_hardware` | lists of `{key, count, share}`, most frequent first |
 //! | `heatmap` | non-zero `{hardware_class, kind, count}` cells |

@@ -46,8 +46,15 @@ pub struct InputSummary {
     pub read: u64,
     /// Failure records ingested.
     pub ingested: u64,
-    /// Records rejected (the first ones are in `rejections`).
+    /// Failure records rejected (the first ones are in `rejections`): with `ingested`, what
+    /// makes `read`.
     pub rejected: u64,
+    /// Other lines rejected on their own, of a simulator directory's `actions.jsonl` and
+    /// `outcomes.jsonl`: an outcome that does not read or that no action asked for, an action
+    /// left without its outcome or without a failure line (in `rejections` too). The
+    /// failures, if any, were ingested.
+    #[serde(default)]
+    pub rejected_other: u64,
     /// Lines holding no record.
     pub skipped: u64,
     /// Actions read from `actions.jsonl` files.
@@ -68,6 +75,7 @@ impl InputSummary {
         self.read += other.read;
         self.ingested += other.ingested;
         self.rejected += other.rejected;
+        self.rejected_other += other.rejected_other;
         self.skipped += other.skipped;
         self.actions += other.actions;
         self.outcomes += other.outcomes;

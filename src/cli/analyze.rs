@@ -191,12 +191,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 }
                 bail!("nothing ingested: all {} records were rejected", s.rejected);
             }
-            if s.rejected > 0 {
+            let all = s.rejected + s.rejected_other;
+            if all > 0 {
                 // Rejected records are in the report and summary.json too; say so here, where
                 // the user is looking, with the first few reasons.
                 const SHOWN: usize = 5;
+                let other = if s.rejected_other > 0 {
+                    format!(
+                        " and {} action or outcome line{}",
+                        s.rejected_other,
+                        if s.rejected_other == 1 { "" } else { "s" }
+                    )
+                } else {
+                    String::new()
+                };
                 eprintln!(
-                    "faultline: warning: {} of {} records rejected (the first are also in {} and the report):",
+                    "faultline: warning: {} of {} records{other} rejected (the first are also in {} and the report):",
                     s.rejected,
                     s.read,
                     a.out.join("summary.json").display()
@@ -204,8 +214,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 for r in s.rejections.iter().take(SHOWN) {
                     eprintln!("  {r}");
                 }
-                if s.rejected > SHOWN as u64 {
-                    eprintln!("  ... and {} more", s.rejected - SHOWN as u64);
+                if all > SHOWN as u64 {
+                    eprintln!("  ... and {} more", all - SHOWN as u64);
                 }
             }
             (a.out.clone(), Some(s))

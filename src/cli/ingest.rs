@@ -149,6 +149,9 @@ struct SummaryJson<'a> {
     /// Actions and outcomes of simulator directories.
     actions: u64,
     outcomes: u64,
+    /// Their action and outcome lines rejected on their own (not counted in `rejected`, which
+    /// counts failure records).
+    rejected_other: u64,
     files: Vec<FileJson<'a>>,
     rejections: Vec<Rejection>,
 }
@@ -357,7 +360,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let mut summary = summary?;
     // Simulator directories: each failure, its action and its outcome in log order.
-    let mut side = (0u64, 0u64);
+    // Actions, outcomes, and action or outcome lines rejected on their own.
+    let mut side = (0u64, 0u64, 0u64);
     for (p, _) in inputs.iter().filter(|(_, f)| f.is_none()) {
         let dir = p.parent().unwrap_or(Path::new("."));
         let s = faultline::analyze::import_simulation(
@@ -386,6 +390,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         });
         side.0 += s.actions;
         side.1 += s.outcomes;
+        side.2 += s.rejected_other;
     }
     store.flush()?;
     // The history is committed: remember which inputs it took something from, before anything
@@ -424,9 +429,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             summary.rejected
         );
     }
-    if a.strict && summary.rejected > 0 {
+    if a.strict && summary.rejected + side.2 > 0 {
         // Simulator directories are imported whole (the pipeline's inputs stop at the first).
-        bail!("{} record(s) rejected (--strict)", summary.rejected);
+        bail!(
+            "{} record(s) and {} action or outcome line(s) rejected (--strict)",
+            summary.rejected,
+            side.2
+        );
     }
     Ok(())
 }
@@ -439,7 +448,7 @@ fn rate(n: u64, seconds: f64) -> f64 {
     }
 }
 
-fn print_text(a: &Args, s: &Summary, side: (u64, u64), seconds: f64) -> anyhow::Result<()> {
+fn print_text(a: &Args, s: &Summary, side: (u64, u64, u64), seconds: f64) -> anyhow::Result<()> {
     let files = s.files.len();
     outln!(
         "read {} record{} from {files} input{}: ingested {}, rejected {}{}{} in {seconds:.2} s ({:.0} records/s) into {}",
@@ -453,10 +462,16 @@ fn print_text(a: &Args, s: &Summary, side: (u64, u64), seconds: f64) -> anyhow::
         } else {
             String::new()
         },
-        if side != (0, 0) {
+        if side != (0, 0, 0) {
             format!(
-                "; with their {} actions and {} outcomes",
-                side.0, side.1
+                "; with their {} actions and {} outcomes{}",
+                side.0,
+                side.1,
+                if side.2 > 0 {
+                    format!(" ({} action or outcome lines rejected)", side.2)
+                } else {
+                    String::new()
+                }
             )
         } else {
             String::new()
@@ -471,7 +486,7 @@ fn print_json(
     a: &Args,
     inputs: &[(PathBuf, Option<Format>)],
     s: &Summary,
-    side: (u64, u64),
+    side: (u64, u64, u64),
     shown: Vec<BadLine>,
     seconds: f64,
 ) -> anyhow::Result<()> {
@@ -487,6 +502,7 @@ fn print_json(
         records_per_s: rate(s.read, seconds),
         actions: side.0,
         outcomes: side.1,
+        rejected_other: side.2,
         files: s
             .files
             .iter()

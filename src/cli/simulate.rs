@@ -100,8 +100,8 @@ fn to_parquet(dir: &std::path::Path) -> anyhow::Result<()> {
     if let Some(first) = n.rejections.first() {
         // The simulator wrote every line: a rejection here is a bug, not bad input.
         bail!(
-            "{} simulated record(s) did not import; the first: {first}",
-            n.rejected
+            "{} simulated line(s) did not import; the first: {first}",
+            n.rejected + n.rejected_other
         );
     }
     for name in ["failures.jsonl", "actions.jsonl", "outcomes.jsonl"] {

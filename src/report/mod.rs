@@ -311,8 +311,13 @@ pub fn render(a: &Analysis) -> String {
 
     if let Some(i) = &a.input {
         let mut body = format!(
-            "<p>Read {} records: {} ingested, {} rejected, {} lines without a record; {} actions and {} outcomes.</p>",
-            i.read, i.ingested, i.rejected, i.skipped, i.actions, i.outcomes
+            "<p>Read {} records: {} ingested, {} rejected, {} lines without a record; {} actions and {} outcomes{}.</p>",
+            i.read, i.ingested, i.rejected, i.skipped, i.actions, i.outcomes,
+            if i.rejected_other > 0 {
+                format!(" ({} action or outcome lines rejected)", i.rejected_other)
+            } else {
+                String::new()
+            }
         );
         if !i.rejections.is_empty() {
             body.push_str("<table><tr><th>first rejections</th></tr>");
