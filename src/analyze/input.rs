@@ -384,6 +384,86 @@ pub fn ingest_inputs(
     Ok(out)
 }
 
+/// A simulator directory's `outcomes.jsonl`, read only as far as the actions need: a task's
+/// n-th outcome answers its n-th action that is not an escalation, and the simulator writes
+/// each outcome when its recovery resolves, after its action, so the outcomes read ahead and
+/// not yet asked for are those of the tasks in flight — not the whole file (a 1M-failure
+/// directory held its ~950,000 outcomes in memory before).
+struct OutcomeStream {
+    path: PathBuf,
+    lines: std::io::Lines<std::io::BufReader<std::fs::File>>,
+    /// Lines read so far.
+    read: usize,
+    /// Outcomes read and not yet asked for, per task in file order, with their line.
+    pending: HashMap<String, std::collections::VecDeque<(usize, Outcome)>, FxBuildHasher>,
+}
+
+impl OutcomeStream {
+    /// Reads the next line: `None` at the end, `Some(None)` for a blank line or one that does
+    /// not read (handed to `reject`).
+    fn next(
+        &mut self,
+        reject: &mut dyn FnMut(String),
+    ) -> Result<Option<Option<Outcome>>, AnalyzeError> {
+        let Some(line) = self.lines.next() else {
+            return Ok(None);
+        };
+        let line = line.map_err(|e| io(&self.path, e))?;
+        self.read += 1;
+        if line.trim().is_empty() {
+            return Ok(Some(None));
+        }
+        match serde_json::from_str::<Outcome>(&line) {
+            Ok(x) => Ok(Some(Some(x))),
+            Err(e) => {
+                reject(format!("{}:{}: {e}", self.path.display(), self.read));
+                Ok(Some(None))
+            }
+        }
+    }
+
+    /// The first outcome of `task` not yet taken (with its line), reading ahead as far as it
+    /// takes; `None` when the file has no more.
+    fn take(
+        &mut self,
+        task: &str,
+        reject: &mut dyn FnMut(String),
+    ) -> Result<Option<(usize, Outcome)>, AnalyzeError> {
+        if let Some(q) = self.pending.get_mut(task) {
+            if let Some(x) = q.pop_front() {
+                if q.is_empty() {
+                    self.pending.remove(task);
+                }
+                return Ok(Some(x));
+            }
+        }
+        while let Some(next) = self.next(reject)? {
+            let Some(x) = next else { continue };
+            if x.task_id == task {
+                return Ok(Some((self.read, x)));
+            }
+            self.pending
+                .entry(x.task_id.clone())
+                .or_default()
+                .push_back((self.read, x));
+        }
+        Ok(None)
+    }
+
+    /// Reads the rest of the file into `pending`.
+    fn read_to_end(&mut self, reject: &mut dyn FnMut(String)) -> Result<(), AnalyzeError> {
+        while let Some(next) = self.next(reject)? {
+            if let Some(x) = next {
+                self.pending
+                    .entry(x.task_id.clone())
+                    .or_default()
+                    .push_back((self.read, x));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Entries per Parquet commit when importing a simulator directory.
 const SIM_BATCH: usize = 100_000;
 
@@ -404,7 +484,6 @@ pub fn import_simulation(
     o: &InputOptions,
     progress: &mut dyn Progress,
 ) -> Result<InputSummary, AnalyzeError> {
-    use std::collections::VecDeque;
     use std::io::BufRead;
     let mut n = InputSummary::default();
     // A failure line not ingested (`rejected`), or an action or outcome line on its own
@@ -430,26 +509,14 @@ pub fn import_simulation(
         let f = std::fs::File::open(&p).map_err(|e| io(&p, e))?;
         Ok((p, std::io::BufReader::with_capacity(1 << 20, f).lines()))
     };
-    // The outcomes, per task in their order.
+    // The outcomes, read as the actions ask for them (see [`OutcomeStream`]).
     let (outcomes_path, outcome_lines) = lines("outcomes.jsonl")?;
-    let mut outcomes: HashMap<String, VecDeque<(usize, Outcome)>, FxBuildHasher> =
-        HashMap::default();
-    for (i, line) in outcome_lines.enumerate() {
-        let line = line.map_err(|e| io(&outcomes_path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Outcome>(&line) {
-            Ok(x) => outcomes
-                .entry(x.task_id.clone())
-                .or_default()
-                .push_back((i + 1, x)),
-            Err(e) => reject_other(
-                &mut n,
-                format!("{}:{}: {e}", outcomes_path.display(), i + 1),
-            ),
-        }
-    }
+    let mut outcomes = OutcomeStream {
+        path: outcomes_path,
+        lines: outcome_lines,
+        read: 0,
+        pending: HashMap::default(),
+    };
     let (failures_path, failure_lines) = lines("failures.jsonl")?;
     let (actions_path, mut action_lines) = lines("actions.jsonl")?;
     let total = std::fs::metadata(&failures_path).map_or(0, |m| m.len());
@@ -506,11 +573,9 @@ pub fn import_simulation(
             }),
         };
         let outcome = match &asked {
-            Some((task, true)) => Some(
-                outcomes
-                    .get_mut(task.as_str())
-                    .and_then(VecDeque::pop_front),
-            ),
+            Some((task, true)) => {
+                Some(outcomes.take(task, &mut |what| reject_other(&mut n, what))?)
+            }
             _ => None,
         };
         let (record, action) = match (failure, action) {
@@ -562,7 +627,7 @@ pub fn import_simulation(
                 format!(
                     "{}: no outcome left for this action in {}",
                     at(&actions_path),
-                    outcomes_path.display()
+                    outcomes.path.display()
                 ),
             ),
             None => {}
@@ -588,7 +653,8 @@ pub fn import_simulation(
         }
     }
     // Outcomes no action asked for.
-    let mut left: Vec<(usize, String)> = outcomes
+    outcomes.read_to_end(&mut |what| reject_other(&mut n, what))?;
+    let mut left: Vec<(usize, String)> = std::mem::take(&mut outcomes.pending)
         .into_iter()
         .flat_map(|(task, q)| q.into_iter().map(move |(line, _)| (line, task.clone())))
         .collect();
@@ -598,7 +664,7 @@ pub fn import_simulation(
             &mut n,
             format!(
                 "{}:{line}: no action of task {task} is left for this outcome",
-                outcomes_path.display()
+                outcomes.path.display()
             ),
         );
     }
@@ -722,6 +788,46 @@ mod tests {
                 "O a Some(Cpu) Some(Network) true",
             ]
         );
+    }
+
+    /// Outcomes are read only as far as an action needs: what is read ahead waits per task,
+    /// and a task's outcomes are taken in their order.
+    #[test]
+    fn outcomes_are_read_as_far_as_the_actions_ask() {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outcomes.jsonl");
+        let line = |task: &str, ok: bool| format!(r#"{{"task_id":"{task}","success":{ok}}}"#);
+        let lines = [
+            line("a", false),
+            line("b", true),
+            String::new(),
+            line("a", true),
+            line("c", true),
+        ];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let mut s = OutcomeStream {
+            path,
+            lines: std::io::BufReader::new(f).lines(),
+            read: 0,
+            pending: HashMap::default(),
+        };
+        let mut rejected = Vec::new();
+        let mut take = |s: &mut OutcomeStream, task: &str| {
+            s.take(task, &mut |r| rejected.push(r))
+                .unwrap()
+                .map(|(line, o)| (line, o.success))
+        };
+        assert_eq!(take(&mut s, "b"), Some((2, true)));
+        assert_eq!((s.read, s.pending.len()), (2, 1), "a's first outcome waits");
+        assert_eq!(take(&mut s, "a"), Some((1, false)));
+        assert!(s.pending.is_empty());
+        assert_eq!(take(&mut s, "a"), Some((4, true)));
+        assert_eq!(s.read, 4, "c's outcome is not read before it is asked for");
+        assert_eq!(take(&mut s, "d"), None);
+        assert_eq!(s.pending.len(), 1);
+        assert!(rejected.is_empty());
     }
 
     /// Lines that do not line up are rejections that name their file and line, never
