@@ -60,41 +60,134 @@ pub enum KindKey {
     Kind(FailureKind),
 }
 
-/// A map whose keys must differ once read: `gpu` and `GPU` name one class, and a table given
-/// under both would otherwise silently replace the other.
+/// What a table key names, for the error when two keys of a table read as one.
+trait KeyName {
+    /// "class", "kind", "strategy", "precision".
+    const WHAT: &'static str;
+    /// How two spellings can name one key.
+    const HINT: &'static str;
+}
+
+impl KeyName for HardwareClass {
+    const WHAT: &'static str = "class";
+    const HINT: &'static str =
+        "class names are read in any case and through their aliases: `gpu`, `GPU` and `cuda` are one class";
+}
+
+impl KeyName for ClassKey {
+    const WHAT: &'static str = "class";
+    const HINT: &'static str = <HardwareClass as KeyName>::HINT;
+}
+
+impl KeyName for KindKey {
+    const WHAT: &'static str = "kind";
+    const HINT: &'static str =
+        "kind names are read in any case: `oom_gpu` and `OOM_GPU` are one kind";
+}
+
+impl KeyName for RecoveryStrategy {
+    const WHAT: &'static str = "strategy";
+    const HINT: &'static str =
+        "strategy names are read in any case: `DIFFERENT_WORKER` and `different_worker` are one strategy";
+}
+
+impl KeyName for Precision {
+    const WHAT: &'static str = "precision";
+    const HINT: &'static str =
+        "precisions are read in any case: `fp16` and `FP16` are one precision";
+}
+
+/// A table whose keys must differ once read: `gpu` and `GPU` name one class,
+/// `DIFFERENT_WORKER` and `different_worker` one strategy, and an entry given under both
+/// would otherwise silently replace the other. Read through [`unique_keys`] and friends.
+struct Unique<K, V>(BTreeMap<K, V>);
+
+impl<'de, K, V> Deserialize<'de> for Unique<K, V>
+where
+    K: Deserialize<'de> + Ord + fmt::Display + KeyName,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K, V> serde::de::Visitor<'de> for Visit<K, V>
+        where
+            K: Deserialize<'de> + Ord + fmt::Display + KeyName,
+            V: Deserialize<'de>,
+        {
+            type Value = Unique<K, V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a table keyed by {}", K::WHAT)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = m.next_entry::<K, V>()? {
+                    let name = k.to_string();
+                    if out.insert(k, v).is_some() {
+                        return Err(serde::de::Error::custom(format!(
+                            "{} `{name}` is given twice ({})",
+                            K::WHAT,
+                            K::HINT
+                        )));
+                    }
+                }
+                Ok(Unique(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// A table keyed by class (or strategy, precision) whose keys must differ once read.
 fn unique_keys<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
 where
     D: Deserializer<'de>,
-    K: Deserialize<'de> + Ord + fmt::Display,
+    K: Deserialize<'de> + Ord + fmt::Display + KeyName,
     V: Deserialize<'de>,
 {
-    struct Unique<K, V>(std::marker::PhantomData<(K, V)>);
-    impl<'de, K, V> serde::de::Visitor<'de> for Unique<K, V>
-    where
-        K: Deserialize<'de> + Ord + fmt::Display,
-        V: Deserialize<'de>,
-    {
-        type Value = BTreeMap<K, V>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a table keyed by hardware class")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut m: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
-            while let Some((k, v)) = m.next_entry::<K, V>()? {
-                let name = k.to_string();
-                if out.insert(k, v).is_some() {
-                    return Err(serde::de::Error::custom(format!(
-                        "class `{name}` is given twice (class names are read in any case and through their aliases: `gpu`, `GPU` and `cuda` are one class)"
-                    )));
-                }
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_map(Unique(std::marker::PhantomData))
+    Ok(Unique::<K, V>::deserialize(d)?.0)
+}
+
+/// [`unique_keys`] when given (`None` when absent).
+fn unique_keys_opt<'de, D, K, V>(d: D) -> Result<Option<BTreeMap<K, V>>, D::Error>
+where
+    D: Deserializer<'de>,
+    K: Deserialize<'de> + Ord + fmt::Display + KeyName,
+    V: Deserialize<'de>,
+{
+    Ok(Some(Unique::<K, V>::deserialize(d)?.0))
+}
+
+/// Two levels of unique keys: class, then kind or strategy.
+fn unique_keys2<'de, D, K1, K2, V>(d: D) -> Result<BTreeMap<K1, BTreeMap<K2, V>>, D::Error>
+where
+    D: Deserializer<'de>,
+    K1: Deserialize<'de> + Ord + fmt::Display + KeyName,
+    K2: Deserialize<'de> + Ord + fmt::Display + KeyName,
+    V: Deserialize<'de>,
+{
+    let m = Unique::<K1, Unique<K2, V>>::deserialize(d)?.0;
+    Ok(m.into_iter().map(|(k, v)| (k, v.0)).collect())
+}
+
+/// Three levels of unique keys: class, kind, strategy (`truth`).
+#[allow(clippy::type_complexity)]
+fn unique_keys3<'de, D, K1, K2, K3, V>(
+    d: D,
+) -> Result<BTreeMap<K1, BTreeMap<K2, BTreeMap<K3, V>>>, D::Error>
+where
+    D: Deserializer<'de>,
+    K1: Deserialize<'de> + Ord + fmt::Display + KeyName,
+    K2: Deserialize<'de> + Ord + fmt::Display + KeyName,
+    K3: Deserialize<'de> + Ord + fmt::Display + KeyName,
+    V: Deserialize<'de>,
+{
+    let m = Unique::<K1, Unique<K2, Unique<K3, V>>>::deserialize(d)?.0;
+    Ok(m.into_iter()
+        .map(|(k, v)| (k, v.0.into_iter().map(|(k2, v2)| (k2, v2.0)).collect()))
+        .collect())
 }
 
 impl<'de> Deserialize<'de> for ClassKey {
@@ -206,13 +299,13 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub drifts: Vec<DriftRaw>,
     /// Success probability overrides: `truth.<class|any>.<kind|any>.<STRATEGY>`.
-    #[serde(default, deserialize_with = "unique_keys")]
+    #[serde(default, deserialize_with = "unique_keys3")]
     pub truth: BTreeMap<ClassKey, BTreeMap<KindKey, BTreeMap<RecoveryStrategy, f64>>>,
     /// Cost overrides: `cost.<class|any>.<STRATEGY> = { seconds, device_seconds }`.
-    #[serde(default, deserialize_with = "unique_keys")]
+    #[serde(default, deserialize_with = "unique_keys2")]
     pub cost: BTreeMap<ClassKey, BTreeMap<RecoveryStrategy, CostRaw>>,
     /// The fixed policy's table: `fixed.<class|any>.<kind|any> = STRATEGY | [STRATEGY...]`.
-    #[serde(default, deserialize_with = "unique_keys")]
+    #[serde(default, deserialize_with = "unique_keys2")]
     pub fixed: BTreeMap<ClassKey, BTreeMap<KindKey, StrategyList>>,
 }
 
@@ -254,6 +347,7 @@ pub struct TasksRaw {
     /// Batch sizes, drawn uniformly.
     pub batch_sizes: Option<Vec<u32>>,
     /// Precisions with their shares.
+    #[serde(default, deserialize_with = "unique_keys_opt")]
     pub precisions: Option<BTreeMap<Precision, f64>>,
     /// Share of tasks with checkpointing on.
     pub checkpointing: Option<f64>,
@@ -338,7 +432,7 @@ pub struct CauseRaw {
     #[serde(default)]
     pub messages: Vec<String>,
     /// Success probability overrides for this cause only.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub truth: BTreeMap<RecoveryStrategy, f64>,
 }
 
@@ -1559,6 +1653,42 @@ weight = 1
             "{MIN}[truth.gpu.any]\nDELAYED_RETRY = 0.5\n[truth.GPU.any]\nDELAYED_RETRY = 0.1\n"
         ));
         assert!(e.contains("is given twice"), "{e}");
+    }
+
+    /// Regression: a strategy, kind or precision given twice in one table in another case
+    /// (`DIFFERENT_WORKER` and `different_worker`) was one key, one value silently replacing
+    /// the other; only class keys were checked.
+    #[test]
+    fn a_strategy_kind_or_precision_given_twice_in_another_case_is_refused() {
+        let cause = MIN.replace(
+            "weight = 1\n",
+            "weight = 1\ntruth = { DIFFERENT_WORKER = 0.9, different_worker = 0.1 }\n",
+        );
+        let e = err(&cause);
+        assert!(
+            e.contains("strategy `DIFFERENT_WORKER` is given twice"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MIN}[truth.gpu.any]\nDELAYED_RETRY = 0.5\ndelayed_retry = 0.1\n"
+        ));
+        assert!(e.contains("strategy `DELAYED_RETRY` is given twice"), "{e}");
+        let e = err(&format!(
+            "{MIN}[truth.gpu.oom_gpu]\nDELAYED_RETRY = 0.5\n[truth.gpu.OOM_GPU]\nDELAYED_RETRY = 0.1\n"
+        ));
+        assert!(e.contains("kind `oom_gpu` is given twice"), "{e}");
+        let e = err(&format!(
+            "{MIN}[cost.gpu]\nDELAYED_RETRY = {{ seconds = 1 }}\nDelayed_Retry = {{ seconds = 2 }}\n"
+        ));
+        assert!(e.contains("strategy `DELAYED_RETRY` is given twice"), "{e}");
+        let e = err(&format!(
+            "{MIN}[tasks]\nprecisions = {{ fp16 = 0.5, FP16 = 0.5 }}\n"
+        ));
+        assert!(e.contains("is given twice"), "{e}");
+        // One spelling each is fine.
+        assert!(
+            Scenario::from_toml(&cause.replace(", different_worker = 0.1", ""), "s.toml").is_ok()
+        );
     }
 
     /// Regression: `{ seconds = 100 }` made the strategy's device-seconds 0; a field left out
