@@ -320,7 +320,7 @@ impl<S: StateStore> Engine<S> {
         }
         self.observe_patterns(rec, kind);
         let burst = self.in_burst(class, kind);
-        let worker_breaker = self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
+        let worker_breaker = self.worker_breaker_failure(rec);
         let class_breaker = self.class_breakers.failure(&class, rec.timestamp);
         let entry = self.state.task(&rec.task_id).expect("observed above");
         let attempt = entry.attempts;
@@ -756,7 +756,7 @@ impl<S: StateStore> Engine<S> {
         }
         self.observe_patterns(rec, action.kind);
         let burst = self.in_burst(rec.hardware.class, action.kind);
-        let worker_breaker = self.worker_breakers.failure(&rec.worker_id, rec.timestamp);
+        let worker_breaker = self.worker_breaker_failure(rec);
         let class_breaker = self
             .class_breakers
             .failure(&rec.hardware.class, rec.timestamp);
@@ -824,6 +824,17 @@ impl<S: StateStore> Engine<S> {
             self.bad_sorted.sort_unstable();
             self.bad_workers_at = now;
             self.since_refresh = 0;
+        }
+    }
+
+    /// Records a failure with the failed worker's breaker and returns its state; a placeholder
+    /// for "no worker known" (`NULL`, `unknown`, [`WorkerId::is_placeholder`]) has no breaker:
+    /// the failures of every task without a worker would otherwise open one and move them all.
+    fn worker_breaker_failure(&mut self, rec: &FailureRecord) -> BreakerState {
+        if rec.worker_id.is_placeholder() {
+            BreakerState::Closed
+        } else {
+            self.worker_breakers.failure(&rec.worker_id, rec.timestamp)
         }
     }
 

@@ -866,6 +866,35 @@ fn flaky_timeouts(e: &mut Engine, t0: f64) -> Arc<RecoveryAction> {
     last.unwrap()
 }
 
+/// Regression: a placeholder for "no worker known" (`unknown`, `NULL`) collected the failures
+/// of every task reported without a worker, and its breaker opened and moved them all.
+#[test]
+fn a_placeholder_worker_has_no_breaker() {
+    let mut e = Engine::in_memory();
+    let mut last = None;
+    for i in 0..5 {
+        let r = at(
+            record(
+                &format!("t{i}"),
+                "unknown",
+                HardwareClass::Cpu,
+                "operation timed out",
+                TaskConfig::default(),
+            ),
+            i as f64,
+        );
+        last = Some(e.handle_failure(&r));
+    }
+    let a = last.unwrap();
+    assert_ne!(a.source.kind, "circuit_breaker", "{a:?}");
+    assert!(e
+        .open_worker_breakers(Timestamp::from_secs_f64(1_700_000_010.0))
+        .is_empty());
+    // The same failures on a real worker open its breaker (see the test below).
+    let mut e = Engine::in_memory();
+    assert_eq!(flaky_timeouts(&mut e, 0.0).source.kind, "circuit_breaker");
+}
+
 #[test]
 fn an_open_worker_breaker_turns_a_same_worker_retry_into_different_worker() {
     let mut e = Engine::in_memory();
