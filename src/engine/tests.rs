@@ -849,12 +849,17 @@ fn replaying_logged_actions_restores_the_same_decisions() {
 /// Five CPU timeouts of tasks t0..t4 on worker "flaky", a second apart from `t0` seconds on
 /// (enough to open its breaker); the decision for the last.
 fn flaky_timeouts(e: &mut Engine, t0: f64) -> Arc<RecoveryAction> {
+    timeouts_on(e, "flaky", t0)
+}
+
+/// [`flaky_timeouts`] on `worker`.
+fn timeouts_on(e: &mut Engine, worker: &str, t0: f64) -> Arc<RecoveryAction> {
     let mut last = None;
     for i in 0..5 {
         let r = at(
             record(
                 &format!("t{i}"),
-                "flaky",
+                worker,
                 HardwareClass::Cpu,
                 "operation timed out",
                 TaskConfig::default(),
@@ -871,21 +876,7 @@ fn flaky_timeouts(e: &mut Engine, t0: f64) -> Arc<RecoveryAction> {
 #[test]
 fn a_placeholder_worker_has_no_breaker() {
     let mut e = Engine::in_memory();
-    let mut last = None;
-    for i in 0..5 {
-        let r = at(
-            record(
-                &format!("t{i}"),
-                "unknown",
-                HardwareClass::Cpu,
-                "operation timed out",
-                TaskConfig::default(),
-            ),
-            i as f64,
-        );
-        last = Some(e.handle_failure(&r));
-    }
-    let a = last.unwrap();
+    let a = timeouts_on(&mut e, "unknown", 0.0);
     assert_ne!(a.source.kind, "circuit_breaker", "{a:?}");
     assert!(e
         .open_worker_breakers(Timestamp::from_secs_f64(1_700_000_010.0))
