@@ -126,7 +126,7 @@ pub struct RankingParams {
     /// Prior success mean of RESET_WORKER_STATE, when the rules do not take it, for a device
     /// fault on an accelerator ([`crate::ranking::device_fault`]: a driver or runtime error,
     /// device hardware, a lost device context, a timeout or an unrecognised error on a
-    /// worker that is not a CPU). A device stuck busy, hung or in a bad state is commonly
+    /// worker that is neither a CPU nor a browser). A device stuck busy, hung or in a bad state is commonly
     /// cleared by resetting it, a cure no default ladder names; with `prior_other` its draws
     /// seldom beat a fair incumbent, so it was found late or never. 0: `prior_other` like any
     /// strategy off the ladder. 0.4: measured against 0.35, 0.45 and 0.5 (see

@@ -17,10 +17,10 @@
 //!   ladder's later steps decreasing means, every other valid strategy `prior_other`, each with
 //!   `prior_strength` pseudo-observations. A worker reset, which no default ladder names, has
 //!   the higher `prior_reset` for a device fault on an accelerator ([`device_fault`]; not in a
-//!   browser, whose reset is the browser restart on its ladder): a device
-//!   stuck busy, hung or in a bad state is commonly cleared by a reset, and under
-//!   `prior_other` such a cure was found late or never. With no evidence at all in the coarse context the
-//!   ranker abstains and the rules decide — exactly the rules, not a sample from their prior.
+//!   browser, whose reset is the browser restart on its ladder): a device stuck busy, hung or
+//!   in a bad state is commonly cleared by a reset, and under `prior_other` such a cure was
+//!   found late or never. With no evidence at all in the coarse context the ranker abstains
+//!   and the rules decide — exactly the rules, not a sample from their prior.
 //! - **Across classes.** A failure kind's evidence on the other hardware classes (sums kept
 //!   per kind over its coarse contexts) is the coarse context's prior, worth as many
 //!   pseudo-observations as the classes' agreement warrants (the same empirical-Bayes
@@ -197,6 +197,23 @@ impl RankingParams {
             return Err(bad("explore_tries", "0 is not ≥ 1".into()));
         }
         self.model.check()
+    }
+}
+
+impl RankingParams {
+    /// Prior means of every strategy given the ladder (both rankers' prior): `prior_top` for
+    /// its first step, decreasing along it, `prior_other` off it — but `prior_reset` for a
+    /// worker reset off it when `device_fault` (see [`device_fault`]).
+    pub fn prior_means(&self, ladder: &[RecoveryStrategy], device_fault: bool) -> [f64; N] {
+        let mut m = [self.prior_other; N];
+        if device_fault && self.prior_reset > 0.0 {
+            m[RecoveryStrategy::ResetWorkerState.index()] = self.prior_reset;
+        }
+        let step = (self.prior_top - self.prior_other) / (ladder.len() as f64 + 1.0);
+        for (i, s) in ladder.iter().enumerate().rev() {
+            m[s.index()] = self.prior_top - step * i as f64;
+        }
+        m
     }
 }
 
@@ -807,19 +824,9 @@ impl Ranker {
         self.prior_means(ladder, false)[s.index()]
     }
 
-    /// Prior means of every strategy given the ladder: `prior_top` for its first step,
-    /// decreasing along it, `prior_other` off it — but `prior_reset` for a worker reset off
-    /// it when `device_fault` (see [`device_fault`]).
+    /// [`RankingParams::prior_means`].
     fn prior_means(&self, ladder: &[RecoveryStrategy], device_fault: bool) -> [f64; N] {
-        let mut m = [self.params.prior_other; N];
-        if device_fault && self.params.prior_reset > 0.0 {
-            m[RecoveryStrategy::ResetWorkerState.index()] = self.params.prior_reset;
-        }
-        let step = (self.params.prior_top - self.params.prior_other) / (ladder.len() as f64 + 1.0);
-        for (i, s) in ladder.iter().enumerate().rev() {
-            m[s.index()] = self.params.prior_top - step * i as f64;
-        }
-        m
+        self.params.prior_means(ladder, device_fault)
     }
 
     /// Posterior (α, β) of strategy `s` given the coarse and (optional) finer counts.

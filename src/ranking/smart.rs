@@ -418,22 +418,10 @@ fn logistic(rows: &[&Row], columns: &Columns, alpha: f64) -> Option<(Vec<f64>, f
     (intercept.is_finite() && weights.iter().all(|w| w.is_finite())).then_some((weights, intercept))
 }
 
-/// The prior mean of `s` given the remaining ladder and the failure (as the Bayes ranker's
-/// prior, `prior_reset` included).
+/// The prior mean of `s` given the remaining ladder and the failure (the Bayes ranker's
+/// prior, [`RankingParams::prior_means`]).
 fn prior_mean(p: &RankingParams, s: RecoveryStrategy, c: &RankContext<'_>) -> f64 {
-    match c.ladder.iter().position(|x| *x == s) {
-        Some(i) => {
-            let step = (p.prior_top - p.prior_other) / (c.ladder.len() as f64 + 1.0);
-            p.prior_top - step * i as f64
-        }
-        None if s == RecoveryStrategy::ResetWorkerState
-            && p.prior_reset > 0.0
-            && super::device_fault(c.class, c.kind) =>
-        {
-            p.prior_reset
-        }
-        None => p.prior_other,
-    }
+    p.prior_means(c.ladder, super::device_fault(c.class, c.kind))[s.index()]
 }
 
 /// The online model ranker: a window of outcomes, a fitted [`SuccessModel`], ε-greedy
