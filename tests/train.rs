@@ -304,10 +304,10 @@ fn shipped_default_model_loads() {
     let model = Model::load(&repo().join("models/default")).unwrap();
     let m = model.manifest();
     assert_eq!((m.name.as_str(), m.format_version), ("default", 2));
-    assert_eq!(m.data_range.failures, 5002);
-    assert_eq!(m.data_range.outcomes, 4725);
+    assert_eq!(m.data_range.failures, 5005);
+    assert_eq!(m.data_range.outcomes, 4722);
     assert!(model.clusters().is_some());
-    assert_eq!(m.metrics.success.outcomes, 4725.0);
+    assert_eq!(m.metrics.success.outcomes, 4722.0);
     assert!(!model.success_tables().refined.is_empty());
 }
 

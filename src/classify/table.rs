@@ -318,8 +318,8 @@ pub static RULES: &[Rule] = &[
     row(
         "disk.full",
         K::DiskFull,
-        r"\bno\s+space\s+left\s+on\s+device\b|\benospc\b|\berrno\s+28\b|\bstoragefull\b|\bdisk\s+quota\s+exceeded\b|\bedquot\b|\bephemeral[-\s]storage\b|\bephemeral\s+local\s+storage\b|\bdisk\s*pressure\b|\blow\s+on\s+resource:\s+(?:ephemeral-storage|disk|storage)\b|\bnot\s+enough\s+(?:free\s+)?(?:disk\s+)?space\b|\binsufficient\s+(?:disk|storage)\s+space\b|\b(?:disk|volume|filesystem|file\s+system|partition)\s+(?:is\s+)?full\b|\bout\s+of\s+(?:disk|storage)\s+space\b|\befbig\b|\bfile\s+too\s+large\b",
-        "ENOSPC, quota, Kubernetes ephemeral-storage eviction and DiskPressure",
+        r"\bno\s+space\s+left\s+on\s+device\b|\benospc\b|\berrno\s+28\b|\bstoragefull\b|\bdisk\s+quota\s+exceeded\b|\bedquot\b|\bquotaexceedederror\b|\bthe\s+quota\s+has\s+been\s+exceeded\b|\bephemeral[-\s]storage\b|\bephemeral\s+local\s+storage\b|\bdisk\s*pressure\b|\blow\s+on\s+resource:\s+(?:ephemeral-storage|disk|storage)\b|\bnot\s+enough\s+(?:free\s+)?(?:disk\s+)?space\b|\binsufficient\s+(?:disk|storage)\s+space\b|\b(?:disk|volume|filesystem|file\s+system|partition)\s+(?:is\s+)?full\b|\bout\s+of\s+(?:disk|storage)\s+space\b|\befbig\b|\bfile\s+too\s+large\b",
+        "ENOSPC, quota (a browser's storage quota too), Kubernetes ephemeral-storage eviction and DiskPressure",
     ),
     tagged(
         "disk.write_failed",

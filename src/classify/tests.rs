@@ -424,6 +424,9 @@ fn disk_full_families() {
         ("The node was low on resource: ephemeral-storage. Container x was using 34260Ki", K::DiskFull),
         ("Warning Evicted Pod ephemeral local storage usage exceeds the total limit of containers", K::DiskFull),
         ("OSError: [Errno 122] Disk quota exceeded", K::DiskFull),
+        // A browser's storage quota (IndexedDB, Cache Storage): the DOMException Chrome raises.
+        ("QuotaExceededError: Failed to execute 'put' on 'IDBObjectStore': The quota has been exceeded.", K::DiskFull),
+        ("DOMException: The quota has been exceeded.", K::DiskFull),
         ("RuntimeError: PytorchStreamWriter failed writing file data/123: file write failed", K::DiskFull),
         ("RuntimeError: [enforce fail at inline_container.cc:595] . unexpected pos 123456 vs 123400", K::DiskFull),
     ]);

@@ -227,6 +227,10 @@ pub fn builtin(class: HardwareClass, kind: FailureKind) -> Vec<Template> {
             "RuntimeError: DataLoader worker (pid {pid}) is killed by signal: Bus error. It is possible that dataloader's workers are out of shared memory. Please try to raise your shared memory limit.",
             "slurmstepd: error: Detected 1 oom_kill event in StepId={job}.0. Some of the step tasks have been OOM Killed.",
         ],
+        // A browser's storage quota (the DOMException of IndexedDB and the Cache API).
+        K::DiskFull if browser => &[
+            "QuotaExceededError: Failed to execute 'put' on 'IDBObjectStore': The quota has been exceeded.",
+        ],
         K::DiskFull => &[
             "OSError: [Errno 28] No space left on device: '/checkpoints/{task}/step_{step}.pt'",
         ],
@@ -263,14 +267,34 @@ pub fn builtin(class: HardwareClass, kind: FailureKind) -> Vec<Template> {
         K::BrowserCrash => &[
             "Aw, Snap! Something went wrong while displaying this web page. Error code: STATUS_ACCESS_VIOLATION",
         ],
-        // NCCL watchdog; Slurm time limit.
+        // Each class's own collective library or scheduler: Slurm's time limit on CPUs, the
+        // NCCL watchdog on GPUs, torch_npu's HCCL watchdog on Ascend NPUs, a Kubernetes Job's
+        // deadline (GKE) on TPUs, `AbortSignal.timeout` in a browser.
         K::Timeout if class == H::Cpu => &[
             "slurmstepd: error: *** JOB {job} ON {node} CANCELLED AT 2026-11-01T00:00:00 DUE TO TIME LIMIT ***",
         ],
+        K::Timeout if class == H::Tpu => &[
+            "Job {job} has failed: DeadlineExceeded: Job was active longer than specified deadline",
+        ],
+        K::Timeout if class == H::Npu => &[
+            "[Rank {rank}] Watchdog caught collective operation timeout: WorkHCCL(SeqNum={seq}, OpType=ALLREDUCE, Timeout(ms)=600000) ran for {ms} milliseconds before timing out.",
+        ],
+        K::Timeout if browser => &["TimeoutError: signal timed out"],
         K::Timeout => &[
             "[Rank {rank}] Watchdog caught collective operation timeout: WorkNCCL(SeqNum={seq}, OpType=ALLREDUCE, Timeout(ms)=600000) ran for {ms} milliseconds before timing out.",
         ],
-        // NCCL.
+        // NCCL on GPUs; gloo on CPUs; JAX's gRPC coordination service on TPUs; PyTorch's
+        // TCPStore rendezvous on NPUs; Chrome's fetch in a browser.
+        K::Network if class == H::Cpu => &[
+            "RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:598] Connection closed by peer [{ip}]:{port}",
+        ],
+        K::Network if class == H::Tpu => &[
+            "Failed to connect to coordination service: UNAVAILABLE: failed to connect to all addresses; last error: UNKNOWN: ipv4:{ip}:{port}: Failed to connect to remote host: Connection refused",
+        ],
+        K::Network if class == H::Npu => &[
+            "torch.distributed.DistNetworkError: The client socket has timed out after 1800s while trying to connect to ({ip}, {port}).",
+        ],
+        K::Network if browser => &["TypeError: Failed to fetch", "net::ERR_CONNECTION_RESET"],
         K::Network => &[
             "NCCL WARN NET/IB : Got completion from peer {ip}<{port}> with error 12, opcode 0, len 0, vendor err 129 (Recv)",
             "remote process exited or there was a network error",
@@ -279,6 +303,18 @@ pub fn builtin(class: HardwareClass, kind: FailureKind) -> Vec<Template> {
         K::SoftwareException if browser => &[
             "Error: no available backend found. ERR: [webgpu] RuntimeError: null function or function signature mismatch",
         ],
+        // A bug in the job: Python on CPUs, JAX on TPUs, tensors left on the host for an NPU
+        // (torch_npu) or a GPU; NCCL's misuse report on GPUs.
+        K::SoftwareException if class == H::Cpu => &[
+            "AttributeError: 'NoneType' object has no attribute 'shape'",
+            "TypeError: unsupported operand type(s) for +: 'NoneType' and 'int'",
+        ],
+        K::SoftwareException if class == H::Tpu => &[
+            "TypeError: Argument 'x' of type <class 'list'> is not a valid JAX type",
+        ],
+        K::SoftwareException if class == H::Npu => &[
+            "RuntimeError: Expected all tensors to be on the same device, but found at least two devices, npu:0 and cpu!",
+        ],
         K::SoftwareException => &[
             "RuntimeError: Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!",
             "invalid argument (run with NCCL_DEBUG=WARN for details)",
@@ -286,6 +322,8 @@ pub fn builtin(class: HardwareClass, kind: FailureKind) -> Vec<Template> {
         K::DataError => &[
             "tensorflow.python.framework.errors_impl.DataLossError: corrupted record at {offset}",
         ],
+        // An unhandled rejection with no reason (a browser); a PyTorch data loader's death.
+        K::Unknown if browser => &["Uncaught (in promise) undefined"],
         K::Unknown => &["RuntimeError: DataLoader worker (pid(s) {pid}) exited unexpectedly"],
         // Events a coordinator reports (the record's error.type carries the kind as well).
         K::WorkerCrash => &["worker {worker} exited unexpectedly: host hardware fault, node rebooted"],
@@ -387,5 +425,73 @@ mod tests {
             }
         }
         assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+    }
+
+    /// A failure any class can have reads like that class's own software stack: no NCCL
+    /// watchdog on a TPU, no CUDA device in an NPU job, no Python traceback in a browser.
+    #[test]
+    fn builtin_templates_of_shared_kinds_name_only_their_own_stack() {
+        use FailureKind as K;
+        use HardwareClass as H;
+        let foreign: &[(H, &[&str])] = &[
+            (
+                H::Cpu,
+                &["nccl", "cuda", "npu", "hccl", "xla", "jax", "webgpu"],
+            ),
+            (H::Gpu, &["npu", "hccl", "xla", "jax", "webgpu"]),
+            (H::Tpu, &["nccl", "cuda", "npu", "hccl", "webgpu"]),
+            (H::Npu, &["nccl", "cuda", "xla", "jax", "webgpu"]),
+            (
+                H::Webgpu,
+                &[
+                    "nccl",
+                    "cuda",
+                    "npu",
+                    "hccl",
+                    "xla",
+                    "jax",
+                    "python",
+                    "pytorch",
+                    "dataloader",
+                ],
+            ),
+            (
+                H::Webnn,
+                &[
+                    "nccl",
+                    "cuda",
+                    "npu",
+                    "hccl",
+                    "xla",
+                    "jax",
+                    "python",
+                    "pytorch",
+                    "dataloader",
+                ],
+            ),
+        ];
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut wrong = Vec::new();
+        for (c, words) in foreign {
+            for k in [
+                K::Timeout,
+                K::Network,
+                K::SoftwareException,
+                K::DiskFull,
+                K::Unknown,
+            ] {
+                for t in builtin(*c, k) {
+                    let msg = t.render(&facts(), &mut rng).to_lowercase();
+                    if let Some(w) = words.iter().find(|w| msg.contains(*w)) {
+                        wrong.push(format!("{c} {k} names '{w}': {msg}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "another stack's text:\n{}",
+            wrong.join("\n")
+        );
     }
 }

@@ -692,8 +692,10 @@ pub struct BadWorkers {
     pub share: f64,
     /// Failure-rate multiplier.
     pub rate_multiplier: f64,
-    /// Causes of their extra failures (indexes into the class's `causes`); empty: the mix.
-    pub causes: Vec<usize>,
+    /// Causes of their extra failures, one entry per kind (drawn uniformly): that kind's
+    /// causes in the mix by weight (indexes into the class's `causes`), or the zero-weight
+    /// cause added for a kind the mix lacks. Empty: the mix.
+    pub causes: Vec<Weighted<usize>>,
     /// Effect on recoveries.
     pub effect: BadEffect,
 }
@@ -1204,7 +1206,7 @@ impl Checker<'_> {
             )?;
             let mut idx = Vec::new();
             for k in &b.kinds {
-                idx.push(self.cause_of_kind(&mut spec, *k, f));
+                idx.push(self.causes_of_kind(&mut spec, *k, f));
             }
             spec.bad = Some(BadWorkers {
                 share,
@@ -1217,6 +1219,27 @@ impl Checker<'_> {
             });
         }
         Ok(spec)
+    }
+
+    /// The causes of `kind` in the class's mix by weight: the failures of that kind the class
+    /// has. A kind the mix lacks gets the zero-weight cause of [`Self::cause_of_kind`].
+    fn causes_of_kind(
+        &self,
+        spec: &mut ClassSpec,
+        kind: FailureKind,
+        f: &ScenarioFile,
+    ) -> Weighted<usize> {
+        let in_mix: Vec<(usize, f64)> = spec
+            .causes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.kind == kind && c.weight > 0.0)
+            .map(|(i, c)| (i, c.weight))
+            .collect();
+        Weighted::new(in_mix).unwrap_or_else(|| {
+            let i = self.cause_of_kind(spec, kind, f);
+            Weighted::new(vec![(i, 1.0)]).expect("one positive weight")
+        })
     }
 
     /// The index of the first cause of `kind` in the class, adding a zero-weight cause with

@@ -438,7 +438,7 @@ impl<'a> World<'a> {
             if let Some(b) = cs.bad.as_ref().filter(|b| !b.causes.is_empty()) {
                 let extra = 1.0 - 1.0 / b.rate_multiplier;
                 if rng.gen::<f64>() < extra {
-                    return b.causes[rng.gen_range(0..b.causes.len())];
+                    return *b.causes[rng.gen_range(0..b.causes.len())].sample(rng);
                 }
             }
         }
@@ -1013,6 +1013,39 @@ rate_per_hour = 40
             .causes
             .iter()
             .any(|c| c.id == "gpu.cuda_error" && c.weight == 0.0));
+    }
+
+    /// Review finding: a bad worker's extra failures of a kind all took the mix's first
+    /// cause of that kind (on test-farm, every extra failure of a bad NPU was the
+    /// out-of-memory entry, none the driver faults). They follow the mix's weights.
+    #[test]
+    fn a_bad_workers_extra_failures_follow_the_mix_weights_within_their_kind() {
+        let text = FARM
+            .replace(
+                "[[failures.gpu]]\nkind = \"gpu_hardware\"\nweight = 1\n",
+                "[[failures.gpu]]\nname = \"xid79\"\nkind = \"gpu_hardware\"\nweight = 1\n\
+             [[failures.gpu]]\nname = \"ecc\"\nkind = \"gpu_hardware\"\nweight = 3\n",
+            )
+            .replace(
+                "rate_multiplier = 5\nkinds = [\"cuda_error\"]",
+                "rate_multiplier = 50\nkinds = [\"gpu_hardware\"]",
+            );
+        let sc = Scenario::from_toml(&text, "farm.toml").unwrap();
+        let (_, sink) = run_on(&sc, PolicyKind::Oracle, 4, 3000, 0);
+        let on_bad = |cause: &str| {
+            sink.truths
+                .iter()
+                .filter(|t| t.bad_worker && t.cause == cause)
+                .count() as f64
+        };
+        let (xid, ecc) = (on_bad("gpu.xid79"), on_bad("gpu.ecc"));
+        assert!(xid + ecc > 200.0, "{xid} + {ecc}");
+        let share = ecc / (xid + ecc);
+        assert!(
+            (0.65..0.85).contains(&share),
+            "ecc's share {share} ({ecc} of {})",
+            xid + ecc
+        );
     }
 
     #[test]
