@@ -82,28 +82,38 @@ enum EvalCommand {
     /// --out DIR`). Every logged action is joined to its outcome (reward = success 0/1) and
     /// scored as a contextual bandit round: context = (hardware class, failure kind, attempt
     /// 1/2/3+) and the task's state. The first --split of the decisions (log order) trains
-    /// the `learned` candidate and the reward model; the rest is evaluated, so nothing peeks.
+    /// the `learned` and `model` candidates and the reward model; the rest is evaluated, so
+    /// nothing peeks. The history is the committed Parquet parts (as `faultline train` reads
+    /// them) plus the records still in the write-ahead log, which the report counts.
     ///
     /// Candidates:
     ///   logged   what the logging policy did (its on-policy success rate: a sanity check)
     ///   rules    the rule engine's choice in the logged state (ladder, position, config)
-    ///   learned  greedy on the posterior means of a ranker trained on the first part
+    ///   learned  greedy on the posterior means of a Bayes ranker trained on the first part
+    ///   model    greedy on a success model fitted on the first part
     ///
-    /// Columns (values are success rates per decision, ± one standard error):
+    /// Columns (values are success rates per decision, ± one standard error clustered by
+    /// task):
     ///   agree    fraction of decisions where the candidate took the logged action
     ///   matched  decisions with a nonzero importance weight (what IPS actually sees)
     ///   clipped  weights 1/propensity above --clip, cut to it (bias down, variance down)
+    ///   mean w   mean importance weight Σw/n before clipping: about 1 when the logging
+    ///            policy could take the candidate's choices; far below 1 when it rarely
+    ///            took them (support deficiency: IPS biased low, SNIPS and DR lean on few
+    ///            decisions)
     ///   ess      effective sample size (Σw)²/Σw²: how many decisions the estimate is worth
     ///   IPS      mean of w·reward
     ///   SNIPS    Σ w·reward / Σ w (bounded, usually tighter)
-    ///   DR       doubly robust: reward model + w·(reward − model); right if either the
-    ///            propensities or the model are
+    ///   DR       doubly robust: reward model + w·(reward − model); unbiased if either the
+    ///            propensities or the model are right, but only where the logging policy
+    ///            could take the candidate's choice (elsewhere it is the model's guess)
     ///   cost     self-normalised estimate of the mean reported cost per decision
     ///
     /// `first` decisions (attempt 1) do not depend on the policy that ran earlier in the
     /// task, so their values compare directly with a run under that policy. With
     /// deterministic logging (every propensity 1) IPS sees only the matched decisions; the
-    /// report says so. Example:
+    /// report says so. A decision whose logged propensity is not a number in (0, 1] is left
+    /// out of every estimate, and the report says how many. Example:
     ///
     ///   faultline simulate --scenario data/scenarios/llm-gpu-training.toml --policy learned \
     ///     --seed 1 --failures 20000 --format parquet --out /tmp/h

@@ -14,11 +14,27 @@
 //! - **SNIPS** (self-normalised IPS): `Σ w·r / Σ w` — bounded in [0, 1], less variance.
 //! - **DR** (doubly robust): mean of `q̂(x, candidate) + w·(r − q̂(x, logged))` with a reward
 //!   model `q̂` = success rate per (context, strategy) on the training split, backing off to
-//!   the strategy's rate, then the overall rate.
+//!   the strategy's rate, then the overall rate. Unbiased if either the propensities or the
+//!   model are right — but only where the logging policy could take the candidate's choice
+//!   (support); elsewhere DR is the model's guess.
 //!
-//! Standard errors come from the variance formula (sample standard deviation of the
-//! per-decision terms / √n; the delta method for SNIPS). The effective sample size
-//! `(Σw)²/Σw²` says how many decisions the estimate is really worth.
+//! A decision whose logged propensity is not a finite number in (0, 1] cannot be weighted: it
+//! is left out of every estimate and counted in the report ([`InvalidPropensity`]).
+//!
+//! Standard errors are cluster-robust by task (the decisions of one task are correlated):
+//! `√(G/(G−1) · Σ_g (Σ_{i∈g} (x_i − x̄))²) / n` over the G tasks, for the per-decision terms
+//! of IPS and DR and for the linearised terms `w·(r − v)` of SNIPS (delta method, divided by
+//! `Σw`). With one decision per task (the `first` scope) this is the usual sample standard
+//! error. The effective sample size `(Σw)²/Σw²` says how many decisions the estimate is
+//! really worth, and the mean weight `Σw/n` (before clipping) whether the logging policy took
+//! the candidate's choices at all: it is 1 in expectation with full support, and far below 1
+//! when the logging policy rarely took them (support deficiency) — IPS is then biased low, and
+//! SNIPS and DR lean on few decisions (DR on the reward model).
+//!
+//! The history is read as training reads it ([`crate::store::committed_rows`]): committed Parquet parts only
+//! (sequence ≤ the manifest's `flushed_seq`, so the parts of an interrupted flush are left
+//! out), plus the records still in the write-ahead log (`wal/`, read without repairing it),
+//! which the report counts.
 //!
 //! Candidates: `logged` (the on-policy average, a sanity check: weights are 1), `rules` (the
 //! rule engine's choice: the ladder the rules select for the failure, from the task's
@@ -35,7 +51,7 @@
 //! candidate on first decisions is also what a run under that candidate would measure.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -47,22 +63,15 @@ use crate::ranking::{
     fine_key, ranked_kind, Observed, RankContext, Ranker, RankingError, WorkerStanding, N,
 };
 use crate::rules::{MatchContext, RuleSet};
-use crate::store::{read_part, Entry, StoreError, Table};
+use crate::store::{committed_rows, flushed_seq, wal, Entry, StoreError, Table};
 
 /// Errors of the ranking evaluation.
 #[derive(Debug, thiserror::Error)]
 pub enum RankingEvalError {
-    /// The history could not be read.
+    /// The Parquet history, its manifest or the write-ahead log could not be read (the error
+    /// names the file).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A directory could not be listed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The directory.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
     /// The learned candidate could not be built.
     #[error(transparent)]
     Ranking(#[from] RankingError),
@@ -82,8 +91,8 @@ pub enum RankingEvalError {
 /// Options of the evaluation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Options {
-    /// Fraction of the decisions (in log order) used to train the learned candidate and the
-    /// reward model; the rest is evaluated. In (0, 1).
+    /// Fraction of the decisions (in log order) used to train the `learned` and `model`
+    /// candidates and the reward model; the rest is evaluated. In (0, 1).
     pub split: f64,
     /// Largest importance weight (weights above are cut to it). ≥ 1.
     pub clip: f64,
@@ -162,50 +171,68 @@ pub struct JoinStats {
     pub unmatched_outcomes: usize,
 }
 
-fn parts(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RankingEvalError> {
-    if !dir.is_dir() {
-        return Ok(());
-    }
-    let rd = std::fs::read_dir(dir).map_err(|source| RankingEvalError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    for e in rd {
-        let p = e
-            .map_err(|source| RankingEvalError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?
-            .path();
-        if p.is_dir() {
-            parts(&p, out)?;
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            out.push(p);
-        }
-    }
-    Ok(())
+/// What the write-ahead log added to the Parquet history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WalStats {
+    /// Failure, action and outcome records read from `wal/` that the committed Parquet parts
+    /// do not hold (not yet flushed).
+    pub records: usize,
+    /// Actions among them.
+    pub actions: usize,
+    /// Problems found reading the log (torn tail, bad checksum), each naming its file.
+    pub warnings: Vec<String>,
 }
 
-/// Reads failures, actions and outcomes of a data directory, in log order (deduplicated by
-/// sequence number, so a compacted part beside its originals counts once).
-pub fn read_history(root: &Path) -> Result<Vec<Entry>, RankingEvalError> {
+/// The logged history of a data directory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoggedHistory {
+    /// Failures, actions and outcomes in log order.
+    pub entries: Vec<Entry>,
+    /// What came from the write-ahead log.
+    pub wal: WalStats,
+}
+
+/// Reads failures, actions and outcomes of a data directory, in log order: the committed
+/// Parquet parts as training reads them (sequence ≤ the manifest's `flushed_seq`, each
+/// sequence number once), then the write-ahead log's records above `flushed_seq` (read only:
+/// a torn tail is reported, not cut).
+pub fn read_history(root: &Path) -> Result<LoggedHistory, RankingEvalError> {
     if !root.join("history").is_dir() {
         return Err(RankingEvalError::Empty(format!(
             "{}: no history/ directory (a data directory of `faultline recommend --data`, `serve`, `ingest` or `simulate --format parquet`)",
             root.display()
         )));
     }
+    let flushed = flushed_seq(root)?;
     let mut by_seq = BTreeMap::new();
     for t in [Table::Failures, Table::Actions, Table::Outcomes] {
-        let mut files = Vec::new();
-        parts(&root.join("history").join(t.dir_name()), &mut files)?;
-        for f in files {
-            for (seq, e) in read_part(&f)? {
-                by_seq.insert(seq, e);
+        by_seq.extend(committed_rows(root, t, flushed)?);
+    }
+    let mut stats = WalStats::default();
+    for seg in wal::segments(&root.join("wal"))? {
+        let (records, warnings) = wal::read_segment(&seg, false)?;
+        stats
+            .warnings
+            .extend(warnings.iter().map(ToString::to_string));
+        for r in records {
+            let logged = matches!(
+                r.entry,
+                Entry::Failure(_) | Entry::Action(_) | Entry::Outcome(_)
+            );
+            if !logged || flushed.is_some_and(|f| r.seq <= f) {
+                continue;
+            }
+            if let std::collections::btree_map::Entry::Vacant(v) = by_seq.entry(r.seq) {
+                stats.records += 1;
+                stats.actions += usize::from(matches!(r.entry, Entry::Action(_)));
+                v.insert(r.entry);
             }
         }
     }
-    Ok(by_seq.into_values().collect())
+    Ok(LoggedHistory {
+        entries: by_seq.into_values().collect(),
+        wal: stats,
+    })
 }
 
 #[derive(Default)]
@@ -441,15 +468,58 @@ impl Estimate {
     }
 }
 
+/// Whether a logged propensity can weight a decision: a finite number in (0, 1].
+pub fn valid_propensity(p: f64) -> bool {
+    p.is_finite() && p > 0.0 && p <= 1.0
+}
+
+/// Decisions left out because their logged propensity is not a finite number in (0, 1].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct InvalidPropensity {
+    /// All of them.
+    pub total: usize,
+    /// NaN or infinite.
+    pub not_finite: usize,
+    /// ≤ 0 (the weight 1/propensity would be infinite or negative).
+    pub not_positive: usize,
+    /// Above 1 (not a probability).
+    pub above_one: usize,
+}
+
+impl InvalidPropensity {
+    /// Counts `p` if it is invalid; returns whether it is valid.
+    pub fn check(&mut self, p: f64) -> bool {
+        if valid_propensity(p) {
+            return true;
+        }
+        self.total += 1;
+        if !p.is_finite() {
+            self.not_finite += 1;
+        } else if p <= 0.0 {
+            self.not_positive += 1;
+        } else {
+            self.above_one += 1;
+        }
+        false
+    }
+}
+
 /// The three estimates of one candidate on a set of decisions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Estimates {
-    /// Decisions.
+    /// Decisions estimated on.
     pub n: usize,
+    /// Samples left out: logged propensity not a finite number in (0, 1]. Always 0 from
+    /// [`evaluate_decisions`], which leaves such decisions out before (and counts them).
+    pub invalid_propensity: usize,
     /// Decisions where the candidate may take the logged action (weight > 0).
     pub matched: usize,
     /// Weights cut to the clip.
     pub clipped: usize,
+    /// Mean importance weight Σw/n before clipping: 1 in expectation when the logging policy
+    /// can take every choice of the candidate; far below 1 when it rarely took them (support
+    /// deficiency: IPS is biased low, SNIPS and DR lean on few decisions).
+    pub mean_weight: f64,
     /// Effective sample size (Σw)²/Σw².
     pub ess: f64,
     /// Inverse propensity scoring with clipped weights.
@@ -460,41 +530,65 @@ pub struct Estimates {
     pub dr: Estimate,
 }
 
-fn mean_se(v: &[f64]) -> Estimate {
-    let n = v.len() as f64;
+/// Cluster-robust standard error of a sum of terms divided by `denom`:
+/// `√(G/(G−1) · Σ_g (Σ_{i∈g} x_i)²) / denom` over the G clusters; NaN with fewer than two
+/// clusters (nothing to say how clusters vary).
+fn cluster_se(terms: impl Iterator<Item = (usize, f64)>, denom: f64) -> f64 {
+    let mut sums: BTreeMap<usize, f64> = BTreeMap::new();
+    for (c, x) in terms {
+        *sums.entry(c).or_default() += x;
+    }
+    let g = sums.len() as f64;
+    if sums.len() < 2 {
+        return f64::NAN;
+    }
+    (g / (g - 1.0) * sums.values().map(|x| x * x).sum::<f64>()).sqrt() / denom
+}
+
+/// Mean of `v` with its cluster-robust standard error (`clusters[i]` is the cluster of
+/// `v[i]`).
+fn mean_se(v: &[f64], clusters: &[usize]) -> Estimate {
     if v.is_empty() {
         return Estimate {
             value: f64::NAN,
             se: f64::NAN,
         };
     }
+    let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
     Estimate {
         value: m,
-        se: (var / n).sqrt(),
+        se: cluster_se(clusters.iter().copied().zip(v.iter().map(|x| x - m)), n),
     }
 }
 
-/// IPS, SNIPS and DR over samples, with weights `target/propensity` cut at `clip`.
+/// IPS, SNIPS and DR over samples, with weights `target/propensity` cut at `clip`, each
+/// sample its own cluster (independent decisions). See [`estimate_clustered`].
 pub fn estimate(samples: &[Sample], clip: f64) -> Estimates {
-    let mut clipped = 0;
-    let w: Vec<f64> = samples
+    let clusters: Vec<usize> = (0..samples.len()).collect();
+    estimate_clustered(samples, &clusters, clip)
+}
+
+/// IPS, SNIPS and DR over samples, with weights `target/propensity` cut at `clip` and standard
+/// errors cluster-robust over `clusters` (`clusters[i]` is the cluster, e.g. the task, of
+/// `samples[i]`). A sample whose propensity is not a finite number in (0, 1] is left out and
+/// counted.
+///
+/// # Panics
+///
+/// If `clusters` and `samples` differ in length.
+pub fn estimate_clustered(samples: &[Sample], clusters: &[usize], clip: f64) -> Estimates {
+    assert_eq!(samples.len(), clusters.len(), "one cluster per sample");
+    let mut invalid = InvalidPropensity::default();
+    let (samples, clusters): (Vec<Sample>, Vec<usize>) = samples
         .iter()
-        .map(|s| {
-            let w = s.target / s.propensity.max(1e-12);
-            if w > clip {
-                clipped += 1;
-                clip
-            } else {
-                w
-            }
-        })
-        .collect();
+        .zip(clusters)
+        .filter(|(s, _)| invalid.check(s.propensity))
+        .map(|(s, c)| (*s, *c))
+        .unzip();
+    let raw: Vec<f64> = samples.iter().map(|s| s.target / s.propensity).collect();
+    let clipped = raw.iter().filter(|w| **w > clip).count();
+    let w: Vec<f64> = raw.iter().map(|w| w.min(clip)).collect();
     let ips: Vec<f64> = samples.iter().zip(&w).map(|(s, w)| w * s.reward).collect();
     let dr: Vec<f64> = samples
         .iter()
@@ -505,24 +599,27 @@ pub fn estimate(samples: &[Sample], clip: f64) -> Estimates {
     let sw2: f64 = w.iter().map(|x| x * x).sum();
     let snips = (sw > 0.0).then(|| {
         let v = ips.iter().sum::<f64>() / sw;
-        let r: f64 = samples
-            .iter()
-            .zip(&w)
-            .map(|(s, w)| (w * (s.reward - v)).powi(2))
-            .sum();
+        // Delta method: the linearised terms w·(r − v), summed per cluster.
+        let terms = samples.iter().zip(&w).map(|(s, w)| w * (s.reward - v));
         Estimate {
             value: v,
-            se: r.sqrt() / sw,
+            se: cluster_se(clusters.iter().copied().zip(terms), sw),
         }
     });
     Estimates {
         n: samples.len(),
+        invalid_propensity: invalid.total,
         matched: w.iter().filter(|x| **x > 0.0).count(),
         clipped,
+        mean_weight: if samples.is_empty() {
+            f64::NAN
+        } else {
+            raw.iter().sum::<f64>() / samples.len() as f64
+        },
         ess: if sw2 > 0.0 { sw * sw / sw2 } else { 0.0 },
-        ips: mean_se(&ips),
+        ips: mean_se(&ips, &clusters),
         snips,
-        dr: mean_se(&dr),
+        dr: mean_se(&dr, &clusters),
     }
 }
 
@@ -547,6 +644,10 @@ pub struct ScopeReport {
     pub scope: String,
     /// Decisions evaluated.
     pub n: usize,
+    /// Decisions of the scope left out: logged propensity not a finite number in (0, 1].
+    pub invalid_propensity: usize,
+    /// Tasks the decisions belong to (the clusters of the standard errors).
+    pub tasks: usize,
     /// One report per candidate.
     pub policies: Vec<PolicyReport>,
 }
@@ -556,23 +657,29 @@ pub struct ScopeReport {
 pub struct RankingReport {
     /// Data directory.
     pub data: String,
+    /// Records read from the write-ahead log (not yet flushed to Parquet).
+    pub wal: WalStats,
     /// The join.
     pub join: JoinStats,
     /// Decisions joined to an outcome.
     pub decisions: usize,
     /// Decisions used for training (the first part).
     pub train: usize,
-    /// Decisions evaluated (the rest).
+    /// Decisions evaluated (the rest), including those left out for an invalid propensity.
     pub evaluated: usize,
+    /// Evaluated decisions left out of every estimate: logged propensity not a finite number
+    /// in (0, 1].
+    pub invalid_propensity: InvalidPropensity,
     /// The options.
     pub split: f64,
     /// Weight clip.
     pub clip: f64,
-    /// Smallest logged propensity among evaluated decisions.
+    /// Smallest valid logged propensity among evaluated decisions.
     pub min_propensity: f64,
-    /// Evaluated decisions logged with propensity < 1.
+    /// Evaluated decisions logged with a valid propensity < 1.
     pub stochastic: usize,
-    /// True when every evaluated decision was logged with propensity 1: IPS then only sees
+    /// True when every evaluated decision with a valid propensity was logged with propensity
+    /// 1: IPS then only sees
     /// the decisions where a candidate agrees with the logging policy (see `matched`).
     pub deterministic_logging: bool,
     /// Estimates on all evaluated decisions and on first decisions.
@@ -642,11 +749,24 @@ fn learned_choice(r: &Ranker, d: &Decision) -> RecoveryStrategy {
     }
 }
 
-/// Evaluates the candidates on joined decisions (in log order).
+/// What [`evaluate_decisions`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Decisions used for training (the first part).
+    pub train: usize,
+    /// Evaluated decisions left out of every estimate for their logged propensity.
+    pub invalid_propensity: InvalidPropensity,
+    /// Estimates on all evaluated decisions and on first decisions.
+    pub scopes: Vec<ScopeReport>,
+}
+
+/// Evaluates the candidates on joined decisions (in log order). Evaluated decisions whose
+/// logged propensity is not a finite number in (0, 1] are left out of every candidate's
+/// estimates and counted (training does not use propensities and keeps them).
 pub fn evaluate_decisions(
     decisions: &[Decision],
     opts: Options,
-) -> Result<(usize, Vec<ScopeReport>), RankingEvalError> {
+) -> Result<Evaluation, RankingEvalError> {
     if !(opts.split > 0.0 && opts.split < 1.0) {
         return Err(RankingEvalError::Invalid {
             field: "split",
@@ -704,11 +824,29 @@ pub fn evaluate_decisions(
         },
         &model_rows(train),
     )?;
+    let mut invalid = InvalidPropensity::default();
+    let valid: Vec<&Decision> = test
+        .iter()
+        .filter(|d| invalid.check(d.propensity))
+        .collect();
+    if valid.is_empty() {
+        return Err(RankingEvalError::Empty(format!(
+            "none of the {} evaluated decisions has a logged propensity in (0, 1]",
+            test.len()
+        )));
+    }
+    // Standard errors cluster by task.
+    let mut task_ids: HashMap<&str, usize> = HashMap::new();
     let mut scopes = Vec::new();
     for scope in ["all", "first"] {
-        let sel: Vec<&Decision> = test
+        let in_scope = |d: &&Decision| scope == "all" || d.attempt == 1;
+        let sel: Vec<&Decision> = valid.iter().copied().filter(in_scope).collect();
+        let clusters: Vec<usize> = sel
             .iter()
-            .filter(|d| scope == "all" || d.attempt == 1)
+            .map(|d| {
+                let next = task_ids.len();
+                *task_ids.entry(d.task.as_str()).or_insert(next)
+            })
             .collect();
         let mut policies = Vec::new();
         for name in CANDIDATES {
@@ -742,13 +880,14 @@ pub fn evaluate_decisions(
                     q_target,
                 };
                 if let Some(c) = d.cost {
-                    let w = (sample.target / sample.propensity.max(1e-12)).min(opts.clip);
+                    // The propensity is valid (checked above).
+                    let w = (sample.target / sample.propensity).min(opts.clip);
                     cw += w * c;
                     cwc += w;
                 }
                 samples.push(sample);
             }
-            let estimates = estimate(&samples, opts.clip);
+            let estimates = estimate_clustered(&samples, &clusters, opts.clip);
             policies.push(PolicyReport {
                 policy: name.to_string(),
                 agreement: if sel.is_empty() {
@@ -763,10 +902,22 @@ pub fn evaluate_decisions(
         scopes.push(ScopeReport {
             scope: scope.to_string(),
             n: sel.len(),
+            invalid_propensity: test
+                .iter()
+                .filter(|d| in_scope(d) && !valid_propensity(d.propensity))
+                .count(),
+            tasks: clusters
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
             policies,
         });
     }
-    Ok((train.len(), scopes))
+    Ok(Evaluation {
+        train: train.len(),
+        invalid_propensity: invalid,
+        scopes,
+    })
 }
 
 /// Reads the history under `root` and evaluates the candidates.
@@ -775,20 +926,27 @@ pub fn evaluate_dir(
     rules: &RuleSet,
     opts: Options,
 ) -> Result<RankingReport, RankingEvalError> {
-    let entries = read_history(root)?;
-    let (decisions, join) = join(&entries, rules);
-    let (train, scopes) = evaluate_decisions(&decisions, opts)?;
+    let history = read_history(root)?;
+    let (decisions, join) = join(&history.entries, rules);
+    let Evaluation {
+        train,
+        invalid_propensity,
+        scopes,
+    } = evaluate_decisions(&decisions, opts)?;
     let test = &decisions[train..];
-    let stochastic = test.iter().filter(|d| d.propensity < 1.0).count();
+    let valid = || test.iter().filter(|d| valid_propensity(d.propensity));
+    let stochastic = valid().filter(|d| d.propensity < 1.0).count();
     Ok(RankingReport {
         data: root.display().to_string(),
+        wal: history.wal,
         join,
         decisions: decisions.len(),
         train,
         evaluated: test.len(),
+        invalid_propensity,
         split: opts.split,
         clip: opts.clip,
-        min_propensity: test.iter().map(|d| d.propensity).fold(1.0, f64::min),
+        min_propensity: valid().map(|d| d.propensity).fold(1.0, f64::min),
         stochastic,
         deterministic_logging: stochastic == 0,
         scopes,
@@ -821,6 +979,18 @@ impl RankingReport {
             self.join.unmatched_actions,
             self.join.unmatched_outcomes
         );
+        if self.wal.records > 0 {
+            let _ = writeln!(
+                s,
+                "{} records ({} actions) read from the write-ahead log are not in the Parquet \
+                 history yet (training does not see them; `faultline compact --data {}` \
+                 flushes them when no server writes the directory)",
+                self.wal.records, self.wal.actions, self.data
+            );
+        }
+        for w in &self.wal.warnings {
+            let _ = writeln!(s, "warning: write-ahead log: {w}");
+        }
         let _ = writeln!(
             s,
             "split {}: {} decisions train the learned and model candidates and the reward model, {} are \
@@ -841,32 +1011,57 @@ impl RankingReport {
                 self.stochastic, self.evaluated, self.min_propensity
             );
         }
+        let bad = &self.invalid_propensity;
+        if bad.total > 0 {
+            let _ = writeln!(
+                s,
+                "{} of {} evaluated decisions left out of every estimate: their logged \
+                 propensity is not a number in (0, 1] ({} NaN or infinite, {} ≤ 0, {} > 1)",
+                bad.total, self.evaluated, bad.not_finite, bad.not_positive, bad.above_one
+            );
+        }
         let f = |e: &Estimate| format!("{:.4} ± {:.4}", e.value, e.se);
         for sc in &self.scopes {
             let _ = writeln!(
                 s,
-                "\n{} decisions ({}):",
+                "\n{} decisions ({} of {} tasks{}):",
                 if sc.scope == "first" {
                     "first (attempt 1)"
                 } else {
                     "all"
                 },
-                sc.n
+                sc.n,
+                sc.tasks,
+                if sc.invalid_propensity > 0 {
+                    format!("; {} left out, invalid propensity", sc.invalid_propensity)
+                } else {
+                    String::new()
+                }
             );
             let _ = writeln!(
                 s,
-                "  {:<8} {:>6} {:>8} {:>8} {:>8} {:>18} {:>18} {:>18} {:>8}",
-                "policy", "agree", "matched", "clipped", "ess", "IPS", "SNIPS", "DR", "cost"
+                "  {:<8} {:>6} {:>8} {:>8} {:>7} {:>8} {:>18} {:>18} {:>18} {:>8}",
+                "policy",
+                "agree",
+                "matched",
+                "clipped",
+                "mean w",
+                "ess",
+                "IPS",
+                "SNIPS",
+                "DR",
+                "cost"
             );
             for p in &sc.policies {
                 let e = &p.estimates;
                 let _ = writeln!(
                     s,
-                    "  {:<8} {:>6.3} {:>8} {:>8} {:>8.1} {:>18} {:>18} {:>18} {:>8}",
+                    "  {:<8} {:>6.3} {:>8} {:>8} {:>7.3} {:>8.1} {:>18} {:>18} {:>18} {:>8}",
                     p.policy,
                     p.agreement,
                     e.matched,
                     e.clipped,
+                    e.mean_weight,
                     e.ess,
                     f(&e.ips),
                     e.snips.as_ref().map_or("-".into(), f),
@@ -875,6 +1070,13 @@ impl RankingReport {
                 );
             }
         }
+        let _ = writeln!(
+            s,
+            "\n± one standard error, clustered by task. mean w = Σw/n before clipping: about 1 \
+             when the logging policy could take the candidate's choices; far below 1 means it \
+             rarely took them (support deficiency): IPS is then biased low, and SNIPS and DR \
+             lean on few decisions (DR on the reward model)."
+        );
         s
     }
 }
@@ -882,6 +1084,7 @@ impl RankingReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use approx::{assert_abs_diff_eq, assert_relative_eq};
     use rand::{Rng, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -1052,5 +1255,249 @@ mod tests {
         assert!(e.to_string().contains("clip"), "{e}");
         let e = evaluate_decisions(&[], Options::default()).unwrap_err();
         assert!(e.to_string().contains("too few"), "{e}");
+    }
+
+    /// A logged GPU OOM decision of `task` (attempt `attempt`) that took REDUCED_BATCH_SIZE,
+    /// the rules' choice, with `propensity` and `reward`.
+    fn oom(task: usize, attempt: u32, propensity: f64, reward: f64) -> Decision {
+        use RecoveryStrategy as S;
+        Decision {
+            task: format!("t{task}"),
+            context: Context {
+                class: HardwareClass::Gpu,
+                kind: FailureKind::OomGpu,
+                bucket: attempt_bucket(attempt),
+            },
+            attempt,
+            rank_kind: FailureKind::OomGpu,
+            fine: 0,
+            strategy: S::ReducedBatchSize,
+            propensity,
+            source: "learned".into(),
+            reward,
+            cost: None,
+            rules: S::ReducedBatchSize,
+            ladder: vec![S::ReducedBatchSize, S::DelayedRetry],
+            valid: vec![S::ReducedBatchSize, S::DelayedRetry, S::DifferentWorker],
+            tried: [0; N],
+        }
+    }
+
+    /// 20 tasks of two decisions each (attempts 1 and 2), in log order; a task's two
+    /// outcomes are the same (correlated), alternating between tasks as 1, 1, 0.
+    fn two_per_task() -> Vec<Decision> {
+        (0..20)
+            .flat_map(|t| {
+                let r = f64::from(u8::from(t % 3 != 2));
+                [oom(t, 1, 0.5, r), oom(t, 2, 0.5, r)]
+            })
+            .collect()
+    }
+
+    /// Regression (review: invalid logged propensities were weighted silently): a decision
+    /// whose logged propensity is ≤ 0, above 1 or NaN is left out of every candidate's
+    /// estimates and counted, and the estimates are those of the valid decisions alone.
+    #[test]
+    fn invalid_propensities_are_left_out_and_counted() {
+        let mut v = two_per_task();
+        // Evaluated part: decisions 20.. (tasks 10..19).
+        v[20].propensity = 0.0; // t10, attempt 1
+        v[23].propensity = -0.5; // t11, attempt 2
+        v[25].propensity = 1.5; // t12, attempt 2
+        v[26].propensity = f64::NAN; // t13, attempt 1
+        let ev = evaluate_decisions(&v, Options::default()).unwrap();
+        assert_eq!(ev.train, 20);
+        assert_eq!(
+            ev.invalid_propensity,
+            InvalidPropensity {
+                total: 4,
+                not_finite: 1,
+                not_positive: 2,
+                above_one: 1,
+            }
+        );
+        let (all, first) = (&ev.scopes[0], &ev.scopes[1]);
+        assert_eq!((all.n, all.invalid_propensity), (16, 4));
+        assert_eq!((first.n, first.invalid_propensity), (8, 2));
+        for p in &all.policies {
+            assert_eq!(p.estimates.n, 16, "{p:?}");
+            assert_eq!(p.estimates.clipped, 0, "{p:?}");
+            assert_eq!(p.estimates.invalid_propensity, 0, "{p:?}");
+        }
+        // The same as evaluating the valid decisions alone (same training part).
+        let clean: Vec<Decision> = v
+            .iter()
+            .filter(|d| valid_propensity(d.propensity))
+            .cloned()
+            .collect();
+        let ev_clean = evaluate_decisions(
+            &clean,
+            Options {
+                split: 20.0 / 36.0,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(ev_clean.train, 20);
+        assert_eq!(ev_clean.invalid_propensity.total, 0);
+        for (a, b) in ev.scopes.iter().zip(&ev_clean.scopes) {
+            assert_eq!(a.policies, b.policies);
+        }
+
+        // The estimator itself never weights an invalid propensity either.
+        let sample = |propensity| Sample {
+            reward: 1.0,
+            propensity,
+            target: 1.0,
+            q_logged: 0.0,
+            q_target: 0.0,
+        };
+        let e = estimate(
+            &[sample(0.5), sample(0.0), sample(f64::NAN), sample(2.0)],
+            20.0,
+        );
+        assert_eq!((e.n, e.invalid_propensity, e.clipped), (1, 3, 0));
+        assert_eq!(e.ips.value, 2.0);
+
+        // Nothing left to estimate on is an error, not NaNs.
+        let mut none = two_per_task();
+        for d in &mut none[20..] {
+            d.propensity = 0.0;
+        }
+        let e = evaluate_decisions(&none, Options::default()).unwrap_err();
+        assert!(e.to_string().contains("propensity in (0, 1]"), "{e}");
+    }
+
+    /// The usual standard errors: the sample standard deviation / √n for IPS and DR, and the
+    /// delta method with the n/(n−1) factor for SNIPS.
+    fn plain_se(samples: &[Sample], clip: f64) -> (f64, f64, f64) {
+        let n = samples.len() as f64;
+        let w: Vec<f64> = samples
+            .iter()
+            .map(|s| (s.target / s.propensity).min(clip))
+            .collect();
+        let sd_over_root_n = |v: Vec<f64>| {
+            let m = v.iter().sum::<f64>() / n;
+            (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt()
+        };
+        let ips: Vec<f64> = samples.iter().zip(&w).map(|(s, w)| w * s.reward).collect();
+        let dr: Vec<f64> = samples
+            .iter()
+            .zip(&w)
+            .map(|(s, w)| s.q_target + w * (s.reward - s.q_logged))
+            .collect();
+        let sw: f64 = w.iter().sum();
+        let v = ips.iter().sum::<f64>() / sw;
+        let snips = (samples
+            .iter()
+            .zip(&w)
+            .map(|(s, w)| (w * (s.reward - v)).powi(2))
+            .sum::<f64>()
+            * n
+            / (n - 1.0))
+            .sqrt()
+            / sw;
+        (sd_over_root_n(ips), sd_over_root_n(dr), snips)
+    }
+
+    /// Regression (review: decisions of one task were treated as independent): with one
+    /// decision per cluster the clustered standard error is the plain one.
+    #[test]
+    fn clustered_se_is_the_plain_se_with_one_decision_per_task() {
+        let s: Vec<Sample> = bandit(300, 7)
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| Sample {
+                q_target: 0.1 * (i % 7) as f64,
+                ..s
+            })
+            .collect();
+        let (ips, dr, snips) = plain_se(&s, 20.0);
+        // Any distinct cluster ids, in any order.
+        let clusters: Vec<usize> = (0..s.len()).map(|i| 1000 - i).collect();
+        for e in [estimate(&s, 20.0), estimate_clustered(&s, &clusters, 20.0)] {
+            assert_abs_diff_eq!(e.ips.se, ips, epsilon = 1e-12);
+            assert_abs_diff_eq!(e.dr.se, dr, epsilon = 1e-12);
+            assert_abs_diff_eq!(e.snips.unwrap().se, snips, epsilon = 1e-12);
+        }
+    }
+
+    /// Regression (review: decisions of one task were treated as independent): when each
+    /// task's two decisions are copies of each other, clustering by task widens every
+    /// standard error by √((2G−1)/(G−1)) over the plain one (G tasks).
+    #[test]
+    fn clustered_se_widens_when_a_task_repeats_itself() {
+        let one: Vec<Sample> = bandit(200, 11);
+        let two: Vec<Sample> = one.iter().flat_map(|s| [*s, *s]).collect();
+        let tasks: Vec<usize> = (0..two.len()).map(|i| i / 2).collect();
+        let g = one.len() as f64;
+        let widen = ((2.0 * g - 1.0) / (g - 1.0)).sqrt();
+        let (ips, dr, snips) = plain_se(&two, 20.0);
+        let e = estimate_clustered(&two, &tasks, 20.0);
+        assert_relative_eq!(e.ips.se, ips * widen, max_relative = 1e-10);
+        assert_relative_eq!(e.dr.se, dr * widen, max_relative = 1e-10);
+        assert_relative_eq!(e.snips.unwrap().se, snips * widen, max_relative = 1e-10);
+        // The values do not change; one task is no basis for a standard error.
+        assert_eq!(e.ips.value, estimate(&two, 20.0).ips.value);
+        assert!(estimate_clustered(&two[..2], &[0, 0], 20.0).ips.se.is_nan());
+    }
+
+    /// Regression (review: decisions of one task were treated as independent): the `all`
+    /// scope of the report clusters by task; the `first` scope (one decision per task) keeps
+    /// the plain standard error.
+    #[test]
+    fn the_report_clusters_all_decisions_by_task() {
+        let v = two_per_task();
+        let ev = evaluate_decisions(&v, Options::default()).unwrap();
+        let se = |scope: usize| {
+            ev.scopes[scope]
+                .policies
+                .iter()
+                .find(|p| p.policy == "logged")
+                .unwrap()
+                .estimates
+                .ips
+                .se
+        };
+        // The logged policy's IPS terms are the rewards of the evaluated part.
+        let r: Vec<f64> = v[20..].iter().map(|d| d.reward).collect();
+        let m = r.iter().sum::<f64>() / 20.0;
+        let by_task: f64 = r
+            .chunks(2)
+            .map(|c| c.iter().map(|x| x - m).sum::<f64>().powi(2))
+            .sum();
+        let clustered = (10.0 / 9.0 * by_task).sqrt() / 20.0;
+        let plain = (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 19.0 / 20.0).sqrt();
+        assert_eq!(ev.scopes[0].tasks, 10);
+        assert_relative_eq!(se(0), clustered, max_relative = 1e-12);
+        assert!(se(0) > 1.3 * plain, "{} vs {plain}", se(0));
+        // First decisions: one per task.
+        let r1: Vec<f64> = r.iter().step_by(2).copied().collect();
+        let m1 = r1.iter().sum::<f64>() / 10.0;
+        let plain1 = (r1.iter().map(|x| (x - m1).powi(2)).sum::<f64>() / 9.0 / 10.0).sqrt();
+        assert_eq!((ev.scopes[1].n, ev.scopes[1].tasks), (10, 10));
+        assert_relative_eq!(se(1), plain1, max_relative = 1e-12);
+    }
+
+    /// Regression (review: the report had no sign of support deficiency): the mean weight is
+    /// Σw/n before clipping, about 1 with full support.
+    #[test]
+    fn mean_weight_is_the_unclipped_average_weight() {
+        let s = |propensity, target| Sample {
+            reward: 1.0,
+            propensity,
+            target,
+            q_logged: 0.0,
+            q_target: 0.0,
+        };
+        let e = estimate(&[s(0.01, 1.0), s(0.5, 1.0), s(0.5, 0.0)], 10.0);
+        assert_eq!(e.clipped, 1);
+        assert_relative_eq!(e.mean_weight, 34.0, max_relative = 1e-12);
+        // "Always arm 1" under a logging policy that takes arm 1 with 0.2: E[w] = 1.
+        let e = estimate(&bandit(4000, 5), 100.0);
+        assert!((e.mean_weight - 1.0).abs() < 0.1, "{}", e.mean_weight);
+        // The logged policy: every weight is 1.
+        let ev = evaluate_decisions(&two_per_task(), Options::default()).unwrap();
+        assert_eq!(ev.scopes[0].policies[0].estimates.mean_weight, 1.0);
     }
 }

@@ -17,6 +17,7 @@
 
 mod batch;
 mod checkpoints;
+mod committed;
 mod entry;
 pub mod export;
 pub mod import;
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 pub use batch::ColumnBatch;
 pub use checkpoints::{checkpoint_id, Checkpoints, Retention};
+pub use committed::{committed_rows, flushed_seq};
 pub use entry::{
     ActionRow, CheckpointRow, Encoded, Entry, FailureRow, OutcomeRow, PatternRow, Table,
     TaskStateRow,

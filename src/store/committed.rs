@@ -1,0 +1,76 @@
+//! The committed history, read-only: what a reader that must not repair the directory (a
+//! nightly `train` beside a live server, `eval ranking`) takes as the history. Only parts of
+//! flushes up to the manifest's `flushed_seq` count — a crash between writing parts and the
+//! manifest leaves parts above it, which the next open removes — and each sequence number once
+//! (an interrupted compaction may leave a row in two parts).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::entry::{Entry, Table};
+use super::parquet_store::read_part;
+use super::StoreError;
+
+/// The part of `history/_manifest.json` a reader needs.
+#[derive(Debug, Deserialize)]
+struct CommitPoint {
+    flushed_seq: u64,
+}
+
+/// The commit point of the history under `root` (a data directory): the manifest's
+/// `flushed_seq`, or `None` when there is no manifest (then every part counts).
+pub fn flushed_seq(root: &Path) -> Result<Option<u64>, StoreError> {
+    let manifest = root.join("history").join("_manifest.json");
+    match std::fs::read(&manifest) {
+        Ok(b) => serde_json::from_slice::<CommitPoint>(&b)
+            .map(|m| Some(m.flushed_seq))
+            .map_err(|e| StoreError::Decode(format!("{}: {e}", manifest.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io(&manifest, e)),
+    }
+}
+
+/// Every `*.parquet` file under `dir` (recursively, sorted); none when `dir` is absent.
+fn parts(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StoreError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::io(dir, e)),
+    };
+    let mut entries = Vec::new();
+    for e in rd {
+        entries.push(e.map_err(|e| StoreError::io(dir, e))?.path());
+    }
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            parts(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Rows of one table under `root`, in sequence order: committed parts only (sequence ≤
+/// `flushed`, the [`flushed_seq`] of `root`), each sequence number once.
+pub fn committed_rows(
+    root: &Path,
+    table: Table,
+    flushed: Option<u64>,
+) -> Result<Vec<(u64, Entry)>, StoreError> {
+    let mut files = Vec::new();
+    parts(&root.join("history").join(table.dir_name()), &mut files)?;
+    let mut rows = Vec::new();
+    for f in files {
+        rows.extend(
+            read_part(&f)?
+                .into_iter()
+                .filter(|(seq, _)| flushed.is_none_or(|s| *seq <= s)),
+        );
+    }
+    rows.sort_by_key(|r| r.0);
+    rows.dedup_by_key(|r| r.0);
+    Ok(rows)
+}
