@@ -41,6 +41,14 @@ pub enum ApiError {
     /// No such route, task or checkpoint.
     #[error("{0}")]
     NotFound(String),
+    /// An outcome names a task the engine never saw (or an invalid task id).
+    #[error("outcome for unknown task '{task}' at {field}")]
+    UnknownTask {
+        /// Path of the task id in the body: `task_id`, or `[2].task_id` in a batch.
+        field: String,
+        /// The task id as sent.
+        task: String,
+    },
     /// The route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -74,7 +82,7 @@ impl ApiError {
             }
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::UnknownTask { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Engine(EngineError::UnknownTask(_)) => StatusCode::NOT_FOUND,
@@ -92,6 +100,7 @@ impl ApiError {
             ApiError::Body(_) => "unreadable_body",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::NotFound(_) => "not_found",
+            ApiError::UnknownTask { .. } => "unknown_task",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Timeout(_) => "timeout",
             ApiError::Engine(EngineError::UnknownTask(_)) => "unknown_task",
@@ -104,7 +113,7 @@ impl ApiError {
     fn field(&self) -> Option<&str> {
         match self {
             ApiError::BadBody { field, .. } => field.as_deref().filter(|f| !f.is_empty()),
-            ApiError::Invalid { field, .. } => Some(field),
+            ApiError::Invalid { field, .. } | ApiError::UnknownTask { field, .. } => Some(field),
             ApiError::TooLarge { .. } | ApiError::Body(_) => Some("body"),
             ApiError::Engine(EngineError::UnknownTask(_)) => Some("task_id"),
             _ => None,

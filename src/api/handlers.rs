@@ -89,7 +89,7 @@ fn authorize(app: &App, route: &str, method: &Method, headers: &HeaderMap) -> Re
         ))?
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_credentials)
         .ok_or(ApiError::Unauthorized(
             "malformed authorization header: expected 'Bearer TOKEN'",
         ))?;
@@ -98,6 +98,13 @@ fn authorize(app: &App, route: &str, method: &Method, headers: &HeaderMap) -> Re
     } else {
         Err(ApiError::Unauthorized("wrong bearer token"))
     }
+}
+
+/// The credentials of an `Authorization` value of the bearer scheme, whose name is
+/// case-insensitive (RFC 7235 section 2.1): `Bearer TOKEN`, `bearer TOKEN`, `BEARER TOKEN`.
+pub(crate) fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(credentials)
 }
 
 /// Compares without an early exit on the first differing byte.
@@ -141,22 +148,34 @@ pub(crate) fn jsonify(r: Response, limit: usize) -> Response {
     }
 }
 
-/// Parses a JSON body, naming the offending field on error.
+/// Parses a JSON body, naming the offending field on error (a missing field included:
+/// `error.message`, `[1].error`).
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        ApiError::BadBody {
-            // serde_path_to_error says "." for the top level and "?" where it lost track.
-            field: (!matches!(field.as_str(), "" | "." | "?")).then_some(field),
-            message: e.into_inner().to_string(),
-        }
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        // serde_path_to_error says "." for the top level and "?" where it lost track.
+        let known = !matches!(path.as_str(), "" | "." | "?");
+        // A missing field is reported at the object that lacks it: name the field itself.
+        let field = match missing_field(&message) {
+            Some(name) if matches!(path.as_str(), "" | ".") => Some(name.to_string()),
+            Some(name) if known => Some(format!("{path}.{name}")),
+            _ => known.then_some(path),
+        };
+        ApiError::BadBody { field, message }
     })?;
     de.end().map_err(|e| ApiError::BadBody {
         field: None,
         message: e.to_string(),
     })?;
     Ok(value)
+}
+
+/// The name of the field a serde "missing field `x`" error is about.
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split_once('`').map(|(name, _)| name)
 }
 
 /// The body, or the limit/IO error it hit.
@@ -294,13 +313,17 @@ pub(crate) async fn post_failures(
     })
 }
 
-/// `POST /v1/outcomes`: one outcome or an array of outcomes, answered once durable.
+/// `POST /v1/outcomes`: one outcome or an array of outcomes, answered once durable. A batch
+/// is checked whole before any outcome is logged or applied, as a failure batch is: one
+/// outcome for an unknown task rejects it (404 `unknown_task`, `field` `[i].task_id`) and
+/// changes nothing.
 pub(crate) async fn post_outcomes(
     State(app): State<App>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let raw = body(&app, raw)?;
-    let outcomes: Vec<Outcome> = if is_array(&raw) {
+    let batch = is_array(&raw);
+    let outcomes: Vec<Outcome> = if batch {
         parse(&raw)?
     } else {
         vec![parse(&raw)?]
@@ -308,13 +331,22 @@ pub(crate) async fn post_outcomes(
     let mut acks = Ack::done();
     {
         let mut engine = app.engine();
+        // Under the same lock as the logging below, so the check still holds then.
         for (i, o) in outcomes.iter().enumerate() {
-            acks = engine.log_outcome(o).map_err(|e| match e {
-                crate::engine::EngineError::UnknownTask(t) if outcomes.len() > 1 => {
-                    ApiError::NotFound(format!("[{i}].task_id: unknown task '{t}'"))
-                }
+            engine.check_outcome(o).map_err(|e| match e {
+                crate::engine::EngineError::UnknownTask(task) => ApiError::UnknownTask {
+                    field: if batch {
+                        format!("[{i}].task_id")
+                    } else {
+                        "task_id".into()
+                    },
+                    task,
+                },
                 e => ApiError::Engine(e),
             })?;
+        }
+        for o in &outcomes {
+            acks = engine.log_outcome(o)?;
         }
     }
     app.shared.fsync.wait(acks).await?;

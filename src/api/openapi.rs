@@ -2,18 +2,136 @@
 
 use serde_json::{json, Value};
 
+/// JSON error responses for the given status codes.
 fn error_responses(codes: &[&str]) -> Value {
     let mut m = serde_json::Map::new();
     for c in codes {
+        let description = match *c {
+            "400" => "invalid request (body, field or path parameter)",
+            "401" => "missing or wrong bearer token",
+            "404" => "unknown task, checkpoint or endpoint",
+            "413" => "request body over the limit",
+            "422" => "the model directory cannot be loaded",
+            "500" => "internal error (the engine or the store failed; nothing acknowledged)",
+            "503" => "timeout: the request took longer than the server's limit",
+            _ => "error",
+        };
         m.insert(
             (*c).to_string(),
             json!({
-                "description": "error",
+                "description": description,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
             }),
         );
     }
     Value::Object(m)
+}
+
+/// A timestamp: RFC 3339, a naive ISO date-time (UTC) or epoch seconds.
+fn timestamp() -> Value {
+    json!({
+        "oneOf": [{"type": "string"}, {"type": "number"}],
+        "description": "RFC 3339, a naive ISO date-time (read as UTC) or seconds since the Unix epoch"
+    })
+}
+
+/// A case-insensitive name out of a closed set (`-` and `_` interchangeable): a string, the
+/// canonical names listed in the description (an `enum` would refuse other spellings).
+fn name_of(what: &str, names: &[&str]) -> Value {
+    json!({
+        "type": "string",
+        "description": format!("{what}, case-insensitive: {}", names.join(", "))
+    })
+}
+
+/// The failure record as `FailureReport` (src/model/record.rs) reads it: every field it
+/// accepts, aliases included; unknown fields are rejected. A test checks a full record
+/// against it.
+fn failure_record() -> Value {
+    use crate::model::{HardwareClass, Precision, RecoveryStrategy};
+    let classes: Vec<&str> = HardwareClass::ALL.iter().map(|c| c.as_str()).collect();
+    let precisions: Vec<&str> = Precision::ALL.iter().map(|p| p.as_str()).collect();
+    let strategies: Vec<&str> = RecoveryStrategy::ALL.iter().map(|s| s.as_str()).collect();
+    let class = name_of("hardware class", &classes);
+    let count = json!({"type": "integer", "minimum": 0});
+    json!({
+        "type": "object", "required": ["task_id", "worker_id", "error"],
+        "additionalProperties": false,
+        "description": "The failure record of the README (unknown fields are rejected).",
+        "properties": {
+            "task_id": {"type": "string", "maxLength": 256},
+            "worker_id": {"type": "string", "maxLength": 256},
+            "hardware": {
+                "type": "object", "required": ["class"], "additionalProperties": false,
+                "properties": {
+                    "class": class,
+                    "vendor": {"type": "string"}, "model": {"type": "string"},
+                    "memory_gib": {"type": "number", "minimum": 0},
+                    "compute_units": count,
+                    "browser": {
+                        "type": "object", "required": ["name"], "additionalProperties": false,
+                        "properties": {"name": {"type": "string"}, "version": {"type": "string"}}
+                    }
+                }
+            },
+            "platform": name_of("hardware class when `hardware` is absent", &classes),
+            "error": {
+                "type": "object", "required": ["message"], "additionalProperties": false,
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string", "description": "the caller's error-type hint"},
+                    "error_type": {"type": "string", "description": "alias of `type`"},
+                    "stacktrace": {"type": "string"},
+                    "stack_trace": {"type": "string", "description": "alias of `stacktrace`"},
+                    "exit_code": {"type": "integer"}
+                }
+            },
+            "timestamp": timestamp(),
+            "ts": merge(timestamp(), json!({"description": "alias of `timestamp`"})),
+            "task": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "task_id": {"type": "string", "description": "must agree with the record's task_id"},
+                    "model": {"type": "string"},
+                    "platform": class,
+                    "config": {
+                        "type": "object", "additionalProperties": true,
+                        "description": "the task's configuration; other keys are kept as they are",
+                        "properties": {
+                            "model": {"type": "string"},
+                            "batch_size": {"type": "integer", "minimum": 1},
+                            "batch_sizes": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                            "precision": name_of("precision", &precisions),
+                            "fallback_models": {"type": "array", "items": {"type": "string"}},
+                            "checkpointing": {"type": "boolean"}
+                        }
+                    },
+                    "requirements": {
+                        "type": "object", "additionalProperties": false,
+                        "properties": {
+                            "hardware": {"type": "array", "items": {"type": "string"}},
+                            "browser": {"type": "string"},
+                            "min_memory_gib": {"type": "number"}
+                        }
+                    },
+                    "retry_count": merge(count.clone(), json!({"description": "informational"}))
+                }
+            },
+            "attempt": merge(count.clone(), json!({"description": "informational"})),
+            "seq": merge(count.clone(), json!({"description": "sequence number in a log (informational)"})),
+            "t_offset_s": {"type": "number", "description": "seconds since the start of a log (informational)"},
+            "task_is_new": {"type": "boolean", "description": "informational"},
+            "template": {"type": "string", "description": "the producer's template label (informational)"},
+            "ml_feedback": {
+                "type": "object", "required": ["strategy", "success"], "additionalProperties": false,
+                "description": "logged outcome of the recovery applied to this failure",
+                "properties": {
+                    "strategy": name_of("recovery strategy", &strategies),
+                    "success": {"type": "boolean"}
+                }
+            }
+        }
+    })
 }
 
 fn merge(mut a: Value, b: Value) -> Value {
@@ -39,6 +157,9 @@ fn task_param() -> Value {
 pub(crate) fn document() -> Value {
     let auth = json!([{"bearer": []}]);
     let write_errors = error_responses(&["400", "401", "413", "500", "503"]);
+    // Any request may time out (503); the handlers' own failures are 500s.
+    let read_errors = error_responses(&["500", "503"]);
+    let task_read_errors = merge(error_responses(&["400", "404"]), read_errors.clone());
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -56,20 +177,7 @@ pub(crate) fn document() -> Value {
                             "status": {"type": "integer"}, "code": {"type": "string"},
                             "message": {"type": "string"}, "field": {"type": "string"}}}}
                 },
-                "FailureRecord": {
-                    "type": "object", "required": ["task_id", "worker_id", "error"],
-                    "additionalProperties": false,
-                    "description": "The failure record of the README (unknown fields are rejected).",
-                    "properties": {
-                        "task_id": {"type": "string"}, "worker_id": {"type": "string"},
-                        "hardware": {"type": "object"}, "platform": {"type": "object"},
-                        "error": {"type": "object", "required": ["message"], "properties": {
-                            "message": {"type": "string"}, "type": {"type": "string"},
-                            "stacktrace": {"type": "string"}, "exit_code": {"type": "integer"}}},
-                        "timestamp": {"oneOf": [{"type": "string"}, {"type": "number"}]},
-                        "task": {"type": "object"}
-                    }
-                },
+                "FailureRecord": failure_record(),
                 "RecoveryAction": {
                     "type": "object",
                     "properties": {
@@ -98,17 +206,18 @@ pub(crate) fn document() -> Value {
                     "type": "object", "required": ["task_id", "success"], "additionalProperties": false,
                     "properties": {
                         "task_id": {"type": "string"}, "success": {"type": "boolean"},
-                        "strategy": {"type": "string"}, "time_to_recovery_s": {"type": "number"},
-                        "cost": {"type": "number"}, "timestamp": {"oneOf": [{"type": "string"}, {"type": "number"}]}
+                        "strategy": {"type": "string", "description": "recovery strategy, case-insensitive; default: the task's last action"},
+                        "time_to_recovery_s": {"type": "number"},
+                        "cost": {"type": "number"}, "timestamp": timestamp()
                     }
                 },
                 "TaskState": {"type": "string", "enum": ["pending", "running", "recovering", "succeeded", "escalated", "failed"]}
             }
         },
         "paths": {
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": ok_json(json!({"type": "object"}))}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text/plain exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": ok_json(json!({"type": "object"}))}}},
+            "/healthz": {"get": {"summary": "Liveness", "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), read_errors.clone())}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": merge(json!({"200": {"description": "text/plain exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}}), read_errors.clone())}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), read_errors.clone())}},
             "/v1/failures": {"post": {
                 "summary": "Decide a recovery for one failure (object) or a batch (array)",
                 "security": auth,
@@ -130,10 +239,10 @@ pub(crate) fn document() -> Value {
             }},
             "/v1/tasks/{id}/state": {
                 "parameters": task_param(),
-                "get": {"summary": "The engine's state of a task", "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), error_responses(&["400", "404"]))},
+                "get": {"summary": "The engine's state of a task", "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), task_read_errors.clone())},
                 "put": {"summary": "Set a task's lifecycle state", "security": auth,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["state"], "additionalProperties": false,
-                        "properties": {"state": {"$ref": "#/components/schemas/TaskState"}, "note": {"type": "string"}, "timestamp": {"type": "string"}}}}}},
+                        "properties": {"state": {"$ref": "#/components/schemas/TaskState"}, "note": {"type": "string"}, "timestamp": timestamp()}}}}},
                     "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), write_errors.clone())}
             },
             "/v1/tasks/{id}/checkpoints": {
@@ -145,14 +254,14 @@ pub(crate) fn document() -> Value {
             "/v1/tasks/{id}/checkpoints/latest": {
                 "parameters": task_param(),
                 "get": {"summary": "The newest checkpoint that verifies (bytes; id in x-checkpoint-id)",
-                    "responses": merge(json!({"200": {"description": "checkpoint bytes", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}), error_responses(&["400", "404"]))}
+                    "responses": merge(json!({"200": {"description": "checkpoint bytes", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}), task_read_errors.clone())}
             },
             "/v1/tasks/{id}/history": {
                 "parameters": task_param(),
-                "get": {"summary": "A task's recent recovery actions", "responses": merge(json!({"200": ok_json(json!({"type": "object", "properties": {"actions": {"type": "array", "items": {"$ref": "#/components/schemas/RecoveryAction"}}}}))}), error_responses(&["400", "404"]))}
+                "get": {"summary": "A task's recent recovery actions", "responses": merge(json!({"200": ok_json(json!({"type": "object", "properties": {"actions": {"type": "array", "items": {"$ref": "#/components/schemas/RecoveryAction"}}}}))}), task_read_errors.clone())}
             },
-            "/v1/patterns": {"get": {"summary": "Active failure patterns, bad workers, open breakers", "responses": {"200": ok_json(json!({"type": "object"}))}}},
-            "/v1/stats": {"get": {"summary": "Counters and the model in use", "responses": {"200": ok_json(json!({"type": "object"}))}}},
+            "/v1/patterns": {"get": {"summary": "Active failure patterns, bad workers, open breakers", "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), read_errors.clone())}},
+            "/v1/stats": {"get": {"summary": "Counters and the model in use", "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), read_errors)}},
             "/v1/admin/reload": {"post": {
                 "summary": "Reload the model (optionally from another directory) without dropping requests",
                 "security": auth,

@@ -4,7 +4,9 @@
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 
-use super::handlers::{constant_time_eq, is_array, jsonify, needs_token, parse, static_route};
+use super::handlers::{
+    bearer_credentials, constant_time_eq, is_array, jsonify, needs_token, parse, static_route,
+};
 use super::ApiError;
 use crate::engine::EngineError;
 use crate::FailureReport;
@@ -29,6 +31,25 @@ fn token_comparison_is_exact() {
     assert!(!constant_time_eq(b"abc", b"abd"));
     assert!(!constant_time_eq(b"abc", b"abcd"));
     assert!(!constant_time_eq(b"", b"a"));
+}
+
+/// Regression: the scheme of `Authorization: Bearer TOKEN` was matched case-sensitively;
+/// RFC 7235 makes it case-insensitive.
+#[test]
+fn regression_bearer_scheme_is_case_insensitive() {
+    for v in ["Bearer tok", "bearer tok", "BEARER tok", "bEaReR tok"] {
+        assert_eq!(bearer_credentials(v), Some("tok"), "{v}");
+    }
+    for v in [
+        "Basic tok",
+        "Bearertok",
+        "Bearer",
+        "tok",
+        "",
+        "Bearer-x tok",
+    ] {
+        assert_eq!(bearer_credentials(v), None, "{v}");
+    }
 }
 
 #[test]
@@ -62,6 +83,47 @@ fn parse_errors_name_the_field() {
     assert!(matches!(e, ApiError::BadBody { field: None, .. }), "{e:?}");
 }
 
+/// Regression: a missing required field was reported at the object lacking it (`error` for a
+/// missing `error.message`, nothing at all at the top level, `[1]` in a batch).
+#[test]
+fn regression_a_missing_field_is_named_in_field() {
+    let cases: [(&[u8], &str); 4] = [
+        (br#"{"task_id":"t1","worker_id":"w1"}"#, "error"),
+        (
+            br#"{"task_id":"t1","worker_id":"w1","error":{}}"#,
+            "error.message",
+        ),
+        (
+            br#"[{"task_id":"t1","worker_id":"w1","error":{"message":"x"}},{"task_id":"t1","worker_id":"w1"}]"#,
+            "[1].error",
+        ),
+        (
+            br#"[{"task_id":"t1","worker_id":"w1","error":{"message":"x"}},{"task_id":"t1","worker_id":"w1","error":{"type":"x"}}]"#,
+            "[1].error.message",
+        ),
+    ];
+    for (body, want) in cases {
+        let e = if body.starts_with(b"[") {
+            parse::<Vec<FailureReport>>(body).map(|_| ()).unwrap_err()
+        } else {
+            parse::<FailureReport>(body).map(|_| ()).unwrap_err()
+        };
+        match &e {
+            ApiError::BadBody { field, message } => {
+                assert_eq!(field.as_deref(), Some(want), "{message}");
+                assert!(message.starts_with("missing field"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Other errors keep the path they had.
+    let e = parse::<crate::Outcome>(br#"{"task_id":"t1"}"#).unwrap_err();
+    assert!(
+        matches!(&e, ApiError::BadBody { field: Some(f), .. } if f == "success"),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn every_error_has_its_status_and_code() {
     let cases: Vec<(ApiError, u16, &str)> = vec![
@@ -76,6 +138,14 @@ fn every_error_has_its_status_and_code() {
         ),
         (
             ApiError::Engine(EngineError::UnknownTask("t".into())),
+            404,
+            "unknown_task",
+        ),
+        (
+            ApiError::UnknownTask {
+                field: "[1].task_id".into(),
+                task: "t".into(),
+            },
             404,
             "unknown_task",
         ),
@@ -113,6 +183,206 @@ fn model_errors_keep_their_field() {
     }
     .into();
     assert!(matches!(&e, ApiError::Invalid { field, .. } if field == "task_id"));
+}
+
+/// Whether a JSON value fits a schema's `type` (or one of its `oneOf` alternatives).
+fn fits(v: &serde_json::Value, schema: &serde_json::Value) -> bool {
+    if let Some(alts) = schema.get("oneOf").and_then(|a| a.as_array()) {
+        return alts.iter().any(|a| fits(v, a));
+    }
+    match schema.get("type").and_then(|t| t.as_str()) {
+        Some("string") => v.is_string(),
+        Some("number") => v.is_number(),
+        Some("integer") => v.is_i64() || v.is_u64(),
+        Some("boolean") => v.is_boolean(),
+        Some("object") => v.is_object(),
+        Some("array") => v.is_array(),
+        _ => false,
+    }
+}
+
+/// Every field of `record` (recursively) that `schema` does not list with a fitting type.
+/// Keys an object schema does not list are accepted only with `additionalProperties: true`.
+fn unlisted(record: &serde_json::Value, schema: &serde_json::Value, at: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let serde_json::Value::Object(fields) = record else {
+        return out;
+    };
+    let open = schema["additionalProperties"] == true;
+    for (k, v) in fields {
+        let path = if at.is_empty() {
+            k.clone()
+        } else {
+            format!("{at}.{k}")
+        };
+        let Some(s) = schema.get("properties").and_then(|p| p.get(k)) else {
+            if !open {
+                out.push(format!("{path}: not in the schema"));
+            }
+            continue;
+        };
+        if !fits(v, s) {
+            out.push(format!("{path}: {v} does not fit {s}"));
+        }
+        match v {
+            serde_json::Value::Object(_) => out.extend(unlisted(v, s, &path)),
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if !fits(item, &s["items"]) {
+                        out.push(format!("{path}[{i}]: {item} does not fit {}", s["items"]));
+                    }
+                    out.extend(unlisted(item, &s["items"], &format!("{path}[{i}]")));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Regression: openapi.json declared `FailureRecord` closed (`additionalProperties: false`)
+/// yet omitted fields the server accepts (`ts`, `attempt`, `seq`, `t_offset_s`,
+/// `task_is_new`, `template`, `ml_feedback`, `error.error_type`, `error.stack_trace`) and
+/// typed `platform` as an object. Every field of a full record must be in the schema with its
+/// type: a record built from the struct with every field set (a new field breaks this struct
+/// literal, so the schema cannot silently fall behind), a record with the aliases, and the
+/// bench stream's records when present.
+#[test]
+fn regression_openapi_failure_record_lists_every_accepted_field() {
+    use crate::model::{
+        BrowserInfo, EmbeddedOutcome, ErrorInfo, HardwareClass, HardwareProfile,
+        HardwareRequirements, Precision, RecoveryStrategy, TaskConfig, TaskSpec,
+    };
+    use crate::Timestamp;
+
+    let doc = super::openapi::document();
+    let schema = &doc["components"]["schemas"]["FailureRecord"];
+    assert_eq!(schema["additionalProperties"], false);
+    let full = FailureReport {
+        task_id: "t1".into(),
+        worker_id: "w1".into(),
+        hardware: Some(HardwareProfile {
+            class: HardwareClass::Webgpu,
+            vendor: Some("NVIDIA".into()),
+            model: Some("A100".into()),
+            memory_gib: Some(40.0),
+            compute_units: Some(108),
+            browser: Some(BrowserInfo {
+                name: "chrome".into(),
+                version: Some("131".into()),
+            }),
+        }),
+        platform: Some(HardwareClass::Gpu),
+        error: ErrorInfo {
+            message: "CUDA out of memory".into(),
+            type_hint: Some("cuda_error".into()),
+            stacktrace: Some("Traceback".into()),
+            exit_code: Some(137),
+        },
+        timestamp: Some(Timestamp::from_micros(1_700_000_000_000_000)),
+        task: Some(TaskSpec {
+            task_id: Some("t1".into()),
+            model: Some("llama-3-8b".into()),
+            platform: Some(HardwareClass::Gpu),
+            config: TaskConfig {
+                model: Some("llama-3-8b".into()),
+                batch_size: Some(32),
+                batch_sizes: Some(vec![8, 16]),
+                precision: Some(Precision::Fp16),
+                fallback_models: Some(vec!["llama-3-1b".into()]),
+                checkpointing: Some(true),
+                extra: [("lr".to_string(), serde_json::json!(0.001))].into(),
+            },
+            requirements: HardwareRequirements {
+                hardware: vec!["cuda".into()],
+                browser: Some("chrome".into()),
+                min_memory_gib: Some(40.0),
+            },
+            retry_count: Some(0),
+        }),
+        attempt: Some(1),
+        seq: Some(7),
+        t_offset_s: Some(0.5),
+        task_is_new: Some(true),
+        template: Some("oom".into()),
+        ml_feedback: Some(EmbeddedOutcome {
+            strategy: RecoveryStrategy::ReducedBatchSize,
+            success: true,
+        }),
+    };
+    let full = serde_json::to_value(&full).unwrap();
+    // The aliases, and a timestamp as epoch seconds.
+    let aliases = serde_json::json!({
+        "task_id": "t1", "worker_id": "w1", "ts": 1_700_000_000,
+        "error": {"message": "x", "error_type": "cuda_error", "stack_trace": "Traceback"}
+    });
+    let mut records = vec![
+        ("struct".to_string(), full),
+        ("aliases".to_string(), aliases),
+    ];
+    let stream = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/bench/stream_10k.jsonl"
+    );
+    match std::fs::read_to_string(stream) {
+        Ok(text) => records.extend(text.lines().enumerate().map(|(i, l)| {
+            (
+                format!("stream line {}", i + 1),
+                serde_json::from_str(l).unwrap(),
+            )
+        })),
+        Err(e) => eprintln!("skipping the bench stream: cannot read {stream}: {e}"),
+    }
+    for (what, record) in &records {
+        // Each record is valid input, so the schema must describe all of it.
+        serde_json::from_value::<FailureReport>(record.clone())
+            .unwrap_or_else(|e| panic!("{what} does not parse: {e}"));
+        let missing = unlisted(record, schema, "");
+        assert!(missing.is_empty(), "{what}: {missing:#?}");
+    }
+    // The checker itself: an unknown field and a wrong type are caught.
+    let bad = serde_json::json!({"task_id": "t", "worker_id": "w", "error": {"message": "x", "colour": 1}, "seq": "x"});
+    assert_eq!(unlisted(&bad, schema, "").len(), 2);
+    // Other timestamps accept epoch seconds too.
+    let put = &doc["paths"]["/v1/tasks/{id}/state"]["put"]["requestBody"]["content"]
+        ["application/json"]["schema"]["properties"]["timestamp"];
+    assert!(fits(&serde_json::json!(1_700_000_000), put), "{put}");
+    assert!(
+        fits(&serde_json::json!("2026-01-01T00:00:00Z"), put),
+        "{put}"
+    );
+    let outcome = &doc["components"]["schemas"]["Outcome"];
+    let o = serde_json::to_value(crate::Outcome {
+        task_id: "t1".into(),
+        success: true,
+        strategy: Some(RecoveryStrategy::DelayedRetry),
+        time_to_recovery_s: Some(1.5),
+        cost: Some(2.0),
+        timestamp: Some(Timestamp::from_micros(0)),
+    })
+    .unwrap();
+    let missing = unlisted(&o, outcome, "");
+    assert!(missing.is_empty(), "outcome: {missing:#?}");
+}
+
+/// Every GET endpoint lists the 503 of the timeout and the 500 of an internal error.
+#[test]
+fn openapi_get_endpoints_list_500_and_503() {
+    let doc = super::openapi::document();
+    let mut gets = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(get) = item.get("get") else {
+            continue;
+        };
+        gets += 1;
+        for code in ["500", "503"] {
+            assert!(
+                get["responses"].get(code).is_some(),
+                "GET {path} lacks {code}"
+            );
+        }
+    }
+    assert_eq!(gets, 8);
 }
 
 /// A server started with a model keeps what its own history taught the learned ranking

@@ -1216,14 +1216,23 @@ impl<S: StateStore> Engine<S> {
         Ok(self.log_outcome(outcome)?.wait()?)
     }
 
+    /// Checks an outcome as [`Engine::log_outcome`] does, without logging or applying it:
+    /// its task must be one the engine knows. Returns the task's id. A caller holding several
+    /// outcomes checks them all first, so that one bad outcome rejects the lot before any is
+    /// applied.
+    pub fn check_outcome(&self, outcome: &Outcome) -> Result<TaskId, EngineError> {
+        let unknown = || EngineError::UnknownTask(outcome.task_id.clone());
+        let id = TaskId::new(&outcome.task_id).map_err(|_| unknown())?;
+        if self.state.task(&id).is_none() {
+            return Err(unknown());
+        }
+        Ok(id)
+    }
+
     /// Feeds back the outcome of an applied action; durable once the returned [`Ack`]
     /// resolves (a server waits for it outside its lock on the engine).
     pub fn log_outcome(&mut self, outcome: &Outcome) -> Result<Ack, EngineError> {
-        let id = TaskId::new(&outcome.task_id)
-            .map_err(|_| EngineError::UnknownTask(outcome.task_id.clone()))?;
-        if self.state.task(&id).is_none() {
-            return Err(EngineError::UnknownTask(outcome.task_id.clone()));
-        }
+        let id = self.check_outcome(outcome)?;
         let at = self.apply_outcome(&id, outcome);
         if self.state.durable() {
             let entry = self.state.task(&id);
