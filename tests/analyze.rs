@@ -455,3 +455,305 @@ fn a_burst_must_beat_chance_not_only_a_ratio() {
         assert!(c > 0.5 && c < 0.99, "{p:#}");
     }
 }
+
+fn summary_of(d: &Dir, out: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(d.path(out).join("summary.json")).unwrap())
+        .unwrap()
+}
+
+/// Regression: an --out (or ingest's --data) inside an input directory was read back as
+/// input: the second `analyze logs --out logs/report` re-imported report/failures.parquet
+/// (20 failures from 10 records) and rejected summary.json line by line.
+#[test]
+fn analyze_does_not_read_its_output_directory_back() {
+    let d = Dir::new();
+    std::fs::create_dir(d.path("logs")).unwrap();
+    let lines: Vec<String> = (0..10)
+        .map(|i| {
+            record(
+                &format!("t{i}"),
+                "w1",
+                "GPU",
+                "CUDA out of memory",
+                1_700_000_000 + i,
+            )
+        })
+        .collect();
+    d.write("logs/a.jsonl", &(lines.join("\n") + "\n"));
+    for run in 0..2 {
+        let o = d.run(&["analyze", "logs", "--out", "logs/report", "-q"], "");
+        assert!(o.status.success(), "run {run}: {}", stderr(&o));
+        let s = summary_of(&d, "logs/report");
+        assert_eq!(s["input"]["read"], 10, "run {run}: {s:#}");
+        assert_eq!(s["input"]["rejected"], 0, "run {run}");
+        assert_eq!(s["totals"]["failures"], 10, "run {run}");
+        let err = stderr(&o);
+        assert_eq!(
+            err.matches("skipping logs/report: it is the output directory")
+                .count(),
+            1,
+            "run {run}: {err}"
+        );
+    }
+}
+
+/// Regression: `ingest logs --data logs/hist` run again re-imported its own history parts and
+/// rejected _manifest.json and ingested.jsonl line by line.
+#[test]
+fn ingest_does_not_read_its_data_directory_back() {
+    let d = Dir::new();
+    std::fs::create_dir(d.path("logs")).unwrap();
+    let lines: Vec<String> = (0..10)
+        .map(|i| {
+            record(
+                &format!("t{i}"),
+                "w1",
+                "GPU",
+                "CUDA out of memory",
+                1_700_000_000 + i,
+            )
+        })
+        .collect();
+    d.write("logs/a.jsonl", &(lines.join("\n") + "\n"));
+    let o = d.run(&["ingest", "logs", "--data", "logs/hist", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.run(&["ingest", "logs", "--data", "logs/hist", "--json"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("skipping logs/hist: it is the output directory"),
+        "{err}"
+    );
+    let s: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // a.jsonl was taken in before; nothing else is an input.
+    assert_eq!(
+        (s["read"].as_u64(), s["rejected"].as_u64()),
+        (Some(0), Some(0)),
+        "{s:#}"
+    );
+    let (failures, _, _) = crate::util::rows_per_task(&d.path("logs/hist"));
+    assert_eq!(failures.values().sum::<usize>(), 10);
+}
+
+/// Regression: after an analysis that failed (every record rejected: a history but no
+/// summary.json), the corrected run was refused ("already holds a history that no earlier
+/// analysis wrote").
+#[test]
+fn a_failed_analysis_does_not_block_the_next_one() {
+    let d = Dir::new();
+    d.write("bad.jsonl", "{not json\n{\"task_id\":\n");
+    let o = d.run(&["analyze", "bad.jsonl", "--out", "out", "-q"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("all 2 records were rejected"),
+        "{}",
+        stderr(&o)
+    );
+    d.write(
+        "good.jsonl",
+        &(record("t1", "w1", "GPU", "CUDA out of memory", 1_700_000_000) + "\n"),
+    );
+    let o = d.run(&["analyze", "good.jsonl", "--out", "out", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(summary_of(&d, "out")["totals"]["failures"], 1);
+    // A history no analysis wrote is still not removed.
+    let o = d.run(&["ingest", "good.jsonl", "--data", "theirs", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.run(&["analyze", "good.jsonl", "--out", "theirs", "-q"], "");
+    crate::util::refused(&o, "no earlier analysis wrote");
+    assert!(d.path("theirs/history").is_dir());
+}
+
+/// Regression: a typo in an input removed the previous analysis's history (cleared before
+/// the inputs were checked), leaving its summary.json and report.html behind.
+#[test]
+fn a_missing_input_keeps_the_previous_analysis() {
+    let d = Dir::new();
+    d.write(
+        "good.jsonl",
+        &(record("t1", "w1", "GPU", "CUDA out of memory", 1_700_000_000) + "\n"),
+    );
+    let o = d.run(&["analyze", "good.jsonl", "--out", "out", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.run(
+        &["analyze", "good.jsonl", "typo.jsonl", "--out", "out", "-q"],
+        "",
+    );
+    crate::util::refused(&o, "typo.jsonl");
+    assert!(d.path("out/history/failures").is_dir());
+    let (failures, _, _) = crate::util::rows_per_task(&d.path("out"));
+    assert_eq!(failures.values().sum::<usize>(), 1);
+}
+
+/// Regression: `analyze` had no --year/--boot-time and dated syslog kernel lines in 1970,
+/// where `ingest` (then `analyze --data`) dated them this year.
+#[test]
+fn analyze_dates_kernel_logs_as_ingest_does() {
+    use chrono::Datelike;
+    let d = Dir::new();
+    d.write(
+        "kern.log",
+        "Feb 23 16:24:18 node7 kernel: NVRM: Xid (PCI:0000:9b:00): 79, pid=1234, name=python, GPU has fallen off the bus.\n",
+    );
+    let first_seen = |s: &Value| s["totals"]["first_seen"].as_str().unwrap().to_string();
+    let (s, _) = analyze_ok(&d, &["analyze", "kern.log", "--out", "out", "-q"]);
+    let this_year = chrono::Utc::now().year();
+    assert!(
+        first_seen(&s).starts_with(&format!("{this_year}-02-23T16:24:18")),
+        "{s:#}"
+    );
+    let o = d.run(&["ingest", "kern.log", "--data", "hist", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.run(
+        &["analyze", "--data", "hist", "--out", "viaingest", "-q"],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(first_seen(&summary_of(&d, "viaingest")), first_seen(&s));
+    let (s, _) = analyze_ok(
+        &d,
+        &[
+            "analyze", "kern.log", "--out", "out", "--year", "2024", "-q",
+        ],
+    );
+    assert!(first_seen(&s).starts_with("2024-02-23T16:24:18"), "{s:#}");
+    // Relative kernel times count from --boot-time.
+    d.write(
+        "rel.log",
+        "[  201.5] NVRM: Xid (PCI:0000:9b:00): 79, pid=1234, name=python, GPU has fallen off the bus.\n",
+    );
+    let (s, _) = analyze_ok(
+        &d,
+        &[
+            "analyze",
+            "rel.log",
+            "--out",
+            "out",
+            "--boot-time",
+            "2025-03-01T00:00:00Z",
+            "-q",
+        ],
+    );
+    assert!(first_seen(&s).starts_with("2025-03-01T00:03:21.5"), "{s:#}");
+}
+
+/// Regression: records without a time were given the run's time, silently, which made a
+/// burst of them ("30000000000.0× the 0.0 expected") and a span reaching today. They are
+/// counted (stderr and input.stamped_at_read) and left out of the patterns and the span.
+#[test]
+fn records_without_a_time_are_counted_and_make_no_burst() {
+    let d = Dir::new();
+    let mut text = String::new();
+    for i in 0..5u64 {
+        text += &(record(
+            &format!("d{i}"),
+            &format!("w{i}"),
+            "GPU",
+            "CUDA error: an illegal memory access was encountered",
+            1_741_478_400 + i * 600,
+        ) + "\n");
+    }
+    for i in 0..30 {
+        text += &format!(
+            "{{\"task_id\":\"u{i}\",\"worker_id\":\"v{i}\",\"hardware\":{{\"class\":\"GPU\"}},\"error\":{{\"message\":\"CUDA error: an illegal memory access was encountered\"}}}}\n"
+        );
+    }
+    d.write("nots.jsonl", &text);
+    let o = d.run(&["analyze", "nots.jsonl", "--out", "out", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("30 records had no time and were given the time of this run"),
+        "{err}"
+    );
+    let s = summary_of(&d, "out");
+    assert_eq!(s["input"]["stamped_at_read"], 30);
+    assert_eq!(s["totals"]["failures"], 35);
+    assert_eq!(s["totals"]["last_seen"], "2025-03-09T00:40:00Z", "{s:#}");
+    let bursts: Vec<&Value> = s["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "burst")
+        .collect();
+    assert!(bursts.is_empty(), "{bursts:#?}");
+    let timeline: u64 = s["timeline"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b.as_array().unwrap())
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    assert_eq!(timeline, 5);
+}
+
+/// Regression: one byte that is not UTF-8 in a simulator directory aborted the run ("stream
+/// did not contain valid UTF-8", no line); the JSONL reader rejects just that line.
+#[test]
+fn invalid_utf8_in_a_simulator_directory_rejects_only_that_line() {
+    let d = Dir::new();
+    let sim = small_sim(&d, 20);
+    let path = sim.join("failures.jsonl");
+    let text = std::fs::read(&path).unwrap();
+    // A byte that is not UTF-8 in the message of line 3.
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            text.iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let line3 = &text[starts[2]..starts[3]];
+    let at = starts[2] + line3.windows(9).position(|w| w == b"\"message\"").unwrap() + 12;
+    let mut bytes = text.clone();
+    bytes.insert(at, 0xff);
+    std::fs::write(&path, bytes).unwrap();
+    let o = d.run(
+        &["analyze", sim.to_str().unwrap(), "--out", "out", "-q"],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("failures.jsonl:3: "), "{err}");
+    let s = summary_of(&d, "out");
+    assert_eq!(
+        (s["input"]["read"].as_u64(), s["input"]["rejected"].as_u64()),
+        (Some(20), Some(1))
+    );
+    assert_eq!(s["totals"]["failures"], 19);
+}
+
+/// Regression: files of unknown type in an input directory were left out without a word.
+#[test]
+fn files_of_unknown_type_are_reported() {
+    let d = Dir::new();
+    std::fs::create_dir_all(d.path("logs/sub")).unwrap();
+    d.write(
+        "logs/a.jsonl",
+        &(record("t1", "w1", "GPU", "CUDA out of memory", 1_700_000_000) + "\n"),
+    );
+    d.write("logs/crlf.jsonl.gz", "");
+    d.write("logs/sub/app.out", "");
+    let o = d.run(&["analyze", "logs", "--out", "out", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("skipped 2 files of unknown type: logs/crlf.jsonl.gz, logs/sub/app.out"),
+        "{err}"
+    );
+    let s = summary_of(&d, "out");
+    assert_eq!(s["input"]["unknown_files"], 2);
+    assert_eq!(
+        s["input"]["unknown_file_names"],
+        serde_json::json!(["logs/crlf.jsonl.gz", "logs/sub/app.out"])
+    );
+    // ingest says so too.
+    let o = d.run(&["ingest", "logs", "--data", "hist", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("skipped 2 files of unknown type"),
+        "{}",
+        stderr(&o)
+    );
+}

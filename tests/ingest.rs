@@ -568,3 +568,207 @@ fn the_same_input_twice_is_skipped_unless_asked_again() {
         "c.jsonl's entry is on a line of its own"
     );
 }
+
+/// Regression: an input given twice in one run (`in/a.jsonl in/a.jsonl ./in/../in/a.jsonl`,
+/// or inside a directory given too) was ingested once per mention.
+#[test]
+fn an_input_given_twice_in_one_run_is_read_once() {
+    let d = Dir::new();
+    std::fs::create_dir(d.path("in")).unwrap();
+    let text: String = (0..5)
+        .map(|i| record(&format!("t{i}"), "CUDA out of memory") + "\n")
+        .collect();
+    d.write("in/a.jsonl", &text);
+    let o = d.run(
+        &[
+            "ingest",
+            "in/a.jsonl",
+            "in/a.jsonl",
+            "./in/../in/a.jsonl",
+            "in",
+            "--data",
+            "h",
+            "--json",
+        ],
+        "",
+    );
+    let s = summary(&o);
+    assert_eq!(
+        (&s["read"], &s["ingested"]),
+        (&Value::from(5), &Value::from(5))
+    );
+    assert_eq!(s["files"].as_array().unwrap().len(), 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("faultline: note: skipping in/a.jsonl: given twice\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipping ./in/../in/a.jsonl: given twice (first as in/a.jsonl)"),
+        "{err}"
+    );
+    // The second mention, the third, and the file again inside `in`.
+    assert_eq!(err.matches("given twice").count(), 3, "{err}");
+    assert_eq!(failures(&d.path("h")).len(), 5);
+    let log = std::fs::read_to_string(d.path("h/ingested.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+}
+
+/// Regression: with --strict --batch 2 and a bad line 7, six records were committed (exit 2,
+/// nothing in ingested.jsonl), and running again after fixing the line gave 16 failures for
+/// 10 tasks. A strict run reads its inputs whole before writing anything.
+#[test]
+fn a_failed_strict_run_writes_nothing_and_the_rerun_ingests_once() {
+    let d = Dir::new();
+    let mut lines: Vec<String> = (0..10)
+        .map(|i| record(&format!("s{i}"), "CUDA out of memory"))
+        .collect();
+    let good = lines[6].clone();
+    lines[6] = "{oops".into();
+    d.write("s.jsonl", &(lines.join("\n") + "\n"));
+    let args = [
+        "ingest",
+        "s.jsonl",
+        "--data",
+        "h",
+        "--strict",
+        "--batch",
+        "2",
+        "--threads",
+        "2",
+    ];
+    let o = d.run(&args, "");
+    refused(&o, "s.jsonl:7: invalid JSON");
+    assert!(stderr(&o).contains("strict"), "{}", stderr(&o));
+    assert!(failures(&d.path("h")).is_empty(), "nothing from the file");
+    assert!(!d.path("h/ingested.jsonl").exists());
+    lines[6] = good;
+    d.write("s.jsonl", &(lines.join("\n") + "\n"));
+    let o = d.run(&args, "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = failures(&d.path("h"));
+    assert_eq!(rows.len(), 10);
+    let tasks: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.record.task_id.as_str()).collect();
+    assert_eq!(tasks.len(), 10);
+    // The same from standard input (read twice, from a copy).
+    let mut bad = lines.clone();
+    bad[8] = "[".into();
+    let o = d.run(
+        &["ingest", "-", "--data", "h2", "--strict", "--batch", "2"],
+        &(bad.join("\n") + "\n"),
+    );
+    refused(&o, "<stdin>:9: invalid JSON");
+    assert!(failures(&d.path("h2")).is_empty());
+    let s = summary(&d.run(
+        &[
+            "ingest", "-", "--data", "h2", "--strict", "--batch", "2", "--json",
+        ],
+        &(lines.join("\n") + "\n"),
+    ));
+    assert_eq!(s["ingested"], 10);
+    assert_eq!(failures(&d.path("h2")).len(), 10);
+}
+
+/// A flat Parquet table of `n` rows (tasks p1..pn, `ts` in epoch milliseconds) with
+/// `compression`.
+fn write_flat_parquet(path: &Path, n: usize, compression: parquet::basic::Compression) {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let tasks: Vec<String> = (1..=n).map(|i| format!("p{i}")).collect();
+    let cols: Vec<(&str, ArrayRef)> = vec![
+        ("task_id", Arc::new(StringArray::from(tasks))),
+        ("worker_id", Arc::new(StringArray::from(vec!["w1"; n]))),
+        (
+            "message",
+            Arc::new(StringArray::from(vec!["CUDA out of memory"; n])),
+        ),
+        ("ts", Arc::new(Int64Array::from(vec![1_741_824_000_000; n]))),
+    ];
+    let batch = RecordBatch::try_from_iter(cols).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(compression)
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// Regression: a snappy-compressed Parquet file (pyarrow's and Spark's default) gave "read 1
+/// record … rejected 1 … disabled feature at compile time: snap", and its other rows were in
+/// no count; epoch milliseconds were read as seconds (the year 57166).
+#[test]
+fn snappy_parquet_is_ingested_and_an_undecodable_one_is_rejected_whole() {
+    let d = Dir::new();
+    write_flat_parquet(&d.path("s.parquet"), 7, parquet::basic::Compression::SNAPPY);
+    let s = summary(&d.run(&["ingest", "s.parquet", "--data", "h", "--json"], ""));
+    assert_eq!(
+        (&s["read"], &s["ingested"]),
+        (&Value::from(7), &Value::from(7))
+    );
+    let rows = failures(&d.path("h"));
+    assert_eq!(rows.len(), 7);
+    assert_eq!(
+        rows[0].record.timestamp.to_string(),
+        "2025-03-13T00:00:00Z",
+        "epoch milliseconds"
+    );
+    // The data pages broken, the footer intact: every row of the footer is rejected.
+    let p = d.path("broken.parquet");
+    write_flat_parquet(&p, 7, parquet::basic::Compression::SNAPPY);
+    let mut bytes = std::fs::read(&p).unwrap();
+    let footer = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap());
+    let data_end = bytes.len() - 8 - footer as usize;
+    bytes[4..data_end].fill(0xFF);
+    std::fs::write(&p, bytes).unwrap();
+    let o = d.run(&["ingest", "broken.parquet", "--data", "h2"], "");
+    assert_eq!(o.status.code(), Some(2));
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(
+        out.starts_with("read 7 records from 1 input: ingested 0, rejected 7"),
+        "{out}"
+    );
+    assert!(
+        err.contains("broken.parquet:1: cannot decode the file: all 7 rows rejected: "),
+        "{err}"
+    );
+    assert!(
+        err.contains("nothing ingested: all 7 records were rejected"),
+        "{err}"
+    );
+}
+
+/// Regression: numeric timestamps were always epoch seconds; milliseconds gave a last_seen
+/// in the year 57166.
+#[test]
+fn epoch_milliseconds_in_jsonl_and_csv_are_read_as_milliseconds() {
+    let d = Dir::new();
+    d.write(
+        "a.jsonl",
+        "{\"task_id\":\"t1\",\"worker_id\":\"w1\",\"error\":{\"message\":\"x\"},\"ts\":1741824000500}\n\
+         {\"task_id\":\"t2\",\"worker_id\":\"w1\",\"error\":{\"message\":\"x\"},\"ts\":1741824000}\n",
+    );
+    d.write(
+        "b.csv",
+        "task_id,worker_id,message,timestamp\nt3,w1,x,1741824000500000\n",
+    );
+    let s = summary(&d.run(&["ingest", "a.jsonl", "b.csv", "--data", "h", "--json"], ""));
+    assert_eq!(s["ingested"], 3);
+    let ts: Vec<String> = failures(&d.path("h"))
+        .iter()
+        .map(|r| r.record.timestamp.to_string())
+        .collect();
+    assert_eq!(
+        ts,
+        [
+            "2025-03-13T00:00:00.500Z",
+            "2025-03-13T00:00:00Z",
+            "2025-03-13T00:00:00.500Z"
+        ]
+    );
+}

@@ -287,17 +287,36 @@ pub fn analyze(
     // Time order (stable on sequence).
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.sort_by_key(|&i| f.ts[i as usize]);
+    // Failures read without a time were given the run's (`input.read_at`): their times are
+    // made up, and would make a burst of them and stretch the span to today. Patterns, the
+    // timeline and the span are found over the others (the timeline and the span over all
+    // when none has a time of its own).
+    let stamped = input
+        .as_ref()
+        .filter(|i| i.stamped_at_read > 0)
+        .and_then(|i| i.read_at)
+        .map(Timestamp::as_micros);
+    let dated: std::borrow::Cow<'_, [u32]> = match stamped {
+        Some(s) => order
+            .iter()
+            .copied()
+            .filter(|&i| f.ts[i as usize] != s)
+            .collect::<Vec<_>>()
+            .into(),
+        None => order.as_slice().into(),
+    };
+    let spanned: &[u32] = if dated.is_empty() { &order } else { &dated };
 
     // Clusters (fit on a sample, assign every row online) on this thread; patterns, bursts
     // and the actions/outcomes aggregates on a second one: they read the same columns and
     // nothing of each other.
     let (clustered, side) = std::thread::scope(|s| {
         let side = s.spawn(|| -> Result<_, AnalyzeError> {
-            let patterns = pattern_stage(&f, &templates, &order, params, &mut NoProgress)?;
-            let bursts = bursts(&f, &order, params);
+            let patterns = pattern_stage(&f, &templates, &dated, params, &mut NoProgress)?;
+            let bursts = bursts(&f, &dated, params);
             let strategies = strategy_stage(root)?;
             let actions = count_actions(root)?;
-            let attempts = attempts_stage(root, &f, &order)?;
+            let attempts = attempts_stage(root, &f, &order, strategies.1)?;
             Ok((patterns, bursts, strategies, actions, attempts))
         });
         let clustered = cluster_stage(&f, &templates, &order, &miner, params, progress);
@@ -363,12 +382,13 @@ pub fn analyze(
         e.1[k.index().min(31)] += 1;
     }
     totals.templates = template_counts.len() as u64;
-    if let (Some(lo), Some(hi)) = (f.ts.iter().min(), f.ts.iter().max()) {
-        totals.first_seen = Some(ts_string(*lo));
-        totals.last_seen = Some(ts_string(*hi));
+    if let (Some(&lo), Some(&hi)) = (spanned.first(), spanned.last()) {
+        let (lo, hi) = (f.ts[lo as usize], f.ts[hi as usize]);
+        totals.first_seen = Some(ts_string(lo));
+        totals.last_seen = Some(ts_string(hi));
         totals.span_s = (hi - lo) as f64 / 1e6;
     }
-    let timeline = timeline(&f, params.timeline_bins);
+    let timeline = timeline(&f, spanned, params.timeline_bins);
     let mut top: Vec<(u64, (u64, [u64; 32]))> = template_counts.into_iter().collect();
     top.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     let top_templates = top
@@ -481,23 +501,41 @@ fn counts<'a>(keys: impl Iterator<Item = &'a str>, n: usize) -> Vec<Count> {
     v
 }
 
-fn timeline(f: &Failures<'_>, max_bins: usize) -> Timeline {
-    let (Some(&lo), Some(&hi)) = (f.ts.iter().min(), f.ts.iter().max()) else {
+/// The timeline of the failures `rows` (in time order).
+fn timeline(f: &Failures<'_>, rows: &[u32], max_bins: usize) -> Timeline {
+    let (Some(&lo), Some(&hi)) = (rows.first(), rows.last()) else {
         return Timeline::default();
     };
+    let (lo, hi) = (f.ts[lo as usize], f.ts[hi as usize]);
     let span = (hi - lo) as f64 / 1e6;
-    let (bin_s, bin_label) = time_step(span, max_bins);
-    let step = ((bin_s * 1e6) as i64).max(1);
-    let start = lo.div_euclid(step) * step;
-    let bins = ((hi - start) / step + 1).max(1) as usize;
+    let max_bins = max_bins.max(1);
+    // Bins start at a multiple of the step (before `lo`), so a step that cuts the span into
+    // `max_bins` pieces can need one bin more: then a step for a longer span, until the
+    // bins fit (a step for `span + step` fits unless it is a longer step, which is tried in
+    // turn; steps only grow, so this ends).
+    let mut extra = 0.0;
+    let (bin_s, bin_label, step, start, bins) = loop {
+        let (bin_s, bin_label) = time_step(span + extra, max_bins);
+        let step = ((bin_s * 1e6) as i64).max(1);
+        let start = lo.div_euclid(step) * step;
+        let bins = ((hi - start) / step + 1).max(1) as usize;
+        if bins <= max_bins || extra > span * 4.0 + bin_s * 4.0 {
+            break (bin_s, bin_label, step, start, bins.min(max_bins));
+        }
+        extra += bin_s;
+    };
     let kinds: Vec<FailureKind> = {
-        let c = counts(f.kind.iter().map(|k| k.as_str()), f.len());
+        let c = counts(
+            rows.iter().map(|&i| f.kind[i as usize].as_str()),
+            rows.len(),
+        );
         c.iter().filter_map(|c| c.key.parse().ok()).collect()
     };
     let slot: HashMap<FailureKind, usize> =
         kinds.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let mut counts = vec![vec![0u64; kinds.len()]; bins];
-    for (t, k) in f.ts.iter().zip(&f.kind) {
+    for &i in rows {
+        let (t, k) = (f.ts[i as usize], &f.kind[i as usize]);
         let b = (((t - start) / step) as usize).min(bins - 1);
         if let Some(&s) = slot.get(k) {
             counts[b][s] += 1;
@@ -731,7 +769,8 @@ fn pattern_stage(
     params: &AnalyzeParams,
     progress: &mut dyn Progress,
 ) -> Result<Vec<PatternItem>, AnalyzeError> {
-    let n = f.len();
+    // The failures observed: `order` (all, or those with a time of their own).
+    let n = order.len();
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -820,7 +859,7 @@ fn pattern_stage(
 /// the engine's online burst test asks of one window. Consecutive burst bins merge into one
 /// burst; its confidence is 1 − 1/(peak bin ÷ mean), at most 0.99.
 fn bursts(f: &Failures<'_>, order: &[u32], params: &AnalyzeParams) -> Vec<PatternItem> {
-    let n = f.len();
+    let n = order.len();
     if n == 0 {
         return Vec::new();
     }
@@ -992,10 +1031,13 @@ fn strategy_stage(root: &Path) -> Result<(Vec<StrategyStat>, u64, u64), AnalyzeE
 }
 
 /// Failures of each task up to (and including the time of) its first successful outcome.
+/// With no `outcomes` in the history, recovery cannot be judged: no task is counted as
+/// unrecovered (`unrecovered_tasks` is `None`).
 fn attempts_stage(
     root: &Path,
     f: &Failures<'_>,
     order: &[u32],
+    outcomes: u64,
 ) -> Result<AttemptsToRecovery, AnalyzeError> {
     use schema::*;
     const MAX_BUCKET: u64 = 10;
@@ -1035,6 +1077,7 @@ fn attempts_stage(
     };
     let mut hist = vec![0u64; MAX_BUCKET as usize + 1];
     let mut all: Vec<u64> = Vec::new();
+    let mut unrecovered = 0;
     for (attempts, recovered) in per_task.values() {
         if *recovered {
             let a = (*attempts).max(1);
@@ -1042,9 +1085,10 @@ fn attempts_stage(
             hist[a.min(MAX_BUCKET) as usize] += 1;
             all.push(a);
         } else {
-            out.unrecovered_tasks += 1;
+            unrecovered += 1;
         }
     }
+    out.unrecovered_tasks = (outcomes > 0).then_some(unrecovered);
     if !all.is_empty() {
         all.sort_unstable();
         out.mean = Some(all.iter().sum::<u64>() as f64 / all.len() as f64);
@@ -1104,4 +1148,74 @@ fn export(
     }
     w.finish()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failures_at(ts: &[i64]) -> Failures<'static> {
+        let mut f = Failures::from_frame_empty(&DataFrame::empty());
+        for &t in ts {
+            f.ts.push(t);
+            f.kind.push(FailureKind::OomGpu);
+            f.task.push("t1");
+        }
+        f
+    }
+
+    /// Regression: bins start at a multiple of the step before the first failure, so a span
+    /// of exactly `max` steps (or one not aligned to them) took `max + 1` bins: 61 where the
+    /// documented maximum is 60.
+    #[test]
+    fn the_timeline_never_has_more_bins_than_the_maximum() {
+        let min = 60_000_000i64;
+        // 60 minutes from a whole minute: 61 one-minute bins before.
+        let t0 = 1_741_824_000_000_000;
+        let tl = timeline(&failures_at(&[t0, t0 + 60 * min]), &[0, 1], 60);
+        assert!(tl.counts.len() <= 60, "{} bins", tl.counts.len());
+        assert_eq!(tl.counts.iter().map(|c| c[0]).sum::<u64>(), 2);
+        // Every span and offset, for a few maxima.
+        for max in [1, 2, 7, 12, 60] {
+            for span_s in [
+                0,
+                1,
+                59,
+                60,
+                61,
+                3599,
+                3600,
+                3601,
+                86_400,
+                86_399 * 3,
+                40_000_000,
+            ] {
+                for offset_s in [0, 1, 29, 59] {
+                    let lo = t0 + offset_s * 1_000_000;
+                    let hi = lo + span_s * 1_000_000;
+                    let tl = timeline(&failures_at(&[lo, hi]), &[0, 1], max);
+                    let n = tl.counts.len();
+                    assert!(
+                        (1..=max).contains(&n),
+                        "max {max} span {span_s} offset {offset_s}: {n} bins"
+                    );
+                    let step = (tl.bin_s * 1e6) as i64;
+                    assert!(tl.start_us <= lo && hi < tl.start_us + step * n as i64);
+                    assert_eq!(tl.counts.iter().map(|c| c[0]).sum::<u64>(), 2);
+                    assert!(tl.counts[0][0] >= 1 && tl.counts[n - 1][0] >= 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn without_outcomes_no_task_is_counted_unrecovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = failures_at(&[1, 2, 3]);
+        let at = attempts_stage(dir.path(), &f, &[0, 1, 2], 0).unwrap();
+        assert_eq!((at.recovered_tasks, at.unrecovered_tasks), (0, None));
+        // Outcomes elsewhere in the history (none for this task): it is unrecovered.
+        let at = attempts_stage(dir.path(), &f, &[0, 1, 2], 5).unwrap();
+        assert_eq!((at.recovered_tasks, at.unrecovered_tasks), (0, Some(1)));
+    }
 }

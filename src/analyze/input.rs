@@ -7,6 +7,11 @@
 //! turn, so that every outcome is joined to the failure it answered (strategy effectiveness
 //! per class and kind, the refined success tables `train` builds, attempts to recovery); its
 //! `summary.json` and `ground_truth.json` are not records and are left alone.
+//!
+//! Every input is found and opened ([`OpenInputs`]) before anything is written, so that a
+//! typo fails before an earlier analysis is replaced. The directory being written (`analyze
+//! --out`, `ingest --data`) is never read back when it lies in an input directory, and files
+//! of unknown type are left out: both are listed in the [`Plan`] for the user to hear about.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -69,6 +74,46 @@ pub struct Plan {
     /// Simulator output directories (a directory holding `failures.jsonl`, with its
     /// `actions.jsonl` and `outcomes.jsonl`), imported by [`import_simulation`].
     pub simulations: Vec<PathBuf>,
+    /// Directories met while walking the inputs and not read because they are the output
+    /// directory (see [`plan_excluding`]).
+    pub excluded: Vec<PathBuf>,
+    /// Files in input directories of no known format, left out (sorted per input).
+    pub unknown: Vec<PathBuf>,
+}
+
+/// Names of unknown files a [`Plan::notes`] line and an [`InputSummary`] list.
+const SHOWN_UNKNOWN: usize = 5;
+
+impl Plan {
+    /// Whether there is nothing to read.
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty() && self.simulations.is_empty()
+    }
+
+    /// What the user should hear about inputs left out, one line each: every output
+    /// directory skipped, and the files of unknown type (a count and the first few).
+    pub fn notes(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .excluded
+            .iter()
+            .map(|d| format!("skipping {}: it is the output directory", d.display()))
+            .collect();
+        if let Some(n) = (!self.unknown.is_empty()).then_some(self.unknown.len()) {
+            let names: Vec<String> = self
+                .unknown
+                .iter()
+                .take(SHOWN_UNKNOWN)
+                .map(|p| p.display().to_string())
+                .collect();
+            out.push(format!(
+                "skipped {n} file{} of unknown type: {}{}",
+                if n == 1 { "" } else { "s" },
+                names.join(", "),
+                if n > SHOWN_UNKNOWN { ", ..." } else { "" }
+            ));
+        }
+        out
+    }
 }
 
 fn io(path: &Path, source: std::io::Error) -> AnalyzeError {
@@ -78,11 +123,22 @@ fn io(path: &Path, source: std::io::Error) -> AnalyzeError {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), AnalyzeError> {
+/// Collects the files under `dir` into `out`, leaving out (into `excluded`) a directory whose
+/// canonical path is `skip`.
+fn walk(
+    dir: &Path,
+    skip: Option<&Path>,
+    out: &mut Vec<PathBuf>,
+    excluded: &mut Vec<PathBuf>,
+) -> Result<(), AnalyzeError> {
     for e in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let p = e.map_err(|e| io(dir, e))?.path();
         if p.is_dir() {
-            walk(&p, out)?;
+            if skip.is_some_and(|s| std::fs::canonicalize(&p).is_ok_and(|c| c == s)) {
+                excluded.push(p);
+            } else {
+                walk(&p, skip, out, excluded)?;
+            }
         } else {
             out.push(p);
         }
@@ -92,16 +148,44 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), AnalyzeError> {
 
 /// Sorts `inputs` (files, directories walked recursively and sorted, `-` for stdin) into
 /// failure sources by format (`format` for all, else by extension; files of no known format
-/// in a directory are left out) and simulator directories (whose other files are not read).
+/// in a directory are left out, listed in [`Plan::unknown`]) and simulator directories
+/// (whose other files are not read).
 pub fn plan(inputs: &[PathBuf], format: Option<Format>) -> Result<Plan, AnalyzeError> {
+    plan_excluding(inputs, format, None)
+}
+
+/// [`plan`] for a run that writes into the directory `out` (`analyze --out`, `ingest
+/// --data`): a directory met while walking the inputs that is `out` (compared canonically)
+/// is not read — it holds this run's own history and reports — and is listed in
+/// [`Plan::excluded`]. An input that is `out` itself, or lies in the history or WAL under
+/// it, is an error.
+pub fn plan_excluding(
+    inputs: &[PathBuf],
+    format: Option<Format>,
+    out: Option<&Path>,
+) -> Result<Plan, AnalyzeError> {
+    let skip = out.and_then(|o| std::fs::canonicalize(o).ok());
+    let skip = skip.as_deref();
     let mut plan = Plan::default();
     for p in inputs {
         if p.as_os_str() == "-" {
             plan.failures
                 .push((p.clone(), format.unwrap_or(Format::Jsonl)));
-        } else if p.is_dir() {
+            continue;
+        }
+        if let (Some(s), Ok(c)) = (skip, std::fs::canonicalize(p)) {
+            let written =
+                c == s || c.starts_with(s.join("history")) || c.starts_with(s.join("wal"));
+            if written {
+                return Err(AnalyzeError::Input(format!(
+                    "{}: this input is the output directory or its history, which this run writes; choose another output directory",
+                    p.display()
+                )));
+            }
+        }
+        if p.is_dir() {
             let mut files = Vec::new();
-            walk(p, &mut files)?;
+            walk(p, skip, &mut files, &mut plan.excluded)?;
             files.sort();
             let before = plan.failures.len() + plan.simulations.len();
             // A simulator's output: failures, actions and outcomes side by side (a lone
@@ -126,6 +210,8 @@ pub fn plan(inputs: &[PathBuf], format: Option<Format>) -> Result<Plan, AnalyzeE
                     }
                 } else if let Some(fmt) = format.or_else(|| Format::detect(&f)) {
                     plan.failures.push((f, fmt));
+                } else {
+                    plan.unknown.push(f);
                 }
             }
             if plan.failures.len() + plan.simulations.len() == before {
@@ -231,6 +317,8 @@ impl Verdict {
 pub struct ClassifiedRows {
     columns: ColumnBatch,
     rows: u64,
+    /// Rows whose time is the run's own (see [`classifying_rows_at`]).
+    stamped: u64,
     /// The first encoding error and its row.
     error: Option<(u64, StoreError)>,
 }
@@ -240,12 +328,26 @@ pub struct ClassifiedRows {
 /// chunk's [`ClassifiedRows`]; shared by `analyze` and `faultline ingest`. Collect the rows
 /// in a [`ClassifiedBatch`] and write it with [`write_classified`].
 pub fn classifying_rows() -> impl FnMut(FailureRecord, &mut ClassifiedRows) {
+    rows_worker(None)
+}
+
+/// [`classifying_rows`] for a pipeline whose records without a time get `now`
+/// ([`PipelineOptions::now`]): the rows stamped so — whose time is `now` to the microsecond —
+/// are counted ([`ClassifiedBatch::stamped`]).
+pub fn classifying_rows_at(now: Timestamp) -> impl FnMut(FailureRecord, &mut ClassifiedRows) {
+    rows_worker(Some(now))
+}
+
+fn rows_worker(now: Option<Timestamp>) -> impl FnMut(FailureRecord, &mut ClassifiedRows) {
     let classifier = Classifier::new();
     let mut memo: Memo<Verdict> = Memo::new(1 << 16);
     let mut payload: Vec<u8> = Vec::with_capacity(4096);
     move |record: FailureRecord, rows: &mut ClassifiedRows| {
         let row = rows.rows;
         rows.rows += 1;
+        if now == Some(record.timestamp) {
+            rows.stamped += 1;
+        }
         let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
         let entry = Entry::Failure(Box::new(v.row(record)));
         payload.clear();
@@ -273,6 +375,7 @@ impl ingest::Rows for ClassifiedRows {
 pub struct ClassifiedBatch {
     columns: ColumnBatch,
     error: Option<StoreError>,
+    stamped: u64,
 }
 
 impl ClassifiedBatch {
@@ -280,11 +383,20 @@ impl ClassifiedBatch {
     pub fn new() -> Self {
         ClassifiedBatch::default()
     }
+
+    /// Rows of this batch that had no time and were given the run's (counted only by the
+    /// workers of [`classifying_rows_at`]).
+    pub fn stamped(&self) -> u64 {
+        self.stamped
+    }
 }
 
 impl ingest::Batch<ClassifiedRows> for ClassifiedBatch {
     fn append(&mut self, from: &mut ClassifiedRows, rows: std::ops::Range<usize>) {
         let range = rows.start as u64..rows.end as u64;
+        // A chunk's rows go to one batch, or to two at a commit boundary: the stamped count
+        // goes with the first part (the total is what is reported).
+        self.stamped += std::mem::take(&mut from.stamped);
         if from.error.as_ref().is_some_and(|(r, _)| range.contains(r)) {
             if let Some((_, e)) = from.error.take() {
                 self.error.get_or_insert(e);
@@ -328,21 +440,77 @@ fn verdict(classifier: &Classifier, r: &FailureRecord) -> Verdict {
     }
 }
 
-/// Ingests `inputs` into the store at `root` (created if absent): failures through the
-/// pipeline, then simulator directories ([`import_simulation`]). Rejected records are counted
-/// and the first ones kept; an I/O error stops the run.
+/// Inputs planned ([`plan_excluding`]) and opened: every file was opened (a Parquet file's
+/// footer read, a CSV header found), so that an input missing or unreadable fails before
+/// anything is written or cleared. Ingest them with [`ingest_opened`].
+pub struct OpenInputs {
+    plan: Plan,
+    sources: Vec<Box<dyn Source>>,
+}
+
+impl std::fmt::Debug for OpenInputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenInputs")
+            .field("plan", &self.plan)
+            .field("sources", &self.sources.len())
+            .finish()
+    }
+}
+
+impl OpenInputs {
+    /// Plans `inputs` for a run writing into `out` ([`plan_excluding`]) and opens every
+    /// failure source and every file of each simulator directory. An empty plan is an error.
+    pub fn open(
+        inputs: &[PathBuf],
+        out: Option<&Path>,
+        o: &InputOptions,
+    ) -> Result<Self, AnalyzeError> {
+        let plan = plan_excluding(inputs, o.format, out)?;
+        if plan.is_empty() {
+            return Err(AnalyzeError::Input("no inputs to read".into()));
+        }
+        let sources = plan
+            .failures
+            .iter()
+            .map(|(p, f)| open(p, *f, o))
+            .collect::<Result<Vec<_>, _>>()?;
+        for dir in &plan.simulations {
+            for name in ["failures.jsonl", "actions.jsonl", "outcomes.jsonl"] {
+                let p = dir.join(name);
+                std::fs::File::open(&p).map_err(|e| io(&p, e))?;
+            }
+        }
+        Ok(OpenInputs { plan, sources })
+    }
+
+    /// The plan the inputs were opened by (for its [`Plan::notes`]).
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+}
+
+/// Ingests `inputs` into the store at `root` (created if absent), which is not read as an
+/// input: [`OpenInputs::open`] with `root` as the output directory, then [`ingest_opened`].
 pub fn ingest_inputs(
     inputs: &[PathBuf],
     root: &Path,
     o: &InputOptions,
     progress: &mut dyn Progress,
 ) -> Result<InputSummary, AnalyzeError> {
-    let plan = plan(inputs, o.format)?;
-    let sources = plan
-        .failures
-        .iter()
-        .map(|(p, f)| open(p, *f, o))
-        .collect::<Result<Vec<_>, _>>()?;
+    ingest_opened(OpenInputs::open(inputs, Some(root), o)?, root, o, progress)
+}
+
+/// Ingests opened inputs into the store at `root` (created if absent): failures through the
+/// pipeline, then simulator directories ([`import_simulation`]). Rejected records are counted
+/// and the first ones kept, so are the records without a time (given `o.now`) and the files
+/// of unknown type left out; an I/O error stops the run.
+pub fn ingest_opened(
+    inputs: OpenInputs,
+    root: &Path,
+    o: &InputOptions,
+    progress: &mut dyn Progress,
+) -> Result<InputSummary, AnalyzeError> {
+    let OpenInputs { plan, sources } = inputs;
     let total: u64 = sources.iter().filter_map(|s| s.len_hint()).sum();
     let mut store = ParquetStore::open(root, Default::default())?;
     let mut opts = PipelineOptions::new(o.now);
@@ -351,17 +519,33 @@ pub fn ingest_inputs(
         opts.threads = t.max(1);
     }
     let mut rejections: Vec<String> = Vec::new();
-    let mut out = InputSummary::default();
+    let mut out = InputSummary {
+        read_at: Some(o.now),
+        unknown_files: plan.unknown.len() as u64,
+        unknown_file_names: plan
+            .unknown
+            .iter()
+            .take(KEPT_REJECTIONS)
+            .map(|p| p.display().to_string())
+            .collect(),
+        ..InputSummary::default()
+    };
     if !sources.is_empty() || plan.simulations.is_empty() {
         progress.stage("ingest", total);
+        let mut stamped = 0;
+        let now = o.now;
         let summary = {
             let store = &mut store;
+            let stamped = &mut stamped;
             ingest::run_rows(
                 sources,
                 &opts,
-                classifying_rows,
+                move || classifying_rows_at(now),
                 ClassifiedBatch::new,
-                |batch: ClassifiedBatch| write_classified(store, batch),
+                |batch: ClassifiedBatch| {
+                    *stamped += batch.stamped();
+                    write_classified(store, batch)
+                },
                 |bad: &BadLine| {
                     if rejections.len() < KEPT_REJECTIONS {
                         rejections.push(bad.to_string());
@@ -375,6 +559,7 @@ pub fn ingest_inputs(
         out.ingested = summary.ingested;
         out.rejected = summary.rejected;
         out.skipped = summary.skipped;
+        out.stamped_at_read = stamped;
     }
     out.rejections = rejections;
     for dir in &plan.simulations {
@@ -391,7 +576,7 @@ pub fn ingest_inputs(
 /// directory held its ~950,000 outcomes in memory before).
 struct OutcomeStream {
     path: PathBuf,
-    lines: std::io::Lines<std::io::BufReader<std::fs::File>>,
+    lines: ByteLines<std::io::BufReader<std::fs::File>>,
     /// Lines read so far.
     read: usize,
     /// Outcomes read and not yet asked for, per task in file order, with their line.
@@ -410,10 +595,10 @@ impl OutcomeStream {
         };
         let line = line.map_err(|e| io(&self.path, e))?;
         self.read += 1;
-        if line.trim().is_empty() {
+        if blank(&line) {
             return Ok(Some(None));
         }
-        match serde_json::from_str::<Outcome>(&line) {
+        match serde_json::from_slice::<Outcome>(&line) {
             Ok(x) => Ok(Some(Some(x))),
             Err(e) => {
                 reject(format!("{}:{}: {e}", self.path.display(), self.read));
@@ -464,6 +649,39 @@ impl OutcomeStream {
     }
 }
 
+/// The lines of a file as bytes, without their `\n` or `\r\n`: a line that is not UTF-8 is
+/// read like any other, and its parser rejects it with its file and line (as the JSONL reader
+/// does), instead of the whole file failing as text.
+struct ByteLines<R> {
+    reader: R,
+}
+
+impl<R: std::io::BufRead> Iterator for ByteLines<R> {
+    type Item = std::io::Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut line = Vec::new();
+        match self.reader.read_until(b'\n', &mut line) {
+            Ok(0) => None,
+            Ok(_) => {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                }
+                Some(Ok(line))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// Whether a line holds nothing but (ASCII) white space.
+fn blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
 /// Entries per Parquet commit when importing a simulator directory.
 const SIM_BATCH: usize = 100_000;
 
@@ -484,8 +702,10 @@ pub fn import_simulation(
     o: &InputOptions,
     progress: &mut dyn Progress,
 ) -> Result<InputSummary, AnalyzeError> {
-    use std::io::BufRead;
-    let mut n = InputSummary::default();
+    let mut n = InputSummary {
+        read_at: Some(o.now),
+        ..InputSummary::default()
+    };
     // A failure line not ingested (`rejected`), or an action or outcome line on its own
     // (`rejected_other`).
     let keep = |n: &mut InputSummary, what: String| {
@@ -502,12 +722,13 @@ pub fn import_simulation(
         keep(n, what);
     };
     let lines = |name: &str| -> Result<
-        (PathBuf, std::io::Lines<std::io::BufReader<std::fs::File>>),
+        (PathBuf, ByteLines<std::io::BufReader<std::fs::File>>),
         AnalyzeError,
     > {
         let p = dir.join(name);
         let f = std::fs::File::open(&p).map_err(|e| io(&p, e))?;
-        Ok((p, std::io::BufReader::with_capacity(1 << 20, f).lines()))
+        let reader = std::io::BufReader::with_capacity(1 << 20, f);
+        Ok((p, ByteLines { reader }))
     };
     // The outcomes, read as the actions ask for them (see [`OutcomeStream`]).
     let (outcomes_path, outcome_lines) = lines("outcomes.jsonl")?;
@@ -533,9 +754,9 @@ pub fn import_simulation(
             .next()
             .transpose()
             .map_err(|e| io(&actions_path, e))?;
-        if line.trim().is_empty() {
+        if blank(&line) {
             n.skipped += 1;
-            if action.as_deref().is_some_and(|a| !a.trim().is_empty()) {
+            if action.as_deref().is_some_and(|a| !blank(a)) {
                 reject_other(
                     &mut n,
                     format!(
@@ -549,12 +770,16 @@ pub fn import_simulation(
         }
         n.read += 1;
         let at = |p: &Path| format!("{}:{}", p.display(), i + 1);
-        let failure = crate::ingest::jsonl::parse_line(line.as_bytes())
-            .and_then(|r| r.check(o.now).map_err(|e| e.to_string()));
+        let failure = crate::ingest::jsonl::parse_line(&line).and_then(|r| {
+            let undated = r.timestamp.is_none();
+            r.check(o.now)
+                .map(|r| (r, undated))
+                .map_err(|e| e.to_string())
+        });
         let action_text = action;
         let action = match &action_text {
             None => Err("no action on this line (actions.jsonl is shorter)".to_string()),
-            Some(a) => serde_json::from_str::<RecoveryAction>(a).map_err(|e| e.to_string()),
+            Some(a) => serde_json::from_slice::<RecoveryAction>(a).map_err(|e| e.to_string()),
         };
         // The outcome this action got, taken whether or not the pair reads (an action that
         // does not read still names its task and strategy, read loosely), so that the task's
@@ -565,7 +790,7 @@ pub fn import_simulation(
                 a.strategy != crate::model::RecoveryStrategy::Escalation,
             )),
             Err(_) => action_text.as_deref().and_then(|t| {
-                let v: serde_json::Value = serde_json::from_str(t).ok()?;
+                let v: serde_json::Value = serde_json::from_slice(t).ok()?;
                 Some((
                     v.get("task_id")?.as_str()?.to_string(),
                     v.get("strategy").and_then(|s| s.as_str()) != Some("ESCALATION"),
@@ -579,7 +804,7 @@ pub fn import_simulation(
             _ => None,
         };
         let (record, action) = match (failure, action) {
-            (Ok(r), Ok(a)) if r.task_id.as_str() != a.task_id.as_str() => {
+            (Ok((r, _)), Ok(a)) if r.task_id.as_str() != a.task_id.as_str() => {
                 reject(
                     &mut n,
                     format!(
@@ -591,7 +816,10 @@ pub fn import_simulation(
                 );
                 continue;
             }
-            (Ok(r), Ok(a)) => (r, a),
+            (Ok((r, undated)), Ok(a)) => {
+                n.stamped_at_read += u64::from(undated);
+                (r, a)
+            }
             (Err(e), _) => {
                 reject(&mut n, format!("{}: {e}", at(&failures_path)));
                 continue;
@@ -642,7 +870,7 @@ pub fn import_simulation(
     let mut line_no = n.read + n.skipped;
     for line in action_lines {
         line_no += 1;
-        if !line.map_err(|e| io(&actions_path, e))?.trim().is_empty() {
+        if !blank(&line.map_err(|e| io(&actions_path, e))?) {
             reject_other(
                 &mut n,
                 format!(
@@ -794,7 +1022,6 @@ mod tests {
     /// and a task's outcomes are taken in their order.
     #[test]
     fn outcomes_are_read_as_far_as_the_actions_ask() {
-        use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("outcomes.jsonl");
         let line = |task: &str, ok: bool| format!(r#"{{"task_id":"{task}","success":{ok}}}"#);
@@ -809,7 +1036,9 @@ mod tests {
         let f = std::fs::File::open(&path).unwrap();
         let mut s = OutcomeStream {
             path,
-            lines: std::io::BufReader::new(f).lines(),
+            lines: ByteLines {
+                reader: std::io::BufReader::new(f),
+            },
             read: 0,
             pending: HashMap::default(),
         };
@@ -1001,6 +1230,224 @@ mod tests {
         let (fa, fb) = (files(a.path()), files(b.path()));
         assert!(fa.len() > 8, "several batches over three days");
         assert_eq!(fa, fb);
+    }
+
+    /// Regression: the output directory inside an input directory was read back as input
+    /// (a second `analyze logs --out logs/report` re-imported report/failures.parquet and
+    /// rejected summary.json line by line; `ingest logs --data logs/hist` its own parts).
+    #[test]
+    fn the_output_directory_is_not_read_as_input() {
+        let d = tempfile::tempdir().unwrap();
+        let logs = d.path().join("logs");
+        let report = logs.join("report");
+        std::fs::create_dir_all(report.join("history")).unwrap();
+        std::fs::write(logs.join("a.jsonl"), "").unwrap();
+        std::fs::write(report.join("failures.parquet"), "").unwrap();
+        std::fs::write(report.join("summary.json"), "{}").unwrap();
+        // Named another way (`logs/./report`): compared canonically.
+        let out = logs.join(".").join("report");
+        let p = plan_excluding(std::slice::from_ref(&logs), None, Some(&out)).unwrap();
+        let files: Vec<_> = p.failures.iter().map(|(f, _)| f.clone()).collect();
+        assert_eq!(files, [logs.join("a.jsonl")]);
+        assert_eq!(p.excluded, [report.as_path()]);
+        assert_eq!(
+            p.notes(),
+            [format!(
+                "skipping {}: it is the output directory",
+                report.display()
+            )]
+        );
+        // Without an output directory everything is read.
+        let p = plan(std::slice::from_ref(&logs), None).unwrap();
+        assert_eq!(p.failures.len(), 3, "{p:?}");
+        // The output directory itself, or its history, as an input: refused.
+        for input in [report.clone(), report.join("history")] {
+            let e = plan_excluding(std::slice::from_ref(&input), None, Some(&report)).unwrap_err();
+            assert!(
+                e.to_string().contains(&input.display().to_string())
+                    && e.to_string().contains("output directory"),
+                "{e}"
+            );
+        }
+    }
+
+    /// Regression: files of unknown type in an input directory were dropped without a word.
+    #[test]
+    fn files_of_unknown_type_are_listed() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        for f in ["a.jsonl", "crlf.jsonl.gz", "sub/app.out"] {
+            std::fs::write(d.path().join(f), "").unwrap();
+        }
+        let p = plan(&[d.path().to_path_buf()], None).unwrap();
+        assert_eq!(p.failures.len(), 1);
+        assert_eq!(
+            p.unknown,
+            [d.path().join("crlf.jsonl.gz"), d.path().join("sub/app.out")]
+        );
+        let notes = p.notes();
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].starts_with("skipped 2 files of unknown type: ")
+                && notes[0].contains("crlf.jsonl.gz")
+                && notes[0].contains("app.out"),
+            "{notes:?}"
+        );
+        // Counted in the ingest summary, with their names.
+        let root = d.path().join("out");
+        let o = InputOptions::new(Timestamp::from_micros(1));
+        let s = ingest_inputs(
+            &[d.path().to_path_buf()],
+            &root,
+            &o,
+            &mut super::super::NoProgress,
+        )
+        .unwrap();
+        assert_eq!(s.unknown_files, 2);
+        assert_eq!(s.unknown_file_names.len(), 2);
+    }
+
+    /// Inputs are opened before anything is written: a missing or unreadable one fails
+    /// [`OpenInputs::open`], and nothing is created under the output directory.
+    #[test]
+    fn inputs_are_opened_before_anything_is_written() {
+        let d = tempfile::tempdir().unwrap();
+        let good = d.path().join("a.jsonl");
+        std::fs::write(&good, "").unwrap();
+        let o = InputOptions::new(Timestamp::from_micros(1));
+        let e =
+            OpenInputs::open(&[good.clone(), d.path().join("typo.jsonl")], None, &o).unwrap_err();
+        assert!(e.to_string().contains("typo.jsonl"), "{e}");
+        // A Parquet file that is not one fails at open, not halfway through the ingest.
+        let bad = d.path().join("x.parquet");
+        std::fs::write(&bad, "not parquet").unwrap();
+        assert!(OpenInputs::open(&[good.clone(), bad], None, &o).is_err());
+        let opened = OpenInputs::open(std::slice::from_ref(&good), None, &o).unwrap();
+        assert_eq!(opened.plan().failures.len(), 1);
+    }
+
+    /// Regression: records without a time were given the run's and nothing said so. They
+    /// are counted, in the pipeline and in a simulator directory alike.
+    #[test]
+    fn records_without_a_time_are_counted() {
+        let d = tempfile::tempdir().unwrap();
+        let rec = |t: Option<u64>| {
+            let ts = t.map_or(String::new(), |t| format!(r#","timestamp":{t}"#));
+            format!(
+                r#"{{"task_id":"t","worker_id":"w","error":{{"message":"CUDA out of memory"}}{ts}}}"#
+            )
+        };
+        let lines = [rec(Some(1_700_000_000)), rec(None), rec(None)];
+        let input = d.path().join("a.jsonl");
+        std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+        let now = Timestamp::from_micros(1_800_000_000_000_000);
+        let o = InputOptions::new(now);
+        let s = ingest_inputs(
+            std::slice::from_ref(&input),
+            &d.path().join("out"),
+            &o,
+            &mut super::super::NoProgress,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.ingested, s.stamped_at_read, s.read_at),
+            (3, 2, Some(now))
+        );
+    }
+
+    /// Regression: one byte that is not UTF-8 in a simulator directory's failures, actions or
+    /// outcomes aborted the whole import ("stream did not contain valid UTF-8", no line); it
+    /// rejects that line, with its file and line, as the JSONL reader does.
+    #[test]
+    fn invalid_utf8_in_a_simulator_directory_rejects_the_line() {
+        let rec = |task: &str| {
+            format!(
+                r#"{{"task_id":"{task}","worker_id":"w","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}},"timestamp":1700000000}}"#
+            )
+        };
+        let act = |task: &str| {
+            format!(
+                r#"{{"task_id":"{task}","strategy":"REDUCED_BATCH_SIZE","failed_worker":"w","delay_s":0.0,"priority_adjustment":0,"reason":"r","source":{{"kind":"rule","rule":"oom","step":1}},"propensity":1.0,"attempt":1,"kind":"oom_gpu","failure_type":"RESOURCE_EXHAUSTION","classifier_rule":"x","timestamp":"2023-11-14T22:13:20Z"}}"#
+            )
+        };
+        let out = |task: &str| format!(r#"{{"task_id":"{task}","success":true}}"#);
+        // A byte that is not UTF-8 inside a string of the line.
+        let bad = |line: String| {
+            let mut b = line.into_bytes();
+            let at = b.len() - 3;
+            b.insert(at, 0xff);
+            b
+        };
+        let join = |lines: Vec<Vec<u8>>| {
+            let mut v = Vec::new();
+            for l in lines {
+                v.extend(l);
+                v.extend(b"\r\n");
+            }
+            v
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let sim = dir.path().join("sim");
+        std::fs::create_dir(&sim).unwrap();
+        let tasks = ["a", "b", "c", "d"];
+        // Failure line 2 and action line 3 are not UTF-8, nor is outcome line 4.
+        let failures = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if i == 1 {
+                    bad(rec(t))
+                } else {
+                    rec(t).into_bytes()
+                }
+            })
+            .collect();
+        let actions = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if i == 2 {
+                    bad(act(t))
+                } else {
+                    act(t).into_bytes()
+                }
+            })
+            .collect();
+        let outcomes = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if i == 3 {
+                    bad(out(t))
+                } else {
+                    out(t).into_bytes()
+                }
+            })
+            .collect();
+        std::fs::write(sim.join("failures.jsonl"), join(failures)).unwrap();
+        std::fs::write(sim.join("actions.jsonl"), join(actions)).unwrap();
+        std::fs::write(sim.join("outcomes.jsonl"), join(outcomes)).unwrap();
+        let o = InputOptions::new(Timestamp::from_micros(0));
+        let s = ingest_inputs(
+            &[sim],
+            &dir.path().join("out"),
+            &o,
+            &mut super::super::NoProgress,
+        )
+        .unwrap();
+        let text = s.rejections.join("\n");
+        // Failures a and d ingested (d's action without its outcome), b and c rejected.
+        assert_eq!((s.read, s.ingested, s.rejected), (4, 2, 2), "{text}");
+        assert_eq!((s.actions, s.outcomes), (2, 1), "{text}");
+        for want in [
+            "failures.jsonl:2: ",
+            "actions.jsonl:3: ",
+            "outcomes.jsonl:4: ",
+            "actions.jsonl:4: no outcome left",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        assert!(!text.contains("valid UTF-8"), "{text}");
     }
 
     #[test]

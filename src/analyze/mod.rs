@@ -34,15 +34,15 @@
 //! |---|---|
 //! | `format_version` | layout version (1) |
 //! | `history` | the data directory analysed |
-//! | `input` | ingest counts (`read` = `ingested` + `rejected` failure records, `skipped`, `actions`, `outcomes`, `rejected_other` action or outcome lines of a simulator directory, first `rejections`), or null with `--data` |
-//! | `totals` | `failures`, `actions`, `outcomes`, `successes`, `tasks`, `workers`, `hardware_classes`, `kinds`, `unknown`, `templates`, `clusters`, `patterns`, `first_seen`, `last_seen` (RFC 3339), `span_s` |
+//! | `input` | ingest counts (`read` = `ingested` + `rejected` failure records, `skipped`, `actions`, `outcomes`, `rejected_other` action or outcome lines of a simulator directory, first `rejections`; `stamped_at_read` records without a time, given `read_at`, the time of the run; `unknown_files` in input directories left out, the first in `unknown_file_names`), or null with `--data` |
+//! | `totals` | `failures`, `actions`, `outcomes`, `successes`, `tasks`, `workers`, `hardware_classes`, `kinds`, `unknown`, `templates`, `clusters`, `patterns`, `first_seen`, `last_seen` (RFC 3339), `span_s` (over the failures with a time of their own, when there are any: see `input.stamped_at_read`) |
 //! | `by_kind`, `by_hardware` | lists of `{key, count, share}`, most frequent first |
 //! | `heatmap` | non-zero `{hardware_class, kind, count}` cells |
-//! | `timeline` | `start_us`, `bin_s`, `bin_label`, `kinds`, `counts[bin][kind]` — the whole history, at most [`AnalyzeParams::timeline_bins`] bins of a nice width |
+//! | `timeline` | `start_us`, `bin_s`, `bin_label`, `kinds`, `counts[bin][kind]` — the whole history (but the failures stamped at read, when others have a time of their own), at most [`AnalyzeParams::timeline_bins`] bins of a nice width |
 //! | `strategies` | per strategy: `strategy`, `n`, `successes`, `rate`, `ci_low`, `ci_high` (95 % Wilson), `mean_cost` |
-//! | `attempts_to_recovery` | `recovered_tasks`, `unrecovered_tasks`, `histogram` of `[attempts, tasks]`, `max_bucket`, `mean`, `median` |
+//! | `attempts_to_recovery` | `recovered_tasks`, `unrecovered_tasks` (null when the history has no outcomes: recovery cannot be judged), `histogram` of `[attempts, tasks]`, `max_bucket`, `mean`, `median` |
 //! | `clusters` | `algorithm`, `skipped` (why none), `fitted_rows`, `assigned_rows`, `noise`, `silhouette`, `items` (`id`, `size`, `share`, dominant `kinds`/`hardware`/`templates`/`workers` as `[name, share]`, `cohesion`, `summary`), `pca` (`explained`, `points` `[x, y, cluster]`, `centroids`) |
-//! | `patterns` | list of `{kind, key, count, first_seen, last_seen, confidence, severity, episodes, recommended_action, description}`, most severe first; `kind` is `bad_worker`, `rapid_failure` or `burst` |
+//! | `patterns` | list of `{kind, key, count, first_seen, last_seen, confidence, severity, episodes, recommended_action, description}`, most severe first; `kind` is `bad_worker`, `rapid_failure` or `burst` (found over the failures with a time of their own only) |
 //! | `templates` | top templates `{id, text, count, share, kind}` |
 //! | `outputs` | `report`, `summary`, `classified` file names |
 
@@ -55,8 +55,9 @@ use std::path::PathBuf;
 
 pub use compute::analyze;
 pub use input::{
-    classifying_rows, import_simulation, ingest_inputs, plan, write_classified, ClassifiedBatch,
-    ClassifiedRows, InputOptions, ParquetSource, Plan,
+    classifying_rows, classifying_rows_at, import_simulation, ingest_inputs, ingest_opened, plan,
+    plan_excluding, write_classified, ClassifiedBatch, ClassifiedRows, InputOptions, OpenInputs,
+    ParquetSource, Plan,
 };
 pub use summary::{
     Analysis, AttemptsToRecovery, Cell, ClusterItem, Clusters, Count, InputSummary, Outputs,

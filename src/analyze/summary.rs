@@ -63,6 +63,20 @@ pub struct InputSummary {
     pub outcomes: u64,
     /// The first rejections, `FILE:LINE: reason`.
     pub rejections: Vec<String>,
+    /// Failure records ingested without a time of their own, given `read_at` (the time of
+    /// the run). They are left out of the timeline, the time span and the patterns, whose
+    /// times they would fabricate (a burst at `read_at`, a span reaching it).
+    #[serde(default)]
+    pub stamped_at_read: u64,
+    /// The time given to records without one.
+    #[serde(default)]
+    pub read_at: Option<crate::model::Timestamp>,
+    /// Files in input directories of no known format, left out.
+    #[serde(default)]
+    pub unknown_files: u64,
+    /// The first 20 of them.
+    #[serde(default)]
+    pub unknown_file_names: Vec<String>,
 }
 
 /// Rejections an [`InputSummary`] keeps.
@@ -79,6 +93,12 @@ impl InputSummary {
         self.skipped += other.skipped;
         self.actions += other.actions;
         self.outcomes += other.outcomes;
+        self.stamped_at_read += other.stamped_at_read;
+        self.read_at = self.read_at.or(other.read_at);
+        self.unknown_files += other.unknown_files;
+        let room = KEPT_REJECTIONS.saturating_sub(self.unknown_file_names.len());
+        self.unknown_file_names
+            .extend(other.unknown_file_names.into_iter().take(room));
         let room = KEPT_REJECTIONS.saturating_sub(self.rejections.len());
         self.rejections
             .extend(other.rejections.into_iter().take(room));
@@ -181,8 +201,10 @@ pub struct StrategyStat {
 pub struct AttemptsToRecovery {
     /// Tasks with a successful outcome.
     pub recovered_tasks: u64,
-    /// Failed tasks without one.
-    pub unrecovered_tasks: u64,
+    /// Failed tasks without one; `None` (null) when the history holds no outcomes at all
+    /// (e.g. plain logs): recovery cannot be judged then, and no task is counted as
+    /// unrecovered.
+    pub unrecovered_tasks: Option<u64>,
     /// `(attempts, tasks)`: recovered tasks by their failure count (the last bucket holds
     /// `max_bucket` and more).
     pub histogram: Vec<(u64, u64)>,

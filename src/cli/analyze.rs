@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use faultline::analyze::{analyze, ingest_inputs, AnalyzeParams, InputOptions, Progress};
+use faultline::analyze::{
+    analyze, ingest_opened, AnalyzeParams, InputOptions, OpenInputs, Progress,
+};
 use faultline::ingest::{ColumnMap, Format, IngestError};
 use faultline::Timestamp;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -17,7 +19,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Parquet; directories recursively). A directory written by `faultline simulate` is imported
 /// as its log: each failure, its action and that action's outcome (strategy effectiveness and
 /// attempts to recovery need them). The history is written to OUT/history;
-/// with --data an existing history is analysed in place instead.
+/// with --data an existing history is analysed in place instead. OUT is not read as an input
+/// when it lies in an input directory. A record without a time is given the time of the run,
+/// counted (input.stamped_at_read) and left out of the timeline, the time span and the patterns.
 ///
 /// Writes OUT/report.html, OUT/summary.json and OUT/failures.parquet (classified failures
 /// with template and cluster ids).
@@ -47,11 +51,10 @@ pub struct Args {
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
     /// CSV column mapping, FIELD=COLUMN,... (see `faultline ingest --help`).
-    #[arg(long, value_name = "MAP", value_parser = parse_map)]
+    #[arg(long, value_name = "MAP", value_parser = super::ingest::parse_map)]
     map: Option<ColumnMap>,
-    /// Kernel logs: worker id of every line.
-    #[arg(long)]
-    worker: Option<String>,
+    #[command(flatten)]
+    kernel: super::ingest::KernelArgs,
     /// Rows clustering is fitted on at most (the rest are assigned online).
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(2..))]
     sample: u64,
@@ -74,10 +77,6 @@ pub struct Args {
 
 fn parse_format(s: &str) -> Result<Format, String> {
     s.parse().map_err(|e: IngestError| e.to_string())
-}
-
-fn parse_map(s: &str) -> Result<ColumnMap, String> {
-    ColumnMap::parse(s).map_err(|e| e.to_string())
 }
 
 /// One indicatif bar per stage (hidden when not shown), and the wall time of each stage.
@@ -128,14 +127,22 @@ impl Progress for Bars {
     }
 }
 
+/// The file that marks the history under OUT as written by `analyze` (written before the
+/// history is), so that a later run replaces it even when the earlier one failed before its
+/// summary.json.
+const MARKER: &str = ".faultline-analyze";
+
 /// Removes the history and WAL a previous `analyze` left in `out` (only when `out` holds an
-/// analysis: a summary.json beside a faultline history).
+/// analysis: the [`MARKER`], or — for outputs of earlier versions — a summary.json beside a
+/// faultline history).
 fn clear_previous(out: &Path) -> anyhow::Result<()> {
     let history = out.join("history");
-    if !history.exists() {
+    if !history.exists() && !out.join("wal").exists() {
         return Ok(());
     }
-    if !(out.join("summary.json").is_file() && history.join("_manifest.json").is_file()) {
+    let ours = out.join(MARKER).is_file()
+        || (out.join("summary.json").is_file() && history.join("_manifest.json").is_file());
+    if !ours {
         bail!(
             "{} already holds a history that no earlier analysis wrote; analyse it with --data or choose another --out",
             history.display()
@@ -179,12 +186,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             (d.clone(), None)
         }
         None => {
-            clear_previous(&a.out)?;
             let mut o = InputOptions::new(Timestamp::now());
             o.format = a.format;
             o.map = a.map.clone().unwrap_or_default();
-            o.kernel.worker = a.worker.clone();
-            let s = ingest_inputs(&a.inputs, &a.out, &o, progress)?;
+            o.kernel = a.kernel.options();
+            // Every input found and opened before anything of an earlier analysis is removed:
+            // a typo must not cost the previous history.
+            let inputs = OpenInputs::open(&a.inputs, Some(&a.out), &o)?;
+            for note in inputs.plan().notes() {
+                eprintln!("faultline: note: {note}");
+            }
+            clear_previous(&a.out)?;
+            let marker = a.out.join(MARKER);
+            std::fs::write(
+                &marker,
+                "the history here was written by `faultline analyze`; the next analysis into this directory replaces it\n",
+            )
+            .with_context(|| format!("writing {}", marker.display()))?;
+            let s = ingest_opened(inputs, &a.out, &o, progress)?;
             if s.ingested == 0 && s.rejected > 0 {
                 for r in &s.rejections {
                     eprintln!("{r}");
@@ -217,6 +236,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 if all > SHOWN as u64 {
                     eprintln!("  ... and {} more", all - SHOWN as u64);
                 }
+            }
+            if s.stamped_at_read > 0 {
+                eprintln!(
+                    "faultline: warning: {} record{} had no time and {} given the time of this run ({}): {} counted, but left out of the timeline, the time span and the patterns (input.stamped_at_read in {})",
+                    s.stamped_at_read,
+                    if s.stamped_at_read == 1 { "" } else { "s" },
+                    if s.stamped_at_read == 1 { "was" } else { "were" },
+                    o.now,
+                    if s.stamped_at_read == 1 { "it is" } else { "they are" },
+                    a.out.join("summary.json").display()
+                );
             }
             (a.out.clone(), Some(s))
         }

@@ -30,7 +30,9 @@ use serde::Serialize;
 ///   -                      standard input (JSONL unless --format)
 ///
 /// A record that does not read is reported as FILE:LINE: REASON on stderr (the first 20,
-/// then a count), counted, and the rest goes on; --strict stops at the first one (exit 2).
+/// then a count), counted, and the rest goes on; --strict stops at the first one (exit 2),
+/// having read every input whole before writing anything, so that it writes nothing.
+/// An input given twice (by another path too) is read once.
 /// Exit 2 when records were read and every one was rejected; an empty input ingests nothing
 /// (exit 0, "read 0 records"). A simulator's output directory (`simulate --out`) is imported
 /// whole: each failure, its action and that action's outcome, in log order.
@@ -55,16 +57,11 @@ pub struct Args {
     /// hardware.class=platform,timestamp=time); unmapped fields are found by header name.
     #[arg(long, value_name = "MAP", value_parser = parse_map)]
     map: Option<ColumnMap>,
-    /// Kernel logs: worker id of every line (default: the syslog host, else the file stem).
-    #[arg(long)]
-    worker: Option<String>,
-    /// Kernel logs: boot time, for relative timestamps ([12.5], kmsg µs); default the epoch.
-    #[arg(long, value_parser = parse_time)]
-    boot_time: Option<Timestamp>,
-    /// Kernel logs: year of syslog timestamps, which have none (default: this year).
-    #[arg(long)]
-    year: Option<i32>,
-    /// Stop at the first rejected record (exit 2).
+    #[command(flatten)]
+    kernel: KernelArgs,
+    /// Stop at the first rejected record (exit 2). The inputs are read whole first (a second
+    /// read; standard input is copied to a temporary file), so a strict run that fails
+    /// writes nothing.
     #[arg(long)]
     strict: bool,
     /// Ingest again an input this data directory already took in (same path, size and
@@ -91,7 +88,8 @@ fn parse_format(s: &str) -> Result<Format, String> {
     s.parse().map_err(|e: IngestError| e.to_string())
 }
 
-fn parse_map(s: &str) -> Result<ColumnMap, String> {
+/// `--map FIELD=COLUMN,...` (shared with `faultline analyze`).
+pub(crate) fn parse_map(s: &str) -> Result<ColumnMap, String> {
     ColumnMap::parse(s).map_err(|e| e.to_string())
 }
 
@@ -101,21 +99,140 @@ fn parse_time(s: &str) -> Result<Timestamp, String> {
     })
 }
 
+/// How kernel logs are read: the options `faultline ingest` and `faultline analyze` share.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct KernelArgs {
+    /// Kernel logs: worker id of every line (default: the syslog host, else the file stem).
+    #[arg(long)]
+    worker: Option<String>,
+    /// Kernel logs: boot time, for relative timestamps ([12.5], kmsg µs); default the epoch.
+    #[arg(long, value_parser = parse_time)]
+    boot_time: Option<Timestamp>,
+    /// Kernel logs: year of syslog timestamps, which have none (default: this year).
+    #[arg(long)]
+    year: Option<i32>,
+}
+
+impl KernelArgs {
+    /// The reader's options: syslog lines without a year are read in --year, else this year.
+    pub(crate) fn options(&self) -> KernelOptions {
+        KernelOptions {
+            worker: self.worker.clone(),
+            boot_time: self.boot_time,
+            year: Some(self.year.unwrap_or_else(|| chrono::Utc::now().year())),
+        }
+    }
+}
+
 /// Rejections printed before only counting.
 const SHOWN_REJECTIONS: usize = 20;
 /// Inputs smaller than this get no progress bar.
 const PROGRESS_MIN_BYTES: u64 = 4 << 20;
 
-fn open(path: &Path, format: Format, a: &Args) -> anyhow::Result<Box<dyn Source>> {
-    let kernel = KernelOptions {
-        worker: a.worker.clone(),
-        boot_time: a.boot_time,
-        year: Some(a.year.unwrap_or_else(|| chrono::Utc::now().year())),
-    };
+/// Opens one input; standard input is read from `spool` when it was copied there (--strict
+/// reads every input twice).
+fn open(
+    path: &Path,
+    format: Format,
+    a: &Args,
+    spool: Option<&Spool>,
+) -> anyhow::Result<Box<dyn Source>> {
+    let kernel = a.kernel.options();
     let map = a.map.clone().unwrap_or_default();
+    if let (Some(spool), true) = (spool, path.as_os_str() == "-") {
+        let f = std::fs::File::open(&spool.0)
+            .with_context(|| format!("reading {}", spool.0.display()))?;
+        return Ok(ingest::open_reader(
+            Path::new("<stdin>"),
+            f,
+            format,
+            &map,
+            &kernel,
+        )?);
+    }
     ingest::open_source(path, format, &map, &kernel, |p| {
         Ok(Box::new(faultline::analyze::ParquetSource::open(p)?) as Box<dyn Source>)
     })
+}
+
+/// A copy of standard input in a temporary file, removed when dropped.
+struct Spool(PathBuf);
+
+impl Spool {
+    /// Copies standard input to a temporary file.
+    fn stdin() -> anyhow::Result<Spool> {
+        let path = std::env::temp_dir().join(format!(
+            "faultline-ingest-stdin-{}-{}",
+            std::process::id(),
+            Timestamp::now().as_micros()
+        ));
+        let spool = Spool(path);
+        let mut f = std::fs::File::create(&spool.0)
+            .with_context(|| format!("creating {}", spool.0.display()))?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut f)
+            .with_context(|| format!("copying standard input to {}", spool.0.display()))?;
+        Ok(spool)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// --strict: reads every input whole (parse and check, no classification, nothing written)
+/// and stops at the first rejected record, so that a strict run that fails writes nothing.
+///
+/// Chosen over recording what a failed run committed: the history gets nothing from a file
+/// with a bad record, and fixing the file and running again ingests it once. It costs a
+/// second read of the inputs (standard input is copied to a temporary file for it). Simulator
+/// directories are not covered (they are imported whole after the pipeline).
+fn validate(
+    inputs: &[(PathBuf, Option<Format>)],
+    a: &Args,
+    spool: Option<&Spool>,
+    opts: &PipelineOptions,
+) -> anyhow::Result<()> {
+    let sources = inputs
+        .iter()
+        .filter_map(|(p, f)| f.map(|f| open(p, f, a, spool)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    ingest::run(
+        sources,
+        opts,
+        || |_: faultline::model::FailureRecord| (),
+        |_: Vec<()>| Ok::<(), std::convert::Infallible>(()),
+        |_: &BadLine| {},
+        |_| {},
+    )?;
+    Ok(())
+}
+
+/// Leaves out inputs given more than once in this run (by canonical path, as an earlier
+/// run's are recognised; `-` by name), with a note for each; returns the kept inputs' indices.
+fn given_once(inputs: &[(PathBuf, Option<Format>)]) -> Vec<usize> {
+    let mut first: std::collections::HashMap<PathBuf, usize> = std::collections::HashMap::new();
+    let mut keep = Vec::new();
+    for (i, (p, _)) in inputs.iter().enumerate() {
+        let key = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        if let Some(&j) = first.get(&key) {
+            let before = &inputs[j].0;
+            if before == p {
+                eprintln!("faultline: note: skipping {}: given twice", p.display());
+            } else {
+                eprintln!(
+                    "faultline: note: skipping {}: given twice (first as {})",
+                    p.display(),
+                    before.display()
+                );
+            }
+        } else {
+            first.insert(key, i);
+            keep.push(i);
+        }
+    }
+    keep
 }
 
 #[derive(Serialize)]
@@ -257,8 +374,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // are imported whole (`analyze::import_simulation`). Every input in one list, for the
     // check below: the files with their format, then each simulator directory by its
     // failures.jsonl (no format).
-    let plan = faultline::analyze::plan(&a.inputs, a.format)?;
-    let mut inputs: Vec<(PathBuf, Option<Format>)> = plan
+    // The data directory is not read as an input when it lies in an input directory.
+    let plan = faultline::analyze::plan_excluding(&a.inputs, a.format, Some(&a.data))?;
+    for note in plan.notes() {
+        eprintln!("faultline: note: {note}");
+    }
+    let all: Vec<(PathBuf, Option<Format>)> = plan
         .failures
         .into_iter()
         .map(|(p, f)| (p, Some(f)))
@@ -267,6 +388,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .iter()
                 .map(|d| (d.join("failures.jsonl"), None)),
         )
+        .collect();
+    // An input given twice in this run (the same path, or another path to the same file,
+    // or a file also inside a directory given) is read once.
+    let mut inputs: Vec<(PathBuf, Option<Format>)> = given_once(&all)
+        .into_iter()
+        .map(|i| all[i].clone())
         .collect();
     // Each input's identity as it is now, before it is read: a file that grows while it is
     // read is logged as it was, so that what was appended is not mistaken for ingested.
@@ -314,9 +441,27 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             seen[i - 1].is_none()
         });
     }
+    let mut opts = PipelineOptions::new(Timestamp::now());
+    opts.strict = a.strict;
+    opts.batch_size = usize::try_from(a.batch).unwrap_or(usize::MAX);
+    if let Some(t) = a.threads {
+        opts.threads = usize::try_from(t).unwrap_or(1);
+    }
+    // --strict reads standard input twice: from a copy.
+    let stdin_given = inputs
+        .iter()
+        .any(|(p, f)| f.is_some() && p.as_os_str() == "-");
+    let spool = if a.strict && stdin_given {
+        Some(Spool::stdin()?)
+    } else {
+        None
+    };
+    if a.strict {
+        validate(&inputs, &a, spool.as_ref(), &opts)?;
+    }
     let sources = inputs
         .iter()
-        .filter_map(|(p, f)| f.map(|f| open(p, f, &a)))
+        .filter_map(|(p, f)| f.map(|f| open(p, f, &a, spool.as_ref())))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let total: u64 = sources.iter().filter_map(|s| s.len_hint()).sum();
     let mut store = ParquetStore::open(&a.data, StoreOptions::default())
@@ -333,12 +478,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         ProgressBar::new(total).with_style(style)
     };
-    let mut opts = PipelineOptions::new(Timestamp::now());
-    opts.strict = a.strict;
-    opts.batch_size = usize::try_from(a.batch).unwrap_or(usize::MAX);
-    if let Some(t) = a.threads {
-        opts.threads = usize::try_from(t).unwrap_or(1);
-    }
     let mut shown: Vec<BadLine> = Vec::new();
     let started = Instant::now();
     let summary = ingest::run_rows(

@@ -390,27 +390,53 @@ pub fn open_source<E: From<IngestError>>(
     kernel: &KernelOptions,
     parquet: impl FnOnce(&Path) -> Result<Box<dyn Source>, E>,
 ) -> Result<Box<dyn Source>, E> {
-    let stdin = path.as_os_str() == "-";
-    let name = Path::new("<stdin>");
-    Ok(match (format, stdin) {
-        (Format::Jsonl, false) => Box::new(JsonlSource::open(path)?),
-        (Format::Jsonl, true) => Box::new(JsonlSource::from_reader(name, std::io::stdin())),
-        (Format::Csv | Format::Tsv, _) => {
-            let delim = if format == Format::Tsv { '\t' } else { ',' };
-            if stdin {
-                Box::new(CsvSource::from_reader(name, std::io::stdin(), delim, map)?)
-            } else {
-                Box::new(CsvSource::open(path, delim, map)?)
-            }
-        }
-        (Format::Kernel, false) => Box::new(KernelSource::open(path, kernel.clone())?),
-        (Format::Kernel, true) => Box::new(KernelSource::from_reader(
-            name,
+    if path.as_os_str() == "-" {
+        return Ok(open_reader(
+            Path::new("<stdin>"),
             std::io::stdin(),
-            kernel.clone(),
-        )),
-        (Format::Parquet, true) => return Err(IngestError::ParquetFromStdin.into()),
-        (Format::Parquet, false) => parquet(path)?,
+            format,
+            map,
+            kernel,
+        )?);
+    }
+    Ok(match format {
+        Format::Jsonl => Box::new(JsonlSource::open(path)?),
+        Format::Csv | Format::Tsv => {
+            let delim = if format == Format::Tsv { '\t' } else { ',' };
+            Box::new(CsvSource::open(path, delim, map)?)
+        }
+        Format::Kernel => Box::new(KernelSource::open(path, kernel.clone())?),
+        Format::Parquet => parquet(path)?,
+    })
+}
+
+/// Reads a stream that cannot seek (standard input, or a copy of it) as a pipeline
+/// [`Source`] of its format, named `name` in rejections; CSV/TSV use `map`, kernel logs
+/// `kernel`. Parquet needs to seek: [`IngestError::ParquetFromStdin`].
+///
+/// ```
+/// use faultline::ingest::{open_reader, ColumnMap, Format, KernelOptions, Records};
+///
+/// let text = "{\"task_id\":\"t1\",\"worker_id\":\"w1\",\"error\":{\"message\":\"Killed\"}}\n";
+/// let src = open_reader("<stdin>".as_ref(), std::io::Cursor::new(text), Format::Jsonl,
+///     &ColumnMap::default(), &KernelOptions::default()).unwrap();
+/// assert_eq!(Records::new(src).count(), 1);
+/// ```
+pub fn open_reader(
+    name: &Path,
+    input: impl std::io::Read + Send + 'static,
+    format: Format,
+    map: &ColumnMap,
+    kernel: &KernelOptions,
+) -> Result<Box<dyn Source>, IngestError> {
+    Ok(match format {
+        Format::Jsonl => Box::new(JsonlSource::from_reader(name, input)),
+        Format::Csv | Format::Tsv => {
+            let delim = if format == Format::Tsv { '\t' } else { ',' };
+            Box::new(CsvSource::from_reader(name, input, delim, map)?)
+        }
+        Format::Kernel => Box::new(KernelSource::from_reader(name, input, kernel.clone())),
+        Format::Parquet => return Err(IngestError::ParquetFromStdin),
     })
 }
 

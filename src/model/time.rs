@@ -6,6 +6,14 @@ use std::fmt;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+/// Numeric epoch timestamps at or above this magnitude are milliseconds (10¹¹ s is in the
+/// year 5138).
+const EPOCH_MS_FROM: f64 = 1e11;
+/// ... microseconds.
+const EPOCH_US_FROM: f64 = 1e14;
+/// ... nanoseconds.
+const EPOCH_NS_FROM: f64 = 1e17;
+
 /// Microseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Timestamp(i64);
@@ -41,7 +49,73 @@ impl Timestamp {
         Timestamp(Utc::now().timestamp_micros())
     }
 
-    /// Parses RFC 3339, a naive ISO date-time (taken as UTC), or seconds since the epoch.
+    /// A number since the Unix epoch, in the unit its magnitude says (see
+    /// [`Timestamp::from_epoch`]); `None` for NaN, infinities and values beyond ±292,000
+    /// years.
+    ///
+    /// ```
+    /// use faultline::Timestamp;
+    /// let t = Timestamp::from_micros(1_741_824_000_000_000); // 2025-03-13T00:00:00Z
+    /// assert_eq!(Timestamp::from_epoch_f64(1_741_824_000.0), Some(t));
+    /// assert_eq!(Timestamp::from_epoch_f64(1_741_824_000_000.0), Some(t)); // ms
+    /// ```
+    pub fn from_epoch_f64(x: f64) -> Option<Self> {
+        if !x.is_finite() {
+            return None;
+        }
+        let us = match x.abs() {
+            a if a < EPOCH_MS_FROM => x * 1e6,
+            a if a < EPOCH_US_FROM => x * 1e3,
+            a if a < EPOCH_NS_FROM => x,
+            _ => x / 1e3,
+        }
+        .round();
+        // i64::MAX as f64 rounds up to 2^63, which does not fit.
+        (us.abs() < 9.2e18).then_some(Timestamp(us as i64))
+    }
+
+    /// An integer since the Unix epoch, read in the unit its magnitude says — the one rule
+    /// for every numeric timestamp (JSON numbers, numeric strings, number columns of CSV and
+    /// Parquet inputs):
+    ///
+    /// | magnitude | unit | e.g. (2025-03-13) |
+    /// |---|---|---|
+    /// | \|x\| < 10¹¹ | seconds (up to the year 5138) | `1741824000` |
+    /// | 10¹¹ ≤ \|x\| < 10¹⁴ | milliseconds | `1741824000000` |
+    /// | 10¹⁴ ≤ \|x\| < 10¹⁷ | microseconds | `1741824000000000` |
+    /// | \|x\| ≥ 10¹⁷ | nanoseconds | `1741824000000000000` |
+    ///
+    /// So any time from 1973 (10⁸ s) to 5138 (10¹¹ s) is read right in any of the four
+    /// units; seconds before 5138 stay seconds as they always were. (A millisecond,
+    /// microsecond or nanosecond time before 1973 would be read in a coarser unit.) `None`
+    /// when the value in microseconds does not fit an `i64` (seconds beyond ±292,000
+    /// years).
+    ///
+    /// ```
+    /// use faultline::Timestamp;
+    /// let t = Timestamp::from_micros(1_741_824_000_000_000); // 2025-03-13T00:00:00Z
+    /// for x in [1_741_824_000, 1_741_824_000_000, 1_741_824_000_000_000, 1_741_824_000_000_000_000] {
+    ///     assert_eq!(Timestamp::from_epoch(x), Some(t));
+    /// }
+    /// assert_eq!(Timestamp::from_epoch(-12), Some(Timestamp::from_micros(-12_000_000)));
+    /// ```
+    pub fn from_epoch(x: i64) -> Option<Self> {
+        // Compared as integers: 10¹⁷ - 1 as an f64 is 10¹⁷.
+        let a = x.unsigned_abs();
+        if a < EPOCH_MS_FROM as u64 {
+            x.checked_mul(1_000_000).map(Timestamp)
+        } else if a < EPOCH_US_FROM as u64 {
+            x.checked_mul(1_000).map(Timestamp)
+        } else if a < EPOCH_NS_FROM as u64 {
+            Some(Timestamp(x))
+        } else {
+            Some(Timestamp(x.div_euclid(1_000)))
+        }
+    }
+
+    /// Parses RFC 3339, a naive ISO date-time (taken as UTC), or a number since the epoch
+    /// (seconds, or milliseconds, microseconds or nanoseconds by its magnitude: see
+    /// [`Timestamp::from_epoch`]).
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
         // The common shapes (`2025-03-13T00:00:00.180138`, with `Z` or `±HH:MM`) are read
@@ -58,10 +132,11 @@ impl Timestamp {
                 return Some(Timestamp(dt.and_utc().timestamp_micros()));
             }
         }
-        s.parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(Self::from_secs_f64)
+        // Integers exactly (an f64 holds nanoseconds to a quarter microsecond only).
+        if let Ok(i) = s.parse::<i64>() {
+            return Self::from_epoch(i);
+        }
+        s.parse::<f64>().ok().and_then(Self::from_epoch_f64)
     }
 
     /// The UTC date as `YYYY-MM-DD` (`1970-01-01` for times chrono cannot represent).
@@ -101,17 +176,13 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-/// Reads a number (epoch seconds) or a string (any form [`Timestamp::parse`] reads) without
-/// buffering the value first.
+/// Reads a number (since the epoch, its unit by its magnitude: [`Timestamp::from_epoch`]) or
+/// a string (any form [`Timestamp::parse`] reads) without buffering the value first.
 struct TimestampVisitor;
 
 impl TimestampVisitor {
-    fn secs<E: de::Error>(f: f64) -> Result<Timestamp, E> {
-        if f.is_finite() {
-            Ok(Timestamp::from_secs_f64(f))
-        } else {
-            Err(E::custom(format!("invalid timestamp {f}")))
-        }
+    fn number<E: de::Error>(t: Option<Timestamp>, v: impl fmt::Display) -> Result<Timestamp, E> {
+        t.ok_or_else(|| E::custom(format!("invalid timestamp {v}")))
     }
 }
 
@@ -123,15 +194,19 @@ impl de::Visitor<'_> for TimestampVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
-        Self::secs(v as f64)
+        Self::number(Timestamp::from_epoch(v), v)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
-        Self::secs(v as f64)
+        let t = match i64::try_from(v) {
+            Ok(i) => Timestamp::from_epoch(i),
+            Err(_) => Timestamp::from_epoch_f64(v as f64),
+        };
+        Self::number(t, v)
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
-        Self::secs(v)
+        Self::number(Timestamp::from_epoch_f64(v), v)
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Timestamp, E> {
@@ -425,6 +500,62 @@ mod tests {
         ] {
             assert_eq!(Timestamp::parse(s), chrono_parse(s.trim()), "{s}");
         }
+    }
+
+    /// Regression: epoch milliseconds were read as seconds (a last_seen in the year 57166).
+    #[test]
+    fn numeric_epochs_are_read_in_the_unit_their_magnitude_says() {
+        let t = Timestamp::from_micros(1_741_824_000_123_000); // 2025-03-13T00:00:00.123Z
+        for x in [
+            "1741824000.123",
+            "1741824000123",
+            "1741824000123000",
+            "1741824000123000000",
+        ] {
+            assert_eq!(Timestamp::parse(x), Some(t), "string {x}");
+            assert_eq!(
+                serde_json::from_str::<Timestamp>(x).unwrap(),
+                t,
+                "number {x}"
+            );
+        }
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("1741824000123.0").unwrap(),
+            t
+        );
+        // Either side of each boundary (10¹¹, 10¹⁴, 10¹⁷).
+        let e = |x: i64| Timestamp::from_epoch(x).unwrap().as_micros();
+        assert_eq!(e(99_999_999_999), 99_999_999_999_000_000); // seconds: year 5138
+        assert_eq!(e(100_000_000_000), 100_000_000_000_000); // ms: 1973
+        assert_eq!(e(99_999_999_999_999), 99_999_999_999_999_000);
+        assert_eq!(e(100_000_000_000_000), 100_000_000_000_000); // µs
+        assert_eq!(e(99_999_999_999_999_999), 99_999_999_999_999_999);
+        assert_eq!(e(100_000_000_000_000_000), 100_000_000_000_000); // ns
+        assert_eq!(e(-1_741_824_000_000), -1_741_824_000_000_000); // ms before 1970
+        assert_eq!(e(i64::MAX), i64::MAX / 1000);
+        assert_eq!(e(0), 0);
+        let f = |x: f64| Timestamp::from_epoch_f64(x).map(Timestamp::as_micros);
+        assert_eq!(f(99_999_999_999.5), Some(99_999_999_999_500_000));
+        assert_eq!(f(1e11), Some(100_000_000_000_000));
+        assert_eq!(f(1e14), Some(100_000_000_000_000));
+        assert_eq!(f(1e17), Some(100_000_000_000_000));
+        assert_eq!(f(1.5e19), Some(15_000_000_000_000_000));
+        assert_eq!(f(f64::NAN), None);
+        assert_eq!(f(f64::INFINITY), None);
+        assert_eq!(f(1e30), None);
+        assert_eq!(Timestamp::parse("1e30"), None);
+        let big = serde_json::from_str::<Timestamp>("18446744073709551615").unwrap();
+        assert_eq!(big.as_micros(), 18_446_744_073_709_552);
+        assert!(serde_json::from_str::<Timestamp>("1e300")
+            .unwrap_err()
+            .to_string()
+            .contains("invalid timestamp"));
+        // Date-time strings are read as before, whatever their digits.
+        assert_eq!(
+            Timestamp::parse("2025-03-13T00:00:00.123Z"),
+            Some(t),
+            "unchanged"
+        );
     }
 
     #[test]

@@ -204,17 +204,22 @@ pub fn render(a: &Analysis) -> String {
     );
     let at = &a.attempts_to_recovery;
     let mut body = svg::attempts(a);
-    if at.recovered_tasks + at.unrecovered_tasks > 0 {
-        let _ = write!(
-            body,
-            "<p>{} tasks recovered{}{}; {} never had a successful outcome.</p>",
-            at.recovered_tasks,
-            at.mean
-                .map_or(String::new(), |m| format!(", {m:.2} failures on average")),
-            at.median
-                .map_or(String::new(), |m| format!(" (median {m})")),
-            at.unrecovered_tasks
-        );
+    // Without outcomes (plain logs) nothing says whether a task recovered: no count of
+    // unrecovered tasks is claimed (`svg::attempts` says why there is no chart).
+    match at.unrecovered_tasks {
+        Some(unrecovered) if at.recovered_tasks + unrecovered > 0 => {
+            let _ = write!(
+                body,
+                "<p>{} tasks recovered{}{}; {} never had a successful outcome.</p>",
+                at.recovered_tasks,
+                at.mean
+                    .map_or(String::new(), |m| format!(", {m:.2} failures on average")),
+                at.median
+                    .map_or(String::new(), |m| format!(" (median {m})")),
+                unrecovered
+            );
+        }
+        _ => {}
     }
     section(&mut s, "attempts", "Attempts to recovery", &body);
     s.push_str("</div>");
@@ -345,4 +350,75 @@ pub fn write(dir: &Path, a: &Analysis) -> Result<PathBuf, ReportError> {
         source,
     })?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::{analyze, AnalyzeParams, NoProgress};
+    use crate::model::{FailureKind, FailureReport, FailureType, Timestamp};
+    use crate::store::{Entry, FailureRow, ParquetStore, StoreOptions};
+
+    fn failure(task: &str, secs: i64) -> Entry {
+        let report: FailureReport = serde_json::from_value(serde_json::json!({
+            "task_id": task, "worker_id": "w1", "error": {"message": "CUDA out of memory"},
+            "ts": 1_741_824_000 + secs,
+        }))
+        .unwrap();
+        Entry::Failure(Box::new(FailureRow {
+            record: report.check(Timestamp::from_micros(0)).unwrap(),
+            kind: FailureKind::OomGpu,
+            failure_type: FailureType::ResourceExhaustion,
+            classifier_rule: "test".into(),
+            xid: None,
+            template_id: None,
+            cluster_id: None,
+        }))
+    }
+
+    /// Regression: a history of plain logs (no outcomes at all, e.g. BGL or HDFS) was
+    /// reported as "0 tasks recovered; 2000 never had a successful outcome", and
+    /// `unrecovered_tasks` was 2000.
+    #[test]
+    fn without_outcomes_recovery_is_not_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = ParquetStore::open(dir.path(), StoreOptions::default()).unwrap();
+        store
+            .write_batch((0..4).map(|i| failure(&format!("t{i}"), i)).collect())
+            .unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let mut a = analyze(
+            dir.path(),
+            None,
+            &AnalyzeParams::default(),
+            None,
+            &mut NoProgress,
+        )
+        .unwrap();
+        assert_eq!((a.totals.failures, a.totals.outcomes), (4, 0));
+        assert_eq!(a.attempts_to_recovery.unrecovered_tasks, None);
+        let json = serde_json::to_value(&a).unwrap();
+        assert!(json["attempts_to_recovery"]["unrecovered_tasks"].is_null());
+        let html = render(&a);
+        assert!(
+            html.contains("No data — no outcomes in the history: recovery cannot be judged"),
+            "{html}"
+        );
+        assert!(!html.contains("never had a successful outcome"));
+
+        // With outcomes, the numbers stay.
+        let at = &mut a.attempts_to_recovery;
+        at.recovered_tasks = 3;
+        at.unrecovered_tasks = Some(1);
+        at.histogram = vec![(1, 2), (2, 1)];
+        at.mean = Some(4.0 / 3.0);
+        at.median = Some(1);
+        let html = render(&a);
+        assert!(
+            html.contains("<p>3 tasks recovered, 1.33 failures on average (median 1); 1 never had a successful outcome.</p>"),
+            "{html}"
+        );
+        assert!(!html.contains("recovery cannot be judged"));
+    }
 }

@@ -394,6 +394,12 @@ pub fn strategies(a: &Analysis) -> String {
 pub fn attempts(a: &Analysis) -> String {
     let name = "attempts";
     let at = &a.attempts_to_recovery;
+    if at.unrecovered_tasks.is_none() && at.recovered_tasks == 0 {
+        return no_data(
+            name,
+            "no outcomes in the history: recovery cannot be judged",
+        );
+    }
     if at.histogram.is_empty() || at.recovered_tasks == 0 {
         return no_data(name, "no task has a successful outcome in the history");
     }

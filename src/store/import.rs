@@ -15,7 +15,9 @@
 //!   number or text column.
 //!
 //! Rows are read a record batch at a time; a row that does not convert is an
-//! [`ImportRowError`] naming its 1-based row, and the rest of the file goes on.
+//! [`ImportRowError`] naming its 1-based row, and the rest of the file goes on. A batch that
+//! cannot be decoded at all rejects every row from there to the footer's row count, each
+//! counted. Snappy, gzip, LZ4, brotli and zstd compressed files are read.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -166,7 +168,24 @@ pub struct ParquetImport {
     current: std::vec::IntoIter<Result<FailureReport, ImportRowError>>,
     next_row: u64,
     done: bool,
+    /// Set when a batch could not be decoded: the rows from there to the footer's count are
+    /// rejected, [`UNREAD_BATCH`] at a time.
+    failed: Option<Unread>,
 }
+
+/// Rows rejected because the file could not be decoded from `from` on.
+#[derive(Debug)]
+struct Unread {
+    /// The first row not decoded (1-based).
+    from: u64,
+    /// The next row to reject.
+    next: u64,
+    /// The last row (the footer's row count, at least `from`).
+    last: u64,
+}
+
+/// Rows per batch of rejections of an undecodable file's rest (memory stays bounded).
+const UNREAD_BATCH: u64 = 8192;
 
 impl std::fmt::Debug for ParquetImport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -242,6 +261,7 @@ pub fn import_failures(path: &Path) -> Result<ParquetImport, StoreError> {
         current: Vec::new().into_iter(),
         next_row: 1,
         done: false,
+        failed: None,
     })
 }
 
@@ -266,10 +286,17 @@ impl ParquetImport {
         matches!(self.layout, Layout::Payload { .. })
     }
 
-    /// The next record batch's rows with their 1-based row numbers; `None` at the end. A
-    /// batch that cannot be decoded ends the file with one error (the rows before it stay
-    /// read).
+    /// The next record batch's rows with their 1-based row numbers; `None` at the end.
+    ///
+    /// A batch that cannot be decoded (an unsupported compression codec, a corrupt page)
+    /// rejects every row from its first to the footer's row count — the whole file when it
+    /// is the first batch — so that the counts say how many records were lost: the first
+    /// error gives the reason, the others point to it, and they come [`UNREAD_BATCH`] rows
+    /// per call. The rows before it stay read.
     pub fn next_batch(&mut self) -> Option<Vec<(u64, Result<FailureReport, ImportRowError>)>> {
+        if self.failed.is_some() {
+            return self.unread_batch(None);
+        }
         if self.done {
             return None;
         }
@@ -281,13 +308,23 @@ impl ParquetImport {
             }
             Some(Err(e)) => {
                 self.done = true;
-                Some(vec![(
-                    first,
-                    Err(ImportRowError {
-                        row: first,
-                        reason: format!("cannot decode the rest of the file: {e}"),
-                    }),
-                )])
+                let last = self.rows.max(first);
+                self.failed = Some(Unread {
+                    from: first,
+                    next: first,
+                    last,
+                });
+                let reason = if first == 1 {
+                    format!(
+                        "cannot decode the file: all {last} row{} rejected: {e}",
+                        if last == 1 { "" } else { "s" }
+                    )
+                } else {
+                    format!(
+                        "cannot decode the rest of the file: rows {first} to {last} rejected: {e}"
+                    )
+                };
+                self.unread_batch(Some(reason))
             }
             Some(Ok(batch)) => {
                 let n = batch.num_rows() as u64;
@@ -307,6 +344,37 @@ impl ParquetImport {
                 )
             }
         }
+    }
+}
+
+impl ParquetImport {
+    /// The next rows rejected after a batch that could not be decoded (`reason` for the
+    /// first of them); `None` once the footer's count is reached.
+    fn unread_batch(
+        &mut self,
+        reason: Option<String>,
+    ) -> Option<Vec<(u64, Result<FailureReport, ImportRowError>)>> {
+        let u = self.failed.as_mut()?;
+        if u.next > u.last {
+            self.failed = None;
+            return None;
+        }
+        let end = u.last.min(u.next + UNREAD_BATCH - 1);
+        let mut reason = reason;
+        let out = (u.next..=end)
+            .map(|row| {
+                let reason = reason.take().unwrap_or_else(|| {
+                    format!(
+                        "not read: the file cannot be decoded from row {} on",
+                        u.from
+                    )
+                });
+                (row, Err(ImportRowError { row, reason }))
+            })
+            .collect();
+        u.next = end + 1;
+        self.next_row = u.next;
+        Some(out)
     }
 }
 
@@ -548,8 +616,13 @@ impl Row<'_> {
         };
         let timestamp = match self.take(Col::Timestamp) {
             Some((_, Cell::Micros(us))) => Some(Timestamp::from_micros(us)),
-            Some((_, Cell::Int(s))) => Some(Timestamp::from_secs_f64(s as f64)),
-            Some((_, Cell::Float(s))) if s.is_finite() => Some(Timestamp::from_secs_f64(s)),
+            // Epoch seconds, or ms/µs/ns by magnitude (`Timestamp::from_epoch`).
+            Some((name, Cell::Int(x))) => Some(Timestamp::from_epoch(x).ok_or_else(|| {
+                format!("column '{name}': {x} is out of range for a timestamp")
+            })?),
+            Some((name, Cell::Float(x))) => Some(Timestamp::from_epoch_f64(x).ok_or_else(|| {
+                format!("column '{name}': {x} is not a timestamp")
+            })?),
             Some((name, Cell::Str(s))) => Some(Timestamp::parse(&s).ok_or_else(|| {
                 format!("column '{name}': invalid timestamp '{s}' (expected RFC 3339, ISO date-time or epoch seconds)")
             })?),
@@ -710,6 +783,8 @@ mod tests {
     };
     use arrow_schema::{Field, Schema};
     use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
 
     use crate::store::{HistoryStore, ParquetStore, StoreOptions, Table};
 
@@ -725,6 +800,185 @@ mod tests {
         let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema, None).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
+    }
+
+    /// Five rows (tasks t1..t5) written with `compression`, in row groups of `group` rows.
+    fn write_five(path: &Path, compression: Compression, group: usize) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("task_id", DataType::Utf8, false),
+            Field::new("worker_id", DataType::Utf8, false),
+            Field::new("message", DataType::Utf8, false),
+            Field::new("ts", DataType::Int64, false),
+        ]));
+        let tasks: Vec<String> = (1..=5).map(|i| format!("t{i}")).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(tasks)),
+                Arc::new(StringArray::from(vec!["w1"; 5])),
+                Arc::new(StringArray::from(vec!["CUDA out of memory"; 5])),
+                // Epoch milliseconds, as pandas and Spark often write them.
+                Arc::new(Int64Array::from(vec![1_741_824_000_123; 5])),
+            ],
+        )
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_compression(compression)
+            .set_max_row_group_row_count(Some(group))
+            .build();
+        let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema, Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    /// Overwrites the column chunks of row groups `groups` with bytes that decode as nothing.
+    fn corrupt(path: &Path, groups: std::ops::RangeFrom<usize>) {
+        let meta = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+            .unwrap()
+            .metadata()
+            .clone();
+        let mut bytes = std::fs::read(path).unwrap();
+        for g in meta.row_groups().iter().skip(groups.start) {
+            for c in g.columns() {
+                let (start, len) = c.byte_range();
+                bytes[start as usize..(start + len) as usize].fill(0xFF);
+            }
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// Regression: only zstd and uncompressed files were read; snappy (pyarrow's and
+    /// Spark's default), gzip, lz4 and brotli gave "disabled feature at compile time".
+    #[test]
+    fn every_usual_compression_codec_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, c) in [
+            ("snappy", Compression::SNAPPY),
+            ("gzip", Compression::GZIP(Default::default())),
+            ("lz4", Compression::LZ4_RAW),
+            ("lz4_hadoop", Compression::LZ4),
+            ("brotli", Compression::BROTLI(Default::default())),
+            ("zstd", Compression::ZSTD(Default::default())),
+            ("none", Compression::UNCOMPRESSED),
+        ] {
+            let p = dir.path().join(format!("{name}.parquet"));
+            write_five(&p, c, 2);
+            let v = all(&p);
+            assert_eq!(v.len(), 5, "{name}");
+            for (i, r) in v.iter().enumerate() {
+                let r = r.as_ref().unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(r.task_id, format!("t{}", i + 1), "{name}");
+                // Regression: epoch milliseconds in a number column were read as seconds.
+                assert_eq!(
+                    r.timestamp,
+                    Some(Timestamp::from_micros(1_741_824_000_123_000)),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    /// Regression: a file that could not be decoded counted as one rejected record, and its
+    /// other rows appeared in no count.
+    #[test]
+    fn an_undecodable_file_rejects_every_row_of_its_footer() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("broken.parquet");
+        write_five(&p, Compression::SNAPPY, 2);
+        corrupt(&p, 0..);
+        let imp = import_failures(&p).unwrap();
+        assert_eq!(imp.rows(), 5, "the footer still reads");
+        let v: Vec<_> = imp.collect();
+        assert_eq!(v.len(), 5);
+        let errs: Vec<ImportRowError> = v.into_iter().map(|r| r.unwrap_err()).collect();
+        assert_eq!(
+            errs.iter().map(|e| e.row).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        assert!(
+            errs[0]
+                .to_string()
+                .starts_with("row 1: cannot decode the file: all 5 rows rejected: "),
+            "{}",
+            errs[0]
+        );
+        assert_eq!(
+            errs[4].to_string(),
+            "row 5: not read: the file cannot be decoded from row 1 on"
+        );
+
+        // Only the later row groups broken: the rows before stay read, the rest rejected.
+        let p = dir.path().join("half.parquet");
+        write_five(&p, Compression::UNCOMPRESSED, 2);
+        corrupt(&p, 1..);
+        let mut imp = import_failures(&p).unwrap();
+        // Batches of one row group each (the reader's usual batches span row groups).
+        imp.reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&p).unwrap())
+            .unwrap()
+            .with_batch_size(2)
+            .build()
+            .unwrap();
+        let mut rows = Vec::new();
+        while let Some(b) = imp.next_batch() {
+            rows.extend(b);
+        }
+        assert_eq!(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5],
+            "every row once, in order"
+        );
+        assert!(rows[0].1.is_ok() && rows[1].1.is_ok());
+        let bad: Vec<String> = rows[2..]
+            .iter()
+            .map(|r| r.1.as_ref().unwrap_err().to_string())
+            .collect();
+        assert!(
+            bad[0].starts_with("row 3: cannot decode the rest of the file: rows 3 to 5 rejected: "),
+            "{}",
+            bad[0]
+        );
+        assert_eq!(
+            bad[2],
+            "row 5: not read: the file cannot be decoded from row 3 on"
+        );
+    }
+
+    /// A number column of epoch times is read in the unit its magnitude says.
+    #[test]
+    fn number_timestamps_follow_the_epoch_magnitude_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ts.parquet");
+        write(
+            &p,
+            vec![
+                (
+                    "task_id",
+                    Arc::new(StringArray::from(vec!["a", "b", "c", "d"])),
+                ),
+                ("worker_id", Arc::new(StringArray::from(vec!["w"; 4]))),
+                ("message", Arc::new(StringArray::from(vec!["m"; 4]))),
+                (
+                    "timestamp",
+                    Arc::new(Float64Array::from(vec![
+                        1_741_824_000.5,
+                        1_741_824_000_500.0,
+                        1_741_824_000_500_000.0,
+                        f64::NAN,
+                    ])),
+                ),
+            ],
+        );
+        let v = all(&p);
+        for r in &v[..3] {
+            assert_eq!(
+                r.as_ref().unwrap().timestamp,
+                Some(Timestamp::from_micros(1_741_824_000_500_000))
+            );
+        }
+        assert_eq!(
+            v[3].as_ref().unwrap_err().to_string(),
+            "row 4: column 'timestamp': NaN is not a timestamp"
+        );
     }
 
     fn all(path: &Path) -> Vec<Result<FailureReport, ImportRowError>> {
