@@ -33,6 +33,18 @@ fn failure(task: &str, i: usize) -> String {
     )
 }
 
+/// `GET /v1/tasks/{task}/checkpoints/latest` through the router, the whole response.
+async fn latest_checkpoint(app: &App, task: &str) -> axum::response::Response {
+    app.router()
+        .oneshot(
+            Request::get(format!("/v1/tasks/{task}/checkpoints/latest"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
 /// One request through the router, no socket.
 async fn call(
     app: &App,
@@ -118,15 +130,7 @@ async fn router_serves_every_endpoint_without_a_socket() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let cid = v["checkpoint_id"].as_str().unwrap().to_string();
-    let resp = app
-        .router()
-        .oneshot(
-            Request::get("/v1/tasks/t1/checkpoints/latest")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let resp = latest_checkpoint(&app, "t1").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["x-checkpoint-id"], cid.as_str());
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
@@ -317,6 +321,69 @@ async fn regression_a_rejected_outcome_batch_changes_nothing() {
 
 /// Regression: `Authorization: bearer TOKEN` was refused; the scheme is case-insensitive
 /// (RFC 7235).
+/// Regression: a checkpoint upload held the engine's lock while it wrote and fsynced its
+/// blob and waited for the WAL, so uploads and decisions queued behind it. Now uploads to one
+/// task run side by side with decisions: each gets its own id (identical bodies too), each is
+/// in the history, retention keeps the newest five blobs, and the latest one reads back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_checkpoint_uploads_to_one_task_get_distinct_durable_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = App::open(ServeOptions::new(dir.path().join("data"))).unwrap();
+    let mut jobs = Vec::new();
+    for i in 0..16 {
+        let app = app.clone();
+        jobs.push(tokio::spawn(async move {
+            if i % 4 == 0 {
+                (i, call(&app, "POST", "/v1/failures", OOM, None).await)
+            } else {
+                let uri = "/v1/tasks/t1/checkpoints";
+                (i, call(&app, "POST", uri, "same bytes", None).await)
+            }
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for job in jobs {
+        let (i, (s, v)) = job.await.unwrap();
+        if i % 4 == 0 {
+            assert_eq!(s, StatusCode::OK, "{v}");
+        } else {
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+            ids.insert(v["checkpoint_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(ids.len(), 12, "{ids:?}");
+
+    // Every acknowledged upload is in the history; the newest is the one served.
+    let store = ParquetStore::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
+    let mut live = Vec::new();
+    let mut retired = 0;
+    for (_, e) in store.entries().unwrap() {
+        if let Entry::Checkpoint(c) = e {
+            if c.deleted {
+                retired += 1;
+            } else {
+                live.push((c.timestamp, c.checkpoint_id));
+            }
+        }
+    }
+    live.sort();
+    assert_eq!(live.len(), 12);
+    assert!(live.iter().all(|(_, id)| ids.contains(id)));
+    assert_eq!(retired, 7);
+    let blobs = std::fs::read_dir(dir.path().join("data/checkpoints/t1"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, 5, "retention keeps five blobs, nothing else");
+    let resp = latest_checkpoint(&app, "t1").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-checkpoint-id"], live[11].1.as_str());
+    assert_eq!(resp.headers()["x-checkpoint-skipped"], "0");
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], b"same bytes");
+}
+
 #[tokio::test]
 async fn regression_the_bearer_scheme_is_case_insensitive() {
     let dir = tempfile::tempdir().unwrap();

@@ -400,7 +400,10 @@ pub(crate) async fn put_task_state(
 }
 
 /// `POST /v1/tasks/{id}/checkpoints`: the body (any bytes; JSON is fine) becomes the task's
-/// newest checkpoint; later recovery actions name it in `resume_checkpoint`.
+/// newest checkpoint; later recovery actions name it in `resume_checkpoint`. Answered `201`
+/// once both the blob and its history row are durable. The engine's lock is held only to
+/// reserve the checkpoint's number and to index and log it: the blob's write and fsync, the
+/// WAL fsync and the removal of blobs retention retired all happen outside it.
 pub(crate) async fn post_checkpoint(
     State(app): State<App>,
     Path(id): Path<String>,
@@ -408,34 +411,64 @@ pub(crate) async fn post_checkpoint(
 ) -> Result<Response> {
     let id = task_id(&id)?;
     let raw = body(&app, raw)?;
-    let app2 = app.clone();
-    let cid = tokio::task::spawn_blocking(move || {
-        app2.engine()
-            .create_checkpoint(&id, &raw, Timestamp::now())
-            .map(|c| (id, c))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("checkpoint task failed: {e}")))??;
+    let write = app.engine().begin_checkpoint(&id, Timestamp::now());
+    let written = tokio::task::spawn_blocking(move || write.write(&raw))
+        .await
+        .map_err(|e| ApiError::Internal(format!("checkpoint task failed: {e}")))?
+        .map_err(|e| ApiError::Engine(e.into()))?;
+    let done = app.engine().commit_checkpoint(written)?;
+    app.shared.fsync.wait(done.ack.clone()).await?;
+    let cid = done.id.clone();
+    if !done.retired().is_empty() {
+        // Their deletion is durable now; a blob left behind is one nothing names.
+        match tokio::task::spawn_blocking(move || done.remove_retired()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("faultline serve: warning: {e}"),
+            Err(e) => eprintln!("faultline serve: warning: checkpoint cleanup failed: {e}"),
+        }
+    }
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "task_id": cid.0.as_str(), "checkpoint_id": cid.1 })),
+        Json(json!({ "task_id": id.as_str(), "checkpoint_id": cid })),
     )
         .into_response())
 }
 
+/// Snapshots of a task's checkpoints tried before errors are reported as they are.
+const CHECKPOINT_READ_TRIES: usize = 3;
+
 /// `GET /v1/tasks/{id}/checkpoints/latest`: the newest checkpoint whose content verifies, as
 /// bytes, with its id in `x-checkpoint-id`; corrupted newer ones are skipped (counted in
-/// `x-checkpoint-skipped`).
+/// `x-checkpoint-skipped`). The candidates are taken under the engine's lock; the blobs are
+/// read and verified outside it.
 pub(crate) async fn get_latest_checkpoint(
     State(app): State<App>,
     Path(id): Path<String>,
 ) -> Result<Response> {
     let id = task_id(&id)?;
-    let (found, errors) = app.engine().latest_checkpoint(&id);
+    let mut snapshot = app.engine().checkpoint_snapshot(&id);
+    let mut tries = 1;
+    let (found, errors) = loop {
+        let s = snapshot.clone();
+        let (found, errors) = tokio::task::spawn_blocking(move || s.load())
+            .await
+            .map_err(|e| ApiError::Internal(format!("checkpoint task failed: {e}")))?;
+        if errors.is_empty() || tries == CHECKPOINT_READ_TRIES {
+            break (found, errors);
+        }
+        // Retention may have removed a blob while it was read: errors count only against the
+        // task's current checkpoints.
+        let now = app.engine().checkpoint_snapshot(&id);
+        if now.same_checkpoints(&snapshot) {
+            break (found, errors);
+        }
+        snapshot = now;
+        tries += 1;
+    };
     for e in &errors {
         eprintln!("faultline serve: warning: {e}");
     }
-    let (cid, data) =
+    let (row, data) =
         found.ok_or_else(|| ApiError::NotFound(format!("no checkpoint for task '{id}'")))?;
     let mut r = (
         [(
@@ -445,7 +478,7 @@ pub(crate) async fn get_latest_checkpoint(
         data,
     )
         .into_response();
-    if let Ok(v) = HeaderValue::from_str(&cid) {
+    if let Ok(v) = HeaderValue::from_str(&row.checkpoint_id) {
         r.headers_mut().insert("x-checkpoint-id", v);
     }
     r.headers_mut()

@@ -1,6 +1,16 @@
 //! Durable engine state: the in-memory records plus the Parquet store (WAL + parts) and the
 //! checkpoint blob store. Every decision and outcome is logged; `Engine::open` rebuilds the
 //! state by replaying the history.
+//!
+//! A checkpoint is stored in three steps so that a server holds its lock on the engine only
+//! for bookkeeping: under the lock a number is reserved for it ([`StateStore::begin_checkpoint`],
+//! so concurrent uploads get distinct ids); without the lock its blob is written and fsynced
+//! ([`super::CheckpointWrite::write`]); under the lock again it is indexed, retention applied
+//! and the rows appended to the WAL ([`StateStore::commit_checkpoint`]), whose fsync is waited
+//! for without the lock. Blobs retention retires are removed only once their deletion is
+//! durable. A crash between the blob and its row leaves an unreferenced blob file, never a row
+//! without its blob; such files are not swept (another process may be mid-upload on the same
+//! directory).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,7 +20,10 @@ use crate::store::{
     Ack, CheckpointRow, Checkpoints, Entry, HistoryStore, ParquetStore, Retention, StoreError,
 };
 
-use super::state::{MemoryState, StateStore, TaskRecord};
+use super::state::{
+    reserve_number, CheckpointSnapshot, CheckpointWrite, CommittedCheckpoint, MemoryState,
+    StateStore, TaskRecord, WrittenCheckpoint,
+};
 
 /// State kept in memory and logged to a [`ParquetStore`].
 #[derive(Debug)]
@@ -20,6 +33,8 @@ pub struct DurableState {
     blobs: Checkpoints,
     /// Checkpoint index per task (live and deleted rows), oldest first.
     pub(crate) index: HashMap<TaskId, Vec<CheckpointRow>>,
+    /// The last checkpoint number reserved per task (see [`StateStore::begin_checkpoint`]).
+    numbers: HashMap<TaskId, u64>,
     /// Retention applied after each new checkpoint.
     pub retention: Retention,
 }
@@ -33,6 +48,7 @@ impl DurableState {
             store,
             blobs,
             index: HashMap::new(),
+            numbers: HashMap::new(),
             retention: Retention::default(),
         }
     }
@@ -83,32 +99,261 @@ impl StateStore for DurableState {
     fn log(&mut self, entries: Vec<Entry>) -> Result<Ack, StoreError> {
         self.store.append(entries)
     }
-    fn save_checkpoint(
-        &mut self,
-        task: &TaskId,
-        data: &[u8],
-        at: Timestamp,
-    ) -> Result<CheckpointRow, StoreError> {
-        let n = self.index.get(task).map_or(0, Vec::len) as u64 + 1;
-        let row = self.blobs.create(task, data, at, n)?;
-        self.index_row(row.clone());
-        let live = self.index.get(task).cloned().unwrap_or_default();
-        let deleted = self.blobs.retain(&live, self.retention, at)?;
-        let mut log = vec![Entry::Checkpoint(row.clone())];
-        for d in deleted {
-            self.index_row(d.clone());
-            log.push(Entry::Checkpoint(d));
-        }
-        self.store.append(log)?.wait()?;
-        Ok(row)
+    fn begin_checkpoint(&mut self, task: &TaskId, at: Timestamp) -> CheckpointWrite {
+        let used = self.index.get(task).map_or(0, Vec::len);
+        let n = reserve_number(&mut self.numbers, task, used);
+        CheckpointWrite::new(task.clone(), at, n, Some(self.blobs.clone()))
     }
-    fn load_checkpoint(
-        &self,
-        task: &TaskId,
-    ) -> (Option<(CheckpointRow, Vec<u8>)>, Vec<StoreError>) {
-        match self.index.get(task) {
-            Some(rows) => self.blobs.latest_good(rows),
-            None => (None, Vec::new()),
+    fn commit_checkpoint(
+        &mut self,
+        written: WrittenCheckpoint,
+    ) -> Result<CommittedCheckpoint, StoreError> {
+        let row = written.row;
+        let task = row.task_id.clone();
+        let mut live: Vec<CheckpointRow> = self
+            .index
+            .get(&task)
+            .into_iter()
+            .flatten()
+            .filter(|r| !r.deleted)
+            .cloned()
+            .collect();
+        live.push(row.clone());
+        let retired = Checkpoints::expired(&live, self.retention, row.timestamp);
+        let mut log = Vec::with_capacity(1 + retired.len());
+        log.push(Entry::Checkpoint(row.clone()));
+        log.extend(retired.iter().cloned().map(Entry::Checkpoint));
+        // Logged first: nothing changes in memory when the WAL refuses the rows.
+        let ack = self.store.append(log)?;
+        let id = row.checkpoint_id.clone();
+        self.index_row(row);
+        for r in &retired {
+            self.index_row(r.clone());
         }
+        let latest = self
+            .index
+            .get(&task)
+            .and_then(|rows| Checkpoints::newest(rows))
+            .map(|r| r.checkpoint_id.clone());
+        Ok(CommittedCheckpoint {
+            id,
+            ack,
+            latest,
+            retired,
+            blobs: Some(self.blobs.clone()),
+        })
+    }
+    fn checkpoint_snapshot(&self, task: &TaskId) -> CheckpointSnapshot {
+        CheckpointSnapshot::files(
+            self.blobs.clone(),
+            self.index.get(task).map_or(&[][..], Vec::as_slice),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use crate::config::EngineConfig;
+    use crate::engine::Engine;
+    use crate::model::{
+        ErrorInfo, FailureRecord, HardwareClass, HardwareProfile, TaskId, TaskSpec, Timestamp,
+        WorkerId,
+    };
+    use crate::rules::RuleSet;
+    use crate::store::{Retention, StoreOptions};
+
+    use super::DurableState;
+
+    fn open(dir: &std::path::Path) -> Engine<DurableState> {
+        Engine::open(
+            dir,
+            EngineConfig::default(),
+            RuleSet::defaults(),
+            StoreOptions::default(),
+        )
+        .unwrap()
+        .0
+    }
+
+    fn failure(task: &str) -> FailureRecord {
+        FailureRecord {
+            task_id: TaskId::new(task).unwrap(),
+            worker_id: WorkerId::new("w1").unwrap(),
+            hardware: HardwareProfile::of_class(HardwareClass::Gpu),
+            error: ErrorInfo {
+                message: "CUDA out of memory".into(),
+                ..Default::default()
+            },
+            timestamp: Timestamp::from_secs_f64(1_700_000_000.0),
+            task: TaskSpec::default(),
+        }
+    }
+
+    fn wal_len(e: &Engine<DurableState>) -> u64 {
+        std::fs::metadata(e.state().store().wal_path()).map_or(0, |m| m.len())
+    }
+
+    /// Regression: `POST /v1/tasks/{id}/checkpoints` held the engine's lock while it wrote
+    /// and fsynced the blob and while it waited for the WAL fsync, so every decision waited
+    /// behind it. Now the blob is written, and the fsync waited for, by threads that cannot
+    /// take the lock (it is held here all along), and decisions are made between the steps.
+    #[test]
+    fn regression_a_checkpoint_is_written_and_synced_outside_the_engine_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Mutex::new(open(dir.path()));
+        let t = TaskId::new("t1").unwrap();
+        let at = Timestamp::from_secs_f64(1_700_000_100.0);
+
+        let write = engine.lock().unwrap().begin_checkpoint(&t, at);
+        let mut guard = engine.lock().unwrap();
+        // The blob: written while the lock is held by someone else.
+        let written = std::thread::scope(|s| s.spawn(|| write.write(b"step 100")).join())
+            .unwrap()
+            .unwrap();
+        let blob = dir
+            .path()
+            .join("checkpoints/t1")
+            .join(format!("{}.bin", written.row().checkpoint_id));
+        assert!(blob.exists());
+        // Not indexed yet: nothing names it.
+        assert!(guard.latest_checkpoint(&t).0.is_none());
+        let (_, ack) = guard.decide(&failure("t1")).unwrap();
+        ack.wait().unwrap();
+
+        let before = wal_len(&guard);
+        let done = guard.commit_checkpoint(written).unwrap();
+        // The commit returned without the WAL fsync: its rows are still queued.
+        assert_eq!(wal_len(&guard), before);
+        assert!(done.ack.seq().is_some());
+        assert_eq!(
+            guard.task(&t).unwrap().latest_checkpoint,
+            Some(done.id.clone())
+        );
+        // A decision between the commit and the fsync.
+        let (action, decided) = guard.decide(&failure("t1")).unwrap();
+        assert_eq!(action.resume_checkpoint.as_deref(), Some(done.id.as_str()));
+        assert!(decided.seq() > done.ack.seq());
+        // The fsync: waited for while the lock is held by someone else.
+        let ack = done.ack.clone();
+        std::thread::scope(|s| s.spawn(|| ack.wait()).join())
+            .unwrap()
+            .unwrap();
+        assert!(wal_len(&guard) > before);
+        let id = done.finish().unwrap();
+        decided.wait().unwrap();
+        drop(guard);
+        drop(engine);
+
+        // Durable: a restart finds it.
+        let e = open(dir.path());
+        let (found, errors) = e.latest_checkpoint(&t);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(found.unwrap(), (id.clone(), b"step 100".to_vec()));
+        assert_eq!(e.task(&t).unwrap().latest_checkpoint, Some(id));
+    }
+
+    /// Two checkpoints of one task begun before either is committed, with the same bytes at
+    /// the same time, get distinct ids (their number is reserved when they begin), whatever
+    /// order they are committed in; the newer is the one recovery names.
+    #[test]
+    fn checkpoints_begun_together_get_distinct_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = open(dir.path());
+        let t = TaskId::new("t1").unwrap();
+        let at = Timestamp::from_secs_f64(1_700_000_100.0);
+        let first = e.begin_checkpoint(&t, at);
+        let second = e.begin_checkpoint(&t, at);
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| first.write(b"same bytes"));
+            let b = s.spawn(|| second.write(b"same bytes"));
+            (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+        });
+        assert_ne!(a.row().checkpoint_id, b.row().checkpoint_id);
+        let newer = b.row().checkpoint_id.clone();
+        let committed_b = e.commit_checkpoint(b).unwrap();
+        let committed_a = e.commit_checkpoint(a).unwrap();
+        assert_eq!(committed_a.latest.as_deref(), Some(newer.as_str()));
+        let older = committed_a.finish().unwrap();
+        committed_b.finish().unwrap();
+        assert_eq!(
+            e.task(&t).unwrap().latest_checkpoint.as_deref(),
+            Some(newer.as_str())
+        );
+        drop(e);
+        let e = open(dir.path());
+        assert_eq!(e.state().index[&t].len(), 2);
+        assert!(e.state().index[&t].iter().any(|r| r.checkpoint_id == older));
+        assert_eq!(e.latest_checkpoint(&t).0.unwrap().0, newer);
+        assert_eq!(e.task(&t).unwrap().latest_checkpoint, Some(newer));
+    }
+
+    /// A crash after a blob was written and before its row was logged leaves a file nothing
+    /// names: after a restart the previous checkpoint is still the latest.
+    #[test]
+    fn a_blob_never_committed_is_not_a_checkpoint_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = open(dir.path());
+        let t = TaskId::new("t1").unwrap();
+        let old = e
+            .create_checkpoint(&t, b"epoch 1", Timestamp::from_secs_f64(10.0))
+            .unwrap();
+        let orphan = e
+            .begin_checkpoint(&t, Timestamp::from_secs_f64(20.0))
+            .write(b"epoch 2")
+            .unwrap();
+        let orphan = dir
+            .path()
+            .join("checkpoints/t1")
+            .join(format!("{}.bin", orphan.row().checkpoint_id));
+        drop(e);
+        assert!(orphan.exists());
+        let e = open(dir.path());
+        let (found, errors) = e.latest_checkpoint(&t);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(found.unwrap(), (old.clone(), b"epoch 1".to_vec()));
+        assert_eq!(e.task(&t).unwrap().latest_checkpoint, Some(old));
+    }
+
+    /// Retention logs the rows it retires with the new checkpoint and removes their blobs only
+    /// after that (`remove_retired`); a snapshot taken before is then told apart from the
+    /// current one, so a reader does not report the removed blob as corruption.
+    #[test]
+    fn retired_blobs_go_only_after_their_rows_are_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = open(dir.path());
+        e.state.retention = Retention {
+            keep_last: 1,
+            max_age_s: None,
+        };
+        let t = TaskId::new("t1").unwrap();
+        let a = e
+            .create_checkpoint(&t, b"epoch 1", Timestamp::from_secs_f64(10.0))
+            .unwrap();
+        let before = e.checkpoint_snapshot(&t);
+        let written = e
+            .begin_checkpoint(&t, Timestamp::from_secs_f64(20.0))
+            .write(b"epoch 2")
+            .unwrap();
+        let done = e.commit_checkpoint(written).unwrap();
+        assert_eq!(done.retired().len(), 1);
+        assert_eq!(done.retired()[0].checkpoint_id, a);
+        let blob_a = dir.path().join("checkpoints/t1").join(format!("{a}.bin"));
+        assert!(blob_a.exists(), "removed before its deletion was durable");
+        done.ack.clone().wait().unwrap();
+        done.remove_retired().unwrap();
+        assert!(!blob_a.exists());
+        // The old snapshot meets the removed blob; the current one differs and reads fine.
+        let (found, errors) = before.load();
+        assert!(found.is_none() && errors.len() == 1, "{errors:?}");
+        let now = e.checkpoint_snapshot(&t);
+        assert!(!now.same_checkpoints(&before));
+        assert_eq!(now.load().0.unwrap().1, b"epoch 2");
+        let b = done.id.clone();
+        drop(e);
+        let e = open(dir.path());
+        assert_eq!(e.latest_checkpoint(&t).0.unwrap().0, b);
+        assert_eq!(e.checkpoint_snapshot(&t).rows().len(), 1);
     }
 }

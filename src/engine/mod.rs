@@ -27,7 +27,10 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 pub use coordinator::{apply, Coordinator, CoordinatorError, CoordinatorEvent, MemoryCoordinator};
 pub use durable::DurableState;
 pub use registry::{Want, Worker, WorkerRegistry};
-pub use state::{FailedRecovery, MemoryState, StateStore, TaskRecord};
+pub use state::{
+    CheckpointSnapshot, CheckpointWrite, CommittedCheckpoint, FailedRecovery, MemoryState,
+    StateStore, TaskRecord, WrittenCheckpoint,
+};
 
 use crate::classify::{Classifier, ClassifyInput, MaskedRow};
 use crate::config::EngineConfig;
@@ -1274,26 +1277,59 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Stores a checkpoint for a task (durably, for a durable engine) and returns its id;
-    /// later recovery actions for the task name it to resume from.
+    /// later recovery actions for the task name the newest one to resume from. Runs all
+    /// three steps of [`Engine::begin_checkpoint`], [`CheckpointWrite::write`] and
+    /// [`Engine::commit_checkpoint`] and waits for durability: for callers that hold no lock
+    /// around the engine (the CLI, embedding). A server runs the steps itself, writing the blob
+    /// and waiting for the fsync outside its lock.
     pub fn create_checkpoint(
         &mut self,
         task: &TaskId,
         data: &[u8],
         at: Timestamp,
     ) -> Result<String, EngineError> {
-        let row = self.state.save_checkpoint(task, data, at)?;
-        self.state.task_mut(task).latest_checkpoint = Some(row.checkpoint_id.clone());
-        Ok(row.checkpoint_id)
+        let written = self.begin_checkpoint(task, at).write(data)?;
+        Ok(self.commit_checkpoint(written)?.finish()?)
+    }
+
+    /// Begins a checkpoint of `task` at `at` (quick: reserves the number that makes its id
+    /// unique, even among checkpoints of the task begun and not yet committed). Write the blob
+    /// with [`CheckpointWrite::write`] — it needs no access to the engine, so a server does it
+    /// outside its lock — then hand the result to [`Engine::commit_checkpoint`].
+    pub fn begin_checkpoint(&mut self, task: &TaskId, at: Timestamp) -> CheckpointWrite {
+        self.state.begin_checkpoint(task, at)
+    }
+
+    /// Indexes a written checkpoint, applies retention and logs the rows (quick: the WAL
+    /// append is not waited for); the task's recovery actions then name its newest checkpoint.
+    /// Durable once [`CommittedCheckpoint::ack`] resolves — a server waits for it outside its
+    /// lock on the engine, then calls [`CommittedCheckpoint::remove_retired`].
+    pub fn commit_checkpoint(
+        &mut self,
+        written: WrittenCheckpoint,
+    ) -> Result<CommittedCheckpoint, EngineError> {
+        let task = written.row().task_id.clone();
+        let committed = self.state.commit_checkpoint(written)?;
+        self.state.task_mut(&task).latest_checkpoint = committed.latest.clone();
+        Ok(committed)
     }
 
     /// The newest checkpoint of a task whose content verifies: `(id, bytes)`. Corrupted newer
-    /// checkpoints are reported in the error list and skipped.
+    /// checkpoints are reported in the error list and skipped. Blobs are read under the
+    /// caller's borrow of the engine; a server takes [`Engine::checkpoint_snapshot`] instead
+    /// and reads outside its lock.
     pub fn latest_checkpoint(
         &self,
         task: &TaskId,
     ) -> (Option<(String, Vec<u8>)>, Vec<crate::store::StoreError>) {
         let (found, errors) = self.state.load_checkpoint(task);
         (found.map(|(row, data)| (row.checkpoint_id, data)), errors)
+    }
+
+    /// A task's live checkpoints as of now (quick: no blob is read); load them with
+    /// [`CheckpointSnapshot::load`], which needs no access to the engine.
+    pub fn checkpoint_snapshot(&self, task: &TaskId) -> CheckpointSnapshot {
+        self.state.checkpoint_snapshot(task)
     }
 
     /// Tasks still running (or recovering) whose latest checkpoint is older than
@@ -1406,12 +1442,7 @@ impl Engine<DurableState> {
                 Entry::Checkpoint(c) => {
                     let task = c.task_id.clone();
                     engine.state.index_row(c);
-                    let latest = engine.state.index[&task]
-                        .iter()
-                        .filter(|r| !r.deleted)
-                        .max_by(|a, b| {
-                            (a.timestamp, &a.checkpoint_id).cmp(&(b.timestamp, &b.checkpoint_id))
-                        })
+                    let latest = crate::store::Checkpoints::newest(&engine.state.index[&task])
                         .map(|r| r.checkpoint_id.clone());
                     engine.state.task_mut(&task).latest_checkpoint = latest;
                 }

@@ -12,7 +12,7 @@ use crate::model::{
     FailureKind, FailureRecord, HardwareClass, HardwareRequirements, Outcome, RecoveryAction,
     RecoveryStrategy, TaskConfig, TaskId, TaskState, Timestamp, WorkerId,
 };
-use crate::store::{Ack, CheckpointRow, Entry, StoreError};
+use crate::store::{Ack, CheckpointRow, Checkpoints, Entry, StoreError};
 
 /// What the engine remembers about one task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,17 +235,26 @@ pub trait StateStore {
     fn log(&mut self, _entries: Vec<Entry>) -> Result<Ack, StoreError> {
         Ok(Ack::done())
     }
-    /// Stores a checkpoint blob; returns its index row (to be logged).
-    fn save_checkpoint(
+    /// Begins a checkpoint of `task` at `at`: reserves its number, so that checkpoints begun
+    /// before others are committed still get distinct ids (see [`CheckpointWrite`]).
+    fn begin_checkpoint(&mut self, task: &TaskId, at: Timestamp) -> CheckpointWrite;
+    /// Indexes a checkpoint whose blob [`CheckpointWrite::write`] stored, applies retention and
+    /// logs the rows; durable once the returned [`CommittedCheckpoint::ack`] resolves. Nothing
+    /// changes when logging fails.
+    fn commit_checkpoint(
         &mut self,
-        task: &TaskId,
-        data: &[u8],
-        at: Timestamp,
-    ) -> Result<CheckpointRow, StoreError>;
+        written: WrittenCheckpoint,
+    ) -> Result<CommittedCheckpoint, StoreError>;
+    /// A task's live checkpoints as of now, to read and verify later without any lock.
+    fn checkpoint_snapshot(&self, task: &TaskId) -> CheckpointSnapshot;
     /// The newest checkpoint of a task whose content verifies, with errors met on newer,
-    /// corrupted ones.
-    fn load_checkpoint(&self, task: &TaskId)
-        -> (Option<(CheckpointRow, Vec<u8>)>, Vec<StoreError>);
+    /// corrupted ones (reads under the caller's borrow; see [`StateStore::checkpoint_snapshot`]).
+    fn load_checkpoint(
+        &self,
+        task: &TaskId,
+    ) -> (Option<(CheckpointRow, Vec<u8>)>, Vec<StoreError>) {
+        self.checkpoint_snapshot(task).load()
+    }
     /// Drops a task's state (finished tasks).
     fn forget(&mut self, id: &TaskId);
     /// Number of tasks known.
@@ -264,6 +273,21 @@ pub struct MemoryState {
     /// Checkpoint blobs by task, oldest first (not saved with `--state`).
     #[serde(skip)]
     pub checkpoints: HashMap<TaskId, Vec<(CheckpointRow, Vec<u8>)>>,
+    /// The last checkpoint number reserved per task (see [`StateStore::begin_checkpoint`]).
+    #[serde(skip)]
+    checkpoint_numbers: HashMap<TaskId, u64>,
+}
+
+/// Reserves the next checkpoint number of `task`: above every number reserved before and
+/// above the `used` checkpoints the task's index already holds.
+pub(crate) fn reserve_number(
+    reserved: &mut HashMap<TaskId, u64>,
+    task: &TaskId,
+    used: usize,
+) -> u64 {
+    let n = reserved.entry(task.clone()).or_insert(0);
+    *n = (*n).max(used as u64) + 1;
+    *n
 }
 
 impl StateStore for MemoryState {
@@ -280,32 +304,219 @@ impl StateStore for MemoryState {
     fn len(&self) -> usize {
         self.tasks.len()
     }
-    fn save_checkpoint(
-        &mut self,
-        task: &TaskId,
-        data: &[u8],
-        at: Timestamp,
-    ) -> Result<CheckpointRow, StoreError> {
-        let list = self.checkpoints.entry(task.clone()).or_default();
-        let (checkpoint_id, hash) = crate::store::checkpoint_id(data, at, list.len() as u64 + 1);
-        let row = CheckpointRow {
-            task_id: task.clone(),
-            checkpoint_id,
-            timestamp: at,
-            size_bytes: data.len() as u64,
-            checksum: hash,
-            deleted: false,
-        };
-        list.push((row.clone(), data.to_vec()));
-        Ok(row)
+    fn begin_checkpoint(&mut self, task: &TaskId, at: Timestamp) -> CheckpointWrite {
+        let used = self.checkpoints.get(task).map_or(0, Vec::len);
+        let n = reserve_number(&mut self.checkpoint_numbers, task, used);
+        CheckpointWrite::new(task.clone(), at, n, None)
     }
-    fn load_checkpoint(
-        &self,
-        task: &TaskId,
-    ) -> (Option<(CheckpointRow, Vec<u8>)>, Vec<StoreError>) {
-        (
-            self.checkpoints.get(task).and_then(|l| l.last().cloned()),
-            Vec::new(),
-        )
+    fn commit_checkpoint(
+        &mut self,
+        written: WrittenCheckpoint,
+    ) -> Result<CommittedCheckpoint, StoreError> {
+        let WrittenCheckpoint { row, data } = written;
+        let id = row.checkpoint_id.clone();
+        let list = self.checkpoints.entry(row.task_id.clone()).or_default();
+        list.push((row, data.unwrap_or_default()));
+        let latest = newest_in_memory(list).map(|(r, _)| r.checkpoint_id.clone());
+        Ok(CommittedCheckpoint {
+            id,
+            ack: Ack::done(),
+            latest,
+            retired: Vec::new(),
+            blobs: None,
+        })
+    }
+    fn checkpoint_snapshot(&self, task: &TaskId) -> CheckpointSnapshot {
+        match self.checkpoints.get(task).and_then(|l| newest_in_memory(l)) {
+            Some((row, data)) => CheckpointSnapshot {
+                rows: vec![row.clone()],
+                blobs: SnapshotBlobs::Memory(data.clone()),
+            },
+            None => CheckpointSnapshot {
+                rows: Vec::new(),
+                blobs: SnapshotBlobs::Memory(Vec::new()),
+            },
+        }
+    }
+}
+
+/// The newest in-memory checkpoint (by time, then id, as on disk).
+fn newest_in_memory(list: &[(CheckpointRow, Vec<u8>)]) -> Option<&(CheckpointRow, Vec<u8>)> {
+    list.iter().max_by(|(a, _), (b, _)| {
+        (a.timestamp, &a.checkpoint_id).cmp(&(b.timestamp, &b.checkpoint_id))
+    })
+}
+
+/// A checkpoint begun under the engine's lock ([`super::Engine::begin_checkpoint`]): its
+/// task, its time and a number reserved for it, which make its id. [`CheckpointWrite::write`]
+/// then stores the blob without the engine, so a server writes it outside its lock.
+#[derive(Debug)]
+#[must_use = "a checkpoint is stored only once written and committed"]
+pub struct CheckpointWrite {
+    task: TaskId,
+    at: Timestamp,
+    n: u64,
+    /// The blob store (durable state), or `None`: the bytes are kept in memory at commit.
+    blobs: Option<Checkpoints>,
+}
+
+impl CheckpointWrite {
+    /// A checkpoint of `task` at `at` numbered `n` (unique within the task), its blob going to
+    /// `blobs` (`None`: kept in memory by the commit).
+    pub fn new(task: TaskId, at: Timestamp, n: u64, blobs: Option<Checkpoints>) -> Self {
+        CheckpointWrite { task, at, n, blobs }
+    }
+
+    /// The task.
+    pub fn task(&self) -> &TaskId {
+        &self.task
+    }
+
+    /// Stores the blob: with a blob store, the file is written, fsynced and renamed into place,
+    /// and its directory fsynced (the slow part, which needs no lock on the engine); otherwise
+    /// the bytes are copied. Nothing references the blob until it is committed
+    /// ([`super::Engine::commit_checkpoint`]): a crash before that leaves at most a blob file
+    /// that nothing names.
+    pub fn write(self, data: &[u8]) -> Result<WrittenCheckpoint, StoreError> {
+        match &self.blobs {
+            Some(blobs) => Ok(WrittenCheckpoint {
+                row: blobs.create(&self.task, data, self.at, self.n)?,
+                data: None,
+            }),
+            None => {
+                let (checkpoint_id, checksum) = crate::store::checkpoint_id(data, self.at, self.n);
+                Ok(WrittenCheckpoint {
+                    row: CheckpointRow {
+                        task_id: self.task,
+                        checkpoint_id,
+                        timestamp: self.at,
+                        size_bytes: data.len() as u64,
+                        checksum,
+                        deleted: false,
+                    },
+                    data: Some(data.to_vec()),
+                })
+            }
+        }
+    }
+}
+
+/// A checkpoint whose blob is stored (durably, for a durable state) but neither indexed nor
+/// logged yet: hand it to [`super::Engine::commit_checkpoint`].
+#[derive(Debug)]
+#[must_use = "a written checkpoint is used only once committed"]
+pub struct WrittenCheckpoint {
+    pub(crate) row: CheckpointRow,
+    /// The bytes, for in-memory state (a durable state has them in the blob file).
+    pub(crate) data: Option<Vec<u8>>,
+}
+
+impl WrittenCheckpoint {
+    /// Its index row.
+    pub fn row(&self) -> &CheckpointRow {
+        &self.row
+    }
+}
+
+/// A committed checkpoint: indexed, its row (and the rows of checkpoints retention retired)
+/// logged. Durable once [`CommittedCheckpoint::ack`] resolves — wait for it outside any lock
+/// on the engine — after which [`CommittedCheckpoint::remove_retired`] removes the retired
+/// blobs ([`CommittedCheckpoint::finish`] does both).
+#[derive(Debug)]
+#[must_use = "a checkpoint is durable only once its ack resolves"]
+pub struct CommittedCheckpoint {
+    /// The checkpoint's id.
+    pub id: String,
+    /// Resolves once the logged rows are durable.
+    pub ack: Ack,
+    /// The task's newest live checkpoint now (the one recovery actions name; not `id` when a
+    /// newer one was committed first).
+    pub latest: Option<String>,
+    /// Rows retention retired (marked `deleted`), whose blobs are still there.
+    pub(crate) retired: Vec<CheckpointRow>,
+    /// Where those blobs are.
+    pub(crate) blobs: Option<Checkpoints>,
+}
+
+impl CommittedCheckpoint {
+    /// Rows retention retired (marked `deleted`).
+    pub fn retired(&self) -> &[CheckpointRow] {
+        &self.retired
+    }
+
+    /// Removes the retired checkpoints' blobs. Call it once [`CommittedCheckpoint::ack`]
+    /// resolved: their deletion is then durable, so no crash leaves a live row naming a
+    /// removed blob. Failing leaves only files nothing names.
+    pub fn remove_retired(&self) -> Result<(), StoreError> {
+        match &self.blobs {
+            Some(blobs) => blobs.remove(&self.retired),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the ack, then removes the retired blobs; returns the id (for callers that
+    /// hold no lock around the engine, e.g. the CLI).
+    pub fn finish(self) -> Result<String, StoreError> {
+        self.ack.clone().wait()?;
+        self.remove_retired()?;
+        Ok(self.id)
+    }
+}
+
+/// A task's live checkpoints as of one moment, taken under the engine's lock
+/// ([`super::Engine::checkpoint_snapshot`]); [`CheckpointSnapshot::load`] reads and verifies
+/// the blobs without it.
+#[derive(Debug, Clone)]
+pub struct CheckpointSnapshot {
+    /// Live rows, oldest first.
+    rows: Vec<CheckpointRow>,
+    blobs: SnapshotBlobs,
+}
+
+/// Where a snapshot's blobs are.
+#[derive(Debug, Clone)]
+enum SnapshotBlobs {
+    /// In files, read on load.
+    Files(Checkpoints),
+    /// In memory: the bytes of the snapshot's only row.
+    Memory(Vec<u8>),
+}
+
+impl CheckpointSnapshot {
+    /// A snapshot of blob files: the live ones among `rows`.
+    pub fn files(blobs: Checkpoints, rows: &[CheckpointRow]) -> Self {
+        CheckpointSnapshot {
+            rows: rows.iter().filter(|r| !r.deleted).cloned().collect(),
+            blobs: SnapshotBlobs::Files(blobs),
+        }
+    }
+
+    /// The live checkpoints it names.
+    pub fn rows(&self) -> &[CheckpointRow] {
+        &self.rows
+    }
+
+    /// The newest checkpoint whose content verifies (blobs are read and hashed here), with
+    /// the errors met on newer ones. A blob retention removed after the snapshot was taken
+    /// also counts as an error: compare with a fresh snapshot
+    /// ([`CheckpointSnapshot::same_checkpoints`]) before reporting errors as corruption.
+    pub fn load(&self) -> (Option<(CheckpointRow, Vec<u8>)>, Vec<StoreError>) {
+        match &self.blobs {
+            SnapshotBlobs::Files(blobs) => blobs.latest_good(&self.rows),
+            SnapshotBlobs::Memory(data) => (
+                self.rows.first().map(|r| (r.clone(), data.clone())),
+                Vec::new(),
+            ),
+        }
+    }
+
+    /// Whether both snapshots name the same live checkpoints.
+    pub fn same_checkpoints(&self, other: &CheckpointSnapshot) -> bool {
+        self.rows.len() == other.rows.len()
+            && self
+                .rows
+                .iter()
+                .zip(&other.rows)
+                .all(|(a, b)| a.checkpoint_id == b.checkpoint_id)
     }
 }

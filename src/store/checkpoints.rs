@@ -1,6 +1,12 @@
 //! Checkpoint blobs: `checkpoints/<task>/<id>.bin`, written atomically, verified by BLAKE3
 //! content hash on every read. A corrupted blob is reported (naming the file) and never
 //! returned; [`Checkpoints::latest_good`] then offers the previous good one.
+//!
+//! The slow parts — writing a blob (with its fsyncs), reading and hashing one, removing
+//! retired ones — need no lock on the engine: the blob store is a path, cheap to clone, and a
+//! blob's id is fixed before it is written (see `engine::CheckpointWrite`). A blob written but
+//! never logged (a crash before its index row was durable) is referenced by nothing and never
+//! read; no sweep removes such files.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -68,6 +74,8 @@ impl Checkpoints {
         let (id, hash) = checkpoint_id(data, at, n);
         let path = self.path(task, &id);
         let dir = path.parent().expect("task directory");
+        let new_root = !self.root.exists();
+        let new_dir = !dir.exists();
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let tmp = path.with_extension("bin.tmp");
         {
@@ -77,6 +85,15 @@ impl Checkpoints {
         }
         std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
         fsync_dir(dir)?;
+        // A directory just created is durable only once its parent's entry for it is.
+        if new_dir {
+            fsync_dir(&self.root)?;
+        }
+        if new_root {
+            if let Some(parent) = self.root.parent() {
+                fsync_dir(parent)?;
+            }
+        }
         Ok(CheckpointRow {
             task_id: task.clone(),
             checkpoint_id: id,
@@ -123,13 +140,26 @@ impl Checkpoints {
     }
 
     /// Applies retention to one task's live rows; deletes blobs and returns their rows marked
-    /// `deleted` (to be logged).
+    /// `deleted` (to be logged). [`Checkpoints::expired`] and [`Checkpoints::remove`] split this
+    /// so that the rows can be logged durably before the blobs go.
     pub fn retain(
         &self,
         rows: &[CheckpointRow],
         policy: Retention,
         now: Timestamp,
     ) -> Result<Vec<CheckpointRow>, StoreError> {
+        let out = Self::expired(rows, policy, now);
+        self.remove(&out)?;
+        Ok(out)
+    }
+
+    /// The live rows among `rows` (one task's index, any order) that retention retires at
+    /// `now`, marked `deleted`; touches no file.
+    pub fn expired(
+        rows: &[CheckpointRow],
+        policy: Retention,
+        now: Timestamp,
+    ) -> Vec<CheckpointRow> {
         let mut live: Vec<&CheckpointRow> = rows.iter().filter(|r| !r.deleted).collect();
         live.sort_by(|a, b| (b.timestamp, &b.checkpoint_id).cmp(&(a.timestamp, &a.checkpoint_id)));
         let mut out = Vec::new();
@@ -140,18 +170,33 @@ impl Checkpoints {
                     .max_age_s
                     .is_some_and(|a| now.secs_since(r.timestamp) > a);
             if too_many || too_old {
-                let p = self.path(&r.task_id, &r.checkpoint_id);
-                match std::fs::remove_file(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(StoreError::io(&p, e)),
-                }
                 out.push(CheckpointRow {
                     deleted: true,
                     ..(*r).clone()
                 });
             }
         }
-        Ok(out)
+        out
+    }
+
+    /// Removes the blobs of `rows`; a blob already gone is no error.
+    pub fn remove(&self, rows: &[CheckpointRow]) -> Result<(), StoreError> {
+        for r in rows {
+            let p = self.path(&r.task_id, &r.checkpoint_id);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io(&p, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest live row among `rows` (one task's index, any order): the one a recovery
+    /// resumes from, and the first [`Checkpoints::latest_good`] tries.
+    pub fn newest(rows: &[CheckpointRow]) -> Option<&CheckpointRow> {
+        rows.iter()
+            .filter(|r| !r.deleted)
+            .max_by(|a, b| (a.timestamp, &a.checkpoint_id).cmp(&(b.timestamp, &b.checkpoint_id)))
     }
 }
