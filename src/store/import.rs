@@ -291,7 +291,7 @@ impl ParquetImport {
     /// A batch that cannot be decoded (an unsupported compression codec, a corrupt page)
     /// rejects every row from its first to the footer's row count — the whole file when it
     /// is the first batch — so that the counts say how many records were lost: the first
-    /// error gives the reason, the others point to it, and they come [`UNREAD_BATCH`] rows
+    /// error gives the reason, the others point to it, and they come `UNREAD_BATCH` (8,192) rows
     /// per call. The rows before it stay read.
     pub fn next_batch(&mut self) -> Option<Vec<(u64, Result<FailureReport, ImportRowError>)>> {
         if self.failed.is_some() {
