@@ -270,6 +270,30 @@ fn rules_check_names_file_line_and_field() {
     assert!(stdout(&o).contains("WEBNN"));
 }
 
+/// Regression: `rules check` reported an empty class ladder at line 1 and a bad rule field at
+/// its `[[rule]]` header, and accepted `GPU` and `gpu` in `[ladders]` (the last one won).
+#[test]
+fn rules_check_names_the_line_of_the_offending_key() {
+    let d = Dir::new();
+    for (text, want) in [
+        ("[ladders]\nGPU = []\n", "e.toml:2: ladders.GPU:"),
+        (
+            "\n[[rule]]\nname = \"b\"\nmatch.kind = [\"timeout\"]\nmatch.xid_action = [\"PRAY\"]\nladder = [\"ESCALATION\"]\n",
+            "e.toml:5: rule[1] 'b'.match.xid_action:",
+        ),
+        (
+            "[ladders]\nGPU = [\"DELAYED_RETRY\"]\ngpu = [\"FALLBACK_CPU\"]\n",
+            "e.toml:3: ladders.gpu: 'gpu' and 'GPU' (line 2) both name hardware class GPU",
+        ),
+    ] {
+        d.write("e.toml", text);
+        let o = d.run(&["rules", "check", "e.toml"], "");
+        assert_eq!(o.status.code(), Some(2), "{text}");
+        let e = stderr(&o);
+        assert!(e.contains(want), "{text}: {e}");
+    }
+}
+
 #[test]
 fn eval_classify_meets_the_bar_on_the_real_dev_set() {
     let Some(real) = real_data() else { return };

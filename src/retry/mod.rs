@@ -2,9 +2,9 @@
 //! attempts, and a retry budget against retry storms.
 //!
 //! The delay for attempt `n` (1-based) is `min(cap, jitter(base · factorⁿ⁻¹))`: the cap is
-//! applied after jitter, so no mode ever exceeds it. Exponents are clamped before `powi`, so
-//! attempt 1,000,000 is simply the cap. All randomness comes from a caller-provided RNG
-//! (seeded from config), never from a global.
+//! applied after jitter, so no mode ever exceeds it. The power is taken in floating point, so
+//! attempt 1,000,000 is simply the cap and no exponent overflows. All randomness comes from a
+//! caller-provided RNG (seeded from config), never from a global.
 
 pub mod breaker;
 
@@ -65,8 +65,10 @@ impl BackoffParams {
 }
 
 impl Backoff {
-    /// The un-jittered delay of `attempt` (1-based), capped. Never overflows: the exponent is
-    /// clamped to where the cap is certainly reached.
+    /// The un-jittered delay of `attempt` (1-based), capped. Computed in `f64` as
+    /// `base · factor^(attempt-1)`: no integer exponent to overflow, non-decreasing in the
+    /// attempt up to the cap for every factor ≥ 1 (a product past `f64::MAX` is infinite, which
+    /// the cap absorbs), and never NaN or negative.
     pub fn nominal(&self, attempt: u32) -> f64 {
         let n = attempt.max(1) - 1;
         if self.base == 0.0 {
@@ -75,13 +77,10 @@ impl Backoff {
         if self.factor == 1.0 {
             return self.base.min(self.cap);
         }
-        // factor^k ≥ cap/base once k ≥ log(cap/base)/log(factor); clamp there (+1 for safety).
-        let limit = ((self.cap / self.base).ln() / self.factor.ln())
-            .ceil()
-            .max(0.0) as u32
-            + 1;
-        let k = n.min(limit).min(1023) as i32;
-        (self.base * self.factor.powi(k)).min(self.cap)
+        // An earlier version clamped an integer exponent: `as u32 + 1` overflowed for factors
+        // within ~1e-9 of 1, and a fixed limit of 1023 stopped growth short of the cap for
+        // factors near 1. `powf` takes any exponent and is exact for representable powers.
+        (self.base * self.factor.powf(f64::from(n))).min(self.cap)
     }
 
     /// The jittered delay of `attempt` (1-based). `previous` is the delay issued for the
@@ -263,6 +262,35 @@ mod tests {
         assert_eq!(b.nominal(u32::MAX), 60.0);
     }
 
+    /// Regression: the exponent clamp `ceil(ln(cap/base)/ln(factor)) as u32 + 1` overflowed
+    /// (a panic in debug builds) for factors within ~1e-9 of 1, and `.min(1023)` froze the
+    /// delay below the cap for factors near 1 past attempt 1024.
+    #[test]
+    fn factors_near_one_neither_overflow_nor_stop_short_of_the_cap() {
+        let b = |factor: f64, cap_s: f64| {
+            BackoffParams {
+                base_s: 1.0,
+                factor,
+                cap_s,
+                jitter: Jitter::None,
+            }
+            .check("t")
+            .unwrap()
+        };
+        let tiny = b(1.0 + 1e-12, 30.0);
+        for a in [1, 2, 1_000_000, u32::MAX] {
+            let d = tiny.nominal(a);
+            assert!((1.0..=30.0).contains(&d), "attempt {a}: {d}");
+        }
+        assert!(tiny.nominal(u32::MAX) > tiny.nominal(1_000_000));
+        // 1.001^n reaches 1e6 only after ~13,800 attempts.
+        let slow = b(1.001, 1e6);
+        assert!(slow.nominal(2_000) > slow.nominal(1_025));
+        assert!(slow.nominal(1_025) > slow.nominal(1_024));
+        assert_eq!(slow.nominal(20_000), 1e6);
+        assert_eq!(slow.nominal(u32::MAX), 1e6);
+    }
+
     #[test]
     fn equal_jitter_bounds_for_first_attempts() {
         let b = params(Jitter::Equal);
@@ -379,6 +407,29 @@ mod tests {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
             let d = b.delay(attempt, prev, &mut rng);
             prop_assert!(d >= base && d <= base + extra, "{} not in [{}, {}]", d, base, base + extra);
+        }
+
+        /// Before jitter, delays are non-decreasing in the attempt, never above the cap and
+        /// never NaN or negative, for any factor in (1, 10] (including within 1e-15 of 1) and
+        /// attempts up to 1e6.
+        #[test]
+        fn nominal_is_monotone_and_capped_for_every_factor_and_attempt(
+            base in 1e-6f64..100.0,
+            factor in prop_oneof![
+                (1e-15f64..1e-6).prop_map(|e| 1.0 + e),
+                (1.0f64..=10.0).prop_filter("factor > 1", |f| *f > 1.0),
+            ],
+            extra in 0.0f64..1e7,
+            a in 1u32..=1_000_000,
+            step in 1u32..1_000_000,
+        ) {
+            let b = BackoffParams { base_s: base, factor, cap_s: base + extra, jitter: Jitter::None }.check("p").unwrap();
+            let (d0, d1, d2) = (b.nominal(a), b.nominal(a + 1), b.nominal(a.saturating_add(step)));
+            for d in [d0, d1, d2] {
+                prop_assert!(!d.is_nan() && d >= 0.0 && d <= b.cap(), "{}", d);
+            }
+            prop_assert!(d0 <= d1 && d1 <= d2, "{} {} {}", d0, d1, d2);
+            prop_assert!(d0 >= base.min(b.cap()));
         }
 
         #[test]

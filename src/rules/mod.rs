@@ -8,7 +8,6 @@
 //! use their hardware class's ladder; every class has one. The defaults (`default.toml`,
 //! embedded) reproduce the seed's tables exactly; a TOML file extends or replaces them.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -180,10 +179,10 @@ pub struct MatchSpec {
     pub xid: Vec<u32>,
     /// NVIDIA's immediate action for the failure's Xid code (see `xid_actions.csv`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub xid_action: Vec<String>,
+    pub xid_action: Vec<Spanned<String>>,
     /// The task's attempt number.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<AttemptRange>,
+    pub attempts: Option<Spanned<AttemptRange>>,
     /// Browser names (case-insensitive).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub browser: Vec<String>,
@@ -194,7 +193,7 @@ pub struct MatchSpec {
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// Unique name.
-    pub name: String,
+    pub name: Spanned<String>,
     /// What the rule is for.
     #[serde(default)]
     pub description: String,
@@ -202,7 +201,7 @@ pub struct RuleSpec {
     #[serde(default, rename = "match")]
     pub matcher: MatchSpec,
     /// Strategy ladder.
-    pub ladder: Vec<StepSpec>,
+    pub ladder: Spanned<Vec<StepSpec>>,
 }
 
 /// A rules file as written.
@@ -212,9 +211,83 @@ pub struct RulesFile {
     /// Extend (default) or replace the default rules.
     pub mode: Mode,
     /// Ladders per hardware class; classes not named keep their default ladder.
-    pub ladders: BTreeMap<HardwareClass, Vec<StepSpec>>,
+    pub ladders: ClassLadders,
     /// Ordered rules.
     pub rule: Vec<Spanned<RuleSpec>>,
+}
+
+/// A key of `[ladders]` as written: its spelling (`gpu`, `cuda`...) and the class it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassKey {
+    /// The key as written.
+    pub spelling: String,
+    /// The hardware class it names.
+    pub class: HardwareClass,
+}
+
+impl<'de> Deserialize<'de> for ClassKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl serde::de::Visitor<'_> for Key {
+            type Value = ClassKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a hardware class")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ClassKey, E> {
+                Ok(ClassKey {
+                    spelling: v.to_string(),
+                    class: v.parse().map_err(E::custom)?,
+                })
+            }
+        }
+        d.deserialize_str(Key)
+    }
+}
+
+impl Serialize for ClassKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.spelling)
+    }
+}
+
+/// The `[ladders]` table as written, in file order, with the position of each key. Kept as a
+/// list rather than a map so that two spellings of one class (`GPU` and `gpu`) can be refused
+/// instead of the last one silently winning.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClassLadders(pub Vec<(Spanned<ClassKey>, Vec<StepSpec>)>);
+
+impl<'de> Deserialize<'de> for ClassLadders {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = ClassLadders;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table of hardware class = [steps]")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ClassLadders, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<ClassKey>>()? {
+                    out.push((key, map.next_value()?));
+                }
+                Ok(ClassLadders(out))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
+impl Serialize for ClassLadders {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k.get_ref(), v)?;
+        }
+        m.end()
+    }
 }
 
 /// Checked conditions of a rule.
@@ -477,26 +550,26 @@ impl RuleSet {
 
         let mut rules = Vec::with_capacity(file.rule.len());
         for (i, spanned) in file.rule.iter().enumerate() {
-            let at = spanned.span().start;
             let spec = spanned.get_ref();
-            let label = format!("rule[{}] '{}'", i + 1, spec.name);
-            if spec.name.trim().is_empty() {
+            let name = spec.name.get_ref().as_str();
+            let label = format!("rule[{}] '{name}'", i + 1);
+            if name.trim().is_empty() {
                 return Err(invalid(
-                    at,
+                    spec.name.span().start,
                     format!("rule[{}].name", i + 1),
                     "must not be empty".into(),
                 ));
             }
-            if rules.iter().any(|r: &Rule| &*r.name == spec.name.as_str()) {
+            if rules.iter().any(|r: &Rule| &*r.name == name) {
                 return Err(invalid(
-                    at,
+                    spec.name.span().start,
                     format!("{label}.name"),
                     "duplicate rule name".into(),
                 ));
             }
-            if spec.ladder.is_empty() {
+            if spec.ladder.get_ref().is_empty() {
                 return Err(invalid(
-                    at,
+                    spec.ladder.span().start,
                     format!("{label}.ladder"),
                     "must have at least one step".into(),
                 ));
@@ -513,7 +586,8 @@ impl RuleSet {
                 })?),
             };
             let mut xid_action = Vec::new();
-            for a in &m.xid_action {
+            for spanned_action in &m.xid_action {
+                let a = spanned_action.get_ref();
                 match xid
                     .action_names()
                     .iter()
@@ -522,7 +596,7 @@ impl RuleSet {
                     Some(n) => xid_action.push(n.clone()),
                     None => {
                         return Err(invalid(
-                            at,
+                            spanned_action.span().start,
                             format!("{label}.match.xid_action"),
                             format!(
                                 "unknown NVIDIA action '{a}' (known: {})",
@@ -536,17 +610,18 @@ impl RuleSet {
                     }
                 }
             }
-            if let Some(r) = m.attempts {
+            let attempts = m.attempts.as_ref().map(|r| *r.get_ref());
+            if let (Some(spanned_range), Some(r)) = (&m.attempts, attempts) {
                 if r.min == 0 || r.min > r.max {
                     return Err(invalid(
-                        at,
+                        spanned_range.span().start,
                         format!("{label}.match.attempts"),
                         format!("min {} must be ≥ 1 and ≤ max {}", r.min, r.max),
                     ));
                 }
             }
             rules.push(Rule {
-                name: Arc::from(spec.name.as_str()),
+                name: Arc::from(name),
                 description: spec.description.clone(),
                 matcher: Matcher {
                     hardware: m.hardware.clone(),
@@ -555,10 +630,16 @@ impl RuleSet {
                     exit_code: m.exit_code.clone(),
                     xid: m.xid.clone(),
                     xid_action,
-                    attempts: m.attempts,
+                    attempts,
                     browser: m.browser.iter().map(|b| b.to_ascii_lowercase()).collect(),
                 },
-                ladder: spec.ladder.iter().cloned().map(Step::from).collect(),
+                ladder: spec
+                    .ladder
+                    .get_ref()
+                    .iter()
+                    .cloned()
+                    .map(Step::from)
+                    .collect(),
             });
         }
 
@@ -569,13 +650,26 @@ impl RuleSet {
                 .map(|c| (Arc::from(format!("ladder:{c}")), Vec::new()))
                 .collect(),
         };
-        for (class, steps) in &file.ladders {
-            if steps.is_empty() {
+        for (i, (key, steps)) in file.ladders.0.iter().enumerate() {
+            let at = key.span().start;
+            let ClassKey { spelling, class } = key.get_ref();
+            let field = format!("ladders.{spelling}");
+            if let Some((first, _)) = file.ladders.0[..i]
+                .iter()
+                .find(|(k, _)| k.get_ref().class == *class)
+            {
                 return Err(invalid(
-                    0,
-                    format!("ladders.{class}"),
-                    "must have at least one step".into(),
+                    at,
+                    field,
+                    format!(
+                        "'{spelling}' and '{}' (line {}) both name hardware class {class}; keep one",
+                        first.get_ref().spelling,
+                        line_of(text, first.span().start)
+                    ),
                 ));
+            }
+            if steps.is_empty() {
+                return Err(invalid(at, field, "must have at least one step".into()));
             }
             ladders[class.index()].1 = steps.iter().cloned().map(Step::from).collect();
         }
@@ -987,11 +1081,11 @@ ladder = ["ESCALATION"]
         let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nladder = []\n", "f.toml", base())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("ladder") && e.contains("f.toml:1"), "{e}");
+        assert!(e.contains("ladder") && e.contains("f.toml:3"), "{e}");
         let e = RuleSet::from_toml("[[rule]]\nname = \"a\"\nladder = [\"ESCALATION\"]\n[[rule]]\nname = \"a\"\nladder = [\"ESCALATION\"]\n", "f.toml", base())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("duplicate") && e.contains("f.toml:4"), "{e}");
+        assert!(e.contains("duplicate") && e.contains("f.toml:5"), "{e}");
         let e = RuleSet::from_toml(
             "[[rule]]\nname = \"a\"\nmatch.xid_action = [\"PRAY\"]\nladder = [\"ESCALATION\"]\n",
             "f.toml",
@@ -1012,6 +1106,82 @@ ladder = ["ESCALATION"]
             .unwrap_err()
             .to_string();
         assert!(e.contains("QPU") && e.contains("line 2"), "{e}");
+    }
+
+    fn err(text: &str) -> String {
+        RuleSet::from_toml(text, "f.toml", Some(RuleSet::defaults()))
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// Regression: an empty class ladder was reported at line 1 (offset 0), not at its key.
+    #[test]
+    fn an_empty_class_ladder_is_reported_at_its_key() {
+        let e = err("[ladders]\nGPU = []\n");
+        assert!(e.contains("f.toml:2: ladders.GPU:"), "{e}");
+        assert!(e.contains("at least one step"), "{e}");
+        let e = err("mode = \"extend\"\n\n[ladders]\nCPU = [\"DELAYED_RETRY\"]\nwebnn = []\n");
+        assert!(e.contains("f.toml:5: ladders.webnn:"), "{e}");
+    }
+
+    /// Regression: errors in a rule's fields were reported at its `[[rule]]` header.
+    #[test]
+    fn errors_in_rule_fields_name_the_line_of_the_field() {
+        let e = err("\n\n[[rule]]\nname = \"a\"\nmatch.kind = [\"timeout\"]\nladder = [\"ESCALATION\"]\n\n\n[[rule]]\nname = \"b\"\nmatch.xid_action = [\"PRAY\"]\nladder = [\"ESCALATION\"]\n");
+        assert!(
+            e.contains("f.toml:11: rule[2] 'b'.match.xid_action:") && e.contains("PRAY"),
+            "{e}"
+        );
+        // The offending element of a multi-line list, not the list.
+        let e = err("[[rule]]\nname = \"a\"\nmatch.xid_action = [\n  \"IGNORE\",\n  \"PRAY\",\n]\nladder = [\"ESCALATION\"]\n");
+        assert!(e.contains("f.toml:5: rule[1] 'a'.match.xid_action:"), "{e}");
+        let e =
+            err("[[rule]]\nname = \"\"\nmatch.kind = [\"timeout\"]\nladder = [\"ESCALATION\"]\n");
+        assert!(e.contains("f.toml:2: rule[1].name:"), "{e}");
+        let e = err(
+            "[[rule]]\nname = \"a\"\n\nmatch.attempts = { min = 0 }\nladder = [\"ESCALATION\"]\n",
+        );
+        assert!(e.contains("f.toml:4: rule[1] 'a'.match.attempts:"), "{e}");
+        let e = err("[[rule]]\nname = \"a\"\nladder = [\"ESCALATION\"]\n[rule.match]\nkind = [\"timeout\"]\nattempts = { min = 5, max = 2 }\n");
+        assert!(e.contains("f.toml:6: rule[1] 'a'.match.attempts:"), "{e}");
+        let e = err("[[rule]]\nname = \"a\"\nmatch = { kind = [\"timeout\"], attempts = { min = 5, max = 2 } }\nladder = [\"ESCALATION\"]\n");
+        assert!(e.contains("f.toml:3: rule[1] 'a'.match.attempts:"), "{e}");
+        let e = err("[[rule]]\nname = \"a\"\nmatch.kind = [\"timeout\"]\n\nladder = []\n");
+        assert!(e.contains("f.toml:5: rule[1] 'a'.ladder:"), "{e}");
+        let e = err("[[rule]]\nname = \"a\"\nmatch.kind = [\"timeout\"]\nladder = [\"ESCALATION\"]\n[[rule]]\nmatch.kind = [\"oom_gpu\"]\nname = \"a\"\nladder = [\"ESCALATION\"]\n");
+        assert!(e.contains("f.toml:7: rule[2] 'a'.name: duplicate"), "{e}");
+    }
+
+    /// Regression: two spellings of one class in `[ladders]` were accepted, the last winning.
+    #[test]
+    fn two_spellings_of_one_class_in_ladders_are_refused() {
+        let e = err("[ladders]\nGPU = [\"DELAYED_RETRY\"]\ngpu = [\"FALLBACK_CPU\"]\n");
+        assert!(e.contains("f.toml:3: ladders.gpu:"), "{e}");
+        assert!(
+            e.contains("'gpu' and 'GPU' (line 2) both name hardware class GPU"),
+            "{e}"
+        );
+        // Aliases too.
+        let e = err("[ladders]\ncuda = [\"DELAYED_RETRY\"]\nCPU = [\"DELAYED_RETRY\"]\nrocm = [\"FALLBACK_CPU\"]\n");
+        assert!(
+            e.contains("f.toml:4: ladders.rocm: 'rocm' and 'cuda' (line 2)"),
+            "{e}"
+        );
+        // Distinct classes are still fine, in any case.
+        let r = RuleSet::from_toml(
+            "[ladders]\ngpu = [\"FALLBACK_CPU\"]\nCpu = [\"ESCALATION\"]\n",
+            "f.toml",
+            Some(RuleSet::defaults()),
+        )
+        .unwrap();
+        assert_eq!(
+            strategies(r.class_ladder(HardwareClass::Gpu)),
+            [S::FallbackCpu]
+        );
+        assert_eq!(
+            strategies(r.class_ladder(HardwareClass::Cpu)),
+            [S::Escalation]
+        );
     }
 
     #[test]
