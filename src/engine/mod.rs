@@ -864,14 +864,21 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Applies an outcome to the task and, on success, to the breakers of the worker and
-    /// class that failed last (used live and on replay).
+    /// class the task ran on after its last action ([`ran_on`]; never a worker or class it
+    /// was moved away from), used live and on replay.
     fn apply_outcome(&mut self, id: &TaskId, outcome: &Outcome) -> Timestamp {
         let entry = self.state.task_mut(id);
         entry.apply_outcome(outcome);
         let at = outcome.timestamp.or(entry.last_failure).unwrap_or_default();
         let last = entry.history.back().map(|a| {
             let kind = ranking::ranked_kind(a.kind, &a.classifier_rule);
-            (a.failed_worker.clone(), kind, a.strategy, a.attempt)
+            (kind, a.strategy, a.attempt)
+        });
+        // Where a success happened: what its breakers are credited with.
+        let credit = entry.history.back().filter(|_| outcome.success).map(|a| {
+            let strategy = outcome.strategy.unwrap_or(a.strategy);
+            let (worker, class) = ran_on(a, strategy, entry.last_class);
+            (worker.cloned(), class)
         });
         // Whether the decision was ranked as on a worker called bad (its fine key says so).
         let on_bad = entry.history.back().is_some_and(|a| {
@@ -904,7 +911,7 @@ impl<S: StateStore> Engine<S> {
         });
         // A failed recovery waits for the task's next decision to learn its continuation.
         entry.failed_recovery = match (&last, class) {
-            (Some((_, kind, strategy, attempt)), Some(class)) if !outcome.success => {
+            (Some((kind, strategy, attempt)), Some(class)) if !outcome.success => {
                 Some(FailedRecovery {
                     class,
                     kind: *kind,
@@ -920,15 +927,15 @@ impl<S: StateStore> Engine<S> {
             .model_ranker
             .as_ref()
             .and_then(|_| ranked::outcome_bits(&entry.history, &self.bad_workers));
-        if outcome.success {
-            if let Some((worker, ..)) = &last {
+        if let Some((worker, class)) = credit {
+            if let Some(worker) = &worker {
                 self.worker_breakers.success(worker, at);
             }
             if let Some(class) = class {
                 self.class_breakers.success(&class, at);
             }
         }
-        if let (Some((_, kind, strategy, _)), Some(class)) = (last, class) {
+        if let (Some((kind, strategy, _)), Some(class)) = (last, class) {
             let observed = Observed {
                 class,
                 kind,
@@ -972,7 +979,9 @@ impl<S: StateStore> Engine<S> {
     /// Where the registered fleet (when there is one) lets a task that failed on `failed`
     /// (of `class`) move: no FALLBACK_CPU without a CPU worker, no DIFFERENT_HARDWARE_CLASS
     /// without a worker of the class it moves to, no DIFFERENT_WORKER without another worker
-    /// of the class. Without a registry, the fleet's shape says the same from the counts
+    /// of the class (nor, see `prepare` and [`Engine::fleet_moves_for`], without an eligible
+    /// one: not excluded, flagged, full, under a bad-worker pattern or with an open breaker).
+    /// Without a registry, the fleet's shape says the same from the counts
     /// ([`Engine::set_fleet_shape`]; the failed worker is taken to be one of its class, and
     /// the `left` other workers of the class the task already moved away from are not
     /// offered again); without either the engine cannot know, and every move is allowed.
@@ -995,6 +1004,17 @@ impl<S: StateStore> Engine<S> {
                 .is_some_and(|to| self.registry.count(to) > 0),
             other_worker: self.registry.count(class) > usize::from(own),
         }
+    }
+
+    /// [`Engine::fleet_moves`] for a failure in context `c`, the task excluding `excluded`:
+    /// with a registry, DIFFERENT_WORKER also needs an eligible worker of the class (what
+    /// `prepare` asks of it; one pick, without wishes, which a pick relaxes anyway).
+    fn fleet_moves_for(&self, c: &Ctx<'_>, excluded: &[WorkerId]) -> FleetMoves {
+        let mut fleet = self.fleet_moves(c.class, &c.rec.worker_id, c.left);
+        if fleet.other_worker && !self.registry.is_empty() {
+            fleet.other_worker = self.pick(c.class, c, excluded, false, false).is_some();
+        }
+        fleet
     }
 
     /// Whether an open worker breaker, and an open class breaker, would move this decision
@@ -1021,10 +1041,9 @@ impl<S: StateStore> Engine<S> {
         )
     }
 
-    /// Makes a ladder step concrete for this task, or `None` when it does not apply.
-    /// A failure's context for preparing steps: its task's configuration as faultline last set
-    /// it (else `default_config`), the failed worker's memory and browser (from the record,
-    /// else the registry).
+    /// A failure's context for preparing steps: its task's configuration (as faultline last
+    /// set it, else as the latest report carrying one gave it, else `default_config`), the
+    /// failed worker's memory and browser (from the record, else the registry).
     fn ctx<'a>(
         &'a self,
         rec: &'a FailureRecord,
@@ -1074,6 +1093,7 @@ impl<S: StateStore> Engine<S> {
         })
     }
 
+    /// Makes a ladder step concrete for this task, or `None` when it does not apply.
     fn prepare(&self, step: &Step, c: &Ctx<'_>, excluded: &[WorkerId]) -> Option<Prepared> {
         use RecoveryStrategy as S;
         let moves = matches!(
@@ -1153,6 +1173,11 @@ impl<S: StateStore> Engine<S> {
             S::DifferentWorker => {
                 p.moves = true;
                 p.target = self.pick(c.class, c, excluded, step.more_memory, step.other_browser);
+                // With a registry, no eligible worker of the class (all excluded, flagged,
+                // full, under a bad-worker pattern or with an open breaker): no move to make.
+                if p.target.is_none() && !self.registry.is_empty() {
+                    return None;
+                }
                 if step.more_memory {
                     let min = match (&p.target, c.failed_memory) {
                         (Some(t), _) => self.registry.get(t).and_then(|w| w.memory_gib),
@@ -1191,25 +1216,21 @@ impl<S: StateStore> Engine<S> {
         if self.registry.is_empty() {
             return None;
         }
-        // The failed worker is excluded too; without allocating when it already is.
-        let with_failed;
-        let excluded = if excluded.contains(&c.rec.worker_id) {
-            excluded
-        } else {
-            let mut ex = Vec::with_capacity(excluded.len() + 1);
-            ex.extend_from_slice(excluded);
-            ex.push(c.rec.worker_id.clone());
-            with_failed = ex;
-            &with_failed[..]
-        };
         self.registry
             .pick(&Want {
                 class,
                 excluded,
+                // The failed worker is excluded too (without copying `excluded`).
+                also_excluded: Some(&c.rec.worker_id),
                 // Patterns inform, never override: avoid workers under a bad-worker pattern.
                 avoid_sorted: &self.bad_sorted,
                 more_memory_than: if more_memory { c.failed_memory } else { None },
                 other_browser_than: if other_browser { c.browser } else { None },
+                // No worker whose breaker is open; a half-open one only as a last resort.
+                breakers: self
+                    .worker_breakers
+                    .enabled()
+                    .then_some((&self.worker_breakers, c.rec.timestamp)),
             })
             .map(|w| w.id.clone())
     }
@@ -1384,6 +1405,10 @@ impl Engine<MemoryState> {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        // A file from before `config_changed` was kept: the history says it.
+        for t in self.state.tasks.values_mut() {
+            t.config_changed |= t.history.iter().any(|a| a.modified_config.is_some());
+        }
         Ok(())
     }
 
@@ -1487,10 +1512,51 @@ fn checkpoint_time(id: &str) -> Option<Timestamp> {
 pub const MODEL_VERSION_RULES: &str = "rules";
 
 /// Whether a strategy retries the task where it failed (what an open worker breaker moves to
-/// another worker).
+/// another worker): the plain retries, and a reset or a browser restart of the failed worker
+/// followed by a retry there.
 fn retries_in_place(s: RecoveryStrategy) -> bool {
     use RecoveryStrategy as S;
-    matches!(s, S::ImmediateRetry | S::DelayedRetry | S::ResetWorkerState)
+    matches!(
+        s,
+        S::ImmediateRetry | S::DelayedRetry | S::ResetWorkerState | S::BrowserRestart
+    )
+}
+
+/// Where a task ran after `action`, carried out as `strategy` (the action's own, or the one
+/// its outcome names), its latest failure on `class`: the worker and hardware class its
+/// outcome is about. In place (retries, a reset, a browser restart): the failed worker.
+/// A config change (smaller batch, lower precision, simpler model, no checkpointing): the
+/// failed worker too, as nothing moves the task (no target, the worker not excluded; the
+/// simulator keeps it there), unless the action excludes that worker. DIFFERENT_WORKER: the
+/// target the registry picked, or no worker when the coordinator chose. FALLBACK_CPU and
+/// DIFFERENT_HARDWARE_CLASS: their target, if any, and the class moved to. Never a worker or
+/// class the task was moved away from; an escalation ran nowhere.
+fn ran_on(
+    action: &RecoveryAction,
+    strategy: RecoveryStrategy,
+    class: Option<HardwareClass>,
+) -> (Option<&WorkerId>, Option<HardwareClass>) {
+    use RecoveryStrategy as S;
+    // The action's target was chosen for its own strategy only.
+    let target = if strategy == action.strategy {
+        action.target_worker.as_ref()
+    } else {
+        None
+    };
+    let failed = &action.failed_worker;
+    match strategy {
+        S::ImmediateRetry | S::DelayedRetry | S::ResetWorkerState | S::BrowserRestart => {
+            (Some(failed), class)
+        }
+        S::ReducedBatchSize | S::ReducedPrecision | S::SimplifiedModel | S::SkipCheckpointing => {
+            let stays = !action.excluded_workers.contains(failed);
+            (stays.then_some(failed), class)
+        }
+        S::DifferentWorker => (target, class),
+        S::FallbackCpu => (target, Some(HardwareClass::Cpu)),
+        S::DifferentHardwareClass => (target, class.and_then(mutate::fallback_class)),
+        S::Escalation => (None, None),
+    }
 }
 
 /// Whether a strategy keeps the task on its hardware class (what an open class breaker moves

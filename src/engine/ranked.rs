@@ -71,7 +71,7 @@ impl<S: StateStore> Engine<S> {
         let mut ok = [false; ranking::N];
         let mut valid = [S::Escalation; ranking::N];
         let mut nv = 0;
-        let fleet = self.fleet_moves(class, &rec.worker_id, ctx.left);
+        let fleet = self.fleet_moves_for(ctx, &entry.excluded);
         // An open breaker moves what would stay (see `decide`): the ranking chooses among the
         // moves, so that what it learns is what was done.
         let (stay_worker, stay_class) =

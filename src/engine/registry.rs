@@ -1,5 +1,7 @@
 //! A small worker registry with capabilities, so DIFFERENT_WORKER can name a worker: same
 //! class first, with capacity, more memory after an OOM, another browser after a crash.
+//! A worker whose circuit breaker is open is never picked; one whose breaker is half-open
+//! only when no other worker is eligible, as the probe that may close it.
 
 use std::collections::HashMap;
 
@@ -8,7 +10,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{HardwareClass, WorkerId};
+use crate::model::{HardwareClass, Timestamp, WorkerId};
+use crate::retry::breaker::{BreakerState, Breakers};
 
 use super::EngineError;
 
@@ -61,6 +64,8 @@ pub struct Want<'a> {
     pub class: HardwareClass,
     /// Workers not to use.
     pub excluded: &'a [WorkerId],
+    /// One more worker not to use (the failed one, without copying `excluded` to add it).
+    pub also_excluded: Option<&'a WorkerId>,
     /// More workers not to use, sorted (binary-searched: e.g. the workers under a bad-worker
     /// pattern, without copying them per pick).
     pub avoid_sorted: &'a [WorkerId],
@@ -68,6 +73,10 @@ pub struct Want<'a> {
     pub more_memory_than: Option<f64>,
     /// A browser other than this.
     pub other_browser_than: Option<&'a str>,
+    /// The worker breakers and the time to read them at (`None`: breakers are not
+    /// consulted): a worker whose breaker is open is not picked, one whose breaker is
+    /// half-open only when no worker with a closed breaker is eligible (a probe).
+    pub breakers: Option<(&'a Breakers<WorkerId>, Timestamp)>,
 }
 
 /// Workers by id, plus two orders per class that [`WorkerRegistry::pick`] walks: by
@@ -213,9 +222,11 @@ impl WorkerRegistry {
         }
     }
 
-    /// The best replacement: healthy, not excluded, with a free slot, satisfying the memory
-    /// and browser wishes when any candidate can (otherwise the wish is relaxed); among those,
-    /// most free slots, then (after an OOM) most memory, then smallest id for determinism.
+    /// The best replacement: healthy, not excluded, with a free slot, its breaker not open,
+    /// satisfying the memory and browser wishes when any candidate can (otherwise the wish is
+    /// relaxed); among those, most free slots, then (after an OOM) most memory, then smallest
+    /// id for determinism. A worker whose breaker is half-open is picked only when no worker
+    /// with a closed breaker is eligible, whatever the wishes (one probe rather than none).
     pub fn pick(&self, want: &Want<'_>) -> Option<&Worker> {
         let order = if want.more_memory_than.is_some() {
             &self.by_class_memory
@@ -233,8 +244,10 @@ impl WorkerRegistry {
             _ => true,
         };
         // The walk is in preference order, so the first candidate meeting both wishes is the
-        // answer; otherwise the first meeting one, otherwise the first at all.
+        // answer; otherwise the first meeting one, otherwise the first at all; workers whose
+        // breaker is half-open after all of those, in the same order.
         let mut best: [Option<&Worker>; 2] = [None, None];
+        let mut probe: [Option<&Worker>; 3] = [None, None, None];
         for id in ids {
             let Some(w) = self.workers.get(id) else {
                 continue;
@@ -242,21 +255,27 @@ impl WorkerRegistry {
             if w.slots == 0
                 || self.flags.contains_key(&w.id)
                 || want.excluded.contains(&w.id)
+                || want.also_excluded == Some(&w.id)
                 || want.avoid_sorted.binary_search(&w.id).is_ok()
             {
                 continue;
             }
-            match u32::from(mem_ok(w)) + u32::from(browser_ok(w)) {
-                2 => return Some(w),
-                met => {
-                    let slot = &mut best[met as usize];
-                    if slot.is_none() {
-                        *slot = Some(w);
-                    }
-                }
+            let half_open = match want.breakers.map(|(b, at)| b.state(&w.id, at)) {
+                Some(BreakerState::Open) => continue,
+                Some(BreakerState::HalfOpen) => true,
+                Some(BreakerState::Closed) | None => false,
+            };
+            let met = u32::from(mem_ok(w)) + u32::from(browser_ok(w));
+            let slot = match (half_open, met) {
+                (false, 2) => return Some(w),
+                (false, met) => &mut best[met as usize],
+                (true, met) => &mut probe[met as usize],
+            };
+            if slot.is_none() {
+                *slot = Some(w);
             }
         }
-        best[1].or(best[0])
+        best[1].or(best[0]).or(probe[2]).or(probe[1]).or(probe[0])
     }
 }
 
@@ -294,6 +313,8 @@ mod tests {
                 avoid_sorted: &[],
                 more_memory_than: Some(24.0),
                 other_browser_than: None,
+                also_excluded: None,
+                breakers: None,
             })
             .unwrap();
         assert_eq!(p.id.as_str(), "g2");
@@ -304,6 +325,8 @@ mod tests {
                 avoid_sorted: &[],
                 more_memory_than: None,
                 other_browser_than: Some("chrome"),
+                also_excluded: None,
+                breakers: None,
             })
             .unwrap();
         assert_eq!(p.id.as_str(), "b2");
@@ -315,6 +338,8 @@ mod tests {
                 avoid_sorted: &[],
                 more_memory_than: Some(24.0),
                 other_browser_than: None,
+                also_excluded: None,
+                breakers: None,
             })
             .unwrap();
         assert_eq!(p.id.as_str(), "g3");
@@ -325,8 +350,43 @@ mod tests {
                 avoid_sorted: &[],
                 more_memory_than: None,
                 other_browser_than: None,
+                also_excluded: None,
+                breakers: None,
             })
             .is_none());
+    }
+
+    /// Regression: the picker did not see breakers; after w1's breaker opened, a failure on w2
+    /// was moved to w1.
+    #[test]
+    fn an_open_breaker_is_never_picked_and_a_half_open_one_only_as_a_probe() {
+        let id = |s: &str| WorkerId::new(s).unwrap();
+        let mut r = WorkerRegistry::new();
+        for g in ["w1", "w2", "w3"] {
+            r.register(w(g, HardwareClass::Gpu, 40.0, None));
+        }
+        let mut b = Breakers::new(crate::config::BreakerParams::worker());
+        for i in 0..5 {
+            b.failure(&id("w1"), Timestamp::from_secs_f64(i as f64));
+        }
+        let pick = |excluded: &[WorkerId], at: f64| {
+            r.pick(&Want {
+                class: HardwareClass::Gpu,
+                excluded,
+                also_excluded: None,
+                avoid_sorted: &[],
+                more_memory_than: None,
+                other_browser_than: None,
+                breakers: Some((&b, Timestamp::from_secs_f64(at))),
+            })
+            .map(|w| w.id.as_str().to_string())
+        };
+        // Open: never, even when it is the only candidate left.
+        assert_eq!(pick(&[id("w2")], 10.0).as_deref(), Some("w3"));
+        assert_eq!(pick(&[id("w2"), id("w3")], 10.0), None);
+        // Half-open (after 60 s): a healthy worker first, the probe only as a last resort.
+        assert_eq!(pick(&[id("w2")], 70.0).as_deref(), Some("w3"));
+        assert_eq!(pick(&[id("w2"), id("w3")], 70.0).as_deref(), Some("w1"));
     }
 
     #[test]
@@ -344,7 +404,8 @@ mod tests {
 #[cfg(test)]
 mod pick_equivalence {
     //! The ordered walk of [`WorkerRegistry::pick`] against the plain definition: the best
-    //! candidate by (wishes met, slots, memory after an OOM), then the smallest id.
+    //! candidate by (breaker not half-open, wishes met, slots, memory after an OOM), then the
+    //! smallest id; workers whose breaker is open are no candidates.
     use super::*;
     use proptest::prelude::*;
 
@@ -358,8 +419,13 @@ mod pick_equivalence {
             (Some(b), Some(wb)) => !wb.eq_ignore_ascii_case(b),
             _ => true,
         };
+        let state = |w: &Worker| {
+            want.breakers
+                .map_or(BreakerState::Closed, |(b, at)| b.state(&w.id, at))
+        };
         let key = |w: &Worker| {
             (
+                state(w) != BreakerState::HalfOpen,
                 u32::from(mem_ok(w)) + u32::from(browser_ok(w)),
                 w.slots,
                 if want.more_memory_than.is_some() {
@@ -376,7 +442,9 @@ mod pick_equivalence {
                 !r.flags.contains_key(&w.id)
                     && w.slots > 0
                     && !want.excluded.contains(&w.id)
+                    && want.also_excluded != Some(&w.id)
                     && !want.avoid_sorted.contains(&w.id)
+                    && state(w) != BreakerState::Open
             })
             .max_by(|a, b| key(a).cmp(&key(b)).then_with(|| b.id.cmp(&a.id)))
     }
@@ -395,6 +463,9 @@ mod pick_equivalence {
             more_memory in proptest::option::of(0u8..6),
             other_browser in proptest::option::of(0usize..3),
             class in 0usize..2,
+            also in proptest::option::of(0u8..12),
+            // Per worker number: 0 no breaker, 1 closed, 2 open, 3 half-open.
+            breakers in proptest::option::of(proptest::collection::vec(0u8..4, 12)),
         ) {
             let classes = [HardwareClass::Gpu, HardwareClass::Webgpu];
             let mut r = WorkerRegistry::new();
@@ -420,12 +491,33 @@ mod pick_equivalence {
                 .map(|i| WorkerId::new(&format!("w{i}")).unwrap())
                 .collect();
             avoid.sort_unstable();
+            let also = also.map(|i| WorkerId::new(&format!("w{i}")).unwrap());
+            // Read at 100 s: opened at 0 s (recovery 60 s) is half-open, at 90 s still open.
+            let at = Timestamp::from_secs_f64(100.0);
+            let breakers = breakers.map(|states| {
+                let mut b = Breakers::new(crate::config::BreakerParams::worker());
+                for (i, s) in states.iter().enumerate() {
+                    let id = WorkerId::new(&format!("w{i}")).unwrap();
+                    let (n, t) = match s {
+                        1 => (1, 0.0),
+                        2 => (5, 90.0),
+                        3 => (5, 0.0),
+                        _ => continue,
+                    };
+                    for _ in 0..n {
+                        b.failure(&id, Timestamp::from_secs_f64(t));
+                    }
+                }
+                b
+            });
             let want = Want {
                 class: classes[class],
                 excluded: &excluded,
+                also_excluded: also.as_ref(),
                 avoid_sorted: &avoid,
                 more_memory_than: more_memory.map(|m| f64::from(m) * 8.0),
                 other_browser_than: other_browser.map(|b| BROWSERS[b]),
+                breakers: breakers.as_ref().map(|b| (b, at)),
             };
             prop_assert_eq!(
                 r.pick(&want).map(|w| w.id.clone()),

@@ -37,8 +37,13 @@ pub struct TaskRecord {
     /// record from before it was kept: those exclusions have no class).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_classes: Vec<HardwareClass>,
-    /// The task's configuration as faultline last set it (it wins over a report's config).
+    /// The task's configuration: as faultline last set it (it then wins over a report's
+    /// config), else as the latest report that carried one gave it.
     pub config: Option<TaskConfig>,
+    /// Whether faultline changed the task's configuration (a recovery action's
+    /// `modified_config`): from then on `config` is its own copy, not a report's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub config_changed: bool,
     /// The task's requirements as faultline last set them.
     pub requirements: Option<HardwareRequirements>,
     /// Latest checkpoint id, offered for resumption.
@@ -101,6 +106,7 @@ impl Default for TaskRecord {
             excluded: Vec::new(),
             excluded_classes: Vec::new(),
             config: None,
+            config_changed: false,
             requirements: None,
             latest_checkpoint: None,
             history: VecDeque::new(),
@@ -124,8 +130,9 @@ impl TaskRecord {
             .map_or(0, |(_, i)| *i)
     }
 
-    /// Counts a failure of this task with classified `kind`; the first failure also fixes the
-    /// task's starting configuration from the record.
+    /// Counts a failure of this task with classified `kind`. Until faultline changed the
+    /// task's configuration itself, the record's configuration, when it carries one (or this
+    /// is the task's first failure), is the task's.
     pub fn observe(&mut self, rec: &FailureRecord, kind: FailureKind) {
         if self.attempts == 0 {
             self.first_failure = Some(rec.timestamp);
@@ -139,8 +146,14 @@ impl TaskRecord {
         self.last_kind = Some(kind);
         self.last_failure = Some(rec.timestamp);
         self.last_class = Some(rec.hardware.class);
-        if self.config.is_none() {
-            self.config = Some(rec.task.config.clone());
+        // Compared before cloning: a report usually repeats the config the task has.
+        let reported = &rec.task.config;
+        if self.config.is_none()
+            || (!self.config_changed
+                && *reported != TaskConfig::default()
+                && self.config.as_ref() != Some(reported))
+        {
+            self.config = Some(reported.clone());
         }
     }
 
@@ -181,6 +194,7 @@ impl TaskRecord {
         }
         if let Some(c) = &action.modified_config {
             self.config = Some(c.clone());
+            self.config_changed = true;
         }
         if let Some(r) = &action.hardware_requirements {
             self.requirements = Some(r.clone());

@@ -1531,3 +1531,341 @@ fn messages_that_differ_only_in_numbers_are_classified_as_the_classifier_does() 
     // of one digit is another shape than one of three).
     assert_eq!(e.class_cache.shapes.len(), 6);
 }
+
+/// `record` at `secs` seconds after the base time.
+fn failure_at(
+    task: &str,
+    worker: &str,
+    class: HardwareClass,
+    msg: &str,
+    secs: f64,
+) -> FailureRecord {
+    at(
+        record(task, worker, class, msg, TaskConfig::default()),
+        secs,
+    )
+}
+
+/// A successful outcome of `task` at `secs` seconds after the base time.
+fn success_at(task: &str, secs: f64) -> Outcome {
+    Outcome {
+        timestamp: Some(Timestamp::from_secs_f64(1_700_000_000.0 + secs)),
+        ..outcome(task, true)
+    }
+}
+
+const CUDA: &str = "RuntimeError: CUDA error: an illegal memory access was encountered";
+const XID_79: &str = "NVRM: Xid (PCI:0000:3b:00): 79, pid=1234, GPU has fallen off the bus.";
+
+/// Regression: a task's success was credited to the worker it failed on. Tasks moved away
+/// from a bad worker that succeeded elsewhere wiped its failure window, so its breaker never
+/// opened; a retry in place that succeeds still wipes it.
+#[test]
+fn successes_after_a_move_are_not_credited_to_the_worker_the_task_left() {
+    let mut e = Engine::in_memory();
+    for i in 0..5 {
+        let t = format!("t{i}");
+        let a = e.handle_failure(&failure_at(&t, "bad", HardwareClass::Gpu, CUDA, i as f64));
+        assert_eq!(a.strategy, S::DifferentWorker, "{a:?}");
+        e.record_outcome(&success_at(&t, i as f64 + 0.5)).unwrap();
+    }
+    assert_eq!(
+        e.open_worker_breakers(Timestamp::from_secs_f64(1_700_000_005.0)),
+        vec![WorkerId::new("bad").unwrap()]
+    );
+    // Retried in place (a GPU timeout: DELAYED_RETRY), the success is the worker's own.
+    let mut e = Engine::in_memory();
+    for i in 0..5 {
+        let t = format!("t{i}");
+        let r = failure_at(
+            &t,
+            "ok",
+            HardwareClass::Gpu,
+            "operation timed out",
+            i as f64,
+        );
+        assert_eq!(e.handle_failure(&r).strategy, S::DelayedRetry);
+        e.record_outcome(&success_at(&t, i as f64 + 0.5)).unwrap();
+    }
+    assert!(e
+        .open_worker_breakers(Timestamp::from_secs_f64(1_700_000_005.0))
+        .is_empty());
+}
+
+/// Regression: successes of tasks that had moved away closed the failed worker's breaker
+/// from half-open; they go to the worker the registry picked instead.
+#[test]
+fn successes_elsewhere_do_not_close_a_half_open_breaker() {
+    let mut e = with_workers(&[
+        ("w1", HardwareClass::Gpu),
+        ("w2", HardwareClass::Gpu),
+        ("w3", HardwareClass::Gpu),
+    ]);
+    let w1 = WorkerId::new("w1").unwrap();
+    for i in 0..5 {
+        let a = e.handle_failure(&failure_at(
+            &format!("t{i}"),
+            "w1",
+            HardwareClass::Gpu,
+            CUDA,
+            i as f64,
+        ));
+        assert_eq!(a.strategy, S::DifferentWorker);
+        assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "w2");
+    }
+    // Half-open after 60 s; three successes would close it.
+    for i in 0..5 {
+        e.record_outcome(&success_at(&format!("t{i}"), 70.0 + i as f64))
+            .unwrap();
+    }
+    let later = Timestamp::from_secs_f64(1_700_000_080.0);
+    assert_eq!(e.worker_breakers.state(&w1, later), BreakerState::HalfOpen);
+}
+
+/// Regression: the class breaker was credited with the success of a task moved to another
+/// class (DIFFERENT_HARDWARE_CLASS, FALLBACK_CPU): the new class gets it.
+#[test]
+fn a_success_after_a_class_move_is_credited_to_the_new_class() {
+    let mut c = EngineConfig::default();
+    c.breakers.hardware_class.enabled = true;
+    let mut e = Engine::new(c).unwrap();
+    let mut moved = Vec::new();
+    for i in 0..8 {
+        let t = format!("t{i}");
+        let w = format!("w{i}");
+        let r = failure_at(&t, &w, HardwareClass::Tpu, "operation timed out", i as f64);
+        if e.handle_failure(&r).strategy == S::DifferentHardwareClass {
+            moved.push(t);
+        }
+    }
+    assert!(moved.len() >= 5, "{moved:?}");
+    // Half-open after 120 s; five successes would close it.
+    for (i, t) in moved.iter().enumerate() {
+        e.record_outcome(&success_at(t, 130.0 + i as f64)).unwrap();
+    }
+    let later = Timestamp::from_secs_f64(1_700_000_140.0);
+    assert_eq!(
+        e.class_breakers.state(&HardwareClass::Tpu, later),
+        BreakerState::HalfOpen
+    );
+}
+
+/// Where each strategy's success is credited (`ran_on`).
+#[test]
+fn each_strategy_credits_where_the_task_ran() {
+    let mut e = with_workers(&[("g1", HardwareClass::Gpu), ("g2", HardwareClass::Gpu)]);
+    let a = e.handle_failure(&record(
+        "t",
+        "g1",
+        HardwareClass::Gpu,
+        CUDA,
+        cfg(8, Precision::Fp16),
+    ));
+    assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "g2");
+    let (g1, g2) = (WorkerId::new("g1").unwrap(), WorkerId::new("g2").unwrap());
+    let gpu = Some(HardwareClass::Gpu);
+    let with = |s: S, target: Option<&WorkerId>, excluded: &[WorkerId]| RecoveryAction {
+        strategy: s,
+        target_worker: target.cloned(),
+        excluded_workers: excluded.to_vec(),
+        ..(*a).clone()
+    };
+    let credit = |a: &RecoveryAction, s: S| {
+        let (w, c) = ran_on(a, s, gpu);
+        (w.map(|w| w.as_str().to_string()), c)
+    };
+    let on = |w: &str, c: Option<HardwareClass>| (Some(w.to_string()), c);
+    for s in [
+        S::ImmediateRetry,
+        S::DelayedRetry,
+        S::ResetWorkerState,
+        S::BrowserRestart,
+    ] {
+        assert_eq!(credit(&with(s, Some(&g1), &[]), s), on("g1", gpu), "{s}");
+    }
+    for s in [
+        S::ReducedBatchSize,
+        S::ReducedPrecision,
+        S::SimplifiedModel,
+        S::SkipCheckpointing,
+    ] {
+        assert_eq!(credit(&with(s, None, &[]), s), on("g1", gpu), "{s}");
+        // Kept off the failed worker: not there.
+        let off = with(s, None, std::slice::from_ref(&g1));
+        assert_eq!(credit(&off, s), (None, gpu), "{s}");
+    }
+    let moved = with(S::DifferentWorker, Some(&g2), std::slice::from_ref(&g1));
+    assert_eq!(credit(&moved, S::DifferentWorker), on("g2", gpu));
+    // The coordinator chose: no worker. An outcome naming another strategy: not the target.
+    let anywhere = with(S::DifferentWorker, None, std::slice::from_ref(&g1));
+    assert_eq!(credit(&anywhere, S::DifferentWorker), (None, gpu));
+    assert_eq!(
+        credit(&moved, S::FallbackCpu),
+        (None, Some(HardwareClass::Cpu))
+    );
+    assert_eq!(credit(&moved, S::DelayedRetry), on("g1", gpu));
+    let cpu = with(S::FallbackCpu, None, std::slice::from_ref(&g1));
+    assert_eq!(
+        credit(&cpu, S::FallbackCpu),
+        (None, Some(HardwareClass::Cpu))
+    );
+    let tpu = with(S::DifferentHardwareClass, None, std::slice::from_ref(&g1));
+    assert_eq!(
+        credit(&tpu, S::DifferentHardwareClass),
+        (
+            None,
+            crate::engine::mutate::fallback_class(HardwareClass::Gpu)
+        )
+    );
+    assert_eq!(
+        credit(&with(S::Escalation, None, &[]), S::Escalation),
+        (None, None)
+    );
+}
+
+/// Regression: the picker ignored open breakers: after w1's breaker opened, a failure on w2
+/// was moved to w1.
+#[test]
+fn a_worker_whose_breaker_is_open_is_not_picked() {
+    let fleet = [
+        ("w1", HardwareClass::Gpu),
+        ("w2", HardwareClass::Gpu),
+        ("w3", HardwareClass::Gpu),
+        ("c1", HardwareClass::Cpu),
+    ];
+    let mut e = with_workers(&fleet);
+    for i in 0..6 {
+        let r = failure_at(
+            &format!("b{i}"),
+            "w1",
+            HardwareClass::Gpu,
+            "operation timed out after 300 s",
+            i as f64,
+        );
+        e.handle_failure(&r);
+    }
+    let r = failure_at("x", "w2", HardwareClass::Gpu, CUDA, 10.0);
+    let a = e.handle_failure(&r);
+    assert_eq!(a.strategy, S::DifferentWorker);
+    assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "w3", "{a:?}");
+    // Without w3 no GPU is eligible: the ladder's next step instead of a move to w1.
+    let mut e = with_workers(&[fleet[0], fleet[1], fleet[3]]);
+    for i in 0..6 {
+        let r = failure_at(
+            &format!("b{i}"),
+            "w1",
+            HardwareClass::Gpu,
+            "operation timed out after 300 s",
+            i as f64,
+        );
+        e.handle_failure(&r);
+    }
+    let a = e.handle_failure(&r);
+    assert_eq!(a.strategy, S::DelayedRetry, "{a:?}");
+    // Half-open (60 s later), w1 is the probe when nothing else is eligible.
+    let r = failure_at("y", "w2", HardwareClass::Gpu, CUDA, 100.0);
+    let a = e.handle_failure(&r);
+    assert_eq!(a.strategy, S::DifferentWorker, "{a:?}");
+    assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "w1");
+}
+
+/// Regression: with every GPU of the inventory excluded, a second Xid 79 got DIFFERENT_WORKER
+/// with no target instead of the ladder's next valid step (FALLBACK_CPU to c1).
+#[test]
+fn different_worker_needs_an_eligible_worker_in_the_registry() {
+    let mut e = with_workers(&[
+        ("w1", HardwareClass::Gpu),
+        ("w2", HardwareClass::Gpu),
+        ("c1", HardwareClass::Cpu),
+    ]);
+    let a = e.handle_failure(&failure_at("t1", "w1", HardwareClass::Gpu, XID_79, 0.0));
+    assert_eq!(a.strategy, S::DifferentWorker);
+    assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "w2");
+    let a = e.handle_failure(&failure_at("t1", "w2", HardwareClass::Gpu, XID_79, 100.0));
+    assert_eq!(a.strategy, S::FallbackCpu, "{a:?}");
+    assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "c1");
+    // Without a registry the engine cannot know: the rule's ladder as written.
+    let mut e = Engine::in_memory();
+    e.handle_failure(&failure_at("t1", "w1", HardwareClass::Gpu, XID_79, 0.0));
+    let a = e.handle_failure(&failure_at("t1", "w2", HardwareClass::Gpu, XID_79, 100.0));
+    assert_eq!(a.strategy, S::DifferentWorker);
+    assert_eq!(a.target_worker, None);
+}
+
+/// Regression: BROWSER_RESTART (a retry on the failed worker) got past its open breaker:
+/// seven context losses on b1 within seconds all restarted b1's browser.
+#[test]
+fn an_open_worker_breaker_moves_a_browser_restart() {
+    let lost = "GPU connection lost: WebGPU device was lost";
+    let run = |e: &mut Engine| {
+        (0..7)
+            .map(|i| {
+                let mut r = failure_at(
+                    &format!("t{i}"),
+                    "b1",
+                    HardwareClass::Webgpu,
+                    lost,
+                    i as f64,
+                );
+                r.hardware.browser = Some(BrowserInfo {
+                    name: "chrome".into(),
+                    version: None,
+                });
+                e.handle_failure(&r)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut e = Engine::in_memory();
+    let got = run(&mut e);
+    assert!(got[..4].iter().all(|a| a.strategy == S::BrowserRestart));
+    for a in &got[4..] {
+        assert_eq!(a.strategy, S::DifferentWorker, "{a:?}");
+        assert_eq!(a.source.kind, "circuit_breaker");
+        assert_eq!(a.excluded_workers, vec![WorkerId::new("b1").unwrap()]);
+    }
+    let mut e = with_workers(&[("b1", HardwareClass::Webgpu), ("b2", HardwareClass::Webgpu)]);
+    let got = run(&mut e);
+    assert_eq!(got[6].target_worker.as_ref().unwrap().as_str(), "b2");
+}
+
+/// Regression: the first report's config was kept for good although faultline had not changed
+/// it: a first report without config, later ones with batch 32 / fp16, walked the GPU ladder
+/// as if the task had neither (REDUCED_PRECISION and REDUCED_BATCH_SIZE skipped).
+#[test]
+fn the_latest_reported_config_counts_until_faultline_changes_it() {
+    let timeout = |worker: &str, secs: f64, c: TaskConfig| {
+        at(
+            record("t1", worker, HardwareClass::Gpu, "operation timed out", c),
+            secs,
+        )
+    };
+    let mut e = Engine::in_memory();
+    let a = e.handle_failure(&timeout("w1", 0.0, TaskConfig::default()));
+    assert_eq!(a.strategy, S::DelayedRetry);
+    let a = e.handle_failure(&timeout("w1", 100.0, cfg(32, Precision::Fp16)));
+    assert_eq!(a.strategy, S::DifferentWorker);
+    let a = e.handle_failure(&timeout("w2", 200.0, cfg(32, Precision::Fp16)));
+    assert_eq!(a.strategy, S::ReducedPrecision, "{a:?}");
+    assert_eq!(
+        a.modified_config.as_ref().unwrap().precision,
+        Some(Precision::Int8)
+    );
+    // Now faultline's own copy wins over a report repeating the old config; a report
+    // without one keeps it too.
+    let a = e.handle_failure(&timeout("w2", 300.0, cfg(32, Precision::Fp16)));
+    assert_eq!(a.strategy, S::ReducedBatchSize, "{a:?}");
+    let c = a.modified_config.as_ref().unwrap();
+    assert_eq!(
+        (c.batch_size, c.precision),
+        (Some(16), Some(Precision::Int8))
+    );
+    let t = e.task(&TaskId::new("t1").unwrap()).unwrap();
+    assert!(t.config_changed);
+    // A report without a config does not replace what an earlier report said.
+    let mut e = Engine::in_memory();
+    e.handle_failure(&timeout("w1", 0.0, cfg(32, Precision::Fp16)));
+    e.handle_failure(&timeout("w1", 100.0, TaskConfig::default()));
+    let t = e.task(&TaskId::new("t1").unwrap()).unwrap();
+    assert_eq!(t.config, Some(cfg(32, Precision::Fp16)));
+    assert!(!t.config_changed);
+}
