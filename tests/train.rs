@@ -437,3 +437,61 @@ fn golden_model_v2_loads_with_refined_tables() {
     assert_eq!(cell(RecoveryStrategy::DifferentWorker), (5.0, 2.0));
     assert_eq!(cell(RecoveryStrategy::DelayedRetry), (0.0, 3.0));
 }
+
+/// Every `*.parquet` part under `dir`, recursively.
+fn parquet_parts(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(parquet_parts(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Regression: `train` beside a live server before its first flush of outcomes (an outcomes
+/// directory without a part) failed with polars' "expanded paths were empty", and a part left
+/// twice by an interrupted compaction was counted twice. Training again over the model
+/// replaces it.
+#[test]
+fn cli_trains_on_the_committed_history_and_replaces_its_model() {
+    let d = Dir::new();
+    let data = d.path("data");
+    engine_history(&data, 30);
+    let train_json = |d: &Dir| {
+        let o = d.run(
+            &[
+                "train", "--data", "data", "--out", "models/m", "--json", "--quiet",
+            ],
+            "",
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
+    };
+    // A duplicated part of each table: every row counted once.
+    for table in ["failures", "outcomes"] {
+        let part = parquet_parts(&data.join("history").join(table))[0].clone();
+        std::fs::copy(&part, part.with_file_name("part-zz-copy.parquet")).unwrap();
+    }
+    let v = train_json(&d);
+    assert_eq!(v["manifest"]["data_range"]["failures"], 30);
+    assert_eq!(v["manifest"]["metrics"]["success"]["outcomes"], 30.0);
+    // No outcome part yet: no outcomes, and the model of the same name is replaced.
+    for part in parquet_parts(&data.join("history").join("outcomes")) {
+        std::fs::remove_file(part).unwrap();
+    }
+    let v = train_json(&d);
+    assert_eq!(v["manifest"]["metrics"]["success"]["outcomes"], 0.0);
+    assert_eq!(v["manifest"]["data_range"]["outcomes"], 0);
+    let model = Model::load(&d.path("models/m")).unwrap();
+    assert_eq!(model.manifest().metrics.success.outcomes, 0.0);
+    let names: Vec<String> = std::fs::read_dir(d.path("models"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["m"], "no old or temporary directory left");
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::algorithm::{self, sample_rows};
 use super::params::{Algorithm, ClusterParams, ClusterValidParams};
 use super::{ClusterError, ClusterId};
-use crate::features::{FeatureSchema, Featurizer, Scaler};
+use crate::features::{FeatureMatrix, FeatureSchema, Featurizer, Scaler};
 use crate::model::{FailureKind, HardwareClass, Timestamp, WorkerId};
 use crate::store::FailureRow;
 
@@ -162,14 +162,58 @@ fn renumber(raw: &[Option<usize>]) -> (Vec<Option<ClusterId>>, usize) {
 /// Fits clusters on `rows`: featurize (time order), standardize, run the configured algorithm,
 /// summarize. Fails on no rows.
 pub fn fit(rows: &[FailureRow], params: &ClusterValidParams) -> Result<Clustering, ClusterError> {
-    let p = params.params();
     if rows.is_empty() {
         return Err(ClusterError::Empty);
     }
-    let mut featurizer = Featurizer::new(p.features.clone())?;
+    let mut featurizer = Featurizer::new(params.params().features.clone())?;
     let raw = featurizer.extend(rows);
-    let scaler = Scaler::fit(&raw, &p.weights)?;
-    let z = scaler.transform(&raw)?;
+    let (model, labels) = ClusterModel::fit_featurized(rows, &raw, params)?;
+    Ok(Clustering {
+        model,
+        labels,
+        featurizer,
+    })
+}
+
+impl ClusterModel {
+    /// Fits clusters on `rows` whose feature vectors the caller computed: row i of `raw` is
+    /// `rows[i]`'s vector, of the schema of `params`' features. [`fit`] featurizes the rows
+    /// among themselves; a caller fitting on a sample of a longer history featurizes the whole
+    /// history in time order and passes the sampled rows' vectors, so that their history
+    /// features (attempt, worker gap and rate, the task's recent failures) are those online
+    /// assignment computes. Returns the model and each row's cluster (`None` = noise). Fails on
+    /// no rows, a schema other than the parameters' or a row count other than `rows`'.
+    pub fn fit_featurized(
+        rows: &[FailureRow],
+        raw: &FeatureMatrix,
+        params: &ClusterValidParams,
+    ) -> Result<(ClusterModel, Vec<Option<ClusterId>>), ClusterError> {
+        let p = params.params();
+        if rows.is_empty() {
+            return Err(ClusterError::Empty);
+        }
+        p.features.schema().check_compatible(&raw.schema)?;
+        if raw.x.nrows() != rows.len() {
+            return Err(ClusterError::InvalidParam {
+                field: "rows".into(),
+                detail: format!(
+                    "{} feature vectors for {} failures",
+                    raw.x.nrows(),
+                    rows.len()
+                ),
+            });
+        }
+        fit_matrix(rows, raw, p)
+    }
+}
+
+fn fit_matrix(
+    rows: &[FailureRow],
+    raw: &FeatureMatrix,
+    p: &ClusterParams,
+) -> Result<(ClusterModel, Vec<Option<ClusterId>>), ClusterError> {
+    let scaler = Scaler::fit(raw, &p.weights)?;
+    let z = scaler.transform(raw)?;
     let mut k_scores = Vec::new();
     let raw_labels: Vec<Option<usize>> = match p.algorithm {
         Algorithm::Dbscan => algorithm::dbscan(&z, &p.dbscan, p.seed)?,
@@ -210,11 +254,7 @@ pub fn fit(rows: &[FailureRow], params: &ClusterValidParams) -> Result<Clusterin
         silhouette,
         k_scores,
     };
-    Ok(Clustering {
-        model,
-        labels,
-        featurizer,
-    })
+    Ok((model, labels))
 }
 
 #[derive(Default)]
@@ -299,7 +339,8 @@ fn summarize(
 
 impl ClusterModel {
     /// Checks that this build can use the model: format version, feature schema (version and
-    /// columns, as this build produces them for the model's feature parameters), widths.
+    /// columns, as this build produces them for the model's feature parameters), widths, and
+    /// that each cluster's id is its position in [`Self::clusters`] (assignment indexes by id).
     pub fn validate(&self) -> Result<(), ClusterError> {
         if self.format_version != CLUSTER_FORMAT_VERSION {
             return Err(ClusterError::FormatVersion {
@@ -311,7 +352,15 @@ impl ClusterModel {
         current.check_compatible(&self.schema)?;
         self.scaler.check_schema(&current)?;
         let d = current.width();
-        for c in &self.clusters {
+        for (i, c) in self.clusters.iter().enumerate() {
+            // Assignment indexes the clusters by id: an id out of place would pick another
+            // cluster's radius, or panic past the end.
+            if c.id.0 as usize != i {
+                return Err(ClusterError::InvalidModel(format!(
+                    "cluster {} is at position {i} of the clusters: each cluster's id must be its position",
+                    c.id
+                )));
+            }
             if c.centroid.len() != d {
                 return Err(ClusterError::InvalidModel(format!(
                     "cluster {} has a centroid of {} values, the schema {d} columns",
@@ -438,5 +487,88 @@ impl OnlineClusterer {
         self.featurizer.push_into(row, &mut self.buf).ok()?;
         self.model.scaler.transform_row(&mut self.buf).ok()?;
         self.model.nearest(&self.buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::tests::row;
+
+    /// Two groups of failures, far apart: a KMeans model of two clusters.
+    fn two_clusters() -> ClusterModel {
+        let mut rows = Vec::new();
+        for i in 0..20 {
+            let (class, kind) = if i % 2 == 0 {
+                (HardwareClass::Gpu, FailureKind::OomGpu)
+            } else {
+                (HardwareClass::Cpu, FailureKind::DiskFull)
+            };
+            let mut r = row(
+                &format!("t{i}"),
+                &format!("w{}", i % 2),
+                class,
+                kind,
+                i as f64,
+            );
+            r.template_id = Some(i % 2);
+            rows.push(r);
+        }
+        let mut p = ClusterParams::default().for_sample(rows.len());
+        p.kmeans.k = Some(2);
+        fit(&rows, &p.check().unwrap()).unwrap().model
+    }
+
+    /// Assignment indexes the clusters by id: a stored model whose ids are not their positions
+    /// (ids swapped, or one past the end) is refused, naming the cluster, instead of assigning
+    /// failures to the wrong cluster's radius or panicking.
+    #[test]
+    fn validate_refuses_cluster_ids_out_of_place() {
+        let model = two_clusters();
+        assert_eq!(model.clusters.len(), 2);
+        model.validate().unwrap();
+
+        let mut swapped = model.clone();
+        swapped.clusters[0].id = ClusterId(1);
+        swapped.clusters[1].id = ClusterId(0);
+        let e = swapped.validate().unwrap_err();
+        assert!(matches!(e, ClusterError::InvalidModel(_)), "{e}");
+        assert!(e.to_string().contains("cluster c1 is at position 0"), "{e}");
+
+        let mut beyond = model.clone();
+        beyond.clusters[1].id = ClusterId(7);
+        let e = ClusterModel::from_json(&beyond.to_json().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("cluster c7 is at position 1"), "{e}");
+        assert!(OnlineClusterer::new(beyond).is_err());
+    }
+
+    /// [`ClusterModel::fit_featurized`] refuses vectors that are not the rows'.
+    #[test]
+    fn fit_featurized_checks_rows_and_schema() {
+        let model = two_clusters();
+        let params = model.params.clone().check().unwrap();
+        let rows: Vec<FailureRow> = (0..4)
+            .map(|i| {
+                row(
+                    &format!("t{i}"),
+                    "w",
+                    HardwareClass::Gpu,
+                    FailureKind::OomGpu,
+                    f64::from(i),
+                )
+            })
+            .collect();
+        let raw = Featurizer::new(model.params.features.clone())
+            .unwrap()
+            .extend(&rows);
+        let e = ClusterModel::fit_featurized(&rows[..3], &raw, &params).unwrap_err();
+        assert!(
+            e.to_string().contains("4 feature vectors for 3 failures"),
+            "{e}"
+        );
+        assert!(matches!(
+            ClusterModel::fit_featurized(&[], &raw, &params),
+            Err(ClusterError::Empty)
+        ));
     }
 }

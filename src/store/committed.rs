@@ -32,7 +32,7 @@ pub fn flushed_seq(root: &Path) -> Result<Option<u64>, StoreError> {
 }
 
 /// Every `*.parquet` file under `dir` (recursively, sorted); none when `dir` is absent.
-fn parts(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StoreError> {
+pub(super) fn parts(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StoreError> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -13,7 +13,8 @@
 //! [`HistoryStore`] is the interface; [`ParquetStore`] the durable implementation and
 //! [`MemoryStore`] its in-memory twin. Parts are written with the arrow and parquet crates and
 //! read back either losslessly (the `payload` column, for restart) or with polars lazy scans
-//! ([`scan`]) for analysis.
+//! ([`scan`]) for analysis; readers that do not repair the directory see the committed history
+//! only ([`committed_rows`], [`scan`]: parts up to the manifest's `flushed_seq`, each row once).
 
 mod batch;
 mod checkpoints;

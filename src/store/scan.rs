@@ -1,15 +1,26 @@
-//! Polars lazy scans over a table of the history (projection and predicate pushdown).
+//! Polars lazy scans over a table of the history (projection and predicate pushdown), of the
+//! committed history only: the same rows as [`committed_rows`](super::committed_rows).
 
 use std::path::Path;
 
 use polars::prelude::*;
 
-use super::entry::Table;
+use super::committed::{flushed_seq, parts};
+use super::entry::{Entry, Table};
+use super::schema::{self, to_batch};
 use super::StoreError;
 
-/// A lazy frame over every committed part of `table` under `root` (the data directory),
-/// with the `date` partition column from the directory names. Empty tables give an error
-/// naming the directory.
+/// The hive partition column every scan adds from the directory names (`date=YYYY-MM-DD`).
+const DATE: &str = "date";
+
+/// A lazy frame over the committed rows of `table` under `root` (the data directory), with the
+/// `date` partition column from the directory names. Like
+/// [`committed_rows`](super::committed_rows), only rows of flushes up to the manifest's
+/// `flushed_seq` count (an interrupted flush leaves parts above it, which the next open
+/// removes) and each sequence number once (an interrupted compaction may leave a row in two
+/// parts), in the order of the parts. A table directory without any part (a live server
+/// before its first flush of that table) is an empty frame with the table's columns; a
+/// missing table directory is an error naming it.
 pub fn scan(root: &Path, table: Table) -> Result<LazyFrame, StoreError> {
     let dir = root.join("history").join(table.dir_name());
     if !dir.is_dir() {
@@ -18,11 +29,186 @@ pub fn scan(root: &Path, table: Table) -> Result<LazyFrame, StoreError> {
             dir.display()
         )));
     }
-    let glob = format!("{}/**/*.parquet", dir.display());
-    let args = ScanArgsParquet {
-        hive_options: HiveOptions::new_enabled(),
-        ..Default::default()
+    let flushed = flushed_seq(root)?;
+    let mut files = Vec::new();
+    parts(&dir, &mut files)?;
+    let frame = if files.is_empty() {
+        empty(table)
+            .map_err(|e| StoreError::Query(format!("{}: {e}", dir.display())))?
+            .lazy()
+    } else {
+        let glob = format!("{}/**/*.parquet", dir.display());
+        let args = ScanArgsParquet {
+            hive_options: HiveOptions::new_enabled(),
+            ..Default::default()
+        };
+        LazyFrame::scan_parquet(PlRefPath::new(&glob), args)
+            .map_err(|e| StoreError::Query(format!("{}: {e}", dir.display())))?
     };
-    LazyFrame::scan_parquet(PlRefPath::new(&glob), args)
-        .map_err(|e| StoreError::Query(format!("{}: {e}", dir.display())))
+    let frame = match flushed {
+        Some(s) => frame.filter(col(schema::SEQ).lt_eq(lit(s))),
+        None => frame,
+    };
+    Ok(frame.unique_stable_generic(Some(vec![col(schema::SEQ)]), UniqueKeepStrategy::First))
+}
+
+/// An empty frame with the columns a scan of `table` has: the file's, then [`DATE`].
+fn empty(table: Table) -> PolarsResult<DataFrame> {
+    let none: [&Entry; 0] = [];
+    let batch = to_batch(table, &[], &none).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+    let mut columns: Vec<Column> = Vec::new();
+    for field in batch.schema().fields() {
+        let dtype = polars_type(field.data_type())?;
+        columns.push(Column::new_empty(field.name().as_str().into(), &dtype));
+    }
+    columns.push(Column::new_empty(DATE.into(), &DataType::Date));
+    DataFrame::new_infer_height(columns)
+}
+
+/// The polars type a scan reads an Arrow column of the history as.
+fn polars_type(t: &arrow_schema::DataType) -> PolarsResult<DataType> {
+    use arrow_schema::DataType as A;
+    Ok(match t {
+        A::Utf8 => DataType::String,
+        A::Float64 => DataType::Float64,
+        A::UInt32 => DataType::UInt32,
+        A::UInt64 => DataType::UInt64,
+        A::Int32 => DataType::Int32,
+        A::Int64 => DataType::Int64,
+        A::Boolean => DataType::Boolean,
+        A::Timestamp(arrow_schema::TimeUnit::Microsecond, None) => {
+            DataType::Datetime(TimeUnit::Microseconds, None)
+        }
+        other => polars_bail!(ComputeError: "no polars type for the history's column type {other}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{TaskId, TaskState, Timestamp};
+    use crate::store::{committed_rows, ParquetStore, StoreOptions, TaskStateRow};
+
+    fn state(i: u64) -> Entry {
+        Entry::TaskState(TaskStateRow {
+            task_id: TaskId::new(&format!("task-{i}")).unwrap(),
+            state: TaskState::Running,
+            // Two days, so two partitions.
+            timestamp: Timestamp::from_secs_f64(1_700_000_000.0 + (i % 2) as f64 * 86_400.0),
+            note: format!("n{i}"),
+        })
+    }
+
+    fn seqs(root: &Path, table: Table) -> Vec<u64> {
+        let df = scan(root, table)
+            .unwrap()
+            .select([col(schema::SEQ)])
+            .collect()
+            .unwrap();
+        let mut v: Vec<u64> = df
+            .column(schema::SEQ)
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Every part file under a table directory.
+    fn part_files(root: &Path, table: Table) -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        parts(&root.join("history").join(table.dir_name()), &mut files).unwrap();
+        files
+    }
+
+    /// The manifest's `flushed_seq` set to `s` (as a crash after writing parts and before the
+    /// manifest leaves it).
+    fn set_flushed(root: &Path, s: u64) {
+        let p = root.join("history").join("_manifest.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        v["flushed_seq"] = s.into();
+        std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn scans_count_each_committed_row_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut s = ParquetStore::open(root, StoreOptions::default()).unwrap();
+        s.write_batch((0..6).map(state).collect()).unwrap();
+        s.write_batch((6..10).map(state).collect()).unwrap();
+        drop(s);
+        assert_eq!(seqs(root, Table::TaskStates), (1..=10).collect::<Vec<_>>());
+        // A part duplicated (an interrupted compaction leaves rows in two parts): once each.
+        let first = part_files(root, Table::TaskStates)[0].clone();
+        let copy = first.with_file_name("part-copy.parquet");
+        std::fs::copy(&first, &copy).unwrap();
+        assert_eq!(seqs(root, Table::TaskStates), (1..=10).collect::<Vec<_>>());
+        // Parts of an interrupted flush (above the manifest's flushed_seq) do not count.
+        set_flushed(root, 6);
+        assert_eq!(seqs(root, Table::TaskStates), (1..=6).collect::<Vec<_>>());
+        // The same rows as `committed_rows`, columns and all.
+        let want: Vec<u64> = committed_rows(root, Table::TaskStates, Some(6))
+            .unwrap()
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(seqs(root, Table::TaskStates), want);
+        let df = scan(root, Table::TaskStates).unwrap().collect().unwrap();
+        assert_eq!(df.height(), 6);
+        // Without a manifest every part counts, still once.
+        std::fs::remove_file(root.join("history").join("_manifest.json")).unwrap();
+        assert_eq!(seqs(root, Table::TaskStates), (1..=10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_table_without_parts_is_an_empty_frame_with_the_tables_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut s = ParquetStore::open(root, StoreOptions::default()).unwrap();
+        s.write_batch((0..4).map(state).collect()).unwrap();
+        drop(s);
+        let full = scan(root, Table::TaskStates).unwrap().collect().unwrap();
+        // The table's directory, emptied (a live server before its first flush of it).
+        for f in part_files(root, Table::TaskStates) {
+            std::fs::remove_file(f).unwrap();
+        }
+        let empty = scan(root, Table::TaskStates).unwrap().collect().unwrap();
+        assert_eq!(empty.height(), 0);
+        assert_eq!(empty.schema(), full.schema(), "the same columns and types");
+        // Queries run on it.
+        let n = scan(root, Table::TaskStates)
+            .unwrap()
+            .filter(col(schema::NOTE).eq(lit("n1")))
+            .group_by([col(schema::TASK_ID)])
+            .agg([len().alias("n")])
+            .collect()
+            .unwrap();
+        assert_eq!(n.height(), 0);
+        // Every table's empty frame has the table's columns, then the partition.
+        for table in Table::ALL {
+            let df = super::empty(table).unwrap();
+            let mut want = schema::column_names(table);
+            want.push(DATE.to_string());
+            let got: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            assert_eq!(got, want, "{table:?}");
+        }
+        // A missing table directory is still an error naming it.
+        let bare = tempfile::tempdir().unwrap();
+        std::fs::create_dir(bare.path().join("history")).unwrap();
+        let Err(e) = scan(bare.path(), Table::Patterns) else {
+            panic!("a missing table directory scanned");
+        };
+        let e = e.to_string();
+        assert!(
+            e.contains("patterns") && e.contains("no such table directory"),
+            "{e}"
+        );
+    }
 }

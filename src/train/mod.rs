@@ -21,10 +21,13 @@
 //!   measured on held-out failures (every `holdout_every`-th by sequence number; the table is
 //!   refitted without them; template ids come from the miner fitted on every message) as
 //!   agreement with the rules, with the share of held-out failures it covers.
-//! - **Scaler and clusters**: [`cluster::fit`] on a systematic sample
-//!   over time (at most `sample` rows), then every failure is placed online to measure the
-//!   noise share. Skipped, with the reason in the metrics, on fewer than 20 rows or when the
-//!   failures are nearly all alike.
+//! - **Scaler and clusters**: fitted ([`ClusterModel::fit_featurized`]) on a systematic
+//!   sample over time (at most `sample` rows) whose feature vectors come from featurizing
+//!   every failure in time order — the history features (attempt, worker gap and rate, the
+//!   task's recent failures) of the whole timeline, as online placement computes them, not of
+//!   the thinned one — then every failure is placed online to measure the noise share.
+//!   Skipped, with the reason in the metrics, on fewer than 20 rows or when the failures are
+//!   nearly all alike.
 //! - **Success-rate tables** ([`SuccessTables`]): successes, failures and costs per (hardware
 //!   class, kind, strategy) — the counts [`Ranker`](crate::ranking::Ranker) consumes: a
 //!   server seeds its ranking with them where its own history has no evidence
@@ -38,10 +41,14 @@
 //!   that context of a server's ranking. Seeding the refined contexts themselves is an
 //!   option (`ranking.seed_refined`), off: measured, it started worse.
 //!
-//! Training reads only committed Parquet parts (records still in the write-ahead log are left
-//! for the next run) and writes nothing under the data directory, so it can run beside a live
-//! server. [`Model::save`] writes the directory atomically; [`Model::load`] verifies hashes and
-//! reads every format version up to [`MODEL_FORMAT_VERSION`].
+//! Training reads only the committed history: rows of flushes up to the manifest's
+//! `flushed_seq`, each sequence number once, in the lazy scans of the success tables
+//! ([`store::scan`](crate::store::scan)) as in the rows read whole
+//! ([`committed_rows`](crate::store::committed_rows)); records still in the write-ahead log
+//! are left for the next run. It writes nothing under the data directory, so it can run
+//! beside a live server. [`Model::save`] writes the
+//! directory atomically, and replaces an existing model in one step; [`Model::load`] verifies
+//! hashes and reads every format version up to [`MODEL_FORMAT_VERSION`].
 //!
 //! ```no_run
 //! use faultline::train::{train, Model, TrainOptions};
@@ -73,7 +80,7 @@ pub use model::{
 pub use success::{ContextCounts, RefinedContext, RefinedLevel, StrategyCount, SuccessTables};
 
 use crate::cluster::{self, ClusterError, ClusterModel, ClusterParams, OnlineClusterer};
-use crate::features::{FeatureError, Featurizer};
+use crate::features::{FeatureError, FeatureMatrix, FeatureParams, Featurizer};
 use crate::model::Timestamp;
 use crate::ranking::RankingError;
 use crate::store::{FailureRow, StoreError};
@@ -421,6 +428,8 @@ fn mine<'a>(
 }
 
 /// Fits the cluster model on a systematic sample over time and places every failure online.
+/// The sampled rows' feature vectors are computed on the whole timeline (every failure, in
+/// time order), as online placement computes them, not among the sampled rows alone.
 fn fit_clusters(
     rows: &[FailureRow],
     opts: &TrainOptions,
@@ -440,8 +449,7 @@ fn fit_clusters(
         )
     };
     let n = rows.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| rows[i].record.timestamp);
+    let order = time_order(rows);
     let step = n.div_ceil(opts.sample).max(1);
     let sample: Vec<FailureRow> = order
         .iter()
@@ -459,15 +467,14 @@ fn fit_clusters(
     }
     // The silhouette sample holds at least twice the largest k (checked by the params).
     let cp = params.params().for_sample(sample.len());
-    let raw = Featurizer::new(cp.features.clone())?.extend(&sample);
+    let raw = sampled_features(rows, &order, step, &cp.features)?;
     if cluster::distinct_rows(&raw.x) < 3 {
         return Ok(skipped(
             "the failures are (nearly) all alike: nothing to cluster".into(),
             sample.len(),
         ));
     }
-    let fit = cluster::fit(&sample, &cp.check()?)?;
-    let model = fit.model;
+    let (model, _) = ClusterModel::fit_featurized(&sample, &raw, &cp.check()?)?;
     let mut online = OnlineClusterer::new(model.clone())?;
     let noise = order
         .iter()
@@ -482,4 +489,44 @@ fn fit_clusters(
         silhouette: model.silhouette,
     };
     Ok((Some(model), metrics))
+}
+
+/// Indices of `rows` in time order (stable: equal timestamps keep sequence order).
+fn time_order(rows: &[FailureRow]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| rows[i].record.timestamp);
+    order
+}
+
+/// The feature vectors of every `step`-th row of `order` (row `k` of the matrix is
+/// `rows[order[k * step]]`), each featurized after every failure before it in `order`: the
+/// whole timeline is featurized, streaming through one buffer, and only the sampled rows'
+/// vectors are kept. With `step` 1 this is [`Featurizer::extend`] of the rows in time order.
+fn sampled_features(
+    rows: &[FailureRow],
+    order: &[usize],
+    step: usize,
+    params: &FeatureParams,
+) -> Result<FeatureMatrix, FeatureError> {
+    let step = step.max(1);
+    let mut featurizer = Featurizer::new(params.clone())?;
+    let w = featurizer.width();
+    let mut x = ndarray::Array2::zeros((order.len().div_ceil(step), w));
+    let mut skipped = vec![0.0; w];
+    // `Array2::zeros` is in standard (row-major, contiguous) layout.
+    let mut kept = x
+        .as_slice_mut()
+        .expect("a freshly allocated array is contiguous")
+        .chunks_exact_mut(w);
+    for (pos, &i) in order.iter().enumerate() {
+        let out = match pos % step {
+            0 => kept.next().unwrap_or(&mut skipped),
+            _ => &mut skipped,
+        };
+        featurizer.push_into(&rows[i], out)?;
+    }
+    Ok(FeatureMatrix {
+        schema: featurizer.schema().clone(),
+        x,
+    })
 }

@@ -1,7 +1,8 @@
 //! The trained model in memory and on disk: a directory with `manifest.json` (format version,
 //! feature schema, training data range, metrics, artifacts with BLAKE3 hashes) and one JSON
-//! file per artifact. Saving is atomic (temporary directory → rename); loading verifies every
-//! hash, refuses a newer format version and dispatches older ones to their readers.
+//! file per artifact. Saving is atomic (temporary directory → rename; a model it replaces is
+//! swapped out in one step, Linux `renameat2(RENAME_EXCHANGE)`); loading verifies every hash,
+//! refuses a newer format version and dispatches older ones to their readers.
 
 use std::path::{Path, PathBuf};
 
@@ -363,6 +364,14 @@ impl Model {
     /// directory, is fsynced, and is renamed to `dir` (an existing model there is replaced;
     /// anything else is refused, see [`check_model_dir`]). The manifest's artifact list and
     /// hashes are rewritten to match the files.
+    ///
+    /// A reader of `dir` sees the old model or the new one, never neither nor a mixture: a new
+    /// `dir` is one rename; an existing one is swapped with the temporary directory in one
+    /// step (Linux `renameat2(RENAME_EXCHANGE)`), and the old model, now at the temporary
+    /// name, is then removed (a crash before that leaves it there, hidden, and `dir` whole).
+    /// Where the exchange is not available (another OS, a file system without it), the old
+    /// model is moved aside and the new one renamed in: two renames, between which `dir` is
+    /// briefly absent.
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
         check_model_dir(dir)?;
         let parent = match dir.parent() {
@@ -391,49 +400,147 @@ impl Model {
         }
         write_synced(&tmp.join(MANIFEST_FILE), &encode(MANIFEST_FILE, &manifest)?)?;
         fsync_dir(&tmp)?;
-        // A directory cannot be renamed over a non-empty one: move the old model aside first.
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        let replaced = dir.exists();
-        if replaced {
-            std::fs::rename(dir, &old).map_err(|e| io(dir, e))?;
-        }
-        std::fs::rename(&tmp, dir).map_err(|e| io(dir, e))?;
-        fsync_dir(&parent)?;
-        if replaced {
-            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+        if let Err(e) = install(&tmp, dir, &parent, &name) {
+            // Best effort: the new model is not installed, and its files are of no use.
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
         }
         Ok(())
     }
 
-    /// Reads a model directory: the manifest's `format_version` picks the reader (a version
-    /// newer than [`MODEL_FORMAT_VERSION`] is refused), every artifact's BLAKE3 hash is
-    /// checked, and each error names the file (and the field, for a parse error).
-    pub fn load(dir: &Path) -> Result<Model, TrainError> {
-        let path = dir.join(MANIFEST_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+    /// [`load`](Self::load) of the manifest bytes read from `path` (`dir`'s manifest).
+    fn load_manifest(dir: &Path, path: &Path, bytes: &[u8]) -> Result<Model, TrainError> {
         let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| TrainError::Artifact {
-                path: path.clone(),
+            serde_json::from_slice(bytes).map_err(|e| TrainError::Artifact {
+                path: path.to_path_buf(),
                 detail: e.to_string(),
             })?;
         let version = value
             .get("format_version")
             .and_then(serde_json::Value::as_u64)
             .ok_or_else(|| TrainError::Artifact {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 detail: "field `format_version` is missing or not a number".into(),
             })?;
         match version {
             // Format 2 only adds a field format 1 leaves out (empty when absent).
-            1 | 2 => load_v1(dir, &path, value),
+            1 | 2 => load_v1(dir, path, value),
             v if v > u64::from(MODEL_FORMAT_VERSION) => Err(TrainError::NewerFormat {
-                path,
+                path: path.to_path_buf(),
                 found: v,
                 supported: MODEL_FORMAT_VERSION,
             }),
-            v => Err(TrainError::UnknownFormat { path, found: v }),
+            v => Err(TrainError::UnknownFormat {
+                path: path.to_path_buf(),
+                found: v,
+            }),
         }
     }
+
+    /// Reads a model directory: the manifest's `format_version` picks the reader (a version
+    /// newer than [`MODEL_FORMAT_VERSION`] is refused), every artifact's BLAKE3 hash is
+    /// checked, and each error names the file (and the field, for a parse error).
+    ///
+    /// A model replaced while it is read ([`Self::save`] swaps whole directories) may give
+    /// the old manifest with the new artifacts: when reading fails and the manifest has
+    /// changed meanwhile, the new model is read instead (a few times at most).
+    pub fn load(dir: &Path) -> Result<Model, TrainError> {
+        let path = dir.join(MANIFEST_FILE);
+        let mut bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        for _ in 1..LOAD_ATTEMPTS {
+            match Self::load_manifest(dir, &path, &bytes) {
+                Ok(model) => return Ok(model),
+                Err(e) => match std::fs::read(&path) {
+                    Ok(now) if now != bytes => bytes = now,
+                    _ => return Err(e),
+                },
+            }
+        }
+        Self::load_manifest(dir, &path, &bytes)
+    }
+}
+
+/// Attempts of [`Model::load`] at a model replaced while it is read.
+const LOAD_ATTEMPTS: usize = 4;
+
+/// Puts the complete model directory `tmp` at `dir` (both in `parent`; `name` is `dir`'s
+/// name), replacing what is there (checked by [`check_model_dir`]), and removes the old model.
+fn install(tmp: &Path, dir: &Path, parent: &Path, name: &str) -> Result<(), TrainError> {
+    let replaced = match std::fs::symlink_metadata(dir) {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(io(dir, e)),
+    };
+    if !replaced {
+        std::fs::rename(tmp, dir).map_err(|e| io(dir, e))?;
+        return fsync_dir(parent);
+    }
+    match exchange(tmp, dir) {
+        Ok(()) => {
+            // `tmp` now holds the old model.
+            fsync_dir(parent)?;
+            std::fs::remove_dir_all(tmp).map_err(|e| io(tmp, e))
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::Unsupported | std::io::ErrorKind::InvalidInput
+            ) =>
+        {
+            // No atomic exchange here: a directory cannot be renamed over a non-empty one,
+            // so the old model is moved aside first.
+            let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+            std::fs::rename(dir, &old).map_err(|e| io(dir, e))?;
+            if let Err(e) = std::fs::rename(tmp, dir) {
+                // Best effort: put the old model back.
+                let _ = std::fs::rename(&old, dir);
+                return Err(io(dir, e));
+            }
+            fsync_dir(parent)?;
+            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))
+        }
+        Err(e) => Err(io(dir, e)),
+    }
+}
+
+/// Swaps the directory entries `a` and `b` in one step: Linux `renameat2` with
+/// `RENAME_EXCHANGE` (kernel 3.15, glibc 2.28). Fails with `ErrorKind::Unsupported` where it
+/// does not exist, `InvalidInput` on a file system without it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(super) fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::{c_char, c_int, c_uint, CString};
+    use std::os::unix::ffi::OsStrExt;
+    extern "C" {
+        fn renameat2(
+            olddirfd: c_int,
+            oldpath: *const c_char,
+            newdirfd: c_int,
+            newpath: *const c_char,
+            flags: c_uint,
+        ) -> c_int;
+    }
+    /// `AT_FDCWD` of `<fcntl.h>` on Linux: paths relative to the working directory.
+    const AT_FDCWD: c_int = -100;
+    /// `RENAME_EXCHANGE` of `<linux/fs.h>`.
+    const RENAME_EXCHANGE: c_uint = 1 << 1;
+    let (a, b) = (
+        CString::new(a.as_os_str().as_bytes())?,
+        CString::new(b.as_os_str().as_bytes())?,
+    );
+    // SAFETY: renameat2 is a glibc function with this C signature; both paths are valid
+    // NUL-terminated strings that outlive the call, which keeps no pointer to them.
+    let rc = unsafe { renameat2(AT_FDCWD, a.as_ptr(), AT_FDCWD, b.as_ptr(), RENAME_EXCHANGE) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// No atomic exchange on this platform ([`install`] falls back to two renames).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 /// Whether [`Model::save`] may write `dir`: it does not exist, or it is an empty directory, or

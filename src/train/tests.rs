@@ -596,3 +596,280 @@ fn save_replaces_a_model_but_never_a_directory_or_file_that_is_not_one() {
         assert!(err.contains("is a symbolic link"), "{err}");
     }
 }
+
+/// Failures of a few tasks on a few workers, close in time, with history features (attempt,
+/// worker gap and rate, the task's recent failures) that thinning the timeline would change;
+/// given out of time order.
+fn busy_rows(n: usize) -> Vec<FailureRow> {
+    let mut rows: Vec<FailureRow> = (0..n)
+        .map(|i| {
+            let (_, class, kind) = message(i % 3, i);
+            let ts = 1_700_000_000.0 + (i * 7 % n) as f64 * 11.0 + (i % 5) as f64;
+            let mut r = row(
+                &format!("t{}", i % 17),
+                &format!("w{}", i % 4),
+                class,
+                kind,
+                ts,
+            );
+            r.template_id = Some((i % 3) as u64);
+            r.record.task.config.batch_size = Some(8 << (i % 3));
+            r
+        })
+        .collect();
+    rows.swap(0, n / 2);
+    rows
+}
+
+/// Regression: with a history larger than `--sample`, the sampled rows were featurized among
+/// themselves, so their history features came from a thinned timeline while online placement
+/// sees every failure. Now the fitted rows' vectors are those rows' vectors in the
+/// featurization of the whole history, and the scaler is fitted on them.
+#[test]
+fn sampled_rows_are_featurized_on_the_whole_timeline() {
+    use crate::features::Scaler;
+    let rows = busy_rows(240);
+    let params = opts().cluster.features;
+    let order = time_order(&rows);
+    let step = 3;
+    let picked: Vec<usize> = order.iter().step_by(step).copied().collect();
+    let sampled = sampled_features(&rows, &order, step, &params).unwrap();
+    // The whole history featurized at once (`extend` visits it in time order).
+    let full = Featurizer::new(params.clone()).unwrap().extend(&rows);
+    assert_eq!(sampled.schema, full.schema);
+    assert_eq!(sampled.x, full.x.select(ndarray::Axis(0), &picked));
+    // Featurized among themselves, the sampled rows' history features differ: the data
+    // exercises what the fix is about.
+    let thinned: Vec<FailureRow> = picked.iter().map(|&i| rows[i].clone()).collect();
+    let alone = Featurizer::new(params.clone()).unwrap().extend(&thinned);
+    assert_ne!(alone.x, sampled.x);
+    // Step 1 is the plain featurization of every row.
+    let all = sampled_features(&rows, &order, 1, &params).unwrap();
+    assert_eq!(all.x, full.x.select(ndarray::Axis(0), &order));
+
+    // Training with a sample of a third fits the scaler on those vectors.
+    let mut o = opts();
+    o.sample = 80;
+    let (model, metrics) = fit_clusters(&rows, &o, &o.cluster.clone().check().unwrap()).unwrap();
+    let model = model.expect("clusters fitted");
+    assert_eq!(metrics.fitted_rows, 80);
+    assert_eq!(model.rows, 80);
+    let want = Scaler::fit(&sampled, &model.params.weights).unwrap();
+    assert_eq!(model.scaler, want);
+    assert_ne!(
+        model.scaler,
+        Scaler::fit(&alone, &model.params.weights).unwrap()
+    );
+}
+
+/// Copies the first part of `table` under `root` beside it, as an interrupted compaction
+/// leaves a row in two parts.
+fn duplicate_a_part(root: &Path, table: &str) {
+    let dir = root.join("history").join(table);
+    let date = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let part = std::fs::read_dir(&date)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .unwrap();
+    std::fs::copy(&part, date.join("part-zz-copy.parquet")).unwrap();
+}
+
+fn manifest_seq(root: &Path) -> u64 {
+    crate::store::flushed_seq(root).unwrap().unwrap()
+}
+
+fn set_flushed_seq(root: &Path, s: u64) {
+    let p = root.join("history").join("_manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    v["flushed_seq"] = s.into();
+    std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+/// Outcomes in the success tables (coarse, and refined at each level).
+fn counted(m: &Model) -> (f64, f64, f64) {
+    let t = m.success_tables();
+    let level = |l| -> f64 {
+        t.refined
+            .iter()
+            .filter(|r| r.level == l)
+            .flat_map(|r| &r.strategies)
+            .map(|s| s.successes + s.failures)
+            .sum()
+    };
+    (
+        t.outcomes(),
+        level(RefinedLevel::Fine),
+        level(RefinedLevel::Finest),
+    )
+}
+
+/// Regression: the success tables were read with scans that saw every part — a duplicated
+/// part (an interrupted compaction) was counted twice, the parts of an interrupted flush
+/// were counted, and an outcomes directory without a part (a live server before its first
+/// flush of outcomes) failed training. They now count the committed history, as the rest of
+/// training reads it.
+#[test]
+fn success_tables_count_the_committed_history_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_history(&data, 40);
+    let clean = train(&data, &opts()).unwrap();
+    assert_eq!(counted(&clean), (30.0, 30.0, 30.0));
+
+    // An outcomes part and a failures part duplicated: each row counted once.
+    duplicate_a_part(&data, "outcomes");
+    duplicate_a_part(&data, "failures");
+    let m = train(&data, &opts()).unwrap();
+    assert_eq!(counted(&m), (30.0, 30.0, 30.0));
+    assert_eq!(m.success_tables(), clean.success_tables());
+    assert_eq!(m.manifest().data_range.outcomes, 30);
+
+    // Parts of a flush whose manifest update never happened: not counted.
+    let committed = manifest_seq(&data);
+    let mut store = ParquetStore::open(&data, StoreOptions::default()).unwrap();
+    let more: Vec<Entry> = (0..5)
+        .map(|i| {
+            Entry::Outcome(OutcomeRow {
+                outcome: Outcome {
+                    task_id: format!("t{i}"),
+                    success: true,
+                    strategy: Some(RecoveryStrategy::DelayedRetry),
+                    time_to_recovery_s: None,
+                    cost: None,
+                    timestamp: None,
+                },
+                timestamp: Timestamp::from_secs_f64(1_700_000_000.0 + 40.0 * 37.0 + f64::from(i)),
+                hardware_class: Some(HardwareClass::Gpu),
+                kind: Some(FailureKind::OomGpu),
+            })
+        })
+        .collect();
+    store.write_batch(more).unwrap();
+    drop(store);
+    assert_eq!(
+        train(&data, &opts())
+            .unwrap()
+            .manifest()
+            .metrics
+            .success
+            .outcomes,
+        35.0
+    );
+    set_flushed_seq(&data, committed);
+    let m = train(&data, &opts()).unwrap();
+    assert_eq!(counted(&m), (30.0, 30.0, 30.0));
+    assert_eq!(m.success_tables(), clean.success_tables());
+
+    // An outcomes table without any part: no outcomes, not an error.
+    let outcomes = data.join("history").join("outcomes");
+    std::fs::remove_dir_all(&outcomes).unwrap();
+    std::fs::create_dir(&outcomes).unwrap();
+    let m = train(&data, &opts()).unwrap();
+    assert_eq!(counted(&m), (0.0, 0.0, 0.0));
+    assert_eq!(m.manifest().metrics.success.contexts, 0);
+    assert_eq!(m.manifest().data_range.failures, 40);
+}
+
+/// Regression: replacing a model moved the old one aside, then the new one in — a crash
+/// between left no model, and a reader between found none. Now a reader loading the model
+/// while it is replaced, again and again, always gets a whole model, the old or the new.
+#[test]
+fn a_model_replaced_while_it_is_read_is_always_whole() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    // Two models that differ in every artifact: a manifest of one with the artifacts of
+    // the other would not load.
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    write_history(&data_a, 24);
+    write_history(&data_b, 36);
+    let mut a = opts();
+    a.name = "a".into();
+    let mut b = opts();
+    b.name = "b".into();
+    let (a, b) = (train(&data_a, &a).unwrap(), train(&data_b, &b).unwrap());
+    for (x, y) in a.manifest().artifacts.iter().zip(&b.manifest().artifacts) {
+        assert_ne!(x.blake3, y.blake3, "{}", x.file);
+    }
+    let out = dir.path().join("models").join("m");
+    a.save(&out).unwrap();
+    let stop = AtomicBool::new(false);
+    let loads = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut loads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let m = Model::load(&out).unwrap_or_else(|e| panic!("load {loads}: {e}"));
+                assert!(["a", "b"].contains(&m.manifest().name.as_str()));
+                loads += 1;
+            }
+            loads
+        });
+        for i in 0..100 {
+            if i % 2 == 0 { &b } else { &a }.save(&out).unwrap();
+            // A reader retries a load a replacement interrupted a few times, not forever.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        stop.store(true, Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    assert!(loads > 0);
+    assert_eq!(Model::load(&out).unwrap().manifest().name, "a");
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("models"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["m"], "no old or temporary directory left");
+}
+
+/// The exchange the replacement relies on swaps two directories in one step.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn directories_are_exchanged_in_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, y) = (dir.path().join("x"), dir.path().join("y"));
+    for (d, f) in [(&x, "from-x"), (&y, "from-y")] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join(f), "").unwrap();
+    }
+    model::exchange(&x, &y).unwrap();
+    assert!(x.join("from-y").is_file() && y.join("from-x").is_file());
+    let e = model::exchange(&x, &dir.path().join("absent")).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+}
+
+/// Regression: a model whose `clusters.json` numbers its clusters out of place loaded, and
+/// the server then assigned by id — another cluster's radius, or a panic past the end. The
+/// loader refuses it, naming the file and the cluster.
+#[test]
+fn a_model_with_cluster_ids_out_of_place_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_history(&data, 80);
+    let model = train(&data, &opts()).unwrap();
+    assert!(model.clusters().is_some_and(|c| c.clusters.len() >= 2));
+    let out = dir.path().join("m");
+    model.save(&out).unwrap();
+    // clusters.json with the first cluster's id made 1, its hash updated in the manifest.
+    let f = out.join(CLUSTERS_FILE);
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+    v["clusters"][0]["id"] = 1.into();
+    let bytes = serde_json::to_vec_pretty(&v).unwrap();
+    std::fs::write(&f, &bytes).unwrap();
+    edit_manifest(&out, |m| {
+        for a in m["artifacts"].as_array_mut().unwrap() {
+            if a["file"] == CLUSTERS_FILE {
+                a["blake3"] = blake3::hash(&bytes).to_hex().to_string().into();
+                a["bytes"] = bytes.len().into();
+            }
+        }
+    });
+    let e = Model::load(&out).unwrap_err();
+    assert!(matches!(e, TrainError::Artifact { .. }), "{e}");
+    let e = e.to_string();
+    assert!(e.contains(CLUSTERS_FILE), "{e}");
+    assert!(e.contains("cluster c1 is at position 0"), "{e}");
+}
