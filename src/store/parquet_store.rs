@@ -88,6 +88,9 @@ pub struct PartInfo {
     pub replaces: Vec<String>,
     /// Rows.
     pub rows: usize,
+    /// Smallest and largest sequence number of its rows, from the footer's column statistics
+    /// (`None` when the footer has none, or the part no rows).
+    pub seq_range: Option<(u64, u64)>,
 }
 
 fn props(table: Table, flush_seq: u64, replaces: &[String]) -> WriterProperties {
@@ -237,7 +240,28 @@ pub fn part_info(path: &Path) -> Result<PartInfo, StoreError> {
             .map(|v| v.split(',').map(str::to_string).collect())
             .unwrap_or_default(),
         rows: md.num_rows() as usize,
+        seq_range: seq_range(b.metadata()),
     })
+}
+
+/// The range of the `seq` column over every row group, from the statistics the writer keeps
+/// for it; `None` when a row group has none.
+fn seq_range(md: &parquet::file::metadata::ParquetMetaData) -> Option<(u64, u64)> {
+    use parquet::file::statistics::Statistics;
+    let mut range: Option<(u64, u64)> = None;
+    for rg in md.row_groups() {
+        let chunk = rg
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == schema::SEQ)?;
+        let Some(Statistics::Int64(st)) = chunk.statistics() else {
+            return None;
+        };
+        // The column is UInt64, stored as INT64: the bits are the number.
+        let (lo, hi) = (*st.min_opt()? as u64, *st.max_opt()? as u64);
+        range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+    }
+    range
 }
 
 /// Reads `(seq, entry)` of every row of a part, of either schema version.

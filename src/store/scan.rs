@@ -7,6 +7,7 @@ use polars::prelude::*;
 
 use super::committed::{flushed_seq, parts};
 use super::entry::{Entry, Table};
+use super::parquet_store::part_info;
 use super::schema::{self, to_batch};
 use super::StoreError;
 
@@ -45,11 +46,42 @@ pub fn scan(root: &Path, table: Table) -> Result<LazyFrame, StoreError> {
         LazyFrame::scan_parquet(PlRefPath::new(&glob), args)
             .map_err(|e| StoreError::Query(format!("{}: {e}", dir.display())))?
     };
+    if as_committed(&files, flushed) {
+        // Nothing for a reader to leave out: the plain scan keeps its predicate pushdown and
+        // its memory (deduplicating a million rows held about 120 MB more at the peak).
+        return Ok(frame);
+    }
     let frame = match flushed {
         Some(s) => frame.filter(col(schema::SEQ).lt_eq(lit(s))),
         None => frame,
     };
     Ok(frame.unique_stable_generic(Some(vec![col(schema::SEQ)]), UniqueKeepStrategy::First))
+}
+
+/// Whether every row under a table is committed and in one part only, read from the footers
+/// alone: no part is of a flush above `flushed` (an interrupted flush, which the next open of
+/// the store removes) and no two parts of one partition have overlapping sequence ranges (an
+/// interrupted compaction leaves a row in two parts; so would a part copied by hand). A part whose footer cannot be
+/// read, or has no statistics, counts as not (the careful scan then reports or handles it).
+fn as_committed(files: &[std::path::PathBuf], flushed: Option<u64>) -> bool {
+    // (partition directory, first seq, last seq): a row's partition is its date, so only parts
+    // of one directory can hold the same row; one flush's rows follow the previous flush's, so
+    // a store's own parts of one directory never overlap.
+    let mut ranges = Vec::with_capacity(files.len());
+    for f in files {
+        match part_info(f) {
+            Ok(i) if flushed.is_none_or(|s| i.flush_seq <= s) => match i.seq_range {
+                Some((lo, hi)) => ranges.push((f.parent().map(Path::to_path_buf), lo, hi)),
+                None if i.rows == 0 => {}
+                None => return false,
+            },
+            _ => return false,
+        }
+    }
+    ranges.sort_unstable();
+    ranges
+        .windows(2)
+        .all(|w| w[0].0 != w[1].0 || w[0].2 < w[1].1)
 }
 
 /// An empty frame with the columns a scan of `table` has: the file's, then [`DATE`].
@@ -161,6 +193,28 @@ mod tests {
         // Without a manifest every part counts, still once.
         std::fs::remove_file(root.join("history").join("_manifest.json")).unwrap();
         assert_eq!(seqs(root, Table::TaskStates), (1..=10).collect::<Vec<_>>());
+    }
+
+    /// The plain scan (pushdown, no deduplication) is kept for a history as a store leaves it;
+    /// the careful one only when a part is uncommitted or overlaps another.
+    #[test]
+    fn only_a_history_needing_repair_gets_the_careful_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut s = ParquetStore::open(root, StoreOptions::default()).unwrap();
+        s.write_batch((0..6).map(state).collect()).unwrap();
+        s.write_batch((6..10).map(state).collect()).unwrap();
+        drop(s);
+        let files = part_files(root, Table::TaskStates);
+        assert!(files.len() >= 2, "{files:?}");
+        let flushed = flushed_seq(root).unwrap();
+        assert!(as_committed(&files, flushed));
+        // An interrupted flush: the newest parts are above the commit point.
+        assert!(!as_committed(&files, Some(6)));
+        // A row in two parts.
+        let copy = files[0].with_file_name("part-copy.parquet");
+        std::fs::copy(&files[0], &copy).unwrap();
+        assert!(!as_committed(&part_files(root, Table::TaskStates), flushed));
     }
 
     #[test]
