@@ -108,18 +108,27 @@ pub(crate) struct KernelArgs {
     /// Kernel logs: boot time, for relative timestamps ([12.5], kmsg µs); default the epoch.
     #[arg(long, value_parser = parse_time)]
     boot_time: Option<Timestamp>,
-    /// Kernel logs: year of syslog timestamps, which have none (default: this year).
+    /// Kernel logs: year of syslog timestamps, which have none (default: the year of
+    /// --boot-time when given, else this year).
     #[arg(long)]
     year: Option<i32>,
 }
 
 impl KernelArgs {
-    /// The reader's options: syslog lines without a year are read in --year, else this year.
+    /// The reader's options: syslog lines without a year are read in --year, else in the
+    /// boot's year, else this year.
     pub(crate) fn options(&self) -> KernelOptions {
+        let boot_year = self
+            .boot_time
+            .and_then(|t| t.date_string().get(..4).and_then(|y| y.parse().ok()));
         KernelOptions {
             worker: self.worker.clone(),
             boot_time: self.boot_time,
-            year: Some(self.year.unwrap_or_else(|| chrono::Utc::now().year())),
+            year: Some(
+                self.year
+                    .or(boot_year)
+                    .unwrap_or_else(|| chrono::Utc::now().year()),
+            ),
         }
     }
 }
@@ -666,4 +675,36 @@ fn print_json(
     };
     outln!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(boot: Option<&str>, year: Option<i32>) -> KernelArgs {
+        KernelArgs {
+            worker: None,
+            boot_time: boot.map(|b| Timestamp::parse(b).unwrap()),
+            year,
+        }
+    }
+
+    /// Review finding: --year defaulted to this year even when --boot-time said another.
+    #[test]
+    fn syslog_lines_take_the_year_of_the_boot_unless_told() {
+        assert_eq!(
+            args(Some("2024-03-01T00:00:00Z"), None).options().year,
+            Some(2024)
+        );
+        assert_eq!(
+            args(Some("2024-03-01T00:00:00Z"), Some(2022))
+                .options()
+                .year,
+            Some(2022)
+        );
+        assert_eq!(
+            args(None, None).options().year,
+            Some(chrono::Utc::now().year())
+        );
+    }
 }
