@@ -304,19 +304,75 @@ async fn regression_a_rejected_outcome_batch_changes_nothing() {
         .count();
     assert_eq!(outcomes, 0);
 
-    // A valid batch is still recorded whole.
+    // A valid batch is still recorded whole (but for a duplicate: the second outcome for the
+    // same action).
     let (app, _) = App::open(ServeOptions::new(&data)).unwrap();
     let (s, v) = call(
         &app,
         "POST",
         "/v1/outcomes",
-        r#"[{"task_id":"t2","success":false},{"task_id":"t2","success":true}]"#,
+        r#"[{"task_id":"t2","success":true},{"task_id":"t2","success":false}]"#,
         None,
     )
     .await;
-    assert_eq!((s, &v["recorded"]), (StatusCode::OK, &json!(2)), "{v}");
+    assert_eq!((s, &v["recorded"]), (StatusCode::OK, &json!(1)), "{v}");
+    assert_eq!(v["duplicates"], 1, "{v}");
+    assert_eq!(
+        v["results"],
+        json!([{"duplicate": false}, {"duplicate": true}]),
+        "{v}"
+    );
     let (_, after) = call(&app, "GET", "/v1/tasks/t2/state", "", None).await;
     assert_eq!(after["state"], "succeeded", "{after}");
+}
+
+/// Regression: a retried `POST /v1/outcomes` (after a `503 timeout`, which may still have
+/// recorded the write) was applied and counted again. A retry is now a duplicate: 200,
+/// `"duplicate": true`, nothing applied, logged or counted; a new failure's outcome counts.
+#[tokio::test]
+async fn regression_a_retried_outcome_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (app, _) = App::open(ServeOptions::new(&data)).unwrap();
+    let (s, v) = call(&app, "POST", "/v1/failures", &failure("t1", 0), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let body = r#"{"task_id":"t1","success":true}"#;
+    let (s, v) = call(&app, "POST", "/v1/outcomes", body, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (&v["recorded"], &v["duplicate"]),
+        (&json!(1), &json!(false))
+    );
+    for _ in 0..2 {
+        let (s, v) = call(&app, "POST", "/v1/outcomes", body, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!((&v["recorded"], &v["duplicate"]), (&json!(0), &json!(true)));
+    }
+    let (s, v) = call(&app, "POST", "/v1/outcomes", &format!("[{body}]"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((&v["recorded"], &v["duplicates"]), (&json!(0), &json!(1)));
+    let (_, stats) = call(&app, "GET", "/v1/stats", "", None).await;
+    assert_eq!(stats["outcomes"], 1, "{stats}");
+    // Still a duplicate after a restart; a new failure makes the next outcome count.
+    app.flush().unwrap();
+    drop(app);
+    let (app, _) = App::open(ServeOptions::new(&data)).unwrap();
+    let (s, v) = call(&app, "POST", "/v1/outcomes", body, None).await;
+    assert_eq!((s, &v["duplicate"]), (StatusCode::OK, &json!(true)), "{v}");
+    let (s, v) = call(&app, "POST", "/v1/failures", &failure("t1", 1), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(&app, "POST", "/v1/outcomes", body, None).await;
+    assert_eq!((s, &v["duplicate"]), (StatusCode::OK, &json!(false)), "{v}");
+    app.flush().unwrap();
+    drop(app);
+    let store = ParquetStore::open(&data, StoreOptions::default()).unwrap();
+    let outcomes = store
+        .entries()
+        .unwrap()
+        .into_iter()
+        .filter(|(_, e)| matches!(e, Entry::Outcome(_)))
+        .count();
+    assert_eq!(outcomes, 2);
 }
 
 /// Regression: `Authorization: bearer TOKEN` was refused; the scheme is case-insensitive

@@ -316,7 +316,9 @@ pub(crate) async fn post_failures(
 /// `POST /v1/outcomes`: one outcome or an array of outcomes, answered once durable. A batch
 /// is checked whole before any outcome is logged or applied, as a failure batch is: one
 /// outcome for an unknown task rejects it (404 `unknown_task`, `field` `[i].task_id`) and
-/// changes nothing.
+/// changes nothing. A duplicate (the task's latest action already has its outcome: a retry)
+/// is neither applied nor logged again: `"duplicate": true` (per item in a batch's `results`,
+/// counted in `duplicates`), not counted in `recorded`.
 pub(crate) async fn post_outcomes(
     State(app): State<App>,
     raw: Result<Bytes, BytesRejection>,
@@ -329,6 +331,7 @@ pub(crate) async fn post_outcomes(
         vec![parse(&raw)?]
     };
     let mut acks = Ack::done();
+    let mut duplicates = Vec::with_capacity(outcomes.len());
     {
         let mut engine = app.engine();
         // Under the same lock as the logging below, so the check still holds then.
@@ -346,12 +349,34 @@ pub(crate) async fn post_outcomes(
             })?;
         }
         for o in &outcomes {
-            acks = engine.log_outcome(o)?;
+            let id = engine.check_outcome(o)?;
+            let duplicate = engine.is_duplicate_outcome(&id);
+            if !duplicate {
+                // A later write's ack covers the earlier ones; a duplicate logs nothing.
+                acks = engine.log_outcome(o)?;
+            }
+            duplicates.push(duplicate);
         }
     }
     app.shared.fsync.wait(acks).await?;
-    app.shared.metrics.outcomes(&outcomes);
-    Ok(Json(json!({ "recorded": outcomes.len() })).into_response())
+    let recorded: Vec<Outcome> = outcomes
+        .into_iter()
+        .zip(&duplicates)
+        .filter(|(_, d)| !**d)
+        .map(|(o, _)| o)
+        .collect();
+    app.shared.metrics.outcomes(&recorded);
+    let n_dup = duplicates.iter().filter(|d| **d).count();
+    Ok(Json(if batch {
+        let results: Vec<_> = duplicates
+            .iter()
+            .map(|d| json!({ "duplicate": d }))
+            .collect();
+        json!({ "recorded": recorded.len(), "duplicates": n_dup, "results": results })
+    } else {
+        json!({ "recorded": recorded.len(), "duplicate": n_dup == 1 })
+    })
+    .into_response())
 }
 
 /// `GET /v1/tasks/{id}/state`.

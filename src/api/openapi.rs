@@ -234,7 +234,7 @@ pub(crate) fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/Outcome"},
                     {"type": "array", "items": {"$ref": "#/components/schemas/Outcome"}}]}}}},
-                "responses": merge(json!({"200": ok_json(json!({"type": "object", "properties": {"recorded": {"type": "integer"}}}))}),
+                "responses": merge(json!({"200": ok_json(json!({"type": "object", "properties": {"recorded": {"type": "integer"}, "duplicate": {"type": "boolean"}, "duplicates": {"type": "integer"}, "results": {"type": "array", "items": {"type": "object", "properties": {"duplicate": {"type": "boolean"}}}}}}))}),
                     merge(write_errors.clone(), error_responses(&["404"])))
             }},
             "/v1/tasks/{id}/state": {

@@ -356,4 +356,55 @@ mod tests {
         assert_eq!(e.latest_checkpoint(&t).0.unwrap().0, b);
         assert_eq!(e.checkpoint_snapshot(&t).rows().len(), 1);
     }
+
+    /// Regression: a retried outcome was applied and logged again. After a restart the
+    /// replayed task still knows its latest action has its outcome: a retry then is still a
+    /// duplicate, neither applied nor logged; the task's next action counts again.
+    #[test]
+    fn a_duplicate_outcome_is_recognised_after_a_restart() {
+        use crate::model::Outcome;
+        use crate::store::{Entry, HistoryStore};
+        let dir = tempfile::tempdir().unwrap();
+        let t = TaskId::new("t1").unwrap();
+        let o = Outcome {
+            task_id: "t1".into(),
+            success: true,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: None,
+            timestamp: None,
+        };
+        let kind = |e: &Engine<DurableState>| {
+            let a = e.task(&t).unwrap().history.back().unwrap().clone();
+            crate::ranking::ranked_kind(a.kind, &a.classifier_rule)
+        };
+        let total =
+            |e: &Engine<DurableState>| e.ranker().counts(HardwareClass::Gpu, kind(e)).total();
+        let mut e = open(dir.path());
+        e.try_handle_failure(&failure("t1")).unwrap();
+        e.record_outcome(&o).unwrap();
+        let once = total(&e);
+        drop(e);
+        let mut e = open(dir.path());
+        assert!(e.is_duplicate_outcome(&t));
+        assert_eq!(total(&e), once);
+        let wal = wal_len(&e);
+        e.record_outcome(&o).unwrap();
+        assert_eq!((total(&e), wal_len(&e)), (once, wal));
+        e.try_handle_failure(&failure("t1")).unwrap();
+        assert!(!e.is_duplicate_outcome(&t));
+        e.record_outcome(&o).unwrap();
+        drop(e);
+        let e = open(dir.path());
+        assert!(e.is_duplicate_outcome(&t));
+        let outcomes = e
+            .state()
+            .store()
+            .entries()
+            .unwrap()
+            .into_iter()
+            .filter(|(_, x)| matches!(x, Entry::Outcome(_)))
+            .count();
+        assert_eq!(outcomes, 2);
+    }
 }

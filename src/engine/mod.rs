@@ -1243,7 +1243,8 @@ impl<S: StateStore> Engine<S> {
     /// Checks an outcome as [`Engine::log_outcome`] does, without logging or applying it:
     /// its task must be one the engine knows. Returns the task's id. A caller holding several
     /// outcomes checks them all first, so that one bad outcome rejects the lot before any is
-    /// applied.
+    /// applied. A duplicate ([`Engine::is_duplicate_outcome`]) passes: it is answered, not
+    /// rejected.
     pub fn check_outcome(&self, outcome: &Outcome) -> Result<TaskId, EngineError> {
         let unknown = || EngineError::UnknownTask(outcome.task_id.clone());
         let id = TaskId::new(&outcome.task_id).map_err(|_| unknown())?;
@@ -1253,10 +1254,22 @@ impl<S: StateStore> Engine<S> {
         Ok(id)
     }
 
+    /// Whether an outcome for task `id` now would be a duplicate: the task's latest action
+    /// already has its outcome (a client retrying a write). [`Engine::log_outcome`] neither
+    /// applies nor logs a duplicate; the task's next action makes the next outcome count.
+    pub fn is_duplicate_outcome(&self, id: &TaskId) -> bool {
+        self.state.task(id).is_some_and(|t| t.outcome_recorded)
+    }
+
     /// Feeds back the outcome of an applied action; durable once the returned [`Ack`]
-    /// resolves (a server waits for it outside its lock on the engine).
+    /// resolves (a server waits for it outside its lock on the engine). A duplicate
+    /// ([`Engine::is_duplicate_outcome`]) changes nothing and logs nothing: idempotent, so a
+    /// client may retry an outcome.
     pub fn log_outcome(&mut self, outcome: &Outcome) -> Result<Ack, EngineError> {
         let id = self.check_outcome(outcome)?;
+        if self.is_duplicate_outcome(&id) {
+            return Ok(Ack::done());
+        }
         let at = self.apply_outcome(&id, outcome);
         if self.state.durable() {
             let entry = self.state.task(&id);
@@ -1458,7 +1471,9 @@ impl Engine<DurableState> {
                 }
                 Entry::Outcome(o) => {
                     if let Ok(id) = TaskId::new(&o.outcome.task_id) {
-                        if engine.state.task(&id).is_some() {
+                        // A duplicate a log from before duplicates were refused may hold
+                        // is skipped, as `log_outcome` skips one now.
+                        if engine.state.task(&id).is_some() && !engine.is_duplicate_outcome(&id) {
                             engine.apply_outcome(&id, &o.outcome);
                         }
                     }

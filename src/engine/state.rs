@@ -73,6 +73,10 @@ pub struct TaskRecord {
     /// many further attempts that failure cost (its learned continuation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_recovery: Option<FailedRecovery>,
+    /// Whether the latest action already has its outcome: a further outcome for it is a
+    /// duplicate (a client's retry), applied and logged once only. A new action clears it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outcome_recorded: bool,
 }
 
 /// A recovery that failed, in the coarse ranking context it was decided in.
@@ -117,6 +121,7 @@ impl Default for TaskRecord {
             last_fine_key: None,
             last_burst: false,
             failed_recovery: None,
+            outcome_recorded: false,
         }
     }
 }
@@ -211,10 +216,13 @@ impl TaskRecord {
             self.history.pop_front();
         }
         self.history.push_back(Arc::clone(action));
+        self.outcome_recorded = false;
     }
 
-    /// Applies an outcome: success ends the streak and marks the kind as recoverable.
+    /// Applies an outcome: success ends the streak and marks the kind as recoverable; the
+    /// latest action now has its outcome.
     pub fn apply_outcome(&mut self, outcome: &Outcome) {
+        self.outcome_recorded = true;
         if outcome.success {
             self.state = TaskState::Succeeded;
             if let Some(k) = self.last_kind {

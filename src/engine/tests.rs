@@ -1869,3 +1869,57 @@ fn the_latest_reported_config_counts_until_faultline_changes_it() {
     assert_eq!(t.config, Some(cfg(32, Precision::Fp16)));
     assert!(!t.config_changed);
 }
+
+/// Regression: a retried outcome (a client's retry after a timeout) was applied again,
+/// counted twice in the ranking's evidence and the breakers. An outcome for an action that
+/// already has one is a duplicate and changes nothing; the task's next action makes the next
+/// outcome count again.
+#[test]
+fn regression_a_duplicate_outcome_changes_neither_the_ranking_nor_the_breakers() {
+    let mut e = Engine::in_memory();
+    let w1 = WorkerId::new("w1").unwrap();
+    let timeout = "operation timed out";
+    let mut kind = None;
+    for i in 0..5 {
+        let r = failure_at(
+            &format!("t{i}"),
+            "w1",
+            HardwareClass::Gpu,
+            timeout,
+            i as f64,
+        );
+        let a = e.handle_failure(&r);
+        if i == 0 {
+            assert_eq!(a.strategy, S::DelayedRetry, "{a:?}");
+        }
+        kind = Some(ranking::ranked_kind(a.kind, &a.classifier_rule));
+    }
+    let kind = kind.unwrap();
+    let later = Timestamp::from_secs_f64(1_700_000_080.0);
+    assert_eq!(e.worker_breakers.state(&w1, later), BreakerState::HalfOpen);
+    let total = |e: &Engine<MemoryState>| e.ranker().counts(HardwareClass::Gpu, kind).total();
+    let before = total(&e);
+    // In place, so the success is w1's own; three of them would close its breaker.
+    let t0 = TaskId::new("t0").unwrap();
+    assert!(!e.is_duplicate_outcome(&t0));
+    e.record_outcome(&success_at("t0", 70.0)).unwrap();
+    let once = total(&e);
+    assert!(once > before, "{before} {once}");
+    assert!(e.is_duplicate_outcome(&t0));
+    for i in 0..3 {
+        e.record_outcome(&success_at("t0", 71.0 + i as f64))
+            .unwrap();
+        e.record_outcome(&outcome("t0", false)).unwrap();
+    }
+    assert_eq!(total(&e), once);
+    assert_eq!(e.worker_breakers.state(&w1, later), BreakerState::HalfOpen);
+    assert_eq!(e.task(&t0).unwrap().state, TaskState::Succeeded);
+    // A new failure of the task: a new action, whose outcome counts.
+    let r = failure_at("t0", "w1", HardwareClass::Gpu, timeout, 75.0);
+    e.handle_failure(&r);
+    assert!(!e.is_duplicate_outcome(&t0));
+    assert!(e.check_outcome(&outcome("t0", true)).is_ok());
+    e.record_outcome(&success_at("t0", 76.0)).unwrap();
+    assert!(total(&e) > once);
+    assert!(e.is_duplicate_outcome(&t0));
+}
