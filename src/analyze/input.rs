@@ -1391,39 +1391,21 @@ mod tests {
         std::fs::create_dir(&sim).unwrap();
         let tasks = ["a", "b", "c", "d"];
         // Failure line 2 and action line 3 are not UTF-8, nor is outcome line 4.
-        let failures = tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                if i == 1 {
-                    bad(rec(t))
-                } else {
-                    rec(t).into_bytes()
-                }
-            })
-            .collect();
-        let actions = tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                if i == 2 {
-                    bad(act(t))
-                } else {
-                    act(t).into_bytes()
-                }
-            })
-            .collect();
-        let outcomes = tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                if i == 3 {
-                    bad(out(t))
-                } else {
-                    out(t).into_bytes()
-                }
-            })
-            .collect();
+        // Line `bad_at` (0-based) of a file of `line(task)` lines is not UTF-8.
+        let lines = |bad_at: usize, line: &dyn Fn(&str) -> String| {
+            tasks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if i == bad_at {
+                        bad(line(t))
+                    } else {
+                        line(t).into_bytes()
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        let (failures, actions, outcomes) = (lines(1, &rec), lines(2, &act), lines(3, &out));
         std::fs::write(sim.join("failures.jsonl"), join(failures)).unwrap();
         std::fs::write(sim.join("actions.jsonl"), join(actions)).unwrap();
         std::fs::write(sim.join("outcomes.jsonl"), join(outcomes)).unwrap();

@@ -118,18 +118,8 @@ fn polars_type(t: &arrow_schema::DataType) -> PolarsResult<DataType> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{TaskId, TaskState, Timestamp};
-    use crate::store::{committed_rows, ParquetStore, StoreOptions, TaskStateRow};
-
-    fn state(i: u64) -> Entry {
-        Entry::TaskState(TaskStateRow {
-            task_id: TaskId::new(&format!("task-{i}")).unwrap(),
-            state: TaskState::Running,
-            // Two days, so two partitions.
-            timestamp: Timestamp::from_secs_f64(1_700_000_000.0 + (i % 2) as f64 * 86_400.0),
-            note: format!("n{i}"),
-        })
-    }
+    use crate::store::tests::state;
+    use crate::store::{committed_rows, ParquetStore, StoreOptions};
 
     fn seqs(root: &Path, table: Table) -> Vec<u64> {
         let df = scan(root, table)

@@ -4,7 +4,8 @@
 use super::*;
 use crate::model::{TaskId, TaskState, Timestamp};
 
-fn state(i: u64) -> Entry {
+/// A task-state entry; `i` alternates between two days (two partitions).
+pub(super) fn state(i: u64) -> Entry {
     Entry::TaskState(TaskStateRow {
         task_id: TaskId::new(&format!("task-{i}")).unwrap(),
         state: TaskState::Running,
