@@ -461,12 +461,8 @@ fn summary_of(d: &Dir, out: &str) -> Value {
         .unwrap()
 }
 
-/// Regression: an --out (or ingest's --data) inside an input directory was read back as
-/// input: the second `analyze logs --out logs/report` re-imported report/failures.parquet
-/// (20 failures from 10 records) and rejected summary.json line by line.
-#[test]
-fn analyze_does_not_read_its_output_directory_back() {
-    let d = Dir::new();
+/// logs/a.jsonl: ten GPU out-of-memory failures of ten tasks, a second apart.
+fn ten_records_in_logs(d: &Dir) {
     std::fs::create_dir(d.path("logs")).unwrap();
     let lines: Vec<String> = (0..10)
         .map(|i| {
@@ -480,6 +476,15 @@ fn analyze_does_not_read_its_output_directory_back() {
         })
         .collect();
     d.write("logs/a.jsonl", &(lines.join("\n") + "\n"));
+}
+
+/// Regression: an --out (or ingest's --data) inside an input directory was read back as
+/// input: the second `analyze logs --out logs/report` re-imported report/failures.parquet
+/// (20 failures from 10 records) and rejected summary.json line by line.
+#[test]
+fn analyze_does_not_read_its_output_directory_back() {
+    let d = Dir::new();
+    ten_records_in_logs(&d);
     for run in 0..2 {
         let o = d.run(&["analyze", "logs", "--out", "logs/report", "-q"], "");
         assert!(o.status.success(), "run {run}: {}", stderr(&o));
@@ -502,19 +507,7 @@ fn analyze_does_not_read_its_output_directory_back() {
 #[test]
 fn ingest_does_not_read_its_data_directory_back() {
     let d = Dir::new();
-    std::fs::create_dir(d.path("logs")).unwrap();
-    let lines: Vec<String> = (0..10)
-        .map(|i| {
-            record(
-                &format!("t{i}"),
-                "w1",
-                "GPU",
-                "CUDA out of memory",
-                1_700_000_000 + i,
-            )
-        })
-        .collect();
-    d.write("logs/a.jsonl", &(lines.join("\n") + "\n"));
+    ten_records_in_logs(&d);
     let o = d.run(&["ingest", "logs", "--data", "logs/hist", "-q"], "");
     assert!(o.status.success(), "{}", stderr(&o));
     let o = d.run(&["ingest", "logs", "--data", "logs/hist", "--json"], "");

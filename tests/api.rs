@@ -45,6 +45,17 @@ async fn latest_checkpoint(app: &App, task: &str) -> axum::response::Response {
         .unwrap()
 }
 
+/// Outcomes in the durable history under `data` (the server stopped).
+fn stored_outcomes(data: &std::path::Path) -> usize {
+    let store = ParquetStore::open(data, StoreOptions::default()).unwrap();
+    store
+        .entries()
+        .unwrap()
+        .into_iter()
+        .filter(|(_, e)| matches!(e, Entry::Outcome(_)))
+        .count()
+}
+
 /// One request through the router, no socket.
 async fn call(
     app: &App,
@@ -295,13 +306,7 @@ async fn regression_a_rejected_outcome_batch_changes_nothing() {
     let (_, after) = call(&app, "GET", "/v1/tasks/t2/state", "", None).await;
     assert_ne!(after["state"], "succeeded", "{after}");
     drop(app);
-    let store = ParquetStore::open(&data, StoreOptions::default()).unwrap();
-    let outcomes = store
-        .entries()
-        .unwrap()
-        .into_iter()
-        .filter(|(_, e)| matches!(e, Entry::Outcome(_)))
-        .count();
+    let outcomes = stored_outcomes(&data);
     assert_eq!(outcomes, 0);
 
     // A valid batch is still recorded whole (but for a duplicate: the second outcome for the
@@ -365,13 +370,7 @@ async fn regression_a_retried_outcome_is_a_duplicate() {
     assert_eq!((s, &v["duplicate"]), (StatusCode::OK, &json!(false)), "{v}");
     app.flush().unwrap();
     drop(app);
-    let store = ParquetStore::open(&data, StoreOptions::default()).unwrap();
-    let outcomes = store
-        .entries()
-        .unwrap()
-        .into_iter()
-        .filter(|(_, e)| matches!(e, Entry::Outcome(_)))
-        .count();
+    let outcomes = stored_outcomes(&data);
     assert_eq!(outcomes, 2);
 }
 

@@ -1059,23 +1059,32 @@ mod tests {
         assert!(rejected.is_empty());
     }
 
+    /// A simulator directory's failure line for `task` (a GPU out of memory).
+    fn sim_failure(task: &str) -> String {
+        format!(
+            r#"{{"task_id":"{task}","worker_id":"w","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}},"timestamp":1700000000}}"#
+        )
+    }
+
+    /// Its action line (the rules' smaller batch).
+    fn sim_action(task: &str) -> String {
+        format!(
+            r#"{{"task_id":"{task}","strategy":"REDUCED_BATCH_SIZE","failed_worker":"w","delay_s":0.0,"priority_adjustment":0,"reason":"r","source":{{"kind":"rule","rule":"oom","step":1}},"propensity":1.0,"attempt":1,"kind":"oom_gpu","failure_type":"RESOURCE_EXHAUSTION","classifier_rule":"x","timestamp":"2023-11-14T22:13:20Z"}}"#
+        )
+    }
+
+    /// Its outcome line (a success).
+    fn sim_outcome(task: &str) -> String {
+        format!(r#"{{"task_id":"{task}","success":true}}"#)
+    }
+
     /// Lines that do not line up are rejections that name their file and line, never
     /// silently dropped: an action past the last failure, an outcome no action asked for, an
     /// action whose outcome is missing, a failure line that does not read (its action and
     /// outcome go with it).
     #[test]
     fn a_simulator_directory_that_does_not_line_up_names_each_line() {
-        let rec = |task: &str| {
-            format!(
-                r#"{{"task_id":"{task}","worker_id":"w","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}},"timestamp":1700000000}}"#
-            )
-        };
-        let act = |task: &str| {
-            format!(
-                r#"{{"task_id":"{task}","strategy":"REDUCED_BATCH_SIZE","failed_worker":"w","delay_s":0.0,"priority_adjustment":0,"reason":"r","source":{{"kind":"rule","rule":"oom","step":1}},"propensity":1.0,"attempt":1,"kind":"oom_gpu","failure_type":"RESOURCE_EXHAUSTION","classifier_rule":"x","timestamp":"2023-11-14T22:13:20Z"}}"#
-            )
-        };
-        let out = |task: &str| format!(r#"{{"task_id":"{task}","success":true}}"#);
+        let (rec, act, out) = (sim_failure, sim_action, sim_outcome);
         let dir = tempfile::tempdir().unwrap();
         let sim = dir.path().join("sim");
         std::fs::create_dir(&sim).unwrap();
@@ -1360,17 +1369,7 @@ mod tests {
     /// rejects that line, with its file and line, as the JSONL reader does.
     #[test]
     fn invalid_utf8_in_a_simulator_directory_rejects_the_line() {
-        let rec = |task: &str| {
-            format!(
-                r#"{{"task_id":"{task}","worker_id":"w","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}},"timestamp":1700000000}}"#
-            )
-        };
-        let act = |task: &str| {
-            format!(
-                r#"{{"task_id":"{task}","strategy":"REDUCED_BATCH_SIZE","failed_worker":"w","delay_s":0.0,"priority_adjustment":0,"reason":"r","source":{{"kind":"rule","rule":"oom","step":1}},"propensity":1.0,"attempt":1,"kind":"oom_gpu","failure_type":"RESOURCE_EXHAUSTION","classifier_rule":"x","timestamp":"2023-11-14T22:13:20Z"}}"#
-            )
-        };
-        let out = |task: &str| format!(r#"{{"task_id":"{task}","success":true}}"#);
+        let (rec, act, out) = (sim_failure, sim_action, sim_outcome);
         // A byte that is not UTF-8 inside a string of the line.
         let bad = |line: String| {
             let mut b = line.into_bytes();

@@ -1723,6 +1723,20 @@ fn each_strategy_credits_where_the_task_ran() {
     );
 }
 
+/// Six timeouts on w1 within 6 s: its worker breaker opens.
+fn open_w1_breaker(e: &mut Engine<MemoryState>) {
+    for i in 0..6 {
+        let r = failure_at(
+            &format!("b{i}"),
+            "w1",
+            HardwareClass::Gpu,
+            "operation timed out after 300 s",
+            i as f64,
+        );
+        e.handle_failure(&r);
+    }
+}
+
 /// Regression: the picker ignored open breakers: after w1's breaker opened, a failure on w2
 /// was moved to w1.
 #[test]
@@ -1734,32 +1748,14 @@ fn a_worker_whose_breaker_is_open_is_not_picked() {
         ("c1", HardwareClass::Cpu),
     ];
     let mut e = with_workers(&fleet);
-    for i in 0..6 {
-        let r = failure_at(
-            &format!("b{i}"),
-            "w1",
-            HardwareClass::Gpu,
-            "operation timed out after 300 s",
-            i as f64,
-        );
-        e.handle_failure(&r);
-    }
+    open_w1_breaker(&mut e);
     let r = failure_at("x", "w2", HardwareClass::Gpu, CUDA, 10.0);
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::DifferentWorker);
     assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "w3", "{a:?}");
     // Without w3 no GPU is eligible: the ladder's next step instead of a move to w1.
     let mut e = with_workers(&[fleet[0], fleet[1], fleet[3]]);
-    for i in 0..6 {
-        let r = failure_at(
-            &format!("b{i}"),
-            "w1",
-            HardwareClass::Gpu,
-            "operation timed out after 300 s",
-            i as f64,
-        );
-        e.handle_failure(&r);
-    }
+    open_w1_breaker(&mut e);
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::DelayedRetry, "{a:?}");
     // Half-open (60 s later), w1 is the probe when nothing else is eligible.

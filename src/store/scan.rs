@@ -154,14 +154,19 @@ mod tests {
         std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
     }
 
-    #[test]
-    fn scans_count_each_committed_row_once() {
+    /// A store with task states 1..=10 written in two flushes (6 and 4), over two days.
+    fn two_flushes() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        let mut s = ParquetStore::open(root, StoreOptions::default()).unwrap();
+        let mut s = ParquetStore::open(dir.path(), StoreOptions::default()).unwrap();
         s.write_batch((0..6).map(state).collect()).unwrap();
         s.write_batch((6..10).map(state).collect()).unwrap();
-        drop(s);
+        dir
+    }
+
+    #[test]
+    fn scans_count_each_committed_row_once() {
+        let dir = two_flushes();
+        let root = dir.path();
         assert_eq!(seqs(root, Table::TaskStates), (1..=10).collect::<Vec<_>>());
         // A part duplicated (an interrupted compaction leaves rows in two parts): once each.
         let first = part_files(root, Table::TaskStates)[0].clone();
@@ -189,12 +194,8 @@ mod tests {
     /// the careful one only when a part is uncommitted or overlaps another.
     #[test]
     fn only_a_history_needing_repair_gets_the_careful_scan() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = two_flushes();
         let root = dir.path();
-        let mut s = ParquetStore::open(root, StoreOptions::default()).unwrap();
-        s.write_batch((0..6).map(state).collect()).unwrap();
-        s.write_batch((6..10).map(state).collect()).unwrap();
-        drop(s);
         let files = part_files(root, Table::TaskStates);
         assert!(files.len() >= 2, "{files:?}");
         let flushed = flushed_seq(root).unwrap();
