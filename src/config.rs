@@ -301,6 +301,10 @@ pub struct PatternParams {
     pub refresh_s: f64,
     /// ... and after at least this many failures since the last refresh.
     pub refresh_failures: u32,
+    /// Longest report time between two refreshes, whatever the number of failures, seconds:
+    /// a quiet fleet still gets its bad worker flagged, and a repaired worker released, within
+    /// this time ([`PatternParams::refresh_due`]).
+    pub refresh_max_s: f64,
     /// Window of the burst detector (a rate spike of one failure kind on one hardware
     /// class), seconds.
     pub spike_window_s: f64,
@@ -336,6 +340,7 @@ impl Default for PatternParams {
             suspect_alpha: 0.05,
             refresh_s: 60.0,
             refresh_failures: 200,
+            refresh_max_s: 3600.0,
             spike_window_s: 3600.0,
             spike_baseline_s: 7.0 * 86_400.0,
             spike_ratio: 4.0,
@@ -343,6 +348,17 @@ impl Default for PatternParams {
             spike_alpha: 1e-3,
             spike_max_s: 86_400.0,
         }
+    }
+}
+
+impl PatternParams {
+    /// Whether the bad-worker list is due for a refresh, `failures` failures and `elapsed_us`
+    /// microseconds of report time after the last one: both `refresh_failures` and
+    /// `refresh_s` have passed (its cost is linear in the fleet, its verdicts change slowly),
+    /// or `refresh_max_s` has (a quiet fleet is not left with a stale list).
+    pub fn refresh_due(&self, failures: u32, elapsed_us: i64) -> bool {
+        let secs = elapsed_us as f64 / 1e6;
+        (failures >= self.refresh_failures && secs >= self.refresh_s) || secs >= self.refresh_max_s
     }
 }
 

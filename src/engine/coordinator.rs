@@ -60,17 +60,37 @@ pub trait Coordinator {
     fn escalate(&mut self, task: &TaskId, reason: &str) -> Result<(), CoordinatorError>;
 }
 
-/// Carries out `action` on `coordinator`: mutations first (config, requirements, checkpoint,
-/// worker flag), then the placement. Every strategy is handled.
+/// What [`apply`] carried out with a part left undone: the recovery went ahead.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The worker flag's error, when flagging the failed worker for a human failed (a
+    /// coordinator that no longer knows a worker that just fell off the bus): the recovery
+    /// was carried out all the same.
+    pub flag_error: Option<CoordinatorError>,
+}
+
+/// Carries out `action` on `coordinator`: the worker flag (best effort: its error is
+/// returned in [`Applied`], it does not strand the task), mutations (config, requirements,
+/// checkpoint), then the placement. Every strategy is handled.
 pub fn apply<C: Coordinator + ?Sized>(
+    action: &RecoveryAction,
+    coordinator: &mut C,
+) -> Result<Applied, CoordinatorError> {
+    let flag_error = action
+        .worker_attention
+        .as_ref()
+        .and_then(|reason| coordinator.flag_worker(&action.failed_worker, reason).err());
+    place(action, coordinator)?;
+    Ok(Applied { flag_error })
+}
+
+/// [`apply`] without the worker flag.
+fn place<C: Coordinator + ?Sized>(
     action: &RecoveryAction,
     coordinator: &mut C,
 ) -> Result<(), CoordinatorError> {
     use RecoveryStrategy as S;
     let task = &action.task_id;
-    if let Some(reason) = &action.worker_attention {
-        coordinator.flag_worker(&action.failed_worker, reason)?;
-    }
     if action.strategy == S::Escalation {
         return coordinator.escalate(task, &action.reason);
     }

@@ -24,7 +24,9 @@ use std::collections::HashMap;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-pub use coordinator::{apply, Coordinator, CoordinatorError, CoordinatorEvent, MemoryCoordinator};
+pub use coordinator::{
+    apply, Applied, Coordinator, CoordinatorError, CoordinatorEvent, MemoryCoordinator,
+};
 pub use durable::DurableState;
 pub use registry::{Want, Worker, WorkerRegistry};
 pub use state::{
@@ -103,7 +105,7 @@ pub struct Engine<S: StateStore = MemoryState> {
     ranker: Ranker,
     /// The success-model ranker, when `ranking.ranker = "model"` (it then decides).
     model_ranker: Option<crate::ranking::smart::ModelRanker>,
-    /// Workers under a bad-worker pattern, refreshed every `patterns.refresh_s` of report time.
+    /// Workers under a bad-worker pattern, as of the last refresh (`PatternParams::refresh_due`).
     bad_workers: Vec<WorkerId>,
     /// The same workers sorted, for the per-decision membership test.
     bad_sorted: Vec<WorkerId>,
@@ -804,13 +806,13 @@ impl<S: StateStore> Engine<S> {
             template: None,
             at: rec.timestamp,
         });
-        // Refresh the bad-worker list when both enough report time and enough failures have
-        // passed: its cost is linear in the fleet, its verdicts change slowly.
+        // Refresh the bad-worker list when due (`PatternParams::refresh_due`).
         let now = rec.timestamp.as_micros();
         self.since_refresh += 1;
-        if self.since_refresh >= self.config.patterns.refresh_failures
-            && now.saturating_sub(self.bad_workers_at)
-                >= (self.config.patterns.refresh_s * 1e6) as i64
+        if self
+            .config
+            .patterns
+            .refresh_due(self.since_refresh, now.saturating_sub(self.bad_workers_at))
         {
             self.patterns.prune();
             let (bad, suspects) = self.patterns.worker_standing(rec.timestamp);

@@ -138,8 +138,21 @@ impl TaskRecord {
     /// Counts a failure of this task with classified `kind`. Until faultline changed the
     /// task's configuration itself, the record's configuration, when it carries one (or this
     /// is the task's first failure), is the task's.
+    ///
+    /// A failure after a successful recovery starts a new episode: the attempt count, the
+    /// ladders' positions, the workers to avoid and the previous delay start afresh (a long
+    /// job recovered from many interruptions is not escalated for their total); the kinds it
+    /// recovered from, its configuration, requirements and checkpoints are kept.
     pub fn observe(&mut self, rec: &FailureRecord, kind: FailureKind) {
-        if self.attempts == 0 {
+        if self.state == TaskState::Succeeded {
+            self.attempts = 0;
+            self.ladder_next.clear();
+            self.excluded.clear();
+            self.excluded_classes.clear();
+            self.last_delay_s = None;
+            self.failed_recovery = None;
+        }
+        if self.first_failure.is_none() {
             self.first_failure = Some(rec.timestamp);
         }
         self.attempts += 1;

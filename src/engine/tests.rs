@@ -521,6 +521,40 @@ fn the_engine_keeps_its_own_counter_and_escalates_after_max_attempts() {
     assert_eq!(e.task(&r.task_id).unwrap().state, TaskState::Escalated);
 }
 
+/// Regression: a task recovered from each of its interruptions walked one ladder for its
+/// whole life and was escalated on its fourth interruption (then on every one after the
+/// tenth, for `max_attempts`).
+#[test]
+fn a_failure_after_a_successful_recovery_starts_a_new_episode() {
+    let mut e = Engine::in_memory();
+    let r = record(
+        "long",
+        "w1",
+        HardwareClass::Gpu,
+        "ConnectionResetError: [Errno 104] Connection reset by peer",
+        TaskConfig::default(),
+    );
+    let first = e.handle_failure(&r);
+    assert_ne!(first.strategy, S::Escalation);
+    for day in 1..=12 {
+        e.record_outcome(&outcome("long", true)).unwrap();
+        let a = e.handle_failure(&at(r.clone(), day as f64 * 86_400.0));
+        assert_eq!(a.strategy, first.strategy, "interruption {day}");
+        assert_eq!(a.attempt, 1, "interruption {day}");
+        let t = e.task(&r.task_id).unwrap();
+        assert_eq!(t.attempts, 1);
+        assert!(t.excluded.len() <= 1, "{:?}", t.excluded);
+        assert_eq!(
+            t.first_failure,
+            Some(r.timestamp),
+            "the task's first failure is kept"
+        );
+    }
+    // Without a success in between, the ladder still advances.
+    let next = e.handle_failure(&at(r.clone(), 13.0 * 86_400.0));
+    assert_eq!(next.attempt, 2);
+}
+
 #[test]
 fn ladders_advance_per_rule_not_per_task() {
     let mut e = Engine::in_memory();
@@ -715,6 +749,77 @@ fn apply_different_worker_really_excludes_the_failed_worker() {
         }
         other => panic!("unexpected {other:?}"),
     }
+}
+
+/// A coordinator that no longer knows the workers it is asked to flag.
+struct ForgetfulCoordinator(MemoryCoordinator);
+
+impl Coordinator for ForgetfulCoordinator {
+    fn retry(&mut self, task: &TaskId, worker: Option<&WorkerId>) -> Result<(), CoordinatorError> {
+        self.0.retry(task, worker)
+    }
+    fn retry_after(
+        &mut self,
+        task: &TaskId,
+        worker: Option<&WorkerId>,
+        delay_s: f64,
+    ) -> Result<(), CoordinatorError> {
+        self.0.retry_after(task, worker, delay_s)
+    }
+    fn retry_excluding(
+        &mut self,
+        task: &TaskId,
+        excluded: &[WorkerId],
+        preferred: Option<&WorkerId>,
+    ) -> Result<(), CoordinatorError> {
+        self.0.retry_excluding(task, excluded, preferred)
+    }
+    fn update_config(
+        &mut self,
+        task: &TaskId,
+        config: &TaskConfig,
+    ) -> Result<(), CoordinatorError> {
+        self.0.update_config(task, config)
+    }
+    fn update_requirements(
+        &mut self,
+        task: &TaskId,
+        requirements: &HardwareRequirements,
+    ) -> Result<(), CoordinatorError> {
+        self.0.update_requirements(task, requirements)
+    }
+    fn restart_browser(&mut self, worker: &WorkerId) -> Result<(), CoordinatorError> {
+        self.0.restart_browser(worker)
+    }
+    fn reset_worker(&mut self, worker: &WorkerId) -> Result<(), CoordinatorError> {
+        self.0.reset_worker(worker)
+    }
+    fn resume_from(&mut self, task: &TaskId, checkpoint: &str) -> Result<(), CoordinatorError> {
+        self.0.resume_from(task, checkpoint)
+    }
+    fn flag_worker(&mut self, worker: &WorkerId, _reason: &str) -> Result<(), CoordinatorError> {
+        Err(CoordinatorError::UnknownWorker(worker.to_string()))
+    }
+    fn escalate(&mut self, task: &TaskId, reason: &str) -> Result<(), CoordinatorError> {
+        self.0.escalate(task, reason)
+    }
+}
+
+/// Regression: a worker flag the coordinator refused (it no longer knew the GPU that fell off
+/// the bus) returned before the placement, stranding the task.
+#[test]
+fn a_refused_worker_flag_does_not_strand_the_task() {
+    let mut e = with_workers(&[("g1", HardwareClass::Gpu), ("g2", HardwareClass::Gpu)]);
+    let r = record("t", "g1", HardwareClass::Gpu, "NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.", TaskConfig::default());
+    let a = e.handle_failure(&r);
+    assert!(a.worker_attention.is_some());
+    let mut co = ForgetfulCoordinator(MemoryCoordinator::new());
+    let applied = apply(&a, &mut co).unwrap();
+    assert_eq!(
+        applied.flag_error,
+        Some(CoordinatorError::UnknownWorker("g1".into()))
+    );
+    assert_eq!(co.0.retried().len(), 1, "the task was placed all the same");
 }
 
 #[test]
@@ -1277,6 +1382,44 @@ fn the_model_policy_moves_to_what_works() {
         .unwrap_err()
         .to_string()
         .contains("ranking.model.epsilon"));
+}
+
+/// Regression: the bad-worker list was refreshed only after 200 failures (and 60 s), so a
+/// quiet fleet never had its bad worker flagged, and a repaired worker stayed listed until
+/// 200 more failures came.
+#[test]
+fn a_quiet_fleet_gets_its_bad_worker_flagged_and_released() {
+    let mut e = Engine::new(EngineConfig::default()).unwrap();
+    let msg = "RuntimeError: CUDA error: unspecified launch failure";
+    let fail = |e: &mut Engine, task: String, worker: &str, t: f64| {
+        let r = record(
+            &task,
+            worker,
+            HardwareClass::Gpu,
+            msg,
+            TaskConfig::default(),
+        );
+        e.handle_failure(&at(r, t));
+    };
+    // Ten peers fail once each, g-bad 30 times: 40 failures over 40 hours.
+    let mut t = 0.0;
+    for i in 0..10 {
+        t += 3600.0;
+        fail(&mut e, format!("p{i}"), &format!("g{i}"), t);
+    }
+    for i in 0..30 {
+        t += 3600.0;
+        fail(&mut e, format!("b{i}"), "g-bad", t);
+    }
+    assert!(
+        e.bad_workers().iter().any(|w| w.as_str() == "g-bad"),
+        "{:?}",
+        e.bad_workers()
+    );
+    // Repaired: three weeks later a peer fails once; g-bad's evidence has expired.
+    t += 21.0 * 86_400.0;
+    fail(&mut e, "late".into(), "g3", t);
+    assert!(e.bad_workers().is_empty(), "{:?}", e.bad_workers());
 }
 
 /// Regression: an outcome taught the fine context recomputed with the worker's standing at

@@ -130,7 +130,7 @@ pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, P
     })?;
     let mut flagged: BTreeSet<String> = BTreeSet::new();
     let mut last_refresh = i64::MIN;
-    let refresh = (params.refresh_s * 1e6) as i64;
+    let mut since = 0u32;
     let mut n = 0;
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|source| PatternEvalError::Io {
@@ -169,7 +169,9 @@ pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, P
         });
         n += 1;
         let now = rec.timestamp.as_micros();
-        if now.saturating_sub(last_refresh) >= refresh {
+        since += 1;
+        if params.refresh_due(since, now.saturating_sub(last_refresh)) {
+            since = 0;
             det.prune();
             flagged.extend(det.bad_workers(rec.timestamp).iter().map(|w| w.to_string()));
             last_refresh = now;
