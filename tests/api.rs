@@ -461,6 +461,35 @@ async fn regression_the_bearer_scheme_is_case_insensitive() {
     }
 }
 
+/// Regression: a failure dated years ahead was accepted, and its time became the report time
+/// of pattern detection, the retry budget and the breakers (a permanent burst, windows that
+/// no longer expired). Such a failure is refused, alone or in a batch, and changes nothing.
+#[tokio::test]
+async fn regression_a_failure_dated_far_ahead_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = App::open(ServeOptions::new(dir.path().join("data"))).unwrap();
+    let ahead = faultline::Timestamp::from_secs_f64(
+        faultline::Timestamp::now().as_micros() as f64 / 1e6 + 10.0 * 365.0 * 86_400.0,
+    );
+    let future = OOM.replace(
+        r#""task_id":"t1","#,
+        &format!(r#""task_id":"t1","timestamp":"{ahead}","#),
+    );
+    let (s, v) = call(&app, "POST", "/v1/failures", &future, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["field"], "timestamp", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("ahead of the server's clock"), "{v}");
+    let batch = format!("[{OOM},{future}]");
+    let (s, v) = call(&app, "POST", "/v1/failures", &batch, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["field"], "[1].timestamp", "{v}");
+    // Nothing was decided: the task's first failure is still its first attempt.
+    let (s, v) = call(&app, "POST", "/v1/failures", OOM, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["action"]["attempt"], 1, "{v}");
+}
+
 /// Every bad input gets a 4xx JSON error naming the problem, and the server keeps serving.
 #[test]
 fn bad_input_battery_gets_json_4xx_and_the_server_keeps_serving() {

@@ -1,6 +1,6 @@
 //! Request handlers and the guard middleware (auth, timeout, metrics, JSON errors).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -253,9 +253,26 @@ struct Decided {
     model: Option<String>,
 }
 
+/// `rec` unless its timestamp is more than `skew` ahead of `now` (the server's clock).
+fn not_ahead(rec: FailureRecord, now: Timestamp, skew: Duration) -> Result<FailureRecord> {
+    let ahead = rec.timestamp.secs_since(now);
+    if ahead > skew.as_secs_f64() {
+        return Err(ApiError::Invalid {
+            field: "timestamp".into(),
+            detail: format!(
+                "{} is {ahead:.0} s ahead of the server's clock ({now}); at most {} s is accepted (serve --max-clock-skew)",
+                rec.timestamp,
+                skew.as_secs_f64()
+            ),
+        });
+    }
+    Ok(rec)
+}
+
 /// `POST /v1/failures`: one failure record (an object) or a batch (an array) → the recovery
 /// action(s), answered once durable. A batch is checked whole before anything is decided: one
-/// bad record rejects it with the record's index in `field`.
+/// bad record rejects it with the record's index in `field`. A timestamp further ahead of the
+/// server's clock than `max_clock_skew` is a bad record.
 pub(crate) async fn post_failures(
     State(app): State<App>,
     raw: Result<Bytes, BytesRejection>,
@@ -269,17 +286,20 @@ pub(crate) async fn post_failures(
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
-                r.check(now).map_err(|e| match ApiError::from(e) {
-                    ApiError::Invalid { field, detail } => ApiError::Invalid {
-                        field: format!("[{i}].{field}"),
-                        detail,
-                    },
-                    other => other,
-                })
+                let rec = r.check(now).map_err(ApiError::from);
+                rec.and_then(|r| not_ahead(r, now, app.shared.max_clock_skew))
+                    .map_err(|e| match e {
+                        ApiError::Invalid { field, detail } => ApiError::Invalid {
+                            field: format!("[{i}].{field}"),
+                            detail,
+                        },
+                        other => other,
+                    })
             })
             .collect::<Result<_>>()?
     } else {
-        vec![parse::<FailureReport>(&raw)?.check(now)?]
+        let rec = parse::<FailureReport>(&raw)?.check(now)?;
+        vec![not_ahead(rec, now, app.shared.max_clock_skew)?]
     };
     let mut actions = Vec::with_capacity(records.len());
     let ack = {

@@ -66,12 +66,18 @@ pub struct ServeOptions {
     pub store: StoreOptions,
     /// Worker inventory for DIFFERENT_WORKER targets.
     pub workers: Option<PathBuf>,
+    /// How far ahead of the server's clock a failure's timestamp may be: beyond it the
+    /// failure is refused (400 `invalid_field`, field `timestamp`). One record dated years
+    /// ahead would otherwise become the report time of pattern detection, the retry budget
+    /// and the breakers, and freeze their windows until that time.
+    pub max_clock_skew: Duration,
 }
 
 impl ServeOptions {
     /// Defaults for a data directory: no model, no token, 1 MiB bodies, 10 s timeout, flush
-    /// every 2 s or at 20,000 pending entries, default engine config and rules; the store's own (synchronous) flush
-    /// threshold only as a backstop at a million pending entries.
+    /// every 2 s or at 20,000 pending entries, default engine config and rules, timestamps at
+    /// most 300 s ahead of the server's clock; the store's own (synchronous) flush threshold
+    /// only as a backstop at a million pending entries.
     pub fn new(data: impl Into<PathBuf>) -> Self {
         ServeOptions {
             data: data.into(),
@@ -88,6 +94,7 @@ impl ServeOptions {
                 ..StoreOptions::default()
             },
             workers: None,
+            max_clock_skew: Duration::from_secs(300),
         }
     }
 }
@@ -113,6 +120,7 @@ pub(crate) struct Shared {
     pub(crate) token: Option<String>,
     pub(crate) timeout: Duration,
     pub(crate) body_limit: usize,
+    pub(crate) max_clock_skew: Duration,
     pub(crate) metrics: Metrics,
     pub(crate) started: Instant,
     pub(crate) flush_interval: Duration,
@@ -192,6 +200,7 @@ impl App {
             token: opts.token.filter(|t| !t.is_empty()),
             timeout: opts.timeout,
             body_limit: opts.body_limit,
+            max_clock_skew: opts.max_clock_skew,
             metrics: Metrics::default(),
             started: Instant::now(),
             flush_interval: opts.flush_interval,

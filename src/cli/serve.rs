@@ -80,6 +80,11 @@ pub struct Args {
     /// Worker threads of the async runtime (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Seconds a failure's timestamp may be ahead of this server's clock; a failure dated
+    /// further ahead is refused (400, field `timestamp`): its time would become the report
+    /// time of pattern detection, the retry budget and the breakers.
+    #[arg(long, default_value_t = 300.0)]
+    max_clock_skew: f64,
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -128,6 +133,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     opts.flush_pending = a.flush_pending.max(1);
     opts.rules = super::load_rules(a.rules.as_deref())?;
     opts.workers = a.workers;
+    if !(a.max_clock_skew.is_finite() && a.max_clock_skew >= 0.0) {
+        bail!(
+            "--max-clock-skew must be a non-negative number of seconds, got {}",
+            a.max_clock_skew
+        );
+    }
+    opts.max_clock_skew = Duration::from_secs_f64(a.max_clock_skew);
     opts.store = StoreOptions {
         group_wait: Duration::from_secs_f64(a.group_wait_ms / 1000.0),
         ..opts.store
