@@ -160,6 +160,36 @@ fn recommend_runs_the_committed_examples() {
     );
 }
 
+/// Regression: flag-mode flags given with a record on stdin were silently ignored (the
+/// answer was for the record's GPU and batch, not the --class CPU asked for), and a
+/// pretty-printed record with one bad value was reported as "line 1: EOF while parsing".
+#[test]
+fn recommend_refuses_ignored_flags_and_names_a_pretty_records_bad_field() {
+    let d = Dir::new();
+    let record = r#"{"task_id":"t1","worker_id":"w1","hardware":{"class":"GPU"},"error":{"message":"CUDA out of memory"},"task":{"config":{"batch_size":32}}}"#;
+    for flag in [
+        &["--class", "CPU"][..],
+        &["--batch-size", "2"],
+        &["--exit-code", "137"],
+        &["--timestamp", "2026-01-01T00:00:00Z"],
+    ] {
+        let mut args = vec!["recommend"];
+        args.extend_from_slice(flag);
+        let o = d.run(&args, record);
+        assert_eq!(o.status.code(), Some(2), "{flag:?}");
+        assert!(stderr(&o).contains("--message"), "{flag:?}: {}", stderr(&o));
+    }
+    let pretty = "{\n  \"task_id\": \"t1\",\n  \"worker_id\": \"w1\",\n  \"hardware\": {\n    \"class\": \"GPUX\"\n  },\n  \"error\": {\"message\": \"x\"}\n}\n";
+    let o = d.run(&["recommend"], pretty);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("line 5") && err.contains("hardware.class"),
+        "{err}"
+    );
+    assert!(!err.contains("EOF"), "{err}");
+}
+
 #[test]
 fn recommend_input_errors_exit_2_and_name_the_problem() {
     let d = Dir::new();

@@ -22,7 +22,11 @@ use faultline::{
 ///    "task":{"config":{"batch_size":32,"precision":"fp16"}}}
 ///
 /// The engine counts attempts per task itself. To walk a ladder across separate calls, keep
-/// its state in a file with --state: each call loads it, decides, and saves it back.
+/// its state in a file with --state: each call loads it, decides, and saves it back. The
+/// file keeps each task's record (attempts, ladder positions, exclusions, configuration)
+/// only: the fleet-wide protections — circuit breakers, the retry budget, pattern detection,
+/// flagged workers and the learned ranking — start empty in each call. Records piped
+/// together in one call share them; --data keeps the whole history and rebuilds them all.
 ///
 /// Example: repeated calls walk the OOM ladder (REDUCED_BATCH_SIZE, REDUCED_PRECISION,
 /// DIFFERENT_WORKER, FALLBACK_CPU, ESCALATION):
@@ -39,31 +43,31 @@ pub struct Args {
     #[arg(long, requires = "message")]
     worker: Option<String>,
     /// Hardware class: CPU, GPU, TPU, NPU, WEBGPU, WEBNN, DSP, FPGA, ASIC, HYBRID, UNKNOWN.
-    #[arg(long, value_parser = parse_class)]
+    #[arg(long, value_parser = parse_class, requires = "message")]
     class: Option<HardwareClass>,
     /// The error message; switches to flag mode.
     #[arg(long)]
     message: Option<String>,
     /// The caller's error-type hint (used only when the message is not recognised).
-    #[arg(long)]
+    #[arg(long, requires = "message")]
     error_type: Option<String>,
     /// Process exit code.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, requires = "message")]
     exit_code: Option<i32>,
     /// Device memory of the worker, GiB.
-    #[arg(long)]
+    #[arg(long, requires = "message")]
     memory_gib: Option<f64>,
     /// Browser of a WEBGPU/WEBNN worker.
-    #[arg(long)]
+    #[arg(long, requires = "message")]
     browser: Option<String>,
     /// Batch size of the task.
-    #[arg(long)]
+    #[arg(long, requires = "message")]
     batch_size: Option<u32>,
     /// Precision of the task: fp32, fp16, bf16, int8, int4...
-    #[arg(long, value_parser = parse_precision)]
+    #[arg(long, value_parser = parse_precision, requires = "message")]
     precision: Option<Precision>,
     /// Failure time (RFC 3339 or epoch seconds); defaults to now.
-    #[arg(long)]
+    #[arg(long, requires = "message")]
     timestamp: Option<String>,
     /// Engine state file: loaded if it exists, saved after deciding.
     #[arg(long, conflicts_with = "data")]
@@ -189,8 +193,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     .enumerate()
                     .filter(|(_, l)| !l.trim().is_empty())
                     .collect();
-                if lines.len() <= 1 {
-                    bail!("invalid failure record on stdin: {whole}");
+                // One document over several lines (pretty-printed): its own error, not the
+                // first line's "EOF while parsing".
+                let one_document = lines
+                    .first()
+                    .is_some_and(|(_, l)| serde_json::from_str::<serde_json::Value>(l).is_err());
+                if lines.len() <= 1 || one_document {
+                    bail!(
+                        "invalid failure record on stdin line {}: {}",
+                        whole.line(),
+                        faultline::ingest::jsonl::explain(text.as_bytes())
+                    );
                 }
                 for (i, l) in lines {
                     let r = serde_json::from_str::<FailureReport>(l).map_err(|_| {
