@@ -490,6 +490,35 @@ async fn regression_a_failure_dated_far_ahead_is_refused() {
     assert_eq!(v["action"]["attempt"], 1, "{v}");
 }
 
+/// Regression: a client's retry of a failure (same record, its answer lost) was decided
+/// again: counted as a second attempt, the ladder advanced.
+#[tokio::test]
+async fn regression_a_retried_failure_gets_the_same_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = App::open(ServeOptions::new(dir.path().join("data"))).unwrap();
+    let dated = OOM.replace(
+        r#""task_id":"t1","#,
+        r#""task_id":"t1","timestamp":"2026-01-01T00:00:00Z","#,
+    );
+    let (_, first) = call(&app, "POST", "/v1/failures", &dated, None).await;
+    let (s, again) = call(&app, "POST", "/v1/failures", &dated, None).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(first["action"], again["action"]);
+    assert_eq!(again["action"]["attempt"], 1);
+    // The recovery failed and the task failed again at the same instant: a new failure.
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/outcomes",
+        r#"{"task_id":"t1","success":false}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, next) = call(&app, "POST", "/v1/failures", &dated, None).await;
+    assert_eq!(next["action"]["attempt"], 2, "{next}");
+}
+
 /// Every bad input gets a 4xx JSON error naming the problem, and the server keeps serving.
 #[test]
 fn bad_input_battery_gets_json_4xx_and_the_server_keeps_serving() {

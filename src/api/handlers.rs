@@ -272,7 +272,9 @@ fn not_ahead(rec: FailureRecord, now: Timestamp, skew: Duration) -> Result<Failu
 /// `POST /v1/failures`: one failure record (an object) or a batch (an array) → the recovery
 /// action(s), answered once durable. A batch is checked whole before anything is decided: one
 /// bad record rejects it with the record's index in `field`. A timestamp further ahead of the
-/// server's clock than `max_clock_skew` is a bad record.
+/// server's clock than `max_clock_skew` is a bad record. A record that repeats its task's
+/// latest failure (same timestamp, worker and message, no outcome yet: a retried request) is
+/// answered with the action already decided, not decided again.
 pub(crate) async fn post_failures(
     State(app): State<App>,
     raw: Result<Bytes, BytesRejection>,
@@ -306,7 +308,12 @@ pub(crate) async fn post_failures(
         let mut engine = app.engine();
         let mut last = Ack::done();
         for rec in &records {
-            let (action, ack) = engine.decide(rec)?;
+            // A client's retry of a failure already decided (it lost the answer): the same
+            // action, answered once the original is durable; not counted again.
+            let (action, ack) = match engine.duplicate_failure(rec) {
+                Some(action) => (action, engine.logged()),
+                None => engine.decide(rec)?,
+            };
             actions.push(action);
             last = ack;
         }
@@ -371,10 +378,9 @@ pub(crate) async fn post_outcomes(
         for o in &outcomes {
             let id = engine.check_outcome(o)?;
             let duplicate = engine.is_duplicate_outcome(&id);
-            if !duplicate {
-                // A later write's ack covers the earlier ones; a duplicate logs nothing.
-                acks = engine.log_outcome(o)?;
-            }
+            // A later write's ack covers the earlier ones; a duplicate logs nothing, and its
+            // ack waits for what was logged before it (its original among them).
+            acks = engine.log_outcome(o)?;
             duplicates.push(duplicate);
         }
     }

@@ -99,6 +99,9 @@ impl StateStore for DurableState {
     fn log(&mut self, entries: Vec<Entry>) -> Result<Ack, StoreError> {
         self.store.append(entries)
     }
+    fn logged(&self) -> Ack {
+        self.store.logged()
+    }
     fn begin_checkpoint(&mut self, task: &TaskId, at: Timestamp) -> CheckpointWrite {
         let used = self.index.get(task).map_or(0, Vec::len);
         let n = reserve_number(&mut self.numbers, task, used);

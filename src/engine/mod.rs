@@ -747,6 +747,29 @@ impl<S: StateStore> Engine<S> {
         }
     }
 
+    /// The action already decided for `rec` when `rec` repeats the task's latest failure (same
+    /// time, worker and message, no outcome yet) — a client's retry of a request whose answer
+    /// it lost, to be answered with that action ([`Engine::logged`]) rather than decided
+    /// again, which would count the failure twice and advance the ladder. The server checks
+    /// this before [`Engine::decide`]; `decide` itself decides every record it is given.
+    pub fn duplicate_failure(&self, rec: &FailureRecord) -> Option<Arc<RecoveryAction>> {
+        let entry = self.state.task(&rec.task_id)?;
+        if entry.last_failure != Some(rec.timestamp) || entry.outcome_recorded {
+            return None;
+        }
+        let last = entry.history.back()?;
+        (last.failed_worker == rec.worker_id
+            && last.timestamp == rec.timestamp
+            && entry.last_signature == Some(ranking::message_signature(&rec.error.message)))
+        .then(|| Arc::clone(last))
+    }
+
+    /// An [`Ack`] that resolves once everything logged so far is durable: what the answer to
+    /// a duplicate ([`Engine::duplicate_failure`]) waits for.
+    pub fn logged(&self) -> Ack {
+        self.state.logged()
+    }
+
     /// Replays one logged failure and the action decided for it (restart): the same state
     /// changes as `handle_failure`, without deciding again.
     pub fn replay(&mut self, rec: &FailureRecord, action: &Arc<RecoveryAction>) {
@@ -1270,7 +1293,8 @@ impl<S: StateStore> Engine<S> {
     pub fn log_outcome(&mut self, outcome: &Outcome) -> Result<Ack, EngineError> {
         let id = self.check_outcome(outcome)?;
         if self.is_duplicate_outcome(&id) {
-            return Ok(Ack::done());
+            // Answered once the original outcome is durable.
+            return Ok(self.state.logged());
         }
         let at = self.apply_outcome(&id, outcome);
         if self.state.durable() {

@@ -270,6 +270,11 @@ pub trait StateStore {
     fn log(&mut self, _entries: Vec<Entry>) -> Result<Ack, StoreError> {
         Ok(Ack::done())
     }
+    /// An [`Ack`] that resolves once every entry logged so far is durable (the answer to a
+    /// retried request waits for the original's fsync).
+    fn logged(&self) -> Ack {
+        Ack::done()
+    }
     /// Begins a checkpoint of `task` at `at`: reserves its number, so that checkpoints begun
     /// before others are committed still get distinct ids (see [`CheckpointWrite`]).
     fn begin_checkpoint(&mut self, task: &TaskId, at: Timestamp) -> CheckpointWrite;

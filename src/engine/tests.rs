@@ -555,6 +555,34 @@ fn a_failure_after_a_successful_recovery_starts_a_new_episode() {
     assert_eq!(next.attempt, 2);
 }
 
+/// A client's retry of a failure it had no answer for (same task, time, worker and message,
+/// no outcome yet) is recognised, so the server answers it with the action already decided.
+#[test]
+fn a_retried_failure_is_recognised_as_a_duplicate() {
+    let mut e = Engine::in_memory();
+    let oom = record(
+        "t",
+        "w",
+        HardwareClass::Gpu,
+        "CUDA out of memory",
+        cfg(32, Precision::Fp16),
+    );
+    assert!(e.duplicate_failure(&oom).is_none());
+    let a = e.handle_failure(&oom);
+    assert!(Arc::ptr_eq(&a, &e.duplicate_failure(&oom).unwrap()));
+    // Another time, another worker or another message is another failure.
+    assert!(e.duplicate_failure(&at(oom.clone(), 60.0)).is_none());
+    let mut elsewhere = oom.clone();
+    elsewhere.worker_id = WorkerId::new("w2").unwrap();
+    assert!(e.duplicate_failure(&elsewhere).is_none());
+    let mut other = oom.clone();
+    other.error.message = "CUDA error: an illegal memory access was encountered".into();
+    assert!(e.duplicate_failure(&other).is_none());
+    // After its outcome, the same report again is a new failure (the task failed again).
+    e.record_outcome(&outcome("t", false)).unwrap();
+    assert!(e.duplicate_failure(&oom).is_none());
+}
+
 #[test]
 fn ladders_advance_per_rule_not_per_task() {
     let mut e = Engine::in_memory();

@@ -501,6 +501,15 @@ fn commit_columns(root: &Path, batch: ColumnBatch, offset: u64) -> Result<Option
 }
 
 impl ParquetStore {
+    /// An [`Ack`] that resolves once everything logged so far is durable: the answer to a
+    /// client's retry of a request already logged waits for the first request's fsync.
+    pub fn logged(&self) -> Ack {
+        match self.next_seq.checked_sub(1) {
+            Some(last) if last > 0 => self.wal.ack_for(last),
+            _ => Ack::done(),
+        }
+    }
+
     /// Moves every pending WAL record into Parquet parts, then retires WAL segments.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         if self.flushing {

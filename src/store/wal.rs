@@ -261,6 +261,13 @@ impl Wal {
         })
     }
 
+    /// An [`Ack`] that resolves once `seq` (already queued) is durable.
+    pub fn ack_for(self: &Arc<Self>, seq: u64) -> Ack {
+        Ack {
+            inner: Some((seq, Arc::clone(self))),
+        }
+    }
+
     /// Blocks until `seq` is durable, leading a group fsync when none is running.
     pub fn wait_durable(&self, seq: u64) -> Result<(), StoreError> {
         let mut q = self.queue.lock().map_err(|_| StoreError::Poisoned)?;
