@@ -38,6 +38,10 @@ pub struct EngineConfig {
     pub retry: RetryParams,
     /// Recovery actions kept in memory per task (older ones live only in the store).
     pub history_per_task: usize,
+    /// Report time, seconds, after a task's latest failure when the engine forgets the task's
+    /// record (its history stays in the store): a long-running server or state file does not
+    /// keep every task ever seen. A task that fails again after that starts afresh. 0: never.
+    pub forget_after_s: f64,
     /// Circuit breakers.
     pub breakers: BreakersConfig,
     /// Pattern detection.
@@ -444,6 +448,7 @@ impl Default for EngineConfig {
             seed: 42,
             retry: RetryParams::default(),
             history_per_task: 64,
+            forget_after_s: 7.0 * 86_400.0,
             breakers: BreakersConfig::default(),
             patterns: PatternParams::default(),
             ranking: RankingParams::default(),

@@ -90,6 +90,9 @@ impl StateStore for DurableState {
     fn forget(&mut self, id: &TaskId) {
         self.mem.forget(id)
     }
+    fn retain_tasks(&mut self, keep: &mut dyn FnMut(&TaskRecord) -> bool) -> usize {
+        self.mem.retain_tasks(keep)
+    }
     fn len(&self) -> usize {
         self.mem.len()
     }

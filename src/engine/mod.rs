@@ -65,6 +65,9 @@ pub enum EngineError {
     /// Invalid ranking parameters.
     #[error(transparent)]
     Ranking(#[from] RankingError),
+    /// An invalid engine setting (the message names it).
+    #[error("invalid config: {0}")]
+    Config(String),
     /// A file could not be read or written.
     #[error("cannot access {path}: {source}")]
     Io {
@@ -195,6 +198,12 @@ impl<S: StateStore> Engine<S> {
     /// An engine from checked parts.
     pub fn with_parts(config: EngineConfig, rules: RuleSet, state: S) -> Result<Self, EngineError> {
         let (retry, budget) = config.retry.check()?;
+        if !(config.forget_after_s.is_finite() && config.forget_after_s >= 0.0) {
+            return Err(EngineError::Config(format!(
+                "forget_after_s must be a finite number of seconds ≥ 0 (0: never), got {}",
+                config.forget_after_s
+            )));
+        }
         config.breakers.worker.check("breakers.worker")?;
         config
             .breakers
@@ -852,7 +861,20 @@ impl<S: StateStore> Engine<S> {
             self.bad_sorted.sort_unstable();
             self.bad_workers_at = now;
             self.since_refresh = 0;
+            self.forget_idle(rec.timestamp);
         }
+    }
+
+    /// Forgets the tasks whose latest failure is more than `forget_after_s` of report time
+    /// before `now` (run with the bad-worker refresh: at most hourly, linear in the tasks).
+    fn forget_idle(&mut self, now: Timestamp) {
+        let after = self.config.forget_after_s;
+        if after <= 0.0 {
+            return;
+        }
+        let cutoff = now.as_micros().saturating_sub((after * 1e6) as i64);
+        self.state
+            .retain_tasks(&mut |t| t.last_failure.is_none_or(|l| l.as_micros() >= cutoff));
     }
 
     /// Records a failure with the failed worker's breaker and returns its state; a placeholder

@@ -297,6 +297,8 @@ pub trait StateStore {
     }
     /// Drops a task's state (finished tasks).
     fn forget(&mut self, id: &TaskId);
+    /// Keeps only the tasks whose record `keep` accepts; returns how many were dropped.
+    fn retain_tasks(&mut self, keep: &mut dyn FnMut(&TaskRecord) -> bool) -> usize;
     /// Number of tasks known.
     fn len(&self) -> usize;
     /// Whether no task is known.
@@ -340,6 +342,11 @@ impl StateStore for MemoryState {
     }
     fn forget(&mut self, id: &TaskId) {
         self.tasks.remove(id);
+    }
+    fn retain_tasks(&mut self, keep: &mut dyn FnMut(&TaskRecord) -> bool) -> usize {
+        let before = self.tasks.len();
+        self.tasks.retain(|_, t| keep(t));
+        before - self.tasks.len()
     }
     fn len(&self) -> usize {
         self.tasks.len()

@@ -583,6 +583,50 @@ fn a_retried_failure_is_recognised_as_a_duplicate() {
     assert!(e.duplicate_failure(&oom).is_none());
 }
 
+/// Regression: task records were never forgotten: a server (or a `--state` file) kept every
+/// task id ever seen.
+#[test]
+fn idle_tasks_are_forgotten_after_forget_after_s() {
+    let mut e = Engine::in_memory();
+    let fail = |e: &mut Engine, task: &str, t: f64| {
+        let r = record(
+            task,
+            "w",
+            HardwareClass::Cpu,
+            "operation timed out",
+            TaskConfig::default(),
+        );
+        e.handle_failure(&at(r, t))
+    };
+    for i in 0..50 {
+        fail(&mut e, &format!("old-{i}"), f64::from(i));
+    }
+    e.record_outcome(&outcome("old-0", true)).unwrap();
+    assert_eq!(e.state().len(), 50);
+    // Six days on: kept. Eight days on (a refresh falls due within the hour): forgotten but
+    // for the task failing then.
+    fail(&mut e, "recent", 6.0 * 86_400.0);
+    assert_eq!(e.state().len(), 51);
+    fail(&mut e, "new", 8.0 * 86_400.0);
+    assert_eq!(e.state().len(), 2, "recent and new are kept");
+    assert!(e.task(&TaskId::new("old-2").unwrap()).is_none());
+    let a = fail(&mut e, "old-1", 8.0 * 86_400.0 + 10.0);
+    assert_eq!(a.attempt, 1, "a forgotten task starts afresh");
+    // 0: never.
+    let mut c = EngineConfig::default();
+    c.forget_after_s = 0.0;
+    let mut e = Engine::new(c).unwrap();
+    fail(&mut e, "a", 0.0);
+    fail(&mut e, "b", 365.0 * 86_400.0);
+    assert_eq!(e.state().len(), 2);
+    let mut c = EngineConfig::default();
+    c.forget_after_s = f64::NAN;
+    assert!(Engine::new(c)
+        .unwrap_err()
+        .to_string()
+        .contains("forget_after_s"));
+}
+
 #[test]
 fn ladders_advance_per_rule_not_per_task() {
     let mut e = Engine::in_memory();
