@@ -305,9 +305,12 @@ pub struct PatternParams {
     pub refresh_s: f64,
     /// ... and after at least this many failures since the last refresh.
     pub refresh_failures: u32,
-    /// Longest report time between two refreshes, whatever the number of failures, seconds:
-    /// a quiet fleet still gets its bad worker flagged, and a repaired worker released, within
-    /// this time ([`PatternParams::refresh_due`]).
+    /// Longest report time between two refreshes, whatever the number of failures, seconds
+    /// (default a day): a quiet fleet still gets its bad worker flagged, and a repaired worker
+    /// released, within this time ([`PatternParams::refresh_due`]). Measured on the example
+    /// scenarios (seeds 1–5), an hourly refresh made the learned ranking worse (regret
+    /// 0.0143 → 0.0162 on average): a worker's standing, part of the ranking context, changed
+    /// more often than its evidence; with a day they refresh as before (200 failures).
     pub refresh_max_s: f64,
     /// Window of the burst detector (a rate spike of one failure kind on one hardware
     /// class), seconds.
@@ -344,7 +347,7 @@ impl Default for PatternParams {
             suspect_alpha: 0.05,
             refresh_s: 60.0,
             refresh_failures: 200,
-            refresh_max_s: 3600.0,
+            refresh_max_s: 86_400.0,
             spike_window_s: 3600.0,
             spike_baseline_s: 7.0 * 86_400.0,
             spike_ratio: 4.0,

@@ -866,7 +866,7 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Forgets the tasks whose latest failure is more than `forget_after_s` of report time
-    /// before `now` (run with the bad-worker refresh: at most hourly, linear in the tasks).
+    /// before `now` (run with the bad-worker refresh, linear in the tasks).
     fn forget_idle(&mut self, now: Timestamp) {
         let after = self.config.forget_after_s;
         if after <= 0.0 {

@@ -603,7 +603,7 @@ fn idle_tasks_are_forgotten_after_forget_after_s() {
     }
     e.record_outcome(&outcome("old-0", true)).unwrap();
     assert_eq!(e.state().len(), 50);
-    // Six days on: kept. Eight days on (a refresh falls due within the hour): forgotten but
+    // Six days on: kept. Eight days on (a refresh falls due within the day): forgotten but
     // for the task failing then.
     fail(&mut e, "recent", 6.0 * 86_400.0);
     assert_eq!(e.state().len(), 51);
