@@ -79,7 +79,9 @@ impl FeatureWeights {
 /// Scaling fitted on training data. A measure is standardized with its mean and population
 /// standard deviation (a constant column gets 1, as in scikit-learn's `StandardScaler`); an
 /// indicator keeps its 0/±1 values (mean 0, standard deviation taken as 1), so that any two
-/// categories stand equally far apart, however frequent. Then every column is multiplied by its
+/// categories stand equally far apart, however frequent. The hour of day (sine and cosine)
+/// keeps its scale: mean 0 and standard deviation 1/√2, as over a whole day, whatever span the
+/// training data covered. Then every column is multiplied by its
 /// block's weight: a column becomes `(x − mean) × factor` with `factor = weight / sd` (a zero
 /// weight drops the block: its values become 0).
 ///
@@ -130,6 +132,13 @@ impl Scaler {
             let mut sd = 1.0;
             if m.schema.is_indicator(j) {
                 mean[j] = 0.0;
+            } else if m.schema.block(j) == Some(Block::Hour) {
+                // Already on the unit circle: scaled as over a whole day (mean 0, standard
+                // deviation 1/√2), not by the training window's own spread — fitted on a
+                // few hours, that spread is tiny and the same failure at another hour of the
+                // day landed far from every cluster.
+                mean[j] = 0.0;
+                sd = std::f64::consts::FRAC_1_SQRT_2;
             } else {
                 let s = (var[j] / n as f64).sqrt();
                 if s.is_finite() && s > 1e-12 {

@@ -268,6 +268,11 @@ fn scaler_round_trips_standardizes_measures_and_weights_blocks() {
             assert_eq!(c, m.x.column(j), "indicator {j} is kept as it is");
             continue;
         }
+        if m.schema.block(j) == Some(Block::Hour) {
+            assert_eq!(s.mean[j], 0.0);
+            assert_abs_diff_eq!(s.factor[j], std::f64::consts::SQRT_2, epsilon = 1e-12);
+            continue;
+        }
         let mean = c.mean().unwrap();
         let sd = c.std(0.0);
         assert_abs_diff_eq!(mean, 0.0, epsilon = 1e-9);
@@ -472,4 +477,48 @@ proptest! {
         let z = s.transform(&m).unwrap();
         prop_assert!(z.iter().all(|v| v.is_finite()));
     }
+}
+
+/// Regression: fitted on a short window (here 90 minutes), the hour columns' spread was tiny
+/// and their factor huge (10 against 0.35 for a week): the same failure at another hour of
+/// the day landed far from every cluster.
+#[test]
+fn the_hour_of_day_keeps_its_scale_whatever_the_training_span() {
+    let short = {
+        let mut rows = Vec::new();
+        for i in 0..35 {
+            rows.push(row(
+                &format!("t{i}"),
+                "w1",
+                HardwareClass::Gpu,
+                FailureKind::OomGpu,
+                i as f64 * 150.0,
+            ));
+        }
+        featurize(&rows, &FeatureParams::default()).unwrap()
+    };
+    let w = FeatureWeights::default();
+    let s = Scaler::fit(&short, &w).unwrap();
+    for name in ["hour_sin", "hour_cos"] {
+        let j = short.schema.index_of(name).unwrap();
+        assert_eq!(s.mean[j], 0.0, "{name}");
+        assert_abs_diff_eq!(
+            s.factor[j],
+            w.hour * std::f64::consts::SQRT_2,
+            epsilon = 1e-12
+        );
+    }
+    // Twelve hours apart on the circle: as far apart as the weight says, not ten times more.
+    let (sin, cos) = (
+        short.schema.index_of("hour_sin").unwrap(),
+        short.schema.index_of("hour_cos").unwrap(),
+    );
+    let mut a = short.x.row(0).to_vec();
+    let mut b = a.clone();
+    b[sin] = -a[sin];
+    b[cos] = -a[cos];
+    s.transform_row(&mut a).unwrap();
+    s.transform_row(&mut b).unwrap();
+    let d = ((a[sin] - b[sin]).powi(2) + (a[cos] - b[cos]).powi(2)).sqrt();
+    assert_abs_diff_eq!(d, 2.0 * w.hour * std::f64::consts::SQRT_2, epsilon = 1e-9);
 }
