@@ -225,8 +225,10 @@ async fn router_serves_every_endpoint_without_a_socket() {
     let (s, v) = call(&app, "POST", "/v1/admin/reload", "", t).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "no model to reload: {v}");
 
-    // Everything acknowledged is in the history after a flush.
+    // Everything acknowledged is in the history after a flush (read once the server's store,
+    // which holds the directory's lock, is closed).
     app.flush().unwrap();
+    drop(app);
     let store = ParquetStore::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
     let mut n = HashMap::<&str, usize>::new();
     for (_, e) in store.entries().unwrap() {
@@ -374,8 +376,6 @@ async fn regression_a_retried_outcome_is_a_duplicate() {
     assert_eq!(outcomes, 2);
 }
 
-/// Regression: `Authorization: bearer TOKEN` was refused; the scheme is case-insensitive
-/// (RFC 7235).
 /// Regression: a checkpoint upload held the engine's lock while it wrote and fsynced its
 /// blob and waited for the WAL, so uploads and decisions queued behind it. Now uploads to one
 /// task run side by side with decisions: each gets its own id (identical bodies too), each is
@@ -408,7 +408,21 @@ async fn concurrent_checkpoint_uploads_to_one_task_get_distinct_durable_ids() {
     }
     assert_eq!(ids.len(), 12, "{ids:?}");
 
-    // Every acknowledged upload is in the history; the newest is the one served.
+    // The newest is the one served.
+    let resp = latest_checkpoint(&app, "t1").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let newest = resp.headers()["x-checkpoint-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(resp.headers()["x-checkpoint-skipped"], "0");
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], b"same bytes");
+    // Every acknowledged upload is in the history (read once the server's store, which holds
+    // the directory's lock, is closed).
+    drop(app);
     let store = ParquetStore::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
     let mut live = Vec::new();
     let mut retired = 0;
@@ -429,16 +443,11 @@ async fn concurrent_checkpoint_uploads_to_one_task_get_distinct_durable_ids() {
         .unwrap()
         .count();
     assert_eq!(blobs, 5, "retention keeps five blobs, nothing else");
-    let resp = latest_checkpoint(&app, "t1").await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.headers()["x-checkpoint-id"], live[11].1.as_str());
-    assert_eq!(resp.headers()["x-checkpoint-skipped"], "0");
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    assert_eq!(&bytes[..], b"same bytes");
+    assert_eq!(newest, live[11].1);
 }
 
+/// Regression: `Authorization: bearer TOKEN` was refused; the scheme is case-insensitive
+/// (RFC 7235).
 #[tokio::test]
 async fn regression_the_bearer_scheme_is_case_insensitive() {
     let dir = tempfile::tempdir().unwrap();

@@ -427,7 +427,7 @@ fn a_trained_model_seeds_the_learned_ranking_of_a_simulated_run() {
             &["--policy", "learned", "--config", "smart.toml"],
         ]
         .concat(),
-        "--model seeds the Bayes ranking",
+        "ranking.ranker",
     );
 }
 

@@ -284,6 +284,8 @@ fn parquet_output_is_the_store_layout_and_usage_errors_name_the_flag() {
     );
     assert!(d.path("p/ground_truth.json").exists());
     assert!(!d.path("p/failures.jsonl").exists());
+    // One store at a time opens a data directory (its lock).
+    drop(store);
     // Regression: a second run into the same directory was added to the first history.
     let again = simulate(&d, &to_parquet);
     assert_eq!(again.status.code(), Some(2));

@@ -78,6 +78,57 @@ impl DurableState {
             None => list.push(row),
         }
     }
+
+    /// Removes checkpoint files that no live index row names — the blob of an upload a crash
+    /// interrupted before its row was logged, a blob retention retired whose removal a crash
+    /// cut short, and unfinished writes — and returns a warning naming each. Run when the
+    /// engine opens, after the replay: the store's lock keeps every other writer out.
+    pub(crate) fn sweep_blobs(&self) -> Result<Vec<String>, StoreError> {
+        let root = self.blobs.root();
+        let mut warnings = Vec::new();
+        let tasks = match std::fs::read_dir(root) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(warnings),
+            Err(e) => return Err(StoreError::io(root, e)),
+        };
+        for task_dir in tasks {
+            let task_dir = task_dir.map_err(|e| StoreError::io(root, e))?.path();
+            if !task_dir.is_dir() {
+                continue;
+            }
+            let task = task_dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let live: Vec<&str> = TaskId::new(task)
+                .ok()
+                .and_then(|t| self.index.get(&t))
+                .into_iter()
+                .flatten()
+                .filter(|r| !r.deleted)
+                .map(|r| r.checkpoint_id.as_str())
+                .collect();
+            let files = std::fs::read_dir(&task_dir).map_err(|e| StoreError::io(&task_dir, e))?;
+            let mut removed = false;
+            for f in files {
+                let f = f.map_err(|e| StoreError::io(&task_dir, e))?.path();
+                let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                let orphan = match name.strip_suffix(".bin") {
+                    Some(id) => !live.contains(&id),
+                    None => name.ends_with(".bin.tmp"),
+                };
+                if orphan && f.is_file() {
+                    std::fs::remove_file(&f).map_err(|e| StoreError::io(&f, e))?;
+                    warnings.push(format!(
+                        "{}: checkpoint file no committed checkpoint names (an interrupted upload or removal) removed",
+                        f.display()
+                    ));
+                    removed = true;
+                }
+            }
+            if removed {
+                crate::store::fsync_dir(&task_dir)?;
+            }
+        }
+        Ok(warnings)
+    }
 }
 
 impl StateStore for DurableState {
@@ -199,6 +250,68 @@ mod tests {
 
     fn wal_len(e: &Engine<DurableState>) -> u64 {
         std::fs::metadata(e.state().store().wal_path()).map_or(0, |m| m.len())
+    }
+
+    /// Regression: a blob written and never committed (a crash between the blob and its row)
+    /// stayed on disk for ever. The next open removes it, and unfinished writes, and says so;
+    /// committed checkpoints stay.
+    #[test]
+    fn regression_uncommitted_checkpoint_files_are_swept_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TaskId::new("t1").unwrap();
+        let at = Timestamp::from_secs_f64(1_700_000_100.0);
+        let kept = {
+            let mut e = open(dir.path());
+            let id = e.create_checkpoint(&t, b"step 100", at).unwrap();
+            // Crashed mid-upload: a blob with no row, and a write not even renamed.
+            let w = e.begin_checkpoint(&t, at).write(b"step 200").unwrap();
+            std::mem::forget(w);
+            std::fs::write(dir.path().join("checkpoints/t1/x.bin.tmp"), b"half").unwrap();
+            id
+        };
+        let files = |d: &std::path::Path| {
+            let mut v: Vec<String> = std::fs::read_dir(d.join("checkpoints/t1"))
+                .unwrap()
+                .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(files(dir.path()).len(), 3);
+        let (e, report) = Engine::open(
+            dir.path(),
+            EngineConfig::default(),
+            RuleSet::defaults(),
+            StoreOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(files(dir.path()), vec![format!("{kept}.bin")]);
+        let swept = report
+            .warnings
+            .iter()
+            .filter(|w| w.contains("no committed checkpoint names"))
+            .count();
+        assert_eq!(swept, 2, "{:?}", report.warnings);
+        assert_eq!(e.latest_checkpoint(&t).0.unwrap().0, kept);
+    }
+
+    /// Two writers on one data directory would interleave one WAL and repair each other's
+    /// files: the second open is refused, naming the lock; once the first closes, it opens.
+    #[test]
+    fn a_data_directory_is_opened_by_one_store_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open(dir.path());
+        let err = Engine::open(
+            dir.path(),
+            EngineConfig::default(),
+            RuleSet::defaults(),
+            StoreOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(".lock") && err.contains("in use"), "{err}");
+        drop(first);
+        open(dir.path());
     }
 
     /// Regression: `POST /v1/tasks/{id}/checkpoints` held the engine's lock while it wrote

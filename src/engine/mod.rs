@@ -1538,6 +1538,8 @@ impl Engine<DurableState> {
             }
         }
         engine.defer_model_fits(false);
+        let mut report = report;
+        report.warnings.extend(engine.state.sweep_blobs()?);
         Ok((engine, report))
     }
 

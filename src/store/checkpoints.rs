@@ -58,6 +58,11 @@ impl Checkpoints {
         }
     }
 
+    /// The directory holding every task's blobs.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The blob file of a checkpoint.
     pub fn path(&self, task: &TaskId, id: &str) -> PathBuf {
         self.root.join(task.as_str()).join(format!("{id}.bin"))

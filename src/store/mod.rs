@@ -79,6 +79,12 @@ pub enum StoreError {
     /// A flush was asked for while a background flush job is out.
     #[error("a flush is already in progress")]
     FlushInProgress,
+    /// Another process (or another store in this one) has the data directory open.
+    #[error("{path}: the data directory is in use by another faultline process (serve, recommend --data, ingest, compact); stop it first")]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+    },
 }
 
 impl StoreError {

@@ -63,7 +63,7 @@ pub struct OpenReport {
     pub replayed: usize,
 }
 
-/// Parquet history + WAL in one directory.
+/// Parquet history + WAL in one directory, opened by one store at a time (`.lock`).
 #[derive(Debug)]
 pub struct ParquetStore {
     root: PathBuf,
@@ -75,6 +75,10 @@ pub struct ParquetStore {
     /// A flush job is out (see [`ParquetStore::begin_flush`]).
     flushing: bool,
     report: OpenReport,
+    /// The directory's lock (`.lock`), held while the store is open: opening repairs the
+    /// directory (removes temporaries and uncommitted parts, replays the WAL), which only one
+    /// writer may do, and two writers would interleave one WAL.
+    _lock: std::fs::File,
 }
 
 /// A Parquet part with its metadata.
@@ -301,6 +305,20 @@ impl ParquetStore {
     pub fn open(root: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
         let history = root.join("history");
         std::fs::create_dir_all(&history).map_err(|e| StoreError::io(&history, e))?;
+        let lock_path = root.join(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Busy { path: lock_path })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&lock_path, e)),
+        }
         let mut report = OpenReport::default();
         let manifest_path = history.join("_manifest.json");
         let manifest: Manifest = match std::fs::read(&manifest_path) {
@@ -392,6 +410,7 @@ impl ParquetStore {
             pending,
             flushing: false,
             report,
+            _lock: lock,
         })
     }
 
