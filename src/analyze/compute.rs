@@ -7,8 +7,8 @@ use ndarray::{Array1, Array2, Axis};
 use polars::prelude::*;
 use rustc_hash::FxBuildHasher;
 
-use crate::cluster::{self, ClusterId, OnlineClusterer};
-use crate::features::Featurizer;
+use crate::cluster::{self, ClusterId, ClusterModel, OnlineClusterer};
+use crate::features::{FeatureMatrix, FeatureParams, Featurizer};
 use crate::model::{
     ErrorInfo, FailureKind, FailureRecord, FailureType, HardwareClass, HardwareProfile, Precision,
     TaskId, TaskSpec, Timestamp, WorkerId,
@@ -312,8 +312,9 @@ pub fn analyze(
     // nothing of each other.
     let (clustered, side) = std::thread::scope(|s| {
         let side = s.spawn(|| -> Result<_, AnalyzeError> {
-            let patterns = pattern_stage(&f, &templates, &dated, params, &mut NoProgress)?;
-            let bursts = bursts(&f, &dated, params);
+            let (patterns, online) =
+                pattern_stage(&f, &templates, &dated, params, &mut NoProgress)?;
+            let bursts = bursts(&f, &dated, params, &online);
             let strategies = strategy_stage(root)?;
             let actions = count_actions(root)?;
             let attempts = attempts_stage(root, &f, &order, strategies.1)?;
@@ -550,6 +551,48 @@ fn timeline(f: &Failures<'_>, rows: &[u32], max_bins: usize) -> Timeline {
     }
 }
 
+/// The feature vectors of every `step`-th failure of `order` that has a row (`sampled` of
+/// them, as [`cluster_stage`] samples them), each featurized after every failure before it
+/// in `order`: the whole timeline streams through one featurizer, only the sampled vectors
+/// are kept (as `train` does).
+fn sampled_features(
+    f: &Failures<'_>,
+    order: &[u32],
+    templates: &[TemplateId],
+    step: usize,
+    sampled: usize,
+    params: &FeatureParams,
+) -> Result<FeatureMatrix, AnalyzeError> {
+    let mut featurizer = Featurizer::new(params.clone()).map_err(cluster::ClusterError::from)?;
+    let w = featurizer.width();
+    let mut x = Array2::zeros((sampled, w));
+    let mut scratch = vec![0.0; w];
+    let mut k = 0;
+    for (pos, &i) in order.iter().enumerate() {
+        let i = i as usize;
+        let Some(row) = f.row(i, Some(templates[i].get())) else {
+            continue;
+        };
+        let keep = pos % step == 0 && k < sampled;
+        let out = if keep {
+            x.row_mut(k)
+                .into_slice()
+                .expect("a row of a standard-layout array is contiguous")
+        } else {
+            &mut scratch[..]
+        };
+        featurizer
+            .push_into(&row, out)
+            .map_err(cluster::ClusterError::from)?;
+        k += usize::from(keep);
+    }
+    debug_assert_eq!(k, sampled);
+    Ok(FeatureMatrix {
+        schema: featurizer.schema().clone(),
+        x,
+    })
+}
+
 fn cluster_stage(
     f: &Failures<'_>,
     templates: &[TemplateId],
@@ -588,10 +631,19 @@ fn cluster_stage(
     }
     // The silhouette sample holds at least twice the largest k (checked by the params).
     let cp = params.cluster.for_sample(rows.len());
+    // The sampled rows' features as online assignment below computes them: each row
+    // featurized after every failure before it on the whole timeline (attempt, the worker's
+    // gap and rate, the task's recent failures), not among the sample alone — fitted on the
+    // sample's own history, 38 % of the rows were noise at `--sample 500` against 1 % for
+    // `train` on the same history.
+    let raw = if step == 1 {
+        Featurizer::new(cp.features.clone())
+            .map_err(cluster::ClusterError::from)?
+            .extend(&rows)
+    } else {
+        sampled_features(f, order, templates, step, rows.len(), &cp.features)?
+    };
     // Distinct feature vectors: KMeans needs at least two.
-    let raw = Featurizer::new(cp.features.clone())
-        .map_err(cluster::ClusterError::from)?
-        .extend(&rows);
     if cluster::distinct_rows(&raw.x) < 3 {
         progress.finish();
         return Ok((
@@ -600,20 +652,19 @@ fn cluster_stage(
         ));
     }
     let valid = cp.check()?;
-    let fit = match cluster::fit(&rows, &valid) {
+    let (model, fit_labels) = match ClusterModel::fit_featurized(&rows, &raw, &valid) {
         Ok(fit) => fit,
         Err(e) => {
             progress.finish();
             return Ok((skipped(&format!("clustering failed: {e}")), labels));
         }
     };
-    let model = fit.model.clone();
     // PCA over the scaled sample.
     let z = model
         .scaler
         .transform(&raw)
         .map_err(cluster::ClusterError::from)?;
-    let pca = pca_of(&z, &fit.labels, &model, params.pca_points);
+    let pca = pca_of(&z, &fit_labels, &model, params.pca_points);
     // Online assignment of every row, in time order.
     progress.stage("assign", n as u64);
     let mut online = OnlineClusterer::new(model.clone())?;
@@ -762,17 +813,24 @@ fn pca_of(
     }
 }
 
+/// Where the online detector reported bursts, per (class, kind): disjoint `(first, last)`
+/// failure times (µs) in time order, overlapping reports merged.
+type OnlineBursts = FxMap<(HardwareClass, FailureKind), Vec<(i64, i64)>>;
+
+/// The detector's patterns over the history (bad workers, rapid failures, online bursts),
+/// and the spans of its bursts.
 fn pattern_stage(
     f: &Failures<'_>,
     templates: &[TemplateId],
     order: &[u32],
     params: &AnalyzeParams,
     progress: &mut dyn Progress,
-) -> Result<Vec<PatternItem>, AnalyzeError> {
+) -> Result<(Vec<PatternItem>, OnlineBursts), AnalyzeError> {
     // The failures observed: `order` (all, or those with a time of their own).
     let n = order.len();
+    let mut online = OnlineBursts::default();
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), online));
     }
     progress.stage("patterns", n as u64);
     let mut pp = params.patterns.clone();
@@ -814,6 +872,14 @@ fn pattern_stage(
                 e.last_seen = last;
             }
         }
+        for b in det.bursts(Timestamp::from_micros(at)) {
+            let (first, last) = (b.first_seen.as_micros(), b.last_seen.as_micros());
+            let spans = online.entry((b.class, b.kind)).or_default();
+            match spans.last_mut() {
+                Some(s) if first <= s.1 => s.1 = s.1.max(last),
+                _ => spans.push((first, last)),
+            }
+        }
         det.prune();
     };
     let mut workers: FxMap<&str, Option<WorkerId>> = FxMap::default();
@@ -849,16 +915,25 @@ fn pattern_stage(
     }
     check(&mut det, f.ts[order[n - 1] as usize]);
     progress.finish();
-    Ok(merged.into_values().collect())
+    Ok((merged.into_values().collect(), online))
 }
 
 /// Time bins (the pattern window wide) where a kind or a hardware class fails far above its
 /// own mean rate — at least `burst_factor` times it and `burst_min` failures — and more than
 /// chance allows: the bin's count has a Poisson upper tail (at the key's mean per bin) below
 /// `patterns.spike_alpha` divided by the number of (key, bin) cells tested (Bonferroni), as
-/// the engine's online burst test asks of one window. Consecutive burst bins merge into one
-/// burst; its confidence is 1 − 1/(peak bin ÷ mean), at most 0.99.
-fn bursts(f: &Failures<'_>, order: &[u32], params: &AnalyzeParams) -> Vec<PatternItem> {
+/// the engine's online burst test asks of one window. Like the online detector, a bin counts
+/// a task's first failure in it only: one task retried again and again is not a burst.
+/// Consecutive burst bins merge into one burst, keyed `class:CLASS` or `kind:KIND`, from its
+/// first counted failure to its last; its confidence is 1 − 1/(peak bin ÷ mean), at most
+/// 0.99. A burst the online detector already reported for the same class or kind (`online`)
+/// in an overlapping span is not reported again.
+fn bursts(
+    f: &Failures<'_>,
+    order: &[u32],
+    params: &AnalyzeParams,
+    online: &OnlineBursts,
+) -> Vec<PatternItem> {
     let n = order.len();
     if n == 0 {
         return Vec::new();
@@ -870,10 +945,18 @@ fn bursts(f: &Failures<'_>, order: &[u32], params: &AnalyzeParams) -> Vec<Patter
     if nbins < 2.0 {
         return Vec::new();
     }
+    // A task's first failure per bin (`order` is in time order).
+    let mut seen: HashSet<(&str, i64), FxBuildHasher> = HashSet::default();
+    let firsts: Vec<u32> = order
+        .iter()
+        .copied()
+        .filter(|&i| seen.insert((f.task[i as usize], (f.ts[i as usize] - lo) / width)))
+        .collect();
+    drop(seen);
     let mut out = Vec::new();
     // Every (kind, bin) and (class, bin) cell is a test.
     let keys = |key_of: &dyn Fn(usize) -> &'static str| {
-        order
+        firsts
             .iter()
             .map(|&i| key_of(i as usize))
             .collect::<HashSet<_>>()
@@ -881,62 +964,111 @@ fn bursts(f: &Failures<'_>, order: &[u32], params: &AnalyzeParams) -> Vec<Patter
     };
     let tests = (keys(&|i| f.kind[i].as_str()) + keys(&|i| f.class[i].as_str())) as f64 * nbins;
     let alpha = params.patterns.spike_alpha / tests.max(1.0);
-    let mut per_key = |label: &str, key_of: &dyn Fn(usize) -> &'static str| {
-        let mut bins: BTreeMap<(&'static str, i64), u64> = BTreeMap::new();
+    // Whether an online burst of a (class, kind) that `pair` accepts spans part of [a, b].
+    let covered = |pair: &dyn Fn(HardwareClass, FailureKind) -> bool, a: i64, b: i64| {
+        online
+            .iter()
+            .filter(|((c, k), _)| pair(*c, *k))
+            .any(|(_, spans)| spans.iter().any(|&(s, e)| s <= b && a <= e))
+    };
+    let mut per_key = |label: &str,
+                       key_of: &dyn Fn(usize) -> &'static str,
+                       is_online: &dyn Fn(&str, i64, i64) -> bool| {
+        // (key, bin) → (failures, first, last)
+        let mut bins: BTreeMap<(&'static str, i64), (u64, i64, i64)> = BTreeMap::new();
         let mut totals: HashMap<&'static str, u64> = HashMap::new();
-        for &i in order {
+        for &i in &firsts {
             let i = i as usize;
-            let k = key_of(i);
-            *bins.entry((k, (f.ts[i] - lo) / width)).or_default() += 1;
+            let (k, t) = (key_of(i), f.ts[i]);
+            let e = bins.entry((k, (t - lo) / width)).or_insert((0, t, t));
+            e.0 += 1;
+            e.1 = e.1.min(t);
+            e.2 = e.2.max(t);
             *totals.entry(k).or_default() += 1;
         }
-        // (key) → current run: (first bin, last bin, count, peak, mean)
-        let mut run: Option<(&str, i64, i64, u64, u64, f64)> = None;
-        let flush = |r: Option<(&str, i64, i64, u64, u64, f64)>, out: &mut Vec<PatternItem>| {
-            if let Some((k, b0, b1, count, peak, mean)) = r {
-                let ratio = peak as f64 / mean.max(1e-9);
-                out.push(PatternItem {
-                    kind: "burst".into(),
-                    key: k.to_string(),
-                    count,
-                    first_seen: ts_string(lo + b0 * width),
-                    last_seen: ts_string(lo + (b1 + 1) * width),
-                    // Every burst passed the significance test; how far above its mean it
-                    // rose tells bursts apart.
-                    confidence: (1.0 - 1.0 / ratio).clamp(0.0, 0.99),
-                    severity: 0.0,
-                    episodes: (b1 - b0 + 1) as u64,
-                    recommended_action: format!("investigate what changed for {label} {k} then"),
-                    description: format!(
-                        "{count} {label} {k} failures in {} bin(s) of {:.0} s; peak {peak} per bin, {ratio:.1}× its mean of {mean:.2}",
-                        b1 - b0 + 1,
-                        width as f64 / 1e6
-                    ),
-                });
+        // The current run of burst bins of one key.
+        struct Run<'k> {
+            key: &'k str,
+            b0: i64,
+            b1: i64,
+            count: u64,
+            peak: u64,
+            mean: f64,
+            first: i64,
+            last: i64,
+        }
+        let mut run: Option<Run<'_>> = None;
+        let flush = |r: Option<Run<'_>>, out: &mut Vec<PatternItem>| {
+            let Some(r) = r else { return };
+            if is_online(r.key, r.first, r.last) {
+                return;
             }
+            let Run {
+                key: k,
+                b0,
+                b1,
+                count,
+                peak,
+                mean,
+                first,
+                last,
+            } = r;
+            let ratio = peak as f64 / mean.max(1e-9);
+            out.push(PatternItem {
+                kind: "burst".into(),
+                key: format!("{label}:{k}"),
+                count,
+                first_seen: ts_string(first),
+                last_seen: ts_string(last),
+                // Every burst passed the significance test; how far above its mean it
+                // rose tells bursts apart.
+                confidence: (1.0 - 1.0 / ratio).clamp(0.0, 0.99),
+                severity: 0.0,
+                episodes: (b1 - b0 + 1) as u64,
+                recommended_action: format!("investigate what changed for {label} {k} then"),
+                description: format!(
+                    "{count} {label} {k} failures (a task's first per bin) in {} bin(s) of {:.0} s; peak {peak} per bin, {ratio:.1}× its mean of {mean:.2}",
+                    b1 - b0 + 1,
+                    width as f64 / 1e6
+                ),
+            });
         };
-        for ((k, b), c) in bins {
+        for ((k, b), (c, first, last)) in bins {
             let mean = totals[k] as f64 / nbins;
             let hot = c >= params.burst_min
                 && c as f64 >= params.burst_factor * mean
                 && poisson_upper_tail(c, mean) < alpha;
             match (&mut run, hot) {
-                (Some(r), true) if r.0 == k && r.2 + 1 == b => {
-                    r.2 = b;
-                    r.3 += c;
-                    r.4 = r.4.max(c);
+                (Some(r), true) if r.key == k && r.b1 + 1 == b => {
+                    r.b1 = b;
+                    r.count += c;
+                    r.peak = r.peak.max(c);
+                    r.last = last;
                 }
                 (_, true) => {
                     flush(run.take(), &mut out);
-                    run = Some((k, b, b, c, c, mean));
+                    run = Some(Run {
+                        key: k,
+                        b0: b,
+                        b1: b,
+                        count: c,
+                        peak: c,
+                        mean,
+                        first,
+                        last,
+                    });
                 }
                 (_, false) => flush(run.take(), &mut out),
             }
         }
         flush(run, &mut out);
     };
-    per_key("kind", &|i| f.kind[i].as_str());
-    per_key("class", &|i| f.class[i].as_str());
+    per_key("kind", &|i| f.kind[i].as_str(), &|k, a, b| {
+        covered(&|_, kind| kind.as_str() == k, a, b)
+    });
+    per_key("class", &|i| f.class[i].as_str(), &|k, a, b| {
+        covered(&|class, _| class.as_str() == k, a, b)
+    });
     out
 }
 
@@ -1206,6 +1338,110 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// 48 hours of a few failures an hour (each a new task), a task stuck in hour 10 and
+    /// retried 40 times, and 30 new tasks failing with `network` on the TPUs in hour 30.
+    fn a_stuck_task_and_a_burst(names: &[String]) -> (Failures<'_>, Vec<u32>, i64) {
+        let h = 3_600_000_000i64;
+        let t0 = 1_700_000_000_000_000i64;
+        let mut rows: Vec<(i64, &str, HardwareClass, FailureKind)> = Vec::new();
+        let mut next = 0;
+        let mut task = || {
+            next += 1;
+            names[next].as_str()
+        };
+        for hour in 0..48 {
+            let t = t0 + hour * h;
+            rows.push((
+                t + 60_000_000,
+                task(),
+                HardwareClass::Gpu,
+                FailureKind::OomGpu,
+            ));
+            rows.push((
+                t + 120_000_000,
+                task(),
+                HardwareClass::Cpu,
+                FailureKind::Timeout,
+            ));
+        }
+        for i in 0..40 {
+            let t = t0 + 10 * h + 300_000_000 + i * 60_000_000;
+            rows.push((
+                t,
+                names[0].as_str(),
+                HardwareClass::Cpu,
+                FailureKind::Timeout,
+            ));
+        }
+        for i in 0..30 {
+            let t = t0 + 30 * h + 300_000_000 + i * 60_000_000;
+            rows.push((t, task(), HardwareClass::Tpu, FailureKind::Network));
+        }
+        rows.sort_by_key(|r| r.0);
+        let mut f = Failures::from_frame_empty(&DataFrame::empty());
+        for (t, task, class, kind) in rows {
+            f.ts.push(t);
+            f.task.push(task);
+            f.class.push(class);
+            f.kind.push(kind);
+        }
+        let order = (0..f.ts.len() as u32).collect();
+        (f, order, t0 + 30 * h + 300_000_000)
+    }
+
+    /// Regression: the binned bursts counted every failure, so one task stuck and retried 40
+    /// times in an hour was a "burst" (the online detector counts a task's first failure in
+    /// its window only); first/last seen were bin edges, not failure times; keys did not say
+    /// whether they named a class or a kind.
+    #[test]
+    fn regression_a_retried_task_is_no_burst_and_a_burst_spans_its_failures() {
+        let names: Vec<String> = (0..200).map(|i| format!("t{i}")).collect();
+        let (f, order, start) = a_stuck_task_and_a_burst(&names);
+        let params = AnalyzeParams::default();
+        let found = bursts(&f, &order, &params, &OnlineBursts::default());
+        let mut keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["class:TPU", "kind:network"], "{found:#?}");
+        for p in &found {
+            assert_eq!(p.count, 30);
+            assert_eq!(p.first_seen, ts_string(start));
+            assert_eq!(p.last_seen, ts_string(start + 29 * 60_000_000));
+        }
+    }
+
+    /// Regression: a burst the online detector had reported was reported again by the time
+    /// bins of its class and of its kind — one burst three times.
+    #[test]
+    fn regression_a_burst_the_online_detector_reported_is_not_binned_again() {
+        let names: Vec<String> = (0..200).map(|i| format!("t{i}")).collect();
+        let (f, order, start) = a_stuck_task_and_a_burst(&names);
+        let params = AnalyzeParams::default();
+        let mut online = OnlineBursts::default();
+        online.insert(
+            (HardwareClass::Tpu, FailureKind::Network),
+            vec![(start + 600_000_000, start + 1_200_000_000)],
+        );
+        assert!(bursts(&f, &order, &params, &online).is_empty());
+        // An online burst of the same class but another kind covers the class only.
+        let mut online = OnlineBursts::default();
+        online.insert(
+            (HardwareClass::Tpu, FailureKind::OomGpu),
+            vec![(start, start + 60_000_000)],
+        );
+        let keys: Vec<String> = bursts(&f, &order, &params, &online)
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(keys, ["kind:network"]);
+        // One elsewhere in time covers nothing.
+        let mut online = OnlineBursts::default();
+        online.insert(
+            (HardwareClass::Tpu, FailureKind::Network),
+            vec![(start - 20 * 3_600_000_000, start - 19 * 3_600_000_000)],
+        );
+        assert_eq!(bursts(&f, &order, &params, &online).len(), 2);
     }
 
     #[test]

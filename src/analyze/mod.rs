@@ -7,7 +7,7 @@
 //!                                                        │ polars lazy scans
 //!  failures ──► template::mine (two-pass) ──► features ──► cluster::fit on a sample ≤ N rows
 //!                                                        ──► ClusterModel assigns every row online
-//!           ──► PatternDetector in time order (bad workers, rapid failures) + burst bins
+//!           ──► PatternDetector in time order (bad workers, rapid failures, bursts) + burst bins
 //!  outcomes ──► strategy success with Wilson intervals;  failures ⋈ outcomes ──► attempts
 //!                                    ──► Analysis (summary.json) ──► report (report.html)
 //! ```
@@ -42,7 +42,7 @@
 //! | `strategies` | per strategy: `strategy`, `n`, `successes`, `rate`, `ci_low`, `ci_high` (95 % Wilson), `mean_cost` |
 //! | `attempts_to_recovery` | `recovered_tasks`, `unrecovered_tasks` (null when the history has no outcomes: recovery cannot be judged), `histogram` of `[attempts, tasks]`, `max_bucket`, `mean`, `median` |
 //! | `clusters` | `algorithm`, `skipped` (why none), `fitted_rows`, `assigned_rows`, `noise`, `silhouette`, `items` (`id`, `size`, `share`, dominant `kinds`/`hardware`/`templates`/`workers` as `[name, share]`, `cohesion`, `summary`), `pca` (`explained`, `points` `[x, y, cluster]`, `centroids`) |
-//! | `patterns` | list of `{kind, key, count, first_seen, last_seen, confidence, severity, episodes, recommended_action, description}`, most severe first; `kind` is `bad_worker`, `rapid_failure` or `burst` (found over the failures with a time of their own only) |
+//! | `patterns` | list of `{kind, key, count, first_seen, last_seen, confidence, severity, episodes, recommended_action, description}`, most severe first; `kind` is `bad_worker`, `rapid_failure`, `burst` (found over the failures with a time of their own only) or `cluster`; a burst's `key` is `CLASS kind` (online detector) or `class:CLASS` / `kind:KIND` (time bins, a task's first failure per bin, left out where an online burst of the class or kind overlaps) |
 //! | `templates` | top templates `{id, text, count, share, kind}` |
 //! | `outputs` | `report`, `summary`, `classified` file names |
 
@@ -124,7 +124,8 @@ pub struct AnalyzeParams {
     pub sample: usize,
     /// Clustering parameters (features, algorithm, seed).
     pub cluster: ClusterParams,
-    /// Pattern detector parameters (bad workers, rapid failures).
+    /// Pattern detector parameters (bad workers, rapid failures, bursts; the analysis turns
+    /// threshold patterns off: over a whole history they would fire everywhere).
     pub patterns: PatternParams,
     /// Template miner configuration.
     pub templates: TemplateConfig,
@@ -136,8 +137,8 @@ pub struct AnalyzeParams {
     pub pca_points: usize,
     /// Timeline bins at most.
     pub timeline_bins: usize,
-    /// A time bin is a burst of a kind when it holds at least this many times the kind's
-    /// mean per bin (and at least `burst_min` failures).
+    /// A time bin is a burst of a kind (or a hardware class) when it holds at least this many
+    /// times its mean per bin (and at least `burst_min` failures), a task counted once per bin.
     pub burst_factor: f64,
     /// Fewest failures in a burst bin.
     pub burst_min: u64,

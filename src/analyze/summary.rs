@@ -280,10 +280,13 @@ pub struct Pca {
 /// A pattern, merged over the whole history: the strongest instance of each `(kind, key)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatternItem {
-    /// `bad_worker`, `rapid_failure`, `cluster` (confidence: `patterns::cluster_confidence`), or
-    /// a burst: `hardware_class`, `failure_kind`, `worker`, `template`.
+    /// `bad_worker`, `rapid_failure`, `burst`, or `cluster` (confidence:
+    /// `patterns::cluster_confidence`).
     pub kind: String,
-    /// What it is about (worker id, class, kind, template id, task id).
+    /// What it is about: the worker id (`bad_worker`), the task id (`rapid_failure`),
+    /// `cluster-ID` (`cluster`); for a `burst`, `CLASS kind` (the online detector's, one kind
+    /// on one class, e.g. `GPU oom_gpu`), or `class:CLASS` / `kind:KIND` (time bins over the
+    /// whole history where a class or a kind rose, and no online burst of it overlaps).
     pub key: String,
     /// Failures in its strongest window.
     pub count: u64,

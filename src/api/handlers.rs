@@ -555,15 +555,20 @@ pub(crate) async fn get_history(
 }
 
 /// `GET /v1/patterns`: active patterns (most severe first), workers under a bad-worker
-/// pattern, workers whose breaker is open.
+/// pattern, workers whose breaker is open. The pattern windows run on report time: they are
+/// evaluated at the latest report time seen, not at the wall clock (`at`), which a history
+/// with older report times would leave behind every window.
 pub(crate) async fn get_patterns(State(app): State<App>) -> Result<Response> {
-    let now = Timestamp::now();
     let engine = app.engine();
+    // Report time, as the windows and the breakers run on (a coordinator's clock behind or
+    // ahead of the server's does not hide or expire what they hold); the server's clock
+    // before the first failure.
+    let at = engine.pattern_time().unwrap_or_else(Timestamp::now);
     Ok(Json(json!({
-        "at": now,
-        "patterns": engine.patterns(now),
+        "at": at,
+        "patterns": engine.patterns(at),
         "bad_workers": engine.bad_workers(),
-        "open_worker_breakers": engine.open_worker_breakers(now),
+        "open_worker_breakers": engine.open_worker_breakers(at),
     }))
     .into_response())
 }

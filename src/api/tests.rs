@@ -520,3 +520,61 @@ fn want_rates(
         .map(|s| (s.strategy, s.successes / (s.successes + s.failures)))
         .collect()
 }
+
+/// Regression: `GET /v1/patterns` evaluated the windows at the wall clock while they run on
+/// report time, so failures reported with their own (older) times showed no pattern.
+#[test]
+fn regression_patterns_are_evaluated_at_the_latest_report_time() {
+    use crate::Timestamp;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = super::App::open(super::ServeOptions::new(dir.path().join("data"))).unwrap();
+    {
+        // One task failing three times 10 s apart, in November 2023.
+        let mut e = app.engine();
+        for i in 0..3u32 {
+            let raw = format!(
+                r#"{{"task_id":"t1","worker_id":"w{i}","timestamp":{},"hardware":{{"class":"GPU"}},"error":{{"message":"operation timed out after 30 s"}}}}"#,
+                1_700_000_000 + i * 10,
+            );
+            let rec = serde_json::from_str::<FailureReport>(&raw)
+                .unwrap()
+                .check(Timestamp::now())
+                .unwrap();
+            let _ = e.decide(&rec).unwrap();
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let v: serde_json::Value = rt.block_on(async {
+        let resp = app
+            .router()
+            .oneshot(Request::get("/v1/patterns").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    });
+    let rapid: Vec<&serde_json::Value> = v["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "rapid_failure")
+        .collect();
+    assert_eq!(rapid.len(), 1, "{v:#}");
+    assert_eq!(
+        (&rapid[0]["key"], &rapid[0]["count"]),
+        (&serde_json::json!("t1"), &serde_json::json!(3))
+    );
+    // The time they were evaluated at is the latest report time, not the server's clock.
+    let at: Timestamp = serde_json::from_value(v["at"].clone()).unwrap();
+    assert_eq!(at, Timestamp::from_secs_f64(1_700_000_020.0), "{v:#}");
+}

@@ -893,6 +893,12 @@ impl<S: StateStore> Engine<S> {
         self.patterns.patterns(at)
     }
 
+    /// The latest report time pattern detection has seen (none before the first failure):
+    /// the time its windows, like the breakers', run on.
+    pub fn pattern_time(&self) -> Option<Timestamp> {
+        self.patterns.now()
+    }
+
     /// Workers under an active bad-worker pattern (as of the last refresh).
     pub fn bad_workers(&self) -> &[WorkerId] {
         &self.bad_workers

@@ -1,12 +1,16 @@
 //! Tier 3 — failure patterns found online over sliding windows of report time:
 //!
-//! - **threshold** patterns per hardware class, failure kind, worker and template: at least
-//!   `threshold` failures of one key within `window_s`. Counts update with every failure and a
-//!   pattern expires as soon as its window no longer holds enough failures — patterns never
-//!   outlive their evidence (the earlier system's never expired and hijacked every decision).
+//! - **threshold** patterns per hardware class, failure kind and worker (and per message
+//!   template when the caller passes a template id with each failure — the engine does not,
+//!   so the online detector never reports template patterns; the batch analysis turns
+//!   threshold patterns off altogether, see `analyze`): at least `threshold` failures of one
+//!   key within `window_s`. Counts update with every failure and a pattern expires as soon as
+//!   its window no longer holds enough failures — patterns never outlive their evidence (the
+//!   earlier system's never expired and hijacked every decision).
 //! - **rapid failure** per task: at least `rapid_min_failures` failures whose mean gap
 //!   (last − first)/(n − 1) is below `rapid_max_gap_s` (equal timestamps give a gap of 0, never
-//!   a division by zero).
+//!   a division by zero). The pattern reports the whole current run — every failure since the
+//!   latest `rapid_min_failures` first became rapid, and its start — not only the latest few.
 //! - **bad worker**: within a hardware class, a worker whose failure count in the window is
 //!   improbably high if failures fell on the class's workers uniformly: the exact binomial
 //!   upper tail P(X ≥ x | n = class failures, p = 1/workers) below `bad_worker_alpha` divided
@@ -20,8 +24,20 @@
 //!   `suspect_alpha`, with at least 2 failures — early, weak evidence that the learned ranking
 //!   uses as context (a degrading worker needs other recoveries than a healthy one).
 //!
+//! Cluster patterns ([`PatternKind::Cluster`], [`cluster_confidence`]) come from clustering in
+//! the batch analysis, not from this detector.
+//!
 //! Patterns inform decisions without overriding stronger rules or evidence: the engine avoids
 //! workers under an active bad-worker pattern when it picks a replacement, and reports them.
+//! They are computed on demand from the detector's in-memory windows and are not persisted:
+//! nothing writes `history/patterns/` (a restarted engine rebuilds its windows from the
+//! failures it replays).
+//!
+//! Report times may arrive out of order. Every window is kept sorted by time and expires by
+//! value: a late failure is inserted at its own time, and one older than a window's start
+//! never enters that window (it is counted in [`PatternDetector::late`] when it is older than
+//! the `window_s` windows' start). Patterns are evaluated at the later of the time asked for
+//! and the latest report time seen ([`PatternDetector::now`]).
 
 pub mod spike;
 
@@ -47,6 +63,10 @@ pub enum PatternError {
     },
 }
 
+/// Longest window (or gap, refresh period) the parameters accept, seconds: 10 years. Longer
+/// ones are no window at all, and in microseconds they would leave the range of report times.
+pub const MAX_WINDOW_S: f64 = 10.0 * 365.0 * 86_400.0;
+
 impl PatternParams {
     /// Validates the parameters.
     pub fn check(&self) -> Result<(), PatternError> {
@@ -54,26 +74,27 @@ impl PatternParams {
             field: format!("patterns.{f}"),
             detail: d,
         };
-        if !(self.window_s.is_finite() && self.window_s > 0.0) {
-            return Err(bad("window_s", format!("{} is not > 0", self.window_s)));
+        // Every window and gap: finite, > 0 and at most `MAX_WINDOW_S`.
+        for (name, v) in [
+            ("window_s", self.window_s),
+            ("rapid_max_gap_s", self.rapid_max_gap_s),
+            ("bad_worker_window_s", self.bad_worker_window_s),
+            ("spike_window_s", self.spike_window_s),
+            ("spike_baseline_s", self.spike_baseline_s),
+            ("spike_max_s", self.spike_max_s),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad(name, format!("{v} is not > 0")));
+            }
+            if v > MAX_WINDOW_S {
+                return Err(bad(name, format!("{v} is above {MAX_WINDOW_S} (10 years)")));
+            }
         }
         if self.threshold == 0 {
             return Err(bad("threshold", "must be at least 1".into()));
         }
         if self.rapid_min_failures < 2 {
             return Err(bad("rapid_min_failures", "must be at least 2".into()));
-        }
-        if !(self.rapid_max_gap_s.is_finite() && self.rapid_max_gap_s > 0.0) {
-            return Err(bad(
-                "rapid_max_gap_s",
-                format!("{} is not > 0", self.rapid_max_gap_s),
-            ));
-        }
-        if !(self.bad_worker_window_s.is_finite() && self.bad_worker_window_s > 0.0) {
-            return Err(bad(
-                "bad_worker_window_s",
-                format!("{} is not > 0", self.bad_worker_window_s),
-            ));
         }
         if !(self.bad_worker_alpha > 0.0 && self.bad_worker_alpha < 1.0) {
             return Err(bad(
@@ -82,13 +103,28 @@ impl PatternParams {
             ));
         }
         for (name, v) in [
-            ("spike_window_s", self.spike_window_s),
-            ("spike_baseline_s", self.spike_baseline_s),
-            ("spike_max_s", self.spike_max_s),
+            ("refresh_s", self.refresh_s),
+            ("refresh_max_s", self.refresh_max_s),
         ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(bad(name, format!("{v} is not > 0")));
+            // NaN is not in the range either.
+            if !(0.0..=MAX_WINDOW_S).contains(&v) {
+                return Err(bad(name, format!("{v} is not in [0, {MAX_WINDOW_S}]")));
             }
+        }
+        if self.refresh_failures == 0 {
+            return Err(bad("refresh_failures", "must be at least 1".into()));
+        }
+        if self.spike_baseline_s < self.spike_window_s {
+            return Err(bad(
+                "spike_baseline_s",
+                format!(
+                    "{} is below spike_window_s = {}: the baseline must be at least one window",
+                    self.spike_baseline_s, self.spike_window_s
+                ),
+            ));
+        }
+        if self.spike_min_failures == 0 {
+            return Err(bad("spike_min_failures", "must be at least 1".into()));
         }
         if !(self.spike_ratio.is_finite() && self.spike_ratio >= 1.0) {
             return Err(bad(
@@ -205,15 +241,33 @@ pub struct Observation<'a> {
 /// counts saturate at the cap instead of memory growing without bound.
 pub const WINDOW_CAP: usize = 1 << 13;
 
+/// Failure times within a window (µs), sorted, oldest first.
 #[derive(Debug, Clone, Default)]
 struct Window(VecDeque<i64>);
 
+/// Inserts `t` into the sorted `q` at its place (after equal times): a push at the back for
+/// in-order times, a search only for late ones. Returns its index.
+fn insert_sorted(q: &mut VecDeque<i64>, t: i64) -> usize {
+    let i = if q.back().is_none_or(|&x| x <= t) {
+        q.len()
+    } else {
+        q.partition_point(|&x| x <= t)
+    };
+    q.insert(i, t);
+    i
+}
+
 impl Window {
+    /// Counts a failure at `t` in the window that starts after `from`: inserted at its time
+    /// (the window stays sorted whatever the arrival order), or left out when it is not
+    /// after `from` — a late failure older than the window is not evidence of the window.
     fn push(&mut self, t: i64, from: i64) {
-        if self.0.len() >= WINDOW_CAP {
-            self.0.pop_front();
+        if t > from {
+            if self.0.len() >= WINDOW_CAP {
+                self.0.pop_front();
+            }
+            insert_sorted(&mut self.0, t);
         }
-        self.0.push_back(t);
         self.expire(from);
     }
     fn expire(&mut self, from: i64) {
@@ -223,10 +277,14 @@ impl Window {
     }
 }
 
-/// A task's recent failure times and the worker of its latest failure.
+/// A task's recent failure times, its current rapid run and the worker of its latest failure.
 #[derive(Debug, Clone, Default)]
 struct TaskTrack {
+    /// Its latest `rapid_min_failures` failure times (µs), sorted, oldest first.
     times: VecDeque<i64>,
+    /// The current rapid run — `(first failure, failures)` since `times` last became rapid —
+    /// or `None` while `times` is not rapid.
+    run: Option<(i64, u64)>,
     last_worker: Option<WorkerId>,
 }
 
@@ -260,7 +318,12 @@ pub struct PatternDetector {
     fleet: HashMap<HardwareClass, usize>,
     /// Rate spikes per (class, kind).
     spikes: spike::SpikeDetector,
+    /// Latest report time seen (µs), `i64::MIN` before any.
     now: i64,
+    /// Earliest report time seen (µs), `i64::MAX` before any.
+    start: i64,
+    /// Failures that arrived older than the start of the `window_s` windows.
+    late: u64,
 }
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, n = 9; |error| < 1e-13 for x ≥ 0.5).
@@ -322,6 +385,26 @@ pub fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
     total.min(1.0)
 }
 
+/// Mean gap, seconds, between `n` ≥ 2 sorted failure times from `first` to `last` (0 for
+/// equal times; `n` < 2 gives the whole span).
+fn mean_gap_s(first: i64, last: i64, n: u64) -> f64 {
+    last.saturating_sub(first) as f64 / 1e6 / n.saturating_sub(1).max(1) as f64
+}
+
+/// A span of report time for a description: days from two days on, then hours, minutes,
+/// seconds.
+fn span_text(s: f64) -> String {
+    if s >= 2.0 * 86_400.0 {
+        format!("{:.1} days", s / 86_400.0)
+    } else if s >= 2.0 * 3600.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else if s >= 120.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{s:.0} s")
+    }
+}
+
 impl PatternDetector {
     /// A detector with checked parameters.
     pub fn new(params: PatternParams) -> Result<Self, PatternError> {
@@ -336,7 +419,31 @@ impl PatternDetector {
             tasks: HashMap::default(),
             fleet: HashMap::new(),
             now: i64::MIN,
+            start: i64::MAX,
+            late: 0,
         })
+    }
+
+    /// The latest report time seen (the time patterns are evaluated at when asked for an
+    /// earlier one), `None` before any failure.
+    pub fn now(&self) -> Option<Timestamp> {
+        (self.now != i64::MIN).then(|| Timestamp::from_micros(self.now))
+    }
+
+    /// Failures that arrived older than the start of the `window_s` windows (later report
+    /// times had been seen already) and were left out of them. A feed in time order has none.
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// `window_s` in µs (at most `MAX_WINDOW_S`, checked).
+    fn window_us(&self) -> i64 {
+        (self.params.window_s * 1e6) as i64
+    }
+
+    /// `bad_worker_window_s` in µs.
+    fn long_window_us(&self) -> i64 {
+        (self.params.bad_worker_window_s * 1e6) as i64
     }
 
     /// Tells the detector how many workers each class has (from the inventory), so that
@@ -345,11 +452,16 @@ impl PatternDetector {
         self.fleet = fleet;
     }
 
-    /// Counts one failure.
+    /// Counts one failure. Times may arrive out of order (see the module docs).
     pub fn observe(&mut self, o: &Observation<'_>) {
         let t = o.at.as_micros();
         self.now = self.now.max(t);
-        let from = self.now - (self.params.window_s * 1e6) as i64;
+        self.start = self.start.min(t);
+        let window = self.window_us();
+        let from = self.now.saturating_sub(window);
+        if t <= from && t < self.now {
+            self.late += 1;
+        }
         self.classes.entry(o.class).or_default().push(t, from);
         self.kinds.entry(o.kind).or_default().push(t, from);
         // get_mut first: no key allocation on the hot path for known workers and tasks.
@@ -361,21 +473,43 @@ impl PatternDetector {
             None => self.tasks.entry(o.task.clone()).or_default(),
         };
         // A burst is many tasks failing, not one task failing again and again: the burst
-        // detector counts a task's first failure within the window only.
-        if task.times.back().is_none_or(|&x| x <= from) {
+        // detector counts a task's first failure within the window only — none of its known
+        // failures within `window_s` before it (nor after it, for a late one).
+        let lo = t.saturating_sub(window);
+        if task
+            .times
+            .iter()
+            .all(|&x| x <= lo || (x > t && x.saturating_sub(t) >= window))
+        {
             self.spikes.observe(o.class, o.kind, o.at);
         }
-        task.times.push_back(t);
-        while task.times.len() > keep {
+        let latest = task.times.back().is_none_or(|&x| x <= t);
+        let at = insert_sorted(&mut task.times, t);
+        let dropped = task.times.len().saturating_sub(keep);
+        for _ in 0..dropped {
             task.times.pop_front();
         }
+        // Unless it fell off the front at once (a late failure older than every kept one),
+        // the latest times changed: is the task (still) failing rapidly?
+        if at >= dropped {
+            let n = task.times.len();
+            let rapid = n >= self.params.rapid_min_failures as usize
+                && mean_gap_s(task.times[0], task.times[n - 1], n as u64)
+                    < self.params.rapid_max_gap_s;
+            task.run = match (rapid, task.run) {
+                (false, _) => None,
+                (true, Some((first, count))) => Some((first.min(t), count + 1)),
+                (true, None) => Some((task.times[0], n as u64)),
+            };
+        }
         let fresh = task.last_worker.as_ref() != Some(o.worker);
-        if fresh {
+        // The worker of the task's latest failure (a late one does not replace it).
+        if fresh && latest {
             task.last_worker = Some(o.worker.clone());
         }
         // get_mut first: no key allocation on the hot path for known workers. A placeholder
         // for "no worker known" (`NULL`, `unknown`) is not a worker to judge.
-        let long_from = self.now - (self.params.bad_worker_window_s * 1e6) as i64;
+        let long_from = self.now.saturating_sub(self.long_window_us());
         match self.workers.get_mut(o.worker) {
             _ if o.worker.is_placeholder() => {}
             Some(w) => {
@@ -407,14 +541,14 @@ impl PatternDetector {
 
     /// Drops keys with no failure left in the window (bounded memory over long runs).
     pub fn prune(&mut self) {
-        let from = self.now - (self.params.window_s * 1e6) as i64;
+        let from = self.now.saturating_sub(self.window_us());
         for w in self.classes.values_mut() {
             w.expire(from);
         }
         for w in self.kinds.values_mut() {
             w.expire(from);
         }
-        let long_from = self.now - (self.params.bad_worker_window_s * 1e6) as i64;
+        let long_from = self.now.saturating_sub(self.long_window_us());
         self.workers.retain(|_, (_, w, d)| {
             w.expire(from);
             d.expire(long_from);
@@ -428,13 +562,19 @@ impl PatternDetector {
             .retain(|_, q| q.times.back().is_some_and(|&t| t > from));
     }
 
+    /// The time patterns are evaluated at when asked at `at`: never before the latest
+    /// report time seen.
+    fn eval_at(&self, at: Timestamp) -> i64 {
+        at.as_micros().max(self.now)
+    }
+
     fn from(&self, at: Timestamp) -> i64 {
-        at.as_micros().max(self.now) - (self.params.window_s * 1e6) as i64
+        self.eval_at(at).saturating_sub(self.window_us())
     }
 
     fn live(w: &Window, from: i64) -> (u64, i64, i64) {
-        // The window is sorted by time (timestamps only grow within a stream, and pushes keep
-        // arrival order): skip the expired prefix, count the rest.
+        // The window is sorted by time (late failures are inserted at their place): skip the
+        // expired prefix, count the rest.
         let skip = w.0.iter().take_while(|&&x| x <= from).count();
         let n = (w.0.len() - skip) as u64;
         (
@@ -478,7 +618,7 @@ impl PatternDetector {
     /// Calls `f` for every worker above its share of its class's failures in the bad-worker
     /// window with at least `min` failures; classes with fewer than 2 workers are skipped.
     fn worker_tails(&self, at: Timestamp, min: u64, mut f: impl FnMut(&Tail<'_>)) {
-        let from = at.as_micros().max(self.now) - (self.params.bad_worker_window_s * 1e6) as i64;
+        let from = self.eval_at(at).saturating_sub(self.long_window_us());
         let mut per_class: HashMap<HardwareClass, Vec<(&WorkerId, u64, i64, i64)>> = HashMap::new();
         for (id, (class, _, distinct)) in &self.workers {
             let (n, first, last) = Self::live(distinct, from);
@@ -527,6 +667,12 @@ impl PatternDetector {
     ) -> Vec<(WorkerId, Pattern)> {
         let mut out = Vec::new();
         let min = self.params.bad_worker_min_failures;
+        // The span the evidence covers: the window, or the history seen when it is shorter.
+        let span = span_text(
+            self.params
+                .bad_worker_window_s
+                .min(self.eval_at(at).saturating_sub(self.start).max(0) as f64 / 1e6),
+        );
         self.worker_tails(at, min.min(2), |tail| {
             also(tail);
             if tail.n < min {
@@ -556,8 +702,7 @@ impl PatternDetector {
                         confidence: 1.0 - pv,
                         recommended_action: format!("quarantine worker {id} and inspect it"),
                         description: format!(
-                            "{n} of {total} {class} task failures (first per task on a worker) in the last {:.1} days on {id}, {:.1}× the {expected:.1} expected over {peers} workers (Bonferroni p = {pv:.2e})",
-                            self.params.bad_worker_window_s / 86_400.0,
+                            "{n} of {total} {class} task failures (first per task on a worker) in the last {span} on {id}, {:.1}× the {expected:.1} expected over {peers} workers (Bonferroni p = {pv:.2e})",
                             n as f64 / expected.max(1e-9),
                         ),
                     },
@@ -568,7 +713,16 @@ impl PatternDetector {
         out
     }
 
-    /// Every active pattern at `at`, most severe (confidence, then count) first.
+    /// The (class, kind) pairs in a burst at `at` (or at the latest report time seen, when
+    /// later), with their failures in the spike window ending then.
+    pub fn bursts(&self, at: Timestamp) -> Vec<spike::Spike> {
+        self.spikes.spikes(Timestamp::from_micros(self.eval_at(at)))
+    }
+
+    /// Every active pattern at `at`, most severe (confidence, then count) first. They are
+    /// evaluated at the later of `at` and the latest report time seen ([`Self::now`]): the
+    /// windows run on report time, so a wall-clock `at` behind it does not hide what they
+    /// hold, and the earliest `at` evaluates at the latest report time.
     pub fn patterns(&self, at: Timestamp) -> Vec<Pattern> {
         let from = self.from(at);
         let thr = self.params.threshold as u64;
@@ -631,28 +785,34 @@ impl PatternDetector {
             if n < self.params.rapid_min_failures as usize {
                 continue;
             }
+            // Sorted: the gap is never negative, whatever the arrival order.
             let (first, last) = (ts[0], ts[n - 1]);
             if last <= from {
                 continue;
             }
-            let gap = (last - first) as f64 / 1e6 / (n - 1) as f64;
+            let gap = mean_gap_s(first, last, n as u64);
             if gap < self.params.rapid_max_gap_s {
+                // The whole run, not only its latest failures (`track.run` is set whenever
+                // `ts` is rapid; the fallback is the latest failures alone).
+                let (start, count) = track.run.unwrap_or((first, n as u64));
+                let mean = mean_gap_s(start, last, count);
                 out.push(Pattern {
                     kind: PatternKind::RapidFailure,
                     key: task.to_string(),
-                    count: n as u64,
-                    first_seen: Timestamp::from_micros(first),
+                    count,
+                    first_seen: Timestamp::from_micros(start),
                     last_seen: Timestamp::from_micros(last),
+                    // From the latest failures: how rapid the task is failing now.
                     confidence: (0.6 + 0.35 * (1.0 - gap / self.params.rapid_max_gap_s)).min(0.95),
                     recommended_action: "stop retrying blindly: change the task or escalate".into(),
                     description: format!(
-                        "task {task} failed {n} times, {gap:.1} s apart on average"
+                        "task {task} failed {count} times, {mean:.1} s apart on average"
                     ),
                 });
             }
         }
         out.extend(self.bad_worker_patterns(at).into_iter().map(|(_, p)| p));
-        for b in self.spikes.spikes(at) {
+        for b in self.bursts(at) {
             let p_value = spike::poisson_upper_tail(b.count, b.expected);
             let action = "find the common cause (a release, a switch, a rack, a data shard); \
                           move work off the class while it lasts";
@@ -698,6 +858,22 @@ mod window_tests {
         }
         assert_eq!(w.0.len(), WINDOW_CAP);
         assert_eq!(w.0.front(), Some(&10));
+    }
+
+    /// Regression: a late time was appended at the back as if current, so the window was no
+    /// longer sorted and expired by position, not by value.
+    #[test]
+    fn a_window_stays_sorted_and_leaves_out_times_older_than_it() {
+        let mut w = Window::default();
+        for t in [100, 200, 300] {
+            w.push(t, 0);
+        }
+        w.push(150, 0);
+        // Older than the window's start: not in it.
+        w.push(40, 50);
+        assert_eq!(w.0, [100, 150, 200, 300]);
+        w.expire(160);
+        assert_eq!(w.0, [200, 300]);
     }
 }
 
@@ -980,6 +1156,234 @@ mod tests {
         assert_eq!(cluster_confidence(f64::NAN.max(0.0), 0, 0.0), 0.0);
     }
 
+    /// Regression: a task whose retry was reported late (after later ones) was reported
+    /// "failed 3 times, -1497.5 s apart": the gap was taken over arrival order.
+    #[test]
+    fn regression_a_late_retry_never_makes_a_negative_gap() {
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        let (t, w) = (TaskId::new("t").unwrap(), WorkerId::new("w").unwrap());
+        for s in [3000.0, 3005.0, 5.0] {
+            d.observe(&obs(&t, &w, s));
+        }
+        // Sorted, the three are 1500 s apart on average: not rapid.
+        let ps = d.patterns(Timestamp::from_secs_f64(3005.0));
+        assert!(
+            !ps.iter().any(|p| p.kind == PatternKind::RapidFailure),
+            "{ps:#?}"
+        );
+        // A late one inside a rapid run is counted at its own time.
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        for s in [100.0, 110.0, 105.0] {
+            d.observe(&obs(&t, &w, s));
+        }
+        let ps = d.patterns(Timestamp::from_secs_f64(110.0));
+        let r = ps
+            .iter()
+            .find(|p| p.kind == PatternKind::RapidFailure)
+            .unwrap();
+        assert_eq!(r.count, 3);
+        assert_eq!(r.first_seen, Timestamp::from_secs_f64(100.0));
+        assert_eq!(r.last_seen, Timestamp::from_secs_f64(110.0));
+        assert!(r.description.contains("5.0 s apart"), "{}", r.description);
+        assert_eq!(d.late(), 0);
+    }
+
+    /// Regression: a failure reported after later ones entered every window as if current
+    /// (appended at the back, never expired by value) and was counted long after its time.
+    #[test]
+    fn regression_late_failures_are_counted_at_their_own_time_or_not_at_all() {
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        let w = WorkerId::new("g1").unwrap();
+        let task = |i: usize| TaskId::new(&format!("t{i}")).unwrap();
+        for (i, s) in [10_000.0, 10_010.0, 10_020.0].into_iter().enumerate() {
+            d.observe(&obs(&task(i), &w, s));
+        }
+        // Older than the window's start (10,020 − 3,600): left out, counted as late.
+        d.observe(&obs(&task(3), &w, 100.0));
+        assert_eq!(d.late(), 1);
+        assert_eq!(d.now(), Some(Timestamp::from_secs_f64(10_020.0)));
+        let count = |d: &PatternDetector, s: f64| {
+            d.patterns(Timestamp::from_secs_f64(s))
+                .into_iter()
+                .find(|p| p.kind == PatternKind::Worker)
+                .map(|p| (p.count, p.first_seen, p.last_seen))
+        };
+        let ts = Timestamp::from_secs_f64;
+        assert_eq!(count(&d, 10_020.0), Some((3, ts(10_000.0), ts(10_020.0))));
+        // Within the window: counted at its own time, and it expires at its own time.
+        d.observe(&obs(&task(4), &w, 9_000.0));
+        assert_eq!(d.late(), 1);
+        assert_eq!(count(&d, 10_020.0), Some((4, ts(9_000.0), ts(10_020.0))));
+        assert_eq!(count(&d, 12_601.0), Some((3, ts(10_000.0), ts(10_020.0))));
+        d.prune();
+        assert_eq!(count(&d, 12_601.0), Some((3, ts(10_000.0), ts(10_020.0))));
+    }
+
+    /// Regression: a task failing 40 times 60 s apart was reported "failed 3 times": only
+    /// the latest `rapid_min_failures` times were kept.
+    #[test]
+    fn regression_a_rapid_failure_reports_its_whole_run() {
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        let (t, w) = (TaskId::new("stuck").unwrap(), WorkerId::new("w").unwrap());
+        // An earlier, slow episode is not part of the run.
+        for s in [0.0, 2_000.0] {
+            d.observe(&obs(&t, &w, s));
+        }
+        let t0 = 10_000.0;
+        for i in 0..40 {
+            d.observe(&obs(&t, &w, t0 + 60.0 * i as f64));
+        }
+        let last = t0 + 60.0 * 39.0;
+        let ps = d.patterns(Timestamp::from_secs_f64(last));
+        let r = ps
+            .iter()
+            .find(|p| p.kind == PatternKind::RapidFailure)
+            .unwrap();
+        assert_eq!(r.count, 40);
+        assert_eq!(r.first_seen, Timestamp::from_secs_f64(t0));
+        assert_eq!(r.last_seen, Timestamp::from_secs_f64(last));
+        assert!(
+            r.description.contains("failed 40 times, 60.0 s apart"),
+            "{}",
+            r.description
+        );
+        // A long pause ends the run; the next one starts afresh.
+        let t1 = last + 10_000.0;
+        for i in 0..3 {
+            d.observe(&obs(&t, &w, t1 + 10.0 * i as f64));
+        }
+        let ps = d.patterns(Timestamp::from_secs_f64(t1 + 20.0));
+        let r = ps
+            .iter()
+            .find(|p| p.kind == PatternKind::RapidFailure)
+            .unwrap();
+        assert_eq!((r.count, r.first_seen), (3, Timestamp::from_secs_f64(t1)));
+    }
+
+    /// Regression: the bad-worker description said "in the last 14.0 days" over a few
+    /// minutes of history.
+    #[test]
+    fn regression_a_bad_worker_states_the_span_its_evidence_covers() {
+        let (mut d, ids) = gpu_fleet_of_50();
+        let mut clock = 0.0;
+        let mut n = 0;
+        for w in ids.iter().chain(std::iter::repeat_n(&ids[7], 25)) {
+            n += 1;
+            clock += 1.0;
+            d.observe(&obs(&TaskId::new(&format!("t{n}")).unwrap(), w, clock));
+        }
+        // 74 s of history.
+        let p = d.patterns(Timestamp::from_secs_f64(clock));
+        let b = p.iter().find(|p| p.kind == PatternKind::BadWorker).unwrap();
+        assert!(
+            b.description.contains("in the last 74 s on g7"),
+            "{}",
+            b.description
+        );
+        // 13 days later (the failures still within the window): 13 days of history.
+        let p = d.patterns(Timestamp::from_secs_f64(clock + 13.0 * 86_400.0));
+        let b = p.iter().find(|p| p.kind == PatternKind::BadWorker).unwrap();
+        assert!(
+            b.description.contains("in the last 13.0 days"),
+            "{}",
+            b.description
+        );
+        assert_eq!(span_text(14.0 * 86_400.0), "14.0 days");
+        assert_eq!(span_text(3.0 * 3600.0), "3.0 h");
+        assert_eq!(span_text(600.0), "10 min");
+    }
+
+    /// Patterns are evaluated at the latest report time when asked for an earlier one —
+    /// a wall clock ahead of or behind report time does not hide what the windows hold.
+    #[test]
+    fn patterns_are_evaluated_no_earlier_than_the_latest_report_time() {
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        assert_eq!(d.now(), None);
+        assert!(d.patterns(Timestamp::from_micros(i64::MIN)).is_empty());
+        let w = WorkerId::new("g1").unwrap();
+        let mut t = 0.0;
+        for i in 0..48 {
+            d.observe(&obs(&TaskId::new(&format!("n{i}")).unwrap(), &w, t));
+            t += 1800.0;
+        }
+        for i in 0..30 {
+            d.observe(&obs(&TaskId::new(&format!("b{i}")).unwrap(), &w, t));
+            t += 60.0;
+        }
+        let latest = d.now().unwrap();
+        assert_eq!(latest, Timestamp::from_secs_f64(t - 60.0));
+        let earliest = d.patterns(Timestamp::from_micros(i64::MIN));
+        assert!(earliest.iter().any(|p| p.kind == PatternKind::Burst));
+        assert_eq!(earliest, d.patterns(latest));
+        assert_eq!(d.bursts(Timestamp::from_micros(0)), d.bursts(latest));
+    }
+
+    /// Regression: an online burst's count was its window's as of the pair's latest failure,
+    /// while the description states the window ending at the time asked for.
+    #[test]
+    fn regression_a_burst_count_is_that_of_the_stated_window() {
+        let mut d = PatternDetector::new(PatternParams::default()).unwrap();
+        let w = WorkerId::new("g1").unwrap();
+        let mut t = 0.0;
+        for i in 0..48 {
+            d.observe(&obs(&TaskId::new(&format!("n{i}")).unwrap(), &w, t));
+            t += 1800.0;
+        }
+        // An hour's pause, so that the burst's window holds only the burst.
+        t += 3600.0;
+        let start = t;
+        for i in 0..30 {
+            d.observe(&obs(&TaskId::new(&format!("b{i}")).unwrap(), &w, t));
+            t += 60.0;
+        }
+        let last = t - 60.0;
+        let burst = |s: f64| {
+            d.patterns(Timestamp::from_secs_f64(s))
+                .into_iter()
+                .find(|p| p.kind == PatternKind::Burst)
+        };
+        let b = burst(last).unwrap();
+        assert_eq!(b.count, 30);
+        assert_eq!(b.first_seen, Timestamp::from_secs_f64(start));
+        // 45 minutes later the hour holds the failures after `last` − 15 min: 15 of them.
+        let b = burst(last + 2700.0).unwrap();
+        assert_eq!(b.count, 15, "{b:?}");
+        assert_eq!(b.first_seen, Timestamp::from_secs_f64(last - 840.0));
+        assert!(
+            b.description.starts_with("15 failures"),
+            "{}",
+            b.description
+        );
+    }
+
+    /// Regression: windows of 1e300 s saturated to `i64::MAX` µs and `now − window`
+    /// overflowed; the largest accepted windows must not overflow at any report time.
+    #[test]
+    fn regression_the_largest_windows_do_not_overflow() {
+        let p = PatternParams {
+            window_s: MAX_WINDOW_S,
+            bad_worker_window_s: MAX_WINDOW_S,
+            spike_window_s: MAX_WINDOW_S,
+            spike_baseline_s: MAX_WINDOW_S,
+            spike_max_s: MAX_WINDOW_S,
+            ..Default::default()
+        };
+        let mut d = PatternDetector::new(p).unwrap();
+        d.prune();
+        let (t, w) = (TaskId::new("t").unwrap(), WorkerId::new("w").unwrap());
+        for us in [i64::MIN + 1, i64::MIN + 2, 0, i64::MAX - 1, i64::MIN + 3] {
+            let at = Timestamp::from_micros(us);
+            d.observe(&Observation {
+                at,
+                ..obs(&t, &w, 0.0)
+            });
+            d.prune();
+            let _ = d.patterns(at);
+            let _ = d.worker_standing(at);
+        }
+        let _ = d.patterns(Timestamp::from_micros(i64::MIN));
+    }
+
     #[test]
     fn each_validation_error() {
         let e = |p: PatternParams| p.check().unwrap_err().to_string();
@@ -1013,5 +1417,105 @@ mod tests {
             ..Default::default()
         })
         .contains("patterns.suspect_alpha"));
+    }
+
+    /// Regression: `spike_min_failures = 0`, a NaN or negative `refresh_s`, `refresh_failures
+    /// = 0`, a baseline shorter than the spike window and windows of 1e300 s were accepted.
+    #[test]
+    fn regression_each_new_validation_error_names_its_field() {
+        let e = |p: PatternParams| p.check().unwrap_err().to_string();
+        let d = PatternParams::default;
+        for (p, field) in [
+            (
+                PatternParams {
+                    window_s: 1e300,
+                    ..d()
+                },
+                "patterns.window_s",
+            ),
+            (
+                PatternParams {
+                    bad_worker_window_s: MAX_WINDOW_S * 1.01,
+                    ..d()
+                },
+                "patterns.bad_worker_window_s",
+            ),
+            (
+                PatternParams {
+                    spike_max_s: f64::INFINITY,
+                    ..d()
+                },
+                "patterns.spike_max_s",
+            ),
+            (
+                PatternParams {
+                    rapid_max_gap_s: 1e300,
+                    ..d()
+                },
+                "patterns.rapid_max_gap_s",
+            ),
+            (
+                PatternParams {
+                    spike_min_failures: 0,
+                    ..d()
+                },
+                "patterns.spike_min_failures",
+            ),
+            (
+                PatternParams {
+                    refresh_s: f64::NAN,
+                    ..d()
+                },
+                "patterns.refresh_s",
+            ),
+            (
+                PatternParams {
+                    refresh_s: -1.0,
+                    ..d()
+                },
+                "patterns.refresh_s",
+            ),
+            (
+                PatternParams {
+                    refresh_max_s: f64::NAN,
+                    ..d()
+                },
+                "patterns.refresh_max_s",
+            ),
+            (
+                PatternParams {
+                    refresh_failures: 0,
+                    ..d()
+                },
+                "patterns.refresh_failures",
+            ),
+            (
+                PatternParams {
+                    spike_baseline_s: 1800.0,
+                    ..d()
+                },
+                "patterns.spike_baseline_s",
+            ),
+        ] {
+            assert!(e(p.clone()).contains(field), "{p:?}: {}", e(p.clone()));
+        }
+        // The bounds themselves are accepted.
+        PatternParams {
+            window_s: MAX_WINDOW_S,
+            refresh_s: 0.0,
+            refresh_failures: 1,
+            spike_min_failures: 1,
+            spike_baseline_s: 3600.0,
+            ..d()
+        }
+        .check()
+        .unwrap();
+    }
+
+    #[test]
+    fn autotraits() {
+        fn check<T: Send + Sync>() {}
+        check::<PatternError>();
+        check::<PatternDetector>();
     }
 }

@@ -18,7 +18,12 @@
 //! burst lasts, it is judged against the expectation from its start, for at most
 //! `spike_max_s`: otherwise a burst of a few hours early in a history would raise the
 //! baseline and end its own verdict long before it ends; a rise lasting longer than that is
-//! the new normal. O(1) amortised per failure.
+//! the new normal. O(1) amortised per failure in time order.
+//!
+//! Out-of-order times: a late failure within the window of the pair's latest failure enters
+//! the window at its own time (the queue stays sorted and expires by value); an older one
+//! joins the baseline, weighted by its age. Either way the verdict is judged again as of the
+//! pair's latest failure.
 
 use std::collections::VecDeque;
 
@@ -51,11 +56,11 @@ pub struct Spike {
     pub class: HardwareClass,
     /// Failure kind.
     pub kind: FailureKind,
-    /// Failures in the window.
+    /// Failures in the window ending at the time asked for.
     pub count: u64,
     /// Failures the baseline rate expects in the window.
     pub expected: f64,
-    /// First failure in the window.
+    /// First failure in that window.
     pub first_seen: Timestamp,
     /// Latest failure.
     pub last_seen: Timestamp,
@@ -118,26 +123,42 @@ impl SpikeDetector {
     pub fn observe(&mut self, class: HardwareClass, kind: FailureKind, at: Timestamp) {
         let t = at.as_micros();
         let r = &mut self.rates[index(class, kind)];
-        let first = *r.first.get_or_insert(t);
-        // Out-of-order times count at the latest time seen (the queue stays sorted).
-        let t = t.max(r.at).max(first);
         let tau = self.baseline_s;
-        if t > r.at && r.before > 0.0 {
-            r.before *= (-((t - r.at) as f64 / 1e6) / tau).exp();
+        match r.first {
+            Some(first) if t < r.at => {
+                // Late: into the window at its own time, or into the baseline when older than
+                // the window; judged again as of the latest failure.
+                r.first = Some(first.min(t));
+                if t <= r.at.saturating_sub(self.window_us) {
+                    r.before += (-(r.at.saturating_sub(t) as f64 / 1e6) / tau).exp();
+                } else {
+                    let i = r.recent.partition_point(|&x| x <= t);
+                    r.recent.insert(i, t);
+                }
+            }
+            _ => {
+                r.first.get_or_insert(t);
+                if t > r.at && r.before > 0.0 {
+                    r.before *= (-(t.saturating_sub(r.at) as f64 / 1e6) / tau).exp();
+                }
+                r.at = t;
+                r.recent.push_back(t);
+            }
         }
-        r.at = t;
-        r.recent.push_back(t);
-        let from = t - self.window_us;
+        let t = r.at;
+        // `first` is set above.
+        let first = r.first.unwrap_or(t);
+        let from = t.saturating_sub(self.window_us);
         while let Some(&x) = r.recent.front() {
             // Failures leave the window (or the capped queue) into the baseline.
             if x > from && r.recent.len() <= super::WINDOW_CAP {
                 break;
             }
             r.recent.pop_front();
-            r.before += (-((t - x) as f64 / 1e6) / tau).exp();
+            r.before += (-(t.saturating_sub(x) as f64 / 1e6) / tau).exp();
         }
         let n = r.recent.len() as u64;
-        if n < self.min || t - first < 2 * self.window_us {
+        if n < self.min || t.saturating_sub(first) < 2 * self.window_us {
             // Too few to be a burst, or not one window of history before the window.
             r.spiking = false;
             r.frozen = None;
@@ -146,17 +167,17 @@ impl SpikeDetector {
         // The span before the window, weighted like the count: ∫ e^(−(t−s)/τ) ds over
         // [first, t − window].
         let w = self.window_us as f64 / 1e6;
-        let span = (t - first) as f64 / 1e6;
+        let span = t.saturating_sub(first) as f64 / 1e6;
         let covered = tau * ((-w / tau).exp() - (-span / tau).exp());
         let mu = match r.frozen {
-            Some((mu, since)) if t - since < self.max_us => mu,
+            Some((mu, since)) if t.saturating_sub(since) < self.max_us => mu,
             _ => r.before / covered * w,
         };
         r.expected = mu;
         r.spiking = n as f64 >= self.ratio * mu && poisson_upper_tail(n, mu) < self.alpha;
         r.frozen = match (r.spiking, r.frozen) {
             (false, _) => None,
-            (true, Some(f)) if t - f.1 < self.max_us => Some(f),
+            (true, Some(f)) if t.saturating_sub(f.1) < self.max_us => Some(f),
             (true, _) => Some((mu, t)),
         };
     }
@@ -168,22 +189,26 @@ impl SpikeDetector {
     }
 
     /// The (class, kind) pairs spiking at `at`: their latest failure said so and is within
-    /// one window of `at`.
+    /// one window of `at`. Each one's count and first failure are those of the window ending
+    /// at `at` (or at its latest failure, when later): the window a report states.
     pub fn spikes(&self, at: Timestamp) -> Vec<Spike> {
         let now = at.as_micros();
         let mut out = Vec::new();
         for class in HardwareClass::ALL {
             for kind in FailureKind::ALL {
                 let r = &self.rates[index(*class, *kind)];
-                if !r.spiking || r.at <= now - self.window_us {
+                if !r.spiking || r.at <= now.saturating_sub(self.window_us) {
                     continue;
                 }
+                // Sorted: skip what has left the window by then.
+                let from = now.max(r.at).saturating_sub(self.window_us);
+                let skip = r.recent.partition_point(|&x| x <= from);
                 out.push(Spike {
                     class: *class,
                     kind: *kind,
-                    count: r.recent.len() as u64,
+                    count: (r.recent.len() - skip) as u64,
                     expected: r.expected,
-                    first_seen: Timestamp::from_micros(r.recent.front().copied().unwrap_or(r.at)),
+                    first_seen: Timestamp::from_micros(r.recent.get(skip).copied().unwrap_or(r.at)),
                     last_seen: Timestamp::from_micros(r.at),
                 });
             }
@@ -319,6 +344,40 @@ mod tests {
             assert!(!d.spiking(c, k), "at {t}");
             t += H / 116.0;
         }
+    }
+
+    /// Regression: a late failure counted at the latest time seen (`t.max(r.at)`): it
+    /// entered the window as if current, however old, and stayed a window past its time.
+    #[test]
+    fn late_failures_count_at_their_own_time() {
+        let mut d = detector();
+        let (c, k) = (HardwareClass::Gpu, FailureKind::CudaError);
+        let mut t = 0.0;
+        while t < 24.0 * H {
+            d.observe(c, k, ts(t));
+            t += H / 2.0;
+        }
+        // A burst: 30 in half an hour.
+        t += H;
+        let start = t;
+        for _ in 0..30 {
+            d.observe(c, k, ts(t));
+            t += 60.0;
+        }
+        let last = t - 60.0;
+        assert!(d.spiking(c, k));
+        let count = |d: &SpikeDetector, at: f64| d.spikes(ts(at)).first().map(|s| s.count);
+        assert_eq!(count(&d, last), Some(30));
+        // Older than the window: into the baseline, not the window.
+        d.observe(c, k, ts(2.0 * H));
+        assert_eq!(count(&d, last), Some(30));
+        // Within the window: at its own time, first in the window.
+        d.observe(c, k, ts(start - 120.0));
+        let s = d.spikes(ts(last)).pop().unwrap();
+        assert_eq!((s.count, s.first_seen), (31, ts(start - 120.0)));
+        assert_eq!(s.last_seen, ts(last));
+        // It leaves the window at its own time: an hour after it, before the burst's first.
+        assert_eq!(count(&d, start - 120.0 + H), Some(30));
     }
 
     #[test]
