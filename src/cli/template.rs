@@ -20,6 +20,9 @@ use serde::Serialize;
 /// refined (merges, closed-vocabulary splits) and each line gets its final template: better
 /// groups, at the cost of reading all input before printing.
 ///
+/// With --load, the saved miner continues: known messages keep their saved ids, and with
+/// --save the counts accumulate (the saved counts plus this input's, by final template).
+///
 /// Examples:
 ///
 ///   printf 'GPU 3 fell off the bus\nGPU 7 fell off the bus\n' | faultline template
@@ -78,10 +81,24 @@ fn load(path: &Path) -> anyhow::Result<TemplateMiner> {
 
 fn save(miner: &TemplateMiner, path: &Path) -> anyhow::Result<()> {
     let json = serde_json::to_string(&miner.state())?;
-    // Write to a temporary name, then rename: never a half-written model.
+    // Write to a temporary name, flush it to disk, then rename: never a half-written model,
+    // not even after a crash (the rename must not reach the disk before the data).
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut file =
+        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(json.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    drop(file);
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    // Make the rename itself durable (best effort: not every platform opens directories).
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 
@@ -136,14 +153,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     if a.final_ {
         let ids = if a.load.is_some() {
-            // Continue a saved miner: learn, refine, then finalize each line.
-            let first: Vec<TemplateId> = lines.iter().map(|l| miner.add(l).0).collect();
-            miner.refine();
-            first
-                .into_iter()
-                .zip(&lines)
-                .map(|(id, l)| miner.finalize(l, id))
-                .collect::<Vec<_>>()
+            // Continue a saved miner: learn, refine, then finalize each line; the saved
+            // counts plus this batch's final assignment.
+            miner.add_batch(&lines)
         } else {
             let (m, ids) = mine(params, &lines);
             miner = m;

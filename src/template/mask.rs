@@ -18,6 +18,11 @@ use super::tokens::Tokens;
 /// The wildcard that stands for a variable part, in masked tokens and in templates.
 pub const WILDCARD: &str = "<*>";
 
+/// Longest token (in bytes) that masking inspects; a longer one is masked as a whole (see
+/// [`Masker::mask_token`]). Log tokens are far shorter (at most 288 bytes in the Loghub-2.0
+/// samples); the limit bounds the work and the memory one hostile token can cost.
+pub const MAX_INSPECTED_TOKEN: usize = 4096;
+
 /// A built-in mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,10 +93,14 @@ impl Masker {
         let custom = custom
             .iter()
             .map(|m| {
-                Regex::new(&m.regex).map_err(|e| TemplateParamsError::CustomMask {
+                let re = Regex::new(&m.regex).map_err(|e| TemplateParamsError::CustomMask {
                     name: m.name.clone(),
                     message: e.to_string().replace('\n', " "),
-                })
+                })?;
+                if matches_empty(&m.regex) {
+                    return Err(TemplateParamsError::CustomMaskEmpty(m.name.clone()));
+                }
+                Ok(re)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Masker {
@@ -158,7 +167,24 @@ impl Masker {
     ///
     /// The token is cut into segments at brackets, quotes, `=`, `,`, `;` and `|`; each segment
     /// is tried as a URL, a path and an id as a whole, then scanned for numeric compounds.
+    /// Masking takes time linear in the token's length.
+    ///
+    /// A token longer than [`MAX_INSPECTED_TOKEN`] bytes is not inspected: it is a value (a
+    /// payload, an encoded blob, a generated name) and becomes one `<*>` as a whole — unless
+    /// every built-in mask is off, in which case it is kept as it is.
     pub fn mask_token(&self, tok: &str, out: &mut String) {
+        if tok.len() > MAX_INSPECTED_TOKEN {
+            let any = self.url
+                || self.path
+                || self.number
+                || self.hex
+                || self.unit
+                || self.id
+                || self.date
+                || self.literal;
+            out.push_str(if any { WILDCARD } else { tok });
+            return;
+        }
         let mut start = 0;
         for (i, c) in tok.char_indices() {
             if is_segment_break(c) {
@@ -174,54 +200,89 @@ impl Masker {
         }
     }
 
+    /// Masks one segment. A segment with slashes inside (`host/address:port`, Java's
+    /// `InetSocketAddress`) that is neither a URL nor a path is masked part by part, left to
+    /// right. This runs in time linear in the segment: each part is inspected once, and the
+    /// facts the URL and path tests need about the rest of the segment are computed once.
     fn mask_segment(&self, seg: &str, out: &mut String) {
-        // Fast path: nothing to mask without a digit or a slash.
-        if !seg
-            .bytes()
-            .any(|c| c.is_ascii_digit() || c == b'/' || c == b'\\')
-        {
-            if self.literal && is_literal(seg) {
-                out.push_str(WILDCARD);
-            } else {
-                out.push_str(seg);
+        let b = seg.as_bytes();
+        // The end of the segment before trailing closing punctuation, and its last letter
+        // before that end: what the path test asks of every tail `seg[start..]`.
+        let trimmed = trim_trailing(seg, 0);
+        let last_letter = b[..trimmed].iter().rposition(u8::is_ascii_alphabetic);
+        let mut start = 0;
+        loop {
+            let rest = &seg[start..];
+            let r = rest.as_bytes();
+            // Fast path: nothing to mask without a digit or a slash. (`any` stops at the first
+            // such byte, at the latest at the next slash.)
+            if !r
+                .iter()
+                .any(|&c| c.is_ascii_digit() || c == b'/' || c == b'\\')
+            {
+                if self.literal && is_literal(rest) {
+                    out.push_str(WILDCARD);
+                } else {
+                    out.push_str(rest);
+                }
+                return;
             }
-            return;
-        }
-        if self.url {
-            if let Some(i) = seg.find("://") {
-                let scheme = &seg[..i];
-                if !scheme.is_empty()
-                    && scheme.as_bytes()[0].is_ascii_alphabetic()
-                    && scheme
-                        .bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
-                {
-                    let end = trim_trailing(seg, i + 3);
-                    if end > i + 3 {
-                        out.push_str(&seg[..i + 3]);
-                        out.push_str(WILDCARD);
-                        out.push_str(&seg[end..]);
-                        return;
+            // A URL's scheme has no slash, so its `://` starts right before the first slash.
+            let slash = memchr::memchr(b'/', r);
+            if self.url {
+                if let Some(j) = slash.filter(|&j| j >= 1 && r[j - 1] == b':') {
+                    let i = j - 1;
+                    let scheme = &rest[..i];
+                    if r.get(j + 1) == Some(&b'/')
+                        && !scheme.is_empty()
+                        && scheme.as_bytes()[0].is_ascii_alphabetic()
+                        && scheme
+                            .bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
+                    {
+                        let end = trim_trailing(rest, i + 3);
+                        if end > i + 3 {
+                            out.push_str(&rest[..i + 3]);
+                            out.push_str(WILDCARD);
+                            out.push_str(&rest[end..]);
+                            return;
+                        }
                     }
                 }
             }
-        }
-        if self.path {
-            if let Some(e) = path_end(seg) {
-                out.push_str(WILDCARD);
-                out.push_str(&seg[e..]);
-                return;
+            // A path containing a letter (before trailing punctuation).
+            if self.path && path_start(rest) {
+                let e = trimmed.max(start);
+                if e - start > 1 && last_letter.is_some_and(|l| l >= start) {
+                    out.push_str(WILDCARD);
+                    out.push_str(&seg[e..]);
+                    return;
+                }
+            }
+            // `host/address:port`: the part before the next slash (past the first byte) is
+            // masked on its own, then the rest of the segment in the next round.
+            let next = match slash {
+                Some(0) => memchr::memchr(b'/', &r[1..]).map(|k| k + 1),
+                other => other,
+            };
+            match next {
+                Some(k) if k + 1 < r.len() => {
+                    // The part holds no slash past its first byte: this does not recurse again.
+                    self.mask_segment(&rest[..k], out);
+                    out.push('/');
+                    start += k + 1;
+                }
+                _ => {
+                    self.mask_value(rest, out);
+                    return;
+                }
             }
         }
-        // `host/address:port` (Java's InetSocketAddress): the parts are masked one by one.
-        if let Some(k) = seg.bytes().skip(1).position(|c| c == b'/').map(|k| k + 1) {
-            if k + 1 < seg.len() {
-                self.mask_segment(&seg[..k], out);
-                out.push('/');
-                self.mask_segment(&seg[k + 1..], out);
-                return;
-            }
-        }
+    }
+
+    /// Masks a segment that is not a URL, a path or slash-separated parts: a literal, an id,
+    /// or numeric compounds among words.
+    fn mask_value(&self, seg: &str, out: &mut String) {
         if self.literal && is_literal(seg) {
             out.push_str(WILDCARD);
             return;
@@ -383,6 +444,14 @@ fn part_kind(word: &str, number: bool, hex: bool) -> Part {
     Part::Other
 }
 
+/// Whether a regex (one that compiles) can match the empty string, anywhere: its shortest
+/// match is empty (`x*`, `a|`, `^`, `\b`).
+fn matches_empty(regex: &str) -> bool {
+    regex_syntax::Parser::new()
+        .parse(regex)
+        .map_or(true, |hir| hir.properties().minimum_len() == Some(0))
+}
+
 /// Size, duration and frequency units that may follow a number.
 fn is_unit(s: &str) -> bool {
     const UNITS: &[&str] = &[
@@ -393,11 +462,20 @@ fn is_unit(s: &str) -> bool {
     UNITS.contains(&s)
 }
 
-/// Whether the character at byte `i` is alphanumeric (non-ASCII characters count as letters).
+/// Whether the character at byte `i` (or the character byte `i` lies inside) is alphanumeric.
+/// Non-ASCII letters and digits count (`café`, `Größe`); non-ASCII punctuation and symbols
+/// (`“42”`, `45°C`, `5€`) separate words like ASCII punctuation does.
 fn is_alnum_at(s: &str, i: usize) -> bool {
     match s.as_bytes().get(i) {
         Some(c) if c.is_ascii() => c.is_ascii_alphanumeric(),
-        Some(_) => true,
+        Some(_) => {
+            // A UTF-8 character is at most 4 bytes: its start is at most 3 bytes back.
+            let start = (i.saturating_sub(3)..=i)
+                .rev()
+                .find(|&k| s.is_char_boundary(k))
+                .unwrap_or(i);
+            s[start..].chars().next().is_some_and(char::is_alphanumeric)
+        }
         None => false,
     }
 }
@@ -437,25 +515,47 @@ fn trim_trailing(tok: &str, from: usize) -> usize {
 }
 
 /// Month and weekday names next to a masked token (or to another such name) are part of a
-/// timestamp (`Thu Aug 04 15:29:45 PDT 2005`): they are masked too.
+/// timestamp (`Thu Aug 04 15:29:45 PDT 2005`): they are masked too. A run of such names is
+/// masked as a whole when a masked token borders it; one pass, then one rebuild of the tokens.
 fn mask_dates(out: &mut Tokens) {
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for i in 0..out.len() {
-            let t = out.get(i);
-            if t.starts_with(WILDCARD) || !is_date_name(t.trim_end_matches([',', '.'])) {
-                continue;
-            }
-            let near = |j: usize| j < out.len() && out.get(j).starts_with(WILDCARD);
-            if near(i + 1) || (i > 0 && near(i - 1)) {
-                let tail = &t[t.trim_end_matches([',', '.']).len()..];
-                let with = format!("{WILDCARD}{tail}");
-                out.replace(i, &with);
-                changed = true;
-            }
+    let n = out.len();
+    let is_name =
+        |t: &str| !t.starts_with(WILDCARD) && is_date_name(t.trim_end_matches([',', '.']));
+    let masked = |i: usize| out.get(i).starts_with(WILDCARD);
+    let mut mask = vec![false; n];
+    let mut any = false;
+    let mut i = 0;
+    while i < n {
+        if !is_name(out.get(i)) {
+            i += 1;
+            continue;
         }
+        let mut j = i + 1;
+        while j < n && is_name(out.get(j)) {
+            j += 1;
+        }
+        // Tokens beside the run are not names: they never change.
+        if (i > 0 && masked(i - 1)) || (j < n && masked(j)) {
+            mask[i..j].fill(true);
+            any = true;
+        }
+        i = j;
     }
+    if !any {
+        return;
+    }
+    let mut rebuilt = Tokens::new();
+    for (t, &m) in out.iter().zip(&mask) {
+        let buf = rebuilt.buf();
+        if m {
+            buf.push_str(WILDCARD);
+            buf.push_str(&t[t.trim_end_matches([',', '.']).len()..]);
+        } else {
+            buf.push_str(t);
+        }
+        rebuilt.end_token();
+    }
+    *out = rebuilt;
 }
 
 /// Month and weekday names (English, three letters or in full, capitalized or upper case).
@@ -563,21 +663,15 @@ fn is_segment_break(c: char) -> bool {
     )
 }
 
-/// If the segment is a path (`/a/b`, `~/a`, `./a`, `../a`, `C:\a`) containing a letter, where
-/// it ends (before trailing punctuation).
-fn path_end(seg: &str) -> Option<usize> {
+/// Whether the segment starts like a path: `/a` (not `//`), `~/`, `./`, `../` or `C:\`. (It
+/// is masked as one if it also contains a letter before its trailing punctuation.)
+fn path_start(seg: &str) -> bool {
     let b = seg.as_bytes();
-    let starts = (seg.starts_with('/') && !seg.starts_with("//"))
+    (seg.starts_with('/') && !seg.starts_with("//"))
         || seg.starts_with("~/")
         || seg.starts_with("./")
         || seg.starts_with("../")
-        || (b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\');
-    if !starts {
-        return None;
-    }
-    let e = trim_trailing(seg, 0);
-    let v = &seg[..e];
-    (v.len() > 1 && v.bytes().any(|c| c.is_ascii_alphabetic())).then_some(e)
+        || (b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\')
 }
 
 /// Whether `v` is a host or node id: at least two non-empty parts separated by `-`, `.`, `:`
@@ -605,4 +699,202 @@ fn is_host(v: &str) -> bool {
         letters |= l;
     }
     parts >= 2 && (mixed >= 2 || (parts >= 3 && digits && letters))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::template::TemplateParams;
+
+    /// The segment masking as it was before it was made linear (it recursed on the rest of the
+    /// segment at each slash and searched the whole rest for `://` each time): the reference
+    /// the linear version must agree with.
+    fn reference_segment(m: &Masker, seg: &str, out: &mut String) {
+        if !seg
+            .bytes()
+            .any(|c| c.is_ascii_digit() || c == b'/' || c == b'\\')
+        {
+            out.push_str(if m.literal && is_literal(seg) {
+                WILDCARD
+            } else {
+                seg
+            });
+            return;
+        }
+        if m.url {
+            if let Some(i) = seg.find("://") {
+                let scheme = &seg[..i];
+                if !scheme.is_empty()
+                    && scheme.as_bytes()[0].is_ascii_alphabetic()
+                    && scheme
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
+                {
+                    let end = trim_trailing(seg, i + 3);
+                    if end > i + 3 {
+                        out.push_str(&seg[..i + 3]);
+                        out.push_str(WILDCARD);
+                        out.push_str(&seg[end..]);
+                        return;
+                    }
+                }
+            }
+        }
+        if m.path && path_start(seg) {
+            let e = trim_trailing(seg, 0);
+            let v = &seg[..e];
+            if v.len() > 1 && v.bytes().any(|c| c.is_ascii_alphabetic()) {
+                out.push_str(WILDCARD);
+                out.push_str(&seg[e..]);
+                return;
+            }
+        }
+        if let Some(k) = seg.bytes().skip(1).position(|c| c == b'/').map(|k| k + 1) {
+            if k + 1 < seg.len() {
+                reference_segment(m, &seg[..k], out);
+                out.push('/');
+                reference_segment(m, &seg[k + 1..], out);
+                return;
+            }
+        }
+        m.mask_value(seg, out);
+    }
+
+    fn linear(m: &Masker, seg: &str) -> String {
+        let mut out = String::new();
+        m.mask_segment(seg, &mut out);
+        out
+    }
+
+    fn reference(m: &Masker, seg: &str) -> String {
+        let mut out = String::new();
+        reference_segment(m, seg, &mut out);
+        out
+    }
+
+    fn default_masker() -> Masker {
+        TemplateParams::default().masker().clone()
+    }
+
+    fn masked(message: &str) -> String {
+        let mut t = Tokens::new();
+        default_masker().tokenize(message, &mut t);
+        t.to_vec().join(" ")
+    }
+
+    /// Regression (review, HIGH): a token with many slashes took time quadratic in its length
+    /// (25 s for `a/b/b/…` with 200 000 slashes), a denial of service through `serve`.
+    #[test]
+    fn slash_chains_mask_in_linear_time() {
+        let m = default_masker();
+        let n = 300_000;
+        let cases = [
+            format!("a{}", "/b".repeat(n)),
+            format!("a{}", "//1".repeat(n)) + &":".repeat(n),
+            format!("a{}", "/./.".repeat(n)),
+            format!("x{}", "/1:".repeat(n)),
+        ];
+        for seg in &cases {
+            let t = Instant::now();
+            let out = linear(&m, seg);
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{} bytes took {:?}",
+                seg.len(),
+                t.elapsed()
+            );
+            assert!(out.len() >= 3);
+        }
+        // The same answer as before on a shorter chain.
+        let short = format!("a{}", "/b".repeat(500));
+        assert_eq!(linear(&m, &short), short);
+        assert_eq!(linear(&m, &short), reference(&m, &short));
+        let mixed = format!("a{}", "/10.0.0.1:80".repeat(300));
+        assert_eq!(linear(&m, &mixed), reference(&m, &mixed));
+    }
+
+    /// Regression (review, HIGH): a token longer than the inspection limit is one `<*>` (or
+    /// kept as it is when every mask is off), and the whole line stays fast.
+    #[test]
+    fn tokens_over_the_inspection_limit_are_masked_whole() {
+        let long = format!("a{}", "/b".repeat(100_000));
+        let t = Instant::now();
+        assert_eq!(masked(&format!("got {long} here")), "got <*> here");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let at_limit = "x".repeat(MAX_INSPECTED_TOKEN);
+        assert_eq!(
+            masked(&at_limit),
+            at_limit,
+            "a word at the limit is inspected"
+        );
+        let over = "x".repeat(MAX_INSPECTED_TOKEN + 1);
+        assert_eq!(masked(&over), WILDCARD);
+        let none = Masker::new(&[], &[], "").unwrap();
+        let mut out = String::new();
+        none.mask_token(&over, &mut out);
+        assert_eq!(out, over, "no masks: kept literal");
+    }
+
+    /// A long run of month or weekday names beside a number is masked in one pass (it took
+    /// one pass per name before).
+    #[test]
+    fn date_name_runs_mask_in_linear_time() {
+        let line = format!("{}1", "Jan ".repeat(50_000));
+        let t = Instant::now();
+        let mut tokens = Tokens::new();
+        default_masker().tokenize(&line, &mut tokens);
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(tokens.len(), 50_001);
+        assert!(tokens.iter().all(|t| t == WILDCARD));
+        assert_eq!(
+            masked("Jan Feb, up 5 Mon x Tue"),
+            "Jan Feb, up <*> <*> x Tue"
+        );
+        assert_eq!(masked("Jan Feb, 5 Mon x Tue"), "<*> <*>, <*> <*> x Tue");
+        assert_eq!(masked("May Jun"), "May Jun");
+    }
+
+    /// Regression (review, LOW): non-ASCII punctuation and symbols separate a number from
+    /// the text around it; non-ASCII letters still glue (`ä1` is a word).
+    #[test]
+    fn unicode_punctuation_and_symbols_separate_numbers() {
+        assert_eq!(masked("value “42” rejected"), "value “<*>” rejected");
+        assert_eq!(masked("temp 45°C"), "temp <*>°C");
+        assert_eq!(masked("cost 5€ «7»"), "cost <*>€ «<*>»");
+        assert_eq!(masked("Größe 12 ä1 café"), "Größe <*> ä1 café");
+        assert_eq!(masked("x—3"), "x—<*>");
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec![
+                "a", "b", "C", "f", "x", "ok", "0", "1", "42", "/", "/", "//", ":", ".", "~", "\\",
+                "-", "_", "://", "http", "é",
+            ]),
+            0..24,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The linear segment masking gives exactly the output of the recursive one it
+        /// replaced, with every mask on and with URL or path masking off.
+        #[test]
+        fn linear_segment_masking_matches_the_reference(seg in segment()) {
+            let all = default_masker();
+            prop_assert_eq!(linear(&all, &seg), reference(&all, &seg));
+            let no_url = Masker::new(&[MaskKind::Path, MaskKind::Number, MaskKind::Id], &[], "")
+                .unwrap();
+            prop_assert_eq!(linear(&no_url, &seg), reference(&no_url, &seg));
+            let no_path = Masker::new(&[MaskKind::Url, MaskKind::Hex, MaskKind::Literal], &[], "")
+                .unwrap();
+            prop_assert_eq!(linear(&no_path, &seg), reference(&no_path, &seg));
+        }
+    }
 }

@@ -101,6 +101,9 @@ pub struct TemplateMiner {
     next_id: u64,
     /// Token count → first tree level.
     root: HashMap<usize, Node>,
+    /// Refined, or loaded from a state: new messages join the most specific template that
+    /// covers them before similarity is consulted, as [`lookup`](Self::lookup) does.
+    refined: bool,
     scratch: Tokens,
 }
 
@@ -263,6 +266,27 @@ fn similarity(template: &[String], tokens: &Tokens) -> (f64, usize) {
     (same as f64 / template.len() as f64, params)
 }
 
+/// Whether a template of the message's length covers it: every template token matches the
+/// message token at its position ([`token_matches`]).
+fn covers(template: &[String], tokens: &Tokens) -> bool {
+    template.len() == tokens.len()
+        && template
+            .iter()
+            .zip(tokens.iter())
+            .all(|(t, m)| token_matches(t, m))
+}
+
+/// How specific a template is, to choose among several that cover a message: more positions
+/// that are not a bare `<*>`, then more constant bytes (wildcards excluded).
+fn specificity(template: &[String]) -> (usize, usize) {
+    let fixed = template.iter().filter(|t| *t != WILDCARD).count();
+    let bytes = template
+        .iter()
+        .map(|t| t.len() - t.matches(WILDCARD).count() * WILDCARD.len())
+        .sum();
+    (fixed, bytes)
+}
+
 /// Tokens with runs of bare `<*>` collapsed into one.
 fn collapse(tokens: &[String]) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::with_capacity(tokens.len());
@@ -310,6 +334,7 @@ impl TemplateMiner {
             children: HashMap::new(),
             next_id: 1,
             root: HashMap::new(),
+            refined: false,
             scratch: Tokens::new(),
         }
     }
@@ -372,12 +397,28 @@ impl TemplateMiner {
         r
     }
 
-    /// The template a message belongs to now, without learning from it; `None` if it matches
-    /// no template. For a split template with no child for the message's words yet, the
-    /// template itself.
+    /// The template a message belongs to now, without learning from it: the most specific
+    /// template that covers it (each template token matches the message token at its
+    /// position) in the tree leaves its tokens can reach, else the most similar template of
+    /// its leaf at or above the similarity threshold, else — once the miner is full
+    /// (`max_templates`) — the template [`add`](Self::add) would make it join. A split
+    /// template gives way to its child for the message's words when there is one. `None` if
+    /// it matches no template.
+    ///
+    /// After [`mine`](super::mine) (or [`add_batch`](Self::add_batch)), `lookup` gives every
+    /// message of the batch the id it was assigned, also after the state is saved and loaded.
     pub fn lookup(&self, message: &str) -> Option<TemplateId> {
         let tokens = self.tokenize(message);
-        let i = self.search(&tokens, None)?;
+        let i = self
+            .covering(&tokens)
+            .or_else(|| self.search(&tokens, None))
+            .or_else(|| {
+                if self.can_create() {
+                    return None;
+                }
+                self.closest_same_length(&tokens)
+                    .or_else(|| self.existing_catch_all())
+            })?;
         let r = self.resolve_index(i);
         if let Some(key) = self.split_key(r, &tokens) {
             if let Some(c) = self.children.get(&(self.templates[r].id, key)) {
@@ -388,18 +429,56 @@ impl TemplateMiner {
     }
 
     /// The final template of a message after [`refine`](Self::refine), given the template
-    /// `first` that [`add`](Self::add) returned for it: the live template `first` resolves to,
-    /// or that template's split child for the message's words (created when new).
+    /// `first` that [`add`](Self::add) returned for it: the live template that the most
+    /// specific template covering the message resolves to (as [`lookup`](Self::lookup) finds
+    /// it; `first`'s when none covers it), or that template's split child for the message's
+    /// words — created when new, if its words are in the recorded vocabulary and the miner is
+    /// not full.
     pub fn finalize(&mut self, message: &str, first: TemplateId) -> TemplateId {
-        let Some(&i) = self.by_id.get(&self.resolve(first)) else {
-            return first;
-        };
-        if self.templates[i].split.is_empty() {
-            return self.templates[i].id;
-        }
         let tokens = self.tokenize(message);
-        let t = self.target(i, &tokens);
+        let i = match self.covering(&tokens) {
+            Some(i) => i,
+            None => match self.by_id.get(&self.resolve(first)) {
+                Some(&i) => i,
+                None => return first,
+            },
+        };
+        let (t, _) = self.target(i, &tokens);
         self.templates[t].id
+    }
+
+    /// Two-pass mining of a batch on top of what the miner holds (a loaded model, or an empty
+    /// miner for [`mine`](super::mine)): every message is learned, the miner is refined, and
+    /// each message gets its final template ([`finalize`](Self::finalize)). Counts become the
+    /// counts held before plus the batch's final assignment (a count held by a template that
+    /// the refinement merged moves to the survivor). Returns one id per message, in order.
+    pub fn add_batch<S: AsRef<str>>(&mut self, messages: &[S]) -> Vec<TemplateId> {
+        let before: Vec<(TemplateId, u64)> = self
+            .templates
+            .iter()
+            .filter(|t| t.count > 0)
+            .map(|t| (t.id, t.count))
+            .collect();
+        let first: Vec<TemplateId> = messages.iter().map(|m| self.add(m.as_ref()).0).collect();
+        self.refine();
+        let ids: Vec<TemplateId> = first
+            .into_iter()
+            .zip(messages)
+            .map(|(id, m)| self.finalize(m.as_ref(), id))
+            .collect();
+        self.recount(&ids);
+        for (id, count) in before {
+            if let Some(&i) = self.by_id.get(&self.resolve(id)) {
+                self.templates[i].count += count;
+            }
+        }
+        ids
+    }
+
+    /// Whether a new template may be created: below `max_templates` (when set) and ids left.
+    fn can_create(&self) -> bool {
+        let max = self.params.config().max_templates;
+        self.next_id < u64::MAX && (max == 0 || self.len() < max)
     }
 
     /// Learns `tokens` (`count` messages); `route` is a tree path to try first (another
@@ -411,17 +490,34 @@ impl TemplateMiner {
         route: Option<&[String]>,
         words: bool,
     ) -> (TemplateId, Change) {
-        let found = self.search(tokens, route).or_else(|| {
-            let max = self.params.config().max_templates;
-            (max > 0 && self.len() >= max)
+        let covering = if self.refined {
+            self.covering(tokens)
+        } else {
+            None
+        };
+        let found = covering.or_else(|| self.search(tokens, route)).or_else(|| {
+            (!self.can_create())
                 .then(|| self.closest_same_length(tokens))
                 .flatten()
         });
         let Some(i) = found else {
-            let idx = self.create(tokens.to_vec(), count, route);
-            return (self.templates[idx].id, Change::Created);
+            if self.can_create() {
+                if let Some(idx) = self.create(tokens.to_vec(), count, route) {
+                    return (self.templates[idx].id, Change::Created);
+                }
+            }
+            // Full, and no template has the message's token count: the catch-all.
+            let (idx, created) = self.catch_all();
+            let t = &mut self.templates[idx];
+            t.count += count;
+            let change = if created {
+                Change::Created
+            } else {
+                Change::Unchanged
+            };
+            return (t.id, change);
         };
-        let target = self.target(i, tokens);
+        let (target, created) = self.target(i, tokens);
         // Generalize the template the message lands on when it has the message's shape (a
         // variable-length merge may have sent it to one of another length), else the one it
         // matched, so that both keep matching such messages.
@@ -433,13 +529,38 @@ impl TemplateMiner {
         let cap = self.params.config().vocabulary;
         let t = &mut self.templates[g];
         let mut changed = false;
-        for ((a, b), slot) in t.tokens.iter_mut().zip(tokens.iter()).zip(&mut t.slots) {
+        let same_length = t.tokens.len() == tokens.len();
+        for (p, ((a, b), slot)) in t
+            .tokens
+            .iter_mut()
+            .zip(tokens.iter())
+            .zip(&mut t.slots)
+            .enumerate()
+        {
             if let Some(general) = generalize(a, b) {
                 *a = general;
                 changed = true;
             }
-            if words {
+            // The vocabulary of a split position is frozen: it decides which words get a
+            // child template (see `target`).
+            if words && same_length && !t.split.contains(&p) {
                 observe(slot, b, count, cap);
+            }
+        }
+        // The template matched in the message's leaf (when the message lands elsewhere) and
+        // the parent of a split child keep covering the message too, so that `lookup` finds
+        // it where `add` put it.
+        let parent = self.templates[g]
+            .parent
+            .as_ref()
+            .and_then(|(p, _)| self.by_id.get(p).copied());
+        for other in [Some(i), parent].into_iter().flatten() {
+            if other != g && self.templates[other].tokens.len() == tokens.len() {
+                for (a, b) in self.templates[other].tokens.iter_mut().zip(tokens.iter()) {
+                    if let Some(general) = generalize(a, b) {
+                        *a = general;
+                    }
+                }
             }
         }
         let mut target = target;
@@ -453,12 +574,51 @@ impl TemplateMiner {
         }
         let t = &mut self.templates[target];
         t.count += count;
-        let change = if changed {
+        let change = if created {
+            Change::Created
+        } else if changed {
             Change::Updated
         } else {
             Change::Unchanged
         };
         (t.id, change)
+    }
+
+    /// The catch-all template (one bare `<*>`), the home of messages that fit nothing once the
+    /// miner is full, created on first use — the one template allowed beyond
+    /// `max_templates`. Returns its index and whether it was created.
+    fn catch_all(&mut self) -> (usize, bool) {
+        if let Some(i) = self.existing_catch_all() {
+            return (i, false);
+        }
+        if let Some(i) = self.create(vec![WILDCARD.to_string()], 0, None) {
+            return (i, true);
+        }
+        // Ids are exhausted (`next_id` is `u64::MAX`): the oldest live template. There is
+        // one: ids are assigned from below `u64::MAX` (`from_state` refuses `u64::MAX`), so
+        // exhausting them created templates, which are never removed, and every merge chain
+        // ends at a live template.
+        let i = self
+            .templates
+            .iter()
+            .position(|t| t.merged_into.is_none())
+            .expect("ids are exhausted only after templates were created");
+        (i, false)
+    }
+
+    /// The live catch-all template, if there is one.
+    fn existing_catch_all(&self) -> Option<usize> {
+        let mut stack: Vec<&Node> = self.root.get(&1).into_iter().collect();
+        while let Some(n) = stack.pop() {
+            for &i in &n.leaves {
+                let t = &self.templates[i];
+                if t.merged_into.is_none() && t.parent.is_none() && t.tokens == [WILDCARD] {
+                    return Some(i);
+                }
+            }
+            stack.extend(n.children.values());
+        }
+        None
     }
 
     /// Index of the live template for index `i` (following merges).
@@ -470,24 +630,42 @@ impl TemplateMiner {
     }
 
     /// Where a message that matched template `i` lands: the live template `i` resolves to,
-    /// or that template's split child for the message's words (created on first use).
-    fn target(&mut self, i: usize, tokens: &Tokens) -> usize {
+    /// or that template's split child for the message's words. A child is created on first
+    /// use only if each word is in the recorded vocabulary of its split position and the
+    /// miner is not full; other words stay with the parent (as [`lookup`](Self::lookup) does),
+    /// so that a loaded model does not grow a child per unseen value. Returns the index and
+    /// whether a template was created.
+    fn target(&mut self, i: usize, tokens: &Tokens) -> (usize, bool) {
         let r = self.resolve_index(i);
         let Some(key) = self.split_key(r, tokens) else {
-            return r;
+            return (r, false);
         };
         let parent = self.templates[r].id;
         if let Some(&c) = self.children.get(&(parent, key.clone())) {
-            return self.by_id.get(&self.resolve(c)).copied().unwrap_or(r);
+            return (
+                self.by_id.get(&self.resolve(c)).copied().unwrap_or(r),
+                false,
+            );
         }
-        let mut child = self.templates[r].tokens.clone();
-        for (&p, w) in self.templates[r].split.iter().zip(&key) {
+        let t = &self.templates[r];
+        let known = t.split.iter().zip(&key).all(|(&p, w)| {
+            t.slots[p]
+                .as_ref()
+                .is_some_and(|words| words.iter().any(|(v, _)| v == w))
+        });
+        if !known || !self.can_create() {
+            return (r, false);
+        }
+        let mut child = t.tokens.clone();
+        for (&p, w) in t.split.iter().zip(&key) {
             child[p] = w.clone();
         }
-        let route = self.templates[r].route.clone();
-        let idx = self.push(child, 0, route, Some((parent, key.clone())));
+        let route = t.route.clone();
+        let Some(idx) = self.push(child, 0, route, Some((parent, key.clone()))) else {
+            return (r, false);
+        };
         self.children.insert((parent, key), self.templates[idx].id);
-        idx
+        (idx, true)
     }
 
     /// The words of `tokens` at template `i`'s split positions, if it was split, has the
@@ -506,7 +684,13 @@ impl TemplateMiner {
             .collect()
     }
 
-    fn create(&mut self, tokens: Vec<String>, count: u64, route: Option<&[String]>) -> usize {
+    /// Files a new template; `None` once ids are exhausted.
+    fn create(
+        &mut self,
+        tokens: Vec<String>,
+        count: u64,
+        route: Option<&[String]>,
+    ) -> Option<usize> {
         let depth = self.params.config().depth.min(tokens.len());
         let route = match route {
             Some(r) if r.len() == depth => r.to_vec(),
@@ -521,9 +705,10 @@ impl TemplateMiner {
         count: u64,
         route: Vec<String>,
         parent: Option<(TemplateId, Vec<String>)>,
-    ) -> usize {
+    ) -> Option<usize> {
+        // Ids never wrap: `u64::MAX` is never assigned, and nothing is once it is reached.
         let id = TemplateId(self.next_id);
-        self.next_id += 1;
+        self.next_id = self.next_id.checked_add(1)?;
         let cap = self.params.config().vocabulary;
         let slots = tokens
             .iter()
@@ -546,7 +731,7 @@ impl TemplateMiner {
         });
         self.by_id.insert(id, idx);
         self.file(idx);
-        idx
+        Some(idx)
     }
 
     /// The most similar template with the same token count, anywhere in the tree.
@@ -562,6 +747,48 @@ impl TemplateMiner {
                 }
             }
             stack.extend(n.children.values());
+        }
+        best.map(|(_, i)| i)
+    }
+
+    /// The tree leaves a message can reach: at each level below the token count, the child
+    /// named by its token (a word) and the wildcard child. (A token's named child may have
+    /// been created after a message with that token was filed under the wildcard.)
+    fn reachable_leaves(&self, tokens: &Tokens) -> Vec<&Node> {
+        let Some(top) = self.root.get(&tokens.len()) else {
+            return Vec::new();
+        };
+        let depth = self.params.config().depth.min(tokens.len());
+        let mut nodes = vec![top];
+        for tok in tokens.iter().take(depth) {
+            let mut next = Vec::with_capacity(nodes.len() * 2);
+            for n in nodes {
+                if !routes_to_wildcard(tok) {
+                    next.extend(n.children.get(tok));
+                }
+                next.extend(n.children.get(WILDCARD));
+            }
+            nodes = next;
+        }
+        nodes
+    }
+
+    /// The most specific template that covers the message (see [`specificity`]; ties go to
+    /// the oldest) among the leaves it can reach. Split children are not candidates: a
+    /// message reaches them through their parent's split positions.
+    fn covering(&self, tokens: &Tokens) -> Option<usize> {
+        let mut best: Option<((usize, usize), usize)> = None;
+        for leaf in self.reachable_leaves(tokens) {
+            for &i in &leaf.leaves {
+                let t = &self.templates[i];
+                if t.parent.is_some() || !covers(&t.tokens, tokens) {
+                    continue;
+                }
+                let s = specificity(&t.tokens);
+                if best.is_none_or(|(bs, bi)| s > bs || (s == bs && i < bi)) {
+                    best = Some((s, i));
+                }
+            }
         }
         best.map(|(_, i)| i)
     }
@@ -674,6 +901,7 @@ impl TemplateMiner {
     /// The oldest template of a merge survives; the others resolve to it. Templates already
     /// split, and split children, take no part in merges. Returns `(merged, split)`.
     pub fn refine(&mut self) -> (usize, usize) {
+        self.refined = true;
         let mut merged = 0;
         if self.params.config().merge_leaves {
             merged += self.merge_across_leaves();
@@ -886,8 +1114,12 @@ impl TemplateMiner {
         }
         let params = state.config.check()?;
         let depth = params.config().depth;
+        if state.next_id == u64::MAX {
+            return Err(TemplateError::NextId(state.next_id));
+        }
         let mut m = TemplateMiner::new(params);
         m.next_id = state.next_id;
+        m.refined = true;
         for t in state.templates {
             let bad = |why: String| TemplateError::State { id: t.id.0, why };
             if t.id.0 == 0 || t.id.0 >= m.next_id || m.by_id.contains_key(&t.id) {
@@ -970,11 +1202,15 @@ impl TemplateMiner {
             let (id, change) = self.add_tokens(&tokens, t.count, Some(&t.route), false);
             if let Some(&i) = self.by_id.get(&id) {
                 let mine = &mut self.templates[i];
-                if change == Change::Created {
-                    mine.slots = t.slots.clone();
-                } else if mine.slots.len() == t.slots.len() {
-                    for (s, o) in mine.slots.iter_mut().zip(&t.slots) {
-                        merge_slot(s, o, cap);
+                // A template created from `t` takes its vocabulary; a split child or the
+                // catch-all (of another length, when the miner is full) only adds to theirs.
+                if mine.slots.len() == t.slots.len() {
+                    if change == Change::Created && mine.parent.is_none() {
+                        mine.slots = t.slots.clone();
+                    } else {
+                        for (s, o) in mine.slots.iter_mut().zip(&t.slots) {
+                            merge_slot(s, o, cap);
+                        }
                     }
                 }
             }

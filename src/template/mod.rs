@@ -20,7 +20,8 @@
 //!    `7f2a9c01`), a size or duration unit after a number (`2.00 GiB` → `<*>`), and month or
 //!    weekday names beside a masked number. A number glued to a word (`ssh2`, `L3`,
 //!    `jk2_init()`) is left alone. Every mask can be switched off; custom regex masks run
-//!    first ([`TemplateConfig`]).
+//!    first ([`TemplateConfig`]). Masking is linear in the message's length; a token longer
+//!    than [`MAX_INSPECTED_TOKEN`] (4 KiB) is not inspected but becomes `<*>` whole.
 //! 2. **Prefix tree**: templates are filed by token count, then by their first `depth` tokens;
 //!    a token with a digit or a mask goes to the `<*>` branch, and a node with `max_children`
 //!    children sends new tokens there too.
@@ -48,8 +49,16 @@
 //!    with its own id.
 //!
 //! [`mine`] runs the two-pass form over a batch: learn from every message online, refine,
-//! then give each message the final template of the template it joined (its split child
-//! where there is one).
+//! then give each message its final template: the most specific template that covers it
+//! (every template token matches the message token at its position) — the one it joined,
+//! unless a more specific one covers it too — or that template's split child for its words.
+//!
+//! A refined or loaded miner assigns the same way: [`TemplateMiner::lookup`], and
+//! [`TemplateMiner::add`] after [`TemplateMiner::refine`] or [`TemplateMiner::from_state`],
+//! take the most specific covering template before falling back to similarity, so a saved
+//! model gives each of its training messages its mined id. They create a split child only
+//! for words the split position recorded (other words stay with the parent), and never
+//! beyond `max_templates`.
 //!
 //! # Ids
 //!
@@ -93,12 +102,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use mask::{MaskKind, Masker, WILDCARD};
+pub use mask::{MaskKind, Masker, MAX_INSPECTED_TOKEN, WILDCARD};
 pub use miner::{
     generalize, token_matches, Change, MinerState, Template, TemplateMiner, TemplateState,
     FORMAT_VERSION,
 };
-pub use params::{CustomMask, TemplateConfig, TemplateParams, TemplateParamsError};
+pub use params::{CustomMask, TemplateConfig, TemplateParams, TemplateParamsError, MAX_VOCABULARY};
 pub use tokens::Tokens;
 
 /// A template's id: assigned at creation, stable while the template's text evolves.
@@ -157,6 +166,9 @@ pub enum TemplateError {
         /// Version this build reads.
         expected: u32,
     },
+    /// A saved state's `next_id` leaves no id to assign.
+    #[error("invalid template state: next_id {0} leaves no id to assign")]
+    NextId(u64),
     /// A saved state is inconsistent.
     #[error("invalid template state: template {id}: {why}")]
     State {
@@ -176,13 +188,6 @@ pub fn mine<S: AsRef<str>>(
     messages: &[S],
 ) -> (TemplateMiner, Vec<TemplateId>) {
     let mut miner = TemplateMiner::new(params);
-    let first: Vec<TemplateId> = messages.iter().map(|m| miner.add(m.as_ref()).0).collect();
-    miner.refine();
-    let ids: Vec<TemplateId> = first
-        .into_iter()
-        .zip(messages)
-        .map(|(id, m)| miner.finalize(m.as_ref(), id))
-        .collect();
-    miner.recount(&ids);
+    let ids = miner.add_batch(messages);
     (miner, ids)
 }

@@ -32,12 +32,16 @@ pub struct TemplateConfig {
     /// At least 2.
     pub max_children: usize,
     /// Most templates kept; `0` means no limit. When reached, a message that matches nothing
-    /// joins the most similar template with its token count, if there is one.
+    /// joins the most similar template with its token count, or, if no template has its
+    /// token count, the catch-all template `<*>` — created then if needed, the one template
+    /// allowed beyond the limit (so at most `max_templates + 1` live templates). Split
+    /// children count too: none is created once the limit is reached.
     pub max_templates: usize,
     /// The built-in masks that run (all by default).
     pub masks: Vec<MaskKind>,
     /// Extra masks: regular expressions whose matches become `<*>`, run on the whole message
-    /// before the built-in ones, in order.
+    /// before the built-in ones, in order. A regex that can match the empty string (`x*`,
+    /// `^`, `\b`) is refused.
     pub custom_masks: Vec<CustomMask>,
     /// Characters that separate tokens besides whitespace (none by default; `"="` or `","`
     /// are typical).
@@ -51,7 +55,8 @@ pub struct TemplateConfig {
     pub merge_lengths: bool,
     /// Refinement: a generalized position whose messages held 2 to this many distinct plain
     /// words (no digits, no masks) — and whose words do not also fill a slot of another
-    /// template — is a constant: the template is split by it. `0` disables the split.
+    /// template — is a constant: the template is split by it. `0` disables the split; at most
+    /// 64.
     pub vocabulary: usize,
 }
 
@@ -71,6 +76,9 @@ impl Default for TemplateConfig {
         }
     }
 }
+
+/// Largest `vocabulary`: the words kept per template position grow with it.
+pub const MAX_VOCABULARY: usize = 64;
 
 /// A user-defined mask.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +107,13 @@ pub enum TemplateParamsError {
         "delimiters: {0:?} cannot be a delimiter (letters, digits, '<', '*' and '>' are reserved)"
     )]
     Delimiter(char),
+    /// `vocabulary` is above [`MAX_VOCABULARY`].
+    #[error("vocabulary must be at most {MAX_VOCABULARY}, got {0}")]
+    Vocabulary(usize),
+    /// A custom mask's regular expression can match the empty string: it would put `<*>`
+    /// between characters.
+    #[error("custom_masks '{0}': the regex matches the empty string")]
+    CustomMaskEmpty(String),
     /// A custom mask's regular expression does not compile.
     #[error("custom_masks '{name}': invalid regex: {message}")]
     CustomMask {
@@ -140,6 +155,9 @@ impl TemplateConfig {
         }
         if self.max_children < 2 {
             return Err(TemplateParamsError::MaxChildren(self.max_children));
+        }
+        if self.vocabulary > MAX_VOCABULARY {
+            return Err(TemplateParamsError::Vocabulary(self.vocabulary));
         }
         if let Some(c) = self
             .delimiters

@@ -569,6 +569,239 @@ fn bad_states_are_rejected_with_the_template_named() {
     ));
 }
 
+// ---- review regressions: saved models, growth, ids ----
+
+/// Mines `lines` in two passes, saves the state as JSON and loads it back.
+fn mine_and_reload(params: TemplateParams, lines: &[&str]) -> (TemplateMiner, Vec<TemplateId>) {
+    let (m, ids) = mine(params, lines);
+    let json = serde_json::to_string(&m.state()).unwrap();
+    let loaded = TemplateMiner::from_state(serde_json::from_str(&json).unwrap()).unwrap();
+    (loaded, ids)
+}
+
+/// Regression (review, MEDIUM 2a): a saved model gave line 2 another template than its
+/// training id: `lookup` and a loaded miner's `add` chose by similarity, where line 2 is more
+/// like template 2, which does not cover it.
+#[test]
+fn saved_model_keeps_the_training_id_of_a_line_another_template_resembles() {
+    let lines = [
+        "a b c d e1 f1 g1 h1",
+        "a b c d x1 y1 z1 w1",
+        "a b p q x1 y1 z1 w1",
+    ];
+    let (mut loaded, ids) = mine_and_reload(TemplateParams::default(), &lines);
+    assert_eq!(ids[0], ids[1]);
+    assert_ne!(ids[1], ids[2]);
+    for (l, id) in lines.iter().zip(&ids) {
+        assert_eq!(loaded.lookup(l), Some(*id), "{l}");
+    }
+    for (l, id) in lines.iter().zip(&ids) {
+        assert_eq!(loaded.add(l), (*id, Change::Unchanged), "{l}");
+    }
+}
+
+/// Regression (review, MEDIUM 2b): lines of one template were `created` again after a
+/// reload: their template covers them, but with too few agreeing positions to pass the
+/// similarity threshold.
+#[test]
+fn saved_model_does_not_recreate_the_templates_of_its_own_lines() {
+    let lines = ["a b c1 d e f", "a b c1 X Y Z", "a b W1 1 2 3"];
+    let (mut loaded, ids) = mine_and_reload(TemplateParams::default(), &lines);
+    assert!(ids.iter().all(|&i| i == ids[0]), "{ids:?}");
+    let n = loaded.len();
+    for l in lines {
+        assert_eq!(loaded.lookup(l), Some(ids[0]), "{l}");
+        assert_eq!(loaded.add(l), (ids[0], Change::Unchanged), "{l}");
+    }
+    assert_eq!(loaded.len(), n);
+}
+
+fn accepted(user: &str, i: usize) -> String {
+    format!("Accepted password for {user} from 10.0.0.{i} port 22 ssh2")
+}
+
+/// Regression (review, MEDIUM 3): after a reload, every new user name of a template split
+/// by user name created a child template, each reported `unchanged`.
+#[test]
+fn loaded_split_template_does_not_grow_a_child_per_new_word() {
+    let lines: Vec<String> = (0..10)
+        .map(|i| accepted(["alice", "bob"][i % 2], i))
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (mut loaded, ids) = mine_and_reload(TemplateParams::default(), &refs);
+    assert_ne!(ids[0], ids[1], "alice (even lines) and bob are split apart");
+    let parent = loaded.get(ids[0]).unwrap().parent.clone().unwrap().0;
+    let n = loaded.len();
+    for (k, user) in ["carol", "dave", "erin", "frank", "gina", "hank"]
+        .iter()
+        .enumerate()
+    {
+        // Twice each: the first occurrence does not put the word into the vocabulary.
+        for _ in 0..2 {
+            let (id, change) = loaded.add(&accepted(user, k));
+            assert_eq!((id, change), (parent, Change::Unchanged), "{user}");
+            assert_eq!(loaded.lookup(&accepted(user, k)), Some(parent));
+        }
+    }
+    assert_eq!(loaded.len(), n, "no template was created");
+    // Known words still reach their children.
+    assert_eq!(
+        loaded.add(&accepted("alice", 77)),
+        (ids[0], Change::Unchanged)
+    );
+    assert_eq!(
+        loaded.add(&accepted("bob", 78)),
+        (ids[1], Change::Unchanged)
+    );
+}
+
+/// Regression (review, MEDIUM 3): a split child created while learning is reported
+/// `created` (it was `unchanged`), and no child is created once `max_templates` is reached.
+#[test]
+fn split_children_created_online_are_reported_and_capped() {
+    let lines: Vec<String> = (0..10)
+        .map(|i| accepted(["alice", "bob"][i % 2], i))
+        .collect();
+    // Refined but not finalized (`faultline template --save` without `--final`): the
+    // template is split, and no child exists yet.
+    let mut m = TemplateMiner::new(TemplateParams::default());
+    for l in &lines {
+        m.add(l);
+    }
+    assert_eq!(m.refine().1, 1);
+    let state = m.state();
+    let mut loaded = TemplateMiner::from_state(state.clone()).unwrap();
+    let parent = loaded.lookup(&lines[0]).unwrap();
+    assert_eq!(loaded.len(), 1);
+    let (alice, change) = loaded.add(&accepted("alice", 50));
+    assert_eq!(change, Change::Created);
+    assert_ne!(alice, parent);
+    assert_eq!(
+        loaded.get(alice).unwrap().text(),
+        "Accepted password for alice from <*> port <*> ssh2"
+    );
+    assert_eq!(
+        loaded.add(&accepted("alice", 51)),
+        (alice, Change::Unchanged)
+    );
+    assert_eq!(loaded.lookup(&accepted("alice", 52)), Some(alice));
+
+    // With the cap reached, the known word stays with the parent.
+    let mut capped = state;
+    capped.config.max_templates = 1;
+    let mut loaded = TemplateMiner::from_state(capped).unwrap();
+    assert_eq!(
+        loaded.add(&accepted("alice", 50)),
+        (parent, Change::Unchanged)
+    );
+    assert_eq!(loaded.len(), 1);
+}
+
+/// Regression (review, MEDIUM-LOW 4): `max_templates` was not enforced when no template had
+/// the message's token count (199 lines of lengths 1 to 199 gave 199 templates).
+#[test]
+fn max_templates_holds_across_token_counts() {
+    let params = TemplateConfig {
+        max_templates: 2,
+        ..TemplateConfig::default()
+    }
+    .check()
+    .unwrap();
+    let lines: Vec<String> = (1..200)
+        .map(|n| {
+            (0..n)
+                .map(|k| format!("w{}", (b'a' + (k % 26) as u8) as char))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let mut online = TemplateMiner::new(params.clone());
+    let changes: Vec<Change> = lines.iter().map(|l| online.add(l).1).collect();
+    assert_eq!(online.len(), 3, "two templates and the catch-all");
+    assert_eq!(changes.iter().filter(|&&c| c == Change::Created).count(), 3);
+    let (m, ids) = mine(params, &lines);
+    assert!(m.len() <= 3, "{}", m.len());
+    let catch_all = ids[2];
+    assert_eq!(m.get(catch_all).unwrap().text(), WILDCARD);
+    assert!(ids[2..].iter().all(|&i| i == catch_all));
+    // A message of a new length goes to the catch-all as well.
+    assert_eq!(m.lookup(&"z ".repeat(300)), Some(catch_all));
+    for (l, id) in lines.iter().zip(&ids) {
+        assert_eq!(m.lookup(l), Some(*id), "{l}");
+    }
+}
+
+/// Merging a miner into a full one sends templates of new lengths to the catch-all, and the
+/// merged state stays valid (vocabularies fit their templates).
+#[test]
+fn merging_into_a_full_miner_keeps_a_valid_state() {
+    let params = TemplateConfig {
+        max_templates: 1,
+        ..TemplateConfig::default()
+    }
+    .check()
+    .unwrap();
+    let mut a = TemplateMiner::new(params.clone());
+    let (a1, _) = a.add("one two three");
+    let mut b = TemplateMiner::new(TemplateParams::default());
+    b.add("a much longer message than that");
+    b.add("short one");
+    let map = a.merge(&b);
+    assert_eq!(a.len(), 2, "the template and the catch-all");
+    assert!(map.values().all(|&id| id != a1));
+    let back = TemplateMiner::from_state(a.state()).unwrap();
+    assert_eq!(back.state(), a.state());
+}
+
+/// Regression (review, LOW 5): `next_id` wrapped past `u64::MAX`: a state with `next_id ==
+/// u64::MAX` is refused, and a miner whose ids run out joins messages to existing templates
+/// instead of wrapping to id 0.
+#[test]
+fn next_id_never_wraps() {
+    let (m, _) = mine(TemplateParams::default(), &sample_lines());
+    let mut s = m.state();
+    s.next_id = u64::MAX;
+    let e = TemplateMiner::from_state(s).unwrap_err();
+    assert!(matches!(e, TemplateError::NextId(u64::MAX)));
+    assert!(e.to_string().contains("next_id"), "{e}");
+
+    let mut s = TemplateMiner::new(TemplateParams::default()).state();
+    s.next_id = u64::MAX - 1;
+    let mut m = TemplateMiner::from_state(s).unwrap();
+    let (a, change) = m.add("first message here");
+    assert_eq!((a, change), (TemplateId(u64::MAX - 1), Change::Created));
+    for l in ["another one entirely", "x", "a b c d e f g", ""] {
+        let (id, change) = m.add(l);
+        assert_eq!(id, a, "{l}");
+        assert_ne!(change, Change::Created);
+    }
+    assert_eq!(m.len(), 1);
+    assert_eq!(m.state().next_id, u64::MAX);
+}
+
+/// Regression (review, LOW 6): continuing a loaded model over a batch (`faultline template
+/// --final --load`) counted lines by the template they first joined, not their final one;
+/// counts are the saved counts plus the batch's final assignment.
+#[test]
+fn continuing_a_loaded_model_adds_the_batch_by_final_template() {
+    let lines: Vec<String> = (0..10)
+        .map(|i| accepted(["alice", "bob"][i % 2], i))
+        .collect();
+    let (m, ids) = mine(TemplateParams::default(), &lines);
+    let mut loaded = TemplateMiner::from_state(m.state()).unwrap();
+    let before = |m: &TemplateMiner, id| m.get(id).unwrap().count;
+    assert_eq!(before(&loaded, ids[0]), 5);
+    let mut batch = lines.clone();
+    batch.push(accepted("carol", 3));
+    let again = loaded.add_batch(&batch);
+    assert_eq!(&again[..10], &ids[..]);
+    assert_eq!(before(&loaded, ids[0]), 10);
+    assert_eq!(before(&loaded, ids[1]), 10);
+    let parent = again[10];
+    assert_eq!(loaded.get(parent).unwrap().count, 1, "carol: the parent");
+    assert_eq!(loaded.templates().map(|t| t.count).sum::<u64>(), 21);
+}
+
 // ---- parameters ----
 
 #[test]
@@ -609,6 +842,39 @@ fn each_invalid_parameter_is_named() {
     });
     assert!(matches!(e, TemplateParamsError::CustomMask { ref name, .. } if name == "broken"));
     assert!(e.to_string().starts_with("custom_masks 'broken'"));
+    let e = bad(|c| c.vocabulary = MAX_VOCABULARY + 1);
+    assert_eq!(e, TemplateParamsError::Vocabulary(MAX_VOCABULARY + 1));
+    assert!(e.to_string().starts_with("vocabulary"));
+}
+
+/// Regression (review, LOW 6): a custom mask whose regex matches the empty string put `<*>`
+/// between every two characters; it is refused, naming the mask.
+#[test]
+fn custom_masks_matching_the_empty_string_are_refused() {
+    for regex in ["x*", "a|", "^", "\\b", "(?:id=)?", "[0-9]*"] {
+        let c = TemplateConfig {
+            custom_masks: vec![CustomMask {
+                name: "greedy".into(),
+                regex: regex.into(),
+            }],
+            ..TemplateConfig::default()
+        };
+        let e = c.check().unwrap_err();
+        assert_eq!(
+            e,
+            TemplateParamsError::CustomMaskEmpty("greedy".into()),
+            "{regex}"
+        );
+        assert!(e.to_string().starts_with("custom_masks 'greedy'"), "{e}");
+    }
+    let ok = TemplateConfig {
+        custom_masks: vec![CustomMask {
+            name: "req".into(),
+            regex: "req-[0-9a-f]+".into(),
+        }],
+        ..TemplateConfig::default()
+    };
+    assert!(ok.check().is_ok());
 }
 
 #[test]
@@ -673,6 +939,15 @@ fn message() -> impl Strategy<Value = String> {
     prop::collection::vec(token, 0..10).prop_map(|v| v.join(" "))
 }
 
+/// Lines of a few words and numbered words over a small alphabet: many share most of their
+/// tokens, so that several templates of one leaf cover a line.
+fn close_message() -> impl Strategy<Value = String> {
+    let token = prop::sample::select(vec![
+        "a", "b", "c", "d", "p", "q", "x1", "y1", "c1", "W1", "1", "2", "X", "Y", "e", "f",
+    ]);
+    prop::collection::vec(token, 3..8).prop_map(|v| format!("a b {}", v.join(" ")))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -699,6 +974,49 @@ proptest! {
             let (id, _) = m.add(l);
             let t = m.get(id).expect("template exists");
             prop_assert!(covers(&t.tokens, &m.tokenize(l).to_vec()), "{} → {}", l, t.text());
+        }
+    }
+
+    /// Regression (review, MEDIUM 2): for every training line, `lookup` — on the miner and on
+    /// the miner saved and loaded — gives the id the two-pass mining assigned it.
+    #[test]
+    fn lookup_after_mining_gives_every_line_its_mined_id(
+        lines in prop::collection::vec(prop_oneof![message(), close_message()], 0..60)
+    ) {
+        let (m, ids) = mine(TemplateParams::default(), &lines);
+        let loaded = TemplateMiner::from_state(
+            serde_json::from_str(&serde_json::to_string(&m.state()).unwrap()).unwrap(),
+        )
+        .unwrap();
+        for (l, id) in lines.iter().zip(&ids) {
+            prop_assert_eq!(m.lookup(l), Some(*id), "{}", l);
+            prop_assert_eq!(loaded.lookup(l), Some(*id), "{}", l);
+        }
+        // Learning the same lines again keeps their ids and creates nothing.
+        let mut again = loaded;
+        let n = again.len();
+        for (l, id) in lines.iter().zip(&ids) {
+            let (got, change) = again.add(l);
+            prop_assert_eq!(got, *id, "{}", l);
+            prop_assert!(change != Change::Created, "{}", l);
+        }
+        prop_assert_eq!(again.len(), n);
+    }
+
+    /// With `max_templates`, the live templates stay within the limit plus the catch-all,
+    /// and every line's template is live.
+    #[test]
+    fn max_templates_bounds_every_batch(
+        lines in prop::collection::vec(prop_oneof![message(), close_message()], 0..60),
+        max in 1usize..6,
+    ) {
+        let params = TemplateConfig { max_templates: max, ..TemplateConfig::default() }
+            .check()
+            .unwrap();
+        let (m, ids) = mine(params, &lines);
+        prop_assert!(m.len() <= max + 1, "{} > {} + 1", m.len(), max);
+        for id in &ids {
+            prop_assert!(m.get(*id).is_some_and(|t| t.merged_into.is_none()));
         }
     }
 

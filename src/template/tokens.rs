@@ -72,17 +72,6 @@ impl Tokens {
             *e = self.buf.len();
         }
     }
-
-    /// Replaces token `i`.
-    pub(crate) fn replace(&mut self, i: usize, with: &str) {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        let end = self.ends[i];
-        self.buf.replace_range(start..end, with);
-        let delta = with.len() as isize - (end - start) as isize;
-        for e in &mut self.ends[i..] {
-            *e = (*e as isize + delta) as usize;
-        }
-    }
 }
 
 impl<'a> FromIterator<&'a str> for Tokens {
