@@ -6,15 +6,24 @@
 //! kernel's OOM killer, NVIDIA Xid/SXid lines...). All rows run at once in one
 //! [`regex::bytes::RegexSet`] pass and the lowest-index (most specific) matching row decides;
 //! only that row's own regex then runs again to extract the evidence text (and the Xid code).
+//! Some rows let the rows below them read on: a row whose every match is negated ("no ECC
+//! errors", "DBE count: 0": its `neg`/`nil` groups, see [`table`]) does not count; a row that
+//! resolves to `unknown` on the worker's hardware (a device lost on a CPU) does not decide;
+//! and an *incidental* row ([`Decide::Incidental`]: the host's MCE, EDAC and block-device
+//! reports) explains only the text it matched — the rows below it read the message with that
+//! text blanked. The first row below that decides a kind wins, the weak `unknown` being the
+//! answer otherwise. Those messages cost one more set pass.
 //!
 //! Order of the sources: the message; then the stack trace; then the exit code
 //! ([`table::EXIT_CODES`]); then the caller's type hint ([`table::TYPE_HINTS`]); otherwise
-//! `unknown`. Rows whose kind is `unknown` (cascades, wrappers, host MCE) are *weak*: they are
-//! kept as the answer only if no later source decides.
+//! `unknown`. Rows whose kind is `unknown` (cascades, wrappers, host reports) are *weak*: they
+//! are kept as the answer only if no later source decides.
 //!
 //! Some rows resolve by the worker's hardware class ([`table::ByHardware`]): a bare
 //! "out of memory" is `oom_gpu` on a GPU or in a browser, `oom_host` on a CPU, `tpu_error` on a
-//! TPU and `npu_error` on an NPU.
+//! TPU and `npu_error` on an NPU; a device lost without the browser's words is
+//! `webgpu_context_lost` in a browser, `gpu_hardware` on a GPU and the TPU/NPU runtime's error
+//! on those ([`table::DEVICE_LOST`]).
 //!
 //! The compiled table is built once per process and shared: [`Classifier::new`] is cheap after
 //! the first call and [`Classifier`] clones are a reference-count increment.
@@ -25,10 +34,11 @@
 //! run once per shape on the message with its digits masked ([`mask_digits`],
 //! [`Classifier::masked_row`], cacheable), and only the few that tell digits apart (an exit
 //! status of 137, `errno 28`, the Xid/SXid lines whose codes are read) run on the message
-//! itself — of the built-in table's 55 rows, 11, six of them whole (regex-syntax factors a
-//! shared leading `\b` out of a row's alternatives, leaving one). Messages that differ only in ids, sizes, addresses or times then cost one small
-//! pass; the answer is always `verdict`'s (property-tested, and checked on the 39,783 lines of
-//! the real data).
+//! itself — of the built-in table's 56 rows, 12, seven of them whole (regex-syntax factors a
+//! shared leading `\b` out of a row's alternatives, leaving one; the ECC row's negations wrap
+//! all its alternatives). Messages that differ only in ids, sizes, addresses or times then
+//! cost one small pass; the answer is always `verdict`'s (property-tested, and checked on the
+//! 39,783 lines of the real data).
 
 pub mod table;
 pub mod xid;
@@ -155,7 +165,7 @@ pub fn memory_exhausted(rule: &str) -> bool {
                             Decide::ByHardware(m) => {
                                 m.name == table::MEMORY.name || m.name == table::XLA_MEMORY.name
                             }
-                            Decide::Xid | Decide::Sxid => false,
+                            Decide::Xid | Decide::Sxid | Decide::Incidental => false,
                         }
                 })
                 .map(|r| r.id)
@@ -170,10 +180,21 @@ pub fn memory_exhausted(rule: &str) -> bool {
 /// Longest evidence text kept (bytes, cut at a character boundary).
 const MAX_EVIDENCE: usize = 240;
 
+/// The group a pattern names for a negation before its words ("no ECC errors").
+const NEGATED: &str = "neg";
+/// The group a pattern names for a zero count after its words ("DBE count: 0").
+const NIL: &str = "nil";
+
+/// What blanks the text an [`Decide::Incidental`] row explained: a byte no pattern reads as a
+/// space or a word, so the rest cannot join across it into new words.
+const BLANK: u8 = 0;
+
 struct Compiled {
     rules: &'static [Rule],
     set: RegexSet,
     regexes: Vec<Regex>,
+    /// Per row, whether its pattern names a `neg` or `nil` group (see [`table`]'s conventions).
+    negatable: Vec<bool>,
     masked: OnceLock<Option<Masked>>,
 }
 
@@ -337,6 +358,7 @@ fn builtin() -> &'static Arc<Compiled> {
 
 fn compile(rules: &'static [Rule]) -> Result<Compiled, ClassifyError> {
     let mut regexes = Vec::with_capacity(rules.len());
+    let mut negatable = Vec::with_capacity(rules.len());
     for r in rules {
         let re = RegexBuilder::new(r.pattern)
             .case_insensitive(true)
@@ -345,6 +367,10 @@ fn compile(rules: &'static [Rule]) -> Result<Compiled, ClassifyError> {
             .size_limit(1 << 24)
             .build()
             .map_err(|source| ClassifyError::Pattern { id: r.id, source })?;
+        negatable.push(
+            re.capture_names()
+                .any(|n| matches!(n, Some(NEGATED) | Some(NIL))),
+        );
         regexes.push(re);
     }
     let set = RegexSetBuilder::new(rules.iter().map(|r| r.pattern))
@@ -359,6 +385,7 @@ fn compile(rules: &'static [Rule]) -> Result<Compiled, ClassifyError> {
         rules,
         set,
         regexes,
+        negatable,
         masked: OnceLock::new(),
     })
 }
@@ -389,6 +416,19 @@ pub struct Verdict {
 enum Source {
     Message,
     Stacktrace,
+}
+
+/// What one matching row makes of a text.
+enum Step {
+    /// The row decides: a kind, or a weak `unknown` that ends the search.
+    Decide(Classification),
+    /// Every match of the row is negated ("no ECC errors"), or its Xid/SXid code cannot be
+    /// read: the row does not count.
+    Pass,
+    /// A weak decision that lets the rows below read on: an incidental row's, with the byte
+    /// ranges of the text it explains, or a row's that resolves to `unknown` on the worker's
+    /// hardware, explaining nothing.
+    Aside(Classification, Vec<std::ops::Range<usize>>),
 }
 
 impl Classifier {
@@ -453,7 +493,8 @@ impl Classifier {
     /// masked by [`mask_digits`]: only the rows (or alternatives of rows) whose patterns tell
     /// one digit from another, and the Xid/SXid rows, whose codes are read from the message,
     /// run on the message itself. Always equal to `verdict(input)` (a property test checks it);
-    /// an input with a stack trace is classified in full.
+    /// an input with a stack trace is classified in full, and when the lowest row lets the rows
+    /// below it read on (see the module docs), those run in full on the message.
     pub fn verdict_masked(&self, input: &ClassifyInput<'_>, row: MaskedRow) -> Verdict {
         let m = match self.masked() {
             Some(m) if input.stacktrace.is_none_or(str::is_empty) => m,
@@ -521,7 +562,7 @@ impl Classifier {
                 Some(row) => row,
                 None => self.lowest_row(text),
             };
-            if let Some(c) = row.and_then(|idx| self.decide_row(idx, text, hw, source, detail)) {
+            if let Some(c) = row.and_then(|idx| self.decide_text(idx, text, hw, source, detail)) {
                 if c.kind != FailureKind::Unknown {
                     return c;
                 }
@@ -557,8 +598,71 @@ impl Classifier {
         self.inner.set.matches(text.as_bytes()).iter().next()
     }
 
-    /// What row `idx`, which matches `text`, decides (`None` when its Xid/SXid code cannot
-    /// be read).
+    /// What `text` decides, `first` being its lowest matching row. Usually that row decides;
+    /// otherwise the rows below it that match are read in table order: a row whose matches
+    /// are all negated is passed over, a row resolving to `unknown` on this hardware is kept
+    /// as the fallback, and so is an incidental row, the rows below it reading the text with
+    /// its matches blanked. The first row that decides a kind wins; a weak one ends the search
+    /// with the fallback, if any, or itself.
+    fn decide_text(
+        &self,
+        first: usize,
+        text: &str,
+        hw: Option<HardwareClass>,
+        source: Source,
+        detail: Detail,
+    ) -> Option<Classification> {
+        let mut step = self.decide_row(first, text, hw, source, detail);
+        if let Step::Decide(c) = step {
+            return Some(c);
+        }
+        let mut idx = first;
+        // The text the rows below read (blanked by incidental rows), and its matching rows.
+        let mut current: Option<String> = None;
+        let mut matches: Option<regex::bytes::SetMatches> = None;
+        let mut fallback: Option<Classification> = None;
+        loop {
+            match step {
+                Step::Decide(c) if c.kind == FailureKind::Unknown => {
+                    return Some(fallback.unwrap_or(c));
+                }
+                Step::Decide(mut c) => {
+                    if current.is_some() && c.evidence.contains(char::from(BLANK)) {
+                        c.evidence = clip(&c.evidence.replace(char::from(BLANK), " "));
+                    }
+                    return Some(c);
+                }
+                Step::Pass => {}
+                Step::Aside(c, spans) if spans.is_empty() => {
+                    fallback.get_or_insert(c);
+                }
+                Step::Aside(c, spans) => {
+                    fallback.get_or_insert(c);
+                    let mut bytes = current
+                        .take()
+                        .unwrap_or_else(|| text.to_string())
+                        .into_bytes();
+                    for span in spans {
+                        bytes[span].fill(BLANK);
+                    }
+                    current = Some(
+                        String::from_utf8(bytes)
+                            .expect("spans are widened to character boundaries"),
+                    );
+                    matches = None;
+                }
+            }
+            let now = current.as_deref().unwrap_or(text);
+            let set = matches.get_or_insert_with(|| self.inner.set.matches(now.as_bytes()));
+            idx = match set.iter().find(|&i| i > idx) {
+                Some(i) => i,
+                None => return fallback,
+            };
+            step = self.decide_row(idx, now, hw, source, detail);
+        }
+    }
+
+    /// What row `idx`, which matches `text`, makes of it.
     fn decide_row(
         &self,
         idx: usize,
@@ -566,32 +670,63 @@ impl Classifier {
         hw: Option<HardwareClass>,
         source: Source,
         detail: Detail,
-    ) -> Option<Classification> {
+    ) -> Step {
         let bytes = text.as_bytes();
         let rule = &self.inner.rules[idx];
         let re = &self.inner.regexes[idx];
-
         let full = detail == Detail::Full;
+
+        // A row with negated forms counts only with a match that is not one; its evidence
+        // is that match.
+        let counted = if self.inner.negatable[idx] {
+            let found = re
+                .captures_iter(bytes)
+                .find(|caps| caps.name(NEGATED).is_none() && caps.name(NIL).is_none());
+            match found.and_then(|caps| caps.get(0)) {
+                Some(m) => Some(clip(&String::from_utf8_lossy(m.as_bytes()))),
+                None => return Step::Pass,
+            }
+        } else {
+            None
+        };
+        let ev = || {
+            if !full {
+                String::new()
+            } else if let Some(e) = &counted {
+                e.clone()
+            } else {
+                evidence(re, bytes).unwrap_or_default()
+            }
+        };
+
         let mut c = match rule.decide {
-            Decide::Kind(kind) if !full => Classification::new(kind, rule.id, String::new()),
-            Decide::ByHardware(map) if !full => {
-                Classification::new(map.resolve(hw), rule.id, String::new())
-            }
-            Decide::Kind(kind) => {
-                Classification::new(kind, rule.id, evidence(re, bytes).unwrap_or_default())
-            }
+            Decide::Kind(kind) => Classification::new(kind, rule.id, ev()),
             Decide::ByHardware(map) => {
-                let mut c = Classification::new(
-                    map.resolve(hw),
-                    rule.id,
-                    evidence(re, bytes).unwrap_or_default(),
-                );
-                c.notes.push(map.name);
+                let mut c = Classification::new(map.resolve(hw), rule.id, ev());
+                if full {
+                    c.notes.push(map.name);
+                }
+                if c.kind == FailureKind::Unknown {
+                    // The text does not decide on this hardware: the rows below read on.
+                    return Step::Aside(finish(c, rule, source, full), Vec::new());
+                }
                 c
             }
+            Decide::Incidental => {
+                let spans: Vec<_> = re
+                    .find_iter(bytes)
+                    .map(|m| widen(text, m.range()))
+                    .collect();
+                let c = Classification::new(FailureKind::Unknown, rule.id, ev());
+                return Step::Aside(finish(c, rule, source, full), spans);
+            }
             Decide::Xid | Decide::Sxid => {
-                let caps = re.captures(bytes)?;
-                let whole = caps.get(0)?;
+                let Some(caps) = re.captures(bytes) else {
+                    return Step::Pass;
+                };
+                let Some(whole) = caps.get(0) else {
+                    return Step::Pass;
+                };
                 let code: Option<u32> = caps
                     .get(1)
                     .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
@@ -622,16 +757,33 @@ impl Classifier {
                 }
             }
         };
-        if !full {
-            // Notes are detail too.
-            return Some(c);
-        }
+        c = finish(c, rule, source, full);
+        Step::Decide(c)
+    }
+}
+
+/// `c` with the row's tags and the source noted (notes are detail: none for a verdict).
+fn finish(mut c: Classification, rule: &Rule, source: Source, full: bool) -> Classification {
+    if full {
         c.notes.extend_from_slice(rule.tags);
         if let Source::Stacktrace = source {
             c.notes.push("stacktrace");
         }
-        Some(c)
     }
+    c
+}
+
+/// `range` of `text` widened to character boundaries (a byte pattern may start or end inside
+/// a multi-byte character).
+fn widen(text: &str, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let (mut start, mut end) = (range.start, range.end);
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
 }
 
 impl Default for Classifier {

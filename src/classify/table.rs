@@ -1,20 +1,26 @@
 //! The pattern table: what each family of real failure messages means.
 //!
 //! [`RULES`] is data, not code: one row per message family, each with an id, what it decides
-//! (a fixed [`FailureKind`], a kind that depends on the worker's hardware class, or an NVIDIA
-//! Xid/SXid code lookup), a case-insensitive regex and a note saying why. The classifier runs all
-//! patterns at once and the **lowest-index matching row wins**, so rows are ordered from the
-//! specific to the generic: NVIDIA Xid/SXid lines first (their free text must not decide);
-//! GPU hardware faults (ECC, NVLink, fallen off the bus) before any CUDA wording; the NCCL
-//! watchdog timeout; WebGPU/WebGL context loss and browser crashes before memory wording
-//! (Chrome's "Aw, Snap! Out of memory" is a crash); the kernel OOM killer and named-device
-//! memory errors before the NCCL result strings that wrap them; "CUDA out of memory" before
-//! "CUDA error"; coordinator-reported kinds before generic network wording; network before
-//! timeouts (a connect timeout is a network failure); and the weak cascade/wrapper rows and the
-//! catch-alls last.
+//! (a fixed [`FailureKind`], a kind that depends on the worker's hardware class, an NVIDIA
+//! Xid/SXid code lookup, or nothing of its own — an [`Decide::Incidental`] report), a
+//! case-insensitive regex and a note saying why. The classifier runs all patterns at once and
+//! the **lowest-index matching row wins**, so rows are ordered from the specific to the
+//! generic: NVIDIA Xid/SXid lines first (their free text must not decide); the host's hardware
+//! reports, which decide only when nothing below reads the rest of the message; GPU hardware
+//! faults (ECC, NVLink, fallen off the bus) before any CUDA wording; the NCCL watchdog timeout;
+//! WebGPU/WebGL context loss, then devices lost in other words, and browser crashes before
+//! memory wording (Chrome's "Aw, Snap! Out of memory" is a crash); the kernel OOM killer and
+//! named-device memory errors before the NCCL result strings that wrap them; "CUDA out of
+//! memory" before "CUDA error"; coordinator-reported kinds before generic network wording;
+//! network before timeouts (a connect timeout is a network failure); and the weak
+//! cascade/wrapper rows and the catch-alls last.
 //!
 //! Pattern conventions: patterns are matched on bytes, ASCII case-insensitively, `.` matches any
-//! byte (newlines too), `\b` is an ASCII word boundary. Write them in lowercase.
+//! byte (newlines too), `\b` is an ASCII word boundary. Write them in lowercase. A pattern may
+//! name a group `neg` (a negation before the words: "*no* ECC errors") or `nil` (a zero count
+//! after them: "DBE count*: 0*"): a match in which either took part reports that nothing
+//! happened and does not count — a row with no other match is passed over, as if it had not
+//! matched.
 //!
 //! [`TYPE_HINTS`] and [`EXIT_CODES`] are the smaller tables consulted when no row recognises the
 //! message (or its stack trace).
@@ -109,6 +115,22 @@ pub static HARDWARE: ByHardware = ByHardware {
     other: K::Unknown,
 };
 
+/// A device or context lost without naming the browser ("device was lost", Vulkan's
+/// `VK_ERROR_DEVICE_LOST`, D3D12's device removed): the worker's own accelerator went away — a
+/// lost WebGPU device or WebGL context in a browser, a GPU fault (reset, TDR) on a GPU, the
+/// TPU/NPU runtime's error on those. A CPU has no device to lose, so the text does not decide
+/// there (`unknown`: the rows below, the exit code and the type hint still do); a worker of
+/// unknown class keeps the browser reading, where such wording comes from.
+pub static DEVICE_LOST: ByHardware = ByHardware {
+    name: "device-lost",
+    gpu: K::GpuHardware,
+    cpu: K::Unknown,
+    tpu: K::TpuError,
+    npu: K::NpuError,
+    browser: K::WebgpuContextLost,
+    other: K::WebgpuContextLost,
+};
+
 /// A process killed with SIGKILL: the OOM killer, except in a browser, where a killed
 /// renderer or GPU process is a browser crash (Chrome shows "Error code: SIGKILL").
 pub static SIGKILL: ByHardware = ByHardware {
@@ -146,6 +168,12 @@ pub enum Decide {
     Xid,
     /// An NVSwitch SXid line: the code is capture group 1.
     Sxid,
+    /// A report with no kind of its own that explains only the text it matched (a host's
+    /// MCE, EDAC or block-device lines): weak like a [`FailureKind::Unknown`] row, but the
+    /// rows below it still read the rest of the message — with the text it matched blanked
+    /// out — and the first of them that decides a kind wins (a checkpoint path on
+    /// `/mnt/nvme0n1` must not hide the "CUDA out of memory" beside it).
+    Incidental,
 }
 
 /// One row of the table.
@@ -194,6 +222,16 @@ const fn tagged(
     }
 }
 
+const fn incidental(id: &'static str, pattern: &'static str, note: &'static str) -> Rule {
+    Rule {
+        id,
+        decide: Decide::Incidental,
+        pattern,
+        note,
+        tags: &[],
+    }
+}
+
 const fn by_hw(
     id: &'static str,
     map: &'static ByHardware,
@@ -227,18 +265,17 @@ pub static RULES: &[Rule] = &[
         tags: &[],
     },
     // ---------------------------------------------------------------- host hardware (weak)
-    row(
+    incidental(
         "host.mce",
-        K::Unknown,
-        r"\bedac\b|\bmachine\s+check\b|\bmce\b|\[hardware\s+error\]|\bdimm\b.{0,40}\berror|\bblk_update_request\b|\bbuffer\s+i/o\s+error\b|\bi/o\s+error\b.{0,20}\bdev\b|\bnvme[0-9]+(?:n[0-9]+)?\b.{0,40}\b(?:i/o|timeout|error|reset|failed)\b|\bata[0-9]+(?:\.[0-9]+)?:.{0,40}\b(?:error|failed|exception|reset)\b|\bext4-fs\s+error\b|\bxfs\b.{0,30}\b(?:error|corruption)\b",
-        "host hardware report (MCE, EDAC, block-device I/O errors): there is no host-hardware kind",
+        r"\bedac\b|\bmachine\s+check\b|\bmce:|\bmce\b.{0,30}\b(?:errors?|events?|exceptions?)\b|\[hardware\s+error\]|\bdimm\b.{0,40}\berror|\bblk_update_request\b|\bbuffer\s+i/o\s+error\b|\bi/o\s+error\b.{0,20}\bdev\b|\bnvme[0-9]+(?:n[0-9]+)?(?:p[0-9]+)?:.{0,40}\b(?:i/o|timeout|error|reset|failed)\b|\bata[0-9]+(?:\.[0-9]+)?:.{0,40}\b(?:error|failed|exception|reset)\b|\bext4-fs\s+error\b|\bxfs\s*(?:\([^)\n]{1,40}\))?:.{0,60}\b(?:error|corrupt\w*)\b",
+        "host hardware report (MCE, EDAC, block-device I/O errors as the kernel prints them: `nvme nvme0:`, `ata1.00:`, `XFS (sda1):`): there is no host-hardware kind, and the report explains only its own text",
     ),
     // ---------------------------------------------------------------- GPU hardware
     row(
         "gpu_hw.ecc",
         K::GpuHardware,
-        r"\buncorrect(?:able|ed)\s+ecc\b|\becc[ _]uncorrectable\b|\bdouble[- ]bit\s+ecc\b|\becc\s+(?:dbe|sbe)\b|\bdbe\b|\becc\s+errors?\b|\b(?:volatile|aggregate)\s+(?:uncorr|sbe|dbe)|\bremapp(?:ed|ing)\s+rows?\b|\brow\s+remapp\w*|\bpage\s+retire\w*|\bretired\s+pages\b",
-        "GPU memory ECC errors, row remapping, page retirement: a hardware fault even when CUDA reports it",
+        r"(?P<neg>\b(?:no|zero|0|without)\s+(?:new\s+|more\s+|further\s+)?)?(?:\buncorrect(?:able|ed)\s+ecc\b|\becc[ _]uncorrectable\b|\bdouble[- ]bit\s+ecc\b|\becc\s+(?:dbe|sbe)\b|\bdbe\b|\becc\s+errors?\b|\brow[\s_-]?remap\w*[\s_-]+(?:fail\w*|pending|errors?)\b|\bremapp(?:ed|ing)\s+rows?\s+(?:pending|fail\w*)|\bremapping\s+failure(?:\s+occurred)?\b|\b(?:pending|failed)\s+(?:row\s+remap\w*|page\s+(?:retire\w*|blacklist)|retired\s+pages?)\b|\bpage\s+retire\w*[\s_-]+(?:fail\w*|pending|errors?|events?|limit)\b|\bretired[\s_-]+pages?[\s_-]+(?:limit|pending|threshold|exceeded)\b)(?P<nil>\s*(?:count|total)?\s*[:=]\s*(?:0+|no|none|false|n/a)\b)?",
+        "GPU memory ECC errors, row-remapping failures, pending page retirement: a hardware fault even when CUDA reports it (not \"no ECC errors\", \"DBE count: 0\" or a bare nvidia-smi header)",
     ),
     row(
         "gpu_hw.nvlink",
@@ -276,8 +313,14 @@ pub static RULES: &[Rule] = &[
     row(
         "webgpu.lost",
         K::WebgpuContextLost,
-        r"\bcontext\s+(?:was\s+|is\s+|has\s+been\s+)?lost\b|context_lost\w*|\blost\s+(?:the\s+)?(?:webgpu\s+|webgl\s+|gpu\s+)?(?:device|context)\b|\blosecontext\b|\bwebglcontextlost\b|\bcontext\s+reset\s+detected\b|\bgraphics\s+reset\b|device\s+(?:was\s+|is\s+|has\s+been\s+)?lost\b|\bdevicelost\w*|\bdevice_lost\b|vk_error_device_lost\b|\bgpudevice\.lost\b|dxgi_error_device_(?:hung|removed|reset)\b|\bdevice\s+(?:was\s+|has\s+been\s+)?removed\b|\bgetdeviceremovedreason\b|\binstance\s+reference\s+no\s+longer\s+exists\b|\bgpu\s+connection\s+lost\b|\bdevice\s+(?:was\s+|has\s+been\s+)?destroyed\b|\bdevice\s+disconnected\b",
-        "WebGPU device / WebGL context lost (GPU reset, TDR, D3D12 device removed, Vulkan device lost)",
+        r"\bwebgpu[\s_]+(?:device|context)[\s_]+(?:was\s+|is\s+|has\s+been\s+)?lost\b|\bwebgl\w*:?\s+(?:context\s+)?(?:was\s+|is\s+|has\s+been\s+)?(?:context\s+)?lost\b|\blost\s+(?:the\s+)?(?:webgpu|webgl)\s+(?:device|context)\b|\b(?:gpudevice|mlcontext)\b.{0,40}\blost\b|context_lost_webgl\b|\blosecontext\b|\bwebglcontextlost\b|\bcontext\s+reset\s+detected\b|\bdevicelost\w*|\binstance\s+reference\s+no\s+longer\s+exists\b|\bgpu\s+connection\s+lost\b",
+        "WebGPU device / WebGL or WebNN context lost in the browser's own words (WebGPU, WebGL, GPUDevice.lost, WebNN's MLContext, Dawn, Chrome's GLES2 decoder)",
+    ),
+    by_hw(
+        "device.lost",
+        &DEVICE_LOST,
+        r"\bcontext\s+(?:was\s+|is\s+|has\s+been\s+)?lost\b|context_lost\w*|\blost\s+(?:the\s+)?(?:gpu\s+)?(?:device|context)\b|\bgraphics\s+reset\b|device\s+(?:was\s+|is\s+|has\s+been\s+)?lost\b|\bdevice_lost\b|vk_error_device_lost\b|dxgi_error_device_(?:hung|removed|reset)\b|\bdevice\s+(?:was\s+|has\s+been\s+)?removed\b|\bgetdeviceremovedreason\b|\bdevice\s+(?:was\s+|has\s+been\s+)?destroyed\b|\bdevice\s+disconnected\b",
+        "a device or context lost, removed or reset without naming the browser (Vulkan, D3D12, wgpu, \"device lost\"): the lost device is the worker's own",
     ),
     // ---------------------------------------------------------------- browser crashes
     row(
@@ -382,14 +425,14 @@ pub static RULES: &[Rule] = &[
     row(
         "tpu.runtime",
         K::TpuError,
-        r"\blibtpu\w*|\btpu_[a-z]\w*|\b[a-z]\w*_tpu\b|\bbackend\s+'tpu'|\bslicebuilder\b|\bslice_builder\w*|\bmegascale\b|\btpu\s+(?:is\s+)?(?:already\s+in\s+use|unresponsive|unhealthy|not\s+(?:found|available|responding)|initiali[sz]ation\s+failed|health\s*check)|\bno\s+tpu\b|\btpu\s+(?:chip|host|vm|worker|platform|system|runtime|driver)\b.{0,40}\b(?:error|fail\w*|unresponsive|crash\w*|lost|down|reset)\b",
-        "TPU runtime, driver, host or slice setup (libtpu, tpu_driver, SliceBuilder)",
+        r"\blibtpu\w*|\btpu_[a-z]\w*|\bbackend\s+'tpu'|\bslicebuilder\b|\bslice_builder\w*|\bmegascale\b|\btpu\s+(?:is\s+)?(?:already\s+in\s+use|unresponsive|unhealthy|not\s+(?:found|available|responding)|initiali[sz]ation\s+failed|health\s*check)|\bno\s+tpus?\s+(?:devices?|cores?|chips?)\b|\btpu\s+(?:chip|host|vm|worker|platform|system|runtime|driver)\b.{0,40}\b(?:error|fail\w*|unresponsive|crash\w*|lost|down|reset)\b",
+        "TPU runtime, driver, host or slice setup (libtpu, tpu_driver, SliceBuilder; not a `use_tpu` flag)",
     ),
     row(
         "npu.ascend",
         K::NpuError,
-        r"\b(?-i:E[A-Z][0-9]{4})\b|\berr[0-9]{5}\b|\btorch_npu\b|\bnpu\w*\.(?:cpp|cc|h)\b|\bnpustream\w*|\bnpu(?:synchronize|caching|allocator|getdevice|setdevice)\w*|\bascend(?:cl|[-_ ]?(?:910|310)\w*)?\b|\bhccl\w*|\bacl(?:nn|rt|op)\w*|\bacl\s+(?:api|call)\b|\bacl\b.{0,30}\b(?:failed|error)\b|\[error\]\s+(?:runtime|ge|hccl|ascendcl|tefusion|drv|aicpu|tbe|fe|tdt|devmm|hdc|dvpp)\([0-9]+,|\bpta\s+call\b|\bcann\b|\bai\s*core\b|\baicpu\b|\bdavinci\b|\brt[a-z]\w*\s+execute\s+failed\b|\bchipid\b|\bdrv(?:mem|dev)\w*|\bhalmem\w*",
-        "Ascend NPU runtime: CANN error codes (EE1002, EI0006...), ACL/rt* calls, HCCL, torch_npu",
+        r"\b(?-i:E[A-Z][0-9]{4}):|[(\[](?-i:E[A-Z][0-9]{4})[)\]]|\berror\s+code\s*(?:is|[:=])?\s*(?-i:E[A-Z][0-9]{4})\b|\berr[0-9]{5}\b|\btorch_npu\b|\bnpu\w*\.(?:cpp|cc|h)\b|\bnpustream\w*|\bnpu(?:synchronize|caching|allocator|getdevice|setdevice)\w*|\bascend(?:cl|[-_ ]?(?:910|310)\w*)?\b|\bhccl\w*|\bacl(?:nn|rt|op)\w*|\bacl\s+(?:api|call)\b|\bacl_error_\w+|\bacl\s+(?:stream|event|device|context|model|op|runtime|init\w*|finalize)\b.{0,30}\b(?:failed|error)\b|\bacl\s+error\s+code\b|\[error\]\s+(?:runtime|ge|hccl|ascendcl|tefusion|drv|aicpu|tbe|fe|tdt|devmm|hdc|dvpp)\([0-9]+,|\bpta\s+call\b|\bcann\b|\bai\s*core\b|\baicpu\b|\bdavinci\b|\brt[a-z]\w*\s+execute\s+failed\b|\bchipid\b|\bdrv(?:mem|dev)\w*|\bhalmem\w*",
+        "Ascend NPU runtime: CANN error codes as Ascend prints them (`EE1002:`, `(EI0006)`), ACL runtime calls (aclrt*, \"acl api\", \"ACL stream ... failed\"), rt* calls, HCCL, torch_npu",
     ),
     row(
         "npu.other",

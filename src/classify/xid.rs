@@ -16,6 +16,10 @@
 //!   ECC, Xid 74 NVLink and the NVLink5 codes 144–150, `CONTACT_SUPPORT`, `CHECK_*`, undocumented
 //!   codes): [`FailureKind::GpuHardware`].
 //!
+//! The catalog gives codes 162–172 no resolution (`UNSPECIFIED` here); 171 and 172, the
+//! uncorrectable DRAM/SRAM errors it describes as "additional to Xid 48", take Xid 48's
+//! `WORKFLOW_XID_48`, as in `src/rules/xid_actions.csv`.
+//!
 //! Every NVSwitch SXid is a fabric fault: [`FailureKind::GpuHardware`].
 
 use crate::model::FailureKind;
@@ -132,8 +136,8 @@ pub const XID_TABLE: &[(u32, FailureKind, &str)] = &[
     (168, H, "UNSPECIFIED"),
     (169, H, "UNSPECIFIED"),
     (170, H, "UNSPECIFIED"),
-    (171, H, "UNSPECIFIED"),
-    (172, H, "UNSPECIFIED"),
+    (171, H, "WORKFLOW_XID_48"),
+    (172, H, "WORKFLOW_XID_48"),
 ];
 
 /// The kind an Xid code stands for, and NVIDIA's immediate resolution (`"UNDOCUMENTED"` for codes

@@ -989,6 +989,96 @@ mod tests {
         assert_eq!(r.select(&c).steps[0].strategy, S::ImmediateRetry);
     }
 
+    /// Regression (review): Xid 171/172, the uncorrectable DRAM/SRAM errors NVIDIA's catalog
+    /// calls "additional to Xid 48", had action UNKNOWN and fell to the plain `cuda-error`
+    /// rule; like Xid 48 they now move the task and flag the worker.
+    #[test]
+    fn xid_171_172_flag_the_worker_like_xid_48() {
+        let r = RuleSet::defaults();
+        let mut c = ctx(HardwareClass::Gpu, FailureKind::GpuHardware);
+        for code in [48, 171, 172] {
+            c.xid = Some(code);
+            let l = r.select(&c);
+            assert_eq!(&**l.name, "xid-reset-or-reboot", "xid {code}");
+            assert_eq!(l.steps[0].strategy, S::DifferentWorker, "xid {code}");
+            assert!(l.steps[0].attention, "xid {code}");
+        }
+        // The catalog gives 167 (PCIe fatal timeout) and 168 (errors in the write-protected
+        // region) no resolution and ties them to no other code: still unknown.
+        for code in [167, 168] {
+            assert_eq!(r.xid_table().action(code).map(|a| &**a), Some("UNKNOWN"));
+        }
+    }
+
+    /// The fields of one line of a CSV file with quoted fields (`"a, b"`, `""` for `"`).
+    fn csv_fields(line: &str) -> Vec<String> {
+        let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
+        let mut chars = line.chars().peekable();
+        while let Some(ch) = chars.next() {
+            match ch {
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    field.push('"');
+                    chars.next();
+                }
+                '"' => quoted = !quoted,
+                ',' if !quoted => fields.push(std::mem::take(&mut field)),
+                ch => field.push(ch),
+            }
+        }
+        fields.push(field);
+        fields
+    }
+
+    /// `xid_actions.csv` is NVIDIA's Xid catalog transcribed (checked when the shared data
+    /// folder is present): every code's mnemonic and immediate resolution, `UNKNOWN` where
+    /// the catalog gives none — except a code the catalog describes as "additional to Xid N",
+    /// which takes Xid N's action.
+    #[test]
+    fn xid_actions_follow_the_catalog() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/real/nvidia_xid/xid_catalog.csv");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!("skipping: {} not found", path.display());
+            return;
+        };
+        let catalog: Vec<Vec<String>> = text.lines().skip(1).map(csv_fields).collect();
+        let resolution = |code: u32| {
+            catalog
+                .iter()
+                .find(|f| f[0] == code.to_string())
+                .map(|f| f[3].clone())
+        };
+        let ours: Vec<Vec<String>> = XID_ACTIONS_CSV
+            .lines()
+            .skip_while(|l| l.starts_with('#'))
+            .skip(1)
+            .map(csv_fields)
+            .collect();
+        assert_eq!(ours.len(), catalog.len());
+        let mut additional = Vec::new();
+        for f in &catalog {
+            let code: u32 = f[0].parse().unwrap();
+            let mine = ours.iter().find(|o| o[0] == f[0]).expect("every code");
+            assert_eq!(mine[1], f[1], "xid {code} mnemonic");
+            let description = f[2].to_ascii_lowercase();
+            let want = match description.strip_prefix("additional to xid ") {
+                Some(rest) if f[3].is_empty() => {
+                    additional.push(code);
+                    let base: u32 = rest
+                        .split(|c: char| !c.is_ascii_digit())
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap();
+                    resolution(base).unwrap()
+                }
+                _ if f[3].is_empty() => "UNKNOWN".to_string(),
+                _ => f[3].clone(),
+            };
+            assert_eq!(mine[2], want, "xid {code} action");
+        }
+        assert_eq!(additional, [171, 172]);
+    }
+
     #[test]
     fn extend_prepends_and_partial_ladders_keep_other_classes() {
         let text = r#"
