@@ -134,6 +134,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             );
         }
     }
+    if a.failures == 0 {
+        bail!("--failures must be at least 1 (0 would simulate nothing)");
+    }
     if a.fixed.is_some() && a.policy != PolicyKind::Fixed {
         bail!("--fixed applies only to --policy fixed");
     }
@@ -150,11 +153,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         None => None,
     };
     let engine = match &a.config {
-        Some(p) => Some(super::load_config(Some(p))?),
+        Some(p) => {
+            let config = super::load_config(Some(p))?;
+            // It parsed, so it can be read: its `ranking.ranker` must not contradict the policy.
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("loading --config {}", p.display()))?;
+            sim::policy::check_config_ranker(a.policy, &text, &p.display().to_string())?;
+            Some(config)
+        }
         None => None,
     };
     let fixed = match &a.fixed {
-        Some(p) => Some(FixedTable::load(p)?),
+        Some(p) => Some(FixedTable::load(p, &scenario)?),
         None => None,
     };
     if a.model.is_some() && a.policy != PolicyKind::Learned {
@@ -213,54 +223,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         )?,
     };
 
+    if let Some(warning) = opts.shortfall(&summary) {
+        eprintln!("warning: {warning}");
+    }
+
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer_pretty(&mut out, &summary)?;
         writeln!(out)?;
         return Ok(());
     }
-    let s = &summary;
-    writeln!(
-        out,
-        "{} under policy {} (seed {}): {} failures of {} tasks over {:.1} simulated hours",
-        s.scenario, s.policy, s.seed, s.failures, s.tasks, s.simulated_hours
-    )?;
-    writeln!(
-        out,
-        "  recovered {} ({:.1} %), escalated {}, {:.2} failures per recovered task",
-        s.succeeded,
-        100.0 * s.success_rate,
-        s.escalations,
-        s.mean_attempts_to_recovery
-    )?;
-    writeln!(
-        out,
-        "  attempts to recovery {:.3} (unrecovered tasks at the budget), {:.3} decisions per task",
-        s.attempts_to_recovery, s.decisions_per_task
-    )?;
-    writeln!(
-        out,
-        "  regret per decision {:.4}; after the {} warm-up failures {} (true success {:.3}, oracle agreement {:.1} %)",
-        s.regret_per_decision,
-        s.warmup_failures,
-        s.regret_per_decision_after_warmup.map_or_else(
-            || "none: no decision came after them".to_string(),
-            |r| format!("{r:.4} over {} decisions", s.decisions_after_warmup)
-        ),
-        s.mean_true_success,
-        100.0 * s.oracle_agreement
-    )?;
-    writeln!(
-        out,
-        "  cost {:.0} s, {:.0} device-s",
-        s.cost.seconds, s.cost.device_seconds
-    )?;
-    let strategies: Vec<String> = s
-        .strategies
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    writeln!(out, "  strategies: {}", strategies.join(", "))?;
+    summary.write_text(&mut out)?;
     if let Some(dir) = &a.out {
         writeln!(
             out,

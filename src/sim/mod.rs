@@ -69,13 +69,13 @@ mod world;
 
 pub use messages::Template;
 pub use output::{
-    FailureTruth, FleetTruth, JsonlSink, MemorySink, NullSink, Sink, Summary, TaskEnd, TaskTruth,
-    TotalCost,
+    DriftTruth, FailureTruth, FleetTruth, JsonlSink, MemorySink, NullSink, Sink, Summary, TaskEnd,
+    TaskTruth, TotalCost,
 };
 pub use policy::{DecisionContext, EnginePolicy, FixedTable, GroundTruth, Policy, PolicyKind};
 pub use scenario::{
     BadWorkers, Burst, Cause, ClassKey, ClassSpec, KindKey, Scenario, ScenarioFile, TaskProps,
-    Variant, Weighted,
+    Variant, Weighted, HORIZON_H, MAX_TOTAL_RATE_PER_H, MAX_WORKERS_PER_CLASS,
 };
 pub use world::{run, RunOptions, DEFAULT_WARMUP};
 
@@ -105,6 +105,25 @@ pub enum SimError {
         /// `file:line`, or the file alone when the line is not known.
         at: String,
         /// Field path, e.g. `workers.gpu.count`.
+        field: String,
+        /// Why.
+        detail: String,
+    },
+    /// An engine configuration that contradicts the policy it is given to (`ranking.ranker`
+    /// naming the other ranker than `--policy learned` or `model`).
+    #[error("invalid engine config {at}: {field}: {detail}")]
+    Config {
+        /// `file:line`, the file alone, or "the engine configuration" when no file is known.
+        at: String,
+        /// Field path, e.g. `ranking.ranker`.
+        field: String,
+        /// Why.
+        detail: String,
+    },
+    /// Run options that do not make sense (`failures = 0`).
+    #[error("invalid run options: {field}: {detail}")]
+    Options {
+        /// The option, e.g. `failures`.
         field: String,
         /// Why.
         detail: String,

@@ -72,8 +72,28 @@ pub struct FleetTruth {
     pub bad_workers: Vec<String>,
     /// Every burst.
     pub bursts: Vec<BurstTruth>,
-    /// Every cause with its base success probabilities.
+    /// Every cause with its base success probabilities (before any drift).
     pub causes: Vec<CauseTruth>,
+    /// Every drift, in the order the simulator applies them (by `at_failure`; the latest in
+    /// force for a class, kind and strategy wins): from failure `at_failure` on, the base
+    /// success of `strategy` for every cause of `kind` on `class` is `p` instead of the
+    /// cause's `p`.
+    pub drifts: Vec<DriftTruth>,
+}
+
+/// A drift of a strategy's base success probability.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftTruth {
+    /// Class.
+    pub class: HardwareClass,
+    /// Kind: every cause of this kind on the class.
+    pub kind: FailureKind,
+    /// The strategy whose base success changes.
+    pub strategy: RecoveryStrategy,
+    /// First failure (sequence number, `seq`) with the new probability.
+    pub at_failure: u64,
+    /// The new base success probability.
+    pub p: f64,
 }
 
 /// A worker as it really is.
@@ -245,6 +265,63 @@ pub struct Summary {
     pub forced_escalations: u64,
     /// Simulated time from the start to the last event, hours.
     pub simulated_hours: f64,
+}
+
+impl Summary {
+    /// The summary as text (what `faultline simulate` prints without `--json`). The regret,
+    /// true success and oracle agreement of the whole run come first, then the regret after
+    /// the warm-up alone.
+    pub fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let s = self;
+        writeln!(
+            out,
+            "{} under policy {} (seed {}): {} failures of {} tasks over {:.1} simulated hours",
+            s.scenario, s.policy, s.seed, s.failures, s.tasks, s.simulated_hours
+        )?;
+        writeln!(
+            out,
+            "  recovered {} ({:.1} %), escalated {}, {:.2} failures per recovered task",
+            s.succeeded,
+            100.0 * s.success_rate,
+            s.escalations,
+            s.mean_attempts_to_recovery
+        )?;
+        writeln!(
+            out,
+            "  attempts to recovery {:.3} (unrecovered tasks at the budget), {:.3} decisions per task",
+            s.attempts_to_recovery, s.decisions_per_task
+        )?;
+        writeln!(
+            out,
+            "  whole run: regret per decision {:.4}, true success {:.3}, oracle agreement {:.1} %",
+            s.regret_per_decision,
+            s.mean_true_success,
+            100.0 * s.oracle_agreement
+        )?;
+        writeln!(
+            out,
+            "  after the {} warm-up failures: {}",
+            s.warmup_failures,
+            s.regret_per_decision_after_warmup.map_or_else(
+                || "no decision came after them".to_string(),
+                |r| format!(
+                    "regret per decision {r:.4} over {} decisions",
+                    s.decisions_after_warmup
+                )
+            ),
+        )?;
+        writeln!(
+            out,
+            "  cost {:.0} s, {:.0} device-s",
+            s.cost.seconds, s.cost.device_seconds
+        )?;
+        let strategies: Vec<String> = s
+            .strategies
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(out, "  strategies: {}", strategies.join(", "))
+    }
 }
 
 /// Discards everything (for timing and summaries).
@@ -506,6 +583,7 @@ mod tests {
             bad_workers: vec![],
             bursts: vec![],
             causes: vec![],
+            drifts: vec![],
         };
         sink.begin(&fleet).unwrap();
         let t = FailureTruth {
@@ -561,5 +639,70 @@ mod tests {
         assert_eq!(v["scenario"], "s");
         assert!(!dir.path().join(".failures.jsonl.tmp").exists());
         assert!(dir.path().join("summary.json").exists());
+    }
+
+    /// Review finding: the text summary printed the whole run's true success and oracle
+    /// agreement inside its "after the warm-up" clause, as if they were after it. They are
+    /// on the whole-run line; the warm-up line has the regret after the warm-up alone.
+    #[test]
+    fn the_text_summary_labels_whole_run_figures_as_such() {
+        let summary = Summary {
+            scenario: "s".into(),
+            policy: "learned".into(),
+            seed: 1,
+            tasks: 10,
+            failures: 20,
+            succeeded: 9,
+            escalations: 1,
+            success_rate: 0.9,
+            mean_attempts_to_recovery: 1.5,
+            attempts_to_recovery: 2.45,
+            decisions_per_task: 2.0,
+            cost: TotalCost::default(),
+            regret_per_decision: 0.125,
+            warmup_failures: 5,
+            regret_per_decision_after_warmup: Some(0.0625),
+            decisions_after_warmup: 15,
+            mean_true_success: 0.75,
+            oracle_agreement: 0.5,
+            strategies: BTreeMap::from([(RecoveryStrategy::DelayedRetry, 20)]),
+            failures_on_bad_workers: 0,
+            burst_failures: 0,
+            forced_escalations: 0,
+            simulated_hours: 1.0,
+        };
+        let text = |s: &Summary| {
+            let mut out = Vec::new();
+            s.write_text(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let t = text(&summary);
+        let line = |start: &str| {
+            t.lines()
+                .find(|l| l.trim_start().starts_with(start))
+                .unwrap_or_else(|| panic!("no line {start}: {t}"))
+                .to_string()
+        };
+        assert_eq!(
+            line("whole run"),
+            "  whole run: regret per decision 0.1250, true success 0.750, oracle agreement 50.0 %"
+        );
+        let warm = line("after the");
+        assert_eq!(
+            warm,
+            "  after the 5 warm-up failures: regret per decision 0.0625 over 15 decisions"
+        );
+        assert!(!warm.contains("true success") && !warm.contains("oracle"));
+        assert!(t.contains("strategies: DELAYED_RETRY 20"), "{t}");
+        let none = Summary {
+            regret_per_decision_after_warmup: None,
+            decisions_after_warmup: 0,
+            ..summary
+        };
+        assert!(
+            text(&none).contains("  after the 5 warm-up failures: no decision came after them\n"),
+            "{}",
+            text(&none)
+        );
     }
 }

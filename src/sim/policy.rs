@@ -12,11 +12,13 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use super::scenario::{parse_toml, Checker, ClassKey, KindKey, Scenario, StrategyList};
+use super::scenario::{
+    locate, parse_toml, Checker, ClassKey, FixedFile, KindKey, Scenario, StrategyList,
+};
 use super::truth::{self, Cost, Probs, N};
 use super::SimError;
 use crate::classify::{Classifier, ClassifyInput};
-use crate::config::{EngineConfig, RetryParams};
+use crate::config::{EngineConfig, RankerKind, RetryParams};
 use crate::engine::{mutate, Engine};
 use crate::model::{
     DecisionSource, FailureKind, FailureRecord, HardwareClass, HardwareRequirements, Outcome,
@@ -142,6 +144,74 @@ pub fn build(
     })
 }
 
+/// The ranker a policy decides with: `learned` is the Bayes ranker, `model` the success
+/// model; the other policies have none.
+fn policy_ranker(kind: PolicyKind) -> Option<RankerKind> {
+    match kind {
+        PolicyKind::Learned => Some(RankerKind::Bayes),
+        PolicyKind::Model => Some(RankerKind::Model),
+        PolicyKind::Rules | PolicyKind::Fixed | PolicyKind::Oracle => None,
+    }
+}
+
+fn ranker_name(r: RankerKind) -> &'static str {
+    match r {
+        RankerKind::Bayes => "bayes",
+        RankerKind::Model => "model",
+    }
+}
+
+fn ranker_conflict(at: String, kind: PolicyKind, written: RankerKind) -> SimError {
+    let other = match written {
+        RankerKind::Bayes => "learned",
+        RankerKind::Model => "model",
+    };
+    let own = policy_ranker(kind).map_or("none", ranker_name);
+    SimError::Config {
+        at,
+        field: "ranking.ranker".into(),
+        detail: format!(
+            "\"{}\" contradicts policy {}, which is the {own} ranker: use policy {other}, or remove ranking.ranker",
+            ranker_name(written),
+            match kind {
+                PolicyKind::Learned => "learned",
+                PolicyKind::Model => "model",
+                PolicyKind::Rules => "rules",
+                PolicyKind::Fixed => "fixed",
+                PolicyKind::Oracle => "oracle",
+            }
+        ),
+    }
+}
+
+/// Checks an engine configuration file's text (`--config`) against the policy it is given
+/// to: a `ranking.ranker` naming the other ranker than the policy's (`learned` is `bayes`,
+/// `model` is `model`) is refused, naming the file, the line and `ranking.ranker`, where it
+/// used to be silently overridden or obeyed while the outputs named the policy. A text that
+/// does not parse is left to the configuration's own loader.
+pub fn check_config_ranker(kind: PolicyKind, text: &str, path: &str) -> Result<(), SimError> {
+    let Some(own) = policy_ranker(kind) else {
+        return Ok(());
+    };
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Ok(());
+    };
+    let written = table
+        .get("ranking")
+        .and_then(|r| r.get("ranker"))
+        .and_then(|v| v.clone().try_into::<RankerKind>().ok());
+    match written {
+        Some(w) if w != own => {
+            let at = match locate(text, "ranking.ranker") {
+                Some(line) => format!("{path}:{line}"),
+                None => path.to_string(),
+            };
+            Err(ranker_conflict(at, kind, w))
+        }
+        _ => Ok(()),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // rules, learned
 // ---------------------------------------------------------------------------------------
@@ -168,13 +238,22 @@ impl EnginePolicy {
         Self::new(rules, config, seed, max_attempts, "rules")
     }
 
-    /// The engine with its learned ranking on.
+    /// The engine with its learned ranking on (the Bayes ranker). A configuration whose
+    /// `ranking.ranker` is `model` is refused: it would run the `model` policy under the
+    /// name `learned`.
     pub fn learned(
         rules: RuleSet,
         mut config: EngineConfig,
         seed: u64,
         max_attempts: u32,
     ) -> Result<Self, SimError> {
+        if config.ranking.ranker != RankerKind::Bayes {
+            return Err(ranker_conflict(
+                "the engine configuration".into(),
+                PolicyKind::Learned,
+                config.ranking.ranker,
+            ));
+        }
         config.ranking.enabled = true;
         Self::new(rules, config, seed, max_attempts, "learned")
     }
@@ -248,20 +327,21 @@ pub struct FixedTable {
 }
 
 impl FixedTable {
-    /// Reads a table file: the shape of a scenario's `[fixed]`, at the top level
-    /// (`[gpu]\noom_gpu = ["REDUCED_BATCH_SIZE", "FALLBACK_CPU"]`).
-    pub fn load(path: &Path) -> Result<Self, SimError> {
+    /// Reads a table file for `scenario`: the shape of a scenario's `[fixed]`, at the top
+    /// level (`[gpu]\noom_gpu = ["REDUCED_BATCH_SIZE", "FALLBACK_CPU"]`), checked as the
+    /// scenario's own `[fixed]` is: a class or kind given twice in two spellings, or a class
+    /// the scenario's fleet does not have, is refused.
+    pub fn load(path: &Path, scenario: &Scenario) -> Result<Self, SimError> {
         let text = std::fs::read_to_string(path).map_err(|source| SimError::Read {
             path: path.display().to_string(),
             source,
         })?;
         let p = path.display().to_string();
-        let raw: std::collections::BTreeMap<
-            ClassKey,
-            std::collections::BTreeMap<KindKey, StrategyList>,
-        > = parse_toml(&text, &p)?;
+        let raw: FixedFile = parse_toml(&text, &p)?;
+        let fleet: Vec<HardwareClass> = scenario.classes.iter().map(|c| c.class).collect();
         Self::from_raw(
-            &raw,
+            &raw.rows,
+            &fleet,
             &Checker {
                 path: &p,
                 text: &text,
@@ -270,19 +350,30 @@ impl FixedTable {
         )
     }
 
+    /// The table from its rows; `fleet`: the classes with workers (a row for another class
+    /// would never be used, and is refused).
     pub(crate) fn from_raw(
         raw: &std::collections::BTreeMap<
             ClassKey,
             std::collections::BTreeMap<KindKey, StrategyList>,
         >,
+        fleet: &[HardwareClass],
         ck: &Checker<'_>,
         prefix: &str,
     ) -> Result<Self, SimError> {
+        let dot = if prefix.is_empty() { "" } else { "." };
         let mut cells = Vec::new();
         for (c, row) in raw {
+            if let ClassKey::Class(class) = c {
+                if !fleet.contains(class) {
+                    return Err(ck.bad(
+                        format!("{prefix}{dot}{c}"),
+                        format!("no workers of class {class}: this table would never be used"),
+                    ));
+                }
+            }
             for (k, list) in row {
                 if list.0.is_empty() {
-                    let dot = if prefix.is_empty() { "" } else { "." };
                     return Err(ck.bad(format!("{prefix}{dot}{c}.{k}"), "must name a strategy"));
                 }
                 cells.push(((*c, *k), list.0.clone()));
@@ -591,6 +682,7 @@ mod tests {
         .unwrap();
         let t = FixedTable::from_raw(
             &raw,
+            &[HardwareClass::Gpu, HardwareClass::Cpu],
             &Checker {
                 path: "f",
                 text: "",
@@ -616,33 +708,44 @@ mod tests {
         );
     }
 
+    /// A scenario of GPUs and CPUs.
+    fn gpu_cpu_fleet() -> Scenario {
+        Scenario::from_toml(
+            "[workers.gpu]\ncount = 2\nfailure_rate_per_hour = 1\n[workers.cpu]\ncount = 1\nfailure_rate_per_hour = 1\n\
+             [[failures.gpu]]\nkind = \"oom_gpu\"\nweight = 1\n[[failures.cpu]]\nkind = \"timeout\"\nweight = 1\n",
+            "s.toml",
+        )
+        .unwrap()
+    }
+
     #[test]
     fn fixed_table_files_are_checked_naming_file_line_and_field() {
+        let sc = gpu_cpu_fleet();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("fixed.toml");
         std::fs::write(&p, "[gpu]\noom_gpu = \"REDUCED_BATCH\"\n").unwrap();
-        let e = FixedTable::load(&p).unwrap_err().to_string();
+        let e = FixedTable::load(&p, &sc).unwrap_err().to_string();
         assert!(
             e.contains("fixed.toml:2") && e.contains("gpu.oom_gpu") && e.contains("REDUCED_BATCH"),
             "{e}"
         );
         std::fs::write(&p, "[gpu]\noom_gpu = []\n").unwrap();
-        let e = FixedTable::load(&p).unwrap_err().to_string();
+        let e = FixedTable::load(&p, &sc).unwrap_err().to_string();
         assert!(
             e.contains("gpu.oom_gpu") && e.contains("must name a strategy"),
             "{e}"
         );
         std::fs::write(&p, "[qpu]\nany = \"DELAYED_RETRY\"\n").unwrap();
-        let e = FixedTable::load(&p).unwrap_err().to_string();
+        let e = FixedTable::load(&p, &sc).unwrap_err().to_string();
         assert!(e.contains("QPU") || e.contains("qpu"), "{e}");
         std::fs::write(
             &p,
             "[gpu]\noom_gpu = [\"REDUCED_BATCH_SIZE\", \"FALLBACK_CPU\"]\n",
         )
         .unwrap();
-        let t = FixedTable::load(&p).unwrap();
+        let t = FixedTable::load(&p, &sc).unwrap();
         assert_eq!(t.lookup(HardwareClass::Gpu, FailureKind::OomGpu).len(), 2);
-        let e = FixedTable::load(&dir.path().join("missing.toml"))
+        let e = FixedTable::load(&dir.path().join("missing.toml"), &sc)
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.toml"), "{e}");
@@ -674,5 +777,130 @@ mod tests {
         let a = build_action(&ctx, S::DelayedRetry, FailureKind::Network, src(), &retry);
         assert_eq!(a.delay_s, 10.0);
         assert_eq!(a.target_worker, Some(r.worker_id.clone()));
+    }
+
+    /// Review finding: a `--fixed` file was read into a plain map, so `[gpu]` then `[GPU]`
+    /// silently replaced one another, and a row for a class the fleet lacks was accepted,
+    /// where the scenario's own `[fixed]` refuses both. Both go through the same checks.
+    #[test]
+    fn a_fixed_file_is_checked_as_the_scenarios_fixed_table_is() {
+        let sc = gpu_cpu_fleet();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fixed.toml");
+        std::fs::write(
+            &p,
+            "[gpu]\nany = \"DELAYED_RETRY\"\n[GPU]\nany = \"FALLBACK_CPU\"\n",
+        )
+        .unwrap();
+        let e = FixedTable::load(&p, &sc).unwrap_err().to_string();
+        assert!(
+            e.contains("fixed.toml") && e.contains("class `gpu` is given twice"),
+            "{e}"
+        );
+        std::fs::write(
+            &p,
+            "[gpu]\noom_gpu = \"FALLBACK_CPU\"\nOOM_GPU = \"DELAYED_RETRY\"\n",
+        )
+        .unwrap();
+        let e = FixedTable::load(&p, &sc).unwrap_err().to_string();
+        assert!(e.contains("kind `oom_gpu` is given twice"), "{e}");
+        std::fs::write(
+            &p,
+            "[gpu]\nany = \"DELAYED_RETRY\"\n\n[tpu]\nany = \"FALLBACK_CPU\"\n",
+        )
+        .unwrap();
+        let e = FixedTable::load(&p, &sc).unwrap_err().to_string();
+        assert!(
+            e.contains("fixed.toml:4: tpu:") && e.contains("no workers of class TPU"),
+            "{e}"
+        );
+        // The scenario's own table says the same.
+        let e = Scenario::from_toml(
+            "[workers.gpu]\ncount = 1\nfailure_rate_per_hour = 1\n[[failures.gpu]]\nkind = \"oom_gpu\"\nweight = 1\n[fixed.tpu]\nany = \"FALLBACK_CPU\"\n",
+            "s.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("s.toml:7: fixed.tpu:") && e.contains("no workers of class TPU"),
+            "{e}"
+        );
+        // `any` rows and the fleet's classes are fine.
+        std::fs::write(
+            &p,
+            "[any]\nany = \"DELAYED_RETRY\"\n[cpu]\ntimeout = \"IMMEDIATE_RETRY\"\n",
+        )
+        .unwrap();
+        let t = FixedTable::load(&p, &sc).unwrap();
+        assert_eq!(
+            t.lookup(HardwareClass::Cpu, FailureKind::Timeout),
+            [S::ImmediateRetry]
+        );
+    }
+
+    /// Review finding: `--policy learned --config C` with `[ranking] ranker = "model"` ran the
+    /// success-model ranker while the outputs said "learned". A `ranking.ranker` that
+    /// contradicts the policy is refused, naming the field.
+    #[test]
+    fn a_config_ranker_contradicting_the_policy_is_refused() {
+        let sc = gpu_cpu_fleet();
+        let mut config = EngineConfig::default();
+        config.ranking.ranker = RankerKind::Model;
+        let e = match build(
+            PolicyKind::Learned,
+            &sc,
+            None,
+            Some(config.clone()),
+            None,
+            1,
+        ) {
+            Ok(p) => panic!("accepted as {}", p.name()),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.contains("ranking.ranker") && e.contains("contradicts policy learned"),
+            "{e}"
+        );
+        // The model policy is the model ranker; the rules do not rank.
+        for kind in [PolicyKind::Model, PolicyKind::Rules] {
+            let p = build(kind, &sc, None, Some(config.clone()), None, 1).unwrap();
+            assert_eq!(
+                p.name(),
+                if kind == PolicyKind::Model {
+                    "model"
+                } else {
+                    "rules"
+                }
+            );
+        }
+        // The file's text: a written ranker naming the other one is refused, with its line.
+        let model = "[retry]\n\n[ranking]\nranker = \"model\"\n";
+        let e = check_config_ranker(PolicyKind::Learned, model, "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("invalid engine config c.toml:4: ranking.ranker: \"model\" contradicts policy learned"),
+            "{e}"
+        );
+        let bayes = "[ranking]\nranker = \"bayes\"\n";
+        let e = check_config_ranker(PolicyKind::Model, bayes, "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.toml:2: ranking.ranker") && e.contains("contradicts policy model"),
+            "{e}"
+        );
+        for (kind, text) in [
+            (PolicyKind::Learned, bayes),
+            (PolicyKind::Model, model),
+            (PolicyKind::Rules, model),
+            (PolicyKind::Learned, "[ranking]\nenabled = true\n"),
+            (PolicyKind::Model, ""),
+        ] {
+            assert!(
+                check_config_ranker(kind, text, "c.toml").is_ok(),
+                "{kind:?} {text}"
+            );
+        }
     }
 }

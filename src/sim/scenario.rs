@@ -39,6 +39,49 @@ use super::SimError;
 use crate::model::{FailureKind, HardwareClass, Precision, RecoveryStrategy, Timestamp};
 
 // ---------------------------------------------------------------------------------------
+// Limits
+// ---------------------------------------------------------------------------------------
+
+/// The simulated clock's horizon: 100 years (of 365.25 days), in hours. Bursts end within
+/// it, a positive failure rate gives at least one failure in it, no single duration
+/// (`refail_mean_s`, a cost's `seconds`) is longer, and new tasks stop arriving at it.
+pub const HORIZON_H: f64 = 100.0 * 365.25 * 24.0;
+
+/// Workers of one class at most (`workers.<class>.count`).
+pub const MAX_WORKERS_PER_CLASS: u32 = 1_000_000;
+
+/// The fleet's total failure rate at most, per hour (workers with their bad-worker
+/// multipliers, plus every burst): one failure per microsecond, the resolution of the
+/// simulated clock. It keeps every sum of rates finite.
+pub const MAX_TOTAL_RATE_PER_H: f64 = 3.6e9;
+
+/// The earliest `simulation.start`: 0001-01-01T00:00:00Z, in microseconds since the epoch.
+const MIN_START_US: i64 = -62_135_596_800_000_000;
+
+/// `simulation.start` plus the horizon stays before 10000-01-01T00:00:00Z (RFC 3339 years).
+const END_BEFORE_US: i64 = 253_402_300_800_000_000;
+
+/// The horizon in microseconds.
+fn horizon_us() -> i64 {
+    (HORIZON_H * 3600.0 * 1e6) as i64
+}
+
+/// A number for an error message: in scientific notation when very large or very small (a
+/// rate of 1e308 is not printed as 309 digits).
+fn num(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-6..1e9).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Bad workers of a class of `count` workers with `share` bad: `share × count`, rounded.
+pub(crate) fn bad_count(share: f64, count: usize) -> usize {
+    ((share * count as f64).round() as usize).min(count)
+}
+
+// ---------------------------------------------------------------------------------------
 // Keys
 // ---------------------------------------------------------------------------------------
 
@@ -260,6 +303,16 @@ impl<'de> Deserialize<'de> for StrategyList {
         }
         d.deserialize_any(V)
     }
+}
+
+/// A `--fixed` table file: a scenario's `[fixed]` at the top level, its keys read as the
+/// scenario's are (a class or kind given twice in two spellings is refused).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct FixedFile {
+    /// `<class|any>.<kind|any> = STRATEGY | [STRATEGY...]`.
+    #[serde(deserialize_with = "unique_keys2")]
+    pub(crate) rows: BTreeMap<ClassKey, BTreeMap<KindKey, StrategyList>>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -612,7 +665,8 @@ pub struct Scenario {
     pub classes: Vec<ClassSpec>,
     /// Bursts, in file order.
     pub bursts: Vec<Burst>,
-    /// Drifts of true success, in file order.
+    /// Drifts of true success, by `at_failure` (file order among equal ones), so the latest
+    /// one in force for a (class, kind, strategy) is applied last and wins.
     pub drifts: Vec<Drift>,
     /// The fixed policy's table from the scenario (defaults to DELAYED_RETRY everywhere).
     pub fixed: FixedTable,
@@ -698,6 +752,24 @@ pub struct BadWorkers {
     pub causes: Vec<Weighted<usize>>,
     /// Effect on recoveries.
     pub effect: BadEffect,
+}
+
+impl ClassSpec {
+    /// Bad workers of the class (`share × count`, rounded; 0 without bad workers).
+    pub fn bad_count(&self) -> usize {
+        self.bad
+            .as_ref()
+            .map_or(0, |b| bad_count(b.share, self.count as usize))
+    }
+
+    /// The class's failure rate per hour: every worker's `rate_per_hour`, a bad worker's
+    /// times its multiplier.
+    pub fn total_rate_per_hour(&self) -> f64 {
+        let n_bad = self.bad_count();
+        let good = (self.count as usize - n_bad) as f64 * self.rate_per_hour;
+        let mult = self.bad.as_ref().map_or(1.0, |b| b.rate_multiplier);
+        good + n_bad as f64 * self.rate_per_hour * mult
+    }
 }
 
 /// A burst.
@@ -814,6 +886,69 @@ impl Checker<'_> {
         }
     }
 
+    /// A duration in seconds no longer than the horizon.
+    fn within_horizon_s(&self, field: impl Into<String>, v: f64) -> Result<f64, SimError> {
+        if v <= HORIZON_H * 3600.0 {
+            Ok(v)
+        } else {
+            Err(self.bad(
+                field,
+                format!(
+                    "{} s is longer than the simulated clock's horizon of 100 years",
+                    num(v)
+                ),
+            ))
+        }
+    }
+
+    /// The failure rate of a checked class, per hour; an error naming the field when it is
+    /// positive but gives less than one failure within the horizon, or when it brings the
+    /// fleet's total (`before`: the classes so far) above [`MAX_TOTAL_RATE_PER_H`] (an
+    /// infinite sum hung the simulator).
+    fn class_rate(&self, spec: &ClassSpec, before: f64) -> Result<f64, SimError> {
+        let lc = lower(spec.class);
+        let field = format!("workers.{lc}.failure_rate_per_hour");
+        let plain = spec.rate_per_hour * f64::from(spec.count);
+        if plain > 0.0 && plain * HORIZON_H < 1.0 {
+            return Err(self.bad(
+                field,
+                format!(
+                    "{} per worker per hour over {} workers is less than one failure in 100 years of simulated time (the clock's horizon): give 0 for a class whose workers never fail on their own",
+                    num(spec.rate_per_hour),
+                    spec.count
+                ),
+            ));
+        }
+        let over = |rate: f64| !(rate.is_finite() && rate <= MAX_TOTAL_RATE_PER_H);
+        if over(plain) || over(before + plain) {
+            return Err(self.bad(
+                field,
+                format!(
+                    "{} per worker per hour over {} workers brings the fleet's total failure rate to {}, above {} per hour (one failure per microsecond of simulated time)",
+                    num(spec.rate_per_hour),
+                    spec.count,
+                    num(before + plain),
+                    num(MAX_TOTAL_RATE_PER_H)
+                ),
+            ));
+        }
+        let rate = spec.total_rate_per_hour();
+        if over(rate) || over(before + rate) {
+            let mult = spec.bad.as_ref().map_or(1.0, |b| b.rate_multiplier);
+            return Err(self.bad(
+                format!("bad_workers.{lc}.rate_multiplier"),
+                format!(
+                    "{} on {} bad workers brings the fleet's total failure rate to {}, above {} per hour (one failure per microsecond of simulated time)",
+                    num(mult),
+                    spec.bad_count(),
+                    num(before + rate),
+                    num(MAX_TOTAL_RATE_PER_H)
+                ),
+            ));
+        }
+        Ok(rate)
+    }
+
     fn scenario(&self, f: ScenarioFile) -> Result<Scenario, SimError> {
         let sim = &f.simulation;
         if sim.max_attempts == 0 {
@@ -821,6 +956,17 @@ impl Checker<'_> {
         }
         let persistence = self.prob("simulation.persistence", sim.persistence)?;
         let refail_mean_s = self.positive("simulation.refail_mean_s", sim.refail_mean_s)?;
+        self.within_horizon_s("simulation.refail_mean_s", refail_mean_s)?;
+        let start = sim.start.as_micros();
+        if start < MIN_START_US || start > END_BEFORE_US - horizon_us() {
+            return Err(self.bad(
+                "simulation.start",
+                format!(
+                    "{} is outside 0001-01-01 to 9899-12-31: the clock's 100-year horizon must end before the year 10000",
+                    sim.start
+                ),
+            ));
+        }
         if f.workers.is_empty() {
             return Err(self.bad(
                 "workers",
@@ -846,11 +992,11 @@ impl Checker<'_> {
                 ));
             }
         }
-        // Tables for a class the fleet does not have would be silently unused.
+        // Tables for a class the fleet does not have would be silently unused (`fixed`: in
+        // `FixedTable::from_raw`, which a `--fixed` file goes through too).
         for (table, keys) in [
             ("truth", f.truth.keys().collect::<Vec<_>>()),
             ("cost", f.cost.keys().collect()),
-            ("fixed", f.fixed.keys().collect()),
         ] {
             for ck in keys {
                 if let ClassKey::Class(class) = ck {
@@ -880,7 +1026,9 @@ impl Checker<'_> {
         for (ck, row) in &f.cost {
             for (s, c) in row {
                 if let Some(v) = c.seconds {
-                    self.non_negative(format!("cost.{ck}.{s}.seconds"), v)?;
+                    let field = format!("cost.{ck}.{s}.seconds");
+                    self.non_negative(field.clone(), v)?;
+                    self.within_horizon_s(field, v)?;
                 }
                 if let Some(v) = c.device_seconds {
                     self.non_negative(format!("cost.{ck}.{s}.device_seconds"), v)?;
@@ -892,7 +1040,7 @@ impl Checker<'_> {
         let mut total_rate = 0.0;
         for (class, w) in &f.workers {
             let spec = self.class(*class, w, &f)?;
-            total_rate += spec.rate_per_hour * f64::from(spec.count);
+            total_rate += self.class_rate(&spec, total_rate)?;
             classes.push(spec);
         }
 
@@ -907,8 +1055,38 @@ impl Checker<'_> {
                 return Err(self.bad(field("class"), format!("no workers of class {}", b.class)));
             };
             let start = self.non_negative(field("start_h"), b.start_h)?;
+            if start > HORIZON_H {
+                return Err(self.bad(
+                    field("start_h"),
+                    format!(
+                        "{} is beyond the simulated clock's horizon of {HORIZON_H} hours (100 years)",
+                        num(start)
+                    ),
+                ));
+            }
             let dur = self.positive(field("duration_h"), b.duration_h)?;
+            if start + dur > HORIZON_H {
+                return Err(self.bad(
+                    field("duration_h"),
+                    format!(
+                        "the burst would end at {} hours, beyond the simulated clock's horizon of {HORIZON_H} hours (100 years)",
+                        num(start + dur)
+                    ),
+                ));
+            }
             let rate = self.positive(field("rate_per_hour"), b.rate_per_hour)?;
+            total_rate += rate;
+            if total_rate > MAX_TOTAL_RATE_PER_H {
+                return Err(self.bad(
+                    field("rate_per_hour"),
+                    format!(
+                        "{} per hour brings the fleet's total failure rate (workers and bursts) to {}, above {} per hour (one failure per microsecond of simulated time)",
+                        num(rate),
+                        num(total_rate),
+                        num(MAX_TOTAL_RATE_PER_H)
+                    ),
+                ));
+            }
             let factor = self.prob(field("success_factor"), b.success_factor)?;
             let cause = match &b.cause {
                 None => self.cause_of_kind(&mut classes[ci], b.kind, &f),
@@ -987,14 +1165,18 @@ impl Checker<'_> {
                 success,
             });
         }
-        if total_rate <= 0.0 && bursts.is_empty() {
+        // The simulator applies every drift in force in this order, the last one winning: by
+        // `at_failure` (stable: file order among equal ones), the latest in force wins.
+        drifts.sort_by_key(|d| d.at_failure);
+        if total_rate <= 0.0 {
             return Err(self.bad(
                 "workers",
                 "no failures can happen: every failure_rate_per_hour is 0 and there are no bursts",
             ));
         }
 
-        let fixed = FixedTable::from_raw(&f.fixed, self, "fixed")?;
+        let fleet: Vec<HardwareClass> = classes.iter().map(|c| c.class).collect();
+        let fixed = FixedTable::from_raw(&f.fixed, &fleet, self, "fixed")?;
         Ok(Scenario {
             name: f
                 .name
@@ -1023,6 +1205,15 @@ impl Checker<'_> {
         let field = |name: &str| format!("workers.{lc}.{name}");
         if w.count == 0 {
             return Err(self.bad(field("count"), "must be at least 1"));
+        }
+        if w.count > MAX_WORKERS_PER_CLASS {
+            return Err(self.bad(
+                field("count"),
+                format!(
+                    "{} workers is more than the {MAX_WORKERS_PER_CLASS} a class may have",
+                    w.count
+                ),
+            ));
         }
         let rate = self.non_negative(field("failure_rate_per_hour"), w.failure_rate_per_hour)?;
         let variants = if w.variants.is_empty() {
@@ -1859,5 +2050,144 @@ weight = 1
         fn check<T: Send + Sync>() {}
         check::<Scenario>();
         check::<SimError>();
+    }
+
+    /// Review finding: of several drifts on one class, kind and strategy, the last in the file
+    /// won, not the latest in force. They are sorted by `at_failure` (stably) when checked,
+    /// so the simulator, which applies them in order, ends on the latest.
+    #[test]
+    fn drifts_are_sorted_so_the_latest_in_force_wins() {
+        let drift = |at: u64, p: f64| {
+            format!("[[drifts]]\nclass = \"gpu\"\nkind = \"oom_gpu\"\nstrategy = \"REDUCED_BATCH_SIZE\"\nat_failure = {at}\nsuccess = {p}\n")
+        };
+        let text = format!(
+            "{MIN}{}{}{}",
+            drift(200, 0.5),
+            drift(100, 0.2),
+            drift(100, 0.3)
+        );
+        let sc = Scenario::from_toml(&text, "s.toml").unwrap();
+        let order: Vec<(u64, f64)> = sc
+            .drifts
+            .iter()
+            .map(|d| (d.at_failure, d.success))
+            .collect();
+        assert_eq!(order, [(100, 0.2), (100, 0.3), (200, 0.5)]);
+    }
+
+    /// Review finding: `failure_rate_per_hour = 1e308` on two workers, or a `rate_multiplier`
+    /// of 1e308, summed to an infinite rate, and the simulator looped forever. The total
+    /// (multipliers and bursts included) is bounded, naming the field that breaks it.
+    #[test]
+    fn an_infinite_total_failure_rate_is_refused_naming_the_field() {
+        let e = err(&MIN.replace(
+            "failure_rate_per_hour = 1.0",
+            "failure_rate_per_hour = 1e308",
+        ));
+        assert!(
+            e.contains("workers.gpu.failure_rate_per_hour: 1e308 per worker per hour")
+                && e.contains("total failure rate to inf, above 3.6e9 per hour"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MIN}[bad_workers.gpu]\nshare = 0.5\nrate_multiplier = 1e308\n"
+        ));
+        assert!(
+            e.contains("s.toml:13: bad_workers.gpu.rate_multiplier")
+                && e.contains("total failure rate"),
+            "{e}"
+        );
+        // Two classes each within the bound, but not together.
+        let e = err(&format!(
+            "{}[workers.cpu]\ncount = 1\nfailure_rate_per_hour = 2e9\n[[failures.cpu]]\nkind = \"timeout\"\nweight = 1\n",
+            MIN.replace("failure_rate_per_hour = 1.0", "failure_rate_per_hour = 5e8")
+        ));
+        assert!(e.contains("workers.gpu.failure_rate_per_hour"), "{e}");
+        let burst = |rate: &str| {
+            format!("[[bursts]]\nclass = \"gpu\"\nkind = \"oom_gpu\"\nstart_h = 1\nduration_h = 1\nrate_per_hour = {rate}\n")
+        };
+        let e = err(&format!("{MIN}{}{}", burst("1e308"), burst("1e308")));
+        assert!(
+            e.contains("bursts[0].rate_per_hour") && e.contains("total failure rate"),
+            "{e}"
+        );
+        let e = err(&format!("{MIN}{}{}", burst("3e9"), burst("1e9")));
+        assert!(e.contains("bursts[1].rate_per_hour"), "{e}");
+        assert!(Scenario::from_toml(&format!("{MIN}{}", burst("1e6")), "s.toml").is_ok());
+    }
+
+    /// Review finding: a burst's `start_h = 1e300` gave negative timestamps (the clock in
+    /// microseconds saturated, then overflowed when added to the start) and a rate of 1e-300
+    /// put every failure at the saturated end of the clock. Times stay within a 100-year
+    /// horizon, naming the field.
+    #[test]
+    fn times_and_rates_beyond_the_horizon_are_refused_naming_the_field() {
+        let burst = |start: &str, dur: &str| {
+            format!("{MIN}[[bursts]]\nclass = \"gpu\"\nkind = \"oom_gpu\"\nstart_h = {start}\nduration_h = {dur}\nrate_per_hour = 10\n")
+        };
+        let e = err(&burst("1e300", "1"));
+        assert!(
+            e.contains("s.toml:14: bursts[0].start_h") && e.contains("horizon"),
+            "{e}"
+        );
+        let e = err(&burst("876000", "1000"));
+        assert!(
+            e.contains("bursts[0].duration_h") && e.contains("horizon"),
+            "{e}"
+        );
+        assert!(Scenario::from_toml(&burst("876000", "600"), "s.toml").is_ok());
+        let e = err(&MIN.replace(
+            "failure_rate_per_hour = 1.0",
+            "failure_rate_per_hour = 1e-300",
+        ));
+        assert!(
+            e.contains("workers.gpu.failure_rate_per_hour")
+                && e.contains("less than one failure in 100 years"),
+            "{e}"
+        );
+        // 0 is a class that never fails on its own (with a burst to fail at all).
+        assert!(Scenario::from_toml(
+            &burst("1", "1").replace("failure_rate_per_hour = 1.0", "failure_rate_per_hour = 0"),
+            "s.toml"
+        )
+        .is_ok());
+        let e = err(&format!("{MIN}[simulation]\nrefail_mean_s = 1e300\n"));
+        assert!(
+            e.contains("simulation.refail_mean_s") && e.contains("horizon"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MIN}[cost.any]\nDELAYED_RETRY = {{ seconds = 1e300 }}\n"
+        ));
+        assert!(
+            e.contains("cost.any.DELAYED_RETRY.seconds") && e.contains("horizon"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MIN}[simulation]\nstart = \"9950-01-01T00:00:00Z\"\n"
+        ));
+        assert!(
+            e.contains("simulation.start") && e.contains("9899-12-31"),
+            "{e}"
+        );
+        assert!(Scenario::from_toml(
+            &format!("{MIN}[simulation]\nstart = \"9899-12-31T00:00:00Z\"\n"),
+            "s.toml"
+        )
+        .is_ok());
+    }
+
+    /// Review finding: `workers.<class>.count` had no upper bound; 4e9 workers aborted the
+    /// process with an allocation failure.
+    #[test]
+    fn a_class_of_too_many_workers_is_refused_naming_the_field() {
+        let e = err(&MIN.replace("count = 4", "count = 4000000000"));
+        assert!(
+            e.contains("s.toml:4: workers.gpu.count") && e.contains("1000000"),
+            "{e}"
+        );
+        let sc =
+            Scenario::from_toml(&MIN.replace("count = 4", "count = 1000000"), "s.toml").unwrap();
+        assert_eq!(sc.classes[0].count, MAX_WORKERS_PER_CLASS);
     }
 }

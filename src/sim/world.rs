@@ -30,11 +30,11 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::messages::{coordinator_reported, Facts};
 use super::output::{
-    BurstTruth, CauseTruth, FailureTruth, FleetTruth, Sink, Summary, TaskEnd, TaskTruth, TotalCost,
-    WorkerTruth,
+    BurstTruth, CauseTruth, DriftTruth, FailureTruth, FleetTruth, Sink, Summary, TaskEnd,
+    TaskTruth, TotalCost, WorkerTruth,
 };
 use super::policy::{build_action, DecisionContext, GroundTruth, Policy};
-use super::scenario::{Scenario, Weighted};
+use super::scenario::{bad_count, Scenario, Weighted, HORIZON_H};
 use super::truth::{self, TruthState, N};
 use super::SimError;
 use crate::config::RetryParams;
@@ -62,6 +62,40 @@ pub struct RunOptions {
 
 /// The default warm-up: the first 2,000 failures.
 pub const DEFAULT_WARMUP: u64 = 2_000;
+
+impl RunOptions {
+    /// Whether the options make sense: at least one failure is asked for.
+    pub fn check(&self) -> Result<(), SimError> {
+        if self.failures == 0 {
+            return Err(SimError::Options {
+                field: "failures".into(),
+                detail: "must be at least 1 (0 would simulate nothing)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// When a run ended with fewer failures than asked for — its new tasks' failures ran
+    /// out: no worker fails at a positive rate and every burst is over, or the next failure
+    /// would come after the clock's 100-year horizon — what to tell the user; `None` when
+    /// it simulated at least `failures`.
+    pub fn shortfall(&self, summary: &Summary) -> Option<String> {
+        (summary.failures < self.failures).then(|| {
+            format!(
+                "only {} failures were simulated of the {} asked for: the scenario's failures ran out (no worker fails at a positive rate once the bursts are over, or the next failure would come after the simulated clock's 100-year horizon)",
+                summary.failures, self.failures
+            )
+        })
+    }
+}
+
+/// The simulated clock's horizon in seconds: no new task fails after it.
+const HORIZON_S: f64 = HORIZON_H * 3600.0;
+
+/// Redraws of an arrival's source in a row before the arrival process gives up (a draw is
+/// redrawn only when rounding put it past every rate; a finite, positive total rate never
+/// needs a second one in practice).
+const MAX_REDRAWS: u32 = 64;
 
 struct WorkerState {
     id: WorkerId,
@@ -178,6 +212,7 @@ pub fn run(
     opts: &RunOptions,
     sink: &mut dyn Sink,
 ) -> Result<Summary, SimError> {
+    opts.check()?;
     let mut w = World::new(scenario, opts.seed, policy.wants_ground_truth());
     w.warmup = opts.warmup;
     sink.begin(&w.fleet_truth(policy.name(), opts.seed))?;
@@ -237,7 +272,7 @@ impl<'a> World<'a> {
             let mut bad = vec![false; n];
             let mut rate = vec![cs.rate_per_hour; n];
             if let Some(b) = &cs.bad {
-                let n_bad = ((b.share * n as f64).round() as usize).min(n);
+                let n_bad = bad_count(b.share, n);
                 let mut idx: Vec<usize> = (0..n).collect();
                 for i in 0..n_bad {
                     let j = rng.gen_range(i..n);
@@ -313,8 +348,10 @@ impl<'a> World<'a> {
         }
     }
 
+    /// The timestamp `t` seconds after the start (saturating: a clock past the horizon
+    /// cannot wrap around to a negative time).
     fn ts(&self, t: f64) -> Timestamp {
-        Timestamp::from_micros(self.sc.start.as_micros() + micros(t))
+        Timestamp::from_micros(self.sc.start.as_micros().saturating_add(micros(t)))
     }
 
     fn fleet_truth(&self, policy: &str, seed: u64) -> FleetTruth {
@@ -373,15 +410,36 @@ impl<'a> World<'a> {
                     })
                 })
                 .collect(),
+            drifts: sc
+                .drifts
+                .iter()
+                .map(|d| DriftTruth {
+                    class: sc.classes[d.class].class,
+                    kind: d.kind,
+                    strategy: d.strategy,
+                    at_failure: d.at_failure,
+                    p: d.success,
+                })
+                .collect(),
         }
     }
 
     /// The next new-task failure after `t`: a superposition of the workers' Poisson
-    /// processes and the bursts active at the time (piecewise constant rate).
+    /// processes and the bursts active at the time (piecewise constant rate). `None` when
+    /// there is none: no rate is positive from `t` on, or the next one would come after the
+    /// horizon.
     fn next_arrival(&mut self, mut t: f64) -> Option<(f64, Source)> {
         let bursts = &self.sc.bursts;
+        // The workers' rate, when there is a worker to draw (a checked scenario's rates sum
+        // to a finite total).
+        let base_rate_h = if self.arrivals.is_some() {
+            self.base_rate_h
+        } else {
+            0.0
+        };
+        let mut redraws = 0;
         loop {
-            let mut rate = self.base_rate_h;
+            let mut rate = base_rate_h;
             let mut boundary = f64::INFINITY;
             for b in bursts {
                 if b.start_s <= t && t < b.end_s {
@@ -390,6 +448,10 @@ impl<'a> World<'a> {
                 } else if b.start_s > t {
                     boundary = boundary.min(b.start_s);
                 }
+            }
+            if !rate.is_finite() || t > HORIZON_S {
+                // Refused by the scenario check; never spin on it.
+                return None;
             }
             if rate <= 0.0 {
                 if boundary.is_infinite() {
@@ -404,13 +466,16 @@ impl<'a> World<'a> {
                 continue;
             }
             let t = t + dt;
+            if t > HORIZON_S {
+                return None;
+            }
             let mut x = self.rng.gen::<f64>() * rate;
-            if x < self.base_rate_h {
+            if x < base_rate_h {
                 if let Some(a) = &self.arrivals {
                     return Some((t, Source::Worker(*a.sample(&mut self.rng))));
                 }
             }
-            x -= self.base_rate_h;
+            x -= base_rate_h;
             let active: Vec<usize> = (0..bursts.len())
                 .filter(|&j| bursts[j].start_s <= t && t < bursts[j].end_s)
                 .collect();
@@ -424,8 +489,13 @@ impl<'a> World<'a> {
             }
             match pick {
                 Some(j) => return Some((t, Source::Burst(j))),
-                // Rounding put the draw past every burst with none active: draw again.
-                None => continue,
+                // Rounding put the draw past every burst with none active: draw again, but not
+                // forever.
+                None if redraws < MAX_REDRAWS => {
+                    redraws += 1;
+                    continue;
+                }
+                None => return None,
             }
         }
     }
@@ -518,7 +588,7 @@ impl<'a> World<'a> {
             strategy: Some(p.strategy),
             time_to_recovery_s: p
                 .success
-                .then(|| (micros(t) - micros(p.failed_at)) as f64 / 1e6),
+                .then(|| micros(t).saturating_sub(micros(p.failed_at)) as f64 / 1e6),
             cost: Some(p.device_seconds),
             timestamp: Some(self.ts(t)),
         };
@@ -1236,6 +1306,159 @@ rate_per_hour = 40
                 "{kind:?}: {s:?} against {oracle:?}"
             );
         }
+    }
+
+    /// Review finding: `--failures 0` ran and reported a success rate of 0. It is refused;
+    /// and a run whose failures ran out before the number asked for says so.
+    #[test]
+    fn no_failures_asked_is_refused_and_a_short_run_says_how_many() {
+        let sc = farm();
+        let mut p = policy::build(PolicyKind::Rules, &sc, None, None, None, 1).unwrap();
+        let opts = RunOptions {
+            seed: 1,
+            failures: 0,
+            warmup: 0,
+        };
+        let e = run(&sc, p.as_mut(), &opts, &mut MemorySink::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "invalid run options: failures: must be at least 1 (0 would simulate nothing)"
+        );
+        // Workers that never fail on their own and one short burst.
+        let burst_only = Scenario::from_toml(
+            "[workers.gpu]\ncount = 4\nfailure_rate_per_hour = 0\n[[failures.gpu]]\nkind = \"oom_gpu\"\nweight = 1\n\
+             [[bursts]]\nclass = \"gpu\"\nkind = \"oom_gpu\"\nstart_h = 1\nduration_h = 0.5\nrate_per_hour = 20\n",
+            "b.toml",
+        )
+        .unwrap();
+        let (s, _) = run_on(&burst_only, PolicyKind::Rules, 1, 5000, 0);
+        assert!(s.failures > 0 && s.failures < 5000, "{s:?}");
+        let opts = RunOptions {
+            seed: 1,
+            failures: 5000,
+            warmup: 0,
+        };
+        let w = opts.shortfall(&s).expect("a warning");
+        assert!(
+            w.starts_with(&format!(
+                "only {} failures were simulated of the 5000 asked for",
+                s.failures
+            )),
+            "{w}"
+        );
+        let (s, _) = sim(PolicyKind::Rules, 1, 50);
+        let opts = RunOptions {
+            failures: 50,
+            ..opts
+        };
+        assert_eq!(opts.shortfall(&s), None);
+    }
+
+    /// Review finding: of several drifts on one class, kind and strategy, file order won,
+    /// not the latest in force; and `ground_truth.json` did not record the drifts at all
+    /// (its `causes[].p` are before them).
+    #[test]
+    fn the_latest_drift_in_force_wins_and_the_ground_truth_lists_the_drifts() {
+        let drift = |at: u64, p: f64| {
+            format!("[[drifts]]\nclass = \"gpu\"\nkind = \"oom_gpu\"\nstrategy = \"REDUCED_BATCH_SIZE\"\nat_failure = {at}\nsuccess = {p}\n")
+        };
+        let text = format!("{FARM}\n{}{}", drift(200, 0.5), drift(100, 0.2));
+        let sc = Scenario::from_toml(&text, "farm.toml").unwrap();
+        let (_, sink) = run_on(&sc, PolicyKind::Oracle, 3, 400, 0);
+        let rbs = RecoveryStrategy::ReducedBatchSize.index();
+        let plain = |t: &&FailureTruth| {
+            t.kind == FailureKind::OomGpu && !t.bad_worker && t.burst.is_none() && t.p[rbs] > 0.0
+        };
+        let p_in = |from: u64, to: u64| -> Vec<f64> {
+            sink.truths
+                .iter()
+                .filter(|t| (from..to).contains(&t.seq))
+                .filter(plain)
+                .map(|t| t.p[rbs])
+                .collect()
+        };
+        for (from, to, want) in [(0, 100, 0.85), (100, 200, 0.2), (200, u64::MAX, 0.5)] {
+            let got = p_in(from, to);
+            assert!(!got.is_empty(), "{from}..{to}");
+            assert!(
+                got.iter().all(|p| (*p - want).abs() < 1e-12),
+                "{from}..{to}: {got:?}"
+            );
+        }
+        let fleet = sink.fleet.unwrap();
+        let drifts: Vec<(HardwareClass, FailureKind, RecoveryStrategy, u64, f64)> = fleet
+            .drifts
+            .iter()
+            .map(|d| (d.class, d.kind, d.strategy, d.at_failure, d.p))
+            .collect();
+        let (g, oom, s) = (
+            HardwareClass::Gpu,
+            FailureKind::OomGpu,
+            RecoveryStrategy::ReducedBatchSize,
+        );
+        assert_eq!(drifts, [(g, oom, s, 100, 0.2), (g, oom, s, 200, 0.5)]);
+        let json = serde_json::to_value(&fleet).unwrap();
+        assert_eq!(
+            json["drifts"][1],
+            serde_json::json!({"class": "GPU", "kind": "oom_gpu", "strategy": "REDUCED_BATCH_SIZE", "at_failure": 200, "p": 0.5})
+        );
+        // Without drifts, an empty list.
+        let (_, sink) = sim(PolicyKind::Oracle, 1, 10);
+        assert!(sink.fleet.unwrap().drifts.is_empty());
+    }
+
+    /// Review finding: an infinite total failure rate (refused by the scenario check since)
+    /// made the arrival loop redraw forever. A scenario changed after its check cannot
+    /// make it spin: the run ends.
+    #[test]
+    fn an_infinite_rate_cannot_make_the_arrival_loop_spin() {
+        // The GPUs' rate: no worker can be drawn, the other classes' failures are lost with
+        // them; the burst still happens.
+        let mut sc = farm();
+        sc.classes[1].rate_per_hour = f64::INFINITY;
+        let (s, _) = run_on(&sc, PolicyKind::Rules, 1, 10_000, 0);
+        assert!(s.failures > 0 && s.failures < 10_000, "{s:?}");
+        // The burst's rate: arrivals end when it begins (0.2 h).
+        let mut sc = farm();
+        sc.bursts[0].rate_per_hour = f64::INFINITY;
+        let (s, _) = run_on(&sc, PolicyKind::Rules, 1, 10_000, 0);
+        assert!(s.failures < 10_000 && s.burst_failures == 0, "{s:?}");
+    }
+
+    /// Review finding: the clock in microseconds saturated and then overflowed when added to
+    /// the start, giving negative timestamps. New tasks stop at the 100-year horizon, and
+    /// time is added saturating.
+    #[test]
+    fn the_clock_stops_at_the_horizon_and_never_wraps() {
+        // One failure per 500,000 hours: a few within the 876,600-hour horizon, then none.
+        let slow = Scenario::from_toml(
+            "[workers.gpu]\ncount = 2\nfailure_rate_per_hour = 1e-6\n[[failures.gpu]]\nkind = \"oom_gpu\"\nweight = 1\n",
+            "slow.toml",
+        )
+        .unwrap();
+        let (s, sink) = run_on(&slow, PolicyKind::Rules, 1, 1000, 0);
+        assert!(s.failures < 1000, "{s:?}");
+        let end = slow.start.as_micros() + (HORIZON_H * 3600.0 * 1e6) as i64;
+        for f in &sink.failures {
+            let ts = f.timestamp.unwrap().as_micros();
+            assert!(ts >= slow.start.as_micros(), "{ts}");
+            assert!(f.t_offset_s.unwrap() <= HORIZON_H * 3600.0 + 1e6, "{f:?}");
+            if f.task_is_new == Some(true) {
+                assert!(ts <= end, "{ts}");
+            }
+        }
+        // A start at the end of time (past the check): timestamps saturate, never wrap.
+        let mut late = farm();
+        late.start = Timestamp::from_micros(i64::MAX - 1_000);
+        let (_, sink) = run_on(&late, PolicyKind::Rules, 1, 50, 0);
+        assert!(sink
+            .failures
+            .iter()
+            .all(|f| f.timestamp.unwrap().as_micros() >= i64::MAX - 1_000));
+        let bursts = sink.fleet.unwrap().bursts;
+        assert!(bursts[0].start.as_micros() > 0 && bursts[0].end.as_micros() > 0);
     }
 
     proptest! {
