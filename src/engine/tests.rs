@@ -613,15 +613,19 @@ fn idle_tasks_are_forgotten_after_forget_after_s() {
     let a = fail(&mut e, "old-1", 8.0 * 86_400.0 + 10.0);
     assert_eq!(a.attempt, 1, "a forgotten task starts afresh");
     // 0: never.
-    let mut c = EngineConfig::default();
-    c.forget_after_s = 0.0;
-    let mut e = Engine::new(c).unwrap();
+    let mut e = Engine::new(EngineConfig {
+        forget_after_s: 0.0,
+        ..Default::default()
+    })
+    .unwrap();
     fail(&mut e, "a", 0.0);
     fail(&mut e, "b", 365.0 * 86_400.0);
     assert_eq!(e.state().len(), 2);
-    let mut c = EngineConfig::default();
-    c.forget_after_s = f64::NAN;
-    assert!(Engine::new(c)
+    let nan = EngineConfig {
+        forget_after_s: f64::NAN,
+        ..Default::default()
+    };
+    assert!(Engine::new(nan)
         .unwrap_err()
         .to_string()
         .contains("forget_after_s"));
