@@ -133,13 +133,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     opts.flush_pending = a.flush_pending.max(1);
     opts.rules = super::load_rules(a.rules.as_deref())?;
     opts.workers = a.workers;
-    if !(a.max_clock_skew.is_finite() && a.max_clock_skew >= 0.0) {
-        bail!(
-            "--max-clock-skew must be a non-negative number of seconds, got {}",
-            a.max_clock_skew
-        );
-    }
-    opts.max_clock_skew = Duration::from_secs_f64(a.max_clock_skew);
+    opts.max_clock_skew = Duration::try_from_secs_f64(a.max_clock_skew)
+        .ok()
+        .filter(|_| a.max_clock_skew <= 100.0 * 365.0 * 86_400.0)
+        .with_context(|| {
+            format!(
+                "--max-clock-skew must be a number of seconds from 0 to 100 years, got {}",
+                a.max_clock_skew
+            )
+        })?;
     opts.store = StoreOptions {
         group_wait: Duration::from_secs_f64(a.group_wait_ms / 1000.0),
         ..opts.store

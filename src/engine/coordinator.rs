@@ -62,6 +62,7 @@ pub trait Coordinator {
 
 /// What [`apply`] carried out with a part left undone: the recovery went ahead.
 #[derive(Debug, Default)]
+#[must_use = "a refused worker flag is reported here: a faulty worker may not be flagged"]
 pub struct Applied {
     /// The worker flag's error, when flagging the failed worker for a human failed (a
     /// coordinator that no longer knows a worker that just fell off the bus): the recovery

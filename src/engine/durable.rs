@@ -82,8 +82,10 @@ impl DurableState {
     /// Removes checkpoint files that no live index row names — the blob of an upload a crash
     /// interrupted before its row was logged, a blob retention retired whose removal a crash
     /// cut short, and unfinished writes — and returns a warning naming each. Run when the
-    /// engine opens, after the replay: the store's lock keeps every other writer out.
-    pub(crate) fn sweep_blobs(&self) -> Result<Vec<String>, StoreError> {
+    /// engine opens, after the replay: the store's lock keeps every other writer out. With
+    /// `damaged` (opening skipped a record or set a part aside, so the index may lack rows)
+    /// only unfinished writes go: a blob the lost rows named is kept.
+    pub(crate) fn sweep_blobs(&self, damaged: bool) -> Result<Vec<String>, StoreError> {
         let root = self.blobs.root();
         let mut warnings = Vec::new();
         let tasks = match std::fs::read_dir(root) {
@@ -111,7 +113,7 @@ impl DurableState {
                 let f = f.map_err(|e| StoreError::io(&task_dir, e))?.path();
                 let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 let orphan = match name.strip_suffix(".bin") {
-                    Some(id) => !live.contains(&id),
+                    Some(id) => !damaged && !live.contains(&id),
                     None => name.ends_with(".bin.tmp"),
                 };
                 if orphan && f.is_file() {
@@ -293,6 +295,27 @@ mod tests {
             .count();
         assert_eq!(swept, 2, "{:?}", report.warnings);
         assert_eq!(e.latest_checkpoint(&t).0.unwrap().0, kept);
+    }
+
+    /// With a damaged history (a WAL record skipped, a part set aside) the index may lack
+    /// rows: only unfinished writes are swept, every blob is kept.
+    #[test]
+    fn a_damaged_history_keeps_every_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TaskId::new("t1").unwrap();
+        let at = Timestamp::from_secs_f64(1_700_000_100.0);
+        let mut e = open(dir.path());
+        let w = e.begin_checkpoint(&t, at).write(b"step 200").unwrap();
+        let name = format!("{}.bin", w.row().checkpoint_id);
+        drop(e);
+        let d = dir.path().join("checkpoints/t1");
+        std::fs::write(d.join("x.bin.tmp"), b"half").unwrap();
+        let state = super::DurableState::new(
+            crate::store::ParquetStore::open(dir.path(), StoreOptions::default()).unwrap(),
+        );
+        let swept = state.sweep_blobs(true).unwrap();
+        assert_eq!(swept.len(), 1, "{swept:?}");
+        assert!(d.join(&name).exists() && !d.join("x.bin.tmp").exists());
     }
 
     /// Two writers on one data directory would interleave one WAL and repair each other's

@@ -757,7 +757,8 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// The action already decided for `rec` when `rec` repeats the task's latest failure (same
-    /// time, worker and message, no outcome yet) — a client's retry of a request whose answer
+    /// timestamp to the microsecond, worker and message signature — its words, numbers
+    /// masked — and no outcome yet) — a client's retry of a request whose answer
     /// it lost, to be answered with that action ([`Engine::logged`]) rather than decided
     /// again, which would count the failure twice and advance the ladder. The server checks
     /// this before [`Engine::decide`]; `decide` itself decides every record it is given.
@@ -866,15 +867,23 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Forgets the tasks whose latest failure is more than `forget_after_s` of report time
-    /// before `now` (run with the bad-worker refresh, linear in the tasks).
+    /// before `now` (run with the bad-worker refresh, linear in the tasks) — but not a task
+    /// with a checkpoint to resume from, and not one whose latest action still awaits its
+    /// outcome (unless idle four times as long: a coordinator that never reports outcomes).
     fn forget_idle(&mut self, now: Timestamp) {
         let after = self.config.forget_after_s;
         if after <= 0.0 {
             return;
         }
         let cutoff = now.as_micros().saturating_sub((after * 1e6) as i64);
-        self.state
-            .retain_tasks(&mut |t| t.last_failure.is_none_or(|l| l.as_micros() >= cutoff));
+        let long_cutoff = now.as_micros().saturating_sub((4.0 * after * 1e6) as i64);
+        self.state.retain_tasks(&mut |t| {
+            let Some(last) = t.last_failure.map(Timestamp::as_micros) else {
+                return true;
+            };
+            let settled = t.outcome_recorded || t.state == TaskState::Escalated;
+            last >= cutoff || t.latest_checkpoint.is_some() || (!settled && last >= long_cutoff)
+        });
     }
 
     /// Records a failure with the failed worker's breaker and returns its state; a placeholder
@@ -1545,7 +1554,8 @@ impl Engine<DurableState> {
         }
         engine.defer_model_fits(false);
         let mut report = report;
-        report.warnings.extend(engine.state.sweep_blobs()?);
+        let damaged = !report.warnings.is_empty();
+        report.warnings.extend(engine.state.sweep_blobs(damaged)?);
         Ok((engine, report))
     }
 

@@ -77,6 +77,11 @@ pub struct TaskRecord {
     /// duplicate (a client's retry), applied and logged once only. A new action clears it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub outcome_recorded: bool,
+    /// Whether the latest action's outcome was a success: the task's next failure starts a
+    /// new episode ([`TaskRecord::observe`]), whatever state a coordinator set meanwhile
+    /// (`running` after a recovery is what it would say). A new action clears it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
 }
 
 /// A recovery that failed, in the coarse ranking context it was decided in.
@@ -122,6 +127,7 @@ impl Default for TaskRecord {
             last_burst: false,
             failed_recovery: None,
             outcome_recorded: false,
+            recovered: false,
         }
     }
 }
@@ -144,13 +150,14 @@ impl TaskRecord {
     /// job recovered from many interruptions is not escalated for their total); the kinds it
     /// recovered from, its configuration, requirements and checkpoints are kept.
     pub fn observe(&mut self, rec: &FailureRecord, kind: FailureKind) {
-        if self.state == TaskState::Succeeded {
+        if self.recovered {
+            self.recovered = false;
             self.attempts = 0;
+            self.streak = 0;
             self.ladder_next.clear();
             self.excluded.clear();
             self.excluded_classes.clear();
             self.last_delay_s = None;
-            self.failed_recovery = None;
         }
         if self.first_failure.is_none() {
             self.first_failure = Some(rec.timestamp);
@@ -230,6 +237,7 @@ impl TaskRecord {
         }
         self.history.push_back(Arc::clone(action));
         self.outcome_recorded = false;
+        self.recovered = false;
     }
 
     /// Applies an outcome: success ends the streak and marks the kind as recoverable; the
@@ -237,6 +245,7 @@ impl TaskRecord {
     pub fn apply_outcome(&mut self, outcome: &Outcome) {
         self.outcome_recorded = true;
         if outcome.success {
+            self.recovered = true;
             self.state = TaskState::Succeeded;
             if let Some(k) = self.last_kind {
                 if !self.recovered_kinds.contains(&k) {

@@ -30,6 +30,11 @@ fn record(
     }
 }
 
+/// Task `t` on GPU worker `w` out of memory, with `cfg`.
+fn gpu_oom(cfg: TaskConfig) -> FailureRecord {
+    record("t", "w", HardwareClass::Gpu, "CUDA out of memory", cfg)
+}
+
 fn cfg(bs: u32, p: Precision) -> TaskConfig {
     TaskConfig {
         batch_size: Some(bs),
@@ -197,13 +202,7 @@ fn gpu_oom_walks_the_whole_ladder() {
 fn inapplicable_steps_are_skipped() {
     let mut e = Engine::in_memory();
     // Batch already 1: the OOM ladder starts at REDUCED_PRECISION.
-    let r = record(
-        "t",
-        "w",
-        HardwareClass::Gpu,
-        "CUDA out of memory",
-        cfg(1, Precision::Fp32),
-    );
+    let r = gpu_oom(cfg(1, Precision::Fp32));
     let a = e.handle_failure(&r);
     assert_eq!(a.strategy, S::ReducedPrecision);
     assert_eq!(
@@ -538,6 +537,12 @@ fn a_failure_after_a_successful_recovery_starts_a_new_episode() {
     assert_ne!(first.strategy, S::Escalation);
     for day in 1..=12 {
         e.record_outcome(&outcome("long", true)).unwrap();
+        if day % 2 == 0 {
+            // A coordinator saying the task runs again changes nothing about the episode.
+            let _ = e
+                .set_task_state(&r.task_id, TaskState::Running, r.timestamp, "rescheduled")
+                .unwrap();
+        }
         let a = e.handle_failure(&at(r.clone(), day as f64 * 86_400.0));
         assert_eq!(a.strategy, first.strategy, "interruption {day}");
         assert_eq!(a.attempt, 1, "interruption {day}");
@@ -560,13 +565,7 @@ fn a_failure_after_a_successful_recovery_starts_a_new_episode() {
 #[test]
 fn a_retried_failure_is_recognised_as_a_duplicate() {
     let mut e = Engine::in_memory();
-    let oom = record(
-        "t",
-        "w",
-        HardwareClass::Gpu,
-        "CUDA out of memory",
-        cfg(32, Precision::Fp16),
-    );
+    let oom = gpu_oom(cfg(32, Precision::Fp16));
     assert!(e.duplicate_failure(&oom).is_none());
     let a = e.handle_failure(&oom);
     assert!(Arc::ptr_eq(&a, &e.duplicate_failure(&oom).unwrap()));
@@ -598,20 +597,37 @@ fn idle_tasks_are_forgotten_after_forget_after_s() {
         );
         e.handle_failure(&at(r, t))
     };
+    // 50 tasks with their outcomes; one more still awaiting it, one with a checkpoint.
     for i in 0..50 {
-        fail(&mut e, &format!("old-{i}"), f64::from(i));
+        let task = format!("old-{i}");
+        fail(&mut e, &task, f64::from(i));
+        e.record_outcome(&outcome(&task, i % 2 == 0)).unwrap();
     }
-    e.record_outcome(&outcome("old-0", true)).unwrap();
-    assert_eq!(e.state().len(), 50);
+    fail(&mut e, "pending", 60.0);
+    fail(&mut e, "saved", 61.0);
+    let saved = TaskId::new("saved").unwrap();
+    e.create_checkpoint(&saved, b"step 9", Timestamp::from_secs_f64(1_700_000_062.0))
+        .unwrap();
+    assert_eq!(e.state().len(), 52);
     // Six days on: kept. Eight days on (a refresh falls due within the day): forgotten but
-    // for the task failing then.
+    // for the task failing then, the one awaiting its outcome and the one with a checkpoint.
     fail(&mut e, "recent", 6.0 * 86_400.0);
-    assert_eq!(e.state().len(), 51);
+    assert_eq!(e.state().len(), 53);
     fail(&mut e, "new", 8.0 * 86_400.0);
-    assert_eq!(e.state().len(), 2, "recent and new are kept");
-    assert!(e.task(&TaskId::new("old-2").unwrap()).is_none());
+    let mut kept: Vec<String> = ["recent", "new", "pending", "saved"]
+        .iter()
+        .filter(|t| e.task(&TaskId::new(t).unwrap()).is_some())
+        .map(|t| t.to_string())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["new", "pending", "recent", "saved"]);
+    assert_eq!(e.state().len(), 4);
     let a = fail(&mut e, "old-1", 8.0 * 86_400.0 + 10.0);
     assert_eq!(a.attempt, 1, "a forgotten task starts afresh");
+    // Awaiting its outcome four times as long: forgotten too.
+    fail(&mut e, "later", 29.0 * 86_400.0);
+    assert!(e.task(&TaskId::new("pending").unwrap()).is_none());
+    assert!(e.task(&saved).is_some());
     // 0: never.
     let mut e = Engine::new(EngineConfig {
         forget_after_s: 0.0,
@@ -641,13 +657,7 @@ fn ladders_advance_per_rule_not_per_task() {
         "operation timed out",
         cfg(32, Precision::Fp16),
     );
-    let oom = record(
-        "t",
-        "w",
-        HardwareClass::Gpu,
-        "CUDA out of memory",
-        cfg(32, Precision::Fp16),
-    );
+    let oom = gpu_oom(cfg(32, Precision::Fp16));
     assert_eq!(e.handle_failure(&net).strategy, S::DelayedRetry);
     // The first OOM of the task still starts the OOM ladder at its first step.
     assert_eq!(e.handle_failure(&oom).strategy, S::ReducedBatchSize);
@@ -690,13 +700,7 @@ fn history_judges_transient_and_persistent() {
 #[test]
 fn checkpoint_is_named_for_resumption() {
     let mut e = Engine::in_memory();
-    let r = record(
-        "t",
-        "w",
-        HardwareClass::Gpu,
-        "CUDA out of memory",
-        cfg(8, Precision::Fp16),
-    );
+    let r = gpu_oom(cfg(8, Precision::Fp16));
     let id = e
         .create_checkpoint(&r.task_id, b"step 100", r.timestamp)
         .unwrap();
@@ -790,7 +794,7 @@ fn every_strategy_can_be_produced_and_applied() {
         let a = e.handle_failure(&r);
         assert_eq!(a.strategy, *s, "{}", a.reason);
         let mut co = MemoryCoordinator::new();
-        apply(&a, &mut co).unwrap();
+        assert!(apply(&a, &mut co).unwrap().flag_error.is_none());
         assert!(!co.events.is_empty(), "{s} did nothing");
         match s {
             S::Escalation => assert_eq!(co.escalated().len(), 1),
@@ -818,7 +822,7 @@ fn apply_different_worker_really_excludes_the_failed_worker() {
     );
     let a = e.handle_failure(&r);
     let mut co = MemoryCoordinator::new();
-    apply(&a, &mut co).unwrap();
+    assert!(apply(&a, &mut co).unwrap().flag_error.is_none());
     match &co.events[0] {
         CoordinatorEvent::RetryExcluding { excluded, .. } => {
             assert_eq!(excluded, &vec![WorkerId::new("bad-worker").unwrap()])
@@ -901,16 +905,10 @@ fn a_refused_worker_flag_does_not_strand_the_task() {
 #[test]
 fn apply_reduced_batch_updates_the_coordinators_config() {
     let mut e = Engine::in_memory();
-    let r = record(
-        "t",
-        "w",
-        HardwareClass::Gpu,
-        "CUDA out of memory",
-        cfg(8, Precision::Fp16),
-    );
+    let r = gpu_oom(cfg(8, Precision::Fp16));
     let a = e.handle_failure(&r);
     let mut co = MemoryCoordinator::new();
-    apply(&a, &mut co).unwrap();
+    assert!(apply(&a, &mut co).unwrap().flag_error.is_none());
     assert_eq!(co.configs[&r.task_id].batch_size, Some(4));
 }
 
@@ -919,13 +917,7 @@ fn state_round_trips_through_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("state.json");
     let mut e = Engine::in_memory();
-    let r = record(
-        "t",
-        "w",
-        HardwareClass::Gpu,
-        "CUDA out of memory",
-        cfg(32, Precision::Fp16),
-    );
+    let r = gpu_oom(cfg(32, Precision::Fp16));
     e.handle_failure(&r);
     e.save_state(&p).unwrap();
     let mut e2 = Engine::in_memory();

@@ -125,10 +125,11 @@ impl SpikeDetector {
         let r = &mut self.rates[index(class, kind)];
         let tau = self.baseline_s;
         match r.first {
-            Some(first) if t < r.at => {
+            Some(_) if t < r.at => {
                 // Late: into the window at its own time, or into the baseline when older than
-                // the window; judged again as of the latest failure.
-                r.first = Some(first.min(t));
+                // the window; judged again as of the latest failure. The history's start is
+                // not moved back: one backfilled failure a week old would stretch the span
+                // the baseline is averaged over and make the usual rate look like a burst.
                 if t <= r.at.saturating_sub(self.window_us) {
                     r.before += (-(r.at.saturating_sub(t) as f64 / 1e6) / tau).exp();
                 } else {
@@ -378,6 +379,29 @@ mod tests {
         assert_eq!(s.last_seen, ts(last));
         // It leaves the window at its own time: an hour after it, before the burst's first.
         assert_eq!(count(&d, start - 120.0 + H), Some(30));
+    }
+
+    /// Regression (review): one backfilled failure a week older than a short history moved
+    /// the history's start back, stretching the span the baseline is averaged over, so the
+    /// usual rate read as a burst.
+    #[test]
+    fn a_backfilled_old_failure_makes_no_burst() {
+        let mut d = detector();
+        let (c, k) = (HardwareClass::Gpu, FailureKind::CudaError);
+        let mut t = 7.0 * 24.0 * H;
+        let end = t + 2.5 * H;
+        while t < end {
+            d.observe(c, k, ts(t));
+            t += H / 13.0;
+        }
+        d.observe(c, k, ts(0.0));
+        // The same steady rate for another hour.
+        let stop = t + H;
+        while t < stop {
+            d.observe(c, k, ts(t));
+            t += H / 13.0;
+        }
+        assert!(!d.spiking(c, k));
     }
 
     #[test]

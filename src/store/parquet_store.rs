@@ -523,10 +523,9 @@ impl ParquetStore {
     /// An [`Ack`] that resolves once everything logged so far is durable: the answer to a
     /// client's retry of a request already logged waits for the first request's fsync.
     pub fn logged(&self) -> Ack {
-        match self.next_seq.checked_sub(1) {
-            Some(last) if last > 0 => self.wal.ack_for(last),
-            _ => Ack::done(),
-        }
+        // The WAL's last queued record, not `next_seq - 1`: a number taken by a record that
+        // failed to encode was never queued, and waiting for it would spin.
+        self.wal.ack_queued()
     }
 
     /// Moves every pending WAL record into Parquet parts, then retires WAL segments.

@@ -261,10 +261,14 @@ impl Wal {
         })
     }
 
-    /// An [`Ack`] that resolves once `seq` (already queued) is durable.
-    pub fn ack_for(self: &Arc<Self>, seq: u64) -> Ack {
-        Ack {
-            inner: Some((seq, Arc::clone(self))),
+    /// An [`Ack`] that resolves once every record queued so far is durable (at once when
+    /// none was queued on this segment).
+    pub fn ack_queued(self: &Arc<Self>) -> Ack {
+        match self.queue.lock().map(|q| q.last_queued) {
+            Ok(last) if last > 0 => Ack {
+                inner: Some((last, Arc::clone(self))),
+            },
+            _ => Ack::done(),
         }
     }
 
