@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long, requires = "column")]
     tsv: Option<PathBuf>,
     /// The TSV column holding the messages.
-    #[arg(long)]
+    #[arg(long, requires = "tsv")]
     column: Option<String>,
     /// The TSV column holding each row's hardware class (values like GPU, CPU, browser).
     #[arg(long, requires = "tsv")]

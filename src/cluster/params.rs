@@ -8,6 +8,9 @@ use crate::features::{FeatureError, FeatureParams, FeatureWeights};
 
 /// Largest `k` considered.
 const MAX_K: usize = 1024;
+/// Most rows of the k-means sample: its silhouette holds a distance for every pair (10,000
+/// rows: 800 MB).
+const MAX_SAMPLE: usize = 10_000;
 
 /// Which algorithm fits the clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +232,15 @@ impl KMeansParams {
                 ),
             ));
         }
+        if self.sample > MAX_SAMPLE {
+            return Err(bad(
+                "kmeans.sample",
+                format!(
+                    "{} rows are too many (at most {MAX_SAMPLE}: the silhouette holds a distance for every pair)",
+                    self.sample
+                ),
+            ));
+        }
         if self.sample < 2 * self.k_max.max(self.k.unwrap_or(0)).max(10) {
             return Err(bad(
                 "kmeans.sample",
@@ -262,6 +274,8 @@ impl ClusterParams {
         p.kmeans.sample = p.kmeans.sample.min(n);
         p.kmeans.k_max = p.kmeans.k_max.min(p.kmeans.sample / 2).max(2);
         p.kmeans.k_min = p.kmeans.k_min.min(p.kmeans.k_max);
+        // A fixed k is capped alike (k-means would cap it at the rows anyway).
+        p.kmeans.k = p.kmeans.k.map(|k| k.min((p.kmeans.sample / 2).max(1)));
         p
     }
 

@@ -336,6 +336,10 @@ fn invalid_kmeans_sample_runs_iterations_tolerance() {
     let mut p = ClusterParams::default();
     p.kmeans.sample = 5;
     assert_eq!(field_of(p), "cluster.kmeans.sample");
+    // Regression (review): no cap, and the silhouette holds a distance for every pair.
+    let mut p = ClusterParams::default();
+    p.kmeans.sample = 1_000_000;
+    assert_eq!(field_of(p), "cluster.kmeans.sample");
     let mut p = ClusterParams::default();
     p.kmeans.n_runs = 0;
     assert_eq!(field_of(p), "cluster.kmeans.n_runs");
@@ -395,4 +399,17 @@ fn autotraits() {
     has::<ClusterValidParams>();
     has::<OnlineClusterer>();
     has::<ClusterError>();
+}
+
+/// Regression (review): an explicit k was not fitted to a small sample, so `train` and
+/// `analyze` failed with "kmeans.sample … too few" where k-means would cap k at the rows.
+#[test]
+fn a_fixed_k_is_fitted_to_a_small_sample() {
+    let mut p = ClusterParams::default();
+    p.kmeans.k = Some(40);
+    let small = p.for_sample(30);
+    assert_eq!(small.kmeans.k, Some(15));
+    assert!(small.check().is_ok());
+    p.kmeans.k = Some(1);
+    assert_eq!(p.for_sample(30).kmeans.k, Some(1));
 }
