@@ -225,15 +225,21 @@ mod tests {
 
     use super::DurableState;
 
-    fn open(dir: &std::path::Path) -> Engine<DurableState> {
+    /// The engine on `dir` with the default config, rules and store options, and what
+    /// opening found.
+    fn try_open(
+        dir: &std::path::Path,
+    ) -> Result<(Engine<DurableState>, crate::store::OpenReport), crate::engine::EngineError> {
         Engine::open(
             dir,
             EngineConfig::default(),
             RuleSet::defaults(),
             StoreOptions::default(),
         )
-        .unwrap()
-        .0
+    }
+
+    fn open(dir: &std::path::Path) -> Engine<DurableState> {
+        try_open(dir).unwrap().0
     }
 
     fn failure(task: &str) -> FailureRecord {
@@ -280,13 +286,7 @@ mod tests {
             v
         };
         assert_eq!(files(dir.path()).len(), 3);
-        let (e, report) = Engine::open(
-            dir.path(),
-            EngineConfig::default(),
-            RuleSet::defaults(),
-            StoreOptions::default(),
-        )
-        .unwrap();
+        let (e, report) = try_open(dir.path()).unwrap();
         assert_eq!(files(dir.path()), vec![format!("{kept}.bin")]);
         let swept = report
             .warnings
@@ -324,14 +324,7 @@ mod tests {
     fn a_data_directory_is_opened_by_one_store_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
         let first = open(dir.path());
-        let err = Engine::open(
-            dir.path(),
-            EngineConfig::default(),
-            RuleSet::defaults(),
-            StoreOptions::default(),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = try_open(dir.path()).unwrap_err().to_string();
         assert!(err.contains(".lock") && err.contains("in use"), "{err}");
         drop(first);
         open(dir.path());

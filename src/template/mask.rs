@@ -233,13 +233,7 @@ impl Masker {
                 if let Some(j) = slash.filter(|&j| j >= 1 && r[j - 1] == b':') {
                     let i = j - 1;
                     let scheme = &rest[..i];
-                    if r.get(j + 1) == Some(&b'/')
-                        && !scheme.is_empty()
-                        && scheme.as_bytes()[0].is_ascii_alphabetic()
-                        && scheme
-                            .bytes()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
-                    {
+                    if r.get(j + 1) == Some(&b'/') && is_url_scheme(scheme) {
                         let end = trim_trailing(rest, i + 3);
                         if end > i + 3 {
                             out.push_str(&rest[..i + 3]);
@@ -498,6 +492,13 @@ fn utf8_len(first: u8) -> usize {
     }
 }
 
+/// Whether `s` is a URL scheme (RFC 3986: a letter, then letters, digits, `+`, `.`, `-`).
+fn is_url_scheme(s: &str) -> bool {
+    s.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
+}
+
 /// Index after the last character of a value that starts at `from`, not counting trailing
 /// closing punctuation.
 fn trim_trailing(tok: &str, from: usize) -> usize {
@@ -727,12 +728,7 @@ mod tests {
         if m.url {
             if let Some(i) = seg.find("://") {
                 let scheme = &seg[..i];
-                if !scheme.is_empty()
-                    && scheme.as_bytes()[0].is_ascii_alphabetic()
-                    && scheme
-                        .bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
-                {
+                if is_url_scheme(scheme) {
                     let end = trim_trailing(seg, i + 3);
                     if end > i + 3 {
                         out.push_str(&seg[..i + 3]);
