@@ -1069,12 +1069,16 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// [`Engine::fleet_moves`] for a failure in context `c`, the task excluding `excluded`:
-    /// with a registry, DIFFERENT_WORKER also needs an eligible worker of the class (what
-    /// `prepare` asks of it; one pick, without wishes, which a pick relaxes anyway).
+    /// with a registry, each move also needs an eligible worker where it goes (what
+    /// `prepare` asks of it; one pick each, without wishes, which a pick relaxes anyway).
     fn fleet_moves_for(&self, c: &Ctx<'_>, excluded: &[WorkerId]) -> FleetMoves {
         let mut fleet = self.fleet_moves(c.class, &c.rec.worker_id, c.left);
-        if fleet.other_worker && !self.registry.is_empty() {
-            fleet.other_worker = self.pick(c.class, c, excluded, false, false).is_some();
+        if !self.registry.is_empty() {
+            let eligible = |class| self.pick(class, c, excluded, false, false).is_some();
+            fleet.other_worker = fleet.other_worker && eligible(c.class);
+            fleet.cpu = fleet.cpu && eligible(HardwareClass::Cpu);
+            fleet.other_class =
+                fleet.other_class && mutate::fallback_class(c.class).is_some_and(|to| eligible(to));
         }
         fleet
     }
@@ -1223,6 +1227,12 @@ impl<S: StateStore> Engine<S> {
                 p.moves = true;
                 p.requirements = Some(requirement(HardwareClass::Cpu));
                 p.target = self.pick(HardwareClass::Cpu, c, excluded, false, false);
+                // With a registry, no eligible CPU (all full, flagged, excluded, under a
+                // bad-worker pattern or with an open breaker): no move to make, as for
+                // DIFFERENT_WORKER below.
+                if p.target.is_none() && !self.registry.is_empty() {
+                    return None;
+                }
                 p.note = "run on CPU".into();
             }
             S::DifferentHardwareClass => {
@@ -1230,6 +1240,10 @@ impl<S: StateStore> Engine<S> {
                 p.moves = true;
                 p.requirements = Some(requirement(to));
                 p.target = self.pick(to, c, excluded, false, false);
+                // With a registry, no eligible worker of the other class: no move to make.
+                if p.target.is_none() && !self.registry.is_empty() {
+                    return None;
+                }
                 p.note = format!("move from {} to {to}", c.class);
             }
             S::DifferentWorker => {

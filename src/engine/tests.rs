@@ -378,6 +378,73 @@ fn a_registered_fleet_gets_no_move_to_a_class_or_worker_it_lacks() {
     );
 }
 
+/// A review found FALLBACK_CPU and DIFFERENT_HARDWARE_CLASS proposed without a target when
+/// every worker of the class they go to was ineligible (full here), although
+/// DIFFERENT_WORKER is skipped then: with a registry, no eligible worker means no move.
+#[test]
+fn a_move_to_a_class_without_an_eligible_worker_is_not_proposed() {
+    let full = |id: &str, class| Worker {
+        slots: 0,
+        ..Worker::new(WorkerId::new(id).unwrap(), class)
+    };
+    // The cuda-error ladder on g1, with the only CPU full: no FALLBACK_CPU.
+    let mut reg = registry_of(&[("g1", HardwareClass::Gpu), ("g2", HardwareClass::Gpu)]);
+    reg.register(full("c1", HardwareClass::Cpu));
+    let mut e = Engine::in_memory();
+    e.set_registry(reg);
+    assert_eq!(
+        cuda_errors_on_g1(&mut e, 3),
+        [S::DifferentWorker, S::DelayedRetry, S::Escalation]
+    );
+    // With the CPU free it is proposed, and named.
+    let mut e = with_workers(&[
+        ("g1", HardwareClass::Gpu),
+        ("g2", HardwareClass::Gpu),
+        ("c1", HardwareClass::Cpu),
+    ]);
+    assert_eq!(
+        cuda_errors_on_g1(&mut e, 3),
+        [S::DifferentWorker, S::DelayedRetry, S::FallbackCpu]
+    );
+    // An open class breaker on TPUs moves work to GPUs only when a GPU can take it.
+    let tpu_timeouts = |gpu: Worker| {
+        let mut c = EngineConfig::default();
+        c.breakers.hardware_class.enabled = true;
+        let mut e = Engine::new(c).unwrap();
+        let mut reg = registry_of(&[
+            ("w0", HardwareClass::Tpu),
+            ("w1", HardwareClass::Tpu),
+            ("w2", HardwareClass::Tpu),
+            ("w3", HardwareClass::Tpu),
+        ]);
+        reg.register(gpu);
+        e.set_registry(reg);
+        let mut last = None;
+        for i in 0..3 {
+            let r = at(
+                record(
+                    &format!("t{i}"),
+                    &format!("w{i}"),
+                    HardwareClass::Tpu,
+                    "operation timed out",
+                    TaskConfig::default(),
+                ),
+                i as f64,
+            );
+            last = Some(e.handle_failure(&r));
+        }
+        last.unwrap()
+    };
+    let free = tpu_timeouts(Worker::new(
+        WorkerId::new("g1").unwrap(),
+        HardwareClass::Gpu,
+    ));
+    assert_eq!(free.strategy, S::DifferentHardwareClass);
+    assert_eq!(free.target_worker.as_ref().map(|w| w.as_str()), Some("g1"));
+    let busy = tpu_timeouts(full("g1", HardwareClass::Gpu));
+    assert_ne!(busy.strategy, S::DifferentHardwareClass, "{busy:?}");
+}
+
 /// The same from the fleet's shape alone (a coordinator that places tasks itself, as the
 /// simulator does): the counts say where a task can go; a registry, once set, decides.
 #[test]
