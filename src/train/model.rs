@@ -442,18 +442,26 @@ impl Model {
     /// checked, and each error names the file (and the field, for a parse error).
     ///
     /// A model replaced while it is read ([`Self::save`] swaps whole directories) may give
-    /// the old manifest with the new artifacts: when reading fails and the manifest has
-    /// changed meanwhile, the new model is read instead (a few times at most).
+    /// the old manifest with the new artifacts: when reading fails and the model was
+    /// replaced meanwhile (the directory at `dir` is another one, or its manifest changed),
+    /// it is read again (a few times at most). A model replaced twice during one read can
+    /// have the very manifest it started with, so the manifest alone does not tell.
     pub fn load(dir: &Path) -> Result<Model, TrainError> {
         let path = dir.join(MANIFEST_FILE);
+        let mut seen = dir_identity(dir);
         let mut bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
         for _ in 1..LOAD_ATTEMPTS {
             match Self::load_manifest(dir, &path, &bytes) {
                 Ok(model) => return Ok(model),
-                Err(e) => match std::fs::read(&path) {
-                    Ok(now) if now != bytes => bytes = now,
-                    _ => return Err(e),
-                },
+                Err(e) => {
+                    let now_seen = dir_identity(dir);
+                    match std::fs::read(&path) {
+                        Ok(now) if now != bytes || now_seen != seen => {
+                            (bytes, seen) = (now, now_seen);
+                        }
+                        _ => return Err(e),
+                    }
+                }
             }
         }
         Self::load_manifest(dir, &path, &bytes)
@@ -461,7 +469,22 @@ impl Model {
 }
 
 /// Attempts of [`Model::load`] at a model replaced while it is read.
-const LOAD_ATTEMPTS: usize = 4;
+const LOAD_ATTEMPTS: usize = 8;
+
+/// Which directory is at `dir` now (device and inode; `None` where unknown): every
+/// [`Model::save`] puts a new directory there.
+pub(super) fn dir_identity(dir: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
 
 /// Puts the complete model directory `tmp` at `dir` (both in `parent`; `name` is `dir`'s
 /// name), replacing what is there (checked by [`check_model_dir`]), and removes the old model.

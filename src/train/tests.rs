@@ -775,6 +775,30 @@ fn success_tables_count_the_committed_history_only() {
     assert_eq!(m.manifest().data_range.failures, 40);
 }
 
+/// The test below failed once under load: a model replaced twice during one load has the
+/// manifest the load started with, and the load gave up. A load now also sees that the
+/// directory itself was replaced, which every save does, even with the same model.
+#[test]
+fn every_save_puts_another_directory_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_history(&data, 24);
+    let model = train(&data, &opts()).unwrap();
+    let out = dir.path().join("models").join("m");
+    model.save(&out).unwrap();
+    let first = super::model::dir_identity(&out);
+    model.save(&out).unwrap();
+    let second = super::model::dir_identity(&out);
+    if cfg!(unix) {
+        assert!(first.is_some());
+        assert_ne!(first, second);
+    }
+    assert_eq!(
+        Model::load(&out).unwrap().manifest().name,
+        model.manifest().name
+    );
+}
+
 /// Regression: replacing a model moved the old one aside, then the new one in — a crash
 /// between left no model, and a reader between found none. Now a reader loading the model
 /// while it is replaced, again and again, always gets a whole model, the old or the new.
