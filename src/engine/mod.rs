@@ -1069,16 +1069,15 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// [`Engine::fleet_moves`] for a failure in context `c`, the task excluding `excluded`:
-    /// with a registry, each move also needs an eligible worker where it goes (what
-    /// `prepare` asks of it; one pick each, without wishes, which a pick relaxes anyway).
+    /// with a registry, DIFFERENT_WORKER also needs an eligible worker of the class (what
+    /// `prepare` asks of it; one pick, without wishes, which a pick relaxes anyway). Not
+    /// checked here for FALLBACK_CPU and DIFFERENT_HARDWARE_CLASS (two more picks on every
+    /// ranked decision): when the ranking chooses one of them and no worker can take it,
+    /// `prepare` refuses it and the rules decide.
     fn fleet_moves_for(&self, c: &Ctx<'_>, excluded: &[WorkerId]) -> FleetMoves {
         let mut fleet = self.fleet_moves(c.class, &c.rec.worker_id, c.left);
-        if !self.registry.is_empty() {
-            let eligible = |class| self.pick(class, c, excluded, false, false).is_some();
-            fleet.other_worker = fleet.other_worker && eligible(c.class);
-            fleet.cpu = fleet.cpu && eligible(HardwareClass::Cpu);
-            fleet.other_class =
-                fleet.other_class && mutate::fallback_class(c.class).is_some_and(|to| eligible(to));
+        if fleet.other_worker && !self.registry.is_empty() {
+            fleet.other_worker = self.pick(c.class, c, excluded, false, false).is_some();
         }
         fleet
     }
