@@ -866,7 +866,8 @@ impl<S: StateStore> Engine<S> {
         }
     }
 
-    /// Forgets the tasks whose latest failure is more than `forget_after_s` of report time
+    /// Forgets the tasks whose latest failure (or latest state change, for a task that never
+    /// failed) is more than `forget_after_s` of report time
     /// before `now` (run with the bad-worker refresh, linear in the tasks) — but not a task
     /// with a checkpoint to resume from, and not one whose latest action still awaits its
     /// outcome (unless idle four times as long: a coordinator that never reports outcomes).
@@ -878,10 +879,17 @@ impl<S: StateStore> Engine<S> {
         let cutoff = now.as_micros().saturating_sub((after * 1e6) as i64);
         let long_cutoff = now.as_micros().saturating_sub((4.0 * after * 1e6) as i64);
         self.state.retain_tasks(&mut |t| {
-            let Some(last) = t.last_failure.map(Timestamp::as_micros) else {
+            // The latest failure, or the latest state a coordinator set (a task that never
+            // failed, known from a state change alone, is forgotten too).
+            let Some(last) = t
+                .last_failure
+                .max(t.last_state_at)
+                .map(Timestamp::as_micros)
+            else {
                 return true;
             };
-            let settled = t.outcome_recorded || t.state == TaskState::Escalated;
+            let settled =
+                t.history.is_empty() || t.outcome_recorded || t.state == TaskState::Escalated;
             last >= cutoff || t.latest_checkpoint.is_some() || (!settled && last >= long_cutoff)
         });
     }
@@ -1374,7 +1382,9 @@ impl<S: StateStore> Engine<S> {
         at: Timestamp,
         note: &str,
     ) -> Result<Ack, EngineError> {
-        self.state.task_mut(task).state = state;
+        let t = self.state.task_mut(task);
+        t.state = state;
+        t.last_state_at = Some(t.last_state_at.map_or(at, |x| x.max(at)));
         if self.state.durable() {
             return Ok(self.state.log(vec![Entry::TaskState(TaskStateRow {
                 task_id: task.clone(),
@@ -1554,7 +1564,12 @@ impl Engine<DurableState> {
                         }
                     }
                 }
-                Entry::TaskState(s) => engine.state.task_mut(&s.task_id).state = s.state,
+                Entry::TaskState(s) => {
+                    let t = engine.state.task_mut(&s.task_id);
+                    t.state = s.state;
+                    t.last_state_at =
+                        Some(t.last_state_at.map_or(s.timestamp, |x| x.max(s.timestamp)));
+                }
                 Entry::Checkpoint(c) => {
                     let task = c.task_id.clone();
                     engine.state.index_row(c);

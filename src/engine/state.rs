@@ -55,6 +55,10 @@ pub struct TaskRecord {
     pub first_failure: Option<Timestamp>,
     /// Latest failure.
     pub last_failure: Option<Timestamp>,
+    /// Time of the latest lifecycle state a coordinator set (`set_task_state`): what a task
+    /// that never failed is forgotten by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_state_at: Option<Timestamp>,
     /// Hardware class of the latest failure.
     #[serde(default)]
     pub last_class: Option<HardwareClass>,
@@ -121,6 +125,7 @@ impl Default for TaskRecord {
             history: VecDeque::new(),
             first_failure: None,
             last_failure: None,
+            last_state_at: None,
             last_class: None,
             last_signature: None,
             last_fine_key: None,

@@ -714,6 +714,40 @@ fn idle_tasks_are_forgotten_after_forget_after_s() {
         .contains("forget_after_s"));
 }
 
+/// Regression: a task known from a state change alone (it never failed) was never
+/// forgotten: forgetting went by the latest failure only.
+#[test]
+fn a_task_known_only_from_its_state_is_forgotten_too() {
+    let mut e = Engine::in_memory();
+    let day = 86_400.0;
+    let set = |e: &mut Engine, task: &str, t: f64| {
+        let at = Timestamp::from_secs_f64(1_700_000_000.0 + t);
+        e.set_task_state(&TaskId::new(task).unwrap(), TaskState::Running, at, "")
+            .unwrap();
+    };
+    set(&mut e, "quiet", 10.0);
+    set(&mut e, "busy", 10.0);
+    set(&mut e, "busy", 5.0 * day);
+    let fail = |e: &mut Engine, task: &str, t: f64| {
+        let r = record(
+            task,
+            "w",
+            HardwareClass::Cpu,
+            "operation timed out",
+            TaskConfig::default(),
+        );
+        e.handle_failure(&at(r, t));
+    };
+    fail(&mut e, "a", 6.0 * day);
+    assert!(e.task(&TaskId::new("quiet").unwrap()).is_some());
+    // Eight days on, a refresh is due: the task whose state was set on day 0 goes, the one
+    // set again on day 5 stays, and an earlier state time does not move it back.
+    set(&mut e, "busy", 1.0);
+    fail(&mut e, "b", 8.0 * day);
+    assert!(e.task(&TaskId::new("quiet").unwrap()).is_none());
+    assert!(e.task(&TaskId::new("busy").unwrap()).is_some());
+}
+
 #[test]
 fn ladders_advance_per_rule_not_per_task() {
     let mut e = Engine::in_memory();
