@@ -510,8 +510,90 @@ fn a_simulator_directory_is_imported_as_its_log() {
         (&Value::from(0), &Value::from(2))
     );
     assert!(stderr(&o).contains("outcomes.jsonl:1:"), "{}", stderr(&o));
+    // --strict refuses it before writing anything (the directory is checked first).
     let o = d.run(&["ingest", "sim", "--data", "hist3", "--strict"], "");
-    refused(&o, "2 action or outcome line(s) rejected (--strict)");
+    refused(&o, "outcomes.jsonl:1: unknown field `succes`");
+    assert!(
+        stderr(&o).contains("1 more rejected line"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.path("hist3").exists(), "nothing written");
+}
+
+/// Regression: --strict did not check simulator directories before writing: a bad line in
+/// one was found while importing it, after the other inputs (and the directory's earlier
+/// lines) were committed, and the run exited 2 having written part of it. Each directory is
+/// read whole first, as the import reads it, and a rejected line stops the run before any
+/// write, named by its file and line.
+#[test]
+fn a_strict_run_checks_simulator_directories_before_writing() {
+    let d = Dir::new();
+    let scenario = repo().join("data/scenarios/test-farm.toml");
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--policy",
+            "rules",
+            "--seed",
+            "1",
+            "--failures",
+            "50",
+            "--out",
+            "sim",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<String> = (0..3)
+        .map(|i| record(&format!("j{i}"), "CUDA out of memory"))
+        .collect();
+    d.write("in.jsonl", &(lines.join("\n") + "\n"));
+    // A clean directory ingests under --strict with the counts of a run without it.
+    let counts = |data: &str, strict: bool| {
+        let mut args = vec!["ingest", "in.jsonl", "sim", "--data", data, "--json"];
+        if strict {
+            args.push("--strict");
+        }
+        let s = summary(&d.run(&args, ""));
+        let keys = ["read", "ingested", "rejected", "actions", "outcomes"];
+        let mut v: Vec<Value> = keys.iter().map(|k| s[*k].clone()).collect();
+        v.push(s["rejected_other"].clone());
+        (v, entries(&d.path(data)).len())
+    };
+    let loose = counts("loose", false);
+    assert_eq!(counts("clean", true), loose);
+    let (v, rows) = &loose;
+    assert_eq!((&v[2], &v[5]), (&Value::from(0), &Value::from(0)), "{v:?}");
+    assert!(v[1].as_u64().unwrap() > 3 && *rows > 3, "{v:?}");
+    // One outcome line that does not read: refused before anything is written.
+    let path = d.path("sim/outcomes.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut outcomes: Vec<String> = text.lines().map(str::to_string).collect();
+    let before = outcomes[2].clone();
+    outcomes[2] = before
+        .replace("\"success\":true", "\"success\":\"maybe\"")
+        .replace("\"success\":false", "\"success\":\"maybe\"");
+    assert_ne!(outcomes[2], before, "{before}");
+    std::fs::write(&path, outcomes.join("\n") + "\n").unwrap();
+    let o = d.run(
+        &["ingest", "in.jsonl", "sim", "--data", "h", "--strict"],
+        "",
+    );
+    refused(
+        &o,
+        "faultline: error: sim/outcomes.jsonl:3: field success: invalid type",
+    );
+    assert!(stderr(&o).contains("strict"), "{}", stderr(&o));
+    // Not even the valid JSONL input before it, nor the directory's own earlier lines.
+    assert!(!d.path("h").exists(), "nothing written under the data dir");
+    assert!(entries(&d.path("h")).is_empty(), "no failures afterwards");
+    // Without --strict the same inputs ingest, the bad line counted on its own.
+    let s = summary(&d.run(&["ingest", "in.jsonl", "sim", "--data", "h4", "--json"], ""));
+    assert_eq!(s["ingested"], loose.0[1]);
+    assert!(s["rejected_other"].as_u64().unwrap() >= 1, "{s}");
 }
 
 /// Regression: running the same `ingest` twice doubled the history without a word.

@@ -598,7 +598,7 @@ impl OutcomeStream {
         if blank(&line) {
             return Ok(Some(None));
         }
-        match serde_json::from_slice::<Outcome>(&line) {
+        match parse_sim_line::<Outcome>(&line) {
             Ok(x) => Ok(Some(Some(x))),
             Err(e) => {
                 reject(format!("{}:{}: {e}", self.path.display(), self.read));
@@ -685,6 +685,17 @@ fn blank(line: &[u8]) -> bool {
 /// Entries per Parquet commit when importing a simulator directory.
 const SIM_BATCH: usize = 100_000;
 
+/// Reads one line of a simulator directory's `actions.jsonl` or `outcomes.jsonl` as `T`; why
+/// it does not, naming the field at fault where there is one (`field delay_s: invalid type:
+/// ...`), as the JSONL reader does for failure records. Only a rejected line is parsed again,
+/// with the path tracked.
+fn parse_sim_line<T: serde::de::DeserializeOwned>(line: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(line).map_err(|first| {
+        crate::ingest::jsonl::explain_as::<T>(line)
+            .unwrap_or_else(|| crate::ingest::jsonl::reason(&first))
+    })
+}
+
 /// Imports a directory written by `faultline simulate` (`failures.jsonl`, `actions.jsonl`
 /// line for line beside it, `outcomes.jsonl`) into `store` as the log it is: each failure
 /// (classified), its action and — unless it escalated — that action's outcome, in this order,
@@ -692,13 +703,36 @@ const SIM_BATCH: usize = 100_000;
 /// log does. A task's n-th outcome answers its n-th action that is not an escalation (the
 /// simulator's tasks wait for each outcome before failing again); the outcome row carries that
 /// failure's hardware class and the action's kind. Lines that do not read are rejections
-/// (`FILE:LINE: reason`, the first ones kept in the summary's `rejections`); a failure rejected
-/// takes its action and outcome with it. `read`, `ingested`, `rejected` and `skipped` count
-/// failure lines (`read` = `ingested` + `rejected`); action and outcome lines rejected on their
-/// own count in `rejected_other`.
+/// (`FILE:LINE: reason`, naming the field at fault where there is one; the first ones kept in
+/// the summary's `rejections`); a failure rejected takes its action and outcome with it.
+/// `read`, `ingested`, `rejected` and `skipped` count failure lines (`read` = `ingested` +
+/// `rejected`); action and outcome lines rejected on their own count in `rejected_other`.
+/// [`check_simulation`] reads a directory the same way and writes nothing.
 pub fn import_simulation(
     dir: &Path,
     store: &mut ParquetStore,
+    o: &InputOptions,
+    progress: &mut dyn Progress,
+) -> Result<InputSummary, AnalyzeError> {
+    read_simulation(dir, Some(store), o, progress)
+}
+
+/// A dry run of [`import_simulation`]: reads every failure, action and outcome line of the
+/// simulator directory `dir` as the import does, with the same parsing, pairing and
+/// rejections, and returns the summary the import would (the same counts and `rejections`)
+/// without classifying or writing anything. `ingest --strict` checks simulator directories
+/// with it before it writes. An I/O error (a file missing or unreadable) is an error, as in
+/// the import.
+pub fn check_simulation(dir: &Path, o: &InputOptions) -> Result<InputSummary, AnalyzeError> {
+    read_simulation(dir, None, o, &mut super::NoProgress)
+}
+
+/// [`import_simulation`] into `store`, or, without one, its dry run ([`check_simulation`]):
+/// the reading, pairing and rejections are this one code, only the classification and the
+/// writes are left out.
+fn read_simulation(
+    dir: &Path,
+    mut store: Option<&mut ParquetStore>,
     o: &InputOptions,
     progress: &mut dyn Progress,
 ) -> Result<InputSummary, AnalyzeError> {
@@ -744,7 +778,10 @@ pub fn import_simulation(
     progress.stage("simulation", total);
     let classifier = Classifier::new();
     let mut memo: Memo<Verdict> = Memo::new(1 << 16);
-    let mut batch: Vec<Entry> = Vec::with_capacity(SIM_BATCH.min(1 << 14));
+    let mut batch: Vec<Entry> = Vec::new();
+    if store.is_some() {
+        batch.reserve(SIM_BATCH.min(1 << 14));
+    }
     let mut bytes = 0u64;
     for (i, line) in failure_lines.enumerate() {
         let line = line.map_err(|e| io(&failures_path, e))?;
@@ -779,7 +816,7 @@ pub fn import_simulation(
         let action_text = action;
         let action = match &action_text {
             None => Err("no action on this line (actions.jsonl is shorter)".to_string()),
-            Some(a) => serde_json::from_slice::<RecoveryAction>(a).map_err(|e| e.to_string()),
+            Some(a) => parse_sim_line::<RecoveryAction>(a),
         };
         // The outcome this action got, taken whether or not the pair reads (an action that
         // does not read still names its task and strategy, read loosely), so that the task's
@@ -829,6 +866,30 @@ pub fn import_simulation(
                 continue;
             }
         };
+        n.ingested += 1;
+        n.actions += 1;
+        let outcome = match outcome {
+            Some(Some((_, outcome))) => {
+                n.outcomes += 1;
+                Some(outcome)
+            }
+            Some(None) => {
+                reject_other(
+                    &mut n,
+                    format!(
+                        "{}: no outcome left for this action in {}",
+                        at(&actions_path),
+                        outcomes.path.display()
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
+        // A dry run stops here: classifying and writing reject nothing.
+        let Some(store) = store.as_deref_mut() else {
+            continue;
+        };
         let class = record.hardware.class;
         let kind = action.kind;
         let fallback = action.timestamp;
@@ -838,34 +899,22 @@ pub fn import_simulation(
             action: action.into(),
             model_version: "simulated".into(),
         })));
-        n.ingested += 1;
-        n.actions += 1;
-        match outcome {
-            Some(Some((_, outcome))) => {
-                batch.push(Entry::Outcome(OutcomeRow {
-                    timestamp: outcome.timestamp.unwrap_or(fallback),
-                    hardware_class: Some(class),
-                    kind: Some(kind),
-                    outcome,
-                }));
-                n.outcomes += 1;
-            }
-            Some(None) => reject_other(
-                &mut n,
-                format!(
-                    "{}: no outcome left for this action in {}",
-                    at(&actions_path),
-                    outcomes.path.display()
-                ),
-            ),
-            None => {}
+        if let Some(outcome) = outcome {
+            batch.push(Entry::Outcome(OutcomeRow {
+                timestamp: outcome.timestamp.unwrap_or(fallback),
+                hardware_class: Some(class),
+                kind: Some(kind),
+                outcome,
+            }));
         }
         if batch.len() >= SIM_BATCH {
             store.write_batch(std::mem::take(&mut batch))?;
             progress.position(bytes);
         }
     }
-    store.write_batch(batch)?;
+    if let Some(store) = store {
+        store.write_batch(batch)?;
+    }
     // Actions beyond the last failure line answer nothing.
     let mut line_no = n.read + n.skipped;
     for line in action_lines {
@@ -1137,7 +1186,7 @@ mod tests {
         for want in [
             "failures.jsonl:2: invalid JSON",
             "actions.jsonl:3: no outcome left for this action",
-            "actions.jsonl:4: invalid type",
+            "actions.jsonl:4: field delay_s: invalid type",
             "actions.jsonl:6: the action is for task g, the failure on this line of task f",
             "actions.jsonl:7: no failure on this line",
             "outcomes.jsonl:3: no action of task z is left for this outcome",
@@ -1155,6 +1204,96 @@ mod tests {
             })
             .collect();
         assert_eq!(e, [false]);
+    }
+
+    /// `ingest --strict` checks a simulator directory with [`check_simulation`] before it
+    /// writes: the dry run reads every line as the import does, so it rejects the same lines
+    /// with the same messages (naming the field at fault) and counts the same, and it writes
+    /// nothing; a clean directory passes with the import's counts.
+    #[test]
+    fn a_dry_run_of_a_simulator_import_rejects_the_same_lines_and_writes_nothing() {
+        let (rec, act, out) = (sim_failure, sim_action, sim_outcome);
+        let dir = tempfile::tempdir().unwrap();
+        let write = |sim: &Path, failures: &[String], actions: &[String], outcomes: &[String]| {
+            std::fs::create_dir(sim).unwrap();
+            for (name, lines) in [
+                ("failures.jsonl", failures),
+                ("actions.jsonl", actions),
+                ("outcomes.jsonl", outcomes),
+            ] {
+                std::fs::write(sim.join(name), lines.join("\n") + "\n").unwrap();
+            }
+        };
+        let tasks = ["a", "b", "c", "d"];
+        let all = |line: fn(&str) -> String| tasks.map(line).to_vec();
+        let o = InputOptions::new(Timestamp::from_micros(0));
+        // Clean: nothing rejected, the import's counts.
+        let clean = dir.path().join("clean");
+        write(&clean, &all(rec), &all(act), &all(out));
+        let checked = check_simulation(&clean, &o).unwrap();
+        assert_eq!(
+            (
+                checked.read,
+                checked.ingested,
+                checked.actions,
+                checked.outcomes
+            ),
+            (4, 4, 4, 4)
+        );
+        assert_eq!((checked.rejected, checked.rejected_other), (0, 0));
+        let root = dir.path().join("clean-history");
+        let mut store = ParquetStore::open(&root, Default::default()).unwrap();
+        let imported =
+            import_simulation(&clean, &mut store, &o, &mut super::super::NoProgress).unwrap();
+        assert_eq!(checked, imported);
+        // Bad: outcome line 2 (b's) gives `success` a string, failure line 3 has a
+        // `timestamp` that is not a time, action line 4 a `delay_s` that is not a number.
+        let bad = dir.path().join("bad");
+        let mut failures = all(rec);
+        failures[2] = failures[2].replace("1700000000", "\"soon\"");
+        let mut actions = all(act);
+        actions[3] = actions[3].replace("\"delay_s\":0.0", "\"delay_s\":\"soon\"");
+        let mut outcomes = all(out);
+        outcomes[1] = outcomes[1].replace("true", "\"yes\"");
+        write(&bad, &failures, &actions, &outcomes);
+        let checked = check_simulation(&bad, &o).unwrap();
+        let text = checked.rejections.join("\n");
+        assert_eq!((checked.read, checked.ingested), (4, 2), "{text}");
+        for want in [
+            "outcomes.jsonl:2: field success: invalid type: string \"yes\"",
+            "actions.jsonl:2: no outcome left for this action",
+            "failures.jsonl:3: field timestamp",
+            "actions.jsonl:4: field delay_s: invalid type",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        // The first rejection met is the bad outcome, by its file and line.
+        assert!(
+            checked.rejections[0].starts_with(&format!(
+                "{}:2: field success",
+                bad.join("outcomes.jsonl").display()
+            )),
+            "{text}"
+        );
+        let root = dir.path().join("bad-history");
+        let mut store = ParquetStore::open(&root, Default::default()).unwrap();
+        let imported =
+            import_simulation(&bad, &mut store, &o, &mut super::super::NoProgress).unwrap();
+        assert_eq!(checked, imported);
+        // The dry runs wrote nothing: only the two imports made histories.
+        let mut made: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        made.sort();
+        assert_eq!(made, ["bad", "bad-history", "clean", "clean-history"]);
+        for sim in [&clean, &bad] {
+            assert_eq!(std::fs::read_dir(sim).unwrap().count(), 3);
+        }
+        // A file missing is an error naming it, as in the import.
+        std::fs::remove_file(bad.join("actions.jsonl")).unwrap();
+        let e = check_simulation(&bad, &o).unwrap_err();
+        assert!(e.to_string().contains("actions.jsonl"), "{e}");
     }
 
     /// Rows built per chunk on the workers and split across batches at any row give the

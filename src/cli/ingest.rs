@@ -31,7 +31,8 @@ use serde::Serialize;
 ///
 /// A record that does not read is reported as FILE:LINE: REASON on stderr (the first 20,
 /// then a count), counted, and the rest goes on; --strict stops at the first one (exit 2),
-/// having read every input whole before writing anything, so that it writes nothing.
+/// having read every input whole before writing anything, so that it writes nothing:
+/// simulator directories too (every failure, action and outcome line).
 /// An input given twice (by another path too) is read once.
 /// Exit 2 when records were read and every one was rejected; an empty input ingests nothing
 /// (exit 0, "read 0 records"). A simulator's output directory (`simulate --out`) is imported
@@ -60,8 +61,8 @@ pub struct Args {
     #[command(flatten)]
     kernel: KernelArgs,
     /// Stop at the first rejected record (exit 2). The inputs are read whole first (a second
-    /// read; standard input is copied to a temporary file), so a strict run that fails
-    /// writes nothing.
+    /// read; standard input is copied to a temporary file), simulator directories included
+    /// (every failure, action and outcome line), so a strict run that fails writes nothing.
     #[arg(long)]
     strict: bool,
     /// Ingest again an input this data directory already took in (same path, size and
@@ -192,16 +193,21 @@ impl Drop for Spool {
 
 /// --strict: reads every input whole (parse and check, no classification, nothing written)
 /// and stops at the first rejected record, so that a strict run that fails writes nothing.
+/// The pipeline's inputs first, then each simulator directory (inputs without a format, named
+/// by their failures.jsonl), read by `analyze::check_simulation` — the import's own reading
+/// without its writes — so every failure, action and outcome line it would reject (a line that
+/// does not read, an action or outcome left without its pair) is refused here, by its
+/// FILE:LINE and reason.
 ///
 /// Chosen over recording what a failed run committed: the history gets nothing from a file
 /// with a bad record, and fixing the file and running again ingests it once. It costs a
-/// second read of the inputs (standard input is copied to a temporary file for it). Simulator
-/// directories are not covered (they are imported whole after the pipeline).
+/// second read of the inputs (standard input is copied to a temporary file for it).
 fn validate(
     inputs: &[(PathBuf, Option<Format>)],
     a: &Args,
     spool: Option<&Spool>,
     opts: &PipelineOptions,
+    sim: &faultline::analyze::InputOptions,
 ) -> anyhow::Result<()> {
     let sources = inputs
         .iter()
@@ -215,6 +221,28 @@ fn validate(
         |_: &BadLine| {},
         |_| {},
     )?;
+    for (p, _) in inputs.iter().filter(|(_, f)| f.is_none()) {
+        let dir = p.parent().unwrap_or(Path::new("."));
+        let s = faultline::analyze::check_simulation(dir, sim)
+            .with_context(|| format!("checking the simulator directory {}", dir.display()))?;
+        // The whole directory is read: the first rejection met is shown, the rest counted.
+        let rejected = s.rejected + s.rejected_other;
+        if let Some(first) = s.rejections.first() {
+            let more = rejected - 1;
+            bail!(
+                "{first} (strict mode: nothing written{})",
+                if more > 0 {
+                    format!(
+                        "; {more} more rejected line{} in {}",
+                        if more == 1 { "" } else { "s" },
+                        dir.display()
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
     Ok(())
 }
 
@@ -465,8 +493,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     } else {
         None
     };
+    let sim_opts = faultline::analyze::InputOptions::new(opts.now);
     if a.strict {
-        validate(&inputs, &a, spool.as_ref(), &opts)?;
+        validate(&inputs, &a, spool.as_ref(), &opts, &sim_opts)?;
     }
     let sources = inputs
         .iter()
@@ -515,7 +544,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let s = faultline::analyze::import_simulation(
             dir,
             &mut store,
-            &faultline::analyze::InputOptions::new(opts.now),
+            &sim_opts,
             &mut faultline::analyze::NoProgress,
         )
         .with_context(|| format!("importing the simulator directory {}", dir.display()))?;
@@ -578,7 +607,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     if a.strict && summary.rejected + side.2 > 0 {
-        // Simulator directories are imported whole (the pipeline's inputs stop at the first).
+        // `validate` refused every rejection before the writes; this is only met when an input
+        // changed between that check and its import.
         bail!(
             "{} record(s) and {} action or outcome line(s) rejected (--strict)",
             summary.rejected,

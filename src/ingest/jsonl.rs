@@ -194,8 +194,14 @@ pub fn parse_line(line: &[u8]) -> Result<FailureReport, String> {
 /// (`field error.exit_code: invalid type: ...`). The line is parsed again with the path
 /// tracked: only rejected lines pay for it.
 pub fn explain(line: &[u8]) -> String {
+    explain_as::<FailureReport>(line).unwrap_or_else(|| "not a failure record".into())
+}
+
+/// Why `line` does not read as a `T` (the field at fault where there is one, and the
+/// column), or `None` when it does.
+pub fn explain_as<T: serde::de::DeserializeOwned>(line: &[u8]) -> Option<String> {
     let mut de = serde_json::Deserializer::from_slice(line);
-    match serde_path_to_error::deserialize::<_, FailureReport>(&mut de) {
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
@@ -204,21 +210,18 @@ pub fn explain(line: &[u8]) -> String {
             let named = !matches!(path.as_str(), "" | "." | "?")
                 && matches!(inner.classify(), serde_json::error::Category::Data)
                 && !inner.to_string().contains(&format!("`{path}`"));
-            if named {
+            Some(if named {
                 format!("field {path}: {}", reason(&inner))
             } else {
                 reason(&inner)
-            }
+            })
         }
-        Ok(_) => match de.end() {
-            Err(e) => reason(&e),
-            Ok(()) => "not a failure record".into(),
-        },
+        Ok(_) => de.end().err().map(|e| reason(&e)),
     }
 }
 
 /// A serde_json error without its "line 1" (the caller knows the line), with the column.
-fn reason(e: &serde_json::Error) -> String {
+pub fn reason(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     let text = e.to_string();
     let msg = text
