@@ -770,6 +770,19 @@ fn reload_under_load_drops_no_request() {
     let r = admin.post("/v1/admin/reload", r#"{"model":"/nonexistent/model"}"#);
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(admin.post("/v1/failures", OOM).status, 200);
+    // A batch is annotated item by item (off the async threads): the same message, the same
+    // annotation under the model's name.
+    let batch = format!("[{},{}]", failure("batch-a", 0), failure("batch-b", 4));
+    let r = admin.post("/v1/failures", &batch);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let results = r.json()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 2);
+    for x in &results {
+        assert!(x["model"].is_string(), "{x}");
+        assert!(x["annotation"].is_object(), "{x}");
+    }
+    assert!(results[0]["annotation"]["cluster"].is_i64(), "{results:?}");
+    assert_eq!(results[0]["annotation"], results[1]["annotation"]);
     assert!(server.stop().success());
 }
 

@@ -253,6 +253,24 @@ struct Decided {
     model: Option<String>,
 }
 
+/// The answers to `records`, decided as `actions`, annotated under the loaded model if any.
+fn annotated(
+    loaded: &super::Loaded,
+    records: &[FailureRecord],
+    actions: Vec<std::sync::Arc<RecoveryAction>>,
+) -> Vec<Decided> {
+    let model_name = loaded.model.as_ref().map(|m| m.manifest().name.clone());
+    records
+        .iter()
+        .zip(actions)
+        .map(|(rec, action)| Decided {
+            annotation: loaded.model.as_ref().map(|m| m.annotate(rec, action.kind)),
+            model: model_name.clone(),
+            action,
+        })
+        .collect()
+}
+
 /// `rec` unless its timestamp is more than `skew` ahead of `now` (the server's clock).
 fn not_ahead(rec: FailureRecord, now: Timestamp, skew: Duration) -> Result<FailureRecord> {
     let ahead = rec.timestamp.secs_since(now);
@@ -323,16 +341,15 @@ pub(crate) async fn post_failures(
     app.shared.fsync.wait(ack).await?;
     app.shared.metrics.decided(&actions);
     let loaded = app.model();
-    let model_name = loaded.model.as_ref().map(|m| m.manifest().name.clone());
-    let mut out: Vec<Decided> = records
-        .iter()
-        .zip(actions)
-        .map(|(rec, action)| Decided {
-            annotation: loaded.model.as_ref().map(|m| m.annotate(rec, action.kind)),
-            model: model_name.clone(),
-            action,
-        })
-        .collect();
+    let mut out = if loaded.model.is_some() {
+        // Annotating (template lookup, featurizing, cluster assignment) is CPU work that grows
+        // with the batch: not on the async threads, which serve every other request.
+        tokio::task::spawn_blocking(move || annotated(&loaded, &records, actions))
+            .await
+            .map_err(|e| ApiError::Internal(format!("annotating the decisions: {e}")))?
+    } else {
+        annotated(&loaded, &records, actions)
+    };
     Ok(if batch {
         Json(json!({ "results": out })).into_response()
     } else {
