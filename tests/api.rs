@@ -333,6 +333,44 @@ async fn regression_a_rejected_outcome_batch_changes_nothing() {
     assert_eq!(after["state"], "succeeded", "{after}");
 }
 
+/// A review found recovery actions naming the newest checkpoint even after a read found it
+/// corrupted (GET .../latest skipped it): the actions now name the one that verified.
+#[tokio::test]
+async fn actions_stop_naming_a_checkpoint_that_failed_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (app, _) = App::open(ServeOptions::new(&data)).unwrap();
+    let (s, v) = call(&app, "POST", "/v1/failures", &failure("t1", 0), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let uri = "/v1/tasks/t1/checkpoints";
+    let (_, old) = call(&app, "POST", uri, "epoch 1", None).await;
+    let (_, new) = call(&app, "POST", uri, "epoch 2", None).await;
+    let (old, new) = (
+        old["checkpoint_id"].as_str().unwrap(),
+        new["checkpoint_id"].as_str().unwrap(),
+    );
+    let decide = |i| {
+        let app = app.clone();
+        async move {
+            let (s, v) = call(&app, "POST", "/v1/failures", &failure("t1", i), None).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            v["action"]["resume_checkpoint"].clone()
+        }
+    };
+    assert_eq!(decide(1).await, json!(new));
+    // The newest blob is damaged on disk; the read skips it and serves the older one.
+    let blob = data.join("checkpoints/t1").join(format!("{new}.bin"));
+    std::fs::write(&blob, b"bit rot").unwrap();
+    let resp = latest_checkpoint(&app, "t1").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-checkpoint-id"], old);
+    assert_eq!(resp.headers()["x-checkpoint-skipped"], "1");
+    assert_eq!(decide(2).await, json!(old));
+    // A checkpoint committed later is named again.
+    let (_, newer) = call(&app, "POST", uri, "epoch 3", None).await;
+    assert_eq!(decide(3).await, newer["checkpoint_id"]);
+}
+
 /// Regression: a retried `POST /v1/outcomes` (after a `503 timeout`, which may still have
 /// recorded the write) was applied and counted again. A retry is now a duplicate: 200,
 /// `"duplicate": true`, nothing applied, logged or counted; a new failure's outcome counts.

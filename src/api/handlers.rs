@@ -536,6 +536,11 @@ pub(crate) async fn get_latest_checkpoint(
     for e in &errors {
         eprintln!("faultline serve: warning: {e}");
     }
+    if !errors.is_empty() {
+        // Recovery actions stop naming a checkpoint that failed verification.
+        app.engine()
+            .checkpoints_verified(&id, &snapshot, found.as_ref().map(|(row, _)| row));
+    }
     let (row, data) =
         found.ok_or_else(|| ApiError::NotFound(format!("no checkpoint for task '{id}'")))?;
     let mut r = (

@@ -1446,6 +1446,36 @@ impl<S: StateStore> Engine<S> {
         (found.map(|(row, data)| (row.checkpoint_id, data)), errors)
     }
 
+    /// What a read of `task`'s checkpoints ([`CheckpointSnapshot::load`] of `snapshot`)
+    /// found: `usable`, the newest that verified, if any; every live one newer than it
+    /// failed. When the checkpoint recovery actions name (the task's latest) is among those,
+    /// they name `usable` from now on (none when nothing verified); a checkpoint committed
+    /// since the snapshot is left as the latest. Returns whether it changed. In memory only:
+    /// after a restart the next read finds the damage again.
+    pub fn checkpoints_verified(
+        &mut self,
+        task: &TaskId,
+        snapshot: &CheckpointSnapshot,
+        usable: Option<&crate::store::CheckpointRow>,
+    ) -> bool {
+        let key = |r: &crate::store::CheckpointRow| (r.timestamp, r.checkpoint_id.clone());
+        let floor = usable.map(key);
+        let Some(entry) = self.state.task(task) else {
+            return false;
+        };
+        let Some(latest) = entry.latest_checkpoint.as_deref() else {
+            return false;
+        };
+        let failed = snapshot
+            .rows()
+            .iter()
+            .any(|r| r.checkpoint_id == latest && floor.as_ref().is_none_or(|f| key(r) > *f));
+        if failed {
+            self.state.task_mut(task).latest_checkpoint = usable.map(|r| r.checkpoint_id.clone());
+        }
+        failed
+    }
+
     /// A task's live checkpoints as of now (quick: no blob is read); load them with
     /// [`CheckpointSnapshot::load`], which needs no access to the engine.
     pub fn checkpoint_snapshot(&self, task: &TaskId) -> CheckpointSnapshot {
