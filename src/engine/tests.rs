@@ -723,6 +723,8 @@ fn a_task_known_only_from_its_state_is_forgotten_too() {
     let set = |e: &mut Engine, task: &str, t: f64| {
         let at = Timestamp::from_secs_f64(1_700_000_000.0 + t);
         e.set_task_state(&TaskId::new(task).unwrap(), TaskState::Running, at, "")
+            .unwrap()
+            .wait()
             .unwrap();
     };
     set(&mut e, "quiet", 10.0);
