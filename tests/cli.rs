@@ -190,6 +190,55 @@ fn recommend_refuses_ignored_flags_and_names_a_pretty_records_bad_field() {
     assert!(!err.contains("EOF"), "{err}");
 }
 
+/// Regression: only `serve` refused a failure dated far ahead of its clock; one such record
+/// in a log fed to `recommend` became the report time of the retry budget, the breakers and
+/// pattern detection, and froze their windows for every later record.
+#[test]
+fn recommend_refuses_a_failure_dated_far_ahead_of_the_clock() {
+    let d = Dir::new();
+    let line = |task: &str, ts: &str| {
+        format!(
+            r#"{{"task_id":"{task}","worker_id":"w1","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}},"timestamp":"{ts}"}}"#
+        )
+    };
+    let input = format!(
+        "{}\n{}\n",
+        line("t1", "2020-01-01T00:00:00Z"),
+        line("t2", "2099-01-01T00:00:00Z")
+    );
+    // With a state file: nothing decided, nothing saved.
+    let state = d.path("state.json");
+    let st = state.to_str().unwrap();
+    let o = d.run(&["recommend", "--state", st], &input);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("line 2")
+            && err.contains("field timestamp")
+            && err.contains("--max-clock-skew"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+    assert!(!state.exists());
+    // Durable mode: the line before it is decided and printed, then the run stops there.
+    let data = d.path("data");
+    let o = d.run(
+        &["recommend", "--json", "--data", data.to_str().unwrap()],
+        &input,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+    let v = json_lines(&stdout(&o));
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["task_id"], "t1");
+    // A wider skew accepts it; a negative one is a usage error.
+    let o = d.run(&["recommend", "--max-clock-skew", "3000000000"], &input);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.run(&["recommend", "--max-clock-skew", "-1"], &input);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("100 years"), "{}", stderr(&o));
+}
+
 #[test]
 fn recommend_input_errors_exit_2_and_name_the_problem() {
     let d = Dir::new();

@@ -92,6 +92,42 @@ pub struct Args {
     /// Print the action as JSON (one document per input record).
     #[arg(long)]
     json: bool,
+    /// Seconds a failure's timestamp may be ahead of this machine's clock; a failure dated
+    /// further ahead is refused (field `timestamp`, nothing decided), as `serve` refuses it:
+    /// its time would become the report time of pattern detection, the retry budget and the
+    /// breakers, and hold them for every later record.
+    #[arg(long, default_value_t = 300.0, value_parser = parse_skew)]
+    max_clock_skew: f64,
+}
+
+fn parse_skew(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if (0.0..=100.0 * 365.0 * 86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{s} is not a number of seconds from 0 to 100 years"
+        ))
+    }
+}
+
+/// `rec` unless its timestamp is more than `skew` seconds ahead of `now` (this machine's
+/// clock); the error names the field.
+fn not_ahead(
+    rec: faultline::model::FailureRecord,
+    now: Timestamp,
+    skew: f64,
+) -> anyhow::Result<faultline::model::FailureRecord> {
+    let ahead = rec.timestamp.secs_since(now);
+    if ahead > skew {
+        bail!(
+            "field timestamp: {} is {ahead:.0} s ahead of this machine's clock ({now}); at most {skew} s is accepted (--max-clock-skew)",
+            rec.timestamp
+        );
+    }
+    Ok(rec)
 }
 
 fn parse_class(s: &str) -> Result<HardwareClass, String> {
@@ -230,6 +266,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .map(|(origin, report)| {
             report
                 .check(now)
+                .map_err(anyhow::Error::from)
+                .and_then(|r| not_ahead(r, now, a.max_clock_skew))
                 .with_context(|| format!("invalid failure record ({origin})"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -293,8 +331,11 @@ fn run_durable(
                 }
                 let report: FailureReport = serde_json::from_str(&line)
                     .with_context(|| format!("invalid failure record on stdin line {n}"))?;
+                let now = Timestamp::now();
                 let record = report
-                    .check(Timestamp::now())
+                    .check(now)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| not_ahead(r, now, a.max_clock_skew))
                     .with_context(|| format!("invalid failure record on stdin line {n}"))?;
                 Ok(Some(engine.decide(&record)?))
             });
