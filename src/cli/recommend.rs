@@ -95,7 +95,8 @@ pub struct Args {
     /// Seconds a failure's timestamp may be ahead of this machine's clock; a failure dated
     /// further ahead is refused (field `timestamp`, nothing decided), as `serve` refuses it:
     /// its time would become the report time of pattern detection, the retry budget and the
-    /// breakers, and hold them for every later record.
+    /// breakers, and hold them for every later record. A long `simulate` run is dated ahead
+    /// of today; replay it with a larger value (up to 100 years, e.g. 3e9).
     #[arg(long, default_value_t = 300.0, value_parser = parse_skew)]
     max_clock_skew: f64,
 }
@@ -123,7 +124,7 @@ fn not_ahead(
     let ahead = rec.timestamp.secs_since(now);
     if ahead > skew {
         bail!(
-            "field timestamp: {} is {ahead:.0} s ahead of this machine's clock ({now}); at most {skew} s is accepted (--max-clock-skew)",
+            "field timestamp: {} is {ahead:.0} s ahead of this machine's clock ({now}); at most {skew} s is accepted (--max-clock-skew; a log dated ahead on purpose, e.g. a long simulation, needs a larger one)",
             rec.timestamp
         );
     }
