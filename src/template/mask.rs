@@ -31,10 +31,12 @@ pub enum MaskKind {
     Url,
     /// Absolute or home-relative paths (`/var/log/x`, `~/a`, `C:\x`) containing a letter.
     Path,
-    /// Numbers and numeric compounds: integers, decimals, signed values, IPv4 addresses (with
-    /// a port: `<*>:<*>`), dates and times (`<*>-<*>-<*>`, `<*>:<*>:<*>`), versions, UUIDs, and
-    /// numbers with a unit (`100ms`, `2.00GiB`). A number glued to the end of a word (`ssh2`,
-    /// `L3`) is not masked.
+    /// Numbers and numeric compounds: integers, decimals, signed values, numbers in exponent
+    /// form (`1e-05`, `3.2E+10`), IPv4 addresses (with a port: `<*>:<*>`), IPv6 addresses
+    /// (`fe80::1ff:fe23:4567:890a`, `::1`, with a zone `%eth0`; `[<*>]:<*>` with a port), dates
+    /// and times (`<*>-<*>-<*>`, `<*>:<*>:<*>`), versions, UUIDs, numbers with a unit (`100ms`,
+    /// `2.00GiB`) and compound durations (`1h30m`, `2m30.5s`). A number glued to the end of a
+    /// word (`ssh2`, `L3`) is not masked.
     Number,
     /// Hexadecimal: `0x1f`, and runs of hex digits mixing letters and digits (`3b`, `7f2a9c01`).
     Hex,
@@ -281,6 +283,18 @@ impl Masker {
             out.push_str(WILDCARD);
             return;
         }
+        // An IPv6 address filling the value (after a slash, as Java prints one) is one value,
+        // before the id test splits a port-like last group off (`<*>:<*>`).
+        if self.number {
+            let from = usize::from(seg.starts_with('/'));
+            if let Some(end) = ipv6_end(seg, from) {
+                if trim_trailing(seg, end) == end {
+                    out.push_str(WILDCARD);
+                    out.push_str(&seg[end..]);
+                    return;
+                }
+            }
+        }
         if self.id {
             let e = trim_trailing(seg, 0);
             let v = &seg[..e];
@@ -311,6 +325,17 @@ impl Masker {
         let n = b.len();
         let mut i = 0;
         while i < n {
+            if self.number && may_start_ipv6(seg, i) {
+                if let Some(end) = ipv6_end(seg, i) {
+                    // A slash that starts the segment goes with the address, as for IPv4.
+                    if i == 1 && b[0] == b'/' {
+                        out.pop();
+                    }
+                    out.push_str(WILDCARD);
+                    i = end;
+                    continue;
+                }
+            }
             if (i == 0 || !is_alnum_at(seg, i - 1)) && is_alnum_at(seg, i) {
                 if let Some((end, form)) = self.numeric_compound(seg, i) {
                     // Absorb a sign that follows a non-word character, and a slash that starts
@@ -355,8 +380,7 @@ impl Masker {
         let mut decimal = false;
         let mut pos = i;
         loop {
-            let we = word_end(tok, pos);
-            let kind = part_kind(&tok[pos..we], self.number, self.hex);
+            let (we, kind) = self.part_at(tok, pos);
             match kind {
                 Part::Dec | Part::DecUnit => decimal = true,
                 Part::Hex => {}
@@ -373,8 +397,7 @@ impl Masker {
                     if we + 1 < b.len() && is_alnum_at(tok, we + 1) =>
                 {
                     // Only if the next run is a part, else the compound ends here.
-                    let ne = word_end(tok, we + 1);
-                    if part_kind(&tok[we + 1..ne], self.number, self.hex) == Part::Other {
+                    if self.part_at(tok, we + 1).1 == Part::Other {
                         break;
                     }
                     seps.push(c);
@@ -409,6 +432,34 @@ impl Masker {
         }
         Some((end, form))
     }
+
+    /// The part of a numeric compound that starts at `pos` (an alphanumeric run): its end and
+    /// kind. A number in exponent form (`1e-05`, the `2E+10` of `3.2E+10`) is one decimal part
+    /// and a compound duration (`1h30m`, `2m30.5s`) one decimal part with a unit, though their
+    /// sign or fraction cuts them into several runs. An exponent form or a duration that is
+    /// also a hex run (`4e07` in a UUID, `3d`) stays a hex part, so hex compounds stay whole.
+    fn part_at(&self, tok: &str, pos: usize) -> (usize, Part) {
+        let we = word_end(tok, pos);
+        let kind = part_kind(&tok[pos..we], self.number, self.hex);
+        if self.number && kind != Part::DecUnit && tok.as_bytes()[pos].is_ascii_digit() {
+            let hex_run = |end: usize| kind == Part::Hex && end == we;
+            if let Some(end) = exponent_end(tok, pos) {
+                return if hex_run(end) {
+                    (we, kind)
+                } else {
+                    (end, Part::Dec)
+                };
+            }
+            if let Some(end) = duration_end(tok, pos) {
+                return if hex_run(end) {
+                    (we, kind)
+                } else {
+                    (end, Part::DecUnit)
+                };
+            }
+        }
+        (we, kind)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,6 +487,194 @@ fn part_kind(word: &str, number: bool, hex: bool) -> Part {
         return Part::Hex;
     }
     Part::Other
+}
+
+/// Number of ASCII digits starting at `i`.
+fn digits_at(b: &[u8], i: usize) -> usize {
+    b.get(i..)
+        .map_or(0, |r| r.iter().take_while(|c| c.is_ascii_digit()).count())
+}
+
+/// Whether a value part that ends at `j` ends a number there: no letter or digit follows, nor
+/// a `-` joining another run (`1e-5-x`, a UUID's `1234567e-1234-…`).
+fn ends_number(s: &str, j: usize) -> bool {
+    let joined = s.as_bytes().get(j) == Some(&b'-') && is_alnum_at(s, j + 1);
+    !(is_alnum_at(s, j) || joined)
+}
+
+/// End of a number in exponent form that starts at `i`: digits, `e` or `E`, an optional sign,
+/// digits (`1e5`, `1e-05`, the `2E+10` of `3.2E+10`), if one ends there. (The mantissa's
+/// integer part and `.` are earlier parts of the compound.)
+fn exponent_end(s: &str, i: usize) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut j = i + digits_at(b, i);
+    if j == i || !matches!(b.get(j), Some(b'e' | b'E')) {
+        return None;
+    }
+    j += 1;
+    if matches!(b.get(j), Some(b'+' | b'-')) {
+        j += 1;
+    }
+    let d = digits_at(b, j);
+    (d > 0 && ends_number(s, j + d)).then_some(j + d)
+}
+
+/// A duration unit at `j`: its length in bytes and its rank, larger units first (`d` 0, `h`,
+/// `m`, `s`, `ms`, `us` or `µs`, `ns` 6).
+fn duration_unit_at(b: &[u8], j: usize) -> Option<(usize, u8)> {
+    match (b.get(j)?, b.get(j + 1)) {
+        (b'm', Some(b's')) => Some((2, 4)),
+        (b'u', Some(b's')) => Some((2, 5)),
+        (b'n', Some(b's')) => Some((2, 6)),
+        (0xc2, Some(0xb5)) if b.get(j + 2) == Some(&b's') => Some((3, 5)),
+        (b'd', _) => Some((1, 0)),
+        (b'h', _) => Some((1, 1)),
+        (b'm', _) => Some((1, 2)),
+        (b's', _) => Some((1, 3)),
+        _ => None,
+    }
+}
+
+/// End of a duration that starts at `i`: components of digits, an optional fraction and a
+/// unit, units from larger to smaller (`1h30m`, `2m30.5s`, `3d4h`, `2s500ms`, `150ms`), if one
+/// ends there (no letter or digit follows). Units in order bound the components to seven, so
+/// the scan reads a bounded number of runs.
+fn duration_end(s: &str, i: usize) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut j = i;
+    let mut rank = None;
+    loop {
+        let d = digits_at(b, j);
+        if d == 0 {
+            break;
+        }
+        let mut k = j + d;
+        if b.get(k) == Some(&b'.') && b.get(k + 1).is_some_and(u8::is_ascii_digit) {
+            k += 1 + digits_at(b, k + 1);
+        }
+        let (len, r) = duration_unit_at(b, k)?;
+        if rank.is_some_and(|prev| r <= prev) {
+            return None;
+        }
+        rank = Some(r);
+        j = k + len;
+    }
+    (rank.is_some() && !is_alnum_at(s, j)).then_some(j)
+}
+
+/// Whether an IPv6 address may start at byte `i` of `s`: a hex digit that starts a word, or a
+/// `::` that starts a run; not after a `.` (inside a dotted name or number).
+fn may_start_ipv6(s: &str, i: usize) -> bool {
+    let b = s.as_bytes();
+    let prev = i.checked_sub(1).map(|k| b[k]);
+    if prev == Some(b'.') || (i > 0 && is_alnum_at(s, i - 1)) {
+        return false;
+    }
+    b[i].is_ascii_hexdigit() || (b[i..].starts_with(b"::") && prev != Some(b':'))
+}
+
+/// End of a dotted-quad IPv4 address that starts at `i` (the last 32 bits of an IPv6
+/// address: `::ffff:10.0.0.1`).
+fn ipv4_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i;
+    for k in 0..4 {
+        if k > 0 {
+            if b.get(j) != Some(&b'.') {
+                return None;
+            }
+            j += 1;
+        }
+        let d = digits_at(b, j);
+        if d == 0 || d > 3 {
+            return None;
+        }
+        j += d;
+    }
+    Some(j)
+}
+
+/// End of an IPv6 address that starts at `i`, if one ends there: groups of one to four hex
+/// digits joined by `:`, with at most one `::` standing for zero groups or more
+/// (`fe80::1ff:fe23:4567:890a`, `2001:db8::8a2e:370:7334`, `::1`, `fe80::`), else eight
+/// groups; the last two may be a dotted IPv4 address (`::ffff:10.0.0.1`), and a zone may
+/// follow (`%eth0`). The address
+/// must hold a digit, and eight groups without `::` a hex letter too (eight decimal groups are
+/// rather a time or a counter). Besides the zone, the scan reads at most about 45 bytes.
+fn ipv6_end(s: &str, i: usize) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut p = i;
+    let mut groups = 0usize;
+    let mut double = false;
+    let mut digit = false;
+    let mut letter = false;
+    if b[p..].starts_with(b"::") {
+        double = true;
+        p += 2;
+    }
+    loop {
+        let h = b[p..]
+            .iter()
+            .take(5)
+            .take_while(|c| c.is_ascii_hexdigit())
+            .count();
+        if h == 0 {
+            break;
+        }
+        if b.get(p + h) == Some(&b'.') {
+            if let Some(e) = ipv4_end(b, p) {
+                p = e;
+                groups += 2;
+                digit = true;
+                break;
+            }
+        }
+        if h > 4 {
+            return None;
+        }
+        let g = &b[p..p + h];
+        digit |= g.iter().any(u8::is_ascii_digit);
+        letter |= g.iter().any(u8::is_ascii_alphabetic);
+        groups += 1;
+        p += h;
+        if groups > 8 {
+            return None;
+        }
+        if b[p..].starts_with(b"::") {
+            if double {
+                return None;
+            }
+            double = true;
+            p += 2;
+        } else if b.get(p) == Some(&b':') && b.get(p + 1).is_some_and(u8::is_ascii_hexdigit) {
+            p += 1;
+        } else {
+            break;
+        }
+    }
+    let valid = digit
+        && if double {
+            (1..=7).contains(&groups)
+        } else {
+            groups == 8 && letter
+        };
+    if !valid {
+        return None;
+    }
+    // A zone: an interface name or number.
+    if b.get(p) == Some(&b'%') && b.get(p + 1).is_some_and(u8::is_ascii_alphanumeric) {
+        p += 1;
+        while let Some(&c) = b.get(p) {
+            let joined =
+                matches!(c, b'-' | b'.') && b.get(p + 1).is_some_and(u8::is_ascii_alphanumeric);
+            if c.is_ascii_alphanumeric() || c == b'_' || joined {
+                p += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    let more = matches!(b.get(p), Some(b':' | b'.')) && is_alnum_at(s, p + 1);
+    (!is_alnum_at(s, p) && !more).then_some(p)
 }
 
 /// Whether a regex (one that compiles) can match the empty string, anywhere: its shortest
@@ -855,6 +1094,48 @@ mod tests {
         assert_eq!(masked("x—3"), "x—<*>");
     }
 
+    /// The IPv6, exponent and duration scans read a bounded stretch from each start, so
+    /// masking stays linear on long runs of their pieces (200 000 characters and more).
+    #[test]
+    fn address_exponent_and_duration_runs_mask_in_linear_time() {
+        let m = default_masker();
+        let n = 50_000;
+        let cases = [
+            "1:".repeat(n),
+            "a:".repeat(n),
+            "ab::".repeat(n),
+            "0:0:0:0:0:0:0:a:".repeat(n),
+            format!("fe80::1%{}:b", "a-".repeat(n)),
+            "::1%a.".repeat(n),
+            "1e-".repeat(n),
+            "1.1e+".repeat(n),
+            "1d1h1m1s1ms1us1ns".repeat(n / 4),
+            "1.1h".repeat(n),
+            "1h30m-".repeat(n),
+        ];
+        // No time limit, as above: a quadratic scan would take minutes. The answers are
+        // checked on a short run.
+        for seg in &cases {
+            assert!(seg.len() >= 100_000);
+            assert!(!linear(&m, seg).is_empty());
+        }
+        let number = Masker::new(&[MaskKind::Number], &[], "").unwrap();
+        assert_eq!(linear(&number, "::1%eth0."), "<*>.");
+        assert_eq!(linear(&number, "1h30m-1h30m"), "<*>-<*>");
+        assert_eq!(linear(&number, "1e-5:2e+3"), "<*>:<*>");
+    }
+
+    fn tricky_segment() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec![
+                "1", "42", "e", "E", "f", "d", "h", "m", "s", "ms", "µs", "-", "+", ":", "::", ".",
+                "%", "eth0", "/", "_", "x",
+            ]),
+            0..24,
+        )
+        .prop_map(|v| v.concat())
+    }
+
     fn segment() -> impl Strategy<Value = String> {
         prop::collection::vec(
             prop::sample::select(vec![
@@ -881,6 +1162,20 @@ mod tests {
             let no_path = Masker::new(&[MaskKind::Url, MaskKind::Hex, MaskKind::Literal], &[], "")
                 .unwrap();
             prop_assert_eq!(linear(&no_path, &seg), reference(&no_path, &seg));
+        }
+
+        /// Masking tokens made of the pieces of IPv6 addresses, exponents and durations never
+        /// panics (the scans index bytes), and a token never masks to nothing.
+        #[test]
+        fn address_exponent_and_duration_pieces_mask_totally(seg in tricky_segment()) {
+            for m in [
+                default_masker(),
+                Masker::new(&[MaskKind::Number], &[], "").unwrap(),
+            ] {
+                let mut out = String::new();
+                m.mask_token(&seg, &mut out);
+                prop_assert_eq!(out.is_empty(), seg.is_empty());
+            }
         }
     }
 }

@@ -15,13 +15,14 @@
 //!    and `;` into segments, and variable parts become `<*>`: URLs (after the scheme), paths,
 //!    `true`/`false`/`null`, host and node ids (`R02-M1-N0-C:J12-U11`,
 //!    `calvisitor-10-105-163-9.local`), word-prefixed ids (`blk_-695…`, `job_1445_0020`),
-//!    numbers and numeric compounds (decimals, IPv4 with port as `<*>:<*>`, PCI addresses
-//!    `0000:3b:00.0`, MAC addresses, UUIDs, dates and times, versions), hex (`0x1f`,
-//!    `7f2a9c01`), a size or duration unit after a number (`2.00 GiB` → `<*>`), and month or
-//!    weekday names beside a masked number. A number glued to a word (`ssh2`, `L3`,
-//!    `jk2_init()`) is left alone. Every mask can be switched off; custom regex masks run
-//!    first ([`TemplateConfig`]). Masking is linear in the message's length; a token longer
-//!    than [`MAX_INSPECTED_TOKEN`] (4 KiB) is not inspected but becomes `<*>` whole.
+//!    numbers and numeric compounds (decimals, exponent forms `1e-05`, IPv4 with port as
+//!    `<*>:<*>`, IPv6 `fe80::1%eth0`, PCI addresses `0000:3b:00.0`, MAC addresses, UUIDs,
+//!    dates and times, versions, durations `1h30m`), hex (`0x1f`, `7f2a9c01`), a size or
+//!    duration unit after a number (`2.00 GiB` → `<*>`), and month or weekday names beside a
+//!    masked number. A number glued to a word (`ssh2`, `L3`, `jk2_init()`) is left alone.
+//!    Every mask can be switched off; custom regex masks run first ([`TemplateConfig`]).
+//!    Masking is linear in the message's length; a token longer than [`MAX_INSPECTED_TOKEN`]
+//!    (4 KiB) is not inspected but becomes `<*>` whole.
 //! 2. **Prefix tree**: templates are filed by token count, then by their first `depth` tokens;
 //!    a token with a digit or a mask goes to the `<*>` branch, and a node with `max_children`
 //!    children sends new tokens there too.

@@ -203,6 +203,146 @@ fn tokenizes_unicode_and_empty_lines() {
     assert_eq!(masked("内存不足 3 次"), "内存不足 <*> 次");
 }
 
+/// Regression (review): an IPv6 address was masked in part (`fe80::<*>:<*>:<*>:<*>`,
+/// `::<*>`, `<*>:<*>::<*>`) or whole, depending on its form; it is one `<*>`, like an IPv4
+/// address, with a zone, in brackets with a port (`[<*>]:<*>`, as `<*>:<*>` for IPv4) and
+/// before punctuation.
+#[test]
+fn masks_ipv6_addresses_as_one_value() {
+    let cases = [
+        ("from fe80::1ff:fe23:4567:890a up", "from <*> up"),
+        ("from 2001:db8::8a2e:370:7334 up", "from <*> up"),
+        ("from ::1 up", "from <*> up"),
+        ("from fe80:: up", "from <*> up"),
+        (
+            "from 2001:0db8:85a3:0000:0000:8a2e:0370:7334 up",
+            "from <*> up",
+        ),
+        ("from 2001:db8:85a3:0:0:8a2e:370:733a up", "from <*> up"),
+        ("from ::ffff:192.168.1.1 up", "from <*> up"),
+        ("from fe80::1%eth0 up", "from <*> up"),
+        ("from [2001:db8::1]:8080 up", "from [<*>]:<*> up"),
+        ("from [::1]:443 up", "from [<*>]:<*> up"),
+        ("from [fe80::1%eth0]:22 up", "from [<*>]:<*> up"),
+        ("from fe80::1ff:fe23:4567:890a, to", "from <*>, to"),
+        ("peer (2001:db8::1) gone", "peer (<*>) gone"),
+        ("peer=::1; gone", "peer=<*>; gone"),
+        ("bound to ::1.", "bound to <*>."),
+        ("from /2001:db8::1 up", "from <*> up"),
+        ("addr:fe80::1 up", "addr:<*> up"),
+        ("route 2001:db8::/32 added", "route <*>/<*> added"),
+        // IPv4, for comparison.
+        ("from 10.0.0.1 up", "from <*> up"),
+        ("from 10.0.0.1:80 up", "from <*>:<*> up"),
+        ("route 10.0.0.0/8 added", "route <*>/<*> added"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(masked(input), want, "{input}");
+    }
+    assert_eq!(
+        masked_with(&[MaskKind::Number], "from fe80::1ff:fe23:4567:890a up"),
+        "from <*> up"
+    );
+    // Not addresses: identifiers, times, MAC and PCI addresses, a lone `::`.
+    for kept in [
+        "std::vector<int> Foo::bar",
+        "IdoTransportMgr::SendPacket(IdoUdpMgr*,",
+        "dead::beef cafe::face",
+        "see :: here",
+    ] {
+        assert_eq!(masked(kept), kept);
+    }
+    assert_eq!(
+        masked("at 12:30 and 15:42:50"),
+        "at <*>:<*> and <*>:<*>:<*>"
+    );
+    assert_eq!(
+        masked("at 2015:10:18:18:01:47:978:0"),
+        "at <*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>"
+    );
+    assert_eq!(masked("mac 00:1b:44:11:3a:b7"), "mac <*>");
+    assert_eq!(masked("pci 0000:3b:00.0 up"), "pci <*> up");
+}
+
+/// Regression (review): a number in exponent form was one `<*>`, two (`1e-05` →
+/// `<*>-<*>`, `3.2E+10` → `<*>+<*>`) or none (`1e5` without the hex mask), depending on its
+/// sign and on which masks are on; it is one `<*>`, like an integer or a decimal.
+#[test]
+fn masks_exponent_numbers_as_one_value() {
+    let cases = [
+        ("loss 1e-05 now", "loss <*> now"),
+        ("loss 3.2E+10 now", "loss <*> now"),
+        ("loss -4.5e3 now", "loss <*> now"),
+        ("loss 1e5 now", "loss <*> now"),
+        ("loss 6.02e23 now", "loss <*> now"),
+        ("loss 1e-05. now", "loss <*>. now"),
+        ("loss (2.5E-7) now", "loss (<*>) now"),
+        ("loss 1.5e-3, now", "loss <*>, now"),
+        ("tol=1e-9; lr=+3e+2", "tol=<*>; lr=<*>"),
+        ("range 1e-5:1e+5", "range <*>:<*>"),
+        // Integers and decimals, for comparison.
+        ("loss 42 now", "loss <*> now"),
+        ("loss -4.5 now", "loss <*> now"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(masked(input), want, "{input}");
+    }
+    for (input, want) in [
+        ("loss 1e-05 now", "loss <*> now"),
+        ("loss 3.2E+10 now", "loss <*> now"),
+        ("loss -4.5e3 now", "loss <*> now"),
+        ("loss 1e5 now", "loss <*> now"),
+    ] {
+        assert_eq!(masked_with(&[MaskKind::Number], input), want, "{input}");
+    }
+    // Words, hex and UUIDs are unchanged.
+    for kept in ["e5 abc dead be face add cafe", "x1e5 e5x E+"] {
+        assert_eq!(masked(kept), kept);
+    }
+    assert_eq!(masked("took +3.5e and v1.2.3"), "took <*> and <*>");
+    assert_eq!(masked("iar 001061e8 0245d57c"), "iar <*> <*>");
+    assert_eq!(
+        masked("instance 1234567e-1234-4e07-b6d1-4b2ab87e23b4 gone"),
+        "instance <*> gone"
+    );
+}
+
+/// Regression (review): a compound duration was masked or not depending on its form
+/// (`150ms`, `1.5s` and `2m30.5s` were, `1h30m` and `3d4h` were not); each is one `<*>`.
+#[test]
+fn masks_compound_durations_as_one_value() {
+    let cases = [
+        ("after 1h30m idle", "after <*> idle"),
+        ("after 2m30.5s idle", "after <*> idle"),
+        ("after 150ms idle", "after <*> idle"),
+        ("after 1.5s idle", "after <*> idle"),
+        ("after 3d4h idle", "after <*> idle"),
+        ("after 1h2m3s idle", "after <*> idle"),
+        ("after 1h0m0.5s idle", "after <*> idle"),
+        ("after 2s500ms idle", "after <*> idle"),
+        ("after 3d idle", "after <*> idle"),
+        ("after 1m30s, idle", "after <*>, idle"),
+        ("after (2h15m) idle", "after (<*>) idle"),
+        ("timeout=1h30m.", "timeout=<*>."),
+        ("after -1h30m idle", "after <*> idle"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(masked(input), want, "{input}");
+    }
+    for (input, want) in [
+        ("after 1h30m idle", "after <*> idle"),
+        ("after 2m30.5s idle", "after <*> idle"),
+        ("after 3d4h idle", "after <*> idle"),
+        ("after 150ms idle", "after <*> idle"),
+    ] {
+        assert_eq!(masked_with(&[MaskKind::Number], input), want, "{input}");
+    }
+    // Not durations: ordinals, units out of order, words.
+    for kept in ["1st 2nd 3rd", "1s2m 4x4 3ds", "h1m2 ms5"] {
+        assert_eq!(masked(kept), kept);
+    }
+}
+
 // ---- generalization ----
 
 #[test]
