@@ -358,17 +358,31 @@ async fn actions_stop_naming_a_checkpoint_that_failed_verification() {
         }
     };
     assert_eq!(decide(1).await, json!(new));
-    // The newest blob is damaged on disk; the read skips it and serves the older one.
     let blob = data.join("checkpoints/t1").join(format!("{new}.bin"));
+    // A read that fails for another reason than damage (here the blob's path is a
+    // directory; out of file handles, say) changes nothing.
+    std::fs::rename(&blob, dir.path().join("aside")).unwrap();
+    std::fs::create_dir(&blob).unwrap();
+    let resp = latest_checkpoint(&app, "t1").await;
+    assert_eq!(resp.headers()["x-checkpoint-id"], old);
+    assert_eq!(decide(2).await, json!(new));
+    std::fs::remove_dir(&blob).unwrap();
+    std::fs::rename(dir.path().join("aside"), &blob).unwrap();
+    // The newest blob is damaged on disk; the read skips it and serves the older one.
     std::fs::write(&blob, b"bit rot").unwrap();
     let resp = latest_checkpoint(&app, "t1").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["x-checkpoint-id"], old);
     assert_eq!(resp.headers()["x-checkpoint-skipped"], "1");
-    assert_eq!(decide(2).await, json!(old));
-    // A checkpoint committed later is named again.
+    assert_eq!(decide(3).await, json!(old));
+    // Once it reads again (restored from a backup), it is named again.
+    std::fs::write(&blob, b"epoch 2").unwrap();
+    let resp = latest_checkpoint(&app, "t1").await;
+    assert_eq!(resp.headers()["x-checkpoint-id"], new);
+    assert_eq!(decide(4).await, json!(new));
+    // A checkpoint committed later is named.
     let (_, newer) = call(&app, "POST", uri, "epoch 3", None).await;
-    assert_eq!(decide(3).await, newer["checkpoint_id"]);
+    assert_eq!(decide(5).await, newer["checkpoint_id"]);
 }
 
 /// Regression: a retried `POST /v1/outcomes` (after a `503 timeout`, which may still have

@@ -536,8 +536,17 @@ pub(crate) async fn get_latest_checkpoint(
     for e in &errors {
         eprintln!("faultline serve: warning: {e}");
     }
-    if !errors.is_empty() {
-        // Recovery actions stop naming a checkpoint that failed verification.
+    // Recovery actions name the newest checkpoint that verifies: not one a read found
+    // damaged (its content differs from its hash, or its blob is gone), and again a newer one
+    // once it reads. A passing I/O error (out of file handles, say) changes nothing.
+    let damaged = |e: &crate::store::StoreError| match e {
+        crate::store::StoreError::Decode(_) => true,
+        crate::store::StoreError::Io { source, .. } => {
+            source.kind() == std::io::ErrorKind::NotFound
+        }
+        _ => false,
+    };
+    if errors.iter().all(damaged) {
         app.engine()
             .checkpoints_verified(&id, &snapshot, found.as_ref().map(|(row, _)| row));
     }

@@ -1446,34 +1446,34 @@ impl<S: StateStore> Engine<S> {
         (found.map(|(row, data)| (row.checkpoint_id, data)), errors)
     }
 
-    /// What a read of `task`'s checkpoints ([`CheckpointSnapshot::load`] of `snapshot`)
-    /// found: `usable`, the newest that verified, if any; every live one newer than it
-    /// failed. When the checkpoint recovery actions name (the task's latest) is among those,
-    /// they name `usable` from now on (none when nothing verified); a checkpoint committed
-    /// since the snapshot is left as the latest. Returns whether it changed. In memory only:
-    /// after a restart the next read finds the damage again.
+    /// What a complete read of `task`'s checkpoints ([`CheckpointSnapshot::load`] of
+    /// `snapshot`, every error met a damaged blob, not a passing I/O error) found: `usable`,
+    /// the newest that verified, if any. When the checkpoint recovery actions name (the
+    /// task's latest) is one of the snapshot's, they name `usable` from now on (none when
+    /// nothing verified): lower when newer ones are damaged, back up when a read finds one
+    /// that verifies; a checkpoint committed since the snapshot is left as the latest.
+    /// Returns whether it changed. In memory only: after a restart the next read finds the
+    /// damage again.
     pub fn checkpoints_verified(
         &mut self,
         task: &TaskId,
         snapshot: &CheckpointSnapshot,
         usable: Option<&crate::store::CheckpointRow>,
     ) -> bool {
-        let key = |r: &crate::store::CheckpointRow| (r.timestamp, r.checkpoint_id.clone());
-        let floor = usable.map(key);
-        let Some(entry) = self.state.task(task) else {
+        let Some(latest) = self
+            .state
+            .task(task)
+            .and_then(|t| t.latest_checkpoint.as_deref())
+        else {
             return false;
         };
-        let Some(latest) = entry.latest_checkpoint.as_deref() else {
+        let to = usable.map(|r| r.checkpoint_id.as_str());
+        if Some(latest) == to || !snapshot.rows().iter().any(|r| r.checkpoint_id == latest) {
             return false;
-        };
-        let failed = snapshot
-            .rows()
-            .iter()
-            .any(|r| r.checkpoint_id == latest && floor.as_ref().is_none_or(|f| key(r) > *f));
-        if failed {
-            self.state.task_mut(task).latest_checkpoint = usable.map(|r| r.checkpoint_id.clone());
         }
-        failed
+        let to = to.map(str::to_string);
+        self.state.task_mut(task).latest_checkpoint = to;
+        true
     }
 
     /// A task's live checkpoints as of now (quick: no blob is read); load them with
