@@ -1078,14 +1078,16 @@ impl<S: StateStore> Engine<S> {
 
     /// [`Engine::fleet_moves`] for a failure in context `c`, the task excluding `excluded`:
     /// with a registry, DIFFERENT_WORKER also needs an eligible worker of the class (what
-    /// `prepare` asks of it; one pick, without wishes, which a pick relaxes anyway). Not
-    /// checked here for FALLBACK_CPU and DIFFERENT_HARDWARE_CLASS (two more picks on every
-    /// ranked decision): when the ranking chooses one of them and no worker can take it,
-    /// `prepare` refuses it and the rules decide.
+    /// `prepare` asks of it: one pick, without wishes, which a pick relaxes anyway; when it
+    /// finds nothing, whether the class is merely full). Not checked here for FALLBACK_CPU
+    /// and DIFFERENT_HARDWARE_CLASS (two more picks on every ranked decision): when the
+    /// ranking chooses one of them and no worker there could take the task, `prepare`
+    /// refuses it and the rules decide.
     fn fleet_moves_for(&self, c: &Ctx<'_>, excluded: &[WorkerId]) -> FleetMoves {
         let mut fleet = self.fleet_moves(c.class, &c.rec.worker_id, c.left);
         if fleet.other_worker && !self.registry.is_empty() {
-            fleet.other_worker = self.pick(c.class, c, excluded, false, false).is_some();
+            fleet.other_worker = self.pick(c.class, c, excluded, false, false).is_some()
+                || !self.nowhere_to_go(c.class, c, excluded);
         }
         fleet
     }
@@ -1234,10 +1236,9 @@ impl<S: StateStore> Engine<S> {
                 p.moves = true;
                 p.requirements = Some(requirement(HardwareClass::Cpu));
                 p.target = self.pick(HardwareClass::Cpu, c, excluded, false, false);
-                // With a registry, no eligible CPU (all full, flagged, excluded, under a
-                // bad-worker pattern or with an open breaker): no move to make, as for
-                // DIFFERENT_WORKER below.
-                if p.target.is_none() && !self.registry.is_empty() {
+                // With a registry, no CPU that could take the task (see `nowhere_to_go`):
+                // no move to make, as for DIFFERENT_WORKER below.
+                if p.target.is_none() && self.nowhere_to_go(HardwareClass::Cpu, c, excluded) {
                     return None;
                 }
                 p.note = "run on CPU".into();
@@ -1247,8 +1248,8 @@ impl<S: StateStore> Engine<S> {
                 p.moves = true;
                 p.requirements = Some(requirement(to));
                 p.target = self.pick(to, c, excluded, false, false);
-                // With a registry, no eligible worker of the other class: no move to make.
-                if p.target.is_none() && !self.registry.is_empty() {
+                // With a registry, no worker of the other class that could take the task.
+                if p.target.is_none() && self.nowhere_to_go(to, c, excluded) {
                     return None;
                 }
                 p.note = format!("move from {} to {to}", c.class);
@@ -1256,9 +1257,10 @@ impl<S: StateStore> Engine<S> {
             S::DifferentWorker => {
                 p.moves = true;
                 p.target = self.pick(c.class, c, excluded, step.more_memory, step.other_browser);
-                // With a registry, no eligible worker of the class (all excluded, flagged,
-                // full, under a bad-worker pattern or with an open breaker): no move to make.
-                if p.target.is_none() && !self.registry.is_empty() {
+                // With a registry, no worker of the class that could take the task (all
+                // excluded, flagged, under a bad-worker pattern or with an open breaker; a
+                // full class is waited for): no move to make.
+                if p.target.is_none() && self.nowhere_to_go(c.class, c, excluded) {
                     return None;
                 }
                 if step.more_memory {
@@ -1300,22 +1302,46 @@ impl<S: StateStore> Engine<S> {
             return None;
         }
         self.registry
-            .pick(&Want {
-                class,
-                excluded,
-                // The failed worker is excluded too (without copying `excluded`).
-                also_excluded: Some(&c.rec.worker_id),
-                // Patterns inform, never override: avoid workers under a bad-worker pattern.
-                avoid_sorted: &self.bad_sorted,
-                more_memory_than: if more_memory { c.failed_memory } else { None },
-                other_browser_than: if other_browser { c.browser } else { None },
-                // No worker whose breaker is open; a half-open one only as a last resort.
-                breakers: self
-                    .worker_breakers
-                    .enabled()
-                    .then_some((&self.worker_breakers, c.rec.timestamp)),
-            })
+            .pick(&self.want(class, c, excluded, more_memory, other_browser))
             .map(|w| w.id.clone())
+    }
+
+    /// With a registry, whether a move to `class` is pointless: no worker there could take
+    /// the task even once one has a free slot (every one excluded, flagged, called bad or
+    /// breaker-open). A full class is a passing state: the move goes ahead without a target
+    /// and the coordinator places the task when capacity frees up. Asked only after a pick
+    /// found nothing, so it costs nothing on the usual path.
+    fn nowhere_to_go(&self, class: HardwareClass, c: &Ctx<'_>, excluded: &[WorkerId]) -> bool {
+        !self.registry.is_empty()
+            && !self
+                .registry
+                .could_pick(&self.want(class, c, excluded, false, false))
+    }
+
+    /// What a pick for a failure in context `c` asks of the registry.
+    fn want<'a>(
+        &'a self,
+        class: HardwareClass,
+        c: &Ctx<'a>,
+        excluded: &'a [WorkerId],
+        more_memory: bool,
+        other_browser: bool,
+    ) -> Want<'a> {
+        Want {
+            class,
+            excluded,
+            // The failed worker is excluded too (without copying `excluded`).
+            also_excluded: Some(&c.rec.worker_id),
+            // Patterns inform, never override: avoid workers under a bad-worker pattern.
+            avoid_sorted: &self.bad_sorted,
+            more_memory_than: if more_memory { c.failed_memory } else { None },
+            other_browser_than: if other_browser { c.browser } else { None },
+            // No worker whose breaker is open; a half-open one only as a last resort.
+            breakers: self
+                .worker_breakers
+                .enabled()
+                .then_some((&self.worker_breakers, c.rec.timestamp)),
+        }
     }
 
     /// Feeds back the outcome of an applied action and waits until it is durable.

@@ -228,6 +228,18 @@ impl WorkerRegistry {
     /// id for determinism. A worker whose breaker is half-open is picked only when no worker
     /// with a closed breaker is eligible, whatever the wishes (one probe rather than none).
     pub fn pick(&self, want: &Want<'_>) -> Option<&Worker> {
+        self.pick_with(want, false)
+    }
+
+    /// Whether [`WorkerRegistry::pick`] would find a worker if every worker had a free slot:
+    /// a move to the class can wait for capacity (a full fleet is a passing state) rather than
+    /// being pointless (every worker excluded, flagged, avoided or breaker-open).
+    pub fn could_pick(&self, want: &Want<'_>) -> bool {
+        self.pick_with(want, true).is_some()
+    }
+
+    /// [`WorkerRegistry::pick`], counting full workers as free when `full_ok`.
+    fn pick_with(&self, want: &Want<'_>, full_ok: bool) -> Option<&Worker> {
         let order = if want.more_memory_than.is_some() {
             &self.by_class_memory
         } else {
@@ -252,7 +264,7 @@ impl WorkerRegistry {
             let Some(w) = self.workers.get(id) else {
                 continue;
             };
-            if w.slots == 0
+            if (w.slots == 0 && !full_ok)
                 || self.flags.contains_key(&w.id)
                 || want.excluded.contains(&w.id)
                 || want.also_excluded == Some(&w.id)

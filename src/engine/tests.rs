@@ -378,36 +378,52 @@ fn a_registered_fleet_gets_no_move_to_a_class_or_worker_it_lacks() {
     );
 }
 
-/// A review found FALLBACK_CPU and DIFFERENT_HARDWARE_CLASS proposed without a target when
-/// every worker of the class they go to was ineligible (full here), although
-/// DIFFERENT_WORKER is skipped then: with a registry, no eligible worker means no move.
+/// A review found FALLBACK_CPU and DIFFERENT_HARDWARE_CLASS proposed when no worker of the
+/// class they go to could take the task, although DIFFERENT_WORKER is skipped then: with a
+/// registry, nowhere to go means no move. A full class is only waited for: the move goes
+/// ahead without a target (a second review: escalating a task because CPUs were busy for a
+/// moment hands a human what capacity would have solved).
 #[test]
-fn a_move_to_a_class_without_an_eligible_worker_is_not_proposed() {
-    let full = |id: &str, class| Worker {
+fn a_move_to_a_class_where_no_worker_could_take_it_is_not_proposed() {
+    let id = |s: &str| WorkerId::new(s).unwrap();
+    let full = |name: &str, class| Worker {
         slots: 0,
-        ..Worker::new(WorkerId::new(id).unwrap(), class)
+        ..Worker::new(id(name), class)
     };
-    // The cuda-error ladder on g1, with the only CPU full: no FALLBACK_CPU.
-    let mut reg = registry_of(&[("g1", HardwareClass::Gpu), ("g2", HardwareClass::Gpu)]);
+    let gpus = || registry_of(&[("g1", HardwareClass::Gpu), ("g2", HardwareClass::Gpu)]);
+    let cuda_on = |reg: WorkerRegistry| {
+        let mut e = Engine::in_memory();
+        e.set_registry(reg);
+        let r = record(
+            "t",
+            "g1",
+            HardwareClass::Gpu,
+            "RuntimeError: CUDA error: an illegal memory access was encountered",
+            cfg(8, Precision::Fp16),
+        );
+        (0..3).map(|_| e.handle_failure(&r)).collect::<Vec<_>>()
+    };
+    // The cuda-error ladder on g1 with the only CPU flagged: no FALLBACK_CPU.
+    let mut reg = gpus();
+    reg.register(Worker::new(id("c1"), HardwareClass::Cpu));
+    reg.flag(&id("c1"), "xid 79");
+    let a = cuda_on(reg);
+    let s: Vec<S> = a.iter().map(|a| a.strategy).collect();
+    assert_eq!(s, [S::DifferentWorker, S::DelayedRetry, S::Escalation]);
+    // With the CPU full: FALLBACK_CPU without a target (placed when a slot frees up).
+    let mut reg = gpus();
     reg.register(full("c1", HardwareClass::Cpu));
-    let mut e = Engine::in_memory();
-    e.set_registry(reg);
-    assert_eq!(
-        cuda_errors_on_g1(&mut e, 3),
-        [S::DifferentWorker, S::DelayedRetry, S::Escalation]
-    );
-    // With the CPU free it is proposed, and named.
-    let mut e = with_workers(&[
-        ("g1", HardwareClass::Gpu),
-        ("g2", HardwareClass::Gpu),
-        ("c1", HardwareClass::Cpu),
-    ]);
-    assert_eq!(
-        cuda_errors_on_g1(&mut e, 3),
-        [S::DifferentWorker, S::DelayedRetry, S::FallbackCpu]
-    );
-    // An open class breaker on TPUs moves work to GPUs only when a GPU can take it.
-    let tpu_timeouts = |gpu: Worker| {
+    let a = cuda_on(reg);
+    assert_eq!(a[2].strategy, S::FallbackCpu);
+    assert_eq!(a[2].target_worker, None);
+    // With the CPU free it is named.
+    let mut reg = gpus();
+    reg.register(Worker::new(id("c1"), HardwareClass::Cpu));
+    let a = cuda_on(reg);
+    assert_eq!(a[2].strategy, S::FallbackCpu);
+    assert_eq!(a[2].target_worker.as_ref().map(|w| w.as_str()), Some("c1"));
+    // An open class breaker on TPUs moves work to GPUs only when a GPU could take it.
+    let tpu_timeouts = |gpu: Worker, flagged: bool| {
         let mut c = EngineConfig::default();
         c.breakers.hardware_class.enabled = true;
         let mut e = Engine::new(c).unwrap();
@@ -417,7 +433,11 @@ fn a_move_to_a_class_without_an_eligible_worker_is_not_proposed() {
             ("w2", HardwareClass::Tpu),
             ("w3", HardwareClass::Tpu),
         ]);
+        let gid = gpu.id.clone();
         reg.register(gpu);
+        if flagged {
+            reg.flag(&gid, "xid 79");
+        }
         e.set_registry(reg);
         let mut last = None;
         for i in 0..3 {
@@ -435,14 +455,35 @@ fn a_move_to_a_class_without_an_eligible_worker_is_not_proposed() {
         }
         last.unwrap()
     };
-    let free = tpu_timeouts(Worker::new(
-        WorkerId::new("g1").unwrap(),
-        HardwareClass::Gpu,
-    ));
+    let free = tpu_timeouts(Worker::new(id("g1"), HardwareClass::Gpu), false);
     assert_eq!(free.strategy, S::DifferentHardwareClass);
     assert_eq!(free.target_worker.as_ref().map(|w| w.as_str()), Some("g1"));
-    let busy = tpu_timeouts(full("g1", HardwareClass::Gpu));
-    assert_ne!(busy.strategy, S::DifferentHardwareClass, "{busy:?}");
+    let busy = tpu_timeouts(full("g1", HardwareClass::Gpu), false);
+    assert_eq!(busy.strategy, S::DifferentHardwareClass);
+    assert_eq!(busy.target_worker, None);
+    let flagged = tpu_timeouts(Worker::new(id("g1"), HardwareClass::Gpu), true);
+    assert_ne!(flagged.strategy, S::DifferentHardwareClass, "{flagged:?}");
+}
+
+/// DIFFERENT_WORKER waits for a full class too: with every other GPU full the task is moved
+/// without a target, not retried in place on the worker it failed on.
+#[test]
+fn a_move_to_another_worker_of_a_full_class_waits_for_capacity() {
+    let mut reg = registry_of(&[("g1", HardwareClass::Gpu)]);
+    reg.register(Worker {
+        slots: 0,
+        ..Worker::new(WorkerId::new("g2").unwrap(), HardwareClass::Gpu)
+    });
+    let mut e = Engine::in_memory();
+    e.set_registry(reg);
+    let s = cuda_errors_on_g1(&mut e, 1);
+    assert_eq!(s, [S::DifferentWorker]);
+    // g2 flagged as well: nowhere to go.
+    let mut reg = registry_of(&[("g1", HardwareClass::Gpu), ("g2", HardwareClass::Gpu)]);
+    reg.flag(&WorkerId::new("g2").unwrap(), "xid 79");
+    let mut e = Engine::in_memory();
+    e.set_registry(reg);
+    assert_eq!(cuda_errors_on_g1(&mut e, 1), [S::DelayedRetry]);
 }
 
 /// The same from the fleet's shape alone (a coordinator that places tasks itself, as the
