@@ -126,6 +126,21 @@ async fn router_serves_every_endpoint_without_a_socket() {
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
+    // A state change dated far ahead of the server's clock is refused, as a failure is (it
+    // would keep the task from ever being forgotten).
+    let (s, v) = call(
+        &app,
+        "PUT",
+        "/v1/tasks/t1/state",
+        r#"{"state":"succeeded","timestamp":"2099-01-01T00:00:00Z"}"#,
+        t,
+    )
+    .await;
+    assert_eq!(
+        (s, &v["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("timestamp")),
+        "{v}"
+    );
     let (s, v) = call(&app, "GET", "/v1/tasks/t1/state", "", None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["state"], "running");

@@ -273,18 +273,25 @@ fn annotated(
 
 /// `rec` unless its timestamp is more than `skew` ahead of `now` (the server's clock).
 fn not_ahead(rec: FailureRecord, now: Timestamp, skew: Duration) -> Result<FailureRecord> {
-    let ahead = rec.timestamp.secs_since(now);
+    time_not_ahead(rec.timestamp, now, skew)?;
+    Ok(rec)
+}
+
+/// An error (field `timestamp`) when `at` is more than `skew` ahead of `now` (the server's
+/// clock): a time far ahead would hold the windows of the patterns, the retry budget and the
+/// breakers, or keep a task from being forgotten.
+fn time_not_ahead(at: Timestamp, now: Timestamp, skew: Duration) -> Result<()> {
+    let ahead = at.secs_since(now);
     if ahead > skew.as_secs_f64() {
         return Err(ApiError::Invalid {
             field: "timestamp".into(),
             detail: format!(
-                "{} is {ahead:.0} s ahead of the server's clock ({now}); at most {} s is accepted (serve --max-clock-skew)",
-                rec.timestamp,
+                "{at} is {ahead:.0} s ahead of the server's clock ({now}); at most {} s is accepted (serve --max-clock-skew)",
                 skew.as_secs_f64()
             ),
         });
     }
-    Ok(rec)
+    Ok(())
 }
 
 /// `POST /v1/failures`: one failure record (an object) or a batch (an array) → the recovery
@@ -459,7 +466,9 @@ pub(crate) async fn put_task_state(
     let id = task_id(&id)?;
     let raw = body(&app, raw)?;
     let change: StateChange = parse(&raw)?;
-    let at = change.timestamp.unwrap_or_else(Timestamp::now);
+    let now = Timestamp::now();
+    let at = change.timestamp.unwrap_or(now);
+    time_not_ahead(at, now, app.shared.max_clock_skew)?;
     let ack = app
         .engine()
         .set_task_state(&id, change.state, at, &change.note)?;

@@ -866,8 +866,8 @@ impl<S: StateStore> Engine<S> {
         }
     }
 
-    /// Forgets the tasks whose latest failure (or latest state change, for a task that never
-    /// failed) is more than `forget_after_s` of report time
+    /// Forgets the tasks whose latest failure or state change (the later; a task that never
+    /// failed has only the latter) is more than `forget_after_s` of report time
     /// before `now` (run with the bad-worker refresh, linear in the tasks) — but not a task
     /// with a checkpoint to resume from, and not one whose latest action still awaits its
     /// outcome (unless idle four times as long: a coordinator that never reports outcomes).
@@ -879,8 +879,8 @@ impl<S: StateStore> Engine<S> {
         let cutoff = now.as_micros().saturating_sub((after * 1e6) as i64);
         let long_cutoff = now.as_micros().saturating_sub((4.0 * after * 1e6) as i64);
         self.state.retain_tasks(&mut |t| {
-            // The latest failure, or the latest state a coordinator set (a task that never
-            // failed, known from a state change alone, is forgotten too).
+            // The later of the latest failure and the latest state a coordinator set (a task
+            // that never failed, known from a state change alone, is forgotten too).
             let Some(last) = t
                 .last_failure
                 .max(t.last_state_at)
