@@ -839,11 +839,13 @@ fn reload_under_load_drops_no_request() {
     assert_eq!(admin.post("/v1/failures", OOM).status, 200);
     // A batch is annotated item by item (off the async threads): the same message, the same
     // annotation under the model's name.
-    let batch = format!("[{},{}]", failure("batch-a", 0), failure("batch-b", 4));
-    let r = admin.post("/v1/failures", &batch);
+    let batch: Vec<String> = (0..12)
+        .map(|i| failure(&format!("batch-{i}"), 4 * i))
+        .collect();
+    let r = admin.post("/v1/failures", &format!("[{}]", batch.join(",")));
     assert_eq!(r.status, 200, "{}", r.body);
     let results = r.json()["results"].as_array().unwrap().clone();
-    assert_eq!(results.len(), 2);
+    assert_eq!(results.len(), 12);
     for x in &results {
         assert!(x["model"].is_string(), "{x}");
         assert!(x["annotation"].is_object(), "{x}");

@@ -776,8 +776,10 @@ fn read_simulation(
     let (actions_path, mut action_lines) = lines("actions.jsonl")?;
     let total = std::fs::metadata(&failures_path).map_or(0, |m| m.len());
     progress.stage("simulation", total);
-    let classifier = Classifier::new();
-    let mut memo: Memo<Verdict> = Memo::new(1 << 16);
+    // Classifying is for the import only (a dry run writes nothing).
+    let mut classify = store
+        .is_some()
+        .then(|| (Classifier::new(), Memo::<Verdict>::new(1 << 16)));
     let mut batch: Vec<Entry> = Vec::new();
     if store.is_some() {
         batch.reserve(SIM_BATCH.min(1 << 14));
@@ -887,13 +889,14 @@ fn read_simulation(
             None => None,
         };
         // A dry run stops here: classifying and writing reject nothing.
-        let Some(store) = store.as_deref_mut() else {
+        let (Some(store), Some((classifier, memo))) = (store.as_deref_mut(), classify.as_mut())
+        else {
             continue;
         };
         let class = record.hardware.class;
         let kind = action.kind;
         let fallback = action.timestamp;
-        let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
+        let v = memo.get_or_insert_with(&record, || verdict(classifier, &record));
         batch.push(Entry::Failure(Box::new(v.row(record))));
         batch.push(Entry::Action(Box::new(ActionRow {
             action: action.into(),

@@ -253,6 +253,9 @@ struct Decided {
     model: Option<String>,
 }
 
+/// Records a failure batch may have for its annotation to run on the async thread.
+const ANNOTATE_INLINE: usize = 8;
+
 /// The answers to `records`, decided as `actions`, annotated under the loaded model if any.
 fn annotated(
     loaded: &super::Loaded,
@@ -348,9 +351,10 @@ pub(crate) async fn post_failures(
     app.shared.fsync.wait(ack).await?;
     app.shared.metrics.decided(&actions);
     let loaded = app.model();
-    let mut out = if loaded.model.is_some() {
+    let mut out = if loaded.model.is_some() && records.len() > ANNOTATE_INLINE {
         // Annotating (template lookup, featurizing, cluster assignment) is CPU work that grows
-        // with the batch: not on the async threads, which serve every other request.
+        // with the batch: not on the async threads, which serve every other request. A few
+        // records are annotated in place (cheaper than the hand-off).
         tokio::task::spawn_blocking(move || annotated(&loaded, &records, actions))
             .await
             .map_err(|e| ApiError::Internal(format!("annotating the decisions: {e}")))?

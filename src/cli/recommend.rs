@@ -262,13 +262,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Every record is checked before any is decided, and the state is saved before anything
     // is printed: an invalid record changes nothing, and a reader that stops early (`| head
     // -1`) does not lose the decisions it did not read.
+    // The clock again for the skew check: reading stdin may have taken a while.
+    let read_at = Timestamp::now();
     let records = reports
         .into_iter()
         .map(|(origin, report)| {
             report
                 .check(now)
                 .map_err(anyhow::Error::from)
-                .and_then(|r| not_ahead(r, now, a.max_clock_skew))
+                .and_then(|r| not_ahead(r, read_at, a.max_clock_skew))
                 .with_context(|| format!("invalid failure record ({origin})"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

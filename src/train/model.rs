@@ -471,13 +471,17 @@ impl Model {
 /// Attempts of [`Model::load`] at a model replaced while it is read.
 const LOAD_ATTEMPTS: usize = 8;
 
-/// Which directory is at `dir` now (device and inode; `None` where unknown): every
+/// Which directory is at `dir` now (device, inode and change time; `None` where unknown): every
 /// [`Model::save`] puts a new directory there.
-pub(super) fn dir_identity(dir: &Path) -> Option<(u64, u64)> {
+pub(super) fn dir_identity(dir: &Path) -> Option<(u64, u64, i64, i64)> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+        // With its change time: a directory made after another was removed may get its
+        // inode number back.
+        std::fs::metadata(dir)
+            .ok()
+            .map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
     }
     #[cfg(not(unix))]
     {
