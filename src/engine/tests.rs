@@ -424,9 +424,6 @@ fn a_move_to_a_class_where_no_worker_could_take_it_is_not_proposed() {
     assert_eq!(a[2].target_worker.as_ref().map(|w| w.as_str()), Some("c1"));
     // An open class breaker on TPUs moves work to GPUs only when a GPU could take it.
     let tpu_timeouts = |gpu: Worker, flagged: bool| {
-        let mut c = EngineConfig::default();
-        c.breakers.hardware_class.enabled = true;
-        let mut e = Engine::new(c).unwrap();
         let mut reg = registry_of(&[
             ("w0", HardwareClass::Tpu),
             ("w1", HardwareClass::Tpu),
@@ -438,22 +435,7 @@ fn a_move_to_a_class_where_no_worker_could_take_it_is_not_proposed() {
         if flagged {
             reg.flag(&gid, "xid 79");
         }
-        e.set_registry(reg);
-        let mut last = None;
-        for i in 0..3 {
-            let r = at(
-                record(
-                    &format!("t{i}"),
-                    &format!("w{i}"),
-                    HardwareClass::Tpu,
-                    "operation timed out",
-                    TaskConfig::default(),
-                ),
-                i as f64,
-            );
-            last = Some(e.handle_failure(&r));
-        }
-        last.unwrap()
+        third_tpu_timeout_with_a_class_breaker(Some(reg))
     };
     let free = tpu_timeouts(Worker::new(id("g1"), HardwareClass::Gpu), false);
     assert_eq!(free.strategy, S::DifferentHardwareClass);
@@ -1256,11 +1238,15 @@ fn with_an_open_worker_breaker_the_ranking_chooses_among_the_moves() {
     );
 }
 
-#[test]
-fn an_open_class_breaker_moves_work_to_another_class_when_enabled() {
+/// The action for the third of three TPU timeouts on workers w0..w2, 1 s apart, with the
+/// class breaker enabled (it opens at the third) and `registry` set, if any.
+fn third_tpu_timeout_with_a_class_breaker(registry: Option<WorkerRegistry>) -> Arc<RecoveryAction> {
     let mut c = EngineConfig::default();
     c.breakers.hardware_class.enabled = true;
     let mut e = Engine::new(c).unwrap();
+    if let Some(reg) = registry {
+        e.set_registry(reg);
+    }
     let mut last = None;
     for i in 0..3 {
         let r = at(
@@ -1275,7 +1261,12 @@ fn an_open_class_breaker_moves_work_to_another_class_when_enabled() {
         );
         last = Some(e.handle_failure(&r));
     }
-    let a = last.unwrap();
+    last.unwrap()
+}
+
+#[test]
+fn an_open_class_breaker_moves_work_to_another_class_when_enabled() {
+    let a = third_tpu_timeout_with_a_class_breaker(None);
     assert_eq!(a.strategy, S::DifferentHardwareClass);
     assert_eq!(
         a.hardware_requirements.as_ref().unwrap().hardware,
