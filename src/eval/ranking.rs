@@ -239,6 +239,11 @@ pub fn read_history(root: &Path) -> Result<LoggedHistory, RankingEvalError> {
 struct TaskState {
     record: Option<FailureRecord>,
     config: Option<TaskConfig>,
+    /// Whether a logged action changed the task's config (then reports no longer set it).
+    config_changed: bool,
+    /// Whether the task's latest outcome was a success: its next failure starts a new
+    /// episode, as in the engine (`TaskRecord::observe`).
+    recovered: bool,
     ladder_next: HashMap<String, u32>,
     tried: [u32; N],
     pending: VecDeque<Decision>,
@@ -256,8 +261,20 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
         match e {
             Entry::Failure(f) => {
                 let t = tasks.entry(f.record.task_id.to_string()).or_default();
-                if t.config.is_none() {
-                    t.config = Some(f.record.task.config.clone());
+                // The engine's state change (TaskRecord::observe): a failure after a
+                // recovery starts a new episode (ladder positions afresh); the task's config
+                // is the reports' until a logged action changed it.
+                if t.recovered {
+                    t.recovered = false;
+                    t.ladder_next.clear();
+                }
+                let reported = &f.record.task.config;
+                if t.config.is_none()
+                    || (!t.config_changed
+                        && *reported != TaskConfig::default()
+                        && t.config.as_ref() != Some(reported))
+                {
+                    t.config = Some(reported.clone());
                 }
                 t.record = Some(f.record.clone());
             }
@@ -359,7 +376,9 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                 }
                 if let Some(c) = &a.modified_config {
                     t.config = Some(c.clone());
+                    t.config_changed = true;
                 }
+                t.recovered = false;
                 t.tried[a.strategy.index()] += 1;
             }
             Entry::Outcome(o) => {
@@ -374,6 +393,7 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                         continue;
                     }
                     d.reward = if o.outcome.success { 1.0 } else { 0.0 };
+                    t.recovered = o.outcome.success;
                     d.cost = o.outcome.cost.filter(|c| c.is_finite());
                     out.push(d);
                     matched = true;
@@ -1105,6 +1125,97 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// Writes a rules-only history to `dir`: `tasks` tasks × `episodes` episodes of a GPU
+    /// timeout that fails once more (DELAYED_RETRY, then DIFFERENT_WORKER on the class
+    /// ladder) and then recovers; every failure on a worker of its own, an hour apart.
+    pub(crate) fn recovered_episodes(dir: &Path, tasks: usize, episodes: usize) {
+        use crate::model::{
+            ErrorInfo, HardwareProfile, Outcome, TaskId, TaskSpec, Timestamp, WorkerId,
+        };
+        let (mut e, _) = crate::engine::Engine::open(
+            dir,
+            crate::config::EngineConfig::default(),
+            RuleSet::defaults(),
+            crate::store::StoreOptions::default(),
+        )
+        .unwrap();
+        let mut n = 0;
+        for _ in 0..episodes {
+            for t in 0..tasks {
+                for ok in [false, true] {
+                    n += 1;
+                    let rec = FailureRecord {
+                        task_id: TaskId::new(&format!("t{t}")).unwrap(),
+                        worker_id: WorkerId::new(&format!("w{n}")).unwrap(),
+                        hardware: HardwareProfile::of_class(HardwareClass::Gpu),
+                        error: ErrorInfo {
+                            message: "operation timed out after 300 s".into(),
+                            ..Default::default()
+                        },
+                        timestamp: Timestamp::from_secs_f64(1_700_000_000.0 + 3600.0 * n as f64),
+                        task: TaskSpec::default(),
+                    };
+                    let (a, ack) = e.decide(&rec).unwrap();
+                    ack.wait().unwrap();
+                    assert_eq!(a.propensity, 1.0);
+                    e.record_outcome(&Outcome {
+                        task_id: format!("t{t}"),
+                        success: ok,
+                        strategy: None,
+                        time_to_recovery_s: None,
+                        cost: None,
+                        timestamp: None,
+                    })
+                    .unwrap();
+                }
+            }
+        }
+        e.flush().unwrap();
+    }
+
+    /// A review found the join walking a recovered task's ladder on from where its last
+    /// episode left it (the engine starts afresh): on a rules-only history the rules
+    /// candidate agreed with the logged actions on 2 decisions of 3.
+    #[test]
+    fn a_recovered_task_starts_its_ladder_afresh_in_the_join() {
+        let dir = tempfile::tempdir().unwrap();
+        recovered_episodes(dir.path(), 4, 3);
+        let h = read_history(dir.path()).unwrap();
+        let (decisions, stats) = join(&h.entries, &RuleSet::defaults());
+        assert_eq!(decisions.len(), 4 * 3 * 2, "{stats:?}");
+        for d in &decisions {
+            assert_eq!(d.rules, d.strategy, "attempt {} of {}", d.attempt, d.task);
+        }
+        let firsts: Vec<_> = decisions.iter().filter(|d| d.attempt == 1).collect();
+        assert_eq!(firsts.len(), 12);
+        assert!(firsts
+            .iter()
+            .all(|d| d.strategy == RecoveryStrategy::DelayedRetry));
+    }
+
+    /// The same review: the refined success tables counted a task's failures over its whole
+    /// log, so every failure after a recovery was filed as a repeat ("failed before").
+    #[test]
+    fn the_refined_tables_file_a_recovered_tasks_next_failure_as_a_first() {
+        use crate::ranking::frames::{refined_counts, refined_success_rates, LEVEL_FINE};
+        let dir = tempfile::tempdir().unwrap();
+        recovered_episodes(dir.path(), 4, 3);
+        let h = read_history(dir.path()).unwrap();
+        let (decisions, _) = join(&h.entries, &RuleSet::defaults());
+        let first = decisions.iter().find(|d| d.attempt == 1).unwrap().fine;
+        let rows = refined_counts(&refined_success_rates(dir.path()).unwrap()).unwrap();
+        let delayed = RecoveryStrategy::DelayedRetry.index();
+        let mut delayed_first = 0.0;
+        for r in rows.iter().filter(|r| r.level == LEVEL_FINE) {
+            let n = r.counts.success[delayed] + r.counts.failure[delayed];
+            if n > 0.0 {
+                assert_eq!(r.key, first, "a first failure filed as a repeat");
+                delayed_first += n;
+            }
+        }
+        assert_eq!(delayed_first, 12.0);
     }
 
     #[test]

@@ -170,7 +170,7 @@ pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
     let o_cost = typed(&outcomes, schema::COST, DataType::Float64)?;
     let o_cost = o_cost.f64().map_err(err)?;
 
-    // Per task: failures seen so far and the latest one, as the ranker keys it.
+    // Per task: failures seen so far in its episode and the latest one, as the ranker keys it.
     let mut latest: std::collections::HashMap<&str, (u32, Option<Answered>)> =
         std::collections::HashMap::new();
     let mut rows = RefinedRows::default();
@@ -198,7 +198,7 @@ pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
         else {
             continue;
         };
-        let Some((_, Some(a))) = latest.get(task) else {
+        let Some((failures_seen, Some(a))) = latest.get_mut(task) else {
             continue;
         };
         for (level, key) in [(LEVEL_FINE, a.fine), (LEVEL_FINEST, a.finest)] {
@@ -209,6 +209,11 @@ pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
             rows.strategy.push(strategy.to_string());
             rows.success.push(if success { 1.0 } else { 0.0 });
             rows.cost.push(o_cost.get(j));
+        }
+        // A recovered task's next failure starts a new episode, a first failure again (as
+        // the engine counts attempts, `TaskRecord::observe`).
+        if success {
+            *failures_seen = 0;
         }
     }
     let joined = DataFrame::new_infer_height(vec![
