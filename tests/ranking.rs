@@ -93,11 +93,12 @@ fn off_policy_estimates_match_the_simulated_truth() {
     let lr = evaluate_dir(&learned, &RuleSet::defaults(), opts).unwrap();
     let rr = evaluate_dir(&rules, &RuleSet::defaults(), opts).unwrap();
 
-    // Every outcome found its action; every action either an outcome or an escalation.
+    // Every outcome found its action; every action is a decision, joined to its outcome or an
+    // escalation (reward 0).
     for r in [&lr, &rr] {
         assert_eq!(r.join.unmatched_outcomes, 0, "{:?}", r.join);
         assert_eq!(r.join.unmatched_actions, 0, "{:?}", r.join);
-        assert_eq!(r.decisions + r.join.escalations, r.join.actions);
+        assert_eq!(r.decisions, r.join.actions);
         assert_eq!(r.train + r.evaluated, r.decisions);
     }
     // The decision count agrees with the outcomes table read by polars.
@@ -112,7 +113,7 @@ fn off_policy_estimates_match_the_simulated_truth() {
         .iter()
         .flatten()
         .sum();
-    assert_eq!(n as usize, lr.decisions);
+    assert_eq!(n as usize + lr.join.escalations, lr.decisions);
 
     // Thompson sampling logs propensities < 1; the rules log 1 and the report says so.
     assert!(!lr.deterministic_logging && lr.stochastic > 0, "{lr:?}");
@@ -173,30 +174,39 @@ fn rules_truth_on_first_decisions(dir: &std::path::Path, train: usize) -> f64 {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    // Each task's failures in order: the k-th is the decision with attempt k.
-    let mut p: std::collections::HashMap<(String, u32), Vec<f64>> = Default::default();
+    // Each task's failures in order, counted per episode (a success ends one, as the engine
+    // counts attempts): the k-th of an episode is the decision with attempt k, and a task's
+    // decisions come in the order of its failures.
+    let mut p: std::collections::HashMap<(String, u32), std::collections::VecDeque<Vec<f64>>> =
+        Default::default();
     let mut seen: std::collections::HashMap<String, u32> = Default::default();
     for f in truth["failures"].as_array().unwrap() {
         let task = f["task_id"].as_str().unwrap().to_string();
         let k = seen.entry(task.clone()).or_default();
         *k += 1;
         let probs = f["p"].as_array().unwrap();
-        p.insert(
-            (task, *k),
-            probs.iter().map(|x| x.as_f64().unwrap()).collect(),
-        );
+        p.entry((task.clone(), *k))
+            .or_default()
+            .push_back(probs.iter().map(|x| x.as_f64().unwrap()).collect());
+        if f["success"].as_bool() == Some(true) {
+            seen.insert(task, 0);
+        }
     }
-    let first: Vec<f64> = decisions[train..]
-        .iter()
-        .filter(|d| d.attempt == 1)
-        .map(|d| {
-            let probs = &p[&(d.task.clone(), 1)];
-            names
-                .iter()
-                .position(|n| *n == d.rules.to_string())
-                .map_or(0.0, |i| probs[i])
-        })
-        .collect();
+    let mut first = Vec::new();
+    for (i, d) in decisions.iter().enumerate() {
+        let probs = p
+            .get_mut(&(d.task.clone(), d.attempt))
+            .and_then(|q| q.pop_front())
+            .expect("a failure for every decision");
+        if i >= train && d.attempt == 1 {
+            first.push(
+                names
+                    .iter()
+                    .position(|n| *n == d.rules.to_string())
+                    .map_or(0.0, |i| probs[i]),
+            );
+        }
+    }
     assert!(!first.is_empty());
     first.iter().sum::<f64>() / first.len() as f64
 }
@@ -521,7 +531,7 @@ fn eval_ranking_reads_committed_parts_and_the_write_ahead_log() {
     assert!(o.status.success(), "{}", crate::util::stderr(&o));
     let text = crate::util::stdout(&o);
     assert!(
-        text.contains("10 decisions joined")
+        text.contains("10 decisions (joined to an outcome")
             && text.contains(
                 "(10 actions) read from the write-ahead log are not in the Parquet history"
             )

@@ -81,7 +81,9 @@ enum EvalCommand {
     /// DIR is a data directory (the engine's, or `faultline simulate --format parquet
     /// --out DIR`). Every logged action is joined to its outcome (reward = success 0/1) and
     /// scored as a contextual bandit round: context = (hardware class, failure kind, attempt
-    /// 1/2/3+) and the task's state. The first --split of the decisions (log order) trains
+    /// 1/2/3+) and the task's state. An escalation is a round too, with reward 0 (no
+    /// automatic recovery); a candidate that escalates gets that 0 with weight 1. The first
+    /// --split of the decisions (log order) trains
     /// the `learned` and `model` candidates and the reward model; the rest is evaluated, so
     /// nothing peeks. The history is the committed Parquet parts (as `faultline train` reads
     /// them) plus the records still in the write-ahead log, which the report counts.

@@ -5,8 +5,10 @@
 //! (`propensity`); every applied action gets an outcome. Each logged decision is one round of
 //! a contextual bandit: context = (hardware class, failure kind, attempt bucket) plus the
 //! task's state (its rule ladder position and config), action = the strategy, reward = the
-//! outcome's success (0/1). A *candidate* policy is scored on the decisions the logging policy
-//! made, without running it:
+//! outcome's success (0/1). An escalation is a decision too, with reward 0 (no automatic
+//! recovery) and no outcome to wait for; a candidate that escalates gets that known 0 with
+//! weight 1 (in SNIPS's denominator as well), whatever was logged. A *candidate* policy is
+//! scored on the decisions the logging policy made, without running it:
 //!
 //! - **IPS** (inverse propensity): mean of `w·r`, `w = 1{candidate = logged}/propensity`,
 //!   clipped at `clip` (clipping trades a downward bias for variance; the number of clipped
@@ -333,34 +335,38 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                         .copied()
                         .unwrap_or(RecoveryStrategy::Escalation)
                 };
+                let decision = Decision {
+                    task: a.task_id.to_string(),
+                    context: Context {
+                        class,
+                        kind: a.kind,
+                        bucket: attempt_bucket(a.attempt),
+                    },
+                    attempt: a.attempt,
+                    rank_kind: ranked_kind(a.kind, &a.classifier_rule),
+                    fine: fine_key(
+                        &a.classifier_rule,
+                        a.xid,
+                        a.attempt,
+                        WorkerStanding::Healthy,
+                    ),
+                    strategy: a.strategy,
+                    propensity: a.propensity,
+                    source: a.source.kind.to_string(),
+                    reward: 0.0,
+                    cost: None,
+                    rules: rules_choice,
+                    ladder: remaining,
+                    valid,
+                    tried: t.tried,
+                };
                 if a.strategy == RecoveryStrategy::Escalation {
+                    // A decision whose reward is known: no automatic recovery (0), with no
+                    // outcome to wait for.
                     stats.escalations += 1;
+                    out.push(decision);
                 } else {
-                    t.pending.push_back(Decision {
-                        task: a.task_id.to_string(),
-                        context: Context {
-                            class,
-                            kind: a.kind,
-                            bucket: attempt_bucket(a.attempt),
-                        },
-                        attempt: a.attempt,
-                        rank_kind: ranked_kind(a.kind, &a.classifier_rule),
-                        fine: fine_key(
-                            &a.classifier_rule,
-                            a.xid,
-                            a.attempt,
-                            WorkerStanding::Healthy,
-                        ),
-                        strategy: a.strategy,
-                        propensity: a.propensity,
-                        source: a.source.kind.to_string(),
-                        reward: 0.0,
-                        cost: None,
-                        rules: rules_choice,
-                        ladder: remaining,
-                        valid,
-                        tried: t.tried,
-                    });
+                    t.pending.push_back(decision);
                 }
                 // The engine's state change (TaskRecord::apply_action).
                 if let Some(rule) = &a.source.rule {
@@ -681,7 +687,7 @@ pub struct RankingReport {
     pub wal: WalStats,
     /// The join.
     pub join: JoinStats,
-    /// Decisions joined to an outcome.
+    /// Decisions: actions joined to an outcome, and escalations (reward 0).
     pub decisions: usize,
     /// Decisions used for training (the first part).
     pub train: usize,
@@ -803,11 +809,17 @@ pub fn evaluate_decisions(
     let (train, test) = decisions.split_at(cut.min(decisions.len()));
     if train.is_empty() || test.is_empty() {
         return Err(RankingEvalError::Empty(format!(
-            "{} decision(s) joined to an outcome: too few to split into training and evaluation",
+            "{} decision(s) (actions joined to an outcome, or escalations): too few to split into training and evaluation",
             decisions.len()
         )));
     }
     let model = RewardModel::fit(train);
+    // The rankers learn from recoveries; an escalation is no outcome of a strategy.
+    let recoveries: Vec<Decision> = train
+        .iter()
+        .filter(|d| d.strategy != RecoveryStrategy::Escalation)
+        .cloned()
+        .collect();
     // Greedy on the posterior means: UCB with no bonus, no discount (the training part is
     // one batch), no penalty beyond the engine's.
     let mut ranker = Ranker::new(RankingParams {
@@ -817,7 +829,7 @@ pub fn evaluate_decisions(
         discount_own: 1.0,
         ..Default::default()
     })?;
-    for d in train {
+    for d in &recoveries {
         ranker.update(&Observed {
             class: d.context.class,
             kind: d.rank_kind,
@@ -837,12 +849,12 @@ pub fn evaluate_decisions(
             ranker: RankerKind::Model,
             model: ModelParams {
                 epsilon: 0.0,
-                window: train.len().max(defaults.min_outcomes),
+                window: recoveries.len().max(defaults.min_outcomes),
                 ..defaults
             },
             ..Default::default()
         },
-        &model_rows(train),
+        &model_rows(&recoveries),
     )?;
     let mut invalid = InvalidPropensity::default();
     let valid: Vec<&Decision> = test
@@ -875,31 +887,35 @@ pub fn evaluate_decisions(
             let (mut cw, mut cwc) = (0.0, 0.0);
             for d in &sel {
                 let q_logged = model.predict(&d.context, d.strategy);
-                let (target, q_target) = match name {
-                    "logged" => (1.0, q_logged),
-                    _ => {
-                        let s = match name {
-                            "rules" => d.rules,
-                            "model" => model_choice(&model_ranker, d),
-                            _ => learned_choice(&ranker, d),
-                        };
-                        (
-                            f64::from(u8::from(s == d.strategy)),
-                            model.predict(&d.context, s),
-                        )
+                let choice = match name {
+                    "logged" => d.strategy,
+                    "rules" => d.rules,
+                    "model" => model_choice(&model_ranker, d),
+                    _ => learned_choice(&ranker, d),
+                };
+                agree += usize::from(choice == d.strategy);
+                let escalates = name != "logged" && choice == RecoveryStrategy::Escalation;
+                let sample = if escalates {
+                    // The candidate escalates: its reward is known (0) whatever was logged,
+                    // a decision with weight 1 (in SNIPS's denominator too) and nothing to
+                    // correct.
+                    Sample {
+                        reward: 0.0,
+                        propensity: 1.0,
+                        target: 1.0,
+                        q_logged: 0.0,
+                        q_target: 0.0,
+                    }
+                } else {
+                    Sample {
+                        reward: d.reward,
+                        propensity: if name == "logged" { 1.0 } else { d.propensity },
+                        target: f64::from(u8::from(choice == d.strategy)),
+                        q_logged,
+                        q_target: model.predict(&d.context, choice),
                     }
                 };
-                if target > 0.0 {
-                    agree += 1;
-                }
-                let sample = Sample {
-                    reward: d.reward,
-                    propensity: if name == "logged" { 1.0 } else { d.propensity },
-                    target,
-                    q_logged,
-                    q_target,
-                };
-                if let Some(c) = d.cost {
+                if let Some(c) = d.cost.filter(|_| !escalates) {
                     // The propensity is valid (checked above).
                     let w = (sample.target / sample.propensity).min(opts.clip);
                     cw += w * c;
@@ -990,8 +1006,8 @@ impl RankingReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "history {}: {} actions ({} escalations), {} decisions joined to an outcome \
-             ({} actions and {} outcomes unmatched)",
+            "history {}: {} actions ({} escalations), {} decisions (joined to an outcome, \
+             or escalations: reward 0) ({} actions and {} outcomes unmatched)",
             self.data,
             self.join.actions,
             self.join.escalations,
@@ -1403,6 +1419,45 @@ mod tests {
                 [oom(t, 1, 0.5, r), oom(t, 2, 0.5, r)]
             })
             .collect()
+    }
+
+    /// A review found escalations left out of the rounds: the logged policy's rate was its
+    /// rate given that it did not escalate, and a candidate's escalation never matched, so
+    /// SNIPS reported success given that the candidate did not escalate. An escalation is a
+    /// decision with the known reward 0, weight 1 for a candidate that escalates.
+    #[test]
+    fn escalations_are_decisions_with_reward_zero() {
+        let mut v = two_per_task();
+        // The rules would escalate every evaluated second attempt.
+        for d in v[20..].iter_mut().filter(|d| d.attempt == 2) {
+            d.rules = RecoveryStrategy::Escalation;
+        }
+        let ev = evaluate_decisions(&v, Options::default()).unwrap();
+        let all = &ev.scopes[0];
+        let rules = all.policies.iter().find(|p| p.policy == "rules").unwrap();
+        let logged = all.policies.iter().find(|p| p.policy == "logged").unwrap();
+        // Every escalating decision is matched with weight 1 and reward 0: SNIPS is the
+        // first attempts' successes over all 20 decisions' weights.
+        let first_weight: f64 = 10.0 / 0.5;
+        let first_successes: f64 = v[20..]
+            .iter()
+            .filter(|d| d.attempt == 1 && d.rules == d.strategy)
+            .map(|d| d.reward / 0.5)
+            .sum();
+        let snips = rules.estimates.snips.unwrap().value;
+        assert_relative_eq!(
+            snips,
+            first_successes / (first_weight + 10.0),
+            epsilon = 1e-12
+        );
+        assert!(snips < logged.estimates.snips.unwrap().value);
+        assert_eq!(rules.estimates.matched, 20);
+        // A logged escalation is a decision with reward 0.
+        let mut w = two_per_task();
+        w[21].strategy = RecoveryStrategy::Escalation;
+        w[21].reward = 0.0;
+        let ev = evaluate_decisions(&w, Options::default()).unwrap();
+        assert_eq!(ev.scopes[0].n, 20);
     }
 
     /// Regression (review: invalid logged propensities were weighted silently): a decision
