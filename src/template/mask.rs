@@ -33,7 +33,8 @@ pub enum MaskKind {
     Path,
     /// Numbers and numeric compounds: integers, decimals, signed values, numbers in exponent
     /// form (`1e-05`, `3.2E+10`), IPv4 addresses (with a port: `<*>:<*>`), IPv6 addresses
-    /// (`fe80::1ff:fe23:4567:890a`, `::1`, with a zone `%eth0`; `[<*>]:<*>` with a port), dates
+    /// (`fe80::1ff:fe23:4567:890a`, `::1`, Java's `0:0:0:0:0:0:0:1`, with a zone `%eth0`;
+    /// `[<*>]:<*>` with a port, or `<*>:<*>` after eight groups, as Java prints it), dates
     /// and times (`<*>-<*>-<*>`, `<*>:<*>:<*>`), versions, UUIDs, numbers with a unit (`100ms`,
     /// `2.00GiB`) and compound durations (`1h30m`, `2m30.5s`). A number glued to the end of a
     /// word (`ssh2`, `L3`) is not masked.
@@ -563,11 +564,12 @@ fn duration_end(s: &str, i: usize) -> Option<usize> {
 }
 
 /// Whether an IPv6 address may start at byte `i` of `s`: a hex digit that starts a word, or a
-/// `::` that starts a run; not after a `.` (inside a dotted name or number).
+/// `::` that starts a run; not after a `.` (inside a dotted name or number), nor after a `_`,
+/// which belongs to the word before (libc++'s `std::__1::bad_alloc` holds no address).
 fn may_start_ipv6(s: &str, i: usize) -> bool {
     let b = s.as_bytes();
     let prev = i.checked_sub(1).map(|k| b[k]);
-    if prev == Some(b'.') || (i > 0 && is_alnum_at(s, i - 1)) {
+    if matches!(prev, Some(b'.' | b'_')) || (i > 0 && is_alnum_at(s, i - 1)) {
         return false;
     }
     b[i].is_ascii_hexdigit() || (b[i..].starts_with(b"::") && prev != Some(b':'))
@@ -597,9 +599,15 @@ fn ipv4_end(b: &[u8], i: usize) -> Option<usize> {
 /// digits joined by `:`, with at most one `::` standing for zero groups or more
 /// (`fe80::1ff:fe23:4567:890a`, `2001:db8::8a2e:370:7334`, `::1`, `fe80::`), else eight
 /// groups; the last two may be a dotted IPv4 address (`::ffff:10.0.0.1`), and a zone may
-/// follow (`%eth0`). The address
-/// must hold a digit, and eight groups without `::` a hex letter too (eight decimal groups are
-/// rather a time or a counter). Besides the zone, the scan reads at most about 45 bytes.
+/// follow (`%eth0`). The address must hold a digit. Eight groups without `::` must hold a hex
+/// letter too, as eight decimal groups are rather a time or a counter
+/// (`2015:10:18:18:01:47:978:0`), unless they are the unspecified or the loopback address
+/// (`0:0:0:0:0:0:0:0`, `0:0:0:0:0:0:0:1`, as Java prints them, or with leading zeros): other
+/// uncompressed addresses without a hex letter (`2001:0:0:0:0:0:0:1`) are not taken. Eight
+/// groups without `::` may be followed by a port (`:8080`, Java's `/0:0:0:0:0:0:0:1:8080`),
+/// which is not part of the address (a ninth group cannot be). An address neither starts
+/// (see [`may_start_ipv6`]) nor ends next to a letter, a digit or `_`. Besides the zone, the
+/// scan reads at most about 55 bytes.
 fn ipv6_end(s: &str, i: usize) -> Option<usize> {
     let b = s.as_bytes();
     let mut p = i;
@@ -607,6 +615,10 @@ fn ipv6_end(s: &str, i: usize) -> Option<usize> {
     let mut double = false;
     let mut digit = false;
     let mut letter = false;
+    // Groups that are not all zeros, and whether the last group is 1: the unspecified and the
+    // loopback addresses.
+    let mut nonzero = 0usize;
+    let mut last_one = false;
     if b[p..].starts_with(b"::") {
         double = true;
         p += 2;
@@ -625,6 +637,7 @@ fn ipv6_end(s: &str, i: usize) -> Option<usize> {
                 p = e;
                 groups += 2;
                 digit = true;
+                nonzero += 2;
                 break;
             }
         }
@@ -634,10 +647,17 @@ fn ipv6_end(s: &str, i: usize) -> Option<usize> {
         let g = &b[p..p + h];
         digit |= g.iter().any(u8::is_ascii_digit);
         letter |= g.iter().any(u8::is_ascii_alphabetic);
+        let (lead, last) = g.split_at(h - 1);
+        let zeros = lead.iter().all(|&c| c == b'0');
+        nonzero += usize::from(!(zeros && last[0] == b'0'));
+        last_one = zeros && last[0] == b'1';
         groups += 1;
         p += h;
         if groups > 8 {
             return None;
+        }
+        if groups == 8 && !double && port_at(s, p) {
+            break;
         }
         if b[p..].starts_with(b"::") {
             if double {
@@ -655,7 +675,7 @@ fn ipv6_end(s: &str, i: usize) -> Option<usize> {
         && if double {
             (1..=7).contains(&groups)
         } else {
-            groups == 8 && letter
+            groups == 8 && (letter || nonzero == 0 || (nonzero == 1 && last_one))
         };
     if !valid {
         return None;
@@ -674,7 +694,33 @@ fn ipv6_end(s: &str, i: usize) -> Option<usize> {
         }
     }
     let more = matches!(b.get(p), Some(b':' | b'.')) && is_alnum_at(s, p + 1);
-    (!is_alnum_at(s, p) && !more).then_some(p)
+    let port = !double && port_at(s, p);
+    (!is_word_at(s, p) && (!more || port)).then_some(p)
+}
+
+/// Whether a port follows at `p` and ends there: a `:` and a decimal number from 1 to 65535
+/// without a leading zero (`:8080`), then no letter, digit or `_`, nor a `:` or `.` that
+/// joins another run.
+fn port_at(s: &str, p: usize) -> bool {
+    let b = s.as_bytes();
+    if b.get(p) != Some(&b':') {
+        return false;
+    }
+    let d = digits_at(b, p + 1);
+    let e = p + 1 + d;
+    if !(1..=5).contains(&d) || b[p + 1] == b'0' {
+        return false;
+    }
+    let value = b[p + 1..e]
+        .iter()
+        .fold(0u32, |v, &c| v * 10 + u32::from(c - b'0'));
+    let more = matches!(b.get(e), Some(b':' | b'.')) && is_alnum_at(s, e + 1);
+    value <= 65535 && !is_word_at(s, e) && !more
+}
+
+/// Whether byte `i` of `s` is part of a word: a letter, a digit or `_`.
+fn is_word_at(s: &str, i: usize) -> bool {
+    s.as_bytes().get(i) == Some(&b'_') || is_alnum_at(s, i)
 }
 
 /// Whether a regex (one that compiles) can match the empty string, anywhere: its shortest
@@ -1105,6 +1151,8 @@ mod tests {
             "a:".repeat(n),
             "ab::".repeat(n),
             "0:0:0:0:0:0:0:a:".repeat(n),
+            "0:0:0:0:0:0:0:1:8080:".repeat(n / 2),
+            "__1::bad_".repeat(n),
             format!("fe80::1%{}:b", "a-".repeat(n)),
             "::1%a.".repeat(n),
             "1e-".repeat(n),
@@ -1123,13 +1171,15 @@ mod tests {
         assert_eq!(linear(&number, "::1%eth0."), "<*>.");
         assert_eq!(linear(&number, "1h30m-1h30m"), "<*>-<*>");
         assert_eq!(linear(&number, "1e-5:2e+3"), "<*>:<*>");
+        assert_eq!(linear(&number, "0:0:0:0:0:0:0:1:8080"), "<*>:<*>");
+        assert_eq!(linear(&number, "__1::bad_"), "__<*>::bad_");
     }
 
     fn tricky_segment() -> impl Strategy<Value = String> {
         prop::collection::vec(
             prop::sample::select(vec![
-                "1", "42", "e", "E", "f", "d", "h", "m", "s", "ms", "µs", "-", "+", ":", "::", ".",
-                "%", "eth0", "/", "_", "x",
+                "0", "1", "42", "e", "E", "f", "d", "h", "m", "s", "ms", "µs", "-", "+", ":", "::",
+                ".", "%", "eth0", "/", "_", "x",
             ]),
             0..24,
         )

@@ -264,6 +264,133 @@ fn masks_ipv6_addresses_as_one_value() {
     assert_eq!(masked("pci 0000:3b:00.0 up"), "pci <*> up");
 }
 
+/// Regression (review): `_` did not count as part of a word around an IPv6 address, so the
+/// `1::bad` of libc++'s `std::__1::bad_alloc` was taken for one (`std::__<*>_alloc`). An
+/// address neither starts right after nor ends right before a letter, a digit or `_`; these
+/// names mask as they did before IPv6 addresses were masked whole.
+#[test]
+fn ipv6_addresses_do_not_start_or_end_inside_a_word_with_underscores() {
+    let cases = [
+        ("std::__1::bad_alloc", "std::__<*>::bad_alloc"),
+        (
+            "terminate called after throwing an instance of 'std::__1::bad_alloc'",
+            "terminate called after throwing an instance of 'std::__<*>::bad_alloc'",
+        ),
+        (
+            "libc++abi: std::__1::bad_function_call",
+            "libc++abi: std::__<*>::bad_function_call",
+        ),
+        ("std::__1::bad_weak_ptr", "std::__<*>::bad_weak_ptr"),
+        (
+            "what(): std::__1::bad_alloc",
+            "what(): std::__<*>::bad_alloc",
+        ),
+        (
+            "std::__cxx11::basic_string<char>",
+            "std::__cxx11::basic_string<char>",
+        ),
+        ("x _1::bad y", "x _<*>::bad y"),
+        ("x 1::bad_ y", "x <*>::bad_ y"),
+        ("x 1::bad_alloc y", "x <*>::bad_alloc y"),
+        ("foo_::1 bar", "foo_::<*> bar"),
+        ("a_fe80::1 b", "a_fe80::<*> b"),
+        ("fe80::1_x", "fe80::<*>_x"),
+        // `_` inside a zone is still part of the address.
+        ("from fe80::1%eth_0 up", "from <*> up"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(masked(input), want, "{input}");
+        assert_eq!(masked_with(&[MaskKind::Number], input), want, "{input}");
+    }
+}
+
+/// Regression (review): Java prints IPv6 addresses uncompressed, and its loopback and
+/// unspecified addresses (`0:0:0:0:0:0:0:1`, `0:0:0:0:0:0:0:0`, with a port
+/// `/0:0:0:0:0:0:0:1:8080`) were not one value: eight groups without `::` need a hex letter,
+/// so that times and counters (`2015:10:18:18:01:47:978:0`) stay apart. These two are
+/// addresses too, and a port after eight groups is masked apart, as after an IPv4 address.
+#[test]
+fn masks_java_uncompressed_loopback_and_unspecified_addresses() {
+    let cases = [
+        ("from 0:0:0:0:0:0:0:1 up", "from <*> up"),
+        ("from 0:0:0:0:0:0:0:0 up", "from <*> up"),
+        ("from /0:0:0:0:0:0:0:1 up", "from <*> up"),
+        (
+            "from 0000:0000:0000:0000:0000:0000:0000:0001 up",
+            "from <*> up",
+        ),
+        ("from 0:0:0:0:0:0:0:1%lo up", "from <*> up"),
+        ("from [0:0:0:0:0:0:0:1]:8080 up", "from [<*>]:<*> up"),
+        ("peer=0:0:0:0:0:0:0:1, up", "peer=<*>, up"),
+        // A port after eight groups: `<*>:<*>`, as for IPv4.
+        ("from 0:0:0:0:0:0:0:1:8080 up", "from <*>:<*> up"),
+        ("from /0:0:0:0:0:0:0:1:8080 up", "from <*>:<*> up"),
+        (
+            "from localhost/0:0:0:0:0:0:0:1:8080 up",
+            "from localhost/<*>:<*> up",
+        ),
+        ("from /0:0:0:0:0:0:0:1%0:8080 up", "from <*>:<*> up"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(masked(input), want, "{input}");
+    }
+    // As their IPv4 counterparts.
+    for (v6, v4) in [
+        (
+            "Connection from /0:0:0:0:0:0:0:1:53412 closed",
+            "Connection from /127.0.0.1:53412 closed",
+        ),
+        ("bound to /0:0:0:0:0:0:0:0:8042", "bound to /0.0.0.0:8042"),
+        (
+            "from localhost/0:0:0:0:0:0:0:1:8080",
+            "from localhost/127.0.0.1:8080",
+        ),
+        ("from 0:0:0:0:0:0:0:1", "from 127.0.0.1"),
+    ] {
+        assert_eq!(masked(v6), masked(v4), "{v6}");
+        let number = [MaskKind::Number];
+        assert_eq!(masked_with(&number, v6), masked_with(&number, v4), "{v6}");
+    }
+    // An uncompressed address with a hex letter, with a port, Number mask alone (the path
+    // and id masks take it whole otherwise).
+    assert_eq!(
+        masked_with(
+            &[MaskKind::Number],
+            "from fe80:0:0:0:1ff:fe23:4567:890a:8080 up"
+        ),
+        "from <*>:<*> up"
+    );
+    // Still not addresses: times and counters of decimal groups, nine or ten groups.
+    for (input, want) in [
+        (
+            "at 2015:10:18:18:01:47:978:0",
+            "at <*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>",
+        ),
+        ("at 12:30:45", "at <*>:<*>:<*>"),
+        ("n 1:1:1:1:1:1:1:1", "n <*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>"),
+        ("n 0:0:0:0:0:0:1:0", "n <*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>"),
+        ("n 0:0:0:0:0:0:0:2", "n <*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>"),
+        (
+            "n 0:0:0:0:0:0:0:0:0",
+            "n <*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>",
+        ),
+        (
+            "n 0:0:0:0:0:0:0:1:70000",
+            "n <*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>",
+        ),
+        (
+            "n 0:0:0:0:0:0:0:1:8080:9090",
+            "n <*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>",
+        ),
+        (
+            "n 0:0:0:0:0:0:0:1:123456",
+            "n <*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>:<*>",
+        ),
+    ] {
+        assert_eq!(masked(input), want, "{input}");
+    }
+}
+
 /// Regression (review): a number in exponent form was one `<*>`, two (`1e-05` →
 /// `<*>-<*>`, `3.2E+10` → `<*>+<*>`) or none (`1e5` without the hex mask), depending on its
 /// sign and on which masks are on; it is one `<*>`, like an integer or a decimal.
