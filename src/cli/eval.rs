@@ -114,8 +114,10 @@ enum EvalCommand {
     /// `first` decisions (attempt 1) do not depend on the policy that ran earlier in the
     /// task, so their values compare directly with a run under that policy. With
     /// deterministic logging (every propensity 1) IPS sees only the matched decisions; the
-    /// report says so. A decision whose logged propensity is not a number in (0, 1] is left
-    /// out of every estimate, and the report says how many. Example:
+    /// report says so. A decision whose logged propensity is not a number in (0, 1], or whose
+    /// action a circuit breaker or the retry budget put in place of a random choice (it
+    /// carries that choice's propensity), is left out of every estimate, and the report says
+    /// how many. Example:
     ///
     ///   faultline simulate --scenario data/scenarios/llm-gpu-training.toml --policy learned \
     ///     --seed 1 --failures 20000 --format parquet --out /tmp/h

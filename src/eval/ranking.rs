@@ -696,6 +696,9 @@ pub struct RankingReport {
     /// Evaluated decisions left out of every estimate: logged propensity not a finite number
     /// in (0, 1].
     pub invalid_propensity: InvalidPropensity,
+    /// Evaluated decisions left out of every estimate: a circuit breaker or the retry budget
+    /// replaced a stochastic choice ([`overridden`]).
+    pub overridden: usize,
     /// The options.
     pub split: f64,
     /// Weight clip.
@@ -782,8 +785,19 @@ pub struct Evaluation {
     pub train: usize,
     /// Evaluated decisions left out of every estimate for their logged propensity.
     pub invalid_propensity: InvalidPropensity,
+    /// Evaluated decisions left out of every estimate because a circuit breaker or the retry
+    /// budget replaced a stochastic choice ([`overridden`]).
+    pub overridden: usize,
     /// Estimates on all evaluated decisions and on first decisions.
     pub scopes: Vec<ScopeReport>,
+}
+
+/// Whether a circuit breaker or the retry budget replaced a stochastic choice: the logged
+/// propensity is the replaced choice's, not the probability of the action taken, so the
+/// decision cannot be weighted. (After a deterministic choice, propensity 1, the override is
+/// deterministic too and the decision stays.)
+pub fn overridden(d: &Decision) -> bool {
+    matches!(d.source.as_str(), "circuit_breaker" | "retry_budget") && d.propensity < 1.0
 }
 
 /// Evaluates the candidates on joined decisions (in log order). Evaluated decisions whose
@@ -859,8 +873,10 @@ pub fn evaluate_decisions(
     let mut invalid = InvalidPropensity::default();
     let valid: Vec<&Decision> = test
         .iter()
+        .filter(|d| !overridden(d))
         .filter(|d| invalid.check(d.propensity))
         .collect();
+    let overridden = test.iter().filter(|d| overridden(d)).count();
     if valid.is_empty() {
         return Err(RankingEvalError::Empty(format!(
             "none of the {} evaluated decisions has a logged propensity in (0, 1]",
@@ -952,6 +968,7 @@ pub fn evaluate_decisions(
     Ok(Evaluation {
         train: train.len(),
         invalid_propensity: invalid,
+        overridden,
         scopes,
     })
 }
@@ -967,10 +984,14 @@ pub fn evaluate_dir(
     let Evaluation {
         train,
         invalid_propensity,
+        overridden: n_overridden,
         scopes,
     } = evaluate_decisions(&decisions, opts)?;
     let test = &decisions[train..];
-    let valid = || test.iter().filter(|d| valid_propensity(d.propensity));
+    let valid = || {
+        test.iter()
+            .filter(|d| !overridden(d) && valid_propensity(d.propensity))
+    };
     let stochastic = valid().filter(|d| d.propensity < 1.0).count();
     Ok(RankingReport {
         data: root.display().to_string(),
@@ -980,6 +1001,7 @@ pub fn evaluate_dir(
         train,
         evaluated: test.len(),
         invalid_propensity,
+        overridden: n_overridden,
         split: opts.split,
         clip: opts.clip,
         min_propensity: valid().map(|d| d.propensity).fold(1.0, f64::min),
@@ -1054,6 +1076,14 @@ impl RankingReport {
                 "{} of {} evaluated decisions left out of every estimate: their logged \
                  propensity is not a number in (0, 1] ({} NaN or infinite, {} ≤ 0, {} > 1)",
                 bad.total, self.evaluated, bad.not_finite, bad.not_positive, bad.above_one
+            );
+        }
+        if self.overridden > 0 {
+            let _ = writeln!(
+                s,
+                "{} of {} evaluated decisions left out of every estimate: a circuit breaker or \
+                 the retry budget replaced the ranking's choice, whose propensity they carry",
+                self.overridden, self.evaluated
             );
         }
         let f = |e: &Estimate| format!("{:.4} ± {:.4}", e.value, e.se);
@@ -1419,6 +1449,22 @@ mod tests {
                 [oom(t, 1, 0.5, r), oom(t, 2, 0.5, r)]
             })
             .collect()
+    }
+
+    /// A review found decisions whose action a circuit breaker or the retry budget put in
+    /// place of the ranking's random choice weighted with that choice's propensity: they are
+    /// left out and counted; after a deterministic choice (propensity 1) they stay.
+    #[test]
+    fn decisions_overridden_after_a_random_choice_are_left_out_and_counted() {
+        let mut v = two_per_task();
+        v[20].source = "circuit_breaker".into(); // propensity 0.5: left out
+        v[22].source = "retry_budget".into(); // 0.5: left out
+        v[24].source = "circuit_breaker".into();
+        v[24].propensity = 1.0; // deterministic: stays
+        let ev = evaluate_decisions(&v, Options::default()).unwrap();
+        assert_eq!(ev.overridden, 2);
+        assert_eq!(ev.invalid_propensity.total, 0);
+        assert_eq!(ev.scopes[0].n, 18);
     }
 
     /// A review found escalations left out of the rounds: the logged policy's rate was its
