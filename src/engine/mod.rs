@@ -1049,8 +1049,9 @@ impl<S: StateStore> Engine<S> {
     /// Where the registered fleet (when there is one) lets a task that failed on `failed`
     /// (of `class`) move: no FALLBACK_CPU without a CPU worker, no DIFFERENT_HARDWARE_CLASS
     /// without a worker of the class it moves to, no DIFFERENT_WORKER without another worker
-    /// of the class (nor, see `prepare` and [`Engine::fleet_moves_for`], without an eligible
-    /// one: not excluded, flagged, full, under a bad-worker pattern or with an open breaker).
+    /// of the class (nor, see `prepare` and [`Engine::fleet_moves_for`], without one that
+    /// could take the task: not excluded, flagged, under a bad-worker pattern or with an open
+    /// breaker; a full one is waited for).
     /// Without a registry, the fleet's shape says the same from the counts
     /// ([`Engine::set_fleet_shape`]; the failed worker is taken to be one of its class, and
     /// the `left` other workers of the class the task already moved away from are not
