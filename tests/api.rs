@@ -348,6 +348,41 @@ async fn regression_a_rejected_outcome_batch_changes_nothing() {
     assert_eq!(after["state"], "succeeded", "{after}");
 }
 
+/// Regression (review): `GET /v1/patterns` was evaluated at the latest report time alone, so
+/// when failures stopped nothing expired until the next one. It now runs on from there with
+/// the server's clock.
+#[tokio::test]
+async fn patterns_expire_when_failures_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = ServeOptions::new(dir.path().join("data"));
+    opts.config.patterns.window_s = 1.0;
+    let (app, _) = App::open(opts).unwrap();
+    for i in 0..3 {
+        let (s, v) = call(
+            &app,
+            "POST",
+            "/v1/failures",
+            &failure(&format!("p{i}"), 0),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let worker = |v: &Value| {
+        v["patterns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["kind"] == "worker" && p["key"] == "w-0")
+    };
+    let (_, v) = call(&app, "GET", "/v1/patterns", "", None).await;
+    assert!(worker(&v), "{v}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, later) = call(&app, "GET", "/v1/patterns", "", None).await;
+    assert!(!worker(&later), "{later}");
+    assert!(later["at"].as_str().unwrap() > v["at"].as_str().unwrap());
+}
+
 /// A review found recovery actions naming the newest checkpoint even after a read found it
 /// corrupted (GET .../latest skipped it): the actions now name the one that verified.
 #[tokio::test]

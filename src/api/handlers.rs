@@ -345,6 +345,7 @@ pub(crate) async fn post_failures(
             actions.push(action);
             last = ack;
         }
+        app.shared.report_clock.seen(engine.pattern_time());
         last
     };
     // WAL sequence numbers increase: the last record's fsync covers the batch.
@@ -600,14 +601,13 @@ pub(crate) async fn get_history(
 
 /// `GET /v1/patterns`: active patterns (most severe first), workers under a bad-worker
 /// pattern, workers whose breaker is open. The pattern windows run on report time: they are
-/// evaluated at the latest report time seen, not at the wall clock (`at`), which a history
-/// with older report times would leave behind every window.
+/// evaluated at the latest report time seen carried forward by the time elapsed since the
+/// server saw it ([`super::ReportClock`]), not at the wall clock, which a history with older
+/// report times would leave behind every window; and not at the latest report time alone,
+/// which would hold every pattern until the next failure.
 pub(crate) async fn get_patterns(State(app): State<App>) -> Result<Response> {
     let engine = app.engine();
-    // Report time, as the windows and the breakers run on (a coordinator's clock behind or
-    // ahead of the server's does not hide or expire what they hold); the server's clock
-    // before the first failure.
-    let at = engine.pattern_time().unwrap_or_else(Timestamp::now);
+    let at = app.shared.report_clock.now(engine.pattern_time());
     Ok(Json(json!({
         "at": at,
         "patterns": engine.patterns(at),

@@ -34,6 +34,7 @@ use axum::Router;
 
 use crate::config::EngineConfig;
 use crate::engine::{DurableState, Engine, EngineError, WorkerRegistry};
+use crate::model::Timestamp;
 use crate::rules::RuleSet;
 use crate::store::{OpenReport, StoreOptions};
 use crate::train::Model;
@@ -123,11 +124,45 @@ pub(crate) struct Shared {
     pub(crate) max_clock_skew: Duration,
     pub(crate) metrics: Metrics,
     pub(crate) started: Instant,
+    /// Report time as the server has followed it ([`ReportClock`]).
+    pub(crate) report_clock: ReportClock,
     pub(crate) flush_interval: Duration,
     pub(crate) flush_pending: usize,
     pub(crate) fsync: AckWaiter,
     /// Serializes flushes (periodic and final).
     pub(crate) flushing: Mutex<()>,
+}
+
+/// The report time the pattern windows and breakers run on, carried forward by the server's
+/// own clock while no failure comes: the latest report time seen plus the time elapsed since
+/// the server first saw it. A live feed keeps it near the wall clock; a backfill of old
+/// records starts it at the backfill's latest time. Without it, `GET /v1/patterns` held
+/// still when failures stopped: nothing expired until the next failure.
+#[derive(Debug, Default)]
+pub(crate) struct ReportClock(Mutex<Option<(Timestamp, Instant)>>);
+
+impl ReportClock {
+    /// Notes the engine's latest report time (`Engine::pattern_time`) after a request.
+    pub(crate) fn seen(&self, latest: Option<Timestamp>) {
+        let Some(t) = latest else { return };
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if g.is_none_or(|(seen, _)| seen != t) {
+            *g = Some((t, Instant::now()));
+        }
+    }
+
+    /// The report time now: the latest seen (`latest`, the engine's) carried forward by the
+    /// time elapsed since it was first seen; the server's clock before any failure.
+    pub(crate) fn now(&self, latest: Option<Timestamp>) -> Timestamp {
+        let Some(t) = latest else {
+            return Timestamp::now();
+        };
+        self.seen(Some(t));
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let elapsed = g.map_or(Duration::ZERO, |(_, at)| at.elapsed());
+        let us = i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX);
+        Timestamp::from_micros(t.as_micros().saturating_add(us))
+    }
 }
 
 /// Waits for WAL fsyncs on one dedicated thread, so that request tasks never block: each
@@ -203,6 +238,7 @@ impl App {
             max_clock_skew: opts.max_clock_skew,
             metrics: Metrics::default(),
             started: Instant::now(),
+            report_clock: ReportClock::default(),
             flush_interval: opts.flush_interval,
             flush_pending: opts.flush_pending.max(1),
             fsync: AckWaiter::start()?,
