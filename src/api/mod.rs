@@ -134,34 +134,58 @@ pub(crate) struct Shared {
 }
 
 /// The report time the pattern windows and breakers run on, carried forward by the server's
-/// own clock while no failure comes: the latest report time seen plus the time elapsed since
+/// own clock while no failure comes: the latest report time seen, plus the time elapsed since
 /// the server first saw it. A live feed keeps it near the wall clock; a backfill of old
-/// records starts it at the backfill's latest time. Without it, `GET /v1/patterns` held
-/// still when failures stopped: nothing expired until the next failure.
+/// records starts it at the backfill's latest time. It never runs backwards: a failure
+/// reported a little late (behind the time carried forward) does not pull it back, so a
+/// pattern that expired stays expired. Without it, `GET /v1/patterns` held still when
+/// failures stopped: nothing expired until the next failure. Seeded when the server opens,
+/// at the latest report time its history replayed (the downtime is not counted).
 #[derive(Debug, Default)]
-pub(crate) struct ReportClock(Mutex<Option<(Timestamp, Instant)>>);
+pub(crate) struct ReportClock(Mutex<Option<Anchor>>);
+
+/// The engine's latest report time as last seen, and the report time carried forward from
+/// `at` (the instant the anchor was set).
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    latest: Timestamp,
+    from: Timestamp,
+    at: Instant,
+}
+
+impl Anchor {
+    fn now(&self) -> Timestamp {
+        let us = i64::try_from(self.at.elapsed().as_micros()).unwrap_or(i64::MAX);
+        Timestamp::from_micros(self.from.as_micros().saturating_add(us))
+    }
+}
 
 impl ReportClock {
-    /// Notes the engine's latest report time (`Engine::pattern_time`) after a request.
+    /// Notes the engine's latest report time (`Engine::pattern_time`).
     pub(crate) fn seen(&self, latest: Option<Timestamp>) {
         let Some(t) = latest else { return };
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if g.is_none_or(|(seen, _)| seen != t) {
-            *g = Some((t, Instant::now()));
+        match *g {
+            Some(a) if a.latest == t => {}
+            prev => {
+                let carried = prev.map_or(t, |a| a.now());
+                *g = Some(Anchor {
+                    latest: t,
+                    from: t.max(carried),
+                    at: Instant::now(),
+                });
+            }
         }
     }
 
-    /// The report time now: the latest seen (`latest`, the engine's) carried forward by the
-    /// time elapsed since it was first seen; the server's clock before any failure.
+    /// The report time now (see the type): the server's clock before any failure.
     pub(crate) fn now(&self, latest: Option<Timestamp>) -> Timestamp {
-        let Some(t) = latest else {
+        if latest.is_none() {
             return Timestamp::now();
-        };
-        self.seen(Some(t));
+        }
+        self.seen(latest);
         let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let elapsed = g.map_or(Duration::ZERO, |(_, at)| at.elapsed());
-        let us = i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX);
-        Timestamp::from_micros(t.as_micros().saturating_add(us))
+        g.map_or_else(Timestamp::now, |a| a.now())
     }
 }
 
@@ -228,6 +252,8 @@ impl App {
             // only fills the contexts that history never met.
             m.seed_ranker(engine.ranker_mut());
         }
+        let report_clock = ReportClock::default();
+        report_clock.seen(engine.pattern_time());
         let shared = Shared {
             engine: Mutex::new(engine),
             model: RwLock::new(Arc::new(loaded)),
@@ -238,7 +264,7 @@ impl App {
             max_clock_skew: opts.max_clock_skew,
             metrics: Metrics::default(),
             started: Instant::now(),
-            report_clock: ReportClock::default(),
+            report_clock,
             flush_interval: opts.flush_interval,
             flush_pending: opts.flush_pending.max(1),
             fsync: AckWaiter::start()?,

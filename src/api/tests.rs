@@ -580,3 +580,27 @@ fn regression_patterns_are_evaluated_at_the_latest_report_time() {
     let latest = Timestamp::from_secs_f64(1_700_000_020.0);
     assert!(at >= latest && at.secs_since(latest) < 60.0, "{v:#}");
 }
+
+/// A review found the report clock of `GET /v1/patterns` running backwards when a failure
+/// came in a little late (its time behind the time carried forward): patterns that had
+/// expired came back. It carries the later of the two forward.
+#[test]
+fn the_report_clock_runs_on_and_never_backwards() {
+    use crate::model::Timestamp;
+    let clock = super::ReportClock::default();
+    let t = Timestamp::from_secs_f64(1_700_000_000.0);
+    clock.seen(Some(t));
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let a = clock.now(Some(t));
+    assert!(a.secs_since(t) >= 0.03, "{a} {t}");
+    // A failure reported 10 ms after the anchor's time (behind the 30 ms carried forward).
+    let late = Timestamp::from_micros(t.as_micros() + 10_000);
+    let b = clock.now(Some(late));
+    assert!(b >= a, "{b} < {a}");
+    // One ahead of it moves it on.
+    let ahead = Timestamp::from_micros(b.as_micros() + 60_000_000);
+    assert!(clock.now(Some(ahead)) >= ahead);
+    // Before any failure: the server's clock.
+    let fresh = super::ReportClock::default();
+    assert!(fresh.now(None).secs_since(Timestamp::now()).abs() < 60.0);
+}

@@ -1087,8 +1087,9 @@ impl<S: StateStore> Engine<S> {
     fn fleet_moves_for(&self, c: &Ctx<'_>, excluded: &[WorkerId]) -> FleetMoves {
         let mut fleet = self.fleet_moves(c.class, &c.rec.worker_id, c.left);
         if fleet.other_worker && !self.registry.is_empty() {
-            fleet.other_worker = self.pick(c.class, c, excluded, false, false).is_some()
-                || !self.nowhere_to_go(c.class, c, excluded);
+            fleet.other_worker = self
+                .pick_or_wait(c.class, c, excluded, false, false)
+                .is_some();
         }
         fleet
     }
@@ -1236,10 +1237,10 @@ impl<S: StateStore> Engine<S> {
                 }
                 p.moves = true;
                 p.requirements = Some(requirement(HardwareClass::Cpu));
-                p.target = self.pick(HardwareClass::Cpu, c, excluded, false, false);
-                // With a registry, no CPU that could take the task (see `nowhere_to_go`):
-                // no move to make, as for DIFFERENT_WORKER below.
-                if p.target.is_none() && self.nowhere_to_go(HardwareClass::Cpu, c, excluded) {
+                p.target = self.pick_or_wait(HardwareClass::Cpu, c, excluded, false, false);
+                // With a registry, no CPU that could take the task (see `pick_or_wait`): no
+                // move to make, as for DIFFERENT_WORKER below.
+                if p.target.is_none() && !self.registry.is_empty() {
                     return None;
                 }
                 p.note = "run on CPU".into();
@@ -1248,20 +1249,21 @@ impl<S: StateStore> Engine<S> {
                 let to = mutate::fallback_class(c.class)?;
                 p.moves = true;
                 p.requirements = Some(requirement(to));
-                p.target = self.pick(to, c, excluded, false, false);
+                p.target = self.pick_or_wait(to, c, excluded, false, false);
                 // With a registry, no worker of the other class that could take the task.
-                if p.target.is_none() && self.nowhere_to_go(to, c, excluded) {
+                if p.target.is_none() && !self.registry.is_empty() {
                     return None;
                 }
                 p.note = format!("move from {} to {to}", c.class);
             }
             S::DifferentWorker => {
                 p.moves = true;
-                p.target = self.pick(c.class, c, excluded, step.more_memory, step.other_browser);
+                p.target =
+                    self.pick_or_wait(c.class, c, excluded, step.more_memory, step.other_browser);
                 // With a registry, no worker of the class that could take the task (all
                 // excluded, flagged, under a bad-worker pattern or with an open breaker; a
-                // full class is waited for): no move to make.
-                if p.target.is_none() && self.nowhere_to_go(c.class, c, excluded) {
+                // full one is waited for): no move to make.
+                if p.target.is_none() && !self.registry.is_empty() {
                     return None;
                 }
                 if step.more_memory {
@@ -1307,16 +1309,26 @@ impl<S: StateStore> Engine<S> {
             .map(|w| w.id.clone())
     }
 
-    /// With a registry, whether a move to `class` is pointless: no worker there could take
-    /// the task even once one has a free slot (every one excluded, flagged, called bad or
-    /// breaker-open). A full class is a passing state: the move goes ahead without a target
-    /// and the coordinator places the task when capacity frees up. Asked only after a pick
-    /// found nothing, so it costs nothing on the usual path.
-    fn nowhere_to_go(&self, class: HardwareClass, c: &Ctx<'_>, excluded: &[WorkerId]) -> bool {
-        !self.registry.is_empty()
-            && !self
-                .registry
-                .could_pick(&self.want(class, c, excluded, false, false))
+    /// [`Engine::pick`], else, when every worker that could take the task is full, the one
+    /// it would pick once it has a free slot ([`WorkerRegistry::pick_waiting`]): a full class
+    /// is a passing state, so the move names that worker and the task waits for its slot,
+    /// still never on a worker faultline avoids. `None` (with a registry: the move is
+    /// pointless) when no worker there could take the task (every one excluded, flagged,
+    /// called bad or breaker-open). The second walk runs only after a pick found nothing.
+    fn pick_or_wait(
+        &self,
+        class: HardwareClass,
+        c: &Ctx<'_>,
+        excluded: &[WorkerId],
+        more_memory: bool,
+        other_browser: bool,
+    ) -> Option<WorkerId> {
+        self.pick(class, c, excluded, more_memory, other_browser)
+            .or_else(|| {
+                self.registry
+                    .pick_waiting(&self.want(class, c, excluded, more_memory, other_browser))
+                    .map(|w| w.id.clone())
+            })
     }
 
     /// What a pick for a failure in context `c` asks of the registry.

@@ -231,11 +231,11 @@ impl WorkerRegistry {
         self.pick_with(want, false)
     }
 
-    /// Whether [`WorkerRegistry::pick`] would find a worker if every worker had a free slot:
-    /// a move to the class can wait for capacity (a full fleet is a passing state) rather than
-    /// being pointless (every worker excluded, flagged, avoided or breaker-open).
-    pub fn could_pick(&self, want: &Want<'_>) -> bool {
-        self.pick_with(want, true).is_some()
+    /// What [`WorkerRegistry::pick`] would pick if every worker had a free slot: a move to a
+    /// full class waits for that worker's slot (a full fleet is a passing state); `None` when
+    /// the move is pointless (every worker excluded, flagged, avoided or breaker-open).
+    pub fn pick_waiting(&self, want: &Want<'_>) -> Option<&Worker> {
+        self.pick_with(want, true)
     }
 
     /// [`WorkerRegistry::pick`], counting full workers as free when `full_ok`.

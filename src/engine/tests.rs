@@ -382,7 +382,9 @@ fn a_registered_fleet_gets_no_move_to_a_class_or_worker_it_lacks() {
 /// class they go to could take the task, although DIFFERENT_WORKER is skipped then: with a
 /// registry, nowhere to go means no move. A full class is only waited for: the move goes
 /// ahead without a target (a second review: escalating a task because CPUs were busy for a
-/// moment hands a human what capacity would have solved).
+/// moment hands a human what capacity would have solved), naming the worker it waits for
+/// (a third review: a move without a target let the coordinator pick a worker faultline
+/// avoids).
 #[test]
 fn a_move_to_a_class_where_no_worker_could_take_it_is_not_proposed() {
     let id = |s: &str| WorkerId::new(s).unwrap();
@@ -410,12 +412,19 @@ fn a_move_to_a_class_where_no_worker_could_take_it_is_not_proposed() {
     let a = cuda_on(reg);
     let s: Vec<S> = a.iter().map(|a| a.strategy).collect();
     assert_eq!(s, [S::DifferentWorker, S::DelayedRetry, S::Escalation]);
-    // With the CPU full: FALLBACK_CPU without a target (placed when a slot frees up).
+    // With the CPU full: FALLBACK_CPU to it, waiting for its slot.
     let mut reg = gpus();
     reg.register(full("c1", HardwareClass::Cpu));
     let a = cuda_on(reg);
     assert_eq!(a[2].strategy, S::FallbackCpu);
-    assert_eq!(a[2].target_worker, None);
+    assert_eq!(a[2].target_worker.as_ref().map(|w| w.as_str()), Some("c1"));
+    // Of two full CPUs, never the flagged one.
+    let mut reg = gpus();
+    reg.register(full("c0", HardwareClass::Cpu));
+    reg.register(full("c1", HardwareClass::Cpu));
+    reg.flag(&id("c0"), "xid 79");
+    let a = cuda_on(reg);
+    assert_eq!(a[2].target_worker.as_ref().map(|w| w.as_str()), Some("c1"));
     // With the CPU free it is named.
     let mut reg = gpus();
     reg.register(Worker::new(id("c1"), HardwareClass::Cpu));
@@ -442,13 +451,13 @@ fn a_move_to_a_class_where_no_worker_could_take_it_is_not_proposed() {
     assert_eq!(free.target_worker.as_ref().map(|w| w.as_str()), Some("g1"));
     let busy = tpu_timeouts(full("g1", HardwareClass::Gpu), false);
     assert_eq!(busy.strategy, S::DifferentHardwareClass);
-    assert_eq!(busy.target_worker, None);
+    assert_eq!(busy.target_worker.as_ref().map(|w| w.as_str()), Some("g1"));
     let flagged = tpu_timeouts(Worker::new(id("g1"), HardwareClass::Gpu), true);
     assert_ne!(flagged.strategy, S::DifferentHardwareClass, "{flagged:?}");
 }
 
 /// DIFFERENT_WORKER waits for a full class too: with every other GPU full the task is moved
-/// without a target, not retried in place on the worker it failed on.
+/// to one of them, waiting for its slot, not retried in place on the worker it failed on.
 #[test]
 fn a_move_to_another_worker_of_a_full_class_waits_for_capacity() {
     let mut reg = registry_of(&[("g1", HardwareClass::Gpu)]);

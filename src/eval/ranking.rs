@@ -399,7 +399,6 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                         continue;
                     }
                     d.reward = if o.outcome.success { 1.0 } else { 0.0 };
-                    t.recovered = o.outcome.success;
                     d.cost = o.outcome.cost.filter(|c| c.is_finite());
                     out.push(d);
                     matched = true;
@@ -407,6 +406,11 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                 }
                 if !matched {
                     stats.unmatched_outcomes += 1;
+                }
+                // As the engine (`TaskRecord::apply_outcome`): any success of a known task
+                // ends its episode, also one reported for an escalated task.
+                if o.outcome.success {
+                    t.recovered = true;
                 }
             }
             _ => {}
@@ -696,8 +700,8 @@ pub struct RankingReport {
     /// Evaluated decisions left out of every estimate: logged propensity not a finite number
     /// in (0, 1].
     pub invalid_propensity: InvalidPropensity,
-    /// Evaluated decisions left out of every estimate: a circuit breaker or the retry budget
-    /// replaced a stochastic choice ([`overridden`]).
+    /// Evaluated decisions left out of every estimate: a circuit breaker replaced a
+    /// stochastic choice ([`overridden`]).
     pub overridden: usize,
     /// The options.
     pub split: f64,
@@ -735,8 +739,11 @@ fn rank_context(d: &Decision) -> RankContext<'_> {
 }
 
 fn model_choice(m: &ModelRanker, d: &Decision) -> RecoveryStrategy {
-    if d.rules == RecoveryStrategy::Escalation && !d.ladder.is_empty() {
-        return d.rules;
+    // Past the attempt budget every policy escalates (the engine checks it before ranking).
+    if d.source == "max_attempts"
+        || (d.rules == RecoveryStrategy::Escalation && !d.ladder.is_empty())
+    {
+        return RecoveryStrategy::Escalation;
     }
     let c = rank_context(d);
     match m.greedy(&c, Bits::new(d.attempt, false)) {
@@ -765,8 +772,11 @@ pub fn model_rows(decisions: &[Decision]) -> Vec<Row> {
 }
 
 fn learned_choice(r: &Ranker, d: &Decision) -> RecoveryStrategy {
-    if d.rules == RecoveryStrategy::Escalation && !d.ladder.is_empty() {
-        return d.rules;
+    // Past the attempt budget every policy escalates (the engine checks it before ranking).
+    if d.source == "max_attempts"
+        || (d.rules == RecoveryStrategy::Escalation && !d.ladder.is_empty())
+    {
+        return RecoveryStrategy::Escalation;
     }
     let mut rng = rand::rngs::mock::StepRng::new(0, 0);
     let c = rank_context(d);
@@ -785,19 +795,22 @@ pub struct Evaluation {
     pub train: usize,
     /// Evaluated decisions left out of every estimate for their logged propensity.
     pub invalid_propensity: InvalidPropensity,
-    /// Evaluated decisions left out of every estimate because a circuit breaker or the retry
-    /// budget replaced a stochastic choice ([`overridden`]).
+    /// Evaluated decisions left out of every estimate because a circuit breaker replaced a
+    /// stochastic choice ([`overridden`]).
     pub overridden: usize,
     /// Estimates on all evaluated decisions and on first decisions.
     pub scopes: Vec<ScopeReport>,
 }
 
-/// Whether a circuit breaker or the retry budget replaced a stochastic choice: the logged
-/// propensity is the replaced choice's, not the probability of the action taken, so the
-/// decision cannot be weighted. (After a deterministic choice, propensity 1, the override is
-/// deterministic too and the decision stays.)
+/// Whether a circuit breaker replaced a stochastic choice: the logged propensity is the
+/// replaced choice's, not the probability of the action taken, so the decision cannot be
+/// weighted. (After a deterministic choice, propensity 1, the override is deterministic too
+/// and the decision stays. A retry-budget deferral stays as well: it keeps a delayed retry's
+/// propensity right and turns only an immediate retry into a delayed one, where the weight
+/// is the immediate retry's — a smaller error than leaving out every deferred decision, which
+/// would select on the action taken.)
 pub fn overridden(d: &Decision) -> bool {
-    matches!(d.source.as_str(), "circuit_breaker" | "retry_budget") && d.propensity < 1.0
+    d.source == "circuit_breaker" && d.propensity < 1.0
 }
 
 /// Evaluates the candidates on joined decisions (in log order). Evaluated decisions whose
@@ -827,13 +840,14 @@ pub fn evaluate_decisions(
             decisions.len()
         )));
     }
-    let model = RewardModel::fit(train);
-    // The rankers learn from recoveries; an escalation is no outcome of a strategy.
+    // The reward model and the rankers learn from recoveries; an escalation is no outcome of
+    // a strategy (its reward is known: 0).
     let recoveries: Vec<Decision> = train
         .iter()
         .filter(|d| d.strategy != RecoveryStrategy::Escalation)
         .cloned()
         .collect();
+    let model = RewardModel::fit(&recoveries);
     // Greedy on the posterior means: UCB with no bonus, no discount (the training part is
     // one batch), no penalty beyond the engine's.
     let mut ranker = Ranker::new(RankingParams {
@@ -1081,8 +1095,8 @@ impl RankingReport {
         if self.overridden > 0 {
             let _ = writeln!(
                 s,
-                "{} of {} evaluated decisions left out of every estimate: a circuit breaker or \
-                 the retry budget replaced the ranking's choice, whose propensity they carry",
+                "{} of {} evaluated decisions left out of every estimate: a circuit breaker \
+                 replaced the ranking's choice, whose propensity they carry",
                 self.overridden, self.evaluated
             );
         }
@@ -1219,6 +1233,107 @@ mod tests {
             }
         }
         e.flush().unwrap();
+    }
+
+    /// A second review: an operator's success reported for an escalated task (its outcome
+    /// matches no waiting decision) did not end the task's episode in the join, so the rules
+    /// candidate kept the exhausted ladder; and the learned and model candidates recovered
+    /// past the attempt budget, where every policy escalates.
+    #[test]
+    fn a_success_after_an_escalation_ends_the_episode_and_the_budget_binds_every_candidate() {
+        use crate::model::{
+            ErrorInfo, HardwareProfile, Outcome, TaskId, TaskSpec, Timestamp, WorkerId,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, _) = crate::engine::Engine::open(
+            dir.path(),
+            crate::config::EngineConfig::default(),
+            RuleSet::defaults(),
+            crate::store::StoreOptions::default(),
+        )
+        .unwrap();
+        let outcome = |success| Outcome {
+            task_id: "t".into(),
+            success,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: None,
+            timestamp: None,
+        };
+        let mut last = None;
+        for n in 0..12 {
+            let rec = FailureRecord {
+                task_id: TaskId::new("t").unwrap(),
+                worker_id: WorkerId::new(&format!("w{n}")).unwrap(),
+                hardware: HardwareProfile::of_class(HardwareClass::Gpu),
+                error: ErrorInfo {
+                    message: "operation timed out after 300 s".into(),
+                    ..Default::default()
+                },
+                timestamp: Timestamp::from_secs_f64(1_700_000_000.0 + 3600.0 * f64::from(n)),
+                task: TaskSpec::default(),
+            };
+            let (a, ack) = e.decide(&rec).unwrap();
+            ack.wait().unwrap();
+            // Failed recoveries until the budget escalates; then an operator's fix.
+            e.record_outcome(&outcome(a.strategy == RecoveryStrategy::Escalation))
+                .unwrap();
+            if a.strategy == RecoveryStrategy::Escalation {
+                last = Some(n);
+                break;
+            }
+        }
+        assert!(last.is_some(), "the budget escalates");
+        let rec = FailureRecord {
+            task_id: TaskId::new("t").unwrap(),
+            worker_id: WorkerId::new("w-again").unwrap(),
+            hardware: HardwareProfile::of_class(HardwareClass::Gpu),
+            error: ErrorInfo {
+                message: "operation timed out after 300 s".into(),
+                ..Default::default()
+            },
+            timestamp: Timestamp::from_secs_f64(1_700_100_000.0),
+            task: TaskSpec::default(),
+        };
+        let (again, ack) = e.decide(&rec).unwrap();
+        ack.wait().unwrap();
+        assert_eq!(again.attempt, 1);
+        e.record_outcome(&outcome(true)).unwrap();
+        e.flush().unwrap();
+        drop(e);
+        let h = read_history(dir.path()).unwrap();
+        let (decisions, _) = join(&h.entries, &RuleSet::defaults());
+        let d = decisions.last().unwrap();
+        assert_eq!((d.attempt, d.rules), (1, again.strategy), "{d:?}");
+        // Past the budget every candidate escalates, the ladder spent or not.
+        let mut esc = decisions
+            .iter()
+            .find(|d| d.strategy == RecoveryStrategy::Escalation)
+            .expect("the escalation is a decision")
+            .clone();
+        esc.source = "max_attempts".into();
+        esc.ladder.clear();
+        esc.rules = RecoveryStrategy::Escalation;
+        let esc = &esc;
+        // Greedy, as `evaluate_decisions` trains it (no draws).
+        let mut ranker = Ranker::new(RankingParams {
+            selection: Selection::Ucb,
+            ucb_c: 0.0,
+            ..Default::default()
+        })
+        .unwrap();
+        ranker.update(&Observed {
+            class: HardwareClass::Gpu,
+            kind: esc.rank_kind,
+            template: Some(esc.fine),
+            signature: None,
+            strategy: RecoveryStrategy::DelayedRetry,
+            success: true,
+            cost: None,
+            burst: false,
+            bad_worker: false,
+        });
+        assert_eq!(learned_choice(&ranker, esc), RecoveryStrategy::Escalation);
     }
 
     /// A review found the join walking a recovered task's ladder on from where its last
@@ -1451,14 +1566,16 @@ mod tests {
             .collect()
     }
 
-    /// A review found decisions whose action a circuit breaker or the retry budget put in
-    /// place of the ranking's random choice weighted with that choice's propensity: they are
-    /// left out and counted; after a deterministic choice (propensity 1) they stay.
+    /// A review found decisions whose action a circuit breaker put in place of the ranking's
+    /// random choice weighted with that choice's propensity: they are left out and counted;
+    /// after a deterministic choice (propensity 1) they stay, and so do retry-budget
+    /// deferrals (a second review: leaving them out selects on the action taken).
     #[test]
     fn decisions_overridden_after_a_random_choice_are_left_out_and_counted() {
         let mut v = two_per_task();
         v[20].source = "circuit_breaker".into(); // propensity 0.5: left out
-        v[22].source = "retry_budget".into(); // 0.5: left out
+        v[22].source = "circuit_breaker".into(); // 0.5: left out
+        v[26].source = "retry_budget".into(); // a deferral: stays
         v[24].source = "circuit_breaker".into();
         v[24].propensity = 1.0; // deterministic: stays
         let ev = evaluate_decisions(&v, Options::default()).unwrap();
