@@ -115,7 +115,7 @@ enum EvalCommand {
     /// task, so their values compare directly with a run under that policy. With
     /// deterministic logging (every propensity 1) IPS sees only the matched decisions; the
     /// report says so. A decision whose logged propensity is not a number in (0, 1], or whose
-    /// action a circuit breaker or the retry budget put in place of a random choice (it
+    /// action a circuit breaker put in place of a random choice (it
     /// carries that choice's propensity), is left out of every estimate, and the report says
     /// how many. Example:
     ///
