@@ -45,14 +45,7 @@ fn cfg(bs: u32, p: Precision) -> TaskConfig {
 
 /// A task's outcome with nothing but its verdict.
 fn outcome(task: &str, success: bool) -> Outcome {
-    Outcome {
-        task_id: task.into(),
-        success,
-        strategy: None,
-        time_to_recovery_s: None,
-        cost: None,
-        timestamp: None,
-    }
+    Outcome::verdict(task, success)
 }
 
 fn at(mut r: FailureRecord, secs: f64) -> FailureRecord {

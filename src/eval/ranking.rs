@@ -1187,13 +1187,27 @@ mod tests {
             .collect()
     }
 
+    /// A GPU timeout of `task` on `worker`, `secs` after 1,700,000,000 s.
+    fn gpu_timeout(task: &str, worker: &str, secs: f64) -> FailureRecord {
+        use crate::model::{ErrorInfo, HardwareProfile, TaskId, TaskSpec, Timestamp, WorkerId};
+        FailureRecord {
+            task_id: TaskId::new(task).unwrap(),
+            worker_id: WorkerId::new(worker).unwrap(),
+            hardware: HardwareProfile::of_class(HardwareClass::Gpu),
+            error: ErrorInfo {
+                message: "operation timed out after 300 s".into(),
+                ..Default::default()
+            },
+            timestamp: Timestamp::from_secs_f64(1_700_000_000.0 + secs),
+            task: TaskSpec::default(),
+        }
+    }
+
     /// Writes a rules-only history to `dir`: `tasks` tasks × `episodes` episodes of a GPU
     /// timeout that fails once more (DELAYED_RETRY, then DIFFERENT_WORKER on the class
     /// ladder) and then recovers; every failure on a worker of its own, an hour apart.
     pub(crate) fn recovered_episodes(dir: &Path, tasks: usize, episodes: usize) {
-        use crate::model::{
-            ErrorInfo, HardwareProfile, Outcome, TaskId, TaskSpec, Timestamp, WorkerId,
-        };
+        use crate::model::Outcome;
         let (mut e, _) = crate::engine::Engine::open(
             dir,
             crate::config::EngineConfig::default(),
@@ -1206,29 +1220,12 @@ mod tests {
             for t in 0..tasks {
                 for ok in [false, true] {
                     n += 1;
-                    let rec = FailureRecord {
-                        task_id: TaskId::new(&format!("t{t}")).unwrap(),
-                        worker_id: WorkerId::new(&format!("w{n}")).unwrap(),
-                        hardware: HardwareProfile::of_class(HardwareClass::Gpu),
-                        error: ErrorInfo {
-                            message: "operation timed out after 300 s".into(),
-                            ..Default::default()
-                        },
-                        timestamp: Timestamp::from_secs_f64(1_700_000_000.0 + 3600.0 * n as f64),
-                        task: TaskSpec::default(),
-                    };
+                    let rec = gpu_timeout(&format!("t{t}"), &format!("w{n}"), 3600.0 * n as f64);
                     let (a, ack) = e.decide(&rec).unwrap();
                     ack.wait().unwrap();
                     assert_eq!(a.propensity, 1.0);
-                    e.record_outcome(&Outcome {
-                        task_id: format!("t{t}"),
-                        success: ok,
-                        strategy: None,
-                        time_to_recovery_s: None,
-                        cost: None,
-                        timestamp: None,
-                    })
-                    .unwrap();
+                    e.record_outcome(&Outcome::verdict(format!("t{t}"), ok))
+                        .unwrap();
                 }
             }
         }
@@ -1241,9 +1238,7 @@ mod tests {
     /// past the attempt budget, where every policy escalates.
     #[test]
     fn a_success_after_an_escalation_ends_the_episode_and_the_budget_binds_every_candidate() {
-        use crate::model::{
-            ErrorInfo, HardwareProfile, Outcome, TaskId, TaskSpec, Timestamp, WorkerId,
-        };
+        use crate::model::Outcome;
         let dir = tempfile::tempdir().unwrap();
         let (mut e, _) = crate::engine::Engine::open(
             dir.path(),
@@ -1252,27 +1247,10 @@ mod tests {
             crate::store::StoreOptions::default(),
         )
         .unwrap();
-        let outcome = |success| Outcome {
-            task_id: "t".into(),
-            success,
-            strategy: None,
-            time_to_recovery_s: None,
-            cost: None,
-            timestamp: None,
-        };
+        let outcome = |success| Outcome::verdict("t", success);
         let mut last = None;
         for n in 0..12 {
-            let rec = FailureRecord {
-                task_id: TaskId::new("t").unwrap(),
-                worker_id: WorkerId::new(&format!("w{n}")).unwrap(),
-                hardware: HardwareProfile::of_class(HardwareClass::Gpu),
-                error: ErrorInfo {
-                    message: "operation timed out after 300 s".into(),
-                    ..Default::default()
-                },
-                timestamp: Timestamp::from_secs_f64(1_700_000_000.0 + 3600.0 * f64::from(n)),
-                task: TaskSpec::default(),
-            };
+            let rec = gpu_timeout("t", &format!("w{n}"), 3600.0 * f64::from(n));
             let (a, ack) = e.decide(&rec).unwrap();
             ack.wait().unwrap();
             // Failed recoveries until the budget escalates; then an operator's fix.
@@ -1284,17 +1262,7 @@ mod tests {
             }
         }
         assert!(last.is_some(), "the budget escalates");
-        let rec = FailureRecord {
-            task_id: TaskId::new("t").unwrap(),
-            worker_id: WorkerId::new("w-again").unwrap(),
-            hardware: HardwareProfile::of_class(HardwareClass::Gpu),
-            error: ErrorInfo {
-                message: "operation timed out after 300 s".into(),
-                ..Default::default()
-            },
-            timestamp: Timestamp::from_secs_f64(1_700_100_000.0),
-            task: TaskSpec::default(),
-        };
+        let rec = gpu_timeout("t", "w-again", 100_000.0);
         let (again, ack) = e.decide(&rec).unwrap();
         ack.wait().unwrap();
         assert_eq!(again.attempt, 1);

@@ -517,6 +517,21 @@ pub struct Outcome {
     pub timestamp: Option<Timestamp>,
 }
 
+impl Outcome {
+    /// An outcome with nothing but its verdict: the strategy is the task's last action's,
+    /// no time to recovery, cost or time.
+    pub fn verdict(task_id: impl Into<String>, success: bool) -> Outcome {
+        Outcome {
+            task_id: task_id.into(),
+            success,
+            strategy: None,
+            time_to_recovery_s: None,
+            cost: None,
+            timestamp: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
