@@ -611,6 +611,7 @@ pub(crate) async fn get_patterns(State(app): State<App>) -> Result<Response> {
     Ok(Json(json!({
         "at": at,
         "patterns": engine.patterns(at),
+        // The list the engine avoids (as of its latest refresh), not re-evaluated at `at`.
         "bad_workers": engine.bad_workers(),
         "open_worker_breakers": engine.open_worker_breakers(at),
     }))
