@@ -1293,7 +1293,14 @@ impl<S: StateStore> Engine<S> {
         Some(p)
     }
 
-    fn pick(
+    /// The registry's pick ([`WorkerRegistry::pick`]) for a move to `class`, else, when every
+    /// worker that could take the task is full, the one it would pick once it has a free slot
+    /// ([`WorkerRegistry::pick_waiting`]): a full class is a passing state, so the move names
+    /// that worker and the task waits for its slot, still never on a worker faultline avoids.
+    /// `None` without a registry, and (with one: the move is pointless) when no worker there
+    /// could take the task (every one excluded, flagged, called bad or breaker-open). The
+    /// second walk runs only after a pick found nothing.
+    fn pick_or_wait(
         &self,
         class: HardwareClass,
         c: &Ctx<'_>,
@@ -1304,31 +1311,11 @@ impl<S: StateStore> Engine<S> {
         if self.registry.is_empty() {
             return None;
         }
+        let want = self.want(class, c, excluded, more_memory, other_browser);
         self.registry
-            .pick(&self.want(class, c, excluded, more_memory, other_browser))
+            .pick(&want)
+            .or_else(|| self.registry.pick_waiting(&want))
             .map(|w| w.id.clone())
-    }
-
-    /// [`Engine::pick`], else, when every worker that could take the task is full, the one
-    /// it would pick once it has a free slot ([`WorkerRegistry::pick_waiting`]): a full class
-    /// is a passing state, so the move names that worker and the task waits for its slot,
-    /// still never on a worker faultline avoids. `None` (with a registry: the move is
-    /// pointless) when no worker there could take the task (every one excluded, flagged,
-    /// called bad or breaker-open). The second walk runs only after a pick found nothing.
-    fn pick_or_wait(
-        &self,
-        class: HardwareClass,
-        c: &Ctx<'_>,
-        excluded: &[WorkerId],
-        more_memory: bool,
-        other_browser: bool,
-    ) -> Option<WorkerId> {
-        self.pick(class, c, excluded, more_memory, other_browser)
-            .or_else(|| {
-                self.registry
-                    .pick_waiting(&self.want(class, c, excluded, more_memory, other_browser))
-                    .map(|w| w.id.clone())
-            })
     }
 
     /// What a pick for a failure in context `c` asks of the registry.

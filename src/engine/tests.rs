@@ -674,21 +674,24 @@ fn a_retried_failure_is_recognised_as_a_duplicate() {
     assert!(e.duplicate_failure(&oom).is_none());
 }
 
+/// The action for a CPU timeout of `task` on worker `w`, `t` seconds into the test's clock.
+fn cpu_timeout(e: &mut Engine, task: &str, t: f64) -> Arc<RecoveryAction> {
+    let r = record(
+        task,
+        "w",
+        HardwareClass::Cpu,
+        "operation timed out",
+        TaskConfig::default(),
+    );
+    e.handle_failure(&at(r, t))
+}
+
 /// Regression: task records were never forgotten: a server (or a `--state` file) kept every
 /// task id ever seen.
 #[test]
 fn idle_tasks_are_forgotten_after_forget_after_s() {
     let mut e = Engine::in_memory();
-    let fail = |e: &mut Engine, task: &str, t: f64| {
-        let r = record(
-            task,
-            "w",
-            HardwareClass::Cpu,
-            "operation timed out",
-            TaskConfig::default(),
-        );
-        e.handle_failure(&at(r, t))
-    };
+    let fail = cpu_timeout;
     // 50 tasks with their outcomes; one more still awaiting it, one with a checkpoint.
     for i in 0..50 {
         let task = format!("old-{i}");
@@ -756,14 +759,7 @@ fn a_task_known_only_from_its_state_is_forgotten_too() {
     set(&mut e, "busy", 10.0);
     set(&mut e, "busy", 5.0 * day);
     let fail = |e: &mut Engine, task: &str, t: f64| {
-        let r = record(
-            task,
-            "w",
-            HardwareClass::Cpu,
-            "operation timed out",
-            TaskConfig::default(),
-        );
-        e.handle_failure(&at(r, t));
+        cpu_timeout(e, task, t);
     };
     fail(&mut e, "a", 6.0 * day);
     assert!(e.task(&TaskId::new("quiet").unwrap()).is_some());
