@@ -385,11 +385,11 @@ impl<S: StateStore> Engine<S> {
                 })
             };
             // The learned ranking first (when on and it has evidence): its step is prepared
-            // once, and the ladder's only when the ranking abstains or its step cannot be
-            // carried out. No allocation: fixed arrays over the strategies.
+            // once, and the ladder's only when the ranking abstains or has nothing that can
+            // be carried out. No allocation: fixed arrays over the strategies.
             let mut learned = None;
             if self.config.ranking.enabled {
-                let ranked = self.rank_failure(
+                let l = self.rank_and_prepare(
                     &ctx,
                     &cls,
                     entry,
@@ -397,27 +397,10 @@ impl<S: StateStore> Engine<S> {
                     attempt,
                     (worker_breaker, class_breaker, burst),
                 );
-                decided_key = Some(ranked.key);
-                if let Some(choice) = ranked.choice {
-                    chosen = Some(choice);
-                    // With the ladder exhausted (the rules would escalate) the ranking still
-                    // recovers when its choice is likely enough to work.
-                    if ranked.ladder_left > 0
-                        || choice.expected_success >= self.config.ranking.escalate_below
-                    {
-                        // The ladder's own step when the strategy is still ahead on it (keeps
-                        // its options, e.g. more memory), else the plain strategy.
-                        let pos = ladder
-                            .steps
-                            .iter()
-                            .enumerate()
-                            .skip(start)
-                            .find(|(_, s)| s.strategy == choice.strategy);
-                        let step = pos.map_or(Step::plain(choice.strategy), |(_, s)| *s);
-                        if let Some(p) = self.prepare(&step, &ctx, excluded) {
-                            learned = Some((p, step, pos.map(|(i, _)| i as u32 + 1), choice));
-                        }
-                    }
+                decided_key = Some(l.ranked.key);
+                chosen = l.ranked.choice;
+                if let (Some((p, step, index)), Some(choice)) = (l.prepared, chosen) {
+                    learned = Some((p, step, index, choice));
                 }
             }
             match learned {
@@ -808,7 +791,7 @@ impl<S: StateStore> Engine<S> {
                     let ctx = self.ctx(rec, entry, &default_config);
                     let ladder = self.ladder(&ctx, &cls, entry.attempts);
                     let start = entry.next_step(ladder.name) as usize;
-                    self.rank_failure(
+                    self.rank_and_prepare(
                         &ctx,
                         &cls,
                         entry,
@@ -816,6 +799,7 @@ impl<S: StateStore> Engine<S> {
                         entry.attempts,
                         (worker_breaker, class_breaker, burst),
                     )
+                    .ranked
                     .choice
                 })
                 .flatten();
@@ -1083,7 +1067,7 @@ impl<S: StateStore> Engine<S> {
     /// finds nothing, whether the class is merely full). Not checked here for FALLBACK_CPU
     /// and DIFFERENT_HARDWARE_CLASS (two more picks on every ranked decision): when the
     /// ranking chooses one of them and no worker there could take the task, `prepare`
-    /// refuses it and the rules decide.
+    /// refuses it and the ranking chooses again without it (`Engine::rank_and_prepare`).
     fn fleet_moves_for(&self, c: &Ctx<'_>, excluded: &[WorkerId]) -> FleetMoves {
         let mut fleet = self.fleet_moves(c.class, &c.rec.worker_id, c.left);
         if fleet.other_worker && !self.registry.is_empty() {

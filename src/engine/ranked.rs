@@ -9,14 +9,14 @@ use rand::Rng;
 
 use super::{
     decision_rng, mutate, retries_in_place, standing, stays_in_class, Classified, Ctx, Engine,
-    EngineError, StateStore, TaskRecord,
+    EngineError, Prepared, StateStore, TaskRecord,
 };
 use crate::config::{RankerKind, RankingParams};
 use crate::model::{RecoveryAction, RecoveryStrategy, WorkerId};
 use crate::ranking::smart::{Bits, ModelRanker};
 use crate::ranking::{self, Choice, Observed, RankContext};
 use crate::retry::breaker::BreakerState;
-use crate::rules::LadderRef;
+use crate::rules::{LadderRef, Step};
 
 /// What the learned ranking made of a failure (see [`Engine::rank_failure`]).
 pub(super) struct RankedFailure {
@@ -26,6 +26,16 @@ pub(super) struct RankedFailure {
     pub key: u64,
     /// Steps left on the task's ladder that the ranking could take.
     pub ladder_left: usize,
+}
+
+/// The ranking's decision that can be carried out (see [`Engine::rank_and_prepare`]).
+pub(super) struct Learned {
+    /// The ranked failure; its choice is the last one made (the one prepared, if any).
+    pub ranked: RankedFailure,
+    /// The chosen step prepared, with its position on the ladder (1-based) when it is the
+    /// ladder's own step; `None` when the ranking abstains, would escalate past the ladder's
+    /// end, or chose nothing that can be carried out — then the rules decide.
+    pub prepared: Option<(Prepared, Step, Option<u32>)>,
 }
 
 /// The model ranker when the configuration asks for it.
@@ -56,7 +66,9 @@ impl<S: StateStore> Engine<S> {
     /// the strategies valid for the task's state, the fleet and open breakers (`breakers`:
     /// worker, class and whether the failure came in a burst), the ladder's remaining steps
     /// from `start` as the prior, the task's history as what was tried; seeded per task and
-    /// attempt, so the same state gives the same choice. No allocation: fixed arrays.
+    /// attempt, so the same state gives the same choice. Strategies marked in `denied` are
+    /// left out. No allocation: fixed arrays.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn rank_failure(
         &self,
         ctx: &Ctx<'_>,
@@ -65,6 +77,7 @@ impl<S: StateStore> Engine<S> {
         (ladder, start): (&LadderRef<'_>, usize),
         attempt: u32,
         (worker_breaker, class_breaker, burst): (BreakerState, BreakerState, bool),
+        denied: &[bool; ranking::N],
     ) -> RankedFailure {
         use RecoveryStrategy as S;
         let (rec, class) = (ctx.rec, ctx.class);
@@ -78,6 +91,7 @@ impl<S: StateStore> Engine<S> {
             self.breakers_move(worker_breaker, class_breaker, ctx, &entry.excluded);
         for s in RecoveryStrategy::ALL {
             if *s != S::Escalation
+                && !denied[s.index()]
                 && mutate::applicable(*s, class, ctx.config)
                 && fleet.allow(*s)
                 && !(stay_worker && retries_in_place(*s))
@@ -125,6 +139,61 @@ impl<S: StateStore> Engine<S> {
             choice: self.rank(&rank_ctx, attempt, bad_worker, &mut rng),
             key,
             ladder_left: nr,
+        }
+    }
+
+    /// The ranking's decision for a failure, prepared (`decide`, and `replay` to learn what
+    /// `decide` learned): [`Engine::rank_failure`], then the chosen step — the ladder's own
+    /// step when the strategy is still ahead on it (it keeps its options, e.g. more memory),
+    /// else the plain strategy. With the ladder exhausted (the rules would escalate) the
+    /// ranking still recovers when its choice is likely enough to work
+    /// (`ranking.escalate_below`). A choice that cannot be carried out (a move to a class
+    /// where no worker could take the task: not checked up front, it would cost every
+    /// ranked decision two more picks) is left out and the failure ranked again among the
+    /// rest, so the logged propensity is that of a ranking over what can be done; the rules
+    /// decide only when the ranking has nothing left or abstains.
+    pub(super) fn rank_and_prepare(
+        &self,
+        ctx: &Ctx<'_>,
+        cls: &Classified,
+        entry: &TaskRecord,
+        (ladder, start): (&LadderRef<'_>, usize),
+        attempt: u32,
+        breakers: (BreakerState, BreakerState, bool),
+    ) -> Learned {
+        let mut denied = [false; ranking::N];
+        loop {
+            let ranked =
+                self.rank_failure(ctx, cls, entry, (ladder, start), attempt, breakers, &denied);
+            let Some(choice) = ranked.choice else {
+                return Learned {
+                    ranked,
+                    prepared: None,
+                };
+            };
+            if ranked.ladder_left == 0
+                && choice.expected_success < self.config.ranking.escalate_below
+            {
+                return Learned {
+                    ranked,
+                    prepared: None,
+                };
+            }
+            let pos = ladder
+                .steps
+                .iter()
+                .enumerate()
+                .skip(start)
+                .find(|(_, s)| s.strategy == choice.strategy);
+            let step = pos.map_or(Step::plain(choice.strategy), |(_, s)| *s);
+            if let Some(p) = self.prepare(&step, ctx, &entry.excluded) {
+                return Learned {
+                    ranked,
+                    prepared: Some((p, step, pos.map(|(i, _)| i as u32 + 1))),
+                };
+            }
+            // Each pass leaves out one more strategy: at most N passes.
+            denied[choice.strategy.index()] = true;
         }
     }
 

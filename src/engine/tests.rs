@@ -1369,6 +1369,62 @@ fn cuda_errors_cured_only_by_fallback_cpu(e: &mut Engine, n: usize) -> Vec<Arc<R
     )
 }
 
+/// A ranked FALLBACK_CPU with no CPU that could take the task was left to the rules, which
+/// then answered from the ladder's start; the ranking now chooses again among what can be
+/// done. A restarted engine learns the same from the log (replay ranks the same way).
+#[test]
+fn a_ranked_move_with_nowhere_to_go_gives_way_to_the_rankings_next_choice() {
+    let id = |s: &str| WorkerId::new(s).unwrap();
+    let fleet = |cpu_flagged: bool| {
+        let mut reg = WorkerRegistry::new();
+        for i in 0..50 {
+            reg.register(Worker::new(id(&format!("w{i}")), HardwareClass::Gpu));
+        }
+        reg.register(Worker::new(id("c1"), HardwareClass::Cpu));
+        if cpu_flagged {
+            reg.flag(&id("c1"), "xid 79");
+        }
+        reg
+    };
+    let mut e = learned();
+    e.set_registry(fleet(false));
+    let taught = cuda_errors_cured_only_by_fallback_cpu(&mut e, 100);
+    assert_eq!(taught.last().unwrap().strategy, S::FallbackCpu);
+    // The only CPU is flagged: FALLBACK_CPU has nowhere to go.
+    e.set_registry(fleet(true));
+    let r = record(
+        "x",
+        "w1",
+        HardwareClass::Gpu,
+        "CUDA error: unspecified launch failure",
+        TaskConfig::default(),
+    );
+    let a = e.handle_failure(&at(r.clone(), 20_000.0));
+    assert_ne!(a.strategy, S::FallbackCpu, "{a:?}");
+    assert_ne!(a.strategy, S::Escalation, "{a:?}");
+    assert_eq!(a.source.kind, "learned", "{a:?}");
+    assert!(a.propensity > 0.0 && a.propensity <= 1.0, "{a:?}");
+    // The second failure learns the first one's continuation from that choice, in a restarted
+    // engine too.
+    e.record_outcome(&outcome("x", false)).unwrap();
+    let mut restarted = learned();
+    restarted.set_registry(fleet(false));
+    let replayed = cuda_errors_cured_only_by_fallback_cpu(&mut restarted, 100);
+    assert_eq!(replayed, taught);
+    restarted.set_registry(fleet(true));
+    restarted.replay(&at(r.clone(), 20_000.0), &a);
+    restarted.record_outcome(&outcome("x", false)).unwrap();
+    let b = e.handle_failure(&at(r.clone(), 20_100.0));
+    restarted.replay(&at(r, 20_100.0), &b);
+    let kind = ranking::ranked_kind(a.kind, &a.classifier_rule);
+    let cont = |e: &Engine| {
+        e.ranker()
+            .continuation(HardwareClass::Gpu, kind, a.strategy)
+    };
+    assert_eq!(cont(&restarted), cont(&e));
+    assert!(cont(&e) > 1.0, "{}", cont(&e));
+}
+
 /// A failed recovery learns its continuation from the task's next decision: one more attempt
 /// plus the ranking's expected further attempts there, (1 − success) × that choice's own
 /// continuation (1 while nothing is known).
