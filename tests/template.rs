@@ -149,6 +149,18 @@ fn eval_templates_scores_a_small_file() {
         "{}",
         stderr(&o)
     );
+    // Found by an audit: a header-only file scored 0 with exit 0 and pulled the mean down.
+    let empty = d.write(
+        "Empty_2k.log_structured_corrected.csv",
+        "LineId,Content,EventTemplate\n",
+    );
+    let o = d.run(&["eval", "templates", empty.to_str().unwrap()], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("Empty_2k") && stderr(&o).contains("no rows"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The bar: mean grouping accuracy ≥ 0.90 over the ten Loghub-2.0 2k systems with one

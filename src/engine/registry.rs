@@ -117,13 +117,16 @@ impl WorkerRegistry {
             path: path.display().to_string(),
             source,
         })?;
-        let workers: Vec<Worker> = match serde_json::from_str::<Inventory>(&text) {
-            Ok(i) => i.workers,
-            Err(first) => serde_json::from_str(&text).map_err(|_| EngineError::Parse {
-                path: path.display().to_string(),
-                message: first.to_string(),
-            })?,
+        // The form is told by the first character, so the error is the one of the form used.
+        let parsed = if text.trim_start().starts_with('[') {
+            serde_json::from_str::<Vec<Worker>>(&text)
+        } else {
+            serde_json::from_str::<Inventory>(&text).map(|i| i.workers)
         };
+        let workers = parsed.map_err(|e| EngineError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         let mut r = Self::new();
         for w in workers {
             r.register(w);
@@ -410,6 +413,23 @@ mod tests {
         assert_eq!(r.len(), 1);
         let e = WorkerRegistry::load(&dir.path().join("missing.json")).unwrap_err();
         assert!(e.to_string().contains("missing.json"));
+    }
+
+    /// Found by an audit: a bad worker in a bare-array inventory was reported as the object
+    /// form's error ("expected a sequence at line 1 column 1"), hiding what was wrong.
+    #[test]
+    fn an_inventory_error_is_the_one_of_the_form_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.json");
+        let bad = r#"{"worker_id":"g1","platform":"GPUX"}"#;
+        std::fs::write(&p, format!("[{bad}]")).unwrap();
+        let e = WorkerRegistry::load(&p).unwrap_err().to_string();
+        assert!(e.contains("GPUX") && e.contains("w.json"), "{e}");
+        std::fs::write(&p, format!(r#"{{"workers": [{bad}]}}"#)).unwrap();
+        let e = WorkerRegistry::load(&p).unwrap_err().to_string();
+        assert!(e.contains("GPUX"), "{e}");
+        std::fs::write(&p, r#" [{"worker_id":"g1","platform":"GPU"}]"#).unwrap();
+        assert_eq!(WorkerRegistry::load(&p).unwrap().len(), 1);
     }
 }
 

@@ -60,6 +60,13 @@ pub enum TemplateEvalError {
         /// The header.
         available: Vec<String>,
     },
+    /// A file with a header and no rows (a truncated file would otherwise score 0 and pull
+    /// the mean down unnoticed).
+    #[error("{}: no rows to evaluate, only a header", path.display())]
+    NoRows {
+        /// The file.
+        path: PathBuf,
+    },
     /// Nothing to evaluate.
     #[error("no *_structured_corrected.csv file found in {}", path.display())]
     NoFiles {
@@ -351,6 +358,11 @@ fn read_labelled(path: &Path) -> Result<Labelled, TemplateEvalError> {
     };
     let content = column("Content")?;
     let template = column("EventTemplate")?;
+    if csv.rows.is_empty() {
+        return Err(TemplateEvalError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
     let label = csv.column("Label");
     let alert = label.map(|l| csv.rows.iter().map(|(_, f)| f[l].trim() != "-").collect());
     let mut messages = Vec::with_capacity(csv.rows.len());
