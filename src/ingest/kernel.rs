@@ -190,7 +190,7 @@ impl Parser {
             time = Some(
                 self.boot()
                     .checked_add(usec)
-                    .map(Timestamp::from_micros)
+                    .and_then(Timestamp::from_micros_checked)
                     .ok_or_else(|| format!("kmsg time {} µs is out of range", &c[3])),
             );
             rest = c.get(4).map_or("", |m| m.as_str());
@@ -459,8 +459,8 @@ fn parse_iso(s: &str) -> Result<Timestamp, String> {
     let t = s.replace(',', ".");
     let t = t.replacen(' ', "T", 1);
     DateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .map(|d| Timestamp::from_micros(d.timestamp_micros()))
         .ok()
+        .and_then(|d| Timestamp::from_micros_checked(d.timestamp_micros()))
         .or_else(|| Timestamp::parse(&t))
         .ok_or_else(|| format!("unreadable timestamp '{s}'"))
 }
@@ -468,8 +468,9 @@ fn parse_iso(s: &str) -> Result<Timestamp, String> {
 fn parse_naive(s: &str, fmt: &str) -> Result<Timestamp, String> {
     let squeezed = s.split_whitespace().collect::<Vec<_>>().join(" ");
     NaiveDateTime::parse_from_str(&squeezed, fmt)
-        .map(|d| Timestamp::from_micros(d.and_utc().timestamp_micros()))
-        .map_err(|_| format!("unreadable timestamp '{s}'"))
+        .ok()
+        .and_then(|d| Timestamp::from_micros_checked(d.and_utc().timestamp_micros()))
+        .ok_or_else(|| format!("unreadable timestamp '{s}'"))
 }
 
 fn parse_relative(boot: i64, s: &str) -> Result<Timestamp, String> {
@@ -480,7 +481,7 @@ fn parse_relative(boot: i64, s: &str) -> Result<Timestamp, String> {
         .and_then(|s| s.checked_mul(1_000_000))
         .and_then(|us| us.checked_add(frac6.parse::<i64>().ok()?))
         .and_then(|us| us.checked_add(boot))
-        .map(Timestamp::from_micros)
+        .and_then(Timestamp::from_micros_checked)
         .ok_or_else(|| format!("relative time [{s}] is out of range"))
 }
 

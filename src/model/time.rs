@@ -18,10 +18,28 @@ const EPOCH_NS_FROM: f64 = 1e17;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Timestamp(i64);
 
+/// The earliest time a caller's timestamp may give: 0000-01-01T00:00:00Z (RFC 3339 has
+/// four-digit years; a time before it was once accepted and then written where it could not
+/// be read back).
+const MIN_US: i64 = -62_167_219_200_000_000;
+/// The latest: 9999-12-31T23:59:59.999999Z.
+const MAX_US: i64 = 253_402_300_799_999_999;
+
+/// `us` as a timestamp when it is within years 0000–9999.
+fn within_years(us: i64) -> Option<Timestamp> {
+    (MIN_US..=MAX_US).contains(&us).then_some(Timestamp(us))
+}
+
 impl Timestamp {
     /// From microseconds since the epoch.
     pub const fn from_micros(us: i64) -> Self {
         Timestamp(us)
+    }
+
+    /// From microseconds since the epoch read from a caller's input: `None` outside the
+    /// years 0000–9999, which no stored history could hold.
+    pub fn from_micros_checked(us: i64) -> Option<Self> {
+        within_years(us)
     }
 
     /// From (possibly fractional) seconds since the epoch.
@@ -50,8 +68,8 @@ impl Timestamp {
     }
 
     /// A number since the Unix epoch, in the unit its magnitude says (see
-    /// [`Timestamp::from_epoch`]); `None` for NaN, infinities and values beyond ±292,000
-    /// years.
+    /// [`Timestamp::from_epoch`]); `None` for NaN, infinities and times outside the years
+    /// 0000–9999.
     ///
     /// ```
     /// use faultline::Timestamp;
@@ -71,7 +89,11 @@ impl Timestamp {
         }
         .round();
         // i64::MAX as f64 rounds up to 2^63, which does not fit.
-        (us.abs() < 9.2e18).then_some(Timestamp(us as i64))
+        if us.abs() < 9.2e18 {
+            within_years(us as i64)
+        } else {
+            None
+        }
     }
 
     /// An integer since the Unix epoch, read in the unit its magnitude says — the one rule
@@ -88,8 +110,7 @@ impl Timestamp {
     /// So any time from 1973 (10⁸ s) to 5138 (10¹¹ s) is read right in any of the four
     /// units; seconds before 5138 stay seconds as they always were. (A millisecond,
     /// microsecond or nanosecond time before 1973 would be read in a coarser unit.) `None`
-    /// when the value in microseconds does not fit an `i64` (seconds beyond ±292,000
-    /// years).
+    /// for a time outside the years 0000–9999 (RFC 3339's).
     ///
     /// ```
     /// use faultline::Timestamp;
@@ -102,21 +123,26 @@ impl Timestamp {
     pub fn from_epoch(x: i64) -> Option<Self> {
         // Compared as integers: 10¹⁷ - 1 as an f64 is 10¹⁷.
         let a = x.unsigned_abs();
-        if a < EPOCH_MS_FROM as u64 {
-            x.checked_mul(1_000_000).map(Timestamp)
+        let us = if a < EPOCH_MS_FROM as u64 {
+            x.checked_mul(1_000_000)?
         } else if a < EPOCH_US_FROM as u64 {
-            x.checked_mul(1_000).map(Timestamp)
+            x.checked_mul(1_000)?
         } else if a < EPOCH_NS_FROM as u64 {
-            Some(Timestamp(x))
+            x
         } else {
-            Some(Timestamp(x.div_euclid(1_000)))
-        }
+            x.div_euclid(1_000)
+        };
+        within_years(us)
     }
 
     /// Parses RFC 3339, a naive ISO date-time (taken as UTC), or a number since the epoch
     /// (seconds, or milliseconds, microseconds or nanoseconds by its magnitude: see
-    /// [`Timestamp::from_epoch`]).
+    /// [`Timestamp::from_epoch`]); `None` for a time outside the years 0000–9999.
     pub fn parse(s: &str) -> Option<Self> {
+        Self::parse_any(s).and_then(|t| within_years(t.0))
+    }
+
+    fn parse_any(s: &str) -> Option<Self> {
         let s = s.trim();
         // The common shapes (`2025-03-13T00:00:00.180138`, with `Z` or `±HH:MM`) are read
         // without chrono's format machinery; anything else takes the general path below,
@@ -413,13 +439,14 @@ mod tests {
             .map(|dt| dt.to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 
+    /// What chrono reads, within the years a timestamp may give (`within_years`).
     fn chrono_parse(s: &str) -> Option<Timestamp> {
         if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-            return Some(Timestamp(dt.timestamp_micros()));
+            return within_years(dt.timestamp_micros());
         }
         for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
             if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
-                return Some(Timestamp(dt.and_utc().timestamp_micros()));
+                return within_years(dt.and_utc().timestamp_micros());
             }
         }
         None
@@ -579,6 +606,41 @@ mod tests {
                 .unwrap()
                 .as_micros(),
             1_741_824_000_000_000
+        );
+    }
+
+    /// Found by an audit: a time before the year 0 was accepted (HTTP 200), written into a
+    /// partition `date=-0001-12-31` whose rows could not be read back, and the data directory
+    /// could not be opened again. Times outside the years 0000–9999 are refused on every path.
+    #[test]
+    fn times_outside_the_years_0000_to_9999_are_refused() {
+        let first = Timestamp::parse("0000-01-01T00:00:00Z").unwrap();
+        assert_eq!(first.as_micros(), MIN_US);
+        let last = Timestamp::parse("9999-12-31T23:59:59.999999Z").unwrap();
+        assert_eq!(last.as_micros(), MAX_US);
+        assert_eq!(Timestamp::parse(&first.to_string()), Some(first));
+        assert_eq!(Timestamp::parse(&last.to_string()), Some(last));
+        for bad in [
+            "-62167219201",
+            "-99999999999999",
+            "-62167219200.5",
+            "+10000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00+01:00",
+        ] {
+            assert_eq!(Timestamp::parse(bad), None, "{bad}");
+            let json = if bad.starts_with(['+', '0']) {
+                format!("\"{bad}\"")
+            } else {
+                bad.to_string()
+            };
+            let e = serde_json::from_str::<Timestamp>(&json).unwrap_err();
+            assert!(e.to_string().contains("invalid timestamp"), "{bad}: {e}");
+        }
+        assert_eq!(Timestamp::from_epoch(-62_167_219_201), None);
+        assert_eq!(Timestamp::from_epoch_f64(-62_167_219_201.0), None);
+        assert_eq!(
+            Timestamp::from_epoch(-62_167_219_200),
+            Some(Timestamp::from_micros(MIN_US))
         );
     }
 }
