@@ -9,8 +9,8 @@
 //! one fsync. A record is acknowledged only after its fsync.
 //!
 //! Reading a segment checks every frame: a frame cut off at the end of the last segment is a
-//! torn tail (cut, with a warning); a frame whose checksum fails is reported by file and
-//! offset and skipped, and reading continues with the next frame.
+//! torn tail (cut, with a warning); a damaged frame (checksum or length field) is reported by
+//! file and offset and skipped, and reading continues with the next intact frame.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -73,8 +73,24 @@ pub fn encode(rec: &WalRecord, out: &mut Vec<u8>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The length of an intact frame (length in bounds, checksum right) at `pos`, if one starts
+/// there.
+fn intact_at(bytes: &[u8], pos: usize) -> Option<usize> {
+    let header = bytes.get(pos..pos + HEADER)?;
+    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+    let payload = bytes.get(pos + HEADER..(pos + HEADER).checked_add(len)?)?;
+    (len <= MAX_FRAME && crc32c::crc32c(payload) == crc).then_some(len)
+}
+
 /// Reads every good record of a segment. `last` says whether this is the newest segment
 /// (where a cut-off frame is an expected torn tail, and is truncated away).
+///
+/// A damaged frame is skipped up to the next intact frame (length in bounds, checksum
+/// right): a record whose bytes were damaged costs that record only, and so does a damaged
+/// length field — which once sent the reader past every later frame, and the torn-tail cut
+/// then threw the intact frames away. Only bytes after which no intact frame follows are a
+/// torn tail.
 pub fn read_segment(
     path: &Path,
     last: bool,
@@ -92,6 +108,15 @@ pub fn read_segment(
             offset: pos as u64,
             detail,
         };
+        if let Some(len) = intact_at(&bytes, pos) {
+            let payload = &bytes[pos + HEADER..pos + HEADER + len];
+            match serde_json::from_slice::<WalRecord>(payload) {
+                Ok(r) => out.push(r),
+                Err(e) => warnings.push(warn(format!("undecodable record ({e}); skipped"))),
+            }
+            pos += HEADER + len;
+            continue;
+        }
         if bytes.len() - pos < HEADER {
             warnings.push(warn(format!(
                 "torn tail: {} stray bytes cut",
@@ -100,26 +125,43 @@ pub fn read_segment(
             break;
         }
         let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes"));
-        if len > MAX_FRAME || pos + HEADER + len > bytes.len() {
-            warnings.push(warn(format!(
-                "torn tail: frame of {len} bytes runs past the end ({} bytes left); cut",
-                bytes.len() - pos - HEADER
-            )));
-            break;
-        }
-        let payload = &bytes[pos + HEADER..pos + HEADER + len];
-        if crc32c::crc32c(payload) != crc {
-            warnings.push(warn(format!(
-                "checksum mismatch in a {len}-byte record; record skipped"
-            )));
-        } else {
-            match serde_json::from_slice::<WalRecord>(payload) {
-                Ok(r) => out.push(r),
-                Err(e) => warnings.push(warn(format!("undecodable record ({e}); skipped"))),
+        let fits = len <= MAX_FRAME && pos + HEADER + len <= bytes.len();
+        // The next intact frame; the search reads a length first, so the bytes of a JSON
+        // payload (an ASCII length above MAX_FRAME) are passed over without a checksum.
+        let next = (pos + 1..bytes.len()).find(|&q| intact_at(&bytes, q).is_some());
+        match next {
+            Some(q) => {
+                warnings.push(warn(if fits && q == pos + HEADER + len {
+                    format!("checksum mismatch in a {len}-byte record; record skipped")
+                } else {
+                    format!(
+                        "damaged frame (length field {len}); {} bytes skipped to the next \
+                         intact frame at byte {q}",
+                        q - pos
+                    )
+                }));
+                pos = q;
+            }
+            None if fits && pos + HEADER + len == bytes.len() => {
+                warnings.push(warn(format!(
+                    "checksum mismatch in a {len}-byte record; record skipped"
+                )));
+                pos = bytes.len();
+            }
+            None if fits => {
+                warnings.push(warn(format!(
+                    "torn tail: damaged frame of {len} bytes with nothing intact after it; cut"
+                )));
+                break;
+            }
+            None => {
+                warnings.push(warn(format!(
+                    "torn tail: frame of {len} bytes runs past the end ({} bytes left); cut",
+                    bytes.len() - pos - HEADER
+                )));
+                break;
             }
         }
-        pos += HEADER + len;
     }
     if last && pos < bytes.len() {
         // Cut the torn tail so new frames append after the last good one.
@@ -393,5 +435,48 @@ mod tests {
         assert!(warns[0].to_string().contains(&segment_name(1)));
         assert!(warns[1].detail.contains("torn tail"));
         assert_eq!(std::fs::metadata(&p).unwrap().len() as usize, full);
+    }
+
+    /// Found by an audit: one flipped bit in a frame's length field sent the reader past the
+    /// end, the rest was taken for a torn tail and cut, and every later acknowledged record
+    /// was lost for good. Now only the damaged record is lost, whichever way the length is
+    /// wrong, and nothing intact is cut.
+    #[test]
+    fn a_damaged_length_field_costs_one_record_not_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(segment_name(1));
+        let mut clean = Vec::new();
+        let mut starts = Vec::new();
+        for s in 1..=10 {
+            starts.push(clean.len());
+            encode(&rec(s), &mut clean).unwrap();
+        }
+        for (bit, byte) in [(0x01, 0), (0x80, 0), (0x10, 1), (0x01, 3), (0x04, 2)] {
+            let mut bytes = clean.clone();
+            bytes[starts[2] + byte] ^= bit; // record 3's length field
+            std::fs::write(&p, &bytes).unwrap();
+            let (recs, warns) = read_segment(&p, true).unwrap();
+            let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
+            assert_eq!(
+                seqs,
+                [1, 2, 4, 5, 6, 7, 8, 9, 10],
+                "bit {bit:#x} of byte {byte}"
+            );
+            assert_eq!(warns.len(), 1, "{warns:?}");
+            assert_eq!(warns[0].offset as usize, starts[2]);
+            assert!(!warns[0].detail.contains("torn tail"), "{warns:?}");
+            assert_eq!(std::fs::metadata(&p).unwrap().len() as usize, bytes.len());
+        }
+        // Damage in the last frame's length field, then a cut-off frame: a torn tail, cut at
+        // the damaged frame.
+        let mut bytes = clean.clone();
+        bytes[starts[9]] ^= 0x01;
+        bytes.extend_from_slice(&clean[starts[0]..starts[0] + 20]);
+        std::fs::write(&p, &bytes).unwrap();
+        let (recs, warns) = read_segment(&p, true).unwrap();
+        assert_eq!(recs.len(), 9);
+        assert_eq!(warns.len(), 1, "{warns:?}");
+        assert!(warns[0].detail.contains("torn tail"), "{warns:?}");
+        assert_eq!(std::fs::metadata(&p).unwrap().len() as usize, starts[9]);
     }
 }
