@@ -1588,35 +1588,30 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// Splits a dotted TOML key (`a."b".c`) into lowercase segments.
+/// Splits a dotted TOML key (`a."b".c`) into segments, as written (compared ignoring case).
 fn key_segments(key: &str) -> Vec<String> {
     key.split('.')
-        .map(|s| {
-            s.trim()
-                .trim_matches('"')
-                .trim_matches('\'')
-                .to_ascii_lowercase()
-        })
+        .map(|s| s.trim().trim_matches('"').trim_matches('\'').to_string())
         .filter(|s| !s.is_empty())
         .collect()
 }
 
 /// Splits a field path (`failures.gpu[1].weight`) into segments (`failures`, `gpu`, `[1]`,
-/// `weight`), lowercase.
+/// `weight`).
 fn path_segments(path: &str) -> Vec<String> {
     let mut out = Vec::new();
     for part in path.split('.') {
         let mut rest = part;
         while let Some(i) = rest.find('[') {
             if i > 0 {
-                out.push(rest[..i].to_ascii_lowercase());
+                out.push(rest[..i].to_string());
             }
             let j = rest[i..].find(']').map_or(rest.len(), |j| i + j + 1);
             out.push(rest[i..j].to_string());
             rest = &rest[j..];
         }
         if !rest.is_empty() {
-            out.push(rest.to_ascii_lowercase());
+            out.push(rest.to_string());
         }
     }
     out
@@ -1642,7 +1637,9 @@ fn key_lines(text: &str) -> Vec<(usize, Vec<String>)> {
         if let Some(inner) = line.strip_prefix("[[") {
             let name = inner.split("]]").next().unwrap_or("");
             let segs = key_segments(name);
-            let n = arrays.entry(segs.clone()).or_insert(0);
+            let n = arrays
+                .entry(segs.iter().map(|s| s.to_ascii_lowercase()).collect())
+                .or_insert(0);
             header = segs;
             header.push(format!("[{n}]"));
             *n += 1;
@@ -1676,7 +1673,7 @@ pub(crate) fn locate(text: &str, field: &str) -> Option<usize> {
             p.pop();
         }
         if p.len() <= want.len()
-            && p.iter().zip(&want).all(|(a, b)| a == b)
+            && p.iter().zip(&want).all(|(a, b)| a.eq_ignore_ascii_case(b))
             && best.is_none_or(|(n, _)| p.len() > n)
         {
             best = Some((p.len(), line));
@@ -1977,11 +1974,13 @@ weight = 1
         assert!(e.contains("cost.any.DELAYED_RETRY.seconds"), "{e}");
         let e = err(&format!("{MIN}\n[truth.any.any]\nESCALATION = 0.5\n"));
         assert!(e.contains("truth.any.any.ESCALATION"), "{e}");
+        // Found by an audit: the field path was printed lowercased
+        // (`truth.gpu.oom_gpu.reduced_batch`); it is as written.
         let e = err(&format!(
             "{MIN}\n[truth.gpu.oom_gpu]\nREDUCED_BATCH = 0.5\n"
         ));
         assert!(
-            e.contains("REDUCED_BATCH") && e.contains("s.toml:13"),
+            e.contains("truth.gpu.oom_gpu.REDUCED_BATCH:") && e.contains("s.toml:13"),
             "{e}"
         );
         let e = err("name = \"x\"\n");
