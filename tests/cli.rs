@@ -341,7 +341,7 @@ fn rules_check_names_file_line_and_field() {
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert!(
-        e.contains("bad.toml") && e.contains("line 3") && e.contains("oom"),
+        e.contains("bad.toml:3: rule[1] 'x'.match.kind:") && e.contains("oom"),
         "{e}"
     );
     let o = d.run(&["rules", "show", "--rules", "ok.toml"], "");
