@@ -923,3 +923,178 @@ fn sigterm_right_after_listening_is_a_graceful_stop() {
         assert!(status.success(), "{status:?}");
     }
 }
+
+/// Regression (an audit found it): `POST /v1/outcomes` accepted and recorded an outcome with
+/// a negative `time_to_recovery_s` or `cost` (`-1e308`), while a negative `memory_gib` on a
+/// failure was refused. Such an outcome is now a 400 naming the field, alone or in a batch
+/// (which is then refused whole); zero is fine.
+#[tokio::test]
+async fn regression_an_outcome_with_a_negative_number_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = App::open(ServeOptions::new(dir.path().join("data"))).unwrap();
+    let (s, v) = call(&app, "POST", "/v1/failures", &failure("t", 0), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for (body, field) in [
+        (
+            r#"{"task_id":"t","success":true,"time_to_recovery_s":-5,"cost":-1e308}"#,
+            "time_to_recovery_s",
+        ),
+        (r#"{"task_id":"t","success":true,"cost":-1e308}"#, "cost"),
+        (
+            r#"[{"task_id":"t","success":true},{"task_id":"t","success":false,"cost":-1}]"#,
+            "[1].cost",
+        ),
+    ] {
+        let (s, v) = call(&app, "POST", "/v1/outcomes", body, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_field", "{body}: {v}");
+        assert_eq!(v["error"]["field"], field, "{body}: {v}");
+    }
+    let (_, stats) = call(&app, "GET", "/v1/stats", "", None).await;
+    assert_eq!(stats["outcomes"], 0, "{stats}");
+    let zero = r#"{"task_id":"t","success":true,"time_to_recovery_s":0,"cost":0}"#;
+    let (s, v) = call(&app, "POST", "/v1/outcomes", zero, None).await;
+    assert_eq!((s, &v["recorded"]), (StatusCode::OK, &json!(1)), "{v}");
+}
+
+/// Regression (an audit found it): when every checkpoint of a task failed verification
+/// (content differs from its hash, blob gone), `GET .../checkpoints/latest` answered 404 "no
+/// checkpoint", as for a task that never stored one. It is now a 409 `checkpoint_damaged`
+/// naming how many were skipped; a task without checkpoints keeps its 404.
+#[tokio::test]
+async fn regression_a_task_whose_every_checkpoint_is_damaged_is_not_a_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (app, _) = App::open(ServeOptions::new(&data)).unwrap();
+    for task in ["t1", "t2"] {
+        let (s, v) = call(&app, "POST", "/v1/failures", &failure(task, 0), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let uri = "/v1/tasks/t1/checkpoints";
+    let (_, old) = call(&app, "POST", uri, "epoch 1", None).await;
+    let (_, new) = call(&app, "POST", uri, "epoch 2", None).await;
+    let blob = |v: &Value| {
+        data.join("checkpoints/t1")
+            .join(format!("{}.bin", v["checkpoint_id"].as_str().unwrap()))
+    };
+    std::fs::write(blob(&new), b"bit rot").unwrap();
+    std::fs::remove_file(blob(&old)).unwrap();
+    let (s, v) = call(&app, "GET", "/v1/tasks/t1/checkpoints/latest", "", None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["code"], "checkpoint_damaged", "{v}");
+    assert_eq!(v["error"]["status"], 409, "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("all 2 skipped"), "{v}");
+    // No checkpoint at all (a known task, an unknown one): still 404.
+    for task in ["t2", "never-seen"] {
+        let (s, v) = call(
+            &app,
+            "GET",
+            &format!("/v1/tasks/{task}/checkpoints/latest"),
+            "",
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{task}: {v}");
+        assert_eq!(v["error"]["code"], "not_found", "{task}: {v}");
+    }
+    // The OpenAPI description lists the 409.
+    let (_, doc) = call(&app, "GET", "/openapi.json", "", None).await;
+    let responses = &doc["paths"]["/v1/tasks/{id}/checkpoints/latest"]["get"]["responses"];
+    assert!(responses.get("409").is_some(), "{responses}");
+}
+
+/// Regression (an audit found it): `serve --body-limit 0` started, and then answered every
+/// POST with 413. It is refused at startup (exit 2, naming the flag), as a zero or negative
+/// --timeout or --flush-interval is, before the data directory is touched.
+#[test]
+fn regression_serve_refuses_a_body_limit_of_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (flag, value) in [
+        ("--body-limit", "0"),
+        ("--timeout", "0"),
+        ("--timeout", "-1"),
+        ("--timeout", "1e300"),
+        ("--flush-interval", "0"),
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .arg(format!("{flag}={value}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A server that started anyway is stopped, and the test fails (rather than hangs).
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("{flag} {value}: the server started");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().unwrap();
+        crate::util::refused(&o, flag);
+        assert!(
+            !data.exists(),
+            "{flag} {value}: the data directory was created"
+        );
+    }
+}
+
+/// Runs `serve` with its stdout and stderr going to `out` and `err` until it has said where it
+/// listens, then stops it (SIGTERM); returns the two as text (the same text for one file).
+fn serve_output(data: &std::path::Path, dir: &std::path::Path, combined: bool) -> (String, String) {
+    use std::process::{Command, Stdio};
+    let (out, err) = (dir.join("out.log"), dir.join("err.log"));
+    let out_file = std::fs::File::create(&out).unwrap();
+    let err_file = if combined {
+        out_file.try_clone().unwrap()
+    } else {
+        std::fs::File::create(&err).unwrap()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdin(Stdio::null())
+        .stdout(out_file)
+        .stderr(err_file)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("listening on")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    (read(&out), if combined { read(&out) } else { read(&err) })
+}
+
+/// Regression (an audit found it): `serve` printed "listening on ..." to stdout and to stderr,
+/// so a log taking both (`serve > log 2>&1`) showed it twice. It is now printed once there;
+/// with stdout and stderr apart, stdout (read by scripts) and stderr (the log) each have it.
+#[test]
+fn regression_the_listening_line_shows_once_in_a_combined_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (log, _) = serve_output(&data, dir.path(), true);
+    assert_eq!(log.matches("listening on http://").count(), 1, "{log}");
+    let (out, err) = serve_output(&data, dir.path(), false);
+    assert_eq!(out.matches("listening on http://").count(), 1, "{out}");
+    assert_eq!(err.matches("listening on http://").count(), 1, "{err}");
+}

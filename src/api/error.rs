@@ -41,6 +41,15 @@ pub enum ApiError {
     /// No such route, task or checkpoint.
     #[error("{0}")]
     NotFound(String),
+    /// The task has checkpoints, but none verifies: each one's content differs from its
+    /// hash, or its blob is gone.
+    #[error("no checkpoint of task '{task}' verifies: all {skipped} skipped as damaged (content differs from its hash, or its blob is gone)")]
+    CheckpointDamaged {
+        /// The task.
+        task: String,
+        /// How many checkpoints were tried and skipped.
+        skipped: usize,
+    },
     /// An outcome names a task the engine never saw (or an invalid task id).
     #[error("outcome for unknown task '{task}' at {field}")]
     UnknownTask {
@@ -84,6 +93,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) | ApiError::UnknownTask { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::CheckpointDamaged { .. } => StatusCode::CONFLICT,
             ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Engine(EngineError::UnknownTask(_)) => StatusCode::NOT_FOUND,
             ApiError::Model(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -102,6 +112,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::UnknownTask { .. } => "unknown_task",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::CheckpointDamaged { .. } => "checkpoint_damaged",
             ApiError::Timeout(_) => "timeout",
             ApiError::Engine(EngineError::UnknownTask(_)) => "unknown_task",
             ApiError::Engine(_) => "engine_error",

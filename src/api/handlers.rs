@@ -371,9 +371,10 @@ pub(crate) async fn post_failures(
 
 /// `POST /v1/outcomes`: one outcome or an array of outcomes, answered once durable. A batch
 /// is checked whole before any outcome is logged or applied, as a failure batch is: one
-/// outcome for an unknown task rejects it (404 `unknown_task`, `field` `[i].task_id`) and
-/// changes nothing. A duplicate (the task's latest action already has its outcome: a retry)
-/// is neither applied nor logged again: `"duplicate": true` (per item in a batch's `results`,
+/// outcome with a negative, NaN or infinite `time_to_recovery_s` or `cost` rejects it (400
+/// `invalid_field`, `field` `[i].cost`), one for an unknown task too (404 `unknown_task`,
+/// `field` `[i].task_id`), and a rejected batch changes nothing. A duplicate (the task's
+/// latest action already has its outcome: a retry) is neither applied nor logged again: `"duplicate": true` (per item in a batch's `results`,
 /// counted in `duplicates`), not counted in `recorded`.
 pub(crate) async fn post_outcomes(
     State(app): State<App>,
@@ -386,6 +387,16 @@ pub(crate) async fn post_outcomes(
     } else {
         vec![parse(&raw)?]
     };
+    // Their numbers first (no lock needed): a bad one rejects the lot, naming its field.
+    for (i, o) in outcomes.iter().enumerate() {
+        o.check().map_err(|e| match ApiError::from(e) {
+            ApiError::Invalid { field, detail } if batch => ApiError::Invalid {
+                field: format!("[{i}].{field}"),
+                detail,
+            },
+            other => other,
+        })?;
+    }
     let mut acks = Ack::done();
     let mut duplicates = Vec::with_capacity(outcomes.len());
     {
@@ -521,8 +532,10 @@ const CHECKPOINT_READ_TRIES: usize = 3;
 
 /// `GET /v1/tasks/{id}/checkpoints/latest`: the newest checkpoint whose content verifies, as
 /// bytes, with its id in `x-checkpoint-id`; corrupted newer ones are skipped (counted in
-/// `x-checkpoint-skipped`). The candidates are taken under the engine's lock; the blobs are
-/// read and verified outside it.
+/// `x-checkpoint-skipped`). A task without a checkpoint is a 404; one whose every checkpoint
+/// is damaged (content differs from its hash, or its blob is gone) a 409
+/// `checkpoint_damaged` naming how many were skipped. The candidates are taken under the
+/// engine's lock; the blobs are read and verified outside it.
 pub(crate) async fn get_latest_checkpoint(
     State(app): State<App>,
     Path(id): Path<String>,
@@ -564,8 +577,25 @@ pub(crate) async fn get_latest_checkpoint(
         app.engine()
             .checkpoints_verified(&id, &snapshot, found.as_ref().map(|(row, _)| row));
     }
-    let (row, data) =
-        found.ok_or_else(|| ApiError::NotFound(format!("no checkpoint for task '{id}'")))?;
+    let Some((row, data)) = found else {
+        return Err(if errors.is_empty() {
+            ApiError::NotFound(format!("no checkpoint for task '{id}'"))
+        } else if errors.iter().all(damaged) {
+            // Checkpoints exist, and every one is damaged: not the 404 of a task that never
+            // stored one, which a client would take as "start from scratch" without a word.
+            ApiError::CheckpointDamaged {
+                task: id.to_string(),
+                skipped: errors.len(),
+            }
+        } else {
+            // A read failed for another reason (logged above): the server's trouble, not the
+            // checkpoints'; a retry may serve one.
+            ApiError::Internal(format!(
+                "no checkpoint of task '{id}' could be read ({} read(s) failed)",
+                errors.len()
+            ))
+        });
+    };
     let mut r = (
         [(
             header::CONTENT_TYPE,

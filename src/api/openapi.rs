@@ -10,6 +10,7 @@ fn error_responses(codes: &[&str]) -> Value {
             "400" => "invalid request (body, field or path parameter)",
             "401" => "missing or wrong bearer token",
             "404" => "unknown task, checkpoint or endpoint",
+            "409" => "the task's checkpoints exist but none verifies (code checkpoint_damaged)",
             "413" => "request body over the limit",
             "422" => "the model directory cannot be loaded",
             "500" => "internal error (the engine or the store failed; nothing acknowledged)",
@@ -254,7 +255,7 @@ pub(crate) fn document() -> Value {
             "/v1/tasks/{id}/checkpoints/latest": {
                 "parameters": task_param(),
                 "get": {"summary": "The newest checkpoint that verifies (bytes; id in x-checkpoint-id)",
-                    "responses": merge(json!({"200": {"description": "checkpoint bytes", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}), task_read_errors.clone())}
+                    "responses": merge(json!({"200": {"description": "checkpoint bytes", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}), merge(task_read_errors.clone(), error_responses(&["409"])))}
             },
             "/v1/tasks/{id}/history": {
                 "parameters": task_param(),

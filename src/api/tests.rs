@@ -150,6 +150,14 @@ fn every_error_has_its_status_and_code() {
             "unknown_task",
         ),
         (ApiError::Internal("x".into()), 500, "internal"),
+        (
+            ApiError::CheckpointDamaged {
+                task: "t".into(),
+                skipped: 2,
+            },
+            409,
+            "checkpoint_damaged",
+        ),
     ];
     for (e, status, code) in cases {
         assert_eq!(e.status().as_u16(), status, "{e}");

@@ -1,6 +1,5 @@
 //! `faultline serve`: the HTTP API over a durable history.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,7 +52,7 @@ pub struct Args {
     /// Bearer token for write and admin endpoints.
     #[arg(long, env = "FAULTLINE_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Largest request body, bytes.
+    /// Largest request body, bytes (at least 1).
     #[arg(long, default_value_t = 1 << 20)]
     body_limit: usize,
     /// Request timeout, seconds.
@@ -96,12 +95,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     let secs = |v: f64, name: &str| -> anyhow::Result<Duration> {
-        if v.is_finite() && v > 0.0 {
-            Ok(Duration::from_secs_f64(v))
-        } else {
-            bail!("--{name} must be a positive number of seconds, got {v}")
+        // `try_`: a value too large for a `Duration` is refused, not a panic.
+        match Duration::try_from_secs_f64(v) {
+            Ok(d) if v > 0.0 => Ok(d),
+            _ => bail!("--{name} must be a positive number of seconds, got {v}"),
         }
     };
+    if a.body_limit == 0 {
+        // Every request with a body would be answered 413.
+        bail!("--body-limit must be at least 1 byte, got 0: every request with a body would be refused");
+    }
     if !(0.0..=5.0).contains(&a.group_wait_ms) {
         bail!(
             "--group-wait-ms must be within 0..=5, got {}",
@@ -166,15 +169,40 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", a.addr))?;
         let local = listener.local_addr()?;
         // On stdout for a script waiting for the address; on stderr too, for the log, unless
-        // both are the same terminal (the line would show twice).
+        // both go to the same place (a terminal, or a log taking both: `> log 2>&1`), where
+        // the line would show twice.
         outln!("faultline serve: listening on http://{local}");
-        if !(std::io::stdout().is_terminal() && std::io::stderr().is_terminal()) {
+        if !stdout_is_stderr() {
             eprintln!("faultline serve: listening on http://{local}");
         }
         api::serve(app, listener, shutdown).await?;
         eprintln!("faultline serve: stopped; history flushed");
         Ok(())
     })
+}
+
+/// Whether standard output and standard error are the same file, pipe or terminal (same
+/// device and inode), as in `serve > log 2>&1` or on a terminal. False when either cannot be
+/// inspected.
+#[cfg(unix)]
+fn stdout_is_stderr() -> bool {
+    use std::os::fd::{AsFd, BorrowedFd};
+    use std::os::unix::fs::MetadataExt;
+    let id = |fd: BorrowedFd<'_>| {
+        let m = std::fs::File::from(fd.try_clone_to_owned().ok()?)
+            .metadata()
+            .ok()?;
+        Some((m.dev(), m.ino()))
+    };
+    let (out, err) = (std::io::stdout(), std::io::stderr());
+    matches!((id(out.as_fd()), id(err.as_fd())), (Some(a), Some(b)) if a == b)
+}
+
+/// Whether standard output and standard error are both a terminal (taken to be the same).
+#[cfg(not(unix))]
+fn stdout_is_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when

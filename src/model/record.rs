@@ -380,14 +380,7 @@ impl FailureReport {
             }
             (None, None) => HardwareProfile::of_class(HardwareClass::Unknown),
         };
-        if let Some(m) = hardware.memory_gib {
-            if !(m.is_finite() && m >= 0.0) {
-                return Err(ModelError::Invalid {
-                    field: "hardware.memory_gib",
-                    detail: format!("{m} is not a non-negative number"),
-                });
-            }
-        }
+        non_negative("hardware.memory_gib", hardware.memory_gib)?;
         Ok(FailureRecord {
             task_id,
             worker_id,
@@ -396,6 +389,18 @@ impl FailureReport {
             timestamp: self.timestamp.unwrap_or(now),
             task,
         })
+    }
+}
+
+/// An error naming `field` unless `value` is absent, or finite and not negative (zero is
+/// fine).
+fn non_negative(field: &'static str, value: Option<f64>) -> Result<(), ModelError> {
+    match value {
+        Some(v) if !(v.is_finite() && v >= 0.0) => Err(ModelError::Invalid {
+            field,
+            detail: format!("{v} is not a non-negative number"),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -530,6 +535,16 @@ impl Outcome {
             timestamp: None,
         }
     }
+
+    /// Checks an outcome on its way in (the HTTP API, and any other path that takes outcomes
+    /// from outside): `time_to_recovery_s` and `cost`, when given, must be finite and not
+    /// negative — zero is fine (an instant or free recovery, as the simulator and stored
+    /// histories may hold). The error names the field. Whether the task is known is the
+    /// engine's check (`Engine::check_outcome`), not this one.
+    pub fn check(&self) -> Result<(), ModelError> {
+        non_negative("time_to_recovery_s", self.time_to_recovery_s)?;
+        non_negative("cost", self.cost)
+    }
 }
 
 #[cfg(test)]
@@ -642,6 +657,53 @@ mod tests {
                 .unwrap();
         let e = r.check(Timestamp::from_micros(0)).unwrap_err();
         assert!(e.to_string().contains("task.config.batch_size"), "{e}");
+    }
+
+    /// Regression (an audit found it): an outcome with a negative, NaN or infinite
+    /// `time_to_recovery_s` or `cost` was accepted and recorded, while a negative
+    /// `hardware.memory_gib` on a failure was refused. Now [`Outcome::check`] refuses it,
+    /// naming the field; zero and absent values pass.
+    #[test]
+    fn regression_an_outcome_with_a_negative_number_is_refused_naming_the_field() {
+        let ok: Outcome = serde_json::from_str(
+            r#"{"task_id":"t","success":true,"time_to_recovery_s":0,"cost":0}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.check(), Ok(()));
+        assert_eq!(Outcome::verdict("t", false).check(), Ok(()));
+        let bad: Outcome = serde_json::from_str(
+            r#"{"task_id":"t","success":true,"time_to_recovery_s":-5,"cost":-1e308}"#,
+        )
+        .unwrap();
+        let e = bad.check().unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                ModelError::Invalid {
+                    field: "time_to_recovery_s",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        for (ttr, cost, field) in [
+            (Some(1.0), Some(-1e308), "cost"),
+            (Some(f64::NAN), None, "time_to_recovery_s"),
+            (None, Some(f64::INFINITY), "cost"),
+            (Some(f64::NEG_INFINITY), Some(1.0), "time_to_recovery_s"),
+        ] {
+            let o = Outcome {
+                time_to_recovery_s: ttr,
+                cost,
+                ..Outcome::verdict("t", true)
+            };
+            let e = o.check().unwrap_err();
+            assert!(
+                matches!(&e, ModelError::Invalid { field: f, .. } if *f == field),
+                "{ttr:?} {cost:?}: {e}"
+            );
+            assert!(e.to_string().contains(field), "{e}");
+        }
     }
 
     #[test]
