@@ -777,3 +777,94 @@ fn a_sampled_fit_places_the_whole_history() {
         noise + assigned
     );
 }
+
+/// Regression (found by an audit): a `simulate --format parquet` directory given to `analyze`
+/// as an input was walked file by file: its history's failure parts were read as Parquet
+/// failures, its actions and outcomes not at all (0 of each), ground_truth.json was rejected
+/// line by line and the WAL and `.lock` were files of unknown type. A data directory given as
+/// an input is read as `--data` reads it.
+#[test]
+fn a_data_directory_given_as_an_input_is_read_as_with_data() {
+    let d = Dir::new();
+    let scenario = crate::util::repo().join("data/scenarios/test-farm.toml");
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--failures",
+            "120",
+            "--format",
+            "parquet",
+            "--out",
+            "pq",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.run(&["analyze", "--data", "pq", "--out", "with-data", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = summary_of(&d, "with-data");
+    assert!(want["totals"]["outcomes"].as_u64().unwrap() > 0, "{want:#}");
+    // Alone, and inside a directory given as an input.
+    std::fs::create_dir(d.path("runs")).unwrap();
+    std::fs::rename(d.path("pq"), d.path("runs/pq")).unwrap();
+    for (input, out) in [("runs/pq", "as-input"), ("runs", "in-a-dir")] {
+        let o = d.run(&["analyze", input, "--out", out, "-q"], "");
+        assert!(o.status.success(), "{input}: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("unknown type"),
+            "{input}: {}",
+            stderr(&o)
+        );
+        let s = summary_of(&d, out);
+        for k in ["failures", "actions", "outcomes", "successes", "tasks"] {
+            assert_eq!(s["totals"][k], want["totals"][k], "{input}: totals.{k}");
+        }
+        for k in ["strategies", "attempts_to_recovery", "by_kind"] {
+            assert_eq!(s[k], want[k], "{input}: {k}");
+        }
+        let input_counts = &s["input"];
+        assert_eq!(input_counts["rejected"], 0, "{input}: {input_counts:#}");
+        assert_eq!(
+            input_counts["unknown_files"], 0,
+            "{input}: {input_counts:#}"
+        );
+        assert_eq!(
+            input_counts["actions"], want["totals"]["actions"],
+            "{input}"
+        );
+        assert_eq!(
+            input_counts["outcomes"], want["totals"]["outcomes"],
+            "{input}"
+        );
+    }
+}
+
+/// Regression (found by an audit): the patterns table's `<span class="pill cluster">` had no
+/// background rule, so its white label sat on white. Every pill kind the report shows has a
+/// background colour of its own.
+#[test]
+fn every_pattern_pill_in_the_report_has_a_colour() {
+    let d = Dir::new();
+    let sim = small_sim(&d, 300);
+    let (_, html) = analyze_ok(
+        &d,
+        &["analyze", sim.to_str().unwrap(), "--out", "out", "-q"],
+    );
+    let style = &html[html.find("<style>").unwrap()..html.find("</style>").unwrap()];
+    let kinds: std::collections::BTreeSet<&str> = html
+        .match_indices("<span class=\"pill ")
+        .map(|(i, m)| {
+            let rest = &html[i + m.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    assert!(kinds.contains("cluster"), "{kinds:?}");
+    for k in kinds {
+        assert!(
+            style.contains(&format!(".{k}{{background:#")),
+            "pill kind {k} has no background in the report's CSS"
+        );
+    }
+}

@@ -545,3 +545,43 @@ fn two_policies_on_one_seed_meet_the_same_failures_and_the_same_luck() {
     }
     assert!(alike > 300, "{alike} decisions alike");
 }
+
+/// Regression (found by an audit): `simulate --format parquet` printed "wrote failures.jsonl,
+/// actions.jsonl, outcomes.jsonl, ..." although it had moved them into a data directory
+/// (history/, wal/) and removed them. The line names what is there, in either format.
+#[test]
+fn the_wrote_line_names_the_files_written() {
+    let d = Dir::new();
+    let sc = scenario("test-farm.toml");
+    for (format, out) in [("parquet", "p"), ("jsonl", "j")] {
+        let text = ok(&simulate(
+            &d,
+            &[
+                "--scenario",
+                &sc,
+                "--failures",
+                "50",
+                "--format",
+                format,
+                "--out",
+                out,
+            ],
+        ));
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("wrote "))
+            .unwrap_or_else(|| panic!("{format}: no 'wrote' line in {text}"));
+        let mut named = 0;
+        for name in FILES.iter().copied().chain(["history/", "wal/"]) {
+            let there = d.path(out).join(name.trim_end_matches('/')).exists();
+            assert_eq!(
+                line.contains(name),
+                there,
+                "{format}: {name} {} but the line is: {line}",
+                if there { "was written" } else { "is not there" }
+            );
+            named += usize::from(there);
+        }
+        assert!(named >= 4, "{format}: {line}");
+    }
+}

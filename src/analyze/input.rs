@@ -8,6 +8,11 @@
 //! per class and kind, the refined success tables `train` builds, attempts to recovery); its
 //! `summary.json` and `ground_truth.json` are not records and are left alone.
 //!
+//! A faultline data directory (a Parquet history: `ingest --data`, `serve --data`, `simulate
+//! --format parquet`, an earlier `analyze --out`; see [`is_data_dir`]) given to `analyze` is
+//! read as `analyze --data` reads it ([`import_history`]): its committed failures, actions and
+//! outcomes, in the order they were logged; none of its files is read as a log of its own.
+//!
 //! Every input is found and opened ([`OpenInputs`]) before anything is written, so that a
 //! typo fails before an earlier analysis is replaced. The directory being written (`analyze
 //! --out`, `ingest --data`) is never read back when it lies in an input directory, and files
@@ -29,7 +34,8 @@ use crate::model::{
 };
 use crate::store::import::{import_failures, ParquetImport};
 use crate::store::{
-    schema, ActionRow, ColumnBatch, Entry, FailureRow, OutcomeRow, ParquetStore, StoreError,
+    committed_rows, flushed_seq, part_info, schema, ActionRow, ColumnBatch, Entry, FailureRow,
+    OutcomeRow, ParquetStore, StoreError, Table,
 };
 
 use super::summary::{InputSummary, KEPT_REJECTIONS};
@@ -74,6 +80,9 @@ pub struct Plan {
     /// Simulator output directories (a directory holding `failures.jsonl`, with its
     /// `actions.jsonl` and `outcomes.jsonl`), imported by [`import_simulation`].
     pub simulations: Vec<PathBuf>,
+    /// Data directories ([`is_data_dir`]), imported whole by [`import_history`]; planned by
+    /// [`plan_analysis`] only (the other plans walk them like any directory).
+    pub histories: Vec<PathBuf>,
     /// Directories met while walking the inputs and not read because they are the output
     /// directory (see [`plan_excluding`]).
     pub excluded: Vec<PathBuf>,
@@ -87,7 +96,7 @@ const SHOWN_UNKNOWN: usize = 5;
 impl Plan {
     /// Whether there is nothing to read.
     pub fn is_empty(&self) -> bool {
-        self.failures.is_empty() && self.simulations.is_empty()
+        self.failures.is_empty() && self.simulations.is_empty() && self.histories.is_empty()
     }
 
     /// What the user should hear about inputs left out, one line each: every output
@@ -123,21 +132,33 @@ fn io(path: &Path, source: std::io::Error) -> AnalyzeError {
     }
 }
 
+/// Whether `dir` is a faultline data directory: a Parquet history, `history/` holding its
+/// `_manifest.json` or beside a `wal/` (what `ingest --data`, `serve --data`, `simulate
+/// --format parquet` and `analyze --out` write, and what `analyze --data` reads).
+pub fn is_data_dir(dir: &Path) -> bool {
+    let history = dir.join("history");
+    history.is_dir() && (history.join("_manifest.json").is_file() || dir.join("wal").is_dir())
+}
+
 /// Collects the files under `dir` into `out`, leaving out (into `excluded`) a directory whose
-/// canonical path is `skip`.
+/// canonical path is `skip`, and, with `histories`, a data directory ([`is_data_dir`]), which
+/// goes there instead of being walked.
 fn walk(
     dir: &Path,
     skip: Option<&Path>,
     out: &mut Vec<PathBuf>,
     excluded: &mut Vec<PathBuf>,
+    mut histories: Option<&mut Vec<PathBuf>>,
 ) -> Result<(), AnalyzeError> {
     for e in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let p = e.map_err(|e| io(dir, e))?.path();
         if p.is_dir() {
             if skip.is_some_and(|s| std::fs::canonicalize(&p).is_ok_and(|c| c == s)) {
                 excluded.push(p);
+            } else if let Some(h) = histories.as_deref_mut().filter(|_| is_data_dir(&p)) {
+                h.push(p);
             } else {
-                walk(&p, skip, out, excluded)?;
+                walk(&p, skip, out, excluded, histories.as_deref_mut())?;
             }
         } else {
             out.push(p);
@@ -158,11 +179,37 @@ pub fn plan(inputs: &[PathBuf], format: Option<Format>) -> Result<Plan, AnalyzeE
 /// --data`): a directory met while walking the inputs that is `out` (compared canonically)
 /// is not read — it holds this run's own history and reports — and is listed in
 /// [`Plan::excluded`]. An input that is `out` itself, or lies in the history or WAL under
-/// it, is an error.
+/// it, is an error. A data directory is walked like any other directory (its Parquet parts
+/// are read as Parquet files of failures); [`plan_analysis`] plans it whole.
 pub fn plan_excluding(
     inputs: &[PathBuf],
     format: Option<Format>,
     out: Option<&Path>,
+) -> Result<Plan, AnalyzeError> {
+    plan_inputs(inputs, format, out, false)
+}
+
+/// [`plan_excluding`] for `analyze`: a data directory ([`is_data_dir`]) given as an input or
+/// met while walking one is planned whole, in [`Plan::histories`], to be read as `analyze
+/// --data` reads it ([`import_history`]); none of its files is read on its own (its history
+/// parts hold actions and outcomes too, its WAL and lock are not logs, and what lies beside
+/// them — a simulator's ground truth and summary, an analysis's report and classified export —
+/// describes that history or copies it).
+pub fn plan_analysis(
+    inputs: &[PathBuf],
+    format: Option<Format>,
+    out: Option<&Path>,
+) -> Result<Plan, AnalyzeError> {
+    plan_inputs(inputs, format, out, true)
+}
+
+/// [`plan_excluding`], planning data directories whole when `histories` is set
+/// ([`plan_analysis`]).
+fn plan_inputs(
+    inputs: &[PathBuf],
+    format: Option<Format>,
+    out: Option<&Path>,
+    histories: bool,
 ) -> Result<Plan, AnalyzeError> {
     let skip = out.and_then(|o| std::fs::canonicalize(o).ok());
     let skip = skip.as_deref();
@@ -183,11 +230,24 @@ pub fn plan_excluding(
                 )));
             }
         }
+        if histories && p.is_dir() && is_data_dir(p) {
+            plan.histories.push(p.clone());
+            continue;
+        }
         if p.is_dir() {
             let mut files = Vec::new();
-            walk(p, skip, &mut files, &mut plan.excluded)?;
+            let mut found = Vec::new();
+            walk(
+                p,
+                skip,
+                &mut files,
+                &mut plan.excluded,
+                histories.then_some(&mut found),
+            )?;
             files.sort();
-            let before = plan.failures.len() + plan.simulations.len();
+            found.sort();
+            let before = plan.failures.len() + plan.simulations.len() + plan.histories.len();
+            plan.histories.extend(found);
             // A simulator's output: failures, actions and outcomes side by side (a lone
             // failures.jsonl is a user's file like any other).
             let sim_dirs: Vec<PathBuf> = files
@@ -214,7 +274,7 @@ pub fn plan_excluding(
                     plan.unknown.push(f);
                 }
             }
-            if plan.failures.len() + plan.simulations.len() == before {
+            if plan.failures.len() + plan.simulations.len() + plan.histories.len() == before {
                 return Err(AnalyzeError::Input(format!(
                     "{}: no input files of a known format",
                     p.display()
@@ -440,9 +500,10 @@ fn verdict(classifier: &Classifier, r: &FailureRecord) -> Verdict {
     }
 }
 
-/// Inputs planned ([`plan_excluding`]) and opened: every file was opened (a Parquet file's
-/// footer read, a CSV header found), so that an input missing or unreadable fails before
-/// anything is written or cleared. Ingest them with [`ingest_opened`].
+/// Inputs planned ([`plan_analysis`]) and opened: every file was opened (a Parquet file's
+/// footer read, a CSV header found; a data directory's manifest and the footers of its
+/// parts), so that an input missing or unreadable fails before anything is written or
+/// cleared. Ingest them with [`ingest_opened`].
 pub struct OpenInputs {
     plan: Plan,
     sources: Vec<Box<dyn Source>>,
@@ -458,14 +519,15 @@ impl std::fmt::Debug for OpenInputs {
 }
 
 impl OpenInputs {
-    /// Plans `inputs` for a run writing into `out` ([`plan_excluding`]) and opens every
-    /// failure source and every file of each simulator directory. An empty plan is an error.
+    /// Plans `inputs` for a run writing into `out` ([`plan_analysis`]) and opens every
+    /// failure source, every file of each simulator directory and each data directory's
+    /// manifest and parts. An empty plan is an error.
     pub fn open(
         inputs: &[PathBuf],
         out: Option<&Path>,
         o: &InputOptions,
     ) -> Result<Self, AnalyzeError> {
-        let plan = plan_excluding(inputs, o.format, out)?;
+        let plan = plan_analysis(inputs, o.format, out)?;
         if plan.is_empty() {
             return Err(AnalyzeError::Input("no inputs to read".into()));
         }
@@ -478,6 +540,14 @@ impl OpenInputs {
             for name in ["failures.jsonl", "actions.jsonl", "outcomes.jsonl"] {
                 let p = dir.join(name);
                 std::fs::File::open(&p).map_err(|e| io(&p, e))?;
+            }
+        }
+        for dir in &plan.histories {
+            flushed_seq(dir)?;
+            for table in HISTORY_TABLES {
+                for part in history_parts(dir, table)? {
+                    part_info(&part)?;
+                }
             }
         }
         Ok(OpenInputs { plan, sources })
@@ -501,7 +571,8 @@ pub fn ingest_inputs(
 }
 
 /// Ingests opened inputs into the store at `root` (created if absent): failures through the
-/// pipeline, then simulator directories ([`import_simulation`]). Rejected records are counted
+/// pipeline, then simulator directories ([`import_simulation`]), then data directories
+/// ([`import_history`]). Rejected records are counted
 /// and the first ones kept, so are the records without a time (given `o.now`) and the files
 /// of unknown type left out; an I/O error stops the run.
 pub fn ingest_opened(
@@ -530,7 +601,7 @@ pub fn ingest_opened(
             .collect(),
         ..InputSummary::default()
     };
-    if !sources.is_empty() || plan.simulations.is_empty() {
+    if !sources.is_empty() || (plan.simulations.is_empty() && plan.histories.is_empty()) {
         progress.stage("ingest", total);
         let mut stamped = 0;
         let now = o.now;
@@ -565,8 +636,100 @@ pub fn ingest_opened(
     for dir in &plan.simulations {
         out.add(import_simulation(dir, &mut store, o, progress)?);
     }
+    for dir in &plan.histories {
+        out.add(import_history(dir, &mut store, progress)?);
+    }
     store.flush()?;
     Ok(out)
+}
+
+/// The tables of a data directory [`import_history`] copies: what `analyze --data` reads.
+const HISTORY_TABLES: [Table; 3] = [Table::Failures, Table::Actions, Table::Outcomes];
+
+/// Every `*.parquet` file under the directory of `table` in the data directory `dir`
+/// (recursively, sorted); none when the table has no directory.
+fn history_parts(dir: &Path, table: Table) -> Result<Vec<PathBuf>, AnalyzeError> {
+    fn collect(d: &Path, out: &mut Vec<PathBuf>) -> Result<(), AnalyzeError> {
+        let rd = match std::fs::read_dir(d) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(d, e)),
+        };
+        for e in rd {
+            let p = e.map_err(|e| io(d, e))?.path();
+            if p.is_dir() {
+                collect(&p, out)?;
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    collect(&dir.join("history").join(table.dir_name()), &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Imports the data directory `dir` (a Parquet history, [`is_data_dir`]) into `store` as
+/// `analyze --data` reads it: the committed rows of its failures, actions and outcomes
+/// (parts up to the manifest's `flushed_seq`, each sequence number once; records still in
+/// its write-ahead log are not read), in the order `dir` logged them, so that each outcome
+/// still follows the failure and action it answered. Failures keep the classification they
+/// were stored with. Nothing under `dir` is created, repaired or locked (a live server may be
+/// writing it). The three tables are held in memory while they are copied, as `train` reads
+/// a history. `read` and `ingested` count the failures, `actions` and `outcomes` the others.
+pub fn import_history(
+    dir: &Path,
+    store: &mut ParquetStore,
+    progress: &mut dyn Progress,
+) -> Result<InputSummary, AnalyzeError> {
+    if !dir.join("history").is_dir() {
+        return Err(AnalyzeError::Input(format!(
+            "{}: no history here (expected {}/history)",
+            dir.display(),
+            dir.join("history").display()
+        )));
+    }
+    let flushed = flushed_seq(dir)?;
+    let mut tables = Vec::with_capacity(HISTORY_TABLES.len());
+    for table in HISTORY_TABLES {
+        tables.push(committed_rows(dir, table, flushed)?.into_iter().peekable());
+    }
+    let total: usize = tables.iter().map(|t| t.len()).sum();
+    progress.stage("history", total as u64);
+    let mut n = InputSummary::default();
+    let mut batch: Vec<Entry> = Vec::with_capacity(SIM_BATCH.min(total));
+    let mut done = 0u64;
+    // The three tables merged by sequence number: the order `dir` logged its entries in.
+    loop {
+        let first = tables
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, t)| t.peek().map(|(seq, _)| (*seq, i)))
+            .min();
+        let Some((_, entry)) = first.and_then(|(_, i)| tables[i].next()) else {
+            break;
+        };
+        match &entry {
+            Entry::Failure(_) => {
+                n.read += 1;
+                n.ingested += 1;
+            }
+            Entry::Action(_) => n.actions += 1,
+            Entry::Outcome(_) => n.outcomes += 1,
+            _ => {}
+        }
+        batch.push(entry);
+        done += 1;
+        if batch.len() >= SIM_BATCH {
+            store.write_batch(std::mem::take(&mut batch))?;
+            progress.position(done);
+        }
+    }
+    store.write_batch(batch)?;
+    progress.finish();
+    Ok(n)
 }
 
 /// A simulator directory's `outcomes.jsonl`, read only as far as the actions need: a task's
@@ -1577,5 +1740,67 @@ mod tests {
     fn missing_input_is_named() {
         let e = plan(&[PathBuf::from("/nonexistent/x.jsonl")], None).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/x.jsonl"));
+    }
+
+    /// A data directory given to `analyze` (alone or inside an input directory) is planned
+    /// whole and imported as its log: its failures, actions and outcomes in the order it
+    /// logged them, none of its files read on its own. `ingest`'s plan walks it as before.
+    #[test]
+    fn a_data_directory_is_planned_whole_and_imported_in_log_order() {
+        let d = tempfile::tempdir().unwrap();
+        let sim = d.path().join("sim");
+        std::fs::create_dir(&sim).unwrap();
+        let tasks = ["a", "b", "c"];
+        for (name, line) in [
+            ("failures.jsonl", sim_failure as fn(&str) -> String),
+            ("actions.jsonl", sim_action),
+            ("outcomes.jsonl", sim_outcome),
+        ] {
+            let lines: Vec<String> = tasks.iter().map(|t| line(t)).collect();
+            std::fs::write(sim.join(name), lines.join("\n") + "\n").unwrap();
+        }
+        let runs = d.path().join("runs");
+        let src = runs.join("src");
+        let o = InputOptions::new(Timestamp::from_micros(0));
+        ingest_inputs(&[sim], &src, &o, &mut super::super::NoProgress).unwrap();
+        std::fs::write(src.join("summary.json"), "{}").unwrap();
+        std::fs::write(runs.join("mine.jsonl"), sim_failure("d") + "\n").unwrap();
+        assert!(is_data_dir(&src) && !is_data_dir(&runs));
+
+        let p = plan_analysis(std::slice::from_ref(&src), None, None).unwrap();
+        assert_eq!(p.histories, std::slice::from_ref(&src));
+        assert!(p.failures.is_empty(), "{p:?}");
+        let p = plan_analysis(std::slice::from_ref(&runs), None, None).unwrap();
+        assert_eq!(p.histories, std::slice::from_ref(&src));
+        let files: Vec<_> = p.failures.iter().map(|(f, _)| f.clone()).collect();
+        assert_eq!(files, [runs.join("mine.jsonl")]);
+        assert!(p.unknown.is_empty(), "{p:?}");
+        let p = plan_excluding(std::slice::from_ref(&src), None, None).unwrap();
+        assert!(p.histories.is_empty() && !p.failures.is_empty(), "{p:?}");
+
+        let dst = d.path().join("dst");
+        let s = ingest_inputs(
+            std::slice::from_ref(&src),
+            &dst,
+            &o,
+            &mut super::super::NoProgress,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.read, s.ingested, s.actions, s.outcomes, s.rejected),
+            (3, 3, 3, 3, 0),
+            "{s:?}"
+        );
+        let log = |root: &Path| -> Vec<Entry> {
+            let store = ParquetStore::open(root, Default::default()).unwrap();
+            crate::store::HistoryStore::entries(&store)
+                .unwrap()
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect()
+        };
+        let copied = log(&dst);
+        assert_eq!(copied.len(), 9);
+        assert_eq!(copied, log(&src));
     }
 }

@@ -57,9 +57,9 @@ pub struct InputSummary {
     pub rejected_other: u64,
     /// Lines holding no record.
     pub skipped: u64,
-    /// Actions read from `actions.jsonl` files.
+    /// Actions read from `actions.jsonl` files and data directories.
     pub actions: u64,
-    /// Outcomes read from `outcomes.jsonl` files.
+    /// Outcomes read from `outcomes.jsonl` files and data directories.
     pub outcomes: u64,
     /// The first rejections, `FILE:LINE: reason`.
     pub rejections: Vec<String>,

@@ -18,10 +18,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Inputs are read as `faultline ingest` reads them (JSONL, CSV/TSV with --map, kernel logs,
 /// Parquet; directories recursively). A directory written by `faultline simulate` is imported
 /// as its log: each failure, its action and that action's outcome (strategy effectiveness and
-/// attempts to recovery need them). The history is written to OUT/history;
-/// with --data an existing history is analysed in place instead. OUT is not read as an input
-/// when it lies in an input directory. A record without a time is given the time of the run,
-/// counted (input.stamped_at_read) and left out of the timeline, the time span and the patterns.
+/// attempts to recovery need them). A data directory (a Parquet history: `ingest --data`,
+/// `simulate --format parquet`, an earlier `analyze --out`) is read as --data reads it: its
+/// committed failures, actions and outcomes, in log order; its other files are not read. The
+/// history is written to OUT/history; with --data an existing history is analysed in place
+/// instead. OUT is not read as an input when it lies in an input directory. A record without
+/// a time is given the time of the run, counted (input.stamped_at_read) and left out of the
+/// timeline, the time span and the patterns.
 ///
 /// Writes OUT/report.html, OUT/summary.json and OUT/failures.parquet (classified failures
 /// with template and cluster ids).

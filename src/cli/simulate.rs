@@ -24,7 +24,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 ///
 /// With --out DIR it writes failures.jsonl (failure records: `faultline recommend` reads
 /// them), actions.jsonl, outcomes.jsonl, summary.json, and the ground truth (bad workers,
-/// bursts, causes, true success probabilities) in a separate ground_truth.json.
+/// bursts, causes, true success probabilities) in a separate ground_truth.json; with
+/// --format parquet a data directory (history/ and wal/) takes the place of the three JSONL
+/// files.
 ///
 /// Example:
 ///
@@ -56,8 +58,9 @@ pub struct Args {
     /// replaced; a directory already holding a Parquet history is refused).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Output format: parquet (the store's layout under DIR/history, readable by `faultline
-    /// analyze --data DIR`) or jsonl (failures.jsonl, actions.jsonl, outcomes.jsonl).
+    /// Output format: parquet (the store's layout under DIR/history and DIR/wal, readable by
+    /// `faultline analyze --data DIR` or `faultline analyze DIR`) or jsonl (failures.jsonl,
+    /// actions.jsonl, outcomes.jsonl).
     /// ground_truth.json and summary.json are written either way.
     #[arg(long, default_value = "jsonl")]
     format: String,
@@ -235,13 +238,26 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     summary.write_text(&mut out)?;
     if let Some(dir) = &a.out {
-        writeln!(
-            out,
-            "  wrote failures.jsonl, actions.jsonl, outcomes.jsonl, ground_truth.json, summary.json to {}",
-            dir.display()
-        )?;
+        writeln!(out, "  {}", wrote(parquet, dir))?;
     }
     Ok(())
+}
+
+/// The line naming what a run with `--out dir` wrote there: the JSONL files, or with
+/// `--format parquet` the data directory's history and WAL (the JSONL files are removed once
+/// imported, see [`to_parquet`]); ground_truth.json and summary.json either way.
+fn wrote(parquet: bool, dir: &std::path::Path) -> String {
+    if parquet {
+        format!(
+            "wrote history/ and wal/ (a data directory: `faultline analyze --data {0}` reads it), ground_truth.json, summary.json to {0}",
+            dir.display()
+        )
+    } else {
+        format!(
+            "wrote failures.jsonl, actions.jsonl, outcomes.jsonl, ground_truth.json, summary.json to {}",
+            dir.display()
+        )
+    }
 }
 
 /// A sink that passes everything on and, on a terminal, shows how many of the failures asked

@@ -7,8 +7,8 @@
 //! the hardware × kind heatmap; the timeline stacked per kind (a nice bin width for any span,
 //! a handful of ticks); strategy success rates with 95 % Wilson intervals and counts; the
 //! attempts-to-recovery distribution; clusters as a 2-D PCA scatter with their summaries; the
-//! patterns table (bad workers with evidence, bursts, rapid failures) by severity; the top
-//! templates; and what ingest rejected.
+//! patterns table (bad workers with evidence, bursts, rapid failures, clusters; each kind a
+//! coloured pill) by severity; the top templates; and what ingest rejected.
 //!
 //! Every chart is an `<svg class="chart" data-chart="NAME" data-marks="N">` (N = bars, cells
 //! or points drawn); a chart without data is replaced by `<div class="nodata"
@@ -72,8 +72,9 @@ table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;p
 th{background:#f7f8fb;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:12px;background:#f3f4f7;padding:1px 4px;border-radius:3px;word-break:break-all}
 td.key code{white-space:nowrap;word-break:normal}td.when{white-space:nowrap;font-size:12px}
-.pill{display:inline-block;padding:1px 7px;border-radius:10px;font-size:11px;color:#fff}
-.bad_worker{background:#d62728}.burst{background:#f28e2b}.rapid_failure{background:#4e79a7}
+.pill{display:inline-block;padding:1px 7px;border-radius:10px;font-size:11px;color:#fff;background:#6b7280}
+.pill.bad_worker{background:#d62728}.pill.burst{background:#f28e2b}.pill.rapid_failure{background:#4e79a7}.pill.cluster{background:#8e6bb0}
+.pill.hardware_class{background:#59a14f}.pill.failure_kind{background:#9c755f}.pill.worker{background:#e15759}.pill.template{background:#3f8f8a}
 footer{color:#889;font-size:12px;text-align:center;margin-top:20px}
 "#;
 
@@ -374,6 +375,38 @@ mod tests {
             template_id: None,
             cluster_id: None,
         }))
+    }
+
+    /// Every pattern kind's pill has a background of its own: the pill's text is white, and
+    /// a kind without a rule (clusters, found by an audit) was white on white.
+    #[test]
+    fn every_pattern_kind_has_a_pill_colour() {
+        use crate::patterns::PatternKind as K;
+        let all = [
+            K::HardwareClass,
+            K::FailureKind,
+            K::Worker,
+            K::Template,
+            K::RapidFailure,
+            K::BadWorker,
+            K::Cluster,
+            K::Burst,
+        ];
+        for k in all {
+            // Exhaustive: a new kind does not compile until it is listed above.
+            match k {
+                K::HardwareClass
+                | K::FailureKind
+                | K::Worker
+                | K::Template
+                | K::RapidFailure
+                | K::BadWorker
+                | K::Cluster
+                | K::Burst => {}
+            }
+            let rule = format!(".pill.{}{{background:#", k.as_str());
+            assert!(CSS.contains(&rule), "no {rule} in the report's CSS");
+        }
     }
 
     /// Regression: a history of plain logs (no outcomes at all, e.g. BGL or HDFS) was
