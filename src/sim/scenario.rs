@@ -724,6 +724,12 @@ pub struct TaskProps {
     pub checkpointing: f64,
 }
 
+/// Kinds whose cause is in the task itself (its code, its data) wherever it runs: a class
+/// whose mix lacks one gets a zero-weight cause of it when another class has one, for the
+/// tasks that move there with it (see `world::next_cause`).
+pub(crate) const TASK_BOUND: [FailureKind; 2] =
+    [FailureKind::SoftwareException, FailureKind::DataError];
+
 /// A cause of failures: a hardware class and kind, its messages and its truth.
 #[derive(Debug, Clone)]
 pub struct Cause {
@@ -1168,6 +1174,17 @@ impl Checker<'_> {
         // The simulator applies every drift in force in this order, the last one winning: by
         // `at_failure` (stable: file order among equal ones), the latest in force wins.
         drifts.sort_by_key(|d| d.at_failure);
+        // A software or data error is in the task (its code, its data), not in the worker: a
+        // task that moves to a class without a cause of that kind takes it along — the
+        // zero-weight cause of the kind with the class's built-in texts and truth, reached
+        // only that way — so that a move does not cure a bug by leaving it behind.
+        for kind in TASK_BOUND {
+            if classes.iter().any(|c| c.causes.iter().any(|x| x.kind == kind)) {
+                for spec in &mut classes {
+                    self.cause_of_kind(spec, kind, &f);
+                }
+            }
+        }
         if total_rate <= 0.0 {
             return Err(self.bad(
                 "workers",

@@ -20,7 +20,9 @@
 //! `refail_mean_s`). Its next cause is the same one with probability `persistence` when the
 //! task stayed on its worker, or when it moved but the cause travels with the task (memory
 //! exhaustion, software and data errors, timeouts) and the new class has a cause of that
-//! kind; otherwise it is drawn afresh from the (new) worker's mix.
+//! kind; otherwise it is drawn afresh from the (new) worker's mix. Every class has a cause of
+//! the task-bound kinds (software and data errors) once any class has one
+//! (`scenario::TASK_BOUND`), so a bug is never left behind by a failed move.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -1223,6 +1225,47 @@ rate_per_hour = 40
             assert!(s.attempts_to_recovery <= by_hand + 1e-9, "{s:?}");
             assert!(s.decisions_per_task >= 1.0);
         }
+    }
+
+    /// Found by fleets written from the README alone: a software bug on a GPU vanished when
+    /// the task moved to a CPU class whose mix has no software error — a failed FALLBACK_CPU
+    /// drew a fresh, easily cured cause there, so moving looked like a cure (the learned
+    /// policy needed fewer attempts than the oracle). A bug is in the task: it comes along.
+    #[test]
+    fn a_software_bug_comes_along_when_the_task_moves_to_a_class_without_one() {
+        let sc = Scenario::from_toml(
+            "[simulation]\npersistence = 1\nmax_attempts = 8\nrefail_mean_s = 1\n\
+             [workers.gpu]\ncount = 4\nfailure_rate_per_hour = 10\n\
+             [workers.cpu]\ncount = 20\nfailure_rate_per_hour = 0\n\
+             [[failures.gpu]]\nkind = \"software_exception\"\nweight = 1\n\
+             truth = { DELAYED_RETRY = 0, DIFFERENT_WORKER = 0, REDUCED_PRECISION = 0, \
+             REDUCED_BATCH_SIZE = 0, FALLBACK_CPU = 0, DIFFERENT_HARDWARE_CLASS = 0, \
+             IMMEDIATE_RETRY = 0, SIMPLIFIED_MODEL = 0, RESET_WORKER_STATE = 0, \
+             SKIP_CHECKPOINTING = 0 }\n\
+             [[failures.cpu]]\nkind = \"oom_host\"\nweight = 1\n",
+            "bug.toml",
+        )
+        .unwrap();
+        let (_, sink) = run_on(&sc, PolicyKind::Rules, 1, 300, 0);
+        // The CPUs never fail on their own: every failure there is a task that moved.
+        let on_cpu: Vec<&str> = sink
+            .truths
+            .iter()
+            .filter(|t| t.worker_id.starts_with("cpu-"))
+            .map(|t| t.cause.as_str())
+            .collect();
+        assert!(on_cpu.len() > 10, "{}", on_cpu.len());
+        assert!(
+            on_cpu.iter().all(|c| *c == "cpu.software_exception"),
+            "{on_cpu:?}"
+        );
+        let carried = sink.fleet.unwrap();
+        let cause = carried
+            .causes
+            .iter()
+            .find(|c| c.id == "cpu.software_exception")
+            .expect("the carried cause is in the ground truth");
+        assert_eq!(cause.weight, 0.0);
     }
 
     /// One worker of `class` failing fast with `kind` (its cause's `truth` line, if any)
