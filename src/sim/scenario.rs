@@ -1179,7 +1179,10 @@ impl Checker<'_> {
         // zero-weight cause of the kind with the class's built-in texts and truth, reached
         // only that way — so that a move does not cure a bug by leaving it behind.
         for kind in TASK_BOUND {
-            if classes.iter().any(|c| c.causes.iter().any(|x| x.kind == kind)) {
+            if classes
+                .iter()
+                .any(|c| c.causes.iter().any(|x| x.kind == kind))
+            {
                 for spec in &mut classes {
                     self.cause_of_kind(spec, kind, &f);
                 }
