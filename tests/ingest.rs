@@ -198,6 +198,27 @@ fn all_rejected_usage_errors_and_unknown_formats_exit_2() {
     assert_eq!(s["read"], 0);
 }
 
+/// Found by an audit (the analyze side of it): a data directory given as an input was read
+/// file by file — its Parquet parts as failures, its WAL and lock as unknown files. `ingest`
+/// refuses it, naming it and what reads it, and writes nothing.
+#[test]
+fn a_data_directory_as_an_input_is_refused_naming_it() {
+    let d = Dir::new();
+    d.write("a.jsonl", &record("t1", "CUDA out of memory"));
+    let out = d.run(&["ingest", "a.jsonl", "--data", "first"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    for input in ["first", "."] {
+        let out = d.run(&["ingest", input, "--data", "second"], "");
+        assert_eq!(out.status.code(), Some(2), "{input}: {}", stderr(&out));
+        let e = stderr(&out);
+        assert!(
+            e.contains("first is a faultline data directory") && e.contains("analyze --data"),
+            "{input}: {e}"
+        );
+        assert!(!d.path("second").join("history").exists(), "{input}");
+    }
+}
+
 #[test]
 fn stdin_is_read_as_jsonl() {
     let d = Dir::new();

@@ -412,7 +412,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // check below: the files with their format, then each simulator directory by its
     // failures.jsonl (no format).
     // The data directory is not read as an input when it lies in an input directory.
-    let plan = faultline::analyze::plan_excluding(&a.inputs, a.format, Some(&a.data))?;
+    // A data directory given (or found) as an input is a history, not a log: its parts hold
+    // actions and outcomes besides failures, and its WAL and lock are not records. Refused,
+    // naming it, rather than read file by file.
+    let plan = faultline::analyze::plan_analysis(&a.inputs, a.format, Some(&a.data))?;
+    if let Some(h) = plan.histories.first() {
+        bail!(
+            "{} is a faultline data directory (a Parquet history), not a log to ingest: analyze it with `faultline analyze --data {}`, or serve or train from it with --data",
+            h.display(),
+            h.display()
+        );
+    }
     for note in plan.notes() {
         eprintln!("faultline: note: {note}");
     }
