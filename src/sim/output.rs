@@ -229,7 +229,8 @@ pub struct Summary {
     pub success_rate: f64,
     /// Mean failures of a *recovered* task until its successful recovery. Tasks that were
     /// escalated are left out, so a policy that gives up on hard tasks early looks better
-    /// here than one that recovers them; compare policies with `attempts_to_recovery`.
+    /// here than one that recovers them; compare policies with `attempts_to_recovery`. 0 when
+    /// no task was recovered (the text summary then says so).
     pub mean_attempts_to_recovery: f64,
     /// Mean over *all* tasks of the attempts (decisions) until recovery, where a task that
     /// was never recovered (escalated, or forced to escalate past `max_attempts`) counts at
@@ -278,13 +279,21 @@ impl Summary {
             "{} under policy {} (seed {}): {} failures of {} tasks over {:.1} simulated hours",
             s.scenario, s.policy, s.seed, s.failures, s.tasks, s.simulated_hours
         )?;
+        // With nothing recovered there is no mean to show (the JSON's 0 is documented so).
+        let per_recovered = if s.succeeded == 0 {
+            "no recovered task".to_string()
+        } else {
+            format!(
+                "{:.2} failures per recovered task",
+                s.mean_attempts_to_recovery
+            )
+        };
         writeln!(
             out,
-            "  recovered {} ({:.1} %), escalated {}, {:.2} failures per recovered task",
+            "  recovered {} ({:.1} %), escalated {}, {per_recovered}",
             s.succeeded,
             100.0 * s.success_rate,
             s.escalations,
-            s.mean_attempts_to_recovery
         )?;
         writeln!(
             out,
@@ -694,6 +703,23 @@ mod tests {
         );
         assert!(!warm.contains("true success") && !warm.contains("oracle"));
         assert!(t.contains("strategies: DELAYED_RETRY 20"), "{t}");
+        assert!(
+            t.contains("escalated 1, 1.50 failures per recovered task"),
+            "{t}"
+        );
+        // Found by an audit: with nothing recovered the line read "0.00 failures per
+        // recovered task".
+        let lost = Summary {
+            succeeded: 0,
+            success_rate: 0.0,
+            mean_attempts_to_recovery: 0.0,
+            ..summary.clone()
+        };
+        assert!(
+            text(&lost).contains("escalated 1, no recovered task\n"),
+            "{}",
+            text(&lost)
+        );
         let none = Summary {
             regret_per_decision_after_warmup: None,
             decisions_after_warmup: 0,
