@@ -274,14 +274,18 @@ pub fn render(a: &Analysis) -> String {
             "no bad worker, burst or rapidly failing task was found",
         ));
     } else {
-        body.push_str("<table data-table=\"patterns\"><tr><th>kind</th><th>key</th><th>failures</th><th>confidence</th><th>when</th><th>evidence</th><th>action</th></tr>");
+        // The order's key is shown (an audit found the confidence column alone made the
+        // order look random): severity = kind weight × confidence × ln(1 + failures).
+        body.push_str("<p class=\"note\">Ordered by severity: the pattern kind's weight × confidence × ln(1 + failures).</p>");
+        body.push_str("<table data-table=\"patterns\"><tr><th>kind</th><th>key</th><th>severity</th><th>failures</th><th>confidence</th><th>when</th><th>evidence</th><th>action</th></tr>");
         for p in &a.patterns {
             let _ = write!(
                 body,
-                "<tr><td><span class=\"pill {}\">{}</span></td><td class=\"key\"><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"when\">{}<br>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td><span class=\"pill {}\">{}</span></td><td class=\"key\"><code>{}</code></td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"when\">{}<br>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&p.kind),
                 esc(&p.kind.replace('_', " ")),
                 esc(&p.key),
+                p.severity,
                 p.count,
                 p.confidence,
                 esc(&short_time(&p.first_seen)),
@@ -439,6 +443,35 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("never had a successful outcome"));
+
+        // Found by an audit: the patterns table said "most severe first" but showed no
+        // severity, so the confidence column made the order look random. It is shown.
+        let item =
+            |kind: &str, key: &str, confidence: f64, severity: f64| crate::analyze::PatternItem {
+                kind: kind.into(),
+                key: key.into(),
+                count: 5,
+                first_seen: "2025-03-13T00:00:00Z".into(),
+                last_seen: "2025-03-13T01:00:00Z".into(),
+                confidence,
+                severity,
+                episodes: 1,
+                recommended_action: "look".into(),
+                description: "why".into(),
+            };
+        a.patterns = vec![
+            item("bad_worker", "w1", 0.6, 2.5),
+            item("cluster", "cluster-3", 0.9, 1.25),
+        ];
+        let html = render(&a);
+        assert!(html.contains("<th>severity</th>"), "{html}");
+        let first = html.find("<code>w1</code></td><td class=\"n\">2.50</td>");
+        let second = html.find("<code>cluster-3</code></td><td class=\"n\">1.25</td>");
+        assert!(
+            first.is_some() && second.is_some() && first < second,
+            "{html}"
+        );
+        a.patterns.clear();
 
         // With outcomes, the numbers stay.
         let at = &mut a.attempts_to_recovery;
