@@ -615,7 +615,13 @@ impl Row<'_> {
             None => None,
         };
         let timestamp = match self.take(Col::Timestamp) {
-            Some((_, Cell::Micros(us))) => Some(Timestamp::from_micros(us)),
+            // A Parquet time or date, within the years a timestamp may give (a time outside
+            // them could not be stored and read back: review).
+            Some((name, Cell::Micros(us))) => {
+                Some(Timestamp::from_micros_checked(us).ok_or_else(|| {
+                    format!("column '{name}': {us} µs since the epoch is outside the years 0000-9999")
+                })?)
+            }
             // Epoch seconds, or ms/µs/ns by magnitude (`Timestamp::from_epoch`).
             Some((name, Cell::Int(x))) => Some(Timestamp::from_epoch(x).ok_or_else(|| {
                 format!("column '{name}': {x} is out of range for a timestamp")
@@ -744,7 +750,7 @@ fn cells(a: &dyn Array) -> Result<Vec<Cell>, String> {
             }
         },
         DataType::Date32 => map!(a.as_primitive::<Date32Type>(), |v| Cell::Micros(
-            i64::from(v) * 86_400_000_000
+            i64::from(v).saturating_mul(86_400_000_000)
         )),
         DataType::Date64 => map!(a.as_primitive::<Date64Type>(), |v| Cell::Micros(
             v.saturating_mul(1_000)
@@ -978,6 +984,40 @@ mod tests {
         assert_eq!(
             v[3].as_ref().unwrap_err().to_string(),
             "row 4: column 'timestamp': NaN is not a timestamp"
+        );
+    }
+
+    /// Review finding: a Parquet TIMESTAMP or DATE cell outside the years 0000-9999 was taken
+    /// as it was and written where it could not be read back; it is refused, naming the
+    /// column, like an out-of-range number.
+    #[test]
+    fn a_parquet_time_outside_the_years_0000_to_9999_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("old.parquet");
+        write(
+            &p,
+            vec![
+                ("task_id", Arc::new(StringArray::from(vec!["a", "b"]))),
+                ("worker_id", Arc::new(StringArray::from(vec!["w"; 2]))),
+                ("message", Arc::new(StringArray::from(vec!["m"; 2]))),
+                (
+                    "timestamp",
+                    Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![
+                        1_741_824_000_000_000,
+                        -62_167_219_201_000_000,
+                    ])),
+                ),
+            ],
+        );
+        let v = all(&p);
+        assert_eq!(
+            v[0].as_ref().unwrap().timestamp,
+            Some(Timestamp::from_micros(1_741_824_000_000_000))
+        );
+        let e = v[1].as_ref().unwrap_err().to_string();
+        assert!(
+            e.contains("row 2: column 'timestamp'") && e.contains("0000-9999"),
+            "{e}"
         );
     }
 
