@@ -73,14 +73,19 @@ pub fn encode(rec: &WalRecord, out: &mut Vec<u8>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The length of an intact frame (length in bounds, checksum right) at `pos`, if one starts
-/// there.
+/// The length of an intact frame (length in bounds, a JSON object's first byte, checksum
+/// right) at `pos`, if one starts there. The cheap tests come first, so a search through
+/// damaged bytes computes few checksums; an empty frame (eight zero bytes pass the checksum)
+/// is never intact, as [`encode`] never writes one.
 fn intact_at(bytes: &[u8], pos: usize) -> Option<usize> {
     let header = bytes.get(pos..pos + HEADER)?;
     let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    if len == 0 || len > MAX_FRAME {
+        return None;
+    }
     let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
     let payload = bytes.get(pos + HEADER..(pos + HEADER).checked_add(len)?)?;
-    (len <= MAX_FRAME && crc32c::crc32c(payload) == crc).then_some(len)
+    (payload[0] == b'{' && crc32c::crc32c(payload) == crc).then_some(len)
 }
 
 /// Reads every good record of a segment. `last` says whether this is the newest segment
@@ -467,6 +472,16 @@ mod tests {
             assert!(!warns[0].detail.contains("torn tail"), "{warns:?}");
             assert_eq!(std::fs::metadata(&p).unwrap().len() as usize, bytes.len());
         }
+        // Zeros after a damaged header (a zero-filled tail after a crash) are not frames: one
+        // warning, and the zeros are cut with it.
+        let mut bytes = clean[..starts[9]].to_vec();
+        bytes.extend_from_slice(&[0xff; 4]);
+        bytes.extend_from_slice(&[0u8; 64]);
+        std::fs::write(&p, &bytes).unwrap();
+        let (recs, warns) = read_segment(&p, true).unwrap();
+        assert_eq!(recs.len(), 9);
+        assert_eq!(warns.len(), 1, "{warns:?}");
+        assert_eq!(std::fs::metadata(&p).unwrap().len() as usize, starts[9]);
         // Damage in the last frame's length field, then a cut-off frame: a torn tail, cut at
         // the damaged frame.
         let mut bytes = clean.clone();
