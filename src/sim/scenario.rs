@@ -1144,6 +1144,21 @@ impl Checker<'_> {
                 success_factor: factor,
             });
         }
+        // A software or data error is in the task (its code, its data), not in the worker: a
+        // task that moves to a class without a cause of that kind takes it along — the
+        // zero-weight cause of the kind with the class's built-in texts and truth, reached
+        // only that way — so that a move does not cure a bug by leaving it behind. Added before
+        // the drifts are checked: a drift of a carried kind changes the carried causes.
+        for kind in TASK_BOUND {
+            if classes
+                .iter()
+                .any(|c| c.causes.iter().any(|x| x.kind == kind))
+            {
+                for spec in &mut classes {
+                    self.cause_of_kind(spec, kind, &f);
+                }
+            }
+        }
         let mut drifts = Vec::new();
         for (i, d) in f.drifts.iter().enumerate() {
             let field = |name: &str| format!("drifts[{i}].{name}");
@@ -1174,20 +1189,6 @@ impl Checker<'_> {
         // The simulator applies every drift in force in this order, the last one winning: by
         // `at_failure` (stable: file order among equal ones), the latest in force wins.
         drifts.sort_by_key(|d| d.at_failure);
-        // A software or data error is in the task (its code, its data), not in the worker: a
-        // task that moves to a class without a cause of that kind takes it along — the
-        // zero-weight cause of the kind with the class's built-in texts and truth, reached
-        // only that way — so that a move does not cure a bug by leaving it behind.
-        for kind in TASK_BOUND {
-            if classes
-                .iter()
-                .any(|c| c.causes.iter().any(|x| x.kind == kind))
-            {
-                for spec in &mut classes {
-                    self.cause_of_kind(spec, kind, &f);
-                }
-            }
-        }
         if total_rate <= 0.0 {
             return Err(self.bad(
                 "workers",

@@ -1227,25 +1227,25 @@ rate_per_hour = 40
         }
     }
 
+    /// GPUs whose only failure is a software bug nothing cures, beside CPUs that never fail
+    /// on their own and have no software error in their mix.
+    const BUG: &str = "[simulation]\npersistence = 1\nmax_attempts = 8\nrefail_mean_s = 1\n\
+          [workers.gpu]\ncount = 4\nfailure_rate_per_hour = 10\n\
+          [workers.cpu]\ncount = 20\nfailure_rate_per_hour = 0\n\
+          [[failures.gpu]]\nkind = \"software_exception\"\nweight = 1\n\
+          truth = { DELAYED_RETRY = 0, DIFFERENT_WORKER = 0, REDUCED_PRECISION = 0, \
+          REDUCED_BATCH_SIZE = 0, FALLBACK_CPU = 0, DIFFERENT_HARDWARE_CLASS = 0, \
+          IMMEDIATE_RETRY = 0, SIMPLIFIED_MODEL = 0, RESET_WORKER_STATE = 0, \
+          SKIP_CHECKPOINTING = 0 }\n\
+          [[failures.cpu]]\nkind = \"oom_host\"\nweight = 1\n";
+
     /// Found by fleets written from the README alone: a software bug on a GPU vanished when
     /// the task moved to a CPU class whose mix has no software error — a failed FALLBACK_CPU
     /// drew a fresh, easily cured cause there, so moving looked like a cure (the learned
     /// policy needed fewer attempts than the oracle). A bug is in the task: it comes along.
     #[test]
     fn a_software_bug_comes_along_when_the_task_moves_to_a_class_without_one() {
-        let sc = Scenario::from_toml(
-            "[simulation]\npersistence = 1\nmax_attempts = 8\nrefail_mean_s = 1\n\
-             [workers.gpu]\ncount = 4\nfailure_rate_per_hour = 10\n\
-             [workers.cpu]\ncount = 20\nfailure_rate_per_hour = 0\n\
-             [[failures.gpu]]\nkind = \"software_exception\"\nweight = 1\n\
-             truth = { DELAYED_RETRY = 0, DIFFERENT_WORKER = 0, REDUCED_PRECISION = 0, \
-             REDUCED_BATCH_SIZE = 0, FALLBACK_CPU = 0, DIFFERENT_HARDWARE_CLASS = 0, \
-             IMMEDIATE_RETRY = 0, SIMPLIFIED_MODEL = 0, RESET_WORKER_STATE = 0, \
-             SKIP_CHECKPOINTING = 0 }\n\
-             [[failures.cpu]]\nkind = \"oom_host\"\nweight = 1\n",
-            "bug.toml",
-        )
-        .unwrap();
+        let sc = Scenario::from_toml(BUG, "bug.toml").unwrap();
         let (_, sink) = run_on(&sc, PolicyKind::Rules, 1, 300, 0);
         // The CPUs never fail on their own: every failure there is a task that moved.
         let on_cpu: Vec<&str> = sink
@@ -1266,6 +1266,14 @@ rate_per_hour = 40
             .find(|c| c.id == "cpu.software_exception")
             .expect("the carried cause is in the ground truth");
         assert_eq!(cause.weight, 0.0);
+        // A drift of the carried kind on the CPUs changes the carried causes (review: it was
+        // refused as changing nothing).
+        let drifted = format!(
+            "{}[[drifts]]\nclass = \"cpu\"\nkind = \"software_exception\"\n\
+             strategy = \"SIMPLIFIED_MODEL\"\nat_failure = 10\nsuccess = 0.5\n",
+            BUG
+        );
+        Scenario::from_toml(&drifted, "bug.toml").unwrap();
     }
 
     /// One worker of `class` failing fast with `kind` (its cause's `truth` line, if any)
