@@ -486,7 +486,10 @@ fn field_at_line(text: &str, line: usize) -> Option<String> {
         }
     }
     let from = table.as_ref().map_or(0, |(i, _)| i + 1);
-    // The key on the line, else the nearest key line above it in the table.
+    // The key on the line, else the nearest key line above it in the table (a value spanning
+    // lines). A key line whose key is not a plain one (quoted with spaces, say) ends the
+    // search without a name: the parser's own message, which quotes the line, is clearer than
+    // a neighbour's name (review).
     let key = (from..line.min(lines.len())).rev().find_map(|i| {
         let t = lines[i].trim();
         if t.starts_with('#') || t.starts_with('[') {
@@ -494,8 +497,9 @@ fn field_at_line(text: &str, line: usize) -> Option<String> {
         }
         let (k, _) = t.split_once('=')?;
         let k = dotted(k);
-        (!k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c))).then_some(k)
-    })?;
+        let plain = !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c));
+        Some(plain.then_some(k))
+    })??;
     let Some((n, header)) = rule_at else {
         return Some(match table {
             Some((_, name)) => format!("{name}.{key}"),
@@ -946,6 +950,12 @@ mod tests {
             (
                 "[ladders]\ngpu = [\"DELAYED_RETRY\", \"NOPE\"]\n",
                 "r.toml:2: ladders.gpu:",
+            ),
+            // A key that is not plain on the error line is not named after its neighbour
+            // (review): the parser's message, quoting the line, is given.
+            (
+                "[ladders]\ngpu = [\"DELAYED_RETRY\"]\n\"QPU v2\" = [\"ESCALATION\"]\n",
+                "line 3",
             ),
         ] {
             let err = RuleSet::from_toml(text, "r.toml", Some(RuleSet::defaults()))
