@@ -761,7 +761,11 @@ impl OutcomeStream {
         if blank(&line) {
             return Ok(Some(None));
         }
-        match parse_sim_line::<Outcome>(&line) {
+        // An outcome's numbers are checked as the API checks them (`Outcome::check`: a
+        // negative, NaN or infinite time to recovery or cost is refused, naming the field).
+        match parse_sim_line::<Outcome>(&line)
+            .and_then(|x| x.check().map(|()| x).map_err(|e| e.to_string()))
+        {
             Ok(x) => Ok(Some(Some(x))),
             Err(e) => {
                 reject(format!("{}:{}: {e}", self.path.display(), self.read));
@@ -1230,6 +1234,25 @@ mod tests {
                 "A a DELAYED_RETRY",
                 "O a Some(Cpu) Some(Network) true",
             ]
+        );
+
+        // An outcome with a negative cost is refused as the API refuses it (review), naming
+        // the file, line and field; the rest is imported.
+        let bad = [
+            out("a", "REDUCED_BATCH_SIZE", false, 1_700_000_050),
+            out("a", "DELAYED_RETRY", true, 1_700_000_160).replace("}", r#","cost":-5}"#),
+        ];
+        let sim2 = dir.path().join("sim");
+        std::fs::write(sim2.join("outcomes.jsonl"), bad.join("\n") + "\n").unwrap();
+        let root = dir.path().join("out2");
+        let s = ingest_inputs(&[sim2], &root, &o, &mut super::super::NoProgress).unwrap();
+        assert_eq!((s.ingested, s.outcomes), (3, 1), "{s:?}");
+        assert!(
+            s.rejections
+                .iter()
+                .any(|r| r.contains("outcomes.jsonl:2") && r.contains("cost")),
+            "{:?}",
+            s.rejections
         );
     }
 
