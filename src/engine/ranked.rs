@@ -117,7 +117,14 @@ impl<S: StateStore> Engine<S> {
         for a in &entry.history {
             tried[a.strategy.index()] += 1;
         }
-        let mut rng = decision_rng(self.config.seed ^ 0x7261_6e6b, &rec.task_id, attempt);
+        // A pass after a denial draws from a stream of its own: the same draws again would tie
+        // its choice to the denied one's (review).
+        let pass = denied.iter().filter(|d| **d).count() as u64;
+        let mut rng = decision_rng(
+            self.config.seed ^ 0x7261_6e6b ^ pass.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            &rec.task_id,
+            attempt,
+        );
         let standing = standing(&self.standings, &rec.worker_id);
         let mut key = ranking::fine_key_finish(cls.rule_key, attempt, standing);
         if burst {
@@ -150,8 +157,11 @@ impl<S: StateStore> Engine<S> {
     /// (`ranking.escalate_below`). A choice that cannot be carried out (a move to a class
     /// where no worker could take the task: not checked up front, it would cost every
     /// ranked decision two more picks) is left out and the failure ranked again among the
-    /// rest, so the logged propensity is that of a ranking over what can be done; the rules
-    /// decide only when the ranking has nothing left or abstains.
+    /// rest, with draws of its own; the rules decide only when the ranking has nothing left
+    /// or abstains. The logged propensity is then that of a ranking over what is left, which
+    /// understates the action's probability when the first ranking could have chosen it
+    /// directly (P₁(x) + P₁(denied)·P(x | the rest) against P(x | the rest)); this happens
+    /// only with a registry in which no worker of a class could take the task.
     pub(super) fn rank_and_prepare(
         &self,
         ctx: &Ctx<'_>,
