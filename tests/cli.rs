@@ -239,6 +239,39 @@ fn recommend_refuses_a_failure_dated_far_ahead_of_the_clock() {
     assert!(stderr(&o).contains("100 years"), "{}", stderr(&o));
 }
 
+/// Found by a README walk-through: an empty pipe read as "invalid JSON: EOF", and in durable
+/// mode a resent line was counted as a second failure (attempt 2), where `serve` answers a
+/// repeat with the action it already decided.
+#[test]
+fn recommend_says_when_stdin_is_empty_and_answers_a_resent_line_once() {
+    let d = Dir::new();
+    let o = d.run(&["recommend"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no failure given: stdin was empty"),
+        "{}",
+        stderr(&o)
+    );
+    let line = r#"{"task_id":"t1","worker_id":"w1","hardware":{"class":"GPU"},"error":{"message":"CUDA out of memory"},"timestamp":"2020-01-01T00:00:00Z"}"#;
+    let data = d.path("data");
+    let o = d.run(
+        &["recommend", "--json", "--data", data.to_str().unwrap()],
+        &format!("{line}\n{line}\n"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json_lines(&stdout(&o));
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0], v[1], "the repeat gets the same action");
+    assert_eq!(v[1]["attempt"], 1);
+    // Sent again after a restart, still the same answer.
+    let o = d.run(
+        &["recommend", "--json", "--data", data.to_str().unwrap()],
+        &format!("{line}\n"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json_lines(&stdout(&o))[0], v[0]);
+}
+
 #[test]
 fn recommend_input_errors_exit_2_and_name_the_problem() {
     let d = Dir::new();

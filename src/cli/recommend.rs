@@ -221,6 +221,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 "stdin line {line}: not valid UTF-8 (a failure record is JSON, which is UTF-8)"
             )
         })?;
+        if text.trim().is_empty() {
+            // Found by a README walk-through: an empty pipe read as "invalid JSON: EOF".
+            bail!("no failure given: stdin was empty; pass --message (with --task, --worker, --class) or pipe a JSON failure record to stdin");
+        }
         // One JSON document (possibly pretty-printed) or JSON lines.
         match serde_json::from_str::<FailureReport>(&text) {
             Ok(r) => reports.push(("stdin".to_string(), r)),
@@ -340,6 +344,12 @@ fn run_durable(
                     .map_err(anyhow::Error::from)
                     .and_then(|r| not_ahead(r, now, a.max_clock_skew))
                     .with_context(|| format!("invalid failure record on stdin line {n}"))?;
+                // A record sent again (same time to the microsecond, worker and message, no
+                // outcome yet: a resent line) is answered with the action already decided, as
+                // `serve` answers it, not counted as a second failure.
+                if let Some(action) = engine.duplicate_failure(&record) {
+                    return Ok(Some((action, engine.logged())));
+                }
                 Ok(Some(engine.decide(&record)?))
             });
             match result {
