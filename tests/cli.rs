@@ -379,6 +379,11 @@ fn rules_check_names_file_line_and_field() {
     );
     let o = d.run(&["rules", "show", "--rules", "ok.toml"], "");
     assert!(stdout(&o).contains("nccl"));
+    // `--toml` prints the defaults: with --rules it is refused rather than ignoring the file
+    // (README walk-through).
+    let o = d.run(&["rules", "show", "--rules", "ok.toml", "--toml"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--toml"), "{}", stderr(&o));
     assert!(stdout(&o).contains("WEBNN"));
 }
 

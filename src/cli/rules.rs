@@ -23,8 +23,9 @@ enum RulesCommand {
         /// Rules file to apply over the defaults.
         #[arg(long)]
         rules: Option<PathBuf>,
-        /// Print the default rules file (TOML) instead, as a starting point for your own.
-        #[arg(long)]
+        /// Print the default rules file (TOML) instead, as a starting point for your own
+        /// (not with --rules, which it would not show).
+        #[arg(long, conflicts_with = "rules")]
         toml: bool,
     },
     /// Validate a rules file; errors name the file, line and field. Exit 0 when valid.
