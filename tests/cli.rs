@@ -381,9 +381,9 @@ fn rules_check_names_file_line_and_field() {
     assert!(stdout(&o).contains("nccl"));
     // `--toml` prints the defaults: with --rules it is refused rather than ignoring the file
     // (README walk-through).
-    let o = d.run(&["rules", "show", "--rules", "ok.toml", "--toml"], "");
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--toml"), "{}", stderr(&o));
+    let both = d.run(&["rules", "show", "--rules", "ok.toml", "--toml"], "");
+    assert_eq!(both.status.code(), Some(2));
+    assert!(stderr(&both).contains("--toml"), "{}", stderr(&both));
     assert!(stdout(&o).contains("WEBNN"));
 }
 
