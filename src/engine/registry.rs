@@ -117,15 +117,27 @@ impl WorkerRegistry {
             path: path.display().to_string(),
             source,
         })?;
-        // The form is told by the first character, so the error is the one of the form used.
+        // The form is told by the first character, so the error is the one of the form used;
+        // it names the worker at fault (`workers[3].class: ...`, `[3]: missing field ...`).
+        fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+            let mut de = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let at = e.path().to_string();
+                if at == "." {
+                    e.into_inner().to_string()
+                } else {
+                    format!("{at}: {}", e.into_inner())
+                }
+            })
+        }
         let parsed = if text.trim_start().starts_with('[') {
-            serde_json::from_str::<Vec<Worker>>(&text)
+            parse::<Vec<Worker>>(&text)
         } else {
-            serde_json::from_str::<Inventory>(&text).map(|i| i.workers)
+            parse::<Inventory>(&text).map(|i| i.workers)
         };
-        let workers = parsed.map_err(|e| EngineError::Parse {
+        let workers = parsed.map_err(|message| EngineError::Parse {
             path: path.display().to_string(),
-            message: e.to_string(),
+            message,
         })?;
         let mut r = Self::new();
         for w in workers {
@@ -430,6 +442,15 @@ mod tests {
         assert!(e.contains("GPUX"), "{e}");
         std::fs::write(&p, r#" [{"worker_id":"g1","platform":"GPU"}]"#).unwrap();
         assert_eq!(WorkerRegistry::load(&p).unwrap().len(), 1);
+        // A worker without a class is named by its place (README walk-through: "missing
+        // field `class` at line 1 column 57" did not say which).
+        std::fs::write(
+            &p,
+            r#"{"workers":[{"id":"g0","class":"GPU"},{"worker_id":"g1","hardware":{"class":"GPU"}}]}"#,
+        )
+        .unwrap();
+        let e = WorkerRegistry::load(&p).unwrap_err().to_string();
+        assert!(e.contains("workers[1]") && e.contains("class"), "{e}");
     }
 }
 
