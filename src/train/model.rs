@@ -595,7 +595,7 @@ pub fn check_model_dir(dir: &Path) -> Result<(), TrainError> {
         )),
         Ok(_) => {
             if dir.join(MANIFEST_FILE).is_file() {
-                return Ok(());
+                return check_replaced_model(dir);
             }
             let mut entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
             if entries.next().is_none() {
@@ -607,6 +607,74 @@ pub fn check_model_dir(dir: &Path) -> Result<(), TrainError> {
             ))
         }
     }
+}
+
+/// Whether the model in `dir` (it has a `manifest.json`) may be replaced: the manifest is a
+/// faultline model's (a `format_version` no newer than this build's, an artifact list), and
+/// the directory holds nothing but the manifest and its artifacts. An audit found any
+/// directory with a file named `manifest.json` deleted whole — a folder of the user's, a
+/// model directory someone had also used as a data directory (its `history/` and `wal/` held
+/// acknowledged decisions), a newer faultline's model.
+fn check_replaced_model(dir: &Path) -> Result<(), TrainError> {
+    let refuse = |detail: String| {
+        Err(TrainError::Invalid {
+            field: "out".into(),
+            detail,
+        })
+    };
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+    let value: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+    let version = value
+        .as_ref()
+        .and_then(|v| v.get("format_version"))
+        .and_then(serde_json::Value::as_u64);
+    let artifacts: Option<Vec<String>> = value
+        .as_ref()
+        .and_then(|v| v.get("artifacts"))
+        .and_then(serde_json::Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .map(|x| {
+                    x.get("file")
+                        .and_then(serde_json::Value::as_str)
+                        .map(String::from)
+                })
+                .collect()
+        });
+    let (Some(version), Some(artifacts)) = (version, artifacts) else {
+        return refuse(format!(
+            "{} is not a faultline model's manifest (no format_version and artifact list): refusing to replace {}; name a new or empty directory, or an earlier model's",
+            path.display(),
+            dir.display()
+        ));
+    };
+    if version > u64::from(MODEL_FORMAT_VERSION) {
+        return refuse(format!(
+            "{} holds a model of format {version}, newer than this faultline's {MODEL_FORMAT_VERSION}: refusing to replace it",
+            dir.display()
+        ));
+    }
+    let mut foreign = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
+        let name = e.map_err(|e| io(dir, e))?.file_name();
+        let name = name.to_string_lossy();
+        if name != MANIFEST_FILE && !artifacts.iter().any(|a| *a == name) {
+            foreign.push(name.into_owned());
+        }
+    }
+    if !foreign.is_empty() {
+        foreign.sort();
+        let shown: Vec<&str> = foreign.iter().take(5).map(String::as_str).collect();
+        return refuse(format!(
+            "{} holds a model and also {} that {} not the model's ({}): refusing to replace it; name a new or empty directory",
+            dir.display(),
+            foreign.len(),
+            if foreign.len() == 1 { "is" } else { "are" },
+            shown.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// Reads and verifies one artifact listed in the manifest.

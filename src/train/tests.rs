@@ -595,6 +595,40 @@ fn save_replaces_a_model_but_never_a_directory_or_file_that_is_not_one() {
         let err = model.save(&link).unwrap_err().to_string();
         assert!(err.contains("is a symbolic link"), "{err}");
     }
+    // Found by an audit: any directory with a file named manifest.json was replaced whole.
+    // A folder of the user's with one, a model that also holds a history, and a newer
+    // faultline's model are refused and kept.
+    let web = dir.path().join("webapp");
+    std::fs::create_dir(&web).unwrap();
+    std::fs::write(web.join(MANIFEST_FILE), r#"{"name":"webapp"}"#).unwrap();
+    std::fs::write(web.join("notes.txt"), "keep").unwrap();
+    let used = dir.path().join("used");
+    model.save(&used).unwrap();
+    std::fs::create_dir_all(used.join("history")).unwrap();
+    let newer = dir.path().join("newer");
+    model.save(&newer).unwrap();
+    let m = newer.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(
+        &m,
+        text.replace("\"format_version\": 2", "\"format_version\": 99"),
+    )
+    .unwrap();
+    for (target, why) in [
+        (&web, "not a faultline model's manifest"),
+        (&used, "also 1 that is not the model's (history)"),
+        (&newer, "format 99, newer"),
+    ] {
+        let err = model.save(target).unwrap_err().to_string();
+        assert!(
+            err.contains(why) && err.contains("refusing to replace"),
+            "{err}"
+        );
+    }
+    assert!(web.join("notes.txt").is_file() && used.join("history").is_dir());
+    assert!(std::fs::read_to_string(&m).unwrap().contains("99"));
+    // An earlier model alone is still replaced.
+    model.save(&fresh).unwrap();
 }
 
 /// Failures of a few tasks on a few workers, close in time, with history features (attempt,
