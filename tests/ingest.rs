@@ -198,6 +198,54 @@ fn all_rejected_usage_errors_and_unknown_formats_exit_2() {
     assert_eq!(s["read"], 0);
 }
 
+/// Found by an audit: a rerun after an ingest killed partway (some batches committed, the
+/// input not yet logged as taken in) read the whole input again — 33,801 duplicates in a
+/// 100k history. The input is marked begun before anything is written; a rerun that finds
+/// the mark without its end refuses, naming the input and --again.
+#[test]
+fn a_rerun_after_an_interrupted_ingest_is_refused_unless_again() {
+    let d = Dir::new();
+    let lines: String = (0..5)
+        .map(|i| record(&format!("t{i}"), "CUDA out of memory") + "\n")
+        .collect();
+    d.write("a.jsonl", &lines);
+    let out = d.run(&["ingest", "a.jsonl", "--data", "data"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(failures(&d.path("data")).len(), 5);
+    // As a run killed after committing leaves the log: the begun mark without its end.
+    let log = d.path("data").join("ingested.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let kept: Vec<&str> = text.lines().collect();
+    assert_eq!(kept.len(), 2, "{text}");
+    assert!(kept[0].contains("\"started\""), "{text}");
+    std::fs::write(&log, format!("{}\n", kept[0])).unwrap();
+    let out = d.run(&["ingest", "a.jsonl", "--data", "data"], "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(
+        e.contains("a.jsonl") && e.contains("did not finish") && e.contains("--again"),
+        "{e}"
+    );
+    assert_eq!(failures(&d.path("data")).len(), 5, "nothing added");
+    // --again ingests it all anyway; then it is taken in and skipped as usual.
+    let out = d.run(&["ingest", "a.jsonl", "--data", "data", "--again"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(failures(&d.path("data")).len(), 10);
+    let out = d.run(&["ingest", "a.jsonl", "--data", "data"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("skipped"), "{}", stderr(&out));
+    // An input with nothing to take in ends its mark too: no refusal next time.
+    d.write("bad.jsonl", "{\n");
+    let out = d.run(&["ingest", "bad.jsonl", "--data", "data"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let out = d.run(&["ingest", "bad.jsonl", "--data", "data"], "");
+    assert!(
+        stderr(&out).contains("nothing ingested"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Found by an audit (the analyze side of it): a data directory given as an input was read
 /// file by file — its Parquet parts as failures, its WAL and lock as unknown files. `ingest`
 /// refuses it, naming it and what reads it, and writes nothing.
@@ -649,7 +697,10 @@ fn the_same_input_twice_is_skipped_unless_asked_again() {
         stderr(&o)
     );
     let log = std::fs::read_to_string(d.path("h/ingested.jsonl")).unwrap();
-    assert_eq!(log.lines().count(), 3, "{log}");
+    // Each run marks its input begun, then taken in: the ends are the entries that count.
+    let ends = |log: &str| log.lines().filter(|l| !l.contains("\"started\"")).count();
+    assert_eq!(ends(&log), 3, "{log}");
+    assert_eq!(log.lines().count(), 6, "{log}");
     // The log is written once the history is, before anything is printed: a reader that
     // stops early does not make the input look new.
     d.write("b.jsonl", &(record("t20", "CUDA out of memory") + "\n"));
@@ -664,7 +715,7 @@ fn the_same_input_twice_is_skipped_unless_asked_again() {
     d.write("c.jsonl", &(record("t21", "CUDA out of memory") + "\n"));
     let o = d.run(&["ingest", "c.jsonl", "--data", "h", "--json"], "");
     assert_eq!(summary(&o)["ingested"], 1);
-    assert!(stderr(&o).contains("ingested.jsonl:5:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ingested.jsonl:9:"), "{}", stderr(&o));
     let again = summary(&d.run(&["ingest", "c.jsonl", "--data", "h", "--json"], ""));
     assert_eq!(
         again["ingested"], 0,
@@ -714,7 +765,9 @@ fn an_input_given_twice_in_one_run_is_read_once() {
     assert_eq!(err.matches("given twice").count(), 3, "{err}");
     assert_eq!(failures(&d.path("h")).len(), 5);
     let log = std::fs::read_to_string(d.path("h/ingested.jsonl")).unwrap();
-    assert_eq!(log.lines().count(), 1, "{log}");
+    // Marked begun, then taken in: once each.
+    assert_eq!(log.lines().count(), 2, "{log}");
+    assert!(!log.lines().nth(1).unwrap().contains("started"), "{log}");
 }
 
 /// Regression: with --strict --batch 2 and a bad line 7, six records were committed (exit 2,

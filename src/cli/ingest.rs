@@ -327,7 +327,18 @@ struct Ingested {
     at: String,
     /// Records it gave to the history.
     ingested: u64,
+    /// Absent: taken in (`ingested` records). `started`: an ingest of it began and, unless a
+    /// later line of the same input says otherwise, never finished — some of its records may
+    /// be in the history (a run killed after committing a batch). `empty`: read to the end,
+    /// nothing taken in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state: Option<String>,
 }
+
+/// [`Ingested::state`] of an ingest that began.
+const STARTED: &str = "started";
+/// [`Ingested::state`] of an input read to the end with nothing taken in.
+const EMPTY: &str = "empty";
 
 impl Ingested {
     /// The identity of `path` as it is now (`None` for stdin or what cannot be read).
@@ -351,6 +362,11 @@ impl Ingested {
 
     fn same(&self, id: &(String, u64, u64)) -> bool {
         (&self.path, self.size, self.modified_ns) == (&id.0, id.1, id.2)
+    }
+
+    /// Whether the input was taken in (not merely begun, not empty).
+    fn taken(&self) -> bool {
+        self.state.is_none()
     }
 }
 
@@ -448,12 +464,33 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         inputs.iter().map(|(p, _)| Ingested::of(p)).collect();
     let before = read_ingested(&a.data)?;
     if !a.again {
+        // An input whose latest line is an ingest that began and never finished (a run
+        // killed after committing a batch): some of its records may be in the history, and
+        // reading it again would add them a second time (an audit found 33,801 duplicates
+        // after a rerun). Refused, unless --again.
+        for ((p, _), id) in inputs.iter().zip(&ids) {
+            let last = id
+                .as_ref()
+                .and_then(|id| before.iter().rev().find(|e| e.same(id)));
+            if let Some(e) = last.filter(|e| e.state.as_deref() == Some(STARTED)) {
+                bail!(
+                    "{}: an earlier ingest of it into {} began at {} and did not finish, so part of it may be in the history already; ingesting it again would add that part twice. Pass --again to ingest all of it anyway (what was taken in stays), or ingest it into a new data directory",
+                    p.display(),
+                    a.data.display(),
+                    e.at
+                );
+            }
+        }
         // When each input was taken in before, if it was (as it is now).
         let seen: Vec<Option<String>> = ids
             .iter()
             .map(|id| {
-                id.as_ref()
-                    .and_then(|id| before.iter().find(|e| e.same(id)).map(|e| e.at.clone()))
+                id.as_ref().and_then(|id| {
+                    before
+                        .iter()
+                        .find(|e| e.same(id) && e.taken())
+                        .map(|e| e.at.clone())
+                })
             })
             .collect();
         let mut i = 0;
@@ -469,7 +506,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 );
             } else if let Some(e) = id
                 .as_ref()
-                .and_then(|id| before.iter().rev().find(|e| e.path == id.0))
+                .and_then(|id| before.iter().rev().find(|e| e.path == id.0 && e.taken()))
             {
                 // A file that changed since (grown, or its bad lines fixed) is read whole.
                 eprintln!(
@@ -526,6 +563,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         ProgressBar::new(total).with_style(style)
     };
+    // Each input is marked begun before anything of it is written: a run killed after
+    // committing part of it leaves the mark, which the next run heeds (above).
+    let begun = Timestamp::now().to_string();
+    let marks: Vec<Ingested> = ids
+        .iter()
+        .flatten()
+        .map(|(path, size, modified_ns)| Ingested {
+            path: path.clone(),
+            size: *size,
+            modified_ns: *modified_ns,
+            at: begun.clone(),
+            ingested: 0,
+            state: Some(STARTED.into()),
+        })
+        .collect();
+    log_ingested(&a.data, &marks)?;
     let mut shown: Vec<BadLine> = Vec::new();
     let started = Instant::now();
     let summary = ingest::run_rows(
@@ -583,10 +636,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // The history is committed: remember which inputs it took something from, before anything
     // is printed or refused (a reader that stops early must not make them look new).
     let at = Timestamp::now().to_string();
+    // Every input marked begun gets its end: taken in, or read with nothing taken in (which
+    // a later run reads again, its bad lines perhaps fixed).
     let taken: Vec<Ingested> = ids
         .iter()
         .zip(&summary.files)
-        .filter(|(_, f)| f.ingested > 0)
         .filter_map(|(id, f)| {
             id.clone().map(|(path, size, modified_ns)| Ingested {
                 path,
@@ -594,6 +648,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 modified_ns,
                 at: at.clone(),
                 ingested: f.ingested,
+                state: (f.ingested == 0).then(|| EMPTY.into()),
             })
         })
         .collect();
