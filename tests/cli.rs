@@ -272,6 +272,50 @@ fn recommend_says_when_stdin_is_empty_and_answers_a_resent_line_once() {
     assert_eq!(json_lines(&stdout(&o))[0], v[0]);
 }
 
+/// Found by an audit: 20 concurrent `recommend --state` calls on one file left 1–2 tasks in
+/// it (each read, changed and wrote the file back), and saving went through `NAME.tmp`, so
+/// `--state jobs.json` overwrote the user's `jobs.tmp`. Calls take turns on a lock beside the
+/// file, and the temporary file is the call's own.
+#[test]
+fn concurrent_recommend_calls_on_one_state_file_keep_every_task() {
+    let d = Dir::new();
+    d.write("jobs.tmp", "mine");
+    let state = d.path("jobs.json");
+    let children: Vec<_> = (0..12)
+        .map(|i| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+                .current_dir(d.path(""))
+                .args([
+                    "recommend",
+                    "--state",
+                    state.to_str().unwrap(),
+                    "--task",
+                    &format!("task-{i}"),
+                    "--worker",
+                    "w1",
+                    "--class",
+                    "GPU",
+                    "--message",
+                    "CUDA out of memory",
+                ])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let text = std::fs::read_to_string(&state).unwrap();
+    for i in 0..12 {
+        assert!(text.contains(&format!("\"task-{i}\"")), "task-{i} lost");
+    }
+    assert_eq!(std::fs::read_to_string(d.path("jobs.tmp")).unwrap(), "mine");
+}
+
 #[test]
 fn recommend_input_errors_exit_2_and_name_the_problem() {
     let d = Dir::new();

@@ -151,6 +151,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(w) = &a.workers {
         engine.set_registry(WorkerRegistry::load(w)?);
     }
+    // The state file is read, changed and written back: calls on the same file take turns
+    // (an audit found 20 concurrent calls leaving 1–2 tasks in it). The lock is held until
+    // this function returns, after the save.
+    let _turn = a.state.as_deref().map(lock_state).transpose()?;
     if let Some(s) = &a.state {
         if s.exists() {
             engine.load_state(s)?;
@@ -293,6 +297,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// An exclusive lock on `STATE.lock` beside the state file, waited for: one call at a time
+/// reads, changes and writes the state.
+fn lock_state(state: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let name = state
+        .file_name()
+        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
+    let path = state.with_file_name(format!("{name}.lock"));
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening the state lock {}", path.display()))?;
+    f.lock()
+        .with_context(|| format!("locking {}", path.display()))?;
+    Ok(f)
 }
 
 /// Durable mode: stream JSON lines from stdin through an engine opened on `dir`.

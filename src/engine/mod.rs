@@ -1551,13 +1551,18 @@ impl Engine<MemoryState> {
         Ok(())
     }
 
-    /// Saves the in-memory state atomically (temporary file, then rename).
+    /// Saves the in-memory state atomically (temporary file, then rename). The temporary file
+    /// is `.NAME.tmp-PID` beside it: neither another file of the user's (`jobs.tmp` beside
+    /// `jobs.json`, which an audit found overwritten) nor another process's.
     pub fn save_state(&self, path: &Path) -> Result<(), EngineError> {
         let io = |source| EngineError::Io {
             path: path.display().to_string(),
             source,
         };
-        let tmp = path.with_extension("tmp");
+        let name = path
+            .file_name()
+            .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| EngineError::Parse {
             path: path.display().to_string(),
             message: e.to_string(),
