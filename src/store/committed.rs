@@ -10,22 +10,36 @@ use serde::Deserialize;
 
 use super::entry::{Entry, Table};
 use super::parquet_store::read_part;
+use super::schema::SCHEMA_VERSION;
 use super::StoreError;
 
 /// The part of `history/_manifest.json` a reader needs.
 #[derive(Debug, Deserialize)]
 struct CommitPoint {
     flushed_seq: u64,
+    #[serde(default)]
+    schema_version: u32,
 }
 
 /// The commit point of the history under `root` (a data directory): the manifest's
-/// `flushed_seq`, or `None` when there is no manifest (then every part counts).
+/// `flushed_seq`, or `None` when there is no manifest (then every part counts). A history of
+/// a newer schema than this build's is refused, as opening the store refuses it (an audit
+/// found `train` and `eval ranking`, which read through here, taking one in).
 pub fn flushed_seq(root: &Path) -> Result<Option<u64>, StoreError> {
     let manifest = root.join("history").join("_manifest.json");
     match std::fs::read(&manifest) {
-        Ok(b) => serde_json::from_slice::<CommitPoint>(&b)
-            .map(|m| Some(m.flushed_seq))
-            .map_err(|e| StoreError::Decode(format!("{}: {e}", manifest.display()))),
+        Ok(b) => {
+            let m = serde_json::from_slice::<CommitPoint>(&b)
+                .map_err(|e| StoreError::Decode(format!("{}: {e}", manifest.display())))?;
+            if m.schema_version > SCHEMA_VERSION {
+                return Err(StoreError::Decode(format!(
+                    "{}: schema version {} is newer than this faultline ({SCHEMA_VERSION})",
+                    manifest.display(),
+                    m.schema_version
+                )));
+            }
+            Ok(Some(m.flushed_seq))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StoreError::io(&manifest, e)),
     }

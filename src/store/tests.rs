@@ -812,6 +812,35 @@ mod roundtrip {
     }
 }
 
+/// Found by an audit: the readers that do not open the store (`scan` for `train`,
+/// `committed_rows` for `eval ranking`) read a history of a newer schema; they refuse it as
+/// opening the store does.
+#[test]
+fn readers_refuse_a_history_of_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("history/failures")).unwrap();
+    std::fs::write(
+        dir.path().join("history/_manifest.json"),
+        r#"{"flushed_seq": 5, "schema_version": 99}"#,
+    )
+    .unwrap();
+    let e = crate::store::flushed_seq(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("schema version 99 is newer"), "{e}");
+    let e = crate::store::scan(dir.path(), Table::Failures)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("schema version 99 is newer"), "{e}");
+    std::fs::write(
+        dir.path().join("history/_manifest.json"),
+        r#"{"flushed_seq": 5, "schema_version": 2}"#,
+    )
+    .unwrap();
+    assert_eq!(crate::store::flushed_seq(dir.path()).unwrap(), Some(5));
+}
+
 /// A history written by a version-1 build opens, reads, and compacts into version-2 parts
 /// holding the same entries.
 #[test]
