@@ -325,6 +325,18 @@ fn recommend_input_errors_exit_2_and_name_the_problem() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("colour"), "{}", stderr(&o));
+    // Durable mode names the field as stateless mode does (audit).
+    let data = d.path("data");
+    let o = d.run(
+        &["recommend", "--data", data.to_str().unwrap()],
+        "{\"task_id\":\"t\",\"worker_id\":\"w\",\"error\":{\"mesage\":\"x\"}}\n",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("stdin line 1") && stderr(&o).contains("field error.mesage"),
+        "{}",
+        stderr(&o)
+    );
     let o = d.run(&["recommend"], "{\"task_id\":\"t\",\"worker_id\":\"w\",\"error\":{\"message\":\"x\"}}\n{\"task_id\":\"t\"}\n");
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));

@@ -358,8 +358,14 @@ fn run_durable(
                 if line.trim().is_empty() {
                     return Ok(None);
                 }
-                let report: FailureReport = serde_json::from_str(&line)
-                    .with_context(|| format!("invalid failure record on stdin line {n}"))?;
+                // The field at fault is named, as in stateless mode (audit: durable mode gave
+                // serde's bare "unknown field ... at line 1 column 76").
+                let report: FailureReport = serde_json::from_str(&line).map_err(|_| {
+                    anyhow::anyhow!(
+                        "invalid failure record on stdin line {n}: {}",
+                        faultline::ingest::jsonl::explain(line.as_bytes())
+                    )
+                })?;
                 let now = Timestamp::now();
                 let record = report
                     .check(now)
