@@ -135,12 +135,26 @@ impl WorkerRegistry {
         } else {
             parse::<Inventory>(&text).map(|i| i.workers)
         };
-        let workers = parsed.map_err(|message| EngineError::Parse {
+        let bad = |message: String| EngineError::Parse {
             path: path.display().to_string(),
             message,
-        })?;
+        };
+        let workers = parsed.map_err(bad)?;
+        // An empty inventory would read as none at all (any worker may be named), and a
+        // worker listed twice would be the last of its entries: both refused (audit).
+        if workers.is_empty() {
+            return Err(bad(
+                "the inventory lists no workers (leave --workers out for none)".into(),
+            ));
+        }
         let mut r = Self::new();
-        for w in workers {
+        for (i, w) in workers.into_iter().enumerate() {
+            if r.get(&w.id).is_some() {
+                return Err(bad(format!(
+                    "worker {i} (counting from 0): id '{}' is listed twice",
+                    w.id
+                )));
+            }
             r.register(w);
         }
         Ok(r)
@@ -451,6 +465,21 @@ mod tests {
         .unwrap();
         let e = WorkerRegistry::load(&p).unwrap_err().to_string();
         assert!(e.contains("workers[1]") && e.contains("class"), "{e}");
+        // An empty inventory and a worker listed twice are refused (audit: the first read as
+        // no inventory at all, the second took the last entry).
+        std::fs::write(&p, r#"{"workers":[]}"#).unwrap();
+        let e = WorkerRegistry::load(&p).unwrap_err().to_string();
+        assert!(e.contains("no workers"), "{e}");
+        std::fs::write(
+            &p,
+            r#"[{"id":"a","class":"GPU"},{"id":"b","class":"GPU"},{"id":"a","class":"CPU"}]"#,
+        )
+        .unwrap();
+        let e = WorkerRegistry::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("worker 2") && e.contains("'a' is listed twice"),
+            "{e}"
+        );
     }
 }
 
