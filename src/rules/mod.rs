@@ -818,6 +818,28 @@ impl RuleSet {
                 r.name
             ));
         }
+        // Steps after an ESCALATION are never reached: the task went to a human (audit).
+        let after_escalation = |steps: &[Step]| {
+            let at = steps
+                .iter()
+                .position(|s| s.strategy == RecoveryStrategy::Escalation)?;
+            (at + 1 < steps.len()).then_some((at + 1, steps.len() - at - 1))
+        };
+        for r in &self.rules {
+            if let Some((step, n)) = after_escalation(&r.ladder) {
+                out.push(format!(
+                    "rule '{}': ESCALATION is step {step} of its ladder, so the {n} step(s) after it are never used",
+                    r.name
+                ));
+            }
+        }
+        for (name, steps) in &self.ladders {
+            if let Some((step, n)) = after_escalation(steps) {
+                out.push(format!(
+                    "ladder '{name}': ESCALATION is step {step}, so the {n} step(s) after it are never used"
+                ));
+            }
+        }
         out
     }
 
@@ -979,6 +1001,23 @@ mod tests {
         let w = all.warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("rule 'x' has no `match` condition"), "{w:?}");
+        // Steps after ESCALATION are warned about (audit: accepted without a word).
+        let dead = RuleSet::from_toml(
+            &rule(
+                "[\"ESCALATION\", \"DIFFERENT_WORKER\"]",
+                "match.kind = [\"oom_gpu\"]\n",
+            ),
+            "r.toml",
+            Some(RuleSet::defaults()),
+        )
+        .unwrap();
+        let w = dead.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("rule 'x': ESCALATION is step 1") && w[0].contains("1 step(s)"),
+            "{w:?}"
+        );
+        assert!(RuleSet::defaults().warnings().is_empty());
         let some = RuleSet::from_toml(
             &rule(ladder, "match.kind = [\"oom_gpu\"]\n"),
             "r.toml",
