@@ -65,7 +65,9 @@ use crate::ranking::{
     fine_key, ranked_kind, Observed, RankContext, Ranker, RankingError, WorkerStanding, N,
 };
 use crate::rules::{MatchContext, RuleSet};
-use crate::store::{committed_rows, flushed_seq, wal, Entry, StoreError, Table};
+use crate::store::{
+    committed_rows, flushed_seq, reread_while_compacting, wal, Entry, StoreError, Table,
+};
 
 /// Errors of the ranking evaluation.
 #[derive(Debug, thiserror::Error)]
@@ -205,11 +207,15 @@ pub fn read_history(root: &Path) -> Result<LoggedHistory, RankingEvalError> {
             root.display()
         )));
     }
-    let flushed = flushed_seq(root)?;
-    let mut by_seq = BTreeMap::new();
-    for t in [Table::Failures, Table::Actions, Table::Outcomes] {
-        by_seq.extend(committed_rows(root, t, flushed)?);
-    }
+    // Read again if a compaction replaced a part under the read.
+    let (flushed, mut by_seq) = reread_while_compacting(|| {
+        let flushed = flushed_seq(root)?;
+        let mut by_seq = BTreeMap::new();
+        for t in [Table::Failures, Table::Actions, Table::Outcomes] {
+            by_seq.extend(committed_rows(root, t, flushed)?);
+        }
+        Ok((flushed, by_seq))
+    })?;
     let mut stats = WalStats::default();
     for seg in wal::segments(&root.join("wal"))? {
         let (records, warnings) = wal::read_segment(&seg, false)?;

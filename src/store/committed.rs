@@ -45,6 +45,31 @@ pub fn flushed_seq(root: &Path) -> Result<Option<u64>, StoreError> {
     }
 }
 
+/// Runs `read` again — up to 5 more times, 50 ms apart — when a Parquet part it listed
+/// vanished before it was read: a compaction (which holds the store's lock; the read-only
+/// readers do not take it) replaced it with the merged part. An audit found `train` and
+/// `eval ranking` failing beside a running `compact`, naming a part that was gone.
+pub fn reread_while_compacting<T>(
+    mut read: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut left = 5;
+    loop {
+        match read() {
+            Err(StoreError::Io {
+                ref path,
+                ref source,
+            }) if left > 0
+                && source.kind() == std::io::ErrorKind::NotFound
+                && path.extension().is_some_and(|e| e == "parquet") =>
+            {
+                left -= 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Every `*.parquet` file under `dir` (recursively, sorted); none when `dir` is absent.
 pub(super) fn parts(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StoreError> {
     let rd = match std::fs::read_dir(dir) {
@@ -87,4 +112,48 @@ pub fn committed_rows(
     rows.sort_by_key(|r| r.0);
     rows.dedup_by_key(|r| r.0);
     Ok(rows)
+}
+
+#[cfg(test)]
+mod reread_tests {
+    use super::*;
+
+    /// A part that vanished under a read (a compaction replaced it) is read again; another
+    /// error, or one that keeps coming, is returned.
+    #[test]
+    fn a_vanished_part_is_read_again_and_other_errors_are_not() {
+        let gone = || {
+            StoreError::io(
+                Path::new("h/part-1.parquet"),
+                std::io::ErrorKind::NotFound.into(),
+            )
+        };
+        let mut calls = 0;
+        let r = reread_while_compacting(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(gone())
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!((r.unwrap(), calls), (7, 3));
+        let mut calls = 0;
+        let r: Result<(), _> = reread_while_compacting(|| {
+            calls += 1;
+            Err(StoreError::io(
+                Path::new("h/_manifest.json"),
+                std::io::ErrorKind::NotFound.into(),
+            ))
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, 1);
+        let mut calls = 0;
+        let r: Result<(), _> = reread_while_compacting(|| {
+            calls += 1;
+            Err(gone())
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, 6);
+    }
 }

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use crate::store::{committed_rows, flushed_seq, Entry, FailureRow, OutcomeRow, Table};
+use crate::store::{
+    committed_rows, flushed_seq, reread_while_compacting, Entry, FailureRow, OutcomeRow, Table,
+};
 
 use super::TrainError;
 
@@ -28,17 +30,20 @@ pub(crate) fn read(root: &Path) -> Result<History, TrainError> {
             path: root.to_path_buf(),
         });
     }
-    let flushed = flushed_seq(root)?;
-    let mut h = History::default();
-    for (seq, e) in committed_rows(root, Table::Failures, flushed)? {
-        if let Entry::Failure(f) = e {
-            h.failures.push((seq, *f));
+    // Read again if a compaction replaced a part under the read.
+    Ok(reread_while_compacting(|| {
+        let flushed = flushed_seq(root)?;
+        let mut h = History::default();
+        for (seq, e) in committed_rows(root, Table::Failures, flushed)? {
+            if let Entry::Failure(f) = e {
+                h.failures.push((seq, *f));
+            }
         }
-    }
-    for (_, e) in committed_rows(root, Table::Outcomes, flushed)? {
-        if let Entry::Outcome(o) = e {
-            h.outcomes.push(o);
+        for (_, e) in committed_rows(root, Table::Outcomes, flushed)? {
+            if let Entry::Outcome(o) = e {
+                h.outcomes.push(o);
+            }
         }
-    }
-    Ok(h)
+        Ok(h)
+    })?)
 }
