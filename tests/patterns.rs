@@ -33,8 +33,51 @@ fn eval_patterns_finds_the_injected_bad_workers() {
     let o = d.run(&["eval", "patterns", "missing"], "");
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("missing/ground_truth.json"),
+        stderr(&o).contains("missing: no ground_truth.json"),
         "{}",
         stderr(&o)
     );
+}
+
+/// Found by an audit: a Parquet simulation got only "cannot read .../failures.jsonl", and the
+/// ground truth of another seed scored precision 0 with exit 0. Both are named for what they
+/// are.
+#[test]
+fn eval_patterns_names_a_parquet_run_and_a_ground_truth_of_another_run() {
+    let d = Dir::new();
+    let scenario = repo().join("data/scenarios/bad-workers.toml");
+    let sim = |seed: &str, out: &str, parquet: bool| {
+        let mut args = vec![
+            "simulate",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--failures",
+            "300",
+            "--out",
+            out,
+        ];
+        if parquet {
+            args.extend(["--format", "parquet"]);
+        }
+        let o = d.run(&args, "");
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    sim("1", "pq", true);
+    let o = d.run(&["eval", "patterns", "pq"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--format parquet") && stderr(&o).contains("without"),
+        "{}",
+        stderr(&o)
+    );
+    sim("1", "a", false);
+    sim("2", "b", false);
+    std::fs::copy(d.path("b/ground_truth.json"), d.path("a/ground_truth.json")).unwrap();
+    let o = d.run(&["eval", "patterns", "a"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not of one run"), "{}", stderr(&o));
+    let o = d.run(&["eval", "patterns", "b"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
 }

@@ -39,6 +39,15 @@ pub enum PatternEvalError {
         /// Why.
         message: String,
     },
+    /// The directory is not the JSONL output of `faultline simulate` (the message says what
+    /// it is instead).
+    #[error("{}: {why}", dir.display())]
+    NotASimulation {
+        /// The directory.
+        dir: PathBuf,
+        /// What is missing or wrong, and what to do.
+        why: String,
+    },
     /// Invalid detector parameters.
     #[error(transparent)]
     Params(#[from] PatternError),
@@ -50,11 +59,20 @@ struct Truth {
     bad_workers: Vec<String>,
     #[serde(default)]
     seed: Option<u64>,
+    /// Each failure's worker, in `failures.jsonl`'s order (to tell that the two files are of
+    /// one run).
+    #[serde(default)]
+    failures: Vec<TruthFailure>,
 }
 
 #[derive(Deserialize)]
 struct TruthWorker {
     class: HardwareClass,
+}
+
+#[derive(Deserialize)]
+struct TruthFailure {
+    worker_id: String,
 }
 
 /// Result for one simulated fleet.
@@ -107,6 +125,22 @@ fn ratio(a: usize, b: usize) -> f64 {
 /// Evaluates one simulation output directory.
 pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, PatternEvalError> {
     let truth_path = dir.join("ground_truth.json");
+    // What the directory is when it is not a JSONL simulation (an audit found only "cannot
+    // read .../failures.jsonl" for a Parquet one).
+    let not_sim = |why: &str| PatternEvalError::NotASimulation {
+        dir: dir.to_path_buf(),
+        why: why.into(),
+    };
+    if !truth_path.is_file() {
+        return Err(not_sim(
+            "no ground_truth.json: eval patterns scores bad-worker detection against the ground truth of a `faultline simulate --out DIR` run",
+        ));
+    }
+    if !dir.join("failures.jsonl").is_file() && dir.join("history").is_dir() {
+        return Err(not_sim(
+            "a `simulate --format parquet` run (a data directory): eval patterns reads the JSONL output; simulate again without --format parquet",
+        ));
+    }
     let text = std::fs::read_to_string(&truth_path).map_err(|source| PatternEvalError::Io {
         path: truth_path.clone(),
         source,
@@ -150,6 +184,18 @@ pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, P
         let rec = report
             .check(Timestamp::from_micros(0))
             .map_err(|e| bad_line(e.to_string()))?;
+        // The ground truth of another run (another seed, another scenario) would score
+        // nonsense: its failures are checked against these, worker by worker (audit).
+        if let Some(t) = truth.failures.get(n) {
+            if t.worker_id != rec.worker_id.as_str() {
+                return Err(not_sim(&format!(
+                    "failures.jsonl line {} is on worker {} but ground_truth.json's failure {n} on {}: the two files are not of one run",
+                    i + 1,
+                    rec.worker_id,
+                    t.worker_id
+                )));
+            }
+        }
         let kind = classifier
             .classify(&ClassifyInput {
                 message: &rec.error.message,
