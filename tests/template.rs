@@ -101,6 +101,19 @@ fn template_saves_and_loads_the_miner() {
     let v = json_lines(&stdout(&o));
     assert_eq!(v[0]["template_id"], first[0]["template_id"]);
     assert_eq!(v[0]["change"], "unchanged");
+    // A directory given to --save is refused before any output, and nothing is left beside
+    // it (audit: the output was printed, then the save failed, leaving `models.json.tmp`).
+    std::fs::create_dir(d.path("models")).unwrap();
+    let o = d.run(&["template", "--save", "models"], MESSAGES);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    let mut names: Vec<String> = std::fs::read_dir(d.path(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["model.json", "models"]);
 }
 
 #[test]

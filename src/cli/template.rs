@@ -83,14 +83,21 @@ fn save(miner: &TemplateMiner, path: &Path) -> anyhow::Result<()> {
     let json = serde_json::to_string(&miner.state())?;
     // Write to a temporary name, flush it to disk, then rename: never a half-written model,
     // not even after a crash (the rename must not reach the disk before the data).
-    let tmp = path.with_extension("json.tmp");
-    let mut file =
-        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    file.write_all(json.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    drop(file);
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    let tmp = temp_beside(path);
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(json.as_bytes())
+                .and_then(|()| file.sync_all())
+        })
+        .with_context(|| format!("writing {}", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+        });
+    if written.is_err() {
+        // Nothing half-done left behind (an audit found a stray `NAME.json.tmp`).
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     // Make the rename itself durable (best effort: not every platform opens directories).
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -100,6 +107,15 @@ fn save(miner: &TemplateMiner, path: &Path) -> anyhow::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// A temporary file of this process's beside `path` (`.NAME.tmp-PID`): never a file of the
+/// user's.
+fn temp_beside(path: &Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "miner".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 /// The miner parameters: the defaults, or a TOML file's, validated.
@@ -120,8 +136,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         None => TemplateMiner::new(params.clone()),
     };
     if let Some(p) = &a.save {
-        // Before the input is read, not after: its directory must exist and be writable.
-        let tmp = p.with_extension("json.tmp");
+        // Before the input is read, not after: its directory must exist and be writable, and
+        // it must name a file (an audit found a directory refused only after the output).
+        if p.is_dir() {
+            anyhow::bail!(
+                "--save {}: is a directory; name the file to save the miner in (e.g. {}/miner.json)",
+                p.display(),
+                p.display()
+            );
+        }
+        let tmp = temp_beside(p);
         std::fs::write(&tmp, b"")
             .and_then(|()| std::fs::remove_file(&tmp))
             .with_context(|| format!("--save {}: cannot write there", p.display()))?;
