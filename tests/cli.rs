@@ -486,6 +486,31 @@ fn eval_classify_meets_the_bar_on_the_real_dev_set() {
         "{}",
         stdout(&o)
     );
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+/// Found by an audit: a `hw_class` naming no hardware class was dropped without a word (the
+/// row scored as if no hint were given). It is warned about, naming the line.
+#[test]
+fn eval_classify_warns_about_a_hw_class_it_cannot_read() {
+    let d = Dir::new();
+    let tsv = d.write(
+        "m.tsv",
+        "id\tmessage\tlabel\thw_class\n1\tout of memory\toom_host\tCPUU\n2\tCUDA out of memory\toom_gpu\tGPU\n",
+    );
+    let o = d.run(&["eval", "classify", "--tsv", tsv.to_str().unwrap()], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("m.tsv") && e.contains("line 2: hw_class 'CPUU' names no hardware class"),
+        "{e}"
+    );
+    let o = d.run(
+        &["eval", "classify", "--tsv", tsv.to_str().unwrap(), "--json"],
+        "",
+    );
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1), "{v}");
 }
 
 #[test]

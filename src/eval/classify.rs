@@ -59,6 +59,10 @@ pub struct LabelledMessage {
     pub alt_label: Option<FailureKind>,
     /// The worker's hardware class, when given.
     pub hardware: Option<HardwareClass>,
+    /// A `hw_class` value that names no hardware class (the row is classified without the
+    /// hint, and the report warns about it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_hardware: Option<String>,
 }
 
 /// Parses a `hw_class` value: `browser` is a WebGPU browser worker; unknown values are `None`.
@@ -112,6 +116,10 @@ pub fn labelled_from_table(tsv: &Table) -> Result<Vec<LabelledMessage>, EvalErro
             label: label_v,
             alt_label: alt_v,
             hardware: hw.and_then(|i| hardware_hint(&f[i])),
+            unread_hardware: hw
+                .map(|i| f[i].trim())
+                .filter(|v| !v.is_empty() && hardware_hint(v).is_none())
+                .map(String::from),
         });
     }
     Ok(out)
@@ -187,6 +195,10 @@ pub struct ClassificationReport {
     pub confusion: ConfusionMatrix,
     /// The strictly misclassified rows, in input order.
     pub misclassified: Vec<Misclassified>,
+    /// Rows read in part: a `hw_class` that names no hardware class, classified without the
+    /// hint (an audit found such rows scored silently).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Classifies every row and scores the predictions.
@@ -279,6 +291,17 @@ pub fn evaluate(classifier: &Classifier, rows: &[LabelledMessage]) -> Classifica
         per_kind,
         confusion: ConfusionMatrix { kinds, counts },
         misclassified,
+        warnings: rows
+            .iter()
+            .filter_map(|r| {
+                r.unread_hardware.as_ref().map(|v| {
+                    format!(
+                        "line {}: hw_class '{v}' names no hardware class: classified without the hint",
+                        r.line
+                    )
+                })
+            })
+            .collect(),
     }
 }
 
@@ -446,6 +469,7 @@ mod tests {
             label,
             alt_label: alt,
             hardware: None,
+            unread_hardware: None,
         }
     }
 
@@ -498,6 +522,7 @@ mod tests {
         assert_eq!(rows[0].hardware, Some(HardwareClass::Cpu));
         assert_eq!(rows[1].alt_label, Some(FailureKind::Timeout));
         assert_eq!(rows[1].hardware, Some(HardwareClass::Webgpu));
+        assert!(rows.iter().all(|r| r.unread_hardware.is_none()));
 
         let tsv = Table::parse("message\tlabel\nx\tnot_a_kind\n", "b.tsv").unwrap();
         let e = labelled_from_table(&tsv).unwrap_err();
