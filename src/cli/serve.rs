@@ -128,7 +128,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "faultline serve: note: the learned ranking is off, so the model only annotates answers; its success tables seed the ranking with [ranking] enabled = true (--config)"
         );
     }
-    opts.model = a.model;
+    opts.model = a.model.clone();
     opts.token = a.token;
     opts.body_limit = a.body_limit;
     opts.timeout = secs(a.timeout, "timeout")?;
@@ -149,8 +149,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         group_wait: Duration::from_secs_f64(a.group_wait_ms / 1000.0),
         ..opts.store
     };
-    let (app, report) =
-        App::open(opts).with_context(|| format!("opening data directory {}", a.data.display()))?;
+    // The model is loaded first, then the data directory opened: the context names both
+    // (an audit found a bad model reported as "opening data directory ...").
+    let (app, report) = App::open(opts).with_context(|| match &a.model {
+        Some(m) => format!(
+            "starting on data directory {} with model {}",
+            a.data.display(),
+            m.display()
+        ),
+        None => format!("opening data directory {}", a.data.display()),
+    })?;
     for w in &report.warnings {
         eprintln!("faultline serve: warning: {w}");
     }
