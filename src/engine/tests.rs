@@ -317,9 +317,9 @@ fn with_workers(workers: &[(&str, HardwareClass)]) -> Engine<MemoryState> {
     e
 }
 
-/// The strategies `e` answers `n` illegal-memory-access CUDA errors of task `t` on GPU `g1`
+/// The actions `e` answers `n` illegal-memory-access CUDA errors of task `t` on GPU `g1`
 /// with (the cuda-error ladder: DIFFERENT_WORKER, DELAYED_RETRY, FALLBACK_CPU).
-fn cuda_errors_on_g1(e: &mut Engine<MemoryState>, n: usize) -> Vec<S> {
+fn cuda_error_actions_on_g1(e: &mut Engine<MemoryState>, n: usize) -> Vec<Arc<RecoveryAction>> {
     let r = record(
         "t",
         "g1",
@@ -327,7 +327,15 @@ fn cuda_errors_on_g1(e: &mut Engine<MemoryState>, n: usize) -> Vec<S> {
         "RuntimeError: CUDA error: an illegal memory access was encountered",
         cfg(8, Precision::Fp16),
     );
-    (0..n).map(|_| e.handle_failure(&r).strategy).collect()
+    (0..n).map(|_| e.handle_failure(&r)).collect()
+}
+
+/// The strategies of [`cuda_error_actions_on_g1`].
+fn cuda_errors_on_g1(e: &mut Engine<MemoryState>, n: usize) -> Vec<S> {
+    cuda_error_actions_on_g1(e, n)
+        .iter()
+        .map(|a| a.strategy)
+        .collect()
 }
 
 /// A stress fleet without CPUs showed the engine proposing FALLBACK_CPU (and a move to
@@ -389,14 +397,7 @@ fn a_move_to_a_class_where_no_worker_could_take_it_is_not_proposed() {
     let cuda_on = |reg: WorkerRegistry| {
         let mut e = Engine::in_memory();
         e.set_registry(reg);
-        let r = record(
-            "t",
-            "g1",
-            HardwareClass::Gpu,
-            "RuntimeError: CUDA error: an illegal memory access was encountered",
-            cfg(8, Precision::Fp16),
-        );
-        (0..3).map(|_| e.handle_failure(&r)).collect::<Vec<_>>()
+        cuda_error_actions_on_g1(&mut e, 3)
     };
     // The cuda-error ladder on g1 with the only CPU flagged: no FALLBACK_CPU.
     let mut reg = gpus();
