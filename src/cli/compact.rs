@@ -43,9 +43,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let mut store = ParquetStore::open(&a.data, StoreOptions::default())
         .with_context(|| format!("opening the store under {}", a.data.display()))?;
-    for w in &store.open_report().warnings {
-        eprintln!("faultline: warning: {w}");
-    }
+    super::print_open_warnings("faultline", &store.open_report().warnings);
     let (partitions, removed) = store
         .compact()
         .with_context(|| format!("compacting {}", a.data.display()))?;

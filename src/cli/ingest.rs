@@ -551,9 +551,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let total: u64 = sources.iter().filter_map(|s| s.len_hint()).sum();
     let mut store = ParquetStore::open(&a.data, StoreOptions::default())
         .with_context(|| format!("opening the store under {}", a.data.display()))?;
-    for w in &store.open_report().warnings {
-        eprintln!("faultline: warning: {w}");
-    }
+    super::print_open_warnings("faultline", &store.open_report().warnings);
     let bar = if a.quiet || !std::io::stderr().is_terminal() || total < PROGRESS_MIN_BYTES {
         ProgressBar::hidden()
     } else {

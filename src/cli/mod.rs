@@ -107,6 +107,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Loads rules: the defaults, extended or replaced by `path` when given.
+/// Prints the warnings opening a data directory gave: the first 10, then how many more. A
+/// repair can give one per file (an audit found 1,270 lines after an interrupted compaction,
+/// before the one line the user ran the command for).
+fn print_open_warnings(prefix: &str, warnings: &[String]) {
+    const SHOWN: usize = 10;
+    for w in warnings.iter().take(SHOWN) {
+        eprintln!("{prefix}: warning: {w}");
+    }
+    if warnings.len() > SHOWN {
+        eprintln!(
+            "{prefix}: warning: ... and {} more like these",
+            warnings.len() - SHOWN
+        );
+    }
+}
+
 fn load_rules(path: Option<&Path>) -> anyhow::Result<RuleSet> {
     Ok(match path {
         Some(p) => RuleSet::load(p)?,

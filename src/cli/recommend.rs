@@ -333,9 +333,7 @@ fn run_durable(
     };
     let (mut engine, report) = Engine::open(dir, config, rules, opts)
         .with_context(|| format!("opening data directory {}", dir.display()))?;
-    for w in &report.warnings {
-        eprintln!("faultline: warning: {w}");
-    }
+    super::print_open_warnings("faultline", &report.warnings);
     if let Some(w) = &a.workers {
         engine.set_registry(WorkerRegistry::load(w)?);
     }

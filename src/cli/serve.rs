@@ -159,9 +159,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ),
         None => format!("opening data directory {}", a.data.display()),
     })?;
-    for w in &report.warnings {
-        eprintln!("faultline serve: warning: {w}");
-    }
+    super::print_open_warnings("faultline serve", &report.warnings);
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if let Some(n) = a.threads {
