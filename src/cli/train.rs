@@ -68,24 +68,10 @@ struct Output<'a> {
 /// Failure, action and outcome records in `data`'s write-ahead log above the history's
 /// commit point (read only; 0 when there is no log or it cannot be read).
 fn unflushed_records(data: &std::path::Path) -> usize {
-    use faultline::store::{flushed_seq, wal, Entry};
-    let Ok(flushed) = flushed_seq(data) else {
-        return 0;
-    };
-    let Ok(segments) = wal::segments(&data.join("wal")) else {
-        return 0;
-    };
-    segments
-        .iter()
-        .filter_map(|seg| wal::read_segment(seg, false).ok())
-        .flat_map(|(records, _)| records)
-        .filter(|r| {
-            matches!(
-                r.entry,
-                Entry::Failure(_) | Entry::Action(_) | Entry::Outcome(_)
-            ) && flushed.is_none_or(|f| r.seq > f)
-        })
-        .count()
+    use faultline::store::{flushed_seq, unflushed_logged};
+    flushed_seq(data)
+        .and_then(|flushed| unflushed_logged(data, flushed))
+        .map_or(0, |(records, _)| records.len())
 }
 
 fn ts(t: Option<Timestamp>) -> String {

@@ -66,7 +66,8 @@ use crate::ranking::{
 };
 use crate::rules::{MatchContext, RuleSet};
 use crate::store::{
-    committed_rows, flushed_seq, reread_while_compacting, wal, Entry, StoreError, Table,
+    committed_rows, flushed_seq, reread_while_compacting, unflushed_logged, Entry, StoreError,
+    Table,
 };
 
 /// Errors of the ranking evaluation.
@@ -216,25 +217,16 @@ pub fn read_history(root: &Path) -> Result<LoggedHistory, RankingEvalError> {
         }
         Ok((flushed, by_seq))
     })?;
-    let mut stats = WalStats::default();
-    for seg in wal::segments(&root.join("wal"))? {
-        let (records, warnings) = wal::read_segment(&seg, false)?;
-        stats
-            .warnings
-            .extend(warnings.iter().map(ToString::to_string));
-        for r in records {
-            let logged = matches!(
-                r.entry,
-                Entry::Failure(_) | Entry::Action(_) | Entry::Outcome(_)
-            );
-            if !logged || flushed.is_some_and(|f| r.seq <= f) {
-                continue;
-            }
-            if let std::collections::btree_map::Entry::Vacant(v) = by_seq.entry(r.seq) {
-                stats.records += 1;
-                stats.actions += usize::from(matches!(r.entry, Entry::Action(_)));
-                v.insert(r.entry);
-            }
+    let (records, warnings) = unflushed_logged(root, flushed)?;
+    let mut stats = WalStats {
+        warnings,
+        ..WalStats::default()
+    };
+    for (seq, entry) in records {
+        if let std::collections::btree_map::Entry::Vacant(v) = by_seq.entry(seq) {
+            stats.records += 1;
+            stats.actions += usize::from(matches!(entry, Entry::Action(_)));
+            v.insert(entry);
         }
     }
     Ok(LoggedHistory {

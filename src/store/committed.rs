@@ -45,6 +45,38 @@ pub fn flushed_seq(root: &Path) -> Result<Option<u64>, StoreError> {
     }
 }
 
+/// Logged records by sequence number, and the problems found reading them.
+pub type Unflushed = (Vec<(u64, Entry)>, Vec<String>);
+
+/// The failures, actions and outcomes in `root`'s write-ahead log above the commit point
+/// `flushed` (the records the committed Parquet parts do not hold yet), in sequence order,
+/// each sequence number once, with the problems found reading the log (each naming its
+/// file). Read only: a torn tail is reported, not cut. `eval ranking` reads them; `train`
+/// says how many it leaves out.
+pub fn unflushed_logged(root: &Path, flushed: Option<u64>) -> Result<Unflushed, StoreError> {
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    for seg in super::wal::segments(&root.join("wal"))? {
+        let (records, warns) = super::wal::read_segment(&seg, false)?;
+        warnings.extend(warns.iter().map(ToString::to_string));
+        out.extend(
+            records
+                .into_iter()
+                .filter(|r| {
+                    matches!(
+                        r.entry,
+                        Entry::Failure(_) | Entry::Action(_) | Entry::Outcome(_)
+                    ) && flushed.is_none_or(|f| r.seq > f)
+                })
+                .map(|r| (r.seq, r.entry)),
+        );
+    }
+    // Stable: the first of a repeated sequence number is kept.
+    out.sort_by_key(|r| r.0);
+    out.dedup_by_key(|r| r.0);
+    Ok((out, warnings))
+}
+
 /// Runs `read` again — up to 5 more times, 50 ms apart — when a Parquet part it listed
 /// vanished before it was read: a compaction (which holds the store's lock; the read-only
 /// readers do not take it) replaced it with the merged part. An audit found `train` and

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 pub use batch::ColumnBatch;
 pub use checkpoints::{checkpoint_id, Checkpoints, Retention};
-pub use committed::{committed_rows, flushed_seq, reread_while_compacting};
+pub use committed::{committed_rows, flushed_seq, reread_while_compacting, unflushed_logged};
 pub use entry::{
     ActionRow, CheckpointRow, Encoded, Entry, FailureRow, OutcomeRow, PatternRow, Table,
     TaskStateRow,
