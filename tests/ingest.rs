@@ -478,6 +478,58 @@ fn compact_twice_is_idempotent() {
     assert_eq!(failures(&data), before);
 }
 
+/// Regression (CLI audit): a part damaged inside its data (its footer intact, so opening the
+/// store lets it through) failed every `train` without naming a way past it, and `compact`
+/// failed on it too. `train` now names the part and `compact`; `compact` sets it aside and
+/// merges the rest.
+#[test]
+fn compact_sets_aside_a_part_damaged_inside_its_data() {
+    let d = Dir::new();
+    for i in 0..3 {
+        d.write(
+            &format!("in{i}.jsonl"),
+            &record(&format!("t{i}"), "CUDA out of memory"),
+        );
+        let out = d.run(&["ingest", &format!("in{i}.jsonl"), "--data", "data"], "");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let data = d.path("data");
+    let mut all = parts(&data);
+    all.sort();
+    assert_eq!(all.len(), 3);
+    let victim = all[1].clone();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    for b in &mut bytes[4..40] {
+        *b = 0xff;
+    }
+    std::fs::write(&victim, &bytes).unwrap();
+    let name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    let out = d.run(&["train", "--data", "data", "--out", "m"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(
+        e.contains(&name) && e.contains("faultline compact --data"),
+        "{e}"
+    );
+    let out = d.run(&["compact", "--data", "data"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(e.contains("unreadable part") && e.contains(&name), "{e}");
+    assert!(
+        stdout(&out).contains("set aside 1 unreadable part"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(victim.with_extension("parquet.corrupt").exists());
+    let kept: Vec<String> = failures(&data)
+        .into_iter()
+        .map(|f| f.record.task_id.as_str().to_string())
+        .collect();
+    assert_eq!(kept, vec!["t0".to_string(), "t2".to_string()]);
+    let out = d.run(&["train", "--data", "data", "--out", "m"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 #[test]
 fn bench_stream_ingests_completely() {
     let stream = repo().join("../shared/data/bench/stream_10k.jsonl");

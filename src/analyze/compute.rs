@@ -99,7 +99,14 @@ fn load_frame(root: &Path) -> Result<DataFrame, AnalyzeError> {
         ])
         .sort([SEQ], SortMultipleOptions::default())
         .collect()
-        .map_err(q)
+        // Polars does not say which file it could not read; find it (an audit found only
+        // "Invalid thrift: bad data" for a part damaged inside its data).
+        .map_err(
+            |e| match crate::store::first_unreadable_part(root, Table::Failures) {
+                Some(part) => AnalyzeError::Query(part.to_string()),
+                None => q(e),
+            },
+        )
 }
 
 fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<&'a str>, AnalyzeError> {

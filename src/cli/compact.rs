@@ -13,6 +13,12 @@ use serde::Serialize;
 /// either the old parts or the new one, never both counted. Running it again changes
 /// nothing.
 ///
+/// Every part is read whole on the way. A part whose data cannot be read (damaged on disk,
+/// its footer intact, so opening the store lets it through; `train` then fails on it) is set
+/// aside as `NAME.parquet.corrupt`, named on stderr, and the rest of the history is compacted
+/// without it; its records are no longer read (it exits 0, as a store's
+/// other repairs do: the warnings name what was set aside).
+///
 /// Example:
 ///
 ///   faultline compact --data history/
@@ -31,6 +37,8 @@ pub struct Args {
 struct Report {
     partitions_compacted: usize,
     parts_removed: usize,
+    /// Unreadable parts set aside: the error and where each went.
+    set_aside: Vec<String>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -44,15 +52,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut store = ParquetStore::open(&a.data, StoreOptions::default())
         .with_context(|| format!("opening the store under {}", a.data.display()))?;
     super::print_open_warnings("faultline", &store.open_report().warnings);
-    let (partitions, removed) = store
+    let r = store
         .compact()
         .with_context(|| format!("compacting {}", a.data.display()))?;
+    let (partitions, removed) = (r.partitions_compacted, r.parts_removed);
+    for w in &r.set_aside {
+        eprintln!("faultline: warning: unreadable part: {w}; its records are no longer read");
+    }
     if a.json {
         outln!(
             "{}",
             serde_json::to_string(&Report {
                 partitions_compacted: partitions,
                 parts_removed: removed,
+                set_aside: r.set_aside.clone(),
             })?
         );
     } else {
@@ -61,6 +74,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if partitions == 1 { "" } else { "s" },
             if removed == 1 { "" } else { "s" }
         );
+        if !r.set_aside.is_empty() {
+            outln!(
+                "set aside {} unreadable part{} (see the warnings)",
+                r.set_aside.len(),
+                if r.set_aside.len() == 1 { "" } else { "s" }
+            );
+        }
     }
     Ok(())
 }

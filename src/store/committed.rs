@@ -136,7 +136,8 @@ pub fn committed_rows(
     let mut rows = Vec::new();
     for f in files {
         rows.extend(
-            read_part(&f)?
+            read_part(&f)
+                .map_err(|e| unreadable_part(root, e))?
                 .into_iter()
                 .filter(|(seq, _)| flushed.is_none_or(|s| *seq <= s)),
         );
@@ -144,6 +145,38 @@ pub fn committed_rows(
     rows.sort_by_key(|r| r.0);
     rows.dedup_by_key(|r| r.0);
     Ok(rows)
+}
+
+/// The first Parquet part of `table` under `root` (a data directory) whose rows cannot be
+/// read, as the error of reading it with what to do about it; `None` when every part reads.
+/// For a reader whose query (polars) failed without naming the file.
+pub fn first_unreadable_part(root: &Path, table: Table) -> Option<StoreError> {
+    let mut files = Vec::new();
+    parts(&root.join("history").join(table.dir_name()), &mut files).ok()?;
+    files
+        .iter()
+        .find_map(|f| read_part(f).err())
+        .map(|e| unreadable_part(root, e))
+}
+
+/// A part that cannot be read, with what to do about it: readers that repair nothing name
+/// `compact`, which sets such a part aside (an audit found every `train` failing on one with
+/// no way named past it).
+pub fn unreadable_part(root: &Path, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Decode(m) => StoreError::Decode(format!(
+            "{m} (this part cannot be read; `faultline compact --data {}` sets it aside)",
+            root.display()
+        )),
+        StoreError::Parquet { path, message } => StoreError::Parquet {
+            path,
+            message: format!(
+                "{message} (this part cannot be read; `faultline compact --data {}` sets it aside)",
+                root.display()
+            ),
+        },
+        e => e,
+    }
 }
 
 #[cfg(test)]

@@ -31,13 +31,17 @@ use std::path::{Path, PathBuf};
 
 pub use batch::ColumnBatch;
 pub use checkpoints::{checkpoint_id, Checkpoints, Retention};
-pub use committed::{committed_rows, flushed_seq, reread_while_compacting, unflushed_logged};
+pub use committed::{
+    committed_rows, first_unreadable_part, flushed_seq, reread_while_compacting, unflushed_logged,
+    unreadable_part,
+};
 pub use entry::{
     ActionRow, CheckpointRow, Encoded, Entry, FailureRow, OutcomeRow, PatternRow, Table,
     TaskStateRow,
 };
 pub use parquet_store::{
-    part_info, read_part, FlushFailed, FlushJob, OpenReport, ParquetStore, PartInfo, StoreOptions,
+    part_info, read_part, CompactReport, FlushFailed, FlushJob, OpenReport, ParquetStore, PartInfo,
+    StoreOptions,
 };
 pub use scan::scan;
 pub use wal::Ack;

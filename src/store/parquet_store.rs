@@ -321,19 +321,39 @@ impl ParquetStore {
         }
         let mut report = OpenReport::default();
         let manifest_path = history.join("_manifest.json");
-        let manifest: Manifest = match std::fs::read(&manifest_path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| StoreError::Decode(format!("{}: {e}", manifest_path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
+        let found: Option<Manifest> = match std::fs::read(&manifest_path) {
+            Ok(b) => Some(
+                serde_json::from_slice(&b)
+                    .map_err(|e| StoreError::Decode(format!("{}: {e}", manifest_path.display())))?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(StoreError::io(&manifest_path, e)),
         };
-        if manifest.schema_version > SCHEMA_VERSION {
-            return Err(StoreError::Decode(format!(
-                "{}: schema version {} is newer than this faultline ({SCHEMA_VERSION})",
-                manifest_path.display(),
-                manifest.schema_version
-            )));
+        if let Some(m) = &found {
+            if m.schema_version > SCHEMA_VERSION {
+                return Err(StoreError::Decode(format!(
+                    "{}: schema version {} is newer than this faultline ({SCHEMA_VERSION})",
+                    manifest_path.display(),
+                    m.schema_version
+                )));
+            }
         }
+        // The WAL first: which records it still holds tells a part of an interrupted flush
+        // (its records are in the WAL, replayed below) from a part whose records are nowhere
+        // else.
+        let wal_dir = root.join("wal");
+        let segs = wal::segments(&wal_dir)?;
+        let mut logged = Vec::new();
+        for (i, s) in segs.iter().enumerate() {
+            let (recs, warns) = wal::read_segment(s, i + 1 == segs.len())?;
+            report.warnings.extend(warns.iter().map(|w| w.to_string()));
+            logged.extend(recs);
+        }
+        let in_wal: std::collections::HashSet<u64> = logged.iter().map(|r| r.seq).collect();
+        let held_by_wal = |info: &PartInfo| {
+            info.seq_range
+                .is_some_and(|(lo, hi)| in_wal.contains(&lo) && in_wal.contains(&hi))
+        };
         // Parts: drop temporaries and uncommitted parts, finish interrupted compactions,
         // set unreadable parts aside.
         let mut parts = Vec::new();
@@ -345,13 +365,40 @@ impl ParquetStore {
         }
         for p in all_files(&history, "parquet")? {
             match part_info(&p) {
-                Ok(info) if info.flush_seq > manifest.flushed_seq => {
+                // Above the commit point, its records in the WAL: a flush interrupted
+                // before its manifest; the WAL replays them.
+                Ok(info)
+                    if found
+                        .as_ref()
+                        .is_none_or(|m| info.flush_seq > m.flushed_seq)
+                        && held_by_wal(&info) =>
+                {
                     std::fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
                     report.warnings.push(format!(
-                        "{}: part of an interrupted flush (flush {} > committed {}) removed; its records are replayed from the WAL",
+                        "{}: part of an interrupted flush (flush {} above the committed {}) removed; its records are replayed from the WAL",
                         p.display(),
                         info.flush_seq,
-                        manifest.flushed_seq
+                        found.as_ref().map_or(0, |m| m.flushed_seq)
+                    ));
+                }
+                // Above the commit point, its records nowhere else: a bulk write interrupted
+                // before its manifest, or a manifest older than the history (restored from
+                // a backup). Set aside, never deleted (an audit found a lost or older
+                // manifest deleting every part it did not cover).
+                Ok(info)
+                    if found
+                        .as_ref()
+                        .is_some_and(|m| info.flush_seq > m.flushed_seq) =>
+                {
+                    let aside = p.with_extension("parquet.uncommitted");
+                    std::fs::rename(&p, &aside).map_err(|e| StoreError::io(&p, e))?;
+                    report.warnings.push(format!(
+                        "{}: part of flush {}, above the committed {} in {}, and its records are not in the WAL: set aside, not read, as {} (an interrupted bulk write; or, if that manifest is older than the history, rename the part back and raise flushed_seq)",
+                        p.display(),
+                        info.flush_seq,
+                        found.as_ref().map_or(0, |m| m.flushed_seq),
+                        manifest_path.display(),
+                        aside.display()
                     ));
                 }
                 Ok(info) => parts.push(info),
@@ -364,6 +411,26 @@ impl ParquetStore {
                 }
             }
         }
+        let manifest = match found {
+            Some(m) => m,
+            // Parts without a manifest: it was lost (every commit writes it). The parts are
+            // the history; the commit point is rebuilt from them.
+            None if !parts.is_empty() => {
+                let m = Manifest {
+                    flushed_seq: parts.iter().map(|p| p.flush_seq).max().unwrap_or(0),
+                    schema_version: SCHEMA_VERSION,
+                };
+                write_json_atomic(&manifest_path, &m)?;
+                report.warnings.push(format!(
+                    "{}: missing beside {} part(s); rebuilt from them (committed through sequence {})",
+                    manifest_path.display(),
+                    parts.len(),
+                    m.flushed_seq
+                ));
+                m
+            }
+            None => Manifest::default(),
+        };
         for info in &parts {
             if let Some(dir) = info.path.parent() {
                 for r in &info.replaces {
@@ -379,18 +446,12 @@ impl ParquetStore {
             }
         }
         // WAL: replay what the manifest does not cover.
-        let wal_dir = root.join("wal");
-        let segs = wal::segments(&wal_dir)?;
         let mut pending = Vec::new();
         let mut max_seq = manifest.flushed_seq;
-        for (i, s) in segs.iter().enumerate() {
-            let (recs, warns) = wal::read_segment(s, i + 1 == segs.len())?;
-            report.warnings.extend(warns.iter().map(|w| w.to_string()));
-            for r in recs {
-                max_seq = max_seq.max(r.seq);
-                if r.seq > manifest.flushed_seq {
-                    pending.push(r);
-                }
+        for r in logged {
+            max_seq = max_seq.max(r.seq);
+            if r.seq > manifest.flushed_seq {
+                pending.push(r);
             }
         }
         pending.sort_by_key(|r| r.seq);
@@ -446,12 +507,18 @@ impl ParquetStore {
             .collect()
     }
 
-    /// Logs entries through the WAL; the returned [`Ack`] resolves after their fsync.
+    /// Logs entries through the WAL; the returned [`Ack`] resolves after their fsync. Every
+    /// [`StoreOptions::flush_every`] pending entries it flushes them inline (waiting for their
+    /// fsync and writing Parquet under the caller's borrow) — unless a flush begun with
+    /// [`ParquetStore::begin_flush`] is running, when the entries wait for the next one.
     pub fn log(&mut self, entries: Vec<Entry>) -> Result<Ack, StoreError> {
         let recs = self.sequence(entries);
         let ack = self.wal.enqueue(&recs)?;
         self.pending.extend(recs);
-        if self.pending.len() >= self.opts.flush_every {
+        // Not while a background flush runs: the inline one would fail with
+        // `FlushInProgress` after the entries were logged, and a caller would take logged
+        // entries for refused ones (library audit).
+        if !self.flushing && self.pending.len() >= self.opts.flush_every {
             ack.clone().wait()?;
             self.flush()?;
         }
@@ -666,10 +733,14 @@ impl ParquetStore {
     }
 
     /// Merges the parts of each partition of every table into one, atomically and
-    /// idempotently; returns (partitions compacted, parts removed).
-    pub fn compact(&mut self) -> Result<(usize, usize), StoreError> {
+    /// idempotently, after reading every part whole: a part whose data cannot be read (its
+    /// footer intact, so opening the store let it through) is set aside as
+    /// `.parquet.corrupt` and named in the report, and the rest of its partition is compacted
+    /// without it. Before, one such part failed every compaction and every `train`, with no
+    /// command to get past it.
+    pub fn compact(&mut self) -> Result<CompactReport, StoreError> {
         self.flush()?;
-        let (mut partitions, mut removed) = (0, 0);
+        let mut report = CompactReport::default();
         for table in Table::ALL {
             let mut by_dir: BTreeMap<PathBuf, Vec<PartInfo>> = BTreeMap::new();
             for p in self.parts(table)? {
@@ -677,20 +748,35 @@ impl ParquetStore {
                 by_dir.entry(dir).or_default().push(p);
             }
             for (dir, parts) in by_dir {
-                if parts.len() < 2 {
-                    continue;
-                }
                 let mut rows: Vec<(u64, Entry)> = Vec::new();
-                for p in &parts {
-                    rows.extend(read_part(&p.path)?);
+                let mut good = Vec::new();
+                for p in parts {
+                    match read_part(&p.path) {
+                        Ok(r) => {
+                            rows.extend(r);
+                            good.push(p);
+                        }
+                        Err(e) => {
+                            let aside = p.path.with_extension("parquet.corrupt");
+                            std::fs::rename(&p.path, &aside)
+                                .map_err(|e| StoreError::io(&p.path, e))?;
+                            fsync_dir(&dir)?;
+                            report
+                                .set_aside
+                                .push(format!("{e}; moved aside to {}", aside.display()));
+                        }
+                    }
+                }
+                if good.len() < 2 {
+                    continue;
                 }
                 rows.sort_by_key(|r| r.0);
                 let seqs: Vec<u64> = rows.iter().map(|r| r.0).collect();
                 let entries: Vec<&Entry> = rows.iter().map(|r| &r.1).collect();
                 let batch = schema::to_batch(table, &seqs, &entries)
                     .map_err(|e| StoreError::Encode(e.to_string()))?;
-                let flush = parts.iter().map(|p| p.flush_seq).max().unwrap_or(0);
-                let names: Vec<String> = parts
+                let flush = good.iter().map(|p| p.flush_seq).max().unwrap_or(0);
+                let names: Vec<String> = good
                     .iter()
                     .filter_map(|p| p.path.file_name().map(|n| n.to_string_lossy().into_owned()))
                     .collect();
@@ -699,18 +785,30 @@ impl ParquetStore {
                     seqs.first().copied().unwrap_or(0)
                 ));
                 write_atomic(&out, &[batch], props(table, flush, &names))?;
-                for p in &parts {
+                for p in &good {
                     if p.path != out {
                         std::fs::remove_file(&p.path).map_err(|e| StoreError::io(&p.path, e))?;
-                        removed += 1;
+                        report.parts_removed += 1;
                     }
                 }
                 fsync_dir(&dir)?;
-                partitions += 1;
+                report.partitions_compacted += 1;
             }
         }
-        Ok((partitions, removed))
+        Ok(report)
     }
+}
+
+/// What [`ParquetStore::compact`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Partitions rewritten as one part.
+    pub partitions_compacted: usize,
+    /// Parts removed (merged into the new ones).
+    pub parts_removed: usize,
+    /// Parts whose data could not be read, set aside as `.parquet.corrupt`: the error and
+    /// where the part went, one line each.
+    pub set_aside: Vec<String>,
 }
 
 fn all_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, StoreError> {
@@ -741,7 +839,7 @@ impl HistoryStore for ParquetStore {
         let mut out = Vec::new();
         for t in Table::ALL {
             for p in all_files(&self.table_dir(t), "parquet")? {
-                out.extend(read_part(&p)?);
+                out.extend(read_part(&p).map_err(|e| super::unreadable_part(&self.root, e))?);
             }
         }
         out.extend(self.pending.iter().map(|r| (r.seq, r.entry.clone())));

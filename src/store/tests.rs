@@ -125,6 +125,72 @@ fn a_crash_between_manifest_and_wal_retire_does_not_duplicate() {
     assert_eq!(s.entries().unwrap().len(), 5);
 }
 
+/// Regression (input audit): a missing `history/_manifest.json` read as commit point 0, and
+/// opening the store deleted every part as "of an interrupted flush" — the whole history,
+/// whose WAL segments were long retired. The parts are kept and the manifest rebuilt.
+#[test]
+fn a_lost_manifest_is_rebuilt_from_the_parts_not_taken_for_an_interrupted_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    for i in 0..4 {
+        s.log(vec![state(i * 2)]).unwrap().wait().unwrap();
+        s.flush().unwrap();
+    }
+    let before = s.entries().unwrap();
+    drop(s);
+    let manifest = dir.path().join("history/_manifest.json");
+    std::fs::remove_file(&manifest).unwrap();
+    let mut s = open(dir.path());
+    let w = s.open_report().warnings.join("\n");
+    assert!(
+        w.contains("_manifest.json: missing") && w.contains("rebuilt"),
+        "{w}"
+    );
+    assert_eq!(s.entries().unwrap(), before);
+    assert!(manifest.exists());
+    // New records take sequence numbers after the kept ones.
+    s.log(vec![state(10)]).unwrap().wait().unwrap();
+    s.flush().unwrap();
+    let after = s.entries().unwrap();
+    assert_eq!(after.len(), 5);
+    assert!(after[4].0 > before[3].0, "{after:?}");
+    drop(s);
+    let s = open(dir.path());
+    assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
+    assert_eq!(s.entries().unwrap(), after);
+}
+
+/// Regression (input audit): a manifest older than the history (restored from a backup)
+/// deleted the parts flushed after it. A part above the commit point whose records are not
+/// in the WAL is set aside, never deleted.
+#[test]
+fn a_part_above_an_older_manifest_is_set_aside_not_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    s.log(vec![state(0)]).unwrap().wait().unwrap();
+    s.flush().unwrap();
+    let manifest = dir.path().join("history/_manifest.json");
+    let old = std::fs::read(&manifest).unwrap();
+    s.log(vec![state(2)]).unwrap().wait().unwrap();
+    s.flush().unwrap();
+    let newer = s.parts(Table::TaskStates).unwrap();
+    drop(s);
+    std::fs::write(&manifest, old).unwrap();
+    let s = open(dir.path());
+    let w = s.open_report().warnings.join("\n");
+    assert!(
+        w.contains("set aside") && w.contains(".parquet.uncommitted"),
+        "{w}"
+    );
+    assert_eq!(ids(&s.entries().unwrap()), vec!["task-0".to_string()]);
+    let aside: Vec<_> = newer
+        .iter()
+        .map(|p| p.path.with_extension("parquet.uncommitted"))
+        .filter(|p| p.exists())
+        .collect();
+    assert_eq!(aside.len(), 1, "the newer part is kept aside");
+}
+
 #[test]
 fn a_truncated_part_is_reported_by_name_and_set_aside() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,6 +214,88 @@ fn a_truncated_part_is_reported_by_name_and_set_aside() {
     assert_eq!(ids(&s.entries().unwrap()), vec!["task-2".to_string()]);
 }
 
+/// Regression (library audit): with a background flush running, a `log` that reached
+/// `flush_every` flushed inline, failed with `FlushInProgress` after logging its entries, and
+/// so did every later `log` until the flush finished: a caller retried entries already
+/// logged. They now wait for the next flush.
+#[test]
+fn logging_during_a_background_flush_does_not_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        flush_every: 4,
+        ..StoreOptions::default()
+    };
+    let mut s = ParquetStore::open(dir.path(), opts.clone()).unwrap();
+    s.log(vec![state(0), state(1)]).unwrap().wait().unwrap();
+    let job = s.begin_flush().unwrap().expect("records pending");
+    for i in 2..8 {
+        s.log(vec![state(i)]).unwrap().wait().unwrap();
+    }
+    let result = job.run();
+    s.finish_flush(result).unwrap();
+    // The entries logged during the flush are flushed by the next one.
+    s.log(vec![state(8)]).unwrap().wait().unwrap();
+    assert_eq!(s.entries().unwrap().len(), 9);
+    drop(s);
+    let s = ParquetStore::open(dir.path(), opts).unwrap();
+    let mut got = ids(&s.entries().unwrap());
+    got.sort();
+    let mut want: Vec<String> = (0..9).map(|i| format!("task-{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+/// (partitions compacted, parts removed), with nothing set aside.
+fn counts(r: CompactReport) -> (usize, usize) {
+    assert!(r.set_aside.is_empty(), "{r:?}");
+    (r.partitions_compacted, r.parts_removed)
+}
+
+/// Regression (CLI audit): a part damaged inside its data, its footer intact, passes the
+/// open; reading it failed every compaction and every `train`, and nothing set it aside.
+/// Compaction now reads every part whole and sets such a part aside, naming it.
+#[test]
+fn compaction_sets_aside_a_part_damaged_inside_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    for i in 0..3 {
+        s.log(vec![state(i * 2)]).unwrap().wait().unwrap();
+        s.flush().unwrap();
+    }
+    let parts = s.parts(Table::TaskStates).unwrap();
+    assert_eq!(parts.len(), 3);
+    drop(s);
+    let victim = parts[1].path.clone();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    // The data pages start after the 4-byte magic; the footer (its length and magic in the
+    // last 8 bytes, the metadata before them) is left alone.
+    for b in &mut bytes[4..40] {
+        *b = 0xff;
+    }
+    std::fs::write(&victim, &bytes).unwrap();
+    let mut s = open(dir.path());
+    assert!(s.open_report().warnings.is_empty(), "the footer is intact");
+    assert!(
+        read_part(&victim).is_err(),
+        "the damage must be in the data"
+    );
+    let r = s.compact().unwrap();
+    assert_eq!(r.set_aside.len(), 1, "{r:?}");
+    assert!(
+        r.set_aside[0].contains(&victim.display().to_string())
+            && r.set_aside[0].contains("moved aside"),
+        "{r:?}"
+    );
+    assert!(!victim.exists() && victim.with_extension("parquet.corrupt").exists());
+    assert_eq!((r.partitions_compacted, r.parts_removed), (1, 2));
+    // The two good parts' records are all still there, and a second run finds nothing.
+    assert_eq!(
+        ids(&s.entries().unwrap()),
+        vec!["task-0".to_string(), "task-4".to_string()]
+    );
+    assert_eq!(counts(s.compact().unwrap()), (0, 0));
+}
+
 #[test]
 fn compaction_is_atomic_and_idempotent() {
     let dir = tempfile::tempdir().unwrap();
@@ -158,9 +306,9 @@ fn compaction_is_atomic_and_idempotent() {
     }
     assert_eq!(s.parts(Table::TaskStates).unwrap().len(), 5);
     let before = s.entries().unwrap();
-    assert_eq!(s.compact().unwrap(), (1, 5));
+    assert_eq!(counts(s.compact().unwrap()), (1, 5));
     assert_eq!(s.parts(Table::TaskStates).unwrap().len(), 1);
-    assert_eq!(s.compact().unwrap(), (0, 0));
+    assert_eq!(counts(s.compact().unwrap()), (0, 0));
     assert_eq!(s.entries().unwrap(), before);
     drop(s);
     assert_eq!(open(dir.path()).entries().unwrap(), before);
@@ -865,7 +1013,7 @@ fn a_version_1_history_opens_and_compacts_into_version_2() {
     let mut s = open(dir.path());
     assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
     assert_eq!(s.entries().unwrap(), want);
-    assert_eq!(s.compact().unwrap(), (1, 2));
+    assert_eq!(counts(s.compact().unwrap()), (1, 2));
     let parts = s.parts(Table::Failures).unwrap();
     assert_eq!(parts.len(), 1);
     let meta = parquet::file::reader::FileReader::metadata(
