@@ -585,3 +585,50 @@ fn the_wrote_line_names_the_files_written() {
         assert!(named >= 4, "{format}: {line}");
     }
 }
+
+/// Regression (CLI audit): `simulate --out` replaced its five files one rename at a time, so
+/// a crash between two renames left files of two runs side by side, read as one. The renames
+/// now happen under a marker, and a directory still holding it is refused by every reader of
+/// simulation directories, naming it; the next run into it clears it.
+#[test]
+fn a_run_interrupted_among_its_renames_is_refused_then_replaced() {
+    let d = Dir::new();
+    let sc = scenario("test-farm.toml");
+    let args = ["--scenario", &sc, "--failures", "60", "--out", "o"];
+    ok(&simulate(&d, &args));
+    let names = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d.path(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // Nothing but the five files: no temporary, no marker.
+    let mut five: Vec<String> = FILES.iter().map(|s| s.to_string()).collect();
+    five.sort();
+    assert_eq!(names("o"), five);
+    // As a crash among the renames leaves it.
+    std::fs::write(d.path("o/.simulate-replacing"), b"").unwrap();
+    for cmd in [
+        vec!["analyze", "o", "--out", "rep"],
+        vec!["ingest", "o", "--data", "data"],
+        vec!["eval", "patterns", "o"],
+    ] {
+        let o = d.run(&cmd, "");
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("interrupted while replacing its files") && e.contains("o"),
+            "{cmd:?}: {e}"
+        );
+    }
+    assert!(
+        !d.path("data/history").exists(),
+        "a refused ingest writes nothing"
+    );
+    ok(&simulate(&d, &args));
+    assert_eq!(names("o"), five);
+    let o = d.run(&["eval", "patterns", "o"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+}

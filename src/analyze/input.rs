@@ -31,6 +31,7 @@ use crate::ingest::{
 };
 use crate::model::{
     FailureKind, FailureRecord, FailureType, HardwareClass, Outcome, RecoveryAction, Timestamp,
+    SIMULATION_REPLACING,
 };
 use crate::store::import::{import_failures, ParquetImport};
 use crate::store::{
@@ -537,6 +538,7 @@ impl OpenInputs {
             .map(|(p, f)| open(p, *f, o))
             .collect::<Result<Vec<_>, _>>()?;
         for dir in &plan.simulations {
+            check_simulation_complete(dir)?;
             for name in ["failures.jsonl", "actions.jsonl", "outcomes.jsonl"] {
                 let p = dir.join(name);
                 std::fs::File::open(&p).map_err(|e| io(&p, e))?;
@@ -894,6 +896,20 @@ pub fn check_simulation(dir: &Path, o: &InputOptions) -> Result<InputSummary, An
     read_simulation(dir, None, o, &mut super::NoProgress)
 }
 
+/// Refuses a simulation directory whose `faultline simulate` run was interrupted while
+/// replacing its files ([`SIMULATION_REPLACING`] is still there): they may be of two runs.
+/// The import checks it; `ingest` checks it before it opens the store, so that a refused
+/// run writes nothing.
+pub fn check_simulation_complete(dir: &Path) -> Result<(), AnalyzeError> {
+    if dir.join(SIMULATION_REPLACING).exists() {
+        return Err(AnalyzeError::Input(format!(
+            "{}: a `faultline simulate` run into it was interrupted while replacing its files ({SIMULATION_REPLACING} is there), so they may be of two runs; run the simulation again",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// [`import_simulation`] into `store`, or, without one, its dry run ([`check_simulation`]):
 /// the reading, pairing and rejections are this one code, only the classification and the
 /// writes are left out.
@@ -903,6 +919,7 @@ fn read_simulation(
     o: &InputOptions,
     progress: &mut dyn Progress,
 ) -> Result<InputSummary, AnalyzeError> {
+    check_simulation_complete(dir)?;
     let mut n = InputSummary {
         read_at: Some(o.now),
         ..InputSummary::default()

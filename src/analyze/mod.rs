@@ -55,10 +55,10 @@ use std::path::PathBuf;
 
 pub use compute::analyze;
 pub use input::{
-    check_simulation, classifying_rows, classifying_rows_at, import_history, import_simulation,
-    ingest_inputs, ingest_opened, is_data_dir, plan, plan_analysis, plan_excluding,
-    write_classified, ClassifiedBatch, ClassifiedRows, InputOptions, OpenInputs, ParquetSource,
-    Plan,
+    check_simulation, check_simulation_complete, classifying_rows, classifying_rows_at,
+    import_history, import_simulation, ingest_inputs, ingest_opened, is_data_dir, plan,
+    plan_analysis, plan_excluding, write_classified, ClassifiedBatch, ClassifiedRows, InputOptions,
+    OpenInputs, ParquetSource, Plan,
 };
 pub use summary::{
     Analysis, AttemptsToRecovery, Cell, ClusterItem, Clusters, Count, InputSummary, Outputs,

@@ -541,6 +541,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         None
     };
     let sim_opts = faultline::analyze::InputOptions::new(opts.now);
+    for (p, _) in inputs.iter().filter(|(_, f)| f.is_none()) {
+        faultline::analyze::check_simulation_complete(p.parent().unwrap_or(Path::new(".")))?;
+    }
     if a.strict {
         validate(&inputs, &a, spool.as_ref(), &opts, &sim_opts)?;
     }

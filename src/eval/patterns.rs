@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::{Classifier, ClassifyInput};
 use crate::config::PatternParams;
-use crate::model::{FailureReport, HardwareClass, Timestamp};
+use crate::model::{FailureReport, HardwareClass, Timestamp, SIMULATION_REPLACING};
 use crate::patterns::{Observation, PatternDetector, PatternError};
 
 /// Errors of the pattern evaluation.
@@ -96,11 +96,12 @@ pub struct FleetResult {
     pub false_positives: Vec<String>,
     /// Bad but never flagged.
     pub missed: Vec<String>,
-    /// tp / flagged (1 when nothing was flagged: no false positive; the text table shows
-    /// `-` then).
-    pub precision: f64,
-    /// tp / bad (1 when nothing was bad).
-    pub recall: f64,
+    /// tp / flagged; `None` (JSON `null`, `-` in the text table) when nothing was flagged,
+    /// where precision is undefined (an audit found 1.0 there, claiming a perfect detector on
+    /// a fleet that gave it nothing to find).
+    pub precision: Option<f64>,
+    /// tp / bad; `None` when no worker was bad.
+    pub recall: Option<f64>,
 }
 
 /// Results over several fleets.
@@ -108,18 +109,20 @@ pub struct FleetResult {
 pub struct PatternReport {
     /// Per fleet.
     pub fleets: Vec<FleetResult>,
-    /// Precision over all fleets pooled.
-    pub precision: f64,
-    /// Recall over all fleets pooled.
-    pub recall: f64,
+    /// Precision over all fleets pooled (`None` when nothing was flagged).
+    pub precision: Option<f64>,
+    /// Recall over all fleets pooled (`None` when no worker was bad).
+    pub recall: Option<f64>,
 }
 
-fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 {
-        1.0
-    } else {
-        a as f64 / b as f64
-    }
+/// `a / b`, undefined (`None`) for `b == 0`.
+fn ratio(a: usize, b: usize) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
+}
+
+/// A ratio for the text table: three decimals, `-` when undefined.
+fn cell(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |x| format!("{x:.3}"))
 }
 
 /// Evaluates one simulation output directory.
@@ -135,6 +138,11 @@ pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, P
         return Err(not_sim(
             "no ground_truth.json: eval patterns scores bad-worker detection against the ground truth of a `faultline simulate --out DIR` run",
         ));
+    }
+    if dir.join(SIMULATION_REPLACING).exists() {
+        return Err(not_sim(&format!(
+            "a `faultline simulate` run into it was interrupted while replacing its files ({SIMULATION_REPLACING} is there), so they may be of two runs; run the simulation again"
+        )));
     }
     if !dir.join("failures.jsonl").is_file() && dir.join("history").is_dir() {
         return Err(not_sim(
@@ -268,13 +276,8 @@ impl PatternReport {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let precision = if f.flagged == 0 {
-                "-".to_string()
-            } else {
-                format!("{:.3}", f.precision)
-            };
             out.push_str(&format!(
-                "{:<34} {:>5} {:>9} {:>8} {:>4} {:>8} {:>3} {:>10} {:>7.3}\n",
+                "{:<34} {:>5} {:>9} {:>8} {:>4} {:>8} {:>3} {:>10} {:>7}\n",
                 name,
                 f.seed.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
                 f.failures,
@@ -282,22 +285,84 @@ impl PatternReport {
                 f.bad,
                 f.flagged,
                 f.true_positives,
-                precision,
-                f.recall
+                cell(f.precision),
+                cell(f.recall)
             ));
         }
-        let flagged: usize = self.fleets.iter().map(|f| f.flagged).sum();
-        if flagged == 0 {
-            out.push_str(&format!(
-                "pooled precision - (nothing flagged), recall {:.3}\n",
-                self.recall
-            ));
-        } else {
-            out.push_str(&format!(
-                "pooled precision {:.3}, recall {:.3}\n",
-                self.precision, self.recall
-            ));
-        }
+        let precision = match self.precision {
+            None => "- (nothing flagged)".to_string(),
+            p => cell(p),
+        };
+        let recall = match self.recall {
+            None => "- (no bad worker)".to_string(),
+            r => cell(r),
+        };
+        out.push_str(&format!("pooled precision {precision}, recall {recall}\n"));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet(flagged: usize, tp: usize, bad: usize) -> FleetResult {
+        FleetResult {
+            dir: "runs/sim-1".into(),
+            seed: Some(1),
+            failures: 300,
+            workers: 20,
+            bad,
+            flagged,
+            true_positives: tp,
+            false_positives: Vec::new(),
+            missed: Vec::new(),
+            precision: ratio(tp, flagged),
+            recall: ratio(tp, bad),
+        }
+    }
+
+    /// Regression (CLI audit): a fleet where nothing was flagged and nothing was bad got
+    /// precision and recall 1.0 in `--json` — a perfect score for a detector never tested.
+    #[test]
+    fn undefined_precision_and_recall_are_null_not_one() {
+        let report = PatternReport {
+            fleets: vec![fleet(0, 0, 0)],
+            precision: ratio(0, 0),
+            recall: ratio(0, 0),
+        };
+        let v = serde_json::to_value(&report).unwrap();
+        assert!(v["precision"].is_null(), "{v}");
+        assert!(v["recall"].is_null(), "{v}");
+        assert!(v["fleets"][0]["precision"].is_null(), "{v}");
+        assert!(v["fleets"][0]["recall"].is_null(), "{v}");
+        let text = report.render_text();
+        assert!(
+            text.contains("pooled precision - (nothing flagged), recall - (no bad worker)"),
+            "{text}"
+        );
+        let row = text.lines().nth(1).unwrap();
+        assert!(row.trim_end().ends_with("-       -"), "{row}");
+    }
+
+    #[test]
+    fn defined_ratios_are_numbers() {
+        let report = PatternReport {
+            fleets: vec![fleet(4, 3, 6)],
+            precision: ratio(3, 4),
+            recall: ratio(3, 6),
+        };
+        let v = serde_json::to_value(&report).unwrap();
+        assert_eq!(v["precision"], 0.75);
+        assert_eq!(v["fleets"][0]["recall"], 0.5);
+        let text = report.render_text();
+        assert!(
+            text.contains("pooled precision 0.750, recall 0.500"),
+            "{text}"
+        );
+        assert!(
+            text.lines().nth(1).unwrap().ends_with("0.750   0.500"),
+            "{text}"
+        );
     }
 }

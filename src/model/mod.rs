@@ -16,6 +16,12 @@ pub use record::{
 };
 pub use time::Timestamp;
 
+/// The file `faultline simulate --out DIR` keeps in `DIR` while it replaces its output files
+/// (failures, actions, outcomes, ground truth, summary) one rename at a time. A directory
+/// holding it is a run interrupted in that window: its files may be of two runs, and the
+/// readers of simulation directories refuse it, naming it.
+pub const SIMULATION_REPLACING: &str = ".simulate-replacing";
+
 /// Errors of the domain model: a field that does not validate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelError {
@@ -38,6 +44,13 @@ pub enum ModelError {
 }
 
 impl ModelError {
+    /// The field the error is about, as a JSON path.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ModelError::Invalid { field, .. } | ModelError::Conflict { field, .. } => field,
+        }
+    }
+
     /// Renames the field of an `Invalid` error (ids are checked without knowing their field).
     pub fn in_field(self, field: &'static str) -> Self {
         match self {

@@ -31,6 +31,10 @@ fn within_years(us: i64) -> Option<Timestamp> {
 }
 
 impl Timestamp {
+    /// The latest timestamp any input may give or any history hold:
+    /// 9999-12-31T23:59:59.999999Z.
+    pub const LATEST: Timestamp = Timestamp(MAX_US);
+
     /// From microseconds since the epoch.
     pub const fn from_micros(us: i64) -> Self {
         Timestamp(us)
@@ -59,7 +63,8 @@ impl Timestamp {
 
     /// Seconds from `earlier` to `self` (negative if `earlier` is later).
     pub fn secs_since(self, earlier: Timestamp) -> f64 {
-        (self.0 - earlier.0) as f64 / 1e6
+        // In i128: the difference of two i64 times may not fit an i64 (library audit).
+        (i128::from(self.0) - i128::from(earlier.0)) as f64 / 1e6
     }
 
     /// The current wall-clock time. Only the binary and the API edge call this.

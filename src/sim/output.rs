@@ -12,7 +12,10 @@
 //! | `ground_truth.json` | — | [`FleetTruth`] plus `failures` ([`FailureTruth`], one per failure) and `tasks` ([`TaskTruth`]) |
 //! | `summary.json` | — | [`Summary`] |
 //!
-//! Files are written under a temporary name and renamed when complete.
+//! Files are written under temporary names of their own process and renamed when all are
+//! complete, while [`SIMULATION_REPLACING`] marks the directory: a crash among the renames
+//! leaves it, and the readers of simulation directories refuse such a directory instead of
+//! reading files of two runs as one. A crash before the renames leaves the previous run whole.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -24,7 +27,8 @@ use serde::Serialize;
 use super::truth::{Cost, N};
 use super::SimError;
 use crate::model::{
-    FailureKind, FailureReport, HardwareClass, Outcome, RecoveryAction, RecoveryStrategy, Timestamp,
+    FailureKind, FailureReport, HardwareClass, Outcome, RecoveryAction, RecoveryStrategy,
+    Timestamp, SIMULATION_REPLACING,
 };
 
 /// Receives a simulation's history, in simulated-time order.
@@ -412,7 +416,8 @@ struct Out {
 impl Out {
     fn create(dir: &Path, name: &str) -> Result<Out, SimError> {
         let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
+        // Of this process: two runs into one directory do not write into one file.
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
         let f = File::create(&tmp).map_err(|source| SimError::Write {
             path: tmp.display().to_string(),
             source,
@@ -440,10 +445,26 @@ impl Out {
         self.bytes(b"\n")
     }
 
-    fn finish(mut self) -> Result<(), SimError> {
+    /// Flushes and syncs the temporary file; [`Out::commit`] then renames it.
+    fn finish(mut self) -> Result<Out, SimError> {
         self.w.flush().map_err(|e| self.err(e))?;
+        self.w.get_ref().sync_all().map_err(|e| self.err(e))?;
+        Ok(self)
+    }
+
+    fn commit(self) -> Result<(), SimError> {
         std::fs::rename(&self.tmp, &self.path).map_err(|e| self.err(e))
     }
+}
+
+/// Syncs a directory, so that renames in it survive a crash.
+fn sync_dir(dir: &Path) -> Result<(), SimError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| SimError::Write {
+            path: dir.display().to_string(),
+            source,
+        })
 }
 
 /// Writes the history as JSON lines into a directory (see the module docs).
@@ -535,14 +556,33 @@ impl Sink for JsonlSink {
             serde_json::to_writer(&mut f.truth.w, t).map_err(|e| f.truth.err(e.into()))?;
         }
         f.truth.bytes(b"\n]}\n")?;
-        f.failures.finish()?;
-        f.actions.finish()?;
-        f.outcomes.finish()?;
-        f.truth.finish()?;
         let mut s = Out::create(&self.dir, "summary.json")?;
         serde_json::to_writer_pretty(&mut s.w, summary).map_err(|e| s.err(e.into()))?;
         s.bytes(b"\n")?;
-        s.finish()
+        let done = [
+            f.failures.finish()?,
+            f.actions.finish()?,
+            f.outcomes.finish()?,
+            f.truth.finish()?,
+            s.finish()?,
+        ];
+        // Every file is complete and synced; mark the directory for the renames (an audit
+        // found a crash between them leaving files of two runs side by side, unmarked).
+        let marker = self.dir.join(SIMULATION_REPLACING);
+        let write_err = |source| SimError::Write {
+            path: marker.display().to_string(),
+            source,
+        };
+        File::create(&marker)
+            .and_then(|m| m.sync_all())
+            .map_err(write_err)?;
+        sync_dir(&self.dir)?;
+        for out in done {
+            out.commit()?;
+        }
+        sync_dir(&self.dir)?;
+        std::fs::remove_file(&marker).map_err(write_err)?;
+        sync_dir(&self.dir)
     }
 }
 
@@ -646,7 +686,12 @@ mod tests {
         assert_eq!(v["failures"].as_array().unwrap().len(), 2);
         assert_eq!(v["tasks"][0]["end"], "succeeded");
         assert_eq!(v["scenario"], "s");
-        assert!(!dir.path().join(".failures.jsonl.tmp").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "temporaries or the marker left: {left:?}");
         assert!(dir.path().join("summary.json").exists());
     }
 

@@ -304,7 +304,15 @@ impl Policy for EnginePolicy {
     }
 
     fn observe(&mut self, outcome: &Outcome) -> Result<(), SimError> {
-        Ok(self.engine.record_outcome(outcome)?)
+        match self.engine.record_outcome(outcome) {
+            // The engine forgot the task while its outcome was on the way: a failed recovery
+            // is known when the task fails again, which with a long `refail_mean_s` is after
+            // the engine's `forget_after_s` (four times it for a task awaiting its outcome).
+            // A coordinator's engine would answer the same; the task's next failure starts
+            // afresh. Before, this ended the whole run with an error.
+            Err(crate::engine::EngineError::UnknownTask(_)) => Ok(()),
+            r => Ok(r?),
+        }
     }
 
     fn ranker_mut(&mut self) -> Option<&mut crate::ranking::Ranker> {

@@ -350,10 +350,16 @@ impl<'a> World<'a> {
         }
     }
 
-    /// The timestamp `t` seconds after the start (saturating: a clock past the horizon
-    /// cannot wrap around to a negative time).
+    /// The timestamp `t` seconds after the start, at most [`Timestamp::LATEST`]
+    /// (9999-12-31T23:59:59.999999Z). New tasks stop at the horizon, which the scenario check
+    /// keeps before the year 10000, but a task that failed just before it goes on failing for
+    /// its retries' delays and run times; with a start near the latest allowed, those
+    /// timestamps used to pass the year 9999 and the output could not be read back (no
+    /// history holds such a time). They are held at the last microsecond instead: the order
+    /// of events is kept, only their spacing is lost, and only there.
     fn ts(&self, t: f64) -> Timestamp {
-        Timestamp::from_micros(self.sc.start.as_micros().saturating_add(micros(t)))
+        let us = self.sc.start.as_micros().saturating_add(micros(t));
+        Timestamp::from_micros(us.min(Timestamp::LATEST.as_micros()))
     }
 
     fn fleet_truth(&self, policy: &str, seed: u64) -> FleetTruth {
@@ -1500,16 +1506,54 @@ rate_per_hour = 40
                 assert!(ts <= end, "{ts}");
             }
         }
-        // A start at the end of time (past the check): timestamps saturate, never wrap.
+        // A start at the end of time (past the check): timestamps are held at the latest a
+        // history can hold, never wrap.
         let mut late = farm();
         late.start = Timestamp::from_micros(i64::MAX - 1_000);
         let (_, sink) = run_on(&late, PolicyKind::Rules, 1, 50, 0);
         assert!(sink
             .failures
             .iter()
-            .all(|f| f.timestamp.unwrap().as_micros() >= i64::MAX - 1_000));
+            .all(|f| f.timestamp.unwrap() == Timestamp::LATEST));
         let bursts = sink.fleet.unwrap().bursts;
         assert!(bursts[0].start.as_micros() > 0 && bursts[0].end.as_micros() > 0);
+    }
+
+    /// Regression (left over from the timestamp checks): with the latest start allowed and
+    /// retries decades apart, a task that failed before the horizon went on failing after the
+    /// year 9999, and `simulate --out` wrote timestamps no reader accepts. Writing it found a
+    /// second bug: with retries weeks apart the engine forgot a task awaiting its outcome
+    /// (`forget_after_s`), and the outcome then stopped the whole run with "outcome for
+    /// unknown task".
+    #[test]
+    fn retries_past_the_year_9999_are_held_at_the_latest_time() {
+        let sc = Scenario::from_toml(
+            "[simulation]\nstart = \"9899-12-31T00:00:00Z\"\nrefail_mean_s = 1e9\npersistence = 1\n\
+             [workers.gpu]\ncount = 2\nfailure_rate_per_hour = 2e-5\n\
+             [[failures.gpu]]\nkind = \"data_error\"\nweight = 1\n",
+            "late.toml",
+        )
+        .unwrap();
+        let (_, sink) = run_on(&sc, PolicyKind::Rules, 3, 200, 0);
+        let latest = Timestamp::LATEST;
+        let past_horizon = sink
+            .failures
+            .iter()
+            .filter(|f| f.t_offset_s.unwrap() > HORIZON_H * 3600.0)
+            .count();
+        assert!(past_horizon > 0, "the test needs retries past the horizon");
+        for f in &sink.failures {
+            let ts = f.timestamp.unwrap();
+            assert!(ts <= latest, "{ts:?}");
+            assert!(Timestamp::from_micros_checked(ts.as_micros()).is_some());
+        }
+        for o in &sink.outcomes {
+            assert!(o.timestamp.unwrap() <= latest, "{o:?}");
+        }
+        assert!(sink
+            .failures
+            .windows(2)
+            .all(|w| w[0].timestamp <= w[1].timestamp));
     }
 
     proptest! {
