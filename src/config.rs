@@ -547,12 +547,50 @@ impl Default for BudgetParams {
 pub struct RetryParams {
     /// Backoff for kinds without their own policy.
     pub default: BackoffParams,
-    /// Per-kind backoff, keyed by failure kind name.
+    /// Per-kind backoff, keyed by failure kind name. A config file's policies are laid over
+    /// the built-in ones (OOM without delay, network and timeouts longer, see
+    /// [`RetryParams::default`]): a kind it names gets the fields it gives, the rest from
+    /// that kind's built-in policy (or [`BackoffParams::default`] for a kind without one);
+    /// kinds it does not name keep theirs. Before, naming one kind dropped the others' built-in
+    /// policies (library audit: OOM retries were delayed 2 s once the network's was set).
+    #[serde(deserialize_with = "policies_over_defaults")]
     pub policies: BTreeMap<String, BackoffParams>,
     /// A task's failures beyond this number are escalated.
     pub max_attempts: u32,
     /// Retry budget.
     pub budget: BudgetParams,
+}
+
+/// [`BackoffParams`] as a config file may give them for one kind: any field left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartialBackoff {
+    base_s: Option<f64>,
+    factor: Option<f64>,
+    cap_s: Option<f64>,
+    jitter: Option<Jitter>,
+}
+
+/// The policies a config file gives, laid over the built-in ones (see
+/// [`RetryParams::policies`]).
+fn policies_over_defaults<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, BackoffParams>, D::Error> {
+    let given = BTreeMap::<String, PartialBackoff>::deserialize(d)?;
+    let mut out = RetryParams::default().policies;
+    for (kind, p) in given {
+        let base = out.get(&kind).cloned().unwrap_or_default();
+        out.insert(
+            kind,
+            BackoffParams {
+                base_s: p.base_s.unwrap_or(base.base_s),
+                factor: p.factor.unwrap_or(base.factor),
+                cap_s: p.cap_s.unwrap_or(base.cap_s),
+                jitter: p.jitter.unwrap_or(base.jitter),
+            },
+        );
+    }
+    Ok(out)
 }
 
 impl Default for RetryParams {
@@ -599,5 +637,42 @@ mod tests {
         assert!(m.contains("max_atempts") && m.contains("line 3"), "{m}");
         let p: EngineConfig = toml::from_str("[retry.policies.network]\nbase_s = 1.0\n").unwrap();
         assert_eq!(p.retry.policies["network"].base_s, 1.0);
+    }
+
+    /// Regression (library audit): naming one kind's policy replaced the whole map, so OOM
+    /// lost its no-delay policy, and a policy given in part took the generic defaults for the
+    /// rest instead of its kind's.
+    #[test]
+    fn a_policy_given_in_part_is_laid_over_the_built_in_ones() {
+        let built_in = RetryParams::default().policies;
+        let p: EngineConfig = toml::from_str(
+            "[retry.policies.network]\nbase_s = 1.0\n[retry.policies.thermal]\ncap_s = 9.0\n",
+        )
+        .unwrap();
+        let got = &p.retry.policies;
+        assert_eq!(got["oom_gpu"], built_in["oom_gpu"]);
+        assert_eq!(got["timeout"], built_in["timeout"]);
+        assert_eq!(
+            got["network"],
+            BackoffParams {
+                base_s: 1.0,
+                ..built_in["network"].clone()
+            }
+        );
+        assert_eq!(
+            got["thermal"],
+            BackoffParams {
+                cap_s: 9.0,
+                ..BackoffParams::default()
+            }
+        );
+        // Unknown fields inside a policy are still refused, naming the field.
+        let e = toml::from_str::<EngineConfig>("[retry.policies.network]\nbase = 1.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("base"), "{e}");
+        // And the round trip holds.
+        let t = toml::to_string(&p).unwrap();
+        assert_eq!(toml::from_str::<EngineConfig>(&t).unwrap(), p);
     }
 }

@@ -140,6 +140,9 @@ impl StateStore for DurableState {
     fn task_mut(&mut self, id: &TaskId) -> &mut TaskRecord {
         self.mem.task_mut(id)
     }
+    fn set_retention(&mut self, retention: Retention) {
+        self.retention = retention;
+    }
     fn forget(&mut self, id: &TaskId) {
         self.mem.forget(id)
     }

@@ -47,7 +47,7 @@ use crate::retry::{RetryBudget, RetryError, RetryPolicy};
 use crate::rules::{LadderRef, MatchContext, RuleSet, RulesError, Step};
 use crate::store::{
     Ack, ActionRow, Entry, FailureRow, FlushFailed, FlushJob, HistoryStore, OpenReport, OutcomeRow,
-    ParquetStore, StoreOptions, TaskStateRow,
+    ParquetStore, Retention, StoreOptions, TaskStateRow,
 };
 
 /// Errors of the engine.
@@ -90,6 +90,15 @@ pub enum EngineError {
     /// An outcome for a task the engine never saw.
     #[error("outcome for unknown task '{0}'")]
     UnknownTask(String),
+    /// An outcome whose numbers are not acceptable (negative, NaN or infinite
+    /// `time_to_recovery_s` or `cost`; the message names the field).
+    #[error("outcome for task '{task}': {error}")]
+    InvalidOutcome {
+        /// The outcome's task.
+        task: String,
+        /// What is wrong, naming the field.
+        error: crate::model::ModelError,
+    },
 }
 
 /// The decision engine.
@@ -120,6 +129,9 @@ pub struct Engine<S: StateStore = MemoryState> {
     /// Workers per hardware class when the fleet's shape is known without a registry
     /// ([`Engine::set_fleet_shape`]; index: [`HardwareClass::index`]).
     shape: Option<[usize; HardwareClass::ALL.len()]>,
+    /// The registry was handed out mutably ([`Engine::registry_mut`]): the bad-worker test's
+    /// fleet is counted again before the next decision.
+    fleet_stale: bool,
     state: S,
 }
 
@@ -233,6 +245,7 @@ impl<S: StateStore> Engine<S> {
             since_refresh: u32::MAX - 1,
             registry: WorkerRegistry::new(),
             shape: None,
+            fleet_stale: false,
             state,
         })
     }
@@ -269,8 +282,12 @@ impl<S: StateStore> Engine<S> {
         &self.registry
     }
 
-    /// Mutable access to the worker registry (register workers, clear flags).
+    /// Mutable access to the worker registry (register workers, clear flags). The bad-worker
+    /// test counts the registry's workers again before the next decision, as after
+    /// [`Engine::set_registry`] (before, workers registered here were unknown to it, and a
+    /// class where one worker failed had no peers to compare it with).
     pub fn registry_mut(&mut self) -> &mut WorkerRegistry {
+        self.fleet_stale = true;
         &mut self.registry
     }
 
@@ -287,6 +304,29 @@ impl<S: StateStore> Engine<S> {
     /// The state store.
     pub fn state(&self) -> &S {
         &self.state
+    }
+
+    /// Sets how many checkpoints per task are kept, and for how long
+    /// ([`Retention::default`]: 5, none older than 7 days but the newest), from the next
+    /// commit on; in memory and durable alike (before, an engine from [`Engine::open`] could
+    /// not change it).
+    pub fn set_checkpoint_retention(&mut self, retention: Retention) -> Result<(), EngineError> {
+        if retention.keep_last == 0 {
+            return Err(EngineError::Config(
+                "checkpoint retention: keep_last must be at least 1".into(),
+            ));
+        }
+        if retention
+            .max_age_s
+            .is_some_and(|a| !a.is_finite() || a < 0.0)
+        {
+            return Err(EngineError::Config(
+                "checkpoint retention: max_age_s must be a finite number of seconds, at least 0"
+                    .into(),
+            ));
+        }
+        self.state.set_retention(retention);
+        Ok(())
     }
 
     /// Consumes the engine, returning its state (e.g. to save it).
@@ -318,6 +358,10 @@ impl<S: StateStore> Engine<S> {
         &mut self,
         rec: &FailureRecord,
     ) -> Result<(Arc<RecoveryAction>, Ack), EngineError> {
+        if self.fleet_stale {
+            self.fleet_stale = false;
+            self.sync_fleet();
+        }
         let class = rec.hardware.class;
         let cls = self.classify(rec);
         let kind = cls.kind;
@@ -825,7 +869,7 @@ impl<S: StateStore> Engine<S> {
         });
         // Refresh the bad-worker list when due (`PatternParams::refresh_due`).
         let now = rec.timestamp.as_micros();
-        self.since_refresh += 1;
+        self.since_refresh = self.since_refresh.saturating_add(1);
         if self
             .config
             .patterns
@@ -1334,7 +1378,9 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Checks an outcome as [`Engine::log_outcome`] does, without logging or applying it:
-    /// its task must be one the engine knows. Returns the task's id. A caller holding several
+    /// its task must be one the engine knows, and its numbers must pass [`Outcome::check`]
+    /// (an audit found a negative or NaN cost, which the HTTP API refuses, logged durably
+    /// through the library). Returns the task's id. A caller holding several
     /// outcomes checks them all first, so that one bad outcome rejects the lot before any is
     /// applied. A duplicate ([`Engine::is_duplicate_outcome`]) passes: it is answered, not
     /// rejected.
@@ -1344,6 +1390,12 @@ impl<S: StateStore> Engine<S> {
         if self.state.task(&id).is_none() {
             return Err(unknown());
         }
+        outcome
+            .check()
+            .map_err(|error| EngineError::InvalidOutcome {
+                task: outcome.task_id.clone(),
+                error,
+            })?;
         Ok(id)
     }
 
@@ -1535,6 +1587,8 @@ impl Engine<MemoryState> {
     }
 
     /// Loads in-memory state saved by [`Engine::save_state`] (for the CLI's `--state FILE`).
+    /// Checkpoint blobs are not saved, so a task's `latest_checkpoint` is cleared: an action
+    /// must not name a checkpoint to resume from that this engine cannot load.
     pub fn load_state(&mut self, path: &Path) -> Result<(), EngineError> {
         let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
             path: path.display().to_string(),
@@ -1547,13 +1601,22 @@ impl Engine<MemoryState> {
         // A file from before `config_changed` was kept: the history says it.
         for t in self.state.tasks.values_mut() {
             t.config_changed |= t.history.iter().any(|a| a.modified_config.is_some());
+            t.latest_checkpoint = None;
         }
         Ok(())
     }
 
-    /// Saves the in-memory state atomically (temporary file, then rename). The temporary file
-    /// is `.NAME.tmp-PID` beside it: neither another file of the user's (`jobs.tmp` beside
-    /// `jobs.json`, which an audit found overwritten) nor another process's.
+    /// Saves the in-memory state atomically and durably (temporary file, fsync, rename, fsync
+    /// of the directory). The temporary file is `.NAME.tmp-PID` beside it: neither another
+    /// file of the user's (`jobs.tmp` beside `jobs.json`, which an audit found overwritten)
+    /// nor another process's. Two processes saving to one file must take turns (the CLI's
+    /// `recommend --state` holds a lock beside it); this does not lock.
+    ///
+    /// What is saved is the per-task state (attempts, ladder positions, histories, configs,
+    /// exclusions). Not saved: checkpoint blobs, the learned ranking, breakers, the retry
+    /// budget, patterns and worker flags — an engine loaded from the file starts those afresh.
+    /// A coordinator that must keep what it learned across restarts uses a durable engine
+    /// ([`Engine::open`] on a data directory), which replays all of it from its history.
     pub fn save_state(&self, path: &Path) -> Result<(), EngineError> {
         let io = |source| EngineError::Io {
             path: path.display().to_string(),
@@ -1567,8 +1630,21 @@ impl Engine<MemoryState> {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(text.as_bytes()).map_err(io)?;
+            // Before the rename: a crash must not leave an empty file under the name.
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(io)?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)
     }
 }
 

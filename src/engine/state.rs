@@ -12,7 +12,7 @@ use crate::model::{
     FailureKind, FailureRecord, HardwareClass, HardwareRequirements, Outcome, RecoveryAction,
     RecoveryStrategy, TaskConfig, TaskId, TaskState, Timestamp, WorkerId,
 };
-use crate::store::{Ack, CheckpointRow, Checkpoints, Entry, StoreError};
+use crate::store::{Ack, CheckpointRow, Checkpoints, Entry, Retention, StoreError};
 
 /// What the engine remembers about one task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,9 +167,10 @@ impl TaskRecord {
         if self.first_failure.is_none() {
             self.first_failure = Some(rec.timestamp);
         }
-        self.attempts += 1;
+        // Saturating: a loaded state file may hold any count (library audit).
+        self.attempts = self.attempts.saturating_add(1);
         self.streak = if self.last_kind == Some(kind) {
-            self.streak + 1
+            self.streak.saturating_add(1)
         } else {
             1
         };
@@ -309,6 +310,8 @@ pub trait StateStore {
     ) -> (Option<(CheckpointRow, Vec<u8>)>, Vec<StoreError>) {
         self.checkpoint_snapshot(task).load()
     }
+    /// Sets the checkpoint retention applied from the next commit on.
+    fn set_retention(&mut self, retention: Retention);
     /// Drops a task's state (finished tasks).
     fn forget(&mut self, id: &TaskId);
     /// Keeps only the tasks whose record `keep` accepts; returns how many were dropped.
@@ -332,6 +335,10 @@ pub struct MemoryState {
     /// The last checkpoint number reserved per task (see [`StateStore::begin_checkpoint`]).
     #[serde(skip)]
     checkpoint_numbers: HashMap<TaskId, u64>,
+    /// What to keep per task, applied at each commit as the durable state applies it (not
+    /// saved with `--state`; the default keeps 5, none older than 7 days but the newest).
+    #[serde(skip)]
+    pub retention: Retention,
 }
 
 /// Reserves the next checkpoint number of `task`: above every number reserved before and
@@ -353,6 +360,9 @@ impl StateStore for MemoryState {
     fn task_mut(&mut self, id: &TaskId) -> &mut TaskRecord {
         // One hash and probe (the key's clone only counts a reference).
         self.tasks.entry(id.clone()).or_default()
+    }
+    fn set_retention(&mut self, retention: Retention) {
+        self.retention = retention;
     }
     fn forget(&mut self, id: &TaskId) {
         self.tasks.remove(id);
@@ -376,14 +386,20 @@ impl StateStore for MemoryState {
     ) -> Result<CommittedCheckpoint, StoreError> {
         let WrittenCheckpoint { row, data } = written;
         let id = row.checkpoint_id.clone();
+        let now = row.timestamp;
         let list = self.checkpoints.entry(row.task_id.clone()).or_default();
         list.push((row, data.unwrap_or_default()));
+        // Retention, as the durable state applies it: before, every blob was kept for as
+        // long as the engine ran (library audit).
+        let rows: Vec<CheckpointRow> = list.iter().map(|(r, _)| r.clone()).collect();
+        let retired = Checkpoints::expired(&rows, self.retention, now);
+        list.retain(|(r, _)| !retired.iter().any(|x| x.checkpoint_id == r.checkpoint_id));
         let latest = newest_in_memory(list).map(|(r, _)| r.checkpoint_id.clone());
         Ok(CommittedCheckpoint {
             id,
             ack: Ack::done(),
             latest,
-            retired: Vec::new(),
+            retired,
             blobs: None,
         })
     }

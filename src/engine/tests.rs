@@ -2320,3 +2320,148 @@ fn regression_a_duplicate_outcome_changes_neither_the_ranking_nor_the_breakers()
     assert!(total(&e) > once);
     assert!(e.is_duplicate_outcome(&t0));
 }
+
+/// Regression (library audit): workers registered through `registry_mut` were unknown to the
+/// bad-worker test, which then saw one worker of the class (the failing one) and no peers to
+/// compare it with. They count as after `set_registry`.
+#[test]
+fn workers_registered_through_registry_mut_count_for_the_bad_worker_test() {
+    let msg = "RuntimeError: CUDA error: unspecified launch failure";
+    let run = |via_set: bool| {
+        let mut e = Engine::new(EngineConfig::default()).unwrap();
+        let workers: Vec<registry::Worker> = (0..20)
+            .map(|i| {
+                registry::Worker::new(WorkerId::new(&format!("g{i}")).unwrap(), HardwareClass::Gpu)
+            })
+            .collect();
+        if via_set {
+            let mut r = WorkerRegistry::new();
+            for w in workers {
+                r.register(w);
+            }
+            e.set_registry(r);
+        } else {
+            for w in workers {
+                e.registry_mut().register(w);
+            }
+        }
+        for i in 0..30 {
+            let r = record(
+                &format!("b{i}"),
+                "g0",
+                HardwareClass::Gpu,
+                msg,
+                TaskConfig::default(),
+            );
+            e.handle_failure(&at(r, f64::from(i) * 3600.0));
+        }
+        e.bad_workers().to_vec()
+    };
+    let set = run(true);
+    assert!(set.iter().any(|w| w.as_str() == "g0"), "{set:?}");
+    assert_eq!(run(false), set);
+}
+
+/// Regression (library audit): report times at the ends of the i64 range (a caller's
+/// `Timestamp::from_secs_f64(f64::NEG_INFINITY)` as `now`) overflowed in the retry budget's
+/// and the breakers' windows: a panic in debug builds, wrapped windows in release.
+#[test]
+fn report_times_at_the_ends_of_the_range_do_not_overflow() {
+    for us in [i64::MIN + 1, i64::MIN / 2, i64::MAX / 2, i64::MAX - 1] {
+        let mut e = Engine::in_memory();
+        for i in 0..8 {
+            let mut r = record(
+                &format!("t{i}"),
+                "w",
+                HardwareClass::Gpu,
+                "RuntimeError: CUDA error: unspecified launch failure",
+                TaskConfig::default(),
+            );
+            r.timestamp = Timestamp::from_micros(us);
+            e.handle_failure(&r);
+            e.handle_failure(&r);
+        }
+        let _ = e.open_worker_breakers(Timestamp::from_micros(us));
+        let _ = e.open_worker_breakers(Timestamp::from_micros(i64::MIN));
+        let _ = e.open_worker_breakers(Timestamp::from_micros(i64::MAX));
+    }
+    assert!(Timestamp::from_micros(i64::MAX)
+        .secs_since(Timestamp::from_micros(i64::MIN))
+        .is_finite());
+}
+
+/// Regression (library audit): an outcome with a negative, NaN or infinite cost or time to
+/// recovery — which the HTTP API refuses — was applied and logged through the library.
+#[test]
+fn an_outcome_with_bad_numbers_is_refused_naming_the_field() {
+    let mut e = Engine::in_memory();
+    e.handle_failure(&gpu_oom(cfg(8, Precision::Fp32)));
+    for (cost, ttr, field) in [
+        (Some(-1.0), None, "cost"),
+        (None, Some(f64::NAN), "time_to_recovery_s"),
+        (Some(f64::INFINITY), None, "cost"),
+    ] {
+        let o = Outcome {
+            cost,
+            time_to_recovery_s: ttr,
+            ..outcome("t", true)
+        };
+        let err = e.record_outcome(&o).unwrap_err();
+        assert!(
+            matches!(&err, EngineError::InvalidOutcome { error, .. } if error.field() == field),
+            "{err}"
+        );
+        assert!(err.to_string().contains(field), "{err}");
+    }
+    assert!(!e.is_duplicate_outcome(&TaskId::new("t").unwrap()));
+    e.record_outcome(&outcome("t", true)).unwrap();
+}
+
+/// Regression (library audit): the in-memory state kept every checkpoint blob it was given
+/// (no retention, unlike the durable state), and a state loaded from a file named a
+/// checkpoint to resume from whose blob was not saved with it.
+#[test]
+fn in_memory_checkpoints_follow_retention_and_are_not_named_after_a_load() {
+    let mut e = Engine::in_memory();
+    e.handle_failure(&gpu_oom(cfg(8, Precision::Fp32)));
+    let t = TaskId::new("t").unwrap();
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(
+            e.create_checkpoint(
+                &t,
+                b"step",
+                Timestamp::from_secs_f64(1_700_000_000.0 + f64::from(i)),
+            )
+            .unwrap(),
+        );
+    }
+    assert_eq!(
+        e.state().checkpoints[&t].len(),
+        Retention::default().keep_last
+    );
+    assert_eq!(e.latest_checkpoint(&t).0.unwrap().0, ids[11]);
+    e.set_checkpoint_retention(Retention {
+        keep_last: 2,
+        max_age_s: None,
+    })
+    .unwrap();
+    e.create_checkpoint(&t, b"step", Timestamp::from_secs_f64(1_700_000_100.0))
+        .unwrap();
+    assert_eq!(e.state().checkpoints[&t].len(), 2);
+    assert!(e
+        .set_checkpoint_retention(Retention {
+            keep_last: 0,
+            max_age_s: None,
+        })
+        .is_err());
+    // Saved and loaded: the blobs are not in the file, so no action names one.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    e.save_state(&path).unwrap();
+    let mut loaded = Engine::in_memory();
+    loaded.load_state(&path).unwrap();
+    assert!(loaded.task(&t).unwrap().latest_checkpoint.is_none());
+    let a = loaded.handle_failure(&gpu_oom(cfg(8, Precision::Fp32)));
+    assert!(a.resume_checkpoint.is_none(), "{a:?}");
+}

@@ -94,11 +94,12 @@ impl<K: Eq + Hash + Clone> Breakers<K> {
     }
 
     fn advance(p: &BreakerParams, b: &mut Breaker, now: i64) {
-        if b.state == BreakerState::Open && now - b.opened_at >= b.recovery_us {
+        // Saturating: a caller's time near the ends of i64 must not overflow (library audit).
+        if b.state == BreakerState::Open && now.saturating_sub(b.opened_at) >= b.recovery_us {
             b.state = BreakerState::HalfOpen;
             b.successes = 0;
         }
-        let from = now - (p.window_s * 1e6) as i64;
+        let from = now.saturating_sub((p.window_s * 1e6) as i64);
         while b.failures.front().is_some_and(|&t| t <= from) {
             b.failures.pop_front();
         }
@@ -173,7 +174,7 @@ impl<K: Eq + Hash + Clone> Breakers<K> {
             None => BreakerState::Closed,
             Some(b)
                 if b.state == BreakerState::Open
-                    && at.as_micros() - b.opened_at >= b.recovery_us =>
+                    && at.as_micros().saturating_sub(b.opened_at) >= b.recovery_us =>
             {
                 BreakerState::HalfOpen
             }

@@ -145,7 +145,8 @@ pub struct RetryBudget {
 
 impl RetryBudget {
     fn expire(&mut self, now: i64) {
-        let from = now - self.window_us;
+        // Saturating: a caller's time near the ends of i64 must not overflow (library audit).
+        let from = now.saturating_sub(self.window_us);
         while self.firsts.front().is_some_and(|&t| t <= from) {
             self.firsts.pop_front();
         }
