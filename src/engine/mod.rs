@@ -196,6 +196,12 @@ struct CacheKey {
 /// Entries kept before the cache starts over.
 const CLASS_CACHE_CAP: usize = 8192;
 
+/// Longest message (and type hint), in bytes, the classification cache keeps: the cap above
+/// counts entries, so 8,192 messages of a megabyte each (as a server's body limit lets
+/// through) would have pinned gigabytes twice over (input audit). Longer ones are
+/// classified afresh each time, as messages with a stack trace are.
+const CLASS_CACHE_MAX_MESSAGE: usize = 4096;
+
 /// A step made concrete for this task.
 struct Prepared {
     strategy: RecoveryStrategy,
@@ -645,7 +651,13 @@ impl<S: StateStore> Engine<S> {
             stacktrace: rec.error.stacktrace.as_deref(),
             hardware: Some(class),
         };
-        let cacheable = rec.error.stacktrace.as_deref().is_none_or(str::is_empty);
+        let cacheable = rec.error.stacktrace.as_deref().is_none_or(str::is_empty)
+            && rec.error.message.len() <= CLASS_CACHE_MAX_MESSAGE
+            && rec
+                .error
+                .type_hint
+                .as_deref()
+                .is_none_or(|h| h.len() <= CLASS_CACHE_MAX_MESSAGE);
         if !cacheable {
             let c = self.classifier.verdict(&input);
             return Classified {

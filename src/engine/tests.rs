@@ -1931,6 +1931,27 @@ fn messages_that_differ_only_in_numbers_are_classified_as_the_classifier_does() 
     // The shapes were shared: six of the twelve messages were new shapes (an exit status
     // of one digit is another shape than one of three).
     assert_eq!(e.class_cache.shapes.len(), 6);
+    // Regression (input audit): the cache counted entries, not bytes, so long messages
+    // pinned gigabytes. A message past the limit is classified, the same way, uncached.
+    let long = format!(
+        "CUDA out of memory. {}",
+        "x".repeat(CLASS_CACHE_MAX_MESSAGE)
+    );
+    let r = record(
+        "task-long",
+        "worker-gpu-001",
+        HardwareClass::Gpu,
+        &long,
+        cfg(8, Precision::Fp32),
+    );
+    let (map, shapes) = (e.class_cache.map.len(), e.class_cache.shapes.len());
+    let got = e.classify(&r);
+    let want = c.verdict(&ClassifyInput::new(&long).on(HardwareClass::Gpu));
+    assert_eq!((got.kind, got.rule), (want.kind, want.rule));
+    assert_eq!(
+        (e.class_cache.map.len(), e.class_cache.shapes.len()),
+        (map, shapes)
+    );
 }
 
 /// `record` at `secs` seconds after the base time.
