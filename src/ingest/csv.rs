@@ -408,19 +408,28 @@ impl CsvSource {
         let mut bad_utf8 = false;
         let mut text = decode(first, &mut bad_utf8);
         let mut taken: Vec<(u64, Vec<u8>)> = Vec::new();
+        // Whether a quoted field is still open, scanned a line at a time: splitting the whole
+        // record again after each line was quadratic in a stray quote's run (input audit).
+        let mut quotes = Quotes::default();
+        quotes.scan(&text, self.delimiter);
         let fields = loop {
-            match split(&text, self.delimiter) {
-                Some(fields) => break Ok(fields),
-                None if taken.len() + 1 >= MAX_RECORD_LINES => {
+            if !quotes.open() {
+                break split(&text, self.delimiter)
+                    .ok_or_else(|| "unterminated quoted field".to_string());
+            }
+            match () {
+                () if taken.len() + 1 >= MAX_RECORD_LINES => {
                     break Err(format!(
                         "quoted field runs on past {MAX_RECORD_LINES} lines"
                     ))
                 }
-                None => match self.next_line()? {
+                () => match self.next_line()? {
                     Some((n, l, b)) => {
                         bytes += b;
+                        let from = text.len();
                         text.push('\n');
                         text.push_str(&String::from_utf8_lossy(&l));
+                        quotes.scan(&text[from..], self.delimiter);
                         bad_utf8 |= std::str::from_utf8(&l).is_err();
                         taken.push((n, l));
                     }
@@ -457,6 +466,54 @@ fn decode(bytes: Vec<u8>, bad: &mut bool) -> String {
 }
 
 /// Splits one record; `None` when a quoted field is still open at the end of `text`.
+/// Where [`split`] would be after a stretch of text, scanned a piece at a time: inside a
+/// quoted field or not, at a field's start or not. A quote just read inside a field may be
+/// the first of a doubled `""`; `pending` holds that until the next character.
+#[derive(Debug, Default, Clone, Copy)]
+struct Quotes {
+    in_quotes: bool,
+    at_start: bool,
+    started: bool,
+    pending: bool,
+}
+
+impl Quotes {
+    fn scan(&mut self, piece: &str, delim: char) {
+        if !self.started {
+            self.started = true;
+            self.at_start = true;
+        }
+        for c in piece.chars() {
+            if self.pending {
+                self.pending = false;
+                if c == '"' {
+                    // A doubled quote: still inside.
+                    continue;
+                }
+                self.in_quotes = false;
+            }
+            if self.in_quotes {
+                if c == '"' {
+                    self.pending = true;
+                }
+            } else if c == delim {
+                self.at_start = true;
+            } else if c == '"' && self.at_start {
+                self.in_quotes = true;
+                self.at_start = false;
+            } else {
+                self.at_start = false;
+            }
+        }
+    }
+
+    /// Whether a quoted field is still open at the end of what was scanned (a quote waiting
+    /// for the next character closes it).
+    fn open(&self) -> bool {
+        self.in_quotes && !self.pending
+    }
+}
+
 fn split(text: &str, delim: char) -> Option<Vec<String>> {
     let mut fields = Vec::new();
     let mut field = String::new();
@@ -669,6 +726,44 @@ fn to_report(fields: Vec<String>, map: &Resolved) -> Result<FailureReport, Strin
 mod tests {
     use super::*;
     use crate::ingest::{BadLine, Records};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The line-at-a-time quote scan (input audit: splitting the whole record again after
+        /// each line was quadratic) agrees with `split` on whether a quoted field is open,
+        /// however the text is cut into lines.
+        #[test]
+        fn the_quote_scan_agrees_with_split(
+            text in "[a,\"\n]{0,40}",
+            cuts in proptest::collection::vec(0usize..40, 0..4),
+        ) {
+            let mut q = Quotes::default();
+            let mut from = 0;
+            let mut cuts: Vec<usize> = cuts.into_iter().filter(|&c| c <= text.len()).collect();
+            cuts.sort_unstable();
+            for c in cuts.into_iter().chain([text.len()]) {
+                q.scan(&text[from..c.max(from)], ',');
+                from = c.max(from);
+            }
+            prop_assert_eq!(q.open(), split(&text, ',').is_none(), "{:?}", text);
+        }
+    }
+
+    /// Regression (input audit): one stray quote followed by thousands of lines without one
+    /// re-split the whole growing record after every line. The record is now scanned once;
+    /// the rows after the stray quote are read again as their own records.
+    #[test]
+    fn a_stray_quote_costs_its_line_only() {
+        let mut text = String::from("task_id,worker_id,message\n");
+        text.push_str("t0,w1,\"CUDA error\n");
+        for i in 1..3000 {
+            text.push_str(&format!("t{i},w1,CUDA out of memory\n"));
+        }
+        let rows = read(&text, ',', "").unwrap();
+        assert_eq!(rows.len(), 3000);
+        assert!(rows[0].is_err());
+        assert_eq!(rows.iter().filter(|r| r.is_ok()).count(), 2999);
+    }
 
     fn read(
         text: &str,

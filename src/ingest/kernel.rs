@@ -407,7 +407,16 @@ impl Parser {
             }
         }
         if self.last_seen.len() >= 4096 {
-            self.last_seen.retain(|_, &mut l| t - l <= REPEAT_WINDOW_US);
+            // Entries within the window either way: a log whose times go backwards
+            // (`journalctl -r`, a syslog across New Year) kept every later entry, so the map
+            // never shrank and each line scanned all of it (input audit: quadratic).
+            self.last_seen
+                .retain(|_, &mut l| t.abs_diff(l) <= REPEAT_WINDOW_US as u64);
+            if self.last_seen.len() >= 4096 {
+                // 4,096 distinct failures within the window: start afresh rather than scan
+                // them all again on the next line.
+                self.last_seen.clear();
+            }
         }
         self.last_seen.insert(key, t);
         false
@@ -605,6 +614,33 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         Timestamp::parse(s).unwrap()
+    }
+
+    /// Regression (input audit): in a log whose times go backwards, the repeat window's
+    /// trim kept every later entry, so past 4,096 distinct failures the map never shrank and
+    /// every line scanned it all (quadratic). It stays bounded; repeats are still caught.
+    #[test]
+    fn repeat_tracking_stays_bounded_when_times_go_backwards() {
+        let mut p = Parser::new(Path::new("logs/node7.log"), KernelOptions::default());
+        let event = |pid: u32| Event {
+            class: HardwareClass::Gpu,
+            task: format!("pid-{pid}"),
+            hint: "nvidia_xid",
+            gpu: Some(("0000:3b:00".into(), Some(13))),
+        };
+        let start = 1_700_000_000_000_000i64;
+        for i in 0..10_000u32 {
+            let t = start - i64::from(i) * 10_000_000;
+            assert!(!p.repeats("node7", &event(i), t), "line {i} is no repeat");
+            assert!(
+                p.last_seen.len() <= 4096,
+                "{} at line {i}",
+                p.last_seen.len()
+            );
+        }
+        let t = start - 10_000 * 10_000_000;
+        assert!(!p.repeats("node7", &event(1_000_000), t));
+        assert!(p.repeats("node7", &event(1_000_000), t + 500_000));
     }
 
     #[test]

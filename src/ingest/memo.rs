@@ -64,8 +64,15 @@ pub struct Memo<T> {
     /// keys with one 64-bit hash are vanishingly rare; the second is computed every time.
     map: HashMap<u64, (Key, T), FxBuildHasher>,
     capacity: usize,
+    /// Bytes of key text held (message, hint, stack trace).
+    bytes: usize,
     stats: MemoStats,
 }
+
+/// Key text a [`Memo`] holds at most, in bytes, before it starts afresh: its capacity
+/// counts keys, and 65,536 records with long messages and stack traces per thread pinned
+/// gigabytes (input audit).
+pub const MEMO_MAX_BYTES: usize = 32 << 20;
 
 impl<T: Clone> Memo<T> {
     /// A cache of at most `capacity` keys.
@@ -73,6 +80,7 @@ impl<T: Clone> Memo<T> {
         Memo {
             map: HashMap::default(),
             capacity: capacity.max(1),
+            bytes: 0,
             stats: MemoStats::default(),
         }
     }
@@ -95,9 +103,16 @@ impl<T: Clone> Memo<T> {
         }
         self.stats.misses += 1;
         let v = f();
-        if self.map.len() >= self.capacity {
-            self.map.clear();
+        let size = b.0.len() + b.2.map_or(0, str::len) + b.4.map_or(0, str::len);
+        if size > MEMO_MAX_BYTES / 4 {
+            // One key of a quarter of the budget: computed, not cached.
+            return v;
         }
+        if self.map.len() >= self.capacity || self.bytes + size > MEMO_MAX_BYTES {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        self.bytes += size;
         let key = Key {
             message: b.0.into(),
             class: b.1,
@@ -159,6 +174,25 @@ mod tests {
         assert_eq!(get(&mut m, &rec("out of memory!", "CPU", Some(137))), 4);
         assert_eq!(m.stats(), MemoStats { hits: 1, misses: 4 });
         assert_eq!(m.len(), 4);
+    }
+
+    /// Regression (input audit): the capacity counts keys, so long messages pinned memory
+    /// without bound in practice; the key text is now bounded too.
+    #[test]
+    fn key_bytes_bound_the_cache() {
+        let mut m = Memo::new(1 << 20);
+        let long = "x".repeat(MEMO_MAX_BYTES / 8);
+        for i in 0..20 {
+            m.get_or_insert_with(&rec(&format!("{long}{i}"), "GPU", None), || i);
+            assert!(m.bytes <= MEMO_MAX_BYTES, "{}", m.bytes);
+            assert!(m.len() <= 8, "{}", m.len());
+        }
+        // Too long to cache at all: computed each time, the cache untouched.
+        let huge = "y".repeat(MEMO_MAX_BYTES / 4 + 1);
+        let before = m.len();
+        assert_eq!(m.get_or_insert_with(&rec(&huge, "GPU", None), || 7), 7);
+        assert_eq!(m.get_or_insert_with(&rec(&huge, "GPU", None), || 8), 8);
+        assert_eq!(m.len(), before);
     }
 
     #[test]

@@ -171,6 +171,8 @@ pub struct ParquetImport {
     /// Set when a batch could not be decoded: the rows from there to the footer's count are
     /// rejected, [`UNREAD_BATCH`] at a time.
     failed: Option<Unread>,
+    /// [`UNREAD_MAX`] (a field so that a test can lower it).
+    unread_max: u64,
 }
 
 /// Rows rejected because the file could not be decoded from `from` on.
@@ -186,6 +188,12 @@ struct Unread {
 
 /// Rows per batch of rejections of an undecodable file's rest (memory stays bounded).
 const UNREAD_BATCH: u64 = 8192;
+
+/// Rows of an undecodable file's rest rejected one by one at most. The count comes from the
+/// footer, which a damaged or crafted file may give as 9e18: rejecting that many rows one by
+/// one ran for ever (input audit). Past this many, the last rejection says how many more
+/// rows the footer claims.
+const UNREAD_MAX: u64 = 1 << 24;
 
 impl std::fmt::Debug for ParquetImport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -262,6 +270,7 @@ pub fn import_failures(path: &Path) -> Result<ParquetImport, StoreError> {
         next_row: 1,
         done: false,
         failed: None,
+        unread_max: UNREAD_MAX,
     })
 }
 
@@ -308,13 +317,21 @@ impl ParquetImport {
             }
             Some(Err(e)) => {
                 self.done = true;
-                let last = self.rows.max(first);
+                let last = self
+                    .rows
+                    .max(first)
+                    .min(first.saturating_add(self.unread_max - 1));
                 self.failed = Some(Unread {
                     from: first,
                     next: first,
                     last,
                 });
-                let reason = if first == 1 {
+                let reason = if last < self.rows {
+                    format!(
+                        "cannot decode the file from row {first} on: rows {first} to {last} rejected, and the {} more the footer claims not counted: {e}",
+                        self.rows - last
+                    )
+                } else if first == 1 {
                     format!(
                         "cannot decode the file: all {last} row{} rejected: {e}",
                         if last == 1 { "" } else { "s" }
@@ -911,6 +928,21 @@ mod tests {
         assert_eq!(
             errs[4].to_string(),
             "row 5: not read: the file cannot be decoded from row 1 on"
+        );
+
+        // Regression (input audit): a footer claiming 9e18 rows had them rejected one by one,
+        // for ever. Past the cap the rest is said, not counted row by row.
+        let mut imp = import_failures(&p).unwrap();
+        imp.rows = 9_000_000_000_000_000_000;
+        imp.unread_max = 3;
+        let errs: Vec<String> = imp.map(|r| r.unwrap_err().to_string()).collect();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(
+            errs[0].starts_with(
+                "row 1: cannot decode the file from row 1 on: rows 1 to 3 rejected, and the 8999999999999999997 more the footer claims not counted: "
+            ),
+            "{}",
+            errs[0]
         );
 
         // Only the later row groups broken: the rows before stay read, the rest rejected.
