@@ -107,7 +107,26 @@ async fn router_serves_every_endpoint_without_a_socket() {
     assert_eq!(results[0]["action"]["task_id"], "b1");
     assert_eq!(results[1]["action"]["kind"], "webgpu_context_lost");
 
-    // Outcomes, task state, checkpoints, history.
+    // Outcomes, task state, checkpoints, history. An outcome dated far ahead of the server's
+    // clock is refused, as a failure is (input audit: it carried a worker's open breaker past
+    // its recovery wait); in a batch, naming its index.
+    for (body, field) in [
+        (
+            r#"{"task_id":"t1","success":true,"timestamp":"2099-01-01T00:00:00Z"}"#,
+            "timestamp",
+        ),
+        (
+            r#"[{"task_id":"t1","success":true},{"task_id":"t1","success":true,"timestamp":"2099-01-01T00:00:00Z"}]"#,
+            "[1].timestamp",
+        ),
+    ] {
+        let (s, v) = call(&app, "POST", "/v1/outcomes", body, t).await;
+        assert_eq!(
+            (s, &v["error"]["field"]),
+            (StatusCode::BAD_REQUEST, &json!(field)),
+            "{v}"
+        );
+    }
     let (s, v) = call(
         &app,
         "POST",

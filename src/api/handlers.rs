@@ -371,7 +371,8 @@ pub(crate) async fn post_failures(
 
 /// `POST /v1/outcomes`: one outcome or an array of outcomes, answered once durable. A batch
 /// is checked whole before any outcome is logged or applied, as a failure batch is: one
-/// outcome with a negative, NaN or infinite `time_to_recovery_s` or `cost` rejects it (400
+/// outcome with a negative, NaN or infinite `time_to_recovery_s` or `cost`, or a `timestamp`
+/// further ahead of the server's clock than `max_clock_skew`, rejects it (400
 /// `invalid_field`, `field` `[i].cost`), one for an unknown task too (404 `unknown_task`,
 /// `field` `[i].task_id`), and a rejected batch changes nothing. A duplicate (the task's
 /// latest action already has its outcome: a retry) is neither applied nor logged again: `"duplicate": true` (per item in a batch's `results`,
@@ -387,15 +388,24 @@ pub(crate) async fn post_outcomes(
     } else {
         vec![parse(&raw)?]
     };
-    // Their numbers first (no lock needed): a bad one rejects the lot, naming its field.
+    // Their numbers and times first (no lock needed): a bad one rejects the lot, naming its
+    // field. A time far ahead of the server's clock is refused as a failure's is: it would
+    // carry a worker's open breaker past its recovery wait (input audit).
+    let now = Timestamp::now();
     for (i, o) in outcomes.iter().enumerate() {
-        o.check().map_err(|e| match ApiError::from(e) {
-            ApiError::Invalid { field, detail } if batch => ApiError::Invalid {
-                field: format!("[{i}].{field}"),
-                detail,
-            },
-            other => other,
-        })?;
+        o.check()
+            .map_err(ApiError::from)
+            .and_then(|()| match o.timestamp {
+                Some(at) => time_not_ahead(at, now, app.shared.max_clock_skew),
+                None => Ok(()),
+            })
+            .map_err(|e| match e {
+                ApiError::Invalid { field, detail } if batch => ApiError::Invalid {
+                    field: format!("[{i}].{field}"),
+                    detail,
+                },
+                other => other,
+            })?;
     }
     let mut acks = Ack::done();
     let mut duplicates = Vec::with_capacity(outcomes.len());
