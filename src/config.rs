@@ -38,9 +38,12 @@ pub struct EngineConfig {
     pub retry: RetryParams,
     /// Recovery actions kept in memory per task (older ones live only in the store).
     pub history_per_task: usize,
-    /// Report time, seconds, after a task's latest failure when the engine forgets the task's
-    /// record (its history stays in the store): a long-running server or state file does not
-    /// keep every task ever seen. A task that fails again after that starts afresh. 0: never.
+    /// Report time, seconds, after a task's latest failure (or state change) when the engine
+    /// forgets the task's record (its history stays in the store): a long-running server or
+    /// state file does not keep every task ever seen. A task that fails again after that
+    /// starts afresh. Kept longer: a task with a checkpoint (not forgotten), and one whose
+    /// latest action still awaits its outcome (four times as long). Forgetting runs with the
+    /// bad-worker refresh (`patterns.refresh_*`), not at every failure. 0: never.
     pub forget_after_s: f64,
     /// Circuit breakers.
     pub breakers: BreakersConfig,

@@ -19,8 +19,48 @@
 //! assert_eq!(action.modified_config.as_ref().unwrap().batch_size, Some(16));
 //! ```
 //!
-//! Tiers (see ARCHITECTURE.md): `model`, `error`, `config` (0) → `classify` (1) →
-//! `rules`, `retry` (3) → `engine`, `eval` (4). A module imports only from lower tiers.
+//! The online loop of a coordinator that embeds the engine: decide, apply, report the
+//! outcome, and keep the state across restarts. An in-memory engine saves its per-task state
+//! with [`Engine::save_state`](engine::Engine::save_state); a durable one ([`Engine::open`](engine::Engine::open) on a data directory) logs
+//! every decision and outcome and replays them, learned ranking included, when it opens again.
+//! Give each report its own time (here one second apart): the retry budget, breakers and
+//! patterns run on report time.
+//!
+//! ```
+//! use faultline::prelude::*;
+//! use faultline::store::StoreOptions;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut config = EngineConfig::default();
+//! config.ranking.enabled = true; // learn which recovery works from the outcomes
+//! let rules = faultline::rules::RuleSet::default();
+//! let (mut engine, _opened) =
+//!     Engine::open(dir.path(), config.clone(), rules.clone(), StoreOptions::default()).unwrap();
+//! for i in 0..3 {
+//!     let report: FailureReport = serde_json::from_str(&format!(
+//!         r#"{{"task_id":"job-{i}","worker_id":"gpu-7","hardware":{{"class":"GPU"}},
+//!            "error":{{"message":"CUDA out of memory"}},"timestamp":{}}}"#,
+//!         1_767_225_600 + i
+//!     ))
+//!     .unwrap();
+//!     let (action, ack) = engine.decide(&report.check(Timestamp::now()).unwrap()).unwrap();
+//!     ack.wait().unwrap(); // durable: now act on `action`
+//!     let outcome = Outcome::verdict(action.task_id.as_str(), true);
+//!     engine.record_outcome(&outcome).unwrap(); // logged and learned from
+//! }
+//! drop(engine);
+//! // A restart: the three tasks, their outcomes and what the ranking learned come back.
+//! let (engine, opened) = Engine::open(dir.path(), config, rules, StoreOptions::default()).unwrap();
+//! assert!(opened.warnings.is_empty());
+//! let job = engine.task(&TaskId::new("job-2").unwrap()).unwrap();
+//! assert_eq!(job.attempts, 1);
+//! assert!(job.outcome_recorded);
+//! ```
+//!
+//! Tiers (see `../shared/DESIGN.md` and `tests/tiers.rs`): `model`, `config` (0) →
+//! `classify`, `template`, `ingest`, `store` (1) → `features` (2) → `rules`, `retry`,
+//! `cluster`, `patterns`, `ranking` (3) → `engine`, `train`, `analyze`, `sim`, `eval` (4) →
+//! `report`, `api` (5). A module imports only from lower tiers.
 #![warn(missing_docs)]
 
 pub mod analyze;

@@ -9,8 +9,9 @@
 //! and the rows appended to the WAL ([`StateStore::commit_checkpoint`]), whose fsync is waited
 //! for without the lock. Blobs retention retires are removed only once their deletion is
 //! durable. A crash between the blob and its row leaves an unreferenced blob file, never a row
-//! without its blob; such files are not swept (another process may be mid-upload on the same
-//! directory).
+//! without its blob; `Engine::open` sweeps such files once it has replayed the history (the
+//! store's lock keeps every other writer out), except when opening found damage — then only
+//! unfinished writes go, as a lost row may have named a blob.
 
 use std::collections::HashMap;
 use std::path::Path;

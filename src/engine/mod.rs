@@ -1421,7 +1421,10 @@ impl<S: StateStore> Engine<S> {
     /// Feeds back the outcome of an applied action; durable once the returned [`Ack`]
     /// resolves (a server waits for it outside its lock on the engine). A duplicate
     /// ([`Engine::is_duplicate_outcome`]) changes nothing and logs nothing: idempotent, so a
-    /// client may retry an outcome.
+    /// client may retry an outcome. With the success-model ranker (`ranking.ranker =
+    /// "model"`), the outcome that completes `refit_every` refits the model before this
+    /// returns (a fraction of a second, see [`crate::ranking::smart`]): under a server's lock,
+    /// every other request waits for it.
     pub fn log_outcome(&mut self, outcome: &Outcome) -> Result<Ack, EngineError> {
         let id = self.check_outcome(outcome)?;
         if self.is_duplicate_outcome(&id) {
@@ -1720,13 +1723,17 @@ impl Engine<DurableState> {
         Ok((engine, report))
     }
 
-    /// Moves logged entries into Parquet parts.
+    /// Moves logged entries into Parquet parts. Blocks: it waits for the WAL's fsync, writes
+    /// and fsyncs the parts and the manifest. A server that holds a lock around the engine
+    /// uses [`Engine::begin_flush`] instead.
     pub fn flush(&mut self) -> Result<(), EngineError> {
         Ok(self.state.store_mut().flush()?)
     }
 
     /// Starts a flush to run outside the owner's lock (see [`ParquetStore::begin_flush`]);
-    /// hand the job's result to [`Engine::finish_flush`].
+    /// hand the job's result to [`Engine::finish_flush`]. Not free: it waits for the WAL's
+    /// fsync of what is pending (normally already done, as each decision's ack waits for it)
+    /// and starts a new WAL segment; the Parquet writing is the job's.
     pub fn begin_flush(&mut self) -> Result<Option<FlushJob>, EngineError> {
         Ok(self.state.store_mut().begin_flush()?)
     }
