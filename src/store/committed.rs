@@ -1,7 +1,8 @@
 //! The committed history, read-only: what a reader that must not repair the directory (a
 //! nightly `train` beside a live server, `eval ranking`) takes as the history. Only parts of
 //! flushes up to the manifest's `flushed_seq` count — a crash between writing parts and the
-//! manifest leaves parts above it, which the next open removes — and each sequence number once
+//! manifest leaves parts above it, which the next open removes or sets aside — and each
+//! sequence number once
 //! (an interrupted compaction may leave a row in two parts).
 
 use std::path::{Path, PathBuf};

@@ -4,8 +4,11 @@
 //! Exactly-once: a flush writes its parts (temporary name → fsync → rename → fsync dir),
 //! tags each with `faultline.flush_seq = S`, then atomically replaces `history/_manifest.json`
 //! with `flushed_seq = S`, and only then retires WAL segments. On open, parts tagged above the
-//! manifest (an interrupted flush) are removed, and WAL records with `seq ≤ flushed_seq` are
-//! skipped — so a crash anywhere between flush and retire neither loses nor duplicates.
+//! manifest whose every record is still in the WAL (an interrupted flush) are removed, other
+//! parts above it (an interrupted bulk write) are set aside as `.parquet.uncommitted`, and WAL
+//! records with `seq ≤ flushed_seq` are skipped — so a crash anywhere between flush and retire
+//! neither loses nor duplicates. The manifest is written when the store is created; one lost
+//! later is rebuilt from the parts.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -76,7 +79,8 @@ pub struct ParquetStore {
     flushing: bool,
     report: OpenReport,
     /// The directory's lock (`.lock`), held while the store is open: opening repairs the
-    /// directory (removes temporaries and uncommitted parts, replays the WAL), which only one
+    /// directory (removes temporaries, removes or sets aside uncommitted parts, replays the
+    /// WAL), which only one
     /// writer may do, and two writers would interleave one WAL.
     _lock: std::fs::File,
 }
@@ -163,8 +167,8 @@ type PartFile = (Table, PathBuf, Vec<RecordBatch>);
 
 /// Writes every part with [`write_atomic`] (tagged with `flush_seq`), up to
 /// [`PARALLEL_WRITES`] at a time; returns the first error once all writers stopped (the
-/// manifest, written after, is the commit point, so parts of a failed commit are removed on
-/// the next open).
+/// manifest, written after, is the commit point: the commit removes the parts of a failed
+/// write itself, and the next open those a crash left).
 fn write_parts(parts: &[PartFile], flush_seq: u64) -> Result<(), StoreError> {
     let width = parts.len().min(PARALLEL_WRITES);
     if width <= 1 {
@@ -270,6 +274,20 @@ fn seq_range(md: &parquet::file::metadata::ParquetMetaData) -> Option<(u64, u64)
 
 /// Reads `(seq, entry)` of every row of a part, of either schema version.
 pub fn read_part(path: &Path) -> Result<Vec<(u64, Entry)>, StoreError> {
+    let (rows, bad) = read_part_rows(path)?;
+    match bad.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(rows),
+    }
+}
+
+/// A part's rows that decode, with their sequence numbers, and an error for each row that
+/// does not.
+pub(crate) type PartRows = (Vec<(u64, Entry)>, Vec<StoreError>);
+
+/// A part read row by row: the rows that decode, and an error for each that does not (a
+/// damaged payload). An error reading the file or a batch of it is returned as the error.
+pub(crate) fn read_part_rows(path: &Path) -> Result<PartRows, StoreError> {
     let f = File::open(path).map_err(|e| StoreError::io(path, e))?;
     let b =
         ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| StoreError::parquet(path, e))?;
@@ -283,6 +301,7 @@ pub fn read_part(path: &Path) -> Result<Vec<(u64, Entry)>, StoreError> {
         .build()
         .map_err(|e| StoreError::parquet(path, e))?;
     let mut out = Vec::new();
+    let mut errors = Vec::new();
     let mut first = 0;
     for batch in reader {
         let batch = batch.map_err(|e| bad(e.to_string()))?;
@@ -292,10 +311,34 @@ pub fn read_part(path: &Path) -> Result<Vec<(u64, Entry)>, StoreError> {
             .ok_or_else(|| bad("no seq column".into()))?;
         let rows = schema::decode_rows(&batch, version, table).map_err(bad)?;
         for (i, row) in rows.into_iter().enumerate() {
-            let e = row.map_err(|e| bad(format!("row {}: {e}", first + i + 1)))?;
-            out.push((seq.value(i), e));
+            match row {
+                Ok(e) => out.push((seq.value(i), e)),
+                Err(e) => errors.push(bad(format!("row {}: {e}", first + i + 1))),
+            }
         }
         first += batch.num_rows();
+    }
+    Ok((out, errors))
+}
+
+/// The sequence numbers of a part's rows (the `seq` column alone).
+fn part_seqs(path: &Path) -> Result<Vec<u64>, StoreError> {
+    let f = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let b =
+        ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| StoreError::parquet(path, e))?;
+    let mask = ProjectionMask::columns(b.parquet_schema(), [schema::SEQ]);
+    let reader = b
+        .with_projection(mask)
+        .build()
+        .map_err(|e| StoreError::parquet(path, e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| StoreError::parquet(path, e))?;
+        let seq = batch
+            .column_by_name(schema::SEQ)
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+            .ok_or_else(|| StoreError::Decode(format!("{}: no seq column", path.display())))?;
+        out.extend(seq.values().iter().copied());
     }
     Ok(out)
 }
@@ -350,58 +393,28 @@ impl ParquetStore {
             logged.extend(recs);
         }
         let in_wal: std::collections::HashSet<u64> = logged.iter().map(|r| r.seq).collect();
+        // Every sequence number of the part's rows is in the WAL (read from the part: a WAL
+        // frame skipped as damaged must not count as held).
         let held_by_wal = |info: &PartInfo| {
-            info.seq_range
-                .is_some_and(|(lo, hi)| in_wal.contains(&lo) && in_wal.contains(&hi))
+            !in_wal.is_empty()
+                && info
+                    .seq_range
+                    .is_some_and(|(lo, hi)| in_wal.contains(&lo) && in_wal.contains(&hi))
+                && part_seqs(&info.path)
+                    .is_ok_and(|seqs| !seqs.is_empty() && seqs.iter().all(|s| in_wal.contains(s)))
         };
         // Parts: drop temporaries and uncommitted parts, finish interrupted compactions,
         // set unreadable parts aside.
-        let mut parts = Vec::new();
         for p in all_files(&history, "parquet.tmp")? {
             std::fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
             report
                 .warnings
                 .push(format!("{}: unfinished write removed", p.display()));
         }
+        let mut infos = Vec::new();
         for p in all_files(&history, "parquet")? {
             match part_info(&p) {
-                // Above the commit point, its records in the WAL: a flush interrupted
-                // before its manifest; the WAL replays them.
-                Ok(info)
-                    if found
-                        .as_ref()
-                        .is_none_or(|m| info.flush_seq > m.flushed_seq)
-                        && held_by_wal(&info) =>
-                {
-                    std::fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
-                    report.warnings.push(format!(
-                        "{}: part of an interrupted flush (flush {} above the committed {}) removed; its records are replayed from the WAL",
-                        p.display(),
-                        info.flush_seq,
-                        found.as_ref().map_or(0, |m| m.flushed_seq)
-                    ));
-                }
-                // Above the commit point, its records nowhere else: a bulk write interrupted
-                // before its manifest, or a manifest older than the history (restored from
-                // a backup). Set aside, never deleted (an audit found a lost or older
-                // manifest deleting every part it did not cover).
-                Ok(info)
-                    if found
-                        .as_ref()
-                        .is_some_and(|m| info.flush_seq > m.flushed_seq) =>
-                {
-                    let aside = p.with_extension("parquet.uncommitted");
-                    std::fs::rename(&p, &aside).map_err(|e| StoreError::io(&p, e))?;
-                    report.warnings.push(format!(
-                        "{}: part of flush {}, above the committed {} in {}, and its records are not in the WAL: set aside, not read, as {} (an interrupted bulk write; or, if that manifest is older than the history, rename the part back and raise flushed_seq)",
-                        p.display(),
-                        info.flush_seq,
-                        found.as_ref().map_or(0, |m| m.flushed_seq),
-                        manifest_path.display(),
-                        aside.display()
-                    ));
-                }
-                Ok(info) => parts.push(info),
+                Ok(info) => infos.push(info),
                 Err(e) => {
                     let aside = p.with_extension("parquet.corrupt");
                     std::fs::rename(&p, &aside).map_err(|e| StoreError::io(&p, e))?;
@@ -411,26 +424,79 @@ impl ParquetStore {
                 }
             }
         }
+        // The commit point. Every store writes its manifest when it is created, so a missing
+        // one beside parts was lost: then only the parts of the newest flush can be of an
+        // interrupted one; the older flushes were committed (an audit found a lost manifest
+        // read as 0 deleting the whole history).
+        let committed = match &found {
+            Some(m) => m.flushed_seq,
+            None => infos
+                .iter()
+                .map(|i| i.flush_seq)
+                .max()
+                .map_or(0, |newest| newest.saturating_sub(1)),
+        };
+        let mut parts = Vec::new();
+        for info in infos {
+            let p = info.path.clone();
+            if info.flush_seq <= committed {
+                parts.push(info);
+            } else if held_by_wal(&info) {
+                // Above the commit point, its records in the WAL: a flush interrupted before
+                // its manifest; the WAL replays them.
+                std::fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
+                report.warnings.push(format!(
+                    "{}: part of an interrupted flush (flush {} above the committed {}) removed; its records are replayed from the WAL",
+                    p.display(),
+                    info.flush_seq,
+                    committed
+                ));
+            } else if found.is_none() {
+                // The newest flush with a lost manifest, its records nowhere else: kept.
+                parts.push(info);
+            } else {
+                // Above the commit point, its records nowhere else: a bulk write interrupted
+                // before its manifest, or a manifest older than the history (restored from a
+                // backup). Set aside, never deleted; its sequence numbers are not reused.
+                let aside = p.with_extension("parquet.uncommitted");
+                std::fs::rename(&p, &aside).map_err(|e| StoreError::io(&p, e))?;
+                report.warnings.push(format!(
+                    "{}: part of flush {}, above the committed {} in {}, and its records are not in the WAL (an interrupted bulk write, or a manifest older than the history): set aside, not read, as {}",
+                    p.display(),
+                    info.flush_seq,
+                    committed,
+                    manifest_path.display(),
+                    aside.display()
+                ));
+            }
+        }
         let manifest = match found {
             Some(m) => m,
-            // Parts without a manifest: it was lost (every commit writes it). The parts are
-            // the history; the commit point is rebuilt from them.
-            None if !parts.is_empty() => {
+            None => {
                 let m = Manifest {
                     flushed_seq: parts.iter().map(|p| p.flush_seq).max().unwrap_or(0),
                     schema_version: SCHEMA_VERSION,
                 };
                 write_json_atomic(&manifest_path, &m)?;
-                report.warnings.push(format!(
-                    "{}: missing beside {} part(s); rebuilt from them (committed through sequence {})",
-                    manifest_path.display(),
-                    parts.len(),
-                    m.flushed_seq
-                ));
+                if !parts.is_empty() {
+                    report.warnings.push(format!(
+                        "{}: missing beside {} part(s); rebuilt from them (committed through sequence {})",
+                        manifest_path.display(),
+                        parts.len(),
+                        m.flushed_seq
+                    ));
+                }
                 m
             }
-            None => Manifest::default(),
         };
+        // Sequence numbers of parts set aside as uncommitted, now or at an earlier open, are
+        // not given out again.
+        let mut aside_max = 0;
+        for p in all_files(&history, "parquet.uncommitted")? {
+            if let Ok(info) = part_info(&p) {
+                aside_max = aside_max.max(info.seq_range.map_or(info.flush_seq, |r| r.1));
+            }
+        }
         for info in &parts {
             if let Some(dir) = info.path.parent() {
                 for r in &info.replaces {
@@ -447,7 +513,7 @@ impl ParquetStore {
         }
         // WAL: replay what the manifest does not cover.
         let mut pending = Vec::new();
-        let mut max_seq = manifest.flushed_seq;
+        let mut max_seq = manifest.flushed_seq.max(aside_max);
         for r in logged {
             max_seq = max_seq.max(r.seq);
             if r.seq > manifest.flushed_seq {
@@ -574,15 +640,34 @@ fn commit_columns(root: &Path, batch: ColumnBatch, offset: u64) -> Result<Option
             (table, path, batches)
         })
         .collect();
-    write_parts(&parts, last)?;
     let history = root.join("history");
-    write_json_atomic(
-        &history.join("_manifest.json"),
-        &Manifest {
-            flushed_seq: last,
-            schema_version: SCHEMA_VERSION,
-        },
-    )?;
+    let manifest = history.join("_manifest.json");
+    let written = write_parts(&parts, last).and_then(|()| {
+        write_json_atomic(
+            &manifest,
+            &Manifest {
+                flushed_seq: last,
+                schema_version: SCHEMA_VERSION,
+            },
+        )
+    });
+    if let Err(e) = written {
+        // Committed after all when the manifest was replaced before the error (its
+        // directory's fsync failed): the parts stay. Otherwise this commit's parts go, so
+        // that a later manifest does not pass over them while the caller writes the same
+        // records again (review: duplicate rows).
+        let took = std::fs::read(&manifest)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+            .is_some_and(|m| m.flushed_seq >= last);
+        if took {
+            return Ok(Some(last));
+        }
+        for (_, path, _) in &parts {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(e);
+    }
     Ok(Some(last))
 }
 
@@ -606,8 +691,17 @@ impl ParquetStore {
         // Everything pending must be durable in the WAL before it counts as flushed.
         self.wal.wait_durable(self.next_seq - 1)?;
         let pending = std::mem::take(&mut self.pending);
-        if let Some(last) = commit_parts(&self.root, &pending)? {
-            self.flushed_seq = last;
+        match commit_parts(&self.root, &pending) {
+            Ok(Some(last)) => self.flushed_seq = last,
+            Ok(None) => {}
+            Err(e) => {
+                // Not committed: the records stay pending (they are still in the WAL, whose
+                // segments a later flush retires only once they are in Parquet). Before, they
+                // left memory here and the next flush retired the WAL that held them
+                // (review: acknowledged records lost after, e.g., a full disk).
+                self.pending = pending;
+                return Err(e);
+            }
         }
         // Start a new segment, then retire the old ones (all covered by the manifest).
         let old = wal::segments(&self.root.join("wal"))?;
@@ -701,18 +795,23 @@ impl FlushJob {
     /// from (the same order as [`ParquetStore::flush`]: a crash at any point loses nothing and
     /// duplicates nothing). Returns the flushed sequence number.
     pub fn run(self) -> Result<u64, FlushFailed> {
-        let done = (|| {
-            let last = commit_parts(&self.root, &self.recs)?.unwrap_or(0);
-            for s in &self.old_segments {
-                std::fs::remove_file(s).map_err(|e| StoreError::io(s, e))?;
+        let last = match commit_parts(&self.root, &self.recs) {
+            Ok(last) => last.unwrap_or(0),
+            Err(error) => {
+                return Err(FlushFailed {
+                    error,
+                    recs: self.recs,
+                })
             }
-            fsync_dir(&self.root.join("wal"))?;
-            Ok(last)
-        })();
-        done.map_err(|error| FlushFailed {
-            error,
-            recs: self.recs,
-        })
+        };
+        // Committed: the records are in Parquet. A segment that cannot be retired now stays,
+        // its records at or below the commit point (skipped on replay), and the next flush
+        // retires it; the records are not handed back, which would write them twice (review).
+        for s in &self.old_segments {
+            let _ = std::fs::remove_file(s);
+        }
+        let _ = fsync_dir(&self.root.join("wal"));
+        Ok(last)
     }
 }
 
@@ -750,12 +849,26 @@ impl ParquetStore {
             for (dir, parts) in by_dir {
                 let mut rows: Vec<(u64, Entry)> = Vec::new();
                 let mut good = Vec::new();
+                // Parts with rows that do not decode: their readable rows are merged, and the
+                // part itself is kept aside instead of removed.
+                let mut damaged = Vec::new();
                 for p in parts {
-                    match read_part(&p.path) {
-                        Ok(r) => {
+                    match read_part_rows(&p.path) {
+                        Ok((r, bad)) => {
                             rows.extend(r);
+                            if let Some(first) = bad.first() {
+                                report.set_aside.push(format!(
+                                    "{first} ({} of its rows cannot be read; the others are merged, the part kept aside as {})",
+                                    bad.len(),
+                                    p.path.with_extension("parquet.corrupt").display()
+                                ));
+                                damaged.push(p.path.clone());
+                            }
                             good.push(p);
                         }
+                        // An I/O error (a file vanished, too many open files) says nothing
+                        // of the part: the compaction stops, nothing changed.
+                        Err(e @ StoreError::Io { .. }) => return Err(e),
                         Err(e) => {
                             let aside = p.path.with_extension("parquet.corrupt");
                             std::fs::rename(&p.path, &aside)
@@ -767,7 +880,16 @@ impl ParquetStore {
                         }
                     }
                 }
-                if good.len() < 2 {
+                if good.len() < 2 && damaged.is_empty() {
+                    continue;
+                }
+                if rows.is_empty() {
+                    // Nothing readable to merge: the damaged parts are only set aside.
+                    for d in &damaged {
+                        let aside = d.with_extension("parquet.corrupt");
+                        std::fs::rename(d, &aside).map_err(|e| StoreError::io(d, e))?;
+                    }
+                    fsync_dir(&dir)?;
                     continue;
                 }
                 rows.sort_by_key(|r| r.0);
@@ -784,12 +906,28 @@ impl ParquetStore {
                     "part-{flush:020}-{:020}-c.parquet",
                     seqs.first().copied().unwrap_or(0)
                 ));
+                // A damaged compacted part rewritten alone would have its own name: the
+                // rewrite gets another, and replaces it as a merge does.
+                let out = if good.iter().any(|p| p.path == out) && !damaged.is_empty() {
+                    out.with_file_name(format!(
+                        "part-{flush:020}-{:020}-r.parquet",
+                        seqs.first().copied().unwrap_or(0)
+                    ))
+                } else {
+                    out
+                };
                 write_atomic(&out, &[batch], props(table, flush, &names))?;
                 for p in &good {
-                    if p.path != out {
-                        std::fs::remove_file(&p.path).map_err(|e| StoreError::io(&p.path, e))?;
-                        report.parts_removed += 1;
+                    if p.path == out {
+                        continue;
                     }
+                    if damaged.contains(&p.path) {
+                        let aside = p.path.with_extension("parquet.corrupt");
+                        std::fs::rename(&p.path, &aside).map_err(|e| StoreError::io(&p.path, e))?;
+                    } else {
+                        std::fs::remove_file(&p.path).map_err(|e| StoreError::io(&p.path, e))?;
+                    }
+                    report.parts_removed += 1;
                 }
                 fsync_dir(&dir)?;
                 report.partitions_compacted += 1;

@@ -18,7 +18,7 @@ const DATE: &str = "date";
 /// `date` partition column from the directory names. Like
 /// [`committed_rows`](super::committed_rows), only rows of flushes up to the manifest's
 /// `flushed_seq` count (an interrupted flush leaves parts above it, which the next open
-/// removes) and each sequence number once (an interrupted compaction may leave a row in two
+/// removes or sets aside) and each sequence number once (an interrupted compaction may leave a row in two
 /// parts), in the order of the parts. A table directory without any part (a live server
 /// before its first flush of that table) is an empty frame with the table's columns; a
 /// missing table directory is an error naming it.
@@ -60,7 +60,7 @@ pub fn scan(root: &Path, table: Table) -> Result<LazyFrame, StoreError> {
 
 /// Whether every row under a table is committed and in one part only, read from the footers
 /// alone: no part is of a flush above `flushed` (an interrupted flush, which the next open of
-/// the store removes) and no two parts of one partition have overlapping sequence ranges (an
+/// the store removes or sets aside) and no two parts of one partition have overlapping sequence ranges (an
 /// interrupted compaction leaves a row in two parts; so would a part copied by hand). A part whose footer cannot be
 /// read, or has no statistics, counts as not (the careful scan then reports or handles it).
 fn as_committed(files: &[std::path::PathBuf], flushed: Option<u64>) -> bool {
