@@ -581,7 +581,24 @@ fn policies_over_defaults<'de, D: serde::Deserializer<'de>>(
 ) -> Result<BTreeMap<String, BackoffParams>, D::Error> {
     let given = BTreeMap::<String, PartialBackoff>::deserialize(d)?;
     let mut out = RetryParams::default().policies;
-    for (kind, p) in given {
+    let mut named: BTreeMap<String, String> = BTreeMap::new();
+    for (key, p) in given {
+        // A kind as the check reads it (any case, `-` or a space for `_`; the kinds' names
+        // are lower case with `_`): `Network` must replace the built-in `network`, not sit
+        // beside it and lose to it (review). An unknown name stays unknown, for the check.
+        let kind: String = key
+            .trim()
+            .chars()
+            .map(|c| match c {
+                '-' | ' ' => '_',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
+        if let Some(first) = named.insert(kind.clone(), key.clone()) {
+            return Err(serde::de::Error::custom(format!(
+                "retry.policies: `{first}` and `{key}` name the same kind ({kind})"
+            )));
+        }
         let base = out.get(&kind).cloned().unwrap_or_default();
         out.insert(
             kind,
@@ -669,6 +686,22 @@ mod tests {
                 ..BackoffParams::default()
             }
         );
+        // A kind written in another case or with `-` replaces the built-in one (review: it
+        // sat beside it and lost); two names of one kind are refused.
+        let p: EngineConfig = toml::from_str(
+            "[retry.policies.Network]\nbase_s = 0.5\n[retry.policies.oom-gpu]\ncap_s = 3.0\n",
+        )
+        .unwrap();
+        assert_eq!(p.retry.policies["network"].base_s, 0.5);
+        assert_eq!(p.retry.policies["oom_gpu"].cap_s, 3.0);
+        assert_eq!(p.retry.policies["oom_gpu"].base_s, 0.0);
+        assert!(!p.retry.policies.contains_key("Network"));
+        let e = toml::from_str::<EngineConfig>(
+            "[retry.policies.network]\nbase_s = 1.0\n[retry.policies.NETWORK]\nbase_s = 2.0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("name the same kind"), "{e}");
         // Unknown fields inside a policy are still refused, naming the field.
         let e = toml::from_str::<EngineConfig>("[retry.policies.network]\nbase = 1.0\n")
             .unwrap_err()

@@ -239,6 +239,18 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (review): `[retry.policies.Network]` sat beside the built-in `network`
+    /// policy and lost to it in the check; it now replaces it.
+    #[test]
+    fn a_policy_named_in_another_case_is_the_one_in_force() {
+        let c: crate::config::EngineConfig = toml::from_str(
+            "[retry.policies.Network]\nbase_s = 0.5\ncap_s = 0.5\njitter = \"none\"\n",
+        )
+        .unwrap();
+        let (policy, _) = c.retry.check().unwrap();
+        assert_eq!(policy.backoff(FailureKind::Network).nominal(1), 0.5);
+    }
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
