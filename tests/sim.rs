@@ -608,8 +608,10 @@ fn a_run_interrupted_among_its_renames_is_refused_then_replaced() {
     let mut five: Vec<String> = FILES.iter().map(|s| s.to_string()).collect();
     five.sort();
     assert_eq!(names("o"), five);
-    // As a crash among the renames leaves it.
-    std::fs::write(d.path("o/.simulate-replacing"), b"").unwrap();
+    // As a crash among the renames leaves it (a process id no process has), with a
+    // temporary file of that run.
+    std::fs::write(d.path("o/.simulate-replacing-4000000000"), b"").unwrap();
+    std::fs::write(d.path("o/.failures.jsonl.tmp-4000000000"), b"{").unwrap();
     for cmd in [
         vec!["analyze", "o", "--out", "rep"],
         vec!["ingest", "o", "--data", "data"],

@@ -31,7 +31,6 @@ use crate::ingest::{
 };
 use crate::model::{
     FailureKind, FailureRecord, FailureType, HardwareClass, Outcome, RecoveryAction, Timestamp,
-    SIMULATION_REPLACING,
 };
 use crate::store::import::{import_failures, ParquetImport};
 use crate::store::{
@@ -897,14 +896,16 @@ pub fn check_simulation(dir: &Path, o: &InputOptions) -> Result<InputSummary, An
 }
 
 /// Refuses a simulation directory whose `faultline simulate` run was interrupted while
-/// replacing its files ([`SIMULATION_REPLACING`] is still there): they may be of two runs.
+/// replacing its files (a [`crate::model::SIMULATION_REPLACING`] marker is still there): they
+/// may be of two runs.
 /// The import checks it; `ingest` checks it before it opens the store, so that a refused
 /// run writes nothing.
 pub fn check_simulation_complete(dir: &Path) -> Result<(), AnalyzeError> {
-    if dir.join(SIMULATION_REPLACING).exists() {
+    if let Some(marker) = crate::model::simulation_replacing(dir) {
         return Err(AnalyzeError::Input(format!(
-            "{}: a `faultline simulate` run into it was interrupted while replacing its files ({SIMULATION_REPLACING} is there), so they may be of two runs; run the simulation again",
-            dir.display()
+            "{}: a `faultline simulate` run into it was interrupted while replacing its files ({} is there), so they may be of two runs; run the simulation again",
+            dir.display(),
+            marker.display()
         )));
     }
     Ok(())

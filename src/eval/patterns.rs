@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::{Classifier, ClassifyInput};
 use crate::config::PatternParams;
-use crate::model::{FailureReport, HardwareClass, Timestamp, SIMULATION_REPLACING};
+use crate::model::{FailureReport, HardwareClass, Timestamp};
 use crate::patterns::{Observation, PatternDetector, PatternError};
 
 /// Errors of the pattern evaluation.
@@ -139,9 +139,10 @@ pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, P
             "no ground_truth.json: eval patterns scores bad-worker detection against the ground truth of a `faultline simulate --out DIR` run",
         ));
     }
-    if dir.join(SIMULATION_REPLACING).exists() {
+    if let Some(marker) = crate::model::simulation_replacing(dir) {
         return Err(not_sim(&format!(
-            "a `faultline simulate` run into it was interrupted while replacing its files ({SIMULATION_REPLACING} is there), so they may be of two runs; run the simulation again"
+            "a `faultline simulate` run into it was interrupted while replacing its files ({} is there), so they may be of two runs; run the simulation again",
+            marker.display()
         )));
     }
     if !dir.join("failures.jsonl").is_file() && dir.join("history").is_dir() {

@@ -16,11 +16,22 @@ pub use record::{
 };
 pub use time::Timestamp;
 
-/// The file `faultline simulate --out DIR` keeps in `DIR` while it replaces its output files
-/// (failures, actions, outcomes, ground truth, summary) one rename at a time. A directory
-/// holding it is a run interrupted in that window: its files may be of two runs, and the
-/// readers of simulation directories refuse it, naming it.
+/// The name (then `-PID`) of the file `faultline simulate --out DIR` keeps in `DIR` while it
+/// replaces its output files (failures, actions, outcomes, ground truth, summary) one rename
+/// at a time. A directory holding one is a run interrupted in that window (or one replacing
+/// them now): its files may be of two runs, and the readers of simulation directories refuse
+/// it, naming it ([`simulation_replacing`]).
 pub const SIMULATION_REPLACING: &str = ".simulate-replacing";
+
+/// The first [`SIMULATION_REPLACING`] marker in `dir`, if any.
+pub fn simulation_replacing(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .starts_with(SIMULATION_REPLACING)
+            .then(|| e.path())
+    })
+}
 
 /// Errors of the domain model: a field that does not validate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

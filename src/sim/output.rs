@@ -13,9 +13,11 @@
 //! | `summary.json` | — | [`Summary`] |
 //!
 //! Files are written under temporary names of their own process and renamed when all are
-//! complete, while [`SIMULATION_REPLACING`] marks the directory: a crash among the renames
-//! leaves it, and the readers of simulation directories refuse such a directory instead of
-//! reading files of two runs as one. A crash before the renames leaves the previous run whole.
+//! complete, while a [`SIMULATION_REPLACING`]`-PID` marker of the run marks the directory: a
+//! crash among the renames leaves it, and the readers of simulation directories refuse such
+//! a directory instead of reading files of two runs as one. A crash before the renames leaves
+//! the previous run whole. The temporaries and markers of runs whose process is gone are
+//! removed by the next run into the directory (the markers once it has replaced every file).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -406,6 +408,15 @@ impl Sink for MemorySink {
     }
 }
 
+/// The files a [`JsonlSink`] writes.
+const FILE_NAMES: [&str; 5] = [
+    "failures.jsonl",
+    "actions.jsonl",
+    "outcomes.jsonl",
+    "ground_truth.json",
+    "summary.json",
+];
+
 /// One output file being written under a temporary name.
 struct Out {
     path: PathBuf,
@@ -482,12 +493,17 @@ struct JsonlFiles {
 }
 
 impl JsonlSink {
-    /// A sink writing into `dir` (created if missing).
+    /// A sink writing into `dir` (created if missing). The temporary files of earlier runs
+    /// into it that were killed (their process gone) are removed: with names of their own
+    /// process, no later run overwrites them (review: two interrupted runs left 605 MB).
     pub fn new(dir: &Path) -> Result<Self, SimError> {
         std::fs::create_dir_all(dir).map_err(|source| SimError::Write {
             path: dir.display().to_string(),
             source,
         })?;
+        for name in FILE_NAMES {
+            remove_dead(dir, &format!(".{name}.tmp"));
+        }
         Ok(JsonlSink {
             dir: dir.to_path_buf(),
             files: None,
@@ -568,7 +584,9 @@ impl Sink for JsonlSink {
         ];
         // Every file is complete and synced; mark the directory for the renames (an audit
         // found a crash between them leaving files of two runs side by side, unmarked).
-        let marker = self.dir.join(SIMULATION_REPLACING);
+        let marker = self
+            .dir
+            .join(format!("{SIMULATION_REPLACING}-{}", std::process::id()));
         let write_err = |source| SimError::Write {
             path: marker.display().to_string(),
             source,
@@ -582,7 +600,36 @@ impl Sink for JsonlSink {
         }
         sync_dir(&self.dir)?;
         std::fs::remove_file(&marker).map_err(write_err)?;
+        // The markers of runs that died among their renames: this run's files replaced
+        // theirs whole. A live run's marker stays.
+        remove_dead(&self.dir, SIMULATION_REPLACING);
         sync_dir(&self.dir)
+    }
+}
+
+/// The process id ending a name `PREFIX-PID` or `PREFIX.tmp-PID`, if it has one.
+fn pid_of(name: &str) -> Option<u32> {
+    name.rsplit_once('-')?.1.parse().ok()
+}
+
+/// Whether process `pid` is gone (this machine's /proc says so; where there is no /proc,
+/// nothing is taken for gone).
+fn gone(pid: u32) -> bool {
+    Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes the files in `dir` whose name starts with `prefix` and ends in the id of a process
+/// that is gone, or in none (the fixed names of earlier versions): the temporaries and markers
+/// of runs that were killed. Best effort.
+fn remove_dead(dir: &Path, prefix: &str) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) && pid_of(&name).is_none_or(gone) {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! count, the workers the task already failed on — and, only if it asks for it
 //! ([`Policy::wants_ground_truth`]), the ground truth. Only the oracle does.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::config::{EngineConfig, RankerKind, RetryParams};
 use crate::engine::{mutate, Engine};
 use crate::model::{
     DecisionSource, FailureKind, FailureRecord, HardwareClass, HardwareRequirements, Outcome,
-    RecoveryAction, RecoveryStrategy, WorkerId,
+    RecoveryAction, RecoveryStrategy, Timestamp, WorkerId,
 };
 use crate::retry::RetryPolicy;
 use crate::rules::RuleSet;
@@ -223,6 +224,9 @@ pub fn check_config_ranker(kind: PolicyKind, text: &str, path: &str) -> Result<(
 pub struct EnginePolicy {
     engine: Engine,
     name: &'static str,
+    /// Each running task's latest failure: an outcome the engine does not know the task of
+    /// is accepted only when the engine may have forgotten it (see `observe`).
+    last_failure: HashMap<crate::model::TaskId, Timestamp>,
 }
 
 impl EnginePolicy {
@@ -290,6 +294,7 @@ impl EnginePolicy {
         Ok(EnginePolicy {
             engine: Engine::with_parts(config, rules, Default::default())?,
             name,
+            last_failure: HashMap::new(),
         })
     }
 }
@@ -300,7 +305,13 @@ impl Policy for EnginePolicy {
     }
 
     fn decide(&mut self, ctx: &DecisionContext<'_>) -> Arc<RecoveryAction> {
+        self.last_failure
+            .insert(ctx.record.task_id.clone(), ctx.record.timestamp);
         self.engine.handle_failure(ctx.record)
+    }
+
+    fn finish(&mut self, task: &crate::model::TaskId) {
+        self.last_failure.remove(task);
     }
 
     fn observe(&mut self, outcome: &Outcome) -> Result<(), SimError> {
@@ -309,8 +320,11 @@ impl Policy for EnginePolicy {
             // is known when the task fails again, which with a long `refail_mean_s` is after
             // the engine's `forget_after_s` (four times it for a task awaiting its outcome).
             // A coordinator's engine would answer the same; the task's next failure starts
-            // afresh. Before, this ended the whole run with an error.
-            Err(crate::engine::EngineError::UnknownTask(_)) => Ok(()),
+            // afresh. Before, this ended the whole run with an error. Any other unknown task
+            // is the simulator's bug, and still an error.
+            Err(crate::engine::EngineError::UnknownTask(_)) if self.may_have_forgotten(outcome) => {
+                Ok(())
+            }
             r => Ok(r?),
         }
     }
@@ -319,6 +333,21 @@ impl Policy for EnginePolicy {
         let r = &self.engine.config().ranking;
         (r.enabled && r.ranker == crate::config::RankerKind::Bayes)
             .then(|| self.engine.ranker_mut())
+    }
+}
+
+impl EnginePolicy {
+    /// Whether the engine may have forgotten the task of `outcome`: the task is running, and
+    /// its latest failure is at least `forget_after_s` before the outcome.
+    fn may_have_forgotten(&self, outcome: &Outcome) -> bool {
+        let after = self.engine.config().forget_after_s;
+        let Ok(id) = crate::model::TaskId::new(&outcome.task_id) else {
+            return false;
+        };
+        match (self.last_failure.get(&id), outcome.timestamp) {
+            (Some(last), Some(at)) => after > 0.0 && at.secs_since(*last) >= after,
+            _ => false,
+        }
     }
 }
 
@@ -910,5 +939,40 @@ mod tests {
                 "{kind:?} {text}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod forgotten_tests {
+    use super::*;
+
+    /// Review finding: the simulator ignored every outcome for a task its engine did not
+    /// know, which would hide a bug of the world's. Only a task the engine may have forgotten
+    /// (idle `forget_after_s` since its latest failure) is let through.
+    #[test]
+    fn only_an_outcome_the_engine_may_have_forgotten_is_let_through() {
+        let mut p = EnginePolicy::rules(RuleSet::default(), EngineConfig::default(), 1, 5).unwrap();
+        let at = |s: f64| Some(Timestamp::from_secs_f64(1_700_000_000.0 + s));
+        let ghost = Outcome {
+            timestamp: at(0.0),
+            ..Outcome::verdict("ghost", true)
+        };
+        assert!(p.observe(&ghost).is_err(), "a task nobody decided for");
+        // Decided for, then idle past forget_after_s: let through.
+        p.last_failure.insert(
+            crate::model::TaskId::new("ghost").unwrap(),
+            at(0.0).unwrap(),
+        );
+        let late = Outcome {
+            timestamp: at(8.0 * 86_400.0),
+            ..Outcome::verdict("ghost", false)
+        };
+        assert!(p.observe(&late).is_ok());
+        // Not idle long enough: still an error.
+        let soon = Outcome {
+            timestamp: at(60.0),
+            ..Outcome::verdict("ghost", false)
+        };
+        assert!(p.observe(&soon).is_err());
     }
 }
