@@ -60,7 +60,8 @@
 //! Tiers (see `../shared/DESIGN.md` and `tests/tiers.rs`): `model`, `config` (0) →
 //! `classify`, `template`, `ingest`, `store` (1) → `features` (2) → `rules`, `retry`,
 //! `cluster`, `patterns`, `ranking` (3) → `engine`, `train`, `analyze`, `sim`, `eval` (4) →
-//! `report`, `api` (5). A module imports only from lower tiers.
+//! `report`, `api` (5). A module imports only from lower tiers, with two exceptions the
+//! tier test allows: `sim` and `eval` drive the `engine` (all three are tier 4).
 #![warn(missing_docs)]
 
 pub mod analyze;

@@ -465,7 +465,6 @@ fn decode(bytes: Vec<u8>, bad: &mut bool) -> String {
     })
 }
 
-/// Splits one record; `None` when a quoted field is still open at the end of `text`.
 /// Where [`split`] would be after a stretch of text, scanned a piece at a time: inside a
 /// quoted field or not, at a field's start or not. A quote just read inside a field may be
 /// the first of a doubled `""`; `pending` holds that until the next character.
@@ -514,6 +513,7 @@ impl Quotes {
     }
 }
 
+/// Splits one record; `None` when a quoted field is still open at the end of `text`.
 fn split(text: &str, delim: char) -> Option<Vec<String>> {
     let mut fields = Vec::new();
     let mut field = String::new();
