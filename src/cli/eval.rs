@@ -98,14 +98,17 @@ enum EvalCommand {
     /// task):
     ///   agree    fraction of decisions where the candidate took the logged action
     ///   matched  decisions with a nonzero importance weight (what IPS actually sees)
-    ///   clipped  weights 1/propensity above --clip, cut to it (bias down, variance down)
+    ///   clipped  weights 1/propensity above --clip, cut to it for IPS (bias down, variance
+    ///            down); SNIPS and DR use the weights uncut
+    ///   cut w    weight the clip cut off per decision: the most IPS is biased down by
     ///   mean w   mean importance weight Σw/n before clipping: about 1 when the logging
     ///            policy could take the candidate's choices; far below 1 when it rarely
     ///            took them (support deficiency: IPS biased low, SNIPS and DR lean on few
     ///            decisions)
-    ///   ess      effective sample size (Σw)²/Σw²: how many decisions the estimate is worth
-    ///   IPS      mean of w·reward
-    ///   SNIPS    Σ w·reward / Σ w (bounded, usually tighter)
+    ///   ess      effective sample size (Σw)²/Σw² of the uncut weights: how many
+    ///            decisions SNIPS and DR are worth
+    ///   IPS      mean of w·reward, w clipped
+    ///   SNIPS    Σ w·reward / Σ w, w uncut (bounded, consistent)
     ///   DR       doubly robust: reward model + w·(reward − model); unbiased if either the
     ///            propensities or the model are right, but only where the logging policy
     ///            could take the candidate's choice (elsewhere it is the model's guess)

@@ -2,7 +2,8 @@
 //! (`faultline eval ranking --data DIR`).
 //!
 //! Every logged action carries the probability with which the logging policy chose it
-//! (`propensity`); every applied action gets an outcome. Each logged decision is one round of
+//! (`propensity`); an applied action gets an outcome — the task's latest action, as the
+//! engine credits one — or, when its task fails again first, counts as a failed recovery. Each logged decision is one round of
 //! a contextual bandit: context = (hardware class, failure kind, attempt bucket) plus the
 //! task's state (its rule ladder position and config), action = the strategy, reward = the
 //! outcome's success (0/1). An escalation is a decision too, with reward 0 (no automatic
@@ -12,9 +13,11 @@
 //!
 //! - **IPS** (inverse propensity): mean of `w·r`, `w = 1{candidate = logged}/propensity`,
 //!   clipped at `clip` (clipping trades a downward bias for variance; the number of clipped
-//!   weights is reported).
-//! - **SNIPS** (self-normalised IPS): `Σ w·r / Σ w` — bounded in [0, 1], less variance.
-//! - **DR** (doubly robust): mean of `q̂(x, candidate) + w·(r − q̂(x, logged))` with a reward
+//!   weights and the weight cut off per decision, which bounds that bias, are reported).
+//! - **SNIPS** (self-normalised IPS): `Σ w·r / Σ w` on the uncut weights — bounded in
+//!   [0, 1], less variance than uncut IPS, consistent.
+//! - **DR** (doubly robust): mean of `q̂(x, candidate) + w·(r − q̂(x, logged))` on the uncut
+//!   weights, with a reward
 //!   model `q̂` = success rate per (context, strategy) on the training split, backing off to
 //!   the strategy's rate, then the overall rate. Unbiased if either the propensities or the
 //!   model are right — but only where the logging policy could take the candidate's choice
@@ -27,8 +30,8 @@
 //! `√(G/(G−1) · Σ_g (Σ_{i∈g} (x_i − x̄))²) / n` over the G tasks, for the per-decision terms
 //! of IPS and DR and for the linearised terms `w·(r − v)` of SNIPS (delta method, divided by
 //! `Σw`). With one decision per task (the `first` scope) this is the usual sample standard
-//! error. The effective sample size `(Σw)²/Σw²` says how many decisions the estimate is
-//! really worth, and the mean weight `Σw/n` (before clipping) whether the logging policy took
+//! error. The effective sample size `(Σw)²/Σw²` (uncut weights) says how many decisions SNIPS
+//! and DR are really worth, and the mean weight `Σw/n` (before clipping) whether the logging policy took
 //! the candidate's choices at all: it is 1 in expectation with full support, and far below 1
 //! when the logging policy rarely took them (support deficiency) — IPS is then biased low, and
 //! SNIPS and DR lean on few decisions (DR on the reward model).
@@ -172,6 +175,10 @@ pub struct JoinStats {
     pub escalations: usize,
     /// Non-escalation actions without an outcome.
     pub unmatched_actions: usize,
+    /// Non-escalation actions their task failed again after, before any outcome: failed
+    /// recoveries (reward 0). The engine gives a later outcome to the task's latest action,
+    /// so these never get one.
+    pub superseded: usize,
     /// Outcomes without a pending action.
     pub unmatched_outcomes: usize,
 }
@@ -261,6 +268,15 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
         match e {
             Entry::Failure(f) => {
                 let t = tasks.entry(f.record.task_id.to_string()).or_default();
+                // Actions still waiting for an outcome when their task fails again did not
+                // recover it: reward 0. Before, they were left out (counted unmatched), which
+                // kept exactly the recoveries that did not hold out of every estimate, and a
+                // later outcome was credited to the oldest of them instead of the latest
+                // action, as the engine credits it (review).
+                while let Some(d) = t.pending.pop_front() {
+                    stats.superseded += 1;
+                    out.push(d);
+                }
                 // The engine's state change (TaskRecord::observe): a failure after a
                 // recovery starts a new episode (ladder positions afresh); the task's config
                 // is the reports' until a logged action changed it.
@@ -390,20 +406,19 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                     stats.unmatched_outcomes += 1;
                     continue;
                 };
-                let mut matched = false;
-                while let Some(mut d) = t.pending.pop_front() {
-                    if o.outcome.strategy.is_some_and(|s| s != d.strategy) {
-                        stats.unmatched_actions += 1;
-                        continue;
+                // The task's latest action, as the engine applies an outcome
+                // (`Engine::log_outcome`); an outcome naming another strategy matches nothing.
+                match t.pending.pop_back() {
+                    Some(mut d) if o.outcome.strategy.is_none_or(|s| s == d.strategy) => {
+                        d.reward = if o.outcome.success { 1.0 } else { 0.0 };
+                        d.cost = o.outcome.cost.filter(|c| c.is_finite());
+                        out.push(d);
                     }
-                    d.reward = if o.outcome.success { 1.0 } else { 0.0 };
-                    d.cost = o.outcome.cost.filter(|c| c.is_finite());
-                    out.push(d);
-                    matched = true;
-                    break;
-                }
-                if !matched {
-                    stats.unmatched_outcomes += 1;
+                    Some(d) => {
+                        t.pending.push_back(d);
+                        stats.unmatched_outcomes += 1;
+                    }
+                    None => stats.unmatched_outcomes += 1,
                 }
                 // As the engine (`TaskRecord::apply_outcome`): any success of a known task
                 // ends its episode, also one reported for an escalated task.
@@ -544,17 +559,21 @@ pub struct Estimates {
     pub matched: usize,
     /// Weights cut to the clip.
     pub clipped: usize,
+    /// Weight cut off by the clip, per decision: Σ(w − min(w, clip))/n. IPS is biased down by
+    /// at most this much (rewards are in [0, 1]); SNIPS and DR use the weights uncut.
+    pub clipped_mass: f64,
     /// Mean importance weight Σw/n before clipping: 1 in expectation when the logging policy
     /// can take every choice of the candidate; far below 1 when it rarely took them (support
     /// deficiency: IPS is biased low, SNIPS and DR lean on few decisions).
     pub mean_weight: f64,
-    /// Effective sample size (Σw)²/Σw².
+    /// Effective sample size (Σw)²/Σw² of the uncut weights: how many decisions SNIPS and DR
+    /// are really worth.
     pub ess: f64,
     /// Inverse propensity scoring with clipped weights.
     pub ips: Estimate,
-    /// Self-normalised IPS (None when no decision matched).
+    /// Self-normalised IPS on the uncut weights (None when no decision matched).
     pub snips: Option<Estimate>,
-    /// Doubly robust.
+    /// Doubly robust on the uncut weights.
     pub dr: Estimate,
 }
 
@@ -618,17 +637,26 @@ pub fn estimate_clustered(samples: &[Sample], clusters: &[usize], clip: f64) -> 
     let clipped = raw.iter().filter(|w| **w > clip).count();
     let w: Vec<f64> = raw.iter().map(|w| w.min(clip)).collect();
     let ips: Vec<f64> = samples.iter().zip(&w).map(|(s, w)| w * s.reward).collect();
+    // SNIPS and DR on the uncut weights: cut, they were no longer consistent, and missed
+    // the truth by several standard errors where the logging policy seldom took the
+    // candidate's choice, while every diagnostic looked fine (review). Their standard errors
+    // and the effective sample size now show how little such decisions are worth.
     let dr: Vec<f64> = samples
         .iter()
-        .zip(&w)
+        .zip(&raw)
         .map(|(s, w)| s.q_target + w * (s.reward - s.q_logged))
         .collect();
-    let sw: f64 = w.iter().sum();
-    let sw2: f64 = w.iter().map(|x| x * x).sum();
+    let sw: f64 = raw.iter().sum();
+    let sw2: f64 = raw.iter().map(|x| x * x).sum();
     let snips = (sw > 0.0).then(|| {
-        let v = ips.iter().sum::<f64>() / sw;
+        let v = samples
+            .iter()
+            .zip(&raw)
+            .map(|(s, w)| w * s.reward)
+            .sum::<f64>()
+            / sw;
         // Delta method: the linearised terms w·(r − v), summed per cluster.
-        let terms = samples.iter().zip(&w).map(|(s, w)| w * (s.reward - v));
+        let terms = samples.iter().zip(&raw).map(|(s, w)| w * (s.reward - v));
         Estimate {
             value: v,
             se: cluster_se(clusters.iter().copied().zip(terms), sw),
@@ -639,6 +667,11 @@ pub fn estimate_clustered(samples: &[Sample], clusters: &[usize], clip: f64) -> 
         invalid_propensity: invalid.total,
         matched: w.iter().filter(|x| **x > 0.0).count(),
         clipped,
+        clipped_mass: if samples.is_empty() {
+            0.0
+        } else {
+            raw.iter().zip(&w).map(|(r, c)| r - c).sum::<f64>() / samples.len() as f64
+        },
         mean_weight: if samples.is_empty() {
             f64::NAN
         } else {
@@ -1041,11 +1074,13 @@ impl RankingReport {
         let _ = writeln!(
             s,
             "history {}: {} actions ({} escalations), {} decisions (joined to an outcome, \
-             or escalations: reward 0) ({} actions and {} outcomes unmatched)",
+             or escalations: reward 0; {} followed by another failure of their task before \
+             any outcome: reward 0) ({} actions and {} outcomes unmatched)",
             self.data,
             self.join.actions,
             self.join.escalations,
             self.decisions,
+            self.join.superseded,
             self.join.unmatched_actions,
             self.join.unmatched_outcomes
         );
@@ -1118,11 +1153,12 @@ impl RankingReport {
             );
             let _ = writeln!(
                 s,
-                "  {:<8} {:>6} {:>8} {:>8} {:>7} {:>8} {:>18} {:>18} {:>18} {:>8}",
+                "  {:<8} {:>6} {:>8} {:>8} {:>7} {:>7} {:>8} {:>18} {:>18} {:>18} {:>8}",
                 "policy",
                 "agree",
                 "matched",
                 "clipped",
+                "cut w",
                 "mean w",
                 "ess",
                 "IPS",
@@ -1134,11 +1170,12 @@ impl RankingReport {
                 let e = &p.estimates;
                 let _ = writeln!(
                     s,
-                    "  {:<8} {:>6.3} {:>8} {:>8} {:>7.3} {:>8.1} {:>18} {:>18} {:>18} {:>8}",
+                    "  {:<8} {:>6.3} {:>8} {:>8} {:>7.3} {:>7.3} {:>8.1} {:>18} {:>18} {:>18} {:>8}",
                     p.policy,
                     p.agreement,
                     e.matched,
                     e.clipped,
+                    e.clipped_mass,
                     e.mean_weight,
                     e.ess,
                     f(&e.ips),
@@ -1150,10 +1187,12 @@ impl RankingReport {
         }
         let _ = writeln!(
             s,
-            "\n± one standard error, clustered by task. mean w = Σw/n before clipping: about 1 \
+            "\n± one standard error, clustered by task. IPS uses the weights clipped, SNIPS \
+             and DR the weights uncut; cut w = weight the clip cut off per decision, the most \
+             IPS is biased down by. mean w = Σw/n before clipping: about 1 \
              when the logging policy could take the candidate's choices; far below 1 means it \
              rarely took them (support deficiency): IPS is then biased low, and SNIPS and DR \
-             lean on few decisions (DR on the reward model)."
+             lean on few decisions (DR on the reward model); ess (uncut weights) says how few."
         );
         s
     }
@@ -1302,6 +1341,46 @@ mod tests {
         assert_eq!(learned_choice(&ranker, esc), RecoveryStrategy::Escalation);
     }
 
+    /// Review (off-policy audit): an outcome was credited to the task's oldest action waiting
+    /// for one, not its latest as the engine credits it, and an action its task failed again
+    /// after, before any outcome, was left out (exactly the recoveries that did not hold).
+    /// The latest action gets the outcome; a superseded one is a failed recovery.
+    #[test]
+    fn an_outcome_is_the_latest_actions_and_a_superseded_action_failed() {
+        use crate::model::Outcome;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, _) = crate::engine::Engine::open(
+            dir.path(),
+            crate::config::EngineConfig::default(),
+            RuleSet::defaults(),
+            crate::store::StoreOptions::default(),
+        )
+        .unwrap();
+        // Two failures without an outcome between them, then a success.
+        for (i, w) in ["w1", "w2"].iter().enumerate() {
+            let (_, ack) = e.decide(&gpu_timeout("t", w, 60.0 * i as f64)).unwrap();
+            ack.wait().unwrap();
+        }
+        e.record_outcome(&Outcome::verdict("t", true)).unwrap();
+        e.flush().unwrap();
+        drop(e);
+        let h = read_history(dir.path()).unwrap();
+        let (decisions, stats) = join(&h.entries, &RuleSet::defaults());
+        assert_eq!(decisions.len(), 2, "{stats:?}");
+        assert_eq!(
+            (stats.superseded, stats.unmatched_actions),
+            (1, 0),
+            "{stats:?}"
+        );
+        let by_attempt = |n: u32| decisions.iter().find(|d| d.attempt == n).unwrap();
+        assert_eq!(by_attempt(1).reward, 0.0, "the first recovery did not hold");
+        assert_eq!(
+            by_attempt(2).reward,
+            1.0,
+            "the success is the latest action's"
+        );
+    }
+
     /// A review found the join walking a recovered task's ladder on from where its last
     /// episode left it (the engine starts afresh): on a rules-only history the rules
     /// candidate agreed with the logged actions on 2 decisions of 3.
@@ -1392,6 +1471,53 @@ mod tests {
         assert_eq!(e.ess, 0.0);
     }
 
+    /// Review (off-policy audit): SNIPS and DR took the clipped weights, and missed the truth
+    /// by several standard errors where the logging policy seldom took the candidate's choice,
+    /// while the diagnostics looked fine. Two equally likely contexts; the candidate's action
+    /// is logged with probability 0.98 in one (it succeeds 0.9 of the time) and 0.002 in the
+    /// other (0.1): its value is 0.5. With the default clip, SNIPS and DR (with a wrong reward
+    /// model) are within four standard errors of it, and the cut weight says how far IPS
+    /// may be off.
+    #[test]
+    fn snips_and_dr_are_consistent_under_the_clip_and_the_cut_weight_is_reported() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        let samples: Vec<Sample> = (0..200_000)
+            .map(|_| {
+                let (mu, p_ok) = if rng.gen::<bool>() {
+                    (0.98, 0.9)
+                } else {
+                    (0.002, 0.1)
+                };
+                let took = rng.gen::<f64>() < mu;
+                Sample {
+                    reward: f64::from(u8::from(took && rng.gen::<f64>() < p_ok)),
+                    propensity: if took { mu } else { 1.0 - mu },
+                    target: f64::from(u8::from(took)),
+                    q_logged: 0.9,
+                    q_target: 0.9,
+                }
+            })
+            .collect();
+        let e = estimate(&samples, 20.0);
+        let snips = e.snips.unwrap();
+        assert!(
+            (snips.value - 0.5).abs() < 4.0 * snips.se,
+            "SNIPS {} ± {}",
+            snips.value,
+            snips.se
+        );
+        assert!(
+            (e.dr.value - 0.5).abs() < 4.0 * e.dr.se,
+            "DR {} ± {}",
+            e.dr.value,
+            e.dr.se
+        );
+        // Half the weight mass is in the rare context, cut from 500 to 20.
+        assert!(e.clipped_mass > 0.4, "{}", e.clipped_mass);
+        assert!(e.ess < 1_000.0, "{}", e.ess);
+        assert!(0.5 - e.ips.value <= e.clipped_mass + 4.0 * e.ips.se);
+    }
+
     #[test]
     fn weights_above_the_clip_are_cut_and_counted() {
         let s = [
@@ -1414,8 +1540,14 @@ mod tests {
         assert_eq!(e.clipped, 1);
         // (10·1 + 2·1) / 2
         assert!((e.ips.value - 6.0).abs() < 1e-12);
-        assert!((e.ess - 144.0 / 104.0).abs() < 1e-12);
+        // The effective sample size of the uncut weights 100 and 2: (102)²/(100² + 2²).
+        assert!((e.ess - 102.0 * 102.0 / 10_004.0).abs() < 1e-12);
+        // 90 of the first weight was cut: 45 per decision, the most IPS is biased down by.
+        assert!((e.clipped_mass - 45.0).abs() < 1e-12);
+        // DR on the uncut weights (q̂ = 0): the same as uncut IPS.
+        assert!((e.dr.value - 51.0).abs() < 1e-12);
         let e = estimate(&s, 1000.0);
+        assert_eq!(e.clipped_mass, 0.0);
         assert_eq!(e.clipped, 0);
         assert!((e.ips.value - 51.0).abs() < 1e-12);
         assert_eq!(e.snips.unwrap().value, 1.0);
