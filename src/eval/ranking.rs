@@ -836,10 +836,13 @@ pub struct Evaluation {
 /// Whether a circuit breaker replaced a stochastic choice: the logged propensity is the
 /// replaced choice's, not the probability of the action taken, so the decision cannot be
 /// weighted. (After a deterministic choice, propensity 1, the override is deterministic too
-/// and the decision stays. A retry-budget deferral stays as well: it keeps a delayed retry's
-/// propensity right and turns only an immediate retry into a delayed one, where the weight
-/// is the immediate retry's — a smaller error than leaving out every deferred decision, which
-/// would select on the action taken.)
+/// and the decision stays. A retry-budget deferral stays as well, with a known error: its
+/// logged propensity is that of the retry the ranking chose (immediate or delayed), while
+/// the delayed retry it ran had the probability of both; a candidate choosing the delayed
+/// retry there is over-weighted, by up to twice in expectation, and one choosing the
+/// immediate retry gets weight 0 although the engine would run the delayed one. Leaving the
+/// deferrals out would select on the action taken; logging the pair's probability would
+/// fix it, and is not done.)
 pub fn overridden(d: &Decision) -> bool {
     d.source == "circuit_breaker" && d.propensity < 1.0
 }
