@@ -78,8 +78,10 @@
 //! - **Propensity.** UCB is deterministic (1). For Thompson sampling, the probability that
 //!   the chosen strategy's draw beats every rival's, from the same (scaled) normals: the
 //!   rivals' maximum approximated by one normal (Clark's moments of the maximum of two
-//!   normals, folded over the rivals), then Φ((μ − μ_max)/√(κ²σ² + σ²_max)), clamped to
-//!   [0.001, 1]; it is logged with every action for off-policy evaluation. (The product of
+//!   normals, folded over the rivals), then Φ((μ − μ_max)/√(κ²σ² + σ²_max)); below 0.05,
+//!   where that approximation overstates (0.021 for a choice made 1.0e-4 of the time), the
+//!   probability is integrated instead (see `thompson_propensity`), clamped to [10⁻⁶, 1];
+//!   it is logged with every action for off-policy evaluation. (The product of
 //!   the pairwise probabilities, used before, treats the comparisons as independent although
 //!   they share the chosen draw: it logged 0.001 for a strategy chosen 5 % of the time.)
 //!
