@@ -1243,18 +1243,24 @@ mod tests {
         }
     }
 
-    /// Writes a rules-only history to `dir`: `tasks` tasks × `episodes` episodes of a GPU
-    /// timeout that fails once more (DELAYED_RETRY, then DIFFERENT_WORKER on the class
-    /// ladder) and then recovers; every failure on a worker of its own, an hour apart.
-    pub(crate) fn recovered_episodes(dir: &Path, tasks: usize, episodes: usize) {
-        use crate::model::Outcome;
-        let (mut e, _) = crate::engine::Engine::open(
+    /// A durable engine on `dir` with the default configuration and rules.
+    fn rules_engine(dir: &Path) -> crate::engine::Engine<crate::engine::DurableState> {
+        crate::engine::Engine::open(
             dir,
             crate::config::EngineConfig::default(),
             RuleSet::defaults(),
             crate::store::StoreOptions::default(),
         )
-        .unwrap();
+        .unwrap()
+        .0
+    }
+
+    /// Writes a rules-only history to `dir`: `tasks` tasks × `episodes` episodes of a GPU
+    /// timeout that fails once more (DELAYED_RETRY, then DIFFERENT_WORKER on the class
+    /// ladder) and then recovers; every failure on a worker of its own, an hour apart.
+    pub(crate) fn recovered_episodes(dir: &Path, tasks: usize, episodes: usize) {
+        use crate::model::Outcome;
+        let mut e = rules_engine(dir);
         let mut n = 0;
         for _ in 0..episodes {
             for t in 0..tasks {
@@ -1280,13 +1286,7 @@ mod tests {
     fn a_success_after_an_escalation_ends_the_episode_and_the_budget_binds_every_candidate() {
         use crate::model::Outcome;
         let dir = tempfile::tempdir().unwrap();
-        let (mut e, _) = crate::engine::Engine::open(
-            dir.path(),
-            crate::config::EngineConfig::default(),
-            RuleSet::defaults(),
-            crate::store::StoreOptions::default(),
-        )
-        .unwrap();
+        let mut e = rules_engine(dir.path());
         let outcome = |success| Outcome::verdict("t", success);
         let mut last = None;
         for n in 0..12 {
@@ -1352,13 +1352,7 @@ mod tests {
     fn an_outcome_is_the_latest_actions_and_a_superseded_action_failed() {
         use crate::model::Outcome;
         let dir = tempfile::tempdir().unwrap();
-        let (mut e, _) = crate::engine::Engine::open(
-            dir.path(),
-            crate::config::EngineConfig::default(),
-            RuleSet::defaults(),
-            crate::store::StoreOptions::default(),
-        )
-        .unwrap();
+        let mut e = rules_engine(dir.path());
         // Two failures without an outcome between them, then a success.
         for (i, w) in ["w1", "w2"].iter().enumerate() {
             let (_, ack) = e.decide(&gpu_timeout("t", w, 60.0 * i as f64)).unwrap();

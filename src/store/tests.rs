@@ -29,6 +29,40 @@ fn open(dir: &std::path::Path) -> ParquetStore {
     ParquetStore::open(dir, StoreOptions::default()).unwrap()
 }
 
+/// Writes `batch` to `path` as a part with `kv` as its footer's key-value metadata, outside
+/// the store (a part a crash left, or one damaged by hand).
+fn write_by_hand(
+    path: &std::path::Path,
+    batch: &arrow_array::RecordBatch,
+    kv: Option<Vec<parquet::file::metadata::KeyValue>>,
+) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(kv)
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
+/// The task-states part of a flush tagged 9, interrupted before its manifest: `entries`
+/// written by hand under `dir`'s history, at `part-orphan.parquet`.
+fn orphan_part(dir: &std::path::Path, entries: &[(u64, Entry)]) -> std::path::PathBuf {
+    let seqs: Vec<u64> = entries.iter().map(|e| e.0).collect();
+    let refs: Vec<&Entry> = entries.iter().map(|e| &e.1).collect();
+    let batch = schema::to_batch(Table::TaskStates, &seqs, &refs).unwrap();
+    let orphan = dir.join("history/task_states/date=2023-11-14/part-orphan.parquet");
+    let kv =
+        parquet::file::metadata::KeyValue::new(schema::META_FLUSH_SEQ.to_string(), "9".to_string());
+    write_by_hand(&orphan, &batch, Some(vec![kv]));
+    orphan
+}
+
 #[test]
 fn logged_entries_survive_reopen_before_and_after_flush() {
     let dir = tempfile::tempdir().unwrap();
@@ -76,26 +110,7 @@ fn an_interrupted_flush_neither_loses_nor_duplicates() {
         .filter(|e| e.0 > 6)
         .collect();
     drop(s);
-    let seqs: Vec<u64> = pending.iter().map(|e| e.0).collect();
-    let refs: Vec<&Entry> = pending.iter().map(|e| &e.1).collect();
-    let batch = schema::to_batch(Table::TaskStates, &seqs, &refs).unwrap();
-    let orphan = dir
-        .path()
-        .join("history/task_states/date=2023-11-14/part-orphan.parquet");
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-            schema::META_FLUSH_SEQ.to_string(),
-            "9".to_string(),
-        )]))
-        .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&orphan).unwrap(),
-        batch.schema(),
-        Some(props),
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    let orphan = orphan_part(dir.path(), &pending);
     let s = open(dir.path());
     assert!(!orphan.exists());
     assert!(s
@@ -293,27 +308,7 @@ fn a_part_is_removed_only_when_the_wal_holds_every_one_of_its_records() {
     let seg = s.wal_path();
     drop(s);
     // The parts of a flush interrupted before its manifest, by hand.
-    let seqs: Vec<u64> = logged.iter().map(|e| e.0).collect();
-    let refs: Vec<&Entry> = logged.iter().map(|e| &e.1).collect();
-    let batch = schema::to_batch(Table::TaskStates, &seqs, &refs).unwrap();
-    let orphan = dir
-        .path()
-        .join("history/task_states/date=2023-11-14/part-orphan.parquet");
-    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-            schema::META_FLUSH_SEQ.to_string(),
-            "9".to_string(),
-        )]))
-        .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&orphan).unwrap(),
-        batch.schema(),
-        Some(props),
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    let orphan = orphan_part(dir.path(), &logged);
     // Damage the middle record's frame (8-byte header, then its JSON).
     let mut bytes = std::fs::read(&seg).unwrap();
     let first = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
@@ -475,17 +470,7 @@ fn compaction_merges_the_readable_rows_of_a_part_with_a_damaged_row() {
     let mut columns = batch.columns().to_vec();
     columns[i] = std::sync::Arc::new(broken);
     let batch = RecordBatch::try_new(batch.schema(), columns).unwrap();
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_key_value_metadata(kv)
-        .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&victim).unwrap(),
-        batch.schema(),
-        Some(props),
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_by_hand(&victim, &batch, kv);
     let mut s = open(dir.path());
     let r = s.compact().unwrap();
     assert_eq!(r.set_aside.len(), 1, "{r:?}");
