@@ -52,8 +52,10 @@
 //! classifier rule, Xid and attempt; the flagged-worker bit is not logged and taken as off.
 //!
 //! Every estimate is reported for all evaluated decisions and for *first* decisions
-//! (attempt 1): their contexts do not depend on the policy that ran before, so the value of a
-//! candidate on first decisions is also what a run under that candidate would measure.
+//! (attempt 1 of a task's first episode): their contexts do not depend on the policy that ran
+//! before, so the value of a candidate on first decisions is also what a run under that
+//! candidate would measure. (Attempt 1 after a recovery is left out: the task's config and
+//! the strategies it tried carry the earlier decisions.)
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
@@ -164,6 +166,10 @@ pub struct Decision {
     pub valid: Vec<RecoveryStrategy>,
     /// How often each strategy was already used for this task.
     pub tried: [u32; N],
+    /// Whether the task had not recovered before (its first episode): only there is an
+    /// attempt-1 context free of the policy that ran before (after a recovery the task's
+    /// config and the strategies it tried carry the earlier decisions).
+    pub first_episode: bool,
 }
 
 /// What joining actions to outcomes found.
@@ -254,6 +260,8 @@ struct TaskState {
     ladder_next: HashMap<String, u32>,
     tried: [u32; N],
     pending: VecDeque<Decision>,
+    /// Episodes the task started after a recovery.
+    episodes: u32,
 }
 
 /// Joins every logged decision to its outcome (per task, in order; an outcome naming a
@@ -283,6 +291,7 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                 if t.recovered {
                     t.recovered = false;
                     t.ladder_next.clear();
+                    t.episodes += 1;
                 }
                 let reported = &f.record.task.config;
                 if t.config.is_none()
@@ -373,6 +382,7 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                     ladder: remaining,
                     valid,
                     tried: t.tried,
+                    first_episode: t.episodes == 0,
                 };
                 if a.strategy == RecoveryStrategy::Escalation {
                     // A decision whose reward is known: no automatic recovery (0), with no
@@ -935,7 +945,9 @@ pub fn evaluate_decisions(
     let mut task_ids: HashMap<&str, usize> = HashMap::new();
     let mut scopes = Vec::new();
     for scope in ["all", "first"] {
-        let in_scope = |d: &&Decision| scope == "all" || d.attempt == 1;
+        // First decisions: attempt 1 of a task's first episode (review: a later episode's
+        // context carries the earlier decisions' configs and tries).
+        let in_scope = |d: &&Decision| scope == "all" || (d.attempt == 1 && d.first_episode);
         let sel: Vec<&Decision> = valid.iter().copied().filter(in_scope).collect();
         let clusters: Vec<usize> = sel
             .iter()
@@ -1142,7 +1154,7 @@ impl RankingReport {
                 s,
                 "\n{} decisions ({} of {} tasks{}):",
                 if sc.scope == "first" {
-                    "first (attempt 1)"
+                    "first (attempt 1 of a task's first episode)"
                 } else {
                     "all"
                 },
@@ -1393,6 +1405,9 @@ mod tests {
         }
         let firsts: Vec<_> = decisions.iter().filter(|d| d.attempt == 1).collect();
         assert_eq!(firsts.len(), 12);
+        // Only the first episode's attempt 1 is free of the decisions before it (review):
+        // the first scope takes 4 of the 12.
+        assert_eq!(firsts.iter().filter(|d| d.first_episode).count(), 4);
         assert!(firsts
             .iter()
             .all(|d| d.strategy == RecoveryStrategy::DelayedRetry));
@@ -1573,6 +1588,7 @@ mod tests {
             ladder: vec![],
             valid: vec![],
             tried: [0; N],
+            first_episode: true,
         };
         let mut v = Vec::new();
         for i in 0..4 {
@@ -1647,6 +1663,7 @@ mod tests {
             ladder: vec![S::ReducedBatchSize, S::DelayedRetry],
             valid: vec![S::ReducedBatchSize, S::DelayedRetry, S::DifferentWorker],
             tried: [0; N],
+            first_episode: true,
         }
     }
 
