@@ -546,17 +546,18 @@ impl Default for BudgetParams {
 
 /// Retry configuration: a default backoff, per-kind overrides, maximum attempts, budget.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(try_from = "RawRetry")]
 pub struct RetryParams {
-    /// Backoff for kinds without their own policy.
+    /// Backoff for kinds without their own policy: the fields a config file gives, the rest
+    /// from [`BackoffParams::default`].
     pub default: BackoffParams,
     /// Per-kind backoff, keyed by failure kind name. A config file's policies are laid over
     /// the built-in ones (OOM without delay, network and timeouts longer, see
     /// [`RetryParams::default`]): a kind it names gets the fields it gives, the rest from
-    /// that kind's built-in policy (or [`BackoffParams::default`] for a kind without one);
-    /// kinds it does not name keep theirs. Before, naming one kind dropped the others' built-in
-    /// policies (library audit: OOM retries were delayed 2 s once the network's was set).
-    #[serde(deserialize_with = "policies_over_defaults")]
+    /// that kind's built-in policy, or from `default` (as the file gives it) for a kind
+    /// without one; kinds it does not name keep theirs. Before, naming one kind dropped the
+    /// others' built-in policies (library audit: OOM retries were delayed 2 s once the
+    /// network's was set).
     pub policies: BTreeMap<String, BackoffParams>,
     /// A task's failures beyond this number are escalated.
     pub max_attempts: u32,
@@ -564,8 +565,8 @@ pub struct RetryParams {
     pub budget: BudgetParams,
 }
 
-/// [`BackoffParams`] as a config file may give them for one kind: any field left out.
-#[derive(Deserialize)]
+/// [`BackoffParams`] as a config file may give them: any field left out.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PartialBackoff {
     base_s: Option<f64>,
@@ -574,13 +575,53 @@ struct PartialBackoff {
     jitter: Option<Jitter>,
 }
 
+impl PartialBackoff {
+    /// The fields given, the rest from `base`.
+    fn over(self, base: &BackoffParams) -> BackoffParams {
+        BackoffParams {
+            base_s: self.base_s.unwrap_or(base.base_s),
+            factor: self.factor.unwrap_or(base.factor),
+            cap_s: self.cap_s.unwrap_or(base.cap_s),
+            jitter: self.jitter.unwrap_or(base.jitter),
+        }
+    }
+}
+
+/// `[retry]` as a config file gives it (see [`RetryParams`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawRetry {
+    default: PartialBackoff,
+    policies: BTreeMap<String, PartialBackoff>,
+    max_attempts: Option<u32>,
+    budget: Option<BudgetParams>,
+}
+
+impl TryFrom<RawRetry> for RetryParams {
+    type Error = String;
+
+    /// The default laid over [`BackoffParams::default`], the policies over the built-in ones
+    /// (see [`RetryParams::policies`]).
+    fn try_from(raw: RawRetry) -> Result<Self, String> {
+        let built_in = RetryParams::default();
+        let default = raw.default.over(&built_in.default);
+        let policies = policies_over(raw.policies, built_in.policies, &default)?;
+        Ok(RetryParams {
+            default,
+            policies,
+            max_attempts: raw.max_attempts.unwrap_or(built_in.max_attempts),
+            budget: raw.budget.unwrap_or(built_in.budget),
+        })
+    }
+}
+
 /// The policies a config file gives, laid over the built-in ones (see
-/// [`RetryParams::policies`]).
-fn policies_over_defaults<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, BackoffParams>, D::Error> {
-    let given = BTreeMap::<String, PartialBackoff>::deserialize(d)?;
-    let mut out = RetryParams::default().policies;
+/// [`RetryParams::policies`]); a kind without a built-in policy starts from `default`.
+fn policies_over(
+    given: BTreeMap<String, PartialBackoff>,
+    mut out: BTreeMap<String, BackoffParams>,
+    default: &BackoffParams,
+) -> Result<BTreeMap<String, BackoffParams>, String> {
     let mut named: BTreeMap<String, String> = BTreeMap::new();
     for (key, p) in given {
         // A kind as the check reads it (any case, `-` or a space for `_`; the kinds' names
@@ -595,20 +636,12 @@ fn policies_over_defaults<'de, D: serde::Deserializer<'de>>(
             })
             .collect();
         if let Some(first) = named.insert(kind.clone(), key.clone()) {
-            return Err(serde::de::Error::custom(format!(
+            return Err(format!(
                 "retry.policies: `{first}` and `{key}` name the same kind ({kind})"
-            )));
+            ));
         }
-        let base = out.get(&kind).cloned().unwrap_or_default();
-        out.insert(
-            kind,
-            BackoffParams {
-                base_s: p.base_s.unwrap_or(base.base_s),
-                factor: p.factor.unwrap_or(base.factor),
-                cap_s: p.cap_s.unwrap_or(base.cap_s),
-                jitter: p.jitter.unwrap_or(base.jitter),
-            },
-        );
+        let base = out.get(&kind).unwrap_or(default).clone();
+        out.insert(kind, p.over(&base));
     }
     Ok(out)
 }
@@ -686,6 +719,33 @@ mod tests {
                 ..BackoffParams::default()
             }
         );
+        // Review: a kind without a built-in policy starts from the file's own default, not
+        // the generic one; the built-in kinds keep theirs.
+        let p: EngineConfig = toml::from_str(
+            "[retry.default]\nbase_s = 10.0\ncap_s = 100.0\n[retry.policies.thermal]\nfactor = 3.0\n[retry.policies.network]\nfactor = 3.0\n",
+        )
+        .unwrap();
+        let d = BackoffParams {
+            base_s: 10.0,
+            cap_s: 100.0,
+            ..BackoffParams::default()
+        };
+        assert_eq!(p.retry.default, d);
+        assert_eq!(
+            p.retry.policies["thermal"],
+            BackoffParams {
+                factor: 3.0,
+                ..d.clone()
+            }
+        );
+        assert_eq!(
+            p.retry.policies["network"],
+            BackoffParams {
+                factor: 3.0,
+                ..built_in["network"].clone()
+            }
+        );
+        assert_eq!(p.retry.max_attempts, RetryParams::default().max_attempts);
         // A kind written in another case or with `-` replaces the built-in one (review: it
         // sat beside it and lost); two names of one kind are refused.
         let p: EngineConfig = toml::from_str(
