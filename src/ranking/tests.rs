@@ -1560,16 +1560,36 @@ fn small_thompson_propensities_match_how_often_the_draw_wins() {
     /// The chosen strategy's mean and spread, and its rivals'.
     type Case = (f64, f64, Vec<(f64, f64)>);
     let mut cases: Vec<Case> = vec![(0.496, 0.031, vec![(0.69, 0.267), (0.713, 0.056)])];
-    for _ in 0..12 {
+    for i in 0..20 {
         let n = rng.gen_range(2..7);
+        // Spreads from well observed to barely observed: a wide and a tight one side by
+        // side is where Clark's approximation goes wrong.
+        let spread = |rng: &mut Xoshiro256PlusPlus| 10f64.powf(rng.gen_range(-3.0..-0.5));
         let rivals = (0..n)
-            .map(|_| (rng.gen_range(0.2..0.9), rng.gen_range(0.01..0.3)))
+            .map(|_| (rng.gen_range(-0.3..0.9), spread(&mut rng)))
             .collect();
-        cases.push((rng.gen_range(0.2..0.9), rng.gen_range(0.01..0.3), rivals));
+        let sj = if i % 2 == 0 {
+            rng.gen_range(0.01..0.3)
+        } else {
+            spread(&mut rng)
+        };
+        cases.push((rng.gen_range(-0.3..0.9), sj, rivals));
     }
     // The reviewed case, exactly: 1.0e-4 by quadrature and by 10⁷ draws (Clark: 0.021).
     let p = thompson_propensity(0.496, 0.031, &[(0.69, 0.267), (0.713, 0.056)]);
     assert!((5e-5..2e-4).contains(&p), "{p}");
+    // A second review: Clark above the threshold (0.086) where the truth is 1.0e-4 — caught
+    // by the smallest pairwise probability, an upper bound of the truth.
+    let p = thompson_propensity(
+        0.032112,
+        0.001659,
+        &[(0.087838, 0.015069), (-0.228537, 0.246363)],
+    );
+    assert!((8e-5..1.25e-4).contains(&p), "{p}");
+    // And a rival far tighter than the chosen strategy: its Φ is a step, which one grid of
+    // step sj/16 got 14 % wrong; the truth is P(X > 3.0605) = 1.1047e-3.
+    let p = thompson_propensity(0.0, 1.0, &[(3.0605, 1e-6)]);
+    assert!((p / 1.1047e-3 - 1.0).abs() < 0.01, "{p}");
     let draws = 2_000_000usize;
     for (mj, sj, rivals) in cases {
         let logged = thompson_propensity(mj, sj, &rivals);
