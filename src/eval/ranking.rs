@@ -424,8 +424,13 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                         d.cost = o.outcome.cost.filter(|c| c.is_finite());
                         out.push(d);
                     }
-                    Some(d) => {
-                        t.pending.push_back(d);
+                    // The outcome names another strategy than the one logged: what ran is
+                    // not what was chosen, so the decision cannot be scored (left out and
+                    // counted, as before). Kept pending, it would have been taken for a
+                    // failed recovery at the task's next failure, even after a success
+                    // (review).
+                    Some(_) => {
+                        stats.unmatched_actions += 1;
                         stats.unmatched_outcomes += 1;
                     }
                     None => stats.unmatched_outcomes += 1,
@@ -1387,6 +1392,45 @@ mod tests {
             by_attempt(2).reward,
             1.0,
             "the success is the latest action's"
+        );
+    }
+
+    /// A second review: an outcome naming another strategy than the logged one left the
+    /// action pending, and the task's next failure then scored it as a failed recovery,
+    /// although the task had recovered. It is left out and counted.
+    #[test]
+    fn an_outcome_of_another_strategy_leaves_its_action_out() {
+        use crate::model::Outcome;
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = rules_engine(dir.path());
+        let (a, ack) = e.decide(&gpu_timeout("t", "w1", 0.0)).unwrap();
+        ack.wait().unwrap();
+        let other = RecoveryStrategy::ALL
+            .iter()
+            .copied()
+            .find(|s| *s != a.strategy && *s != RecoveryStrategy::Escalation)
+            .unwrap();
+        e.record_outcome(&Outcome {
+            strategy: Some(other),
+            ..Outcome::verdict("t", true)
+        })
+        .unwrap();
+        let (_, ack) = e.decide(&gpu_timeout("t", "w2", 86_400.0)).unwrap();
+        ack.wait().unwrap();
+        e.flush().unwrap();
+        drop(e);
+        let h = read_history(dir.path()).unwrap();
+        let (decisions, stats) = join(&h.entries, &RuleSet::defaults());
+        // The first action is left out; the second still waits for its outcome.
+        assert!(decisions.is_empty(), "{decisions:?}");
+        assert_eq!(
+            (
+                stats.superseded,
+                stats.unmatched_outcomes,
+                stats.unmatched_actions
+            ),
+            (0, 1, 2),
+            "{stats:?}"
         );
     }
 
