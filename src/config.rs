@@ -163,6 +163,18 @@ pub struct RankingParams {
     /// context; a decision on it leans on that evidence (worth `backoff_strength` outcomes
     /// against the kind's own). Off: its outcomes teach like any other.
     pub backoff_bad: bool,
+    /// A finest context (a message signature) whose success rates differ from the rest of its
+    /// fine context beyond chance (a two-proportion test over the strategies both have tried,
+    /// χ² at 0.001) holds another cause than the other messages under its classifier rule:
+    /// the fine posterior then backs it with only `backoff_min` pseudo-observations, also for
+    /// the strategies it has not tried. Off: it leans on the fine context as the adaptive
+    /// back-off says, and a strategy it never tried is ranked by the fine evidence alone —
+    /// the other causes', so a cure of this one that failed for them is never tried here.
+    /// Only the finest level: a fine context differs from the rest of its coarse one by the
+    /// worker's standing and whether the task failed before as well, which are no other cause
+    /// (testing it there too cost more exploration than it found, see
+    /// `notebooks/ranking-experiments.md`).
+    pub backoff_distinct: bool,
     /// Fewest pseudo-observations of the adaptive back-off (> 0).
     pub backoff_min: f64,
     /// Most pseudo-observations of the adaptive back-off (≥ `backoff_min`).
@@ -259,6 +271,7 @@ impl Default for RankingParams {
             burst_apart: true,
             backoff_kind: true,
             backoff_bad: true,
+            backoff_distinct: true,
             backoff_min: 2.0,
             backoff_max: 200.0,
             exploration: 0.5,

@@ -45,6 +45,13 @@
 //!   `backoff_max`), or a fixed `backoff_strength` with `backoff_adaptive = false`. Where the
 //!   finer contexts do not differ (one cause under many message signatures) they pool their
 //!   evidence; where they do (a bad worker's failures) they stand apart.
+//! - **Another cause under one rule.** A message signature whose success rates differ from
+//!   the rest of its fine context beyond chance (two-proportion z² summed over the strategies
+//!   both tried, against χ² at 0.001: [`distinct`]) is another cause than the other messages
+//!   its classifier rule lumps with it. Its fine prior is then worth `backoff_min`
+//!   pseudo-observations for every strategy, also those it never tried, whose fine evidence
+//!   is the other causes' (`backoff_distinct`): a cure of this cause that failed for them is
+//!   still tried here.
 //! - **Discount.** Each outcome in a context first multiplies that context's counts by
 //!   `discount` (0.9995 → an effective memory of ~2000 outcomes), and the used strategy's own
 //!   counts by `discount_own` as well (0.998 → ~500 of its own outcomes): a much-used strategy
@@ -842,7 +849,7 @@ impl Ranker {
     ) -> (f64, f64) {
         let m = self.prior_mean(s, c.ladder);
         let q = self.params.backoff_strength;
-        self.posterior_with(None, co, None, finer, |_| q, m, c.tried, s.index())
+        self.posterior_with(None, co, None, finer, false, |_| q, m, c.tried, s.index())
     }
 
     /// Posterior (α, β) of strategy index `k` with prior mean `m`.
@@ -854,6 +861,7 @@ impl Ranker {
         co: &Counts,
         bad: Option<&Counts>,
         finer: [Option<&Counts>; 2],
+        finest_apart: bool,
         strength: impl Fn(usize) -> f64,
         m: f64,
         tried: &[u32; N],
@@ -884,9 +892,17 @@ impl Ranker {
         }
         for (level, f) in finer.into_iter().enumerate() {
             let Some(f) = f else { continue };
-            if f.success[k] + f.failure[k] > 0.0 {
+            // A finest context that holds another cause than the rest of its fine context
+            // leans on it with `backoff_min` pseudo-observations, also for strategies it has
+            // not tried: the rest's evidence of them is the other causes'.
+            let apart = level == 1 && finest_apart;
+            if f.success[k] + f.failure[k] > 0.0 || apart {
                 // Computed only where a finer context has evidence to combine with.
-                let q = strength(level);
+                let q = if apart {
+                    self.params.backoff_min
+                } else {
+                    strength(level)
+                };
                 // Back-off: the coarser posterior mean, worth `backoff_strength` outcomes, is
                 // the prior of the finer context — never worth more than the evidence behind
                 // it (a strategy the coarser context barely tried stays uncertain below it):
@@ -989,6 +1005,12 @@ impl Ranker {
             _ => None,
         };
         let bad = (c.bad_worker && self.params.backoff_bad).then(|| &self.bad[c.class.index()]);
+        // Whether the finest context holds another cause than the rest of its fine context
+        // (a burst's and a bad worker's contexts lean on the usual evidence in their own way).
+        let finest_apart = self.params.backoff_distinct
+            && !c.burst
+            && !c.bad_worker
+            && matches!((fine, finest), (Some(f), Some(x)) if distinct(f, x));
         // (mean, variance, pseudo-observations) per valid strategy.
         let mut stats = [(0.0f64, 0.0f64, 0.0f64); N];
         // Thompson sampling's spread multiple per valid strategy.
@@ -1031,8 +1053,17 @@ impl Ranker {
                 };
                 (ks, q)
             });
-            let (a, b) =
-                self.posterior_with(kind, co, bad, [fine, finest], q, priors[k], c.tried, k);
+            let (a, b) = self.posterior_with(
+                kind,
+                co,
+                bad,
+                [fine, finest],
+                finest_apart,
+                q,
+                priors[k],
+                c.tried,
+                k,
+            );
             let n = a + b;
             let mean = a / n;
             let var = mean * (1.0 - mean) / (n + 1.0);
@@ -1275,6 +1306,46 @@ fn clark_max(m1: f64, v1: f64, m2: f64, v2: f64) -> (f64, f64) {
     let mean = m1 * p1 + m2 * p2 + theta * density;
     let second = (m1 * m1 + v1) * p1 + (m2 * m2 + v2) * p2 + (m1 + m2) * theta * density;
     (mean, (second - mean * mean).max(0.0))
+}
+
+/// χ² at 0.001 for 1..=N degrees of freedom.
+const CHI2_999: [f64; N] = [
+    10.828, 13.816, 16.266, 18.467, 20.515, 22.458, 24.322, 26.124, 27.877, 29.588, 31.264, 32.909,
+];
+
+/// Outcomes a strategy needs in a child context and in the rest of its parent to count in
+/// [`distinct`].
+const DISTINCT_MIN: f64 = 2.0;
+
+/// Whether child context `child` holds another cause than the rest of its parent `parent`
+/// ([`RankingParams::backoff_distinct`]): over the strategies both have tried (at least
+/// [`DISTINCT_MIN`] discounted outcomes each), the sum of the two-proportion z² exceeds χ² at
+/// 0.001 for that many degrees of freedom. The rest is `parent` less `child` (a child's
+/// outcomes also teach its parent; each decays with its own outcomes, so the difference is
+/// clamped at 0).
+fn distinct(parent: &Counts, child: &Counts) -> bool {
+    let mut z2 = 0.0;
+    let mut df = 0;
+    for k in 0..N {
+        let (s1, n1) = (child.success[k], child.success[k] + child.failure[k]);
+        if n1 < DISTINCT_MIN {
+            continue;
+        }
+        let s2 = (parent.success[k] - s1).max(0.0);
+        let n2 = s2 + (parent.failure[k] - child.failure[k]).max(0.0);
+        if n2 < DISTINCT_MIN {
+            continue;
+        }
+        let p = (s1 + s2) / (n1 + n2);
+        let pq = p * (1.0 - p);
+        if pq < 1e-9 {
+            continue;
+        }
+        let d = s1 / n1 - s2 / n2;
+        z2 += d * d / (pq * (1.0 / n1 + 1.0 / n2));
+        df += 1;
+    }
+    df > 0 && z2 > CHI2_999[df - 1]
 }
 
 /// (α, β) scaled down to `q` pseudo-observations when they are worth more (the mean kept).

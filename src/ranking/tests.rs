@@ -751,6 +751,111 @@ fn the_finest_context_refines_the_fine_one() {
     assert!(first > 90 && second > 90, "{first} {second}");
 }
 
+/// One classifier rule, two messages of two causes (a fine context with two finest ones).
+/// The common cause is cured by moving (0.7) and never by a smaller batch (0.05); the other
+/// is cured by a smaller batch (0.9), which no ladder names, and seldom by moving (0.3) or a
+/// delayed retry (0.1 against the common cause's 0.3). The
+/// smaller batch fails for the common cause, so the fine evidence buries it; the second
+/// message's own outcomes of moving set it apart (`backoff_distinct`), and the smaller batch
+/// is tried and found there. Over seeds 1–6 and 11 of this loop, it took the smaller batch
+/// for 219–500 of the second message's last 500 decisions, and for none of them without
+/// `backoff_distinct`.
+#[test]
+fn a_message_of_another_cause_than_its_siblings_tries_what_failed_for_them() {
+    let ladder = [S::DifferentWorker, S::DelayedRetry];
+    let valid = [
+        S::DifferentWorker,
+        S::DelayedRetry,
+        S::ReducedBatchSize,
+        S::ImmediateRetry,
+    ];
+    let truth = |sig: u64, s: S| match (sig, s) {
+        (1, S::DifferentWorker) => 0.7,
+        (1, S::ReducedBatchSize) => 0.05,
+        (2, S::DifferentWorker) => 0.3,
+        (2, S::ReducedBatchSize) => 0.9,
+        (1, S::DelayedRetry) => 0.3,
+        _ => 0.1,
+    };
+    let tried = [0; N];
+    let late_batches = |backoff_distinct: bool| {
+        let mut r = Ranker::new(RankingParams {
+            backoff_distinct,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let o = |strategy, success, signature| Observed {
+            template: Some(9),
+            signature: Some(signature),
+            ..obs(strategy, success)
+        };
+        // The common cause's history: moving works, a smaller batch was tried and failed.
+        for i in 0..200 {
+            r.update(&o(S::DifferentWorker, i % 10 < 7, 1));
+            if i % 5 == 0 {
+                r.update(&o(S::ReducedBatchSize, false, 1));
+            }
+        }
+        let mut late = 0;
+        for i in 0..4000 {
+            // Two of three failures are of the common cause.
+            let sig = if i % 3 == 2 { 2 } else { 1 };
+            let c = RankContext {
+                template: Some(9),
+                signature: Some(sig),
+                ..ctx(&ladder, &valid, &tried)
+            };
+            let s = r.choose(&c, &mut rng).unwrap().strategy;
+            let ok = rng.gen::<f64>() < truth(sig, s);
+            r.update(&o(s, ok, sig));
+            if i >= 2500 && sig == 2 && s == S::ReducedBatchSize {
+                late += 1;
+            }
+        }
+        late
+    };
+    let (with, without) = (late_batches(true), late_batches(false));
+    assert!(with > 150 && without < 25, "{with} {without} of 500");
+}
+
+#[test]
+fn distinct_needs_a_difference_beyond_chance_on_strategies_both_tried() {
+    let counts = |pairs: &[(S, f64, f64)]| {
+        let mut c = Counts::default();
+        for &(s, ok, fail) in pairs {
+            c.success[s.index()] = ok;
+            c.failure[s.index()] = fail;
+        }
+        c
+    };
+    // The parent holds the child: 30 of 100 moves succeeded for the rest, 70 of 100 here.
+    let parent = counts(&[(S::DifferentWorker, 100.0, 100.0)]);
+    let child = counts(&[(S::DifferentWorker, 70.0, 30.0)]);
+    assert!(distinct(&parent, &child));
+    // 7 of 10 against 93 of 190: within chance at 0.001.
+    let child = counts(&[(S::DifferentWorker, 7.0, 3.0)]);
+    assert!(!distinct(&parent, &child));
+    // The whole parent (no rest to compare with), or too few outcomes: never distinct.
+    assert!(!distinct(&parent, &parent));
+    let parent = counts(&[(S::DifferentWorker, 40.0, 60.0), (S::FallbackCpu, 1.0, 0.0)]);
+    let child = counts(&[(S::DifferentWorker, 0.0, 1.5), (S::FallbackCpu, 1.0, 0.0)]);
+    assert!(!distinct(&parent, &child));
+    // Two strategies' small differences add up.
+    let parent = counts(&[
+        (S::DifferentWorker, 60.0, 140.0),
+        (S::DelayedRetry, 60.0, 140.0),
+    ]);
+    let child = counts(&[
+        (S::DifferentWorker, 12.0, 8.0),
+        (S::DelayedRetry, 12.0, 8.0),
+    ]);
+    let one = counts(&[(S::DifferentWorker, 12.0, 8.0)]);
+    let parent_one = counts(&[(S::DifferentWorker, 60.0, 140.0)]);
+    assert!(distinct(&parent, &child));
+    assert!(!distinct(&parent_one, &one));
+}
+
 #[test]
 fn a_fine_posterior_is_never_surer_than_its_evidence() {
     // Regression: with a strong back-off, a strategy that failed once in the coarse
@@ -1106,7 +1211,17 @@ fn an_adaptive_back_off_pools_alike_contexts_and_separates_different_ones() {
         let fine = r.fine.get(&(i, 99));
         let k = S::ReducedBatchSize.index();
         let q = |level| r.backoff_strength(i, k, level);
-        let (a, b) = r.posterior_with(None, &r.coarse[i], None, [fine, None], q, 0.6, &[0; N], k);
+        let (a, b) = r.posterior_with(
+            None,
+            &r.coarse[i],
+            None,
+            [fine, None],
+            false,
+            q,
+            0.6,
+            &[0; N],
+            k,
+        );
         a / (a + b)
     };
     let alike = probe(false);
