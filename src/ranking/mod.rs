@@ -47,7 +47,7 @@
 //!   evidence; where they do (a bad worker's failures) they stand apart.
 //! - **Another cause under one rule.** A message signature whose success rates differ from
 //!   the rest of its fine context beyond chance (two-proportion z² summed over the strategies
-//!   both tried, against χ² at 0.001: [`distinct`]) is another cause than the other messages
+//!   both tried, against χ² at 0.001) is another cause than the other messages
 //!   its classifier rule lumps with it. Its fine prior is then worth `backoff_min`
 //!   pseudo-observations for every strategy, also those it never tried, whose fine evidence
 //!   is the other causes' (`backoff_distinct`): a cure of this cause that failed for them is
