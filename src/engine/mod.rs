@@ -386,6 +386,7 @@ impl<S: StateStore> Engine<S> {
         let burst = self.in_burst(class, kind);
         let worker_breaker = self.worker_breaker_failure(rec);
         let class_breaker = self.class_breakers.failure(&class, rec.timestamp);
+        let retry_open = self.budget.allows(rec.timestamp);
         let entry = self.state.task(&rec.task_id).expect("observed above");
         let attempt = entry.attempts;
         let failure_type = FailureType::judge(
@@ -446,6 +447,7 @@ impl<S: StateStore> Engine<S> {
                     (&ladder, start),
                     attempt,
                     (worker_breaker, class_breaker, burst),
+                    retry_open,
                 );
                 decided_key = Some(l.ranked.key);
                 chosen = l.ranked.choice;
@@ -521,7 +523,7 @@ impl<S: StateStore> Engine<S> {
         let mut rng = decision_rng(self.config.seed, &rec.task_id, attempt);
         let mut delay = 0.0;
         if prepared.strategy.is_retry() {
-            if self.budget.allows(rec.timestamp) {
+            if retry_open {
                 if prepared.strategy == RecoveryStrategy::DelayedRetry {
                     delay = backoff.delay(attempt, last_delay, &mut rng);
                 }
@@ -838,6 +840,7 @@ impl<S: StateStore> Engine<S> {
             .class_breakers
             .failure(&rec.hardware.class, rec.timestamp);
         if let Some(f) = failed_recovery {
+            let retry_open = self.budget.allows(rec.timestamp);
             // What `decide` learned: the ranking's choice again, from the same state.
             let chosen = (self.config.ranking.enabled && action.source.kind == "learned")
                 .then(|| {
@@ -854,6 +857,7 @@ impl<S: StateStore> Engine<S> {
                         (&ladder, start),
                         entry.attempts,
                         (worker_breaker, class_breaker, burst),
+                        retry_open,
                     )
                     .ranked
                     .choice

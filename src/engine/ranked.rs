@@ -67,7 +67,8 @@ impl<S: StateStore> Engine<S> {
     /// worker, class and whether the failure came in a burst), the ladder's remaining steps
     /// from `start` as the prior, the task's history as what was tried; seeded per task and
     /// attempt, so the same state gives the same choice. Strategies marked in `denied` are
-    /// left out. No allocation: fixed arrays.
+    /// left out, and the immediate retry when the retry budget is spent (`retry_open` false)
+    /// and the delayed one can run. No allocation: fixed arrays.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn rank_failure(
         &self,
@@ -77,6 +78,7 @@ impl<S: StateStore> Engine<S> {
         (ladder, start): (&LadderRef<'_>, usize),
         attempt: u32,
         (worker_breaker, class_breaker, burst): (BreakerState, BreakerState, bool),
+        retry_open: bool,
         denied: &[bool; ranking::N],
     ) -> RankedFailure {
         use RecoveryStrategy as S;
@@ -89,6 +91,12 @@ impl<S: StateStore> Engine<S> {
         // moves, so that what it learns is what was done.
         let (stay_worker, stay_class) =
             self.breakers_move(worker_breaker, class_breaker, ctx, &entry.excluded);
+        // With the retry budget spent, every retry runs as a delayed retry at the backoff cap
+        // (see `decide`): the ranking leaves out the immediate one, so that the delayed
+        // retry's logged propensity is the probability with which it is run (logged as the
+        // chosen retry's, it understated it: the immediate retry's share ran as the delayed
+        // one).
+        let no_immediate = !retry_open && mutate::applicable(S::DelayedRetry, class, ctx.config);
         for s in RecoveryStrategy::ALL {
             if *s != S::Escalation
                 && !denied[s.index()]
@@ -96,6 +104,7 @@ impl<S: StateStore> Engine<S> {
                 && fleet.allow(*s)
                 && !(stay_worker && retries_in_place(*s))
                 && !(stay_class && stays_in_class(*s))
+                && !(no_immediate && *s == S::ImmediateRetry)
             {
                 ok[s.index()] = true;
                 valid[nv] = *s;
@@ -161,7 +170,10 @@ impl<S: StateStore> Engine<S> {
     /// or abstains. The logged propensity is then that of a ranking over what is left, which
     /// understates the action's probability when the first ranking could have chosen it
     /// directly (P₁(x) + P₁(denied)·P(x | the rest) against P(x | the rest)); this happens
-    /// only with a registry in which no worker of a class could take the task.
+    /// only with a registry in which no worker of a class could take the task. `retry_open`:
+    /// whether the retry budget allows another retry (when not, the immediate retry is left
+    /// out, see [`Engine::rank_failure`]).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn rank_and_prepare(
         &self,
         ctx: &Ctx<'_>,
@@ -170,11 +182,20 @@ impl<S: StateStore> Engine<S> {
         (ladder, start): (&LadderRef<'_>, usize),
         attempt: u32,
         breakers: (BreakerState, BreakerState, bool),
+        retry_open: bool,
     ) -> Learned {
         let mut denied = [false; ranking::N];
         loop {
-            let ranked =
-                self.rank_failure(ctx, cls, entry, (ladder, start), attempt, breakers, &denied);
+            let ranked = self.rank_failure(
+                ctx,
+                cls,
+                entry,
+                (ladder, start),
+                attempt,
+                breakers,
+                retry_open,
+                &denied,
+            );
             let Some(choice) = ranked.choice else {
                 return Learned {
                     ranked,

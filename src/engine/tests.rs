@@ -866,6 +866,66 @@ fn retry_budget_defers_retry_storms() {
     assert_eq!(b.delay_s, 300.0); // the timeout policy's cap
 }
 
+/// With the retry budget spent, the ranking chooses without the immediate retry: every
+/// retry runs as a delayed one, and the delayed retry's logged propensity is the share of
+/// decisions that ran it (here 0.907 and 0.897). Before, the ranking chose between both
+/// retries and the immediate one ran delayed with its own propensity: the delayed retry ran
+/// for 0.940 of the decisions and was logged with 0.600 on average.
+#[test]
+fn a_spent_retry_budget_logs_the_probability_of_the_delayed_retry_it_runs() {
+    let mut c = EngineConfig::default();
+    c.ranking.enabled = true;
+    c.retry.budget.min_retries = 1;
+    c.retry.budget.ratio = 0.0;
+    // One instant's failures are a burst: its contexts would decide apart.
+    c.ranking.burst_apart = false;
+    let mut e = Engine::new(c).unwrap();
+    // Either retry cured 14 of 20 CPU timeouts, another worker 12 of 20.
+    let mut counts = crate::ranking::Counts::default();
+    for (s, ok) in [
+        (S::ImmediateRetry, 14.0),
+        (S::DelayedRetry, 14.0),
+        (S::DifferentWorker, 12.0),
+    ] {
+        counts.success[s.index()] = ok;
+        counts.failure[s.index()] = 20.0 - ok;
+    }
+    e.ranker_mut()
+        .set_counts(HardwareClass::Cpu, FailureKind::Timeout, counts);
+    // 400 new tasks at one instant, each on its own worker: the first retry spends the budget.
+    let (mut spent, mut delayed, mut logged) = (0usize, 0usize, 0.0);
+    let mut open = true;
+    for i in 0..400 {
+        let r = record(
+            &format!("t{i}"),
+            &format!("w{i}"),
+            HardwareClass::Cpu,
+            "operation timed out",
+            TaskConfig::default(),
+        );
+        let a = e.handle_failure(&r);
+        assert!(a.source.kind == "learned" || a.source.kind == "retry_budget");
+        if open {
+            open = !a.strategy.is_retry();
+            continue;
+        }
+        spent += 1;
+        assert_ne!(a.strategy, S::ImmediateRetry);
+        if a.strategy == S::DelayedRetry {
+            assert_eq!(a.source.kind, "retry_budget");
+            delayed += 1;
+            logged += a.propensity;
+        }
+    }
+    assert!(spent > 390 && delayed > 100, "{spent} {delayed}");
+    let share = delayed as f64 / spent as f64;
+    let mean_logged = logged / delayed as f64;
+    assert!(
+        (share - mean_logged).abs() < 0.08,
+        "delayed retry ran {share:.3} of the time, logged {mean_logged:.3}"
+    );
+}
+
 #[test]
 fn partial_rules_never_break_other_classes() {
     // The seed's configure({"recovery_strategies": {"GPU": [...]}}) raised KeyError for CPU.

@@ -851,13 +851,10 @@ pub struct Evaluation {
 /// Whether a circuit breaker replaced a stochastic choice: the logged propensity is the
 /// replaced choice's, not the probability of the action taken, so the decision cannot be
 /// weighted. (After a deterministic choice, propensity 1, the override is deterministic too
-/// and the decision stays. A retry-budget deferral stays as well, with a known error: its
-/// logged propensity is that of the retry the ranking chose (immediate or delayed), while
-/// the delayed retry it ran had the probability of both; a candidate choosing the delayed
-/// retry there is over-weighted, by up to twice in expectation, and one choosing the
-/// immediate retry gets weight 0 although the engine would run the delayed one. Leaving the
-/// deferrals out would select on the action taken; logging the pair's probability would
-/// fix it, and is not done.)
+/// and the decision stays. A retry-budget deferral stays as well: with the budget spent the
+/// ranking chooses without the immediate retry, so the delayed retry it ran is logged with
+/// the probability it was run with. A candidate choosing the immediate retry there gets
+/// weight 0 although the engine would run the delayed one.)
 pub fn overridden(d: &Decision) -> bool {
     d.source == "circuit_breaker" && d.propensity < 1.0
 }
