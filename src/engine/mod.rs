@@ -386,7 +386,8 @@ impl<S: StateStore> Engine<S> {
         let burst = self.in_burst(class, kind);
         let worker_breaker = self.worker_breaker_failure(rec);
         let class_breaker = self.class_breakers.failure(&class, rec.timestamp);
-        let retry_open = self.budget.allows(rec.timestamp);
+        // Asked without forgetting expired retries: a replay does not decide again.
+        let retry_open = self.budget.would_allow(rec.timestamp);
         let entry = self.state.task(&rec.task_id).expect("observed above");
         let attempt = entry.attempts;
         let failure_type = FailureType::judge(
@@ -523,7 +524,7 @@ impl<S: StateStore> Engine<S> {
         let mut rng = decision_rng(self.config.seed, &rec.task_id, attempt);
         let mut delay = 0.0;
         if prepared.strategy.is_retry() {
-            if retry_open {
+            if self.budget.allows(rec.timestamp) {
                 if prepared.strategy == RecoveryStrategy::DelayedRetry {
                     delay = backoff.delay(attempt, last_delay, &mut rng);
                 }
@@ -840,7 +841,7 @@ impl<S: StateStore> Engine<S> {
             .class_breakers
             .failure(&rec.hardware.class, rec.timestamp);
         if let Some(f) = failed_recovery {
-            let retry_open = self.budget.allows(rec.timestamp);
+            let retry_open = self.budget.would_allow(rec.timestamp);
             // What `decide` learned: the ranking's choice again, from the same state.
             let chosen = (self.config.ranking.enabled && action.source.kind == "learned")
                 .then(|| {

@@ -95,7 +95,8 @@ impl<S: StateStore> Engine<S> {
         // (see `decide`): the ranking leaves out the immediate one, so that the delayed
         // retry's logged propensity is the probability with which it is run (logged as the
         // chosen retry's, it understated it: the immediate retry's share ran as the delayed
-        // one).
+        // one). Left out like a denied strategy, it is off the ladder prior too: the ladder's
+        // next step gets the top prior.
         let no_immediate = !retry_open && mutate::applicable(S::DelayedRetry, class, ctx.config);
         for s in RecoveryStrategy::ALL {
             if *s != S::Escalation

@@ -173,6 +173,20 @@ impl RetryBudget {
         (self.retries.len() as f64) < allowed
     }
 
+    /// Whether one more retry at `at` fits the budget, forgetting nothing: the same answer as
+    /// [`RetryBudget::allows`] without its change of state. A decision that does not retry
+    /// must leave the budget as the replay of its action does (a restarted engine replays
+    /// only the actions), so the ranking asks this one.
+    pub fn would_allow(&self, at: Timestamp) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let from = at.as_micros().saturating_sub(self.window_us);
+        let live = |q: &VecDeque<i64>| q.len() - q.iter().take_while(|&&t| t <= from).count();
+        let allowed = self.min_retries as f64 + self.ratio * live(&self.firsts) as f64;
+        (live(&self.retries) as f64) < allowed
+    }
+
     /// Spends one retry at `at`.
     pub fn record_retry(&mut self, at: Timestamp) {
         if self.enabled {
@@ -389,6 +403,42 @@ mod tests {
     }
 
     proptest! {
+        /// `would_allow` answers as `allows` would, whatever the order of the times (reports
+        /// of many tasks come out of order), and changes nothing: a budget asked only
+        /// `would_allow` between its deposits and retries ends as one never asked.
+        #[test]
+        fn would_allow_answers_as_allows_and_forgets_nothing(
+            events in proptest::collection::vec((0u8..3, 0u32..60), 1..80),
+        ) {
+            let mk = || RetryParams {
+                budget: BudgetParams { enabled: true, window_s: 10.0, min_retries: 1, ratio: 0.5 },
+                ..Default::default()
+            }
+            .check()
+            .unwrap()
+            .1;
+            let (mut asked, mut quiet) = (mk(), mk());
+            for (what, s) in events {
+                let t = Timestamp::from_secs_f64(f64::from(s));
+                match what {
+                    0 => {
+                        asked.deposit(t);
+                        quiet.deposit(t);
+                    }
+                    1 => {
+                        asked.record_retry(t);
+                        quiet.record_retry(t);
+                    }
+                    _ => {
+                        let pure = asked.would_allow(t);
+                        prop_assert_eq!(pure, asked.clone().allows(t));
+                    }
+                }
+                prop_assert_eq!(&asked.firsts, &quiet.firsts);
+                prop_assert_eq!(&asked.retries, &quiet.retries);
+            }
+        }
+
         #[test]
         fn delay_never_exceeds_cap(
             attempt in 1u32..2_000_000,
