@@ -248,6 +248,22 @@ pub struct Counts {
     /// finest context (what the strategy adds to how hard its failures were).
     #[serde(skip)]
     pub excess: [f64; N],
+    /// Σ ln(`discount`) over the outcomes added here: one added when this stood at `a` now
+    /// weighs exp(this − a) (times the own decay below). Kept for [`distinct`]; not on disk.
+    #[serde(skip)]
+    log_decay: f64,
+    /// Σ ln(`discount_own`) per strategy over its outcomes added here.
+    #[serde(skip)]
+    log_decay_own: [f64; N],
+    /// A finest context's own outcomes (successes, failures per strategy) as its fine context
+    /// holds them: decayed on the fine context's schedule up to `in_parent_at` (the fine
+    /// context's `log_decay + log_decay_own[k]` then), so that the rest of the fine context
+    /// is its counts less these, brought up to date ([`distinct`]).
+    #[serde(skip)]
+    in_parent: [[f64; 2]; N],
+    /// See `in_parent`.
+    #[serde(skip)]
+    in_parent_at: [f64; N],
 }
 
 impl Counts {
@@ -258,6 +274,8 @@ impl Counts {
     /// Adds one outcome of strategy `s`: first every count decays by `discount`, and the
     /// strategy's own by `own` as well (see [`RankingParams::discount_own`]).
     fn add(&mut self, s: usize, ok: bool, cost: Option<f64>, (discount, own): (f64, f64)) {
+        self.log_decay += discount.ln();
+        self.log_decay_own[s] += own.ln();
         if own < 1.0 {
             self.success[s] *= own;
             self.failure[s] *= own;
@@ -284,6 +302,35 @@ impl Counts {
             self.cost[s] += c;
             self.costed[s] += 1.0;
         }
+    }
+
+    /// The decay stamp of strategy `s` here: what an outcome of `s` added now is measured from
+    /// (see `log_decay`).
+    fn decay_stamp(&self, s: usize) -> f64 {
+        self.log_decay + self.log_decay_own[s]
+    }
+
+    /// Records one outcome of strategy `s` of this (finest) context as its fine context
+    /// holds it, the fine context standing at `stamp` ([`Counts::decay_stamp`]) just after
+    /// taking it in.
+    fn add_in_parent(&mut self, s: usize, ok: bool, stamp: f64) {
+        let w = (stamp - self.in_parent_at[s]).exp();
+        let c = &mut self.in_parent[s];
+        c[0] *= w;
+        c[1] *= w;
+        c[usize::from(!ok)] += 1.0;
+        self.in_parent_at[s] = stamp;
+    }
+
+    /// This (finest) context's own successes and failures of strategy `k` as its fine context
+    /// `parent` holds them now.
+    fn held_by(&self, parent: &Counts, k: usize) -> (f64, f64) {
+        let [s, f] = self.in_parent[k];
+        if s + f <= 0.0 {
+            return (0.0, 0.0);
+        }
+        let w = (parent.decay_stamp(k) - self.in_parent_at[k]).exp();
+        (s * w, f * w)
     }
 
     /// Adds a continuation of strategy `s` and its excess over the failure's hardness, all
@@ -614,10 +661,7 @@ impl Ranker {
             // bad-worker evidence and its own finer contexts, not the kind's usual evidence.
             self.bad[o.class.index()].add(o.strategy.index(), o.success, o.cost, d);
             if let Some(t) = o.template {
-                self.add_child(i, t, 0, o);
-                if let Some(sig) = o.signature {
-                    self.add_child(i, finest_key(t, sig), 1, o);
-                }
+                self.add_children(i, t, o);
             }
             return;
         }
@@ -631,10 +675,18 @@ impl Ranker {
             self.params.backoff_min,
         );
         if let Some(t) = o.template {
-            self.add_child(i, t, 0, o);
-            if let Some(sig) = o.signature {
-                self.add_child(i, finest_key(t, sig), 1, o);
-            }
+            self.add_children(i, t, o);
+        }
+    }
+
+    /// Adds an outcome to fine context `t` of coarse context `i` and to its finest context
+    /// (`o.signature`), which also records it as the fine context holds it ([`distinct`]).
+    fn add_children(&mut self, i: usize, t: u64, o: &Observed) {
+        let k = o.strategy.index();
+        let stamp = self.add_child(i, t, 0, o).decay_stamp(k);
+        if let Some(sig) = o.signature {
+            self.add_child(i, finest_key(t, sig), 1, o)
+                .add_in_parent(k, o.success, stamp);
         }
     }
 
@@ -690,7 +742,7 @@ impl Ranker {
 
     /// Adds an outcome to a child context of coarse context `i` at `level` (0 fine, 1
     /// finest), keeping the level's spread up to date.
-    fn add_child(&mut self, i: usize, key: u64, level: usize, o: &Observed) {
+    fn add_child(&mut self, i: usize, key: u64, level: usize, o: &Observed) -> &mut Counts {
         let d = (self.params.discount, self.params.discount_own);
         let c = self.fine.entry((i, key)).or_default();
         let spread = &mut self.spread[i][level];
@@ -702,6 +754,7 @@ impl Ranker {
             self.params.backoff_max,
             self.params.backoff_max,
         );
+        c
     }
 
     /// Counts of a coarse context.
@@ -1006,10 +1059,11 @@ impl Ranker {
         };
         let bad = (c.bad_worker && self.params.backoff_bad).then(|| &self.bad[c.class.index()]);
         // Whether the finest context holds another cause than the rest of its fine context
-        // (a burst's and a bad worker's contexts lean on the usual evidence in their own way).
+        // (a burst's and, with `backoff_bad`, a bad worker's contexts lean on the usual
+        // evidence in their own way).
         let finest_apart = self.params.backoff_distinct
             && !c.burst
-            && !c.bad_worker
+            && !(c.bad_worker && self.params.backoff_bad)
             && matches!((fine, finest), (Some(f), Some(x)) if distinct(f, x));
         // (mean, variance, pseudo-observations) per valid strategy.
         let mut stats = [(0.0f64, 0.0f64, 0.0f64); N];
@@ -1317,12 +1371,15 @@ const CHI2_999: [f64; N] = [
 /// [`distinct`].
 const DISTINCT_MIN: f64 = 2.0;
 
-/// Whether child context `child` holds another cause than the rest of its parent `parent`
-/// ([`RankingParams::backoff_distinct`]): over the strategies both have tried (at least
-/// [`DISTINCT_MIN`] discounted outcomes each), the sum of the two-proportion z² exceeds χ² at
-/// 0.001 for that many degrees of freedom. The rest is `parent` less `child` (a child's
-/// outcomes also teach its parent; each decays with its own outcomes, so the difference is
-/// clamped at 0).
+/// Whether finest context `child` holds another cause than the rest of its fine context
+/// `parent` ([`RankingParams::backoff_distinct`]): over the strategies both have tried (at
+/// least [`DISTINCT_MIN`] discounted outcomes each), the sum of the two-proportion z² exceeds
+/// χ² at 0.001 for that many degrees of freedom. The rest is `parent` less the child's own
+/// outcomes as the parent holds them (each context decays with its own outcomes: the child's
+/// counts keep outcomes the busier parent has mostly forgotten, and subtracting them as they
+/// stand in the child left a rest of noise, which set a single cause's messages apart for up
+/// to 60 % of their decisions — review). Seeded contexts hold no such record: their rest is
+/// the whole parent, a weaker test.
 fn distinct(parent: &Counts, child: &Counts) -> bool {
     let mut z2 = 0.0;
     let mut df = 0;
@@ -1331,8 +1388,9 @@ fn distinct(parent: &Counts, child: &Counts) -> bool {
         if n1 < DISTINCT_MIN {
             continue;
         }
-        let s2 = (parent.success[k] - s1).max(0.0);
-        let n2 = s2 + (parent.failure[k] - child.failure[k]).max(0.0);
+        let (held_s, held_f) = child.held_by(parent, k);
+        let s2 = (parent.success[k] - held_s).max(0.0);
+        let n2 = s2 + (parent.failure[k] - held_f).max(0.0);
         if n2 < DISTINCT_MIN {
             continue;
         }
