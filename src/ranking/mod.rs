@@ -264,6 +264,11 @@ pub struct Counts {
     /// See `in_parent`.
     #[serde(skip)]
     in_parent_at: [f64; N],
+    /// Whether this finest context held another cause than the rest of its fine context as
+    /// of its latest outcome ([`distinct`], computed on the outcome path: the decision reads
+    /// it).
+    #[serde(skip)]
+    apart: bool,
 }
 
 impl Counts {
@@ -683,10 +688,11 @@ impl Ranker {
     /// (`o.signature`), which also records it as the fine context holds it ([`distinct`]).
     fn add_children(&mut self, i: usize, t: u64, o: &Observed) {
         let k = o.strategy.index();
-        let stamp = self.add_child(i, t, 0, o).decay_stamp(k);
+        let fine = *self.add_child(i, t, 0, o);
         if let Some(sig) = o.signature {
-            self.add_child(i, finest_key(t, sig), 1, o)
-                .add_in_parent(k, o.success, stamp);
+            let x = self.add_child(i, finest_key(t, sig), 1, o);
+            x.add_in_parent(k, o.success, fine.decay_stamp(k));
+            x.apart = distinct(&fine, x);
         }
     }
 
@@ -1064,7 +1070,7 @@ impl Ranker {
         let finest_apart = self.params.backoff_distinct
             && !c.burst
             && !(c.bad_worker && self.params.backoff_bad)
-            && matches!((fine, finest), (Some(f), Some(x)) if distinct(f, x));
+            && finest.is_some_and(|x| x.apart);
         // (mean, variance, pseudo-observations) per valid strategy.
         let mut stats = [(0.0f64, 0.0f64, 0.0f64); N];
         // Thompson sampling's spread multiple per valid strategy.
@@ -1379,7 +1385,8 @@ const DISTINCT_MIN: f64 = 2.0;
 /// counts keep outcomes the busier parent has mostly forgotten, and subtracting them as they
 /// stand in the child left a rest of noise, which set a single cause's messages apart for up
 /// to 60 % of their decisions — review). Seeded contexts hold no such record: their rest is
-/// the whole parent, a weaker test.
+/// the whole parent, a weaker test. Run on the outcome path, for the finest context that took
+/// the outcome (its `apart`); a decision reads the result.
 fn distinct(parent: &Counts, child: &Counts) -> bool {
     let mut z2 = 0.0;
     let mut df = 0;
