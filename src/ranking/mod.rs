@@ -1380,24 +1380,28 @@ const DISTINCT_MIN: f64 = 2.0;
 /// Whether finest context `child` holds another cause than the rest of its fine context
 /// `parent` ([`RankingParams::backoff_distinct`]): over the strategies both have tried (at
 /// least [`DISTINCT_MIN`] discounted outcomes each), the sum of the two-proportion z² exceeds
-/// χ² at 0.001 for that many degrees of freedom. The rest is `parent` less the child's own
-/// outcomes as the parent holds them (each context decays with its own outcomes: the child's
-/// counts keep outcomes the busier parent has mostly forgotten, and subtracting them as they
-/// stand in the child left a rest of noise, which set a single cause's messages apart for up
-/// to 60 % of their decisions — review). Seeded contexts hold no such record: their rest is
-/// the whole parent, a weaker test. Run on the outcome path, for the finest context that took
+/// χ² at 0.001 for that many degrees of freedom. Both sides are as the parent holds them: the
+/// child's outcomes recorded on the parent's decay schedule, and the rest, the parent less
+/// those (each context decays with its own outcomes: the child's counts keep outcomes the
+/// busier parent has mostly forgotten, and subtracting them as they stand in the child left a
+/// rest of noise, which set a single cause's messages apart for up to 60 % of their decisions;
+/// comparing them as they stand with the rest set one apart after a drift — reviews). Seeded
+/// contexts hold no such record and are never apart. Run on the outcome path, for the finest context that took
 /// the outcome (its `apart`); a decision reads the result.
 fn distinct(parent: &Counts, child: &Counts) -> bool {
     let mut z2 = 0.0;
     let mut df = 0;
     for k in 0..N {
-        let (s1, n1) = (child.success[k], child.success[k] + child.failure[k]);
+        // Both sides on the parent's schedule: the child's own counts decay only with its
+        // own outcomes, and after a drift still held the old regime that the rest had
+        // forgotten (a single cause set apart for thousands of outcomes — review).
+        let (s1, f1) = child.held_by(parent, k);
+        let n1 = s1 + f1;
         if n1 < DISTINCT_MIN {
             continue;
         }
-        let (held_s, held_f) = child.held_by(parent, k);
-        let s2 = (parent.success[k] - held_s).max(0.0);
-        let n2 = s2 + (parent.failure[k] - held_f).max(0.0);
+        let s2 = (parent.success[k] - s1).max(0.0);
+        let n2 = s2 + (parent.failure[k] - f1).max(0.0);
         if n2 < DISTINCT_MIN {
             continue;
         }

@@ -919,6 +919,32 @@ fn one_cause_under_two_messages_is_seldom_set_apart() {
     assert!(apart * 100 < checks * 2, "{apart} of {} checks", 2 * checks);
 }
 
+/// Regression (second review): the finest context's own counts, which decay only with its
+/// own outcomes, were compared with the rest of its fine context on the fine context's
+/// schedule. After a drift a rare message still held the old regime the rest had forgotten,
+/// and one cause was set apart for thousands of outcomes (82 % of a rare message's checks in
+/// the review's model). Both sides are now on the fine context's schedule.
+#[test]
+fn a_drift_does_not_set_a_rare_message_of_the_same_cause_apart() {
+    let mut r = Ranker::new(RankingParams::default()).unwrap();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    let (mut checks, mut apart) = (0, 0);
+    for i in 0..30_000 {
+        // One failure in twenty carries the rare message; moving stops working at 20,000.
+        let sig = if i % 20 == 0 { 2 } else { 1 };
+        let (s, p) = match rng.gen_range(0..2) {
+            0 => (S::DifferentWorker, if i < 20_000 { 0.9 } else { 0.2 }),
+            _ => (S::DelayedRetry, 0.5),
+        };
+        r.update(&at_sig(s, rng.gen::<f64>() < p, sig));
+        if i >= 20_000 && i % 20 == 0 {
+            checks += 1;
+            apart += usize::from(r.apart(2));
+        }
+    }
+    assert!(apart * 100 < checks * 2, "{apart} of {checks} checks");
+}
+
 #[test]
 fn a_fine_posterior_is_never_surer_than_its_evidence() {
     // Regression: with a strong back-off, a strategy that failed once in the coarse
