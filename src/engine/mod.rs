@@ -524,7 +524,9 @@ impl<S: StateStore> Engine<S> {
         let mut rng = decision_rng(self.config.seed, &rec.task_id, attempt);
         let mut delay = 0.0;
         if prepared.strategy.is_retry() {
-            if self.budget.allows(rec.timestamp) {
+            // `retry_open` changed nothing: `allows` here forgot expired entries on a deferral,
+            // which records no retry and which a replay therefore never asks about (review).
+            if retry_open {
                 if prepared.strategy == RecoveryStrategy::DelayedRetry {
                     delay = backoff.delay(attempt, last_delay, &mut rng);
                 }

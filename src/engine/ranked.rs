@@ -67,8 +67,8 @@ impl<S: StateStore> Engine<S> {
     /// worker, class and whether the failure came in a burst), the ladder's remaining steps
     /// from `start` as the prior, the task's history as what was tried; seeded per task and
     /// attempt, so the same state gives the same choice. Strategies marked in `denied` are
-    /// left out, and the immediate retry when the retry budget is spent (`retry_open` false)
-    /// and the delayed one can run. No allocation: fixed arrays.
+    /// left out, and the immediate retry when the retry budget is spent (`retry_open` false).
+    /// No allocation: fixed arrays.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn rank_failure(
         &self,
@@ -97,7 +97,7 @@ impl<S: StateStore> Engine<S> {
         // chosen retry's, it understated it: the immediate retry's share ran as the delayed
         // one). Left out like a denied strategy, it is off the ladder prior too: the ladder's
         // next step gets the top prior.
-        let no_immediate = !retry_open && mutate::applicable(S::DelayedRetry, class, ctx.config);
+        let no_immediate = !retry_open;
         for s in RecoveryStrategy::ALL {
             if *s != S::Escalation
                 && !denied[s.index()]

@@ -688,11 +688,16 @@ impl Ranker {
     /// (`o.signature`), which also records it as the fine context holds it ([`distinct`]).
     fn add_children(&mut self, i: usize, t: u64, o: &Observed) {
         let k = o.strategy.index();
-        let fine = *self.add_child(i, t, 0, o);
+        let on = self.params.backoff_distinct;
+        let fine = self.add_child(i, t, 0, o);
+        let stamp = fine.decay_stamp(k);
+        // The test reads the whole fine context beside the finest one (one map): a copy, only
+        // when the test is on.
+        let fine = if on { Some(*fine) } else { None };
         if let Some(sig) = o.signature {
             let x = self.add_child(i, finest_key(t, sig), 1, o);
-            x.add_in_parent(k, o.success, fine.decay_stamp(k));
-            x.apart = distinct(&fine, x);
+            x.add_in_parent(k, o.success, stamp);
+            x.apart = fine.is_some_and(|f| distinct(&f, x));
         }
     }
 
@@ -1385,8 +1390,9 @@ const DISTINCT_MIN: f64 = 2.0;
 /// those (each context decays with its own outcomes: the child's counts keep outcomes the
 /// busier parent has mostly forgotten, and subtracting them as they stand in the child left a
 /// rest of noise, which set a single cause's messages apart for up to 60 % of their decisions;
-/// comparing them as they stand with the rest set one apart after a drift — reviews). Seeded
-/// contexts hold no such record and are never apart. Run on the outcome path, for the finest context that took
+/// comparing them as they stand with the rest set one apart after a drift — reviews). A seeded
+/// context's seeded evidence is not recorded so and never tested; only the outcomes it takes
+/// are. Run on the outcome path, for the finest context that took
 /// the outcome (its `apart`); a decision reads the result.
 fn distinct(parent: &Counts, child: &Counts) -> bool {
     let mut z2 = 0.0;

@@ -820,16 +820,13 @@ fn a_message_of_another_cause_than_its_siblings_tries_what_failed_for_them() {
 }
 
 impl Ranker {
-    /// [`distinct`] for the finest context `sig` under fine context 9 of the GPU OOM context.
+    /// Whether the finest context `sig` under fine context 9 of the GPU OOM context is set
+    /// apart, as a decision reads it (the flag its latest outcome left).
     fn apart(&self, sig: u64) -> bool {
         let i = coarse_index(HardwareClass::Gpu, FailureKind::OomGpu);
-        match (
-            self.fine.get(&(i, 9)),
-            self.fine.get(&(i, finest_key(9, sig))),
-        ) {
-            (Some(f), Some(x)) => distinct(f, x),
-            _ => false,
-        }
+        self.fine
+            .get(&(i, finest_key(9, sig)))
+            .is_some_and(|x| x.apart)
     }
 }
 
@@ -877,7 +874,8 @@ fn distinct_needs_a_difference_beyond_chance_on_strategies_both_tried() {
     // Two strategies' small differences add up: each alone is within chance.
     let both = |two: bool| {
         let mut r = fresh();
-        for i in 0..200 {
+        // Ends with the second message's outcomes: its flag is as of its latest outcome.
+        for i in 0..=200 {
             r.update(&at_sig(S::DifferentWorker, i % 10 < 3, 1));
             r.update(&at_sig(S::DelayedRetry, i % 10 < 3, 1));
             if i % 10 == 0 {
@@ -889,7 +887,8 @@ fn distinct_needs_a_difference_beyond_chance_on_strategies_both_tried() {
         }
         r.apart(2)
     };
-    assert!(both(true) && !both(false));
+    let (two, one) = (both(true), both(false));
+    assert!(two && !one, "{two} {one}");
 }
 
 /// Regression (review): the rest of the fine context was its counts less the finest

@@ -404,38 +404,25 @@ mod tests {
 
     proptest! {
         /// `would_allow` answers as `allows` would, whatever the order of the times (reports
-        /// of many tasks come out of order), and changes nothing: a budget asked only
-        /// `would_allow` between its deposits and retries ends as one never asked.
+        /// of many tasks come out of order); it takes `&self`, so it changes nothing.
         #[test]
-        fn would_allow_answers_as_allows_and_forgets_nothing(
+        fn would_allow_answers_as_allows(
             events in proptest::collection::vec((0u8..3, 0u32..60), 1..80),
         ) {
-            let mk = || RetryParams {
+            let mut b = RetryParams {
                 budget: BudgetParams { enabled: true, window_s: 10.0, min_retries: 1, ratio: 0.5 },
                 ..Default::default()
             }
             .check()
             .unwrap()
             .1;
-            let (mut asked, mut quiet) = (mk(), mk());
             for (what, s) in events {
                 let t = Timestamp::from_secs_f64(f64::from(s));
                 match what {
-                    0 => {
-                        asked.deposit(t);
-                        quiet.deposit(t);
-                    }
-                    1 => {
-                        asked.record_retry(t);
-                        quiet.record_retry(t);
-                    }
-                    _ => {
-                        let pure = asked.would_allow(t);
-                        prop_assert_eq!(pure, asked.clone().allows(t));
-                    }
+                    0 => b.deposit(t),
+                    1 => b.record_retry(t),
+                    _ => prop_assert_eq!(b.would_allow(t), b.clone().allows(t)),
                 }
-                prop_assert_eq!(&asked.firsts, &quiet.firsts);
-                prop_assert_eq!(&asked.retries, &quiet.retries);
             }
         }
 
