@@ -670,6 +670,20 @@ fn records_without_a_time_are_counted_and_make_no_burst() {
         .filter(|p| p["kind"] == "burst")
         .collect();
     assert!(bursts.is_empty(), "{bursts:#?}");
+    // Nor do they make a cluster pattern "last seen" today (review: a cluster's times were
+    // the run's); a cluster with dated failures spans only those.
+    for p in s["patterns"].as_array().unwrap() {
+        let last = p["last_seen"].as_str().unwrap();
+        assert!(last <= "2025-03-09T00:40:00Z", "{p:#}");
+    }
+    let items = s["clusters"]["items"].as_array().unwrap();
+    assert!(!items.is_empty(), "{s:#}");
+    for c in items.iter().filter(|c| c["size"].as_u64() != Some(30)) {
+        assert!(
+            c["last_seen"].as_str().unwrap() <= "2025-03-09T00:40:00Z",
+            "{c:#}"
+        );
+    }
     let timeline: u64 = s["timeline"]["counts"]
         .as_array()
         .unwrap()

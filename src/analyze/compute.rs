@@ -331,26 +331,54 @@ pub fn analyze(
         (clustered, side.join())
     });
     let (mut clusters, labels) = clustered?;
+    // A cluster's times, like the patterns', over its failures with a time of their own
+    // (those read without one were given the run's: a cluster of a month-old history "last
+    // seen" today — review). A cluster with none keeps the made-up times in the clusters
+    // section and makes no pattern (patterns are found over dated failures only).
+    let mut seen: FxMap<i64, (i64, i64)> = FxMap::default();
+    if stamped.is_some() {
+        for &i in dated.iter() {
+            if let Some(c) = labels[i as usize] {
+                let t = f.ts[i as usize];
+                let e = seen.entry(c.as_i64()).or_insert((t, t));
+                e.0 = e.0.min(t);
+                e.1 = e.1.max(t);
+            }
+        }
+        for c in &mut clusters.items {
+            if let Some(&(lo, hi)) = seen.get(&c.id) {
+                c.first_seen = ts_string(lo);
+                c.last_seen = ts_string(hi);
+            }
+        }
+    }
     let (mut patterns, burst_items, (strategies, outcomes, successes), actions, attempts) =
         side.map_err(|_| AnalyzeError::Input("an analysis thread panicked".into()))??;
-    patterns.extend(clusters.items.iter().filter(|c| c.size >= 2).map(|c| {
-        let dominant = c.kinds.first().map_or(0.0, |k| k.1);
-        PatternItem {
-            kind: "cluster".into(),
-            key: format!("cluster-{}", c.id),
-            count: c.size,
-            first_seen: c.first_seen.clone(),
-            last_seen: c.last_seen.clone(),
-            confidence: crate::patterns::cluster_confidence(dominant, c.size, c.cohesion),
-            severity: 0.0,
-            episodes: 1,
-            recommended_action: c.kinds.first().map_or_else(
-                || "investigate this group of similar failures".to_string(),
-                |k| format!("investigate the common cause of these {} failures", k.0),
-            ),
-            description: c.summary.clone(),
-        }
-    }));
+    let dated_cluster = |id: i64| stamped.is_none() || seen.contains_key(&id);
+    patterns.extend(
+        clusters
+            .items
+            .iter()
+            .filter(|c| c.size >= 2 && dated_cluster(c.id))
+            .map(|c| {
+                let dominant = c.kinds.first().map_or(0.0, |k| k.1);
+                PatternItem {
+                    kind: "cluster".into(),
+                    key: format!("cluster-{}", c.id),
+                    count: c.size,
+                    first_seen: c.first_seen.clone(),
+                    last_seen: c.last_seen.clone(),
+                    confidence: crate::patterns::cluster_confidence(dominant, c.size, c.cohesion),
+                    severity: 0.0,
+                    episodes: 1,
+                    recommended_action: c.kinds.first().map_or_else(
+                        || "investigate this group of similar failures".to_string(),
+                        |k| format!("investigate the common cause of these {} failures", k.0),
+                    ),
+                    description: c.summary.clone(),
+                }
+            }),
+    );
     patterns.extend(burst_items);
     rank_patterns(&mut patterns, params.top_patterns);
 
