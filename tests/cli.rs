@@ -141,6 +141,38 @@ fn recommend_accepts_the_minimal_record_on_stdin() {
     assert!(stdout(&o).contains("batch 32 → 16"), "{}", stdout(&o));
 }
 
+/// Regression (audit): a record starting with a UTF-8 byte-order mark, as Windows editors
+/// write one, was "invalid JSON at column 1" for `recommend`, stateless and durable, while
+/// ingest and analyze accept it.
+#[test]
+fn recommend_accepts_a_byte_order_mark() {
+    let d = Dir::new();
+    let rec = "\u{feff}{\"task_id\":\"t1\",\"worker_id\":\"w1\",\"hardware\":{\"class\":\"GPU\"},\"error\":{\"message\":\"CUDA out of memory\"},\"task\":{\"config\":{\"batch_size\":32}}}\n";
+    for args in [
+        &["recommend", "--json"][..],
+        &["recommend", "--json", "--data", "hist"],
+    ] {
+        let o = d.run(args, rec);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let v: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+        assert_eq!(v["strategy"], "REDUCED_BATCH_SIZE", "{args:?}");
+    }
+}
+
+/// Regression (audit): `--year 0` stored kernel-log records under `date=0000-…` and
+/// `--year -5` rejected every line as an unreadable timestamp; the argument itself is checked.
+#[test]
+fn a_kernel_log_year_out_of_range_is_refused_naming_the_argument() {
+    let d = Dir::new();
+    d.write("sys.log", "Nov 28 10:00:00 node1 kernel: NVRM: Xid (PCI:0000:9b:00): 79, GPU has fallen off the bus.\n");
+    for year in ["0", "-5", "10000"] {
+        let o = d.run(&["ingest", "sys.log", "--data", "hist", "--year", year], "");
+        assert_eq!(o.status.code(), Some(2), "{year}");
+        assert!(stderr(&o).contains("--year"), "{year}: {}", stderr(&o));
+        assert!(!d.path("hist").exists(), "{year}");
+    }
+}
+
 #[test]
 fn recommend_runs_the_committed_examples() {
     let text = std::fs::read_to_string(repo().join("data/examples/failures.jsonl")).unwrap();

@@ -32,7 +32,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Example:
 ///
 ///   faultline analyze data/sample --out out/
-///   faultline analyze BGL.csv --map message=Content,worker_id=Node,timestamp=Timestamp,task_id=LineId --out bgl/
+///   faultline analyze BGL.csv --out bgl/ \
+///     --map message=Content,worker_id=Node,timestamp=Timestamp,task_id=LineId
 ///   faultline analyze --data history/ --out report/
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]

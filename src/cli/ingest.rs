@@ -41,7 +41,8 @@ use serde::Serialize;
 /// Example:
 ///
 ///   faultline ingest logs/*.jsonl dmesg.log --data history/
-///   faultline ingest jobs.csv --data history/ --map task_id=job,message=msg,worker_id=host,timestamp=time
+///   faultline ingest jobs.csv --data history/ \
+///     --map task_id=job,message=msg,worker_id=host,timestamp=time
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -110,8 +111,8 @@ pub(crate) struct KernelArgs {
     #[arg(long, value_parser = parse_time)]
     boot_time: Option<Timestamp>,
     /// Kernel logs: year of syslog timestamps, which have none (default: the year of
-    /// --boot-time when given, else this year).
-    #[arg(long)]
+    /// --boot-time when given, else this year); 1970–9999.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1970..=9999))]
     year: Option<i32>,
 }
 

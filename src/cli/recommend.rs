@@ -225,12 +225,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 "stdin line {line}: not valid UTF-8 (a failure record is JSON, which is UTF-8)"
             )
         })?;
+        // A byte-order mark, as Windows editors write one (audit: "invalid JSON at column 1"
+        // here, where ingest and analyze accept it).
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         if text.trim().is_empty() {
             // Found by a README walk-through: an empty pipe read as "invalid JSON: EOF".
             bail!("no failure given: stdin was empty; pass --message (with --task, --worker, --class) or pipe a JSON failure record to stdin");
         }
         // One JSON document (possibly pretty-printed) or JSON lines.
-        match serde_json::from_str::<FailureReport>(&text) {
+        match serde_json::from_str::<FailureReport>(text) {
             Ok(r) => reports.push(("stdin".to_string(), r)),
             Err(whole) => {
                 let lines: Vec<_> = text
@@ -353,6 +356,11 @@ fn run_durable(
         let mut failed = None;
         for (n, line) in std::iter::once(first).chain(rx.try_iter().take(255)) {
             let result = line.context("reading stdin").and_then(|line| {
+                let line = if n == 1 {
+                    line.strip_prefix('\u{feff}').unwrap_or(&line).to_string()
+                } else {
+                    line
+                };
                 if line.trim().is_empty() {
                     return Ok(None);
                 }
