@@ -694,6 +694,43 @@ fn records_without_a_time_are_counted_and_make_no_burst() {
     assert_eq!(timeline, 5);
 }
 
+/// Regression (audit): a simulator directory without its outcomes.jsonl was read as failure
+/// files, every action rejected as "unknown field `strategy`", and the run succeeded without
+/// them; an actions.jsonl given alone likewise. Both are refused, naming what is missing.
+#[test]
+fn a_simulators_actions_are_not_read_as_failure_records() {
+    let d = Dir::new();
+    let sim = small_sim(&d, 20);
+    let outcomes = sim.join("outcomes.jsonl");
+    let aside = d.path("outcomes.jsonl");
+    std::fs::rename(&outcomes, &aside).unwrap();
+    let o = d.run(&["analyze", "sim", "--out", "out", "-q"], "");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("actions.jsonl") && err.contains("lacks outcomes.jsonl"),
+        "{err}"
+    );
+    assert!(!d.path("out").join("summary.json").exists());
+    std::fs::rename(&aside, &outcomes).unwrap();
+    let o = d.run(
+        &[
+            "analyze",
+            "sim/failures.jsonl",
+            "sim/actions.jsonl",
+            "--out",
+            "out",
+            "-q",
+        ],
+        "",
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("give its directory"), "{}", stderr(&o));
+    // The whole directory is read as the simulator's output.
+    let o = d.run(&["analyze", "sim", "--out", "out", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 /// Regression: one byte that is not UTF-8 in a simulator directory aborted the run ("stream
 /// did not contain valid UTF-8", no line); the JSONL reader rejects just that line.
 #[test]

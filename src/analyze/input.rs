@@ -262,6 +262,9 @@ fn plan_inputs(
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 let in_sim = f.parent().is_some_and(|d| sim_dirs.iter().any(|s| s == d));
+                if !in_sim {
+                    simulator_part_alone(&f)?;
+                }
                 if in_sim {
                     if name == "failures.jsonl" {
                         if let Some(d) = f.parent() {
@@ -286,6 +289,7 @@ fn plan_inputs(
                 p.display()
             )));
         } else {
+            simulator_part_alone(p)?;
             let fmt = format
                 .or_else(|| Format::detect(p))
                 .ok_or_else(|| IngestError::UnknownFormat { path: p.clone() })?;
@@ -731,6 +735,36 @@ pub fn import_history(
     store.write_batch(batch)?;
     progress.finish();
     Ok(n)
+}
+
+/// Refuses a simulator's `actions.jsonl` or `outcomes.jsonl` read as failure records (given
+/// alone, or in a directory without all three of the simulator's files): every line of it
+/// was rejected as a failure record ("unknown field `strategy`") and the run went on without
+/// the actions (audit).
+fn simulator_part_alone(f: &Path) -> Result<(), AnalyzeError> {
+    let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if name != "actions.jsonl" && name != "outcomes.jsonl" {
+        return Ok(());
+    }
+    let dir = f.parent().unwrap_or(Path::new("."));
+    let missing: Vec<&str> = ["failures.jsonl", "actions.jsonl", "outcomes.jsonl"]
+        .into_iter()
+        .filter(|n| !dir.join(n).is_file())
+        .collect();
+    Err(AnalyzeError::Input(if missing.is_empty() {
+        format!(
+            "{}: a simulator's {name}, not failure records: give its directory ({}) to read failures, actions and outcomes together",
+            f.display(),
+            dir.display()
+        )
+    } else {
+        format!(
+            "{}: a simulator's {name}, not failure records, and {} lacks {}: a simulator directory holds failures.jsonl, actions.jsonl and outcomes.jsonl (`faultline simulate --out`); move {name} aside to analyze the failures alone",
+            f.display(),
+            dir.display(),
+            missing.join(" and ")
+        )
+    }))
 }
 
 /// A simulator directory's `outcomes.jsonl`, read only as far as the actions need: a task's
