@@ -74,7 +74,11 @@ pub struct Args {
     state: Option<PathBuf>,
     /// Durable mode: keep the whole history in this data directory (WAL + Parquet). Records
     /// are read from stdin as JSON lines and each action is printed only once it is durable,
-    /// so a printed line is an acknowledgement. Restarting continues where it stopped.
+    /// so a printed line is an acknowledgement. Restarting continues where it stopped. A bad
+    /// line stops the run (exit 2, naming the line and field) after the lines before it were
+    /// decided and saved: send again from the line after the last printed action. A record
+    /// sent again is recognised by its timestamp (same time, worker and message); one without
+    /// a timestamp is taken as a new failure of its task.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Durable mode: flush the WAL into Parquet parts every N records.
