@@ -694,6 +694,58 @@ fn records_without_a_time_are_counted_and_make_no_burst() {
     assert_eq!(timeline, 5);
 }
 
+/// Regression (audit): a task whose outcome was missing (a history cut short, a task still
+/// running) was counted as unrecovered; unrecovered tasks are the escalated ones without a
+/// success, the others pending.
+#[test]
+fn tasks_without_an_outcome_are_pending_not_unrecovered() {
+    let d = Dir::new();
+    let sim = small_sim(&d, 400);
+    let outcomes = std::fs::read_to_string(sim.join("outcomes.jsonl")).unwrap();
+    let kept: Vec<&str> = outcomes
+        .lines()
+        .take(outcomes.lines().count() / 2)
+        .collect();
+    std::fs::write(sim.join("outcomes.jsonl"), kept.join("\n") + "\n").unwrap();
+    let json = |text: &str| -> Vec<Value> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let succeeded: std::collections::HashSet<String> = json(&kept.join("\n"))
+        .iter()
+        .filter(|o| o["success"] == true)
+        .map(|o| o["task_id"].as_str().unwrap().to_string())
+        .collect();
+    let actions = json(&std::fs::read_to_string(sim.join("actions.jsonl")).unwrap());
+    let escalated: std::collections::HashSet<String> = actions
+        .iter()
+        .filter(|a| a["strategy"] == "ESCALATION")
+        .map(|a| a["task_id"].as_str().unwrap().to_string())
+        .filter(|t| !succeeded.contains(t))
+        .collect();
+    let o = d.run(&["analyze", "sim", "--out", "out", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary_of(&d, "out");
+    let at = &s["attempts_to_recovery"];
+    assert_eq!(
+        at["unrecovered_tasks"].as_u64(),
+        Some(escalated.len() as u64),
+        "{at:#}"
+    );
+    assert_eq!(
+        at["recovered_tasks"].as_u64(),
+        Some(succeeded.len() as u64),
+        "{at:#}"
+    );
+    let pending = at["pending_tasks"].as_u64().unwrap();
+    assert!(pending > 0, "{at:#}");
+    assert_eq!(
+        succeeded.len() as u64 + escalated.len() as u64 + pending,
+        s["totals"]["tasks"].as_u64().unwrap()
+    );
+}
+
 /// Regression (audit): a simulator directory without its outcomes.jsonl was read as failure
 /// files, every action rejected as "unknown field `strategy`", and the run succeeded without
 /// them; an actions.jsonl given alone likewise. Both are refused, naming what is missing.

@@ -1198,8 +1198,10 @@ fn strategy_stage(root: &Path) -> Result<(Vec<StrategyStat>, u64, u64), AnalyzeE
 }
 
 /// Failures of each task up to (and including the time of) its first successful outcome.
-/// With no `outcomes` in the history, recovery cannot be judged: no task is counted as
-/// unrecovered (`unrecovered_tasks` is `None`).
+/// A task without one is unrecovered when it was escalated, else pending (its outcome not
+/// reported, or still running: counted as unrecovered before, which a history cut short or a
+/// live one turned into hundreds of "unrecovered" tasks — audit). With no `outcomes` in the
+/// history, recovery cannot be judged: neither is counted (`None`).
 fn attempts_stage(
     root: &Path,
     f: &Failures<'_>,
@@ -1224,6 +1226,17 @@ fn attempts_stage(
             }
         }
     }
+    let mut escalated: HashSet<String> = HashSet::new();
+    if has_parts(root, Table::Actions) {
+        let df = scan(root, Table::Actions)?
+            .filter(col(STRATEGY).eq(lit(crate::model::RecoveryStrategy::Escalation.as_str())))
+            .select([col(TASK_ID)])
+            .unique(None, UniqueKeepStrategy::Any)
+            .collect()
+            .map_err(q)?;
+        let task = df.column(TASK_ID).map_err(q)?.str().map_err(q)?;
+        escalated.extend(task.iter().flatten().map(str::to_string));
+    }
     let mut per_task: FxMap<&str, (u64, bool)> = FxMap::default();
     for &i in order {
         let i = i as usize;
@@ -1244,18 +1257,21 @@ fn attempts_stage(
     };
     let mut hist = vec![0u64; MAX_BUCKET as usize + 1];
     let mut all: Vec<u64> = Vec::new();
-    let mut unrecovered = 0;
-    for (attempts, recovered) in per_task.values() {
+    let (mut unrecovered, mut pending) = (0, 0);
+    for (task, (attempts, recovered)) in &per_task {
         if *recovered {
             let a = (*attempts).max(1);
             out.recovered_tasks += 1;
             hist[a.min(MAX_BUCKET) as usize] += 1;
             all.push(a);
-        } else {
+        } else if escalated.contains(*task) {
             unrecovered += 1;
+        } else {
+            pending += 1;
         }
     }
     out.unrecovered_tasks = (outcomes > 0).then_some(unrecovered);
+    out.pending_tasks = (outcomes > 0).then_some(pending);
     if !all.is_empty() {
         all.sort_unstable();
         out.mean = Some(all.iter().sum::<u64>() as f64 / all.len() as f64);
@@ -1485,8 +1501,14 @@ mod tests {
         let f = failures_at(&[1, 2, 3]);
         let at = attempts_stage(dir.path(), &f, &[0, 1, 2], 0).unwrap();
         assert_eq!((at.recovered_tasks, at.unrecovered_tasks), (0, None));
-        // Outcomes elsewhere in the history (none for this task): it is unrecovered.
+        assert_eq!(at.pending_tasks, None);
+        // Outcomes elsewhere in the history (none for this task) and no escalation of it:
+        // pending, not unrecovered (audit: a history cut short counted every task whose
+        // outcome was missing as unrecovered).
         let at = attempts_stage(dir.path(), &f, &[0, 1, 2], 5).unwrap();
-        assert_eq!((at.recovered_tasks, at.unrecovered_tasks), (0, Some(1)));
+        assert_eq!(
+            (at.recovered_tasks, at.unrecovered_tasks, at.pending_tasks),
+            (0, Some(0), Some(1))
+        );
     }
 }

@@ -201,10 +201,14 @@ pub struct StrategyStat {
 pub struct AttemptsToRecovery {
     /// Tasks with a successful outcome.
     pub recovered_tasks: u64,
-    /// Failed tasks without one; `None` (null) when the history holds no outcomes at all
-    /// (e.g. plain logs): recovery cannot be judged then, and no task is counted as
-    /// unrecovered.
+    /// Failed tasks escalated without one (given up: an ESCALATION action); `None` (null)
+    /// when the history holds no outcomes at all (e.g. plain logs): recovery cannot be judged
+    /// then, and no task is counted as unrecovered.
     pub unrecovered_tasks: Option<u64>,
+    /// Failed tasks with neither a successful outcome nor an escalation: still running, or
+    /// their outcome was never reported (`None` as `unrecovered_tasks`).
+    #[serde(default)]
+    pub pending_tasks: Option<u64>,
     /// `(attempts, tasks)`: recovered tasks by their failure count (the last bucket holds
     /// `max_bucket` and more).
     pub histogram: Vec<(u64, u64)>,

@@ -208,16 +208,19 @@ pub fn render(a: &Analysis) -> String {
     // Without outcomes (plain logs) nothing says whether a task recovered: no count of
     // unrecovered tasks is claimed (`svg::attempts` says why there is no chart).
     match at.unrecovered_tasks {
-        Some(unrecovered) if at.recovered_tasks + unrecovered > 0 => {
+        Some(unrecovered) if at.recovered_tasks + unrecovered > 0 || at.pending_tasks > Some(0) => {
             let _ = write!(
                 body,
-                "<p>{} tasks recovered{}{}; {} never had a successful outcome.</p>",
+                "<p>{} tasks recovered{}{}; {} escalated without a successful outcome{}.</p>",
                 at.recovered_tasks,
                 at.mean
                     .map_or(String::new(), |m| format!(", {m:.2} failures on average")),
                 at.median
                     .map_or(String::new(), |m| format!(" (median {m})")),
-                unrecovered
+                unrecovered,
+                at.pending_tasks.filter(|&p| p > 0).map_or(String::new(), |p| format!(
+                    "; {p} pending (neither recovered nor escalated: still running, or their outcome was not reported)"
+                ))
             );
         }
         _ => {}
@@ -482,9 +485,16 @@ mod tests {
         at.median = Some(1);
         let html = render(&a);
         assert!(
-            html.contains("<p>3 tasks recovered, 1.33 failures on average (median 1); 1 never had a successful outcome.</p>"),
+            html.contains("<p>3 tasks recovered, 1.33 failures on average (median 1); 1 escalated without a successful outcome.</p>"),
             "{html}"
         );
         assert!(!html.contains("recovery cannot be judged"));
+        // Tasks neither recovered nor escalated are pending, said apart.
+        a.attempts_to_recovery.pending_tasks = Some(2);
+        let html = render(&a);
+        assert!(
+            html.contains("1 escalated without a successful outcome; 2 pending (neither recovered nor escalated"),
+            "{html}"
+        );
     }
 }
