@@ -97,7 +97,6 @@ impl<S: StateStore> Engine<S> {
         // chosen retry's, it understated it: the immediate retry's share ran as the delayed
         // one). Left out like a denied strategy, it is off the ladder prior too: the ladder's
         // next step gets the top prior.
-        let no_immediate = !retry_open;
         for s in RecoveryStrategy::ALL {
             if *s != S::Escalation
                 && !denied[s.index()]
@@ -105,7 +104,7 @@ impl<S: StateStore> Engine<S> {
                 && fleet.allow(*s)
                 && !(stay_worker && retries_in_place(*s))
                 && !(stay_class && stays_in_class(*s))
-                && !(no_immediate && *s == S::ImmediateRetry)
+                && (retry_open || *s != S::ImmediateRetry)
             {
                 ok[s.index()] = true;
                 valid[nv] = *s;
