@@ -372,11 +372,104 @@ fn rejected_records_are_reported_on_stderr_with_file_and_line() {
             good("t3", 2)
         ),
     );
-    let o = d.run(&["analyze", "mixed.jsonl", "--out", "out", "-q"], "");
+    let o = d.run(&["analyze", "mixed.jsonl", "--out", "out"], "");
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("1 of 3 records rejected"), "{err}");
     assert!(err.contains("mixed.jsonl:2: invalid JSON"), "{err}");
+}
+
+/// Regression (audit): `analyze -q` still printed a line per rejected record on stderr. With
+/// -q the count is printed, not the records; a run that fails still says why.
+#[test]
+fn quiet_prints_no_line_per_rejected_record() {
+    let d = Dir::new();
+    let good = |t: &str, i: u64| record(t, "w1", "GPU", "CUDA out of memory", 1_700_000_000 + i);
+    d.write(
+        "mixed.jsonl",
+        &format!(
+            "{}\n{{\"task_id\":\"t2\",\n{}\n",
+            good("t1", 0),
+            good("t3", 2)
+        ),
+    );
+    let o = d.run(&["analyze", "mixed.jsonl", "--out", "out", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("1 of 3 records rejected"), "{err}");
+    assert!(!err.contains("mixed.jsonl:2"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    // The record is still in summary.json.
+    let s = summary_of(&d, "out");
+    assert!(
+        s["input"]["rejections"][0]
+            .as_str()
+            .unwrap()
+            .contains("mixed.jsonl:2: invalid JSON"),
+        "{s:#}"
+    );
+    // Every record rejected: the run fails and says why, in its error, with the first reason.
+    d.write("bad.jsonl", "{not json\n{\"task_id\":\n");
+    let o = d.run(&["analyze", "bad.jsonl", "--out", "out2", "-q"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("nothing ingested: all 2 records were rejected; the first: bad.jsonl:1:"),
+        "{err}"
+    );
+    assert!(!err.contains("bad.jsonl:2"), "{err}");
+}
+
+/// Regression (audit): an action of a simulator directory with no outcome left for it (a
+/// run cut short) was counted in `input.rejected_other` and shown as a rejected line, yet
+/// imported and analysed. It is counted in `input.actions_without_outcome`; nothing rejected.
+#[test]
+fn an_action_without_its_outcome_is_not_a_rejected_line() {
+    let d = Dir::new();
+    let sim = small_sim(&d, 40);
+    let path = sim.join("outcomes.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.pop();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let o = d.run(
+        &["analyze", sim.to_str().unwrap(), "--out", "out", "--json"],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let i = &s["input"];
+    assert_eq!(
+        (&i["actions"], &i["outcomes"], &s["totals"]["actions"]),
+        (
+            &Value::from(40),
+            &Value::from(lines.len()),
+            &Value::from(40)
+        ),
+        "{i:#}"
+    );
+    assert_eq!(
+        (&i["rejected_other"], &i["actions_without_outcome"]),
+        (&Value::from(0), &Value::from(1)),
+        "{i:#}"
+    );
+    assert_eq!(i["rejections"], Value::Array(vec![]), "{i:#}");
+    let err = stderr(&o);
+    assert!(!err.contains("rejected"), "{err}");
+    assert!(
+        err.contains("1 action of a simulator directory had no outcome"),
+        "{err}"
+    );
+    let html = std::fs::read_to_string(d.path("out/report.html")).unwrap();
+    assert!(
+        html.contains("1 action without an outcome"),
+        "no count in the report"
+    );
+    assert!(
+        !html.contains("lines rejected"),
+        "a rejection in the report"
+    );
 }
 
 /// Regression: a bin at 4× its key's mean was a burst whatever chance allowed, so the sample
@@ -805,10 +898,8 @@ fn invalid_utf8_in_a_simulator_directory_rejects_only_that_line() {
     let mut bytes = text.clone();
     bytes.insert(at, 0xff);
     std::fs::write(&path, bytes).unwrap();
-    let o = d.run(
-        &["analyze", sim.to_str().unwrap(), "--out", "out", "-q"],
-        "",
-    );
+    // Without -q: the rejected line is named on stderr.
+    let o = d.run(&["analyze", sim.to_str().unwrap(), "--out", "out"], "");
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("failures.jsonl:3: "), "{err}");

@@ -51,10 +51,14 @@ pub struct InputSummary {
     pub rejected: u64,
     /// Other lines rejected on their own, of a simulator directory's `actions.jsonl` and
     /// `outcomes.jsonl`: an outcome that does not read or that no action asked for, an action
-    /// left without its outcome or without a failure line (in `rejections` too). The
-    /// failures, if any, were ingested.
+    /// without a failure line (in `rejections` too). The failures, if any, were ingested.
     #[serde(default)]
     pub rejected_other: u64,
+    /// Actions of a simulator directory with no outcome left for them in `outcomes.jsonl`
+    /// (a run cut short, or their outcome line rejected): not rejections, they are in the
+    /// history and counted in `actions`, without an outcome.
+    #[serde(default)]
+    pub actions_without_outcome: u64,
     /// Lines holding no record.
     pub skipped: u64,
     /// Actions read from `actions.jsonl` files and data directories.
@@ -90,6 +94,7 @@ impl InputSummary {
         self.ingested += other.ingested;
         self.rejected += other.rejected;
         self.rejected_other += other.rejected_other;
+        self.actions_without_outcome += other.actions_without_outcome;
         self.skipped += other.skipped;
         self.actions += other.actions;
         self.outcomes += other.outcomes;

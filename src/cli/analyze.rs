@@ -68,7 +68,9 @@ pub struct Args {
     /// Do not write failures.parquet.
     #[arg(long)]
     no_export: bool,
-    /// No progress bars.
+    /// No progress bars, no closing lines on standard output, and rejected records counted
+    /// on standard error without their FILE:LINE lines (those are in summary.json and the
+    /// report; a run that fails still says why).
     #[arg(long, short)]
     quiet: bool,
     /// Print summary.json to standard output.
@@ -209,6 +211,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", marker.display()))?;
             let s = ingest_opened(inputs, &a.out, &o, progress)?;
             if s.ingested == 0 && s.rejected > 0 {
+                if a.quiet {
+                    // No line per record, but the error says why, with the first reason.
+                    let first = s
+                        .rejections
+                        .first()
+                        .map(|r| format!("; the first: {r}"))
+                        .unwrap_or_default();
+                    bail!(
+                        "nothing ingested: all {} records were rejected{first}",
+                        s.rejected
+                    );
+                }
                 for r in &s.rejections {
                     eprintln!("{r}");
                 }
@@ -228,18 +242,38 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 } else {
                     String::new()
                 };
+                let summary = a.out.join("summary.json");
+                if a.quiet {
+                    // The count only: no line per record.
+                    eprintln!(
+                        "faultline: warning: {} of {} records{other} rejected (the first are in {} and the report)",
+                        s.rejected,
+                        s.read,
+                        summary.display()
+                    );
+                } else {
+                    eprintln!(
+                        "faultline: warning: {} of {} records{other} rejected (the first are also in {} and the report):",
+                        s.rejected,
+                        s.read,
+                        summary.display()
+                    );
+                    for r in s.rejections.iter().take(SHOWN) {
+                        eprintln!("  {r}");
+                    }
+                    if all > SHOWN as u64 {
+                        eprintln!("  ... and {} more", all - SHOWN as u64);
+                    }
+                }
+            }
+            if s.actions_without_outcome > 0 {
+                // Not rejections: kept in the history, without an outcome.
                 eprintln!(
-                    "faultline: warning: {} of {} records{other} rejected (the first are also in {} and the report):",
-                    s.rejected,
-                    s.read,
+                    "faultline: note: {} action{} of a simulator directory had no outcome left in its outcomes.jsonl: kept without one (input.actions_without_outcome in {})",
+                    s.actions_without_outcome,
+                    if s.actions_without_outcome == 1 { "" } else { "s" },
                     a.out.join("summary.json").display()
                 );
-                for r in s.rejections.iter().take(SHOWN) {
-                    eprintln!("  {r}");
-                }
-                if all > SHOWN as u64 {
-                    eprintln!("  ... and {} more", all - SHOWN as u64);
-                }
             }
             if s.stamped_at_read > 0 {
                 eprintln!(

@@ -197,8 +197,9 @@ impl Drop for Spool {
 /// The pipeline's inputs first, then each simulator directory (inputs without a format, named
 /// by their failures.jsonl), read by `analyze::check_simulation` — the import's own reading
 /// without its writes — so every failure, action and outcome line it would reject (a line that
-/// does not read, an action or outcome left without its pair) is refused here, by its
-/// FILE:LINE and reason.
+/// does not read, an action past the last failure, an outcome no action asked for) is refused
+/// here, by its FILE:LINE and reason. An action with no outcome left (a run cut short) is not
+/// a rejection: it is kept without one.
 ///
 /// Chosen over recording what a failed run committed: the history gets nothing from a file
 /// with a bad record, and fixing the file and running again ingests it once. It costs a
@@ -307,6 +308,9 @@ struct SummaryJson<'a> {
     /// Their action and outcome lines rejected on their own (not counted in `rejected`, which
     /// counts failure records).
     rejected_other: u64,
+    /// Actions of simulator directories with no outcome left for them (a run cut short):
+    /// kept without one, not rejected.
+    actions_without_outcome: u64,
     files: Vec<FileJson<'a>>,
     rejections: Vec<Rejection>,
 }
@@ -602,8 +606,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let mut summary = summary?;
     // Simulator directories: each failure, its action and its outcome in log order.
-    // Actions, outcomes, and action or outcome lines rejected on their own.
-    let mut side = (0u64, 0u64, 0u64);
+    // Actions, outcomes, action or outcome lines rejected on their own, and actions kept
+    // without an outcome.
+    let mut side = (0u64, 0u64, 0u64, 0u64);
     for (p, _) in inputs.iter().filter(|(_, f)| f.is_none()) {
         let dir = p.parent().unwrap_or(Path::new("."));
         let s = faultline::analyze::import_simulation(
@@ -633,6 +638,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         side.0 += s.actions;
         side.1 += s.outcomes;
         side.2 += s.rejected_other;
+        side.3 += s.actions_without_outcome;
     }
     store.flush()?;
     // The history is committed: remember which inputs it took something from, before anything
@@ -693,7 +699,12 @@ fn rate(n: u64, seconds: f64) -> f64 {
     }
 }
 
-fn print_text(a: &Args, s: &Summary, side: (u64, u64, u64), seconds: f64) -> anyhow::Result<()> {
+fn print_text(
+    a: &Args,
+    s: &Summary,
+    side: (u64, u64, u64, u64),
+    seconds: f64,
+) -> anyhow::Result<()> {
     let files = s.files.len();
     outln!(
         "read {} record{} from {files} input{}: ingested {}, rejected {}{}{} in {seconds:.2} s ({:.0} records/s) into {}",
@@ -707,13 +718,18 @@ fn print_text(a: &Args, s: &Summary, side: (u64, u64, u64), seconds: f64) -> any
         } else {
             String::new()
         },
-        if side != (0, 0, 0) {
+        if side != (0, 0, 0, 0) {
             format!(
-                "; with their {} actions and {} outcomes{}",
+                "; with their {} actions and {} outcomes{}{}",
                 side.0,
                 side.1,
                 if side.2 > 0 {
                     format!(" ({} action or outcome lines rejected)", side.2)
+                } else {
+                    String::new()
+                },
+                if side.3 > 0 {
+                    format!(" ({} actions without an outcome, kept)", side.3)
                 } else {
                     String::new()
                 }
@@ -731,7 +747,7 @@ fn print_json(
     a: &Args,
     inputs: &[(PathBuf, Option<Format>)],
     s: &Summary,
-    side: (u64, u64, u64),
+    side: (u64, u64, u64, u64),
     shown: Vec<BadLine>,
     seconds: f64,
 ) -> anyhow::Result<()> {
@@ -748,6 +764,7 @@ fn print_json(
         actions: side.0,
         outcomes: side.1,
         rejected_other: side.2,
+        actions_without_outcome: side.3,
         files: s
             .files
             .iter()

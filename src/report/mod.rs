@@ -326,10 +326,27 @@ pub fn render(a: &Analysis) -> String {
         let mut body = format!(
             "<p>Read {} records: {} ingested, {} rejected, {} lines without a record; {} actions and {} outcomes{}.</p>",
             i.read, i.ingested, i.rejected, i.skipped, i.actions, i.outcomes,
-            if i.rejected_other > 0 {
-                format!(" ({} action or outcome lines rejected)", i.rejected_other)
-            } else {
-                String::new()
+            {
+                // Rejected lines and actions kept without an outcome, told apart.
+                let mut notes = Vec::new();
+                if i.actions_without_outcome > 0 {
+                    notes.push(format!(
+                        "{} action{} without an outcome",
+                        i.actions_without_outcome,
+                        if i.actions_without_outcome == 1 { "" } else { "s" }
+                    ));
+                }
+                if i.rejected_other > 0 {
+                    notes.push(format!(
+                        "{} action or outcome lines rejected",
+                        i.rejected_other
+                    ));
+                }
+                if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", notes.join("; "))
+                }
             }
         );
         if !i.rejections.is_empty() {
