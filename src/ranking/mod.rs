@@ -27,7 +27,10 @@
 //!   strength as below; with fewer than two classes to compare, `backoff_min`: one class's
 //!   evidence lends its mean, not its certainty; `backoff_kind = false`: the ladder prior
 //!   alone). A software bug or a
-//!   network reset is answered alike on a CPU and a TPU; an out-of-memory may not be.
+//!   network reset is answered alike on a CPU and a TPU; an out-of-memory may not be. An
+//!   unrecognised failure (`unknown`, the classifier's catch-all) on the other classes lends
+//!   its mean at `backoff_min` pseudo-observations whatever they agree on: what was not
+//!   recognised on an FPGA says nothing of what was not recognised on a DSP.
 //! - **Bad workers.** Outcomes on a worker called bad teach its fine contexts and the class's
 //!   bad-worker evidence (across failure kinds), not the coarse context; a decision on a bad
 //!   worker backs its fine context with that evidence, worth `backoff_strength` outcomes
@@ -1115,6 +1118,14 @@ impl Ranker {
                     ks.q[k]
                 } else {
                     self.params.backoff_strength
+                };
+                // An unrecognised failure on another class tells nothing of this class's:
+                // the classifier's catch-all holds whatever it did not recognise there. Its
+                // evidence lends its mean, not its weight.
+                let q = if c.kind == FailureKind::Unknown {
+                    q.min(self.params.backoff_min)
+                } else {
+                    q
                 };
                 (ks, q)
             });
