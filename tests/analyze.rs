@@ -358,11 +358,8 @@ fn report_renders_in_headless_chromium() {
     }
 }
 
-/// Regression: rejected records were only counted inside summary.json and the report; the
-/// terminal said "analysed 2 failures" and nothing else.
-#[test]
-fn rejected_records_are_reported_on_stderr_with_file_and_line() {
-    let d = Dir::new();
+/// Writes `mixed.jsonl`: three records, the second not valid JSON.
+fn write_mixed(d: &Dir) {
     let good = |t: &str, i: u64| record(t, "w1", "GPU", "CUDA out of memory", 1_700_000_000 + i);
     d.write(
         "mixed.jsonl",
@@ -372,6 +369,14 @@ fn rejected_records_are_reported_on_stderr_with_file_and_line() {
             good("t3", 2)
         ),
     );
+}
+
+/// Regression: rejected records were only counted inside summary.json and the report; the
+/// terminal said "analysed 2 failures" and nothing else.
+#[test]
+fn rejected_records_are_reported_on_stderr_with_file_and_line() {
+    let d = Dir::new();
+    write_mixed(&d);
     let o = d.run(&["analyze", "mixed.jsonl", "--out", "out"], "");
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
@@ -384,15 +389,7 @@ fn rejected_records_are_reported_on_stderr_with_file_and_line() {
 #[test]
 fn quiet_prints_no_line_per_rejected_record() {
     let d = Dir::new();
-    let good = |t: &str, i: u64| record(t, "w1", "GPU", "CUDA out of memory", 1_700_000_000 + i);
-    d.write(
-        "mixed.jsonl",
-        &format!(
-            "{}\n{{\"task_id\":\"t2\",\n{}\n",
-            good("t1", 0),
-            good("t3", 2)
-        ),
-    );
+    write_mixed(&d);
     let o = d.run(&["analyze", "mixed.jsonl", "--out", "out", "-q"], "");
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
