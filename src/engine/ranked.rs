@@ -170,7 +170,11 @@ impl<S: StateStore> Engine<S> {
     /// or abstains. The logged propensity is then that of a ranking over what is left, which
     /// understates the action's probability when the first ranking could have chosen it
     /// directly (P₁(x) + P₁(denied)·P(x | the rest) against P(x | the rest)); this happens
-    /// only with a registry in which no worker of a class could take the task. `retry_open`:
+    /// only with a registry in which no worker of a class could take the task. A choice the
+    /// first ranking made is logged with P₁(x), which understates it the same way when
+    /// another valid choice could not have been carried out: the exact probability needs to
+    /// know which could not, a worker pick per valid move on every ranked decision (tried:
+    /// the decisions through a denial alone are not enough). `retry_open`:
     /// whether the retry budget allows another retry (when not, the immediate retry is left
     /// out, see [`Engine::rank_failure`]).
     #[allow(clippy::too_many_arguments)]
