@@ -156,7 +156,9 @@ pub struct RankingParams {
     /// Pool a failure kind's evidence across hardware classes: a (class, kind) context's
     /// prior is the kind's success on the other classes, worth as many outcomes as the
     /// classes' agreement warrants (empirical Bayes, like the finer back-off; `backoff_min`
-    /// while fewer than two classes have evidence to compare; off: the ladder prior alone).
+    /// while fewer than two classes have evidence to compare, and for `unknown`, the
+    /// classifier's catch-all, whose failures on one class say nothing of another's; off:
+    /// the ladder prior alone).
     pub backoff_kind: bool,
     /// Treat a worker called bad as another regime: its outcomes teach the class's
     /// bad-worker evidence (across failure kinds) and its own finer contexts, not the coarse

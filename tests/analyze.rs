@@ -1059,3 +1059,38 @@ fn every_pattern_pill_in_the_report_has_a_colour() {
         );
     }
 }
+
+/// Regression (review): `analyze -q` named the first rejection as the reason every record
+/// was rejected, but a simulator directory's outcome line rejected comes first there (the
+/// outcomes are read ahead of their failures). The error names the first failure record.
+#[test]
+fn quiet_names_the_first_failure_record_when_every_record_is_rejected() {
+    let d = Dir::new();
+    let sim = small_sim(&d, 10);
+    let corrupt = |name: &str, which: &dyn Fn(usize) -> bool| {
+        let path = sim.join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<String> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if which(i) {
+                    "{not json".to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    };
+    corrupt("outcomes.jsonl", &|i| i == 0);
+    corrupt("failures.jsonl", &|_| true);
+    let o = d.run(
+        &["analyze", sim.to_str().unwrap(), "--out", "out", "-q"],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("failures.jsonl:1: invalid JSON"), "{err}");
+    assert!(!err.contains("outcomes.jsonl"), "{err}");
+}

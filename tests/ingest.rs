@@ -131,7 +131,7 @@ fn text_summary_and_capped_rejections() {
         err.lines().filter(|l| l.starts_with("in.jsonl:")).count(),
         20
     );
-    assert!(err.contains("... and 10 more rejected records"), "{err}");
+    assert!(err.contains("... and 10 more rejected lines"), "{err}");
     let o = stdout(&out);
     assert!(
         o.starts_with("read 60 records from 1 input: ingested 30, rejected 30 in "),
@@ -988,4 +988,40 @@ fn epoch_milliseconds_in_jsonl_and_csv_are_read_as_milliseconds() {
             "2025-03-13T00:00:00.500Z"
         ]
     );
+}
+
+/// Regression (review): a simulator directory's rejected failure line was printed, then
+/// counted again in "... and N more rejected records", as if it had not been shown.
+#[test]
+fn a_simulator_directory_rejection_printed_is_not_counted_again_as_more() {
+    let d = Dir::new();
+    let scenario = repo().join("data/scenarios/test-farm.toml");
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--policy",
+            "rules",
+            "--seed",
+            "1",
+            "--failures",
+            "30",
+            "--out",
+            "sim",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(d.path("sim/failures.jsonl")).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    d.write(
+        "sim/failures.jsonl",
+        &format!("{}\n{rest}", first.replace("\"task_id\"", "\"task\"")),
+    );
+    let o = d.run(&["ingest", "sim", "--data", "hist"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("failures.jsonl:1:"), "{err}");
+    assert!(!err.contains("more rejected"), "{err}");
 }

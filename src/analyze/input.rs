@@ -637,6 +637,8 @@ pub fn ingest_opened(
         out.skipped = summary.skipped;
         out.stamped_at_read = stamped;
     }
+    // These inputs hold failure records only.
+    out.first_record_rejection = rejections.first().cloned();
     out.rejections = rejections;
     for dir in &plan.simulations {
         out.add(import_simulation(dir, &mut store, o, progress)?);
@@ -777,17 +779,23 @@ struct OutcomeStream {
     lines: ByteLines<std::io::BufReader<std::fs::File>>,
     /// Lines read so far.
     read: usize,
-    /// Outcomes read and not yet asked for, per task in file order, with their line.
-    pending: HashMap<String, std::collections::VecDeque<(usize, Outcome)>, FxBuildHasher>,
+    /// Outcomes read and not yet asked for, per task in file order, with their line; `None`
+    /// for a line rejected that still names its task (its action gets no outcome, and the
+    /// task's later outcomes stay with their own actions).
+    pending: HashMap<String, std::collections::VecDeque<(usize, Option<Outcome>)>, FxBuildHasher>,
 }
 
+/// One line of `outcomes.jsonl` read by [`OutcomeStream::next`]: its task and its outcome
+/// (`None`: the line was rejected but names its task, read loosely).
+type OutcomeLine = (String, Option<Outcome>);
+
 impl OutcomeStream {
-    /// Reads the next line: `None` at the end, `Some(None)` for a blank line or one that does
-    /// not read (handed to `reject`).
+    /// Reads the next line: `None` at the end, `Some(None)` for a blank line or one rejected
+    /// (handed to `reject`) that names no task.
     fn next(
         &mut self,
         reject: &mut dyn FnMut(String),
-    ) -> Result<Option<Option<Outcome>>, AnalyzeError> {
+    ) -> Result<Option<Option<OutcomeLine>>, AnalyzeError> {
         let Some(line) = self.lines.next() else {
             return Ok(None);
         };
@@ -801,21 +809,27 @@ impl OutcomeStream {
         match parse_sim_line::<Outcome>(&line)
             .and_then(|x| x.check().map(|()| x).map_err(|e| e.to_string()))
         {
-            Ok(x) => Ok(Some(Some(x))),
+            Ok(x) => Ok(Some(Some((x.task_id.clone(), Some(x))))),
             Err(e) => {
                 reject(format!("{}:{}: {e}", self.path.display(), self.read));
-                Ok(Some(None))
+                // Its task, read loosely: the task's action gets no outcome rather than the
+                // task's next one (which would pair every later action with the wrong one).
+                let task = serde_json::from_slice::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v.get("task_id")?.as_str().map(str::to_string));
+                Ok(Some(task.map(|t| (t, None))))
             }
         }
     }
 
-    /// The first outcome of `task` not yet taken (with its line), reading ahead as far as it
-    /// takes; `None` when the file has no more.
+    /// The first outcome of `task` not yet taken (with its line; `None` for a line of the
+    /// task that was rejected), reading ahead as far as it takes; `None` when the file has
+    /// no more.
     fn take(
         &mut self,
         task: &str,
         reject: &mut dyn FnMut(String),
-    ) -> Result<Option<(usize, Outcome)>, AnalyzeError> {
+    ) -> Result<Option<(usize, Option<Outcome>)>, AnalyzeError> {
         if let Some(q) = self.pending.get_mut(task) {
             if let Some(x) = q.pop_front() {
                 if q.is_empty() {
@@ -825,14 +839,11 @@ impl OutcomeStream {
             }
         }
         while let Some(next) = self.next(reject)? {
-            let Some(x) = next else { continue };
-            if x.task_id == task {
+            let Some((t, x)) = next else { continue };
+            if t == task {
                 return Ok(Some((self.read, x)));
             }
-            self.pending
-                .entry(x.task_id.clone())
-                .or_default()
-                .push_back((self.read, x));
+            self.pending.entry(t).or_default().push_back((self.read, x));
         }
         Ok(None)
     }
@@ -840,11 +851,8 @@ impl OutcomeStream {
     /// Reads the rest of the file into `pending`.
     fn read_to_end(&mut self, reject: &mut dyn FnMut(String)) -> Result<(), AnalyzeError> {
         while let Some(next) = self.next(reject)? {
-            if let Some(x) = next {
-                self.pending
-                    .entry(x.task_id.clone())
-                    .or_default()
-                    .push_back((self.read, x));
+            if let Some((t, x)) = next {
+                self.pending.entry(t).or_default().push_back((self.read, x));
             }
         }
         Ok(())
@@ -971,6 +979,9 @@ fn read_simulation(
     };
     let reject = |n: &mut InputSummary, what: String| {
         n.rejected += 1;
+        if n.first_record_rejection.is_none() {
+            n.first_record_rejection = Some(what.clone());
+        }
         keep(n, what);
     };
     let reject_other = |n: &mut InputSummary, what: String| {
@@ -1093,13 +1104,14 @@ fn read_simulation(
         n.ingested += 1;
         n.actions += 1;
         let outcome = match outcome {
-            Some(Some((_, outcome))) => {
+            Some(Some((_, Some(outcome)))) => {
                 n.outcomes += 1;
                 Some(outcome)
             }
             // Kept, without an outcome: counted, not rejected (it was counted in
-            // `rejected_other` although imported; audit).
-            Some(None) => {
+            // `rejected_other` although imported; audit). Its outcome line, when rejected,
+            // is in `rejected_other`.
+            Some(Some((_, None))) | Some(None) => {
                 n.actions_without_outcome += 1;
                 None
             }
@@ -1153,7 +1165,12 @@ fn read_simulation(
     outcomes.read_to_end(&mut |what| reject_other(&mut n, what))?;
     let mut left: Vec<(usize, String)> = std::mem::take(&mut outcomes.pending)
         .into_iter()
-        .flat_map(|(task, q)| q.into_iter().map(move |(line, _)| (line, task.clone())))
+        .flat_map(|(task, q)| {
+            // A rejected line was reported as such.
+            q.into_iter()
+                .filter(|(_, x)| x.is_some())
+                .map(move |(line, _)| (line, task.clone()))
+        })
         .collect();
     left.sort_unstable();
     for (line, task) in left {
@@ -1334,13 +1351,13 @@ mod tests {
         let mut take = |s: &mut OutcomeStream, task: &str| {
             s.take(task, &mut |r| rejected.push(r))
                 .unwrap()
-                .map(|(line, o)| (line, o.success))
+                .map(|(line, o)| (line, o.map(|o| o.success)))
         };
-        assert_eq!(take(&mut s, "b"), Some((2, true)));
+        assert_eq!(take(&mut s, "b"), Some((2, Some(true))));
         assert_eq!((s.read, s.pending.len()), (2, 1), "a's first outcome waits");
-        assert_eq!(take(&mut s, "a"), Some((1, false)));
+        assert_eq!(take(&mut s, "a"), Some((1, Some(false))));
         assert!(s.pending.is_empty());
-        assert_eq!(take(&mut s, "a"), Some((4, true)));
+        assert_eq!(take(&mut s, "a"), Some((4, Some(true))));
         assert_eq!(s.read, 4, "c's outcome is not read before it is asked for");
         assert_eq!(take(&mut s, "d"), None);
         assert_eq!(s.pending.len(), 1);
@@ -1445,6 +1462,65 @@ mod tests {
             })
             .collect();
         assert_eq!(e, [false]);
+    }
+
+    /// Regression (review): an outcome line that did not read was skipped, and its action took
+    /// the task's next outcome: a's smaller batch was recorded as recovered by the move that
+    /// came after it, and the move got none. A rejected line that names its task now leaves
+    /// its own action without an outcome.
+    #[test]
+    fn a_rejected_outcome_line_leaves_its_own_action_without_an_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = dir.path().join("sim");
+        std::fs::create_dir(&sim).unwrap();
+        let moved = sim_action("a").replace("REDUCED_BATCH_SIZE", "DIFFERENT_WORKER");
+        for (name, lines) in [
+            ("failures.jsonl", [sim_failure("a"), sim_failure("a")]),
+            ("actions.jsonl", [sim_action("a"), moved]),
+            (
+                "outcomes.jsonl",
+                [
+                    r#"{"task_id":"a","success":"yes"}"#.to_string(),
+                    r#"{"task_id":"a","success":true,"strategy":"DIFFERENT_WORKER"}"#.to_string(),
+                ],
+            ),
+        ] {
+            std::fs::write(sim.join(name), lines.join("\n") + "\n").unwrap();
+        }
+        let o = InputOptions::new(Timestamp::from_micros(0));
+        let root = dir.path().join("out");
+        let s = ingest_inputs(&[sim], &root, &o, &mut super::super::NoProgress).unwrap();
+        assert_eq!(
+            (
+                s.actions,
+                s.outcomes,
+                s.rejected_other,
+                s.actions_without_outcome
+            ),
+            (2, 1, 1, 1),
+            "{s:?}"
+        );
+        let text = s.rejections.join("\n");
+        assert!(text.contains("outcomes.jsonl:1: field success"), "{text}");
+        assert!(!text.contains("no action"), "{text}");
+        let store = ParquetStore::open(&root, Default::default()).unwrap();
+        let order: Vec<String> = crate::store::HistoryStore::entries(&store)
+            .unwrap()
+            .into_iter()
+            .filter_map(|(_, x)| match x {
+                Entry::Action(a) => Some(format!("action {}", a.action.strategy)),
+                Entry::Outcome(o) => Some(format!("outcome {}", o.outcome.success)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "action REDUCED_BATCH_SIZE",
+                "action DIFFERENT_WORKER",
+                "outcome true"
+            ]
+        );
     }
 
     /// Regression (audit): an action with no outcome left for it (here the last outcome line

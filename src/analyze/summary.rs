@@ -67,6 +67,10 @@ pub struct InputSummary {
     pub outcomes: u64,
     /// The first rejections, `FILE:LINE: reason`.
     pub rejections: Vec<String>,
+    /// The first failure record rejected, `FILE:LINE: reason`, when it is not the first of
+    /// `rejections` (an outcome line rejected may come first there); not kept on disk.
+    #[serde(skip)]
+    pub first_record_rejection: Option<String>,
     /// Failure records ingested without a time of their own, given `read_at` (the time of
     /// the run). They are left out of the timeline, the time span and the patterns, whose
     /// times they would fabricate (a burst at `read_at`, a span reaching it).
@@ -100,6 +104,10 @@ impl InputSummary {
         self.outcomes += other.outcomes;
         self.stamped_at_read += other.stamped_at_read;
         self.read_at = self.read_at.or(other.read_at);
+        self.first_record_rejection = self
+            .first_record_rejection
+            .take()
+            .or(other.first_record_rejection);
         self.unknown_files += other.unknown_files;
         let room = KEPT_REJECTIONS.saturating_sub(self.unknown_file_names.len());
         self.unknown_file_names

@@ -213,9 +213,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if s.ingested == 0 && s.rejected > 0 {
                 if a.quiet {
                     // No line per record, but the error says why, with the first reason.
+                    // The first failure record rejected (an outcome line may come first in
+                    // `rejections`: review).
                     let first = s
-                        .rejections
-                        .first()
+                        .first_record_rejection
+                        .as_ref()
+                        .or(s.rejections.first())
                         .map(|r| format!("; the first: {r}"))
                         .unwrap_or_default();
                     bail!(

@@ -609,6 +609,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Actions, outcomes, action or outcome lines rejected on their own, and actions kept
     // without an outcome.
     let mut side = (0u64, 0u64, 0u64, 0u64);
+    // Rejected lines not printed: the pipeline's beyond those shown, and each simulator
+    // directory's beyond the first it keeps (review: a directory's printed rejections were
+    // counted again as "more").
+    let mut unshown = summary.rejected.saturating_sub(shown.len() as u64);
     for (p, _) in inputs.iter().filter(|(_, f)| f.is_none()) {
         let dir = p.parent().unwrap_or(Path::new("."));
         let s = faultline::analyze::import_simulation(
@@ -623,6 +627,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 eprintln!("{r}");
             }
         }
+        unshown += (s.rejected + s.rejected_other).saturating_sub(s.rejections.len() as u64);
         summary.read += s.read;
         summary.ingested += s.ingested;
         summary.rejected += s.rejected;
@@ -662,11 +667,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .collect();
     log_ingested(&a.data, &taken)?;
     let seconds = started.elapsed().as_secs_f64();
-    if !a.quiet && summary.rejected > shown.len() as u64 {
-        eprintln!(
-            "... and {} more rejected records",
-            summary.rejected - shown.len() as u64
-        );
+    if !a.quiet && unshown > 0 {
+        eprintln!("... and {unshown} more rejected lines");
     }
     if a.json {
         print_json(&a, &inputs, &summary, side, shown, seconds)?;
@@ -729,7 +731,11 @@ fn print_text(
                     String::new()
                 },
                 if side.3 > 0 {
-                    format!(" ({} actions without an outcome, kept)", side.3)
+                    format!(
+                        "; {} action{} without an outcome, kept",
+                        side.3,
+                        if side.3 == 1 { "" } else { "s" }
+                    )
                 } else {
                     String::new()
                 }

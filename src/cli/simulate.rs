@@ -107,6 +107,15 @@ fn to_parquet(dir: &std::path::Path) -> anyhow::Result<()> {
             n.rejected + n.rejected_other
         );
     }
+    if n.actions_without_outcome > 0 {
+        // The simulator writes the outcome of every action but an escalation (review: this
+        // was refused as a rejection before such actions were kept).
+        bail!(
+            "{} simulated action(s) had no outcome in {}",
+            n.actions_without_outcome,
+            dir.join("outcomes.jsonl").display()
+        );
+    }
     for name in ["failures.jsonl", "actions.jsonl", "outcomes.jsonl"] {
         let p = dir.join(name);
         std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
