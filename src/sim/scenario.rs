@@ -47,6 +47,9 @@ use crate::model::{FailureKind, HardwareClass, Precision, RecoveryStrategy, Time
 /// (`refail_mean_s`, a cost's `seconds`) is longer, and new tasks stop arriving at it.
 pub const HORIZON_H: f64 = 100.0 * 365.25 * 24.0;
 
+/// A task's failures at most before it is escalated (`simulation.max_attempts`).
+pub const MAX_ATTEMPTS: u32 = 1000;
+
 /// Workers of one class at most (`workers.<class>.count`).
 pub const MAX_WORKERS_PER_CLASS: u32 = 1_000_000;
 
@@ -959,6 +962,14 @@ impl Checker<'_> {
         let sim = &f.simulation;
         if sim.max_attempts == 0 {
             return Err(self.bad("simulation.max_attempts", "must be at least 1"));
+        }
+        if sim.max_attempts > MAX_ATTEMPTS {
+            // Tasks still running at the end are finished: with a cure that almost never
+            // works, an oracle that never gives up ran for billions of failures (audit).
+            return Err(self.bad(
+                "simulation.max_attempts",
+                format!("{} is above {MAX_ATTEMPTS}", sim.max_attempts),
+            ));
         }
         let persistence = self.prob("simulation.persistence", sim.persistence)?;
         let refail_mean_s = self.positive("simulation.refail_mean_s", sim.refail_mean_s)?;
@@ -2012,6 +2023,13 @@ weight = 1
         assert!(e.contains("tasks.batch_sizes"), "{e}");
         let e = err(&format!("{MIN}\n[simulation]\nmax_attempts = 0\n"));
         assert!(e.contains("simulation.max_attempts"), "{e}");
+        // Regression (audit): 4,000,000,000 attempts kept the oracle running for billions
+        // of failures on a cure that almost never works.
+        let e = err(&format!("{MIN}\n[simulation]\nmax_attempts = 4000000000\n"));
+        assert!(
+            e.contains("simulation.max_attempts") && e.contains("above 1000"),
+            "{e}"
+        );
     }
 
     #[test]
