@@ -634,3 +634,55 @@ fn a_run_interrupted_among_its_renames_is_refused_then_replaced() {
     let o = d.run(&["eval", "patterns", "o"], "");
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Regression (audit): where every cure is rare (3 %), the learned policy recovered fewer
+/// tasks than the rules (seed 1, 10,000 failures: 0.122 against 0.158). It had jumped to the
+/// rules' last step at once, which exhausted their ladder, and then gave up whenever its
+/// choice was under 5 % likely (`ranking.escalate_below`) — at the second or third failure,
+/// where the rules tried on to the fourth or seventh. It now tries on until the retry budget.
+#[test]
+fn where_every_cure_is_rare_the_learned_policy_recovers_no_fewer_tasks_than_the_rules() {
+    let d = Dir::new();
+    let strategies = [
+        "IMMEDIATE_RETRY",
+        "DELAYED_RETRY",
+        "DIFFERENT_WORKER",
+        "DIFFERENT_HARDWARE_CLASS",
+        "REDUCED_PRECISION",
+        "REDUCED_BATCH_SIZE",
+        "SIMPLIFIED_MODEL",
+        "FALLBACK_CPU",
+        "RESET_WORKER_STATE",
+    ];
+    let truth: String = strategies.iter().map(|s| format!("{s} = 0.03\n")).collect();
+    let path = d.write(
+        "rare.toml",
+        &format!(
+            "name = \"rare\"\n[workers.gpu]\ncount = 50\nfailure_rate_per_hour = 0.2\n\
+             [workers.cpu]\ncount = 10\nfailure_rate_per_hour = 0.2\n\
+             [[failures.gpu]]\nkind = \"cuda_error\"\nweight = 1\n\
+             [[failures.cpu]]\nkind = \"software_exception\"\nweight = 1\n\
+             [truth.any.any]\n{truth}"
+        ),
+    );
+    let success = |policy: &str| -> f64 {
+        let o = simulate(
+            &d,
+            &[
+                "--scenario",
+                path.to_str().unwrap(),
+                "--policy",
+                policy,
+                "--seed",
+                "1",
+                "--failures",
+                "10000",
+                "--json",
+            ],
+        );
+        let v: Value = serde_json::from_str(&ok(&o)).unwrap();
+        v["success_rate"].as_f64().unwrap()
+    };
+    let (rules, learned) = (success("rules"), success("learned"));
+    assert!(learned >= rules, "learned {learned:.3}, rules {rules:.3}");
+}

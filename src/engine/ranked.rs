@@ -206,7 +206,14 @@ impl<S: StateStore> Engine<S> {
                     prepared: None,
                 };
             };
+            // The rules escalate once their ladder is walked, one step per failure; the
+            // ranking, which may have jumped to the ladder's last step at once, gives up no
+            // sooner than they would (audit: with every cure rare, it escalated at the second
+            // or third failure where the rules tried on to the fourth or seventh, and
+            // recovered fewer tasks).
+            let rules_done = attempt as usize > ladder.steps.len();
             if ranked.ladder_left == 0
+                && rules_done
                 && choice.expected_success < self.config.ranking.escalate_below
             {
                 return Learned {
