@@ -219,10 +219,12 @@ pub struct RankingParams {
     /// fine context's "failed before" bit learns what a repeat is worth instead).
     pub tried_penalty: f64,
     /// When the rule ladder is exhausted (the rules would escalate), the ranking still tries
-    /// its chosen strategy if that strategy's posterior mean success is at least this, and
-    /// gives up no sooner than the rules would (past the ladder's length in failures). 0 (the
-    /// default): it tries on until `retry.max_attempts`; giving up sooner recovered fewer
-    /// tasks than the rules where every cure is rare (notebook).
+    /// its chosen strategy if that strategy's posterior mean success is at least this — and
+    /// does in any case until the task has failed more often than the rule set's longest
+    /// ladder has steps: it gives up no sooner than the rules could have (where every cure
+    /// is rare, giving up at the ladder's end recovered fewer tasks than the rules, whose
+    /// ladder the ranking had jumped along; notebook). 0: it tries on until
+    /// `retry.max_attempts`.
     pub escalate_below: f64,
     /// How much what a strategy leaves behind counts (Thompson sampling only; 0: rank by the
     /// chance of success alone; 1: by expected attempts, (1 − success) × the further attempts
@@ -287,7 +289,7 @@ impl Default for RankingParams {
             explore_after: 0.0,
             explore_tries: 1,
             tried_penalty: 0.0,
-            escalate_below: 0.0,
+            escalate_below: 0.05,
             continuation: 0.5,
             continuation_strength: 20.0,
             seed_strength: 60.0,

@@ -639,7 +639,9 @@ fn a_run_interrupted_among_its_renames_is_refused_then_replaced() {
 /// tasks than the rules (seed 1, 10,000 failures: 0.122 against 0.158). It had jumped to the
 /// rules' last step at once, which exhausted their ladder, and then gave up whenever its
 /// choice was under 5 % likely (`ranking.escalate_below`) — at the second or third failure,
-/// where the rules tried on to the fourth or seventh. It now tries on until the retry budget.
+/// where the rules tried on to the fourth or seventh. It now gives up no sooner than the
+/// rules could have: not before the task has failed more often than the longest ladder has
+/// steps.
 #[test]
 fn where_every_cure_is_rare_the_learned_policy_recovers_no_fewer_tasks_than_the_rules() {
     let d = Dir::new();

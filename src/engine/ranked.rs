@@ -206,15 +206,15 @@ impl<S: StateStore> Engine<S> {
                     prepared: None,
                 };
             };
-            // The rules escalate once their ladder is walked, one step per failure; the
-            // ranking, which may have jumped to the ladder's last step at once, gives up no
-            // sooner than they would (audit: with every cure rare, it escalated at the second
+            // The rules escalate once their ladder is walked, one step per failure. The
+            // ranking, which may jump to a ladder's last step at once or move the task where
+            // a shorter ladder applies, gives up no sooner than the rules could have, the
+            // longest ladder walked (audit: with every cure rare, it escalated at the second
             // or third failure where the rules tried on to the fourth or seventh, and
             // recovered fewer tasks).
-            let rules_done = attempt as usize > ladder.steps.len();
             if ranked.ladder_left == 0
-                && rules_done
                 && choice.expected_success < self.config.ranking.escalate_below
+                && attempt as usize > self.longest_ladder().max(ladder.steps.len())
             {
                 return Learned {
                     ranked,
@@ -237,6 +237,22 @@ impl<S: StateStore> Engine<S> {
             // Each pass leaves out one more strategy: at most N passes.
             denied[choice.strategy.index()] = true;
         }
+    }
+
+    /// Steps of the rule set's longest ladder (its rules' and its classes'): the most
+    /// failures the rules walk before they escalate.
+    fn longest_ladder(&self) -> usize {
+        self.rules
+            .rules()
+            .iter()
+            .map(|r| r.ladder.len())
+            .chain(
+                crate::model::HardwareClass::ALL
+                    .iter()
+                    .map(|c| self.rules.class_ladder(*c).len()),
+            )
+            .max()
+            .unwrap_or(0)
     }
 
     /// The configured ranker's choice (see `decide`); `None` lets the rules decide.
