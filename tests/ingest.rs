@@ -651,15 +651,10 @@ fn a_simulator_directory_is_imported_as_its_log() {
     assert!(!d.path("hist3").exists(), "nothing written");
 }
 
-/// Regression: --strict did not check simulator directories before writing: a bad line in
-/// one was found while importing it, after the other inputs (and the directory's earlier
-/// lines) were committed, and the run exited 2 having written part of it. Each directory is
-/// read whole first, as the import reads it, and a rejected line stops the run before any
-/// write, named by its file and line.
-#[test]
-fn a_strict_run_checks_simulator_directories_before_writing() {
-    let d = Dir::new();
+/// Simulates test-farm under the rules (seed 1) into `sim/`: `failures` failures.
+fn test_farm_rules(d: &Dir, failures: u32) {
     let scenario = repo().join("data/scenarios/test-farm.toml");
+    let failures = failures.to_string();
     let o = d.run(
         &[
             "simulate",
@@ -670,13 +665,24 @@ fn a_strict_run_checks_simulator_directories_before_writing() {
             "--seed",
             "1",
             "--failures",
-            "50",
+            &failures,
             "--out",
             "sim",
         ],
         "",
     );
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Regression: --strict did not check simulator directories before writing: a bad line in
+/// one was found while importing it, after the other inputs (and the directory's earlier
+/// lines) were committed, and the run exited 2 having written part of it. Each directory is
+/// read whole first, as the import reads it, and a rejected line stops the run before any
+/// write, named by its file and line.
+#[test]
+fn a_strict_run_checks_simulator_directories_before_writing() {
+    let d = Dir::new();
+    test_farm_rules(&d, 50);
     let lines: Vec<String> = (0..3)
         .map(|i| record(&format!("j{i}"), "CUDA out of memory"))
         .collect();
@@ -995,24 +1001,7 @@ fn epoch_milliseconds_in_jsonl_and_csv_are_read_as_milliseconds() {
 #[test]
 fn a_simulator_directory_rejection_printed_is_not_counted_again_as_more() {
     let d = Dir::new();
-    let scenario = repo().join("data/scenarios/test-farm.toml");
-    let o = d.run(
-        &[
-            "simulate",
-            "--scenario",
-            scenario.to_str().unwrap(),
-            "--policy",
-            "rules",
-            "--seed",
-            "1",
-            "--failures",
-            "30",
-            "--out",
-            "sim",
-        ],
-        "",
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    test_farm_rules(&d, 30);
     let text = std::fs::read_to_string(d.path("sim/failures.jsonl")).unwrap();
     let (first, rest) = text.split_once('\n').unwrap();
     d.write(
