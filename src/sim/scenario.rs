@@ -1291,6 +1291,29 @@ impl Checker<'_> {
                     if name.trim().is_empty() {
                         return Err(self.bad(field("browsers"), "a browser name is empty"));
                     }
+                    if name.trim() != name || name.chars().any(char::is_control) {
+                        return Err(self.bad(
+                            field("browsers"),
+                            format!(
+                                "browser name {name:?} has surrounding spaces or a control \
+                                 character (rules and the engine would never match it)"
+                            ),
+                        ));
+                    }
+                    // Rules and the engine compare browser names ignoring case: two names that
+                    // differ only in case are one browser listed twice.
+                    if let Some((other, _)) = pairs
+                        .iter()
+                        .find(|(o, _): &&(String, f64)| o.eq_ignore_ascii_case(name))
+                    {
+                        return Err(self.bad(
+                            field("browsers"),
+                            format!(
+                                "{other:?} and {name:?} name the same browser (names are \
+                                 compared ignoring case); give it one share"
+                            ),
+                        ));
+                    }
                     let share = self.non_negative(field(&format!("browsers.{name}")), *share)?;
                     pairs.push((name.clone(), share));
                 }
@@ -1876,6 +1899,32 @@ weight = 1
         let e = err(&burst("cause = \"oom_gpu\"\n"));
         assert!(
             e.contains("is of kind oom_gpu, not the burst's network"),
+            "{e}"
+        );
+    }
+
+    /// Regression (simulator audit): `browsers = { chrome = 1, Chrome = 1 }` was accepted as
+    /// two browsers, which rules and the engine (comparing names ignoring case) take for one;
+    /// a name with surrounding spaces was accepted and never matched.
+    #[test]
+    fn a_browser_named_twice_or_with_spaces_is_refused() {
+        let web = |browsers: &str| {
+            format!(
+                "{MIN}[workers.webgpu]\ncount = 2\nfailure_rate_per_hour = 1.0\n\
+                 browsers = {{ {browsers} }}\n[[failures.webgpu]]\nkind = \"webgpu_context_lost\"\nweight = 1\n"
+            )
+        };
+        let ok = Scenario::from_toml(&web("chrome = 2, firefox = 1, Edge = 1"), "s.toml");
+        assert!(ok.is_ok(), "{:?}", ok.err().map(|e| e.to_string()));
+        let e = err(&web("chrome = 1, Chrome = 1"));
+        assert!(
+            e.contains("workers.webgpu.browsers")
+                && e.contains("\"Chrome\" and \"chrome\" name the same browser"),
+            "{e}"
+        );
+        let e = err(&web("\" firefox\" = 1"));
+        assert!(
+            e.contains("workers.webgpu.browsers") && e.contains("surrounding spaces"),
             "{e}"
         );
     }
