@@ -270,6 +270,10 @@ pub struct Summary {
     /// Actions the simulator replaced by ESCALATION because the policy went past
     /// `max_attempts` (0 for the built-in policies).
     pub forced_escalations: u64,
+    /// Timestamps (failures, outcomes, bursts' ends) that fell after the year 9999 and were
+    /// held at its last microsecond, which keeps the order of events but not their spacing
+    /// (retries decades apart near the latest `start`); 0 on any ordinary run.
+    pub timestamps_held_at_latest: u64,
     /// Simulated time from the start to the last event, hours.
     pub simulated_hours: f64,
 }
@@ -330,6 +334,14 @@ impl Summary {
             "  cost {:.0} s, {:.0} device-s",
             s.cost.seconds, s.cost.device_seconds
         )?;
+        if s.timestamps_held_at_latest > 0 {
+            writeln!(
+                out,
+                "  note: {} timestamps fell after 9999-12-31 and were held at its last \
+                 microsecond (their order is kept, their spacing lost)",
+                s.timestamps_held_at_latest
+            )?;
+        }
         let strategies: Vec<String> = s
             .strategies
             .iter()
@@ -720,6 +732,7 @@ mod tests {
             failures_on_bad_workers: 0,
             burst_failures: 0,
             forced_escalations: 0,
+            timestamps_held_at_latest: 0,
             simulated_hours: 0.0,
         };
         let task = TaskTruth {
@@ -770,6 +783,7 @@ mod tests {
             failures_on_bad_workers: 0,
             burst_failures: 0,
             forced_escalations: 0,
+            timestamps_held_at_latest: 0,
             simulated_hours: 1.0,
         };
         let text = |s: &Summary| {
@@ -811,6 +825,16 @@ mod tests {
             text(&lost).contains("escalated 1, no recovered task\n"),
             "{}",
             text(&lost)
+        );
+        assert!(!t.contains("note:"), "{t}");
+        let held = Summary {
+            timestamps_held_at_latest: 3,
+            ..summary.clone()
+        };
+        assert!(
+            text(&held).contains("  note: 3 timestamps fell after 9999-12-31"),
+            "{}",
+            text(&held)
         );
         let none = Summary {
             regret_per_decision_after_warmup: None,

@@ -24,6 +24,7 @@
 //! the task-bound kinds (software and data errors) once any class has one
 //! (`scenario::TASK_BOUND`), so a bug is never left behind by a failed move.
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
@@ -205,6 +206,8 @@ struct World<'a> {
     on_bad: u64,
     in_burst: u64,
     forced: u64,
+    /// Timestamps past [`Timestamp::LATEST`] held at it (see [`World::ts`]).
+    held: Cell<u64>,
     cost: TotalCost,
     last_t: f64,
 }
@@ -402,6 +405,7 @@ impl<'a> World<'a> {
             on_bad: 0,
             in_burst: 0,
             forced: 0,
+            held: Cell::new(0),
             cost: TotalCost::default(),
             last_t: 0.0,
         }
@@ -416,7 +420,11 @@ impl<'a> World<'a> {
     /// of events is kept, only their spacing is lost, and only there.
     fn ts(&self, t: f64) -> Timestamp {
         let us = self.sc.start.as_micros().saturating_add(micros(t));
-        Timestamp::from_micros(us.min(Timestamp::LATEST.as_micros()))
+        let latest = Timestamp::LATEST.as_micros();
+        if us > latest {
+            self.held.set(self.held.get() + 1);
+        }
+        Timestamp::from_micros(us.min(latest))
     }
 
     fn fleet_truth(&self, policy: &str, seed: u64) -> FleetTruth {
@@ -1034,6 +1042,7 @@ impl<'a> World<'a> {
             failures_on_bad_workers: self.on_bad,
             burst_failures: self.in_burst,
             forced_escalations: self.forced,
+            timestamps_held_at_latest: self.held.get(),
             simulated_hours: self.last_t / 3600.0,
         }
     }
@@ -1600,6 +1609,22 @@ rate_per_hour = 40
         for o in &sink.outcomes {
             assert!(o.timestamp.unwrap() <= latest, "{o:?}");
         }
+        // And the summary says how many were held (the text summary prints it).
+        let held = sink
+            .failures
+            .iter()
+            .filter(|f| f.timestamp == Some(latest))
+            .count()
+            + sink
+                .outcomes
+                .iter()
+                .filter(|o| o.timestamp == Some(latest))
+                .count();
+        let s = run_on(&sc, PolicyKind::Rules, 3, 200, 0).0;
+        assert!(
+            s.timestamps_held_at_latest as usize >= held && held > 0,
+            "{held} {s:?}"
+        );
         assert!(sink
             .failures
             .windows(2)
