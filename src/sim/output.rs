@@ -231,7 +231,8 @@ pub struct Summary {
     pub succeeded: u64,
     /// Tasks escalated.
     pub escalations: u64,
-    /// `succeeded / tasks`.
+    /// `succeeded / tasks` (0 when there are no tasks, as every rate and mean below: the
+    /// text summary then says that no task failed).
     pub success_rate: f64,
     /// Mean failures of a *recovered* task until its successful recovery. Tasks that were
     /// escalated are left out, so a policy that gives up on hard tasks early looks better
@@ -289,6 +290,14 @@ impl Summary {
             "{} under policy {} (seed {}): {} failures of {} tasks over {:.1} simulated hours",
             s.scenario, s.policy, s.seed, s.failures, s.tasks, s.simulated_hours
         )?;
+        // A run whose failures ran out before the first (a rate of about one failure a
+        // century) has no task: its rates are 0 in the JSON, which says nothing here.
+        if s.tasks == 0 {
+            return writeln!(
+                out,
+                "  no task failed, so there is nothing to recover and no rate to report"
+            );
+        }
         // With nothing recovered there is no mean to show (the JSON's 0 is documented so).
         let per_recovered = if s.succeeded == 0 {
             "no recovered task".to_string()
@@ -827,6 +836,20 @@ mod tests {
             text(&lost)
         );
         assert!(!t.contains("note:"), "{t}");
+        // Found by an audit: a run with no task printed "recovered 0 (0.0 %)" and a regret.
+        let empty = text(&Summary {
+            tasks: 0,
+            failures: 0,
+            succeeded: 0,
+            escalations: 0,
+            success_rate: 0.0,
+            ..summary.clone()
+        });
+        assert!(empty.contains("no task failed"), "{empty}");
+        assert!(
+            !empty.contains("recovered 0") && !empty.contains("regret"),
+            "{empty}"
+        );
         let held = Summary {
             timestamps_held_at_latest: 3,
             ..summary.clone()
