@@ -77,6 +77,11 @@ pub struct ParquetStore {
     pending: Vec<WalRecord>,
     /// A flush job is out (see [`ParquetStore::begin_flush`]).
     flushing: bool,
+    /// Why the last inline flush of [`ParquetStore::log`] failed, until one succeeds.
+    flush_error: Option<String>,
+    /// Pending entries at which `log` next flushes inline: `flush_every`, or twice what was
+    /// pending when an inline flush failed (each attempt writes every pending entry).
+    flush_at: usize,
     report: OpenReport,
     /// The directory's lock (`.lock`), held while the store is open: opening repairs the
     /// directory (removes temporaries, removes or sets aside uncommitted parts, replays the
@@ -536,6 +541,8 @@ impl ParquetStore {
             flushed_seq: manifest.flushed_seq,
             pending,
             flushing: false,
+            flush_error: None,
+            flush_at: 0,
             report,
             _lock: lock,
         })
@@ -576,7 +583,9 @@ impl ParquetStore {
     /// Logs entries through the WAL; the returned [`Ack`] resolves after their fsync. Every
     /// [`StoreOptions::flush_every`] pending entries it flushes them inline (waiting for their
     /// fsync and writing Parquet under the caller's borrow) — unless a flush begun with
-    /// [`ParquetStore::begin_flush`] is running, when the entries wait for the next one.
+    /// [`ParquetStore::begin_flush`] is running, when the entries wait for the next one. An
+    /// error means the entries were not logged: an inline flush that fails after they were
+    /// does not fail the call (see [`ParquetStore::flush_error`]).
     pub fn log(&mut self, entries: Vec<Entry>) -> Result<Ack, StoreError> {
         let recs = self.sequence(entries);
         let ack = self.wal.enqueue(&recs)?;
@@ -584,9 +593,20 @@ impl ParquetStore {
         // Not while a background flush runs: the inline one would fail with
         // `FlushInProgress` after the entries were logged, and a caller would take logged
         // entries for refused ones (library audit).
-        if !self.flushing && self.pending.len() >= self.opts.flush_every {
+        if !self.flushing && self.pending.len() >= self.flush_at.max(self.opts.flush_every) {
             ack.clone().wait()?;
-            self.flush()?;
+            // The entries are durable in the WAL now. A flush that fails (a full disk, a
+            // directory not writable) keeps them pending and is tried again later; it must
+            // not read as their refusal, or a caller retries entries already logged (a
+            // decision made twice). Why it failed stays readable (`flush_error`), and an
+            // explicit `flush` still fails.
+            match self.flush() {
+                Ok(()) => {}
+                Err(e) => {
+                    self.flush_error = Some(e.to_string());
+                    self.flush_at = self.pending.len().saturating_mul(2);
+                }
+            }
         }
         Ok(ack)
     }
@@ -692,8 +712,13 @@ impl ParquetStore {
         self.wal.wait_durable(self.next_seq - 1)?;
         let pending = std::mem::take(&mut self.pending);
         match commit_parts(&self.root, &pending) {
-            Ok(Some(last)) => self.flushed_seq = last,
-            Ok(None) => {}
+            Ok(last) => {
+                if let Some(last) = last {
+                    self.flushed_seq = last;
+                }
+                self.flush_error = None;
+                self.flush_at = 0;
+            }
             Err(e) => {
                 // Not committed: the records stay pending (they are still in the WAL, whose
                 // segments a later flush retires only once they are in Parquet). Before, they
@@ -713,6 +738,13 @@ impl ParquetStore {
             }
         }
         fsync_dir(&self.root.join("wal"))
+    }
+
+    /// Why the last inline flush of [`ParquetStore::log`] failed, while no flush has
+    /// succeeded since: the logged entries are safe in the WAL and stay pending, but the WAL
+    /// grows until a flush succeeds.
+    pub fn flush_error(&self) -> Option<&str> {
+        self.flush_error.as_deref()
     }
 
     /// Entries logged and not yet in Parquet (excluding a flush job that is out).

@@ -294,6 +294,45 @@ fn a_failed_flush_keeps_its_records_pending_and_leaves_no_parts() {
     assert_eq!(open(dir.path()).entries().unwrap(), got);
 }
 
+/// Regression (audit leftover): an inline flush that failed made `log` fail after its entries
+/// were logged, so a caller took them for refused and retried them (a decision made twice).
+/// The call now succeeds, the entries stay pending and readable, the reason is kept until a
+/// flush succeeds, and the next try waits until twice as many are pending.
+#[test]
+fn a_failed_inline_flush_does_not_refuse_what_was_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        flush_every: 2,
+        ..StoreOptions::default()
+    };
+    let mut s = ParquetStore::open(dir.path(), opts.clone()).unwrap();
+    s.log(vec![state(0)]).unwrap().wait().unwrap();
+    let blocker = dir.path().join("history/_manifest.json.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    // Reaches `flush_every`: the flush fails, the entry is logged all the same.
+    s.log(vec![state(2)]).unwrap().wait().unwrap();
+    assert_eq!(s.pending_len(), 2);
+    assert!(s.flush_error().is_some_and(|e| !e.is_empty()));
+    // Not retried on every call: the next try is at 4 pending.
+    s.log(vec![state(4)]).unwrap().wait().unwrap();
+    assert_eq!(s.pending_len(), 3);
+    assert!(s.flush().is_err(), "an explicit flush still fails");
+    std::fs::remove_dir(&blocker).unwrap();
+    s.log(vec![state(6)]).unwrap().wait().unwrap();
+    assert_eq!(s.pending_len(), 0, "flushed at 4 pending");
+    assert_eq!(s.flush_error(), None);
+    let got = s.entries().unwrap();
+    assert_eq!(got.len(), 4);
+    drop(s);
+    assert_eq!(
+        ParquetStore::open(dir.path(), opts)
+            .unwrap()
+            .entries()
+            .unwrap(),
+        got
+    );
+}
+
 /// Regression (review): a part above the commit point counted as "in the WAL" when its first
 /// and last sequence numbers were, and was deleted; a WAL frame between them skipped as
 /// damaged was then lost for good. Every one of its numbers must be in the WAL.
