@@ -131,6 +131,19 @@ pub static DEVICE_LOST: ByHardware = ByHardware {
     other: K::WebgpuContextLost,
 };
 
+/// An uncorrectable fault of a device's HBM: the device's own hardware kind — a GPU's hardware
+/// fault, the TPU's or NPU's runtime error on those; elsewhere a GPU hardware fault, as the
+/// ECC row reads it (no host-hardware kind exists).
+pub static DEVICE_MEMORY_FAULT: ByHardware = ByHardware {
+    name: "device-memory-fault",
+    gpu: K::GpuHardware,
+    cpu: K::GpuHardware,
+    tpu: K::TpuError,
+    npu: K::NpuError,
+    browser: K::GpuHardware,
+    other: K::GpuHardware,
+};
+
 /// A process killed with SIGKILL: the OOM killer, except in a browser, where a killed
 /// renderer or GPU process is a browser crash (Chrome shows "Error code: SIGKILL").
 pub static SIGKILL: ByHardware = ByHardware {
@@ -271,6 +284,12 @@ pub static RULES: &[Rule] = &[
         "host hardware report (MCE, EDAC, block-device I/O errors as the kernel prints them: `nvme nvme0:`, `ata1.00:`, `XFS (sda1):`): there is no host-hardware kind, and the report explains only its own text",
     ),
     // ---------------------------------------------------------------- GPU hardware
+    by_hw(
+        "device.hbm_ecc",
+        &DEVICE_MEMORY_FAULT,
+        r"\bhbm\b.{0,40}\buncorrect(?:able|ed)\b|\buncorrect(?:able|ed)\b.{0,40}\bhbm\b",
+        "an uncorrectable error in a device's HBM without naming CUDA: the worker's own device (TPUs and NPUs use HBM too)",
+    ),
     row(
         "gpu_hw.ecc",
         K::GpuHardware,
@@ -286,7 +305,7 @@ pub static RULES: &[Rule] = &[
     row(
         "gpu_hw.lost",
         K::GpuHardware,
-        r"fallen\s+off\s+the\s+bus|\blost\s+from\s+the\s+bus\b|\bgpu\s+is\s+lost\b|\bgpu\s+(?:requires|needs)\s+(?:a\s+)?reset\b|\bunable\s+to\s+determine\s+the\s+device\s+handle\b|\brminitadapter\s+failed\b|\bgpu\b.{0,20}\bnot\s+(?:accessible|responding)\b|\bgsp\b.{0,40}\b(?:timeout|timed\s+out|error|fail\w*)|\bwaiting\s+for\s+rpc\s+response\b",
+        r"fallen\s+off\s+the\s+bus|\blost\s+from\s+the\s+bus\b|\bgpu\s+is\s+lost\b|\bgpu\s+(?:requires|needs)\s+(?:a\s+)?reset\b|\bunable\s+to\s+determine\s+the\s+device\s+handle\b|\brminitadapter\s+failed\b|\bgpu\b.{0,20}\bnot\s+(?:accessible|responding)\b|\bgsp\b.{0,40}\b(?:timeout|timed\s+out|error|fail\w*)|\bwaiting\s+for\s+rpc\s+response\b|\bring\s+(?:gfx|sdma|comp|vcn|jpeg)[\w.]*\s+timeout\b|\bamdgpu\b.{0,60}\bgpu\s+reset\s+begin\b|\|[^|\n]{0,40}\berr!",
         "GPU fell off the bus, is lost or its GSP firmware stopped answering",
     ),
     row(
@@ -326,8 +345,15 @@ pub static RULES: &[Rule] = &[
     row(
         "browser.crash",
         K::BrowserCrash,
-        r"\bbrowser\s+(?:process\s+)?crash\w*|\baw,?\s+snap\b|\bstatus_(?:access_violation|breakpoint|stack_buffer_overrun|heap_corruption|illegal_instruction|invalid_image_hash|no_memory|stack_overflow)\b|\bresult_code_\w+|\brenderer\s+(?:process\s+)?(?:crash\w*|gone|terminated|killed|exited|died)\b|\brender-process-gone\b|\b(?:page|target|tab|renderer|webview)\s+(?:has\s+|just\s+)?crashed\b|\brender(?:er)?[\s-]process[\s-]gone\b|\bbrowser\s+has\s+disconnected\b|\ba\s+problem\s+(?:repeatedly\s+)?occurred\s+(?:with|on)\b|\berror\s+code:\s+(?:sig[a-z]+|status_\w+|out\s+of\s+memory)\b|\bhe's\s+dead,\s+jim\b|\bgpu\s+process\s+(?:isn't|is\s+not)\s+usable\b|\bgpu\s+process\s+(?:has\s+)?(?:exited|crashed|was\s+killed|terminated|died)\b|\bexiting\s+gpu\s+process\b|\bbrowser\s+(?:has\s+)?(?:closed|exited|terminated|crashed)\s+unexpectedly\b|\btarget\s+closed\b|\bbrowser\s+has\s+been\s+closed\b|\bbrowser\s+closed\b|\bsad\s+tab\b|\bpage\s+unresponsive\b|\b(?:chrome|chromium|firefox|safari)\b.{0,30}\bcrash\w*",
+        r"\bbrowser\s+(?:process\s+)?crash\w*|\baw,?\s+snap\b|\bstatus_(?:access_violation|breakpoint|stack_buffer_overrun|heap_corruption|illegal_instruction|invalid_image_hash|no_memory|stack_overflow)\b|\bresult_code_\w+|\brenderer\s+(?:process\s+)?(?:crash\w*|gone|terminated|killed|exited|died)\b|\brender-process-gone\b|\b(?:page|target|tab|renderer|webview)\s+(?:has\s+|just\s+)?crashed\b|\brender(?:er)?[\s-]process[\s-]gone\b|\bbrowser\s+has\s+disconnected\b|\ba\s+problem\s+(?:repeatedly\s+)?occurred\s+(?:with|on)\b|\berror\s+code:\s+(?:sig[a-z]+|status_\w+|out\s+of\s+memory)\b|\bhe's\s+dead,\s+jim\b|\bgpu\s+process\s+(?:isn't|is\s+not)\s+usable\b|\bgpu\s+process\s+(?:has\s+)?(?:exited|crashed|was\s+killed|terminated|died)\b|\bexiting\s+gpu\s+process\b|\bbrowser\s+(?:has\s+)?(?:closed|exited|terminated|crashed)\s+unexpectedly\b|\btarget\s+closed\b|\bbrowser\s+has\s+been\s+closed\b|\bbrowser\s+closed\b|\bsad\s+tab\b|\bpage\s+unresponsive\b|\b(?:chrome|chromium|firefox|safari)\b.{0,30}\bcrash\w*|\bfailed\s+to\s+launch\s+(?:the\s+)?browser\s+process\b|\bbrowsertype\.launch\b.{0,120}\b(?:fail\w*|closed|exited|crash\w*)\b",
         "the browser, its renderer or its GPU process died (Chrome's Aw, Snap! page and exit codes)",
+    ),
+    // ---------------------------------------------------------------- a node died
+    row(
+        "worker.node_dead",
+        K::WorkerDisconnected,
+        r"\bmissed\s+too\s+many\s+heartbeats\b|\bno\s+recent\s+heartbeats?\b|\bnodediederror\b|\bnode\b.{0,100}\bmarked\s+(?:as\s+)?dead\b|\bnodenotready\b|\bdue\s+to\s+node\s+fail\w*\b",
+        "a node the job ran on died or stopped answering (Ray's dead node, Spark's executor without heartbeats, Kubernetes NodeNotReady, Slurm's NODE FAILURE): before memory wording, as Ray lists OOM among a dead node's possible causes",
     ),
     // ---------------------------------------------------------------- memory: definite host
     row(
@@ -347,7 +373,7 @@ pub static RULES: &[Rule] = &[
     row(
         "oom_gpu.device",
         K::OomGpu,
-        r"\b(?:cuda|hip|rocm|mps|xpu|gpu)\b.{0,24}\bout\s+of\s+memory\b|\bout\s+of\s+(?:device|gpu|video|vram)\s+memory\b|\boutofmemoryerror\b.{0,4}\b(?:cuda|hip)\b|\btorch\.(?:cuda\.)?outofmemoryerror\b|cudaerrormemoryallocation|cuda_error_out_of_memory|hiperroroutofmemory|_status_alloc_failed\b|\bcufft_alloc_failed\b|vk_error_out_of_device_memory|\bgl_out_of_memory\b|\bcl_mem_object_allocation_failure\b|\bgpuoutofmemoryerror\b|\b(?:cudamalloc|cumemalloc|cumemcreate|hipmalloc)\w*\b.{0,30}\b(?:fail\w*|error)\b|\bfailed\s+to\s+allocate\b.{0,60}\b(?:on|of|from)\s+(?:device|gpu)\b|\boom\s+when\s+allocating\b.{0,200}\bdevice:gpu\b|\bgpu\w*\.create\w+\b.{0,40}\bout\s+of\s+memory\b|\b(?:gpu|video|device)\s+memory\s+(?:exhausted|is\s+full|allocation\s+failed)\b",
+        r"\b(?:cuda|hip|rocm|mps|xpu|gpu)\b.{0,24}\bout\s+of\s+memory\b|\bout\s+of\s+(?:device|gpu|video|vram)\s+memory\b|\boutofmemoryerror\b.{0,4}\b(?:cuda|hip)\b|\btorch\.(?:cuda\.)?outofmemoryerror\b|cudaerrormemoryallocation|cuda_error_out_of_memory|hiperroroutofmemory|_status_alloc_failed\b|\bcufft_alloc_failed\b|vk_error_out_of_device_memory|\bgl_out_of_memory\b|\bcl_mem_object_allocation_failure\b|\bgpuoutofmemoryerror\b|\b(?:cudamalloc|cumemalloc|cumemcreate|hipmalloc)\w*\b.{0,30}\b(?:fail\w*|error)\b|\bfailed\s+to\s+allocate\b.{0,60}\b(?:on|of|from)\s+(?:device|gpu)\b|\boom\s+when\s+allocating\b.{0,200}\bdevice:gpu\b|\bgpu\w*\.create\w+\b.{0,40}\bout\s+of\s+memory\b|\b(?:gpu|video|device)\s+memory\s+(?:exhausted|is\s+full|allocation\s+failed)\b|\bno\s+available\s+memory\s+for\s+the\s+cache\s+blocks\b",
         "accelerator memory exhausted: CUDA/HIP/MPS OOM, cuBLAS/cuDNN alloc failures, Vulkan/WebGPU device memory",
     ),
     tagged(
@@ -418,7 +444,7 @@ pub static RULES: &[Rule] = &[
     row(
         "oom_host.process",
         K::OomHost,
-        r"\bmemoryerror\b|\bunable\s+to\s+allocate\b.{0,40}\bfor\s+an\s+array\b|\bcannot\s+allocate\s+memory\b|\benomem\b|\bbad_alloc\b|\bbad\s+allocation\b|\bdefaultcpuallocator\b|\bcan't\s+allocate\s+memory\b|\bjava\.lang\.outofmemoryerror\b|\bjava\s+heap\s+space\b|\bgc\s+overhead\s+limit\s+exceeded\b|\bheap\s+out\s+of\s+memory\b|\bheap\s+limit\b.{0,30}\ballocation\s+failed\b|\bfailed\s+to\s+allocate\b.{0,40}\b(?:host|cpu|system|pinned)\s+memory\b|\bmalloc\b.{0,30}\bfail\w*",
+        r"\bmemoryerror\b|\bunable\s+to\s+allocate\b.{0,40}\bfor\s+an\s+array\b|\bcannot\s+allocate\s+memory\b|\benomem\b|\bbad_alloc\b|\bbad\s+allocation\b|\bdefaultcpuallocator\b|\bcan't\s+allocate\s+memory\b|\bjava\.lang\.outofmemoryerror\b|\bjava\s+heap\s+space\b|\bgc\s+overhead\s+limit\s+exceeded\b|\bheap\s+out\s+of\s+memory\b|\bheap\s+limit\b.{0,30}\ballocation\s+failed\b|\bfailed\s+to\s+allocate\b.{0,40}\b(?:host|cpu|system|pinned)\s+memory\b|\bmalloc\b.{0,30}\bfail\w*|\baborted\(oom\)|\bcannot\s+enlarge\s+memory\s+arrays\b|\bobjectstorefullerror\b|\bobject\s+store\s+is\s+full\b",
         "a process ran out of host memory (Python MemoryError, ENOMEM, bad_alloc, JVM/JS heap)",
     ),
     // ---------------------------------------------------------------- TPU and NPU runtimes
@@ -433,6 +459,12 @@ pub static RULES: &[Rule] = &[
         K::NpuError,
         r"\b(?-i:E[A-Z][0-9]{4}):|[(\[](?-i:E[A-Z][0-9]{4})[)\]]|\berror\s+code\s*(?:is|[:=])?\s*(?-i:E[A-Z][0-9]{4})\b|\berr[0-9]{5}\b|\btorch_npu\b|\bnpu\w*\.(?:cpp|cc|h)\b|\bnpustream\w*|\bnpu(?:synchronize|caching|allocator|getdevice|setdevice)\w*|\bascend(?:cl|[-_ ]?(?:910|310)\w*)?\b|\bhccl\w*|\bacl(?:nn|rt|op)\w*|\bacl\s+(?:api|call)\b|\bacl_error_\w+|\bacl\s+(?:stream|event|device|context|model|op|runtime|init\w*|finalize)\b.{0,30}\b(?:failed|error)\b|\bacl\s+error\s+code\b|\[error\]\s+(?:runtime|ge|hccl|ascendcl|tefusion|drv|aicpu|tbe|fe|tdt|devmm|hdc|dvpp)\([0-9]+,|\bpta\s+call\b|\bcann\b|\bai\s*core\b|\baicpu\b|\bdavinci\b|\brt[a-z]\w*\s+execute\s+failed\b|\bchipid\b|\bdrv(?:mem|dev)\w*|\bhalmem\w*",
         "Ascend NPU runtime: CANN error codes as Ascend prints them (`EE1002:`, `(EI0006)`), ACL runtime calls (aclrt*, \"acl api\", \"ACL stream ... failed\"), rt* calls, HCCL, torch_npu",
+    ),
+    row(
+        "npu.habana",
+        K::NpuError,
+        r"\bhabanalabs\b|\bsynstatus\s*[=:]?\s*[0-9]+|\bsyn(?:device|stream|launch|memcpy|initialize)\w*\b.{0,40}\bfail\w*|\bhl-smi\b.{0,60}\b(?:error|fail\w*)\b|\bhabana\w*\b.{0,60}\b(?:error|fail\w*)\b|\bhpu\b.{0,40}\b(?:error|fail\w*|out\s+of\s+memory)\b",
+        "Intel Gaudi (Habana HPU) runtime and driver: an NPU-like accelerator (synStatus codes, the habanalabs driver)",
     ),
     row(
         "npu.other",
@@ -482,7 +514,7 @@ pub static RULES: &[Rule] = &[
     row(
         "cuda.library",
         K::CudaError,
-        r"\bcudaerror\w+|\bcuda_error_\w+|\bcu(?:blas|dnn|sparse|solver|fft|rand|tensor)_status_\w+|\b(?:cudnn|cublas|cublaslt|cusparse|cusolver|cufft|curand|nvrtc|cutlass)\b.{0,20}\b(?:error|fail\w*)\b|\bnvrtc_error\w*|\bcuda\s+kernel\s+errors\b|\bcuda_launch_blocking\b|\btorch_use_cuda_dsa\b|\bhip\s+error\b|\bhiperror\w+|\brocm\b.{0,20}\berror\b|\bhsa_status_\w+|\bnvml\w*\b.{0,40}\b(?:error|fail\w*)\b|\bcuda\b.{0,30}\b(?:error|failure|failed)\b|\bunable\s+to\s+find\s+an\s+engine\b|\bcuda(?:get|set|malloc|memcpy|memset|launch|stream|device|event|free|host|graph|ipc)\w*",
+        r"\bcudaerror\w+|\bcuda_error_\w+|\bcu(?:blas|dnn|sparse|solver|fft|rand|tensor)_status_\w+|\b(?:cudnn|cublas|cublaslt|cusparse|cusolver|cufft|curand|nvrtc|cutlass)\b.{0,20}\b(?:error|fail\w*)\b|\bnvrtc_error\w*|\bcuda\s+kernel\s+errors\b|\bcuda_launch_blocking\b|\btorch_use_cuda_dsa\b|\bhip\s+error\b|\bhiperror\w+|\brocm\b.{0,20}\berror\b|\bhsa_status_\w+|\bnvml\w*\b.{0,40}\b(?:error|fail\w*)\b|\bcuda\b.{0,30}\b(?:error|failure|failed)\b|\bunable\s+to\s+find\s+an\s+engine\b|\bcuda(?:get|set|malloc|memcpy|memset|launch|stream|device|event|free|host|graph|ipc)\w*|\bmemory\s+access\s+fault\s+by\s+gpu\b",
         "CUDA, cuDNN, cuBLAS, NVRTC, HIP/ROCm library errors",
     ),
     by_hw(
@@ -506,15 +538,27 @@ pub static RULES: &[Rule] = &[
     ),
     // ---------------------------------------------------------------- network
     row(
+        "k8s.image_missing",
+        K::SoftwareException,
+        r"\bfailed\s+to\s+pull\s+image\b.{0,300}\b(?:not\s+found|manifest\s+unknown|unauthorized|access\s+denied|pull\s+access\s+denied)\b|\binvalidimagename\b",
+        "a container image that does not exist or may not be pulled: the job's spec is wrong, not the network (a pull that timed out stays a network failure)",
+    ),
+    row(
         "net.connection",
         K::Network,
         r"\bconnection\s+(?:reset|refused|aborted|closed|lost|dropped|timed\s+out|failed|error)\b|\bconnection(?:reset|refused|aborted)error\b|\bbrokenpipeerror\b|\bbroken\s+pipe\b|\be(?:connreset|connrefused|connaborted|pipe|netunreach|hostunreach|netdown|timedout)\b|\bnetwork\s+(?:is\s+)?(?:unreachable|down|error|failure)\b|\bno\s+route\s+to\s+host\b|\bname\s+or\s+service\s+not\s+known\b|\btemporary\s+failure\s+in\s+name\s+resolution\b|\bgetaddrinfo\b|\bcould\s+not\s+resolve\s+host\b|\bfailed\s+to\s+resolve\b|\b(?:failed|unable|could\s+not|couldn't|cannot)\s+(?:to\s+)?connect\b|\bconnect(?:ion)?\s+timed?\s*out\b|\bsocket\b.{0,30}\b(?:timed?\s*out|timeout|error|closed|hang\s+up|failed)\b|\bdistnetworkerror\b|\btcpstore\b|\bc10d\b.{0,40}\b(?:connect\w*|socket)\b|\bgloo\b.{0,60}\b(?:error|fail\w*|connect\w*)\b|\brendezvous\w*\b.{0,20}\b(?:error|fail\w*|closed)\b|\brendezvous\w*(?:connection|closed|timeout)error\b|\bconnect\b.{0,60}\bfailed\b|\bconnection\s+abort\w*|\bfailed\s+to\s+fetch\b|\bnetworkerror\b|\bnet::err_\w+|\bremote\s+end\s+closed\b|\bremotedisconnected\b|\bpeer\s+closed\b|\bclosed\s+by\s+(?:the\s+)?(?:remote\s+)?(?:peer|host)\b|\beof\s+occurred\s+in\s+violation\s+of\s+protocol\b|\bssl\w*error\b|\bhttp\w*\s*(?:error\s+)?50[234]\b|\bbad\s+gateway\b|\bservice\s+unavailable\b|\bgateway\s+time-?out\b|\w*connectionpool\b|\bmax\s+retries\s+exceeded\b|\bread\s+timed?\s*out\b|\bwebsocket\b.{0,40}\b(?:closed|error|fail\w*|disconnect\w*)\b|\bgrpc\b.{0,40}\b(?:unavailable|error|fail\w*)\b|\bunavailable:\s|\bstatuscode\.unavailable\b|\bpacket\s+loss\b|\blink\s+(?:is\s+)?down\b|\blink\s+flap\w*",
         "connection reset/refused/timed out, DNS, sockets, TCPStore/c10d rendezvous, gRPC UNAVAILABLE, HTTP 5xx",
     ),
     row(
+        "net.throttled",
+        K::Network,
+        r"\(slowdown\)|\bplease\s+reduce\s+your\s+request\s+rate\b|\btoo\s+many\s+requests\b|\bhttp\w*\s*(?:error\s+)?429\b|\b429\s+client\s+error\b|\brequestlimitexceeded\b|\bthrottlingexception\b|\brate\s+limit(?:ed|\s+exceeded)\b|\brequests?\s+(?:was\s+|were\s+)?throttled\b",
+        "a remote service refusing requests for their rate (S3 SlowDown, HTTP 429, throttling): transient, like the network",
+    ),
+    row(
         "coordinator.error",
         K::CoordinatorError,
-        r"\bcoordinator\b.{0,30}\b(?:error|fail\w*|crash\w*|panic\w*|unavailable|unreachable|down|restart\w*)\b",
+        r"\bcoordinator\b.{0,30}\b(?:error|fail\w*|crash\w*|panic\w*|unavailable|unreachable|down|restart\w*)\b|\betcdserver:\s|\bunable\s+to\s+contact\s+slurm\s+controller\b|\bslurmctld\b.{0,40}\b(?:not\s+responding|down|unreachable|error)\b|\bstopped\s+sparkcontext\b",
         "the coordinator itself failed",
     ),
     // ---------------------------------------------------------------- timeouts
