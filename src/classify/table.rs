@@ -305,7 +305,7 @@ pub static RULES: &[Rule] = &[
     row(
         "gpu_hw.lost",
         K::GpuHardware,
-        r"fallen\s+off\s+the\s+bus|\blost\s+from\s+the\s+bus\b|\bgpu\s+is\s+lost\b|\bgpu\s+(?:requires|needs)\s+(?:a\s+)?reset\b|\bunable\s+to\s+determine\s+the\s+device\s+handle\b|\brminitadapter\s+failed\b|\bgpu\b.{0,20}\bnot\s+(?:accessible|responding)\b|\bgsp\b.{0,40}\b(?:timeout|timed\s+out|error|fail\w*)|\bwaiting\s+for\s+rpc\s+response\b|\bring\s+(?:gfx|sdma|comp|vcn|jpeg)[\w.]*\s+timeout\b|\bamdgpu\b.{0,60}\bgpu\s+reset\s+begin\b|\|[^|\n]{0,40}\berr!",
+        r"fallen\s+off\s+the\s+bus|\blost\s+from\s+the\s+bus\b|\bgpu\s+is\s+lost\b|\bgpu\s+(?:requires|needs)\s+(?:a\s+)?reset\b|\bunable\s+to\s+determine\s+the\s+device\s+handle\b|\brminitadapter\s+failed\b|\bgpu\b.{0,20}\bnot\s+(?:accessible|responding)\b|\bgsp\b.{0,40}\b(?:timeout|timed\s+out|error|fail\w*)|\bwaiting\s+for\s+rpc\s+response\b|\bring\s+(?:gfx|sdma|comp|vcn|jpeg)[\w.]*\s+timeout\b|\bamdgpu\b.{0,60}\bgpu\s+reset\s+begin\b|\bhw\s+exception\s+by\s+gpu\s+node\b|\|[^|\n]{0,40}\berr!",
         "GPU fell off the bus, is lost or its GSP firmware stopped answering",
     ),
     row(
@@ -352,8 +352,8 @@ pub static RULES: &[Rule] = &[
     row(
         "worker.node_dead",
         K::WorkerDisconnected,
-        r"\bmissed\s+too\s+many\s+heartbeats\b|\bno\s+recent\s+heartbeats?\b|\bnodediederror\b|\bnode\b.{0,100}\bmarked\s+(?:as\s+)?dead\b|\bnodenotready\b|\bdue\s+to\s+node\s+fail\w*\b",
-        "a node the job ran on died or stopped answering (Ray's dead node, Spark's executor without heartbeats, Kubernetes NodeNotReady, Slurm's NODE FAILURE): before memory wording, as Ray lists OOM among a dead node's possible causes",
+        r"\bmissed\s+too\s+many\s+heartbeats\b|\bno\s+recent\s+heartbeats?\b|\bnodediederror\b|\bnode\b.{0,100}\bmarked\s+(?:as\s+)?dead\b|\bnodenotready\b|\bdue\s+to\s+node\s+fail\w*\b|\bkubelet\s+stopped\s+posting\s+node\s+status\b|\bnode\b.{0,40}\bnotready\b|\bnode\s+failure\s+on\b|\bwas\s+preempted\b|\binstances\.preempted\b|\bspot\s+(?:vm|instance)\s+(?:was\s+)?(?:reclaimed|interrupt\w*)\b|\bdue\s+to\s+preemption\b",
+        "a node the job ran on died, stopped answering or was taken back (Ray's dead node, Spark's executor without heartbeats, Kubernetes NodeNotReady, Slurm's NODE FAILURE, a preempted spot instance): before memory wording, as Ray lists OOM among a dead node's possible causes",
     ),
     // ---------------------------------------------------------------- memory: definite host
     row(
@@ -373,7 +373,7 @@ pub static RULES: &[Rule] = &[
     row(
         "oom_gpu.device",
         K::OomGpu,
-        r"\b(?:cuda|hip|rocm|mps|xpu|gpu)\b.{0,24}\bout\s+of\s+memory\b|\bout\s+of\s+(?:device|gpu|video|vram)\s+memory\b|\boutofmemoryerror\b.{0,4}\b(?:cuda|hip)\b|\btorch\.(?:cuda\.)?outofmemoryerror\b|cudaerrormemoryallocation|cuda_error_out_of_memory|hiperroroutofmemory|_status_alloc_failed\b|\bcufft_alloc_failed\b|vk_error_out_of_device_memory|\bgl_out_of_memory\b|\bcl_mem_object_allocation_failure\b|\bgpuoutofmemoryerror\b|\b(?:cudamalloc|cumemalloc|cumemcreate|hipmalloc)\w*\b.{0,30}\b(?:fail\w*|error)\b|\bfailed\s+to\s+allocate\b.{0,60}\b(?:on|of|from)\s+(?:device|gpu)\b|\boom\s+when\s+allocating\b.{0,200}\bdevice:gpu\b|\bgpu\w*\.create\w+\b.{0,40}\bout\s+of\s+memory\b|\b(?:gpu|video|device)\s+memory\s+(?:exhausted|is\s+full|allocation\s+failed)\b|\bno\s+available\s+memory\s+for\s+the\s+cache\s+blocks\b",
+        r"\b(?:cuda|hip|rocm|mps|xpu|gpu)\b.{0,24}\bout\s+of\s+memory\b|\bout\s+of\s+(?:device|gpu|video|vram)\s+memory\b|\boutofmemoryerror\b.{0,4}\b(?:cuda|hip)\b|\btorch\.(?:cuda\.)?outofmemoryerror\b|cudaerrormemoryallocation|cuda_error_out_of_memory|hiperroroutofmemory|_status_alloc_failed\b|\bcufft_alloc_failed\b|vk_error_out_of_device_memory|\bgl_out_of_memory\b|\bcl_mem_object_allocation_failure\b|\bgpuoutofmemoryerror\b|\b(?:cudamalloc|cumemalloc|cumemcreate|hipmalloc)\w*\b.{0,30}\b(?:fail\w*|error)\b|\bfailed\s+to\s+allocate\b.{0,60}\b(?:on|of|from)\s+(?:device|gpu)\b|\boom\s+when\s+allocating\b.{0,200}\bdevice:gpu\b|\bgpu\w*\.create\w+\b.{0,40}\bout\s+of\s+memory\b|\b(?:gpu|video|device)\s+memory\s+(?:exhausted|is\s+full|allocation\s+failed)\b|\bno\s+available\s+memory\s+for\s+the\s+cache\s+blocks\b|\bmaximum\s+number\s+of\s+tokens\s+that\s+can\s+be\s+stored\s+in\s+kv\s+cache\b|\bnvmapmemalloc\w*\b.{0,40}\berror\s+12\b",
         "accelerator memory exhausted: CUDA/HIP/MPS OOM, cuBLAS/cuDNN alloc failures, Vulkan/WebGPU device memory",
     ),
     tagged(
@@ -451,7 +451,7 @@ pub static RULES: &[Rule] = &[
     row(
         "tpu.runtime",
         K::TpuError,
-        r"\blibtpu\w*|\btpu_[a-z]\w*|\bbackend\s+'tpu'|\bslicebuilder\b|\bslice_builder\w*|\bmegascale\b|\btpu\s+(?:is\s+)?(?:already\s+in\s+use|unresponsive|unhealthy|not\s+(?:found|available|responding)|initiali[sz]ation\s+failed|health\s*check)|\bno\s+tpus?\s+(?:devices?|cores?|chips?)\b|\btpu\s+(?:chip|host|vm|worker|platform|system|runtime|driver)\b.{0,40}\b(?:error|fail\w*|unresponsive|crash\w*|lost|down|reset)\b",
+        r"\blibtpu\w*|\btpu_[a-z]\w*|\bbackend\s+'tpu'|\bslicebuilder\b|\bslice_builder\w*|\bmegascale\b|\btpu\s+(?:is\s+)?(?:already\s+in\s+use|unresponsive|unhealthy|not\s+(?:found|available|responding)|initiali[sz]ation\s+failed|health\s*check)|\bno\s+tpus?\s+(?:devices?|cores?|chips?)\b|\btpu\s+(?:chip|host|vm|worker|platform|system|runtime|driver)\b.{0,40}\b(?:error|fail\w*|unresponsive|crash\w*|lost|down|reset)\b|\bici\s+link\b|\bcore\s+halted\s+unexpectedly\b|\baccelerator\s+device\s+halted\b",
         "TPU runtime, driver, host or slice setup (libtpu, tpu_driver, SliceBuilder; not a `use_tpu` flag)",
     ),
     row(
@@ -469,7 +469,7 @@ pub static RULES: &[Rule] = &[
     row(
         "npu.other",
         K::NpuError,
-        r"\b(?:qnn|snpe|hexagon|nnapi|htp)\b.{0,40}\b(?:error|fail\w*)\b|\bneural\s+engine\b.{0,40}\b(?:error|fail\w*)\b|\bnpu\b.{0,80}\b(?:error|fail\w*|timeout|timed\s+out|exception|abort\w*|warning|crash\w*|not\s+(?:found|available|responding)|invalid|lost|hang|hung)\b",
+        r"\b(?:qnn|snpe|hexagon|nnapi|htp)\b.{0,40}\b(?:error|fail\w*)\b|\bneural\s+engine\b.{0,40}\b(?:error|fail\w*)\b|\bnpu\b.{0,80}\b(?:error|fail\w*|timeout|timed\s+out|exception|abort\w*|warning|crash\w*|not\s+(?:found|available|responding)|invalid|lost|hang|hung)\b|\bhailo(?:rt)?\b.{0,60}\b(?:error|fail\w*|timeout)\b|\bhailo_\w*(?:timeout|error|fail\w*)\b",
         "other NPUs (Qualcomm QNN/SNPE/Hexagon, NNAPI, Apple Neural Engine) and any NPU failure",
     ),
     row(
@@ -527,7 +527,7 @@ pub static RULES: &[Rule] = &[
     row(
         "worker.crash",
         K::WorkerCrash,
-        r"\bworker[\w.:-]*\s+(?:process\s+)?(?:has\s+)?crash(?:ed|es)?\b|\bworker\s+crash\s+detected\b",
+        r"\bworker[\w.:-]*\s+(?:process\s+)?(?:has\s+)?crash(?:ed|es)?\b|\bworker\s+crash\s+detected\b|\bworker\s+[^\s]+\s+(?:has\s+)?crash(?:ed|es)?\b",
         "a worker crashed, as a coordinator reports it (framework-internal worker deaths such as Ray's are left to their cause)",
     ),
     row(
@@ -546,7 +546,7 @@ pub static RULES: &[Rule] = &[
     row(
         "net.connection",
         K::Network,
-        r"\bconnection\s+(?:reset|refused|aborted|closed|lost|dropped|timed\s+out|failed|error)\b|\bconnection(?:reset|refused|aborted)error\b|\bbrokenpipeerror\b|\bbroken\s+pipe\b|\be(?:connreset|connrefused|connaborted|pipe|netunreach|hostunreach|netdown|timedout)\b|\bnetwork\s+(?:is\s+)?(?:unreachable|down|error|failure)\b|\bno\s+route\s+to\s+host\b|\bname\s+or\s+service\s+not\s+known\b|\btemporary\s+failure\s+in\s+name\s+resolution\b|\bgetaddrinfo\b|\bcould\s+not\s+resolve\s+host\b|\bfailed\s+to\s+resolve\b|\b(?:failed|unable|could\s+not|couldn't|cannot)\s+(?:to\s+)?connect\b|\bconnect(?:ion)?\s+timed?\s*out\b|\bsocket\b.{0,30}\b(?:timed?\s*out|timeout|error|closed|hang\s+up|failed)\b|\bdistnetworkerror\b|\btcpstore\b|\bc10d\b.{0,40}\b(?:connect\w*|socket)\b|\bgloo\b.{0,60}\b(?:error|fail\w*|connect\w*)\b|\brendezvous\w*\b.{0,20}\b(?:error|fail\w*|closed)\b|\brendezvous\w*(?:connection|closed|timeout)error\b|\bconnect\b.{0,60}\bfailed\b|\bconnection\s+abort\w*|\bfailed\s+to\s+fetch\b|\bnetworkerror\b|\bnet::err_\w+|\bremote\s+end\s+closed\b|\bremotedisconnected\b|\bpeer\s+closed\b|\bclosed\s+by\s+(?:the\s+)?(?:remote\s+)?(?:peer|host)\b|\beof\s+occurred\s+in\s+violation\s+of\s+protocol\b|\bssl\w*error\b|\bhttp\w*\s*(?:error\s+)?50[234]\b|\bbad\s+gateway\b|\bservice\s+unavailable\b|\bgateway\s+time-?out\b|\w*connectionpool\b|\bmax\s+retries\s+exceeded\b|\bread\s+timed?\s*out\b|\bwebsocket\b.{0,40}\b(?:closed|error|fail\w*|disconnect\w*)\b|\bgrpc\b.{0,40}\b(?:unavailable|error|fail\w*)\b|\bunavailable:\s|\bstatuscode\.unavailable\b|\bpacket\s+loss\b|\blink\s+(?:is\s+)?down\b|\blink\s+flap\w*",
+        r"\bconnection\s+(?:reset|refused|aborted|closed|lost|dropped|timed\s+out|failed|error)\b|\bconnection(?:reset|refused|aborted)error\b|\bbrokenpipeerror\b|\bbroken\s+pipe\b|\be(?:connreset|connrefused|connaborted|pipe|netunreach|hostunreach|netdown|timedout)\b|\bnetwork\s+(?:is\s+)?(?:unreachable|down|error|failure)\b|\bno\s+route\s+to\s+host\b|\bname\s+or\s+service\s+not\s+known\b|\btemporary\s+failure\s+in\s+name\s+resolution\b|\bgetaddrinfo\b|\bcould\s+not\s+resolve\s+host\b|\bfailed\s+to\s+resolve\b|\b(?:failed|unable|could\s+not|couldn't|cannot)\s+(?:to\s+)?connect\b|\bconnect(?:ion)?\s+timed?\s*out\b|\bsocket\b.{0,30}\b(?:timed?\s*out|timeout|error|closed|hang\s+up|failed)\b|\bdistnetworkerror\b|\btcpstore\b|\bc10d\b.{0,40}\b(?:connect\w*|socket)\b|\bgloo\b.{0,60}\b(?:error|fail\w*|connect\w*)\b|\brendezvous\w*\b.{0,20}\b(?:error|fail\w*|closed)\b|\brendezvous\w*(?:connection|closed|timeout)error\b|\bconnect\b.{0,60}\bfailed\b|\bconnection\s+abort\w*|\bfailed\s+to\s+fetch\b|\bnetworkerror\b|\bnet::err_\w+|\bremote\s+end\s+closed\b|\bremotedisconnected\b|\bpeer\s+closed\b|\bclosed\s+by\s+(?:the\s+)?(?:remote\s+)?(?:peer|host)\b|\beof\s+occurred\s+in\s+violation\s+of\s+protocol\b|\bssl\w*error\b|\bhttp\w*\s*(?:error\s+)?50[234]\b|\bbad\s+gateway\b|\bservice\s+unavailable\b|\bgateway\s+time-?out\b|\w*connectionpool\b|\bmax\s+retries\s+exceeded\b|\bread\s+timed?\s*out\b|\bwebsocket\b.{0,40}\b(?:closed|error|fail\w*|disconnect\w*)\b|\bgrpc\b.{0,40}\b(?:unavailable|error|fail\w*)\b|\bunavailable:\s|\bstatuscode\.unavailable\b|\bpacket\s+loss\b|\blink\s+(?:is\s+)?down\b|\blink\s+flap\w*|\bserviceunavailable\b",
         "connection reset/refused/timed out, DNS, sockets, TCPStore/c10d rendezvous, gRPC UNAVAILABLE, HTTP 5xx",
     ),
     row(

@@ -1166,6 +1166,7 @@ fn families_an_independent_probe_found_missing() {
     check_on(&[
         // vLLM's KV cache does not fit: device memory
         ("ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when initializing the engine.", H::Gpu, K::OomGpu),
+        ("ValueError: The model's max seq len (32768) is larger than the maximum number of tokens that can be stored in KV cache (20000).", H::Gpu, K::OomGpu),
         // a WebAssembly heap (ONNX Runtime Web's wasm backend, Emscripten) is host memory
         ("RuntimeError: Aborted(OOM). Build with -sASSERTIONS for more info.", H::Webgpu, K::OomHost),
         ("Cannot enlarge memory arrays to size 4294967296 bytes (OOM). Either (1) compile with -sINITIAL_MEMORY=X", H::Webnn, K::OomHost),
@@ -1176,6 +1177,7 @@ fn families_an_independent_probe_found_missing() {
         // an AMD GPU hang and reset, as the kernel prints it; nvidia-smi's ERR! column
         ("amdgpu 0000:43:00.0: amdgpu: ring sdma0 timeout, signaled seq=1, emitted seq=3", H::Gpu, K::GpuHardware),
         ("[drm:amdgpu_job_timedout [amdgpu]] *ERROR* ring gfx_0.1.0 timeout, signaled seq=42, emitted seq=44", H::Gpu, K::GpuHardware),
+        ("HW Exception by GPU node-1 (Agent handle: 0x55c1) reason :GPU Hang", H::Gpu, K::GpuHardware),
         ("| N/A   ERR!   P0    ERR! / 400W |  81000MiB / 81920MiB |    ERR!      Default |", H::Gpu, K::GpuHardware),
         // memory ECC on a TPU or an NPU is the device's own error kind
         ("Check failed: chip 1 reported HBM uncorrectable ECC error", H::Tpu, K::TpuError),
@@ -1200,6 +1202,16 @@ fn families_an_independent_probe_found_missing() {
         ("ray.exceptions.NodeDiedError: Task failed due to the node dying.", H::Gpu, K::WorkerDisconnected),
         ("Node gpu-node-07 status is now: NodeNotReady", H::Gpu, K::WorkerDisconnected),
         ("slurmstepd: error: *** JOB 991 ON cn042 CANCELLED AT 2026-01-01T00:00:00 DUE TO NODE FAILURE ***", H::Cpu, K::WorkerDisconnected),
+        ("node gpu-17 NotReady: Kubelet stopped posting node status", H::Gpu, K::WorkerDisconnected),
+        ("srun: error: Node failure on cn-204", H::Cpu, K::WorkerDisconnected),
+        ("Instance tpu-host-3 was preempted: compute.instances.preempted", H::Cpu, K::WorkerDisconnected),
+        ("worker gpu-0042 crashed: host hardware fault, node rebooted", H::Gpu, K::WorkerCrash),
+        // TPU interconnect and halted cores; GCS unavailable; Hailo NPUs; Jetson's nvmap
+        ("ICI link error on chip 3: link 1 down", H::Tpu, K::TpuError),
+        ("INTERNAL: Core halted unexpectedly: INTERNAL: Accelerator device halted prematurely", H::Tpu, K::TpuError),
+        ("google.api_core.exceptions.ServiceUnavailable: 503 GET https://storage.googleapis.com/b/o", H::Cpu, K::Network),
+        ("[HailoRT] [error] CHECK_SUCCESS failed with status=HAILO_TIMEOUT(4)", H::Npu, K::NpuError),
+        ("NvMapMemAllocInternalTagged: 1075072515 error 12", H::Hybrid, K::OomGpu),
         // the coordinator's own store or controller failed
         ("etcdserver: mvcc: database space exceeded", H::Cpu, K::CoordinatorError),
         ("squeue: error: slurm_load_jobs error: Unable to contact slurm controller (connect failure)", H::Cpu, K::CoordinatorError),
