@@ -139,6 +139,14 @@ pub struct RankingParams {
     /// strategy off the ladder. 0.4: measured against 0.35, 0.45 and 0.5 (see
     /// `notebooks/ranking-experiments.md`).
     pub prior_reset: f64,
+    /// Prior success mean of RESET_WORKER_STATE for a failure whose message says the device
+    /// is held busy by another process ([`crate::classify::device_busy`]: "Device or resource
+    /// busy", a TPU "already in use by process") on an accelerator: a stale process holding
+    /// the device is what a reset clears. It backs the message's own context (its classifier
+    /// rule's fine context) with `backoff_min` pseudo-observations at this mean when the coarser
+    /// evidence says less, so the reset is tried there however it fared for the device's other
+    /// faults (on a worker called bad, in a burst: not). 0: off.
+    pub prior_busy: f64,
     /// Pseudo-observations behind the ladder prior.
     pub prior_strength: f64,
     /// Pseudo-observations with which a coarser posterior backs a finer context, when
@@ -272,6 +280,7 @@ impl Default for RankingParams {
             prior_top: 0.6,
             prior_other: 0.25,
             prior_reset: 0.4,
+            prior_busy: 0.6,
             prior_strength: 4.0,
             backoff_strength: 20.0,
             backoff_adaptive: true,

@@ -177,6 +177,18 @@ pub fn memory_exhausted(rule: &str) -> bool {
         .is_ok()
 }
 
+/// Whether the table row `rule` (a [`Classification::rule`]) reports a device held busy by
+/// another process (the rows tagged `busy`: "Device or resource busy", a TPU already in use).
+/// The learned ranking takes a worker reset, which clears a stale process, as a likely cure
+/// of such a failure ([`crate::ranking::RankingParams::prior_busy`]).
+/// One string comparison: it is on the decision path.
+pub fn device_busy(rule: &str) -> bool {
+    matches!(
+        rule,
+        table::DEVICE_BUSY_RULE | table::TPU_BUSY_RULE | table::CUDA_BUSY_RULE
+    )
+}
+
 /// Longest evidence text kept (bytes, cut at a character boundary).
 const MAX_EVIDENCE: usize = 240;
 

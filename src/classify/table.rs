@@ -144,6 +144,29 @@ pub static DEVICE_MEMORY_FAULT: ByHardware = ByHardware {
     other: K::GpuHardware,
 };
 
+/// The id of the row that reads a device held busy, by the worker's class
+/// ([`super::device_busy`]).
+pub const DEVICE_BUSY_RULE: &str = "device.busy";
+/// The id of the row that reads a TPU held busy (the text names the TPU).
+pub const TPU_BUSY_RULE: &str = "tpu.busy";
+/// The id of the row that reads CUDA devices held busy (the text names CUDA).
+pub const CUDA_BUSY_RULE: &str = "cuda.busy";
+
+/// A device held busy by another process ("Device or resource busy", the TPU "already in use
+/// by process", CUDA's "busy or unavailable", NeuronCores another process is holding): the
+/// worker's own device runtime's kind on an accelerator; on a CPU or an unknown device the text
+/// does not decide (`unknown`: the rows below read on). Tagged `busy`
+/// ([`super::device_busy`]): a stale process holding the device is what a worker reset clears.
+pub static DEVICE_BUSY: ByHardware = ByHardware {
+    name: "device-busy",
+    gpu: K::CudaError,
+    cpu: K::Unknown,
+    tpu: K::TpuError,
+    npu: K::NpuError,
+    browser: K::Unknown,
+    other: K::Unknown,
+};
+
 /// A process killed with SIGKILL: the OOM killer, except in a browser, where a killed
 /// renderer or GPU process is a browser crash (Chrome shows "Error code: SIGKILL").
 pub static SIGKILL: ByHardware = ByHardware {
@@ -447,6 +470,29 @@ pub static RULES: &[Rule] = &[
         r"\bmemoryerror\b|\bunable\s+to\s+allocate\b.{0,40}\bfor\s+an\s+array\b|\bcannot\s+allocate\s+memory\b|\benomem\b|\bbad_alloc\b|\bbad\s+allocation\b|\bdefaultcpuallocator\b|\bcan't\s+allocate\s+memory\b|\bjava\.lang\.outofmemoryerror\b|\bjava\s+heap\s+space\b|\bgc\s+overhead\s+limit\s+exceeded\b|\bheap\s+out\s+of\s+memory\b|\bheap\s+limit\b.{0,30}\ballocation\s+failed\b|\bfailed\s+to\s+allocate\b.{0,40}\b(?:host|cpu|system|pinned)\s+memory\b|\bmalloc\b.{0,30}\bfail\w*|\baborted\(oom\)|\bcannot\s+enlarge\s+memory\s+arrays\b|\bobjectstorefullerror\b|\bobject\s+store\s+is\s+full\b",
         "a process ran out of host memory (Python MemoryError, ENOMEM, bad_alloc, JVM/JS heap)",
     ),
+    // ---------------------------------------------------------------- a device held busy
+    // Where the text names the device, its kind whatever the worker's class; else by class.
+    tagged(
+        TPU_BUSY_RULE,
+        K::TpuError,
+        r"\btpu\b.{0,80}\b(?:already\s+in\s+use|device\s+or\s+resource\s+busy|busy)\b|\blibtpu\w*\b.{0,80}\bin\s+use\b|\bin\s+use\b.{0,80}\blibtpu\w*|/dev/accel[0-9]*\b.{0,60}\bbusy\b",
+        "a TPU held busy (\"The TPU is already in use by process\", /dev/accel busy): a stale process holding it is what a worker reset clears",
+        &["busy"],
+    ),
+    tagged(
+        CUDA_BUSY_RULE,
+        K::CudaError,
+        r"\bcuda-capable\s+devices?\s*(?:\(s\))?\s+(?:is|are|is/are)\s+busy\b|\bcudaerrordevicesunavailable\b|\bcuda\b.{0,60}\bdevice\s+or\s+resource\s+busy\b",
+        "CUDA devices busy or unavailable (exclusive-process mode, a stale process): a worker reset clears it",
+        &["busy"],
+    ),
+    Rule {
+        id: DEVICE_BUSY_RULE,
+        decide: Decide::ByHardware(&DEVICE_BUSY),
+        pattern: r"\bdevice\s+or\s+resource\s+busy\b|\bebusy\b|\balready\s+in\s+use\s+by\s+(?:another\s+)?process\b|\bin\s+use\s+by\s+another\s+process\b|\b(?:held|locked|owned)\s+by\s+another\s+process\b|\banother\s+process\b.{0,60}\b(?:is\s+)?(?:holding|using|occupying)\b|\bdevices?\s*(?:\(s\))?\s+(?:is|are|is/are)\s+busy\b|\bbusy\s+or\s+unavailable\b|\bunable\s+to\s+allocate\s+neuron\s*cores?\b|\bneuron\s*cores?\s*(?:\(s\))?\s+not\s+available\b",
+        note: "a device held busy by another process (EBUSY, a TPU already in use, CUDA's busy or unavailable, NeuronCores held): the device runtime's kind; a stale process holding it is what a worker reset clears",
+        tags: &["busy"],
+    },
     // ---------------------------------------------------------------- TPU and NPU runtimes
     row(
         "tpu.runtime",

@@ -1222,3 +1222,46 @@ fn families_an_independent_probe_found_missing() {
         ("ring gfx initialized", H::Gpu, K::Unknown),
     ]);
 }
+
+/// A device held busy by another process is read by its own rows (`tpu.busy`, `cuda.busy`
+/// where the text names the device, else `device.busy` by the worker's class; tagged `busy`,
+/// which the learned ranking takes as a sign a worker reset may cure it), as the
+/// device runtime's kind on an accelerator — the kinds the runtime rows gave these before —
+/// and as nothing on its own elsewhere (the rows below still decide; none: `unknown`, rule
+/// kept). Messages that only mention memory "in use" are not busy devices.
+#[test]
+fn a_device_held_busy_is_read_by_its_own_row() {
+    let c = Classifier::new();
+    let busy = [
+        ("RuntimeError: Unable to initialize backend 'tpu': ABORTED: The TPU is already in use by process with pid 2718466. Not attempting to load libtpu.so in this process.", H::Tpu, K::TpuError),
+        ("RuntimeError: TPU initialization failed: open(/dev/accel0): Device or resource busy: Device or resource busy; Couldn't open device: /dev/accel0", H::Tpu, K::TpuError),
+        ("RuntimeError: CUDA error: CUDA-capable device(s) is/are busy or unavailable", H::Gpu, K::CudaError),
+        ("cudaErrorDevicesUnavailable: all CUDA-capable devices are busy or unavailable", H::Gpu, K::CudaError),
+        ("ERROR  NRT:nrt_init  Unable to allocate NeuronCores, another process (pid 17731) is holding /dev/neuron0", H::Npu, K::NpuError),
+        ("ERROR  NRT:nrt_allocate_neuron_cores  NeuronCore(s) not available - Requested:nc0-nc1 Available:0", H::Asic, K::Unknown),
+        ("open /dev/dri/renderD128 failed: EBUSY", H::Hybrid, K::Unknown),
+    ];
+    for (msg, hw, want) in busy {
+        let got = c.classify(&ClassifyInput::new(msg).on(hw));
+        assert_eq!(got.kind, want, "{msg:?} on {hw}: {got:?}");
+        assert!(crate::classify::device_busy(got.rule), "{msg:?}");
+    }
+    // A TPU's busy message on another class is still the TPU's.
+    let got = c.classify(&ClassifyInput::new(busy[0].0).on(H::Gpu));
+    assert_eq!((got.kind, got.rule), (K::TpuError, "tpu.busy"));
+    // Busy elsewhere in the text, but the rows below decide what it is.
+    let got = c.classify(
+        &ClassifyInput::new(
+            "OSError: [Errno 16] Device or resource busy: '/mnt/ckpt': no space left on device",
+        )
+        .on(H::Cpu),
+    );
+    assert_eq!(got.kind, K::DiskFull, "{got:?}");
+    for (msg, hw) in [
+        ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB. GPU 0 has a total capacity of 22.03 GiB of which 3.06 MiB is free. Process 4127 has 21.9 GiB memory in use.", H::Gpu),
+        ("RuntimeError: CUDA error: an illegal memory access was encountered", H::Gpu),
+    ] {
+        let got = c.classify(&ClassifyInput::new(msg).on(hw));
+        assert!(!crate::classify::device_busy(got.rule), "{msg:?}: {got:?}");
+    }
+}

@@ -150,6 +150,7 @@ impl<S: StateStore> Engine<S> {
             tried: &tried,
             burst,
             bad_worker,
+            busy: crate::classify::device_busy(cls.rule),
         };
         RankedFailure {
             choice: self.rank(&rank_ctx, attempt, bad_worker, &mut rng),

@@ -170,6 +170,8 @@ pub struct Decision {
     /// attempt-1 context free of the policy that ran before (after a recovery the task's
     /// config and the strategies it tried carry the earlier decisions).
     pub first_episode: bool,
+    /// Whether the classifier read a device held busy ([`crate::classify::device_busy`]).
+    pub busy: bool,
 }
 
 /// What joining actions to outcomes found.
@@ -367,6 +369,7 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                     },
                     attempt: a.attempt,
                     rank_kind: ranked_kind(a.kind, &a.classifier_rule),
+                    busy: crate::classify::device_busy(&a.classifier_rule),
                     fine: fine_key(
                         &a.classifier_rule,
                         a.xid,
@@ -781,6 +784,7 @@ fn rank_context(d: &Decision) -> RankContext<'_> {
         tried: &d.tried,
         burst: false,
         bad_worker: false,
+        busy: d.busy,
     }
 }
 
@@ -1630,6 +1634,7 @@ mod tests {
             valid: vec![],
             tried: [0; N],
             first_episode: true,
+            busy: false,
         };
         let mut v = Vec::new();
         for i in 0..4 {
@@ -1705,6 +1710,7 @@ mod tests {
             valid: vec![S::ReducedBatchSize, S::DelayedRetry, S::DifferentWorker],
             tried: [0; N],
             first_episode: true,
+            busy: false,
         }
     }
 

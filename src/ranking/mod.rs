@@ -19,8 +19,13 @@
 //!   the higher `prior_reset` for a device fault on an accelerator ([`device_fault`]; not in a
 //!   browser, whose reset is the browser restart on its ladder): a device stuck busy, hung or
 //!   in a bad state is commonly cleared by a reset, and under `prior_other` such a cure was
-//!   found late or never. With no evidence at all in the coarse context the ranker abstains
-//!   and the rules decide — exactly the rules, not a sample from their prior.
+//!   found late or never. A failure whose message says the device is held busy by another
+//!   process ([`crate::classify::device_busy`]: "Device or resource busy", a TPU already in
+//!   use) backs the reset in its own fine context with `prior_busy`, worth `backoff_min`
+//!   outcomes, where the coarser evidence says less: the device's other faults, for which a
+//!   reset may fail, do not bury the cure of this one. With no evidence at all in the coarse
+//!   context the ranker abstains and the rules decide — exactly the rules, not a sample from
+//!   their prior.
 //! - **Across classes.** A failure kind's evidence on the other hardware classes (sums kept
 //!   per kind over its coarse contexts) is the coarse context's prior, worth as many
 //!   pseudo-observations as the classes' agreement warrants (the same empirical-Bayes
@@ -146,11 +151,13 @@ impl RankingParams {
                 return Err(bad(name, format!("{v} is not in (0, 1)")));
             }
         }
-        if !(self.prior_reset == 0.0 || (self.prior_reset > 0.0 && self.prior_reset < 1.0)) {
-            return Err(bad(
-                "prior_reset",
-                format!("{} is neither 0 (off) nor in (0, 1)", self.prior_reset),
-            ));
+        for (name, v) in [
+            ("prior_reset", self.prior_reset),
+            ("prior_busy", self.prior_busy),
+        ] {
+            if !(v == 0.0 || (v > 0.0 && v < 1.0)) {
+                return Err(bad(name, format!("{v} is neither 0 (off) nor in (0, 1)")));
+            }
         }
         for (name, v) in [
             ("prior_strength", self.prior_strength),
@@ -493,6 +500,10 @@ pub struct RankContext<'a> {
     /// Whether the failed worker is called bad: the class's bad-worker evidence (across
     /// failure kinds) then backs the fine context.
     pub bad_worker: bool,
+    /// Whether the message says the device is held busy by another process
+    /// ([`crate::classify::device_busy`]): a worker reset is then a likely cure
+    /// ([`RankingParams::prior_busy`]).
+    pub busy: bool,
 }
 
 /// The ranker's choice.
@@ -916,7 +927,18 @@ impl Ranker {
     ) -> (f64, f64) {
         let m = self.prior_mean(s, c.ladder);
         let q = self.params.backoff_strength;
-        self.posterior_with(None, co, None, finer, false, |_| q, m, c.tried, s.index())
+        self.posterior_with(
+            None,
+            co,
+            None,
+            finer,
+            false,
+            |_| q,
+            m,
+            None,
+            c.tried,
+            s.index(),
+        )
     }
 
     /// Posterior (α, β) of strategy index `k` with prior mean `m`.
@@ -931,6 +953,7 @@ impl Ranker {
         finest_apart: bool,
         strength: impl Fn(usize) -> f64,
         m: f64,
+        lift: Option<f64>,
         tried: &[u32; N],
         k: usize,
     ) -> (f64, f64) {
@@ -956,6 +979,12 @@ impl Ranker {
                 a += bc.success[k];
                 b += bc.failure[k];
             }
+        }
+        if let Some(lift) = lift.filter(|&l| a < l * (a + b)) {
+            // The message names a cure the coarser evidence (the device's other faults) says
+            // less of: its own context starts from `lift`, worth `backoff_min` outcomes.
+            let n = (a + b).min(self.params.backoff_min);
+            (a, b) = (lift * n, (1.0 - lift) * n);
         }
         for (level, f) in finer.into_iter().enumerate() {
             let Some(f) = f else { continue };
@@ -1088,7 +1117,17 @@ impl Ranker {
         let mut spread = [0.0f64; N];
         let mut floor = f64::NEG_INFINITY;
         let mut total = 0.0;
-        let priors = self.prior_means(c.ladder, device_fault(c.class, c.kind));
+        let device_fault = device_fault(c.class, c.kind);
+        let priors = self.prior_means(c.ladder, device_fault);
+        // A device held busy: the reset starts from `prior_busy` in the message's own context
+        // (not on a worker called bad, whose evidence says move, nor in a burst).
+        let busy_lift = (c.busy
+            && device_fault
+            && self.params.prior_busy > 0.0
+            && !c.burst
+            && !(c.bad_worker && self.params.backoff_bad))
+            .then_some(self.params.prior_busy);
+        let reset = RecoveryStrategy::ResetWorkerState.index();
         // Thompson sampling's score per valid strategy: its mean, and the multiple of the
         // success draw it moves by (the continuation, when it counts).
         let mut mu = [0.0f64; N];
@@ -1137,6 +1176,7 @@ impl Ranker {
                 finest_apart,
                 q,
                 priors[k],
+                busy_lift.filter(|_| k == reset),
                 c.tried,
                 k,
             );

@@ -223,6 +223,7 @@ fn refined_tables_seed_each_cause_with_its_own_cure() {
             tried: &tried,
             burst: false,
             bad_worker: false,
+            busy: false,
         };
         let mut rng = rand::rngs::mock::StepRng::new(0, 1);
         r.choose(&c, &mut rng).unwrap().strategy
