@@ -935,13 +935,15 @@ impl Ranker {
             false,
             |_| q,
             m,
-            None,
+            0.0,
             c.tried,
             s.index(),
         )
     }
 
-    /// Posterior (α, β) of strategy index `k` with prior mean `m`.
+    /// Posterior (α, β) of strategy index `k` with prior mean `m`; `lift` > 0: the finer
+    /// contexts start from at least that mean (a device held busy, `prior_busy`). A plain
+    /// number, not an `Option`: the decision benchmark's p50 was 0.2 µs slower with one.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     fn posterior_with(
@@ -953,7 +955,7 @@ impl Ranker {
         finest_apart: bool,
         strength: impl Fn(usize) -> f64,
         m: f64,
-        lift: Option<f64>,
+        lift: f64,
         tried: &[u32; N],
         k: usize,
     ) -> (f64, f64) {
@@ -980,7 +982,7 @@ impl Ranker {
                 b += bc.failure[k];
             }
         }
-        if let Some(lift) = lift.filter(|&l| a < l * (a + b)) {
+        if lift > 0.0 && a < lift * (a + b) {
             // The message names a cure the coarser evidence (the device's other faults) says
             // less of: its own context starts from `lift`, worth `backoff_min` outcomes.
             let n = (a + b).min(self.params.backoff_min);
@@ -1121,12 +1123,12 @@ impl Ranker {
         let priors = self.prior_means(c.ladder, device_fault);
         // A device held busy: the reset starts from `prior_busy` in the message's own context
         // (not on a worker called bad, whose evidence says move, nor in a burst).
-        let busy_lift = (c.busy
-            && device_fault
-            && self.params.prior_busy > 0.0
-            && !c.burst
-            && !(c.bad_worker && self.params.backoff_bad))
-            .then_some(self.params.prior_busy);
+        let busy_lift =
+            if c.busy && device_fault && !c.burst && !(c.bad_worker && self.params.backoff_bad) {
+                self.params.prior_busy
+            } else {
+                0.0
+            };
         let reset = RecoveryStrategy::ResetWorkerState.index();
         // Thompson sampling's score per valid strategy: its mean, and the multiple of the
         // success draw it moves by (the continuation, when it counts).
@@ -1176,7 +1178,7 @@ impl Ranker {
                 finest_apart,
                 q,
                 priors[k],
-                busy_lift.filter(|_| k == reset),
+                if k == reset { busy_lift } else { 0.0 },
                 c.tried,
                 k,
             );

@@ -1394,7 +1394,7 @@ fn an_adaptive_back_off_pools_alike_contexts_and_separates_different_ones() {
             false,
             q,
             0.6,
-            None,
+            0.0,
             &[0; N],
             k,
         );
