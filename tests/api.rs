@@ -1117,3 +1117,73 @@ fn regression_the_listening_line_shows_once_in_a_combined_log() {
     assert_eq!(out.matches("listening on http://").count(), 1, "{out}");
     assert_eq!(err.matches("listening on http://").count(), 1, "{err}");
 }
+
+/// A flush of the history into Parquet that fails (here: the history directory replaced by a
+/// file, as a disk gone read-only or full would fail it) shows in `/healthz` as "degraded"
+/// with the error, and in `/metrics`; the next flush that succeeds clears it, and nothing
+/// acknowledged meanwhile is lost. Before, the periodic flush only printed a warning, every
+/// 50 ms while entries were pending, and `/healthz` said "ok".
+#[tokio::test]
+async fn regression_a_failing_flush_shows_in_healthz_until_one_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (app, _) = App::open(ServeOptions::new(data.clone())).unwrap();
+    let (s, v) = call(&app, "POST", "/v1/failures", &failure("f1", 0), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let outcome = r#"{"task_id": "f1", "success": true, "time_to_recovery_s": 1.0}"#;
+    let (s, v) = call(&app, "POST", "/v1/outcomes", outcome, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    let history = data.join("history");
+    let aside = dir.path().join("history-aside");
+    std::fs::rename(&history, &aside).unwrap();
+    std::fs::write(&history, b"not a directory").unwrap();
+    let a = app.clone();
+    let failed = tokio::task::spawn_blocking(move || a.flush())
+        .await
+        .unwrap();
+    assert!(failed.is_err(), "the flush must fail: {failed:?}");
+
+    let (s, v) = call(&app, "GET", "/healthz", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["status"], "degraded", "{v}");
+    assert_eq!(v["flush_failures_total"], 1, "{v}");
+    assert_eq!(v["flush_error"]["failing"], 1, "{v}");
+    assert!(
+        v["flush_error"]["since_unix_s"].as_f64().unwrap() > 1.7e9,
+        "{v}"
+    );
+    let message = v["flush_error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("history"),
+        "the error names the path: {message}"
+    );
+    let (_, m) = call(&app, "GET", "/metrics", "", None).await;
+    let text = m.as_str().unwrap();
+    assert!(
+        text.contains("faultline_flush_failures_total 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("faultline_flush_failing 1\n"), "{text}");
+
+    // The disk is back: the next flush succeeds and clears the report; the count stays.
+    std::fs::remove_file(&history).unwrap();
+    std::fs::rename(&aside, &history).unwrap();
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || a.flush())
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, v) = call(&app, "GET", "/healthz", "", None).await;
+    assert_eq!(v["status"], "ok", "{v}");
+    assert!(v.get("flush_error").is_none(), "{v}");
+    assert_eq!(v["flush_failures_total"], 1, "{v}");
+    let (_, m) = call(&app, "GET", "/metrics", "", None).await;
+    assert!(m.as_str().unwrap().contains("faultline_flush_failing 0\n"));
+    drop(app);
+    assert_eq!(
+        stored_outcomes(&data),
+        1,
+        "the outcome acknowledged before is kept"
+    );
+}

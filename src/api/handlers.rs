@@ -209,15 +209,26 @@ fn task_id(id: &str) -> Result<TaskId> {
     TaskId::new(id).map_err(|e| ApiError::from(e.in_field("id")))
 }
 
-/// `GET /healthz`.
+/// `GET /healthz`: `"ok"`, or `"degraded"` while the latest flush of the history into
+/// Parquet failed (`flush_error` says why and since when; acknowledged records are safe in
+/// the WAL, which grows until a flush succeeds). 200 either way: the server still serves.
 pub(crate) async fn healthz(State(app): State<App>) -> Response {
     let model = app.model();
-    Json(json!({
-        "status": "ok",
+    let flush = app.flush_health();
+    let mut body = json!({
+        "status": if flush.last_error.is_some() { "degraded" } else { "ok" },
         "uptime_s": app.shared.started.elapsed().as_secs_f64(),
         "model": model.model.as_ref().map(|m| m.manifest().name.clone()),
-    }))
-    .into_response()
+        "flush_failures_total": flush.failures_total,
+    });
+    if let Some(e) = flush.last_error {
+        body["flush_error"] = json!({
+            "message": e,
+            "failing": flush.failing,
+            "since_unix_s": flush.failing_since,
+        });
+    }
+    Json(body).into_response()
 }
 
 /// `GET /metrics` (Prometheus text format).

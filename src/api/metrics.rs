@@ -175,7 +175,32 @@ impl Metrics {
             "counter",
             self.reloads() as f64,
         );
-        let tasks = app.engine().state().len();
+        let flush = app.flush_health();
+        gauge(
+            &mut o,
+            "faultline_flush_failures_total",
+            "Flushes of the history from the WAL into Parquet that failed.",
+            "counter",
+            flush.failures_total as f64,
+        );
+        gauge(
+            &mut o,
+            "faultline_flush_failing",
+            "Flushes failed in a row since the latest success (0: healthy).",
+            "gauge",
+            f64::from(flush.failing),
+        );
+        let (tasks, pending) = {
+            let e = app.engine();
+            (e.state().len(), e.pending_entries())
+        };
+        gauge(
+            &mut o,
+            "faultline_wal_pending_entries",
+            "Entries logged to the WAL and not yet flushed into Parquet.",
+            "gauge",
+            pending as f64,
+        );
         gauge(
             &mut o,
             "faultline_tasks",

@@ -28,6 +28,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
+/// The longest wait between periodic flushes while they fail.
+const MAX_FLUSH_BACKOFF: Duration = Duration::from_secs(60);
+
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
@@ -131,6 +134,23 @@ pub(crate) struct Shared {
     pub(crate) fsync: AckWaiter,
     /// Serializes flushes (periodic and final).
     pub(crate) flushing: Mutex<()>,
+    /// What the latest flushes said ([`App::flush`]): `/healthz` and `/metrics` report it.
+    pub(crate) flush_health: Mutex<FlushHealth>,
+}
+
+/// The history's flushes from the WAL into Parquet, as `/healthz` reports them: while the
+/// latest flush failed, the server is degraded — every acknowledged record is safe in the
+/// write-ahead log, but the log grows until a flush succeeds (a full or read-only disk).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FlushHealth {
+    /// Flushes that failed since the server started.
+    pub(crate) failures_total: u64,
+    /// Failures in a row since the latest success.
+    pub(crate) failing: u32,
+    /// The latest failure's error, while no flush has succeeded since.
+    pub(crate) last_error: Option<String>,
+    /// When the current run of failures began (seconds since the Unix epoch).
+    pub(crate) failing_since: Option<f64>,
 }
 
 /// The report time the pattern windows and breakers run on, carried forward by the server's
@@ -269,6 +289,7 @@ impl App {
             flush_pending: opts.flush_pending.max(1),
             fsync: AckWaiter::start()?,
             flushing: Mutex::new(()),
+            flush_health: Mutex::new(FlushHealth::default()),
         };
         Ok((
             App {
@@ -318,12 +339,49 @@ impl App {
             .flushing
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        let result = self.flush_once();
+        let mut h = self
+            .shared
+            .flush_health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match &result {
+            Ok(()) => {
+                h.failing = 0;
+                h.last_error = None;
+                h.failing_since = None;
+            }
+            Err(e) => {
+                h.failures_total += 1;
+                h.failing += 1;
+                h.last_error = Some(e.to_string());
+                h.failing_since.get_or_insert_with(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64())
+                });
+            }
+        }
+        result
+    }
+
+    /// One flush, its outcome not yet recorded.
+    fn flush_once(&self) -> Result<(), ApiError> {
         let Some(job) = self.engine().begin_flush()? else {
             return Ok(());
         };
         let result = job.run();
         self.engine().finish_flush(result)?;
         Ok(())
+    }
+
+    /// The latest flushes' health (see [`FlushHealth`]).
+    pub(crate) fn flush_health(&self) -> FlushHealth {
+        self.shared
+            .flush_health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The engine, locked. A panic while it was held leaves the lock poisoned; the engine's
@@ -413,19 +471,32 @@ pub async fn serve(
             .spawn(move || {
                 // Flush every `flush_interval`, or sooner once `flush_pending` entries wait
                 // (bounds the memory held between flushes under load).
+                // After a failure (a full disk), the next try waits twice as long as the last
+                // wait, up to a minute, whatever is pending: the WAL holds what was logged,
+                // and a retry every tick would only repeat the error.
                 let tick = every.min(Duration::from_millis(50));
                 let mut last = Instant::now();
+                let mut wait = every;
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stop_rx.recv_timeout(tick)
                 {
-                    let due = last.elapsed() >= every
-                        || app.engine().pending_entries() >= app.shared.flush_pending;
+                    let failing = wait > every;
+                    let due = last.elapsed() >= wait
+                        || (!failing
+                            && app.engine().pending_entries() >= app.shared.flush_pending);
                     if !due {
                         continue;
                     }
                     last = Instant::now();
-                    if let Err(e) = app.flush() {
-                        eprintln!("faultline serve: warning: periodic flush failed: {e}");
+                    match app.flush() {
+                        Ok(()) => wait = every,
+                        Err(e) => {
+                            wait = (wait * 2).clamp(every, MAX_FLUSH_BACKOFF.max(every));
+                            eprintln!(
+                                "faultline serve: warning: periodic flush failed (next try in {:.1} s; the WAL keeps every acknowledged record): {e}",
+                                wait.as_secs_f64()
+                            );
+                        }
                     }
                 }
             })

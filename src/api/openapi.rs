@@ -216,7 +216,7 @@ pub(crate) fn document() -> Value {
             }
         },
         "paths": {
-            "/healthz": {"get": {"summary": "Liveness", "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), read_errors.clone())}},
+            "/healthz": {"get": {"summary": "Liveness: status \"ok\", or \"degraded\" while the latest flush of the history into Parquet failed (flush_error: message, failing, since_unix_s; acknowledged records are safe in the WAL)", "responses": merge(json!({"200": ok_json(json!({"type": "object", "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]}, "uptime_s": {"type": "number"}, "model": {"type": ["string", "null"]}, "flush_failures_total": {"type": "integer"}, "flush_error": {"type": "object", "properties": {"message": {"type": "string"}, "failing": {"type": "integer"}, "since_unix_s": {"type": "number"}}}}}))}), read_errors.clone())}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": merge(json!({"200": {"description": "text/plain exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}}), read_errors.clone())}},
             "/openapi.json": {"get": {"summary": "This document", "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), read_errors.clone())}},
             "/v1/failures": {"post": {
