@@ -679,7 +679,10 @@ fn bytes_that_are_not_utf8_cost_one_line_not_the_input() {
 fn a_missing_history_or_model_is_named_as_such() {
     let d = Dir::new();
     let o = d.run(&["eval", "ranking", "--data", "nope"], "");
-    refused(&o, "nope: no history/ directory");
+    refused(&o, "nope: no such directory");
+    std::fs::create_dir(d.path("empty")).unwrap();
+    let o = d.run(&["eval", "ranking", "--data", "empty"], "");
+    refused(&o, "empty: no history/ directory");
     let o = d.run(
         &[
             "serve",

@@ -581,15 +581,16 @@ fn eval_ranking_leaves_out_and_reports_invalid_propensities() {
         .map(|(i, l)| {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
             let escalation = v["strategy"] == "ESCALATION";
-            if i > lines.len() * 3 / 4 && !escalation && bad.len() < 3 {
-                let p = [0.0, -0.25, 1.5][bad.len()];
+            if i > lines.len() * 3 / 4 && !escalation && bad.len() < 4 {
+                // Audit: a propensity of 1e-300 overflowed the sums.
+                let p = [0.0, -0.25, 1.5, 1e-300][bad.len()];
                 v["propensity"] = serde_json::json!(p);
                 bad.push(p);
             }
             v.to_string()
         })
         .collect();
-    assert_eq!(bad.len(), 3);
+    assert_eq!(bad.len(), 4);
     std::fs::write(&path, edited.join("\n") + "\n").unwrap();
     let o = d.run(&["ingest", "sim", "--data", "data"], "");
     assert!(o.status.success(), "{}", crate::util::stderr(&o));
@@ -599,13 +600,13 @@ fn eval_ranking_leaves_out_and_reports_invalid_propensities() {
     let r: serde_json::Value = serde_json::from_str(&crate::util::stdout(&o)).unwrap();
     assert_eq!(
         r["invalid_propensity"],
-        serde_json::json!({"total": 3, "not_finite": 0, "not_positive": 2, "above_one": 1}),
+        serde_json::json!({"total": 4, "not_finite": 0, "not_positive": 2, "below_floor": 1, "above_one": 1}),
         "{r}"
     );
     let all = &r["scopes"][0];
-    assert_eq!(all["invalid_propensity"], 3);
+    assert_eq!(all["invalid_propensity"], 4);
     assert_eq!(
-        all["n"].as_u64().unwrap() + 3,
+        all["n"].as_u64().unwrap() + 4,
         r["evaluated"].as_u64().unwrap()
     );
     for p in all["policies"].as_array().unwrap() {
@@ -616,8 +617,8 @@ fn eval_ranking_leaves_out_and_reports_invalid_propensities() {
     let o = d.run(&["eval", "ranking", "--data", "data"], "");
     let text = crate::util::stdout(&o);
     assert!(
-        text.contains("3 of ")
-            && text.contains("left out of every estimate: their logged propensity is not a number in (0, 1] (0 NaN or infinite, 2 ≤ 0, 1 > 1)"),
+        text.contains("4 of ")
+            && text.contains("left out of every estimate: their logged propensity is not a number in [1e-6, 1] (0 NaN or infinite, 2 ≤ 0, 1 in (0, 1e-6), 1 > 1)"),
         "{text}"
     );
 }
@@ -640,4 +641,99 @@ fn eval_ranking_help_matches_the_report() {
     ] {
         assert!(help.contains(want), "{want:?} not in\n{help}");
     }
+}
+
+/// Regression (audit): a history without a single outcome (a coordinator that never reports
+/// them) gave every candidate 0.0000 ± 0.0000 and exit 0; now it is refused, naming why.
+/// And a simulator's JSONL directory is pointed to `faultline ingest`.
+#[test]
+fn eval_ranking_refuses_a_history_without_outcomes() {
+    let d = crate::util::Dir::new();
+    let failures =
+        std::fs::read_to_string(crate::util::repo().join("data/examples/failures.jsonl")).unwrap();
+    let o = d.run(&["recommend", "--json", "--data", "rec"], &failures);
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let o = d.run(&["eval", "ranking", "--data", "rec"], "");
+    crate::util::refused(&o, "recovery actions has an outcome");
+
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            crate::util::repo()
+                .join("data/scenarios/test-farm.toml")
+                .to_str()
+                .unwrap(),
+            "--failures",
+            "200",
+            "--out",
+            "sim",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let o = d.run(&["eval", "ranking", "--data", "sim"], "");
+    crate::util::refused(&o, "faultline ingest");
+    let o = d.run(&["eval", "ranking", "--data", "nowhere"], "");
+    crate::util::refused(&o, "nowhere: no such directory");
+}
+
+/// Regression (audit): on a log of one strategy chosen with certainty, DR gave the rules a
+/// tight 0.38 (truth about 0.51) from the reward model's fallback alone. The report now
+/// says, per candidate, how much of DR is the model's guess, and marks it.
+#[test]
+fn eval_ranking_marks_a_dr_that_is_the_reward_models_guess() {
+    let d = crate::util::Dir::new();
+    let fixed = d.write("one.toml", "[any]\nany = \"DIFFERENT_WORKER\"\n");
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            crate::util::repo()
+                .join("data/scenarios/test-farm.toml")
+                .to_str()
+                .unwrap(),
+            "--policy",
+            "fixed",
+            "--fixed",
+            fixed.to_str().unwrap(),
+            "--failures",
+            "800",
+            "--format",
+            "parquet",
+            "--out",
+            "h",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let o = d.run(&["eval", "ranking", "--data", "h", "--json"], "");
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&crate::util::stdout(&o)).unwrap();
+    let first = &r["scopes"][1]["policies"];
+    let get = |name: &str| {
+        first
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["policy"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(get("logged")["model_only"], 0.0);
+    let rules = get("rules");
+    let share = rules["model_only"].as_f64().unwrap();
+    // The rules move a task as the log did only where their ladder starts with it.
+    assert!(share > 0.5, "{rules}");
+    // A decision where they agree with the log is no guess.
+    assert!(
+        share <= 1.0 - rules["agreement"].as_f64().unwrap() + 1e-9,
+        "{rules}"
+    );
+    let o = d.run(&["eval", "ranking", "--data", "h"], "");
+    let text = crate::util::stdout(&o);
+    assert!(
+        text.contains("* rules: the logging policy took another action with certainty"),
+        "{text}"
+    );
 }

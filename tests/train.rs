@@ -519,3 +519,109 @@ fn cli_trains_on_the_committed_history_and_replaces_its_model() {
         .collect();
     assert_eq!(names, ["m"], "no old or temporary directory left");
 }
+
+/// Rewrites every Parquet part under `dir` without the column `name`, keeping the store's
+/// key-value metadata (schema version, table, flush).
+fn drop_column(dir: &Path, name: &str) -> usize {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            n += drop_column(&p, name);
+            continue;
+        }
+        if p.extension().is_none_or(|x| x != "parquet") {
+            continue;
+        }
+        let b = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap()).unwrap();
+        let kv: Vec<parquet::file::metadata::KeyValue> = b
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|k| k.key != "ARROW:schema")
+            .collect();
+        let keep = b.schema().index_of(name).unwrap();
+        let batches: Vec<arrow_array::RecordBatch> = b
+            .build()
+            .unwrap()
+            .map(|r| {
+                let r = r.unwrap();
+                let cols: Vec<usize> = (0..r.num_columns()).filter(|i| *i != keep).collect();
+                r.project(&cols).unwrap()
+            })
+            .collect();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_key_value_metadata(Some(kv))
+            .build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&p).unwrap(),
+            batches[0].schema(),
+            Some(props),
+        )
+        .unwrap();
+        for b in &batches {
+            w.write(b).unwrap();
+        }
+        w.close().unwrap();
+        n += 1;
+    }
+    n
+}
+
+/// Regression (audit): with the `success` column gone from the outcome parts, `train`
+/// printed polars' resolved query plan ("---> FAILED HERE RESOLVING 'select' <---") and named
+/// no file; now the error names the part and the column.
+#[test]
+fn a_part_without_a_column_is_named_with_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    engine_history(&data, 12);
+    assert!(drop_column(&data.join("history").join("outcomes"), "success") > 0);
+    let e = train(&data, &options()).unwrap_err().to_string();
+    assert!(e.contains("no success column"), "{e}");
+    assert!(
+        e.contains("history/outcomes/") && e.contains(".parquet:"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("Resolved plan") && !e.contains("FAILED HERE"),
+        "{e}"
+    );
+}
+
+/// Regression (audit): a history without outcomes gave `"outcomes": -0.0` (an empty sum of
+/// floats) and a success rate of 0 in the model's metrics; now 0 and no rate (null).
+#[test]
+fn a_history_without_outcomes_has_no_success_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut e, _) = Engine::open(
+        &data,
+        EngineConfig::default(),
+        RuleSet::defaults(),
+        StoreOptions::default(),
+    )
+    .unwrap();
+    for i in 0..6 {
+        e.try_handle_failure(&record(
+            &format!("t{i}"),
+            "w1",
+            "GPU",
+            "CUDA out of memory",
+            i,
+        ))
+        .unwrap();
+    }
+    e.flush().unwrap();
+    drop(e);
+    let model = train(&data, &options()).unwrap();
+    let s = &model.manifest().metrics.success;
+    assert_eq!(s.success_rate, None);
+    let json = serde_json::to_value(s).unwrap();
+    assert_eq!(json["outcomes"].to_string(), "0.0");
+    assert!(json["success_rate"].is_null(), "{json}");
+}

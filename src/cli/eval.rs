@@ -108,16 +108,28 @@ enum EvalCommand {
     ///   ess      effective sample size (Σw)²/Σw² of the uncut weights: how many
     ///            decisions SNIPS and DR are worth
     ///   IPS      mean of w·reward, w clipped
-    ///   SNIPS    Σ w·reward / Σ w, w uncut (bounded, consistent)
+    ///   SNIPS    Σ w·reward / Σ w, w uncut (bounded; consistent where the logging policy
+    ///            could take every choice of the candidate — with deterministic logging it
+    ///            is the success rate of the matched decisions alone)
+    ///   model    share of decisions where the logging policy took another action with
+    ///            certainty (propensity 1): no logged outcome corrects the reward model
+    ///            there, and DR is its guess
     ///   DR       doubly robust: reward model + w·(reward − model); unbiased if either the
     ///            propensities or the model are right, but only where the logging policy
-    ///            could take the candidate's choice (elsewhere it is the model's guess)
-    ///   cost     self-normalised estimate of the mean reported cost per decision
+    ///            could take the candidate's choice (elsewhere it is the model's guess, and
+    ///            its ± counts sampling noise only); marked * when `model` is above 0.25
+    ///   cost     self-normalised estimate of the mean reported cost per decision (the
+    ///            outcomes' `cost`, in whatever unit the reporter used — the simulator's is
+    ///            device-seconds; escalations are left out)
+    ///
+    /// Every estimate assumes the logging policy chose from what the log holds (the
+    /// context above): a log of the simulator's oracle, which sees each failure's hidden
+    /// cause, makes every candidate look better than it is.
     ///
     /// `first` decisions (attempt 1) do not depend on the policy that ran earlier in the
     /// task, so their values compare directly with a run under that policy. With
     /// deterministic logging (every propensity 1) IPS sees only the matched decisions; the
-    /// report says so. A decision whose logged propensity is not a number in (0, 1], or whose
+    /// report says so. A decision whose logged propensity is not a number in [1e-6, 1], or whose
     /// action a circuit breaker put in place of a random choice (it
     /// carries that choice's propensity), is left out of every estimate, and the report says
     /// how many. Example:
@@ -139,7 +151,8 @@ enum EvalCommand {
         /// Rules (TOML) for the `rules` candidate (default: the built-in rules).
         #[arg(long)]
         rules: Option<PathBuf>,
-        /// Print the report as one JSON document.
+        /// Print the report as one JSON document (the fields of the text report under
+        /// their long names: agreement, clipped_mass, mean_weight, model_only, ...).
         #[arg(long)]
         json: bool,
     },

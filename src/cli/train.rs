@@ -194,16 +194,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ),
         }
         let s = &x.success;
-        // The outcome count is a sum of weights (`-0` when there were none).
+        // The outcome count is a sum of weights (`-0` in models written before 0a4abd5).
         let outcomes = (s.outcomes + 0.0).round();
         outln!(
             "  success:    {} contexts, {} (context, strategy) cells, {outcomes} outcomes, rate {}",
             s.contexts,
             s.cells,
-            if outcomes > 0.0 {
-                format!("{:.1} %", s.success_rate * 100.0)
-            } else {
-                "- (no outcomes in the history)".into()
+            match s.success_rate.filter(|_| outcomes > 0.0) {
+                Some(r) => format!("{:.1} %", r * 100.0),
+                None => "- (no outcomes in the history)".into(),
             }
         );
         let refined = &model.success_tables().refined;

@@ -23,7 +23,7 @@
 //!   model are right — but only where the logging policy could take the candidate's choice
 //!   (support); elsewhere DR is the model's guess.
 //!
-//! A decision whose logged propensity is not a finite number in (0, 1] cannot be weighted: it
+//! A decision whose logged propensity is not a finite number in [1e-6, 1] cannot be weighted: it
 //! is left out of every estimate and counted in the report ([`InvalidPropensity`]).
 //!
 //! Standard errors are cluster-robust by task (the decisions of one task are correlated):
@@ -217,6 +217,19 @@ pub struct LoggedHistory {
 /// sequence number once), then the write-ahead log's records above `flushed_seq` (read only:
 /// a torn tail is reported, not cut).
 pub fn read_history(root: &Path) -> Result<LoggedHistory, RankingEvalError> {
+    if !root.exists() {
+        return Err(RankingEvalError::Empty(format!(
+            "{}: no such directory",
+            root.display()
+        )));
+    }
+    if !root.join("history").is_dir() && root.join("actions.jsonl").is_file() {
+        return Err(RankingEvalError::Empty(format!(
+            "{0}: a simulator's JSONL output, not a data directory; `faultline ingest {0} \
+             --data DIR` imports it (or run the simulator with --format parquet)",
+            root.display()
+        )));
+    }
     if !root.join("history").is_dir() {
         return Err(RankingEvalError::Empty(format!(
             "{}: no history/ directory (a data directory of `faultline recommend --data`, `serve`, `ingest` or `simulate --format parquet`)",
@@ -482,6 +495,14 @@ impl RewardModel {
         m
     }
 
+    /// Whether the model predicts `s` in context `c` from that context's own outcomes (at
+    /// least `min_n` of them), not from the strategy's or the overall rate. ESCALATION needs
+    /// none (its worth is known).
+    pub fn seen(&self, c: &Context, s: RecoveryStrategy) -> bool {
+        s == RecoveryStrategy::Escalation
+            || self.cell.get(&(*c, s)).is_some_and(|v| v.1 >= self.min_n)
+    }
+
     /// Predicted success of `s` in context `c`.
     pub fn predict(&self, c: &Context, s: RecoveryStrategy) -> f64 {
         if s == RecoveryStrategy::Escalation {
@@ -529,12 +550,19 @@ impl Estimate {
     }
 }
 
-/// Whether a logged propensity can weight a decision: a finite number in (0, 1].
+/// The smallest logged propensity a decision can be weighted with: the engine logs none
+/// below it (a choice this unlikely is made about once in 10⁶ draws). Below it a weight
+/// 1/propensity could overflow the sums (an audit: propensities of 1e-300 printed
+/// 300-digit weights, a NaN effective sample size and DR −1.9e297).
+pub const MIN_PROPENSITY: f64 = 1e-6;
+
+/// Whether a logged propensity can weight a decision: a finite number in
+/// [[`MIN_PROPENSITY`], 1].
 pub fn valid_propensity(p: f64) -> bool {
-    p.is_finite() && p > 0.0 && p <= 1.0
+    p.is_finite() && (MIN_PROPENSITY..=1.0).contains(&p)
 }
 
-/// Decisions left out because their logged propensity is not a finite number in (0, 1].
+/// Decisions left out because their logged propensity is not a finite number in [1e-6, 1].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct InvalidPropensity {
     /// All of them.
@@ -543,6 +571,9 @@ pub struct InvalidPropensity {
     pub not_finite: usize,
     /// ≤ 0 (the weight 1/propensity would be infinite or negative).
     pub not_positive: usize,
+    /// Above 0 but below [`MIN_PROPENSITY`] (a weight no sum can hold safely; the engine
+    /// logs none such).
+    pub below_floor: usize,
     /// Above 1 (not a probability).
     pub above_one: usize,
 }
@@ -558,6 +589,8 @@ impl InvalidPropensity {
             self.not_finite += 1;
         } else if p <= 0.0 {
             self.not_positive += 1;
+        } else if p < MIN_PROPENSITY {
+            self.below_floor += 1;
         } else {
             self.above_one += 1;
         }
@@ -570,7 +603,7 @@ impl InvalidPropensity {
 pub struct Estimates {
     /// Decisions estimated on.
     pub n: usize,
-    /// Samples left out: logged propensity not a finite number in (0, 1]. Always 0 from
+    /// Samples left out: logged propensity not a finite number in [1e-6, 1]. Always 0 from
     /// [`evaluate_decisions`], which leaves such decisions out before (and counts them).
     pub invalid_propensity: usize,
     /// Decisions where the candidate may take the logged action (weight > 0).
@@ -636,7 +669,7 @@ pub fn estimate(samples: &[Sample], clip: f64) -> Estimates {
 
 /// IPS, SNIPS and DR over samples, with weights `target/propensity` cut at `clip` and standard
 /// errors cluster-robust over `clusters` (`clusters[i]` is the cluster, e.g. the task, of
-/// `samples[i]`). A sample whose propensity is not a finite number in (0, 1] is left out and
+/// `samples[i]`). A sample whose propensity is not a finite number in [1e-6, 1] is left out and
 /// counted.
 ///
 /// # Panics
@@ -714,7 +747,23 @@ pub struct PolicyReport {
     pub estimates: Estimates,
     /// Self-normalised IPS estimate of the mean cost per decision, when costs were logged.
     pub cost: Option<f64>,
+    /// Share of the decisions where the logging policy took another action with certainty
+    /// (propensity 1) and the candidate does not escalate: no logged decision can correct the
+    /// reward model there, so DR is the model's guess on them, and its standard error counts
+    /// only the sampling noise, not the model's error. (With a propensity below 1 the
+    /// candidate's choice may have had support; the share is a lower bound then.)
+    pub model_only: f64,
+    /// Share of the decisions where the candidate's choice is not the logged action and the
+    /// reward model had fewer than 3 outcomes of it in the decision's context (in the training
+    /// part), so it predicted the choice from the strategy's
+    /// rate over all contexts, or the overall rate (an audit: a log of one strategy only
+    /// gave every other strategy that strategy's rate, and DR a tight, wrong value).
+    pub model_unseen: f64,
 }
+
+/// A candidate's DR is flagged in the text report when the reward model alone makes more
+/// than this share of it ([`PolicyReport::model_only`]).
+pub const MODEL_ONLY_FLAG: f64 = 0.25;
 
 /// The estimates on one set of decisions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -723,7 +772,7 @@ pub struct ScopeReport {
     pub scope: String,
     /// Decisions evaluated.
     pub n: usize,
-    /// Decisions of the scope left out: logged propensity not a finite number in (0, 1].
+    /// Decisions of the scope left out: logged propensity not a finite number in [1e-6, 1].
     pub invalid_propensity: usize,
     /// Tasks the decisions belong to (the clusters of the standard errors).
     pub tasks: usize,
@@ -747,7 +796,7 @@ pub struct RankingReport {
     /// Decisions evaluated (the rest), including those left out for an invalid propensity.
     pub evaluated: usize,
     /// Evaluated decisions left out of every estimate: logged propensity not a finite number
-    /// in (0, 1].
+    /// in [1e-6, 1].
     pub invalid_propensity: InvalidPropensity,
     /// Evaluated decisions left out of every estimate: a circuit breaker replaced a
     /// stochastic choice ([`overridden`]).
@@ -766,6 +815,44 @@ pub struct RankingReport {
     pub deterministic_logging: bool,
     /// Estimates on all evaluated decisions and on first decisions.
     pub scopes: Vec<ScopeReport>,
+    /// What the reader should know before trusting the numbers (e.g. many actions without
+    /// an outcome).
+    pub warnings: Vec<String>,
+}
+
+/// Above this share of recovery actions without an outcome (left out), the report warns.
+pub const UNMATCHED_WARN: f64 = 0.1;
+
+/// Refuses a history without a single outcome, and warns when many recovery actions have
+/// none (audit: with no outcome reported, every decision scored 0 and exit 0; with half of
+/// them dropped, `logged` fell from 0.40 to 0.27 without a word).
+fn outcome_check(
+    root: &Path,
+    join: &JoinStats,
+    decisions: usize,
+) -> Result<Vec<String>, RankingEvalError> {
+    let recoveries = join.actions - join.escalations;
+    let with_outcome = decisions - join.superseded - join.escalations;
+    if recoveries > 0 && with_outcome == 0 && join.unmatched_outcomes == 0 {
+        return Err(RankingEvalError::Empty(format!(
+            "{}: none of the {recoveries} recovery actions has an outcome — the history holds \
+             no outcome at all, so every recovery would count as failed; report outcomes \
+             (POST /v1/outcomes, the library's record_outcome, or outcome records to \
+             `faultline ingest`) before evaluating",
+            root.display()
+        )));
+    }
+    let mut warnings = Vec::new();
+    if recoveries > 0 && join.unmatched_actions as f64 > UNMATCHED_WARN * recoveries as f64 {
+        warnings.push(format!(
+            "{} of {recoveries} recovery actions ({:.0} %) have no outcome and their task did \
+             not fail again: they are left out. If outcomes go unreported, the estimates see the \
+             failed recoveries (the task failed again) and miss the successes",
+            join.unmatched_actions,
+            100.0 * join.unmatched_actions as f64 / recoveries as f64
+        ));
+    }
+    Ok(warnings)
 }
 
 /// The candidate policies.
@@ -864,7 +951,7 @@ pub fn overridden(d: &Decision) -> bool {
 }
 
 /// Evaluates the candidates on joined decisions (in log order). Evaluated decisions whose
-/// logged propensity is not a finite number in (0, 1] are left out of every candidate's
+/// logged propensity is not a finite number in [1e-6, 1] are left out of every candidate's
 /// estimates and counted (training does not use propensities and keeps them).
 pub fn evaluate_decisions(
     decisions: &[Decision],
@@ -943,7 +1030,7 @@ pub fn evaluate_decisions(
     let overridden = test.iter().filter(|d| overridden(d)).count();
     if valid.is_empty() {
         return Err(RankingEvalError::Empty(format!(
-            "none of the {} evaluated decisions has a logged propensity in (0, 1]",
+            "none of the {} evaluated decisions has a logged propensity in [1e-6, 1]",
             test.len()
         )));
     }
@@ -966,6 +1053,7 @@ pub fn evaluate_decisions(
         for name in CANDIDATES {
             let mut samples = Vec::with_capacity(sel.len());
             let mut agree = 0usize;
+            let (mut model_only, mut model_unseen) = (0usize, 0usize);
             let (mut cw, mut cwc) = (0.0, 0.0);
             for d in &sel {
                 let q_logged = model.predict(&d.context, d.strategy);
@@ -977,6 +1065,10 @@ pub fn evaluate_decisions(
                 };
                 agree += usize::from(choice == d.strategy);
                 let escalates = name != "logged" && choice == RecoveryStrategy::Escalation;
+                if !escalates && choice != d.strategy {
+                    model_only += usize::from(d.propensity >= 1.0);
+                    model_unseen += usize::from(!model.seen(&d.context, choice));
+                }
                 let sample = if escalates {
                     // The candidate escalates: its reward is known (0) whatever was logged,
                     // a decision with weight 1 (in SNIPS's denominator too) and nothing to
@@ -1006,15 +1098,21 @@ pub fn evaluate_decisions(
                 samples.push(sample);
             }
             let estimates = estimate_clustered(&samples, &clusters, opts.clip);
+            // A share of nothing is no number (null in the JSON, as the estimates).
+            let share = |k: usize| {
+                if sel.is_empty() {
+                    f64::NAN
+                } else {
+                    k as f64 / sel.len() as f64
+                }
+            };
             policies.push(PolicyReport {
                 policy: name.to_string(),
-                agreement: if sel.is_empty() {
-                    0.0
-                } else {
-                    agree as f64 / sel.len() as f64
-                },
+                agreement: share(agree),
                 estimates,
                 cost: (cwc > 0.0).then(|| cw / cwc),
+                model_only: share(model_only),
+                model_unseen: share(model_unseen),
             });
         }
         scopes.push(ScopeReport {
@@ -1047,6 +1145,7 @@ pub fn evaluate_dir(
 ) -> Result<RankingReport, RankingEvalError> {
     let history = read_history(root)?;
     let (decisions, join) = join(&history.entries, rules);
+    let warnings = outcome_check(root, &join, decisions.len())?;
     let Evaluation {
         train,
         invalid_propensity,
@@ -1074,6 +1173,7 @@ pub fn evaluate_dir(
         stochastic,
         deterministic_logging: stochastic == 0,
         scopes,
+        warnings,
     })
 }
 
@@ -1117,6 +1217,9 @@ impl RankingReport {
         for w in &self.wal.warnings {
             let _ = writeln!(s, "warning: write-ahead log: {w}");
         }
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
         let _ = writeln!(
             s,
             "split {}: {} decisions train the learned and model candidates and the reward model, {} are \
@@ -1142,8 +1245,14 @@ impl RankingReport {
             let _ = writeln!(
                 s,
                 "{} of {} evaluated decisions left out of every estimate: their logged \
-                 propensity is not a number in (0, 1] ({} NaN or infinite, {} ≤ 0, {} > 1)",
-                bad.total, self.evaluated, bad.not_finite, bad.not_positive, bad.above_one
+                 propensity is not a number in [1e-6, 1] ({} NaN or infinite, {} ≤ 0, {} in (0, \
+                 1e-6), {} > 1)",
+                bad.total,
+                self.evaluated,
+                bad.not_finite,
+                bad.not_positive,
+                bad.below_floor,
+                bad.above_one
             );
         }
         if self.overridden > 0 {
@@ -1155,15 +1264,31 @@ impl RankingReport {
             );
         }
         let f = |e: &Estimate| format!("{:.4} ± {:.4}", e.value, e.se);
+        let mut flagged = false;
         for sc in &self.scopes {
+            let title = if sc.scope == "first" {
+                "first (attempt 1 of a task's first episode)"
+            } else {
+                "all"
+            };
+            if sc.n == 0 {
+                // Audit: an empty scope printed rows of NaN ± NaN.
+                let _ = writeln!(
+                    s,
+                    "\n{title} decisions: none among the {} evaluated{} — nothing to estimate \
+                     (a smaller --split leaves more to evaluate)",
+                    self.evaluated,
+                    if sc.invalid_propensity > 0 {
+                        format!(" ({} left out, invalid propensity)", sc.invalid_propensity)
+                    } else {
+                        String::new()
+                    }
+                );
+                continue;
+            }
             let _ = writeln!(
                 s,
-                "\n{} decisions ({} of {} tasks{}):",
-                if sc.scope == "first" {
-                    "first (attempt 1 of a task's first episode)"
-                } else {
-                    "all"
-                },
+                "\n{title} decisions ({} of {} tasks{}):",
                 sc.n,
                 sc.tasks,
                 if sc.invalid_propensity > 0 {
@@ -1174,7 +1299,7 @@ impl RankingReport {
             );
             let _ = writeln!(
                 s,
-                "  {:<8} {:>6} {:>8} {:>8} {:>7} {:>7} {:>8} {:>18} {:>18} {:>18} {:>8}",
+                "  {:<8} {:>6} {:>8} {:>8} {:>7} {:>7} {:>8} {:>18} {:>18} {:>6} {:>19} {:>8}",
                 "policy",
                 "agree",
                 "matched",
@@ -1184,14 +1309,17 @@ impl RankingReport {
                 "ess",
                 "IPS",
                 "SNIPS",
+                "model",
                 "DR",
                 "cost"
             );
             for p in &sc.policies {
                 let e = &p.estimates;
+                let flag = p.model_only > MODEL_ONLY_FLAG;
+                flagged |= flag;
                 let _ = writeln!(
                     s,
-                    "  {:<8} {:>6.3} {:>8} {:>8} {:>7.3} {:>7.3} {:>8.1} {:>18} {:>18} {:>18} {:>8}",
+                    "  {:<8} {:>6.3} {:>8} {:>8} {:>7.3} {:>7.3} {:>8.1} {:>18} {:>18} {:>6.3} {:>18}{} {:>8}",
                     p.policy,
                     p.agreement,
                     e.matched,
@@ -1201,8 +1329,33 @@ impl RankingReport {
                     e.ess,
                     f(&e.ips),
                     e.snips.as_ref().map_or("-".into(), f),
+                    p.model_only,
                     f(&e.dr),
+                    if flag { "*" } else { " " },
                     p.cost.map_or("-".into(), |c| format!("{c:.3}"))
+                );
+            }
+            for p in sc
+                .policies
+                .iter()
+                .filter(|p| p.model_only > MODEL_ONLY_FLAG)
+            {
+                let _ = writeln!(
+                    s,
+                    "  * {}: the logging policy took another action with certainty on {:.0} % \
+                     of these decisions, so DR there is the reward model's guess{}",
+                    p.policy,
+                    100.0 * p.model_only,
+                    if p.model_unseen > 0.0 {
+                        format!(
+                            "; on {:.0} % the model had not seen the candidate's choice in \
+                             the context and used that strategy's rate elsewhere, or the \
+                             overall rate",
+                            100.0 * p.model_unseen
+                        )
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }
@@ -1213,7 +1366,15 @@ impl RankingReport {
              IPS is biased down by. mean w = Σw/n before clipping: about 1 \
              when the logging policy could take the candidate's choices; far below 1 means it \
              rarely took them (support deficiency): IPS is then biased low, and SNIPS and DR \
-             lean on few decisions (DR on the reward model); ess (uncut weights) says how few."
+             lean on few decisions (DR on the reward model); ess (uncut weights) says how few. \
+             model = share of decisions where the logging policy took another action with \
+             certainty: DR is the reward model's guess there, and its ± does not count the \
+             model's error{}",
+            if flagged {
+                " (* above a quarter: read that DR as a guess)"
+            } else {
+                ""
+            }
         );
         s
     }
@@ -1725,6 +1886,147 @@ mod tests {
             .collect()
     }
 
+    /// Audit: a log of one strategy, chosen with certainty, gave every candidate that chose
+    /// otherwise a tight DR from the reward model's fallback alone. The report now says how
+    /// much of DR is the model's guess (`model_only`) and how much of it the model never saw
+    /// (`model_unseen`); the text marks such a DR.
+    #[test]
+    fn dr_says_how_much_of_it_is_the_reward_models_guess() {
+        let v: Vec<Decision> = two_per_task()
+            .into_iter()
+            .map(|mut d| {
+                d.strategy = RecoveryStrategy::DifferentWorker;
+                d.propensity = 1.0;
+                d
+            })
+            .collect();
+        let ev = evaluate_decisions(&v, Options::default()).unwrap();
+        let all = &ev.scopes[0];
+        let get = |name: &str| all.policies.iter().find(|p| p.policy == name).unwrap();
+        // The rules reduce the batch, which the log never did: all of DR is the model's.
+        let rules = get("rules");
+        assert_eq!(
+            (rules.model_only, rules.model_unseen),
+            (1.0, 1.0),
+            "{rules:?}"
+        );
+        assert_eq!(rules.estimates.matched, 0);
+        let logged = get("logged");
+        assert_eq!((logged.model_only, logged.model_unseen), (0.0, 0.0));
+        // With a random logging policy the candidate's choice may have had support.
+        let mut r = v.clone();
+        for d in &mut r {
+            d.propensity = 0.5;
+        }
+        let ev = evaluate_decisions(&r, Options::default()).unwrap();
+        let rules = ev.scopes[0]
+            .policies
+            .iter()
+            .find(|p| p.policy == "rules")
+            .unwrap();
+        assert_eq!((rules.model_only, rules.model_unseen), (0.0, 1.0));
+
+        let text = report_of(&v, Options::default()).render_text();
+        assert!(
+            text.contains(
+                "* rules: the logging policy took another action with certainty on 100 %"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("model had not seen the candidate's choice"),
+            "{text}"
+        );
+        assert!(!text.contains("* logged:"), "{text}");
+    }
+
+    /// The report of `decisions` as `evaluate_dir` builds it (no data directory).
+    fn report_of(decisions: &[Decision], opts: Options) -> RankingReport {
+        let ev = evaluate_decisions(decisions, opts).unwrap();
+        RankingReport {
+            data: "mem".into(),
+            wal: WalStats::default(),
+            join: JoinStats::default(),
+            decisions: decisions.len(),
+            train: ev.train,
+            evaluated: decisions.len() - ev.train,
+            invalid_propensity: ev.invalid_propensity,
+            overridden: ev.overridden,
+            split: opts.split,
+            clip: opts.clip,
+            min_propensity: 0.5,
+            stochastic: 1,
+            deterministic_logging: false,
+            scopes: ev.scopes,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Audit: a scope without decisions printed four rows of `NaN ± NaN`, and its JSON said
+    /// agreement 0 beside null estimates.
+    #[test]
+    fn an_empty_scope_says_so() {
+        // Only the last decision (attempt 2) is evaluated: no first decisions.
+        let opts = Options {
+            split: 39.0 / 40.0,
+            ..Options::default()
+        };
+        let r = report_of(&two_per_task(), opts);
+        assert_eq!((r.scopes[0].n, r.scopes[1].n), (1, 0));
+        let text = r.render_text();
+        assert!(
+            text.contains(
+                "first (attempt 1 of a task's first episode) decisions: none among the 1 evaluated"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("NaN ± NaN\n  rules"), "{text}");
+        let json = serde_json::to_value(&r).unwrap();
+        let first = &json["scopes"][1]["policies"][1];
+        assert!(first["agreement"].is_null(), "{first}");
+        assert!(first["model_only"].is_null(), "{first}");
+    }
+
+    /// Audit: with no outcome reported every decision scored 0 (exit 0), and with half of
+    /// them dropped `logged` fell without a word.
+    #[test]
+    fn no_outcome_is_refused_and_many_unmatched_actions_warn() {
+        let root = Path::new("/data");
+        let none = JoinStats {
+            actions: 10,
+            escalations: 2,
+            unmatched_actions: 5,
+            superseded: 3,
+            unmatched_outcomes: 0,
+        };
+        // 10 decisions: 2 escalations and 3 superseded, 5 pending: no outcome at all.
+        let e = outcome_check(root, &none, 5).unwrap_err().to_string();
+        assert!(
+            e.contains("none of the 8 recovery actions has an outcome"),
+            "{e}"
+        );
+        // One outcome matched: a warning for the 4 of 8 without one.
+        let some = JoinStats {
+            unmatched_actions: 4,
+            ..none.clone()
+        };
+        let w = outcome_check(root, &some, 6).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("4 of 8 recovery actions (50 %) have no outcome"),
+            "{w:?}"
+        );
+        // At most a tenth unmatched: quiet.
+        let few = JoinStats {
+            actions: 100,
+            escalations: 0,
+            unmatched_actions: 10,
+            superseded: 10,
+            unmatched_outcomes: 0,
+        };
+        assert!(outcome_check(root, &few, 90).unwrap().is_empty());
+    }
+
     /// A review found decisions whose action a circuit breaker put in place of the ranking's
     /// random choice weighted with that choice's propensity: they are left out and counted;
     /// after a deterministic choice (propensity 1) they stay, and so do retry-budget
@@ -1793,22 +2095,26 @@ mod tests {
         v[23].propensity = -0.5; // t11, attempt 2
         v[25].propensity = 1.5; // t12, attempt 2
         v[26].propensity = f64::NAN; // t13, attempt 1
+                                     // Audit: a propensity of 1e-300 overflowed every sum (weights of 300 digits).
+        v[29].propensity = 1e-300; // t14, attempt 2
         let ev = evaluate_decisions(&v, Options::default()).unwrap();
         assert_eq!(ev.train, 20);
         assert_eq!(
             ev.invalid_propensity,
             InvalidPropensity {
-                total: 4,
+                total: 5,
                 not_finite: 1,
                 not_positive: 2,
+                below_floor: 1,
                 above_one: 1,
             }
         );
         let (all, first) = (&ev.scopes[0], &ev.scopes[1]);
-        assert_eq!((all.n, all.invalid_propensity), (16, 4));
+        assert_eq!((all.n, all.invalid_propensity), (15, 5));
         assert_eq!((first.n, first.invalid_propensity), (8, 2));
         for p in &all.policies {
-            assert_eq!(p.estimates.n, 16, "{p:?}");
+            assert_eq!(p.estimates.n, 15, "{p:?}");
+            assert!(p.estimates.ess.is_finite(), "{p:?}");
             assert_eq!(p.estimates.clipped, 0, "{p:?}");
             assert_eq!(p.estimates.invalid_propensity, 0, "{p:?}");
         }
@@ -1821,7 +2127,7 @@ mod tests {
         let ev_clean = evaluate_decisions(
             &clean,
             Options {
-                split: 20.0 / 36.0,
+                split: 20.0 / 35.0,
                 ..Options::default()
             },
         )
@@ -1841,10 +2147,16 @@ mod tests {
             q_target: 0.0,
         };
         let e = estimate(
-            &[sample(0.5), sample(0.0), sample(f64::NAN), sample(2.0)],
+            &[
+                sample(0.5),
+                sample(0.0),
+                sample(f64::NAN),
+                sample(2.0),
+                sample(1e-300),
+            ],
             20.0,
         );
-        assert_eq!((e.n, e.invalid_propensity, e.clipped), (1, 3, 0));
+        assert_eq!((e.n, e.invalid_propensity, e.clipped), (1, 4, 0));
         assert_eq!(e.ips.value, 2.0);
 
         // Nothing left to estimate on is an error, not NaNs.
@@ -1853,7 +2165,7 @@ mod tests {
             d.propensity = 0.0;
         }
         let e = evaluate_decisions(&none, Options::default()).unwrap_err();
-        assert!(e.to_string().contains("propensity in (0, 1]"), "{e}");
+        assert!(e.to_string().contains("propensity in [1e-6, 1]"), "{e}");
     }
 
     /// The usual standard errors: the sample standard deviation / √n for IPS and DR, and the

@@ -9,12 +9,43 @@ use polars::prelude::*;
 
 use crate::config::RankingParams;
 use crate::model::{FailureKind, HardwareClass, RecoveryStrategy};
-use crate::store::{scan, schema, Table};
+use crate::store::{part_without_column, scan, schema, Table};
 
 use super::{Counts, Ranker, RankingError};
 
 fn err(e: impl std::fmt::Display) -> RankingError {
     RankingError::History(e.to_string())
+}
+
+/// The error of a query over `table` under `root`: a column missing from a part names the
+/// part (an audit: `train` on a history whose outcome parts lacked `success` printed polars'
+/// resolved query plan and named no file); any other error names the table's directory,
+/// without the plan.
+fn query_err(root: &Path, table: Table, e: PolarsError) -> RankingError {
+    let msg = e.to_string();
+    let short = msg
+        .split("\n\nResolved plan")
+        .next()
+        .unwrap_or(&msg)
+        .trim_end();
+    // Polars may wrap the error in context: read its message.
+    if let Some(rest) = short.split("unable to find column \"").nth(1) {
+        let part = rest
+            .split('"')
+            .next()
+            .and_then(|name| Some((name, part_without_column(root, table, name)?)));
+        if let Some((name, part)) = part {
+            return RankingError::History(format!(
+                "{}: no {name} column (every part of history/{} needs one)",
+                part.display(),
+                table.dir_name()
+            ));
+        }
+    }
+    RankingError::History(format!(
+        "{}: {short}",
+        root.join("history").join(table.dir_name()).display()
+    ))
 }
 
 /// Success rates per (hardware class, kind, strategy): columns `hardware_class`, `kind`,
@@ -47,7 +78,7 @@ pub fn success_rates(root: &Path) -> Result<DataFrame, RankingError> {
             SortMultipleOptions::default().with_order_descending_multi([false, false, true]),
         )
         .collect()
-        .map_err(err)
+        .map_err(|e| query_err(root, Table::Outcomes, e))
 }
 
 /// A ranker whose coarse counts come from a success-rate frame.
@@ -125,6 +156,8 @@ struct Answered {
 /// log order is one merge over the two sorted frames, then polars groups the joined rows.
 pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
     let failures = in_log_order(
+        root,
+        Table::Failures,
         scan(root, Table::Failures).map_err(err)?,
         &[
             schema::TASK_ID,
@@ -136,6 +169,8 @@ pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
         ],
     )?;
     let outcomes = in_log_order(
+        root,
+        Table::Outcomes,
         scan(root, Table::Outcomes)
             .map_err(err)?
             .filter(col(schema::STRATEGY).is_not_null()),
@@ -254,15 +289,21 @@ pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
         .map_err(err)
 }
 
-/// `seq` and `columns` of a table, sorted by `seq` (the log's order).
-fn in_log_order(table: LazyFrame, columns: &[&str]) -> Result<DataFrame, RankingError> {
+/// `seq` and `columns` of `table` (the scan `frame` of it under `root`), sorted by `seq` (the
+/// log's order).
+fn in_log_order(
+    root: &Path,
+    table: Table,
+    frame: LazyFrame,
+    columns: &[&str],
+) -> Result<DataFrame, RankingError> {
     let mut select = vec![col(schema::SEQ)];
     select.extend(columns.iter().map(|c| col(*c)));
-    table
+    frame
         .select(select)
         .sort([schema::SEQ], SortMultipleOptions::default())
         .collect()
-        .map_err(err)
+        .map_err(|e| query_err(root, table, e))
 }
 
 /// A text column of `df`.

@@ -43,7 +43,7 @@ pub use parquet_store::{
     part_info, read_part, CompactReport, FlushFailed, FlushJob, OpenReport, ParquetStore, PartInfo,
     StoreOptions,
 };
-pub use scan::scan;
+pub use scan::{part_without_column, scan};
 pub use wal::Ack;
 
 /// Errors of the store. Every I/O error names its path.

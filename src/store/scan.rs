@@ -58,6 +58,23 @@ pub fn scan(root: &Path, table: Table) -> Result<LazyFrame, StoreError> {
     Ok(frame.unique_stable_generic(Some(vec![col(schema::SEQ)]), UniqueKeepStrategy::First))
 }
 
+/// The first part of `table` under `root` (in the order a scan reads them) whose file schema
+/// has no column `name`; None when every part has it, or a footer cannot be read (the scan
+/// reports that itself).
+pub fn part_without_column(root: &Path, table: Table, name: &str) -> Option<std::path::PathBuf> {
+    let dir = root.join("history").join(table.dir_name());
+    let mut files = Vec::new();
+    parts(&dir, &mut files).ok()?;
+    files.into_iter().find(|f| {
+        std::fs::File::open(f)
+            .ok()
+            .and_then(|file| {
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).ok()
+            })
+            .is_some_and(|b| b.schema().field_with_name(name).is_err())
+    })
+}
+
 /// Whether every row under a table is committed and in one part only, read from the footers
 /// alone: no part is of a flush above `flushed` (an interrupted flush, which the next open of
 /// the store removes or sets aside) and no two parts of one partition have overlapping sequence ranges (an

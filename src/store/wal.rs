@@ -107,6 +107,10 @@ pub fn read_segment(
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     let mut pos = 0usize;
+    // Only the last segment read for writing is cut; elsewhere (a read-only reader, an
+    // earlier segment) the torn tail is passed over and the file left as it is (audit: a
+    // read-only `eval ranking` said "cut" of a file it never touched).
+    let fate = if last { "cut" } else { "ignored" };
     while pos < bytes.len() {
         let warn = |detail: String| WalWarning {
             path: path.to_path_buf(),
@@ -124,7 +128,7 @@ pub fn read_segment(
         }
         if bytes.len() - pos < HEADER {
             warnings.push(warn(format!(
-                "torn tail: {} stray bytes cut",
+                "torn tail: {} stray bytes {fate}",
                 bytes.len() - pos
             )));
             break;
@@ -155,13 +159,13 @@ pub fn read_segment(
             }
             None if fits => {
                 warnings.push(warn(format!(
-                    "torn tail: damaged frame of {len} bytes with nothing intact after it; cut"
+                    "torn tail: damaged frame of {len} bytes with nothing intact after it; {fate}"
                 )));
                 break;
             }
             None => {
                 warnings.push(warn(format!(
-                    "torn tail: frame of {len} bytes runs past the end ({} bytes left); cut",
+                    "torn tail: frame of {len} bytes runs past the end ({} bytes left); {fate}",
                     bytes.len() - pos - HEADER
                 )));
                 break;
@@ -440,6 +444,27 @@ mod tests {
         assert!(warns[0].to_string().contains(&segment_name(1)));
         assert!(warns[1].detail.contains("torn tail"));
         assert_eq!(std::fs::metadata(&p).unwrap().len() as usize, full);
+    }
+
+    /// Found by an audit: a read-only reader (`eval ranking`) reported a torn tail as "cut"
+    /// and left the file as it was.
+    #[test]
+    fn a_read_only_read_says_ignored_and_leaves_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(segment_name(1));
+        let mut bytes = Vec::new();
+        encode(&rec(1), &mut bytes).unwrap();
+        bytes.extend_from_slice(b"junk\n\0\0\0\0\0\0");
+        std::fs::write(&p, &bytes).unwrap();
+        let (recs, warns) = read_segment(&p, false).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(warns.len(), 1, "{warns:?}");
+        assert!(warns[0].detail.contains("torn tail"), "{warns:?}");
+        assert!(warns[0].detail.ends_with("ignored"), "{warns:?}");
+        assert_eq!(std::fs::read(&p).unwrap(), bytes);
+        let (_, warns) = read_segment(&p, true).unwrap();
+        assert!(warns[0].detail.ends_with("cut"), "{warns:?}");
+        assert!(std::fs::metadata(&p).unwrap().len() < bytes.len() as u64);
     }
 
     /// Found by an audit: one flipped bit in a frame's length field sent the reader past the

@@ -344,12 +344,9 @@ pub fn train_with(
             .iter()
             .map(|c| c.strategies.len() as u64)
             .sum(),
-        outcomes,
-        success_rate: if outcomes > 0.0 {
-            success.successes() / outcomes
-        } else {
-            0.0
-        },
+        // An empty sum of floats is −0 (audit: the JSON said `"outcomes": -0.0`).
+        outcomes: outcomes + 0.0,
+        success_rate: (outcomes > 0.0).then(|| success.successes() / outcomes),
     };
 
     let ts = |it: &mut dyn Iterator<Item = Timestamp>| {

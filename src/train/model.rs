@@ -106,10 +106,11 @@ pub struct SuccessMetrics {
     pub contexts: u64,
     /// (context, strategy) cells with at least one outcome.
     pub cells: u64,
-    /// Outcomes counted.
+    /// Outcomes counted (a sum of weights; 0, never −0, without outcomes).
     pub outcomes: f64,
-    /// Successes / outcomes (0 without outcomes).
-    pub success_rate: f64,
+    /// Successes / outcomes; None (null) without outcomes — no rate, rather than a 0 %
+    /// (models written before say 0 there).
+    pub success_rate: Option<f64>,
 }
 
 /// Evaluation metrics of a training run.
