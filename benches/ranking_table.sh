@@ -45,8 +45,11 @@ for sc in scenarios:
     means = {}
     for p in policies:
         runs = [json.load(open(f"{out}/{name}.{p}.{s}.json")) for s in range(1, seeds + 1)]
-        means[p] = {k: statistics.mean(r[k] for r in runs) for k, _ in keys}
-        sd = {k: statistics.pstdev(r[k] for r in runs) for k, _ in keys}
+        # A mean of nothing is null in the JSON (no recovered task, no decision after the
+        # warm-up): NaN here.
+        val = lambda r, k: float("nan") if r[k] is None else r[k]
+        means[p] = {k: statistics.mean(val(r, k) for r in runs) for k, _ in keys}
+        sd = {k: statistics.pstdev(val(r, k) for r in runs) for k, _ in keys}
         cells = [f"{means[p][k]:.3f} ± {sd[k]:.3f}" for k, _ in keys]
         print(f"| {name} | {p} | " + " | ".join(cells) + " |")
     for cand in ("learned", "model"):

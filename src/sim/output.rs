@@ -236,9 +236,10 @@ pub struct Summary {
     pub success_rate: f64,
     /// Mean failures of a *recovered* task until its successful recovery. Tasks that were
     /// escalated are left out, so a policy that gives up on hard tasks early looks better
-    /// here than one that recovers them; compare policies with `attempts_to_recovery`. 0 when
-    /// no task was recovered (the text summary then says so).
-    pub mean_attempts_to_recovery: f64,
+    /// here than one that recovers them; compare policies with `attempts_to_recovery`. `None`
+    /// (null) when no task was recovered: no mean (an audit: the JSON said 0.0 while the text
+    /// said "no recovered task").
+    pub mean_attempts_to_recovery: Option<f64>,
     /// Mean over *all* tasks of the attempts (decisions) until recovery, where a task that
     /// was never recovered (escalated, or forced to escalate past `max_attempts`) counts at
     /// the whole budget, `max_attempts + 1` — a restricted mean of the attempt at which the
@@ -298,14 +299,10 @@ impl Summary {
                 "  no task failed, so there is nothing to recover and no rate to report"
             );
         }
-        // With nothing recovered there is no mean to show (the JSON's 0 is documented so).
-        let per_recovered = if s.succeeded == 0 {
-            "no recovered task".to_string()
-        } else {
-            format!(
-                "{:.2} failures per recovered task",
-                s.mean_attempts_to_recovery
-            )
+        // With nothing recovered there is no mean to show (null in the JSON).
+        let per_recovered = match s.mean_attempts_to_recovery {
+            Some(m) if s.succeeded > 0 => format!("{m:.2} failures per recovered task"),
+            _ => "no recovered task".to_string(),
         };
         writeln!(
             out,
@@ -727,7 +724,7 @@ mod tests {
             succeeded: 0,
             escalations: 0,
             success_rate: 0.0,
-            mean_attempts_to_recovery: 0.0,
+            mean_attempts_to_recovery: None,
             attempts_to_recovery: 0.0,
             decisions_per_task: 0.0,
             cost: TotalCost::default(),
@@ -778,7 +775,7 @@ mod tests {
             succeeded: 9,
             escalations: 1,
             success_rate: 0.9,
-            mean_attempts_to_recovery: 1.5,
+            mean_attempts_to_recovery: Some(1.5),
             attempts_to_recovery: 2.45,
             decisions_per_task: 2.0,
             cost: TotalCost::default(),
@@ -827,9 +824,10 @@ mod tests {
         let lost = Summary {
             succeeded: 0,
             success_rate: 0.0,
-            mean_attempts_to_recovery: 0.0,
+            mean_attempts_to_recovery: None,
             ..summary.clone()
         };
+        assert!(serde_json::to_value(&lost).unwrap()["mean_attempts_to_recovery"].is_null());
         assert!(
             text(&lost).contains("escalated 1, no recovered task\n"),
             "{}",

@@ -1010,11 +1010,8 @@ impl<'a> World<'a> {
             } else {
                 self.succeeded as f64 / tasks as f64
             },
-            mean_attempts_to_recovery: if self.succeeded == 0 {
-                0.0
-            } else {
-                self.attempts_to_recovery as f64 / self.succeeded as f64
-            },
+            mean_attempts_to_recovery: (self.succeeded > 0)
+                .then(|| self.attempts_to_recovery as f64 / self.succeeded as f64),
             attempts_to_recovery: if tasks == 0 {
                 0.0
             } else {
@@ -1284,7 +1281,7 @@ rate_per_hour = 40
         );
         let cap = f64::from(farm().max_attempts + 1);
         for s in [&o, &r, &f] {
-            let by_hand = (s.mean_attempts_to_recovery * s.succeeded as f64
+            let by_hand = (s.mean_attempts_to_recovery.unwrap_or(0.0) * s.succeeded as f64
                 + cap * s.escalations as f64)
                 / s.tasks as f64;
             assert!(s.attempts_to_recovery <= by_hand + 1e-9, "{s:?}");
