@@ -304,6 +304,18 @@ fn parquet_output_is_the_store_layout_and_usage_errors_name_the_flag() {
     let o = simulate(&d, &["--scenario", &sc, "--format", "parquet"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--out"), "{}", stderr(&o));
+    // An audit: a file given as --out gave "File exists (os error 17)".
+    d.write("afile", "x\n");
+    let o = simulate(
+        &d,
+        &["--scenario", &sc, "--failures", "10", "--out", "afile"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--out afile: exists and is not a directory"),
+        "{}",
+        stderr(&o)
+    );
     let o = simulate(
         &d,
         &["--scenario", &sc, "--policy", "oracle", "--rules", "x.toml"],

@@ -137,6 +137,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         bail!("--format parquet needs --out DIR");
     }
     if let Some(dir) = &a.out {
+        // An audit: a file there gave "cannot write afile: File exists (os error 17)".
+        if dir.exists() && !dir.is_dir() {
+            bail!(
+                "--out {}: exists and is not a directory (the run writes several files into a directory)",
+                dir.display()
+            );
+        }
         // The Parquet history appends: a second run into the same directory would be added to
         // the first while ground_truth.json and summary.json described the second alone.
         if dir.join("history").exists() {

@@ -47,7 +47,7 @@ pub struct Args {
     /// Seed of the clustering.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Rows the clusters are fitted on at most (the rest are placed online).
+    /// Rows the clusters are fitted on at most (the rest are placed online); at least 20.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(20..))]
     sample: u64,
     /// Print the manifest (with the output path) as one JSON document.

@@ -189,6 +189,9 @@ pub struct JoinStats {
     pub superseded: usize,
     /// Outcomes without a pending action.
     pub unmatched_outcomes: usize,
+    /// Actions whose task has no logged failure before them: the rules and the rankers
+    /// decide there without the failure's message, class or exit code.
+    pub without_failure: usize,
 }
 
 /// What the write-ahead log added to the Parquet history.
@@ -322,6 +325,7 @@ pub fn join(entries: &[Entry], rules: &RuleSet) -> (Vec<Decision>, JoinStats) {
                 let a = &a.action;
                 stats.actions += 1;
                 let t = tasks.entry(a.task_id.to_string()).or_default();
+                stats.without_failure += usize::from(t.record.is_none());
                 let config = t.config.clone().unwrap_or_default();
                 let class = t
                     .record
@@ -824,7 +828,7 @@ pub struct RankingReport {
 pub const UNMATCHED_WARN: f64 = 0.1;
 
 /// Refuses a history without a single outcome, and warns when many recovery actions have
-/// none (audit: with no outcome reported, every decision scored 0 and exit 0; with half of
+/// none, or many actions no logged failure (audit: with no outcome reported, every decision scored 0 and exit 0; with half of
 /// them dropped, `logged` fell from 0.40 to 0.27 without a word).
 fn outcome_check(
     root: &Path,
@@ -843,6 +847,15 @@ fn outcome_check(
         )));
     }
     let mut warnings = Vec::new();
+    // An audit: with the failures table emptied, the numbers changed without a word.
+    if join.without_failure as f64 > UNMATCHED_WARN * join.actions as f64 {
+        warnings.push(format!(
+            "{} of {} actions have no logged failure of their task before them: the rules \
+             and the rankers judge those without the failure's message, class and exit code \
+             (is history/failures complete?)",
+            join.without_failure, join.actions
+        ));
+    }
     if recoveries > 0 && join.unmatched_actions as f64 > UNMATCHED_WARN * recoveries as f64 {
         warnings.push(format!(
             "{} of {recoveries} recovery actions ({:.0} %) have no outcome and their task did \
@@ -1998,6 +2011,7 @@ mod tests {
             unmatched_actions: 5,
             superseded: 3,
             unmatched_outcomes: 0,
+            without_failure: 0,
         };
         // 10 decisions: 2 escalations and 3 superseded, 5 pending: no outcome at all.
         let e = outcome_check(root, &none, 5).unwrap_err().to_string();
@@ -2023,8 +2037,19 @@ mod tests {
             unmatched_actions: 10,
             superseded: 10,
             unmatched_outcomes: 0,
+            without_failure: 10,
         };
         assert!(outcome_check(root, &few, 90).unwrap().is_empty());
+        // Many actions of tasks without a logged failure: a warning.
+        let blind = JoinStats {
+            without_failure: 11,
+            ..few
+        };
+        let w = outcome_check(root, &blind, 90).unwrap();
+        assert!(
+            w.len() == 1 && w[0].starts_with("11 of 100 actions have no logged failure"),
+            "{w:?}"
+        );
     }
 
     /// A review found decisions whose action a circuit breaker put in place of the ranking's
