@@ -361,8 +361,8 @@ pub static RULES: &[Rule] = &[
     by_hw(
         "device.lost",
         &DEVICE_LOST,
-        r"\bcontext\s+(?:was\s+|is\s+|has\s+been\s+)?lost\b|context_lost\w*|\blost\s+(?:the\s+)?(?:gpu\s+)?(?:device|context)\b|\bgraphics\s+reset\b|device\s+(?:was\s+|is\s+|has\s+been\s+)?lost\b|\bdevice_lost\b|vk_error_device_lost\b|dxgi_error_device_(?:hung|removed|reset)\b|\bdevice\s+(?:was\s+|has\s+been\s+)?removed\b|\bgetdeviceremovedreason\b|\bdevice\s+(?:was\s+|has\s+been\s+)?destroyed\b|\bdevice\s+disconnected\b",
-        "a device or context lost, removed or reset without naming the browser (Vulkan, D3D12, wgpu, \"device lost\"): the lost device is the worker's own",
+        r"\bcontext\s+(?:was\s+|is\s+|has\s+been\s+)?lost\b|context_lost\w*|\blost\s+(?:the\s+)?(?:gpu\s+)?(?:device|context)\b|\bgraphics\s+reset\b|device\s+(?:was\s+|is\s+|has\s+been\s+)?lost\b|\bdevice_lost\b|(?:vk|ze_result)_error_device_lost\b|dxgi_error_device_(?:hung|removed|reset)\b|\bdevice\s+(?:was\s+|has\s+been\s+)?removed\b|\bgetdeviceremovedreason\b|\bdevice\s+(?:was\s+|has\s+been\s+)?destroyed\b|\bdevice\s+disconnected\b",
+        "a device or context lost, removed or reset without naming the browser (Vulkan, D3D12, Level Zero's ZE_RESULT_ERROR_DEVICE_LOST on Intel GPUs and NPUs, wgpu, \"device lost\"): the lost device is the worker's own",
     ),
     // ---------------------------------------------------------------- browser crashes
     row(

@@ -1004,6 +1004,40 @@ fn review_host_report_does_not_hide_the_cause() {
     assert_eq!(widen("a«b", 0..1), 0..1);
 }
 
+/// Level Zero (Intel's GPU and NPU runtime, OpenVINO's `intel_npu` plugin) reports a lost
+/// device as `ZE_RESULT_ERROR_DEVICE_LOST`, inside a RuntimeError: read as a software bug
+/// before (the underscore before `DEVICE_LOST` hid it from the device-lost row), which kept
+/// a worker reset from the ranking's device-fault prior on retail-edge-vision's NPUs.
+#[test]
+fn a_level_zero_device_lost_is_the_devices_fault() {
+    let msg = "RuntimeError: Exception from src/inference/src/cpp/infer_request.cpp:223: \
+               Exception from src/plugins/intel_npu/src/backend/src/zero_infer_request.cpp:462: \
+               L0 zeFenceHostSynchronize result: ZE_RESULT_ERROR_DEVICE_LOST, code 0x70000001 - \
+               device hung, reset, was removed, or driver update occurred";
+    check_on(&[
+        (msg, H::Npu, K::NpuError),
+        (msg, H::Gpu, K::GpuHardware),
+        (
+            "zeCommandQueueSynchronize: ZE_RESULT_ERROR_DEVICE_LOST",
+            H::Npu,
+            K::NpuError,
+        ),
+    ]);
+    let r = Classifier::new().classify(&ClassifyInput::new(msg).on(H::Npu));
+    assert_eq!(r.rule, "device.lost");
+    // Level Zero's out-of-memory stays memory.
+    let oom = "Exception from src/plugins/intel_npu/src/backend/src/zero_memory.cpp:38: L0 \
+               zeMemAllocHost result: ZE_RESULT_ERROR_OUT_OF_DEVICE_MEMORY, code 0x70000002 - \
+               insufficient device memory to satisfy call";
+    check_on(&[(oom, H::Npu, K::NpuError)]);
+    assert_eq!(
+        Classifier::new()
+            .classify(&ClassifyInput::new(oom).on(H::Npu))
+            .rule,
+        "memory.generic"
+    );
+}
+
 /// Regression (review, medium): generic "device lost" wording decided `webgpu_context_lost`
 /// on any hardware. Now only the browser's own words (WebGPU, WebGL, GPUDevice, MLContext,
 /// Dawn) always do; a device lost in other words is the worker's own accelerator.
