@@ -303,17 +303,23 @@ async fn regression_a_rejected_outcome_batch_changes_nothing() {
             "[1].task_id",
         ),
         (
-            r#"[{"task_id":"t2","success":true},{"task_id":"t2","success":true},{"task_id":"../x","success":false}]"#,
-            "[2].task_id",
-        ),
-        (
             r#"[{"task_id":"nope","success":true},{"task_id":"t2","success":true}]"#,
             "[0].task_id",
         ),
+        // An id no task can have is a bad field (audit), still with its index.
+        (
+            r#"[{"task_id":"t2","success":true},{"task_id":"t2","success":true},{"task_id":"../x","success":false}]"#,
+            "[2].task_id",
+        ),
     ] {
         let (s, v) = call(&app, "POST", "/v1/outcomes", body, None).await;
-        assert_eq!(s, StatusCode::NOT_FOUND, "{body}: {v}");
-        assert_eq!(v["error"]["code"], "unknown_task", "{body}: {v}");
+        let (status, code) = if body.contains("../x") {
+            (StatusCode::BAD_REQUEST, "invalid_field")
+        } else {
+            (StatusCode::NOT_FOUND, "unknown_task")
+        };
+        assert_eq!(s, status, "{body}: {v}");
+        assert_eq!(v["error"]["code"], code, "{body}: {v}");
         assert_eq!(v["error"]["field"], field, "{body}: {v}");
         let (_, after) = call(&app, "GET", "/v1/tasks/t2/state", "", None).await;
         assert_eq!(after, before, "{body}: the rejected batch changed the task");
@@ -635,6 +641,9 @@ async fn regression_a_retried_failure_gets_the_same_action() {
     assert_eq!(s, StatusCode::OK, "{again}");
     assert_eq!(first["action"], again["action"]);
     assert_eq!(again["action"]["attempt"], 1);
+    // An audit: the retry's answer was counted as another decision.
+    let (_, stats) = call(&app, "GET", "/v1/stats", "", None).await;
+    assert_eq!(stats["decisions"], 1, "{stats}");
     // The recovery failed and the task failed again at the same instant: a new failure.
     let (s, v) = call(
         &app,
@@ -647,6 +656,108 @@ async fn regression_a_retried_failure_gets_the_same_action() {
     assert_eq!(s, StatusCode::OK, "{v}");
     let (_, next) = call(&app, "POST", "/v1/failures", &dated, None).await;
     assert_eq!(next["action"]["attempt"], 2, "{next}");
+}
+
+/// Regression (audit): a config nested 123 levels deep was acknowledged (200) and lost at the
+/// next replay of the write-ahead log; it is refused now, naming the field, and nothing is
+/// logged.
+#[tokio::test]
+async fn regression_a_config_too_deep_to_replay_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = App::open(ServeOptions::new(dir.path().join("data"))).unwrap();
+    let body = format!(
+        r#"{{"task_id":"deep","worker_id":"w","error":{{"message":"x"}},"task":{{"config":{{"extra":{}{}}}}}}}"#,
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let (s, v) = call(&app, "POST", "/v1/failures", &body, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["field"], "task.config", "{v}");
+    let (s, _) = call(&app, "GET", "/v1/tasks/deep/state", "", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// Regression (audit): the served OpenAPI document used 3.1's `"type": [.., "null"]` in a
+/// 3.0.3 document, and its RecoveryAction left out fields every answer carries. Every field of
+/// a real answer is in the schema, every required one is in the answer, and no `type` is a
+/// list.
+#[tokio::test]
+async fn regression_the_openapi_schema_matches_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = App::open(ServeOptions::new(dir.path().join("data"))).unwrap();
+    let (_, doc) = call(&app, "GET", "/openapi.json", "", None).await;
+    assert_eq!(doc["openapi"], "3.0.3");
+    fn no_type_lists(v: &Value, at: &str) {
+        match v {
+            Value::Object(o) => {
+                if let Some(t) = o.get("type") {
+                    assert!(!t.is_array(), "a type list at {at}: {t}");
+                }
+                for (k, x) in o {
+                    no_type_lists(x, &format!("{at}/{k}"));
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| no_type_lists(x, at)),
+            _ => {}
+        }
+    }
+    no_type_lists(&doc, "");
+    let schema = &doc["components"]["schemas"]["RecoveryAction"];
+    let (s, v) = call(&app, "POST", "/v1/failures", OOM, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let action = v["action"].as_object().unwrap();
+    for k in action.keys() {
+        assert!(schema["properties"].get(k).is_some(), "schema lacks {k}");
+    }
+    for k in schema["required"].as_array().unwrap() {
+        assert!(action.contains_key(k.as_str().unwrap()), "answer lacks {k}");
+    }
+}
+
+/// Regression (audit): an outcome for a task with no action (its state set, nothing decided)
+/// flipped it to succeeded and was logged and counted; an invalid task id in an outcome was
+/// answered 404 "unknown task". Now 409 `no_action` and 400 `invalid_field`, nothing logged.
+#[tokio::test]
+async fn regression_an_outcome_needs_an_action_and_a_valid_task_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = App::open(ServeOptions::new(dir.path().join("data"))).unwrap();
+    let (s, v) = call(
+        &app,
+        "PUT",
+        "/v1/tasks/idle/state",
+        r#"{"state":"running"}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/outcomes",
+        r#"{"task_id":"idle","success":true}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(
+        (&v["error"]["code"], &v["error"]["field"]),
+        (&json!("no_action"), &json!("task_id")),
+        "{v}"
+    );
+    let (_, state) = call(&app, "GET", "/v1/tasks/idle/state", "", None).await;
+    assert_eq!(state["state"], "running", "{state}");
+    for bad in ["", "a b"] {
+        let body = format!(r#"{{"task_id":"{bad}","success":true}}"#);
+        let (s, v) = call(&app, "POST", "/v1/outcomes", &body, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(
+            (&v["error"]["code"], &v["error"]["field"]),
+            (&json!("invalid_field"), &json!("task_id")),
+            "{v}"
+        );
+    }
+    let (_, stats) = call(&app, "GET", "/v1/stats", "", None).await;
+    assert_eq!(stats["outcomes"], 0, "{stats}");
 }
 
 /// Every bad input gets a 4xx JSON error naming the problem, and the server keeps serving.

@@ -724,3 +724,67 @@ fn a_bad_hardware_value_or_save_path_is_named_before_the_work() {
     refused(&o, "--save missing/dir/m.json");
     assert_eq!(stdout(&o), "", "nothing was mined before the check");
 }
+
+/// Regression (audit): `classify` on a pipe printed nothing until stdin closed (`tail -f log
+/// | faultline classify` seemed to hang), and a byte-order mark made the first line
+/// `unknown`. Each line's answer now comes before the next line is sent.
+#[test]
+fn classify_answers_each_line_as_it_comes_and_strips_a_bom() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("classify")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // A guard against a hang, not a speed limit: without the flush no line ever comes.
+    let wait = std::time::Duration::from_secs(120);
+    stdin.write_all(b"\xef\xbb\xbfKilled\n").unwrap();
+    stdin.flush().unwrap();
+    let first = rx
+        .recv_timeout(wait)
+        .expect("no answer before stdin closed");
+    assert!(first.contains("\"kind\":\"oom_host\""), "{first}");
+    stdin.write_all(b"CUDA out of memory\n").unwrap();
+    stdin.flush().unwrap();
+    let second = rx.recv_timeout(wait).expect("no answer to the second line");
+    assert!(second.contains("\"kind\":\"oom_gpu\""), "{second}");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+/// Regression (audit): an empty --state file (as `mktemp` makes one) was "EOF while parsing".
+#[test]
+fn an_empty_state_file_is_no_state_yet() {
+    let d = Dir::new();
+    d.write("s.json", "");
+    let args = [
+        "recommend",
+        "--state",
+        "s.json",
+        "--task",
+        "t",
+        "--worker",
+        "w",
+        "--class",
+        "GPU",
+        "--message",
+        "CUDA out of memory",
+    ];
+    let o = d.run(&args, "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::metadata(d.path("s.json")).unwrap().len() > 0);
+    let o = d.run(&args, "");
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -96,6 +96,7 @@ impl ApiError {
             ApiError::CheckpointDamaged { .. } => StatusCode::CONFLICT,
             ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Engine(EngineError::UnknownTask(_)) => StatusCode::NOT_FOUND,
+            ApiError::Engine(EngineError::NoAction(_)) => StatusCode::CONFLICT,
             ApiError::Engine(EngineError::InvalidOutcome { .. }) => StatusCode::BAD_REQUEST,
             ApiError::Model(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Engine(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,6 +117,7 @@ impl ApiError {
             ApiError::CheckpointDamaged { .. } => "checkpoint_damaged",
             ApiError::Timeout(_) => "timeout",
             ApiError::Engine(EngineError::UnknownTask(_)) => "unknown_task",
+            ApiError::Engine(EngineError::NoAction(_)) => "no_action",
             ApiError::Engine(EngineError::InvalidOutcome { .. }) => "invalid_field",
             ApiError::Engine(_) => "engine_error",
             ApiError::Model(_) => "model_error",
@@ -128,7 +130,9 @@ impl ApiError {
             ApiError::BadBody { field, .. } => field.as_deref().filter(|f| !f.is_empty()),
             ApiError::Invalid { field, .. } | ApiError::UnknownTask { field, .. } => Some(field),
             ApiError::TooLarge { .. } | ApiError::Body(_) => Some("body"),
-            ApiError::Engine(EngineError::UnknownTask(_)) => Some("task_id"),
+            ApiError::Engine(EngineError::UnknownTask(_) | EngineError::NoAction(_)) => {
+                Some("task_id")
+            }
             ApiError::Engine(EngineError::InvalidOutcome { error, .. }) => Some(error.field()),
             _ => None,
         }

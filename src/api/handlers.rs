@@ -343,6 +343,9 @@ pub(crate) async fn post_failures(
         vec![not_ahead(rec, now, app.shared.max_clock_skew)?]
     };
     let mut actions = Vec::with_capacity(records.len());
+    // The decisions made now: a retry's answer is not counted again (an audit: three
+    // identical posts counted one decision three times in /metrics and /v1/stats).
+    let mut decided = Vec::with_capacity(records.len());
     let ack = {
         let mut engine = app.engine();
         let mut last = Ack::done();
@@ -351,7 +354,11 @@ pub(crate) async fn post_failures(
             // action, answered once the original is durable; not counted again.
             let (action, ack) = match engine.duplicate_failure(rec) {
                 Some(action) => (action, engine.logged()),
-                None => engine.decide(rec)?,
+                None => {
+                    let (action, ack) = engine.decide(rec)?;
+                    decided.push(action.clone());
+                    (action, ack)
+                }
             };
             actions.push(action);
             last = ack;
@@ -361,7 +368,7 @@ pub(crate) async fn post_failures(
     };
     // WAL sequence numbers increase: the last record's fsync covers the batch.
     app.shared.fsync.wait(ack).await?;
-    app.shared.metrics.decided(&actions);
+    app.shared.metrics.decided(&decided);
     let loaded = app.model();
     let mut out = if loaded.model.is_some() && records.len() > ANNOTATE_INLINE {
         // Annotating (template lookup, featurizing, cluster assignment) is CPU work that grows
@@ -424,14 +431,25 @@ pub(crate) async fn post_outcomes(
         let mut engine = app.engine();
         // Under the same lock as the logging below, so the check still holds then.
         for (i, o) in outcomes.iter().enumerate() {
+            let at = |field: &str| {
+                if batch {
+                    format!("[{i}].{field}")
+                } else {
+                    field.to_string()
+                }
+            };
             engine.check_outcome(o).map_err(|e| match e {
                 crate::engine::EngineError::UnknownTask(task) => ApiError::UnknownTask {
-                    field: if batch {
-                        format!("[{i}].task_id")
-                    } else {
-                        "task_id".into()
-                    },
+                    field: at("task_id"),
                     task,
+                },
+                // The batch's index in the field, as for the other bad fields.
+                crate::engine::EngineError::InvalidOutcome {
+                    error: crate::model::ModelError::Invalid { field, detail },
+                    ..
+                } if batch => ApiError::Invalid {
+                    field: at(field),
+                    detail,
                 },
                 e => ApiError::Engine(e),
             })?;

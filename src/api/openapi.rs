@@ -10,7 +10,7 @@ fn error_responses(codes: &[&str]) -> Value {
             "400" => "invalid request (body, field or path parameter)",
             "401" => "missing or wrong bearer token",
             "404" => "unknown task, checkpoint or endpoint",
-            "409" => "the task's checkpoints exist but none verifies (code checkpoint_damaged)",
+            "409" => "a conflict: the task's checkpoints exist but none verifies (code checkpoint_damaged), or an outcome for a task with no recovery action to credit it to (code no_action)",
             "413" => "request body over the limit",
             "422" => "the model directory cannot be loaded",
             "500" => "internal error (the engine or the store failed; nothing acknowledged)",
@@ -181,6 +181,9 @@ pub(crate) fn document() -> Value {
                 "FailureRecord": failure_record(),
                 "RecoveryAction": {
                     "type": "object",
+                    "required": ["task_id", "strategy", "failed_worker", "delay_s", "priority_adjustment",
+                        "reason", "source", "propensity", "attempt", "kind", "failure_type",
+                        "classifier_rule", "timestamp"],
                     "properties": {
                         "strategy": {"type": "string", "enum": [
                             "IMMEDIATE_RETRY", "DELAYED_RETRY", "DIFFERENT_WORKER",
@@ -192,7 +195,14 @@ pub(crate) fn document() -> Value {
                         "modified_config": {"type": "object"}, "resume_checkpoint": {"type": "string"},
                         "reason": {"type": "string"}, "source": {"type": "object"},
                         "propensity": {"type": "number"}, "attempt": {"type": "integer"},
-                        "kind": {"type": "string"}, "failure_type": {"type": "string"}
+                        "kind": {"type": "string"}, "failure_type": {"type": "string"},
+                        "excluded_workers": {"type": "array", "items": {"type": "string"}},
+                        "hardware_requirements": {"type": "object"},
+                        "priority_adjustment": {"type": "integer"},
+                        "worker_attention": {"type": "string"},
+                        "classifier_rule": {"type": "string"},
+                        "xid": {"type": "integer"},
+                        "timestamp": {"type": "string", "format": "date-time"}
                     }
                 },
                 "Decision": {
@@ -216,7 +226,7 @@ pub(crate) fn document() -> Value {
             }
         },
         "paths": {
-            "/healthz": {"get": {"summary": "Liveness: status \"ok\", or \"degraded\" while the latest flush of the history into Parquet failed (flush_error: message, failing, since_unix_s; acknowledged records are safe in the WAL)", "responses": merge(json!({"200": ok_json(json!({"type": "object", "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]}, "uptime_s": {"type": "number"}, "model": {"type": ["string", "null"]}, "flush_failures_total": {"type": "integer"}, "flush_error": {"type": "object", "properties": {"message": {"type": "string"}, "failing": {"type": "integer"}, "since_unix_s": {"type": "number"}}}}}))}), read_errors.clone())}},
+            "/healthz": {"get": {"summary": "Liveness: status \"ok\", or \"degraded\" while the latest flush of the history into Parquet failed (flush_error: message, failing, since_unix_s; acknowledged records are safe in the WAL)", "responses": merge(json!({"200": ok_json(json!({"type": "object", "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]}, "uptime_s": {"type": "number"}, "model": {"type": "string", "nullable": true}, "flush_failures_total": {"type": "integer"}, "flush_error": {"type": "object", "properties": {"message": {"type": "string"}, "failing": {"type": "integer"}, "since_unix_s": {"type": "number"}}}}}))}), read_errors.clone())}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": merge(json!({"200": {"description": "text/plain exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}}), read_errors.clone())}},
             "/openapi.json": {"get": {"summary": "This document", "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), read_errors.clone())}},
             "/v1/failures": {"post": {
@@ -236,7 +246,7 @@ pub(crate) fn document() -> Value {
                     {"$ref": "#/components/schemas/Outcome"},
                     {"type": "array", "items": {"$ref": "#/components/schemas/Outcome"}}]}}}},
                 "responses": merge(json!({"200": ok_json(json!({"type": "object", "properties": {"recorded": {"type": "integer"}, "duplicate": {"type": "boolean"}, "duplicates": {"type": "integer"}, "results": {"type": "array", "items": {"type": "object", "properties": {"duplicate": {"type": "boolean"}}}}}}))}),
-                    merge(write_errors.clone(), error_responses(&["404"])))
+                    merge(write_errors.clone(), error_responses(&["404", "409"])))
             }},
             "/v1/tasks/{id}/state": {
                 "parameters": task_param(),

@@ -110,9 +110,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         _ => {
             // Log lines are not always UTF-8: bytes that are not are replaced (U+FFFD), so
             // every input line still gets its output line.
-            for line in std::io::stdin().lock().split(b'\n') {
-                let line = line.context("reading stdin")?;
-                let line = line.strip_suffix(b"\r").unwrap_or(&line);
+            let mut input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin().lock());
+            let mut buf = Vec::new();
+            let mut first = true;
+            loop {
+                buf.clear();
+                if input.read_until(b'\n', &mut buf).context("reading stdin")? == 0 {
+                    break;
+                }
+                let mut line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+                line = line.strip_suffix(b"\r").unwrap_or(line);
+                if std::mem::take(&mut first) {
+                    // An audit: a byte-order mark made the first line `unknown`.
+                    line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
+                }
                 let line = String::from_utf8_lossy(line);
                 let c = classifier.classify(&ClassifyInput {
                     message: &line,
@@ -120,6 +131,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     ..Default::default()
                 });
                 emit(&mut out, &c)?;
+                // Nothing more read ahead: flush before waiting for input, so `tail -f log |
+                // faultline classify` answers each line as it comes (an audit: nothing came
+                // out until stdin closed); a file read whole still writes in large blocks.
+                if input.buffer().is_empty() {
+                    out.flush()?;
+                }
             }
         }
     }

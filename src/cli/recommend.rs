@@ -160,7 +160,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // this function returns, after the save.
     let _turn = a.state.as_deref().map(lock_state).transpose()?;
     if let Some(s) = &a.state {
-        if s.exists() {
+        // An empty file (as `mktemp` makes one) is no state yet, not "EOF while parsing"
+        // (an audit).
+        if s.metadata().is_ok_and(|m| m.len() > 0) {
             engine.load_state(s)?;
         }
     }

@@ -90,6 +90,10 @@ pub enum EngineError {
     /// An outcome for a task the engine never saw.
     #[error("outcome for unknown task '{0}'")]
     UnknownTask(String),
+    /// An outcome for a task the engine knows (its state was set, or a checkpoint stored) but
+    /// never recommended an action for: there is nothing to credit it to.
+    #[error("outcome for task '{0}', which has no recovery action to credit it to (report its failure first)")]
+    NoAction(String),
     /// An outcome whose numbers are not acceptable (negative, NaN or infinite
     /// `time_to_recovery_s` or `cost`; the message names the field).
     #[error("outcome for task '{task}': {error}")]
@@ -1405,9 +1409,20 @@ impl<S: StateStore> Engine<S> {
     /// rejected.
     pub fn check_outcome(&self, outcome: &Outcome) -> Result<TaskId, EngineError> {
         let unknown = || EngineError::UnknownTask(outcome.task_id.clone());
-        let id = TaskId::new(&outcome.task_id).map_err(|_| unknown())?;
-        if self.state.task(&id).is_none() {
-            return Err(unknown());
+        // An id no task can have is a bad field, not an unknown task (an audit: "" and "a b"
+        // were answered 404).
+        let id = TaskId::new(&outcome.task_id).map_err(|e| EngineError::InvalidOutcome {
+            task: outcome.task_id.clone(),
+            error: e.in_field("task_id"),
+        })?;
+        match self.state.task(&id) {
+            None => return Err(unknown()),
+            // An audit: an outcome for a task with no action flipped it to succeeded and was
+            // logged and counted, crediting nothing.
+            Some(t) if t.history.is_empty() => {
+                return Err(EngineError::NoAction(outcome.task_id.clone()))
+            }
+            Some(_) => {}
         }
         outcome
             .check()

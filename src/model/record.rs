@@ -366,6 +366,21 @@ impl FailureReport {
                 });
             }
         }
+        // A value nested deeper than the log can read back (the write-ahead log and the
+        // Parquet payload wrap the record in a few more levels, and serde_json stops at 128)
+        // was acknowledged and then lost at the next replay (an audit: 123 levels under
+        // task.config). Refused here, for every input.
+        for (key, v) in &task.config.extra {
+            let depth = json_depth(v);
+            if depth > MAX_EXTRA_DEPTH {
+                return Err(ModelError::Invalid {
+                    field: "task.config",
+                    detail: format!(
+                        "'{key}' is nested {depth} levels deep; at most {MAX_EXTRA_DEPTH}"
+                    ),
+                });
+            }
+        }
         let hardware = match (self.hardware, self.platform.or(task.platform)) {
             (Some(h), _) => h,
             (None, Some(class)) => {
@@ -389,6 +404,20 @@ impl FailureReport {
             timestamp: self.timestamp.unwrap_or(now),
             task,
         })
+    }
+}
+
+/// How deeply a value under `task.config` may nest (arrays and objects): far more than any
+/// config needs, and far below what the log's reader takes (serde_json's 128 levels, less
+/// the record's own).
+pub const MAX_EXTRA_DEPTH: usize = 32;
+
+/// The nesting depth of a JSON value: 0 for a scalar, 1 for a flat array or object.
+fn json_depth(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Array(a) => 1 + a.iter().map(json_depth).max().unwrap_or(0),
+        serde_json::Value::Object(o) => 1 + o.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -739,5 +768,43 @@ mod tests {
         };
         let j = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<RecoveryAction>(&j).unwrap(), a);
+    }
+    /// An audit: a config value nested 123 levels deep was acknowledged by the server and
+    /// lost at the next replay of the write-ahead log (serde_json's recursion limit). Such a
+    /// report is refused, naming the field; the deepest accepted one reads back even inside
+    /// the log's wrapping.
+    #[test]
+    fn a_config_nested_past_the_limit_is_refused_and_the_limit_reads_back() {
+        let report = |depth: usize| {
+            let text = format!(
+                r#"{{"task_id":"t","worker_id":"w","error":{{"message":"x"}},"task":{{"config":{{"deep":{}{}}}}}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            serde_json::from_str::<FailureReport>(&text).unwrap()
+        };
+        let e = report(MAX_EXTRA_DEPTH + 1)
+            .check(Timestamp::from_micros(0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("task.config") && e.contains("'deep' is nested 33 levels"),
+            "{e}"
+        );
+        let rec = report(MAX_EXTRA_DEPTH)
+            .check(Timestamp::from_micros(0))
+            .unwrap();
+        // Wrapped in 40 more levels (more than the log adds), it still reads back.
+        let wrapped = format!(
+            "{}{}{}",
+            "[".repeat(40),
+            serde_json::to_string(&rec).unwrap(),
+            "]".repeat(40)
+        );
+        let mut v: serde_json::Value = serde_json::from_str(&wrapped).unwrap();
+        for _ in 0..40 {
+            v = v.as_array().unwrap()[0].clone();
+        }
+        assert_eq!(serde_json::from_value::<FailureRecord>(v).unwrap(), rec);
     }
 }
