@@ -56,7 +56,9 @@ pub struct Args {
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
     /// CSV column mapping, FIELD=COLUMN,... (e.g. message=msg,worker_id=host,
-    /// hardware.class=platform,timestamp=time); unmapped fields are found by header name.
+    /// hardware.class=platform,timestamp=time); unmapped fields are found by header name,
+    /// and FIELD=- reads no column for an optional field (timestamp=- when a `Time` column
+    /// holds no date).
     #[arg(long, value_name = "MAP", value_parser = parse_map)]
     map: Option<ColumnMap>,
     #[command(flatten)]

@@ -179,7 +179,8 @@ fn normalize(s: &str) -> String {
 }
 
 /// Explicit column mapping: `FIELD=COLUMN,...` (`message=msg,hardware.class=platform`).
-/// Fields it does not name are found by header name.
+/// Fields it does not name are found by header name; `FIELD=-` reads no column for an
+/// optional field (e.g. `timestamp=-` when a `Time` column holds times of day).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ColumnMap {
     pairs: Vec<(Field, String)>,
@@ -207,7 +208,17 @@ impl ColumnMap {
             })?;
             let col = col.trim();
             if col.is_empty() {
-                return Err(bad(format!("no column given for {}", field.name())));
+                return Err(bad(format!(
+                    "no column given for {} (`{}=-` reads none, for an optional field)",
+                    field.name(),
+                    field.name()
+                )));
+            }
+            if col == NO_COLUMN && field.required() {
+                return Err(bad(format!(
+                    "{} is required: it cannot be left out",
+                    field.name()
+                )));
             }
             if pairs.iter().any(|(g, _)| *g == field) {
                 return Err(bad(format!("{} is mapped twice", field.name())));
@@ -233,10 +244,15 @@ impl FromStr for ColumnMap {
     }
 }
 
+/// The column given to a field to read no column for it (`timestamp=-`).
+pub const NO_COLUMN: &str = "-";
+
 /// A mapping resolved against one header: the column index of every field.
 #[derive(Debug)]
 pub(crate) struct Resolved {
     idx: [Option<usize>; N_FIELDS],
+    /// Whether the field's column was found by its header name (not mapped).
+    by_name: [bool; N_FIELDS],
     header: Vec<String>,
 }
 
@@ -244,10 +260,11 @@ impl Resolved {
     fn new(path: &Path, header: Vec<String>, map: &ColumnMap) -> Result<Self, IngestError> {
         let norm: Vec<String> = header.iter().map(|h| normalize(h)).collect();
         let mut idx = [None; N_FIELDS];
+        let mut by_name = [false; N_FIELDS];
         let mut used = vec![false; header.len()];
         // Explicit mappings first, then header names for the rest.
         for (slot, f) in idx.iter_mut().zip(Field::ALL) {
-            if let Some(col) = map.get(f) {
+            if let Some(col) = map.get(f).filter(|c| *c != NO_COLUMN) {
                 let i = norm
                     .iter()
                     .position(|h| *h == normalize(col))
@@ -263,8 +280,8 @@ impl Resolved {
                 used[i] = true;
             }
         }
-        for (slot, f) in idx.iter_mut().zip(Field::ALL) {
-            if slot.is_none() {
+        for ((slot, named), f) in idx.iter_mut().zip(&mut by_name).zip(Field::ALL) {
+            if slot.is_none() && map.get(f).is_none() {
                 *slot = f.header_aliases().iter().find_map(|a| {
                     norm.iter()
                         .enumerate()
@@ -272,6 +289,7 @@ impl Resolved {
                 });
                 if let Some(i) = *slot {
                     used[i] = true;
+                    *named = true;
                 }
             }
         }
@@ -290,7 +308,11 @@ impl Resolved {
                 ),
             });
         }
-        Ok(Resolved { idx, header })
+        Ok(Resolved {
+            idx,
+            by_name,
+            header,
+        })
     }
 
     fn col(&self, f: Field) -> Option<usize> {
@@ -589,6 +611,10 @@ impl Source for CsvSource {
     }
 }
 
+/// A time before this, from a column found by its name alone, is taken for a misread column
+/// (2000-01-01T00:00:00Z).
+const EARLIEST_GUESS: Timestamp = Timestamp::from_micros(946_684_800_000_000);
+
 /// Converts split rows into reports.
 pub(crate) fn convert_rows(rows: Vec<RawRow>, map: &Resolved) -> Vec<Item> {
     rows.into_iter()
@@ -664,14 +690,31 @@ fn to_report(fields: Vec<String>, map: &Resolved) -> Result<FailureReport, Strin
                 .map_err(|e| format!("column '{}': {e}", col(Field::Precision)))
         })
         .transpose()?;
+    // A column taken for the time by its header name alone may hold something else (an
+    // audit: Loghub's `Time` holds times of day, or HDFS's HHMMSS read as epoch seconds in
+    // 1970): say so, and how to read no time.
+    let guessed = if map.by_name[Field::Timestamp as usize] {
+        format!(
+            "; the column was taken for the time by its name: `--map timestamp={NO_COLUMN}` reads no time, `--map timestamp=COLUMN` another column"
+        )
+    } else {
+        String::new()
+    };
     let timestamp = get(Field::Timestamp)
         .map(|v| {
-            Timestamp::parse(&v).ok_or_else(|| {
+            let t = Timestamp::parse(&v).ok_or_else(|| {
                 format!(
-                    "column '{}': invalid timestamp '{v}' (expected RFC 3339, ISO date-time or epoch seconds)",
+                    "column '{}': invalid timestamp '{v}' (expected RFC 3339, ISO date-time or epoch seconds){guessed}",
                     col(Field::Timestamp)
                 )
-            })
+            })?;
+            if !guessed.is_empty() && t < EARLIEST_GUESS {
+                return Err(format!(
+                    "column '{}': '{v}' read as epoch seconds is {t}, before 2000{guessed}",
+                    col(Field::Timestamp)
+                ));
+            }
+            Ok(t)
         })
         .transpose()?;
     let vendor = get(Field::Vendor);
@@ -822,6 +865,46 @@ mod tests {
         assert_eq!(items[1].as_ref().unwrap().worker_id, "n2");
     }
 
+    /// An audit: Loghub's CSVs have a `Time` column of times of day (rejected row by row with
+    /// no way out) or, in HDFS, HHMMSS numbers (read as epoch seconds in 1970, silently). A
+    /// column taken for the time by its name alone now says so and how to leave it out, a
+    /// time before 2000 from it is refused, and `timestamp=-` reads no time.
+    #[test]
+    fn a_time_column_found_by_name_can_be_left_out() {
+        let text = "LineId,Time,Component,Content\n1,20:10:40,spark,Executor lost\n2,203615,dfs,Block lost\n";
+        let map = "message=Content,task_id=LineId,worker_id=Component";
+        let errs: Vec<String> = read(text, ',', map)
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| e.to_string()))
+            .collect();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].starts_with("in.csv:2: column 'Time': invalid timestamp '20:10:40'"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("in.csv:3: column 'Time': '203615' read as epoch seconds is 1970-"),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .all(|e| e.contains("`--map timestamp=-` reads no time")),
+            "{errs:?}"
+        );
+        let kept = read(text, ',', &format!("{map},timestamp=-")).unwrap();
+        assert_eq!(kept.len(), 2);
+        for r in &kept {
+            assert!(r.as_ref().unwrap().timestamp.is_none(), "{r:?}");
+        }
+        // A mapped column is the user's word: an early epoch stays.
+        let mapped = read(text, ',', &format!("{map},timestamp=LineId")).unwrap();
+        assert!(mapped.iter().all(Result::is_ok), "{mapped:?}");
+        // A required field cannot be left out.
+        let e = ColumnMap::parse("message=-").unwrap_err().to_string();
+        assert!(e.contains("message is required"), "{e}");
+    }
+
     #[test]
     fn bad_rows_are_rejected_with_line_and_reason() {
         let text = "task_id,worker_id,message,batch_size,platform,ts\n\
@@ -844,7 +927,7 @@ mod tests {
                 "in.csv:3: expected 6 fields, found 7",
                 "in.csv:5: column 'batch_size': '-1' is not a non-negative integer",
                 "in.csv:6: column 'platform': unknown hardware class 'QPU' (expected one of: CPU, GPU, TPU, NPU, WEBGPU, WEBNN, DSP, FPGA, ASIC, HYBRID, UNKNOWN)",
-                "in.csv:7: column 'ts': invalid timestamp 'yesterday' (expected RFC 3339, ISO date-time or epoch seconds)",
+                "in.csv:7: column 'ts': invalid timestamp 'yesterday' (expected RFC 3339, ISO date-time or epoch seconds); the column was taken for the time by its name: `--map timestamp=-` reads no time, `--map timestamp=COLUMN` another column",
                 "in.csv:8: unterminated quoted field",
             ]
         );
