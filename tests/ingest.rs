@@ -1014,3 +1014,30 @@ fn a_simulator_directory_rejection_printed_is_not_counted_again_as_more() {
     assert!(err.contains("failures.jsonl:1:"), "{err}");
     assert!(!err.contains("more rejected"), "{err}");
 }
+
+/// Regression (audit): a gzip-compressed input got "cannot tell the input format ...; use
+/// --format", and with --format every line was garbage. It is named as compressed now.
+#[test]
+fn a_gzip_input_is_named_as_compressed() {
+    let d = Dir::new();
+    let gz = d.path("f.jsonl.gz");
+    std::fs::write(
+        &gz,
+        [
+            0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x01,
+        ],
+    )
+    .unwrap();
+    for args in [
+        &["ingest", "f.jsonl.gz", "--data", "d"][..],
+        &["ingest", "f.jsonl.gz", "--data", "d", "--format", "jsonl"][..],
+    ] {
+        let o = d.run(args, "");
+        assert!(!o.status.success(), "{args:?}");
+        assert!(
+            stderr(&o).contains("f.jsonl.gz: gzip-compressed; decompress it first"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}

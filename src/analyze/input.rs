@@ -290,9 +290,13 @@ fn plan_inputs(
             )));
         } else {
             simulator_part_alone(p)?;
-            let fmt = format
-                .or_else(|| Format::detect(p))
-                .ok_or_else(|| IngestError::UnknownFormat { path: p.clone() })?;
+            let fmt = format.or_else(|| Format::detect(p)).ok_or_else(|| {
+                if crate::ingest::is_gzip(p) {
+                    IngestError::Compressed { path: p.clone() }
+                } else {
+                    IngestError::UnknownFormat { path: p.clone() }
+                }
+            })?;
             plan.failures.push((p.clone(), fmt));
         }
     }

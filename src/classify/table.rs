@@ -586,7 +586,7 @@ pub static RULES: &[Rule] = &[
     row(
         "k8s.image_missing",
         K::SoftwareException,
-        r"\bfailed\s+to\s+pull\s+image\b.{0,300}\b(?:not\s+found|manifest\s+unknown|unauthorized|access\s+denied|pull\s+access\s+denied)\b|\binvalidimagename\b",
+        r"\bfailed\s+to\s+pull\s+image\b.{0,300}\b(?:not\s*found|manifest\s+unknown|unauthorized|access\s+denied|pull\s+access\s+denied)\b|\binvalidimagename\b",
         "a container image that does not exist or may not be pulled: the job's spec is wrong, not the network (a pull that timed out stays a network failure)",
     ),
     row(

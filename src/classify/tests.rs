@@ -1230,6 +1230,8 @@ fn families_an_independent_probe_found_missing() {
         // out stays a network failure
         ("Failed to pull image \"registry.local/ml/train:v9\": rpc error: code = NotFound desc = failed to resolve reference \"registry.local/ml/train:v9\": not found", H::Gpu, K::SoftwareException),
         ("Failed to pull image \"nvcr.io/nvidia/pytorch:24.05-py3\": rpc error: code = Unknown desc = failed to resolve reference: dial tcp 10.0.0.1:443: connect: connection refused", H::Gpu, K::Network),
+        // an audit: gRPC's "code = NotFound" alone (no "not found" after it) was unknown
+        ("Failed to pull image \"nvcr.io/nvidia/pytorch:24.99-py3\": rpc error: code = NotFound desc = failed to pull and unpack image", H::Gpu, K::SoftwareException),
         // a node died or stopped answering, even when its possible causes name memory
         ("The node with node id: 8c1f and address: 10.1.2.3 has been marked dead because the detector has missed too many heartbeats from it. This can happen when a raylet crashes unexpectedly (OOM, preempted node, etc.)", H::Gpu, K::WorkerDisconnected),
         ("WARN HeartbeatReceiver: Removing executor 12 with no recent heartbeats: 130000 ms exceeds timeout 120000 ms", H::Cpu, K::WorkerDisconnected),

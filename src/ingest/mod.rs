@@ -65,6 +65,13 @@ pub enum IngestError {
         /// The input.
         path: PathBuf,
     },
+    /// The input is gzip-compressed (its first bytes are gzip's magic number): read as text,
+    /// every line was garbage (an audit).
+    #[error("{}: gzip-compressed; decompress it first (`gunzip -k FILE`, or `zcat FILE | faultline ingest - --format FORMAT ...`)", path.display())]
+    Compressed {
+        /// The input.
+        path: PathBuf,
+    },
     /// `--format` names no format.
     #[error("unknown input format '{0}' (expected jsonl, csv, tsv, kernel or parquet)")]
     FormatName(String),
@@ -399,6 +406,12 @@ pub fn open_source<E: From<IngestError>>(
             kernel,
         )?);
     }
+    if format != Format::Parquet && is_gzip(path) {
+        return Err(IngestError::Compressed {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
     Ok(match format {
         Format::Jsonl => Box::new(JsonlSource::open(path)?),
         Format::Csv | Format::Tsv => {
@@ -446,6 +459,16 @@ pub(crate) fn file_len(path: &Path) -> Option<u64> {
         .ok()
         .filter(|m| m.is_file())
         .map(|m| m.len())
+}
+
+/// Whether the file at `path` starts with gzip's magic number (1f 8b); false when it cannot
+/// be read (opening it reports that).
+pub fn is_gzip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == [0x1f, 0x8b])
 }
 
 /// Opens `path` for reading, naming it in the error.
