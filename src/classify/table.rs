@@ -617,7 +617,7 @@ pub static RULES: &[Rule] = &[
     row(
         "timeout.generic",
         K::Timeout,
-        r"\btimed?[\s_-]?out\w*|\bdeadline[\s_]exceeded\b|\bdeadline\s+(?:has\s+)?(?:expired|passed)\b|\btook\s+too\s+long\b|\bhang\s+detected\b|\bhung\s+task\b",
+        r"\btimed?[\s_-]?out\w*|\bdeadline[\s_]exceeded\b|\bdeadline\s+(?:has\s+)?(?:expired|passed)\b|\bdeadline\s+(?:of\s+)?[0-9][0-9.]*\s*(?:ms|us|µs|s|secs?|seconds?|minutes?|min)?\s+(?:exceeded|missed|expired)\b|\bmissed\s+(?:its\s+|the\s+|a\s+)?deadline\b|\btook\s+too\s+long\b|\bhang\s+detected\b|\bhung\s+task\b",
         "an operation timed out",
     ),
     // ---------------------------------------------------------------- crashes in the job

@@ -1004,6 +1004,24 @@ fn review_host_report_does_not_hide_the_cause() {
     assert_eq!(widen("a«b", 0..1), 0..1);
 }
 
+/// A deadline missed by a number of milliseconds is a timeout ("deadline 200 ms exceeded" was
+/// `unknown`: only "deadline exceeded" with nothing between was read).
+#[test]
+fn a_deadline_exceeded_by_its_number_is_a_timeout() {
+    check_on(&[
+        (
+            "[8812.331274] thermal thermal_zone1: GPU-therm: critical temperature reached, throttling; edge-infer: inference on yolov8s took 431 ms, deadline 200 ms exceeded (frame 12 dropped)",
+            H::Hybrid,
+            K::Timeout,
+        ),
+        ("frame 9: deadline of 33ms missed", H::Gpu, K::Timeout),
+        ("worker missed its deadline for batch 12", H::Cpu, K::Timeout),
+        ("rpc error: code = DeadlineExceeded desc = context deadline exceeded", H::Cpu, K::Timeout),
+    ]);
+    // A deadline that was set, not missed, says nothing.
+    check(&[("deadline 200 ms configured for the stream", K::Unknown)]);
+}
+
 /// Level Zero (Intel's GPU and NPU runtime, OpenVINO's `intel_npu` plugin) reports a lost
 /// device as `ZE_RESULT_ERROR_DEVICE_LOST`, inside a RuntimeError: read as a software bug
 /// before (the underscore before `DEVICE_LOST` hid it from the device-lost row), which kept
