@@ -721,23 +721,11 @@ async fn regression_the_openapi_schema_matches_an_answer() {
 async fn regression_an_outcome_needs_an_action_and_a_valid_task_id() {
     let dir = tempfile::tempdir().unwrap();
     let (app, _) = App::open(ServeOptions::new(dir.path().join("data"))).unwrap();
-    let (s, v) = call(
-        &app,
-        "PUT",
-        "/v1/tasks/idle/state",
-        r#"{"state":"running"}"#,
-        None,
-    )
-    .await;
+    let state = r#"{"state":"running"}"#;
+    let (s, v) = call(&app, "PUT", "/v1/tasks/idle/state", state, None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v) = call(
-        &app,
-        "POST",
-        "/v1/outcomes",
-        r#"{"task_id":"idle","success":true}"#,
-        None,
-    )
-    .await;
+    let outcome = r#"{"task_id":"idle","success":true}"#;
+    let (s, v) = call(&app, "POST", "/v1/outcomes", outcome, None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     assert_eq!(
         (&v["error"]["code"], &v["error"]["field"]),

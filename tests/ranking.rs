@@ -656,21 +656,7 @@ fn eval_ranking_refuses_a_history_without_outcomes() {
     let o = d.run(&["eval", "ranking", "--data", "rec"], "");
     crate::util::refused(&o, "recovery actions has an outcome");
 
-    let o = d.run(
-        &[
-            "simulate",
-            "--scenario",
-            crate::util::repo()
-                .join("data/scenarios/test-farm.toml")
-                .to_str()
-                .unwrap(),
-            "--failures",
-            "200",
-            "--out",
-            "sim",
-        ],
-        "",
-    );
+    let o = test_farm(&d, &["--failures", "200", "--out", "sim"]);
     assert!(o.status.success(), "{}", crate::util::stderr(&o));
     let o = d.run(&["eval", "ranking", "--data", "sim"], "");
     crate::util::refused(&o, "faultline ingest");
@@ -685,14 +671,9 @@ fn eval_ranking_refuses_a_history_without_outcomes() {
 fn eval_ranking_marks_a_dr_that_is_the_reward_models_guess() {
     let d = crate::util::Dir::new();
     let fixed = d.write("one.toml", "[any]\nany = \"DIFFERENT_WORKER\"\n");
-    let o = d.run(
+    let o = test_farm(
+        &d,
         &[
-            "simulate",
-            "--scenario",
-            crate::util::repo()
-                .join("data/scenarios/test-farm.toml")
-                .to_str()
-                .unwrap(),
             "--policy",
             "fixed",
             "--fixed",
@@ -704,7 +685,6 @@ fn eval_ranking_marks_a_dr_that_is_the_reward_models_guess() {
             "--out",
             "h",
         ],
-        "",
     );
     assert!(o.status.success(), "{}", crate::util::stderr(&o));
     let o = d.run(&["eval", "ranking", "--data", "h", "--json"], "");
@@ -736,4 +716,12 @@ fn eval_ranking_marks_a_dr_that_is_the_reward_models_guess() {
         text.contains("* rules: the logging policy took another action with certainty"),
         "{text}"
     );
+}
+
+/// `faultline simulate --scenario data/scenarios/test-farm.toml ARGS...` in `d`.
+fn test_farm(d: &crate::util::Dir, args: &[&str]) -> std::process::Output {
+    let scenario = crate::util::repo().join("data/scenarios/test-farm.toml");
+    let mut all = vec!["simulate", "--scenario", scenario.to_str().unwrap()];
+    all.extend_from_slice(args);
+    d.run(&all, "")
 }
