@@ -194,7 +194,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ),
         }
         let s = &x.success;
-        // The outcome count is a sum of weights (`-0` in models written before 0a4abd5).
+        // The outcome count is a sum of weights (`-0` in models written before `train` normalised it).
         let outcomes = (s.outcomes + 0.0).round();
         outln!(
             "  success:    {} contexts, {} (context, strategy) cells, {outcomes} outcomes, rate {}",

@@ -769,6 +769,14 @@ pub struct PolicyReport {
 /// than this share of it ([`PolicyReport::model_only`]).
 pub const MODEL_ONLY_FLAG: f64 = 0.25;
 
+impl PolicyReport {
+    /// Whether the reward model alone makes more than [`MODEL_ONLY_FLAG`] of this DR (the
+    /// text report marks it `*`).
+    pub fn dr_is_guess(&self) -> bool {
+        self.model_only > MODEL_ONLY_FLAG
+    }
+}
+
 /// The estimates on one set of decisions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScopeReport {
@@ -830,7 +838,7 @@ pub const UNMATCHED_WARN: f64 = 0.1;
 /// Refuses a history without a single outcome, and warns when many recovery actions have
 /// none, or many actions no logged failure (audit: with no outcome reported, every decision scored 0 and exit 0; with half of
 /// them dropped, `logged` fell from 0.40 to 0.27 without a word).
-fn outcome_check(
+fn check_join(
     root: &Path,
     join: &JoinStats,
     decisions: usize,
@@ -1158,7 +1166,7 @@ pub fn evaluate_dir(
 ) -> Result<RankingReport, RankingEvalError> {
     let history = read_history(root)?;
     let (decisions, join) = join(&history.entries, rules);
-    let warnings = outcome_check(root, &join, decisions.len())?;
+    let warnings = check_join(root, &join, decisions.len())?;
     let Evaluation {
         train,
         invalid_propensity,
@@ -1328,7 +1336,7 @@ impl RankingReport {
             );
             for p in &sc.policies {
                 let e = &p.estimates;
-                let flag = p.model_only > MODEL_ONLY_FLAG;
+                let flag = p.dr_is_guess();
                 flagged |= flag;
                 let _ = writeln!(
                     s,
@@ -1348,11 +1356,7 @@ impl RankingReport {
                     p.cost.map_or("-".into(), |c| format!("{c:.3}"))
                 );
             }
-            for p in sc
-                .policies
-                .iter()
-                .filter(|p| p.model_only > MODEL_ONLY_FLAG)
-            {
+            for p in sc.policies.iter().filter(|p| p.dr_is_guess()) {
                 let _ = writeln!(
                     s,
                     "  * {}: the logging policy took another action with certainty on {:.0} % \
@@ -2014,7 +2018,7 @@ mod tests {
             without_failure: 0,
         };
         // 10 decisions: 2 escalations and 3 superseded, 5 pending: no outcome at all.
-        let e = outcome_check(root, &none, 5).unwrap_err().to_string();
+        let e = check_join(root, &none, 5).unwrap_err().to_string();
         assert!(
             e.contains("none of the 8 recovery actions has an outcome"),
             "{e}"
@@ -2024,7 +2028,7 @@ mod tests {
             unmatched_actions: 4,
             ..none.clone()
         };
-        let w = outcome_check(root, &some, 6).unwrap();
+        let w = check_join(root, &some, 6).unwrap();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
             w[0].starts_with("4 of 8 recovery actions (50 %) have no outcome"),
@@ -2039,13 +2043,13 @@ mod tests {
             unmatched_outcomes: 0,
             without_failure: 10,
         };
-        assert!(outcome_check(root, &few, 90).unwrap().is_empty());
+        assert!(check_join(root, &few, 90).unwrap().is_empty());
         // Many actions of tasks without a logged failure: a warning.
         let blind = JoinStats {
             without_failure: 11,
             ..few
         };
-        let w = outcome_check(root, &blind, 90).unwrap();
+        let w = check_join(root, &blind, 90).unwrap();
         assert!(
             w.len() == 1 && w[0].starts_with("11 of 100 actions have no logged failure"),
             "{w:?}"

@@ -615,6 +615,10 @@ impl Source for CsvSource {
 /// (2000-01-01T00:00:00Z).
 const EARLIEST_GUESS: Timestamp = Timestamp::from_micros(946_684_800_000_000);
 
+/// What a bad time from a column found by its name alone adds to the rejection.
+const GUESSED_TIME_HINT: &str = "; the column was taken for the time by its name: \
+    `--map timestamp=-` reads no time, `--map timestamp=COLUMN` another column";
+
 /// Converts split rows into reports.
 pub(crate) fn convert_rows(rows: Vec<RawRow>, map: &Resolved) -> Vec<Item> {
     rows.into_iter()
@@ -693,25 +697,23 @@ fn to_report(fields: Vec<String>, map: &Resolved) -> Result<FailureReport, Strin
     // A column taken for the time by its header name alone may hold something else (an
     // audit: Loghub's `Time` holds times of day, or HDFS's HHMMSS read as epoch seconds in
     // 1970): say so, and how to read no time.
-    let guessed = if map.by_name[Field::Timestamp as usize] {
-        format!(
-            "; the column was taken for the time by its name: `--map timestamp={NO_COLUMN}` reads no time, `--map timestamp=COLUMN` another column"
-        )
-    } else {
-        String::new()
-    };
+    // The hint is built on a bad value only: nothing is allocated per row.
+    let guessed = map.by_name[Field::Timestamp as usize];
+    let hint = || if guessed { GUESSED_TIME_HINT } else { "" };
     let timestamp = get(Field::Timestamp)
         .map(|v| {
             let t = Timestamp::parse(&v).ok_or_else(|| {
                 format!(
-                    "column '{}': invalid timestamp '{v}' (expected RFC 3339, ISO date-time or epoch seconds){guessed}",
-                    col(Field::Timestamp)
+                    "column '{}': invalid timestamp '{v}' (expected RFC 3339, ISO date-time or epoch seconds){}",
+                    col(Field::Timestamp),
+                    hint()
                 )
             })?;
-            if !guessed.is_empty() && t < EARLIEST_GUESS {
+            if guessed && t < EARLIEST_GUESS {
                 return Err(format!(
-                    "column '{}': '{v}' read as epoch seconds is {t}, before 2000{guessed}",
-                    col(Field::Timestamp)
+                    "column '{}': '{v}' read as epoch seconds is {t}, before 2000{}",
+                    col(Field::Timestamp),
+                    hint()
                 ));
             }
             Ok(t)

@@ -301,8 +301,8 @@ impl Summary {
         }
         // With nothing recovered there is no mean to show (null in the JSON).
         let per_recovered = match s.mean_attempts_to_recovery {
-            Some(m) if s.succeeded > 0 => format!("{m:.2} failures per recovered task"),
-            _ => "no recovered task".to_string(),
+            Some(m) => format!("{m:.2} failures per recovered task"),
+            None => "no recovered task".to_string(),
         };
         writeln!(
             out,
