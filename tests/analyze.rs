@@ -600,6 +600,7 @@ fn ingest_does_not_read_its_data_directory_back() {
     ten_records_in_logs(&d);
     let o = d.run(&["ingest", "logs", "--data", "logs/hist", "-q"], "");
     assert!(o.status.success(), "{}", stderr(&o));
+    d.write("logs/plot.png", "not a log\n");
     let o = d.run(&["ingest", "logs", "--data", "logs/hist", "--json"], "");
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
@@ -613,6 +614,29 @@ fn ingest_does_not_read_its_data_directory_back() {
         (s["read"].as_u64(), s["rejected"].as_u64()),
         (Some(0), Some(0)),
         "{s:#}"
+    );
+    // Both inputs left out are in the summary, with why.
+    let left: Vec<(String, String)> = s["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap().to_string(),
+                l["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(left.len(), 2, "{s:#}");
+    assert!(
+        left.iter()
+            .any(|(p, r)| p.ends_with("plot.png") && r == "unknown_type"),
+        "{left:?}"
+    );
+    assert!(
+        left.iter()
+            .any(|(p, r)| p.ends_with("a.jsonl") && r == "taken_in"),
+        "{left:?}"
     );
     let (failures, _, _) = crate::util::rows_per_task(&d.path("logs/hist"));
     assert_eq!(failures.values().sum::<usize>(), 10);

@@ -812,6 +812,18 @@ fn bad_input_battery_gets_json_4xx_and_the_server_keeps_serving() {
         .send("POST", "/v1/tasks/..%2Fx/checkpoints", b"data")
         .unwrap();
     assert_eq!(r.status, 400, "{}", r.body);
+    // An empty checkpoint is refused, naming the body (an audit: it was stored, and actions
+    // then named a checkpoint that resumes from nothing); nothing is stored.
+    let r = c
+        .send("POST", "/v1/tasks/t-empty/checkpoints", b"")
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (400, json!("body")),
+        "{}",
+        r.body
+    );
+    assert_eq!(c.get("/v1/tasks/t-empty/checkpoints/latest").status, 404);
     // Missing and wrong token.
     let mut anon = server.client();
     let r = anon.post("/v1/failures", OOM);

@@ -746,6 +746,13 @@ fn the_same_input_twice_is_skipped_unless_asked_again() {
     let second = summary(&o);
     assert_eq!(second["ingested"], 0);
     assert!(stderr(&o).contains("a.jsonl skipped"), "{}", stderr(&o));
+    // The JSON summary says so too (an audit: it listed only what was read).
+    let left = &second["left_out"];
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{second}");
+    assert_eq!(left[0]["reason"], "taken_in");
+    assert!(left[0]["path"].as_str().unwrap().ends_with("a.jsonl"));
+    assert!(left[0]["at"].is_string(), "{second}");
+    assert_eq!(first["left_out"], serde_json::json!([]));
     assert_eq!(failures(&d.path("h")).len(), 5);
     let third = summary(&d.run(
         &["ingest", "a.jsonl", "--data", "h", "--json", "--again"],

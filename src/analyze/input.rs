@@ -88,6 +88,13 @@ pub struct Plan {
     pub excluded: Vec<PathBuf>,
     /// Files in input directories of no known format, left out (sorted per input).
     pub unknown: Vec<PathBuf>,
+    /// Failure sources found by walking an input directory (not named by the user): one
+    /// whose CSV header cannot be mapped is left out by [`OpenInputs::open`], not fatal.
+    pub walked: Vec<PathBuf>,
+    /// Files found in input directories and left out by [`OpenInputs::open`] because their
+    /// header has no column for a required field (a CSV of something else beside the
+    /// logs), with the reason.
+    pub unreadable: Vec<(PathBuf, String)>,
 }
 
 /// Names of unknown files a [`Plan::notes`] line and an [`InputSummary`] list.
@@ -119,6 +126,18 @@ impl Plan {
                 if n == 1 { "" } else { "s" },
                 names.join(", "),
                 if n > SHOWN_UNKNOWN { ", ..." } else { "" }
+            ));
+        }
+        for (p, why) in self.unreadable.iter().take(SHOWN_UNKNOWN) {
+            out.push(format!(
+                "skipped {}: {why}; name it alone (with --map) to read it",
+                p.display()
+            ));
+        }
+        if self.unreadable.len() > SHOWN_UNKNOWN {
+            out.push(format!(
+                "skipped {} more files whose header could not be mapped",
+                self.unreadable.len() - SHOWN_UNKNOWN
             ));
         }
         out
@@ -272,6 +291,7 @@ fn plan_inputs(
                         }
                     }
                 } else if let Some(fmt) = format.or_else(|| Format::detect(&f)) {
+                    plan.walked.push(f.clone());
                     plan.failures.push((f, fmt));
                 } else {
                     plan.unknown.push(f);
@@ -535,15 +555,41 @@ impl OpenInputs {
         out: Option<&Path>,
         o: &InputOptions,
     ) -> Result<Self, AnalyzeError> {
-        let plan = plan_analysis(inputs, o.format, out)?;
+        let mut plan = plan_analysis(inputs, o.format, out)?;
         if plan.is_empty() {
             return Err(AnalyzeError::Input("no inputs to read".into()));
         }
-        let sources = plan
-            .failures
-            .iter()
-            .map(|(p, f)| open(p, *f, o))
-            .collect::<Result<Vec<_>, _>>()?;
+        // A file found in a directory whose header cannot be mapped is left out, with the
+        // reason (an audit: one unrelated CSV beside the logs stopped the whole run); one the
+        // user named is an error.
+        let mut sources = Vec::with_capacity(plan.failures.len());
+        let mut kept = Vec::with_capacity(plan.failures.len());
+        for (p, f) in std::mem::take(&mut plan.failures) {
+            match open(&p, f, o) {
+                Ok(s) => {
+                    sources.push(s);
+                    kept.push((p, f));
+                }
+                Err(AnalyzeError::Ingest(IngestError::Header { reason, .. }))
+                    if plan.walked.contains(&p) =>
+                {
+                    plan.unreadable.push((p, reason));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        plan.failures = kept;
+        if plan.is_empty() {
+            let why: Vec<String> = plan
+                .unreadable
+                .iter()
+                .map(|(p, r)| format!("{}: {r}", p.display()))
+                .collect();
+            return Err(AnalyzeError::Input(format!(
+                "no inputs to read: no file's header could be mapped ({})",
+                why.join("; ")
+            )));
+        }
         for dir in &plan.simulations {
             check_simulation_complete(dir)?;
             for name in ["failures.jsonl", "actions.jsonl", "outcomes.jsonl"] {
@@ -601,10 +647,11 @@ pub fn ingest_opened(
     let mut rejections: Vec<String> = Vec::new();
     let mut out = InputSummary {
         read_at: Some(o.now),
-        unknown_files: plan.unknown.len() as u64,
+        unknown_files: (plan.unknown.len() + plan.unreadable.len()) as u64,
         unknown_file_names: plan
             .unknown
             .iter()
+            .chain(plan.unreadable.iter().map(|(p, _)| p))
             .take(KEPT_REJECTIONS)
             .map(|p| p.display().to_string())
             .collect(),
@@ -1838,6 +1885,49 @@ mod tests {
         .unwrap();
         assert_eq!(s.unknown_files, 2);
         assert_eq!(s.unknown_file_names.len(), 2);
+    }
+
+    /// Regression (audit): one CSV beside the logs whose header has no column for a
+    /// required field stopped the analysis of the whole directory. Found in a directory, it
+    /// is left out with the reason and counted; named alone, it is still an error.
+    #[test]
+    fn a_csv_in_a_directory_whose_header_cannot_be_mapped_is_left_out() {
+        let d = tempfile::tempdir().unwrap();
+        let logs = d.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        std::fs::write(
+            logs.join("a.jsonl"),
+            "{\"task_id\":\"t1\",\"worker_id\":\"w1\",\"hardware\":{\"class\":\"GPU\"},\"error\":{\"message\":\"CUDA out of memory\"},\"timestamp\":\"2026-11-01T10:00:00Z\"}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            logs.join("metrics.csv"),
+            "time,cpu_util,mem_util\n1,0.5,0.2\n",
+        )
+        .unwrap();
+        let root = d.path().join("out");
+        let o = InputOptions::new(Timestamp::from_micros(1));
+        let inputs = OpenInputs::open(std::slice::from_ref(&logs), Some(&root), &o).unwrap();
+        let notes = inputs.plan().notes();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("skipped ") && n.contains("metrics.csv: ")),
+            "{notes:?}"
+        );
+        let s = ingest_opened(inputs, &root, &o, &mut super::super::NoProgress).unwrap();
+        assert_eq!((s.ingested, s.unknown_files), (1, 1));
+        assert!(s.unknown_file_names[0].ends_with("metrics.csv"));
+        // Named alone, it is an error naming the file.
+        let e = OpenInputs::open(&[logs.join("metrics.csv")], Some(&root), &o).unwrap_err();
+        assert!(e.to_string().contains("metrics.csv"), "{e}");
+        // A directory of nothing else says why there is nothing to read.
+        std::fs::remove_file(logs.join("a.jsonl")).unwrap();
+        let e = OpenInputs::open(std::slice::from_ref(&logs), Some(&root), &o).unwrap_err();
+        assert!(
+            e.to_string().contains("no inputs to read") && e.to_string().contains("metrics.csv"),
+            "{e}"
+        );
     }
 
     /// Inputs are opened before anything is written: a missing or unreadable one fails

@@ -34,7 +34,7 @@
 //! |---|---|
 //! | `format_version` | layout version (1) |
 //! | `history` | the data directory analysed |
-//! | `input` | ingest counts (`read` = `ingested` + `rejected` failure records, `skipped`, `actions`, `outcomes`, `rejected_other` action or outcome lines of a simulator directory rejected on their own, first `rejections`; `actions_without_outcome` actions of a simulator directory kept (in `actions`) with no outcome left for them, not rejections; `stamped_at_read` records without a time, given `read_at`, the time of the run; `unknown_files` in input directories left out, the first in `unknown_file_names`), or null with `--data` |
+//! | `input` | ingest counts (`read` = `ingested` + `rejected` failure records, `skipped`, `actions`, `outcomes`, `rejected_other` action or outcome lines of a simulator directory rejected on their own, first `rejections`; `actions_without_outcome` actions of a simulator directory kept (in `actions`) with no outcome left for them, not rejections; `stamped_at_read` records without a time, given `read_at`, the time of the run; `unknown_files` in input directories left out — of no known format, or a CSV whose header could not be mapped — the first in `unknown_file_names`), or null with `--data` |
 //! | `totals` | `failures`, `actions`, `outcomes`, `successes`, `tasks`, `workers`, `hardware_classes`, `kinds`, `unknown`, `templates`, `clusters`, `patterns`, `first_seen`, `last_seen` (RFC 3339), `span_s` (over the failures with a time of their own, when there are any: see `input.stamped_at_read`) |
 //! | `by_kind`, `by_hardware` | lists of `{key, count, share}`, most frequent first |
 //! | `heatmap` | non-zero `{hardware_class, kind, count}` cells |

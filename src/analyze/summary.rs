@@ -79,7 +79,8 @@ pub struct InputSummary {
     /// The time given to records without one.
     #[serde(default)]
     pub read_at: Option<crate::model::Timestamp>,
-    /// Files in input directories of no known format, left out.
+    /// Files in input directories left out: of no known format, or a CSV whose header could
+    /// not be mapped.
     #[serde(default)]
     pub unknown_files: u64,
     /// The first 20 of them.

@@ -531,7 +531,7 @@ pub(crate) async fn put_task_state(
     Ok(Json(json!({ "task_id": id.as_str(), "state": change.state })).into_response())
 }
 
-/// `POST /v1/tasks/{id}/checkpoints`: the body (any bytes; JSON is fine) becomes the task's
+/// `POST /v1/tasks/{id}/checkpoints`: the body (any bytes but none; JSON is fine) becomes the task's
 /// newest checkpoint; later recovery actions name it in `resume_checkpoint`. Answered `201`
 /// once both the blob and its history row are durable. The engine's lock is held only to
 /// reserve the checkpoint's number and to index and log it: the blob's write and fsync, the
@@ -543,6 +543,14 @@ pub(crate) async fn post_checkpoint(
 ) -> Result<Response> {
     let id = task_id(&id)?;
     let raw = body(&app, raw)?;
+    // An audit: an empty body was stored, and recovery actions then named a checkpoint that
+    // resumes from nothing.
+    if raw.is_empty() {
+        return Err(ApiError::Invalid {
+            field: "body".into(),
+            detail: "a checkpoint cannot be empty: send the bytes to resume from".into(),
+        });
+    }
     let write = app.engine().begin_checkpoint(&id, Timestamp::now());
     let written = tokio::task::spawn_blocking(move || write.write(&raw))
         .await

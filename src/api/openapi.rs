@@ -258,7 +258,7 @@ pub(crate) fn document() -> Value {
             },
             "/v1/tasks/{id}/checkpoints": {
                 "parameters": task_param(),
-                "post": {"summary": "Store a checkpoint (any bytes)", "security": auth,
+                "post": {"summary": "Store a checkpoint (any bytes, not none: an empty body is a 400)", "security": auth,
                     "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}, "application/json": {"schema": {}}}},
                     "responses": merge(json!({"201": ok_json(json!({"type": "object", "properties": {"checkpoint_id": {"type": "string"}}}))}), write_errors.clone())}
             },

@@ -534,8 +534,8 @@ pub static RULES: &[Rule] = &[
     by_hw(
         "memory.generic",
         &MEMORY,
-        r"\bout\s+of\s+memory\b|\boutofmemory\w*|\boom\b|\bran\s+out\s+of\s+memory\b|\bfailed\s+to\s+allocate\b|\ballocation\b.{0,40}\bfailed\b|\b(?:insufficient|not\s+enough)\s+(?:\w+\s+)?memory\b|\bmemory\s+(?:exhausted|allocation\s+failed)\b|\be_outofmemory\b|\bvk_error_out_of_host_memory\b|\b(?:cannot|could\s+not|couldn\'t)\s+allocate\b",
-        "memory exhausted without naming the device: GPU/browser → oom_gpu, CPU → oom_host, TPU/NPU → their runtime error",
+        r"(?P<neg>\b(?:no|without)\s+(?:(?:more|further|new|recent)\s+)?)?(?:\bout\s+of\s+memory\b|\boutofmemory\w*|\boom\b|\bran\s+out\s+of\s+memory\b|\bfailed\s+to\s+allocate\b|\ballocation\b.{0,40}\bfailed\b|\b(?:insufficient|not\s+enough)\s+(?:\w+\s+)?memory\b|\bmemory\s+(?:exhausted|allocation\s+failed)\b|\be_outofmemory\b|\bvk_error_out_of_host_memory\b|\b(?:cannot|could\s+not|couldn\'t)\s+allocate\b)",
+        "memory exhausted without naming the device: GPU/browser → oom_gpu, CPU → oom_host, TPU/NPU → their runtime error (not \"no out of memory errors\", \"without OOM\")",
     ),
     // ---------------------------------------------------------------- software, before CUDA
     row(

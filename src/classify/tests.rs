@@ -1209,6 +1209,42 @@ fn review_ecc_row_ignores_zero_counts_and_headers() {
     );
 }
 
+/// Regression (audit): "no out of memory errors detected" was read as out-of-memory. A memory
+/// statement negated before its words reports that nothing happened, as the ECC row's do.
+#[test]
+fn review_memory_row_ignores_negated_statements() {
+    check_on(&[
+        (
+            "health check: no out of memory errors detected",
+            H::Gpu,
+            K::Unknown,
+        ),
+        ("finished without OOM", H::Cpu, K::Unknown),
+        ("no more allocation failed events", H::Gpu, K::Unknown),
+        // a negated report does not hide the real one beside it
+        (
+            "no OOM in epoch 3; epoch 4: out of memory",
+            H::Cpu,
+            K::OomHost,
+        ),
+        (
+            "no out of memory errors before, then: failed to allocate 2 GiB",
+            H::Gpu,
+            K::OomGpu,
+        ),
+        // a number or a word between "no" and the words is not a negation
+        ("worker no 5 out of memory", H::Gpu, K::OomGpu),
+        ("errno: out of memory", H::Cpu, K::OomHost),
+        ("Out of memory", H::Tpu, K::TpuError),
+    ]);
+    let c = Classifier::new();
+    let r = c.classify_message("no OOM in epoch 3; epoch 4: out of memory");
+    assert_eq!(
+        (r.rule, r.evidence.as_str()),
+        ("memory.generic", "out of memory")
+    );
+}
+
 /// Families a labelled probe written without reading this table found missing (174 messages
 /// from a helper's knowledge of real logs: 0.867 → 0.951 strict accuracy on its 143 rows of
 /// the dev set's kinds, dev set unchanged at 145/146, Loghub and the kernel-log samples

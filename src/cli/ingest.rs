@@ -76,7 +76,9 @@ pub struct Args {
     /// No progress bar and no per-record rejection messages.
     #[arg(long, short)]
     quiet: bool,
-    /// Print the summary as one JSON document.
+    /// Print the summary as one JSON document: counts, per-file counts (`files`), the first
+    /// rejected lines (`rejections`) and the inputs not read with why (`left_out`: of unknown
+    /// type, or taken in already).
     #[arg(long)]
     json: bool,
     /// Records per Parquet commit (one part file per date in each). Two commits' records are
@@ -315,6 +317,21 @@ struct SummaryJson<'a> {
     actions_without_outcome: u64,
     files: Vec<FileJson<'a>>,
     rejections: Vec<Rejection>,
+    /// Inputs not read, each with why (an audit: `--json` listed only what was read, and
+    /// the skips were told on standard error alone).
+    left_out: Vec<LeftOut>,
+}
+
+/// An input `ingest` did not read.
+#[derive(Serialize)]
+struct LeftOut {
+    path: String,
+    /// `unknown_type` (a file in an input directory of no known format), `taken_in` (the
+    /// data directory took it in already, unchanged; `--again` reads it).
+    reason: &'static str,
+    /// When it was taken in, for `taken_in`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<String>,
 }
 
 /// The log of inputs a data directory took in, one JSON line each.
@@ -449,6 +466,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     for note in plan.notes() {
         eprintln!("faultline: note: {note}");
     }
+    let mut left_out: Vec<LeftOut> = plan
+        .unknown
+        .iter()
+        .map(|p| LeftOut {
+            path: p.display().to_string(),
+            reason: "unknown_type",
+            at: None,
+        })
+        .collect();
     let all: Vec<(PathBuf, Option<Format>)> = plan
         .failures
         .into_iter()
@@ -511,6 +537,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     p.display(),
                     a.data.display()
                 );
+                left_out.push(LeftOut {
+                    path: p.display().to_string(),
+                    reason: "taken_in",
+                    at: Some(at.clone()),
+                });
             } else if let Some(e) = id
                 .as_ref()
                 .and_then(|id| before.iter().rev().find(|e| e.path == id.0 && e.taken()))
@@ -673,7 +704,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         eprintln!("... and {unshown} more rejected lines");
     }
     if a.json {
-        print_json(&a, &inputs, &summary, side, shown, seconds)?;
+        print_json(&a, &inputs, &summary, side, shown, left_out, seconds)?;
     } else {
         print_text(&a, &summary, side, seconds)?;
     }
@@ -757,6 +788,7 @@ fn print_json(
     s: &Summary,
     side: (u64, u64, u64, u64),
     shown: Vec<BadLine>,
+    left_out: Vec<LeftOut>,
     seconds: f64,
 ) -> anyhow::Result<()> {
     let doc = SummaryJson {
@@ -794,6 +826,7 @@ fn print_json(
                 reason: b.reason,
             })
             .collect(),
+        left_out,
     };
     outln!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
