@@ -1054,6 +1054,141 @@ fn sigterm_right_after_listening_is_a_graceful_stop() {
     }
 }
 
+/// Regressions of one audit of the HTTP API, each answered now with the status, code and
+/// field a client can act on: a token configured with a trailing newline (from a secrets
+/// file) locked out every client; a path id that does not decode got a bare "bad request";
+/// a failed reload and a repeated key named no field; an array where an object belongs was
+/// read as the object (`["succeeded"]` set a task's state); a state change dated before the
+/// task's latest replaced it.
+#[tokio::test]
+async fn regression_serve_audit_answers_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = ServeOptions::new(dir.path().join("data"));
+    opts.token = Some("s3cret\n".into());
+    let (app, _) = App::open(opts).unwrap();
+    let tok = Some("s3cret");
+    let (s, v) = call(&app, "POST", "/v1/failures", OOM, tok).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let err = |v: &Value| (v["error"]["code"].clone(), v["error"]["field"].clone());
+    // A path id that is not UTF-8 once decoded.
+    let (s, v) = call(&app, "GET", "/v1/tasks/%FF%FE/state", "", None).await;
+    assert_eq!(
+        (s, err(&v)),
+        (
+            StatusCode::BAD_REQUEST,
+            (json!("invalid_field"), json!("id"))
+        ),
+        "{v}"
+    );
+    // A model directory that is not there.
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/admin/reload",
+        r#"{"model":"/nonexistent"}"#,
+        tok,
+    )
+    .await;
+    assert_eq!(err(&v).1, json!("model"), "{s} {v}");
+    // A key given twice, at the top and inside a batch element.
+    let twice = r#"{"task_id":"a","worker_id":"w","error":{"message":"x"},"task_id":"b"}"#;
+    let (s, v) = call(&app, "POST", "/v1/failures", twice, tok).await;
+    assert_eq!(
+        (s, err(&v)),
+        (
+            StatusCode::BAD_REQUEST,
+            (json!("invalid_body"), json!("task_id"))
+        ),
+        "{v}"
+    );
+    let batch = format!("[{OOM},{twice}]");
+    let (_, v) = call(&app, "POST", "/v1/failures", &batch, tok).await;
+    assert_eq!(err(&v).1, json!("[1].task_id"), "{v}");
+    // Arrays where objects belong: refused, nothing changed.
+    let (s, v) = call(&app, "PUT", "/v1/tasks/t1/state", r#"["succeeded"]"#, tok).await;
+    assert_eq!(
+        (s, err(&v).0),
+        (StatusCode::BAD_REQUEST, json!("invalid_body")),
+        "{v}"
+    );
+    let (s, v) = call(&app, "POST", "/v1/outcomes", r#"[["t1",true]]"#, tok).await;
+    assert_eq!(
+        (s, err(&v)),
+        (
+            StatusCode::BAD_REQUEST,
+            (json!("invalid_body"), json!("[0]"))
+        ),
+        "{v}"
+    );
+    let (_, v) = call(&app, "GET", "/v1/tasks/t1/state", "", None).await;
+    assert_ne!(v["state"], "succeeded", "{v}");
+    let (_, stats) = call(&app, "GET", "/v1/stats", "", None).await;
+    assert_eq!(stats["outcomes"], 0, "{stats}");
+    // A state change older than the task's latest: 409, the newer state stays.
+    let newer = r#"{"state":"succeeded","timestamp":"2026-01-02T00:20:00Z"}"#;
+    let older = r#"{"state":"running","timestamp":"2026-01-02T00:10:00Z"}"#;
+    let (s, v) = call(&app, "PUT", "/v1/tasks/o1/state", newer, tok).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(&app, "PUT", "/v1/tasks/o1/state", older, tok).await;
+    assert_eq!(
+        (s, err(&v)),
+        (
+            StatusCode::CONFLICT,
+            (json!("stale_state"), json!("timestamp"))
+        ),
+        "{v}"
+    );
+    let (_, v) = call(&app, "GET", "/v1/tasks/o1/state", "", None).await;
+    assert_eq!(
+        (&v["state"], &v["last_state_at"]),
+        (&json!("succeeded"), &json!("2026-01-02T00:20:00Z")),
+        "{v}"
+    );
+    let (s, v) = call(
+        &app,
+        "PUT",
+        "/v1/tasks/o1/state",
+        newer.replace("succeeded", "running").as_str(),
+        tok,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "a change at the same time applies: {v}");
+}
+
+/// Regression (audit): a client that never finished sending its headers kept a server that
+/// had been told to stop alive for as long as it stayed connected. The stop now waits for the
+/// requests in flight at most their timeout and a little more, then closes what is open;
+/// what was acknowledged before is flushed.
+#[test]
+fn regression_a_half_sent_request_does_not_hold_up_a_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, &["--timeout", "5"]);
+    let r = server.client().post("/v1/failures", OOM);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
+    std::io::Write::write_all(&mut slow, b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = server.child.id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    // Generous: the server gives open connections its 5 s timeout and 2 s more.
+    let mut status = None;
+    for _ in 0..600 {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = status.expect("the server was still running 60 s after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    drop(slow);
+    let (failures, _, _) = crate::util::rows_per_task(&data);
+    assert_eq!(failures.values().sum::<usize>(), 1);
+}
+
 /// Regression (an audit found it): `POST /v1/outcomes` accepted and recorded an outcome with
 /// a negative `time_to_recovery_s` or `cost` (`-1e308`), while a negative `memory_gib` on a
 /// failure was refused. Such an outcome is now a 400 naming the field, alone or in a batch

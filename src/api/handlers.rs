@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -150,15 +150,26 @@ pub(crate) fn jsonify(r: Response, limit: usize) -> Response {
 
 /// Parses a JSON body, naming the offending field on error (a missing field included:
 /// `error.message`, `[1].error`).
+///
+/// Every body is a JSON object or an array of them: anything else is refused before it is
+/// read as `T` (an audit: serde reads a struct from an array too, so `["succeeded"]` set a
+/// task's state and `[["t1", true]]` recorded an outcome).
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    read::<ObjectOrObjects>(body)?;
+    read(body)
+}
+
+/// [`parse`] without the shape check.
+fn read<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
         // serde_path_to_error says "." for the top level and "?" where it lost track.
         let known = !matches!(path.as_str(), "" | "." | "?");
-        // A missing field is reported at the object that lacks it: name the field itself.
-        let field = match missing_field(&message) {
+        // A missing or repeated field is reported at the object that holds it: name the
+        // field itself.
+        let field = match named_field(&message) {
             Some(name) if matches!(path.as_str(), "" | ".") => Some(name.to_string()),
             Some(name) if known => Some(format!("{path}.{name}")),
             _ => known.then_some(path),
@@ -172,10 +183,69 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     Ok(value)
 }
 
-/// The name of the field a serde "missing field `x`" error is about.
-fn missing_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("missing field `")?;
+/// The name of the field a serde "missing field `x`" or "duplicate field `x`" error is
+/// about.
+fn named_field(message: &str) -> Option<&str> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("duplicate field `"))?;
     rest.split_once('`').map(|(name, _)| name)
+}
+
+/// A body's shape, read without keeping anything: an object, or an array of objects.
+struct ObjectOrObjects;
+
+/// One JSON object, read without keeping anything.
+struct Object;
+
+impl<'de> Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Object;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Object, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Object)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectOrObjects {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ObjectOrObjects;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object or an array of objects")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<ObjectOrObjects, A::Error> {
+                Object::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ObjectOrObjects)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<ObjectOrObjects, A::Error> {
+                while seq.next_element::<Object>()?.is_some() {}
+                Ok(ObjectOrObjects)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The body, or the limit/IO error it hit.
@@ -207,6 +277,19 @@ fn known_task<'e>(
 
 fn task_id(id: &str) -> Result<TaskId> {
     TaskId::new(id).map_err(|e| ApiError::from(e.in_field("id")))
+}
+
+/// The task id of a route's path, checked ([`task_id`]); one that does not decode (percent
+/// escapes of bytes that are not UTF-8) is an invalid `id` too (an audit: a bare "bad
+/// request" naming no field).
+fn task_id_in_path(id: std::result::Result<Path<String>, PathRejection>) -> Result<TaskId> {
+    match id {
+        Ok(Path(id)) => task_id(&id),
+        Err(e) => Err(ApiError::Invalid {
+            field: "id".into(),
+            detail: format!("the task id in the path does not decode: {}", e.body_text()),
+        }),
+    }
 }
 
 /// `GET /healthz`: `"ok"`, or `"degraded"` while the latest flush of the history into
@@ -487,9 +570,9 @@ pub(crate) async fn post_outcomes(
 /// `GET /v1/tasks/{id}/state`.
 pub(crate) async fn get_task_state(
     State(app): State<App>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response> {
-    let id = task_id(&id)?;
+    let id = task_id_in_path(id)?;
     let engine = app.engine();
     let rec = known_task(&engine, &id)?;
     let mut v = serde_json::to_value(rec).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -515,10 +598,10 @@ struct StateChange {
 /// `PUT /v1/tasks/{id}/state`: sets the lifecycle state (running, succeeded, failed, ...).
 pub(crate) async fn put_task_state(
     State(app): State<App>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
-    let id = task_id(&id)?;
+    let id = task_id_in_path(id)?;
     let raw = body(&app, raw)?;
     let change: StateChange = parse(&raw)?;
     let now = Timestamp::now();
@@ -538,10 +621,10 @@ pub(crate) async fn put_task_state(
 /// WAL fsync and the removal of blobs retention retired all happen outside it.
 pub(crate) async fn post_checkpoint(
     State(app): State<App>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
-    let id = task_id(&id)?;
+    let id = task_id_in_path(id)?;
     let raw = body(&app, raw)?;
     // An audit: an empty body was stored, and recovery actions then named a checkpoint that
     // resumes from nothing.
@@ -585,9 +668,9 @@ const CHECKPOINT_READ_TRIES: usize = 3;
 /// engine's lock; the blobs are read and verified outside it.
 pub(crate) async fn get_latest_checkpoint(
     State(app): State<App>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response> {
-    let id = task_id(&id)?;
+    let id = task_id_in_path(id)?;
     let mut snapshot = app.engine().checkpoint_snapshot(&id);
     let mut tries = 1;
     let (found, errors) = loop {
@@ -662,9 +745,9 @@ pub(crate) async fn get_latest_checkpoint(
 /// `GET /v1/tasks/{id}/history`: the task's recent recovery actions, oldest first.
 pub(crate) async fn get_history(
     State(app): State<App>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response> {
-    let id = task_id(&id)?;
+    let id = task_id_in_path(id)?;
     let engine = app.engine();
     let rec = known_task(&engine, &id)?;
     Ok(Json(json!({
@@ -695,7 +778,8 @@ pub(crate) async fn get_patterns(State(app): State<App>) -> Result<Response> {
     .into_response())
 }
 
-/// `GET /v1/stats`.
+/// `GET /v1/stats`: the counters of this process (they start at 0 after a restart; `tasks`
+/// is what the engine holds, replayed history included) and the model in use.
 pub(crate) async fn get_stats(State(app): State<App>) -> Result<Response> {
     let tasks = app.engine().state().len();
     let loaded = app.model();

@@ -23,7 +23,7 @@ mod handlers;
 mod metrics;
 mod openapi;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -52,7 +52,8 @@ pub struct ServeOptions {
     pub data: PathBuf,
     /// Model directory written by `faultline train` (none: the rule engine alone).
     pub model: Option<PathBuf>,
-    /// Bearer token required on write and admin endpoints (none: no authentication).
+    /// Bearer token required on write and admin endpoints (none, or only whitespace: no
+    /// authentication; leading and trailing whitespace is not part of it).
     pub token: Option<String>,
     /// Largest request body accepted, bytes.
     pub body_limit: usize,
@@ -278,7 +279,12 @@ impl App {
             engine: Mutex::new(engine),
             model: RwLock::new(Arc::new(loaded)),
             reloading: tokio::sync::Mutex::new(()),
-            token: opts.token.filter(|t| !t.is_empty()),
+            // Trimmed as a presented token is (an audit: a token read from a secrets file
+            // with its newline, which no header can carry, locked out every client).
+            token: opts
+                .token
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
             timeout: opts.timeout,
             body_limit: opts.body_limit,
             max_clock_skew: opts.max_clock_skew,
@@ -450,8 +456,14 @@ fn load_model(dir: Option<&Path>) -> Result<Loaded, ApiError> {
     })
 }
 
+/// Time after the stop signal, beyond the request timeout, that open connections get
+/// before they are closed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight
-/// and flushes the WAL into Parquet. A background task flushes every `flush_interval`.
+/// (waiting at most the request timeout and [`SHUTDOWN_GRACE`]: a connection still open then,
+/// such as a client that never finished its headers, is closed) and flushes the WAL into
+/// Parquet. A background task flushes every `flush_interval`.
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
@@ -503,10 +515,35 @@ pub async fn serve(
             .map_err(|e| ApiError::Internal(format!("cannot start the flush thread: {e}")))?
     };
     let router = app.router();
-    let served = axum::serve(listener, router)
+    // Requests in flight get their timeout and a little more after the stop signal; then the
+    // connections still open are dropped (an audit: a client that never finished sending its
+    // headers kept a stopped server alive for as long as it liked).
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    };
+    let grace = app.shared.timeout + SHUTDOWN_GRACE;
+    let serving = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| ApiError::Internal(format!("serving {addr}: {e}")));
+        .into_future();
+    let deadline = async move {
+        match stopping_rx.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let served = tokio::select! {
+        r = serving => r.map_err(|e| ApiError::Internal(format!("serving {addr}: {e}"))),
+        () = deadline => {
+            eprintln!(
+                "faultline serve: connections still open {:.0} s after the stop signal (requests time out after {:.0} s) are closed",
+                grace.as_secs_f64(),
+                app.shared.timeout.as_secs_f64()
+            );
+            Ok(())
+        }
+    };
     drop(stop_tx);
     let flushed = tokio::task::spawn_blocking(move || {
         let _ = flusher.join();

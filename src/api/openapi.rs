@@ -10,7 +10,7 @@ fn error_responses(codes: &[&str]) -> Value {
             "400" => "invalid request (body, field or path parameter)",
             "401" => "missing or wrong bearer token",
             "404" => "unknown task, checkpoint or endpoint",
-            "409" => "a conflict: the task's checkpoints exist but none verifies (code checkpoint_damaged), or an outcome for a task with no recovery action to credit it to (code no_action)",
+            "409" => "a conflict: the task's checkpoints exist but none verifies (code checkpoint_damaged), an outcome for a task with no recovery action to credit it to (code no_action), or a task state dated before the task's latest one (code stale_state, not applied)",
             "413" => "request body over the limit",
             "422" => "the model directory cannot be loaded",
             "500" => "internal error (the engine or the store failed; nothing acknowledged)",

@@ -49,7 +49,8 @@ pub struct Args {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// Bearer token for write and admin endpoints.
+    /// Bearer token for write and admin endpoints (leading and trailing whitespace, such as
+    /// a secrets file's newline, is not part of it).
     #[arg(long, env = "FAULTLINE_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Largest request body, bytes (at least 1).
@@ -88,7 +89,7 @@ pub struct Args {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    if !a.addr.ip().is_loopback() && a.token.as_deref().is_none_or(str::is_empty) {
+    if !a.addr.ip().is_loopback() && a.token.as_deref().is_none_or(|t| t.trim().is_empty()) {
         bail!(
             "refusing to listen on {} without a token: pass --token (or FAULTLINE_TOKEN), or use a loopback address",
             a.addr

@@ -94,15 +94,22 @@ impl DurableState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(warnings),
             Err(e) => return Err(StoreError::io(root, e)),
         };
+        // Each directory's task by its name (an id too long for a file name has a hashed
+        // one, see `Checkpoints::dir_name`).
+        let by_dir: HashMap<String, &TaskId> = self
+            .index
+            .keys()
+            .map(|t| (Checkpoints::dir_name(t).into_owned(), t))
+            .collect();
         for task_dir in tasks {
             let task_dir = task_dir.map_err(|e| StoreError::io(root, e))?.path();
             if !task_dir.is_dir() {
                 continue;
             }
             let task = task_dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let live: Vec<&str> = TaskId::new(task)
-                .ok()
-                .and_then(|t| self.index.get(&t))
+            let live: Vec<&str> = by_dir
+                .get(task)
+                .and_then(|t| self.index.get(*t))
                 .into_iter()
                 .flatten()
                 .filter(|r| !r.deleted)
@@ -262,6 +269,36 @@ mod tests {
 
     fn wal_len(e: &Engine<DurableState>) -> u64 {
         std::fs::metadata(e.state().store().wal_path()).map_or(0, |m| m.len())
+    }
+
+    /// Regression (audit): a task id of 256 bytes — valid — could not store a checkpoint
+    /// ("File name too long", a 500 over HTTP). Its directory has a hashed name; the blob is
+    /// read back, and the sweep at the next open keeps it.
+    #[test]
+    fn regression_a_task_id_longer_than_a_file_name_stores_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = TaskId::new(&"é".repeat(128)).unwrap();
+        let short = TaskId::new(&"a".repeat(255)).unwrap();
+        let at = Timestamp::from_secs_f64(1_700_000_100.0);
+        let (a, b) = {
+            let mut e = open(dir.path());
+            let a = e.create_checkpoint(&long, b"long step", at).unwrap();
+            let b = e.create_checkpoint(&short, b"short step", at).unwrap();
+            (a, b)
+        };
+        // A 255-byte id keeps its own name (blobs stored before stay where they were).
+        assert!(dir.path().join("checkpoints").join(short.as_str()).is_dir());
+        assert!(crate::store::Checkpoints::dir_name(&long).starts_with("long.."));
+        let (e, report) = try_open(dir.path()).unwrap();
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        for (task, id, data) in [
+            (&long, a, &b"long step"[..]),
+            (&short, b, &b"short step"[..]),
+        ] {
+            let (found, errors) = e.latest_checkpoint(task);
+            assert!(errors.is_empty(), "{errors:?}");
+            assert_eq!(found, Some((id, data.to_vec())));
+        }
     }
 
     /// Regression: a blob written and never committed (a crash between the blob and its row)

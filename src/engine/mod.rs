@@ -94,6 +94,20 @@ pub enum EngineError {
     /// never recommended an action for: there is nothing to credit it to.
     #[error("outcome for task '{0}', which has no recovery action to credit it to (report its failure first)")]
     NoAction(String),
+    /// A lifecycle state dated before the latest one a coordinator set for the task: a
+    /// delayed message, not applied (an audit: it replaced the newer state, whose time the
+    /// task then showed).
+    #[error("task '{task}' has a newer state ({state}, set at {latest}); a change dated {at} is older and was not applied")]
+    StaleState {
+        /// The task.
+        task: String,
+        /// The state in force.
+        state: TaskState,
+        /// When it was set.
+        latest: Timestamp,
+        /// The stale change's time.
+        at: Timestamp,
+    },
     /// An outcome whose numbers are not acceptable (negative, NaN or infinite
     /// `time_to_recovery_s` or `cost`; the message names the field).
     #[error("outcome for task '{task}': {error}")]
@@ -1473,7 +1487,9 @@ impl<S: StateStore> Engine<S> {
     }
 
     /// Sets a task's lifecycle state (a coordinator's word: running again, succeeded, given
-    /// up); logged like every other change, durable once the returned [`Ack`] resolves.
+    /// up); logged like every other change, durable once the returned [`Ack`] resolves. A
+    /// change dated before the latest one set for the task is refused
+    /// ([`EngineError::StaleState`]) and changes nothing; one at the same time applies.
     pub fn set_task_state(
         &mut self,
         task: &TaskId,
@@ -1481,6 +1497,19 @@ impl<S: StateStore> Engine<S> {
         at: Timestamp,
         note: &str,
     ) -> Result<Ack, EngineError> {
+        if let Some((latest, current)) = self
+            .state
+            .task(task)
+            .and_then(|t| t.last_state_at.map(|l| (l, t.state)))
+            .filter(|(latest, _)| at < *latest)
+        {
+            return Err(EngineError::StaleState {
+                task: task.to_string(),
+                state: current,
+                latest,
+                at,
+            });
+        }
         let t = self.state.task_mut(task);
         t.state = state;
         t.last_state_at = Some(t.last_state_at.map_or(at, |x| x.max(at)));

@@ -1,4 +1,5 @@
-//! Checkpoint blobs: `checkpoints/<task>/<id>.bin`, written atomically, verified by BLAKE3
+//! Checkpoint blobs: `checkpoints/<task>/<id>.bin` (see [`Checkpoints::dir_name`] for an id
+//! too long to be a file name), written atomically, verified by BLAKE3
 //! content hash on every read. A corrupted blob is reported (naming the file) and never
 //! returned; [`Checkpoints::latest_good`] then offers the previous good one.
 //!
@@ -25,6 +26,9 @@ pub fn checkpoint_id(data: &[u8], at: Timestamp, n: u64) -> (String, String) {
         hash,
     )
 }
+
+/// The longest file name most file systems take, bytes.
+const MAX_FILE_NAME: usize = 255;
 
 /// Blob store for checkpoints.
 #[derive(Debug, Clone)]
@@ -65,7 +69,23 @@ impl Checkpoints {
 
     /// The blob file of a checkpoint.
     pub fn path(&self, task: &TaskId, id: &str) -> PathBuf {
-        self.root.join(task.as_str()).join(format!("{id}.bin"))
+        self.root
+            .join(Self::dir_name(task).as_ref())
+            .join(format!("{id}.bin"))
+    }
+
+    /// The name of a task's directory under [`Checkpoints::root`]: the task id itself, or,
+    /// for an id longer than a file name may be (255 bytes; ids may have 256), `long..`
+    /// and the hex of the id's BLAKE3 hash — a name no id can have, as ids never hold `..`
+    /// (an audit: a 256-byte id's upload failed with "File name too long").
+    pub fn dir_name(task: &TaskId) -> std::borrow::Cow<'_, str> {
+        let id = task.as_str();
+        if id.len() <= MAX_FILE_NAME {
+            std::borrow::Cow::Borrowed(id)
+        } else {
+            let hash = blake3::hash(id.as_bytes()).to_hex();
+            std::borrow::Cow::Owned(format!("long..{}", &hash[..32]))
+        }
     }
 
     /// Stores a blob and returns its index row. `n` makes the id unique within a task.
