@@ -658,6 +658,43 @@ async fn regression_a_retried_failure_gets_the_same_action() {
     assert_eq!(next["action"]["attempt"], 2, "{next}");
 }
 
+/// Regression (audit): after a restart, a retried failure's answer differed in the last
+/// digit of its delay (1.3530185393755065 → 1.3530185393755063): the replayed history read
+/// its floats back through JSON without exact round trips.
+#[tokio::test]
+async fn regression_a_retried_failure_gets_the_same_delay_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let body = |i: usize| {
+        format!(
+            r#"{{"task_id":"fp{i}","worker_id":"wf{i}","error":{{"message":"segfault"}},"timestamp":"2026-01-01T00:00:{:02}Z"}}"#,
+            i % 60
+        )
+    };
+    let mut before = Vec::new();
+    {
+        let (app, _) = App::open(ServeOptions::new(&data)).unwrap();
+        for i in 0..40 {
+            let (s, v) = call(&app, "POST", "/v1/failures", &body(i), None).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            before.push(v["action"].clone());
+        }
+    }
+    let (app, _) = App::open(ServeOptions::new(&data)).unwrap();
+    let mut delays = 0;
+    for (i, first) in before.iter().enumerate() {
+        let (_, again) = call(&app, "POST", "/v1/failures", &body(i), None).await;
+        assert_eq!(again["action"]["attempt"], 1, "a retry: {again}");
+        assert_eq!(
+            again["action"].to_string(),
+            first.to_string(),
+            "task fp{i}, after the restart"
+        );
+        delays += usize::from(first["delay_s"].as_f64().is_some_and(|d| d.fract() != 0.0));
+    }
+    assert!(delays > 10, "the failures must get jittered delays: {delays}");
+}
+
 /// Regression (audit): a config nested 123 levels deep was acknowledged (200) and lost at the
 /// next replay of the write-ahead log; it is refused now, naming the field, and nothing is
 /// logged.
