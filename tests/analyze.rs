@@ -690,6 +690,43 @@ fn a_missing_input_keeps_the_previous_analysis() {
     assert!(d.path("out/history/failures").is_dir());
     let (failures, _, _) = crate::util::rows_per_task(&d.path("out"));
     assert_eq!(failures.values().sum::<usize>(), 1);
+    // Regression (audit): a rerun whose every record is rejected removed the history too
+    // (the check came after the clearing), leaving the old summary.json beside an empty one.
+    d.write("allbad.jsonl", "{\"task_id\":\"t1\"}\n");
+    let o = d.run(&["analyze", "allbad.jsonl", "--out", "out", "-q"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let (failures, _, _) = crate::util::rows_per_task(&d.path("out"));
+    assert_eq!(failures.values().sum::<usize>(), 1);
+    assert!(!d.path("out/.faultline-analyze-new").exists());
+    let o = d.run(&["analyze", "--data", "out", "--out", "again", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(summary_of(&d, "again")["totals"]["failures"], 1);
+    // A rerun that succeeds replaces it.
+    d.write(
+        "two.jsonl",
+        &[
+            record("t2", "w1", "GPU", "CUDA out of memory", 1_700_000_000),
+            record("t3", "w1", "GPU", "NCCL watchdog timeout", 1_700_000_100),
+        ]
+        .join("\n"),
+    );
+    let o = d.run(&["analyze", "two.jsonl", "--out", "out", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(summary_of(&d, "out")["totals"]["failures"], 2);
+    let (failures, _, _) = crate::util::rows_per_task(&d.path("out"));
+    assert_eq!(failures.values().sum::<usize>(), 2);
+    assert!(!d.path("out/.faultline-analyze-new").exists());
+    // Regression (audit): JSON lines in a `.txt` file (read as a kernel log) gave "analysed
+    // 0 failures" and nothing else; now a warning says no line held a record.
+    std::fs::copy(d.path("two.jsonl"), d.path("two.txt")).unwrap();
+    let o = d.run(&["analyze", "two.txt", "--out", "txt"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no failure record in the 2 lines read")
+            && stderr(&o).contains("--format"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Regression: `analyze` had no --year/--boot-time and dated syslog kernel lines in 1970,

@@ -692,7 +692,10 @@ async fn regression_a_retried_failure_gets_the_same_delay_after_a_restart() {
         );
         delays += usize::from(first["delay_s"].as_f64().is_some_and(|d| d.fract() != 0.0));
     }
-    assert!(delays > 10, "the failures must get jittered delays: {delays}");
+    assert!(
+        delays > 10,
+        "the failures must get jittered delays: {delays}"
+    );
 }
 
 /// Regression (audit): a config nested 123 levels deep was acknowledged (200) and lost at the

@@ -320,6 +320,21 @@ fn cli_trains_a_model_directory() {
         "{e}"
     );
     assert!(stdout(&o).contains("30 failures"), "{}", stdout(&o));
+    // `analyze --data`, and a data directory given as an input, say the same (an audit:
+    // they said "0 failures" for a history all in its log, without a word).
+    for args in [
+        &["analyze", "--data", "data", "--out", "rep1"][..],
+        &["analyze", "data", "--out", "rep2"][..],
+    ] {
+        let o = d.run(args, "");
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("holds 3 record(s) in its write-ahead log that this analysis does not read")
+                && e.contains("compact --data data"),
+            "{args:?}: {e}"
+        );
+    }
 }
 
 /// The shipped model loads and is the sample's.

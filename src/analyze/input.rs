@@ -91,6 +91,9 @@ pub struct Plan {
     /// Failure sources found by walking an input directory (not named by the user): one
     /// whose CSV header cannot be mapped is left out by [`OpenInputs::open`], not fatal.
     pub walked: Vec<PathBuf>,
+    /// Inputs left out by [`OpenInputs::open`] as the same file or directory as an earlier
+    /// one, each with the path it was first given as.
+    pub repeated: Vec<(PathBuf, PathBuf)>,
     /// Files found in input directories and left out by [`OpenInputs::open`] because their
     /// header has no column for a required field (a CSV of something else beside the
     /// logs), with the reason.
@@ -127,6 +130,17 @@ impl Plan {
                 names.join(", "),
                 if n > SHOWN_UNKNOWN { ", ..." } else { "" }
             ));
+        }
+        for (p, before) in &self.repeated {
+            out.push(if p == before {
+                format!("skipping {}: given twice", p.display())
+            } else {
+                format!(
+                    "skipping {}: given twice (first as {})",
+                    p.display(),
+                    before.display()
+                )
+            });
         }
         for (p, why) in self.unreadable.iter().take(SHOWN_UNKNOWN) {
             out.push(format!(
@@ -169,15 +183,36 @@ fn walk(
     excluded: &mut Vec<PathBuf>,
     mut histories: Option<&mut Vec<PathBuf>>,
 ) -> Result<(), AnalyzeError> {
+    let mut seen = std::collections::HashSet::new();
+    if let Ok(c) = std::fs::canonicalize(dir) {
+        seen.insert(c);
+    }
+    walk_once(dir, skip, out, excluded, &mut histories, &mut seen)
+}
+
+/// [`walk`], entering each directory once (`seen`, canonical paths): a symbolic link back
+/// to a directory above (a loop) or beside is not walked again (an audit: `logs/a/up -> ..`
+/// read one file 41 times).
+fn walk_once(
+    dir: &Path,
+    skip: Option<&Path>,
+    out: &mut Vec<PathBuf>,
+    excluded: &mut Vec<PathBuf>,
+    histories: &mut Option<&mut Vec<PathBuf>>,
+    seen: &mut std::collections::HashSet<PathBuf>,
+) -> Result<(), AnalyzeError> {
     for e in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let p = e.map_err(|e| io(dir, e))?.path();
         if p.is_dir() {
-            if skip.is_some_and(|s| std::fs::canonicalize(&p).is_ok_and(|c| c == s)) {
+            let canonical = std::fs::canonicalize(&p).ok();
+            if skip.is_some_and(|s| canonical.as_deref() == Some(s)) {
                 excluded.push(p);
+            } else if canonical.is_some_and(|c| !seen.insert(c)) {
+                // Walked already.
             } else if let Some(h) = histories.as_deref_mut().filter(|_| is_data_dir(&p)) {
                 h.push(p);
             } else {
-                walk(&p, skip, out, excluded, histories.as_deref_mut())?;
+                walk_once(&p, skip, out, excluded, histories, seen)?;
             }
         } else {
             out.push(p);
@@ -321,6 +356,35 @@ fn plan_inputs(
         }
     }
     Ok(plan)
+}
+
+/// Keeps the first of inputs that are the same file or directory (the same path given twice,
+/// another path to it, a file also inside a directory given, a link to it), listing the others
+/// in [`Plan::repeated`]: each is read once (an audit: `analyze a.jsonl a.jsonl` counted every
+/// failure twice). Standard input is kept as given.
+fn given_once(plan: &mut Plan) {
+    let mut seen: HashMap<PathBuf, PathBuf> = HashMap::new();
+    let mut repeated = Vec::new();
+    let mut first = |p: &Path| {
+        if p.as_os_str() == "-" {
+            return true;
+        }
+        let key = std::fs::canonicalize(p).unwrap_or_else(|_| p.into());
+        match seen.get(&key) {
+            Some(before) => {
+                repeated.push((p.to_path_buf(), before.clone()));
+                false
+            }
+            None => {
+                seen.insert(key, p.to_path_buf());
+                true
+            }
+        }
+    };
+    plan.failures.retain(|(p, _)| first(p));
+    plan.simulations.retain(|d| first(d));
+    plan.histories.retain(|d| first(d));
+    plan.repeated = repeated;
 }
 
 /// Parquet rows as an ingest pipeline source (used by `analyze` and `faultline ingest`).
@@ -556,6 +620,7 @@ impl OpenInputs {
         o: &InputOptions,
     ) -> Result<Self, AnalyzeError> {
         let mut plan = plan_analysis(inputs, o.format, out)?;
+        given_once(&mut plan);
         if plan.is_empty() {
             return Err(AnalyzeError::Input("no inputs to read".into()));
         }
@@ -1885,6 +1950,41 @@ mod tests {
         .unwrap();
         assert_eq!(s.unknown_files, 2);
         assert_eq!(s.unknown_file_names.len(), 2);
+    }
+
+    /// Regression (audit): `analyze` read a file once per mention — given twice, given and
+    /// inside a directory given — and walked a symbolic link back up the tree 40 levels deep
+    /// (one record counted 41 times). Each file and directory is read once now, with a note
+    /// for each repeat.
+    #[test]
+    fn each_input_is_read_once() {
+        let d = tempfile::tempdir().unwrap();
+        let logs = d.path().join("logs");
+        std::fs::create_dir_all(logs.join("a")).unwrap();
+        let one = "{\"task_id\":\"t1\",\"worker_id\":\"w1\",\"hardware\":{\"class\":\"GPU\"},\"error\":{\"message\":\"CUDA out of memory\"},\"timestamp\":\"2026-11-01T10:00:00Z\"}\n";
+        std::fs::write(logs.join("r.jsonl"), one).unwrap();
+        std::os::unix::fs::symlink("..", logs.join("a/up")).unwrap();
+        let root = d.path().join("out");
+        let o = InputOptions::new(Timestamp::from_micros(1));
+        let file = logs.join("r.jsonl");
+        for inputs in [
+            vec![file.clone(), file.clone()],
+            vec![logs.clone()],
+            vec![logs.clone(), file.clone()],
+        ] {
+            let opened = OpenInputs::open(&inputs, Some(&root), &o).unwrap();
+            assert_eq!(opened.plan().failures.len(), 1, "{inputs:?}");
+            let notes = opened.plan().notes();
+            if inputs.len() > 1 {
+                assert!(
+                    notes.iter().any(|n| n.contains("given twice")),
+                    "{inputs:?}: {notes:?}"
+                );
+            }
+            let s = ingest_opened(opened, &root, &o, &mut super::super::NoProgress).unwrap();
+            assert_eq!(s.ingested, 1, "{inputs:?}");
+            std::fs::remove_dir_all(&root).unwrap();
+        }
     }
 
     /// Regression (audit): one CSV beside the logs whose header has no column for a

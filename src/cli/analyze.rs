@@ -138,10 +138,15 @@ impl Progress for Bars {
 /// summary.json.
 const MARKER: &str = ".faultline-analyze";
 
-/// Removes the history and WAL a previous `analyze` left in `out` (only when `out` holds an
-/// analysis: the [`MARKER`], or — for outputs of earlier versions — a summary.json beside a
+/// Where a run ingests its inputs under OUT before its history replaces the previous one:
+/// a run that fails leaves the previous analysis's history as it was (an audit: a rerun whose
+/// every record was rejected had already removed it).
+const STAGING: &str = ".faultline-analyze-new";
+
+/// Refuses an `out` that holds a history no earlier `analyze` wrote (one is ours when `out`
+/// holds the [`MARKER`], or — for outputs of earlier versions — a summary.json beside a
 /// faultline history).
-fn clear_previous(out: &Path) -> anyhow::Result<()> {
+fn check_previous(out: &Path) -> anyhow::Result<()> {
     let history = out.join("history");
     if !history.exists() && !out.join("wal").exists() {
         return Ok(());
@@ -154,12 +159,52 @@ fn clear_previous(out: &Path) -> anyhow::Result<()> {
             history.display()
         );
     }
-    for d in [history, out.join("wal")] {
+    Ok(())
+}
+
+/// Replaces the history and WAL a previous `analyze` left in `out` ([`check_previous`]) with
+/// the ones this run wrote under `staging`, and removes `staging`.
+fn replace_previous(out: &Path, staging: &Path) -> anyhow::Result<()> {
+    check_previous(out)?;
+    for name in ["history", "wal"] {
+        let d = out.join(name);
         if d.exists() {
             std::fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))?;
         }
+        let new = staging.join(name);
+        if new.exists() {
+            std::fs::rename(&new, &d)
+                .with_context(|| format!("moving {} to {}", new.display(), d.display()))?;
+        }
     }
+    std::fs::remove_dir_all(staging).with_context(|| format!("removing {}", staging.display()))?;
     Ok(())
+}
+
+/// Says when the data directory `d` holds records in its write-ahead log, which an analysis
+/// does not read (an audit: a server killed before its flush left its decisions there, and
+/// the analysis said "0 failures" without a word, where `train` warns).
+fn warn_unflushed(d: &Path, quiet: bool) {
+    let n = super::unflushed_records(d);
+    if n > 0 && !quiet {
+        eprintln!(
+            "faultline: warning: {} holds {n} record(s) in its write-ahead log that this analysis does not read (not yet flushed into Parquet): `faultline compact --data {}` flushes them",
+            d.display(),
+            d.display()
+        );
+    }
+}
+
+/// Removes what a run staged (it failed): the previous analysis stays as it was.
+fn drop_staging(staging: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(staging) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            eprintln!(
+                "faultline: warning: cannot remove {}: {e}",
+                staging.display()
+            );
+        }
+    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -189,6 +234,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     d.display()
                 );
             }
+            warn_unflushed(d, a.quiet);
             (d.clone(), None)
         }
         None => {
@@ -202,14 +248,34 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             for note in inputs.plan().notes() {
                 eprintln!("faultline: note: {note}");
             }
-            clear_previous(&a.out)?;
-            let marker = a.out.join(MARKER);
-            std::fs::write(
-                &marker,
-                "the history here was written by `faultline analyze`; the next analysis into this directory replaces it\n",
-            )
-            .with_context(|| format!("writing {}", marker.display()))?;
-            let s = ingest_opened(inputs, &a.out, &o, progress)?;
+            for d in &inputs.plan().histories {
+                warn_unflushed(d, a.quiet);
+            }
+            check_previous(&a.out)?;
+            // Ingested aside, then moved in place of the previous history once it holds
+            // something: a run that fails changes nothing of the previous analysis.
+            let staging = a.out.join(STAGING);
+            drop_staging(&staging);
+            let s = match ingest_opened(inputs, &staging, &o, progress) {
+                Ok(s) if s.ingested == 0 && s.rejected > 0 => {
+                    drop_staging(&staging);
+                    s
+                }
+                Ok(s) => {
+                    let marker = a.out.join(MARKER);
+                    std::fs::write(
+                        &marker,
+                        "the history here was written by `faultline analyze`; the next analysis into this directory replaces it\n",
+                    )
+                    .with_context(|| format!("writing {}", marker.display()))?;
+                    replace_previous(&a.out, &staging)?;
+                    s
+                }
+                Err(e) => {
+                    drop_staging(&staging);
+                    return Err(e.into());
+                }
+            };
             if s.ingested == 0 && s.rejected > 0 {
                 if a.quiet {
                     // No line per record, but the error says why, with the first reason.
@@ -268,6 +334,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         eprintln!("  ... and {} more", all - SHOWN as u64);
                     }
                 }
+            }
+            if s.ingested == 0 && s.skipped > 0 && !a.quiet {
+                // An audit: JSON lines in a `.txt` file were read as a kernel log, and the
+                // analysis of nothing said only "analysed 0 failures".
+                eprintln!(
+                    "faultline: warning: no failure record in the {} line{} read (none held one the input's format reads: is the format right? --format jsonl, csv, tsv, kernel or parquet)",
+                    s.skipped,
+                    if s.skipped == 1 { "" } else { "s" }
+                );
             }
             if s.actions_without_outcome > 0 {
                 // Not rejections: kept in the history, without an outcome.

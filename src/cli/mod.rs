@@ -110,6 +110,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// Prints the warnings opening a data directory gave: the first 10, then how many more. A
 /// repair can give one per file (an audit found 1,270 lines after an interrupted compaction,
 /// before the one line the user ran the command for).
+/// Records in the write-ahead log of the data directory `data` not yet flushed into its
+/// Parquet parts (which is all `train` and `analyze --data` read); 0 when it cannot tell.
+fn unflushed_records(data: &Path) -> usize {
+    use faultline::store::{flushed_seq, unflushed_logged};
+    flushed_seq(data)
+        .and_then(|flushed| unflushed_logged(data, flushed))
+        .map_or(0, |(records, _)| records.len())
+}
+
 fn print_open_warnings(prefix: &str, warnings: &[String]) {
     const SHOWN: usize = 10;
     for w in warnings.iter().take(SHOWN) {

@@ -67,13 +67,6 @@ struct Output<'a> {
 
 /// Failure, action and outcome records in `data`'s write-ahead log above the history's
 /// commit point (read only; 0 when there is no log or it cannot be read).
-fn unflushed_records(data: &std::path::Path) -> usize {
-    use faultline::store::{flushed_seq, unflushed_logged};
-    flushed_seq(data)
-        .and_then(|flushed| unflushed_logged(data, flushed))
-        .map_or(0, |(records, _)| records.len())
-}
-
 fn ts(t: Option<Timestamp>) -> String {
     t.map_or_else(|| "-".into(), |t| t.to_string())
 }
@@ -94,7 +87,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // server or `recommend --data` that has not flushed, a run killed before it could) are
     // not in them. Said, with what flushes them (an audit found 600 of 900 left out without
     // a word, and "no failures to train on" for a history all in its log).
-    let unflushed = unflushed_records(&a.data);
+    let unflushed = super::unflushed_records(&a.data);
     let hint = |n: usize| {
         format!(
             "{} holds {n} record(s) in its write-ahead log that training does not read (not yet flushed into Parquet): `faultline compact --data {}` flushes them",
