@@ -101,6 +101,55 @@ fn record(task: &str, worker: &str, class: &str, message: &str, t: u64) -> Strin
     )
 }
 
+/// Regression (audit): one record dated a year after the others hid every rapid-failure
+/// pattern (the detector was checked less often on long histories: every 2.2 hours here).
+#[test]
+fn a_late_record_does_not_hide_rapid_failures() {
+    let d = Dir::new();
+    let t0 = 1_761_991_200; // 2025-11-01T10:00:00Z
+    let mut lines: Vec<String> = (0..4)
+        .map(|i| record("r", "w1", "GPU", "CUDA out of memory", t0 + 60 * i))
+        .collect();
+    d.write("rapid.jsonl", &(lines.join("\n") + "\n"));
+    lines.push(record(
+        "x",
+        "w2",
+        "GPU",
+        "NCCL watchdog timeout",
+        t0 + 365 * 86_400,
+    ));
+    d.write("late.jsonl", &(lines.join("\n") + "\n"));
+    let rapid = |s: &Value| {
+        s["patterns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["kind"] == "rapid_failure" && p["key"] == "r")
+    };
+    let (s, _) = analyze_ok(&d, &["analyze", "rapid.jsonl", "--out", "out", "-q"]);
+    assert!(rapid(&s), "{:#}", s["patterns"]);
+    let (s, _) = analyze_ok(&d, &["analyze", "late.jsonl", "--out", "out", "-q"]);
+    assert!(rapid(&s), "{:#}", s["patterns"]);
+    // Regression (audit): records' own outcomes (`ml_feedback`, as the bench stream has) were
+    // dropped without a word; counted and said now.
+    let plain = record("f", "w1", "GPU", "CUDA out of memory", t0);
+    let fed = format!(
+        r#"{},"ml_feedback":{{"strategy":"REDUCED_BATCH_SIZE","success":true}}}}"#,
+        plain.strip_suffix('}').unwrap()
+    );
+    d.write("fed.jsonl", &(fed + "\n"));
+    let o = d.run(&["analyze", "fed.jsonl", "--out", "out"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "1 record carried an outcome of its own (ml_feedback), which is not imported"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(summary_of(&d, "out")["input"]["feedback"], 1);
+}
+
 #[test]
 fn analyze_a_simulator_directory_writes_every_output() {
     let d = Dir::new();

@@ -141,6 +141,32 @@ fn recommend_accepts_the_minimal_record_on_stdin() {
     assert!(stdout(&o).contains("batch 32 → 16"), "{}", stdout(&o));
 }
 
+/// Regressions (audit): an invalid value in `--config` was refused without naming the file;
+/// an array of records sent as one line got serde's words about its first element; a rules
+/// file whose rule is named like a default passed `rules check` without a word.
+#[test]
+fn config_rules_and_record_errors_say_what_and_where() {
+    let d = Dir::new();
+    d.write("cfg.toml", "[retry]\nmax_attempts = 0\n");
+    let rec = r#"{"task_id":"t1","worker_id":"w1","hardware":{"class":"GPU"},"error":{"message":"CUDA out of memory"}}"#;
+    let o = d.run(&["recommend", "--config", "cfg.toml"], rec);
+    crate::util::refused(&o, "cfg.toml");
+    assert!(stderr(&o).contains("max_attempts"), "{}", stderr(&o));
+    let o = d.run(&["recommend"], &format!("[{rec}]"));
+    crate::util::refused(&o, "a JSON array");
+    d.write(
+        "r.toml",
+        "[[rule]]\nname = \"oom\"\nmatch.kind = [\"oom_gpu\"]\nladder = [\"REDUCED_BATCH_SIZE\"]\n",
+    );
+    let o = d.run(&["rules", "check", "r.toml"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rule 'oom' has the name of a default rule"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// Regression (audit): a record starting with a UTF-8 byte-order mark, as Windows editors
 /// write one, was "invalid JSON at column 1" for `recommend`, stateless and durable, while
 /// ingest and analyze accept it.

@@ -751,6 +751,7 @@ pub fn ingest_opened(
         out.ingested = summary.ingested;
         out.rejected = summary.rejected;
         out.skipped = summary.skipped;
+        out.feedback = summary.feedback;
         out.stamped_at_read = stamped;
     }
     // These inputs hold failure records only.

@@ -61,6 +61,11 @@ pub struct InputSummary {
     pub actions_without_outcome: u64,
     /// Lines holding no record.
     pub skipped: u64,
+    /// Failure records ingested that carried an outcome of their own (`ml_feedback`, as the
+    /// bench stream's records do): not imported — the history's outcomes answer its own
+    /// actions — so they are not in the strategies' success rates.
+    #[serde(default)]
+    pub feedback: u64,
     /// Actions read from `actions.jsonl` files and data directories.
     pub actions: u64,
     /// Outcomes read from `outcomes.jsonl` files and data directories.
@@ -101,6 +106,7 @@ impl InputSummary {
         self.rejected_other += other.rejected_other;
         self.actions_without_outcome += other.actions_without_outcome;
         self.skipped += other.skipped;
+        self.feedback += other.feedback;
         self.actions += other.actions;
         self.outcomes += other.outcomes;
         self.stamped_at_read += other.stamped_at_read;

@@ -344,6 +344,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     if s.skipped == 1 { "" } else { "s" }
                 );
             }
+            if s.feedback > 0 && !a.quiet {
+                // An audit: the bench stream's outcomes were dropped without a word.
+                eprintln!(
+                    "faultline: note: {} record{} carried an outcome of {} own (ml_feedback), which is not imported: the strategies' success rates count the outcomes of the history's recovery actions (a simulator directory or a data directory has them; input.feedback in {})",
+                    s.feedback,
+                    if s.feedback == 1 { "" } else { "s" },
+                    if s.feedback == 1 { "its" } else { "their" },
+                    a.out.join("summary.json").display()
+                );
+            }
             if s.actions_without_outcome > 0 {
                 // Not rejections: kept in the history, without an outcome.
                 eprintln!(

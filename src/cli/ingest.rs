@@ -302,6 +302,8 @@ struct SummaryJson<'a> {
     ingested: u64,
     rejected: u64,
     skipped: u64,
+    /// Records ingested that carried an outcome of their own (`ml_feedback`), not imported.
+    feedback: u64,
     bytes: u64,
     batches: u64,
     seconds: f64,
@@ -671,6 +673,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ingested: s.ingested,
             rejected: s.rejected,
             skipped: s.skipped,
+            feedback: 0,
             bytes: 0,
         });
         side.0 += s.actions;
@@ -779,6 +782,14 @@ fn print_text(
         rate(s.read, seconds),
         a.data.display()
     );
+    if s.feedback > 0 {
+        eprintln!(
+            "faultline: note: {} record{} carried an outcome of {} own (ml_feedback), which is not imported: the history's outcomes answer its own recovery actions",
+            s.feedback,
+            if s.feedback == 1 { "" } else { "s" },
+            if s.feedback == 1 { "its" } else { "their" }
+        );
+    }
     Ok(())
 }
 
@@ -797,6 +808,7 @@ fn print_json(
         ingested: s.ingested,
         rejected: s.rejected,
         skipped: s.skipped,
+        feedback: s.feedback,
         bytes: s.bytes,
         batches: s.batches,
         seconds,

@@ -139,10 +139,17 @@ fn load_rules(path: Option<&Path>) -> anyhow::Result<RuleSet> {
     })
 }
 
-/// Loads the engine config, or the defaults.
+/// Loads the engine config, or the defaults. Its values are checked here, where the file is
+/// known (an audit: `retry.max_attempts = 0` was refused later, by an engine that could not
+/// name the file).
 fn load_config(path: Option<&Path>) -> anyhow::Result<EngineConfig> {
     match path {
-        Some(p) => EngineConfig::from_file(p).context("loading --config"),
+        Some(p) => {
+            let config = EngineConfig::from_file(p).context("loading --config")?;
+            faultline::engine::Engine::new(config.clone())
+                .with_context(|| format!("loading --config: invalid {}", p.display()))?;
+            Ok(config)
+        }
         None => Ok(EngineConfig::default()),
     }
 }

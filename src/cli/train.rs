@@ -163,13 +163,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             x.templates.top10_share * 100.0
         );
         let c = &x.classifier;
+        // A share of nothing is not 0 % (an audit: "coverage 0.0 %, agreement 0.0 % (0/0)").
+        let pct = |part: u64, of: u64| {
+            if of == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.1} %", part as f64 / of as f64 * 100.0)
+            }
+        };
         outln!(
-            "  classifier: {} ({} templates); held out {}: coverage {:.1} %, agreement with the rules {:.1} % ({}/{})",
+            "  classifier: {} ({} templates); held out {}: coverage {}, agreement with the rules {} ({}/{})",
             m.classifier.method,
             c.entries,
             c.holdout_rows,
-            c.coverage * 100.0,
-            c.accuracy * 100.0,
+            pct(c.covered, c.holdout_rows),
+            pct(c.agree, c.covered),
             c.agree,
             c.covered
         );

@@ -765,8 +765,22 @@ fn a_task_known_only_from_its_state_is_forgotten_too() {
     fail(&mut e, "a", 6.0 * day);
     assert!(e.task(&TaskId::new("quiet").unwrap()).is_some());
     // Eight days on, a refresh is due: the task whose state was set on day 0 goes, the one
-    // set again on day 5 stays, and an earlier state time does not move it back.
-    set(&mut e, "busy", 1.0);
+    // set again on day 5 stays, and an earlier state time does not move it back (it is
+    // refused: older than the task's latest state).
+    let stale = e.set_task_state(
+        &TaskId::new("busy").unwrap(),
+        TaskState::Succeeded,
+        Timestamp::from_secs_f64(1_700_000_001.0),
+        "",
+    );
+    assert!(
+        matches!(stale, Err(crate::engine::EngineError::StaleState { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        e.task(&TaskId::new("busy").unwrap()).unwrap().state,
+        TaskState::Running
+    );
     fail(&mut e, "b", 8.0 * day);
     assert!(e.task(&TaskId::new("quiet").unwrap()).is_none());
     assert!(e.task(&TaskId::new("busy").unwrap()).is_some());

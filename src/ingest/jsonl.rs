@@ -40,8 +40,31 @@ impl std::fmt::Debug for JsonlSource {
 
 impl JsonlSource {
     /// Opens a file.
+    ///
+    /// A file that is one JSON document over several lines — a pretty-printed record, or an
+    /// array of records — is refused whole, saying how to convert it (an audit: every line of
+    /// it was rejected on its own, with serde's words about the wrong type).
     pub fn open(path: &Path) -> Result<Self, IngestError> {
-        let f = open(path)?;
+        let mut f = open(path)?;
+        let mut head = Vec::with_capacity(HEAD_BYTES);
+        std::io::Read::by_ref(&mut f)
+            .take(HEAD_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| IngestError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        if let Some(what) = one_document(&head) {
+            return Err(IngestError::Header {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{what}, not JSON lines (one failure record per line): convert it with `jq -c '{}' {}`",
+                    if what.starts_with("a JSON array") { ".[]" } else { "." },
+                    path.display()
+                ),
+            });
+        }
+        let f = std::io::Cursor::new(head).chain(f);
         let mut s = Self::from_reader(path, f);
         s.len = file_len(path);
         Ok(s)
@@ -185,6 +208,48 @@ pub fn for_each_record(
     skipped
 }
 
+/// Bytes of a file's start read to tell JSON lines from one multi-line document.
+const HEAD_BYTES: usize = 4096;
+
+/// What a file starting with `head` is when it is not JSON lines: an array of records over
+/// the file, or one record pretty-printed over several lines — a whole file that parses as
+/// one such value spread over lines, or one whose first lines open it the way printers do
+/// (`[` then `{`, `[{`, or `{` then a `"member":`). `None` for JSON lines and for anything
+/// else, whose lines are then judged one by one (a line cut short, garbage).
+fn one_document(head: &[u8]) -> Option<&'static str> {
+    const ARRAY: &str = "a JSON array of records over the whole file";
+    const OBJECT: &str = "one JSON document over several lines";
+    let whole = head.len() < HEAD_BYTES;
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| !l.is_empty());
+    let first = lines.next()?;
+    let second = lines.next();
+    if second.is_none() {
+        // One line: JSON lines, whatever it holds (an array on one line is said per line).
+        return None;
+    }
+    if whole {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(head) {
+            return match v {
+                serde_json::Value::Array(_) => Some(ARRAY),
+                serde_json::Value::Object(_) => Some(OBJECT),
+                _ => None,
+            };
+        }
+    }
+    let starts = |l: Option<&[u8]>, b: u8| l.is_some_and(|l| l.first() == Some(&b));
+    if first == b"[" && starts(second, b'{') || first.starts_with(b"[{") {
+        return Some(ARRAY);
+    }
+    if first.starts_with(b"[") && first[1..].trim_ascii_start().starts_with(b"{") {
+        return Some(ARRAY);
+    }
+    (first == b"{" && starts(second, b'"')).then_some(OBJECT)
+}
+
 /// Parses one line into a report, or the reason it is not one.
 pub fn parse_line(line: &[u8]) -> Result<FailureReport, String> {
     serde_json::from_slice(line).map_err(|_| explain(line))
@@ -194,6 +259,13 @@ pub fn parse_line(line: &[u8]) -> Result<FailureReport, String> {
 /// (`field error.exit_code: invalid type: ...`). The line is parsed again with the path
 /// tracked: only rejected lines pay for it.
 pub fn explain(line: &[u8]) -> String {
+    // An array of records sent as one line: said as such (an audit: serde's "invalid type:
+    // map, expected a string" for its first element).
+    if line.trim_ascii_start().starts_with(b"[")
+        && serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(line).is_ok()
+    {
+        return "a JSON array, not one failure record: send one record per line (JSON lines; `jq -c '.[]'` converts an array)".into();
+    }
     explain_as::<FailureReport>(line).unwrap_or_else(|| "not a failure record".into())
 }
 
@@ -243,6 +315,50 @@ mod tests {
 
     const GOOD: &str = r#"{"task_id":"t1","worker_id":"w1","hardware":{"class":"GPU"},"error":{"message":"CUDA out of memory"}}"#;
     const STREAM: &str = r#"{"seq":0,"ts":"2025-03-13T00:00:00.180138","t_offset_s":0.180138,"task_id":"task-000000","task_is_new":true,"attempt":1,"worker_id":"worker-gpu-002","platform":"GPU","error":{"message":"ConnectionResetError","type":"network_error","stacktrace":""},"template":"conn_reset","ml_feedback":{"strategy":"DELAYED_RETRY","success":false},"task":{"task_id":"task-000000","model":"vit","platform":"GPU","config":{"batch_size":4,"precision":"fp32"},"requirements":{"hardware":["cuda"]},"retry_count":0}}"#;
+
+    /// Regression (audit): a pretty-printed array or record in a `.json` file was rejected
+    /// line by line with serde's words; the file is refused whole now, saying how to convert
+    /// it. JSON lines — a first record longer than the bytes looked at included — read as
+    /// before, every record of them.
+    #[test]
+    fn a_multi_line_document_is_refused_whole_with_how_to_convert_it() {
+        let d = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = d.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let array = write("arr.json", &format!("[\n  {GOOD},\n  {GOOD}\n]\n"));
+        let e = JsonlSource::open(&array).unwrap_err().to_string();
+        assert!(
+            e.contains("a JSON array") && e.contains("jq -c '.[]'"),
+            "{e}"
+        );
+        let inline = write("inline.json", &format!("[{GOOD},\n {GOOD}]"));
+        assert!(JsonlSource::open(&inline).is_err());
+        // Garbage and lines cut short are judged line by line, as before.
+        for text in ["{\n[\n", "{\n", "{\"task_id\":\n{oops\n", "[\n1,2\n"] {
+            let p = write("garbage.jsonl", text);
+            assert!(JsonlSource::open(&p).is_ok(), "{text:?}");
+        }
+        let pretty = write(
+            "one.json",
+            "{\n  \"task_id\": \"t1\",\n  \"worker_id\": \"w1\"\n}\n",
+        );
+        let e = JsonlSource::open(&pretty).unwrap_err().to_string();
+        assert!(
+            e.contains("one JSON document over several lines") && e.contains("jq -c '.'"),
+            "{e}"
+        );
+        let long = GOOD.replace("CUDA out of memory", &"x".repeat(3 * HEAD_BYTES));
+        let lines = write("ok.jsonl", &format!("\u{feff}{long}\n{GOOD}\n\n{GOOD}"));
+        let got: Vec<_> = Records::new(Box::new(JsonlSource::open(&lines).unwrap())).collect();
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(Result::is_ok), "{got:?}");
+        // An array on one line is said to be one.
+        let e = parse_line(format!("[{GOOD}]").as_bytes()).unwrap_err();
+        assert!(e.starts_with("a JSON array"), "{e}");
+    }
 
     fn read(text: &str, chunk: usize) -> Vec<Result<FailureReport, BadLine>> {
         let src = JsonlSource::from_reader(

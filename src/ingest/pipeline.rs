@@ -67,6 +67,9 @@ pub struct FileSummary {
     pub rejected: u64,
     /// Lines holding no record (blank, kernel lines that are not failures).
     pub skipped: u64,
+    /// Ingested records that carried an outcome of their own (`ml_feedback`), which is not
+    /// imported: a history's outcomes answer its own recovery actions.
+    pub feedback: u64,
     /// Bytes read.
     pub bytes: u64,
 }
@@ -82,6 +85,8 @@ pub struct Summary {
     pub rejected: u64,
     /// Lines holding no record.
     pub skipped: u64,
+    /// Ingested records that carried an outcome of their own (see [`FileSummary::feedback`]).
+    pub feedback: u64,
     /// Bytes read.
     pub bytes: u64,
     /// Sink calls.
@@ -101,6 +106,8 @@ struct Done<F> {
     source: usize,
     bytes: u64,
     skipped: u64,
+    /// Accepted records that carried `ml_feedback`.
+    feedback: u64,
     /// The chunk's accepted records, as rows.
     rows: F,
     /// Accepted records in `rows`.
@@ -263,13 +270,16 @@ where
                         };
                         let mut rows = empty.take().unwrap_or_default();
                         let mut good = 0;
+                        let mut feedback = 0;
                         let mut bad = Vec::new();
                         let path = Arc::clone(&chunk.path);
                         let (bytes, skipped) = chunk.parse_each(|line, r| {
+                            let fed = r.as_ref().is_ok_and(|rep| rep.ml_feedback.is_some());
                             match r.and_then(|rep| rep.check(now).map_err(|e| e.to_string())) {
                                 Ok(rec) => {
                                     add(rec, &mut rows);
                                     good += 1;
+                                    feedback += u64::from(fed);
                                 }
                                 Err(reason) => bad.push((
                                     good,
@@ -287,6 +297,7 @@ where
                             source,
                             bytes,
                             skipped,
+                            feedback,
                             rows,
                             good,
                             bad,
@@ -395,6 +406,7 @@ where
             let mut file = std::mem::take(&mut summary.files[d.source]);
             file.bytes += d.bytes;
             file.skipped += d.skipped;
+            file.feedback += d.feedback;
             summary.bytes += d.bytes;
             let mut result = Ok(());
             let mut at = 0;
@@ -433,6 +445,7 @@ where
         summary.ingested += f.ingested;
         summary.rejected += f.rejected;
         summary.skipped += f.skipped;
+        summary.feedback += f.feedback;
     }
     Ok(())
 }

@@ -428,6 +428,9 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     ladders: Vec<(Arc<str>, Vec<Step>)>,
     xid: XidTable,
+    /// Default rules a user rule of the same name replaced (`mode = "extend"`), for
+    /// [`RuleSet::warnings`].
+    replaced: Vec<Arc<str>>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -763,10 +766,13 @@ impl RuleSet {
             ));
         }
 
+        let mut replaced = Vec::new();
         if let (Some(b), Mode::Extend) = (&base, file.mode) {
             for r in &b.rules {
                 if rules.iter().any(|x| x.name == r.name) {
-                    continue; // a user rule of the same name replaces the default
+                    // A user rule of the same name replaces the default.
+                    replaced.push(r.name.clone());
+                    continue;
                 }
                 rules.push(r.clone());
             }
@@ -775,6 +781,7 @@ impl RuleSet {
             rules,
             ladders,
             xid,
+            replaced,
         })
     }
 
@@ -806,6 +813,13 @@ impl RuleSet {
     /// failure) followed by rules it makes unreachable. One sentence each.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        // An audit: a user rule named like a default dropped the default's other cases
+        // (its `oom` for `oom_gpu` took `oom_host` out of the default `oom`) without a word.
+        for name in &self.replaced {
+            out.push(format!(
+                "rule '{name}' has the name of a default rule, which it replaces: the default's matches no longer apply (`faultline rules show --toml` shows them; another name keeps both)"
+            ));
+        }
         if let Some((i, r)) = self
             .rules
             .iter()
@@ -931,6 +945,23 @@ mod tests {
 
     fn strategies(s: &[Step]) -> Vec<RecoveryStrategy> {
         s.iter().map(|s| s.strategy).collect()
+    }
+
+    /// Regression (audit): a user rule named like a default replaced it without a word, the
+    /// default's other cases with it; `rules check` warns now, naming it.
+    #[test]
+    fn a_rule_named_like_a_default_is_warned_about() {
+        let text = "[[rule]]\nname = \"oom\"\nmatch.kind = [\"oom_gpu\"]\nladder = [\"REDUCED_BATCH_SIZE\"]\n";
+        let set = RuleSet::from_toml(text, "r.toml", Some(RuleSet::defaults())).unwrap();
+        let w = set.warnings();
+        assert!(
+            w.iter()
+                .any(|w| w.starts_with("rule 'oom' has the name of a default rule")),
+            "{w:?}"
+        );
+        let other = text.replace("name = \"oom\"", "name = \"my-oom\"");
+        let set = RuleSet::from_toml(&other, "r.toml", Some(RuleSet::defaults())).unwrap();
+        assert!(set.warnings().is_empty(), "{:?}", set.warnings());
     }
 
     /// Regression: a misspelt strategy was reported as "data did not match any variant of
