@@ -226,11 +226,8 @@ fn one_document(head: &[u8]) -> Option<&'static str> {
         .map(<[u8]>::trim_ascii)
         .filter(|l| !l.is_empty());
     let first = lines.next()?;
-    let second = lines.next();
-    if second.is_none() {
-        // One line: JSON lines, whatever it holds (an array on one line is said per line).
-        return None;
-    }
+    // One line: JSON lines, whatever it holds (an array on one line is said per line).
+    let second = Some(lines.next()?);
     if whole {
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(head) {
             return match v {
