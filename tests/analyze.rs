@@ -765,6 +765,10 @@ fn a_missing_input_keeps_the_previous_analysis() {
     let (failures, _, _) = crate::util::rows_per_task(&d.path("out"));
     assert_eq!(failures.values().sum::<usize>(), 2);
     assert!(!d.path("out/.faultline-analyze-new").exists());
+    // Regression (audit): an --out that is a file got "File exists (os error 17)".
+    d.write("afile", "x");
+    let o = d.run(&["analyze", "two.jsonl", "--out", "afile"], "");
+    crate::util::refused(&o, "--out afile is a file, not a directory");
     // Regression (audit): JSON lines in a `.txt` file (read as a kernel log) gave "analysed
     // 0 failures" and nothing else; now a warning says no line held a record.
     std::fs::copy(d.path("two.jsonl"), d.path("two.txt")).unwrap();

@@ -217,6 +217,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         timings: Vec::new(),
     };
     let progress: &mut dyn Progress = &mut bars;
+    if a.out.exists() && !a.out.is_dir() {
+        // An audit: "creating out: File exists (os error 17)".
+        bail!(
+            "--out {} is a file, not a directory: --out names the directory the report, summary and history are written to",
+            a.out.display()
+        );
+    }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut params = AnalyzeParams {
         sample: usize::try_from(a.sample).unwrap_or(usize::MAX),
