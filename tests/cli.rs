@@ -158,6 +158,14 @@ fn config_rules_and_record_errors_say_what_and_where() {
         "r.toml",
         "[[rule]]\nname = \"oom\"\nmatch.kind = [\"oom_gpu\"]\nladder = [\"REDUCED_BATCH_SIZE\"]\n",
     );
+    // An invalid --worker is one usage error, not a rejection per kernel line.
+    d.write("dmesg.log", "<4>[  201.650687] NVRM: Xid (PCI:0000:9b:00): 79, pid=1, name=x, GPU has fallen off the bus.\n");
+    let o = d.run(
+        &["ingest", "--data", "h", "--worker", "a b", "dmesg.log"],
+        "",
+    );
+    crate::util::refused(&o, "--worker");
+    assert!(!stderr(&o).contains("dmesg.log:1"), "{}", stderr(&o));
     let o = d.run(&["rules", "check", "r.toml"], "");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(

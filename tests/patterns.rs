@@ -80,4 +80,11 @@ fn eval_patterns_names_a_parquet_run_and_a_ground_truth_of_another_run() {
     assert!(stderr(&o).contains("not of one run"), "{}", stderr(&o));
     let o = d.run(&["eval", "patterns", "b"], "");
     assert!(o.status.success(), "{}", stderr(&o));
+    // Regression (audit): a log cut short scored the fleet it no longer held ("recall 0.000",
+    // exit 0); it is refused, with both counts.
+    let text = std::fs::read_to_string(d.path("b/failures.jsonl")).unwrap();
+    let head: Vec<&str> = text.lines().take(5).collect();
+    std::fs::write(d.path("b/failures.jsonl"), head.join("\n") + "\n").unwrap();
+    let o = d.run(&["eval", "patterns", "b"], "");
+    crate::util::refused(&o, "failures.jsonl holds 5 failures but ground_truth.json");
 }

@@ -162,6 +162,16 @@ fn eval_templates_scores_a_small_file() {
         "{}",
         stderr(&o)
     );
+    // Found by an audit: a row with too few fields was scored against an empty template;
+    // it is refused as one with too many is, naming the line.
+    let short = d.write("short.csv", "Content,EventTemplate\na b 1\n");
+    let o = d.run(&["eval", "templates", short.to_str().unwrap()], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("short.csv:2: 1 fields, but the header has 2"),
+        "{}",
+        stderr(&o)
+    );
     // Found by an audit: a header-only file scored 0 with exit 0 and pulled the mean down.
     let empty = d.write(
         "Empty_2k.log_structured_corrected.csv",

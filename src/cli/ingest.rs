@@ -105,11 +105,19 @@ fn parse_time(s: &str) -> Result<Timestamp, String> {
     })
 }
 
+/// A `--worker` id, checked as a record's is (an audit: an invalid one was refused once per
+/// line read, as each record's `worker_id`).
+fn parse_worker(s: &str) -> Result<String, String> {
+    faultline::WorkerId::new(s)
+        .map(|w| w.as_str().to_string())
+        .map_err(|e| e.to_string())
+}
+
 /// How kernel logs are read: the options `faultline ingest` and `faultline analyze` share.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct KernelArgs {
     /// Kernel logs: worker id of every line (default: the syslog host, else the file stem).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_worker)]
     worker: Option<String>,
     /// Kernel logs: boot time, for relative timestamps ([12.5], kmsg µs); default the epoch.
     #[arg(long, value_parser = parse_time)]

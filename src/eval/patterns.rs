@@ -232,6 +232,15 @@ pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, P
             last_refresh = now;
         }
     }
+    // A log cut short (or run on) scores a fleet it does not hold (an audit: 5 of 502
+    // failures scored "recall 0.000" without a word).
+    // (A ground truth of an older version lists no failures: nothing to compare.)
+    if !truth.failures.is_empty() && n != truth.failures.len() {
+        return Err(not_sim(&format!(
+            "failures.jsonl holds {n} failures but ground_truth.json {}: the log is cut short or not of this run",
+            truth.failures.len()
+        )));
+    }
     let bad: BTreeSet<String> = truth.bad_workers.iter().cloned().collect();
     let tp = flagged.intersection(&bad).count();
     Ok(FleetResult {

@@ -172,14 +172,15 @@ impl Csv {
             return Err((1, "empty file (expected a header row)".into()));
         };
         let mut rows = Vec::new();
-        for (l, mut f) in it {
-            if f.len() > header.len() {
+        for (l, f) in it {
+            // Too few is refused as too many is (an audit: a short row was scored against an
+            // empty true template, and a BGL row without its label counted as an alert).
+            if f.len() != header.len() {
                 return Err((
                     l,
                     format!("{} fields, but the header has {}", f.len(), header.len()),
                 ));
             }
-            f.resize(header.len(), String::new());
             rows.push((l, f));
         }
         Ok(Csv { header, rows })

@@ -293,6 +293,23 @@ impl Resolved {
                 }
             }
         }
+        // A column read under a name the header holds twice: which one is meant? (An audit:
+        // `message,message` kept the first and dropped the second without a word.)
+        for (f, i) in Field::ALL.into_iter().zip(idx) {
+            let Some(i) = i else { continue };
+            if let Some(j) = (0..norm.len()).find(|&j| j != i && norm[j] == norm[i]) {
+                return Err(IngestError::Header {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "column '{}' (read as {}) is in the header twice (columns {} and {}): rename one",
+                        header[i],
+                        f.name(),
+                        i.min(j) + 1,
+                        i.max(j) + 1
+                    ),
+                });
+            }
+        }
         if let Some(f) = Field::ALL
             .into_iter()
             .zip(idx)
@@ -823,6 +840,38 @@ mod tests {
             &map,
         )?;
         Ok(Records::new(src).collect())
+    }
+
+    /// Regression (audit): a header holding a column name twice kept the first column and
+    /// dropped the second without a word. A column read twice is refused, naming both; a
+    /// repeated column nothing reads is harmless.
+    #[test]
+    fn a_column_read_under_a_repeated_name_is_refused() {
+        let e = read("task_id,worker_id,message,message\nt1,w1,a,b\n", ',', "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "column 'message' (read as message) is in the header twice (columns 3 and 4)"
+            ),
+            "{e}"
+        );
+        let e = read(
+            "id,w,m,m\nt1,w1,a,b\n",
+            ',',
+            "task_id=id,worker_id=w,message=m",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("twice"), "{e}");
+        let items = read(
+            "task_id,worker_id,message,note,note\nt1,w1,a,x,y\n",
+            ',',
+            "",
+        )
+        .unwrap();
+        assert_eq!(items.len(), 1);
+        assert!(items[0].is_ok(), "{items:?}");
     }
 
     #[test]
