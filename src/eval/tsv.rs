@@ -54,6 +54,18 @@ pub enum TsvError {
         /// Number of fields found.
         found: usize,
     },
+    /// A requested column is in the header more than once: which one is meant?
+    #[error("{}:1: column '{column}' is in the header twice (columns {first} and {second}): rename one", path.display())]
+    RepeatedColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column name.
+        column: String,
+        /// Its first and second positions (1-based).
+        first: usize,
+        /// See `first`.
+        second: usize,
+    },
     /// A requested column is not in the header.
     #[error("{}:1: no column '{column}' (columns: {})", path.display(), available.join(", "))]
     MissingColumn {
@@ -148,14 +160,26 @@ impl Table {
         self.header.iter().position(|h| h == name)
     }
 
-    /// Index of column `name`, or an error naming the file and the available columns.
+    /// Index of column `name`, or an error naming the file and the available columns — or
+    /// both positions of a name the header holds twice (an audit: `label\tlabel` scored the
+    /// first and ignored the second without a word).
     pub fn column_index(&self, name: &str) -> Result<usize, TsvError> {
-        self.find_column(name)
+        let i = self
+            .find_column(name)
             .ok_or_else(|| TsvError::MissingColumn {
                 path: self.path.clone(),
                 column: name.to_string(),
                 available: self.header.clone(),
-            })
+            })?;
+        if let Some(j) = self.header[i + 1..].iter().position(|h| h == name) {
+            return Err(TsvError::RepeatedColumn {
+                path: self.path.clone(),
+                column: name.to_string(),
+                first: i + 1,
+                second: i + j + 2,
+            });
+        }
+        Ok(i)
     }
 
     /// The values of column `name` with their line numbers.
@@ -286,6 +310,14 @@ mod tests {
         assert_eq!(t.rows()[0].fields, ["1", "2", ""]);
         let e = Table::parse("a\tb\n1\t2\t3\n", "p.tsv").unwrap_err();
         assert_eq!(e.to_string(), "p.tsv:2: 3 fields, but the header has 2");
+        // A column asked for by a name the header holds twice (audit).
+        let t = Table::parse("message\tlabel\tlabel\nx\toom_gpu\tnetwork\n", "q.tsv").unwrap();
+        let e = t.column_index("label").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "q.tsv:1: column 'label' is in the header twice (columns 2 and 3): rename one"
+        );
+        assert_eq!(t.column_index("message").unwrap(), 0);
     }
 
     #[test]

@@ -315,13 +315,28 @@ impl Resolved {
             .zip(idx)
             .find_map(|(f, i)| (f.required() && i.is_none()).then_some(f))
         {
+            // One column whose name holds another separator: the file is not split the way
+            // it was written (an audit: a `;`-separated file was told to use --map).
+            let other = (header.len() == 1)
+                .then(|| {
+                    [';', '|', '\t', ',']
+                        .into_iter()
+                        .find(|c| header[0].contains(*c))
+                })
+                .flatten();
+            let hint = match other {
+                Some(c) => format!(
+                    "; the header is one column holding {c:?}: only ',' (csv) and a tab (tsv, --format tsv) separate columns here, so convert the file (e.g. `tr '{}' ','` when no field holds a comma)",
+                    if c == '\t' { "\\t".to_string() } else { c.to_string() }
+                ),
+                None => format!("; name one with --map {}=COLUMN", f.name()),
+            };
             return Err(IngestError::Header {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "no column for {} (columns: {}); name one with --map {}=COLUMN",
+                    "no column for {} (columns: {}){hint}",
                     f.name(),
                     header.join(", "),
-                    f.name()
                 ),
             });
         }
@@ -840,6 +855,21 @@ mod tests {
             &map,
         )?;
         Ok(Records::new(src).collect())
+    }
+
+    /// Regression (audit): a `;`-separated file was told to name a column with --map, which
+    /// cannot help: the error says the header is one column and how to convert it.
+    #[test]
+    fn a_header_split_by_another_separator_is_said_to_be() {
+        let e = read("task_id;worker_id;message\nt1;w1;x\n", ',', "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the header is one column holding ';'") && e.contains("tr ';' ','"),
+            "{e}"
+        );
+        let e = read("a,b\n1,2\n", ',', "").unwrap_err().to_string();
+        assert!(e.contains("--map task_id=COLUMN"), "{e}");
     }
 
     /// Regression (audit): a header holding a column name twice kept the first column and

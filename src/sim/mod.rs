@@ -109,6 +109,17 @@ pub enum SimError {
         /// Why.
         detail: String,
     },
+    /// A `--fixed` table file that does not parse or does not make sense (an audit: its
+    /// errors called it a scenario).
+    #[error("invalid --fixed table {at}: {field}: {detail}")]
+    InvalidFixed {
+        /// `file:line`, or the file alone when the line is not known.
+        at: String,
+        /// Field path, e.g. `gpu.oom_gpu`.
+        field: String,
+        /// Why.
+        detail: String,
+    },
     /// An engine configuration that contradicts the policy it is given to (`ranking.ranker`
     /// naming the other ranker than `--policy learned` or `model`).
     #[error("invalid engine config {at}: {field}: {detail}")]

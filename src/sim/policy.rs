@@ -374,7 +374,11 @@ impl FixedTable {
             source,
         })?;
         let p = path.display().to_string();
-        let raw: FixedFile = parse_toml(&text, &p)?;
+        let fixed = |e: SimError| match e {
+            SimError::Invalid { at, field, detail } => SimError::InvalidFixed { at, field, detail },
+            other => other,
+        };
+        let raw: FixedFile = parse_toml(&text, &p).map_err(fixed)?;
         let fleet: Vec<HardwareClass> = scenario.classes.iter().map(|c| c.class).collect();
         Self::from_raw(
             &raw.rows,
@@ -385,6 +389,7 @@ impl FixedTable {
             },
             "",
         )
+        .map_err(fixed)
     }
 
     /// The table from its rows; `fleet`: the classes with workers (a row for another class
@@ -766,6 +771,8 @@ mod tests {
             e.contains("fixed.toml:2") && e.contains("gpu.oom_gpu") && e.contains("REDUCED_BATCH"),
             "{e}"
         );
+        // Named for what it is (an audit: "invalid scenario fixed.toml:2").
+        assert!(e.starts_with("invalid --fixed table "), "{e}");
         std::fs::write(&p, "[gpu]\noom_gpu = []\n").unwrap();
         let e = FixedTable::load(&p, &sc).unwrap_err().to_string();
         assert!(

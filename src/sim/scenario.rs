@@ -1719,11 +1719,19 @@ fn key_lines(text: &str) -> Vec<(usize, Vec<String>)> {
 
 /// The line of the key or table that best matches a field path: the line whose key path is
 /// the longest prefix of `field`; a field naming a whole array of tables (`failures.tpu`) is
-/// at its first `[[failures.tpu]]`.
+/// at its first `[[failures.tpu]]`; a field only written through tables under it
+/// (`truth.tpu` as `[truth.tpu.oom_gpu]`, an audit found it unnamed) at the first of them.
 pub(crate) fn locate(text: &str, field: &str) -> Option<usize> {
     let want = path_segments(field);
     let mut best: Option<(usize, usize)> = None;
+    let mut under: Option<usize> = None;
     for (line, mut p) in key_lines(text) {
+        if under.is_none()
+            && p.len() > want.len()
+            && p.iter().zip(&want).all(|(a, b)| a.eq_ignore_ascii_case(b))
+        {
+            under = Some(line);
+        }
         if p.len() == want.len() + 1 && p.last().is_some_and(|s| s == "[0]") {
             p.pop();
         }
@@ -1734,7 +1742,13 @@ pub(crate) fn locate(text: &str, field: &str) -> Option<usize> {
             best = Some((p.len(), line));
         }
     }
-    best.map(|(_, l)| l)
+    // A prefix shorter than the field (a table above it) is less precise than the field's
+    // own first table below.
+    match (best, under) {
+        (Some((n, l)), _) if n == want.len() => Some(l),
+        (_, Some(l)) => Some(l),
+        (b, None) => b.map(|(_, l)| l),
+    }
 }
 
 /// The key path of the key on `line` (or of the nearest key line above it).
@@ -2122,6 +2136,11 @@ weight = 1
         assert_eq!(locate(t, "a.z"), Some(1));
         assert_eq!(locate(t, "q"), None);
         assert_eq!(path_at_line(t, 6).as_deref(), Some("b.c[1].y"));
+        // A table written only through the tables under it is at the first of them (audit:
+        // `truth.tpu` of `[truth.tpu.oom_gpu]` was named without a line).
+        let t = "[workers.gpu]\ncount = 4\n[truth.tpu.oom_gpu]\nDELAYED_RETRY = 0.5\n";
+        assert_eq!(locate(t, "truth.tpu"), Some(3));
+        assert_eq!(locate(t, "workers.gpu.count"), Some(2));
     }
 
     #[test]
