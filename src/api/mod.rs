@@ -461,7 +461,7 @@ fn load_model(dir: Option<&Path>) -> Result<Loaded, ApiError> {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight
-/// (waiting at most the request timeout and [`SHUTDOWN_GRACE`]: a connection still open then,
+/// (waiting at most the request timeout and 2 s more: a connection still open then,
 /// such as a client that never finished its headers, is closed) and flushes the WAL into
 /// Parquet. A background task flushes every `flush_interval`.
 pub async fn serve(
