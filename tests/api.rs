@@ -658,17 +658,21 @@ async fn regression_a_retried_failure_gets_the_same_action() {
     assert_eq!(next["action"]["attempt"], 2, "{next}");
 }
 
-/// Regression (audit): after a restart, a retried failure's answer differed in the last
-/// digit of its delay (1.3530185393755065 → 1.3530185393755063): the replayed history read
-/// its floats back through JSON without exact round trips.
+/// After a restart, a retried failure gets the answer it got before, delay digits included.
+/// (An audit found 8 of 51 delays changed in their last digit across a server's SIGTERM and
+/// restart, 1.3530185393755065 → 1.3530185393755063, fixed by serde_json's exact float round
+/// trips; that reproduction is a server's, checked by hand. This in-process test passes
+/// without the fix too: it guards the behaviour, it does not reproduce that bug.)
 #[tokio::test]
 async fn regression_a_retried_failure_gets_the_same_delay_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // Recent: a task idle for a week is forgotten at the next open, and then decided afresh
+    // (the same answer for another reason).
+    let at = chrono::Utc::now().timestamp() - 60;
     let body = |i: usize| {
         format!(
-            r#"{{"task_id":"fp{i}","worker_id":"wf{i}","error":{{"message":"segfault"}},"timestamp":"2026-01-01T00:00:{:02}Z"}}"#,
-            i % 60
+            r#"{{"task_id":"fp{i}","worker_id":"wf{i}","error":{{"message":"segfault"}},"timestamp":{at}}}"#
         )
     };
     let mut before = Vec::new();
@@ -679,6 +683,8 @@ async fn regression_a_retried_failure_gets_the_same_delay_after_a_restart() {
             assert_eq!(s, StatusCode::OK, "{v}");
             before.push(v["action"].clone());
         }
+        // A stop flushes the log into Parquet, whose rows the next open reads back.
+        app.flush().unwrap();
     }
     let (app, _) = App::open(ServeOptions::new(&data)).unwrap();
     let mut delays = 0;
