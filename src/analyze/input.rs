@@ -361,8 +361,9 @@ fn plan_inputs(
 /// Keeps the first of inputs that are the same file or directory (the same path given twice,
 /// another path to it, a file also inside a directory given, a link to it), listing the others
 /// in [`Plan::repeated`]: each is read once (an audit: `analyze a.jsonl a.jsonl` counted every
-/// failure twice). Standard input is kept as given.
-fn given_once(plan: &mut Plan) {
+/// failure twice). Standard input is kept as given. [`OpenInputs::open`] runs it; `faultline
+/// ingest` runs it on its own plan.
+pub fn given_once(plan: &mut Plan) {
     let mut seen: HashMap<PathBuf, PathBuf> = HashMap::new();
     let mut repeated = Vec::new();
     let mut first = |p: &Path| {

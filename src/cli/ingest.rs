@@ -260,32 +260,6 @@ fn validate(
     Ok(())
 }
 
-/// Leaves out inputs given more than once in this run (by canonical path, as an earlier
-/// run's are recognised; `-` by name), with a note for each; returns the kept inputs' indices.
-fn given_once(inputs: &[(PathBuf, Option<Format>)]) -> Vec<usize> {
-    let mut first: std::collections::HashMap<PathBuf, usize> = std::collections::HashMap::new();
-    let mut keep = Vec::new();
-    for (i, (p, _)) in inputs.iter().enumerate() {
-        let key = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-        if let Some(&j) = first.get(&key) {
-            let before = &inputs[j].0;
-            if before == p {
-                eprintln!("faultline: note: skipping {}: given twice", p.display());
-            } else {
-                eprintln!(
-                    "faultline: note: skipping {}: given twice (first as {})",
-                    p.display(),
-                    before.display()
-                );
-            }
-        } else {
-            first.insert(key, i);
-            keep.push(i);
-        }
-    }
-    keep
-}
-
 #[derive(Serialize)]
 struct FileJson<'a> {
     path: String,
@@ -465,7 +439,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // A data directory given (or found) as an input is a history, not a log: its parts hold
     // actions and outcomes besides failures, and its WAL and lock are not records. Refused,
     // naming it, rather than read file by file.
-    let plan = faultline::analyze::plan_analysis(&a.inputs, a.format, Some(&a.data))?;
+    let mut plan = faultline::analyze::plan_analysis(&a.inputs, a.format, Some(&a.data))?;
+    // An input given twice in this run (the same path, or another path to the same file,
+    // or a file also inside a directory given) is read once; the notes say so.
+    faultline::analyze::given_once(&mut plan);
     if let Some(h) = plan.histories.first() {
         bail!(
             "{} is a faultline data directory (a Parquet history), not a log to ingest: analyze it with `faultline analyze --data {}`, or serve or train from it with --data",
@@ -495,12 +472,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .map(|d| (d.join("failures.jsonl"), None)),
         )
         .collect();
-    // An input given twice in this run (the same path, or another path to the same file,
-    // or a file also inside a directory given) is read once.
-    let mut inputs: Vec<(PathBuf, Option<Format>)> = given_once(&all)
-        .into_iter()
-        .map(|i| all[i].clone())
-        .collect();
+    let mut inputs = all;
     // Each input's identity as it is now, before it is read: a file that grows while it is
     // read is logged as it was, so that what was appended is not mistaken for ingested.
     let mut ids: Vec<Option<(String, u64, u64)>> =
