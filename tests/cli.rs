@@ -464,6 +464,21 @@ fn classify_prints_one_json_line_per_input_line_in_order() {
     assert_eq!(v[4]["xid"], 79);
 }
 
+/// Regression (probe): `--hardware browser` was refused although `--hardware-column` takes
+/// `browser`; both read it as a WebGPU browser worker (where "out of memory" is the device's).
+#[test]
+fn classify_takes_browser_as_a_hardware_class() {
+    let d = Dir::new();
+    let o = d.run(&["classify", "--hardware", "browser"], "out of memory\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json_lines(&stdout(&o))[0]["kind"], "oom_gpu");
+    let o = d.run(&["classify", "--hardware", "CPU"], "out of memory\n");
+    assert_eq!(json_lines(&stdout(&o))[0]["kind"], "oom_host");
+    let o = d.run(&["classify", "--hardware", "toaster"], "out of memory\n");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("or browser"), "{}", stderr(&o));
+}
+
 #[test]
 fn classify_reads_a_tsv_column() {
     let d = Dir::new();

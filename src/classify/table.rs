@@ -300,6 +300,13 @@ pub static RULES: &[Rule] = &[
         note: "NVIDIA Xid line: NVIDIA's catalog says whether the code is an app error or hardware",
         tags: &[],
     },
+    // ---------------------------------------------------------------- a full file system
+    row(
+        "disk.fs_full",
+        K::DiskFull,
+        r"\b(?:has\s+)?r[au]n\s+out\s+of\s+(?:disk\s+|free\s+)?space\b|\berror\s+-28\b",
+        "a file system out of space in the kernel's words (XFS's \"Filesystem has run out of space\", -ENOSPC as `error -28`): before the host's block-device reports, whose text it shares a line with",
+    ),
     // ---------------------------------------------------------------- host hardware (weak)
     incidental(
         "host.mce",
@@ -341,8 +348,8 @@ pub static RULES: &[Rule] = &[
     tagged(
         "nccl.timeout",
         K::Timeout,
-        r"\bcollective\s+operation\s+timeout\b|\bwatchdog\b.{0,60}\btime(?:d\s*)?[\s_-]?out\b|\bprocessgroupnccl\b.{0,80}\bdump(?:ing)?\s+debug\s+info\b|\bheartbeat\s+monitor\s+timed?\s*out\b",
-        "NCCL watchdog: a collective hung; usually a network problem or a straggling rank",
+        r"\bcollective\s+operation\s+(?:timeout|timed\s+out)\b|\bwatchdog\b.{0,60}\btime(?:d\s*)?[\s_-]?out\b(?P<nil>\s*=\s*[0-9])?|\bwaiting\s+for\s+(?:the\s+)?remainder\s+of\s+(?:the\s+)?ranks\b|\bstall_inspector\b|\bprocessgroupnccl\b.{0,80}\bdump(?:ing)?\s+debug\s+info\b|\bheartbeat\s+monitor\s+timed?\s*out\b",
+        "NCCL watchdog, any collective timed out (HCCL, Gloo), Horovod's stall inspector: a collective hung; usually a network problem or a straggling rank (not a watchdog `timeout=1800` setting quoted in another error)",
         &["network"],
     ),
     // ---------------------------------------------------------------- WebGPU / WebGL
@@ -355,8 +362,8 @@ pub static RULES: &[Rule] = &[
     row(
         "webgpu.lost",
         K::WebgpuContextLost,
-        r"\bwebgpu[\s_]+(?:device|context)[\s_]+(?:was\s+|is\s+|has\s+been\s+)?lost\b|\bwebgl\w*:?\s+(?:context\s+)?(?:was\s+|is\s+|has\s+been\s+)?(?:context\s+)?lost\b|\blost\s+(?:the\s+)?(?:webgpu|webgl)\s+(?:device|context)\b|\b(?:gpudevice|mlcontext)\b.{0,40}\blost\b|context_lost_webgl\b|\blosecontext\b|\bwebglcontextlost\b|\bcontext\s+reset\s+detected\b|\bdevicelost\w*|\binstance\s+reference\s+no\s+longer\s+exists\b|\bgpu\s+connection\s+lost\b",
-        "WebGPU device / WebGL or WebNN context lost in the browser's own words (WebGPU, WebGL, GPUDevice.lost, WebNN's MLContext, Dawn, Chrome's GLES2 decoder)",
+        r"\bwebgpu[\s_]+(?:device|context)[\s_]+(?:was\s+|is\s+|has\s+been\s+)?lost\b|\bwebgl\w*:?\s+(?:context\s+)?(?:was\s+|is\s+|has\s+been\s+)?(?:context\s+)?lost\b|\blost\s+(?:the\s+)?(?:webgpu|webgl)\s+(?:device|context)\b|\b(?:gpudevice|mlcontext)\b.{0,40}\blost\b|context_lost_webgl\b|\blosecontext\b|\bwebglcontextlost\b|\bcontext\s+reset\s+detected\b|\bdevicelost\w*|\binstance\s+reference\s+no\s+longer\s+exists\b|\bgpu\s+connection\s+lost\b|\[device(?:\s+\x22[^\x22\n]{0,80}\x22)?\]\s+(?:is|was)\s+lost\b",
+        "WebGPU device / WebGL or WebNN context lost in the browser's own words (WebGPU, WebGL, GPUDevice.lost, WebNN's MLContext, Dawn's `[Device] is lost`, Chrome's GLES2 decoder)",
     ),
     by_hw(
         "device.lost",
@@ -368,8 +375,8 @@ pub static RULES: &[Rule] = &[
     row(
         "browser.crash",
         K::BrowserCrash,
-        r"\bbrowser\s+(?:process\s+)?crash\w*|\baw,?\s+snap\b|\bstatus_(?:access_violation|breakpoint|stack_buffer_overrun|heap_corruption|illegal_instruction|invalid_image_hash|no_memory|stack_overflow)\b|\bresult_code_\w+|\brenderer\s+(?:process\s+)?(?:crash\w*|gone|terminated|killed|exited|died)\b|\brender-process-gone\b|\b(?:page|target|tab|renderer|webview)\s+(?:has\s+|just\s+)?crashed\b|\brender(?:er)?[\s-]process[\s-]gone\b|\bbrowser\s+has\s+disconnected\b|\ba\s+problem\s+(?:repeatedly\s+)?occurred\s+(?:with|on)\b|\berror\s+code:\s+(?:sig[a-z]+|status_\w+|out\s+of\s+memory)\b|\bhe's\s+dead,\s+jim\b|\bgpu\s+process\s+(?:isn't|is\s+not)\s+usable\b|\bgpu\s+process\s+(?:has\s+)?(?:exited|crashed|was\s+killed|terminated|died)\b|\bexiting\s+gpu\s+process\b|\bbrowser\s+(?:has\s+)?(?:closed|exited|terminated|crashed)\s+unexpectedly\b|\btarget\s+closed\b|\bbrowser\s+has\s+been\s+closed\b|\bbrowser\s+closed\b|\bsad\s+tab\b|\bpage\s+unresponsive\b|\b(?:chrome|chromium|firefox|safari)\b.{0,30}\bcrash\w*|\bfailed\s+to\s+launch\s+(?:the\s+)?browser\s+process\b|\bbrowsertype\.launch\b.{0,120}\b(?:fail\w*|closed|exited|crash\w*)\b",
-        "the browser, its renderer or its GPU process died (Chrome's Aw, Snap! page and exit codes)",
+        r"\bbrowser\s+(?:process\s+)?crash\w*|\baw,?\s+snap\b|\bstatus_(?:access_violation|breakpoint|stack_buffer_overrun|heap_corruption|illegal_instruction|invalid_image_hash|no_memory|stack_overflow)\b|\bresult_code_\w+|\brenderer\s+(?:process\s+)?(?:crash\w*|gone|terminated|killed|exited|died)\b|\brender-process-gone\b|\b(?:page|target|tab|renderer|webview)\s+(?:has\s+|just\s+)?crashed\b|\brender(?:er)?[\s-]process[\s-]gone\b|\bbrowser\s+has\s+disconnected\b|\ba\s+problem\s+(?:repeatedly\s+)?occurred\s+(?:with|on)\b|\berror\s+code:\s+(?:sig[a-z]+|status_\w+|out\s+of\s+memory)\b|\bhe's\s+dead,\s+jim\b|\bgpu\s+process\s+(?:isn't|is\s+not)\s+usable\b|\bgpu\s+process\s+(?:has\s+)?(?:exited|crashed|was\s+killed|terminated|died)\b|\bexiting\s+gpu\s+process\b|\bbrowser\s+(?:has\s+)?(?:closed|exited|terminated|crashed)\s+unexpectedly\b|\btarget\s+closed\b|\bbrowser\s+has\s+been\s+closed\b|\bbrowser\s+closed\b|\bsad\s+tab\b|\bpage\s+unresponsive\b|\b(?:chrome|chromium|firefox|safari)\b.{0,30}\bcrash\w*|\bfailed\s+to\s+launch\s+(?:the\s+)?browser\s+process\b|\bbrowsertype\.launch\b.{0,120}\b(?:fail\w*|closed|exited|crash\w*)\b|\bbrowsing\s+context\s+has\s+been\s+discarded\b|\bsession\s+deleted\s+because\s+of\s+page\s+crash\b|\bchrome\s+not\s+reachable\b|\bnot\s+connected\s+to\s+devtools\b|\bgtk:\s+cannot\s+open\s+display\b|\bmissing\s+x\s+server\s+or\s+\$display\b",
+        "the browser, its renderer or its GPU process died or could not start (Chrome's Aw, Snap! page and exit codes, WebDriver's discarded browsing context and unreachable Chrome, no display to start on)",
     ),
     // ---------------------------------------------------------------- a node died
     row(
@@ -515,7 +522,7 @@ pub static RULES: &[Rule] = &[
     row(
         "npu.other",
         K::NpuError,
-        r"\b(?:qnn|snpe|hexagon|nnapi|htp)\b.{0,40}\b(?:error|fail\w*)\b|\bneural\s+engine\b.{0,40}\b(?:error|fail\w*)\b|\bnpu\b.{0,80}\b(?:error|fail\w*|timeout|timed\s+out|exception|abort\w*|warning|crash\w*|not\s+(?:found|available|responding)|invalid|lost|hang|hung)\b|\bhailo(?:rt)?\b.{0,60}\b(?:error|fail\w*|timeout)\b|\bhailo_\w*(?:timeout|error|fail\w*)\b",
+        r"\b(?:qnn|snpe|hexagon|nnapi|htp)\b.{0,40}\b(?:error|fail\w*)\b|\bneural\s+engine\b.{0,40}\b(?:error|fail\w*)\b|\bappleneuralengine\b|\be5rt\b.{0,60}\b(?:error|fail\w*)\b|\bnpu\b.{0,80}\b(?:error|fail\w*|timeout|timed\s+out|exception|abort\w*|warning|crash\w*|not\s+(?:found|available|responding)|invalid|lost|hang|hung)\b|\bhailo(?:rt)?\b.{0,60}\b(?:error|fail\w*|timeout)\b|\bhailo_\w*(?:timeout|error|fail\w*)\b",
         "other NPUs (Qualcomm QNN/SNPE/Hexagon, NNAPI, Apple Neural Engine) and any NPU failure",
     ),
     row(
@@ -534,7 +541,7 @@ pub static RULES: &[Rule] = &[
     by_hw(
         "memory.generic",
         &MEMORY,
-        r"(?P<neg>\b(?:no|without)\s+(?:(?:more|further|new|recent)\s+)?)?(?:\bout\s+of\s+memory\b|\boutofmemory\w*|\boom\b|\bran\s+out\s+of\s+memory\b|\bfailed\s+to\s+allocate\b|\ballocation\b.{0,40}\bfailed\b|\b(?:insufficient|not\s+enough)\s+(?:\w+\s+)?memory\b|\bmemory\s+(?:exhausted|allocation\s+failed)\b|\be_outofmemory\b|\bvk_error_out_of_host_memory\b|\b(?:cannot|could\s+not|couldn\'t)\s+allocate\b)",
+        r"(?P<neg>\b(?:no|without)\s+(?:(?:more|further|new|recent)\s+)?)?(?:\bout\s+of\s+memory\b|\boutofmemory\w*|\boom\b|\bran\s+out\s+of\s+memory\b|\bfailed\s+to\s+allocate\b|\bfailed\s+to\s+alloc\s+(?:device\s+|host\s+)?memory\b|\ballocation\b.{0,40}\bfailed\b|\b(?:insufficient|not\s+enough)\s+(?:\w+\s+)?memory\b|\bmemory\s+(?:exhausted|allocation\s+failed)\b|\be_outofmemory\b|\bvk_error_out_of_host_memory\b|\b(?:cannot|could\s+not|couldn\'t)\s+allocate\b)",
         "memory exhausted without naming the device: GPU/browser → oom_gpu, CPU → oom_host, TPU/NPU → their runtime error (not \"no out of memory errors\", \"without OOM\")",
     ),
     // ---------------------------------------------------------------- software, before CUDA
@@ -554,7 +561,7 @@ pub static RULES: &[Rule] = &[
     row(
         "cuda.runtime",
         K::CudaError,
-        r"\billegal\s+memory\s+access\b|\billegal\s+(?:address|instruction)\s+(?:was\s+)?encountered\b|\bmisaligned\s+address\b|\bunspecified\s+launch\s+failure\b|\blaunch\s+failure\b|\btoo\s+many\s+resources\s+requested\s+for\s+launch\b|\blaunch\s+out\s+of\s+resources\b|\bhardware\s+stack\s+error\b|\binvalid\s+program\s+counter\b|\bexception\s+occurred\s+on\s+the\s+device\b|\binvalid\s+device\s+(?:function|ordinal|pointer|symbol|context)\b|\binvalid\s+(?:resource\s+handle|configuration\s+argument|pitch\s+argument|texture\s+reference|channel\s+descriptor|memcpy\s+direction|kernel\s+image)\b|\bkernel\s+image\s+is\s+invalid\b|\bno\s+kernel\s+image\s+is\s+available\b|\bptx\b.{0,30}\b(?:jit|compil\w*|unsupported|version)\b|\bunsupported\s+ptx\b|\bno\s+cuda-capable\s+device\b|\bno\s+cuda\s+gpus?\s+(?:are\s+)?available\b|\bcuda-capable\s+devices?\s+(?:is|are)\s+busy\b|\bdevices?\s+(?:is|are)\s+busy\s+or\s+unavailable\b|\bcuda\s+driver\s+(?:version\s+)?is\s+insufficient\b|\bcuda\s+driver\s+is\s+a\s+stub\b|\bsystem\s+not\s+yet\s+initialized\b|\bstream\s+is\s+capturing\b|\bcapturing\s+stream\b|\bstream\s+capture\b|\bpeer\s+access\b|\bunsupported\s+display\s+driver\b|\bforward\s+compatibility\s+was\s+attempted\b|\bdriver\s+shutting\s+down\b|\bdriver/library\s+version\s+mismatch\b|\bcouldn't\s+communicate\s+with\s+the\s+nvidia\s+driver\b|\bnvidia\s+driver\b.{0,40}\b(?:not|error|fail\w*|mismatch|too\s+old)\b|\bno\s+nvidia\s+(?:driver|gpu)\b",
+        r"\billegal\s+memory\s+access\b|\boutofresources\b|\bout\s+of\s+resource:\s+shared\s+memory\b|\billegal\s+(?:address|instruction)\s+(?:was\s+)?encountered\b|\bmisaligned\s+address\b|\bunspecified\s+launch\s+failure\b|\blaunch\s+failure\b|\btoo\s+many\s+resources\s+requested\s+for\s+launch\b|\blaunch\s+out\s+of\s+resources\b|\bhardware\s+stack\s+error\b|\binvalid\s+program\s+counter\b|\bexception\s+occurred\s+on\s+the\s+device\b|\binvalid\s+device\s+(?:function|ordinal|pointer|symbol|context)\b|\binvalid\s+(?:resource\s+handle|configuration\s+argument|pitch\s+argument|texture\s+reference|channel\s+descriptor|memcpy\s+direction|kernel\s+image)\b|\bkernel\s+image\s+is\s+invalid\b|\bno\s+kernel\s+image\s+is\s+available\b|\bptx\b.{0,30}\b(?:jit|compil\w*|unsupported|version)\b|\bunsupported\s+ptx\b|\bno\s+cuda-capable\s+device\b|\bno\s+cuda\s+gpus?\s+(?:are\s+)?available\b|\bcuda-capable\s+devices?\s+(?:is|are)\s+busy\b|\bdevices?\s+(?:is|are)\s+busy\s+or\s+unavailable\b|\bcuda\s+driver\s+(?:version\s+)?is\s+insufficient\b|\bcuda\s+driver\s+is\s+a\s+stub\b|\bsystem\s+not\s+yet\s+initialized\b|\bstream\s+is\s+capturing\b|\bcapturing\s+stream\b|\bstream\s+capture\b|\bpeer\s+access\b|\bunsupported\s+display\s+driver\b|\bforward\s+compatibility\s+was\s+attempted\b|\bdriver\s+shutting\s+down\b|\bdriver/library\s+version\s+mismatch\b|\bcouldn't\s+communicate\s+with\s+the\s+nvidia\s+driver\b|\bnvidia\s+driver\b.{0,40}\b(?:not|error|fail\w*|mismatch|too\s+old)\b|\bno\s+nvidia\s+(?:driver|gpu)\b",
         "CUDA runtime/driver error strings (cudaGetErrorString texts and nvidia driver setup)",
     ),
     row(
@@ -563,11 +570,29 @@ pub static RULES: &[Rule] = &[
         r"\bcudaerror\w+|\bcuda_error_\w+|\bcu(?:blas|dnn|sparse|solver|fft|rand|tensor)_status_\w+|\b(?:cudnn|cublas|cublaslt|cusparse|cusolver|cufft|curand|nvrtc|cutlass)\b.{0,20}\b(?:error|fail\w*)\b|\bnvrtc_error\w*|\bcuda\s+kernel\s+errors\b|\bcuda_launch_blocking\b|\btorch_use_cuda_dsa\b|\bhip\s+error\b|\bhiperror\w+|\brocm\b.{0,20}\berror\b|\bhsa_status_\w+|\bnvml\w*\b.{0,40}\b(?:error|fail\w*)\b|\bcuda\b.{0,30}\b(?:error|failure|failed)\b|\bunable\s+to\s+find\s+an\s+engine\b|\bcuda(?:get|set|malloc|memcpy|memset|launch|stream|device|event|free|host|graph|ipc)\w*|\bmemory\s+access\s+fault\s+by\s+gpu\b",
         "CUDA, cuDNN, cuBLAS, NVRTC, HIP/ROCm library errors",
     ),
+    row(
+        "xla.status_timeout",
+        K::Timeout,
+        r"\b(?:xla|jax)runtimeerror:\s+deadline_exceeded\b",
+        "an XLA/JAX runtime error whose status is DEADLINE_EXCEEDED (a barrier, a collective, a coordination call): a timeout, whatever the device",
+    ),
+    row(
+        "xla.status_network",
+        K::Network,
+        r"\b(?:xla|jax)runtimeerror:\s+unavailable:.{0,160}\b(?:connection\s+(?:refused|reset)|failed\s+to\s+connect|coordination\s+service|unreachable)\b",
+        "an XLA/JAX runtime error UNAVAILABLE that says a connection failed (the coordination service, a peer): the network, not the device",
+    ),
+    row(
+        "xla.status_data",
+        K::DataError,
+        r"\b(?:xla|jax)runtimeerror:\s+data_loss\b",
+        "an XLA/JAX runtime error whose status is DATA_LOSS: corrupt or truncated input",
+    ),
     by_hw(
         "xla.runtime",
         &XLA_RUNTIME,
         r"\bxlaruntimeerror\b|\bjaxruntimeerror\b|\bxla\b.{0,40}\b(?:error|fail\w*)\b|\bhlo\s+module\b|\bjaxlib\b.{0,60}\berror\b",
-        "XLA runtime/compiler error: the accelerator runtime's kind (TPU unless told otherwise)",
+        "XLA runtime/compiler error: the accelerator runtime's kind (TPU unless told otherwise) unless the rows just above read the status it wraps",
     ),
     // ---------------------------------------------------------------- coordinator-reported
     row(
@@ -592,8 +617,8 @@ pub static RULES: &[Rule] = &[
     row(
         "net.connection",
         K::Network,
-        r"\bconnection\s+(?:reset|refused|aborted|closed|lost|dropped|timed\s+out|failed|error)\b|\bconnection(?:reset|refused|aborted)error\b|\bbrokenpipeerror\b|\bbroken\s+pipe\b|\be(?:connreset|connrefused|connaborted|pipe|netunreach|hostunreach|netdown|timedout)\b|\bnetwork\s+(?:is\s+)?(?:unreachable|down|error|failure)\b|\bno\s+route\s+to\s+host\b|\bname\s+or\s+service\s+not\s+known\b|\btemporary\s+failure\s+in\s+name\s+resolution\b|\bgetaddrinfo\b|\bcould\s+not\s+resolve\s+host\b|\bfailed\s+to\s+resolve\b|\b(?:failed|unable|could\s+not|couldn't|cannot)\s+(?:to\s+)?connect\b|\bconnect(?:ion)?\s+timed?\s*out\b|\bsocket\b.{0,30}\b(?:timed?\s*out|timeout|error|closed|hang\s+up|failed)\b|\bdistnetworkerror\b|\btcpstore\b|\bc10d\b.{0,40}\b(?:connect\w*|socket)\b|\bgloo\b.{0,60}\b(?:error|fail\w*|connect\w*)\b|\brendezvous\w*\b.{0,20}\b(?:error|fail\w*|closed)\b|\brendezvous\w*(?:connection|closed|timeout)error\b|\bconnect\b.{0,60}\bfailed\b|\bconnection\s+abort\w*|\bfailed\s+to\s+fetch\b|\bnetworkerror\b|\bnet::err_\w+|\bremote\s+end\s+closed\b|\bremotedisconnected\b|\bpeer\s+closed\b|\bclosed\s+by\s+(?:the\s+)?(?:remote\s+)?(?:peer|host)\b|\beof\s+occurred\s+in\s+violation\s+of\s+protocol\b|\bssl\w*error\b|\bhttp\w*\s*(?:error\s+)?50[234]\b|\bbad\s+gateway\b|\bservice\s+unavailable\b|\bgateway\s+time-?out\b|\w*connectionpool\b|\bmax\s+retries\s+exceeded\b|\bread\s+timed?\s*out\b|\bwebsocket\b.{0,40}\b(?:closed|error|fail\w*|disconnect\w*)\b|\bgrpc\b.{0,40}\b(?:unavailable|error|fail\w*)\b|\bunavailable:\s|\bstatuscode\.unavailable\b|\bpacket\s+loss\b|\blink\s+(?:is\s+)?down\b|\blink\s+flap\w*|\bserviceunavailable\b",
-        "connection reset/refused/timed out, DNS, sockets, TCPStore/c10d rendezvous, gRPC UNAVAILABLE, HTTP 5xx",
+        r"\bconnection\s+(?:reset|refused|aborted|closed|lost|dropped|timed\s+out|failed|error)\b|\bconnection(?:reset|refused|aborted)error\b|\bbrokenpipeerror\b|\bbroken\s+pipe\b|\be(?:connreset|connrefused|connaborted|pipe|netunreach|hostunreach|netdown|timedout)\b|\bnetwork\s+(?:is\s+)?(?:unreachable|down|error|failure)\b|\bno\s+route\s+to\s+host\b|\bname\s+or\s+service\s+not\s+known\b|\btemporary\s+failure\s+in\s+name\s+resolution\b|\bgetaddrinfo\b|\bcould\s+not\s+resolve\s+host\b|\bfailed\s+to\s+resolve\b|\b(?:failed|unable|could\s+not|couldn't|cannot)\s+(?:to\s+)?connect\b|\bconnect(?:ion)?\s+timed?\s*out\b|\bsocket\b.{0,30}\b(?:timed?\s*out|timeout|error|closed|hang\s+up|failed)\b|\bdistnetworkerror\b|\btcpstore\b|\bc10d\b.{0,40}\b(?:connect\w*|socket)\b|\bgloo\b.{0,60}\b(?:error|fail\w*|connect\w*)\b|\brendezvous\w*\b.{0,20}\b(?:error|fail\w*|closed)\b|\brendezvous\w*(?:connection|closed|timeout)error\b|\bconnect\b.{0,60}\bfailed\b|\bconnection\s+abort\w*|\bfailed\s+to\s+fetch\b|\bnetworkerror\b|\bnet::err_\w+|\bremote\s+end\s+closed\b|\bremotedisconnected\b|\bpeer\s+closed\b|\bclosed\s+by\s+(?:the\s+)?(?:remote\s+)?(?:peer|host)\b|\beof\s+occurred\s+in\s+violation\s+of\s+protocol\b|\bssl\w*error\b|\bhttp\w*\s*(?:error\s+)?50[234]\b|\bbad\s+gateway\b|\bservice\s+unavailable\b|\bgateway\s+time-?out\b|\w*connectionpool\b|\bmax\s+retries\s+exceeded\b|\bread\s+timed?\s*out\b|\bwebsocket\b.{0,40}\b(?:closed|error|fail\w*|disconnect\w*)\b|\bgrpc\b.{0,40}\b(?:unavailable|error|fail\w*)\b|\bunavailable:\s|\bstatuscode\.unavailable\b|\bpacket\s+loss\b|\blink\s+(?:is\s+)?down\b|\blink\s+flap\w*|\bserviceunavailable\b|\bnfs:?\s+server\b.{0,80}\bnot\s+responding\b|\blost\s+communication\s+with\b",
+        "connection reset/refused/timed out, DNS, sockets, TCPStore/c10d rendezvous, gRPC UNAVAILABLE, HTTP 5xx, an NFS server not responding, MPI daemons that lost each other",
     ),
     row(
         "net.throttled",
@@ -617,8 +642,8 @@ pub static RULES: &[Rule] = &[
     row(
         "timeout.generic",
         K::Timeout,
-        r"\btimed?[\s_-]?out\w*|\bdeadline[\s_]exceeded\b|\bdeadline\s+(?:has\s+)?(?:expired|passed)\b|\bdeadline\s+(?:of\s+)?[0-9][0-9.]*\s*(?:ms|us|µs|s|secs?|seconds?|minutes?|min)?\s+(?:exceeded|missed|expired)\b|\bmissed\s+(?:its\s+|the\s+|a\s+)?deadline\b|\btook\s+too\s+long\b|\bhang\s+detected\b|\bhung\s+task\b",
-        "an operation timed out",
+        r"(?P<neg>\b(?:no|without|never|did\s+not|didn't|does\s+not|doesn't|will\s+not|won't)\s+|\b(?:attribute|argument|parameter|option|field|key|keyword)\s+'|--)?\btimed?[\s_-]?out\w*(?P<nil>\s*=\s*[0-9])?|\btiming\s+out\b|\bdeadline[\s_]exceeded\b|\bdeadline\s+(?:has\s+)?(?:expired|passed)\b|\bdeadline\s+(?:of\s+)?[0-9][0-9.]*\s*(?:ms|us|µs|s|secs?|seconds?|minutes?|min)?\s+(?:exceeded|missed|expired)\b|\bmissed\s+(?:its\s+|the\s+|a\s+)?deadline\b|\btook\s+too\s+long\b|\bhang\s+detected\b|\bhung\s+task\b",
+        "an operation timed out (not \"no timeout\", \"did not time out\", an attribute or argument named 'timeout', a `timeout=30` setting)",
     ),
     // ---------------------------------------------------------------- crashes in the job
     row(
@@ -643,14 +668,14 @@ pub static RULES: &[Rule] = &[
     row(
         "data.corrupt",
         K::DataError,
-        r"\bdatalosserror\b|\bdata\s+loss\b|\b(?:corrupt(?:ed)?|truncated|malformed|damaged)\s+(?:record|file|data|image|archive|checkpoint|header|block|input|zip|tar|shard|example|jpeg|png|parquet|tfrecord)s?\b|\bimage\s+file\s+is\s+truncated\b|\bunidentifiedimageerror\b|\bcannot\s+identify\s+image\s+file\b|\bjsondecodeerror\b|\bexpecting\s+(?:value|property\s+name)\b|\bunterminated\s+string\b|\bunicodedecodeerror\b|\binvalid\s+(?:start|continuation)\s+byte\b|\bcan't\s+decode\s+byte\b|\bunpicklingerror\b|\binvalid\s+load\s+key\b|\bran\s+out\s+of\s+input\b|\bpickle\s+data\s+was\s+truncated\b|\bfailed\s+finding\s+central\s+directory\b|\bnot\s+a\s+zip\s+file\b|\bbadzipfile\b|\bnot\s+a\s+gzipped\s+file\b|\bcrc\w*\s+(?:check\s+)?(?:failed|mismatch|error)\b|\bchecksum\s+(?:mismatch|does\s+not\s+match|failed|error)\b|\bhash\s+mismatch\b|\bpremature\s+end\s+of\b|\binvalid\s+jpeg\b|\bbroken\s+data\s+stream\b|\bparsererror\b|\berror\s+tokenizing\s+data\b|\bheadertoolarge\b|\berror\s+while\s+deserializing\b|\bincomplete\s+metadata\b|\barrowinvalid\b|\bunexpected\s+end\s+of\s+(?:file|data|stream|input|json)\b|\beoferror\b|\bcorrupt(?:ed)?\b|\binput\s+contains\s+nan\b|\bdecod\w*\s+error\b|\bdecompress\w*\s+(?:error|failed)\b|\bwhile\s+decompressing\b|\binvalid\s+(?:utf-?8|json|csv|header|magic)\b|\bcould\s+not\s+convert\s+string\s+to\b|\bdatasetgenerationerror\b|\bnonmatching\w*error\b",
+        r"\bdatalosserror\b|\bdata[\s_]loss\b|\bcasterror\b|\bcouldn't\s+cast\b|\bdid\s+not\s+match\s+any\s+variant\b|\bunable\s+to\s+load\s+weights\s+from\b|\b(?:corrupt(?:ed)?|truncated|malformed|damaged)\s+(?:record|file|data|image|archive|checkpoint|header|block|input|zip|tar|shard|example|jpeg|png|parquet|tfrecord)s?\b|\bimage\s+file\s+is\s+truncated\b|\bunidentifiedimageerror\b|\bcannot\s+identify\s+image\s+file\b|\bjsondecodeerror\b|\bexpecting\s+(?:value|property\s+name)\b|\bunterminated\s+string\b|\bunicodedecodeerror\b|\binvalid\s+(?:start|continuation)\s+byte\b|\bcan't\s+decode\s+byte\b|\bunpicklingerror\b|\binvalid\s+load\s+key\b|\bran\s+out\s+of\s+input\b|\bpickle\s+data\s+was\s+truncated\b|\bfailed\s+finding\s+central\s+directory\b|\bnot\s+a\s+zip\s+file\b|\bbadzipfile\b|\bnot\s+a\s+gzipped\s+file\b|\bcrc\w*\s+(?:check\s+)?(?:failed|mismatch|error)\b|\bchecksum\s+(?:mismatch|does\s+not\s+match|failed|error)\b|\bhash\s+mismatch\b|\bpremature\s+end\s+of\b|\binvalid\s+jpeg\b|\bbroken\s+data\s+stream\b|\bparsererror\b|\berror\s+tokenizing\s+data\b|\bheadertoolarge\b|\berror\s+while\s+deserializing\b|\bincomplete\s+metadata\b|\barrowinvalid\b|\bunexpected\s+end\s+of\s+(?:file|data|stream|input|json)\b|\beoferror\b|\bcorrupt(?:ed)?\b|\binput\s+contains\s+nan\b|\bdecod\w*\s+error\b|\bdecompress\w*\s+(?:error|failed)\b|\bwhile\s+decompressing\b|\binvalid\s+(?:utf-?8|json|csv|header|magic)\b|\bcould\s+not\s+convert\s+string\s+to\b|\bdatasetgenerationerror\b|\bnonmatching\w*error\b",
         "corrupt, truncated or undecodable input (TFRecord data loss, images, JSON, pickles, archives)",
     ),
     // ---------------------------------------------------------------- software
     row(
         "sw.python",
         K::SoftwareException,
-        r"\b(?:value|type|key|index|attribute|name|import|modulenotfound|notimplemented|assertion|zerodivision|unboundlocal|syntax|indentation|lookup|filenotfound|isadirectory|notadirectory|permission|fileexists|overflow|arithmetic|reference|range)error\b|\bstopiteration\b|\bno\s+module\s+named\b|\bcannot\s+import\s+name\b|\btraceback\s+\(most\s+recent\s+call\s+last\)",
+        r"\b(?:value|type|key|index|attribute|name|import|modulenotfound|notimplemented|assertion|zerodivision|unboundlocal|syntax|indentation|lookup|filenotfound|isadirectory|notadirectory|permission|fileexists|overflow|arithmetic|reference|range)error\b|\bstopiteration\b|\bfloatingpointerror\b|\bconcretizationtypeerror\b|\btracer\w*error\b|\bno\s+module\s+named\b|\bcannot\s+import\s+name\b|\btraceback\s+\(most\s+recent\s+call\s+last\)",
         "a Python/JS exception raised by the job's own code",
     ),
     row(

@@ -1313,6 +1313,54 @@ fn families_an_independent_probe_found_missing() {
     ]);
 }
 
+/// A second independent probe (200 messages a helper session wrote without reading the
+/// classifier, 0.805 accuracy): the families it found missing, and the word "timeout" where
+/// nothing timed out. Each row was a miss before.
+#[test]
+fn families_a_second_probe_found_missing() {
+    check_on(&[
+        // any collective that timed out (HCCL, Gloo) and Horovod's stall inspector
+        ("[Rank:5] HCCL: Collective operation timed out (tag=allreduce, seq=2048, timeout=1800s). Aborting communicator.", H::Npu, K::Timeout),
+        ("[2024-05-10 10:11:12.345678: W /tmp/pip-install/horovod/common/stall_inspector.cc:107] One or more tensors were submitted to be reduced by subset of ranks and are waiting for remainder of ranks for more than 60 seconds.", H::Gpu, K::Timeout),
+        // an XLA/JAX runtime error is read by the status it wraps where that says more
+        ("jax.errors.JaxRuntimeError: DEADLINE_EXCEEDED: Barrier timed out. Id: PjRT_Client_Connect. # of tasks that reached the barrier: 15/16.", H::Tpu, K::Timeout),
+        ("jaxlib.xla_extension.XlaRuntimeError: UNAVAILABLE: Failed to connect to coordination service at 10.0.0.1:8476: failed to connect to all addresses", H::Tpu, K::Network),
+        ("jaxlib.xla_extension.XlaRuntimeError: UNAVAILABLE: Connection refused", H::Gpu, K::Network),
+        ("jaxlib.xla_extension.XlaRuntimeError: DATA_LOSS: truncated record at 4096", H::Gpu, K::DataError),
+        // ... and by the device where the status says nothing of the cause
+        ("jax.errors.JaxRuntimeError: UNAVAILABLE: TPU host 10.0.0.2:8471 disconnected: Socket closed", H::Tpu, K::TpuError),
+        // data that does not fit its schema, a tokenizer file that does not parse, weights
+        // that do not load
+        ("datasets.table.CastError: Couldn't cast text: string label: int64 to {'text': Value(dtype='string', id=None)} because column names don't match", H::Cpu, K::DataError),
+        ("Exception: data did not match any variant of untagged enum ModelWrapper at line 250373 column 3", H::Cpu, K::DataError),
+        ("OSError: Unable to load weights from pytorch checkpoint file for '/models/llama/pytorch_model.bin' at '/models/llama/pytorch_model.bin'.", H::Gpu, K::DataError),
+        // Dawn's own words for a lost device; WebDriver and a browser without a display
+        ("[Device] is lost. - While calling [Queue].Submit([CommandBuffer \"step_412\"])", H::Webgpu, K::WebgpuContextLost),
+        ("[Device \"main\"] was lost.", H::Webgpu, K::WebgpuContextLost),
+        ("selenium.common.exceptions.NoSuchWindowException: Message: Browsing context has been discarded", H::Webgpu, K::BrowserCrash),
+        ("selenium.common.exceptions.WebDriverException: Message: unknown error: session deleted because of page crash", H::Webgpu, K::BrowserCrash),
+        ("[0411/123456.789:ERROR:browser_main_loop.cc(276)] Gtk: cannot open display: :99", H::Webgpu, K::BrowserCrash),
+        // infrastructure in the kernel's and MPI's words
+        ("nfs: server nas-01 not responding, still trying", H::Cpu, K::Network),
+        ("ORTE has lost communication with a remote daemon.  HNP daemon   : [[12345,0],0] on node head-0", H::Cpu, K::Network),
+        ("XFS (nvme1n1): Filesystem has run out of space; writeback of inode 12345 failed with error -28", H::Cpu, K::DiskFull),
+        // Triton's kernels out of shared memory; Apple's Neural Engine; JAX tracing bugs
+        ("triton.runtime.errors.OutOfResources: out of resource: shared memory, Required: 262144, Hardware limit: 232448.", H::Gpu, K::CudaError),
+        ("E5RT: ANE program load failed: Error Domain=com.apple.appleneuralengine Code=5", H::Npu, K::NpuError),
+        ("jax.errors.ConcretizationTypeError: Abstract tracer value encountered where concrete value is expected: traced array with shape int32[]", H::Tpu, K::SoftwareException),
+        ("FloatingPointError: Loss is NaN at step 1200 (grad_norm=inf); watchdog timeout=1800s configured, no CUDA errors reported, no OOM", H::Gpu, K::SoftwareException),
+        // "timeout" that is a name or a setting, or that did not happen
+        ("AttributeError: 'NoneType' object has no attribute 'timeout'", H::Cpu, K::SoftwareException),
+        ("TypeError: __init__() got an unexpected keyword argument 'timeout'", H::Cpu, K::SoftwareException),
+        ("no timeout", H::Cpu, K::Unknown),
+        ("the job did not time out", H::Cpu, K::Unknown),
+        ("queue.get(timeout=30) returned nothing", H::Cpu, K::Unknown),
+        // and a timeout stays one, also beside a setting
+        ("Operation timed out after 30 s (timeout=30)", H::Cpu, K::Timeout),
+        ("WorkNCCL(SeqNum=1, OpType=ALLREDUCE) ran for 600351 milliseconds before timing out", H::Gpu, K::Timeout),
+    ]);
+}
+
 /// A device held busy by another process is read by its own rows (`tpu.busy`, `cuda.busy`
 /// where the text names the device, else `device.busy` by the worker's class; tagged `busy`,
 /// which the learned ranking takes as a sign a worker reset may cure it), as the

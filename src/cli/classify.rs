@@ -28,14 +28,20 @@ pub struct Args {
     /// The TSV column holding each row's hardware class (values like GPU, CPU, browser).
     #[arg(long, requires = "tsv")]
     hardware_column: Option<String>,
-    /// Hardware class of every message (a hint: "out of memory" on CPU is host OOM).
+    /// Hardware class of every message (a hint: "out of memory" on CPU is host OOM); `browser`
+    /// is a WebGPU browser worker, as in a `--hardware-column`.
     #[arg(long, value_parser = parse_class)]
     hardware: Option<HardwareClass>,
 }
 
+/// A hardware class as `--hardware` takes it: a class name, or `browser` (a WebGPU browser
+/// worker) as the TSV's hardware columns take it.
 fn parse_class(s: &str) -> Result<HardwareClass, String> {
+    if s.trim().eq_ignore_ascii_case("browser") {
+        return Ok(HardwareClass::Webgpu);
+    }
     s.parse()
-        .map_err(|e: faultline::ParseEnumError| e.to_string())
+        .map_err(|e: faultline::ParseEnumError| format!("{e} (or browser)"))
 }
 
 #[derive(Serialize)]
@@ -75,6 +81,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     match (&a.tsv, &a.column) {
         (Some(path), Some(column)) => {
             let table = faultline::eval::tsv::Table::read(path)?;
+            if let Some(first) = table.literal_quotes().first() {
+                eprintln!(
+                    "faultline: warning: {}: {} field(s) starting with '\"' but not quoted (first on line {first}) read as written, quote included",
+                    path.display(),
+                    table.literal_quotes().len()
+                );
+            }
             let msg = table.column_index(column)?;
             let hw = match &a.hardware_column {
                 Some(c) => Some(table.column_index(c)?),

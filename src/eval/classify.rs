@@ -315,13 +315,22 @@ pub fn evaluate_file_with(
     classifier: &Classifier,
     path: impl AsRef<Path>,
 ) -> Result<ClassificationReport, EvalError> {
-    let rows = load_labelled(&path)?;
+    let tsv = Table::read(&path)?;
+    let rows = labelled_from_table(&tsv)?;
     if rows.is_empty() {
         return Err(EvalError::NoRows {
             path: path.as_ref().to_path_buf(),
         });
     }
-    Ok(evaluate(classifier, &rows))
+    let mut report = evaluate(classifier, &rows);
+    if let Some(first) = tsv.literal_quotes().first() {
+        let n = tsv.literal_quotes().len();
+        report.warnings.push(format!(
+            "{n} field{} starting with '\"' but not quoted (first on line {first}) read as written, quote included",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(report)
 }
 
 fn ratio(a: usize, b: usize) -> f64 {

@@ -2,7 +2,11 @@
 //!
 //! Used by `faultline classify --tsv FILE --column NAME` and by the evaluation suites. Fields are
 //! separated by tabs; a field that starts with `"` is quoted: it ends at the next `"` not doubled,
-//! `""` inside stands for one `"`, and it may contain tabs and newlines. Lines end with `\n` or
+//! `""` inside stands for one `"`, and it may contain tabs and newlines. A field that starts
+//! with `"` but is not quoted that way — its quote never closes, or text follows the closing
+//! one (`"Connection reset" by peer`, a message written out without quoting) — is read as it
+//! stands, quote and all, up to the next tab or line end ([`Table::literal_quotes`] lists
+//! where; a stray quote would otherwise swallow the rest of the file). Lines end with `\n` or
 //! `\r\n`; blank lines are skipped. A row with fewer fields than the header is padded with empty
 //! fields (trailing empty columns are often dropped); a row with more is an error.
 
@@ -25,22 +29,6 @@ pub enum TsvError {
     Empty {
         /// The file.
         path: PathBuf,
-    },
-    /// A quoted field is not closed before the end of the file.
-    #[error("{}:{line}: unterminated quoted field", path.display())]
-    UnterminatedQuote {
-        /// The file.
-        path: PathBuf,
-        /// Line where the field starts (1-based).
-        line: usize,
-    },
-    /// Text follows the closing quote of a quoted field.
-    #[error("{}:{line}: unexpected text after closing quote", path.display())]
-    TextAfterQuote {
-        /// The file.
-        path: PathBuf,
-        /// Line of the closing quote (1-based).
-        line: usize,
     },
     /// A row has more fields than the header.
     #[error("{}:{line}: {found} fields, but the header has {expected}", path.display())]
@@ -100,6 +88,7 @@ pub struct Table {
     path: PathBuf,
     header: Vec<String>,
     rows: Vec<TsvRow>,
+    literal_quotes: Vec<usize>,
 }
 
 impl Table {
@@ -118,7 +107,7 @@ impl Table {
     /// Parses `text`; `path` is only used in error messages.
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Table, TsvError> {
         let path = path.as_ref().to_path_buf();
-        let records = split_records(text, &path)?;
+        let (records, literal_quotes) = split_records(text);
         let mut it = records.into_iter();
         let (_, header) = it
             .next()
@@ -137,7 +126,18 @@ impl Table {
             fields.resize(header.len(), String::new());
             rows.push(TsvRow { line, fields });
         }
-        Ok(Table { path, header, rows })
+        Ok(Table {
+            path,
+            header,
+            rows,
+            literal_quotes,
+        })
+    }
+
+    /// Lines (1-based) of the fields that start with `"` but are not quoted fields, read as
+    /// they stand (see the module docs).
+    pub fn literal_quotes(&self) -> &[usize] {
+        &self.literal_quotes
     }
 
     /// The file this was read from.
@@ -204,10 +204,12 @@ pub fn read_column(path: impl AsRef<Path>, column: &str) -> Result<Vec<(usize, S
         .collect())
 }
 
-/// Splits text into records of fields, with the line each record starts on.
-fn split_records(text: &str, path: &Path) -> Result<Vec<(usize, Vec<String>)>, TsvError> {
+/// Splits text into records of fields, with the line each record starts on, and the lines of
+/// the fields that start with a quote but were read as they stand.
+fn split_records(text: &str) -> (Vec<(usize, Vec<String>)>, Vec<usize>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records = Vec::new();
+    let mut literal = Vec::new();
     let mut fields: Vec<String> = Vec::new();
     let mut field = String::new();
     let mut line = 1usize;
@@ -217,42 +219,20 @@ fn split_records(text: &str, path: &Path) -> Result<Vec<(usize, Vec<String>)>, T
 
     while let Some(c) = chars.next() {
         match c {
-            '"' if at_field_start => {
-                let quote_line = line;
-                loop {
-                    match chars.next() {
-                        None => {
-                            return Err(TsvError::UnterminatedQuote {
-                                path: path.to_path_buf(),
-                                line: quote_line,
-                            })
-                        }
-                        Some('"') => {
-                            if chars.peek() == Some(&'"') {
-                                chars.next();
-                                field.push('"');
-                            } else {
-                                break;
-                            }
-                        }
-                        Some('\n') => {
-                            line += 1;
-                            field.push('\n');
-                        }
-                        Some(other) => field.push(other),
-                    }
+            '"' if at_field_start => match quoted(&mut chars.clone()) {
+                Some((value, lines, rest)) => {
+                    field.push_str(&value);
+                    line += lines;
+                    chars = rest;
+                    at_field_start = false;
                 }
-                match chars.peek() {
-                    None | Some('\t') | Some('\n') | Some('\r') => {}
-                    Some(_) => {
-                        return Err(TsvError::TextAfterQuote {
-                            path: path.to_path_buf(),
-                            line,
-                        })
-                    }
+                None => {
+                    // Not a quoted field: the quote is the field's first character.
+                    literal.push(line);
+                    field.push('"');
+                    at_field_start = false;
                 }
-                at_field_start = false;
-            }
+            },
             '\t' => {
                 fields.push(std::mem::take(&mut field));
                 at_field_start = true;
@@ -275,7 +255,35 @@ fn split_records(text: &str, path: &Path) -> Result<Vec<(usize, Vec<String>)>, T
         fields.push(field);
         end_record(&mut records, &mut fields, record_line);
     }
-    Ok(records)
+    (records, literal)
+}
+
+/// Reads a quoted field from just after its opening quote: its value, the line ends inside it
+/// and the text after its closing quote — or `None` when it is not one (the quote never
+/// closes, or text other than a tab or a line end follows the closing quote).
+fn quoted<'a>(
+    chars: &mut std::iter::Peekable<std::str::Chars<'a>>,
+) -> Option<(String, usize, std::iter::Peekable<std::str::Chars<'a>>)> {
+    let mut value = String::new();
+    let mut lines = 0;
+    loop {
+        match chars.next()? {
+            '"' if chars.peek() == Some(&'"') => {
+                chars.next();
+                value.push('"');
+            }
+            '"' => break,
+            '\n' => {
+                lines += 1;
+                value.push('\n');
+            }
+            other => value.push(other),
+        }
+    }
+    match chars.peek() {
+        None | Some('\t') | Some('\n') | Some('\r') => Some((value, lines, chars.clone())),
+        Some(_) => None,
+    }
 }
 
 fn end_record(records: &mut Vec<(usize, Vec<String>)>, fields: &mut Vec<String>, line: usize) {
@@ -328,13 +336,6 @@ mod tests {
             e.to_string(),
             "data/dev.tsv:1: no column 'label' (columns: id, message)"
         );
-        let e = Table::parse("id\tmessage\n1\t\"open\n", "q.tsv").unwrap_err();
-        assert_eq!(e.to_string(), "q.tsv:2: unterminated quoted field");
-        let e = Table::parse("id\tmessage\n1\t\"a\"b\n", "q.tsv").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "q.tsv:2: unexpected text after closing quote"
-        );
         let e = Table::parse("", "e.tsv").unwrap_err();
         assert_eq!(e.to_string(), "e.tsv: empty file (expected a header row)");
         let e = Table::read("/nonexistent/x.tsv").unwrap_err();
@@ -343,6 +344,31 @@ mod tests {
                 .starts_with("cannot read /nonexistent/x.tsv: "),
             "{e}"
         );
+    }
+
+    /// Regression (probe): a message starting with a quote, written without quoting, stopped
+    /// the whole file ("unterminated quoted field"); such a field is read as it stands, and the
+    /// rows after it are read as before.
+    #[test]
+    fn a_field_that_only_starts_with_a_quote_is_read_as_it_stands() {
+        let text = "id\tmessage\tlabel\n1\t\"open\tnetwork\n2\t\"Connection reset\" by peer\tnetwork\n3\t\"quoted \"\"ok\"\"\"\tdata_error\n4\tplain\toom_gpu\n";
+        let t = Table::parse(text, "q.tsv").unwrap();
+        let msgs = t.column_values("message").unwrap();
+        assert_eq!(
+            msgs,
+            vec![
+                (2, "\"open"),
+                (3, "\"Connection reset\" by peer"),
+                (4, "quoted \"ok\""),
+                (5, "plain")
+            ]
+        );
+        assert_eq!(t.column_values("label").unwrap()[1], (3, "network"));
+        assert_eq!(t.literal_quotes(), [2, 3]);
+        // a quote that closes on a later line, followed by text: the first line's field
+        // stands as it is, and the later lines are rows of their own
+        let t = Table::parse("m\tl\n\"a\tx\nb\"c\ty\n", "q.tsv").unwrap();
+        assert_eq!(t.column_values("m").unwrap(), vec![(2, "\"a"), (3, "b\"c")]);
     }
 
     #[test]
