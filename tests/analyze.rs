@@ -150,6 +150,89 @@ fn a_late_record_does_not_hide_rapid_failures() {
     assert_eq!(summary_of(&d, "out")["input"]["feedback"], 1);
 }
 
+/// Regression (audit): one record dated in the year 9999, or a year early, hid every
+/// rapid-failure pattern (the checks were spread over the span) and made steady hours
+/// "bursts" (their mean per bin was taken over the whole span, gap included), without a word.
+/// Now the patterns are those of the history without it, no burst is found, and the record
+/// is named in a warning and counted in `totals.far_apart`.
+#[test]
+fn a_record_dated_far_from_the_rest_is_warned_about_and_changes_no_pattern() {
+    let d = Dir::new();
+    let t0 = 1_761_991_200; // 2025-11-01T10:00:00Z
+                            // Five steady hours: 40 tasks a hour on 10 GPUs, task "r" failing every minute.
+    let mut lines: Vec<String> = Vec::new();
+    for i in 0..200u64 {
+        let w = format!("w{}", i % 10);
+        lines.push(record(
+            &format!("t{i}"),
+            &w,
+            "GPU",
+            "CUDA out of memory",
+            t0 + 90 * i,
+        ));
+    }
+    for i in 0..5 {
+        lines.push(record(
+            "r",
+            "w1",
+            "GPU",
+            "NCCL watchdog timeout",
+            t0 + 60 * i,
+        ));
+    }
+    let patterns = |s: &Value| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = s["patterns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] != "cluster")
+            .map(|p| {
+                (
+                    p["kind"].as_str().unwrap().into(),
+                    p["key"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    d.write("steady.jsonl", &(lines.join("\n") + "\n"));
+    let (s, _) = analyze_ok(&d, &["analyze", "steady.jsonl", "--out", "out", "-q"]);
+    let base = patterns(&s);
+    assert!(
+        base.contains(&("rapid_failure".into(), "r".into())),
+        "{base:?}"
+    );
+    assert!(base.iter().all(|(k, _)| k != "burst"), "{base:?}");
+    assert_eq!(s["totals"]["far_apart"], 0);
+    let odd = record("odd", "w3", "GPU", "CUDA out of memory", t0);
+    let odd_at = |t: &str| {
+        odd.replace(
+            &format!("\"timestamp\":{t0}"),
+            &format!("\"timestamp\":{t}"),
+        )
+    };
+    for (name, t) in [
+        ("future", "\"9999-12-31T23:59:59Z\"".to_string()),
+        ("early", (t0 - 365 * 86_400).to_string()),
+        ("epoch", "\"1978-01-12T00:00:00Z\"".to_string()),
+    ] {
+        let mut with = lines.clone();
+        with.push(odd_at(&t));
+        d.write(&format!("{name}.jsonl"), &(with.join("\n") + "\n"));
+        let o = d.run(&["analyze", &format!("{name}.jsonl"), "--out", "out"], "");
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("1 failure is dated far from all the others"),
+            "{name}: {}",
+            stderr(&o)
+        );
+        let s = summary_of(&d, "out");
+        assert_eq!(s["totals"]["far_apart"], 1, "{name}");
+        assert_eq!(patterns(&s), base, "{name}");
+    }
+}
+
 #[test]
 fn analyze_a_simulator_directory_writes_every_output() {
     let d = Dir::new();

@@ -31,12 +31,6 @@ const TICK: usize = 1 << 16;
 const EXPORT_BATCH: usize = 100_000;
 /// Messages remembered with their template (a cache of the miner, cleared when full).
 const TEMPLATE_CACHE: usize = 1 << 18;
-/// Times the pattern detector is asked for its active patterns at most: every half window
-/// of report time (quiet gaps skipped), less often only on histories longer than this many
-/// half windows — 57 years at the default hour-long window (a rapid failure episode that
-/// starts and ends between two checks is then missed). It was 4,000 (83 days): an audit
-/// found one record dated a year after the rest hid every rapid failure of the history.
-const MAX_PATTERN_CHECKS: f64 = 1_000_000.0;
 /// Fewest failures clustering runs on (the cluster parameters' smallest sample).
 const MIN_CLUSTER_ROWS: usize = 20;
 /// The classified export's file name.
@@ -425,6 +419,9 @@ pub fn analyze(
         totals.first_seen = Some(ts_string(lo));
         totals.last_seen = Some(ts_string(hi));
         totals.span_s = (hi - lo) as f64 / 1e6;
+        let (n, first) = far_apart(spanned.iter().map(|&i| f.ts[i as usize]));
+        totals.far_apart = n;
+        totals.far_apart_example = first.map(ts_string);
     }
     let timeline = timeline(&f, spanned, params.timeline_bins);
     let mut top: Vec<(u64, (u64, [u64; 32]))> = template_counts.into_iter().collect();
@@ -537,6 +534,27 @@ fn counts<'a>(keys: impl Iterator<Item = &'a str>, n: usize) -> Vec<Count> {
         .collect();
     v.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
     v
+}
+
+/// How many of `times` (µs, in time order) lie far apart from the others — more than
+/// [`FAR_APART_S`] and ten times the span of the middle 98 % (1st to 99th percentile) before
+/// or after it — and the earliest of them.
+fn far_apart(times: impl ExactSizeIterator<Item = i64> + Clone) -> (u64, Option<i64>) {
+    let n = times.len();
+    if n < 3 {
+        return (0, None);
+    }
+    let at = |q: f64| {
+        times
+            .clone()
+            .nth(((n - 1) as f64 * q).round() as usize)
+            .unwrap_or_default()
+    };
+    let (p1, p99) = (at(0.01), at(0.99));
+    let margin = ((p99 - p1) as f64 * 10.0).max(FAR_APART_S * 1e6);
+    let far = |t: i64| (p1 - t) as f64 > margin || (t - p99) as f64 > margin;
+    let count = times.clone().filter(|&t| far(t)).count() as u64;
+    (count, times.clone().find(|&t| far(t)))
 }
 
 /// The timeline of the failures `rows` (in time order).
@@ -875,8 +893,11 @@ fn pattern_stage(
     // fire everywhere. Bursts are found against each kind's own rate instead (`bursts`).
     pp.threshold = u32::MAX;
     let mut det = PatternDetector::new(pp.clone())?;
-    let span = (f.ts[order[n - 1] as usize] - f.ts[order[0] as usize]) as f64;
-    let step = ((pp.window_s * 1e6 / 2.0).max(span / MAX_PATTERN_CHECKS)).max(1.0) as i64;
+    // The detector is asked for its active patterns every half window of report time, quiet
+    // gaps skipped (below): at most a few checks per failure, however long the history. (An
+    // audit: with the step stretched to the span, one record dated in the year 9999 — or,
+    // before that, a year after the rest — hid every rapid failure of the history.)
+    let step = (pp.window_s * 1e6 / 2.0).max(1.0) as i64;
     let mut next_check = f.ts[order[0] as usize] + step;
     let mut merged: FxMap<(PatternKind, String), PatternItem> = FxMap::default();
     let mut check = |det: &mut PatternDetector, at: i64| {
@@ -959,7 +980,10 @@ fn pattern_stage(
 /// own mean rate — at least `burst_factor` times it and `burst_min` failures — and more than
 /// chance allows: the bin's count has a Poisson upper tail (at the key's mean per bin) below
 /// `patterns.spike_alpha` divided by the number of (key, bin) cells tested (Bonferroni), as
-/// the engine's online burst test asks of one window. Like the online detector, a bin counts
+/// the engine's online burst test asks of one window. The mean is over the bins that hold
+/// any failure, not over the whole span: a history with gaps (logs of a few days, one record
+/// dated a year off) is not a quiet fleet, and its busy hours are not bursts (an audit: one
+/// record a year early made a steady five hours two bursts "1753× its mean"). Like the online detector, a bin counts
 /// a task's first failure in it only: one task retried again and again is not a burst.
 /// Consecutive burst bins merge into one burst, keyed `class:CLASS` or `kind:KIND`, from its
 /// first counted failure to its last; its confidence is 1 − 1/(peak bin ÷ mean), at most
@@ -976,12 +1000,7 @@ fn bursts(
         return Vec::new();
     }
     let lo = f.ts[order[0] as usize];
-    let hi = f.ts[order[n - 1] as usize];
     let width = ((params.patterns.window_s * 1e6) as i64).max(1);
-    let nbins = ((hi - lo) / width + 1) as f64;
-    if nbins < 2.0 {
-        return Vec::new();
-    }
     // A task's first failure per bin (`order` is in time order).
     let mut seen: HashSet<(&str, i64), FxBuildHasher> = HashSet::default();
     let firsts: Vec<u32> = order
@@ -990,6 +1009,15 @@ fn bursts(
         .filter(|&i| seen.insert((f.task[i as usize], (f.ts[i as usize] - lo) / width)))
         .collect();
     drop(seen);
+    // The bins the fleet reported anything in: the time it was observed.
+    let nbins = firsts
+        .iter()
+        .map(|&i| (f.ts[i as usize] - lo) / width)
+        .collect::<HashSet<_>>()
+        .len() as f64;
+    if nbins < 2.0 {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     // Every (kind, bin) and (class, bin) cell is a test.
     let keys = |key_of: &dyn Fn(usize) -> &'static str| {
@@ -1448,6 +1476,23 @@ mod tests {
     /// times in an hour was a "burst" (the online detector counts a task's first failure in
     /// its window only); first/last seen were bin edges, not failure times; keys did not say
     /// whether they named a class or a kind.
+    #[test]
+    fn far_apart_counts_the_failures_far_from_the_rest() {
+        let day = 86_400_000_000i64;
+        let steady: Vec<i64> = (0..500).map(|i| i * 60_000_000).collect();
+        assert_eq!(far_apart(steady.iter().copied()), (0, None));
+        // A month of data with a gap of a week is no outlier; one a year early and one in
+        // 9999 are.
+        let mut gap: Vec<i64> = (0..300).map(|i| i * day / 10).collect();
+        gap.extend((0..300).map(|i| 37 * day + i * day / 10));
+        assert_eq!(far_apart(gap.iter().copied()).0, 0);
+        let mut odd = vec![-365 * day];
+        odd.extend(&steady);
+        odd.push(253_402_300_799_000_000);
+        assert_eq!(far_apart(odd.iter().copied()), (2, Some(-365 * day)));
+        assert_eq!(far_apart([1i64, 2].into_iter()), (0, None));
+    }
+
     #[test]
     fn regression_a_retried_task_is_no_burst_and_a_burst_spans_its_failures() {
         let names: Vec<String> = (0..200).map(|i| format!("t{i}")).collect();

@@ -158,7 +158,20 @@ pub struct Totals {
     pub last_seen: Option<String>,
     /// Seconds from the first to the last failure.
     pub span_s: f64,
+    /// Failures dated far apart from all the others ([`FAR_APART_S`] and ten times the span
+    /// of the middle 98 % away from it): a wrong year, clock or boot time (a kernel log's
+    /// seconds since boot read without `--boot-time` are dated 1970). They stay in the
+    /// analysis, and stretch its timeline.
+    #[serde(default)]
+    pub far_apart: u64,
+    /// The time of the first of them (RFC 3339).
+    #[serde(default)]
+    pub far_apart_example: Option<String>,
 }
+
+/// How far (seconds) at least a failure lies from the middle 98 % of the others to count in
+/// [`Totals::far_apart`]: 30 days.
+pub const FAR_APART_S: f64 = 30.0 * 86_400.0;
 
 /// One labelled count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

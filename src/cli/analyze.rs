@@ -386,6 +386,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let analysis = analyze(&root, Some(&a.out), &params, input, progress)?;
     progress.finish();
+    let t = &analysis.totals;
+    if t.far_apart > 0 {
+        eprintln!(
+            "faultline: warning: {} failure{} dated far from all the others (the first at {}; the history runs {} .. {}): a wrong year, clock or boot time? (kernel-log seconds since boot need --boot-time, else they are dated 1970); kept, and the timeline spans {} (totals.far_apart in {})",
+            t.far_apart,
+            if t.far_apart == 1 { " is" } else { "s are" },
+            t.far_apart_example.as_deref().unwrap_or("?"),
+            t.first_seen.as_deref().unwrap_or("?"),
+            t.last_seen.as_deref().unwrap_or("?"),
+            if t.far_apart == 1 { "it" } else { "them" },
+            a.out.join("summary.json").display()
+        );
+    }
     let json = serde_json::to_string_pretty(&analysis)?;
     let summary = a.out.join("summary.json");
     std::fs::write(&summary, &json).with_context(|| format!("writing {}", summary.display()))?;

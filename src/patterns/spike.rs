@@ -47,6 +47,9 @@ struct Rate {
     expected: f64,
     /// While spiking: the expectation when the spike began, and when (µs).
     frozen: Option<(f64, i64)>,
+    /// While spiking: the most failures the window held at a failure judged a burst, and
+    /// the expectation then.
+    peak: Option<(u64, f64)>,
 }
 
 /// What the detector says about one (class, kind) right now.
@@ -60,6 +63,10 @@ pub struct Spike {
     pub count: u64,
     /// Failures the baseline rate expects in the window.
     pub expected: f64,
+    /// The most failures the window held at a failure judged a burst since this burst began,
+    /// and the expectation then: what passed the test (`count` may have fallen below the
+    /// thresholds since, as the window slid on).
+    pub peak: (u64, f64),
     /// First failure in that window.
     pub first_seen: Timestamp,
     /// Latest failure.
@@ -77,6 +84,11 @@ pub struct SpikeDetector {
     min: u64,
     alpha: f64,
     rates: Vec<Rate>,
+    /// The latest failure of any (class, kind) (µs), `None` before any.
+    latest: Option<i64>,
+    /// When the fleet's current stretch of reports began (µs): after a silence of every
+    /// (class, kind) longer than the baseline, what came before is another history.
+    resumed: i64,
 }
 
 fn index(class: HardwareClass, kind: FailureKind) -> usize {
@@ -115,6 +127,8 @@ impl SpikeDetector {
             min: p.spike_min_failures,
             alpha: p.spike_alpha,
             rates: vec![Rate::default(); HardwareClass::ALL.len() * FailureKind::ALL.len()],
+            latest: None,
+            resumed: i64::MIN,
         }
     }
 
@@ -122,7 +136,20 @@ impl SpikeDetector {
     /// updates its (class, kind)'s verdict.
     pub fn observe(&mut self, class: HardwareClass, kind: FailureKind, at: Timestamp) {
         let t = at.as_micros();
+        // A silence of the whole fleet longer than the baseline is a gap in the reports, not
+        // a quiet fleet: the history starts again (an audit: one record dated years before
+        // the rest made every later hour of its kind a burst against a baseline of 0).
+        if let Some(l) = self.latest {
+            if t > l && (t - l) as f64 > self.baseline_s * 1e6 {
+                self.resumed = t;
+            }
+        }
+        self.latest = Some(self.latest.map_or(t, |l| l.max(t)));
+        let resumed = self.resumed;
         let r = &mut self.rates[index(class, kind)];
+        if r.first.is_some() && r.at < resumed {
+            *r = Rate::default();
+        }
         let tau = self.baseline_s;
         match r.first {
             Some(_) if t < r.at => {
@@ -163,6 +190,7 @@ impl SpikeDetector {
             // Too few to be a burst, or not one window of history before the window.
             r.spiking = false;
             r.frozen = None;
+            r.peak = None;
             return;
         }
         // The span before the window, weighted like the count: ∫ e^(−(t−s)/τ) ds over
@@ -180,6 +208,11 @@ impl SpikeDetector {
             (false, _) => None,
             (true, Some(f)) if t.saturating_sub(f.1) < self.max_us => Some(f),
             (true, _) => Some((mu, t)),
+        };
+        r.peak = match (r.spiking, r.peak) {
+            (false, _) => None,
+            (true, Some((k, e))) if k >= n => Some((k, e)),
+            (true, _) => Some((n, mu)),
         };
     }
 
@@ -209,6 +242,7 @@ impl SpikeDetector {
                     kind: *kind,
                     count: (r.recent.len() - skip) as u64,
                     expected: r.expected,
+                    peak: r.peak.unwrap_or((r.recent.len() as u64, r.expected)),
                     first_seen: Timestamp::from_micros(r.recent.get(skip).copied().unwrap_or(r.at)),
                     last_seen: Timestamp::from_micros(r.at),
                 });
@@ -242,6 +276,67 @@ mod tests {
         // Far in the tail it is tiny but positive.
         let p = poisson_upper_tail(60, 2.0);
         assert!(p > 0.0 && p < 1e-40, "{p}");
+    }
+
+    /// Regression (audit): one failure dated years before the rest made every later hour of
+    /// its kind a burst (a baseline of 0 over the years between, and "history enough"). A
+    /// silence of the whole fleet longer than the baseline starts the history again; a
+    /// burst after it is found once a window of history has passed, as at the start.
+    #[test]
+    fn a_gap_in_the_reports_starts_the_history_again() {
+        let mut d = detector();
+        let (c, k) = (HardwareClass::Gpu, FailureKind::OomGpu);
+        d.observe(c, k, ts(-3.0 * 365.0 * 24.0 * H));
+        let mut t = 0.0;
+        while t < 6.0 * H {
+            d.observe(c, k, ts(t));
+            assert!(!d.spiking(c, k), "steady at {t}");
+            t += 90.0;
+        }
+        // A burst after the new start is still one.
+        for i in 0..300 {
+            d.observe(c, k, ts(t + 6.0 * i as f64));
+        }
+        assert!(d.spiking(c, k));
+        // Another kind's own quiet spell is not a gap of the fleet: its burst is found.
+        let mut e = detector();
+        let other = FailureKind::Network;
+        e.observe(c, other, ts(0.0));
+        let mut t = 0.0;
+        while t < 10.0 * 24.0 * H {
+            e.observe(c, k, ts(t));
+            t += H;
+        }
+        for i in 0..20 {
+            e.observe(c, other, ts(t + 60.0 * i as f64));
+        }
+        assert!(e.spiking(c, other));
+    }
+
+    /// Regression (audit): a burst asked about half a window after its peak reported the
+    /// window as it then stood ("7 failures, 3.6× the 2.0 expected") against thresholds of 8
+    /// and 4×; its peak says what passed the test.
+    #[test]
+    fn a_spike_keeps_the_peak_that_passed_the_test() {
+        let mut d = detector();
+        let (c, k) = (HardwareClass::Cpu, FailureKind::OomHost);
+        let mut t = 0.0;
+        while t < 24.0 * H {
+            d.observe(c, k, ts(t));
+            t += H / 2.0;
+        }
+        // 12 failures within ten minutes, then quiet.
+        for i in 0..12 {
+            d.observe(c, k, ts(t + 50.0 * i as f64));
+        }
+        assert!(d.spiking(c, k));
+        let later = ts(t + H + 300.0);
+        let s = d.spikes(later);
+        assert_eq!(s.len(), 1);
+        assert!(s[0].count < 12, "{:?}", s[0]);
+        let (peak, expected) = s[0].peak;
+        assert!(peak >= 12 && peak > s[0].count, "{:?}", s[0]);
+        assert!(peak as f64 >= 4.0 * expected, "{:?}", s[0]);
     }
 
     #[test]
