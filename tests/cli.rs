@@ -382,6 +382,45 @@ fn concurrent_recommend_calls_on_one_state_file_keep_every_task() {
     assert_eq!(std::fs::read_to_string(d.path("jobs.tmp")).unwrap(), "mine");
 }
 
+/// Regression (audit): a client resending its log after a crash — as the help says, from an
+/// earlier line — had every failure of a task but its latest decided again (counted twice,
+/// the ladder advanced, stored out of time order). Each is answered with its action.
+#[test]
+fn recommend_data_answers_a_resent_log_with_the_actions_already_decided() {
+    let d = Dir::new();
+    let data = d.path("data");
+    let line = |t: u64| {
+        format!(
+            "{{\"task_id\":\"t\",\"worker_id\":\"w1\",\"hardware\":{{\"class\":\"GPU\"}},\"error\":{{\"message\":\"CUDA out of memory\"}},\"timestamp\":{t}}}\n"
+        )
+    };
+    let t0 = 1_764_000_000u64;
+    let log: String = (0..3).map(|i| line(t0 + 60 * i)).collect();
+    let args = ["recommend", "--data", data.to_str().unwrap(), "--json"];
+    let first = d.run(&args, &log);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let again = d.run(&args, &log);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let attempts = |o: &std::process::Output| -> Vec<Value> {
+        json_lines(&stdout(o))
+            .iter()
+            .map(|a| a["attempt"].clone())
+            .collect()
+    };
+    assert_eq!(
+        attempts(&first),
+        [
+            serde_json::json!(1),
+            serde_json::json!(2),
+            serde_json::json!(3)
+        ]
+    );
+    assert_eq!(attempts(&again), attempts(&first));
+    // A new failure after them is the fourth.
+    let next = d.run(&args, &line(t0 + 600));
+    assert_eq!(attempts(&next), [serde_json::json!(4)]);
+}
+
 #[test]
 fn recommend_input_errors_exit_2_and_name_the_problem() {
     let d = Dir::new();

@@ -351,30 +351,12 @@ pub fn analyze(
     let (mut patterns, burst_items, (strategies, outcomes, successes), actions, attempts) =
         side.map_err(|_| AnalyzeError::Input("an analysis thread panicked".into()))??;
     let dated_cluster = |id: i64| stamped.is_none() || seen.contains_key(&id);
-    patterns.extend(
+    patterns.extend(cluster_patterns(
         clusters
             .items
             .iter()
-            .filter(|c| c.size >= 2 && dated_cluster(c.id))
-            .map(|c| {
-                let dominant = c.kinds.first().map_or(0.0, |k| k.1);
-                PatternItem {
-                    kind: "cluster".into(),
-                    key: format!("cluster-{}", c.id),
-                    count: c.size,
-                    first_seen: c.first_seen.clone(),
-                    last_seen: c.last_seen.clone(),
-                    confidence: crate::patterns::cluster_confidence(dominant, c.size, c.cohesion),
-                    severity: 0.0,
-                    episodes: 1,
-                    recommended_action: c.kinds.first().map_or_else(
-                        || "investigate this group of similar failures".to_string(),
-                        |k| format!("investigate the common cause of these {} failures", k.0),
-                    ),
-                    description: c.summary.clone(),
-                }
-            }),
-    );
+            .filter(|c| c.size >= 2 && dated_cluster(c.id)),
+    ));
     patterns.extend(burst_items);
     rank_patterns(&mut patterns, params.top_patterns);
 
@@ -535,6 +517,74 @@ fn counts<'a>(keys: impl Iterator<Item = &'a str>, n: usize) -> Vec<Count> {
     v.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
     v
 }
+
+/// The cluster patterns: one per cluster, except that clusters that are the same failure —
+/// the same dominant kind, hardware class and template, each at least [`SAME_FAILURE`] of
+/// its members — make one pattern, keyed by their ids joined with `+` (an audit: 50
+/// identical out-of-memory errors made ten "cluster" patterns of one description, split by
+/// when and on which worker they failed). The clusters section keeps them apart.
+fn cluster_patterns<'a>(clusters: impl Iterator<Item = &'a ClusterItem>) -> Vec<PatternItem> {
+    let what = |c: &ClusterItem| -> Option<(String, String, String)> {
+        let top = |v: &[(String, f64)]| {
+            v.first()
+                .filter(|(_, share)| *share >= SAME_FAILURE)
+                .map(|(k, _)| k.clone())
+        };
+        Some((top(&c.kinds)?, top(&c.hardware)?, top(&c.templates)?))
+    };
+    let mut groups: Vec<(Option<(String, String, String)>, Vec<&ClusterItem>)> = Vec::new();
+    for c in clusters {
+        let w = what(c);
+        match groups.iter_mut().find(|(g, _)| w.is_some() && *g == w) {
+            Some((_, members)) => members.push(c),
+            None => groups.push((w, vec![c])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, mut members)| {
+            members.sort_by(|a, b| b.size.cmp(&a.size).then(a.id.cmp(&b.id)));
+            let c = members[0];
+            let size: u64 = members.iter().map(|m| m.size).sum();
+            let dominant = c.kinds.first().map_or(0.0, |k| k.1);
+            let mut ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+            ids.sort_unstable();
+            let key = ids
+                .iter()
+                .map(|id| id.to_string())
+                .collect::<Vec<_>>()
+                .join("+");
+            let description = if members.len() == 1 {
+                c.summary.clone()
+            } else {
+                format!(
+                    "{} ({} clusters of the same failure, {size} in all, apart only in when or where it failed)",
+                    c.summary,
+                    members.len()
+                )
+            };
+            PatternItem {
+                kind: "cluster".into(),
+                key: format!("cluster-{key}"),
+                count: size,
+                first_seen: members.iter().map(|m| m.first_seen.clone()).min().unwrap_or_default(),
+                last_seen: members.iter().map(|m| m.last_seen.clone()).max().unwrap_or_default(),
+                confidence: crate::patterns::cluster_confidence(dominant, size, c.cohesion),
+                severity: 0.0,
+                episodes: members.len() as u64,
+                recommended_action: c.kinds.first().map_or_else(
+                    || "investigate this group of similar failures".to_string(),
+                    |k| format!("investigate the common cause of these {} failures", k.0),
+                ),
+                description,
+            }
+        })
+        .collect()
+}
+
+/// The share of a cluster's members its dominant kind, class and template must each hold for
+/// [`cluster_patterns`] to take it for the same failure as another cluster.
+const SAME_FAILURE: f64 = 0.9;
 
 /// How many of `times` (µs, in time order) lie far apart from the others — more than
 /// [`FAR_APART_S`] and ten times the span of the middle 98 % (1st to 99th percentile) before

@@ -77,8 +77,10 @@ pub struct Args {
     /// so a printed line is an acknowledgement. Restarting continues where it stopped. A bad
     /// line stops the run (exit 2, naming the line and field) after the lines before it were
     /// decided and saved: send again from the line after the last printed action. A record
-    /// sent again is recognised by its timestamp (same time, worker and message); one without
-    /// a timestamp is taken as a new failure of its task.
+    /// sent again is recognised by its timestamp (an earlier failure of its task by the same
+    /// time and worker; the latest by the same time, worker and message while it has no
+    /// outcome) and answered with the action already decided; one without a timestamp is
+    /// taken as a new failure of its task.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Durable mode: flush the WAL into Parquet parts every N records.

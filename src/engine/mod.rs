@@ -818,15 +818,29 @@ impl<S: StateStore> Engine<S> {
         }
     }
 
-    /// The action already decided for `rec` when `rec` repeats the task's latest failure (same
-    /// timestamp to the microsecond, worker and message signature — its words, numbers
-    /// masked — and no outcome yet) — a client's retry of a request whose answer
-    /// it lost, to be answered with that action ([`Engine::logged`]) rather than decided
-    /// again, which would count the failure twice and advance the ladder. The server checks
-    /// this before [`Engine::decide`]; `decide` itself decides every record it is given.
+    /// The action already decided for `rec` when `rec` repeats one of the task's failures — a
+    /// client's retry of a request whose answer it lost, or a client resending its log after
+    /// a crash — to be answered with that action ([`Engine::logged`]) rather than decided
+    /// again, which would count the failure twice and advance the ladder. The task's latest
+    /// failure is repeated by the same timestamp to the microsecond, worker and message
+    /// signature (its words, numbers masked) while it has no outcome yet (after one, the same
+    /// report is the task failing again); an earlier failure, dated before the latest, by the
+    /// same timestamp and worker as an action the task's history holds (an audit: resending
+    /// 1,000 lines after a crash stored 850 of them again, out of time order). The server
+    /// and `recommend --data` check this before [`Engine::decide`]; `decide` itself decides
+    /// every record it is given.
     pub fn duplicate_failure(&self, rec: &FailureRecord) -> Option<Arc<RecoveryAction>> {
         let entry = self.state.task(&rec.task_id)?;
-        if entry.last_failure != Some(rec.timestamp) || entry.outcome_recorded {
+        let latest = entry.last_failure?;
+        if rec.timestamp < latest {
+            return entry
+                .history
+                .iter()
+                .rev()
+                .find(|a| a.timestamp == rec.timestamp && a.failed_worker == rec.worker_id)
+                .map(Arc::clone);
+        }
+        if latest != rec.timestamp || entry.outcome_recorded {
             return None;
         }
         let last = entry.history.back()?;

@@ -673,6 +673,15 @@ fn a_retried_failure_is_recognised_as_a_duplicate() {
     // After its outcome, the same report again is a new failure (the task failed again).
     e.record_outcome(&outcome("t", false)).unwrap();
     assert!(e.duplicate_failure(&oom).is_none());
+    // Regression (audit): an earlier failure sent again (a client resending its log after a
+    // crash) was decided again and stored out of time order; it is answered with its action.
+    let later = at(oom.clone(), 600.0);
+    let b = e.handle_failure(&later);
+    assert!(Arc::ptr_eq(&a, &e.duplicate_failure(&oom).unwrap()));
+    assert!(Arc::ptr_eq(&b, &e.duplicate_failure(&later).unwrap()));
+    // ... but not one at a time the task never failed, nor on another worker.
+    assert!(e.duplicate_failure(&at(oom.clone(), 300.0)).is_none());
+    assert!(e.duplicate_failure(&elsewhere).is_none());
 }
 
 /// The action for a CPU timeout of `task` on worker `w`, `t` seconds into the test's clock.
