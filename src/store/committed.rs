@@ -30,8 +30,13 @@ pub fn flushed_seq(root: &Path) -> Result<Option<u64>, StoreError> {
     let manifest = root.join("history").join("_manifest.json");
     match std::fs::read(&manifest) {
         Ok(b) => {
-            let m = serde_json::from_slice::<CommitPoint>(&b)
-                .map_err(|e| StoreError::Decode(format!("{}: {e}", manifest.display())))?;
+            let m = serde_json::from_slice::<CommitPoint>(&b).map_err(|e| {
+                StoreError::Decode(format!(
+                    "{}: {e} (unreadable: `faultline compact --data {}` sets it aside and rebuilds it from the parts)",
+                    manifest.display(),
+                    root.display()
+                ))
+            })?;
             if m.schema_version > SCHEMA_VERSION {
                 return Err(StoreError::Decode(format!(
                     "{}: schema version {} is newer than this faultline ({SCHEMA_VERSION})",

@@ -370,10 +370,23 @@ impl ParquetStore {
         let mut report = OpenReport::default();
         let manifest_path = history.join("_manifest.json");
         let found: Option<Manifest> = match std::fs::read(&manifest_path) {
-            Ok(b) => Some(
-                serde_json::from_slice(&b)
-                    .map_err(|e| StoreError::Decode(format!("{}: {e}", manifest_path.display())))?,
-            ),
+            Ok(b) => match serde_json::from_slice(&b) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    // A manifest that does not parse (garbage, cut to nothing) is what a
+                    // missing one is: the commit point is rebuilt from the parts below. It
+                    // is kept beside, for a look (an audit: it stopped every command).
+                    let aside = history.join("_manifest.json.corrupt");
+                    std::fs::rename(&manifest_path, &aside)
+                        .map_err(|e| StoreError::io(&manifest_path, e))?;
+                    report.warnings.push(format!(
+                        "{}: unreadable ({e}): set aside as {}, and the manifest is rebuilt from the parts",
+                        manifest_path.display(),
+                        aside.display()
+                    ));
+                    None
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(StoreError::io(&manifest_path, e)),
         };

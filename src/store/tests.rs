@@ -175,6 +175,37 @@ fn a_lost_manifest_is_rebuilt_from_the_parts_not_taken_for_an_interrupted_flush(
     assert_eq!(s.entries().unwrap(), after);
 }
 
+/// Regression (audit): a garbled or emptied `_manifest.json` stopped every command
+/// ("expected value at line 1 column 1"), though the manifest is rebuilt from the parts when
+/// missing. Opening sets it aside and rebuilds it; nothing committed is lost.
+#[test]
+fn a_garbled_manifest_is_set_aside_and_rebuilt() {
+    for garbage in [&b""[..], b"\x00\x01garbage", b"{\"flushed_seq\":"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        for i in 0..3 {
+            s.log(vec![state(i * 2)]).unwrap().wait().unwrap();
+            s.flush().unwrap();
+        }
+        let before = s.entries().unwrap();
+        drop(s);
+        let manifest = dir.path().join("history/_manifest.json");
+        std::fs::write(&manifest, garbage).unwrap();
+        // A reader names the way out.
+        let e = super::committed::flushed_seq(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("faultline compact --data"), "{e}");
+        let s = open(dir.path());
+        let w = s.open_report().warnings.join("\n");
+        assert!(w.contains("unreadable") && w.contains("set aside"), "{w}");
+        assert_eq!(s.entries().unwrap(), before);
+        assert!(dir.path().join("history/_manifest.json.corrupt").exists());
+        drop(s);
+        assert!(super::committed::flushed_seq(dir.path()).unwrap().is_some());
+    }
+}
+
 /// Regression (input audit): a manifest older than the history (restored from a backup)
 /// deleted the parts flushed after it. A part above the commit point whose records are not
 /// in the WAL is set aside, never deleted.
