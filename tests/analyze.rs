@@ -233,6 +233,37 @@ fn a_record_dated_far_from_the_rest_is_warned_about_and_changes_no_pattern() {
     }
 }
 
+/// Regression (audit): gzip on stdin was read as text ("all 9 records were rejected ...
+/// invalid JSON"), as a named .gz file is not; and an empty input made a report of 0
+/// failures without a word.
+#[test]
+fn gzip_on_stdin_is_named_and_an_empty_input_is_warned_about() {
+    let d = Dir::new();
+    // A gzip stream's first bytes (the magic number, deflate, no name), then anything.
+    let gz = [
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x4b, 0x04, 0x00,
+    ];
+    let o = crate::util::run_bytes_in(
+        &d.path(""),
+        &["analyze", "-", "--format", "jsonl", "--out", "out"],
+        &gz,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("<stdin>: gzip-compressed; decompress it first"),
+        "{}",
+        stderr(&o)
+    );
+    d.write("empty.jsonl", "");
+    let o = d.run(&["analyze", "empty.jsonl", "--out", "out2", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("held nothing to read (empty)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn analyze_a_simulator_directory_writes_every_output() {
     let d = Dir::new();

@@ -351,6 +351,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     if s.skipped == 1 { "" } else { "s" }
                 );
             }
+            if s.read == 0 && s.skipped == 0 && s.actions == 0 && s.outcomes == 0 {
+                // An audit: an empty input made a report of 0 failures without a word.
+                eprintln!(
+                    "faultline: warning: the input{} held nothing to read (empty): the report has no failures",
+                    if a.inputs.len() == 1 { "" } else { "s" }
+                );
+            }
             if s.feedback > 0 && !a.quiet {
                 // An audit: the bench stream's outcomes were dropped without a word.
                 eprintln!(

@@ -398,13 +398,18 @@ pub fn open_source<E: From<IngestError>>(
     parquet: impl FnOnce(&Path) -> Result<Box<dyn Source>, E>,
 ) -> Result<Box<dyn Source>, E> {
     if path.as_os_str() == "-" {
-        return Ok(open_reader(
-            Path::new("<stdin>"),
-            std::io::stdin(),
-            format,
-            map,
-            kernel,
-        )?);
+        let name = Path::new("<stdin>");
+        let mut input = std::io::BufReader::new(std::io::stdin());
+        // Compressed input on stdin is told by its first bytes, as a file's is (an audit:
+        // every gzip line was rejected as invalid JSON).
+        let head = std::io::BufRead::fill_buf(&mut input).map_err(|e| IngestError::io(name, e))?;
+        if format != Format::Parquet && head.starts_with(&GZIP_MAGIC) {
+            return Err(IngestError::Compressed {
+                path: name.to_path_buf(),
+            }
+            .into());
+        }
+        return Ok(open_reader(name, input, format, map, kernel)?);
     }
     if format != Format::Parquet && is_gzip(path) {
         return Err(IngestError::Compressed {
@@ -468,8 +473,11 @@ pub fn is_gzip(path: &Path) -> bool {
     let mut magic = [0u8; 2];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok_and(|()| magic == [0x1f, 0x8b])
+        .is_ok_and(|()| magic == GZIP_MAGIC)
 }
+
+/// gzip's magic number, the first bytes of every gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Opens `path` for reading, naming it in the error.
 pub(crate) fn open(path: &Path) -> Result<std::fs::File, IngestError> {
