@@ -760,11 +760,31 @@ fn the_same_input_twice_is_skipped_unless_asked_again() {
     ));
     assert_eq!(third["ingested"], 5);
     assert_eq!(failures(&d.path("h")).len(), 10);
-    // A file that changed is new input.
-    d.write("a.jsonl", &(text + &record("t9", "NCCL timeout") + "\n"));
+    // Regression (audit): a file that grew was ingested whole again, its first part twice.
+    // What was appended is read, from its own line on.
+    let grown = text.clone() + &record("t9", "NCCL timeout") + "\n" + "{\"bad\":1}\n";
+    d.write("a.jsonl", &grown);
     let o = d.run(&["ingest", "a.jsonl", "--data", "h", "--json"], "");
     let fourth = summary(&o);
-    assert_eq!(fourth["ingested"], 6);
+    assert_eq!(fourth["ingested"], 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a.jsonl grew since") && stderr(&o).contains("read from line 6 on"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("a.jsonl:7: unknown field"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(failures(&d.path("h")).len(), 11);
+    // A file that changed otherwise (rewritten, its bad lines fixed) is read whole.
+    d.write(
+        "a.jsonl",
+        &grown.replace("{\"bad\":1}\n", "").replace("t0", "t0b"),
+    );
+    let o = d.run(&["ingest", "a.jsonl", "--data", "h", "--json"], "");
+    assert_eq!(summary(&o)["ingested"], 6);
     assert!(
         stderr(&o).contains("a.jsonl changed since"),
         "{}",
@@ -773,8 +793,8 @@ fn the_same_input_twice_is_skipped_unless_asked_again() {
     let log = std::fs::read_to_string(d.path("h/ingested.jsonl")).unwrap();
     // Each run marks its input begun, then taken in: the ends are the entries that count.
     let ends = |log: &str| log.lines().filter(|l| !l.contains("\"started\"")).count();
-    assert_eq!(ends(&log), 3, "{log}");
-    assert_eq!(log.lines().count(), 6, "{log}");
+    assert_eq!(ends(&log), 4, "{log}");
+    assert_eq!(log.lines().count(), 8, "{log}");
     // The log is written once the history is, before anything is printed: a reader that
     // stops early does not make the input look new.
     d.write("b.jsonl", &(record("t20", "CUDA out of memory") + "\n"));
@@ -789,7 +809,7 @@ fn the_same_input_twice_is_skipped_unless_asked_again() {
     d.write("c.jsonl", &(record("t21", "CUDA out of memory") + "\n"));
     let o = d.run(&["ingest", "c.jsonl", "--data", "h", "--json"], "");
     assert_eq!(summary(&o)["ingested"], 1);
-    assert!(stderr(&o).contains("ingested.jsonl:9:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ingested.jsonl:11:"), "{}", stderr(&o));
     let again = summary(&d.run(&["ingest", "c.jsonl", "--data", "h", "--json"], ""));
     assert_eq!(
         again["ingested"], 0,

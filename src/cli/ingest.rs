@@ -70,7 +70,9 @@ pub struct Args {
     strict: bool,
     /// Ingest again an input this data directory already took in (same path, size and
     /// modification time, listed in DATA/ingested.jsonl); without it such an input is skipped
-    /// with a note, so running the same command twice does not double the history.
+    /// with a note, so running the same command twice does not double the history, and a
+    /// JSON-lines file that grew since, unchanged up to where it ended, is read from there
+    /// on (what was appended; any other change reads it whole, with a warning).
     #[arg(long)]
     again: bool,
     /// No progress bar and no per-record rejection messages.
@@ -159,9 +161,20 @@ fn open(
     format: Format,
     a: &Args,
     spool: Option<&Spool>,
+    tail: Option<&Tail>,
 ) -> anyhow::Result<Box<dyn Source>> {
     let kernel = a.kernel.options();
     let map = a.map.clone().unwrap_or_default();
+    if let Some(t) = tail {
+        use std::io::Seek;
+        let mut f =
+            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        f.seek(std::io::SeekFrom::Start(t.offset))
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok(Box::new(
+            ingest::JsonlSource::from_reader(path, f).starting_at_line(t.line),
+        ));
+    }
     if let (Some(spool), true) = (spool, path.as_os_str() == "-") {
         let f = std::fs::File::open(&spool.0)
             .with_context(|| format!("reading {}", spool.0.display()))?;
@@ -176,6 +189,14 @@ fn open(
     ingest::open_source(path, format, &map, &kernel, |p| {
         Ok(Box::new(faultline::analyze::ParquetSource::open(p)?) as Box<dyn Source>)
     })
+}
+
+/// Where a grown JSON-lines file is read from: what it held when taken in before ends at
+/// byte `offset`, before line `line`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Tail {
+    offset: u64,
+    line: u64,
 }
 
 /// A copy of standard input in a temporary file, removed when dropped.
@@ -218,6 +239,7 @@ impl Drop for Spool {
 /// second read of the inputs (standard input is copied to a temporary file for it).
 fn validate(
     inputs: &[(PathBuf, Option<Format>)],
+    tails: &[Option<Tail>],
     a: &Args,
     spool: Option<&Spool>,
     opts: &PipelineOptions,
@@ -225,7 +247,8 @@ fn validate(
 ) -> anyhow::Result<()> {
     let sources = inputs
         .iter()
-        .filter_map(|(p, f)| f.map(|f| open(p, f, a, spool)))
+        .zip(tails)
+        .filter_map(|((p, f), t)| f.map(|f| open(p, f, a, spool, t.as_ref())))
         .collect::<anyhow::Result<Vec<_>>>()?;
     ingest::run(
         sources,
@@ -341,6 +364,48 @@ struct Ingested {
     /// nothing taken in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     state: Option<String>,
+    /// The BLAKE3 hash (hex) of its `size` bytes and the lines they hold, when they end with
+    /// a line end: a JSON-lines file that grew past them, unchanged before, is read from
+    /// there on the next ingest (absent in logs of earlier versions: read whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prefix: Option<Prefix>,
+}
+
+/// What [`Ingested::prefix`] holds.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+struct Prefix {
+    /// BLAKE3 (hex) of the bytes.
+    b3: String,
+    /// Lines in them (each ends with `\n`).
+    lines: u64,
+}
+
+/// The BLAKE3 hash (hex) of the first `size` bytes of `path` and the lines they hold, when
+/// there are that many and the last is a line end.
+fn prefix_of(path: &Path, size: u64) -> Option<Prefix> {
+    use std::io::Read;
+    if size == 0 {
+        return None;
+    }
+    let f = std::fs::File::open(path).ok()?;
+    let mut h = blake3::Hasher::new();
+    let (mut lines, mut last, mut read) = (0u64, 0u8, 0u64);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut r = f.take(size);
+    loop {
+        let n = r.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        last = buf[n - 1];
+        read += n as u64;
+    }
+    (read == size && last == b'\n').then(|| Prefix {
+        b3: h.finalize().to_hex().to_string(),
+        lines,
+    })
 }
 
 /// [`Ingested::state`] of an ingest that began.
@@ -478,6 +543,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut ids: Vec<Option<(String, u64, u64)>> =
         inputs.iter().map(|(p, _)| Ingested::of(p)).collect();
     let before = read_ingested(&a.data)?;
+    // Per input: read from where it ended when it was taken in (a JSON-lines file that grew).
+    let mut tails: Vec<Option<Tail>> = vec![None; inputs.len()];
     if !a.again {
         // An input whose latest line is an ingest that began and never finished (a run
         // killed after committing a batch): some of its records may be in the history, and
@@ -509,9 +576,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             })
             .collect();
         let mut i = 0;
-        inputs.retain(|(p, _)| {
+        inputs.retain(|(p, format)| {
             let seen = &seen[i];
             let id = &ids[i];
+            let tail = &mut tails[i];
             i += 1;
             if let Some(at) = seen {
                 eprintln!(
@@ -528,7 +596,30 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .as_ref()
                 .and_then(|id| before.iter().rev().find(|e| e.path == id.0 && e.taken()))
             {
-                // A file that changed since (grown, or its bad lines fixed) is read whole.
+                // A JSON-lines file that grew, unchanged up to where it ended, is read from
+                // there (an audit: a log that grew was ingested whole again, its first part
+                // twice); any other change reads it whole.
+                let grown = e.prefix.as_ref().filter(|pre| {
+                    *format == Some(Format::Jsonl)
+                        && id.as_ref().is_some_and(|id| id.1 > e.size)
+                        && prefix_of(p, e.size).as_ref() == Some(*pre)
+                });
+                if let Some(pre) = grown {
+                    *tail = Some(Tail {
+                        offset: e.size,
+                        line: pre.lines + 1,
+                    });
+                    eprintln!(
+                        "faultline: note: {} grew since {} took it in at {} ({} records): read from line {} on",
+                        p.display(),
+                        a.data.display(),
+                        e.at,
+                        e.ingested,
+                        pre.lines + 1
+                    );
+                    return true;
+                }
+                // A file that changed since (its bad lines fixed, rewritten) is read whole.
                 eprintln!(
                     "faultline: warning: {} changed since {} took it in at {} ({} records): all of it is ingested again, and the records it gave then stay",
                     p.display(),
@@ -541,6 +632,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         });
         let mut i = 0;
         ids.retain(|_| {
+            i += 1;
+            seen[i - 1].is_none()
+        });
+        let mut i = 0;
+        tails.retain(|_| {
             i += 1;
             seen[i - 1].is_none()
         });
@@ -565,11 +661,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         faultline::analyze::check_simulation_complete(p.parent().unwrap_or(Path::new(".")))?;
     }
     if a.strict {
-        validate(&inputs, &a, spool.as_ref(), &opts, &sim_opts)?;
+        validate(&inputs, &tails, &a, spool.as_ref(), &opts, &sim_opts)?;
     }
     let sources = inputs
         .iter()
-        .filter_map(|(p, f)| f.map(|f| open(p, f, &a, spool.as_ref())))
+        .zip(&tails)
+        .filter_map(|((p, f), t)| f.map(|f| open(p, f, &a, spool.as_ref(), t.as_ref())))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let total: u64 = sources.iter().filter_map(|s| s.len_hint()).sum();
     let mut store = ParquetStore::open(&a.data, StoreOptions::default())
@@ -597,6 +694,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             at: begun.clone(),
             ingested: 0,
             state: Some(STARTED.into()),
+            prefix: None,
         })
         .collect();
     log_ingested(&a.data, &marks)?;
@@ -670,8 +768,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let taken: Vec<Ingested> = ids
         .iter()
         .zip(&summary.files)
-        .filter_map(|(id, f)| {
+        .zip(&inputs)
+        .filter_map(|((id, f), (p, format))| {
             id.clone().map(|(path, size, modified_ns)| Ingested {
+                prefix: (*format == Some(Format::Jsonl))
+                    .then(|| prefix_of(p, size))
+                    .flatten(),
                 path,
                 size,
                 modified_ns,

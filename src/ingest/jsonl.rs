@@ -84,6 +84,13 @@ impl JsonlSource {
         }
     }
 
+    /// Numbers the lines from `line` (the input continues a file from that line: its
+    /// rejections name the file's own line numbers).
+    pub fn starting_at_line(mut self, line: u64) -> Self {
+        self.next_line = line.max(1);
+        self
+    }
+
     /// Sets the chunk size (at least 1 byte; a longer line makes a longer chunk).
     pub fn with_chunk_bytes(mut self, n: usize) -> Self {
         self.chunk_bytes = n.max(1);
