@@ -524,7 +524,9 @@ fn counts<'a>(keys: impl Iterator<Item = &'a str>, n: usize) -> Vec<Count> {
 /// identical out-of-memory errors made ten "cluster" patterns of one description, split by
 /// when and on which worker they failed). The clusters section keeps them apart.
 fn cluster_patterns<'a>(clusters: impl Iterator<Item = &'a ClusterItem>) -> Vec<PatternItem> {
-    let what = |c: &ClusterItem| -> Option<(String, String, String)> {
+    // (kind, hardware class, template), each dominant.
+    type What = Option<(String, String, String)>;
+    let what = |c: &ClusterItem| -> What {
         let top = |v: &[(String, f64)]| {
             v.first()
                 .filter(|(_, share)| *share >= SAME_FAILURE)
@@ -532,7 +534,7 @@ fn cluster_patterns<'a>(clusters: impl Iterator<Item = &'a ClusterItem>) -> Vec<
         };
         Some((top(&c.kinds)?, top(&c.hardware)?, top(&c.templates)?))
     };
-    let mut groups: Vec<(Option<(String, String, String)>, Vec<&ClusterItem>)> = Vec::new();
+    let mut groups: Vec<(What, Vec<&ClusterItem>)> = Vec::new();
     for c in clusters {
         let w = what(c);
         match groups.iter_mut().find(|(g, _)| w.is_some() && *g == w) {
@@ -1526,6 +1528,48 @@ mod tests {
     /// times in an hour was a "burst" (the online detector counts a task's first failure in
     /// its window only); first/last seen were bin edges, not failure times; keys did not say
     /// whether they named a class or a kind.
+    /// Regression (audit): 50 identical out-of-memory errors made ten "cluster" patterns of
+    /// one description (split by when and on which worker they failed); clusters of the same
+    /// failure make one pattern, others stay apart.
+    #[test]
+    fn clusters_of_the_same_failure_make_one_pattern() {
+        let item = |id: i64, size: u64, kind: &str, share: f64, first: &str| ClusterItem {
+            id,
+            size,
+            share: 0.0,
+            kinds: vec![(kind.into(), share)],
+            hardware: vec![("GPU".into(), 1.0)],
+            templates: vec![("CUDA out of memory".into(), 1.0)],
+            workers: Vec::new(),
+            cohesion: 0.1,
+            first_seen: first.into(),
+            last_seen: first.into(),
+            summary: format!("c{id}"),
+        };
+        let items = [
+            item(0, 10, "oom_gpu", 1.0, "2026-01-02"),
+            item(1, 30, "oom_gpu", 1.0, "2026-01-01"),
+            item(2, 5, "timeout", 1.0, "2026-01-03"),
+            item(3, 7, "oom_gpu", 0.6, "2026-01-04"),
+            item(4, 4, "oom_gpu", 0.95, "2026-01-05"),
+        ];
+        let p = cluster_patterns(items.iter());
+        let keys: Vec<(&str, u64)> = p.iter().map(|p| (p.key.as_str(), p.count)).collect();
+        assert_eq!(
+            keys,
+            [("cluster-0+1+4", 44), ("cluster-2", 5), ("cluster-3", 7)]
+        );
+        assert_eq!(p[0].first_seen, "2026-01-01");
+        assert_eq!(p[0].last_seen, "2026-01-05");
+        assert!(
+            p[0].description
+                .starts_with("c1 (3 clusters of the same failure"),
+            "{}",
+            p[0].description
+        );
+        assert_eq!(p[1].description, "c2");
+    }
+
     #[test]
     fn far_apart_counts_the_failures_far_from_the_rest() {
         let day = 86_400_000_000i64;
