@@ -264,6 +264,53 @@ fn gzip_on_stdin_is_named_and_an_empty_input_is_warned_about() {
     );
 }
 
+/// Regression (audit): a worker flagged bad for a day was listed months later beside the
+/// live ones with "quarantine", nothing telling them apart. One not flagged at the end of
+/// the history says so in its action.
+#[test]
+fn a_bad_worker_no_longer_flagged_at_the_end_says_so() {
+    let d = Dir::new();
+    let t0 = 1_764_000_000u64;
+    let mut recs: Vec<(u64, String)> = Vec::new();
+    let mut n = 0;
+    let mut push = |w: &str, t: u64, recs: &mut Vec<(u64, String)>| {
+        n += 1;
+        recs.push((
+            t,
+            record(&format!("t{n}"), w, "GPU", "CUDA out of memory", t),
+        ));
+    };
+    for i in 0..40 {
+        push("w0", t0 + i * 60, &mut recs);
+    }
+    for day in 0..31 {
+        for w in 0..10 {
+            for k in 0..2 {
+                push(
+                    &format!("w{w}"),
+                    t0 + day * 86_400 + 3_600 + w * 300 + k * 7_000,
+                    &mut recs,
+                );
+            }
+        }
+    }
+    recs.sort();
+    let text: String = recs.into_iter().map(|(_, r)| r + "\n").collect();
+    d.write("s.jsonl", &text);
+    let (s, _) = analyze_ok(&d, &["analyze", "s.jsonl", "--out", "out", "-q"]);
+    let w0 = s["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "bad_worker" && p["key"] == "w0")
+        .unwrap_or_else(|| panic!("{:#}", s["patterns"]));
+    let action = w0["recommended_action"].as_str().unwrap();
+    assert!(
+        action.starts_with("not flagged at the end of the history"),
+        "{action}"
+    );
+}
+
 #[test]
 fn analyze_a_simulator_directory_writes_every_output() {
     let d = Dir::new();

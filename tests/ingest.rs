@@ -520,7 +520,12 @@ fn compact_sets_aside_a_part_damaged_inside_its_data() {
         "{}",
         stdout(&out)
     );
-    assert!(victim.with_extension("parquet.corrupt").exists());
+    assert!(victim
+        .with_file_name(format!(
+            "_{}.corrupt",
+            victim.file_name().unwrap().to_string_lossy()
+        ))
+        .exists());
     let kept: Vec<String> = failures(&data)
         .into_iter()
         .map(|f| f.record.task_id.as_str().to_string())

@@ -78,6 +78,20 @@ fn build_history(dir: &std::path::Path) {
 fn pyarrow_reads_every_table() {
     let dir = tempfile::tempdir().unwrap();
     build_history(dir.path());
+    // Parts the store set aside (`_NAME.parquet.corrupt`, `_NAME.parquet.uncommitted`) are not
+    // read by other tools either (an audit: pyarrow read them as data, or failed on them).
+    let failures = dir.path().join("history/failures");
+    let part = walk(&failures)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .expect("a failures part");
+    let name = part.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::copy(&part, part.with_file_name(format!("_{name}.uncommitted"))).unwrap();
+    std::fs::write(
+        part.with_file_name(format!("_{name}.corrupt")),
+        b"PAR1 garbage",
+    )
+    .unwrap();
     let script = crate::util::repo().join("tests/read_history.py");
     let out = match Command::new("python3")
         .arg(&script)
@@ -127,4 +141,18 @@ fn pyarrow_reads_every_table() {
             serde_json::json!([schema::SCHEMA_VERSION.to_string()])
         );
     }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

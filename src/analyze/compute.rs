@@ -1023,9 +1023,28 @@ fn pattern_stage(
             progress.position(done as u64);
         }
     }
-    check(&mut det, f.ts[order[n - 1] as usize]);
+    let end = f.ts[order[n - 1] as usize];
+    check(&mut det, end);
+    // A worker flagged once and not at the end of the history is said to be so: its
+    // "quarantine" was advice for then (an audit found one flagged for a day listed four
+    // months later beside the live ones, with nothing to tell them apart).
+    let live: HashSet<String> = det
+        .patterns(Timestamp::from_micros(end))
+        .into_iter()
+        .filter(|p| p.kind == PatternKind::BadWorker)
+        .map(|p| p.key)
+        .collect();
+    let mut items: Vec<PatternItem> = merged.into_values().collect();
+    for p in &mut items {
+        if p.kind == PatternKind::BadWorker.as_str() && !live.contains(&p.key) {
+            p.recommended_action = format!(
+                "not flagged at the end of the history (last {}): check it before acting; then: {}",
+                p.last_seen, p.recommended_action
+            );
+        }
+    }
     progress.finish();
-    Ok((merged.into_values().collect(), online))
+    Ok((items, online))
 }
 
 /// Time bins (the pattern window wide) where a kind or a hardware class fails far above its

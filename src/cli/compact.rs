@@ -15,7 +15,7 @@ use serde::Serialize;
 ///
 /// Every part is read whole on the way. A part whose data cannot be read (damaged on disk,
 /// its footer intact, so opening the store lets it through; `train` then fails on it) is set
-/// aside as `NAME.parquet.corrupt`, named on stderr, and the rest of the history is compacted
+/// aside as `_NAME.parquet.corrupt`, named on stderr, and the rest of the history is compacted
 /// without it; its records are no longer read (it exits 0, as a store's
 /// other repairs do: the warnings name what was set aside).
 ///

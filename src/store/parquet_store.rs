@@ -434,7 +434,7 @@ impl ParquetStore {
             match part_info(&p) {
                 Ok(info) => infos.push(info),
                 Err(e) => {
-                    let aside = p.with_extension("parquet.corrupt");
+                    let aside = aside_name(&p, "corrupt");
                     std::fs::rename(&p, &aside).map_err(|e| StoreError::io(&p, e))?;
                     report
                         .warnings
@@ -476,7 +476,7 @@ impl ParquetStore {
                 // Above the commit point, its records nowhere else: a bulk write interrupted
                 // before its manifest, or a manifest older than the history (restored from a
                 // backup). Set aside, never deleted; its sequence numbers are not reused.
-                let aside = p.with_extension("parquet.uncommitted");
+                let aside = aside_name(&p, "uncommitted");
                 std::fs::rename(&p, &aside).map_err(|e| StoreError::io(&p, e))?;
                 report.warnings.push(format!(
                     "{}: part of flush {}, above the committed {} in {}, and its records are not in the WAL (an interrupted bulk write, or a manifest older than the history): set aside, not read, as {}",
@@ -905,7 +905,7 @@ impl ParquetStore {
                                 report.set_aside.push(format!(
                                     "{first} ({} of its rows cannot be read; the others are merged, the part kept aside as {})",
                                     bad.len(),
-                                    p.path.with_extension("parquet.corrupt").display()
+                                    aside_name(&p.path, "corrupt").display()
                                 ));
                                 damaged.push(p.path.clone());
                             }
@@ -915,7 +915,7 @@ impl ParquetStore {
                         // of the part: the compaction stops, nothing changed.
                         Err(e @ StoreError::Io { .. }) => return Err(e),
                         Err(e) => {
-                            let aside = p.path.with_extension("parquet.corrupt");
+                            let aside = aside_name(&p.path, "corrupt");
                             std::fs::rename(&p.path, &aside)
                                 .map_err(|e| StoreError::io(&p.path, e))?;
                             fsync_dir(&dir)?;
@@ -931,7 +931,7 @@ impl ParquetStore {
                 if rows.is_empty() {
                     // Nothing readable to merge: the damaged parts are only set aside.
                     for d in &damaged {
-                        let aside = d.with_extension("parquet.corrupt");
+                        let aside = aside_name(&d, "corrupt");
                         std::fs::rename(d, &aside).map_err(|e| StoreError::io(d, e))?;
                     }
                     fsync_dir(&dir)?;
@@ -967,7 +967,7 @@ impl ParquetStore {
                         continue;
                     }
                     if damaged.contains(&p.path) {
-                        let aside = p.path.with_extension("parquet.corrupt");
+                        let aside = aside_name(&p.path, "corrupt");
                         std::fs::rename(&p.path, &aside).map_err(|e| StoreError::io(&p.path, e))?;
                     } else {
                         std::fs::remove_file(&p.path).map_err(|e| StoreError::io(&p.path, e))?;
@@ -992,6 +992,18 @@ pub struct CompactReport {
     /// Parts whose data could not be read, set aside as `.parquet.corrupt`: the error and
     /// where the part went, one line each.
     pub set_aside: Vec<String>,
+}
+
+/// Where a part set aside goes: beside it, `_NAME.parquet.WHAT` — the leading `_` keeps it
+/// out of other tools' datasets (pyarrow and Spark skip files starting with `_` or `.`; an
+/// audit found pyarrow reading set-aside parts as data, or failing on a corrupt one), the
+/// suffix out of this store's.
+pub(super) fn aside_name(part: &Path, what: &str) -> PathBuf {
+    let name = part.file_name().map_or_else(
+        || "part.parquet".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    part.with_file_name(format!("_{name}.{what}"))
 }
 
 fn all_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, StoreError> {

@@ -231,7 +231,7 @@ fn a_part_above_an_older_manifest_is_set_aside_not_deleted() {
     assert_eq!(ids(&s.entries().unwrap()), vec!["task-0".to_string()]);
     let aside: Vec<_> = newer
         .iter()
-        .map(|p| p.path.with_extension("parquet.uncommitted"))
+        .map(|p| super::parquet_store::aside_name(&p.path, "uncommitted"))
         .filter(|p| p.exists())
         .collect();
     assert_eq!(aside.len(), 1, "the newer part is kept aside");
@@ -388,7 +388,7 @@ fn a_part_is_removed_only_when_the_wal_holds_every_one_of_its_records() {
     let w = s.open_report().warnings.join("\n");
     assert!(!orphan.exists());
     assert!(
-        orphan.with_extension("parquet.uncommitted").exists(),
+        super::parquet_store::aside_name(&orphan, "uncommitted").exists(),
         "set aside, not deleted: {w}"
     );
     // The two intact records are replayed; the damaged one is in the part set aside.
@@ -490,7 +490,7 @@ fn compaction_sets_aside_a_part_damaged_inside_its_data() {
             && r.set_aside[0].contains("moved aside"),
         "{r:?}"
     );
-    assert!(!victim.exists() && victim.with_extension("parquet.corrupt").exists());
+    assert!(!victim.exists() && super::parquet_store::aside_name(&victim, "corrupt").exists());
     assert_eq!((r.partitions_compacted, r.parts_removed), (1, 2));
     // The two good parts' records are all still there, and a second run finds nothing.
     assert_eq!(
@@ -546,7 +546,7 @@ fn compaction_merges_the_readable_rows_of_a_part_with_a_damaged_row() {
     assert_eq!(r.set_aside.len(), 1, "{r:?}");
     assert!(r.set_aside[0].contains("1 of its rows"), "{r:?}");
     assert_eq!(r.partitions_compacted, 1);
-    assert!(victim.with_extension("parquet.corrupt").exists());
+    assert!(super::parquet_store::aside_name(&victim, "corrupt").exists());
     assert_eq!(
         ids(&s.entries().unwrap()),
         vec!["task-0".to_string(), "task-2".to_string()]
