@@ -931,7 +931,7 @@ impl ParquetStore {
                 if rows.is_empty() {
                     // Nothing readable to merge: the damaged parts are only set aside.
                     for d in &damaged {
-                        let aside = aside_name(&d, "corrupt");
+                        let aside = aside_name(d, "corrupt");
                         std::fs::rename(d, &aside).map_err(|e| StoreError::io(d, e))?;
                     }
                     fsync_dir(&dir)?;
