@@ -358,7 +358,7 @@ pub fn analyze(
             .filter(|c| c.size >= 2 && dated_cluster(c.id)),
     ));
     patterns.extend(burst_items);
-    rank_patterns(&mut patterns, params.top_patterns);
+    let patterns_left_out = rank_patterns(&mut patterns, params.top_patterns);
 
     // Counts.
     progress.stage("aggregates", 0);
@@ -458,6 +458,7 @@ pub fn analyze(
 
     totals.clusters = clusters.items.len() as u64;
     totals.patterns = patterns.len() as u64;
+    totals.patterns_left_out = patterns_left_out;
     clusters.assigned_rows = labels.iter().filter(|l| l.is_some()).count() as u64;
     Ok(Analysis {
         format_version: SUMMARY_FORMAT_VERSION,
@@ -1210,7 +1211,7 @@ fn bursts(
 
 /// Severity = kind weight × confidence × ln(1 + count); keeps the `top` most severe of each
 /// kind, most severe first.
-fn rank_patterns(v: &mut Vec<PatternItem>, top: usize) {
+fn rank_patterns(v: &mut Vec<PatternItem>, top: usize) -> u64 {
     for p in v.iter_mut() {
         let w = match p.kind.as_str() {
             "bad_worker" => 3.0,
@@ -1226,11 +1227,13 @@ fn rank_patterns(v: &mut Vec<PatternItem>, top: usize) {
             .then(a.key.cmp(&b.key))
     });
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let before = v.len();
     v.retain(|p| {
         let c = seen.entry(p.kind.clone()).or_default();
         *c += 1;
         *c <= top
     });
+    (before - v.len()) as u64
 }
 
 /// Rows of the actions table.
@@ -1587,6 +1590,33 @@ mod tests {
             p[0].description
         );
         assert_eq!(p[1].description, "c2");
+    }
+
+    /// Regression (audit): the pattern list stopped at 50 of a kind without a word; how many
+    /// were left out is counted.
+    #[test]
+    fn ranking_patterns_counts_what_it_leaves_out() {
+        let item = |kind: &str, key: usize, count: u64| PatternItem {
+            kind: kind.into(),
+            key: format!("k{key}"),
+            count,
+            first_seen: String::new(),
+            last_seen: String::new(),
+            confidence: 0.9,
+            severity: 0.0,
+            episodes: 1,
+            recommended_action: String::new(),
+            description: String::new(),
+        };
+        let mut v: Vec<PatternItem> = (0..7)
+            .map(|i| item("rapid_failure", i, 3 + i as u64))
+            .collect();
+        v.extend((0..2).map(|i| item("bad_worker", i, 10)));
+        assert_eq!(rank_patterns(&mut v, 5), 2);
+        assert_eq!(v.len(), 7);
+        assert_eq!(v.iter().filter(|p| p.kind == "rapid_failure").count(), 5);
+        // The most severe are kept: the largest counts.
+        assert!(v.iter().all(|p| p.kind != "rapid_failure" || p.count >= 5));
     }
 
     #[test]

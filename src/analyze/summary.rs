@@ -167,6 +167,10 @@ pub struct Totals {
     /// The time of the first of them (RFC 3339).
     #[serde(default)]
     pub far_apart_example: Option<String>,
+    /// Patterns found but not listed: beyond the most severe `top_patterns` of their kind
+    /// (an audit: the list stopped at 50 rapid failures without a word).
+    #[serde(default)]
+    pub patterns_left_out: u64,
 }
 
 /// How far (seconds) at least a failure lies from the middle 98 % of the others to count in

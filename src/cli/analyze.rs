@@ -394,6 +394,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let analysis = analyze(&root, Some(&a.out), &params, input, progress)?;
     progress.finish();
     let t = &analysis.totals;
+    if t.patterns_left_out > 0 && !a.quiet {
+        eprintln!(
+            "faultline: note: {} pattern{} found {} not listed: the report lists the {} most severe of each kind (totals.patterns_left_out in {})",
+            t.patterns_left_out,
+            if t.patterns_left_out == 1 { "" } else { "s" },
+            if t.patterns_left_out == 1 { "is" } else { "are" },
+            params.top_patterns,
+            a.out.join("summary.json").display()
+        );
+    }
     if t.far_apart > 0 {
         eprintln!(
             "faultline: warning: {} failure{} dated far from all the others (the first at {}; the history runs {} .. {}): a wrong year, clock or boot time? (kernel-log seconds since boot need --boot-time, else they are dated 1970); kept, and the timeline spans {} (totals.far_apart in {})",

@@ -298,6 +298,13 @@ pub fn render(a: &Analysis) -> String {
             );
         }
         body.push_str("</table>");
+        if a.totals.patterns_left_out > 0 {
+            let _ = write!(
+                body,
+                "<p class=\"note\">{} more pattern(s) found and not listed: the list holds the most severe of each kind.</p>",
+                a.totals.patterns_left_out
+            );
+        }
     }
     section(&mut s, "patterns", "Patterns, most severe first", &body);
 
