@@ -1036,6 +1036,19 @@ fn pattern_stage(
         .map(|p| p.key)
         .collect();
     let mut items: Vec<PatternItem> = merged.into_values().collect();
+    // The online detector tests each (class, kind) at every failure against `spike_alpha`,
+    // as a live fleet needs; over a whole history that is thousands of tests, and a few
+    // pass by chance (an audit: bursts on a simulated fleet without any, at 8 failures
+    // against 2.0 expected). Kept here: the bursts whose peak is beyond chance over every
+    // (class, kind) and window of the history (Bonferroni, as the time bins are tested).
+    let pairs = order
+        .iter()
+        .map(|&i| (f.class[i as usize], f.kind[i as usize]))
+        .collect::<HashSet<_>>()
+        .len() as f64;
+    let windows = ((end - f.ts[order[0] as usize]) as f64 / (pp.spike_window_s * 1e6)).max(1.0);
+    let alpha = pp.spike_alpha / (pairs * windows).max(1.0);
+    items.retain(|p| p.kind != PatternKind::Burst.as_str() || 1.0 - p.confidence < alpha);
     for p in &mut items {
         if p.kind == PatternKind::BadWorker.as_str() && !live.contains(&p.key) {
             p.recommended_action = format!(
