@@ -10,7 +10,6 @@ use faultline::analyze::{
 };
 use faultline::ingest::{ColumnMap, Format, IngestError};
 use faultline::Timestamp;
-use indicatif::{ProgressBar, ProgressStyle};
 
 /// Analyse failure logs: classify, mine templates, cluster, find patterns, measure which
 /// recoveries worked, and write a self-contained HTML report.
@@ -83,54 +82,6 @@ pub struct Args {
 
 fn parse_format(s: &str) -> Result<Format, String> {
     s.parse().map_err(|e: IngestError| e.to_string())
-}
-
-/// One indicatif bar per stage (hidden when not shown), and the wall time of each stage.
-struct Bars {
-    bar: Option<ProgressBar>,
-    show: bool,
-    current: Option<(&'static str, Instant)>,
-    timings: Vec<(&'static str, f64)>,
-}
-
-impl Progress for Bars {
-    fn stage(&mut self, name: &'static str, total: u64) {
-        self.finish();
-        self.current = Some((name, Instant::now()));
-        if !self.show {
-            return;
-        }
-        let bar = if total == 0 {
-            ProgressBar::new_spinner()
-        } else {
-            ProgressBar::new(total)
-        };
-        let template = if name == "ingest" {
-            "{prefix:>10} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta})"
-        } else if total == 0 {
-            "{prefix:>10} [{elapsed_precise}] {spinner}"
-        } else {
-            "{prefix:>10} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta})"
-        };
-        bar.set_style(
-            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(name);
-        self.bar = Some(bar);
-    }
-    fn position(&mut self, done: u64) {
-        if let Some(b) = &self.bar {
-            b.set_position(done);
-        }
-    }
-    fn finish(&mut self) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
-        if let Some((name, t)) = self.current.take() {
-            self.timings.push((name, t.elapsed().as_secs_f64()));
-        }
-    }
 }
 
 /// The file that marks the history under OUT as written by `analyze` (written before the
@@ -210,12 +161,7 @@ fn drop_staging(staging: &Path) {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let show = !a.quiet && std::io::stderr().is_terminal();
-    let mut bars = Bars {
-        bar: None,
-        show,
-        current: None,
-        timings: Vec::new(),
-    };
+    let mut bars = super::Bars::new(show);
     let progress: &mut dyn Progress = &mut bars;
     if a.out.exists() && !a.out.is_dir() {
         // An audit: "creating out: File exists (os error 17)".

@@ -728,13 +728,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut unshown = summary.rejected.saturating_sub(shown.len() as u64);
     for (p, _) in inputs.iter().filter(|(_, f)| f.is_none()) {
         let dir = p.parent().unwrap_or(Path::new("."));
-        let s = faultline::analyze::import_simulation(
-            dir,
-            &mut store,
-            &sim_opts,
-            &mut faultline::analyze::NoProgress,
-        )
-        .with_context(|| format!("importing the simulator directory {}", dir.display()))?;
+        // A bar while a simulator directory is read (an audit: 200k records took four
+        // minutes without a sign of life).
+        let mut bars = super::Bars::new(!a.quiet && std::io::stderr().is_terminal());
+        let s = faultline::analyze::import_simulation(dir, &mut store, &sim_opts, &mut bars)
+            .with_context(|| format!("importing the simulator directory {}", dir.display()))?;
         if !a.quiet {
             for r in &s.rejections {
                 eprintln!("{r}");

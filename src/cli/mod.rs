@@ -153,3 +153,65 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<EngineConfig> {
         None => Ok(EngineConfig::default()),
     }
 }
+
+/// One indicatif bar per stage (hidden when not shown), and the wall time of each stage.
+pub(crate) struct Bars {
+    bar: Option<indicatif::ProgressBar>,
+    show: bool,
+    current: Option<(&'static str, std::time::Instant)>,
+    /// Each finished stage's name and wall time (seconds).
+    pub(crate) timings: Vec<(&'static str, f64)>,
+}
+
+impl Bars {
+    /// Bars shown when `show` (a terminal, not quiet); timed either way.
+    pub(crate) fn new(show: bool) -> Self {
+        Bars {
+            bar: None,
+            show,
+            current: None,
+            timings: Vec::new(),
+        }
+    }
+}
+
+impl faultline::analyze::Progress for Bars {
+    fn stage(&mut self, name: &'static str, total: u64) {
+        self.finish();
+        self.current = Some((name, std::time::Instant::now()));
+        if !self.show {
+            return;
+        }
+        let bar = if total == 0 {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::new(total)
+        };
+        let template = if name == "ingest" || name == "simulation" {
+            "{prefix:>10} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta})"
+        } else if total == 0 {
+            "{prefix:>10} [{elapsed_precise}] {spinner}"
+        } else {
+            "{prefix:>10} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta})"
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(name);
+        self.bar = Some(bar);
+    }
+    fn position(&mut self, done: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        if let Some((name, t)) = self.current.take() {
+            self.timings.push((name, t.elapsed().as_secs_f64()));
+        }
+    }
+}
