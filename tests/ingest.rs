@@ -679,6 +679,22 @@ fn test_farm_rules(d: &Dir, failures: u32) {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+/// Regression (audit): a simulator directory's failures.jsonl ingested alone took in the
+/// failures without a word about the actions and outcomes beside it (and the directory,
+/// ingested later, was skipped as taken in). It is said, with the directory to give.
+#[test]
+fn a_simulator_failures_file_named_alone_is_noted() {
+    let d = Dir::new();
+    test_farm_rules(&d, 30);
+    let o = d.run(&["ingest", "sim/failures.jsonl", "--data", "h"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("sim/failures.jsonl is a simulator directory's failures, read alone"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// Regression: --strict did not check simulator directories before writing: a bad line in
 /// one was found while importing it, after the other inputs (and the directory's earlier
 /// lines) were committed, and the run exited 2 having written part of it. Each directory is

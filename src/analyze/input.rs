@@ -98,6 +98,10 @@ pub struct Plan {
     /// header has no column for a required field (a CSV of something else beside the
     /// logs), with the reason.
     pub unreadable: Vec<(PathBuf, String)>,
+    /// A simulator directory's `failures.jsonl` named alone: read as failure records, its
+    /// actions and outcomes beside it are not (an audit: ingested so, the directory was
+    /// later skipped as taken in, and its actions and outcomes never arrived).
+    pub simulation_failures_alone: Vec<PathBuf>,
 }
 
 /// Names of unknown files a [`Plan::notes`] line and an [`InputSummary`] list.
@@ -152,6 +156,14 @@ impl Plan {
             out.push(format!(
                 "skipped {} more files whose header could not be mapped",
                 self.unreadable.len() - SHOWN_UNKNOWN
+            ));
+        }
+        for p in &self.simulation_failures_alone {
+            let dir = p.parent().unwrap_or(Path::new("."));
+            out.push(format!(
+                "{} is a simulator directory's failures, read alone: the actions and outcomes beside it are not read (give the directory, {}, to read them together)",
+                p.display(),
+                dir.display()
             ));
         }
         out
@@ -345,6 +357,15 @@ fn plan_inputs(
             )));
         } else {
             simulator_part_alone(p)?;
+            if p.file_name().is_some_and(|n| n == "failures.jsonl") {
+                let dir = p.parent().unwrap_or(Path::new("."));
+                if ["actions.jsonl", "outcomes.jsonl"]
+                    .iter()
+                    .all(|n| dir.join(n).is_file())
+                {
+                    plan.simulation_failures_alone.push(p.clone());
+                }
+            }
             let fmt = format.or_else(|| Format::detect(p)).ok_or_else(|| {
                 if crate::ingest::is_gzip(p) {
                     IngestError::Compressed { path: p.clone() }
