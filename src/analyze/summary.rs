@@ -158,7 +158,7 @@ pub struct Totals {
     pub last_seen: Option<String>,
     /// Seconds from the first to the last failure.
     pub span_s: f64,
-    /// Failures dated far apart from all the others ([`FAR_APART_S`] and ten times the span
+    /// Failures dated far apart from all the others (30 days and ten times the span
     /// of the middle 98 % away from it): a wrong year, clock or boot time (a kernel log's
     /// seconds since boot read without `--boot-time` are dated 1970). They stay in the
     /// analysis, and stretch its timeline.
