@@ -80,7 +80,7 @@ pub struct ServeOptions {
 
 impl ServeOptions {
     /// Defaults for a data directory: no model, no token, 1 MiB bodies, 10 s timeout, flush
-    /// every 2 s or at 20,000 pending entries, default engine config and rules, timestamps at
+    /// every 5 minutes or at 20,000 pending entries, default engine config and rules, timestamps at
     /// most 300 s ahead of the server's clock; the store's own (synchronous) flush threshold
     /// only as a backstop at a million pending entries.
     pub fn new(data: impl Into<PathBuf>) -> Self {
@@ -90,7 +90,11 @@ impl ServeOptions {
             token: None,
             body_limit: 1 << 20,
             timeout: Duration::from_secs(10),
-            flush_interval: Duration::from_secs(2),
+            // Each flush writes a part per table and day: every 2 s (as before) a day of
+            // steady traffic made tens of thousands, and opening the history slowed to match
+            // (an audit: 3,334 parts opened in 13.4 s against 1.5 s compacted). The WAL holds
+            // every acknowledged record meanwhile; readers say how many they leave out.
+            flush_interval: Duration::from_secs(300),
             flush_pending: 20_000,
             config: EngineConfig::default(),
             rules: RuleSet::defaults(),

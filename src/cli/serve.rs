@@ -60,7 +60,9 @@ pub struct Args {
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
     /// Seconds between flushes of the WAL into Parquet parts (they run beside requests).
-    #[arg(long, default_value_t = 2.0)]
+    /// Each flush writes a part per table and day, which `faultline compact` merges (with the
+    /// server stopped); the WAL keeps every acknowledged record in between.
+    #[arg(long, default_value_t = 300.0)]
     flush_interval: f64,
     /// Flush sooner once this many history entries are pending (two per decided failure).
     #[arg(long, default_value_t = 20_000)]
