@@ -55,6 +55,28 @@ impl Default for StoreOptions {
 struct Manifest {
     flushed_seq: u64,
     schema_version: u32,
+    /// Rows the committed parts hold, all tables together (absent in manifests of earlier
+    /// versions: counted at the next open). A store that opens with fewer says so: a part
+    /// deleted or lost went unnoticed before (an audit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rows: Option<u64>,
+}
+
+/// Rows of the committed parts `parts`, a part replaced by a compacted one that lists it
+/// (an interrupted compaction) counted once.
+fn committed_rows(parts: &[PartInfo]) -> u64 {
+    let replaced: std::collections::HashSet<PathBuf> = parts
+        .iter()
+        .flat_map(|p| {
+            let dir = p.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            p.replaces.iter().map(move |r| dir.join(r))
+        })
+        .collect();
+    parts
+        .iter()
+        .filter(|p| !replaced.contains(&p.path))
+        .map(|p| p.rows as u64)
+        .sum()
 }
 
 /// What opening a store found and repaired.
@@ -494,6 +516,7 @@ impl ParquetStore {
                 let m = Manifest {
                     flushed_seq: parts.iter().map(|p| p.flush_seq).max().unwrap_or(0),
                     schema_version: SCHEMA_VERSION,
+                    rows: Some(committed_rows(&parts)),
                 };
                 write_json_atomic(&manifest_path, &m)?;
                 if !parts.is_empty() {
@@ -507,6 +530,22 @@ impl ParquetStore {
                 m
             }
         };
+        // The committed parts hold the rows the manifest counts; fewer is data lost since
+        // (a part deleted, or set aside above as unreadable). Said, then counted afresh.
+        let present = committed_rows(&parts);
+        let mut manifest = manifest;
+        if manifest.rows != Some(present) {
+            if let Some(counted) = manifest.rows.filter(|&c| c > present) {
+                report.warnings.push(format!(
+                    "{}: the committed parts hold {present} rows where {} counts {counted}: {} committed rows are gone (a part deleted, lost or set aside as unreadable)",
+                    history.display(),
+                    manifest_path.display(),
+                    counted - present
+                ));
+            }
+            manifest.rows = Some(present);
+            write_json_atomic(&manifest_path, &manifest)?;
+        }
         // Sequence numbers of parts set aside as uncommitted, now or at an earlier open, are
         // not given out again.
         let mut aside_max = 0;
@@ -675,12 +714,21 @@ fn commit_columns(root: &Path, batch: ColumnBatch, offset: u64) -> Result<Option
         .collect();
     let history = root.join("history");
     let manifest = history.join("_manifest.json");
+    let added: u64 = parts
+        .iter()
+        .flat_map(|(_, _, batches)| batches.iter().map(|b| b.num_rows() as u64))
+        .sum();
+    let before = std::fs::read(&manifest)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+        .and_then(|m| m.rows);
     let written = write_parts(&parts, last).and_then(|()| {
         write_json_atomic(
             &manifest,
             &Manifest {
                 flushed_seq: last,
                 schema_version: SCHEMA_VERSION,
+                rows: before.map(|r| r + added),
             },
         )
     });
@@ -977,6 +1025,22 @@ impl ParquetStore {
                 fsync_dir(&dir)?;
                 report.partitions_compacted += 1;
             }
+        }
+        // Parts set aside leave the count: the manifest counts what the parts now hold.
+        if !report.set_aside.is_empty() {
+            let mut parts = Vec::new();
+            for table in Table::ALL {
+                parts.extend(self.parts(table)?);
+            }
+            let path = self.root.join("history").join("_manifest.json");
+            write_json_atomic(
+                &path,
+                &Manifest {
+                    flushed_seq: self.flushed_seq,
+                    schema_version: SCHEMA_VERSION,
+                    rows: Some(committed_rows(&parts)),
+                },
+            )?;
         }
         Ok(report)
     }
