@@ -183,7 +183,10 @@ fn a_committed_part_that_is_gone_is_noticed() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(dir.path());
     for i in 0..3 {
-        s.log(vec![state(i * 2), state(i * 2 + 1)]).unwrap().wait().unwrap();
+        s.log(vec![state(i * 2), state(i * 2 + 1)])
+            .unwrap()
+            .wait()
+            .unwrap();
         s.flush().unwrap();
     }
     let victim = s.parts(Table::TaskStates).unwrap()[1].clone();
