@@ -316,12 +316,7 @@ fn plan_inputs(
             plan.histories.extend(found);
             // A simulator's output: failures, actions and outcomes side by side (a lone
             // failures.jsonl is a user's file like any other).
-            let sim_dirs: Vec<PathBuf> = files
-                .iter()
-                .filter(|f| f.file_name().is_some_and(|n| n == "failures.jsonl"))
-                .filter_map(|f| f.parent().map(Path::to_path_buf))
-                .filter(|d| d.join("actions.jsonl").is_file() && d.join("outcomes.jsonl").is_file())
-                .collect();
+            let sim_dirs: Vec<PathBuf> = files.iter().filter_map(|f| simulation_of(f)).collect();
             for f in files {
                 let name = f
                     .file_name()
@@ -357,14 +352,8 @@ fn plan_inputs(
             )));
         } else {
             simulator_part_alone(p)?;
-            if p.file_name().is_some_and(|n| n == "failures.jsonl") {
-                let dir = p.parent().unwrap_or(Path::new("."));
-                if ["actions.jsonl", "outcomes.jsonl"]
-                    .iter()
-                    .all(|n| dir.join(n).is_file())
-                {
-                    plan.simulation_failures_alone.push(p.clone());
-                }
+            if simulation_of(p).is_some() {
+                plan.simulation_failures_alone.push(p.clone());
             }
             let fmt = format.or_else(|| Format::detect(p)).ok_or_else(|| {
                 if crate::ingest::is_gzip(p) {
@@ -876,6 +865,17 @@ pub fn import_history(
     store.write_batch(batch)?;
     progress.finish();
     Ok(n)
+}
+
+/// The simulator directory `f` is the failures of: `f` is a `failures.jsonl` with the
+/// simulator's `actions.jsonl` and `outcomes.jsonl` beside it (a lone failures.jsonl is a
+/// user's file like any other).
+fn simulation_of(f: &Path) -> Option<PathBuf> {
+    let dir = f
+        .parent()
+        .filter(|_| f.file_name().is_some_and(|n| n == "failures.jsonl"))?;
+    (dir.join("actions.jsonl").is_file() && dir.join("outcomes.jsonl").is_file())
+        .then(|| dir.to_path_buf())
 }
 
 /// Refuses a simulator's `actions.jsonl` or `outcomes.jsonl` read as failure records (given

@@ -81,12 +81,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     match (&a.tsv, &a.column) {
         (Some(path), Some(column)) => {
             let table = faultline::eval::tsv::Table::read(path)?;
-            if let Some(first) = table.literal_quotes().first() {
-                eprintln!(
-                    "faultline: warning: {}: {} field(s) starting with '\"' but not quoted (first on line {first}) read as written, quote included",
-                    path.display(),
-                    table.literal_quotes().len()
-                );
+            if let Some(note) = table.literal_quotes_note() {
+                eprintln!("faultline: warning: {}: {note}", path.display());
             }
             let msg = table.column_index(column)?;
             let hw = match &a.hardware_column {

@@ -323,13 +323,7 @@ pub fn evaluate_file_with(
         });
     }
     let mut report = evaluate(classifier, &rows);
-    if let Some(first) = tsv.literal_quotes().first() {
-        let n = tsv.literal_quotes().len();
-        report.warnings.push(format!(
-            "{n} field{} starting with '\"' but not quoted (first on line {first}) read as written, quote included",
-            if n == 1 { "" } else { "s" }
-        ));
-    }
+    report.warnings.extend(tsv.literal_quotes_note());
     Ok(report)
 }
 

@@ -140,6 +140,16 @@ impl Table {
         &self.literal_quotes
     }
 
+    /// What to tell the user about [`Table::literal_quotes`], when there are any.
+    pub fn literal_quotes_note(&self) -> Option<String> {
+        let first = self.literal_quotes.first()?;
+        let n = self.literal_quotes.len();
+        Some(format!(
+            "{n} field{} starting with '\"' but not quoted (first on line {first}) read as written, quote included",
+            if n == 1 { "" } else { "s" }
+        ))
+    }
+
     /// The file this was read from.
     pub fn path(&self) -> &Path {
         &self.path
