@@ -1235,6 +1235,45 @@ fn regression_a_half_sent_request_does_not_hold_up_a_stop() {
     assert_eq!(failures.values().sum::<usize>(), 1);
 }
 
+/// Regression (audit): a connection that never finished its headers was held open for as
+/// long as the client liked, the server running (one task and one socket each: a few hundred
+/// such clients hold a server's descriptors). It now has the request timeout to send them and
+/// is closed otherwise, as is an idle kept-alive connection; the server keeps serving.
+#[test]
+fn regression_a_half_sent_request_is_closed_after_the_timeout() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--timeout", "1"]);
+    let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    // A guard against a hang, not a measurement: the server closes it after about 1 s.
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = slow.read_to_end(&mut answer);
+    assert!(
+        read.is_ok(),
+        "the half-sent request's connection was still open after 60 s: {read:?}"
+    );
+    // A finished request on a kept-alive connection, then silence: closed as well.
+    let mut idle = std::net::TcpStream::connect(server.addr).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    idle.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = idle.read_to_end(&mut answer);
+    assert!(
+        read.is_ok(),
+        "the idle connection was still open after 60 s: {read:?}"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let r = server.client().post("/v1/failures", OOM);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// Regression (an audit found it): `POST /v1/outcomes` accepted and recorded an outcome with
 /// a negative `time_to_recovery_s` or `cost` (`-1e308`), while a negative `memory_gib` on a
 /// failure was refused. Such an outcome is now a 400 naming the field, alone or in a batch

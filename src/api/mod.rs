@@ -23,7 +23,7 @@ mod handlers;
 mod metrics;
 mod openapi;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -473,9 +473,6 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ApiError> {
-    let addr = listener
-        .local_addr()
-        .map_err(|e| ApiError::Internal(format!("listener address: {e}")))?;
     // Flushes run on one long-lived thread (not the blocking pool): the allocator's per-thread
     // caches then stay with one thread, and RSS stays flat under load.
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
@@ -522,32 +519,8 @@ pub async fn serve(
     // Requests in flight get their timeout and a little more after the stop signal; then the
     // connections still open are dropped (an audit: a client that never finished sending its
     // headers kept a stopped server alive for as long as it liked).
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        shutdown.await;
-        let _ = stopping_tx.send(());
-    };
     let grace = app.shared.timeout + SHUTDOWN_GRACE;
-    let serving = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .into_future();
-    let deadline = async move {
-        match stopping_rx.await {
-            Ok(()) => tokio::time::sleep(grace).await,
-            Err(_) => std::future::pending().await,
-        }
-    };
-    let served = tokio::select! {
-        r = serving => r.map_err(|e| ApiError::Internal(format!("serving {addr}: {e}"))),
-        () = deadline => {
-            eprintln!(
-                "faultline serve: connections still open {:.0} s after the stop signal (requests time out after {:.0} s) are closed",
-                grace.as_secs_f64(),
-                app.shared.timeout.as_secs_f64()
-            );
-            Ok(())
-        }
-    };
+    accept_loop(listener, router, app.shared.timeout, shutdown, grace).await;
     drop(stop_tx);
     let flushed = tokio::task::spawn_blocking(move || {
         let _ = flusher.join();
@@ -555,8 +528,76 @@ pub async fn serve(
     })
     .await
     .map_err(|e| ApiError::Internal(format!("final flush task failed: {e}")))?;
-    served?;
     flushed
+}
+
+/// Accepts connections on `listener` and serves `router` on each (HTTP/1.1) until `shutdown`
+/// resolves; then stops accepting, lets the open connections finish their requests in flight
+/// and closes them, or closes them all once `grace` has passed.
+///
+/// Not `axum::serve`: it gives hyper no timer, so a connection that never finished its
+/// headers (or sat idle between requests) was held open for as long as the client liked (an
+/// audit: 500 such connections, one byte every few seconds each, each kept a task and a
+/// socket). Here a connection has `header_timeout` to send a request's headers — the first
+/// one or the next on a kept-alive connection — and is closed otherwise.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            // The client gave up before it was accepted: nothing to serve.
+            Err(e) if is_connection_error(&e) => continue,
+            // Out of file descriptors, say: wait a little rather than spin (as axum does).
+            Err(e) => {
+                eprintln!(
+                    "faultline serve: warning: cannot accept a connection (next try in 1 s): {e}"
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A connection's error (a reset, a header timeout) ends that connection only.
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            eprintln!(
+                "faultline serve: connections still open {:.0} s after the stop signal (requests time out after {:.0} s) are closed",
+                grace.as_secs_f64(),
+                header_timeout.as_secs_f64()
+            );
+        }
+    }
+}
+
+/// Whether an accept error is the client's (it reset or aborted before it was accepted).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::ConnectionRefused | K::ConnectionAborted | K::ConnectionReset
+    )
 }
 
 impl From<EngineError> for ApiError {

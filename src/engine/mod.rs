@@ -119,6 +119,44 @@ pub enum EngineError {
     },
 }
 
+/// Whether an outcome can be about task `t`'s latest action (an audit: the API took an
+/// outcome dated before the failure it answers, and one naming BROWSER_RESTART for a GPU's
+/// failure, and credited them). Its time, when given, is not before the task's latest
+/// failure; the strategy it names, when not the action's own, is one that can be carried out
+/// on the failed worker's hardware class (BROWSER_RESTART on a browser only, FALLBACK_CPU and
+/// DIFFERENT_HARDWARE_CLASS off a CPU only). A coordinator may carry out another strategy than
+/// the one recommended, and its outcome then teaches that strategy.
+fn outcome_fits(outcome: &Outcome, t: &state::TaskRecord) -> Result<(), crate::model::ModelError> {
+    use crate::model::ModelError;
+    if let (Some(at), Some(failed)) = (outcome.timestamp, t.last_failure) {
+        if at < failed {
+            return Err(ModelError::Invalid {
+                field: "timestamp",
+                detail: format!(
+                    "{at} is before the failure the task's latest action answers ({failed})"
+                ),
+            });
+        }
+    }
+    let (Some(s), Some(class)) = (outcome.strategy, t.last_class) else {
+        return Ok(());
+    };
+    let fits = match s {
+        RecoveryStrategy::BrowserRestart => class.is_browser(),
+        RecoveryStrategy::FallbackCpu => class != HardwareClass::Cpu,
+        RecoveryStrategy::DifferentHardwareClass => mutate::fallback_class(class).is_some(),
+        _ => true,
+    };
+    if fits || t.history.back().is_some_and(|a| a.strategy == s) {
+        Ok(())
+    } else {
+        Err(ModelError::Invalid {
+            field: "strategy",
+            detail: format!("{s} cannot be carried out for a failure on {class} hardware"),
+        })
+    }
+}
+
 /// The decision engine.
 #[derive(Debug, Clone)]
 pub struct Engine<S: StateStore = MemoryState> {
@@ -1450,14 +1488,14 @@ impl<S: StateStore> Engine<S> {
             Some(t) if t.history.is_empty() => {
                 return Err(EngineError::NoAction(outcome.task_id.clone()))
             }
-            Some(_) => {}
+            Some(t) => outcome
+                .check()
+                .and_then(|()| outcome_fits(outcome, t))
+                .map_err(|error| EngineError::InvalidOutcome {
+                    task: outcome.task_id.clone(),
+                    error,
+                })?,
         }
-        outcome
-            .check()
-            .map_err(|error| EngineError::InvalidOutcome {
-                task: outcome.task_id.clone(),
-                error,
-            })?;
         Ok(id)
     }
 

@@ -2626,3 +2626,62 @@ fn in_memory_checkpoints_follow_retention_and_are_not_named_after_a_load() {
     let a = loaded.handle_failure(&gpu_oom(cfg(8, Precision::Fp32)));
     assert!(a.resume_checkpoint.is_none(), "{a:?}");
 }
+
+/// Regression (serve audit): an outcome dated before the failure its task's latest action
+/// answers, and one naming BROWSER_RESTART for a GPU's failure, were credited. Both are now
+/// refused naming the field, and change nothing; another strategy the class can carry out is
+/// taken (a coordinator may not follow the advice), as is an outcome without a time.
+#[test]
+fn an_outcome_before_its_failure_or_for_a_strategy_the_class_cannot_carry_out_is_refused() {
+    let mut e = Engine::in_memory();
+    let a = e.handle_failure(&at(gpu_oom(cfg(8, Precision::Fp32)), 100.0));
+    assert_ne!(a.strategy, RecoveryStrategy::BrowserRestart);
+    let when = |s: f64| Some(Timestamp::from_secs_f64(1_700_000_000.0 + s));
+    for (o, field) in [
+        (
+            Outcome {
+                timestamp: when(99.0),
+                ..outcome("t", true)
+            },
+            "timestamp",
+        ),
+        (
+            Outcome {
+                strategy: Some(RecoveryStrategy::BrowserRestart),
+                ..outcome("t", true)
+            },
+            "strategy",
+        ),
+    ] {
+        let err = e.record_outcome(&o).unwrap_err();
+        assert!(
+            matches!(&err, EngineError::InvalidOutcome { error, .. } if error.field() == field),
+            "{err}"
+        );
+        assert!(err.to_string().contains(field), "{err}");
+        assert!(!e.is_duplicate_outcome(&TaskId::new("t").unwrap()));
+    }
+    // At the failure's own time, for a strategy a GPU can carry out: taken.
+    e.record_outcome(&Outcome {
+        timestamp: when(100.0),
+        strategy: Some(RecoveryStrategy::DifferentWorker),
+        ..outcome("t", false)
+    })
+    .unwrap();
+    assert!(e.is_duplicate_outcome(&TaskId::new("t").unwrap()));
+    // On a browser, its restart is an outcome like any other.
+    let mut r = record(
+        "b",
+        "w",
+        HardwareClass::Webgpu,
+        "GPUDevice lost",
+        cfg(8, Precision::Fp32),
+    );
+    r.timestamp = Timestamp::from_secs_f64(1_700_000_000.0);
+    e.handle_failure(&r);
+    e.record_outcome(&Outcome {
+        strategy: Some(RecoveryStrategy::BrowserRestart),
+        ..outcome("b", true)
+    })
+    .unwrap();
+}
