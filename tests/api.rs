@@ -758,6 +758,18 @@ async fn regression_the_openapi_schema_matches_an_answer() {
     for k in schema["required"].as_array().unwrap() {
         assert!(action.contains_key(k.as_str().unwrap()), "answer lacks {k}");
     }
+    // Regression (serve audit): a single decision matched both branches of the answer's
+    // `oneOf` (the batch's had no required field), which validators refuse; and the state
+    // PUT's 409 stale_state was not listed.
+    let answer = &doc["paths"]["/v1/failures"]["post"]["responses"]["200"]["content"]
+        ["application/json"]["schema"]["oneOf"];
+    assert_eq!(answer[1]["required"], json!(["results"]), "{answer}");
+    assert!(
+        doc["paths"]["/v1/tasks/{id}/state"]["put"]["responses"]
+            .get("409")
+            .is_some(),
+        "no 409 for the state PUT"
+    );
 }
 
 /// Regression (audit): an outcome for a task with no action (its state set, nothing decided)

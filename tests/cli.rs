@@ -445,6 +445,16 @@ fn recommend_input_errors_exit_2_and_name_the_problem() {
     let o = d.run(&["recommend"], "{\"task_id\":\"t\",\"worker_id\":\"w\",\"error\":{\"message\":\"x\"}}\n{\"task_id\":\"t\"}\n");
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+    // Regression (CLI audit): a truncated first record of JSON lines was reported on the
+    // valid line after it, and a single truncated line as "line 2".
+    for input in [
+        "{\"task_id\":\"t1\"\n{\"task_id\":\"t2\",\"worker_id\":\"w\",\"error\":{\"message\":\"x\"}}\n",
+        "{\"task_id\":\"t1\"\n",
+    ] {
+        let o = d.run(&["recommend"], input);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("stdin line 1:"), "{}", stderr(&o));
+    }
     let o = d.run(
         &["recommend"],
         "{\"task_id\":\"../x\",\"worker_id\":\"w\",\"error\":{\"message\":\"x\"}}",

@@ -28,11 +28,11 @@ fn error_responses(codes: &[&str]) -> Value {
     Value::Object(m)
 }
 
-/// A timestamp: RFC 3339, a naive ISO date-time (UTC) or epoch seconds.
+/// A timestamp: RFC 3339, a naive ISO date-time (UTC), a date, or a number since the epoch.
 fn timestamp() -> Value {
     json!({
         "oneOf": [{"type": "string"}, {"type": "number"}],
-        "description": "RFC 3339, a naive ISO date-time (read as UTC) or seconds since the Unix epoch"
+        "description": "RFC 3339 (an offset may be written -0500), a naive ISO date-time (read as UTC), a date alone (its midnight, UTC), or a number since the Unix epoch: seconds, or milliseconds, microseconds or nanoseconds by its magnitude (from 10^11, 10^14 and 10^17)"
     })
 }
 
@@ -237,7 +237,7 @@ pub(crate) fn document() -> Value {
                     {"type": "array", "items": {"$ref": "#/components/schemas/FailureRecord"}}]}}}},
                 "responses": merge(json!({"200": ok_json(json!({"oneOf": [
                     {"$ref": "#/components/schemas/Decision"},
-                    {"type": "object", "properties": {"results": {"type": "array", "items": {"$ref": "#/components/schemas/Decision"}}}}]}))}), write_errors.clone())
+                    {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": {"$ref": "#/components/schemas/Decision"}}}}]}))}), write_errors.clone())
             }},
             "/v1/outcomes": {"post": {
                 "summary": "Report the outcome of an applied action (object or array)",
@@ -254,7 +254,7 @@ pub(crate) fn document() -> Value {
                 "put": {"summary": "Set a task's lifecycle state", "security": auth,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["state"], "additionalProperties": false,
                         "properties": {"state": {"$ref": "#/components/schemas/TaskState"}, "note": {"type": "string"}, "timestamp": timestamp()}}}}},
-                    "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), write_errors.clone())}
+                    "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), merge(write_errors.clone(), error_responses(&["409"])))}
             },
             "/v1/tasks/{id}/checkpoints": {
                 "parameters": task_param(),

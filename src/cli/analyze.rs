@@ -204,13 +204,28 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             for d in &inputs.plan().histories {
                 warn_unflushed(d, a.quiet);
             }
+            // Files of the input directories left out (a CSV without a required column, a
+            // file of unknown type): if nothing else is read, the run fails (an audit: a
+            // directory of 20 unmappable CSVs made an empty report and exit 0).
+            let left_out: Vec<String> = {
+                let p = inputs.plan();
+                p.unreadable
+                    .iter()
+                    .map(|(f, why)| format!("{}: {why}", f.display()))
+                    .chain(
+                        p.unknown
+                            .iter()
+                            .map(|f| format!("{}: of unknown type", f.display())),
+                    )
+                    .collect()
+            };
             check_previous(&a.out)?;
             // Ingested aside, then moved in place of the previous history once it holds
             // something: a run that fails changes nothing of the previous analysis.
             let staging = a.out.join(STAGING);
             drop_staging(&staging);
             let s = match ingest_opened(inputs, &staging, &o, progress) {
-                Ok(s) if s.ingested == 0 && s.rejected > 0 => {
+                Ok(s) if s.ingested == 0 && (s.rejected > 0 || !left_out.is_empty()) => {
                     drop_staging(&staging);
                     s
                 }
@@ -249,6 +264,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     eprintln!("{r}");
                 }
                 bail!("nothing ingested: all {} records were rejected", s.rejected);
+            }
+            if s.ingested == 0 && !left_out.is_empty() {
+                bail!(
+                    "nothing ingested: {} file{} of the input directories left out, and the {} line{} read held no failure record (the first left out: {}); name a file with --map COLUMNS to read a CSV whose header is not recognised, or --format",
+                    left_out.len(),
+                    if left_out.len() == 1 { "" } else { "s" },
+                    s.skipped,
+                    if s.skipped == 1 { "" } else { "s" },
+                    left_out[0]
+                );
             }
             let all = s.rejected + s.rejected_other;
             if all > 0 {

@@ -69,7 +69,8 @@ pub struct Args {
     /// Failure time (RFC 3339 or epoch seconds); defaults to now.
     #[arg(long, requires = "message")]
     timestamp: Option<String>,
-    /// Engine state file: loaded if it exists, saved after deciding.
+    /// Engine state file: loaded if it exists, saved after deciding. Calls on the same file
+    /// take turns through a lock file beside it (`STATE.lock`, left in place).
     #[arg(long, conflicts_with = "data")]
     state: Option<PathBuf>,
     /// Durable mode: keep the whole history in this data directory (WAL + Parquet). Records
@@ -89,7 +90,8 @@ pub struct Args {
     /// Rules file over the defaults (see `faultline rules show`).
     #[arg(long)]
     rules: Option<PathBuf>,
-    /// Engine config file (TOML: seed, [retry]).
+    /// Engine config file (TOML: seed, [retry], [patterns], [breakers], [ranking]; see the
+    /// README's "Configuration").
     #[arg(long)]
     config: Option<PathBuf>,
     /// Worker inventory (JSON) so DIFFERENT_WORKER can name a worker.
@@ -160,6 +162,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // The state file is read, changed and written back: calls on the same file take turns
     // (an audit found 20 concurrent calls leaving 1–2 tasks in it). The lock is held until
     // this function returns, after the save.
+    // A directory is refused before its lock is made beside it (an audit: `--state /tmp`
+    // left `/tmp.lock`).
+    if let Some(s) = a.state.as_deref().filter(|s| s.is_dir()) {
+        bail!(
+            "--state {}: is a directory; the state is a file (e.g. {}/state.json)",
+            s.display(),
+            s.display()
+        );
+    }
     let _turn = a.state.as_deref().map(lock_state).transpose()?;
     if let Some(s) = &a.state {
         // An empty file (as `mktemp` makes one) is no state yet, not "EOF while parsing"
@@ -250,11 +261,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     .filter(|(_, l)| !l.trim().is_empty())
                     .collect();
                 // One document over several lines (pretty-printed): its own error, not the
-                // first line's "EOF while parsing".
-                let one_document = lines
-                    .first()
-                    .is_some_and(|(_, l)| serde_json::from_str::<serde_json::Value>(l).is_err());
-                if lines.len() <= 1 || one_document {
+                // first line's "EOF while parsing". JSON text that parses, or lines none of
+                // which is a JSON object alone; JSON lines otherwise, each with its own line
+                // (an audit: a truncated first record of JSON lines was reported on the
+                // valid second line).
+                let is_object = |l: &str| {
+                    matches!(
+                        serde_json::from_str::<serde_json::Value>(l),
+                        Ok(serde_json::Value::Object(_))
+                    )
+                };
+                let one_document = serde_json::from_str::<serde_json::Value>(text).is_ok()
+                    || (lines.len() > 1 && !lines.iter().any(|(_, l)| is_object(l)));
+                if one_document {
                     bail!(
                         "invalid failure record on stdin line {}: {}",
                         whole.line(),

@@ -863,20 +863,31 @@ impl<S: StateStore> Engine<S> {
     /// failure is repeated by the same timestamp to the microsecond, worker and message
     /// signature (its words, numbers masked) while it has no outcome yet (after one, the same
     /// report is the task failing again); an earlier failure, dated before the latest, by the
-    /// same timestamp and worker as an action the task's history holds (an audit: resending
-    /// 1,000 lines after a crash stored 850 of them again, out of time order). The server
+    /// same timestamp and worker as an action the task's history holds, classified alike
+    /// (the same classifier rule and Xid; an audit: resending 1,000 lines after a
+    /// crash stored 850 of them again, out of time order). The server
     /// and `recommend --data` check this before [`Engine::decide`]; `decide` itself decides
     /// every record it is given.
     pub fn duplicate_failure(&self, rec: &FailureRecord) -> Option<Arc<RecoveryAction>> {
         let entry = self.state.task(&rec.task_id)?;
         let latest = entry.last_failure?;
         if rec.timestamp < latest {
-            return entry
+            let a = entry
                 .history
                 .iter()
                 .rev()
-                .find(|a| a.timestamp == rec.timestamp && a.failed_worker == rec.worker_id)
-                .map(Arc::clone);
+                .find(|a| a.timestamp == rec.timestamp && a.failed_worker == rec.worker_id)?;
+            // The same failure is classified the same way (an audit: a late Xid 79 report
+            // dated like an earlier out-of-memory on the same worker got that failure's
+            // action and was never recorded).
+            let c = self.classifier.verdict(&ClassifyInput {
+                message: &rec.error.message,
+                type_hint: rec.error.type_hint.as_deref(),
+                exit_code: rec.error.exit_code,
+                stacktrace: rec.error.stacktrace.as_deref(),
+                hardware: Some(rec.hardware.class),
+            });
+            return (c.rule == a.classifier_rule && c.xid == a.xid).then(|| Arc::clone(a));
         }
         if latest != rec.timestamp || entry.outcome_recorded {
             return None;
@@ -1383,9 +1394,23 @@ impl<S: StateStore> Engine<S> {
                 if p.target.is_none() && !self.registry.is_empty() {
                     return None;
                 }
+                // After an out-of-memory, more memory: the target's, when it has more than the
+                // failed device. When no eligible worker has (the registry relaxed the wish),
+                // the move goes on without a memory requirement, and the reason says so (an
+                // audit: the action asked for `min_memory_gib: 0.0` after an OOM on 40 GiB).
+                let mut relaxed = None;
                 if step.more_memory {
                     let min = match (&p.target, c.failed_memory) {
-                        (Some(t), _) => self.registry.get(t).and_then(|w| w.memory_gib),
+                        (Some(t), failed) => {
+                            let has = self.registry.get(t).and_then(|w| w.memory_gib);
+                            match (has, failed) {
+                                (Some(h), Some(f)) if h <= f => {
+                                    relaxed = Some(f);
+                                    None
+                                }
+                                _ => has,
+                            }
+                        }
                         (None, Some(m)) => Some(m + 1.0),
                         (None, None) => None,
                     };
@@ -1405,6 +1430,10 @@ impl<S: StateStore> Engine<S> {
                     Some(t) => format!("move to {t}"),
                     None => format!("any worker but {}", c.rec.worker_id),
                 });
+                if let Some(f) = relaxed {
+                    p.note
+                        .push_str(&format!(" (no eligible worker has more than {f} GiB)"));
+                }
             }
         }
         Some(p)
@@ -1540,8 +1569,9 @@ impl<S: StateStore> Engine<S> {
 
     /// Sets a task's lifecycle state (a coordinator's word: running again, succeeded, given
     /// up); logged like every other change, durable once the returned [`Ack`] resolves. A
-    /// change dated before the latest one set for the task is refused
-    /// ([`EngineError::StaleState`]) and changes nothing; one at the same time applies.
+    /// change dated before the latest one set for the task, or before its latest failure
+    /// (which set it recovering), is refused ([`EngineError::StaleState`]) and changes
+    /// nothing; one at the same time applies.
     pub fn set_task_state(
         &mut self,
         task: &TaskId,
@@ -1549,10 +1579,19 @@ impl<S: StateStore> Engine<S> {
         at: Timestamp,
         note: &str,
     ) -> Result<Ack, EngineError> {
+        // The latest state is a coordinator's or a failure's (which set the task recovering):
+        // an audit saw `succeeded` dated before the task's latest failure replace the
+        // `recovering` that failure set.
         if let Some((latest, current)) = self
             .state
             .task(task)
-            .and_then(|t| t.last_state_at.map(|l| (l, t.state)))
+            .and_then(|t| {
+                let latest = match (t.last_state_at, t.last_failure) {
+                    (Some(s), Some(f)) => Some(s.max(f)),
+                    (s, f) => s.or(f),
+                };
+                latest.map(|l| (l, t.state))
+            })
             .filter(|(latest, _)| at < *latest)
         {
             return Err(EngineError::StaleState {

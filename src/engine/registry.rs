@@ -155,6 +155,13 @@ impl WorkerRegistry {
                     w.id
                 )));
             }
+            // As a failure record's `memory_gib` is checked (an audit: -80 was taken).
+            if let Some(m) = w.memory_gib.filter(|m| !(m.is_finite() && *m >= 0.0)) {
+                return Err(bad(format!(
+                    "worker {i} (counting from 0, id '{}'): memory_gib {m} is not a non-negative number",
+                    w.id
+                )));
+            }
             r.register(w);
         }
         Ok(r)

@@ -567,6 +567,45 @@ fn oom_prefers_a_registered_worker_with_more_memory() {
     );
 }
 
+/// Regression (CLI audit): when no eligible worker had more memory than the one that ran
+/// out, the move asked for the target's own, smaller memory (`min_memory_gib: 0.0` after an
+/// OOM on 40 GiB). The move goes on without a memory requirement, and the reason says why.
+#[test]
+fn an_oom_move_without_a_bigger_worker_asks_for_no_smaller_memory() {
+    let mut e = Engine::in_memory();
+    let mut reg = WorkerRegistry::new();
+    for (id, m) in [("g40", 40.0), ("g10", 10.0)] {
+        reg.register(Worker {
+            memory_gib: Some(m),
+            ..Worker::new(WorkerId::new(id).unwrap(), HardwareClass::Gpu)
+        });
+    }
+    e.set_registry(reg);
+    let mut r = record(
+        "t",
+        "g40",
+        HardwareClass::Gpu,
+        "CUDA out of memory",
+        cfg(1, Precision::Int4),
+    );
+    r.hardware.memory_gib = Some(40.0);
+    let a = e.handle_failure(&r);
+    assert_eq!(a.strategy, S::DifferentWorker);
+    assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "g10");
+    assert!(
+        a.hardware_requirements
+            .as_ref()
+            .is_none_or(|h| h.min_memory_gib.is_none()),
+        "{:?}",
+        a.hardware_requirements
+    );
+    assert!(
+        a.reason.contains("no eligible worker has more than 40 GiB"),
+        "{}",
+        a.reason
+    );
+}
+
 #[test]
 fn xid_reset_moves_the_task_and_flags_the_worker() {
     let mut e = with_workers(&[("g1", HardwareClass::Gpu), ("g2", HardwareClass::Gpu)]);
@@ -632,8 +671,9 @@ fn a_failure_after_a_successful_recovery_starts_a_new_episode() {
         e.record_outcome(&outcome("long", true)).unwrap();
         if day % 2 == 0 {
             // A coordinator saying the task runs again changes nothing about the episode.
+            let since = at(r.clone(), (day - 1) as f64 * 86_400.0 + 3600.0).timestamp;
             let _ = e
-                .set_task_state(&r.task_id, TaskState::Running, r.timestamp, "rescheduled")
+                .set_task_state(&r.task_id, TaskState::Running, since, "rescheduled")
                 .unwrap();
         }
         let a = e.handle_failure(&at(r.clone(), day as f64 * 86_400.0));
@@ -682,6 +722,14 @@ fn a_retried_failure_is_recognised_as_a_duplicate() {
     // ... but not one at a time the task never failed, nor on another worker.
     assert!(e.duplicate_failure(&at(oom.clone(), 300.0)).is_none());
     assert!(e.duplicate_failure(&elsewhere).is_none());
+    // Regression (serve audit): nor another failure reported late at the same time on the
+    // same worker (it was answered with the out-of-memory's action and never recorded).
+    let mut xid = oom.clone();
+    xid.error.message = "NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus.".into();
+    assert!(e.duplicate_failure(&xid).is_none());
+    let c = e.handle_failure(&xid);
+    assert_eq!(c.xid, Some(79));
+    assert_eq!(e.task(&TaskId::new("t").unwrap()).unwrap().attempts, 3);
 }
 
 /// The action for a CPU timeout of `task` on worker `w`, `t` seconds into the test's clock.
@@ -2684,4 +2732,30 @@ fn an_outcome_before_its_failure_or_for_a_strategy_the_class_cannot_carry_out_is
         ..outcome("b", true)
     })
     .unwrap();
+}
+
+/// Regression (serve audit): `succeeded` dated before the task's latest failure replaced the
+/// `recovering` that failure set. It is stale now; a state dated after the failure applies.
+#[test]
+fn a_state_dated_before_the_latest_failure_is_stale() {
+    let mut e = Engine::in_memory();
+    let t = TaskId::new("t").unwrap();
+    let when = |s: f64| Timestamp::from_secs_f64(1_700_000_000.0 + s);
+    e.set_task_state(&t, TaskState::Running, when(0.0), "")
+        .unwrap()
+        .wait()
+        .unwrap();
+    e.handle_failure(&at(gpu_oom(cfg(8, Precision::Fp32)), 1200.0));
+    let before = e.task(&t).unwrap().state;
+    let stale = e.set_task_state(&t, TaskState::Succeeded, when(600.0), "");
+    assert!(
+        matches!(stale, Err(EngineError::StaleState { latest, .. }) if latest == when(1200.0)),
+        "{stale:?}"
+    );
+    assert_eq!(e.task(&t).unwrap().state, before);
+    e.set_task_state(&t, TaskState::Succeeded, when(1200.0), "")
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(e.task(&t).unwrap().state, TaskState::Succeeded);
 }

@@ -1158,6 +1158,41 @@ pub fn evaluate_decisions(
     })
 }
 
+/// A candidate's estimates rest on too few decisions when its effective sample size is
+/// below this many decisions, or below [`WEAK_ESS_SHARE`] of the scope's.
+pub const WEAK_ESS: f64 = 30.0;
+
+/// See [`WEAK_ESS`].
+pub const WEAK_ESS_SHARE: f64 = 0.01;
+
+/// Warnings on estimates not to be trusted (an audit: on an ε-greedy log, the rules'
+/// estimates rested on 3–6 effective decisions of 687–1,500, and DR came out below 0,
+/// without a word): a candidate whose effective sample size is below [`WEAK_ESS`] or
+/// [`WEAK_ESS_SHARE`] of the scope's decisions, and a DR outside [0, 1], where no success
+/// rate lies. The `logged` candidate (weight 1 everywhere) never is.
+fn weak_estimates(scopes: &[ScopeReport]) -> Vec<String> {
+    let mut out = Vec::new();
+    for sc in scopes.iter().filter(|sc| sc.n > 0) {
+        let floor = WEAK_ESS.max(WEAK_ESS_SHARE * sc.n as f64);
+        for p in sc.policies.iter().filter(|p| p.policy != "logged") {
+            let e = &p.estimates;
+            if e.ess < floor {
+                out.push(format!(
+                    "{} on {} decisions: an effective sample size of {:.1} of {} decisions — the logging policy seldom took its choices, so its IPS and SNIPS rest on a few decisions and its DR mostly on the reward model",
+                    p.policy, sc.scope, e.ess, sc.n
+                ));
+            }
+            if !(0.0..=1.0).contains(&e.dr.value) {
+                out.push(format!(
+                    "{} on {} decisions: DR {:.4} lies outside [0, 1], where every success rate lies (a few large weights against the reward model): not an estimate to use",
+                    p.policy, sc.scope, e.dr.value
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Reads the history under `root` and evaluates the candidates.
 pub fn evaluate_dir(
     root: &Path,
@@ -1166,13 +1201,14 @@ pub fn evaluate_dir(
 ) -> Result<RankingReport, RankingEvalError> {
     let history = read_history(root)?;
     let (decisions, join) = join(&history.entries, rules);
-    let warnings = check_join(root, &join, decisions.len())?;
+    let mut warnings = check_join(root, &join, decisions.len())?;
     let Evaluation {
         train,
         invalid_propensity,
         overridden: n_overridden,
         scopes,
     } = evaluate_decisions(&decisions, opts)?;
+    warnings.extend(weak_estimates(&scopes));
     let test = &decisions[train..];
     let valid = || {
         test.iter()
@@ -2328,5 +2364,57 @@ mod tests {
         // The logged policy: every weight is 1.
         let ev = evaluate_decisions(&two_per_task(), Options::default()).unwrap();
         assert_eq!(ev.scopes[0].policies[0].estimates.mean_weight, 1.0);
+    }
+}
+
+#[cfg(test)]
+mod weak_tests {
+    use super::*;
+
+    fn policy(name: &str, ess: f64, dr: f64) -> PolicyReport {
+        let est = |value| Estimate { value, se: 0.01 };
+        PolicyReport {
+            policy: name.into(),
+            agreement: 0.5,
+            estimates: Estimates {
+                n: 1000,
+                invalid_propensity: 0,
+                matched: 500,
+                clipped: 0,
+                clipped_mass: 0.0,
+                mean_weight: 1.0,
+                ess,
+                ips: est(0.5),
+                snips: Some(est(0.5)),
+                dr: est(dr),
+            },
+            cost: None,
+            model_only: 0.0,
+            model_unseen: 0.0,
+        }
+    }
+
+    /// Regression (CLI audit): estimates resting on 3–6 effective decisions of up to 1,500,
+    /// and a DR below 0, were printed without a warning.
+    #[test]
+    fn few_effective_decisions_and_a_dr_outside_0_1_are_warned_about() {
+        let scope = ScopeReport {
+            scope: "all".into(),
+            n: 1000,
+            invalid_propensity: 0,
+            tasks: 400,
+            policies: vec![
+                policy("logged", 1.0, 0.5),
+                policy("rules", 6.3, -0.03),
+                policy("learned", 400.0, 0.6),
+            ],
+        };
+        let w = weak_estimates(std::slice::from_ref(&scope));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with("rules on all decisions: an effective sample size of 6.3 of 1000"),
+            "{w:?}"
+        );
+        assert!(w[1].contains("DR -0.0300 lies outside [0, 1]"), "{w:?}");
     }
 }

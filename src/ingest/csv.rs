@@ -647,6 +647,10 @@ impl Source for CsvSource {
 /// (2000-01-01T00:00:00Z).
 const EARLIEST_GUESS: Timestamp = Timestamp::from_micros(946_684_800_000_000);
 
+/// A number read as a time before this (10⁸ s since the epoch, 1973-03-03) is refused from
+/// any column, mapped or found by its name: no failure log counts from 1970 in seconds.
+const EARLIEST_NUMBER: Timestamp = Timestamp::from_micros(100_000_000_000_000);
+
 /// What a bad time from a column found by its name alone adds to the rejection.
 const GUESSED_TIME_HINT: &str = "; the column was taken for the time by its name: \
     `--map timestamp=-` reads no time, `--map timestamp=COLUMN` another column";
@@ -746,6 +750,15 @@ fn to_report(fields: Vec<String>, map: &Resolved) -> Result<FailureReport, Strin
                     "column '{}': '{v}' read as epoch seconds is {t}, before 2000{}",
                     col(Field::Timestamp),
                     hint()
+                ));
+            }
+            // A number this small is no time since the epoch, even in a column named for the
+            // time (an audit: HDFS's HHMMSS mapped with `--map timestamp=Time` was read as
+            // 1970, and patterns were found on the made-up times).
+            if t < EARLIEST_NUMBER && v.trim().parse::<f64>().is_ok() {
+                return Err(format!(
+                    "column '{}': '{v}' read as epoch seconds is {t}, before 1973: not a time since the epoch (a time of day?); `--map timestamp=-` reads no time",
+                    col(Field::Timestamp),
                 ));
             }
             Ok(t)
@@ -978,9 +991,17 @@ mod tests {
         for r in &kept {
             assert!(r.as_ref().unwrap().timestamp.is_none(), "{r:?}");
         }
-        // A mapped column is the user's word: an early epoch stays.
+        // Regression (analyze audit): a mapped column of numbers too small to be times since
+        // the epoch (HDFS's HHMMSS, line numbers) was read as 1970, and patterns found on the
+        // made-up times. Refused, saying why; a mapped column of real epochs, from 1973 on,
+        // is the user's word and stays, before 2000 too.
         let mapped = read(text, ',', &format!("{map},timestamp=LineId")).unwrap();
-        assert!(mapped.iter().all(Result::is_ok), "{mapped:?}");
+        assert!(mapped.iter().all(Result::is_err), "{mapped:?}");
+        let e = mapped[0].as_ref().unwrap_err().to_string();
+        assert!(e.contains("before 1973: not a time since the epoch"), "{e}");
+        let epochs = "LineId,At,Component,Content\n1,946684799,spark,Executor lost\n2,100000000,dfs,Block lost\n";
+        let kept = read(epochs, ',', &format!("{map},timestamp=At")).unwrap();
+        assert!(kept.iter().all(Result::is_ok), "{kept:?}");
         // A required field cannot be left out.
         let e = ColumnMap::parse("message=-").unwrap_err().to_string();
         assert!(e.contains("message is required"), "{e}");

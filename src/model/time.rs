@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 /// Numeric epoch timestamps at or above this magnitude are milliseconds (10¹¹ s is in the
@@ -140,7 +140,8 @@ impl Timestamp {
         within_years(us)
     }
 
-    /// Parses RFC 3339, a naive ISO date-time (taken as UTC), or a number since the epoch
+    /// Parses RFC 3339 (also with an offset written `-0500`), a naive ISO date-time (taken as
+    /// UTC), a date alone (its midnight, UTC), or a number since the epoch
     /// (seconds, or milliseconds, microseconds or nanoseconds by its magnitude: see
     /// [`Timestamp::from_epoch`]); `None` for a time outside the years 0000–9999.
     pub fn parse(s: &str) -> Option<Self> {
@@ -161,6 +162,25 @@ impl Timestamp {
         for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
             if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
                 return Some(Timestamp(dt.and_utc().timestamp_micros()));
+            }
+        }
+        // ISO 8601 offsets without a colon (`-0500`: Python's `%z`, git, many exporters) and
+        // a space before the offset; an audit found a whole dataset refused for them.
+        for fmt in [
+            "%Y-%m-%dT%H:%M:%S%.f%z",
+            "%Y-%m-%d %H:%M:%S%.f%z",
+            "%Y-%m-%d %H:%M:%S%.f %z",
+        ] {
+            if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
+                return Some(Timestamp(dt.timestamp_micros()));
+            }
+        }
+        // A date alone: its midnight, UTC.
+        if s.len() == 10 {
+            if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+                return Some(Timestamp(
+                    d.and_time(NaiveTime::MIN).and_utc().timestamp_micros(),
+                ));
             }
         }
         // Integers exactly (an f64 holds nanoseconds to a quarter microsecond only).
@@ -454,6 +474,15 @@ mod tests {
                 return within_years(dt.and_utc().timestamp_micros());
             }
         }
+        for fmt in [
+            "%Y-%m-%dT%H:%M:%S%.f%z",
+            "%Y-%m-%d %H:%M:%S%.f%z",
+            "%Y-%m-%d %H:%M:%S%.f %z",
+        ] {
+            if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
+                return within_years(dt.timestamp_micros());
+            }
+        }
         None
     }
 
@@ -588,6 +617,37 @@ mod tests {
             Some(t),
             "unchanged"
         );
+    }
+
+    /// Regression (analyze audit): an ISO 8601 offset without a colon (`-0500`) and a date
+    /// alone were refused, and with them every row of a real disk-failure dataset.
+    #[test]
+    fn offsets_without_a_colon_and_dates_alone_are_read() {
+        let t = Timestamp::parse("2019-01-04T19:41:12Z").unwrap();
+        for s in [
+            "2019-01-04T14:41:12-0500",
+            "2019-01-04T14:41:12-05:00",
+            "2019-01-04 14:41:12-0500",
+            "2019-01-04 14:41:12 -0500",
+            "2019-01-05T01:11:12+0530",
+        ] {
+            assert_eq!(Timestamp::parse(s), Some(t), "{s}");
+        }
+        assert_eq!(
+            Timestamp::parse("2019-01-04T14:41:12.250-0500"),
+            Some(Timestamp::from_micros(t.as_micros() + 250_000))
+        );
+        assert_eq!(
+            Timestamp::parse("2015-10-18"),
+            Timestamp::parse("2015-10-18T00:00:00Z")
+        );
+        for bad in [
+            "2019-01-04T14:41:12-05",
+            "2015-10-32",
+            "2019-01-04T14:41:12 EST",
+        ] {
+            assert_eq!(Timestamp::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -702,8 +702,9 @@ impl PatternDetector {
                         confidence: 1.0 - pv,
                         recommended_action: format!("quarantine worker {id} and inspect it"),
                         description: format!(
-                            "{n} of {total} {class} task failures (first per task on a worker) in the last {span} on {id}, {:.1}× the {expected:.1} expected over {peers} workers (Bonferroni p = {pv:.2e})",
+                            "{n} of {total} {class} task failures (first per task on a worker) in the last {span} on {id}, {:.1}× the {} expected over {peers} workers (Bonferroni p = {pv:.2e})",
                             n as f64 / expected.max(1e-9),
+                            small(expected),
                         ),
                     },
                 ));
@@ -828,17 +829,28 @@ impl PatternDetector {
                 last_seen: b.last_seen,
                 confidence: (1.0 - p_value).clamp(0.0, 1.0),
                 recommended_action: action.into(),
-                description: format!(
-                    "{} failures of {} on {} within {:.0} s, {:.1}× the {:.1} expected; at the peak {peak}, {:.1}× the {:.1} expected",
-                    b.count,
-                    b.kind,
-                    b.class,
-                    self.params.spike_window_s,
-                    b.count as f64 / b.expected.max(1e-9),
-                    b.expected,
-                    peak as f64 / expected.max(1e-9),
-                    expected,
-                ),
+                description: {
+                    let now = format!(
+                        "{} failures of {} on {} within {:.0} s, {:.1}× the {} expected",
+                        b.count,
+                        b.kind,
+                        b.class,
+                        self.params.spike_window_s,
+                        b.count as f64 / b.expected.max(1e-9),
+                        small(b.expected),
+                    );
+                    // The peak only when it says more than the window as it stands (an audit:
+                    // the same numbers twice).
+                    if peak == b.count && small(expected) == small(b.expected) {
+                        now
+                    } else {
+                        format!(
+                            "{now}; at the peak {peak}, {:.1}× the {} expected",
+                            peak as f64 / expected.max(1e-9),
+                            small(expected)
+                        )
+                    }
+                },
             });
         }
         out.sort_by(|a, b| {
@@ -852,9 +864,29 @@ impl PatternDetector {
     }
 }
 
+/// An expected count as a description gives it: one decimal, or two significant digits below
+/// 0.1 (an audit: "680.6× the 0.0 expected", where 0.018 was expected).
+fn small(x: f64) -> String {
+    if !(x.is_finite() && x > 0.0) || x >= 0.1 {
+        return format!("{x:.1}");
+    }
+    let decimals = (-x.log10()).ceil() as usize + 1;
+    format!("{x:.decimals$}")
+}
+
 #[cfg(test)]
 mod window_tests {
     use super::*;
+
+    /// Regression (analyze audit): "680.6× the 0.0 expected" where 0.018 was expected.
+    #[test]
+    fn small_expected_counts_keep_two_significant_digits() {
+        assert_eq!(small(2.04), "2.0");
+        assert_eq!(small(0.1), "0.1");
+        assert_eq!(small(0.0183), "0.018");
+        assert_eq!(small(0.0042), "0.0042");
+        assert_eq!(small(0.0), "0.0");
+    }
 
     #[test]
     fn a_window_is_bounded_even_when_nothing_expires() {

@@ -151,6 +151,17 @@ impl RankingParams {
                 return Err(bad(name, format!("{v} is not in (0, 1)")));
             }
         }
+        // The ladder's steps are ranked down from `prior_top` towards `prior_other`: the other
+        // way round, strategies off the ladder would start above its steps (an audit).
+        if self.prior_top <= self.prior_other {
+            return Err(bad(
+                "prior_top",
+                format!(
+                    "{} is not above prior_other ({}): the ladder's first step starts as the likeliest cure",
+                    self.prior_top, self.prior_other
+                ),
+            ));
+        }
         for (name, v) in [
             ("prior_reset", self.prior_reset),
             ("prior_busy", self.prior_busy),
@@ -168,7 +179,13 @@ impl RankingParams {
                 return Err(bad(name, format!("{v} is not > 0")));
             }
         }
-        if !(self.backoff_max.is_finite() && self.backoff_max >= self.backoff_min) {
+        if !self.backoff_max.is_finite() {
+            return Err(bad(
+                "backoff_max",
+                format!("{} is not a finite number", self.backoff_max),
+            ));
+        }
+        if self.backoff_max < self.backoff_min {
             return Err(bad(
                 "backoff_max",
                 format!(

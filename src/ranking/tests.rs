@@ -1090,6 +1090,19 @@ fn each_validation_error() {
         ..Default::default()
     })
     .contains("ranking.explore_after"));
+    // Regression (CLI audit): a ladder prior upside down was taken, and an infinite
+    // backoff_max refused for the wrong reason.
+    assert!(e(RankingParams {
+        prior_top: 0.1,
+        prior_other: 0.9,
+        ..Default::default()
+    })
+    .contains("is not above prior_other"));
+    assert!(e(RankingParams {
+        backoff_max: f64::INFINITY,
+        ..Default::default()
+    })
+    .contains("inf is not a finite number"));
     assert!(e(RankingParams {
         explore_tries: 0,
         ..Default::default()
