@@ -102,6 +102,7 @@ fn feed_back(e: &mut Engine, r: &FailureRecord, success: Option<bool>) {
             time_to_recovery_s: None,
             cost: None,
             timestamp: None,
+            attempt: None,
         })
         .expect("known task");
     }

@@ -37,6 +37,7 @@ fn build_history(dir: &std::path::Path) {
         time_to_recovery_s: Some(42.0),
         cost: Some(3.5),
         timestamp: None,
+        attempt: None,
     })
     .unwrap();
     let t = TaskId::new("llm-train-7").unwrap();

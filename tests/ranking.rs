@@ -38,6 +38,7 @@ fn success_rates_come_from_the_parquet_history() {
             time_to_recovery_s: Some(10.0),
             cost: Some(2.0),
             timestamp: None,
+            attempt: None,
         })
         .unwrap();
     }
@@ -320,6 +321,7 @@ fn the_model_ranker_is_refitted_from_the_replayed_history_at_open() {
             time_to_recovery_s: None,
             cost: None,
             timestamp: None,
+            attempt: None,
         })
         .unwrap();
     }
@@ -453,6 +455,7 @@ fn log_tasks(e: &mut Engine<faultline::engine::DurableState>, range: std::ops::R
             time_to_recovery_s: None,
             cost: None,
             timestamp: None,
+            attempt: None,
         })
         .unwrap();
     }

@@ -71,6 +71,7 @@ fn engine_history(root: &Path, n: usize) -> HashMap<Context, (f64, f64)> {
             time_to_recovery_s: None,
             cost: Some(1.0),
             timestamp: None,
+            attempt: None,
         })
         .unwrap();
         let c = truth
@@ -403,6 +404,7 @@ fn refined_tables_key_contexts_as_the_engine_ranks_them() {
                 time_to_recovery_s: None,
                 cost: Some(1.0),
                 timestamp: None,
+                attempt: None,
             })
             .unwrap();
         }

@@ -96,9 +96,11 @@ impl ApiError {
             ApiError::CheckpointDamaged { .. } => StatusCode::CONFLICT,
             ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Engine(EngineError::UnknownTask(_)) => StatusCode::NOT_FOUND,
-            ApiError::Engine(EngineError::NoAction(_) | EngineError::StaleState { .. }) => {
-                StatusCode::CONFLICT
-            }
+            ApiError::Engine(
+                EngineError::NoAction(_)
+                | EngineError::StaleState { .. }
+                | EngineError::StaleOutcome { .. },
+            ) => StatusCode::CONFLICT,
             ApiError::Engine(EngineError::InvalidOutcome { .. }) => StatusCode::BAD_REQUEST,
             ApiError::Model(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Engine(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,6 +123,7 @@ impl ApiError {
             ApiError::Engine(EngineError::UnknownTask(_)) => "unknown_task",
             ApiError::Engine(EngineError::NoAction(_)) => "no_action",
             ApiError::Engine(EngineError::StaleState { .. }) => "stale_state",
+            ApiError::Engine(EngineError::StaleOutcome { .. }) => "stale_outcome",
             ApiError::Engine(EngineError::InvalidOutcome { .. }) => "invalid_field",
             ApiError::Engine(_) => "engine_error",
             ApiError::Model(_) => "model_error",
@@ -140,6 +143,7 @@ impl ApiError {
             // Only a reload loads a model over HTTP: what it names is the body's `model`.
             ApiError::Model(_) => Some("model"),
             ApiError::Engine(EngineError::StaleState { .. }) => Some("timestamp"),
+            ApiError::Engine(EngineError::StaleOutcome { .. }) => Some("attempt"),
             _ => None,
         }
     }

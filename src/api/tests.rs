@@ -367,6 +367,7 @@ fn regression_openapi_failure_record_lists_every_accepted_field() {
         time_to_recovery_s: Some(1.5),
         cost: Some(2.0),
         timestamp: Some(Timestamp::from_micros(0)),
+        attempt: Some(1),
     })
     .unwrap();
     let missing = unlisted(&o, outcome, "");
@@ -447,6 +448,7 @@ fn a_model_seeds_the_ranking_without_replacing_what_the_history_taught() {
                     time_to_recovery_s: None,
                     cost: None,
                     timestamp: None,
+                    attempt: None,
                 })
                 .unwrap();
                 if ok {

@@ -89,7 +89,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 Some(c) => Some(table.column_index(c)?),
                 None => None,
             };
+            // Rows too short to hold the message: still one output line each (classified
+            // from nothing, `unknown`), counted and named (an audit: classified without a
+            // word).
+            let mut short: Vec<usize> = Vec::new();
             for row in table.rows() {
+                if row.get(msg).is_none() {
+                    short.push(row.line);
+                }
                 let value = hw.and_then(|i| row.get(i)).map(|v| v.trim());
                 let hint = value.and_then(faultline::eval::classify::hardware_hint);
                 if let (Some(v), None) = (value, hint) {
@@ -114,6 +121,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     ..Default::default()
                 });
                 emit(&mut out, &c)?;
+            }
+            if let Some(first) = short.first() {
+                eprintln!(
+                    "faultline: warning: {}: {} row{} without a '{column}' field (the first on line {first}): classified as an empty message, unknown",
+                    path.display(),
+                    short.len(),
+                    if short.len() == 1 { "" } else { "s" },
+                );
             }
         }
         _ => {

@@ -549,6 +549,7 @@ mod tests {
             time_to_recovery_s: None,
             cost: None,
             timestamp: None,
+            attempt: None,
         };
         let kind = |e: &Engine<DurableState>| {
             let a = e.task(&t).unwrap().history.back().unwrap().clone();

@@ -108,6 +108,18 @@ pub enum EngineError {
         /// The stale change's time.
         at: Timestamp,
     },
+    /// An outcome naming the attempt of an earlier action than its task's latest: it arrived
+    /// after the task failed again (when that recovery was counted as failed), and is not
+    /// credited to the latest action.
+    #[error("outcome for task '{task}' is about attempt {attempt}, but the task failed again since: its latest action is attempt {latest}, and attempt {attempt}'s recovery was counted as failed")]
+    StaleOutcome {
+        /// The outcome's task.
+        task: String,
+        /// The attempt it names.
+        attempt: u32,
+        /// The task's latest action's attempt.
+        latest: u32,
+    },
     /// An outcome whose numbers are not acceptable (negative, NaN or infinite
     /// `time_to_recovery_s` or `cost`; the message names the field).
     #[error("outcome for task '{task}': {error}")]
@@ -1517,13 +1529,37 @@ impl<S: StateStore> Engine<S> {
             Some(t) if t.history.is_empty() => {
                 return Err(EngineError::NoAction(outcome.task_id.clone()))
             }
-            Some(t) => outcome
-                .check()
-                .and_then(|()| outcome_fits(outcome, t))
-                .map_err(|error| EngineError::InvalidOutcome {
-                    task: outcome.task_id.clone(),
-                    error,
-                })?,
+            Some(t) => {
+                outcome
+                    .check()
+                    .and_then(|()| outcome_fits(outcome, t))
+                    .map_err(|error| EngineError::InvalidOutcome {
+                        task: outcome.task_id.clone(),
+                        error,
+                    })?;
+                let latest = t.history.back().map_or(0, |a| a.attempt);
+                match outcome.attempt {
+                    Some(n) if n < latest => {
+                        return Err(EngineError::StaleOutcome {
+                            task: outcome.task_id.clone(),
+                            attempt: n,
+                            latest,
+                        })
+                    }
+                    Some(n) if n > latest => {
+                        return Err(EngineError::InvalidOutcome {
+                            task: outcome.task_id.clone(),
+                            error: crate::model::ModelError::Invalid {
+                                field: "attempt",
+                                detail: format!(
+                                    "{n}: the task's latest action is attempt {latest}"
+                                ),
+                            },
+                        })
+                    }
+                    _ => {}
+                }
+            }
         }
         Ok(id)
     }

@@ -878,6 +878,7 @@ fn history_judges_transient_and_persistent() {
         time_to_recovery_s: Some(3.0),
         cost: None,
         timestamp: None,
+        attempt: None,
     })
     .unwrap();
     assert_eq!(e.task(&r.task_id).unwrap().state, TaskState::Succeeded);
@@ -2758,4 +2759,52 @@ fn a_state_dated_before_the_latest_failure_is_stale() {
         .wait()
         .unwrap();
     assert_eq!(e.task(&t).unwrap().state, TaskState::Succeeded);
+}
+
+/// Regression (serve audit): an outcome of an earlier action, arriving after its task failed
+/// again, was credited to the latest action, and the latest action's own outcome was then
+/// dropped as a duplicate. An outcome may name its action's attempt: an earlier one is
+/// refused (stale), a later one invalid; the latest one's outcome is then taken.
+#[test]
+fn an_outcome_naming_an_earlier_attempt_is_stale() {
+    let mut e = Engine::in_memory();
+    let first = e.handle_failure(&at(gpu_oom(cfg(8, Precision::Fp32)), 0.0));
+    let second = e.handle_failure(&at(gpu_oom(cfg(8, Precision::Fp32)), 60.0));
+    assert_eq!((first.attempt, second.attempt), (1, 2));
+    let late = Outcome {
+        attempt: Some(1),
+        strategy: Some(first.strategy),
+        ..outcome("t", false)
+    };
+    let err = e.record_outcome(&late).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EngineError::StaleOutcome {
+                attempt: 1,
+                latest: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let ahead = Outcome {
+        attempt: Some(3),
+        ..outcome("t", true)
+    };
+    let err = e.record_outcome(&ahead).unwrap_err();
+    assert!(
+        matches!(&err, EngineError::InvalidOutcome { error, .. } if error.field() == "attempt"),
+        "{err}"
+    );
+    assert!(!e.is_duplicate_outcome(&TaskId::new("t").unwrap()));
+    e.record_outcome(&Outcome {
+        attempt: Some(2),
+        ..outcome("t", true)
+    })
+    .unwrap();
+    assert_eq!(
+        e.task(&TaskId::new("t").unwrap()).unwrap().state,
+        TaskState::Succeeded
+    );
 }

@@ -549,6 +549,12 @@ pub struct Outcome {
     /// When the outcome was observed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
+    /// The `attempt` of the action the outcome is about. Optional; given, it must be the
+    /// task's latest action's: an outcome of an earlier action, arriving after its task failed
+    /// again, is refused (the engine counted that recovery as failed when the task failed
+    /// again), rather than credited to the latest action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 impl Outcome {
@@ -562,6 +568,7 @@ impl Outcome {
             time_to_recovery_s: None,
             cost: None,
             timestamp: None,
+            attempt: None,
         }
     }
 

@@ -433,6 +433,19 @@ pub struct RuleSet {
     replaced: Vec<Arc<str>>,
 }
 
+/// Whether a failure on `class` can ever be answered with `s`, whatever the task (the
+/// engine's own test also looks at the task's batch, precision and models): no
+/// BROWSER_RESTART off a browser, no FALLBACK_CPU or DIFFERENT_HARDWARE_CLASS on a CPU.
+fn can_carry_out(s: RecoveryStrategy, class: HardwareClass) -> bool {
+    match s {
+        RecoveryStrategy::BrowserRestart => class.is_browser(),
+        RecoveryStrategy::FallbackCpu | RecoveryStrategy::DifferentHardwareClass => {
+            class != HardwareClass::Cpu
+        }
+        _ => true,
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -854,6 +867,48 @@ impl RuleSet {
                 ));
             }
         }
+        // Steps no class the rule or ladder applies to can carry out, which the engine skips
+        // (an audit: a CPU rule of BROWSER_RESTART and FALLBACK_CPU escalated at once, and
+        // the check said nothing).
+        let never = |steps: &[Step], classes: &[HardwareClass]| -> Vec<String> {
+            let mut v: Vec<String> = steps
+                .iter()
+                .filter(|s| !classes.iter().any(|&c| can_carry_out(s.strategy, c)))
+                .map(|s| s.strategy.to_string())
+                .collect();
+            v.dedup();
+            v
+        };
+        for r in &self.rules {
+            if r.matcher.hardware.is_empty() {
+                continue;
+            }
+            let v = never(&r.ladder, &r.matcher.hardware);
+            if !v.is_empty() {
+                out.push(format!(
+                    "rule '{}': {} cannot be carried out on {} (its `match.hardware`), so the engine skips {}",
+                    r.name,
+                    v.join(", "),
+                    r.matcher
+                        .hardware
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if v.len() == 1 { "it" } else { "them" }
+                ));
+            }
+        }
+        for (class, (name, steps)) in HardwareClass::ALL.iter().zip(&self.ladders) {
+            let v = never(steps, std::slice::from_ref(class));
+            if !v.is_empty() {
+                out.push(format!(
+                    "ladder '{name}': {} cannot be carried out on {class}, so the engine skips {}",
+                    v.join(", "),
+                    if v.len() == 1 { "it" } else { "them" }
+                ));
+            }
+        }
         out
     }
 
@@ -1049,6 +1104,23 @@ mod tests {
             "{w:?}"
         );
         assert!(RuleSet::defaults().warnings().is_empty());
+        // Regression (CLI audit): steps no class of the rule can carry out were taken
+        // without a word (a CPU rule of BROWSER_RESTART and FALLBACK_CPU escalated at once).
+        let cpu = RuleSet::from_toml(
+            &rule(
+                "[\"BROWSER_RESTART\", \"FALLBACK_CPU\", \"DELAYED_RETRY\"]",
+                "match.hardware = [\"CPU\"]\n",
+            ),
+            "r.toml",
+            Some(RuleSet::defaults()),
+        )
+        .unwrap();
+        let w = cpu.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("rule 'x': BROWSER_RESTART, FALLBACK_CPU cannot be carried out on CPU"),
+            "{w:?}"
+        );
         let some = RuleSet::from_toml(
             &rule(ladder, "match.kind = [\"oom_gpu\"]\n"),
             "r.toml",

@@ -666,6 +666,7 @@ mod tests {
             time_to_recovery_s: None,
             cost: None,
             timestamp: None,
+            attempt: None,
         };
         let e = sink.outcome(&o).unwrap_err().to_string();
         assert!(e.starts_with("cannot write"), "{e}");

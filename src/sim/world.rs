@@ -664,6 +664,7 @@ impl<'a> World<'a> {
                 .then(|| micros(t).saturating_sub(micros(p.failed_at)) as f64 / 1e6),
             cost: Some(p.device_seconds),
             timestamp: Some(self.ts(t)),
+            attempt: None,
         };
         sink.outcome(&outcome)?;
         policy.observe(&outcome)?;

@@ -25,6 +25,11 @@ pub(crate) struct History {
 /// `history/` is an error naming it.
 pub(crate) fn read(root: &Path) -> Result<History, TrainError> {
     let history = root.join("history");
+    if !history.is_dir() && root.join("actions.jsonl").is_file() {
+        return Err(TrainError::Simulation {
+            path: root.to_path_buf(),
+        });
+    }
     if !history.is_dir() {
         return Err(TrainError::NoHistory {
             path: root.to_path_buf(),

@@ -107,6 +107,13 @@ pub enum TrainError {
         /// The data directory.
         path: PathBuf,
     },
+    /// The directory is a simulator's JSONL output, not a data directory (an audit: it got
+    /// the plain "no history" answer, where `eval ranking` said what to do).
+    #[error("{0}: a simulator's JSONL output, not a data directory; `faultline ingest {0} --data DIR` imports it (or run the simulator with --format parquet)", path.display())]
+    Simulation {
+        /// The directory.
+        path: PathBuf,
+    },
     /// The history holds no failures.
     #[error("{}: the history has no failures to train on", path.display())]
     Empty {

@@ -335,6 +335,7 @@ fn write_history(
                     time_to_recovery_s: None,
                     cost: Some(2.0),
                     timestamp: None,
+                    attempt: None,
                 },
                 timestamp: Timestamp::from_secs_f64(ts + 5.0),
                 hardware_class: Some(class),
@@ -545,6 +546,11 @@ fn a_directory_without_history_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let e = train(dir.path(), &opts()).unwrap_err();
     assert!(matches!(e, TrainError::NoHistory { .. }), "{e}");
+    // Regression (CLI audit): a simulator's JSONL output is named as such, with the way in.
+    std::fs::write(dir.path().join("actions.jsonl"), "").unwrap();
+    let e = train(dir.path(), &opts()).unwrap_err();
+    assert!(e.to_string().contains("faultline ingest"), "{e}");
+    std::fs::remove_file(dir.path().join("actions.jsonl")).unwrap();
     std::fs::create_dir(dir.path().join("history")).unwrap();
     let e = train(dir.path(), &opts()).unwrap_err();
     assert!(matches!(e, TrainError::Empty { .. }), "{e}");
@@ -777,6 +783,7 @@ fn success_tables_count_the_committed_history_only() {
                     time_to_recovery_s: None,
                     cost: None,
                     timestamp: None,
+                    attempt: None,
                 },
                 timestamp: Timestamp::from_secs_f64(1_700_000_000.0 + 40.0 * 37.0 + f64::from(i)),
                 hardware_class: Some(HardwareClass::Gpu),
