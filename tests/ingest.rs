@@ -1089,3 +1089,51 @@ fn a_gzip_input_is_named_as_compressed() {
         );
     }
 }
+
+/// Regression (audit): a directory holding a CSV whose header has no column for a required
+/// field beside the logs (Loghub's templates files) stopped `ingest` at that file, and
+/// `--json` printed nothing, where `analyze` left the file out with a note. It is left out
+/// now, named in the summary's `left_out` with the reason, and the next run does not take
+/// it for an interrupted ingest.
+#[test]
+fn a_csv_of_something_else_in_an_input_directory_is_left_out() {
+    let d = Dir::new();
+    std::fs::create_dir_all(d.path("logs")).unwrap();
+    d.write(
+        "logs/jobs.csv",
+        "job,host,msg,time\nj1,n1,CUDA out of memory,2025-03-13T01:00:00Z\n",
+    );
+    d.write(
+        "logs/templates.csv",
+        "EventId,EventTemplate\nE1,CUDA out of <*>\n",
+    );
+    let args = [
+        "ingest",
+        "logs",
+        "--data",
+        "data",
+        "--json",
+        "--map",
+        "task_id=job,message=msg,worker_id=host,timestamp=time",
+    ];
+    let o = d.run(&args, "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = summary(&o);
+    assert_eq!(s["ingested"], 1, "{s}");
+    let left = s["left_out"].as_array().unwrap();
+    assert_eq!(left.len(), 1, "{s}");
+    assert_eq!(left[0]["reason"], "unreadable");
+    assert!(left[0]["path"].as_str().unwrap().ends_with("templates.csv"));
+    assert!(
+        left[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("EventTemplate"),
+        "{s}"
+    );
+    assert!(stderr(&o).contains("note: skipped"), "{}", stderr(&o));
+    // Again: the log is taken in already, the other file still left out; no refusal.
+    let o = d.run(&args, "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(summary(&o)["ingested"], 0);
+}

@@ -334,8 +334,13 @@ struct SummaryJson<'a> {
 struct LeftOut {
     path: String,
     /// `unknown_type` (a file in an input directory of no known format), `taken_in` (the
-    /// data directory took it in already, unchanged; `--again` reads it).
+    /// data directory took it in already, unchanged; `--again` reads it), `unreadable` (a
+    /// file found in an input directory that cannot be read as its format: a CSV whose
+    /// header has no column for a required field, beside the logs).
     reason: &'static str,
+    /// Why, for `unreadable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
     /// When it was taken in, for `taken_in`.
     #[serde(skip_serializing_if = "Option::is_none")]
     at: Option<String>,
@@ -518,6 +523,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     for note in plan.notes() {
         eprintln!("faultline: note: {note}");
     }
+    let walked: std::collections::HashSet<PathBuf> = plan.walked.iter().cloned().collect();
     let mut left_out: Vec<LeftOut> = plan
         .unknown
         .iter()
@@ -525,6 +531,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             path: p.display().to_string(),
             reason: "unknown_type",
             at: None,
+            detail: None,
         })
         .collect();
     let all: Vec<(PathBuf, Option<Format>)> = plan
@@ -591,6 +598,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     path: p.display().to_string(),
                     reason: "taken_in",
                     at: Some(at.clone()),
+                    detail: None,
                 });
             } else if let Some(e) = id
                 .as_ref()
@@ -641,6 +649,37 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             seen[i - 1].is_none()
         });
     }
+    // A file found in an input directory that cannot be read as its format (a CSV whose
+    // header has no column for a required field, beside the logs) is left out with a note,
+    // as analyze leaves it out (an audit: ingest stopped at the first such file of a
+    // directory analyze read, and --json printed nothing). A file named alone still stops
+    // the run. Checked before anything is marked begun.
+    let mut keep = vec![true; inputs.len()];
+    for (i, ((p, f), t)) in inputs.iter().zip(&tails).enumerate() {
+        if let (Some(f), true) = (f, walked.contains(p)) {
+            if let Err(e) = open(p, *f, &a, None, t.as_ref()) {
+                // The error names the file.
+                eprintln!("faultline: note: skipped {e:#}");
+                left_out.push(LeftOut {
+                    path: p.display().to_string(),
+                    reason: "unreadable",
+                    at: None,
+                    detail: Some(format!("{e:#}")),
+                });
+                keep[i] = false;
+            }
+        }
+    }
+    fn kept<T>(v: &mut Vec<T>, keep: &[bool]) {
+        let mut i = 0;
+        v.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
+    kept(&mut inputs, &keep);
+    kept(&mut ids, &keep);
+    kept(&mut tails, &keep);
     let mut opts = PipelineOptions::new(Timestamp::now());
     opts.strict = a.strict;
     opts.batch_size = usize::try_from(a.batch).unwrap_or(usize::MAX);
