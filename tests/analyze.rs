@@ -1096,6 +1096,32 @@ fn records_without_a_time_are_counted_and_make_no_burst() {
     assert_eq!(timeline, 5);
 }
 
+/// Regression (analyze audit): with no record holding a time, the run's own time was shown
+/// as the history's range and every failure in one bin of one second. There is no span and
+/// no timeline now, and the report says why.
+#[test]
+fn records_none_of_which_has_a_time_make_no_timeline() {
+    let d = Dir::new();
+    let text: String = (0..12)
+        .map(|i| {
+            format!(
+                "{{\"task_id\":\"u{i}\",\"worker_id\":\"v{i}\",\"hardware\":{{\"class\":\"GPU\"}},\"error\":{{\"message\":\"CUDA out of memory\"}}}}\n"
+            )
+        })
+        .collect();
+    d.write("nots.jsonl", &text);
+    let o = d.run(&["analyze", "nots.jsonl", "--out", "out", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary_of(&d, "out");
+    assert_eq!(s["totals"]["failures"], 12);
+    assert!(s["totals"]["first_seen"].is_null(), "{s:#}");
+    let html = std::fs::read_to_string(d.path("out/report.html")).unwrap();
+    assert!(
+        html.contains("No data — no failure has a time of its own"),
+        "no such note in the report"
+    );
+}
+
 /// Regression (audit): a task whose outcome was missing (a history cut short, a task still
 /// running) was counted as unrecovered; unrecovered tasks are the escalated ones without a
 /// success, the others pending.

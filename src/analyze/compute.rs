@@ -292,8 +292,9 @@ pub fn analyze(
     order.sort_by_key(|&i| f.ts[i as usize]);
     // Failures read without a time were given the run's (`input.read_at`): their times are
     // made up, and would make a burst of them and stretch the span to today. Patterns, the
-    // timeline and the span are found over the others (the timeline and the span over all
-    // when none has a time of its own).
+    // timeline and the span are found over the others; when none has a time of its own,
+    // there is no timeline and no span (an audit: the run's own time was shown as the
+    // history's range, and all its failures in one bin of one second).
     let stamped = input
         .as_ref()
         .filter(|i| i.stamped_at_read > 0)
@@ -308,7 +309,7 @@ pub fn analyze(
             .into(),
         None => order.as_slice().into(),
     };
-    let spanned: &[u32] = if dated.is_empty() { &order } else { &dated };
+    let spanned: &[u32] = &dated;
 
     // Clusters (fit on a sample, assign every row online) on this thread; patterns, bursts
     // and the actions/outcomes aggregates on a second one: they read the same columns and

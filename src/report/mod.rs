@@ -125,6 +125,7 @@ pub fn render(a: &Analysis) -> String {
     );
     let span = match (&t.first_seen, &t.last_seen) {
         (Some(a), Some(b)) => format!("{a} → {b}"),
+        _ if t.failures > 0 => "no failure has a time of its own".to_string(),
         _ => "no failures".to_string(),
     };
     let _ = write!(

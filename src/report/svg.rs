@@ -227,6 +227,12 @@ fn time_label(us: i64, step_s: f64) -> String {
 pub fn timeline(a: &Analysis) -> String {
     let name = "timeline";
     let t = &a.timeline;
+    if a.totals.failures > 0 && a.totals.first_seen.is_none() {
+        return no_data(
+            name,
+            "no failure has a time of its own (each was given the time it was read)",
+        );
+    }
     if t.counts.is_empty() || t.kinds.is_empty() {
         return no_data(name, "no failures in the history");
     }
