@@ -903,6 +903,11 @@ fn a_failed_analysis_does_not_block_the_next_one() {
         "{}",
         stderr(&o)
     );
+    // Regression (audit): the failed run left the empty output directory it had made.
+    assert!(!d.path("out").exists());
+    let o = d.run(&["analyze", "missing.jsonl", "--out", "out", "-q"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!d.path("out").exists());
     d.write(
         "good.jsonl",
         &(record("t1", "w1", "GPU", "CUDA out of memory", 1_700_000_000) + "\n"),
@@ -1431,4 +1436,22 @@ fn quiet_names_the_first_failure_record_when_every_record_is_rejected() {
     let err = stderr(&o);
     assert!(err.contains("failures.jsonl:1: invalid JSON"), "{err}");
     assert!(!err.contains("outcomes.jsonl"), "{err}");
+}
+
+/// Regression (audit): a kernel log piped in without `--format` gave a page of "invalid
+/// JSON" lines and no hint that standard input is read as JSON lines.
+#[test]
+fn a_kernel_log_on_stdin_without_format_gets_a_hint() {
+    let d = Dir::new();
+    let o = d.run(
+        &["analyze", "-", "--out", "out", "-q"],
+        "[  201.650687] NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus.\n",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--format kernel"), "{}", stderr(&o));
+    let o = d.run(
+        &["analyze", "-", "--format", "kernel", "--out", "out", "-q"],
+        "[  201.650687] NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus.\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
 }

@@ -159,6 +159,18 @@ fn drop_staging(staging: &Path) {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    // A run that fails leaves no empty output directory it made (an audit: `analyze
+    // /nonexistent --out j3` left `j3`); one that held anything, or was there before, stays.
+    let out = a.out.clone();
+    let made = !out.exists();
+    let r = run_analysis(a);
+    if r.is_err() && made {
+        let _ = std::fs::remove_dir(&out);
+    }
+    r
+}
+
+fn run_analysis(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let show = !a.quiet && std::io::stderr().is_terminal();
     let mut bars = super::Bars::new(show);
@@ -244,6 +256,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     return Err(e.into());
                 }
             };
+            // Standard input is read as JSON lines unless --format says otherwise (an
+            // audit: a kernel log piped in gave a page of "invalid JSON" and no hint).
+            let stdin_hint = if a.format.is_none() && a.inputs.iter().any(|p| p.as_os_str() == "-")
+            {
+                " (standard input is read as JSON lines: --format kernel, csv or tsv reads another format)"
+            } else {
+                ""
+            };
             if s.ingested == 0 && s.rejected > 0 {
                 if a.quiet {
                     // No line per record, but the error says why, with the first reason.
@@ -256,14 +276,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         .map(|r| format!("; the first: {r}"))
                         .unwrap_or_default();
                     bail!(
-                        "nothing ingested: all {} records were rejected{first}",
+                        "nothing ingested: all {} records were rejected{stdin_hint}{first}",
                         s.rejected
                     );
                 }
                 for r in &s.rejections {
                     eprintln!("{r}");
                 }
-                bail!("nothing ingested: all {} records were rejected", s.rejected);
+                bail!(
+                    "nothing ingested: all {} records were rejected{stdin_hint}",
+                    s.rejected
+                );
             }
             if s.ingested == 0 && !left_out.is_empty() {
                 bail!(
