@@ -191,10 +191,37 @@ fn ranker_conflict(at: String, kind: PolicyKind, written: RankerKind) -> SimErro
 /// used to be silently overridden or obeyed while the outputs named the policy. A text that
 /// does not parse is left to the configuration's own loader.
 pub fn check_config_ranker(kind: PolicyKind, text: &str, path: &str) -> Result<(), SimError> {
-    let Some(own) = policy_ranker(kind) else {
+    let Ok(table) = text.parse::<toml::Table>() else {
         return Ok(());
     };
-    let Ok(table) = text.parse::<toml::Table>() else {
+    // `ranking.enabled` written against the policy, which sets it (an audit: `true` under
+    // policy rules was ignored and `false` under policy learned overridden, without a word,
+    // while a contradicting `ranker` was refused).
+    let enabled = table
+        .get("ranking")
+        .and_then(|r| r.get("enabled"))
+        .and_then(toml::Value::as_bool);
+    let contradiction = match (kind, enabled) {
+        (PolicyKind::Rules, Some(true)) => {
+            Some("policy rules decides by the rules alone: use --policy learned (or model)")
+        }
+        (PolicyKind::Learned | PolicyKind::Model, Some(false)) => {
+            Some("the policy turns the ranking on: use --policy rules")
+        }
+        _ => None,
+    };
+    if let (Some(why), Some(e)) = (contradiction, enabled) {
+        let at = match locate(text, "ranking.enabled") {
+            Some(line) => format!("{path}:{line}"),
+            None => path.to_string(),
+        };
+        return Err(SimError::Config {
+            at,
+            field: "ranking.enabled".into(),
+            detail: format!("{e} contradicts the policy: {why}, or remove ranking.enabled"),
+        });
+    }
+    let Some(own) = policy_ranker(kind) else {
         return Ok(());
     };
     let written = table
@@ -934,6 +961,27 @@ mod tests {
             e.contains("c.toml:2: ranking.ranker") && e.contains("contradicts policy model"),
             "{e}"
         );
+        // Regression (CLI audit): `enabled` against the policy is refused too, with its line.
+        for (kind, text, word) in [
+            (
+                PolicyKind::Rules,
+                "[ranking]\nenabled = true\n",
+                "true contradicts",
+            ),
+            (
+                PolicyKind::Learned,
+                "[ranking]\nenabled = false\n",
+                "false contradicts",
+            ),
+        ] {
+            let e = check_config_ranker(kind, text, "c.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("c.toml:2: ranking.enabled") && e.contains(word),
+                "{e}"
+            );
+        }
         for (kind, text) in [
             (PolicyKind::Learned, bayes),
             (PolicyKind::Model, model),
