@@ -821,7 +821,8 @@ fn bad_input_battery_gets_json_4xx_and_the_server_keeps_serving() {
     type Case<'a> = (&'a str, &'a str, String, u16, &'a str, Option<&'a str>);
     let cases: Vec<Case> = vec![
         ("malformed JSON", "/v1/failures", r#"{"task_id": "t1", "worker_id"#.into(), 400, "invalid_body", None),
-        ("not JSON at all", "/v1/failures", "hello".into(), 400, "invalid_body", None),
+        ("not JSON at all", "/v1/failures", "hello".into(), 400, "invalid_body", Some("body")),
+        ("empty body", "/v1/outcomes", String::new(), 400, "invalid_body", Some("body")),
         ("wrong type", "/v1/failures", r#"{"task_id":"t1","worker_id":"w1","error":{"message":42}}"#.into(), 400, "invalid_body", Some("error.message")),
         ("wrong type in a batch", "/v1/failures", format!("[{},{}]", failure("ok1", 0), r#"{"task_id":"t2","worker_id":"w1","error":{"message":"x"},"hardware":{"class":7}}"#), 400, "invalid_body", Some("[1].hardware.class")),
         ("unknown field", "/v1/failures", r#"{"task_id":"t1","worker_id":"w1","error":{"message":"x"},"colour":"red"}"#.into(), 400, "invalid_body", Some("colour")),

@@ -172,12 +172,13 @@ fn read<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
         let field = match named_field(&message) {
             Some(name) if matches!(path.as_str(), "" | ".") => Some(name.to_string()),
             Some(name) if known => Some(format!("{path}.{name}")),
-            _ => known.then_some(path),
+            // The body itself (empty, not JSON, the wrong shape): `body` (an audit: no field).
+            _ => Some(if known { path } else { "body".to_string() }),
         };
         ApiError::BadBody { field, message }
     })?;
     de.end().map_err(|e| ApiError::BadBody {
-        field: None,
+        field: Some("body".to_string()),
         message: e.to_string(),
     })?;
     Ok(value)
@@ -383,7 +384,7 @@ fn time_not_ahead(at: Timestamp, now: Timestamp, skew: Duration) -> Result<()> {
         return Err(ApiError::Invalid {
             field: "timestamp".into(),
             detail: format!(
-                "{at} is {ahead:.0} s ahead of the server's clock ({now}); at most {} s is accepted (serve --max-clock-skew)",
+                "{at} is {ahead:.1} s ahead of the server's clock ({now}); at most {} s is accepted (serve --max-clock-skew)",
                 skew.as_secs_f64()
             ),
         });

@@ -80,7 +80,10 @@ fn parse_errors_name_the_field() {
     assert_eq!(e.status(), StatusCode::BAD_REQUEST);
     // Trailing garbage after a valid document is an error too.
     let e = parse::<serde_json::Value>(b"{} x").unwrap_err();
-    assert!(matches!(e, ApiError::BadBody { field: None, .. }), "{e:?}");
+    assert!(
+        matches!(&e, ApiError::BadBody { field: Some(f), .. } if f == "body"),
+        "{e:?}"
+    );
 }
 
 /// Regression: a missing required field was reported at the object lacking it (`error` for a
