@@ -91,7 +91,7 @@ fn off_policy_estimates_match_the_simulated_truth() {
     let learned = sim("learned", "learned");
     let rules = sim("rules", "rules");
     let opts = Options::default();
-    let lr = evaluate_dir(&learned, &RuleSet::defaults(), opts).unwrap();
+    let lr = evaluate_dir(&learned, &RuleSet::defaults(), opts.clone()).unwrap();
     let rr = evaluate_dir(&rules, &RuleSet::defaults(), opts).unwrap();
 
     // Every outcome found its action; every action is a decision, joined to its outcome or an
@@ -267,6 +267,55 @@ fn the_model_ranker_runs_in_the_simulator_and_is_a_candidate_of_eval_ranking() {
     let dr = model["dr"]["value"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&dr), "{model}");
     assert!(model["agreement"].as_f64().unwrap() > 0.0, "{model}");
+    // Regression (CLI audit): the candidates could only start from the built-in
+    // parameters. `--config` gives them the fleet's `[ranking]`; a bad one is refused
+    // naming the field.
+    d.write(
+        "prior.toml",
+        "[ranking]
+prior_strength = 400
+",
+    );
+    let o = d.run(
+        &[
+            "eval",
+            "ranking",
+            "--data",
+            "h",
+            "--json",
+            "--config",
+            "prior.toml",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let strong: serde_json::Value = serde_json::from_str(&crate::util::stdout(&o)).unwrap();
+    assert_eq!(
+        strong["scopes"][0]["policies"][1],
+        r["scopes"][0]["policies"][1]
+    );
+    assert_ne!(
+        strong["scopes"][0]["policies"][2],
+        r["scopes"][0]["policies"][2]
+    );
+    d.write(
+        "prior_bad.toml",
+        "[ranking]
+prior_top = 1.5
+",
+    );
+    let o = d.run(
+        &[
+            "eval",
+            "ranking",
+            "--data",
+            "h",
+            "--config",
+            "prior_bad.toml",
+        ],
+        "",
+    );
+    crate::util::refused(&o, "prior_top");
 
     d.write("bad.toml", "[ranking.model]\nepsilon = 1.5\n");
     let o = d.run(

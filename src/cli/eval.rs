@@ -151,6 +151,11 @@ enum EvalCommand {
         /// Rules (TOML) for the `rules` candidate (default: the built-in rules).
         #[arg(long)]
         rules: Option<PathBuf>,
+        /// Engine config (TOML): its `[ranking]` (priors, back-off, `[ranking.model]`) is what
+        /// the `learned` and `model` candidates start from, as the fleet's engine runs it
+        /// (default: the built-in parameters). Both stay greedy.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Print the report as one JSON document (the fields of the text report under
         /// their long names: agreement, clipped_mass, mean_weight, model_only, ...).
         #[arg(long)]
@@ -179,13 +184,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             split,
             clip,
             rules,
+            config,
             json,
         } => {
             let rules = match rules {
                 Some(p) => faultline::rules::RuleSet::load(&p)?,
                 None => faultline::rules::RuleSet::defaults(),
             };
-            let opts = faultline::eval::ranking::Options { split, clip };
+            let ranking = super::load_config(config.as_deref())?.ranking;
+            let opts = faultline::eval::ranking::Options {
+                split,
+                clip,
+                ranking,
+            };
             let report = faultline::eval::ranking::evaluate_dir(&data, &rules, opts)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report)?);

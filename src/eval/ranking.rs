@@ -99,13 +99,17 @@ pub enum RankingEvalError {
 }
 
 /// Options of the evaluation.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// Fraction of the decisions (in log order) used to train the `learned` and `model`
     /// candidates and the reward model; the rest is evaluated. In (0, 1).
     pub split: f64,
     /// Largest importance weight (weights above are cut to it). ≥ 1.
     pub clip: f64,
+    /// The engine's ranking parameters the `learned` and `model` candidates start from (the
+    /// ladder priors, the back-off, the model ranker's features); both candidates are greedy
+    /// whatever its selection, exploration and discounts (`eval ranking --config`).
+    pub ranking: RankingParams,
 }
 
 impl Default for Options {
@@ -113,6 +117,7 @@ impl Default for Options {
         Options {
             split: 0.5,
             clip: 20.0,
+            ranking: RankingParams::default(),
         }
     }
 }
@@ -976,7 +981,7 @@ pub fn overridden(d: &Decision) -> bool {
 /// estimates and counted (training does not use propensities and keeps them).
 pub fn evaluate_decisions(
     decisions: &[Decision],
-    opts: Options,
+    opts: &Options,
 ) -> Result<Evaluation, RankingEvalError> {
     if !(opts.split > 0.0 && opts.split < 1.0) {
         return Err(RankingEvalError::Invalid {
@@ -1013,7 +1018,7 @@ pub fn evaluate_decisions(
         ucb_c: 0.0,
         discount: 1.0,
         discount_own: 1.0,
-        ..Default::default()
+        ..opts.ranking.clone()
     })?;
     for d in &recoveries {
         ranker.update(&Observed {
@@ -1029,7 +1034,7 @@ pub fn evaluate_decisions(
         });
     }
     // Greedy on the success model fitted once on the whole training part.
-    let defaults = ModelParams::default();
+    let defaults = opts.ranking.model.clone();
     let model_ranker = ModelRanker::from_rows(
         RankingParams {
             ranker: RankerKind::Model,
@@ -1038,7 +1043,7 @@ pub fn evaluate_decisions(
                 window: recoveries.len().max(defaults.min_outcomes),
                 ..defaults
             },
-            ..Default::default()
+            ..opts.ranking.clone()
         },
         &model_rows(&recoveries),
     )?;
@@ -1207,7 +1212,7 @@ pub fn evaluate_dir(
         invalid_propensity,
         overridden: n_overridden,
         scopes,
-    } = evaluate_decisions(&decisions, opts)?;
+    } = evaluate_decisions(&decisions, &opts)?;
     warnings.extend(weak_estimates(&scopes));
     let test = &decisions[train..];
     let valid = || {
@@ -1880,23 +1885,23 @@ mod tests {
     fn options_are_checked() {
         let e = evaluate_decisions(
             &[],
-            Options {
+            &Options {
                 split: 1.0,
-                clip: 20.0,
+                ..Options::default()
             },
         )
         .unwrap_err();
         assert!(e.to_string().contains("split"), "{e}");
         let e = evaluate_decisions(
             &[],
-            Options {
-                split: 0.5,
+            &Options {
                 clip: 0.5,
+                ..Options::default()
             },
         )
         .unwrap_err();
         assert!(e.to_string().contains("clip"), "{e}");
-        let e = evaluate_decisions(&[], Options::default()).unwrap_err();
+        let e = evaluate_decisions(&[], &Options::default()).unwrap_err();
         assert!(e.to_string().contains("too few"), "{e}");
     }
 
@@ -1953,7 +1958,7 @@ mod tests {
                 d
             })
             .collect();
-        let ev = evaluate_decisions(&v, Options::default()).unwrap();
+        let ev = evaluate_decisions(&v, &Options::default()).unwrap();
         let all = &ev.scopes[0];
         let get = |name: &str| all.policies.iter().find(|p| p.policy == name).unwrap();
         // The rules reduce the batch, which the log never did: all of DR is the model's.
@@ -1971,7 +1976,7 @@ mod tests {
         for d in &mut r {
             d.propensity = 0.5;
         }
-        let ev = evaluate_decisions(&r, Options::default()).unwrap();
+        let ev = evaluate_decisions(&r, &Options::default()).unwrap();
         let rules = ev.scopes[0]
             .policies
             .iter()
@@ -1995,7 +2000,7 @@ mod tests {
 
     /// The report of `decisions` as `evaluate_dir` builds it (no data directory).
     fn report_of(decisions: &[Decision], opts: Options) -> RankingReport {
-        let ev = evaluate_decisions(decisions, opts).unwrap();
+        let ev = evaluate_decisions(decisions, &opts).unwrap();
         RankingReport {
             data: "mem".into(),
             wal: WalStats::default(),
@@ -2104,7 +2109,7 @@ mod tests {
         v[26].source = "retry_budget".into(); // a deferral: stays
         v[24].source = "circuit_breaker".into();
         v[24].propensity = 1.0; // deterministic: stays
-        let ev = evaluate_decisions(&v, Options::default()).unwrap();
+        let ev = evaluate_decisions(&v, &Options::default()).unwrap();
         assert_eq!(ev.overridden, 2);
         assert_eq!(ev.invalid_propensity.total, 0);
         assert_eq!(ev.scopes[0].n, 18);
@@ -2121,7 +2126,7 @@ mod tests {
         for d in v[20..].iter_mut().filter(|d| d.attempt == 2) {
             d.rules = RecoveryStrategy::Escalation;
         }
-        let ev = evaluate_decisions(&v, Options::default()).unwrap();
+        let ev = evaluate_decisions(&v, &Options::default()).unwrap();
         let all = &ev.scopes[0];
         let rules = all.policies.iter().find(|p| p.policy == "rules").unwrap();
         let logged = all.policies.iter().find(|p| p.policy == "logged").unwrap();
@@ -2145,7 +2150,7 @@ mod tests {
         let mut w = two_per_task();
         w[21].strategy = RecoveryStrategy::Escalation;
         w[21].reward = 0.0;
-        let ev = evaluate_decisions(&w, Options::default()).unwrap();
+        let ev = evaluate_decisions(&w, &Options::default()).unwrap();
         assert_eq!(ev.scopes[0].n, 20);
     }
 
@@ -2162,7 +2167,7 @@ mod tests {
         v[26].propensity = f64::NAN; // t13, attempt 1
                                      // Audit: a propensity of 1e-300 overflowed every sum (weights of 300 digits).
         v[29].propensity = 1e-300; // t14, attempt 2
-        let ev = evaluate_decisions(&v, Options::default()).unwrap();
+        let ev = evaluate_decisions(&v, &Options::default()).unwrap();
         assert_eq!(ev.train, 20);
         assert_eq!(
             ev.invalid_propensity,
@@ -2191,7 +2196,7 @@ mod tests {
             .collect();
         let ev_clean = evaluate_decisions(
             &clean,
-            Options {
+            &Options {
                 split: 20.0 / 35.0,
                 ..Options::default()
             },
@@ -2229,7 +2234,7 @@ mod tests {
         for d in &mut none[20..] {
             d.propensity = 0.0;
         }
-        let e = evaluate_decisions(&none, Options::default()).unwrap_err();
+        let e = evaluate_decisions(&none, &Options::default()).unwrap_err();
         assert!(e.to_string().contains("propensity in [1e-6, 1]"), "{e}");
     }
 
@@ -2313,7 +2318,7 @@ mod tests {
     #[test]
     fn the_report_clusters_all_decisions_by_task() {
         let v = two_per_task();
-        let ev = evaluate_decisions(&v, Options::default()).unwrap();
+        let ev = evaluate_decisions(&v, &Options::default()).unwrap();
         let se = |scope: usize| {
             ev.scopes[scope]
                 .policies
@@ -2362,7 +2367,7 @@ mod tests {
         let e = estimate(&bandit(4000, 5), 100.0);
         assert!((e.mean_weight - 1.0).abs() < 0.1, "{}", e.mean_weight);
         // The logged policy: every weight is 1.
-        let ev = evaluate_decisions(&two_per_task(), Options::default()).unwrap();
+        let ev = evaluate_decisions(&two_per_task(), &Options::default()).unwrap();
         assert_eq!(ev.scopes[0].policies[0].estimates.mean_weight, 1.0);
     }
 }
