@@ -886,3 +886,46 @@ fn an_empty_state_file_is_no_state_yet() {
     let o = d.run(&args, "");
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Regression (CLI audit): a trained model could seed the learned ranking of `serve` and
+/// `simulate` only. `recommend --model` seeds it too (the committed default model decides by
+/// the ranking where the rules alone would); without the ranking on it is refused, and
+/// `--flush-every 0` is refused rather than taken as 1.
+#[test]
+fn recommend_seeds_the_ranking_from_a_model() {
+    let d = Dir::new();
+    let model = crate::util::repo().join("models/default");
+    let model = model.to_str().unwrap();
+    d.write("on.toml", "[ranking]\nenabled = true\n");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v = vec![
+            "recommend",
+            "--task",
+            "t",
+            "--worker",
+            "w",
+            "--class",
+            "GPU",
+            "--message",
+            "CUDA out of memory",
+            "--json",
+        ];
+        v.extend_from_slice(extra);
+        v.into_iter().map(String::from).collect()
+    };
+    let run = |v: Vec<String>| d.run(&v.iter().map(String::as_str).collect::<Vec<_>>(), "");
+    let o = run(args(&["--model", model]));
+    refused(&o, "[ranking] enabled = true");
+    let source = |o: &std::process::Output| {
+        assert!(o.status.success(), "{}", stderr(o));
+        let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        a["source"]["kind"].as_str().unwrap().to_string()
+    };
+    assert_eq!(source(&run(args(&["--config", "on.toml"]))), "rule");
+    assert_eq!(
+        source(&run(args(&["--config", "on.toml", "--model", model]))),
+        "learned"
+    );
+    let o = d.run(&["recommend", "--data", "h", "--flush-every", "0"], "");
+    refused(&o, "--flush-every 0");
+}

@@ -94,6 +94,11 @@ pub struct Args {
     /// README's "Configuration").
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Trained model directory (`faultline train`): its success tables seed the learned
+    /// ranking in the (class, kind) contexts the engine has no evidence of, as `serve
+    /// --model` does. Needs the ranking on (`[ranking] enabled = true` in --config).
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Worker inventory (JSON) so DIFFERENT_WORKER can name a worker.
     #[arg(long)]
     workers: Option<PathBuf>,
@@ -156,6 +161,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         return run_durable(&a, dir, config, rules);
     }
     let mut engine = Engine::with_parts(config, rules, Default::default())?;
+    seed_from_model(&mut engine, &a)?;
     if let Some(w) = &a.workers {
         engine.set_registry(WorkerRegistry::load(w)?);
     }
@@ -329,6 +335,32 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Seeds the engine's learned ranking from `--model` (an audit: a trained model could seed
+/// `serve` and `simulate` only).
+fn seed_from_model<S: faultline::engine::StateStore>(
+    engine: &mut Engine<S>,
+    a: &Args,
+) -> anyhow::Result<()> {
+    let Some(dir) = &a.model else {
+        return Ok(());
+    };
+    let ranking = &engine.config().ranking;
+    if !ranking.enabled {
+        bail!(
+            "--model seeds the learned ranking, which is off: turn it on with `[ranking] enabled = true` in --config"
+        );
+    }
+    if ranking.ranker != faultline::config::RankerKind::Bayes {
+        bail!(
+            "--model seeds the Bayes ranking; the --config sets [ranking] ranker = \"model\", which has none"
+        );
+    }
+    let m = faultline::train::Model::load(dir)
+        .with_context(|| format!("loading the model {}", dir.display()))?;
+    m.seed_ranker(engine.ranker_mut());
+    Ok(())
+}
+
 /// An exclusive lock on `STATE.lock` beside the state file, waited for: one call at a time
 /// reads, changes and writes the state.
 fn lock_state(state: &std::path::Path) -> anyhow::Result<std::fs::File> {
@@ -357,13 +389,18 @@ fn run_durable(
     if a.message.is_some() {
         bail!("--data reads JSON lines from stdin; --message is not supported with it");
     }
+    if a.flush_every == 0 {
+        bail!("--flush-every 0: flush at least every record (1), or leave it out for 50,000");
+    }
     let opts = StoreOptions {
-        flush_every: a.flush_every.max(1),
+        flush_every: a.flush_every,
         ..Default::default()
     };
     let (mut engine, report) = Engine::open(dir, config, rules, opts)
         .with_context(|| format!("opening data directory {}", dir.display()))?;
     super::print_open_warnings("faultline", &report.warnings);
+    // After the replay: the model fills only the contexts the history never met.
+    seed_from_model(&mut engine, a)?;
     if let Some(w) = &a.workers {
         engine.set_registry(WorkerRegistry::load(w)?);
     }
