@@ -172,6 +172,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
 fn run_analysis(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
+    super::note_terminal_stdin(&a.inputs);
     let show = !a.quiet && std::io::stderr().is_terminal();
     let mut bars = super::Bars::new(show);
     let progress: &mut dyn Progress = &mut bars;

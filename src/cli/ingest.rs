@@ -501,6 +501,7 @@ fn log_ingested(data: &Path, entries: &[Ingested]) -> anyhow::Result<()> {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    super::note_terminal_stdin(&a.inputs);
     // Directories expanded (files of a known format, sorted); simulator output directories
     // are imported whole (`analyze::import_simulation`). Every input in one list, for the
     // check below: the files with their format, then each simulator directory by its

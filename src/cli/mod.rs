@@ -142,6 +142,17 @@ fn load_rules(path: Option<&Path>) -> anyhow::Result<RuleSet> {
 /// Loads the engine config, or the defaults. Its values are checked here, where the file is
 /// known (an audit: `retry.max_attempts = 0` was refused later, by an engine that could not
 /// name the file).
+/// When `-` (standard input) is among `inputs` and standard input is a terminal, says what
+/// is awaited (an audit: `analyze -` sat waiting without a word).
+fn note_terminal_stdin(inputs: &[std::path::PathBuf]) {
+    use std::io::IsTerminal;
+    if inputs.iter().any(|p| p.as_os_str() == "-") && std::io::stdin().is_terminal() {
+        eprintln!(
+            "faultline: reading failure records from the terminal (standard input, one JSON record a line; end with Ctrl-D)"
+        );
+    }
+}
+
 fn load_config(path: Option<&Path>) -> anyhow::Result<EngineConfig> {
     match path {
         Some(p) => {
