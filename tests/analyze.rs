@@ -1455,3 +1455,87 @@ fn a_kernel_log_on_stdin_without_format_gets_a_hint() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Regression (report audit): a rerun with `--no-export` kept the previous run's
+/// failures.parquet (another input's rows) beside the new summary.
+#[test]
+fn a_rerun_without_export_removes_the_previous_export() {
+    let d = Dir::new();
+    d.write(
+        "a.jsonl",
+        &(record("t1", "w1", "GPU", "CUDA out of memory", 1_700_000_000) + "\n"),
+    );
+    let o = d.run(&["analyze", "a.jsonl", "--out", "out", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(d.path("out/failures.parquet").is_file());
+    let o = d.run(
+        &["analyze", "a.jsonl", "--out", "out", "--no-export", "-q"],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!d.path("out/failures.parquet").exists());
+    assert!(summary_of(&d, "out")["outputs"]["classified"].is_null());
+}
+
+/// Regression (report audit): with clustering fitted on a sample, each cluster's kinds,
+/// classes, templates and workers were the sample's shares while its size counted every
+/// member ("mostly software_exception (44 %)" where tpu_error led its members). They are
+/// counted over the members now: the summary's kinds agree with the export's rows.
+#[test]
+fn a_clusters_shares_are_its_members_not_the_fit_samples() {
+    use arrow_array::{Array, Int64Array, StringArray};
+    let d = Dir::new();
+    let sim = small_sim(&d, 3000);
+    let o = d.run(
+        &[
+            "analyze",
+            sim.to_str().unwrap(),
+            "--out",
+            "out",
+            "--sample",
+            "300",
+            "-q",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary_of(&d, "out");
+    let file = std::fs::File::open(d.path("out/failures.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut per: std::collections::HashMap<i64, std::collections::HashMap<String, u64>> =
+        Default::default();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let col = |n: &str| batch.column(batch.schema().index_of(n).unwrap()).clone();
+        let kinds = col("kind");
+        let kinds = kinds.as_any().downcast_ref::<StringArray>().unwrap();
+        let ids = col("cluster_id");
+        let ids = ids.as_any().downcast_ref::<Int64Array>().unwrap();
+        for i in 0..batch.num_rows() {
+            if ids.is_valid(i) {
+                *per.entry(ids.value(i))
+                    .or_default()
+                    .entry(kinds.value(i).to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let items = s["clusters"]["items"].as_array().unwrap();
+    assert!(items.len() > 1, "{s:#}");
+    for c in items {
+        let members = &per[&c["id"].as_i64().unwrap()];
+        let size: u64 = members.values().sum();
+        assert_eq!(c["size"].as_u64().unwrap(), size, "{c:#}");
+        for k in c["kinds"].as_array().unwrap() {
+            let (kind, share) = (k[0].as_str().unwrap(), k[1].as_f64().unwrap());
+            let want = members[kind] as f64 / size as f64;
+            assert!(
+                (share - want).abs() < 1e-9,
+                "{kind}: {share} vs {want} in {c:#}"
+            );
+        }
+    }
+}

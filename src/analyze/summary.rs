@@ -287,13 +287,13 @@ pub struct ClusterItem {
     pub size: u64,
     /// Share of all failures.
     pub share: f64,
-    /// Dominant kinds in the fit sample, `(kind, share)`.
+    /// Commonest kinds among its members (every failure assigned to it), `(kind, share)`.
     pub kinds: Vec<(String, f64)>,
-    /// Dominant hardware classes in the fit sample, `(class, share)`.
+    /// Commonest hardware classes among its members, `(class, share)`.
     pub hardware: Vec<(String, f64)>,
-    /// Dominant templates in the fit sample, `(template text, share)`.
+    /// Commonest templates among its members, `(template text, share)`.
     pub templates: Vec<(String, f64)>,
-    /// Dominant workers in the fit sample, `(worker, share)`.
+    /// Commonest workers among its members, `(worker, share)`.
     pub workers: Vec<(String, f64)>,
     /// Mean distance of its sample members to the centroid (standardized units).
     pub cohesion: f64,
