@@ -230,6 +230,12 @@ fn a_record_dated_far_from_the_rest_is_warned_about_and_changes_no_pattern() {
         let s = summary_of(&d, "out");
         assert_eq!(s["totals"]["far_apart"], 1, "{name}");
         assert_eq!(patterns(&s), base, "{name}");
+        // The report says so too, before its charts (report audit: only the CLI did).
+        let html = std::fs::read_to_string(d.path("out/report.html")).unwrap();
+        assert!(
+            html.contains("1 failure is dated far from all the others"),
+            "{name}: no caveat in the report"
+        );
     }
 }
 
@@ -1068,6 +1074,11 @@ fn records_without_a_time_are_counted_and_make_no_burst() {
     );
     let s = summary_of(&d, "out");
     assert_eq!(s["input"]["stamped_at_read"], 30);
+    let html = std::fs::read_to_string(d.path("out/report.html")).unwrap();
+    assert!(
+        html.contains("30 failures had no time of their own"),
+        "no caveat in the report"
+    );
     assert_eq!(s["totals"]["failures"], 35);
     assert_eq!(s["totals"]["last_seen"], "2025-03-09T00:40:00Z", "{s:#}");
     let bursts: Vec<&Value> = s["patterns"]

@@ -135,6 +135,37 @@ pub fn render(a: &Analysis) -> String {
         esc(&span)
     );
 
+    // What shapes the charts below and is not in them (an audit: the CLI warned about both,
+    // the shared report said nothing).
+    let mut caveats = Vec::new();
+    if let Some(i) = a.input.as_ref().filter(|i| i.stamped_at_read > 0) {
+        caveats.push(format!(
+            "{} failure{} had no time of {} own and {} given the time {} {} read: counted, but left out of the timeline, the time span and the patterns.",
+            i.stamped_at_read,
+            if i.stamped_at_read == 1 { "" } else { "s" },
+            if i.stamped_at_read == 1 { "its" } else { "their" },
+            if i.stamped_at_read == 1 { "was" } else { "were" },
+            if i.stamped_at_read == 1 { "it" } else { "they" },
+            if i.stamped_at_read == 1 { "was" } else { "were" },
+        ));
+    }
+    if t.far_apart > 0 {
+        caveats.push(format!(
+            "{} failure{} dated far from all the others (the first at {}): a wrong year, clock or boot time? Kept: the timeline and the time span reach {}.",
+            t.far_apart,
+            if t.far_apart == 1 { " is" } else { "s are" },
+            esc(t.far_apart_example.as_deref().unwrap_or("?")),
+            if t.far_apart == 1 { "it" } else { "them" },
+        ));
+    }
+    if !caveats.is_empty() {
+        s.push_str("<section id=\"caveats\"><h2>Read first</h2><ul>");
+        for c in &caveats {
+            let _ = write!(s, "<li>{c}</li>");
+        }
+        s.push_str("</ul></section>");
+    }
+
     // Cards.
     s.push_str("<div class=\"cards\" id=\"cards\">");
     card(&mut s, &t.failures.to_string(), "failures");

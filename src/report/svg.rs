@@ -292,6 +292,12 @@ pub fn timeline(a: &Analysis) -> String {
         );
         v += ystep;
     }
+    // The y axis's unit (an audit: unlabelled).
+    let _ = write!(
+        s,
+        "<text class=\"tick\" transform=\"translate(12,{:.1}) rotate(-90)\" text-anchor=\"middle\">failures per bar</text>",
+        top + ph / 2.0
+    );
     s.push_str(&body);
     // X axis: nice ticks over the whole span.
     let end = t.start_us + (nb as f64 * t.bin_s * 1e6) as i64;
@@ -458,7 +464,8 @@ pub fn attempts(a: &Analysis) -> String {
     }
     let _ = write!(
         s,
-        "<text x=\"{}\" y=\"{}\" class=\"tick\" text-anchor=\"middle\">failures before the first successful recovery</text></svg>",
+        "<text class=\"tick\" transform=\"translate(12,{:.1}) rotate(-90)\" text-anchor=\"middle\">tasks</text><text x=\"{}\" y=\"{}\" class=\"tick\" text-anchor=\"middle\">failures before the first successful recovery</text></svg>",
+        top + ph / 2.0,
         left + pw / 2.0,
         top + ph + 34.0
     );
