@@ -119,6 +119,12 @@ async fn router_serves_every_endpoint_without_a_socket() {
             r#"[{"task_id":"t1","success":true},{"task_id":"t1","success":true,"timestamp":"2099-01-01T00:00:00Z"}]"#,
             "[1].timestamp",
         ),
+        // Regression (serve audit): nor before 1973 — `0` as a placeholder time made every
+        // failure of a task look like a retry of its first.
+        (
+            r#"{"task_id":"t1","success":true,"timestamp":0}"#,
+            "timestamp",
+        ),
     ] {
         let (s, v) = call(&app, "POST", "/v1/outcomes", body, t).await;
         assert_eq!(

@@ -369,6 +369,9 @@ fn annotated(
         .collect()
 }
 
+/// The earliest time the API takes: 10⁸ s since the epoch (1973-03-03).
+const EARLIEST_TIME: Timestamp = Timestamp::from_micros(100_000_000_000_000);
+
 /// `rec` unless its timestamp is more than `skew` ahead of `now` (the server's clock).
 fn not_ahead(rec: FailureRecord, now: Timestamp, skew: Duration) -> Result<FailureRecord> {
     time_not_ahead(rec.timestamp, now, skew)?;
@@ -379,6 +382,17 @@ fn not_ahead(rec: FailureRecord, now: Timestamp, skew: Duration) -> Result<Failu
 /// clock): a time far ahead would hold the windows of the patterns, the retry budget and the
 /// breakers, or keep a task from being forgotten.
 fn time_not_ahead(at: Timestamp, now: Timestamp, skew: Duration) -> Result<()> {
+    // Nor before 1973 (10⁸ s since the epoch): `0` or a small number is no time of a failure
+    // but a placeholder, and a client sending one for every failure had each taken for a
+    // retry of the first (an audit: the ladder never moved).
+    if at < EARLIEST_TIME {
+        return Err(ApiError::Invalid {
+            field: "timestamp".into(),
+            detail: format!(
+                "{at} is before 1973: not the time of a failure (leave timestamp out for the server's clock)"
+            ),
+        });
+    }
     let ahead = at.secs_since(now);
     if ahead > skew.as_secs_f64() {
         return Err(ApiError::Invalid {
