@@ -227,6 +227,19 @@ fn a_rerun_after_an_interrupted_ingest_is_refused_unless_again() {
         "{e}"
     );
     assert_eq!(failures(&d.path("data")).len(), 5, "nothing added");
+    // Regression (durability audit): a file that grew after the kill was read again from its
+    // start, without a refusal (its size and time no longer matched the mark).
+    let grown = format!("{lines}{}\n", record("t5", "CUDA out of memory"));
+    d.write("a.jsonl", &grown);
+    let out = d.run(&["ingest", "a.jsonl", "--data", "data"], "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the file changed since"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(failures(&d.path("data")).len(), 5, "nothing added");
+    d.write("a.jsonl", &lines);
     // --again ingests it all anyway; then it is taken in and skipped as usual.
     let out = d.run(&["ingest", "a.jsonl", "--data", "data", "--again"], "");
     assert!(out.status.success(), "{}", stderr(&out));

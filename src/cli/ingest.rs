@@ -558,16 +558,28 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         // killed after committing a batch): some of its records may be in the history, and
         // reading it again would add them a second time (an audit found 33,801 duplicates
         // after a rerun). Refused, unless --again.
+        // The latest entry for the path, whatever its size and time now (an audit: a log
+        // that grew, or was only touched, after the kill was read again from the start, and
+        // 100,000 records were stored twice without a word).
         for ((p, _), id) in inputs.iter().zip(&ids) {
-            let last = id
-                .as_ref()
-                .and_then(|id| before.iter().rev().find(|e| e.same(id)));
-            if let Some(e) = last.filter(|e| e.state.as_deref() == Some(STARTED)) {
+            let last = id.as_ref().and_then(|id| {
+                before
+                    .iter()
+                    .rev()
+                    .find(|e| e.path == id.0)
+                    .map(|e| (e, id))
+            });
+            if let Some((e, id)) = last.filter(|(e, _)| e.state.as_deref() == Some(STARTED)) {
                 bail!(
-                    "{}: an earlier ingest of it into {} began at {} and did not finish, so part of it may be in the history already; ingesting it again would add that part twice. Pass --again to ingest all of it anyway (what was taken in stays), or ingest it into a new data directory",
+                    "{}: an earlier ingest of it into {} began at {} and did not finish{}, so part of it may be in the history already; ingesting it again would add that part twice. Pass --again to ingest all of it anyway (what was taken in stays), or ingest it into a new data directory",
                     p.display(),
                     a.data.display(),
-                    e.at
+                    e.at,
+                    if e.same(id) {
+                        ""
+                    } else {
+                        " (the file changed since: it grew or was rewritten)"
+                    }
                 );
             }
         }
