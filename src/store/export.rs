@@ -112,7 +112,7 @@ impl ClassifiedWriter {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         }
-        let tmp = path.with_extension("parquet.tmp");
+        let tmp = super::parquet_store::temporary(path);
         let file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))

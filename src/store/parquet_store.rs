@@ -157,7 +157,21 @@ fn props(table: Table, flush_seq: u64, replaces: &[String]) -> WriterProperties 
         .build()
 }
 
-/// Writes `batches` to `path` atomically: temporary name, fsync, rename, fsync directory.
+/// The temporary name a part is written under before it is renamed into place:
+/// `_NAME.parquet.tmp` beside it. The leading `_` keeps it out of what Parquet readers
+/// (pyarrow, polars, duckdb) take for data files while it exists (an audit: a temporary left
+/// by a failed or killed write broke every reader of the directory with "magic bytes not
+/// found"); the next writer's open removes any it finds.
+pub(crate) fn temporary(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "part".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!("_{name}.tmp"))
+}
+
+/// Writes `batches` to `path` atomically: temporary name, fsync, rename, fsync directory. A
+/// write that fails removes its temporary (an audit: a full disk left them behind, and with
+/// them the space a compaction had taken).
 fn write_atomic(
     path: &Path,
     batches: &[RecordBatch],
@@ -167,22 +181,34 @@ fn write_atomic(
         .parent()
         .ok_or_else(|| StoreError::io(path, std::io::Error::other("no parent")))?;
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-    let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+    let tmp = temporary(path);
+    let written = write_temporary(&tmp, batches, props);
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
+    fsync_dir(dir)
+}
+
+/// Writes and fsyncs `batches` to `tmp` (see [`write_atomic`]).
+fn write_temporary(
+    tmp: &Path,
+    batches: &[RecordBatch],
+    props: WriterProperties,
+) -> Result<(), StoreError> {
+    let file = File::create(tmp).map_err(|e| StoreError::io(tmp, e))?;
     let schema = batches
         .first()
         .map(|b| b.schema())
         .ok_or_else(|| StoreError::Encode("no rows to write".into()))?;
-    let mut w = ArrowWriter::try_new(file, schema, Some(props))
-        .map_err(|e| StoreError::parquet(&tmp, e))?;
+    let mut w =
+        ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| StoreError::parquet(tmp, e))?;
     for b in batches {
-        w.write(b).map_err(|e| StoreError::parquet(&tmp, e))?;
+        w.write(b).map_err(|e| StoreError::parquet(tmp, e))?;
     }
-    let file = w.into_inner().map_err(|e| StoreError::parquet(&tmp, e))?;
-    file.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
-    fsync_dir(dir)
+    let file = w.into_inner().map_err(|e| StoreError::parquet(tmp, e))?;
+    file.sync_all().map_err(|e| StoreError::io(tmp, e))
 }
 
 /// Part files written at once by one commit (each is fsynced on its own: writing them side

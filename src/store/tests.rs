@@ -1327,3 +1327,16 @@ fn a_version_1_history_opens_and_compacts_into_version_2() {
     drop(s);
     assert_eq!(open(dir.path()).entries().unwrap(), want);
 }
+
+/// Regression (durability audit): a part's temporary was `NAME.parquet.tmp`, which Parquet
+/// readers take for a data file: one left by a failed or killed write broke pyarrow, polars
+/// and duckdb on the whole directory. It starts with `_` now, which they skip.
+#[test]
+fn a_parts_temporary_is_hidden_from_parquet_readers() {
+    let p = std::path::Path::new("/d/history/failures/date=2026-01-01/part-1.parquet");
+    let t = super::parquet_store::temporary(p);
+    assert_eq!(
+        t,
+        std::path::Path::new("/d/history/failures/date=2026-01-01/_part-1.parquet.tmp")
+    );
+}
