@@ -295,12 +295,15 @@ fn task_id_in_path(id: std::result::Result<Path<String>, PathRejection>) -> Resu
 
 /// `GET /healthz`: `"ok"`, or `"degraded"` while the latest flush of the history into
 /// Parquet failed (`flush_error` says why and since when; acknowledged records are safe in
-/// the WAL, which grows until a flush succeeds). 200 either way: the server still serves.
+/// the WAL, which grows until a flush succeeds), or `"failed"` once a write of the WAL itself
+/// failed (`wal_error`: every write is refused until a restart; what was acknowledged is
+/// safe). 200 either way: the reads still serve.
 pub(crate) async fn healthz(State(app): State<App>) -> Response {
     let model = app.model();
     let flush = app.flush_health();
+    let wal = app.engine().wal_failure();
     let mut body = json!({
-        "status": if flush.last_error.is_some() { "degraded" } else { "ok" },
+        "status": if wal.is_some() { "failed" } else if flush.last_error.is_some() { "degraded" } else { "ok" },
         "uptime_s": app.shared.started.elapsed().as_secs_f64(),
         "model": model.model.as_ref().map(|m| m.manifest().name.clone()),
         "flush_failures_total": flush.failures_total,
@@ -310,6 +313,15 @@ pub(crate) async fn healthz(State(app): State<App>) -> Response {
             "message": e,
             "failing": flush.failing,
             "since_unix_s": flush.failing_since,
+        });
+    }
+    // A write-ahead log that could not be written (its disk full) acknowledges nothing more
+    // until the server is restarted (an audit: it stayed "degraded" after space was freed,
+    // with nothing to say a restart was needed). What was acknowledged is safe.
+    if let Some(e) = wal {
+        body["wal_error"] = json!({
+            "message": e,
+            "restart_needed": true,
         });
     }
     Json(body).into_response()

@@ -1916,6 +1916,13 @@ impl Engine<DurableState> {
         Ok(self.state.store_mut().begin_flush()?)
     }
 
+    /// Why the write-ahead log failed, once it has (a full disk): no write is acknowledged
+    /// any more; what was acknowledged is safe, and opening the data directory again (a
+    /// restart) goes on from it.
+    pub fn wal_failure(&self) -> Option<String> {
+        self.state.store().wal_failure()
+    }
+
     /// Entries logged and not yet flushed into Parquet.
     pub fn pending_entries(&self) -> usize {
         self.state.store().pending_len()

@@ -834,6 +834,12 @@ impl ParquetStore {
         self.flush_error.as_deref()
     }
 
+    /// Why the write-ahead log failed, once it has ([`Wal::failure`]): no write is
+    /// acknowledged any more until the store is opened again.
+    pub fn wal_failure(&self) -> Option<String> {
+        self.wal.failure()
+    }
+
     /// Entries logged and not yet in Parquet (excluding a flush job that is out).
     pub fn pending_len(&self) -> usize {
         self.pending.len()

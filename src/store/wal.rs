@@ -366,6 +366,13 @@ impl Wal {
         file.sync_data().map_err(|e| StoreError::io(path, e))
     }
 
+    /// Why a write of this log failed, once one has: nothing more is acknowledged through it
+    /// (the records applied in memory and not logged would otherwise be answered as durable);
+    /// the owner restarts from what was logged.
+    pub fn failure(&self) -> Option<String> {
+        self.queue.lock().ok().and_then(|q| q.failed.clone())
+    }
+
     /// Highest durable sequence number.
     pub fn durable(&self) -> u64 {
         self.queue.lock().map(|q| q.durable).unwrap_or(0)
@@ -388,6 +395,30 @@ mod tests {
                 note: String::new(),
             }),
         }
+    }
+
+    /// A write that fails (a full disk: `/dev/full` refuses every write) is refused to every
+    /// later writer too, and [`Wal::failure`] says why (what `/healthz` reports).
+    #[test]
+    fn a_failed_write_is_told_and_sticks() {
+        let full = Path::new("/dev/full");
+        if !full.exists() {
+            eprintln!("skipping: /dev/full is absent");
+            return;
+        }
+        let Ok(wal) = Wal::open(full, 0, Duration::ZERO) else {
+            eprintln!("skipping: /dev/full cannot be opened here");
+            return;
+        };
+        assert!(wal.failure().is_none());
+        let err = wal.enqueue(&[rec(1)]).unwrap().wait().unwrap_err();
+        assert!(err.to_string().contains("/dev/full"), "{err}");
+        let why = wal.failure().expect("the failure is kept");
+        assert!(why.contains("/dev/full"), "{why}");
+        assert!(matches!(
+            wal.enqueue(&[rec(2)]),
+            Err(StoreError::WalFailed(_))
+        ));
     }
 
     #[test]
