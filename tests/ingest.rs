@@ -1157,3 +1157,47 @@ fn a_csv_of_something_else_in_an_input_directory_is_left_out() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(summary(&o)["ingested"], 0);
 }
+
+/// Regression (durability audit): an ingest that failed part way (a full disk) said only
+/// "cannot write ...", though whole batches of it were in the history, and the rerun was
+/// then refused without a number. The error says how many records were committed.
+#[test]
+fn a_failed_ingest_says_how_many_records_it_committed() {
+    let d = Dir::new();
+    let day = |task: &str, t: &str| {
+        format!(
+            "{{\"task_id\":\"{task}\",\"worker_id\":\"w1\",\"error\":{{\"message\":\"CUDA out of memory\"}},\"timestamp\":\"{t}\"}}\n"
+        )
+    };
+    d.write("seed.jsonl", &day("s", "2025-03-12T00:00:00Z"));
+    let out = d.run(&["ingest", "seed.jsonl", "--data", "data", "-q"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The second day's partition cannot be made: a file stands where its directory goes.
+    std::fs::write(
+        d.path("data/history/failures/date=2025-03-14"),
+        b"in the way",
+    )
+    .unwrap();
+    d.write(
+        "two.jsonl",
+        &(day("a", "2025-03-13T00:00:00Z") + &day("b", "2025-03-14T00:00:00Z")),
+    );
+    let out = d.run(
+        &[
+            "ingest",
+            "two.jsonl",
+            "--data",
+            "data",
+            "--batch",
+            "1",
+            "-q",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 record of this run was committed"),
+        "{}",
+        stderr(&out)
+    );
+}

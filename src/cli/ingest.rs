@@ -752,12 +752,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     log_ingested(&a.data, &marks)?;
     let mut shown: Vec<BadLine> = Vec::new();
     let started = Instant::now();
+    // Records committed by this run, for an error's message: a run that fails part way (a
+    // full disk) has committed whole batches, and the next run is refused for them.
+    let mut committed: u64 = 0;
     let summary = ingest::run_rows(
         sources,
         &opts,
         faultline::analyze::classifying_rows,
         faultline::analyze::ClassifiedBatch::new,
-        |batch| faultline::analyze::write_classified(&mut store, batch),
+        |batch| {
+            let n = faultline::ingest::Batch::len(&batch) as u64;
+            faultline::analyze::write_classified(&mut store, batch)?;
+            committed += n;
+            Ok::<(), faultline::store::StoreError>(())
+        },
         |bad: &BadLine| {
             if shown.len() < SHOWN_REJECTIONS {
                 if !a.quiet {
@@ -769,7 +777,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         |bytes| bar.set_position(bytes),
     );
     bar.finish_and_clear();
-    let mut summary = summary?;
+    // An audit: a run that failed on a full disk said only "cannot write ...", though 145,000
+    // of its records were in the history, and the rerun was then refused without a number.
+    let mut summary = summary.with_context(|| {
+        format!(
+            "{committed} record{} of this run {} committed to {} before the error; a rerun of the same input is refused (it would add them again) unless --again, which does",
+            if committed == 1 { "" } else { "s" },
+            if committed == 1 { "was" } else { "were" },
+            a.data.display()
+        )
+    })?;
     // Simulator directories: each failure, its action and its outcome in log order.
     // Actions, outcomes, action or outcome lines rejected on their own, and actions kept
     // without an outcome.
