@@ -594,14 +594,36 @@ impl ParquetStore {
                 }
             }
         }
-        // WAL: replay what the manifest does not cover.
+        // WAL: replay what the manifest does not cover — and what it claims but no part can
+        // hold: records above every committed part's sequence numbers (an audit: a manifest
+        // whose flushed_seq had gone up dropped 200 acknowledged records without a word, and
+        // the next flush retired the WAL that held them).
+        let held_up_to = parts
+            .iter()
+            .map(|p| p.seq_range.map_or(0, |r| r.1))
+            .max()
+            .unwrap_or(0);
         let mut pending = Vec::new();
         let mut max_seq = manifest.flushed_seq.max(aside_max);
+        let mut unheld = (0usize, u64::MAX, 0u64);
         for r in logged {
             max_seq = max_seq.max(r.seq);
             if r.seq > manifest.flushed_seq {
                 pending.push(r);
+            } else if r.seq > held_up_to {
+                unheld = (unheld.0 + 1, unheld.1.min(r.seq), unheld.2.max(r.seq));
+                pending.push(r);
             }
+        }
+        if unheld.0 > 0 {
+            report.warnings.push(format!(
+                "{}: it says sequence numbers through {} are in Parquet, but no part holds any above {held_up_to}; the write-ahead log's {} record(s) {}..{} are replayed from it",
+                manifest_path.display(),
+                manifest.flushed_seq,
+                unheld.0,
+                unheld.1,
+                unheld.2
+            ));
         }
         pending.sort_by_key(|r| r.seq);
         pending.dedup_by_key(|r| r.seq);
