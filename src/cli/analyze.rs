@@ -136,6 +136,7 @@ fn replace_previous(out: &Path, staging: &Path) -> anyhow::Result<()> {
 /// does not read (an audit: a server killed before its flush left its decisions there, and
 /// the analysis said "0 failures" without a word, where `train` warns).
 fn warn_unflushed(d: &Path, quiet: bool) {
+    super::warn_gone(d);
     let n = super::unflushed_records(d);
     if n > 0 && !quiet {
         eprintln!(

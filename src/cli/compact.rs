@@ -59,6 +59,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     for w in &r.set_aside {
         eprintln!("faultline: warning: unreadable part: {w}; its records are no longer read");
     }
+    if r.gone_acknowledged > 0 {
+        eprintln!(
+            "faultline: note: the {} committed rows found gone at an earlier open are acknowledged: later opens no longer say so",
+            r.gone_acknowledged
+        );
+    }
     if a.json {
         outln!(
             "{}",

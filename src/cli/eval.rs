@@ -192,6 +192,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 None => faultline::rules::RuleSet::defaults(),
             };
             let ranking = super::load_config(config.as_deref())?.ranking;
+            super::warn_gone(&data);
             let opts = faultline::eval::ranking::Options {
                 split,
                 clip,

@@ -106,10 +106,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Loads rules: the defaults, extended or replaced by `path` when given.
-/// Prints the warnings opening a data directory gave: the first 10, then how many more. A
-/// repair can give one per file (an audit found 1,270 lines after an interrupted compaction,
-/// before the one line the user ran the command for).
 /// Records in the write-ahead log of the data directory `data` not yet flushed into its
 /// Parquet parts (which is all `train` and `analyze --data` read); 0 when it cannot tell.
 fn unflushed_records(data: &Path) -> usize {
@@ -119,6 +115,18 @@ fn unflushed_records(data: &Path) -> usize {
         .map_or(0, |(records, _)| records.len())
 }
 
+/// Warns, for a command that reads the data directory `data` without opening its store,
+/// about committed rows found gone at an earlier open (`faultline compact` acknowledges
+/// them).
+fn warn_gone(data: &Path) {
+    if let Some(w) = faultline::store::gone_warning(data) {
+        eprintln!("faultline: warning: {w}");
+    }
+}
+
+/// Prints the warnings opening a data directory gave: the first 10, then how many more. A
+/// repair can give one per file (an audit found 1,270 lines after an interrupted compaction,
+/// before the one line the user ran the command for).
 fn print_open_warnings(prefix: &str, warnings: &[String]) {
     const SHOWN: usize = 10;
     for w in warnings.iter().take(SHOWN) {
@@ -132,6 +140,7 @@ fn print_open_warnings(prefix: &str, warnings: &[String]) {
     }
 }
 
+/// Loads rules: the defaults, extended or replaced by `path` when given.
 fn load_rules(path: Option<&Path>) -> anyhow::Result<RuleSet> {
     Ok(match path {
         Some(p) => RuleSet::load(p)?,

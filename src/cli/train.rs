@@ -87,6 +87,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // server or `recommend --data` that has not flushed, a run killed before it could) are
     // not in them. Said, with what flushes them (an audit found 600 of 900 left out without
     // a word, and "no failures to train on" for a history all in its log).
+    super::warn_gone(&a.data);
     let unflushed = super::unflushed_records(&a.data);
     let hint = |n: usize| {
         format!(

@@ -20,6 +20,18 @@ struct CommitPoint {
     flushed_seq: u64,
     #[serde(default)]
     schema_version: u32,
+    #[serde(default)]
+    gone: Option<u64>,
+}
+
+/// The warning a read-only reader gives for committed rows of the history under `root` found
+/// gone at an earlier open and not yet acknowledged by `faultline compact` (an audit: the
+/// first writer's open said it once, and `train`, `eval ranking` and `analyze --data` were
+/// silent after). `None` when nothing is gone, or without a manifest.
+pub fn gone_warning(root: &Path) -> Option<String> {
+    let b = std::fs::read(root.join("history").join("_manifest.json")).ok()?;
+    let gone = serde_json::from_slice::<CommitPoint>(&b).ok()?.gone?;
+    (gone > 0).then(|| super::parquet_store::gone_warning(&root.join("history"), gone))
 }
 
 /// The commit point of the history under `root` (a data directory): the manifest's

@@ -60,6 +60,12 @@ struct Manifest {
     /// deleted or lost went unnoticed before (an audit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rows: Option<u64>,
+    /// Committed rows found gone at an earlier open and not yet acknowledged by a
+    /// compaction: every open says so until then, the read-only readers too (an audit: the
+    /// first writer's open said it once and reset the count, and every later reader was
+    /// silent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gone: Option<u64>,
 }
 
 /// Rows of the committed parts `parts`, a part replaced by a compacted one that lists it
@@ -543,6 +549,7 @@ impl ParquetStore {
                     flushed_seq: parts.iter().map(|p| p.flush_seq).max().unwrap_or(0),
                     schema_version: SCHEMA_VERSION,
                     rows: Some(committed_rows(&parts)),
+                    gone: None,
                 };
                 write_json_atomic(&manifest_path, &m)?;
                 if !parts.is_empty() {
@@ -563,14 +570,17 @@ impl ParquetStore {
         if manifest.rows != Some(present) {
             if let Some(counted) = manifest.rows.filter(|&c| c > present) {
                 report.warnings.push(format!(
-                    "{}: the committed parts hold {present} rows where {} counts {counted}: {} committed rows are gone (a part deleted, lost or set aside as unreadable)",
+                    "{}: the committed parts hold {present} rows where {} counts {counted}: {} committed rows are gone (a part deleted, lost or set aside as unreadable); said at every open until `faultline compact` acknowledges it",
                     history.display(),
                     manifest_path.display(),
                     counted - present
                 ));
+                manifest.gone = Some(manifest.gone.unwrap_or(0) + (counted - present));
             }
             manifest.rows = Some(present);
             write_json_atomic(&manifest_path, &manifest)?;
+        } else if let Some(gone) = manifest.gone.filter(|&g| g > 0) {
+            report.warnings.push(gone_warning(&history, gone));
         }
         // Sequence numbers of parts set aside as uncommitted, now or at an earlier open, are
         // not given out again.
@@ -768,15 +778,15 @@ fn commit_columns(root: &Path, batch: ColumnBatch, offset: u64) -> Result<Option
         .sum();
     let before = std::fs::read(&manifest)
         .ok()
-        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
-        .and_then(|m| m.rows);
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
     let written = write_parts(&parts, last).and_then(|()| {
         write_json_atomic(
             &manifest,
             &Manifest {
                 flushed_seq: last,
                 schema_version: SCHEMA_VERSION,
-                rows: before.map(|r| r + added),
+                rows: before.as_ref().and_then(|m| m.rows).map(|r| r + added),
+                gone: before.as_ref().and_then(|m| m.gone),
             },
         )
     });
@@ -1080,8 +1090,15 @@ impl ParquetStore {
                 report.partitions_compacted += 1;
             }
         }
-        // Parts set aside leave the count: the manifest counts what the parts now hold.
-        if !report.set_aside.is_empty() {
+        // Parts set aside leave the count: the manifest counts what the parts now hold. Rows
+        // found gone earlier are acknowledged (said in the report, then no more).
+        let manifest_path = self.root.join("history").join("_manifest.json");
+        report.gone_acknowledged = std::fs::read(&manifest_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+            .and_then(|m| m.gone)
+            .unwrap_or(0);
+        if !report.set_aside.is_empty() || report.gone_acknowledged > 0 {
             let mut parts = Vec::new();
             for table in Table::ALL {
                 parts.extend(self.parts(table)?);
@@ -1093,11 +1110,20 @@ impl ParquetStore {
                     flushed_seq: self.flushed_seq,
                     schema_version: SCHEMA_VERSION,
                     rows: Some(committed_rows(&parts)),
+                    gone: None,
                 },
             )?;
         }
         Ok(report)
     }
+}
+
+/// The warning for committed rows found gone at an earlier open (see `Manifest::gone`).
+pub(crate) fn gone_warning(history: &Path, gone: u64) -> String {
+    format!(
+        "{}: {gone} committed rows were found gone at an earlier open (a part deleted, lost or set aside as unreadable); `faultline compact` acknowledges it",
+        history.display()
+    )
 }
 
 /// What [`ParquetStore::compact`] did.
@@ -1110,6 +1136,9 @@ pub struct CompactReport {
     /// Parts whose data could not be read, set aside as `.parquet.corrupt`: the error and
     /// where the part went, one line each.
     pub set_aside: Vec<String>,
+    /// Committed rows found gone at an earlier open, acknowledged by this compaction (later
+    /// opens no longer say so).
+    pub gone_acknowledged: u64,
 }
 
 /// Where a part set aside goes: beside it, `_NAME.parquet.WHAT` — the leading `_` keeps it

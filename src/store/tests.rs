@@ -203,8 +203,29 @@ fn a_committed_part_that_is_gone_is_noticed() {
     );
     assert_eq!(s.entries().unwrap().len(), 6 - victim.rows);
     drop(s);
+    // Regression (durability audit): said once, then never again, by any reader. Every open
+    // and the read-only readers say it now, until a compaction acknowledges it.
+    let s = open(dir.path());
+    let w = s.open_report().warnings.join(
+        "
+",
+    );
+    assert!(w.contains("found gone at an earlier open"), "{w}");
+    assert!(crate::store::gone_warning(dir.path())
+        .is_some_and(|w| w.contains(&format!("{} committed rows", victim.rows))));
+    let mut s = s;
+    s.log(vec![state(9)]).unwrap().wait().unwrap();
+    s.flush().unwrap();
+    assert!(
+        crate::store::gone_warning(dir.path()).is_some(),
+        "a flush keeps it"
+    );
+    let r = s.compact().unwrap();
+    assert_eq!(r.gone_acknowledged, victim.rows as u64);
+    drop(s);
     let s = open(dir.path());
     assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
+    assert!(crate::store::gone_warning(dir.path()).is_none());
 }
 
 /// Regression (audit): a garbled or emptied `_manifest.json` stopped every command
