@@ -94,6 +94,18 @@ impl<'a> ClassifyInput<'a> {
         }
     }
 
+    /// What a failure record gives the classifier: its message, type hint, exit code, stack
+    /// trace and the worker's hardware class (the one input every decision path uses).
+    pub fn of_record(rec: &'a crate::model::FailureRecord) -> Self {
+        ClassifyInput {
+            message: &rec.error.message,
+            type_hint: rec.error.type_hint.as_deref(),
+            exit_code: rec.error.exit_code,
+            stacktrace: rec.error.stacktrace.as_deref(),
+            hardware: Some(rec.hardware.class),
+        }
+    }
+
     /// The same input with the worker's hardware class set.
     pub fn on(self, hardware: HardwareClass) -> Self {
         ClassifyInput {

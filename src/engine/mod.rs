@@ -717,13 +717,7 @@ impl<S: StateStore> Engine<S> {
     fn classify(&mut self, rec: &FailureRecord) -> Classified {
         use std::hash::{BuildHasher, Hash, Hasher};
         let class = rec.hardware.class;
-        let input = ClassifyInput {
-            message: &rec.error.message,
-            type_hint: rec.error.type_hint.as_deref(),
-            exit_code: rec.error.exit_code,
-            stacktrace: rec.error.stacktrace.as_deref(),
-            hardware: Some(class),
-        };
+        let input = ClassifyInput::of_record(rec);
         let cacheable = rec.error.stacktrace.as_deref().is_none_or(str::is_empty)
             && rec.error.message.len() <= CLASS_CACHE_MAX_MESSAGE
             && rec
@@ -892,13 +886,7 @@ impl<S: StateStore> Engine<S> {
             // The same failure is classified the same way (an audit: a late Xid 79 report
             // dated like an earlier out-of-memory on the same worker got that failure's
             // action and was never recorded).
-            let c = self.classifier.verdict(&ClassifyInput {
-                message: &rec.error.message,
-                type_hint: rec.error.type_hint.as_deref(),
-                exit_code: rec.error.exit_code,
-                stacktrace: rec.error.stacktrace.as_deref(),
-                hardware: Some(rec.hardware.class),
-            });
+            let c = self.classifier.verdict(&ClassifyInput::of_record(rec));
             return (c.rule == a.classifier_rule && c.xid == a.xid).then(|| Arc::clone(a));
         }
         if latest != rec.timestamp || entry.outcome_recorded {

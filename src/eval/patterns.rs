@@ -205,15 +205,7 @@ pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, P
                 )));
             }
         }
-        let kind = classifier
-            .classify(&ClassifyInput {
-                message: &rec.error.message,
-                type_hint: rec.error.type_hint.as_deref(),
-                exit_code: rec.error.exit_code,
-                stacktrace: rec.error.stacktrace.as_deref(),
-                hardware: Some(rec.hardware.class),
-            })
-            .kind;
+        let kind = classifier.classify(&ClassifyInput::of_record(&rec)).kind;
         det.observe(&Observation {
             task: &rec.task_id,
             worker: &rec.worker_id,

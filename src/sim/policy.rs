@@ -500,13 +500,7 @@ impl Policy for FixedPolicy {
 
     fn decide(&mut self, ctx: &DecisionContext<'_>) -> Arc<RecoveryAction> {
         let rec = ctx.record;
-        let cls = self.classifier.verdict(&ClassifyInput {
-            message: &rec.error.message,
-            type_hint: rec.error.type_hint.as_deref(),
-            exit_code: rec.error.exit_code,
-            stacktrace: rec.error.stacktrace.as_deref(),
-            hardware: Some(rec.hardware.class),
-        });
+        let cls = self.classifier.verdict(&ClassifyInput::of_record(rec));
         let list = self.table.lookup(rec.hardware.class, cls.kind);
         let n = (ctx.attempt as usize).clamp(1, list.len());
         let (strategy, source) = if ctx.attempt > ctx.max_attempts {
