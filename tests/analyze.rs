@@ -914,6 +914,10 @@ fn a_failed_analysis_does_not_block_the_next_one() {
     let o = d.run(&["analyze", "missing.jsonl", "--out", "out", "-q"], "");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(!d.path("out").exists());
+    // Nor the parents it made (review).
+    let o = d.run(&["analyze", "missing.jsonl", "--out", "a/b/c", "-q"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!d.path("a").exists());
     d.write(
         "good.jsonl",
         &(record("t1", "w1", "GPU", "CUDA out of memory", 1_700_000_000) + "\n"),

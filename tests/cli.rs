@@ -929,3 +929,20 @@ fn recommend_seeds_the_ranking_from_a_model() {
     let o = d.run(&["recommend", "--data", "h", "--flush-every", "0"], "");
     refused(&o, "--flush-every 0");
 }
+
+/// Regression (CLI audit, then its check): a TSV row too short to hold the message column
+/// was classified `unknown` without a word; the first warning could never fire (short rows
+/// are padded). It now names the row, and the row still gets its output line.
+#[test]
+fn classify_tsv_warns_about_a_row_without_its_message() {
+    let d = Dir::new();
+    d.write("q.tsv", "id\tmessage\n1\tCUDA out of memory\n2\n");
+    let o = d.run(&["classify", "--tsv", "q.tsv", "--column", "message"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 row without a 'message' field (the first on line 3)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+}

@@ -270,12 +270,7 @@ fn the_model_ranker_runs_in_the_simulator_and_is_a_candidate_of_eval_ranking() {
     // Regression (CLI audit): the candidates could only start from the built-in
     // parameters. `--config` gives them the fleet's `[ranking]`; a bad one is refused
     // naming the field.
-    d.write(
-        "prior.toml",
-        "[ranking]
-prior_strength = 400
-",
-    );
+    d.write("prior.toml", "[ranking]\nprior_strength = 400\n");
     let o = d.run(
         &[
             "eval",
@@ -298,12 +293,7 @@ prior_strength = 400
         strong["scopes"][0]["policies"][2],
         r["scopes"][0]["policies"][2]
     );
-    d.write(
-        "prior_bad.toml",
-        "[ranking]
-prior_top = 1.5
-",
-    );
+    d.write("prior_bad.toml", "[ranking]\nprior_top = 1.5\n");
     let o = d.run(
         &[
             "eval",

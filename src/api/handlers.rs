@@ -297,7 +297,7 @@ fn task_id_in_path(id: std::result::Result<Path<String>, PathRejection>) -> Resu
 /// Parquet failed (`flush_error` says why and since when; acknowledged records are safe in
 /// the WAL, which grows until a flush succeeds), or `"failed"` once a write of the WAL itself
 /// failed (`wal_error`: every write is refused until a restart; what was acknowledged is
-/// safe). 200 either way: the reads still serve.
+/// safe). 200 but when failed: 503, so that a liveness probe restarts the server.
 pub(crate) async fn healthz(State(app): State<App>) -> Response {
     let model = app.model();
     let flush = app.flush_health();
@@ -318,13 +318,18 @@ pub(crate) async fn healthz(State(app): State<App>) -> Response {
     // A write-ahead log that could not be written (its disk full) acknowledges nothing more
     // until the server is restarted (an audit: it stayed "degraded" after space was freed,
     // with nothing to say a restart was needed). What was acknowledged is safe.
-    if let Some(e) = wal {
+    let status = if let Some(e) = wal {
         body["wal_error"] = json!({
             "message": e,
             "restart_needed": true,
         });
-    }
-    Json(body).into_response()
+        // A liveness probe that reads the status code restarts it (a review: 200 while
+        // failed left a probe none the wiser).
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(body)).into_response()
 }
 
 /// `GET /metrics` (Prometheus text format).
@@ -410,7 +415,7 @@ fn time_not_ahead(at: Timestamp, now: Timestamp, skew: Duration) -> Result<()> {
         return Err(ApiError::Invalid {
             field: "timestamp".into(),
             detail: format!(
-                "{at} is {ahead:.1} s ahead of the server's clock ({now}); at most {} s is accepted (serve --max-clock-skew)",
+                "{at} is {ahead:.3} s ahead of the server's clock ({now}); at most {} s is accepted (serve --max-clock-skew)",
                 skew.as_secs_f64()
             ),
         });

@@ -162,11 +162,22 @@ fn drop_staging(staging: &Path) {
 pub fn run(a: Args) -> anyhow::Result<()> {
     // A run that fails leaves no empty output directory it made (an audit: `analyze
     // /nonexistent --out j3` left `j3`); one that held anything, or was there before, stays.
-    let out = a.out.clone();
-    let made = !out.exists();
+    // The directories the run would make: --out and its ancestors that do not exist yet
+    // (a review: `--out a/b/c` left `a/b`).
+    let made: Vec<PathBuf> = a
+        .out
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .map(Path::to_path_buf)
+        .collect();
     let r = run_analysis(a);
-    if r.is_err() && made {
-        let _ = std::fs::remove_dir(&out);
+    if r.is_err() {
+        // Deepest first; a directory that holds anything stays.
+        for d in &made {
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+        }
     }
     r
 }

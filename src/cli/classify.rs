@@ -94,7 +94,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             // word).
             let mut short: Vec<usize> = Vec::new();
             for row in table.rows() {
-                if row.get(msg).is_none() {
+                // Padded: the row itself ended before the message column.
+                if msg >= row.given {
                     short.push(row.line);
                 }
                 let value = hw.and_then(|i| row.get(i)).map(|v| v.trim());

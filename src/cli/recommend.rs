@@ -137,7 +137,7 @@ fn not_ahead(
     let ahead = rec.timestamp.secs_since(now);
     if ahead > skew {
         bail!(
-            "field timestamp: {} is {ahead:.1} s ahead of this machine's clock ({now}); at most {skew} s is accepted (--max-clock-skew; a log dated ahead on purpose, e.g. a long simulation, needs a larger one)",
+            "field timestamp: {} is {ahead:.3} s ahead of this machine's clock ({now}); at most {skew} s is accepted (--max-clock-skew; a log dated ahead on purpose, e.g. a long simulation, needs a larger one)",
             rec.timestamp
         );
     }

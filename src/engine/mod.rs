@@ -131,6 +131,14 @@ pub enum EngineError {
     },
 }
 
+/// How far apart two clocks may be when the engine compares a coordinator's time with a
+/// failure's (a worker's, or the server's when the report had none): an outcome or a
+/// lifecycle state dated up to this many seconds before the task's latest failure is taken
+/// (a review: with the strict comparison, a state stamped by a server whose clock was a
+/// minute behind the worker's, or an outcome dated by a coordinator 5 s behind the server,
+/// was refused). The default of `serve --max-clock-skew`.
+pub const CLOCK_TOLERANCE_S: f64 = 300.0;
+
 /// Whether an outcome can be about task `t`'s latest action (an audit: the API took an
 /// outcome dated before the failure it answers, and one naming BROWSER_RESTART for a GPU's
 /// failure, and credited them). Its time, when given, is not before the task's latest
@@ -141,11 +149,11 @@ pub enum EngineError {
 fn outcome_fits(outcome: &Outcome, t: &state::TaskRecord) -> Result<(), crate::model::ModelError> {
     use crate::model::ModelError;
     if let (Some(at), Some(failed)) = (outcome.timestamp, t.last_failure) {
-        if at < failed {
+        if at.secs_since(failed) < -CLOCK_TOLERANCE_S {
             return Err(ModelError::Invalid {
                 field: "timestamp",
                 detail: format!(
-                    "{at} is before the failure the task's latest action answers ({failed})"
+                    "{at} is more than {CLOCK_TOLERANCE_S} s before the failure the task's latest action answers ({failed})"
                 ),
             });
         }
@@ -1593,9 +1601,9 @@ impl<S: StateStore> Engine<S> {
 
     /// Sets a task's lifecycle state (a coordinator's word: running again, succeeded, given
     /// up); logged like every other change, durable once the returned [`Ack`] resolves. A
-    /// change dated before the latest one set for the task, or before its latest failure
-    /// (which set it recovering), is refused ([`EngineError::StaleState`]) and changes
-    /// nothing; one at the same time applies.
+    /// change dated before the latest one set for the task, or more than
+    /// [`CLOCK_TOLERANCE_S`] before its latest failure (which set it recovering), is refused
+    /// ([`EngineError::StaleState`]) and changes nothing; one at the same time applies.
     pub fn set_task_state(
         &mut self,
         task: &TaskId,
@@ -1606,18 +1614,15 @@ impl<S: StateStore> Engine<S> {
         // The latest state is a coordinator's or a failure's (which set the task recovering):
         // an audit saw `succeeded` dated before the task's latest failure replace the
         // `recovering` that failure set.
-        if let Some((latest, current)) = self
-            .state
-            .task(task)
-            .and_then(|t| {
-                let latest = match (t.last_state_at, t.last_failure) {
-                    (Some(s), Some(f)) => Some(s.max(f)),
-                    (s, f) => s.or(f),
-                };
-                latest.map(|l| (l, t.state))
-            })
-            .filter(|(latest, _)| at < *latest)
-        {
+        if let Some((latest, current)) = self.state.task(task).and_then(|t| {
+            // A coordinator's states are ordered by their own times; against the latest
+            // failure (another clock), with [`CLOCK_TOLERANCE_S`].
+            let state = t.last_state_at.filter(|&l| at < l);
+            let failure = t
+                .last_failure
+                .filter(|&f| at.secs_since(f) < -CLOCK_TOLERANCE_S);
+            state.or(failure).map(|l| (l, t.state))
+        }) {
             return Err(EngineError::StaleState {
                 task: task.to_string(),
                 state: current,

@@ -73,6 +73,8 @@ pub struct TsvRow {
     pub line: usize,
     /// The fields, as many as the header has columns.
     pub fields: Vec<String>,
+    /// How many fields the row itself had: the others are the padding (empty).
+    pub given: usize,
 }
 
 impl TsvRow {
@@ -123,8 +125,13 @@ impl Table {
                     found: fields.len(),
                 });
             }
+            let given = fields.len();
             fields.resize(header.len(), String::new());
-            rows.push(TsvRow { line, fields });
+            rows.push(TsvRow {
+                line,
+                fields,
+                given,
+            });
         }
         Ok(Table {
             path,

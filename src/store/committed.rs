@@ -22,16 +22,34 @@ struct CommitPoint {
     schema_version: u32,
     #[serde(default)]
     gone: Option<u64>,
+    #[serde(default)]
+    rows: Option<u64>,
 }
 
-/// The warning a read-only reader gives for committed rows of the history under `root` found
-/// gone at an earlier open and not yet acknowledged by `faultline compact` (an audit: the
-/// first writer's open said it once, and `train`, `eval ranking` and `analyze --data` were
-/// silent after). `None` when nothing is gone, or without a manifest.
+/// The warning a read-only reader gives for committed rows of the history under `root` that
+/// are gone: found so at an earlier open and not yet acknowledged by `faultline compact`, or
+/// missing from the parts now (an audit: the first writer's open said it once, and `train`,
+/// `eval ranking` and `analyze --data` were silent before and after). `None` when nothing is
+/// gone, or without a manifest.
 pub fn gone_warning(root: &Path) -> Option<String> {
-    let b = std::fs::read(root.join("history").join("_manifest.json")).ok()?;
-    let gone = serde_json::from_slice::<CommitPoint>(&b).ok()?.gone?;
-    (gone > 0).then(|| super::parquet_store::gone_warning(&root.join("history"), gone))
+    let history = root.join("history");
+    let b = std::fs::read(history.join("_manifest.json")).ok()?;
+    let m = serde_json::from_slice::<CommitPoint>(&b).ok()?;
+    // Rows gone since the last open (no writer has counted them yet): the committed parts'
+    // footers against the manifest's count (a review: a fresh loss went unsaid by the
+    // read-only readers until a writer opened the directory).
+    let fresh = m.rows.map_or(0, |counted| {
+        let mut files = Vec::new();
+        let _ = parts(&history, &mut files);
+        let infos: Vec<_> = files
+            .iter()
+            .filter_map(|p| super::parquet_store::part_info(p).ok())
+            .filter(|i| i.flush_seq <= m.flushed_seq)
+            .collect();
+        counted.saturating_sub(super::parquet_store::committed_rows(&infos))
+    });
+    let gone = m.gone.unwrap_or(0) + fresh;
+    (gone > 0).then(|| super::parquet_store::gone_warning(&history, gone))
 }
 
 /// The commit point of the history under `root` (a data directory): the manifest's

@@ -70,7 +70,7 @@ struct Manifest {
 
 /// Rows of the committed parts `parts`, a part replaced by a compacted one that lists it
 /// (an interrupted compaction) counted once.
-fn committed_rows(parts: &[PartInfo]) -> u64 {
+pub(crate) fn committed_rows(parts: &[PartInfo]) -> u64 {
     let replaced: std::collections::HashSet<PathBuf> = parts
         .iter()
         .flat_map(|p| {
@@ -1121,7 +1121,7 @@ impl ParquetStore {
 /// The warning for committed rows found gone at an earlier open (see `Manifest::gone`).
 pub(crate) fn gone_warning(history: &Path, gone: u64) -> String {
     format!(
-        "{}: {gone} committed rows were found gone at an earlier open (a part deleted, lost or set aside as unreadable); `faultline compact` acknowledges it",
+        "{}: {gone} committed rows are gone (a part deleted, lost or set aside as unreadable); said until `faultline compact` acknowledges it",
         history.display()
     )
 }
