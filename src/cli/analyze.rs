@@ -269,14 +269,7 @@ fn run_analysis(a: Args) -> anyhow::Result<()> {
                     return Err(e.into());
                 }
             };
-            // Standard input is read as JSON lines unless --format says otherwise (an
-            // audit: a kernel log piped in gave a page of "invalid JSON" and no hint).
-            let stdin_hint = if a.format.is_none() && a.inputs.iter().any(|p| p.as_os_str() == "-")
-            {
-                " (standard input is read as JSON lines: --format kernel, csv or tsv reads another format)"
-            } else {
-                ""
-            };
+            let stdin_hint = super::stdin_format_hint(a.format, &a.inputs);
             if s.ingested == 0 && s.rejected > 0 {
                 if a.quiet {
                     // No line per record, but the error says why, with the first reason.

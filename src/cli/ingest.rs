@@ -861,12 +861,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         print_text(&a, &summary, side, seconds)?;
     }
     if summary.ingested == 0 && summary.rejected > 0 {
-        // Standard input is read as JSON lines unless --format says otherwise (an audit).
-        let stdin_hint = if a.format.is_none() && a.inputs.iter().any(|p| p.as_os_str() == "-") {
-            " (standard input is read as JSON lines: --format kernel, csv or tsv reads another format)"
-        } else {
-            ""
-        };
+        let stdin_hint = super::stdin_format_hint(a.format, &a.inputs);
         bail!(
             "nothing ingested: all {} records were rejected{stdin_hint}",
             summary.rejected

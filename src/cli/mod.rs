@@ -115,6 +115,17 @@ fn unflushed_records(data: &Path) -> usize {
         .map_or(0, |(records, _)| records.len())
 }
 
+/// What an error adds when every record of standard input was rejected and no `--format`
+/// was given: standard input is read as JSON lines (an audit: a kernel log piped in gave a
+/// page of "invalid JSON" and no hint).
+fn stdin_format_hint<F>(format: Option<F>, inputs: &[std::path::PathBuf]) -> &'static str {
+    if format.is_none() && inputs.iter().any(|p| p.as_os_str() == "-") {
+        " (standard input is read as JSON lines: --format kernel, csv or tsv reads another format)"
+    } else {
+        ""
+    }
+}
+
 /// Warns, for a command that reads the data directory `data` without opening its store,
 /// about committed rows found gone at an earlier open (`faultline compact` acknowledges
 /// them).

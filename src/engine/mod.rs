@@ -161,13 +161,7 @@ fn outcome_fits(outcome: &Outcome, t: &state::TaskRecord) -> Result<(), crate::m
     let (Some(s), Some(class)) = (outcome.strategy, t.last_class) else {
         return Ok(());
     };
-    let fits = match s {
-        RecoveryStrategy::BrowserRestart => class.is_browser(),
-        RecoveryStrategy::FallbackCpu => class != HardwareClass::Cpu,
-        RecoveryStrategy::DifferentHardwareClass => mutate::fallback_class(class).is_some(),
-        _ => true,
-    };
-    if fits || t.history.back().is_some_and(|a| a.strategy == s) {
+    if crate::rules::can_carry_out(s, class) || t.history.back().is_some_and(|a| a.strategy == s) {
         Ok(())
     } else {
         Err(ModelError::Invalid {

@@ -72,8 +72,10 @@ pub fn fallback_class(class: HardwareClass) -> Option<HardwareClass> {
 /// on a CPU.
 pub fn applicable(s: RecoveryStrategy, class: HardwareClass, config: &TaskConfig) -> bool {
     use RecoveryStrategy as S;
+    if !crate::rules::can_carry_out(s, class) {
+        return false;
+    }
     match s {
-        S::BrowserRestart => class.is_browser(),
         S::ReducedBatchSize => {
             config.batch_size.is_some_and(|b| b > 1)
                 || config
@@ -90,9 +92,11 @@ pub fn applicable(s: RecoveryStrategy, class: HardwareClass, config: &TaskConfig
             .as_ref()
             .is_some_and(|l| !l.is_empty()),
         S::SkipCheckpointing => config.checkpointing != Some(false),
-        S::FallbackCpu => class != HardwareClass::Cpu,
-        S::DifferentHardwareClass => fallback_class(class).is_some(),
-        S::ImmediateRetry
+        // The class alone decides (above).
+        S::BrowserRestart
+        | S::FallbackCpu
+        | S::DifferentHardwareClass
+        | S::ImmediateRetry
         | S::DelayedRetry
         | S::DifferentWorker
         | S::ResetWorkerState

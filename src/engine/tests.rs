@@ -540,17 +540,22 @@ fn a_task_that_left_every_other_worker_of_its_class_is_not_moved_again() {
     assert_eq!(t.left_in(HardwareClass::Cpu, &w("c1")), 0);
 }
 
-#[test]
-fn oom_prefers_a_registered_worker_with_more_memory() {
-    let mut e = Engine::in_memory();
+/// A registry of GPU workers with their memory, GiB.
+fn gpus(workers: &[(&str, f64)]) -> WorkerRegistry {
     let mut reg = WorkerRegistry::new();
-    for (id, m) in [("g24", 24.0), ("g24b", 24.0), ("g80", 80.0)] {
+    for &(id, m) in workers {
         reg.register(Worker {
             memory_gib: Some(m),
             ..Worker::new(WorkerId::new(id).unwrap(), HardwareClass::Gpu)
         });
     }
-    e.set_registry(reg);
+    reg
+}
+
+#[test]
+fn oom_prefers_a_registered_worker_with_more_memory() {
+    let mut e = Engine::in_memory();
+    e.set_registry(gpus(&[("g24", 24.0), ("g24b", 24.0), ("g80", 80.0)]));
     let r = record(
         "t",
         "g24",
@@ -573,14 +578,7 @@ fn oom_prefers_a_registered_worker_with_more_memory() {
 #[test]
 fn an_oom_move_without_a_bigger_worker_asks_for_no_smaller_memory() {
     let mut e = Engine::in_memory();
-    let mut reg = WorkerRegistry::new();
-    for (id, m) in [("g40", 40.0), ("g10", 10.0)] {
-        reg.register(Worker {
-            memory_gib: Some(m),
-            ..Worker::new(WorkerId::new(id).unwrap(), HardwareClass::Gpu)
-        });
-    }
-    e.set_registry(reg);
+    e.set_registry(gpus(&[("g40", 40.0), ("g10", 10.0)]));
     let mut r = record(
         "t",
         "g40",

@@ -434,9 +434,10 @@ pub struct RuleSet {
 }
 
 /// Whether a failure on `class` can ever be answered with `s`, whatever the task (the
-/// engine's own test also looks at the task's batch, precision and models): no
-/// BROWSER_RESTART off a browser, no FALLBACK_CPU or DIFFERENT_HARDWARE_CLASS on a CPU.
-fn can_carry_out(s: RecoveryStrategy, class: HardwareClass) -> bool {
+/// engine's `mutate::applicable` also looks at the task's batch, precision and models): no
+/// BROWSER_RESTART off a browser, no FALLBACK_CPU or DIFFERENT_HARDWARE_CLASS on a CPU. The
+/// one statement of it: the rules check, the engine's steps and its outcome check ask here.
+pub fn can_carry_out(s: RecoveryStrategy, class: HardwareClass) -> bool {
     match s {
         RecoveryStrategy::BrowserRestart => class.is_browser(),
         RecoveryStrategy::FallbackCpu | RecoveryStrategy::DifferentHardwareClass => {
