@@ -647,6 +647,11 @@ async fn regression_a_retried_failure_gets_the_same_action() {
     assert_eq!(s, StatusCode::OK, "{again}");
     assert_eq!(first["action"], again["action"]);
     assert_eq!(again["action"]["attempt"], 1);
+    // The answer says it is a retry's (serve audit: nothing did).
+    assert_eq!(
+        (&first["duplicate"], &again["duplicate"]),
+        (&json!(false), &json!(true))
+    );
     // An audit: the retry's answer was counted as another decision.
     let (_, stats) = call(&app, "GET", "/v1/stats", "", None).await;
     assert_eq!(stats["decisions"], 1, "{stats}");
@@ -776,6 +781,17 @@ async fn regression_the_openapi_schema_matches_an_answer() {
             .is_some(),
         "no 409 for the state PUT"
     );
+    // Every operation lists the 405 every path answers to another method.
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if method != "parameters" {
+                assert!(
+                    op["responses"].get("405").is_some(),
+                    "{method} {path}: no 405"
+                );
+            }
+        }
+    }
 }
 
 /// Regression (audit): an outcome for a task with no action (its state set, nothing decided)

@@ -359,6 +359,9 @@ pub(crate) async fn not_found() -> ApiError {
 #[derive(Debug, Serialize)]
 struct Decided {
     action: std::sync::Arc<RecoveryAction>,
+    /// Whether the record repeated a failure already decided (a retry): the action is the
+    /// one decided then, not a new attempt (an audit: nothing told a client so).
+    duplicate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     annotation: Option<crate::train::Annotation>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -372,16 +375,17 @@ const ANNOTATE_INLINE: usize = 8;
 fn annotated(
     loaded: &super::Loaded,
     records: &[FailureRecord],
-    actions: Vec<std::sync::Arc<RecoveryAction>>,
+    actions: Vec<(std::sync::Arc<RecoveryAction>, bool)>,
 ) -> Vec<Decided> {
     let model_name = loaded.model.as_ref().map(|m| m.manifest().name.clone());
     records
         .iter()
         .zip(actions)
-        .map(|(rec, action)| Decided {
+        .map(|(rec, (action, duplicate))| Decided {
             annotation: loaded.model.as_ref().map(|m| m.annotate(rec, action.kind)),
             model: model_name.clone(),
             action,
+            duplicate,
         })
         .collect()
 }
@@ -467,15 +471,15 @@ pub(crate) async fn post_failures(
         for rec in &records {
             // A client's retry of a failure already decided (it lost the answer): the same
             // action, answered once the original is durable; not counted again.
-            let (action, ack) = match engine.duplicate_failure(rec) {
-                Some(action) => (action, engine.logged()),
+            let (action, ack, duplicate) = match engine.duplicate_failure(rec) {
+                Some(action) => (action, engine.logged(), true),
                 None => {
                     let (action, ack) = engine.decide(rec)?;
                     decided.push(action.clone());
-                    (action, ack)
+                    (action, ack, false)
                 }
             };
-            actions.push(action);
+            actions.push((action, duplicate));
             last = ack;
         }
         app.shared.report_clock.seen(engine.pattern_time());

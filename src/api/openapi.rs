@@ -10,7 +10,8 @@ fn error_responses(codes: &[&str]) -> Value {
             "400" => "invalid request (body, field or path parameter)",
             "401" => "missing or wrong bearer token",
             "404" => "unknown task, checkpoint or endpoint",
-            "409" => "a conflict: the task's checkpoints exist but none verifies (code checkpoint_damaged), an outcome for a task with no recovery action to credit it to (code no_action), or a task state dated before the task's latest one (code stale_state, not applied)",
+            "409" => "a conflict: the task's checkpoints exist but none verifies (code checkpoint_damaged), an outcome for a task with no recovery action to credit it to (code no_action), a task state dated before the task's latest one (code stale_state, not applied), or an outcome naming an earlier attempt than the task's latest action (code stale_outcome)",
+            "405" => "method not allowed on this path (the Allow header lists those that are)",
             "413" => "request body over the limit",
             "422" => "the model directory cannot be loaded",
             "500" => "internal error (the engine or the store failed; nothing acknowledged)",
@@ -157,9 +158,10 @@ fn task_param() -> Value {
 /// The document.
 pub(crate) fn document() -> Value {
     let auth = json!([{"bearer": []}]);
-    let write_errors = error_responses(&["400", "401", "413", "500", "503"]);
+    // Every path answers 405 to a method it does not take (an audit: undocumented).
+    let write_errors = error_responses(&["400", "401", "405", "413", "500", "503"]);
     // Any request may time out (503); the handlers' own failures are 500s.
-    let read_errors = error_responses(&["500", "503"]);
+    let read_errors = error_responses(&["405", "500", "503"]);
     let task_read_errors = merge(error_responses(&["400", "404"]), read_errors.clone());
     json!({
         "openapi": "3.0.3",
@@ -206,9 +208,10 @@ pub(crate) fn document() -> Value {
                     }
                 },
                 "Decision": {
-                    "type": "object", "required": ["action"],
+                    "type": "object", "required": ["action", "duplicate"],
                     "properties": {
                         "action": {"$ref": "#/components/schemas/RecoveryAction"},
+                        "duplicate": {"type": "boolean", "description": "the record repeated a failure already decided (a retry): the action is the one decided then"},
                         "annotation": {"type": "object", "description": "template and cluster of the failure under the loaded model"},
                         "model": {"type": "string"}
                     }
