@@ -1,5 +1,15 @@
 //! The `faultline` binary: a thin shim over the library; each verb lives in `cli/<verb>.rs`.
 
+/// `eprintln!` that never panics: a closed standard error (`faultline analyze … 2>&1 | head`)
+/// loses the text instead of aborting the run with exit 101. Every message of the binary to
+/// standard error goes through it.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod cli;
 
 /// mimalloc: the decision path allocates small strings; glibc malloc costs ~30 % of it.
@@ -37,7 +47,7 @@ fn main() -> ExitCode {
         // A closed pipe (e.g. `| head`) is not an error.
         Err(err) if closed_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("faultline: error: {}", render(&err));
+            say!("faultline: error: {}", render(&err));
             ExitCode::from(2)
         }
     }

@@ -699,6 +699,65 @@ fn a_reader_that_stops_early_ends_the_command_quietly_and_keeps_its_state() {
     }
 }
 
+/// Regression (audit): `faultline analyze … 2>&1 | head` panicked (exit 101) once `head` had
+/// gone, at the first message to the closed standard error; an error then lost its exit
+/// status 2 the same way.
+#[test]
+fn a_closed_standard_error_neither_panics_nor_changes_the_exit_status() {
+    let d = Dir::new();
+    let sample = repo().join("data/sample");
+    let status = d.run_all_closed(&["analyze", sample.to_str().unwrap(), "--out", "report"]);
+    assert_eq!(status.code(), Some(0), "analyze");
+    assert!(d.path("report/summary.json").is_file());
+    let status = d.run_all_closed(&["rules", "check", "nope.toml"]);
+    assert_eq!(status.code(), Some(2), "an error keeps its exit status");
+}
+
+/// Regression (audit): `--map` given for JSON lines was ignored without a word.
+#[test]
+fn a_column_map_for_input_without_columns_is_said_to_be_ignored() {
+    let d = Dir::new();
+    let jsonl = repo().join("data/examples/failures.jsonl");
+    let o = d.run(
+        &[
+            "analyze",
+            jsonl.to_str().unwrap(),
+            "--out",
+            "report",
+            "-q",
+            "--map",
+            "message=msg",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--map is ignored") && stderr(&o).contains("jsonl"),
+        "{}",
+        stderr(&o)
+    );
+    // A CSV among the inputs: the map is used, no warning.
+    std::fs::write(
+        d.path("f.csv"),
+        "job,msg,host\nj1,CUDA out of memory. Tried to allocate 2.00 GiB,gpu-1\n",
+    )
+    .unwrap();
+    let o = d.run(
+        &[
+            "analyze",
+            "f.csv",
+            "--out",
+            "report2",
+            "-q",
+            "--map",
+            "task_id=job,message=msg,worker_id=host",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("--map is ignored"), "{}", stderr(&o));
+}
+
 /// Regression: an error whose message already names its cause printed the cause twice
 /// ("No such file or directory (os error 2): No such file or directory (os error 2)").
 #[test]

@@ -45,6 +45,22 @@ impl Dir {
             .output()
             .expect("run faultline")
     }
+
+    /// Runs faultline with standard output and standard error both on a pipe nobody reads
+    /// (`faultline … 2>&1 | head` once `head` has gone); only the exit status is left.
+    pub fn run_all_closed(&self, args: &[&str]) -> std::process::ExitStatus {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let err = writer.try_clone().expect("clone the pipe");
+        Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(args)
+            .current_dir(self.tmp.path())
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(err)
+            .status()
+            .expect("run faultline")
+    }
 }
 
 pub fn run_in(dir: &Path, args: &[&str], stdin: &str) -> Output {

@@ -682,8 +682,8 @@ pub(crate) async fn post_checkpoint(
         // Their deletion is durable now; a blob left behind is one nothing names.
         match tokio::task::spawn_blocking(move || done.remove_retired()).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("faultline serve: warning: {e}"),
-            Err(e) => eprintln!("faultline serve: warning: checkpoint cleanup failed: {e}"),
+            Ok(Err(e)) => warn!("faultline serve: warning: {e}"),
+            Err(e) => warn!("faultline serve: warning: checkpoint cleanup failed: {e}"),
         }
     }
     Ok((
@@ -727,7 +727,7 @@ pub(crate) async fn get_latest_checkpoint(
         tries += 1;
     };
     for e in &errors {
-        eprintln!("faultline serve: warning: {e}");
+        warn!("faultline serve: warning: {e}");
     }
     // Recovery actions name the newest checkpoint that verifies: not one a read found
     // damaged (its content differs from its hash, or its blob is gone), and again a newer one

@@ -18,6 +18,15 @@
 //!
 //! tokio and axum live only here and in the binary.
 
+/// A warning of the server on standard error that never panics: a closed standard error
+/// loses the text, not the server's task.
+macro_rules! warn {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod error;
 mod handlers;
 mod metrics;
@@ -505,7 +514,7 @@ pub async fn serve(
                         Ok(()) => wait = every,
                         Err(e) => {
                             wait = (wait * 2).clamp(every, MAX_FLUSH_BACKOFF.max(every));
-                            eprintln!(
+                            warn!(
                                 "faultline serve: warning: periodic flush failed (next try in {:.1} s; the WAL keeps every acknowledged record): {e}",
                                 wait.as_secs_f64()
                             );
@@ -564,7 +573,7 @@ async fn accept_loop(
             Err(e) if is_connection_error(&e) => continue,
             // Out of file descriptors, say: wait a little rather than spin (as axum does).
             Err(e) => {
-                eprintln!(
+                warn!(
                     "faultline serve: warning: cannot accept a connection (next try in 1 s): {e}"
                 );
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -582,7 +591,7 @@ async fn accept_loop(
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => {
-            eprintln!(
+            warn!(
                 "faultline serve: connections still open {:.0} s after the stop signal (requests time out after {:.0} s) are closed",
                 grace.as_secs_f64(),
                 header_timeout.as_secs_f64()

@@ -1403,3 +1403,25 @@ fn a_device_held_busy_is_read_by_its_own_row() {
         assert!(!crate::classify::device_busy(got.rule), "{msg:?}: {got:?}");
     }
 }
+
+/// Regression (audit): the kernel's own crash lines were read as the job's bug ("null pointer
+/// dereference" is the job's crash wording) or not at all; a hung task was not a timeout; a
+/// process's general protection fault was not a crash.
+#[test]
+fn kernel_crashes_are_the_workers_hung_tasks_time_out_and_traps_are_crashes() {
+    check_on(&[
+        ("BUG: unable to handle kernel NULL pointer dereference at           (null)", H::Cpu, K::WorkerCrash),
+        ("BUG: unable to handle page fault for address: ffffa0e6c0000000", H::Gpu, K::WorkerCrash),
+        ("BUG: kernel NULL pointer dereference, address: 0000000000000008", H::Cpu, K::WorkerCrash),
+        ("Oops: 0002 [#1] SMP", H::Cpu, K::WorkerCrash),
+        ("Kernel panic - not syncing: Fatal exception", H::Cpu, K::WorkerCrash),
+        ("general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] SMP PTI", H::Cpu, K::WorkerCrash),
+        ("watchdog: BUG: soft lockup - CPU#3 stuck for 22s! [python3:4444]", H::Cpu, K::WorkerCrash),
+        ("NMI watchdog: Watchdog detected hard LOCKUP on cpu 5", H::Cpu, K::WorkerCrash),
+        ("INFO: task python3:4242 blocked for more than 120 seconds.", H::Cpu, K::Timeout),
+        ("traps: python3[4343] general protection fault ip:7f0 sp:7ff error:0 in libc.so.6[7f0+1000]", H::Cpu, K::SoftwareException),
+        // The job's own crash keeps its kind.
+        ("Fatal Python error: Segmentation fault: null pointer dereference in module", H::Cpu, K::SoftwareException),
+        ("java.lang.NullPointerException", H::Cpu, K::SoftwareException),
+    ]);
+}

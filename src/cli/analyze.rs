@@ -139,7 +139,7 @@ fn warn_unflushed(d: &Path, quiet: bool) {
     super::warn_gone(d);
     let n = super::unflushed_records(d);
     if n > 0 && !quiet {
-        eprintln!(
+        say!(
             "faultline: warning: {} holds {n} record(s) in its write-ahead log that this analysis does not read (not yet flushed into Parquet): `faultline compact --data {}` flushes them",
             d.display(),
             d.display()
@@ -151,7 +151,7 @@ fn warn_unflushed(d: &Path, quiet: bool) {
 fn drop_staging(staging: &Path) {
     if let Err(e) = std::fs::remove_dir_all(staging) {
         if e.kind() != std::io::ErrorKind::NotFound {
-            eprintln!(
+            say!(
                 "faultline: warning: cannot remove {}: {e}",
                 staging.display()
             );
@@ -224,8 +224,9 @@ fn run_analysis(a: Args) -> anyhow::Result<()> {
             // a typo must not cost the previous history.
             let inputs = OpenInputs::open(&a.inputs, Some(&a.out), &o)?;
             for note in inputs.plan().notes() {
-                eprintln!("faultline: note: {note}");
+                say!("faultline: note: {note}");
             }
+            super::warn_unused_map(a.map.as_ref(), &inputs.plan().failures);
             for d in &inputs.plan().histories {
                 warn_unflushed(d, a.quiet);
             }
@@ -287,7 +288,7 @@ fn run_analysis(a: Args) -> anyhow::Result<()> {
                     );
                 }
                 for r in &s.rejections {
-                    eprintln!("{r}");
+                    say!("{r}");
                 }
                 bail!(
                     "nothing ingested: all {} records were rejected{stdin_hint}",
@@ -321,31 +322,31 @@ fn run_analysis(a: Args) -> anyhow::Result<()> {
                 let summary = a.out.join("summary.json");
                 if a.quiet {
                     // The count only: no line per record.
-                    eprintln!(
+                    say!(
                         "faultline: warning: {} of {} records{other} rejected (the first are in {} and the report)",
                         s.rejected,
                         s.read,
                         summary.display()
                     );
                 } else {
-                    eprintln!(
+                    say!(
                         "faultline: warning: {} of {} records{other} rejected (the first are also in {} and the report):",
                         s.rejected,
                         s.read,
                         summary.display()
                     );
                     for r in s.rejections.iter().take(SHOWN) {
-                        eprintln!("  {r}");
+                        say!("  {r}");
                     }
                     if all > SHOWN as u64 {
-                        eprintln!("  ... and {} more", all - SHOWN as u64);
+                        say!("  ... and {} more", all - SHOWN as u64);
                     }
                 }
             }
             if s.ingested == 0 && s.skipped > 0 && !a.quiet {
                 // An audit: JSON lines in a `.txt` file were read as a kernel log, and the
                 // analysis of nothing said only "analysed 0 failures".
-                eprintln!(
+                say!(
                     "faultline: warning: no failure record in the {} line{} read (none held one the input's format reads: is the format right? --format jsonl, csv, tsv, kernel or parquet)",
                     s.skipped,
                     if s.skipped == 1 { "" } else { "s" }
@@ -353,14 +354,14 @@ fn run_analysis(a: Args) -> anyhow::Result<()> {
             }
             if s.read == 0 && s.skipped == 0 && s.actions == 0 && s.outcomes == 0 {
                 // An audit: an empty input made a report of 0 failures without a word.
-                eprintln!(
+                say!(
                     "faultline: warning: the input{} held nothing to read (empty): the report has no failures",
                     if a.inputs.len() == 1 { "" } else { "s" }
                 );
             }
             if s.feedback > 0 && !a.quiet {
                 // An audit: the bench stream's outcomes were dropped without a word.
-                eprintln!(
+                say!(
                     "faultline: note: {} record{} carried an outcome of {} own (ml_feedback), which is not imported: the strategies' success rates count the outcomes of the history's recovery actions (a simulator directory or a data directory has them; input.feedback in {})",
                     s.feedback,
                     if s.feedback == 1 { "" } else { "s" },
@@ -370,7 +371,7 @@ fn run_analysis(a: Args) -> anyhow::Result<()> {
             }
             if s.actions_without_outcome > 0 {
                 // Not rejections: kept in the history, without an outcome.
-                eprintln!(
+                say!(
                     "faultline: note: {} action{} of a simulator directory had no outcome left in its outcomes.jsonl: kept without one (input.actions_without_outcome in {})",
                     s.actions_without_outcome,
                     if s.actions_without_outcome == 1 { "" } else { "s" },
@@ -378,7 +379,7 @@ fn run_analysis(a: Args) -> anyhow::Result<()> {
                 );
             }
             if s.stamped_at_read > 0 {
-                eprintln!(
+                say!(
                     "faultline: warning: {} record{} had no time and {} given the time of this run ({}): {} counted, but left out of the timeline, the time span and the patterns (input.stamped_at_read in {})",
                     s.stamped_at_read,
                     if s.stamped_at_read == 1 { "" } else { "s" },
@@ -395,7 +396,7 @@ fn run_analysis(a: Args) -> anyhow::Result<()> {
     progress.finish();
     let t = &analysis.totals;
     if t.patterns_left_out > 0 && !a.quiet {
-        eprintln!(
+        say!(
             "faultline: note: {} pattern{} found {} not listed: the report lists the {} most severe of each kind (totals.patterns_left_out in {})",
             t.patterns_left_out,
             if t.patterns_left_out == 1 { "" } else { "s" },
@@ -405,7 +406,7 @@ fn run_analysis(a: Args) -> anyhow::Result<()> {
         );
     }
     if t.far_apart > 0 {
-        eprintln!(
+        say!(
             "faultline: warning: {} failure{} dated far from all the others (the first at {}; the history runs {} .. {}): a wrong year, clock or boot time? (kernel-log seconds since boot need --boot-time, else they are dated 1970); kept, and the timeline spans {} (totals.far_apart in {})",
             t.far_apart,
             if t.far_apart == 1 { " is" } else { "s are" },
@@ -422,9 +423,9 @@ fn run_analysis(a: Args) -> anyhow::Result<()> {
     let report = faultline::report::write(&a.out, &analysis)?;
     if a.timings {
         for (name, secs) in &bars.timings {
-            eprintln!("{name:>12} {secs:8.3} s");
+            say!("{name:>12} {secs:8.3} s");
         }
-        eprintln!("{:>12} {:8.3} s", "total", started.elapsed().as_secs_f64());
+        say!("{:>12} {:8.3} s", "total", started.elapsed().as_secs_f64());
     }
     if a.json {
         outln!("{json}");

@@ -82,7 +82,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (Some(path), Some(column)) => {
             let table = faultline::eval::tsv::Table::read(path)?;
             if let Some(note) = table.literal_quotes_note() {
-                eprintln!("faultline: warning: {}: {note}", path.display());
+                say!("faultline: warning: {}: {note}", path.display());
             }
             let msg = table.column_index(column)?;
             let hw = match &a.hardware_column {
@@ -124,7 +124,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 emit(&mut out, &c)?;
             }
             if let Some(first) = short.first() {
-                eprintln!(
+                say!(
                     "faultline: warning: {}: {} row{} without a '{column}' field (the first on line {first}): classified as an empty message, unknown",
                     path.display(),
                     short.len(),

@@ -57,10 +57,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .with_context(|| format!("compacting {}", a.data.display()))?;
     let (partitions, removed) = (r.partitions_compacted, r.parts_removed);
     for w in &r.set_aside {
-        eprintln!("faultline: warning: unreadable part: {w}; its records are no longer read");
+        say!("faultline: warning: unreadable part: {w}; its records are no longer read");
     }
     if r.gone_acknowledged > 0 {
-        eprintln!(
+        say!(
             "faultline: note: the {} committed rows found gone at an earlier open are acknowledged: later opens no longer say so",
             r.gone_acknowledged
         );

@@ -208,7 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         EvalCommand::Classify { tsv, json, errors } => {
             let report = faultline::eval::classify::evaluate_file(&tsv)?;
             for w in &report.warnings {
-                eprintln!("faultline: warning: {}: {w}", tsv.display());
+                say!("faultline: warning: {}: {w}", tsv.display());
             }
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report)?);

@@ -25,7 +25,8 @@ use serde::Serialize;
 ///   .jsonl .json .ndjson   one failure record per line (the JSON schema of `recommend`)
 ///   .csv .tsv              a header row; columns found by name or mapped with --map
 ///   .log .txt dmesg* kmsg* kernel logs: NVIDIA Xid/SXid, OOM killer, machine checks,
-///                          uncorrected EDAC errors (a corrected one is skipped)
+///                          uncorrected EDAC errors (a corrected one is skipped),
+///                          segfaults, kernel crashes (BUG, Oops, panic, lockups), hung tasks
 ///   .parquet               task_id, worker_id, message (+ optional) columns, or faultline parts
 ///   -                      standard input (JSONL unless --format)
 ///
@@ -464,7 +465,7 @@ fn read_ingested(data: &Path) -> anyhow::Result<Vec<Ingested>> {
         .filter_map(|(i, l)| match serde_json::from_str(l) {
             Ok(e) => Some(e),
             Err(e) => {
-                eprintln!(
+                say!(
                     "faultline: warning: {}:{}: {e}; the line is left out (its input may be ingested again)",
                     path.display(),
                     i + 1
@@ -522,8 +523,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     for note in plan.notes() {
-        eprintln!("faultline: note: {note}");
+        say!("faultline: note: {note}");
     }
+    super::warn_unused_map(a.map.as_ref(), &plan.failures);
     let walked: std::collections::HashSet<PathBuf> = plan.walked.iter().cloned().collect();
     let mut left_out: Vec<LeftOut> = plan
         .unknown
@@ -602,7 +604,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let tail = &mut tails[i];
             i += 1;
             if let Some(at) = seen {
-                eprintln!(
+                say!(
                     "faultline: note: {} skipped: {} took it in at {at} (same path, size and modification time; --again ingests it again)",
                     p.display(),
                     a.data.display()
@@ -630,7 +632,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         offset: e.size,
                         line: pre.lines + 1,
                     });
-                    eprintln!(
+                    say!(
                         "faultline: note: {} grew since {} took it in at {} ({} records): read from line {} on",
                         p.display(),
                         a.data.display(),
@@ -641,7 +643,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     return true;
                 }
                 // A file that changed since (its bad lines fixed, rewritten) is read whole.
-                eprintln!(
+                say!(
                     "faultline: warning: {} changed since {} took it in at {} ({} records): all of it is ingested again, and the records it gave then stay",
                     p.display(),
                     a.data.display(),
@@ -672,7 +674,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if let (Some(f), true) = (f, walked.contains(p)) {
             if let Err(e) = open(p, *f, &a, None, t.as_ref()) {
                 // The error names the file.
-                eprintln!("faultline: note: skipped {e:#}");
+                say!("faultline: note: skipped {e:#}");
                 left_out.push(LeftOut {
                     path: p.display().to_string(),
                     reason: "unreadable",
@@ -769,7 +771,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         |bad: &BadLine| {
             if shown.len() < SHOWN_REJECTIONS {
                 if !a.quiet {
-                    bar.suspend(|| eprintln!("{bad}"));
+                    bar.suspend(|| say!("{bad}"));
                 }
                 shown.push(bad.clone());
             }
@@ -804,7 +806,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .with_context(|| format!("importing the simulator directory {}", dir.display()))?;
         if !a.quiet {
             for r in &s.rejections {
-                eprintln!("{r}");
+                say!("{r}");
             }
         }
         unshown += (s.rejected + s.rejected_other).saturating_sub(s.rejections.len() as u64);
@@ -853,7 +855,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     log_ingested(&a.data, &taken)?;
     let seconds = started.elapsed().as_secs_f64();
     if !a.quiet && unshown > 0 {
-        eprintln!("... and {unshown} more rejected lines");
+        say!("... and {unshown} more rejected lines");
     }
     if a.json {
         print_json(&a, &inputs, &summary, side, shown, left_out, seconds)?;
@@ -933,7 +935,7 @@ fn print_text(
         a.data.display()
     );
     if s.feedback > 0 {
-        eprintln!(
+        say!(
             "faultline: note: {} record{} carried an outcome of {} own (ml_feedback), which is not imported: the history's outcomes answer its own recovery actions",
             s.feedback,
             if s.feedback == 1 { "" } else { "s" },

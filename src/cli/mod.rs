@@ -126,12 +126,38 @@ fn stdin_format_hint<F>(format: Option<F>, inputs: &[std::path::PathBuf]) -> &'s
     }
 }
 
+/// Warns when `--map` was given but no input read is CSV or TSV, the only formats with
+/// columns to map (an audit: a mapping given for JSON lines was ignored without a word).
+fn warn_unused_map<M>(
+    map: Option<&M>,
+    failures: &[(std::path::PathBuf, faultline::ingest::Format)],
+) {
+    use faultline::ingest::Format;
+    if map.is_some()
+        && !failures.is_empty()
+        && !failures
+            .iter()
+            .any(|(_, f)| matches!(f, Format::Csv | Format::Tsv))
+    {
+        say!(
+            "faultline: warning: --map is ignored: it maps CSV/TSV columns and no input is CSV or TSV (read as {})",
+            failures
+                .iter()
+                .map(|(_, f)| f.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
 /// Warns, for a command that reads the data directory `data` without opening its store,
 /// about committed rows found gone at an earlier open (`faultline compact` acknowledges
 /// them).
 fn warn_gone(data: &Path) {
     if let Some(w) = faultline::store::gone_warning(data) {
-        eprintln!("faultline: warning: {w}");
+        say!("faultline: warning: {w}");
     }
 }
 
@@ -141,10 +167,10 @@ fn warn_gone(data: &Path) {
 fn print_open_warnings(prefix: &str, warnings: &[String]) {
     const SHOWN: usize = 10;
     for w in warnings.iter().take(SHOWN) {
-        eprintln!("{prefix}: warning: {w}");
+        say!("{prefix}: warning: {w}");
     }
     if warnings.len() > SHOWN {
-        eprintln!(
+        say!(
             "{prefix}: warning: ... and {} more like these",
             warnings.len() - SHOWN
         );
@@ -159,20 +185,20 @@ fn load_rules(path: Option<&Path>) -> anyhow::Result<RuleSet> {
     })
 }
 
-/// Loads the engine config, or the defaults. Its values are checked here, where the file is
-/// known (an audit: `retry.max_attempts = 0` was refused later, by an engine that could not
-/// name the file).
 /// When `-` (standard input) is among `inputs` and standard input is a terminal, says what
 /// is awaited (an audit: `analyze -` sat waiting without a word).
 fn note_terminal_stdin(inputs: &[std::path::PathBuf]) {
     use std::io::IsTerminal;
     if inputs.iter().any(|p| p.as_os_str() == "-") && std::io::stdin().is_terminal() {
-        eprintln!(
+        say!(
             "faultline: reading failure records from the terminal (standard input, one JSON record a line; end with Ctrl-D)"
         );
     }
 }
 
+/// Loads the engine config, or the defaults. Its values are checked here, where the file is
+/// known (an audit: `retry.max_attempts = 0` was refused later, by an engine that could not
+/// name the file).
 fn load_config(path: Option<&Path>) -> anyhow::Result<EngineConfig> {
     match path {
         Some(p) => {

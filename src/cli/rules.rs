@@ -48,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         RulesCommand::Check { file } => {
             let set = RuleSet::load(&file)?;
             for w in set.warnings() {
-                eprintln!("faultline: warning: {}: {w}", file.display());
+                say!("faultline: warning: {}: {w}", file.display());
             }
             outln!(
                 "{}: ok ({} rules in force, {} hardware-class ladders)",

@@ -127,7 +127,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut opts = ServeOptions::new(&a.data);
     opts.config = super::load_config(a.config.as_deref())?;
     if a.model.is_some() && !opts.config.ranking.enabled {
-        eprintln!(
+        say!(
             "faultline serve: note: the learned ranking is off, so the model only annotates answers; its success tables seed the ranking with [ranking] enabled = true (--config)"
         );
     }
@@ -182,10 +182,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         // the line would show twice.
         outln!("faultline serve: listening on http://{local}");
         if !stdout_is_stderr() {
-            eprintln!("faultline serve: listening on http://{local}");
+            say!("faultline serve: listening on http://{local}");
         }
         api::serve(app, listener, shutdown).await?;
-        eprintln!("faultline serve: stopped; history flushed");
+        say!("faultline serve: stopped; history flushed");
         Ok(())
     })
 }

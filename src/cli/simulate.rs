@@ -206,7 +206,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         };
         let seeded = m.seed_ranker(ranker);
         if !a.json {
-            eprintln!(
+            say!(
                 "seeded the learned ranking with {seeded} (class, kind) contexts of the model {}",
                 dir.display()
             );
@@ -243,7 +243,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
 
     if let Some(warning) = opts.shortfall(&summary) {
-        eprintln!("warning: {warning}");
+        say!("warning: {warning}");
     }
 
     let mut out = std::io::stdout().lock();

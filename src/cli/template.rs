@@ -196,7 +196,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             miner.refine();
         }
         save(&miner, p)?;
-        eprintln!(
+        say!(
             "faultline: {} lines, {} templates saved to {}",
             n,
             miner.len(),

@@ -97,7 +97,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         )
     };
     if unflushed > 0 && !a.quiet {
-        eprintln!("faultline: warning: {}", hint(unflushed));
+        say!("faultline: warning: {}", hint(unflushed));
     }
     let mut opts = TrainOptions::new(name, Timestamp::now());
     opts.cluster.seed = a.seed;

@@ -18,7 +18,11 @@
 //! `Out of memory: Killed process N (name)`, the second skipped when it repeats the first's
 //! pid), machine checks (`mce: … Machine check …`), uncorrected EDAC memory errors
 //! (`EDAC MC0: 1 UE …`; a corrected one, `CE`, is skipped: the hardware fixed it and nothing
-//! failed) and segfaults (`name[pid]: segfault at …`).
+//! failed), segfaults (`name[pid]: segfault at …`) and a process's general protection fault
+//! (`traps: name[pid] general protection fault …`), the kernel's own crashes (`BUG: unable to
+//! handle …`, `BUG: kernel NULL pointer dereference`, `Oops: …`, `general protection fault, …`,
+//! `Kernel panic - not syncing: …`, lockups), and hung tasks (`INFO: task name:pid blocked
+//! for more than N seconds`).
 //!
 //! Kernel lines carry no task: the worker is [`KernelOptions::worker`], else the syslog
 //! host, else the input's file stem; the task is `pid-N` when the line names a process,
@@ -30,7 +34,9 @@
 //! One event is one failure: a line that repeats the previous one of its worker, task, kind
 //! of line and Xid code within a second (a driver prints an Xid once per SM, channel or
 //! engine, a dozen lines in a millisecond) is left out, and so is the "fallen off the bus"
-//! line the driver prints within seconds after an Xid 79 of the same GPU.
+//! line the driver prints within seconds after an Xid 79 of the same GPU. A kernel crash prints
+//! several such lines (`BUG: …`, then `Oops: …`, then perhaps `Kernel panic …`): those within
+//! ten seconds of the first on a worker are one failure.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -80,6 +86,15 @@ struct Patterns {
     uncorrected: Regex,
     mc: Regex,
     segfault: Regex,
+    /// A process's general protection fault (`traps: name[pid] general protection fault`).
+    traps: Regex,
+    /// The kernel's own crash: BUG, Oops, a general protection fault in the kernel, a panic,
+    /// a lockup.
+    kernel_crash: Regex,
+    /// A process stuck in the kernel (`INFO: task name:pid blocked for more than N seconds`).
+    hung_task: Regex,
+    /// The process a kernel crash line names at its end (`… [python:1234]`).
+    comm_pid: Regex,
 }
 
 fn patterns() -> &'static Patterns {
@@ -112,6 +127,12 @@ fn patterns() -> &'static Patterns {
             uncorrected: re(r"\bUE\b|(?i)\buncorrect"),
             mc: re(r"\bMC(\d+)"),
             segfault: re(r"^\S+\[(\d+)\]: segfault at "),
+            traps: re(r"^traps: \S+\[(\d+)\] general protection(?: fault)?\b"),
+            kernel_crash: re(
+                r"^(?:BUG: unable to handle\b|BUG: kernel NULL pointer dereference\b|Oops: |general protection fault\b|Kernel panic - not syncing\b|(?:watchdog: )?BUG: soft lockup\b|(?:NMI )?[Ww]atchdog(?::| detected) [Hh]ard (?:LOCKUP|lockup)\b)",
+            ),
+            hung_task: re(r"^INFO: task \S+:(\d+) blocked for more than \d+ seconds"),
+            comm_pid: re(r"\[\S+:(\d+)\]$"),
         }
     })
 }
@@ -135,6 +156,8 @@ struct Parser {
     last_seen: HashMap<String, i64>,
     /// The last Xid 79 (GPU fallen off the bus): worker, GPU, time.
     last_xid79: Option<(String, String, i64)>,
+    /// When each worker's last kernel crash was recorded (its first line).
+    last_crash: HashMap<String, i64>,
 }
 
 impl Parser {
@@ -169,6 +192,7 @@ impl Parser {
             last_oom_pid: None,
             last_seen: HashMap::new(),
             last_xid79: None,
+            last_crash: HashMap::new(),
         }
     }
 
@@ -365,6 +389,36 @@ impl Parser {
                 gpu: None,
             }));
         }
+        if let Some(c) = p.traps.captures(msg) {
+            return Some(Ok(Event {
+                class: HardwareClass::Cpu,
+                task: format!("pid-{}", &c[1]),
+                hint: "segfault",
+                gpu: None,
+            }));
+        }
+        if p.kernel_crash.is_match(msg) {
+            // The node itself failed, and every task on it: the task is the event unless
+            // the line names its process (a soft lockup's `[python:1234]`).
+            let task = p
+                .comm_pid
+                .captures(msg)
+                .map_or_else(|| "kernel".to_string(), |c| format!("pid-{}", &c[1]));
+            return Some(Ok(Event {
+                class: HardwareClass::Cpu,
+                task,
+                hint: "kernel_crash",
+                gpu: None,
+            }));
+        }
+        if let Some(c) = p.hung_task.captures(msg) {
+            return Some(Ok(Event {
+                class: HardwareClass::Cpu,
+                task: format!("pid-{}", &c[1]),
+                hint: "hung_task",
+                gpu: None,
+            }));
+        }
         if let Some(c) = p.segfault.captures(msg) {
             return Some(Ok(Event {
                 class: HardwareClass::Cpu,
@@ -387,6 +441,19 @@ impl Parser {
             {
                 return true;
             }
+        }
+        if e.hint == "kernel_crash" {
+            // One crash, several lines (BUG, Oops, panic): the first on the worker counts.
+            if let Some(&at) = self.last_crash.get(worker) {
+                if (0..=FOLLOW_UP_US).contains(&(t - at)) {
+                    return true;
+                }
+            }
+            if self.last_crash.len() >= 4096 {
+                self.last_crash.clear();
+            }
+            self.last_crash.insert(worker.to_string(), t);
+            return false;
         }
         if let Some((gpu, Some(79))) = &e.gpu {
             self.last_xid79 = Some((worker.to_string(), gpu.clone(), t));
@@ -457,7 +524,8 @@ fn device(s: &str) -> String {
 /// per channel or engine, a dozen lines in a millisecond.
 const REPEAT_WINDOW_US: i64 = 1_000_000;
 /// A "fallen off the bus" line within this many microseconds after an Xid 79 of the same GPU
-/// is the driver's follow-up to it, not another failure.
+/// is the driver's follow-up to it, not another failure; so is a kernel crash line within
+/// this long after the first of a crash on the same worker.
 const FOLLOW_UP_US: i64 = 10_000_000;
 
 fn strip<'a>(re: &Regex, s: &'a str) -> &'a str {
@@ -865,6 +933,65 @@ mod tests {
         );
     }
 
+    /// Regression (audit): the kernel's own crash (a BUG, its Oops, the panic after it), a
+    /// hung task and a process's general protection fault gave no record: a node that crashed
+    /// was not in the analysis at all.
+    #[test]
+    fn kernel_crashes_hung_tasks_and_traps_are_failures() {
+        let v = parse_all(
+            "<1>[  201.654822] BUG: unable to handle kernel NULL pointer dereference at           (null)\n\
+             <1>[  201.662670] IP: [<ffffffffbd3d1956>] sysrq_handle_crash+0x16/0x20\n\
+             <4>[  201.670809] Oops: 0002 [#1] SMP\n\
+             <4>[  201.714354] CPU: 0 PID: 1899 Comm: bash Not tainted 4.7.0-coreos #1\n\
+             <0>[  202.100000] Kernel panic - not syncing: Fatal exception\n\
+             <3>[ 1000.000000] INFO: task python3:4242 blocked for more than 120 seconds.\n\
+             <3>[ 1000.000100] \"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\" disables this message.\n\
+             <6>[ 1100.000000] traps: python3[4343] general protection fault ip:7f0 sp:7ff error:0 in libc.so.6[7f0+1000]\n\
+             <0>[ 2000.000000] watchdog: BUG: soft lockup - CPU#3 stuck for 22s! [python3:4444]\n\
+             <0>[ 3000.000000] general protection fault, probably for non-canonical address 0xdead: 0000 [#2] SMP PTI\n",
+            KernelOptions::default(),
+        );
+        let got: Vec<(String, String)> = v
+            .into_iter()
+            .map(|r| {
+                let r = r.unwrap();
+                (r.task_id, r.error.type_hint.unwrap())
+            })
+            .collect();
+        let want = [
+            ("kernel", "kernel_crash"),
+            ("pid-4242", "hung_task"),
+            ("pid-4343", "segfault"),
+            ("pid-4444", "kernel_crash"),
+            ("kernel", "kernel_crash"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(t, h)| ((*t).to_string(), (*h).to_string()))
+            .collect();
+        assert_eq!(
+            got, want,
+            "the BUG, its Oops and the panic 0.5 s later are one crash; the second crash \
+             2,800 s later is another"
+        );
+    }
+
+    #[test]
+    fn real_sample_kernel_crash_is_one_failure() {
+        let Some(v) = sample("pkg_pstore_testdata_dmesg-erst.txt") else {
+            return;
+        };
+        let hints: Vec<String> = v
+            .iter()
+            .map(|r| r.as_ref().unwrap().error.type_hint.clone().unwrap())
+            .collect();
+        assert_eq!(
+            hints,
+            ["kernel_crash"],
+            "the BUG line and its Oops: one crash"
+        );
+    }
+
     #[test]
     fn real_samples_memory_xid_burst_and_oom() {
         let Some(v) = sample("components_memory_testdata_dmesg.decode.iso.log") else {
@@ -956,7 +1083,8 @@ mod tests {
         assert_eq!(count("pkg_kmsg_testdata_kmsg.1.log"), 0);
         assert_eq!(count("pkg_kmsg_testdata_kmsg.2.peermem.log"), 0);
         assert_eq!(count("components_os_testdata_dmesg.decode.iso.log"), 0);
-        assert_eq!(count("pkg_pstore_testdata_dmesg-erst.txt"), 0);
+        // A kernel crash (its BUG line and Oops): one failure.
+        assert_eq!(count("pkg_pstore_testdata_dmesg-erst.txt"), 1);
         assert_eq!(
             count("components_accelerator_nvidia_fabric-manager_testdata_fabricmanager.log"),
             0
