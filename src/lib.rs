@@ -43,7 +43,11 @@
 //!         1_767_225_600 + i
 //!     ))
 //!     .unwrap();
-//!     let (action, ack) = engine.decide(&report.check(Timestamp::now()).unwrap()).unwrap();
+//!     let now = Timestamp::now();
+//!     let record = report.check(now).unwrap();
+//!     // Live: not a placeholder time, not dated far ahead of this clock.
+//!     record.timestamp.check_live(now, faultline::engine::CLOCK_TOLERANCE_S).unwrap();
+//!     let (action, ack) = engine.decide(&record).unwrap();
 //!     ack.wait().unwrap(); // durable: now act on `action`
 //!     let outcome = Outcome::verdict(action.task_id.as_str(), true);
 //!     engine.record_outcome(&outcome).unwrap(); // logged and learned from

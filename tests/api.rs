@@ -491,6 +491,16 @@ async fn regression_a_retried_outcome_is_a_duplicate() {
     let (s, v) = call(&app, "POST", "/v1/outcomes", &format!("[{body}]"), None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!((&v["recorded"], &v["duplicates"]), (&json!(0), &json!(1)));
+    // Regression (library audit): the other verdict was answered as a duplicate and dropped
+    // without a word; it is a conflict naming `success`, and the first verdict stands.
+    let other = r#"{"task_id":"t1","success":false}"#;
+    let (s, v) = call(&app, "POST", "/v1/outcomes", other, None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(
+        (&v["error"]["code"], &v["error"]["field"]),
+        (&json!("conflicting_outcome"), &json!("success")),
+        "{v}"
+    );
     let (_, stats) = call(&app, "GET", "/v1/stats", "", None).await;
     assert_eq!(stats["outcomes"], 1, "{stats}");
     // Still a duplicate after a restart; a new failure makes the next outcome count.

@@ -99,7 +99,8 @@ impl ApiError {
             ApiError::Engine(
                 EngineError::NoAction(_)
                 | EngineError::StaleState { .. }
-                | EngineError::StaleOutcome { .. },
+                | EngineError::StaleOutcome { .. }
+                | EngineError::ConflictingOutcome { .. },
             ) => StatusCode::CONFLICT,
             ApiError::Engine(EngineError::InvalidOutcome { .. }) => StatusCode::BAD_REQUEST,
             ApiError::Model(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -124,6 +125,7 @@ impl ApiError {
             ApiError::Engine(EngineError::NoAction(_)) => "no_action",
             ApiError::Engine(EngineError::StaleState { .. }) => "stale_state",
             ApiError::Engine(EngineError::StaleOutcome { .. }) => "stale_outcome",
+            ApiError::Engine(EngineError::ConflictingOutcome { .. }) => "conflicting_outcome",
             ApiError::Engine(EngineError::InvalidOutcome { .. }) => "invalid_field",
             ApiError::Engine(_) => "engine_error",
             ApiError::Model(_) => "model_error",
@@ -144,6 +146,7 @@ impl ApiError {
             ApiError::Model(_) => Some("model"),
             ApiError::Engine(EngineError::StaleState { .. }) => Some("timestamp"),
             ApiError::Engine(EngineError::StaleOutcome { .. }) => Some("attempt"),
+            ApiError::Engine(EngineError::ConflictingOutcome { .. }) => Some("success"),
             _ => None,
         }
     }

@@ -17,7 +17,10 @@ use super::error::json_error;
 use super::{ApiError, App};
 use crate::engine::StateStore;
 use crate::store::Ack;
-use crate::{FailureRecord, FailureReport, Outcome, RecoveryAction, TaskId, TaskState, Timestamp};
+use crate::{
+    FailureRecord, FailureReport, LiveTimeError, Outcome, RecoveryAction, TaskId, TaskState,
+    Timestamp,
+};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -390,41 +393,31 @@ fn annotated(
         .collect()
 }
 
-/// The earliest time the API takes: 10⁸ s since the epoch (1973-03-03).
-const EARLIEST_TIME: Timestamp = Timestamp::from_micros(100_000_000_000_000);
-
 /// `rec` unless its timestamp is more than `skew` ahead of `now` (the server's clock).
 fn not_ahead(rec: FailureRecord, now: Timestamp, skew: Duration) -> Result<FailureRecord> {
     time_not_ahead(rec.timestamp, now, skew)?;
     Ok(rec)
 }
 
-/// An error (field `timestamp`) when `at` is more than `skew` ahead of `now` (the server's
-/// clock): a time far ahead would hold the windows of the patterns, the retry budget and the
-/// breakers, or keep a task from being forgotten.
+/// An error (field `timestamp`) when `at` is not a live time against `now`, the server's clock
+/// ([`Timestamp::check_live`]): before 1973 (a placeholder: a client sending `0` for every
+/// failure had each taken for a retry of the first), or more than `skew` ahead (a time far
+/// ahead would hold the windows of the patterns, the retry budget and the breakers, or keep
+/// a task from being forgotten).
 fn time_not_ahead(at: Timestamp, now: Timestamp, skew: Duration) -> Result<()> {
-    // Nor before 1973 (10⁸ s since the epoch): `0` or a small number is no time of a failure
-    // but a placeholder, and a client sending one for every failure had each taken for a
-    // retry of the first (an audit: the ladder never moved).
-    if at < EARLIEST_TIME {
-        return Err(ApiError::Invalid {
+    at.check_live(now, skew.as_secs_f64())
+        .map_err(|e| ApiError::Invalid {
             field: "timestamp".into(),
-            detail: format!(
-                "{at} is before 1973: not the time of a failure (leave timestamp out for the server's clock)"
-            ),
-        });
-    }
-    let ahead = at.secs_since(now);
-    if ahead > skew.as_secs_f64() {
-        return Err(ApiError::Invalid {
-            field: "timestamp".into(),
-            detail: format!(
-                "{at} is {ahead:.3} s ahead of the server's clock ({now}); at most {} s is accepted (serve --max-clock-skew)",
-                skew.as_secs_f64()
-            ),
-        });
-    }
-    Ok(())
+            detail: match e {
+                LiveTimeError::BeforeEarliest(_) => format!(
+                    "{e} (leave timestamp out for the server's clock)"
+                ),
+                LiveTimeError::Ahead { ahead_s, .. } => format!(
+                    "{at} is {ahead_s:.3} s ahead of the server's clock ({now}); at most {} s is accepted (serve --max-clock-skew)",
+                    skew.as_secs_f64()
+                ),
+            },
+        })
 }
 
 /// `POST /v1/failures`: one failure record (an object) or a batch (an array) → the recovery

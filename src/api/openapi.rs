@@ -10,7 +10,7 @@ fn error_responses(codes: &[&str]) -> Value {
             "400" => "invalid request (body, field or path parameter)",
             "401" => "missing or wrong bearer token",
             "404" => "unknown task, checkpoint or endpoint",
-            "409" => "a conflict: the task's checkpoints exist but none verifies (code checkpoint_damaged), an outcome for a task with no recovery action to credit it to (code no_action), a task state dated before the task's latest one (code stale_state, not applied), or an outcome naming an earlier attempt than the task's latest action (code stale_outcome)",
+            "409" => "a conflict: the task's checkpoints exist but none verifies (code checkpoint_damaged), an outcome for a task with no recovery action to credit it to (code no_action), a task state dated before the task's latest one (code stale_state, not applied), an outcome naming an earlier attempt than the task's latest action (code stale_outcome), or an outcome whose verdict contradicts the one already recorded for the task's latest action (code conflicting_outcome; a retry with the same verdict is answered as a duplicate)",
             "405" => "method not allowed on this path (the Allow header lists those that are)",
             "413" => "request body over the limit",
             "422" => "the model directory cannot be loaded",

@@ -34,7 +34,7 @@
 //! run once per shape on the message with its digits masked ([`mask_digits`],
 //! [`Classifier::masked_row`], cacheable), and only the few that tell digits apart (an exit
 //! status of 137, `errno 28`, the Xid/SXid lines whose codes are read) run on the message
-//! itself — of the built-in table's 56 rows, 12, seven of them whole (regex-syntax factors a
+//! itself — of the built-in table's 57 rows, 12, seven of them whole (regex-syntax factors a
 //! shared leading `\b` out of a row's alternatives, leaving one; the ECC row's negations wrap
 //! all its alternatives). Messages that differ only in ids, sizes, addresses or times then
 //! cost one small pass; the answer is always `verdict`'s (property-tested, and checked on the

@@ -883,7 +883,7 @@ fn the_table_splits_by_whether_a_pattern_tells_digits_apart() {
     let m = c.masked().expect("the built-in table splits");
     let sensitive: Vec<&str> = m.sensitive_rule.iter().map(|&i| RULES[i].id).collect();
     assert!(sensitive.contains(&"nvidia.xid") && sensitive.contains(&"nvidia.sxid"));
-    // 12 of 56 rows, seven of them whole (a shared leading `\b` factored out of a row's
+    // 12 of 57 rows, seven of them whole (a shared leading `\b` factored out of a row's
     // alternatives leaves one alternative; the ECC row is one concatenation around its
     // alternatives).
     assert!(

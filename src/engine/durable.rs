@@ -271,6 +271,49 @@ mod tests {
         std::fs::metadata(e.state().store().wal_path()).map_or(0, |m| m.len())
     }
 
+    /// Regression (library audit): a decision whose Ack was dropped unwaited was never
+    /// written, even when the engine was closed cleanly after it: reopened, the task was
+    /// unknown. Closing the engine writes what was queued.
+    #[test]
+    fn a_decision_whose_ack_was_dropped_is_kept_by_a_clean_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = open(dir.path());
+        let (action, ack) = e.decide(&failure("t-unwaited")).unwrap();
+        drop(ack);
+        drop(e);
+        let e = open(dir.path());
+        let t = e
+            .task(&TaskId::new("t-unwaited").unwrap())
+            .expect("the task is back");
+        assert_eq!(t.attempts, 1);
+        assert_eq!(
+            e.recovery_history(&TaskId::new("t-unwaited").unwrap())[0].strategy,
+            action.strategy
+        );
+    }
+
+    /// Regression (library audit): a record dated outside the years 0000–9999 (a
+    /// `FailureRecord` built in code with `Timestamp::from_micros(i64::MAX)`) was decided and
+    /// acknowledged, then skipped as undecodable at the next open. It is refused, naming the
+    /// field, and nothing is logged.
+    #[test]
+    fn a_failure_dated_outside_the_storable_years_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = open(dir.path());
+        for us in [i64::MAX, i64::MIN] {
+            let mut rec = failure("t-far");
+            rec.timestamp = Timestamp::from_micros(us);
+            let err = e.try_handle_failure(&rec).unwrap_err().to_string();
+            assert!(err.contains("timestamp"), "{err}");
+        }
+        assert!(e.task(&TaskId::new("t-far").unwrap()).is_none());
+        e.try_handle_failure(&failure("t-near")).unwrap();
+        drop(e);
+        let (e, opened) = try_open(dir.path()).unwrap();
+        assert!(opened.warnings.is_empty(), "{:?}", opened.warnings);
+        assert!(e.task(&TaskId::new("t-near").unwrap()).is_some());
+    }
+
     /// Regression (audit): a task id of 256 bytes — valid — could not store a checkpoint
     /// ("File name too long", a 500 over HTTP). Its directory has a hashed name; the blob is
     /// read back, and the sweep at the next open keeps it.

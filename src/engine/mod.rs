@@ -120,6 +120,25 @@ pub enum EngineError {
         /// The task's latest action's attempt.
         latest: u32,
     },
+    /// An outcome whose verdict contradicts the one already recorded for the task's latest
+    /// action (a retried outcome repeats its verdict and is answered as a duplicate).
+    #[error("outcome for task '{task}' says success {}, but its latest action already has an outcome saying success {recorded}; the first is kept", !recorded)]
+    ConflictingOutcome {
+        /// The outcome's task.
+        task: String,
+        /// The verdict recorded.
+        recorded: bool,
+    },
+    /// A failure record a durable engine cannot log (a time outside the years 0000–9999,
+    /// which no log could read back: it was decided and then lost at the next open); the
+    /// message names the field.
+    #[error("failure of task '{task}': {error}")]
+    InvalidFailure {
+        /// The failure's task.
+        task: String,
+        /// What is wrong, naming the field.
+        error: crate::model::ModelError,
+    },
     /// An outcome whose numbers are not acceptable (negative, NaN or infinite
     /// `time_to_recovery_s` or `cost`; the message names the field).
     #[error("outcome for task '{task}': {error}")]
@@ -434,6 +453,23 @@ impl<S: StateStore> Engine<S> {
         &mut self,
         rec: &FailureRecord,
     ) -> Result<(Arc<RecoveryAction>, Ack), EngineError> {
+        // A logged record must read back: a time outside the years 0000–9999 was decided,
+        // acknowledged and then skipped at the next open. (In memory any time is taken; the
+        // windows saturate at the ends of the range.)
+        if self.state.durable()
+            && Timestamp::from_micros_checked(rec.timestamp.as_micros()).is_none()
+        {
+            return Err(EngineError::InvalidFailure {
+                task: rec.task_id.as_str().to_string(),
+                error: crate::model::ModelError::Invalid {
+                    field: "timestamp",
+                    detail: format!(
+                        "{} µs since the epoch is outside the years 0000-9999",
+                        rec.timestamp.as_micros()
+                    ),
+                },
+            });
+        }
         if self.fleet_stale {
             self.fleet_stale = false;
             self.sync_fleet();
@@ -1502,8 +1538,9 @@ impl<S: StateStore> Engine<S> {
     /// (an audit found a negative or NaN cost, which the HTTP API refuses, logged durably
     /// through the library). Returns the task's id. A caller holding several
     /// outcomes checks them all first, so that one bad outcome rejects the lot before any is
-    /// applied. A duplicate ([`Engine::is_duplicate_outcome`]) passes: it is answered, not
-    /// rejected.
+    /// applied. A duplicate ([`Engine::is_duplicate_outcome`]) with the recorded verdict passes:
+    /// it is answered, not rejected; one with the other verdict is
+    /// [`EngineError::ConflictingOutcome`].
     pub fn check_outcome(&self, outcome: &Outcome) -> Result<TaskId, EngineError> {
         let unknown = || EngineError::UnknownTask(outcome.task_id.clone());
         // An id no task can have is a bad field, not an unknown task (an audit: "" and "a b"
@@ -1548,6 +1585,15 @@ impl<S: StateStore> Engine<S> {
                         })
                     }
                     _ => {}
+                }
+                // A retry repeats its verdict; another verdict for an action that already
+                // has one is a coordinator's mistake, not a retry (a library audit: it was
+                // answered as a duplicate and silently dropped).
+                if t.outcome_recorded && t.recovered != outcome.success {
+                    return Err(EngineError::ConflictingOutcome {
+                        task: outcome.task_id.clone(),
+                        recorded: t.recovered,
+                    });
                 }
             }
         }
@@ -1761,7 +1807,7 @@ impl Engine<MemoryState> {
     pub fn handle_failure(&mut self, rec: &FailureRecord) -> Arc<RecoveryAction> {
         match self.decide(rec) {
             Ok((action, _)) => action,
-            // In-memory state never fails to log.
+            // In-memory state never fails to log, and takes any time.
             Err(e) => unreachable!("in-memory logging failed: {e}"),
         }
     }

@@ -2514,7 +2514,13 @@ fn regression_a_duplicate_outcome_changes_neither_the_ranking_nor_the_breakers()
     for i in 0..3 {
         e.record_outcome(&success_at("t0", 71.0 + i as f64))
             .unwrap();
-        e.record_outcome(&outcome("t0", false)).unwrap();
+        // Regression (library audit): the other verdict was dropped as a duplicate without
+        // a word; it is refused, and the first verdict stands.
+        let err = e.record_outcome(&outcome("t0", false)).unwrap_err();
+        assert!(
+            matches!(err, EngineError::ConflictingOutcome { recorded: true, .. }),
+            "{err}"
+        );
     }
     assert_eq!(total(&e), once);
     assert_eq!(e.worker_breakers.state(&w1, later), BreakerState::HalfOpen);

@@ -14,7 +14,7 @@ pub use record::{
     BrowserInfo, DecisionSource, EmbeddedOutcome, ErrorInfo, FailureRecord, FailureReport,
     HardwareProfile, HardwareRequirements, Outcome, RecoveryAction, TaskConfig, TaskSpec,
 };
-pub use time::Timestamp;
+pub use time::{LiveTimeError, Timestamp};
 
 /// The name (then `-PID`) of the file `faultline simulate --out DIR` keeps in `DIR` while it
 /// replaces its output files (failures, actions, outcomes, ground truth, summary) one rename

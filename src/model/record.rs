@@ -335,8 +335,22 @@ pub struct FailureRecord {
 
 impl FailureReport {
     /// Validates the report into a [`FailureRecord`]. `now` is used only when the report has
-    /// no timestamp: the caller (CLI, API) decides what "now" is, never the engine.
+    /// no timestamp: the caller (CLI, API) decides what "now" is, never the engine. The time
+    /// must be within the years 0000–9999; how far it may be from `now` is not checked here,
+    /// as a log read later holds old times: a caller deciding failures as they happen checks
+    /// [`Timestamp::check_live`] as well (`serve` and `recommend` do).
     pub fn check(self, now: Timestamp) -> Result<FailureRecord, ModelError> {
+        if let Some(t) = self.timestamp {
+            if Timestamp::from_micros_checked(t.as_micros()).is_none() {
+                return Err(ModelError::Invalid {
+                    field: "timestamp",
+                    detail: format!(
+                        "{} µs since the epoch is outside the years 0000-9999",
+                        t.as_micros()
+                    ),
+                });
+            }
+        }
         let task_id = TaskId::from_string(self.task_id).map_err(|e| e.in_field("task_id"))?;
         let worker_id =
             WorkerId::from_string(self.worker_id).map_err(|e| e.in_field("worker_id"))?;
@@ -604,6 +618,24 @@ mod tests {
         checkpointing: Option<bool>,
         #[serde(flatten)]
         extra: BTreeMap<String, serde_json::Value>,
+    }
+
+    /// Regression (library audit): a report built in code with a time no log can hold
+    /// (`Timestamp::from_micros(i64::MAX)`) was checked, decided and acknowledged, then lost
+    /// at the next open.
+    #[test]
+    fn a_report_dated_outside_the_storable_years_is_refused() {
+        let report = |t: Timestamp| FailureReport {
+            timestamp: Some(t),
+            ..serde_json::from_str(r#"{"task_id":"t","worker_id":"w","error":{"message":"x"}}"#)
+                .unwrap()
+        };
+        let now = Timestamp::from_micros(0);
+        for t in [i64::MAX, i64::MIN, Timestamp::LATEST.as_micros() + 1] {
+            let err = report(Timestamp::from_micros(t)).check(now).unwrap_err();
+            assert_eq!(err.field(), "timestamp", "{err}");
+        }
+        assert!(report(Timestamp::LATEST).check(now).is_ok());
     }
 
     #[test]

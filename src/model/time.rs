@@ -30,7 +30,60 @@ fn within_years(us: i64) -> Option<Timestamp> {
     (MIN_US..=MAX_US).contains(&us).then_some(Timestamp(us))
 }
 
+/// Why a time a live caller gave cannot be the time of a failure happening now (see
+/// [`Timestamp::check_live`]).
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum LiveTimeError {
+    /// Before [`Timestamp::EARLIEST_LIVE`]: a placeholder (`0`), not a time.
+    #[error("{0} is before 1973: not the time of a failure")]
+    BeforeEarliest(Timestamp),
+    /// Further ahead of the caller's clock than it allows.
+    #[error(
+        "{at} is {ahead_s:.3} s ahead of the clock ({now}); at most {max_ahead_s} s is accepted"
+    )]
+    Ahead {
+        /// The time given.
+        at: Timestamp,
+        /// The caller's clock.
+        now: Timestamp,
+        /// Seconds `at` is ahead of `now`.
+        ahead_s: f64,
+        /// The most allowed.
+        max_ahead_s: f64,
+    },
+}
+
 impl Timestamp {
+    /// The earliest time a live failure, outcome or state change may carry:
+    /// 1973-03-03T09:46:40Z (10⁸ s after the epoch). Earlier is a placeholder such as `0`:
+    /// a client sending one for every failure had each taken for a retry of the first.
+    pub const EARLIEST_LIVE: Timestamp = Timestamp(100_000_000_000_000);
+
+    /// Checks a time given by a caller reporting something that happens now (a coordinator
+    /// embedding the engine, `faultline serve`, `faultline recommend`) against its clock
+    /// `now`: not before [`Timestamp::EARLIEST_LIVE`] and at most `max_ahead_s` seconds ahead
+    /// of `now`. A failure dated far ahead would hold the windows of the patterns, the
+    /// retry budget and the breakers for every later failure (an audit: one report dated
+    /// 2099 turned bad-worker and pattern detection off for the rest of the run), so a
+    /// live caller checks before [`Engine::decide`](crate::engine::Engine::decide); a log
+    /// read afterwards (`faultline ingest`, `analyze`) is not checked this way.
+    /// [`crate::engine::CLOCK_TOLERANCE_S`] is a sensible `max_ahead_s`.
+    pub fn check_live(self, now: Timestamp, max_ahead_s: f64) -> Result<(), LiveTimeError> {
+        if self < Self::EARLIEST_LIVE {
+            return Err(LiveTimeError::BeforeEarliest(self));
+        }
+        let ahead_s = self.secs_since(now);
+        if ahead_s > max_ahead_s {
+            return Err(LiveTimeError::Ahead {
+                at: self,
+                now,
+                ahead_s,
+                max_ahead_s,
+            });
+        }
+        Ok(())
+    }
+
     /// The latest timestamp any input may give or any history hold:
     /// 9999-12-31T23:59:59.999999Z.
     pub const LATEST: Timestamp = Timestamp(MAX_US);
@@ -46,7 +99,9 @@ impl Timestamp {
         within_years(us)
     }
 
-    /// From (possibly fractional) seconds since the epoch.
+    /// From (possibly fractional) seconds since the epoch. Saturating: a value beyond what
+    /// 64 bits of microseconds hold gives the nearest end, NaN the epoch; neither is within
+    /// the years 0000–9999, which [`Timestamp::from_micros_checked`] and the engine require.
     pub fn from_secs_f64(s: f64) -> Self {
         Timestamp((s * 1e6).round() as i64)
     }
@@ -437,6 +492,32 @@ mod fast {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (library audit): the live-time check lived only in the server and the CLI;
+    /// an embedding coordinator had none, and one report dated 2099 held every window.
+    #[test]
+    fn a_live_time_is_neither_a_placeholder_nor_far_ahead() {
+        let now = Timestamp::parse("2026-12-02T12:00:00Z").unwrap();
+        assert_eq!(now.check_live(now, 300.0), Ok(()));
+        let ahead = Timestamp::parse("2026-12-02T12:04:59Z").unwrap();
+        assert_eq!(ahead.check_live(now, 300.0), Ok(()));
+        let far = Timestamp::parse("2099-01-01T00:00:00Z").unwrap();
+        let err = far.check_live(now, 300.0).unwrap_err();
+        assert!(matches!(err, LiveTimeError::Ahead { .. }), "{err}");
+        assert!(err.to_string().contains("at most 300 s"), "{err}");
+        assert_eq!(
+            Timestamp::from_micros(0).check_live(now, 300.0),
+            Err(LiveTimeError::BeforeEarliest(Timestamp::from_micros(0)))
+        );
+        // Old but real times pass: a failure an hour or a year ago.
+        let old = Timestamp::parse("2025-12-02T12:00:00Z").unwrap();
+        assert_eq!(old.check_live(now, 300.0), Ok(()));
+        // The extremes do not overflow.
+        let max = Timestamp::from_micros(i64::MAX);
+        assert!(max
+            .check_live(Timestamp::from_micros(i64::MIN), 300.0)
+            .is_err());
+    }
 
     #[test]
     fn parses_every_form_and_round_trips() {

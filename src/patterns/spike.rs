@@ -140,7 +140,7 @@ impl SpikeDetector {
         // a quiet fleet: the history starts again (an audit: one record dated years before
         // the rest made every later hour of its kind a burst against a baseline of 0).
         if let Some(l) = self.latest {
-            if t > l && (t - l) as f64 > self.baseline_s * 1e6 {
+            if t > l && t.abs_diff(l) as f64 > self.baseline_s * 1e6 {
                 self.resumed = t;
             }
         }

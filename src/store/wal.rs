@@ -258,6 +258,25 @@ impl Ack {
     }
 }
 
+/// Records queued but never waited for (an [`Ack`] dropped unwaited, an engine closed right
+/// after a decision) are written and fsynced when the last handle to the log goes: a clean
+/// shutdown loses nothing it was given (an audit: an embedding coordinator that dropped the
+/// Ack of its last decision found the task unknown after reopening). Best effort: an error
+/// here has no one to tell, and a log that already failed is not written to again.
+impl Drop for Wal {
+    fn drop(&mut self) {
+        let q = match self.queue.get_mut() {
+            Ok(q) => q,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if q.failed.is_some() || q.buf.is_empty() {
+            return;
+        }
+        let buf = std::mem::take(&mut q.buf);
+        let _ = self.write_and_sync(&buf);
+    }
+}
+
 impl Wal {
     /// Opens (appending) or creates the segment `path`; `durable` is the highest sequence
     /// number already on disk.
