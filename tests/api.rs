@@ -357,14 +357,28 @@ async fn regression_a_rejected_outcome_batch_changes_nothing() {
     let outcomes = stored_outcomes(&data);
     assert_eq!(outcomes, 0);
 
-    // A valid batch is still recorded whole (but for a duplicate: the second outcome for the
-    // same action).
+    // Two verdicts for one action in one batch: a conflict, and nothing of the batch is
+    // applied (the first was, before the check saw the second).
     let (app, _) = App::open(ServeOptions::new(&data)).unwrap();
     let (s, v) = call(
         &app,
         "POST",
         "/v1/outcomes",
         r#"[{"task_id":"t2","success":true},{"task_id":"t2","success":false}]"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["code"], "conflicting_outcome", "{v}");
+    let (_, after) = call(&app, "GET", "/v1/tasks/t2/state", "", None).await;
+    assert_ne!(after["state"], "succeeded", "{after}");
+    // A valid batch is still recorded whole (but for a duplicate: the second outcome for the
+    // same action).
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/outcomes",
+        r#"[{"task_id":"t2","success":true},{"task_id":"t2","success":true}]"#,
         None,
     )
     .await;

@@ -52,6 +52,30 @@ fn success_rates_come_from_the_parquet_history() {
     let k = RecoveryStrategy::ReducedBatchSize.index();
     assert_eq!((c.success[k], c.failure[k]), (15.0, 5.0));
     assert!((c.mean_cost(k) - 2.0).abs() < 1e-9);
+
+    // Regression (train audit): training read the success tables again at its end, and a
+    // history that grew meanwhile gave a model whose tables counted outcomes the rest of it
+    // never saw. Read at a commit point, what was committed after it is left out.
+    let snapshot = faultline::store::flushed_seq(dir.path()).unwrap();
+    for i in 20..30 {
+        e.try_handle_failure(&gpu_oom(i)).unwrap();
+        e.record_outcome(&Outcome::verdict(format!("t{i}"), false))
+            .unwrap();
+    }
+    e.flush().unwrap();
+    let n = |df: &polars::prelude::DataFrame| -> f64 {
+        let col = df.column("n").unwrap();
+        let col = col.cast(&polars::prelude::DataType::Float64).unwrap();
+        col.f64().unwrap().iter().flatten().sum()
+    };
+    assert_eq!(n(&success_rates(dir.path()).unwrap()), 30.0);
+    let then = faultline::ranking::frames::success_rates_upto(dir.path(), snapshot).unwrap();
+    assert_eq!(n(&then), 20.0);
+    let refined_then =
+        faultline::ranking::frames::refined_success_rates_upto(dir.path(), snapshot).unwrap();
+    let refined_now = faultline::ranking::frames::refined_success_rates(dir.path()).unwrap();
+    // Each outcome counts at both refined levels (fine and finest).
+    assert_eq!((n(&refined_then), n(&refined_now)), (40.0, 60.0));
 }
 
 /// `faultline eval ranking` on simulated histories whose truth is known: the learned policy

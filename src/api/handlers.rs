@@ -541,8 +541,23 @@ pub(crate) async fn post_outcomes(
     let mut duplicates = Vec::with_capacity(outcomes.len());
     {
         let mut engine = app.engine();
+        // The verdict an earlier outcome of the batch gives each task: a later one for the
+        // same task is its duplicate, or a conflict found here, before anything is applied
+        // (the check below sees only what the engine holds).
+        let mut given: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
         // Under the same lock as the logging below, so the check still holds then.
         for (i, o) in outcomes.iter().enumerate() {
+            if let Some(&first) = given.get(o.task_id.as_str()) {
+                if first != o.success {
+                    return Err(ApiError::Engine(
+                        crate::engine::EngineError::ConflictingOutcome {
+                            task: o.task_id.clone(),
+                            recorded: first,
+                        },
+                    ));
+                }
+            }
+            given.entry(o.task_id.as_str()).or_insert(o.success);
             let at = |field: &str| {
                 if batch {
                     format!("[{i}].{field}")

@@ -51,8 +51,25 @@ fn query_err(root: &Path, table: Table, e: PolarsError) -> RankingError {
 /// Success rates per (hardware class, kind, strategy): columns `hardware_class`, `kind`,
 /// `strategy`, `successes`, `n`, `rate`, `mean_cost`; sorted by context then rate.
 pub fn success_rates(root: &Path) -> Result<DataFrame, RankingError> {
-    scan(root, Table::Outcomes)
-        .map_err(err)?
+    success_rates_upto(root, None)
+}
+
+/// The committed rows of `table`, those above sequence number `upto` (when given) left out:
+/// what a reader that took its snapshot at that commit point sees, whatever was committed
+/// since.
+fn scan_upto(root: &Path, table: Table, upto: Option<u64>) -> Result<LazyFrame, RankingError> {
+    let frame = scan(root, table).map_err(err)?;
+    Ok(match upto {
+        Some(s) => frame.filter(col(schema::SEQ).lt_eq(lit(s))),
+        None => frame,
+    })
+}
+
+/// [`success_rates`] of the rows up to sequence number `upto` (training reads every table at
+/// the commit point it read first: a history that grew meanwhile gave a model whose success
+/// tables counted outcomes its other parts never saw).
+pub fn success_rates_upto(root: &Path, upto: Option<u64>) -> Result<DataFrame, RankingError> {
+    scan_upto(root, Table::Outcomes, upto)?
         .filter(
             col(schema::STRATEGY)
                 .is_not_null()
@@ -155,10 +172,19 @@ struct Answered {
 /// Both tables are read with lazy scans that project only the columns needed; the join by
 /// log order is one merge over the two sorted frames, then polars groups the joined rows.
 pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
+    refined_success_rates_upto(root, None)
+}
+
+/// [`refined_success_rates`] of the rows up to sequence number `upto` (see
+/// [`success_rates_upto`]).
+pub fn refined_success_rates_upto(
+    root: &Path,
+    upto: Option<u64>,
+) -> Result<DataFrame, RankingError> {
     let failures = in_log_order(
         root,
         Table::Failures,
-        scan(root, Table::Failures).map_err(err)?,
+        scan_upto(root, Table::Failures, upto)?,
         &[
             schema::TASK_ID,
             schema::HARDWARE_CLASS,
@@ -171,9 +197,7 @@ pub fn refined_success_rates(root: &Path) -> Result<DataFrame, RankingError> {
     let outcomes = in_log_order(
         root,
         Table::Outcomes,
-        scan(root, Table::Outcomes)
-            .map_err(err)?
-            .filter(col(schema::STRATEGY).is_not_null()),
+        scan_upto(root, Table::Outcomes, upto)?.filter(col(schema::STRATEGY).is_not_null()),
         &[
             schema::TASK_ID,
             schema::STRATEGY,

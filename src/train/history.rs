@@ -18,6 +18,9 @@ pub(crate) struct History {
     pub failures: Vec<(u64, FailureRow)>,
     /// Outcomes with their context.
     pub outcomes: Vec<OutcomeRow>,
+    /// The commit point read (the manifest's `flushed_seq`): every other read of the
+    /// history for the same model stops there, so that one model describes one snapshot.
+    pub flushed: Option<u64>,
 }
 
 /// Reads the failures and outcomes of the history under `root` (a data directory). Records
@@ -38,7 +41,10 @@ pub(crate) fn read(root: &Path) -> Result<History, TrainError> {
     // Read again if a compaction replaced a part under the read.
     Ok(reread_while_compacting(|| {
         let flushed = flushed_seq(root)?;
-        let mut h = History::default();
+        let mut h = History {
+            flushed,
+            ..History::default()
+        };
         for (seq, e) in committed_rows(root, Table::Failures, flushed)? {
             if let Entry::Failure(f) = e {
                 h.failures.push((seq, *f));

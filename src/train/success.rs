@@ -127,15 +127,21 @@ impl SuccessTables {
     /// The tables of the outcomes under `root` (via [`frames::success_rates`]); empty when the
     /// history has no outcomes.
     pub fn from_history(root: &Path) -> Result<Self, TrainError> {
+        Self::from_history_upto(root, None)
+    }
+
+    /// [`SuccessTables::from_history`] of the rows up to sequence number `upto` (the commit
+    /// point the rest of a model was read at; `None`: all committed rows).
+    pub fn from_history_upto(root: &Path, upto: Option<u64>) -> Result<Self, TrainError> {
         let dir = root.join("history").join("outcomes");
         if !dir.is_dir() {
             return Ok(SuccessTables::default());
         }
-        let frame = frames::success_rates(root)?;
+        let frame = frames::success_rates_upto(root, upto)?;
         let ranker = frames::ranker_from_frame(&frame, RankingParams::default())?;
         let mut tables = Self::from_ranker(&ranker);
         if root.join("history").join("failures").is_dir() {
-            let refined = frames::refined_success_rates(root)?;
+            let refined = frames::refined_success_rates_upto(root, upto)?;
             tables.refined = frames::refined_counts(&refined)?
                 .into_iter()
                 .map(|r| RefinedContext {
