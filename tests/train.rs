@@ -295,7 +295,11 @@ fn cli_trains_a_model_directory() {
 
     let o = d.run(&["train", "--data", "nowhere", "--out", "models/x"], "");
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no history/"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nowhere: no such directory"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!d.path("models/x").exists());
 
     // Records still in the write-ahead log are not read: said, with what flushes them (an
@@ -641,4 +645,90 @@ fn a_history_without_outcomes_has_no_success_rate() {
     let json = serde_json::to_value(s).unwrap();
     assert_eq!(json["outcomes"].to_string(), "0.0");
     assert!(json["success_rate"].is_null(), "{json}");
+}
+
+/// Regressions (nightly-train audit): a history without outcomes replaced a useful model with
+/// one whose success tables were empty, without a word; a models directory that could not be
+/// written failed only after the whole training; temporaries of killed saves stayed forever.
+#[test]
+fn a_nightly_train_fails_early_and_keeps_the_model_it_would_not_improve() {
+    let d = Dir::new();
+    engine_history(&d.path("data"), 30);
+    let o = d.run(&["train", "--data", "data", "--out", "models/m", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(d.path("models/m/manifest.json")).unwrap();
+    // A history of failures alone.
+    {
+        let (mut e, _) = Engine::open(
+            &d.path("bare"),
+            EngineConfig::default(),
+            RuleSet::defaults(),
+            StoreOptions::default(),
+        )
+        .unwrap();
+        for i in 0..30 {
+            let r = record(&format!("t{i}"), "w1", "GPU", "CUDA out of memory", i);
+            e.try_handle_failure(&r).unwrap();
+        }
+        e.flush().unwrap();
+    }
+    let o = d.run(
+        &[
+            "train",
+            "--data",
+            "bare",
+            "--out",
+            "models/m",
+            "--min-outcomes",
+            "10",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("fewer than --min-outcomes 10") && stderr(&o).contains("unchanged"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(d.path("models/m/manifest.json")).unwrap(),
+        before
+    );
+    // Without --min-outcomes it is written, with a warning.
+    let o = d.run(&["train", "--data", "bare", "--out", "models/bare"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("holds no outcomes"), "{}", stderr(&o));
+    // A place no directory can be made in (even by root: /proc): refused by the probe
+    // before training, not by the save after it.
+    if Path::new("/proc/self").exists() {
+        let o = d.run(
+            &[
+                "train",
+                "--data",
+                "data",
+                "--out",
+                "/proc/faultline-m",
+                "-q",
+            ],
+            "",
+        );
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("faultline-probe"), "{}", stderr(&o));
+    }
+    // A killed save's temporary (of a process long gone) is removed; a live one is not.
+    let stale = d.path("models/.m.tmp-4000000000");
+    let live = d.path(&format!("models/.m.tmp-{}", std::process::id()));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::create_dir_all(&live).unwrap();
+    let o = d.run(
+        &[
+            "train", "--data", "data", "--out", "models/m", "-q", "--json",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stale.exists() || !Path::new("/proc/self").exists());
+    assert!(live.exists());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["unflushed_records"], 0, "{v}");
 }

@@ -27,6 +27,15 @@ pub(crate) struct History {
 /// still in the write-ahead log (not yet flushed to Parquet) are not read. A directory without
 /// `history/` is an error naming it.
 pub(crate) fn read(root: &Path) -> Result<History, TrainError> {
+    if !root.exists() {
+        return Err(TrainError::Io {
+            path: root.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such directory (the data directory to train on)",
+            ),
+        });
+    }
     let history = root.join("history");
     if !history.is_dir() && root.join("actions.jsonl").is_file() {
         return Err(TrainError::Simulation {

@@ -73,9 +73,10 @@ use std::path::{Path, PathBuf};
 
 pub use classifier::{ClassifierMetrics, TemplateClassifier, TemplateKind, CLASSIFIER_METHOD};
 pub use model::{
-    check_model_dir, Annotation, Artifact, ClassifierInfo, ClusterMetrics, DataRange,
-    FeatureSchemaInfo, Manifest, Metrics, Model, SuccessMetrics, TemplateMetrics, CLASSIFIER_FILE,
-    CLUSTERS_FILE, MANIFEST_FILE, MODEL_FORMAT_VERSION, SUCCESS_FILE, TEMPLATES_FILE,
+    check_model_dir, prepare_model_dir, Annotation, Artifact, ClassifierInfo, ClusterMetrics,
+    DataRange, FeatureSchemaInfo, Manifest, Metrics, Model, SuccessMetrics, TemplateMetrics,
+    CLASSIFIER_FILE, CLUSTERS_FILE, MANIFEST_FILE, MODEL_FORMAT_VERSION, SUCCESS_FILE,
+    TEMPLATES_FILE,
 };
 pub use success::{ContextCounts, RefinedContext, RefinedLevel, StrategyCount, SuccessTables};
 

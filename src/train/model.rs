@@ -571,6 +571,65 @@ fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
     Err(std::io::ErrorKind::Unsupported.into())
 }
 
+/// What `faultline train` checks before it trains, so that a run that cannot end well fails
+/// at once rather than after the training (an audit: a read-only models directory failed
+/// after 70 s): [`check_model_dir`], then whether a directory can be created beside `dir`
+/// (in `dir`'s parent, or its nearest existing ancestor when the parent does not exist yet;
+/// a probe directory, removed at once). It also removes the temporaries earlier saves of
+/// `dir` left behind when they were killed (`.NAME.tmp-PID` of a process no longer running:
+/// a finished model never installed, or the old one after the swap), which nothing else
+/// would.
+pub fn prepare_model_dir(dir: &Path) -> Result<(), TrainError> {
+    check_model_dir(dir)?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Some(name) = dir.file_name().map(|n| n.to_string_lossy().to_string()) {
+        remove_stale_temporaries(&parent, &name);
+    }
+    let mut at = parent.as_path();
+    while !at.exists() {
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => {
+                at = Path::new(".");
+                break;
+            }
+        }
+    }
+    let probe = at.join(format!(".faultline-probe-{}", std::process::id()));
+    std::fs::create_dir(&probe).map_err(|e| io(&probe, e))?;
+    std::fs::remove_dir(&probe).map_err(|e| io(&probe, e))
+}
+
+/// Removes `parent/.NAME.tmp-PID` directories whose process is gone (Linux: no `/proc/PID`;
+/// elsewhere nothing is removed). Best effort.
+fn remove_stale_temporaries(parent: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if pid == std::process::id().to_string() || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Whether [`Model::save`] may write `dir`: it does not exist, or it is an empty directory, or
 /// it holds a model (a `manifest.json`), which is replaced. Anything else — a file, a data
 /// directory, a folder of the user's — is refused, so that a mistyped `--out` never deletes
