@@ -305,6 +305,13 @@ impl<S: StateStore> Engine<S> {
     /// An engine from checked parts.
     pub fn with_parts(config: EngineConfig, rules: RuleSet, state: S) -> Result<Self, EngineError> {
         let (retry, budget) = config.retry.check()?;
+        // An audit: 0 was taken and quietly kept one action per task.
+        if config.history_per_task == 0 {
+            return Err(EngineError::Config(
+                "history_per_task must be at least 1 (the latest action is kept to credit its outcome to)"
+                    .into(),
+            ));
+        }
         if !(config.forget_after_s.is_finite() && config.forget_after_s >= 0.0) {
             return Err(EngineError::Config(format!(
                 "forget_after_s must be a finite number of seconds ≥ 0 (0: never), got {}",

@@ -796,6 +796,15 @@ fn idle_tasks_are_forgotten_after_forget_after_s() {
         .unwrap_err()
         .to_string()
         .contains("forget_after_s"));
+    // Regression (library audit): history_per_task = 0 was taken and quietly meant 1.
+    let none = EngineConfig {
+        history_per_task: 0,
+        ..Default::default()
+    };
+    assert!(Engine::new(none)
+        .unwrap_err()
+        .to_string()
+        .contains("history_per_task"));
 }
 
 /// Regression: a task known from a state change alone (it never failed) was never

@@ -84,7 +84,7 @@ pub enum StoreError {
     #[error("a flush is already in progress")]
     FlushInProgress,
     /// Another process (or another store in this one) has the data directory open.
-    #[error("{path}: the data directory is in use by another faultline process (serve, recommend --data, ingest, compact); stop it first")]
+    #[error("{path}: the data directory is in use by another faultline process (serve, recommend --data, ingest, compact) or is already open in this one; stop that process, or close the store opened first")]
     Busy {
         /// The lock file.
         path: PathBuf,
