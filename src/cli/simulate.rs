@@ -167,6 +167,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         bail!("--rules and --config apply only to --policy rules, learned and model");
     }
     let scenario = Scenario::load(&a.scenario)?;
+    for w in &scenario.warnings {
+        say!("faultline: warning: {w}");
+    }
     let rules = match &a.rules {
         Some(p) => Some(super::load_rules(Some(p))?),
         None => None,

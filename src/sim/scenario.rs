@@ -673,6 +673,9 @@ pub struct Scenario {
     pub drifts: Vec<Drift>,
     /// The fixed policy's table from the scenario (defaults to DELAYED_RETRY everywhere).
     pub fixed: FixedTable,
+    /// What the file gives that has no effect (`FILE:LINE: field: why`), for the caller to
+    /// say; the scenario runs as if it were not there.
+    pub warnings: Vec<String>,
 }
 
 /// A hardware class of the fleet.
@@ -858,6 +861,14 @@ pub(crate) struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// A warning about `field`: `FILE:LINE: field: detail`.
+    fn note(&self, field: &str, detail: &str) -> String {
+        match locate(self.text, field) {
+            Some(line) => format!("{}:{line}: {field}: {detail}", self.path),
+            None => format!("{}: {field}: {detail}", self.path),
+        }
+    }
+
     pub(crate) fn bad(&self, field: impl Into<String>, detail: impl Into<String>) -> SimError {
         let field = field.into();
         let at = match locate(self.text, &field) {
@@ -1170,6 +1181,43 @@ impl Checker<'_> {
                 }
             }
         }
+        // What is taken but does nothing, said (an audit: `[truth.gpu.network]` on a fleet
+        // whose GPUs only run out of memory, and a bad-worker share of 0.01 of 4 workers, were
+        // taken without a word). Warnings, not errors: scenarios written before run as before.
+        let mut warnings = Vec::new();
+        for (ck, kinds) in &f.truth {
+            let ClassKey::Class(class) = ck else { continue };
+            let Some(spec) = classes.iter().find(|c| c.class == *class) else {
+                continue;
+            };
+            for kk in kinds.keys() {
+                if let KindKey::Kind(kind) = kk {
+                    if !spec.causes.iter().any(|c| c.kind == *kind) {
+                        warnings.push(self.note(
+                            &format!("truth.{ck}.{kk}"),
+                            &format!(
+                                "class {class} has no cause of kind {kind}: this table is never used"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for spec in &classes {
+            if let Some(b) = &spec.bad {
+                if b.share > 0.0 && spec.bad_count() == 0 {
+                    warnings.push(self.note(
+                        &format!("bad_workers.{}.share", lower(spec.class)),
+                        &format!(
+                            "{} of {} workers rounds to no bad worker (at least {} makes one): the class has none",
+                            b.share,
+                            spec.count,
+                            0.5 / f64::from(spec.count)
+                        ),
+                    ));
+                }
+            }
+        }
         let mut drifts = Vec::new();
         for (i, d) in f.drifts.iter().enumerate() {
             let field = |name: &str| format!("drifts[{i}].{name}");
@@ -1224,6 +1272,7 @@ impl Checker<'_> {
             bursts,
             drifts,
             fixed,
+            warnings,
         })
     }
 
@@ -1783,6 +1832,44 @@ weight = 1
 
     fn err(text: &str) -> String {
         Scenario::from_toml(text, "s.toml").unwrap_err().to_string()
+    }
+
+    /// Regressions (scenario audit): a truth for a kind the class never fails with, and a
+    /// bad-worker share that rounds to no worker, were taken without a word; warned now (not
+    /// refused: scenarios written before run as before).
+    #[test]
+    fn unused_truths_and_bad_worker_shares_of_nobody_are_warned_about() {
+        let warned = |text: &str| Scenario::from_toml(text, "s.toml").unwrap().warnings;
+        let w = warned(&format!(
+            "{MIN}\n[truth.gpu.network]\nDIFFERENT_WORKER = 0.9\n"
+        ));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("s.toml:13: truth.gpu.network")
+                && w[0].contains("no cause of kind network"),
+            "{w:?}"
+        );
+        // The class's own kind and `any` are used.
+        for extra in [
+            "\n[truth.gpu.oom_gpu]\nDIFFERENT_WORKER = 0.9\n",
+            "\n[truth.gpu.any]\nDIFFERENT_WORKER = 0.9\n",
+            "\n[truth.any.network]\nDIFFERENT_WORKER = 0.9\n",
+        ] {
+            assert_eq!(warned(&format!("{MIN}{extra}")), Vec::<String>::new());
+        }
+        let w = warned(&format!(
+            "{MIN}\n[bad_workers.gpu]\nshare = 0.01\nrate_multiplier = 3\n"
+        ));
+        assert!(
+            w.len() == 1
+                && w[0].contains("bad_workers.gpu.share")
+                && w[0].contains("rounds to no bad worker"),
+            "{w:?}"
+        );
+        let w = warned(&format!(
+            "{MIN}\n[bad_workers.gpu]\nshare = 0.25\nrate_multiplier = 3\n"
+        ));
+        assert_eq!(w, Vec::<String>::new());
     }
 
     #[test]
