@@ -1845,7 +1845,7 @@ weight = 1
         ));
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
-            w[0].starts_with("s.toml:13: truth.gpu.network")
+            w[0].starts_with("s.toml:12: truth.gpu.network")
                 && w[0].contains("no cause of kind network"),
             "{w:?}"
         );
