@@ -62,6 +62,7 @@ pub(crate) fn static_route(p: &str) -> &'static str {
         "/v1/patterns",
         "/v1/stats",
         "/v1/admin/reload",
+        "/v1/admin/flush",
     ];
     ROUTES.iter().find(|r| **r == p).copied().unwrap_or("other")
 }
@@ -71,7 +72,11 @@ pub(crate) fn needs_token(route: &str, method: &Method) -> bool {
     match *method {
         Method::POST => matches!(
             route,
-            "/v1/failures" | "/v1/outcomes" | "/v1/tasks/{id}/checkpoints" | "/v1/admin/reload"
+            "/v1/failures"
+                | "/v1/outcomes"
+                | "/v1/tasks/{id}/checkpoints"
+                | "/v1/admin/reload"
+                | "/v1/admin/flush"
         ),
         Method::PUT => route == "/v1/tasks/{id}/state",
         _ => false,
@@ -854,6 +859,22 @@ struct ReloadRequest {
 
 /// `POST /v1/admin/reload`: loads the model directory again (or the one named in the body)
 /// and swaps it in without stopping requests.
+/// `POST /v1/admin/flush`: writes every acknowledged record still in the write-ahead log
+/// into the history's Parquet parts now, rather than at the next periodic flush, so that a
+/// reader of the parts (`faultline train`, `analyze --data`, `eval ranking`, pyarrow) beside
+/// the running server sees them (a nightly-train audit: up to a flush interval of records was
+/// left out, and the `compact` the warning suggested is refused while the server holds the
+/// directory). Answers `{"flushed": true, "flushed_seq"}` once the parts are committed.
+pub(crate) async fn post_flush(State(app): State<App>) -> Result<Response> {
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || a.flush())
+        .await
+        .map_err(|e| ApiError::Internal(format!("flush task failed: {e}")))??;
+    let root = app.engine().state().store().root().to_path_buf();
+    let seq = crate::store::flushed_seq(&root).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(json!({ "flushed": true, "flushed_seq": seq })).into_response())
+}
+
 pub(crate) async fn post_reload(
     State(app): State<App>,
     raw: Result<Bytes, BytesRejection>,

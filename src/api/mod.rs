@@ -340,6 +340,7 @@ impl App {
             .route("/v1/patterns", get(h::get_patterns))
             .route("/v1/stats", get(h::get_stats))
             .route("/v1/admin/reload", post(h::post_reload))
+            .route("/v1/admin/flush", post(h::post_flush))
             .fallback(h::not_found)
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),

@@ -281,7 +281,12 @@ pub(crate) fn document() -> Value {
                 "summary": "Reload the model (optionally from another directory) without dropping requests",
                 "security": auth,
                 "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {"model": {"type": "string"}}}}}},
-                "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), merge(write_errors, error_responses(&["422"])))
+                "responses": merge(json!({"200": ok_json(json!({"type": "object"}))}), merge(write_errors.clone(), error_responses(&["422"])))
+            }},
+            "/v1/admin/flush": {"post": {
+                "summary": "Write every acknowledged record still in the write-ahead log into the Parquet history now (for a reader of the parts, e.g. a nightly `faultline train`, beside the running server)",
+                "security": auth,
+                "responses": merge(json!({"200": ok_json(json!({"type": "object", "required": ["flushed", "flushed_seq"], "properties": {"flushed": {"type": "boolean"}, "flushed_seq": {"type": "integer", "nullable": true, "description": "the history's commit point: every record up to this sequence number is in the Parquet parts"}}}))}), write_errors)
             }}
         }
     })

@@ -108,7 +108,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let unflushed = super::unflushed_records(&a.data);
     let hint = |n: usize| {
         format!(
-            "{} holds {n} record(s) in its write-ahead log that training does not read (not yet flushed into Parquet): `faultline compact --data {}` flushes them",
+            "{} holds {n} record(s) in its write-ahead log that training does not read (not yet flushed into Parquet): `faultline compact --data {}` flushes them, or `POST /v1/admin/flush` while `faultline serve` holds the directory",
             a.data.display(),
             a.data.display()
         )
