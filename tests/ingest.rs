@@ -247,6 +247,46 @@ fn a_rerun_after_an_interrupted_ingest_is_refused_unless_again() {
     let out = d.run(&["ingest", "a.jsonl", "--data", "data"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("skipped"), "{}", stderr(&out));
+    // Regression (nightly-train audit): a run killed before its first commit (its mark
+    // without its end, the commit point where the mark found it) was refused as if part of
+    // the input were in the history. It is read again, with a note.
+    d.write("b.jsonl", &lines);
+    let out = d.run(&["ingest", "b.jsonl", "--data", "data"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut kept: Vec<String> = text.lines().map(str::to_string).collect();
+    let done = kept.pop().unwrap();
+    assert!(
+        done.contains("b.jsonl") && !done.contains("started"),
+        "{done}"
+    );
+    let mark = kept.last().unwrap().clone();
+    assert!(
+        mark.contains("started") && mark.contains("flushed_before"),
+        "{mark}"
+    );
+    // As if b's run had been killed before committing: its records not there, its mark the
+    // latest line, the commit point where the mark found it.
+    std::fs::remove_dir_all(d.path("data")).unwrap();
+    let out = d.run(&["ingest", "a.jsonl", "--data", "data"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let flushed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.path("data/history/_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let mut mark: serde_json::Value = serde_json::from_str(&mark).unwrap();
+    mark["flushed_before"] = flushed["flushed_seq"].clone();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, format!("{mark}\n").as_bytes()).unwrap();
+    drop(f);
+    let out = d.run(&["ingest", "b.jsonl", "--data", "data"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("committed nothing"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(failures(&d.path("data")).len(), 10);
     // An input with nothing to take in ends its mark too: no refusal next time.
     d.write("bad.jsonl", "{\n");
     let out = d.run(&["ingest", "bad.jsonl", "--data", "data"], "");

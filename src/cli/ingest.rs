@@ -375,6 +375,11 @@ struct Ingested {
     /// there on the next ingest (absent in logs of earlier versions: read whole).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     prefix: Option<Prefix>,
+    /// On a `started` mark: the history's commit point (`flushed_seq`, 0 for none) when the
+    /// ingest began. While it is still the commit point, nothing of that ingest was committed
+    /// and the input is read again without --again (absent in logs of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flushed_before: Option<u64>,
 }
 
 /// What [`Ingested::prefix`] holds.
@@ -563,6 +568,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         // The latest entry for the path, whatever its size and time now (an audit: a log
         // that grew, or was only touched, after the kill was read again from the start, and
         // 100,000 records were stored twice without a word).
+        let now_flushed = faultline::store::flushed_seq(&a.data)
+            .ok()
+            .flatten()
+            .unwrap_or(0);
         for ((p, _), id) in inputs.iter().zip(&ids) {
             let last = id.as_ref().and_then(|id| {
                 before
@@ -572,6 +581,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     .map(|e| (e, id))
             });
             if let Some((e, id)) = last.filter(|(e, _)| e.state.as_deref() == Some(STARTED)) {
+                // Nothing committed since the mark (the commit point has not moved): the
+                // killed run wrote nothing that counts, and reading the input again adds
+                // nothing twice (an audit: a run killed before its first commit was refused
+                // as if it had).
+                if e.flushed_before.is_some() && e.flushed_before == Some(now_flushed) {
+                    say!(
+                        "faultline: note: {}: an earlier ingest of it began at {} and did not finish, but committed nothing (the history's commit point has not moved since): reading it again",
+                        p.display(),
+                        e.at
+                    );
+                    continue;
+                }
                 bail!(
                     "{}: an earlier ingest of it into {} began at {} and did not finish{}, so part of it may be in the history already; ingesting it again would add that part twice. Pass --again to ingest all of it anyway (what was taken in stays), or ingest it into a new data directory",
                     p.display(),
@@ -738,6 +759,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Each input is marked begun before anything of it is written: a run killed after
     // committing part of it leaves the mark, which the next run heeds (above).
     let begun = Timestamp::now().to_string();
+    // The commit point as the store opened it (an earlier run's WAL replayed, parts above the
+    // commit point set aside): what this run commits moves it.
+    let flushed_before = faultline::store::flushed_seq(&a.data)
+        .ok()
+        .map(|s| s.unwrap_or(0));
     let marks: Vec<Ingested> = ids
         .iter()
         .flatten()
@@ -749,6 +775,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ingested: 0,
             state: Some(STARTED.into()),
             prefix: None,
+            flushed_before,
         })
         .collect();
     log_ingested(&a.data, &marks)?;
@@ -849,6 +876,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 at: at.clone(),
                 ingested: f.ingested,
                 state: (f.ingested == 0).then(|| EMPTY.into()),
+                flushed_before: None,
             })
         })
         .collect();
