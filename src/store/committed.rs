@@ -183,6 +183,25 @@ pub fn committed_rows(
     Ok(rows)
 }
 
+/// Rows of `table` under `root` in parts above the commit point (sequence > `flushed`): a
+/// write interrupted before it committed (a killed ingest) left them, readers leave them out,
+/// and the next open of the store for writing sets them aside. 0 when none or unreadable.
+pub fn rows_above_commit(root: &Path, table: Table, flushed: Option<u64>) -> usize {
+    // Without a manifest every part is read as committed (see `committed_rows`).
+    let Some(flushed) = flushed else {
+        return 0;
+    };
+    let mut files = Vec::new();
+    if parts(&root.join("history").join(table.dir_name()), &mut files).is_err() {
+        return 0;
+    }
+    files
+        .iter()
+        .filter_map(|f| read_part(f).ok())
+        .map(|rows| rows.iter().filter(|(seq, _)| *seq > flushed).count())
+        .sum()
+}
+
 /// The first Parquet part of `table` under `root` (a data directory) whose rows cannot be
 /// read, as the error of reading it with what to do about it; `None` when every part reads.
 /// For a reader whose query (polars) failed without naming the file.

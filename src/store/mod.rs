@@ -33,7 +33,7 @@ pub use batch::ColumnBatch;
 pub use checkpoints::{checkpoint_id, Checkpoints, Retention};
 pub use committed::{
     committed_rows, first_unreadable_part, flushed_seq, gone_warning, reread_while_compacting,
-    unflushed_logged, unreadable_part,
+    rows_above_commit, unflushed_logged, unreadable_part,
 };
 pub use entry::{
     ActionRow, CheckpointRow, Encoded, Entry, FailureRow, OutcomeRow, PatternRow, Table,

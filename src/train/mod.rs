@@ -116,10 +116,16 @@ pub enum TrainError {
         path: PathBuf,
     },
     /// The history holds no failures.
-    #[error("{}: the history has no failures to train on", path.display())]
+    #[error("{}: the history has no failures to train on{}", path.display(), if *above_commit > 0 {
+        format!(" ({above_commit} failure row(s) lie in parts above its commit point, left by a write interrupted before it committed, e.g. a killed ingest: they are not part of the history, and the next write to the directory sets them aside)")
+    } else {
+        String::new()
+    })]
     Empty {
         /// The data directory.
         path: PathBuf,
+        /// Failure rows in parts above the commit point (an interrupted write's).
+        above_commit: usize,
     },
     /// A training option is out of range.
     #[error("invalid training option {field}: {detail}")]
@@ -291,6 +297,11 @@ pub fn train_with(
     if h.failures.is_empty() {
         return Err(TrainError::Empty {
             path: data.to_path_buf(),
+            above_commit: crate::store::rows_above_commit(
+                data,
+                crate::store::Table::Failures,
+                snapshot,
+            ),
         });
     }
     let n = h.failures.len();

@@ -554,6 +554,39 @@ fn a_directory_without_history_is_an_error() {
     std::fs::create_dir(dir.path().join("history")).unwrap();
     let e = train(dir.path(), &opts()).unwrap_err();
     assert!(matches!(e, TrainError::Empty { .. }), "{e}");
+    assert!(!e.to_string().contains("above its commit point"), "{e}");
+}
+
+/// Regression (nightly-train audit): after an ingest killed before it committed, train said
+/// only "no failures to train on" beside a hundred part files of the killed write. It says
+/// what they are.
+#[test]
+fn an_empty_history_names_the_rows_of_an_interrupted_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_history(&data, 10);
+    // As a write killed before its commit leaves it: the rows there, the commit point below.
+    let manifest = data.join("history").join("_manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["flushed_seq"] = serde_json::json!(0);
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    let e = train(&data, &opts()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            TrainError::Empty {
+                above_commit: 10,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("10 failure row(s) lie in parts above its commit point"),
+        "{e}"
+    );
 }
 
 #[test]
