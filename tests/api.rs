@@ -369,7 +369,17 @@ async fn regression_a_rejected_outcome_batch_changes_nothing() {
     )
     .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
-    assert_eq!(v["error"]["code"], "conflicting_outcome", "{v}");
+    assert_eq!(
+        (&v["error"]["code"], &v["error"]["field"]),
+        (&json!("conflicting_outcome"), &json!("[1].success")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nothing of it was applied")),
+        "{v}"
+    );
     let (_, after) = call(&app, "GET", "/v1/tasks/t2/state", "", None).await;
     assert_ne!(after["state"], "succeeded", "{after}");
     // A valid batch is still recorded whole (but for a duplicate: the second outcome for the

@@ -287,6 +287,22 @@ fn a_rerun_after_an_interrupted_ingest_is_refused_unless_again() {
         stderr(&out)
     );
     assert_eq!(failures(&d.path("data")).len(), 10);
+    // Regression (review): a manifest gone or damaged since the mark is no commit point that
+    // stood still (opening the store rebuilds it from the parts, with whatever the killed run
+    // committed): refused — also when the mark was made on a fresh directory (commit point
+    // 0), which an unreadable manifest was once taken to equal.
+    mark["flushed_before"] = serde_json::json!(0);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, format!("{mark}\n").as_bytes()).unwrap();
+    drop(f);
+    let manifest = d.path("data/history/_manifest.json");
+    let kept_manifest = std::fs::read(&manifest).unwrap();
+    std::fs::write(&manifest, "").unwrap();
+    let out = d.run(&["ingest", "b.jsonl", "--data", "data"], "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("did not finish"), "{}", stderr(&out));
+    std::fs::write(&manifest, kept_manifest).unwrap();
+    assert_eq!(failures(&d.path("data")).len(), 10);
     // An input with nothing to take in ends its mark too: no refusal next time.
     d.write("bad.jsonl", "{\n");
     let out = d.run(&["ingest", "bad.jsonl", "--data", "data"], "");

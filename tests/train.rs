@@ -686,7 +686,8 @@ fn a_nightly_train_fails_early_and_keeps_the_model_it_would_not_improve() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("fewer than --min-outcomes 10") && stderr(&o).contains("unchanged"),
+        stderr(&o).contains("0 outcome(s), fewer than the 10 required")
+            && stderr(&o).contains("nothing was trained or written"),
         "{}",
         stderr(&o)
     );
@@ -715,11 +716,19 @@ fn a_nightly_train_fails_early_and_keeps_the_model_it_would_not_improve() {
         assert_eq!(o.status.code(), Some(2));
         assert!(stderr(&o).contains("faultline-probe"), "{}", stderr(&o));
     }
-    // A killed save's temporary (of a process long gone) is removed; a live one is not.
+    // A killed save's temporary of a process long gone (and changed over an hour ago) is
+    // removed; a live process's is not, nor a recent one (another host's save, maybe).
     let stale = d.path("models/.m.tmp-4000000000");
+    let recent = d.path("models/.m.tmp-4000000001");
     let live = d.path(&format!("models/.m.tmp-{}", std::process::id()));
-    std::fs::create_dir_all(&stale).unwrap();
-    std::fs::create_dir_all(&live).unwrap();
+    for dir in [&stale, &recent, &live] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::open(&stale)
+        .unwrap()
+        .set_modified(hours_ago)
+        .unwrap();
     let o = d.run(
         &[
             "train", "--data", "data", "--out", "models/m", "-q", "--json",
@@ -728,7 +737,7 @@ fn a_nightly_train_fails_early_and_keeps_the_model_it_would_not_improve() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stale.exists() || !Path::new("/proc/self").exists());
-    assert!(live.exists());
+    assert!(live.exists() && recent.exists());
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["unflushed_records"], 0, "{v}");
 }

@@ -58,6 +58,14 @@ pub enum ApiError {
         /// The task id as sent.
         task: String,
     },
+    /// A batch of outcomes gives one task both verdicts; nothing of it was applied.
+    #[error("the batch gives task '{task}' both verdicts (success true and false, the second at {field}); nothing of it was applied")]
+    BatchConflict {
+        /// Path of the second verdict in the body: `[3].success`.
+        field: String,
+        /// The task.
+        task: String,
+    },
     /// The route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -93,7 +101,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) | ApiError::UnknownTask { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::CheckpointDamaged { .. } => StatusCode::CONFLICT,
+            ApiError::CheckpointDamaged { .. } | ApiError::BatchConflict { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Engine(EngineError::UnknownTask(_)) => StatusCode::NOT_FOUND,
             ApiError::Engine(
@@ -120,6 +130,7 @@ impl ApiError {
             ApiError::UnknownTask { .. } => "unknown_task",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::CheckpointDamaged { .. } => "checkpoint_damaged",
+            ApiError::BatchConflict { .. } => "conflicting_outcome",
             ApiError::Timeout(_) => "timeout",
             ApiError::Engine(EngineError::UnknownTask(_)) => "unknown_task",
             ApiError::Engine(EngineError::NoAction(_)) => "no_action",
@@ -136,7 +147,9 @@ impl ApiError {
     fn field(&self) -> Option<&str> {
         match self {
             ApiError::BadBody { field, .. } => field.as_deref().filter(|f| !f.is_empty()),
-            ApiError::Invalid { field, .. } | ApiError::UnknownTask { field, .. } => Some(field),
+            ApiError::Invalid { field, .. }
+            | ApiError::UnknownTask { field, .. }
+            | ApiError::BatchConflict { field, .. } => Some(field),
             ApiError::TooLarge { .. } | ApiError::Body(_) => Some("body"),
             ApiError::Engine(EngineError::UnknownTask(_) | EngineError::NoAction(_)) => {
                 Some("task_id")

@@ -552,17 +552,6 @@ pub(crate) async fn post_outcomes(
         let mut given: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
         // Under the same lock as the logging below, so the check still holds then.
         for (i, o) in outcomes.iter().enumerate() {
-            if let Some(&first) = given.get(o.task_id.as_str()) {
-                if first != o.success {
-                    return Err(ApiError::Engine(
-                        crate::engine::EngineError::ConflictingOutcome {
-                            task: o.task_id.clone(),
-                            recorded: first,
-                        },
-                    ));
-                }
-            }
-            given.entry(o.task_id.as_str()).or_insert(o.success);
             let at = |field: &str| {
                 if batch {
                     format!("[{i}].{field}")
@@ -585,6 +574,16 @@ pub(crate) async fn post_outcomes(
                 },
                 e => ApiError::Engine(e),
             })?;
+            // After the outcome's own checks (a stale one is answered as stale).
+            if let Some(&first) = given.get(o.task_id.as_str()) {
+                if first != o.success {
+                    return Err(ApiError::BatchConflict {
+                        field: at("success"),
+                        task: o.task_id.clone(),
+                    });
+                }
+            }
+            given.entry(o.task_id.as_str()).or_insert(o.success);
         }
         for o in &outcomes {
             let id = engine.check_outcome(o)?;
@@ -857,8 +856,6 @@ struct ReloadRequest {
     model: Option<std::path::PathBuf>,
 }
 
-/// `POST /v1/admin/reload`: loads the model directory again (or the one named in the body)
-/// and swaps it in without stopping requests.
 /// `POST /v1/admin/flush`: writes every acknowledged record still in the write-ahead log
 /// into the history's Parquet parts now, rather than at the next periodic flush, so that a
 /// reader of the parts (`faultline train`, `analyze --data`, `eval ranking`, pyarrow) beside
@@ -875,6 +872,8 @@ pub(crate) async fn post_flush(State(app): State<App>) -> Result<Response> {
     Ok(Json(json!({ "flushed": true, "flushed_seq": seq })).into_response())
 }
 
+/// `POST /v1/admin/reload`: loads the model directory again (or the one named in the body)
+/// and swaps it in without stopping requests.
 pub(crate) async fn post_reload(
     State(app): State<App>,
     raw: Result<Bytes, BytesRejection>,

@@ -642,14 +642,14 @@ pub static RULES: &[Rule] = &[
     row(
         "timeout.generic",
         K::Timeout,
-        r"(?P<neg>\b(?:no|without|never|did\s+not|didn't|does\s+not|doesn't|will\s+not|won't)\s+|\b(?:attribute|argument|parameter|option|field|key|keyword)\s+'|--)?\btimed?[\s_-]?out\w*(?P<nil>\s*=\s*[0-9])?|\btiming\s+out\b|\bdeadline[\s_]exceeded\b|\bdeadline\s+(?:has\s+)?(?:expired|passed)\b|\bdeadline\s+(?:of\s+)?[0-9][0-9.]*\s*(?:ms|us|µs|s|secs?|seconds?|minutes?|min)?\s+(?:exceeded|missed|expired)\b|\bmissed\s+(?:its\s+|the\s+|a\s+)?deadline\b|\btook\s+too\s+long\b|\bhang\s+detected\b|\bhung\s+task\b|\bblocked\s+for\s+more\s+than\b",
+        r"(?P<neg>\b(?:no|without|never|did\s+not|didn't|does\s+not|doesn't|will\s+not|won't)\s+|\b(?:attribute|argument|parameter|option|field|key|keyword)\s+'|--)?\btimed?[\s_-]?out\w*(?P<nil>\s*=\s*[0-9])?|\btiming\s+out\b|\bdeadline[\s_]exceeded\b|\bdeadline\s+(?:has\s+)?(?:expired|passed)\b|\bdeadline\s+(?:of\s+)?[0-9][0-9.]*\s*(?:ms|us|µs|s|secs?|seconds?|minutes?|min)?\s+(?:exceeded|missed|expired)\b|\bmissed\s+(?:its\s+|the\s+|a\s+)?deadline\b|\btook\s+too\s+long\b|\bhang\s+detected\b|\bhung\s+task\b|\bblocked\s+for\s+more\s+than\s+\S+\s+seconds\b",
         "an operation timed out (not \"no timeout\", \"did not time out\", an attribute or argument named 'timeout', a `timeout=30` setting)",
     ),
     // ---------------------------------------------------------------- crashes in the job
     row(
         "kernel.crash",
         K::WorkerCrash,
-        r"\bbug:\s+unable\s+to\s+handle\b|\bbug:\s+kernel\s+null\s+pointer\s+dereference\b|\boops:\s+\w+\s+\[#|\bkernel\s+panic\b|\bgeneral\s+protection\s+fault[,:]|\bbug:\s+soft\s+lockup\b|\bhard\s+lockup\b",
+        r"\bbug:\s+unable\s+to\s+handle\s+(?:kernel\b|page\s+fault\b|paging\s+request\b)|\bbug:\s+kernel\s+null\s+pointer\s+dereference\b|\boops:\s+\w+\s+\[#|\bkernel\s+panic\b|\bgeneral\s+protection\s+fault[,:]|\bbug:\s+soft\s+lockup\b|\bdetected\s+hard\s+lockup\b|\bhard\s+lockup\s+on\s+cpu\b",
         "the worker's kernel crashed or locked up (BUG, Oops, a general protection fault in the kernel, a panic, a soft or hard lockup), and every job on it with it; before the job's own crashes, whose words (\"null pointer dereference\") the kernel's share",
     ),
     row(

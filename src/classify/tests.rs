@@ -1420,6 +1420,12 @@ fn kernel_crashes_are_the_workers_hung_tasks_time_out_and_traps_are_crashes() {
         ("NMI watchdog: Watchdog detected hard LOCKUP on cpu 5", H::Cpu, K::WorkerCrash),
         ("INFO: task python3:4242 blocked for more than 120 seconds.", H::Cpu, K::Timeout),
         ("traps: python3[4343] general protection fault ip:7f0 sp:7ff error:0 in libc.so.6[7f0+1000]", H::Cpu, K::SoftwareException),
+        ("watchdog: Watchdog detected hard LOCKUP on cpu 6", H::Cpu, K::WorkerCrash),
+        ("INFO: task jbd2/sda1-8:412 blocked for more than 120 seconds.", H::Cpu, K::Timeout),
+        // Words of the kernel's in other messages are not a kernel crash (review).
+        ("The hard lockup detector is disabled", H::Cpu, K::Unknown),
+        ("Bug: unable to handle request of type 'foo'", H::Cpu, K::Unknown),
+        ("request blocked for more than 3 attempts", H::Cpu, K::Unknown),
         // The job's own crash keeps its kind.
         ("Fatal Python error: Segmentation fault: null pointer dereference in module", H::Cpu, K::SoftwareException),
         ("java.lang.NullPointerException", H::Cpu, K::SoftwareException),

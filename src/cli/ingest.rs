@@ -375,7 +375,7 @@ struct Ingested {
     /// there on the next ingest (absent in logs of earlier versions: read whole).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     prefix: Option<Prefix>,
-    /// On a `started` mark: the history's commit point (`flushed_seq`, 0 for none) when the
+    /// On a `started` mark: the history's commit point (its manifest's `flushed_seq`) when the
     /// ingest began. While it is still the commit point, nothing of that ingest was committed
     /// and the input is read again without --again (absent in logs of earlier versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -568,10 +568,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         // The latest entry for the path, whatever its size and time now (an audit: a log
         // that grew, or was only touched, after the kill was read again from the start, and
         // 100,000 records were stored twice without a word).
-        let now_flushed = faultline::store::flushed_seq(&a.data)
-            .ok()
-            .flatten()
-            .unwrap_or(0);
+        // Only a commit point read as it is (a manifest that reads): a missing or damaged
+        // one is rebuilt from the parts when the store opens, with whatever the killed run
+        // committed (a review: counted as 0, it let such a rerun add those rows twice).
+        let now_flushed = faultline::store::flushed_seq(&a.data).ok().flatten();
         for ((p, _), id) in inputs.iter().zip(&ids) {
             let last = id.as_ref().and_then(|id| {
                 before
@@ -585,7 +585,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 // killed run wrote nothing that counts, and reading the input again adds
                 // nothing twice (an audit: a run killed before its first commit was refused
                 // as if it had).
-                if e.flushed_before.is_some() && e.flushed_before == Some(now_flushed) {
+                if e.flushed_before.is_some() && e.flushed_before == now_flushed {
                     say!(
                         "faultline: note: {}: an earlier ingest of it began at {} and did not finish, but committed nothing (the history's commit point has not moved since): reading it again",
                         p.display(),
@@ -761,9 +761,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let begun = Timestamp::now().to_string();
     // The commit point as the store opened it (an earlier run's WAL replayed, parts above the
     // commit point set aside): what this run commits moves it.
-    let flushed_before = faultline::store::flushed_seq(&a.data)
-        .ok()
-        .map(|s| s.unwrap_or(0));
+    let flushed_before = faultline::store::flushed_seq(&a.data).ok().flatten();
     let marks: Vec<Ingested> = ids
         .iter()
         .flatten()

@@ -27,8 +27,8 @@ use serde::Serialize;
 /// range, evaluation metrics, BLAKE3 hash of every artifact) beside templates.json,
 /// classifier.json, clusters.json and success_rates.json. The model's name is the
 /// directory's name unless --name is given. A directory that cannot be written, or a
-/// model that would not be kept (--min-outcomes), fails before the training or before
-/// anything is replaced: the model already at --out stays.
+/// history with fewer outcomes than --min-outcomes, fails before the training: the model
+/// already at --out stays.
 ///
 /// A running `faultline serve` keeps the model it loaded: `POST /v1/admin/reload` (with
 /// {"model": "DIR"} for another directory) or a restart makes it use the new one.
@@ -60,9 +60,9 @@ pub struct Args {
     /// Rows the clusters are fitted on at most (the rest are placed online); at least 20.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(20..))]
     sample: u64,
-    /// Keep the model only if the history holds at least N outcomes (for a nightly job: a
-    /// history without outcomes gives empty success tables, and the model at --out is
-    /// replaced only by one that learned from some).
+    /// Train only if the history holds at least N outcomes, checked before training (for a
+    /// nightly job: a history without outcomes gives empty success tables, and the model at
+    /// --out is replaced only by one that learned from some).
     #[arg(long, value_name = "N", default_value_t = 0)]
     min_outcomes: u64,
     /// Print the manifest (with the output path) as one JSON document.
@@ -119,6 +119,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut opts = TrainOptions::new(name, Timestamp::now());
     opts.cluster.seed = a.seed;
     opts.sample = usize::try_from(a.sample).unwrap_or(usize::MAX);
+    opts.min_outcomes = a.min_outcomes;
     let show = !a.quiet && std::io::stderr().is_terminal();
     let bar = show.then(|| {
         let b = ProgressBar::new_spinner();
@@ -143,21 +144,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         m
     })?;
     let outcomes = (model.manifest().metrics.success.outcomes + 0.0).round();
-    if outcomes < a.min_outcomes as f64 {
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
-        anyhow::bail!(
-            "the history of {} holds {outcomes} outcome(s), fewer than --min-outcomes {}: the model was not written{}",
-            a.data.display(),
-            a.min_outcomes,
-            if a.out.exists() {
-                format!(" ({} is unchanged)", a.out.display())
-            } else {
-                String::new()
-            }
-        );
-    }
     if outcomes == 0.0 && !a.quiet {
         say!(
             "faultline: warning: the history of {} holds no outcomes: the model's success tables are empty, and a server seeded with it ranks as the rules until its own outcomes teach it (--min-outcomes N keeps the model at --out instead)",

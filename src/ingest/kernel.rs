@@ -27,7 +27,7 @@
 //! Kernel lines carry no task: the worker is [`KernelOptions::worker`], else the syslog
 //! host, else the input's file stem; the task is `pid-N` when the line names a process,
 //! else the device (`gpu-0000:9b:00`, `nvswitch-…`, `cpu-N`, `mc-N`), else the event
-//! (`oom`, `mce`, `edac`). The hardware class is GPU (vendor NVIDIA) for NVRM/SXid lines,
+//! (`oom`, `mce`, `edac`, `kernel` for the kernel's own crash). The hardware class is GPU (vendor NVIDIA) for NVRM/SXid lines,
 //! CPU otherwise. A failure line is rejected only when its own fields do not read (an Xid
 //! without a numeric code, a timestamp that does not exist).
 //!
@@ -36,7 +36,9 @@
 //! engine, a dozen lines in a millisecond) is left out, and so is the "fallen off the bus"
 //! line the driver prints within seconds after an Xid 79 of the same GPU. A kernel crash prints
 //! several such lines (`BUG: …`, then `Oops: …`, then perhaps `Kernel panic …`): those within
-//! ten seconds of the first on a worker are one failure.
+//! ten seconds of the first on a worker are one failure; a stall reported again while it lasts
+//! (a soft lockup of one process, a hung task) is one failure while its reports come at most
+//! ten minutes apart.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -129,7 +131,7 @@ fn patterns() -> &'static Patterns {
             segfault: re(r"^\S+\[(\d+)\]: segfault at "),
             traps: re(r"^traps: \S+\[(\d+)\] general protection(?: fault)?\b"),
             kernel_crash: re(
-                r"^(?:BUG: unable to handle\b|BUG: kernel NULL pointer dereference\b|Oops: |general protection fault\b|Kernel panic - not syncing\b|(?:watchdog: )?BUG: soft lockup\b|(?:NMI )?[Ww]atchdog(?::| detected) [Hh]ard (?:LOCKUP|lockup)\b)",
+                r"^(?:BUG: unable to handle\b|BUG: kernel NULL pointer dereference\b|Oops: |general protection fault\b|Kernel panic - not syncing\b|(?:watchdog: )?BUG: soft lockup\b|(?:NMI )?(?:[Ww]atchdog: )?(?:Watchdog detected hard LOCKUP|[Hh]ard LOCKUP)\b)",
             ),
             hung_task: re(r"^INFO: task \S+:(\d+) blocked for more than \d+ seconds"),
             comm_pid: re(r"\[\S+:(\d+)\]$"),
@@ -403,7 +405,7 @@ impl Parser {
             let task = p
                 .comm_pid
                 .captures(msg)
-                .map_or_else(|| "kernel".to_string(), |c| format!("pid-{}", &c[1]));
+                .map_or_else(|| KERNEL_TASK.to_string(), |c| format!("pid-{}", &c[1]));
             return Some(Ok(Event {
                 class: HardwareClass::Cpu,
                 task,
@@ -442,18 +444,31 @@ impl Parser {
                 return true;
             }
         }
-        if e.hint == "kernel_crash" {
-            // One crash, several lines (BUG, Oops, panic): the first on the worker counts.
-            if let Some(&at) = self.last_crash.get(worker) {
-                if (0..=FOLLOW_UP_US).contains(&(t - at)) {
-                    return true;
-                }
-            }
+        if e.hint == "kernel_crash" || e.hint == "hung_task" {
+            // A stall of a process (a soft lockup naming it, a hung task) is reported again
+            // while it lasts (every 20-30 s, every 120 s): one failure while the reports keep
+            // coming, STALL_US apart at most. A crash (BUG, Oops, panic) prints several
+            // lines at once: the first on the worker counts, FOLLOW_UP_US after it.
+            let stall = e.task != KERNEL_TASK;
+            let (key, window) = if stall {
+                (
+                    format!("{worker}\u{1f}{}\u{1f}{}", e.task, e.hint),
+                    STALL_US,
+                )
+            } else {
+                (worker.to_string(), FOLLOW_UP_US)
+            };
+            let repeat = self
+                .last_crash
+                .get(&key)
+                .is_some_and(|&at| (0..=window).contains(&(t - at)));
             if self.last_crash.len() >= 4096 {
                 self.last_crash.clear();
             }
-            self.last_crash.insert(worker.to_string(), t);
-            return false;
+            if stall || !repeat {
+                self.last_crash.insert(key, t);
+            }
+            return repeat;
         }
         if let Some((gpu, Some(79))) = &e.gpu {
             self.last_xid79 = Some((worker.to_string(), gpu.clone(), t));
@@ -561,6 +576,12 @@ fn parse_relative(boot: i64, s: &str) -> Result<Timestamp, String> {
         .and_then(Timestamp::from_micros_checked)
         .ok_or_else(|| format!("relative time [{s}] is out of range"))
 }
+
+/// The task of a kernel crash that names no process: the node's kernel itself.
+const KERNEL_TASK: &str = "kernel";
+/// Reports of one stall (a soft lockup of a process, a hung task) at most this many
+/// microseconds apart are one failure.
+const STALL_US: i64 = 600_000_000;
 
 /// Lines per chunk.
 const LINES_PER_CHUNK: usize = 4096;
@@ -946,9 +967,15 @@ mod tests {
              <0>[  202.100000] Kernel panic - not syncing: Fatal exception\n\
              <3>[ 1000.000000] INFO: task python3:4242 blocked for more than 120 seconds.\n\
              <3>[ 1000.000100] \"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\" disables this message.\n\
+             <3>[ 1121.000000] INFO: task python3:4242 blocked for more than 241 seconds.\n\
              <6>[ 1100.000000] traps: python3[4343] general protection fault ip:7f0 sp:7ff error:0 in libc.so.6[7f0+1000]\n\
              <0>[ 2000.000000] watchdog: BUG: soft lockup - CPU#3 stuck for 22s! [python3:4444]\n\
-             <0>[ 3000.000000] general protection fault, probably for non-canonical address 0xdead: 0000 [#2] SMP PTI\n",
+             <0>[ 2026.000000] watchdog: BUG: soft lockup - CPU#3 stuck for 48s! [python3:4444]\n\
+             <0>[ 2052.000000] watchdog: BUG: soft lockup - CPU#3 stuck for 74s! [python3:4444]\n\
+             <0>[ 3000.000000] general protection fault, probably for non-canonical address 0xdead: 0000 [#2] SMP PTI\n\
+             <0>[ 4000.000000] NMI watchdog: Watchdog detected hard LOCKUP on cpu 5\n\
+             <0>[ 5000.000000] watchdog: Watchdog detected hard LOCKUP on cpu 6\n\
+             <0>[ 6000.000000] Watchdog detected hard LOCKUP on cpu 7\n",
             KernelOptions::default(),
         );
         let got: Vec<(String, String)> = v
@@ -964,6 +991,9 @@ mod tests {
             ("pid-4343", "segfault"),
             ("pid-4444", "kernel_crash"),
             ("kernel", "kernel_crash"),
+            ("kernel", "kernel_crash"),
+            ("kernel", "kernel_crash"),
+            ("kernel", "kernel_crash"),
         ];
         let want: Vec<(String, String)> = want
             .iter()
@@ -971,8 +1001,9 @@ mod tests {
             .collect();
         assert_eq!(
             got, want,
-            "the BUG, its Oops and the panic 0.5 s later are one crash; the second crash \
-             2,800 s later is another"
+            "the BUG, its Oops and the panic 0.5 s later are one crash; a soft lockup and a \
+             hung task reported again while they last are one failure each; the later \
+             crash and each hard lockup (every form the kernel prints) are failures"
         );
     }
 

@@ -338,7 +338,7 @@ impl FailureReport {
     /// no timestamp: the caller (CLI, API) decides what "now" is, never the engine. The time
     /// must be within the years 0000–9999; how far it may be from `now` is not checked here,
     /// as a log read later holds old times: a caller deciding failures as they happen checks
-    /// [`Timestamp::check_live`] as well (`serve` and `recommend` do).
+    /// [`Timestamp::check_live`] as well (`serve` does; `recommend`, which also reads logs, checks only how far ahead).
     pub fn check(self, now: Timestamp) -> Result<FailureRecord, ModelError> {
         if let Some(t) = self.timestamp {
             if Timestamp::from_micros_checked(t.as_micros()).is_none() {

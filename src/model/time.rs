@@ -60,7 +60,7 @@ impl Timestamp {
     pub const EARLIEST_LIVE: Timestamp = Timestamp(100_000_000_000_000);
 
     /// Checks a time given by a caller reporting something that happens now (a coordinator
-    /// embedding the engine, `faultline serve`, `faultline recommend`) against its clock
+    /// embedding the engine; `faultline serve` checks every time it is given so) against its clock
     /// `now`: not before [`Timestamp::EARLIEST_LIVE`] and at most `max_ahead_s` seconds ahead
     /// of `now`. A failure dated far ahead would hold the windows of the patterns, the
     /// retry budget and the breakers for every later failure (an audit: one report dated

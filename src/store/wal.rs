@@ -262,7 +262,9 @@ impl Ack {
 /// after a decision) are written and fsynced when the last handle to the log goes: a clean
 /// shutdown loses nothing it was given (an audit: an embedding coordinator that dropped the
 /// Ack of its last decision found the task unknown after reopening). Best effort: an error
-/// here has no one to tell, and a log that already failed is not written to again.
+/// here has no one to tell, and a log that already failed is not written to again. The drop
+/// then waits for that write's fsync, in whichever thread lets go of the last handle (an
+/// unwaited Ack that outlives its store writes when it is dropped).
 impl Drop for Wal {
     fn drop(&mut self) {
         let q = match self.queue.get_mut() {

@@ -115,6 +115,16 @@ pub enum TrainError {
         /// The directory.
         path: PathBuf,
     },
+    /// The history holds fewer outcomes than [`TrainOptions::min_outcomes`].
+    #[error("{}: the history holds {found} outcome(s), fewer than the {min} required (--min-outcomes): nothing was trained or written", path.display())]
+    TooFewOutcomes {
+        /// The data directory.
+        path: PathBuf,
+        /// Outcome rows in the history.
+        found: u64,
+        /// The least required.
+        min: u64,
+    },
     /// The history holds no failures.
     #[error("{}: the history has no failures to train on{}", path.display(), if *above_commit > 0 {
         format!(" ({above_commit} failure row(s) lie in parts above its commit point, left by a write interrupted before it committed, e.g. a killed ingest: they are not part of the history, and the next write to the directory sets them aside)")
@@ -214,6 +224,10 @@ pub struct TrainOptions {
     pub holdout_every: u64,
     /// Fewest classified failures a template needs for a learned kind.
     pub min_support: u64,
+    /// Fewest outcome rows the history must hold, else nothing is trained
+    /// ([`TrainError::TooFewOutcomes`]): a nightly job's guard against replacing a model with
+    /// one whose success tables learned from nothing. 0: no guard.
+    pub min_outcomes: u64,
     /// Smallest share of a template's classified failures its learned kind needs.
     pub min_purity: f64,
 }
@@ -230,6 +244,7 @@ impl TrainOptions {
             sample: 20_000,
             holdout_every: 5,
             min_support: 3,
+            min_outcomes: 0,
             min_purity: 0.8,
         }
     }
@@ -302,6 +317,13 @@ pub fn train_with(
                 crate::store::Table::Failures,
                 snapshot,
             ),
+        });
+    }
+    if (h.outcomes.len() as u64) < opts.min_outcomes {
+        return Err(TrainError::TooFewOutcomes {
+            path: data.to_path_buf(),
+            found: h.outcomes.len() as u64,
+            min: opts.min_outcomes,
         });
     }
     let n = h.failures.len();

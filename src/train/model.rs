@@ -598,13 +598,26 @@ pub fn prepare_model_dir(dir: &Path) -> Result<(), TrainError> {
             }
         }
     }
-    let probe = at.join(format!(".faultline-probe-{}", std::process::id()));
+    // A name no earlier run left behind (a run killed between the two calls, its pid reused).
+    let probe = at.join(format!(
+        ".faultline-probe-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
     std::fs::create_dir(&probe).map_err(|e| io(&probe, e))?;
     std::fs::remove_dir(&probe).map_err(|e| io(&probe, e))
 }
 
+/// How long ago a save's temporary must have last changed before it counts as left behind.
+const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Removes `parent/.NAME.tmp-PID` directories whose process is gone (Linux: no `/proc/PID`;
-/// elsewhere nothing is removed). Best effort.
+/// elsewhere nothing is removed) and that were last changed more than an hour ago: a save
+/// writes its temporary within seconds, and a process of another PID namespace or host
+/// sharing the directory (no `/proc/PID` here) may still be writing a fresh one (a review).
+/// Best effort.
 fn remove_stale_temporaries(parent: &Path, name: &str) {
     if !Path::new("/proc/self").exists() {
         return;
@@ -624,7 +637,13 @@ fn remove_stale_temporaries(parent: &Path, name: &str) {
         if pid == std::process::id().to_string() || Path::new("/proc").join(pid).exists() {
             continue;
         }
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
+        let old = e
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMPORARY_AGE);
+        if old && e.file_type().is_ok_and(|t| t.is_dir()) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
