@@ -148,7 +148,8 @@ pub struct AnalyzeParams {
 }
 
 impl Default for AnalyzeParams {
-    /// 20,000-row clustering sample, KMeans with k in 2..=12 by silhouette, 20 templates,
+    /// 20,000-row clustering sample, KMeans with k in 2..=12 by silhouette (the smallest k
+    /// within 0.02 of the best), 20 templates,
     /// 50 patterns per kind, 1,500 PCA points, 60 timeline bins, bursts at 4× the mean.
     fn default() -> Self {
         let mut cluster = ClusterParams::default();

@@ -226,9 +226,10 @@ pub(crate) fn sample_rows(n: usize, m: usize, seed: u64) -> Vec<usize> {
     idx
 }
 
-/// Chooses k by the best mean silhouette over `k_min..=k_max` (smaller k on ties), every
-/// candidate fitted and scored on the same seeded sample of `p.sample` rows. Returns the k and
-/// every candidate's score. With fewer than 3 distinct sample rows, k is 1.
+/// Chooses k by mean silhouette over `k_min..=k_max`: the smallest k whose score is within
+/// `p.k_within` of the best (the best itself at 0; smaller k on ties), every candidate fitted
+/// and scored on the same seeded sample of `p.sample` rows. Returns the k and every
+/// candidate's score. With fewer than 3 distinct sample rows, k is 1.
 pub fn choose_k(
     z: &Array2<f64>,
     p: &KMeansParams,
@@ -250,12 +251,13 @@ pub fn choose_k(
             scores.push((k, s));
         }
     }
+    let top = scores
+        .iter()
+        .map(|&(_, s)| s)
+        .fold(f64::NEG_INFINITY, f64::max);
     let best = scores
         .iter()
-        .fold(None::<(usize, f64)>, |best, &(k, s)| match best {
-            Some((_, bs)) if bs >= s => best,
-            _ => Some((k, s)),
-        })
-        .map_or(1, |(k, _)| k);
+        .find(|&&(_, s)| s >= top - p.k_within)
+        .map_or(1, |&(k, _)| k);
     Ok((best, scores))
 }

@@ -13,8 +13,9 @@
 //!   `eps`), so above `max_rows` rows it runs on a seeded sample and every other row joins the
 //!   cluster of its nearest clustered sample row within `eps` (a `linfa_nn` k-d tree query).
 //! - **KMeans** (`linfa_clustering::KMeans`, k-means++ initialisation, few runs, a tolerance
-//!   relative to the data's variance as in scikit-learn): `k` configured, or chosen by the best
-//!   mean silhouette over `k_min..=k_max`, each candidate fitted on the same seeded sample.
+//!   relative to the data's variance as in scikit-learn): `k` configured, or chosen by mean
+//!   silhouette over `k_min..=k_max` — the smallest k within `k_within` (0.02) of the best —
+//!   each candidate fitted on the same seeded sample.
 //!
 //! Clusters are numbered by size (0 = largest). Each gets a [`ClusterSummary`]: size, dominant
 //! hardware classes, kinds, templates and workers with their shares, first and last seen,

@@ -106,6 +106,48 @@ fn silhouette_and_choice_of_k_find_three_blobs() {
     assert_eq!(silhouette(&x, &vec![Some(0); x.nrows()]), None);
 }
 
+/// Regression (nightly-train audit): on a flat silhouette curve the best k jumped from 14 to
+/// 32 clusters between two nights (3 failures apart). The smallest k within `k_within` of the
+/// best is taken: here three blobs, two of them close (a fourth k splits a blob for a tiny
+/// gain), give 3 with the tolerance and the best score's k without it.
+#[test]
+fn the_smallest_k_nearly_as_good_as_the_best_is_chosen() {
+    let x = blobs(&[[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], 40, 0.5, &[], 3);
+    let exact = KMeansParams {
+        k_max: 6,
+        k_within: 0.0,
+        sample: 100,
+        ..Default::default()
+    };
+    let (k, scores) = choose_k(&x, &exact, 5).unwrap();
+    let top = scores.iter().map(|s| s.1).fold(f64::MIN, f64::max);
+    assert_eq!(scores.iter().find(|s| s.0 == k).unwrap().1, top);
+    // A tolerance as large as the whole spread of the scores takes the smallest k tried.
+    let spread = top - scores.iter().map(|s| s.1).fold(f64::MAX, f64::min);
+    let loose = KMeansParams {
+        k_within: spread + 1e-9,
+        ..exact.clone()
+    };
+    assert_eq!(choose_k(&x, &loose, 5).unwrap().0, 2, "{scores:?}");
+    // Within 0.02: no k below the chosen one comes that close, and its score does.
+    let default = KMeansParams {
+        k_within: 0.02,
+        ..exact
+    };
+    let (k, _) = choose_k(&x, &default, 5).unwrap();
+    for &(j, sj) in &scores {
+        if j < k {
+            assert!(sj < top - 0.02, "{j}: {sj} {scores:?}");
+        }
+    }
+    assert!(scores.iter().find(|s| s.0 == k).unwrap().1 >= top - 0.02);
+    let bad = KMeansParams {
+        k_within: f64::NAN,
+        ..Default::default()
+    };
+    assert!(bad.check().is_err());
+}
+
 /// Two coherent groups of failures: GPU OOMs on workers g*, browser context losses on b*.
 fn two_groups(n: usize) -> Vec<FailureRow> {
     let mut rows = Vec::new();
