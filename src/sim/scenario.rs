@@ -842,12 +842,36 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
             }
             None => (path.to_string(), "<document>".into()),
         };
-        SimError::Invalid {
-            at,
-            field,
-            detail: e.message().trim().to_string(),
-        }
+        let detail = plain_toml_message(e.message().trim(), &field);
+        SimError::Invalid { at, field, detail }
     })
+}
+
+/// A TOML parser's message in the scenario's words: Rust's number types named as what they
+/// take, and the hint a table written where an array of tables belongs needs (a scenario
+/// audit: `[failures.gpu]` for `[[failures.gpu]]` said only "invalid type: map, expected a
+/// sequence", and counts said "expected u32").
+fn plain_toml_message(message: &str, field: &str) -> String {
+    let mut m = message.to_string();
+    for (rust, plain) in [
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u64", "expected a whole number ≥ 0"),
+        ("expected usize", "expected a whole number ≥ 0"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+    ] {
+        m = m.replace(rust, plain);
+    }
+    if m.contains("invalid type: map, expected a sequence") {
+        let name = field.split('[').next().unwrap_or(field);
+        m.push_str(&format!(
+            " (a list of tables: write each entry as [[{name}]], with two brackets)"
+        ));
+    }
+    m
 }
 
 fn lower(c: HardwareClass) -> String {
@@ -1832,6 +1856,21 @@ weight = 1
 
     fn err(text: &str) -> String {
         Scenario::from_toml(text, "s.toml").unwrap_err().to_string()
+    }
+
+    /// Regression (scenario audit): parser messages named Rust types and gave no hint for a
+    /// table written where an array of tables belongs.
+    #[test]
+    fn parser_messages_speak_the_scenarios_words() {
+        let e = err("name = \"t\"\n[workers.gpu]\ncount = -4\nfailure_rate_per_hour = 1.0\n");
+        assert!(
+            e.contains("expected a whole number") && !e.contains("u32"),
+            "{e}"
+        );
+        let e = err(
+            "name = \"t\"\n[workers.gpu]\ncount = 4\nfailure_rate_per_hour = 1.0\n\n[failures.gpu]\nkind = \"oom_gpu\"\nweight = 1\n",
+        );
+        assert!(e.contains("[[failures.gpu]]"), "{e}");
     }
 
     /// Regressions (scenario audit): a truth for a kind the class never fails with, and a
