@@ -128,14 +128,16 @@ fn parse_skew(s: &str) -> Result<f64, String> {
 }
 
 /// `rec` unless its timestamp is more than `skew` seconds ahead of `now` (this machine's
-/// clock); the error names the field.
+/// clock; [`Timestamp::check_live`]'s test, without its floor of 1973: recommend also reads
+/// logs); the error names the field.
 fn not_ahead(
     rec: faultline::model::FailureRecord,
     now: Timestamp,
     skew: f64,
 ) -> anyhow::Result<faultline::model::FailureRecord> {
-    let ahead = rec.timestamp.secs_since(now);
-    if ahead > skew {
+    if let Err(faultline::LiveTimeError::Ahead { ahead_s: ahead, .. }) =
+        rec.timestamp.check_live(now, skew)
+    {
         bail!(
             "field timestamp: {} is {ahead:.3} s ahead of this machine's clock ({now}); at most {skew} s is accepted (--max-clock-skew; a log dated ahead on purpose, e.g. a long simulation, needs a larger one)",
             rec.timestamp
