@@ -1627,3 +1627,70 @@ async fn an_admin_flush_puts_every_acknowledged_record_in_the_parquet_history() 
     let (s, _) = call(&app, "GET", "/v1/admin/flush", "", t).await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// `POST /v1/failures?explain=true`: each decision comes with its explanation (the ranking
+/// asked once outcomes exist, its candidates listing the chosen strategy); a repeat gets
+/// none; a query the endpoint does not take is a 400 naming `query`; without the query the
+/// answer is as before.
+#[tokio::test]
+async fn failures_explained_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = ServeOptions::new(dir.path().join("data"));
+    opts.config.ranking.enabled = true;
+    let (app, _) = App::open(opts).unwrap();
+    let oom = |task: &str| OOM.replace("\"t1\"", &format!("\"{task}\""));
+    let (s, v) = call(&app, "POST", "/v1/failures?explain=true", &oom("a"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let summary = v["explanation"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("no outcome is recorded yet for oom_gpu on GPU"),
+        "{summary}"
+    );
+    // Outcomes teach the ranking; then it decides, and says so.
+    for i in 0..12 {
+        let task = format!("k{i}");
+        let (s, v) = call(&app, "POST", "/v1/failures", &oom(&task), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(v.get("explanation").is_none(), "{v}");
+        let body = format!(r#"{{"task_id":"{task}","success":true}}"#);
+        let (s, v) = call(&app, "POST", "/v1/outcomes", &body, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let batch = format!("[{},{}]", oom("e1"), oom("e2"));
+    let (s, v) = call(&app, "POST", "/v1/failures?explain=true", &batch, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for r in v["results"].as_array().unwrap() {
+        let why = &r["explanation"];
+        assert_eq!(r["action"]["source"]["kind"], "learned", "{r}");
+        assert!(
+            why["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("the learned ranking chose REDUCED_BATCH_SIZE"),
+            "{why}"
+        );
+        let first = &why["ranking"]["candidates"][0];
+        assert_eq!(first["strategy"], "REDUCED_BATCH_SIZE", "{why}");
+        // Twelve successes, discounted as the ranking weighs them.
+        let ok = first["coarse"]["successes"].as_f64().unwrap();
+        assert!((11.0..=12.0).contains(&ok), "{why}");
+    }
+    // A repeat (a client's retry: same time, worker and message) is answered with the
+    // action already decided, without an explanation.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let timed = oom("r").replacen('{', &format!(r#"{{"timestamp":{now},"#), 1);
+    let (s, v) = call(&app, "POST", "/v1/failures?explain=true", &timed, None).await;
+    assert_eq!((s, &v["duplicate"]), (StatusCode::OK, &json!(false)), "{v}");
+    assert!(v.get("explanation").is_some(), "{v}");
+    let (s, v) = call(&app, "POST", "/v1/failures?explain=true", &timed, None).await;
+    assert_eq!((s, &v["duplicate"]), (StatusCode::OK, &json!(true)), "{v}");
+    assert!(v.get("explanation").is_none(), "{v}");
+    for uri in ["/v1/failures?explain=yes", "/v1/failures?verbose=1"] {
+        let (s, v) = call(&app, "POST", uri, &oom("z"), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {v}");
+        assert_eq!(v["error"]["field"], "query", "{uri}: {v}");
+    }
+}

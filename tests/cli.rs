@@ -1005,3 +1005,78 @@ fn classify_tsv_warns_about_a_row_without_its_message() {
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
 }
+
+/// `recommend --explain` over a simulated history: the JSON document gains an
+/// `explanation` whose ranking lists the candidates (the chosen strategy among them) and
+/// whose summary says what decided; the text form prints the summary and the candidates'
+/// table; without --explain there is no explanation.
+#[test]
+fn recommend_explain_says_why_over_a_history() {
+    let d = Dir::new();
+    let scenario = repo().join("data/scenarios/llm-gpu-training.toml");
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--policy",
+            "learned",
+            "--failures",
+            "600",
+            "--out",
+            "sim",
+            "--format",
+            "parquet",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    d.write("cfg.toml", "[ranking]\nenabled = true\n");
+    let rec = |task: &str| {
+        format!(
+            r#"{{"task_id":"{task}","worker_id":"gpu-x","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory. Tried to allocate 2.00 GiB"}},"task":{{"config":{{"batch_size":32,"precision":"fp16"}}}}}}"#
+        )
+    };
+    let args = [
+        "recommend",
+        "--data",
+        "sim",
+        "--config",
+        "cfg.toml",
+        "--max-clock-skew",
+        "3e9",
+    ];
+    let mut json = args.to_vec();
+    json.extend(["--json", "--explain"]);
+    let o = d.run(&json, &rec("x1"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let why = &v["explanation"];
+    let summary = why["summary"].as_str().unwrap();
+    assert!(summary.contains("decided") || summary.contains("chose"), "{why}");
+    let ranking = &why["ranking"];
+    assert_eq!(ranking["class"], "GPU");
+    assert_eq!(ranking["kind"], "oom_gpu");
+    assert!(ranking["outcomes"].as_f64().unwrap() > 0.0, "{why}");
+    let candidates = ranking["candidates"].as_array().unwrap();
+    assert!(
+        candidates.iter().any(|c| c["strategy"] == v["strategy"]),
+        "{why}"
+    );
+    if v["source"]["kind"] == "learned" {
+        assert!(summary.starts_with("the learned ranking chose"), "{summary}");
+    }
+    let mut text = args.to_vec();
+    text.push("--explain");
+    let o = d.run(&text, &rec("x2"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("  why:       "), "{out}");
+    assert!(out.contains("ranking:   GPU x oom_gpu"), "{out}");
+    assert!(out.contains("REDUCED_BATCH_SIZE"), "{out}");
+    let mut plain = args.to_vec();
+    plain.push("--json");
+    let o = d.run(&plain, &rec("x3"));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert!(v.get("explanation").is_none(), "{v}");
+}

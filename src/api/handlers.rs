@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -374,6 +374,30 @@ struct Decided {
     annotation: Option<crate::train::Annotation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<String>,
+    /// Why, with `?explain=true` (not for a repeat: its decision was explained, or not, when
+    /// it was made).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<crate::engine::Explanation>,
+}
+
+/// The query of `POST /v1/failures`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FailureQuery {
+    /// Explain each decision (`true`/`false`).
+    #[serde(default)]
+    explain: bool,
+}
+
+/// The query, or an error naming it (400 `invalid_field`, field `query`).
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T> {
+    q.map(|Query(q)| q).map_err(|e| ApiError::Invalid {
+        field: "query".into(),
+        detail: format!(
+            "{} (the query takes explain=true or explain=false)",
+            e.body_text()
+        ),
+    })
 }
 
 /// Records a failure batch may have for its annotation to run on the async thread.
@@ -383,20 +407,29 @@ const ANNOTATE_INLINE: usize = 8;
 fn annotated(
     loaded: &super::Loaded,
     records: &[FailureRecord],
-    actions: Vec<(std::sync::Arc<RecoveryAction>, bool)>,
+    actions: Vec<Answer>,
 ) -> Vec<Decided> {
     let model_name = loaded.model.as_ref().map(|m| m.manifest().name.clone());
     records
         .iter()
         .zip(actions)
-        .map(|(rec, (action, duplicate))| Decided {
+        .map(|(rec, (action, duplicate, explanation))| Decided {
             annotation: loaded.model.as_ref().map(|m| m.annotate(rec, action.kind)),
             model: model_name.clone(),
             action,
             duplicate,
+            explanation,
         })
         .collect()
 }
+
+/// One failure's answer before annotation: the action, whether it repeats one decided
+/// before, and its explanation when asked for.
+type Answer = (
+    std::sync::Arc<RecoveryAction>,
+    bool,
+    Option<crate::engine::Explanation>,
+);
 
 /// `rec` unless its timestamp is more than `skew` ahead of `now` (the server's clock).
 fn not_ahead(rec: FailureRecord, now: Timestamp, skew: Duration) -> Result<FailureRecord> {
@@ -433,8 +466,10 @@ fn time_not_ahead(at: Timestamp, now: Timestamp, skew: Duration) -> Result<()> {
 /// answered with the action already decided, not decided again.
 pub(crate) async fn post_failures(
     State(app): State<App>,
+    q: Result<Query<FailureQuery>, QueryRejection>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
+    let explain = query(q)?.explain;
     let raw = body(&app, raw)?;
     let now = Timestamp::now();
     let batch = is_array(&raw);
@@ -469,15 +504,20 @@ pub(crate) async fn post_failures(
         for rec in &records {
             // A client's retry of a failure already decided (it lost the answer): the same
             // action, answered once the original is durable; not counted again.
-            let (action, ack, duplicate) = match engine.duplicate_failure(rec) {
-                Some(action) => (action, engine.logged(), true),
+            let (action, ack, duplicate, why) = match engine.duplicate_failure(rec) {
+                Some(action) => (action, engine.logged(), true, None),
+                None if explain => {
+                    let (action, ack, why) = engine.decide_explained(rec)?;
+                    decided.push(action.clone());
+                    (action, ack, false, Some(why))
+                }
                 None => {
                     let (action, ack) = engine.decide(rec)?;
                     decided.push(action.clone());
-                    (action, ack, false)
+                    (action, ack, false, None)
                 }
             };
-            actions.push((action, duplicate));
+            actions.push((action, duplicate, why));
             last = ack;
         }
         app.shared.report_clock.seen(engine.pattern_time());

@@ -147,6 +147,44 @@ fn ok_json(schema: Value) -> Value {
     json!({"description": "ok", "content": {"application/json": {"schema": schema}}})
 }
 
+/// The schema of a decision's explanation (`POST /v1/failures?explain=true`); apart from
+/// the document's, whose `json!` would pass the macro's recursion limit.
+fn explanation() -> Value {
+    json!({
+        "type": "object", "required": ["summary"],
+        "description": "why the engine decided as it did (POST /v1/failures?explain=true; not for a duplicate)",
+        "properties": {
+            "summary": {"type": "string", "description": "what decided (the retry limit, a rule's ladder, the learned ranking, then a circuit breaker or the retry budget) and why the ranking did or did not"},
+            "ranking": {"type": "object", "description": "what the learned ranking saw, when it was asked",
+                "required": ["ranker", "class", "kind", "worker", "burst", "outcomes", "ladder", "candidates"],
+                "properties": {
+                    "ranker": {"type": "string", "enum": ["bayes", "model"]},
+                    "class": {"type": "string"}, "kind": {"type": "string"},
+                    "worker": {"type": "string", "enum": ["healthy", "suspect", "bad"]},
+                    "burst": {"type": "boolean"},
+                    "outcomes": {"type": "number", "description": "outcomes (discounted) recorded for (class, kind): with none the ranking abstains"},
+                    "ladder": {"type": "array", "items": {"type": "string"}, "description": "the rule ladder's remaining steps, what the rules would do now first"},
+                    "not_possible": {"type": "array", "items": {"type": "string"}},
+                    "candidates": {"type": "array", "description": "every valid strategy, best first by the ranking's score (empty for the success model)", "items": {
+                        "type": "object", "required": ["strategy", "prior", "success", "weight", "coarse", "tried"],
+                        "properties": {
+                            "strategy": {"type": "string"},
+                            "ladder_step": {"type": "integer", "description": "position among the ladder's remaining steps (1: the rules' choice now)"},
+                            "prior": {"type": "number"}, "success": {"type": "number", "description": "posterior mean chance of success"},
+                            "weight": {"type": "number", "description": "what the posterior is worth, in outcomes"},
+                            "coarse": {"$ref": "#/components/schemas/Evidence"},
+                            "fine": {"$ref": "#/components/schemas/Evidence"},
+                            "finest": {"$ref": "#/components/schemas/Evidence"},
+                            "expected_attempts": {"type": "number"},
+                            "tried": {"type": "integer"}
+                        }
+                    }}
+                }
+            }
+        }
+    })
+}
+
 fn task_param() -> Value {
     json!([{
         "name": "id", "in": "path", "required": true,
@@ -213,8 +251,14 @@ pub(crate) fn document() -> Value {
                         "action": {"$ref": "#/components/schemas/RecoveryAction"},
                         "duplicate": {"type": "boolean", "description": "the record repeated a failure already decided (a retry): the action is the one decided then"},
                         "annotation": {"type": "object", "description": "template and cluster of the failure under the loaded model"},
-                        "model": {"type": "string"}
+                        "model": {"type": "string"},
+                        "explanation": {"$ref": "#/components/schemas/Explanation"}
                     }
+                },
+                "Explanation": explanation(),
+                "Evidence": {
+                    "type": "object", "required": ["successes", "failures"],
+                    "properties": {"successes": {"type": "number"}, "failures": {"type": "number"}}
                 },
                 "Outcome": {
                     "type": "object", "required": ["task_id", "success"], "additionalProperties": false,
@@ -236,6 +280,8 @@ pub(crate) fn document() -> Value {
             "/v1/failures": {"post": {
                 "summary": "Decide a recovery for one failure (object) or a batch (array)",
                 "security": auth,
+                "parameters": [{"name": "explain", "in": "query", "required": false, "schema": {"type": "boolean", "default": false},
+                    "description": "also say why each failure was decided as it was (`explanation`)"}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/FailureRecord"},
                     {"type": "array", "items": {"$ref": "#/components/schemas/FailureRecord"}}]}}}},

@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use faultline::engine::{Engine, WorkerRegistry};
+use faultline::engine::{Engine, Explanation, WorkerRegistry};
 use faultline::store::StoreOptions;
 use faultline::{
     BrowserInfo, ErrorInfo, FailureReport, HardwareClass, HardwareProfile, Precision,
@@ -105,6 +105,14 @@ pub struct Args {
     /// Print the action as JSON (one document per input record).
     #[arg(long)]
     json: bool,
+    /// Also say why: which mechanism decided (the retry limit, a rule's ladder, the learned
+    /// ranking, then a circuit breaker or the retry budget) and, when the learned ranking was
+    /// asked, what it knew of every strategy it could choose from — its posterior chance of
+    /// success, the ladder's prior, the outcomes behind it in the failure's (class, kind),
+    /// fine and finest contexts. With --json each document gains an `explanation` object.
+    /// The decision is the same as without it
+    #[arg(long)]
+    explain: bool,
     /// Seconds a failure's timestamp may be ahead of this machine's clock; a failure dated
     /// further ahead is refused (field `timestamp`, nothing decided), as `serve` refuses it:
     /// its time would become the report time of pattern detection, the retry budget and the
@@ -320,20 +328,121 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("invalid failure record ({origin})"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let actions: Vec<_> = records.iter().map(|r| engine.handle_failure(r)).collect();
+    let mut actions = Vec::with_capacity(records.len());
+    for r in &records {
+        actions.push(if a.explain {
+            let (action, _, why) = engine.decide_explained(r)?;
+            (action, Some(why))
+        } else {
+            (engine.handle_failure(r), None)
+        });
+    }
     if let Some(s) = &a.state {
         engine.save_state(s)?;
     }
     let mut out = std::io::stdout().lock();
-    for action in &actions {
-        if a.json {
-            serde_json::to_writer(&mut out, &**action)?;
-            writeln!(out)?;
-        } else {
-            write_text(&mut out, action)?;
-        }
+    for (action, why) in &actions {
+        print_action(&mut out, a.json, action, why.as_ref())?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Prints one action (and its explanation, with --explain) as JSON or text.
+fn print_action(
+    out: &mut impl Write,
+    json: bool,
+    action: &RecoveryAction,
+    why: Option<&Explanation>,
+) -> anyhow::Result<()> {
+    if json {
+        match why {
+            Some(why) => {
+                let mut doc = serde_json::to_value(action)?;
+                if let Some(o) = doc.as_object_mut() {
+                    o.insert("explanation".into(), serde_json::to_value(why)?);
+                }
+                serde_json::to_writer(&mut *out, &doc)?;
+            }
+            None => serde_json::to_writer(&mut *out, action)?,
+        }
+        writeln!(out)?;
+    } else {
+        write_text(out, action)?;
+        if let Some(why) = why {
+            write_explanation(out, why)?;
+        }
+    }
+    Ok(())
+}
+
+/// The explanation as text: the summary, the ranking's context and one line per strategy
+/// it could choose from, best first.
+fn write_explanation(out: &mut impl Write, why: &Explanation) -> std::io::Result<()> {
+    writeln!(out, "  why:       {}", why.summary)?;
+    let Some(r) = &why.ranking else {
+        return Ok(());
+    };
+    let ladder: Vec<&str> = r.ladder.iter().map(|s| s.as_str()).collect();
+    writeln!(
+        out,
+        "  ranking:   {} x {}, worker {}{}, {:.1} outcome(s) so far; ladder left: {}",
+        r.class,
+        r.kind,
+        r.worker,
+        if r.burst { ", in a burst" } else { "" },
+        r.outcomes,
+        if ladder.is_empty() {
+            "none".to_string()
+        } else {
+            ladder.join(" > ")
+        }
+    )?;
+    if !r.not_possible.is_empty() {
+        let n: Vec<&str> = r.not_possible.iter().map(|s| s.as_str()).collect();
+        writeln!(out, "  not possible: {}", n.join(", "))?;
+    }
+    if r.candidates.is_empty() {
+        return Ok(());
+    }
+    let attempts = r.candidates.iter().any(|c| c.expected_attempts.is_some());
+    writeln!(
+        out,
+        "  {:<30} {:>7} {:>6} {:>7}{} {:>6}  outcomes ok/failed: class x kind | fine | finest",
+        "strategy",
+        "success",
+        "prior",
+        "weight",
+        if attempts { "  attempts" } else { "" },
+        "tried"
+    )?;
+    let ev = |e: Option<faultline::ranking::Evidence>| {
+        e.map_or("-".to_string(), |e| {
+            format!("{:.1}/{:.1}", e.successes, e.failures)
+        })
+    };
+    for c in &r.candidates {
+        let step = c
+            .ladder_step
+            .map_or(String::new(), |s| format!(" (step {s})"));
+        writeln!(
+            out,
+            "  {:<30} {:>7.3} {:>6.2} {:>7.1}{} {:>6}  {} | {} | {}",
+            format!("{}{step}", c.strategy),
+            c.success,
+            c.prior,
+            c.weight,
+            match c.expected_attempts {
+                Some(x) => format!(" {x:>9.2}"),
+                None if attempts => format!(" {:>9}", "-"),
+                None => String::new(),
+            },
+            c.tried,
+            ev(Some(c.coarse)),
+            ev(c.fine),
+            ev(c.finest)
+        )?;
+    }
     Ok(())
 }
 
@@ -448,9 +557,21 @@ fn run_durable(
                 // outcome yet: a resent line) is answered with the action already decided, as
                 // `serve` answers it, not counted as a second failure.
                 if let Some(action) = engine.duplicate_failure(&record) {
-                    return Ok(Some((action, engine.logged())));
+                    let why = a.explain.then(|| Explanation {
+                        summary: format!(
+                            "a repeat of a failure already decided (attempt {}): the action decided then",
+                            action.attempt
+                        ),
+                        ranking: None,
+                    });
+                    return Ok(Some((action, engine.logged(), why)));
                 }
-                Ok(Some(engine.decide(&record)?))
+                if a.explain {
+                    let (action, ack, why) = engine.decide_explained(&record)?;
+                    return Ok(Some((action, ack, Some(why))));
+                }
+                let (action, ack) = engine.decide(&record)?;
+                Ok(Some((action, ack, None)))
             });
             match result {
                 Ok(Some(d)) => decided.push(d),
@@ -461,16 +582,11 @@ fn run_durable(
                 }
             }
         }
-        if let Some((_, ack)) = decided.last() {
+        if let Some((_, ack, _)) = decided.last() {
             ack.clone().wait()?;
         }
-        for (action, _) in &decided {
-            if a.json {
-                serde_json::to_writer(&mut out, action)?;
-                writeln!(out)?;
-            } else {
-                write_text(&mut out, action)?;
-            }
+        for (action, _, why) in &decided {
+            print_action(&mut out, a.json, action, why.as_ref())?;
         }
         out.flush()?;
         if let Some(e) = failed {

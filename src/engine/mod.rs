@@ -10,6 +10,7 @@
 
 mod coordinator;
 mod durable;
+mod explain;
 pub mod mutate;
 mod ranked;
 mod registry;
@@ -28,6 +29,7 @@ pub use coordinator::{
     apply, Applied, Coordinator, CoordinatorError, CoordinatorEvent, MemoryCoordinator,
 };
 pub use durable::DurableState;
+pub use explain::{Explanation, RankingView};
 pub use registry::{Want, Worker, WorkerRegistry};
 pub use state::{
     CheckpointSnapshot, CheckpointWrite, CommittedCheckpoint, FailedRecovery, MemoryState,
@@ -221,6 +223,10 @@ pub struct Engine<S: StateStore = MemoryState> {
     /// The registry was handed out mutably ([`Engine::registry_mut`]): the bad-worker test's
     /// fleet is counted again before the next decision.
     fleet_stale: bool,
+    /// Whether the decision under way is explained ([`Engine::decide_explained`]).
+    explaining: bool,
+    /// The explanation of the latest decision made while `explaining`.
+    explained: Option<Explanation>,
     state: S,
 }
 
@@ -348,6 +354,8 @@ impl<S: StateStore> Engine<S> {
             registry: WorkerRegistry::new(),
             shape: None,
             fleet_stale: false,
+            explaining: false,
+            explained: None,
             state,
         })
     }
@@ -519,7 +527,15 @@ impl<S: StateStore> Engine<S> {
         let mut propensity = 1.0;
         let mut decided_key: Option<u64> = None;
         let mut chosen: Option<ranking::Choice> = None;
+        // For an explained decision only (`decide_explained`): what the ranking made of it.
+        let mut rank_outcome = explain::RankOutcome::Off;
+        let mut view = None;
+        let mut from_rule = false;
         if attempt > self.retry.max_attempts {
+            rank_outcome = explain::RankOutcome::OverLimit {
+                attempt,
+                max: self.retry.max_attempts,
+            };
             source = DecisionSource {
                 kind: "max_attempts".into(),
                 rule: None,
@@ -533,6 +549,7 @@ impl<S: StateStore> Engine<S> {
             let ladder = self.ladder(&ctx, &cls, attempt);
             let start = entry.next_step(ladder.name) as usize;
             let excluded = &entry.excluded;
+            from_rule = ladder.from_rule;
             source = DecisionSource {
                 kind: if ladder.from_rule { "rule" } else { "ladder" }.into(),
                 rule: Some(ladder.name.clone()),
@@ -565,6 +582,17 @@ impl<S: StateStore> Engine<S> {
                 );
                 decided_key = Some(l.ranked.key);
                 chosen = l.ranked.choice;
+                if self.explaining {
+                    view = l.ranked.view;
+                    rank_outcome = match (chosen, &l.prepared) {
+                        (None, _) => explain::RankOutcome::Abstained,
+                        (Some(c), Some(_)) => explain::RankOutcome::Chose(c),
+                        (Some(c), None) if l.ranked.ladder_left == 0 => {
+                            explain::RankOutcome::GaveWay(c, self.config.ranking.escalate_below)
+                        }
+                        (Some(_), None) => explain::RankOutcome::NothingPossible,
+                    };
+                }
                 if let (Some((p, step, index)), Some(choice)) = (l.prepared, chosen) {
                     learned = Some((p, step, index, choice));
                 }
@@ -721,6 +749,18 @@ impl<S: StateStore> Engine<S> {
             xid: cls.xid,
             timestamp: rec.timestamp,
         });
+        if self.explaining {
+            let ladder = action.source.rule.as_deref();
+            self.explained = Some(Explanation {
+                summary: explain::summary(
+                    rank_outcome,
+                    (ladder, from_rule),
+                    view.as_deref(),
+                    &action,
+                ),
+                ranking: view.map(|v| *v),
+            });
+        }
         if let Some(f) = failed_recovery {
             self.learn_continuation(&f, &action, chosen);
         }
@@ -745,6 +785,27 @@ impl<S: StateStore> Engine<S> {
             Ack::done()
         };
         Ok((action, ack))
+    }
+
+    /// [`Engine::decide`], and why: which mechanism decided and, when the learned ranking
+    /// was asked, what it knew of each strategy it could choose from
+    /// ([`Explanation`]). The decision is the one `decide` makes from the same state (the
+    /// explanation draws nothing); building the explanation costs allocations `decide`
+    /// does not make, so ask for it when someone will read it.
+    pub fn decide_explained(
+        &mut self,
+        rec: &FailureRecord,
+    ) -> Result<(Arc<RecoveryAction>, Ack, Explanation), EngineError> {
+        self.explaining = true;
+        self.explained = None;
+        let decided = self.decide(rec);
+        self.explaining = false;
+        let (action, ack) = decided?;
+        let explanation = self.explained.take().unwrap_or_else(|| Explanation {
+            summary: String::new(),
+            ranking: None,
+        });
+        Ok((action, ack, explanation))
     }
 
     /// Decides and waits until the decision is durable.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rand::Rng;
 
+use super::explain::RankingView;
 use super::{
     decision_rng, mutate, retries_in_place, standing, stays_in_class, Classified, Ctx, Engine,
     EngineError, Prepared, StateStore, TaskRecord,
@@ -26,6 +27,9 @@ pub(super) struct RankedFailure {
     pub key: u64,
     /// Steps left on the task's ladder that the ranking could take.
     pub ladder_left: usize,
+    /// What the ranking saw, when the engine is explaining its decision
+    /// ([`Engine::decide_explained`]).
+    pub view: Option<Box<RankingView>>,
 }
 
 /// The ranking's decision that can be carried out (see [`Engine::rank_and_prepare`]).
@@ -152,10 +156,27 @@ impl<S: StateStore> Engine<S> {
             bad_worker,
             busy: crate::classify::device_busy(cls.rule),
         };
+        let view = self.explaining.then(|| {
+            let (ranker, candidates) = match &self.model_ranker {
+                Some(_) => ("model", Vec::new()),
+                None => ("bayes", self.ranker.explain(&rank_ctx).unwrap_or_default()),
+            };
+            Box::new(RankingView::new(
+                ranker,
+                class,
+                cls.rank_kind,
+                standing,
+                burst,
+                self.ranker.counts(class, cls.rank_kind).total(),
+                &remaining[..nr],
+                candidates,
+            ))
+        });
         RankedFailure {
             choice: self.rank(&rank_ctx, attempt, bad_worker, &mut rng),
             key,
             ladder_left: nr,
+            view,
         }
     }
 
@@ -201,6 +222,14 @@ impl<S: StateStore> Engine<S> {
                 retry_open,
                 &denied,
             );
+            let mut ranked = ranked;
+            if let Some(v) = &mut ranked.view {
+                v.not_possible = RecoveryStrategy::ALL
+                    .iter()
+                    .filter(|s| denied[s.index()])
+                    .copied()
+                    .collect();
+            }
             let Some(choice) = ranked.choice else {
                 return Learned {
                     ranked,

@@ -233,11 +233,19 @@ impl TaskRecord {
         if action.strategy == S::DelayedRetry {
             self.last_delay_s = Some(action.delay_s);
         }
-        self.state = if action.strategy == S::Escalation {
-            TaskState::Escalated
-        } else {
-            TaskState::Recovering
-        };
+        // A failure dated before the latest state a coordinator set (by more than the clocks'
+        // tolerance) reached us late: the coordinator's word is the newer one and stays (a
+        // late failure dated before `succeeded` used to set the task recovering).
+        let late = self
+            .last_state_at
+            .is_some_and(|s| action.timestamp.secs_since(s) < -super::CLOCK_TOLERANCE_S);
+        if !late {
+            self.state = if action.strategy == S::Escalation {
+                TaskState::Escalated
+            } else {
+                TaskState::Recovering
+            };
+        }
         while self.history.len() >= history_cap.max(1) {
             self.history.pop_front();
         }

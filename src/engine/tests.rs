@@ -2777,6 +2777,37 @@ fn a_state_dated_before_the_latest_failure_is_stale() {
     assert_eq!(e.task(&t).unwrap().state, TaskState::Succeeded);
 }
 
+/// Regression (known leftover): a failure reaching the engine after the coordinator set the
+/// task `succeeded`, but dated before that state, set the task recovering again. The newer
+/// word stays; a failure dated after the state (or within the clocks' tolerance before it)
+/// sets the task recovering as before.
+#[test]
+fn a_late_failure_dated_before_the_latest_state_keeps_it() {
+    let mut e = Engine::in_memory();
+    let t = TaskId::new("t").unwrap();
+    let when = |s: f64| Timestamp::from_secs_f64(1_700_000_000.0 + s);
+    e.handle_failure(&at(gpu_oom(cfg(8, Precision::Fp32)), 0.0));
+    e.set_task_state(&t, TaskState::Succeeded, when(3600.0), "")
+        .unwrap()
+        .wait()
+        .unwrap();
+    let late = e.handle_failure(&at(gpu_oom(cfg(8, Precision::Fp32)), 1200.0));
+    assert_eq!(
+        late.attempt, 2,
+        "the late failure is still counted and decided"
+    );
+    assert_eq!(e.task(&t).unwrap().state, TaskState::Succeeded);
+    // Within the tolerance it is another clock: the failure is the newer word.
+    e.handle_failure(&at(gpu_oom(cfg(8, Precision::Fp32)), 3400.0));
+    assert_eq!(e.task(&t).unwrap().state, TaskState::Recovering);
+    e.set_task_state(&t, TaskState::Running, when(7200.0), "")
+        .unwrap()
+        .wait()
+        .unwrap();
+    e.handle_failure(&at(gpu_oom(cfg(8, Precision::Fp32)), 7300.0));
+    assert_eq!(e.task(&t).unwrap().state, TaskState::Recovering);
+}
+
 /// Regression (serve audit): an outcome of an earlier action, arriving after its task failed
 /// again, was credited to the latest action, and the latest action's own outcome was then
 /// dropped as a duplicate. An outcome may name its action's attempt: an earlier one is
@@ -2823,4 +2854,148 @@ fn an_outcome_naming_an_earlier_attempt_is_stale() {
         e.task(&TaskId::new("t").unwrap()).unwrap().state,
         TaskState::Succeeded
     );
+}
+
+/// A stream of failures over four messages and three classes, with outcomes that favour
+/// some strategies, through `decide` on one engine and `decide_explained` on another: the
+/// same actions (explaining draws nothing and changes nothing), and every explanation names
+/// the mechanism that decided; a learned decision's chosen strategy is among its candidates
+/// with the posterior the summary states.
+#[test]
+fn an_explained_decision_is_the_decision_and_says_what_decided() {
+    let mut c = EngineConfig::default();
+    c.ranking.enabled = true;
+    let mut plain = Engine::new(c.clone()).unwrap();
+    let mut explained = Engine::new(c).unwrap();
+    let msgs = [
+        (
+            HardwareClass::Gpu,
+            "CUDA out of memory. Tried to allocate 2.00 GiB",
+        ),
+        (
+            HardwareClass::Gpu,
+            "NCCL timeout: watchdog caught collective operation timeout",
+        ),
+        (
+            HardwareClass::Cpu,
+            "ConnectionResetError: [Errno 104] Connection reset by peer",
+        ),
+        (
+            HardwareClass::Webgpu,
+            "WebGPU device lost (2): Device was destroyed.",
+        ),
+    ];
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for i in 0..600usize {
+        let (class, msg) = msgs[i % msgs.len()];
+        let task = format!("t{}", i / 3);
+        let mut r = record(
+            &task,
+            &format!("w{}", i % 11),
+            class,
+            msg,
+            cfg(32, Precision::Fp16),
+        );
+        r.timestamp = Timestamp::from_secs_f64(1_700_000_000.0 + 30.0 * i as f64);
+        let a = plain.handle_failure(&r);
+        let (b, _, why) = explained.decide_explained(&r).unwrap();
+        assert_eq!(*a, *b, "decision {i} differs when explained");
+        assert!(!why.summary.is_empty());
+        *kinds.entry(b.source.kind.to_string()).or_default() += 1;
+        match b.source.kind.as_ref() {
+            "learned" => {
+                let v = why.ranking.as_ref().expect("the ranking was asked");
+                let c = v
+                    .candidates
+                    .iter()
+                    .find(|c| c.strategy == b.strategy)
+                    .expect("the choice is a candidate");
+                assert!(
+                    why.summary.contains(&format!(
+                        "the learned ranking chose {} (posterior chance of success {:.2}",
+                        b.strategy, c.success
+                    )),
+                    "{}",
+                    why.summary
+                );
+                assert!(v.outcomes > 0.0);
+            }
+            "rule" | "ladder" => {
+                let v = why.ranking.as_ref().expect("the ranking was asked");
+                assert!(
+                    why.summary.contains("decided") && v.outcomes >= 0.0,
+                    "{}",
+                    why.summary
+                );
+            }
+            _ => {}
+        }
+        // Moving works, the rest works on every third try.
+        let ok = matches!(b.strategy, S::DifferentWorker | S::BrowserRestart) || i % 3 == 0;
+        let o = outcome(&task, ok);
+        plain.record_outcome(&o).unwrap();
+        explained.record_outcome(&o).unwrap();
+    }
+    assert!(
+        kinds.get("learned").copied().unwrap_or(0) > 100,
+        "{kinds:?}"
+    );
+    assert!(kinds.get("rule").copied().unwrap_or(0) > 0, "{kinds:?}");
+}
+
+/// The explanation of each way the ranking does not decide: off, no evidence yet, beyond
+/// the retry limit.
+#[test]
+fn an_explanation_says_why_the_rules_decided() {
+    let mut off = Engine::in_memory();
+    let (_, _, why) = off
+        .decide_explained(&gpu_oom(cfg(32, Precision::Fp16)))
+        .unwrap();
+    assert!(
+        why.summary.starts_with("the learned ranking is off"),
+        "{}",
+        why.summary
+    );
+    assert!(
+        why.summary.contains("rule 'oom' decided"),
+        "{}",
+        why.summary
+    );
+    assert!(why.ranking.is_none());
+
+    let mut c = EngineConfig::default();
+    c.ranking.enabled = true;
+    c.retry.max_attempts = 2;
+    let mut e = Engine::new(c).unwrap();
+    let (a, _, why) = e
+        .decide_explained(&gpu_oom(cfg(32, Precision::Fp16)))
+        .unwrap();
+    assert_eq!(a.source.kind, "rule");
+    assert!(
+        why.summary
+            .starts_with("no outcome is recorded yet for oom_gpu on GPU: the ranking abstains"),
+        "{}",
+        why.summary
+    );
+    let v = why.ranking.unwrap();
+    assert_eq!(v.outcomes, 0.0);
+    assert_eq!(v.ladder.first(), Some(&S::ReducedBatchSize));
+    // With no evidence every candidate is its prior, the ladder's next step on top.
+    assert_eq!(v.candidates[0].strategy, S::ReducedBatchSize);
+    assert_eq!(v.candidates[0].ladder_step, Some(1));
+    for c in &v.candidates {
+        assert!((c.success - c.prior).abs() < 1e-12, "{c:?}");
+    }
+    e.handle_failure(&at(gpu_oom(cfg(16, Precision::Fp16)), 10.0));
+    let (a, _, why) = e
+        .decide_explained(&at(gpu_oom(cfg(8, Precision::Fp16)), 20.0))
+        .unwrap();
+    assert_eq!(a.strategy, S::Escalation);
+    assert!(
+        why.summary
+            .starts_with("attempt 3 is beyond retry.max_attempts (2): escalated"),
+        "{}",
+        why.summary
+    );
+    assert!(why.ranking.is_none());
 }

@@ -538,6 +538,75 @@ pub struct Choice {
     pub continuation: Option<f64>,
 }
 
+/// Every valid strategy's posterior in one failure's contexts ([`Ranker::assess`]), per
+/// index into the context's `valid` list (priors per strategy index).
+struct Assessment<'s> {
+    co: &'s Counts,
+    fine: Option<&'s Counts>,
+    finest: Option<&'s Counts>,
+    /// (mean, variance, pseudo-observations).
+    stats: [(f64, f64, f64); N],
+    /// Thompson sampling's spread multiple.
+    kappa: [f64; N],
+    /// How far a score can plausibly fall from its mean.
+    spread: [f64; N],
+    /// The highest score every leader's draw plausibly exceeds.
+    floor: f64,
+    /// Pseudo-observations over all valid strategies.
+    total: f64,
+    /// Score means: the posterior mean, or −(1 − mean) × continuation.
+    mu: [f64; N],
+    /// The multiple of the success draw a score moves by (the continuation, when it counts).
+    scale: [f64; N],
+    /// The ladder's prior means, per strategy index.
+    priors: [f64; N],
+    /// How hard the failure is (see [`hardness`]).
+    hardness: f64,
+}
+
+/// Outcomes of one strategy in one context, discounted as the ranking weighs them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Evidence {
+    /// Successes.
+    pub successes: f64,
+    /// Failures.
+    pub failures: f64,
+}
+
+/// One valid strategy as the ranking sees it for a failure ([`Ranker::explain`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    /// The strategy.
+    pub strategy: RecoveryStrategy,
+    /// Its position among the rule ladder's remaining steps (1: what the rules would do
+    /// now), if the ladder names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ladder_step: Option<u32>,
+    /// The prior mean the ladder gives it (`prior_top`, decreasing along the ladder,
+    /// `prior_other` off it, `prior_reset` for a worker reset after a device fault).
+    pub prior: f64,
+    /// Posterior mean chance of success.
+    pub success: f64,
+    /// What the posterior is worth, in outcomes (the prior's pseudo-observations and
+    /// what the back-off lends included).
+    pub weight: f64,
+    /// Its outcomes in the failure's (hardware class, kind).
+    pub coarse: Evidence,
+    /// Its outcomes in the fine context (classifier rule and Xid, repeat, the worker's
+    /// standing), when that context has any outcome at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fine: Option<Evidence>,
+    /// Its outcomes in the finest context (the fine one and the message's signature).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finest: Option<Evidence>,
+    /// Expected attempts to recovery with it: 1 + (1 − success) × the further attempts a
+    /// failure of it leads to (`ranking.continuation` > 0, Thompson sampling only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_attempts: Option<f64>,
+    /// How often it was already used for this task.
+    pub tried: u32,
+}
+
 /// The online ranker.
 #[derive(Debug, Clone)]
 pub struct Ranker {
@@ -1101,17 +1170,13 @@ impl Ranker {
         }
     }
 
-    /// Chooses among `c.valid`, or abstains (`None`) when the coarse context has no evidence
-    /// or nothing is valid — then the rules decide.
-    ///
-    /// Thompson sampling draws each strategy's success from a normal with the Beta
-    /// posterior's mean and variance (one standard-normal draw per strategy, no allocation)
-    /// and scores it by expected attempts (see the module docs: with `continuation` = 0, the
-    /// draw itself); the logged propensity uses the same normals.
-    pub fn choose<R: Rng + ?Sized>(&self, c: &RankContext<'_>, rng: &mut R) -> Option<Choice> {
+    /// Every valid strategy's posterior in the failure's contexts, as [`Ranker::choose`] and
+    /// [`Ranker::explain`] see it; `None` when nothing is valid (or more than [`N`]).
+    #[inline]
+    fn assess<'s>(&'s self, c: &RankContext<'_>) -> Option<Assessment<'s>> {
         let i = coarse_index(c.class, c.kind);
         let co = &self.coarse[i];
-        if c.valid.is_empty() || c.valid.len() > N || co.total() <= 0.0 {
+        if c.valid.is_empty() || c.valid.len() > N {
             return None;
         }
         let fine = c.template.and_then(|t| self.fine.get(&(i, t)));
@@ -1127,17 +1192,22 @@ impl Ranker {
             && !c.burst
             && !(c.bad_worker && self.params.backoff_bad)
             && finest.is_some_and(|x| x.apart);
-        // (mean, variance, pseudo-observations) per valid strategy.
-        let mut stats = [(0.0f64, 0.0f64, 0.0f64); N];
-        // Thompson sampling's spread multiple per valid strategy.
-        let mut kappa = [0.0f64; N];
-        // Thompson sampling: how far a score can plausibly fall from its mean, and the
-        // highest score every leader's draw plausibly exceeds.
-        let mut spread = [0.0f64; N];
-        let mut floor = f64::NEG_INFINITY;
-        let mut total = 0.0;
+        let mut a = Assessment {
+            co,
+            fine,
+            finest,
+            stats: [(0.0, 0.0, 0.0); N],
+            kappa: [0.0; N],
+            spread: [0.0; N],
+            floor: f64::NEG_INFINITY,
+            total: 0.0,
+            mu: [0.0; N],
+            scale: [1.0; N],
+            priors: [0.0; N],
+            hardness: hardness(co, fine, finest),
+        };
         let device_fault = device_fault(c.class, c.kind);
-        let priors = self.prior_means(c.ladder, device_fault);
+        a.priors = self.prior_means(c.ladder, device_fault);
         // A device held busy: the reset starts from `prior_busy` in the message's own context
         // (not on a worker called bad, whose evidence says move, nor in a burst).
         let busy_lift =
@@ -1149,15 +1219,12 @@ impl Ranker {
         let reset = RecoveryStrategy::ResetWorkerState.index();
         // Thompson sampling's score per valid strategy: its mean, and the multiple of the
         // success draw it moves by (the continuation, when it counts).
-        let mut mu = [0.0f64; N];
-        let mut scale = [1.0f64; N];
         let lambda = match self.params.selection {
             Selection::Thompson => self.params.continuation,
             _ => 0.0,
         };
         // How hard this failure is (its finest context's mean continuation, else its fine's,
         // else its coarse context's), and what each strategy adds to that when it fails.
-        let hardness = hardness(co, fine, finest);
         let excess = |k: usize| co.excess_of(k, self.params.continuation_strength);
         for (j, s) in c.valid.iter().enumerate() {
             let k = s.index();
@@ -1187,42 +1254,119 @@ impl Ranker {
                 };
                 (ks, q)
             });
-            let (a, b) = self.posterior_with(
+            let (al, be) = self.posterior_with(
                 kind,
                 co,
                 bad,
                 [fine, finest],
                 finest_apart,
                 q,
-                priors[k],
+                a.priors[k],
                 if k == reset { busy_lift } else { 0.0 },
                 c.tried,
                 k,
             );
-            let n = a + b;
-            let mean = a / n;
+            let n = al + be;
+            let mean = al / n;
             let var = mean * (1.0 - mean) / (n + 1.0);
-            stats[j] = (mean, var, n);
-            total += n;
-            kappa[j] = self.exploration_at(n);
+            a.stats[j] = (mean, var, n);
+            a.total += n;
+            a.kappa[j] = self.exploration_at(n);
             // Expected further attempts, negated: −(1 − success) × continuation.
             if lambda > 0.0 {
-                let cont = (hardness + lambda * excess(k)).max(1.0);
-                scale[j] = cont;
-                mu[j] = (mean - 1.0) * cont;
+                let cont = (a.hardness + lambda * excess(k)).max(1.0);
+                a.scale[j] = cont;
+                a.mu[j] = (mean - 1.0) * cont;
             } else {
-                mu[j] = mean;
+                a.mu[j] = mean;
             }
-            let reach = SAMPLE_REACH * kappa[j] * var.sqrt() * scale[j];
-            spread[j] = reach;
-            floor = floor.max(mu[j] - reach);
+            let reach = SAMPLE_REACH * a.kappa[j] * var.sqrt() * a.scale[j];
+            a.spread[j] = reach;
+            a.floor = a.floor.max(a.mu[j] - reach);
         }
-        if let Some((j, n)) = self.untried(c, co, &stats, rng) {
+        Some(a)
+    }
+
+    /// The continuation of strategy index `k` in an assessed context (see the module docs).
+    fn continuation_in(&self, a: &Assessment<'_>, k: usize) -> f64 {
+        (a.hardness + a.co.excess_of(k, self.params.continuation_strength)).max(1.0)
+    }
+
+    /// What the ranking knows of each valid strategy for a failure in context `c`, best
+    /// first by the score Thompson sampling draws around (its posterior mean, or with
+    /// `continuation` its expected further attempts) — the ranking's reasons, for an
+    /// operator asking why a strategy was chosen. No draws: the same state explains the
+    /// same way. `None` when nothing is valid.
+    pub fn explain(&self, c: &RankContext<'_>) -> Option<Vec<Estimate>> {
+        let a = self.assess(c)?;
+        let counts = |x: &Counts, k: usize| Evidence {
+            successes: x.success[k],
+            failures: x.failure[k],
+        };
+        let lambda = match self.params.selection {
+            Selection::Thompson => self.params.continuation,
+            _ => 0.0,
+        };
+        let mut out: Vec<(f64, Estimate)> = c
+            .valid
+            .iter()
+            .enumerate()
+            .map(|(j, s)| {
+                let k = s.index();
+                let (mean, _, n) = a.stats[j];
+                let score = match self.params.selection {
+                    Selection::ExpectedCost => -a.co.mean_cost(k) / mean.max(1e-6),
+                    _ => a.mu[j],
+                };
+                let estimate = Estimate {
+                    strategy: *s,
+                    ladder_step: c.ladder.iter().position(|x| x == s).map(|p| p as u32 + 1),
+                    prior: a.priors[k],
+                    success: mean,
+                    weight: n,
+                    coarse: counts(a.co, k),
+                    fine: a.fine.map(|f| counts(f, k)),
+                    finest: a.finest.map(|f| counts(f, k)),
+                    expected_attempts: (lambda > 0.0).then(|| 1.0 + (1.0 - mean) * a.scale[j]),
+                    tried: c.tried[k],
+                };
+                (score, estimate)
+            })
+            .collect();
+        out.sort_by(|x, y| y.0.total_cmp(&x.0));
+        Some(out.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Chooses among `c.valid`, or abstains (`None`) when the coarse context has no evidence
+    /// or nothing is valid — then the rules decide.
+    ///
+    /// Thompson sampling draws each strategy's success from a normal with the Beta
+    /// posterior's mean and variance (one standard-normal draw per strategy, no allocation)
+    /// and scores it by expected attempts (see the module docs: with `continuation` = 0, the
+    /// draw itself); the logged propensity uses the same normals.
+    pub fn choose<R: Rng + ?Sized>(&self, c: &RankContext<'_>, rng: &mut R) -> Option<Choice> {
+        if self.coarse[coarse_index(c.class, c.kind)].total() <= 0.0 {
+            return None;
+        }
+        let a = self.assess(c)?;
+        let Assessment {
+            co,
+            stats,
+            kappa,
+            spread,
+            floor,
+            total,
+            mu,
+            scale,
+            ..
+        } = &a;
+        let (floor, total) = (*floor, *total);
+        if let Some((j, n)) = self.untried(c, co, stats, rng) {
             return Some(Choice {
                 strategy: c.valid[j],
                 propensity: 1.0 / n as f64,
                 expected_success: stats[j].0,
-                continuation: Some((hardness + excess(c.valid[j].index())).max(1.0)),
+                continuation: Some(self.continuation_in(&a, c.valid[j].index())),
             });
         }
         let total = total.max(1.0);
@@ -1269,7 +1413,7 @@ impl Ranker {
             strategy: c.valid[j],
             propensity,
             expected_success: stats[j].0,
-            continuation: Some((hardness + excess(c.valid[j].index())).max(1.0)),
+            continuation: Some(self.continuation_in(&a, c.valid[j].index())),
         })
     }
 }

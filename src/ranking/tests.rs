@@ -1980,3 +1980,54 @@ fn an_unrecognised_failure_on_other_classes_lends_its_mean_not_its_weight() {
     assert!(unknown > 30, "unknown: RESET_WORKER_STATE {unknown} of 200");
     assert!(network < 10, "network: RESET_WORKER_STATE {network} of 200");
 }
+
+/// `explain` lists every valid strategy once, best first by the posterior mean (no
+/// continuation), with its coarse evidence as counted; the posterior it reports for the
+/// strategy `choose` picks is the one `choose` reports; asking twice gives the same answer
+/// (no draws).
+#[test]
+fn explain_lists_the_valid_strategies_best_first_with_their_evidence() {
+    let p = RankingParams {
+        continuation: 0.0,
+        ..RankingParams::default()
+    };
+    let mut r = Ranker::new(p).unwrap();
+    let mut counts = Counts::default();
+    for (s, ok, failed) in [
+        (S::ReducedBatchSize, 3.0, 7.0),
+        (S::ReducedPrecision, 8.0, 2.0),
+        (S::DifferentWorker, 5.0, 5.0),
+    ] {
+        counts.success[s.index()] = ok;
+        counts.failure[s.index()] = failed;
+    }
+    r.set_counts(HardwareClass::Gpu, FailureKind::OomGpu, counts);
+    let ladder = [S::ReducedBatchSize, S::ReducedPrecision, S::DifferentWorker];
+    let valid = [
+        S::ReducedBatchSize,
+        S::ReducedPrecision,
+        S::DifferentWorker,
+        S::FallbackCpu,
+    ];
+    let tried = [0u32; N];
+    let c = ctx(&ladder, &valid, &tried);
+    let e = r.explain(&c).unwrap();
+    assert_eq!(e, r.explain(&c).unwrap());
+    let order: Vec<S> = e.iter().map(|x| x.strategy).collect();
+    assert_eq!(order.len(), valid.len());
+    assert_eq!(order[0], S::ReducedPrecision, "{e:?}");
+    assert!(e.windows(2).all(|w| w[0].success >= w[1].success), "{e:?}");
+    let rp = &e[0];
+    assert_eq!(rp.coarse.successes, 8.0);
+    assert_eq!(rp.coarse.failures, 2.0);
+    assert_eq!(rp.ladder_step, Some(2));
+    assert_eq!(rp.fine, None);
+    let off = e.iter().find(|x| x.strategy == S::FallbackCpu).unwrap();
+    assert_eq!(off.ladder_step, None);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    for _ in 0..50 {
+        let ch = r.choose(&c, &mut rng).unwrap();
+        let x = e.iter().find(|x| x.strategy == ch.strategy).unwrap();
+        assert_eq!(x.success, ch.expected_success);
+    }
+}
