@@ -1053,7 +1053,10 @@ fn recommend_explain_says_why_over_a_history() {
     let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     let why = &v["explanation"];
     let summary = why["summary"].as_str().unwrap();
-    assert!(summary.contains("decided") || summary.contains("chose"), "{why}");
+    assert!(
+        summary.contains("decided") || summary.contains("chose"),
+        "{why}"
+    );
     let ranking = &why["ranking"];
     assert_eq!(ranking["class"], "GPU");
     assert_eq!(ranking["kind"], "oom_gpu");
@@ -1064,7 +1067,10 @@ fn recommend_explain_says_why_over_a_history() {
         "{why}"
     );
     if v["source"]["kind"] == "learned" {
-        assert!(summary.starts_with("the learned ranking chose"), "{summary}");
+        assert!(
+            summary.starts_with("the learned ranking chose"),
+            "{summary}"
+        );
     }
     let mut text = args.to_vec();
     text.push("--explain");

@@ -408,7 +408,7 @@ fn write_explanation(out: &mut impl Write, why: &Explanation) -> std::io::Result
     let attempts = r.candidates.iter().any(|c| c.expected_attempts.is_some());
     writeln!(
         out,
-        "  {:<30} {:>7} {:>6} {:>7}{} {:>6}  outcomes ok/failed: class x kind | fine | finest",
+        "  {:<34} {:>7} {:>6} {:>7}{} {:>6}  outcomes ok/failed: class x kind | fine | finest",
         "strategy",
         "success",
         "prior",
@@ -422,12 +422,17 @@ fn write_explanation(out: &mut impl Write, why: &Explanation) -> std::io::Result
         })
     };
     for c in &r.candidates {
-        let step = c
-            .ladder_step
-            .map_or(String::new(), |s| format!(" (step {s})"));
+        // The position among the ladder's steps still ahead, not the ladder's step number
+        // (`decided:` shows that one).
+        let step = c.ladder_step.map_or(String::new(), |s| match s {
+            1 => " (rules' next)".to_string(),
+            2 => " (rules' 2nd)".to_string(),
+            3 => " (rules' 3rd)".to_string(),
+            n => format!(" (rules' {n}th)"),
+        });
         writeln!(
             out,
-            "  {:<30} {:>7.3} {:>6.2} {:>7.1}{} {:>6}  {} | {} | {}",
+            "  {:<34} {:>7.3} {:>6.2} {:>7.1}{} {:>6}  {} | {} | {}",
             format!("{}{step}", c.strategy),
             c.success,
             c.prior,
