@@ -61,6 +61,23 @@
 //! assert!(job.outcome_recorded);
 //! ```
 //!
+//! To see why an action was chosen, ask for the same decision with its explanation
+//! ([`Engine::decide_explained`](engine::Engine::decide_explained)): what decided, and what
+//! the learned ranking knew of each strategy it could choose from.
+//!
+//! ```
+//! use faultline::prelude::*;
+//!
+//! let mut engine = Engine::new(EngineConfig::default()).unwrap();
+//! let report: FailureReport = serde_json::from_str(r#"{"task_id":"t1","worker_id":"w1",
+//!     "hardware":{"class":"GPU"},"error":{"message":"CUDA out of memory"},
+//!     "task":{"config":{"batch_size":32}}}"#).unwrap();
+//! let record = report.check(Timestamp::from_micros(0)).unwrap();
+//! let (action, _ack, why) = engine.decide_explained(&record).unwrap();
+//! assert_eq!(action.strategy, RecoveryStrategy::ReducedBatchSize);
+//! assert!(why.summary.starts_with("the learned ranking is off"), "{}", why.summary);
+//! ```
+//!
 //! Tiers (see `../shared/DESIGN.md` and `tests/tiers.rs`): `model`, `config` (0) →
 //! `classify`, `template`, `ingest`, `store` (1) → `features` (2) → `rules`, `retry`,
 //! `cluster`, `patterns`, `ranking` (3) → `engine`, `train`, `analyze`, `sim`, `eval` (4) →
