@@ -323,8 +323,8 @@ pub static RULES: &[Rule] = &[
     row(
         "gpu_hw.ecc",
         K::GpuHardware,
-        r"(?P<neg>\b(?:no|zero|0|without)\s+(?:new\s+|more\s+|further\s+)?)?(?:\buncorrect(?:able|ed)\s+ecc\b|\becc[ _]uncorrectable\b|\bdouble[- ]bit\s+ecc\b|\becc\s+(?:dbe|sbe)\b|\bdbe\b|\becc\s+errors?\b|\brow[\s_-]?remap\w*[\s_-]+(?:fail\w*|pending|errors?)\b|\bremapp(?:ed|ing)\s+rows?\s+(?:pending|fail\w*)|\bremapping\s+failure(?:\s+occurred)?\b|\b(?:pending|failed)\s+(?:row\s+remap\w*|page\s+(?:retire\w*|blacklist)|retired\s+pages?)\b|\bpage\s+retire\w*[\s_-]+(?:fail\w*|pending|errors?|events?|limit)\b|\bretired[\s_-]+pages?[\s_-]+(?:limit|pending|threshold|exceeded)\b)(?P<nil>\s*(?:count|total)?\s*[:=]\s*(?:0+|no|none|false|n/a)\b)?",
-        "GPU memory ECC errors, row-remapping failures, pending page retirement: a hardware fault even when CUDA reports it (not \"no ECC errors\", \"DBE count: 0\" or a bare nvidia-smi header)",
+        r"(?P<neg>\b(?:no|zero|0|without)\s+(?:new\s+|more\s+|further\s+)?)?(?:\buncorrect(?:able|ed)\s+ecc\b|\becc[ _]uncorrectable\b|\bdouble[- ]bit\s+ecc\b|\becc\s+(?:dbe|sbe)\b|\bdbe\b|\becc\s+errors?\b|\brow[\s_-]?remap\w*[\s_-]+(?:fail\w*|pending|errors?)\b|\bremapp(?:ed|ing)\s+rows?\s+(?:pending|fail\w*)|\bremapping\s+failure(?:\s+occurred)?\b|\b(?:pending|failed)\s+(?:row\s+remap\w*|page\s+(?:retire\w*|blacklist)|retired\s+pages?)\b|\bpage\s+retire\w*[\s_-]+(?:fail\w*|pending|errors?|events?|limit)\b|\bretired[\s_-]+pages?[\s_-]+(?:limit|pending|threshold|exceeded)\b|\bamdgpu\b.{0,80}\buncorrect(?:able|ed)\b|\buncorrect(?:able|ed)\s+(?:hardware\s+)?errors?\s+detected\s+in\s+umc\b)(?P<nil>\s*(?:count|total)?\s*[:=]\s*(?:0+|no|none|false|n/a)\b)?",
+        "GPU memory ECC errors (an AMD GPU's uncorrectable errors in its memory controller, `umc`, too), row-remapping failures, pending page retirement: a hardware fault even when CUDA reports it (not \"no ECC errors\", \"DBE count: 0\" or a bare nvidia-smi header)",
     ),
     row(
         "gpu_hw.nvlink",
@@ -335,7 +335,7 @@ pub static RULES: &[Rule] = &[
     row(
         "gpu_hw.lost",
         K::GpuHardware,
-        r"fallen\s+off\s+the\s+bus|\blost\s+from\s+the\s+bus\b|\bgpu\s+is\s+lost\b|\bgpu\s+(?:requires|needs)\s+(?:a\s+)?reset\b|\bunable\s+to\s+determine\s+the\s+device\s+handle\b|\brminitadapter\s+failed\b|\bgpu\b.{0,20}\bnot\s+(?:accessible|responding)\b|\bgsp\b.{0,40}\b(?:timeout|timed\s+out|error|fail\w*)|\bwaiting\s+for\s+rpc\s+response\b|\bring\s+(?:gfx|sdma|comp|vcn|jpeg)[\w.]*\s+timeout\b|\bamdgpu\b.{0,60}\bgpu\s+reset\s+begin\b|\bhw\s+exception\s+by\s+gpu\s+node\b|\|[^|\n]{0,40}\berr!",
+        r"fallen\s+off\s+the\s+bus|\blost\s+from\s+the\s+bus\b|\bgpu\s+is\s+lost\b|\bgpu\s+(?:requires|needs)\s+(?:a\s+)?reset\b|\bunable\s+to\s+determine\s+the\s+device\s+handle\b|\brminitadapter\s+failed\b|\bgpu\b[^-\[\n]{0,20}\bnot\s+(?:accessible|responding)\b|\bgsp\b.{0,40}\b(?:timeout|timed\s+out|error|fail\w*)|\bwaiting\s+for\s+rpc\s+response\b|\bring\s+(?:gfx|sdma|comp|vcn|jpeg)[\w.]*\s+timeout\b|\bamdgpu\b.{0,60}\bgpu\s+reset\s+begin\b|\bhw\s+exception\s+by\s+gpu\s+node\b|\|[^|\n]{0,40}\berr!",
         "GPU fell off the bus, is lost or its GSP firmware stopped answering",
     ),
     row(
@@ -348,8 +348,8 @@ pub static RULES: &[Rule] = &[
     tagged(
         "nccl.timeout",
         K::Timeout,
-        r"\bcollective\s+operation\s+(?:timeout|timed\s+out)\b|\bwatchdog\b.{0,60}\btime(?:d\s*)?[\s_-]?out\b(?P<nil>\s*=\s*[0-9])?|\bwaiting\s+for\s+(?:the\s+)?remainder\s+of\s+(?:the\s+)?ranks\b|\bstall_inspector\b|\bprocessgroupnccl\b.{0,80}\bdump(?:ing)?\s+debug\s+info\b|\bheartbeat\s+monitor\s+timed?\s*out\b",
-        "NCCL watchdog, any collective timed out (HCCL, Gloo), Horovod's stall inspector: a collective hung; usually a network problem or a straggling rank (not a watchdog `timeout=1800` setting quoted in another error)",
+        r"\bcollective\s+operation\s+(?:timeout|timed\s+out)\b|\bwatchdog\b.{0,60}\btime(?:d\s*)?[\s_-]?out\b(?P<nil>\s*=\s*[0-9])?|\bwaiting\s+for\s+(?:the\s+)?remainder\s+of\s+(?:the\s+)?ranks\b|\bstall_inspector\b|\bprocessgroupnccl\b.{0,80}\bdump(?:ing)?\s+debug\s+info\b|\bheartbeat\s+monitor\s+timed?\s*out\b|\bfailed\s+to\s+pass\s+monitoredbarrier\b",
+        "NCCL watchdog, any collective timed out (HCCL, Gloo), Horovod's stall inspector, a rank that did not reach torch.distributed's monitored barrier in time: a collective hung; usually a network problem or a straggling rank (not a watchdog `timeout=1800` setting quoted in another error)",
         &["network"],
     ),
     // ---------------------------------------------------------------- WebGPU / WebGL
@@ -362,8 +362,8 @@ pub static RULES: &[Rule] = &[
     row(
         "webgpu.lost",
         K::WebgpuContextLost,
-        r"\bwebgpu[\s_]+(?:device|context)[\s_]+(?:was\s+|is\s+|has\s+been\s+)?lost\b|\bwebgl\w*:?\s+(?:context\s+)?(?:was\s+|is\s+|has\s+been\s+)?(?:context\s+)?lost\b|\blost\s+(?:the\s+)?(?:webgpu|webgl)\s+(?:device|context)\b|\b(?:gpudevice|mlcontext)\b.{0,40}\blost\b|context_lost_webgl\b|\blosecontext\b|\bwebglcontextlost\b|\bcontext\s+reset\s+detected\b|\bdevicelost\w*|\binstance\s+reference\s+no\s+longer\s+exists\b|\bgpu\s+connection\s+lost\b|\[device(?:\s+\x22[^\x22\n]{0,80}\x22)?\]\s+(?:is|was)\s+lost\b",
-        "WebGPU device / WebGL or WebNN context lost in the browser's own words (WebGPU, WebGL, GPUDevice.lost, WebNN's MLContext, Dawn's `[Device] is lost`, Chrome's GLES2 decoder)",
+        r"\bwebgpu[\s_]+(?:device|context)[\s_]+(?:was\s+|is\s+|has\s+been\s+)?lost\b|\bwebgl\w*:?\s+(?:context\s+)?(?:was\s+|is\s+|has\s+been\s+)?(?:context\s+)?lost\b|\blost\s+(?:the\s+)?(?:webgpu|webgl)\s+(?:device|context)\b|\b(?:gpudevice|mlcontext)\b.{0,40}\blost\b|context_lost_webgl\b|\blosecontext\b|\bwebglcontextlost\b|\bcontext\s+reset\s+detected\b|\bdevicelost\w*|\binstance\s+reference\s+no\s+longer\s+exists\b|\bgpu\s+connection\s+lost\b|\bcaused\s+(?:a\s+)?context\s+loss\b|\[device(?:\s+\x22[^\x22\n]{0,80}\x22)?\]\s+(?:is|was)\s+lost\b",
+        "WebGPU device / WebGL or WebNN context lost in the browser's own words (WebGPU, WebGL, GPUDevice.lost, WebNN's MLContext, Dawn's `[Device] is lost`, Chrome's GLES2 decoder, Chrome blocking a page whose WebGL \"caused context loss\")",
     ),
     by_hw(
         "device.lost",
@@ -375,15 +375,15 @@ pub static RULES: &[Rule] = &[
     row(
         "browser.crash",
         K::BrowserCrash,
-        r"\bbrowser\s+(?:process\s+)?crash\w*|\baw,?\s+snap\b|\bstatus_(?:access_violation|breakpoint|stack_buffer_overrun|heap_corruption|illegal_instruction|invalid_image_hash|no_memory|stack_overflow)\b|\bresult_code_\w+|\brenderer\s+(?:process\s+)?(?:crash\w*|gone|terminated|killed|exited|died)\b|\brender-process-gone\b|\b(?:page|target|tab|renderer|webview)\s+(?:has\s+|just\s+)?crashed\b|\brender(?:er)?[\s-]process[\s-]gone\b|\bbrowser\s+has\s+disconnected\b|\ba\s+problem\s+(?:repeatedly\s+)?occurred\s+(?:with|on)\b|\berror\s+code:\s+(?:sig[a-z]+|status_\w+|out\s+of\s+memory)\b|\bhe's\s+dead,\s+jim\b|\bgpu\s+process\s+(?:isn't|is\s+not)\s+usable\b|\bgpu\s+process\s+(?:has\s+)?(?:exited|crashed|was\s+killed|terminated|died)\b|\bexiting\s+gpu\s+process\b|\bbrowser\s+(?:has\s+)?(?:closed|exited|terminated|crashed)\s+unexpectedly\b|\btarget\s+closed\b|\bbrowser\s+has\s+been\s+closed\b|\bbrowser\s+closed\b|\bsad\s+tab\b|\bpage\s+unresponsive\b|\b(?:chrome|chromium|firefox|safari)\b.{0,30}\bcrash\w*|\bfailed\s+to\s+launch\s+(?:the\s+)?browser\s+process\b|\bbrowsertype\.launch\b.{0,120}\b(?:fail\w*|closed|exited|crash\w*)\b|\bbrowsing\s+context\s+has\s+been\s+discarded\b|\bsession\s+deleted\s+because\s+of\s+page\s+crash\b|\bchrome\s+not\s+reachable\b|\bnot\s+connected\s+to\s+devtools\b|\bgtk:\s+cannot\s+open\s+display\b|\bmissing\s+x\s+server\s+or\s+\$display\b",
-        "the browser, its renderer or its GPU process died or could not start (Chrome's Aw, Snap! page and exit codes, WebDriver's discarded browsing context and unreachable Chrome, no display to start on)",
+        r"\bbrowser\s+(?:process\s+)?crash\w*|\baw,?\s+snap\b|\bstatus_(?:access_violation|breakpoint|stack_buffer_overrun|heap_corruption|illegal_instruction|invalid_image_hash|no_memory|stack_overflow)\b|\bresult_code_\w+|\brenderer\s+(?:process\s+)?(?:crash\w*|gone|terminated|killed|exited|died)\b|\brender-process-gone\b|\b(?:page|target|tab|renderer|webview)\s+(?:has\s+|just\s+)?crashed\b|\brender(?:er)?[\s-]process[\s-]gone\b|\bbrowser\s+has\s+disconnected\b|\ba\s+problem\s+(?:repeatedly\s+)?occurred\s+(?:with|on)\b|\berror\s+code:\s+(?:sig[a-z]+|status_\w+|out\s+of\s+memory)\b|\bhe's\s+dead,\s+jim\b|\bgpu\s+process\s+(?:isn't|is\s+not)\s+usable\b|\bgpu\s+process\s+(?:has\s+)?(?:exited|crashed|was\s+killed|terminated|died)\b|\bexiting\s+gpu\s+process\b|\bbrowser\s+(?:has\s+)?(?:closed|exited|terminated|crashed)\s+unexpectedly\b|\btarget\s+closed\b|\bbrowser\s+has\s+been\s+closed\b|\bbrowser\s+closed\b|\bsad\s+tab\b|\bpage\s+unresponsive\b|\b(?:chrome|chromium|firefox|safari)\b.{0,30}\bcrash\w*|\bfailed\s+to\s+launch\s+(?:the\s+)?browser\s+process\b|\bbrowsertype\.launch\b.{0,120}\b(?:fail\w*|closed|exited|crash\w*)\b|\bbrowsing\s+context\s+has\s+been\s+discarded\b|\bsession\s+deleted\s+because\s+of\s+page\s+crash\b|\bchrome\s+not\s+reachable\b|\bnot\s+connected\s+to\s+devtools\b|\bgtk:\s+cannot\s+open\s+display\b|\bmissing\s+x\s+server\s+or\s+\$display\b|:fatal:memory(?:_linux)?\.cc\(",
+        "the browser, its renderer or its GPU process died or could not start (Chrome's Aw, Snap! page and exit codes, Chromium's own `FATAL:memory.cc` out-of-memory abort, WebDriver's discarded browsing context and unreachable Chrome, no display to start on)",
     ),
     // ---------------------------------------------------------------- a node died
     row(
         "worker.node_dead",
         K::WorkerDisconnected,
-        r"\bmissed\s+too\s+many\s+heartbeats\b|\bno\s+recent\s+heartbeats?\b|\bnodediederror\b|\bnode\b.{0,100}\bmarked\s+(?:as\s+)?dead\b|\bnodenotready\b|\bdue\s+to\s+node\s+fail\w*\b|\bkubelet\s+stopped\s+posting\s+node\s+status\b|\bnode\b.{0,40}\bnotready\b|\bnode\s+failure\s+on\b|\bwas\s+preempted\b|\binstances\.preempted\b|\bspot\s+(?:vm|instance)\s+(?:was\s+)?(?:reclaimed|interrupt\w*)\b|\bdue\s+to\s+preemption\b",
-        "a node the job ran on died, stopped answering or was taken back (Ray's dead node, Spark's executor without heartbeats, Kubernetes NodeNotReady, Slurm's NODE FAILURE, a preempted spot instance): before memory wording, as Ray lists OOM among a dead node's possible causes",
+        r"\bmissed\s+too\s+many\s+heartbeats\b|\bno\s+recent\s+heartbeats?\b|\bnodediederror\b|\bnode\b.{0,100}\bmarked\s+(?:as\s+)?dead\b|\bnodenotready\b|\bdue\s+to\s+node\s+fail\w*\b|\bkubelet\s+stopped\s+posting\s+node\s+status\b|\bnode\b.{0,40}\bnotready\b|\bnode\s+failure\s+on\b|\bwas\s+preempted\b|\binstances\.preempted\b|\bspot\s+(?:vm|instance)\s+(?:was\s+)?(?:reclaimed|interrupt\w*)\b|\bdue\s+to\s+preemption\b|\bnodelost\b|\bnodes?\s+[\w\[\],.-]{1,60}\s+not\s+responding\b",
+        "a node the job ran on died, stopped answering or was taken back (Ray's dead node, Spark's executor without heartbeats, Kubernetes NodeNotReady and NodeLost, Slurm's NODE FAILURE and nodes not responding, a preempted spot instance): before memory wording, as Ray lists OOM among a dead node's possible causes",
     ),
     // ---------------------------------------------------------------- memory: definite host
     row(
@@ -417,8 +417,8 @@ pub static RULES: &[Rule] = &[
     row(
         "disk.full",
         K::DiskFull,
-        r"\bno\s+space\s+left\s+on\s+device\b|\benospc\b|\berrno\s+28\b|\bstoragefull\b|\bdisk\s+quota\s+exceeded\b|\bedquot\b|\bquotaexceedederror\b|\bthe\s+quota\s+has\s+been\s+exceeded\b|\bephemeral[-\s]storage\b|\bephemeral\s+local\s+storage\b|\bdisk\s*pressure\b|\blow\s+on\s+resource:\s+(?:ephemeral-storage|disk|storage)\b|\bnot\s+enough\s+(?:free\s+)?(?:disk\s+)?space\b|\binsufficient\s+(?:disk|storage)\s+space\b|\b(?:disk|volume|filesystem|file\s+system|partition)\s+(?:is\s+)?full\b|\bout\s+of\s+(?:disk|storage)\s+space\b|\befbig\b|\bfile\s+too\s+large\b",
-        "ENOSPC, quota (a browser's storage quota too), Kubernetes ephemeral-storage eviction and DiskPressure",
+        r"\bno\s+space\s+left\s+on\s+device\b|\benospc\b|\berrno\s+28\b|\bstoragefull\b|\bdisk\s+quota\s+exceeded\b|\bedquot\b|\bquotaexceedederror\b|\bthe\s+quota\s+has\s+been\s+exceeded\b|\bephemeral[-\s]storage\b|\bephemeral\s+local\s+storage\b|\bdisk[\s_-]*pressure\b|\bfreediskspacefailed\b|\bfailed\s+to\s+garbage\s+collect\s+required\s+amount\s+of\s+images\b|\blow\s+on\s+resource:\s+(?:ephemeral-storage|disk|storage)\b|\bnot\s+enough\s+(?:free\s+)?(?:disk\s+)?space\b|\binsufficient\s+(?:disk|storage)\s+space\b|\b(?:disk|volume|filesystem|file\s+system|partition)\s+(?:is\s+)?full\b|\bout\s+of\s+(?:disk|storage)\s+space\b|\befbig\b|\bfile\s+too\s+large\b",
+        "ENOSPC, quota (a browser's storage quota too), Kubernetes ephemeral-storage eviction, DiskPressure (and its `disk-pressure` taint) and a kubelet that cannot free disk space",
     ),
     tagged(
         "disk.write_failed",
@@ -456,14 +456,14 @@ pub static RULES: &[Rule] = &[
     row(
         "oom_host.cluster",
         K::OomHost,
-        r"\brunning\s+low\s+on\s+memory\b|\bmemory\s*pressure\b|\blow\s+on\s+resource:\s+memory\b|\bexceed\w*\s+(?:its\s+|the\s+|job\s+|step\s+|container\s+)?memory\s+limit\b|\bmemory\s+limit\s+(?:exceeded|reached)\b|\bevicted\b.{0,60}\bmemory\b|\bcontainer\s+killed\b.{0,60}\bmemory\b",
-        "Ray memory monitor, Slurm/Kubernetes memory enforcement",
+        r"\brunning\s+low\s+on\s+memory\b|\bmemory\s*pressure\b|\blow\s+on\s+resource:\s+memory\b|\bexceed\w*\s+(?:its\s+|the\s+|job\s+|step\s+|container\s+)?memory\s+limit\b|\bmemory\s+limit\s+(?:exceeded|reached)\b|\bevicted\b.{0,60}\bmemory\b|\bcontainer\s+killed\b.{0,60}\bmemory\b|\bexceeded\s+[0-9.]+\s*%\s+memory\s+budget\b",
+        "Ray memory monitor, Slurm/Kubernetes memory enforcement, a Dask nanny restarting a worker over its memory budget",
     ),
     by_hw(
         "oom_host.sigkill",
         &SIGKILL,
-        r"\bexit\s*(?:code|status)\s*[:=]?\s*(?:137|-9)\b|\bexited\s+with\s+(?:exit\s+)?(?:code|status)\s+(?:137|-9)\b|\bexit_code\s*[:=]\s*(?:137|-9)\b|\breturn\s*code\s*[:=]?\s*-9\b|\bsignal\s+9\b|\bsigkill\b|\bsignal:\s+killed\b|\A\s*killed\s*\z|:\s*killed\.?\s*\z",
-        "SIGKILL (exit 137 / -9, a bare 'Killed'): almost always the OOM killer; in a browser the tab was killed",
+        r"\bexit\s*(?:code|status)\s*[:=]?\s*(?:137|-9)\b|\bexited\s+with\s+(?:exit\s+)?(?:code|status)\s+(?:137|-9)\b|\bexit_code\s*[:=]\s*(?:137|-9)\b|\breturn\s*code\s*[:=]?\s*-9\b|\bsignal\s+9\b|\bsigkill\b|\bsignal:\s+killed\b|\A\s*killed\s*\z|:\s*killed\.?\s*\z|\bline\s+[0-9]+:\s+[0-9]+\s+killed\b|\[[0-9]+\][+-]?\s+killed\s",
+        "SIGKILL (exit 137 / -9, a bare 'Killed', the shell's `line 12: 4821 Killed  python ...`): almost always the OOM killer; in a browser the tab was killed",
     ),
     row(
         "oom_host.shm",
@@ -510,8 +510,8 @@ pub static RULES: &[Rule] = &[
     row(
         "npu.ascend",
         K::NpuError,
-        r"\b(?-i:E[A-Z][0-9]{4}):|[(\[](?-i:E[A-Z][0-9]{4})[)\]]|\berror\s+code\s*(?:is|[:=])?\s*(?-i:E[A-Z][0-9]{4})\b|\berr[0-9]{5}\b|\btorch_npu\b|\bnpu\w*\.(?:cpp|cc|h)\b|\bnpustream\w*|\bnpu(?:synchronize|caching|allocator|getdevice|setdevice)\w*|\bascend(?:cl|[-_ ]?(?:910|310)\w*)?\b|\bhccl\w*|\bacl(?:nn|rt|op)\w*|\bacl\s+(?:api|call)\b|\bacl_error_\w+|\bacl\s+(?:stream|event|device|context|model|op|runtime|init\w*|finalize)\b.{0,30}\b(?:failed|error)\b|\bacl\s+error\s+code\b|\[error\]\s+(?:runtime|ge|hccl|ascendcl|tefusion|drv|aicpu|tbe|fe|tdt|devmm|hdc|dvpp)\([0-9]+,|\bpta\s+call\b|\bcann\b|\bai\s*core\b|\baicpu\b|\bdavinci\b|\brt[a-z]\w*\s+execute\s+failed\b|\bchipid\b|\bdrv(?:mem|dev)\w*|\bhalmem\w*",
-        "Ascend NPU runtime: CANN error codes as Ascend prints them (`EE1002:`, `(EI0006)`), ACL runtime calls (aclrt*, \"acl api\", \"ACL stream ... failed\"), rt* calls, HCCL, torch_npu",
+        r"\b(?-i:E[A-Z][0-9]{4}):|[(\[](?-i:E[A-Z][0-9]{4})[)\]]|\berror\s+code\s*(?:is|[:=])?\s*(?-i:E[A-Z][0-9]{4})\b|\berr[0-9]{5}\b|\btorch_npu\b|\bnpu\w*\.(?:cpp|cc|h)\b|\bnpustream\w*|\bnpu(?:synchronize|caching|allocator|getdevice|setdevice)\w*|\bascend(?:cl|[-_ ]?(?:910|310)\w*)?\b|\bhccl\w*|\bacl(?:nn|rt|op)\w*|\bacl\s+(?:api|call)\b|\bacl_error_\w+|\bacl\s+(?:stream|event|device|context|model|op|runtime|init\w*|finalize)\b.{0,30}\b(?:failed|error)\b|\bacl\s+error\s+code\b|\[error\]\s+(?:runtime|ge|hccl|ascendcl|tefusion|drv|aicpu|tbe|fe|tdt|devmm|hdc|dvpp)\([0-9]+,|\bpta\s+call\b|\bcann\b|\bai\s*core\b|\baicpu\b|\bdavinci\b|\brt[a-z]\w*\s+execute\s+failed\b|\bchipid\b|\bdrv(?:mem|dev)\w*|\bhalmem\w*|\bdcmi\b.{0,60}\b(?:fail\w*|error)\b|\brt(?:stream|device|malloc|memcpy|event|model|kernel|context|notify)\w*\b.{0,40}\bfail\w*",
+        "Ascend NPU runtime: CANN error codes as Ascend prints them (`EE1002:`, `(EI0006)`), ACL runtime calls (aclrt*, \"acl api\", \"ACL stream ... failed\"), rt* calls (as MindSpore reports them too), HCCL, torch_npu, DCMI device management",
     ),
     row(
         "npu.habana",
@@ -567,8 +567,8 @@ pub static RULES: &[Rule] = &[
     row(
         "cuda.library",
         K::CudaError,
-        r"\bcudaerror\w+|\bcuda_error_\w+|\bcu(?:blas|dnn|sparse|solver|fft|rand|tensor)_status_\w+|\b(?:cudnn|cublas|cublaslt|cusparse|cusolver|cufft|curand|nvrtc|cutlass)\b.{0,20}\b(?:error|fail\w*)\b|\bnvrtc_error\w*|\bcuda\s+kernel\s+errors\b|\bcuda_launch_blocking\b|\btorch_use_cuda_dsa\b|\bhip\s+error\b|\bhiperror\w+|\brocm\b.{0,20}\berror\b|\bhsa_status_\w+|\bnvml\w*\b.{0,40}\b(?:error|fail\w*)\b|\bcuda\b.{0,30}\b(?:error|failure|failed)\b|\bunable\s+to\s+find\s+an\s+engine\b|\bcuda(?:get|set|malloc|memcpy|memset|launch|stream|device|event|free|host|graph|ipc)\w*|\bmemory\s+access\s+fault\s+by\s+gpu\b",
-        "CUDA, cuDNN, cuBLAS, NVRTC, HIP/ROCm library errors",
+        r"\bcudaerror\w+|\bcuda_error_\w+|\bcu(?:blas|dnn|sparse|solver|fft|rand|tensor)_status_\w+|\b(?:cudnn|cublas|cublaslt|cusparse|cusolver|cufft|curand|nvrtc|cutlass)\b.{0,20}\b(?:error|fail\w*)\b|\bnvrtc_error\w*|\bcuda\s+kernel\s+errors\b|\bcuda_launch_blocking\b|\btorch_use_cuda_dsa\b|\bhip\s+error\b|\bhiperror\w+|\brocm\b.{0,20}\berror\b|\bhsa_status_\w+|\bnvml\w*\b.{0,40}\b(?:error|fail\w*)\b|\bcuda\b.{0,30}\b(?:error|failure|failed)\b|\bunable\s+to\s+find\s+an\s+engine\b|\bcuda(?:get|set|malloc|memcpy|memset|launch|stream|device|event|free|host|graph|ipc)\w*|\bmemory\s+access\s+fault\s+by\s+gpu\b|\bamdgpu\b.{0,60}\b(?:retry\s+)?page\s+fault\b|\[gfxhub\w*\]\s+(?:retry\s+)?page\s+fault\b",
+        "CUDA, cuDNN, cuBLAS, NVRTC, HIP/ROCm library errors; an AMD GPU's page fault (as Xid 31's MMU fault on NVIDIA: a runtime or kernel error first)",
     ),
     row(
         "xla.status_timeout",
@@ -598,14 +598,14 @@ pub static RULES: &[Rule] = &[
     row(
         "worker.crash",
         K::WorkerCrash,
-        r"\bworker[\w.:-]*\s+(?:process\s+)?(?:has\s+)?crash(?:ed|es)?\b|\bworker\s+crash\s+detected\b|\bworker\s+[^\s]+\s+(?:has\s+)?crash(?:ed|es)?\b",
-        "a worker crashed, as a coordinator reports it (framework-internal worker deaths such as Ray's are left to their cause)",
+        r"\bworker[\w.:-]*\s+(?:process\s+)?(?:has\s+)?crash(?:ed|es)?\b|\bworker\s+crash\s+detected\b|\bworker\s+[^\s]+\s+(?:has\s+)?crash(?:ed|es)?\b|\bworkercrashederror\b|\bactordiederror\b|\bthe\s+(?:worker|actor)\s+died\s+unexpectedly\b|\bkilledworker\b|\bback-?off\s+restarting\s+failed\s+container\b|\bcrashloopbackoff\b|\bremote\s+rpc\s+client\s+disassociated\b",
+        "a worker crashed, as a coordinator reports it (Ray's WorkerCrashedError and ActorDiedError, Dask's KilledWorker, Spark's executor whose RPC client disassociated, a Kubernetes container restarted in a crash loop): after the rows that read a cause (memory, a device) in the same text",
     ),
     row(
         "worker.disconnected",
         K::WorkerDisconnected,
-        r"\bworker[\w.:-]*\s+(?:[\w.:-]+\s+)?(?:disconnected|unreachable|not\s+responding|unresponsive|went\s+away|lost)\b|\bheartbeats?\s+(?:lost|missed)\b|\bmissed\s+[0-9]+\s+heartbeats?\b|\bno\s+heartbeats?\b|\blost\s+(?:connection|contact)\s+(?:to|with)\s+(?:the\s+)?worker\b|\bbrowser\s+disconnected\b",
-        "a worker (or browser worker) stopped answering: disconnects, missed heartbeats",
+        r"\bworker[\w.:-]*\s+(?:[\w.:-]+\s+)?(?:disconnected|unreachable|not\s+responding|unresponsive|went\s+away|lost)\b|\bheartbeats?\s+(?:lost|missed)\b|\bmissed\s+[0-9]+\s+heartbeats?\b|\bno\s+heartbeats?\b|\blost\s+(?:connection|contact)\s+(?:to|with)\s+(?:the\s+)?worker\b|\bbrowser\s+disconnected\b|\bfailed\s+to\s+heartbeat\b|\bexecutorlostfailure\b|\bexecutor\s+heartbeat\s+timed\s+out\b",
+        "a worker (or browser worker) stopped answering: disconnects, missed heartbeats (Dask's worker that failed to heartbeat, Spark's lost executor; after the memory rows: YARN's killed container says why)",
     ),
     // ---------------------------------------------------------------- network
     row(
@@ -617,8 +617,8 @@ pub static RULES: &[Rule] = &[
     row(
         "net.connection",
         K::Network,
-        r"\bconnection\s+(?:reset|refused|aborted|closed|lost|dropped|timed\s+out|failed|error)\b|\bconnection(?:reset|refused|aborted)error\b|\bbrokenpipeerror\b|\bbroken\s+pipe\b|\be(?:connreset|connrefused|connaborted|pipe|netunreach|hostunreach|netdown|timedout)\b|\bnetwork\s+(?:is\s+)?(?:unreachable|down|error|failure)\b|\bno\s+route\s+to\s+host\b|\bname\s+or\s+service\s+not\s+known\b|\btemporary\s+failure\s+in\s+name\s+resolution\b|\bgetaddrinfo\b|\bcould\s+not\s+resolve\s+host\b|\bfailed\s+to\s+resolve\b|\b(?:failed|unable|could\s+not|couldn't|cannot)\s+(?:to\s+)?connect\b|\bconnect(?:ion)?\s+timed?\s*out\b|\bsocket\b.{0,30}\b(?:timed?\s*out|timeout|error|closed|hang\s+up|failed)\b|\bdistnetworkerror\b|\btcpstore\b|\bc10d\b.{0,40}\b(?:connect\w*|socket)\b|\bgloo\b.{0,60}\b(?:error|fail\w*|connect\w*)\b|\brendezvous\w*\b.{0,20}\b(?:error|fail\w*|closed)\b|\brendezvous\w*(?:connection|closed|timeout)error\b|\bconnect\b.{0,60}\bfailed\b|\bconnection\s+abort\w*|\bfailed\s+to\s+fetch\b|\bnetworkerror\b|\bnet::err_\w+|\bremote\s+end\s+closed\b|\bremotedisconnected\b|\bpeer\s+closed\b|\bclosed\s+by\s+(?:the\s+)?(?:remote\s+)?(?:peer|host)\b|\beof\s+occurred\s+in\s+violation\s+of\s+protocol\b|\bssl\w*error\b|\bhttp\w*\s*(?:error\s+)?50[234]\b|\bbad\s+gateway\b|\bservice\s+unavailable\b|\bgateway\s+time-?out\b|\w*connectionpool\b|\bmax\s+retries\s+exceeded\b|\bread\s+timed?\s*out\b|\bwebsocket\b.{0,40}\b(?:closed|error|fail\w*|disconnect\w*)\b|\bgrpc\b.{0,40}\b(?:unavailable|error|fail\w*)\b|\bunavailable:\s|\bstatuscode\.unavailable\b|\bpacket\s+loss\b|\blink\s+(?:is\s+)?down\b|\blink\s+flap\w*|\bserviceunavailable\b|\bnfs:?\s+server\b.{0,80}\bnot\s+responding\b|\blost\s+communication\s+with\b",
-        "connection reset/refused/timed out, DNS, sockets, TCPStore/c10d rendezvous, gRPC UNAVAILABLE, HTTP 5xx, an NFS server not responding, MPI daemons that lost each other",
+        r"\bconnection\s+(?:reset|refused|aborted|closed|lost|dropped|timed\s+out|failed|error)\b|\bconnection(?:reset|refused|aborted)error\b|\bbrokenpipeerror\b|\bbroken\s+pipe\b|\be(?:connreset|connrefused|connaborted|pipe|netunreach|hostunreach|netdown|timedout)\b|\bnetwork\s+(?:is\s+)?(?:unreachable|down|error|failure)\b|\bno\s+route\s+to\s+host\b|\bname\s+or\s+service\s+not\s+known\b|\btemporary\s+failure\s+in\s+name\s+resolution\b|\bgetaddrinfo\b|\bcould\s+not\s+resolve\s+host\b|\bfailed\s+to\s+resolve\b|\b(?:failed|unable|could\s+not|couldn't|cannot)\s+(?:to\s+)?connect\b|\bconnect(?:ion)?\s+timed?\s*out\b|\bsocket\b.{0,30}\b(?:timed?\s*out|timeout|error|closed|hang\s+up|failed)\b|\bdistnetworkerror\b|\btcpstore\b|\bc10d\b.{0,40}\b(?:connect\w*|socket)\b|\bgloo\b.{0,60}\b(?:error|fail\w*|connect\w*)\b|\brendezvous\w*\b.{0,20}\b(?:error|fail\w*|closed)\b|\brendezvous\w*(?:connection|closed|timeout)error\b|\bconnect\b.{0,60}\bfailed\b|\bconnection\s+abort\w*|\bfailed\s+to\s+fetch\b|\bnetworkerror\b|\bnet::err_\w+|\bremote\s+end\s+closed\b|\bremotedisconnected\b|\bpeer\s+closed\b|\bclosed\s+by\s+(?:the\s+)?(?:remote\s+)?(?:peer|host)\b|\beof\s+occurred\s+in\s+violation\s+of\s+protocol\b|\bssl\w*error\b|\bhttp\w*\s*(?:error\s+)?50[234]\b|\bbad\s+gateway\b|\bservice\s+unavailable\b|\bgateway\s+time-?out\b|\w*connectionpool\b|\bmax\s+retries\s+exceeded\b|\bread\s+timed?\s*out\b|\bwebsocket\b.{0,40}\b(?:closed|error|fail\w*|disconnect\w*)\b|\bgrpc\b.{0,40}\b(?:unavailable|error|fail\w*)\b|\bunavailable:\s|\bstatuscode\.unavailable\b|\bpacket\s+loss\b|\blink\s+(?:is\s+)?down\b|\blink\s+flap\w*|\bserviceunavailable\b|\bnfs:?\s+server\b.{0,80}\bnot\s+responding\b|\blost\s+communication\s+with\b|\bunable\s+to\s+complete\s+a\s+tcp\s+connection\b|\bfatal\s+error\s+in\s+p?mpi_\w+:\s+other\s+mpi\s+error\b|\blustreerror\b.{0,200}\brc\s*=\s*-(?:107|110|113|104)\b",
+        "connection reset/refused/timed out, DNS, sockets, TCPStore/c10d rendezvous, gRPC UNAVAILABLE, HTTP 5xx, an NFS server not responding, MPI daemons that lost each other or could not connect, MPICH's \"Other MPI error\" in a collective, Lustre's lost connections (rc -107, -110)",
     ),
     row(
         "net.throttled",
@@ -629,8 +629,8 @@ pub static RULES: &[Rule] = &[
     row(
         "coordinator.error",
         K::CoordinatorError,
-        r"\bcoordinator\b.{0,30}\b(?:error|fail\w*|crash\w*|panic\w*|unavailable|unreachable|down|restart\w*)\b|\betcdserver:\s|\bunable\s+to\s+contact\s+slurm\s+controller\b|\bslurmctld\b.{0,40}\b(?:not\s+responding|down|unreachable|error)\b|\bstopped\s+sparkcontext\b",
-        "the coordinator itself failed",
+        r"\bcoordinator\b.{0,30}\b(?:error|fail\w*|crash\w*|panic\w*|unavailable|unreachable|down|restart\w*)\b|\betcdserver:\s|\bunable\s+to\s+contact\s+slurm\s+controller\b|\bslurmctld\b.{0,40}\b(?:not\s+responding|down|unreachable|error)\b|\bstopped\s+sparkcontext\b|\bsparkcontext\s+was\s+shut\s+down\b|\bmaster\s+removed\s+our\s+application\b|\bfailed\s+to\s+reconnect\s+to\s+(?:the\s+)?scheduler\b",
+        "the coordinator itself failed (etcd, the Slurm controller, Spark's driver or master, the Dask scheduler)",
     ),
     // ---------------------------------------------------------------- timeouts
     row(
@@ -642,8 +642,8 @@ pub static RULES: &[Rule] = &[
     row(
         "timeout.generic",
         K::Timeout,
-        r"(?P<neg>\b(?:no|without|never|did\s+not|didn't|does\s+not|doesn't|will\s+not|won't)\s+|\b(?:attribute|argument|parameter|option|field|key|keyword)\s+'|--)?\btimed?[\s_-]?out\w*(?P<nil>\s*=\s*[0-9])?|\btiming\s+out\b|\bdeadline[\s_]exceeded\b|\bdeadline\s+(?:has\s+)?(?:expired|passed)\b|\bdeadline\s+(?:of\s+)?[0-9][0-9.]*\s*(?:ms|us|µs|s|secs?|seconds?|minutes?|min)?\s+(?:exceeded|missed|expired)\b|\bmissed\s+(?:its\s+|the\s+|a\s+)?deadline\b|\btook\s+too\s+long\b|\bhang\s+detected\b|\bhung\s+task\b|\bblocked\s+for\s+more\s+than\s+\S+\s+seconds\b",
-        "an operation timed out (not \"no timeout\", \"did not time out\", an attribute or argument named 'timeout', a `timeout=30` setting)",
+        r"(?P<neg>\b(?:no|without|never|did\s+not|didn't|does\s+not|doesn't|will\s+not|won't)\s+|\b(?:attribute|argument|parameter|option|field|key|keyword)\s+'|--)?\btimed?[\s_-]?out\w*(?P<nil>\s*=\s*[0-9]|\s+(?:argument|parameter|kwarg|keyword)s?\b)?|\btiming\s+out\b|\bdeadline[\s_]exceeded\b|\bdeadline\s+(?:has\s+)?(?:expired|passed)\b|\bdeadline\s+(?:of\s+)?[0-9][0-9.]*\s*(?:ms|us|µs|s|secs?|seconds?|minutes?|min)?\s+(?:exceeded|missed|expired)\b|\bmissed\s+(?:its\s+|the\s+|a\s+)?deadline\b|\btook\s+too\s+long\b|\bhang\s+detected\b|\bhung\s+task\b|\bblocked\s+for\s+more\s+than\s+\S+\s+seconds\b",
+        "an operation timed out (not \"no timeout\", \"did not time out\", an attribute or argument named 'timeout' or a \"timeout argument\", a `timeout=30` setting)",
     ),
     // ---------------------------------------------------------------- crashes in the job
     row(
@@ -674,14 +674,14 @@ pub static RULES: &[Rule] = &[
     row(
         "data.corrupt",
         K::DataError,
-        r"\bdatalosserror\b|\bdata[\s_]loss\b|\bcasterror\b|\bcouldn't\s+cast\b|\bdid\s+not\s+match\s+any\s+variant\b|\bunable\s+to\s+load\s+weights\s+from\b|\b(?:corrupt(?:ed)?|truncated|malformed|damaged)\s+(?:record|file|data|image|archive|checkpoint|header|block|input|zip|tar|shard|example|jpeg|png|parquet|tfrecord)s?\b|\bimage\s+file\s+is\s+truncated\b|\bunidentifiedimageerror\b|\bcannot\s+identify\s+image\s+file\b|\bjsondecodeerror\b|\bexpecting\s+(?:value|property\s+name)\b|\bunterminated\s+string\b|\bunicodedecodeerror\b|\binvalid\s+(?:start|continuation)\s+byte\b|\bcan't\s+decode\s+byte\b|\bunpicklingerror\b|\binvalid\s+load\s+key\b|\bran\s+out\s+of\s+input\b|\bpickle\s+data\s+was\s+truncated\b|\bfailed\s+finding\s+central\s+directory\b|\bnot\s+a\s+zip\s+file\b|\bbadzipfile\b|\bnot\s+a\s+gzipped\s+file\b|\bcrc\w*\s+(?:check\s+)?(?:failed|mismatch|error)\b|\bchecksum\s+(?:mismatch|does\s+not\s+match|failed|error)\b|\bhash\s+mismatch\b|\bpremature\s+end\s+of\b|\binvalid\s+jpeg\b|\bbroken\s+data\s+stream\b|\bparsererror\b|\berror\s+tokenizing\s+data\b|\bheadertoolarge\b|\berror\s+while\s+deserializing\b|\bincomplete\s+metadata\b|\barrowinvalid\b|\bunexpected\s+end\s+of\s+(?:file|data|stream|input|json)\b|\beoferror\b|\bcorrupt(?:ed)?\b|\binput\s+contains\s+nan\b|\bdecod\w*\s+error\b|\bdecompress\w*\s+(?:error|failed)\b|\bwhile\s+decompressing\b|\binvalid\s+(?:utf-?8|json|csv|header|magic)\b|\bcould\s+not\s+convert\s+string\s+to\b|\bdatasetgenerationerror\b|\bnonmatching\w*error\b",
-        "corrupt, truncated or undecodable input (TFRecord data loss, images, JSON, pickles, archives)",
+        r"\bdatalosserror\b|\bdata[\s_]loss\b|\bcasterror\b|\bcouldn't\s+cast\b|\bdid\s+not\s+match\s+any\s+variant\b|\bunable\s+to\s+load\s+weights\s+from\b|\b(?:corrupt(?:ed)?|truncated|malformed|damaged)\s+(?:record|file|data|image|archive|checkpoint|header|block|input|zip|tar|shard|example|jpeg|png|parquet|tfrecord)s?\b|\bimage\s+file\s+is\s+truncated\b|\bunidentifiedimageerror\b|\bcannot\s+identify\s+image\s+file\b|\bjsondecodeerror\b|\bexpecting\s+(?:value|property\s+name)\b|\bunterminated\s+string\b|\bunicodedecodeerror\b|\binvalid\s+(?:start|continuation)\s+byte\b|\bcan't\s+decode\s+byte\b|\bunpicklingerror\b|\binvalid\s+load\s+key\b|\bran\s+out\s+of\s+input\b|\bpickle\s+data\s+was\s+truncated\b|\bfailed\s+finding\s+central\s+directory\b|\bnot\s+a\s+zip\s+file\b|\bbadzipfile\b|\bnot\s+a\s+gzipped\s+file\b|\bcrc\w*\s+(?:check\s+)?(?:failed|mismatch|error)\b|\bchecksum\s+(?:mismatch|does\s+not\s+match|failed|error)\b|\bhash\s+mismatch\b|\bpremature\s+end\s+of\b|\binvalid\s+jpeg\b|\bbroken\s+data\s+stream\b|\bparsererror\b|\berror\s+tokenizing\s+data\b|\bheadertoolarge\b|\berror\s+while\s+deserializing\b|\bincomplete\s+metadata\b|\barrowinvalid\b|\bunexpected\s+end\s+of\s+(?:file|data|stream|input|json)\b|\beoferror\b|\bcorrupt(?:ed)?\b|\binput\s+contains\s+nan\b|\bdecod\w*\s+error\b|\bdecompress\w*\s+(?:error|failed)\b|\bwhile\s+decompressing\b|\binvalid\s+(?:utf-?8|json|csv|header|magic)\b|\bcould\s+not\s+convert\s+string\s+to\b|\bdatasetgeneration\w*error\b|\bcouldn't\s+deserialize\s+thrift\b|\btprotocolexception\b|\blibsndfileerror\b|\bformat\s+not\s+recogni[sz]ed\b|\binvalid\s+nal\s+unit\s+size\b|\berror\s+while\s+decoding\s+mb\b|\binvalid\s+data\s+found\s+when\s+processing\s+input\b|\bmoov\s+atom\s+not\s+found\b|\bunknown\s+image\s+file\s+format\b|\bnonmatching\w*error\b",
+        "corrupt, truncated or undecodable input (TFRecord data loss, images, JSON, pickles, archives, Parquet pages, audio and video streams, a dataset whose files do not cast to its features)",
     ),
     // ---------------------------------------------------------------- software
     row(
         "sw.python",
         K::SoftwareException,
-        r"\b(?:value|type|key|index|attribute|name|import|modulenotfound|notimplemented|assertion|zerodivision|unboundlocal|syntax|indentation|lookup|filenotfound|isadirectory|notadirectory|permission|fileexists|overflow|arithmetic|reference|range)error\b|\bstopiteration\b|\bfloatingpointerror\b|\bconcretizationtypeerror\b|\btracer\w*error\b|\bno\s+module\s+named\b|\bcannot\s+import\s+name\b|\btraceback\s+\(most\s+recent\s+call\s+last\)",
+        r"\b(?:value|type|key|index|attribute|name|import|modulenotfound|notimplemented|assertion|zerodivision|unboundlocal|syntax|indentation|lookup|filenotfound|isadirectory|notadirectory|permission|fileexists|overflow|arithmetic|reference|range|buffer)error\b|\bstopiteration\b|\bfloatingpointerror\b|\bconcretizationtypeerror\b|\btracer\w*error\b|\bno\s+module\s+named\b|\bcannot\s+import\s+name\b|\btraceback\s+\(most\s+recent\s+call\s+last\)",
         "a Python/JS exception raised by the job's own code",
     ),
     row(
@@ -693,7 +693,7 @@ pub static RULES: &[Rule] = &[
     row(
         "sw.ml_runtime",
         K::SoftwareException,
-        r"\bshape\s+mismatch\b|\bsize\s+mismatch\b|\bshapes\s+cannot\s+be\s+multiplied\b|\bdimension\s+mismatch\b|\bincompatible\s+shapes?\b|\bexpected\s+input\s+with\s+shape\b|\bexpected\b.{0,100}\bbut\s+(?:got|found|received)\b|\bno\s+available\s+backend\s+found\b|\bbackend\s+not\s+found\b|\bexecution\s+provider\b.{0,40}\bnot\s+supported\b|\bcan't\s+append\s+execution\s+provider\b|\bcannot\s+resolve\s+operator\b|\bopsets?\b|\bunsupported\s+(?:op|operator|operation|data\s*type|dtype|model)\b|\boperator\b.{0,40}\bnot\s+(?:supported|implemented)\b|\bnot\s+implemented\b|\bcompileerror\b|\bwebassembly\.\w+|\bfunction\s+signature\s+mismatch\b|\bnon-zero\s+status\s+code\s+returned\b|\[webgpu\]\s+kernel\b.{0,80}\bfailed\b|\bfailed\s+to\s+execute\s+'[^'\n]{1,40}'\s+on\s+'gpu\w*'|\bexceeds\s+the\s+(?:adapter\s+)?limit\b|\binvalid_argument\b|\bgot\s+invalid\s+dimensions\b|\bnavigator\.gpu\b|\bwebgpu\b.{0,30}\bnot\s+(?:supported|available|enabled)\b|\bwebnn\b.{0,60}\b(?:not\s+supported|unsupported|failed\s+to\s+build)\b|\bno\s+(?:appropriate|suitable|compatible)\s+(?:gpu\s*)?adapter\b|\brequestadapter\b|\bfailed\s+to\s+(?:get|request|find)\s+(?:a\s+)?(?:gpu\s*|webgpu\s+)?adapter\b|\bwebgl\w*\b.{0,30}\bnot\s+(?:supported|available)\b|\bgpuvalidationerror\b|\bvalidation\s+error\b|\bmodel\b.{0,40}\bnot\s+found\b|\bnot\s+found\s+in\s+(?:the\s+)?(?:model\s+)?registry\b|\bno\s+such\s+file\s+or\s+directory\b|\bfile\s+not\s+found\b|\bdoes\s+not\s+exist\b|\bpermission\s+denied\b|\bcommand\s+not\s+found\b|\btoo\s+many\s+open\s+files\b|\bemfile\b|\binvalidargumenterror\b|\brepository\s+not\s+found\b|\b40[134]\s+client\s+error\b|\bnot\s+compiled\s+with\s+cuda\b|\bcuda\.is_available\(\)\s+(?:is|returned)\s+false\b|\berror\(s\)\s+in\s+loading\s+state_dict\b|\b(?:missing|unexpected)\s+key\(s\)\s+in\s+state_dict\b|\bis\s+invalid\s+for\s+input\s+of\s+size\b|\bcould\s+not\s+find\s+a\s+version\s+that\s+satisfies\b|\bno\s+matching\s+distribution\s+found\b|\bwgsl\b.{0,40}\b(?:error|fail\w*)\b|\bshader\b.{0,40}\b(?:compil\w*|validation)\s+(?:error|fail\w*)\b|\binvalid\s+(?:config\w*|shape|dtype|input|option|parameter)\b|\bmisconfigur\w*",
+        r"\bshape\s+mismatch\b|\bsize\s+mismatch\b|\bshapes\s+cannot\s+be\s+multiplied\b|\bdimension\s+mismatch\b|\bincompatible\s+shapes?\b|\bexpected\s+input\s+with\s+shape\b|\bexpected\b.{0,100}\bbut\s+(?:got|found|received)\b|\bno\s+available\s+backend\s+found\b|\bbackend\s+not\s+found\b|\bexecution\s+provider\b.{0,40}\bnot\s+supported\b|\bcan't\s+append\s+execution\s+provider\b|\bcannot\s+resolve\s+operator\b|\bopsets?\b|\bunsupported\s+(?:op|operator|operation|data\s*type|dtype|model)\b|\boperator\b.{0,40}\bnot\s+(?:supported|implemented)\b|\bnot[\s_]implemented\b|\bcompileerror\b|\bwebassembly\.\w+|\bfunction\s+signature\s+mismatch\b|\bnon-zero\s+status\s+code\s+returned\b|\[webgpu\]\s+kernel\b.{0,80}\bfailed\b|\bfailed\s+to\s+execute\s+'[^'\n]{1,40}'\s+on\s+'gpu\w*'|\bexceeds\s+the\s+(?:adapter\s+)?limit\b|\binvalid_argument\b|\bgot\s+invalid\s+dimensions\b|\bnavigator\.gpu\b|\bwebgpu\b.{0,30}\bnot\s+(?:supported|available|enabled)\b|\bwebnn\b.{0,60}\b(?:not\s+supported|unsupported|failed\s+to\s+build)\b|\bno\s+(?:appropriate|suitable|compatible)\s+(?:gpu\s*)?adapter\b|\brequestadapter\b|\bfailed\s+to\s+(?:get|request|find)\s+(?:a\s+)?(?:gpu\s*|webgpu\s+)?adapter\b|\bwebgl\w*\b.{0,30}\bnot\s+(?:supported|available)\b|\bgpuvalidationerror\b|\bvalidation\s+error\b|\bmodel\b.{0,40}\bnot\s+found\b|\bnot\s+found\s+in\s+(?:the\s+)?(?:model\s+)?registry\b|\bno\s+such\s+file\s+or\s+directory\b|\bfile\s+not\s+found\b|\bdoes\s+not\s+exist\b|\bpermission\s+denied\b|\bcommand\s+not\s+found\b|\btoo\s+many\s+open\s+files\b|\bemfile\b|\binvalidargumenterror\b|\brepository\s+not\s+found\b|\b40[134]\s+client\s+error\b|\bnot\s+compiled\s+with\s+cuda\b|\bcuda\.is_available\(\)\s+(?:is|returned)\s+false\b|\berror\(s\)\s+in\s+loading\s+state_dict\b|\b(?:missing|unexpected)\s+key\(s\)\s+in\s+state_dict\b|\bis\s+invalid\s+for\s+input\s+of\s+size\b|\bcould\s+not\s+find\s+a\s+version\s+that\s+satisfies\b|\bno\s+matching\s+distribution\s+found\b|\bwgsl\b.{0,40}\b(?:error|fail\w*)\b|\bshader\b.{0,40}\b(?:compil\w*|validation)\s+(?:error|fail\w*)\b|\binvalid\s+(?:config\w*|shape|dtype|input|option|parameter)\b|\bmisconfigur\w*",
         "the model or runtime cannot run as configured: shapes, unsupported operators/backends (ORT-web, WebNN, WebGPU unavailable), missing files",
     ),
     by_hw(

@@ -1431,3 +1431,60 @@ fn kernel_crashes_are_the_workers_hung_tasks_time_out_and_traps_are_crashes() {
         ("java.lang.NullPointerException", H::Cpu, K::SoftwareException),
     ]);
 }
+
+/// Regression (third outside probe, 220 messages written before the classifier ran: 0.727
+/// accuracy): the families it found missing — coordinators reporting a worker's death or
+/// disconnection (Ray, Dask, Spark, Kubernetes, Slurm), coordinator failures (Spark's driver
+/// and master, the Dask scheduler), decode errors of Parquet pages, audio, video and
+/// datasets, host memory in Dask's and the shell's words, MPI and Lustre transport, AMD GPU
+/// page faults and memory errors, MindSpore's and DCMI's NPU errors, Kubernetes disk
+/// pressure, Chrome blocking WebGL after a context loss and Chromium's own out-of-memory
+/// abort, a monitored barrier missed; and two false positives (a node named `gpu-[012-013]`
+/// not responding read as a GPU fault, a "timeout argument" read as a timeout).
+#[test]
+fn third_probe_families() {
+    check_on(&[
+        ("ray.exceptions.WorkerCrashedError: The worker died unexpectedly while executing this task. Check python-core-worker-*.log files for more information.", H::Gpu, K::WorkerCrash),
+        ("ray.exceptions.ActorDiedError: The actor died unexpectedly before finishing this task. Worker exit type: SYSTEM_ERROR Worker exit detail: Worker unexpectedly exits with a connection error code 2.", H::Gpu, K::WorkerCrash),
+        ("distributed.scheduler.KilledWorker: Attempted to run task ('read-parquet-3f2a9c', 17) on 3 different workers, but all those workers died while running it.", H::Cpu, K::WorkerCrash),
+        ("Warning  BackOff  kubelet  Back-off restarting failed container trainer in pod llm-train-worker-3_default", H::Gpu, K::WorkerCrash),
+        ("ExecutorLostFailure (executor 7 exited caused by one of the running tasks) Reason: Remote RPC client disassociated. Likely due to containers exceeding thresholds, or network issues.", H::Cpu, K::WorkerCrash),
+        ("ExecutorLostFailure (executor 12 exited caused by one of the running tasks) Reason: Executor heartbeat timed out after 125432 ms", H::Cpu, K::WorkerDisconnected),
+        ("ExecutorLostFailure (executor 9 exited unrelated to the running tasks) Reason: Container marked as failed on host: n1. Diagnostics: Container released on a *lost* node.", H::Cpu, K::WorkerDisconnected),
+        ("distributed.scheduler - WARNING - Worker failed to heartbeat within 300 seconds. Closing: <WorkerState 'tcp://10.0.0.21:40123'>", H::Cpu, K::WorkerDisconnected),
+        ("Status: Unknown Reason: NodeLost Message: Node gpu-node-7 which was running pod trainer-0 is unresponsive", H::Gpu, K::WorkerDisconnected),
+        ("slurmctld: error: Nodes gpu-[012-013] not responding", H::Gpu, K::WorkerDisconnected),
+        ("org.apache.spark.SparkException: Job 3 cancelled because SparkContext was shut down", H::Cpu, K::CoordinatorError),
+        ("ERROR StandaloneSchedulerBackend: Application has been killed. Reason: Master removed our application: FAILED", H::Cpu, K::CoordinatorError),
+        ("distributed.client - ERROR - Failed to reconnect to scheduler after 30.00 seconds, closing client", H::Cpu, K::CoordinatorError),
+        ("OSError: Couldn't deserialize thrift: TProtocolException: Invalid data Deserializing page header failed.", H::Cpu, K::DataError),
+        ("soundfile.LibsndfileError: Error opening '/data/audio/clip_00123.wav': Format not recognised.", H::Cpu, K::DataError),
+        ("datasets.exceptions.DatasetGenerationCastError: An error occurred while generating the dataset", H::Cpu, K::DataError),
+        ("[h264 @ 0x55d2c8a1b2c0] Invalid NAL unit size (1123 > 512). [h264 @ 0x55d2c8a1b2c0] error while decoding MB 45 31", H::Cpu, K::DataError),
+        ("tensorflow.python.framework.errors_impl.InvalidArgumentError: Unknown image file format. One of JPEG, PNG, GIF, BMP required.", H::Gpu, K::DataError),
+        ("distributed.nanny.memory - WARNING - Worker tcp://10.0.0.5:39761 (pid=2231) exceeded 95% memory budget. Restarting...", H::Cpu, K::OomHost),
+        ("/var/spool/slurmd/job4412398/slurm_script: line 12: 48213 Killed                  python train.py", H::Cpu, K::OomHost),
+        ("A process or daemon was unable to complete a TCP connection to another process: Local host: node01 Remote host: node02", H::Cpu, K::Network),
+        ("Fatal error in PMPI_Allreduce: Other MPI error, error stack: PMPI_Allreduce(472)", H::Cpu, K::Network),
+        ("LustreError: 11-0: scratch-OST0012-osc-ffff8d2b3c1e8000: operation ost_write to node 10.10.1.22@o2ib failed: rc = -107", H::Cpu, K::Network),
+        ("amdgpu 0000:c1:00.0: amdgpu: [gfxhub0] page fault (src_id:0 ring:24 vmid:8 pasid:32771, for process python pid 48213)", H::Gpu, K::CudaError),
+        ("amdgpu 0000:0f:00.0: amdgpu: 2 uncorrectable hardware errors detected in umc block", H::Gpu, K::GpuHardware),
+        ("RuntimeError: Call runtime rtStreamSynchronizeWithTimeout failed. Op name: Default/network-WithLossCell", H::Npu, K::NpuError),
+        ("dcmi model initialized failed, because the device is used. ret is -8020", H::Npu, K::NpuError),
+        ("Warning  FreeDiskSpaceFailed  kubelet  failed to garbage collect required amount of images. Wanted to free 5368709120 bytes, but freed 0 bytes", H::Cpu, K::DiskFull),
+        ("0/12 nodes are available: 12 node(s) had untolerated taint {node.kubernetes.io/disk-pressure: }.", H::Cpu, K::DiskFull),
+        ("Web page caused context loss and was blocked", H::Webgpu, K::WebgpuContextLost),
+        ("[23:23:0101/000000.000000:FATAL:memory.cc(38)] Out of memory. size=262144", H::Webgpu, K::BrowserCrash),
+        ("RuntimeError: Rank 1 failed to pass monitoredBarrier in 1800000 ms", H::Gpu, K::Timeout),
+        ("onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented: [ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for ConvInteger(10) node", H::Cpu, K::SoftwareException),
+        ("BufferError: memoryview has 1 exported buffer", H::Cpu, K::SoftwareException),
+        ("TypeError: Expected timeout argument to be of type datetime.timedelta", H::Gpu, K::SoftwareException),
+        // What the new patterns must not take.
+        ("NVRM: GPU 0000:3b:00.0 not responding", H::Gpu, K::GpuHardware),
+        ("The GPU is not accessible", H::Gpu, K::GpuHardware),
+        ("Container killed by YARN for exceeding memory limits. ExecutorLostFailure (executor 3 exited caused by one of the running tasks)", H::Cpu, K::OomHost),
+        ("timed out waiting for the timeout argument parser", H::Cpu, K::Timeout),
+        ("requests.exceptions.ConnectionError: connection refused", H::Cpu, K::Network),
+        ("slurmctld: error: slurm_receive_msg: Zero Bytes were transmitted or received", H::Cpu, K::CoordinatorError),
+    ]);
+}
