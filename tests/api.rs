@@ -1629,8 +1629,8 @@ async fn an_admin_flush_puts_every_acknowledged_record_in_the_parquet_history() 
 }
 
 /// `POST /v1/failures?explain=true`: each decision comes with its explanation (the ranking
-/// asked once outcomes exist, its candidates listing the chosen strategy); a repeat gets
-/// none; a query the endpoint does not take is a 400 naming `query`; without the query the
+/// asked once outcomes exist, its candidates listing the chosen strategy); a repeat's says it
+/// is one; a query the endpoint does not take is a 400 naming `query`; without the query the
 /// answer is as before.
 #[tokio::test]
 async fn failures_explained_on_request() {
@@ -1676,7 +1676,7 @@ async fn failures_explained_on_request() {
         assert!((11.0..=12.0).contains(&ok), "{why}");
     }
     // A repeat (a client's retry: same time, worker and message) is answered with the
-    // action already decided, without an explanation.
+    // action already decided; its explanation says only that.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -1687,7 +1687,18 @@ async fn failures_explained_on_request() {
     assert!(v.get("explanation").is_some(), "{v}");
     let (s, v) = call(&app, "POST", "/v1/failures?explain=true", &timed, None).await;
     assert_eq!((s, &v["duplicate"]), (StatusCode::OK, &json!(true)), "{v}");
-    assert!(v.get("explanation").is_none(), "{v}");
+    let summary = v["explanation"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("a repeat of a failure already decided"),
+        "{v}"
+    );
+    assert!(v["explanation"].get("ranking").is_none(), "{v}");
+    // A bare flag and 1 are taken (an audit); anything else is refused, naming the query.
+    for uri in ["/v1/failures?explain", "/v1/failures?explain=1"] {
+        let (s, v) = call(&app, "POST", uri, &oom("f"), None).await;
+        assert_eq!(s, StatusCode::OK, "{uri}: {v}");
+        assert!(v.get("explanation").is_some(), "{uri}: {v}");
+    }
     for uri in ["/v1/failures?explain=yes", "/v1/failures?verbose=1"] {
         let (s, v) = call(&app, "POST", uri, &oom("z"), None).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {v}");

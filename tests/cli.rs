@@ -1078,7 +1078,18 @@ fn recommend_explain_says_why_over_a_history() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("  why:       "), "{out}");
-    assert!(out.contains("ranking:   GPU x oom_gpu"), "{out}");
+    assert!(
+        out.contains("ranking:   Bayes ranker; GPU x oom_gpu"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ladder:    step 1 REDUCED_BATCH_SIZE > step 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("left out:  SIMPLIFIED_MODEL (the task names no fallback_models)"),
+        "{out}"
+    );
     assert!(out.contains("REDUCED_BATCH_SIZE"), "{out}");
     let mut plain = args.to_vec();
     plain.push("--json");

@@ -374,8 +374,8 @@ struct Decided {
     annotation: Option<crate::train::Annotation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<String>,
-    /// Why, with `?explain=true` (not for a repeat: its decision was explained, or not, when
-    /// it was made).
+    /// Why, with `?explain=true` (for a repeat, that it is one: its decision was explained,
+    /// or not, when it was made).
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<crate::engine::Explanation>,
 }
@@ -384,9 +384,21 @@ struct Decided {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FailureQuery {
-    /// Explain each decision (`true`/`false`).
-    #[serde(default)]
+    /// Explain each decision: `explain`, `explain=true` or `explain=1` (`false`, `0`: no).
+    #[serde(default, deserialize_with = "flag")]
     explain: bool,
+}
+
+/// A query flag: present without a value, `true`/`1` or `false`/`0`.
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    let v = String::deserialize(d)?;
+    match v.as_str() {
+        "" | "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => Err(serde::de::Error::custom(format!(
+            "explain takes true, false, 1 or 0, not {other:?}"
+        ))),
+    }
 }
 
 /// The query, or an error naming it (400 `invalid_field`, field `query`).
@@ -505,7 +517,10 @@ pub(crate) async fn post_failures(
             // A client's retry of a failure already decided (it lost the answer): the same
             // action, answered once the original is durable; not counted again.
             let (action, ack, duplicate, why) = match engine.duplicate_failure(rec) {
-                Some(action) => (action, engine.logged(), true, None),
+                Some(action) => {
+                    let why = explain.then(|| crate::engine::Explanation::repeat(&action));
+                    (action, engine.logged(), true, why)
+                }
                 None if explain => {
                     let (action, ack, why) = engine.decide_explained(rec)?;
                     decided.push(action.clone());

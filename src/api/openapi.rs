@@ -150,34 +150,56 @@ fn ok_json(schema: Value) -> Value {
 /// The schema of a decision's explanation (`POST /v1/failures?explain=true`); apart from
 /// the document's, whose `json!` would pass the macro's recursion limit.
 fn explanation() -> Value {
+    let strategies: Vec<&str> = crate::model::RecoveryStrategy::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let strategy = json!({"type": "string", "enum": strategies});
+    let breaker = json!({"type": "string", "enum": ["closed", "open", "half_open", "off"]});
+    let evidence = json!({"$ref": "#/components/schemas/Evidence"});
+    let candidate = json!({
+        "type": "object", "required": ["strategy", "prior", "success", "weight", "coarse", "tried"],
+        "properties": {
+            "strategy": strategy.clone(),
+            "ladder_step": {"type": "integer", "description": "its step on the rule ladder, if the ladder names it"},
+            "prior": {"type": "number", "description": "the prior mean the ladder gives it"},
+            "success": {"type": "number", "description": "posterior mean chance of success"},
+            "weight": {"type": "number", "description": "what the posterior is worth, in outcomes"},
+            "coarse": merge(evidence.clone(), json!({"description": "its outcomes in (class, kind)"})),
+            "fine": merge(evidence.clone(), json!({"description": "its outcomes in the fine context: classifier rule and Xid, repeat, worker standing"})),
+            "finest": merge(evidence.clone(), json!({"description": "its outcomes in the finest context: the fine one and the message's shape"})),
+            "other_classes": merge(evidence.clone(), json!({"description": "the kind's outcomes on the other hardware classes, which lend their mean"})),
+            "bad_workers": merge(evidence, json!({"description": "on a worker called bad: the class's outcomes on its bad workers"})),
+            "expected_attempts": {"type": "number", "description": "expected attempts to recovery with it (with ranking.continuation)"},
+            "tried": {"type": "integer", "description": "how often the task already used it"}
+        }
+    });
     json!({
         "type": "object", "required": ["summary"],
-        "description": "why the engine decided as it did (POST /v1/failures?explain=true; not for a duplicate)",
+        "description": "why the engine decided as it did (POST /v1/failures?explain=true; for a duplicate only that it is one)",
         "properties": {
             "summary": {"type": "string", "description": "what decided (the retry limit, a rule's ladder, the learned ranking, then a circuit breaker or the retry budget) and why the ranking did or did not"},
             "ranking": {"type": "object", "description": "what the learned ranking saw, when it was asked",
-                "required": ["ranker", "class", "kind", "worker", "burst", "outcomes", "ladder", "candidates"],
+                "required": ["ranker", "class", "kind", "worker", "burst", "worker_breaker", "class_breaker", "retry_budget_spent", "outcomes", "ladder", "order", "candidates", "left_out"],
                 "properties": {
                     "ranker": {"type": "string", "enum": ["bayes", "model"]},
-                    "class": {"type": "string"}, "kind": {"type": "string"},
-                    "worker": {"type": "string", "enum": ["healthy", "suspect", "bad"]},
-                    "burst": {"type": "boolean"},
-                    "outcomes": {"type": "number", "description": "outcomes (discounted) recorded for (class, kind): with none the ranking abstains"},
-                    "ladder": {"type": "array", "items": {"type": "string"}, "description": "the rule ladder's remaining steps, what the rules would do now first"},
-                    "not_possible": {"type": "array", "items": {"type": "string"}},
-                    "candidates": {"type": "array", "description": "every valid strategy, best first by the ranking's score (empty for the success model)", "items": {
-                        "type": "object", "required": ["strategy", "prior", "success", "weight", "coarse", "tried"],
-                        "properties": {
-                            "strategy": {"type": "string"},
-                            "ladder_step": {"type": "integer", "description": "position among the ladder's remaining steps (1: the rules' choice now)"},
-                            "prior": {"type": "number"}, "success": {"type": "number", "description": "posterior mean chance of success"},
-                            "weight": {"type": "number", "description": "what the posterior is worth, in outcomes"},
-                            "coarse": {"$ref": "#/components/schemas/Evidence"},
-                            "fine": {"$ref": "#/components/schemas/Evidence"},
-                            "finest": {"$ref": "#/components/schemas/Evidence"},
-                            "expected_attempts": {"type": "number"},
-                            "tried": {"type": "integer"}
-                        }
+                    "class": {"type": "string"},
+                    "kind": {"type": "string", "description": "the kind the ranking ranks in (memory exhausted on a TPU or an NPU: oom_gpu)"},
+                    "worker": {"type": "string", "enum": ["healthy", "suspect", "bad"], "description": "the failed worker's standing with the bad-worker test"},
+                    "burst": {"type": "boolean", "description": "the failure came in a burst of its (class, kind) and is ranked in the burst's own contexts"},
+                    "worker_breaker": breaker.clone(),
+                    "class_breaker": breaker,
+                    "retry_budget_spent": {"type": "boolean"},
+                    "outcomes": {"type": "number", "description": "outcomes recorded for (class, kind), discounted (older ones count less): with none the ranking abstains"},
+                    "ladder": {"type": "array", "description": "the rule ladder's steps still ahead of the task, the next first (empty: walked)", "items": {
+                        "type": "object", "required": ["step", "strategy"],
+                        "properties": {"step": {"type": "integer", "description": "the ladder's own step number, as the action's source.step"}, "strategy": strategy.clone()}
+                    }},
+                    "order": {"type": "string", "description": "what the candidates are sorted by"},
+                    "candidates": {"type": "array", "description": "every strategy the ranking could choose from, best first by `order` (empty for the success model)", "items": candidate},
+                    "left_out": {"type": "array", "description": "strategies the ranking could not choose from", "items": {
+                        "type": "object", "required": ["strategy", "reason"],
+                        "properties": {"strategy": strategy, "reason": {"type": "string"}}
                     }}
                 }
             }

@@ -370,82 +370,152 @@ fn print_action(
     } else {
         write_text(out, action)?;
         if let Some(why) = why {
-            write_explanation(out, why)?;
+            write_explanation(out, action, why)?;
         }
     }
     Ok(())
 }
 
-/// The explanation as text: the summary, the ranking's context and one line per strategy
-/// it could choose from, best first.
-fn write_explanation(out: &mut impl Write, why: &Explanation) -> std::io::Result<()> {
+/// The explanation as text: the summary, the ranking's context, one line per strategy it
+/// could choose from (best first), what it left out and why, and a legend.
+fn write_explanation(
+    out: &mut impl Write,
+    action: &RecoveryAction,
+    why: &Explanation,
+) -> std::io::Result<()> {
+    use faultline::engine::probability as p3;
     writeln!(out, "  why:       {}", why.summary)?;
     let Some(r) = &why.ranking else {
         return Ok(());
     };
-    let ladder: Vec<&str> = r.ladder.iter().map(|s| s.as_str()).collect();
+    let ranker = if r.ranker == "model" {
+        "success model"
+    } else {
+        "Bayes ranker"
+    };
+    let ranked_as = if r.kind != action.kind {
+        format!(" (ranked as {})", r.kind)
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "  ranking:   {} x {}, worker {}{}, {:.1} outcome(s) so far; ladder left: {}",
+        "  ranking:   {ranker}; {} x {}{ranked_as}; worker {}{}; {:.1} outcome(s) recorded for ({}, {})",
         r.class,
-        r.kind,
+        action.kind,
         r.worker,
-        if r.burst { ", in a burst" } else { "" },
+        if r.burst { "; in a burst" } else { "" },
         r.outcomes,
+        r.class,
+        r.kind
+    )?;
+    let mut state = Vec::new();
+    if !matches!(r.worker_breaker, "closed" | "off") {
+        state.push(format!("worker breaker {}", r.worker_breaker));
+    }
+    if !matches!(r.class_breaker, "closed" | "off") {
+        state.push(format!("{} breaker {}", r.class, r.class_breaker));
+    }
+    if r.retry_budget_spent {
+        state.push("retry budget spent".to_string());
+    }
+    if !state.is_empty() {
+        writeln!(out, "  state:     {}", state.join("; "))?;
+    }
+    let ladder: Vec<String> = r
+        .ladder
+        .iter()
+        .map(|s| format!("step {} {}", s.step, s.strategy))
+        .collect();
+    writeln!(
+        out,
+        "  ladder:    {}",
         if ladder.is_empty() {
-            "none".to_string()
+            "walked (the rules would escalate)".to_string()
         } else {
             ladder.join(" > ")
         }
     )?;
-    if !r.not_possible.is_empty() {
-        let n: Vec<&str> = r.not_possible.iter().map(|s| s.as_str()).collect();
-        writeln!(out, "  not possible: {}", n.join(", "))?;
-    }
-    if r.candidates.is_empty() {
-        return Ok(());
-    }
-    let attempts = r.candidates.iter().any(|c| c.expected_attempts.is_some());
-    writeln!(
-        out,
-        "  {:<34} {:>7} {:>6} {:>7}{} {:>6}  outcomes ok/failed: class x kind | fine | finest",
-        "strategy",
-        "success",
-        "prior",
-        "weight",
-        if attempts { "  attempts" } else { "" },
-        "tried"
-    )?;
-    let ev = |e: Option<faultline::ranking::Evidence>| {
-        e.map_or("-".to_string(), |e| {
-            format!("{:.1}/{:.1}", e.successes, e.failures)
-        })
-    };
-    for c in &r.candidates {
-        // The position among the ladder's steps still ahead, not the ladder's step number
-        // (`decided:` shows that one).
-        let step = c.ladder_step.map_or(String::new(), |s| match s {
-            1 => " (rules' next)".to_string(),
-            2 => " (rules' 2nd)".to_string(),
-            3 => " (rules' 3rd)".to_string(),
-            n => format!(" (rules' {n}th)"),
+    if !r.candidates.is_empty() {
+        let attempts = r.candidates.iter().any(|c| c.expected_attempts.is_some());
+        let other = r.candidates.iter().any(|c| {
+            c.other_classes
+                .is_some_and(|e| e.successes + e.failures > 0.05)
         });
+        let bad = r.candidates.iter().any(|c| c.bad_workers.is_some());
+        writeln!(out, "  ranked by {}:", r.order)?;
         writeln!(
             out,
-            "  {:<34} {:>7.3} {:>6.2} {:>7.1}{} {:>6}  {} | {} | {}",
-            format!("{}{step}", c.strategy),
-            c.success,
-            c.prior,
-            c.weight,
-            match c.expected_attempts {
-                Some(x) => format!(" {x:>9.2}"),
-                None if attempts => format!(" {:>9}", "-"),
+            "    {:<34} {:>7} {:>6} {:>7}{} {:>5}  outcomes ok/failed: class x kind | fine | finest{}{}",
+            "strategy (ladder step)",
+            "success",
+            "prior",
+            "weight",
+            if attempts { "  attempts" } else { "" },
+            "tried",
+            if other { " | other classes" } else { "" },
+            if bad { " | bad workers" } else { "" },
+        )?;
+        let ev = |e: Option<faultline::ranking::Evidence>| {
+            e.map_or("-".to_string(), |e| {
+                format!("{:.1}/{:.1}", e.successes, e.failures)
+            })
+        };
+        let next = r.ladder.first().map(|s| s.step);
+        for c in &r.candidates {
+            let step = match c.ladder_step {
+                Some(s) if Some(s) == next => format!(" (step {s}, next)"),
+                Some(s) => format!(" (step {s})"),
                 None => String::new(),
-            },
-            c.tried,
-            ev(Some(c.coarse)),
-            ev(c.fine),
-            ev(c.finest)
+            };
+            let mut line = format!(
+                "    {:<34} {:>7} {:>6} {:>7.1}{} {:>5}  {} | {} | {}",
+                format!("{}{step}", c.strategy),
+                p3(c.success),
+                format!("{:.2}", c.prior),
+                c.weight,
+                match c.expected_attempts {
+                    Some(x) => format!(" {x:>9.2}"),
+                    None if attempts => format!(" {:>9}", "-"),
+                    None => String::new(),
+                },
+                c.tried,
+                ev(Some(c.coarse)),
+                ev(c.fine),
+                ev(c.finest)
+            );
+            if other {
+                line.push_str(&format!(" | {}", ev(c.other_classes)));
+            }
+            if bad {
+                line.push_str(&format!(" | {}", ev(c.bad_workers)));
+            }
+            writeln!(out, "{line}")?;
+        }
+        if r.outcomes <= 0.0 {
+            writeln!(
+                out,
+                "    (no outcome recorded yet for ({}, {}): the ranking abstains; what is shown is the ladder's prior and what other classes lend)",
+                r.class, r.kind
+            )?;
+        }
+    }
+    if !r.left_out.is_empty() {
+        let left: Vec<String> = r
+            .left_out
+            .iter()
+            .map(|l| format!("{} ({})", l.strategy, l.reason))
+            .collect();
+        writeln!(out, "  left out:  {}", left.join("; "))?;
+    }
+    if !r.candidates.is_empty() {
+        writeln!(
+            out,
+            "  legend:    success: posterior mean chance of success; prior: the mean the rule ladder gives it; weight: the outcomes the posterior is worth;"
+        )?;
+        writeln!(
+            out,
+            "             outcomes count older ones less (a discount); fine: the same classifier rule, repeat and worker standing; finest: also the same message shape"
         )?;
     }
     Ok(())

@@ -1,8 +1,9 @@
 //! The engine's account of one decision ([`Engine::decide_explained`]): which mechanism
 //! decided — the retry limit, the rules, the learned ranking, then a circuit breaker or the
 //! retry budget — and, when the ranking was asked, what it knew of every strategy it could
-//! choose from (posterior chance of success, the ladder's prior, the evidence behind it).
-//! Built only when asked for: the plain decision path allocates none of it.
+//! choose from (posterior chance of success, the ladder's prior, the evidence behind it) and
+//! why the others were left out. Built only when asked for: the plain decision path
+//! allocates none of it.
 //!
 //! [`Engine::decide_explained`]: super::Engine::decide_explained
 
@@ -10,8 +11,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::config::{RankerKind, RankingParams, Selection};
 use crate::model::{FailureKind, HardwareClass, RecoveryAction, RecoveryStrategy};
 use crate::ranking::{Choice, Estimate, WorkerStanding};
+use crate::retry::breaker::BreakerState;
 
 /// Why the engine decided as it did for one failure.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,6 +25,38 @@ pub struct Explanation {
     /// the retry limit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking: Option<RankingView>,
+}
+
+impl Explanation {
+    /// The explanation of an answer that repeats a decision made before (a client's retry):
+    /// it was decided, and explained or not, then.
+    pub fn repeat(action: &RecoveryAction) -> Self {
+        Explanation {
+            summary: format!(
+                "a repeat of a failure already decided (attempt {}): the action decided then",
+                action.attempt
+            ),
+            ranking: None,
+        }
+    }
+}
+
+/// One step of the rule ladder still ahead of the task.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LadderStep {
+    /// The ladder's own step number (1-based, as the action's `source.step` counts).
+    pub step: u32,
+    /// Its strategy.
+    pub strategy: RecoveryStrategy,
+}
+
+/// A strategy the ranking did not rank, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LeftOut {
+    /// The strategy.
+    pub strategy: RecoveryStrategy,
+    /// Why it was left out.
+    pub reason: &'static str,
 }
 
 /// The learned ranking's view of one failure.
@@ -35,53 +70,108 @@ pub struct RankingView {
     /// The kind the ranking ranks in (an out-of-memory on a TPU or an NPU is ranked as
     /// `oom_gpu`).
     pub kind: FailureKind,
-    /// The failed worker's standing: `healthy`, `suspect` or `bad`.
+    /// The failed worker's standing with the bad-worker test: `healthy`, `suspect` (more
+    /// failures than its share) or `bad`.
     pub worker: &'static str,
     /// Whether the failure came in a burst of its (class, kind): it is ranked in the burst's
     /// own contexts.
     pub burst: bool,
-    /// Outcomes (discounted) recorded for (class, kind), all strategies: with none the
-    /// ranking abstains and the rules decide.
+    /// The failed worker's circuit breaker: `closed`, `open` (only moves away from the worker
+    /// are ranked, when one can be made), `half_open` or `off` (worker breakers disabled).
+    pub worker_breaker: &'static str,
+    /// The hardware class's circuit breaker: `closed`, `open` (only moves to another class
+    /// are ranked, when one can be made), `half_open` or `off` (class breakers disabled).
+    pub class_breaker: &'static str,
+    /// Whether the retry budget is spent (retries run delayed, at the backoff cap).
+    pub retry_budget_spent: bool,
+    /// Outcomes (discounted: older ones count less) recorded for (class, kind), all
+    /// strategies: with none the ranking abstains and the rules decide.
     pub outcomes: f64,
-    /// The rule ladder's remaining steps the ranking could take, what the rules would do
-    /// now first.
-    pub ladder: Vec<RecoveryStrategy>,
-    /// Every strategy valid for the task's state, best first by the ranking's score.
+    /// The rule ladder's steps still ahead of the task, the next first (empty: walked).
+    pub ladder: Vec<LadderStep>,
+    /// What the candidates are sorted by.
+    pub order: &'static str,
+    /// Every strategy the ranking could choose from, best first by `order`.
     pub candidates: Vec<Estimate>,
-    /// Strategies the ranking chose that could not be carried out (no worker could take
-    /// the task); it ranked again without them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_possible: Vec<RecoveryStrategy>,
+    /// The strategies it could not choose from, and why.
+    pub left_out: Vec<LeftOut>,
 }
 
-impl RankingView {
-    /// The view before the candidates are filled in.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        ranker: &'static str,
-        class: HardwareClass,
-        kind: FailureKind,
-        standing: WorkerStanding,
-        burst: bool,
-        outcomes: f64,
-        ladder: &[RecoveryStrategy],
-        candidates: Vec<Estimate>,
-    ) -> Self {
-        RankingView {
-            ranker,
-            class,
-            kind,
-            worker: match standing {
-                WorkerStanding::Healthy => "healthy",
-                WorkerStanding::Suspect => "suspect",
-                WorkerStanding::Bad => "bad",
-            },
-            burst,
-            outcomes,
-            ladder: ladder.to_vec(),
-            candidates,
-            not_possible: Vec::new(),
+/// [`LeftOut::reason`]: chosen, but no worker could take the task.
+pub const NO_WORKER_FOR_CHOICE: &str = "chosen, but no worker could take the task";
+/// [`LeftOut::reason`]: the failed worker's breaker is open and a move can be made.
+pub const WORKER_BREAKER: &str =
+    "the worker's circuit breaker is open: nothing that stays on the worker";
+/// [`LeftOut::reason`]: the class's breaker is open and a move can be made.
+pub const CLASS_BREAKER: &str =
+    "the class's circuit breaker is open: nothing that stays on this hardware class";
+/// [`LeftOut::reason`]: the retry budget is spent.
+pub const BUDGET_SPENT: &str = "the retry budget is spent: retries run delayed";
+
+/// Why strategy `s` cannot be carried out for a task on `class` with `config`, if it cannot
+/// (the task's state, not the fleet).
+pub(super) fn not_applicable(
+    s: RecoveryStrategy,
+    class: HardwareClass,
+    config: &crate::model::TaskConfig,
+) -> Option<&'static str> {
+    use RecoveryStrategy as S;
+    if super::mutate::applicable(s, class, config) {
+        return None;
+    }
+    Some(match s {
+        S::BrowserRestart => "not a browser worker",
+        S::FallbackCpu | S::DifferentHardwareClass => "not for a task already on a CPU",
+        S::ReducedBatchSize => "the task's batch size is 1 or not given",
+        S::ReducedPrecision => "no lower precision after the task's (or none given)",
+        S::SimplifiedModel => "the task names no fallback_models",
+        S::SkipCheckpointing => "checkpointing is already off",
+        _ => "cannot be carried out for this task",
+    })
+}
+
+/// Why the fleet rules out a move, if it does.
+pub(super) fn no_worker(s: RecoveryStrategy) -> &'static str {
+    match s {
+        RecoveryStrategy::FallbackCpu => "no CPU worker could take the task",
+        RecoveryStrategy::DifferentHardwareClass => {
+            "no worker of another class could take the task"
         }
+        _ => "no other worker of this class could take the task",
+    }
+}
+
+/// The words for a breaker's state (`off`: breakers of its kind are disabled).
+pub(super) fn breaker_word(enabled: bool, b: BreakerState) -> &'static str {
+    match (enabled, b) {
+        (false, _) => "off",
+        (_, BreakerState::Closed) => "closed",
+        (_, BreakerState::Open) => "open",
+        (_, BreakerState::HalfOpen) => "half_open",
+    }
+}
+
+/// The words for a worker's standing.
+pub(super) fn standing_word(s: WorkerStanding) -> &'static str {
+    match s {
+        WorkerStanding::Healthy => "healthy",
+        WorkerStanding::Suspect => "suspect",
+        WorkerStanding::Bad => "bad",
+    }
+}
+
+/// What the candidates of a ranking configured by `p` are sorted by.
+pub(super) fn order_of(p: &RankingParams) -> &'static str {
+    match (p.ranker, p.selection) {
+        (RankerKind::Model, _) => "predicted chance of success",
+        (_, Selection::Thompson) if p.continuation > 0.0 => {
+            "expected attempts to recovery, fewest first (Thompson sampling draws around it)"
+        }
+        (_, Selection::Thompson) => {
+            "posterior chance of success (Thompson sampling draws around it)"
+        }
+        (_, Selection::Ucb) => "upper confidence bound of success (UCB)",
+        (_, Selection::ExpectedCost) => "expected cost to recovery, lowest first",
     }
 }
 
@@ -99,39 +189,62 @@ pub(super) enum RankOutcome {
     Off,
     /// The ranking abstained (no evidence in the coarse context, or no model yet).
     Abstained,
-    /// The ladder was walked and the ranking's best was below `escalate_below`.
-    GaveWay(Choice, f64),
+    /// The ladder was walked and the ranking's pick was below `escalate_below`.
+    GaveWay(Choice),
     /// Nothing the ranking chose could be carried out.
     NothingPossible,
     /// The ranking's choice was carried out.
     Chose(Choice),
 }
 
-/// The summary of a decision: `outcome` of the ranking, the ladder `rule` (its name and
-/// whether it is a rule's or a hardware class's), the final `action`.
-pub(super) fn summary(
-    outcome: RankOutcome,
-    (ladder, from_rule): (Option<&str>, bool),
-    view: Option<&RankingView>,
-    action: &RecoveryAction,
-) -> String {
+/// What the summary of a decision is made from.
+pub(super) struct Facts<'a> {
+    /// What the ranking did.
+    pub outcome: RankOutcome,
+    /// The ladder's name and whether it is a rule's (else a hardware class's).
+    pub ladder: Option<(&'a str, bool)>,
+    /// What the ranking saw.
+    pub view: Option<&'a RankingView>,
+    /// What changed the decision after the ladder or the ranking (breakers, budget).
+    pub overrides: &'a [String],
+    /// The steps of the rule set's longest ladder, and `ranking.escalate_below`.
+    pub walked: (usize, f64),
+}
+
+/// A probability as text: three decimals, and no 0.000 or 1.000 for what is not exactly so.
+pub fn probability(p: f64) -> String {
+    if p > 0.0 && p < 0.001 {
+        "<0.001".to_string()
+    } else if p < 1.0 && p > 0.999 {
+        ">0.999".to_string()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// The summary of a decision.
+pub(super) fn summary(f: &Facts<'_>) -> String {
     let mut s = String::new();
-    let rules = match ladder {
-        Some(name) if from_rule => format!("rule '{name}'"),
-        Some(name) => format!("ladder '{name}'"),
+    let rules = match f.ladder {
+        Some((name, true)) => format!("rule '{name}'"),
+        Some((name, false)) => match name.strip_prefix("ladder:") {
+            Some(class) => format!("the {class} ladder"),
+            None => format!("ladder '{name}'"),
+        },
         None => "the rules".to_string(),
     };
-    let _ = match outcome {
+    let model = f.view.is_some_and(|v| v.ranker == "model");
+    let _ = match f.outcome {
         RankOutcome::OverLimit { attempt, max } => write!(
             s,
             "attempt {attempt} is beyond retry.max_attempts ({max}): escalated without asking the rules or the ranking"
         ),
         RankOutcome::Off => write!(
             s,
-            "the learned ranking is off ([ranking] enabled = false): {rules} decided"
+            "the learned ranking is off (the default; [ranking] enabled = true turns it on): {rules} decided"
         ),
-        RankOutcome::Abstained => match view {
-            Some(v) if v.ranker == "model" => write!(
+        RankOutcome::Abstained => match f.view {
+            Some(_) if model => write!(
                 s,
                 "the success model has nothing fitted for this failure yet: {rules} decided"
             ),
@@ -142,40 +255,86 @@ pub(super) fn summary(
             ),
             None => write!(s, "the ranking abstained: {rules} decided"),
         },
-        RankOutcome::GaveWay(c, below) => write!(
+        RankOutcome::GaveWay(c) => write!(
             s,
-            "the ladder is walked and the ranking's best, {} at {:.2}, is below ranking.escalate_below ({below}): {rules} decided",
-            c.strategy, c.expected_success
+            "the ladder is walked, the task has failed more often than the longest ladder has steps ({}), and the ranking's pick, {} at {}, is below ranking.escalate_below ({}): {rules} decided",
+            f.walked.0,
+            c.strategy,
+            probability(c.expected_success),
+            f.walked.1
         ),
         RankOutcome::NothingPossible => write!(
             s,
-            "no strategy the ranking chose could be carried out: {rules} decided"
+            "no strategy the ranking could choose can be carried out (see left_out): {rules} decided"
         ),
         RankOutcome::Chose(c) => {
+            let what = if model {
+                "the success model chose"
+            } else {
+                "the learned ranking chose"
+            };
+            let chance = if model {
+                "predicted chance of success"
+            } else {
+                "posterior chance of success"
+            };
             let _ = write!(
                 s,
-                "the learned ranking chose {} (posterior chance of success {:.2}, chosen with probability {:.2})",
-                c.strategy, c.expected_success, c.propensity
+                "{what} {} ({chance} {}, chosen with probability {})",
+                c.strategy,
+                probability(c.expected_success),
+                probability(c.propensity)
             );
-            match view.and_then(|v| v.ladder.first()) {
-                Some(first) if *first != c.strategy => {
-                    write!(s, "; {rules} would have taken {first}")
+            if let Some(top) = f.view.and_then(|v| v.candidates.first()) {
+                if top.strategy != c.strategy && !model {
+                    let _ = write!(
+                        s,
+                        "; an exploratory draw: {} is first by the ranking's score",
+                        top.strategy
+                    );
                 }
-                Some(_) => write!(s, "; {rules} takes the same step"),
+            }
+            match f.view.and_then(|v| v.ladder.first()) {
+                Some(next) if next.strategy == c.strategy => write!(
+                    s,
+                    "; it is also the next step on the ladder of {rules} (step {})",
+                    next.step
+                ),
+                Some(next) => write!(
+                    s,
+                    "; next on the ladder of {rules}: {} (step {})",
+                    next.strategy, next.step
+                ),
+                None if f.view.is_some() => write!(
+                    s,
+                    "; the ladder of {rules} is walked, the rules would escalate: the ranking recovers on while its pick is at least ranking.escalate_below ({}) likely or the task has failed no more often than the longest ladder has steps ({})",
+                    f.walked.1, f.walked.0
+                ),
                 None => Ok(()),
             }
         }
     };
-    match action.source.kind.as_ref() {
-        "circuit_breaker" | "retry_budget" => {
-            let what = if action.source.kind == "retry_budget" {
-                "the retry budget"
-            } else {
-                "an open circuit breaker"
-            };
-            let _ = write!(s, "; then {what} made it {}", action.strategy);
+    if let Some(v) = f.view {
+        let left = |reason: &str| v.left_out.iter().any(|l| l.reason == reason);
+        if left(WORKER_BREAKER) {
+            s.push_str(
+                "; the worker's circuit breaker is open: only moves away from it were ranked",
+            );
         }
-        _ => {}
+        if left(CLASS_BREAKER) {
+            let _ = write!(
+                s,
+                "; the {} circuit breaker is open: only moves to another class were ranked",
+                v.class
+            );
+        }
+        if left(BUDGET_SPENT) {
+            s.push_str("; the retry budget is spent: an immediate retry was not ranked");
+        }
+    }
+    for o in f.overrides {
+        s.push_str("; then ");
+        s.push_str(o);
     }
     s
 }

@@ -29,7 +29,7 @@ pub use coordinator::{
     apply, Applied, Coordinator, CoordinatorError, CoordinatorEvent, MemoryCoordinator,
 };
 pub use durable::DurableState;
-pub use explain::{Explanation, RankingView};
+pub use explain::{probability, Explanation, LadderStep, LeftOut, RankingView};
 pub use registry::{Want, Worker, WorkerRegistry};
 pub use state::{
     CheckpointSnapshot, CheckpointWrite, CommittedCheckpoint, FailedRecovery, MemoryState,
@@ -531,6 +531,7 @@ impl<S: StateStore> Engine<S> {
         let mut rank_outcome = explain::RankOutcome::Off;
         let mut view = None;
         let mut from_rule = false;
+        let mut overrides: Vec<String> = Vec::new();
         if attempt > self.retry.max_attempts {
             rank_outcome = explain::RankOutcome::OverLimit {
                 attempt,
@@ -584,11 +585,17 @@ impl<S: StateStore> Engine<S> {
                 chosen = l.ranked.choice;
                 if self.explaining {
                     view = l.ranked.view;
+                    let denied_all = view.as_deref().is_some_and(|v: &RankingView| {
+                        v.left_out
+                            .iter()
+                            .any(|x| x.reason == explain::NO_WORKER_FOR_CHOICE)
+                    });
                     rank_outcome = match (chosen, &l.prepared) {
+                        (None, _) if denied_all => explain::RankOutcome::NothingPossible,
                         (None, _) => explain::RankOutcome::Abstained,
                         (Some(c), Some(_)) => explain::RankOutcome::Chose(c),
                         (Some(c), None) if l.ranked.ladder_left == 0 => {
-                            explain::RankOutcome::GaveWay(c, self.config.ranking.escalate_below)
+                            explain::RankOutcome::GaveWay(c)
                         }
                         (Some(_), None) => explain::RankOutcome::NothingPossible,
                     };
@@ -640,6 +647,12 @@ impl<S: StateStore> Engine<S> {
         if self.worker_breakers.enabled() && worker_breaker == BreakerState::Open && same_worker {
             if let Some(p) = self.prepare(&Step::plain(S::DifferentWorker), &ctx, &entry.excluded) {
                 source.kind = "circuit_breaker".into();
+                if self.explaining {
+                    overrides.push(format!(
+                        "worker {}'s circuit breaker is open: {} instead of {}, which stays on the worker",
+                        rec.worker_id, p.strategy, prepared.strategy
+                    ));
+                }
                 prepared = p;
                 prepared.note = format!(
                     "worker {} breaker is open; {}",
@@ -655,6 +668,12 @@ impl<S: StateStore> Engine<S> {
                 &entry.excluded,
             ) {
                 source.kind = "circuit_breaker".into();
+                if self.explaining {
+                    overrides.push(format!(
+                        "the {class} circuit breaker is open: {} instead of {}, which stays on {class}",
+                        p.strategy, prepared.strategy
+                    ));
+                }
                 prepared = p;
                 prepared.note = format!("{class} breaker is open; {}", prepared.note);
             }
@@ -673,6 +692,13 @@ impl<S: StateStore> Engine<S> {
                 }
             } else {
                 source.kind = "retry_budget".into();
+                if self.explaining {
+                    overrides.push(format!(
+                        "the retry budget is spent: {} deferred, as a DELAYED_RETRY at the backoff cap ({} s)",
+                        prepared.strategy,
+                        backoff.cap()
+                    ));
+                }
                 prepared.strategy = RecoveryStrategy::DelayedRetry;
                 prepared.note = "retry budget exhausted: deferred to the backoff cap".into();
                 delay = backoff.cap();
@@ -750,14 +776,15 @@ impl<S: StateStore> Engine<S> {
             timestamp: rec.timestamp,
         });
         if self.explaining {
-            let ladder = action.source.rule.as_deref();
+            let facts = explain::Facts {
+                outcome: rank_outcome,
+                ladder: action.source.rule.as_deref().map(|n| (n, from_rule)),
+                view: view.as_deref(),
+                overrides: &overrides,
+                walked: (self.longest_ladder(), self.config.ranking.escalate_below),
+            };
             self.explained = Some(Explanation {
-                summary: explain::summary(
-                    rank_outcome,
-                    (ladder, from_rule),
-                    view.as_deref(),
-                    &action,
-                ),
+                summary: explain::summary(&facts),
                 ranking: view.map(|v| *v),
             });
         }

@@ -157,20 +157,71 @@ impl<S: StateStore> Engine<S> {
             busy: crate::classify::device_busy(cls.rule),
         };
         let view = self.explaining.then(|| {
-            let (ranker, candidates) = match &self.model_ranker {
+            use super::explain as x;
+            let (ranker, mut candidates) = match &self.model_ranker {
                 Some(_) => ("model", Vec::new()),
                 None => ("bayes", self.ranker.explain(&rank_ctx).unwrap_or_default()),
             };
-            Box::new(RankingView::new(
+            // The ladder's own step numbers, as the action's `source.step` counts them.
+            let step_of = |s: S| {
+                ladder
+                    .steps
+                    .iter()
+                    .enumerate()
+                    .skip(start)
+                    .find(|(_, st)| st.strategy == s)
+                    .map(|(i, _)| i as u32 + 1)
+            };
+            for c in &mut candidates {
+                c.ladder_step = step_of(c.strategy);
+            }
+            let left_out = RecoveryStrategy::ALL
+                .iter()
+                .filter(|s| **s != S::Escalation && !ok[s.index()])
+                .map(|s| {
+                    let reason = if denied[s.index()] {
+                        x::NO_WORKER_FOR_CHOICE
+                    } else if let Some(r) = x::not_applicable(*s, class, ctx.config) {
+                        r
+                    } else if !fleet.allow(*s) {
+                        x::no_worker(*s)
+                    } else if stay_worker && retries_in_place(*s) {
+                        x::WORKER_BREAKER
+                    } else if stay_class && stays_in_class(*s) {
+                        x::CLASS_BREAKER
+                    } else {
+                        x::BUDGET_SPENT
+                    };
+                    x::LeftOut {
+                        strategy: *s,
+                        reason,
+                    }
+                })
+                .collect();
+            Box::new(RankingView {
                 ranker,
                 class,
-                cls.rank_kind,
-                standing,
+                kind: cls.rank_kind,
+                worker: x::standing_word(standing),
                 burst,
-                self.ranker.counts(class, cls.rank_kind).total(),
-                &remaining[..nr],
+                worker_breaker: x::breaker_word(self.worker_breakers.enabled(), worker_breaker),
+                class_breaker: x::breaker_word(self.class_breakers.enabled(), class_breaker),
+                retry_budget_spent: !retry_open,
+                outcomes: self.ranker.counts(class, cls.rank_kind).total(),
+                ladder: ladder
+                    .steps
+                    .iter()
+                    .enumerate()
+                    .skip(start)
+                    .map(|(i, st)| x::LadderStep {
+                        step: i as u32 + 1,
+                        strategy: st.strategy,
+                    })
+                    .collect(),
+                order: x::order_of(&self.config.ranking),
                 candidates,
-            ))
+                left_out,
+            })
         });
         RankedFailure {
             choice: self.rank(&rank_ctx, attempt, bad_worker, &mut rng),
@@ -222,14 +273,6 @@ impl<S: StateStore> Engine<S> {
                 retry_open,
                 &denied,
             );
-            let mut ranked = ranked;
-            if let Some(v) = &mut ranked.view {
-                v.not_possible = RecoveryStrategy::ALL
-                    .iter()
-                    .filter(|s| denied[s.index()])
-                    .copied()
-                    .collect();
-            }
             let Some(choice) = ranked.choice else {
                 return Learned {
                     ranked,
@@ -271,7 +314,7 @@ impl<S: StateStore> Engine<S> {
 
     /// Steps of the rule set's longest ladder (its rules' and its classes'): the most
     /// failures the rules walk before they escalate.
-    fn longest_ladder(&self) -> usize {
+    pub(super) fn longest_ladder(&self) -> usize {
         self.rules
             .rules()
             .iter()

@@ -2912,8 +2912,10 @@ fn an_explained_decision_is_the_decision_and_says_what_decided() {
                     .expect("the choice is a candidate");
                 assert!(
                     why.summary.contains(&format!(
-                        "the learned ranking chose {} (posterior chance of success {:.2}",
-                        b.strategy, c.success
+                        "the learned ranking chose {} (posterior chance of success {}, chosen with probability {})",
+                        b.strategy,
+                        probability(c.success),
+                        probability(b.propensity)
                     )),
                     "{}",
                     why.summary
@@ -2979,7 +2981,22 @@ fn an_explanation_says_why_the_rules_decided() {
     );
     let v = why.ranking.unwrap();
     assert_eq!(v.outcomes, 0.0);
-    assert_eq!(v.ladder.first(), Some(&S::ReducedBatchSize));
+    assert_eq!(
+        v.ladder.first(),
+        Some(&LadderStep {
+            step: 1,
+            strategy: S::ReducedBatchSize
+        })
+    );
+    // What the task's configuration rules out, with why.
+    assert!(
+        v.left_out
+            .iter()
+            .any(|l| l.strategy == S::SimplifiedModel
+                && l.reason == "the task names no fallback_models"),
+        "{:?}",
+        v.left_out
+    );
     // With no evidence every candidate is its prior, the ladder's next step on top.
     assert_eq!(v.candidates[0].strategy, S::ReducedBatchSize);
     assert_eq!(v.candidates[0].ladder_step, Some(1));
@@ -2998,4 +3015,91 @@ fn an_explanation_says_why_the_rules_decided() {
         why.summary
     );
     assert!(why.ranking.is_none());
+}
+
+/// Regressions (explanation audit): with a class breaker open, the explanation claimed the
+/// ladder "takes the same step" and never named the breaker; with the rules deciding, the
+/// breaker's move was "an open circuit breaker"; under UCB the candidates were sorted by
+/// posterior, not by UCB's score, so the choice sat far down the table.
+#[test]
+fn an_explanation_names_the_breaker_and_sorts_by_the_selections_score() {
+    // The rules decide, then the TPU class breaker (open at the third timeout) moves it.
+    let mut c = EngineConfig::default();
+    c.breakers.hardware_class.enabled = true;
+    let mut e = Engine::new(c.clone()).unwrap();
+    let tpu = |i: usize| {
+        at(
+            record(
+                &format!("t{i}"),
+                &format!("w{i}"),
+                HardwareClass::Tpu,
+                "operation timed out",
+                TaskConfig::default(),
+            ),
+            i as f64,
+        )
+    };
+    for i in 0..2 {
+        e.handle_failure(&tpu(i));
+    }
+    let (a, _, why) = e.decide_explained(&tpu(2)).unwrap();
+    assert_eq!(a.strategy, S::DifferentHardwareClass);
+    assert!(
+        why.summary
+            .contains("then the TPU circuit breaker is open: DIFFERENT_HARDWARE_CLASS instead of"),
+        "{}",
+        why.summary
+    );
+
+    // The ranking on, with evidence: it ranks only the moves, and says so.
+    c.ranking.enabled = true;
+    let mut e = Engine::new(c.clone()).unwrap();
+    let mut counts = crate::ranking::Counts::default();
+    for s in [
+        S::DelayedRetry,
+        S::DifferentWorker,
+        S::DifferentHardwareClass,
+    ] {
+        counts.success[s.index()] = 5.0;
+        counts.failure[s.index()] = 5.0;
+    }
+    e.ranker_mut()
+        .set_counts(HardwareClass::Tpu, FailureKind::Timeout, counts);
+    for i in 0..2 {
+        e.handle_failure(&tpu(i));
+    }
+    let (a, _, why) = e.decide_explained(&tpu(2)).unwrap();
+    let v = why.ranking.as_ref().unwrap();
+    assert_eq!(v.class_breaker, "open");
+    assert!(
+        why.summary
+            .contains("the TPU circuit breaker is open: only moves to another class were ranked"),
+        "{}",
+        why.summary
+    );
+    assert!(
+        v.candidates.iter().all(|c| !stays_in_class(c.strategy)),
+        "{v:?}"
+    );
+    assert!(v
+        .left_out
+        .iter()
+        .any(|l| l.strategy == S::DelayedRetry && l.reason == explain::CLASS_BREAKER));
+    assert!(!stays_in_class(a.strategy));
+
+    // UCB: the table's first row is what UCB picks (deterministic).
+    c.breakers.hardware_class.enabled = false;
+    c.ranking.selection = crate::config::Selection::Ucb;
+    let mut e = Engine::new(c).unwrap();
+    counts.success[S::DifferentWorker.index()] = 40.0;
+    counts.failure[S::DifferentWorker.index()] = 20.0;
+    e.ranker_mut()
+        .set_counts(HardwareClass::Tpu, FailureKind::Timeout, counts);
+    let (a, _, why) = e.decide_explained(&tpu(0)).unwrap();
+    let v = why.ranking.unwrap();
+    assert_eq!(v.order, "upper confidence bound of success (UCB)");
+    assert_eq!(v.candidates[0].strategy, a.strategy, "{:?}", v.candidates);
+    // UCB's pick is not the best posterior (DIFFERENT_WORKER, 40 of 60), which a table
+    // sorted by posterior put first.
+    assert_ne!(a.strategy, S::DifferentWorker);
 }

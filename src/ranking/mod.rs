@@ -578,8 +578,9 @@ pub struct Evidence {
 pub struct Estimate {
     /// The strategy.
     pub strategy: RecoveryStrategy,
-    /// Its position among the rule ladder's remaining steps (1: what the rules would do
-    /// now), if the ladder names it.
+    /// Its place on the rule ladder, if the ladder names it: from [`Ranker::explain`], its
+    /// position among the context's `ladder` (1: what the rules would do now); in an engine's
+    /// explanation, the ladder's own step number (as the action's `source.step` counts).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ladder_step: Option<u32>,
     /// The prior mean the ladder gives it (`prior_top`, decreasing along the ladder,
@@ -599,6 +600,14 @@ pub struct Estimate {
     /// Its outcomes in the finest context (the fine one and the message's signature).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finest: Option<Evidence>,
+    /// The failure kind's outcomes on the other hardware classes, which lend the (class,
+    /// kind) context their mean (`backoff_kind`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_classes: Option<Evidence>,
+    /// On a worker called bad: the class's outcomes on its bad workers, whatever the kind,
+    /// which outweigh the kind's own (`backoff_bad`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bad_workers: Option<Evidence>,
     /// Expected attempts to recovery with it: 1 + (1 − success) × the further attempts a
     /// failure of it leads to (`ranking.continuation` > 0, Thompson sampling only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1293,10 +1302,11 @@ impl Ranker {
     }
 
     /// What the ranking knows of each valid strategy for a failure in context `c`, best
-    /// first by the score Thompson sampling draws around (its posterior mean, or with
-    /// `continuation` its expected further attempts) — the ranking's reasons, for an
-    /// operator asking why a strategy was chosen. No draws: the same state explains the
-    /// same way. `None` when nothing is valid.
+    /// first by the selection's score without its randomness (Thompson sampling: the
+    /// posterior mean, or with `continuation` the expected further attempts; UCB: the upper
+    /// bound; expected cost: cost / success) — the ranking's reasons, for an operator asking
+    /// why a strategy was chosen. No draws: the same state explains the same way. `None`
+    /// when nothing is valid.
     pub fn explain(&self, c: &RankContext<'_>) -> Option<Vec<Estimate>> {
         let a = self.assess(c)?;
         let counts = |x: &Counts, k: usize| Evidence {
@@ -1316,8 +1326,22 @@ impl Ranker {
                 let (mean, _, n) = a.stats[j];
                 let score = match self.params.selection {
                     Selection::ExpectedCost => -a.co.mean_cost(k) / mean.max(1e-6),
-                    _ => a.mu[j],
+                    Selection::Ucb => mean + self.params.ucb_c * (a.total.max(1.0).ln() / n).sqrt(),
+                    Selection::Thompson => a.mu[j],
                 };
+                // The kind's outcomes on the other hardware classes (what lends the coarse
+                // context its prior) and the class's on workers called bad.
+                let other_classes = self.params.backoff_kind.then(|| {
+                    let ks = &self.kind_spread[c.kind.index()];
+                    let n = (ks.n[k] - a.co.success[k] - a.co.failure[k]).max(0.0);
+                    let ok = (ks.s[k] - a.co.success[k]).clamp(0.0, n);
+                    Evidence {
+                        successes: ok,
+                        failures: n - ok,
+                    }
+                });
+                let bad_workers = (c.bad_worker && self.params.backoff_bad)
+                    .then(|| counts(&self.bad[c.class.index()], k));
                 let estimate = Estimate {
                     strategy: *s,
                     ladder_step: c.ladder.iter().position(|x| x == s).map(|p| p as u32 + 1),
@@ -1327,6 +1351,8 @@ impl Ranker {
                     coarse: counts(a.co, k),
                     fine: a.fine.map(|f| counts(f, k)),
                     finest: a.finest.map(|f| counts(f, k)),
+                    other_classes,
+                    bad_workers,
                     expected_attempts: (lambda > 0.0).then(|| 1.0 + (1.0 - mean) * a.scale[j]),
                     tried: c.tried[k],
                 };
