@@ -107,10 +107,12 @@ pub struct Args {
     json: bool,
     /// Also say why: which mechanism decided (the retry limit, a rule's ladder, the learned
     /// ranking, then a circuit breaker or the retry budget) and, when the learned ranking was
-    /// asked, what it knew of every strategy it could choose from — its posterior chance of
-    /// success, the ladder's prior, the outcomes behind it in the failure's (class, kind),
-    /// fine and finest contexts. With --json each document gains an `explanation` object.
-    /// The decision is the same as without it
+    /// asked, the ladder's steps still ahead, what it knew of every strategy it could choose
+    /// from — best first, its posterior chance of success, the ladder's prior, the outcomes
+    /// behind it in the failure's (class, kind), fine and finest contexts — and which
+    /// strategies it left out, and why. With --json each action document gains an
+    /// `explanation` object (the HTTP API puts it beside `action`). The decision is the same
+    /// as without it
     #[arg(long)]
     explain: bool,
     /// Seconds a failure's timestamp may be ahead of this machine's clock; a failure dated
