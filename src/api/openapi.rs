@@ -156,9 +156,11 @@ fn explanation() -> Value {
         .collect();
     let strategy = json!({"type": "string", "enum": strategies});
     let breaker = json!({"type": "string", "enum": ["closed", "open", "half_open", "off"]});
-    let evidence = json!({"$ref": "#/components/schemas/Evidence"});
+    // Inline, not a $ref: OpenAPI 3.0 ignores a description beside a $ref.
+    let evidence = json!({"type": "object", "required": ["successes", "failures"],
+        "properties": {"successes": {"type": "number"}, "failures": {"type": "number"}}});
     let candidate = json!({
-        "type": "object", "required": ["strategy", "prior", "success", "weight", "coarse", "tried"],
+        "type": "object", "required": ["strategy", "prior", "success", "weight", "coarse", "tried", "score"],
         "properties": {
             "strategy": strategy.clone(),
             "ladder_step": {"type": "integer", "description": "its step on the rule ladder, if the ladder names it"},
@@ -171,7 +173,8 @@ fn explanation() -> Value {
             "other_classes": merge(evidence.clone(), json!({"description": "the kind's outcomes on the other hardware classes, which lend their mean"})),
             "bad_workers": merge(evidence, json!({"description": "on a worker called bad: the class's outcomes on its bad workers"})),
             "expected_attempts": {"type": "number", "description": "expected attempts to recovery with it (with ranking.continuation)"},
-            "tried": {"type": "integer", "description": "how often the task already used it"}
+            "tried": {"type": "integer", "description": "how often the task already used it"},
+            "score": {"type": "number", "description": "what the candidates are sorted by, highest first (see order)"}
         }
     });
     json!({
@@ -191,9 +194,10 @@ fn explanation() -> Value {
                     "class_breaker": breaker,
                     "retry_budget_spent": {"type": "boolean"},
                     "outcomes": {"type": "number", "description": "outcomes recorded for (class, kind), discounted (older ones count less): with none the ranking abstains"},
-                    "ladder": {"type": "array", "description": "the rule ladder's steps still ahead of the task, the next first (empty: walked)", "items": {
-                        "type": "object", "required": ["step", "strategy"],
-                        "properties": {"step": {"type": "integer", "description": "the ladder's own step number, as the action's source.step"}, "strategy": strategy.clone()}
+                    "ladder": {"type": "array", "description": "the rule ladder's steps still ahead of the task, the next first", "items": {
+                        "type": "object", "required": ["step", "strategy", "possible"],
+                        "properties": {"step": {"type": "integer", "description": "the ladder's own step number, as the action's source.step"}, "strategy": strategy.clone(),
+                            "possible": {"type": "boolean", "description": "whether the step can be carried out now; the rules take the first that can (none: they escalate)"}}
                     }},
                     "order": {"type": "string", "description": "what the candidates are sorted by"},
                     "candidates": {"type": "array", "description": "every strategy the ranking could choose from, best first by `order` (empty for the success model)", "items": candidate},
@@ -302,8 +306,9 @@ pub(crate) fn document() -> Value {
             "/v1/failures": {"post": {
                 "summary": "Decide a recovery for one failure (object) or a batch (array)",
                 "security": auth,
-                "parameters": [{"name": "explain", "in": "query", "required": false, "schema": {"type": "boolean", "default": false},
-                    "description": "also say why each failure was decided as it was (`explanation`)"}],
+                "parameters": [{"name": "explain", "in": "query", "required": false, "allowEmptyValue": true,
+                    "schema": {"type": "string", "enum": ["", "true", "false", "1", "0"]},
+                    "description": "a flag: also say why each failure was decided as it was (`explanation`); present without a value, true or 1 turns it on"}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/FailureRecord"},
                     {"type": "array", "items": {"$ref": "#/components/schemas/FailureRecord"}}]}}}},

@@ -427,15 +427,27 @@ fn write_explanation(
     let ladder: Vec<String> = r
         .ladder
         .iter()
-        .map(|s| format!("step {} {}", s.step, s.strategy))
+        .map(|s| {
+            format!(
+                "step {} {}{}",
+                s.step,
+                s.strategy,
+                if s.possible { "" } else { " (cannot now)" }
+            )
+        })
         .collect();
     writeln!(
         out,
-        "  ladder:    {}",
+        "  ladder:    {}{}",
         if ladder.is_empty() {
-            "walked (the rules would escalate)".to_string()
+            "walked".to_string()
         } else {
             ladder.join(" > ")
+        },
+        if r.ladder.iter().any(|s| s.possible) {
+            ""
+        } else {
+            " (no step can be taken: the rules would escalate)"
         }
     )?;
     if !r.candidates.is_empty() {
@@ -463,7 +475,7 @@ fn write_explanation(
                 format!("{:.1}/{:.1}", e.successes, e.failures)
             })
         };
-        let next = r.ladder.first().map(|s| s.step);
+        let next = r.ladder.iter().find(|s| s.possible).map(|s| s.step);
         for c in &r.candidates {
             let step = match c.ladder_step {
                 Some(s) if Some(s) == next => format!(" (step {s}, next)"),
@@ -513,11 +525,19 @@ fn write_explanation(
     if !r.candidates.is_empty() {
         writeln!(
             out,
-            "  legend:    success: posterior mean chance of success; prior: the mean the rule ladder gives it; weight: the outcomes the posterior is worth;"
+            "  legend:    success: posterior mean chance of success; prior: the mean the rule ladder gives it; weight: the outcomes the posterior is worth"
         )?;
         writeln!(
             out,
-            "             outcomes count older ones less (a discount); fine: the same classifier rule, repeat and worker standing; finest: also the same message shape"
+            "             (its prior and what coarser contexts lend it, capped, plus its own); attempts: expected attempts to recovery with it; tried: times this task used it;"
+        )?;
+        writeln!(
+            out,
+            "             outcomes count older ones less (a discount); fine: the same classifier rule, repeat and worker standing; finest: also the same message shape;"
+        )?;
+        writeln!(
+            out,
+            "             other classes: this kind's outcomes on other hardware (they lend their mean); bad workers: this class's outcomes on workers called bad"
         )?;
     }
     Ok(())

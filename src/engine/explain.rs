@@ -48,6 +48,9 @@ pub struct LadderStep {
     pub step: u32,
     /// Its strategy.
     pub strategy: RecoveryStrategy,
+    /// Whether the step can be carried out now (the rules pass over one that cannot: a batch
+    /// of 1, no worker to move to).
+    pub possible: bool,
 }
 
 /// A strategy the ranking did not rank, and why.
@@ -87,7 +90,8 @@ pub struct RankingView {
     /// Outcomes (discounted: older ones count less) recorded for (class, kind), all
     /// strategies: with none the ranking abstains and the rules decide.
     pub outcomes: f64,
-    /// The rule ladder's steps still ahead of the task, the next first (empty: walked).
+    /// The rule ladder's steps still ahead of the task, the next first; the rules take the
+    /// first that is `possible` (none: they escalate).
     pub ladder: Vec<LadderStep>,
     /// What the candidates are sorted by.
     pub order: &'static str,
@@ -101,10 +105,10 @@ pub struct RankingView {
 pub const NO_WORKER_FOR_CHOICE: &str = "chosen, but no worker could take the task";
 /// [`LeftOut::reason`]: the failed worker's breaker is open and a move can be made.
 pub const WORKER_BREAKER: &str =
-    "the worker's circuit breaker is open: nothing that stays on the worker";
+    "the worker's circuit breaker is open: no retry, reset or restart on the worker";
 /// [`LeftOut::reason`]: the class's breaker is open and a move can be made.
 pub const CLASS_BREAKER: &str =
-    "the class's circuit breaker is open: nothing that stays on this hardware class";
+    "the class's circuit breaker is open: no retry on the worker and no move within the class";
 /// [`LeftOut::reason`]: the retry budget is spent.
 pub const BUDGET_SPENT: &str = "the retry budget is spent: retries run delayed";
 
@@ -209,6 +213,10 @@ pub(super) struct Facts<'a> {
     pub overrides: &'a [String],
     /// The steps of the rule set's longest ladder, and `ranking.escalate_below`.
     pub walked: (usize, f64),
+    /// The task's attempt.
+    pub attempt: u32,
+    /// The decided strategy.
+    pub strategy: RecoveryStrategy,
 }
 
 /// A probability as text: three decimals, and no 0.000 or 1.000 for what is not exactly so.
@@ -225,15 +233,23 @@ pub fn probability(p: f64) -> String {
 /// The summary of a decision.
 pub(super) fn summary(f: &Facts<'_>) -> String {
     let mut s = String::new();
-    let rules = match f.ladder {
-        Some((name, true)) => format!("rule '{name}'"),
-        Some((name, false)) => match name.strip_prefix("ladder:") {
-            Some(class) => format!("the {class} ladder"),
-            None => format!("ladder '{name}'"),
-        },
-        None => "the rules".to_string(),
+    // Who decided, and whose ladder it is.
+    let (rules, ladder_of) = match f.ladder {
+        Some((name, true)) => (
+            format!("rule '{name}'"),
+            format!("the ladder of rule '{name}'"),
+        ),
+        Some((name, false)) => {
+            let l = match name.strip_prefix("ladder:") {
+                Some(class) => format!("the {class} ladder"),
+                None => format!("ladder '{name}'"),
+            };
+            (l.clone(), l)
+        }
+        None => ("the rules".to_string(), "the ladder".to_string()),
     };
     let model = f.view.is_some_and(|v| v.ranker == "model");
+    let mut ranked = false;
     let _ = match f.outcome {
         RankOutcome::OverLimit { attempt, max } => write!(
             s,
@@ -255,19 +271,26 @@ pub(super) fn summary(f: &Facts<'_>) -> String {
             ),
             None => write!(s, "the ranking abstained: {rules} decided"),
         },
-        RankOutcome::GaveWay(c) => write!(
-            s,
-            "the ladder is walked, the task has failed more often than the longest ladder has steps ({}), and the ranking's pick, {} at {}, is below ranking.escalate_below ({}): {rules} decided",
-            f.walked.0,
-            c.strategy,
-            probability(c.expected_success),
-            f.walked.1
-        ),
-        RankOutcome::NothingPossible => write!(
-            s,
-            "no strategy the ranking could choose can be carried out (see left_out): {rules} decided"
-        ),
+        RankOutcome::GaveWay(c) => {
+            ranked = true;
+            write!(
+                s,
+                "no step of {ladder_of} can be taken, the task has failed more often than the longest ladder has steps ({}), and the ranking's pick, {} at {}, is below ranking.escalate_below ({}): {rules} decided",
+                f.walked.0,
+                c.strategy,
+                probability(c.expected_success),
+                f.walked.1
+            )
+        }
+        RankOutcome::NothingPossible => {
+            ranked = true;
+            write!(
+                s,
+                "no strategy the ranking could choose can be carried out (see left_out): {rules} decided"
+            )
+        }
         RankOutcome::Chose(c) => {
+            ranked = true;
             let what = if model {
                 "the success model chose"
             } else {
@@ -285,47 +308,64 @@ pub(super) fn summary(f: &Facts<'_>) -> String {
                 probability(c.expected_success),
                 probability(c.propensity)
             );
-            if let Some(top) = f.view.and_then(|v| v.candidates.first()) {
-                if top.strategy != c.strategy && !model {
-                    let _ = write!(
-                        s,
-                        "; an exploratory draw: {} is first by the ranking's score",
-                        top.strategy
-                    );
+            if let Some(v) = f.view.filter(|_| !model) {
+                let score = |x: RecoveryStrategy| {
+                    v.candidates
+                        .iter()
+                        .find(|e| e.strategy == x)
+                        .map(|e| e.score)
+                };
+                if let (Some(top), Some(mine)) = (v.candidates.first(), score(c.strategy)) {
+                    if top.score > mine + 1e-9 {
+                        let _ = write!(
+                            s,
+                            "; an exploratory draw: {} is first by the ranking's score",
+                            top.strategy
+                        );
+                    }
                 }
             }
-            match f.view.and_then(|v| v.ladder.first()) {
-                Some(next) if next.strategy == c.strategy => write!(
+            match f.view.map(|v| v.ladder.iter().find(|l| l.possible)) {
+                Some(Some(next)) if next.strategy == c.strategy => write!(
                     s,
-                    "; it is also the next step on the ladder of {rules} (step {})",
+                    "; it is also the step {ladder_of} takes next (step {})",
                     next.step
                 ),
-                Some(next) => write!(
+                Some(Some(next)) => write!(
                     s,
-                    "; next on the ladder of {rules}: {} (step {})",
+                    "; {ladder_of} takes {} next (step {})",
                     next.strategy, next.step
                 ),
-                None if f.view.is_some() => write!(
+                Some(None) if (f.attempt as usize) <= f.walked.0 => write!(
                     s,
-                    "; the ladder of {rules} is walked, the rules would escalate: the ranking recovers on while its pick is at least ranking.escalate_below ({}) likely or the task has failed no more often than the longest ladder has steps ({})",
-                    f.walked.1, f.walked.0
+                    "; no step of {ladder_of} can be taken (the rules would escalate): the ranking recovers on while the task has failed no more often than the longest ladder has steps ({})",
+                    f.walked.0
+                ),
+                Some(None) => write!(
+                    s,
+                    "; no step of {ladder_of} can be taken (the rules would escalate): the ranking recovers on because its pick is at least ranking.escalate_below ({}) likely",
+                    f.walked.1
                 ),
                 None => Ok(()),
             }
         }
     };
-    if let Some(v) = f.view {
+    if let Some(v) = f.view.filter(|_| ranked) {
         let left = |reason: &str| v.left_out.iter().any(|l| l.reason == reason);
         if left(WORKER_BREAKER) {
             s.push_str(
-                "; the worker's circuit breaker is open: only moves away from it were ranked",
+                "; the worker's circuit breaker is open: no retry, reset or restart on it was ranked",
+            );
+        } else if v.worker_breaker == "open" && super::retries_in_place(f.strategy) {
+            s.push_str(
+                "; the worker's circuit breaker is open, but no other worker could take the task",
             );
         }
         if left(CLASS_BREAKER) {
             let _ = write!(
                 s,
-                "; the {} circuit breaker is open: only moves to another class were ranked",
-                v.class
+                "; the {} circuit breaker is open: no retry and no move within {} was ranked",
+                v.class, v.class
             );
         }
         if left(BUDGET_SPENT) {

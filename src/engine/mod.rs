@@ -693,11 +693,16 @@ impl<S: StateStore> Engine<S> {
             } else {
                 source.kind = "retry_budget".into();
                 if self.explaining {
-                    overrides.push(format!(
-                        "the retry budget is spent: {} deferred, as a DELAYED_RETRY at the backoff cap ({} s)",
-                        prepared.strategy,
-                        backoff.cap()
-                    ));
+                    overrides.push(match prepared.strategy {
+                        S::DelayedRetry => format!(
+                            "the retry budget is spent: the delayed retry waits the backoff cap ({} s)",
+                            backoff.cap()
+                        ),
+                        other => format!(
+                            "the retry budget is spent: {other} deferred to a DELAYED_RETRY at the backoff cap ({} s)",
+                            backoff.cap()
+                        ),
+                    });
                 }
                 prepared.strategy = RecoveryStrategy::DelayedRetry;
                 prepared.note = "retry budget exhausted: deferred to the backoff cap".into();
@@ -782,6 +787,8 @@ impl<S: StateStore> Engine<S> {
                 view: view.as_deref(),
                 overrides: &overrides,
                 walked: (self.longest_ladder(), self.config.ranking.escalate_below),
+                attempt,
+                strategy: action.strategy,
             };
             self.explained = Some(Explanation {
                 summary: explain::summary(&facts),

@@ -216,6 +216,7 @@ impl<S: StateStore> Engine<S> {
                     .map(|(i, st)| x::LadderStep {
                         step: i as u32 + 1,
                         strategy: st.strategy,
+                        possible: self.prepare(st, ctx, &entry.excluded).is_some(),
                     })
                     .collect(),
                 order: x::order_of(&self.config.ranking),

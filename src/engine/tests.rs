@@ -2985,7 +2985,8 @@ fn an_explanation_says_why_the_rules_decided() {
         v.ladder.first(),
         Some(&LadderStep {
             step: 1,
-            strategy: S::ReducedBatchSize
+            strategy: S::ReducedBatchSize,
+            possible: true,
         })
     );
     // What the task's configuration rules out, with why.
@@ -3072,8 +3073,9 @@ fn an_explanation_names_the_breaker_and_sorts_by_the_selections_score() {
     let v = why.ranking.as_ref().unwrap();
     assert_eq!(v.class_breaker, "open");
     assert!(
-        why.summary
-            .contains("the TPU circuit breaker is open: only moves to another class were ranked"),
+        why.summary.contains(
+            "the TPU circuit breaker is open: no retry and no move within TPU was ranked"
+        ),
         "{}",
         why.summary
     );
@@ -3102,4 +3104,63 @@ fn an_explanation_names_the_breaker_and_sorts_by_the_selections_score() {
     // UCB's pick is not the best posterior (DIFFERENT_WORKER, 40 of 60), which a table
     // sorted by posterior put first.
     assert_ne!(a.strategy, S::DifferentWorker);
+}
+
+/// Regressions (explanation re-audit): the ladder's next step was named although the rules
+/// would pass over it (a batch of 1); a ranking that abstained was said to have ranked "only
+/// moves" under an open breaker; a draw tied with the first row was called exploratory.
+#[test]
+fn an_explanation_names_the_step_the_rules_can_take_and_only_what_was_ranked() {
+    let mut c = EngineConfig::default();
+    c.ranking.enabled = true;
+    let mut e = Engine::new(c.clone()).unwrap();
+    let mut counts = crate::ranking::Counts::default();
+    counts.success[S::ReducedPrecision.index()] = 8.0;
+    counts.failure[S::ReducedPrecision.index()] = 2.0;
+    e.ranker_mut()
+        .set_counts(HardwareClass::Gpu, FailureKind::OomGpu, counts);
+    let (a, _, why) = e
+        .decide_explained(&gpu_oom(cfg(1, Precision::Fp16)))
+        .unwrap();
+    let v = why.ranking.as_ref().unwrap();
+    assert_eq!(
+        (v.ladder[0].strategy, v.ladder[0].possible),
+        (S::ReducedBatchSize, false)
+    );
+    assert_eq!(
+        (v.ladder[1].strategy, v.ladder[1].possible),
+        (S::ReducedPrecision, true)
+    );
+    assert_eq!(a.strategy, S::ReducedPrecision);
+    assert!(
+        why.summary
+            .contains("it is also the step the ladder of rule 'oom' takes next (step 2)"),
+        "{}",
+        why.summary
+    );
+    assert!(!why.summary.contains("exploratory"), "{}", why.summary);
+
+    // No evidence on TPUs, their class breaker open: the ranking abstains, and the summary
+    // says nothing of what it ranked.
+    c.breakers.hardware_class.enabled = true;
+    let mut e = Engine::new(c).unwrap();
+    for i in 0..3 {
+        let r = at(
+            record(
+                &format!("t{i}"),
+                &format!("w{i}"),
+                HardwareClass::Tpu,
+                "operation timed out",
+                TaskConfig::default(),
+            ),
+            i as f64,
+        );
+        let (_, _, why) = e.decide_explained(&r).unwrap();
+        assert!(
+            why.summary.starts_with("no outcome is recorded yet"),
+            "{}",
+            why.summary
+        );
+        assert!(!why.summary.contains(" ranked"), "{}", why.summary);
+    }
 }

@@ -578,9 +578,10 @@ pub struct Evidence {
 pub struct Estimate {
     /// The strategy.
     pub strategy: RecoveryStrategy,
-    /// Its place on the rule ladder, if the ladder names it: from [`Ranker::explain`], its
-    /// position among the context's `ladder` (1: what the rules would do now); in an engine's
-    /// explanation, the ladder's own step number (as the action's `source.step` counts).
+    /// Its step on the rule ladder (the ladder's own number, as the action's `source.step`
+    /// counts), if the ladder names it: filled in by the engine's explanation
+    /// (`Engine::decide_explained`); [`Ranker::explain`], which sees only the steps still
+    /// ahead, leaves it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ladder_step: Option<u32>,
     /// The prior mean the ladder gives it (`prior_top`, decreasing along the ladder,
@@ -614,6 +615,10 @@ pub struct Estimate {
     pub expected_attempts: Option<f64>,
     /// How often it was already used for this task.
     pub tried: u32,
+    /// The score the candidates are sorted by, highest first (Thompson sampling: the
+    /// posterior mean, or with `continuation` the negated expected further attempts; UCB:
+    /// the upper bound; expected cost: the negated cost / success).
+    pub score: f64,
 }
 
 /// The online ranker.
@@ -1333,8 +1338,10 @@ impl Ranker {
                 // context its prior) and the class's on workers called bad.
                 let other_classes = self.params.backoff_kind.then(|| {
                     let ks = &self.kind_spread[c.kind.index()];
-                    let n = (ks.n[k] - a.co.success[k] - a.co.failure[k]).max(0.0);
-                    let ok = (ks.s[k] - a.co.success[k]).clamp(0.0, n);
+                    // What rounding leaves of a subtraction is no evidence.
+                    let tiny = |x: f64| if x < 1e-9 { 0.0 } else { x };
+                    let n = tiny(ks.n[k] - a.co.success[k] - a.co.failure[k]);
+                    let ok = tiny((ks.s[k] - a.co.success[k]).clamp(0.0, n));
                     Evidence {
                         successes: ok,
                         failures: n - ok,
@@ -1344,7 +1351,8 @@ impl Ranker {
                     .then(|| counts(&self.bad[c.class.index()], k));
                 let estimate = Estimate {
                     strategy: *s,
-                    ladder_step: c.ladder.iter().position(|x| x == s).map(|p| p as u32 + 1),
+                    // The engine's explanation numbers it as the ladder does.
+                    ladder_step: None,
                     prior: a.priors[k],
                     success: mean,
                     weight: n,
@@ -1355,6 +1363,7 @@ impl Ranker {
                     bad_workers,
                     expected_attempts: (lambda > 0.0).then(|| 1.0 + (1.0 - mean) * a.scale[j]),
                     tried: c.tried[k],
+                    score,
                 };
                 (score, estimate)
             })
