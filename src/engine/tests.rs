@@ -1433,6 +1433,20 @@ fn with_an_open_worker_breaker_the_ranking_chooses_among_the_moves() {
     );
 }
 
+/// Task `t{i}` timed out on TPU worker `w{i}`, `i` seconds into the test's time.
+fn tpu_timeout(i: usize) -> FailureRecord {
+    at(
+        record(
+            &format!("t{i}"),
+            &format!("w{i}"),
+            HardwareClass::Tpu,
+            "operation timed out",
+            TaskConfig::default(),
+        ),
+        i as f64,
+    )
+}
+
 /// The action for the third of three TPU timeouts on workers w0..w2, 1 s apart, with the
 /// class breaker enabled (it opens at the third) and `registry` set, if any.
 fn third_tpu_timeout_with_a_class_breaker(registry: Option<WorkerRegistry>) -> Arc<RecoveryAction> {
@@ -1444,16 +1458,7 @@ fn third_tpu_timeout_with_a_class_breaker(registry: Option<WorkerRegistry>) -> A
     }
     let mut last = None;
     for i in 0..3 {
-        let r = at(
-            record(
-                &format!("t{i}"),
-                &format!("w{i}"),
-                HardwareClass::Tpu,
-                "operation timed out",
-                TaskConfig::default(),
-            ),
-            i as f64,
-        );
+        let r = tpu_timeout(i);
         last = Some(e.handle_failure(&r));
     }
     last.unwrap()
@@ -3028,18 +3033,7 @@ fn an_explanation_names_the_breaker_and_sorts_by_the_selections_score() {
     let mut c = EngineConfig::default();
     c.breakers.hardware_class.enabled = true;
     let mut e = Engine::new(c.clone()).unwrap();
-    let tpu = |i: usize| {
-        at(
-            record(
-                &format!("t{i}"),
-                &format!("w{i}"),
-                HardwareClass::Tpu,
-                "operation timed out",
-                TaskConfig::default(),
-            ),
-            i as f64,
-        )
-    };
+    let tpu = tpu_timeout;
     for i in 0..2 {
         e.handle_failure(&tpu(i));
     }
@@ -3145,16 +3139,7 @@ fn an_explanation_names_the_step_the_rules_can_take_and_only_what_was_ranked() {
     c.breakers.hardware_class.enabled = true;
     let mut e = Engine::new(c).unwrap();
     for i in 0..3 {
-        let r = at(
-            record(
-                &format!("t{i}"),
-                &format!("w{i}"),
-                HardwareClass::Tpu,
-                "operation timed out",
-                TaskConfig::default(),
-            ),
-            i as f64,
-        );
+        let r = tpu_timeout(i);
         let (_, _, why) = e.decide_explained(&r).unwrap();
         assert!(
             why.summary.starts_with("no outcome is recorded yet"),
