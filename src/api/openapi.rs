@@ -282,10 +282,6 @@ pub(crate) fn document() -> Value {
                     }
                 },
                 "Explanation": explanation(),
-                "Evidence": {
-                    "type": "object", "required": ["successes", "failures"],
-                    "properties": {"successes": {"type": "number"}, "failures": {"type": "number"}}
-                },
                 "Outcome": {
                     "type": "object", "required": ["task_id", "success"], "additionalProperties": false,
                     "properties": {

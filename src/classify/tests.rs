@@ -1512,3 +1512,52 @@ fn fourth_probe_families() {
         ("[PG 0 Rank 3] Heartbeat monitor timed out! Process will be terminated", H::Gpu, K::Timeout),
     ]);
 }
+
+/// Regression (review of the probes' rows): what the new patterns must not take — an AMD RAS
+/// summary of no errors, a linker's "file format not recognized", IPMI's DCMI, a
+/// heartbeat-timeout setting, an OOM with a stuck-thread note; and a shell's
+/// `[1]+ Killed` at the end of a message is the OOM killer; Slurm's node lists not responding
+/// are nodes gone.
+#[test]
+fn the_probes_rows_leave_ordinary_lines_alone() {
+    check_on(&[
+        (
+            "amdgpu 0000:03:00.0: amdgpu: RAS: no uncorrectable errors",
+            H::Gpu,
+            K::Unknown,
+        ),
+        (
+            "amdgpu: 0 uncorrectable hardware errors detected in umc block",
+            H::Gpu,
+            K::Unknown,
+        ),
+        ("amdgpu: uncorrectable error count: 0", H::Gpu, K::Unknown),
+        (
+            "/usr/bin/ld: foo.o: file format not recognized; treating as linker script",
+            H::Cpu,
+            K::Unknown,
+        ),
+        ("ipmitool dcmi power reading failed", H::Cpu, K::Unknown),
+        (
+            "heartbeat_timeout=30 set for the coordination service",
+            H::Cpu,
+            K::Unknown,
+        ),
+        (
+            "CUDA out of memory. This thread has been waiting for the allocator and may be stuck",
+            H::Gpu,
+            K::OomGpu,
+        ),
+        ("[1]+  Killed", H::Cpu, K::OomHost),
+        (
+            "slurmctld: error: Nodes gpu-[012-013] not responding",
+            H::Gpu,
+            K::WorkerDisconnected,
+        ),
+        (
+            "Nodes node[001-004] not responding",
+            H::Cpu,
+            K::WorkerDisconnected,
+        ),
+    ]);
+}

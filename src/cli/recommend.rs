@@ -112,7 +112,7 @@ pub struct Args {
     /// behind it in the failure's (class, kind), fine and finest contexts — and which
     /// strategies it left out, and why. With --json each action document gains an
     /// `explanation` object (the HTTP API puts it beside `action`). The decision is the same
-    /// as without it
+    /// as without it.
     #[arg(long)]
     explain: bool,
     /// Seconds a failure's timestamp may be ahead of this machine's clock; a failure dated
@@ -654,13 +654,7 @@ fn run_durable(
                 // outcome yet: a resent line) is answered with the action already decided, as
                 // `serve` answers it, not counted as a second failure.
                 if let Some(action) = engine.duplicate_failure(&record) {
-                    let why = a.explain.then(|| Explanation {
-                        summary: format!(
-                            "a repeat of a failure already decided (attempt {}): the action decided then",
-                            action.attempt
-                        ),
-                        ranking: None,
-                    });
+                    let why = a.explain.then(|| Explanation::repeat(&action));
                     return Ok(Some((action, engine.logged(), why)));
                 }
                 if a.explain {

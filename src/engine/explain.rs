@@ -275,7 +275,7 @@ pub(super) fn summary(f: &Facts<'_>) -> String {
             ranked = true;
             write!(
                 s,
-                "no step of {ladder_of} can be taken, the task has failed more often than the longest ladder has steps ({}), and the ranking's pick, {} at {}, is below ranking.escalate_below ({}): {rules} decided",
+                "no step left on {ladder_of} is one the ranking may take, the task has failed more often than the longest ladder has steps ({}), and the ranking's pick, {} at {}, is below ranking.escalate_below ({}): {rules} decided",
                 f.walked.0,
                 c.strategy,
                 probability(c.expected_success),
@@ -336,15 +336,10 @@ pub(super) fn summary(f: &Facts<'_>) -> String {
                     "; {ladder_of} takes {} next (step {})",
                     next.strategy, next.step
                 ),
-                Some(None) if (f.attempt as usize) <= f.walked.0 => write!(
-                    s,
-                    "; no step of {ladder_of} can be taken (the rules would escalate): the ranking recovers on while the task has failed no more often than the longest ladder has steps ({})",
-                    f.walked.0
-                ),
                 Some(None) => write!(
                     s,
-                    "; no step of {ladder_of} can be taken (the rules would escalate): the ranking recovers on because its pick is at least ranking.escalate_below ({}) likely",
-                    f.walked.1
+                    "; no step of {ladder_of} can be taken now (the rules would escalate): the ranking recovers on, and gives up only once the task has failed more often than the longest ladder has steps ({}) and its pick is below ranking.escalate_below ({}); this is failure {}",
+                    f.walked.0, f.walked.1, f.attempt
                 ),
                 None => Ok(()),
             }

@@ -585,19 +585,19 @@ impl<S: StateStore> Engine<S> {
                 chosen = l.ranked.choice;
                 if self.explaining {
                     view = l.ranked.view;
-                    let denied_all = view.as_deref().is_some_and(|v: &RankingView| {
+                    // A choice that could not be carried out was left out and the failure
+                    // ranked again: no choice at the end of that means none was possible.
+                    let any_denied = view.as_deref().is_some_and(|v: &RankingView| {
                         v.left_out
                             .iter()
                             .any(|x| x.reason == explain::NO_WORKER_FOR_CHOICE)
                     });
                     rank_outcome = match (chosen, &l.prepared) {
-                        (None, _) if denied_all => explain::RankOutcome::NothingPossible,
+                        (None, _) if any_denied => explain::RankOutcome::NothingPossible,
                         (None, _) => explain::RankOutcome::Abstained,
                         (Some(c), Some(_)) => explain::RankOutcome::Chose(c),
-                        (Some(c), None) if l.ranked.ladder_left == 0 => {
-                            explain::RankOutcome::GaveWay(c)
-                        }
-                        (Some(_), None) => explain::RankOutcome::NothingPossible,
+                        // `rank_and_prepare` returns a choice unprepared only when it gives way.
+                        (Some(c), None) => explain::RankOutcome::GaveWay(c),
                     };
                 }
                 if let (Some((p, step, index)), Some(choice)) = (l.prepared, chosen) {

@@ -189,8 +189,10 @@ impl<S: StateStore> Engine<S> {
                         x::WORKER_BREAKER
                     } else if stay_class && stays_in_class(*s) {
                         x::CLASS_BREAKER
-                    } else {
+                    } else if !retry_open && *s == S::ImmediateRetry {
                         x::BUDGET_SPENT
+                    } else {
+                        "left out"
                     };
                     x::LeftOut {
                         strategy: *s,
