@@ -112,18 +112,11 @@ pub const CLASS_BREAKER: &str =
 /// [`LeftOut::reason`]: the retry budget is spent.
 pub const BUDGET_SPENT: &str = "the retry budget is spent: retries run delayed";
 
-/// Why strategy `s` cannot be carried out for a task on `class` with `config`, if it cannot
-/// (the task's state, not the fleet).
-pub(super) fn not_applicable(
-    s: RecoveryStrategy,
-    class: HardwareClass,
-    config: &crate::model::TaskConfig,
-) -> Option<&'static str> {
+/// Why strategy `s` cannot be carried out for the task (the task's state or its hardware
+/// class, not the fleet), given that `mutate::applicable` says it cannot.
+pub(super) fn inapplicable(s: RecoveryStrategy) -> &'static str {
     use RecoveryStrategy as S;
-    if super::mutate::applicable(s, class, config) {
-        return None;
-    }
-    Some(match s {
+    match s {
         S::BrowserRestart => "not a browser worker",
         S::FallbackCpu | S::DifferentHardwareClass => "not for a task already on a CPU",
         S::ReducedBatchSize => "the task's batch size is 1 or not given",
@@ -131,7 +124,7 @@ pub(super) fn not_applicable(
         S::SimplifiedModel => "the task names no fallback_models",
         S::SkipCheckpointing => "checkpointing is already off",
         _ => "cannot be carried out for this task",
-    })
+    }
 }
 
 /// Why the fleet rules out a move, if it does.

@@ -101,15 +101,28 @@ impl<S: StateStore> Engine<S> {
         // chosen retry's, it understated it: the immediate retry's share ran as the delayed
         // one). Left out like a denied strategy, it is off the ladder prior too: the ladder's
         // next step gets the top prior.
+        // Why a strategy cannot be ranked (`None`: it can): one list of conditions for the
+        // ranking and its explanation.
+        let left_out = |s: S| {
+            use super::explain as x;
+            if denied[s.index()] {
+                Some(x::NO_WORKER_FOR_CHOICE)
+            } else if !mutate::applicable(s, class, ctx.config) {
+                Some(x::inapplicable(s))
+            } else if !fleet.allow(s) {
+                Some(x::no_worker(s))
+            } else if stay_worker && retries_in_place(s) {
+                Some(x::WORKER_BREAKER)
+            } else if stay_class && stays_in_class(s) {
+                Some(x::CLASS_BREAKER)
+            } else if !retry_open && s == S::ImmediateRetry {
+                Some(x::BUDGET_SPENT)
+            } else {
+                None
+            }
+        };
         for s in RecoveryStrategy::ALL {
-            if *s != S::Escalation
-                && !denied[s.index()]
-                && mutate::applicable(*s, class, ctx.config)
-                && fleet.allow(*s)
-                && !(stay_worker && retries_in_place(*s))
-                && !(stay_class && stays_in_class(*s))
-                && (retry_open || *s != S::ImmediateRetry)
-            {
+            if *s != S::Escalation && left_out(*s).is_none() {
                 ok[s.index()] = true;
                 valid[nv] = *s;
                 nv += 1;
@@ -177,27 +190,12 @@ impl<S: StateStore> Engine<S> {
             }
             let left_out = RecoveryStrategy::ALL
                 .iter()
-                .filter(|s| **s != S::Escalation && !ok[s.index()])
-                .map(|s| {
-                    let reason = if denied[s.index()] {
-                        x::NO_WORKER_FOR_CHOICE
-                    } else if let Some(r) = x::not_applicable(*s, class, ctx.config) {
-                        r
-                    } else if !fleet.allow(*s) {
-                        x::no_worker(*s)
-                    } else if stay_worker && retries_in_place(*s) {
-                        x::WORKER_BREAKER
-                    } else if stay_class && stays_in_class(*s) {
-                        x::CLASS_BREAKER
-                    } else if !retry_open && *s == S::ImmediateRetry {
-                        x::BUDGET_SPENT
-                    } else {
-                        "left out"
-                    };
-                    x::LeftOut {
+                .filter(|s| **s != S::Escalation)
+                .filter_map(|s| {
+                    left_out(*s).map(|reason| x::LeftOut {
                         strategy: *s,
                         reason,
-                    }
+                    })
                 })
                 .collect();
             Box::new(RankingView {
