@@ -200,7 +200,7 @@ fn explanation() -> Value {
                             "possible": {"type": "boolean", "description": "whether the step can be carried out now; the rules take the first that can (none: they escalate)"}}
                     }},
                     "order": {"type": "string", "description": "what the candidates are sorted by"},
-                    "candidates": {"type": "array", "description": "every strategy the ranking could choose from, best first by `order` (empty for the success model)", "items": candidate},
+                    "candidates": {"type": "array", "description": "every strategy the ranking could choose from, best first by `order` (for the success model: its predictions, once it has a fit)", "items": candidate},
                     "left_out": {"type": "array", "description": "strategies the ranking could not choose from", "items": {
                         "type": "object", "required": ["strategy", "reason"],
                         "properties": {"strategy": strategy, "reason": {"type": "string"}}

@@ -506,7 +506,7 @@ fn write_explanation(
             }
             writeln!(out, "{line}")?;
         }
-        if r.outcomes <= 0.0 {
+        if r.outcomes <= 0.0 && r.ranker != "model" {
             writeln!(
                 out,
                 "    (no outcome recorded yet for ({}, {}): the ranking abstains; what is shown is the ladder's prior and what other classes lend)",
@@ -522,7 +522,16 @@ fn write_explanation(
             .collect();
         writeln!(out, "  left out:  {}", left.join("; "))?;
     }
-    if !r.candidates.is_empty() {
+    if !r.candidates.is_empty() && r.ranker == "model" {
+        writeln!(
+            out,
+            "  legend:    success: the success model's predicted chance of success; prior: the mean the rule ladder gives it (the prediction for a strategy"
+        )?;
+        writeln!(
+            out,
+            "             the model never saw, and what one with few rows leans on); weight: the rows the model fitted the strategy on; tried: times this task used it;"
+        )?;
+    } else if !r.candidates.is_empty() {
         writeln!(
             out,
             "  legend:    success: posterior mean chance of success; prior: the mean the rule ladder gives it; weight: the outcomes the posterior is worth"
@@ -531,6 +540,8 @@ fn write_explanation(
             out,
             "             (its prior and what coarser contexts lend it, capped, plus its own); attempts: expected attempts to recovery with it; tried: times this task used it;"
         )?;
+    }
+    if !r.candidates.is_empty() {
         writeln!(
             out,
             "             outcomes count older ones less (a discount); fine: the same classifier rule, repeat and worker standing; finest: also the same message shape;"

@@ -65,8 +65,9 @@ pub struct LeftOut {
 /// The learned ranking's view of one failure.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RankingView {
-    /// The ranker: `bayes` (Beta posteriors, the default) or `model` (the success model,
-    /// which lists no candidates).
+    /// The ranker: `bayes` (Beta posteriors, the default) or `model` (the success model:
+    /// its candidates' `success` is the model's prediction, `weight` the rows it fitted the
+    /// strategy on).
     pub ranker: &'static str,
     /// Hardware class of the failed worker.
     pub class: HardwareClass,
@@ -301,7 +302,7 @@ pub(super) fn summary(f: &Facts<'_>) -> String {
                 probability(c.expected_success),
                 probability(c.propensity)
             );
-            if let Some(v) = f.view.filter(|_| !model) {
+            if let Some(v) = f.view {
                 let score = |x: RecoveryStrategy| {
                     v.candidates
                         .iter()
@@ -310,11 +311,19 @@ pub(super) fn summary(f: &Facts<'_>) -> String {
                 };
                 if let (Some(top), Some(mine)) = (v.candidates.first(), score(c.strategy)) {
                     if top.score > mine + 1e-9 {
-                        let _ = write!(
-                            s,
-                            "; an exploratory draw: {} is first by the ranking's score",
-                            top.strategy
-                        );
+                        let _ = if model {
+                            write!(
+                                s,
+                                "; an exploratory pick (ranking.model.epsilon): {} has the highest predicted chance",
+                                top.strategy
+                            )
+                        } else {
+                            write!(
+                                s,
+                                "; an exploratory draw: {} is first by the ranking's score",
+                                top.strategy
+                            )
+                        };
                     }
                 }
             }

@@ -169,7 +169,10 @@ pub const CLOCK_TOLERANCE_S: f64 = 300.0;
 /// the one recommended, and its outcome then teaches that strategy.
 fn outcome_fits(outcome: &Outcome, t: &state::TaskRecord) -> Result<(), crate::model::ModelError> {
     use crate::model::ModelError;
-    if let (Some(at), Some(failed)) = (outcome.timestamp, t.last_failure) {
+    // The failure the latest action answers is the action's own time (a late failure's
+    // action answers a failure dated before the task's latest).
+    let answered = t.history.back().map(|a| a.timestamp).or(t.last_failure);
+    if let (Some(at), Some(failed)) = (outcome.timestamp, answered) {
         if at.secs_since(failed) < -CLOCK_TOLERANCE_S {
             return Err(ModelError::Invalid {
                 field: "timestamp",

@@ -171,9 +171,26 @@ impl<S: StateStore> Engine<S> {
         };
         let view = self.explaining.then(|| {
             use super::explain as x;
+            let bayes = self.ranker.explain(&rank_ctx);
             let (ranker, mut candidates) = match &self.model_ranker {
-                Some(_) => ("model", Vec::new()),
-                None => ("bayes", self.ranker.explain(&rank_ctx).unwrap_or_default()),
+                Some(m) => {
+                    let mut est = m
+                        .explain(&rank_ctx, Bits::new(attempt, bad_worker))
+                        .unwrap_or_default();
+                    // The outcomes recorded for each strategy, as the ranking counts them
+                    // (the model fits its own window of them).
+                    for e in &mut est {
+                        if let Some(b) = bayes.iter().flatten().find(|b| b.strategy == e.strategy) {
+                            e.coarse = b.coarse;
+                            e.fine = b.fine;
+                            e.finest = b.finest;
+                            e.other_classes = b.other_classes;
+                            e.bad_workers = b.bad_workers;
+                        }
+                    }
+                    ("model", est)
+                }
+                None => ("bayes", bayes.unwrap_or_default()),
             };
             // The ladder's own step numbers, as the action's `source.step` counts them.
             let step_of = |s: S| {

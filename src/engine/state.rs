@@ -51,9 +51,10 @@ pub struct TaskRecord {
     /// Most recent actions, oldest first (bounded by `history_per_task`); each shared with
     /// the caller it was returned to (no copy per decision).
     pub history: VecDeque<Arc<RecoveryAction>>,
-    /// First failure.
+    /// First failure: the earliest date of the failures seen.
     pub first_failure: Option<Timestamp>,
-    /// Latest failure.
+    /// Latest failure: the latest date of the failures seen (a report that arrives late does
+    /// not move it back).
     pub last_failure: Option<Timestamp>,
     /// Time of the latest lifecycle state a coordinator set (`set_task_state`): what a task
     /// that never failed is forgotten by.
@@ -164,9 +165,14 @@ impl TaskRecord {
             self.excluded_classes.clear();
             self.last_delay_s = None;
         }
-        if self.first_failure.is_none() {
-            self.first_failure = Some(rec.timestamp);
-        }
+        // Reports reach the engine out of time order (a late one from another worker, a
+        // resend): the first and latest failure stay the earliest and latest dates seen (a
+        // review: a late failure moved `last_failure` back, and a coordinator's state dated
+        // before the task's real latest failure was then taken).
+        self.first_failure = Some(
+            self.first_failure
+                .map_or(rec.timestamp, |f| f.min(rec.timestamp)),
+        );
         // Saturating: a loaded state file may hold any count (library audit).
         self.attempts = self.attempts.saturating_add(1);
         self.streak = if self.last_kind == Some(kind) {
@@ -175,7 +181,10 @@ impl TaskRecord {
             1
         };
         self.last_kind = Some(kind);
-        self.last_failure = Some(rec.timestamp);
+        self.last_failure = Some(
+            self.last_failure
+                .map_or(rec.timestamp, |f| f.max(rec.timestamp)),
+        );
         self.last_class = Some(rec.hardware.class);
         // Compared before cloning: a report usually repeats the config the task has.
         let reported = &rec.task.config;

@@ -2813,6 +2813,37 @@ fn a_late_failure_dated_before_the_latest_state_keeps_it() {
     assert_eq!(e.task(&t).unwrap().state, TaskState::Recovering);
 }
 
+/// Regression (review): a failure reported late, dated before the task's latest failure,
+/// moved `last_failure` back, so a coordinator's state dated between the two (before the
+/// real latest failure) was taken. The latest and first failure are the latest and earliest
+/// dates seen; an outcome is checked against the failure its action answers (the late one).
+#[test]
+fn a_late_failure_does_not_move_the_latest_failure_back() {
+    let mut e = Engine::in_memory();
+    let t = TaskId::new("t").unwrap();
+    let when = |s: f64| Timestamp::from_secs_f64(1_700_000_000.0 + s);
+    e.handle_failure(&at(gpu_oom(cfg(8, Precision::Fp32)), 3600.0));
+    let late = e.handle_failure(&at(gpu_oom(cfg(8, Precision::Fp32)), 1200.0));
+    assert_eq!(late.attempt, 2, "{late:?}");
+    let rec = e.task(&t).unwrap();
+    assert_eq!(
+        (rec.first_failure, rec.last_failure),
+        (Some(when(1200.0)), Some(when(3600.0)))
+    );
+    let stale = e.set_task_state(&t, TaskState::Succeeded, when(2000.0), "");
+    assert!(
+        matches!(stale, Err(EngineError::StaleState { latest, .. }) if latest == when(3600.0)),
+        "{stale:?}"
+    );
+    // The late failure's action answers the failure of 1200: an outcome dated 1300 is about it.
+    e.record_outcome(&Outcome {
+        timestamp: Some(when(1300.0)),
+        ..outcome("t", true)
+    })
+    .unwrap();
+    assert_eq!(e.task(&t).unwrap().state, TaskState::Succeeded);
+}
+
 /// Regression (serve audit): an outcome of an earlier action, arriving after its task failed
 /// again, was credited to the latest action, and the latest action's own outcome was then
 /// dropped as a duplicate. An outcome may name its action's attempt: an earlier one is
@@ -3254,4 +3285,77 @@ fn a_durable_engine_decides_alike_explained_or_not() {
             "t{t}"
         );
     }
+}
+
+/// A known leftover: the success model's explanation named it but listed no candidates. Once
+/// it has a fit it lists every valid strategy by its prediction, best first; a choice with
+/// the greedy propensity is the first, an ε-greedy pick of another is said to be one, and
+/// the outcome columns are the outcomes the ranking recorded.
+#[test]
+fn a_fitted_success_model_explains_its_candidates() {
+    let mut e = model(20);
+    cuda_errors_cured_only_by_fallback_cpu(&mut e, 200);
+    let eps = e.config().ranking.model.epsilon;
+    let (mut greedy, mut explored) = (0, 0);
+    for i in 0..60 {
+        let r = at(
+            record(
+                &format!("x{i}"),
+                &format!("w{}", i % 50),
+                HardwareClass::Gpu,
+                "CUDA error: unspecified launch failure",
+                TaskConfig::default(),
+            ),
+            30_000.0 + i as f64 * 100.0,
+        );
+        let (a, _, why) = e.decide_explained(&r).unwrap();
+        let v = why.ranking.as_ref().expect("the ranking was asked");
+        assert_eq!(v.ranker, "model");
+        assert_eq!(v.order, "predicted chance of success");
+        assert!(v.candidates.len() >= 3, "{v:?}");
+        assert!(v
+            .candidates
+            .windows(2)
+            .all(|w| w[0].score >= w[1].score && w[0].success == w[0].score));
+        assert_eq!(v.candidates[0].strategy, S::FallbackCpu, "{v:?}");
+        let top = &v.candidates[0];
+        assert!(top.weight > 0.0 && top.coarse.successes > 0.0, "{top:?}");
+        assert!(top.expected_attempts.is_none());
+        let n = v.candidates.len() as f64;
+        assert_eq!(a.source.kind, "learned", "{}", why.summary);
+        if (a.propensity - (1.0 - eps + eps / n)).abs() < 1e-12 {
+            greedy += 1;
+            assert_eq!(a.strategy, top.strategy);
+            assert!(!why.summary.contains("exploratory"), "{}", why.summary);
+        } else {
+            explored += 1;
+            assert!(
+                why.summary.contains(
+                    "an exploratory pick (ranking.model.epsilon): FALLBACK_CPU has the highest predicted chance"
+                ),
+                "{}",
+                why.summary
+            );
+        }
+        let c = v
+            .candidates
+            .iter()
+            .find(|c| c.strategy == a.strategy)
+            .unwrap();
+        assert!(
+            why.summary.contains(&format!(
+                "the success model chose {} (predicted chance of success {}",
+                a.strategy,
+                probability(c.success)
+            )),
+            "{}",
+            why.summary
+        );
+        e.record_outcome(&outcome(r.task_id.as_str(), a.strategy == S::FallbackCpu))
+            .unwrap();
+    }
+    assert!(
+        greedy > 40 && explored > 0,
+        "{greedy} greedy, {explored} explored"
+    );
 }

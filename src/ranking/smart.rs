@@ -539,6 +539,61 @@ impl ModelRanker {
         best
     }
 
+    /// Every valid strategy as the model sees it for a failure, best first by predicted
+    /// success (ties in `c.valid`'s order, so the first is [`ModelRanker::greedy`]'s choice),
+    /// for an explanation; `None` where it abstains. `success` and `score` are the
+    /// prediction, `prior` the ladder's prior mean (the answer for a strategy the model never
+    /// saw, and what a strategy with too few rows is smoothed towards), `weight` the rows the
+    /// model fitted the strategy on; the outcome counts are left empty (the caller has them).
+    pub fn explain(&self, c: &RankContext<'_>, bits: Bits) -> Option<Vec<super::Estimate>> {
+        let model = self.model.as_ref()?;
+        if c.valid.is_empty() || !model.knows(c.kind) {
+            return None;
+        }
+        let act = model.columns.active(c.class, c.kind, bits, c.template);
+        let none = super::Evidence {
+            successes: 0.0,
+            failures: 0.0,
+        };
+        let mut out: Vec<super::Estimate> = c
+            .valid
+            .iter()
+            .map(|s| {
+                let k = s.index();
+                let prior = prior_mean(&self.params, *s, c);
+                let p = model.score(
+                    &act,
+                    c.tried[k] > 0,
+                    *s,
+                    (prior, self.params.prior_strength),
+                );
+                let weight = match model.fit_of(*s) {
+                    StrategyFit::Unseen => 0.0,
+                    StrategyFit::Rate { rows, .. } => *rows,
+                    StrategyFit::Logistic { rows, .. } => *rows as f64,
+                };
+                super::Estimate {
+                    strategy: *s,
+                    ladder_step: None,
+                    prior,
+                    success: p,
+                    weight,
+                    coarse: none,
+                    fine: None,
+                    finest: None,
+                    other_classes: None,
+                    bad_workers: None,
+                    expected_attempts: None,
+                    tried: c.tried[k],
+                    score: p,
+                }
+            })
+            .collect();
+        // Stable: equal predictions stay in `c.valid`'s order, as `best` keeps the first.
+        out.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Some(out)
+    }
+
     /// ε-greedy choice among `c.valid` (see [`ModelRanker::greedy`] for when it abstains).
     pub fn choose<R: Rng + ?Sized>(
         &self,
