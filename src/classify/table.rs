@@ -468,8 +468,8 @@ pub static RULES: &[Rule] = &[
     row(
         "oom_host.shm",
         K::OomHost,
-        r"\bkilled\s+by\s+signal:?\s+(?:killed|bus\s+error)\b|\bout\s+of\s+shared\s+memory\b|\binsufficient\s+shared\s+memory\b|\bshared\s+memory\s+limit\b|\bbus\s+error\b.{0,100}\bshared\s+memory\b|\b(?:creating|allocating|allocate)\s+shared\s+memory\s+segment\b",
-        "shared memory (/dev/shm) exhausted; a DataLoader worker killed by SIGKILL/SIGBUS",
+        r"\bkilled\s+by\s+signal:?\s+(?:killed|bus\s+error)\b|\bout\s+of\s+shared\s+memory\b|\binsufficient\s+shared\s+memory\b|\bshared\s+memory\s+limit\b|\bbus\s+error\b.{0,100}\bshared\s+memory\b|\b(?:creating|allocating|allocate)\s+shared\s+memory\s+segment\b|\bfailed\s+to\s+extend\s+/dev/shm/",
+        "shared memory (/dev/shm) exhausted (NCCL's 'failed to extend /dev/shm/nccl-…'); a DataLoader worker killed by SIGKILL/SIGBUS",
     ),
     row(
         "oom_host.process",

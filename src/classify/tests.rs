@@ -1510,6 +1510,11 @@ fn fourth_probe_families() {
         // Not taken by them: the TPU's own busy message, NCCL's watchdog heartbeat monitor.
         ("The TPU is already in use by process with pid 4242.", H::Tpu, K::TpuError),
         ("[PG 0 Rank 3] Heartbeat monitor timed out! Process will be terminated", H::Gpu, K::Timeout),
+        // A known leftover: NCCL failing to extend its shared-memory segment read as network
+        // (its catch-all for NCCL WARN lines); it is /dev/shm exhausted.
+        ("node-2:511:602 [0] NCCL INFO include/shm.h:41 NCCL WARN Error: failed to extend /dev/shm/nccl-rB4ejC to 9637892 bytes", H::Gpu, K::OomHost),
+        // Other NCCL WARN lines stay NCCL's catch-all.
+        ("node-2:511:602 [0] NCCL WARN Error: failed to connect to 10.0.0.7<43111>", H::Gpu, K::Network),
     ]);
 }
 
