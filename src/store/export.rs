@@ -13,14 +13,14 @@ use std::sync::Arc;
 use arrow_array::{
     ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use super::schema::{
-    CLUSTER_ID, FAILURE_TYPE, HARDWARE_CLASS, KIND, MESSAGE, SEQ, TASK_ID, TEMPLATE_ID, TIMESTAMP,
-    WORKER_ID,
+    timestamp_type, CLUSTER_ID, FAILURE_TYPE, HARDWARE_CLASS, KIND, MESSAGE, SEQ, TASK_ID,
+    TEMPLATE_ID, TIMESTAMP, TIMESTAMP_TZ, WORKER_ID,
 };
 use super::{fsync_dir, StoreError};
 
@@ -70,11 +70,7 @@ fn export_schema() -> SchemaRef {
     let s = |n: &str| Field::new(n, DataType::Utf8, false);
     Arc::new(Schema::new(vec![
         Field::new(SEQ, DataType::UInt64, false),
-        Field::new(
-            TIMESTAMP,
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
-        ),
+        Field::new(TIMESTAMP, timestamp_type(), false),
         s(TASK_ID),
         s(WORKER_ID),
         s(HARDWARE_CLASS),
@@ -156,7 +152,9 @@ impl ClassifiedWriter {
         let s = |v: &[&str]| -> ArrayRef { Arc::new(StringArray::from(v.to_vec())) };
         let columns: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from(b.seq.clone())),
-            Arc::new(TimestampMicrosecondArray::from(b.timestamp_us.clone())),
+            Arc::new(
+                TimestampMicrosecondArray::from(b.timestamp_us.clone()).with_timezone(TIMESTAMP_TZ),
+            ),
             s(&b.task_id),
             s(&b.worker_id),
             s(&b.hardware_class),

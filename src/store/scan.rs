@@ -45,6 +45,9 @@ pub fn scan(root: &Path, table: Table) -> Result<LazyFrame, StoreError> {
         };
         LazyFrame::scan_parquet(PlRefPath::new(&glob), args)
             .map_err(|e| StoreError::Query(format!("{}: {e}", dir.display())))?
+            // Parts written before the UTC mark hold the same instants without it; whichever
+            // part the scan takes its schema from, the column is UTC.
+            .with_column(col(schema::TIMESTAMP).cast(time_type()))
     };
     if as_committed(&files, flushed) {
         // Nothing for a reader to leave out: the plain scan keeps its predicate pushdown and
@@ -114,6 +117,11 @@ fn empty(table: Table) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(columns)
 }
 
+/// The polars type of a scan's time columns: microseconds, UTC.
+fn time_type() -> DataType {
+    DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+}
+
 /// The polars type a scan reads an Arrow column of the history as.
 fn polars_type(t: &arrow_schema::DataType) -> PolarsResult<DataType> {
     use arrow_schema::DataType as A;
@@ -125,8 +133,11 @@ fn polars_type(t: &arrow_schema::DataType) -> PolarsResult<DataType> {
         A::Int32 => DataType::Int32,
         A::Int64 => DataType::Int64,
         A::Boolean => DataType::Boolean,
-        A::Timestamp(arrow_schema::TimeUnit::Microsecond, None) => {
-            DataType::Datetime(TimeUnit::Microseconds, None)
+        A::Timestamp(arrow_schema::TimeUnit::Microsecond, None) => time_type(),
+        A::Timestamp(arrow_schema::TimeUnit::Microsecond, Some(tz))
+            if tz.as_ref() == schema::TIMESTAMP_TZ =>
+        {
+            time_type()
         }
         other => polars_bail!(ComputeError: "no polars type for the history's column type {other}"),
     })
@@ -272,5 +283,132 @@ mod tests {
             e.contains("patterns") && e.contains("no such table directory"),
             "{e}"
         );
+    }
+
+    /// A part rewritten as a build before the UTC mark wrote it: the same rows and metadata,
+    /// its time column without a zone.
+    fn strip_zone(path: &Path) {
+        use arrow_array::Array;
+        let file = std::fs::File::open(path).unwrap();
+        let b =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let meta = b.metadata().file_metadata().key_value_metadata().cloned();
+        let batches: Vec<_> = b.build().unwrap().map(Result::unwrap).collect();
+        let schema = batches[0].schema();
+        let fields: Vec<arrow_schema::Field> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                arrow_schema::DataType::Timestamp(u, Some(_)) => f
+                    .as_ref()
+                    .clone()
+                    .with_data_type(arrow_schema::DataType::Timestamp(*u, None)),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let bare = std::sync::Arc::new(arrow_schema::Schema::new(fields));
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_key_value_metadata(meta)
+            .build();
+        let out = std::fs::File::create(path).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(out, bare.clone(), Some(props)).unwrap();
+        for batch in batches {
+            let columns = batch
+                .columns()
+                .iter()
+                .map(|c| match c.data_type() {
+                    arrow_schema::DataType::Timestamp(..) => std::sync::Arc::new(
+                        c.as_any()
+                            .downcast_ref::<arrow_array::TimestampMicrosecondArray>()
+                            .unwrap()
+                            .clone()
+                            .with_timezone_opt(None::<String>),
+                    )
+                        as arrow_array::ArrayRef,
+                    _ => c.clone(),
+                })
+                .collect();
+            w.write(&arrow_array::RecordBatch::try_new(bare.clone(), columns).unwrap())
+                .unwrap();
+        }
+        w.close().unwrap();
+    }
+
+    /// Time columns are marked UTC, so that Parquet readers show instants; a history whose
+    /// older parts were written without the mark (every build before it) scans and reads as
+    /// one, with the same instants.
+    #[test]
+    fn time_columns_are_utc_and_parts_without_the_mark_still_read() {
+        let dir = two_flushes();
+        let root = dir.path();
+        let files = part_files(root, Table::TaskStates);
+        let time_type = |p: &Path| {
+            let file = std::fs::File::open(p).unwrap();
+            let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap();
+            let is_utc = match b
+                .parquet_schema()
+                .columns()
+                .iter()
+                .find(|c| c.name() == schema::TIMESTAMP)
+            {
+                Some(c) => match c.logical_type_ref() {
+                    Some(parquet::basic::LogicalType::Timestamp(t)) => t.is_adjusted_to_u_t_c,
+                    other => panic!("{other:?}"),
+                },
+                None => panic!("no time column"),
+            };
+            (
+                b.schema()
+                    .field_with_name(schema::TIMESTAMP)
+                    .unwrap()
+                    .data_type()
+                    .clone(),
+                is_utc,
+            )
+        };
+        for f in &files {
+            assert_eq!(time_type(f), (schema::timestamp_type(), true), "{f:?}");
+        }
+        let times = |root: &Path| {
+            let df = scan(root, Table::TaskStates)
+                .unwrap()
+                .sort([schema::SEQ], Default::default())
+                .collect()
+                .unwrap();
+            let c = df.column(schema::TIMESTAMP).unwrap();
+            assert_eq!(c.dtype(), &super::time_type());
+            c.datetime()
+                .unwrap()
+                .physical()
+                .into_no_null_iter()
+                .collect::<Vec<i64>>()
+        };
+        let want = times(root);
+        assert_eq!(want.len(), 10);
+        let rows = committed_rows(root, Table::TaskStates, None).unwrap();
+        // The older of the two flushes as a build before the mark wrote it, then the newer.
+        let copy = tempfile::tempdir().unwrap();
+        for f in &files {
+            let to = copy.path().join(f.strip_prefix(root).unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(f, to).unwrap();
+        }
+        let manifest = Path::new("history").join("_manifest.json");
+        std::fs::copy(root.join(&manifest), copy.path().join(&manifest)).unwrap();
+        strip_zone(&part_files(copy.path(), Table::TaskStates)[1]);
+        assert_eq!(times(copy.path()), want);
+        strip_zone(&files[0]);
+        assert_eq!(
+            time_type(&files[0]),
+            (
+                arrow_schema::DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, None),
+                false
+            )
+        );
+        assert_eq!(times(root), want);
+        assert_eq!(committed_rows(root, Table::TaskStates, None).unwrap(), rows);
+        let s = ParquetStore::open(root, StoreOptions::default()).unwrap();
+        assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
     }
 }

@@ -57,6 +57,16 @@ pub const META_REPLACES: &str = "faultline.replaces";
 pub const SEQ: &str = "seq";
 /// Column: time of the entry.
 pub const TIMESTAMP: &str = "timestamp";
+/// The time zone every time column is marked with: its values are instants (microseconds
+/// since the Unix epoch), so Parquet readers see `isAdjustedToUTC = true` and show them as
+/// UTC times, not as wall-clock times of an unknown zone. Parts written before this mark
+/// (no zone) hold the same instants and are read the same.
+pub const TIMESTAMP_TZ: &str = "UTC";
+
+/// The Arrow type of every time column: microseconds, UTC ([`TIMESTAMP_TZ`]).
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some(TIMESTAMP_TZ.into()))
+}
 /// Column: the entry as JSON.
 pub const PAYLOAD: &str = "payload";
 /// Column: task id.
@@ -166,7 +176,7 @@ enum Kind {
     I32,
     I64,
     Bool,
-    /// Microseconds, UTC, no zone.
+    /// Microseconds since the epoch, marked UTC ([`TIMESTAMP_TZ`]).
     Ts,
 }
 
@@ -180,7 +190,7 @@ impl Kind {
             Kind::I32 => DataType::Int32,
             Kind::I64 => DataType::Int64,
             Kind::Bool => DataType::Boolean,
-            Kind::Ts => DataType::Timestamp(TimeUnit::Microsecond, None),
+            Kind::Ts => timestamp_type(),
         }
     }
 
@@ -222,7 +232,7 @@ impl Col {
             Col::I32(b) => Arc::new(b.finish()),
             Col::I64(b) => Arc::new(b.finish()),
             Col::Bool(b) => Arc::new(b.finish()),
-            Col::Ts(b) => Arc::new(b.finish()),
+            Col::Ts(b) => Arc::new(b.finish().with_timezone(TIMESTAMP_TZ)),
         }
     }
 }
@@ -551,7 +561,9 @@ impl TableBuilder {
         fields.push(Field::new(SEQ, DataType::UInt64, false));
         arrays.push(Arc::new(UInt64Array::from(seq)));
         fields.push(Field::new(TIMESTAMP, Kind::Ts.data_type(), false));
-        arrays.push(Arc::new(TimestampMicrosecondArray::from(self.timestamp)));
+        arrays.push(Arc::new(
+            TimestampMicrosecondArray::from(self.timestamp).with_timezone(TIMESTAMP_TZ),
+        ));
         for ((name, kind), col) in flat_columns(self.table).iter().zip(&mut self.cols) {
             fields.push(Field::new(*name, kind.data_type(), true));
             arrays.push(col.finish());
