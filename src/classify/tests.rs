@@ -1518,6 +1518,83 @@ fn fourth_probe_families() {
     ]);
 }
 
+/// Families a fifth probe (316 messages from software the dev set lacks: schedulers, clouds,
+/// HPC transports, inference servers, launchers) found unread or misread.
+#[test]
+fn fifth_probe_families() {
+    check_on(&[
+        // Taken back: spot and preemption notices, a drained node.
+        ("Server.SpotInstanceTermination: Spot instance termination", H::Gpu, K::WorkerDisconnected),
+        (r#"{"EventId":"602d9444","EventType":"Preempt","ResourceType":"VirtualMachine","Resources":["gpu-vm-3"],"EventStatus":"Scheduled"}"#, H::Gpu, K::WorkerDisconnected),
+        ("JobId=4412881 JobName=pretrain UserId=alice(1001) JobState=NODE_FAIL Reason=NodeDown Dependency=(null)", H::Gpu, K::WorkerDisconnected),
+        ("4412882      pretrain        gpu    project         64  PREEMPTED      0:0", H::Gpu, K::WorkerDisconnected),
+        ("TPU node projects/p/locations/us-central2-b/nodes/v4-32 state: PREEMPTED", H::Tpu, K::WorkerDisconnected),
+        ("Preempted by pod 7c1d2e3f-aaaa-bbbb-cccc-1234567890ab on node gpu-node-3", H::Gpu, K::WorkerDisconnected),
+        ("Pod was terminated in response to imminent node shutdown.", H::Gpu, K::WorkerDisconnected),
+        ("Node gke-gpu-pool-7c1d-k2x9 which was running pod trainer-3 is unresponsive", H::Gpu, K::WorkerDisconnected),
+        ("horovod.common.exceptions.HostsUpdatedInterrupt: HostsUpdatedInterrupt", H::Gpu, K::WorkerDisconnected),
+        ("WARNING:torch.distributed.elastic.agent.server.api:Received 15 death signal, shutting down workers", H::Gpu, K::WorkerDisconnected),
+        ("[rank: 0] Received SIGTERM: 15", H::Gpu, K::WorkerDisconnected),
+        // Never placed: the scheduler's or the cloud's verdict, not a memory or GPU failure.
+        ("Warning  FailedScheduling  2m (x15 over 17m)  default-scheduler  0/5 nodes are available: 5 Insufficient memory.", H::Gpu, K::CoordinatorError),
+        ("0/12 nodes are available: 4 Insufficient nvidia.com/gpu, 8 node(s) had untolerated taint {node.kubernetes.io/unreachable: }.", H::Gpu, K::CoordinatorError),
+        ("Error: No available node types can fulfill resource request {'GPU': 8.0, 'CPU': 1.0}.", H::Gpu, K::CoordinatorError),
+        ("sbatch: error: Batch job submission failed: Requested node configuration is not available", H::Cpu, K::CoordinatorError),
+        ("srun: error: Unable to create step for job 4412880: Job/step already completing or completed", H::Cpu, K::CoordinatorError),
+        ("An error occurred (InsufficientInstanceCapacity) when calling the RunInstances operation", H::Gpu, K::CoordinatorError),
+        ("CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type.", H::Gpu, K::CoordinatorError),
+        // Processes that died, as their launchers say it.
+        ("concurrent.futures.process.BrokenProcessPool: A process in the process pool was terminated abruptly while the future was running or pending.", H::Cpu, K::WorkerCrash),
+        ("The kernel appears to have died. It will restart automatically.", H::Cpu, K::WorkerCrash),
+        ("WARNING:torch.distributed.elastic.agent.server.api:[default] Worker group FAILED. 3/3 attempts left; will restart worker group", H::Gpu, K::WorkerCrash),
+        // A Job past its backoff limit is a wrapper: the cause it names decides.
+        ("Job has reached the specified backoff limit: pod 1275852 exceeded activeDeadlineSeconds (600070 ms)", H::Cpu, K::Timeout),
+        ("PyTorchJob llama-ft is failed because 1 Worker replica(s) failed.", H::Gpu, K::WorkerCrash),
+        ("BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES PID 2231 RUNNING AT node07 EXIT CODE: 9 CLEANING UP REMAINING PROCESSES", H::Cpu, K::OomHost),
+        ("The replica workerpool0-0 exited with a non-zero status of 137. To find out more about why your job exited please check the logs", H::Gpu, K::OomHost),
+        // Hangs and limits.
+        ("ProcessGroupNCCL's watchdog got stuck for 480 seconds without making progress in monitoring enqueued collectives.", H::Gpu, K::Timeout),
+        ("The job running on runner gpu-runner-3 has exceeded the maximum execution time of 360 minutes.", H::Cpu, K::Timeout),
+        // HPC transports, NFS.
+        ("[1701234567.123456] [gpu-12:4567 :0]        ib_mlx5_log.c:177  UCX  ERROR   Transport retry count exceeded on mlx5_0:1/IB (synd 0x15 vend 0x81 hw_synd 0/0)", H::Gpu, K::Network),
+        ("com.nvidia.spark.rapids.shuffle.RapidsShuffleFetchFailedException: Error occurred while fetching UCX shuffle blocks from 10.229.64.14:50350: UCX error: Endpoint timeout (ucp_worker_progress)", H::Gpu, K::Timeout),
+        ("libfabric:12345:1690000000::efa:cq:rxr_cq_write_tx_error():243<warn> rxr_cq_write_tx_error: err: 113, prov_err: Unknown error -113 (113)", H::Gpu, K::Network),
+        ("Fatal error in PMPI_Allreduce: Unknown error class, error stack: MPIDI_CH3I_Progress(623).......: Communication error with rank 3", H::Cpu, K::Network),
+        ("OSError: [Errno 116] Stale file handle: '/mnt/nfs/ckpt/step_1200'", H::Gpu, K::Network),
+        // Memory named by its runtime.
+        ("Error: model requires more system memory (12.3 GiB) than is available (7.8 GiB)", H::Cpu, K::OomHost),
+        ("RangeError: WebAssembly.Memory.grow(): Maximum memory size exceeded", H::Webgpu, K::OomHost),
+        ("[metal::malloc] Attempting to allocate 34359738368 bytes which is greater than the maximum allowed buffer size of 28991029248 bytes.", H::Gpu, K::OomGpu),
+        // Data, inference engines, runtimes.
+        ("PIL.Image.DecompressionBombError: Image size (231211008 pixels) exceeds limit of 178956970 pixels, could be decompression bomb DOS attack.", H::Cpu, K::DataError),
+        ("KeyError: 'Unable to synchronously open object (bad object header version number)'", H::Cpu, K::DataError),
+        ("[TRT] [E] 6: The engine plan file is generated on an incompatible device, expecting compute 8.6 got compute 8.9, please rebuild.", H::Gpu, K::SoftwareException),
+        ("[E] [TRT] 4: [network.cpp::validate::3062] Error Code 4: Internal Error (input_ids: dynamic input is missing dimensions in profile 0.)", H::Gpu, K::SoftwareException),
+        ("E0312 10:14:22.771041 1 model_lifecycle.cc:621] failed to load 'bert' version 1: Invalid argument: model 'bert', tensor 'input_ids': the model expects 2 dimensions", H::Gpu, K::SoftwareException),
+        ("tensorflow.python.framework.errors_impl.InternalError: Blas GEMM launch failed : a.shape=(32, 768), b.shape=(768, 3072), m=32, n=3072, k=768", H::Gpu, K::CudaError),
+        ("UR backend failed. UR backend returns:20 (UR_RESULT_ERROR_DEVICE_LOST)", H::Gpu, K::GpuHardware),
+    ]);
+}
+
+/// What the fifth probe's rows must leave alone: a bare "invalid argument" status is still
+/// CUDA's on a GPU, TensorRT's out-of-memory its memory, a UCX warning nothing, an OOM-killed
+/// pod (not an unschedulable one) the host's memory, a vLLM sequence preempted for KV cache
+/// space not a node taken back.
+#[test]
+fn the_fifth_probes_rows_leave_other_lines_alone() {
+    check_on(&[
+        ("CUDA error: invalid argument", H::Gpu, K::CudaError),
+        ("invalid argument", H::Gpu, K::CudaError),
+        ("[TRT] [E] 1: [defaultAllocator.cpp::allocate::20] Error Code 1: Cuda Runtime (out of memory)", H::Gpu, K::OomGpu),
+        ("State: Terminated Reason: OOMKilled Exit Code: 0", H::Gpu, K::OomHost),
+        ("The node was low on resource: memory. Container egg was using 5053216Ki, which exceeds its request of 0.", H::Gpu, K::OomHost),
+    ]);
+    let vllm = "WARNING 03-14 09:12:44 scheduler.py:1089] Sequence group 12 is preempted by PreemptionMode.RECOMPUTE mode because there is not enough KV cache space.";
+    assert_ne!(kind_on(vllm, H::Gpu), K::WorkerDisconnected);
+    let ucx = "[1701234567.123456] [gpu-12:4567 :0]   parser.c:1885 UCX  WARN  unused env variable: UCX_NET_DEVICES";
+    assert_ne!(kind_on(ucx, H::Gpu), K::Network);
+}
+
 /// Regression (review of the probes' rows): what the new patterns must not take — an AMD RAS
 /// summary of no errors, a linker's "file format not recognized", IPMI's DCMI, a
 /// heartbeat-timeout setting, an OOM with a stuck-thread note; and a shell's
