@@ -1576,6 +1576,44 @@ fn fifth_probe_families() {
     ]);
 }
 
+/// Families a sixth probe (210 messages in the dev set's style, labels frozen before the
+/// first run) found unread or misread.
+#[test]
+fn sixth_probe_families() {
+    check_on(&[
+        ("tensorflow.python.framework.errors_impl.InternalError: Failed copying input tensor from /job:localhost/replica:0/task:0/device:CPU:0 to /job:localhost/replica:0/task:0/device:GPU:0 in order to run _EagerConst: Dst tensor is not initialized.", H::Gpu, K::OomGpu),
+        ("RuntimeError: Native API failed. Native API returns: -5 (PI_ERROR_OUT_OF_RESOURCES) -5 (PI_ERROR_OUT_OF_RESOURCES)", H::Gpu, K::OomGpu),
+        ("E external/xla/xla/stream_executor/cuda/cuda_dnn.cc:439] Loaded runtime CuDNN library: 8.6.0 but source was compiled with: 8.9.4.  CuDNN library needs to have matching major version and equal or higher minor version.", H::Gpu, K::SoftwareException),
+        ("rocBLAS error: Cannot read /opt/rocm/lib/rocblas/library/TensileLibrary.dat: Illegal seek for GPU arch : gfx1031", H::Gpu, K::SoftwareException),
+        ("terminate called after throwing an instance of 'vk::DeviceLostError'   what():  vk::Device::waitForFences: ErrorDeviceLost", H::Gpu, K::GpuHardware),
+        ("Display driver nvlddmkm stopped responding and has successfully recovered.", H::Gpu, K::GpuHardware),
+        ("Error: ENOSPC: System limit for number of file watchers reached, watch '/home/user/project/node_modules'", H::Cpu, K::SoftwareException),
+        ("Usage of EmptyDir volume \"dshm\" exceeds the limit \"16Gi\".", H::Gpu, K::DiskFull),
+        ("=>> PBS: job killed: mem 65238016kb exceeded limit 62914560kb", H::Cpu, K::OomHost),
+        ("TERM_MEMLIMIT: job killed after reaching LSF memory usage limit.", H::Cpu, K::OomHost),
+        ("TERM_RUNLIMIT: job killed after reaching LSF run time limit.", H::Cpu, K::Timeout),
+        // Not taken: a JavaScript ArrayBuffer that cannot be allocated stays the browser's
+        // memory as the fleets read it (their simulated WebGPU out-of-memory message).
+        ("RangeError: Array buffer allocation failed", H::Webgpu, K::OomGpu),
+        ("Terminating process because the coordinator detected missing heartbeats. This most likely indicates that another task died; see the other task logs for more details.", H::Tpu, K::WorkerDisconnected),
+        ("ConnectionError: Could not find any running Ray instance. Please specify the one to connect to by setting `--address` flag or `RAY_ADDRESS` environment variable.", H::Gpu, K::CoordinatorError),
+        ("RuntimeError: The Inner error is reported as above. The process exits for this inner error, and the current working operator name is MatMul.", H::Npu, K::NpuError),
+        ("RuntimeError: Exception from src/inference/src/cpp/infer_request.cpp:223: Exception from src/plugins/intel_npu/src/backend/include/zero_utils.hpp:21: L0 zeFenceHostSynchronize result: ZE_RESULT_ERROR_UNKNOWN", H::Npu, K::NpuError),
+        ("intel_vpu 0000:00:0b.0: [drm] *ERROR* ivpu_bo_alloc_vpu_addr(): Failed to add BO to context 2: -28", H::Npu, K::NpuError),
+        ("E RKNN: [09:58:09.675] failed to submit!, op id: 159, op name: Transpose:Transpose_12, flags: 0x5", H::Npu, K::NpuError),
+        ("Uncaught (in promise) NotSupportedError: Failed to execute 'createContext' on 'ML': DirectML: WebNN is blocklisted for NPU.", H::Webnn, K::SoftwareException),
+        ("THREE.WebGLRenderer: Error creating WebGL context.", H::Webgpu, K::SoftwareException),
+        ("Failed to create WebGL canvas context when passing video frame.", H::Webgpu, K::SoftwareException),
+        ("Error: Requested texture size [32768x1] greater than WebGL maximum on this browser / GPU [16384x16384].", H::Webgpu, K::SoftwareException),
+        ("This model requires WebGPU extension shader-f16, which is not enabled in this browser.", H::Webgpu, K::SoftwareException),
+        ("This webpage was reloaded because a problem occurred.", H::Webgpu, K::BrowserCrash),
+        ("[25212:25212:0612/091423.118:ERROR:command_buffer_proxy_impl.cc(127)] ContextResult::kTransientFailure: Failed to send GpuControl.CreateCommandBuffer.", H::Webgpu, K::WebgpuContextLost),
+        // Still as before: the browser's own DeviceLost words, a real ENOSPC.
+        ("Device Disconnected due to DeviceLostReason::CallbackCancelled", H::Webgpu, K::WebgpuContextLost),
+        ("OSError: [Errno 28] No space left on device: '/ckpt/step_100.pt'", H::Gpu, K::DiskFull),
+    ]);
+}
+
 /// What the fifth probe's rows must leave alone: a bare "invalid argument" status is still
 /// CUDA's on a GPU, TensorRT's out-of-memory its memory, a UCX warning nothing, an OOM-killed
 /// pod (not an unschedulable one) the host's memory, a vLLM sequence preempted for KV cache
