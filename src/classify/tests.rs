@@ -1565,6 +1565,7 @@ fn fifth_probe_families() {
         ("Error: model requires more system memory (12.3 GiB) than is available (7.8 GiB)", H::Cpu, K::OomHost),
         ("RangeError: WebAssembly.Memory.grow(): Maximum memory size exceeded", H::Webgpu, K::OomHost),
         ("[metal::malloc] Attempting to allocate 34359738368 bytes which is greater than the maximum allowed buffer size of 28991029248 bytes.", H::Gpu, K::OomGpu),
+        ("WARNING 03-14 09:12:44 scheduler.py:1089] Sequence group 12 is preempted by PreemptionMode.RECOMPUTE mode because there is not enough KV cache space.", H::Gpu, K::OomGpu),
         // Data, inference engines, runtimes.
         ("PIL.Image.DecompressionBombError: Image size (231211008 pixels) exceeds limit of 178956970 pixels, could be decompression bomb DOS attack.", H::Cpu, K::DataError),
         ("KeyError: 'Unable to synchronously open object (bad object header version number)'", H::Cpu, K::DataError),
