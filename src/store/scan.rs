@@ -46,8 +46,14 @@ pub fn scan(root: &Path, table: Table) -> Result<LazyFrame, StoreError> {
         LazyFrame::scan_parquet(PlRefPath::new(&glob), args)
             .map_err(|e| StoreError::Query(format!("{}: {e}", dir.display())))?
             // Parts written before the UTC mark hold the same instants without it; whichever
-            // part the scan takes its schema from, the column is UTC.
-            .with_column(col(schema::TIMESTAMP).cast(time_type()))
+            // part the scan takes its schema from, every time column is UTC.
+            .with_columns(
+                time_columns(table)
+                    .map_err(|e| StoreError::Query(format!("{}: {e}", dir.display())))?
+                    .into_iter()
+                    .map(|c| col(c).cast(time_type()))
+                    .collect::<Vec<_>>(),
+            )
     };
     if as_committed(&files, flushed) {
         // Nothing for a reader to leave out: the plain scan keeps its predicate pushdown and
@@ -115,6 +121,19 @@ fn empty(table: Table) -> PolarsResult<DataFrame> {
     }
     columns.push(Column::new_empty(DATE.into(), &DataType::Date));
     DataFrame::new_infer_height(columns)
+}
+
+/// The time columns of `table` (`timestamp`, and a pattern's `first_seen` and `last_seen`).
+fn time_columns(table: Table) -> PolarsResult<Vec<String>> {
+    let none: [&Entry; 0] = [];
+    let batch = to_batch(table, &[], &none).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+    Ok(batch
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| matches!(f.data_type(), arrow_schema::DataType::Timestamp(..)))
+        .map(|f| f.name().clone())
+        .collect())
 }
 
 /// The polars type of a scan's time columns: microseconds, UTC.
@@ -410,5 +429,52 @@ mod tests {
         assert_eq!(committed_rows(root, Table::TaskStates, None).unwrap(), rows);
         let s = ParquetStore::open(root, StoreOptions::default()).unwrap();
         assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
+    }
+
+    /// Every table's time columns (a pattern's `first_seen` and `last_seen` too) scan as UTC
+    /// with the same instants whether a part carries the mark or not: polars panicked on a
+    /// history of both before the scan cast them.
+    #[test]
+    fn every_tables_time_columns_scan_alike_with_and_without_the_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut s = ParquetStore::open(root, StoreOptions::default()).unwrap();
+        s.write_batch(crate::store::tests::one_of_each()).unwrap();
+        s.write_batch(crate::store::tests::one_of_each()).unwrap();
+        drop(s);
+        let times = |table: Table| {
+            let df = scan(root, table)
+                .unwrap()
+                .sort([schema::SEQ], Default::default())
+                .collect()
+                .unwrap();
+            let mut out = Vec::new();
+            for name in super::time_columns(table).unwrap() {
+                let c = df.column(&name).unwrap();
+                assert_eq!(c.dtype(), &super::time_type(), "{table:?} {name}");
+                out.push((
+                    name,
+                    c.datetime()
+                        .unwrap()
+                        .physical()
+                        .into_no_null_iter()
+                        .collect::<Vec<i64>>(),
+                ));
+            }
+            out
+        };
+        for table in Table::ALL {
+            let want = times(table);
+            let columns = if table == Table::Patterns { 3 } else { 1 };
+            assert_eq!(want.len(), columns, "{table:?}");
+            assert!(
+                want.iter().all(|(_, v)| v.len() == 2),
+                "{table:?}: {want:?}"
+            );
+            let files = part_files(root, table);
+            assert_eq!(files.len(), 2, "{table:?}");
+            strip_zone(&files[0]);
+            assert_eq!(times(table), want, "{table:?}");
+        }
     }
 }

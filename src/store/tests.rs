@@ -840,7 +840,7 @@ fn days_chrono_cannot_name_share_the_epoch_partition() {
 }
 
 /// One entry of every table, decoded from the JSON form the payload column holds.
-fn one_of_each() -> Vec<Entry> {
+pub(super) fn one_of_each() -> Vec<Entry> {
     let action = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample/actions.jsonl"),
     )
