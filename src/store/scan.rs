@@ -48,9 +48,7 @@ pub fn scan(root: &Path, table: Table) -> Result<LazyFrame, StoreError> {
             // Parts written before the UTC mark hold the same instants without it; whichever
             // part the scan takes its schema from, every time column is UTC.
             .with_columns(
-                time_columns(table)
-                    .map_err(|e| StoreError::Query(format!("{}: {e}", dir.display())))?
-                    .into_iter()
+                schema::time_columns(table)
                     .map(|c| col(c).cast(time_type()))
                     .collect::<Vec<_>>(),
             )
@@ -123,19 +121,6 @@ fn empty(table: Table) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(columns)
 }
 
-/// The time columns of `table` (`timestamp`, and a pattern's `first_seen` and `last_seen`).
-fn time_columns(table: Table) -> PolarsResult<Vec<String>> {
-    let none: [&Entry; 0] = [];
-    let batch = to_batch(table, &[], &none).map_err(|e| polars_err!(ComputeError: "{e}"))?;
-    Ok(batch
-        .schema()
-        .fields()
-        .iter()
-        .filter(|f| matches!(f.data_type(), arrow_schema::DataType::Timestamp(..)))
-        .map(|f| f.name().clone())
-        .collect())
-}
-
 /// The polars type of a scan's time columns: microseconds, UTC.
 fn time_type() -> DataType {
     DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
@@ -152,9 +137,9 @@ fn polars_type(t: &arrow_schema::DataType) -> PolarsResult<DataType> {
         A::Int32 => DataType::Int32,
         A::Int64 => DataType::Int64,
         A::Boolean => DataType::Boolean,
-        A::Timestamp(arrow_schema::TimeUnit::Microsecond, None) => time_type(),
-        A::Timestamp(arrow_schema::TimeUnit::Microsecond, Some(tz))
-            if tz.as_ref() == schema::TIMESTAMP_TZ =>
+        // Marked UTC, or from a part written before the mark.
+        A::Timestamp(arrow_schema::TimeUnit::Microsecond, tz)
+            if tz.as_deref().is_none_or(|z| z == schema::TIMESTAMP_TZ) =>
         {
             time_type()
         }
@@ -449,8 +434,8 @@ mod tests {
                 .collect()
                 .unwrap();
             let mut out = Vec::new();
-            for name in super::time_columns(table).unwrap() {
-                let c = df.column(&name).unwrap();
+            for name in schema::time_columns(table) {
+                let c = df.column(name).unwrap();
                 assert_eq!(c.dtype(), &super::time_type(), "{table:?} {name}");
                 out.push((
                     name,

@@ -868,6 +868,17 @@ pub fn to_batch_encoded(
     b.finish(0)
 }
 
+/// The time columns of `table`, from its declared columns: `timestamp`, then any flat column
+/// of time (a pattern's `first_seen` and `last_seen`). Each has [`timestamp_type`].
+pub fn time_columns(table: Table) -> impl Iterator<Item = &'static str> {
+    std::iter::once(TIMESTAMP).chain(
+        flat_columns(table)
+            .iter()
+            .filter(|(_, kind)| *kind == Kind::Ts)
+            .map(|(name, _)| *name),
+    )
+}
+
 /// The column names of a table, in file order.
 pub fn column_names(table: Table) -> Vec<String> {
     let empty: [&Entry; 0] = [];
