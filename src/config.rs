@@ -242,8 +242,11 @@ pub struct RankingParams {
     /// that (its excess, learned per hardware class and failure kind), of which this multiple
     /// counts. A strategy that uses up the options a later failure needs (the CPU fallback
     /// before another accelerator class, for a bug that travels with the task) ranks below
-    /// one as likely to work that keeps them. 0.5: as many attempts saved as with 1 on
-    /// test-farm at half its extra regret against the per-decision oracle (0.35 and 0.75
+    /// one as likely to work that keeps them. Near the end of a task's budget the
+    /// continuation is what decides whether the task recovers at all (a fallback more
+    /// likely to work now that leaves the task where nothing cures it): 1, the expected
+    /// attempts themselves, recovered more tasks than the rules on tight-budget traps where
+    /// 0.5 recovered fewer, at +0.002 regret on llm-gpu-training (0.35, 0.5 and 0.75
     /// measured too, see `notebooks/ranking-experiments.md`).
     pub continuation: f64,
     /// Pseudo-continuations of no excess with which each strategy's excess is shrunk
@@ -299,7 +302,7 @@ impl Default for RankingParams {
             explore_tries: 1,
             tried_penalty: 0.0,
             escalate_below: 0.05,
-            continuation: 0.5,
+            continuation: 1.0,
             continuation_strength: 20.0,
             seed_strength: 60.0,
             seed_refined: false,

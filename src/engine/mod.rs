@@ -976,7 +976,9 @@ impl<S: StateStore> Engine<S> {
     /// decision that followed it: the attempts the budget still counts when the task is
     /// escalated, else one more attempt plus the expected further attempts of the ranking's
     /// choice ((1 − its success) × its own continuation). A decision the ranking did not make
-    /// (the rules alone, a breaker's or the retry budget's override) teaches nothing.
+    /// (the rules alone, a breaker's or the retry budget's override) teaches nothing. What
+    /// it teaches depends on the budget the failed recovery left the task
+    /// ([`ranking::Ranker::learn_continuation_at`]).
     fn learn_continuation(
         &mut self,
         f: &FailedRecovery,
@@ -996,11 +998,12 @@ impl<S: StateStore> Engine<S> {
                 })
         };
         if let Some(x) = further {
-            self.ranker.learn_continuation(
+            self.ranker.learn_continuation_at(
                 (f.class, f.kind),
                 (f.template, f.signature),
                 f.strategy,
                 x,
+                Some(self.retry.max_attempts.saturating_sub(f.attempt)),
             );
         }
     }

@@ -168,6 +168,7 @@ impl<S: StateStore> Engine<S> {
             burst,
             bad_worker,
             busy: crate::classify::device_busy(cls.rule),
+            budget_left: Some(self.retry.max_attempts.saturating_sub(attempt)),
         };
         let view = self.explaining.then(|| {
             use super::explain as x;

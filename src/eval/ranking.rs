@@ -898,6 +898,7 @@ fn rank_context(d: &Decision) -> RankContext<'_> {
         burst: false,
         bad_worker: false,
         busy: d.busy,
+        budget_left: None,
     }
 }
 

@@ -87,7 +87,18 @@
 //!   shrunk towards 0 by `continuation_strength` (a strategy used mostly on hard causes is
 //!   not blamed for them). Thompson sampling then ranks by expected attempts,
 //!   −(1 − success draw) × (hardness + `continuation` × excess), with
-//!   `continuation` = 0 the chance of success alone. Not in the trained success tables: a
+//!   `continuation` = 0 the chance of success alone.
+//! - **The budget.** A recovery that leaves the task b more before the escalation
+//!   ([`RankContext::budget_left`]) costs at most b + 1 further attempts if it fails, and its
+//!   continuation is capped there: at the last attempt every failure costs the same, and
+//!   the chance of success alone decides. Where the budget is tight (b = 1 or 2) a strategy's
+//!   failure costs less than with more left, and what it costs says whether the task will
+//!   recover at all (a fallback a little more likely to work now, to a class where nothing
+//!   cures what the task meets next): continuations learned there keep excesses of their own
+//!   per b, shrunk towards b's mean over all strategies, and teach neither the loose excess
+//!   nor the hardness; a recovery at the last attempt (b = 0) teaches nothing, the
+//!   escalation following whatever it was. With the excess mixed over all budgets, a tight
+//!   budget of 3 recovered fewer tasks than the rules (0.66 against 0.71, notebook). Not in the trained success tables: a
 //!   trained ranker starts without it and ranks as with 0 until its tasks teach it (a
 //!   restarted engine relearns it from its log, see `Engine::replay`).
 //! - **Propensity.** UCB is deterministic (1). For Thompson sampling, the probability that
@@ -521,6 +532,12 @@ pub struct RankContext<'a> {
     /// ([`crate::classify::device_busy`]): a worker reset is then a likely cure
     /// ([`RankingParams::prior_busy`]).
     pub busy: bool,
+    /// How many more recoveries the task's budget allows after this one (`max_attempts` −
+    /// this attempt), when known: a failure of this recovery then costs at most that many
+    /// attempts and the escalation that ends them, so a continuation is capped there (at
+    /// the last attempt every failure costs the same, and the chance of success alone
+    /// decides).
+    pub budget_left: Option<u32>,
 }
 
 /// The ranker's choice.
@@ -562,6 +579,13 @@ struct Assessment<'s> {
     priors: [f64; N],
     /// How hard the failure is (see [`hardness`]).
     hardness: f64,
+    /// The most further attempts a failure of this recovery can cost (the budget left and
+    /// the escalation; unbounded when the budget is not known).
+    cap: f64,
+    /// The coarse context's index.
+    index: usize,
+    /// See [`RankContext::budget_left`].
+    budget_left: Option<u32>,
 }
 
 /// Outcomes of one strategy in one context, discounted as the ranking weighs them.
@@ -634,6 +658,34 @@ pub struct Ranker {
     kind_spread: Vec<Spread>,
     /// Per hardware class: outcomes on workers called bad, whatever the failure kind.
     bad: Vec<Counts>,
+    /// Per coarse context: the strategies' excesses learned where the budget was tight.
+    tight: Vec<TightExcess>,
+}
+
+/// Budgets left that keep continuations of their own: one and two more recoveries after the
+/// failed one. With more left, or the budget not known, the coarse context's [`Counts`]
+/// learn them.
+const TIGHT_BUDGETS: usize = 2;
+
+/// A coarse context's continuations learned from failed recoveries that left the task a
+/// tight budget (1 or 2 more recoveries): a strategy's failure costs less there (the
+/// escalation comes soon whatever follows), so these would understate what it costs with
+/// more left, and what it costs here is not what it costs with more left.
+#[derive(Debug, Clone, Copy, Default)]
+struct TightExcess {
+    /// Per budget left − 1, per strategy: the sum of the continuations' excesses over the
+    /// failures' hardness.
+    excess: [[f64; N]; TIGHT_BUDGETS],
+    /// Their (discounted) number.
+    n: [[f64; N]; TIGHT_BUDGETS],
+}
+
+/// Which tight budget a recovery leaving `budget_left` more belongs to (`None`: a loose one).
+fn tight_index(budget_left: Option<u32>) -> Option<usize> {
+    match budget_left {
+        Some(b @ 1..) if b as usize <= TIGHT_BUDGETS => Some(b as usize - 1),
+        _ => None,
+    }
 }
 
 /// Standard deviations beyond which a Thompson draw counts as impossible (P < 1e-9).
@@ -746,6 +798,7 @@ impl Ranker {
             spread: vec![[empty; 2]; COARSE_CONTEXTS],
             kind_spread: vec![kind_empty; FailureKind::ALL.len()],
             bad: vec![Counts::default(); HardwareClass::ALL.len()],
+            tight: vec![TightExcess::default(); COARSE_CONTEXTS],
         })
     }
 
@@ -818,17 +871,35 @@ impl Ranker {
     /// Records a continuation: after `strategy` failed in (class, kind) and its fine and
     /// finest contexts (`template`, `signature` as in [`Observed`]), the task needed `further`
     /// attempts more, counting the failure that followed (learned from the task's next
-    /// decision, see the module docs). The finer contexts learn how hard their failures are
-    /// (their mean continuation over all strategies); the coarse context learns what each
-    /// strategy adds to that.
+    /// decision, see the module docs), its budget not known. See
+    /// [`Ranker::learn_continuation_at`].
     pub fn learn_continuation(
+        &mut self,
+        context: (HardwareClass, FailureKind),
+        finer: (Option<u64>, Option<u64>),
+        strategy: RecoveryStrategy,
+        further: f64,
+    ) {
+        self.learn_continuation_at(context, finer, strategy, further, None);
+    }
+
+    /// Records a continuation as [`Ranker::learn_continuation`] does, for a failed recovery
+    /// that left the task `budget_left` more recoveries (its [`RankContext::budget_left`]).
+    /// With more than two left (or not known), the finer contexts learn how hard their
+    /// failures are (their mean continuation over all strategies) and the coarse context
+    /// what each strategy adds to that; with one or two left, only what the strategy adds
+    /// where the budget is that tight (the escalation soon ends whatever follows: a
+    /// continuation there is shorter and says less of the failure's hardness); with none
+    /// left, nothing (the escalation follows whatever the strategy was).
+    pub fn learn_continuation_at(
         &mut self,
         (class, kind): (HardwareClass, FailureKind),
         (template, signature): (Option<u64>, Option<u64>),
         strategy: RecoveryStrategy,
         further: f64,
+        budget_left: Option<u32>,
     ) {
-        if !(further.is_finite() && further >= 0.0) {
+        if !(further.is_finite() && further >= 0.0) || budget_left == Some(0) {
             return;
         }
         let (i, k, d) = (
@@ -842,11 +913,44 @@ impl Ranker {
         };
         let at = |key: Option<u64>| key.and_then(|key| self.fine.get(&(i, key)));
         let hardness = hardness(&self.coarse[i], at(template), at(finest));
+        if let Some(b) = tight_index(budget_left) {
+            let t = &mut self.tight[i];
+            if d < 1.0 {
+                for v in t.excess[b].iter_mut().chain(t.n[b].iter_mut()) {
+                    *v *= d;
+                }
+            }
+            t.excess[b][k] += further - hardness;
+            t.n[b][k] += 1.0;
+            return;
+        }
         self.coarse[i].add_further(k, further, further - hardness, d);
         for key in template.into_iter().chain(finest) {
             if let Some(c) = self.fine.get_mut(&(i, key)) {
                 c.add_further(k, further, 0.0, d);
             }
+        }
+    }
+
+    /// Strategy `k`'s excess in coarse context `i` for a recovery leaving `budget_left`
+    /// more: the loose excess (shrunk towards 0 by `continuation_strength`), or where the
+    /// budget is tight, that budget's own, shrunk by as many pseudo-continuations towards
+    /// the budget's mean over all strategies (a strategy not yet tried there is as costly as
+    /// the others, not as cheap as a failure followed by nothing).
+    fn excess_at(&self, i: usize, k: usize, budget_left: Option<u32>) -> f64 {
+        let strength = self.params.continuation_strength;
+        match tight_index(budget_left) {
+            Some(b) => {
+                let t = &self.tight[i];
+                let n: f64 = t.n[b].iter().sum();
+                let mean = if n > 0.0 {
+                    t.excess[b].iter().sum::<f64>() / n
+                } else {
+                    0.0
+                };
+                (t.excess[b][k] + strength * mean) / (t.n[b][k] + strength)
+            }
+            None => self.coarse[i].excess_of(k, strength),
         }
     }
 
@@ -860,9 +964,9 @@ impl Ranker {
         kind: FailureKind,
         strategy: RecoveryStrategy,
     ) -> f64 {
-        let co = &self.coarse[coarse_index(class, kind)];
-        let excess = co.excess_of(strategy.index(), self.params.continuation_strength);
-        (co.further_mean().unwrap_or(1.0) + excess).max(1.0)
+        let i = coarse_index(class, kind);
+        let excess = self.excess_at(i, strategy.index(), None);
+        (self.coarse[i].further_mean().unwrap_or(1.0) + excess).max(1.0)
     }
 
     /// Adds an outcome to a child context of coarse context `i` at `level` (0 fine, 1
@@ -1219,6 +1323,9 @@ impl Ranker {
             scale: [1.0; N],
             priors: [0.0; N],
             hardness: hardness(co, fine, finest),
+            cap: c.budget_left.map_or(f64::INFINITY, |b| f64::from(b) + 1.0),
+            index: i,
+            budget_left: c.budget_left,
         };
         let device_fault = device_fault(c.class, c.kind);
         a.priors = self.prior_means(c.ladder, device_fault);
@@ -1239,7 +1346,7 @@ impl Ranker {
         };
         // How hard this failure is (its finest context's mean continuation, else its fine's,
         // else its coarse context's), and what each strategy adds to that when it fails.
-        let excess = |k: usize| co.excess_of(k, self.params.continuation_strength);
+        let excess = |k: usize| self.excess_at(i, k, c.budget_left);
         for (j, s) in c.valid.iter().enumerate() {
             let k = s.index();
             // A burst's contexts lean on the usual evidence as little as allowed: what works
@@ -1288,7 +1395,7 @@ impl Ranker {
             a.kappa[j] = self.exploration_at(n);
             // Expected further attempts, negated: −(1 − success) × continuation.
             if lambda > 0.0 {
-                let cont = (a.hardness + lambda * excess(k)).max(1.0);
+                let cont = (a.hardness + lambda * excess(k)).max(1.0).min(a.cap);
                 a.scale[j] = cont;
                 a.mu[j] = (mean - 1.0) * cont;
             } else {
@@ -1303,7 +1410,9 @@ impl Ranker {
 
     /// The continuation of strategy index `k` in an assessed context (see the module docs).
     fn continuation_in(&self, a: &Assessment<'_>, k: usize) -> f64 {
-        (a.hardness + a.co.excess_of(k, self.params.continuation_strength)).max(1.0)
+        (a.hardness + self.excess_at(a.index, k, a.budget_left))
+            .max(1.0)
+            .min(a.cap)
     }
 
     /// What the ranking knows of each valid strategy for a failure in context `c`, best

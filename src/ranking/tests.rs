@@ -59,6 +59,7 @@ pub(super) fn ctx<'a>(ladder: &'a [S], valid: &'a [S], tried: &'a [u32; N]) -> R
         burst: false,
         bad_worker: false,
         busy: false,
+        budget_left: None,
     }
 }
 
@@ -1233,6 +1234,83 @@ fn of_two_equally_likely_strategies_the_one_that_keeps_options_is_taken() {
     assert_eq!(choice.continuation, Some(dw));
     assert!(choice.propensity > 0.9, "{choice:?}");
     let either = picks(&taught(0.0), &c, S::DifferentWorker, &mut rng);
+    assert!((60..140).contains(&either), "{either} of 200");
+}
+
+/// Near the end of a task's budget: continuations learned with two recoveries left keep
+/// their own excesses (the loose ones learn nothing of them), one taught at the last
+/// attempt is ignored, and a continuation is capped at the budget left plus the
+/// escalation — at the last attempt the chance of success alone decides.
+#[test]
+fn the_budget_left_caps_continuations_and_keeps_its_own() {
+    let ladder = [S::DifferentWorker, S::FallbackCpu];
+    let valid = ladder;
+    let tried = [0; N];
+    let (gpu, oom) = (HardwareClass::Gpu, FailureKind::OomGpu);
+    let mut r = undiscounted(RankingParams::default());
+    for s in ladder {
+        for j in 0..200 {
+            r.update(&obs(s, j % 2 == 0));
+        }
+    }
+    for _ in 0..100 {
+        let mut teach = |s, x, b| r.learn_continuation_at((gpu, oom), (None, None), s, x, b);
+        teach(S::DifferentWorker, 1.5, Some(2));
+        teach(S::FallbackCpu, 3.0, Some(2));
+        // At the last attempt the escalation follows whatever was done: nothing learned.
+        teach(S::DifferentWorker, 9.0, Some(0));
+    }
+    // Nothing reached the loose continuations.
+    assert_eq!(r.continuation(gpu, oom, S::DifferentWorker), 1.0);
+    assert_eq!(r.continuation(gpu, oom, S::FallbackCpu), 1.0);
+    let at = |b| RankContext {
+        budget_left: Some(b),
+        ..ctx(&ladder, &valid, &tried)
+    };
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    // Two left: the hardness is 1 (nothing loose); excesses 0.5 and 2.0 over 100 each,
+    // shrunk by 20 towards their mean 1.25.
+    let choice = r.choose(&at(2), &mut rng).unwrap();
+    let dw = 1.0 + (50.0 + 20.0 * 1.25) / 120.0;
+    let fallback = 1.0 + (200.0 + 20.0 * 1.25) / 120.0;
+    assert_eq!(choice.strategy, S::DifferentWorker);
+    assert!(
+        (choice.continuation.unwrap() - dw).abs() < 1e-9,
+        "{choice:?}"
+    );
+    let keeps = picks(&r, &at(2), S::DifferentWorker, &mut rng);
+    assert!(keeps > 190, "{keeps} of 200");
+    // A strategy not tried with two left is as costly as their mean.
+    let sm = [S::SimplifiedModel];
+    let c = RankContext {
+        budget_left: Some(2),
+        ..ctx(&sm, &sm, &tried)
+    };
+    let z = r.choose(&c, &mut rng).unwrap();
+    assert!((z.continuation.unwrap() - 2.25).abs() < 1e-9, "{z:?}");
+    let fb = [S::FallbackCpu];
+    let c = RankContext {
+        budget_left: Some(2),
+        ..ctx(&fb, &fb, &tried)
+    };
+    let f = r.choose(&c, &mut rng).unwrap();
+    assert!((f.continuation.unwrap() - fallback).abs() < 1e-9, "{f:?}");
+    // One left knows nothing of two left: both cost their hardness, either is taken.
+    let either = picks(&r, &at(1), S::DifferentWorker, &mut rng);
+    assert!((60..140).contains(&either), "{either} of 200");
+    // Teach one left that the fallback costs far more: capped at 2 (one more and the
+    // escalation), it still counts against it.
+    for _ in 0..100 {
+        r.learn_continuation_at((gpu, oom), (None, None), S::FallbackCpu, 2.0, Some(1));
+        r.learn_continuation_at((gpu, oom), (None, None), S::DifferentWorker, 1.0, Some(1));
+    }
+    let c1 = r.choose(&at(1), &mut rng).unwrap();
+    assert!(c1.continuation.unwrap() <= 2.0, "{c1:?}");
+    assert!(picks(&r, &at(1), S::DifferentWorker, &mut rng) > 150);
+    // The last attempt: every failure costs one attempt, the chance of success decides.
+    let last = r.choose(&at(0), &mut rng).unwrap();
+    assert_eq!(last.continuation, Some(1.0));
+    let either = picks(&r, &at(0), S::DifferentWorker, &mut rng);
     assert!((60..140).contains(&either), "{either} of 200");
 }
 

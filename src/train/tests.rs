@@ -224,6 +224,7 @@ fn refined_tables_seed_each_cause_with_its_own_cure() {
             burst: false,
             bad_worker: false,
             busy: false,
+            budget_left: None,
         };
         let mut rng = rand::rngs::mock::StepRng::new(0, 1);
         r.choose(&c, &mut rng).unwrap().strategy
