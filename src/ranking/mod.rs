@@ -94,11 +94,16 @@
 //!   the chance of success alone decides. Where the budget is tight (b = 1 or 2) a strategy's
 //!   failure costs less than with more left, and what it costs says whether the task will
 //!   recover at all (a fallback a little more likely to work now, to a class where nothing
-//!   cures what the task meets next): continuations learned there keep excesses of their own
-//!   per b, shrunk towards b's mean over all strategies, and teach neither the loose excess
-//!   nor the hardness; a recovery at the last attempt (b = 0) teaches nothing, the
-//!   escalation following whatever it was. With the excess mixed over all budgets, a tight
-//!   budget of 3 recovered fewer tasks than the rules (0.66 against 0.71, notebook). Not in the trained success tables: a
+//!   cures what the task meets next): continuations learned there are kept per coarse
+//!   context, b and strategy, and teach neither the loose excess nor the hardness. There a
+//!   strategy's continuation is its own mean, shrunk by `continuation_strength`
+//!   pseudo-continuations towards b's mean over all strategies, which stands for the
+//!   hardness (the loose hardness, learned where more was left, is longer; excesses over it
+//!   came out alike for every strategy and a fallback into a dead end was taken again);
+//!   until b has any, the loose continuation, capped. A recovery at the last attempt
+//!   (b = 0) teaches nothing, the escalation following whatever it was. With the excess
+//!   mixed over all budgets and counted at half, a tight budget of 3 recovered fewer tasks
+//!   than the rules (0.66 against 0.71, notebook). Not in the trained success tables: a
 //!   trained ranker starts without it and ranks as with 0 until its tasks teach it (a
 //!   restarted engine relearns it from its log, see `Engine::replay`).
 //! - **Propensity.** UCB is deterministic (1). For Thompson sampling, the probability that
@@ -658,8 +663,8 @@ pub struct Ranker {
     kind_spread: Vec<Spread>,
     /// Per hardware class: outcomes on workers called bad, whatever the failure kind.
     bad: Vec<Counts>,
-    /// Per coarse context: the strategies' excesses learned where the budget was tight.
-    tight: Vec<TightExcess>,
+    /// Per coarse context: the strategies' continuations learned where the budget was tight.
+    tight: Vec<TightContinuations>,
 }
 
 /// Budgets left that keep continuations of their own: one and two more recoveries after the
@@ -672,12 +677,19 @@ const TIGHT_BUDGETS: usize = 2;
 /// escalation comes soon whatever follows), so these would understate what it costs with
 /// more left, and what it costs here is not what it costs with more left.
 #[derive(Debug, Clone, Copy, Default)]
-struct TightExcess {
-    /// Per budget left − 1, per strategy: the sum of the continuations' excesses over the
-    /// failures' hardness.
-    excess: [[f64; N]; TIGHT_BUDGETS],
+struct TightContinuations {
+    /// Per budget left − 1, per strategy: the sum of the continuations.
+    further: [[f64; N]; TIGHT_BUDGETS],
     /// Their (discounted) number.
     n: [[f64; N]; TIGHT_BUDGETS],
+}
+
+impl TightContinuations {
+    /// Budget `b`'s mean continuation over all strategies (`None` without any).
+    fn mean(&self, b: usize) -> Option<f64> {
+        let n: f64 = self.n[b].iter().sum();
+        (n > 0.0).then(|| self.further[b].iter().sum::<f64>() / n)
+    }
 }
 
 /// Which tight budget a recovery leaving `budget_left` more belongs to (`None`: a loose one).
@@ -798,7 +810,7 @@ impl Ranker {
             spread: vec![[empty; 2]; COARSE_CONTEXTS],
             kind_spread: vec![kind_empty; FailureKind::ALL.len()],
             bad: vec![Counts::default(); HardwareClass::ALL.len()],
-            tight: vec![TightExcess::default(); COARSE_CONTEXTS],
+            tight: vec![TightContinuations::default(); COARSE_CONTEXTS],
         })
     }
 
@@ -887,10 +899,10 @@ impl Ranker {
     /// that left the task `budget_left` more recoveries (its [`RankContext::budget_left`]).
     /// With more than two left (or not known), the finer contexts learn how hard their
     /// failures are (their mean continuation over all strategies) and the coarse context
-    /// what each strategy adds to that; with one or two left, only what the strategy adds
-    /// where the budget is that tight (the escalation soon ends whatever follows: a
-    /// continuation there is shorter and says less of the failure's hardness); with none
-    /// left, nothing (the escalation follows whatever the strategy was).
+    /// what each strategy adds to that; with one or two left, the coarse context learns the
+    /// strategy's continuation where the budget is that tight, apart (the escalation soon
+    /// ends whatever follows: a continuation there is shorter); with none left, nothing
+    /// (the escalation follows whatever the strategy was).
     pub fn learn_continuation_at(
         &mut self,
         (class, kind): (HardwareClass, FailureKind),
@@ -911,19 +923,19 @@ impl Ranker {
             (Some(t), Some(sig)) => Some(finest_key(t, sig)),
             _ => None,
         };
-        let at = |key: Option<u64>| key.and_then(|key| self.fine.get(&(i, key)));
-        let hardness = hardness(&self.coarse[i], at(template), at(finest));
         if let Some(b) = tight_index(budget_left) {
             let t = &mut self.tight[i];
             if d < 1.0 {
-                for v in t.excess[b].iter_mut().chain(t.n[b].iter_mut()) {
+                for v in t.further[b].iter_mut().chain(t.n[b].iter_mut()) {
                     *v *= d;
                 }
             }
-            t.excess[b][k] += further - hardness;
+            t.further[b][k] += further;
             t.n[b][k] += 1.0;
             return;
         }
+        let at = |key: Option<u64>| key.and_then(|key| self.fine.get(&(i, key)));
+        let hardness = hardness(&self.coarse[i], at(template), at(finest));
         self.coarse[i].add_further(k, further, further - hardness, d);
         for key in template.into_iter().chain(finest) {
             if let Some(c) = self.fine.get_mut(&(i, key)) {
@@ -932,25 +944,27 @@ impl Ranker {
         }
     }
 
+    /// Where the budget is tight (`budget_left` 1 or 2) and continuations were learned
+    /// there: that budget's mean continuation over all strategies in coarse context `i`,
+    /// which stands for the failure's hardness (see [`Ranker::excess_at`]).
+    fn tight_hardness(&self, i: usize, budget_left: Option<u32>) -> Option<f64> {
+        tight_index(budget_left).and_then(|b| self.tight[i].mean(b))
+    }
+
     /// Strategy `k`'s excess in coarse context `i` for a recovery leaving `budget_left`
-    /// more: the loose excess (shrunk towards 0 by `continuation_strength`), or where the
-    /// budget is tight, that budget's own, shrunk by as many pseudo-continuations towards
-    /// the budget's mean over all strategies (a strategy not yet tried there is as costly as
-    /// the others, not as cheap as a failure followed by nothing).
+    /// more: the loose excess over the failure's hardness (shrunk towards 0 by
+    /// `continuation_strength`), or where the budget is tight and continuations were
+    /// learned there, its mean continuation there, shrunk by as many pseudo-continuations
+    /// towards the budget's mean over all strategies ([`Ranker::tight_hardness`]; a
+    /// strategy not yet tried there is as costly as the others), less that mean.
     fn excess_at(&self, i: usize, k: usize, budget_left: Option<u32>) -> f64 {
         let strength = self.params.continuation_strength;
-        match tight_index(budget_left) {
-            Some(b) => {
+        match tight_index(budget_left).map(|b| (b, self.tight[i].mean(b))) {
+            Some((b, Some(mean))) => {
                 let t = &self.tight[i];
-                let n: f64 = t.n[b].iter().sum();
-                let mean = if n > 0.0 {
-                    t.excess[b].iter().sum::<f64>() / n
-                } else {
-                    0.0
-                };
-                (t.excess[b][k] + strength * mean) / (t.n[b][k] + strength)
+                (t.further[b][k] + strength * mean) / (t.n[b][k] + strength) - mean
             }
-            None => self.coarse[i].excess_of(k, strength),
+            _ => self.coarse[i].excess_of(k, strength),
         }
     }
 
@@ -1322,7 +1336,9 @@ impl Ranker {
             mu: [0.0; N],
             scale: [1.0; N],
             priors: [0.0; N],
-            hardness: hardness(co, fine, finest),
+            hardness: self
+                .tight_hardness(i, c.budget_left)
+                .unwrap_or_else(|| hardness(co, fine, finest)),
             cap: c.budget_left.map_or(f64::INFINITY, |b| f64::from(b) + 1.0),
             index: i,
             budget_left: c.budget_left,

@@ -1268,11 +1268,11 @@ fn the_budget_left_caps_continuations_and_keeps_its_own() {
         ..ctx(&ladder, &valid, &tried)
     };
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
-    // Two left: the hardness is 1 (nothing loose); excesses 0.5 and 2.0 over 100 each,
-    // shrunk by 20 towards their mean 1.25.
+    // Two left: continuations 1.5 and 3.0 over 100 each, shrunk by 20 towards their mean
+    // 2.25.
     let choice = r.choose(&at(2), &mut rng).unwrap();
-    let dw = 1.0 + (50.0 + 20.0 * 1.25) / 120.0;
-    let fallback = 1.0 + (200.0 + 20.0 * 1.25) / 120.0;
+    let dw = (150.0 + 20.0 * 2.25) / 120.0;
+    let fallback = (300.0 + 20.0 * 2.25) / 120.0;
     assert_eq!(choice.strategy, S::DifferentWorker);
     assert!(
         (choice.continuation.unwrap() - dw).abs() < 1e-9,
@@ -1295,7 +1295,8 @@ fn the_budget_left_caps_continuations_and_keeps_its_own() {
     };
     let f = r.choose(&c, &mut rng).unwrap();
     assert!((f.continuation.unwrap() - fallback).abs() < 1e-9, "{f:?}");
-    // One left knows nothing of two left: both cost their hardness, either is taken.
+    // One left knows nothing of two left: both cost the loose continuation (1, nothing
+    // loose was learned), either is taken.
     let either = picks(&r, &at(1), S::DifferentWorker, &mut rng);
     assert!((60..140).contains(&either), "{either} of 200");
     // Teach one left that the fallback costs far more: capped at 2 (one more and the
