@@ -679,24 +679,7 @@ fn where_every_cure_is_rare_the_learned_policy_recovers_no_fewer_tasks_than_the_
              [truth.any.any]\n{truth}"
         ),
     );
-    let success = |policy: &str| -> f64 {
-        let o = simulate(
-            &d,
-            &[
-                "--scenario",
-                path.to_str().unwrap(),
-                "--policy",
-                policy,
-                "--seed",
-                "1",
-                "--failures",
-                "10000",
-                "--json",
-            ],
-        );
-        let v: Value = serde_json::from_str(&ok(&o)).unwrap();
-        v["success_rate"].as_f64().unwrap()
-    };
+    let success = |policy| success_rate(&d, &path, policy, "1");
     let (rules, learned) = (success("rules"), success("learned"));
     assert!(learned >= rules, "learned {learned:.3}, rules {rules:.3}");
 }
@@ -727,28 +710,31 @@ fn with_a_tight_budget_the_learned_policy_recovers_no_fewer_tasks_than_the_rules
                  [[failures.cpu]]\nkind = \"software_exception\"\nweight = 1\n"
             ),
         );
-        let success = |policy: &str| -> f64 {
-            let o = simulate(
-                &d,
-                &[
-                    "--scenario",
-                    path.to_str().unwrap(),
-                    "--policy",
-                    policy,
-                    "--seed",
-                    seed,
-                    "--failures",
-                    "10000",
-                    "--json",
-                ],
-            );
-            let v: Value = serde_json::from_str(&ok(&o)).unwrap();
-            v["success_rate"].as_f64().unwrap()
-        };
+        let success = |policy| success_rate(&d, &path, policy, seed);
         let (rules, learned) = (success("rules"), success("learned"));
         assert!(
             learned >= rules,
             "budget {budget}: learned {learned:.3}, rules {rules:.3}"
         );
     }
+}
+
+/// The success rate of `policy` on the scenario at `path`, seed `seed`, 10,000 failures.
+fn success_rate(d: &Dir, path: &std::path::Path, policy: &str, seed: &str) -> f64 {
+    let o = simulate(
+        d,
+        &[
+            "--scenario",
+            path.to_str().unwrap(),
+            "--policy",
+            policy,
+            "--seed",
+            seed,
+            "--failures",
+            "10000",
+            "--json",
+        ],
+    );
+    let v: Value = serde_json::from_str(&ok(&o)).unwrap();
+    v["success_rate"].as_f64().unwrap()
 }
