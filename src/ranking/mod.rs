@@ -589,8 +589,9 @@ struct Assessment<'s> {
     cap: f64,
     /// The coarse context's index.
     index: usize,
-    /// See [`RankContext::budget_left`].
-    budget_left: Option<u32>,
+    /// Where the budget is tight and continuations were learned there: that budget and its
+    /// mean continuation over all strategies (see [`Ranker::tight_at`]), worked out once.
+    tight: Option<(usize, f64)>,
 }
 
 /// Outcomes of one strategy in one context, discounted as the ranking weighs them.
@@ -945,26 +946,26 @@ impl Ranker {
     }
 
     /// Where the budget is tight (`budget_left` 1 or 2) and continuations were learned
-    /// there: that budget's mean continuation over all strategies in coarse context `i`,
-    /// which stands for the failure's hardness (see [`Ranker::excess_at`]).
-    fn tight_hardness(&self, i: usize, budget_left: Option<u32>) -> Option<f64> {
-        tight_index(budget_left).and_then(|b| self.tight[i].mean(b))
+    /// there in coarse context `i`: that budget and its mean continuation over all
+    /// strategies, which stands for the failure's hardness (see [`Ranker::excess_in`]).
+    fn tight_at(&self, i: usize, budget_left: Option<u32>) -> Option<(usize, f64)> {
+        tight_index(budget_left).and_then(|b| self.tight[i].mean(b).map(|mean| (b, mean)))
     }
 
-    /// Strategy `k`'s excess in coarse context `i` for a recovery leaving `budget_left`
-    /// more: the loose excess over the failure's hardness (shrunk towards 0 by
-    /// `continuation_strength`), or where the budget is tight and continuations were
-    /// learned there, its mean continuation there, shrunk by as many pseudo-continuations
-    /// towards the budget's mean over all strategies ([`Ranker::tight_hardness`]; a
-    /// strategy not yet tried there is as costly as the others), less that mean.
-    fn excess_at(&self, i: usize, k: usize, budget_left: Option<u32>) -> f64 {
+    /// Strategy `k`'s excess in coarse context `i`: the loose excess over the failure's
+    /// hardness (shrunk towards 0 by `continuation_strength`), or where the budget is tight
+    /// and continuations were learned there (`tight`, from [`Ranker::tight_at`]), its mean
+    /// continuation there, shrunk by as many pseudo-continuations towards the budget's mean
+    /// over all strategies (a strategy not yet tried there is as costly as the others),
+    /// less that mean.
+    fn excess_in(&self, i: usize, k: usize, tight: Option<(usize, f64)>) -> f64 {
         let strength = self.params.continuation_strength;
-        match tight_index(budget_left).map(|b| (b, self.tight[i].mean(b))) {
-            Some((b, Some(mean))) => {
+        match tight {
+            Some((b, mean)) => {
                 let t = &self.tight[i];
                 (t.further[b][k] + strength * mean) / (t.n[b][k] + strength) - mean
             }
-            _ => self.coarse[i].excess_of(k, strength),
+            None => self.coarse[i].excess_of(k, strength),
         }
     }
 
@@ -979,7 +980,7 @@ impl Ranker {
         strategy: RecoveryStrategy,
     ) -> f64 {
         let i = coarse_index(class, kind);
-        let excess = self.excess_at(i, strategy.index(), None);
+        let excess = self.excess_in(i, strategy.index(), None);
         (self.coarse[i].further_mean().unwrap_or(1.0) + excess).max(1.0)
     }
 
@@ -1324,6 +1325,7 @@ impl Ranker {
             && !c.burst
             && !(c.bad_worker && self.params.backoff_bad)
             && finest.is_some_and(|x| x.apart);
+        let tight = self.tight_at(i, c.budget_left);
         let mut a = Assessment {
             co,
             fine,
@@ -1336,12 +1338,10 @@ impl Ranker {
             mu: [0.0; N],
             scale: [1.0; N],
             priors: [0.0; N],
-            hardness: self
-                .tight_hardness(i, c.budget_left)
-                .unwrap_or_else(|| hardness(co, fine, finest)),
+            hardness: tight.map_or_else(|| hardness(co, fine, finest), |(_, mean)| mean),
             cap: c.budget_left.map_or(f64::INFINITY, |b| f64::from(b) + 1.0),
             index: i,
-            budget_left: c.budget_left,
+            tight,
         };
         let device_fault = device_fault(c.class, c.kind);
         a.priors = self.prior_means(c.ladder, device_fault);
@@ -1362,7 +1362,7 @@ impl Ranker {
         };
         // How hard this failure is (its finest context's mean continuation, else its fine's,
         // else its coarse context's), and what each strategy adds to that when it fails.
-        let excess = |k: usize| self.excess_at(i, k, c.budget_left);
+        let excess = |k: usize| self.excess_in(i, k, tight);
         for (j, s) in c.valid.iter().enumerate() {
             let k = s.index();
             // A burst's contexts lean on the usual evidence as little as allowed: what works
@@ -1426,7 +1426,7 @@ impl Ranker {
 
     /// The continuation of strategy index `k` in an assessed context (see the module docs).
     fn continuation_in(&self, a: &Assessment<'_>, k: usize) -> f64 {
-        (a.hardness + self.excess_at(a.index, k, a.budget_left))
+        (a.hardness + self.excess_in(a.index, k, a.tight))
             .max(1.0)
             .min(a.cap)
     }
