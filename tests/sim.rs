@@ -425,9 +425,14 @@ fn the_json_summary_and_the_ground_truth_are_separate_documents() {
 #[test]
 fn every_committed_scenario_runs_under_every_policy() {
     let d = Dir::new();
-    // Every scenario file, the stress ones (data/scenarios/stress/) included.
+    // Every scenario file, the stress ones (data/scenarios/stress/) and the tight-budget
+    // traps (data/scenarios/traps/) included.
     let mut files = Vec::new();
-    for dir in ["data/scenarios", "data/scenarios/stress"] {
+    for dir in [
+        "data/scenarios",
+        "data/scenarios/stress",
+        "data/scenarios/traps",
+    ] {
         for e in std::fs::read_dir(repo().join(dir)).expect("scenario directory") {
             let path = e.unwrap().path();
             if path.extension().is_some_and(|x| x == "toml") {
@@ -436,7 +441,7 @@ fn every_committed_scenario_runs_under_every_policy() {
         }
     }
     files.sort();
-    assert!(files.len() >= 14, "{files:?}");
+    assert!(files.len() >= 22, "{files:?}");
     for path in &files {
         let name = path.display().to_string();
         let sc = name.clone();
@@ -696,20 +701,7 @@ fn where_every_cure_is_rare_the_learned_policy_recovers_no_fewer_tasks_than_the_
 fn with_a_tight_budget_the_learned_policy_recovers_no_fewer_tasks_than_the_rules() {
     let d = Dir::new();
     for (budget, seed) in [(3, "3"), (5, "2")] {
-        let path = d.write(
-            &format!("trap{budget}.toml"),
-            &format!(
-                "name = \"trap\"\n[simulation]\nmax_attempts = {budget}\n\
-                 [tasks]\nbatch_sizes = [8, 16, 32]\n\
-                 models = [{{ name = \"m\", share = 1, fallback = [\"s\"] }}]\n\
-                 [workers.gpu]\ncount = 256\nfailure_rate_per_hour = 0.05\n\
-                 [workers.cpu]\ncount = 64\nfailure_rate_per_hour = 0.0\n\
-                 [[failures.gpu]]\nkind = \"oom_gpu\"\nweight = 1\n\
-                 truth = {{ FALLBACK_CPU = 0.45, REDUCED_BATCH_SIZE = 0.40, \
-                 SIMPLIFIED_MODEL = 0.1, REDUCED_PRECISION = 0.3 }}\n\
-                 [[failures.cpu]]\nkind = \"software_exception\"\nweight = 1\n"
-            ),
-        );
+        let path = repo().join(format!("data/scenarios/traps/budget-{budget}.toml"));
         let success = |policy| success_rate(&d, &path, policy, seed);
         let (rules, learned) = (success("rules"), success("learned"));
         assert!(
