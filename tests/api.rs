@@ -1628,6 +1628,182 @@ async fn an_admin_flush_puts_every_acknowledged_record_in_the_parquet_history() 
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
 }
 
+/// The parts of `table` under `data`, per partition directory.
+fn parts_per_partition(data: &std::path::Path, table: &str) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    let Ok(days) = std::fs::read_dir(data.join("history").join(table)) else {
+        return out;
+    };
+    for day in days {
+        let day = day.unwrap().path();
+        let n = std::fs::read_dir(&day)
+            .map(|d| {
+                d.filter(|f| {
+                    f.as_ref()
+                        .is_ok_and(|f| f.path().extension().is_some_and(|x| x == "parquet"))
+                })
+                .count()
+            })
+            .unwrap_or(0);
+        out.insert(day.display().to_string(), n);
+    }
+    out
+}
+
+/// `POST /v1/admin/compact` merges the parts the flushes wrote while the server runs
+/// (`faultline compact` is refused while it holds the directory): an admin endpoint, the
+/// token applies; every record is in the history once afterwards, and requests go on.
+#[tokio::test]
+async fn an_admin_compact_merges_the_parts_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut opts = ServeOptions::new(&data);
+    opts.token = Some("s3cret".into());
+    let (app, _) = App::open(opts).unwrap();
+    let t = Some("s3cret");
+    // One day's failures (the server's clock would split them at midnight).
+    let dated =
+        |task: &str| failure(task, 0).replacen('{', r#"{"timestamp":"2026-01-01T12:00:00Z","#, 1);
+    for i in 0..3 {
+        let body = dated(&format!("f{i}"));
+        let (s, v) = call(&app, "POST", "/v1/failures", &body, t).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = call(&app, "POST", "/v1/admin/flush", "", t).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let before = parts_per_partition(&data, "failures");
+    assert_eq!(
+        before.values().copied().collect::<Vec<_>>(),
+        [3],
+        "{before:?}"
+    );
+    // Logged, not yet flushed: the compaction flushes it first.
+    let (s, v) = call(&app, "POST", "/v1/failures", &dated("f3"), t).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(&app, "POST", "/v1/admin/compact", "", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    let (s, v) = call(&app, "POST", "/v1/admin/compact", "", t).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["compacted"], true, "{v}");
+    assert_eq!(v["set_aside"], json!([]), "{v}");
+    // Failures and actions: four parts each (three flushed, one by the compaction's flush),
+    // merged into one new part per table.
+    assert_eq!(v["partitions_compacted"], json!(2), "{v}");
+    assert_eq!(v["parts_removed"], json!(8), "{v}");
+    assert!(parts_per_partition(&data, "failures")
+        .values()
+        .all(|n| *n == 1));
+    assert!(parts_per_partition(&data, "actions")
+        .values()
+        .all(|n| *n == 1));
+    let flushed = faultline::store::flushed_seq(&data).unwrap();
+    let rows = faultline::store::committed_rows(&data, faultline::store::Table::Failures, flushed)
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+    // Requests go on; a second compaction merges the new records' parts into the merged.
+    let (s, v) = call(&app, "POST", "/v1/failures", &dated("f4"), t).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(&app, "POST", "/v1/admin/compact", "", t).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["parts_removed"], json!(4), "{v}");
+    let (_, metrics) = call(&app, "GET", "/metrics", "", None).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    assert!(
+        metrics.contains("faultline_compactions_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("faultline_compaction_parts_removed_total 12"),
+        "{metrics}"
+    );
+    let (s, _) = call(&app, "GET", "/v1/admin/compact", "", t).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// A running `faultline serve` merges its flushes' parts every `--compact-interval`
+/// (before, they piled up — 288 per table and day at the default flush interval — until the
+/// server was stopped for `faultline compact`). A reader of the history beside it reads
+/// every record once throughout, and nothing is lost at the stop.
+#[test]
+fn serve_compacts_its_parts_periodically_beside_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = crate::http::Server::start(
+        &data,
+        &["--flush-interval", "0.05", "--compact-interval", "0.4"],
+    );
+    let mut c = server.client();
+    let read = || {
+        faultline::store::reread_while_compacting(|| {
+            let flushed = faultline::store::flushed_seq(&data)?;
+            faultline::store::committed_rows(&data, faultline::store::Table::Failures, flushed)
+        })
+        .unwrap()
+    };
+    let n = 30;
+    for i in 0..n {
+        let r = c.post("/v1/failures", &failure(&format!("p{i}"), i));
+        assert_eq!(r.status, 200, "{}", r.body);
+        std::thread::sleep(Duration::from_millis(30));
+        // Each record once: never more rows than were posted, each sequence once.
+        let rows = read();
+        assert!(
+            rows.len() <= i + 1,
+            "{} rows after {} failures",
+            rows.len(),
+            i + 1
+        );
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+    // Waits for the flushes and compactions to catch up (a wait, not a speed check).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let merged = ["failures", "actions"].iter().all(|t| {
+            let p = parts_per_partition(&data, t);
+            !p.is_empty() && p.values().all(|n| *n == 1)
+        });
+        if merged && read().len() == n {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not compacted: {:?}, {} rows",
+            parts_per_partition(&data, "failures"),
+            read().len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let metrics = c.get("/metrics").body;
+    let removed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("faultline_compaction_parts_removed_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(removed > 0.0, "{metrics}");
+    assert!(
+        metrics.contains("faultline_compaction_failures_total 0"),
+        "{metrics}"
+    );
+    // `faultline compact` beside the server is refused, and says what to do instead.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["compact", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("POST /v1/admin/compact"), "{err}");
+    assert!(server.stop().success());
+    let store = ParquetStore::open(&data, StoreOptions::default()).unwrap();
+    let failures = store
+        .entries()
+        .unwrap()
+        .into_iter()
+        .filter(|(_, e)| matches!(e, Entry::Failure(_)))
+        .count();
+    assert_eq!(failures, n);
+}
+
 /// `POST /v1/failures?explain=true`: each decision comes with its explanation (the ranking
 /// asked once outcomes exist, its candidates listing the chosen strategy); a repeat's says it
 /// is one; a query the endpoint does not take is a 400 naming `query`; without the query the

@@ -63,6 +63,7 @@ pub(crate) fn static_route(p: &str) -> &'static str {
         "/v1/stats",
         "/v1/admin/reload",
         "/v1/admin/flush",
+        "/v1/admin/compact",
     ];
     ROUTES.iter().find(|r| **r == p).copied().unwrap_or("other")
 }
@@ -77,6 +78,7 @@ pub(crate) fn needs_token(route: &str, method: &Method) -> bool {
                 | "/v1/tasks/{id}/checkpoints"
                 | "/v1/admin/reload"
                 | "/v1/admin/flush"
+                | "/v1/admin/compact"
         ),
         Method::PUT => route == "/v1/tasks/{id}/state",
         _ => false,
@@ -925,6 +927,25 @@ pub(crate) async fn post_flush(State(app): State<App>) -> Result<Response> {
     let root = app.engine().state().store().root().to_path_buf();
     let seq = crate::store::flushed_seq(&root).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(json!({ "flushed": true, "flushed_seq": seq })).into_response())
+}
+
+/// `POST /v1/admin/compact`: flushes the write-ahead log, then merges each partition's
+/// Parquet parts into one now, rather than at the next periodic compaction, while requests go
+/// on — `faultline compact` is refused while the server holds the data directory. Reads every
+/// part whole, as `faultline compact` does (a damaged part is set aside and named). Answers
+/// `{"compacted": true, "partitions_compacted", "parts_removed", "set_aside"}`.
+pub(crate) async fn post_compact(State(app): State<App>) -> Result<Response> {
+    let a = app.clone();
+    let r = tokio::task::spawn_blocking(move || a.compact(crate::store::CompactScope::Full))
+        .await
+        .map_err(|e| ApiError::Internal(format!("compaction task failed: {e}")))??;
+    Ok(Json(json!({
+        "compacted": true,
+        "partitions_compacted": r.partitions_compacted,
+        "parts_removed": r.parts_removed,
+        "set_aside": r.set_aside,
+    }))
+    .into_response())
 }
 
 /// `POST /v1/admin/reload`: loads the model directory again (or the one named in the body)

@@ -190,6 +190,28 @@ impl Metrics {
             "gauge",
             f64::from(flush.failing),
         );
+        let compact = app.compact_health();
+        gauge(
+            &mut o,
+            "faultline_compactions_total",
+            "Compactions of the history's Parquet parts (periodic and asked for) that finished.",
+            "counter",
+            compact.runs_total as f64,
+        );
+        gauge(
+            &mut o,
+            "faultline_compaction_failures_total",
+            "Compactions of the history's Parquet parts that failed.",
+            "counter",
+            compact.failures_total as f64,
+        );
+        gauge(
+            &mut o,
+            "faultline_compaction_parts_removed_total",
+            "Parquet parts merged into others (or set aside as unreadable) by compactions.",
+            "counter",
+            compact.parts_removed_total as f64,
+        );
         let (tasks, pending) = {
             let e = app.engine();
             (e.state().len(), e.pending_entries())

@@ -48,7 +48,7 @@ use crate::config::EngineConfig;
 use crate::engine::{DurableState, Engine, EngineError, WorkerRegistry};
 use crate::model::Timestamp;
 use crate::rules::RuleSet;
-use crate::store::{OpenReport, StoreOptions};
+use crate::store::{CompactReport, CompactScope, OpenReport, StoreOptions};
 use crate::train::Model;
 
 pub use error::ApiError;
@@ -72,6 +72,10 @@ pub struct ServeOptions {
     pub flush_interval: Duration,
     /// Flush sooner once this many entries are pending (two per decided failure).
     pub flush_pending: usize,
+    /// How often the server merges each partition's Parquet parts into one (the parts its
+    /// flushes wrote; [`CompactScope::Merge`]), beside requests; `None`: never (then `POST
+    /// /v1/admin/compact`, or `faultline compact` with the server stopped).
+    pub compact_interval: Option<Duration>,
     /// Engine configuration.
     pub config: EngineConfig,
     /// Rules.
@@ -89,7 +93,7 @@ pub struct ServeOptions {
 
 impl ServeOptions {
     /// Defaults for a data directory: no model, no token, 1 MiB bodies, 10 s timeout, flush
-    /// every 5 minutes or at 20,000 pending entries, default engine config and rules, timestamps at
+    /// every 5 minutes or at 20,000 pending entries, compaction hourly, default engine config and rules, timestamps at
     /// most 300 s ahead of the server's clock; the store's own (synchronous) flush threshold
     /// only as a backstop at a million pending entries.
     pub fn new(data: impl Into<PathBuf>) -> Self {
@@ -105,6 +109,9 @@ impl ServeOptions {
             // every acknowledged record meanwhile; readers say how many they leave out.
             flush_interval: Duration::from_secs(300),
             flush_pending: 20_000,
+            // A flush every 5 minutes writes 288 parts per table and day: merged hourly, a
+            // partition holds at most a dozen between compactions.
+            compact_interval: Some(Duration::from_secs(3600)),
             config: EngineConfig::default(),
             rules: RuleSet::defaults(),
             store: StoreOptions {
@@ -146,10 +153,25 @@ pub(crate) struct Shared {
     pub(crate) flush_interval: Duration,
     pub(crate) flush_pending: usize,
     pub(crate) fsync: AckWaiter,
-    /// Serializes flushes (periodic and final).
+    /// Serializes flushes (periodic and final) and compactions.
     pub(crate) flushing: Mutex<()>,
     /// What the latest flushes said ([`App::flush`]): `/healthz` and `/metrics` report it.
     pub(crate) flush_health: Mutex<FlushHealth>,
+    pub(crate) compact_interval: Option<Duration>,
+    /// What the compactions did ([`App::compact`]): `/metrics` reports it.
+    pub(crate) compact_health: Mutex<CompactHealth>,
+}
+
+/// The history's compactions while the server runs ([`App::compact`]), as `/metrics`
+/// reports them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CompactHealth {
+    /// Compactions that finished.
+    pub(crate) runs_total: u64,
+    /// Compactions that failed.
+    pub(crate) failures_total: u64,
+    /// Parts merged away (removed or set aside) by them.
+    pub(crate) parts_removed_total: u64,
 }
 
 /// The history's flushes from the WAL into Parquet, as `/healthz` reports them: while the
@@ -309,6 +331,8 @@ impl App {
             fsync: AckWaiter::start()?,
             flushing: Mutex::new(()),
             flush_health: Mutex::new(FlushHealth::default()),
+            compact_interval: opts.compact_interval,
+            compact_health: Mutex::new(CompactHealth::default()),
         };
         Ok((
             App {
@@ -341,6 +365,7 @@ impl App {
             .route("/v1/stats", get(h::get_stats))
             .route("/v1/admin/reload", post(h::post_reload))
             .route("/v1/admin/flush", post(h::post_flush))
+            .route("/v1/admin/compact", post(h::post_compact))
             .fallback(h::not_found)
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
@@ -360,6 +385,12 @@ impl App {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let result = self.flush_once();
+        self.record_flush(&result);
+        result
+    }
+
+    /// Records a flush's outcome in [`FlushHealth`].
+    fn record_flush(&self, result: &Result<(), ApiError>) {
         let mut h = self
             .shared
             .flush_health
@@ -382,7 +413,50 @@ impl App {
                 });
             }
         }
+    }
+
+    /// Flushes what is logged, then merges the history's Parquet parts (per `scope`) while
+    /// requests go on: the engine is locked only to start and to end the compaction, and
+    /// what is logged meanwhile waits in the WAL for the flush after it (no flush runs
+    /// during a compaction, both commit through the manifest). Readers of the history
+    /// beside the server (`train`, `analyze --data`) read each row once throughout.
+    /// Blocking: call it off the async workers.
+    pub fn compact(&self, scope: CompactScope) -> Result<CompactReport, ApiError> {
+        let _one_at_a_time = self
+            .shared
+            .flushing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let flushed = self.flush_once();
+        self.record_flush(&flushed);
+        let result = flushed.and_then(|()| {
+            let job = self.engine().begin_compact(scope)?;
+            let result = job.run();
+            self.engine().finish_compact();
+            Ok(result.map_err(crate::engine::EngineError::from)?)
+        });
+        let mut h = self
+            .shared
+            .compact_health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match &result {
+            Ok(r) => {
+                h.runs_total += 1;
+                h.parts_removed_total += r.parts_removed as u64;
+            }
+            Err(_) => h.failures_total += 1,
+        }
         result
+    }
+
+    /// The compactions' counters (see [`CompactHealth`]).
+    pub(crate) fn compact_health(&self) -> CompactHealth {
+        self.shared
+            .compact_health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// One flush, its outcome not yet recorded.
@@ -477,7 +551,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight
 /// (waiting at most the request timeout and 2 s more: a connection still open then,
 /// such as a client that never finished its headers, is closed) and flushes the WAL into
-/// Parquet. A background task flushes every `flush_interval`.
+/// Parquet. A background task flushes every `flush_interval` and compacts every
+/// `compact_interval`.
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
@@ -500,9 +575,24 @@ pub async fn serve(
                 let tick = every.min(Duration::from_millis(50));
                 let mut last = Instant::now();
                 let mut wait = every;
+                let compact_every = app.shared.compact_interval;
+                let mut last_compact = Instant::now();
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stop_rx.recv_timeout(tick)
                 {
+                    // Merges the parts the flushes wrote, every `compact_interval`; a failure
+                    // (a full disk) waits for the next interval, the parts as they were.
+                    if compact_every.is_some_and(|c| last_compact.elapsed() >= c) {
+                        last_compact = Instant::now();
+                        if let Err(e) = app.compact(CompactScope::Merge) {
+                            warn!(
+                                "faultline serve: warning: periodic compaction failed (next try in {:.1} s; the history is as it was): {e}",
+                                compact_every.map_or(0.0, |c| c.as_secs_f64())
+                            );
+                        }
+                        last = Instant::now();
+                        continue;
+                    }
                     let failing = wait > every;
                     let due = last.elapsed() >= wait
                         || (!failing

@@ -355,7 +355,12 @@ pub(crate) fn document() -> Value {
             "/v1/admin/flush": {"post": {
                 "summary": "Write every acknowledged record still in the write-ahead log into the Parquet history now (for a reader of the parts, e.g. a nightly `faultline train`, beside the running server)",
                 "security": auth,
-                "responses": merge(json!({"200": ok_json(json!({"type": "object", "required": ["flushed", "flushed_seq"], "properties": {"flushed": {"type": "boolean"}, "flushed_seq": {"type": "integer", "nullable": true, "description": "the history's commit point: every record up to this sequence number is in the Parquet parts"}}}))}), write_errors)
+                "responses": merge(json!({"200": ok_json(json!({"type": "object", "required": ["flushed", "flushed_seq"], "properties": {"flushed": {"type": "boolean"}, "flushed_seq": {"type": "integer", "nullable": true, "description": "the history's commit point: every record up to this sequence number is in the Parquet parts"}}}))}), write_errors.clone())
+            }},
+            "/v1/admin/compact": {"post": {
+                "summary": "Flush the write-ahead log, then merge each partition's Parquet parts into one now, beside requests (the server also does it every --compact-interval; `faultline compact` is refused while the server runs). Every part is read whole: a damaged one is set aside and named in set_aside",
+                "security": auth,
+                "responses": merge(json!({"200": ok_json(json!({"type": "object", "required": ["compacted", "partitions_compacted", "parts_removed", "set_aside"], "properties": {"compacted": {"type": "boolean"}, "partitions_compacted": {"type": "integer"}, "parts_removed": {"type": "integer"}, "set_aside": {"type": "array", "items": {"type": "string"}, "description": "unreadable parts set aside: the error and where each went"}}}))}), write_errors)
             }}
         }
     })

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use faultline::store::{ParquetStore, StoreOptions};
+use faultline::store::{ParquetStore, StoreError, StoreOptions};
 use serde::Serialize;
 
 /// Merge the Parquet parts of each partition of the history into one.
@@ -18,6 +18,9 @@ use serde::Serialize;
 /// aside as `_NAME.parquet.corrupt`, named on stderr, and the rest of the history is compacted
 /// without it; its records are no longer read (it exits 0, as a store's
 /// other repairs do: the warnings name what was set aside).
+///
+/// A running `faultline serve` holds the directory (this command is then refused): it
+/// compacts on its own every --compact-interval, or now with `POST /v1/admin/compact`.
 ///
 /// Example:
 ///
@@ -49,8 +52,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             a.data.display()
         );
     }
-    let mut store = ParquetStore::open(&a.data, StoreOptions::default())
-        .with_context(|| format!("opening the store under {}", a.data.display()))?;
+    let mut store = match ParquetStore::open(&a.data, StoreOptions::default()) {
+        Ok(s) => s,
+        // A running server compacts on its own (`--compact-interval`), or now on request.
+        Err(e @ StoreError::Busy { .. }) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "opening the store under {} (a `faultline serve` holding it compacts the history itself every --compact-interval, or now with POST /v1/admin/compact)",
+                a.data.display()
+            )))
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("opening the store under {}", a.data.display())))
+        }
+    };
     super::print_open_warnings("faultline", &store.open_report().warnings);
     let r = store
         .compact()

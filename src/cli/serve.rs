@@ -21,6 +21,7 @@ use faultline::store::StoreOptions;
 ///   GET  /v1/tasks/{id}/history             recent recovery actions of a task
 ///   GET  /v1/patterns | /v1/stats           patterns, bad workers, counters
 ///   POST /v1/admin/reload                   swap in a retrained model, no request dropped
+///   POST /v1/admin/flush | /v1/admin/compact  the WAL into Parquet now / merge the parts now
 ///   GET  /healthz | /metrics | /openapi.json
 ///
 /// Example:
@@ -60,10 +61,16 @@ pub struct Args {
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
     /// Seconds between flushes of the WAL into Parquet parts (they run beside requests).
-    /// Each flush writes a part per table and day, which `faultline compact` merges (with the
-    /// server stopped); the WAL keeps every acknowledged record in between.
+    /// Each flush writes a part per table and day, which the periodic compaction merges
+    /// (--compact-interval); the WAL keeps every acknowledged record in between.
     #[arg(long, default_value_t = 300.0)]
     flush_interval: f64,
+    /// Seconds between compactions, which merge each day's Parquet parts into one beside
+    /// requests (only days with more than one part are read); 0 turns them off. `POST
+    /// /v1/admin/compact` compacts now and reads every part, as `faultline compact` does
+    /// with the server stopped.
+    #[arg(long, default_value_t = 3600.0)]
+    compact_interval: f64,
     /// Flush sooner once this many history entries are pending (two per decided failure).
     #[arg(long, default_value_t = 20_000)]
     flush_pending: usize,
@@ -137,6 +144,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     opts.timeout = secs(a.timeout, "timeout")?;
     opts.flush_interval = secs(a.flush_interval, "flush-interval")?;
     opts.flush_pending = a.flush_pending.max(1);
+    opts.compact_interval = if a.compact_interval == 0.0 {
+        None
+    } else {
+        Some(secs(a.compact_interval, "compact-interval").map_err(|_| {
+            anyhow::anyhow!(
+                "--compact-interval must be a positive number of seconds, or 0 for never, got {}",
+                a.compact_interval
+            )
+        })?)
+    };
     opts.rules = super::load_rules(a.rules.as_deref())?;
     opts.workers = a.workers;
     opts.max_clock_skew = Duration::try_from_secs_f64(a.max_clock_skew)

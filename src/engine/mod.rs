@@ -48,8 +48,8 @@ use crate::retry::breaker::{BreakerState, Breakers};
 use crate::retry::{RetryBudget, RetryError, RetryPolicy};
 use crate::rules::{LadderRef, MatchContext, RuleSet, RulesError, Step};
 use crate::store::{
-    Ack, ActionRow, Entry, FailureRow, FlushFailed, FlushJob, HistoryStore, OpenReport, OutcomeRow,
-    ParquetStore, Retention, StoreOptions, TaskStateRow,
+    Ack, ActionRow, CompactJob, CompactScope, Entry, FailureRow, FlushFailed, FlushJob,
+    HistoryStore, OpenReport, OutcomeRow, ParquetStore, Retention, StoreOptions, TaskStateRow,
 };
 
 /// Errors of the engine.
@@ -2072,6 +2072,17 @@ impl Engine<DurableState> {
     /// Ends a flush begun with [`Engine::begin_flush`].
     pub fn finish_flush(&mut self, result: Result<u64, FlushFailed>) -> Result<(), EngineError> {
         Ok(self.state.store_mut().finish_flush(result)?)
+    }
+
+    /// Starts a compaction of the committed history that runs outside the engine's lock
+    /// (see [`ParquetStore::begin_compact`]); end it with [`Engine::finish_compact`].
+    pub fn begin_compact(&mut self, scope: CompactScope) -> Result<CompactJob, EngineError> {
+        Ok(self.state.store_mut().begin_compact(scope)?)
+    }
+
+    /// Ends a compaction begun with [`Engine::begin_compact`].
+    pub fn finish_compact(&mut self) {
+        self.state.store_mut().finish_compact();
     }
 }
 

@@ -40,8 +40,8 @@ pub use entry::{
     TaskStateRow,
 };
 pub use parquet_store::{
-    part_info, read_part, CompactReport, FlushFailed, FlushJob, OpenReport, ParquetStore, PartInfo,
-    StoreOptions,
+    part_info, read_part, CompactJob, CompactReport, CompactScope, FlushFailed, FlushJob,
+    OpenReport, ParquetStore, PartInfo, StoreOptions,
 };
 pub use scan::{part_without_column, scan};
 pub use wal::Ack;
@@ -80,8 +80,8 @@ pub enum StoreError {
     /// A lock was poisoned by a panicking thread.
     #[error("store lock poisoned")]
     Poisoned,
-    /// A flush was asked for while a background flush job is out.
-    #[error("a flush is already in progress")]
+    /// A flush or a compaction was asked for while a flush or compaction job is out.
+    #[error("a flush or a compaction is already in progress")]
     FlushInProgress,
     /// Another process (or another store in this one) has the data directory open.
     #[error("{path}: the data directory is in use by another faultline process (serve, recommend --data, ingest, compact) or is already open in this one; stop that process, or close the store opened first")]

@@ -105,6 +105,9 @@ pub struct ParquetStore {
     pending: Vec<WalRecord>,
     /// A flush job is out (see [`ParquetStore::begin_flush`]).
     flushing: bool,
+    /// A compaction job is out (see [`ParquetStore::begin_compact`]): no flush starts
+    /// meanwhile, as both commit through the manifest.
+    compacting: bool,
     /// Why the last inline flush of [`ParquetStore::log`] failed, until one succeeds.
     flush_error: Option<String>,
     /// Pending entries at which `log` next flushes inline: `flush_every`, or twice what was
@@ -651,6 +654,7 @@ impl ParquetStore {
             flushed_seq: manifest.flushed_seq,
             pending,
             flushing: false,
+            compacting: false,
             flush_error: None,
             flush_at: 0,
             report,
@@ -703,7 +707,10 @@ impl ParquetStore {
         // Not while a background flush runs: the inline one would fail with
         // `FlushInProgress` after the entries were logged, and a caller would take logged
         // entries for refused ones (library audit).
-        if !self.flushing && self.pending.len() >= self.flush_at.max(self.opts.flush_every) {
+        if !self.flushing
+            && !self.compacting
+            && self.pending.len() >= self.flush_at.max(self.opts.flush_every)
+        {
             ack.clone().wait()?;
             // The entries are durable in the WAL now. A flush that fails (a full disk, a
             // directory not writable) keeps them pending and is tried again later; it must
@@ -821,7 +828,7 @@ impl ParquetStore {
 
     /// Moves every pending WAL record into Parquet parts, then retires WAL segments.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        if self.flushing {
+        if self.flushing || self.compacting {
             return Err(StoreError::FlushInProgress);
         }
         if self.pending.is_empty() {
@@ -880,10 +887,10 @@ impl ParquetStore {
     /// Starts a flush that runs without the store: takes the pending records (once they are
     /// durable) and moves new writes to a fresh WAL segment. The owner runs the returned job
     /// outside its lock and hands the result to [`ParquetStore::finish_flush`]. One flush at
-    /// a time: `None` while one is in progress or when nothing is pending. Until it finishes,
-    /// [`HistoryStore::entries`] does not see the job's records.
+    /// a time: `None` while one (or a compaction job) is in progress or when nothing is
+    /// pending. Until it finishes, [`HistoryStore::entries`] does not see the job's records.
     pub fn begin_flush(&mut self) -> Result<Option<FlushJob>, StoreError> {
-        if self.flushing || self.pending.is_empty() {
+        if self.flushing || self.compacting || self.pending.is_empty() {
             return Ok(None);
         }
         self.wal.wait_durable(self.next_seq - 1)?;
@@ -982,10 +989,7 @@ fn commit_parts(root: &Path, recs: &[WalRecord]) -> Result<Option<u64>, StoreErr
 impl ParquetStore {
     /// Every committed part of a table.
     pub fn parts(&self, table: Table) -> Result<Vec<PartInfo>, StoreError> {
-        all_files(&self.table_dir(table), "parquet")?
-            .iter()
-            .map(|p| part_info(p))
-            .collect()
+        parts_of(&self.root, table)
     }
 
     /// Merges the parts of each partition of every table into one, atomically and
@@ -993,17 +997,89 @@ impl ParquetStore {
     /// footer intact, so opening the store let it through) is set aside as
     /// `.parquet.corrupt` and named in the report, and the rest of its partition is compacted
     /// without it. Before, one such part failed every compaction and every `train`, with no
-    /// command to get past it.
+    /// command to get past it. Flushes the WAL first; [`ParquetStore::begin_compact`] is the
+    /// same work run outside the store's owner's lock.
     pub fn compact(&mut self) -> Result<CompactReport, StoreError> {
         self.flush()?;
+        let job = self.begin_compact(CompactScope::Full)?;
+        let result = job.run();
+        self.finish_compact();
+        result
+    }
+
+    /// Starts a compaction that runs without the store (as [`ParquetStore::begin_flush`]
+    /// does for a flush): the owner runs the returned job outside its lock — writes go on
+    /// being logged meanwhile — and then calls [`ParquetStore::finish_compact`]. No flush
+    /// starts until then (both commit through the manifest): what is logged meanwhile waits
+    /// in the WAL for the next flush. It compacts what is committed; flush first for the
+    /// rest. Refused while a flush or another compaction job is out.
+    pub fn begin_compact(&mut self, scope: CompactScope) -> Result<CompactJob, StoreError> {
+        if self.flushing || self.compacting {
+            return Err(StoreError::FlushInProgress);
+        }
+        self.compacting = true;
+        Ok(CompactJob {
+            root: self.root.clone(),
+            flushed_seq: self.flushed_seq,
+            scope,
+        })
+    }
+
+    /// Ends a compaction begun with [`ParquetStore::begin_compact`] (whatever its result):
+    /// flushes may start again.
+    pub fn finish_compact(&mut self) {
+        self.compacting = false;
+    }
+}
+
+/// Which partitions a compaction reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactScope {
+    /// Every part of every partition, read whole: damaged parts are found and set aside
+    /// even where a partition has one part (`faultline compact`).
+    Full,
+    /// Only partitions of two or more parts, the ones a merge changes (a server's periodic
+    /// compaction: it does not read the whole history each time).
+    Merge,
+}
+
+/// A compaction taken out of the store by [`ParquetStore::begin_compact`].
+#[derive(Debug)]
+pub struct CompactJob {
+    root: PathBuf,
+    flushed_seq: u64,
+    scope: CompactScope,
+}
+
+/// The committed parts of `table` under `root`.
+fn parts_of(root: &Path, table: Table) -> Result<Vec<PartInfo>, StoreError> {
+    all_files(&table_dir(root, table), "parquet")?
+        .iter()
+        .map(|p| part_info(p))
+        .collect()
+}
+
+impl CompactJob {
+    /// Merges the partitions' parts (see [`ParquetStore::compact`]). Each partition is
+    /// replaced atomically: the merged part is written (temporary file, rename) before the
+    /// parts it holds are removed, and readers take each sequence number once, so a reader
+    /// beside it sees every row once; a part a reader listed and then found gone is read
+    /// again ([`reread_while_compacting`](super::reread_while_compacting)). A part flushed
+    /// into a partition after the job listed it is left for the next compaction.
+    pub fn run(self) -> Result<CompactReport, StoreError> {
         let mut report = CompactReport::default();
         for table in Table::ALL {
             let mut by_dir: BTreeMap<PathBuf, Vec<PartInfo>> = BTreeMap::new();
-            for p in self.parts(table)? {
+            for p in parts_of(&self.root, table)? {
                 let dir = p.path.parent().map(Path::to_path_buf).unwrap_or_default();
                 by_dir.entry(dir).or_default().push(p);
             }
             for (dir, parts) in by_dir {
+                if self.scope == CompactScope::Merge && parts.len() < 2 {
+                    // Not read: a lone part has nothing to merge with (a damaged one is
+                    // found by a full compaction, or by the reader that meets it).
+                    continue;
+                }
                 let mut rows: Vec<(u64, Entry)> = Vec::new();
                 let mut good = Vec::new();
                 // Parts with rows that do not decode: their readable rows are merged, and the
@@ -1050,6 +1126,10 @@ impl ParquetStore {
                     continue;
                 }
                 rows.sort_by_key(|r| r.0);
+                // A merged part beside a part it replaces (a compaction that failed before
+                // removing it, in a server that has not opened the store since): each record
+                // once, as readers take it.
+                rows.dedup_by_key(|r| r.0);
                 let seqs: Vec<u64> = rows.iter().map(|r| r.0).collect();
                 let entries: Vec<&Entry> = rows.iter().map(|r| &r.1).collect();
                 let batch = schema::to_batch(table, &seqs, &entries)
@@ -1091,17 +1171,20 @@ impl ParquetStore {
             }
         }
         // Parts set aside leave the count: the manifest counts what the parts now hold. Rows
-        // found gone earlier are acknowledged (said in the report, then no more).
+        // found gone earlier are acknowledged (said in the report, then no more) by a full
+        // compaction only: a server's periodic one would silence the warning unread.
         let manifest_path = self.root.join("history").join("_manifest.json");
-        report.gone_acknowledged = std::fs::read(&manifest_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
-            .and_then(|m| m.gone)
-            .unwrap_or(0);
+        if self.scope == CompactScope::Full {
+            report.gone_acknowledged = std::fs::read(&manifest_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+                .and_then(|m| m.gone)
+                .unwrap_or(0);
+        }
         if !report.set_aside.is_empty() || report.gone_acknowledged > 0 {
             let mut parts = Vec::new();
             for table in Table::ALL {
-                parts.extend(self.parts(table)?);
+                parts.extend(parts_of(&self.root, table)?);
             }
             let path = self.root.join("history").join("_manifest.json");
             write_json_atomic(

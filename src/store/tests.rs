@@ -1390,3 +1390,117 @@ fn wal_records_a_manifest_claims_but_no_part_holds_are_replayed() {
     assert_eq!(s.entries().unwrap().len(), 8);
     assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
 }
+
+/// A compaction taken out of the store (a server compacting beside requests): writes go on
+/// being logged while it runs, no flush starts until it ends (both commit through the
+/// manifest), and afterwards every record is in the history exactly once.
+#[test]
+fn a_background_compaction_runs_beside_new_writes_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    // Three flushes of day 0's records: three parts in one partition.
+    for i in 0..3 {
+        s.log(vec![state(i * 2)]).unwrap().wait().unwrap();
+        s.flush().unwrap();
+    }
+    assert_eq!(s.parts(Table::TaskStates).unwrap().len(), 3);
+    let job = s.begin_compact(CompactScope::Merge).unwrap();
+    // One job at a time, and no flush while it is out.
+    assert!(matches!(
+        s.begin_compact(CompactScope::Merge),
+        Err(StoreError::FlushInProgress)
+    ));
+    s.log(vec![state(6), state(7)]).unwrap().wait().unwrap();
+    assert!(s.begin_flush().unwrap().is_none());
+    assert!(matches!(s.flush(), Err(StoreError::FlushInProgress)));
+    assert_eq!(counts(job.run().unwrap()), (1, 3));
+    s.finish_compact();
+    assert_eq!(s.parts(Table::TaskStates).unwrap().len(), 1);
+    // The records logged meanwhile flush afterwards, beside the merged part.
+    s.flush().unwrap();
+    assert_eq!(s.parts(Table::TaskStates).unwrap().len(), 3);
+    let want: Vec<String> = [0, 2, 4, 6, 7]
+        .iter()
+        .map(|i| format!("task-{i}"))
+        .collect();
+    let mut got = ids(&s.entries().unwrap());
+    got.sort();
+    assert_eq!(got, want);
+    drop(s);
+    let s = open(dir.path());
+    assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
+    assert_eq!(s.open_report().replayed, 0);
+    let mut got = ids(&s.entries().unwrap());
+    got.sort();
+    assert_eq!(got, want);
+}
+
+/// The server's periodic compaction ([`CompactScope::Merge`]) reads only partitions it can
+/// merge: a lone part is left as it is, even a damaged one, which a full compaction (the
+/// CLI's, or the admin endpoint's) finds and sets aside.
+#[test]
+fn a_merge_compaction_leaves_lone_parts_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    // Day 0: two parts; day 1: one part.
+    s.log(vec![state(0), state(1)]).unwrap().wait().unwrap();
+    s.flush().unwrap();
+    s.log(vec![state(2)]).unwrap().wait().unwrap();
+    s.flush().unwrap();
+    let lone = s
+        .parts(Table::TaskStates)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.rows == 1 && !p.path.display().to_string().contains(&day0()))
+        .unwrap()
+        .path;
+    drop(s);
+    let mut bytes = std::fs::read(&lone).unwrap();
+    for b in &mut bytes[4..40] {
+        *b = 0xff;
+    }
+    std::fs::write(&lone, &bytes).unwrap();
+    let mut s = open(dir.path());
+    let job = s.begin_compact(CompactScope::Merge).unwrap();
+    assert_eq!(counts(job.run().unwrap()), (1, 2));
+    s.finish_compact();
+    assert!(lone.exists(), "a lone part is not read by a merge");
+    let r = s.compact().unwrap();
+    assert_eq!(r.set_aside.len(), 1, "{r:?}");
+    assert!(!lone.exists());
+}
+
+/// The partition directory name of [`state`]'s first day.
+fn day0() -> String {
+    let Entry::TaskState(t) = state(0) else {
+        unreachable!()
+    };
+    format!("date={}", t.timestamp.date_string())
+}
+
+/// A compaction that failed after writing the merged part, before removing a part it
+/// replaces, leaves both (the next open removes the replaced one; a running server does not
+/// open the store again). The next compaction merges them with each record once.
+#[test]
+fn a_compaction_after_a_half_finished_one_keeps_each_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    for i in 0..3 {
+        s.log(vec![state(i * 2)]).unwrap().wait().unwrap();
+        s.flush().unwrap();
+    }
+    let first = s.parts(Table::TaskStates).unwrap()[0].path.clone();
+    let kept = std::fs::read(&first).unwrap();
+    assert_eq!(counts(s.compact().unwrap()), (1, 3));
+    // As if its removal had failed.
+    std::fs::write(&first, kept).unwrap();
+    let job = s.begin_compact(CompactScope::Merge).unwrap();
+    // The merged part is written again under its own name; the other one goes.
+    assert_eq!(counts(job.run().unwrap()), (1, 1));
+    s.finish_compact();
+    let parts = s.parts(Table::TaskStates).unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].rows, 3);
+    let got = ids(&s.entries().unwrap());
+    assert_eq!(got, ["task-0", "task-2", "task-4"]);
+}
