@@ -72,9 +72,10 @@ pub struct ServeOptions {
     pub flush_interval: Duration,
     /// Flush sooner once this many entries are pending (two per decided failure).
     pub flush_pending: usize,
-    /// How often the server merges each partition's Parquet parts into one (the parts its
-    /// flushes wrote; [`CompactScope::Merge`]), beside requests; `None`: never (then `POST
-    /// /v1/admin/compact`, or `faultline compact` with the server stopped).
+    /// How often the server merges the Parquet parts its flushes wrote, beside requests
+    /// ([`CompactScope::Merge`]: today's into one more part, each earlier day's into one);
+    /// `None`: never (then `POST /v1/admin/compact`, or `faultline compact` with the server
+    /// stopped).
     pub compact_interval: Option<Duration>,
     /// Engine configuration.
     pub config: EngineConfig,
@@ -450,6 +451,15 @@ impl App {
         result
     }
 
+    /// The first day (`YYYY-MM-DD`) whose history is still being written, as the periodic
+    /// compaction takes it: today by the report time ([`ReportClock`]: a backfill's latest
+    /// day while one runs), or by the server's clock if that is earlier.
+    fn open_day(&self) -> String {
+        let latest = self.engine().pattern_time();
+        let report = self.shared.report_clock.now(latest);
+        report.min(Timestamp::now()).date_string()
+    }
+
     /// The compactions' counters (see [`CompactHealth`]).
     pub(crate) fn compact_health(&self) -> CompactHealth {
         self.shared
@@ -584,7 +594,8 @@ pub async fn serve(
                     // (a full disk) waits for the next interval, the parts as they were.
                     if compact_every.is_some_and(|c| last_compact.elapsed() >= c) {
                         last_compact = Instant::now();
-                        if let Err(e) = app.compact(CompactScope::Merge) {
+                        let open_from = app.open_day();
+                        if let Err(e) = app.compact(CompactScope::Merge { open_from }) {
                             warn!(
                                 "faultline serve: warning: periodic compaction failed (next try in {:.1} s; the history is as it was): {e}",
                                 compact_every.map_or(0.0, |c| c.as_secs_f64())

@@ -65,10 +65,11 @@ pub struct Args {
     /// (--compact-interval); the WAL keeps every acknowledged record in between.
     #[arg(long, default_value_t = 300.0)]
     flush_interval: f64,
-    /// Seconds between compactions, which merge each day's Parquet parts into one beside
-    /// requests (only days with more than one part are read); 0 turns them off. `POST
-    /// /v1/admin/compact` compacts now and reads every part, as `faultline compact` does
-    /// with the server stopped.
+    /// Seconds between compactions, which merge the Parquet parts the flushes wrote, beside
+    /// requests: today's parts flushed since the last compaction into one, each earlier day
+    /// with more than one part into one; 0 turns them off. `POST /v1/admin/compact`
+    /// compacts now, every day into one part, reading every part, as `faultline compact`
+    /// does with the server stopped.
     #[arg(long, default_value_t = 3600.0)]
     compact_interval: f64,
     /// Flush sooner once this many history entries are pending (two per decided failure).

@@ -1033,14 +1033,21 @@ impl ParquetStore {
 }
 
 /// Which partitions a compaction reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CompactScope {
-    /// Every part of every partition, read whole: damaged parts are found and set aside
-    /// even where a partition has one part (`faultline compact`).
+    /// Every part of every partition, read whole, each partition merged into one part:
+    /// damaged parts are found and set aside even where a partition has one part
+    /// (`faultline compact`).
     Full,
-    /// Only partitions of two or more parts, the ones a merge changes (a server's periodic
-    /// compaction: it does not read the whole history each time).
-    Merge,
+    /// What a server's periodic compaction merges, without reading the whole history each
+    /// time: partitions dated before `open_from` (`YYYY-MM-DD`, the server's today) with two
+    /// or more parts are merged whole; one dated `open_from` or later, still being written,
+    /// merges only the parts flushes wrote (two or more), leaving those of earlier
+    /// compactions as they are, so each run reads only what was flushed since the last.
+    Merge {
+        /// The first day still being written.
+        open_from: String,
+    },
 }
 
 /// A compaction taken out of the store by [`ParquetStore::begin_compact`].
@@ -1075,11 +1082,33 @@ impl CompactJob {
                 by_dir.entry(dir).or_default().push(p);
             }
             for (dir, parts) in by_dir {
-                if self.scope == CompactScope::Merge && parts.len() < 2 {
-                    // Not read: a lone part has nothing to merge with (a damaged one is
-                    // found by a full compaction, or by the reader that meets it).
-                    continue;
-                }
+                let parts = match &self.scope {
+                    CompactScope::Full => parts,
+                    CompactScope::Merge { open_from } => {
+                        let open = dir
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .and_then(|n| n.strip_prefix("date="))
+                            .is_some_and(|d| d >= open_from.as_str());
+                        // A day still being written merges only what was flushed since the
+                        // last compaction: rewriting the whole day every time read it whole
+                        // into memory each interval (under load: 4.3 GB RSS against 2.9).
+                        let parts: Vec<PartInfo> = if open {
+                            parts
+                                .into_iter()
+                                .filter(|p| p.replaces.is_empty())
+                                .collect()
+                        } else {
+                            parts
+                        };
+                        if parts.len() < 2 {
+                            // Not read: a lone part has nothing to merge with (a damaged one
+                            // is found by a full compaction, or by the reader that meets it).
+                            continue;
+                        }
+                        parts
+                    }
+                };
                 let mut rows: Vec<(u64, Entry)> = Vec::new();
                 let mut good = Vec::new();
                 // Parts with rows that do not decode: their readable rows are merged, and the

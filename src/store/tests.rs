@@ -1404,10 +1404,10 @@ fn a_background_compaction_runs_beside_new_writes_exactly_once() {
         s.flush().unwrap();
     }
     assert_eq!(s.parts(Table::TaskStates).unwrap().len(), 3);
-    let job = s.begin_compact(CompactScope::Merge).unwrap();
+    let job = s.begin_compact(merge_all()).unwrap();
     // One job at a time, and no flush while it is out.
     assert!(matches!(
-        s.begin_compact(CompactScope::Merge),
+        s.begin_compact(merge_all()),
         Err(StoreError::FlushInProgress)
     ));
     s.log(vec![state(6), state(7)]).unwrap().wait().unwrap();
@@ -1461,7 +1461,7 @@ fn a_merge_compaction_leaves_lone_parts_unread() {
     }
     std::fs::write(&lone, &bytes).unwrap();
     let mut s = open(dir.path());
-    let job = s.begin_compact(CompactScope::Merge).unwrap();
+    let job = s.begin_compact(merge_all()).unwrap();
     assert_eq!(counts(job.run().unwrap()), (1, 2));
     s.finish_compact();
     assert!(lone.exists(), "a lone part is not read by a merge");
@@ -1494,7 +1494,7 @@ fn a_compaction_after_a_half_finished_one_keeps_each_record_once() {
     assert_eq!(counts(s.compact().unwrap()), (1, 3));
     // As if its removal had failed.
     std::fs::write(&first, kept).unwrap();
-    let job = s.begin_compact(CompactScope::Merge).unwrap();
+    let job = s.begin_compact(merge_all()).unwrap();
     // The merged part is written again under its own name; the other one goes.
     assert_eq!(counts(job.run().unwrap()), (1, 1));
     s.finish_compact();
@@ -1503,4 +1503,58 @@ fn a_compaction_after_a_half_finished_one_keeps_each_record_once() {
     assert_eq!(parts[0].rows, 3);
     let got = ids(&s.entries().unwrap());
     assert_eq!(got, ["task-0", "task-2", "task-4"]);
+}
+
+/// A merge compaction that takes every day as past (merged whole).
+fn merge_all() -> CompactScope {
+    CompactScope::Merge {
+        open_from: "9999-12-31".into(),
+    }
+}
+
+/// The server's periodic compaction merges a day still being written ([`CompactScope::Merge`]
+/// from that day on) into one more part, leaving the parts earlier compactions made: each
+/// run reads only what was flushed since the last, not the whole day again. A past day is
+/// merged whole.
+#[test]
+fn a_merge_compaction_merges_only_the_flushed_parts_of_an_open_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    let flush = |s: &mut ParquetStore, i: u64| {
+        s.log(vec![state(i)]).unwrap().wait().unwrap();
+        s.flush().unwrap();
+    };
+    // Day 0 (even records) is open from its own date on.
+    let open_from = day0().trim_start_matches("date=").to_string();
+    let merge = || CompactScope::Merge {
+        open_from: open_from.clone(),
+    };
+    for i in [0, 2, 4] {
+        flush(&mut s, i);
+    }
+    let job = s.begin_compact(merge()).unwrap();
+    assert_eq!(counts(job.run().unwrap()), (1, 3));
+    s.finish_compact();
+    for i in [6, 8] {
+        flush(&mut s, i);
+    }
+    let job = s.begin_compact(merge()).unwrap();
+    assert_eq!(
+        counts(job.run().unwrap()),
+        (1, 2),
+        "only the two new flushes"
+    );
+    s.finish_compact();
+    let parts = s.parts(Table::TaskStates).unwrap();
+    let mut rows: Vec<usize> = parts.iter().map(|p| p.rows).collect();
+    rows.sort();
+    assert_eq!(rows, [2, 3], "the first merge's part is left as it was");
+    // Once the day is past, it is merged whole.
+    let job = s.begin_compact(merge_all()).unwrap();
+    assert_eq!(counts(job.run().unwrap()), (1, 2));
+    s.finish_compact();
+    let parts = s.parts(Table::TaskStates).unwrap();
+    assert_eq!(parts.iter().map(|p| p.rows).collect::<Vec<_>>(), [5]);
+    let got = ids(&s.entries().unwrap());
+    assert_eq!(got, ["task-0", "task-2", "task-4", "task-6", "task-8"]);
 }
