@@ -1687,6 +1687,7 @@ async fn an_admin_compact_merges_the_parts_while_the_server_runs() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["compacted"], true, "{v}");
     assert_eq!(v["set_aside"], json!([]), "{v}");
+    assert_eq!(v["gone_acknowledged"], 0, "{v}");
     // Failures and actions: four parts each (three flushed, one by the compaction's flush),
     // merged into one new part per table.
     assert_eq!(v["partitions_compacted"], json!(2), "{v}");

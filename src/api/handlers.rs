@@ -933,7 +933,8 @@ pub(crate) async fn post_flush(State(app): State<App>) -> Result<Response> {
 /// Parquet parts into one now, rather than at the next periodic compaction, while requests go
 /// on — `faultline compact` is refused while the server holds the data directory. Reads every
 /// part whole, as `faultline compact` does (a damaged part is set aside and named). Answers
-/// `{"compacted": true, "partitions_compacted", "parts_removed", "set_aside"}`.
+/// `{"compacted": true, "partitions_compacted", "parts_removed", "set_aside",
+/// "gone_acknowledged"}`.
 pub(crate) async fn post_compact(State(app): State<App>) -> Result<Response> {
     let a = app.clone();
     let r = tokio::task::spawn_blocking(move || a.compact(crate::store::CompactScope::Full))
@@ -944,6 +945,7 @@ pub(crate) async fn post_compact(State(app): State<App>) -> Result<Response> {
         "partitions_compacted": r.partitions_compacted,
         "parts_removed": r.parts_removed,
         "set_aside": r.set_aside,
+        "gone_acknowledged": r.gone_acknowledged,
     }))
     .into_response())
 }

@@ -360,7 +360,7 @@ pub(crate) fn document() -> Value {
             "/v1/admin/compact": {"post": {
                 "summary": "Flush the write-ahead log, then merge each partition's Parquet parts into one now, beside requests (the server also does it every --compact-interval; `faultline compact` is refused while the server runs). Every part is read whole: a damaged one is set aside and named in set_aside",
                 "security": auth,
-                "responses": merge(json!({"200": ok_json(json!({"type": "object", "required": ["compacted", "partitions_compacted", "parts_removed", "set_aside"], "properties": {"compacted": {"type": "boolean"}, "partitions_compacted": {"type": "integer"}, "parts_removed": {"type": "integer"}, "set_aside": {"type": "array", "items": {"type": "string"}, "description": "unreadable parts set aside: the error and where each went"}}}))}), write_errors)
+                "responses": merge(json!({"200": ok_json(json!({"type": "object", "required": ["compacted", "partitions_compacted", "parts_removed", "set_aside"], "properties": {"compacted": {"type": "boolean"}, "partitions_compacted": {"type": "integer"}, "parts_removed": {"type": "integer"}, "set_aside": {"type": "array", "items": {"type": "string"}, "description": "unreadable parts set aside: the error and where each went"}, "gone_acknowledged": {"type": "integer", "description": "committed rows found gone at an earlier open (said at every open until now), acknowledged"}}}))}), write_errors)
             }}
         }
     })
