@@ -208,7 +208,7 @@ impl Metrics {
         gauge(
             &mut o,
             "faultline_compaction_parts_removed_total",
-            "Parquet parts merged into others (or set aside as unreadable) by compactions.",
+            "Parquet parts merged into others by compactions (or removed as already merged).",
             "counter",
             compact.parts_removed_total as f64,
         );

@@ -432,9 +432,17 @@ impl App {
         self.record_flush(&flushed);
         let result = flushed.and_then(|()| {
             let job = self.engine().begin_compact(scope)?;
-            let result = job.run();
+            // Ended whatever happens: a panic (a decoder meeting a damaged part) left the
+            // store compacting for good, every later flush skipped as if nothing were pending
+            // (a review).
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
             self.engine().finish_compact();
-            Ok(result.map_err(crate::engine::EngineError::from)?)
+            match result {
+                Ok(r) => Ok(r.map_err(crate::engine::EngineError::from)?),
+                Err(_) => Err(ApiError::Internal(
+                    "the compaction panicked; the history is as it was or half merged, which the next compaction or open finishes".into(),
+                )),
+            }
         });
         let mut h = self
             .shared
@@ -595,9 +603,13 @@ pub async fn serve(
                     if compact_every.is_some_and(|c| last_compact.elapsed() >= c) {
                         last_compact = Instant::now();
                         let open_from = app.open_day();
-                        if let Err(e) = app.compact(CompactScope::Merge { open_from }) {
+                        let done = app.compact(CompactScope::Merge { open_from });
+                        for skipped in done.iter().flat_map(|r| &r.skipped) {
+                            warn!("faultline serve: warning: {skipped}");
+                        }
+                        if let Err(e) = done {
                             warn!(
-                                "faultline serve: warning: periodic compaction failed (next try in {:.1} s; the history is as it was): {e}",
+                                "faultline serve: warning: periodic compaction failed (next try in {:.1} s; every record is still in the history, a partition half merged is finished then): {e}",
                                 compact_every.map_or(0.0, |c| c.as_secs_f64())
                             );
                         }

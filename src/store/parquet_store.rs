@@ -10,7 +10,7 @@
 //! neither loses nor duplicates. The manifest is written when the store is created; one lost
 //! later is rebuilt from the parts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -545,6 +545,28 @@ impl ParquetStore {
                 ));
             }
         }
+        // Parts a merged part replaces, left by a compaction interrupted before it removed
+        // them: removed, and not counted — before, their rows were counted twice here, and
+        // the next open said that many committed rows were gone (a review).
+        let mut finished = HashSet::new();
+        for info in &parts {
+            if let Some(dir) = info.path.parent() {
+                for r in &info.replaces {
+                    let old = dir.join(r);
+                    // Never the part itself (a review: a merge whose output took one of its
+                    // inputs' names listed itself, and this removed the merged part).
+                    if old != info.path && old.exists() {
+                        std::fs::remove_file(&old).map_err(|e| StoreError::io(&old, e))?;
+                        report.warnings.push(format!(
+                            "{}: finished an interrupted compaction",
+                            old.display()
+                        ));
+                        finished.insert(old);
+                    }
+                }
+            }
+        }
+        parts.retain(|p| !finished.contains(&p.path));
         let manifest = match found {
             Some(m) => m,
             None => {
@@ -591,20 +613,6 @@ impl ParquetStore {
         for p in all_files(&history, "parquet.uncommitted")? {
             if let Ok(info) = part_info(&p) {
                 aside_max = aside_max.max(info.seq_range.map_or(info.flush_seq, |r| r.1));
-            }
-        }
-        for info in &parts {
-            if let Some(dir) = info.path.parent() {
-                for r in &info.replaces {
-                    let old = dir.join(r);
-                    if old.exists() {
-                        std::fs::remove_file(&old).map_err(|e| StoreError::io(&old, e))?;
-                        report.warnings.push(format!(
-                            "{}: finished an interrupted compaction",
-                            old.display()
-                        ));
-                    }
-                }
             }
         }
         // WAL: replay what the manifest does not cover — and what it claims but no part can
@@ -1082,6 +1090,27 @@ impl CompactJob {
                 by_dir.entry(dir).or_default().push(p);
             }
             for (dir, parts) in by_dir {
+                // Parts another part here already holds (a compaction that failed before it
+                // removed them; the next open removes them too) are removed, not merged
+                // again: merged into another part, their records would be in two (a review).
+                let held: HashSet<PathBuf> = parts
+                    .iter()
+                    .flat_map(|p| {
+                        p.replaces
+                            .iter()
+                            .map(|r| dir.join(r))
+                            .filter(|r| *r != p.path)
+                    })
+                    .collect();
+                let (leftovers, parts): (Vec<PartInfo>, Vec<PartInfo>) =
+                    parts.into_iter().partition(|p| held.contains(&p.path));
+                for l in &leftovers {
+                    std::fs::remove_file(&l.path).map_err(|e| StoreError::io(&l.path, e))?;
+                    report.parts_removed += 1;
+                }
+                if !leftovers.is_empty() {
+                    fsync_dir(&dir)?;
+                }
                 let parts = match &self.scope {
                     CompactScope::Full => parts,
                     CompactScope::Merge { open_from } => {
@@ -1114,8 +1143,20 @@ impl CompactJob {
                 // Parts with rows that do not decode: their readable rows are merged, and the
                 // part itself is kept aside instead of removed.
                 let mut damaged = Vec::new();
+                let merge_only = matches!(self.scope, CompactScope::Merge { .. });
+                let mut unreadable = None;
                 for p in parts {
                     match read_part_rows(&p.path) {
+                        // A periodic merge moves nothing aside: the partition stays as it is,
+                        // said, for a full compaction to deal with.
+                        Ok((_, bad)) if merge_only && !bad.is_empty() => {
+                            unreadable = Some(format!("{} ({} of its rows)", bad[0], bad.len()));
+                            break;
+                        }
+                        Err(e) if merge_only && !matches!(e, StoreError::Io { .. }) => {
+                            unreadable = Some(e.to_string());
+                            break;
+                        }
                         Ok((r, bad)) => {
                             rows.extend(r);
                             if let Some(first) = bad.first() {
@@ -1142,6 +1183,13 @@ impl CompactJob {
                         }
                     }
                 }
+                if let Some(why) = unreadable {
+                    report.skipped.push(format!(
+                        "{}: not merged, a part cannot be read: {why}; a full compaction (`POST /v1/admin/compact`, or `faultline compact` with the server stopped) sets it aside",
+                        dir.display()
+                    ));
+                    continue;
+                }
                 if good.len() < 2 && damaged.is_empty() {
                     continue;
                 }
@@ -1164,10 +1212,6 @@ impl CompactJob {
                 let batch = schema::to_batch(table, &seqs, &entries)
                     .map_err(|e| StoreError::Encode(e.to_string()))?;
                 let flush = good.iter().map(|p| p.flush_seq).max().unwrap_or(0);
-                let names: Vec<String> = good
-                    .iter()
-                    .filter_map(|p| p.path.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .collect();
                 let out = dir.join(format!(
                     "part-{flush:020}-{:020}-c.parquet",
                     seqs.first().copied().unwrap_or(0)
@@ -1182,6 +1226,14 @@ impl CompactJob {
                 } else {
                     out
                 };
+                // What it replaces, never itself: an output that takes an input's name (a
+                // merge of a merged part with parts it left behind) listed itself, and the
+                // next open removed it as replaced (a review).
+                let names: Vec<String> = good
+                    .iter()
+                    .filter(|p| p.path != out)
+                    .filter_map(|p| p.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect();
                 write_atomic(&out, &[batch], props(table, flush, &names))?;
                 for p in &good {
                     if p.path == out {
@@ -1248,6 +1300,9 @@ pub struct CompactReport {
     /// Parts whose data could not be read, set aside as `.parquet.corrupt`: the error and
     /// where the part went, one line each.
     pub set_aside: Vec<String>,
+    /// Partitions a merge ([`CompactScope::Merge`]) left as they were because a part could
+    /// not be read, one line each, naming it: a full compaction sets such a part aside.
+    pub skipped: Vec<String>,
     /// Committed rows found gone at an earlier open, acknowledged by this compaction (later
     /// opens no longer say so).
     pub gone_acknowledged: u64,

@@ -1480,7 +1480,7 @@ fn day0() -> String {
 
 /// A compaction that failed after writing the merged part, before removing a part it
 /// replaces, leaves both (the next open removes the replaced one; a running server does not
-/// open the store again). The next compaction merges them with each record once.
+/// open the store again). The next compaction removes it too: each record once.
 #[test]
 fn a_compaction_after_a_half_finished_one_keeps_each_record_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -1495,14 +1495,120 @@ fn a_compaction_after_a_half_finished_one_keeps_each_record_once() {
     // As if its removal had failed.
     std::fs::write(&first, kept).unwrap();
     let job = s.begin_compact(merge_all()).unwrap();
-    // The merged part is written again under its own name; the other one goes.
-    assert_eq!(counts(job.run().unwrap()), (1, 1));
+    // The merged part holds the leftover's records: the leftover is removed, not merged.
+    assert_eq!(counts(job.run().unwrap()), (0, 1));
     s.finish_compact();
     let parts = s.parts(Table::TaskStates).unwrap();
     assert_eq!(parts.len(), 1);
     assert_eq!(parts[0].rows, 3);
     let got = ids(&s.entries().unwrap());
     assert_eq!(got, ["task-0", "task-2", "task-4"]);
+    // Regression (review): the rewritten part listed itself among the parts it replaces,
+    // and the next open removed it — the whole partition gone.
+    drop(s);
+    let s = open(dir.path());
+    assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
+    assert_eq!(ids(&s.entries().unwrap()), ["task-0", "task-2", "task-4"]);
+}
+
+/// Regression (review): a merge of an open day took a flush part that a merged part already
+/// held (left by a compaction that failed before removing it) for a new one, and merged its
+/// records into a second part. It is removed instead, as opening the store removes it.
+#[test]
+fn a_merge_removes_a_leftover_another_part_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    for i in [0, 2] {
+        s.log(vec![state(i)]).unwrap().wait().unwrap();
+        s.flush().unwrap();
+    }
+    let first = s.parts(Table::TaskStates).unwrap()[0].path.clone();
+    let kept = std::fs::read(&first).unwrap();
+    assert_eq!(counts(s.compact().unwrap()), (1, 2));
+    std::fs::write(&first, kept).unwrap();
+    // A new flush beside the merged part and the leftover.
+    s.log(vec![state(4)]).unwrap().wait().unwrap();
+    s.flush().unwrap();
+    let open_from = day0().trim_start_matches("date=").to_string();
+    let job = s.begin_compact(CompactScope::Merge { open_from }).unwrap();
+    // The leftover removed; the one new flush part alone has nothing to merge with.
+    assert_eq!(counts(job.run().unwrap()), (0, 1));
+    s.finish_compact();
+    assert!(!first.exists());
+    let rows: usize = s
+        .parts(Table::TaskStates)
+        .unwrap()
+        .iter()
+        .map(|p| p.rows)
+        .sum();
+    assert_eq!(rows, 3, "each record in one part");
+    drop(s);
+    let s = open(dir.path());
+    assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
+    assert_eq!(ids(&s.entries().unwrap()), ["task-0", "task-2", "task-4"]);
+}
+
+/// Regression (review): opening a store after a compaction interrupted before it removed
+/// the parts it merged counted their rows twice (the merged part's and the leftovers'), so
+/// the manifest's count went up, and every open after said that many committed rows were
+/// gone.
+#[test]
+fn an_interrupted_compaction_is_finished_without_a_false_gone_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    for i in [0, 2, 4] {
+        s.log(vec![state(i)]).unwrap().wait().unwrap();
+        s.flush().unwrap();
+    }
+    let first = s.parts(Table::TaskStates).unwrap()[0].path.clone();
+    let kept = std::fs::read(&first).unwrap();
+    assert_eq!(counts(s.compact().unwrap()), (1, 3));
+    drop(s);
+    std::fs::write(&first, kept).unwrap();
+    let s = open(dir.path());
+    let w = &s.open_report().warnings;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("finished an interrupted compaction"), "{w:?}");
+    drop(s);
+    let s = open(dir.path());
+    assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
+    assert_eq!(ids(&s.entries().unwrap()), ["task-0", "task-2", "task-4"]);
+}
+
+/// A periodic merge moves nothing aside: a partition with a part it cannot read is left as
+/// it is and named in the report, for a full compaction to set the part aside (review: it
+/// set parts aside unsaid and dropped the count of rows found gone).
+#[test]
+fn a_merge_leaves_a_partition_with_a_damaged_part_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    for i in [0, 2, 4] {
+        s.log(vec![state(i)]).unwrap().wait().unwrap();
+        s.flush().unwrap();
+    }
+    let parts = s.parts(Table::TaskStates).unwrap();
+    drop(s);
+    let victim = parts[1].path.clone();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    for b in &mut bytes[4..40] {
+        *b = 0xff;
+    }
+    std::fs::write(&victim, &bytes).unwrap();
+    let manifest = dir.path().join("history/_manifest.json");
+    let before = std::fs::read(&manifest).unwrap();
+    let mut s = open(dir.path());
+    let job = s.begin_compact(merge_all()).unwrap();
+    let r = job.run().unwrap();
+    s.finish_compact();
+    assert_eq!((r.partitions_compacted, r.parts_removed), (0, 0), "{r:?}");
+    assert!(r.set_aside.is_empty(), "{r:?}");
+    assert_eq!(r.skipped.len(), 1, "{r:?}");
+    assert!(r.skipped[0].contains("not merged"), "{r:?}");
+    assert_eq!(s.parts(Table::TaskStates).unwrap().len(), 3);
+    assert_eq!(std::fs::read(&manifest).unwrap(), before);
+    // A full compaction sets it aside, as before.
+    let r = s.compact().unwrap();
+    assert_eq!(r.set_aside.len(), 1, "{r:?}");
 }
 
 /// A merge compaction that takes every day as past (merged whole).
