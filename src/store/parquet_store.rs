@@ -1352,7 +1352,10 @@ impl HistoryStore for ParquetStore {
             }
         }
         out.extend(self.pending.iter().map(|r| (r.seq, r.entry.clone())));
+        // Stable: each sequence number once, as the read-only readers take it (a merged
+        // part beside a part it replaces holds the same records).
         out.sort_by_key(|r| r.0);
+        out.dedup_by_key(|r| r.0);
         Ok(out)
     }
 
