@@ -31,7 +31,7 @@ function request()
   if token then headers["Authorization"] = "Bearer " .. token end
   local body = lines[i]
   if fresh then
-    body = string.gsub(body, '"task_id": "([^"]*)"', '"task_id": "%1-p' .. pass .. '"')
+    body = string.gsub(body, '"task_id":%s*"([^"]*)"', '"task_id":"%1-p' .. pass .. '"')
   end
   return wrk.format("POST", "/v1/failures", headers, body)
 end
