@@ -1588,6 +1588,13 @@ async fn regression_a_failing_flush_shows_in_healthz_until_one_succeeds() {
     );
 }
 
+/// An app over `data` whose write and admin endpoints need a token, and that token.
+fn with_token(data: &std::path::Path) -> (App, Option<&'static str>) {
+    let mut opts = ServeOptions::new(data);
+    opts.token = Some("s3cret".into());
+    (App::open(opts).unwrap().0, Some("s3cret"))
+}
+
 /// Regression (nightly-train audit): a reader of the Parquet history beside a running server
 /// (`faultline train`) missed what the write-ahead log still held, up to a flush interval, and
 /// the `compact` the warning suggested is refused while the server holds the directory.
@@ -1596,10 +1603,7 @@ async fn regression_a_failing_flush_shows_in_healthz_until_one_succeeds() {
 async fn an_admin_flush_puts_every_acknowledged_record_in_the_parquet_history() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut opts = ServeOptions::new(&data);
-    opts.token = Some("s3cret".into());
-    let (app, _) = App::open(opts).unwrap();
-    let t = Some("s3cret");
+    let (app, t) = with_token(&data);
     for i in 0..3 {
         let (s, v) = call(
             &app,
@@ -1658,10 +1662,7 @@ fn parts_per_partition(data: &std::path::Path, table: &str) -> HashMap<String, (
 async fn an_admin_compact_merges_the_parts_while_the_server_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut opts = ServeOptions::new(&data);
-    opts.token = Some("s3cret".into());
-    let (app, _) = App::open(opts).unwrap();
-    let t = Some("s3cret");
+    let (app, t) = with_token(&data);
     // One day's failures (the server's clock would split them at midnight).
     let dated =
         |task: &str| failure(task, 0).replacen('{', r#"{"timestamp":"2026-01-01T12:00:00Z","#, 1);

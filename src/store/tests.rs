@@ -1397,12 +1397,7 @@ fn wal_records_a_manifest_claims_but_no_part_holds_are_replayed() {
 #[test]
 fn a_background_compaction_runs_beside_new_writes_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = open(dir.path());
-    // Three flushes of day 0's records: three parts in one partition.
-    for i in 0..3 {
-        s.log(vec![state(i * 2)]).unwrap().wait().unwrap();
-        s.flush().unwrap();
-    }
+    let mut s = one_part_each(dir.path(), &[0, 2, 4]);
     assert_eq!(s.parts(Table::TaskStates).unwrap().len(), 3);
     let job = s.begin_compact(merge_all()).unwrap();
     // One job at a time, and no flush while it is out.
@@ -1455,11 +1450,7 @@ fn a_merge_compaction_leaves_lone_parts_unread() {
         .unwrap()
         .path;
     drop(s);
-    let mut bytes = std::fs::read(&lone).unwrap();
-    for b in &mut bytes[4..40] {
-        *b = 0xff;
-    }
-    std::fs::write(&lone, &bytes).unwrap();
+    damage_data(&lone);
     let mut s = open(dir.path());
     let job = s.begin_compact(merge_all()).unwrap();
     assert_eq!(counts(job.run().unwrap()), (1, 2));
@@ -1484,11 +1475,7 @@ fn day0() -> String {
 #[test]
 fn a_compaction_after_a_half_finished_one_keeps_each_record_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = open(dir.path());
-    for i in 0..3 {
-        s.log(vec![state(i * 2)]).unwrap().wait().unwrap();
-        s.flush().unwrap();
-    }
+    let mut s = one_part_each(dir.path(), &[0, 2, 4]);
     let first = s.parts(Table::TaskStates).unwrap()[0].path.clone();
     let kept = std::fs::read(&first).unwrap();
     assert_eq!(counts(s.compact().unwrap()), (1, 3));
@@ -1506,9 +1493,7 @@ fn a_compaction_after_a_half_finished_one_keeps_each_record_once() {
     // Regression (review): the rewritten part listed itself among the parts it replaces,
     // and the next open removed it — the whole partition gone.
     drop(s);
-    let s = open(dir.path());
-    assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
-    assert_eq!(ids(&s.entries().unwrap()), ["task-0", "task-2", "task-4"]);
+    reopens_clean(dir.path(), &["task-0", "task-2", "task-4"]);
 }
 
 /// Regression (review): a merge of an open day took a flush part that a merged part already
@@ -1517,11 +1502,7 @@ fn a_compaction_after_a_half_finished_one_keeps_each_record_once() {
 #[test]
 fn a_merge_removes_a_leftover_another_part_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = open(dir.path());
-    for i in [0, 2] {
-        s.log(vec![state(i)]).unwrap().wait().unwrap();
-        s.flush().unwrap();
-    }
+    let mut s = one_part_each(dir.path(), &[0, 2]);
     let first = s.parts(Table::TaskStates).unwrap()[0].path.clone();
     let kept = std::fs::read(&first).unwrap();
     assert_eq!(counts(s.compact().unwrap()), (1, 2));
@@ -1543,9 +1524,7 @@ fn a_merge_removes_a_leftover_another_part_holds() {
         .sum();
     assert_eq!(rows, 3, "each record in one part");
     drop(s);
-    let s = open(dir.path());
-    assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
-    assert_eq!(ids(&s.entries().unwrap()), ["task-0", "task-2", "task-4"]);
+    reopens_clean(dir.path(), &["task-0", "task-2", "task-4"]);
 }
 
 /// Regression (review): opening a store after a compaction interrupted before it removed
@@ -1555,11 +1534,7 @@ fn a_merge_removes_a_leftover_another_part_holds() {
 #[test]
 fn an_interrupted_compaction_is_finished_without_a_false_gone_warning() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = open(dir.path());
-    for i in [0, 2, 4] {
-        s.log(vec![state(i)]).unwrap().wait().unwrap();
-        s.flush().unwrap();
-    }
+    let mut s = one_part_each(dir.path(), &[0, 2, 4]);
     let first = s.parts(Table::TaskStates).unwrap()[0].path.clone();
     let kept = std::fs::read(&first).unwrap();
     assert_eq!(counts(s.compact().unwrap()), (1, 3));
@@ -1570,9 +1545,7 @@ fn an_interrupted_compaction_is_finished_without_a_false_gone_warning() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("finished an interrupted compaction"), "{w:?}");
     drop(s);
-    let s = open(dir.path());
-    assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
-    assert_eq!(ids(&s.entries().unwrap()), ["task-0", "task-2", "task-4"]);
+    reopens_clean(dir.path(), &["task-0", "task-2", "task-4"]);
 }
 
 /// A periodic merge moves nothing aside: a partition with a part it cannot read is left as
@@ -1581,19 +1554,11 @@ fn an_interrupted_compaction_is_finished_without_a_false_gone_warning() {
 #[test]
 fn a_merge_leaves_a_partition_with_a_damaged_part_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = open(dir.path());
-    for i in [0, 2, 4] {
-        s.log(vec![state(i)]).unwrap().wait().unwrap();
-        s.flush().unwrap();
-    }
+    let s = one_part_each(dir.path(), &[0, 2, 4]);
     let parts = s.parts(Table::TaskStates).unwrap();
     drop(s);
     let victim = parts[1].path.clone();
-    let mut bytes = std::fs::read(&victim).unwrap();
-    for b in &mut bytes[4..40] {
-        *b = 0xff;
-    }
-    std::fs::write(&victim, &bytes).unwrap();
+    damage_data(&victim);
     let manifest = dir.path().join("history/_manifest.json");
     let before = std::fs::read(&manifest).unwrap();
     let mut s = open(dir.path());
@@ -1663,4 +1628,31 @@ fn a_merge_compaction_merges_only_the_flushed_parts_of_an_open_day() {
     assert_eq!(parts.iter().map(|p| p.rows).collect::<Vec<_>>(), [5]);
     let got = ids(&s.entries().unwrap());
     assert_eq!(got, ["task-0", "task-2", "task-4", "task-6", "task-8"]);
+}
+
+/// A store under `dir` with each of `records` ([`state`]) logged and flushed on its own:
+/// one part each.
+fn one_part_each(dir: &std::path::Path, records: &[u64]) -> ParquetStore {
+    let mut s = open(dir);
+    for &i in records {
+        s.log(vec![state(i)]).unwrap().wait().unwrap();
+        s.flush().unwrap();
+    }
+    s
+}
+
+/// Damages a part inside its data, its footer intact (opening the store lets it through).
+fn damage_data(part: &std::path::Path) {
+    let mut bytes = std::fs::read(part).unwrap();
+    for b in &mut bytes[4..40] {
+        *b = 0xff;
+    }
+    std::fs::write(part, &bytes).unwrap();
+}
+
+/// Opens the store under `dir` again: without a warning, holding the records `want`.
+fn reopens_clean(dir: &std::path::Path, want: &[&str]) {
+    let s = open(dir);
+    assert!(s.open_report().warnings.is_empty(), "{:?}", s.open_report());
+    assert_eq!(ids(&s.entries().unwrap()), want);
 }
