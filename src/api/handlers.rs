@@ -306,8 +306,10 @@ fn task_id_in_path(id: std::result::Result<Path<String>, PathRejection>) -> Resu
 /// `GET /healthz`: `"ok"`, or `"degraded"` while the latest flush of the history into
 /// Parquet failed (`flush_error` says why and since when; acknowledged records are safe in
 /// the WAL, which grows until a flush succeeds), or `"failed"` once a write of the WAL itself
-/// failed (`wal_error`: every write is refused until a restart; what was acknowledged is
-/// safe). 200 but when failed: 503, so that a liveness probe restarts the server.
+/// failed (`wal_error`: every write is refused until the server opens its data directory
+/// again, which it tries 1 s later, then 2, 4... up to a minute apart, or a restart does;
+/// what was acknowledged is safe). 200 but when failed: 503, so that a liveness probe may
+/// restart the server.
 pub(crate) async fn healthz(State(app): State<App>) -> Response {
     let model = app.model();
     let flush = app.flush_health();
@@ -326,12 +328,14 @@ pub(crate) async fn healthz(State(app): State<App>) -> Response {
         });
     }
     // A write-ahead log that could not be written (its disk full) acknowledges nothing more
-    // until the server is restarted (an audit: it stayed "degraded" after space was freed,
-    // with nothing to say a restart was needed). What was acknowledged is safe.
+    // until the data directory is opened again (an audit: it stayed "degraded" after space
+    // was freed, with nothing to say a restart was needed; now the server opens it again
+    // itself, and a restart does too). What was acknowledged is safe.
     let status = if let Some(e) = wal {
         body["wal_error"] = json!({
             "message": e,
-            "restart_needed": true,
+            "restart_needed": false,
+            "recovering": true,
         });
         // A liveness probe that reads the status code restarts it (a review: 200 while
         // failed left a probe none the wiser).

@@ -212,6 +212,15 @@ impl Metrics {
             "counter",
             compact.parts_removed_total as f64,
         );
+        gauge(
+            &mut o,
+            "faultline_wal_recoveries_total",
+            "Times the data directory was opened again after the write-ahead log failed.",
+            "counter",
+            app.shared
+                .wal_recoveries
+                .load(std::sync::atomic::Ordering::Relaxed) as f64,
+        );
         let (tasks, pending) = {
             let e = app.engine();
             (e.state().len(), e.pending_entries())

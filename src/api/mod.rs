@@ -40,6 +40,10 @@ use std::time::{Duration, Instant};
 /// The longest wait between periodic flushes while they fail.
 const MAX_FLUSH_BACKOFF: Duration = Duration::from_secs(60);
 
+/// How long after a recovery from a failed write-ahead log another failure still counts as
+/// the same trouble (the next recovery waits longer than the last, not 1 s again).
+const RECOVERY_MEMORY: Duration = Duration::from_secs(600);
+
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
@@ -161,6 +165,10 @@ pub(crate) struct Shared {
     pub(crate) compact_interval: Option<Duration>,
     /// What the compactions did ([`App::compact`]): `/metrics` reports it.
     pub(crate) compact_health: Mutex<CompactHealth>,
+    /// The worker inventory's file, loaded again when the engine is ([`App::recover_wal`]).
+    pub(crate) workers: Option<PathBuf>,
+    /// The engine opened again after its write-ahead log failed ([`App::recover_wal`]).
+    pub(crate) wal_recoveries: std::sync::atomic::AtomicU64,
 }
 
 /// The history's compactions while the server runs ([`App::compact`]), as `/metrics`
@@ -300,15 +308,7 @@ impl App {
     pub fn open(opts: ServeOptions) -> Result<(App, OpenReport), ApiError> {
         let loaded = load_model(opts.model.as_deref())?;
         let (mut engine, report) = Engine::open(&opts.data, opts.config, opts.rules, opts.store)?;
-        if let Some(w) = &opts.workers {
-            engine.set_registry(WorkerRegistry::load(w)?);
-        }
-        if let Some(m) = &loaded.model {
-            // The history just replayed taught the ranking more than the model's coarse
-            // tables can (finer contexts, continuations, the latest outcomes): the model
-            // only fills the contexts that history never met.
-            m.seed_ranker(engine.ranker_mut());
-        }
+        prepare(&mut engine, opts.workers.as_deref(), &loaded)?;
         let report_clock = ReportClock::default();
         report_clock.seen(engine.pattern_time());
         let shared = Shared {
@@ -334,6 +334,8 @@ impl App {
             flush_health: Mutex::new(FlushHealth::default()),
             compact_interval: opts.compact_interval,
             compact_health: Mutex::new(CompactHealth::default()),
+            workers: opts.workers,
+            wal_recoveries: std::sync::atomic::AtomicU64::new(0),
         };
         Ok((
             App {
@@ -459,6 +461,40 @@ impl App {
         result
     }
 
+    /// Once the write-ahead log failed (its disk full: every write refused since), opens the
+    /// data directory again and replaces the engine with the one it replays — what a restart
+    /// would do, without one: what was acknowledged is kept, and what was decided in memory
+    /// for the refused writes is not (the log stays the truth). Requests wait for the
+    /// replay. `Ok(false)` when the log has not failed; an error (the disk still full) leaves
+    /// the server as it was, to try again later. The worker inventory is loaded again and
+    /// the model in use seeds the new ranking, as when the server opened.
+    pub fn recover_wal(&self) -> Result<bool, ApiError> {
+        let _no_flush_meanwhile = self
+            .shared
+            .flushing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Before the engine's lock: a reload holds the model's while it seeds the ranking.
+        let model = self.model();
+        let mut engine = self.engine();
+        if engine.wal_failure().is_none() {
+            return Ok(false);
+        }
+        let (mut fresh, report) = engine.reopen()?;
+        prepare(&mut fresh, self.shared.workers.as_deref(), &model)?;
+        *engine = fresh;
+        let latest = engine.pattern_time();
+        drop(engine);
+        self.shared.report_clock.seen(latest);
+        for w in &report.warnings {
+            warn!("faultline serve: warning: {w}");
+        }
+        self.shared
+            .wal_recoveries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(true)
+    }
+
     /// The first day (`YYYY-MM-DD`) whose history is still being written, as the periodic
     /// compaction takes it: today by the report time ([`ReportClock`]: a backfill's latest
     /// day while one runs), or by the server's clock if that is earlier.
@@ -562,6 +598,25 @@ fn load_model(dir: Option<&Path>) -> Result<Loaded, ApiError> {
     })
 }
 
+/// What the server sets on an engine it opened (at start, or again after its write-ahead
+/// log failed): the worker inventory, and the model's seeding of the ranking. The history
+/// just replayed taught the ranking more than the model's coarse tables can (finer contexts,
+/// continuations, the latest outcomes): the model only fills the contexts that history
+/// never met.
+fn prepare(
+    engine: &mut Engine<DurableState>,
+    workers: Option<&Path>,
+    loaded: &Loaded,
+) -> Result<(), ApiError> {
+    if let Some(w) = workers {
+        engine.set_registry(WorkerRegistry::load(w)?);
+    }
+    if let Some(m) = &loaded.model {
+        m.seed_ranker(engine.ranker_mut());
+    }
+    Ok(())
+}
+
 /// Time after the stop signal, beyond the request timeout, that open connections get
 /// before they are closed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -595,9 +650,47 @@ pub async fn serve(
                 let mut wait = every;
                 let compact_every = app.shared.compact_interval;
                 let mut last_compact = Instant::now();
+                // After a failure of the write-ahead log, the data directory is opened again
+                // 1 s later, then 2, 4... up to a minute apart until it opens (the disk freed).
+                // A log that fails again within 10 minutes of a recovery (the disk still full:
+                // opening may succeed where writing does not) goes on from the longer wait,
+                // so a full disk does not replay the history every second.
+                let mut recover_wait = Duration::from_secs(1);
+                let mut failed_at: Option<Instant> = None;
+                let mut recovered_at: Option<Instant> = None;
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stop_rx.recv_timeout(tick)
                 {
+                    if app.engine().wal_failure().is_some() {
+                        let since = *failed_at.get_or_insert_with(|| {
+                            if recovered_at.is_none_or(|r| r.elapsed() >= RECOVERY_MEMORY) {
+                                recover_wait = Duration::from_secs(1);
+                            }
+                            Instant::now()
+                        });
+                        if since.elapsed() >= recover_wait {
+                            failed_at = Some(Instant::now());
+                            match app.recover_wal() {
+                                Ok(false) => failed_at = None,
+                                Ok(true) => {
+                                    warn!(
+                                        "faultline serve: the write-ahead log failed; the data directory was opened again and the server takes writes again"
+                                    );
+                                    recover_wait = (recover_wait * 2).min(MAX_FLUSH_BACKOFF);
+                                    failed_at = None;
+                                    recovered_at = Some(Instant::now());
+                                }
+                                Err(e) => {
+                                    recover_wait = (recover_wait * 2).min(MAX_FLUSH_BACKOFF);
+                                    warn!(
+                                        "faultline serve: warning: the write-ahead log failed, and opening the data directory again failed too (next try in {:.0} s): {e}",
+                                        recover_wait.as_secs_f64()
+                                    );
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     // Merges the parts the flushes wrote, every `compact_interval`; a failure
                     // (a full disk) waits for the next interval, the parts as they were.
                     if compact_every.is_some_and(|c| last_compact.elapsed() >= c) {

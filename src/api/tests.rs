@@ -617,3 +617,97 @@ fn the_report_clock_runs_on_and_never_backwards() {
     let fresh = super::ReportClock::default();
     assert!(fresh.now(None).secs_since(Timestamp::now()).abs() < 60.0);
 }
+
+/// Once the write-ahead log failed (its disk full), every write is refused; the server then
+/// opens its data directory again itself (`App::recover_wal`, which the flush thread runs
+/// 1 s later, then 2, 4... apart) and takes writes again. Before, it stayed failed until it
+/// was restarted. What it decided in memory for the refused write is gone, as after a
+/// restart: the log stays the truth.
+#[test]
+fn a_failed_write_ahead_log_is_recovered_without_a_restart() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = super::App::open(super::ServeOptions::new(dir.path().join("data"))).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let call = |method: &str, uri: &str, body: String| {
+        rt.block_on(async {
+            let resp = app
+                .router()
+                .oneshot(
+                    Request::builder()
+                        .method(method)
+                        .uri(uri)
+                        .body(Body::from(body))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            (status, v)
+        })
+    };
+    let failure = |at: u32| {
+        format!(
+            r#"{{"task_id":"t1","worker_id":"w1","timestamp":{},"hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory. Tried to allocate 2.00 GiB"}},"task":{{"config":{{"batch_size":32}}}}}}"#,
+            1_700_000_000 + at
+        )
+    };
+    let (s, v) = call("POST", "/v1/failures", failure(0));
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["action"]["attempt"], 1, "{v}");
+    assert!(!app.recover_wal().unwrap(), "nothing to recover from");
+
+    app.engine()
+        .state()
+        .store()
+        .fail_wal_for_test("no space left on device");
+    let (s, v) = call("POST", "/v1/failures", failure(10));
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    let (s, v) = call("GET", "/healthz", String::new());
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(v["wal_error"]["recovering"], true, "{v}");
+
+    assert!(app.recover_wal().unwrap());
+    let (s, v) = call("GET", "/healthz", String::new());
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "ok", "{v}");
+    // The refused failure is not counted: the next one is the task's second attempt.
+    let (s, v) = call("POST", "/v1/failures", failure(20));
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["action"]["attempt"], 2, "{v}");
+    let (_, metrics) = rt.block_on(async {
+        let resp = app
+            .router()
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        ((), String::from_utf8_lossy(&bytes).into_owned())
+    });
+    assert!(
+        metrics.contains("faultline_wal_recoveries_total 1"),
+        "{metrics}"
+    );
+    // What a restart opens is what the recovered server holds.
+    drop(app);
+    let (app, report) =
+        super::App::open(super::ServeOptions::new(dir.path().join("data"))).unwrap();
+    assert!(report.warnings.is_empty(), "{report:?}");
+    let e = app.engine();
+    let t = crate::engine::StateStore::task(e.state(), &crate::model::TaskId::new("t1").unwrap())
+        .unwrap();
+    assert_eq!(t.attempts, 2);
+}

@@ -1994,7 +1994,26 @@ impl Engine<DurableState> {
         rules: RuleSet,
         opts: StoreOptions,
     ) -> Result<(Self, OpenReport), EngineError> {
-        let store = ParquetStore::open(dir, opts)?;
+        Self::replayed(ParquetStore::open(dir, opts)?, config, rules)
+    }
+
+    /// Opens this engine's data directory again and replays it, beside this engine, which
+    /// keeps the directory locked meanwhile ([`ParquetStore::reopen`]): the engine a restart
+    /// would open, with this one's configuration and rules. For an owner whose write-ahead
+    /// log failed: what it decided in memory and could not log is not in the new engine, as
+    /// after a restart. The worker registry and a model's seeding are the owner's to set
+    /// again, as after [`Engine::open`].
+    pub fn reopen(&self) -> Result<(Self, OpenReport), EngineError> {
+        let store = self.state.store().reopen()?;
+        Self::replayed(store, self.config.clone(), self.rules.clone())
+    }
+
+    /// An engine over `store` with its history replayed (see [`Engine::open`]).
+    fn replayed(
+        store: ParquetStore,
+        config: EngineConfig,
+        rules: RuleSet,
+    ) -> Result<(Self, OpenReport), EngineError> {
         let report = store.open_report().clone();
         let entries = store.entries()?;
         let mut engine = Engine::with_parts(config, rules, DurableState::new(store))?;

@@ -424,6 +424,30 @@ impl ParquetStore {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&lock_path, e)),
         }
+        Self::open_locked(root, opts, lock)
+    }
+
+    /// Opens this store's directory again, as [`ParquetStore::open`] does (repairing it and
+    /// replaying the WAL), beside this store, whose lock the new one shares: no other
+    /// process can take the directory in between. For an owner that replaces a store whose
+    /// write-ahead log failed (a full disk, since freed) with what a restart would open.
+    /// This store must not be written through any more.
+    pub fn reopen(&self) -> Result<Self, StoreError> {
+        let lock_path = self.root.join(".lock");
+        let lock = self
+            ._lock
+            .try_clone()
+            .map_err(|e| StoreError::io(&lock_path, e))?;
+        Self::open_locked(&self.root, self.opts.clone(), lock)
+    }
+
+    /// [`ParquetStore::open`] once `lock` holds the directory's lock.
+    fn open_locked(
+        root: &Path,
+        opts: StoreOptions,
+        lock: std::fs::File,
+    ) -> Result<Self, StoreError> {
+        let history = root.join("history");
         let mut report = OpenReport::default();
         let manifest_path = history.join("_manifest.json");
         let found: Option<Manifest> = match std::fs::read(&manifest_path) {
@@ -885,6 +909,12 @@ impl ParquetStore {
     /// acknowledged any more until the store is opened again.
     pub fn wal_failure(&self) -> Option<String> {
         self.wal.failure()
+    }
+
+    /// Fails the write-ahead log as a failed write would (tests).
+    #[cfg(test)]
+    pub(crate) fn fail_wal_for_test(&self, why: &str) {
+        self.wal.fail_for_test(why);
     }
 
     /// Entries logged and not yet in Parquet (excluding a flush job that is out).

@@ -394,6 +394,15 @@ impl Wal {
         self.queue.lock().ok().and_then(|q| q.failed.clone())
     }
 
+    /// Fails the log as a write that failed would (tests of what its owner does then).
+    #[cfg(test)]
+    pub(crate) fn fail_for_test(&self, why: &str) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.failed = Some(why.to_string());
+        }
+        self.cv.notify_all();
+    }
+
     /// Highest durable sequence number.
     pub fn durable(&self) -> u64 {
         self.queue.lock().map(|q| q.durable).unwrap_or(0)
