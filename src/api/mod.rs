@@ -308,7 +308,15 @@ impl App {
     pub fn open(opts: ServeOptions) -> Result<(App, OpenReport), ApiError> {
         let loaded = load_model(opts.model.as_deref())?;
         let (mut engine, report) = Engine::open(&opts.data, opts.config, opts.rules, opts.store)?;
-        prepare(&mut engine, opts.workers.as_deref(), &loaded)?;
+        if let Some(w) = &opts.workers {
+            engine.set_registry(WorkerRegistry::load(w)?);
+        }
+        if let Some(m) = &loaded.model {
+            // The history just replayed taught the ranking more than the model's coarse
+            // tables can (finer contexts, continuations, the latest outcomes): the model
+            // only fills the contexts that history never met.
+            m.seed_ranker(engine.ranker_mut());
+        }
         let report_clock = ReportClock::default();
         report_clock.seen(engine.pattern_time());
         let shared = Shared {
@@ -464,24 +472,55 @@ impl App {
     /// Once the write-ahead log failed (its disk full: every write refused since), opens the
     /// data directory again and replaces the engine with the one it replays — what a restart
     /// would do, without one: what was acknowledged is kept, and what was decided in memory
-    /// for the refused writes is not (the log stays the truth). Requests wait for the
-    /// replay. `Ok(false)` when the log has not failed; an error (the disk still full) leaves
-    /// the server as it was, to try again later. The worker inventory is loaded again and
-    /// the model in use seeds the new ranking, as when the server opened.
+    /// for the refused writes is not (the log stays the truth). Requests are answered by the
+    /// failed engine during the replay (every write refused) and wait only for the swap.
+    /// `Ok(false)` when the log has not failed; an error (the disk still full) leaves the
+    /// server as it was, to try again later. The worker inventory is loaded again (or the
+    /// one loaded before kept, said) and the model in use seeds the new ranking, as when the
+    /// server opened. Both engines are in memory during the replay.
     pub fn recover_wal(&self) -> Result<bool, ApiError> {
         let _no_flush_meanwhile = self
             .shared
             .flushing
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        // Before the engine's lock: a reload holds the model's while it seeds the ranking.
-        let model = self.model();
+        let reopener = {
+            let engine = self.engine();
+            if engine.wal_failure().is_none() {
+                return Ok(false);
+            }
+            engine.reopener()?
+        };
+        // The replay runs without the engine's lock: requests are answered meanwhile by the
+        // engine being replaced (reads as before; every write refused, its WAL failed), not
+        // held up for as long as the history takes to replay (a review).
+        let registry = match &self.shared.workers {
+            Some(w) => match WorkerRegistry::load(w) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    warn!(
+                        "faultline serve: warning: the worker inventory {} cannot be loaded again ({e}); the one loaded before is kept",
+                        w.display()
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let (mut fresh, report) = reopener.open()?;
         let mut engine = self.engine();
-        if engine.wal_failure().is_none() {
-            return Ok(false);
+        match registry {
+            Some(r) => fresh.set_registry(r),
+            None if self.shared.workers.is_some() => {
+                fresh.set_registry(engine.registry().clone());
+            }
+            None => {}
         }
-        let (mut fresh, report) = engine.reopen()?;
-        prepare(&mut fresh, self.shared.workers.as_deref(), &model)?;
+        // The model in use now (a reload may have come meanwhile), read under the engine's
+        // lock, as a reload seeds the ranking under it.
+        if let Some(m) = &self.model().model {
+            m.seed_ranker(fresh.ranker_mut());
+        }
         *engine = fresh;
         let latest = engine.pattern_time();
         drop(engine);
@@ -596,25 +635,6 @@ fn load_model(dir: Option<&Path>) -> Result<Loaded, ApiError> {
         dir: dir.map(Path::to_path_buf),
         loaded_at: crate::Timestamp::now(),
     })
-}
-
-/// What the server sets on an engine it opened (at start, or again after its write-ahead
-/// log failed): the worker inventory, and the model's seeding of the ranking. The history
-/// just replayed taught the ranking more than the model's coarse tables can (finer contexts,
-/// continuations, the latest outcomes): the model only fills the contexts that history
-/// never met.
-fn prepare(
-    engine: &mut Engine<DurableState>,
-    workers: Option<&Path>,
-    loaded: &Loaded,
-) -> Result<(), ApiError> {
-    if let Some(w) = workers {
-        engine.set_registry(WorkerRegistry::load(w)?);
-    }
-    if let Some(m) = &loaded.model {
-        m.seed_ranker(engine.ranker_mut());
-    }
-    Ok(())
 }
 
 /// Time after the stop signal, beyond the request timeout, that open connections get

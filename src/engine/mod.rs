@@ -1994,25 +1994,29 @@ impl Engine<DurableState> {
         rules: RuleSet,
         opts: StoreOptions,
     ) -> Result<(Self, OpenReport), EngineError> {
-        Self::replayed(ParquetStore::open(dir, opts)?, config, rules)
+        Self::replayed(ParquetStore::open(dir, opts)?, config, rules, true)
     }
 
-    /// Opens this engine's data directory again and replays it, beside this engine, which
-    /// keeps the directory locked meanwhile ([`ParquetStore::reopen`]): the engine a restart
-    /// would open, with this one's configuration and rules. For an owner whose write-ahead
-    /// log failed: what it decided in memory and could not log is not in the new engine, as
-    /// after a restart. The worker registry and a model's seeding are the owner's to set
-    /// again, as after [`Engine::open`].
-    pub fn reopen(&self) -> Result<(Self, OpenReport), EngineError> {
-        let store = self.state.store().reopen()?;
-        Self::replayed(store, self.config.clone(), self.rules.clone())
+    /// What opens this engine's data directory again and replays it
+    /// ([`EngineReopener::open`]), beside this engine, which keeps the directory locked
+    /// meanwhile ([`ParquetStore::reopener`]): the engine a restart would open, with this
+    /// one's configuration and rules. For an owner whose write-ahead log failed: what it
+    /// decided in memory and could not log is not in the new engine, as after a restart.
+    pub fn reopener(&self) -> Result<EngineReopener, EngineError> {
+        Ok(EngineReopener {
+            store: self.state.store().reopener()?,
+            config: self.config.clone(),
+            rules: self.rules.clone(),
+        })
     }
 
-    /// An engine over `store` with its history replayed (see [`Engine::open`]).
+    /// An engine over `store` with its history replayed (see [`Engine::open`]); with
+    /// `sweep`, checkpoint files no replayed row names are removed.
     fn replayed(
         store: ParquetStore,
         config: EngineConfig,
         rules: RuleSet,
+        sweep: bool,
     ) -> Result<(Self, OpenReport), EngineError> {
         let report = store.open_report().clone();
         let entries = store.entries()?;
@@ -2056,8 +2060,10 @@ impl Engine<DurableState> {
         }
         engine.defer_model_fits(false);
         let mut report = report;
-        let damaged = !report.warnings.is_empty();
-        report.warnings.extend(engine.state.sweep_blobs(damaged)?);
+        if sweep {
+            let damaged = !report.warnings.is_empty();
+            report.warnings.extend(engine.state.sweep_blobs(damaged)?);
+        }
         Ok((engine, report))
     }
 
@@ -2102,6 +2108,26 @@ impl Engine<DurableState> {
     /// Ends a compaction begun with [`Engine::begin_compact`].
     pub fn finish_compact(&mut self) {
         self.state.store_mut().finish_compact();
+    }
+}
+
+/// An engine's data directory to open again and replay, its lock held
+/// ([`Engine::reopener`]).
+#[derive(Debug)]
+pub struct EngineReopener {
+    store: crate::store::Reopener,
+    config: EngineConfig,
+    rules: RuleSet,
+}
+
+impl EngineReopener {
+    /// Opens the directory and replays it, as [`Engine::open`] does — except that checkpoint
+    /// files no replayed row names are kept: an upload may be between its file and its row
+    /// beside the engine being replaced (a review: its file was removed, then its row
+    /// logged on the new engine). The next start sweeps them. The worker registry and a
+    /// model's seeding are the owner's to set again, as after [`Engine::open`].
+    pub fn open(self) -> Result<(Engine<DurableState>, OpenReport), EngineError> {
+        Engine::replayed(self.store.open()?, self.config, self.rules, false)
     }
 }
 

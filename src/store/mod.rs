@@ -41,7 +41,7 @@ pub use entry::{
 };
 pub use parquet_store::{
     part_info, read_part, CompactJob, CompactReport, CompactScope, FlushFailed, FlushJob,
-    OpenReport, ParquetStore, PartInfo, StoreOptions,
+    OpenReport, ParquetStore, PartInfo, Reopener, StoreOptions,
 };
 pub use scan::{part_without_column, scan};
 pub use wal::Ack;

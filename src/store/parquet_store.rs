@@ -427,18 +427,22 @@ impl ParquetStore {
         Self::open_locked(root, opts, lock)
     }
 
-    /// Opens this store's directory again, as [`ParquetStore::open`] does (repairing it and
-    /// replaying the WAL), beside this store, whose lock the new one shares: no other
-    /// process can take the directory in between. For an owner that replaces a store whose
-    /// write-ahead log failed (a full disk, since freed) with what a restart would open.
-    /// This store must not be written through any more.
-    pub fn reopen(&self) -> Result<Self, StoreError> {
+    /// What opens this store's directory again ([`Reopener::open`]), beside this store,
+    /// whose lock the new one shares: no other process can take the directory in between.
+    /// For an owner that replaces a store whose write-ahead log failed (a full disk, since
+    /// freed) with what a restart would open. This store must not be written through any
+    /// more once the other is open.
+    pub fn reopener(&self) -> Result<Reopener, StoreError> {
         let lock_path = self.root.join(".lock");
         let lock = self
             ._lock
             .try_clone()
             .map_err(|e| StoreError::io(&lock_path, e))?;
-        Self::open_locked(&self.root, self.opts.clone(), lock)
+        Ok(Reopener {
+            root: self.root.clone(),
+            opts: self.opts.clone(),
+            lock,
+        })
     }
 
     /// [`ParquetStore::open`] once `lock` holds the directory's lock.
@@ -964,6 +968,21 @@ impl ParquetStore {
 
 fn table_dir(root: &Path, table: Table) -> PathBuf {
     root.join("history").join(table.dir_name())
+}
+
+/// A store's directory to open again, its lock held ([`ParquetStore::reopener`]).
+#[derive(Debug)]
+pub struct Reopener {
+    root: PathBuf,
+    opts: StoreOptions,
+    lock: std::fs::File,
+}
+
+impl Reopener {
+    /// Opens the directory as [`ParquetStore::open`] does: repairs it and replays the WAL.
+    pub fn open(self) -> Result<ParquetStore, StoreError> {
+        ParquetStore::open_locked(&self.root, self.opts, self.lock)
+    }
 }
 
 /// A flush taken out of the store by [`ParquetStore::begin_flush`].
