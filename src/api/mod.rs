@@ -179,7 +179,7 @@ pub(crate) struct CompactHealth {
     pub(crate) runs_total: u64,
     /// Compactions that failed.
     pub(crate) failures_total: u64,
-    /// Parts merged away (removed or set aside) by them.
+    /// Parts removed by them: merged into another, or found already merged.
     pub(crate) parts_removed_total: u64,
 }
 
@@ -430,7 +430,8 @@ impl App {
     /// requests go on: the engine is locked only to start and to end the compaction, and
     /// what is logged meanwhile waits in the WAL for the flush after it (no flush runs
     /// during a compaction, both commit through the manifest). Readers of the history
-    /// beside the server (`train`, `analyze --data`) read each row once throughout.
+    /// beside the server (`train`, `analyze --data`) read each row at most once throughout
+    /// (a part merged away under them is read again, see `reread_while_compacting`).
     /// Blocking: call it off the async workers.
     pub fn compact(&self, scope: CompactScope) -> Result<CompactReport, ApiError> {
         let _one_at_a_time = self
