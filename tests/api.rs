@@ -1758,14 +1758,16 @@ fn serve_compacts_its_parts_periodically_beside_readers() {
         );
         assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
     }
-    // Waits for the flushes and compactions to catch up (a wait, not a speed check): every
-    // part a flush wrote is merged into a compaction's part. Today is still being written,
-    // so each compaction merged what was flushed since the one before into one more part.
+    // Waits for the flushes and compactions to catch up (a wait, not a speed check): the
+    // parts flushes wrote are merged into compactions' parts, but for at most one (a lone
+    // part flushed after the last compaction has nothing to merge with). Today is still
+    // being written, so each compaction merged what was flushed since the one before into
+    // one more part.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let merged = ["failures", "actions"].iter().all(|t| {
             let p = parts_per_partition(&data, t);
-            !p.is_empty() && p.values().all(|(_, flushed)| *flushed == 0)
+            !p.is_empty() && p.values().all(|(_, flushed)| *flushed <= 1)
         });
         if merged && read().len() == n {
             break;
@@ -1793,7 +1795,7 @@ fn serve_compacts_its_parts_periodically_beside_readers() {
         .into_values()
         .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     assert!(removed > parts as f64, "{metrics}\n{parts} parts");
-    assert!(parts as f64 <= runs, "{metrics}\n{parts} parts");
+    assert!(parts as f64 <= runs + 1.0, "{metrics}\n{parts} parts");
     assert!(
         metrics.contains("faultline_compaction_failures_total 0"),
         "{metrics}"

@@ -619,6 +619,67 @@ fn eval_classify_meets_the_bar_on_the_real_dev_set() {
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
 }
 
+/// `eval classify --jsonl`: the dev set written as JSON lines scores exactly as its TSV; one
+/// of `--tsv` and `--jsonl` is required, and a bad line is named.
+#[test]
+fn eval_classify_reads_json_lines_as_it_reads_the_tsv() {
+    let d = Dir::new();
+    let tsv = d.write(
+        "m.tsv",
+        "id\tmessage\tlabel\talt_label\thw_class\n1\tout of memory\toom_host\t\tCPU\n2\tCUDA out of memory\toom_gpu\t\tGPU\n3\tWebGPU device lost\twebgpu_context_lost\tunknown\tbrowser\n",
+    );
+    let jsonl = d.write(
+        "m.jsonl",
+        concat!(
+            r#"{"id": 1, "message": "out of memory", "label": "oom_host", "hw_class": "CPU"}"#,
+            "\n",
+            r#"{"id": 2, "message": "CUDA out of memory", "label": "oom_gpu", "hw_class": "GPU"}"#,
+            "\n",
+            r#"{"id": 3, "message": "WebGPU device lost", "label": "webgpu_context_lost", "alt_label": "unknown", "hw_class": "browser"}"#,
+            "\n",
+        ),
+    );
+    let report = |args: &[&str]| -> Value {
+        let o = d.run(args, "");
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let a = report(&["eval", "classify", "--tsv", tsv.to_str().unwrap(), "--json"]);
+    let b = report(&[
+        "eval",
+        "classify",
+        "--jsonl",
+        jsonl.to_str().unwrap(),
+        "--json",
+    ]);
+    for k in [
+        "total",
+        "correct",
+        "accuracy",
+        "macro_f1",
+        "per_kind",
+        "confusion",
+    ] {
+        assert_eq!(a[k], b[k], "{k}");
+    }
+    assert_eq!(a["total"], 3);
+    let o = d.run(&["eval", "classify"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--tsv") && stderr(&o).contains("--jsonl"),
+        "{}",
+        stderr(&o)
+    );
+    let bad = d.write("b.jsonl", "{\"message\": \"x\", \"label\": \"oom\"}\n");
+    let o = d.run(&["eval", "classify", "--jsonl", bad.to_str().unwrap()], "");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("b.jsonl:1: field label"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// Found by an audit: a `hw_class` naming no hardware class was dropped without a word (the
 /// row scored as if no hint were given). It is warned about, naming the line.
 #[test]

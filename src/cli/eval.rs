@@ -40,14 +40,21 @@ enum EvalCommand {
     ///
     /// The TSV needs a header with `message` and `label` columns (failure kind names);
     /// `alt_label` (a second defensible kind) and `hw_class` (GPU, CPU, TPU, NPU, browser) are
-    /// used when present. Example:
+    /// used when present. A JSON-lines file has one object per line with the same fields
+    /// (`id` a string or a number). Examples:
     ///
     ///   faultline eval classify --tsv ../shared/data/real/error_messages_dev.tsv
+    ///   faultline eval classify --jsonl labelled.jsonl
+    ///     (lines such as {"message": "CUDA out of memory", "label": "oom_gpu"})
     #[command(verbatim_doc_comment)]
+    #[command(group(clap::ArgGroup::new("input").required(true).args(["tsv", "jsonl"])))]
     Classify {
         /// Labelled TSV file.
         #[arg(long)]
-        tsv: PathBuf,
+        tsv: Option<PathBuf>,
+        /// Labelled JSON-lines file.
+        #[arg(long)]
+        jsonl: Option<PathBuf>,
         /// Print the report as one JSON document.
         #[arg(long)]
         json: bool,
@@ -205,10 +212,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 out!("{}", report.render_text());
             }
         }
-        EvalCommand::Classify { tsv, json, errors } => {
-            let report = faultline::eval::classify::evaluate_file(&tsv)?;
+        EvalCommand::Classify {
+            tsv,
+            jsonl,
+            json,
+            errors,
+        } => {
+            let (report, path) = match (tsv, jsonl) {
+                (Some(t), _) => (faultline::eval::classify::evaluate_file(&t)?, t),
+                (None, Some(j)) => (faultline::eval::classify::evaluate_jsonl(&j)?, j),
+                (None, None) => unreachable!("clap requires --tsv or --jsonl"),
+            };
             for w in &report.warnings {
-                say!("faultline: warning: {}: {w}", tsv.display());
+                say!("faultline: warning: {}: {w}", path.display());
             }
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report)?);

@@ -3,7 +3,8 @@
 //! Input is a TSV file (see [`super::tsv`]) with columns `message` and `label` (a
 //! [`FailureKind`] name), optionally `id`, `alt_label` (a second defensible kind) and `hw_class`
 //! (the worker's hardware class; `browser` means a browser worker and is passed as
-//! [`HardwareClass::Webgpu`]). The report has per-kind support, precision, recall and F1, the
+//! [`HardwareClass::Webgpu`]), or a JSON-lines file of objects with the same fields
+//! ([`load_labelled_jsonl`]). The report has per-kind support, precision, recall and F1, the
 //! confusion matrix, accuracy, macro-F1 over every kind that appears in the truth or the
 //! predictions, a lenient accuracy that also accepts `alt_label`, and the misclassified rows.
 
@@ -37,11 +38,100 @@ pub enum EvalError {
         source: crate::model::ParseEnumError,
     },
     /// The file has a header but no row to score.
-    #[error("{}: no labelled rows to evaluate (only a header)", path.display())]
+    #[error("{}: no labelled rows to evaluate (only a header, or nothing)", path.display())]
     NoRows {
         /// The file.
         path: PathBuf,
     },
+    /// A JSON-lines file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of a JSON-lines file is not a labelled message.
+    #[error("{}:{line}: {reason}", path.display())]
+    BadLine {
+        /// The file.
+        path: PathBuf,
+        /// Line (1-based).
+        line: usize,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+}
+
+/// One line of a labelled JSON-lines file. Other fields are ignored, as the TSV's other
+/// columns are (the dev set's `source` and `note`).
+#[derive(Debug, serde::Deserialize)]
+struct LabelledLine {
+    message: String,
+    label: String,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    alt_label: Option<String>,
+    #[serde(default)]
+    hw_class: Option<String>,
+}
+
+/// Reads a labelled JSON-lines file: one object per line with `message` and `label` (a
+/// failure kind name), optionally `id` (a string or a number; the line number without it),
+/// `alt_label` and `hw_class`, as the TSV's columns; other fields are ignored. Blank lines
+/// are skipped; a line that is not such an object is an error naming the line and the field.
+pub fn load_labelled_jsonl(path: impl AsRef<Path>) -> Result<Vec<LabelledMessage>, EvalError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let bad = |reason: String| EvalError::BadLine {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        };
+        let l: LabelledLine = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
+        let kind = |field: &str, v: &str| {
+            v.trim()
+                .parse::<FailureKind>()
+                .map_err(|e| bad(format!("field {field}: {e}")))
+        };
+        let label = kind("label", &l.label)?;
+        let alt_label = match l.alt_label.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(s) => Some(kind("alt_label", s)?),
+            None => None,
+        };
+        let id = match l.id {
+            None | Some(serde_json::Value::Null) => line.to_string(),
+            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(other) => return Err(bad(format!("field id: a string or a number, not {other}"))),
+        };
+        let hw = l
+            .hw_class
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        out.push(LabelledMessage {
+            id,
+            line,
+            message: l.message,
+            label,
+            alt_label,
+            hardware: hw.and_then(hardware_hint),
+            unread_hardware: hw.filter(|v| hardware_hint(v).is_none()).map(String::from),
+        });
+    }
+    Ok(out)
 }
 
 /// One labelled message.
@@ -310,6 +400,18 @@ pub fn evaluate_file(path: impl AsRef<Path>) -> Result<ClassificationReport, Eva
     evaluate_file_with(&Classifier::new(), path)
 }
 
+/// Loads a labelled JSON-lines file ([`load_labelled_jsonl`]) and evaluates the built-in
+/// classifier on it.
+pub fn evaluate_jsonl(path: impl AsRef<Path>) -> Result<ClassificationReport, EvalError> {
+    let rows = load_labelled_jsonl(&path)?;
+    if rows.is_empty() {
+        return Err(EvalError::NoRows {
+            path: path.as_ref().to_path_buf(),
+        });
+    }
+    Ok(evaluate(&Classifier::new(), &rows))
+}
+
 /// Loads a labelled TSV file and evaluates `classifier` on it.
 pub fn evaluate_file_with(
     classifier: &Classifier,
@@ -547,9 +649,73 @@ mod tests {
         let e = evaluate_file(&header).unwrap_err();
         assert!(
             e.to_string()
-                .ends_with("h.tsv: no labelled rows to evaluate (only a header)"),
+                .ends_with("h.tsv: no labelled rows to evaluate (only a header, or nothing)"),
             "{e}"
         );
+    }
+
+    /// A JSON-lines file reads as the TSV with the same rows does; a bad line is an error
+    /// naming the line and the field.
+    #[test]
+    fn loads_json_lines_as_the_tsv() {
+        let dir = tempfile::tempdir().unwrap();
+        let tsv = Table::parse(
+            "id\tmessage\tlabel\talt_label\thw_class\n7\tKilled\toom_host\t\tCPU\n8\tx\tunknown\ttimeout\tbrowser\n",
+            "l.tsv",
+        )
+        .unwrap();
+        let want = labelled_from_table(&tsv).unwrap();
+        let path = dir.path().join("l.jsonl");
+        std::fs::write(
+            &path,
+            concat!(
+                r#"{"id": 7, "message": "Killed", "label": "oom_host", "hw_class": "CPU"}"#,
+                "\n\n",
+                r#"{"id": "8", "message": "x", "label": "unknown", "alt_label": "timeout", "hw_class": "browser"}"#,
+                "\n",
+            ),
+        )
+        .unwrap();
+        let got = load_labelled_jsonl(&path).unwrap();
+        // The same rows, but for their line numbers.
+        let strip = |r: &[LabelledMessage]| -> Vec<LabelledMessage> {
+            r.iter()
+                .map(|m| LabelledMessage {
+                    line: 0,
+                    ..m.clone()
+                })
+                .collect()
+        };
+        assert_eq!(strip(&got), strip(&want));
+        assert_eq!((got[0].line, got[1].line), (1, 3));
+        for (text, want) in [
+            (
+                r#"{"message": "x", "label": "not_a_kind"}"#,
+                ":1: field label: unknown failure kind 'not_a_kind'",
+            ),
+            (r#"{"label": "oom_gpu"}"#, ":1: missing field `message`"),
+            (
+                r#"{"message": "x", "lable": "oom_gpu", "note": "ignored"}"#,
+                ":1: missing field `label`",
+            ),
+            (
+                r#"{"message": "x", "label": "oom_gpu", "id": [1]}"#,
+                ":1: field id: a string or a number, not [1]",
+            ),
+            ("not json", ":1: expected ident"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = load_labelled_jsonl(&path).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+            assert!(e.starts_with(&path.display().to_string()), "{e}");
+        }
+        std::fs::write(&path, "\n").unwrap();
+        assert!(matches!(
+            evaluate_jsonl(&path),
+            Err(EvalError::NoRows { .. })
+        ));
+        let e = load_labelled_jsonl(dir.path().join("absent.jsonl")).unwrap_err();
+        assert!(e.to_string().contains("absent.jsonl"), "{e}");
     }
 
     /// The real labelled dev set, when the shared data folder is present.
