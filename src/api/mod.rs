@@ -390,11 +390,22 @@ impl App {
     /// the pending records and to record the result; the Parquet writing runs without it, so
     /// requests go on meanwhile. Blocking: call it off the async workers.
     pub fn flush(&self) -> Result<(), ApiError> {
-        let _one_at_a_time = self
-            .shared
+        let _one_at_a_time = self.history_job();
+        self.flush_recorded()
+    }
+
+    /// The lock that lets one of the jobs on the history run at a time: flushes,
+    /// compactions, the reopening after a failed WAL.
+    fn history_job(&self) -> MutexGuard<'_, ()> {
+        self.shared
             .flushing
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One flush (the caller holds [`App::history_job`]), its outcome recorded in
+    /// [`FlushHealth`].
+    fn flush_recorded(&self) -> Result<(), ApiError> {
         let result = self.flush_once();
         self.record_flush(&result);
         result
@@ -434,14 +445,8 @@ impl App {
     /// (a part merged away under them is read again, see `reread_while_compacting`).
     /// Blocking: call it off the async workers.
     pub fn compact(&self, scope: CompactScope) -> Result<CompactReport, ApiError> {
-        let _one_at_a_time = self
-            .shared
-            .flushing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let flushed = self.flush_once();
-        self.record_flush(&flushed);
-        let result = flushed.and_then(|()| {
+        let _one_at_a_time = self.history_job();
+        let result = self.flush_recorded().and_then(|()| {
             let job = self.engine().begin_compact(scope)?;
             // Ended whatever happens: a panic (a decoder meeting a damaged part) left the
             // store compacting for good, every later flush skipped as if nothing were pending
@@ -480,11 +485,7 @@ impl App {
     /// one loaded before kept, said) and the model in use seeds the new ranking, as when the
     /// server opened. Both engines are in memory during the replay.
     pub fn recover_wal(&self) -> Result<bool, ApiError> {
-        let _no_flush_meanwhile = self
-            .shared
-            .flushing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _no_flush_meanwhile = self.history_job();
         let reopener = {
             let engine = self.engine();
             if engine.wal_failure().is_none() {
