@@ -22,6 +22,7 @@ mod committed;
 mod entry;
 pub mod export;
 pub mod import;
+mod merge;
 mod parquet_store;
 mod scan;
 pub mod schema;

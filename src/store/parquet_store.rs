@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::{self, ColumnBatch};
 use super::entry::{Encoded, Entry, Table};
+use super::merge::{self, read_part_rows, MergeStop};
 use super::schema::{
     self, META_FLUSH_SEQ, META_REPLACES, META_SCHEMA_VERSION, META_TABLE, SCHEMA_VERSION,
 };
@@ -137,7 +138,7 @@ pub struct PartInfo {
     pub seq_range: Option<(u64, u64)>,
 }
 
-fn props(table: Table, flush_seq: u64, replaces: &[String]) -> WriterProperties {
+pub(super) fn props(table: Table, flush_seq: u64, replaces: &[String]) -> WriterProperties {
     let mut kv = vec![
         KeyValue::new(META_SCHEMA_VERSION.to_string(), SCHEMA_VERSION.to_string()),
         KeyValue::new(META_TABLE.to_string(), table.dir_name().to_string()),
@@ -343,48 +344,8 @@ pub fn read_part(path: &Path) -> Result<Vec<(u64, Entry)>, StoreError> {
     }
 }
 
-/// A part's rows that decode, with their sequence numbers, and an error for each row that
-/// does not.
-pub(crate) type PartRows = (Vec<(u64, Entry)>, Vec<StoreError>);
-
-/// A part read row by row: the rows that decode, and an error for each that does not (a
-/// damaged payload). An error reading the file or a batch of it is returned as the error.
-pub(crate) fn read_part_rows(path: &Path) -> Result<PartRows, StoreError> {
-    let f = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let b =
-        ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| StoreError::parquet(path, e))?;
-    let bad = |e: String| StoreError::Decode(format!("{}: {e}", path.display()));
-    let (version, table) = part_layout(b.metadata().file_metadata()).map_err(bad)?;
-    let mut columns = schema::decode_columns(version, table);
-    columns.push(schema::SEQ);
-    let mask = ProjectionMask::columns(b.parquet_schema(), columns);
-    let reader = b
-        .with_projection(mask)
-        .build()
-        .map_err(|e| StoreError::parquet(path, e))?;
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    let mut first = 0;
-    for batch in reader {
-        let batch = batch.map_err(|e| bad(e.to_string()))?;
-        let seq = batch
-            .column_by_name(schema::SEQ)
-            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
-            .ok_or_else(|| bad("no seq column".into()))?;
-        let rows = schema::decode_rows(&batch, version, table).map_err(bad)?;
-        for (i, row) in rows.into_iter().enumerate() {
-            match row {
-                Ok(e) => out.push((seq.value(i), e)),
-                Err(e) => errors.push(bad(format!("row {}: {e}", first + i + 1))),
-            }
-        }
-        first += batch.num_rows();
-    }
-    Ok((out, errors))
-}
-
 /// The sequence numbers of a part's rows (the `seq` column alone).
-fn part_seqs(path: &Path) -> Result<Vec<u64>, StoreError> {
+pub(super) fn part_seqs(path: &Path) -> Result<Vec<u64>, StoreError> {
     let f = File::open(path).map_err(|e| StoreError::io(path, e))?;
     let b =
         ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| StoreError::parquet(path, e))?;
@@ -1187,109 +1148,82 @@ impl CompactJob {
                         parts
                     }
                 };
-                let mut rows: Vec<(u64, Entry)> = Vec::new();
-                let mut good = Vec::new();
-                // Parts with rows that do not decode: their readable rows are merged, and the
-                // part itself is kept aside instead of removed.
-                let mut damaged = Vec::new();
                 let merge_only = matches!(self.scope, CompactScope::Merge { .. });
-                let mut unreadable = None;
-                for p in parts {
-                    match read_part_rows(&p.path) {
-                        // A periodic merge moves nothing aside: the partition stays as it is,
-                        // said, for a full compaction to deal with.
-                        Ok((_, bad)) if merge_only && !bad.is_empty() => {
-                            unreadable = Some(format!("{} ({} of its rows)", bad[0], bad.len()));
-                            break;
-                        }
-                        Err(e) if merge_only && !matches!(e, StoreError::Io { .. }) => {
-                            unreadable = Some(e.to_string());
-                            break;
-                        }
-                        Ok((r, bad)) => {
-                            rows.extend(r);
-                            if let Some(first) = bad.first() {
-                                report.set_aside.push(format!(
-                                    "{first} ({} of its rows cannot be read; the others are merged, the part kept aside as {})",
-                                    bad.len(),
-                                    aside_name(&p.path, "corrupt").display()
-                                ));
-                                damaged.push(p.path.clone());
-                            }
-                            good.push(p);
-                        }
-                        // An I/O error (a file vanished, too many open files) says nothing
-                        // of the part: the compaction stops, nothing changed.
-                        Err(e @ StoreError::Io { .. }) => return Err(e),
-                        Err(e) => {
-                            let aside = aside_name(&p.path, "corrupt");
-                            std::fs::rename(&p.path, &aside)
-                                .map_err(|e| StoreError::io(&p.path, e))?;
-                            fsync_dir(&dir)?;
-                            report
-                                .set_aside
-                                .push(format!("{e}; moved aside to {}", aside.display()));
-                        }
-                    }
-                }
-                if let Some(why) = unreadable {
-                    report.skipped.push(format!(
-                        "{}: not merged, a part cannot be read: {why}; a full compaction (`POST /v1/admin/compact`, or `faultline compact` with the server stopped) sets it aside",
-                        dir.display()
-                    ));
-                    continue;
-                }
-                if good.len() < 2 && damaged.is_empty() {
-                    continue;
-                }
-                if rows.is_empty() {
-                    // Nothing readable to merge: the damaged parts are only set aside.
-                    for d in &damaged {
-                        let aside = aside_name(d, "corrupt");
-                        std::fs::rename(d, &aside).map_err(|e| StoreError::io(d, e))?;
-                    }
+                let mut parts = parts;
+                let set_aside = |p: &Path, why: String| -> Result<String, StoreError> {
+                    let aside = aside_name(p, "corrupt");
+                    std::fs::rename(p, &aside).map_err(|e| StoreError::io(p, e))?;
                     fsync_dir(&dir)?;
-                    continue;
-                }
-                rows.sort_by_key(|r| r.0);
-                // A merged part beside a part it replaces (a compaction that failed before
-                // removing it, in a server that has not opened the store since): each record
-                // once, as readers take it.
-                rows.dedup_by_key(|r| r.0);
-                let seqs: Vec<u64> = rows.iter().map(|r| r.0).collect();
-                let entries: Vec<&Entry> = rows.iter().map(|r| &r.1).collect();
-                let batch = schema::to_batch(table, &seqs, &entries)
-                    .map_err(|e| StoreError::Encode(e.to_string()))?;
-                let flush = good.iter().map(|p| p.flush_seq).max().unwrap_or(0);
-                let out = dir.join(format!(
-                    "part-{flush:020}-{:020}-c.parquet",
-                    seqs.first().copied().unwrap_or(0)
-                ));
-                // A damaged compacted part rewritten alone would have its own name: the
-                // rewrite gets another, and replaces it as a merge does.
-                let out = if good.iter().any(|p| p.path == out) && !damaged.is_empty() {
-                    out.with_file_name(format!(
-                        "part-{flush:020}-{:020}-r.parquet",
-                        seqs.first().copied().unwrap_or(0)
-                    ))
-                } else {
-                    out
+                    Ok(format!("{why}; moved aside to {}", aside.display()))
                 };
-                // What it replaces, never itself: an output that takes an input's name (a
-                // merge of a merged part with parts it left behind) listed itself, and the
-                // next open removed it as replaced (a review).
-                let names: Vec<String> = good
-                    .iter()
-                    .filter(|p| p.path != out)
-                    .filter_map(|p| p.path.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .collect();
-                write_atomic(&out, &[batch], props(table, flush, &names))?;
-                for p in &good {
-                    if p.path == out {
+                // Merged a batch of each part at a time (see `merge`). A part that cannot be
+                // read on is set aside (a full compaction) and the merge starts again
+                // without it; a periodic merge moves nothing aside: the partition stays as
+                // it is, said, for a full compaction to deal with.
+                let merged = loop {
+                    if parts.is_empty() {
+                        break None;
+                    }
+                    if parts.len() == 1 {
+                        // A lone part (a full compaction) is only read: it is rewritten when
+                        // rows of it do not decode.
+                        match read_part_rows(&parts[0].path) {
+                            Ok((_, bad)) if bad.is_empty() => break None,
+                            Ok(_) => {}
+                            Err(e @ StoreError::Io { .. }) => return Err(e),
+                            Err(e) => {
+                                report
+                                    .set_aside
+                                    .push(set_aside(&parts[0].path, e.to_string())?);
+                                break None;
+                            }
+                        }
+                    }
+                    let flush = parts.iter().map(|p| p.flush_seq).max().unwrap_or(0);
+                    match merge::merge_parts(table, &dir, &parts, flush, merge_only) {
+                        Ok(m) => break Some(m),
+                        // An I/O error (a file vanished, too many open files, a full disk)
+                        // says nothing of the parts: the compaction stops, nothing changed.
+                        Err(MergeStop::Failed(e)) => return Err(e),
+                        Err(MergeStop::Part(_, e)) if merge_only => {
+                            report.skipped.push(format!(
+                                "{}: not merged, a part cannot be read: {e}; a full compaction (`POST /v1/admin/compact`, or `faultline compact` with the server stopped) sets it aside",
+                                dir.display()
+                            ));
+                            break None;
+                        }
+                        Err(MergeStop::Part(i, e)) => {
+                            let p = parts.remove(i);
+                            report.set_aside.push(set_aside(&p.path, e.to_string())?);
+                        }
+                        Err(MergeStop::Empty(bad)) => {
+                            // Nothing readable to merge: the damaged parts are only set aside.
+                            for (p, bad) in parts.iter().zip(bad) {
+                                if let Some(first) = bad.first() {
+                                    report
+                                        .set_aside
+                                        .push(set_aside(&p.path, first.to_string())?);
+                                }
+                            }
+                            break None;
+                        }
+                    }
+                };
+                let Some(merged) = merged else {
+                    continue;
+                };
+                for (p, bad) in parts.iter().zip(&merged.bad) {
+                    if p.path == merged.out {
                         continue;
                     }
-                    if damaged.contains(&p.path) {
+                    if let Some(first) = bad.first() {
+                        // Its readable rows are merged, and the part itself kept aside.
                         let aside = aside_name(&p.path, "corrupt");
+                        report.set_aside.push(format!(
+                            "{first} ({} of its rows cannot be read; the others are merged, the part kept aside as {})",
+                            bad.len(),
+                            aside.display()
+                        ));
                         std::fs::rename(&p.path, &aside).map_err(|e| StoreError::io(&p.path, e))?;
                     } else {
                         std::fs::remove_file(&p.path).map_err(|e| StoreError::io(&p.path, e))?;
