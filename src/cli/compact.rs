@@ -1,9 +1,11 @@
 //! `faultline compact`: merges the small Parquet parts of every partition of the history.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use faultline::store::{ParquetStore, StoreError, StoreOptions};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// Merge the Parquet parts of each partition of the history into one.
@@ -34,7 +36,14 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// No progress bar (it is shown on a terminal when the parts to read hold 100,000
+    /// rows or more).
+    #[arg(long, short)]
+    quiet: bool,
 }
+
+/// Rows to read from which a progress bar is worth showing.
+const PROGRESS_MIN_ROWS: u64 = 100_000;
 
 #[derive(Serialize)]
 struct Report {
@@ -67,9 +76,26 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     };
     super::print_open_warnings("faultline", &store.open_report().warnings);
+    let show = !a.quiet && std::io::stderr().is_terminal();
+    let mut bar: Option<ProgressBar> = None;
     let r = store
-        .compact()
+        .compact_with_progress(&mut |done, total| {
+            if !show || total < PROGRESS_MIN_ROWS {
+                return;
+            }
+            let b = bar.get_or_insert_with(|| {
+                let style = ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows (eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+                ProgressBar::new(total).with_style(style)
+            });
+            b.set_position(done);
+        })
         .with_context(|| format!("compacting {}", a.data.display()))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let (partitions, removed) = (r.partitions_compacted, r.parts_removed);
     for w in &r.set_aside {
         say!("faultline: warning: unreadable part: {w}; its records are no longer read");

@@ -1018,9 +1018,18 @@ impl ParquetStore {
     /// command to get past it. Flushes the WAL first; [`ParquetStore::begin_compact`] is the
     /// same work run outside the store's owner's lock.
     pub fn compact(&mut self) -> Result<CompactReport, StoreError> {
+        self.compact_with_progress(&mut |_, _| {})
+    }
+
+    /// [`ParquetStore::compact`], calling `progress(rows read, rows to read)` as it goes
+    /// (see [`CompactJob::run_with_progress`]).
+    pub fn compact_with_progress(
+        &mut self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<CompactReport, StoreError> {
         self.flush()?;
         let job = self.begin_compact(CompactScope::Full)?;
-        let result = job.run();
+        let result = job.run_with_progress(progress);
         self.finish_compact();
         result
     }
@@ -1092,7 +1101,18 @@ impl CompactJob {
     /// again ([`reread_while_compacting`](super::reread_while_compacting)). A part flushed
     /// into a partition after the job listed it is left for the next compaction.
     pub fn run(self) -> Result<CompactReport, StoreError> {
+        self.run_with_progress(&mut |_, _| {})
+    }
+
+    /// [`CompactJob::run`], calling `progress(rows read, rows to read)` as it goes: the
+    /// rows of every part the compaction reads, counted as a batch of them is merged.
+    pub fn run_with_progress(
+        self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<CompactReport, StoreError> {
         let mut report = CompactReport::default();
+        // What to read: per partition, its parts.
+        let mut plan: Vec<(Table, PathBuf, Vec<PartInfo>)> = Vec::new();
         for table in Table::ALL {
             let mut by_dir: BTreeMap<PathBuf, Vec<PartInfo>> = BTreeMap::new();
             for p in parts_of(&self.root, table)? {
@@ -1148,92 +1168,111 @@ impl CompactJob {
                         parts
                     }
                 };
-                let merge_only = matches!(self.scope, CompactScope::Merge { .. });
-                let mut parts = parts;
-                let set_aside = |p: &Path, why: String| -> Result<String, StoreError> {
-                    let aside = aside_name(p, "corrupt");
-                    std::fs::rename(p, &aside).map_err(|e| StoreError::io(p, e))?;
-                    fsync_dir(&dir)?;
-                    Ok(format!("{why}; moved aside to {}", aside.display()))
-                };
-                // Merged a batch of each part at a time (see `merge`). A part that cannot be
-                // read on is set aside (a full compaction) and the merge starts again
-                // without it; a periodic merge moves nothing aside: the partition stays as
-                // it is, said, for a full compaction to deal with.
-                let merged = loop {
-                    if parts.is_empty() {
-                        break None;
-                    }
-                    if parts.len() == 1 {
-                        // A lone part (a full compaction) is only read: it is rewritten when
-                        // rows of it do not decode.
-                        match read_part_rows(&parts[0].path) {
-                            Ok((_, bad)) if bad.is_empty() => break None,
-                            Ok(_) => {}
-                            Err(e @ StoreError::Io { .. }) => return Err(e),
-                            Err(e) => {
-                                report
-                                    .set_aside
-                                    .push(set_aside(&parts[0].path, e.to_string())?);
-                                break None;
-                            }
+                if parts.is_empty() {
+                    continue;
+                }
+                plan.push((table, dir, parts));
+            }
+        }
+        // Progress by rows: those of every part to be read.
+        let total: u64 = plan.iter().flat_map(|g| &g.2).map(|p| p.rows as u64).sum();
+        let mut done = 0;
+        // Rows left out of merged parts as repeated numbers (parts no `replaces` covers,
+        // crafted or copied in): the manifest is counted again, or the next open would say
+        // they are gone (a review).
+        let mut duplicates = 0;
+        for (table, dir, parts) in plan {
+            progress(done, total);
+            let base = done;
+            done += parts.iter().map(|p| p.rows as u64).sum::<u64>();
+            let merge_only = matches!(self.scope, CompactScope::Merge { .. });
+            let mut parts = parts;
+            let set_aside = |p: &Path, why: String| -> Result<String, StoreError> {
+                let aside = aside_name(p, "corrupt");
+                std::fs::rename(p, &aside).map_err(|e| StoreError::io(p, e))?;
+                fsync_dir(&dir)?;
+                Ok(format!("{why}; moved aside to {}", aside.display()))
+            };
+            // Merged a batch of each part at a time (see `merge`). A part that cannot be
+            // read on is set aside (a full compaction) and the merge starts again
+            // without it; a periodic merge moves nothing aside: the partition stays as
+            // it is, said, for a full compaction to deal with.
+            let merged = loop {
+                if parts.is_empty() {
+                    break None;
+                }
+                if parts.len() == 1 {
+                    // A lone part (a full compaction) is only read: it is rewritten when
+                    // rows of it do not decode.
+                    match merge::check_part(&parts[0].path) {
+                        Ok(bad) if bad.is_empty() => break None,
+                        Ok(_) => {}
+                        Err(e @ StoreError::Io { .. }) => return Err(e),
+                        Err(e) => {
+                            report
+                                .set_aside
+                                .push(set_aside(&parts[0].path, e.to_string())?);
+                            break None;
                         }
                     }
-                    let flush = parts.iter().map(|p| p.flush_seq).max().unwrap_or(0);
-                    match merge::merge_parts(table, &dir, &parts, flush, merge_only) {
-                        Ok(m) => break Some(m),
-                        // An I/O error (a file vanished, too many open files, a full disk)
-                        // says nothing of the parts: the compaction stops, nothing changed.
-                        Err(MergeStop::Failed(e)) => return Err(e),
-                        Err(MergeStop::Part(_, e)) if merge_only => {
-                            report.skipped.push(format!(
+                }
+                let flush = parts.iter().map(|p| p.flush_seq).max().unwrap_or(0);
+                let mut read = |r: u64| progress(base + r, total);
+                match merge::merge_parts(table, &dir, &parts, flush, merge_only, &mut read) {
+                    Ok(m) => break Some(m),
+                    // An I/O error (a file vanished, too many open files, a full disk)
+                    // says nothing of the parts: the compaction stops, nothing changed.
+                    Err(MergeStop::Failed(e)) => return Err(e),
+                    Err(MergeStop::Part(_, e)) if merge_only => {
+                        report.skipped.push(format!(
                                 "{}: not merged, a part cannot be read: {e}; a full compaction (`POST /v1/admin/compact`, or `faultline compact` with the server stopped) sets it aside",
                                 dir.display()
                             ));
-                            break None;
-                        }
-                        Err(MergeStop::Part(i, e)) => {
-                            let p = parts.remove(i);
-                            report.set_aside.push(set_aside(&p.path, e.to_string())?);
-                        }
-                        Err(MergeStop::Empty(bad)) => {
-                            // Nothing readable to merge: the damaged parts are only set aside.
-                            for (p, bad) in parts.iter().zip(bad) {
-                                if let Some(first) = bad.first() {
-                                    report
-                                        .set_aside
-                                        .push(set_aside(&p.path, first.to_string())?);
-                                }
+                        break None;
+                    }
+                    Err(MergeStop::Part(i, e)) => {
+                        let p = parts.remove(i);
+                        report.set_aside.push(set_aside(&p.path, e.to_string())?);
+                    }
+                    Err(MergeStop::Empty(bad)) => {
+                        // Nothing readable to merge: the damaged parts are only set aside.
+                        for (p, bad) in parts.iter().zip(bad) {
+                            if let Some(first) = bad.first() {
+                                report
+                                    .set_aside
+                                    .push(set_aside(&p.path, first.to_string())?);
                             }
-                            break None;
                         }
+                        break None;
                     }
-                };
-                let Some(merged) = merged else {
+                }
+            };
+            let Some(merged) = merged else {
+                continue;
+            };
+            duplicates += merged.duplicates;
+            for (p, bad) in parts.iter().zip(&merged.bad) {
+                if p.path == merged.out {
                     continue;
-                };
-                for (p, bad) in parts.iter().zip(&merged.bad) {
-                    if p.path == merged.out {
-                        continue;
-                    }
-                    if let Some(first) = bad.first() {
-                        // Its readable rows are merged, and the part itself kept aside.
-                        let aside = aside_name(&p.path, "corrupt");
-                        report.set_aside.push(format!(
+                }
+                if let Some(first) = bad.first() {
+                    // Its readable rows are merged, and the part itself kept aside.
+                    let aside = aside_name(&p.path, "corrupt");
+                    report.set_aside.push(format!(
                             "{first} ({} of its rows cannot be read; the others are merged, the part kept aside as {})",
                             bad.len(),
                             aside.display()
                         ));
-                        std::fs::rename(&p.path, &aside).map_err(|e| StoreError::io(&p.path, e))?;
-                    } else {
-                        std::fs::remove_file(&p.path).map_err(|e| StoreError::io(&p.path, e))?;
-                    }
-                    report.parts_removed += 1;
+                    std::fs::rename(&p.path, &aside).map_err(|e| StoreError::io(&p.path, e))?;
+                } else {
+                    std::fs::remove_file(&p.path).map_err(|e| StoreError::io(&p.path, e))?;
                 }
-                fsync_dir(&dir)?;
-                report.partitions_compacted += 1;
+                report.parts_removed += 1;
             }
+            fsync_dir(&dir)?;
+            report.partitions_compacted += 1;
         }
+        progress(total, total);
         // Parts set aside leave the count: the manifest counts what the parts now hold. Rows
         // found gone earlier are acknowledged (said in the report, then no more) by a full
         // compaction only: a server's periodic one would silence the warning unread.
@@ -1245,7 +1284,7 @@ impl CompactJob {
                 .and_then(|m| m.gone)
                 .unwrap_or(0);
         }
-        if !report.set_aside.is_empty() || report.gone_acknowledged > 0 {
+        if !report.set_aside.is_empty() || report.gone_acknowledged > 0 || duplicates > 0 {
             let mut parts = Vec::new();
             for table in Table::ALL {
                 parts.extend(parts_of(&self.root, table)?);
