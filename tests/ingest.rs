@@ -1257,3 +1257,51 @@ fn a_failed_ingest_says_how_many_records_it_committed() {
         stderr(&out)
     );
 }
+
+/// Regression (audit): a JSON-lines log whose last line was being written when it was taken
+/// in (no line end yet) was read whole again once it grew, and its records stored twice. It
+/// goes on from that line: read again when it was cut off mid-write, after it when it was
+/// whole.
+#[test]
+fn a_log_caught_mid_line_goes_on_from_that_line() {
+    let d = Dir::new();
+    let g1 = record("g1", "CUDA out of memory");
+    let g2 = record("g2", "NCCL timeout");
+    let g3 = record("g3", "Xid 79: GPU has fallen off the bus");
+    let (head, rest) = g2.split_at(30);
+    d.write("grow.jsonl", &format!("{g1}\n{head}"));
+    let o = d.run(&["ingest", "grow.jsonl", "--data", "h", "--json"], "");
+    assert_eq!(summary(&o)["ingested"], 1, "{}", stderr(&o));
+    d.write("grow.jsonl", &format!("{g1}\n{g2}\n{g3}\n"));
+    let o = d.run(&["ingest", "grow.jsonl", "--data", "h", "--json"], "");
+    assert_eq!(summary(&o)["ingested"], 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("read from line 2 on"), "{}", stderr(&o));
+    assert!(!rest.is_empty());
+    let mut ids: Vec<String> = failures(&d.path("h"))
+        .iter()
+        .map(|f| f.record.task_id.as_str().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["g1", "g2", "g3"]);
+    // A whole last line without its line end was taken in: it is not read again.
+    let g4 = record("g4", "CUDA out of memory");
+    let g5 = record("g5", "CUDA out of memory");
+    d.write("b.jsonl", &g4);
+    let o = d.run(&["ingest", "b.jsonl", "--data", "h", "--json"], "");
+    assert_eq!(summary(&o)["ingested"], 1, "{}", stderr(&o));
+    d.write("b.jsonl", &format!("{g4}\n{g5}\n"));
+    let o = d.run(&["ingest", "b.jsonl", "--data", "h", "--json"], "");
+    assert_eq!(summary(&o)["ingested"], 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("read from line 2 on"), "{}", stderr(&o));
+    assert_eq!(failures(&d.path("h")).len(), 5);
+    // Appended to the whole line itself (no line end between): changed, read whole.
+    d.write("c.jsonl", &g4);
+    d.run(&["ingest", "c.jsonl", "--data", "h", "--json"], "");
+    d.write("c.jsonl", &format!("{g4} \n{g5}\n"));
+    let o = d.run(&["ingest", "c.jsonl", "--data", "h", "--json"], "");
+    assert!(
+        stderr(&o).contains("c.jsonl changed since"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -73,7 +73,9 @@ pub struct Args {
     /// modification time, listed in DATA/ingested.jsonl); without it such an input is skipped
     /// with a note, so running the same command twice does not double the history, and a
     /// JSON-lines file that grew since, unchanged up to where it ended, is read from there
-    /// on (what was appended; any other change reads it whole, with a warning).
+    /// on (what was appended; a last line caught mid-write, without its line end, is read
+    /// again from its start once completed; any other change reads it whole, with a
+    /// warning).
     #[arg(long)]
     again: bool,
     /// No progress bar and no per-record rejection messages.
@@ -385,14 +387,24 @@ struct Ingested {
 /// What [`Ingested::prefix`] holds.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 struct Prefix {
-    /// BLAKE3 (hex) of the bytes.
+    /// BLAKE3 (hex) of the bytes up to the last line end (all of them when `len` is absent).
     b3: String,
     /// Lines in them (each ends with `\n`).
     lines: u64,
+    /// Where the last line end was, when the bytes taken in ended in a line without one (a
+    /// log caught mid-write): `b3` and `lines` cover the bytes before that line (absent in
+    /// logs of earlier versions, which kept no prefix for such a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    len: Option<u64>,
+    /// That unterminated line's BLAKE3 (hex), when it read as a whole JSON document (taken
+    /// in, or refused as a record): the next ingest goes on after it once it has its line
+    /// end. Absent, the line was cut off mid-write (refused) and is read again from its
+    /// start once the file grew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_line: Option<String>,
 }
 
-/// The BLAKE3 hash (hex) of the first `size` bytes of `path` and the lines they hold, when
-/// there are that many and the last is a line end.
+/// The [`Prefix`] of the first `size` bytes of `path`, when there are that many.
 fn prefix_of(path: &Path, size: u64) -> Option<Prefix> {
     use std::io::Read;
     if size == 0 {
@@ -400,7 +412,9 @@ fn prefix_of(path: &Path, size: u64) -> Option<Prefix> {
     }
     let f = std::fs::File::open(path).ok()?;
     let mut h = blake3::Hasher::new();
-    let (mut lines, mut last, mut read) = (0u64, 0u8, 0u64);
+    // The bytes after the latest line end.
+    let mut open: Vec<u8> = Vec::new();
+    let (mut lines, mut read) = (0u64, 0u64);
     let mut buf = vec![0u8; 1 << 16];
     let mut r = f.take(size);
     loop {
@@ -408,15 +422,72 @@ fn prefix_of(path: &Path, size: u64) -> Option<Prefix> {
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
-        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        last = buf[n - 1];
+        let chunk = &buf[..n];
+        match chunk.iter().rposition(|&b| b == b'\n') {
+            Some(j) => {
+                h.update(&open);
+                h.update(&chunk[..=j]);
+                open.clear();
+                open.extend_from_slice(&chunk[j + 1..]);
+                lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+            }
+            None => open.extend_from_slice(chunk),
+        }
         read += n as u64;
     }
-    (read == size && last == b'\n').then(|| Prefix {
+    if read != size {
+        return None;
+    }
+    let whole = !open.is_empty() && serde_json::from_slice::<serde_json::Value>(&open).is_ok();
+    Some(Prefix {
         b3: h.finalize().to_hex().to_string(),
         lines,
+        len: (!open.is_empty()).then(|| size - open.len() as u64),
+        last_line: whole.then(|| blake3::hash(&open).to_hex().to_string()),
     })
+}
+
+/// Where to go on reading `path`, now `now` bytes, taken in before as its first `size` bytes
+/// with `pre` — when it grew and what was taken in is unchanged: after the last line taken
+/// in, or at the start of a line that was cut off mid-write then (an audit: a log whose last
+/// line was being written was read whole again, and its records stored twice).
+fn resume_at(path: &Path, size: u64, now: u64, pre: &Prefix) -> Option<Tail> {
+    use std::io::{Read, Seek};
+    if now <= size {
+        return None;
+    }
+    let len = pre.len.unwrap_or(size);
+    let same = if len == 0 {
+        pre.lines == 0 && pre.b3 == blake3::hash(b"").to_hex().to_string()
+    } else {
+        prefix_of(path, len)
+            .is_some_and(|p| p.len.is_none() && p.b3 == pre.b3 && p.lines == pre.lines)
+    };
+    if !same {
+        return None;
+    }
+    match (pre.len, &pre.last_line) {
+        (None, _) => Some(Tail {
+            offset: size,
+            line: pre.lines + 1,
+        }),
+        (Some(len), None) => Some(Tail {
+            offset: len,
+            line: pre.lines + 1,
+        }),
+        // The whole last line, unchanged and now ended: on after it.
+        (Some(len), Some(b3)) => {
+            let mut f = std::fs::File::open(path).ok()?;
+            f.seek(std::io::SeekFrom::Start(len)).ok()?;
+            let mut line = vec![0u8; (size - len + 1) as usize];
+            f.read_exact(&mut line).ok()?;
+            let end = line.pop()?;
+            (end == b'\n' && blake3::hash(&line).to_hex().to_string() == *b3).then(|| Tail {
+                offset: size + 1,
+                line: pre.lines + 2,
+            })
+        }
+    }
 }
 
 /// [`Ingested::state`] of an ingest that began.
@@ -643,24 +714,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 // A JSON-lines file that grew, unchanged up to where it ended, is read from
                 // there (an audit: a log that grew was ingested whole again, its first part
                 // twice); any other change reads it whole.
-                let grown = e.prefix.as_ref().filter(|pre| {
-                    *format == Some(Format::Jsonl)
-                        && id.as_ref().is_some_and(|id| id.1 > e.size)
-                        && prefix_of(p, e.size).as_ref() == Some(*pre)
-                });
-                if let Some(pre) = grown {
-                    *tail = Some(Tail {
-                        offset: e.size,
-                        line: pre.lines + 1,
-                    });
+                let grown = e
+                    .prefix
+                    .as_ref()
+                    .filter(|_| *format == Some(Format::Jsonl))
+                    .and_then(|pre| resume_at(p, e.size, id.as_ref()?.1, pre));
+                if let Some(t) = grown {
                     say!(
                         "faultline: note: {} grew since {} took it in at {} ({} records): read from line {} on",
                         p.display(),
                         a.data.display(),
                         e.at,
                         e.ingested,
-                        pre.lines + 1
+                        t.line
                     );
+                    *tail = Some(t);
                     return true;
                 }
                 // A file that changed since (its bad lines fixed, rewritten) is read whole.
