@@ -1305,3 +1305,33 @@ fn a_log_caught_mid_line_goes_on_from_that_line() {
         stderr(&o)
     );
 }
+
+/// Regression (audit): a data directory filled by `ingest` (failures, no decisions) gave a
+/// server or `recommend --data` no task and no pattern, without a word. They say how many
+/// stored failures are not replayed.
+#[test]
+fn failures_taken_in_without_decisions_are_said_not_replayed() {
+    let d = Dir::new();
+    let text: String = ["a", "b", "a"]
+        .iter()
+        .map(|t| record(t, "CUDA out of memory") + "\n")
+        .collect();
+    d.write("in.jsonl", &text);
+    d.run(&["ingest", "in.jsonl", "--data", "h"], "");
+    let o = d.run(
+        &["recommend", "--data", "h"],
+        &(record("c", "CUDA out of memory") + "\n"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("3 failures in the history had no decision logged after them"),
+        "{}",
+        stderr(&o)
+    );
+    // What recommend decided is replayed next time: the warning still counts the three.
+    let o = d.run(
+        &["recommend", "--data", "h"],
+        &(record("d", "CUDA out of memory") + "\n"),
+    );
+    assert!(stderr(&o).contains("3 failures"), "{}", stderr(&o));
+}

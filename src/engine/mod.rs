@@ -2023,10 +2023,19 @@ impl Engine<DurableState> {
         let mut engine = Engine::with_parts(config, rules, DurableState::new(store))?;
         engine.defer_model_fits(true);
         let mut failures: HashMap<TaskId, FailureRecord> = HashMap::new();
+        // Failures no decision followed (taken in by `faultline ingest` from logs; the engine
+        // logs each failure with its action in one write): not replayed, and said (an audit:
+        // a server over an ingested history started with no task and no pattern, silently).
+        let mut undecided = 0u64;
         for (_, e) in entries {
             match e {
                 Entry::Failure(f) => {
-                    failures.insert(f.record.task_id.clone(), f.record);
+                    if failures
+                        .insert(f.record.task_id.clone(), f.record)
+                        .is_some()
+                    {
+                        undecided += 1;
+                    }
                 }
                 Entry::Action(a) => {
                     if let Some(rec) = failures.remove(&a.action.task_id) {
@@ -2063,6 +2072,10 @@ impl Engine<DurableState> {
         if sweep {
             let damaged = !report.warnings.is_empty();
             report.warnings.extend(engine.state.sweep_blobs(damaged)?);
+        }
+        let undecided = undecided + failures.len() as u64;
+        if undecided > 0 {
+            report.warnings.push(undecided_warning(undecided));
         }
         Ok((engine, report))
     }
@@ -2263,6 +2276,15 @@ fn decision_rng(seed: u64, task: &TaskId, attempt: u32) -> Xoshiro256PlusPlus {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     Xoshiro256PlusPlus::seed_from_u64(seed ^ h)
+}
+
+/// The open report's line for `n` failures in the history that no decision followed.
+fn undecided_warning(n: u64) -> String {
+    format!(
+        "{n} failure{} in the history had no decision logged after {} (taken in by `faultline ingest` from logs, not decided here): not replayed into tasks, attempts, breakers or patterns; `analyze --data` and `train` read them",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "it" } else { "them" }
+    )
 }
 
 #[cfg(test)]
