@@ -289,7 +289,7 @@ pub(crate) fn document() -> Value {
                         "strategy": {"type": "string", "description": "recovery strategy, case-insensitive; default: the task's last action"},
                         "time_to_recovery_s": {"type": "number"},
                         "cost": {"type": "number"}, "timestamp": timestamp(),
-                        "attempt": {"type": "integer", "minimum": 0, "description": "the attempt of the action the outcome is about (its `attempt`); given, an earlier one than the task's latest is refused (409 stale_outcome: the task failed again since)"}
+                        "attempt": {"type": "integer", "minimum": 1, "description": "the attempt of the action the outcome is about (its `attempt`); given, an earlier one than the task's latest is refused (409 stale_outcome: the task failed again since)"}
                     }
                 },
                 "TaskState": {"type": "string", "enum": ["pending", "running", "recovering", "succeeded", "escalated", "failed"]}

@@ -2880,6 +2880,17 @@ fn an_outcome_naming_an_earlier_attempt_is_stale() {
         matches!(&err, EngineError::InvalidOutcome { error, .. } if error.field() == "attempt"),
         "{err}"
     );
+    // Regression (audit): attempt 0 was answered as stale ("attempt 0's recovery was
+    // counted as failed"); attempts count from 1, so it is invalid.
+    let zero = Outcome {
+        attempt: Some(0),
+        ..outcome("t", true)
+    };
+    let err = e.record_outcome(&zero).unwrap_err();
+    assert!(
+        matches!(&err, EngineError::InvalidOutcome { error, .. } if error.field() == "attempt"),
+        "{err}"
+    );
     assert!(!e.is_duplicate_outcome(&TaskId::new("t").unwrap()));
     e.record_outcome(&Outcome {
         attempt: Some(2),

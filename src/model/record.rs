@@ -590,10 +590,19 @@ impl Outcome {
     /// from outside): `time_to_recovery_s` and `cost`, when given, must be finite and not
     /// negative — zero is fine (an instant or free recovery, as the simulator and stored
     /// histories may hold). The error names the field. Whether the task is known is the
-    /// engine's check (`Engine::check_outcome`), not this one.
+    /// engine's check (`Engine::check_outcome`), not this one. `attempt`, when given, counts
+    /// from 1 as actions' attempts do (an audit: 0 was answered as a stale outcome, "attempt
+    /// 0's recovery was counted as failed", of an attempt that never was).
     pub fn check(&self) -> Result<(), ModelError> {
         non_negative("time_to_recovery_s", self.time_to_recovery_s)?;
-        non_negative("cost", self.cost)
+        non_negative("cost", self.cost)?;
+        if self.attempt == Some(0) {
+            return Err(ModelError::Invalid {
+                field: "attempt",
+                detail: "0: attempts count from 1".into(),
+            });
+        }
+        Ok(())
     }
 }
 
