@@ -1158,3 +1158,39 @@ fn recommend_explain_says_why_over_a_history() {
     let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert!(v.get("explanation").is_none(), "{v}");
 }
+
+/// Every verb's and every subcommand's `--help` teaches with an example (an audit found
+/// `rules`, `rules show`, `rules check` and `eval` without one).
+#[test]
+fn every_verb_and_subcommand_help_has_an_example() {
+    let d = Dir::new();
+    fn commands(help: &str) -> Vec<String> {
+        help.lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            // A command's line starts two spaces in; a wrapped description more.
+            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| *c != "help")
+            .map(str::to_string)
+            .collect()
+    }
+    let top = stdout(&d.run(&["--help"], ""));
+    let verbs = commands(&top);
+    assert!(verbs.len() >= 10, "{top}");
+    let mut missing = Vec::new();
+    for v in &verbs {
+        let help = stdout(&d.run(&[v, "--help"], ""));
+        if !help.contains("Example") {
+            missing.push(v.clone());
+        }
+        for s in commands(&help) {
+            let sub = stdout(&d.run(&[v, &s, "--help"], ""));
+            if !sub.contains("Example") {
+                missing.push(format!("{v} {s}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no example in the help of: {missing:?}");
+}

@@ -5,7 +5,18 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 /// Evaluate faultline on labelled data.
+///
+/// Each suite prints its measures as text, or as JSON with --json; a data set that is absent
+/// is skipped with its reason. See each suite's --help.
+///
+/// Examples:
+///
+///   faultline eval classify --tsv ../shared/data/real/error_messages_dev.tsv
+///   faultline eval templates ../shared/data/real/loghub2k
+///   faultline eval patterns sim-1 sim-2 sim-3    (simulate --out directories)
+///   faultline eval ranking --data history/
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(subcommand)]
     command: EvalCommand,

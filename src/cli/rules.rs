@@ -10,7 +10,16 @@ use faultline::rules::RuleSet;
 /// Rules are tried in order, first match wins; failures no rule matches use the ladder of
 /// their hardware class. A rules file (TOML) extends the defaults (its rules first) or, with
 /// `mode = "replace"`, replaces them; ladders it names replace only those classes.
+///
+/// Examples:
+///
+///   faultline rules show                      the defaults, as a table
+///   faultline rules show --toml > my.toml     the defaults as a rules file to edit
+///   faultline rules check my.toml             validate it (file, line and field on error)
+///   faultline rules show --rules my.toml      the rules in effect with it
+///   faultline recommend --rules my.toml < failures.jsonl
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(subcommand)]
     command: RulesCommand,
@@ -19,6 +28,11 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum RulesCommand {
     /// Print the rules and the ladder of every hardware class as a table.
+    ///
+    /// Example:
+    ///
+    ///   faultline rules show --rules my.toml
+    #[command(verbatim_doc_comment)]
     Show {
         /// Rules file to apply over the defaults.
         #[arg(long)]
@@ -29,6 +43,11 @@ enum RulesCommand {
         toml: bool,
     },
     /// Validate a rules file; errors name the file, line and field. Exit 0 when valid.
+    ///
+    /// Example:
+    ///
+    ///   faultline rules show --toml > my.toml && faultline rules check my.toml
+    #[command(verbatim_doc_comment)]
     Check {
         /// The rules file.
         file: PathBuf,
