@@ -461,6 +461,9 @@ fn recommend_input_errors_exit_2_and_name_the_problem() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("task_id"), "{}", stderr(&o));
+    // Regression (audit): a single record's checks named "(stdin)" where its schema errors
+    // named "stdin line 1".
+    assert!(stderr(&o).contains("stdin line 1"), "{}", stderr(&o));
     let o = d.run(
         &[
             "recommend",
@@ -693,7 +696,7 @@ fn eval_classify_warns_about_a_hw_class_it_cannot_read() {
     assert!(o.status.success(), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
-        e.contains("m.tsv") && e.contains("line 2: hw_class 'CPUU' names no hardware class"),
+        e.contains("m.tsv:2: hw_class 'CPUU' names no hardware class"),
         "{e}"
     );
     let o = d.run(

@@ -235,7 +235,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 (None, None) => unreachable!("clap requires --tsv or --jsonl"),
             };
             for w in &report.warnings {
-                say!("faultline: warning: {}: {w}", path.display());
+                // FILE:LINE, as every other bad line is named (an audit).
+                match w
+                    .strip_prefix("line ")
+                    .and_then(|r| r.split_once(": "))
+                    .filter(|(n, _)| n.parse::<usize>().is_ok())
+                {
+                    Some((n, rest)) => {
+                        say!("faultline: warning: {}:{n}: {rest}", path.display())
+                    }
+                    None => say!("faultline: warning: {}: {w}", path.display()),
+                }
             }
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report)?);

@@ -271,7 +271,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         // One JSON document (possibly pretty-printed) or JSON lines.
         match serde_json::from_str::<FailureReport>(text) {
-            Ok(r) => reports.push(("stdin".to_string(), r)),
+            // On one line, that line is named, as for JSON lines (an audit: a record's
+            // checks said "(stdin)" where its schema errors said "stdin line 1").
+            Ok(r) => {
+                let mut lines = text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim().is_empty());
+                let origin = match (lines.next(), lines.next()) {
+                    (Some((i, _)), None) => format!("stdin line {}", i + 1),
+                    _ => "stdin".to_string(),
+                };
+                reports.push((origin, r))
+            }
             Err(whole) => {
                 let lines: Vec<_> = text
                     .lines()

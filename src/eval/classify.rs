@@ -99,7 +99,9 @@ pub fn load_labelled_jsonl(path: impl AsRef<Path>) -> Result<Vec<LabelledMessage
             line,
             reason,
         };
-        let l: LabelledLine = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
+        // Without serde's "at line 1" (an audit: "e.jsonl:2: ... at line 1 column 15").
+        let l: LabelledLine =
+            serde_json::from_str(raw).map_err(|e| bad(crate::ingest::jsonl::reason(&e)))?;
         let kind = |field: &str, v: &str| {
             v.trim()
                 .parse::<FailureKind>()
@@ -702,12 +704,14 @@ mod tests {
                 r#"{"message": "x", "label": "oom_gpu", "id": [1]}"#,
                 ":1: field id: a string or a number, not [1]",
             ),
-            ("not json", ":1: expected ident"),
+            ("not json", ":1: invalid JSON: expected ident at column 2"),
         ] {
             std::fs::write(&path, text).unwrap();
             let e = load_labelled_jsonl(&path).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");
             assert!(e.starts_with(&path.display().to_string()), "{e}");
+            // Regression (audit): serde's own "at line 1" contradicted the file's line.
+            assert!(!e.contains("at line"), "{e}");
         }
         std::fs::write(&path, "\n").unwrap();
         assert!(matches!(
