@@ -1197,3 +1197,22 @@ fn every_verb_and_subcommand_help_has_an_example() {
     }
     assert!(missing.is_empty(), "no example in the help of: {missing:?}");
 }
+
+/// Regression (audit): `recommend --data` decided and kept a record dated before 1973 (`-5`,
+/// `0`), which `serve` refuses, so a server over that history answered the same record with
+/// a 400. With `--data` it is refused naming the field; without, old logs are read as
+/// they are.
+#[test]
+fn recommend_data_refuses_a_placeholder_time_as_serve_does() {
+    let d = Dir::new();
+    let rec = "{\"task_id\":\"t3\",\"worker_id\":\"w1\",\"error\":{\"message\":\"x\"},\"timestamp\":-5}\n";
+    let o = d.run(&["recommend", "--data", "h"], rec);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("field timestamp") && stderr(&o).contains("before 1973"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.run(&["recommend"], rec);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -81,7 +81,8 @@ pub struct Args {
     /// sent again is recognised by its timestamp (an earlier failure of its task by the same
     /// time and worker; the latest by the same time, worker and message while it has no
     /// outcome) and answered with the action already decided; one without a timestamp is
-    /// taken as a new failure of its task.
+    /// taken as a new failure of its task. A timestamp before 1973 (a placeholder such as 0)
+    /// is refused, as `serve` refuses it.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Durable mode: flush the WAL into Parquet parts every N records.
@@ -150,6 +151,23 @@ fn not_ahead(
     {
         bail!(
             "field timestamp: {} is {ahead:.3} s ahead of this machine's clock ({now}); at most {skew} s is accepted (--max-clock-skew; a log dated ahead on purpose, e.g. a long simulation, needs a larger one)",
+            rec.timestamp
+        );
+    }
+    Ok(rec)
+}
+
+/// `rec` unless it is dated before 1973 (a placeholder such as `0`, not a time), for
+/// `--data`, which keeps what it decides: `serve` refuses such a record, and it replays a
+/// history of `recommend --data` (an audit: a record dated -5 was decided and kept, and the
+/// server then answered the same record with a 400). Without `--data`, old logs are read as
+/// they are.
+fn durable_time(
+    rec: faultline::model::FailureRecord,
+) -> anyhow::Result<faultline::model::FailureRecord> {
+    if rec.timestamp < Timestamp::EARLIEST_LIVE {
+        bail!(
+            "field timestamp: {} is before 1973: not the time of a failure (a placeholder such as 0?); --data keeps what it decides, and `serve` refuses such a time too: send the failure's own time, or leave `timestamp` out for this machine's clock",
             rec.timestamp
         );
     }
@@ -672,6 +690,7 @@ fn run_durable(
                     .check(now)
                     .map_err(anyhow::Error::from)
                     .and_then(|r| not_ahead(r, now, a.max_clock_skew))
+                    .and_then(durable_time)
                     .with_context(|| format!("invalid failure record on stdin line {n}"))?;
                 // A record sent again (same time to the microsecond, worker and message, no
                 // outcome yet: a resent line) is answered with the action already decided, as
