@@ -29,8 +29,9 @@ pub struct Args {
     #[arg(long, requires = "tsv")]
     hardware_column: Option<String>,
     /// Hardware class of every message (a hint: "out of memory" on CPU is host OOM); `browser`
-    /// is a WebGPU browser worker, as in a `--hardware-column`.
-    #[arg(long, value_parser = parse_class)]
+    /// is a WebGPU browser worker, as in a `--hardware-column` (not with it: each row's
+    /// column then gives the class).
+    #[arg(long, value_parser = parse_class, conflicts_with = "hardware_column")]
     hardware: Option<HardwareClass>,
 }
 

@@ -45,7 +45,8 @@ pub struct Args {
     /// Hardware class: CPU, GPU, TPU, NPU, WEBGPU, WEBNN, DSP, FPGA, ASIC, HYBRID, UNKNOWN.
     #[arg(long, value_parser = parse_class, requires = "message")]
     class: Option<HardwareClass>,
-    /// The error message; switches to flag mode.
+    /// The error message; switches to flag mode: the flags are the one failure, and stdin
+    /// is not read.
     #[arg(long)]
     message: Option<String>,
     /// The caller's error-type hint (used only when the message is not recognised).
