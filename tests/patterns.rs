@@ -30,10 +30,25 @@ fn eval_patterns_finds_the_injected_bad_workers() {
     // Seeded and deterministic: all 10 bad workers, no false alarm.
     assert_eq!(f["true_positives"], 10, "{f}");
     assert_eq!(f["false_positives"].as_array().unwrap().len(), 0, "{f}");
+    // Regression (audit): a directory given twice counted twice in the pooled figures.
+    let o = d.run(&["eval", "patterns", "sim", "./sim", "--json"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["fleets"].as_array().map(Vec::len), Some(1), "{v}");
+    assert!(stderr(&o).contains("given again"), "{}", stderr(&o));
+    // Regression (audit): a path that does not exist was said to lack ground_truth.json.
     let o = d.run(&["eval", "patterns", "missing"], "");
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("missing: no ground_truth.json"),
+        stderr(&o).contains("missing: no such directory"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::create_dir(d.path("empty")).unwrap();
+    let o = d.run(&["eval", "patterns", "empty"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("empty: no ground_truth.json"),
         "{}",
         stderr(&o)
     );

@@ -140,7 +140,7 @@ fn warn_unflushed(d: &Path, quiet: bool) {
     let n = super::unflushed_records(d);
     if n > 0 && !quiet {
         say!(
-            "faultline: warning: {} holds {n} record(s) in its write-ahead log that this analysis does not read (not yet flushed into Parquet): `faultline compact --data {}` flushes them",
+            "faultline: warning: {} holds {n} record(s) in its write-ahead log that this analysis does not read (not yet flushed into Parquet): `faultline compact --data {}` flushes them, or `POST /v1/admin/flush` while `faultline serve` holds the directory",
             d.display(),
             d.display()
         );

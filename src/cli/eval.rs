@@ -185,6 +185,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         EvalCommand::Patterns { dirs, config, json } => {
             let cfg = super::load_config(config.as_deref())?;
+            // A directory given twice (by another path too) is scored once, as `ingest` reads
+            // an input once (an audit: it counted twice in the pooled figures).
+            let mut seen = std::collections::HashSet::new();
+            let dirs: Vec<PathBuf> = dirs
+                .into_iter()
+                .filter(|d| {
+                    let key = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+                    let first = seen.insert(key);
+                    if !first {
+                        say!("faultline: note: {} given again: scored once", d.display());
+                    }
+                    first
+                })
+                .collect();
             let report = faultline::eval::patterns::evaluate_dirs(&dirs, &cfg.patterns)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report)?);

@@ -134,6 +134,14 @@ pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, P
         dir: dir.to_path_buf(),
         why: why.into(),
     };
+    if !dir.exists() {
+        return Err(not_sim("no such directory"));
+    }
+    if !dir.is_dir() {
+        return Err(not_sim(
+            "not a directory: eval patterns reads `faultline simulate --out DIR` directories",
+        ));
+    }
     if !truth_path.is_file() {
         return Err(not_sim(
             "no ground_truth.json: eval patterns scores bad-worker detection against the ground truth of a `faultline simulate --out DIR` run",
