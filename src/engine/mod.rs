@@ -253,6 +253,8 @@ struct Ctx<'a> {
     config: &'a TaskConfig,
     failed_memory: Option<f64>,
     browser: Option<&'a str>,
+    /// The failed device's vendor (from the record, else the registry).
+    vendor: Option<&'a str>,
     /// Other workers of the failed worker's class the task already moved away from
     /// (`TaskRecord::left_in`; counted only where the fleet's shape decides the moves).
     left: usize,
@@ -1416,12 +1418,18 @@ impl<S: StateStore> Engine<S> {
                     .get(&rec.worker_id)
                     .and_then(|w| w.browser.as_deref())
             });
+        let vendor = rec.hardware.vendor.as_deref().or_else(|| {
+            self.registry
+                .get(&rec.worker_id)
+                .and_then(|w| w.vendor.as_deref())
+        });
         Ctx {
             rec,
             class: rec.hardware.class,
             config: entry.config.as_ref().unwrap_or(default_config),
             failed_memory,
             browser,
+            vendor,
             // Only the fleet's shape needs it (a registry's pick skips the excluded itself).
             left: if self.shape.is_some() && self.registry.is_empty() {
                 entry.left_in(rec.hardware.class, &rec.worker_id)
@@ -1628,6 +1636,8 @@ impl<S: StateStore> Engine<S> {
             avoid_sorted: &self.bad_sorted,
             more_memory_than: if more_memory { c.failed_memory } else { None },
             other_browser_than: if other_browser { c.browser } else { None },
+            // The same vendor within the failed worker's class.
+            vendor: if class == c.class { c.vendor } else { None },
             // No worker whose breaker is open; a half-open one only as a last resort.
             breakers: self
                 .worker_breakers

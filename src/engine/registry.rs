@@ -30,6 +30,11 @@ pub struct Worker {
     /// Browser name, for WEBGPU/WEBNN workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub browser: Option<String>,
+    /// Device vendor (e.g. NVIDIA, AMD, INTEL): a move to another worker of the same class
+    /// stays with the failed worker's vendor while one is eligible (a CUDA build does not run
+    /// on another vendor's device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
     /// Free task slots (0 = full).
     #[serde(default = "one")]
     pub slots: u32,
@@ -51,6 +56,7 @@ impl Worker {
             class,
             memory_gib: None,
             browser: None,
+            vendor: None,
             slots: 1,
             attention: None,
         }
@@ -73,6 +79,10 @@ pub struct Want<'a> {
     pub more_memory_than: Option<f64>,
     /// A browser other than this.
     pub other_browser_than: Option<&'a str>,
+    /// This vendor (ASCII case ignored) before any other: a worker of another vendor is
+    /// picked only when no eligible worker has this one or none (an audit: an NVIDIA
+    /// out-of-memory failure was moved to an AMD device, its requirement saying "cuda").
+    pub vendor: Option<&'a str>,
     /// The worker breakers and the time to read them at (`None`: breakers are not
     /// consulted): a worker whose breaker is open is not picked, one whose breaker is
     /// half-open only when no worker with a closed breaker is eligible (a probe).
@@ -274,8 +284,20 @@ impl WorkerRegistry {
         self.pick_with(want, true)
     }
 
-    /// [`WorkerRegistry::pick`], counting full workers as free when `full_ok`.
+    /// [`WorkerRegistry::pick`], counting full workers as free when `full_ok`: among the
+    /// workers of `want.vendor` (or of no stated vendor) first, then among all.
     fn pick_with(&self, want: &Want<'_>, full_ok: bool) -> Option<&Worker> {
+        match want.vendor {
+            Some(v) => self
+                .pick_among(want, full_ok, Some(v))
+                .or_else(|| self.pick_among(want, full_ok, None)),
+            None => self.pick_among(want, full_ok, None),
+        }
+    }
+
+    /// [`WorkerRegistry::pick_with`] among the workers of `vendor` (or of no stated vendor)
+    /// when it is given, else among all.
+    fn pick_among(&self, want: &Want<'_>, full_ok: bool, vendor: Option<&str>) -> Option<&Worker> {
         let order = if want.more_memory_than.is_some() {
             &self.by_class_memory
         } else {
@@ -301,6 +323,11 @@ impl WorkerRegistry {
                 continue;
             };
             if (w.slots == 0 && !full_ok)
+                || vendor.is_some_and(|v| {
+                    w.vendor
+                        .as_deref()
+                        .is_some_and(|wv| !wv.eq_ignore_ascii_case(v))
+                })
                 || self.flags.contains_key(&w.id)
                 || want.excluded.contains(&w.id)
                 || want.also_excluded == Some(&w.id)
@@ -344,6 +371,47 @@ mod tests {
         }
     }
 
+    /// Regression (audit): an NVIDIA out-of-memory failure was moved to an AMD device. A
+    /// move within the class stays with the vendor while one of its workers is eligible.
+    #[test]
+    fn a_move_stays_with_the_vendor_while_it_can() {
+        let vendor = |id: &str, mem: f64, v: &str| Worker {
+            vendor: Some(v.into()),
+            ..w(id, HardwareClass::Gpu, mem, None)
+        };
+        let mut r = WorkerRegistry::new();
+        r.register(vendor("n1", 40.0, "NVIDIA"));
+        r.register(vendor("a1", 128.0, "AMD"));
+        r.register(vendor("n2", 80.0, "NVIDIA"));
+        let failed = WorkerId::new("n1").unwrap();
+        let want = |v: Option<&'static str>| Want {
+            class: HardwareClass::Gpu,
+            excluded: &[],
+            also_excluded: None,
+            avoid_sorted: &[],
+            more_memory_than: Some(40.0),
+            other_browser_than: None,
+            vendor: v,
+            breakers: None,
+        };
+        let pick = |r: &WorkerRegistry, v| {
+            r.pick(&Want {
+                also_excluded: Some(&failed),
+                ..want(v)
+            })
+            .map(|w| w.id.as_str().to_string())
+        };
+        assert_eq!(pick(&r, Some("nvidia")).as_deref(), Some("n2"));
+        // Without a vendor, the most memory.
+        assert_eq!(pick(&r, None).as_deref(), Some("a1"));
+        // No other NVIDIA device eligible: another vendor rather than none.
+        r.register(Worker {
+            slots: 0,
+            ..vendor("n2", 80.0, "NVIDIA")
+        });
+        assert_eq!(pick(&r, Some("NVIDIA")).as_deref(), Some("a1"));
+    }
+
     #[test]
     fn picks_same_class_more_memory_other_browser() {
         let mut r = WorkerRegistry::new();
@@ -361,6 +429,7 @@ mod tests {
                 avoid_sorted: &[],
                 more_memory_than: Some(24.0),
                 other_browser_than: None,
+                vendor: None,
                 also_excluded: None,
                 breakers: None,
             })
@@ -373,6 +442,7 @@ mod tests {
                 avoid_sorted: &[],
                 more_memory_than: None,
                 other_browser_than: Some("chrome"),
+                vendor: None,
                 also_excluded: None,
                 breakers: None,
             })
@@ -386,6 +456,7 @@ mod tests {
                 avoid_sorted: &[],
                 more_memory_than: Some(24.0),
                 other_browser_than: None,
+                vendor: None,
                 also_excluded: None,
                 breakers: None,
             })
@@ -398,6 +469,7 @@ mod tests {
                 avoid_sorted: &[],
                 more_memory_than: None,
                 other_browser_than: None,
+                vendor: None,
                 also_excluded: None,
                 breakers: None,
             })
@@ -425,6 +497,7 @@ mod tests {
                 avoid_sorted: &[],
                 more_memory_than: None,
                 other_browser_than: None,
+                vendor: None,
                 breakers: Some((&b, Timestamp::from_secs_f64(at))),
             })
             .map(|w| w.id.as_str().to_string())
@@ -606,6 +679,7 @@ mod pick_equivalence {
                 avoid_sorted: &avoid,
                 more_memory_than: more_memory.map(|m| f64::from(m) * 8.0),
                 other_browser_than: other_browser.map(|b| BROWSERS[b]),
+                vendor: None,
                 breakers: breakers.as_ref().map(|b| (b, at)),
             };
             prop_assert_eq!(
