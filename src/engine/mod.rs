@@ -48,8 +48,8 @@ use crate::retry::breaker::{BreakerState, Breakers};
 use crate::retry::{RetryBudget, RetryError, RetryPolicy};
 use crate::rules::{LadderRef, MatchContext, RuleSet, RulesError, Step};
 use crate::store::{
-    Ack, ActionRow, CompactJob, CompactScope, Entry, FailureRow, FlushFailed, FlushJob,
-    HistoryStore, OpenReport, OutcomeRow, ParquetStore, Retention, StoreOptions, TaskStateRow,
+    Ack, ActionRow, CompactJob, CompactScope, Entry, FailureRow, FlushFailed, FlushJob, OpenReport,
+    OutcomeRow, ParquetStore, Retention, StoreOptions, TaskStateRow,
 };
 
 /// Errors of the engine.
@@ -2029,7 +2029,9 @@ impl Engine<DurableState> {
         sweep: bool,
     ) -> Result<(Self, OpenReport), EngineError> {
         let report = store.open_report().clone();
-        let entries = store.entries()?;
+        // Read a batch of each part at a time: the history is never in memory whole (it was:
+        // about 1.2 KB a record on top of the engine's own state).
+        let history = store.history_reader()?;
         let mut engine = Engine::with_parts(config, rules, DurableState::new(store))?;
         engine.defer_model_fits(true);
         let mut failures: HashMap<TaskId, FailureRecord> = HashMap::new();
@@ -2037,7 +2039,7 @@ impl Engine<DurableState> {
         // logs each failure with its action in one write): not replayed, and said (an audit:
         // a server over an ingested history started with no task and no pattern, silently).
         let mut undecided = 0u64;
-        for (_, e) in entries {
+        history.for_each(|_, e| {
             match e {
                 Entry::Failure(f) => {
                     if failures
@@ -2076,7 +2078,7 @@ impl Engine<DurableState> {
                 }
                 Entry::Pattern(_) => {}
             }
-        }
+        })?;
         engine.defer_model_fits(false);
         let mut report = report;
         if sweep {

@@ -188,12 +188,7 @@ pub(super) enum MergeStop {
 /// decode (the rewrite replaces the damaged part, which is kept aside). The part lists the
 /// inputs it replaces in its metadata, never itself. With `stop_at_bad_row`, the first row
 /// that does not decode stops the merge ([`MergeStop::Part`]); without, such rows are left
-/// out and counted per input.
-///
-/// An input is opened only once the merge reaches the smallest sequence number of its
-/// footer's statistics, and closed at its end: parts flushed one after another hold ranges
-/// one after another, so only one or two are open at a time, whatever their number (each
-/// open reader holds its pages: about 4.6 MB a part when all 80 parts of a day were open).
+/// out and counted per input. The inputs are read as [`SeqMerge`] reads them.
 pub(super) fn merge_parts(
     table: Table,
     dir: &Path,
@@ -202,27 +197,14 @@ pub(super) fn merge_parts(
     stop_at_bad_row: bool,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Merged, MergeStop> {
-    let mut m = Merge {
-        inputs,
-        stop_at_bad_row,
-        order: (0..inputs.len()).collect(),
-        opened: 0,
-        cursors: (0..inputs.len()).map(|_| None).collect(),
-        heads: (0..inputs.len()).map(|_| None).collect(),
-        bad: (0..inputs.len()).map(|_| Vec::new()).collect(),
-        heap: BinaryHeap::with_capacity(inputs.len()),
-    };
-    // Parts without statistics first: they are opened at the start.
-    m.order
-        .sort_by_key(|&i| inputs[i].seq_range.map_or(0, |r| r.0));
-    m.open_reached()?;
-    let Some(&Reverse((first, _))) = m.heap.peek() else {
+    let mut m = SeqMerge::new(inputs, stop_at_bad_row)?;
+    let Some(first) = m.peek() else {
         return Err(MergeStop::Empty(m.bad));
     };
     let named = dir.join(format!("part-{flush:020}-{first:020}-c.parquet"));
     let tmp = temporary(&named);
-    let (out, duplicates) = match m.write(table, dir, &named, &tmp, flush, progress) {
-        Ok(written) => written,
+    let out = match write_merged(&mut m, table, dir, &named, &tmp, flush, progress) {
+        Ok(out) => out,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
@@ -237,12 +219,19 @@ pub(super) fn merge_parts(
     Ok(Merged {
         out,
         bad: m.bad,
-        duplicates,
+        duplicates: m.duplicates,
     })
 }
 
-/// A merge under way (see [`merge_parts`]).
-struct Merge<'a> {
+/// Parts read together in sequence order, each number once (the first input holding it
+/// wins, as a stable sort and dedup keep it), a record batch of each at a time.
+///
+/// An input is opened only once the merge reaches the smallest sequence number of its
+/// footer's statistics, and closed at its end: parts flushed one after another hold ranges
+/// one after another, so only the few whose ranges overlap are open at a time, whatever
+/// their number (each open reader holds its pages: about 4.6 MB a part when all 80 parts of
+/// a day were open).
+pub(crate) struct SeqMerge<'a> {
     inputs: &'a [PartInfo],
     stop_at_bad_row: bool,
     /// Inputs by the smallest sequence number of their statistics.
@@ -257,9 +246,63 @@ struct Merge<'a> {
     bad: Vec<Vec<StoreError>>,
     /// (sequence number, input) of every head, smallest first.
     heap: BinaryHeap<Reverse<(u64, usize)>>,
+    /// The number last returned.
+    last: Option<u64>,
+    /// Rows taken from the inputs, repeated numbers too.
+    taken: u64,
+    /// Rows left out because an earlier one had their number.
+    duplicates: u64,
 }
 
-impl Merge<'_> {
+impl<'a> SeqMerge<'a> {
+    /// Opens the inputs that hold the smallest numbers. With `stop_at_bad_row`, a row that
+    /// does not decode stops the merge ([`MergeStop::Part`]); without, it is left out and
+    /// counted per input.
+    pub(crate) fn new(inputs: &'a [PartInfo], stop_at_bad_row: bool) -> Result<Self, MergeStop> {
+        let mut m = SeqMerge {
+            inputs,
+            stop_at_bad_row,
+            order: (0..inputs.len()).collect(),
+            opened: 0,
+            cursors: (0..inputs.len()).map(|_| None).collect(),
+            heads: (0..inputs.len()).map(|_| None).collect(),
+            bad: (0..inputs.len()).map(|_| Vec::new()).collect(),
+            heap: BinaryHeap::with_capacity(inputs.len()),
+            last: None,
+            taken: 0,
+            duplicates: 0,
+        };
+        // Parts without statistics first: they are opened at the start.
+        m.order
+            .sort_by_key(|&i| inputs[i].seq_range.map_or(0, |r| r.0));
+        m.open_reached()?;
+        Ok(m)
+    }
+
+    /// The next number the merge returns.
+    fn peek(&self) -> Option<u64> {
+        self.heap.peek().map(|&Reverse((seq, _))| seq)
+    }
+
+    /// The next row in sequence order, `None` at the end.
+    pub(crate) fn next_row(&mut self) -> Result<Option<(u64, Entry)>, MergeStop> {
+        while let Some(Reverse((seq, i))) = self.heap.pop() {
+            let e = self.heads[i]
+                .take()
+                .expect("each input in the heap has a head");
+            self.taken += 1;
+            self.advance(i)?;
+            self.open_reached()?;
+            if self.last == Some(seq) {
+                self.duplicates += 1;
+                continue;
+            }
+            self.last = Some(seq);
+            return Ok(Some((seq, e)));
+        }
+        Ok(None)
+    }
+
     /// The stop for an error reading input `i`.
     fn stop(i: usize, e: StoreError) -> MergeStop {
         match e {
@@ -307,98 +350,86 @@ impl Merge<'_> {
         }
         Ok(())
     }
+}
 
-    /// Writes every row to `tmp`, in batches of [`CHUNK`]; returns the merged part's name and
-    /// the rows left out as duplicates.
-    fn write(
-        &mut self,
-        table: Table,
-        dir: &Path,
-        named: &Path,
-        tmp: &Path,
-        flush: u64,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<(PathBuf, u64), MergeStop> {
-        let failed = |e: StoreError| MergeStop::Failed(e);
-        let mut w: Option<ArrowWriter<File>> = None;
-        let mut seqs = Vec::with_capacity(CHUNK);
-        let mut entries = Vec::with_capacity(CHUNK);
-        let mut last = None;
-        // Rows taken from the inputs (duplicates too: progress counts what is read).
-        let mut taken = 0;
-        let mut duplicates = 0;
-        while let Some(Reverse((seq, i))) = self.heap.pop() {
-            taken += 1;
-            let e = self.heads[i]
-                .take()
-                .expect("each input in the heap has a head");
-            if last == Some(seq) {
-                duplicates += 1;
-            } else {
-                seqs.push(seq);
-                entries.push(e);
-                last = Some(seq);
-            }
-            self.advance(i)?;
-            self.open_reached()?;
-            if !seqs.is_empty() && (seqs.len() == CHUNK || self.heap.is_empty()) {
-                let refs: Vec<&Entry> = entries.iter().collect();
-                let batch = schema::to_batch(table, &seqs, &refs)
-                    .map_err(|e| failed(StoreError::Encode(e.to_string())))?;
-                let writer = match &mut w {
-                    Some(w) => w,
-                    None => {
-                        let file = File::create(tmp).map_err(|e| failed(StoreError::io(tmp, e)))?;
-                        w.insert(
-                            ArrowWriter::try_new(
-                                file,
-                                batch.schema(),
-                                Some(props(table, flush, &[])),
-                            )
+/// Writes every row of `m` to `tmp`, in batches of [`CHUNK`]; returns the merged part's name
+/// (see [`merge_parts`]).
+fn write_merged(
+    m: &mut SeqMerge<'_>,
+    table: Table,
+    dir: &Path,
+    named: &Path,
+    tmp: &Path,
+    flush: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<PathBuf, MergeStop> {
+    let failed = |e: StoreError| MergeStop::Failed(e);
+    let mut w: Option<ArrowWriter<File>> = None;
+    let mut seqs = Vec::with_capacity(CHUNK);
+    let mut entries = Vec::with_capacity(CHUNK);
+    loop {
+        let row = m.next_row()?;
+        let end = row.is_none();
+        if let Some((seq, e)) = row {
+            seqs.push(seq);
+            entries.push(e);
+        }
+        if !seqs.is_empty() && (seqs.len() == CHUNK || end) {
+            let refs: Vec<&Entry> = entries.iter().collect();
+            let batch = schema::to_batch(table, &seqs, &refs)
+                .map_err(|e| failed(StoreError::Encode(e.to_string())))?;
+            let writer = match &mut w {
+                Some(w) => w,
+                None => {
+                    let file = File::create(tmp).map_err(|e| failed(StoreError::io(tmp, e)))?;
+                    w.insert(
+                        ArrowWriter::try_new(file, batch.schema(), Some(props(table, flush, &[])))
                             .map_err(|e| failed(StoreError::parquet(tmp, e)))?,
-                        )
-                    }
-                };
-                writer
-                    .write(&batch)
-                    .map_err(|e| failed(StoreError::parquet(tmp, e)))?;
-                seqs.clear();
-                entries.clear();
-                progress(taken);
-            }
+                    )
+                }
+            };
+            writer
+                .write(&batch)
+                .map_err(|e| failed(StoreError::parquet(tmp, e)))?;
+            seqs.clear();
+            entries.clear();
+            progress(m.taken);
         }
-        let damaged = self.bad.iter().any(|b| !b.is_empty());
-        let is_input = self.inputs.iter().any(|p| p.path == named);
-        let out = if damaged && is_input {
-            let first = named
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix("-c.parquet"))
-                .unwrap_or("part");
-            dir.join(format!("{first}-r.parquet"))
-        } else {
-            named.to_path_buf()
-        };
-        // What it replaces, never itself: an output that takes an input's name (a merge of
-        // a merged part with parts it left behind) listed itself, and the next open removed
-        // it as replaced (a review).
-        let names: Vec<String> = self
-            .inputs
-            .iter()
-            .filter(|p| p.path != out)
-            .filter_map(|p| p.path.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
-        let mut w = w.expect("a merge with a first row wrote a batch");
-        if !names.is_empty() {
-            w.append_key_value_metadata(KeyValue::new(META_REPLACES.to_string(), names.join(",")));
+        if end {
+            break;
         }
-        let file = w
-            .into_inner()
-            .map_err(|e| failed(StoreError::parquet(tmp, e)))?;
-        file.sync_all()
-            .map_err(|e| failed(StoreError::io(tmp, e)))?;
-        Ok((out, duplicates))
     }
+    let damaged = m.bad.iter().any(|b| !b.is_empty());
+    let is_input = m.inputs.iter().any(|p| p.path == named);
+    let out = if damaged && is_input {
+        let first = named
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix("-c.parquet"))
+            .unwrap_or("part");
+        dir.join(format!("{first}-r.parquet"))
+    } else {
+        named.to_path_buf()
+    };
+    // What it replaces, never itself: an output that takes an input's name (a merge of a
+    // merged part with parts it left behind) listed itself, and the next open removed it as
+    // replaced (a review).
+    let names: Vec<String> = m
+        .inputs
+        .iter()
+        .filter(|p| p.path != out)
+        .filter_map(|p| p.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    let mut w = w.expect("a merge with a first row wrote a batch");
+    if !names.is_empty() {
+        w.append_key_value_metadata(KeyValue::new(META_REPLACES.to_string(), names.join(",")));
+    }
+    let file = w
+        .into_inner()
+        .map_err(|e| failed(StoreError::parquet(tmp, e)))?;
+    file.sync_all()
+        .map_err(|e| failed(StoreError::io(tmp, e)))?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub use entry::{
 };
 pub use parquet_store::{
     part_info, read_part, CompactJob, CompactReport, CompactScope, FlushFailed, FlushJob,
-    OpenReport, ParquetStore, PartInfo, Reopener, StoreOptions,
+    HistoryReader, OpenReport, ParquetStore, PartInfo, Reopener, StoreOptions,
 };
 pub use scan::{part_without_column, scan};
 pub use wal::Ack;

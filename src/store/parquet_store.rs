@@ -1085,6 +1085,73 @@ pub struct CompactJob {
     scope: CompactScope,
 }
 
+/// The whole history as [`ParquetStore::history_reader`] took it: the committed parts and
+/// the records pending in the WAL, read in sequence order without holding it in memory.
+#[derive(Debug)]
+pub struct HistoryReader {
+    root: PathBuf,
+    parts: Vec<PartInfo>,
+    pending: Vec<(u64, Entry)>,
+}
+
+impl ParquetStore {
+    /// A reader of the whole history in sequence order, each record once, as
+    /// [`HistoryStore::entries`] returns it — but a record batch of each part at a time, so
+    /// that a restart replays a history of any size without holding it in memory
+    /// (`entries` holds every record at once: 1.2 GB for a day of 1M failures). The parts
+    /// are listed now; the reader needs no borrow of the store.
+    pub fn history_reader(&self) -> Result<HistoryReader, StoreError> {
+        let mut parts = Vec::new();
+        for t in Table::ALL {
+            parts.extend(
+                parts_of(&self.root, t).map_err(|e| super::unreadable_part(&self.root, e))?,
+            );
+        }
+        Ok(HistoryReader {
+            root: self.root.clone(),
+            parts,
+            pending: self
+                .pending
+                .iter()
+                .map(|r| (r.seq, r.entry.clone()))
+                .collect(),
+        })
+    }
+}
+
+impl HistoryReader {
+    /// Calls `f` with every record in sequence order. A part with a row that does not
+    /// decode stops it, naming the part, as [`HistoryStore::entries`] fails on it.
+    pub fn for_each(self, mut f: impl FnMut(u64, Entry)) -> Result<(), StoreError> {
+        let root = &self.root;
+        let err = |e: MergeStop| match e {
+            MergeStop::Part(_, e) | MergeStop::Failed(e) => super::unreadable_part(root, e),
+            MergeStop::Empty(_) => StoreError::Decode("no rows".into()),
+        };
+        let mut m = merge::SeqMerge::new(&self.parts, true).map_err(err)?;
+        let mut pending = self.pending.into_iter().peekable();
+        let mut part = m.next_row().map_err(err)?;
+        loop {
+            let from_part = match (&part, pending.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((a, _)), Some((b, _))) => a <= b,
+            };
+            if from_part {
+                let (seq, e) = part.take().expect("a row from the parts");
+                // The committed row wins, as in `entries`.
+                while pending.next_if(|p| p.0 == seq).is_some() {}
+                f(seq, e);
+                part = m.next_row().map_err(err)?;
+            } else if let Some((seq, e)) = pending.next() {
+                f(seq, e);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The committed parts of `table` under `root`.
 fn parts_of(root: &Path, table: Table) -> Result<Vec<PartInfo>, StoreError> {
     all_files(&table_dir(root, table), "parquet")?
