@@ -1179,6 +1179,16 @@ pub const WEAK_ESS_SHARE: f64 = 0.01;
 fn weak_estimates(scopes: &[ScopeReport]) -> Vec<String> {
     let mut out = Vec::new();
     for sc in scopes.iter().filter(|sc| sc.n > 0) {
+        // Too few decisions for any estimate, whoever took them: said once, not blamed on
+        // the logging policy (an audit: one decision, which the rules agreed with, was said
+        // to be a choice the logging policy seldom took).
+        if (sc.n as f64) < WEAK_ESS {
+            out.push(format!(
+                "{} decisions: only {} evaluated, too few for any estimate to be trusted (a smaller --split, or a longer history)",
+                sc.scope, sc.n
+            ));
+            continue;
+        }
         let floor = WEAK_ESS.max(WEAK_ESS_SHARE * sc.n as f64);
         for p in sc.policies.iter().filter(|p| p.policy != "logged") {
             let e = &p.estimates;
@@ -2422,5 +2432,17 @@ mod weak_tests {
             "{w:?}"
         );
         assert!(w[1].contains("DR -0.0300 lies outside [0, 1]"), "{w:?}");
+        // Regression (audit): a scope of one decision, which the rules agreed with, blamed
+        // the logging policy; too few decisions are said once as such.
+        let tiny = ScopeReport {
+            n: 1,
+            policies: vec![policy("logged", 1.0, 1.0), policy("rules", 1.0, 1.0)],
+            ..scope
+        };
+        let w = weak_estimates(std::slice::from_ref(&tiny));
+        assert_eq!(
+            w,
+            ["all decisions: only 1 evaluated, too few for any estimate to be trusted (a smaller --split, or a longer history)"]
+        );
     }
 }
