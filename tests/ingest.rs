@@ -1294,10 +1294,25 @@ fn a_log_caught_mid_line_goes_on_from_that_line() {
     assert_eq!(summary(&o)["ingested"], 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("read from line 2 on"), "{}", stderr(&o));
     assert_eq!(failures(&d.path("h")).len(), 5);
+    // Regression (review): a CRLF writer caught between a whole last line and its `\r\n`,
+    // and a byte-order mark before a file's one unterminated line, were read whole again.
+    d.write("crlf.jsonl", &g4);
+    d.run(&["ingest", "crlf.jsonl", "--data", "h", "--json"], "");
+    d.write("crlf.jsonl", &format!("{g4}\r\n{g5}\r\n"));
+    let o = d.run(&["ingest", "crlf.jsonl", "--data", "h", "--json"], "");
+    assert_eq!(summary(&o)["ingested"], 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("read from line 2 on"), "{}", stderr(&o));
+    d.write("bom.jsonl", &format!("\u{feff}{g4}"));
+    let o = d.run(&["ingest", "bom.jsonl", "--data", "h", "--json"], "");
+    assert_eq!(summary(&o)["ingested"], 1, "{}", stderr(&o));
+    d.write("bom.jsonl", &format!("\u{feff}{g4}\n{g5}\n"));
+    let o = d.run(&["ingest", "bom.jsonl", "--data", "h", "--json"], "");
+    assert_eq!(summary(&o)["ingested"], 1, "{}", stderr(&o));
+    assert_eq!(failures(&d.path("h")).len(), 9);
     // Appended to the whole line itself (no line end between): changed, read whole.
     d.write("c.jsonl", &g4);
     d.run(&["ingest", "c.jsonl", "--data", "h", "--json"], "");
-    d.write("c.jsonl", &format!("{g4} \n{g5}\n"));
+    d.write("c.jsonl", &format!("{g4}x\n{g5}\n"));
     let o = d.run(&["ingest", "c.jsonl", "--data", "h", "--json"], "");
     assert!(
         stderr(&o).contains("c.jsonl changed since"),

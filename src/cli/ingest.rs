@@ -165,6 +165,7 @@ fn open(
     a: &Args,
     spool: Option<&Spool>,
     tail: Option<&Tail>,
+    end: Option<u64>,
 ) -> anyhow::Result<Box<dyn Source>> {
     let kernel = a.kernel.options();
     let map = a.map.clone().unwrap_or_default();
@@ -174,9 +175,19 @@ fn open(
             std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
         f.seek(std::io::SeekFrom::Start(t.offset))
             .with_context(|| format!("reading {}", path.display()))?;
-        return Ok(Box::new(
-            ingest::JsonlSource::from_reader(path, f).starting_at_line(t.line),
-        ));
+        let s = ingest::JsonlSource::from_reader(path, f).starting_at_line(t.line);
+        return Ok(Box::new(match end {
+            Some(end) => s.up_to(end.saturating_sub(t.offset)),
+            None => s,
+        }));
+    }
+    // A JSON-lines file is read up to the size it had when this run began, the size the
+    // run's log entry records: lines appended meanwhile are read by the next run, from
+    // there (a review: they were taken in by both).
+    if let (Format::Jsonl, Some(end)) = (format, end) {
+        if path.as_os_str() != "-" && !ingest::is_gzip(path) {
+            return Ok(Box::new(ingest::JsonlSource::open(path)?.up_to(end)));
+        }
     }
     if let (Some(spool), true) = (spool, path.as_os_str() == "-") {
         let f = std::fs::File::open(&spool.0)
@@ -243,6 +254,7 @@ impl Drop for Spool {
 fn validate(
     inputs: &[(PathBuf, Option<Format>)],
     tails: &[Option<Tail>],
+    ids: &[Option<(String, u64, u64)>],
     a: &Args,
     spool: Option<&Spool>,
     opts: &PipelineOptions,
@@ -251,7 +263,10 @@ fn validate(
     let sources = inputs
         .iter()
         .zip(tails)
-        .filter_map(|((p, f), t)| f.map(|f| open(p, f, a, spool, t.as_ref())))
+        .zip(ids)
+        .filter_map(|(((p, f), t), id)| {
+            f.map(|f| open(p, f, a, spool, t.as_ref(), id.as_ref().map(|id| id.1)))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     ingest::run(
         sources,
@@ -438,7 +453,14 @@ fn prefix_of(path: &Path, size: u64) -> Option<Prefix> {
     if read != size {
         return None;
     }
-    let whole = !open.is_empty() && serde_json::from_slice::<serde_json::Value>(&open).is_ok();
+    // A byte-order mark at the file's start is the reader's to strip (a review: the line
+    // was taken in, but read here as not JSON, and taken in again).
+    let body = if lines == 0 {
+        open.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&open)
+    } else {
+        &open
+    };
+    let whole = !open.is_empty() && serde_json::from_slice::<serde_json::Value>(body).is_ok();
     Some(Prefix {
         b3: h.finalize().to_hex().to_string(),
         lines,
@@ -475,17 +497,26 @@ fn resume_at(path: &Path, size: u64, now: u64, pre: &Prefix) -> Option<Tail> {
             offset: len,
             line: pre.lines + 1,
         }),
-        // The whole last line, unchanged and now ended: on after it.
+        // The whole last line, unchanged and now ended (after white space at most, such as a
+        // CRLF's `\r`, a review): on after it.
         (Some(len), Some(b3)) => {
             let mut f = std::fs::File::open(path).ok()?;
             f.seek(std::io::SeekFrom::Start(len)).ok()?;
-            let mut line = vec![0u8; (size - len + 1) as usize];
+            let mut line = vec![0u8; (size - len) as usize];
             f.read_exact(&mut line).ok()?;
-            let end = line.pop()?;
-            (end == b'\n' && blake3::hash(&line).to_hex().to_string() == *b3).then(|| Tail {
-                offset: size + 1,
-                line: pre.lines + 2,
-            })
+            if blake3::hash(&line).to_hex().to_string() != *b3 {
+                return None;
+            }
+            let mut after = Vec::new();
+            f.take(4096).read_to_end(&mut after).ok()?;
+            let end = after.iter().position(|&b| b == b'\n')?;
+            after[..end]
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t' | b'\r'))
+                .then(|| Tail {
+                    offset: size + end as u64 + 1,
+                    line: pre.lines + 2,
+                })
         }
     }
 }
@@ -761,7 +792,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut keep = vec![true; inputs.len()];
     for (i, ((p, f), t)) in inputs.iter().zip(&tails).enumerate() {
         if let (Some(f), true) = (f, walked.contains(p)) {
-            if let Err(e) = open(p, *f, &a, None, t.as_ref()) {
+            if let Err(e) = open(p, *f, &a, None, t.as_ref(), None) {
                 // The error names the file.
                 say!("faultline: note: skipped {e:#}");
                 left_out.push(LeftOut {
@@ -804,12 +835,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         faultline::analyze::check_simulation_complete(p.parent().unwrap_or(Path::new(".")))?;
     }
     if a.strict {
-        validate(&inputs, &tails, &a, spool.as_ref(), &opts, &sim_opts)?;
+        validate(&inputs, &tails, &ids, &a, spool.as_ref(), &opts, &sim_opts)?;
     }
     let sources = inputs
         .iter()
         .zip(&tails)
-        .filter_map(|((p, f), t)| f.map(|f| open(p, f, &a, spool.as_ref(), t.as_ref())))
+        .zip(&ids)
+        .filter_map(|(((p, f), t), id)| {
+            f.map(|f| {
+                open(
+                    p,
+                    f,
+                    &a,
+                    spool.as_ref(),
+                    t.as_ref(),
+                    id.as_ref().map(|id| id.1),
+                )
+            })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let total: u64 = sources.iter().filter_map(|s| s.len_hint()).sum();
     let mut store = ParquetStore::open(&a.data, StoreOptions::default())
