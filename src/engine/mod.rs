@@ -1585,8 +1585,16 @@ impl<S: StateStore> Engine<S> {
                     None => format!("any worker but {}", c.rec.worker_id),
                 });
                 if let Some(f) = relaxed {
-                    p.note
-                        .push_str(&format!(" (no eligible worker has more than {f} GiB)"));
+                    // The vendor narrows the pick (a review: the reason denied a larger
+                    // device of another vendor).
+                    match c.vendor {
+                        Some(v) => p
+                            .note
+                            .push_str(&format!(" (no eligible {v} worker has more than {f} GiB)")),
+                        None => p
+                            .note
+                            .push_str(&format!(" (no eligible worker has more than {f} GiB)")),
+                    }
                 }
             }
         }
@@ -1612,10 +1620,7 @@ impl<S: StateStore> Engine<S> {
             return None;
         }
         let want = self.want(class, c, excluded, more_memory, other_browser);
-        self.registry
-            .pick(&want)
-            .or_else(|| self.registry.pick_waiting(&want))
-            .map(|w| w.id.clone())
+        self.registry.pick_or_waiting(&want).map(|w| w.id.clone())
     }
 
     /// What a pick for a failure in context `c` asks of the registry.

@@ -284,6 +284,22 @@ impl WorkerRegistry {
         self.pick_with(want, true)
     }
 
+    /// [`WorkerRegistry::pick`], else [`WorkerRegistry::pick_waiting`] — but a worker of
+    /// `want.vendor` (or of no stated vendor) first, free or full, before one of another
+    /// vendor (a review: a free AMD device was picked before waiting for a full NVIDIA one).
+    pub fn pick_or_waiting(&self, want: &Want<'_>) -> Option<&Worker> {
+        if let Some(v) = want.vendor {
+            let same = self
+                .pick_among(want, false, Some(v))
+                .or_else(|| self.pick_among(want, true, Some(v)));
+            if same.is_some() {
+                return same;
+            }
+        }
+        self.pick_among(want, false, None)
+            .or_else(|| self.pick_among(want, true, None))
+    }
+
     /// [`WorkerRegistry::pick`], counting full workers as free when `full_ok`: among the
     /// workers of `want.vendor` (or of no stated vendor) first, then among all.
     fn pick_with(&self, want: &Want<'_>, full_ok: bool) -> Option<&Worker> {
@@ -404,12 +420,28 @@ mod tests {
         assert_eq!(pick(&r, Some("nvidia")).as_deref(), Some("n2"));
         // Without a vendor, the most memory.
         assert_eq!(pick(&r, None).as_deref(), Some("a1"));
-        // No other NVIDIA device eligible: another vendor rather than none.
+        // The NVIDIA device full: waited for, rather than a move to another vendor (a
+        // review), when picking or waiting.
         r.register(Worker {
             slots: 0,
             ..vendor("n2", 80.0, "NVIDIA")
         });
+        let either = |r: &WorkerRegistry, v| {
+            r.pick_or_waiting(&Want {
+                also_excluded: Some(&failed),
+                ..want(v)
+            })
+            .map(|w| w.id.as_str().to_string())
+        };
+        assert_eq!(either(&r, Some("NVIDIA")).as_deref(), Some("n2"));
+        // A free one only: `pick` alone takes another vendor rather than none.
         assert_eq!(pick(&r, Some("NVIDIA")).as_deref(), Some("a1"));
+        // No other NVIDIA device at all: another vendor rather than none.
+        r.register(Worker {
+            attention: Some("bad".into()),
+            ..vendor("n2", 80.0, "NVIDIA")
+        });
+        assert_eq!(either(&r, Some("NVIDIA")).as_deref(), Some("a1"));
     }
 
     #[test]
