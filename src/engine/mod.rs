@@ -2046,6 +2046,9 @@ impl Engine<DurableState> {
         // a server over an ingested history started with no task and no pattern, silently).
         let mut undecided = 0u64;
         let mut next_sweep = UNDECIDED_SWEEP;
+        // Each task's latest action (`None` inside: the actions could not be read, and
+        // nothing is dropped; the replay names the part that fails).
+        let mut later: Option<Option<HashMap<TaskId, u64>>> = None;
         history.for_each(|seq, e| {
             // The engine's own failures are followed by their actions at once (one write takes
             // consecutive numbers): one still waiting far behind never gets one. Dropped, so
@@ -2053,9 +2056,25 @@ impl Engine<DurableState> {
             // 1.7 GB at a start).
             if seq >= next_sweep {
                 next_sweep = seq + UNDECIDED_SWEEP;
-                let before = failures.len();
-                failures.retain(|_, (at, _)| seq - *at < UNDECIDED_SWEEP);
-                undecided += (before - failures.len()) as u64;
+                if failures
+                    .values()
+                    .any(|(at, _)| seq - *at >= UNDECIDED_SWEEP)
+                {
+                    // Kept while its task has an action further on: a history an earlier
+                    // version wrote with every action after every failure (`ingest` of a
+                    // simulator directory) still pairs them (a review: 7,693 decisions of such
+                    // a history were lost). The actions table is read once, when needed.
+                    if later.is_none() {
+                        later = Some(history.latest_actions().ok());
+                    }
+                    if let Some(Some(later)) = &later {
+                        let before = failures.len();
+                        failures.retain(|task, (at, _)| {
+                            seq - *at < UNDECIDED_SWEEP || later.get(task).is_some_and(|a| a > at)
+                        });
+                        undecided += (before - failures.len()) as u64;
+                    }
+                }
             }
             match e {
                 Entry::Failure(f) => {
@@ -2309,7 +2328,7 @@ fn decision_rng(seed: u64, task: &TaskId, attempt: u32) -> Xoshiro256PlusPlus {
 
 /// How far behind (in sequence numbers) a replayed failure may wait for its action before it
 /// is taken for one no decision followed, and how often the waiting ones are looked at.
-const UNDECIDED_SWEEP: u64 = 1 << 16;
+const UNDECIDED_SWEEP: u64 = if cfg!(test) { 64 } else { 1 << 16 };
 
 /// The open report's line for `n` failures in the history that no decision followed.
 fn undecided_warning(n: u64) -> String {

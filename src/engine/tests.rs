@@ -3370,3 +3370,80 @@ fn a_fitted_success_model_explains_its_candidates() {
         "{greedy} greedy, {explored} explored"
     );
 }
+
+/// Regression (review): a history an earlier version wrote with every action after every
+/// failure (`ingest` of a simulator directory) lost the decisions whose failure was further
+/// behind its action than the replay keeps an undecided failure. Replayed from that layout,
+/// the engine holds what it holds replayed from its own; failures no action ever follows are
+/// still counted as undecided.
+#[test]
+fn a_history_with_every_action_after_every_failure_replays_whole() {
+    use crate::store::{Entry, HistoryStore, ParquetStore, StoreOptions};
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let open = |d: &tempfile::TempDir| {
+        Engine::open(
+            d.path(),
+            EngineConfig::default(),
+            RuleSet::default(),
+            StoreOptions::default(),
+        )
+        .unwrap()
+    };
+    let (mut e, _) = open(&dirs[0]);
+    // More failures than the replay keeps waiting (64 in tests), one per task (the layout
+    // pairs a task's second failure with its first action: so it did before the sweep).
+    for i in 0..150usize {
+        let mut r = record(
+            &format!("t{i}"),
+            "w1",
+            HardwareClass::Gpu,
+            "CUDA out of memory",
+            cfg(32, Precision::Fp16),
+        );
+        r.timestamp = Timestamp::from_secs_f64(1_700_000_000.0 + i as f64);
+        e.decide(&r).unwrap().1.wait().unwrap();
+    }
+    drop(e);
+    let entries: Vec<Entry> = ParquetStore::open(dirs[0].path(), StoreOptions::default())
+        .unwrap()
+        .entries()
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    let (failures, rest): (Vec<Entry>, Vec<Entry>) = entries
+        .into_iter()
+        .partition(|e| matches!(e, Entry::Failure(_)));
+    // Then 20 failures no decision followed, at the end.
+    let mut more = Vec::new();
+    for i in 0..20 {
+        let mut r = record("u", "w1", HardwareClass::Gpu, "x", cfg(32, Precision::Fp16));
+        r.timestamp = Timestamp::from_secs_f64(1_800_000_000.0 + i as f64);
+        let Entry::Failure(f) = &failures[0] else {
+            unreachable!()
+        };
+        let mut f = f.clone();
+        f.record = r;
+        f.record.task_id = TaskId::new(&format!("u{i}")).unwrap();
+        more.push(Entry::Failure(f));
+    }
+    let mut s = ParquetStore::open(dirs[1].path(), StoreOptions::default()).unwrap();
+    s.write_batch(failures.into_iter().chain(rest).chain(more).collect())
+        .unwrap();
+    drop(s);
+    let (own, _) = open(&dirs[0]);
+    let (legacy, report) = open(&dirs[1]);
+    for t in 0..150 {
+        let id = TaskId::new(&format!("t{t}")).unwrap();
+        let h = legacy.recovery_history(&id);
+        assert_eq!(h.len(), 1, "t{t}");
+        assert_eq!(own.recovery_history(&id), h, "t{t}");
+    }
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("20 failures in the history had no decision")),
+        "{report:?}"
+    );
+}

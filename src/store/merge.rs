@@ -50,6 +50,22 @@ pub(crate) fn check_part(path: &Path) -> Result<Vec<StoreError>, StoreError> {
     Ok(c.bad)
 }
 
+/// Calls `f` with every row of a part in its stored order, a record batch at a time; the
+/// first row that does not decode is the error.
+pub(crate) fn for_each_row(path: &Path, mut f: impl FnMut(u64, Entry)) -> Result<(), StoreError> {
+    let mut c = PartCursor::open(path)?;
+    while let Some((seq, e)) = c.next_row()? {
+        if let Some(e) = c.bad.drain(..).next() {
+            return Err(e);
+        }
+        f(seq, e);
+    }
+    match c.bad.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// One part's rows, a record batch at a time: in stored order ([`PartCursor::open`]), or in
 /// sequence order ([`PartCursor::open_sorted`]). Rows that do not decode are skipped and
 /// their errors kept in `bad`.

@@ -10,7 +10,7 @@
 //! neither loses nor duplicates. The manifest is written when the store is created; one lost
 //! later is rebuilt from the parts.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +33,7 @@ use super::schema::{
 };
 use super::wal::{self, Ack, Wal, WalRecord};
 use super::{fsync_dir, HistoryStore, StoreError};
+use crate::model::TaskId;
 
 /// Store settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -1091,6 +1092,8 @@ pub struct CompactJob {
 pub struct HistoryReader {
     root: PathBuf,
     parts: Vec<PartInfo>,
+    /// Which of `parts` are the actions table's.
+    actions: Vec<usize>,
     pending: Vec<(u64, Entry)>,
 }
 
@@ -1102,14 +1105,18 @@ impl ParquetStore {
     /// are listed now; the reader needs no borrow of the store.
     pub fn history_reader(&self) -> Result<HistoryReader, StoreError> {
         let mut parts = Vec::new();
+        let mut actions = Vec::new();
         for t in Table::ALL {
-            parts.extend(
-                parts_of(&self.root, t).map_err(|e| super::unreadable_part(&self.root, e))?,
-            );
+            let of = parts_of(&self.root, t).map_err(|e| super::unreadable_part(&self.root, e))?;
+            if t == Table::Actions {
+                actions.extend(parts.len()..parts.len() + of.len());
+            }
+            parts.extend(of);
         }
         Ok(HistoryReader {
             root: self.root.clone(),
             parts,
+            actions,
             pending: self
                 .pending
                 .iter()
@@ -1120,16 +1127,37 @@ impl ParquetStore {
 }
 
 impl HistoryReader {
+    /// The latest sequence number of each task's actions, in the parts and pending: whether
+    /// a failure a replay holds will still meet an action of its task. Reads the actions
+    /// table through, a record batch at a time.
+    pub fn latest_actions(&self) -> Result<HashMap<TaskId, u64>, StoreError> {
+        let mut out: HashMap<TaskId, u64> = HashMap::new();
+        let mut note = |seq: u64, e: &Entry| {
+            if let Entry::Action(a) = e {
+                let at = out.entry(a.action.task_id.clone()).or_insert(seq);
+                *at = (*at).max(seq);
+            }
+        };
+        for &i in &self.actions {
+            merge::for_each_row(&self.parts[i].path, |seq, e| note(seq, &e))
+                .map_err(|e| super::unreadable_part(&self.root, e))?;
+        }
+        for (seq, e) in &self.pending {
+            note(*seq, e);
+        }
+        Ok(out)
+    }
+
     /// Calls `f` with every record in sequence order. A part with a row that does not
     /// decode stops it, naming the part, as [`HistoryStore::entries`] fails on it.
-    pub fn for_each(self, mut f: impl FnMut(u64, Entry)) -> Result<(), StoreError> {
+    pub fn for_each(&self, mut f: impl FnMut(u64, Entry)) -> Result<(), StoreError> {
         let root = &self.root;
         let err = |e: MergeStop| match e {
             MergeStop::Part(_, e) | MergeStop::Failed(e) => super::unreadable_part(root, e),
             MergeStop::Empty(_) => StoreError::Decode("no rows".into()),
         };
         let mut m = merge::SeqMerge::new(&self.parts, true).map_err(err)?;
-        let mut pending = self.pending.into_iter().peekable();
+        let mut pending = self.pending.iter().cloned().peekable();
         let mut part = m.next_row().map_err(err)?;
         loop {
             let from_part = match (&part, pending.peek()) {
