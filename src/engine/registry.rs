@@ -273,6 +273,9 @@ impl WorkerRegistry {
     /// relaxed); among those, most free slots, then (after an OOM) most memory, then smallest
     /// id for determinism. A worker whose breaker is half-open is picked only when no worker
     /// with a closed breaker is eligible, whatever the wishes (one probe rather than none).
+    /// All of this first among the workers of `want.vendor` (or of no stated vendor), then
+    /// among all: the vendor comes before every other wish, a half-open breaker included (a
+    /// device of another vendor may not run the task at all).
     pub fn pick(&self, want: &Want<'_>) -> Option<&Worker> {
         self.pick_with(want, false)
     }
