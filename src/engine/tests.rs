@@ -730,6 +730,31 @@ fn a_retried_failure_is_recognised_as_a_duplicate() {
     assert_eq!(e.task(&TaskId::new("t").unwrap()).unwrap().attempts, 3);
 }
 
+/// Regression (serve audit): a failure decided before an earlier-dated failure of its task
+/// arrived was no longer the last decided, and its resend was decided again as a new attempt
+/// (under load, 367 decisions for 300 failures). Each is answered with its own action,
+/// whatever order they and their resends come in.
+#[test]
+fn a_resend_after_an_earlier_dated_failure_is_still_a_duplicate() {
+    let mut e = Engine::in_memory();
+    let oom = gpu_oom(cfg(32, Precision::Fp16));
+    let (k1, k2, k3) = (
+        at(oom.clone(), 10.0),
+        at(oom.clone(), 20.0),
+        at(oom.clone(), 30.0),
+    );
+    let a2 = e.handle_failure(&k2);
+    let a1 = e.handle_failure(&k1);
+    assert_eq!((a2.attempt, a1.attempt), (1, 2));
+    assert!(Arc::ptr_eq(&a1, &e.duplicate_failure(&k1).unwrap()));
+    assert!(Arc::ptr_eq(&a2, &e.duplicate_failure(&k2).unwrap()));
+    assert!(e.duplicate_failure(&k3).is_none());
+    let a3 = e.handle_failure(&k3);
+    assert_eq!(a3.attempt, 3);
+    assert!(Arc::ptr_eq(&a2, &e.duplicate_failure(&k2).unwrap()));
+    assert!(Arc::ptr_eq(&a3, &e.duplicate_failure(&k3).unwrap()));
+}
+
 /// The action for a CPU timeout of `task` on worker `w`, `t` seconds into the test's clock.
 fn cpu_timeout(e: &mut Engine, task: &str, t: f64) -> Arc<RecoveryAction> {
     let r = record(
