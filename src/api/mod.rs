@@ -307,10 +307,14 @@ impl App {
     /// and what opening the store found (warnings name files).
     pub fn open(opts: ServeOptions) -> Result<(App, OpenReport), ApiError> {
         let loaded = load_model(opts.model.as_deref())?;
-        let (mut engine, report) = Engine::open(&opts.data, opts.config, opts.rules, opts.store)?;
-        if let Some(w) = &opts.workers {
-            engine.set_registry(WorkerRegistry::load(w)?);
-        }
+        // The inventory before the replay, as it was while the history was written.
+        let registry = opts
+            .workers
+            .as_deref()
+            .map(WorkerRegistry::load)
+            .transpose()?;
+        let (mut engine, report) =
+            Engine::open_with_registry(&opts.data, opts.config, opts.rules, opts.store, registry)?;
         if let Some(m) = &loaded.model {
             // The history just replayed taught the ranking more than the model's coarse
             // tables can (finer contexts, continuations, the latest outcomes): the model
@@ -509,15 +513,15 @@ impl App {
             },
             None => None,
         };
-        let (mut fresh, report) = reopener.open()?;
+        // The inventory before the replay, as at a start (the one in use when it cannot be
+        // loaded again, read under the engine's lock).
+        let registry = match registry {
+            Some(r) => Some(r),
+            None if self.shared.workers.is_some() => Some(self.engine().registry().clone()),
+            None => None,
+        };
+        let (mut fresh, report) = reopener.open_with_registry(registry)?;
         let mut engine = self.engine();
-        match registry {
-            Some(r) => fresh.set_registry(r),
-            None if self.shared.workers.is_some() => {
-                fresh.set_registry(engine.registry().clone());
-            }
-            None => {}
-        }
         // The model in use now (a reload may have come meanwhile), read under the engine's
         // lock, as a reload seeds the ranking under it.
         if let Some(m) = &self.model().model {

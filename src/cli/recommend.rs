@@ -646,14 +646,14 @@ fn run_durable(
         flush_every: a.flush_every,
         ..Default::default()
     };
-    let (mut engine, report) = Engine::open(dir, config, rules, opts)
+    // The inventory before the replay, as it was while the history was written (a serve
+    // audit: set after it, the replayed ranking learned as if there were none).
+    let registry = a.workers.as_deref().map(WorkerRegistry::load).transpose()?;
+    let (mut engine, report) = Engine::open_with_registry(dir, config, rules, opts, registry)
         .with_context(|| format!("opening data directory {}", dir.display()))?;
     super::print_open_warnings("faultline", &report.warnings);
     // After the replay: the model fills only the contexts the history never met.
     seed_from_model(&mut engine, a)?;
-    if let Some(w) = &a.workers {
-        engine.set_registry(WorkerRegistry::load(w)?);
-    }
     // A reader thread feeds lines; each turn decides every line already waiting, then waits
     // for one group fsync and prints the batch: a printed line is an acknowledgement.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, std::io::Result<String>)>(4096);

@@ -3472,3 +3472,81 @@ fn a_history_with_every_action_after_every_failure_replays_whole() {
         "{report:?}"
     );
 }
+
+/// Regression (serve audit): with the learned ranking and a worker inventory, an engine
+/// restarted on its history decided differently from one that never stopped (another
+/// propensity on 4,875 of 5,000 later decisions): the inventory was set after the replay,
+/// which learned as if there were none. Set before it, the decisions after a restart are
+/// the never-stopped engine's.
+#[test]
+fn a_restart_with_an_inventory_decides_as_the_engine_that_never_stopped() {
+    use crate::store::StoreOptions;
+    let mut config = EngineConfig::default();
+    config.ranking.enabled = true;
+    let inventory = || {
+        let mut r = WorkerRegistry::new();
+        for i in 0..6 {
+            r.register(registry::Worker {
+                memory_gib: Some(40.0 + 20.0 * f64::from(i)),
+                ..registry::Worker::new(
+                    WorkerId::new(&format!("g{i}")).unwrap(),
+                    HardwareClass::Gpu,
+                )
+            });
+        }
+        // One TPU and no CPU: moves the inventory rules out (another TPU, the CPU).
+        r.register(registry::Worker::new(
+            WorkerId::new("p0").unwrap(),
+            HardwareClass::Tpu,
+        ));
+        r
+    };
+    let open = |d: &tempfile::TempDir| {
+        Engine::open_with_registry(
+            d.path(),
+            config.clone(),
+            RuleSet::default(),
+            StoreOptions::default(),
+            Some(inventory()),
+        )
+        .unwrap()
+        .0
+    };
+    let msgs = [
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+        "NCCL watchdog timeout",
+        "RuntimeError: CUDA error: unspecified launch failure",
+        "RuntimeError: TPU runtime error: deadline exceeded",
+    ];
+    let step = |e: &mut Engine<DurableState>, i: usize| {
+        let task = format!("t{}", i / 3);
+        let class = if i % 3 == 1 {
+            HardwareClass::Tpu
+        } else {
+            HardwareClass::Gpu
+        };
+        let worker = match class {
+            HardwareClass::Tpu => "p0".to_string(),
+            _ => format!("g{}", i % 6),
+        };
+        let mut r = record(&task, &worker, class, msgs[i % 4], cfg(32, Precision::Fp16));
+        r.timestamp = Timestamp::from_secs_f64(1_700_000_000.0 + 30.0 * i as f64);
+        let (a, ack) = e.decide(&r).unwrap();
+        ack.wait().unwrap();
+        e.record_outcome(&outcome(&task, (i * 7) % 5 < 2)).unwrap();
+        a
+    };
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut steady = open(&dirs[0]);
+    let mut restarted = open(&dirs[1]);
+    for i in 0..300 {
+        step(&mut steady, i);
+        step(&mut restarted, i);
+    }
+    drop(restarted);
+    let mut restarted = open(&dirs[1]);
+    for i in 300..600 {
+        let (a, b) = (step(&mut steady, i), step(&mut restarted, i));
+        assert_eq!(*a, *b, "decision {i} after the restart");
+    }
+}
