@@ -373,6 +373,7 @@ impl<S: StateStore> Engine<S> {
     /// Replaces the worker registry.
     pub fn set_registry(&mut self, mut registry: WorkerRegistry) {
         registry.merge_flags(&self.registry);
+        registry.take_placements(&mut self.registry);
         self.registry = registry;
         self.sync_fleet();
     }
@@ -505,6 +506,11 @@ impl<S: StateStore> Engine<S> {
         entry.observe(rec, kind);
         entry.last_signature = Some(cls.signature);
         entry.last_fine_key = None;
+        // The task failed again: it left the worker it had been moved to (before its next
+        // move is picked, which may take that slot again).
+        if let Some(w) = entry.placed_on.take() {
+            self.registry.unplace(&w);
+        }
         if first {
             self.budget.deposit(rec.timestamp);
         }
@@ -960,6 +966,19 @@ impl<S: StateStore> Engine<S> {
         let cap = self.config.history_per_task.max(1);
         let entry = self.state.task_mut(&action.task_id);
         entry.apply_action(action, cap);
+        // The task holds a slot of the worker it is moved to (a retry where it failed holds
+        // the slot it had; the one it had been moved to before was given back when its
+        // failure came).
+        let moved_to = action
+            .target_worker
+            .clone()
+            .filter(|t| *t != action.failed_worker);
+        if let Some(w) = std::mem::replace(&mut entry.placed_on, moved_to.clone()) {
+            self.registry.unplace(&w);
+        }
+        if let Some(w) = &moved_to {
+            self.registry.place(w);
+        }
         if let Some(burst) = burst {
             entry.last_burst = burst;
         }
@@ -1070,6 +1089,9 @@ impl<S: StateStore> Engine<S> {
         entry.observe(rec, action.kind);
         entry.last_signature = Some(ranking::message_signature(&rec.error.message));
         entry.last_fine_key = None;
+        if let Some(w) = entry.placed_on.take() {
+            self.registry.unplace(&w);
+        }
         if first {
             self.budget.deposit(rec.timestamp);
         }
@@ -1162,6 +1184,8 @@ impl<S: StateStore> Engine<S> {
         }
         let cutoff = now.as_micros().saturating_sub((after * 1e6) as i64);
         let long_cutoff = now.as_micros().saturating_sub((4.0 * after * 1e6) as i64);
+        // The slots forgotten tasks held.
+        let mut freed = Vec::new();
         self.state.retain_tasks(&mut |t| {
             // The later of the latest failure and the latest state a coordinator set (a task
             // that never failed, known from a state change alone, is forgotten too).
@@ -1174,8 +1198,35 @@ impl<S: StateStore> Engine<S> {
             };
             let settled =
                 t.history.is_empty() || t.outcome_recorded || t.state == TaskState::Escalated;
-            last >= cutoff || t.latest_checkpoint.is_some() || (!settled && last >= long_cutoff)
+            let keep = last >= cutoff
+                || t.latest_checkpoint.is_some()
+                || (!settled && last >= long_cutoff);
+            if !keep {
+                freed.extend(t.placed_on.clone());
+            }
+            keep
         });
+        for w in &freed {
+            self.registry.unplace(w);
+        }
+    }
+
+    /// Gives back the slot task `id` holds where it was moved once it reached a final state
+    /// (succeeded, escalated, failed).
+    fn settle_placement(&mut self, id: &TaskId) {
+        let Some(t) = self.state.task(id) else {
+            return;
+        };
+        if !matches!(
+            t.state,
+            TaskState::Succeeded | TaskState::Escalated | TaskState::Failed
+        ) || t.placed_on.is_none()
+        {
+            return;
+        }
+        if let Some(w) = self.state.task_mut(id).placed_on.take() {
+            self.registry.unplace(&w);
+        }
     }
 
     /// Records a failure with the failed worker's breaker and returns its state; a placeholder
@@ -1223,6 +1274,14 @@ impl<S: StateStore> Engine<S> {
     fn apply_outcome(&mut self, id: &TaskId, outcome: &Outcome) -> Timestamp {
         let entry = self.state.task_mut(id);
         entry.apply_outcome(outcome);
+        // A recovery that failed ran no further where it was moved: its slot is free (a
+        // recovered task holds it until it fails again or ends).
+        if !outcome.success {
+            if let Some(w) = entry.placed_on.take() {
+                self.registry.unplace(&w);
+            }
+        }
+        let entry = self.state.task_mut(id);
         let at = outcome.timestamp.or(entry.last_failure).unwrap_or_default();
         let last = entry.history.back().map(|a| {
             let kind = ranking::ranked_kind(a.kind, &a.classifier_rule);
@@ -1804,6 +1863,7 @@ impl<S: StateStore> Engine<S> {
         let t = self.state.task_mut(task);
         t.state = state;
         t.last_state_at = Some(t.last_state_at.map_or(at, |x| x.max(at)));
+        self.settle_placement(task);
         if self.state.durable() {
             return Ok(self.state.log(vec![Entry::TaskState(TaskStateRow {
                 task_id: task.clone(),
@@ -2138,6 +2198,7 @@ impl Engine<DurableState> {
                     t.state = s.state;
                     t.last_state_at =
                         Some(t.last_state_at.map_or(s.timestamp, |x| x.max(s.timestamp)));
+                    engine.settle_placement(&s.task_id);
                 }
                 Entry::Checkpoint(c) => {
                     let task = c.task_id.clone();

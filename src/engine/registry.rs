@@ -101,6 +101,9 @@ pub struct WorkerRegistry {
     /// Attention flags, also for workers not (yet) registered: a restart replays flags
     /// before the inventory is loaded.
     flags: HashMap<WorkerId, String, FxBuildHasher>,
+    /// Tasks the engine moved to each worker that still hold one of its slots (see
+    /// [`WorkerRegistry::place`]): a worker's free slots are its `slots` less these.
+    placed: HashMap<WorkerId, u32, FxBuildHasher>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +119,7 @@ impl WorkerRegistry {
             by_class: vec![Vec::new(); HardwareClass::ALL.len()],
             by_class_memory: vec![Vec::new(); HardwareClass::ALL.len()],
             flags: HashMap::default(),
+            placed: HashMap::default(),
         }
     }
 
@@ -260,6 +264,34 @@ impl WorkerRegistry {
         }
     }
 
+    /// Counts a task moved to `worker`: it holds one of the worker's slots until
+    /// [`WorkerRegistry::unplace`] (an audit: with no count of its own moves, every move of a
+    /// server went to the same worker of one slot — 75 of 75 — while others were free).
+    pub fn place(&mut self, worker: &WorkerId) {
+        *self.placed.entry(worker.clone()).or_insert(0) += 1;
+    }
+
+    /// Gives back the slot a task moved to `worker` held.
+    pub fn unplace(&mut self, worker: &WorkerId) {
+        if let Some(n) = self.placed.get_mut(worker) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.placed.remove(worker);
+            }
+        }
+    }
+
+    /// Takes over `other`'s count of placed tasks (a registry replacing it).
+    pub fn take_placements(&mut self, other: &mut WorkerRegistry) {
+        self.placed = std::mem::take(&mut other.placed);
+    }
+
+    /// A worker's free slots: its `slots` less the tasks moved to it that still hold one.
+    pub fn free_slots(&self, w: &Worker) -> u32 {
+        w.slots
+            .saturating_sub(self.placed.get(&w.id).copied().unwrap_or(0))
+    }
+
     /// Clears a worker's attention flag (after it was repaired).
     pub fn clear_flag(&mut self, id: &WorkerId) {
         self.flags.remove(id);
@@ -341,7 +373,7 @@ impl WorkerRegistry {
             let Some(w) = self.workers.get(id) else {
                 continue;
             };
-            if (w.slots == 0 && !full_ok)
+            if (!full_ok && self.free_slots(w) == 0)
                 || vendor.is_some_and(|v| {
                     w.vendor
                         .as_deref()

@@ -56,6 +56,11 @@ pub struct TaskRecord {
     /// Latest failure: the latest date of the failures seen (a report that arrives late does
     /// not move it back).
     pub last_failure: Option<Timestamp>,
+    /// The worker the task was last moved to, while it holds one of that worker's slots (in
+    /// the engine's count of its placements, `WorkerRegistry::place`): until the task fails
+    /// again, its recovery is reported failed, it reaches a final state, or it is forgotten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_on: Option<WorkerId>,
     /// Time of the latest lifecycle state a coordinator set (`set_task_state`): what a task
     /// that never failed is forgotten by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +131,7 @@ impl Default for TaskRecord {
             history: VecDeque::new(),
             first_failure: None,
             last_failure: None,
+            placed_on: None,
             last_state_at: None,
             last_class: None,
             last_signature: None,

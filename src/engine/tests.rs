@@ -2259,7 +2259,9 @@ fn successes_elsewhere_do_not_close_a_half_open_breaker() {
             i as f64,
         ));
         assert_eq!(a.strategy, S::DifferentWorker);
-        assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "w2");
+        // w2, then w3 (w2's slot held by t0), then waited for (both held).
+        let to = a.target_worker.as_ref().unwrap().as_str();
+        assert_eq!(to, if i == 1 { "w3" } else { "w2" }, "t{i}");
     }
     // Half-open after 60 s; three successes would close it.
     for i in 0..5 {
@@ -3549,4 +3551,58 @@ fn a_restart_with_an_inventory_decides_as_the_engine_that_never_stopped() {
         let (a, b) = (step(&mut steady, i), step(&mut restarted, i));
         assert_eq!(*a, *b, "decision {i} after the restart");
     }
+}
+
+/// Regression (serve audit): with an inventory, every move went to the same worker of one
+/// slot (75 of 75 concurrent moves), as the engine did not count its own placements. Each
+/// moved task holds a slot of its target until it fails again, its recovery is reported
+/// failed, it reaches a final state or it is forgotten; a worker whose slots are all held
+/// is picked only when every one is (then waited for).
+#[test]
+fn moves_spread_over_the_free_slots_the_engine_has_not_filled() {
+    let mut e = Engine::new(EngineConfig::default()).unwrap();
+    let mut reg = WorkerRegistry::new();
+    for i in 0..4 {
+        reg.register(registry::Worker::new(
+            WorkerId::new(&format!("g{i}")).unwrap(),
+            HardwareClass::Gpu,
+        ));
+    }
+    e.set_registry(reg);
+    let fail = |e: &mut Engine, task: &str, t: f64| {
+        let r = record(
+            task,
+            "g0",
+            HardwareClass::Gpu,
+            "NCCL watchdog timeout: collective operation timed out",
+            TaskConfig::default(),
+        );
+        e.handle_failure(&at(r, t))
+    };
+    let mut targets = Vec::new();
+    for i in 0..3 {
+        // The second failure of each task moves it (the NCCL ladder's second step).
+        let task = format!("t{i}");
+        fail(&mut e, &task, 10.0 * f64::from(i));
+        let a = fail(&mut e, &task, 10.0 * f64::from(i) + 1.0);
+        assert_eq!(a.strategy, RecoveryStrategy::DifferentWorker, "{a:?}");
+        targets.push(a.target_worker.clone().unwrap().as_str().to_string());
+    }
+    assert_eq!(targets, ["g1", "g2", "g3"]);
+    // Every other worker holds a moved task: the next move waits for one of them.
+    fail(&mut e, "t3", 100.0);
+    let a = fail(&mut e, "t3", 101.0);
+    assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "g1", "{a:?}");
+    // t1 succeeded for good: g2 is free again, and t4's move takes it.
+    let _ = e
+        .set_task_state(
+            &TaskId::new("t1").unwrap(),
+            TaskState::Succeeded,
+            Timestamp::from_secs_f64(1_700_000_200.0),
+            "",
+        )
+        .unwrap();
+    fail(&mut e, "t4", 300.0);
+    let a = fail(&mut e, "t4", 301.0);
+    assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "g2", "{a:?}");
 }
