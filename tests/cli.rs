@@ -928,34 +928,19 @@ fn a_bad_hardware_value_or_save_path_is_named_before_the_work() {
         "t.tsv",
         "message\thw\nCUDA out of memory\tGPU\nkilled\tQPU\n",
     );
-    let o = d.run(
-        &[
-            "classify",
-            "--tsv",
-            "t.tsv",
-            "--column",
-            "message",
-            "--hardware-column",
-            "hw",
-        ],
-        "",
-    );
+    let by_column = [
+        "classify",
+        "--tsv",
+        "t.tsv",
+        "--column",
+        "message",
+        "--hardware-column",
+        "hw",
+    ];
+    let o = d.run(&by_column, "");
     refused(&o, "t.tsv:3: column 'hw': unknown hardware class 'QPU'");
     // Regression (audit): `--hardware` beside `--hardware-column` was ignored silently.
-    let o = d.run(
-        &[
-            "classify",
-            "--tsv",
-            "t.tsv",
-            "--column",
-            "message",
-            "--hardware-column",
-            "hw",
-            "--hardware",
-            "TPU",
-        ],
-        "",
-    );
+    let o = d.run(&[&by_column[..], &["--hardware", "TPU"]].concat(), "");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
     let o = d.run(&["template", "--save", "missing/dir/m.json"], "one line\n");

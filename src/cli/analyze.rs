@@ -431,14 +431,23 @@ fn run_analysis(a: Args) -> anyhow::Result<()> {
         outln!("{json}");
     } else if !a.quiet {
         let t = &analysis.totals;
+        // Every pattern found, with how many are listed (an audit: "59 patterns" of 1,776).
+        let patterns = if t.patterns_left_out > 0 {
+            format!(
+                "{} patterns, {} listed",
+                t.patterns + t.patterns_left_out,
+                t.patterns
+            )
+        } else {
+            format!("{} patterns", t.patterns)
+        };
         outln!(
-            "analysed {} failures ({} tasks, {} workers, {} templates, {} clusters, {} patterns, {} outcomes) in {:.2} s",
+            "analysed {} failures ({} tasks, {} workers, {} templates, {} clusters, {patterns}, {} outcomes) in {:.2} s",
             t.failures,
             t.tasks,
             t.workers,
             t.templates,
             t.clusters,
-            t.patterns,
             t.outcomes,
             started.elapsed().as_secs_f64()
         );

@@ -149,6 +149,24 @@ pub fn render(a: &Analysis) -> String {
             if i.stamped_at_read == 1 { "was" } else { "were" },
         ));
     }
+    // What the input held that the charts do not show (a serve/analyze audit: said on stderr
+    // only).
+    if let Some(i) = a.input.as_ref().filter(|i| i.feedback > 0) {
+        caveats.push(format!(
+            "{} failure record{} carried an outcome of {} own (<code>ml_feedback</code>), not imported: the strategies' success rates count only the outcomes of the history's recovery actions.",
+            i.feedback,
+            if i.feedback == 1 { "" } else { "s" },
+            if i.feedback == 1 { "its" } else { "their" },
+        ));
+    }
+    if let Some(i) = a.input.as_ref().filter(|i| i.skipped > 0) {
+        caveats.push(format!(
+            "{} input line{} held no failure record and {} skipped: blank or comment lines, kernel-log lines that are not failure events, and repeats of an event folded into its first line.",
+            i.skipped,
+            if i.skipped == 1 { "" } else { "s" },
+            if i.skipped == 1 { "was" } else { "were" },
+        ));
+    }
     if t.far_apart > 0 {
         caveats.push(format!(
             "{} failure{} dated far from all the others (the first at {}): a wrong year, clock or boot time? Kept: the timeline and the time span reach {}.",
@@ -180,7 +198,16 @@ pub fn render(a: &Analysis) -> String {
     card(&mut s, &unknown, "unrecognised (unknown)");
     card(&mut s, &t.templates.to_string(), "message templates");
     card(&mut s, &t.clusters.to_string(), "clusters");
-    card(&mut s, &t.patterns.to_string(), "patterns");
+    // Every pattern found, with how many are listed (an audit: the card said 59 of 1,776).
+    if t.patterns_left_out > 0 {
+        card(
+            &mut s,
+            &(t.patterns + t.patterns_left_out).to_string(),
+            &format!("patterns ({} listed)", t.patterns),
+        );
+    } else {
+        card(&mut s, &t.patterns.to_string(), "patterns");
+    }
     let success = if t.outcomes > 0 {
         format!("{:.1} %", t.successes as f64 / t.outcomes as f64 * 100.0)
     } else {
@@ -502,6 +529,24 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("never had a successful outcome"));
+
+        // Regression (audit): outcomes carried by the records, skipped input lines and the
+        // patterns not listed were said on stderr only; the report's card counted the listed
+        // patterns as all of them.
+        a.input = Some(crate::analyze::InputSummary {
+            feedback: 3,
+            skipped: 212,
+            ..Default::default()
+        });
+        a.totals.patterns_left_out = 1717;
+        a.totals.patterns = 59;
+        let html = render(&a);
+        assert!(html.contains("3 failure records carried an outcome of their own"));
+        assert!(html.contains("212 input lines held no failure record"));
+        assert!(
+            html.contains("patterns (59 listed)") && html.contains(">1776<"),
+            "{html}"
+        );
 
         // Found by an audit: the patterns table said "most severe first" but showed no
         // severity, so the confidence column made the order look random. It is shown.
