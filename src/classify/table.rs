@@ -661,8 +661,8 @@ pub static RULES: &[Rule] = &[
     row(
         "timeout.generic",
         K::Timeout,
-        r"(?P<neg>\b(?:no|without|never|did\s+not|didn't|does\s+not|doesn't|will\s+not|won't)\s+|\b(?:attribute|argument|parameter|option|field|key|keyword)\s+'|--)?\btimed?[\s_-]?out\w*(?P<nil>\s*=\s*[0-9]|\s+(?:argument|parameter|kwarg|keyword)s?\b)?|\btiming\s+out\b|\bdeadline[\s_]exceeded\b|\bdeadline\s+(?:has\s+)?(?:expired|passed)\b|\bdeadline\s+(?:of\s+)?[0-9][0-9.]*\s*(?:ms|us|µs|s|secs?|seconds?|minutes?|min)?\s+(?:exceeded|missed|expired)\b|\bmissed\s+(?:its\s+|the\s+|a\s+)?deadline\b|\btook\s+too\s+long\b|\bhang\s+detected\b|\bhung\s+task\b|\bblocked\s+for\s+more\s+than\s+\S+\s+seconds\b",
-        "an operation timed out (not \"no timeout\", \"did not time out\", an attribute or argument named 'timeout' or a \"timeout argument\", a `timeout=30` setting)",
+        r"(?P<neg>\b(?:no|without|never|did\s+not|didn't|does\s+not|doesn't|will\s+not|won't)\s+|\b(?:attribute|argument|parameter|option|field|key|keyword)\s+'|\b(?:negotiated|configured|default|requested)\s+|--)?\btimed?[\s_-]?out\w*(?P<nil>\s*=\s*[0-9]|\s+(?:argument|parameter|kwarg|keyword)s?\b)?|\btiming\s+out\b|\bdeadline[\s_]exceeded\b|\bdeadline\s+(?:has\s+)?(?:expired|passed)\b|\bdeadline\s+(?:of\s+)?[0-9][0-9.]*\s*(?:ms|us|µs|s|secs?|seconds?|minutes?|min)?\s+(?:exceeded|missed|expired)\b|\bmissed\s+(?:its\s+|the\s+|a\s+)?deadline\b|\btook\s+too\s+long\b|\bhang\s+detected\b|\bhung\s+task\b|\bblocked\s+for\s+more\s+than\s+\S+\s+seconds\b",
+        "an operation timed out (not \"no timeout\", \"did not time out\", an attribute or argument named 'timeout' or a \"timeout argument\", a `timeout=30` setting, a negotiated, configured, default or requested timeout)",
     ),
     // ---------------------------------------------------------------- crashes in the job
     row(

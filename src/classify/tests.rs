@@ -1355,8 +1355,11 @@ fn families_a_second_probe_found_missing() {
         ("no timeout", H::Cpu, K::Unknown),
         ("the job did not time out", H::Cpu, K::Unknown),
         ("queue.get(timeout=30) returned nothing", H::Cpu, K::Unknown),
+        // Regression (audit, Loghub Zookeeper): a session's negotiated timeout is a setting.
+        ("Established session 0x14f05578bd80001 with negotiated timeout 10000 for client /10.10.34.11:45307", H::Cpu, K::Unknown),
         // and a timeout stays one, also beside a setting
         ("Operation timed out after 30 s (timeout=30)", H::Cpu, K::Timeout),
+        ("Session 0x14f05578bd80001 timed out, have not heard from server in 26663ms", H::Cpu, K::Timeout),
         ("WorkNCCL(SeqNum=1, OpType=ALLREDUCE) ran for 600351 milliseconds before timing out", H::Gpu, K::Timeout),
     ]);
 }
