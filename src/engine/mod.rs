@@ -506,10 +506,18 @@ impl<S: StateStore> Engine<S> {
         entry.observe(rec, kind);
         entry.last_signature = Some(cls.signature);
         entry.last_fine_key = None;
-        // The task failed again: it left the worker it had been moved to (before its next
-        // move is picked, which may take that slot again).
-        if let Some(w) = entry.placed_on.take() {
-            self.registry.unplace(&w);
+        // The task failed elsewhere than where it had been moved: it left that worker (before
+        // its next move is picked, which may take that slot again). Failed there, it holds the
+        // slot until its next action says whether it stays (a review: a retry in place gave
+        // it back while the task still ran there).
+        if entry
+            .placed_on
+            .as_ref()
+            .is_some_and(|w| *w != rec.worker_id)
+        {
+            if let Some(w) = entry.placed_on.take() {
+                self.registry.unplace(&w);
+            }
         }
         if first {
             self.budget.deposit(rec.timestamp);
@@ -966,17 +974,23 @@ impl<S: StateStore> Engine<S> {
         let cap = self.config.history_per_task.max(1);
         let entry = self.state.task_mut(&action.task_id);
         entry.apply_action(action, cap);
-        // The task holds a slot of the worker it is moved to (a retry where it failed holds
-        // the slot it had; the one it had been moved to before was given back when its
-        // failure came).
-        let moved_to = action
-            .target_worker
-            .clone()
-            .filter(|t| *t != action.failed_worker);
-        if let Some(w) = std::mem::replace(&mut entry.placed_on, moved_to.clone()) {
+        // The task holds a slot of the worker it is moved to; retried where it failed, it
+        // keeps the slot it held there (if it had been moved there); otherwise (escalated,
+        // moved with no worker named) it holds none.
+        let stays = action.target_worker.as_ref() == Some(&action.failed_worker);
+        let held = if stays {
+            entry
+                .placed_on
+                .clone()
+                .filter(|w| *w == action.failed_worker)
+        } else {
+            action.target_worker.clone()
+        };
+        let new = held.clone();
+        if let Some(w) = std::mem::replace(&mut entry.placed_on, held) {
             self.registry.unplace(&w);
         }
-        if let Some(w) = &moved_to {
+        if let Some(w) = &new {
             self.registry.place(w);
         }
         if let Some(burst) = burst {
@@ -991,6 +1005,9 @@ impl<S: StateStore> Engine<S> {
         if let Some(why) = &action.worker_attention {
             self.registry.flag(&action.failed_worker, why);
         }
+        // A late failure of a task already in a final state holds no slot (a review: it held
+        // one until the task was forgotten).
+        self.settle_placement(&action.task_id);
     }
 
     /// Teaches the ranking the continuation of a task's failed recovery `f` from the
@@ -1089,8 +1106,14 @@ impl<S: StateStore> Engine<S> {
         entry.observe(rec, action.kind);
         entry.last_signature = Some(ranking::message_signature(&rec.error.message));
         entry.last_fine_key = None;
-        if let Some(w) = entry.placed_on.take() {
-            self.registry.unplace(&w);
+        if entry
+            .placed_on
+            .as_ref()
+            .is_some_and(|w| *w != rec.worker_id)
+        {
+            if let Some(w) = entry.placed_on.take() {
+                self.registry.unplace(&w);
+            }
         }
         if first {
             self.budget.deposit(rec.timestamp);
@@ -2019,6 +2042,14 @@ impl Engine<MemoryState> {
         for t in self.state.tasks.values_mut() {
             t.config_changed |= t.history.iter().any(|a| a.modified_config.is_some());
             t.latest_checkpoint = None;
+        }
+        // The slots its tasks hold where they were moved (a review: the counts started
+        // empty, and a loaded task leaving its worker gave back another task's slot).
+        self.registry.clear_placements();
+        for t in self.state.tasks.values() {
+            if let Some(w) = &t.placed_on {
+                self.registry.place(w);
+            }
         }
         Ok(())
     }

@@ -281,6 +281,11 @@ impl WorkerRegistry {
         }
     }
 
+    /// Forgets every placement (their tasks are counted again from a loaded state).
+    pub fn clear_placements(&mut self) {
+        self.placed.clear();
+    }
+
     /// Takes over `other`'s count of placed tasks (a registry replacing it).
     pub fn take_placements(&mut self, other: &mut WorkerRegistry) {
         self.placed = std::mem::take(&mut other.placed);
@@ -366,7 +371,15 @@ impl WorkerRegistry {
         };
         // The walk is in preference order, so the first candidate meeting both wishes is the
         // answer; otherwise the first meeting one, otherwise the first at all; workers whose
-        // breaker is half-open after all of those, in the same order.
+        // breaker is half-open after all of those, in the same order. Once the engine has
+        // placed tasks, the most free slots first within each of those (the least
+        // over-held when waiting), the walk's order among equals (a review: moves filled a
+        // 4-slot worker before a 2-slot one had any, and every waiting move named the same).
+        let spread = !self.placed.is_empty();
+        let free = |w: &Worker| {
+            i64::from(w.slots) - i64::from(self.placed.get(&w.id).copied().unwrap_or(0))
+        };
+        let mut top: Option<&Worker> = None;
         let mut best: [Option<&Worker>; 2] = [None, None];
         let mut probe: [Option<&Worker>; 3] = [None, None, None];
         for id in ids {
@@ -393,15 +406,20 @@ impl WorkerRegistry {
             };
             let met = u32::from(mem_ok(w)) + u32::from(browser_ok(w));
             let slot = match (half_open, met) {
-                (false, 2) => return Some(w),
+                (false, 2) if !spread => return Some(w),
+                (false, 2) => &mut top,
                 (false, met) => &mut best[met as usize],
                 (true, met) => &mut probe[met as usize],
             };
-            if slot.is_none() {
+            if slot.is_none_or(|b| free(w) > free(b)) {
                 *slot = Some(w);
             }
         }
-        best[1].or(best[0]).or(probe[2]).or(probe[1]).or(probe[0])
+        top.or(best[1])
+            .or(best[0])
+            .or(probe[2])
+            .or(probe[1])
+            .or(probe[0])
     }
 }
 

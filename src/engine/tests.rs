@@ -2259,9 +2259,10 @@ fn successes_elsewhere_do_not_close_a_half_open_breaker() {
             i as f64,
         ));
         assert_eq!(a.strategy, S::DifferentWorker);
-        // w2, then w3 (w2's slot held by t0), then waited for (both held).
+        // w2, then w3 (w2's slot held by t0), then waited for (both held), the least
+        // over-held first.
         let to = a.target_worker.as_ref().unwrap().as_str();
-        assert_eq!(to, if i == 1 { "w3" } else { "w2" }, "t{i}");
+        assert_eq!(to, if i % 2 == 1 { "w3" } else { "w2" }, "t{i}");
     }
     // Half-open after 60 s; three successes would close it.
     for i in 0..5 {
@@ -3605,4 +3606,69 @@ fn moves_spread_over_the_free_slots_the_engine_has_not_filled() {
     fail(&mut e, "t4", 300.0);
     let a = fail(&mut e, "t4", 301.0);
     assert_eq!(a.target_worker.as_ref().unwrap().as_str(), "g2", "{a:?}");
+}
+
+/// Regressions (review of the slot count): a task retried where it had been moved gave its
+/// slot back while it still ran there; a late failure of a task already in a final state
+/// held a slot until the task was forgotten; a state file's tasks were not counted; and
+/// moves took the worker with the most configured slots, not the most free ones.
+#[test]
+fn the_slot_count_follows_retries_final_states_state_files_and_free_slots() {
+    let gpus = |slots: &[u32]| {
+        let mut reg = WorkerRegistry::new();
+        for (i, &n) in slots.iter().enumerate() {
+            reg.register(registry::Worker {
+                slots: n,
+                ..registry::Worker::new(
+                    WorkerId::new(&format!("g{i}")).unwrap(),
+                    HardwareClass::Gpu,
+                )
+            });
+        }
+        reg
+    };
+    let fail = |e: &mut Engine, task: &str, worker: &str, t: f64| {
+        e.handle_failure(&failure_at(task, worker, HardwareClass::Gpu, CUDA, t))
+    };
+    let to = |a: &RecoveryAction| a.target_worker.as_ref().unwrap().as_str().to_string();
+    // Retried where it was moved, t0 keeps g1's slot: t2 goes to g2, not g1.
+    let mut e = Engine::new(EngineConfig::default()).unwrap();
+    e.set_registry(gpus(&[1, 1, 1, 1]));
+    assert_eq!(to(&fail(&mut e, "t0", "g0", 0.0)), "g1");
+    let a = fail(&mut e, "t0", "g1", 10.0);
+    assert_eq!(to(&a), "g1", "{a:?}");
+    assert_eq!(to(&fail(&mut e, "t1", "g3", 20.0)), "g0");
+    assert_eq!(to(&fail(&mut e, "t2", "g3", 30.0)), "g2");
+    // A state file's tasks hold their slots in the engine that loads it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.json");
+    e.save_state(&file).unwrap();
+    let mut loaded = Engine::new(EngineConfig::default()).unwrap();
+    loaded.set_registry(gpus(&[1, 1, 1, 1, 1]));
+    loaded.load_state(&file).unwrap();
+    assert_eq!(to(&fail(&mut loaded, "t5", "g3", 40.0)), "g4");
+    // A late failure of a task that succeeded for good holds no slot.
+    let mut e = Engine::new(EngineConfig::default()).unwrap();
+    e.set_registry(gpus(&[1, 1, 1]));
+    fail(&mut e, "t0", "g0", 0.0);
+    let id = TaskId::new("t0").unwrap();
+    let _ = e
+        .set_task_state(
+            &id,
+            TaskState::Succeeded,
+            Timestamp::from_secs_f64(1_700_001_000.0),
+            "",
+        )
+        .unwrap();
+    let late = fail(&mut e, "t0", "g2", 500.0);
+    assert_eq!(e.task(&id).unwrap().state, TaskState::Succeeded, "{late:?}");
+    assert_eq!(e.task(&id).unwrap().placed_on, None);
+    assert_eq!(to(&fail(&mut e, "t1", "g0", 600.0)), "g1");
+    // The most free slots first: a 4-slot and a 2-slot worker share the moves.
+    let mut e = Engine::new(EngineConfig::default()).unwrap();
+    e.set_registry(gpus(&[1, 4, 2]));
+    let targets: Vec<String> = (0..6)
+        .map(|i| to(&fail(&mut e, &format!("t{i}"), "g0", f64::from(i))))
+        .collect();
+    assert_eq!(targets, ["g1", "g1", "g1", "g2", "g1", "g2"]);
 }
