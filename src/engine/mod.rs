@@ -1453,9 +1453,8 @@ impl<S: StateStore> Engine<S> {
     fn fleet_moves_for(&self, c: &Ctx<'_>, excluded: &[WorkerId]) -> FleetMoves {
         let mut fleet = self.fleet_moves(c.class, &c.rec.worker_id, c.left);
         if fleet.other_worker && !self.registry.is_empty() {
-            fleet.other_worker = self
-                .pick_or_wait(c.class, c, excluded, false, false)
-                .is_some();
+            let want = self.want(c.class, c, excluded, false, false);
+            fleet.other_worker = self.registry.has_eligible(&want);
         }
         fleet
     }

@@ -340,6 +340,13 @@ impl WorkerRegistry {
             .or_else(|| self.pick_among(want, true, None))
     }
 
+    /// Whether [`WorkerRegistry::pick_or_waiting`] would name a worker: one that could take
+    /// the task, full or not, of any vendor. Stops at the first (a decision asks it for every
+    /// ranked choice: the full walk that ranks the candidates by free slots is the pick's).
+    pub fn has_eligible(&self, want: &Want<'_>) -> bool {
+        self.walk(want, true, None, true).is_some()
+    }
+
     /// [`WorkerRegistry::pick`], counting full workers as free when `full_ok`: among the
     /// workers of `want.vendor` (or of no stated vendor) first, then among all.
     fn pick_with(&self, want: &Want<'_>, full_ok: bool) -> Option<&Worker> {
@@ -354,6 +361,17 @@ impl WorkerRegistry {
     /// [`WorkerRegistry::pick_with`] among the workers of `vendor` (or of no stated vendor)
     /// when it is given, else among all.
     fn pick_among(&self, want: &Want<'_>, full_ok: bool, vendor: Option<&str>) -> Option<&Worker> {
+        self.walk(want, full_ok, vendor, false)
+    }
+
+    /// The walk of [`WorkerRegistry::pick_among`]; with `any`, the first eligible worker.
+    fn walk(
+        &self,
+        want: &Want<'_>,
+        full_ok: bool,
+        vendor: Option<&str>,
+        any: bool,
+    ) -> Option<&Worker> {
         let order = if want.more_memory_than.is_some() {
             &self.by_class_memory
         } else {
@@ -404,9 +422,20 @@ impl WorkerRegistry {
                 Some(BreakerState::HalfOpen) => true,
                 Some(BreakerState::Closed) | None => false,
             };
+            if any {
+                return Some(w);
+            }
             let met = u32::from(mem_ok(w)) + u32::from(browser_ok(w));
             let slot = match (half_open, met) {
                 (false, 2) if !spread => return Some(w),
+                // Nothing placed here: no later worker (of as many slots or fewer, in the
+                // walk's order) has more free; an earlier one with as many free comes first.
+                (false, 2) if !self.placed.contains_key(&w.id) => {
+                    return Some(match top {
+                        Some(t) if free(t) >= free(w) => t,
+                        _ => w,
+                    });
+                }
                 (false, 2) => &mut top,
                 (false, met) => &mut best[met as usize],
                 (true, met) => &mut probe[met as usize],
