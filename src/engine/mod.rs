@@ -506,19 +506,7 @@ impl<S: StateStore> Engine<S> {
         entry.observe(rec, kind);
         entry.last_signature = Some(cls.signature);
         entry.last_fine_key = None;
-        // The task failed elsewhere than where it had been moved: it left that worker (before
-        // its next move is picked, which may take that slot again). Failed there, it holds the
-        // slot until its next action says whether it stays (a review: a retry in place gave
-        // it back while the task still ran there).
-        if entry
-            .placed_on
-            .as_ref()
-            .is_some_and(|w| *w != rec.worker_id)
-        {
-            if let Some(w) = entry.placed_on.take() {
-                self.registry.unplace(&w);
-            }
-        }
+        self.left_placement(rec);
         if first {
             self.budget.deposit(rec.timestamp);
         }
@@ -1097,6 +1085,25 @@ impl<S: StateStore> Engine<S> {
         self.state.logged()
     }
 
+    /// Gives back the slot a task held where it had been moved when its failure `rec` came
+    /// from another worker: it left that one (before its next move is picked, which may take
+    /// the slot again). Failed there, it holds the slot until its next action says whether it
+    /// stays (a review: a retry in place gave it back while the task still ran there).
+    fn left_placement(&mut self, rec: &FailureRecord) {
+        let Some(entry) = self.state.task(&rec.task_id) else {
+            return;
+        };
+        if entry
+            .placed_on
+            .as_ref()
+            .is_some_and(|w| *w != rec.worker_id)
+        {
+            if let Some(w) = self.state.task_mut(&rec.task_id).placed_on.take() {
+                self.registry.unplace(&w);
+            }
+        }
+    }
+
     /// Replays one logged failure and the action decided for it (restart): the same state
     /// changes as `handle_failure`, without deciding again.
     pub fn replay(&mut self, rec: &FailureRecord, action: &Arc<RecoveryAction>) {
@@ -1106,15 +1113,7 @@ impl<S: StateStore> Engine<S> {
         entry.observe(rec, action.kind);
         entry.last_signature = Some(ranking::message_signature(&rec.error.message));
         entry.last_fine_key = None;
-        if entry
-            .placed_on
-            .as_ref()
-            .is_some_and(|w| *w != rec.worker_id)
-        {
-            if let Some(w) = entry.placed_on.take() {
-                self.registry.unplace(&w);
-            }
-        }
+        self.left_placement(rec);
         if first {
             self.budget.deposit(rec.timestamp);
         }
