@@ -279,6 +279,7 @@ async fn router_serves_every_endpoint_without_a_socket() {
             Entry::TaskState(_) => "task_states",
             Entry::Checkpoint(_) => "checkpoints",
             Entry::Pattern(_) => "patterns",
+            Entry::RankingSeed(_) => "ranking_seeds",
         };
         *n.entry(k).or_default() += 1;
     }

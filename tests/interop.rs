@@ -9,7 +9,8 @@ use faultline::config::EngineConfig;
 use faultline::engine::Engine;
 use faultline::rules::RuleSet;
 use faultline::store::{
-    schema, Entry, HistoryStore, ParquetStore, PatternRow, StoreOptions, Table, TaskStateRow,
+    schema, Entry, HistoryStore, ParquetStore, PatternRow, RankingSeedRow, SeedLevel,
+    SeededContext, SeededStrategy, StoreOptions, Table, TaskStateRow,
 };
 use faultline::{FailureReport, Outcome, TaskId, TaskState, Timestamp};
 
@@ -67,6 +68,23 @@ fn build_history(dir: &std::path::Path) {
             confidence: 0.9,
             recommended_action: "quarantine".into(),
             description: "three OOMs".into(),
+        }),
+        Entry::RankingSeed(RankingSeedRow {
+            timestamp: at,
+            model: "nightly (2026-11-01T00:00:00Z)".into(),
+            contexts: vec![SeededContext {
+                hardware_class: faultline::model::HardwareClass::Gpu,
+                kind: faultline::model::FailureKind::OomGpu,
+                level: SeedLevel::Coarse,
+                key: 0,
+                strategies: vec![SeededStrategy {
+                    strategy: faultline::model::RecoveryStrategy::ReducedBatchSize,
+                    successes: 30.0,
+                    failures: 5.0,
+                    cost: 0.0,
+                    costed: 0.0,
+                }],
+            }],
         }),
     ])
     .unwrap()

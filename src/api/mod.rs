@@ -318,8 +318,9 @@ impl App {
         if let Some(m) = &loaded.model {
             // The history just replayed taught the ranking more than the model's coarse
             // tables can (finer contexts, continuations, the latest outcomes): the model
-            // only fills the contexts that history never met.
-            m.seed_ranker(engine.ranker_mut());
+            // only fills the contexts that history never met. The replay took in the seeds
+            // logged before (this model's, at an earlier start): their contexts are met.
+            engine.seed_ranking(&m.label(), &m.seed_contexts())?;
         }
         let report_clock = ReportClock::default();
         report_clock.seen(engine.pattern_time());
@@ -525,7 +526,7 @@ impl App {
         // The model in use now (a reload may have come meanwhile), read under the engine's
         // lock, as a reload seeds the ranking under it.
         if let Some(m) = &self.model().model {
-            m.seed_ranker(fresh.ranker_mut());
+            fresh.seed_ranking(&m.label(), &m.seed_contexts())?;
         }
         *engine = fresh;
         let latest = engine.pattern_time();
@@ -618,7 +619,7 @@ impl App {
         {
             let mut engine = self.engine();
             if let Some(m) = &loaded.model {
-                m.seed_ranker(engine.ranker_mut());
+                engine.seed_ranking(&m.label(), &m.seed_contexts())?;
             }
             *self
                 .shared

@@ -607,7 +607,10 @@ fn seed_from_model<S: faultline::engine::StateStore>(
     }
     let m = faultline::train::Model::load(dir)
         .with_context(|| format!("loading the model {}", dir.display()))?;
-    m.seed_ranker(engine.ranker_mut());
+    // Logged with `--data`: a later call replays it where it happened.
+    engine
+        .seed_ranking(&m.label(), &m.seed_contexts())
+        .context("logging the model's seed of the learned ranking")?;
     Ok(())
 }
 
@@ -652,7 +655,8 @@ fn run_durable(
     let (mut engine, report) = Engine::open_with_registry(dir, config, rules, opts, registry)
         .with_context(|| format!("opening data directory {}", dir.display()))?;
     super::print_open_warnings("faultline", &report.warnings);
-    // After the replay: the model fills only the contexts the history never met.
+    // After the replay (which took in the seeds logged before): the model fills only the
+    // contexts the history never met.
     seed_from_model(&mut engine, a)?;
     // A reader thread feeds lines; each turn decides every line already waiting, then waits
     // for one group fsync and prints the batch: a printed line is an acknowledgement.

@@ -49,7 +49,8 @@ use crate::retry::{RetryBudget, RetryError, RetryPolicy};
 use crate::rules::{LadderRef, MatchContext, RuleSet, RulesError, Step};
 use crate::store::{
     Ack, ActionRow, CompactJob, CompactScope, Entry, FailureRow, FlushFailed, FlushJob, OpenReport,
-    OutcomeRow, ParquetStore, Retention, StoreOptions, TaskStateRow,
+    OutcomeRow, ParquetStore, RankingSeedRow, Retention, SeedLevel, SeededContext, StoreOptions,
+    TaskStateRow,
 };
 
 /// Errors of the engine.
@@ -1406,6 +1407,36 @@ impl<S: StateStore> Engine<S> {
         &mut self.ranker
     }
 
+    /// Seeds the learned ranking with a trained model's success tables where it has no
+    /// evidence of its own ([`Ranker::apply_seed`]; `model` names the model) and logs what it
+    /// took: a replay of the history seeds the same contexts at the same point, so an engine
+    /// opened again decides as this one would have (a review: restarted with `--model`, a
+    /// server decided 4,995 of 5,000 later failures otherwise than one that never stopped,
+    /// as the replay learned every outcome before the model came). Returns the (hardware
+    /// class, kind) contexts seeded. Nothing is logged when nothing was taken (the model an
+    /// opened history already took, again).
+    pub fn seed_ranking(
+        &mut self,
+        model: &str,
+        contexts: &[SeededContext],
+    ) -> Result<usize, EngineError> {
+        let applied = self.ranker.apply_seed(contexts);
+        let coarse = applied
+            .iter()
+            .filter(|c| c.level == SeedLevel::Coarse)
+            .count();
+        if !applied.is_empty() && self.state.durable() {
+            // Not waited for: the log keeps its order, so a decision acknowledged after this
+            // has it durable too; one lost with a crash is taken again at the next start.
+            let _in_order = self.state.log(vec![Entry::RankingSeed(RankingSeedRow {
+                timestamp: Timestamp::now(),
+                model: model.to_string(),
+                contexts: applied,
+            })])?;
+        }
+        Ok(coarse)
+    }
+
     /// Workers whose breaker is open at `at`.
     pub fn open_worker_breakers(&self, at: Timestamp) -> Vec<WorkerId> {
         self.worker_breakers.open_keys(at)
@@ -2235,6 +2266,9 @@ impl Engine<DurableState> {
                     let latest = crate::store::Checkpoints::newest(&engine.state.index[&task])
                         .map(|r| r.checkpoint_id.clone());
                     engine.state.task_mut(&task).latest_checkpoint = latest;
+                }
+                Entry::RankingSeed(r) => {
+                    engine.ranker.apply_seed(&r.contexts);
                 }
                 Entry::Pattern(_) => {}
             }

@@ -132,6 +132,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::config::RankingParams;
 use crate::config::Selection;
 use crate::model::{FailureKind, HardwareClass, RecoveryStrategy};
+use crate::store::{SeedLevel, SeededContext, SeededStrategy};
 
 /// Number of strategies.
 pub const N: usize = RecoveryStrategy::ALL.len();
@@ -266,6 +267,53 @@ impl RankingParams {
             m[s.index()] = self.prior_top - step * i as f64;
         }
         m
+    }
+}
+
+/// A seeded context's outcomes as counts (its strategies' successes, failures and costs; a
+/// strategy named twice adds up).
+pub fn seed_counts_of(c: &SeededContext) -> Counts {
+    let mut counts = Counts::default();
+    for s in &c.strategies {
+        let k = s.strategy.index();
+        counts.success[k] += s.successes;
+        counts.failure[k] += s.failures;
+        counts.cost[k] += s.cost;
+        counts.costed[k] += s.costed;
+    }
+    counts
+}
+
+/// `counts` of one context as a seed: every strategy with an outcome or a cost.
+pub fn seeded_context(
+    (hardware_class, kind): (HardwareClass, FailureKind),
+    level: SeedLevel,
+    key: u64,
+    counts: &Counts,
+) -> SeededContext {
+    let strategies = RecoveryStrategy::ALL
+        .iter()
+        .filter_map(|&strategy| {
+            let k = strategy.index();
+            let (successes, failures) = (counts.success[k], counts.failure[k]);
+            let (cost, costed) = (counts.cost[k], counts.costed[k]);
+            (successes != 0.0 || failures != 0.0 || cost != 0.0 || costed != 0.0).then_some(
+                SeededStrategy {
+                    strategy,
+                    successes,
+                    failures,
+                    cost,
+                    costed,
+                },
+            )
+        })
+        .collect();
+    SeededContext {
+        hardware_class,
+        kind,
+        level,
+        key,
+        strategies,
     }
 }
 
@@ -1098,6 +1146,39 @@ impl Ranker {
         spread.add(c, 1.0);
         spread.refresh(lo, hi, hi);
         true
+    }
+
+    /// Takes a trained model's success tables in (see [`Ranker::seed_counts`] and
+    /// [`Ranker::seed_child`]), in order: each coarse context that has no evidence, then, when
+    /// `seed_refined` is on, the finer contexts below a coarse context this call seeded.
+    /// Returns the contexts it seeded, in that order: what to log, so that a replay of the
+    /// history seeds the same ones at the same point ([`crate::store::RankingSeedRow`]).
+    /// Applying what it returned to a ranker in the same state seeds the same contexts.
+    pub fn apply_seed(&mut self, contexts: &[SeededContext]) -> Vec<SeededContext> {
+        let mut applied: Vec<SeededContext> = Vec::new();
+        for c in contexts {
+            let at = (c.hardware_class, c.kind);
+            let counts = seed_counts_of(c);
+            let seeded = match c.level {
+                SeedLevel::Coarse => self.seed_counts(at.0, at.1, &counts),
+                level => {
+                    self.params.seed_refined
+                        && applied.iter().any(|a| {
+                            a.level == SeedLevel::Coarse && (a.hardware_class, a.kind) == at
+                        })
+                        && self.seed_child(
+                            at,
+                            usize::from(level == SeedLevel::Finest),
+                            c.key,
+                            &counts,
+                        )
+                }
+            };
+            if seeded {
+                applied.push(c.clone());
+            }
+        }
+        applied
     }
 
     /// `counts` with each strategy's outcomes scaled down to at most `seed_strength` (its

@@ -1,11 +1,11 @@
-//! The rows of the history: one [`Entry`] per logged fact, in one of six tables.
+//! The rows of the history: one [`Entry`] per logged fact, in one of seven tables.
 
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use crate::model::{
-    FailureKind, FailureRecord, FailureType, HardwareClass, Outcome, RecoveryAction, TaskId,
-    TaskState, Timestamp,
+    FailureKind, FailureRecord, FailureType, HardwareClass, Outcome, RecoveryAction,
+    RecoveryStrategy, TaskId, TaskState, Timestamp,
 };
 
 /// The tables of the history.
@@ -24,17 +24,20 @@ pub enum Table {
     Patterns,
     /// Checkpoint index.
     Checkpoints,
+    /// Trained models' success tables applied to the learned ranking, where they were.
+    RankingSeeds,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Failures,
         Table::Actions,
         Table::Outcomes,
         Table::TaskStates,
         Table::Patterns,
         Table::Checkpoints,
+        Table::RankingSeeds,
     ];
 
     /// Directory name under `history/`.
@@ -46,6 +49,7 @@ impl Table {
             Table::TaskStates => "task_states",
             Table::Patterns => "patterns",
             Table::Checkpoints => "checkpoints",
+            Table::RankingSeeds => "ranking_seeds",
         }
     }
 }
@@ -149,6 +153,70 @@ pub struct CheckpointRow {
     pub deleted: bool,
 }
 
+/// Where in the learned ranking a seeded context sits: a coarse (hardware class, kind)
+/// context, or a finer one below it keyed as the ranking keys them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeedLevel {
+    /// The (hardware class, kind) context itself.
+    Coarse,
+    /// A fine context below it (classifier rule, Xid code, repeat failure).
+    Fine,
+    /// A finest context (a fine context refined by a message signature).
+    Finest,
+}
+
+/// One strategy's outcomes in a seeded context (undiscounted, as a model's tables count
+/// them; the ranking scales them down to its `seed_strength`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeededStrategy {
+    /// The strategy.
+    pub strategy: RecoveryStrategy,
+    /// Successful outcomes.
+    pub successes: f64,
+    /// Failed outcomes.
+    pub failures: f64,
+    /// Sum of the reported costs.
+    #[serde(default)]
+    pub cost: f64,
+    /// Outcomes with a reported cost.
+    #[serde(default)]
+    pub costed: f64,
+}
+
+/// The outcomes of one context of the learned ranking, learned elsewhere (a trained model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeededContext {
+    /// Hardware class.
+    pub hardware_class: HardwareClass,
+    /// Failure kind (as the ranking ranks it).
+    pub kind: FailureKind,
+    /// Coarse, fine or finest.
+    pub level: SeedLevel,
+    /// The finer context's key (0 for a coarse context).
+    #[serde(default)]
+    pub key: u64,
+    /// Outcomes per strategy.
+    pub strategies: Vec<SeededStrategy>,
+}
+
+/// A trained model's success tables as the learned ranking took them in: only the contexts
+/// it seeded (those it had no evidence of), in the order it did. Logged where it happened,
+/// so that a replay seeds the same contexts at the same point of the history as the engine
+/// that applied the model did (a review: restarted with `--model`, a server decided 4,995 of
+/// 5,000 later failures otherwise than one that never stopped).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankingSeedRow {
+    /// When it was applied (wall clock).
+    pub timestamp: Timestamp,
+    /// The model's name and version, as its manifest gives them.
+    pub model: String,
+    /// The contexts seeded, in order.
+    pub contexts: Vec<SeededContext>,
+}
+
 /// An entry with its `payload` column (the entry as JSON) encoded ahead of the write, e.g. on
 /// the side-table threads of `analyze`, so that [`ParquetStore::write_encoded`] only builds columns.
 ///
@@ -199,6 +267,8 @@ pub enum Entry {
     Pattern(PatternRow),
     /// A checkpoint.
     Checkpoint(CheckpointRow),
+    /// A model's success tables applied to the learned ranking.
+    RankingSeed(RankingSeedRow),
 }
 
 impl Entry {
@@ -211,6 +281,7 @@ impl Entry {
             Entry::TaskState(_) => Table::TaskStates,
             Entry::Pattern(_) => Table::Patterns,
             Entry::Checkpoint(_) => Table::Checkpoints,
+            Entry::RankingSeed(_) => Table::RankingSeeds,
         }
     }
 
@@ -223,6 +294,7 @@ impl Entry {
             Entry::TaskState(s) => s.timestamp,
             Entry::Pattern(p) => p.last_seen,
             Entry::Checkpoint(c) => c.timestamp,
+            Entry::RankingSeed(r) => r.timestamp,
         }
     }
 }

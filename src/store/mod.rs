@@ -1,6 +1,6 @@
-//! Tier 1 — the history: every failure, action, outcome, task state, pattern and checkpoint
-//! faultline saw or decided, in Parquet under one directory, with a write-ahead log so that
-//! what was acknowledged survives `kill -9`.
+//! Tier 1 — the history: every failure, action, outcome, task state, pattern, checkpoint and
+//! model seed of the ranking that faultline saw or decided, in Parquet under one directory,
+//! with a write-ahead log so that what was acknowledged survives `kill -9`.
 //!
 //! ```text
 //! <data-dir>/
@@ -37,8 +37,8 @@ pub use committed::{
     rows_above_commit, unflushed_logged, unreadable_part,
 };
 pub use entry::{
-    ActionRow, CheckpointRow, Encoded, Entry, FailureRow, OutcomeRow, PatternRow, Table,
-    TaskStateRow,
+    ActionRow, CheckpointRow, Encoded, Entry, FailureRow, OutcomeRow, PatternRow, RankingSeedRow,
+    SeedLevel, SeededContext, SeededStrategy, Table, TaskStateRow,
 };
 pub use parquet_store::{
     part_info, read_part, CompactJob, CompactReport, CompactScope, FlushFailed, FlushJob,

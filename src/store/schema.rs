@@ -35,7 +35,8 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
 use serde::{Deserialize, Serialize};
 
 use super::entry::{
-    ActionRow, CheckpointRow, Entry, FailureRow, OutcomeRow, PatternRow, Table, TaskStateRow,
+    ActionRow, CheckpointRow, Entry, FailureRow, OutcomeRow, PatternRow, RankingSeedRow, Table,
+    TaskStateRow,
 };
 use super::StoreError;
 use crate::model::{
@@ -165,6 +166,8 @@ pub const SIZE_BYTES: &str = "size_bytes";
 pub const CHECKSUM: &str = "checksum";
 /// Column: deleted flag.
 pub const DELETED: &str = "deleted";
+/// Column: the contexts a ranking seed holds.
+pub const CONTEXTS: &str = "contexts";
 
 /// The Arrow type of a flat column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,6 +386,11 @@ columns!(CHECKPOINT_COLUMNS, checkpoint_cells, CheckpointRow, |k| {
     DELETED: Bool = Some(k.deleted);
 });
 
+columns!(RANKING_SEED_COLUMNS, ranking_seed_cells, RankingSeedRow, |r| {
+    MODEL: Utf8 = Some(r.model.as_str());
+    CONTEXTS: U64 = Some(r.contexts.len() as u64);
+});
+
 /// The flat columns of a table (between `timestamp` and `payload`).
 fn flat_columns(table: Table) -> &'static [(&'static str, Kind)] {
     match table {
@@ -392,6 +400,7 @@ fn flat_columns(table: Table) -> &'static [(&'static str, Kind)] {
         Table::TaskStates => TASK_STATE_COLUMNS,
         Table::Patterns => PATTERN_COLUMNS,
         Table::Checkpoints => CHECKPOINT_COLUMNS,
+        Table::RankingSeeds => RANKING_SEED_COLUMNS,
     }
 }
 
@@ -535,6 +544,7 @@ impl TableBuilder {
             Entry::TaskState(s) => task_state_cells(s, &mut r),
             Entry::Pattern(p) => pattern_cells(p, &mut r),
             Entry::Checkpoint(k) => checkpoint_cells(k, &mut r),
+            Entry::RankingSeed(s) => ranking_seed_cells(s, &mut r),
         }
         self.seq.push(seq);
         self.timestamp.push(entry.timestamp().as_micros());

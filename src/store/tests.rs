@@ -1046,7 +1046,41 @@ pub(super) fn one_of_each() -> Vec<Entry> {
             checksum: "00ff".into(),
             deleted: false,
         }),
+        ranking_seed(ts),
     ]
+}
+
+fn ranking_seed(ts: Timestamp) -> Entry {
+    Entry::RankingSeed(RankingSeedRow {
+        timestamp: ts,
+        model: "nightly (2023-11-14T22:13:20Z)".into(),
+        contexts: vec![SeededContext {
+            hardware_class: crate::model::HardwareClass::Gpu,
+            kind: crate::model::FailureKind::OomGpu,
+            level: SeedLevel::Coarse,
+            key: 0,
+            strategies: vec![SeededStrategy {
+                strategy: crate::model::RecoveryStrategy::ReducedBatchSize,
+                successes: 0.1 + 0.2,
+                failures: 2.0,
+                cost: 0.0,
+                costed: 0.0,
+            }],
+        }],
+    })
+}
+
+/// The on-disk form of a ranking seed's payload (a golden line: a change is a format
+/// change). Its counts come back bit for bit, so that a replay seeds what was seeded.
+#[test]
+fn a_ranking_seed_payload_keeps_its_form_and_its_counts() {
+    let e = ranking_seed(Timestamp::from_secs_f64(1_700_000_000.0));
+    let text = schema::payload(&e).unwrap();
+    assert_eq!(
+        text,
+        r#"{"table":"ranking_seed","row":{"timestamp":"2023-11-14T22:13:20Z","model":"nightly (2023-11-14T22:13:20Z)","contexts":[{"hardware_class":"GPU","kind":"oom_gpu","level":"coarse","key":0,"strategies":[{"strategy":"REDUCED_BATCH_SIZE","successes":0.30000000000000004,"failures":2.0,"cost":0.0,"costed":0.0}]}]}}"#
+    );
+    assert_eq!(serde_json::from_str::<Entry>(&text).unwrap(), e);
 }
 
 #[test]

@@ -324,6 +324,17 @@ impl Model {
         self.success.seed(ranker)
     }
 
+    /// What [`Model::seed_ranker`] offers a ranker ([`SuccessTables::seed_contexts`]), to
+    /// hand to an engine that logs what it takes (`Engine::seed_ranking`).
+    pub fn seed_contexts(&self) -> Vec<crate::store::SeededContext> {
+        self.success.seed_contexts()
+    }
+
+    /// The model as a logged seed names it: its name and when it was trained.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.manifest.name, self.manifest.created_at)
+    }
+
     /// Matches a failure against the model without learning: its template (the miner's
     /// `lookup`), its cluster (featurized as a task's first failure on a worker with no
     /// history — the model keeps no per-worker state — then scaled and placed within a

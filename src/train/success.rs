@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::RankingParams;
 use crate::model::{FailureKind, HardwareClass, RecoveryStrategy};
-use crate::ranking::{frames, Counts, Ranker};
+use crate::ranking::{frames, seeded_context, Counts, Ranker};
+use crate::store::{SeedLevel, SeededContext};
 
 use super::TrainError;
 
@@ -203,14 +204,31 @@ impl SuccessTables {
     /// default, because it started worse on every example scenario (see
     /// [`RankingParams::seed_refined`]).
     pub fn seed(&self, ranker: &mut Ranker) -> usize {
-        let mut seeded = 0;
-        let mut fresh: Vec<(HardwareClass, FailureKind)> = Vec::new();
-        for c in &self.contexts {
-            if ranker.seed_counts(c.hardware_class, c.kind, &c.counts()) {
-                seeded += 1;
-                fresh.push((c.hardware_class, c.kind));
-            }
-        }
+        ranker
+            .apply_seed(&self.seed_contexts())
+            .iter()
+            .filter(|c| c.level == SeedLevel::Coarse)
+            .count()
+    }
+
+    /// What [`SuccessTables::seed`] offers a ranker, in the order it is taken: every coarse
+    /// context; then, per (class, kind) of the fine contexts, their sum (taken where the
+    /// tables have no coarse context of their own and the ranker no evidence); then every
+    /// refined context (taken with `ranking.seed_refined`, below a coarse context seeded in
+    /// the same call).
+    pub fn seed_contexts(&self) -> Vec<SeededContext> {
+        let mut out: Vec<SeededContext> = self
+            .contexts
+            .iter()
+            .map(|c| {
+                seeded_context(
+                    (c.hardware_class, c.kind),
+                    SeedLevel::Coarse,
+                    0,
+                    &c.counts(),
+                )
+            })
+            .collect();
         let mut sums: Vec<((HardwareClass, FailureKind), Counts)> = Vec::new();
         for r in self
             .refined
@@ -218,9 +236,6 @@ impl SuccessTables {
             .filter(|r| r.level == RefinedLevel::Fine)
         {
             let at = (r.hardware_class, r.kind);
-            if ranker.counts(at.0, at.1).total() > 0.0 {
-                continue;
-            }
             let i = match sums.iter().position(|(c, _)| *c == at) {
                 Some(i) => i,
                 None => {
@@ -236,25 +251,18 @@ impl SuccessTables {
                 sum.costed[s] += add.costed[s];
             }
         }
-        for ((class, kind), sum) in sums {
-            if ranker.seed_counts(class, kind, &sum) {
-                seeded += 1;
-                fresh.push((class, kind));
-            }
-        }
-        if !ranker.params().seed_refined {
-            return seeded;
-        }
-        for r in &self.refined {
-            if fresh.contains(&(r.hardware_class, r.kind)) {
-                let level = match r.level {
-                    RefinedLevel::Fine => 0,
-                    RefinedLevel::Finest => 1,
-                };
-                ranker.seed_child((r.hardware_class, r.kind), level, r.key, &r.counts());
-            }
-        }
-        seeded
+        out.extend(
+            sums.iter()
+                .map(|(at, sum)| seeded_context(*at, SeedLevel::Coarse, 0, sum)),
+        );
+        out.extend(self.refined.iter().map(|r| {
+            let level = match r.level {
+                RefinedLevel::Fine => SeedLevel::Fine,
+                RefinedLevel::Finest => SeedLevel::Finest,
+            };
+            seeded_context((r.hardware_class, r.kind), level, r.key, &r.counts())
+        }));
+        out
     }
 
     /// Outcomes counted in every context.
