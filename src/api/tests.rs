@@ -606,7 +606,8 @@ fn a_restart_with_a_model_decides_as_the_server_that_never_stopped() {
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
         let (steady, restarted) = (start(dirs[0].path()), start(dirs[1].path()));
         for i in 0..240 {
-            if reloaded && i == 60 {
+            // Before the first failure: every context is empty, and the reload seeds.
+            if reloaded && i == 0 {
                 reload(&steady);
                 reload(&restarted);
             }
