@@ -345,6 +345,44 @@ fn stdin_is_read_as_jsonl() {
     assert_eq!(s["files"][0]["path"], "<stdin>");
 }
 
+/// Regression (CLI audit): records dated before 1973 (a placeholder `0`, kernel times from
+/// boot) or far ahead of the clock were ingested without a word; only a later `analyze`
+/// said so. They are kept as dated, and counted on standard error and in `--json`.
+#[test]
+fn records_dated_before_1973_or_far_ahead_are_counted() {
+    let d = Dir::new();
+    let at = |ts: &str| record("t", "CUDA out of memory").replace("2025-03-13T00:00:00Z", ts);
+    let text = [
+        at("1970-01-01T00:00:00Z"),
+        at("1971-06-01T00:00:00Z"),
+        at("2025-03-13T00:00:00Z"),
+        at("2099-01-01T00:00:00Z"),
+    ]
+    .join("\n");
+    let o = d.run(&["ingest", "-", "--data", "data", "--json"], &text);
+    let s = summary(&o);
+    assert_eq!(s["ingested"], 4);
+    assert_eq!(s["dated_before_1973"], 2);
+    assert_eq!(s["dated_ahead"], 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("2 records are dated before 1973 (the earliest 1970-01-01T00:00:00Z)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 record is dated more than a day ahead of this machine's clock (the latest 2099-01-01T00:00:00Z)"),
+        "{err}"
+    );
+    assert_eq!(failures(&d.path("data")).len(), 4, "kept as dated");
+    // Records of ordinary times: nothing said.
+    let o = d.run(
+        &["ingest", "-", "--data", "data2"],
+        &at("2025-03-13T00:00:00Z"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("dated"), "{}", stderr(&o));
+}
+
 #[test]
 fn csv_with_a_column_mapping() {
     let d = Dir::new();

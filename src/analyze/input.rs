@@ -482,8 +482,63 @@ pub struct ClassifiedRows {
     rows: u64,
     /// Rows whose time is the run's own (see [`classifying_rows_at`]).
     stamped: u64,
+    /// Rows dated where no failure is.
+    odd: OddTimes,
     /// The first encoding error and its row.
     error: Option<(u64, StoreError)>,
+}
+
+/// How far ahead of this machine's clock a record's time may be before [`OddTimes`] counts
+/// it (a day: logs of machines whose clocks are a little ahead are not odd).
+pub const AHEAD_OF_CLOCK_S: f64 = 86_400.0;
+
+/// Records dated where no failure can be: before 1973 ([`Timestamp::EARLIEST_LIVE`]: a
+/// placeholder such as `0`, or a kernel time counted from boot) or more than
+/// [`AHEAD_OF_CLOCK_S`] ahead of this machine's clock (a wrong clock or year). They are kept
+/// as dated; `faultline ingest` says how many there are (an audit: it said nothing, and only
+/// a later `analyze` did).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OddTimes {
+    /// Records dated before 1973.
+    pub before: u64,
+    /// The earliest of them.
+    pub first_before: Option<Timestamp>,
+    /// Records dated more than a day ahead.
+    pub ahead: u64,
+    /// The latest of them.
+    pub last_ahead: Option<Timestamp>,
+}
+
+impl OddTimes {
+    /// Counts `at` when it is odd, against `limit` (the clock plus [`AHEAD_OF_CLOCK_S`]).
+    fn note(&mut self, at: Timestamp, limit: Timestamp) {
+        if at < Timestamp::EARLIEST_LIVE {
+            self.before += 1;
+            self.first_before = Some(self.first_before.map_or(at, |t| t.min(at)));
+        } else if at > limit {
+            self.ahead += 1;
+            self.last_ahead = Some(self.last_ahead.map_or(at, |t| t.max(at)));
+        }
+    }
+
+    /// Both counts together.
+    pub fn add(&mut self, other: &OddTimes) {
+        self.before += other.before;
+        self.ahead += other.ahead;
+        self.first_before = match (self.first_before, other.first_before) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ahead = match (self.last_ahead, other.last_ahead) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Whether no record was odd.
+    pub fn is_empty(&self) -> bool {
+        self.before == 0 && self.ahead == 0
+    }
 }
 
 /// A pipeline worker (for [`ingest::run_rows`]) that classifies each checked record (with
@@ -505,12 +560,14 @@ fn rows_worker(now: Option<Timestamp>) -> impl FnMut(FailureRecord, &mut Classif
     let classifier = Classifier::new();
     let mut memo: Memo<Verdict> = Memo::new(1 << 16);
     let mut payload: Vec<u8> = Vec::with_capacity(4096);
+    let limit = Timestamp::from_secs_f64(Timestamp::now().as_secs_f64() + AHEAD_OF_CLOCK_S);
     move |record: FailureRecord, rows: &mut ClassifiedRows| {
         let row = rows.rows;
         rows.rows += 1;
         if now == Some(record.timestamp) {
             rows.stamped += 1;
         }
+        rows.odd.note(record.timestamp, limit);
         let v = memo.get_or_insert_with(&record, || verdict(&classifier, &record));
         let entry = Entry::Failure(Box::new(v.row(record)));
         payload.clear();
@@ -539,6 +596,7 @@ pub struct ClassifiedBatch {
     columns: ColumnBatch,
     error: Option<StoreError>,
     stamped: u64,
+    odd: OddTimes,
 }
 
 impl ClassifiedBatch {
@@ -552,6 +610,12 @@ impl ClassifiedBatch {
     pub fn stamped(&self) -> u64 {
         self.stamped
     }
+
+    /// Rows of this batch dated before 1973 or more than a day ahead of this machine's
+    /// clock ([`OddTimes`]).
+    pub fn odd_times(&self) -> &OddTimes {
+        &self.odd
+    }
 }
 
 impl ingest::Batch<ClassifiedRows> for ClassifiedBatch {
@@ -560,6 +624,7 @@ impl ingest::Batch<ClassifiedRows> for ClassifiedBatch {
         // A chunk's rows go to one batch, or to two at a commit boundary: the stamped count
         // goes with the first part (the total is what is reported).
         self.stamped += std::mem::take(&mut from.stamped);
+        self.odd.add(&std::mem::take(&mut from.odd));
         if from.error.as_ref().is_some_and(|(r, _)| range.contains(r)) {
             if let Some((_, e)) = from.error.take() {
                 self.error.get_or_insert(e);

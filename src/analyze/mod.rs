@@ -58,7 +58,7 @@ pub use input::{
     check_simulation, check_simulation_complete, classifying_rows, classifying_rows_at, given_once,
     import_history, import_simulation, ingest_inputs, ingest_opened, is_data_dir, plan,
     plan_analysis, plan_excluding, write_classified, ClassifiedBatch, ClassifiedRows, InputOptions,
-    OpenInputs, ParquetSource, Plan,
+    OddTimes, OpenInputs, ParquetSource, Plan, AHEAD_OF_CLOCK_S,
 };
 pub use summary::{
     Analysis, AttemptsToRecovery, Cell, ClusterItem, Clusters, Count, InputSummary, Outputs,

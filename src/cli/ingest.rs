@@ -345,6 +345,10 @@ struct SummaryJson<'a> {
     /// Inputs not read, each with why (an audit: `--json` listed only what was read, and
     /// the skips were told on standard error alone).
     left_out: Vec<LeftOut>,
+    /// Records ingested dated before 1973 (a placeholder, or a kernel time from boot).
+    dated_before_1973: u64,
+    /// Records ingested dated more than a day ahead of this machine's clock.
+    dated_ahead: u64,
 }
 
 /// An input `ingest` did not read.
@@ -893,6 +897,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Records committed by this run, for an error's message: a run that fails part way (a
     // full disk) has committed whole batches, and the next run is refused for them.
     let mut committed: u64 = 0;
+    let mut odd = faultline::analyze::OddTimes::default();
     let summary = ingest::run_rows(
         sources,
         &opts,
@@ -900,6 +905,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         faultline::analyze::ClassifiedBatch::new,
         |batch| {
             let n = faultline::ingest::Batch::len(&batch) as u64;
+            odd.add(batch.odd_times());
             faultline::analyze::write_classified(&mut store, batch)?;
             committed += n;
             Ok::<(), faultline::store::StoreError>(())
@@ -995,10 +1001,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         say!("... and {unshown} more rejected lines");
     }
     if a.json {
-        print_json(&a, &inputs, &summary, side, shown, left_out, seconds)?;
+        print_json(&a, &inputs, &summary, side, shown, left_out, &odd, seconds)?;
     } else {
         print_text(&a, &summary, side, seconds)?;
     }
+    warn_odd_times(&odd);
     if summary.ingested == 0 && summary.rejected > 0 {
         let stdin_hint = super::stdin_format_hint(a.format, &a.inputs);
         bail!(
@@ -1016,6 +1023,25 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Says how many records ingested are dated where no failure is (before 1973, or more than a
+/// day ahead of this machine's clock). They are kept as dated: the history holds what the
+/// input said, and `analyze` counts them far apart.
+fn warn_odd_times(odd: &faultline::analyze::OddTimes) {
+    let plural = |n: u64| if n == 1 { "record is" } else { "records are" };
+    if let (n @ 1.., Some(first)) = (odd.before, odd.first_before) {
+        say!(
+            "faultline: warning: {n} {} dated before 1973 (the earliest {first}): a placeholder such as 0, or kernel times counted from boot (give --boot-time); kept as dated, and `analyze` counts them far apart",
+            plural(n)
+        );
+    }
+    if let (n @ 1.., Some(last)) = (odd.ahead, odd.last_ahead) {
+        say!(
+            "faultline: warning: {n} {} dated more than a day ahead of this machine's clock (the latest {last}): a wrong clock or year (give --year for syslog lines); kept as dated",
+            plural(n)
+        );
+    }
 }
 
 fn rate(n: u64, seconds: f64) -> f64 {
@@ -1089,6 +1115,7 @@ fn print_json(
     side: (u64, u64, u64, u64),
     shown: Vec<BadLine>,
     left_out: Vec<LeftOut>,
+    odd: &faultline::analyze::OddTimes,
     seconds: f64,
 ) -> anyhow::Result<()> {
     let doc = SummaryJson {
@@ -1128,6 +1155,8 @@ fn print_json(
             })
             .collect(),
         left_out,
+        dated_before_1973: odd.before,
+        dated_ahead: odd.ahead,
     };
     outln!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
