@@ -203,7 +203,10 @@ fn a_record_dated_far_from_the_rest_is_warned_about_and_changes_no_pattern() {
         base.contains(&("rapid_failure".into(), "r".into())),
         "{base:?}"
     );
-    assert!(base.iter().all(|(k, _)| k != "burst"), "{base:?}");
+    assert!(
+        base.iter().all(|(k, _)| k != "burst" && k != "surge"),
+        "{base:?}"
+    );
     assert_eq!(s["totals"]["far_apart"], 0);
     let odd = record("odd", "w3", "GPU", "CUDA out of memory", t0);
     let odd_at = |t: &str| {
@@ -349,7 +352,7 @@ fn a_fleet_without_bursts_reports_none() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| p["kind"] == "burst")
+        .filter(|p| p["kind"] == "burst" || p["kind"] == "surge")
         .collect();
     assert!(bursts.is_empty(), "{bursts:#?}");
 }
@@ -784,7 +787,7 @@ fn a_burst_must_beat_chance_not_only_a_ratio() {
         .clone();
     let mut batch: Vec<String> = items
         .iter()
-        .filter(|p| p["kind"] == "burst" && p["description"].as_str().unwrap().contains("bin(s)"))
+        .filter(|p| p["kind"] == "surge" && p["description"].as_str().unwrap().contains("bin(s)"))
         .map(|p| p["key"].as_str().unwrap().to_string())
         .collect();
     batch.sort();
@@ -792,7 +795,7 @@ fn a_burst_must_beat_chance_not_only_a_ratio() {
     // The confidence still tells bursts apart (how far above its mean the burst rose).
     for p in items
         .iter()
-        .filter(|p| p["kind"] == "burst" && p["description"].as_str().unwrap().contains("bin(s)"))
+        .filter(|p| p["kind"] == "surge" && p["description"].as_str().unwrap().contains("bin(s)"))
     {
         let c = p["confidence"].as_f64().unwrap();
         assert!(c > 0.5 && c < 0.99, "{p:#}");
@@ -1089,7 +1092,7 @@ fn records_without_a_time_are_counted_and_make_no_burst() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| p["kind"] == "burst")
+        .filter(|p| p["kind"] == "burst" || p["kind"] == "surge")
         .collect();
     assert!(bursts.is_empty(), "{bursts:#?}");
     // Nor do they make a cluster pattern "last seen" today (review: a cluster's times were
@@ -1553,4 +1556,72 @@ fn a_clusters_shares_are_its_members_not_the_fit_samples() {
             );
         }
     }
+}
+
+/// Regressions (analyze audit): what was not read at all reached stderr only, or the foot of
+/// the page — a CSV of something else in an input directory (3,766 rows), rejected records
+/// (15 % of an input), a data directory an earlier `analyze --out` left inside the input
+/// (every failure counted twice) — and a history without times said "no pattern was found"
+/// where none was looked for. The report's "Read first" names each.
+#[test]
+fn the_report_says_first_what_was_not_read_or_not_evaluated() {
+    let d = Dir::new();
+    let t0 = 1_761_991_200;
+    let mut lines: Vec<String> = (0..30)
+        .map(|i| {
+            record(
+                &format!("t{i}"),
+                &format!("w{}", i % 4),
+                "GPU",
+                "CUDA out of memory",
+                t0 + 60 * i,
+            )
+        })
+        .collect();
+    lines.push("{\"task_id\": 5}".into());
+    std::fs::create_dir_all(d.path("in/sub")).unwrap();
+    d.write("in/good.jsonl", &(lines.join("\n") + "\n"));
+    d.write("in/sub/metrics.csv", "node,temperature\nn1,71\n");
+    let (s, html) = analyze_ok(&d, &["analyze", "in", "--out", "out", "-q"]);
+    assert_eq!(s["input"]["rejected"], 1);
+    let caveats = &html[html.find("id=\"caveats\"").expect("a Read first box")..];
+    let caveats = &caveats[..caveats.find("</section>").unwrap()];
+    assert!(
+        caveats.contains("1 of 31 failure records was rejected"),
+        "{caveats}"
+    );
+    assert!(
+        caveats.contains("1 file in the input directories was left out")
+            && caveats.contains("metrics.csv: "),
+        "{caveats}"
+    );
+    assert!(!caveats.contains("Read whole as data"), "{caveats}");
+
+    // An earlier output inside the input is read whole again, and said.
+    let o = d.run(&["analyze", "in", "--out", "in/old", "-q"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (s, html) = analyze_ok(&d, &["analyze", "in", "--out", "out", "-q"]);
+    assert_eq!(s["totals"]["failures"], 60, "counted twice");
+    assert_eq!(
+        s["input"]["histories"].as_array().unwrap().len(),
+        1,
+        "{s:#}"
+    );
+    assert!(html.contains("Read whole as data directory"), "no caveat");
+
+    // No failure has a time: patterns are not evaluated, not "none found".
+    let undated: Vec<String> = (0..5)
+        .map(|i| {
+            format!(
+                r#"{{"task_id":"u{i}","worker_id":"w1","hardware":{{"class":"GPU"}},"error":{{"message":"CUDA out of memory"}}}}"#
+            )
+        })
+        .collect();
+    d.write("undated.jsonl", &(undated.join("\n") + "\n"));
+    let (_, html) = analyze_ok(&d, &["analyze", "undated.jsonl", "--out", "out", "-q"]);
+    assert!(
+        html.contains("not evaluated: no failure has a time of its own"),
+        "patterns said to be none"
+    );
+    assert!(!html.contains("no bad worker, burst, surge or rapidly failing task was found"));
 }

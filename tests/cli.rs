@@ -421,6 +421,43 @@ fn recommend_data_answers_a_resent_log_with_the_actions_already_decided() {
     assert_eq!(attempts(&next), [serde_json::json!(4)]);
 }
 
+/// Regression (nightly-train audit): `recommend --data DIR --model M` refused for the
+/// ranking being off, or for M not being a model, had already made DIR (a lock, a manifest,
+/// a write-ahead log): a mistyped path left a stray data directory.
+#[test]
+fn a_refused_recommend_data_leaves_no_data_directory() {
+    let d = Dir::new();
+    d.write("rank.toml", "[ranking]\nenabled = true\n");
+    std::fs::create_dir_all(d.path("not-a-model")).unwrap();
+    let line = r#"{"task_id":"t","worker_id":"w","error":{"message":"CUDA out of memory"}}"#;
+    for (args, says) in [
+        (
+            &["recommend", "--data", "fresh", "--model", "not-a-model"][..],
+            "ranking, which is off",
+        ),
+        (
+            &[
+                "recommend",
+                "--data",
+                "fresh",
+                "--model",
+                "not-a-model",
+                "--config",
+                "rank.toml",
+            ][..],
+            "loading the model",
+        ),
+    ] {
+        let o = d.run(args, line);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+        assert!(
+            !d.path("fresh").exists(),
+            "{args:?} made the data directory"
+        );
+    }
+}
+
 #[test]
 fn recommend_input_errors_exit_2_and_name_the_problem() {
     let d = Dir::new();

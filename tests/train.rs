@@ -695,10 +695,19 @@ fn a_nightly_train_fails_early_and_keeps_the_model_it_would_not_improve() {
         std::fs::read(d.path("models/m/manifest.json")).unwrap(),
         before
     );
-    // Without --min-outcomes it is written, with a warning.
-    let o = d.run(&["train", "--data", "bare", "--out", "models/bare"], "");
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("holds no outcomes"), "{}", stderr(&o));
+    // Without --min-outcomes it is written, with a warning — with --quiet too, as a nightly
+    // job runs it (an audit: `-q` hid the warning).
+    for quiet in [&[][..], &["-q"][..], &["-q", "--json"][..]] {
+        let mut args = vec!["train", "--data", "bare", "--out", "models/bare"];
+        args.extend_from_slice(quiet);
+        let o = d.run(&args, "");
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("holds no outcomes"),
+            "{quiet:?}: {}",
+            stderr(&o)
+        );
+    }
     // A place no directory can be made in (even by root: /proc): refused by the probe
     // before training, not by the save after it.
     if Path::new("/proc/self").exists() {

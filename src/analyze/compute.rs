@@ -1286,7 +1286,7 @@ fn bursts(
             } = r;
             let ratio = peak as f64 / mean.max(1e-9);
             out.push(PatternItem {
-                kind: "burst".into(),
+                kind: "surge".into(),
                 key: format!("{label}:{k}"),
                 count,
                 first_seen: ts_string(first),
@@ -1349,7 +1349,7 @@ fn rank_patterns(v: &mut Vec<PatternItem>, top: usize) -> u64 {
     for p in v.iter_mut() {
         let w = match p.kind.as_str() {
             "bad_worker" => 3.0,
-            "burst" => 2.0,
+            "burst" | "surge" => 2.0,
             _ => 1.0,
         };
         p.severity = w * p.confidence * (1.0 + p.count as f64).ln();

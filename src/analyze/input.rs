@@ -796,6 +796,17 @@ pub fn ingest_opened(
             .take(KEPT_REJECTIONS)
             .map(|p| p.display().to_string())
             .collect(),
+        unreadable: plan
+            .unreadable
+            .iter()
+            .take(KEPT_REJECTIONS)
+            .map(|(p, why)| format!("{}: {why}", p.display()))
+            .collect(),
+        histories: plan
+            .histories
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         ..InputSummary::default()
     };
     if !sources.is_empty() || (plan.simulations.is_empty() && plan.histories.is_empty()) {
@@ -965,7 +976,7 @@ fn simulator_part_alone(f: &Path) -> Result<(), AnalyzeError> {
         )
     } else {
         format!(
-            "{}: a simulator's {name}, not failure records, and {} lacks {}: a simulator directory holds failures.jsonl, actions.jsonl and outcomes.jsonl (`faultline simulate --out`); move {name} aside to analyze the failures alone",
+            "{}: a simulator's {name}, not failure records, and {} lacks {}: a simulator directory holds failures.jsonl, actions.jsonl and outcomes.jsonl (`faultline simulate --out`); move {name} aside to read the failures alone",
             f.display(),
             dir.display(),
             missing.join(" and ")

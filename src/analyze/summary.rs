@@ -91,6 +91,14 @@ pub struct InputSummary {
     /// The first 20 of them.
     #[serde(default)]
     pub unknown_file_names: Vec<String>,
+    /// The first 20 of those left out for their header, `PATH: reason` (a CSV without a
+    /// column for a required field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
+    /// Data directories read whole as inputs (a `faultline ingest` history, or an earlier
+    /// `analyze --out` found inside an input directory).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub histories: Vec<String>,
 }
 
 /// Rejections an [`InputSummary`] keeps.
@@ -119,6 +127,10 @@ impl InputSummary {
         let room = KEPT_REJECTIONS.saturating_sub(self.unknown_file_names.len());
         self.unknown_file_names
             .extend(other.unknown_file_names.into_iter().take(room));
+        let room = KEPT_REJECTIONS.saturating_sub(self.unreadable.len());
+        self.unreadable
+            .extend(other.unreadable.into_iter().take(room));
+        self.histories.extend(other.histories);
         let room = KEPT_REJECTIONS.saturating_sub(self.rejections.len());
         self.rejections
             .extend(other.rejections.into_iter().take(room));
@@ -321,15 +333,17 @@ pub struct Pca {
 /// A pattern, merged over the whole history: the strongest instance of each `(kind, key)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatternItem {
-    /// `bad_worker`, `rapid_failure`, `burst`, or `cluster` (confidence:
+    /// `bad_worker`, `rapid_failure`, `burst` (the online detector's, over its sliding
+    /// window), `surge` (time bins over the whole history), or `cluster` (confidence:
     /// `patterns::cluster_confidence`).
     pub kind: String,
     /// What it is about: the worker id (`bad_worker`), the task id (`rapid_failure`),
-    /// `cluster-ID` (`cluster`); for a `burst`, `CLASS kind` (the online detector's, one kind
-    /// on one class, e.g. `GPU oom_gpu`), or `class:CLASS` / `kind:KIND` (time bins over the
-    /// whole history where a class or a kind rose, and no online burst of it overlaps).
+    /// `cluster-ID` (`cluster`); for a `burst`, `CLASS kind` (one kind on one class, e.g.
+    /// `GPU oom_gpu`); for a `surge`, `class:CLASS` / `kind:KIND` (time bins where a class or
+    /// a kind rose, and no burst of it overlaps).
     pub key: String,
-    /// Failures in its strongest window.
+    /// Failures in its strongest window (a `surge`: in all its bins); for a `burst` and a
+    /// `surge`, a task's first failure in the window (bin) only.
     pub count: u64,
     /// First failure seen while the pattern was active (RFC 3339).
     pub first_seen: String,

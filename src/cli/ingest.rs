@@ -1108,6 +1108,8 @@ fn print_text(
     Ok(())
 }
 
+// Each argument is one part of the document, computed in a different stage of the run.
+#[allow(clippy::too_many_arguments)]
 fn print_json(
     a: &Args,
     inputs: &[(PathBuf, Option<Format>)],

@@ -191,8 +191,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(dir) = &a.data {
         return run_durable(&a, dir, config, rules);
     }
+    let model = seed_model(&a, &config)?;
     let mut engine = Engine::with_parts(config, rules, Default::default())?;
-    seed_from_model(&mut engine, &a)?;
+    seed_from_model(&mut engine, model.as_ref())?;
     if let Some(w) = &a.workers {
         engine.set_registry(WorkerRegistry::load(w)?);
     }
@@ -585,16 +586,17 @@ fn write_explanation(
     Ok(())
 }
 
-/// Seeds the engine's learned ranking from `--model` (an audit: a trained model could seed
-/// `serve` and `simulate` only).
-fn seed_from_model<S: faultline::engine::StateStore>(
-    engine: &mut Engine<S>,
+/// The `--model` that seeds the learned ranking, checked and loaded before anything is
+/// opened (an audit: refused for the ranking being off, `recommend --data` had already made
+/// the data directory).
+fn seed_model(
     a: &Args,
-) -> anyhow::Result<()> {
+    config: &faultline::config::EngineConfig,
+) -> anyhow::Result<Option<faultline::train::Model>> {
     let Some(dir) = &a.model else {
-        return Ok(());
+        return Ok(None);
     };
-    let ranking = &engine.config().ranking;
+    let ranking = &config.ranking;
     if !ranking.enabled {
         bail!(
             "--model seeds the learned ranking, which is off: turn it on with `[ranking] enabled = true` in --config"
@@ -607,10 +609,21 @@ fn seed_from_model<S: faultline::engine::StateStore>(
     }
     let m = faultline::train::Model::load(dir)
         .with_context(|| format!("loading the model {}", dir.display()))?;
-    // Logged with `--data`: a later call replays it where it happened.
-    engine
-        .seed_ranking(&m.label(), &m.seed_contexts())
-        .context("logging the model's seed of the learned ranking")?;
+    Ok(Some(m))
+}
+
+/// Seeds the engine's learned ranking with `model` (an audit: a trained model could seed
+/// `serve` and `simulate` only); logged with `--data`, so that a later call replays it where
+/// it happened.
+fn seed_from_model<S: faultline::engine::StateStore>(
+    engine: &mut Engine<S>,
+    model: Option<&faultline::train::Model>,
+) -> anyhow::Result<()> {
+    if let Some(m) = model {
+        engine
+            .seed_ranking(&m.label(), &m.seed_contexts())
+            .context("logging the model's seed of the learned ranking")?;
+    }
     Ok(())
 }
 
@@ -645,6 +658,8 @@ fn run_durable(
     if a.flush_every == 0 {
         bail!("--flush-every 0: flush at least every record (1), or leave it out for 50,000");
     }
+    // Checked before the directory is opened (and made): a refusal leaves nothing behind.
+    let model = seed_model(a, &config)?;
     let opts = StoreOptions {
         flush_every: a.flush_every,
         ..Default::default()
@@ -657,7 +672,7 @@ fn run_durable(
     super::print_open_warnings("faultline", &report.warnings);
     // After the replay (which took in the seeds logged before): the model fills only the
     // contexts the history never met.
-    seed_from_model(&mut engine, a)?;
+    seed_from_model(&mut engine, model.as_ref())?;
     // A reader thread feeds lines; each turn decides every line already waiting, then waits
     // for one group fsync and prints the batch: a printed line is an acknowledgement.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, std::io::Result<String>)>(4096);

@@ -854,8 +854,9 @@ fn check_join(
         return Err(RankingEvalError::Empty(format!(
             "{}: none of the {recoveries} recovery actions has an outcome — the history holds \
              no outcome at all, so every recovery would count as failed; report outcomes \
-             (POST /v1/outcomes, the library's record_outcome, or outcome records to \
-             `faultline ingest`) before evaluating",
+             (POST /v1/outcomes to `faultline serve`, or the library's record_outcome) \
+             before evaluating; `faultline ingest` takes outcomes only with their failures \
+             and actions, from a simulator directory",
             root.display()
         )));
     }

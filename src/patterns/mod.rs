@@ -831,7 +831,7 @@ impl PatternDetector {
                 recommended_action: action.into(),
                 description: {
                     let now = format!(
-                        "{} failures of {} on {} within {:.0} s, {:.1}× the {} expected",
+                        "{} tasks failed with {} on {} within {:.0} s (a task's first failure in the window counted), {:.1}× the {} expected",
                         b.count,
                         b.kind,
                         b.class,
@@ -1388,7 +1388,7 @@ mod tests {
         assert_eq!(b.count, 15, "{b:?}");
         assert_eq!(b.first_seen, Timestamp::from_secs_f64(last - 840.0));
         assert!(
-            b.description.starts_with("15 failures"),
+            b.description.starts_with("15 tasks failed with"),
             "{}",
             b.description
         );

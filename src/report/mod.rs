@@ -73,7 +73,7 @@ th{background:#f7f8fb;font-weight:600}td.n{text-align:right;font-variant-numeric
 code{font-size:12px;background:#f3f4f7;padding:1px 4px;border-radius:3px;word-break:break-all}
 td.key code{white-space:nowrap;word-break:normal}td.when{white-space:nowrap;font-size:12px}
 .pill{display:inline-block;padding:1px 7px;border-radius:10px;font-size:11px;color:#fff;background:#6b7280}
-.pill.bad_worker{background:#d62728}.pill.burst{background:#f28e2b}.pill.rapid_failure{background:#4e79a7}.pill.cluster{background:#8e6bb0}
+.pill.bad_worker{background:#d62728}.pill.burst{background:#f28e2b}.pill.surge{background:#e15759}.pill.rapid_failure{background:#4e79a7}.pill.cluster{background:#8e6bb0}
 .pill.hardware_class{background:#59a14f}.pill.failure_kind{background:#9c755f}.pill.worker{background:#e15759}.pill.template{background:#3f8f8a}
 footer{color:#889;font-size:12px;text-align:center;margin-top:20px}
 "#;
@@ -96,6 +96,17 @@ fn human_span(s: f64) -> String {
         format!("{:.1} h", s / 3600.0)
     } else {
         format!("{:.1} days", s / 86_400.0)
+    }
+}
+
+/// What a pattern's "active" span covers (an analyze audit: a burst of 32 failures was shown
+/// against a span of three hours holding 205, with nothing to say the two differ).
+fn active_note(p: &crate::analyze::PatternItem) -> String {
+    let n = p.episodes;
+    match p.kind.as_str() {
+        "cluster" => "all its members".into(),
+        "surge" => format!("{n} bin{}", if n == 1 { "" } else { "s" }),
+        _ => format!("held at {n} check{}", if n == 1 { "" } else { "s" }),
     }
 }
 
@@ -167,6 +178,73 @@ pub fn render(a: &Analysis) -> String {
             if i.skipped == 1 { "was" } else { "were" },
         ));
     }
+    // What was not read at all (an analyze audit: a 3,766-row CSV skipped in an input
+    // directory, rejected records and a data directory read again were said on stderr, or
+    // at the foot of the page, only).
+    if let Some(i) = a.input.as_ref().filter(|i| i.rejected > 0) {
+        let first = i
+            .first_record_rejection
+            .as_deref()
+            .or(i.rejections.first().map(String::as_str));
+        caveats.push(format!(
+            "{} of {} failure record{} {} rejected and {} in nothing below{}; the Input section lists the first.",
+            i.rejected,
+            i.read,
+            if i.read == 1 { "" } else { "s" },
+            if i.rejected == 1 { "was" } else { "were" },
+            if i.rejected == 1 { "is" } else { "are" },
+            first.map_or(String::new(), |r| format!(
+                " (the first: <code>{}</code>)",
+                esc(r)
+            )),
+        ));
+    }
+    if let Some(i) = a.input.as_ref().filter(|i| i.unknown_files > 0) {
+        let named: Vec<String> = if i.unreadable.is_empty() {
+            i.unknown_file_names.iter().map(|n| esc(n)).collect()
+        } else {
+            // Those left out for their header first, with why; then the rest by name.
+            i.unreadable
+                .iter()
+                .map(|n| esc(n))
+                .chain(
+                    i.unknown_file_names
+                        .iter()
+                        .filter(|n| !i.unreadable.iter().any(|u| u.starts_with(n.as_str())))
+                        .map(|n| esc(n)),
+                )
+                .take(20)
+                .collect()
+        };
+        let shown = named.len() as u64;
+        caveats.push(format!(
+            "{} file{} in the input directories {} left out, of no known format or with no column for a required field: {}{}.",
+            i.unknown_files,
+            if i.unknown_files == 1 { "" } else { "s" },
+            if i.unknown_files == 1 { "was" } else { "were" },
+            named
+                .iter()
+                .map(|n| format!("<code>{n}</code>"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if i.unknown_files > shown {
+                format!(" and {} more", i.unknown_files - shown)
+            } else {
+                String::new()
+            },
+        ));
+    }
+    if let Some(i) = a.input.as_ref().filter(|i| !i.histories.is_empty()) {
+        caveats.push(format!(
+            "Read whole as data director{} (a <code>faultline ingest</code> history, or an earlier <code>analyze --out</code>): {}. One an earlier analysis of the same logs wrote holds their failures again, and they are counted twice.",
+            if i.histories.len() == 1 { "y" } else { "ies" },
+            i.histories
+                .iter()
+                .map(|h| format!("<code>{}</code>", esc(h)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
     if t.far_apart > 0 {
         caveats.push(format!(
             "{} failure{} dated far from all the others (the first at {}): a wrong year, clock or boot time? Kept: the timeline and the time span reach {}.",
@@ -205,6 +283,9 @@ pub fn render(a: &Analysis) -> String {
             &(t.patterns + t.patterns_left_out).to_string(),
             &format!("patterns ({} listed)", t.patterns),
         );
+    } else if t.patterns == 0 && t.failures > 0 && t.first_seen.is_none() {
+        // Not looked for: patterns are found over time (an analyze audit: "0 patterns").
+        card(&mut s, "—", "patterns (no failure has a time)");
     } else {
         card(&mut s, &t.patterns.to_string(), "patterns");
     }
@@ -218,7 +299,12 @@ pub fn render(a: &Analysis) -> String {
         &success,
         &format!("recoveries succeeded ({} outcomes)", t.outcomes),
     );
-    card(&mut s, &human_span(t.span_s), "time span");
+    let span_card = if t.first_seen.is_none() {
+        "—".to_string()
+    } else {
+        human_span(t.span_s)
+    };
+    card(&mut s, &span_card, "time span");
     s.push_str("</div>");
 
     if t.failures == 0 {
@@ -330,20 +416,26 @@ pub fn render(a: &Analysis) -> String {
 
     // Patterns.
     let mut body = String::new();
-    if a.patterns.is_empty() {
+    if a.patterns.is_empty() && t.failures > 0 && t.first_seen.is_none() {
+        // Not "none found": nothing was looked for (an analyze audit).
         body.push_str(&svg::no_data(
             "patterns",
-            "no bad worker, burst or rapidly failing task was found",
+            "not evaluated: no failure has a time of its own, and bad workers, bursts, surges and rapidly failing tasks are found over time",
+        ));
+    } else if a.patterns.is_empty() {
+        body.push_str(&svg::no_data(
+            "patterns",
+            "no bad worker, burst, surge or rapidly failing task was found",
         ));
     } else {
         // The order's key is shown (an audit found the confidence column alone made the
         // order look random): severity = kind weight × confidence × ln(1 + failures).
-        body.push_str("<p class=\"note\">Ordered by severity: the pattern kind's weight × confidence × ln(1 + failures).</p>");
-        body.push_str("<table data-table=\"patterns\"><tr><th>kind</th><th>key</th><th>severity</th><th>failures</th><th>confidence</th><th>when</th><th>evidence</th><th>action</th></tr>");
+        body.push_str("<p class=\"note\">Ordered by severity: the pattern kind's weight × confidence × ln(1 + failures). <b>failures</b> are those of the pattern's strongest detection, whose time the evidence gives; <b>active</b> spans every detection, from the first failure seen while the pattern held to the last, with the number of checks (every half window) at which it held. A <b>burst</b> is the online detector's: tasks failing with one kind on one class within its sliding window, far above that pair's baseline. A <b>surge</b> is found over time bins of the whole history: a kind or a hardware class far above its mean per bin, where no burst of it overlaps; its failures are those of all its bins. Both count a task's first failure in the window (bin) only, so its retries do not make one.</p>");
+        body.push_str("<table data-table=\"patterns\"><tr><th>kind</th><th>key</th><th>severity</th><th>failures</th><th>confidence</th><th>active</th><th>evidence</th><th>action</th></tr>");
         for p in &a.patterns {
             let _ = write!(
                 body,
-                "<tr><td><span class=\"pill {}\">{}</span></td><td class=\"key\"><code>{}</code></td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"when\">{}<br>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td><span class=\"pill {}\">{}</span></td><td class=\"key\"><code>{}</code></td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"when\">{}<br>{}<br><span class=\"note\">{}</span></td><td>{}</td><td>{}</td></tr>",
                 esc(&p.kind),
                 esc(&p.kind.replace('_', " ")),
                 esc(&p.key),
@@ -352,6 +444,7 @@ pub fn render(a: &Analysis) -> String {
                 p.confidence,
                 esc(&short_time(&p.first_seen)),
                 esc(&short_time(&p.last_seen)),
+                active_note(p),
                 esc(&p.description),
                 esc(&p.recommended_action)
             );
