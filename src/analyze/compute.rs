@@ -680,15 +680,15 @@ fn timeline(f: &Failures<'_>, rows: &[u32], max_bins: usize) -> Timeline {
     }
 }
 
-/// The feature vectors of every `step`-th failure of `order` that has a row (`sampled` of
-/// them, as [`cluster_stage`] samples them), each featurized after every failure before it
+/// The feature vectors of the failures of `order` that `sys` keeps and that have a row
+/// (`sampled` of them, as [`cluster_stage`] samples them), each featurized after every failure before it
 /// in `order`: the whole timeline streams through one featurizer, only the sampled vectors
 /// are kept (as `train` does).
 fn sampled_features(
     f: &Failures<'_>,
     order: &[u32],
     templates: &[TemplateId],
-    step: usize,
+    sys: cluster::Systematic,
     sampled: usize,
     params: &FeatureParams,
 ) -> Result<FeatureMatrix, AnalyzeError> {
@@ -702,7 +702,7 @@ fn sampled_features(
         let Some(row) = f.row(i, Some(templates[i].get())) else {
             continue;
         };
-        let keep = pos % step == 0 && k < sampled;
+        let keep = sys.keeps(pos) && k < sampled;
         let out = if keep {
             x.row_mut(k)
                 .into_slice()
@@ -742,8 +742,13 @@ fn cluster_stage(
     }
     progress.stage("cluster", 0);
     // A systematic sample over time.
-    let step = n.div_ceil(params.sample).max(1);
-    let idx: Vec<usize> = order.iter().step_by(step).map(|&i| i as usize).collect();
+    let sys = cluster::Systematic::new(order.len(), params.sample);
+    let idx: Vec<usize> = order
+        .iter()
+        .enumerate()
+        .filter(|(pos, _)| sys.keeps(*pos))
+        .map(|(_, &i)| i as usize)
+        .collect();
     let rows: Vec<FailureRow> = idx
         .iter()
         .filter_map(|&i| f.row(i, Some(templates[i].get())))
@@ -751,10 +756,19 @@ fn cluster_stage(
     if rows.len() < MIN_CLUSTER_ROWS {
         progress.finish();
         return Ok((
-            skipped(&format!(
-                "{} failures: clustering needs at least {MIN_CLUSTER_ROWS}",
-                rows.len()
-            )),
+            skipped(&if sys.len() < order.len() {
+                // The sample asked for, not the history, is small (an audit: "5 failures"
+                // of 5,005 at `--sample 5`).
+                format!(
+                    "a sample of {} failures (--sample): clustering needs at least {MIN_CLUSTER_ROWS}",
+                    rows.len()
+                )
+            } else {
+                format!(
+                    "{} failures: clustering needs at least {MIN_CLUSTER_ROWS}",
+                    rows.len()
+                )
+            }),
             labels,
         ));
     }
@@ -765,12 +779,12 @@ fn cluster_stage(
     // gap and rate, the task's recent failures), not among the sample alone — fitted on the
     // sample's own history, 38 % of the rows were noise at `--sample 500` against 1 % for
     // `train` on the same history.
-    let raw = if step == 1 {
+    let raw = if sys.len() == order.len() {
         Featurizer::new(cp.features.clone())
             .map_err(cluster::ClusterError::from)?
             .extend(&rows)
     } else {
-        sampled_features(f, order, templates, step, rows.len(), &cp.features)?
+        sampled_features(f, order, templates, sys, rows.len(), &cp.features)?
     };
     // Distinct feature vectors: KMeans needs at least two.
     if cluster::distinct_rows(&raw.x) < 3 {

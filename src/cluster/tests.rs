@@ -455,3 +455,30 @@ fn a_fixed_k_is_fitted_to_a_small_sample() {
     p.kmeans.k = Some(1);
     assert_eq!(p.for_sample(30).kmeans.k, Some(1));
 }
+
+/// A systematic sample keeps exactly `m` of `n` positions (all when m ≥ n), evenly spread:
+/// no gap between kept positions is more than one apart from another.
+#[test]
+fn a_systematic_sample_keeps_exactly_m_evenly() {
+    for (n, m) in [
+        (5005, 5004),
+        (5005, 2503),
+        (10, 3),
+        (7, 7),
+        (7, 20),
+        (1, 1),
+        (100, 1),
+        (0, 5),
+    ] {
+        let s = super::Systematic::new(n, m);
+        let kept: Vec<usize> = (0..n).filter(|&p| s.keeps(p)).collect();
+        assert_eq!(kept.len(), m.min(n), "{n} {m}");
+        assert_eq!(s.len(), m.min(n));
+        let want: Vec<usize> = (0..m.min(n)).map(|k| k * n / m.min(n)).collect();
+        assert_eq!(kept, want, "{n} {m}");
+        let gaps: Vec<usize> = kept.windows(2).map(|w| w[1] - w[0]).collect();
+        if let (Some(lo), Some(hi)) = (gaps.iter().min(), gaps.iter().max()) {
+            assert!(hi - lo <= 1, "{n} {m}: {gaps:?}");
+        }
+    }
+}

@@ -492,11 +492,12 @@ fn fit_clusters(
     };
     let n = rows.len();
     let order = time_order(rows);
-    let step = n.div_ceil(opts.sample).max(1);
+    let sys = crate::cluster::Systematic::new(n, opts.sample);
     let sample: Vec<FailureRow> = order
         .iter()
-        .step_by(step)
-        .map(|&i| rows[i].clone())
+        .enumerate()
+        .filter(|(pos, _)| sys.keeps(*pos))
+        .map(|(_, &i)| rows[i].clone())
         .collect();
     if sample.len() < MIN_CLUSTER_ROWS {
         return Ok(skipped(
@@ -509,7 +510,7 @@ fn fit_clusters(
     }
     // The silhouette sample holds at least twice the largest k (checked by the params).
     let cp = params.params().for_sample(sample.len());
-    let raw = sampled_features(rows, &order, step, &cp.features)?;
+    let raw = sampled_features(rows, &order, sys, &cp.features)?;
     if cluster::distinct_rows(&raw.x) < 3 {
         return Ok(skipped(
             "the failures are (nearly) all alike: nothing to cluster".into(),
@@ -540,20 +541,20 @@ fn time_order(rows: &[FailureRow]) -> Vec<usize> {
     order
 }
 
-/// The feature vectors of every `step`-th row of `order` (row `k` of the matrix is
-/// `rows[order[k * step]]`), each featurized after every failure before it in `order`: the
-/// whole timeline is featurized, streaming through one buffer, and only the sampled rows'
-/// vectors are kept. With `step` 1 this is [`Featurizer::extend`] of the rows in time order.
+/// The feature vectors of the rows of `order` that `sys` keeps (row `k` of the matrix is the
+/// `k`-th kept), each featurized after every failure before it in `order`: the whole
+/// timeline is featurized, streaming through one buffer, and only the sampled rows' vectors
+/// are kept. Keeping every position, this is [`Featurizer::extend`] of the rows in time
+/// order.
 fn sampled_features(
     rows: &[FailureRow],
     order: &[usize],
-    step: usize,
+    sys: crate::cluster::Systematic,
     params: &FeatureParams,
 ) -> Result<FeatureMatrix, FeatureError> {
-    let step = step.max(1);
     let mut featurizer = Featurizer::new(params.clone())?;
     let w = featurizer.width();
-    let mut x = ndarray::Array2::zeros((order.len().div_ceil(step), w));
+    let mut x = ndarray::Array2::zeros((sys.len(), w));
     let mut skipped = vec![0.0; w];
     // `Array2::zeros` is in standard (row-major, contiguous) layout.
     let mut kept = x
@@ -561,9 +562,10 @@ fn sampled_features(
         .expect("a freshly allocated array is contiguous")
         .chunks_exact_mut(w);
     for (pos, &i) in order.iter().enumerate() {
-        let out = match pos % step {
-            0 => kept.next().unwrap_or(&mut skipped),
-            _ => &mut skipped,
+        let out = if sys.keeps(pos) {
+            kept.next().unwrap_or(&mut skipped)
+        } else {
+            &mut skipped
         };
         featurizer.push_into(&rows[i], out)?;
     }

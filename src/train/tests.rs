@@ -706,9 +706,15 @@ fn sampled_rows_are_featurized_on_the_whole_timeline() {
     let rows = busy_rows(240);
     let params = opts().cluster.features;
     let order = time_order(&rows);
-    let step = 3;
-    let picked: Vec<usize> = order.iter().step_by(step).copied().collect();
-    let sampled = sampled_features(&rows, &order, step, &params).unwrap();
+    let sys = crate::cluster::Systematic::new(order.len(), 80);
+    let picked: Vec<usize> = order
+        .iter()
+        .enumerate()
+        .filter(|(pos, _)| sys.keeps(*pos))
+        .map(|(_, &i)| i)
+        .collect();
+    assert_eq!(picked.len(), 80);
+    let sampled = sampled_features(&rows, &order, sys, &params).unwrap();
     // The whole history featurized at once (`extend` visits it in time order).
     let full = Featurizer::new(params.clone()).unwrap().extend(&rows);
     assert_eq!(sampled.schema, full.schema);
@@ -719,7 +725,13 @@ fn sampled_rows_are_featurized_on_the_whole_timeline() {
     let alone = Featurizer::new(params.clone()).unwrap().extend(&thinned);
     assert_ne!(alone.x, sampled.x);
     // Step 1 is the plain featurization of every row.
-    let all = sampled_features(&rows, &order, 1, &params).unwrap();
+    let all = sampled_features(
+        &rows,
+        &order,
+        crate::cluster::Systematic::new(order.len(), order.len()),
+        &params,
+    )
+    .unwrap();
     assert_eq!(all.x, full.x.select(ndarray::Axis(0), &order));
 
     // Training with a sample of a third fits the scaler on those vectors.
