@@ -421,6 +421,33 @@ fn recommend_data_answers_a_resent_log_with_the_actions_already_decided() {
     assert_eq!(attempts(&next), [serde_json::json!(4)]);
 }
 
+/// Regression (train/eval audit): records carrying their own outcome (`ml_feedback`, as the
+/// bench stream's do) were decided, and their outcomes dropped without a word.
+#[test]
+fn recommend_says_it_does_not_learn_records_own_outcomes() {
+    let d = Dir::new();
+    let line = |i: u32| {
+        format!(
+            r#"{{"task_id":"t{i}","worker_id":"w","error":{{"message":"CUDA out of memory"}},"ml_feedback":{{"strategy":"DELAYED_RETRY","success":true}}}}"#
+        )
+    };
+    let two = format!("{}\n{}\n", line(1), line(2));
+    for args in [&["recommend"][..], &["recommend", "--data", "data"][..]] {
+        let o = d.run(args, &two);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("2 records carried an outcome of their own (ml_feedback), which recommend does not learn from"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    let o = d.run(
+        &["recommend"],
+        r#"{"task_id":"t","worker_id":"w","error":{"message":"CUDA out of memory"}}"#,
+    );
+    assert!(!stderr(&o).contains("ml_feedback"), "{}", stderr(&o));
+}
+
 /// Regression (nightly-train audit): `recommend --data DIR --model M` refused for the
 /// ranking being off, or for M not being a model, had already made DIR (a lock, a manifest,
 /// a write-ahead log): a mistyped path left a stray data directory.

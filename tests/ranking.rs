@@ -782,6 +782,16 @@ fn eval_ranking_marks_a_dr_that_is_the_reward_models_guess() {
         text.contains("* rules: the logging policy took another action with certainty"),
         "{text}"
     );
+    assert!(!text.contains("were trained on"), "{text}");
+    // Regression (audit): trained on a handful of decisions, the learned candidates (the
+    // rules, then) were presented as estimates without a word.
+    let o = d.run(&["eval", "ranking", "--data", "h", "--split", "0.001"], "");
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let all = crate::util::stdout(&o) + &crate::util::stderr(&o);
+    assert!(
+        all.contains("the learned candidates were trained on 1 decision only (--split 0.001)"),
+        "{all}"
+    );
 }
 
 /// `faultline simulate --scenario data/scenarios/test-farm.toml ARGS...` in `d`.

@@ -352,6 +352,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // -1`) does not lose the decisions it did not read.
     // The clock again for the skew check: reading stdin may have taken a while.
     let read_at = Timestamp::now();
+    feedback_note(
+        reports
+            .iter()
+            .filter(|(_, r)| r.ml_feedback.is_some())
+            .count(),
+    );
     let records = reports
         .into_iter()
         .map(|(origin, report)| {
@@ -684,6 +690,7 @@ fn run_durable(
         }
     });
     let mut out = std::io::stdout().lock();
+    let mut feedback = 0usize;
     while let Ok(first) = rx.recv() {
         let mut decided = Vec::new();
         let mut failed = None;
@@ -705,6 +712,7 @@ fn run_durable(
                         faultline::ingest::jsonl::explain(line.as_bytes())
                     )
                 })?;
+                feedback += usize::from(report.ml_feedback.is_some());
                 let now = Timestamp::now();
                 let record = report
                     .check(now)
@@ -747,7 +755,21 @@ fn run_durable(
         }
     }
     engine.flush()?;
+    feedback_note(feedback);
     Ok(())
+}
+
+/// Says that records' own outcomes (`ml_feedback`, as the bench stream's records carry) were
+/// not learned from (an audit: replaying the stream, an operator took the ranking to have
+/// learned its 10,000 outcomes; `ingest` said so, `recommend` did not).
+fn feedback_note(n: usize) {
+    if n > 0 {
+        say!(
+            "faultline: note: {n} record{} carried an outcome of {} own (ml_feedback), which recommend does not learn from: outcomes answer its own actions, reported to `faultline serve` (POST /v1/outcomes) or the library's record_outcome",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "its" } else { "their" }
+        );
+    }
 }
 
 fn write_text(out: &mut impl Write, a: &RecoveryAction) -> std::io::Result<()> {

@@ -99,9 +99,14 @@ pub fn load_labelled_jsonl(path: impl AsRef<Path>) -> Result<Vec<LabelledMessage
             line,
             reason,
         };
-        // Without serde's "at line 1" (an audit: "e.jsonl:2: ... at line 1 column 15").
-        let l: LabelledLine =
-            serde_json::from_str(raw).map_err(|e| bad(crate::ingest::jsonl::reason(&e)))?;
+        // Without serde's "at line 1" (an audit: "e.jsonl:2: ... at line 1 column 15"), and
+        // naming the field (an audit: `"message": 5` and `"label": 5` read the same).
+        let l: LabelledLine = serde_json::from_str(raw).map_err(|e| {
+            bad(
+                crate::ingest::jsonl::explain_as::<LabelledLine>(raw.as_bytes())
+                    .unwrap_or_else(|| crate::ingest::jsonl::reason(&e)),
+            )
+        })?;
         let kind = |field: &str, v: &str| {
             v.trim()
                 .parse::<FailureKind>()
@@ -705,6 +710,15 @@ mod tests {
                 ":1: field id: a string or a number, not [1]",
             ),
             ("not json", ":1: invalid JSON: expected ident at column 2"),
+            // Regression (audit): the two read alike, naming no field.
+            (
+                r#"{"message": 5, "label": "oom_gpu"}"#,
+                ":1: field message: invalid type: integer `5`, expected a string",
+            ),
+            (
+                r#"{"message": "x", "label": 5}"#,
+                ":1: field label: invalid type: integer `5`, expected a string",
+            ),
         ] {
             std::fs::write(&path, text).unwrap();
             let e = load_labelled_jsonl(&path).unwrap_err().to_string();

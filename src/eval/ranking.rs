@@ -1210,6 +1210,9 @@ fn weak_estimates(scopes: &[ScopeReport]) -> Vec<String> {
     out
 }
 
+/// Fewer training decisions than this are said to be too few to learn from.
+pub const TRAIN_MIN: usize = 30;
+
 /// Reads the history under `root` and evaluates the candidates.
 pub fn evaluate_dir(
     root: &Path,
@@ -1225,6 +1228,16 @@ pub fn evaluate_dir(
         overridden: n_overridden,
         scopes,
     } = evaluate_decisions(&decisions, &opts)?;
+    // Candidates learned from a handful of decisions are the rules (an audit: `--split
+    // 0.0001` trained on one decision, and `learned` was presented as an estimate, agreeing
+    // with the rules everywhere).
+    if train < TRAIN_MIN {
+        warnings.push(format!(
+            "the learned candidates were trained on {train} decision{} only (--split {}): too few to learn from, they decide as the rules do (a larger --split)",
+            if train == 1 { "" } else { "s" },
+            opts.split
+        ));
+    }
     warnings.extend(weak_estimates(&scopes));
     let test = &decisions[train..];
     let valid = || {
@@ -1310,8 +1323,15 @@ impl RankingReport {
         } else {
             let _ = writeln!(
                 s,
-                "{} of {} evaluated decisions logged with propensity < 1 (smallest {:.4})",
-                self.stochastic, self.evaluated, self.min_propensity
+                "{} of {} evaluated decisions logged with propensity < 1 (smallest {})",
+                self.stochastic,
+                self.evaluated,
+                // Not "0.0000" for 2.2e-5 (an audit: it read as an invalid zero).
+                if self.min_propensity >= 1e-3 {
+                    format!("{:.4}", self.min_propensity)
+                } else {
+                    format!("{:.2e}", self.min_propensity)
+                }
             );
         }
         let bad = &self.invalid_propensity;

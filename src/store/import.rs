@@ -244,7 +244,7 @@ pub fn import_failures(path: &Path) -> Result<ParquetImport, StoreError> {
             (Col::Message, "message"),
         ] {
             if !cols.iter().any(|(c, _)| *c == req) {
-                return Err(StoreError::Decode(format!(
+                return Err(StoreError::NotFailureRecords(format!(
                     "{}: no {what} column (columns: {}); expected a faultline part (payload) or task_id, worker_id and message columns",
                     path.display(),
                     names.join(", ")

@@ -84,6 +84,10 @@ pub enum StoreError {
     /// A flush or a compaction was asked for while a flush or compaction job is out.
     #[error("a flush or a compaction is already in progress")]
     FlushInProgress,
+    /// A Parquet file given as input holds neither a faultline part nor failure records (it
+    /// is the user's file, not stored data: said so, not as a decoding failure).
+    #[error("{0}")]
+    NotFailureRecords(String),
     /// Another process (or another store in this one) has the data directory open.
     #[error("{path}: the data directory is in use by another faultline process (serve, recommend --data, ingest, compact) or is already open in this one; stop that process, or close the store opened first")]
     Busy {
