@@ -951,8 +951,14 @@ fn cluster_stage(
                 )
             };
             let size = sizes[c.id.0 as usize];
+            // "mostly" for a majority only (an audit: "mostly software_exception (29 %)").
+            let most = if kinds.first().is_some_and(|k| k.1 > 0.5) {
+                "mostly"
+            } else {
+                "most often"
+            };
             let summary = format!(
-                "{} — mostly {} on {}{}",
+                "{} — {most} {} on {}{}",
                 c.id,
                 kinds.first().map_or("?".to_string(), |k| format!(
                     "{} ({:.0} %)",

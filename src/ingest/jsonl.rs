@@ -272,6 +272,11 @@ pub fn parse_line(line: &[u8]) -> Result<FailureReport, String> {
 /// (`field error.exit_code: invalid type: ...`). The line is parsed again with the path
 /// tracked: only rejected lines pay for it.
 pub fn explain(line: &[u8]) -> String {
+    // UTF-16 text (a Windows tool's "Unicode"): every line failed at column 1 without a hint
+    // (an analyze audit).
+    if line.contains(&0) || line.starts_with(&[0xff, 0xfe]) || line.starts_with(&[0xfe, 0xff]) {
+        return "not UTF-8 text (NUL bytes: UTF-16?): JSON lines are read as UTF-8; convert the file, e.g. `iconv -f UTF-16 -t UTF-8`".into();
+    }
     // An array of records sent as one line: said as such (an audit: serde's "invalid type:
     // map, expected a string" for its first element).
     if line.trim_ascii_start().starts_with(b"[")
@@ -507,6 +512,15 @@ mod tests {
         assert_eq!(items.len(), 6);
         assert_eq!(items, expected);
         assert_eq!(items.iter().filter(|(_, r)| r.is_err()).count(), 2);
+    }
+
+    #[test]
+    fn utf16_lines_are_said_to_be_utf16() {
+        let text = "{\"task_id\":\"t\"}";
+        let mut bytes = vec![0xff, 0xfe];
+        bytes.extend(text.encode_utf16().flat_map(|u| u.to_le_bytes()));
+        assert!(explain(&bytes).contains("UTF-16?"), "{}", explain(&bytes));
+        assert!(!explain(text.as_bytes()).contains("UTF-16"));
     }
 
     #[test]

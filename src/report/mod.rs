@@ -335,12 +335,18 @@ pub fn render(a: &Analysis) -> String {
     section(&mut s, "by-hardware", "Failures by hardware class", &hw);
     s.push_str("</div>");
     section(&mut s, "heatmap", "Hardware class × kind", &svg::heatmap(a));
-    section(
-        &mut s,
-        "timeline",
-        "Failures over time (the whole history), stacked per kind",
-        &svg::timeline(a),
-    );
+    // The failures without a time of their own are not on it (an audit: "the whole
+    // history" above a timeline that left 300 out).
+    let undated = a.input.as_ref().map_or(0, |i| i.stamped_at_read);
+    let timeline_title = if undated > 0 {
+        format!(
+            "Failures over time ({} with a time of their own), stacked per kind",
+            t.failures.saturating_sub(undated)
+        )
+    } else {
+        "Failures over time (the whole history), stacked per kind".to_string()
+    };
+    section(&mut s, "timeline", &timeline_title, &svg::timeline(a));
     s.push_str("<div class=\"grid2\">");
     section(
         &mut s,
@@ -377,8 +383,19 @@ pub fn render(a: &Analysis) -> String {
     let c = &a.clusters;
     let mut body = String::from("<div class=\"grid2\"><div>");
     body.push_str(&svg::scatter(a));
+    // How many of the failures the scatter draws (an audit: ~1,250 of 5,005, unsaid).
+    let drawn = c.pca.points.len() as u64;
+    if drawn > 0 && drawn < t.failures {
+        let _ = write!(
+            body,
+            "<p class=\"note\">{drawn} of the {} failures drawn, evenly over the sample; the big marks are the clusters' centres.</p>",
+            t.failures
+        );
+    }
     body.push_str("</div><div>");
-    if c.items.is_empty() {
+    if c.items.is_empty() && c.pca.points.is_empty() && c.skipped.is_some() {
+        // The scatter beside says why already (an audit: the same box twice).
+    } else if c.items.is_empty() {
         body.push_str(&svg::no_data(
             "cluster_table",
             c.skipped.as_deref().unwrap_or("no clusters"),
@@ -479,7 +496,17 @@ pub fn render(a: &Analysis) -> String {
         }
         body.push_str("</table>");
     }
-    section(&mut s, "templates", "Top message templates", &body);
+    // How many of them the table lists (an audit: 20 of 34, unsaid).
+    let templates_title = if (a.templates.len() as u64) < t.templates {
+        format!(
+            "Top message templates ({} of {})",
+            a.templates.len(),
+            t.templates
+        )
+    } else {
+        "Message templates".to_string()
+    };
+    section(&mut s, "templates", &templates_title, &body);
 
     if let Some(i) = &a.input {
         let mut body = format!(
@@ -668,7 +695,27 @@ mod tests {
             first.is_some() && second.is_some() && first < second,
             "{html}"
         );
+        // Regressions (analyze audit): the table says what its failures and its span cover,
+        // and the whole-history surges are named apart from the online bursts.
+        assert!(
+            html.contains("<th>active</th>") && html.contains("held at 1 check"),
+            "{html}"
+        );
+        assert!(html.contains("A <b>surge</b> is found over time bins"));
+        assert!(CSS.contains(".pill.surge{background:#"));
         a.patterns.clear();
+        // The templates listed, of how many.
+        let listed = a.templates.len() as u64;
+        a.totals.templates = listed + 14;
+        assert!(
+            render(&a).contains(&format!(
+                "Top message templates ({listed} of {})",
+                listed + 14
+            )),
+            "{html}"
+        );
+        a.totals.templates = listed;
+        assert!(render(&a).contains("<h2>Message templates</h2>"));
 
         // With outcomes, the numbers stay.
         let at = &mut a.attempts_to_recovery;
