@@ -377,16 +377,8 @@ fn the_model_ranker_is_refitted_from_the_replayed_history_at_open() {
     for i in 0..30 {
         let r = gpu_oom(i);
         e.try_handle_failure(&r).unwrap();
-        e.record_outcome(&Outcome {
-            task_id: format!("t{i}"),
-            success: i % 3 != 0,
-            strategy: None,
-            time_to_recovery_s: None,
-            cost: None,
-            timestamp: None,
-            attempt: None,
-        })
-        .unwrap();
+        e.record_outcome(&Outcome::verdict(format!("t{i}"), i % 3 != 0))
+            .unwrap();
     }
     // Live: fitted after 20 outcomes, not yet refitted.
     assert_eq!(e.model_ranker().unwrap().model().unwrap().rows(), 20);

@@ -505,16 +505,8 @@ fn write_seed_history(data: &std::path::Path, config: &crate::config::EngineConf
                     break;
                 }
                 let ok = attempt == 1 || i % 3 == 0;
-                e.record_outcome(&Outcome {
-                    task_id: format!("t{i}"),
-                    success: ok,
-                    strategy: None,
-                    time_to_recovery_s: None,
-                    cost: None,
-                    timestamp: None,
-                    attempt: None,
-                })
-                .unwrap();
+                e.record_outcome(&Outcome::verdict(format!("t{i}"), ok))
+                    .unwrap();
                 if ok {
                     break;
                 }
@@ -580,16 +572,8 @@ fn a_restart_with_a_model_decides_as_the_server_that_never_stopped() {
             .unwrap();
         let (a, _) = e.decide(&rec).unwrap();
         if a.strategy != RecoveryStrategy::Escalation {
-            e.record_outcome(&Outcome {
-                task_id: task,
-                success: (i * 7) % 5 < 2,
-                strategy: None,
-                time_to_recovery_s: None,
-                cost: None,
-                timestamp: None,
-                attempt: None,
-            })
-            .unwrap();
+            e.record_outcome(&Outcome::verdict(task, (i * 7) % 5 < 2))
+                .unwrap();
         }
         a
     };
@@ -626,6 +610,33 @@ fn a_restart_with_a_model_decides_as_the_server_that_never_stopped() {
         }
         assert!(moved > 0, "the ranking decided after the restart");
     }
+
+    // Regression (a review): with the ranking off, a model given only to annotate answers
+    // logged a seed, which primed the ranking once it was turned on, with no model given.
+    let off = tempfile::tempdir().unwrap();
+    {
+        let mut o = super::ServeOptions::new(off.path());
+        o.config = EngineConfig::default();
+        o.model = Some(model.clone());
+        let (app, _) = super::App::open(o).unwrap();
+        let total = app
+            .engine()
+            .ranker()
+            .counts(
+                crate::model::HardwareClass::Gpu,
+                crate::model::FailureKind::OomGpu,
+            )
+            .total();
+        assert_eq!(total, 0.0, "seeded with the ranking off");
+        for i in 0..20 {
+            step(&app, i);
+        }
+        app.flush().unwrap();
+    }
+    assert!(
+        !off.path().join("history/ranking_seeds").exists(),
+        "a seed was logged with the ranking off"
+    );
 }
 
 /// Success rates per strategy of one context of the history under `data`.

@@ -1415,26 +1415,35 @@ impl<S: StateStore> Engine<S> {
     /// as the replay learned every outcome before the model came). Returns the (hardware
     /// class, kind) contexts seeded. Nothing is logged when nothing was taken (the model an
     /// opened history already took, again).
+    ///
+    /// Nothing is seeded (or logged) while the learned ranking is off or is the smartcore
+    /// model ranker, which has no success tables (a review: a model given to a server only to
+    /// annotate its answers seeded a ranking turned on months later). The seed is logged
+    /// first and taken after: when the log refuses it, nothing changes.
     pub fn seed_ranking(
         &mut self,
         model: &str,
         contexts: &[SeededContext],
     ) -> Result<usize, EngineError> {
-        let applied = self.ranker.apply_seed(contexts);
-        let coarse = applied
-            .iter()
-            .filter(|c| c.level == SeedLevel::Coarse)
-            .count();
-        if !applied.is_empty() && self.state.durable() {
+        let ranking = &self.config.ranking;
+        if !ranking.enabled || ranking.ranker != crate::config::RankerKind::Bayes {
+            return Ok(0);
+        }
+        let plan = self.ranker.seed_plan(contexts);
+        if plan.is_empty() {
+            return Ok(0);
+        }
+        if self.state.durable() {
             // Not waited for: the log keeps its order, so a decision acknowledged after this
             // has it durable too; one lost with a crash is taken again at the next start.
             let _in_order = self.state.log(vec![Entry::RankingSeed(RankingSeedRow {
                 timestamp: Timestamp::now(),
                 model: model.to_string(),
-                contexts: applied,
+                contexts: plan.clone(),
             })])?;
         }
-        Ok(coarse)
+        self.ranker.restore_seed(&plan);
+        Ok(plan.iter().filter(|c| c.level == SeedLevel::Coarse).count())
     }
 
     /// Workers whose breaker is open at `at`.
@@ -2268,7 +2277,8 @@ impl Engine<DurableState> {
                     engine.state.task_mut(&task).latest_checkpoint = latest;
                 }
                 Entry::RankingSeed(r) => {
-                    engine.ranker.apply_seed(&r.contexts);
+                    // As it was taken, whatever `seed_strength` and `seed_refined` say now.
+                    engine.ranker.restore_seed(&r.contexts);
                 }
                 Entry::Pattern(_) => {}
             }

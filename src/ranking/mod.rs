@@ -1149,36 +1149,90 @@ impl Ranker {
     }
 
     /// Takes a trained model's success tables in (see [`Ranker::seed_counts`] and
-    /// [`Ranker::seed_child`]), in order: each coarse context that has no evidence, then, when
-    /// `seed_refined` is on, the finer contexts below a coarse context this call seeded.
-    /// Returns the contexts it seeded, in that order: what to log, so that a replay of the
-    /// history seeds the same ones at the same point ([`crate::store::RankingSeedRow`]).
-    /// Applying what it returned to a ranker in the same state seeds the same contexts.
+    /// [`Ranker::seed_child`]): [`Ranker::seed_plan`], then [`Ranker::restore_seed`] of it.
+    /// Returns the plan: what was taken.
     pub fn apply_seed(&mut self, contexts: &[SeededContext]) -> Vec<SeededContext> {
-        let mut applied: Vec<SeededContext> = Vec::new();
+        let plan = self.seed_plan(contexts);
+        self.restore_seed(&plan);
+        plan
+    }
+
+    /// What [`Ranker::apply_seed`] would take of `contexts`, without taking it: in order,
+    /// each coarse context that has no evidence, then, when `seed_refined` is on, each finer
+    /// context without evidence below a coarse context this plan seeds; each with its counts
+    /// as the ranking would hold them (scaled down to `seed_strength`). What to log before
+    /// taking it (an engine logs, then takes: nothing changes when the log refuses it), so
+    /// that a replay takes the same contexts at the same point ([`Ranker::restore_seed`];
+    /// [`crate::store::RankingSeedRow`]).
+    pub fn seed_plan(&self, contexts: &[SeededContext]) -> Vec<SeededContext> {
+        let mut plan: Vec<SeededContext> = Vec::new();
         for c in contexts {
             let at = (c.hardware_class, c.kind);
-            let counts = seed_counts_of(c);
-            let seeded = match c.level {
-                SeedLevel::Coarse => self.seed_counts(at.0, at.1, &counts),
-                level => {
-                    self.params.seed_refined
-                        && applied.iter().any(|a| {
-                            a.level == SeedLevel::Coarse && (a.hardware_class, a.kind) == at
+            let i = coarse_index(at.0, at.1);
+            let free = match c.level {
+                SeedLevel::Coarse => {
+                    self.coarse[i].total() <= 0.0
+                        && !plan.iter().any(|p| {
+                            p.level == SeedLevel::Coarse && (p.hardware_class, p.kind) == at
                         })
-                        && self.seed_child(
-                            at,
-                            usize::from(level == SeedLevel::Finest),
-                            c.key,
-                            &counts,
-                        )
+                }
+                _ => {
+                    self.params.seed_refined
+                        && plan.iter().any(|p| {
+                            p.level == SeedLevel::Coarse && (p.hardware_class, p.kind) == at
+                        })
+                        && !self.fine.get(&(i, c.key)).is_some_and(|f| f.total() > 0.0)
+                        && !plan.iter().any(|p| {
+                            p.level != SeedLevel::Coarse
+                                && (p.hardware_class, p.kind) == at
+                                && p.key == c.key
+                        })
                 }
             };
-            if seeded {
-                applied.push(c.clone());
+            if !free {
+                continue;
+            }
+            let capped = self.capped(&seed_counts_of(c));
+            if capped.total() > 0.0 {
+                plan.push(seeded_context(at, c.level, c.key, &capped));
             }
         }
-        applied
+        plan
+    }
+
+    /// Takes in a [`Ranker::seed_plan`] as it was made (its counts as they are, whatever
+    /// `seed_strength` and `seed_refined` say now): what a replay does with a logged seed.
+    /// A context that has evidence by now is left as it is (a replay meets the same state as
+    /// the engine that logged it, so none has).
+    pub fn restore_seed(&mut self, plan: &[SeededContext]) {
+        let (lo, hi) = (self.params.backoff_min, self.params.backoff_max);
+        for c in plan {
+            let (class, kind) = (c.hardware_class, c.kind);
+            let i = coarse_index(class, kind);
+            let counts = seed_counts_of(c);
+            if counts.total() <= 0.0 {
+                continue;
+            }
+            match c.level {
+                SeedLevel::Coarse => {
+                    if self.coarse[i].total() <= 0.0 {
+                        self.set_counts(class, kind, counts);
+                    }
+                }
+                level => {
+                    let level = usize::from(level == SeedLevel::Finest);
+                    let f = self.fine.entry((i, c.key)).or_default();
+                    if f.total() > 0.0 {
+                        continue;
+                    }
+                    let spread = &mut self.spread[i][level];
+                    spread.add(f, -1.0);
+                    *f = counts;
+                    spread.add(f, 1.0);
+                    spread.refresh(lo, hi, hi);
+                }
+            }
+        }
     }
 
     /// `counts` with each strategy's outcomes scaled down to at most `seed_strength` (its

@@ -2114,3 +2114,79 @@ fn explain_lists_the_valid_strategies_best_first_with_their_evidence() {
         assert_eq!(x.success, ch.expected_success);
     }
 }
+
+/// A seed is planned without being taken, logged as planned (its counts as the ranking holds
+/// them), and taken back as logged: a replay under another `seed_strength` or `seed_refined`
+/// takes what was taken (a review: 500 of 500 later decisions differed after a restart with
+/// `seed_refined` turned off).
+#[test]
+fn a_seed_plan_is_taken_back_as_it_was_logged() {
+    use crate::store::{SeedLevel, SeededContext, SeededStrategy};
+    let mut params = RankingParams {
+        seed_refined: true,
+        ..RankingParams::default()
+    };
+    params.seed_strength = 10.0;
+    let strategy = |s, ok: f64, failed: f64| SeededStrategy {
+        strategy: s,
+        successes: ok,
+        failures: failed,
+        cost: 0.0,
+        costed: 0.0,
+    };
+    let ctx = |level, key, strategies| SeededContext {
+        hardware_class: H::Gpu,
+        kind: FailureKind::OomGpu,
+        level,
+        key,
+        strategies,
+    };
+    let offered = vec![
+        ctx(
+            SeedLevel::Coarse,
+            0,
+            vec![strategy(RecoveryStrategy::ReducedBatchSize, 80.0, 20.0)],
+        ),
+        // The same context again: taken once.
+        ctx(
+            SeedLevel::Coarse,
+            0,
+            vec![strategy(RecoveryStrategy::DelayedRetry, 5.0, 5.0)],
+        ),
+        ctx(
+            SeedLevel::Fine,
+            7,
+            vec![strategy(RecoveryStrategy::DifferentWorker, 3.0, 1.0)],
+        ),
+    ];
+    let r = Ranker::new(params.clone()).unwrap();
+    let plan = r.seed_plan(&offered);
+    assert_eq!(
+        r.counts(H::Gpu, FailureKind::OomGpu).total(),
+        0.0,
+        "a plan takes nothing"
+    );
+    assert_eq!(plan.len(), 2, "{plan:?}");
+    // Scaled down to seed_strength: 8 and 2 of 80 and 20.
+    assert_eq!(plan[0].strategies[0].successes, 8.0);
+    assert_eq!(plan[0].strategies[0].failures, 2.0);
+    let mut live = Ranker::new(params.clone()).unwrap();
+    assert_eq!(live.apply_seed(&offered), plan);
+    // Taken back under other settings, as logged.
+    let mut replayed = Ranker::new(RankingParams {
+        seed_refined: false,
+        seed_strength: 1.0,
+        ..params
+    })
+    .unwrap();
+    replayed.restore_seed(&plan);
+    assert_eq!(
+        replayed.counts(H::Gpu, FailureKind::OomGpu),
+        live.counts(H::Gpu, FailureKind::OomGpu)
+    );
+    assert_eq!(
+        replayed.seed_plan(&offered),
+        Vec::new(),
+        "taken: nothing left to plan"
+    );
+}

@@ -203,7 +203,8 @@ pub struct SeededContext {
 }
 
 /// A trained model's success tables as the learned ranking took them in: only the contexts
-/// it seeded (those it had no evidence of), in the order it did. Logged where it happened,
+/// it seeded (those it had no evidence of), in the order it did, each with its counts as the
+/// ranking then held them (scaled down to its `seed_strength`). Logged where it happened,
 /// so that a replay seeds the same contexts at the same point of the history as the engine
 /// that applied the model did (a review: restarted with `--model`, a server decided 4,995 of
 /// 5,000 later failures otherwise than one that never stopped).
