@@ -1625,3 +1625,56 @@ fn the_report_says_first_what_was_not_read_or_not_evaluated() {
     );
     assert!(!html.contains("no bad worker, burst, surge or rapidly failing task was found"));
 }
+
+/// Regression (README walk-through): an actions part whose footer was damaged failed
+/// `analyze --data` with polars' "cannot skip field type Set" alone; the part is named, with
+/// what sets it aside.
+#[test]
+fn analyze_data_names_a_damaged_part_of_any_table() {
+    let d = Dir::new();
+    let scenario = crate::util::repo().join("data/scenarios/test-farm.toml");
+    let o = d.run(
+        &[
+            "simulate",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--failures",
+            "300",
+            "--format",
+            "parquet",
+            "--out",
+            "h",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut parts = Vec::new();
+    let mut stack = vec![d.path("h/history/actions")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                parts.push(p);
+            }
+        }
+    }
+    let victim = parts.first().expect("an actions part").clone();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let n = bytes.len();
+    for b in &mut bytes[n - 600..n - 8] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&victim, &bytes).unwrap();
+    let o = d.run(&["analyze", "--data", "h", "--out", "out"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        err.contains(&name) && err.contains("faultline compact --data"),
+        "{err}"
+    );
+}

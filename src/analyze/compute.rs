@@ -220,6 +220,29 @@ pub fn analyze(
     input: Option<InputSummary>,
     progress: &mut dyn Progress,
 ) -> Result<Analysis, AnalyzeError> {
+    analyze_history(root, out, params, input, progress).map_err(|e| match e {
+        // Polars does not say which file it could not read: the first part of any table that
+        // does not read is named, with what sets it aside (a README walk-through: an actions
+        // part with a damaged footer failed `analyze --data` with "cannot skip field type
+        // Set" alone).
+        AnalyzeError::Query(m) if !m.contains("this part cannot be read") => match Table::ALL
+            .into_iter()
+            .find_map(|t| crate::store::first_unreadable_part(root, t))
+        {
+            Some(part) => AnalyzeError::Query(format!("{m}: {part}")),
+            None => AnalyzeError::Query(m),
+        },
+        e => e,
+    })
+}
+
+fn analyze_history(
+    root: &Path,
+    out: Option<&Path>,
+    params: &AnalyzeParams,
+    input: Option<InputSummary>,
+    progress: &mut dyn Progress,
+) -> Result<Analysis, AnalyzeError> {
     params.check()?;
     progress.stage("load", 0);
     let df = if has_parts(root, Table::Failures) {

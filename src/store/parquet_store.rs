@@ -585,7 +585,7 @@ impl ParquetStore {
         if manifest.rows != Some(present) {
             if let Some(counted) = manifest.rows.filter(|&c| c > present) {
                 report.warnings.push(format!(
-                    "{}: the committed parts hold {present} rows where {} counts {counted}: {} committed rows are gone (a part deleted, lost or set aside as unreadable); said at every open until `faultline compact` acknowledges it",
+                    "{}: the committed parts hold {present} rows where {} counts {counted}: {} committed rows are gone (a part deleted, lost, damaged beyond reading, or set aside as unreadable); said at every open until `faultline compact` acknowledges it",
                     history.display(),
                     manifest_path.display(),
                     counted - present
@@ -1402,7 +1402,7 @@ impl CompactJob {
 /// The warning for committed rows found gone at an earlier open (see `Manifest::gone`).
 pub(crate) fn gone_warning(history: &Path, gone: u64) -> String {
     format!(
-        "{}: {gone} committed rows are gone (a part deleted, lost or set aside as unreadable); said until `faultline compact` acknowledges it",
+        "{}: {gone} committed rows are gone (a part deleted, lost, damaged beyond reading, or set aside as unreadable); said until `faultline compact` acknowledges it",
         history.display()
     )
 }
