@@ -27,7 +27,8 @@ enum EvalCommand {
     /// Bad-worker detection: precision and recall against simulated fleets.
     ///
     /// Each DIR is the output of `faultline simulate --out DIR` (failures.jsonl and
-    /// ground_truth.json). The failures are replayed through the pattern detector; a worker
+    /// ground_truth.json; with `--format parquet`, the history and ground_truth.json). The
+    /// failures are replayed through the pattern detector; a worker
     /// counts as flagged if a bad-worker pattern named it at any time. Example:
     ///
     ///   for s in 1 2 3 4 5; do

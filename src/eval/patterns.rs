@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::{Classifier, ClassifyInput};
 use crate::config::PatternParams;
-use crate::model::{FailureReport, HardwareClass, Timestamp};
+use crate::model::{FailureRecord, FailureReport, HardwareClass, Timestamp};
 use crate::patterns::{Observation, PatternDetector, PatternError};
 
 /// Errors of the pattern evaluation.
@@ -39,8 +39,8 @@ pub enum PatternEvalError {
         /// Why.
         message: String,
     },
-    /// The directory is not the JSONL output of `faultline simulate` (the message says what
-    /// it is instead).
+    /// The directory is not the output of `faultline simulate` (the message says what it is
+    /// instead).
     #[error("{}: {why}", dir.display())]
     NotASimulation {
         /// The directory.
@@ -51,6 +51,9 @@ pub enum PatternEvalError {
     /// Invalid detector parameters.
     #[error(transparent)]
     Params(#[from] PatternError),
+    /// The history of a `simulate --format parquet` run could not be read.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 #[derive(Deserialize)]
@@ -153,11 +156,10 @@ pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, P
             marker.display()
         )));
     }
-    if !dir.join("failures.jsonl").is_file() && dir.join("history").is_dir() {
-        return Err(not_sim(
-            "a `simulate --format parquet` run (a data directory): eval patterns reads the JSONL output; simulate again without --format parquet",
-        ));
-    }
+    // A `simulate --format parquet` run is a data directory: its failures are read from the
+    // committed history (an audit: such runs, the ones `train` and `eval ranking` read, were
+    // refused and had to be simulated again).
+    let parquet = !dir.join("failures.jsonl").is_file() && dir.join("history").is_dir();
     let text = std::fs::read_to_string(&truth_path).map_err(|source| PatternEvalError::Io {
         path: truth_path.clone(),
         source,
@@ -175,39 +177,59 @@ pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, P
     det.set_fleet(fleet);
     let classifier = Classifier::new();
     let path = dir.join("failures.jsonl");
-    let file = std::fs::File::open(&path).map_err(|source| PatternEvalError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    // The failure records in log order, each with where it was read (for errors).
+    let records: Box<dyn Iterator<Item = Result<(String, FailureRecord), PatternEvalError>>> =
+        if parquet {
+            let flushed = crate::store::flushed_seq(dir)?;
+            let rows = crate::store::committed_rows(dir, crate::store::Table::Failures, flushed)?;
+            Box::new(rows.into_iter().filter_map(|(seq, e)| match e {
+                crate::store::Entry::Failure(f) => {
+                    Some(Ok((format!("history record {seq}"), f.record)))
+                }
+                _ => None,
+            }))
+        } else {
+            let file = std::fs::File::open(&path).map_err(|source| PatternEvalError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let path = path.clone();
+            Box::new(
+                std::io::BufReader::new(file)
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+                    .map(move |(i, line)| {
+                        let line = line.map_err(|source| PatternEvalError::Io {
+                            path: path.clone(),
+                            source,
+                        })?;
+                        let bad_line = |message: String| PatternEvalError::Parse {
+                            path: path.clone(),
+                            line: i + 1,
+                            message,
+                        };
+                        let report: FailureReport =
+                            serde_json::from_str(&line).map_err(|e| bad_line(e.to_string()))?;
+                        let rec = report
+                            .check(Timestamp::from_micros(0))
+                            .map_err(|e| bad_line(e.to_string()))?;
+                        Ok((format!("failures.jsonl line {}", i + 1), rec))
+                    }),
+            )
+        };
     let mut flagged: BTreeSet<String> = BTreeSet::new();
     let mut last_refresh = i64::MIN;
     let mut since = 0u32;
     let mut n = 0;
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| PatternEvalError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad_line = |message: String| PatternEvalError::Parse {
-            path: path.clone(),
-            line: i + 1,
-            message,
-        };
-        let report: FailureReport =
-            serde_json::from_str(&line).map_err(|e| bad_line(e.to_string()))?;
-        let rec = report
-            .check(Timestamp::from_micros(0))
-            .map_err(|e| bad_line(e.to_string()))?;
+    for read in records {
+        let (at, rec) = read?;
         // The ground truth of another run (another seed, another scenario) would score
         // nonsense: its failures are checked against these, worker by worker (audit).
         if let Some(t) = truth.failures.get(n) {
             if t.worker_id != rec.worker_id.as_str() {
                 return Err(not_sim(&format!(
-                    "failures.jsonl line {} is on worker {} but ground_truth.json's failure {n} on {}: the two files are not of one run",
-                    i + 1,
+                    "{at} is on worker {} but ground_truth.json's failure {n} on {}: the two are not of one run",
                     rec.worker_id,
                     t.worker_id
                 )));
@@ -237,7 +259,8 @@ pub fn evaluate_dir(dir: &Path, params: &PatternParams) -> Result<FleetResult, P
     // (A ground truth of an older version lists no failures: nothing to compare.)
     if !truth.failures.is_empty() && n != truth.failures.len() {
         return Err(not_sim(&format!(
-            "failures.jsonl holds {n} failures but ground_truth.json {}: the log is cut short or not of this run",
+            "{} holds {n} failures but ground_truth.json {}: the log is cut short or not of this run",
+            if parquet { "the history" } else { "failures.jsonl" },
             truth.failures.len()
         )));
     }
