@@ -225,13 +225,15 @@ pub fn analyze(
         // does not read is named, with what sets it aside (a README walk-through: an actions
         // part with a damaged footer failed `analyze --data` with "cannot skip field type
         // Set" alone).
-        AnalyzeError::Query(m) if !m.contains("this part cannot be read") => match Table::ALL
-            .into_iter()
-            .find_map(|t| crate::store::first_unreadable_part(root, t))
-        {
-            Some(part) => AnalyzeError::Query(format!("{m}: {part}")),
-            None => AnalyzeError::Query(m),
-        },
+        AnalyzeError::Query(m) if !m.contains("this part cannot be read") => {
+            match [Table::Failures, Table::Actions, Table::Outcomes]
+                .into_iter()
+                .find_map(|t| crate::store::first_unreadable_part(root, t))
+            {
+                Some(part) => AnalyzeError::Query(format!("{m}: {part}")),
+                None => AnalyzeError::Query(m),
+            }
+        }
         e => e,
     })
 }

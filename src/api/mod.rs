@@ -599,10 +599,12 @@ impl App {
     /// Loads a model directory (or reloads the current one) and swaps it in. Requests in
     /// flight keep the model they started with. The learned ranking keeps what it learned
     /// (from the history at start and every outcome since) and any earlier model's seed;
-    /// the model's success tables seed only the contexts it has no evidence of
-    /// ([`Ranker::seed_counts`]).
+    /// the model's success tables seed only the contexts it has no evidence of, logged
+    /// where they are taken so that a restart replays them ([`Engine::seed_ranking`]). While
+    /// the write-ahead log has failed, a reload that has anything to seed is refused (the
+    /// seed cannot be logged) and the model in use stays.
     ///
-    /// [`Ranker::seed_counts`]: crate::ranking::Ranker::seed_counts
+    /// [`Engine::seed_ranking`]: crate::engine::Engine::seed_ranking
     pub async fn reload(&self, dir: Option<PathBuf>) -> Result<Arc<Loaded>, ApiError> {
         let _one_at_a_time = self.shared.reloading.lock().await;
         let dir = dir.or_else(|| self.model().dir.clone());

@@ -82,8 +82,9 @@ pub struct Args {
     #[arg(long, short)]
     quiet: bool,
     /// Print the summary as one JSON document: counts, per-file counts (`files`), the first
-    /// rejected lines (`rejections`) and the inputs not read with why (`left_out`: of unknown
-    /// type, or taken in already).
+    /// rejected lines (`rejections`), the inputs not read with why (`left_out`: of unknown
+    /// type, or taken in already), and the records dated before 1973 or more than a day
+    /// ahead of this machine's clock (`dated_before_1973`, `dated_ahead`).
     #[arg(long)]
     json: bool,
     /// Records per Parquet commit (one part file per date in each). Two commits' records are

@@ -1396,13 +1396,16 @@ impl<S: StateStore> Engine<S> {
 
     /// Replaces the learned ranking wholesale: what it learned (finer contexts,
     /// continuations) is gone. To add a trained model's evidence instead, seed it through
-    /// [`Engine::ranker_mut`] (`train::Model::seed_ranker`).
+    /// [`Engine::seed_ranking`], which logs the seed so that a replay takes it at the same
+    /// point.
     pub fn set_ranker(&mut self, ranker: Ranker) {
         self.ranker = ranker;
     }
 
-    /// The learned ranking, to seed it (e.g. with a trained model's success tables where it
-    /// has no evidence of its own, [`Ranker::seed_counts`]).
+    /// The learned ranking, to change it in place. A change here is not logged, so a replay
+    /// of the history does not make it: seed a trained model's success tables through
+    /// [`Engine::seed_ranking`] instead (a review: seeded here, a durable engine restarted
+    /// with the model decided otherwise).
     pub fn ranker_mut(&mut self) -> &mut Ranker {
         &mut self.ranker
     }

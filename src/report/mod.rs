@@ -210,7 +210,10 @@ pub fn render(a: &Analysis) -> String {
                 .chain(
                     i.unknown_file_names
                         .iter()
-                        .filter(|n| !i.unreadable.iter().any(|u| u.starts_with(n.as_str())))
+                        .filter(|n| {
+                            let named = format!("{n}: ");
+                            !i.unreadable.iter().any(|u| u.starts_with(&named))
+                        })
                         .map(|n| esc(n)),
                 )
                 .take(20)
@@ -663,6 +666,28 @@ mod tests {
         let html = render(&a);
         assert!(html.contains("3 failure records carried an outcome of their own"));
         assert!(html.contains("212 input lines held no failure record"));
+        // Files left out: the one left out for its header with why, and every other by name,
+        // even one whose path begins another's (a review: `a.cs` beside `a.csv` was hidden).
+        a.input = Some(crate::analyze::InputSummary {
+            unknown_files: 3,
+            unknown_file_names: vec!["in/a.csv".into(), "in/a.cs".into(), "in/a.bin".into()],
+            unreadable: vec!["in/a.csv: no column for task_id".into()],
+            ..Default::default()
+        });
+        let left = render(&a);
+        assert!(
+            left.contains("3 files in the input directories were left out")
+                && left.contains("<code>in/a.csv: no column for task_id</code>")
+                && left.contains("<code>in/a.cs</code>")
+                && left.contains("<code>in/a.bin</code>")
+                && !left.contains("more."),
+            "{left}"
+        );
+        a.input = Some(crate::analyze::InputSummary {
+            feedback: 3,
+            skipped: 212,
+            ..Default::default()
+        });
         assert!(
             html.contains("patterns (59 listed)") && html.contains(">1776<"),
             "{html}"
