@@ -1650,18 +1650,7 @@ fn analyze_data_names_a_damaged_part_of_any_table() {
         "",
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut parts = Vec::new();
-    let mut stack = vec![d.path("h/history/actions")];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                parts.push(p);
-            }
-        }
-    }
+    let parts = crate::util::parquet_parts(&d.path("h/history/actions"));
     let victim = parts.first().expect("an actions part").clone();
     let mut bytes = std::fs::read(&victim).unwrap();
     let n = bytes.len();

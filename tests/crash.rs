@@ -29,19 +29,6 @@ fn record(task: &str, i: usize) -> String {
     )
 }
 
-fn parquet_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                parquet_files(&p, out);
-            } else if p.to_string_lossy().ends_with(".parquet") {
-                out.push(p);
-            }
-        }
-    }
-}
-
 #[test]
 fn acknowledged_decisions_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,9 +112,7 @@ fn acknowledged_decisions_survive_sigkill() {
             failures.values().all(|&n| n == 1),
             "round {round}: a duplicated failure"
         );
-        let mut files = Vec::new();
-        parquet_files(&data.join("history"), &mut files);
-        for f in &files {
+        for f in &crate::util::parquet_parts(&data.join("history")) {
             part_info(f).unwrap_or_else(|e| panic!("round {round}: {e}"));
         }
     }

@@ -42,20 +42,7 @@ fn summary(out: &std::process::Output) -> Value {
 }
 
 fn parts(data: &Path) -> Vec<std::path::PathBuf> {
-    fn walk(d: &Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p);
-            }
-        }
-    }
-    let mut v = Vec::new();
-    walk(&data.join("history/failures"), &mut v);
-    v.sort();
-    v
+    crate::util::parquet_parts(&data.join("history/failures"))
 }
 
 #[test]

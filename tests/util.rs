@@ -135,3 +135,21 @@ pub fn rows_per_task(data: &Path) -> (TaskCounts, TaskCounts, TaskCounts) {
     }
     (failures, actions, outcomes)
 }
+
+/// Every Parquet file under `dir`, at any depth, sorted (none when `dir` is absent).
+pub fn parquet_parts(dir: &Path) -> Vec<PathBuf> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out
+}
