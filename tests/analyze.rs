@@ -328,22 +328,11 @@ fn a_bad_worker_no_longer_flagged_at_the_end_says_so() {
 #[test]
 fn a_fleet_without_bursts_reports_none() {
     let d = Dir::new();
-    let scenario = crate::util::repo().join("data/scenarios/bad-workers.toml");
-    let o = d.run(
-        &[
-            "simulate",
-            "--scenario",
-            scenario.to_str().unwrap(),
-            "--seed",
-            "2",
-            "--failures",
-            "8000",
-            "--out",
-            "sim",
-        ],
-        "",
+    crate::util::simulate(
+        &d,
+        "bad-workers.toml",
+        &["--seed", "2", "--failures", "8000", "--out", "sim"],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let (s, _) = analyze_ok(
         &d,
         &["analyze", "sim", "--out", "out", "-q", "--sample", "1500"],
@@ -1632,12 +1621,10 @@ fn the_report_says_first_what_was_not_read_or_not_evaluated() {
 #[test]
 fn analyze_data_names_a_damaged_part_of_any_table() {
     let d = Dir::new();
-    let scenario = crate::util::repo().join("data/scenarios/test-farm.toml");
-    let o = d.run(
+    crate::util::simulate(
+        &d,
+        "test-farm.toml",
         &[
-            "simulate",
-            "--scenario",
-            scenario.to_str().unwrap(),
             "--seed",
             "1",
             "--failures",
@@ -1647,9 +1634,7 @@ fn analyze_data_names_a_damaged_part_of_any_table() {
             "--out",
             "h",
         ],
-        "",
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let parts = crate::util::parquet_parts(&d.path("h/history/actions"));
     let victim = parts.first().expect("an actions part").clone();
     let mut bytes = std::fs::read(&victim).unwrap();

@@ -153,3 +153,14 @@ pub fn parquet_parts(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// `faultline simulate --scenario data/scenarios/SCENARIO ARGS...` in `d`; panics unless it
+/// succeeds.
+pub fn simulate(d: &Dir, scenario: &str, args: &[&str]) -> Output {
+    let scenario = repo().join("data/scenarios").join(scenario);
+    let mut all = vec!["simulate", "--scenario", scenario.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let o = d.run(&all, "");
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    o
+}

@@ -99,6 +99,16 @@ fn human_span(s: f64) -> String {
     }
 }
 
+/// `one` for a count of 1, `many` otherwise (the caveats' words: "record"/"records",
+/// "was"/"were").
+fn pick<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 /// What a pattern's "active" span covers (an analyze audit: a burst of 32 failures was shown
 /// against a span of three hours holding 205, with nothing to say the two differ).
 fn active_note(p: &crate::analyze::PatternItem) -> String {
@@ -153,11 +163,11 @@ pub fn render(a: &Analysis) -> String {
         caveats.push(format!(
             "{} failure{} had no time of {} own and {} given the time {} {} read: counted, but left out of the timeline, the time span and the patterns.",
             i.stamped_at_read,
-            if i.stamped_at_read == 1 { "" } else { "s" },
-            if i.stamped_at_read == 1 { "its" } else { "their" },
-            if i.stamped_at_read == 1 { "was" } else { "were" },
-            if i.stamped_at_read == 1 { "it" } else { "they" },
-            if i.stamped_at_read == 1 { "was" } else { "were" },
+            pick(i.stamped_at_read, "", "s"),
+            pick(i.stamped_at_read, "its", "their"),
+            pick(i.stamped_at_read, "was", "were"),
+            pick(i.stamped_at_read, "it", "they"),
+            pick(i.stamped_at_read, "was", "were"),
         ));
     }
     // What the input held that the charts do not show (a serve/analyze audit: said on stderr
@@ -166,16 +176,16 @@ pub fn render(a: &Analysis) -> String {
         caveats.push(format!(
             "{} failure record{} carried an outcome of {} own (<code>ml_feedback</code>), not imported: the strategies' success rates count only the outcomes of the history's recovery actions.",
             i.feedback,
-            if i.feedback == 1 { "" } else { "s" },
-            if i.feedback == 1 { "its" } else { "their" },
+            pick(i.feedback, "", "s"),
+            pick(i.feedback, "its", "their"),
         ));
     }
     if let Some(i) = a.input.as_ref().filter(|i| i.skipped > 0) {
         caveats.push(format!(
             "{} input line{} held no failure record and {} skipped: blank or comment lines, kernel-log lines that are not failure events, and repeats of an event folded into its first line.",
             i.skipped,
-            if i.skipped == 1 { "" } else { "s" },
-            if i.skipped == 1 { "was" } else { "were" },
+            pick(i.skipped, "", "s"),
+            pick(i.skipped, "was", "were"),
         ));
     }
     // What was not read at all (an analyze audit: a 3,766-row CSV skipped in an input
@@ -190,9 +200,9 @@ pub fn render(a: &Analysis) -> String {
             "{} of {} failure record{} {} rejected and {} in nothing below{}; the Input section lists the first.",
             i.rejected,
             i.read,
-            if i.read == 1 { "" } else { "s" },
-            if i.rejected == 1 { "was" } else { "were" },
-            if i.rejected == 1 { "is" } else { "are" },
+            pick(i.read, "", "s"),
+            pick(i.rejected, "was", "were"),
+            pick(i.rejected, "is", "are"),
             first.map_or(String::new(), |r| format!(
                 " (the first: <code>{}</code>)",
                 esc(r)
@@ -223,8 +233,8 @@ pub fn render(a: &Analysis) -> String {
         caveats.push(format!(
             "{} file{} in the input directories {} left out, of no known format or with no column for a required field: {}{}.",
             i.unknown_files,
-            if i.unknown_files == 1 { "" } else { "s" },
-            if i.unknown_files == 1 { "was" } else { "were" },
+            pick(i.unknown_files, "", "s"),
+            pick(i.unknown_files, "was", "were"),
             named
                 .iter()
                 .map(|n| format!("<code>{n}</code>"))
@@ -240,7 +250,7 @@ pub fn render(a: &Analysis) -> String {
     if let Some(i) = a.input.as_ref().filter(|i| !i.histories.is_empty()) {
         caveats.push(format!(
             "Read whole as data director{} (a <code>faultline ingest</code> history, or an earlier <code>analyze --out</code>): {}. One an earlier analysis of the same logs wrote holds their failures again, and they are counted twice.",
-            if i.histories.len() == 1 { "y" } else { "ies" },
+            pick(i.histories.len() as u64, "y", "ies"),
             i.histories
                 .iter()
                 .map(|h| format!("<code>{}</code>", esc(h)))
@@ -252,9 +262,9 @@ pub fn render(a: &Analysis) -> String {
         caveats.push(format!(
             "{} failure{} dated far from all the others (the first at {}): a wrong year, clock or boot time? Kept: the timeline and the time span reach {}.",
             t.far_apart,
-            if t.far_apart == 1 { " is" } else { "s are" },
+            pick(t.far_apart, " is", "s are"),
             esc(t.far_apart_example.as_deref().unwrap_or("?")),
-            if t.far_apart == 1 { "it" } else { "them" },
+            pick(t.far_apart, "it", "them"),
         ));
     }
     if !caveats.is_empty() {
